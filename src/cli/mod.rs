@@ -1,0 +1,98 @@
+//! Command-line types (clap) and their conversion into library calls.
+
+mod check;
+mod compare;
+mod completions;
+mod export;
+mod ls;
+mod plot;
+mod report;
+mod run;
+mod show;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use mpf::error::Result;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mpf",
+    version,
+    about = "Run performance-evaluation experiments on one machine or a cluster",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// More log output (-v info, -vv debug); MPF_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run an experiment and store every run in a result set
+    Run(run::Args),
+    /// Validate the experiment (and cluster) file, list the points, test connectivity
+    Check(check::Args),
+    /// List result sets, newest first
+    Ls(ls::Args),
+    /// Show the runs of a result set
+    Show(show::Args),
+    /// Export a result set for notebooks and spreadsheets
+    Export(export::Args),
+    /// Draw a graph of a result set
+    Plot(plot::Args),
+    /// Write one self-contained, offline HTML report of a result set
+    Report(report::Args),
+    /// Compare two result sets and flag regressions
+    Compare(compare::Args),
+    /// Print a shell completion script
+    Completions(completions::Args),
+}
+
+/// Where result sets live, shared by every subcommand that reads or writes them.
+#[derive(Debug, clap::Args)]
+pub struct ResultsDir {
+    /// Directory holding result sets [default: $MPF_RESULTS or ./mpf_experiments]
+    #[arg(long = "results", value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+impl ResultsDir {
+    pub fn root(&self) -> PathBuf {
+        mpf::store::results_root(self.dir.as_deref())
+    }
+}
+
+pub fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MPF_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
+/// Runs a subcommand and returns the process exit code.
+pub fn dispatch(cli: Cli) -> Result<i32> {
+    match cli.command {
+        Command::Run(a) => run::run(a),
+        Command::Check(a) => check::run(a),
+        Command::Ls(a) => ls::run(a),
+        Command::Show(a) => show::run(a),
+        Command::Export(a) => export::run(a),
+        Command::Plot(a) => plot::run(a),
+        Command::Report(a) => report::run(a),
+        Command::Compare(a) => compare::run(a),
+        Command::Completions(a) => completions::run(a),
+    }
+}

@@ -1,0 +1,20 @@
+//! The `mpf` binary: clap types and one module per subcommand; all logic lives in the library.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    cli::init_logging(args.verbose);
+    let code = match cli::dispatch(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    };
+    ExitCode::from(code as u8)
+}

@@ -1,0 +1,194 @@
+//! The records a result set is made of: one `RunRecord` per finished run in `journal.jsonl`,
+//! and the `Manifest` that describes the whole set.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The outcome of one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Ok,
+    Failed,
+}
+
+/// What one step of a run did on one machine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    pub name: String,
+    pub role: String,
+    pub host: String,
+    /// Exit status; `None` when the process was killed (timeout, end of run for background steps).
+    pub exit: Option<i32>,
+    /// Wall time in seconds.
+    pub duration: f64,
+    #[serde(default)]
+    pub timed_out: bool,
+    #[serde(default)]
+    pub background: bool,
+}
+
+/// One line of `journal.jsonl`: a finished run, successful or not.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// Position of the run in the experiment's plan (0-based); unique within a result set.
+    pub index: usize,
+    /// Index of the point in the (sampled, unshuffled) variable space.
+    pub point_index: usize,
+    /// Variable values of the point; a variable whose `when` is false is `null`.
+    pub point: Map<String, Value>,
+    /// 0-based repetition of the point.
+    pub repetition: usize,
+    pub status: RunStatus,
+    /// How many times the run was attempted (1 + retries used).
+    pub attempts: u32,
+    /// Results by name: a number, or a list of numbers for series (`all: true`).
+    pub results: Map<String, Value>,
+    pub steps: Vec<StepRecord>,
+    /// RFC 3339 UTC timestamps.
+    pub started: String,
+    pub ended: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SetStatus {
+    Running,
+    Complete,
+    Interrupted,
+    Failed,
+}
+
+impl SetStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SetStatus::Running => "running",
+            SetStatus::Complete => "complete",
+            SetStatus::Interrupted => "interrupted",
+            SetStatus::Failed => "failed",
+        }
+    }
+}
+
+/// A variable of the explored space, as recorded in the manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VariableInfo {
+    pub name: String,
+    /// Every value the variable takes, in declaration order.
+    pub values: Vec<Value>,
+    /// Display label per value (same order as `values`); equal to the value's text when unlabelled.
+    pub labels: Vec<String>,
+    /// True when every value is a number.
+    pub numeric: bool,
+    /// True when the values grow geometrically (`factor:` ranges): plots use a log axis.
+    #[serde(default)]
+    pub geometric: bool,
+    /// True when the variable has a single value (a constant, not swept).
+    #[serde(default)]
+    pub constant: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
+}
+
+impl VariableInfo {
+    /// The display label of a value, falling back to the value's own text.
+    pub fn label_of(&self, v: &Value) -> String {
+        self.values
+            .iter()
+            .position(|x| x == v)
+            .and_then(|i| self.labels.get(i).cloned())
+            .unwrap_or_else(|| value_text(v))
+    }
+}
+
+/// Which direction of change is an improvement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Better {
+    #[default]
+    Higher,
+    Lower,
+}
+
+/// A result the experiment declares (or mpf derives, such as `<step>.duration`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResultInfo {
+    pub name: String,
+    /// Base unit after normalisation (`bit/s`, `s`, `B`, ...), empty when unitless.
+    #[serde(default)]
+    pub unit: String,
+    #[serde(default)]
+    pub better: Better,
+    /// True for `all: true` extractors: each run holds a list of values.
+    #[serde(default)]
+    pub series: bool,
+}
+
+/// Facts about one machine, gathered when the experiment starts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct HostFacts {
+    pub name: String,
+    pub roles: Vec<String>,
+    #[serde(default)]
+    pub hostname: String,
+    #[serde(default)]
+    pub kernel: String,
+    #[serde(default)]
+    pub cpu_model: String,
+    #[serde(default)]
+    pub cores: u64,
+    #[serde(default)]
+    pub memory_bytes: u64,
+    #[serde(default)]
+    pub os: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GitInfo {
+    pub commit: String,
+    pub dirty: bool,
+}
+
+/// `manifest.json`: everything needed to understand a result set without the inputs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub mpf_version: String,
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub status: SetStatus,
+    pub started: String,
+    #[serde(default)]
+    pub ended: Option<String>,
+    pub seed: String,
+    pub order: String,
+    pub runs_per_point: usize,
+    /// Number of runs in the plan (points x runs).
+    pub planned_runs: usize,
+    pub variables: Vec<VariableInfo>,
+    pub results: Vec<ResultInfo>,
+    pub hosts: Vec<HostFacts>,
+    #[serde(default)]
+    pub git: Option<GitInfo>,
+    /// SHA-256-free fingerprint (FNV-1a 64, hex) of experiment.yaml, used by `--resume`.
+    pub experiment_hash: String,
+    /// `--set` overrides and `--runs` in force, so that `--resume` replays the same plan.
+    #[serde(default)]
+    pub overrides: Map<String, Value>,
+    #[serde(default)]
+    pub runs_ok: usize,
+    #[serde(default)]
+    pub runs_failed: usize,
+}
+
+/// Text of a JSON scalar as users write it: strings unquoted, null empty.
+pub fn value_text(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,3 @@
+//! End-to-end tests of the `mpf` binary: one integration-test binary made of modules.
+
+mod common;
