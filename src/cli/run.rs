@@ -1,8 +1,75 @@
-use mpf::error::{Error, Result};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use mpf::error::{exit, Result};
+use mpf::runner::session::{prepare, RunRequest};
+use mpf::runner::Machines;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The experiment file (YAML); optional with --resume (the stored copy is used)
+    pub experiment: Option<PathBuf>,
+    /// Runs per point (overrides `runs:`)
+    #[arg(long, value_name = "N")]
+    pub runs: Option<usize>,
+    /// Sweep only these values of a variable: --set parallel=1,4,8 (repeatable)
+    #[arg(long = "set", value_name = "VAR=V1,V2")]
+    pub sets: Vec<String>,
+    /// Continue an interrupted result set (id, prefix, path or `latest`)
+    #[arg(long, value_name = "ID")]
+    pub resume: Option<String>,
+    /// With --resume: continue even though the experiment file changed
+    #[arg(long, requires = "resume")]
+    pub force: bool,
+    /// Print the plan and exit without running anything
+    #[arg(long)]
+    pub dry_run: bool,
+    /// No progress bar: plain log lines
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Do not draw graphs at the end
+    #[arg(long)]
+    pub no_plot: bool,
+    /// Skip the setup section
+    #[arg(long)]
+    pub no_setup: bool,
+    #[command(flatten)]
+    pub results: super::ResultsDir,
+}
 
-pub fn run(_args: Args) -> Result<i32> {
-    Err(Error::Runtime("not implemented yet".into()))
+pub fn run(args: Args) -> Result<i32> {
+    let req = RunRequest {
+        experiment: args.experiment.clone(),
+        runs: args.runs,
+        sets: args.sets.clone(),
+        resume: args.resume.clone(),
+        force: args.force,
+        results_root: args.results.root(),
+        interactive: !args.quiet && std::io::stderr().is_terminal(),
+    };
+    let prepared = prepare(&req)?;
+    if args.dry_run {
+        print!("{}", prepared.describe(50));
+        return Ok(exit::OK);
+    }
+    let machines = Machines::local(&prepared.exp)?;
+    let (dir, summary) = prepared.execute(&machines, req.interactive)?;
+    eprintln!(
+        "{}: {} runs ok, {} failed{}",
+        dir.display(),
+        summary.ok + summary.skipped,
+        summary.failed,
+        if summary.interrupted {
+            ", interrupted"
+        } else {
+            ""
+        }
+    );
+    Ok(if summary.interrupted {
+        exit::INTERRUPTED
+    } else if summary.failed > 0 {
+        exit::FAILURE
+    } else {
+        exit::OK
+    })
 }

@@ -1,0 +1,114 @@
+//! The local machine: `sh -c` in a new process group, signals with killpg.
+
+use std::pin::Pin;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, IoContext, Result};
+use crate::exec::guard::Guard;
+use crate::exec::{StepProc, Transport};
+
+pub struct Local {
+    name: String,
+    guard: Arc<Guard>,
+}
+
+impl Local {
+    pub fn new(name: &str) -> Result<Local> {
+        Ok(Local {
+            name: name.to_string(),
+            guard: Arc::new(Guard::start()?),
+        })
+    }
+}
+
+/// Whether a process group has any member left (zombies of our own children count until
+/// they are waited for).
+pub fn group_alive(pgid: i32) -> bool {
+    // SAFETY: kill with signal 0 only checks for existence and permission.
+    unsafe { libc::kill(-pgid, 0) == 0 }
+}
+
+fn signal_group(pgid: i32, sig: i32) {
+    // SAFETY: sending a signal to a process group we created; errors (ESRCH) are ignored.
+    unsafe {
+        libc::kill(-pgid, sig);
+    }
+}
+
+/// TERM, wait up to `grace` for the group to go, then KILL and wait for it to go.
+pub async fn stop_local_group(pgid: i32, grace: Duration) {
+    if pgid <= 1 || !group_alive(pgid) {
+        return;
+    }
+    signal_group(pgid, libc::SIGTERM);
+    // SIGCONT wakes stopped members so that they can act on TERM.
+    signal_group(pgid, libc::SIGCONT);
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    while group_alive(pgid) && start.elapsed() < grace {
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+    if group_alive(pgid) {
+        signal_group(pgid, libc::SIGKILL);
+        let start = Instant::now();
+        while group_alive(pgid) && start.elapsed() < Duration::from_secs(5) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
+impl Transport for Local {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn spawn(&self, script: &str, env: &[(String, String)]) -> Result<StepProc> {
+        let mut cmd = tokio::process::Command::new("sh");
+        cmd.arg("-c")
+            .arg(script)
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(false);
+        let child = cmd.spawn().ctx(|| "failed to start sh".into())?;
+        let pgid = child
+            .id()
+            .ok_or_else(|| Error::Runtime("started process has no pid".into()))?
+            as i32;
+        self.guard.register(pgid);
+        Ok(StepProc::new(child, pgid))
+    }
+
+    fn stop_group(
+        &self,
+        pgid: i32,
+        grace: Duration,
+    ) -> Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            stop_local_group(pgid, grace).await;
+            self.guard.unregister(pgid);
+        })
+    }
+
+    fn group_alive(&self, pgid: i32) -> bool {
+        group_alive(pgid)
+    }
+
+    fn write_file(&self, path: &str, content: &[u8]) -> Result<()> {
+        let p = std::path::Path::new(path);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent)
+                .ctx(|| format!("failed to create {}", parent.display()))?;
+        }
+        std::fs::write(p, content).ctx(|| format!("failed to write {path}"))
+    }
+
+    fn create_dir(&self, path: &str) -> Result<()> {
+        std::fs::create_dir_all(path).ctx(|| format!("failed to create {path}"))
+    }
+}

@@ -1,0 +1,131 @@
+//! A started step: its process, captured output, and waiting with a deadline.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncReadExt;
+use tokio::process::Child;
+use tokio::task::JoinHandle;
+
+/// Output captured so far, shared with readiness checks that look for a log line.
+pub type SharedBuf = Arc<Mutex<Vec<u8>>>;
+
+pub struct StepProc {
+    /// Process group id on the machine.
+    pub pgid: i32,
+    pub started: Instant,
+    child: Child,
+    stdout: SharedBuf,
+    stderr: SharedBuf,
+    readers: Vec<JoinHandle<()>>,
+    pub exit: Option<Option<i32>>,
+    pub ended: Option<Instant>,
+}
+
+/// What a finished (or stopped) step printed and how it ended.
+#[derive(Debug, Clone, Default)]
+pub struct Output {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    /// `None` when killed by a signal.
+    pub exit: Option<i32>,
+    pub duration: Duration,
+    pub timed_out: bool,
+}
+
+fn pump<R: tokio::io::AsyncRead + Unpin + Send + 'static>(
+    mut r: R,
+    buf: SharedBuf,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut chunk = [0u8; 8192];
+        loop {
+            match r.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if let Ok(mut b) = buf.lock() {
+                        b.extend_from_slice(&chunk[..n]);
+                    }
+                }
+            }
+        }
+    })
+}
+
+impl StepProc {
+    /// Wraps a spawned child whose stdout and stderr are pipes.
+    pub fn new(mut child: Child, pgid: i32) -> StepProc {
+        let stdout: SharedBuf = Default::default();
+        let stderr: SharedBuf = Default::default();
+        let mut readers = Vec::new();
+        if let Some(o) = child.stdout.take() {
+            readers.push(pump(o, stdout.clone()));
+        }
+        if let Some(e) = child.stderr.take() {
+            readers.push(pump(e, stderr.clone()));
+        }
+        StepProc {
+            pgid,
+            started: Instant::now(),
+            child,
+            stdout,
+            stderr,
+            readers,
+            exit: None,
+            ended: None,
+        }
+    }
+
+    /// Output so far (both streams), for readiness checks.
+    pub fn output_so_far(&self) -> (SharedBuf, SharedBuf) {
+        (self.stdout.clone(), self.stderr.clone())
+    }
+
+    /// Waits for the process to exit. Cancel-safe: may be called again after a timeout.
+    pub async fn wait(&mut self) -> Option<i32> {
+        if let Some(e) = self.exit {
+            return e;
+        }
+        let code = match self.child.wait().await {
+            Ok(st) => st.code(),
+            Err(_) => None,
+        };
+        self.exit = Some(code);
+        self.ended = Some(Instant::now());
+        code
+    }
+
+    /// Has the process exited (without blocking)?
+    pub fn try_exited(&mut self) -> bool {
+        if self.exit.is_some() {
+            return true;
+        }
+        if let Ok(Some(st)) = self.child.try_wait() {
+            self.exit = Some(st.code());
+            self.ended = Some(Instant::now());
+            return true;
+        }
+        false
+    }
+
+    /// Collects the output once the process is gone. Descendants that still hold the pipes
+    /// (daemons that escaped the group) are not waited for beyond a short grace.
+    pub async fn finish(mut self, timed_out: bool) -> Output {
+        let exit = self.wait().await;
+        for r in self.readers.drain(..) {
+            let _ = tokio::time::timeout(Duration::from_millis(500), r).await;
+        }
+        let take = |b: &SharedBuf| {
+            b.lock()
+                .map(|mut v| std::mem::take(&mut *v))
+                .unwrap_or_default()
+        };
+        Output {
+            stdout: take(&self.stdout),
+            stderr: take(&self.stderr),
+            exit,
+            duration: self.ended.unwrap_or_else(Instant::now) - self.started,
+            timed_out,
+        }
+    }
+}

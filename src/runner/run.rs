@@ -1,0 +1,558 @@
+//! One run: write files, execute steps (delays, background, readiness, timeouts), stop what
+//! is left, run teardown, keep the logs and extract results.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Map, Value};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::exec::{Output, StepProc, Transport};
+use crate::extract;
+use crate::plan::{Plan, PlannedRun};
+use crate::runner::machines::Machines;
+use crate::spec::{Experiment, Ready, RoleSel, Step};
+use crate::store::{RunStatus, StepRecord};
+use crate::template;
+
+/// Everything a run needs that stays the same across runs.
+pub struct RunEnv<'a> {
+    pub exp: &'a Experiment,
+    pub plan: &'a Plan,
+    pub machines: &'a Machines,
+    pub set_id: &'a str,
+    pub set_dir: &'a Path,
+    pub roles_ctx: Value,
+    pub links_ctx: Value,
+    pub cancel: watch::Receiver<bool>,
+}
+
+/// What a run produced.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub status: RunStatus,
+    pub results: Map<String, Value>,
+    pub steps: Vec<StepRecord>,
+    pub error: Option<String>,
+    pub interrupted: bool,
+}
+
+/// The directory of a run inside the result set: `runs/0007`.
+pub fn run_dir(set_dir: &Path, index: usize) -> PathBuf {
+    set_dir.join("runs").join(format!("{index:04}"))
+}
+
+struct Started {
+    step: usize,
+    role: String,
+    host: String,
+    transport: Arc<dyn Transport>,
+    proc: StepProc,
+}
+
+struct Done {
+    step: usize,
+    role: String,
+    host: String,
+    out: Output,
+    background: bool,
+    teardown: bool,
+}
+
+async fn cancelled(rx: &mut watch::Receiver<bool>) {
+    if rx.wait_for(|v| *v).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+fn exit_text(code: Option<i32>) -> String {
+    match code {
+        Some(c) => format!("exited with status {c}"),
+        None => "was killed by a signal".into(),
+    }
+}
+
+/// The last lines of stderr, to put the cause next to the failure.
+fn stderr_tail(err: &[u8]) -> String {
+    let text = String::from_utf8_lossy(err);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    if lines.is_empty() {
+        return String::new();
+    }
+    let tail = &lines[lines.len().saturating_sub(3)..];
+    format!(": {}", tail.join(" | "))
+}
+
+/// Stops every group concurrently (TERM, grace, KILL); quick when they are already gone.
+async fn stop_all(groups: &[(Arc<dyn Transport>, i32)], grace: Duration) {
+    let mut set = JoinSet::new();
+    for (t, pgid) in groups {
+        let (t, pgid) = (t.clone(), *pgid);
+        set.spawn(async move { t.stop_group(pgid, grace).await });
+    }
+    while set.join_next().await.is_some() {}
+}
+
+impl RunEnv<'_> {
+    fn base_context(&self, run: &PlannedRun) -> Map<String, Value> {
+        let mut ctx = self.plan.point(run.point);
+        ctx.insert("labels".into(), Value::Object(self.plan.labels(run.point)));
+        ctx.insert("roles".into(), self.roles_ctx.clone());
+        ctx.insert("links".into(), self.links_ctx.clone());
+        ctx.insert(
+            "run".into(),
+            json!({"id": format!("{:04}", run.index), "index": run.index, "repetition": run.repetition}),
+        );
+        ctx.insert(
+            "experiment".into(),
+            json!({"id": self.set_id, "name": self.exp.name}),
+        );
+        ctx
+    }
+
+    fn role_context(&self, base: &Map<String, Value>, role: &str, dir: &Path) -> minijinja::Value {
+        let mut ctx = base.clone();
+        ctx.insert("role".into(), Value::String(role.to_string()));
+        ctx.insert(
+            "run_dir".into(),
+            Value::String(dir.join(role).to_string_lossy().into_owned()),
+        );
+        minijinja::Value::from_serialize(&ctx)
+    }
+
+    fn resolve_roles(
+        &self,
+        sel: &RoleSel,
+        base: &Map<String, Value>,
+    ) -> Result<Vec<String>, String> {
+        let ctx = minijinja::Value::from_serialize(base);
+        let mut out: Vec<String> = Vec::new();
+        for n in &sel.names {
+            let name = template::render(n, &ctx).map_err(|m| format!("{}: role: {m}", sel.loc))?;
+            let name = name.trim().to_string();
+            if name == "all" {
+                for r in self.machines.roles.keys() {
+                    if !out.contains(r) {
+                        out.push(r.clone());
+                    }
+                }
+                continue;
+            }
+            if !self.machines.roles.contains_key(&name) {
+                return Err(format!(
+                    "{}: role '{name}' is not bound to any machine",
+                    sel.loc
+                ));
+            }
+            if !out.contains(&name) {
+                out.push(name);
+            }
+        }
+        Ok(out)
+    }
+
+    fn write_files(&self, base: &Map<String, Value>, dir: &Path) -> Result<(), String> {
+        for f in &self.exp.files {
+            for role in self.resolve_roles(&f.role, base)? {
+                let ctx = self.role_context(base, &role, dir);
+                let path = template::render(&f.path.text, &ctx)
+                    .map_err(|m| format!("{}: file path: {m}", f.path.loc))?;
+                let content = template::render(&f.content.text, &ctx)
+                    .map_err(|m| format!("{}: file content: {m}", f.content.loc))?;
+                self.machines.roles[&role]
+                    .transport
+                    .write_file(path.trim(), content.as_bytes())
+                    .map_err(|e| format!("file {} on {role}: {e}", path.trim()))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn spawn(
+        &self,
+        step_idx: usize,
+        step: &Step,
+        role: &str,
+        base: &Map<String, Value>,
+        dir: &Path,
+        run: &PlannedRun,
+    ) -> Result<Started, String> {
+        let b = &self.machines.roles[role];
+        let ctx = self.role_context(base, role, dir);
+        let script = template::render(&step.run.text, &ctx)
+            .map_err(|m| format!("{}: step '{}': {m}", step.run.loc, step.name))?;
+        let role_dir = dir.join(role);
+        let env = vec![
+            ("MPF_ROLE".to_string(), role.to_string()),
+            (
+                "MPF_RUN_DIR".to_string(),
+                role_dir.to_string_lossy().into_owned(),
+            ),
+            ("MPF_RUN_ID".to_string(), format!("{:04}", run.index)),
+            ("MPF_EXPERIMENT_ID".to_string(), self.set_id.to_string()),
+        ];
+        let proc = b
+            .transport
+            .spawn(&script, &env)
+            .map_err(|e| format!("step '{}' on {role} ({}): {e}", step.name, b.host))?;
+        Ok(Started {
+            step: step_idx,
+            role: role.to_string(),
+            host: b.host.clone(),
+            transport: b.transport.clone(),
+            proc,
+        })
+    }
+
+    /// Waits until a background step is ready: its port accepts connections or its output
+    /// shows the log line. Fails if it exits first or the deadline passes.
+    async fn wait_ready(
+        &self,
+        ready: &Ready,
+        s: &mut Started,
+        base: &Map<String, Value>,
+    ) -> Result<(), String> {
+        let (timeout, what) = match ready {
+            Ready::Port { port, timeout, .. } => (*timeout, format!("port {port} to open")),
+            Ready::Log { pattern, timeout } => {
+                (*timeout, format!("a line matching /{}/", pattern.as_str()))
+            }
+        };
+        let deadline = Instant::now() + timeout;
+        let b = &self.machines.roles[&s.role];
+        let host = match ready {
+            Ready::Port { host: Some(h), .. } => {
+                template::render(h, &minijinja::Value::from_serialize(base))?
+            }
+            _ => b.ip.clone(),
+        };
+        let (out, err) = s.proc.output_so_far();
+        let mut pause = Duration::from_millis(2);
+        loop {
+            let ok = match ready {
+                Ready::Port { port, .. } => {
+                    let addr = format!("{host}:{port}");
+                    matches!(
+                        tokio::time::timeout(
+                            Duration::from_millis(200),
+                            tokio::net::TcpStream::connect(&addr)
+                        )
+                        .await,
+                        Ok(Ok(_))
+                    )
+                }
+                Ready::Log { pattern, .. } => {
+                    let found = |b: &crate::exec::process::SharedBuf| {
+                        b.lock()
+                            .map(|v| pattern.is_match(&String::from_utf8_lossy(&v)))
+                            .unwrap_or(false)
+                    };
+                    found(&out) || found(&err)
+                }
+            };
+            if ok {
+                return Ok(());
+            }
+            if s.proc.try_exited() {
+                return Err(format!(
+                    "{} before it was ready (waiting for {what})",
+                    exit_text(s.proc.exit.flatten())
+                ));
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "not ready after {} (waiting for {what})",
+                    humantime::format_duration(timeout)
+                ));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(50));
+        }
+    }
+
+    /// Runs foreground processes to completion (or timeout / interrupt).
+    async fn wait_foreground(
+        &self,
+        started: Vec<Started>,
+        step: &Step,
+        cancel: &mut watch::Receiver<bool>,
+        teardown: bool,
+    ) -> (Vec<Done>, Option<String>, bool) {
+        let deadline = Instant::now() + step.timeout;
+        let mut done = Vec::new();
+        let mut failure = None;
+        let mut interrupted = false;
+        for mut s in started {
+            let mut timed_out = false;
+            if teardown {
+                tokio::select! {
+                    _ = s.proc.wait() => {}
+                    _ = tokio::time::sleep_until(deadline.into()) => { timed_out = true; }
+                }
+            } else {
+                tokio::select! {
+                    _ = s.proc.wait() => {}
+                    _ = tokio::time::sleep_until(deadline.into()) => { timed_out = true; }
+                    _ = cancelled(cancel) => { interrupted = true; }
+                }
+            }
+            if timed_out || interrupted {
+                s.transport
+                    .stop_group(s.proc.pgid, self.exp.kill_grace)
+                    .await;
+            }
+            let out = s.proc.finish(timed_out).await;
+            if failure.is_none() && !interrupted {
+                if timed_out {
+                    failure = Some(format!(
+                        "step '{}' on {} timed out after {}",
+                        step.name,
+                        s.role,
+                        humantime::format_duration(step.timeout)
+                    ));
+                } else if out.exit != Some(0) {
+                    failure = Some(format!(
+                        "step '{}' on {} {}{}",
+                        step.name,
+                        s.role,
+                        exit_text(out.exit),
+                        stderr_tail(&out.stderr)
+                    ));
+                }
+            }
+            done.push(Done {
+                step: s.step,
+                role: s.role,
+                host: s.host,
+                out,
+                background: false,
+                teardown,
+            });
+        }
+        (done, failure, interrupted)
+    }
+
+    /// Executes one attempt of a run.
+    pub async fn execute(&self, run: &PlannedRun) -> RunOutcome {
+        let exp = self.exp;
+        let mut cancel = self.cancel.clone();
+        let dir = run_dir(self.set_dir, run.index);
+        let _ = std::fs::remove_dir_all(&dir);
+        let base = self.base_context(run);
+        let mut failure: Option<String> = None;
+        let mut interrupted = false;
+
+        // Per-role run directories, then templated files.
+        let mut used_roles: Vec<String> = Vec::new();
+        for sel in exp
+            .steps
+            .iter()
+            .chain(&exp.teardown)
+            .map(|s| &s.role)
+            .chain(exp.files.iter().map(|f| &f.role))
+        {
+            match self.resolve_roles(sel, &base) {
+                Ok(rs) => {
+                    for r in rs {
+                        if !used_roles.contains(&r) {
+                            used_roles.push(r);
+                        }
+                    }
+                }
+                Err(m) => failure = failure.or(Some(m)),
+            }
+        }
+        for r in &used_roles {
+            let t = &self.machines.roles[r].transport;
+            if let Err(e) = t.create_dir(&dir.join(r).to_string_lossy()) {
+                failure = failure.or(Some(e.to_string()));
+            }
+        }
+        if failure.is_none() {
+            failure = self.write_files(&base, &dir).err();
+        }
+
+        let mut groups: Vec<(Arc<dyn Transport>, i32)> = Vec::new();
+        let mut live: Vec<Started> = Vec::new();
+        let mut done: Vec<Done> = Vec::new();
+        let mut anchor = Instant::now();
+        if failure.is_none() {
+            for (si, step) in exp.steps.iter().enumerate() {
+                if !step.delay.is_zero() {
+                    let target = anchor + step.delay;
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(target.into()) => {}
+                        _ = cancelled(&mut cancel) => { interrupted = true; break; }
+                    }
+                }
+                let roles = match self.resolve_roles(&step.role, &base) {
+                    Ok(r) => r,
+                    Err(m) => {
+                        failure = Some(m);
+                        break;
+                    }
+                };
+                let mut started = Vec::new();
+                for role in &roles {
+                    match self.spawn(si, step, role, &base, &dir, run) {
+                        Ok(s) => {
+                            groups.push((s.transport.clone(), s.proc.pgid));
+                            started.push(s);
+                        }
+                        Err(m) => {
+                            failure = Some(m);
+                            break;
+                        }
+                    }
+                }
+                if step.background {
+                    anchor = Instant::now();
+                    if let (None, Some(ready)) = (&failure, &step.ready) {
+                        for s in started.iter_mut() {
+                            let r = tokio::select! {
+                                r = self.wait_ready(ready, s, &base) => r,
+                                _ = cancelled(&mut cancel) => { interrupted = true; Ok(()) }
+                            };
+                            if let Err(m) = r {
+                                failure = Some(format!("step '{}' on {}: {m}", step.name, s.role));
+                                break;
+                            }
+                            if interrupted {
+                                break;
+                            }
+                        }
+                    }
+                    live.extend(started);
+                } else {
+                    let (d, f, i) = self
+                        .wait_foreground(started, step, &mut cancel, false)
+                        .await;
+                    done.extend(d);
+                    failure = failure.or(f);
+                    interrupted |= i;
+                    anchor = Instant::now();
+                }
+                if failure.is_some() || interrupted {
+                    break;
+                }
+            }
+        }
+
+        // Stop background steps and anything foreground steps left behind.
+        stop_all(&groups, exp.kill_grace).await;
+        for s in live {
+            let out = s.proc.finish(false).await;
+            done.push(Done {
+                step: s.step,
+                role: s.role,
+                host: s.host,
+                out,
+                background: true,
+                teardown: false,
+            });
+        }
+
+        // Teardown runs after every run, passed or failed (also when interrupted).
+        let mut td_groups = Vec::new();
+        for (ti, step) in exp.teardown.iter().enumerate() {
+            let roles = match self.resolve_roles(&step.role, &base) {
+                Ok(r) => r,
+                Err(m) => {
+                    tracing::warn!("teardown: {m}");
+                    continue;
+                }
+            };
+            let mut started = Vec::new();
+            for role in &roles {
+                match self.spawn(ti, step, role, &base, &dir, run) {
+                    Ok(s) => {
+                        td_groups.push((s.transport.clone(), s.proc.pgid));
+                        started.push(s);
+                    }
+                    Err(m) => tracing::warn!("teardown: {m}"),
+                }
+            }
+            let (d, f, _) = self.wait_foreground(started, step, &mut cancel, true).await;
+            if let Some(m) = f {
+                tracing::warn!("run {:04}: teardown {m}", run.index);
+            }
+            done.extend(d);
+        }
+        stop_all(&td_groups, exp.kill_grace).await;
+
+        // Logs, step records, results.
+        let mut results = Map::new();
+        let mut steps = Vec::new();
+        let mut extract_errors = Vec::new();
+        for d in &done {
+            let step = if d.teardown {
+                &exp.teardown[d.step]
+            } else {
+                &exp.steps[d.step]
+            };
+            let role_dir = dir.join(&d.role);
+            let _ = std::fs::create_dir_all(&role_dir);
+            let _ = std::fs::write(role_dir.join(format!("{}.out", step.name)), &d.out.stdout);
+            if !d.out.stderr.is_empty() {
+                let _ = std::fs::write(role_dir.join(format!("{}.err", step.name)), &d.out.stderr);
+            }
+            if d.teardown {
+                continue;
+            }
+            steps.push(StepRecord {
+                name: step.name.clone(),
+                role: d.role.clone(),
+                host: d.host.clone(),
+                exit: d.out.exit,
+                duration: d.out.duration.as_secs_f64(),
+                timed_out: d.out.timed_out,
+                background: d.background,
+            });
+            let multi = done
+                .iter()
+                .filter(|o| !o.teardown && o.step == d.step)
+                .count()
+                > 1;
+            let suffix = if multi {
+                format!(".{}", d.role)
+            } else {
+                String::new()
+            };
+            let ex = extract::extract(
+                &String::from_utf8_lossy(&d.out.stdout),
+                &step.results,
+                &suffix,
+            );
+            results.extend(ex.values);
+            extract_errors.extend(ex.errors);
+            if !d.background {
+                let key = format!("{}.duration", step.name);
+                let secs = d.out.duration.as_secs_f64();
+                let prev = results.get(&key).and_then(Value::as_f64).unwrap_or(0.0);
+                if let Some(n) = serde_json::Number::from_f64(secs.max(prev)) {
+                    results.insert(key, Value::Number(n));
+                }
+            }
+        }
+        if failure.is_none() && !interrupted && !extract_errors.is_empty() {
+            failure = Some(extract_errors.join("; "));
+        }
+        RunOutcome {
+            status: if failure.is_none() && !interrupted {
+                RunStatus::Ok
+            } else {
+                RunStatus::Failed
+            },
+            results,
+            steps,
+            error: if interrupted {
+                Some("interrupted".into())
+            } else {
+                failure
+            },
+            interrupted,
+        }
+    }
+}

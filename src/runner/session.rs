@@ -1,0 +1,258 @@
+//! `mpf run` as a library call: load, plan, create or reopen the result set, run.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::plan::{self, Plan};
+use crate::runner::{run_experiment, Machines, Options, Summary};
+use crate::spec::{self, Experiment, Order};
+use crate::store::writer::{new_id, SetWriter};
+use crate::store::{self, GitInfo, Manifest, SetStatus, VariableInfo};
+
+#[derive(Debug, Clone, Default)]
+pub struct RunRequest {
+    /// The experiment file; with `resume` it may be omitted (the stored copy is used).
+    pub experiment: Option<PathBuf>,
+    pub runs: Option<usize>,
+    /// `VAR=V1,V2` overrides.
+    pub sets: Vec<String>,
+    pub resume: Option<String>,
+    pub force: bool,
+    pub results_root: PathBuf,
+    pub interactive: bool,
+}
+
+/// An experiment ready to run (or to print, for `--dry-run`).
+pub struct Prepared {
+    pub exp: Experiment,
+    pub plan: Plan,
+    overrides: Map<String, Value>,
+    resume_dir: Option<PathBuf>,
+    resume_manifest: Option<Manifest>,
+    results_root: PathBuf,
+}
+
+fn hash_text(s: &str) -> String {
+    format!("{:016x}", plan::fnv1a(s.as_bytes()))
+}
+
+/// Loads the experiment, applies overrides (or those stored in a resumed set) and plans.
+pub fn prepare(req: &RunRequest) -> Result<Prepared> {
+    let (resume_dir, resume_manifest) = match &req.resume {
+        Some(id) => {
+            let dir = store::resolve(&req.results_root, id)?;
+            let m = store::resultset::read_manifest(&dir)?;
+            (Some(dir), Some(m))
+        }
+        None => (None, None),
+    };
+    let path = match (&req.experiment, &resume_dir) {
+        (Some(p), _) => p.clone(),
+        (None, Some(d)) => d.join("experiment.yaml"),
+        (None, None) => return Err(Error::Usage("mpf run needs an experiment file".into())),
+    };
+    let mut exp = spec::load_experiment(&path)?;
+    let mut overrides = Map::new();
+    if let Some(m) = &resume_manifest {
+        if hash_text(&exp.source) != m.experiment_hash && !req.force {
+            return Err(Error::Usage(format!(
+                "{} changed since result set {} was started; resuming would mix two experiments (use --force to resume anyway)",
+                path.display(),
+                m.id
+            )));
+        }
+        if !req.sets.is_empty() || req.runs.is_some() {
+            return Err(Error::Usage(
+                "--resume replays the --set and --runs of the original run; do not give them again"
+                    .into(),
+            ));
+        }
+        overrides = m.overrides.clone();
+    } else {
+        for s in &req.sets {
+            let (name, values) = plan::parse_set(s)?;
+            overrides.insert(name, Value::Array(values));
+        }
+        if let Some(r) = req.runs {
+            if r == 0 {
+                return Err(Error::Usage("--runs must be at least 1".into()));
+            }
+            overrides.insert("--runs".into(), Value::from(r));
+        }
+    }
+    let mut sets = Vec::new();
+    for (k, v) in &overrides {
+        if k == "--runs" {
+            exp.runs = v.as_u64().unwrap_or(exp.runs as u64) as usize;
+        } else if let Value::Array(vals) = v {
+            sets.push((k.clone(), vals.clone()));
+        }
+    }
+    plan::apply_overrides(&mut exp, &sets)?;
+    let plan = plan::plan(&exp)?;
+    Ok(Prepared {
+        exp,
+        plan,
+        overrides,
+        resume_dir,
+        resume_manifest,
+        results_root: req.results_root.clone(),
+    })
+}
+
+/// The git commit of the directory holding `path`, when it is a repository.
+pub fn git_info(path: &Path) -> Option<GitInfo> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["rev-parse", "HEAD"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let commit = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let dirty = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["status", "--porcelain", "--untracked-files=no"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .map(|o| !o.stdout.is_empty())
+        .unwrap_or(false);
+    Some(GitInfo { commit, dirty })
+}
+
+impl Prepared {
+    fn manifest(&self) -> Manifest {
+        let exp = &self.exp;
+        let now = std::time::SystemTime::now();
+        Manifest {
+            mpf_version: crate::VERSION.to_string(),
+            id: new_id(&exp.name, now),
+            name: exp.name.clone(),
+            description: exp.description.clone(),
+            status: SetStatus::Running,
+            started: store::now_rfc3339(),
+            ended: None,
+            seed: exp.seed.clone(),
+            order: match exp.order {
+                Order::Shuffle => "shuffle".into(),
+                Order::Sequential => "sequential".into(),
+            },
+            runs_per_point: exp.runs,
+            planned_runs: self.plan.runs.len(),
+            variables: exp
+                .variables
+                .iter()
+                .map(|v| VariableInfo {
+                    name: v.name.clone(),
+                    values: v.values.clone(),
+                    labels: v.labels.clone(),
+                    numeric: v.values.iter().all(Value::is_number),
+                    geometric: v.geometric,
+                    constant: v.is_constant(),
+                    when: v.when.clone(),
+                })
+                .collect(),
+            results: exp.result_infos(),
+            hosts: Vec::new(),
+            git: git_info(&exp.path),
+            experiment_hash: hash_text(&exp.source),
+            overrides: self.overrides.clone(),
+            runs_ok: 0,
+            runs_failed: 0,
+        }
+    }
+
+    /// A human-readable description of the plan, for `--dry-run` and `mpf check`.
+    pub fn describe(&self, limit: usize) -> String {
+        let exp = &self.exp;
+        let plan = &self.plan;
+        let mut s = format!("experiment {}", exp.name);
+        if !exp.description.is_empty() {
+            s.push_str(&format!(": {}", exp.description));
+        }
+        s.push('\n');
+        for v in &exp.variables {
+            let vals: Vec<&str> = v.labels.iter().map(String::as_str).collect();
+            let shown = if vals.len() > 8 {
+                format!(
+                    "{} ... {} ({} values)",
+                    vals[..4].join(", "),
+                    vals[vals.len() - 1],
+                    vals.len()
+                )
+            } else {
+                vals.join(", ")
+            };
+            let when = v
+                .when
+                .as_ref()
+                .map(|w| format!("  when {w}"))
+                .unwrap_or_default();
+            s.push_str(&format!("  {} = {shown}{when}\n", v.name));
+        }
+        s.push_str(&format!(
+            "{} points (of {} in the space), {} runs each, {} runs in {} order (seed {:?})\n",
+            plan.point_count(),
+            plan.space_size,
+            exp.runs,
+            plan.runs.len(),
+            match exp.order {
+                Order::Shuffle => "shuffled",
+                Order::Sequential => "sequential",
+            },
+            exp.seed
+        ));
+        let constant = |name: &str| exp.variable(name).is_some_and(|v| v.is_constant());
+        for r in plan.runs.iter().take(limit) {
+            s.push_str(&format!(
+                "  run {:04}  rep {}  {}\n",
+                r.index,
+                r.repetition,
+                crate::runner::progress::point_text(&plan.labels(r.point), &constant)
+            ));
+        }
+        if plan.runs.len() > limit {
+            s.push_str(&format!("  ... {} more runs\n", plan.runs.len() - limit));
+        }
+        s
+    }
+
+    /// Runs the experiment on `machines`; returns the result-set directory and the summary.
+    pub fn execute(self, machines: &Machines, interactive: bool) -> Result<(PathBuf, Summary)> {
+        let mut writer = match (&self.resume_dir, &self.resume_manifest) {
+            (Some(dir), Some(m)) => {
+                let mut m = m.clone();
+                m.experiment_hash = hash_text(&self.exp.source);
+                m.planned_runs = self.plan.runs.len();
+                SetWriter::reopen(dir, m)?
+            }
+            _ => {
+                let root = self.results_root.clone();
+                SetWriter::create(&root, self.manifest(), &self.exp.source, None)?
+            }
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::io("failed to start the async runtime", e))?;
+        let opts = Options { interactive };
+        let summary = rt.block_on(run_experiment(
+            &self.exp,
+            &self.plan,
+            machines,
+            &mut writer,
+            &opts,
+        ))?;
+        Ok((writer.dir().to_path_buf(), summary))
+    }
+}

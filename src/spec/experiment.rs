@@ -1,0 +1,247 @@
+//! The validated experiment (SPEC §2): what `plan` and `runner` consume.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use regex::Regex;
+use serde_json::Value;
+
+use crate::error::Location;
+use crate::store::{Better, ResultInfo};
+
+pub use super::raw::{OnFailure, Order, PlotHints, SamplingMethod};
+
+/// A template string with the place it was written.
+#[derive(Debug, Clone)]
+pub struct Tpl {
+    pub text: String,
+    pub loc: Location,
+}
+
+#[derive(Debug, Clone)]
+pub struct Variable {
+    pub name: String,
+    pub values: Vec<Value>,
+    pub labels: Vec<String>,
+    pub when: Option<String>,
+    /// Values grow by a factor (plots use a log axis).
+    pub geometric: bool,
+    pub loc: Location,
+}
+
+impl Variable {
+    pub fn is_constant(&self) -> bool {
+        self.values.len() == 1 && self.when.is_none()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sampling {
+    pub method: SamplingMethod,
+    pub count: usize,
+}
+
+/// Where a step runs: role names, each possibly a template (`"{{ node }}"`), or `all`.
+#[derive(Debug, Clone)]
+pub struct RoleSel {
+    pub names: Vec<String>,
+    pub loc: Location,
+}
+
+impl RoleSel {
+    pub fn is_templated(&self) -> bool {
+        self.names
+            .iter()
+            .any(|n| n.contains("{{") || n.contains("{%"))
+    }
+}
+
+/// Role used by steps that name none: the machine mpf runs on.
+pub const DEFAULT_ROLE: &str = "local";
+
+#[derive(Debug, Clone)]
+pub enum Ready {
+    Port {
+        port: u16,
+        host: Option<String>,
+        timeout: Duration,
+    },
+    Log {
+        pattern: Regex,
+        timeout: Duration,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub enum ExtractKind {
+    Regex { re: Regex, all: bool },
+    Json { path: Vec<String> },
+}
+
+#[derive(Debug, Clone)]
+pub struct Extractor {
+    pub name: String,
+    pub kind: ExtractKind,
+    pub unit: Option<String>,
+    pub better: Better,
+}
+
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub name: String,
+    pub role: RoleSel,
+    pub run: Tpl,
+    pub background: bool,
+    pub delay: Duration,
+    pub timeout: Duration,
+    pub ready: Option<Ready>,
+    pub results: Vec<Extractor>,
+    pub loc: Location,
+}
+
+#[derive(Debug, Clone)]
+pub struct Sync {
+    pub from: String,
+    pub to: String,
+    pub exclude: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Packages {
+    pub apt: Vec<String>,
+    pub dnf: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SetupStep {
+    pub role: RoleSel,
+    pub sync: Option<Sync>,
+    pub packages: Option<Packages>,
+    pub run: Option<Tpl>,
+    pub timeout: Duration,
+    pub loc: Location,
+}
+
+#[derive(Debug, Clone)]
+pub struct FileSpec {
+    pub role: RoleSel,
+    pub path: Tpl,
+    pub content: Tpl,
+}
+
+#[derive(Debug, Clone)]
+pub struct Experiment {
+    pub path: PathBuf,
+    pub source: String,
+    pub name: String,
+    pub description: String,
+    pub runs: usize,
+    pub order: Order,
+    pub seed: String,
+    pub variables: Vec<Variable>,
+    /// Groups of variable indices that advance together.
+    pub zips: Vec<Vec<usize>>,
+    pub sampling: Sampling,
+    pub setup: Vec<SetupStep>,
+    pub steps: Vec<Step>,
+    pub teardown: Vec<Step>,
+    pub files: Vec<FileSpec>,
+    pub retries: u32,
+    pub on_failure: OnFailure,
+    pub plot: Option<PlotHints>,
+    /// Grace period between TERM and KILL when stopping processes.
+    pub kill_grace: Duration,
+}
+
+impl Experiment {
+    pub fn variable(&self, name: &str) -> Option<&Variable> {
+        self.variables.iter().find(|v| v.name == name)
+    }
+
+    /// Every role a step, file or setup entry names literally (templated names excluded).
+    pub fn literal_roles(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let sels = self
+            .steps
+            .iter()
+            .chain(&self.teardown)
+            .map(|s| &s.role)
+            .chain(self.setup.iter().map(|s| &s.role))
+            .chain(self.files.iter().map(|f| &f.role));
+        for sel in sels {
+            for n in &sel.names {
+                if n != "all" && !n.contains("{{") && !out.contains(n) {
+                    out.push(n.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// Roles a templated role field can resolve to: the values of the variables it names.
+    pub fn possible_roles(&self) -> Vec<String> {
+        let mut out = self.literal_roles();
+        let sels = self
+            .steps
+            .iter()
+            .chain(&self.teardown)
+            .map(|s| &s.role)
+            .chain(self.setup.iter().map(|s| &s.role))
+            .chain(self.files.iter().map(|f| &f.role));
+        for sel in sels {
+            for n in sel.names.iter().filter(|n| n.contains("{{")) {
+                for v in &self.variables {
+                    if n.contains(&v.name) {
+                        for val in &v.values {
+                            let s = crate::store::value_text(val);
+                            if !out.contains(&s) {
+                                out.push(s);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Results the experiment produces, in declaration order, with per-step durations.
+    pub fn result_infos(&self) -> Vec<ResultInfo> {
+        let mut out = Vec::new();
+        for s in &self.steps {
+            let multi = s.role.names.len() > 1 || s.role.names.iter().any(|n| n == "all");
+            for e in &s.results {
+                let unit = e.unit.clone().unwrap_or_default();
+                let series = matches!(e.kind, ExtractKind::Regex { all: true, .. });
+                if multi && !s.role.is_templated() {
+                    for r in s.role.names.iter().filter(|n| *n != "all") {
+                        out.push(ResultInfo {
+                            name: format!("{}.{r}", e.name),
+                            unit: unit.clone(),
+                            better: e.better,
+                            series,
+                        });
+                    }
+                } else {
+                    out.push(ResultInfo {
+                        name: e.name.clone(),
+                        unit,
+                        better: e.better,
+                        series,
+                    });
+                }
+            }
+        }
+        for s in &self.steps {
+            if !s.background {
+                out.push(ResultInfo {
+                    name: format!("{}.duration", s.name),
+                    unit: "s".into(),
+                    better: Better::Lower,
+                    series: false,
+                });
+            }
+        }
+        out
+    }
+}

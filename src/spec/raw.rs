@@ -1,0 +1,313 @@
+//! The experiment file as written (serde types). `validate.rs` turns it into `Experiment`.
+
+use std::fmt;
+
+use serde::de::{
+    self, value::MapAccessDeserializer, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor,
+};
+use serde::Deserialize as DeriveDeserialize;
+use serde_json::Value;
+use serde_saphyr::Spanned;
+
+use super::de::{Dur, OneOrMany, OrderedMap, ScalarText};
+
+#[derive(Debug, DeriveDeserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExperiment {
+    pub name: Option<Spanned<String>>,
+    pub description: Option<String>,
+    pub runs: Option<Spanned<i64>>,
+    pub order: Option<Order>,
+    pub seed: Option<ScalarText>,
+    #[serde(default)]
+    pub variables: RawVariables,
+    pub sampling: Option<Spanned<RawSampling>>,
+    #[serde(default)]
+    pub setup: Vec<Spanned<RawStep>>,
+    #[serde(default)]
+    pub steps: Vec<Spanned<RawStep>>,
+    #[serde(default)]
+    pub teardown: Vec<Spanned<RawStep>>,
+    #[serde(default)]
+    pub files: Vec<Spanned<RawFile>>,
+    pub retries: Option<u32>,
+    pub on_failure: Option<OnFailure>,
+    pub plot: Option<Spanned<PlotHints>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, DeriveDeserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Order {
+    #[default]
+    Shuffle,
+    Sequential,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, DeriveDeserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnFailure {
+    #[default]
+    Continue,
+    Stop,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, DeriveDeserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SamplingMethod {
+    #[default]
+    Full,
+    Random,
+    Wsp,
+}
+
+#[derive(Debug, DeriveDeserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSampling {
+    #[serde(default)]
+    pub method: SamplingMethod,
+    pub count: Option<i64>,
+}
+
+/// Hints for `mpf plot` (SPEC §2 `plot:`).
+#[derive(Debug, Clone, Default, PartialEq, DeriveDeserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlotHints {
+    pub x: Option<String>,
+    pub y: Option<String>,
+    pub series: Option<String>,
+}
+
+/// `variables:`: variables in order, plus `zip:` groups.
+#[derive(Debug, Default)]
+pub struct RawVariables {
+    pub vars: Vec<(Spanned<String>, Spanned<RawVar>)>,
+    pub zips: Vec<Spanned<Value>>,
+}
+
+impl<'de> Deserialize<'de> for RawVariables {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct VV;
+        impl<'de> Visitor<'de> for VV {
+            type Value = RawVariables;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a mapping of variable names to values")
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<RawVariables, E> {
+                Ok(RawVariables::default())
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<RawVariables, A::Error> {
+                let mut out = RawVariables::default();
+                while let Some(k) = m.next_key::<Spanned<String>>()? {
+                    if k.value == "zip" {
+                        out.zips.push(m.next_value()?);
+                    } else {
+                        out.vars.push((k, m.next_value()?));
+                    }
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(VV)
+    }
+}
+
+/// One variable: a constant, a list, `{values: ...}` or `{range: ...}`.
+#[derive(Debug)]
+pub enum RawVar {
+    Constant(Value),
+    List(Vec<Value>),
+    Map(RawVarMap),
+}
+
+#[derive(Debug, DeriveDeserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVarMap {
+    pub range: Option<Vec<Value>>,
+    pub step: Option<Value>,
+    pub factor: Option<Value>,
+    pub values: Option<RawValues>,
+    pub when: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for RawVar {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct RV;
+        impl<'de> Visitor<'de> for RV {
+            type Value = RawVar;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a value, a list of values, {values: ...} or {range: [from, to]}")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<RawVar, E> {
+                Ok(RawVar::Constant(Value::Bool(v)))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawVar, E> {
+                Ok(RawVar::Constant(v.into()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawVar, E> {
+                Ok(RawVar::Constant(v.into()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<RawVar, E> {
+                serde_json::Number::from_f64(v)
+                    .map(|n| RawVar::Constant(Value::Number(n)))
+                    .ok_or_else(|| E::custom("a variable cannot be NaN or infinite"))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawVar, E> {
+                Ok(RawVar::Constant(Value::String(v.to_string())))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<RawVar, E> {
+                Err(E::custom("a variable needs a value (it is empty)"))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<RawVar, A::Error> {
+                let mut out = Vec::new();
+                while let Some(x) = s.next_element::<Value>()? {
+                    out.push(x);
+                }
+                Ok(RawVar::List(out))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<RawVar, A::Error> {
+                RawVarMap::deserialize(MapAccessDeserializer::new(m)).map(RawVar::Map)
+            }
+        }
+        d.deserialize_any(RV)
+    }
+}
+
+/// `values:` as a list, or a mapping value -> label.
+#[derive(Debug)]
+pub enum RawValues {
+    List(Vec<Value>),
+    Labelled(Vec<(Value, Value)>),
+}
+
+impl<'de> Deserialize<'de> for RawValues {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct LV;
+        impl<'de> Visitor<'de> for LV {
+            type Value = RawValues;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of values or a mapping of value to label")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<RawValues, A::Error> {
+                let mut out = Vec::new();
+                while let Some(x) = s.next_element::<Value>()? {
+                    out.push(x);
+                }
+                Ok(RawValues::List(out))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<RawValues, A::Error> {
+                let mut out = Vec::new();
+                while let Some(k) = m.next_key::<Value>()? {
+                    let v = m.next_value::<Value>()?;
+                    out.push((k, v));
+                }
+                Ok(RawValues::Labelled(out))
+            }
+        }
+        d.deserialize_any(LV)
+    }
+}
+
+#[derive(Debug, DeriveDeserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStep {
+    pub name: Option<Spanned<String>>,
+    pub role: Option<Spanned<OneOrMany>>,
+    pub run: Option<Spanned<String>>,
+    #[serde(default)]
+    pub background: bool,
+    pub ready: Option<Spanned<RawReady>>,
+    pub delay: Option<Dur>,
+    pub timeout: Option<Dur>,
+    #[serde(default)]
+    pub results: OrderedMap<Spanned<RawExtractor>>,
+    pub sync: Option<Spanned<RawSync>>,
+    pub packages: Option<Spanned<RawPackages>>,
+}
+
+#[derive(Debug, DeriveDeserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReady {
+    pub port: Option<u16>,
+    pub host: Option<String>,
+    pub log: Option<String>,
+    pub timeout: Option<Dur>,
+}
+
+#[derive(Debug, DeriveDeserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSync {
+    pub from: String,
+    pub to: String,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
+#[derive(Debug, DeriveDeserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawPackages {
+    #[serde(default)]
+    pub apt: Vec<String>,
+    #[serde(default)]
+    pub dnf: Vec<String>,
+}
+
+#[derive(Debug, DeriveDeserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFile {
+    pub role: Option<Spanned<OneOrMany>>,
+    pub path: Spanned<String>,
+    pub content: Spanned<String>,
+}
+
+/// A result extractor: `'regex'` or `{regex|json: ..., unit, all, better}`.
+#[derive(Debug)]
+pub struct RawExtractor {
+    pub regex: Option<String>,
+    pub json: Option<String>,
+    pub unit: Option<String>,
+    pub all: bool,
+    pub better: Option<crate::store::Better>,
+}
+
+#[derive(Debug, DeriveDeserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExtractorMap {
+    regex: Option<String>,
+    json: Option<String>,
+    unit: Option<String>,
+    #[serde(default)]
+    all: bool,
+    better: Option<crate::store::Better>,
+}
+
+impl<'de> Deserialize<'de> for RawExtractor {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct EV;
+        impl<'de> Visitor<'de> for EV {
+            type Value = RawExtractor;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a regex, or {regex: ...} / {json: ...} with unit, all, better")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawExtractor, E> {
+                Ok(RawExtractor {
+                    regex: Some(v.to_string()),
+                    json: None,
+                    unit: None,
+                    all: false,
+                    better: None,
+                })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<RawExtractor, A::Error> {
+                let r = RawExtractorMap::deserialize(MapAccessDeserializer::new(m))?;
+                Ok(RawExtractor {
+                    regex: r.regex,
+                    json: r.json,
+                    unit: r.unit,
+                    all: r.all,
+                    better: r.better,
+                })
+            }
+        }
+        d.deserialize_any(EV)
+    }
+}

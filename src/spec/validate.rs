@@ -1,0 +1,768 @@
+//! Loading an experiment file: YAML -> raw types -> checked `Experiment`, with every error
+//! naming the file, line and problem.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use regex::Regex;
+use serde_json::Value;
+use serde_saphyr::Spanned;
+
+use super::de::{pos, yaml_error, yaml_options, OneOrMany};
+use super::experiment::*;
+use super::raw::*;
+use crate::error::{Error, Location, Result};
+use crate::template::{self, KnownNames};
+
+/// Values a variable may not be named, because the template context uses them.
+const RESERVED: &[&str] = &[
+    "roles",
+    "links",
+    "labels",
+    "role",
+    "run",
+    "experiment",
+    "run_dir",
+    "none",
+    "true",
+    "false",
+    "loop",
+    "range",
+    "zip",
+];
+/// Columns `results.csv` adds after the results.
+const CSV_RESERVED: &[&str] = &["repetition", "run", "ok"];
+
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+pub const DEFAULT_SETUP_TIMEOUT: Duration = Duration::from_secs(3600);
+const MAX_RANGE_VALUES: usize = 10_000_000;
+
+struct Ctx<'a> {
+    path: &'a Path,
+}
+
+impl Ctx<'_> {
+    fn loc<T>(&self, s: &Spanned<T>) -> Location {
+        let (l, c) = pos(s);
+        Location::new(self.path, l, c)
+    }
+    fn err<T>(&self, s: &Spanned<T>, msg: impl Into<String>) -> Error {
+        let (l, c) = pos(s);
+        Error::input(self.path, l, c, msg)
+    }
+    fn err_at(&self, loc: &Location, msg: impl Into<String>) -> Error {
+        Error::Input {
+            location: loc.clone(),
+            message: msg.into(),
+        }
+    }
+}
+
+/// Reads and checks an experiment file.
+pub fn load_experiment(path: &Path) -> Result<Experiment> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| Error::input(path, 0, 0, format!("cannot read experiment file: {e}")))?;
+    let source = String::from_utf8(bytes).map_err(|e| {
+        let upto = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = upto.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+        Error::input(path, line, 0, "the file is not UTF-8 text")
+    })?;
+    parse_experiment(path, &source)
+}
+
+/// Parses and checks experiment text (`path` is used for messages and the default name).
+pub fn parse_experiment(path: &Path, source: &str) -> Result<Experiment> {
+    if source.trim().is_empty() {
+        return Err(Error::input(path, 1, 0, "the experiment file is empty"));
+    }
+    let raw: RawExperiment = serde_saphyr::from_str_with_options(source, yaml_options())
+        .map_err(|e| yaml_error(path, e))?;
+    let cx = Ctx { path };
+
+    let name = match &raw.name {
+        Some(n) if n.value.trim().is_empty() => return Err(cx.err(n, "name is empty")),
+        Some(n) => n.value.clone(),
+        None => path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "experiment".into()),
+    };
+    let runs = match &raw.runs {
+        Some(r) if r.value < 1 => return Err(cx.err(r, "runs must be at least 1")),
+        Some(r) => r.value as usize,
+        None => 3,
+    };
+
+    let variables = variables(&cx, &raw.variables)?;
+    let zips = zips(&cx, &raw.variables, &variables)?;
+    check_conditions(&cx, &variables, &zips)?;
+
+    let sampling = match &raw.sampling {
+        None => Sampling {
+            method: SamplingMethod::Full,
+            count: 0,
+        },
+        Some(s) => {
+            let count = match (s.value.method, s.value.count) {
+                (SamplingMethod::Full, _) => 0,
+                (_, Some(c)) if c >= 1 => c as usize,
+                (_, Some(_)) => return Err(cx.err(s, "sampling count must be at least 1")),
+                (_, None) => {
+                    return Err(cx.err(s, "random and wsp sampling need a count: {count: N}"))
+                }
+            };
+            Sampling {
+                method: s.value.method,
+                count,
+            }
+        }
+    };
+
+    let var_names: BTreeSet<String> = variables.iter().map(|v| v.name.clone()).collect();
+    let mut steps = Vec::new();
+    for (i, s) in raw.steps.iter().enumerate() {
+        steps.push(step(&cx, s, i, "steps", &var_names)?);
+    }
+    if steps.is_empty() {
+        return Err(Error::input(path, 1, 0, "the experiment has no steps"));
+    }
+    let mut teardown = Vec::new();
+    for (i, s) in raw.teardown.iter().enumerate() {
+        let t = step(&cx, s, i, "teardown", &var_names)?;
+        if !t.results.is_empty() || t.ready.is_some() || t.background {
+            return Err(cx.err(
+                s,
+                "teardown steps take role, run, delay and timeout only (no results, ready or background)",
+            ));
+        }
+        teardown.push(t);
+    }
+    let mut setup = Vec::new();
+    for s in &raw.setup {
+        setup.push(setup_step(&cx, s)?);
+    }
+    let mut files = Vec::new();
+    for f in &raw.files {
+        files.push(FileSpec {
+            role: role_sel(&cx, f.value.role.as_ref(), &f.referenced)?,
+            path: Tpl {
+                text: f.value.path.value.clone(),
+                loc: cx.loc(&f.value.path),
+            },
+            content: Tpl {
+                text: f.value.content.value.clone(),
+                loc: cx.loc(&f.value.content),
+            },
+        });
+    }
+
+    // Step names are unique; result names are unique and never a variable's name.
+    let mut seen_steps = BTreeSet::new();
+    for (s, raw_s) in steps.iter().zip(&raw.steps) {
+        if !seen_steps.insert(s.name.clone()) {
+            return Err(cx.err(raw_s, format!("two steps are named '{}'", s.name)));
+        }
+    }
+    let mut seen_results: BTreeSet<String> = BTreeSet::new();
+    for s in &steps {
+        for e in &s.results {
+            if var_names.contains(&e.name) {
+                return Err(cx.err_at(
+                    &s.loc,
+                    format!("result '{}' has the name of a variable", e.name),
+                ));
+            }
+            if CSV_RESERVED.contains(&e.name.as_str()) {
+                return Err(cx.err_at(
+                    &s.loc,
+                    format!("'{}' is reserved for a results.csv column", e.name),
+                ));
+            }
+            if !seen_results.insert(e.name.clone()) {
+                return Err(cx.err_at(
+                    &s.loc,
+                    format!("result '{}' is extracted by two steps", e.name),
+                ));
+            }
+        }
+    }
+
+    let exp = Experiment {
+        path: path.to_path_buf(),
+        source: source.to_string(),
+        name,
+        description: raw.description.clone().unwrap_or_default(),
+        runs,
+        order: raw.order.unwrap_or_default(),
+        seed: raw
+            .seed
+            .as_ref()
+            .map(|s| s.0.clone())
+            .unwrap_or_else(|| "mpf".into()),
+        variables,
+        zips,
+        sampling,
+        setup,
+        steps,
+        teardown,
+        files,
+        retries: raw.retries.unwrap_or(0),
+        on_failure: raw.on_failure.unwrap_or_default(),
+        plot: raw.plot.as_ref().map(|p| p.value.clone()),
+        kill_grace: Duration::from_secs(2),
+    };
+    if let Some(p) = &raw.plot {
+        check_plot(&cx, p, &exp)?;
+    }
+    check_templates(&exp, None)?;
+    Ok(exp)
+}
+
+fn check_plot(cx: &Ctx, p: &Spanned<PlotHints>, exp: &Experiment) -> Result<()> {
+    for (key, v) in [("x", &p.value.x), ("series", &p.value.series)] {
+        if let Some(v) = v {
+            if exp.variable(v).is_none() {
+                return Err(cx.err(p, format!("plot {key}: no variable named '{v}'")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks every template and condition for names that will not exist at run time.
+/// `roles` restricts role names (from a cluster file); `None` accepts any.
+pub fn check_templates(exp: &Experiment, roles: Option<&BTreeSet<String>>) -> Result<()> {
+    let known = KnownNames {
+        variables: exp.variables.iter().map(|v| v.name.clone()).collect(),
+        roles: roles.cloned().or_else(|| {
+            let mut r: BTreeSet<String> = exp.possible_roles().into_iter().collect();
+            r.insert(DEFAULT_ROLE.into());
+            Some(r)
+        }),
+        links: None,
+    };
+    let mut tpls: Vec<&Tpl> = Vec::new();
+    for s in exp.steps.iter().chain(&exp.teardown) {
+        tpls.push(&s.run);
+    }
+    for s in &exp.setup {
+        tpls.extend(s.run.as_ref());
+    }
+    for f in &exp.files {
+        tpls.push(&f.path);
+        tpls.push(&f.content);
+    }
+    for t in tpls {
+        template::check_template(&t.text, &known).map_err(|m| Error::Input {
+            location: t.loc.clone(),
+            message: format!("template: {m}"),
+        })?;
+    }
+    let sels = exp
+        .steps
+        .iter()
+        .chain(&exp.teardown)
+        .map(|s| &s.role)
+        .chain(exp.setup.iter().map(|s| &s.role))
+        .chain(exp.files.iter().map(|f| &f.role));
+    for sel in sels {
+        for n in &sel.names {
+            template::check_template(n, &known).map_err(|m| Error::Input {
+                location: sel.loc.clone(),
+                message: format!("role: {m}"),
+            })?;
+        }
+    }
+    Ok(())
+}
+
+fn variables(cx: &Ctx, raw: &RawVariables) -> Result<Vec<Variable>> {
+    let mut out: Vec<Variable> = Vec::new();
+    for (name, var) in &raw.vars {
+        let n = name.value.as_str();
+        if !is_identifier(n) {
+            return Err(cx.err(
+                name,
+                format!("'{n}' is not a valid variable name (letters, digits and _; not starting with a digit)"),
+            ));
+        }
+        if RESERVED.contains(&n) {
+            return Err(cx.err(
+                name,
+                format!("'{n}' is reserved and cannot name a variable"),
+            ));
+        }
+        if out.iter().any(|v| v.name == n) {
+            return Err(cx.err(name, format!("variable '{n}' is defined twice")));
+        }
+        let loc = cx.loc(var);
+        let (values, labels, when, geometric) = match &var.value {
+            RawVar::Constant(v) => (vec![v.clone()], vec![], None, false),
+            RawVar::List(vs) => (vs.clone(), vec![], None, false),
+            RawVar::Map(m) => {
+                let (values, labels, geometric) = match (&m.range, &m.values) {
+                    (Some(_), Some(_)) => {
+                        return Err(cx.err(
+                            var,
+                            format!("variable '{n}': give either range or values, not both"),
+                        ))
+                    }
+                    (None, None) => {
+                        return Err(cx.err(
+                            var,
+                            format!("variable '{n}' needs range: [from, to] or values: [...]"),
+                        ))
+                    }
+                    (Some(r), None) => {
+                        let (v, g) = range_values(r, m.step.as_ref(), m.factor.as_ref())
+                            .map_err(|msg| cx.err(var, format!("variable '{n}': {msg}")))?;
+                        (v, vec![], g)
+                    }
+                    (None, Some(vals)) => {
+                        if m.step.is_some() || m.factor.is_some() {
+                            return Err(cx.err(
+                                var,
+                                format!("variable '{n}': step and factor go with range"),
+                            ));
+                        }
+                        match vals {
+                            RawValues::List(v) => (v.clone(), vec![], false),
+                            RawValues::Labelled(pairs) => (
+                                pairs.iter().map(|(k, _)| k.clone()).collect(),
+                                pairs
+                                    .iter()
+                                    .map(|(_, l)| crate::store::value_text(l))
+                                    .collect(),
+                                false,
+                            ),
+                        }
+                    }
+                };
+                (values, labels, m.when.clone(), geometric)
+            }
+        };
+        if values.is_empty() {
+            return Err(cx.err(var, format!("variable '{n}' has no values")));
+        }
+        for (i, v) in values.iter().enumerate() {
+            if matches!(v, Value::Array(_) | Value::Object(_) | Value::Null) {
+                return Err(cx.err(
+                    var,
+                    format!("variable '{n}': values must be numbers, strings or booleans"),
+                ));
+            }
+            if values[..i].contains(v) {
+                return Err(cx.err(var, format!("variable '{n}': value {v} appears twice")));
+            }
+        }
+        let labels = if labels.is_empty() {
+            values.iter().map(crate::store::value_text).collect()
+        } else {
+            labels
+        };
+        out.push(Variable {
+            name: n.to_string(),
+            values,
+            labels,
+            when,
+            geometric,
+            loc,
+        });
+    }
+    Ok(out)
+}
+
+fn num(v: &Value) -> Option<f64> {
+    v.as_f64()
+}
+
+/// Expands `range: [from, to]` with `step` (arithmetic) or `factor` (geometric), inclusive.
+fn range_values(
+    r: &[Value],
+    step: Option<&Value>,
+    factor: Option<&Value>,
+) -> std::result::Result<(Vec<Value>, bool), String> {
+    if r.len() != 2 {
+        return Err(format!(
+            "range takes two numbers [from, to], got {}",
+            r.len()
+        ));
+    }
+    let (Some(lo), Some(hi)) = (num(&r[0]), num(&r[1])) else {
+        return Err("range bounds must be numbers".into());
+    };
+    let all_int = |vs: &[Option<&Value>]| vs.iter().flatten().all(|v| v.is_i64() || v.is_u64());
+    if let (Some(_), Some(_)) = (step, factor) {
+        return Err("give either step or factor, not both".into());
+    }
+    if let Some(f) = factor {
+        let f = num(f).ok_or("factor must be a number")?;
+        if f <= 1.0 || !f.is_finite() {
+            return Err(format!("factor must be greater than 1, got {f}"));
+        }
+        if lo <= 0.0 {
+            return Err("a geometric range (factor) must start above 0".into());
+        }
+        if hi < lo {
+            return Err(format!(
+                "range goes from {lo} down to {hi}; write [from, to] with from <= to"
+            ));
+        }
+        let ints = all_int(&[Some(&r[0]), Some(&r[1]), factor]);
+        let mut out = Vec::new();
+        let mut x = lo;
+        while x <= hi * (1.0 + 1e-12) {
+            out.push(to_value(x, ints));
+            x *= f;
+        }
+        return Ok((out, true));
+    }
+    let st = match step {
+        Some(s) => num(s).ok_or("step must be a number")?,
+        None => 1.0,
+    };
+    if st <= 0.0 || !st.is_finite() {
+        return Err(format!("step must be greater than 0, got {st}"));
+    }
+    if hi < lo {
+        return Err(format!(
+            "range goes from {lo} down to {hi}; write [from, to] with from <= to"
+        ));
+    }
+    let count = ((hi - lo) / st + 1e-9).floor() as usize + 1;
+    if count > MAX_RANGE_VALUES {
+        return Err(format!(
+            "range has {count} values, more than {MAX_RANGE_VALUES}"
+        ));
+    }
+    let ints = all_int(&[Some(&r[0]), Some(&r[1]), step]);
+    Ok((
+        (0..count)
+            .map(|i| to_value(lo + st * i as f64, ints))
+            .collect(),
+        false,
+    ))
+}
+
+fn to_value(x: f64, int: bool) -> Value {
+    if int {
+        Value::from(x.round() as i64)
+    } else {
+        // Round away binary noise such as 0.30000000000000004.
+        let r: f64 = format!("{x:.12}").parse().unwrap_or(x);
+        serde_json::Number::from_f64(r).map_or(Value::Null, Value::Number)
+    }
+}
+
+fn zips(cx: &Ctx, raw: &RawVariables, vars: &[Variable]) -> Result<Vec<Vec<usize>>> {
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for z in &raw.zips {
+        let lists: Vec<Vec<Value>> = match &z.value {
+            Value::Array(items) if items.iter().all(|i| i.is_string()) => vec![items.clone()],
+            Value::Array(items) if items.iter().all(|i| i.is_array()) => items
+                .iter()
+                .map(|i| i.as_array().cloned().unwrap_or_default())
+                .collect(),
+            _ => return Err(cx.err(z, "zip takes a list of variable names: zip: [a, b]")),
+        };
+        for list in lists {
+            let mut group = Vec::new();
+            for item in &list {
+                let name = item
+                    .as_str()
+                    .ok_or_else(|| cx.err(z, "zip lists variable names"))?;
+                let idx = vars
+                    .iter()
+                    .position(|v| v.name == name)
+                    .ok_or_else(|| cx.err(z, format!("zip: no variable named '{name}'")))?;
+                if groups.iter().flatten().chain(&group).any(|&g| g == idx) {
+                    return Err(cx.err(z, format!("zip: '{name}' is zipped twice")));
+                }
+                if vars[idx].when.is_some() {
+                    return Err(cx.err(
+                        z,
+                        format!("zip: '{name}' has a when condition; zipped variables cannot"),
+                    ));
+                }
+                group.push(idx);
+            }
+            if group.len() < 2 {
+                return Err(cx.err(z, "zip needs at least two variables"));
+            }
+            let len = vars[group[0]].values.len();
+            if let Some(&bad) = group.iter().find(|&&g| vars[g].values.len() != len) {
+                return Err(cx.err(
+                    z,
+                    format!(
+                        "zip: '{}' has {} values but '{}' has {}; zipped variables need the same number",
+                        vars[group[0]].name,
+                        len,
+                        vars[bad].name,
+                        vars[bad].values.len()
+                    ),
+                ));
+            }
+            groups.push(group);
+        }
+    }
+    Ok(groups)
+}
+
+/// `when:` may only use variables declared before (they are decided first).
+fn check_conditions(cx: &Ctx, vars: &[Variable], _zips: &[Vec<usize>]) -> Result<()> {
+    for (i, v) in vars.iter().enumerate() {
+        let Some(w) = &v.when else { continue };
+        let names = template::expression_names(w)
+            .map_err(|m| cx.err_at(&v.loc, format!("variable '{}': when: {m}", v.name)))?;
+        for n in names {
+            match vars.iter().position(|x| x.name == n) {
+                Some(j) if j < i => {}
+                Some(_) => {
+                    return Err(cx.err_at(
+                        &v.loc,
+                        format!(
+                            "variable '{}': when uses '{n}', which must be declared before '{}'",
+                            v.name, v.name
+                        ),
+                    ))
+                }
+                None => {
+                    return Err(cx.err_at(
+                        &v.loc,
+                        format!("variable '{}': when uses undefined name '{n}'", v.name),
+                    ))
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn role_sel(
+    cx: &Ctx,
+    role: Option<&Spanned<OneOrMany>>,
+    at: &serde_saphyr::Location,
+) -> Result<RoleSel> {
+    match role {
+        None => Ok(RoleSel {
+            names: vec![DEFAULT_ROLE.into()],
+            loc: Location::new(cx.path, at.line(), at.column()),
+        }),
+        Some(r) => {
+            if r.value.0.is_empty() || r.value.0.iter().any(|n| n.trim().is_empty()) {
+                return Err(cx.err(r, "role is empty"));
+            }
+            Ok(RoleSel {
+                names: r.value.0.iter().map(|s| s.trim().to_string()).collect(),
+                loc: cx.loc(r),
+            })
+        }
+    }
+}
+
+fn step(
+    cx: &Ctx,
+    s: &Spanned<RawStep>,
+    index: usize,
+    section: &str,
+    _vars: &BTreeSet<String>,
+) -> Result<Step> {
+    let r = &s.value;
+    if r.sync.is_some() || r.packages.is_some() {
+        return Err(cx.err(
+            s,
+            format!("sync and packages belong in setup, not in {section}"),
+        ));
+    }
+    let run = r.run.as_ref().ok_or_else(|| {
+        cx.err(
+            s,
+            format!("{section} entry {} has no run: command", index + 1),
+        )
+    })?;
+    let name = match &r.name {
+        Some(n) if !is_step_name(&n.value) => {
+            return Err(cx.err(
+                n,
+                format!(
+                    "'{}' is not a valid step name (letters, digits, - and _)",
+                    n.value
+                ),
+            ))
+        }
+        Some(n) => n.value.clone(),
+        None => format!(
+            "{}{}",
+            if section == "teardown" {
+                "teardown"
+            } else {
+                "step"
+            },
+            index + 1
+        ),
+    };
+    let timeout = r.timeout.map(|d| d.0).unwrap_or(DEFAULT_TIMEOUT);
+    if timeout.is_zero() {
+        return Err(cx.err(s, "timeout must be greater than 0"));
+    }
+    let ready = match &r.ready {
+        None => None,
+        Some(rd) => {
+            let t = rd.value.timeout.map(|d| d.0).unwrap_or(timeout);
+            match (&rd.value.port, &rd.value.log) {
+                (Some(p), None) => Some(Ready::Port {
+                    port: *p,
+                    host: rd.value.host.clone(),
+                    timeout: t,
+                }),
+                (None, Some(l)) => Some(Ready::Log {
+                    pattern: Regex::new(l).map_err(|e| {
+                        cx.err(
+                            rd,
+                            format!("ready log: invalid regex: {}", first_line(&e.to_string())),
+                        )
+                    })?,
+                    timeout: t,
+                }),
+                _ => return Err(cx.err(rd, "ready takes either {port: N} or {log: 'regex'}")),
+            }
+        }
+    };
+    if ready.is_some() && !r.background {
+        return Err(cx.err(s, "ready only applies to background steps"));
+    }
+    let mut results = Vec::new();
+    for (k, e) in &r.results.0 {
+        results.push(extractor(cx, k, e)?);
+    }
+    Ok(Step {
+        name,
+        role: role_sel(cx, r.role.as_ref(), &s.referenced)?,
+        run: Tpl {
+            text: run.value.clone(),
+            loc: cx.loc(run),
+        },
+        background: r.background,
+        delay: r.delay.map(|d| d.0).unwrap_or_default(),
+        timeout,
+        ready,
+        results,
+        loc: cx.loc(s),
+    })
+}
+
+fn extractor(cx: &Ctx, key: &Spanned<String>, e: &Spanned<RawExtractor>) -> Result<Extractor> {
+    let name = key.value.trim();
+    if name.is_empty() || name.contains(char::is_whitespace) || name.contains(',') {
+        return Err(cx.err(
+            key,
+            format!(
+                "'{}' is not a valid result name (no spaces or commas)",
+                key.value
+            ),
+        ));
+    }
+    let kind = match (&e.value.regex, &e.value.json) {
+        (Some(re), None) => {
+            let re = Regex::new(re).map_err(|err| {
+                cx.err(
+                    e,
+                    format!("result '{name}': invalid regex: {}", regex_message(&err)),
+                )
+            })?;
+            let has_value = re.capture_names().flatten().any(|n| n == "value");
+            if re.captures_len() < 2 && !has_value {
+                return Err(cx.err(
+                    e,
+                    format!("result '{name}': the regex needs a capture group (or a group named 'value')"),
+                ));
+            }
+            ExtractKind::Regex {
+                re,
+                all: e.value.all,
+            }
+        }
+        (None, Some(p)) => {
+            if e.value.all {
+                return Err(cx.err(e, format!("result '{name}': all applies to regex results")));
+            }
+            let path: Vec<String> = p.split('.').map(str::to_string).collect();
+            if p.trim().is_empty() || path.iter().any(|s| s.is_empty()) {
+                return Err(cx.err(e, format!("result '{name}': invalid json path '{p}'")));
+            }
+            ExtractKind::Json { path }
+        }
+        _ => {
+            return Err(cx.err(
+                e,
+                format!("result '{name}' needs exactly one of regex or json"),
+            ))
+        }
+    };
+    if let Some(u) = &e.value.unit {
+        if u.trim().is_empty() {
+            return Err(cx.err(e, format!("result '{name}': unit is empty")));
+        }
+    }
+    Ok(Extractor {
+        name: name.to_string(),
+        kind,
+        unit: e.value.unit.clone(),
+        better: e.value.better.unwrap_or_default(),
+    })
+}
+
+fn setup_step(cx: &Ctx, s: &Spanned<RawStep>) -> Result<SetupStep> {
+    let r = &s.value;
+    if r.background || r.ready.is_some() || !r.results.0.is_empty() || r.delay.is_some() {
+        return Err(cx.err(
+            s,
+            "setup entries take role, sync, packages, run and timeout",
+        ));
+    }
+    if r.run.is_none() && r.sync.is_none() && r.packages.is_none() {
+        return Err(cx.err(s, "a setup entry needs run, sync or packages"));
+    }
+    Ok(SetupStep {
+        role: role_sel(cx, r.role.as_ref(), &s.referenced)?,
+        sync: r.sync.as_ref().map(|x| Sync {
+            from: x.value.from.clone(),
+            to: x.value.to.clone(),
+            exclude: x.value.exclude.clone(),
+        }),
+        packages: r.packages.as_ref().map(|p| Packages {
+            apt: p.value.apt.clone(),
+            dnf: p.value.dnf.clone(),
+        }),
+        run: r.run.as_ref().map(|x| Tpl {
+            text: x.value.clone(),
+            loc: cx.loc(x),
+        }),
+        timeout: r.timeout.map(|d| d.0).unwrap_or(DEFAULT_SETUP_TIMEOUT),
+        loc: cx.loc(s),
+    })
+}
+
+fn regex_message(e: &regex::Error) -> String {
+    // The regex crate's message spans several lines with a caret diagram; keep its last line.
+    let s = e.to_string();
+    let last = s.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+    last.trim().trim_start_matches("error: ").to_string()
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().last().unwrap_or("").to_string()
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut c = s.chars();
+    matches!(c.next(), Some(ch) if ch.is_ascii_alphabetic() || ch == '_')
+        && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+}
+
+fn is_step_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
+}
