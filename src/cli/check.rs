@@ -1,8 +1,31 @@
-use mpf::error::{Error, Result};
+use std::path::PathBuf;
+
+use mpf::error::Result;
+use mpf::runner::session::{prepare, RunRequest};
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The experiment file (YAML)
+    pub experiment: PathBuf,
+    /// --set VAR=V1,V2 as for `mpf run`
+    #[arg(long = "set", value_name = "VAR=V1,V2")]
+    pub sets: Vec<String>,
+    /// Runs per point, as for `mpf run`
+    #[arg(long, value_name = "N")]
+    pub runs: Option<usize>,
+}
 
-pub fn run(_args: Args) -> Result<i32> {
-    Err(Error::Runtime("not implemented yet".into()))
+pub fn run(args: Args) -> Result<i32> {
+    let req = RunRequest {
+        experiment: Some(args.experiment.clone()),
+        runs: args.runs,
+        sets: args.sets,
+        ..Default::default()
+    };
+    let prepared = prepare(&req)?;
+    print!("{}", prepared.describe(20));
+    let status = mpf::runner::session::check_machines(&prepared.exp)?;
+    print!("{status}");
+    println!("{}: ok", args.experiment.display());
+    Ok(0)
 }

@@ -1,8 +1,23 @@
-use mpf::error::{Error, Result};
+use std::path::PathBuf;
+
+use mpf::error::Result;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Directory holding result sets [default: --results, $MPF_RESULTS or ./mpf_experiments]
+    #[arg(value_name = "DIR")]
+    pub path: Option<PathBuf>,
+    #[command(flatten)]
+    pub results: super::ResultsDir,
+}
 
-pub fn run(_args: Args) -> Result<i32> {
-    Err(Error::Runtime("not implemented yet".into()))
+pub fn run(args: Args) -> Result<i32> {
+    let root = args.path.unwrap_or_else(|| args.results.root());
+    let sets = mpf::store::list(&root)?;
+    if sets.is_empty() {
+        eprintln!("no result sets in {}", root.display());
+        return Ok(0);
+    }
+    print!("{}", mpf::report::table::list(&sets));
+    Ok(0)
 }

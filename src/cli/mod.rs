@@ -96,3 +96,12 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Completions(a) => completions::run(a),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

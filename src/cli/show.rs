@@ -1,8 +1,32 @@
-use mpf::error::{Error, Result};
+use mpf::error::Result;
+use mpf::report::table::{self, Format};
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Fmt {
+    Table,
+    Csv,
+    Json,
+    Markdown,
+}
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Result-set id, unique prefix, path, or `latest`
+    pub id: String,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Fmt,
+    #[command(flatten)]
+    pub results: super::ResultsDir,
+}
 
-pub fn run(_args: Args) -> Result<i32> {
-    Err(Error::Runtime("not implemented yet".into()))
+pub fn run(args: Args) -> Result<i32> {
+    let set = mpf::store::open(&args.results.root(), &args.id)?;
+    let format = match args.format {
+        Fmt::Table => Format::Table,
+        Fmt::Csv => Format::Csv,
+        Fmt::Json => Format::Json,
+        Fmt::Markdown => Format::Markdown,
+    };
+    print!("{}", table::show(&set, format)?);
+    Ok(0)
 }

@@ -23,11 +23,39 @@ impl Local {
     }
 }
 
-/// Whether a process group has any member left (zombies of our own children count until
-/// they are waited for).
+/// Whether a process group has a member left that is not a zombie. Zombies are ignored:
+/// an orphan's zombie waits for PID 1 to reap it, which some init processes do lazily.
 pub fn group_alive(pgid: i32) -> bool {
     // SAFETY: kill with signal 0 only checks for existence and permission.
-    unsafe { libc::kill(-pgid, 0) == 0 }
+    if unsafe { libc::kill(-pgid, 0) } != 0 {
+        return false;
+    }
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return true;
+    };
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // "pid (comm) S ppid pgrp ...": comm may hold spaces and parentheses.
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+            continue;
+        };
+        let mut fields = rest.split_whitespace();
+        let state = fields.next().unwrap_or("");
+        let pgrp = fields.nth(1).and_then(|f| f.parse::<i32>().ok());
+        if pgrp == Some(pgid) && state != "Z" && state != "X" {
+            return true;
+        }
+    }
+    false
 }
 
 fn signal_group(pgid: i32, sig: i32) {

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::AsyncReadExt;
 use tokio::process::Child;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 /// Output captured so far, shared with readiness checks that look for a log line.
@@ -14,7 +15,9 @@ pub struct StepProc {
     /// Process group id on the machine.
     pub pgid: i32,
     pub started: Instant,
-    child: Child,
+    /// Set once the process has exited: (exit code, when). The child is reaped by its own
+    /// task the moment it exits, so that a zombie never keeps its process group alive.
+    exited: watch::Receiver<Option<(Option<i32>, Instant)>>,
     stdout: SharedBuf,
     stderr: SharedBuf,
     readers: Vec<JoinHandle<()>>,
@@ -64,10 +67,15 @@ impl StepProc {
         if let Some(e) = child.stderr.take() {
             readers.push(pump(e, stderr.clone()));
         }
+        let (tx, exited) = watch::channel(None);
+        tokio::spawn(async move {
+            let code = child.wait().await.ok().and_then(|st| st.code());
+            let _ = tx.send(Some((code, Instant::now())));
+        });
         StepProc {
             pgid,
             started: Instant::now(),
-            child,
+            exited,
             stdout,
             stderr,
             readers,
@@ -86,12 +94,15 @@ impl StepProc {
         if let Some(e) = self.exit {
             return e;
         }
-        let code = match self.child.wait().await {
-            Ok(st) => st.code(),
-            Err(_) => None,
-        };
+        let got = self
+            .exited
+            .wait_for(|v| v.is_some())
+            .await
+            .ok()
+            .and_then(|v| *v);
+        let (code, at) = got.unwrap_or((None, Instant::now()));
         self.exit = Some(code);
-        self.ended = Some(Instant::now());
+        self.ended = Some(at);
         code
     }
 
@@ -100,20 +111,24 @@ impl StepProc {
         if self.exit.is_some() {
             return true;
         }
-        if let Ok(Some(st)) = self.child.try_wait() {
-            self.exit = Some(st.code());
-            self.ended = Some(Instant::now());
-            return true;
+        let got = *self.exited.borrow();
+        match got {
+            Some((code, at)) => {
+                self.exit = Some(code);
+                self.ended = Some(at);
+                true
+            }
+            None => false,
         }
-        false
     }
 
     /// Collects the output once the process is gone. Descendants that still hold the pipes
     /// (daemons that escaped the group) are not waited for beyond a short grace.
     pub async fn finish(mut self, timed_out: bool) -> Output {
         let exit = self.wait().await;
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(100);
         for r in self.readers.drain(..) {
-            let _ = tokio::time::timeout(Duration::from_millis(500), r).await;
+            let _ = tokio::time::timeout_at(deadline, r).await;
         }
         let take = |b: &SharedBuf| {
             b.lock()

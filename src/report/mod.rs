@@ -1,1 +1,2 @@
-//! placeholder
+//! Everything users read: tables, graphs, reports.
+pub mod table;

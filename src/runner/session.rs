@@ -256,3 +256,41 @@ impl Prepared {
         Ok((writer.dir().to_path_buf(), summary))
     }
 }
+
+/// Connectivity of every machine the experiment uses: runs `true` on each.
+pub fn check_machines(exp: &Experiment) -> Result<String> {
+    let machines = Machines::local(exp)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("failed to start the async runtime", e))?;
+    let mut out = String::new();
+    let mut failed = Vec::new();
+    for (t, roles) in machines.machines() {
+        let started = std::time::Instant::now();
+        let res = rt.block_on(async {
+            let mut p = t.spawn("true", &[])?;
+            let code = tokio::time::timeout(std::time::Duration::from_secs(15), p.wait()).await;
+            t.stop_group(p.pgid, std::time::Duration::ZERO).await;
+            Ok::<_, Error>(code.ok().flatten())
+        })?;
+        let ok = res == Some(0);
+        out.push_str(&format!(
+            "machine {} (roles {}): {} in {:.1} ms\n",
+            t.name(),
+            roles.join(", "),
+            if ok { "reachable" } else { "NOT reachable" },
+            started.elapsed().as_secs_f64() * 1e3
+        ));
+        if !ok {
+            failed.push(t.name().to_string());
+        }
+    }
+    if !failed.is_empty() {
+        return Err(Error::Runtime(format!(
+            "{out}unreachable: {}",
+            failed.join(", ")
+        )));
+    }
+    Ok(out)
+}
