@@ -1,0 +1,535 @@
+//! `mpf run`, `show`, `ls`, `check` on the local machine.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use predicates::prelude::*;
+
+use crate::common::{mpf, mpf_in};
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn journal_lines(dir: &Path) -> Vec<serde_json::Value> {
+    let sets: Vec<_> = std::fs::read_dir(dir.join("results"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(sets.len(), 1, "one result set expected");
+    let text = std::fs::read_to_string(sets[0].path().join("journal.jsonl")).unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn manifest(dir: &Path) -> serde_json::Value {
+    let sets: Vec<_> = std::fs::read_dir(dir.join("results"))
+        .unwrap()
+        .flatten()
+        .collect();
+    serde_json::from_str(&std::fs::read_to_string(sets[0].path().join("manifest.json")).unwrap())
+        .unwrap()
+}
+
+/// Processes whose command line contains `marker` (excluding zombies).
+fn alive_with(marker: &str) -> usize {
+    let mut n = 0;
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let p = e.path();
+        let Ok(cmd) = std::fs::read(p.join("cmdline")) else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(p.join("stat")).unwrap_or_default();
+        let state = stat
+            .rfind(')')
+            .and_then(|i| stat[i + 1..].split_whitespace().next().map(str::to_string));
+        if state.as_deref() == Some("Z") {
+            continue;
+        }
+        if String::from_utf8_lossy(&cmd)
+            .replace('\0', " ")
+            .contains(marker)
+        {
+            n += 1;
+        }
+    }
+    n
+}
+
+const SWEEP: &str = r#"
+name: sweep
+runs: 2
+variables:
+  size: {range: [1, 4], factor: 2}
+  mode: {values: {"": plain, "-x": extra}}
+  k: 7
+steps:
+  - name: work
+    run: |
+      echo "size {{ size }} mode[{{ mode }}] label {{ labels.mode }} k {{ k }} role {{ role }}"
+      echo "elapsed: {{ size * 3 }}ms"
+      echo "mpf-result score {{ size * 10 }}"
+    results:
+      latency: {regex: 'elapsed: (\d+ms)', unit: s, better: lower}
+"#;
+
+#[test]
+fn sweep_records_every_run_with_units_and_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = write(dir.path(), "sweep.yaml", SWEEP);
+    mpf_in(dir.path())
+        .arg("run")
+        .arg(&exp)
+        .arg("--quiet")
+        .assert()
+        .success();
+    let recs = journal_lines(dir.path());
+    assert_eq!(recs.len(), 3 * 2 * 2);
+    for r in &recs {
+        assert_eq!(r["status"], "ok");
+        let size = r["point"]["size"].as_f64().unwrap();
+        assert_eq!(
+            r["results"]["latency"].as_f64().unwrap(),
+            size * 3.0 / 1000.0
+        );
+        assert_eq!(r["results"]["score"].as_f64().unwrap(), size * 10.0);
+        assert!(r["results"]["work.duration"].as_f64().unwrap() > 0.0);
+    }
+    let m = manifest(dir.path());
+    assert_eq!(m["status"], "complete");
+    assert_eq!(m["runs_ok"], 12);
+    assert!(
+        m["hosts"][0]["cores"].as_u64().unwrap() >= 1,
+        "host facts: {}",
+        m["hosts"]
+    );
+    assert!(m["variables"][0]["geometric"].as_bool().unwrap());
+    // Logs per run and role; the template saw values, labels and the role.
+    let set = std::fs::read_dir(dir.path().join("results"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let out = std::fs::read_to_string(set.join("runs/0000/local/work.out")).unwrap();
+    assert!(out.contains("k 7 role local"), "{out}");
+    assert!(
+        out.contains("mode[] label plain") || out.contains("mode[-x] label extra"),
+        "{out}"
+    );
+    // results.csv: variables, results, then repetition/run/ok; one row per run.
+    let csv = std::fs::read_to_string(set.join("results.csv")).unwrap();
+    let header = csv.lines().next().unwrap();
+    assert_eq!(
+        header,
+        "size,mode,k,latency,work.duration,score,repetition,run,ok"
+    );
+    assert_eq!(csv.lines().count(), 13);
+
+    mpf_in(dir.path())
+        .args(["show", "latest"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("latency (ms)").and(predicate::str::contains("extra")));
+    mpf_in(dir.path())
+        .args(["show", "latest", "--format", "markdown"])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("**sweep-"));
+    let json = mpf_in(dir.path())
+        .args(["show", "sweep", "--format", "json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["runs"].as_array().unwrap().len(), 12);
+    mpf_in(dir.path())
+        .arg("ls")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("complete").and(predicate::str::contains("12")));
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = write(dir.path(), "sweep.yaml", SWEEP);
+    let out = mpf_in(dir.path())
+        .arg("run")
+        .arg(&exp)
+        .args(["--dry-run", "--set", "size=1,2", "--runs", "1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    insta::assert_snapshot!("dry_run", text);
+    assert!(!dir.path().join("results").exists());
+}
+
+#[test]
+fn failures_timeouts_and_retries_are_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = write(
+        dir.path(),
+        "f.yaml",
+        r#"
+runs: 1
+order: sequential
+retries: 1
+variables:
+  mode: [ok, fail, slow, noresult]
+steps:
+  - name: s
+    timeout: 300ms
+    run: |
+      case {{ mode }} in
+        fail) echo "broken pipe dream" >&2; exit 3 ;;
+        slow) sleep 5 ;;
+        noresult) echo nothing ;;
+        *) echo "v=1" ;;
+      esac
+    results:
+      v: 'v=(\d+)'
+"#,
+    );
+    let start = Instant::now();
+    mpf_in(dir.path())
+        .arg("run")
+        .arg(&exp)
+        .arg("-q")
+        .assert()
+        .code(1);
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "timeouts must stop the step"
+    );
+    let recs = journal_lines(dir.path());
+    let by_mode = |m: &str| {
+        recs.iter()
+            .find(|r| r["point"]["mode"] == m)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(by_mode("ok")["status"], "ok");
+    let f = by_mode("fail");
+    assert_eq!(f["status"], "failed");
+    assert_eq!(f["attempts"], 2);
+    assert!(f["error"]
+        .as_str()
+        .unwrap()
+        .contains("exited with status 3: broken pipe dream"));
+    assert!(by_mode("slow")["error"]
+        .as_str()
+        .unwrap()
+        .contains("timed out after 300ms"));
+    assert!(by_mode("noresult")["error"]
+        .as_str()
+        .unwrap()
+        .contains("matched nothing"));
+    assert_eq!(alive_with("sleep 5"), 0);
+}
+
+#[test]
+fn on_failure_stop_ends_the_experiment() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = write(
+        dir.path(),
+        "f.yaml",
+        "runs: 3\non_failure: stop\nsteps:\n  - run: exit 1\n",
+    );
+    mpf_in(dir.path())
+        .arg("run")
+        .arg(&exp)
+        .arg("-q")
+        .assert()
+        .code(1);
+    assert_eq!(journal_lines(dir.path()).len(), 1);
+    assert_eq!(manifest(dir.path())["status"], "failed");
+}
+
+#[test]
+fn background_steps_delays_readiness_files_and_teardown() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = format!("mpfbg{}", std::process::id());
+    let port = 20000 + (std::process::id() % 20000) as u16;
+    let exp = write(
+        dir.path(),
+        "bg.yaml",
+        &format!(
+            r#"
+runs: 2
+variables:
+  n: [1, 2]
+files:
+  - role: server
+    path: "{{{{ run_dir }}}}/config.ini"
+    content: "streams = {{{{ n }}}}\n"
+steps:
+  - name: server
+    role: server
+    background: true
+    run: |
+      cat {{{{ run_dir }}}}/config.ini
+      sh -c 'sleep 1000; echo {marker}' &
+      exec python3 -c 'import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", {port})); s.listen(); time.sleep(1000)'
+    ready: {{port: {port}, timeout: 10s}}
+  - name: logger
+    role: client
+    background: true
+    run: echo started-logging; sleep 1000
+    ready: {{log: started-logging}}
+  - name: client
+    role: client
+    delay: 100ms
+    run: python3 -c 'import socket; socket.create_connection(("{{{{ roles.server.ip }}}}", {port})); print("connected")'
+teardown:
+  - role: server
+    run: echo teardown {{{{ n }}}} > {{{{ run_dir }}}}/teardown.txt
+"#
+        ),
+    );
+    mpf_in(dir.path())
+        .arg("run")
+        .arg(&exp)
+        .arg("-q")
+        .assert()
+        .success();
+    let recs = journal_lines(dir.path());
+    assert_eq!(recs.len(), 4);
+    let set = std::fs::read_dir(dir.path().join("results"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    for r in &recs {
+        assert_eq!(r["status"], "ok", "{r}");
+        let run = format!("runs/{:04}", r["index"].as_u64().unwrap());
+        let n = r["point"]["n"].as_i64().unwrap();
+        let cfg = std::fs::read_to_string(set.join(&run).join("server/server.out")).unwrap();
+        assert_eq!(cfg.trim(), format!("streams = {n}"));
+        let td = std::fs::read_to_string(set.join(&run).join("server/teardown.txt")).unwrap();
+        assert_eq!(td.trim(), format!("teardown {n}"));
+        assert_eq!(
+            std::fs::read_to_string(set.join(&run).join("client/client.out"))
+                .unwrap()
+                .trim(),
+            "connected"
+        );
+    }
+    assert_eq!(
+        alive_with(&marker),
+        0,
+        "background children must not survive their run"
+    );
+    assert_eq!(alive_with("started-logging; sleep 1000"), 0);
+}
+
+fn wait_for_lines(dir: &Path, n: usize, limit: Duration) {
+    let start = Instant::now();
+    loop {
+        let count = std::fs::read_dir(dir.join("results"))
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| e.ok())
+            .and_then(|e| std::fs::read_to_string(e.path().join("journal.jsonl")).ok())
+            .map_or(0, |t| t.lines().count());
+        if count >= n {
+            return;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "only {count} runs recorded after {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn slow_sweep(dir: &Path, marker: &str) -> std::path::PathBuf {
+    write(
+        dir,
+        "slow.yaml",
+        &format!(
+            r#"
+name: slow
+runs: 2
+variables:
+  a: {{range: [1, 15]}}
+steps:
+  - name: daemon
+    background: true
+    run: sh -c 'sleep 1000; echo {marker}' & sleep 1001
+  - name: work
+    run: sleep 0.05; echo "mpf-result v {{{{ a }}}}"
+"#
+        ),
+    )
+}
+
+#[test]
+fn sigkill_then_resume_records_every_run_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = format!("mpfkill{}", std::process::id());
+    let exp = slow_sweep(dir.path(), &marker);
+    let bin = assert_cmd::cargo::cargo_bin("mpf");
+    let mut child = std::process::Command::new(&bin)
+        .current_dir(dir.path())
+        .env("MPF_RESULTS", dir.path().join("results"))
+        .arg("run")
+        .arg(&exp)
+        .arg("-q")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_lines(dir.path(), 4, Duration::from_secs(30));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        alive_with(&marker),
+        0,
+        "the guard must kill every process group"
+    );
+    assert_eq!(manifest(dir.path())["status"], "running");
+
+    mpf_in(dir.path())
+        .args(["run", "--resume", "latest", "-q"])
+        .assert()
+        .success();
+    let recs = journal_lines(dir.path());
+    let mut keys: Vec<String> = recs
+        .iter()
+        .map(|r| format!("{}#{}", r["point"], r["repetition"]))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), 30);
+    assert_eq!(recs.len(), 30, "every run exactly once");
+    assert_eq!(manifest(dir.path())["status"], "complete");
+    assert_eq!(alive_with(&marker), 0);
+}
+
+#[test]
+fn sigint_marks_the_set_interrupted_and_exits_130() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = format!("mpfint{}", std::process::id());
+    let exp = slow_sweep(dir.path(), &marker);
+    let bin = assert_cmd::cargo::cargo_bin("mpf");
+    let child = std::process::Command::new(&bin)
+        .current_dir(dir.path())
+        .env("MPF_RESULTS", dir.path().join("results"))
+        .arg("run")
+        .arg(&exp)
+        .arg("-q")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_lines(dir.path(), 2, Duration::from_secs(30));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    assert_eq!(manifest(dir.path())["status"], "interrupted");
+    assert_eq!(alive_with(&marker), 0);
+    let set = std::fs::read_dir(dir.path().join("results"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let csv = std::fs::read_to_string(set.join("results.csv")).unwrap();
+    assert_eq!(csv.lines().count(), journal_lines(dir.path()).len() + 1);
+    // Resuming a changed experiment is refused.
+    std::fs::write(
+        &exp,
+        std::fs::read_to_string(&exp)
+            .unwrap()
+            .replace("runs: 2", "runs: 3"),
+    )
+    .unwrap();
+    mpf_in(dir.path())
+        .arg("run")
+        .arg(&exp)
+        .args(["--resume", "latest", "-q"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("changed since"));
+}
+
+#[test]
+fn check_validates_and_lists_points() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = write(dir.path(), "sweep.yaml", SWEEP);
+    mpf().arg("check").arg(&exp).assert().success().stdout(
+        predicate::str::contains("6 points (of 6 in the space)")
+            .and(predicate::str::contains("reachable")),
+    );
+}
+
+#[test]
+fn completions_are_generated() {
+    mpf()
+        .args(["completions", "bash"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("mpf"));
+}
+
+#[test]
+fn iperf_example_runs_locally() {
+    if std::process::Command::new("iperf3")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIP iperf_example_runs_locally: iperf3 is not installed (.ci/run installs it)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let exp = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/iperf.yaml");
+    let port = (30000 + std::process::id() % 20000).to_string();
+    mpf_in(dir.path())
+        .arg("run")
+        .arg(&exp)
+        .args([
+            "--runs",
+            "1",
+            "--set",
+            "parallel=1,2",
+            "--set",
+            "time=1",
+            "--set",
+        ])
+        .arg(format!("port={port}"))
+        .arg("-q")
+        .assert()
+        .success();
+    let recs = journal_lines(dir.path());
+    assert_eq!(recs.len(), 4);
+    for r in &recs {
+        let g = r["results"]["goodput"].as_f64().unwrap();
+        assert!(g > 1e6, "goodput {g} bit/s");
+    }
+    assert_eq!(alive_with(&format!("iperf3 -s -p {port}")), 0);
+}
+
+#[test]
+fn quickstart_example_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart.yaml");
+    mpf_in(dir.path())
+        .arg("run")
+        .arg(&exp)
+        .args(["--runs", "1", "--set", "level=1", "--set", "size=1"])
+        .arg("-q")
+        .assert()
+        .success();
+    let recs = journal_lines(dir.path());
+    assert_eq!(recs.len(), 2);
+    for r in &recs {
+        assert!(r["results"]["throughput"].as_f64().unwrap() > 1e5);
+        assert!(r["results"]["ratio"].as_f64().unwrap() > 1.5);
+    }
+}
