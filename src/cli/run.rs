@@ -46,6 +46,7 @@ pub fn run(args: Args) -> Result<i32> {
         force: args.force,
         results_root: args.results.root(),
         interactive: !args.quiet && std::io::stderr().is_terminal(),
+        no_setup: args.no_setup,
     };
     let prepared = prepare(&req)?;
     if args.dry_run {
@@ -53,7 +54,7 @@ pub fn run(args: Args) -> Result<i32> {
         return Ok(exit::OK);
     }
     let machines = Machines::local(&prepared.exp)?;
-    let (dir, summary) = prepared.execute(&machines, req.interactive)?;
+    let (dir, summary) = prepared.execute(&machines, req.interactive, req.no_setup)?;
     eprintln!(
         "{}: {} runs ok, {} failed{}",
         dir.display(),

@@ -6,6 +6,7 @@ pub mod machines;
 pub mod progress;
 pub mod run;
 pub mod session;
+pub mod setup;
 
 pub use experiment::{run_experiment, Options, Summary};
 pub use machines::Machines;

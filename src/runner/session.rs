@@ -22,6 +22,8 @@ pub struct RunRequest {
     pub force: bool,
     pub results_root: PathBuf,
     pub interactive: bool,
+    /// Skip the setup section.
+    pub no_setup: bool,
 }
 
 /// An experiment ready to run (or to print, for `--dry-run`).
@@ -91,6 +93,9 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
         }
     }
     plan::apply_overrides(&mut exp, &sets)?;
+    if !req.no_setup {
+        crate::runner::setup::check_supported(&exp)?;
+    }
     let plan = plan::plan(&exp)?;
     Ok(Prepared {
         exp,
@@ -228,7 +233,12 @@ impl Prepared {
     }
 
     /// Runs the experiment on `machines`; returns the result-set directory and the summary.
-    pub fn execute(self, machines: &Machines, interactive: bool) -> Result<(PathBuf, Summary)> {
+    pub fn execute(
+        self,
+        machines: &Machines,
+        interactive: bool,
+        no_setup: bool,
+    ) -> Result<(PathBuf, Summary)> {
         let mut writer = match (&self.resume_dir, &self.resume_manifest) {
             (Some(dir), Some(m)) => {
                 let mut m = m.clone();
@@ -246,6 +256,14 @@ impl Prepared {
             .build()
             .map_err(|e| Error::io("failed to start the async runtime", e))?;
         let opts = Options { interactive };
+        if !no_setup && !self.exp.setup.is_empty() {
+            let id = writer.manifest.id.clone();
+            let setup = crate::runner::setup::run_setup(&self.exp, machines, &id, writer.dir());
+            if let Err(e) = rt.block_on(setup) {
+                writer.finish(SetStatus::Failed)?;
+                return Err(e);
+            }
+        }
         let summary = rt.block_on(run_experiment(
             &self.exp,
             &self.plan,

@@ -533,3 +533,62 @@ fn quickstart_example_runs() {
         assert!(r["results"]["ratio"].as_f64().unwrap() > 1.5);
     }
 }
+
+#[test]
+fn setup_runs_once_per_machine_before_the_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = write(
+        dir.path(),
+        "s.yaml",
+        r#"
+runs: 2
+setup:
+  - role: [server, client]
+    run: echo built >> setup-count.txt; echo compiling
+steps:
+  - role: client
+    run: test -f setup-count.txt && echo "mpf-result lines $(wc -l < setup-count.txt)"
+"#,
+    );
+    mpf_in(dir.path())
+        .arg("run")
+        .arg(&exp)
+        .arg("-q")
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("setup-count.txt")).unwrap(),
+        "built\n"
+    );
+    let set = std::fs::read_dir(dir.path().join("results"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert!(std::fs::read_to_string(set.join("setup/localhost.log"))
+        .unwrap()
+        .contains("compiling"));
+    mpf_in(dir.path())
+        .arg("run")
+        .arg(&exp)
+        .args(["-q", "--no-setup"])
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("setup-count.txt")).unwrap(),
+        "built\n"
+    );
+
+    let bad = write(dir.path(), "b.yaml", "setup:\n  - run: |\n      echo 'cc: error: no such file' >&2; exit 4\nsteps:\n  - run: 'true'\n");
+    mpf_in(dir.path())
+        .arg("run")
+        .arg(&bad)
+        .arg("-q")
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("setup failed on localhost")
+                .and(predicate::str::contains("cc: error: no such file")),
+        );
+}
