@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Per-run overhead of mpf on the local machine: a 300-run sweep of `true`, against a bare
+# Per-run overhead of mpf on the local machine (BENCH_TMP=/dev/shm puts the result sets on
+# tmpfs, to separate mpf's own cost from the file system's): a 300-run sweep of `true`, against a bare
 # shell loop of `sh -c true` in the same session. Prints the median of REPS repetitions
 # of each and their ratio. Usage: bench/overhead.sh [path/to/mpf] (default: release build).
 set -euo pipefail
 MPF=${1:-$(dirname "$0")/../target/release/mpf}
 RUNS=${RUNS:-300}
 REPS=${REPS:-5}
-work=$(mktemp -d)
+work=$(mktemp -d ${BENCH_TMP:+-p "$BENCH_TMP"})
 trap 'rm -rf "$work"' EXIT
 cat > "$work/true.yaml" <<YAML
 name: overhead
@@ -23,12 +24,13 @@ now() { date +%s%N; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 bare=() mpf=()
-for _ in $(seq "$REPS"); do
+# Result sets are kept until the end: deleting thousands of files between repetitions makes
+# the file system slower for the next one (the mount may use discard).
+for i in $(seq "$REPS"); do
   s=$(now); for _ in $(seq "$RUNS"); do sh -c true; done; e=$(now)
   bare+=($(( (e - s) / RUNS )))
-  s=$(now); "$MPF" run "$work/true.yaml" --quiet --no-plot --results "$work/r" 2>/dev/null; e=$(now)
+  s=$(now); "$MPF" run "$work/true.yaml" --quiet --no-plot --results "$work/r$i" 2>/dev/null; e=$(now)
   mpf+=($(( (e - s) / RUNS )))
-  rm -rf "$work/r"
 done
 b=$(printf '%s\n' "${bare[@]}" | median)
 m=$(printf '%s\n' "${mpf[@]}" | median)

@@ -118,22 +118,32 @@ pub fn result_lines(stdout: &str, suffix: &str) -> Vec<(String, Value)> {
     out
 }
 
-/// Finds the JSON document in `text` (the whole output, else the first object or array in
-/// it) and follows `path` (keys; integers index arrays).
+/// Finds the JSON document in `text` that holds `path` (keys; integers index arrays): the
+/// whole output, else each document starting at a `{` or `[` in turn (log lines such as
+/// iperf3's "[  5] ..." start with a bracket and may even parse).
 fn json_value(text: &str, path: &[String]) -> Result<Value, String> {
-    let doc: Value = match serde_json::from_str(text.trim()) {
-        Ok(v) => v,
-        Err(_) => {
-            let start = text.find(['{', '[']).ok_or("the step printed no JSON")?;
-            let mut de = serde_json::Deserializer::from_str(&text[start..]).into_iter::<Value>();
-            match de.next() {
-                Some(Ok(v)) => v,
-                Some(Err(e)) => return Err(format!("the step's JSON does not parse: {e}")),
-                None => return Err("the step printed no JSON".into()),
+    let whole = serde_json::from_str::<Value>(text.trim()).ok();
+    let embedded = text.match_indices(['{', '[']).filter_map(|(start, _)| {
+        let mut de = serde_json::Deserializer::from_str(&text[start..]).into_iter::<Value>();
+        match de.next() {
+            Some(Ok(v)) if v.is_object() || v.is_array() => Some(v),
+            _ => None,
+        }
+    });
+    let mut first_miss: Option<String> = None;
+    for doc in whole.into_iter().chain(embedded) {
+        match follow(&doc, path) {
+            Ok(v) => return Ok(v),
+            Err(m) => {
+                first_miss.get_or_insert(m);
             }
         }
-    };
-    let mut cur = &doc;
+    }
+    Err(first_miss.unwrap_or_else(|| "the step printed no JSON document".into()))
+}
+
+fn follow(doc: &Value, path: &[String]) -> Result<Value, String> {
+    let mut cur = doc;
     for (i, key) in path.iter().enumerate() {
         let next = match cur {
             Value::Object(m) => m.get(key),
@@ -226,6 +236,11 @@ mod tests {
         );
         assert!(extract(out, &[ex("end.nope")], "").errors[0].contains("not found"));
         assert!(extract("nothing", &[ex("a")], "").errors[0].contains("no JSON"));
+        let iperf = "[  5] local 127.0.0.1 port 5201\n{\"end\": {\"bps\": 5}}\n";
+        assert_eq!(
+            extract(iperf, &[ex("end.bps")], "").values["x"],
+            serde_json::json!(5.0)
+        );
     }
 
     #[test]

@@ -54,6 +54,18 @@ pub fn env() -> &'static Environment<'static> {
         env.set_keep_trailing_newline(true);
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
         env.add_filter("quote", quote_filter);
+        // Commands are shell text: null (a `when` that is false) prints nothing and booleans
+        // print as YAML wrote them, not Python's None/True/False.
+        env.set_formatter(|out, state, value| {
+            if value.is_none() || value.is_undefined() {
+                return Ok(());
+            }
+            if value.kind() == minijinja::value::ValueKind::Bool {
+                let text = if value.is_true() { "true" } else { "false" };
+                return out.write_str(text).map_err(minijinja::Error::from);
+            }
+            minijinja::escape_formatter(out, state, value)
+        });
         env
     })
 }
@@ -230,6 +242,15 @@ mod tests {
         let ctx = Value::from_serialize(serde_json::json!({"z": "", "s": "a b"}));
         assert_eq!(render("x {{ z }}y", &ctx).unwrap(), "x y");
         assert_eq!(render("echo {{ s | quote }}", &ctx).unwrap(), "echo 'a b'");
+        let ctx = Value::from_serialize(serde_json::json!({"n": null, "b": true, "f": false}));
+        assert_eq!(
+            render("[{{ n }}] {{ b }} {{ f }}", &ctx).unwrap(),
+            "[] true false"
+        );
+        assert_eq!(
+            render("{% if n is none %}none{% endif %}", &ctx).unwrap(),
+            "none"
+        );
     }
 
     #[test]

@@ -58,8 +58,8 @@ pub fn run(args: Args) -> Result<i32> {
     eprintln!(
         "{}: {} runs ok, {} failed{}",
         dir.display(),
-        summary.ok + summary.skipped,
-        summary.failed,
+        summary.set_ok,
+        summary.set_failed,
         if summary.interrupted {
             ", interrupted"
         } else {
@@ -68,7 +68,7 @@ pub fn run(args: Args) -> Result<i32> {
     );
     Ok(if summary.interrupted {
         exit::INTERRUPTED
-    } else if summary.failed > 0 {
+    } else if summary.set_failed > 0 {
         exit::FAILURE
     } else {
         exit::OK

@@ -1,75 +1,120 @@
-//! The orphan guard: a tiny `sh` process, outside mpf's process group, that remembers the
-//! process groups mpf started and kills them all when its stdin reaches EOF — which happens
-//! when mpf exits for any reason, SIGKILL included. Cost per step: two short pipe writes.
+//! The orphan guard: a tiny process, outside mpf's process group, that kills every process
+//! group mpf started once its stdin reaches EOF — which happens when mpf exits for any reason,
+//! SIGKILL included.
+//!
+//! mpf records groups in a registry file (`+ PGID` when started, `- PGID` when stopped) with
+//! plain appends; the guard only reads it at EOF, so a step costs one small write and wakes
+//! nobody. The page cache keeps the appends even when mpf dies right after writing them.
 
+use std::fs::File;
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Mutex;
 
 use crate::error::{IoContext, Result};
 
-/// Reads `+ PGID` / `- PGID` lines; on EOF kills every group still listed.
+/// Waits for EOF on stdin, then kills the groups still registered and removes the registry.
+/// The signals mpf's terminal sends are ignored so that only EOF ends the guard.
 const GUARD_SCRIPT: &str = r#"trap '' INT TERM HUP
-pgs=" "
-while read -r op pg; do
-  case "$op" in
-    +) pgs="$pgs$pg " ;;
-    -) case "$pgs" in *" $pg "*) pgs="${pgs%% $pg *} ${pgs#* $pg }" ;; esac ;;
-  esac
-done
-for pg in $pgs; do kill -KILL -"$pg" 2>/dev/null; done
-"#;
+cat > /dev/null
+awk '$1 == "+" { g[$2] = 1 } $1 == "-" { delete g[$2] } END { for (p in g) system("kill -KILL -" p " 2>/dev/null") }' "$1"
+rm -f "$1""#;
+
+struct State {
+    stdin: Option<ChildStdin>,
+    registry: File,
+    /// Registry entries since the last compaction.
+    entries: usize,
+    live: Vec<i32>,
+}
 
 pub struct Guard {
-    stdin: Mutex<Option<ChildStdin>>,
+    state: Mutex<State>,
     child: Mutex<Child>,
+    path: PathBuf,
 }
+
+/// Entries after which the registry is rewritten with only the live groups.
+const COMPACT_AFTER: usize = 100_000;
 
 impl Guard {
     /// Starts a guard on this machine.
     pub fn start() -> Result<Guard> {
         use std::os::unix::process::CommandExt;
+        let path = std::env::temp_dir().join(format!(
+            "mpf-guard-{}-{}",
+            std::process::id(),
+            fastrand::u32(..)
+        ));
+        let registry =
+            File::create(&path).ctx(|| format!("failed to create {}", path.display()))?;
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(GUARD_SCRIPT)
+            .arg("mpf-guard")
+            .arg(&path)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .process_group(0)
             .spawn()
-            .ctx(|| "failed to start the process guard (sh)".into())?;
+            .ctx(|| "failed to start the process guard (sh, cat, awk)".into())?;
         let stdin = child.stdin.take();
         Ok(Guard {
-            stdin: Mutex::new(stdin),
+            state: Mutex::new(State {
+                stdin,
+                registry,
+                entries: 0,
+                live: Vec::new(),
+            }),
             child: Mutex::new(child),
+            path,
         })
     }
 
-    fn send(&self, line: &str) {
-        if let Ok(mut g) = self.stdin.lock() {
-            if let Some(s) = g.as_mut() {
-                let _ = s.write_all(line.as_bytes());
-            }
+    fn record(&self, line: String, pgid: i32, add: bool) {
+        let Ok(mut s) = self.state.lock() else { return };
+        if add {
+            s.live.push(pgid);
+        } else {
+            s.live.retain(|&p| p != pgid);
         }
+        s.entries += 1;
+        if s.entries >= COMPACT_AFTER {
+            let text: String = s.live.iter().map(|p| format!("+ {p}\n")).collect();
+            // Rewrite in place: truncate then write; a crash in between loses at most the
+            // registry of the groups alive at that instant, which the stdin EOF still covers
+            // for mpf's own children through their pipes.
+            if s.registry.set_len(0).is_ok() {
+                use std::io::Seek;
+                let _ = s.registry.seek(std::io::SeekFrom::Start(0));
+                let _ = s.registry.write_all(text.as_bytes());
+            }
+            s.entries = 0;
+            return;
+        }
+        let _ = s.registry.write_all(line.as_bytes());
     }
 
     pub fn register(&self, pgid: i32) {
-        self.send(&format!("+ {pgid}\n"));
+        self.record(format!("+ {pgid}\n"), pgid, true);
     }
 
     pub fn unregister(&self, pgid: i32) {
-        self.send(&format!("- {pgid}\n"));
+        self.record(format!("- {pgid}\n"), pgid, false);
     }
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
         // Closing stdin makes the guard kill whatever is still registered and exit.
-        if let Ok(mut g) = self.stdin.lock() {
-            g.take();
+        if let Ok(mut s) = self.state.lock() {
+            s.stdin.take();
         }
         if let Ok(mut c) = self.child.lock() {
             let _ = c.wait();
         }
+        let _ = std::fs::remove_file(&self.path);
     }
 }

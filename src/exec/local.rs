@@ -88,13 +88,25 @@ pub async fn stop_local_group(pgid: i32, grace: Duration) {
     }
 }
 
+/// `/bin/sh` by absolute path: a PATH search costs a failed exec per directory on every step.
+fn shell() -> &'static str {
+    static SH: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+    SH.get_or_init(|| {
+        if std::path::Path::new("/bin/sh").exists() {
+            "/bin/sh"
+        } else {
+            "sh"
+        }
+    })
+}
+
 impl Transport for Local {
     fn name(&self) -> &str {
         &self.name
     }
 
     fn spawn(&self, script: &str, env: &[(String, String)]) -> Result<StepProc> {
-        let mut cmd = tokio::process::Command::new("sh");
+        let mut cmd = tokio::process::Command::new(shell());
         cmd.arg("-c")
             .arg(script)
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -137,6 +149,9 @@ impl Transport for Local {
     }
 
     fn create_dir(&self, path: &str) -> Result<()> {
-        std::fs::create_dir_all(path).ctx(|| format!("failed to create {path}"))
+        // One mkdir in the common case (parent exists); the full walk only when it is needed.
+        std::fs::create_dir(path)
+            .or_else(|_| std::fs::create_dir_all(path))
+            .ctx(|| format!("failed to create {path}"))
     }
 }

@@ -25,8 +25,12 @@ pub struct Options {
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Summary {
+    /// Runs of this session.
     pub ok: usize,
     pub failed: usize,
+    /// Runs of the whole result set (a resumed set includes earlier sessions).
+    pub set_ok: usize,
+    pub set_failed: usize,
     pub skipped: usize,
     pub interrupted: bool,
     pub stopped: bool,
@@ -231,5 +235,7 @@ pub async fn run_experiment(
         SetStatus::Complete
     };
     writer.finish(status)?;
+    summary.set_ok = writer.manifest.runs_ok;
+    summary.set_failed = writer.manifest.runs_failed;
     Ok(summary)
 }

@@ -1,6 +1,7 @@
 //! Progress: a bar with ETA and the last point's results on a terminal, plain log lines
 //! otherwise (or with `--quiet`).
 
+use std::io::Write;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -102,12 +103,12 @@ impl Progress {
                 }
                 b.set_message(format!("last: {line}"));
             }
-            None => eprintln!(
-                "[{:>w$}/{}] {line}",
-                self.done,
-                self.total,
-                w = self.total.to_string().len()
-            ),
+            None => {
+                // One write per line: stderr is unbuffered, each format piece would be a syscall.
+                let w = self.total.to_string().len();
+                let text = format!("[{:>w$}/{}] {line}\n", self.done, self.total);
+                let _ = std::io::stderr().write_all(text.as_bytes());
+            }
         }
     }
 

@@ -364,6 +364,11 @@ impl RunEnv<'_> {
                 Err(m) => failure = failure.or(Some(m)),
             }
         }
+        // The run's own directory holds the logs; each role's run_dir is created on its
+        // machine (for local roles the two are the same place).
+        if let Err(e) = std::fs::create_dir(&dir).or_else(|_| std::fs::create_dir_all(&dir)) {
+            failure = failure.or(Some(format!("failed to create {}: {e}", dir.display())));
+        }
         for r in &used_roles {
             let t = &self.machines.roles[r].transport;
             if let Err(e) = t.create_dir(&dir.join(r).to_string_lossy()) {
@@ -457,6 +462,9 @@ impl RunEnv<'_> {
         // Teardown runs after every run, passed or failed (also when interrupted).
         let mut td_groups = Vec::new();
         for (ti, step) in exp.teardown.iter().enumerate() {
+            if !step.delay.is_zero() {
+                tokio::time::sleep(step.delay).await;
+            }
             let roles = match self.resolve_roles(&step.role, &base) {
                 Ok(r) => r,
                 Err(m) => {
@@ -493,10 +501,16 @@ impl RunEnv<'_> {
                 &exp.steps[d.step]
             };
             let role_dir = dir.join(&d.role);
-            let _ = std::fs::create_dir_all(&role_dir);
-            let _ = std::fs::write(role_dir.join(format!("{}.out", step.name)), &d.out.stdout);
-            if !d.out.stderr.is_empty() {
-                let _ = std::fs::write(role_dir.join(format!("{}.err", step.name)), &d.out.stderr);
+            // Only what a step printed is kept: an empty stream leaves no file.
+            for (ext, data) in [("out", &d.out.stdout), ("err", &d.out.stderr)] {
+                if data.is_empty() {
+                    continue;
+                }
+                let path = role_dir.join(format!("{}.{ext}", step.name));
+                if std::fs::write(&path, data).is_err() {
+                    let _ = std::fs::create_dir_all(&role_dir);
+                    let _ = std::fs::write(&path, data);
+                }
             }
             if d.teardown {
                 continue;

@@ -242,6 +242,15 @@ impl Prepared {
         let mut writer = match (&self.resume_dir, &self.resume_manifest) {
             (Some(dir), Some(m)) => {
                 let mut m = m.clone();
+                if m.experiment_hash != hash_text(&self.exp.source) {
+                    // --force: the set now describes the experiment it continues with.
+                    std::fs::write(dir.join("experiment.yaml"), &self.exp.source).map_err(|e| {
+                        Error::io(
+                            format!("failed to update {}/experiment.yaml", dir.display()),
+                            e,
+                        )
+                    })?;
+                }
                 m.experiment_hash = hash_text(&self.exp.source);
                 m.planned_runs = self.plan.runs.len();
                 SetWriter::reopen(dir, m)?

@@ -13,9 +13,79 @@ use crate::store::resultset::read_journal;
 /// An open result set being written by a run (or a resume).
 pub struct SetWriter {
     dir: PathBuf,
-    journal: File,
+    journal: Journal,
     pub manifest: Manifest,
     records: Vec<RunRecord>,
+    last_manifest_write: std::time::Instant,
+}
+
+/// `journal.jsonl`, appended with one `write` per record (so a record survives mpf being
+/// killed the moment it returns) and forced to disk by a flusher thread. The next append, and
+/// `flush`, wait for the previous sync: at most one finished run is ever not yet on disk,
+/// the same bound as a synchronous fsync in progress, while the sync overlaps the next run.
+struct Journal {
+    file: std::sync::Arc<File>,
+    request: Option<std::sync::mpsc::Sender<()>>,
+    done: std::sync::mpsc::Receiver<std::io::Result<()>>,
+    in_flight: bool,
+    flusher: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Journal {
+    fn new(file: File) -> Journal {
+        let file = std::sync::Arc::new(file);
+        let (req_tx, req_rx) = std::sync::mpsc::channel::<()>();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let f = file.clone();
+        let flusher = std::thread::Builder::new()
+            .name("mpf-journal".into())
+            .spawn(move || {
+                while req_rx.recv().is_ok() {
+                    if done_tx.send(f.sync_data()).is_err() {
+                        break;
+                    }
+                }
+            })
+            .ok();
+        Journal {
+            file,
+            request: flusher.as_ref().map(|_| req_tx),
+            done: done_rx,
+            in_flight: false,
+            flusher,
+        }
+    }
+
+    /// Waits until every appended record is on disk.
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.in_flight {
+            self.in_flight = false;
+            return self.done.recv().unwrap_or_else(|_| self.file.sync_data());
+        }
+        Ok(())
+    }
+
+    fn append(&mut self, line: &[u8]) -> std::io::Result<()> {
+        self.flush()?;
+        (&*self.file).write_all(line)?;
+        match &self.request {
+            Some(tx) if tx.send(()).is_ok() => {
+                self.in_flight = true;
+                Ok(())
+            }
+            _ => self.file.sync_data(),
+        }
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        let _ = self.flush();
+        self.request.take();
+        if let Some(h) = self.flusher.take() {
+            let _ = h.join();
+        }
+    }
 }
 
 /// A fresh result-set id: `<name>-<UTC timestamp>-<4 chars>`.
@@ -64,6 +134,8 @@ impl SetWriter {
     ) -> Result<SetWriter> {
         let dir = root.join(&manifest.id);
         fs::create_dir_all(&dir).ctx(|| format!("failed to create {}", dir.display()))?;
+        // Absolute, so that `run_dir` means the same place whatever directory a step changes to.
+        let dir = fs::canonicalize(&dir).unwrap_or(dir);
         fs::write(dir.join("experiment.yaml"), experiment_src)
             .ctx(|| format!("failed to write {}/experiment.yaml", dir.display()))?;
         if let Some(c) = cluster_src {
@@ -76,11 +148,12 @@ impl SetWriter {
             .append(true)
             .open(&journal_path)
             .ctx(|| format!("failed to open {}", journal_path.display()))?;
-        let w = SetWriter {
+        let mut w = SetWriter {
             dir,
-            journal,
+            journal: Journal::new(journal),
             manifest,
             records: Vec::new(),
+            last_manifest_write: std::time::Instant::now(),
         };
         w.write_manifest()?;
         Ok(w)
@@ -88,6 +161,7 @@ impl SetWriter {
 
     /// Reopens an existing result set for appending (resume).
     pub fn reopen(dir: &Path, manifest: Manifest) -> Result<SetWriter> {
+        let dir = &fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
         let journal_path = dir.join("journal.jsonl");
         let records = read_journal(&journal_path)?;
         // A torn last line from a crash is cut off so that appends start on a fresh line.
@@ -99,9 +173,10 @@ impl SetWriter {
             .ctx(|| format!("failed to open {}", journal_path.display()))?;
         let mut w = SetWriter {
             dir: dir.to_path_buf(),
-            journal,
+            journal: Journal::new(journal),
             manifest,
             records,
+            last_manifest_write: std::time::Instant::now(),
         };
         w.manifest.status = SetStatus::Running;
         w.manifest.ended = None;
@@ -124,14 +199,17 @@ impl SetWriter {
             .map_err(|e| Error::Runtime(format!("failed to encode run record: {e}")))?;
         line.push('\n');
         self.journal
-            .write_all(line.as_bytes())
-            .and_then(|_| self.journal.sync_data())
+            .append(line.as_bytes())
             .ctx(|| format!("failed to append to {}/journal.jsonl", self.dir.display()))?;
         match record.status {
             RunStatus::Ok => self.manifest.runs_ok += 1,
             RunStatus::Failed => self.manifest.runs_failed += 1,
         }
         self.records.push(record);
+        // Keep the counts that `ls` shows roughly current during long experiments.
+        if self.last_manifest_write.elapsed() >= std::time::Duration::from_secs(2) {
+            self.write_manifest()?;
+        }
         Ok(())
     }
 
@@ -144,7 +222,8 @@ impl SetWriter {
         self.manifest.runs_failed = self.records.len() - self.manifest.runs_ok;
     }
 
-    pub fn write_manifest(&self) -> Result<()> {
+    pub fn write_manifest(&mut self) -> Result<()> {
+        self.last_manifest_write = std::time::Instant::now();
         let text = serde_json::to_string_pretty(&self.manifest)
             .map_err(|e| Error::Runtime(format!("failed to encode manifest: {e}")))?;
         write_atomic(&self.dir.join("manifest.json"), text.as_bytes())
@@ -158,6 +237,9 @@ impl SetWriter {
 
     /// Marks the set finished with `status`, writing the manifest and `results.csv`.
     pub fn finish(&mut self, status: SetStatus) -> Result<()> {
+        self.journal
+            .flush()
+            .ctx(|| format!("failed to flush {}/journal.jsonl", self.dir.display()))?;
         self.manifest.status = status;
         self.manifest.ended = Some(crate::store::now_rfc3339());
         self.write_csv()?;
