@@ -1,3 +1,4 @@
 //! End-to-end tests of the `mpf` binary: one integration-test binary made of modules.
 
 mod common;
+mod compare;

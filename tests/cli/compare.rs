@@ -1,0 +1,3 @@
+//! `mpf compare`: matching, verdicts, outputs and exit codes.
+
+mod scipy;
