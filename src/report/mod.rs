@@ -1,1 +1,3 @@
-//! placeholder
+//! Presentation: terminal tables, plots, HTML, JUnit, Markdown. No statistics here.
+
+pub mod compare;
