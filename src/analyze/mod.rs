@@ -1,1 +1,4 @@
-//! placeholder
+//! Analysis of result sets: statistics and comparison. Pure functions, no I/O.
+
+pub mod compare;
+pub mod stats;

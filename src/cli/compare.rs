@@ -1,15 +1,192 @@
-use mpf::error::{Error, Result};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use mpf::analyze::compare::{self, SetData, Settings, TestKind};
+use mpf::error::{exit, Error, IoContext, Result};
+use mpf::report::compare::{html, json, junit, markdown, table, CompareReport, SetLabel};
+use mpf::store::{self, ResultSet};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Test {
+    /// Welch's unequal-variances t-test
+    Welch,
+    /// Mann-Whitney U rank test
+    Mwu,
+}
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Result-set id, unique prefix, path, or `latest`
-    pub id: String,
+    /// Baseline result set: id, unique prefix, path, or `latest`
+    pub base: String,
+    /// Result set to check against the baseline: id, unique prefix, path, or `latest`
+    pub new: String,
+    /// Smallest relative change that counts, e.g. 5% (or 0.05)
+    #[arg(long, default_value = "5%", value_name = "PERCENT")]
+    pub tolerance: String,
+    /// Family-wise significance level, after Holm's correction across all tests
+    #[arg(long, default_value_t = 0.05, value_name = "P")]
+    pub alpha: f64,
+    /// Significance test
+    #[arg(long, value_enum, default_value_t = Test::Welch)]
+    pub test: Test,
+    /// Write a JUnit XML report (one test case per point and result); `-` for stdout
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write a Markdown summary (e.g. to $GITHUB_STEP_SUMMARY); `-` for stdout
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// Write a self-contained HTML page; `-` for stdout
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Write every figure per point and result as JSON; `-` for stdout
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
     #[command(flatten)]
     pub results: super::ResultsDir,
 }
 
-pub fn run(_args: Args) -> Result<i32> {
-    Err(Error::Runtime(
-        "`mpf compare` is not implemented yet".into(),
-    ))
+/// `5%` -> 0.05, `0.05` -> 0.05. A bare number above 1 is refused rather than read as a
+/// fraction (`--tolerance 5` would otherwise mean 500%).
+fn parse_tolerance(text: &str) -> Result<f64> {
+    let t = text.trim();
+    let bad = || {
+        Error::Usage(format!("invalid --tolerance '{text}': expected a percentage such as 5% or a fraction such as 0.05"))
+    };
+    let value = match t.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map_err(|_| bad())? / 100.0,
+        None => {
+            let v: f64 = t.parse().map_err(|_| bad())?;
+            if v > 1.0 {
+                return Err(Error::Usage(format!(
+                    "invalid --tolerance '{text}': a bare number is a fraction; did you mean {text}%?"
+                )));
+            }
+            v
+        }
+    };
+    if !value.is_finite() || value < 0.0 {
+        return Err(bad());
+    }
+    Ok(value)
+}
+
+/// A writer of one output format.
+type Render = fn(CompareReport) -> String;
+
+fn label(set: &ResultSet) -> SetLabel {
+    SetLabel {
+        id: set.manifest.id.clone(),
+        name: set.manifest.name.clone(),
+    }
+}
+
+fn write_file(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).ctx(|| format!("failed to write {}", path.display()))
+}
+
+fn use_color() -> bool {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    !no_color && std::io::stdout().is_terminal()
+}
+
+pub fn run(args: Args) -> Result<i32> {
+    let tolerance = parse_tolerance(&args.tolerance)?;
+    if !(args.alpha > 0.0 && args.alpha < 1.0) {
+        return Err(Error::Usage(format!(
+            "invalid --alpha {}: expected a probability between 0 and 1",
+            args.alpha
+        )));
+    }
+    let settings = Settings {
+        tolerance,
+        alpha: args.alpha,
+        test: match args.test {
+            Test::Welch => TestKind::Welch,
+            Test::Mwu => TestKind::Mwu,
+        },
+    };
+    let root = args.results.root();
+    let base = store::open(&root, &args.base)?;
+    let new = store::open(&root, &args.new)?;
+    let comparison = compare::compare(
+        SetData {
+            manifest: &base.manifest,
+            records: &base.records,
+        },
+        SetData {
+            manifest: &new.manifest,
+            records: &new.records,
+        },
+        settings,
+    )
+    .map_err(|e| {
+        Error::Usage(format!(
+            "{e} (BASE {}, NEW {})",
+            base.manifest.id, new.manifest.id
+        ))
+    })?;
+    let (base_label, new_label) = (label(&base), label(&new));
+    let report = CompareReport {
+        comparison: &comparison,
+        base: &base_label,
+        new: &new_label,
+    };
+
+    // Each requested output goes to its file, or to stdout for `-` (in place of the table).
+    let outputs: [(&Option<PathBuf>, Render); 4] = [
+        (&args.junit, junit::render),
+        (&args.markdown, markdown::render),
+        (&args.html, html::render),
+        (&args.json, json::render),
+    ];
+    let dash = Path::new("-");
+    if outputs
+        .iter()
+        .filter(|(p, _)| p.as_deref() == Some(dash))
+        .count()
+        > 1
+    {
+        return Err(Error::Usage(
+            "only one of --junit, --markdown, --html, --json can write to stdout (-)".into(),
+        ));
+    }
+    let mut stdout_text = None;
+    for (path, render) in outputs {
+        match path.as_deref() {
+            None => {}
+            Some(p) if p == dash => stdout_text = Some(render(report)),
+            Some(p) => write_file(p, &render(report))?,
+        }
+    }
+    let text = stdout_text.unwrap_or_else(|| table::render(report, use_color()));
+    let mut stdout = std::io::stdout().lock();
+    // A closed pipe (`mpf compare ... | head`) is not an error worth reporting.
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|_| stdout.flush());
+
+    Ok(if comparison.has_regression() {
+        exit::REGRESSION
+    } else {
+        exit::OK
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_tolerance;
+
+    #[test]
+    fn tolerance_forms() {
+        assert_eq!(parse_tolerance("5%").unwrap(), 0.05);
+        assert_eq!(parse_tolerance("0.05").unwrap(), 0.05);
+        assert_eq!(parse_tolerance("0%").unwrap(), 0.0);
+        assert_eq!(parse_tolerance(" 2.5 % ").unwrap(), 0.025);
+        assert!(parse_tolerance("5")
+            .unwrap_err()
+            .to_string()
+            .contains("did you mean 5%?"));
+        assert!(parse_tolerance("-1%").is_err());
+        assert!(parse_tolerance("abc").is_err());
+    }
 }

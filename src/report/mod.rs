@@ -1,2 +1,4 @@
-//! Everything users read: tables, graphs, reports.
+//! Everything users read: terminal tables, plots, HTML, JUnit, Markdown. No statistics here.
+
+pub mod compare;
 pub mod table;

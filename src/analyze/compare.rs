@@ -1,0 +1,874 @@
+//! Comparing two result sets: matching points, testing every numeric result, correcting for
+//! multiple comparisons and deciding a verdict per point and result. See docs/compare.md.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::analyze::stats::{self, MwuMethod, RatioCi, Summary};
+use crate::store::record::{Better, Manifest, ResultInfo, RunRecord, RunStatus, VariableInfo};
+
+/// Which significance test decides whether a change is real.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TestKind {
+    /// Welch's unequal-variances t-test on the means.
+    Welch,
+    /// Mann–Whitney U rank test.
+    Mwu,
+}
+
+impl TestKind {
+    pub fn describe(self) -> &'static str {
+        match self {
+            TestKind::Welch => "Welch's t-test",
+            TestKind::Mwu => "Mann-Whitney U test",
+        }
+    }
+}
+
+/// What counts as a regression.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Settings {
+    /// Relative change (0.05 = 5%) that a change must exceed, in the worse direction, to be a
+    /// regression (in the better direction, an improvement).
+    pub tolerance: f64,
+    /// Family-wise significance level, after Holm's correction across all tested pairs.
+    pub alpha: f64,
+    pub test: TestKind,
+}
+
+impl Settings {
+    /// Confidence level of the intervals on the relative change: 1 − alpha.
+    pub fn confidence(&self) -> f64 {
+        1.0 - self.alpha
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            tolerance: 0.05,
+            alpha: 0.05,
+            test: TestKind::Welch,
+        }
+    }
+}
+
+/// One side of a comparison: a result set's manifest and its run records.
+#[derive(Debug, Clone, Copy)]
+pub struct SetData<'a> {
+    pub manifest: &'a Manifest,
+    pub records: &'a [RunRecord],
+}
+
+/// Why two result sets cannot be compared; each reason is a full sentence fragment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incompatible(pub Vec<String>);
+
+impl fmt::Display for Incompatible {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot compare the result sets: {}", self.0.join("; "))
+    }
+}
+
+impl std::error::Error for Incompatible {}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Regression,
+    Improvement,
+    Unchanged,
+    /// A side has no successful run with this result at this point.
+    NoData,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Regression => "regression",
+            Verdict::Improvement => "improvement",
+            Verdict::Unchanged => "unchanged",
+            Verdict::NoData => "no data",
+        }
+    }
+}
+
+/// What the verdict rests on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Basis {
+    /// Significance test (after correction) and tolerance.
+    Test,
+    /// A side has a single run: no test is possible, the tolerance alone decides.
+    ToleranceOnly,
+    /// Nothing to compare.
+    None,
+}
+
+/// The significance test of one point and result.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct TestOutcome {
+    pub kind: TestKind,
+    /// Welch: t of mean(new) − mean(base); Mann–Whitney: U of the new sample.
+    pub statistic: f64,
+    /// Welch–Satterthwaite degrees of freedom (Welch only).
+    pub df: Option<f64>,
+    /// exact or asymptotic (Mann–Whitney only).
+    pub method: Option<MwuMethod>,
+    pub p: f64,
+    /// Holm-adjusted p-value across every tested point and result.
+    pub p_adjusted: f64,
+}
+
+/// The comparison of one result at one point.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Entry {
+    /// Variable values of the point (as stored; null where a `when` is false).
+    pub point: Map<String, Value>,
+    pub result: String,
+    pub unit: String,
+    pub better: Better,
+    /// A series result, compared by the mean of each run's values.
+    pub series: bool,
+    pub base: Option<Summary>,
+    pub new: Option<Summary>,
+    /// (mean(new) − mean(base)) / |mean(base)|; ±inf when the base mean is 0 and the new is not.
+    pub change: Option<f64>,
+    /// Confidence interval of `change` at `Settings::confidence`; (−inf, +inf) when unbounded
+    /// (the base mean is not significantly different from zero).
+    pub change_ci: Option<(f64, f64)>,
+    pub test: Option<TestOutcome>,
+    pub basis: Basis,
+    /// Significant after correction; `None` when not tested.
+    pub significant: Option<bool>,
+    /// The change exceeds the tolerance (in either direction).
+    pub beyond_tolerance: bool,
+    pub verdict: Verdict,
+}
+
+impl Entry {
+    /// Whether a side had a single run (the comparison is by tolerance only).
+    pub fn single_run(&self) -> bool {
+        self.basis == Basis::ToleranceOnly
+    }
+}
+
+/// Tally of verdicts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub regressions: usize,
+    pub improvements: usize,
+    pub unchanged: usize,
+    pub no_data: usize,
+}
+
+/// The whole comparison of two result sets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison {
+    pub settings: Settings,
+    /// Variables with their labels (BASE's, extended by NEW's values), for display.
+    pub variables: Vec<VariableInfo>,
+    /// One entry per matched point and compared result, in point order then result order.
+    pub entries: Vec<Entry>,
+    /// Points with runs in BASE only / NEW only.
+    pub base_only: Vec<Map<String, Value>>,
+    pub new_only: Vec<Map<String, Value>>,
+    /// Size of the multiple-comparison family (entries with a significance test).
+    pub tested: usize,
+    /// Remarks every output shows (series handling, results left out).
+    pub notes: Vec<String>,
+}
+
+impl Comparison {
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts::default();
+        for e in &self.entries {
+            match e.verdict {
+                Verdict::Regression => c.regressions += 1,
+                Verdict::Improvement => c.improvements += 1,
+                Verdict::Unchanged => c.unchanged += 1,
+                Verdict::NoData => c.no_data += 1,
+            }
+        }
+        c
+    }
+
+    pub fn has_regression(&self) -> bool {
+        self.entries
+            .iter()
+            .any(|e| e.verdict == Verdict::Regression)
+    }
+
+    /// Entries in display order: regressions first, then improvements, unchanged, no data;
+    /// point and result order within each group.
+    pub fn by_severity(&self) -> Vec<&Entry> {
+        let mut v: Vec<&Entry> = self.entries.iter().collect();
+        v.sort_by_key(|e| e.verdict);
+        v
+    }
+
+    /// Variables that take more than one value (constants are not worth showing per point).
+    pub fn swept_variables(&self) -> impl Iterator<Item = &VariableInfo> {
+        self.variables.iter().filter(|v| !v.constant)
+    }
+}
+
+/// A point's identity for matching: variable values by name, numbers compared as numbers
+/// (so that `1` and `1.0` match), everything else by JSON equality.
+fn point_key(point: &Map<String, Value>, names: &BTreeSet<String>) -> String {
+    let canon = |v: &Value| match v {
+        Value::Number(n) => match n.as_f64() {
+            Some(f) => format!("n:{f:?}"),
+            None => format!("n:{n}"),
+        },
+        other => format!("j:{other}"),
+    };
+    names
+        .iter()
+        .map(|name| canon(point.get(name).unwrap_or(&Value::Null)))
+        .collect::<Vec<_>>()
+        .join("\u{1f}")
+}
+
+/// Points of a set in plan order (by `point_index`, then first appearance), with their runs.
+struct Points<'a> {
+    order: Vec<String>,
+    by_key: HashMap<String, (Map<String, Value>, Vec<&'a RunRecord>)>,
+}
+
+fn group_points<'a>(records: &'a [RunRecord], names: &BTreeSet<String>) -> Points<'a> {
+    let mut sorted: Vec<&RunRecord> = records.iter().collect();
+    sorted.sort_by_key(|r| (r.point_index, r.index));
+    let mut order = Vec::new();
+    let mut by_key: HashMap<String, (Map<String, Value>, Vec<&RunRecord>)> = HashMap::new();
+    for r in sorted {
+        let key = point_key(&r.point, names);
+        by_key
+            .entry(key.clone())
+            .or_insert_with(|| {
+                order.push(key);
+                (r.point.clone(), Vec::new())
+            })
+            .1
+            .push(r);
+    }
+    Points { order, by_key }
+}
+
+/// A run's value of a result: a number, or the mean of a series; `None` when absent.
+fn run_value(r: &RunRecord, name: &str) -> Option<f64> {
+    match r.results.get(name)? {
+        Value::Number(n) => n.as_f64().filter(|x| x.is_finite()),
+        Value::Array(items) => {
+            let xs: Vec<f64> = items
+                .iter()
+                .filter_map(Value::as_f64)
+                .filter(|x| x.is_finite())
+                .collect();
+            (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64)
+        }
+        _ => None,
+    }
+}
+
+fn names_list(names: &[&String]) -> String {
+    names
+        .iter()
+        .map(|n| format!("'{n}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Describes how two name sets differ, or `None` when they are equal.
+fn set_difference(what: &str, base: &BTreeSet<String>, new: &BTreeSet<String>) -> Option<String> {
+    let only_base: Vec<&String> = base.difference(new).collect();
+    let only_new: Vec<&String> = new.difference(base).collect();
+    if only_base.is_empty() && only_new.is_empty() {
+        return None;
+    }
+    let mut parts = Vec::new();
+    if !only_base.is_empty() {
+        parts.push(format!("only BASE has {}", names_list(&only_base)));
+    }
+    if !only_new.is_empty() {
+        parts.push(format!("only NEW has {}", names_list(&only_new)));
+    }
+    Some(format!("the {what} differ: {}", parts.join(", ")))
+}
+
+/// Results declared in the manifest, then numeric results found only in runs (`mpf-result`
+/// lines), which are higher-is-better and unitless.
+fn undeclared_results(set: &SetData) -> BTreeSet<String> {
+    let declared: BTreeSet<&str> = set
+        .manifest
+        .results
+        .iter()
+        .map(|r| r.name.as_str())
+        .collect();
+    set.records
+        .iter()
+        .filter(|r| r.status == RunStatus::Ok)
+        .flat_map(|r| r.results.iter())
+        .filter(|(name, v)| !declared.contains(name.as_str()) && (v.is_number() || v.is_array()))
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
+/// Checks that the sets explore the same variables and declare the same results.
+fn check_compatible(base: &SetData, new: &SetData) -> Result<(), Incompatible> {
+    let mut reasons = Vec::new();
+    let names =
+        |m: &Manifest| -> BTreeSet<String> { m.variables.iter().map(|v| v.name.clone()).collect() };
+    if let Some(d) = set_difference("variables", &names(base.manifest), &names(new.manifest)) {
+        reasons.push(d);
+    }
+    let results =
+        |m: &Manifest| -> BTreeSet<String> { m.results.iter().map(|r| r.name.clone()).collect() };
+    if let Some(d) = set_difference("results", &results(base.manifest), &results(new.manifest)) {
+        reasons.push(d);
+    }
+    for b in &base.manifest.results {
+        let Some(n) = new.manifest.results.iter().find(|r| r.name == b.name) else {
+            continue;
+        };
+        if b.unit != n.unit {
+            reasons.push(format!(
+                "result '{}' is in '{}' in BASE but in '{}' in NEW",
+                b.name, b.unit, n.unit
+            ));
+        }
+        if b.better != n.better {
+            let word = |x: Better| match x {
+                Better::Higher => "higher",
+                Better::Lower => "lower",
+            };
+            reasons.push(format!(
+                "result '{}' is better {} in BASE but better {} in NEW",
+                b.name,
+                word(b.better),
+                word(n.better)
+            ));
+        }
+        if b.series != n.series {
+            reasons.push(format!(
+                "result '{}' is a series in {} only",
+                b.name,
+                if b.series { "BASE" } else { "NEW" }
+            ));
+        }
+    }
+    if reasons.is_empty() {
+        Ok(())
+    } else {
+        Err(Incompatible(reasons))
+    }
+}
+
+/// Variables for display: BASE's, with values (and labels) that only NEW has appended.
+fn merged_variables(base: &Manifest, new: &Manifest) -> Vec<VariableInfo> {
+    base.variables
+        .iter()
+        .map(|b| {
+            let mut v = b.clone();
+            if let Some(n) = new.variables.iter().find(|n| n.name == b.name) {
+                for value in &n.values {
+                    if !v.values.contains(value) {
+                        v.values.push(value.clone());
+                        v.labels.push(n.label_of(value));
+                    }
+                }
+                v.constant = v.constant && n.constant && v.values.len() <= 1;
+            }
+            v
+        })
+        .collect()
+}
+
+/// Compares NEW against BASE. Fails only when the sets cannot be compared at all: different
+/// variables or results, or no point in common.
+pub fn compare(
+    base: SetData,
+    new: SetData,
+    settings: Settings,
+) -> Result<Comparison, Incompatible> {
+    check_compatible(&base, &new)?;
+    let names: BTreeSet<String> = base
+        .manifest
+        .variables
+        .iter()
+        .map(|v| v.name.clone())
+        .collect();
+    let base_points = group_points(base.records, &names);
+    let new_points = group_points(new.records, &names);
+
+    let matched: Vec<&String> = base_points
+        .order
+        .iter()
+        .filter(|k| new_points.by_key.contains_key(*k))
+        .collect();
+    let base_only: Vec<Map<String, Value>> = base_points
+        .order
+        .iter()
+        .filter(|k| !new_points.by_key.contains_key(*k))
+        .map(|k| base_points.by_key[k].0.clone())
+        .collect();
+    let new_only: Vec<Map<String, Value>> = new_points
+        .order
+        .iter()
+        .filter(|k| !base_points.by_key.contains_key(*k))
+        .map(|k| new_points.by_key[k].0.clone())
+        .collect();
+    if matched.is_empty() {
+        let why = match (base.records.is_empty(), new.records.is_empty()) {
+            (true, true) => "neither set has any run".to_string(),
+            (true, false) => "BASE has no run".to_string(),
+            (false, true) => "NEW has no run".to_string(),
+            _ => format!(
+                "no point in common ({} points in BASE, {} in NEW; the variables take different values)",
+                base_points.order.len(),
+                new_points.order.len()
+            ),
+        };
+        return Err(Incompatible(vec![why]));
+    }
+
+    let mut notes = Vec::new();
+    let mut results: Vec<ResultInfo> = base.manifest.results.clone();
+    let (ub, un) = (undeclared_results(&base), undeclared_results(&new));
+    for name in ub.intersection(&un) {
+        results.push(ResultInfo {
+            name: name.clone(),
+            unit: String::new(),
+            better: Better::Higher,
+            series: false,
+        });
+    }
+    for (name, side) in ub
+        .difference(&un)
+        .map(|n| (n, "BASE"))
+        .chain(un.difference(&ub).map(|n| (n, "NEW")))
+    {
+        notes.push(format!(
+            "result '{name}' appears only in the runs of {side}; it is not compared"
+        ));
+    }
+    let series: Vec<&str> = results
+        .iter()
+        .filter(|r| r.series)
+        .map(|r| r.name.as_str())
+        .collect();
+    if !series.is_empty() {
+        notes.push(format!(
+            "series results ({}) are compared by the mean of each run's values",
+            series.join(", ")
+        ));
+    }
+
+    let mut entries = Vec::new();
+    for key in &matched {
+        let (point, base_runs) = &base_points.by_key[*key];
+        let new_runs = &new_points.by_key[*key].1;
+        for r in &results {
+            let values = |runs: &[&RunRecord]| -> Vec<f64> {
+                runs.iter()
+                    .filter(|x| x.status == RunStatus::Ok)
+                    .filter_map(|x| run_value(x, &r.name))
+                    .collect()
+            };
+            let (b, n) = (values(base_runs), values(new_runs));
+            entries.push(measure(point, r, &b, &n, settings));
+        }
+    }
+
+    // Holm's correction over every entry that has a test.
+    let ps: Vec<f64> = entries
+        .iter()
+        .map(|e| e.test.map_or(f64::NAN, |t| t.p))
+        .collect();
+    let adjusted = stats::holm(&ps);
+    let tested = ps.iter().filter(|p| !p.is_nan()).count();
+    for (e, adj) in entries.iter_mut().zip(adjusted) {
+        decide(e, adj, settings);
+    }
+
+    Ok(Comparison {
+        settings,
+        variables: merged_variables(base.manifest, new.manifest),
+        entries,
+        base_only,
+        new_only,
+        tested,
+        notes,
+    })
+}
+
+/// Statistics of one point and result, before the correction and the verdict.
+fn measure(
+    point: &Map<String, Value>,
+    info: &ResultInfo,
+    base: &[f64],
+    new: &[f64],
+    settings: Settings,
+) -> Entry {
+    let (bs, ns) = (stats::summarize(base), stats::summarize(new));
+    let change = match (bs, ns) {
+        (Some(b), Some(n)) => Some(relative_change(b.mean, n.mean)),
+        _ => None,
+    };
+    let basis = match (bs, ns) {
+        (Some(b), Some(n)) if b.n >= 2 && n.n >= 2 => Basis::Test,
+        (Some(_), Some(_)) => Basis::ToleranceOnly,
+        _ => Basis::None,
+    };
+    let mut change_ci = None;
+    let mut test = None;
+    if basis == Basis::Test {
+        let base_mean = bs.map_or(0.0, |b| b.mean);
+        change_ci = stats::fieller_ratio_ci(new, base, settings.confidence()).map(|ci| match ci {
+            RatioCi::Bounded(lo, hi) if base_mean > 0.0 => (lo - 1.0, hi - 1.0),
+            // (new − base)/|base| = 1 − ratio when the base mean is negative
+            RatioCi::Bounded(lo, hi) => (1.0 - hi, 1.0 - lo),
+            RatioCi::Unbounded => (f64::NEG_INFINITY, f64::INFINITY),
+        });
+        test = match settings.test {
+            TestKind::Welch => stats::welch(new, base).map(|w| TestOutcome {
+                kind: TestKind::Welch,
+                statistic: w.t,
+                df: Some(w.df),
+                method: None,
+                p: w.p,
+                p_adjusted: f64::NAN,
+            }),
+            TestKind::Mwu => stats::mann_whitney_u(new, base).map(|m| TestOutcome {
+                kind: TestKind::Mwu,
+                statistic: m.u,
+                df: None,
+                method: Some(m.method),
+                p: m.p,
+                p_adjusted: f64::NAN,
+            }),
+        };
+    }
+    Entry {
+        point: point.clone(),
+        result: info.name.clone(),
+        unit: info.unit.clone(),
+        better: info.better,
+        series: info.series,
+        base: bs,
+        new: ns,
+        change,
+        change_ci,
+        test,
+        basis,
+        significant: None,
+        beyond_tolerance: false,
+        verdict: Verdict::NoData,
+    }
+}
+
+/// (new − base) / |base|: positive when NEW is larger, whatever the sign of the base.
+fn relative_change(base: f64, new: f64) -> f64 {
+    if base == 0.0 {
+        if new == 0.0 {
+            0.0
+        } else {
+            new.signum() * f64::INFINITY
+        }
+    } else {
+        (new - base) / base.abs()
+    }
+}
+
+fn decide(e: &mut Entry, p_adjusted: f64, settings: Settings) {
+    let Some(change) = e.change else {
+        e.verdict = Verdict::NoData;
+        return;
+    };
+    let tol = settings.tolerance;
+    let (worse, better) = match e.better {
+        Better::Higher => (change < -tol, change > tol),
+        Better::Lower => (change > tol, change < -tol),
+    };
+    e.beyond_tolerance = worse || better;
+    let significant = match (e.basis, e.test.as_mut()) {
+        (Basis::Test, Some(t)) => {
+            t.p_adjusted = p_adjusted;
+            let s = p_adjusted <= settings.alpha;
+            e.significant = Some(s);
+            s
+        }
+        // No test possible (a single run): the tolerance alone decides.
+        _ => true,
+    };
+    e.verdict = if worse && significant {
+        Verdict::Regression
+    } else if better && significant {
+        Verdict::Improvement
+    } else {
+        Verdict::Unchanged
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::record::SetStatus;
+    use serde_json::json;
+
+    fn manifest(vars: &[(&str, Vec<Value>)], results: &[(&str, Better)]) -> Manifest {
+        Manifest {
+            mpf_version: "0".into(),
+            id: "x".into(),
+            name: "x".into(),
+            description: String::new(),
+            status: SetStatus::Complete,
+            started: "2025-01-01T00:00:00Z".into(),
+            ended: None,
+            seed: "mpf".into(),
+            order: "sequential".into(),
+            runs_per_point: 3,
+            planned_runs: 0,
+            variables: vars
+                .iter()
+                .map(|(n, vals)| VariableInfo {
+                    name: n.to_string(),
+                    labels: vals.iter().map(crate::store::record::value_text).collect(),
+                    values: vals.clone(),
+                    numeric: true,
+                    geometric: false,
+                    constant: vals.len() == 1,
+                    when: None,
+                })
+                .collect(),
+            results: results
+                .iter()
+                .map(|(n, b)| ResultInfo {
+                    name: n.to_string(),
+                    unit: "s".into(),
+                    better: *b,
+                    series: false,
+                })
+                .collect(),
+            hosts: vec![],
+            git: None,
+            experiment_hash: String::new(),
+            overrides: Map::new(),
+            runs_ok: 0,
+            runs_failed: 0,
+        }
+    }
+
+    fn run(index: usize, point: Value, results: Value, ok: bool) -> RunRecord {
+        RunRecord {
+            index,
+            point_index: 0,
+            point: point.as_object().unwrap().clone(),
+            repetition: 0,
+            status: if ok { RunStatus::Ok } else { RunStatus::Failed },
+            attempts: 1,
+            results: results.as_object().unwrap().clone(),
+            steps: vec![],
+            started: String::new(),
+            ended: String::new(),
+            error: None,
+        }
+    }
+
+    fn runs(x: i64, values: &[f64]) -> Vec<RunRecord> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| run(i, json!({"x": x}), json!({"lat": v}), true))
+            .collect()
+    }
+
+    #[test]
+    fn latency_increase_is_a_regression_and_decrease_an_improvement() {
+        let m = manifest(
+            &[("x", vec![json!(1), json!(2)])],
+            &[("lat", Better::Lower)],
+        );
+        let mut b = runs(1, &[10.0, 10.1, 9.9, 10.0]);
+        b.extend(runs(2, &[10.0, 10.1, 9.9, 10.0]));
+        let mut n = runs(1, &[12.0, 12.1, 11.9, 12.0]);
+        n.extend(runs(2, &[8.0, 8.1, 7.9, 8.0]));
+        let c = compare(
+            SetData {
+                manifest: &m,
+                records: &b,
+            },
+            SetData {
+                manifest: &m,
+                records: &n,
+            },
+            Settings::default(),
+        )
+        .unwrap();
+        assert_eq!(c.entries.len(), 2);
+        assert_eq!(c.tested, 2);
+        assert_eq!(c.entries[0].verdict, Verdict::Regression);
+        assert_eq!(c.entries[1].verdict, Verdict::Improvement);
+        assert!((c.entries[0].change.unwrap() - 0.2).abs() < 1e-12);
+        let (lo, hi) = c.entries[0].change_ci.unwrap();
+        assert!(lo < 0.2 && 0.2 < hi && lo > 0.0);
+        assert!(c.has_regression());
+    }
+
+    #[test]
+    fn significant_change_within_tolerance_is_unchanged() {
+        let m = manifest(&[("x", vec![json!(1)])], &[("lat", Better::Lower)]);
+        let b = runs(1, &[10.0, 10.01, 9.99, 10.0]);
+        let n = runs(1, &[10.3, 10.31, 10.29, 10.3]);
+        let c = compare(
+            SetData {
+                manifest: &m,
+                records: &b,
+            },
+            SetData {
+                manifest: &m,
+                records: &n,
+            },
+            Settings::default(),
+        )
+        .unwrap();
+        let e = &c.entries[0];
+        assert_eq!(e.significant, Some(true));
+        assert!(!e.beyond_tolerance);
+        assert_eq!(e.verdict, Verdict::Unchanged);
+    }
+
+    #[test]
+    fn single_runs_use_the_tolerance_only() {
+        let m = manifest(&[("x", vec![json!(1)])], &[("lat", Better::Lower)]);
+        let b = runs(1, &[10.0]);
+        let n = runs(1, &[11.0, 11.0]);
+        let c = compare(
+            SetData {
+                manifest: &m,
+                records: &b,
+            },
+            SetData {
+                manifest: &m,
+                records: &n,
+            },
+            Settings::default(),
+        )
+        .unwrap();
+        let e = &c.entries[0];
+        assert_eq!(e.basis, Basis::ToleranceOnly);
+        assert!(e.test.is_none() && e.change_ci.is_none());
+        assert_eq!(e.verdict, Verdict::Regression);
+        assert_eq!(c.tested, 0);
+    }
+
+    #[test]
+    fn failed_runs_do_not_count_and_unmatched_points_are_listed() {
+        let m = manifest(
+            &[("x", vec![json!(1), json!(2), json!(3)])],
+            &[("lat", Better::Lower)],
+        );
+        let mut b = runs(1, &[10.0, 10.0]);
+        b.extend(runs(2, &[5.0, 5.0]));
+        let mut n = runs(1, &[10.0, 10.0]);
+        n.push(run(9, json!({"x": 1.0}), json!({"lat": 1000.0}), false));
+        n.push(run(10, json!({"x": 3}), json!({}), false));
+        let c = compare(
+            SetData {
+                manifest: &m,
+                records: &b,
+            },
+            SetData {
+                manifest: &m,
+                records: &n,
+            },
+            Settings::default(),
+        )
+        .unwrap();
+        assert_eq!(c.entries.len(), 1);
+        assert_eq!(c.entries[0].new.unwrap().n, 2);
+        assert_eq!(c.entries[0].verdict, Verdict::Unchanged);
+        assert_eq!(
+            c.base_only,
+            vec![json!({"x": 2}).as_object().unwrap().clone()]
+        );
+        assert_eq!(
+            c.new_only,
+            vec![json!({"x": 3}).as_object().unwrap().clone()]
+        );
+    }
+
+    #[test]
+    fn different_variables_or_results_cannot_be_compared() {
+        let a = manifest(&[("x", vec![json!(1)])], &[("lat", Better::Lower)]);
+        let b = manifest(&[("y", vec![json!(1)])], &[("tput", Better::Higher)]);
+        let err = compare(
+            SetData {
+                manifest: &a,
+                records: &[],
+            },
+            SetData {
+                manifest: &b,
+                records: &[],
+            },
+            Settings::default(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.0,
+            vec![
+                "the variables differ: only BASE has 'x', only NEW has 'y'".to_string(),
+                "the results differ: only BASE has 'lat', only NEW has 'tput'".to_string(),
+            ]
+        );
+        let c = manifest(&[("x", vec![json!(1)])], &[("lat", Better::Higher)]);
+        let err = compare(
+            SetData {
+                manifest: &a,
+                records: &[],
+            },
+            SetData {
+                manifest: &c,
+                records: &[],
+            },
+            Settings::default(),
+        )
+        .unwrap_err();
+        assert!(err
+            .to_string()
+            .contains("better lower in BASE but better higher in NEW"));
+    }
+
+    #[test]
+    fn no_point_in_common_cannot_be_compared() {
+        let m = manifest(
+            &[("x", vec![json!(1), json!(2)])],
+            &[("lat", Better::Lower)],
+        );
+        let err = compare(
+            SetData {
+                manifest: &m,
+                records: &runs(1, &[1.0]),
+            },
+            SetData {
+                manifest: &m,
+                records: &runs(2, &[1.0]),
+            },
+            Settings::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("no point in common"), "{err}");
+    }
+
+    #[test]
+    fn relative_change_signs() {
+        assert_eq!(relative_change(10.0, 12.0), 0.2);
+        assert_eq!(relative_change(-10.0, -12.0), -0.2);
+        assert_eq!(relative_change(0.0, 0.0), 0.0);
+        assert_eq!(relative_change(0.0, 1.0), f64::INFINITY);
+    }
+}

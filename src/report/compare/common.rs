@@ -1,0 +1,303 @@
+//! Text shared by every comparison writer: points with their labels, values with units,
+//! changes, intervals, p-values, notes and the one-line summary.
+
+use serde_json::{Map, Value};
+
+use crate::analyze::compare::{Basis, Comparison, Counts, Entry, TestKind, Verdict};
+use crate::analyze::stats::Summary;
+use crate::units::{display_scale, format_number};
+
+/// How a result set is named in reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetLabel {
+    pub id: String,
+    /// The experiment's name.
+    pub name: String,
+}
+
+/// A comparison with the names of the two sets: what every writer takes.
+#[derive(Debug, Clone, Copy)]
+pub struct CompareReport<'a> {
+    pub comparison: &'a Comparison,
+    pub base: &'a SetLabel,
+    pub new: &'a SetLabel,
+}
+
+/// `parallel=4, zerocopy=enabled`: the swept variables of a point with their display labels;
+/// constants and variables that do not apply at the point (null) are left out.
+pub fn point_text(c: &Comparison, point: &Map<String, Value>) -> String {
+    let parts: Vec<String> = c
+        .swept_variables()
+        .filter_map(|v| match point.get(&v.name) {
+            None | Some(Value::Null) => None,
+            Some(value) => Some(format!("{}={}", v.name, v.label_of(value))),
+        })
+        .collect();
+    if parts.is_empty() {
+        "(single point)".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// Display labels of a point's variables by name (all of them, constants included).
+pub fn point_labels(c: &Comparison, point: &Map<String, Value>) -> Map<String, Value> {
+    c.variables
+        .iter()
+        .filter_map(|v| {
+            let value = point.get(&v.name)?;
+            let label = if value.is_null() {
+                Value::Null
+            } else {
+                Value::String(v.label_of(value))
+            };
+            Some((v.name.clone(), label))
+        })
+        .collect()
+}
+
+/// The display divisor and unit for an entry: one scale for both sides, so they read alike.
+fn entry_scale(e: &Entry) -> (f64, String) {
+    let magnitude = [e.base, e.new]
+        .iter()
+        .flatten()
+        .map(|s| s.mean.abs())
+        .fold(0.0, f64::max);
+    display_scale(&e.unit, magnitude)
+}
+
+/// `9.41 ± 0.012 Gbit/s (n=3)`; `no data` without runs.
+pub fn sample_text(e: &Entry, s: Option<&Summary>) -> String {
+    let Some(s) = s else {
+        return "no data".into();
+    };
+    let (div, unit) = entry_scale(e);
+    let unit = if unit.is_empty() {
+        String::new()
+    } else {
+        format!(" {unit}")
+    };
+    if s.n < 2 {
+        format!("{}{unit} (n=1)", format_number(s.mean / div))
+    } else {
+        format!(
+            "{} ± {}{unit} (n={})",
+            format_number(s.mean / div),
+            two_digits(s.stddev / div),
+            s.n
+        )
+    }
+}
+
+/// A spread with two significant digits: `0.0079`, `1.2`, `35`.
+fn two_digits(x: f64) -> String {
+    if !x.is_finite() || x == 0.0 {
+        return format_number(x);
+    }
+    let digits = (1 - x.abs().log10().floor() as i32).max(0) as usize;
+    let rounded = format!("{x:.digits$}");
+    format_number(rounded.parse().unwrap_or(x))
+}
+
+/// A relative change as a signed percentage: `+3.2%`, `-0.41%`.
+pub fn percent(x: f64) -> String {
+    if x.is_nan() {
+        return "NaN".into();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "+inf" } else { "-inf" }.into();
+    }
+    let pct = x * 100.0;
+    let s = if pct.abs() >= 1.0 {
+        format!("{pct:+.1}%")
+    } else {
+        format!("{pct:+.2}%")
+    };
+    // "-0.00%" reads as a change; a zero is a zero.
+    if s.trim_start_matches(['+', '-'])
+        .trim_matches(['0', '.', '%'])
+        .is_empty()
+    {
+        "0%".into()
+    } else {
+        s
+    }
+}
+
+pub fn change_text(e: &Entry) -> String {
+    match e.change {
+        None => "-".into(),
+        Some(x) if x.is_infinite() => format!("{} (base mean 0)", percent(x)),
+        Some(x) => percent(x),
+    }
+}
+
+/// `[+1.2%, +5.4%]`, `unbounded`, or `-` when there is no interval (a single run).
+pub fn ci_text(e: &Entry) -> String {
+    match e.change_ci {
+        None => "-".into(),
+        Some((lo, hi)) if lo.is_infinite() && hi.is_infinite() => "unbounded".into(),
+        Some((lo, hi)) => format!("[{}, {}]", percent(lo), percent(hi)),
+    }
+}
+
+/// A p-value with two significant digits, in scientific notation below 1e-4.
+pub fn p_text(p: f64) -> String {
+    if p.is_nan() {
+        "-".into()
+    } else if p == 0.0 {
+        "0".into()
+    } else if p < 1e-4 {
+        format!("{p:.1e}")
+    } else if p < 0.01 {
+        format!("{p:.4}")
+    } else {
+        format!("{p:.3}")
+    }
+}
+
+pub fn p_raw_text(e: &Entry) -> String {
+    e.test.map_or("-".into(), |t| p_text(t.p))
+}
+
+pub fn p_adjusted_text(e: &Entry) -> String {
+    e.test.map_or("-".into(), |t| p_text(t.p_adjusted))
+}
+
+/// Why an entry got its verdict, when it is not plain from the figures.
+pub fn note(e: &Entry) -> String {
+    match e.basis {
+        Basis::None => match (e.base.is_some(), e.new.is_some()) {
+            (false, false) => "no successful run in either set".into(),
+            (false, true) => "no successful run in BASE".into(),
+            _ => "no successful run in NEW".into(),
+        },
+        Basis::ToleranceOnly => "no test (n=1): tolerance only".into(),
+        Basis::Test => match (e.verdict, e.significant, e.beyond_tolerance) {
+            (Verdict::Unchanged, Some(true), false) => "significant, within tolerance".into(),
+            (Verdict::Unchanged, Some(false), true) => "beyond tolerance, not significant".into(),
+            _ => String::new(),
+        },
+    }
+}
+
+pub fn verdict_word(v: Verdict) -> &'static str {
+    v.as_str()
+}
+
+/// `1 regression, 2 improvements, 5 unchanged`
+pub fn counts_text(c: &Counts) -> String {
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let mut parts = vec![
+        plural(c.regressions, "regression", "regressions"),
+        plural(c.improvements, "improvement", "improvements"),
+        format!("{} unchanged", c.unchanged),
+    ];
+    if c.no_data > 0 {
+        parts.push(format!("{} without data", c.no_data));
+    }
+    parts.join(", ")
+}
+
+/// The settings in one line: test, correction, alpha, tolerance, interval.
+pub fn settings_text(c: &Comparison) -> String {
+    let s = &c.settings;
+    let test = match s.test {
+        TestKind::Welch => "Welch's t-test",
+        TestKind::Mwu => "Mann-Whitney U test",
+    };
+    if c.tested == 0 {
+        return format!(
+            "no significance test (no point has two runs on both sides): tolerance {} only",
+            tolerance_text(s.tolerance)
+        );
+    }
+    format!(
+        "{test}, Holm-Bonferroni correction over {} test{} at alpha {}, tolerance {}, {} confidence intervals (Fieller)",
+        c.tested,
+        if c.tested == 1 { "" } else { "s" },
+        format_number(s.alpha),
+        tolerance_text(s.tolerance),
+        confidence_text(c),
+    )
+}
+
+pub fn tolerance_text(t: f64) -> String {
+    format!("{}%", format_number(t * 100.0))
+}
+
+/// `95%`
+pub fn confidence_text(c: &Comparison) -> String {
+    format!("{}%", format_number(c.settings.confidence() * 100.0))
+}
+
+/// Column headers shared by the tables.
+pub fn headers(c: &Comparison) -> [String; 10] {
+    [
+        "verdict".into(),
+        "point".into(),
+        "result".into(),
+        "base".into(),
+        "new".into(),
+        "change".into(),
+        format!("{} CI", confidence_text(c)),
+        "p".into(),
+        "p (Holm)".into(),
+        "note".into(),
+    ]
+}
+
+/// The cells of one entry, in the order of `headers`.
+pub fn cells(c: &Comparison, e: &Entry) -> [String; 10] {
+    let result = if e.series {
+        format!("{} (series)", e.result)
+    } else {
+        e.result.clone()
+    };
+    [
+        verdict_word(e.verdict).into(),
+        point_text(c, &e.point),
+        result,
+        sample_text(e, e.base.as_ref()),
+        sample_text(e, e.new.as_ref()),
+        change_text(e),
+        ci_text(e),
+        p_raw_text(e),
+        p_adjusted_text(e),
+        note(e),
+    ]
+}
+
+/// The verdict of the whole comparison in a few words.
+pub fn headline(c: &Comparison) -> String {
+    let n = c.counts().regressions;
+    match n {
+        0 => "no regression".into(),
+        1 => "1 regression".into(),
+        n => format!("{n} regressions"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentages_and_p_values() {
+        assert_eq!(percent(0.0321), "+3.2%");
+        assert_eq!(percent(-0.0041), "-0.41%");
+        assert_eq!(percent(-0.00001), "0%");
+        assert_eq!(percent(f64::INFINITY), "+inf");
+        assert_eq!(p_text(0.0456), "0.046");
+        assert_eq!(p_text(0.00123), "0.0012");
+        assert_eq!(p_text(3.2e-7), "3.2e-7");
+        assert_eq!(p_text(f64::NAN), "-");
+        assert_eq!(tolerance_text(0.05), "5%");
+        assert_eq!(two_digits(0.007902), "0.0079");
+        assert_eq!(two_digits(0.1051), "0.11");
+        assert_eq!(two_digits(3.456), "3.5");
+        assert_eq!(two_digits(34.56), "35");
+        assert_eq!(two_digits(345.6), "346");
+    }
+}

@@ -1,0 +1,120 @@
+//! A small self-contained HTML page (inline CSS, no scripts, no network).
+
+use std::fmt::Write;
+
+use crate::analyze::compare::Verdict;
+use crate::report::compare::common::{self, CompareReport};
+
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = "\
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem;color:#1b1f24}
+h1{font-size:1.4rem}
+.meta{color:#57606a}
+code{background:#f3f4f6;padding:0 .25em;border-radius:3px}
+table{border-collapse:collapse;margin:1rem 0;font-size:.9rem}
+th,td{border:1px solid #d0d7de;padding:.3rem .6rem;text-align:left;vertical-align:top}
+th{background:#f6f8fa}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+tr.regression td{background:#ffebe9}
+tr.regression td.verdict{color:#b42318;font-weight:bold}
+tr.improvement td.verdict{color:#1a7f37;font-weight:bold}
+tr.no-data td.verdict{color:#9a6700}
+.bad{color:#b42318}.good{color:#1a7f37}
+";
+
+fn class(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Regression => "regression",
+        Verdict::Improvement => "improvement",
+        Verdict::Unchanged => "unchanged",
+        Verdict::NoData => "no-data",
+    }
+}
+
+pub fn render(r: CompareReport) -> String {
+    let c = r.comparison;
+    let title = format!("mpf compare: {}", common::headline(c));
+    let mut out = String::new();
+    let _ = writeln!(out, "<!DOCTYPE html>");
+    let _ = writeln!(out, "<html lang=\"en\">");
+    let _ = writeln!(out, "<head>");
+    let _ = writeln!(out, "<meta charset=\"utf-8\">");
+    let _ = writeln!(
+        out,
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+    );
+    let _ = writeln!(out, "<title>{}</title>", escape(&title));
+    let _ = writeln!(out, "<style>\n{STYLE}</style>");
+    let _ = writeln!(out, "</head>");
+    let _ = writeln!(out, "<body>");
+    let headline_class = if c.has_regression() { "bad" } else { "good" };
+    let _ = writeln!(
+        out,
+        "<h1>mpf compare: <span class=\"{headline_class}\">{}</span></h1>",
+        escape(&common::headline(c))
+    );
+    let _ = writeln!(
+        out,
+        "<p class=\"meta\">Base <code>{}</code> &middot; New <code>{}</code></p>",
+        escape(&r.base.id),
+        escape(&r.new.id)
+    );
+    let _ = writeln!(
+        out,
+        "<p>{}.<br>{}.</p>",
+        escape(&common::counts_text(&c.counts())),
+        escape(&common::settings_text(c))
+    );
+    let _ = writeln!(out, "<table>");
+    let _ = writeln!(out, "<thead><tr>");
+    for h in common::headers(c) {
+        let _ = write!(out, "<th>{}</th>", escape(&h));
+    }
+    let _ = writeln!(out, "</tr></thead>");
+    let _ = writeln!(out, "<tbody>");
+    for e in c.by_severity() {
+        let _ = write!(out, "<tr class=\"{}\">", class(e.verdict));
+        for (i, cell) in common::cells(c, e).iter().enumerate() {
+            let cls = match i {
+                0 => " class=\"verdict\"",
+                3..=8 => " class=\"num\"",
+                _ => "",
+            };
+            let _ = write!(out, "<td{cls}>{}</td>", escape(cell));
+        }
+        let _ = writeln!(out, "</tr>");
+    }
+    let _ = writeln!(out, "</tbody>");
+    let _ = writeln!(out, "</table>");
+    for (side, points) in [("base", &c.base_only), ("new", &c.new_only)] {
+        if points.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "<h2>Only in {side} (not compared)</h2>");
+        let _ = writeln!(out, "<ul>");
+        for p in points {
+            let _ = writeln!(out, "<li>{}</li>", escape(&common::point_text(c, p)));
+        }
+        let _ = writeln!(out, "</ul>");
+    }
+    for n in &c.notes {
+        let _ = writeln!(out, "<p class=\"meta\">Note: {}</p>", escape(n));
+    }
+    let _ = writeln!(out, "</body>");
+    let _ = writeln!(out, "</html>");
+    out
+}

@@ -1,0 +1,99 @@
+//! JSON with every figure per point and result. Numbers are in the results' base units;
+//! relative changes are fractions (0.05 = 5%); values that are not finite (a standard deviation
+//! of a single run, an unbounded interval) are null.
+
+use serde_json::{json, Value};
+
+use crate::analyze::compare::{Basis, Entry};
+use crate::analyze::stats::Summary;
+use crate::report::compare::common::{self, CompareReport};
+
+fn summary(s: Option<&Summary>) -> Value {
+    match s {
+        None => Value::Null,
+        Some(s) => json!({
+            "n": s.n,
+            "mean": s.mean,
+            "median": s.median,
+            "stddev": s.stddev,
+            "min": s.min,
+            "max": s.max,
+        }),
+    }
+}
+
+fn entry(r: &CompareReport, e: &Entry) -> Value {
+    let c = r.comparison;
+    let test = e.test.map(|t| {
+        json!({
+            "name": t.kind,
+            "statistic": t.statistic,
+            "df": t.df,
+            "method": t.method,
+            "p": t.p,
+            "p_adjusted": t.p_adjusted,
+        })
+    });
+    let basis = match e.basis {
+        Basis::Test => "test",
+        Basis::ToleranceOnly => "tolerance-only",
+        Basis::None => "none",
+    };
+    let note = common::note(e);
+    json!({
+        "point": e.point,
+        "point_labels": common::point_labels(c, &e.point),
+        "result": e.result,
+        "unit": e.unit,
+        "better": e.better,
+        "series": e.series,
+        "verdict": e.verdict,
+        "basis": basis,
+        "base": summary(e.base.as_ref()),
+        "new": summary(e.new.as_ref()),
+        "change": e.change,
+        "change_ci": e.change_ci.map(|(lo, hi)| json!([lo, hi])),
+        "test": test,
+        "significant": e.significant,
+        "beyond_tolerance": e.beyond_tolerance,
+        "note": if note.is_empty() { Value::Null } else { Value::String(note) },
+    })
+}
+
+pub fn to_value(r: CompareReport) -> Value {
+    let c = r.comparison;
+    let counts = c.counts();
+    json!({
+        "mpf_version": crate::VERSION,
+        "base": {"id": r.base.id, "name": r.base.name},
+        "new": {"id": r.new.id, "name": r.new.name},
+        "settings": {
+            "test": c.settings.test,
+            "alpha": c.settings.alpha,
+            "tolerance": c.settings.tolerance,
+            "confidence": c.settings.confidence(),
+            "correction": "holm",
+            "interval": "fieller",
+        },
+        "summary": {
+            "regression": c.has_regression(),
+            "compared": c.entries.len(),
+            "tested": c.tested,
+            "regressions": counts.regressions,
+            "improvements": counts.improvements,
+            "unchanged": counts.unchanged,
+            "no_data": counts.no_data,
+            "base_only": c.base_only.len(),
+            "new_only": c.new_only.len(),
+        },
+        "comparisons": c.entries.iter().map(|e| entry(&r, e)).collect::<Vec<_>>(),
+        "unmatched": {"base_only": c.base_only, "new_only": c.new_only},
+        "notes": c.notes,
+    })
+}
+
+pub fn render(r: CompareReport) -> String {
+    let mut s = serde_json::to_string_pretty(&to_value(r)).unwrap_or_else(|_| "{}".into());
+    s.push('\n');
+    s
+}

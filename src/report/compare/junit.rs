@@ -1,0 +1,172 @@
+//! JUnit XML: one test suite, one test case per point and result. A regression is a failure;
+//! improvements and unchanged results pass; a result without data on a side is skipped.
+
+use std::fmt::Write;
+
+use crate::analyze::compare::{Entry, Verdict};
+use crate::report::compare::common::{self, CompareReport};
+
+/// Escapes text for XML attributes and content; drops characters XML 1.0 cannot hold.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(ch),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Every figure of an entry, one per line, for the body of a failure or the test's output.
+fn details(r: &CompareReport, e: &Entry) -> String {
+    let c = r.comparison;
+    let mut s = String::new();
+    let _ = writeln!(s, "point: {}", common::point_text(c, &e.point));
+    let _ = writeln!(s, "result: {} ({})", e.result, e.unit);
+    let _ = writeln!(s, "base: {}", common::sample_text(e, e.base.as_ref()));
+    let _ = writeln!(s, "new: {}", common::sample_text(e, e.new.as_ref()));
+    let _ = writeln!(
+        s,
+        "change: {} {} CI {}",
+        common::change_text(e),
+        common::confidence_text(c),
+        common::ci_text(e)
+    );
+    if let Some(t) = e.test {
+        let _ = writeln!(
+            s,
+            "p: {}, Holm-adjusted: {} (alpha {})",
+            common::p_text(t.p),
+            common::p_text(t.p_adjusted),
+            c.settings.alpha
+        );
+    }
+    let _ = writeln!(
+        s,
+        "tolerance: {}",
+        common::tolerance_text(c.settings.tolerance)
+    );
+    let note = common::note(e);
+    if !note.is_empty() {
+        let _ = writeln!(s, "note: {note}");
+    }
+    s
+}
+
+pub fn render(r: CompareReport) -> String {
+    let c = r.comparison;
+    let counts = c.counts();
+    let tests = c.entries.len();
+    let suite = format!("mpf compare {} vs {}", r.base.id, r.new.id);
+    let classname = format!("mpf.compare.{}", r.base.name);
+    let mut out = String::new();
+    let _ = writeln!(out, r#"<?xml version="1.0" encoding="UTF-8"?>"#);
+    let totals = format!(
+        r#"tests="{tests}" failures="{}" errors="0" skipped="{}" time="0""#,
+        counts.regressions, counts.no_data
+    );
+    let _ = writeln!(out, r#"<testsuites name="mpf compare" {totals}>"#);
+    let _ = writeln!(out, r#"  <testsuite name="{}" {totals}>"#, escape(&suite));
+    let _ = writeln!(out, "    <properties>");
+    let settings = &c.settings;
+    for (k, v) in [
+        ("base", r.base.id.clone()),
+        ("new", r.new.id.clone()),
+        ("test", format!("{:?}", settings.test).to_lowercase()),
+        ("correction", "holm".to_string()),
+        ("alpha", settings.alpha.to_string()),
+        ("tolerance", settings.tolerance.to_string()),
+    ] {
+        let _ = writeln!(
+            out,
+            r#"      <property name="{k}" value="{}"/>"#,
+            escape(&v)
+        );
+    }
+    let _ = writeln!(out, "    </properties>");
+    for e in &c.entries {
+        let name = format!("{} @ {}", e.result, common::point_text(c, &e.point));
+        let _ = write!(
+            out,
+            r#"    <testcase classname="{}" name="{}" time="0""#,
+            escape(&classname),
+            escape(&name)
+        );
+        let body = escape(&details(&r, e));
+        match e.verdict {
+            Verdict::Regression => {
+                let message = format!(
+                    "{} regressed by {} (tolerance {}), p (Holm) {}",
+                    e.result,
+                    common::change_text(e),
+                    common::tolerance_text(settings.tolerance),
+                    common::p_adjusted_text(e)
+                );
+                let _ = writeln!(out, ">");
+                let _ = writeln!(
+                    out,
+                    r#"      <failure type="regression" message="{}">{body}</failure>"#,
+                    escape(&message)
+                );
+                let _ = writeln!(out, "    </testcase>");
+            }
+            Verdict::NoData => {
+                let _ = writeln!(out, ">");
+                let _ = writeln!(
+                    out,
+                    r#"      <skipped message="{}"/>"#,
+                    escape(&common::note(e))
+                );
+                let _ = writeln!(out, "    </testcase>");
+            }
+            Verdict::Improvement | Verdict::Unchanged => {
+                let _ = writeln!(out, ">");
+                let _ = writeln!(
+                    out,
+                    "      <system-out>{}: {body}</system-out>",
+                    e.verdict.as_str()
+                );
+                let _ = writeln!(out, "    </testcase>");
+            }
+        }
+    }
+    let mut extra = String::new();
+    for (side, points) in [("BASE", &c.base_only), ("NEW", &c.new_only)] {
+        for p in points {
+            let _ = writeln!(
+                extra,
+                "only in {side} (not compared): {}",
+                common::point_text(c, p)
+            );
+        }
+    }
+    for n in &c.notes {
+        let _ = writeln!(extra, "note: {n}");
+    }
+    if !extra.is_empty() {
+        let _ = writeln!(out, "    <system-out>{}</system-out>", escape(&extra));
+    }
+    let _ = writeln!(out, "  </testsuite>");
+    let _ = writeln!(out, "</testsuites>");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape;
+
+    #[test]
+    fn escapes_markup_and_control_characters() {
+        assert_eq!(
+            escape("a<b & \"c\" 'd'>\u{1}\n"),
+            "a&lt;b &amp; &quot;c&quot; &apos;d&apos;&gt;\n"
+        );
+    }
+}

@@ -1,0 +1,89 @@
+//! Markdown for CI job summaries (GitHub's `$GITHUB_STEP_SUMMARY`, GitLab, Gitea): a headline,
+//! the settings, one table with regressions first, unmatched points and notes.
+
+use std::fmt::Write;
+
+use crate::analyze::compare::Verdict;
+use crate::report::compare::common::{self, CompareReport};
+
+/// Escapes text for a Markdown table cell.
+fn cell(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('|', "\\|")
+        .replace('\n', " ")
+}
+
+fn verdict_mark(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Regression => "❌",
+        Verdict::Improvement => "✅",
+        Verdict::Unchanged => "➖",
+        Verdict::NoData => "⚠️",
+    }
+}
+
+pub fn render(r: CompareReport) -> String {
+    let c = r.comparison;
+    let mut out = String::new();
+    let mark = if c.has_regression() { "❌" } else { "✅" };
+    let _ = writeln!(out, "## {mark} mpf compare: {}", common::headline(c));
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "**Base** `{}` · **New** `{}`  ",
+        r.base.id.replace('`', "'"),
+        r.new.id.replace('`', "'")
+    );
+    let _ = writeln!(out, "**{}**  ", common::counts_text(&c.counts()));
+    let _ = writeln!(out, "_{}._", common::settings_text(c));
+    let _ = writeln!(out);
+
+    let headers = common::headers(c);
+    let _ = writeln!(
+        out,
+        "| {} |",
+        headers
+            .iter()
+            .map(|h| cell(h))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    let align = [
+        "---", "---", "---", "--:", "--:", "--:", ":-:", "--:", "--:", "---",
+    ];
+    let _ = writeln!(out, "|{}|", align.join("|"));
+    for e in c.by_severity() {
+        let mut cells = common::cells(c, e);
+        cells[0] = format!("{} {}", verdict_mark(e.verdict), cells[0]);
+        if e.verdict == Verdict::Regression {
+            cells[5] = format!("**{}**", cells[5]);
+        }
+        let _ = writeln!(
+            out,
+            "| {} |",
+            cells
+                .iter()
+                .map(|x| cell(x))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        );
+    }
+    for (side, points) in [("base", &c.base_only), ("new", &c.new_only)] {
+        if points.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out);
+        let _ = writeln!(out, "**Only in {side}** (not compared):");
+        let _ = writeln!(out);
+        for p in points {
+            let _ = writeln!(out, "- {}", cell(&common::point_text(c, p)));
+        }
+    }
+    if !c.notes.is_empty() {
+        let _ = writeln!(out);
+        for n in &c.notes {
+            let _ = writeln!(out, "> {}", cell(n));
+        }
+    }
+    out
+}
