@@ -186,7 +186,12 @@ pub fn normalise(text: &str, base: Option<&str>) -> Result<f64, String> {
     };
     // A bare SI/IEC prefix ("940 M") applies to the base unit.
     if !unit.is_empty() {
-        if let Some(f) = IEC.iter().chain(SI).find(|(p, _)| *p == unit).map(|(_, f)| *f) {
+        if let Some(f) = IEC
+            .iter()
+            .chain(SI)
+            .find(|(p, _)| *p == unit)
+            .map(|(_, f)| *f)
+        {
             return Ok(num * f);
         }
     }
@@ -276,8 +281,14 @@ mod tests {
 
     #[test]
     fn si_prefixes_are_powers_of_1000() {
-        assert!(close(normalise("940 Mbits/sec", Some("bit/s")).unwrap(), 9.4e8));
-        assert!(close(normalise("9.41 Gbits", Some("bit/s")).unwrap(), 9.41e9));
+        assert!(close(
+            normalise("940 Mbits/sec", Some("bit/s")).unwrap(),
+            9.4e8
+        ));
+        assert!(close(
+            normalise("9.41 Gbits", Some("bit/s")).unwrap(),
+            9.41e9
+        ));
         assert!(close(normalise("12 kB", Some("B")).unwrap(), 12000.0));
     }
 

@@ -9,5 +9,7 @@ pub struct Args {
 }
 
 pub fn run(_args: Args) -> Result<i32> {
-    Err(Error::Runtime("`mpf compare` is not implemented yet".into()))
+    Err(Error::Runtime(
+        "`mpf compare` is not implemented yet".into(),
+    ))
 }

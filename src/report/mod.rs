@@ -1,1 +1,4 @@
-//! placeholder
+//! Reports: plots (SVG, PNG, PDF) and the offline HTML report.
+
+pub mod html;
+pub mod plot;

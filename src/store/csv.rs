@@ -38,13 +38,17 @@ pub fn write(manifest: &Manifest, records: &[RunRecord], out: impl Write) -> Res
             .iter()
             .map(|v| cell(r.point.get(&v.name)))
             .collect();
-        row.extend(manifest.results.iter().map(|x| cell(r.results.get(&x.name))));
+        row.extend(
+            manifest
+                .results
+                .iter()
+                .map(|x| cell(r.results.get(&x.name))),
+        );
         row.push(r.repetition.to_string());
         row.push(r.index.to_string());
         row.push((r.status == RunStatus::Ok).to_string());
         w.write_record(&row).map_err(map_err)?;
     }
-    w.flush()
-        .map_err(|e| Error::io("failed to write csv", e))?;
+    w.flush().map_err(|e| Error::io("failed to write csv", e))?;
     Ok(())
 }

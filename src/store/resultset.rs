@@ -145,9 +145,11 @@ pub fn resolve(root: &Path, id: &str) -> Result<PathBuf> {
     }
     let sets = list(root)?;
     if id == "latest" {
-        return sets.into_iter().next().map(|(p, _)| p).ok_or_else(|| {
-            Error::Usage(format!("no result set in {} (latest)", root.display()))
-        });
+        return sets
+            .into_iter()
+            .next()
+            .map(|(p, _)| p)
+            .ok_or_else(|| Error::Usage(format!("no result set in {} (latest)", root.display())));
     }
     if let Some((p, _)) = sets.iter().find(|(_, m)| m.id == id) {
         return Ok(p.clone());

@@ -1,3 +1,7 @@
 //! End-to-end tests of the `mpf` binary: one integration-test binary made of modules.
 
 mod common;
+mod export;
+mod fixtures;
+mod plot;
+mod report;
