@@ -138,6 +138,11 @@ fn gallery_renders_every_kind() {
                 p.display()
             );
         }
+        let pdf = out.join(name).join("main.pdf");
+        mpf::report::plot::plot_one(&set, &pdf, &PlotSpec::default()).unwrap();
+        assert!(std::fs::read(&pdf).unwrap().starts_with(b"%PDF-"));
+        let html = out.join(name).join("report.html");
+        mpf::report::html::write_report(&set, &html, None).unwrap();
     }
 }
 

@@ -331,10 +331,15 @@ fn variables_table(out: &mut String, set: &ResultSet) {
             .zip(&v.labels)
             .map(|(val, l)| {
                 let t = value_text(val);
+                let raw = if t.is_empty() {
+                    "\"\"".to_string()
+                } else {
+                    t.clone()
+                };
                 if *l == t {
                     esc(&t)
                 } else {
-                    format!("{} (<code>{}</code>)", esc(l), esc(&t))
+                    format!("{} (<code>{}</code>)", esc(l), esc(&raw))
                 }
             })
             .collect();

@@ -244,8 +244,8 @@ fn draw_panel(area: &DrawingArea<SVGBackend, Shift>, fig: &Figure, panel: &Panel
         .map_err(draw_err)?;
     match fig.choice.kind {
         Kind::Line => draw_lines(&mut chart, fig, panel),
-        Kind::Bars => draw_bars(&mut chart, fig, panel),
-        Kind::Box => draw_boxes(&mut chart, fig, panel),
+        Kind::Bars => draw_bars(&mut chart, panel),
+        Kind::Box => draw_boxes(&mut chart, panel),
     }
 }
 
@@ -340,17 +340,27 @@ fn draw_lines(chart: &mut Chart, fig: &Figure, panel: &Panel) -> Result<()> {
     Ok(())
 }
 
-/// Left edge and width of series `s`'s bar (or box) in a group centred on `x`.
-fn slot(fig: &Figure, x: f64, s: usize) -> (f64, f64) {
-    let n = fig.series_labels.len().max(1) as f64;
-    let w = 0.8 / n;
-    (x - 0.4 + s as f64 * w, w)
+/// Left edge and width of each cell's bar (or box): the series present at an x position sit
+/// side by side, centred on it, all as wide as in the fullest group.
+fn slots(panel: &Panel) -> Vec<(f64, f64)> {
+    let at = |x: f64| -> Vec<&Cell> { panel.cells.iter().filter(|c| c.x == x).collect() };
+    let widest = panel.cells.iter().map(|c| at(c.x).len()).max().unwrap_or(1);
+    let w = 0.8 / widest as f64;
+    panel
+        .cells
+        .iter()
+        .map(|c| {
+            let mut group = at(c.x);
+            group.sort_by_key(|g| g.series);
+            let pos = group.iter().position(|g| g.series == c.series).unwrap_or(0);
+            (c.x - group.len() as f64 * w / 2.0 + pos as f64 * w, w)
+        })
+        .collect()
 }
 
-fn draw_bars(chart: &mut Chart, fig: &Figure, panel: &Panel) -> Result<()> {
-    for cell in &panel.cells {
+fn draw_bars(chart: &mut Chart, panel: &Panel) -> Result<()> {
+    for (cell, (left, w)) in panel.cells.iter().zip(slots(panel)) {
         let c = colour(cell.series);
-        let (left, w) = slot(fig, cell.x, cell.series);
         let (l, r) = (left + 0.06 * w, left + 0.94 * w);
         let area = chart.plotting_area();
         area.draw(&Rectangle::new(
@@ -371,11 +381,10 @@ fn draw_bars(chart: &mut Chart, fig: &Figure, panel: &Panel) -> Result<()> {
     Ok(())
 }
 
-fn draw_boxes(chart: &mut Chart, fig: &Figure, panel: &Panel) -> Result<()> {
-    for cell in &panel.cells {
+fn draw_boxes(chart: &mut Chart, panel: &Panel) -> Result<()> {
+    for (cell, (left, w)) in panel.cells.iter().zip(slots(panel)) {
         let c = colour(cell.series);
-        let (left, w) = slot(fig, cell.x, cell.series);
-        let (l, r, mid) = (left + 0.2 * w, left + 0.8 * w, left + w / 2.0);
+        let (l, r, mid) = (left + 0.3 * w, left + 0.7 * w, left + w / 2.0);
         let s = &cell.summary;
         let (wlo, whi, outliers) = s.whiskers(&cell.values);
         let area = chart.plotting_area();
