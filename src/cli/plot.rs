@@ -1,13 +1,53 @@
-use mpf::error::{Error, Result};
+use std::path::PathBuf;
+
+use mpf::error::Result;
+use mpf::report::plot::{plot_all, plot_one, PlotSpec};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Result-set id, unique prefix, path, or `latest`
     pub id: String,
+    /// Variable on the x axis
+    #[arg(long, value_name = "VAR")]
+    pub x: Option<String>,
+    /// Result to draw with -o (default: the experiment's `plot: y`, else its first result)
+    #[arg(long, value_name = "RESULT")]
+    pub y: Option<String>,
+    /// Variable whose values make the series (one line or bar colour each)
+    #[arg(long, value_name = "VAR")]
+    pub series: Option<String>,
+    /// Write one graph to FILE (.svg, .png or .pdf) instead of every result's graph into
+    /// <set>/plots/
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
     #[command(flatten)]
     pub results: super::ResultsDir,
 }
 
-pub fn run(_args: Args) -> Result<i32> {
-    Err(Error::Runtime("`mpf plot` is not implemented yet".into()))
+pub fn run(args: Args) -> Result<i32> {
+    let set = mpf::store::open(&args.results.root(), &args.id)?;
+    let flags = PlotSpec {
+        x: args.x,
+        y: args.y,
+        series: args.series,
+    };
+    let hints = PlotSpec::from_result_set(&set.dir)
+        .unwrap_or_default()
+        .overridden_by(&flags);
+    match &args.output {
+        Some(path) => {
+            let fig = plot_one(&set, path, &hints)?;
+            eprintln!("wrote {} ({})", path.display(), fig.choice.result);
+        }
+        None => {
+            let written = plot_all(&set, &set.dir.join("plots"), Some(&hints))?;
+            if written.is_empty() {
+                eprintln!("{} has no numeric result to plot", set.manifest.id);
+            }
+            for p in written {
+                println!("{}", p.display());
+            }
+        }
+    }
+    Ok(0)
 }

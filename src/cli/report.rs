@@ -1,13 +1,27 @@
-use mpf::error::{Error, Result};
+use std::path::PathBuf;
+
+use mpf::error::Result;
+use mpf::report::plot::PlotSpec;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Result-set id, unique prefix, path, or `latest`
     pub id: String,
+    /// Output file [default: <set>/report.html]
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
     #[command(flatten)]
     pub results: super::ResultsDir,
 }
 
-pub fn run(_args: Args) -> Result<i32> {
-    Err(Error::Runtime("`mpf report` is not implemented yet".into()))
+pub fn run(args: Args) -> Result<i32> {
+    let set = mpf::store::open(&args.results.root(), &args.id)?;
+    let hints = PlotSpec::from_result_set(&set.dir);
+    let path = args
+        .output
+        .clone()
+        .unwrap_or_else(|| set.dir.join("report.html"));
+    mpf::report::html::write_report(&set, &path, hints.as_ref())?;
+    println!("{}", path.display());
+    Ok(0)
 }

@@ -54,6 +54,7 @@ pub fn run(args: Args) -> Result<i32> {
         return Ok(exit::OK);
     }
     let machines = Machines::local(&prepared.exp)?;
+    let hints = prepared.exp.plot.clone();
     let (dir, summary) = prepared.execute(&machines, req.interactive, req.no_setup)?;
     eprintln!(
         "{}: {} runs ok, {} failed{}",
@@ -66,6 +67,18 @@ pub fn run(args: Args) -> Result<i32> {
             ""
         }
     );
+    if !args.no_plot && summary.set_ok > 0 {
+        // Graphs are a convenience: a failure to draw never fails the experiment.
+        match mpf::store::ResultSet::load(&dir)
+            .and_then(|set| mpf::report::plot::plot_all(&set, &dir.join("plots"), hints.as_ref()))
+        {
+            Ok(files) if !files.is_empty() => {
+                eprintln!("graphs: {}", dir.join("plots").display())
+            }
+            Ok(_) => {}
+            Err(e) => eprintln!("warning: no graphs drawn: {e}"),
+        }
+    }
     Ok(if summary.interrupted {
         exit::INTERRUPTED
     } else if summary.set_failed > 0 {

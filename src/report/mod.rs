@@ -1,4 +1,7 @@
-//! Everything users read: terminal tables, plots, HTML, JUnit, Markdown. No statistics here.
+//! Everything users read: terminal tables, plots (SVG, PNG, PDF), the offline HTML report,
+//! comparison outputs (JUnit, Markdown, HTML, JSON). No statistics are computed here.
 
 pub mod compare;
+pub mod html;
+pub mod plot;
 pub mod table;

@@ -68,12 +68,15 @@ pub struct RawSampling {
     pub count: Option<i64>,
 }
 
-/// Hints for `mpf plot` (SPEC §2 `plot:`).
-#[derive(Debug, Clone, Default, PartialEq, DeriveDeserialize, serde::Serialize)]
+/// Hints for graphs (SPEC §2 `plot:`), overridable by the flags of `mpf plot`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, DeriveDeserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlotHints {
+    #[serde(default)]
     pub x: Option<String>,
+    #[serde(default)]
     pub y: Option<String>,
+    #[serde(default)]
     pub series: Option<String>,
 }
 

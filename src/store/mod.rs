@@ -1,6 +1,8 @@
 //! The result-set directory: manifest, journal, csv, listing, id resolution.
 
 pub mod csv;
+pub mod export;
+pub mod parquet;
 pub mod record;
 pub mod resultset;
 pub mod writer;

@@ -3,4 +3,8 @@
 mod common;
 mod compare;
 mod errors;
+mod export;
+mod fixtures;
+mod plot;
+mod report;
 mod run;

@@ -1,0 +1,608 @@
+//! The offline HTML report: one file with the manifest, the sortable runs table, one
+//! interactive plot per result (plotly.js embedded once) and the failed runs with their errors.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde_json::{json, Value};
+
+use crate::error::{IoContext, Result};
+use crate::report::plot::figure::{pretty, Figure, Kind};
+use crate::report::plot::render::css_colour;
+use crate::report::plot::{figures, PlotSpec};
+use crate::store::record::{value_text, RunRecord, RunStatus};
+use crate::store::ResultSet;
+use crate::units::{display_scale, format_number};
+
+/// plotly.js, cartesian bundle (MIT licence, see assets/plotly/LICENSE); its licence header is
+/// kept in the embedded copy.
+static PLOTLY: &str = include_str!("../../../assets/plotly/plotly-cartesian.min.js");
+
+const STYLE: &str = r#"
+body{font-family:"DejaVu Sans",system-ui,-apple-system,"Segoe UI",sans-serif;margin:0 auto;max-width:1100px;padding:1em 1.5em;color:#222;line-height:1.4}
+h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.25em;margin-top:1.8em;border-bottom:1px solid #ddd;padding-bottom:.2em}
+h3{font-size:1.05em;margin:1.2em 0 .3em}
+table{border-collapse:collapse;font-size:.9em;margin:.5em 0}
+th,td{border:1px solid #ddd;padding:.25em .6em;text-align:left;vertical-align:top}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+table.sortable th{cursor:pointer;background:#f4f4f4;user-select:none;white-space:nowrap}
+table.sortable th[aria-sort=ascending]::after{content:" \25B2"}
+table.sortable th[aria-sort=descending]::after{content:" \25BC"}
+tr.failed td{background:#fff0f0}
+.status{display:inline-block;padding:.05em .5em;border-radius:.3em;color:#fff;font-size:.85em}
+.status.complete{background:#2a7d2a}.status.running{background:#1f5fa8}.status.interrupted{background:#b26b00}.status.failed{background:#b3261e}
+dl.summary{display:grid;grid-template-columns:max-content auto;gap:.15em 1.2em}dl.summary dt{font-weight:bold}dl.summary dd{margin:0}
+.mpf-plot{width:100%;min-height:420px}
+pre{white-space:pre-wrap;margin:0;font-size:.9em}
+#mpf-errors{color:#b3261e}
+.scroll{overflow-x:auto}
+"#;
+
+const SCRIPT: &str = r#"
+(function () {
+  var errors = [];
+  var box = document.getElementById("mpf-errors");
+  function report(msg) { errors.push(msg); box.textContent = errors.join("\n"); box.hidden = false; }
+  window.addEventListener("error", function (e) { report(String(e.message)); });
+  var figures = JSON.parse(document.getElementById("mpf-figures").textContent);
+  figures.forEach(function (f, i) {
+    var div = document.getElementById("plot-" + i);
+    try {
+      Plotly.newPlot(div, f.data, f.layout, {displaylogo: false, responsive: true}).then(
+        function () { div.setAttribute("data-rendered", "true"); },
+        function (e) { report("plot " + i + ": " + e); });
+    } catch (e) { report("plot " + i + ": " + e.message); }
+  });
+  function key(td) {
+    var v = td.getAttribute("data-v");
+    if (v !== null && v !== "" && !isNaN(Number(v))) { return {n: Number(v)}; }
+    return {s: td.textContent};
+  }
+  function compare(a, b) {
+    if (a.n !== undefined && b.n !== undefined) { return a.n - b.n; }
+    if (a.n !== undefined) { return -1; }
+    if (b.n !== undefined) { return 1; }
+    return a.s.localeCompare(b.s, undefined, {numeric: true});
+  }
+  document.querySelectorAll("table.sortable").forEach(function (table) {
+    var heads = table.querySelectorAll("thead th");
+    heads.forEach(function (th, col) {
+      th.addEventListener("click", function () {
+        var asc = th.getAttribute("aria-sort") !== "ascending";
+        heads.forEach(function (h) { h.removeAttribute("aria-sort"); });
+        th.setAttribute("aria-sort", asc ? "ascending" : "descending");
+        var body = table.tBodies[0];
+        var rows = Array.prototype.slice.call(body.rows);
+        rows.sort(function (r1, r2) {
+          var c = compare(key(r1.cells[col]), key(r2.cells[col]));
+          return asc ? c : -c;
+        });
+        rows.forEach(function (r) { body.appendChild(r); });
+      });
+    });
+  });
+})();
+"#;
+
+/// HTML text escaping for element content and attribute values.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Text safe inside a `<script>` element.
+fn script_safe(s: &str) -> String {
+    s.replace("</", "<\\/").replace("<!--", "<\\!--")
+}
+
+const MARKERS: [&str; 5] = [
+    "circle",
+    "square",
+    "triangle-up",
+    "diamond",
+    "triangle-down",
+];
+
+/// The plotly traces and layout of a figure (the same data as the static graph).
+pub fn plotly_figure(fig: &Figure) -> Value {
+    let n = fig.panels.len().max(1);
+    let cols = (n as f64).sqrt().ceil() as usize;
+    let rows = n.div_ceil(cols);
+    let categorical = fig.choice.kind != Kind::Line;
+    let tick_label = |x: f64| -> Value {
+        if categorical {
+            let i = x.round() as usize;
+            Value::String(
+                fig.x_ticks
+                    .get(i)
+                    .map(|(_, l)| l.clone())
+                    .unwrap_or_default(),
+            )
+        } else {
+            json!(x)
+        }
+    };
+    let mut data = Vec::new();
+    let mut layout = serde_json::Map::new();
+    let mut annotations = Vec::new();
+    let with_series = fig.series_title.is_some();
+    for (p, panel) in fig.panels.iter().enumerate() {
+        let k = p + 1;
+        let (xa, ya) = if k == 1 {
+            ("x".to_string(), "y".to_string())
+        } else {
+            (format!("x{k}"), format!("y{k}"))
+        };
+        for (s, label) in fig.series_labels.iter().enumerate() {
+            let cells: Vec<_> = panel.cells.iter().filter(|c| c.series == s).collect();
+            if cells.is_empty() {
+                continue;
+            }
+            let colour = css_colour(s);
+            let mut trace = match fig.choice.kind {
+                Kind::Box => {
+                    let values: Vec<f64> = cells.iter().flat_map(|c| c.values.clone()).collect();
+                    json!({
+                        "type": "box", "y": values, "name": tick_label(cells[0].x),
+                        "boxmean": true, "boxpoints": "all", "jitter": 0.3,
+                        "marker": {"color": colour}, "line": {"color": colour},
+                    })
+                }
+                kind => {
+                    let x: Vec<Value> = cells.iter().map(|c| tick_label(c.x)).collect();
+                    let y: Vec<f64> = cells.iter().map(|c| c.summary.mean).collect();
+                    let plus: Vec<f64> = cells
+                        .iter()
+                        .map(|c| c.summary.hi - c.summary.mean)
+                        .collect();
+                    let minus: Vec<f64> = cells
+                        .iter()
+                        .map(|c| c.summary.mean - c.summary.lo)
+                        .collect();
+                    let runs: Vec<usize> = cells.iter().map(|c| c.summary.n).collect();
+                    let mut t = json!({
+                        "x": x, "y": y, "customdata": runs,
+                        "error_y": {"type": "data", "symmetric": false, "array": plus,
+                                    "arrayminus": minus, "visible": true},
+                        "hovertemplate": format!("%{{y:.4g}} {} (n = %{{customdata}})", fig.y_unit),
+                    });
+                    if kind == Kind::Line {
+                        t["type"] = json!("scatter");
+                        t["mode"] = json!("lines+markers");
+                        t["line"] = json!({"color": colour, "width": 2});
+                        t["marker"] = json!({"color": colour, "size": 8,
+                                             "symbol": MARKERS[s % MARKERS.len()]});
+                        t["error_y"]["color"] = json!(colour);
+                    } else {
+                        t["type"] = json!("bar");
+                        t["marker"] = json!({"color": colour});
+                        t["error_y"]["color"] = json!("#222");
+                    }
+                    t
+                }
+            };
+            trace["name"] = if with_series {
+                json!(label)
+            } else {
+                trace["name"].clone()
+            };
+            trace["legendgroup"] = json!(label);
+            trace["showlegend"] = json!(with_series && p == 0);
+            trace["xaxis"] = json!(xa);
+            trace["yaxis"] = json!(ya);
+            data.push(trace);
+        }
+        let axis_key = |a: &str| {
+            if k == 1 {
+                format!("{a}axis")
+            } else {
+                format!("{a}axis{k}")
+            }
+        };
+        let mut xaxis = json!({"title": {"text": fig.x_title}, "automargin": true});
+        if fig.choice.log_x {
+            xaxis["type"] = json!("log");
+        }
+        if !categorical {
+            xaxis["tickvals"] = json!(fig.x_ticks.iter().map(|t| t.0).collect::<Vec<_>>());
+            xaxis["ticktext"] = json!(fig.x_ticks.iter().map(|t| &t.1).collect::<Vec<_>>());
+        } else {
+            xaxis["type"] = json!("category");
+            xaxis["categoryorder"] = json!("array");
+            xaxis["categoryarray"] = json!(fig.x_ticks.iter().map(|t| &t.1).collect::<Vec<_>>());
+        }
+        let mut yaxis = json!({"title": {"text": fig.y_title}, "automargin": true,
+                               "rangemode": if fig.choice.kind == Kind::Bars { "tozero" } else { "normal" }});
+        if k > 1 {
+            yaxis["matches"] = json!("y");
+        }
+        layout.insert(axis_key("x"), xaxis);
+        layout.insert(axis_key("y"), yaxis);
+        if !panel.title.is_empty() {
+            annotations.push(json!({
+                "text": panel.title, "showarrow": false,
+                "xref": format!("{xa} domain"), "yref": format!("{ya} domain"),
+                "x": 0.5, "y": 1.0, "xanchor": "center", "yanchor": "bottom",
+            }));
+        }
+    }
+    layout.insert("annotations".into(), Value::Array(annotations));
+    if n > 1 {
+        layout.insert(
+            "grid".into(),
+            json!({"rows": rows, "columns": cols, "pattern": "independent"}),
+        );
+    }
+    layout.insert("barmode".into(), json!("group"));
+    layout.insert("showlegend".into(), json!(with_series));
+    if let Some(t) = &fig.series_title {
+        layout.insert("legend".into(), json!({"title": {"text": t}}));
+    }
+    layout.insert(
+        "height".into(),
+        json!(if n > 1 { 320 * rows + 80 } else { 440 }),
+    );
+    layout.insert("margin".into(), json!({"t": 40, "r": 20, "b": 50, "l": 60}));
+    layout.insert("font".into(), json!({"family": "DejaVu Sans, sans-serif"}));
+    json!({"data": data, "layout": layout})
+}
+
+fn duration_text(start: &str, end: Option<&str>) -> Option<String> {
+    let a = humantime::parse_rfc3339_weak(start).ok()?;
+    let b = humantime::parse_rfc3339_weak(end?).ok()?;
+    let d = b.duration_since(a).ok()?;
+    Some(humantime::format_duration(std::time::Duration::from_secs(d.as_secs())).to_string())
+}
+
+fn summary(out: &mut String, set: &ResultSet) {
+    let m = &set.manifest;
+    let mut row = |k: &str, v: String| {
+        let _ = writeln!(out, "<dt>{}</dt><dd>{v}</dd>", esc(k));
+    };
+    row(
+        "Status",
+        format!(
+            "<span class=\"status {0}\">{0}</span>",
+            esc(m.status.as_str())
+        ),
+    );
+    row("Result set", format!("<code>{}</code>", esc(&m.id)));
+    row("mpf version", esc(&m.mpf_version));
+    row("Started", esc(&m.started));
+    row("Ended", esc(m.ended.as_deref().unwrap_or("—")));
+    if let Some(d) = duration_text(&m.started, m.ended.as_deref()) {
+        row("Duration", esc(&d));
+    }
+    row(
+        "Runs",
+        format!(
+            "{} ok, {} failed, {} planned ({} per point)",
+            m.runs_ok, m.runs_failed, m.planned_runs, m.runs_per_point
+        ),
+    );
+    row(
+        "Order, seed",
+        format!("{}, <code>{}</code>", esc(&m.order), esc(&m.seed)),
+    );
+    if let Some(g) = &m.git {
+        row(
+            "Git commit",
+            format!(
+                "<code>{}</code>{}",
+                esc(&g.commit),
+                if g.dirty { " (dirty)" } else { "" }
+            ),
+        );
+    }
+    if !m.overrides.is_empty() {
+        row(
+            "Overrides",
+            format!(
+                "<code>{}</code>",
+                esc(&Value::Object(m.overrides.clone()).to_string())
+            ),
+        );
+    }
+}
+
+fn variables_table(out: &mut String, set: &ResultSet) {
+    let m = &set.manifest;
+    if m.variables.is_empty() {
+        out.push_str("<p>No variables: every run measures the same point.</p>\n");
+        return;
+    }
+    out.push_str(
+        "<table><thead><tr><th>Variable</th><th>Values</th><th>Notes</th></tr></thead><tbody>\n",
+    );
+    for v in &m.variables {
+        let values: Vec<String> = v
+            .values
+            .iter()
+            .zip(&v.labels)
+            .map(|(val, l)| {
+                let t = value_text(val);
+                let raw = if t.is_empty() {
+                    "\"\"".to_string()
+                } else {
+                    t.clone()
+                };
+                if *l == t {
+                    esc(&t)
+                } else {
+                    format!("{} (<code>{}</code>)", esc(l), esc(&raw))
+                }
+            })
+            .collect();
+        let mut notes = Vec::new();
+        if v.constant {
+            notes.push("constant".to_string());
+        }
+        if v.geometric {
+            notes.push("geometric".to_string());
+        }
+        if let Some(w) = &v.when {
+            notes.push(format!("when <code>{}</code>", esc(w)));
+        }
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&v.name),
+            values.join(", "),
+            notes.join("; ")
+        );
+    }
+    out.push_str("</tbody></table>\n");
+}
+
+fn hosts_table(out: &mut String, set: &ResultSet) {
+    let hosts = &set.manifest.hosts;
+    if hosts.is_empty() {
+        out.push_str("<p>No host facts recorded.</p>\n");
+        return;
+    }
+    out.push_str("<div class=\"scroll\"><table><thead><tr><th>Machine</th><th>Roles</th><th>Hostname</th><th>OS</th><th>Kernel</th><th>CPU</th><th>Cores</th><th>Memory</th></tr></thead><tbody>\n");
+    for h in hosts {
+        let mem = if h.memory_bytes > 0 {
+            format!("{:.1} GiB", h.memory_bytes as f64 / 1073741824.0)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            esc(&h.name),
+            esc(&h.roles.join(", ")),
+            esc(&h.hostname),
+            esc(&h.os),
+            esc(&h.kernel),
+            esc(&h.cpu_model),
+            h.cores,
+            mem
+        );
+    }
+    out.push_str("</tbody></table></div>\n");
+}
+
+fn point_text(set: &ResultSet, r: &RunRecord) -> String {
+    set.manifest
+        .variables
+        .iter()
+        .filter(|v| !v.constant)
+        .map(|v| {
+            let val = r.point.get(&v.name).cloned().unwrap_or(Value::Null);
+            let l = if val.is_null() {
+                "none".to_string()
+            } else {
+                v.label_of(&val)
+            };
+            format!("{}={}", v.name, l)
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn runs_table(out: &mut String, set: &ResultSet) {
+    let m = &set.manifest;
+    // Each result column is shown in one display unit, chosen from its largest value.
+    let scales: Vec<(f64, String)> = m
+        .results
+        .iter()
+        .map(|x| {
+            let mag = set
+                .records
+                .iter()
+                .filter_map(|r| r.results.get(&x.name))
+                .flat_map(|v| match v {
+                    Value::Array(a) => a.iter().filter_map(Value::as_f64).collect::<Vec<_>>(),
+                    v => v.as_f64().into_iter().collect(),
+                })
+                .fold(0.0, |a: f64, b| a.max(b.abs()));
+            display_scale(&x.unit, mag)
+        })
+        .collect();
+    out.push_str("<div class=\"scroll\"><table class=\"sortable\" id=\"runs\"><thead><tr><th>Run</th><th>Rep.</th>");
+    for v in &m.variables {
+        let _ = write!(out, "<th>{}</th>", esc(&v.name));
+    }
+    for (x, (_, unit)) in m.results.iter().zip(&scales) {
+        if unit.is_empty() {
+            let _ = write!(out, "<th>{}</th>", esc(&x.name));
+        } else {
+            let _ = write!(out, "<th>{} ({})</th>", esc(&x.name), esc(unit));
+        }
+    }
+    out.push_str("<th>Status</th></tr></thead><tbody>\n");
+    let mut rows: Vec<&RunRecord> = set.records.iter().collect();
+    rows.sort_by_key(|r| r.index);
+    for r in rows {
+        let failed = r.status == RunStatus::Failed;
+        let _ = write!(
+            out,
+            "<tr{}><td class=\"num\" data-v=\"{1}\">{1}</td><td class=\"num\" data-v=\"{2}\">{2}</td>",
+            if failed { " class=\"failed\"" } else { "" },
+            r.index,
+            r.repetition
+        );
+        for v in &m.variables {
+            let val = r.point.get(&v.name).cloned().unwrap_or(Value::Null);
+            let shown = if val.is_null() {
+                String::new()
+            } else {
+                v.label_of(&val)
+            };
+            let data = match &val {
+                Value::Number(n) => n.to_string(),
+                _ => String::new(),
+            };
+            let _ = write!(out, "<td data-v=\"{}\">{}</td>", esc(&data), esc(&shown));
+        }
+        for (x, (div, _)) in m.results.iter().zip(&scales) {
+            match r.results.get(&x.name) {
+                Some(Value::Array(a)) => {
+                    let v: Vec<f64> = a.iter().filter_map(Value::as_f64).collect();
+                    let mean = if v.is_empty() {
+                        f64::NAN
+                    } else {
+                        v.iter().sum::<f64>() / v.len() as f64
+                    };
+                    let _ = write!(
+                        out,
+                        "<td class=\"num\" data-v=\"{}\" title=\"mean of {} values\">{} ({} values)</td>",
+                        if mean.is_finite() { mean.to_string() } else { String::new() },
+                        v.len(),
+                        if mean.is_finite() { format_number(mean / div) } else { String::new() },
+                        v.len()
+                    );
+                }
+                Some(v) if v.as_f64().is_some() => {
+                    let x = v.as_f64().unwrap_or(f64::NAN);
+                    let _ = write!(
+                        out,
+                        "<td class=\"num\" data-v=\"{x}\">{}</td>",
+                        format_number(x / div)
+                    );
+                }
+                _ => out.push_str("<td data-v=\"\"></td>"),
+            }
+        }
+        let _ = writeln!(
+            out,
+            "<td>{}</td></tr>",
+            if failed { "failed" } else { "ok" }
+        );
+    }
+    out.push_str("</tbody></table></div>\n");
+}
+
+fn failures(out: &mut String, set: &ResultSet) {
+    let mut failed: Vec<&RunRecord> = set
+        .records
+        .iter()
+        .filter(|r| r.status == RunStatus::Failed)
+        .collect();
+    if failed.is_empty() {
+        out.push_str("<p>No run failed.</p>\n");
+        return;
+    }
+    failed.sort_by_key(|r| r.index);
+    out.push_str("<table id=\"failures\"><thead><tr><th>Run</th><th>Point</th><th>Rep.</th><th>Attempts</th><th>Error</th></tr></thead><tbody>\n");
+    for r in failed {
+        let _ = writeln!(
+            out,
+            "<tr><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td><pre>{}</pre></td></tr>",
+            r.index,
+            esc(&point_text(set, r)),
+            r.repetition,
+            r.attempts,
+            esc(r.error.as_deref().unwrap_or("(no error text recorded)"))
+        );
+    }
+    out.push_str("</tbody></table>\n");
+}
+
+/// The report of `set` as one HTML document.
+pub fn render(set: &ResultSet, hints: Option<&PlotSpec>) -> Result<String> {
+    let m = &set.manifest;
+    let figs = figures(set, hints)?;
+    let mut out = String::with_capacity(PLOTLY.len() + 64 * 1024);
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<meta name=\"generator\" content=\"mpf {}\">\n<title>{} — mpf report</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
+        esc(crate::VERSION),
+        esc(&m.id)
+    );
+    let _ = writeln!(out, "<h1>{}</h1>", esc(&m.name));
+    if !m.description.is_empty() {
+        let _ = writeln!(out, "<p>{}</p>", esc(&m.description));
+    }
+    out.push_str(
+        "<pre id=\"mpf-errors\" hidden></pre>\n<h2>Summary</h2>\n<dl class=\"summary\">\n",
+    );
+    summary(&mut out, set);
+    out.push_str("</dl>\n<h2>Variables</h2>\n");
+    variables_table(&mut out, set);
+    out.push_str("<h2>Hosts</h2>\n");
+    hosts_table(&mut out, set);
+    out.push_str("<h2>Graphs</h2>\n");
+    if figs.is_empty() {
+        out.push_str("<p>No numeric result to plot.</p>\n");
+    }
+    for (i, f) in figs.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "<h3>{}</h3>\n<p class=\"note\">{}</p>\n<div class=\"mpf-plot\" id=\"plot-{i}\"></div>",
+            esc(&pretty(&f.choice.result)),
+            esc(&caption(f))
+        );
+    }
+    out.push_str("<h2>Runs</h2>\n<p>Click a column header to sort.</p>\n");
+    runs_table(&mut out, set);
+    out.push_str("<h2>Failed runs</h2>\n");
+    failures(&mut out, set);
+    let data: Vec<Value> = figs.iter().map(plotly_figure).collect();
+    let _ = write!(
+        out,
+        "<script type=\"application/json\" id=\"mpf-figures\">{}</script>\n<script>{}</script>\n<script>{}</script>\n</body>\n</html>\n",
+        script_safe(&Value::Array(data).to_string()),
+        script_safe(PLOTLY),
+        SCRIPT
+    );
+    Ok(out)
+}
+
+/// What the graph shows, in words.
+fn caption(f: &Figure) -> String {
+    let what = match f.choice.kind {
+        Kind::Box => {
+            "Distribution over all runs (box: quartiles, whiskers: 1.5 IQR, ◆ mean)".to_string()
+        }
+        _ => "Mean with 95% confidence interval (Student's t)".to_string(),
+    };
+    let mut parts = vec![what];
+    if let Some(s) = &f.choice.series {
+        parts.push(format!("series: {s}"));
+    }
+    if !f.choice.facets.is_empty() {
+        parts.push(format!("panels: {}", f.choice.facets.join(", ")));
+    }
+    if f.choice.log_x {
+        parts.push("log x axis".into());
+    }
+    parts.join("; ")
+}
+
+/// Writes the report of `set` to `path`.
+pub fn write_report(set: &ResultSet, path: &Path, hints: Option<&PlotSpec>) -> Result<()> {
+    let html = render(set, hints)?;
+    std::fs::write(path, html).ctx(|| format!("failed to write {}", path.display()))
+}

@@ -1,0 +1,530 @@
+//! Choosing a graph for a result (SPEC §7) and gathering its data into a renderer-neutral
+//! `Figure`, drawn by both the static renderer (SVG/PNG/PDF) and the HTML report.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::report::plot::spec::PlotSpec;
+use crate::report::plot::stats::{summarise, Summary};
+use crate::store::record::{value_text, RunRecord, VariableInfo};
+use crate::store::ResultSet;
+use crate::units::{display_scale, format_number};
+
+/// The kind of graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// No swept variable: the distribution of the runs.
+    Box,
+    /// A numeric x variable: mean and 95% confidence interval per x value.
+    Line,
+    /// A categorical x variable: grouped bars of the mean with 95% confidence intervals.
+    Bars,
+}
+
+/// Which graph a result gets: the automatic choice after hints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Choice {
+    pub result: String,
+    pub kind: Kind,
+    pub x: Option<String>,
+    pub series: Option<String>,
+    /// Variables split into small multiples, one panel per combination of their values.
+    pub facets: Vec<String>,
+    pub log_x: bool,
+}
+
+/// One group of runs: a series at an x position in a panel.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Cell {
+    /// Index into `Figure::series_labels`.
+    pub series: usize,
+    /// Position on the x axis: the value for numeric variables, the category index otherwise.
+    pub x: f64,
+    /// Values in display units.
+    pub values: Vec<f64>,
+    /// Summary in display units.
+    pub summary: Summary,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Panel {
+    /// `var: label, ...` for small multiples; empty for a single panel.
+    pub title: String,
+    pub cells: Vec<Cell>,
+}
+
+/// Everything a renderer needs, in display units.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Figure {
+    pub choice: Choice,
+    /// Axis titles: `Parallel`, `Goodput (Gbit/s)`.
+    pub x_title: String,
+    pub y_title: String,
+    /// The display unit (`Gbit/s`) and the divisor from the base unit to it.
+    pub y_unit: String,
+    pub y_divisor: f64,
+    /// Tick positions (x-axis values) and their labels.
+    pub x_ticks: Vec<(f64, String)>,
+    /// `Zerocopy` when a variable makes the series.
+    pub series_title: Option<String>,
+    /// One label per series (a single empty label without a series variable).
+    pub series_labels: Vec<String>,
+    pub panels: Vec<Panel>,
+}
+
+/// Names for people: `zero_copy` -> `Zero copy`.
+pub fn pretty(name: &str) -> String {
+    let s = name.replace('_', " ");
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => s,
+    }
+}
+
+/// A run's value of a result as one number: series results count by their mean.
+pub fn run_value(r: &RunRecord, result: &str) -> Option<f64> {
+    match r.results.get(result)? {
+        Value::Number(n) => n.as_f64().filter(|x| x.is_finite()),
+        Value::Array(a) => {
+            let v: Vec<f64> = a
+                .iter()
+                .filter_map(Value::as_f64)
+                .filter(|x| x.is_finite())
+                .collect();
+            (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+        }
+        _ => None,
+    }
+}
+
+/// Results with at least one numeric value among the successful runs, in manifest order.
+pub fn numeric_results(set: &ResultSet) -> Vec<String> {
+    set.manifest
+        .results
+        .iter()
+        .filter(|r| {
+            set.ok_records()
+                .any(|rec| run_value(rec, &r.name).is_some())
+        })
+        .map(|r| r.name.clone())
+        .collect()
+}
+
+/// The result `mpf plot -o` draws without `--y`: the hint, else the first declared result that
+/// is not a step's wall time, else the first.
+pub fn main_result(set: &ResultSet, hints: &PlotSpec) -> Result<String> {
+    let results = numeric_results(set);
+    if let Some(y) = &hints.y {
+        check_result(set, y)?;
+        return Ok(y.clone());
+    }
+    results
+        .iter()
+        .find(|r| !r.ends_with(".duration"))
+        .or_else(|| results.first())
+        .cloned()
+        .ok_or_else(|| Error::Runtime(format!("{} has no numeric result", set.manifest.id)))
+}
+
+fn check_result(set: &ResultSet, name: &str) -> Result<()> {
+    if set.manifest.results.iter().any(|r| r.name == name) {
+        return Ok(());
+    }
+    let known: Vec<&str> = set
+        .manifest
+        .results
+        .iter()
+        .map(|r| r.name.as_str())
+        .collect();
+    Err(Error::Usage(format!(
+        "unknown result '{name}' (results: {})",
+        known.join(", ")
+    )))
+}
+
+fn variable<'a>(set: &'a ResultSet, name: &str, role: &str) -> Result<&'a VariableInfo> {
+    set.manifest
+        .variables
+        .iter()
+        .find(|v| v.name == name)
+        .ok_or_else(|| {
+            let known: Vec<&str> = set
+                .manifest
+                .variables
+                .iter()
+                .map(|v| v.name.as_str())
+                .collect();
+            Error::Usage(format!(
+                "unknown variable '{name}' for {role} (variables: {})",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ))
+        })
+}
+
+/// Sort key of a variable's value: declaration order, unknown values after, null last.
+fn order_key(var: &VariableInfo, v: &Value) -> (usize, String) {
+    if v.is_null() {
+        return (usize::MAX, String::new());
+    }
+    match var.values.iter().position(|x| x == v) {
+        Some(i) => (i, String::new()),
+        None => (var.values.len(), value_text(v)),
+    }
+}
+
+/// Distinct values a variable takes in `records`, in display order.
+fn distinct(var: &VariableInfo, records: &[&RunRecord]) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::new();
+    for r in records {
+        let v = r.point.get(&var.name).cloned().unwrap_or(Value::Null);
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    out.sort_by_key(|v| order_key(var, v));
+    out
+}
+
+fn label(var: &VariableInfo, v: &Value) -> String {
+    if v.is_null() {
+        "none".to_string()
+    } else {
+        var.label_of(v)
+    }
+}
+
+fn is_numeric(values: &[Value]) -> bool {
+    values.iter().any(Value::is_number) && values.iter().all(|v| v.is_number() || v.is_null())
+}
+
+/// True when positive values grow by a constant factor (1, 2, 4, 8...).
+fn grows_geometrically(values: &[f64]) -> bool {
+    if values.len() < 3 || values.iter().any(|v| *v <= 0.0) {
+        return false;
+    }
+    let ratios: Vec<f64> = values.windows(2).map(|w| w[1] / w[0]).collect();
+    ratios[0] >= 1.5 && ratios.iter().all(|r| (r / ratios[0] - 1.0).abs() < 0.01)
+}
+
+/// True when `slot` holds the variable `v`.
+fn is(slot: Option<&VariableInfo>, v: &VariableInfo) -> bool {
+    slot.is_some_and(|s| s.name == v.name)
+}
+
+/// The records that carry a value of `result`.
+fn records_with<'a>(set: &'a ResultSet, result: &str) -> Vec<&'a RunRecord> {
+    set.ok_records()
+        .filter(|r| run_value(r, result).is_some())
+        .collect()
+}
+
+/// Chooses the graph of `result` (SPEC §7), honouring `hints` where they are given.
+pub fn choose(set: &ResultSet, result: &str, hints: &PlotSpec) -> Result<Choice> {
+    check_result(set, result)?;
+    let records = records_with(set, result);
+    let swept: Vec<&VariableInfo> = set
+        .manifest
+        .variables
+        .iter()
+        .filter(|v| distinct(v, &records).len() >= 2)
+        .collect();
+    let hinted_x = hints
+        .x
+        .as_deref()
+        .map(|x| variable(set, x, "x"))
+        .transpose()?;
+    let hinted_series = hints
+        .series
+        .as_deref()
+        .map(|s| variable(set, s, "series"))
+        .transpose()?;
+    if let (Some(x), Some(s)) = (hinted_x, hinted_series) {
+        if x.name == s.name {
+            return Err(Error::Usage(format!(
+                "'{}' cannot be both the x axis and the series",
+                x.name
+            )));
+        }
+    }
+    let taken = |v: &VariableInfo| is(hinted_x, v) || is(hinted_series, v);
+    let x = hinted_x.or_else(|| {
+        let free: Vec<&VariableInfo> = swept.iter().copied().filter(|v| !taken(v)).collect();
+        free.iter()
+            .copied()
+            .find(|v| is_numeric(&distinct(v, &records)))
+            .or_else(|| free.first().copied())
+    });
+    let series = hinted_series.or_else(|| {
+        let mut free: Vec<&VariableInfo> = swept
+            .iter()
+            .copied()
+            .filter(|v| !taken(v) && !is(x, v))
+            .collect();
+        // Categorical variables with few values make the most legible series; a conditional
+        // one (null where its `when` is false) makes a better series than a row of panels
+        // with empty groups.
+        free.sort_by_key(|v| {
+            let d = distinct(v, &records);
+            (is_numeric(&d), !d.contains(&Value::Null), d.len())
+        });
+        free.first().copied()
+    });
+    let facets: Vec<String> = swept
+        .iter()
+        .filter(|v| !is(x, v) && !is(series, v))
+        .map(|v| v.name.clone())
+        .collect();
+    let (kind, log_x) = match x {
+        None => (Kind::Box, false),
+        Some(x) => {
+            let d = distinct(x, &records);
+            if is_numeric(&d) {
+                let nums: Vec<f64> = d.iter().filter_map(Value::as_f64).collect();
+                let log =
+                    (x.geometric && nums.iter().all(|v| *v > 0.0)) || grows_geometrically(&nums);
+                (Kind::Line, log)
+            } else {
+                (Kind::Bars, false)
+            }
+        }
+    };
+    Ok(Choice {
+        result: result.to_string(),
+        kind,
+        x: x.map(|v| v.name.clone()),
+        series: series.map(|v| v.name.clone()),
+        facets,
+        log_x,
+    })
+}
+
+/// Evenly spaced "nice" ticks covering `lo..=hi` (about `n` of them).
+fn nice_ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
+    let span = hi - lo;
+    if span <= 0.0 || !span.is_finite() {
+        return vec![lo];
+    }
+    let raw = span / n.max(1) as f64;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|s| span / s <= n as f64)
+        .unwrap_or(10.0 * mag);
+    let first = (lo / step).ceil() as i64;
+    let last = (hi / step).floor() as i64;
+    (first..=last).map(|i| i as f64 * step).collect()
+}
+
+/// Runs of one series at one x position: (series index, x, values in base units).
+type Group = (usize, f64, Vec<f64>);
+
+/// Gathers the data of a chosen graph. `None` when no successful run has the result.
+pub fn build(set: &ResultSet, choice: &Choice) -> Result<Option<Figure>> {
+    let info = set
+        .manifest
+        .results
+        .iter()
+        .find(|r| r.name == choice.result)
+        .ok_or_else(|| Error::Usage(format!("unknown result '{}'", choice.result)))?;
+    let mut records = records_with(set, &choice.result);
+    let x_var = choice
+        .x
+        .as_deref()
+        .map(|n| variable(set, n, "x"))
+        .transpose()?;
+    let s_var = choice
+        .series
+        .as_deref()
+        .map(|n| variable(set, n, "series"))
+        .transpose()?;
+    let f_vars: Vec<&VariableInfo> = choice
+        .facets
+        .iter()
+        .map(|n| variable(set, n, "small multiples"))
+        .collect::<Result<_>>()?;
+    let numeric_x = choice.kind == Kind::Line;
+    if numeric_x {
+        // A numeric axis has no place for runs where the variable is null (`when` false).
+        if let Some(xv) = x_var {
+            records.retain(|r| r.point.get(&xv.name).is_some_and(Value::is_number));
+        }
+    }
+    if records.is_empty() {
+        return Ok(None);
+    }
+
+    let x_values = x_var.map(|v| distinct(v, &records)).unwrap_or_default();
+    let s_values = s_var.map(|v| distinct(v, &records)).unwrap_or_default();
+    let mut facet_keys: Vec<Vec<Value>> = Vec::new();
+    for r in &records {
+        let k: Vec<Value> = f_vars
+            .iter()
+            .map(|v| r.point.get(&v.name).cloned().unwrap_or(Value::Null))
+            .collect();
+        if !facet_keys.contains(&k) {
+            facet_keys.push(k);
+        }
+    }
+    facet_keys.sort_by(|a, b| {
+        let ka: Vec<_> = f_vars.iter().zip(a).map(|(v, x)| order_key(v, x)).collect();
+        let kb: Vec<_> = f_vars.iter().zip(b).map(|(v, x)| order_key(v, x)).collect();
+        ka.cmp(&kb)
+    });
+
+    let x_pos = |r: &RunRecord| -> f64 {
+        let Some(xv) = x_var else { return 0.0 };
+        let v = r.point.get(&xv.name).cloned().unwrap_or(Value::Null);
+        if numeric_x {
+            v.as_f64().unwrap_or(f64::NAN)
+        } else {
+            x_values.iter().position(|x| *x == v).unwrap_or(0) as f64
+        }
+    };
+    let s_idx = |r: &RunRecord| -> usize {
+        let Some(sv) = s_var else { return 0 };
+        let v = r.point.get(&sv.name).cloned().unwrap_or(Value::Null);
+        s_values.iter().position(|x| *x == v).unwrap_or(0)
+    };
+
+    // Raw groups first: the display scale depends on the largest figure drawn.
+    let mut raw: Vec<(String, Vec<Group>)> = Vec::new();
+    for key in &facet_keys {
+        let title = f_vars
+            .iter()
+            .zip(key)
+            .map(|(v, x)| format!("{}: {}", v.name, label(v, x)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut groups: Vec<Group> = Vec::new();
+        for r in records.iter().filter(|r| {
+            f_vars
+                .iter()
+                .zip(key)
+                .all(|(v, x)| r.point.get(&v.name).unwrap_or(&Value::Null) == x)
+        }) {
+            let (s, x) = (s_idx(r), x_pos(r));
+            let value = run_value(r, &choice.result).unwrap_or(f64::NAN);
+            match groups.iter_mut().find(|g| g.0 == s && g.1 == x) {
+                Some(g) => g.2.push(value),
+                None => groups.push((s, x, vec![value])),
+            }
+        }
+        groups.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+        raw.push((title, groups));
+    }
+    let magnitude = raw
+        .iter()
+        .flat_map(|(_, g)| g.iter())
+        .filter_map(|(_, _, v)| summarise(v))
+        .flat_map(|s| [s.lo.abs(), s.hi.abs(), s.max.abs(), s.min.abs()])
+        .fold(0.0, f64::max);
+    let (div, unit) = display_scale(&info.unit, magnitude);
+    let panels: Vec<Panel> = raw
+        .into_iter()
+        .map(|(title, groups)| Panel {
+            title,
+            cells: groups
+                .into_iter()
+                .filter_map(|(series, x, values)| {
+                    let scaled: Vec<f64> = values.iter().map(|v| v / div).collect();
+                    summarise(&scaled).map(|summary| Cell {
+                        series,
+                        x,
+                        values: scaled,
+                        summary,
+                    })
+                })
+                .collect(),
+        })
+        .collect();
+
+    let x_ticks: Vec<(f64, String)> = match (x_var, numeric_x) {
+        (None, _) => vec![(0.0, format!("all runs (n = {})", records.len()))],
+        (Some(xv), false) => x_values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i as f64, label(xv, v)))
+            .collect(),
+        (Some(xv), true) => {
+            let nums: Vec<f64> = x_values.iter().filter_map(Value::as_f64).collect();
+            let labelled = |x: f64| {
+                let v = x_values.iter().find(|v| v.as_f64() == Some(x));
+                match v {
+                    Some(v) if xv.labels.iter().any(|l| !l.is_empty()) => (x, label(xv, v)),
+                    _ => (x, format_number(x)),
+                }
+            };
+            if nums.len() <= 12 {
+                nums.iter().map(|x| labelled(*x)).collect()
+            } else if choice.log_x {
+                let step = nums.len().div_ceil(10);
+                nums.iter().step_by(step).map(|x| labelled(*x)).collect()
+            } else {
+                let lo = nums.iter().copied().fold(f64::INFINITY, f64::min);
+                let hi = nums.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                nice_ticks(lo, hi, 8)
+                    .into_iter()
+                    .map(|x| (x, format_number(x)))
+                    .collect()
+            }
+        }
+    };
+
+    let series_labels = match s_var {
+        Some(sv) => s_values.iter().map(|v| label(sv, v)).collect(),
+        None => vec![String::new()],
+    };
+    let result_title = pretty(&choice.result);
+    Ok(Some(Figure {
+        choice: choice.clone(),
+        x_title: x_var.map(|v| pretty(&v.name)).unwrap_or_default(),
+        y_title: if unit.is_empty() {
+            result_title
+        } else {
+            format!("{result_title} ({unit})")
+        },
+        y_unit: unit,
+        y_divisor: div,
+        x_ticks,
+        series_title: s_var.map(|v| pretty(&v.name)),
+        series_labels,
+        panels,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn geometric_detection() {
+        assert!(grows_geometrically(&[1.0, 2.0, 4.0, 8.0]));
+        assert!(!grows_geometrically(&[1.0, 2.0, 3.0, 4.0]));
+        assert!(!grows_geometrically(&[1.0, 2.0]));
+        assert!(!grows_geometrically(&[0.0, 2.0, 4.0]));
+    }
+
+    #[test]
+    fn ticks_are_nice() {
+        assert_eq!(
+            nice_ticks(0.0, 100.0, 5),
+            vec![0.0, 20.0, 40.0, 60.0, 80.0, 100.0]
+        );
+        assert_eq!(nice_ticks(3.0, 3.0, 5), vec![3.0]);
+    }
+
+    #[test]
+    fn pretty_names() {
+        assert_eq!(pretty("zero_copy"), "Zero copy");
+        assert_eq!(pretty("goodput"), "Goodput");
+        assert_eq!(pretty(""), "");
+    }
+}

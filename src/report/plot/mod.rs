@@ -1,0 +1,12 @@
+//! Graphs of result sets (SPEC §7): the automatic choice of graph, drawing with plotters, and
+//! SVG, PNG and PDF files with the bundled font.
+
+pub mod figure;
+pub mod output;
+pub mod render;
+pub mod spec;
+pub mod stats;
+
+pub use figure::{build, choose, Choice, Figure, Kind};
+pub use output::{encode, figures, plot_all, plot_one, Format};
+pub use spec::PlotSpec;

@@ -1,0 +1,185 @@
+//! Files: SVG as drawn, PNG and PDF rendered from that SVG with the bundled font, so that a
+//! headless machine without any installed font draws the same picture.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use crate::error::{Error, IoContext, Result};
+use crate::report::plot::figure::{build, choose, main_result, numeric_results, Figure};
+use crate::report::plot::render::to_svg;
+use crate::report::plot::spec::PlotSpec;
+use crate::store::ResultSet;
+
+/// DejaVu Sans (Bitstream Vera licence, see assets/fonts/LICENSE-DejaVu.txt).
+static FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
+
+/// The family written into SVGs: the bundled font first, then whatever sans-serif a browser has.
+pub const FONT_FAMILY: &str = "DejaVu Sans, sans-serif";
+
+/// Makes the bundled font known to plotters, which measures text with it (once per process).
+pub fn register_fonts() -> Result<()> {
+    static DONE: OnceLock<bool> = OnceLock::new();
+    let ok = *DONE.get_or_init(|| {
+        [FONT_FAMILY, "sans-serif"].iter().all(|name| {
+            plotters::style::register_font(name, plotters::style::FontStyle::Normal, FONT).is_ok()
+        })
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Runtime(
+            "the bundled font is not a valid font".into(),
+        ))
+    }
+}
+
+/// The output formats of a graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Svg,
+    Png,
+    Pdf,
+}
+
+impl Format {
+    /// The format named by a file's extension.
+    pub fn from_path(path: &Path) -> Result<Format> {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        match ext.as_deref() {
+            Some("svg") => Ok(Format::Svg),
+            Some("png") => Ok(Format::Png),
+            Some("pdf") => Ok(Format::Pdf),
+            _ => Err(Error::Usage(format!(
+                "cannot tell the graph format of '{}': use a .svg, .png or .pdf file name",
+                path.display()
+            ))),
+        }
+    }
+}
+
+fn usvg_options() -> usvg::Options<'static> {
+    let mut db = usvg::fontdb::Database::new();
+    db.load_font_data(FONT.to_vec());
+    db.set_sans_serif_family("DejaVu Sans");
+    db.set_serif_family("DejaVu Sans");
+    usvg::Options {
+        font_family: "DejaVu Sans".into(),
+        fontdb: Arc::new(db),
+        ..usvg::Options::default()
+    }
+}
+
+fn parse_svg(svg: &str) -> Result<usvg::Tree> {
+    usvg::Tree::from_str(svg, &usvg_options())
+        .map_err(|e| Error::Runtime(format!("failed to read the drawn svg: {e}")))
+}
+
+/// Renders an SVG document to PNG at `scale` times its size.
+pub fn svg_to_png(svg: &str, scale: f32) -> Result<Vec<u8>> {
+    let tree = parse_svg(svg)?;
+    let size =
+        tree.size().to_int_size().scale_by(scale).ok_or_else(|| {
+            Error::Runtime("failed to render png: the graph has no size".to_string())
+        })?;
+    let mut pixmap = resvg::tiny_skia::Pixmap::new(size.width(), size.height())
+        .ok_or_else(|| Error::Runtime("failed to render png: no memory for the image".into()))?;
+    pixmap.fill(resvg::tiny_skia::Color::WHITE);
+    resvg::render(
+        &tree,
+        resvg::tiny_skia::Transform::from_scale(scale, scale),
+        &mut pixmap.as_mut(),
+    );
+    pixmap
+        .encode_png()
+        .map_err(|e| Error::Runtime(format!("failed to encode png: {e}")))
+}
+
+/// Converts an SVG document to a one-page PDF with the font embedded (as a subset).
+pub fn svg_to_pdf(svg: &str) -> Result<Vec<u8>> {
+    let tree = parse_svg(svg)?;
+    svg2pdf::to_pdf(
+        &tree,
+        svg2pdf::ConversionOptions::default(),
+        svg2pdf::PageOptions::default(),
+    )
+    .map_err(|e| Error::Runtime(format!("failed to convert the graph to pdf: {e}")))
+}
+
+/// Encodes a drawn figure in `format`.
+pub fn encode(fig: &Figure, format: Format) -> Result<Vec<u8>> {
+    let svg = to_svg(fig)?;
+    match format {
+        Format::Svg => Ok(svg.into_bytes()),
+        Format::Png => svg_to_png(&svg, 2.0),
+        Format::Pdf => svg_to_pdf(&svg),
+    }
+}
+
+/// A file name for a result: `client.duration` stays, path separators and oddities do not.
+pub fn file_stem(result: &str) -> String {
+    result
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn write(path: &Path, data: &[u8]) -> Result<()> {
+    std::fs::write(path, data).ctx(|| format!("failed to write {}", path.display()))
+}
+
+/// The figures of every numeric result, in manifest order. Results without a value in any
+/// successful run get no figure.
+pub fn figures(set: &ResultSet, hints: Option<&PlotSpec>) -> Result<Vec<Figure>> {
+    let hints = hints.cloned().unwrap_or_default();
+    let mut out = Vec::new();
+    for result in numeric_results(set) {
+        let choice = choose(set, &result, &hints)?;
+        if let Some(fig) = build(set, &choice)? {
+            out.push(fig);
+        }
+    }
+    Ok(out)
+}
+
+/// Draws one graph per numeric result into `out_dir` as `<result>.svg` and `<result>.png`
+/// (what `mpf run` does at its end, and `mpf plot ID` without `-o`). Returns the files written.
+pub fn plot_all(set: &ResultSet, out_dir: &Path, hints: Option<&PlotSpec>) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(out_dir).ctx(|| format!("failed to create {}", out_dir.display()))?;
+    let mut written = Vec::new();
+    for fig in figures(set, hints)? {
+        let stem = file_stem(&fig.choice.result);
+        let svg = to_svg(&fig)?;
+        let svg_path = out_dir.join(format!("{stem}.svg"));
+        write(&svg_path, svg.as_bytes())?;
+        written.push(svg_path);
+        let png_path = out_dir.join(format!("{stem}.png"));
+        write(&png_path, &svg_to_png(&svg, 2.0)?)?;
+        written.push(png_path);
+    }
+    Ok(written)
+}
+
+/// Draws a single graph into `path`, its format taken from the extension. The result is
+/// `hints.y`, else the main result (the first that is not a step's wall time).
+pub fn plot_one(set: &ResultSet, path: &Path, hints: &PlotSpec) -> Result<Figure> {
+    let format = Format::from_path(path)?;
+    let result = main_result(set, hints)?;
+    let choice = choose(set, &result, hints)?;
+    let fig = build(set, &choice)?.ok_or_else(|| {
+        Error::Runtime(format!(
+            "no successful run of {} has a value of '{result}'",
+            set.manifest.id
+        ))
+    })?;
+    write(path, &encode(&fig, format)?)?;
+    Ok(fig)
+}

@@ -1,0 +1,483 @@
+//! Drawing a `Figure` as SVG with plotters. PNG and PDF are made from this SVG (see `output`),
+//! so the three formats show the same picture.
+
+use std::ops::Range;
+
+use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
+use plotters::coord::types::RangedCoordf64;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use crate::error::{Error, Result};
+use crate::report::plot::figure::{Cell, Figure, Kind, Panel};
+use crate::report::plot::output::{register_fonts, FONT_FAMILY};
+use crate::units::format_number;
+
+/// Okabe–Ito colours, safe for the common colour-vision deficiencies (yellow last: faint on white).
+pub const PALETTE: [(u8, u8, u8); 8] = [
+    (0, 114, 178),
+    (213, 94, 0),
+    (0, 158, 115),
+    (204, 121, 167),
+    (230, 159, 0),
+    (86, 180, 233),
+    (0, 0, 0),
+    (240, 228, 66),
+];
+
+/// Marker shapes cycle with colours so that series stay apart in grey print.
+const SHAPES: usize = 5;
+
+/// Size of a single-panel graph, in CSS pixels (PDF points at 72 dpi scale the same way).
+const SINGLE: (u32, u32) = (640, 400);
+/// Size of one panel of small multiples.
+const PANEL: (u32, u32) = (420, 300);
+const LEGEND_HEIGHT: u32 = 34;
+
+// Font sizes as plotters takes them (it writes size / 1.24 as the CSS pixel size).
+const TICK_FONT: f64 = 17.0;
+const AXIS_FONT: f64 = 20.0;
+const CAPTION_FONT: f64 = 18.0;
+const LEGEND_FONT: f64 = 18.0;
+
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<TickAxis, RangedCoordf64>>;
+
+/// A linear axis with exactly the given ticks (values, category positions or log10 of values).
+pub struct TickAxis {
+    lo: f64,
+    hi: f64,
+    ticks: Vec<f64>,
+}
+
+impl Ranged for TickAxis {
+    type FormatOption = DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, v: &f64, limit: (i32, i32)) -> i32 {
+        if self.hi == self.lo {
+            return (limit.0 + limit.1) / 2;
+        }
+        let t = (v - self.lo) / (self.hi - self.lo);
+        limit.0 + ((limit.1 - limit.0) as f64 * t).round() as i32
+    }
+
+    fn key_points<H: KeyPointHint>(&self, hint: H) -> Vec<f64> {
+        if hint.weight().allow_light_points() {
+            Vec::new()
+        } else {
+            self.ticks.clone()
+        }
+    }
+
+    fn range(&self) -> Range<f64> {
+        self.lo..self.hi
+    }
+}
+
+fn draw_err(e: impl std::fmt::Display) -> Error {
+    Error::Runtime(format!("failed to draw graph: {e}"))
+}
+
+pub fn colour(i: usize) -> RGBColor {
+    let (r, g, b) = PALETTE[i % PALETTE.len()];
+    RGBColor(r, g, b)
+}
+
+/// CSS colour of series `i`, shared with the HTML report.
+pub fn css_colour(i: usize) -> String {
+    let (r, g, b) = PALETTE[i % PALETTE.len()];
+    format!("#{r:02x}{g:02x}{b:02x}")
+}
+
+/// Columns and rows of a grid of `n` panels.
+fn grid(n: usize) -> (usize, usize) {
+    let cols = (n as f64).sqrt().ceil().max(1.0) as usize;
+    (cols, n.div_ceil(cols).max(1))
+}
+
+/// Draws `fig` as an SVG document.
+pub fn to_svg(fig: &Figure) -> Result<String> {
+    register_fonts()?;
+    let (cols, rows) = grid(fig.panels.len());
+    let (pw, ph) = if fig.panels.len() == 1 { SINGLE } else { PANEL };
+    let legend_h = if fig.series_title.is_some() {
+        LEGEND_HEIGHT
+    } else {
+        0
+    };
+    let size = (pw * cols as u32, ph * rows as u32 + legend_h);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+        root.fill(&WHITE).map_err(draw_err)?;
+        let (legend, body) = root.split_vertically(legend_h);
+        if fig.series_title.is_some() {
+            draw_legend(&legend, fig)?;
+        }
+        let areas = body.split_evenly((rows, cols));
+        for (panel, area) in fig.panels.iter().zip(areas.iter()) {
+            draw_panel(area, fig, panel)?;
+        }
+        root.present().map_err(draw_err)?;
+    }
+    Ok(svg)
+}
+
+fn font(size: f64) -> TextStyle<'static> {
+    (FONT_FAMILY, size).into_font().color(&BLACK)
+}
+
+/// Coordinates on the x axis: log10 of the value on log axes.
+fn tx(fig: &Figure, x: f64) -> f64 {
+    if fig.choice.log_x {
+        x.log10()
+    } else {
+        x
+    }
+}
+
+fn x_range(fig: &Figure) -> (f64, f64) {
+    if fig.choice.kind != Kind::Line {
+        return (-0.5, fig.x_ticks.len().max(1) as f64 - 0.5);
+    }
+    let xs = fig
+        .panels
+        .iter()
+        .flat_map(|p| p.cells.iter().map(|c| tx(fig, c.x)))
+        .chain(fig.x_ticks.iter().map(|(x, _)| tx(fig, *x)));
+    let (lo, hi) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+        (a.min(x), b.max(x))
+    });
+    if !lo.is_finite() {
+        return (-0.5, 0.5);
+    }
+    let pad = if hi > lo { 0.05 * (hi - lo) } else { 0.5 };
+    (lo - pad, hi + pad)
+}
+
+/// The y range shared by every panel, so that small multiples compare at a glance.
+fn y_range(fig: &Figure) -> (f64, f64) {
+    let cells = fig.panels.iter().flat_map(|p| p.cells.iter());
+    let (mut lo, mut hi) = cells.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), c| {
+        let s = &c.summary;
+        match fig.choice.kind {
+            Kind::Box => (a.min(s.min), b.max(s.max)),
+            _ => (a.min(s.lo.min(s.mean)), b.max(s.hi.max(s.mean))),
+        }
+    });
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    let zero_based = fig.choice.kind == Kind::Bars || (lo >= 0.0 && lo <= 0.5 * hi);
+    if zero_based {
+        lo = lo.min(0.0);
+        hi = hi.max(0.0);
+    }
+    let span = if hi > lo {
+        hi - lo
+    } else if hi != 0.0 {
+        hi.abs() * 0.2
+    } else {
+        1.0
+    };
+    if hi == lo {
+        lo -= span / 2.0;
+        hi += span / 2.0;
+    }
+    let top = hi + 0.06 * span;
+    let bottom = if zero_based && lo == 0.0 {
+        0.0
+    } else {
+        lo - 0.06 * span
+    };
+    (bottom, top)
+}
+
+fn draw_panel(area: &DrawingArea<SVGBackend, Shift>, fig: &Figure, panel: &Panel) -> Result<()> {
+    let (x0, x1) = x_range(fig);
+    let (y0, y1) = y_range(fig);
+    let ticks: Vec<f64> = fig.x_ticks.iter().map(|(x, _)| tx(fig, *x)).collect();
+    let mut builder = ChartBuilder::on(area);
+    builder
+        .margin_top(10)
+        .margin_right(20)
+        .margin_left(6)
+        .margin_bottom(6)
+        .x_label_area_size(if fig.x_title.is_empty() { 30 } else { 50 })
+        .y_label_area_size(68);
+    if !panel.title.is_empty() {
+        builder.caption(&panel.title, font(CAPTION_FONT));
+    }
+    let mut chart = builder
+        .build_cartesian_2d(
+            TickAxis {
+                lo: x0,
+                hi: x1,
+                ticks,
+            },
+            y0..y1,
+        )
+        .map_err(draw_err)?;
+    let x_label = |v: &f64| {
+        fig.x_ticks
+            .iter()
+            .find(|(x, _)| (tx(fig, *x) - v).abs() <= 1e-9 * (1.0 + v.abs()))
+            .map(|(_, l)| l.clone())
+            .unwrap_or_default()
+    };
+    let y_label = |v: &f64| format_number(*v);
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .bold_line_style(RGBColor(225, 225, 225).stroke_width(1))
+        .light_line_style(TRANSPARENT)
+        .axis_style(BLACK.stroke_width(1))
+        .x_desc(fig.x_title.as_str())
+        .y_desc(fig.y_title.as_str())
+        .label_style(font(TICK_FONT))
+        .axis_desc_style(font(AXIS_FONT))
+        .y_labels(7)
+        .x_label_formatter(&x_label)
+        .y_label_formatter(&y_label)
+        .draw()
+        .map_err(draw_err)?;
+    match fig.choice.kind {
+        Kind::Line => draw_lines(&mut chart, fig, panel),
+        Kind::Bars => draw_bars(&mut chart, panel),
+        Kind::Box => draw_boxes(&mut chart, panel),
+    }
+}
+
+fn series_cells(panel: &Panel, s: usize) -> Vec<&Cell> {
+    panel.cells.iter().filter(|c| c.series == s).collect()
+}
+
+/// A vertical interval with caps `cap` pixels wide.
+fn draw_interval(chart: &mut Chart, x: f64, lo: f64, hi: f64, colour: RGBColor) -> Result<()> {
+    let style = colour.stroke_width(1);
+    let cap = 4;
+    let area = chart.plotting_area();
+    area.draw(&PathElement::new(vec![(x, lo), (x, hi)], style))
+        .map_err(draw_err)?;
+    for y in [lo, hi] {
+        area.draw(&(EmptyElement::at((x, y)) + PathElement::new(vec![(-cap, 0), (cap, 0)], style)))
+            .map_err(draw_err)?;
+    }
+    Ok(())
+}
+
+/// Draws marker `shape` centred on `at`, in any coordinate system.
+fn draw_marker<DB, CT>(
+    area: &DrawingArea<DB, CT>,
+    at: CT::From,
+    shape: usize,
+    colour: RGBColor,
+) -> Result<()>
+where
+    DB: DrawingBackend,
+    CT: CoordTranslate,
+{
+    let style = colour.filled();
+    let r = 4;
+    let result = match shape % SHAPES {
+        0 => area.draw(&(EmptyElement::at(at) + Circle::new((0, 0), r, style))),
+        1 => area.draw(&(EmptyElement::at(at) + Rectangle::new([(-r, -r), (r, r)], style))),
+        2 => area.draw(
+            &(EmptyElement::at(at)
+                + Polygon::new(vec![(0, -r - 1), (r + 1, r), (-r - 1, r)], style)),
+        ),
+        3 => area.draw(
+            &(EmptyElement::at(at)
+                + Polygon::new(
+                    vec![(0, -r - 1), (r + 1, 0), (0, r + 1), (-r - 1, 0)],
+                    style,
+                )),
+        ),
+        _ => area.draw(
+            &(EmptyElement::at(at)
+                + Polygon::new(vec![(0, r + 1), (r + 1, -r), (-r - 1, -r)], style)),
+        ),
+    };
+    result.map_err(draw_err)
+}
+
+fn draw_lines(chart: &mut Chart, fig: &Figure, panel: &Panel) -> Result<()> {
+    for s in 0..fig.series_labels.len() {
+        let cells = series_cells(panel, s);
+        if cells.is_empty() {
+            continue;
+        }
+        let c = colour(s);
+        let with_ci = cells.iter().any(|c| c.summary.n >= 2);
+        if with_ci && cells.len() >= 3 {
+            let mut band: Vec<(f64, f64)> =
+                cells.iter().map(|c| (tx(fig, c.x), c.summary.hi)).collect();
+            band.extend(cells.iter().rev().map(|c| (tx(fig, c.x), c.summary.lo)));
+            chart
+                .draw_series(std::iter::once(Polygon::new(band, c.mix(0.18).filled())))
+                .map_err(draw_err)?;
+        } else if with_ci {
+            for cell in &cells {
+                draw_interval(chart, tx(fig, cell.x), cell.summary.lo, cell.summary.hi, c)?;
+            }
+        }
+        chart
+            .draw_series(LineSeries::new(
+                cells.iter().map(|c| (tx(fig, c.x), c.summary.mean)),
+                c.stroke_width(2),
+            ))
+            .map_err(draw_err)?;
+        for cell in &cells {
+            draw_marker(
+                chart.plotting_area(),
+                (tx(fig, cell.x), cell.summary.mean),
+                s,
+                c,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Left edge and width of each cell's bar (or box): the series present at an x position sit
+/// side by side, centred on it, all as wide as in the fullest group.
+fn slots(panel: &Panel) -> Vec<(f64, f64)> {
+    let at = |x: f64| -> Vec<&Cell> { panel.cells.iter().filter(|c| c.x == x).collect() };
+    let widest = panel.cells.iter().map(|c| at(c.x).len()).max().unwrap_or(1);
+    let w = 0.8 / widest as f64;
+    panel
+        .cells
+        .iter()
+        .map(|c| {
+            let mut group = at(c.x);
+            group.sort_by_key(|g| g.series);
+            let pos = group.iter().position(|g| g.series == c.series).unwrap_or(0);
+            (c.x - group.len() as f64 * w / 2.0 + pos as f64 * w, w)
+        })
+        .collect()
+}
+
+fn draw_bars(chart: &mut Chart, panel: &Panel) -> Result<()> {
+    for (cell, (left, w)) in panel.cells.iter().zip(slots(panel)) {
+        let c = colour(cell.series);
+        let (l, r) = (left + 0.06 * w, left + 0.94 * w);
+        let area = chart.plotting_area();
+        area.draw(&Rectangle::new(
+            [(l, 0.0), (r, cell.summary.mean)],
+            c.mix(0.85).filled(),
+        ))
+        .map_err(draw_err)?;
+        if cell.summary.n >= 2 {
+            draw_interval(
+                chart,
+                left + w / 2.0,
+                cell.summary.lo,
+                cell.summary.hi,
+                BLACK,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn draw_boxes(chart: &mut Chart, panel: &Panel) -> Result<()> {
+    for (cell, (left, w)) in panel.cells.iter().zip(slots(panel)) {
+        let c = colour(cell.series);
+        let (l, r, mid) = (left + 0.3 * w, left + 0.7 * w, left + w / 2.0);
+        let s = &cell.summary;
+        let (wlo, whi, outliers) = s.whiskers(&cell.values);
+        let area = chart.plotting_area();
+        let stroke = c.stroke_width(2);
+        area.draw(&PathElement::new(vec![(mid, wlo), (mid, s.q1)], stroke))
+            .map_err(draw_err)?;
+        area.draw(&PathElement::new(vec![(mid, s.q3), (mid, whi)], stroke))
+            .map_err(draw_err)?;
+        for y in [wlo, whi] {
+            let q = (r - l) / 4.0;
+            area.draw(&PathElement::new(vec![(mid - q, y), (mid + q, y)], stroke))
+                .map_err(draw_err)?;
+        }
+        area.draw(&Rectangle::new(
+            [(l, s.q1), (r, s.q3)],
+            c.mix(0.25).filled(),
+        ))
+        .map_err(draw_err)?;
+        area.draw(&Rectangle::new([(l, s.q1), (r, s.q3)], stroke))
+            .map_err(draw_err)?;
+        area.draw(&PathElement::new(
+            vec![(l, s.median), (r, s.median)],
+            c.stroke_width(3),
+        ))
+        .map_err(draw_err)?;
+        for y in outliers {
+            area.draw(&(EmptyElement::at((mid, y)) + Circle::new((0, 0), 3, c.stroke_width(1))))
+                .map_err(draw_err)?;
+        }
+        draw_marker(area, (mid, s.mean), 3, BLACK)?;
+    }
+    Ok(())
+}
+
+/// The legend strip above the panels: `Title:  ● a  ■ b`, centred.
+fn draw_legend(area: &DrawingArea<SVGBackend, Shift>, fig: &Figure) -> Result<()> {
+    let style = font(LEGEND_FONT);
+    let text_w = |t: &str| -> Result<i32> {
+        area.estimate_text_size(t, &style)
+            .map(|(w, _)| w as i32)
+            .map_err(draw_err)
+    };
+    let title = format!("{}:", fig.series_title.clone().unwrap_or_default());
+    let key = 26;
+    let gap = 16;
+    let mut total = text_w(&title)? + gap;
+    for l in &fig.series_labels {
+        total += key + text_w(l)? + gap;
+    }
+    let (w, h) = area.dim_in_pixel();
+    let y = h as i32 / 2 + 2;
+    let mut x = ((w as i32 - total) / 2).max(8);
+    let anchored = style.pos(Pos::new(HPos::Left, VPos::Center));
+    area.draw(&Text::new(title.clone(), (x, y), anchored.clone()))
+        .map_err(draw_err)?;
+    x += text_w(&title)? + gap;
+    for (s, l) in fig.series_labels.iter().enumerate() {
+        let c = colour(s);
+        match fig.choice.kind {
+            Kind::Line => {
+                area.draw(&PathElement::new(
+                    vec![(x, y), (x + key - 6, y)],
+                    c.stroke_width(2),
+                ))
+                .map_err(draw_err)?;
+                draw_marker(area, (x + (key - 6) / 2, y), s, c)?;
+            }
+            Kind::Bars | Kind::Box => {
+                area.draw(&Rectangle::new(
+                    [(x + 2, y - 7), (x + 16, y + 7)],
+                    c.mix(0.85).filled(),
+                ))
+                .map_err(draw_err)?;
+            }
+        }
+        x += key;
+        area.draw(&Text::new(l.clone(), (x, y), anchored.clone()))
+            .map_err(draw_err)?;
+        x += text_w(l)? + gap;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grids_are_nearly_square() {
+        assert_eq!(grid(1), (1, 1));
+        assert_eq!(grid(2), (2, 1));
+        assert_eq!(grid(4), (2, 2));
+        assert_eq!(grid(5), (3, 2));
+        assert_eq!(grid(10), (4, 3));
+    }
+}

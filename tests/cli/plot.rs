@@ -1,0 +1,233 @@
+//! `mpf plot` and the graphs `mpf run` draws (`mpf::report::plot`).
+
+use std::path::Path;
+
+use mpf::report::plot::{build, choose, figures, plot_all, PlotSpec};
+use mpf::store::ResultSet;
+
+use crate::common::mpf_in;
+use crate::fixtures;
+
+fn load(dir: &Path) -> ResultSet {
+    ResultSet::load(dir).expect("load set")
+}
+
+#[test]
+fn the_graph_follows_the_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("results");
+    let mut choices = Vec::new();
+    for dir in [
+        fixtures::quickstart(&root),
+        fixtures::iperf(&root),
+        fixtures::single_point(&root),
+        fixtures::multipath(&root),
+    ] {
+        let set = load(&dir);
+        for fig in figures(&set, None).unwrap() {
+            choices.push(fig.choice);
+        }
+    }
+    insta::assert_json_snapshot!(choices);
+}
+
+#[test]
+fn hints_override_the_choice() {
+    let tmp = tempfile::tempdir().unwrap();
+    let set = load(&fixtures::iperf(&tmp.path().join("results")));
+    let hints = PlotSpec {
+        x: Some("zerocopy".into()),
+        series: Some("parallel".into()),
+        y: None,
+    };
+    let c = choose(&set, "goodput", &hints).unwrap();
+    assert_eq!(c.kind, mpf::report::plot::Kind::Bars);
+    assert_eq!(c.x.as_deref(), Some("zerocopy"));
+    assert_eq!(c.series.as_deref(), Some("parallel"));
+    let bad = PlotSpec {
+        x: Some("nosuch".into()),
+        ..Default::default()
+    };
+    let e = choose(&set, "goodput", &bad).unwrap_err();
+    assert_eq!(e.exit_code(), 2);
+    assert!(e.to_string().contains("unknown variable 'nosuch'"), "{e}");
+}
+
+#[test]
+fn axes_carry_labels_and_scaled_units() {
+    let tmp = tempfile::tempdir().unwrap();
+    let set = load(&fixtures::iperf(&tmp.path().join("results")));
+    let c = choose(&set, "goodput", &PlotSpec::default()).unwrap();
+    let fig = build(&set, &c).unwrap().unwrap();
+    assert_eq!(fig.y_title, "Goodput (Gbit/s)");
+    assert_eq!(fig.x_title, "Parallel");
+    assert_eq!(fig.series_labels, vec!["disabled", "enabled"]);
+    // Means are in Gbit/s, with a 95% interval around them from three runs.
+    let cell = &fig.panels[0].cells[0];
+    assert_eq!(cell.summary.n, 3);
+    assert!(cell.summary.mean > 1.0 && cell.summary.mean < 10.0);
+    assert!(cell.summary.lo < cell.summary.mean && cell.summary.hi > cell.summary.mean);
+    // The failed run is left out: parallel 7 without zero-copy has two runs.
+    let seven = fig.panels[0]
+        .cells
+        .iter()
+        .find(|c| c.series == 0 && c.x == 7.0)
+        .unwrap();
+    assert_eq!(seven.summary.n, 2);
+    let svg = mpf::report::plot::render::to_svg(&fig).unwrap();
+    for text in [
+        "Goodput (Gbit/s)",
+        "Parallel",
+        "disabled",
+        "enabled",
+        "Zerocopy:",
+    ] {
+        assert!(svg.contains(text), "svg lacks {text}");
+    }
+}
+
+#[test]
+fn plot_all_writes_svg_and_png_per_result() {
+    let tmp = tempfile::tempdir().unwrap();
+    let set = load(&fixtures::multipath(&tmp.path().join("results")));
+    let out = tmp.path().join("plots");
+    let written = plot_all(&set, &out, None).unwrap();
+    let names: Vec<String> = written
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "goodput.svg",
+            "goodput.png",
+            "completion.svg",
+            "completion.png"
+        ]
+    );
+    let png = std::fs::read(out.join("goodput.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let svg = std::fs::read_to_string(out.join("goodput.svg")).unwrap();
+    assert!(svg.starts_with("<svg"), "{}", &svg[..60]);
+    // Small multiples: one panel per congestion control, the conditional scheduler as series.
+    assert!(svg.contains("cc: cubic") && svg.contains("cc: bbr"));
+    assert!(svg.contains("lowrtt") && svg.contains("none"));
+}
+
+/// Writes the graphs of the example sets to $MPF_GALLERY (for looking at them) or a temp dir.
+#[test]
+fn gallery_renders_every_kind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = std::env::var_os("MPF_GALLERY")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| tmp.path().join("gallery"));
+    let root = tmp.path().join("results");
+    for (name, dir) in [
+        ("quickstart", fixtures::quickstart(&root)),
+        ("iperf", fixtures::iperf(&root)),
+        ("single", fixtures::single_point(&root)),
+        ("multipath", fixtures::multipath(&root)),
+    ] {
+        let set = load(&dir);
+        let written = plot_all(&set, &out.join(name), None).unwrap();
+        assert!(!written.is_empty(), "{name}: no graph");
+        for p in written {
+            assert!(
+                std::fs::metadata(&p).unwrap().len() > 1000,
+                "{}",
+                p.display()
+            );
+        }
+        let pdf = out.join(name).join("main.pdf");
+        mpf::report::plot::plot_one(&set, &pdf, &PlotSpec::default()).unwrap();
+        assert!(std::fs::read(&pdf).unwrap().starts_with(b"%PDF-"));
+        let html = out.join(name).join("report.html");
+        mpf::report::html::write_report(&set, &html, None).unwrap();
+    }
+}
+
+#[test]
+fn cli_plot_writes_every_graph_into_the_set() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = fixtures::iperf(&tmp.path().join("results"));
+    mpf_in(tmp.path())
+        .args(["plot", "latest"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("goodput.svg"));
+    for f in [
+        "goodput.svg",
+        "goodput.png",
+        "intervals.svg",
+        "client.duration.png",
+    ] {
+        assert!(dir.join("plots").join(f).is_file(), "missing {f}");
+    }
+}
+
+#[test]
+fn cli_plot_one_file_in_each_format() {
+    let tmp = tempfile::tempdir().unwrap();
+    fixtures::iperf(&tmp.path().join("results"));
+    for name in ["g.svg", "g.png", "g.pdf"] {
+        mpf_in(tmp.path())
+            .args(["plot", "iperf", "-o", name])
+            .assert()
+            .success()
+            .stderr(predicates::str::contains("(goodput)"));
+    }
+    let pdf = std::fs::read(tmp.path().join("g.pdf")).unwrap();
+    assert!(pdf.starts_with(b"%PDF-"));
+    // The bundled font travels inside the PDF.
+    let text = String::from_utf8_lossy(&pdf);
+    assert!(
+        text.contains("FontFile2") || text.contains("FontFile3"),
+        "no embedded font"
+    );
+    assert!(text.contains("DejaVu"), "font name missing");
+    let png = std::fs::read(tmp.path().join("g.png")).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    let svg = std::fs::read_to_string(tmp.path().join("g.svg")).unwrap();
+    assert!(svg.contains("Goodput (Gbit/s)"));
+}
+
+#[test]
+fn cli_plot_flags_override_and_errors_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    fixtures::iperf(&tmp.path().join("results"));
+    mpf_in(tmp.path())
+        .args([
+            "plot",
+            "latest",
+            "--y",
+            "client.duration",
+            "--x",
+            "zerocopy",
+            "-o",
+            "d.svg",
+        ])
+        .assert()
+        .success();
+    let svg = std::fs::read_to_string(tmp.path().join("d.svg")).unwrap();
+    assert!(svg.contains("Client.duration (s)"), "y axis");
+    assert!(svg.contains("Zerocopy"), "x axis");
+    mpf_in(tmp.path())
+        .args(["plot", "latest", "--x", "nosuch"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("unknown variable 'nosuch'"));
+    mpf_in(tmp.path())
+        .args(["plot", "latest", "--y", "nosuch", "-o", "x.svg"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("unknown result 'nosuch'"));
+    mpf_in(tmp.path())
+        .args(["plot", "latest", "-o", "x.gif"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(".svg, .png or .pdf"));
+    mpf_in(tmp.path())
+        .args(["plot", "nosuchset"])
+        .assert()
+        .code(2);
+}

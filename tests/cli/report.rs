@@ -1,0 +1,170 @@
+//! `mpf report`: the offline HTML page, checked as text and in a real headless browser.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::common::mpf_in;
+use crate::fixtures;
+
+fn report(tmp: &Path) -> (PathBuf, String) {
+    let dir = fixtures::iperf(&tmp.join("results"));
+    mpf_in(tmp)
+        .args(["report", "latest"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("report.html"));
+    let path = dir.join("report.html");
+    let html = std::fs::read_to_string(&path).unwrap();
+    (path, html)
+}
+
+#[test]
+fn report_holds_manifest_table_plots_and_failures() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, html) = report(tmp.path());
+    for text in [
+        "iperf-20261125T100000Z-ab12",
+        "<span class=\"status complete\">complete</span>",
+        "AMD EPYC 7302P 16-Core Processor",
+        "6.1.0-18-amd64",
+        "2026-11-25T10:00:00.000Z",
+        "47 ok, 1 failed, 48 planned",
+        "<table class=\"sortable\" id=\"runs\">",
+        "goodput (Gbit/s)",
+        "id=\"plot-0\"",
+        "id=\"plot-1\"",
+        "id=\"plot-2\"",
+        // The error text, escaped.
+        "unable to connect to server: Connection refused &lt;10.0.0.1&gt;",
+        "parallel=7 zerocopy=disabled",
+    ] {
+        assert!(html.contains(text), "report lacks {text}");
+    }
+    assert!(!html.contains("id=\"plot-3\""));
+    // plotly.js is embedded exactly once, and nothing is fetched from the network.
+    assert_eq!(html.matches("plotly.js (cartesian - minified)").count(), 1);
+    // Outside the scripts' own text, no element loads anything from elsewhere.
+    let mut markup = String::new();
+    for (i, part) in html.split("<script").enumerate() {
+        let rest = if i == 0 {
+            part
+        } else {
+            part.split_once("</script>").map_or("", |(_, r)| r)
+        };
+        markup.push_str(rest);
+    }
+    assert_eq!(
+        html.matches("<script").count(),
+        3,
+        "one data, one plotly, one page script"
+    );
+    for attr in ["src=", "href=\"http", "href='http", "@import", "url("] {
+        assert!(
+            !markup.contains(attr),
+            "report references another resource: {attr}"
+        );
+    }
+    assert!(!html.contains("<script src"), "external script");
+    assert!(!html.contains("<link"), "external stylesheet");
+}
+
+#[test]
+fn report_to_a_chosen_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    fixtures::single_point(&tmp.path().join("results"));
+    mpf_in(tmp.path())
+        .args(["report", "single", "-o", "r.html"])
+        .assert()
+        .success();
+    let html = std::fs::read_to_string(tmp.path().join("r.html")).unwrap();
+    assert!(html.contains("No run failed."));
+    assert!(html.contains("\"type\":\"box\""));
+}
+
+fn chromium() -> Option<PathBuf> {
+    for name in [
+        "chromium",
+        "chromium-browser",
+        "google-chrome",
+        "google-chrome-stable",
+    ] {
+        if let Ok(out) = Command::new("sh")
+            .args(["-c", &format!("command -v {name}")])
+            .output()
+        {
+            let p = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            if out.status.success() && !p.is_empty() {
+                return Some(PathBuf::from(p));
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn report_renders_in_headless_chromium() {
+    let Some(browser) = chromium() else {
+        eprintln!("SKIPPED report_renders_in_headless_chromium: no chromium found (apt-get install chromium)");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (path, _) = report(tmp.path());
+    let profile = tmp.path().join("profile");
+    let out = Command::new(&browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--virtual-time-budget=20000",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", path.display()))
+        .output()
+        .expect("run chromium");
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "chromium failed: {log}");
+    let console_errors: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("CONSOLE") && (l.contains("ERROR") || l.contains("Uncaught")))
+        .collect();
+    assert!(
+        console_errors.is_empty(),
+        "console errors: {console_errors:?}"
+    );
+    assert!(
+        dom.contains("<pre id=\"mpf-errors\" hidden=\"\"></pre>"),
+        "the page reported errors: {}",
+        dom.split("mpf-errors")
+            .nth(1)
+            .unwrap_or("")
+            .chars()
+            .take(400)
+            .collect::<String>()
+    );
+    for i in 0..3 {
+        let start = dom
+            .find(&format!("id=\"plot-{i}\""))
+            .unwrap_or_else(|| panic!("plot-{i} missing"));
+        let div = &dom[start..];
+        let end = div[1..].find("id=\"plot-").map_or(div.len(), |e| e + 1);
+        let div = &div[..end];
+        assert!(
+            div.contains("data-rendered=\"true\""),
+            "plot-{i} not rendered"
+        );
+        assert!(div.contains("class=\"main-svg\""), "plot-{i} has no svg");
+        assert!(
+            div.contains("class=\"point\"") || div.contains("class=\"points\""),
+            "plot-{i} has no data points"
+        );
+    }
+}
