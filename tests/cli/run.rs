@@ -88,6 +88,20 @@ fn sweep_records_every_run_with_units_and_labels() {
         .success();
     let recs = journal_lines(dir.path());
     assert_eq!(recs.len(), 3 * 2 * 2);
+    // One graph per numeric result, SVG and PNG, drawn at the end of the run.
+    let set = std::fs::read_dir(dir.path().join("results"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    for name in ["latency", "score", "work.duration"] {
+        for ext in ["svg", "png"] {
+            let p = set.join("plots").join(format!("{name}.{ext}"));
+            let size = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+            assert!(size > 1000, "{} ({size} bytes)", p.display());
+        }
+    }
     for r in &recs {
         assert_eq!(r["status"], "ok");
         let size = r["point"]["size"].as_f64().unwrap();
@@ -553,7 +567,7 @@ steps:
     mpf_in(dir.path())
         .arg("run")
         .arg(&exp)
-        .arg("-q")
+        .args(["-q", "--no-plot"])
         .assert()
         .success();
     assert_eq!(
@@ -569,6 +583,7 @@ steps:
     assert!(std::fs::read_to_string(set.join("setup/localhost.log"))
         .unwrap()
         .contains("compiling"));
+    assert!(!set.join("plots").exists(), "--no-plot draws nothing");
     mpf_in(dir.path())
         .arg("run")
         .arg(&exp)
