@@ -620,6 +620,27 @@ mod tests {
     use crate::store::record::SetStatus;
     use serde_json::json;
 
+    /// `compare` of two record lists under their manifests.
+    fn compare_sets(
+        mb: &Manifest,
+        b: &[RunRecord],
+        mn: &Manifest,
+        n: &[RunRecord],
+        settings: Settings,
+    ) -> Result<Comparison, Incompatible> {
+        compare(
+            SetData {
+                manifest: mb,
+                records: b,
+            },
+            SetData {
+                manifest: mn,
+                records: n,
+            },
+            settings,
+        )
+    }
+
     fn manifest(vars: &[(&str, Vec<Value>)], results: &[(&str, Better)]) -> Manifest {
         Manifest {
             mpf_version: "0".into(),
@@ -697,18 +718,7 @@ mod tests {
         b.extend(runs(2, &[10.0, 10.1, 9.9, 10.0]));
         let mut n = runs(1, &[12.0, 12.1, 11.9, 12.0]);
         n.extend(runs(2, &[8.0, 8.1, 7.9, 8.0]));
-        let c = compare(
-            SetData {
-                manifest: &m,
-                records: &b,
-            },
-            SetData {
-                manifest: &m,
-                records: &n,
-            },
-            Settings::default(),
-        )
-        .unwrap();
+        let c = compare_sets(&m, &b, &m, &n, Settings::default()).unwrap();
         assert_eq!(c.entries.len(), 2);
         assert_eq!(c.tested, 2);
         assert_eq!(c.entries[0].verdict, Verdict::Regression);
@@ -724,18 +734,7 @@ mod tests {
         let m = manifest(&[("x", vec![json!(1)])], &[("lat", Better::Lower)]);
         let b = runs(1, &[10.0, 10.01, 9.99, 10.0]);
         let n = runs(1, &[10.3, 10.31, 10.29, 10.3]);
-        let c = compare(
-            SetData {
-                manifest: &m,
-                records: &b,
-            },
-            SetData {
-                manifest: &m,
-                records: &n,
-            },
-            Settings::default(),
-        )
-        .unwrap();
+        let c = compare_sets(&m, &b, &m, &n, Settings::default()).unwrap();
         let e = &c.entries[0];
         assert_eq!(e.significant, Some(true));
         assert!(!e.beyond_tolerance);
@@ -747,18 +746,7 @@ mod tests {
         let m = manifest(&[("x", vec![json!(1)])], &[("lat", Better::Lower)]);
         let b = runs(1, &[10.0]);
         let n = runs(1, &[11.0, 11.0]);
-        let c = compare(
-            SetData {
-                manifest: &m,
-                records: &b,
-            },
-            SetData {
-                manifest: &m,
-                records: &n,
-            },
-            Settings::default(),
-        )
-        .unwrap();
+        let c = compare_sets(&m, &b, &m, &n, Settings::default()).unwrap();
         let e = &c.entries[0];
         assert_eq!(e.basis, Basis::ToleranceOnly);
         assert!(e.test.is_none() && e.change_ci.is_none());
@@ -777,18 +765,7 @@ mod tests {
         let mut n = runs(1, &[10.0, 10.0]);
         n.push(run(9, json!({"x": 1.0}), json!({"lat": 1000.0}), false));
         n.push(run(10, json!({"x": 3}), json!({}), false));
-        let c = compare(
-            SetData {
-                manifest: &m,
-                records: &b,
-            },
-            SetData {
-                manifest: &m,
-                records: &n,
-            },
-            Settings::default(),
-        )
-        .unwrap();
+        let c = compare_sets(&m, &b, &m, &n, Settings::default()).unwrap();
         assert_eq!(c.entries.len(), 1);
         assert_eq!(c.entries[0].new.unwrap().n, 2);
         assert_eq!(c.entries[0].verdict, Verdict::Unchanged);
@@ -806,18 +783,7 @@ mod tests {
     fn different_variables_or_results_cannot_be_compared() {
         let a = manifest(&[("x", vec![json!(1)])], &[("lat", Better::Lower)]);
         let b = manifest(&[("y", vec![json!(1)])], &[("tput", Better::Higher)]);
-        let err = compare(
-            SetData {
-                manifest: &a,
-                records: &[],
-            },
-            SetData {
-                manifest: &b,
-                records: &[],
-            },
-            Settings::default(),
-        )
-        .unwrap_err();
+        let err = compare_sets(&a, &[], &b, &[], Settings::default()).unwrap_err();
         assert_eq!(
             err.0,
             vec![
@@ -826,18 +792,7 @@ mod tests {
             ]
         );
         let c = manifest(&[("x", vec![json!(1)])], &[("lat", Better::Higher)]);
-        let err = compare(
-            SetData {
-                manifest: &a,
-                records: &[],
-            },
-            SetData {
-                manifest: &c,
-                records: &[],
-            },
-            Settings::default(),
-        )
-        .unwrap_err();
+        let err = compare_sets(&a, &[], &c, &[], Settings::default()).unwrap_err();
         assert!(err
             .to_string()
             .contains("better lower in BASE but better higher in NEW"));
@@ -849,15 +804,11 @@ mod tests {
             &[("x", vec![json!(1), json!(2)])],
             &[("lat", Better::Lower)],
         );
-        let err = compare(
-            SetData {
-                manifest: &m,
-                records: &runs(1, &[1.0]),
-            },
-            SetData {
-                manifest: &m,
-                records: &runs(2, &[1.0]),
-            },
+        let err = compare_sets(
+            &m,
+            &runs(1, &[1.0]),
+            &m,
+            &runs(2, &[1.0]),
             Settings::default(),
         )
         .unwrap_err();

@@ -5,3 +5,4 @@ pub mod compare;
 pub mod html;
 pub mod plot;
 pub mod table;
+pub mod text;

@@ -13,25 +13,26 @@ fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     p
 }
 
-fn journal_lines(dir: &Path) -> Vec<serde_json::Value> {
+/// The one result set under `dir/results`.
+fn only_set(dir: &Path) -> std::path::PathBuf {
     let sets: Vec<_> = std::fs::read_dir(dir.join("results"))
         .unwrap()
         .flatten()
         .collect();
     assert_eq!(sets.len(), 1, "one result set expected");
-    let text = std::fs::read_to_string(sets[0].path().join("journal.jsonl")).unwrap();
+    sets[0].path()
+}
+
+fn journal_lines(dir: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(only_set(dir).join("journal.jsonl")).unwrap();
     text.lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
 
 fn manifest(dir: &Path) -> serde_json::Value {
-    let sets: Vec<_> = std::fs::read_dir(dir.join("results"))
-        .unwrap()
-        .flatten()
-        .collect();
-    serde_json::from_str(&std::fs::read_to_string(sets[0].path().join("manifest.json")).unwrap())
-        .unwrap()
+    let text = std::fs::read_to_string(only_set(dir).join("manifest.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
 }
 
 /// Processes whose command line contains `marker` (excluding zombies).
@@ -89,12 +90,7 @@ fn sweep_records_every_run_with_units_and_labels() {
     let recs = journal_lines(dir.path());
     assert_eq!(recs.len(), 3 * 2 * 2);
     // One graph per numeric result, SVG and PNG, drawn at the end of the run.
-    let set = std::fs::read_dir(dir.path().join("results"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let set = only_set(dir.path());
     for name in ["latency", "score", "work.duration"] {
         for ext in ["svg", "png"] {
             let p = set.join("plots").join(format!("{name}.{ext}"));
@@ -122,12 +118,7 @@ fn sweep_records_every_run_with_units_and_labels() {
     );
     assert!(m["variables"][0]["geometric"].as_bool().unwrap());
     // Logs per run and role; the template saw values, labels and the role.
-    let set = std::fs::read_dir(dir.path().join("results"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let set = only_set(dir.path());
     let out = std::fs::read_to_string(set.join("runs/0000/local/work.out")).unwrap();
     assert!(out.contains("k 7 role local"), "{out}");
     assert!(
@@ -312,12 +303,7 @@ teardown:
         .success();
     let recs = journal_lines(dir.path());
     assert_eq!(recs.len(), 4);
-    let set = std::fs::read_dir(dir.path().join("results"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let set = only_set(dir.path());
     for r in &recs {
         assert_eq!(r["status"], "ok", "{r}");
         let run = format!("runs/{:04}", r["index"].as_u64().unwrap());
@@ -447,12 +433,7 @@ fn sigint_marks_the_set_interrupted_and_exits_130() {
     assert_eq!(out.status.code(), Some(130));
     assert_eq!(manifest(dir.path())["status"], "interrupted");
     assert_eq!(alive_with(&marker), 0);
-    let set = std::fs::read_dir(dir.path().join("results"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let set = only_set(dir.path());
     let csv = std::fs::read_to_string(set.join("results.csv")).unwrap();
     assert_eq!(csv.lines().count(), journal_lines(dir.path()).len() + 1);
     // Resuming a changed experiment is refused.
@@ -574,12 +555,7 @@ steps:
         std::fs::read_to_string(dir.path().join("setup-count.txt")).unwrap(),
         "built\n"
     );
-    let set = std::fs::read_dir(dir.path().join("results"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let set = only_set(dir.path());
     assert!(std::fs::read_to_string(set.join("setup/localhost.log"))
         .unwrap()
         .contains("compiling"));

@@ -84,21 +84,7 @@ const SCRIPT: &str = r#"
 })();
 "#;
 
-/// HTML text escaping for element content and attribute values.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use crate::report::text::escape_html as esc;
 
 /// Text safe inside a `<script>` element.
 fn script_safe(s: &str) -> String {
