@@ -412,6 +412,30 @@ fn sigkill_then_resume_records_every_run_exactly_once() {
 }
 
 #[test]
+fn sigterm_is_a_graceful_interrupt_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = format!("mpfterm{}", std::process::id());
+    let exp = slow_sweep(dir.path(), &marker);
+    let bin = assert_cmd::cargo::cargo_bin("mpf");
+    let child = std::process::Command::new(&bin)
+        .current_dir(dir.path())
+        .env("MPF_RESULTS", dir.path().join("results"))
+        .arg("run")
+        .arg(&exp)
+        .arg("-q")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_lines(dir.path(), 1, Duration::from_secs(30));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    assert_eq!(manifest(dir.path())["status"], "interrupted");
+    assert_eq!(alive_with(&marker), 0);
+}
+
+#[test]
 fn sigint_marks_the_set_interrupted_and_exits_130() {
     let dir = tempfile::tempdir().unwrap();
     let marker = format!("mpfint{}", std::process::id());
