@@ -677,6 +677,7 @@ mod tests {
                 .collect(),
             hosts: vec![],
             git: None,
+            synced: Vec::new(),
             experiment_hash: String::new(),
             overrides: Map::new(),
             runs_ok: 0,

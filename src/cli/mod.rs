@@ -3,6 +3,7 @@
 mod check;
 mod compare;
 mod completions;
+mod deploy;
 mod export;
 mod ls;
 mod plot;
@@ -36,6 +37,8 @@ pub enum Command {
     Run(run::Args),
     /// Validate the experiment (and cluster) file, list the points, test connectivity
     Check(check::Args),
+    /// Run only the setup section: sync code, install packages, build
+    Deploy(deploy::Args),
     /// List result sets, newest first
     Ls(ls::Args),
     /// Show the runs of a result set
@@ -87,6 +90,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Run(a) => run::run(a),
         Command::Check(a) => check::run(a),
+        Command::Deploy(a) => deploy::run(a),
         Command::Ls(a) => ls::run(a),
         Command::Show(a) => show::run(a),
         Command::Export(a) => export::run(a),

@@ -1,6 +1,7 @@
 //! Running experiments: one run (`run`), the loop over the plan with retries, progress and
 //! signals (`experiment`), and the role -> machine binding (`machines`).
 
+pub mod deploy;
 pub mod experiment;
 pub mod machines;
 pub mod progress;

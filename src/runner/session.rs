@@ -94,7 +94,7 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
     }
     plan::apply_overrides(&mut exp, &sets)?;
     if !req.no_setup {
-        crate::runner::setup::check_supported(&exp)?;
+        crate::runner::setup::check_setup(&exp)?;
     }
     let plan = plan::plan(&exp)?;
     Ok(Prepared {
@@ -170,6 +170,7 @@ impl Prepared {
             results: exp.result_infos(),
             hosts: Vec::new(),
             git: git_info(&exp.path),
+            synced: Vec::new(),
             experiment_hash: hash_text(&exp.source),
             overrides: self.overrides.clone(),
             runs_ok: 0,
@@ -267,10 +268,17 @@ impl Prepared {
         let opts = Options { interactive };
         if !no_setup && !self.exp.setup.is_empty() {
             let id = writer.manifest.id.clone();
-            let setup = crate::runner::setup::run_setup(&self.exp, machines, &id, writer.dir());
-            if let Err(e) = rt.block_on(setup) {
-                writer.finish(SetStatus::Failed)?;
-                return Err(e);
+            let logs = writer.dir().join("setup");
+            let setup = crate::runner::setup::run_setup(&self.exp, machines, &id, &logs);
+            match rt.block_on(setup) {
+                Ok(synced) => {
+                    writer.manifest.synced = synced;
+                    writer.write_manifest()?;
+                }
+                Err(e) => {
+                    writer.finish(SetStatus::Failed)?;
+                    return Err(e);
+                }
             }
         }
         let summary = rt.block_on(run_experiment(
@@ -320,4 +328,40 @@ pub fn check_machines(exp: &Experiment) -> Result<String> {
         )));
     }
     Ok(out)
+}
+
+/// `mpf deploy`: only the setup section. Logs go to `<results>/deploys/<name>-<time>-<xxxx>/`
+/// with a `deploy.json` that records what was synced (and at which commit).
+pub fn deploy(experiment: &Path, results_root: &Path) -> Result<PathBuf> {
+    let exp = spec::load_experiment(experiment)?;
+    crate::runner::setup::check_setup(&exp)?;
+    if exp.setup.is_empty() {
+        return Err(Error::Usage(format!(
+            "{}: the experiment has no setup section to deploy",
+            experiment.display()
+        )));
+    }
+    let machines = Machines::local(&exp)?;
+    let id = new_id(&exp.name, std::time::SystemTime::now());
+    let dir = results_root.join("deploys").join(&id);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("failed to start the async runtime", e))?;
+    let started = std::time::Instant::now();
+    let synced = rt.block_on(crate::runner::setup::run_setup(&exp, &machines, &id, &dir))?;
+    let record = serde_json::json!({
+        "id": id,
+        "experiment": exp.path,
+        "finished": store::now_rfc3339(),
+        "seconds": started.elapsed().as_secs_f64(),
+        "synced": synced,
+    });
+    crate::store::writer::write_atomic(
+        &dir.join("deploy.json"),
+        serde_json::to_string_pretty(&record)
+            .unwrap_or_default()
+            .as_bytes(),
+    )?;
+    Ok(dir)
 }

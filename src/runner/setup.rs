@@ -1,53 +1,168 @@
-//! The `setup` section: once per experiment, before the first run. Each entry's command runs
-//! once per machine (even when the machine bears several of the entry's roles), on all its
-//! machines at once; output goes to `setup/<machine>.log` in the result set.
+//! The `setup` section: once per experiment, before the first run (and all of `mpf deploy`).
+//! Each entry runs once per machine (even when the machine bears several of the entry's roles),
+//! on all its machines at once: `sync`, then `packages`, then `run`. Output goes to
+//! `setup/<machine>.log`; the first failure stops everything with the machine, the command and
+//! the tail of its output.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 use tokio::task::JoinSet;
 
 use crate::error::{Error, Result};
-use crate::exec::Transport;
+use crate::exec::{Output, Transport};
+use crate::runner::deploy;
 use crate::runner::machines::Machines;
-use crate::spec::Experiment;
+use crate::spec::{Experiment, SetupStep};
+use crate::store::SyncInfo;
 use crate::template;
 
-/// Refuses setup features that are not available yet, before anything runs.
-pub fn check_supported(exp: &Experiment) -> Result<()> {
-    for s in &exp.setup {
-        if s.sync.is_some() || s.packages.is_some() {
-            return Err(Error::Input {
-                location: s.loc.clone(),
-                message: "setup sync and packages are not supported yet (only run:); see the deploy issue".into(),
-            });
-        }
-    }
-    Ok(())
+pub use deploy::check_setup;
+
+/// Runs `script` on a machine to completion (or `timeout`), leaving nothing behind.
+async fn run_script(t: &dyn Transport, script: &str, timeout: Duration) -> Result<Output> {
+    let mut p = t.spawn(script, &[])?;
+    let pgid = p.pgid;
+    let timed_out = tokio::time::timeout(timeout, p.wait()).await.is_err();
+    t.stop_group(pgid, Duration::from_secs(2)).await;
+    Ok(p.finish(timed_out).await)
 }
 
-/// Runs every setup entry; stops at the first failure with the machine, command and output tail.
+/// One action of a setup entry on one machine, ready to run.
+struct Action {
+    what: String,
+    script: String,
+}
+
+/// What happened on one machine for one entry.
+struct MachineResult {
+    machine: String,
+    log: String,
+    failure: Option<String>,
+    elapsed: Duration,
+}
+
+fn tail(out: &Output, lines: usize) -> String {
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Vec<&str> = all.lines().collect();
+    v[v.len().saturating_sub(lines)..].join("\n")
+}
+
+async fn run_actions(
+    t: Arc<dyn Transport>,
+    actions: Vec<Action>,
+    timeout: Duration,
+) -> MachineResult {
+    let start = Instant::now();
+    let mut log = String::new();
+    let mut failure = None;
+    for a in actions {
+        let _ = writeln!(log, "$ {}", a.what);
+        match run_script(t.as_ref(), &a.script, timeout).await {
+            Ok(out) => {
+                log.push_str(&String::from_utf8_lossy(&out.stdout));
+                log.push_str(&String::from_utf8_lossy(&out.stderr));
+                let _ = writeln!(
+                    log,
+                    "[exit {}{}]",
+                    out.exit.map_or("signal".into(), |c| c.to_string()),
+                    if out.timed_out { ", timed out" } else { "" }
+                );
+                if out.exit != Some(0) || out.timed_out {
+                    let status = if out.timed_out {
+                        format!("timed out after {}", humantime::format_duration(timeout))
+                    } else {
+                        format!(
+                            "exit status {}",
+                            out.exit.map_or("signal".into(), |c| c.to_string())
+                        )
+                    };
+                    failure = Some(format!(
+                        "{}: {status}\n$ {}\n{}",
+                        t.name(),
+                        a.what,
+                        tail(&out, 15)
+                    ));
+                    break;
+                }
+            }
+            Err(e) => {
+                let _ = writeln!(log, "[failed to start: {e}]");
+                failure = Some(format!("{}: {e}\n$ {}", t.name(), a.what));
+                break;
+            }
+        }
+    }
+    MachineResult {
+        machine: t.name().to_string(),
+        log,
+        failure,
+        elapsed: start.elapsed(),
+    }
+}
+
+/// The machines an entry targets, each once, with the role it is reached as.
+fn targets(
+    entry: &SetupStep,
+    machines: &Machines,
+    base: &Map<String, Value>,
+) -> Result<Vec<(Arc<dyn Transport>, String)>> {
+    let mut out: Vec<(Arc<dyn Transport>, String)> = Vec::new();
+    for name in &entry.role.names {
+        let name =
+            template::render(name, &minijinja::Value::from_serialize(base)).map_err(|m| {
+                Error::Input {
+                    location: entry.role.loc.clone(),
+                    message: format!("role: {m}"),
+                }
+            })?;
+        let roles: Vec<String> = if name.trim() == "all" {
+            machines.roles.keys().cloned().collect()
+        } else {
+            vec![name.trim().to_string()]
+        };
+        for r in roles {
+            let b = machines.roles.get(&r).ok_or_else(|| Error::Input {
+                location: entry.role.loc.clone(),
+                message: format!("role '{r}' is not bound to any machine"),
+            })?;
+            if !out.iter().any(|(t, _)| Arc::ptr_eq(t, &b.transport)) {
+                out.push((b.transport.clone(), r));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Runs every setup entry. Logs go to `log_dir/<machine>.log`; progress lines to stderr.
+/// Returns the synced directories with their git state, for the manifest.
 pub async fn run_setup(
     exp: &Experiment,
     machines: &Machines,
     set_id: &str,
-    set_dir: &Path,
-) -> Result<()> {
+    log_dir: &Path,
+) -> Result<Vec<SyncInfo>> {
+    let mut synced: Vec<SyncInfo> = Vec::new();
     if exp.setup.is_empty() {
-        return Ok(());
+        return Ok(synced);
     }
-    let log_dir = set_dir.join("setup");
-    std::fs::create_dir_all(&log_dir)
+    std::fs::create_dir_all(log_dir)
         .map_err(|e| Error::io(format!("failed to create {}", log_dir.display()), e))?;
     let (roles_ctx, links_ctx) = machines.context();
     for entry in &exp.setup {
-        let Some(run) = &entry.run else { continue };
         let mut base = Map::new();
         base.insert("roles".into(), roles_ctx.clone());
         base.insert("links".into(), links_ctx.clone());
         base.insert("experiment".into(), json!({"id": set_id, "name": exp.name}));
+        base.insert("labels".into(), Value::Object(Map::new()));
         for v in &exp.variables {
             // Setup sees the first value of each variable (constants are what it needs).
             base.insert(
@@ -55,103 +170,80 @@ pub async fn run_setup(
                 v.values.first().cloned().unwrap_or(Value::Null),
             );
         }
-        // One command per machine: the first of the entry's roles that lives there.
-        let mut targets: Vec<(Arc<dyn Transport>, String)> = Vec::new();
-        for name in &entry.role.names {
-            let name =
-                template::render(name, &minijinja::Value::from_serialize(&base)).map_err(|m| {
-                    Error::Input {
-                        location: entry.role.loc.clone(),
-                        message: format!("role: {m}"),
-                    }
-                })?;
-            let roles: Vec<String> = if name.trim() == "all" {
-                machines.roles.keys().cloned().collect()
-            } else {
-                vec![name.trim().to_string()]
-            };
-            for r in roles {
-                let b = machines.roles.get(&r).ok_or_else(|| Error::Input {
-                    location: entry.role.loc.clone(),
-                    message: format!("role '{r}' is not bound to any machine"),
-                })?;
-                if !targets.iter().any(|(t, _)| Arc::ptr_eq(t, &b.transport)) {
-                    targets.push((b.transport.clone(), r));
+        let render = |text: &str, ctx: &Map<String, Value>, loc: &crate::error::Location| {
+            template::render(text, &minijinja::Value::from_serialize(ctx)).map_err(|m| {
+                Error::Input {
+                    location: loc.clone(),
+                    message: format!("setup: {m}"),
                 }
-            }
-        }
+            })
+        };
+        let targets = targets(entry, machines, &base)?;
         let mut set = JoinSet::new();
+        let mut sync_record: Option<SyncInfo> = None;
         for (t, role) in targets {
             let mut ctx = base.clone();
             ctx.insert("role".into(), Value::String(role.clone()));
-            let script = template::render(&run.text, &minijinja::Value::from_serialize(&ctx))
-                .map_err(|m| Error::Input {
-                    location: run.loc.clone(),
-                    message: format!("setup: {m}"),
-                })?;
-            let timeout = entry.timeout;
-            set.spawn(async move {
-                let res = async {
-                    let mut p = t.spawn(&script, &[])?;
-                    let pgid = p.pgid;
-                    let timed_out = tokio::time::timeout(timeout, p.wait()).await.is_err();
-                    t.stop_group(pgid, std::time::Duration::from_secs(2)).await;
-                    Ok::<_, Error>(p.finish(timed_out).await)
-                }
-                .await;
-                (t, script, res)
-            });
-        }
-        let mut failure = None;
-        while let Some(joined) = set.join_next().await {
-            let Ok((t, script, res)) = joined else {
-                continue;
-            };
-            let log = log_dir.join(format!("{}.log", t.name()));
-            let mut text = format!("$ {}\n", script.trim());
-            match res {
-                Ok(out) => {
-                    text.push_str(&String::from_utf8_lossy(&out.stdout));
-                    text.push_str(&String::from_utf8_lossy(&out.stderr));
-                    let _ = writeln!(
-                        text,
-                        "[exit {:?}{}]",
-                        out.exit,
-                        if out.timed_out { ", timed out" } else { "" }
-                    );
-                    if (out.exit != Some(0) || out.timed_out) && failure.is_none() {
-                        let all = format!(
-                            "{}{}",
-                            String::from_utf8_lossy(&out.stdout),
-                            String::from_utf8_lossy(&out.stderr)
-                        );
-                        let lines: Vec<&str> = all.lines().collect();
-                        let tail = lines[lines.len().saturating_sub(10)..].join("\n");
-                        failure = Some(format!(
-                            "setup failed on {} ({}): {}\n$ {}\n{tail}",
-                            t.name(),
-                            if out.timed_out {
-                                "timed out".to_string()
-                            } else {
-                                format!("exit status {:?}", out.exit)
-                            },
-                            run.loc,
-                            script.trim()
-                        ));
-                    }
-                }
-                Err(e) => {
-                    let _ = writeln!(text, "[failed to start: {e}]");
-                    failure = failure.or(Some(format!("setup failed on {}: {e}", t.name())));
-                }
+            let mut actions = Vec::new();
+            if let Some(sync) = &entry.sync {
+                let src = deploy::sync_source(exp, sync);
+                let to = render(&sync.to, &ctx, &entry.loc)?;
+                let rec = sync_record.get_or_insert_with(|| SyncInfo {
+                    from: src.to_string_lossy().into_owned(),
+                    to: to.clone(),
+                    machines: Vec::new(),
+                    git: deploy::source_git(&src),
+                });
+                rec.machines.push(t.name().to_string());
+                actions.push(Action {
+                    what: format!("sync {} -> {}:{to}", src.display(), t.name()),
+                    script: deploy::local_copy_script(sync, &src, &to),
+                });
             }
-            let mut prev = std::fs::read_to_string(&log).unwrap_or_default();
-            prev.push_str(&text);
-            let _ = std::fs::write(&log, prev);
+            if let Some(p) = &entry.packages {
+                actions.push(Action {
+                    what: format!(
+                        "packages apt: [{}] dnf: [{}]",
+                        p.apt.join(", "),
+                        p.dnf.join(", ")
+                    ),
+                    script: deploy::packages_script(p),
+                });
+            }
+            if let Some(run) = &entry.run {
+                let script = render(&run.text, &ctx, &run.loc)?;
+                actions.push(Action {
+                    what: script.trim().to_string(),
+                    script,
+                });
+            }
+            set.spawn(run_actions(t, actions, entry.timeout));
+        }
+        let mut failure: Option<String> = None;
+        while let Some(joined) = set.join_next().await {
+            let Ok(r) = joined else { continue };
+            let log_path: PathBuf = log_dir.join(format!("{}.log", r.machine));
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log_path)
+                .map_err(|e| Error::io(format!("failed to open {}", log_path.display()), e))?;
+            let _ = file.write_all(r.log.as_bytes());
+            let line = format!(
+                "setup {}: {} in {:.1}s\n",
+                r.machine,
+                if r.failure.is_some() { "FAILED" } else { "ok" },
+                r.elapsed.as_secs_f64()
+            );
+            let _ = std::io::stderr().write_all(line.as_bytes());
+            if failure.is_none() {
+                failure = r.failure;
+            }
         }
         if let Some(f) = failure {
-            return Err(Error::Runtime(f));
+            return Err(Error::Runtime(format!("setup failed on {f}")));
         }
+        synced.extend(sync_record);
     }
-    Ok(())
+    Ok(synced)
 }

@@ -151,6 +151,19 @@ pub struct GitInfo {
     pub dirty: bool,
 }
 
+/// A directory `setup` synced to machines, with the commit it was at.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncInfo {
+    /// The local directory, as resolved from the experiment file.
+    pub from: String,
+    /// The destination on the machines (as written, `~/` allowed).
+    pub to: String,
+    pub machines: Vec<String>,
+    /// Commit and dirtiness when `from` is in a git repository.
+    #[serde(default)]
+    pub git: Option<GitInfo>,
+}
+
 /// `manifest.json`: everything needed to understand a result set without the inputs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -173,7 +186,10 @@ pub struct Manifest {
     pub hosts: Vec<HostFacts>,
     #[serde(default)]
     pub git: Option<GitInfo>,
-    /// SHA-256-free fingerprint (FNV-1a 64, hex) of experiment.yaml, used by `--resume`.
+    /// Directories deployed by `setup`, with their git state.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub synced: Vec<SyncInfo>,
+    /// Fingerprint (FNV-1a 64, hex) of experiment.yaml, used by `--resume`.
     pub experiment_hash: String,
     /// `--set` overrides and `--runs` in force, so that `--resume` replays the same plan.
     #[serde(default)]

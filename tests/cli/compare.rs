@@ -62,6 +62,7 @@ fn manifest(
             .collect(),
         hosts: vec![],
         git: None,
+        synced: Vec::new(),
         experiment_hash: "0".into(),
         overrides: Map::new(),
         runs_ok: 0,

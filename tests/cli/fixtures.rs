@@ -83,6 +83,7 @@ pub fn manifest(
             os: "Debian GNU/Linux 12 (bookworm)".into(),
         }],
         git: None,
+        synced: Vec::new(),
         experiment_hash: "0123456789abcdef".into(),
         overrides: Map::new(),
         runs_ok: 0,

@@ -607,3 +607,166 @@ steps:
                 .and(predicate::str::contains("cc: error: no such file")),
         );
 }
+
+#[test]
+fn deploy_syncs_builds_and_records_the_commit() {
+    if std::process::Command::new("cc")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIP deploy_syncs_builds_and_records_the_commit: no C compiler (cc)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("code");
+    let exp = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/deploy/deploy.yaml");
+    mpf_in(dir.path())
+        .arg("run")
+        .arg(&exp)
+        .args(["--runs", "1", "--set", "size=1,4", "--set"])
+        .arg(format!("dest={}", dest.display()))
+        .arg("-q")
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("setup localhost: ok"));
+    let recs = journal_lines(dir.path());
+    assert_eq!(recs.len(), 2);
+    assert!(recs
+        .iter()
+        .all(|r| r["results"]["bandwidth"].as_f64().unwrap() > 1e6));
+    assert!(dest.join("membench").is_file() && dest.join("Makefile").is_file());
+    let set = only_set(dir.path());
+    let log = std::fs::read_to_string(set.join("setup/localhost.log")).unwrap();
+    assert!(
+        log.contains("$ sync ") && log.contains("packages:") && log.contains("make -C"),
+        "{log}"
+    );
+    let m = manifest(dir.path());
+    assert!(m["synced"][0]["from"]
+        .as_str()
+        .unwrap()
+        .ends_with("examples/deploy/src"));
+    assert_eq!(
+        m["synced"][0]["git"]["commit"].as_str().map(str::len),
+        Some(40),
+        "{}",
+        m["synced"]
+    );
+
+    // A second deploy with nothing changed: nothing to copy, nothing to build.
+    let out = mpf_in(dir.path()).arg("deploy").arg(&exp).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deploys: Vec<_> = std::fs::read_dir(dir.path().join("results/deploys"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(deploys.len(), 1);
+    let record: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(deploys[0].path().join("deploy.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(record["synced"][0]["machines"][0], "localhost");
+    // `mpf deploy` used the file's own dest (~/mpf-membench); clean it up.
+    if let Some(home) = std::env::var_os("HOME") {
+        let _ = std::fs::remove_dir_all(Path::new(&home).join("mpf-membench"));
+    }
+}
+
+#[test]
+fn a_failing_build_stops_before_any_run_with_the_compiler_message() {
+    if std::process::Command::new("cc")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIP a_failing_build_stops_before_any_run_with_the_compiler_message: no C compiler (cc)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("src")).unwrap();
+    std::fs::write(
+        dir.path().join("src/bad.c"),
+        "int main(void) { return undefined_name; }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("src/Makefile"),
+        "bad: bad.c\n\tcc -o bad bad.c\n",
+    )
+    .unwrap();
+    let exp = write(
+        dir.path(),
+        "b.yaml",
+        &format!(
+            "setup:\n  - sync: {{from: ./src, to: {}}}\n    run: make -C {}\nsteps:\n  - run: 'true'\n",
+            dir.path().join("build").display(),
+            dir.path().join("build").display()
+        ),
+    );
+    mpf_in(dir.path())
+        .arg("run")
+        .arg(&exp)
+        .arg("-q")
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("setup failed on localhost")
+                .and(predicate::str::contains("make -C"))
+                .and(predicate::str::contains("undefined_name")),
+        );
+    assert_eq!(
+        journal_lines(dir.path()).len(),
+        0,
+        "no run after a failed setup"
+    );
+    assert_eq!(manifest(dir.path())["status"], "failed");
+    // A missing source directory is bad input: exit 2 before anything runs.
+    let missing = write(
+        dir.path(),
+        "m.yaml",
+        "setup:\n  - sync: {from: ./nope, to: /tmp/x}\nsteps:\n  - run: 'true'\n",
+    );
+    mpf_in(dir.path())
+        .arg("run")
+        .arg(&missing)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("m.yaml:2:5: sync from:"));
+}
+
+#[test]
+fn packages_installs_only_what_is_missing() {
+    // Installs a real (tiny) Debian package: only where CI asks for it.
+    if std::env::var_os("MPF_TEST_APT").is_none() {
+        eprintln!("SKIP packages_installs_only_what_is_missing: set MPF_TEST_APT=1 (as .ci/run does) to let it apt-get install 'hello'");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let _ = std::process::Command::new("apt-get")
+        .args(["remove", "-y", "-qq", "hello"])
+        .output();
+    let exp = write(
+        dir.path(),
+        "p.yaml",
+        "setup:\n  - packages: {apt: [coreutils, hello], dnf: [coreutils, hello]}\nsteps:\n  - run: hello\n",
+    );
+    mpf_in(dir.path())
+        .arg("run")
+        .arg(&exp)
+        .args(["-q", "--runs", "1"])
+        .assert()
+        .success();
+    let log = std::fs::read_to_string(only_set(dir.path()).join("setup/localhost.log")).unwrap();
+    assert!(log.contains("installing hello with apt-get"), "{log}");
+    assert!(!log.contains("installing coreutils"), "{log}");
+    mpf_in(dir.path())
+        .arg("deploy")
+        .arg(&exp)
+        .assert()
+        .success();
+}

@@ -1,0 +1,17 @@
+use std::path::PathBuf;
+
+use mpf::error::Result;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The experiment file whose setup section to run
+    pub experiment: PathBuf,
+    #[command(flatten)]
+    pub results: super::ResultsDir,
+}
+
+pub fn run(args: Args) -> Result<i32> {
+    let dir = mpf::runner::session::deploy(&args.experiment, &args.results.root())?;
+    eprintln!("deployed; logs in {}", dir.display());
+    Ok(0)
+}

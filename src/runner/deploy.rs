@@ -1,0 +1,179 @@
+//! Getting the code under test onto machines: `sync` (rsync, incremental, `.git` excluded) and
+//! `packages` (the distribution's package manager, only what is missing).
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Location, Result};
+use crate::spec::{Experiment, Packages, Sync};
+use crate::store::GitInfo;
+
+/// Characters a package name may hold (Debian and RPM names), so that names go into a shell
+/// command unquoted and safely.
+fn valid_package(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".+-_:".contains(c))
+        && !name.starts_with('-')
+}
+
+/// The local directory a `sync.from` names, relative to the experiment file.
+pub fn sync_source(exp: &Experiment, sync: &Sync) -> PathBuf {
+    let from = Path::new(&sync.from);
+    let joined = if from.is_absolute() {
+        from.to_path_buf()
+    } else {
+        exp.path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .join(from)
+    };
+    // `a/./src` reads better as `a/src` in logs and the manifest.
+    joined
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect()
+}
+
+/// Checks setup entries before anything runs: sources exist, package names are sane.
+pub fn check_setup(exp: &Experiment) -> Result<()> {
+    let err = |loc: &Location, m: String| Error::Input {
+        location: loc.clone(),
+        message: m,
+    };
+    for s in &exp.setup {
+        if let Some(sync) = &s.sync {
+            let src = sync_source(exp, sync);
+            if !src.is_dir() {
+                return Err(err(
+                    &s.loc,
+                    format!("sync from: {} is not a directory", src.display()),
+                ));
+            }
+            if sync.to.trim().is_empty() {
+                return Err(err(&s.loc, "sync to: is empty".into()));
+            }
+        }
+        if let Some(p) = &s.packages {
+            if let Some(bad) = p.apt.iter().chain(&p.dnf).find(|n| !valid_package(n)) {
+                return Err(err(
+                    &s.loc,
+                    format!("packages: '{bad}' is not a valid package name"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A shell script that installs the missing packages with apt-get or dnf, detected from
+/// /etc/os-release (falling back to whichever tool exists), with `sudo -n` when not root.
+pub fn packages_script(p: &Packages) -> String {
+    format!(
+        r#"apt_pkgs='{apt}'
+dnf_pkgs='{dnf}'
+if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO='sudo -n'; fi
+ID=; ID_LIKE=
+[ -r /etc/os-release ] && . /etc/os-release
+fam=
+case " $ID $ID_LIKE " in
+  *" debian "*|*" ubuntu "*) fam=apt ;;
+  *" fedora "*|*" rhel "*|*" centos "*) fam=dnf ;;
+esac
+if [ -z "$fam" ]; then
+  if command -v apt-get >/dev/null 2>&1; then fam=apt; elif command -v dnf >/dev/null 2>&1; then fam=dnf; fi
+fi
+missing=
+case "$fam" in
+  apt)
+    for p in $apt_pkgs; do
+      dpkg-query -W -f='${{Status}}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"
+    done
+    if [ -z "$missing" ]; then echo "packages: nothing to install (apt: ${{apt_pkgs:-none}})"; exit 0; fi
+    echo "packages: installing$missing with apt-get"
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+      $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing ;;
+  dnf)
+    for p in $dnf_pkgs; do rpm -q "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+    if [ -z "$missing" ]; then echo "packages: nothing to install (dnf: ${{dnf_pkgs:-none}})"; exit 0; fi
+    echo "packages: installing$missing with dnf"
+    $SUDO dnf install -y -q $missing ;;
+  *)
+    echo "packages: neither apt-get nor dnf on this machine (${{ID:-unknown}})" >&2; exit 1 ;;
+esac
+"#,
+        apt = p.apt.join(" "),
+        dnf = p.dnf.join(" "),
+    )
+}
+
+/// The rsync arguments for a sync, `.git` excluded by default.
+pub fn rsync_args(sync: &Sync, src: &Path) -> Vec<String> {
+    let mut args: Vec<String> = vec!["-a".into(), "--exclude=.git".into()];
+    args.extend(sync.exclude.iter().map(|e| format!("--exclude={e}")));
+    let mut from = src.to_string_lossy().into_owned();
+    if !from.ends_with('/') {
+        from.push('/');
+    }
+    args.push(from);
+    args
+}
+
+/// A script that copies `src` into `to` on this machine: rsync when installed (incremental),
+/// else tar (which honours the same excludes). `to` may start with `~/`.
+pub fn local_copy_script(sync: &Sync, src: &Path, to: &str) -> String {
+    let q = crate::template::shell_quote;
+    let to_expr = match to.strip_prefix("~/") {
+        Some(rest) => format!("\"$HOME\"/{}", q(rest)),
+        None if to == "~" => "\"$HOME\"".into(),
+        None => q(to),
+    };
+    let rsync: Vec<String> = rsync_args(sync, src).iter().map(|a| q(a)).collect();
+    let mut excludes = vec!["--exclude=.git".to_string()];
+    excludes.extend(sync.exclude.iter().map(|e| format!("--exclude={e}")));
+    let tar_ex: Vec<String> = excludes.iter().map(|a| q(a)).collect();
+    format!(
+        "dest={to_expr}\nmkdir -p \"$dest\" || exit 1\nif command -v rsync >/dev/null 2>&1; then\n  rsync {} \"$dest\"/\nelse\n  tar -C {} {} -cf - . | tar -C \"$dest\" -xf -\nfi\n",
+        rsync.join(" "),
+        q(&src.to_string_lossy()),
+        tar_ex.join(" ")
+    )
+}
+
+/// Git commit and dirtiness of a synced directory, for the manifest.
+pub fn source_git(src: &Path) -> Option<GitInfo> {
+    crate::runner::session::git_info(&src.join("."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn package_names_are_checked() {
+        assert!(valid_package("build-essential"));
+        assert!(valid_package("libstdc++6:amd64"));
+        assert!(!valid_package("gcc; rm -rf /"));
+        assert!(!valid_package("-y"));
+    }
+
+    #[test]
+    fn copy_script_quotes_and_excludes() {
+        let s = Sync {
+            from: "src".into(),
+            to: "~/my dir".into(),
+            exclude: vec!["*.o".into()],
+        };
+        let script = local_copy_script(&s, Path::new("/x/src"), &s.to);
+        assert!(script.contains("dest=\"$HOME\"/'my dir'"), "{script}");
+        assert!(
+            script.contains("rsync -a --exclude=.git '--exclude=*.o' /x/src/ \"$dest\"/"),
+            "{script}"
+        );
+        assert!(
+            script.contains("tar -C /x/src --exclude=.git '--exclude=*.o' -cf - ."),
+            "{script}"
+        );
+    }
+}
