@@ -75,6 +75,27 @@ fn run_key(point: &serde_json::Map<String, serde_json::Value>, repetition: usize
     )
 }
 
+/// Describes a result first seen in a run: a per-role result (`goodput.server`) takes the unit
+/// and direction of its extractor; `<step>.duration` is seconds, lower is better; an
+/// undeclared `mpf-result` is unitless, higher is better.
+fn result_info(exp: &Experiment, name: &str, series: bool) -> ResultInfo {
+    let declared = exp.steps.iter().flat_map(|s| &s.results).find(|e| {
+        name.strip_prefix(e.name.as_str())
+            .is_some_and(|rest| rest.starts_with('.'))
+    });
+    let (unit, better) = match declared {
+        Some(e) => (e.unit.clone().unwrap_or_default(), e.better),
+        None if name.ends_with(".duration") => ("s".to_string(), crate::store::Better::Lower),
+        None => (String::new(), crate::store::Better::Higher),
+    };
+    ResultInfo {
+        name: name.to_string(),
+        unit,
+        better,
+        series,
+    }
+}
+
 /// Runs every remaining run of `plan`, appending each to `writer` as it finishes.
 pub async fn run_experiment(
     exp: &Experiment,
@@ -178,20 +199,7 @@ pub async fn run_experiment(
         for name in outcome.results.keys() {
             if !writer.manifest.results.iter().any(|r| &r.name == name) {
                 let series = outcome.results[name].is_array();
-                writer.manifest.results.push(ResultInfo {
-                    name: name.clone(),
-                    unit: if name.ends_with(".duration") {
-                        "s".into()
-                    } else {
-                        String::new()
-                    },
-                    better: if name.ends_with(".duration") {
-                        crate::store::Better::Lower
-                    } else {
-                        crate::store::Better::Higher
-                    },
-                    series,
-                });
+                writer.manifest.results.push(result_info(exp, name, series));
             }
         }
         let record = RunRecord {

@@ -770,3 +770,39 @@ fn packages_installs_only_what_is_missing() {
         .assert()
         .success();
 }
+
+#[test]
+fn steps_on_several_roles_record_results_per_role_with_units() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = write(
+        dir.path(),
+        "multi.yaml",
+        "runs: 1\nsteps:\n  - name: probe\n    role: all\n    run: 'echo lat: 3 ms'\n    results:\n      lat: {regex: 'lat: (\\d+ ms)', unit: s, better: lower}\n  - role: [a, b]\n    run: 'true'\n",
+    );
+    mpf_in(dir.path())
+        .arg("run")
+        .arg(&exp)
+        .args(["-q", "--no-plot"])
+        .assert()
+        .success();
+    let r = &journal_lines(dir.path())[0];
+    for role in ["a", "b", "local"] {
+        assert_eq!(
+            r["results"][format!("lat.{role}")].as_f64(),
+            Some(0.003),
+            "{r}"
+        );
+    }
+    let m = manifest(dir.path());
+    let info = m["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "lat.a")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (info["unit"].as_str(), info["better"].as_str()),
+        (Some("s"), Some("lower"))
+    );
+}
