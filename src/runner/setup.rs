@@ -56,7 +56,7 @@ pub async fn run_setup(
             );
         }
         // One command per machine: the first of the entry's roles that lives there.
-        let mut targets: Vec<(Arc<dyn Transport>, String)> = Vec::new();
+        let mut targets: Vec<(Arc<dyn Transport>, String, Vec<String>)> = Vec::new();
         for name in &entry.role.names {
             let name =
                 template::render(name, &minijinja::Value::from_serialize(&base)).map_err(|m| {
@@ -75,13 +75,13 @@ pub async fn run_setup(
                     location: entry.role.loc.clone(),
                     message: format!("role '{r}' is not bound to any machine"),
                 })?;
-                if !targets.iter().any(|(t, _)| Arc::ptr_eq(t, &b.transport)) {
-                    targets.push((b.transport.clone(), r));
+                if !targets.iter().any(|(t, _, _)| Arc::ptr_eq(t, &b.transport)) {
+                    targets.push((b.transport.clone(), r, b.wrap.clone()));
                 }
             }
         }
         let mut set = JoinSet::new();
-        for (t, role) in targets {
+        for (t, role, wrap) in targets {
             let mut ctx = base.clone();
             ctx.insert("role".into(), Value::String(role.clone()));
             let script = template::render(&run.text, &minijinja::Value::from_serialize(&ctx))
@@ -92,7 +92,7 @@ pub async fn run_setup(
             let timeout = entry.timeout;
             set.spawn(async move {
                 let res = async {
-                    let mut p = t.spawn(&script, &[])?;
+                    let mut p = t.spawn(&script, &[], &wrap).await?;
                     let pgid = p.pgid;
                     let timed_out = tokio::time::timeout(timeout, p.wait()).await.is_err();
                     t.stop_group(pgid, std::time::Duration::from_secs(2)).await;
