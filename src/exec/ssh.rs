@@ -65,7 +65,7 @@ const CONNECT_TIMEOUT: u64 = 5;
 /// Waits for EOF on stdin, then kills every registered group and removes the registry.
 fn guard_script(gdir: &str) -> String {
     format!(
-        "trap '' INT TERM HUP; cat > /dev/null; for f in {d}/*; do [ -f \"$f\" ] && p=$(cat \"$f\") && [ -n \"$p\" ] && kill -KILL -- \"-$p\" 2>/dev/null; done; rm -rf {d}",
+        "trap '' INT TERM HUP; cat > /dev/null; for f in {d}/*; do [ -f \"$f\" ] && p=$(cat \"$f\") && [ -n \"$p\" ] && kill -KILL \"-$p\" 2>/dev/null; done; rm -rf {d}",
         d = q(gdir)
     )
 }
@@ -418,10 +418,10 @@ impl Transport for Ssh {
             let polls = (grace.as_millis() / 50).max(1);
             let script = format!(
                 "f={d}/{pgid}; [ -f \"$f\" ] || exit 0; p=$(cat \"$f\"); \
-                 if [ -n \"$p\" ] && kill -0 -- \"-$p\" 2>/dev/null; then \
-                 kill -TERM -- \"-$p\" 2>/dev/null; kill -CONT -- \"-$p\" 2>/dev/null; i=0; \
-                 while kill -0 -- \"-$p\" 2>/dev/null && [ $i -lt {polls} ]; do sleep 0.05; i=$((i+1)); done; \
-                 kill -KILL -- \"-$p\" 2>/dev/null; fi; rm -f \"$f\"",
+                 if [ -n \"$p\" ] && kill -0 \"-$p\" 2>/dev/null; then \
+                 kill -TERM \"-$p\" 2>/dev/null; kill -CONT \"-$p\" 2>/dev/null; i=0; \
+                 while kill -0 \"-$p\" 2>/dev/null && [ $i -lt {polls} ]; do sleep 0.05; i=$((i+1)); done; \
+                 kill -KILL \"-$p\" 2>/dev/null; fi; rm -f \"$f\"",
                 d = q(&self.gdir)
             );
             let mut cmd = tokio::process::Command::from(self.session(&script));
@@ -440,7 +440,7 @@ impl Transport for Ssh {
 
     fn group_alive(&self, pgid: i32) -> bool {
         let script = format!(
-            "f={}/{pgid}; [ -f \"$f\" ] && p=$(cat \"$f\") && kill -0 -- \"-$p\" 2>/dev/null",
+            "f={}/{pgid}; [ -f \"$f\" ] && p=$(cat \"$f\") && kill -0 \"-$p\" 2>/dev/null",
             q(&self.gdir)
         );
         self.run_sync(&script, None).is_ok()
