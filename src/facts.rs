@@ -43,7 +43,7 @@ pub fn parse(name: &str, roles: Vec<String>, text: &str) -> HostFacts {
 /// Gathers facts from a machine; a machine that does not answer in time gets empty facts.
 pub async fn gather(t: &dyn Transport, roles: Vec<String>) -> HostFacts {
     let name = t.name().to_string();
-    let Ok(mut p) = t.spawn(FACTS_SCRIPT, &[]) else {
+    let Ok(mut p) = t.spawn(FACTS_SCRIPT, &[], &[]).await else {
         return parse(&name, roles, "");
     };
     let pgid = p.pgid;

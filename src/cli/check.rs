@@ -13,6 +13,9 @@ pub struct Args {
     /// Runs per point, as for `mpf run`
     #[arg(long, value_name = "N")]
     pub runs: Option<usize>,
+    /// The cluster file: checked against the experiment, and every machine is contacted
+    #[arg(short, long, value_name = "FILE")]
+    pub cluster: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> Result<i32> {
@@ -20,11 +23,12 @@ pub fn run(args: Args) -> Result<i32> {
         experiment: Some(args.experiment.clone()),
         runs: args.runs,
         sets: args.sets,
+        cluster: args.cluster.clone(),
         ..Default::default()
     };
     let prepared = prepare(&req)?;
     print!("{}", prepared.describe(20));
-    let status = mpf::runner::session::check_machines(&prepared.exp)?;
+    let status = mpf::runner::session::check_machines(&prepared.exp, prepared.cluster.as_ref())?;
     print!("{status}");
     println!("{}: ok", args.experiment.display());
     Ok(0)

@@ -6,12 +6,19 @@ use mpf::error::Result;
 pub struct Args {
     /// The experiment file whose setup section to run
     pub experiment: PathBuf,
+    /// The cluster file (YAML); without it every role is this machine
+    #[arg(short, long, value_name = "CLUSTER")]
+    pub cluster: Option<PathBuf>,
     #[command(flatten)]
     pub results: super::ResultsDir,
 }
 
 pub fn run(args: Args) -> Result<i32> {
-    let dir = mpf::runner::session::deploy(&args.experiment, &args.results.root())?;
+    let dir = mpf::runner::session::deploy(
+        &args.experiment,
+        args.cluster.as_deref(),
+        &args.results.root(),
+    )?;
     eprintln!("deployed; logs in {}", dir.display());
     Ok(0)
 }

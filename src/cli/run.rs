@@ -3,7 +3,6 @@ use std::path::PathBuf;
 
 use mpf::error::{exit, Result};
 use mpf::runner::session::{prepare, RunRequest};
-use mpf::runner::Machines;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -33,6 +32,10 @@ pub struct Args {
     /// Skip the setup section
     #[arg(long)]
     pub no_setup: bool,
+    /// The cluster file: which machines bear the roles (default: every role runs here;
+    /// with --resume, the result set's stored cluster.yaml)
+    #[arg(short, long, value_name = "FILE")]
+    pub cluster: Option<PathBuf>,
     #[command(flatten)]
     pub results: super::ResultsDir,
 }
@@ -47,13 +50,14 @@ pub fn run(args: Args) -> Result<i32> {
         results_root: args.results.root(),
         interactive: !args.quiet && std::io::stderr().is_terminal(),
         no_setup: args.no_setup,
+        cluster: args.cluster.clone(),
     };
     let prepared = prepare(&req)?;
     if args.dry_run {
         print!("{}", prepared.describe(50));
         return Ok(exit::OK);
     }
-    let machines = Machines::local(&prepared.exp)?;
+    let machines = prepared.machines()?;
     let hints = prepared.exp.plot.clone();
     let (dir, summary) = prepared.execute(&machines, req.interactive, req.no_setup)?;
     eprintln!(

@@ -1,13 +1,12 @@
 //! The local machine: `sh -c` in a new process group, signals with killpg.
 
-use std::pin::Pin;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, IoContext, Result};
 use crate::exec::guard::Guard;
-use crate::exec::{StepProc, Transport};
+use crate::exec::{BoxFut, StepProc, Transport};
 
 pub struct Local {
     name: String,
@@ -105,30 +104,16 @@ impl Transport for Local {
         &self.name
     }
 
-    fn spawn(&self, script: &str, env: &[(String, String)]) -> Result<StepProc> {
-        let mut cmd = tokio::process::Command::new(shell());
-        cmd.arg("-c")
-            .arg(script)
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(false);
-        let child = cmd.spawn().ctx(|| "failed to start sh".into())?;
-        let pgid = child
-            .id()
-            .ok_or_else(|| Error::Runtime("started process has no pid".into()))?
-            as i32;
-        self.guard.register(pgid);
-        Ok(StepProc::new(child, pgid))
+    fn spawn<'a>(
+        &'a self,
+        script: &'a str,
+        env: &'a [(String, String)],
+        wrap: &'a [String],
+    ) -> BoxFut<'a, Result<StepProc>> {
+        Box::pin(async move { self.spawn_now(script, env, wrap) })
     }
 
-    fn stop_group(
-        &self,
-        pgid: i32,
-        grace: Duration,
-    ) -> Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+    fn stop_group(&self, pgid: i32, grace: Duration) -> BoxFut<'_, ()> {
         Box::pin(async move {
             stop_local_group(pgid, grace).await;
             self.guard.unregister(pgid);
@@ -153,5 +138,39 @@ impl Transport for Local {
         std::fs::create_dir(path)
             .or_else(|_| std::fs::create_dir_all(path))
             .ctx(|| format!("failed to create {path}"))
+    }
+}
+
+impl Local {
+    fn spawn_now(
+        &self,
+        script: &str,
+        env: &[(String, String)],
+        wrap: &[String],
+    ) -> Result<StepProc> {
+        // A namespace/CPU prefix costs nothing when there is none.
+        let mut cmd = match wrap.split_first() {
+            None => tokio::process::Command::new(shell()),
+            Some((first, rest)) => {
+                let mut c = tokio::process::Command::new(first);
+                c.args(rest).arg(shell());
+                c
+            }
+        };
+        cmd.arg("-c")
+            .arg(script)
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(false);
+        let child = cmd.spawn().ctx(|| "failed to start sh".into())?;
+        let pgid = child
+            .id()
+            .ok_or_else(|| Error::Runtime("started process has no pid".into()))?
+            as i32;
+        self.guard.register(pgid);
+        Ok(StepProc::new(child, pgid))
     }
 }

@@ -4,13 +4,21 @@
 pub mod guard;
 pub mod local;
 pub mod process;
+pub mod ssh;
 
 pub use local::Local;
 pub use process::{Output, StepProc};
+pub use ssh::{Ssh, SshConfig};
 
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
 use std::time::Duration;
 
 use crate::error::Result;
+
+/// A boxed future, so that `Transport` stays object-safe.
+pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// How a command reaches a machine. Every step runs as `sh -c SCRIPT` in a process group of
 /// its own on that machine, so that it and all its children can be stopped together.
@@ -18,15 +26,18 @@ pub trait Transport: Send + Sync {
     /// The machine's name in messages and records.
     fn name(&self) -> &str;
 
-    /// Starts `script` with `env` set; stdout and stderr are captured.
-    fn spawn(&self, script: &str, env: &[(String, String)]) -> Result<StepProc>;
+    /// Starts `script` with `env` set; stdout and stderr are captured. `wrap` is a command
+    /// prefix the shell runs under (`ip netns exec NS taskset -c CPU`), empty for none.
+    /// The returned `pgid` identifies the group for `stop_group` on this transport.
+    fn spawn<'a>(
+        &'a self,
+        script: &'a str,
+        env: &'a [(String, String)],
+        wrap: &'a [String],
+    ) -> BoxFut<'a, Result<StepProc>>;
 
     /// Sends TERM to a process group, then KILL after `grace`; returns when the group is gone.
-    fn stop_group(
-        &self,
-        pgid: i32,
-        grace: Duration,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>;
+    fn stop_group(&self, pgid: i32, grace: Duration) -> BoxFut<'_, ()>;
 
     /// Whether any process of the group is still alive.
     fn group_alive(&self, pgid: i32) -> bool;
@@ -36,4 +47,45 @@ pub trait Transport: Send + Sync {
 
     /// Creates a directory (and parents) on the machine.
     fn create_dir(&self, path: &str) -> Result<()>;
+
+    /// Where this machine keeps the run directories of result set `set_id`; `None` when they
+    /// are the result set's own directories (the local machine).
+    fn remote_root(&self, _set_id: &str) -> Option<String> {
+        None
+    }
+
+    /// For a remote machine: the `ssh` command line (program first) that opens a session over
+    /// its shared connection, and the destination argument, for tools such as rsync.
+    /// `None` for the local machine.
+    fn ssh_command(&self) -> Option<(Vec<String>, String)> {
+        None
+    }
+
+    /// Copies the directory `remote` of the machine into `local` and removes it there.
+    fn collect_dir<'a>(&'a self, _remote: &'a str, _local: &'a Path) -> BoxFut<'a, Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// Quotes a word for a POSIX shell.
+pub fn sh_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b))
+    {
+        return s.to_string();
+    }
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// The command prefix of a role in a network namespace and/or pinned to CPUs.
+pub fn wrap_for(namespace: Option<&str>, cpu_id: Option<&str>) -> Vec<String> {
+    let mut w = Vec::new();
+    if let Some(ns) = namespace {
+        w.extend(["ip", "netns", "exec", ns].map(String::from));
+    }
+    if let Some(cpu) = cpu_id {
+        w.extend(["taskset", "-c", cpu].map(String::from));
+    }
+    w
 }

@@ -57,7 +57,12 @@ fn pump<R: tokio::io::AsyncRead + Unpin + Send + 'static>(
 
 impl StepProc {
     /// Wraps a spawned child whose stdout and stderr are pipes.
-    pub fn new(mut child: Child, pgid: i32) -> StepProc {
+    pub fn new(child: Child, pgid: i32) -> StepProc {
+        StepProc::holding(child, pgid, None)
+    }
+
+    /// Like `new`, keeping `hold` (a session permit) until the process exits.
+    pub fn holding(mut child: Child, pgid: i32, hold: Option<Box<dyn Send>>) -> StepProc {
         let stdout: SharedBuf = Default::default();
         let stderr: SharedBuf = Default::default();
         let mut readers = Vec::new();
@@ -71,6 +76,7 @@ impl StepProc {
         tokio::spawn(async move {
             let code = child.wait().await.ok().and_then(|st| st.code());
             let _ = tx.send(Some((code, Instant::now())));
+            drop(hold);
         });
         StepProc {
             pgid,

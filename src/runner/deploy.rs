@@ -141,6 +141,37 @@ pub fn local_copy_script(sync: &Sync, src: &Path, to: &str) -> String {
     )
 }
 
+/// A script, run on the controller, that copies `src` into `to` on a remote machine over its
+/// shared ssh connection: rsync (incremental; a relative path is relative to the remote home,
+/// so `~/` is dropped), else tar through one ssh session when rsync is missing on either side.
+pub fn remote_copy_script(sync: &Sync, src: &Path, to: &str, ssh: &[String], dest: &str) -> String {
+    let q = crate::template::shell_quote;
+    let to = to.strip_prefix("~/").unwrap_or(to);
+    let to = if to == "~" || to.is_empty() { "." } else { to };
+    let ssh_line: Vec<String> = ssh.iter().map(|a| q(a)).collect();
+    let ssh_line = ssh_line.join(" ");
+    let rsync: Vec<String> = rsync_args(sync, src).iter().map(|a| q(a)).collect();
+    let mut excludes = vec!["--exclude=.git".to_string()];
+    excludes.extend(sync.exclude.iter().map(|e| format!("--exclude={e}")));
+    let tar_ex: Vec<String> = excludes.iter().map(|a| q(a)).collect();
+    let remote_mkdir = format!("mkdir -p {} && rsync", q(to));
+    let remote_untar = format!("mkdir -p {t} && tar -C {t} -xf -", t = q(to));
+    format!(
+        "if command -v rsync >/dev/null 2>&1 && rsync -e {e} --rsync-path={rp} {args} {d}:{t}/; then exit 0; fi
+         echo 'rsync unavailable or failed; copying with tar' >&2
+         tar -C {src} {ex} -cf - . | {ssh_line} {d} {untar}
+",
+        e = q(&ssh_line),
+        rp = q(&remote_mkdir),
+        args = rsync.join(" "),
+        d = q(dest),
+        t = q(to),
+        src = q(&src.to_string_lossy()),
+        ex = tar_ex.join(" "),
+        untar = q(&remote_untar),
+    )
+}
+
 /// Git commit and dirtiness of a synced directory, for the manifest.
 pub fn source_git(src: &Path) -> Option<GitInfo> {
     crate::runner::session::git_info(&src.join("."))

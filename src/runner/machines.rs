@@ -6,18 +6,11 @@ use std::sync::Arc;
 use serde_json::{json, Map, Value};
 
 use crate::error::Result;
-use crate::exec::{Local, Transport};
+use crate::exec::{wrap_for, Local, Ssh, SshConfig, Transport};
+use crate::spec::Cluster;
 use crate::spec::{Experiment, DEFAULT_ROLE};
 
-/// A network interface as templates see it (`roles.X.interfaces[i]`).
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct Interface {
-    pub name: String,
-    pub ip: String,
-    pub link: Option<String>,
-    pub direction: Option<String>,
-    pub neighbour: Option<String>,
-}
+pub use crate::spec::cluster::Interface;
 
 pub struct RoleBinding {
     pub transport: Arc<dyn Transport>,
@@ -28,11 +21,15 @@ pub struct RoleBinding {
     pub interfaces: Vec<Interface>,
     pub namespace: Option<String>,
     pub cpu_id: Option<String>,
+    /// Command prefix for namespace and CPU pinning (`ip netns exec NS taskset -c CPU`).
+    pub wrap: Vec<String>,
 }
 
 /// Role name -> machine.
 pub struct Machines {
     pub roles: BTreeMap<String, RoleBinding>,
+    /// The machine mpf runs on, for work that starts here (rsync to a remote machine).
+    pub controller: Arc<dyn Transport>,
 }
 
 impl Machines {
@@ -52,10 +49,117 @@ impl Machines {
                     interfaces: Vec::new(),
                     namespace: None,
                     cpu_id: None,
+                    wrap: Vec::new(),
                 },
             );
         }
-        Ok(Machines { roles })
+        Ok(Machines {
+            roles,
+            controller: t,
+        })
+    }
+
+    /// The machines of a cluster file, connected (one ssh master each, concurrently).
+    /// `local` (steps without a role) runs on this machine unless the cluster binds it.
+    pub fn from_cluster(cluster: &Cluster) -> Result<Machines> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| crate::error::Error::io("failed to start the async runtime", e))?;
+        let transports = rt.block_on(connect_all(cluster));
+        let mut failures = Vec::new();
+        let mut ts = Vec::new();
+        for t in transports {
+            match t {
+                Ok(t) => ts.push(t),
+                Err(e) => failures.push(e.to_string()),
+            }
+        }
+        if !failures.is_empty() {
+            return Err(crate::error::Error::Runtime(failures.join("\n")));
+        }
+        Machines::bind(cluster, ts)
+    }
+
+    /// Binds every role of the cluster to its machine's transport.
+    pub fn bind(cluster: &Cluster, transports: Vec<Arc<dyn Transport>>) -> Result<Machines> {
+        let mut roles = BTreeMap::new();
+        let mut local: Option<Arc<dyn Transport>> = None;
+        // An interface without a direction is forward on the first machine of its link and
+        // backward on the next, in the order of the file (as the original mpf deduced it).
+        let mut seen_links: Vec<String> = Vec::new();
+        for (m, t) in cluster.machines.iter().zip(transports) {
+            if m.local {
+                local.get_or_insert_with(|| t.clone());
+            }
+            for r in &m.roles {
+                let mut interfaces = r.interfaces.clone();
+                for i in interfaces.iter_mut() {
+                    if let (Some(l), None) = (&i.link, &i.direction) {
+                        i.direction = Some(if seen_links.contains(l) {
+                            "backward".into()
+                        } else {
+                            "forward".into()
+                        });
+                    }
+                    if let Some(l) = &i.link {
+                        if !seen_links.contains(l) {
+                            seen_links.push(l.clone());
+                        }
+                    }
+                }
+                let ip = interfaces
+                    .iter()
+                    .map(|i| i.ip.clone())
+                    .find(|ip| !ip.is_empty())
+                    .unwrap_or_else(|| m.hostname.clone());
+                roles.insert(
+                    r.name.clone(),
+                    RoleBinding {
+                        transport: t.clone(),
+                        host: m.hostname.clone(),
+                        ip,
+                        interfaces,
+                        namespace: r.namespace.clone(),
+                        cpu_id: r.cpu_id.clone(),
+                        wrap: wrap_for(r.namespace.as_deref(), r.cpu_id.as_deref()),
+                    },
+                );
+            }
+        }
+        if !roles.contains_key(DEFAULT_ROLE) {
+            if let Some(t) = local.or_else(|| {
+                Local::new("localhost")
+                    .ok()
+                    .map(|l| Arc::new(l) as Arc<dyn Transport>)
+            }) {
+                roles.insert(
+                    DEFAULT_ROLE.to_string(),
+                    RoleBinding {
+                        transport: t,
+                        host: "localhost".into(),
+                        ip: "127.0.0.1".into(),
+                        interfaces: Vec::new(),
+                        namespace: None,
+                        cpu_id: None,
+                        wrap: Vec::new(),
+                    },
+                );
+            }
+        }
+        let controller = roles
+            .values()
+            .map(|b| b.transport.clone())
+            .find(|t| t.ssh_command().is_none())
+            .or_else(|| {
+                Local::new("localhost")
+                    .ok()
+                    .map(|l| Arc::new(l) as Arc<dyn Transport>)
+            });
+        let controller = controller.ok_or_else(|| {
+            crate::error::Error::Runtime("cannot start a shell on this machine (sh)".into())
+        })?;
+        Ok(Machines { roles, controller })
     }
 
     /// Distinct machines with the roles they bear.
@@ -105,4 +209,67 @@ impl Machines {
             .collect::<Map<_, _>>();
         (Value::Object(roles), Value::Object(links))
     }
+}
+
+/// One transport per machine of the cluster, in file order: local machines share one
+/// `Local`, remote ones are connected concurrently.
+pub async fn connect_all(cluster: &Cluster) -> Vec<Result<Arc<dyn Transport>>> {
+    let mut local: Option<Arc<dyn Transport>> = None;
+    let mut futs = Vec::new();
+    for m in &cluster.machines {
+        if m.local {
+            let t = match &local {
+                Some(t) => Ok(t.clone()),
+                None => Local::new("localhost").map(|l| {
+                    let t: Arc<dyn Transport> = Arc::new(l);
+                    local = Some(t.clone());
+                    t
+                }),
+            };
+            futs.push(Box::pin(async move { t }) as crate::exec::BoxFut<'_, _>);
+            continue;
+        }
+        let cfg = SshConfig {
+            name: m.hostname.clone(),
+            destination: m.destination(),
+            port: m.port,
+            identity: m.identity.clone(),
+            options: m.ssh_options.clone(),
+            max_sessions: m.max_sessions,
+        };
+        futs.push(Box::pin(async move {
+            Ssh::connect(cfg)
+                .await
+                .map(|s| Arc::new(s) as Arc<dyn Transport>)
+        }));
+    }
+    let mut out = Vec::new();
+    // Started together: each connect polls its master, so the waits overlap.
+    let handles: Vec<_> = futs.into_iter().collect();
+    for r in join_all(handles).await {
+        out.push(r);
+    }
+    out
+}
+
+async fn join_all<T>(futs: Vec<crate::exec::BoxFut<'_, T>>) -> Vec<T> {
+    let mut slots: Vec<Option<T>> = futs.iter().map(|_| None).collect();
+    let mut pending: Vec<(usize, crate::exec::BoxFut<'_, T>)> =
+        futs.into_iter().enumerate().collect();
+    std::future::poll_fn(|cx| {
+        pending.retain_mut(|(i, f)| match f.as_mut().poll(cx) {
+            std::task::Poll::Ready(v) => {
+                slots[*i] = Some(v);
+                false
+            }
+            std::task::Poll::Pending => true,
+        });
+        if pending.is_empty() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    slots.into_iter().flatten().collect()
 }

@@ -112,14 +112,37 @@ impl RunEnv<'_> {
         ctx
     }
 
+    /// The run directory of `role` on its machine: inside the result set for local
+    /// machines, under the machine's remote root otherwise (collected after the run).
+    fn role_dir(&self, role: &str, dir: &Path) -> String {
+        let t = &self.machines.roles[role].transport;
+        match t.remote_root(self.set_id) {
+            Some(root) => {
+                let run = dir
+                    .file_name()
+                    .map(|n| n.to_string_lossy())
+                    .unwrap_or_default();
+                format!("{root}/runs/{run}/{role}")
+            }
+            None => dir.join(role).to_string_lossy().into_owned(),
+        }
+    }
+
     fn role_context(&self, base: &Map<String, Value>, role: &str, dir: &Path) -> minijinja::Value {
         let mut ctx = base.clone();
         ctx.insert("role".into(), Value::String(role.to_string()));
-        ctx.insert(
-            "run_dir".into(),
-            Value::String(dir.join(role).to_string_lossy().into_owned()),
-        );
+        ctx.insert("run_dir".into(), Value::String(self.role_dir(role, dir)));
         minijinja::Value::from_serialize(&ctx)
+    }
+
+    /// `role` or `role (host)` for a remote machine, so that failures name the machine.
+    fn where_(&self, role: &str) -> String {
+        match self.machines.roles.get(role) {
+            Some(b) if b.transport.remote_root(self.set_id).is_some() => {
+                format!("{role} (machine {})", b.host)
+            }
+            _ => role.to_string(),
+        }
     }
 
     fn resolve_roles(
@@ -170,7 +193,7 @@ impl RunEnv<'_> {
         Ok(())
     }
 
-    fn spawn(
+    async fn spawn(
         &self,
         step_idx: usize,
         step: &Step,
@@ -183,19 +206,16 @@ impl RunEnv<'_> {
         let ctx = self.role_context(base, role, dir);
         let script = template::render(&step.run.text, &ctx)
             .map_err(|m| format!("{}: step '{}': {m}", step.run.loc, step.name))?;
-        let role_dir = dir.join(role);
         let env = vec![
             ("MPF_ROLE".to_string(), role.to_string()),
-            (
-                "MPF_RUN_DIR".to_string(),
-                role_dir.to_string_lossy().into_owned(),
-            ),
+            ("MPF_RUN_DIR".to_string(), self.role_dir(role, dir)),
             ("MPF_RUN_ID".to_string(), format!("{:04}", run.index)),
             ("MPF_EXPERIMENT_ID".to_string(), self.set_id.to_string()),
         ];
         let proc = b
             .transport
-            .spawn(&script, &env)
+            .spawn(&script, &env, &b.wrap)
+            .await
             .map_err(|e| format!("step '{}' on {role} ({}): {e}", step.name, b.host))?;
         Ok(Started {
             step: step_idx,
@@ -309,14 +329,14 @@ impl RunEnv<'_> {
                     failure = Some(format!(
                         "step '{}' on {} timed out after {}",
                         step.name,
-                        s.role,
+                        self.where_(&s.role),
                         humantime::format_duration(step.timeout)
                     ));
                 } else if out.exit != Some(0) {
                     failure = Some(format!(
                         "step '{}' on {} {}{}",
                         step.name,
-                        s.role,
+                        self.where_(&s.role),
                         exit_text(out.exit),
                         stderr_tail(&out.stderr)
                     ));
@@ -369,9 +389,14 @@ impl RunEnv<'_> {
         if let Err(e) = std::fs::create_dir(&dir).or_else(|_| std::fs::create_dir_all(&dir)) {
             failure = failure.or(Some(format!("failed to create {}: {e}", dir.display())));
         }
+        let mut remote_roles: Vec<String> = Vec::new();
         for r in &used_roles {
             let t = &self.machines.roles[r].transport;
-            if let Err(e) = t.create_dir(&dir.join(r).to_string_lossy()) {
+            let rd = self.role_dir(r, &dir);
+            if t.remote_root(self.set_id).is_some() {
+                remote_roles.push(r.clone());
+            }
+            if let Err(e) = t.create_dir(&rd) {
                 failure = failure.or(Some(e.to_string()));
             }
         }
@@ -401,7 +426,7 @@ impl RunEnv<'_> {
                 };
                 let mut started = Vec::new();
                 for role in &roles {
-                    match self.spawn(si, step, role, &base, &dir, run) {
+                    match self.spawn(si, step, role, &base, &dir, run).await {
                         Ok(s) => {
                             groups.push((s.transport.clone(), s.proc.pgid));
                             started.push(s);
@@ -421,7 +446,11 @@ impl RunEnv<'_> {
                                 _ = cancelled(&mut cancel) => { interrupted = true; Ok(()) }
                             };
                             if let Err(m) = r {
-                                failure = Some(format!("step '{}' on {}: {m}", step.name, s.role));
+                                failure = Some(format!(
+                                    "step '{}' on {}: {m}",
+                                    step.name,
+                                    self.where_(&s.role)
+                                ));
                                 break;
                             }
                             if interrupted {
@@ -474,7 +503,7 @@ impl RunEnv<'_> {
             };
             let mut started = Vec::new();
             for role in &roles {
-                match self.spawn(ti, step, role, &base, &dir, run) {
+                match self.spawn(ti, step, role, &base, &dir, run).await {
                     Ok(s) => {
                         td_groups.push((s.transport.clone(), s.proc.pgid));
                         started.push(s);
@@ -489,6 +518,26 @@ impl RunEnv<'_> {
             done.extend(d);
         }
         stop_all(&td_groups, exp.kill_grace).await;
+
+        // Remote run directories come back into the result set, concurrently.
+        let mut collect = JoinSet::new();
+        for r in &remote_roles {
+            let t = self.machines.roles[r].transport.clone();
+            let (remote, local, who) = (self.role_dir(r, &dir), dir.join(r), self.where_(r));
+            collect.spawn(async move {
+                t.collect_dir(&remote, &local)
+                    .await
+                    .map_err(|e| format!("run_dir of {who}: {e}"))
+            });
+        }
+        while let Some(j) = collect.join_next().await {
+            if let Ok(Err(m)) = j {
+                tracing::warn!("run {:04}: {m}", run.index);
+                if !interrupted {
+                    failure = failure.or(Some(m));
+                }
+            }
+        }
 
         // Logs, step records, results.
         let mut results = Map::new();

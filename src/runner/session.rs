@@ -1,13 +1,15 @@
 //! `mpf run` as a library call: load, plan, create or reopen the result set, run.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
+use crate::exec::Transport;
 use crate::plan::{self, Plan};
 use crate::runner::{run_experiment, Machines, Options, Summary};
-use crate::spec::{self, Experiment, Order};
+use crate::spec::{self, Cluster, Experiment, Order};
 use crate::store::writer::{new_id, SetWriter};
 use crate::store::{self, GitInfo, Manifest, SetStatus, VariableInfo};
 
@@ -24,11 +26,14 @@ pub struct RunRequest {
     pub interactive: bool,
     /// Skip the setup section.
     pub no_setup: bool,
+    /// The cluster file; with `resume` and none given, the set's stored `cluster.yaml`.
+    pub cluster: Option<PathBuf>,
 }
 
 /// An experiment ready to run (or to print, for `--dry-run`).
 pub struct Prepared {
     pub exp: Experiment,
+    pub cluster: Option<Cluster>,
     pub plan: Plan,
     overrides: Map<String, Value>,
     resume_dir: Option<PathBuf>,
@@ -96,9 +101,26 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
     if !req.no_setup {
         crate::runner::setup::check_setup(&exp)?;
     }
+    let cluster_path = match (&req.cluster, &resume_dir) {
+        (Some(c), _) => Some(c.clone()),
+        (None, Some(d)) if d.join("cluster.yaml").exists() => Some(d.join("cluster.yaml")),
+        _ => None,
+    };
+    let cluster = match cluster_path {
+        Some(p) => {
+            let c = spec::load_cluster(&p)?;
+            c.check_experiment(&exp)?;
+            for n in &c.notes {
+                eprintln!("{n}");
+            }
+            Some(c)
+        }
+        None => None,
+    };
     let plan = plan::plan(&exp)?;
     Ok(Prepared {
         exp,
+        cluster,
         plan,
         overrides,
         resume_dir,
@@ -233,6 +255,14 @@ impl Prepared {
         s
     }
 
+    /// The machines to run on: the cluster's (connected) or this one for every role.
+    pub fn machines(&self) -> Result<Machines> {
+        match &self.cluster {
+            Some(c) => Machines::from_cluster(c),
+            None => Machines::local(&self.exp),
+        }
+    }
+
     /// Runs the experiment on `machines`; returns the result-set directory and the summary.
     pub fn execute(
         self,
@@ -258,7 +288,8 @@ impl Prepared {
             }
             _ => {
                 let root = self.results_root.clone();
-                SetWriter::create(&root, self.manifest(), &self.exp.source, None)?
+                let cluster = self.cluster.as_ref().map(|c| c.source.as_str());
+                SetWriter::create(&root, self.manifest(), &self.exp.source, cluster)?
             }
         };
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -292,33 +323,58 @@ impl Prepared {
     }
 }
 
-/// Connectivity of every machine the experiment uses: runs `true` on each.
-pub fn check_machines(exp: &Experiment) -> Result<String> {
-    let machines = Machines::local(exp)?;
+/// Connectivity of every machine the experiment uses: connects to each and runs `true`.
+/// Every machine is reported, reachable or not.
+pub fn check_machines(exp: &Experiment, cluster: Option<&Cluster>) -> Result<String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::io("failed to start the async runtime", e))?;
     let mut out = String::new();
     let mut failed = Vec::new();
-    for (t, roles) in machines.machines() {
-        let started = std::time::Instant::now();
-        let res = rt.block_on(async {
-            let mut p = t.spawn("true", &[])?;
+    let mut line = |name: &str, roles: &str, res: std::result::Result<f64, String>| match res {
+        Ok(ms) => out.push_str(&format!(
+            "machine {name} (roles {roles}): reachable in {ms:.1} ms\n"
+        )),
+        Err(e) => {
+            out.push_str(&format!(
+                "machine {name} (roles {roles}): NOT reachable: {e}\n"
+            ));
+            failed.push(name.to_string());
+        }
+    };
+    let probe = |t: Arc<dyn Transport>, started: std::time::Instant| {
+        rt.block_on(async move {
+            let mut p = t.spawn("true", &[], &[]).await.map_err(|e| e.to_string())?;
             let code = tokio::time::timeout(std::time::Duration::from_secs(15), p.wait()).await;
             t.stop_group(p.pgid, std::time::Duration::ZERO).await;
-            Ok::<_, Error>(code.ok().flatten())
-        })?;
-        let ok = res == Some(0);
-        out.push_str(&format!(
-            "machine {} (roles {}): {} in {:.1} ms\n",
-            t.name(),
-            roles.join(", "),
-            if ok { "reachable" } else { "NOT reachable" },
-            started.elapsed().as_secs_f64() * 1e3
-        ));
-        if !ok {
-            failed.push(t.name().to_string());
+            match code {
+                Ok(Some(0)) => Ok(started.elapsed().as_secs_f64() * 1e3),
+                Ok(c) => Err(format!("`true` exited with {c:?}")),
+                Err(_) => Err("no answer within 15 s".into()),
+            }
+        })
+    };
+    match cluster {
+        None => {
+            let machines = Machines::local(exp)?;
+            for (t, roles) in machines.machines() {
+                let name = t.name().to_string();
+                let res = probe(t, std::time::Instant::now());
+                line(&name, &roles.join(", "), res);
+            }
+        }
+        Some(c) => {
+            let started = std::time::Instant::now();
+            let transports = rt.block_on(crate::runner::machines::connect_all(c));
+            for (m, t) in c.machines.iter().zip(transports) {
+                let roles: Vec<&str> = m.roles.iter().map(|r| r.name.as_str()).collect();
+                let res = match t {
+                    Ok(t) => probe(t, started),
+                    Err(e) => Err(e.to_string()),
+                };
+                line(&m.hostname, &roles.join(", "), res);
+            }
         }
     }
     if !failed.is_empty() {
@@ -332,16 +388,21 @@ pub fn check_machines(exp: &Experiment) -> Result<String> {
 
 /// `mpf deploy`: only the setup section. Logs go to `<results>/deploys/<name>-<time>-<xxxx>/`
 /// with a `deploy.json` that records what was synced (and at which commit).
-pub fn deploy(experiment: &Path, results_root: &Path) -> Result<PathBuf> {
-    let exp = spec::load_experiment(experiment)?;
-    crate::runner::setup::check_setup(&exp)?;
+pub fn deploy(experiment: &Path, cluster: Option<&Path>, results_root: &Path) -> Result<PathBuf> {
+    let prepared = prepare(&RunRequest {
+        experiment: Some(experiment.to_path_buf()),
+        cluster: cluster.map(Path::to_path_buf),
+        results_root: results_root.to_path_buf(),
+        ..Default::default()
+    })?;
+    let exp = &prepared.exp;
     if exp.setup.is_empty() {
         return Err(Error::Usage(format!(
             "{}: the experiment has no setup section to deploy",
             experiment.display()
         )));
     }
-    let machines = Machines::local(&exp)?;
+    let machines = prepared.machines()?;
     let id = new_id(&exp.name, std::time::SystemTime::now());
     let dir = results_root.join("deploys").join(&id);
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -349,7 +410,7 @@ pub fn deploy(experiment: &Path, results_root: &Path) -> Result<PathBuf> {
         .build()
         .map_err(|e| Error::io("failed to start the async runtime", e))?;
     let started = std::time::Instant::now();
-    let synced = rt.block_on(crate::runner::setup::run_setup(&exp, &machines, &id, &dir))?;
+    let synced = rt.block_on(crate::runner::setup::run_setup(exp, &machines, &id, &dir))?;
     let record = serde_json::json!({
         "id": id,
         "experiment": exp.path,

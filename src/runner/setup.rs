@@ -23,9 +23,17 @@ use crate::template;
 
 pub use deploy::check_setup;
 
-/// Runs `script` on a machine to completion (or `timeout`), leaving nothing behind.
-async fn run_script(t: &dyn Transport, script: &str, timeout: Duration) -> Result<Output> {
-    let mut p = t.spawn(script, &[])?;
+/// Runs `script` to completion (or `timeout`), leaving nothing behind: on the machine, outside
+/// any network namespace (setup acts on the machine: package managers need its network), or,
+/// for `on_controller`, on this machine (rsync to the machine).
+async fn run_script(
+    t: &dyn Transport,
+    script: &str,
+    timeout: Duration,
+    on_controller: Option<&dyn Transport>,
+) -> Result<Output> {
+    let t = on_controller.unwrap_or(t);
+    let mut p = t.spawn(script, &[], &[]).await?;
     let pgid = p.pgid;
     let timed_out = tokio::time::timeout(timeout, p.wait()).await.is_err();
     t.stop_group(pgid, Duration::from_secs(2)).await;
@@ -36,6 +44,8 @@ async fn run_script(t: &dyn Transport, script: &str, timeout: Duration) -> Resul
 struct Action {
     what: String,
     script: String,
+    /// Run on the controller rather than on the machine.
+    on_controller: bool,
 }
 
 /// What happened on one machine for one entry.
@@ -58,6 +68,7 @@ fn tail(out: &Output, lines: usize) -> String {
 
 async fn run_actions(
     t: Arc<dyn Transport>,
+    controller: Arc<dyn Transport>,
     actions: Vec<Action>,
     timeout: Duration,
 ) -> MachineResult {
@@ -66,7 +77,8 @@ async fn run_actions(
     let mut failure = None;
     for a in actions {
         let _ = writeln!(log, "$ {}", a.what);
-        match run_script(t.as_ref(), &a.script, timeout).await {
+        let on = a.on_controller.then_some(controller.as_ref());
+        match run_script(t.as_ref(), &a.script, timeout, on).await {
             Ok(out) => {
                 log.push_str(&String::from_utf8_lossy(&out.stdout));
                 log.push_str(&String::from_utf8_lossy(&out.stderr));
@@ -195,9 +207,17 @@ pub async fn run_setup(
                     git: deploy::source_git(&src),
                 });
                 rec.machines.push(t.name().to_string());
+                let (script, on_controller) = match t.ssh_command() {
+                    Some((ssh, dest)) => (
+                        deploy::remote_copy_script(sync, &src, &to, &ssh, &dest),
+                        true,
+                    ),
+                    None => (deploy::local_copy_script(sync, &src, &to), false),
+                };
                 actions.push(Action {
                     what: format!("sync {} -> {}:{to}", src.display(), t.name()),
-                    script: deploy::local_copy_script(sync, &src, &to),
+                    script,
+                    on_controller,
                 });
             }
             if let Some(p) = &entry.packages {
@@ -208,6 +228,7 @@ pub async fn run_setup(
                         p.dnf.join(", ")
                     ),
                     script: deploy::packages_script(p),
+                    on_controller: false,
                 });
             }
             if let Some(run) = &entry.run {
@@ -215,9 +236,15 @@ pub async fn run_setup(
                 actions.push(Action {
                     what: script.trim().to_string(),
                     script,
+                    on_controller: false,
                 });
             }
-            set.spawn(run_actions(t, actions, entry.timeout));
+            set.spawn(run_actions(
+                t,
+                machines.controller.clone(),
+                actions,
+                entry.timeout,
+            ));
         }
         let mut failure: Option<String> = None;
         while let Some(joined) = set.join_next().await {

@@ -1,11 +1,13 @@
-//! Input files: serde types of the experiment (and, later, cluster) file, validation, and
+//! Input files: serde types of the experiment and cluster files, validation, and
 //! diagnostics with file:line:col.
 
+pub mod cluster;
 mod de;
 pub mod experiment;
 mod raw;
 mod validate;
 
+pub use cluster::{load_cluster, parse_cluster, Cluster};
 pub use de::parse_duration;
 pub use experiment::*;
 pub use validate::{check_templates, load_experiment, parse_experiment};

@@ -5,6 +5,8 @@ mod compare;
 mod errors;
 mod export;
 mod fixtures;
+mod netns;
 mod plot;
 mod report;
 mod run;
+mod ssh;

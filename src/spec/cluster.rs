@@ -1,0 +1,389 @@
+//! The cluster file (SPEC §3): machines, the roles they bear (directly or in network
+//! namespaces), their interfaces, and how to reach them. The original Python mpf format is
+//! accepted as it is, YAML anchors and `<<` merge keys included.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use super::de::{pos, yaml_error, yaml_options, OneOrMany, ScalarText};
+use crate::error::{Error, Result};
+use crate::spec::{Experiment, DEFAULT_ROLE};
+
+/// Concurrent ssh sessions per machine unless the cluster file says otherwise; sshd's
+/// `MaxSessions` defaults to 10 and mpf keeps one session for its guard.
+pub const DEFAULT_MAX_SESSIONS: usize = 8;
+
+/// A network interface as templates see it (`roles.X.interfaces[i]`).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Interface {
+    pub name: String,
+    pub ip: String,
+    pub link: Option<String>,
+    pub direction: Option<String>,
+    pub neighbour: Option<String>,
+}
+
+/// A role borne by a machine, possibly inside a network namespace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterRole {
+    pub name: String,
+    pub namespace: Option<String>,
+    pub cpu_id: Option<String>,
+    pub interfaces: Vec<Interface>,
+    /// Line of the role in the cluster file.
+    pub line: u64,
+}
+
+/// One machine of the cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Machine {
+    pub hostname: String,
+    pub user: Option<String>,
+    pub port: Option<u16>,
+    pub identity: Option<String>,
+    /// Extra `-o` options for ssh (`StrictHostKeyChecking=accept-new`, ...).
+    pub ssh_options: Vec<String>,
+    /// Runs commands on this machine without ssh (`local: true` or `hostname: localhost`).
+    pub local: bool,
+    pub max_sessions: usize,
+    pub roles: Vec<ClusterRole>,
+    pub line: u64,
+}
+
+impl Machine {
+    /// `user@host` (or `host`), as given to ssh.
+    pub fn destination(&self) -> String {
+        match &self.user {
+            Some(u) => format!("{u}@{}", self.hostname),
+            None => self.hostname.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    pub path: PathBuf,
+    /// The file as written, stored verbatim in result sets.
+    pub source: String,
+    pub machines: Vec<Machine>,
+    /// Notes for the user (ignored sections of the original format).
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCluster {
+    #[serde(default)]
+    machines: Vec<Spanned<RawMachine>>,
+    global: Option<Spanned<IgnoredAny>>,
+    controller: Option<Spanned<IgnoredAny>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMachine {
+    hostname: Option<String>,
+    user: Option<String>,
+    port: Option<u16>,
+    identity: Option<String>,
+    #[serde(default)]
+    ssh_options: OneOrMany,
+    local: Option<bool>,
+    max_sessions: Option<Spanned<i64>>,
+    role: Option<Spanned<OneOrMany>>,
+    #[serde(default)]
+    interfaces: Vec<Spanned<RawInterface>>,
+    #[serde(default)]
+    namespaces: Vec<Spanned<RawNamespace>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNamespace {
+    role: Spanned<String>,
+    namespace: Option<String>,
+    cpu_id: Option<ScalarText>,
+    #[serde(default)]
+    interfaces: Vec<Spanned<RawInterface>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInterface {
+    name: Option<String>,
+    ip: Option<ScalarText>,
+    link: Option<String>,
+    direction: Option<String>,
+    neighbour: Option<String>,
+}
+
+/// Reads and checks a cluster file.
+pub fn load_cluster(path: &Path) -> Result<Cluster> {
+    let source = std::fs::read_to_string(path)
+        .map_err(|e| Error::input(path, 0, 0, format!("cannot read cluster file: {e}")))?;
+    parse_cluster(path, &source)
+}
+
+fn interfaces(path: &Path, raw: &[Spanned<RawInterface>]) -> Result<Vec<Interface>> {
+    let mut out = Vec::new();
+    for i in raw {
+        let (l, c) = pos(i);
+        if let Some(d) = &i.value.direction {
+            if d != "forward" && d != "backward" {
+                return Err(Error::input(
+                    path,
+                    l,
+                    c,
+                    format!("interface direction '{d}' must be forward or backward"),
+                ));
+            }
+        }
+        out.push(Interface {
+            name: i.value.name.clone().unwrap_or_default(),
+            ip: i.value.ip.as_ref().map(|s| s.0.clone()).unwrap_or_default(),
+            link: i.value.link.clone(),
+            direction: i.value.direction.clone(),
+            neighbour: i.value.neighbour.clone(),
+        });
+    }
+    Ok(out)
+}
+
+/// Parses and checks cluster text (`path` is used for messages).
+pub fn parse_cluster(path: &Path, source: &str) -> Result<Cluster> {
+    if source.trim().is_empty() {
+        return Err(Error::input(path, 1, 0, "the cluster file is empty"));
+    }
+    let raw: RawCluster = serde_saphyr::from_str_with_options(source, yaml_options())
+        .map_err(|e| yaml_error(path, e))?;
+    let mut notes = Vec::new();
+    for (key, v) in [("global", &raw.global), ("controller", &raw.controller)] {
+        if let Some(v) = v {
+            notes.push(format!(
+                "{}:{}: note: '{key}' (original mpf format) is accepted and ignored",
+                path.display(),
+                v.referenced.line()
+            ));
+        }
+    }
+    if raw.machines.is_empty() {
+        return Err(Error::input(path, 1, 0, "the cluster file has no machines"));
+    }
+    let mut machines = Vec::new();
+    let mut seen: Vec<(String, u64)> = Vec::new();
+    let mut add_role = |name: &str, l: u64, c: u64| -> Result<()> {
+        if let Some((_, first)) = seen.iter().find(|(n, _)| n == name) {
+            return Err(Error::input(
+                path,
+                l,
+                c,
+                format!("role '{name}' is already bound at line {first}"),
+            ));
+        }
+        if name.is_empty() || name == "all" {
+            return Err(Error::input(
+                path,
+                l,
+                c,
+                format!("'{name}' cannot name a role"),
+            ));
+        }
+        seen.push((name.to_string(), l));
+        Ok(())
+    };
+    for m in &raw.machines {
+        let (line, col) = pos(m);
+        let r = &m.value;
+        let local = r.local.unwrap_or(false)
+            || matches!(
+                r.hostname.as_deref(),
+                Some("localhost" | "127.0.0.1" | "::1")
+            );
+        let hostname = match (&r.hostname, local) {
+            (Some(h), _) if !h.trim().is_empty() => h.trim().to_string(),
+            (_, true) => "localhost".to_string(),
+            _ => return Err(Error::input(path, line, col, "machine without a hostname")),
+        };
+        let max_sessions = match &r.max_sessions {
+            None => DEFAULT_MAX_SESSIONS,
+            Some(s) if s.value >= 1 => s.value as usize,
+            Some(s) => {
+                let (l, c) = pos(s);
+                return Err(Error::input(path, l, c, "max_sessions must be at least 1"));
+            }
+        };
+        let mut roles = Vec::new();
+        let ifs = interfaces(path, &r.interfaces)?;
+        if let Some(rs) = &r.role {
+            let (l, c) = pos(rs);
+            for name in &rs.value.0 {
+                add_role(name, l, c)?;
+                roles.push(ClusterRole {
+                    name: name.clone(),
+                    namespace: None,
+                    cpu_id: None,
+                    interfaces: ifs.clone(),
+                    line: l,
+                });
+            }
+        }
+        for ns in &r.namespaces {
+            let (l, c) = pos(&ns.value.role);
+            add_role(&ns.value.role.value, l, c)?;
+            roles.push(ClusterRole {
+                name: ns.value.role.value.clone(),
+                namespace: ns.value.namespace.clone().filter(|s| !s.is_empty()),
+                cpu_id: ns.value.cpu_id.as_ref().map(|s| s.0.clone()),
+                interfaces: interfaces(path, &ns.value.interfaces)?,
+                line: l,
+            });
+        }
+        if roles.is_empty() {
+            return Err(Error::input(
+                path,
+                line,
+                col,
+                format!("machine '{hostname}' bears no role (add role: or namespaces:)"),
+            ));
+        }
+        machines.push(Machine {
+            hostname,
+            user: r.user.clone(),
+            port: r.port,
+            identity: r.identity.clone(),
+            ssh_options: r.ssh_options.0.clone(),
+            local,
+            max_sessions,
+            roles,
+            line,
+        });
+    }
+    Ok(Cluster {
+        path: path.to_path_buf(),
+        source: source.to_string(),
+        machines,
+        notes,
+    })
+}
+
+impl Cluster {
+    /// Every role name the cluster binds.
+    pub fn role_names(&self) -> BTreeSet<String> {
+        self.machines
+            .iter()
+            .flat_map(|m| m.roles.iter().map(|r| r.name.clone()))
+            .collect()
+    }
+
+    /// Refuses an experiment that uses roles the cluster does not bind, then checks its
+    /// templates against the cluster's roles. `local` (steps without a role) is always bound
+    /// to the machine mpf runs on.
+    pub fn check_experiment(&self, exp: &Experiment) -> Result<()> {
+        let mut known = self.role_names();
+        known.insert(DEFAULT_ROLE.to_string());
+        let missing: Vec<String> = exp
+            .possible_roles()
+            .into_iter()
+            .filter(|r| !known.contains(r))
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::input(
+                &self.path,
+                1,
+                0,
+                format!(
+                    "no machine bears role{} {} used by {} (roles here: {})",
+                    if missing.len() > 1 { "s" } else { "" },
+                    missing.join(", "),
+                    exp.path.display(),
+                    self.role_names().into_iter().collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+        super::check_templates(exp, Some(&known))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ORIGINAL: &str = r#"
+global:
+  python_path: /path/to/python
+machines:
+  - &controller_def
+    hostname: localhost
+    user: root
+    role: main
+    interfaces:
+      - name: lo
+        ip: 127.0.0.1
+        link: loopback
+        direction: forward
+  - hostname: node2
+    user: root
+    namespaces:
+      - role: ns-node
+        namespace: ns-00
+        cpu_id: 1
+        interfaces:
+        - name: lo
+          ip: 127.0.0.1
+controller:
+  <<: *controller_def
+  ports: '65400-65432'
+  control_ip: ::1
+"#;
+
+    #[test]
+    fn original_format_is_accepted() {
+        let c = parse_cluster(Path::new("c.yaml"), ORIGINAL).unwrap();
+        assert_eq!(c.machines.len(), 2);
+        assert!(c.machines[0].local);
+        assert_eq!(c.machines[0].roles[0].name, "main");
+        let ns = &c.machines[1].roles[0];
+        assert_eq!(
+            (ns.namespace.as_deref(), ns.cpu_id.as_deref(), ns.line),
+            (Some("ns-00"), Some("1"), 17)
+        );
+        assert!(!c.machines[1].local);
+        assert_eq!(c.notes.len(), 2);
+    }
+
+    #[test]
+    fn merge_keys_fill_machines() {
+        let text = "defaults: &d {user: bob, port: 2222}\nmachines:\n  - <<: *d\n    hostname: a\n    role: server\n";
+        // `defaults` is not a cluster key: anchors live inside known sections.
+        assert!(parse_cluster(Path::new("c.yaml"), text).is_err());
+        let text = "machines:\n  - &m {hostname: a, user: bob, port: 2222, role: server}\n  - <<: *m\n    hostname: b\n    role: client\n";
+        let c = parse_cluster(Path::new("c.yaml"), text).unwrap();
+        assert_eq!(c.machines[1].destination(), "bob@b");
+        assert_eq!(c.machines[1].port, Some(2222));
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let e = parse_cluster(
+            Path::new("c.yaml"),
+            "machines:\n  - hostname: a\n    role: s\n    bogus: 1\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("c.yaml:4"), "{e}");
+        let e = parse_cluster(
+            Path::new("c.yaml"),
+            "machines:\n  - {hostname: a, role: s}\n  - {hostname: b, role: s}\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("c.yaml:3") && e.contains("already bound at line 2"),
+            "{e}"
+        );
+    }
+}

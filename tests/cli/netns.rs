@@ -1,0 +1,241 @@
+//! A test bed of "hosts" made of network namespaces, each with its own sshd, on a private
+//! bridge (10.77.N.0/24, addresses this module creates and nothing else). Everything is
+//! removed when the `Bed` is dropped.
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+pub struct Host {
+    pub ns: String,
+    pub ip: String,
+    /// The root-namespace end of the host's veth pair (set it down to cut the host off).
+    pub veth: String,
+    pub sshd_log: PathBuf,
+    sshd: Option<Child>,
+}
+
+pub struct Bed {
+    pub dir: tempfile::TempDir,
+    pub tag: String,
+    pub subnet: u32,
+    pub bridge: String,
+    pub hosts: Vec<Host>,
+    pub key: PathBuf,
+    pub known_hosts: PathBuf,
+    /// Extra namespaces (no sshd) created by `add_namespace`.
+    pub extra_ns: Vec<String>,
+}
+
+fn sh(cmd: &str) -> Result<String, String> {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .output()
+        .map_err(|e| format!("{cmd}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{cmd}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Why the bed cannot be built here, if it cannot.
+fn unavailable() -> Option<String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("not root".into());
+    }
+    for tool in ["/usr/sbin/sshd", "/usr/bin/ssh-keygen", "/usr/bin/ssh"] {
+        if !Path::new(tool).exists() {
+            return Some(format!("{tool} is not installed"));
+        }
+    }
+    let probe = format!("mpf-probe-{}", std::process::id());
+    if sh(&format!("ip netns add {probe} && ip netns del {probe}")).is_err() {
+        return Some("ip netns is unavailable".into());
+    }
+    None
+}
+
+impl Bed {
+    /// Builds `n` hosts, or prints `SKIP test: why` and returns `None`.
+    pub fn new(test: &str, n: usize) -> Option<Bed> {
+        if let Some(why) = unavailable() {
+            println!("SKIP {test}: {why}");
+            return None;
+        }
+        let c = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let pid = std::process::id();
+        let tag = format!("{:x}", (pid.wrapping_mul(16) + c) & 0xfffff);
+        let subnet = (pid.wrapping_mul(7).wrapping_add(c * 13)) % 250 + 1;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut bed = Bed {
+            bridge: format!("mpb{tag}"),
+            key: dir.path().join("client_key"),
+            known_hosts: dir.path().join("known_hosts"),
+            dir,
+            tag,
+            subnet,
+            hosts: Vec::new(),
+            extra_ns: Vec::new(),
+        };
+        bed.build(n).expect("building the namespace test bed");
+        Some(bed)
+    }
+
+    fn build(&mut self, n: usize) -> Result<(), String> {
+        let d = self.dir.path().to_path_buf();
+        let (br, s) = (self.bridge.clone(), self.subnet);
+        sh(&format!(
+            "ip link add {br} type bridge && ip addr add 10.77.{s}.254/24 dev {br} && ip link set {br} up"
+        ))?;
+        sh(&format!(
+            "ssh-keygen -q -t ed25519 -N '' -f {k} && cp {k}.pub {d}/authorized_keys && \
+             ssh-keygen -q -t ed25519 -N '' -f {d}/host_key && mkdir -p /run/sshd",
+            k = self.key.display(),
+            d = d.display()
+        ))?;
+        let host_pub =
+            std::fs::read_to_string(d.join("host_key.pub")).map_err(|e| e.to_string())?;
+        let mut known = String::new();
+        for i in 0..n {
+            let ns = format!("mpf-{}-{i}", self.tag);
+            let ip = format!("10.77.{s}.{}", i + 1);
+            let veth = format!("mpv{}{i}", self.tag);
+            let peer = format!("mpn{}{i}", self.tag);
+            // Registered before it exists, so that Drop removes whatever was created.
+            self.hosts.push(Host {
+                ns: ns.clone(),
+                ip: ip.clone(),
+                veth: veth.clone(),
+                sshd_log: d.join(format!("sshd-{i}.log")),
+                sshd: None,
+            });
+            sh(&format!(
+                "ip netns add {ns} && ip link add {veth} type veth peer name {peer} && \
+                 ip link set {peer} netns {ns} && ip link set {veth} master {br} up && \
+                 ip netns exec {ns} ip addr add {ip}/24 dev {peer} && \
+                 ip netns exec {ns} ip link set {peer} up && ip netns exec {ns} ip link set lo up"
+            ))?;
+            let cfg = d.join(format!("sshd-{i}.conf"));
+            std::fs::write(
+                &cfg,
+                format!(
+                    "ListenAddress {ip}\nPort 22\nHostKey {d}/host_key\nAuthorizedKeysFile {d}/authorized_keys\n\
+                     StrictModes no\nUsePAM no\nPidFile none\nPermitRootLogin yes\nPasswordAuthentication no\n\
+                     KbdInteractiveAuthentication no\nLogLevel INFO\nMaxSessions 10\n",
+                    d = d.display()
+                ),
+            )
+            .map_err(|e| e.to_string())?;
+            let child = Command::new("ip")
+                .args(["netns", "exec", &ns, "/usr/sbin/sshd", "-D", "-f"])
+                .arg(&cfg)
+                .arg("-E")
+                .arg(&self.hosts[i].sshd_log)
+                .stdin(Stdio::null())
+                .spawn()
+                .map_err(|e| format!("sshd: {e}"))?;
+            self.hosts[i].sshd = Some(child);
+            known.push_str(&format!("{ip} {host_pub}"));
+        }
+        std::fs::write(&self.known_hosts, known).map_err(|e| e.to_string())?;
+        for h in &self.hosts {
+            let addr: SocketAddr = format!("{}:22", h.ip).parse().unwrap();
+            let start = Instant::now();
+            while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+                if start.elapsed() > Duration::from_secs(10) {
+                    return Err(format!("sshd on {} did not start", h.ip));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        Ok(())
+    }
+
+    /// A namespace without sshd (for namespace roles of a machine).
+    pub fn add_namespace(&mut self, suffix: &str) -> String {
+        let ns = format!("mpf-{}-{suffix}", self.tag);
+        self.extra_ns.push(ns.clone());
+        sh(&format!("ip netns add {ns}")).expect("ip netns add");
+        ns
+    }
+
+    /// The ssh settings every machine of a test cluster carries, as YAML lines of a mapping
+    /// at `indent` spaces.
+    pub fn ssh_keys(&self, indent: usize) -> String {
+        let pad = " ".repeat(indent);
+        format!(
+            "{pad}user: root\n{pad}identity: {}\n{pad}ssh_options: [UserKnownHostsFile={}, StrictHostKeyChecking=yes, IdentitiesOnly=yes]\n",
+            self.key.display(),
+            self.known_hosts.display()
+        )
+    }
+
+    /// Connections accepted by a host's sshd so far.
+    pub fn logins(&self, i: usize) -> usize {
+        std::fs::read_to_string(&self.hosts[i].sshd_log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("Accepted publickey"))
+            .count()
+    }
+
+    /// Processes living in a host's namespace other than its sshd listener.
+    pub fn processes_in(&self, ns: &str, except: Option<u32>) -> Vec<String> {
+        let pids = sh(&format!("ip netns pids {ns}")).unwrap_or_default();
+        pids.split_whitespace()
+            .filter(|p| Some(p.parse::<u32>().unwrap_or(0)) != except)
+            .filter_map(|p| {
+                let cmd = std::fs::read(format!("/proc/{p}/cmdline")).ok()?;
+                let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+                let state = stat.rfind(')').map(|i| stat[i + 2..].chars().next());
+                if state == Some(Some('Z')) {
+                    return None;
+                }
+                Some(format!(
+                    "{p}: {}",
+                    String::from_utf8_lossy(&cmd).replace('\0', " ")
+                ))
+            })
+            .collect()
+    }
+
+    pub fn sshd_pid(&self, i: usize) -> Option<u32> {
+        self.hosts[i].sshd.as_ref().map(|c| c.id())
+    }
+}
+
+impl Drop for Bed {
+    fn drop(&mut self) {
+        for h in &mut self.hosts {
+            if let Some(mut c) = h.sshd.take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+        for ns in self
+            .hosts
+            .iter()
+            .map(|h| h.ns.clone())
+            .chain(self.extra_ns.clone())
+        {
+            // Whatever still lives in a namespace of this bed was started by the test.
+            let _ = sh(&format!(
+                "for p in $(ip netns pids {ns}); do kill -KILL $p; done; ip netns del {ns}"
+            ));
+        }
+        for h in &self.hosts {
+            let _ = sh(&format!("ip link del {} 2>/dev/null", h.veth));
+        }
+        let _ = sh(&format!("ip link del {}", self.bridge));
+    }
+}

@@ -1,0 +1,406 @@
+//! Clusters over OpenSSH, on namespace hosts with their own sshd (see `netns.rs`). They need
+//! root and `ip netns`; elsewhere they print `SKIP` and pass.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::common::mpf_in;
+use crate::netns::Bed;
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn set_dir(dir: &Path) -> PathBuf {
+    std::fs::read_dir(dir.join("results"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.is_dir())
+        .expect("a result set")
+}
+
+fn journal(set: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(set.join("journal.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn journal_len(dir: &Path) -> usize {
+    std::fs::read_dir(dir.join("results"))
+        .ok()
+        .and_then(|mut d| d.next())
+        .and_then(|e| e.ok())
+        .map(|e| journal(&e.path()).len())
+        .unwrap_or(0)
+}
+
+/// The cluster of the original mpf format: anchors, `<<` merge keys, `global`, `controller`.
+fn original_cluster(bed: &Bed) -> String {
+    let (a, b) = (&bed.hosts[0].ip, &bed.hosts[1].ip);
+    format!(
+        "global:\n  python_path: /usr/bin/python3\nmachines:\n  - &server_def\n    hostname: {a}\n{keys}    role: server\n    interfaces:\n      - {{name: veth0, ip: {a}, link: l1, direction: forward}}\n  - <<: *server_def\n    hostname: {b}\n    role: client\n    interfaces:\n      - {{name: veth0, ip: {b}, link: l1}}\ncontroller:\n  <<: *server_def\n  ports: '65400-65432'\n",
+        keys = bed.ssh_keys(4)
+    )
+}
+
+#[test]
+fn iperf_between_two_namespace_hosts_over_one_connection_each() {
+    let Some(bed) = Bed::new("iperf_between_two_namespace_hosts", 2) else {
+        return;
+    };
+    if !Path::new("/usr/bin/iperf3").exists() {
+        println!("SKIP iperf_between_two_namespace_hosts: iperf3 is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = write(dir.path(), "cluster.yaml", &original_cluster(&bed));
+    let mut exp =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/iperf.yaml"))
+            .unwrap();
+    // A file written into the server's run_dir and a step writing into it: both come back.
+    exp.push_str(
+        "files:\n  - role: server\n    path: \"{{ run_dir }}/config.ini\"\n    content: \"streams = {{ parallel }}\\n\"\nteardown:\n  - role: client\n    run: echo \"{{ roles.server.ip }} {{ links.l1.backward.ip }}\" > \"{{ run_dir }}/peer.txt\"; hostname > $MPF_RUN_DIR/host.txt\n",
+    );
+    let exp = write(dir.path(), "iperf.yaml", &exp);
+
+    let check = mpf_in(dir.path())
+        .args(["check"])
+        .arg(&exp)
+        .arg("-c")
+        .arg(&cluster)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        check.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(
+        text.contains(&format!(
+            "machine {} (roles server): reachable",
+            bed.hosts[0].ip
+        )),
+        "{text}"
+    );
+
+    let out = mpf_in(dir.path())
+        .args([
+            "run",
+            "--quiet",
+            "--no-plot",
+            "--runs",
+            "1",
+            "--set",
+            "parallel=1,2",
+            "--set",
+            "time=1",
+        ])
+        .arg(&exp)
+        .arg("-c")
+        .arg(&cluster)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("'global' (original mpf format) is accepted and ignored"),
+        "{err}"
+    );
+    let set = set_dir(dir.path());
+    let records = journal(&set);
+    assert_eq!(records.len(), 4);
+    for r in &records {
+        assert_eq!(r["status"], "ok", "{r}");
+        assert!(r["results"]["goodput"].as_f64().unwrap() > 1e6, "{r}");
+        let steps = r["steps"].as_array().unwrap();
+        assert!(
+            steps.iter().any(|s| s["host"] == bed.hosts[1].ip.as_str()),
+            "{r}"
+        );
+    }
+    // The cluster file is kept verbatim; every machine's facts are in the manifest.
+    assert_eq!(
+        std::fs::read_to_string(set.join("cluster.yaml")).unwrap(),
+        std::fs::read_to_string(&cluster).unwrap()
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(set.join("manifest.json")).unwrap()).unwrap();
+    let hosts: Vec<&str> = manifest["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        hosts.contains(&bed.hosts[0].ip.as_str()) && hosts.contains(&bed.hosts[1].ip.as_str()),
+        "{hosts:?}"
+    );
+    assert!(manifest["hosts"][0]["kernel"]
+        .as_str()
+        .unwrap()
+        .starts_with("Linux"));
+    // run_dir files were written and collected back from both machines.
+    for i in 0..4 {
+        let run = set.join("runs").join(format!("{i:04}"));
+        let cfg = std::fs::read_to_string(run.join("server/config.ini")).unwrap();
+        assert!(cfg.starts_with("streams = "), "{cfg}");
+        let peer = std::fs::read_to_string(run.join("client/peer.txt")).unwrap();
+        assert_eq!(
+            peer.trim(),
+            format!("{} {}", bed.hosts[0].ip, bed.hosts[1].ip)
+        );
+        assert!(run.join("client/host.txt").exists());
+        assert!(run.join("client/client.out").exists());
+    }
+    // One connection per machine for the whole experiment (plus one for `mpf check`).
+    for i in 0..2 {
+        assert_eq!(
+            bed.logins(i),
+            2,
+            "host {i}: {}",
+            std::fs::read_to_string(&bed.hosts[i].sshd_log).unwrap()
+        );
+    }
+    // Nothing left behind on the hosts: no step, no guard, no run directory.
+    std::thread::sleep(Duration::from_millis(300));
+    for (i, h) in bed.hosts.iter().enumerate() {
+        let left = bed.processes_in(&h.ns, bed.sshd_pid(i));
+        assert!(left.is_empty(), "{left:?}");
+    }
+    let id = set.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(!Path::new(&format!("/tmp/mpf-{id}")).exists());
+}
+
+const SLOW: &str = r#"
+name: slow
+runs: 1
+variables:
+  n: {range: [1, 3]}
+steps:
+  - name: daemon
+    role: server
+    background: true
+    run: sleep 300; echo MARK
+  - name: work
+    role: client
+    run: sh -c 'sleep 301 & sleep 302; echo MARK'
+    timeout: 600s
+"#;
+
+#[test]
+fn sigkill_of_mpf_leaves_no_process_on_any_host() {
+    let Some(bed) = Bed::new("sigkill_of_mpf_leaves_no_process_on_any_host", 2) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = write(dir.path(), "cluster.yaml", &original_cluster(&bed));
+    let exp = write(dir.path(), "slow.yaml", SLOW);
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("mpf"))
+        .current_dir(dir.path())
+        .env("MPF_RESULTS", dir.path().join("results"))
+        .args(["run", "--quiet", "--no-plot"])
+        .arg(&exp)
+        .arg("-c")
+        .arg(&cluster)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until both machines run their step.
+    let start = Instant::now();
+    loop {
+        let n: usize = (0..2)
+            .map(|i| {
+                bed.processes_in(&bed.hosts[i].ns, bed.sshd_pid(i))
+                    .iter()
+                    .filter(|p| p.contains(": sleep 30"))
+                    .count()
+            })
+            .sum();
+        if n >= 3 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "steps did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let start = Instant::now();
+    loop {
+        let left: Vec<String> = (0..2)
+            .flat_map(|i| bed.processes_in(&bed.hosts[i].ns, bed.sshd_pid(i)))
+            .collect();
+        // No local ssh client or master either.
+        let local_ssh = crate::run::alive_with(&format!("10.77.{}.", bed.subnet));
+        if left.is_empty() && local_ssh == 0 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "left after SIGKILL: {left:?}, {local_ssh} local ssh processes"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_cut_link_fails_only_the_runs_that_need_the_host() {
+    let Some(bed) = Bed::new("a_cut_link_fails_only_the_runs_that_need_the_host", 2) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (&bed.hosts[0].ip, &bed.hosts[1].ip);
+    let cluster = write(
+        dir.path(),
+        "cluster.yaml",
+        &format!(
+            "machines:\n  - hostname: {a}\n{k}    role: a\n  - hostname: {b}\n{k}    role: b\n",
+            k = bed.ssh_keys(4)
+        ),
+    );
+    let exp = write(
+        dir.path(),
+        "cut.yaml",
+        "name: cut\nruns: 1\norder: sequential\nvariables:\n  i: {range: [1, 5]}\n  node: [a, b]\nsteps:\n  - name: work\n    role: \"{{ node }}\"\n    timeout: 20s\n    run: sleep 0.3; echo \"mpf-result v {{ i }}\"\n",
+    );
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("mpf"))
+        .current_dir(dir.path())
+        .env("MPF_RESULTS", dir.path().join("results"))
+        .args(["run", "--quiet", "--no-plot"])
+        .arg(&exp)
+        .arg("-c")
+        .arg(&cluster)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while journal_len(dir.path()) < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no runs recorded"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let cut = Instant::now();
+    assert!(std::process::Command::new("ip")
+        .args(["link", "set", &bed.hosts[1].veth, "down"])
+        .status()
+        .unwrap()
+        .success());
+    let status = child.wait().unwrap();
+    let elapsed = cut.elapsed();
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    let set = set_dir(dir.path());
+    let records = journal(&set);
+    assert_eq!(records.len(), 10, "{err}");
+    let mut failed_b = 0;
+    for r in &records {
+        let node = r["point"]["node"].as_str().unwrap();
+        if node == "a" {
+            assert_eq!(r["status"], "ok", "{r}");
+        } else if r["status"] != "ok" {
+            failed_b += 1;
+            let e = r["error"].as_str().unwrap();
+            assert!(
+                e.contains(b.as_str()),
+                "error does not name the machine: {e}"
+            );
+        }
+    }
+    assert!(failed_b >= 4, "{records:?}");
+    // Runs recorded before the cut are still there, intact.
+    assert!(records.iter().filter(|r| r["status"] == "ok").count() >= 6);
+    // Each run that needs the dead host fails within its timeout.
+    assert!(elapsed < Duration::from_secs(20 * 5), "{elapsed:?}");
+}
+
+#[test]
+fn namespace_roles_run_in_their_namespace_pinned_to_their_cpu() {
+    let Some(mut bed) = Bed::new("namespace_roles_run_in_their_namespace", 1) else {
+        return;
+    };
+    let remote_ns = bed.add_namespace("r");
+    let local_ns = bed.add_namespace("l");
+    let dir = tempfile::tempdir().unwrap();
+    // The namespaces are told apart by their inode.
+    let inode = |ns: &str| {
+        let out = std::process::Command::new("ip")
+            .args(["netns", "exec", ns, "readlink", "/proc/self/ns/net"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let cluster = write(
+        dir.path(),
+        "cluster.yaml",
+        &format!(
+            "machines:\n  - hostname: {a}\n{k}    namespaces:\n      - role: remote\n        namespace: {remote_ns}\n        cpu_id: 1\n  - hostname: localhost\n    namespaces:\n      - role: here\n        namespace: {local_ns}\n        cpu_id: 0\n",
+            a = bed.hosts[0].ip,
+            k = bed.ssh_keys(4)
+        ),
+    );
+    let exp = write(
+        dir.path(),
+        "ns.yaml",
+        "name: ns\nruns: 1\nsteps:\n  - name: where\n    role: [remote, here]\n    run: readlink /proc/self/ns/net; grep Cpus_allowed_list /proc/self/status\n",
+    );
+    let out = mpf_in(dir.path())
+        .args(["run", "--quiet", "--no-plot"])
+        .arg(&exp)
+        .arg("-c")
+        .arg(&cluster)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let set = set_dir(dir.path());
+    for (role, ns, cpu) in [("remote", &remote_ns, "1"), ("here", &local_ns, "0")] {
+        let text =
+            std::fs::read_to_string(set.join(format!("runs/0000/{role}/where.out"))).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(lines.next().unwrap(), inode(ns), "{role}: {text}");
+        assert_eq!(
+            lines.next().unwrap().split_whitespace().last().unwrap(),
+            cpu,
+            "{role}: {text}"
+        );
+    }
+}
+
+#[test]
+fn roles_missing_from_the_cluster_are_refused_with_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = write(
+        dir.path(),
+        "cluster.yaml",
+        "machines:\n  - hostname: localhost\n    role: server\n",
+    );
+    let out = mpf_in(dir.path())
+        .args(["check"])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/iperf.yaml"))
+        .arg("-c")
+        .arg(&cluster)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cluster.yaml:1") && err.contains("no machine bears role client"),
+        "{err}"
+    );
+}
