@@ -404,3 +404,101 @@ fn roles_missing_from_the_cluster_are_refused_with_the_file() {
         "{err}"
     );
 }
+
+#[test]
+fn deploy_example_on_a_namespace_host_over_its_one_connection() {
+    let Some(bed) = Bed::new("deploy_example_on_a_namespace_host", 1) else {
+        return;
+    };
+    if std::process::Command::new("cc")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        println!("SKIP deploy_example_on_a_namespace_host: no C compiler (cc)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = write(
+        dir.path(),
+        "cluster.yaml",
+        &format!(
+            "machines:\n  - hostname: {}\n{}    role: bench\n",
+            bed.hosts[0].ip,
+            bed.ssh_keys(4)
+        ),
+    );
+    let dest = dir.path().join("remote-code");
+    let exp = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/deploy/deploy.yaml");
+    let out = mpf_in(dir.path())
+        .args([
+            "run",
+            "-q",
+            "--no-plot",
+            "--runs",
+            "1",
+            "--set",
+            "size=1,4",
+            "--set",
+        ])
+        .arg(format!("dest={}", dest.display()))
+        .arg(&exp)
+        .arg("-c")
+        .arg(&cluster)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!("setup {}: ok", bed.hosts[0].ip)),
+        "{err}"
+    );
+    let set = set_dir(dir.path());
+    let recs = journal(&set);
+    assert_eq!(recs.len(), 2);
+    assert!(recs.iter().all(|r| r["status"] == "ok"), "{recs:?}");
+    let log = std::fs::read_to_string(set.join(format!("setup/{}.log", bed.hosts[0].ip))).unwrap();
+    assert!(log.contains("$ sync ") && log.contains("make -C"), "{log}");
+    assert!(
+        !log.contains("copying with tar"),
+        "rsync over the master: {log}"
+    );
+    assert!(dest.join("membench").is_file());
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(set.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(
+        manifest["synced"][0]["machines"][0],
+        bed.hosts[0].ip.as_str()
+    );
+    // Setup, facts, every step and the rsync all went over the one connection of the run.
+    assert_eq!(bed.logins(0), 1, "one ssh connection for the whole run");
+
+    // A second deploy: nothing to copy or build, again one connection.
+    let exp2 = write(
+        dir.path(),
+        "deploy.yaml",
+        &std::fs::read_to_string(&exp)
+            .unwrap()
+            .replace("dest: ~/mpf-membench", &format!("dest: {}", dest.display()))
+            .replace(
+                "./src",
+                &Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("examples/deploy/src")
+                    .display()
+                    .to_string(),
+            ),
+    );
+    let out = mpf_in(dir.path())
+        .arg("deploy")
+        .arg(&exp2)
+        .arg("-c")
+        .arg(&cluster)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(bed.logins(0), 2);
+}
