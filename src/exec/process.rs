@@ -8,6 +8,22 @@ use tokio::process::Child;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+/// Lines a transport's own wrapper writes on a step's stderr to talk to mpf; removed from the
+/// step's captured stderr.
+pub const INTERNAL_MARK: &str = "mpf-internal-7f3a:";
+
+/// Counts a finished output stream, however the pump ends.
+struct CountOnDrop(watch::Sender<usize>);
+
+impl Drop for CountOnDrop {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n += 1);
+    }
+}
+
+/// The process's exit, once known: (exit code, when).
+pub type ExitWatch = watch::Receiver<Option<(Option<i32>, Instant)>>;
+
 /// Output captured so far, shared with readiness checks that look for a log line.
 pub type SharedBuf = Arc<Mutex<Vec<u8>>>;
 
@@ -21,6 +37,9 @@ pub struct StepProc {
     stdout: SharedBuf,
     stderr: SharedBuf,
     readers: Vec<JoinHandle<()>>,
+    /// Output streams being read, and how many reached their end.
+    streams: usize,
+    closed: watch::Receiver<usize>,
     pub exit: Option<Option<i32>>,
     pub ended: Option<Instant>,
 }
@@ -39,8 +58,10 @@ pub struct Output {
 fn pump<R: tokio::io::AsyncRead + Unpin + Send + 'static>(
     mut r: R,
     buf: SharedBuf,
+    closed: watch::Sender<usize>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
+        let _count = CountOnDrop(closed);
         let mut chunk = [0u8; 8192];
         loop {
             match r.read(&mut chunk).await {
@@ -66,11 +87,12 @@ impl StepProc {
         let stdout: SharedBuf = Default::default();
         let stderr: SharedBuf = Default::default();
         let mut readers = Vec::new();
+        let (closed_tx, closed) = watch::channel(0usize);
         if let Some(o) = child.stdout.take() {
-            readers.push(pump(o, stdout.clone()));
+            readers.push(pump(o, stdout.clone(), closed_tx.clone()));
         }
         if let Some(e) = child.stderr.take() {
-            readers.push(pump(e, stderr.clone()));
+            readers.push(pump(e, stderr.clone(), closed_tx.clone()));
         }
         let (tx, exited) = watch::channel(None);
         tokio::spawn(async move {
@@ -84,10 +106,27 @@ impl StepProc {
             exited,
             stdout,
             stderr,
+            streams: readers.len(),
+            closed,
             readers,
             exit: None,
             ended: None,
         }
+    }
+
+    /// Resolves when every output stream has reached its end (and its bytes are in the
+    /// shared buffers).
+    pub fn output_closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.closed.clone();
+        let n = self.streams;
+        async move {
+            let _ = rx.wait_for(|c| *c >= n).await;
+        }
+    }
+
+    /// Becomes `Some` when the process has exited.
+    pub fn exit_watch(&self) -> ExitWatch {
+        self.exited.clone()
     }
 
     /// Output so far (both streams), for readiness checks.
@@ -141,9 +180,37 @@ impl StepProc {
                 .map(|mut v| std::mem::take(&mut *v))
                 .unwrap_or_default()
         };
+        let strip = |v: Vec<u8>| -> Vec<u8> {
+            if !v
+                .windows(INTERNAL_MARK.len())
+                .any(|w| w == INTERNAL_MARK.as_bytes())
+            {
+                return v;
+            }
+            let text = String::from_utf8_lossy(&v);
+            text.split_inclusive('\n')
+                .filter(|l| !l.starts_with(INTERNAL_MARK))
+                .collect::<String>()
+                .into_bytes()
+        };
         Output {
             stdout: take(&self.stdout),
-            stderr: take(&self.stderr),
+            stderr: {
+                let raw = take(&self.stderr);
+                let kept = strip(raw.clone());
+                if kept.len() != raw.len() {
+                    // The transport reads its markers from the shared buffer after this.
+                    let marks: Vec<u8> = String::from_utf8_lossy(&raw)
+                        .split_inclusive('\n')
+                        .filter(|l| l.starts_with(INTERNAL_MARK))
+                        .collect::<String>()
+                        .into_bytes();
+                    if let Ok(mut b) = self.stderr.lock() {
+                        b.extend_from_slice(&marks);
+                    }
+                }
+                kept
+            },
             exit,
             duration: self.ended.unwrap_or_else(Instant::now) - self.started,
             timed_out,

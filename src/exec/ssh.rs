@@ -2,11 +2,18 @@
 //! for the whole experiment, every command a session multiplexed over it.
 //!
 //! Process groups and cleanup on the remote side:
-//! - each step runs under `setsid -w sh -c WRAPPER`: a session and process group of its own,
-//!   whose leader writes its pgid into a registry directory (`/tmp/mpf-g-XXXX/<token>`)
-//!   before it runs the step. mpf knows the group by its token, so nothing has to be parsed
-//!   out of the step's output;
-//! - `stop_group` sends TERM (and CONT), waits for the grace, then KILL, over the master;
+//! - each step runs in a session and process group of its own (`setsid`), whose leader writes
+//!   its pgid into a registry directory (`/tmp/mpf-g-XXXX/<token>`) before it runs the step.
+//!   mpf knows the group by its token, so nothing has to be parsed out of the step's output;
+//! - a small supervisor, the step session's own shell, waits for the leader. Beside it a
+//!   watcher reads the session's stdin, a pipe from mpf: closing that pipe makes the watcher
+//!   stop the group (TERM and CONT, the grace, KILL). Stopping a step therefore costs no
+//!   session of its own: mpf closes the pipe and the session ends once the group is gone;
+//! - when the leader exits and its group is empty, the supervisor unregisters it and the
+//!   session ends at once. When processes are left in the group, they stay until the end of
+//!   the run, where `stop_group` kills them over a session of its own (the supervisor tells
+//!   mpf with a marker line on stderr). Another marker says whether `run_dir` holds files, so
+//!   that empty run directories are removed without a round trip instead of collected;
 //! - one long-lived guard session per machine reads its stdin, a pipe from mpf. When mpf dies
 //!   (SIGKILL included) or the connection drops, sshd closes that stdin; the guard then kills
 //!   every group still registered. A step that leaves its group (`setsid`, double fork) is not
@@ -57,7 +64,73 @@ pub struct Ssh {
     /// Commands (mkdir, rm) run at the start of the next session instead of one of their own.
     prelude: Mutex<String>,
     roots: Mutex<Vec<String>>,
+    /// Steps started and not yet stopped, by token.
+    live: Mutex<std::collections::HashMap<i32, LiveStep>>,
+    /// Remote paths that hold files to collect (run directories written to).
+    dirty: Mutex<Vec<String>>,
 }
+
+/// What `stop_group` needs of a running step: the pipe whose EOF stops it, its exit, its
+/// stderr (for the supervisor's markers) and its run directory.
+struct LiveStep {
+    stdin: Option<tokio::process::ChildStdin>,
+    exit: crate::exec::process::ExitWatch,
+    /// Resolves when the session's output has been read to its end (markers included).
+    closed: crate::exec::BoxFut<'static, ()>,
+    stderr: crate::exec::process::SharedBuf,
+    run_dir: Option<String>,
+}
+
+/// `alive PGID`: is a member of the group alive? Zombies don't count: an orphan's zombie waits
+/// for PID 1, which some init processes reap late.
+const ALIVE_FN: &str = r#"if command -v ps >/dev/null 2>&1; then
+  alive() { ps -eo pgid=,stat= | awk -v g="$1" '$1 == g && $2 !~ /^Z/ { f = 1 } END { exit !f }'; }
+else
+  alive() { kill -0 -"$1" 2>/dev/null; }
+fi
+"#;
+
+/// The step session's shell: `$1` the script, `$2` the registry file, `$3` polls of 50 ms
+/// in the grace period; the wrapper prefix and exports are spliced in by `spawn`.
+fn supervisor(exports: &str, wrap: &str) -> String {
+    let m = crate::exec::process::INTERNAL_MARK;
+    let alive = ALIVE_FN;
+    format!(
+        r#"{exports}exec 3<&0 </dev/null
+{alive}mkfifo "$2.o" "$2.e" || {{ echo "mpf: cannot create the output pipes" >&2; exit 125; }}
+cat "$2.o" & co=$!
+cat "$2.e" >&2 & ce=$!
+setsid sh -c 'echo $$ > "$2" || {{ echo "mpf: cannot register the process group" >&2; exit 125; }}; exec {wrap}sh -c "$1"' mpf-step "$1" "$2" >"$2.o" 2>"$2.e" &
+pg=$!
+{{ cat <&3 >/dev/null
+  while [ ! -f "$2" ] && kill -0 "$pg" 2>/dev/null; do sleep 0.01; done
+  [ -f "$2" ] && [ ! -f "$2.keep" ] || exit 0
+  kill -TERM -"$pg"; kill -CONT -"$pg"; i=0
+  while alive "$pg" && [ "$i" -lt "$3" ]; do sleep 0.05; i=$((i+1)); done
+  kill -KILL -"$pg"; rm -f "$2"
+}} >/dev/null 2>&1 &
+exec 3<&-
+wait "$pg"; rc=$?
+if alive "$pg"; then
+  # Processes left in the group hold the pipes: detached sinks take over so that this
+  # session can end, and the left processes can go on writing until the run ends.
+  sleep 0.1
+  cat "$2.o" >/dev/null 2>&1 & cat "$2.e" >/dev/null 2>&1 &
+  kill "$co" "$ce" 2>/dev/null
+  : > "$2.keep"; left=1
+else
+  wait "$co" "$ce"; rm -f "$2"; left=
+fi
+rm -f "$2.o" "$2.e"
+if [ -n "$MPF_RUN_DIR" ] && [ -n "$(ls -A "$MPF_RUN_DIR" 2>/dev/null)" ]; then echo "{m} rundir" >&2; fi
+[ -n "$left" ] && echo "{m} leftovers" >&2
+exit $rc
+"#
+    )
+}
+
+/// The grace between TERM and KILL when a step's watcher stops it.
+const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// Seconds before an unreachable host is given up on.
 const CONNECT_TIMEOUT: u64 = 5;
@@ -104,6 +177,49 @@ impl Ssh {
         ]);
     }
 
+    /// The supervisor's markers in a step's stderr: (run_dir holds files, processes were left).
+    fn markers(&self, stderr: &crate::exec::process::SharedBuf) -> (bool, bool) {
+        let m = crate::exec::process::INTERNAL_MARK;
+        let text = stderr
+            .lock()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+        let has = |what: &str| text.lines().any(|l| l.starts_with(m) && l.ends_with(what));
+        (has("rundir"), has("leftovers"))
+    }
+
+    /// Stops a registered group over a session of its own: TERM (and CONT), the grace, KILL.
+    async fn kill_group_session(&self, pgid: i32, grace: Duration) {
+        if self.ensure_connected().await.is_err() {
+            // The guard on the other side has seen EOF and killed the group.
+            return;
+        }
+        let Ok(_permit) = self.sessions.acquire().await else {
+            return;
+        };
+        let polls = (grace.as_millis() / 50).max(1);
+        let script = format!(
+            "{alive}f={d}/{pgid}; [ -f \"$f\" ] || exit 0; p=$(cat \"$f\"); \
+             if [ -n \"$p\" ] && kill -0 \"-$p\" 2>/dev/null; then \
+             kill -TERM \"-$p\" 2>/dev/null; kill -CONT \"-$p\" 2>/dev/null; i=0; \
+             while alive \"$p\" && [ $i -lt {polls} ]; do sleep 0.05; i=$((i+1)); done; \
+             kill -KILL \"-$p\" 2>/dev/null; fi; rm -f \"$f\" \"$f.keep\"",
+            alive = ALIVE_FN,
+            d = q(&self.gdir)
+        );
+        let mut cmd = tokio::process::Command::from(self.session(&script));
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let limit = grace + Duration::from_secs(CONNECT_TIMEOUT + 5);
+        if let Ok(mut child) = cmd.spawn() {
+            if tokio::time::timeout(limit, child.wait()).await.is_err() {
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+            }
+        }
+    }
+
     /// `base_args` as strings, for commands built elsewhere (rsync's `-e`).
     fn base_args_vec(&self) -> Vec<String> {
         let mut cmd = Command::new("ssh");
@@ -140,6 +256,8 @@ impl Ssh {
             next_token: AtomicI32::new(1),
             prelude: Mutex::new(String::new()),
             roots: Mutex::new(Vec::new()),
+            live: Mutex::new(std::collections::HashMap::new()),
+            dirty: Mutex::new(Vec::new()),
         };
         let conn = ssh.open().await?;
         if let Ok(mut c) = ssh.conn.lock() {
@@ -393,70 +511,81 @@ impl Transport for Ssh {
                 .await
                 .map_err(|_| Error::Runtime("session limit closed".into()))?;
             let token = self.next_token.fetch_add(1, Ordering::Relaxed);
-            let mut inner = format!(
-                "echo $$ > {}/{token} || {{ echo 'mpf: cannot register the process group' >&2; exit 125; }}; ",
-                q(&self.gdir)
-            );
+            let mut exports = String::new();
             if !env.is_empty() {
-                inner.push_str("export");
+                exports.push_str("export");
                 for (k, v) in env {
-                    inner.push_str(&format!(" {k}={}", q(v)));
+                    exports.push_str(&format!(" {k}={}", q(v)));
                 }
-                inner.push_str("; ");
+                exports.push('\n');
             }
-            inner.push_str("exec ");
-            for w in wrap {
-                inner.push_str(&q(w));
-                inner.push(' ');
-            }
-            inner.push_str("sh -c \"$1\"");
+            let wrap: String = wrap.iter().map(|w| format!("{} ", q(w))).collect();
+            let polls = (STOP_GRACE.as_millis() / 50).max(1);
             let remote = format!(
-                "{}exec setsid -w sh -c {} mpf-step {}",
+                "{}exec sh -c {} mpf-supervisor {} {} {polls}",
                 self.take_prelude(),
-                q(&inner),
-                q(script)
+                q(&supervisor(&exports, &wrap)),
+                q(script),
+                q(&format!("{}/{token}", self.gdir))
             );
+            let run_dir = env
+                .iter()
+                .find(|(k, _)| k == "MPF_RUN_DIR")
+                .map(|(_, v)| v.clone());
             let mut cmd = tokio::process::Command::from(self.session(&remote));
-            cmd.stdin(Stdio::null())
+            cmd.stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .kill_on_drop(false);
-            let child = cmd
+            let mut child = cmd
                 .spawn()
                 .ctx(|| format!("failed to start ssh for {}", self.cfg.name))?;
-            Ok(StepProc::holding(child, token, Some(Box::new(permit))))
+            let stdin = child.stdin.take();
+            let proc = StepProc::holding(child, token, Some(Box::new(permit)));
+            if let Ok(mut live) = self.live.lock() {
+                live.insert(
+                    token,
+                    LiveStep {
+                        stdin,
+                        exit: proc.exit_watch(),
+                        closed: Box::pin(proc.output_closed()),
+                        stderr: proc.output_so_far().1,
+                        run_dir,
+                    },
+                );
+            }
+            Ok(proc)
         })
     }
 
     fn stop_group(&self, pgid: i32, grace: Duration) -> BoxFut<'_, ()> {
         Box::pin(async move {
-            if self.ensure_connected().await.is_err() {
-                // The guard on the other side has seen EOF and killed the group.
-                return;
-            }
-            let Ok(_permit) = self.sessions.acquire().await else {
-                return;
-            };
-            let polls = (grace.as_millis() / 50).max(1);
-            let script = format!(
-                "f={d}/{pgid}; [ -f \"$f\" ] || exit 0; p=$(cat \"$f\"); \
-                 if [ -n \"$p\" ] && kill -0 \"-$p\" 2>/dev/null; then \
-                 kill -TERM \"-$p\" 2>/dev/null; kill -CONT \"-$p\" 2>/dev/null; i=0; \
-                 while kill -0 \"-$p\" 2>/dev/null && [ $i -lt {polls} ]; do sleep 0.05; i=$((i+1)); done; \
-                 kill -KILL \"-$p\" 2>/dev/null; fi; rm -f \"$f\"",
-                d = q(&self.gdir)
-            );
-            let mut cmd = tokio::process::Command::from(self.session(&script));
-            cmd.stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-            let limit = grace + Duration::from_secs(CONNECT_TIMEOUT + 5);
-            if let Ok(mut child) = cmd.spawn() {
-                if tokio::time::timeout(limit, child.wait()).await.is_err() {
-                    let _ = child.start_kill();
-                    let _ = child.wait().await;
+            let step = self.live.lock().ok().and_then(|mut l| l.remove(&pgid));
+            if let Some(mut step) = step {
+                let ended = step.exit.borrow().is_some();
+                if !ended {
+                    // Closing the session's stdin makes its watcher stop the group; the
+                    // session ends when the group is gone.
+                    step.stdin.take();
+                    let limit = grace + Duration::from_secs(CONNECT_TIMEOUT);
+                    let _ = tokio::time::timeout(limit, step.exit.wait_for(|v| v.is_some())).await;
+                }
+                if step.exit.borrow().is_some() {
+                    // The markers are the session's last output: read it to the end.
+                    let _ = tokio::time::timeout(Duration::from_secs(2), &mut step.closed).await;
+                }
+                let (rundir, leftovers) = self.markers(&step.stderr);
+                if rundir {
+                    if let (Some(d), Ok(mut dirty)) = (step.run_dir.take(), self.dirty.lock()) {
+                        dirty.push(d);
+                    }
+                }
+                let stopped = step.exit.borrow().is_some();
+                if stopped && !leftovers {
+                    return;
                 }
             }
+            self.kill_group_session(pgid, grace).await;
         })
     }
 
@@ -480,6 +609,9 @@ impl Transport for Ssh {
             q(&dir),
             q(path)
         );
+        if let Ok(mut dirty) = self.dirty.lock() {
+            dirty.push(dir.clone());
+        }
         self.run_sync(&remote, Some(content))
             .map(|_| ())
             .map_err(|e| Error::Runtime(format!("failed to write {path}: {e}")))
@@ -505,6 +637,21 @@ impl Transport for Ssh {
 
     fn collect_dir<'a>(&'a self, remote: &'a str, local: &'a Path) -> BoxFut<'a, Result<()>> {
         Box::pin(async move {
+            // Nothing was written there: remove it with the next session, no round trip now.
+            let written = match self.dirty.lock() {
+                Ok(mut d) => {
+                    let hit = d.iter().any(|p| p.starts_with(remote));
+                    d.retain(|p| !p.starts_with(remote));
+                    hit
+                }
+                Err(_) => true,
+            };
+            if !written {
+                if let Ok(mut p) = self.prelude.lock() {
+                    p.push_str(&format!("rm -rf {}; ", q(remote)));
+                }
+                return Ok(());
+            }
             self.ensure_connected().await?;
             let _permit = self
                 .sessions

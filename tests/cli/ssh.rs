@@ -502,3 +502,56 @@ fn deploy_example_on_a_namespace_host_over_its_one_connection() {
     );
     assert_eq!(bed.logins(0), 2);
 }
+
+#[test]
+fn remote_leftovers_live_until_the_end_of_the_run_and_no_later() {
+    let Some(bed) = Bed::new("remote_leftovers", 1) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let marker = format!("mpfleft{}", std::process::id());
+    let cluster = write(
+        dir.path(),
+        "cluster.yaml",
+        &format!(
+            "machines:\n  - hostname: {}\n{}    role: r\n",
+            bed.hosts[0].ip,
+            bed.ssh_keys(4)
+        ),
+    );
+    // The first step leaves a child in its group; the next one sees it still alive, and
+    // after the run it is gone. Stderr output of the steps reaches the logs untouched.
+    let exp = write(
+        dir.path(),
+        "left.yaml",
+        &format!(
+            "runs: 2\nsteps:\n  - name: start\n    role: r\n    run: sh -c 'sleep 1000; echo {marker}' & echo started >&2\n  - name: probe\n    role: r\n    run: pgrep -f '{marker}' >/dev/null && echo 'mpf-result alive 1'\n"
+        ),
+    );
+    let out = mpf_in(dir.path())
+        .args(["run", "-q", "--no-plot"])
+        .arg(&exp)
+        .arg("-c")
+        .arg(&cluster)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let set = set_dir(dir.path());
+    let recs = journal(&set);
+    assert_eq!(recs.len(), 2);
+    assert!(
+        recs.iter().all(|r| r["results"]["alive"] == 1.0),
+        "{recs:?}"
+    );
+    let err = std::fs::read_to_string(set.join("runs/0000/r/start.err")).unwrap();
+    assert_eq!(err, "started\n", "internal markers never reach the logs");
+    let left = bed.processes_in(&bed.hosts[0].ns, bed.sshd_pid(0));
+    assert!(
+        left.iter().all(|p| !p.contains(&marker)),
+        "left behind: {left:?}"
+    );
+}
