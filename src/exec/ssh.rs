@@ -84,7 +84,10 @@ struct LiveStep {
 /// `alive PGID`: is a member of the group alive? Zombies don't count: an orphan's zombie waits
 /// for PID 1, which some init processes reap late.
 const ALIVE_FN: &str = r#"if command -v ps >/dev/null 2>&1; then
-  alive() { ps -eo pgid=,stat= | awk -v g="$1" '$1 == g && $2 !~ /^Z/ { f = 1 } END { exit !f }'; }
+  alive() {
+    kill -0 -"$1" 2>/dev/null &&
+      ps -eo pgid=,stat= | awk -v g="$1" '$1 == g && $2 !~ /^Z/ { f = 1 } END { exit !f }'
+  }
 else
   alive() { kill -0 -"$1" 2>/dev/null; }
 fi
