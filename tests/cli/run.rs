@@ -327,6 +327,19 @@ teardown:
     assert_eq!(alive_with("started-logging; sleep 1000"), 0);
 }
 
+/// `mpf run EXP -q` in the background, results under `dir/results`.
+fn spawn_run(dir: &Path, exp: &Path) -> std::process::Child {
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("mpf"))
+        .current_dir(dir)
+        .env("MPF_RESULTS", dir.join("results"))
+        .arg("run")
+        .arg(exp)
+        .arg("-q")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 fn wait_for_lines(dir: &Path, n: usize, limit: Duration) {
     let start = Instant::now();
     loop {
@@ -373,16 +386,7 @@ fn sigkill_then_resume_records_every_run_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let marker = format!("mpfkill{}", std::process::id());
     let exp = slow_sweep(dir.path(), &marker);
-    let bin = assert_cmd::cargo::cargo_bin("mpf");
-    let mut child = std::process::Command::new(&bin)
-        .current_dir(dir.path())
-        .env("MPF_RESULTS", dir.path().join("results"))
-        .arg("run")
-        .arg(&exp)
-        .arg("-q")
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_run(dir.path(), &exp);
     wait_for_lines(dir.path(), 4, Duration::from_secs(30));
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
@@ -416,16 +420,7 @@ fn sigterm_is_a_graceful_interrupt_too() {
     let dir = tempfile::tempdir().unwrap();
     let marker = format!("mpfterm{}", std::process::id());
     let exp = slow_sweep(dir.path(), &marker);
-    let bin = assert_cmd::cargo::cargo_bin("mpf");
-    let child = std::process::Command::new(&bin)
-        .current_dir(dir.path())
-        .env("MPF_RESULTS", dir.path().join("results"))
-        .arg("run")
-        .arg(&exp)
-        .arg("-q")
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = spawn_run(dir.path(), &exp);
     wait_for_lines(dir.path(), 1, Duration::from_secs(30));
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
@@ -440,16 +435,7 @@ fn sigint_marks_the_set_interrupted_and_exits_130() {
     let dir = tempfile::tempdir().unwrap();
     let marker = format!("mpfint{}", std::process::id());
     let exp = slow_sweep(dir.path(), &marker);
-    let bin = assert_cmd::cargo::cargo_bin("mpf");
-    let child = std::process::Command::new(&bin)
-        .current_dir(dir.path())
-        .env("MPF_RESULTS", dir.path().join("results"))
-        .arg("run")
-        .arg(&exp)
-        .arg("-q")
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = spawn_run(dir.path(), &exp);
     wait_for_lines(dir.path(), 2, Duration::from_secs(30));
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
