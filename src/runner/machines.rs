@@ -25,6 +25,21 @@ pub struct RoleBinding {
     pub wrap: Vec<String>,
 }
 
+impl RoleBinding {
+    /// A role on this machine, outside any namespace: `localhost`, `127.0.0.1`.
+    pub fn local(transport: Arc<dyn Transport>) -> RoleBinding {
+        RoleBinding {
+            transport,
+            host: "localhost".into(),
+            ip: "127.0.0.1".into(),
+            interfaces: Vec::new(),
+            namespace: None,
+            cpu_id: None,
+            wrap: Vec::new(),
+        }
+    }
+}
+
 /// Role name -> machine.
 pub struct Machines {
     pub roles: BTreeMap<String, RoleBinding>,
@@ -40,18 +55,7 @@ impl Machines {
         let mut names = exp.possible_roles();
         names.push(DEFAULT_ROLE.to_string());
         for r in names {
-            roles.insert(
-                r,
-                RoleBinding {
-                    transport: t.clone(),
-                    host: "localhost".into(),
-                    ip: "127.0.0.1".into(),
-                    interfaces: Vec::new(),
-                    namespace: None,
-                    cpu_id: None,
-                    wrap: Vec::new(),
-                },
-            );
+            roles.insert(r, RoleBinding::local(t.clone()));
         }
         Ok(Machines {
             roles,
@@ -133,18 +137,7 @@ impl Machines {
                     .ok()
                     .map(|l| Arc::new(l) as Arc<dyn Transport>)
             }) {
-                roles.insert(
-                    DEFAULT_ROLE.to_string(),
-                    RoleBinding {
-                        transport: t,
-                        host: "localhost".into(),
-                        ip: "127.0.0.1".into(),
-                        interfaces: Vec::new(),
-                        namespace: None,
-                        cpu_id: None,
-                        wrap: Vec::new(),
-                    },
-                );
+                roles.insert(DEFAULT_ROLE.to_string(), RoleBinding::local(t));
             }
         }
         let controller = roles

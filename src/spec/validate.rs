@@ -15,22 +15,9 @@ use super::raw::*;
 use crate::error::{Error, Location, Result};
 use crate::template::{self, KnownNames};
 
-/// Values a variable may not be named, because the template context uses them.
-const RESERVED: &[&str] = &[
-    "roles",
-    "links",
-    "labels",
-    "role",
-    "run",
-    "experiment",
-    "run_dir",
-    "none",
-    "true",
-    "false",
-    "loop",
-    "range",
-    "zip",
-];
+/// Names a variable may not take besides the template context's own names
+/// (`template::CONTEXT_NAMES`): Jinja literals and helpers, and the `zip:` key.
+const RESERVED: &[&str] = &["none", "true", "false", "loop", "range", "zip"];
 /// Columns `results.csv` adds after the results.
 const CSV_RESERVED: &[&str] = &["repetition", "run", "ok"];
 
@@ -287,7 +274,7 @@ fn variables(cx: &Ctx, raw: &RawVariables) -> Result<Vec<Variable>> {
                 format!("'{n}' is not a valid variable name (letters, digits and _; not starting with a digit)"),
             ));
         }
-        if RESERVED.contains(&n) {
+        if RESERVED.contains(&n) || template::CONTEXT_NAMES.contains(&n) {
             return Err(cx.err(
                 name,
                 format!("'{n}' is reserved and cannot name a variable"),

@@ -415,34 +415,35 @@ fn sigkill_then_resume_records_every_run_exactly_once() {
     assert_eq!(alive_with(&marker), 0);
 }
 
-#[test]
-fn sigterm_is_a_graceful_interrupt_too() {
+/// Starts the slow sweep, sends `signal` once `after` runs are recorded, and checks the
+/// graceful end: exit 130, set marked interrupted, no process left. Returns the directory.
+fn interrupt_with(
+    signal: i32,
+    name: &str,
+    after: usize,
+) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    let marker = format!("mpfterm{}", std::process::id());
+    let marker = format!("{name}{}", std::process::id());
     let exp = slow_sweep(dir.path(), &marker);
     let child = spawn_run(dir.path(), &exp);
-    wait_for_lines(dir.path(), 1, Duration::from_secs(30));
+    wait_for_lines(dir.path(), after, Duration::from_secs(30));
     // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    unsafe { libc::kill(child.id() as i32, signal) };
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130));
     assert_eq!(manifest(dir.path())["status"], "interrupted");
     assert_eq!(alive_with(&marker), 0);
+    (dir, exp)
+}
+
+#[test]
+fn sigterm_is_a_graceful_interrupt_too() {
+    interrupt_with(libc::SIGTERM, "mpfterm", 1);
 }
 
 #[test]
 fn sigint_marks_the_set_interrupted_and_exits_130() {
-    let dir = tempfile::tempdir().unwrap();
-    let marker = format!("mpfint{}", std::process::id());
-    let exp = slow_sweep(dir.path(), &marker);
-    let child = spawn_run(dir.path(), &exp);
-    wait_for_lines(dir.path(), 2, Duration::from_secs(30));
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130));
-    assert_eq!(manifest(dir.path())["status"], "interrupted");
-    assert_eq!(alive_with(&marker), 0);
+    let (dir, exp) = interrupt_with(libc::SIGINT, "mpfint", 2);
     let set = only_set(dir.path());
     let csv = std::fs::read_to_string(set.join("results.csv")).unwrap();
     assert_eq!(csv.lines().count(), journal_lines(dir.path()).len() + 1);
