@@ -9,10 +9,12 @@ use clap::Parser;
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     cli::init_logging(args.verbose);
+    // From here on a signal never kills mpf half-way through writing a file.
+    cli::signals::install();
     let code = match cli::dispatch(args) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
+            cli::console::err(&format!("error: {e}"));
             e.exit_code()
         }
     };

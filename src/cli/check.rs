@@ -27,9 +27,9 @@ pub fn run(args: Args) -> Result<i32> {
         ..Default::default()
     };
     let prepared = prepare(&req)?;
-    print!("{}", prepared.describe(20));
+    super::console::out(&prepared.describe(20));
     let status = mpf::runner::session::check_machines(&prepared.exp, prepared.cluster.as_ref())?;
-    print!("{status}");
-    println!("{}: ok", args.experiment.display());
+    super::console::out(&status);
+    super::console::out(&format!("{}: ok\n", args.experiment.display()));
     Ok(0)
 }

@@ -14,11 +14,17 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<i32> {
-    let dir = mpf::runner::session::deploy(
-        &args.experiment,
-        args.cluster.as_deref(),
-        &args.results.root(),
-    )?;
-    eprintln!("deployed; logs in {}", dir.display());
+    let terminal = std::sync::Arc::new(super::progress::Terminal::new(false));
+    let control = mpf::runner::Control::new(terminal.clone(), super::signals::install());
+    let notice = move || terminal.log("\ninterrupted: stopping the deploy");
+    let dir = super::signals::cancellable(notice, || {
+        mpf::runner::session::deploy(
+            &args.experiment,
+            args.cluster.as_deref(),
+            &args.results.root(),
+            &control,
+        )
+    })?;
+    super::console::err(&format!("deployed; logs in {}", dir.display()));
     Ok(0)
 }

@@ -43,7 +43,7 @@ pub fn run(args: Args) -> Result<i32> {
             let mut buf = Vec::new();
             write(&set, format, &mut buf)?;
             mpf::store::writer::write_atomic(&p, &buf)?;
-            eprintln!("wrote {}", p.display());
+            super::console::err(&format!("wrote {}", p.display()));
         }
         None => {
             let mut out = std::io::stdout().lock();

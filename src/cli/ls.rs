@@ -15,9 +15,9 @@ pub fn run(args: Args) -> Result<i32> {
     let root = args.path.unwrap_or_else(|| args.results.root());
     let sets = mpf::store::list(&root)?;
     if sets.is_empty() {
-        eprintln!("no result sets in {}", root.display());
+        super::console::err(&format!("no result sets in {}", root.display()));
         return Ok(0);
     }
-    print!("{}", mpf::report::table::list(&sets));
+    super::console::out(&mpf::report::table::list(&sets));
     Ok(0)
 }

@@ -3,13 +3,16 @@
 mod check;
 mod compare;
 mod completions;
+pub mod console;
 mod deploy;
 mod export;
 mod ls;
 mod plot;
+mod progress;
 mod report;
 mod run;
 mod show;
+pub mod signals;
 
 use std::path::PathBuf;
 

@@ -37,15 +37,18 @@ pub fn run(args: Args) -> Result<i32> {
     match &args.output {
         Some(path) => {
             let fig = plot_one(&set, path, &hints)?;
-            eprintln!("wrote {} ({})", path.display(), fig.choice.result);
+            super::console::err(&format!("wrote {} ({})", path.display(), fig.choice.result));
         }
         None => {
             let written = plot_all(&set, &set.dir.join("plots"), Some(&hints))?;
             if written.is_empty() {
-                eprintln!("{} has no numeric result to plot", set.manifest.id);
+                super::console::err(&format!(
+                    "{} has no numeric result to plot",
+                    set.manifest.id
+                ));
             }
             for p in written {
-                println!("{}", p.display());
+                super::console::out(&format!("{}\n", p.display()));
             }
         }
     }

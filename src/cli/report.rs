@@ -22,6 +22,6 @@ pub fn run(args: Args) -> Result<i32> {
         .clone()
         .unwrap_or_else(|| set.dir.join("report.html"));
     mpf::report::html::write_report(&set, &path, hints.as_ref())?;
-    println!("{}", path.display());
+    super::console::out(&format!("{}\n", path.display()));
     Ok(0)
 }

@@ -1,8 +1,14 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use mpf::error::{exit, Result};
+use mpf::runner::experiment::EARLY_STOP_RUNS;
 use mpf::runner::session::{prepare, RunRequest};
+use mpf::runner::{Control, Options, Summary};
+
+use super::console;
+use super::progress::Terminal;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -32,6 +38,9 @@ pub struct Args {
     /// Skip the setup section
     #[arg(long)]
     pub no_setup: bool,
+    /// Run every planned run even when the first ones all fail the same way
+    #[arg(long)]
+    pub keep_going: bool,
     /// The cluster file: which machines bear the roles (default: every role runs here;
     /// with --resume, the result set's stored cluster.yaml)
     #[arg(short, long, value_name = "FILE")]
@@ -54,40 +63,75 @@ pub fn run(args: Args) -> Result<i32> {
     };
     let prepared = prepare(&req)?;
     if args.dry_run {
-        print!("{}", prepared.describe(50));
+        console::out(&prepared.describe(50));
         return Ok(exit::OK);
+    }
+    let terminal = Arc::new(Terminal::new(req.interactive));
+    for n in prepared.notes() {
+        terminal.log(&n);
     }
     let machines = prepared.machines()?;
     let hints = prepared.exp.plot.clone();
-    let (dir, summary) = prepared.execute(&machines, req.interactive, req.no_setup)?;
-    eprintln!(
-        "{}: {} runs ok, {} failed{}",
-        dir.display(),
-        summary.set_ok,
-        summary.set_failed,
-        if summary.interrupted {
-            ", interrupted"
-        } else {
-            ""
+    let opts = Options {
+        control: Control::new(terminal.clone(), super::signals::install()),
+        keep_going: args.keep_going,
+    };
+    let notice = {
+        let t = terminal.clone();
+        move || {
+            t.log("\ninterrupted: stopping the current run (press Ctrl-C again to quit at once)")
         }
-    );
+    };
+    let (dir, summary) =
+        super::signals::cancellable(notice, || prepared.execute(&machines, &opts, req.no_setup))?;
+    console::err(&summary_line(&dir, &summary));
+    if let Some(e) = &summary.early_stop {
+        console::err(&format!(
+            "stopped: the first {EARLY_STOP_RUNS} runs all failed the same way ({e}); fix the experiment, or run the rest anyway with --resume {} --keep-going",
+            dir.display()
+        ));
+    }
     if !args.no_plot && summary.set_ok > 0 {
         // Graphs are a convenience: a failure to draw never fails the experiment.
         match mpf::store::ResultSet::load(&dir)
             .and_then(|set| mpf::report::plot::plot_all(&set, &dir.join("plots"), hints.as_ref()))
         {
             Ok(files) if !files.is_empty() => {
-                eprintln!("graphs: {}", dir.join("plots").display())
+                console::err(&format!("graphs: {}", dir.join("plots").display()))
             }
             Ok(_) => {}
-            Err(e) => eprintln!("warning: no graphs drawn: {e}"),
+            Err(e) => console::err(&format!("warning: no graphs drawn: {e}")),
         }
     }
     Ok(if summary.interrupted {
         exit::INTERRUPTED
-    } else if summary.set_failed > 0 {
+    } else if summary.set_failed > 0 || summary.early_stop.is_some() || summary.cleanup_failed {
         exit::FAILURE
     } else {
         exit::OK
     })
+}
+
+/// `mpf_experiments/x-...: 36 runs, 36 failed`: failures first, impossible to miss.
+fn summary_line(dir: &std::path::Path, s: &Summary) -> String {
+    let total = s.set_ok + s.set_failed;
+    let mut line = if s.set_failed == 0 {
+        format!("{}: {} runs ok", dir.display(), s.set_ok)
+    } else if s.set_ok == 0 {
+        format!("{}: ALL {total} runs FAILED", dir.display())
+    } else {
+        format!(
+            "{}: {} runs ok, {} of {total} FAILED",
+            dir.display(),
+            s.set_ok,
+            s.set_failed
+        )
+    };
+    if s.interrupted {
+        line.push_str(", interrupted");
+    }
+    if s.cleanup_failed {
+        line.push_str(", cleanup failed");
+    }
+    line
 }

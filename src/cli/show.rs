@@ -27,6 +27,6 @@ pub fn run(args: Args) -> Result<i32> {
         Fmt::Json => Format::Json,
         Fmt::Markdown => Format::Markdown,
     };
-    print!("{}", table::show(&set, format)?);
+    super::console::out(&table::show(&set, format)?);
     Ok(0)
 }

@@ -29,6 +29,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
+/// Sessions of a machine's `max_sessions` that its guard holds for as long as mpf is connected.
+pub const GUARD_SESSIONS: usize = 1;
+
 use crate::error::{Error, IoContext, Result};
 use crate::exec::{sh_quote as q, BoxFut, StepProc, Transport};
 
@@ -253,7 +256,10 @@ impl Ssh {
             ctl: ctl_dir.join("ctl"),
             gdir: format!("/tmp/mpf-g-{}", random_tag()),
             ctl_dir,
-            sessions: Arc::new(Semaphore::new(cfg.max_sessions.max(1))),
+            // The guard holds one session of the machine's budget for the whole run.
+            sessions: Arc::new(Semaphore::new(
+                cfg.max_sessions.saturating_sub(GUARD_SESSIONS).max(1),
+            )),
             cfg,
             conn: Mutex::new(None),
             next_token: AtomicI32::new(1),

@@ -1,26 +1,31 @@
 //! The experiment loop: facts, every planned run (skipping those a resumed journal already
-//! holds), retries, `on_failure`, signals, and the final status.
+//! holds), retries, `on_failure`, the early stop, cancellation, and the final status.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::error::Result;
 use crate::facts;
 use crate::plan::{Plan, PlannedRun};
+use crate::runner::events::{Control, Event};
 use crate::runner::machines::Machines;
-use crate::runner::progress::{point_text, results_text, Progress};
-use crate::runner::run::RunEnv;
+use crate::runner::run::{RunEnv, RunOutcome};
 use crate::spec::{Experiment, OnFailure};
 use crate::store::writer::SetWriter;
-use crate::store::{now_rfc3339, ResultInfo, RunRecord, RunStatus, SetStatus};
+use crate::store::{
+    now_rfc3339, point_text, results_text, ResultInfo, RunRecord, RunStatus, SetStatus,
+};
 
-#[derive(Debug, Clone, Default)]
+/// How many failed runs, all failing the same way, stop a set that has no successful run yet.
+pub const EARLY_STOP_RUNS: usize = 3;
+
+#[derive(Clone, Default)]
 pub struct Options {
-    /// Show a progress bar (a terminal and no `--quiet`).
-    pub interactive: bool,
+    pub control: Control,
+    /// Run every planned run even when the first ones all fail the same way.
+    pub keep_going: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -33,38 +38,12 @@ pub struct Summary {
     pub set_failed: usize,
     pub skipped: usize,
     pub interrupted: bool,
+    /// Stopped by `on_failure: stop`.
     pub stopped: bool,
-}
-
-/// Listens for SIGINT, SIGTERM and SIGHUP: the first cancels the experiment gracefully
-/// (processes stopped, teardown run, results written); a second exits at once (the guard
-/// still kills every process group).
-fn watch_signals(tx: watch::Sender<bool>) {
-    tokio::spawn(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-            signal(SignalKind::hangup()),
-        ) else {
-            return;
-        };
-        for n in 0.. {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-                _ = hup.recv() => {}
-            }
-            if n == 0 {
-                eprintln!(
-                    "\ninterrupted: stopping the current run (press Ctrl-C again to quit at once)"
-                );
-                let _ = tx.send(true);
-            } else {
-                std::process::exit(crate::error::exit::INTERRUPTED);
-            }
-        }
-    });
+    /// Stopped because the first runs all failed the same way: that error.
+    pub early_stop: Option<String>,
+    /// A cleanup entry failed (reported as a warning; the runs are recorded).
+    pub cleanup_failed: bool,
 }
 
 /// Identity of a run independent of its index, for resuming with a changed plan.
@@ -96,43 +75,37 @@ fn result_info(exp: &Experiment, name: &str, series: bool) -> ResultInfo {
     }
 }
 
-/// Runs every remaining run of `plan`, appending each to `writer` as it finishes.
-pub async fn run_experiment(
-    exp: &Experiment,
-    plan: &Plan,
-    machines: &Machines,
-    writer: &mut SetWriter,
-    opts: &Options,
-) -> Result<Summary> {
-    let (tx, rx) = watch::channel(false);
-    watch_signals(tx);
-
-    // Host facts of every machine, gathered concurrently.
-    if writer.manifest.hosts.is_empty() {
-        let mut set = JoinSet::new();
-        for (t, roles) in machines.machines() {
-            let t = Arc::clone(&t);
-            set.spawn(async move { facts::gather(t.as_ref(), roles).await });
-        }
-        while let Some(Ok(f)) = set.join_next().await {
-            writer.manifest.hosts.push(f);
-        }
-        writer.manifest.hosts.sort_by(|a, b| a.name.cmp(&b.name));
-        writer.write_manifest()?;
+/// Host facts of every machine, gathered concurrently, once per set.
+async fn gather_facts(machines: &Machines, writer: &mut SetWriter) -> Result<()> {
+    if !writer.manifest.hosts.is_empty() {
+        return Ok(());
     }
+    let mut set = JoinSet::new();
+    for (t, roles) in machines.machines() {
+        let t = Arc::clone(&t);
+        set.spawn(async move { facts::gather(t.as_ref(), roles).await });
+    }
+    while let Some(Ok(f)) = set.join_next().await {
+        writer.manifest.hosts.push(f);
+    }
+    writer.manifest.hosts.sort_by(|a, b| a.name.cmp(&b.name));
+    writer.write_manifest()
+}
 
-    let done_keys: HashSet<String> = writer
-        .records()
+/// The runs of `plan` that the journal does not hold yet; a run whose index an earlier session
+/// used for another point (a plan changed with `--force`) gets a fresh index.
+fn remaining_runs(plan: &Plan, records: &[RunRecord]) -> Vec<PlannedRun> {
+    let done_keys: HashSet<String> = records
         .iter()
         .map(|r| run_key(&r.point, r.repetition))
         .collect();
-    let used_indices: HashSet<usize> = writer.records().iter().map(|r| r.index).collect();
+    let used_indices: HashSet<usize> = records.iter().map(|r| r.index).collect();
     let mut next_free = used_indices
         .iter()
         .max()
         .map_or(0, |m| m + 1)
         .max(plan.runs.len());
-    let mut todo: Vec<PlannedRun> = Vec::new();
+    let mut todo = Vec::new();
     for r in &plan.runs {
         if done_keys.contains(&run_key(&plan.point(r.point), r.repetition)) {
             continue;
@@ -144,6 +117,98 @@ pub async fn run_experiment(
         }
         todo.push(r);
     }
+    todo
+}
+
+/// The shape of an error with its numbers blanked, so that `run 0003: port 5201 ...` and
+/// `run 0004: port 5202 ...` count as failing the same way.
+fn failure_shape(error: &str) -> String {
+    let mut out = String::with_capacity(error.len());
+    let mut in_number = false;
+    for c in error.chars() {
+        if c.is_ascii_digit() {
+            if !in_number {
+                out.push('#');
+            }
+            in_number = true;
+        } else {
+            in_number = false;
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Watches the first runs of a set that has no successful run: when `EARLY_STOP_RUNS` of them
+/// all fail the same way, a typo is costing every run, and the set stops.
+struct EarlyStop {
+    armed: bool,
+    shape: Option<String>,
+    seen: usize,
+}
+
+impl EarlyStop {
+    fn new(keep_going: bool, set_ok: usize) -> Self {
+        EarlyStop {
+            armed: !keep_going && set_ok == 0,
+            shape: None,
+            seen: 0,
+        }
+    }
+
+    /// Observes a recorded run; true when the set should stop now.
+    fn observe(&mut self, status: RunStatus, error: Option<&str>) -> bool {
+        if !self.armed {
+            return false;
+        }
+        let shape = failure_shape(error.unwrap_or(""));
+        if status == RunStatus::Ok || self.shape.as_ref().is_some_and(|s| *s != shape) {
+            self.armed = false;
+            return false;
+        }
+        self.shape = Some(shape);
+        self.seen += 1;
+        self.seen >= EARLY_STOP_RUNS
+    }
+}
+
+/// Runs one planned run, with its retries; `None` when it was interrupted (never recorded:
+/// `--resume` runs it again).
+async fn attempt(
+    env: &RunEnv<'_>,
+    run: &PlannedRun,
+    retries: u32,
+    control: &Control,
+) -> Option<(RunOutcome, u32)> {
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let o = env.execute(run).await;
+        if o.interrupted {
+            return None;
+        }
+        if o.status == RunStatus::Ok || attempts > retries {
+            return Some((o, attempts));
+        }
+        control.emit(Event::Retrying {
+            index: run.index,
+            attempt: attempts as usize,
+            error: o.error.unwrap_or_default(),
+        });
+    }
+}
+
+/// Runs every remaining run of `plan`, appending each to `writer` as it finishes.
+pub async fn run_experiment(
+    exp: &Experiment,
+    plan: &Plan,
+    machines: &Machines,
+    writer: &mut SetWriter,
+    opts: &Options,
+) -> Result<Summary> {
+    let control = &opts.control;
+    gather_facts(machines, writer).await?;
+    let todo = remaining_runs(plan, writer.records());
     let mut summary = Summary {
         skipped: plan.runs.len() - todo.len(),
         ..Default::default()
@@ -160,42 +225,30 @@ pub async fn run_experiment(
         set_dir: &set_dir,
         roles_ctx,
         links_ctx,
-        cancel: rx.clone(),
+        cancel: control.cancel.subscribe(),
     };
-    let constant = |name: &str| exp.variable(name).is_some_and(|v| v.is_constant());
-    let mut progress = Progress::new(plan.runs.len(), summary.skipped, opts.interactive);
+    control.emit(Event::Started {
+        total: plan.runs.len(),
+        already: summary.skipped,
+    });
     if summary.skipped > 0 {
-        progress.log(&format!(
+        control.emit(Event::Note(format!(
             "resuming: {} runs already recorded, {} to go",
             summary.skipped,
             todo.len()
-        ));
+        )));
     }
-
+    let mut early = EarlyStop::new(opts.keep_going, writer.manifest.runs_ok);
     for run in &todo {
-        if *rx.borrow() {
+        if control.cancel.is_cancelled() {
             summary.interrupted = true;
             break;
         }
         let started = now_rfc3339();
-        let mut attempts = 0;
-        let outcome = loop {
-            attempts += 1;
-            let o = env.execute(run).await;
-            if o.status == RunStatus::Ok || o.interrupted || attempts > exp.retries {
-                break o;
-            }
-            progress.log(&format!(
-                "run {:04}: attempt {attempts} failed ({}), retrying",
-                run.index,
-                o.error.as_deref().unwrap_or("")
-            ));
-        };
-        if outcome.interrupted {
-            // An interrupted run is not recorded: `--resume` runs it again.
+        let Some((outcome, attempts)) = attempt(&env, run, exp.retries, control).await else {
             summary.interrupted = true;
             break;
-        }
+        };
         for name in outcome.results.keys() {
             if !writer.manifest.results.iter().any(|r| &r.name == name) {
                 let series = outcome.results[name].is_array();
@@ -215,29 +268,35 @@ pub async fn run_experiment(
             ended: now_rfc3339(),
             error: outcome.error,
         };
-        progress.finished(
-            run.index,
-            &point_text(&plan.labels(run.point), &constant),
-            record.status,
-            &results_text(&record.results, &writer.manifest.results),
-            record.error.as_deref(),
-        );
+        control.emit(Event::RunFinished {
+            index: run.index,
+            point: point_text(&writer.manifest.variables, &record.point),
+            status: record.status,
+            results: results_text(&record.results, &writer.manifest.results),
+            error: record.error.clone(),
+        });
         let failed = record.status == RunStatus::Failed;
+        let stop_early = early.observe(record.status, record.error.as_deref());
+        let error = record.error.clone();
         writer.append(record)?;
         if failed {
             summary.failed += 1;
-            if exp.on_failure == OnFailure::Stop {
-                summary.stopped = true;
-                break;
-            }
         } else {
             summary.ok += 1;
         }
+        if failed && exp.on_failure == OnFailure::Stop {
+            summary.stopped = true;
+            break;
+        }
+        if stop_early {
+            summary.early_stop = Some(error.unwrap_or_default());
+            break;
+        }
     }
-    progress.finish();
+    control.emit(Event::Finished);
     let status = if summary.interrupted {
         SetStatus::Interrupted
-    } else if summary.stopped {
+    } else if summary.stopped || summary.early_stop.is_some() {
         SetStatus::Failed
     } else {
         SetStatus::Complete
@@ -246,4 +305,57 @@ pub async fn run_experiment(
     summary.set_ok = writer.manifest.runs_ok;
     summary.set_failed = writer.manifest.runs_failed;
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_differing_only_in_numbers_have_one_shape() {
+        assert_eq!(
+            failure_shape("run 0003: port 5201 refused"),
+            failure_shape("run 0012: port 5202 refused")
+        );
+        assert_ne!(failure_shape("no such file"), failure_shape("timed out"));
+    }
+
+    #[test]
+    fn early_stop_after_identical_failures_only() {
+        let mut e = EarlyStop::new(false, 0);
+        assert!(!e.observe(RunStatus::Failed, Some("sh: gzp: not found")));
+        assert!(!e.observe(RunStatus::Failed, Some("sh: gzp: not found")));
+        assert!(e.observe(RunStatus::Failed, Some("sh: gzp: not found")));
+
+        let mut e = EarlyStop::new(false, 0);
+        assert!(!e.observe(RunStatus::Failed, Some("a")));
+        assert!(!e.observe(RunStatus::Ok, None));
+        assert!(!e.observe(RunStatus::Failed, Some("a")));
+        assert!(!e.observe(RunStatus::Failed, Some("a")));
+        assert!(
+            !e.observe(RunStatus::Failed, Some("a")),
+            "disarmed by a success"
+        );
+
+        let mut e = EarlyStop::new(false, 0);
+        assert!(!e.observe(RunStatus::Failed, Some("a")));
+        assert!(!e.observe(RunStatus::Failed, Some("b")));
+        assert!(!e.observe(RunStatus::Failed, Some("b")));
+        assert!(
+            !e.observe(RunStatus::Failed, Some("b")),
+            "different failures: a real problem mix"
+        );
+
+        let mut e = EarlyStop::new(true, 0);
+        for _ in 0..5 {
+            assert!(!e.observe(RunStatus::Failed, Some("a")), "--keep-going");
+        }
+        let mut e = EarlyStop::new(false, 4);
+        for _ in 0..5 {
+            assert!(
+                !e.observe(RunStatus::Failed, Some("a")),
+                "the set already has ok runs"
+            );
+        }
+    }
 }

@@ -66,10 +66,7 @@ impl Machines {
     /// The machines of a cluster file, connected (one ssh master each, concurrently).
     /// `local` (steps without a role) runs on this machine unless the cluster binds it.
     pub fn from_cluster(cluster: &Cluster) -> Result<Machines> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| crate::error::Error::io("failed to start the async runtime", e))?;
+        let rt = crate::runner::runtime()?;
         let transports = rt.block_on(connect_all(cluster));
         let mut failures = Vec::new();
         let mut ts = Vec::new();

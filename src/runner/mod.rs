@@ -1,13 +1,24 @@
-//! Running experiments: one run (`run`), the loop over the plan with retries, progress and
-//! signals (`experiment`), and the role -> machine binding (`machines`).
+//! Running experiments: one run (`run`), the loop over the plan with retries and
+//! cancellation (`experiment`), the role -> machine binding (`machines`), and the boundary with
+//! the caller: events and cancel (`events`).
 
+pub mod budget;
 pub mod deploy;
+pub mod events;
 pub mod experiment;
 pub mod machines;
-pub mod progress;
 pub mod run;
 pub mod session;
 pub mod setup;
 
+pub use events::{Cancel, Control, Event, Reporter};
 pub use experiment::{run_experiment, Options, Summary};
 pub use machines::Machines;
+
+/// The single-threaded tokio runtime every session runs on.
+pub fn runtime() -> crate::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| crate::Error::io("failed to start the async runtime", e))
+}

@@ -8,7 +8,8 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 use crate::exec::Transport;
 use crate::plan::{self, Plan};
-use crate::runner::{run_experiment, Machines, Options, Summary};
+use crate::runner::events::Event;
+use crate::runner::{run_experiment, runtime, Machines, Options, Summary};
 use crate::spec::{self, Cluster, Experiment, Order};
 use crate::store::writer::{new_id, SetWriter};
 use crate::store::{self, GitInfo, Manifest, SetStatus, VariableInfo};
@@ -110,9 +111,7 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
         Some(p) => {
             let c = spec::load_cluster(&p)?;
             c.check_experiment(&exp)?;
-            for n in &c.notes {
-                eprintln!("{n}");
-            }
+            crate::runner::budget::check_sessions(&exp, &c)?;
             Some(c)
         }
         None => None,
@@ -158,6 +157,30 @@ pub fn git_info(path: &Path) -> Option<GitInfo> {
 }
 
 impl Prepared {
+    fn variable_infos(&self) -> Vec<VariableInfo> {
+        self.exp
+            .variables
+            .iter()
+            .map(|v| VariableInfo {
+                name: v.name.clone(),
+                values: v.values.clone(),
+                labels: v.labels.clone(),
+                numeric: v.values.iter().all(Value::is_number),
+                geometric: v.geometric,
+                constant: v.is_constant(),
+                when: v.when.clone(),
+            })
+            .collect()
+    }
+
+    /// Notes about the input worth showing (keys of the cluster file mpf ignores).
+    pub fn notes(&self) -> Vec<String> {
+        self.cluster
+            .as_ref()
+            .map(|c| c.notes.clone())
+            .unwrap_or_default()
+    }
+
     fn manifest(&self) -> Manifest {
         let exp = &self.exp;
         let now = std::time::SystemTime::now();
@@ -176,19 +199,7 @@ impl Prepared {
             },
             runs_per_point: exp.runs,
             planned_runs: self.plan.runs.len(),
-            variables: exp
-                .variables
-                .iter()
-                .map(|v| VariableInfo {
-                    name: v.name.clone(),
-                    values: v.values.clone(),
-                    labels: v.labels.clone(),
-                    numeric: v.values.iter().all(Value::is_number),
-                    geometric: v.geometric,
-                    constant: v.is_constant(),
-                    when: v.when.clone(),
-                })
-                .collect(),
+            variables: self.variable_infos(),
             results: exp.result_infos(),
             hosts: Vec::new(),
             git: git_info(&exp.path),
@@ -240,13 +251,13 @@ impl Prepared {
             },
             exp.seed
         ));
-        let constant = |name: &str| exp.variable(name).is_some_and(|v| v.is_constant());
+        let variables = self.variable_infos();
         for r in plan.runs.iter().take(limit) {
             s.push_str(&format!(
                 "  run {:04}  rep {}  {}\n",
                 r.index,
                 r.repetition,
-                crate::runner::progress::point_text(&plan.labels(r.point), &constant)
+                store::point_text(&variables, &plan.point(r.point))
             ));
         }
         if plan.runs.len() > limit {
@@ -263,14 +274,55 @@ impl Prepared {
         }
     }
 
-    /// Runs the experiment on `machines`; returns the result-set directory and the summary.
+    /// Runs the experiment on `machines`: setup (unless `no_setup`), every remaining run,
+    /// then cleanup (also after a cancel). Returns the result-set directory and the summary.
     pub fn execute(
         self,
         machines: &Machines,
-        interactive: bool,
+        opts: &Options,
         no_setup: bool,
     ) -> Result<(PathBuf, Summary)> {
-        let mut writer = match (&self.resume_dir, &self.resume_manifest) {
+        let mut writer = self.open_writer()?;
+        let rt = runtime()?;
+        let control = &opts.control;
+        let id = writer.manifest.id.clone();
+        let mut outcome = Ok(Summary::default());
+        if !no_setup && !self.exp.setup.is_empty() {
+            let logs = writer.dir().join("setup");
+            let setup = crate::runner::setup::run_setup(&self.exp, machines, &id, &logs, control);
+            match rt.block_on(setup) {
+                Ok(synced) => {
+                    writer.manifest.synced = synced;
+                    writer.write_manifest()?;
+                }
+                Err(e) => {
+                    let status = match e {
+                        Error::Interrupted => SetStatus::Interrupted,
+                        _ => SetStatus::Failed,
+                    };
+                    writer.finish(status)?;
+                    outcome = Err(e);
+                }
+            }
+        }
+        if outcome.is_ok() {
+            let run = run_experiment(&self.exp, &self.plan, machines, &mut writer, opts);
+            outcome = rt.block_on(run);
+        }
+        let logs = writer.dir().join("cleanup");
+        let cleanup = crate::runner::setup::run_cleanup(&self.exp, machines, &id, &logs, control);
+        if let Err(e) = rt.block_on(cleanup) {
+            control.emit(Event::Warning(e.to_string()));
+            if let Ok(s) = &mut outcome {
+                s.cleanup_failed = true;
+            }
+        }
+        Ok((writer.dir().to_path_buf(), outcome?))
+    }
+
+    /// The result set to write: the resumed one, reopened (and locked), or a new one.
+    fn open_writer(&self) -> Result<SetWriter> {
+        match (&self.resume_dir, &self.resume_manifest) {
             (Some(dir), Some(m)) => {
                 let mut m = m.clone();
                 if m.experiment_hash != hash_text(&self.exp.source) {
@@ -284,52 +336,21 @@ impl Prepared {
                 }
                 m.experiment_hash = hash_text(&self.exp.source);
                 m.planned_runs = self.plan.runs.len();
-                SetWriter::reopen(dir, m)?
+                SetWriter::reopen(dir, m)
             }
             _ => {
                 let root = self.results_root.clone();
                 let cluster = self.cluster.as_ref().map(|c| c.source.as_str());
-                SetWriter::create(&root, self.manifest(), &self.exp.source, cluster)?
-            }
-        };
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| Error::io("failed to start the async runtime", e))?;
-        let opts = Options { interactive };
-        if !no_setup && !self.exp.setup.is_empty() {
-            let id = writer.manifest.id.clone();
-            let logs = writer.dir().join("setup");
-            let setup = crate::runner::setup::run_setup(&self.exp, machines, &id, &logs);
-            match rt.block_on(setup) {
-                Ok(synced) => {
-                    writer.manifest.synced = synced;
-                    writer.write_manifest()?;
-                }
-                Err(e) => {
-                    writer.finish(SetStatus::Failed)?;
-                    return Err(e);
-                }
+                SetWriter::create(&root, self.manifest(), &self.exp.source, cluster)
             }
         }
-        let summary = rt.block_on(run_experiment(
-            &self.exp,
-            &self.plan,
-            machines,
-            &mut writer,
-            &opts,
-        ))?;
-        Ok((writer.dir().to_path_buf(), summary))
     }
 }
 
 /// Connectivity of every machine the experiment uses: connects to each and runs `true`.
 /// Every machine is reported, reachable or not.
 pub fn check_machines(exp: &Experiment, cluster: Option<&Cluster>) -> Result<String> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::io("failed to start the async runtime", e))?;
+    let rt = runtime()?;
     let mut out = String::new();
     let mut failed = Vec::new();
     let mut line = |name: &str, roles: &str, res: std::result::Result<f64, String>| match res {
@@ -388,7 +409,12 @@ pub fn check_machines(exp: &Experiment, cluster: Option<&Cluster>) -> Result<Str
 
 /// `mpf deploy`: only the setup section. Logs go to `<results>/deploys/<name>-<time>-<xxxx>/`
 /// with a `deploy.json` that records what was synced (and at which commit).
-pub fn deploy(experiment: &Path, cluster: Option<&Path>, results_root: &Path) -> Result<PathBuf> {
+pub fn deploy(
+    experiment: &Path,
+    cluster: Option<&Path>,
+    results_root: &Path,
+    control: &crate::runner::Control,
+) -> Result<PathBuf> {
     let prepared = prepare(&RunRequest {
         experiment: Some(experiment.to_path_buf()),
         cluster: cluster.map(Path::to_path_buf),
@@ -405,12 +431,11 @@ pub fn deploy(experiment: &Path, cluster: Option<&Path>, results_root: &Path) ->
     let machines = prepared.machines()?;
     let id = new_id(&exp.name, std::time::SystemTime::now());
     let dir = results_root.join("deploys").join(&id);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::io("failed to start the async runtime", e))?;
+    let rt = runtime()?;
     let started = std::time::Instant::now();
-    let synced = rt.block_on(crate::runner::setup::run_setup(exp, &machines, &id, &dir))?;
+    let synced = rt.block_on(crate::runner::setup::run_setup(
+        exp, &machines, &id, &dir, control,
+    ))?;
     let record = serde_json::json!({
         "id": id,
         "experiment": exp.path,

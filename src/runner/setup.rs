@@ -1,8 +1,9 @@
-//! The `setup` section: once per experiment, before the first run (and all of `mpf deploy`).
+//! The `setup` section: once per experiment, before the first run (and all of `mpf deploy`),
+//! and the `cleanup` section: once per machine after the last run, also after an interruption.
 //! Each entry runs once per machine (even when the machine bears several of the entry's roles),
 //! on all its machines at once: `sync`, then `packages`, then `run`. Output goes to
-//! `setup/<machine>.log`; the first failure stops everything with the machine, the command and
-//! the tail of its output.
+//! `setup/<machine>.log` (`cleanup/<machine>.log`); the first failure stops everything with the
+//! machine, the command and the tail of its output.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -16,6 +17,7 @@ use tokio::task::JoinSet;
 use crate::error::{Error, Result};
 use crate::exec::{Output, Transport};
 use crate::runner::deploy;
+use crate::runner::events::{Cancel, Control, Event, Phase};
 use crate::runner::machines::Machines;
 use crate::spec::{Experiment, SetupStep};
 use crate::store::SyncInfo;
@@ -26,18 +28,32 @@ pub use deploy::check_setup;
 /// Runs `script` to completion (or `timeout`), leaving nothing behind: on the machine, outside
 /// any network namespace (setup acts on the machine: package managers need its network), or,
 /// for `on_controller`, on this machine (rsync to the machine).
+/// With `cancel`, a cancel stops the script and returns `Error::Interrupted`.
 async fn run_script(
     t: &dyn Transport,
     script: &str,
     timeout: Duration,
     on_controller: Option<&dyn Transport>,
+    cancel: Option<&Cancel>,
 ) -> Result<Output> {
     let t = on_controller.unwrap_or(t);
     let mut p = t.spawn(script, &[], &[]).await?;
     let pgid = p.pgid;
-    let timed_out = tokio::time::timeout(timeout, p.wait()).await.is_err();
+    let cancelled = async {
+        match cancel {
+            Some(c) => c.cancelled().await,
+            None => std::future::pending().await,
+        }
+    };
+    let timed_out = tokio::select! {
+        r = tokio::time::timeout(timeout, p.wait()) => Some(r.is_err()),
+        _ = cancelled => None,
+    };
     t.stop_group(pgid, Duration::from_secs(2)).await;
-    Ok(p.finish(timed_out).await)
+    match timed_out {
+        Some(timed_out) => Ok(p.finish(timed_out).await),
+        None => Err(Error::Interrupted),
+    }
 }
 
 /// One action of a setup entry on one machine, ready to run.
@@ -53,6 +69,7 @@ struct MachineResult {
     machine: String,
     log: String,
     failure: Option<String>,
+    interrupted: bool,
     elapsed: Duration,
 }
 
@@ -71,14 +88,16 @@ async fn run_actions(
     controller: Arc<dyn Transport>,
     actions: Vec<Action>,
     timeout: Duration,
+    cancel: Option<Cancel>,
 ) -> MachineResult {
     let start = Instant::now();
     let mut log = String::new();
     let mut failure = None;
+    let mut interrupted = false;
     for a in actions {
         let _ = writeln!(log, "$ {}", a.what);
         let on = a.on_controller.then_some(controller.as_ref());
-        match run_script(t.as_ref(), &a.script, timeout, on).await {
+        match run_script(t.as_ref(), &a.script, timeout, on, cancel.as_ref()).await {
             Ok(out) => {
                 log.push_str(&String::from_utf8_lossy(&out.stdout));
                 log.push_str(&String::from_utf8_lossy(&out.stderr));
@@ -106,6 +125,11 @@ async fn run_actions(
                     break;
                 }
             }
+            Err(Error::Interrupted) => {
+                let _ = writeln!(log, "[interrupted]");
+                interrupted = true;
+                break;
+            }
             Err(e) => {
                 let _ = writeln!(log, "[failed to start: {e}]");
                 failure = Some(format!("{}: {e}\n$ {}", t.name(), a.what));
@@ -117,6 +141,7 @@ async fn run_actions(
         machine: t.name().to_string(),
         log,
         failure,
+        interrupted,
         elapsed: start.elapsed(),
     }
 }
@@ -154,22 +179,71 @@ fn targets(
     Ok(out)
 }
 
-/// Runs every setup entry. Logs go to `log_dir/<machine>.log`; progress lines to stderr.
-/// Returns the synced directories with their git state, for the manifest.
+/// Runs every setup entry; a cancel stops it (`Error::Interrupted`). Logs go to
+/// `log_dir/<machine>.log`; each machine's outcome is an event. Returns the synced directories
+/// with their git state, for the manifest.
 pub async fn run_setup(
     exp: &Experiment,
     machines: &Machines,
     set_id: &str,
     log_dir: &Path,
+    control: &Control,
+) -> Result<Vec<SyncInfo>> {
+    run_entries(
+        exp,
+        &exp.setup,
+        Phase::Setup,
+        machines,
+        set_id,
+        log_dir,
+        control,
+    )
+    .await
+}
+
+/// Runs every cleanup entry to its end: it runs after an interruption too, so a cancel does
+/// not stop it (a second signal ends the process, and the guard the processes).
+pub async fn run_cleanup(
+    exp: &Experiment,
+    machines: &Machines,
+    set_id: &str,
+    log_dir: &Path,
+    control: &Control,
+) -> Result<()> {
+    run_entries(
+        exp,
+        &exp.cleanup,
+        Phase::Cleanup,
+        machines,
+        set_id,
+        log_dir,
+        control,
+    )
+    .await?;
+    Ok(())
+}
+
+async fn run_entries(
+    exp: &Experiment,
+    entries: &[SetupStep],
+    phase: Phase,
+    machines: &Machines,
+    set_id: &str,
+    log_dir: &Path,
+    control: &Control,
 ) -> Result<Vec<SyncInfo>> {
     let mut synced: Vec<SyncInfo> = Vec::new();
-    if exp.setup.is_empty() {
+    if entries.is_empty() {
         return Ok(synced);
     }
+    let cancel = (phase == Phase::Setup).then(|| control.cancel.clone());
     std::fs::create_dir_all(log_dir)
         .map_err(|e| Error::io(format!("failed to create {}", log_dir.display()), e))?;
     let (roles_ctx, links_ctx) = machines.context();
-    for entry in &exp.setup {
+    for entry in entries {
+        if cancel.as_ref().is_some_and(Cancel::is_cancelled) {
+            return Err(Error::Interrupted);
+        }
         let mut base = Map::new();
         base.insert("roles".into(), roles_ctx.clone());
         base.insert("links".into(), links_ctx.clone());
@@ -244,9 +318,11 @@ pub async fn run_setup(
                 machines.controller.clone(),
                 actions,
                 entry.timeout,
+                cancel.clone(),
             ));
         }
         let mut failure: Option<String> = None;
+        let mut interrupted = false;
         while let Some(joined) = set.join_next().await {
             let Ok(r) = joined else { continue };
             let log_path: PathBuf = log_dir.join(format!("{}.log", r.machine));
@@ -256,19 +332,22 @@ pub async fn run_setup(
                 .open(&log_path)
                 .map_err(|e| Error::io(format!("failed to open {}", log_path.display()), e))?;
             let _ = file.write_all(r.log.as_bytes());
-            let line = format!(
-                "setup {}: {} in {:.1}s\n",
-                r.machine,
-                if r.failure.is_some() { "FAILED" } else { "ok" },
-                r.elapsed.as_secs_f64()
-            );
-            let _ = std::io::stderr().write_all(line.as_bytes());
+            control.emit(Event::Machine {
+                phase,
+                machine: r.machine.clone(),
+                ok: r.failure.is_none() && !r.interrupted,
+                seconds: r.elapsed.as_secs_f64(),
+            });
+            interrupted |= r.interrupted;
             if failure.is_none() {
                 failure = r.failure;
             }
         }
+        if interrupted {
+            return Err(Error::Interrupted);
+        }
         if let Some(f) = failure {
-            return Err(Error::Runtime(format!("setup failed on {f}")));
+            return Err(Error::Runtime(format!("{} failed on {f}", phase.name())));
         }
         synced.extend(sync_record);
     }

@@ -143,6 +143,8 @@ pub struct Experiment {
     pub zips: Vec<Vec<usize>>,
     pub sampling: Sampling,
     pub setup: Vec<SetupStep>,
+    /// Once per machine after the last run (and after an interruption): `run` only.
+    pub cleanup: Vec<SetupStep>,
     pub steps: Vec<Step>,
     pub teardown: Vec<Step>,
     pub files: Vec<FileSpec>,
@@ -158,16 +160,21 @@ impl Experiment {
         self.variables.iter().find(|v| v.name == name)
     }
 
-    /// Every role a step, file or setup entry names literally (templated names excluded).
-    pub fn literal_roles(&self) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        let sels = self
-            .steps
+    /// Every role field of the experiment: steps, teardown, setup, cleanup and files.
+    pub fn role_selectors(&self) -> impl Iterator<Item = &RoleSel> {
+        self.steps
             .iter()
             .chain(&self.teardown)
             .map(|s| &s.role)
             .chain(self.setup.iter().map(|s| &s.role))
-            .chain(self.files.iter().map(|f| &f.role));
+            .chain(self.cleanup.iter().map(|s| &s.role))
+            .chain(self.files.iter().map(|f| &f.role))
+    }
+
+    /// Every role a step, file or setup entry names literally (templated names excluded).
+    pub fn literal_roles(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let sels = self.role_selectors();
         for sel in sels {
             for n in &sel.names {
                 if n != "all" && !n.contains("{{") && !out.contains(n) {
@@ -181,13 +188,7 @@ impl Experiment {
     /// Roles a templated role field can resolve to: the values of the variables it names.
     pub fn possible_roles(&self) -> Vec<String> {
         let mut out = self.literal_roles();
-        let sels = self
-            .steps
-            .iter()
-            .chain(&self.teardown)
-            .map(|s| &s.role)
-            .chain(self.setup.iter().map(|s| &s.role))
-            .chain(self.files.iter().map(|f| &f.role));
+        let sels = self.role_selectors();
         for sel in sels {
             for n in sel.names.iter().filter(|n| n.contains("{{")) {
                 for v in &self.variables {

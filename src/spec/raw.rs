@@ -29,6 +29,8 @@ pub struct RawExperiment {
     #[serde(default)]
     pub teardown: Vec<Spanned<RawStep>>,
     #[serde(default)]
+    pub cleanup: Vec<Spanned<RawStep>>,
+    #[serde(default)]
     pub files: Vec<Spanned<RawFile>>,
     pub retries: Option<u32>,
     pub on_failure: Option<OnFailure>,

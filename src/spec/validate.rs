@@ -129,6 +129,10 @@ pub fn parse_experiment(path: &Path, source: &str) -> Result<Experiment> {
     for s in &raw.setup {
         setup.push(setup_step(&cx, s)?);
     }
+    let mut cleanup = Vec::new();
+    for s in &raw.cleanup {
+        cleanup.push(cleanup_step(&cx, s)?);
+    }
     let mut files = Vec::new();
     for f in &raw.files {
         files.push(FileSpec {
@@ -191,6 +195,7 @@ pub fn parse_experiment(path: &Path, source: &str) -> Result<Experiment> {
         zips,
         sampling,
         setup,
+        cleanup,
         steps,
         teardown,
         files,
@@ -233,7 +238,7 @@ pub fn check_templates(exp: &Experiment, roles: Option<&BTreeSet<String>>) -> Re
     for s in exp.steps.iter().chain(&exp.teardown) {
         tpls.push(&s.run);
     }
-    for s in &exp.setup {
+    for s in exp.setup.iter().chain(&exp.cleanup) {
         tpls.extend(s.run.as_ref());
     }
     for f in &exp.files {
@@ -246,14 +251,7 @@ pub fn check_templates(exp: &Experiment, roles: Option<&BTreeSet<String>>) -> Re
             message: format!("template: {m}"),
         })?;
     }
-    let sels = exp
-        .steps
-        .iter()
-        .chain(&exp.teardown)
-        .map(|s| &s.role)
-        .chain(exp.setup.iter().map(|s| &s.role))
-        .chain(exp.files.iter().map(|f| &f.role));
-    for sel in sels {
+    for sel in exp.role_selectors() {
         for n in &sel.names {
             template::check_template(n, &known).map_err(|m| Error::Input {
                 location: sel.loc.clone(),
@@ -728,6 +726,27 @@ fn setup_step(cx: &Ctx, s: &Spanned<RawStep>) -> Result<SetupStep> {
         }),
         timeout: r.timeout.map(|d| d.0).unwrap_or(DEFAULT_SETUP_TIMEOUT),
         loc: cx.loc(s),
+    })
+}
+
+/// A cleanup entry: a setup entry with `run` only (nothing to sync or install afterwards).
+fn cleanup_step(cx: &Ctx, s: &Spanned<RawStep>) -> Result<SetupStep> {
+    let r = &s.value;
+    if r.sync.is_some() || r.packages.is_some() {
+        return Err(cx.err(s, "cleanup entries take role, run and timeout"));
+    }
+    if r.run.is_none() {
+        return Err(cx.err(s, "a cleanup entry needs run"));
+    }
+    setup_step(cx, s).map_err(|e| match e {
+        Error::Input { location, message } => Error::Input {
+            location,
+            message: message.replace(
+                "setup entries take role, sync, packages, run and timeout",
+                "cleanup entries take role, run and timeout",
+            ),
+        },
+        other => other,
     })
 }
 

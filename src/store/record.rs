@@ -208,3 +208,49 @@ pub fn value_text(v: &Value) -> String {
         other => other.to_string(),
     }
 }
+
+/// `parallel=4, zerocopy=enabled`: the swept variables of a point with their display labels;
+/// constants and variables that do not apply at the point (null) are left out. The one
+/// description of a point, used by progress lines, the report and compare.
+pub fn point_text<'a>(
+    variables: impl IntoIterator<Item = &'a VariableInfo>,
+    point: &Map<String, Value>,
+) -> String {
+    let parts: Vec<String> = variables
+        .into_iter()
+        .filter(|v| !v.constant)
+        .filter_map(|v| match point.get(&v.name) {
+            None | Some(Value::Null) => None,
+            Some(value) => Some(format!("{}={}", v.name, v.label_of(value))),
+        })
+        .collect();
+    if parts.is_empty() {
+        "(single point)".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// `goodput=9.41 Gbit/s`, for the results of a run (step durations left out).
+pub fn results_text(results: &Map<String, Value>, infos: &[ResultInfo]) -> String {
+    let mut parts = Vec::new();
+    for (k, v) in results {
+        if k.ends_with(".duration") {
+            continue;
+        }
+        let unit = infos
+            .iter()
+            .find(|i| &i.name == k)
+            .map(|i| i.unit.as_str())
+            .unwrap_or("");
+        match v {
+            Value::Number(n) => parts.push(format!(
+                "{k}={}",
+                crate::units::humanise(n.as_f64().unwrap_or(f64::NAN), unit)
+            )),
+            Value::Array(a) => parts.push(format!("{k}=[{} values]", a.len())),
+            _ => {}
+        }
+    }
+    parts.join(" ")
+}

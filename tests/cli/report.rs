@@ -36,7 +36,7 @@ fn report_holds_manifest_table_plots_and_failures() {
         "id=\"plot-2\"",
         // The error text, escaped.
         "unable to connect to server: Connection refused &lt;10.0.0.1&gt;",
-        "parallel=7 zerocopy=disabled",
+        "parallel=7, zerocopy=disabled",
     ] {
         assert!(html.contains(text), "report lacks {text}");
     }

@@ -36,6 +36,19 @@ fn manifest(dir: &Path) -> serde_json::Value {
 }
 
 /// Processes whose command line contains `marker` (excluding zombies).
+/// Processes whose command line holds `marker`, once they are all gone or `within` has passed:
+/// a guard kills asynchronously, and a loaded machine may take a while.
+pub fn alive_after(marker: &str, within: Duration) -> usize {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let n = alive_with(marker);
+        if n == 0 || std::time::Instant::now() > deadline {
+            return n;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 pub fn alive_with(marker: &str) -> usize {
     let mut n = 0;
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -390,9 +403,8 @@ fn sigkill_then_resume_records_every_run_exactly_once() {
     wait_for_lines(dir.path(), 4, Duration::from_secs(30));
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
     assert_eq!(
-        alive_with(&marker),
+        alive_after(&marker, Duration::from_secs(10)),
         0,
         "the guard must kill every process group"
     );

@@ -23,21 +23,9 @@ pub struct CompareReport<'a> {
     pub new: &'a SetLabel,
 }
 
-/// `parallel=4, zerocopy=enabled`: the swept variables of a point with their display labels;
-/// constants and variables that do not apply at the point (null) are left out.
+/// `parallel=4, zerocopy=enabled` (see `store::point_text`).
 pub fn point_text(c: &Comparison, point: &Map<String, Value>) -> String {
-    let parts: Vec<String> = c
-        .swept_variables()
-        .filter_map(|v| match point.get(&v.name) {
-            None | Some(Value::Null) => None,
-            Some(value) => Some(format!("{}={}", v.name, v.label_of(value))),
-        })
-        .collect();
-    if parts.is_empty() {
-        "(single point)".into()
-    } else {
-        parts.join(", ")
-    }
+    crate::store::point_text(&c.variables, point)
 }
 
 /// Display labels of a point's variables by name (all of them, constants included).

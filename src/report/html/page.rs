@@ -380,21 +380,7 @@ fn hosts_table(out: &mut String, set: &ResultSet) {
 }
 
 fn point_text(set: &ResultSet, r: &RunRecord) -> String {
-    set.manifest
-        .variables
-        .iter()
-        .filter(|v| !v.constant)
-        .map(|v| {
-            let val = r.point.get(&v.name).cloned().unwrap_or(Value::Null);
-            let l = if val.is_null() {
-                "none".to_string()
-            } else {
-                v.label_of(&val)
-            };
-            format!("{}={}", v.name, l)
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+    crate::store::point_text(&set.manifest.variables, &r.point)
 }
 
 fn runs_table(out: &mut String, set: &ResultSet) {

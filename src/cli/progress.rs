@@ -1,0 +1,134 @@
+//! The binary's reporter: a progress bar with ETA and the last run's results on a terminal,
+//! plain log lines otherwise (or with `--quiet`). Every write ignores a closed stream.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use mpf::runner::events::{Event, Reporter};
+use mpf::store::RunStatus;
+
+use super::console;
+
+pub struct Terminal {
+    interactive: bool,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    bar: Option<ProgressBar>,
+    total: usize,
+    done: usize,
+}
+
+impl Terminal {
+    pub fn new(interactive: bool) -> Self {
+        Terminal {
+            interactive,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// A line above the bar (or on its own without one).
+    pub fn log(&self, msg: &str) {
+        match self.state.lock().ok().and_then(|s| s.bar.clone()) {
+            Some(b) => b.println(msg),
+            None => console::err(msg),
+        }
+    }
+
+    fn start(&self, total: usize, already: usize) {
+        let Ok(mut s) = self.state.lock() else { return };
+        s.total = total;
+        s.done = already;
+        if !self.interactive {
+            return;
+        }
+        let b = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+        b.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30.cyan/blue} {pos}/{len} runs, ETA {eta}\n  {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        b.set_position(already as u64);
+        b.enable_steady_tick(Duration::from_millis(200));
+        s.bar = Some(b);
+    }
+
+    fn finished(
+        &self,
+        index: usize,
+        point: &str,
+        status: RunStatus,
+        results: &str,
+        error: Option<&str>,
+    ) {
+        let Ok(mut s) = self.state.lock() else { return };
+        s.done += 1;
+        let state = match status {
+            RunStatus::Ok => "ok".to_string(),
+            RunStatus::Failed => format!("FAILED: {}", error.unwrap_or("")),
+        };
+        let sep = if results.is_empty() { "" } else { "  " };
+        let line = format!("run {index:04} {point}: {state}{sep}{results}");
+        match &s.bar {
+            Some(b) => {
+                b.set_position(s.done as u64);
+                if status == RunStatus::Failed {
+                    b.println(&line);
+                }
+                b.set_message(format!("last: {line}"));
+            }
+            None => {
+                let w = s.total.to_string().len();
+                console::err(&format!("[{:>w$}/{}] {line}", s.done, s.total));
+            }
+        }
+    }
+
+    fn end(&self) {
+        if let Ok(mut s) = self.state.lock() {
+            if let Some(b) = s.bar.take() {
+                b.finish_and_clear();
+            }
+        }
+    }
+}
+
+impl Reporter for Terminal {
+    fn event(&self, event: Event) {
+        match event {
+            Event::Started { total, already } => self.start(total, already),
+            Event::RunFinished {
+                index,
+                point,
+                status,
+                results,
+                error,
+            } => self.finished(index, &point, status, &results, error.as_deref()),
+            Event::Retrying {
+                index,
+                attempt,
+                error,
+            } => self.log(&format!(
+                "run {index:04}: attempt {attempt} failed ({error}), retrying"
+            )),
+            Event::Machine {
+                phase,
+                machine,
+                ok,
+                seconds,
+            } => self.log(&format!(
+                "{} {machine}: {} in {seconds:.1}s",
+                phase.name(),
+                if ok { "ok" } else { "FAILED" }
+            )),
+            Event::Finished => self.end(),
+            Event::Note(n) => self.log(&n),
+            Event::Warning(w) => self.log(&format!("warning: {w}")),
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! The library's boundary with whoever drives it: it reports what happens as [`Event`]s to a
+//! [`Reporter`] the caller supplies, and it is stopped through a [`Cancel`] the caller holds.
+//! The library never prints, never installs signal handlers and never ends the process: the
+//! binary decides what is shown and the exit code (and the Python package does the same with
+//! its own reporter and `KeyboardInterrupt`).
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use crate::store::RunStatus;
+
+/// Something worth telling the user, in the order it happens.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// The loop over the plan begins: `total` runs planned, `already` recorded by earlier
+    /// sessions of a resumed set.
+    Started { total: usize, already: usize },
+    /// One setup (or cleanup) entry finished on one machine.
+    Machine {
+        phase: Phase,
+        machine: String,
+        ok: bool,
+        seconds: f64,
+    },
+    /// A run finished and was recorded.
+    RunFinished {
+        index: usize,
+        /// `parallel=2 zerocopy=enabled`
+        point: String,
+        status: RunStatus,
+        /// `goodput=9.41 Gbit/s`
+        results: String,
+        error: Option<String>,
+    },
+    /// An attempt of a run failed and is retried.
+    Retrying {
+        index: usize,
+        attempt: usize,
+        error: String,
+    },
+    /// The loop over the plan ended.
+    Finished,
+    /// Information (a resumed set, a note about the input).
+    Note(String),
+    /// Something the user should act on, that does not stop the experiment.
+    Warning(String),
+}
+
+/// Which part of a session a machine event belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Setup,
+    Cleanup,
+}
+
+impl Phase {
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Setup => "setup",
+            Phase::Cleanup => "cleanup",
+        }
+    }
+}
+
+/// Receives events. Called from the runner's thread; it must not block for long.
+pub trait Reporter: Send + Sync {
+    fn event(&self, event: Event);
+}
+
+/// Drops every event (library users who only want the result).
+pub struct Silent;
+
+impl Reporter for Silent {
+    fn event(&self, _: Event) {}
+}
+
+/// Collects events in memory (tests, and callers that show them afterwards).
+#[derive(Default)]
+pub struct Collect(pub std::sync::Mutex<Vec<Event>>);
+
+impl Reporter for Collect {
+    fn event(&self, event: Event) {
+        if let Ok(mut v) = self.0.lock() {
+            v.push(event);
+        }
+    }
+}
+
+/// Asks a running experiment, setup or deploy to stop gracefully: the current run's processes
+/// are stopped, teardown and cleanup run, what was recorded is written, and the call returns
+/// (`Summary::interrupted`, or `Error::Interrupted`). Cheap to clone; usable from any thread
+/// (a signal-handling thread, Python's interrupt check).
+#[derive(Clone)]
+pub struct Cancel(Arc<watch::Sender<bool>>);
+
+impl Default for Cancel {
+    fn default() -> Self {
+        Cancel(Arc::new(watch::channel(false).0))
+    }
+}
+
+impl std::fmt::Debug for Cancel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Cancel({})", self.is_cancelled())
+    }
+}
+
+impl Cancel {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn cancel(&self) {
+        self.0.send_replace(true);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// A receiver for `select!` in async code.
+    pub fn subscribe(&self) -> watch::Receiver<bool> {
+        self.0.subscribe()
+    }
+
+    /// Resolves once cancelled (never, if it is not).
+    pub async fn cancelled(&self) {
+        let mut rx = self.subscribe();
+        let _ = rx.wait_for(|v| *v).await;
+    }
+}
+
+/// What a session needs from its caller: where events go and how it is stopped.
+#[derive(Clone)]
+pub struct Control {
+    pub reporter: Arc<dyn Reporter>,
+    pub cancel: Cancel,
+}
+
+impl Default for Control {
+    fn default() -> Self {
+        Control {
+            reporter: Arc::new(Silent),
+            cancel: Cancel::new(),
+        }
+    }
+}
+
+impl Control {
+    pub fn new(reporter: Arc<dyn Reporter>, cancel: Cancel) -> Self {
+        Control { reporter, cancel }
+    }
+
+    pub fn emit(&self, event: Event) {
+        self.reporter.event(event);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cancel_is_seen_by_clones_and_waiters() {
+        let c = Cancel::new();
+        let d = c.clone();
+        assert!(!d.is_cancelled());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let waiter = tokio::spawn({
+                let d = d.clone();
+                async move { d.cancelled().await }
+            });
+            tokio::task::yield_now().await;
+            c.cancel();
+            tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+                .await
+                .expect("waiter woke")
+                .unwrap();
+        });
+        assert!(d.is_cancelled());
+    }
+
+    #[test]
+    fn collect_keeps_events_in_order() {
+        let r = Collect::default();
+        r.event(Event::Note("a".into()));
+        r.event(Event::Finished);
+        assert_eq!(
+            *r.0.lock().unwrap(),
+            vec![Event::Note("a".into()), Event::Finished]
+        );
+    }
+}
