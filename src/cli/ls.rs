@@ -18,6 +18,8 @@ pub fn run(args: Args) -> Result<i32> {
         super::console::err(&format!("no result sets in {}", root.display()));
         return Ok(0);
     }
-    super::console::out(&mpf::report::table::list(&sets));
+    use std::io::IsTerminal;
+    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    super::console::out(&mpf::report::table::list(&sets, color));
     Ok(0)
 }

@@ -143,7 +143,7 @@ pub fn show(set: &ResultSet, format: Format) -> crate::Result<String> {
             let title = format!(
                 "{} ({}): {} ok, {} failed of {} planned runs",
                 m.id,
-                m.status.as_str(),
+                m.status_text(),
                 m.runs_ok,
                 m.runs_failed,
                 m.planned_runs
@@ -157,8 +157,9 @@ pub fn show(set: &ResultSet, format: Format) -> crate::Result<String> {
     }
 }
 
-/// `mpf ls`: one line per result set.
-pub fn list(sets: &[(std::path::PathBuf, Manifest)]) -> String {
+/// `mpf ls`: one line per result set; with `color`, the status of a set with failed runs in
+/// red (ANSI), so that it cannot be missed.
+pub fn list(sets: &[(std::path::PathBuf, Manifest)], color: bool) -> String {
     let header: Vec<String> = ["id", "status", "ok", "failed", "planned", "started"]
         .map(String::from)
         .to_vec();
@@ -167,7 +168,7 @@ pub fn list(sets: &[(std::path::PathBuf, Manifest)]) -> String {
         .map(|(_, m)| {
             vec![
                 m.id.clone(),
-                m.status.as_str().to_string(),
+                m.status_text(),
                 m.runs_ok.to_string(),
                 m.runs_failed.to_string(),
                 m.planned_runs.to_string(),
@@ -175,7 +176,23 @@ pub fn list(sets: &[(std::path::PathBuf, Manifest)]) -> String {
             ]
         })
         .collect();
-    text_table(&header, &rows)
+    let table = text_table(&header, &rows);
+    if !color {
+        return table;
+    }
+    // Coloured after the layout: the escape codes take no column.
+    let mut out = String::with_capacity(table.len() + 16 * sets.len());
+    for (i, line) in table.lines().enumerate() {
+        let failed = i >= 2 && sets.get(i - 2).is_some_and(|(_, m)| m.runs_failed > 0);
+        match (failed, i.checked_sub(2).and_then(|k| rows.get(k))) {
+            (true, Some(row)) => {
+                out.push_str(&line.replacen(&row[1], &format!("\x1b[31m{}\x1b[0m", row[1]), 1))
+            }
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// Used by `value_text` consumers that need the label-or-value of a cell.

@@ -200,6 +200,23 @@ pub struct Manifest {
     pub runs_failed: usize,
 }
 
+impl Manifest {
+    /// The status with the failures beside it, so that a set whose runs all failed never reads
+    /// as a plain `complete`: `complete, 36 of 36 failed`.
+    pub fn status_text(&self) -> String {
+        let total = self.runs_ok + self.runs_failed;
+        if self.runs_failed == 0 {
+            self.status.as_str().to_string()
+        } else {
+            format!(
+                "{}, {} of {total} failed",
+                self.status.as_str(),
+                self.runs_failed
+            )
+        }
+    }
+}
+
 /// Text of a JSON scalar as users write it: strings unquoted, null empty.
 pub fn value_text(v: &Value) -> String {
     match v {

@@ -18,3 +18,45 @@ pub fn mpf_in(dir: &Path) -> Command {
     c.current_dir(dir).env("MPF_RESULTS", dir.join("results"));
     c
 }
+
+/// Writes `text` to `dir/name` and returns the path.
+pub fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// The one result set under `dir/results`.
+pub fn only_set(dir: &Path) -> std::path::PathBuf {
+    let sets: Vec<_> = std::fs::read_dir(dir.join("results"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("manifest.json").exists())
+        .collect();
+    assert_eq!(sets.len(), 1, "one result set: {sets:?}");
+    sets.into_iter().next().unwrap()
+}
+
+/// The records of a set's journal.
+pub fn journal(set: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(set.join("journal.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// A set's manifest.
+pub fn manifest(set: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(set.join("manifest.json")).unwrap()).unwrap()
+}
+
+/// Waits until `path` exists (a step's marker file), at most `limit`.
+pub fn wait_for_file(path: &Path, limit: std::time::Duration) {
+    let start = std::time::Instant::now();
+    while !path.exists() {
+        assert!(start.elapsed() < limit, "{} did not appear", path.display());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

@@ -255,11 +255,17 @@ fn summary(out: &mut String, set: &ResultSet) {
     let mut row = |k: &str, v: String| {
         let _ = writeln!(out, "<dt>{}</dt><dd>{v}</dd>", esc(k));
     };
+    // A set with failed runs gets the red badge whatever its status.
+    let class = if m.runs_failed > 0 {
+        "failed"
+    } else {
+        m.status.as_str()
+    };
     row(
         "Status",
         format!(
-            "<span class=\"status {0}\">{0}</span>",
-            esc(m.status.as_str())
+            "<span class=\"status {class}\">{}</span>",
+            esc(&m.status_text())
         ),
     );
     row("Result set", format!("<code>{}</code>", esc(&m.id)));
