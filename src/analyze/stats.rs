@@ -8,7 +8,8 @@
 use serde::Serialize;
 use statrs::function::{beta::beta_reg, gamma::ln_gamma};
 
-/// Descriptive statistics of one sample.
+/// Descriptive statistics of one sample: what tables, graphs and compare show of a group of
+/// runs. The one summary type of mpf.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Summary {
     pub n: usize,
@@ -18,35 +19,94 @@ pub struct Summary {
     pub stddev: f64,
     pub min: f64,
     pub max: f64,
+    /// Quartiles (numpy's default linear interpolation).
+    pub q1: f64,
+    pub q3: f64,
+    /// The 95% Student-t confidence interval of the mean; equal to the mean when n < 2.
+    pub ci_lo: f64,
+    pub ci_hi: f64,
 }
 
-/// Summarises a sample; `None` when it is empty.
+/// Confidence level of `Summary::ci_lo`/`ci_hi`.
+pub const SUMMARY_CONFIDENCE: f64 = 0.95;
+
+/// The `p` quantile (0..=1) of sorted data, interpolating linearly between closest ranks
+/// (numpy's default, type 7). `sorted` must not be empty.
+pub fn quantile(sorted: &[f64], p: f64) -> f64 {
+    let h = (sorted.len() - 1) as f64 * p.clamp(0.0, 1.0);
+    let lo = h.floor() as usize;
+    let hi = h.ceil() as usize;
+    sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo])
+}
+
+/// Summarises the finite values of a sample (NaN and infinities are left out); `None` when
+/// there are none.
 pub fn summarize(xs: &[f64]) -> Option<Summary> {
-    if xs.is_empty() {
+    let mut sorted: Vec<f64> = xs.iter().copied().filter(|x| x.is_finite()).collect();
+    if sorted.is_empty() {
         return None;
     }
-    let n = xs.len();
-    let mean = mean(xs);
-    let mut sorted = xs.to_vec();
     sorted.sort_by(f64::total_cmp);
-    let median = if n % 2 == 1 {
-        sorted[n / 2]
-    } else {
-        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
-    };
+    let n = sorted.len();
+    let mean = mean(&sorted);
     let stddev = if n < 2 {
         f64::NAN
     } else {
-        variance(xs, mean).sqrt()
+        variance(&sorted, mean).sqrt()
+    };
+    let half = if n < 2 {
+        0.0
+    } else {
+        t_critical((n - 1) as f64, 1.0 - SUMMARY_CONFIDENCE) * stddev / (n as f64).sqrt()
     };
     Some(Summary {
         n,
         mean,
-        median,
+        median: quantile(&sorted, 0.5),
         stddev,
         min: sorted[0],
         max: sorted[n - 1],
+        q1: quantile(&sorted, 0.25),
+        q3: quantile(&sorted, 0.75),
+        ci_lo: mean - half,
+        ci_hi: mean + half,
     })
+}
+
+impl Summary {
+    /// Whisker ends (the most extreme values within 1.5 IQR of the box) and the outliers.
+    pub fn whiskers(&self, values: &[f64]) -> (f64, f64, Vec<f64>) {
+        let iqr = self.q3 - self.q1;
+        let (fence_lo, fence_hi) = (self.q1 - 1.5 * iqr, self.q3 + 1.5 * iqr);
+        let inside = values
+            .iter()
+            .copied()
+            .filter(|x| *x >= fence_lo && *x <= fence_hi);
+        let lo = inside.clone().fold(f64::INFINITY, f64::min).min(self.q1);
+        let hi = inside.fold(f64::NEG_INFINITY, f64::max).max(self.q3);
+        let outliers = values
+            .iter()
+            .copied()
+            .filter(|x| *x < fence_lo || *x > fence_hi)
+            .collect();
+        (lo, hi, outliers)
+    }
+
+    /// The summary with every location figure divided by `div` (display scaling).
+    pub fn scaled(&self, div: f64) -> Summary {
+        Summary {
+            n: self.n,
+            mean: self.mean / div,
+            median: self.median / div,
+            stddev: self.stddev / div.abs(),
+            min: self.min / div,
+            max: self.max / div,
+            q1: self.q1 / div,
+            q3: self.q3 / div,
+            ci_lo: self.ci_lo / div,
+            ci_hi: self.ci_hi / div,
+        }
+    }
 }
 
 fn mean(xs: &[f64]) -> f64 {
@@ -468,7 +528,31 @@ mod tests {
         let one = summarize(&[5.0]).unwrap();
         assert_eq!((one.n, one.mean, one.median), (1, 5.0, 5.0));
         assert!(one.stddev.is_nan());
+        assert_eq!((one.ci_lo, one.ci_hi), (5.0, 5.0));
         assert!(summarize(&[]).is_none());
+        assert!(summarize(&[f64::NAN]).is_none());
+    }
+
+    #[test]
+    fn interval_and_quartiles() {
+        let s = summarize(&[1.0, 2.0, 3.0]).unwrap();
+        // sd = 1, se = 1/sqrt(3); t(2; 0.975) solves t/sqrt(2+t^2) = 0.95
+        assert!(close(
+            s.ci_hi,
+            2.0 + (1.805f64 / 0.0975).sqrt() / 3f64.sqrt(),
+            1e-12
+        ));
+        assert_eq!((s.median, s.q1, s.q3), (2.0, 1.5, 2.5));
+        assert!(close(quantile(&[1.0, 2.0, 3.0, 4.0], 0.999), 3.997, 1e-15));
+    }
+
+    #[test]
+    fn whiskers_and_outliers() {
+        let v = [1.0, 2.0, 2.0, 3.0, 3.0, 100.0];
+        let s = summarize(&v).unwrap();
+        let (lo, hi, out) = s.whiskers(&v);
+        assert_eq!((lo, hi), (1.0, 3.0));
+        assert_eq!(out, vec![100.0]);
     }
 
     #[test]

@@ -66,9 +66,16 @@ fn unavailable() -> Option<String> {
 }
 
 impl Bed {
-    /// Builds `n` hosts, or prints `SKIP test: why` and returns `None`.
+    /// Builds `n` hosts, or prints `SKIP test: why` and returns `None` (fails instead under
+    /// `MPF_REQUIRE_NETNS=1`).
     pub fn new(test: &str, n: usize) -> Option<Bed> {
         if let Some(why) = unavailable() {
+            // CI sets MPF_REQUIRE_NETNS=1: there a test bed that cannot be built is a failure,
+            // never a silent skip.
+            assert!(
+                std::env::var_os("MPF_REQUIRE_NETNS").is_none_or(|v| v != "1"),
+                "{test}: the namespace test bed is required (MPF_REQUIRE_NETNS=1) but {why}"
+            );
             println!("SKIP {test}: {why}");
             return None;
         }

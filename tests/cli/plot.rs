@@ -66,7 +66,7 @@ fn axes_carry_labels_and_scaled_units() {
     let cell = &fig.panels[0].cells[0];
     assert_eq!(cell.summary.n, 3);
     assert!(cell.summary.mean > 1.0 && cell.summary.mean < 10.0);
-    assert!(cell.summary.lo < cell.summary.mean && cell.summary.hi > cell.summary.mean);
+    assert!(cell.summary.ci_lo < cell.summary.mean && cell.summary.ci_hi > cell.summary.mean);
     // The failed run is left out: parallel 7 without zero-copy has two runs.
     let seven = fig.panels[0]
         .cells

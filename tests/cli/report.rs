@@ -24,7 +24,7 @@ fn report_holds_manifest_table_plots_and_failures() {
     let (_, html) = report(tmp.path());
     for text in [
         "iperf-20261125T100000Z-ab12",
-        "<span class=\"status complete\">complete</span>",
+        "<span class=\"status failed\">complete, 1 of 48 failed</span>",
         "AMD EPYC 7302P 16-Core Processor",
         "6.1.0-18-amd64",
         "2026-11-25T10:00:00.000Z",

@@ -149,11 +149,11 @@ pub fn plotly_figure(fig: &Figure) -> Value {
                     let y: Vec<f64> = cells.iter().map(|c| c.summary.mean).collect();
                     let plus: Vec<f64> = cells
                         .iter()
-                        .map(|c| c.summary.hi - c.summary.mean)
+                        .map(|c| c.summary.ci_hi - c.summary.mean)
                         .collect();
                     let minus: Vec<f64> = cells
                         .iter()
-                        .map(|c| c.summary.mean - c.summary.lo)
+                        .map(|c| c.summary.mean - c.summary.ci_lo)
                         .collect();
                     let runs: Vec<usize> = cells.iter().map(|c| c.summary.n).collect();
                     let mut t = json!({

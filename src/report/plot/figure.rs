@@ -4,9 +4,9 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::analyze::stats::{summarize, Summary};
 use crate::error::{Error, Result};
 use crate::report::plot::spec::PlotSpec;
-use crate::report::plot::stats::{summarise, Summary};
 use crate::store::record::{value_text, RunRecord, VariableInfo};
 use crate::store::ResultSet;
 use crate::units::{display_scale, format_number};
@@ -423,8 +423,8 @@ pub fn build(set: &ResultSet, choice: &Choice) -> Result<Option<Figure>> {
     let magnitude = raw
         .iter()
         .flat_map(|(_, g)| g.iter())
-        .filter_map(|(_, _, v)| summarise(v))
-        .flat_map(|s| [s.lo.abs(), s.hi.abs(), s.max.abs(), s.min.abs()])
+        .filter_map(|(_, _, v)| summarize(v))
+        .flat_map(|s| [s.ci_lo.abs(), s.ci_hi.abs(), s.max.abs(), s.min.abs()])
         .fold(0.0, f64::max);
     let (div, unit) = display_scale(&info.unit, magnitude);
     let panels: Vec<Panel> = raw
@@ -435,7 +435,7 @@ pub fn build(set: &ResultSet, choice: &Choice) -> Result<Option<Figure>> {
                 .into_iter()
                 .filter_map(|(series, x, values)| {
                     let scaled: Vec<f64> = values.iter().map(|v| v / div).collect();
-                    summarise(&scaled).map(|summary| Cell {
+                    summarize(&scaled).map(|summary| Cell {
                         series,
                         x,
                         values: scaled,

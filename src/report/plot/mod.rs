@@ -5,7 +5,6 @@ pub mod figure;
 pub mod output;
 pub mod render;
 pub mod spec;
-pub mod stats;
 
 pub use figure::{build, choose, Choice, Figure, Kind};
 pub use output::{encode, figures, plot_all, plot_one, Format};

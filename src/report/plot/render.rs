@@ -163,7 +163,7 @@ fn y_range(fig: &Figure) -> (f64, f64) {
         let s = &c.summary;
         match fig.choice.kind {
             Kind::Box => (a.min(s.min), b.max(s.max)),
-            _ => (a.min(s.lo.min(s.mean)), b.max(s.hi.max(s.mean))),
+            _ => (a.min(s.ci_lo.min(s.mean)), b.max(s.ci_hi.max(s.mean))),
         }
     });
     if !lo.is_finite() {
@@ -311,15 +311,23 @@ fn draw_lines(chart: &mut Chart, fig: &Figure, panel: &Panel) -> Result<()> {
         let c = colour(s);
         let with_ci = cells.iter().any(|c| c.summary.n >= 2);
         if with_ci && cells.len() >= 3 {
-            let mut band: Vec<(f64, f64)> =
-                cells.iter().map(|c| (tx(fig, c.x), c.summary.hi)).collect();
-            band.extend(cells.iter().rev().map(|c| (tx(fig, c.x), c.summary.lo)));
+            let mut band: Vec<(f64, f64)> = cells
+                .iter()
+                .map(|c| (tx(fig, c.x), c.summary.ci_hi))
+                .collect();
+            band.extend(cells.iter().rev().map(|c| (tx(fig, c.x), c.summary.ci_lo)));
             chart
                 .draw_series(std::iter::once(Polygon::new(band, c.mix(0.18).filled())))
                 .map_err(draw_err)?;
         } else if with_ci {
             for cell in &cells {
-                draw_interval(chart, tx(fig, cell.x), cell.summary.lo, cell.summary.hi, c)?;
+                draw_interval(
+                    chart,
+                    tx(fig, cell.x),
+                    cell.summary.ci_lo,
+                    cell.summary.ci_hi,
+                    c,
+                )?;
             }
         }
         chart
@@ -372,8 +380,8 @@ fn draw_bars(chart: &mut Chart, panel: &Panel) -> Result<()> {
             draw_interval(
                 chart,
                 left + w / 2.0,
-                cell.summary.lo,
-                cell.summary.hi,
+                cell.summary.ci_lo,
+                cell.summary.ci_hi,
                 BLACK,
             )?;
         }
