@@ -164,8 +164,8 @@ fn follow(doc: &Value, path: &[String]) -> Result<Value, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Better;
     use crate::spec::{ExtractKind, Extractor};
-    use crate::store::Better;
     use regex::Regex;
 
     fn rx(name: &str, re: &str, unit: Option<&str>, all: bool) -> Extractor {

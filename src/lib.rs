@@ -8,6 +8,7 @@ pub mod error;
 pub mod exec;
 pub mod extract;
 pub mod facts;
+pub mod model;
 pub mod plan;
 pub mod report;
 pub mod runner;

@@ -110,7 +110,7 @@ pub fn apply_overrides(exp: &mut Experiment, sets: &[(String, Vec<Value>)]) -> R
                     .iter()
                     .position(|x| x == val)
                     .map(|i| var.labels[i].clone())
-                    .unwrap_or_else(|| crate::store::value_text(val))
+                    .unwrap_or_else(|| crate::model::value_text(val))
             })
             .collect();
         var.values = values.clone();

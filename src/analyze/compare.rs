@@ -682,6 +682,7 @@ mod tests {
             overrides: Map::new(),
             runs_ok: 0,
             runs_failed: 0,
+            plot: None,
         }
     }
 

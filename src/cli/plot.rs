@@ -31,7 +31,7 @@ pub fn run(args: Args) -> Result<i32> {
         y: args.y,
         series: args.series,
     };
-    let hints = PlotSpec::from_result_set(&set.dir)
+    let hints = PlotSpec::from_result_set(&set)
         .unwrap_or_default()
         .overridden_by(&flags);
     match &args.output {

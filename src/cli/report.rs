@@ -16,7 +16,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<i32> {
     let set = mpf::store::open(&args.results.root(), &args.id)?;
-    let hints = PlotSpec::from_result_set(&set.dir);
+    let hints = PlotSpec::from_result_set(&set);
     let path = args
         .output
         .clone()

@@ -208,6 +208,7 @@ impl Prepared {
             overrides: self.overrides.clone(),
             runs_ok: 0,
             runs_failed: 0,
+            plot: exp.plot.clone(),
         }
     }
 

@@ -7,7 +7,7 @@ use regex::Regex;
 use serde_json::Value;
 
 use crate::error::Location;
-use crate::store::{Better, ResultInfo};
+use crate::model::{Better, ResultInfo};
 
 pub use super::raw::{OnFailure, Order, PlotHints, SamplingMethod};
 
@@ -194,7 +194,7 @@ impl Experiment {
                 for v in &self.variables {
                     if n.contains(&v.name) {
                         for val in &v.values {
-                            let s = crate::store::value_text(val);
+                            let s = crate::model::value_text(val);
                             if !out.contains(&s) {
                                 out.push(s);
                             }

@@ -70,17 +70,7 @@ pub struct RawSampling {
     pub count: Option<i64>,
 }
 
-/// Hints for graphs (SPEC §2 `plot:`), overridable by the flags of `mpf plot`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, DeriveDeserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct PlotHints {
-    #[serde(default)]
-    pub x: Option<String>,
-    #[serde(default)]
-    pub y: Option<String>,
-    #[serde(default)]
-    pub series: Option<String>,
-}
+pub use crate::model::PlotHints;
 
 /// `variables:`: variables in order, plus `zip:` groups.
 #[derive(Debug, Default)]
@@ -271,7 +261,7 @@ pub struct RawExtractor {
     pub json: Option<String>,
     pub unit: Option<String>,
     pub all: bool,
-    pub better: Option<crate::store::Better>,
+    pub better: Option<crate::model::Better>,
 }
 
 #[derive(Debug, DeriveDeserialize)]
@@ -282,7 +272,7 @@ struct RawExtractorMap {
     unit: Option<String>,
     #[serde(default)]
     all: bool,
-    better: Option<crate::store::Better>,
+    better: Option<crate::model::Better>,
 }
 
 impl<'de> Deserialize<'de> for RawExtractor {

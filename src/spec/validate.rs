@@ -317,7 +317,7 @@ fn variables(cx: &Ctx, raw: &RawVariables) -> Result<Vec<Variable>> {
                                 pairs.iter().map(|(k, _)| k.clone()).collect(),
                                 pairs
                                     .iter()
-                                    .map(|(_, l)| crate::store::value_text(l))
+                                    .map(|(_, l)| crate::model::value_text(l))
                                     .collect(),
                                 false,
                             ),
@@ -342,7 +342,7 @@ fn variables(cx: &Ctx, raw: &RawVariables) -> Result<Vec<Variable>> {
             }
         }
         let labels = if labels.is_empty() {
-            values.iter().map(crate::store::value_text).collect()
+            values.iter().map(crate::model::value_text).collect()
         } else {
             labels
         };

@@ -4,6 +4,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+pub use crate::model::{value_text, Better, PlotHints, ResultInfo};
+
 /// The outcome of one run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -103,29 +105,6 @@ impl VariableInfo {
     }
 }
 
-/// Which direction of change is an improvement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Better {
-    #[default]
-    Higher,
-    Lower,
-}
-
-/// A result the experiment declares (or mpf derives, such as `<step>.duration`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ResultInfo {
-    pub name: String,
-    /// Base unit after normalisation (`bit/s`, `s`, `B`, ...), empty when unitless.
-    #[serde(default)]
-    pub unit: String,
-    #[serde(default)]
-    pub better: Better,
-    /// True for `all: true` extractors: each run holds a list of values.
-    #[serde(default)]
-    pub series: bool,
-}
-
 /// Facts about one machine, gathered when the experiment starts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct HostFacts {
@@ -198,6 +177,10 @@ pub struct Manifest {
     pub runs_ok: usize,
     #[serde(default)]
     pub runs_failed: usize,
+    /// The experiment's `plot:` hints, so that graphs of the set need no second reading of
+    /// its experiment file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plot: Option<PlotHints>,
 }
 
 impl Manifest {
@@ -214,15 +197,6 @@ impl Manifest {
                 self.runs_failed
             )
         }
-    }
-}
-
-/// Text of a JSON scalar as users write it: strings unquoted, null empty.
-pub fn value_text(v: &Value) -> String {
-    match v {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
     }
 }
 

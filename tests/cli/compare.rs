@@ -67,6 +67,7 @@ fn manifest(
         overrides: Map::new(),
         runs_ok: 0,
         runs_failed: 0,
+        plot: None,
     }
 }
 

@@ -88,6 +88,7 @@ pub fn manifest(
         overrides: Map::new(),
         runs_ok: 0,
         runs_failed: 0,
+        plot: None,
     }
 }
 

@@ -1,21 +1,10 @@
 //! Plot hints: the experiment file's `plot:` and the flags of `mpf plot`.
 
-use std::path::Path;
-
-use serde::Deserialize;
-
 /// `plot: {x: parallel, y: goodput, series: zerocopy}`: which variable goes on the x axis,
 /// which result is the main graph (`mpf plot -o`), and which variable makes the series.
 /// Every field is optional; the automatic choice fills in the rest. The experiment file's
 /// parser produces the same type.
 pub use crate::spec::PlotHints as PlotSpec;
-
-/// Only the `plot:` key of an experiment file; everything else is the spec module's business.
-#[derive(Deserialize)]
-struct PlotOnly {
-    #[serde(default)]
-    plot: Option<PlotSpec>,
-}
 
 impl PlotSpec {
     /// `self` with every field that `over` sets replaced (flags override the file's hints).
@@ -36,19 +25,9 @@ impl PlotSpec {
         }
     }
 
-    /// The `plot:` hints of the experiment file kept in a result set (`<set>/experiment.yaml`).
-    /// A missing file or key gives no hints; an unreadable one is logged and ignored, since the
-    /// run that made the set validated it already.
-    pub fn from_result_set(dir: &Path) -> Option<PlotSpec> {
-        let path = dir.join("experiment.yaml");
-        let text = std::fs::read_to_string(&path).ok()?;
-        match serde_saphyr::from_str::<PlotOnly>(&text) {
-            Ok(p) => p.plot,
-            Err(e) => {
-                tracing::warn!("ignoring the plot hints of {}: {e}", path.display());
-                None
-            }
-        }
+    /// The `plot:` hints of a result set, as its manifest recorded them.
+    pub fn from_result_set(set: &crate::store::ResultSet) -> Option<PlotSpec> {
+        set.manifest.plot.clone()
     }
 }
 
@@ -57,16 +36,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_the_plot_key_only() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("experiment.yaml"),
-            "name: x\nvariables: {a: [1, 2]}\nplot: {x: a, series: b}\n",
-        )
-        .unwrap();
-        let p = PlotSpec::from_result_set(dir.path()).unwrap();
-        assert_eq!(p.x.as_deref(), Some("a"));
-        assert_eq!(p.series.as_deref(), Some("b"));
+    fn flags_override_the_hints() {
+        let p = PlotSpec {
+            x: Some("a".into()),
+            series: Some("b".into()),
+            ..Default::default()
+        };
         let flags = PlotSpec {
             series: Some("c".into()),
             ..Default::default()

@@ -1,0 +1,50 @@
+//! The domain types that several layers share: what a result is and which direction is better,
+//! the plot hints, the text of a value. Here so that `spec` (which declares them) and `store`
+//! (which records them) both depend on this module rather than on each other.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Which direction of change is an improvement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Better {
+    #[default]
+    Higher,
+    Lower,
+}
+
+/// A result the experiment declares (or mpf derives, such as `<step>.duration`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResultInfo {
+    pub name: String,
+    /// Base unit after normalisation (`bit/s`, `s`, `B`, ...), empty when unitless.
+    #[serde(default)]
+    pub unit: String,
+    #[serde(default)]
+    pub better: Better,
+    /// True for `all: true` extractors: each run holds a list of values.
+    #[serde(default)]
+    pub series: bool,
+}
+
+/// Hints for graphs (SPEC §2 `plot:`), overridable by the flags of `mpf plot`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlotHints {
+    #[serde(default)]
+    pub x: Option<String>,
+    #[serde(default)]
+    pub y: Option<String>,
+    #[serde(default)]
+    pub series: Option<String>,
+}
+
+/// Text of a JSON scalar as users write it: strings unquoted, null empty.
+pub fn value_text(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
