@@ -41,14 +41,21 @@ const COMPACT_AFTER: usize = 100_000;
 impl Guard {
     /// Starts a guard on this machine.
     pub fn start() -> Result<Guard> {
+        use std::os::unix::fs::OpenOptionsExt;
         use std::os::unix::process::CommandExt;
         let path = std::env::temp_dir().join(format!(
             "mpf-guard-{}-{}",
             std::process::id(),
             fastrand::u32(..)
         ));
-        let registry =
-            File::create(&path).ctx(|| format!("failed to create {}", path.display()))?;
+        // A new file only we can write: a file planted beforehand under this name would let
+        // its owner list groups for the guard to kill.
+        let registry = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .ctx(|| format!("failed to create {}", path.display()))?;
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(GUARD_SCRIPT)

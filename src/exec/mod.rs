@@ -67,7 +67,9 @@ pub trait Transport: Send + Sync {
     }
 }
 
-/// Quotes a word for a POSIX shell.
+/// Quotes a word for a POSIX shell: the one quoter of mpf (templates' `quote` filter too).
+/// Every value that goes into a shell command line goes through it, at the nesting level
+/// where it is spliced (never into a string that is already quoted).
 pub fn sh_quote(s: &str) -> String {
     if !s.is_empty()
         && s.bytes()
@@ -88,4 +90,39 @@ pub fn wrap_for(namespace: Option<&str>, cpu_id: Option<&str>) -> Vec<String> {
         w.extend(["taskset", "-c", cpu].map(String::from));
     }
     w
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `sh` makes of `printf %s QUOTED`.
+    fn through_sh(s: &str) -> Vec<u8> {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("printf %s {}", sh_quote(s)))
+            .output()
+            .unwrap();
+        out.stdout
+    }
+
+    #[test]
+    fn quoted_words_come_back_unchanged() {
+        assert_eq!(sh_quote("abc"), "abc");
+        assert_eq!(sh_quote(""), "''");
+        assert_eq!(sh_quote("it's"), "'it'\\''s'");
+        assert_eq!(sh_quote("a b;c"), "'a b;c'");
+        for s in [
+            "a b'; touch /tmp/x; '",
+            "$(id)",
+            "`id`",
+            "\\",
+            "-n",
+            "*",
+            "a\nb",
+            "~",
+        ] {
+            assert_eq!(through_sh(s), s.as_bytes(), "{s}");
+        }
+    }
 }

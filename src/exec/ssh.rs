@@ -67,6 +67,8 @@ pub struct Ssh {
     /// Commands (mkdir, rm) run at the start of the next session instead of one of their own.
     prelude: Mutex<String>,
     roots: Mutex<Vec<String>>,
+    /// Roots known to be ours and private (created, or checked, with `private_dir_script`).
+    private_roots: Mutex<Vec<String>>,
     /// Steps started and not yet stopped, by token.
     live: Mutex<std::collections::HashMap<i32, LiveStep>>,
     /// Remote paths that hold files to collect (run directories written to).
@@ -97,8 +99,10 @@ fi
 "#;
 
 /// The step session's shell: `$1` the script, `$2` the registry file, `$3` polls of 50 ms
-/// in the grace period; the wrapper prefix and exports are spliced in by `spawn`.
-fn supervisor(exports: &str, wrap: &str) -> String {
+/// in the grace period, then the wrapper prefix (`ip netns exec NS ...`), one argument per
+/// word: as arguments they need no quoting inside this script's own quotes. The exports are
+/// spliced in by `spawn`.
+fn supervisor(exports: &str) -> String {
     let m = crate::exec::process::INTERNAL_MARK;
     let alive = ALIVE_FN;
     format!(
@@ -106,7 +110,7 @@ fn supervisor(exports: &str, wrap: &str) -> String {
 {alive}mkfifo "$2.o" "$2.e" || {{ echo "mpf: cannot create the output pipes" >&2; exit 125; }}
 cat "$2.o" & co=$!
 cat "$2.e" >&2 & ce=$!
-setsid sh -c 'echo $$ > "$2" || {{ echo "mpf: cannot register the process group" >&2; exit 125; }}; exec {wrap}sh -c "$1"' mpf-step "$1" "$2" >"$2.o" 2>"$2.e" &
+setsid sh -c 'echo $$ > "$2" || {{ echo "mpf: cannot register the process group" >&2; exit 125; }}; s=$1; shift 3; exec "$@" sh -c "$s"' mpf-step "$@" >"$2.o" 2>"$2.e" &
 pg=$!
 {{ cat <&3 >/dev/null
   while [ ! -f "$2" ] && kill -0 "$pg" 2>/dev/null; do sleep 0.01; done
@@ -146,6 +150,21 @@ fn guard_script(gdir: &str) -> String {
     format!(
         "trap '' INT TERM HUP; cat > /dev/null; for f in {d}/*; do [ -f \"$f\" ] && p=$(cat \"$f\") && [ -n \"$p\" ] && kill -KILL \"-$p\" 2>/dev/null; done; rm -rf {d}",
         d = q(gdir)
+    )
+}
+
+/// Whether `path` is `dir` or inside it, compared by components: `/r/n10` is not in `/r/n1`.
+fn is_within(path: &str, dir: &str) -> bool {
+    Path::new(path).starts_with(Path::new(dir))
+}
+
+/// Creates `dir` readable by its owner only, or accepts it when it already is a directory
+/// of ours with mode 0700 (left by an mpf that died); anything else, such as a directory
+/// someone else made beforehand under /tmp, is refused with a message on stderr.
+fn private_dir_script(dir: &str) -> String {
+    format!(
+        r#"umask 077; d={}; if ! mkdir "$d" 2>/dev/null; then set -- $(ls -ldn "$d" 2>/dev/null); case "$1:$3" in "drwx------:$(id -u)"|"drwx------.:$(id -u)") ;; *) echo "mpf: $d already exists and is not a private directory of user $(id -un) (owned by it, mode 0700): refusing to use it" >&2; exit 1;; esac; fi"#,
+        q(dir)
     )
 }
 
@@ -240,7 +259,8 @@ impl Ssh {
         let mut cmd = Command::new("ssh");
         cmd.args(["-T", "-o", "ControlMaster=no", "-o", "LogLevel=ERROR"]);
         self.base_args(&mut cmd);
-        cmd.arg(&self.cfg.destination).arg("--").arg(remote);
+        // `--`: whatever the destination, ssh never reads it as an option.
+        cmd.arg("--").arg(&self.cfg.destination).arg(remote);
         cmd.process_group(0);
         cmd
     }
@@ -265,6 +285,7 @@ impl Ssh {
             next_token: AtomicI32::new(1),
             prelude: Mutex::new(String::new()),
             roots: Mutex::new(Vec::new()),
+            private_roots: Mutex::new(Vec::new()),
             live: Mutex::new(std::collections::HashMap::new()),
             dirty: Mutex::new(Vec::new()),
         };
@@ -284,7 +305,8 @@ impl Ssh {
         let mut cmd = Command::new("ssh");
         cmd.args(["-M", "-N", "-T", "-o", "ControlPersist=no"]);
         self.base_args(&mut cmd);
-        cmd.arg(&self.cfg.destination)
+        cmd.arg("--")
+            .arg(&self.cfg.destination)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -326,7 +348,7 @@ impl Ssh {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         // The registry of groups, then the guard that acts on it.
-        let mut mk = self.session(&format!("mkdir -p -m 700 {}", q(&self.gdir)));
+        let mut mk = self.session(&private_dir_script(&self.gdir));
         let st = mk
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -447,6 +469,7 @@ impl Ssh {
         exit.args(["-O", "exit", "-o", "LogLevel=QUIET"]);
         self.base_args(&mut exit);
         let _ = exit
+            .arg("--")
             .arg(&self.cfg.destination)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -459,6 +482,29 @@ impl Ssh {
         let _ = conn.master.kill();
         let _ = conn.master.wait();
         let _ = std::fs::remove_dir_all(&self.ctl_dir);
+    }
+
+    /// Makes the result set's root that holds `path` private on the machine, once per root:
+    /// its run directories then need no care of their own.
+    fn ensure_private_root(&self, path: &str) -> Result<()> {
+        let roots = self.roots.lock().map(|r| r.clone()).unwrap_or_default();
+        let Some(root) = roots.into_iter().find(|r| is_within(path, r)) else {
+            return Ok(());
+        };
+        let done = self
+            .private_roots
+            .lock()
+            .map(|p| p.contains(&root))
+            .unwrap_or(false);
+        if done {
+            return Ok(());
+        }
+        let script = format!("{}{}", self.take_prelude(), private_dir_script(&root));
+        self.run_sync(&script, None)?;
+        if let Ok(mut p) = self.private_roots.lock() {
+            p.push(root);
+        }
+        Ok(())
     }
 
     /// The pid of the master connection (tests check that sessions go through it).
@@ -528,12 +574,12 @@ impl Transport for Ssh {
                 }
                 exports.push('\n');
             }
-            let wrap: String = wrap.iter().map(|w| format!("{} ", q(w))).collect();
+            let wrap: String = wrap.iter().map(|w| format!(" {}", q(w))).collect();
             let polls = (STOP_GRACE.as_millis() / 50).max(1);
             let remote = format!(
-                "{}exec sh -c {} mpf-supervisor {} {} {polls}",
+                "{}exec sh -c {} mpf-supervisor {} {} {polls}{wrap}",
                 self.take_prelude(),
-                q(&supervisor(&exports, &wrap)),
+                q(&supervisor(&exports)),
                 q(script),
                 q(&format!("{}/{token}", self.gdir))
             );
@@ -627,6 +673,7 @@ impl Transport for Ssh {
     }
 
     fn create_dir(&self, path: &str) -> Result<()> {
+        self.ensure_private_root(path)?;
         // Done by the next session: a run's directories cost no round trip of their own.
         if let Ok(mut p) = self.prelude.lock() {
             p.push_str(&format!("mkdir -p {}; ", q(path)));
@@ -649,8 +696,8 @@ impl Transport for Ssh {
             // Nothing was written there: remove it with the next session, no round trip now.
             let written = match self.dirty.lock() {
                 Ok(mut d) => {
-                    let hit = d.iter().any(|p| p.starts_with(remote));
-                    d.retain(|p| !p.starts_with(remote));
+                    let hit = d.iter().any(|p| is_within(p, remote));
+                    d.retain(|p| !is_within(p, remote));
                     hit
                 }
                 Err(_) => true,
@@ -719,5 +766,69 @@ impl Transport for Ssh {
             }
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_dirs_are_compared_by_components() {
+        assert!(is_within(
+            "/tmp/mpf-x/runs/0000/n1",
+            "/tmp/mpf-x/runs/0000/n1"
+        ));
+        assert!(is_within(
+            "/tmp/mpf-x/runs/0000/n1/sub",
+            "/tmp/mpf-x/runs/0000/n1"
+        ));
+        assert!(!is_within(
+            "/tmp/mpf-x/runs/0000/n10",
+            "/tmp/mpf-x/runs/0000/n1"
+        ));
+        assert!(!is_within(
+            "/tmp/mpf-x/runs/0000/n1-b",
+            "/tmp/mpf-x/runs/0000/n1"
+        ));
+    }
+
+    fn sh(script: &str) -> std::process::Output {
+        Command::new("sh").arg("-c").arg(script).output().unwrap()
+    }
+
+    #[test]
+    fn private_dirs_are_created_0700_and_foreign_ones_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path().join("mpf-g x");
+        let ds = d.to_str().unwrap();
+        assert!(sh(&private_dir_script(ds)).status.success());
+        let mode = std::fs::metadata(&d).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        // Ours and private already (an mpf that died): accepted again.
+        assert!(sh(&private_dir_script(ds)).status.success());
+        // Readable by others: refused, with the reason.
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let out = sh(&private_dir_script(ds));
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("not a private directory"), "{err}");
+        // A symlink to a directory of ours is not a directory we made.
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&d, &link).unwrap();
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).unwrap();
+        assert!(!sh(&private_dir_script(link.to_str().unwrap()))
+            .status
+            .success());
+        // Owned by someone else (when the test can make it so).
+        let other = tmp.path().join("other");
+        std::fs::create_dir(&other).unwrap();
+        std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o700)).unwrap();
+        if std::os::unix::fs::chown(&other, Some(65534), Some(65534)).is_ok() {
+            assert!(!sh(&private_dir_script(other.to_str().unwrap()))
+                .status
+                .success());
+        }
     }
 }

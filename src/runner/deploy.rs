@@ -71,8 +71,8 @@ pub fn check_setup(exp: &Experiment) -> Result<()> {
 /// /etc/os-release (falling back to whichever tool exists), with `sudo -n` when not root.
 pub fn packages_script(p: &Packages) -> String {
     format!(
-        r#"apt_pkgs='{apt}'
-dnf_pkgs='{dnf}'
+        r#"apt_pkgs={apt}
+dnf_pkgs={dnf}
 if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO='sudo -n'; fi
 ID=; ID_LIKE=
 [ -r /etc/os-release ] && . /etc/os-release
@@ -103,8 +103,8 @@ case "$fam" in
     echo "packages: neither apt-get nor dnf on this machine (${{ID:-unknown}})" >&2; exit 1 ;;
 esac
 "#,
-        apt = p.apt.join(" "),
-        dnf = p.dnf.join(" "),
+        apt = crate::exec::sh_quote(&p.apt.join(" ")),
+        dnf = crate::exec::sh_quote(&p.dnf.join(" ")),
     )
 }
 
@@ -123,7 +123,7 @@ pub fn rsync_args(sync: &Sync, src: &Path) -> Vec<String> {
 /// A script that copies `src` into `to` on this machine: rsync when installed (incremental),
 /// else tar (which honours the same excludes). `to` may start with `~/`.
 pub fn local_copy_script(sync: &Sync, src: &Path, to: &str) -> String {
-    let q = crate::template::shell_quote;
+    let q = crate::exec::sh_quote;
     let to_expr = match to.strip_prefix("~/") {
         Some(rest) => format!("\"$HOME\"/{}", q(rest)),
         None if to == "~" => "\"$HOME\"".into(),
@@ -145,7 +145,7 @@ pub fn local_copy_script(sync: &Sync, src: &Path, to: &str) -> String {
 /// shared ssh connection: rsync (incremental; a relative path is relative to the remote home,
 /// so `~/` is dropped), else tar through one ssh session when rsync is missing on either side.
 pub fn remote_copy_script(sync: &Sync, src: &Path, to: &str, ssh: &[String], dest: &str) -> String {
-    let q = crate::template::shell_quote;
+    let q = crate::exec::sh_quote;
     let to = to.strip_prefix("~/").unwrap_or(to);
     let to = if to == "~" || to.is_empty() { "." } else { to };
     let ssh_line: Vec<String> = ssh.iter().map(|a| q(a)).collect();

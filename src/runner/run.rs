@@ -61,6 +61,14 @@ struct Done {
     teardown: bool,
 }
 
+/// `from + d`, never a panic: durations from files are bounded at load (30 days), and this
+/// keeps an overflow impossible should one ever come from elsewhere.
+fn deadline(from: Instant, d: Duration) -> Instant {
+    from.checked_add(d)
+        .or_else(|| from.checked_add(crate::spec::MAX_DURATION))
+        .unwrap_or(from)
+}
+
 async fn cancelled(rx: &mut watch::Receiver<bool>) {
     if rx.wait_for(|v| *v).await.is_err() {
         std::future::pending::<()>().await;
@@ -163,6 +171,10 @@ impl RunEnv<'_> {
                 }
                 continue;
             }
+            // A rendered name becomes a directory here and on the machine.
+            if let Some(problem) = crate::spec::role_name_problem(&name) {
+                return Err(format!("{}: role: {problem}", sel.loc));
+            }
             if !self.machines.roles.contains_key(&name) {
                 return Err(format!(
                     "{}: role '{name}' is not bound to any machine",
@@ -240,7 +252,7 @@ impl RunEnv<'_> {
                 (*timeout, format!("a line matching /{}/", pattern.as_str()))
             }
         };
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline(Instant::now(), timeout);
         let b = &self.machines.roles[&s.role];
         let host = match ready {
             Ready::Port { host: Some(h), .. } => {
@@ -300,7 +312,7 @@ impl RunEnv<'_> {
         cancel: &mut watch::Receiver<bool>,
         teardown: bool,
     ) -> (Vec<Done>, Option<String>, bool) {
-        let deadline = Instant::now() + step.timeout;
+        let deadline = deadline(Instant::now(), step.timeout);
         let mut done = Vec::new();
         let mut failure = None;
         let mut interrupted = false;
@@ -411,7 +423,7 @@ impl RunEnv<'_> {
         if failure.is_none() {
             for (si, step) in exp.steps.iter().enumerate() {
                 if !step.delay.is_zero() {
-                    let target = anchor + step.delay;
+                    let target = deadline(anchor, step.delay);
                     tokio::select! {
                         _ = tokio::time::sleep_until(target.into()) => {}
                         _ = cancelled(&mut cancel) => { interrupted = true; break; }

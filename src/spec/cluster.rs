@@ -9,13 +9,16 @@ use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use super::de::{pos, yaml_error, yaml_options, OneOrMany, ScalarText};
+use super::de::{pos, shown, yaml_error, yaml_options, OneOrMany, ScalarText};
 use crate::error::{Error, Result};
-use crate::spec::{Experiment, DEFAULT_ROLE};
+use crate::spec::{role_name_problem, Experiment, DEFAULT_ROLE};
 
 /// Concurrent ssh sessions per machine unless the cluster file says otherwise; sshd's
 /// `MaxSessions` defaults to 10 and mpf keeps one session for its guard.
 pub const DEFAULT_MAX_SESSIONS: usize = 8;
+
+/// The most sessions a machine may be given: far above any sshd's `MaxSessions`.
+pub const MAX_SESSIONS_LIMIT: usize = 1024;
 
 /// A network interface as templates see it (`roles.X.interfaces[i]`).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -86,10 +89,10 @@ struct RawCluster {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawMachine {
-    hostname: Option<String>,
-    user: Option<String>,
-    port: Option<u16>,
-    identity: Option<String>,
+    hostname: Option<Spanned<String>>,
+    user: Option<Spanned<String>>,
+    port: Option<Spanned<u16>>,
+    identity: Option<Spanned<String>>,
     #[serde(default)]
     ssh_options: OneOrMany,
     local: Option<bool>,
@@ -105,8 +108,8 @@ struct RawMachine {
 #[serde(deny_unknown_fields)]
 struct RawNamespace {
     role: Spanned<String>,
-    namespace: Option<String>,
-    cpu_id: Option<ScalarText>,
+    namespace: Option<Spanned<String>>,
+    cpu_id: Option<Spanned<ScalarText>>,
     #[serde(default)]
     interfaces: Vec<Spanned<RawInterface>>,
 }
@@ -153,6 +156,107 @@ fn interfaces(path: &Path, raw: &[Spanned<RawInterface>]) -> Result<Vec<Interfac
     Ok(out)
 }
 
+/// The value of a spanned string after `problem` found nothing wrong with it; else an input
+/// error at its position.
+fn checked<'a>(
+    path: &Path,
+    v: &'a Spanned<String>,
+    problem: fn(&str) -> Option<String>,
+) -> Result<&'a str> {
+    match problem(&v.value) {
+        None => Ok(&v.value),
+        Some(m) => {
+            let (l, c) = pos(v);
+            Err(Error::input(path, l, c, m))
+        }
+    }
+}
+
+/// Host names reach ssh's command line and the remote shell: a DNS name or ssh_config alias
+/// (letters, digits, `-`, `_`, labels separated by dots, no label starting with `-`), an IPv4
+/// or an IPv6 address. Never an option (`-oProxyCommand=...`), never two words.
+fn host_problem(h: &str) -> Option<String> {
+    let h = h.trim();
+    if h.parse::<std::net::IpAddr>().is_ok() {
+        return None;
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && l.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    };
+    if h.len() <= 253 && h.split('.').all(label_ok) {
+        return None;
+    }
+    Some(format!(
+        "hostname '{}' is not a host name, an ssh alias or an IP address (letters, digits, - and _ in dot-separated labels, none starting with -)",
+        shown(h)
+    ))
+}
+
+/// A login name as POSIX and useradd allow it (letters, digits, `.`, `_`, `-`, a final `$`),
+/// not starting with `-`.
+fn user_problem(u: &str) -> Option<String> {
+    let body = u.strip_suffix('$').unwrap_or(u);
+    let ok = !body.is_empty()
+        && u.len() <= 32
+        && !body.starts_with('-')
+        && body
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    (!ok).then(|| {
+        format!(
+            "user '{}' is not a valid user name (letters, digits, ., _ and -, not starting with -)",
+            shown(u)
+        )
+    })
+}
+
+/// The identity file is given to ssh as an argument of `-i`; a newline or NUL would cut it.
+fn identity_problem(i: &str) -> Option<String> {
+    (i.trim().is_empty() || i.chars().any(char::is_control))
+        .then(|| format!("identity '{}' is not a file path", shown(i)))
+}
+
+/// Network namespace names as `ip netns` takes them: a file name in /run/netns made of
+/// letters, digits, `_`, `.` and `-`, not starting with `-` or `.`, at most 255 bytes.
+fn namespace_problem(n: &str) -> Option<String> {
+    let ok = n.len() <= 255
+        && !n.starts_with(['-', '.'])
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    (!ok).then(|| {
+        format!(
+            "namespace '{}' is not a valid network namespace name (letters, digits, _, . and -, not starting with - or .)",
+            shown(n)
+        )
+    })
+}
+
+/// A CPU list as `taskset -c` takes it: `3`, `0-3`, `0-7:2`, joined by commas.
+fn cpu_list_problem(list: &str) -> Option<String> {
+    let number = |s: &str| !s.is_empty() && s.len() <= 5 && s.bytes().all(|b| b.is_ascii_digit());
+    let item_ok = |item: &str| {
+        let (range, stride) = match item.split_once(':') {
+            Some((r, s)) => (r, Some(s)),
+            None => (item, None),
+        };
+        let range_ok = match range.split_once('-') {
+            Some((a, b)) => number(a) && number(b),
+            None => number(range) && stride.is_none(),
+        };
+        range_ok && stride.is_none_or(number)
+    };
+    (list.is_empty() || !list.split(',').all(item_ok)).then(|| {
+        format!(
+            "cpu_id '{}' is not a CPU list (such as 1, 0-3 or 0,2,4-7)",
+            shown(list)
+        )
+    })
+}
+
 /// Parses and checks cluster text (`path` is used for messages).
 pub fn parse_cluster(path: &Path, source: &str) -> Result<Cluster> {
     if source.trim().is_empty() {
@@ -184,13 +288,8 @@ pub fn parse_cluster(path: &Path, source: &str) -> Result<Cluster> {
                 format!("role '{name}' is already bound at line {first}"),
             ));
         }
-        if name.is_empty() || name == "all" {
-            return Err(Error::input(
-                path,
-                l,
-                c,
-                format!("'{name}' cannot name a role"),
-            ));
+        if let Some(problem) = role_name_problem(name) {
+            return Err(Error::input(path, l, c, problem));
         }
         seen.push((name.to_string(), l));
         Ok(())
@@ -200,20 +299,43 @@ pub fn parse_cluster(path: &Path, source: &str) -> Result<Cluster> {
         let r = &m.value;
         let local = r.local.unwrap_or(false)
             || matches!(
-                r.hostname.as_deref(),
+                r.hostname.as_ref().map(|h| h.value.as_str()),
                 Some("localhost" | "127.0.0.1" | "::1")
             );
         let hostname = match (&r.hostname, local) {
-            (Some(h), _) if !h.trim().is_empty() => h.trim().to_string(),
+            (Some(h), _) if !h.value.trim().is_empty() => {
+                checked(path, h, host_problem)?.trim().to_string()
+            }
             (_, true) => "localhost".to_string(),
             _ => return Err(Error::input(path, line, col, "machine without a hostname")),
         };
+        let user = match &r.user {
+            Some(u) => Some(checked(path, u, user_problem)?.to_string()),
+            None => None,
+        };
+        let port = match &r.port {
+            Some(p) if p.value == 0 => {
+                let (l, c) = pos(p);
+                return Err(Error::input(path, l, c, "port must be between 1 and 65535"));
+            }
+            Some(p) => Some(p.value),
+            None => None,
+        };
+        let identity = match &r.identity {
+            Some(i) => Some(checked(path, i, identity_problem)?.to_string()),
+            None => None,
+        };
         let max_sessions = match &r.max_sessions {
             None => DEFAULT_MAX_SESSIONS,
-            Some(s) if s.value >= 1 => s.value as usize,
+            Some(s) if (1..=MAX_SESSIONS_LIMIT as i64).contains(&s.value) => s.value as usize,
             Some(s) => {
                 let (l, c) = pos(s);
-                return Err(Error::input(path, l, c, "max_sessions must be at least 1"));
+                return Err(Error::input(
+                    path,
+                    l,
+                    c,
+                    format!("max_sessions must be between 1 and {MAX_SESSIONS_LIMIT}"),
+                ));
             }
         };
         let mut roles = Vec::new();
@@ -234,10 +356,26 @@ pub fn parse_cluster(path: &Path, source: &str) -> Result<Cluster> {
         for ns in &r.namespaces {
             let (l, c) = pos(&ns.value.role);
             add_role(&ns.value.role.value, l, c)?;
+            let namespace = match &ns.value.namespace {
+                Some(n) if !n.value.is_empty() => {
+                    Some(checked(path, n, namespace_problem)?.to_string())
+                }
+                _ => None,
+            };
+            let cpu_id = match &ns.value.cpu_id {
+                Some(c) => {
+                    let (l, col) = pos(c);
+                    if let Some(problem) = cpu_list_problem(&c.value.0) {
+                        return Err(Error::input(path, l, col, problem));
+                    }
+                    Some(c.value.0.clone())
+                }
+                None => None,
+            };
             roles.push(ClusterRole {
                 name: ns.value.role.value.clone(),
-                namespace: ns.value.namespace.clone().filter(|s| !s.is_empty()),
-                cpu_id: ns.value.cpu_id.as_ref().map(|s| s.0.clone()),
+                namespace,
+                cpu_id,
                 interfaces: interfaces(path, &ns.value.interfaces)?,
                 line: l,
             });
@@ -252,9 +390,9 @@ pub fn parse_cluster(path: &Path, source: &str) -> Result<Cluster> {
         }
         machines.push(Machine {
             hostname,
-            user: r.user.clone(),
-            port: r.port,
-            identity: r.identity.clone(),
+            user,
+            port,
+            identity,
             ssh_options: r.ssh_options.0.clone(),
             local,
             max_sessions,
@@ -384,6 +522,79 @@ controller:
         assert!(
             e.contains("c.yaml:3") && e.contains("already bound at line 2"),
             "{e}"
+        );
+    }
+
+    fn cluster_err(text: &str) -> String {
+        parse_cluster(Path::new("c.yaml"), text)
+            .expect_err(text)
+            .to_string()
+    }
+
+    #[test]
+    fn values_that_reach_ssh_or_the_shell_are_checked_at_load() {
+        let cases = [
+            (
+                "hostname: -oProxyCommand=x, role: s",
+                "hostname '-oProxyCommand=x'",
+            ),
+            ("hostname: 'a b', role: s", "is not a host name"),
+            ("hostname: \"a;id\", role: s", "is not a host name"),
+            ("hostname: a, user: \"-oX\", role: s", "user '-oX'"),
+            (
+                "hostname: a, user: \"r t\", role: s",
+                "is not a valid user name",
+            ),
+            (
+                "hostname: a, port: 0, role: s",
+                "port must be between 1 and 65535",
+            ),
+            (
+                "hostname: a, max_sessions: 100000000000, role: s",
+                "max_sessions must be between 1 and 1024",
+            ),
+            (
+                "hostname: a, role: ../up",
+                "'../up' is not a valid role name",
+            ),
+            (
+                "hostname: a, role: /tmp/x",
+                "'/tmp/x' is not a valid role name",
+            ),
+            ("hostname: a, role: all", "'all' means every role"),
+        ];
+        for (machine, what) in cases {
+            let e = cluster_err(&format!("machines:\n  - {{{machine}}}\n"));
+            assert!(
+                e.starts_with("c.yaml:2:") && e.contains(what),
+                "{machine}: {e}"
+            );
+        }
+        let ns = |namespace: &str, cpu: &str| {
+            cluster_err(&format!(
+                "machines:\n  - hostname: a\n    namespaces:\n      - role: r\n        namespace: {namespace}\n        cpu_id: {cpu}\n"
+            ))
+        };
+        let e = ns("\"a b'; touch /tmp/x; '\"", "1");
+        assert!(
+            e.starts_with("c.yaml:5:") && e.contains("not a valid network namespace name"),
+            "{e}"
+        );
+        for bad in ["-n", ".hidden", "a/b"] {
+            assert!(ns(bad, "1").contains("network namespace name"), "{bad}");
+        }
+        for bad in ["\"1; id\"", "a", "\"1 2\"", "\"1-\"", "\",\"", "\"1:2\""] {
+            let e = ns("ok", bad);
+            assert!(
+                e.starts_with("c.yaml:6:") && e.contains("is not a CPU list"),
+                "{bad}: {e}"
+            );
+        }
+        let good = "machines:\n  - hostname: node-1.example.org\n    user: root\n    port: 2222\n    namespaces:\n      - {role: r-1, namespace: ns_0.a-b, cpu_id: \"0-3,5,8-15:2\"}\n  - {hostname: \"fe80::1\", role: s}\n  - {hostname: 10.0.0.1, user: \"svc$\", role: t}\n";
+        let c = parse_cluster(Path::new("c.yaml"), good).unwrap();
+        assert_eq!(
+            c.machines[0].roles[0].cpu_id.as_deref(),
+            Some("0-3,5,8-15:2")
         );
     }
 }

@@ -46,7 +46,21 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for OrderedMap<V> {
     }
 }
 
-/// A duration written `1s`, `500ms`, `2min` or a number of seconds.
+/// The longest duration a file may give: 30 days. No step needs longer, and beyond
+/// centuries `Instant + d` overflows (a panic in the middle of a run).
+pub const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// Refuses a duration above `MAX_DURATION`, naming it as written.
+fn bounded(d: Duration, written: &str) -> Result<Duration, String> {
+    if d > MAX_DURATION {
+        return Err(format!(
+            "duration '{written}' is longer than the limit of 30 days"
+        ));
+    }
+    Ok(d)
+}
+
+/// A duration written `1s`, `500ms`, `2min` or a number of seconds, at most `MAX_DURATION`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Dur(pub Duration);
 
@@ -59,17 +73,22 @@ impl<'de> Deserialize<'de> for Dur {
                 f.write_str("a duration such as 500ms, 2s or 1min, or a number of seconds")
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Dur, E> {
-                Ok(Dur(Duration::from_secs(v)))
+                bounded(Duration::from_secs(v), &v.to_string())
+                    .map(Dur)
+                    .map_err(E::custom)
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Dur, E> {
-                u64::try_from(v)
-                    .map(|v| Dur(Duration::from_secs(v)))
-                    .map_err(|_| E::custom("a duration cannot be negative"))
+                match u64::try_from(v) {
+                    Ok(v) => self.visit_u64(v),
+                    Err(_) => Err(E::custom("a duration cannot be negative")),
+                }
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Dur, E> {
-                Duration::try_from_secs_f64(v)
-                    .map(Dur)
-                    .map_err(|_| E::custom(format!("invalid duration {v}")))
+                if v.is_nan() || v < 0.0 {
+                    return Err(E::custom(format!("invalid duration {v:?}")));
+                }
+                let d = Duration::try_from_secs_f64(v).unwrap_or(Duration::MAX);
+                bounded(d, &format!("{v:?}")).map(Dur).map_err(E::custom)
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Dur, E> {
                 parse_duration(v).map(Dur).map_err(E::custom)
@@ -79,11 +98,20 @@ impl<'de> Deserialize<'de> for Dur {
     }
 }
 
-/// Parses `500ms`, `2s`, `1.5s`, `1min`, `1h 30min`, or a bare number of seconds.
+/// Parses `500ms`, `2s`, `1.5s`, `1min`, `1h 30min`, or a bare number of seconds, at most
+/// `MAX_DURATION`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    parse_unbounded(text).and_then(|d| bounded(d, text.trim()))
+}
+
+fn parse_unbounded(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     if let Ok(secs) = t.parse::<f64>() {
-        return Duration::try_from_secs_f64(secs).map_err(|_| format!("invalid duration '{t}'"));
+        if secs.is_nan() || secs < 0.0 {
+            return Err(format!("invalid duration '{t}'"));
+        }
+        // Too long for a Duration is too long: the bound names it.
+        return Ok(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX));
     }
     if let Some((num, unit)) = crate::units::split_number(t) {
         if !unit.contains(' ') && num.fract() != 0.0 {
@@ -166,6 +194,20 @@ pub fn yaml_error(path: &Path, err: serde_saphyr::Error) -> Error {
     }
     let msg = msg.trim().trim_end_matches(',').to_string();
     Error::input(path, line, col, msg)
+}
+
+/// A value from a file as a message shows it: control characters escaped (a newline or an
+/// escape sequence must not reshape the terminal), the rest as written.
+pub fn shown(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Location of a spanned value as (line, column).

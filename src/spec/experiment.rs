@@ -59,6 +59,29 @@ impl RoleSel {
 /// Role used by steps that name none: the machine mpf runs on.
 pub const DEFAULT_ROLE: &str = "local";
 
+/// Why `name` cannot name a role, if it cannot. A role name becomes a directory of the
+/// result set (`runs/NNNN/<role>`) and of the machine, and a result suffix (`rps.<role>`):
+/// letters, digits, `_` and `-`, starting with a letter or `_` (as a variable name, plus `-`
+/// for the original mpf's cluster files), so that it is never a path, an option or two words.
+pub fn role_name_problem(name: &str) -> Option<String> {
+    if name == "all" {
+        return Some("'all' means every role and cannot name one".into());
+    }
+    let mut chars = name.chars();
+    let ok = matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if ok && name.len() <= MAX_NAME_LEN {
+        return None;
+    }
+    Some(format!(
+        "'{}' is not a valid role name (letters, digits, _ and -, starting with a letter or _, at most {MAX_NAME_LEN} characters)",
+        super::de::shown(name)
+    ))
+}
+
+/// The longest role name: it becomes a file name and part of column names.
+pub const MAX_NAME_LEN: usize = 64;
+
 #[derive(Debug, Clone)]
 pub enum Ready {
     Port {

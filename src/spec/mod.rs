@@ -8,7 +8,7 @@ mod raw;
 mod validate;
 
 pub use cluster::{load_cluster, parse_cluster, Cluster};
-pub use de::parse_duration;
+pub use de::{parse_duration, MAX_DURATION};
 pub use experiment::*;
 pub use validate::{check_templates, load_experiment, parse_experiment};
 #[cfg(test)]

@@ -28,3 +28,76 @@ fn show_errors() {
     }
     let _ = BASE;
 }
+
+#[test]
+fn durations_are_bounded_at_load() {
+    for t in [
+        "10000000000000000000",
+        "18446744073709551615",
+        "1e300",
+        "31days",
+        "2592001",
+        "\"100000000 h\"",
+    ] {
+        let e = err(&format!("steps:\n  - run: x\n    timeout: {t}\n"));
+        assert!(
+            e.starts_with("exp.yaml:3:") && e.contains("30 days"),
+            "{t}: {e}"
+        );
+    }
+    for key in ["delay", "timeout"] {
+        let e = err(&format!("steps:\n  - run: x\n    {key}: 99999999999\n"));
+        assert!(e.contains("longer than the limit of 30 days"), "{key}: {e}");
+    }
+    let e = err(
+        "steps:\n  - run: x\n    background: true\n    ready: {port: 1, timeout: 9999999999}\n",
+    );
+    assert!(e.contains("30 days"), "{e}");
+    let e = err("setup:\n  - run: x\n    timeout: 9999999999\nsteps:\n  - run: x\n");
+    assert!(e.contains("30 days"), "{e}");
+    let e = err("steps:\n  - run: x\n    timeout: -1\n");
+    assert!(e.contains("negative"), "{e}");
+    let e = err("steps:\n  - run: x\n    timeout: .nan\n");
+    assert!(e.starts_with("exp.yaml:3:"), "{e}");
+    for t in ["\"1e300\"", "\"inf\"", ".inf"] {
+        let e = err(&format!("steps:\n  - run: x\n    timeout: {t}\n"));
+        assert!(e.starts_with("exp.yaml:3:"), "{t}: {e}");
+    }
+    let ok = parse("steps:\n  - run: x\n    timeout: 30days\n    delay: 2592000\n").unwrap();
+    assert_eq!(ok.steps[0].timeout, super::de::MAX_DURATION);
+    assert_eq!(
+        parse_duration("1.5s").unwrap(),
+        std::time::Duration::from_millis(1500)
+    );
+}
+
+#[test]
+fn role_names_are_never_paths() {
+    for (role, what) in [
+        ("/tmp/x", "'/tmp/x' is not a valid role name"),
+        ("../up", "'../up' is not a valid role name"),
+        ("\"a b\"", "'a b' is not a valid role name"),
+        ("[server, ..]", "'..' is not a valid role name"),
+        ("-x", "'-x' is not a valid role name"),
+    ] {
+        for section in ["steps", "teardown", "files", "setup"] {
+            let entry = match section {
+                "files" => format!("files:\n  - role: {role}\n    path: p\n    content: c\n"),
+                s => format!("{s}:\n  - role: {role}\n    run: x\n"),
+            };
+            let src = if section == "steps" {
+                entry
+            } else {
+                format!("steps:\n  - run: x\n{entry}")
+            };
+            let e = err(&src);
+            assert!(
+                e.contains(what) && (e.contains(":2:") || e.contains(":4:")),
+                "{section} {role}: {e}"
+            );
+        }
+    }
+    // Templated roles are checked once rendered; `all` and names with - are fine.
+    parse("variables:\n  node: [a, b]\nsteps:\n  - role: [\"{{ node }}\", all, ns-node]\n    run: x\n")
+        .unwrap();
+}

@@ -538,6 +538,18 @@ fn role_sel(
             if r.value.0.is_empty() || r.value.0.iter().any(|n| n.trim().is_empty()) {
                 return Err(cx.err(r, "role is empty"));
             }
+            // Templated names are checked once rendered, before they become paths.
+            let literal = r
+                .value
+                .0
+                .iter()
+                .map(|n| n.trim())
+                .filter(|n| *n != "all" && !n.contains("{{") && !n.contains("{%"));
+            for n in literal {
+                if let Some(problem) = role_name_problem(n) {
+                    return Err(cx.err(r, problem));
+                }
+            }
             Ok(RoleSel {
                 names: r.value.0.iter().map(|s| s.trim().to_string()).collect(),
                 loc: cx.loc(r),

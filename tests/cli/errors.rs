@@ -49,6 +49,8 @@ fn invalid_inputs_are_refused_with_their_line() {
         ("zip_lengths", b"variables:\n  a: [1, 2]\n  b: [1]\n  zip: [a, b]\nsteps:\n  - run: echo\n"),
         ("bad_role_ref", b"steps:\n  - role: server\n    run: echo {{ roles.client.ip }}\n"),
         ("runs_zero", b"runs: 0\nsteps:\n  - run: echo\n"),
+        ("huge_timeout", b"steps:\n  - run: echo\n    timeout: 10000000000000000000\n"),
+        ("role_is_a_path", b"steps:\n  - run: echo\n  - role: ../up\n    run: echo\n"),
     ];
     for (name, src) in cases {
         let msg = refuse(src);
@@ -88,4 +90,72 @@ fn missing_file_and_bad_flags() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(!Path::new(&dir.path().join("results")).exists());
+}
+
+/// `mpf check EXPERIMENT -c CLUSTER` in a fresh directory: exit code and stderr.
+fn check_with_cluster(exp: &str, cluster: &str) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("e.yaml"), exp).unwrap();
+    std::fs::write(dir.path().join("c.yaml"), cluster).unwrap();
+    let out = mpf_in(dir.path())
+        .args(["check", "e.yaml", "-c", "c.yaml"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    assert!(!err.contains("panicked"), "{err}");
+    (out.status.code(), err)
+}
+
+#[test]
+fn cluster_values_that_would_reach_a_shell_are_refused_with_their_line() {
+    let exp = "steps:\n  - role: r\n    run: echo\n";
+    let cases = [
+        (
+            "namespace_injection",
+            "machines:\n  - hostname: h\n    namespaces:\n      - role: r\n        namespace: \"a b'; touch /tmp/pwned; '\"\n",
+        ),
+        (
+            "cpu_id_injection",
+            "machines:\n  - hostname: h\n    namespaces:\n      - role: r\n        namespace: ns\n        cpu_id: \"0; id\"\n",
+        ),
+        (
+            "hostname_option",
+            "machines:\n  - hostname: -oProxyCommand=touch${IFS}/tmp/pwned\n    role: r\n",
+        ),
+        ("role_path_in_cluster", "machines:\n  - hostname: h\n    role: /tmp/x\n"),
+    ];
+    for (name, cluster) in cases {
+        let (code, err) = check_with_cluster(exp, cluster);
+        assert_eq!(code, Some(2), "{name}: {err}");
+        assert!(err.starts_with("error: c.yaml:"), "{name}: {err}");
+        insta::assert_snapshot!(name, err);
+    }
+}
+
+#[test]
+fn a_templated_role_is_checked_once_rendered() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("e.yaml"),
+        "runs: 1\nvariables:\n  node: [\"../../up\"]\nsteps:\n  - role: \"{{ node }}\"\n    run: echo hi\n",
+    )
+    .unwrap();
+    let out = mpf_in(dir.path())
+        .args(["run", "-q", "--no-plot", "e.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let set = std::fs::read_dir(dir.path().join("results"))
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let journal = std::fs::read_to_string(set.join("journal.jsonl")).unwrap();
+    assert!(
+        journal.contains("'../../up' is not a valid role name"),
+        "{journal}"
+    );
+    // Nothing was written outside the run's directory.
+    assert!(!dir.path().join("up").exists() && !set.join("up").exists());
 }

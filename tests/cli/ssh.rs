@@ -555,3 +555,48 @@ fn remote_leftovers_live_until_the_end_of_the_run_and_no_later() {
         "left behind: {left:?}"
     );
 }
+
+#[test]
+fn roles_n1_and_n10_on_one_host_both_get_their_run_dir_back_from_a_private_root() {
+    let Some(bed) = Bed::new("roles_n1_and_n10_on_one_host", 1) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = write(
+        dir.path(),
+        "cluster.yaml",
+        &format!(
+            "machines:\n  - hostname: {a}\n{k}    role: [n1, n10]\n",
+            a = bed.hosts[0].ip,
+            k = bed.ssh_keys(4)
+        ),
+    );
+    // n1 is collected first (role order), which used to clear n10's entry as well: n10's
+    // files were then deleted on the machine without coming back.
+    let exp = write(
+        dir.path(),
+        "n.yaml",
+        "name: n\nruns: 1\nsteps:\n  - name: w\n    role: [n1, n10]\n    run: |\n      echo {{ role }} > \"$MPF_RUN_DIR/who.txt\"\n      ls -ldn \"$MPF_RUN_DIR/../../..\" | cut -c1-10\n",
+    );
+    let out = mpf_in(dir.path())
+        .args(["run", "--quiet", "--no-plot"])
+        .arg(&exp)
+        .arg("-c")
+        .arg(&cluster)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let set = set_dir(dir.path());
+    for role in ["n1", "n10"] {
+        let who = std::fs::read_to_string(set.join(format!("runs/0000/{role}/who.txt")))
+            .unwrap_or_else(|e| panic!("{role}'s who.txt was not collected: {e}"));
+        assert_eq!(who.trim(), role);
+        // The machine's root of the result set is readable by mpf's user only.
+        let mode = std::fs::read_to_string(set.join(format!("runs/0000/{role}/w.out"))).unwrap();
+        assert_eq!(mode.trim(), "drwx------", "{role}");
+    }
+}
