@@ -698,6 +698,7 @@ mod tests {
             started: String::new(),
             ended: String::new(),
             error: None,
+            notes: vec![],
         }
     }
 

@@ -214,6 +214,7 @@ pub async fn run_experiment(
             started,
             ended: now_rfc3339(),
             error: outcome.error,
+            notes: outcome.notes,
         };
         progress.finished(
             run.index,

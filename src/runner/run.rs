@@ -37,6 +37,8 @@ pub struct RunOutcome {
     pub steps: Vec<StepRecord>,
     pub error: Option<String>,
     pub interrupted: bool,
+    /// What was left out of the run (refused result names, output beyond the log limit).
+    pub notes: Vec<String>,
 }
 
 /// The directory of a run inside the result set: `runs/0007`.
@@ -616,6 +618,7 @@ impl RunEnv<'_> {
                 failure
             },
             interrupted,
+            notes: Vec::new(),
         }
     }
 }

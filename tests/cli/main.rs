@@ -10,3 +10,4 @@ mod plot;
 mod report;
 mod run;
 mod ssh;
+mod store;
