@@ -370,7 +370,7 @@ fn repair_journal(path: &Path) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::store::record::{RunStatus, SetStatus};
 
