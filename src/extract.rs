@@ -1,6 +1,8 @@
 //! Results from a step's output: regex captures, JSON paths, `mpf-result NAME VALUE` lines,
 //! normalised to the declared unit.
 
+use std::collections::HashSet;
+
 use serde_json::{Map, Value};
 
 use crate::spec::{ExtractKind, Extractor};
@@ -11,15 +13,30 @@ use crate::units;
 pub struct Extracted {
     pub values: Map<String, Value>,
     pub errors: Vec<String>,
+    /// `mpf-result` lines left out, and why (the run keeps its other results).
+    pub notes: Vec<String>,
 }
+
+/// Longest `mpf-result` name kept.
+pub const MAX_RESULT_NAME: usize = 128;
+/// Most distinct `mpf-result` names kept from one step's output.
+pub const MAX_RESULT_NAMES: usize = 1000;
+/// Most values kept in one `mpf-result` series.
+pub const MAX_SERIES_VALUES: usize = 100_000;
 
 fn number(x: f64) -> Value {
     serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number)
 }
 
 /// Applies the declared extractors and collects `mpf-result` lines. `suffix` is appended to
-/// result names (`.role` for steps that run on several roles).
-pub fn extract(stdout: &str, extractors: &[Extractor], suffix: &str) -> Extracted {
+/// result names (`.role` for steps that run on several roles). `taken` holds the names an
+/// `mpf-result` line may not use: variables, the fixed columns, declared and derived results.
+pub fn extract(
+    stdout: &str,
+    extractors: &[Extractor],
+    suffix: &str,
+    taken: &HashSet<String>,
+) -> Extracted {
     let mut out = Extracted::default();
     for e in extractors {
         let name = format!("{}{suffix}", e.name);
@@ -88,34 +105,76 @@ pub fn extract(stdout: &str, extractors: &[Extractor], suffix: &str) -> Extracte
             },
         }
     }
-    for (k, v) in result_lines(stdout, suffix) {
-        out.values.insert(k, v);
-    }
+    let lines = result_lines(stdout, suffix, taken);
+    out.values.extend(lines.values);
+    out.notes = lines.notes;
     out
 }
 
-/// `mpf-result NAME VALUE` lines; a name given several times becomes a series.
-pub fn result_lines(stdout: &str, suffix: &str) -> Vec<(String, Value)> {
-    let mut out: Vec<(String, Value)> = Vec::new();
+/// Why an `mpf-result` name can't be a column, if it can't.
+fn refusal(name: &str, taken: &HashSet<String>) -> Option<&'static str> {
+    if taken.contains(name) {
+        Some("it is already a column (a variable, a declared result or run, repetition, ok)")
+    } else if name.len() > MAX_RESULT_NAME {
+        Some("the name is longer than 128 bytes")
+    } else if name.chars().any(|c| c.is_control() || c == ',') {
+        Some("the name holds a comma or a control character")
+    } else {
+        None
+    }
+}
+
+/// `mpf-result NAME VALUE` lines; a name given several times becomes a series. Names that
+/// would duplicate a column, and values beyond the limits, are left out with a note.
+fn result_lines(stdout: &str, suffix: &str, taken: &HashSet<String>) -> Extracted {
+    let mut found: Vec<(String, Value)> = Vec::new();
+    let mut dropped: Vec<(String, &'static str)> = Vec::new();
     for line in stdout.lines() {
         let Some(rest) = line.trim_start().strip_prefix("mpf-result ") else {
             continue;
         };
-        let rest = rest.trim();
-        let Some((name, val)) = rest.split_once(char::is_whitespace) else {
+        let Some((name, val)) = rest.trim().split_once(char::is_whitespace) else {
             continue;
         };
         let Ok(x) = units::normalise(val, None) else {
             continue;
         };
         let name = format!("{name}{suffix}");
-        match out.iter_mut().find(|(n, _)| *n == name) {
-            Some((_, Value::Array(list))) => list.push(number(x)),
-            Some((_, prev)) => *prev = Value::Array(vec![prev.clone(), number(x)]),
-            None => out.push((name, number(x))),
+        let full = found.len() >= MAX_RESULT_NAMES;
+        let why = match (
+            refusal(&name, taken),
+            found.iter_mut().find(|(n, _)| *n == name),
+        ) {
+            (Some(why), _) => why,
+            (None, Some((_, Value::Array(list)))) if list.len() >= MAX_SERIES_VALUES => {
+                "the series has more than 100000 values"
+            }
+            (None, Some((_, Value::Array(list)))) => {
+                list.push(number(x));
+                continue;
+            }
+            (None, Some((_, prev))) => {
+                *prev = Value::Array(vec![prev.clone(), number(x)]);
+                continue;
+            }
+            (None, None) if full => "the step printed more than 1000 names",
+            (None, None) => {
+                found.push((name, number(x)));
+                continue;
+            }
+        };
+        if !dropped.iter().any(|(n, w)| *n == name && *w == why) && dropped.len() < 20 {
+            dropped.push((name, why));
         }
     }
-    out
+    Extracted {
+        values: found.into_iter().collect(),
+        errors: Vec::new(),
+        notes: dropped
+            .into_iter()
+            .map(|(n, why)| format!("mpf-result '{}' left out: {why}", n.escape_debug()))
+            .collect(),
+    }
 }
 
 /// Finds the JSON document in `text` that holds `path` (keys; integers index arrays): the
@@ -194,6 +253,7 @@ mod tests {
                 false,
             )],
             "",
+            &HashSet::new(),
         );
         assert_eq!(e.values["goodput"], serde_json::json!(943000000.0));
         assert!(e.errors.is_empty());
@@ -209,6 +269,7 @@ mod tests {
                 rx("nope", r"x=(\d)", None, false),
             ],
             "",
+            &HashSet::new(),
         );
         assert_eq!(e.values["lat"], serde_json::json!([0.001, 0.002, 0.004]));
         assert_eq!(e.errors.len(), 1);
@@ -217,6 +278,7 @@ mod tests {
 
     #[test]
     fn json_paths() {
+        let none = HashSet::new();
         let out = "warming up\n{\"end\": {\"sum_received\": {\"bits_per_second\": 9.4e8}}, \"l\": [1, 2]}\n";
         let ex = |p: &str| Extractor {
             name: "x".into(),
@@ -227,20 +289,64 @@ mod tests {
             better: Better::Higher,
         };
         assert_eq!(
-            extract(out, &[ex("end.sum_received.bits_per_second")], "").values["x"],
+            extract(out, &[ex("end.sum_received.bits_per_second")], "", &none).values["x"],
             serde_json::json!(9.4e8)
         );
         assert_eq!(
-            extract(out, &[ex("l.1")], "").values["x"],
+            extract(out, &[ex("l.1")], "", &none).values["x"],
             serde_json::json!(2.0)
         );
-        assert!(extract(out, &[ex("end.nope")], "").errors[0].contains("not found"));
-        assert!(extract("nothing", &[ex("a")], "").errors[0].contains("no JSON"));
+        assert!(extract(out, &[ex("end.nope")], "", &none).errors[0].contains("not found"));
+        assert!(extract("nothing", &[ex("a")], "", &none).errors[0].contains("no JSON"));
         let iperf = "[  5] local 127.0.0.1 port 5201\n{\"end\": {\"bps\": 5}}\n";
         assert_eq!(
-            extract(iperf, &[ex("end.bps")], "").values["x"],
+            extract(iperf, &[ex("end.bps")], "", &none).values["x"],
             serde_json::json!(5.0)
         );
+    }
+
+    #[test]
+    fn result_lines_named_like_a_column_are_refused_and_noted() {
+        let taken: HashSet<String> = ["x", "run", "ok", "repetition", "lat", "work.duration"]
+            .map(String::from)
+            .into();
+        let long = "n".repeat(200);
+        let out = format!(
+            "mpf-result x 1\nmpf-result run 2\nmpf-result ok 3\nmpf-result repetition 4\n\
+             mpf-result lat 5\nmpf-result work.duration 6\nmpf-result {long} 7\n\
+             mpf-result kept 8\nmpf-result x 9\n"
+        );
+        let e = extract(&out, &[], "", &taken);
+        assert_eq!(
+            e.values,
+            serde_json::json!({"kept": 8.0})
+                .as_object()
+                .unwrap()
+                .clone()
+        );
+        assert_eq!(e.notes.len(), 7, "{:?}", e.notes);
+        assert!(e.notes[0].contains("mpf-result 'x' left out: it is already a column"));
+        assert!(e.notes[6].contains("longer than 128 bytes"));
+        assert!(e.errors.is_empty());
+    }
+
+    #[test]
+    fn result_lines_are_bounded_in_names_and_series_length() {
+        let mut out = String::new();
+        for i in 0..MAX_RESULT_NAMES + 5 {
+            out.push_str(&format!("mpf-result n{i} 1\n"));
+        }
+        for _ in 0..MAX_SERIES_VALUES + 5 {
+            out.push_str("mpf-result n0 2\n");
+        }
+        let e = extract(&out, &[], "", &HashSet::new());
+        assert_eq!(e.values.len(), MAX_RESULT_NAMES);
+        assert_eq!(e.values["n0"].as_array().unwrap().len(), MAX_SERIES_VALUES);
+        assert!(e.notes.iter().any(|n| n.contains("more than 1000 names")));
+        assert!(e
+            .notes
+            .iter()
+            .any(|n| n.contains("more than 100000 values")));
     }
 
     #[test]
@@ -249,6 +355,7 @@ mod tests {
             "mpf-result ratio 3.5\nnoise\nmpf-result t 1\n  mpf-result t 2\n",
             &[],
             ".client",
+            &HashSet::new(),
         );
         assert_eq!(e.values["ratio.client"], serde_json::json!(3.5));
         assert_eq!(e.values["t.client"], serde_json::json!([1.0, 2.0]));

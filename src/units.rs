@@ -176,6 +176,27 @@ fn strip_prefix(head: &str) -> (f64, &str) {
     (1.0, head)
 }
 
+/// `x` rounded to 15 significant digits. A product such as `1.54 × 1e-3` carries binary noise
+/// in its last bits (`0.0015400000000000001`); every decimal of at most 15 significant digits
+/// survives a round trip through an f64, so rounding there gives back the decimal a person
+/// would write (`0.00154`) and costs nothing a measurement has. Exact decimal arithmetic would
+/// not help with the factors that aren't powers of ten (1024, 8, 60).
+pub fn round_15(x: f64) -> f64 {
+    if !x.is_finite() || x == 0.0 {
+        return x;
+    }
+    format!("{x:.14e}").parse().unwrap_or(x)
+}
+
+/// `num` converted by `factor`, without the noise of the multiplication.
+fn scaled(num: f64, factor: f64) -> f64 {
+    if factor == 1.0 {
+        num
+    } else {
+        round_15(num * factor)
+    }
+}
+
 /// Parses an extracted text such as `940 Mbits/sec`, `1.5 GiB` or `12ms` into the declared
 /// base unit. Without a declared unit the number is taken as it is.
 pub fn normalise(text: &str, base: Option<&str>) -> Result<f64, String> {
@@ -192,11 +213,11 @@ pub fn normalise(text: &str, base: Option<&str>) -> Result<f64, String> {
             .find(|(p, _)| *p == unit)
             .map(|(_, f)| *f)
         {
-            return Ok(num * f);
+            return Ok(scaled(num, f));
         }
     }
     factor(unit, base)
-        .map(|f| num * f)
+        .map(|f| scaled(num, f))
         .ok_or_else(|| format!("cannot convert '{}' to {base}", text.trim()))
 }
 
@@ -323,6 +344,33 @@ mod tests {
         assert_eq!(normalise("12 widgets", None).unwrap(), 12.0);
         assert!(normalise("abc", Some("s")).is_err());
         assert!(normalise("3 parsecs", Some("s")).is_err());
+    }
+
+    #[test]
+    fn converted_values_carry_no_float_noise() {
+        let cases = [
+            ("1.54 ms", "s", 0.00154_f64, "0.00154"),
+            ("0.3 ms", "s", 0.0003, "0.0003"),
+            ("7 ns", "s", 7e-9, "7e-9"),
+            ("2.675 us", "s", 2.675e-6, "2.675e-6"),
+            ("1.1 GB", "B", 1.1e9, "1100000000.0"),
+            ("0.7 Mbits/sec", "bit/s", 700000.0, "700000.0"),
+            ("1.5 MiB", "B", 1572864.0, "1572864.0"),
+            ("100 MB/s", "bit/s", 8e8, "800000000.0"),
+        ];
+        for (text, base, want, json) in cases {
+            let got = normalise(text, Some(base)).unwrap();
+            assert_eq!(got.to_bits(), want.to_bits(), "{text} in {base}: {got}");
+            assert_eq!(serde_json::json!(got).to_string(), json, "{text}");
+        }
+        assert_eq!(round_15(0.1 + 0.2), 0.3);
+        assert_eq!(round_15(1.0 - 0.9), 0.1);
+        assert_eq!(round_15(-1.54e-3 * 1.0), -0.00154);
+        assert!(round_15(f64::NAN).is_nan());
+        assert_eq!(round_15(f64::INFINITY), f64::INFINITY);
+        // A value given without conversion is kept to the last bit.
+        let exact = normalise("0.12345678901234567", None).unwrap();
+        assert_eq!(exact, 0.12345678901234567);
     }
 
     #[test]

@@ -699,6 +699,7 @@ mod tests {
             started: String::new(),
             ended: String::new(),
             error: None,
+            notes: vec![],
         }
     }
 

@@ -267,6 +267,7 @@ pub async fn run_experiment(
             started,
             ended: now_rfc3339(),
             error: outcome.error,
+            notes: outcome.notes,
         };
         control.emit(Event::RunFinished {
             index: run.index,

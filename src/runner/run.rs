@@ -1,6 +1,7 @@
 //! One run: write files, execute steps (delays, background, readiness, timeouts), stop what
 //! is left, run teardown, keep the logs and extract results.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,6 +38,8 @@ pub struct RunOutcome {
     pub steps: Vec<StepRecord>,
     pub error: Option<String>,
     pub interrupted: bool,
+    /// What was left out of the run (refused result names, output beyond the log limit).
+    pub notes: Vec<String>,
 }
 
 /// The directory of a run inside the result set: `runs/0007`.
@@ -104,6 +107,25 @@ async fn stop_all(groups: &[(Arc<dyn Transport>, i32)], grace: Duration) {
 }
 
 impl RunEnv<'_> {
+    /// Names an `mpf-result` line may not take: every variable, the fixed columns, and every
+    /// result the experiment declares or derives (with the role suffixes they may get).
+    fn taken_names(&self) -> HashSet<String> {
+        let exp = self.exp;
+        let mut taken: HashSet<String> = exp.variables.iter().map(|v| v.name.clone()).collect();
+        taken.extend(crate::store::csv::FIXED_COLUMNS.map(String::from));
+        taken.extend(exp.result_infos().into_iter().map(|r| r.name));
+        for s in exp.steps.iter() {
+            taken.insert(format!("{}.duration", s.name));
+            for e in &s.results {
+                taken.insert(e.name.clone());
+                for role in self.machines.roles.keys() {
+                    taken.insert(format!("{}.{role}", e.name));
+                }
+            }
+        }
+        taken
+    }
+
     fn base_context(&self, run: &PlannedRun) -> Map<String, Value> {
         let mut ctx = self.plan.point(run.point);
         ctx.insert("labels".into(), Value::Object(self.plan.labels(run.point)));
@@ -555,6 +577,8 @@ impl RunEnv<'_> {
         let mut results = Map::new();
         let mut steps = Vec::new();
         let mut extract_errors = Vec::new();
+        let mut notes = Vec::new();
+        let taken = self.taken_names();
         for d in &done {
             let step = if d.teardown {
                 &exp.teardown[d.step]
@@ -599,8 +623,20 @@ impl RunEnv<'_> {
                 &String::from_utf8_lossy(&d.out.stdout),
                 &step.results,
                 &suffix,
+                &taken,
             );
-            results.extend(ex.values);
+            for (name, v) in ex.values {
+                // Two steps printing the same `mpf-result` name: the first keeps it.
+                if results.contains_key(&name) {
+                    notes.push(format!(
+                        "mpf-result '{name}' of step '{}' left out: an earlier step gave it",
+                        step.name
+                    ));
+                } else {
+                    results.insert(name, v);
+                }
+            }
+            notes.extend(ex.notes);
             extract_errors.extend(ex.errors);
             if !d.background {
                 let key = format!("{}.duration", step.name);
@@ -628,6 +664,7 @@ impl RunEnv<'_> {
                 failure
             },
             interrupted,
+            notes,
         }
     }
 }

@@ -326,7 +326,12 @@ impl Prepared {
         match (&self.resume_dir, &self.resume_manifest) {
             (Some(dir), Some(m)) => {
                 let mut m = m.clone();
-                if m.experiment_hash != hash_text(&self.exp.source) {
+                let changed = m.experiment_hash != hash_text(&self.exp.source);
+                m.experiment_hash = hash_text(&self.exp.source);
+                m.planned_runs = self.plan.runs.len();
+                // Reopened (and locked) before anything in the set changes.
+                let w = SetWriter::reopen(dir, m)?;
+                if changed {
                     // --force: the set now describes the experiment it continues with.
                     std::fs::write(dir.join("experiment.yaml"), &self.exp.source).map_err(|e| {
                         Error::io(
@@ -335,9 +340,7 @@ impl Prepared {
                         )
                     })?;
                 }
-                m.experiment_hash = hash_text(&self.exp.source);
-                m.planned_runs = self.plan.runs.len();
-                SetWriter::reopen(dir, m)
+                Ok(w)
             }
             _ => {
                 let root = self.results_root.clone();

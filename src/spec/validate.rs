@@ -19,7 +19,7 @@ use crate::template::{self, KnownNames};
 /// (`template::CONTEXT_NAMES`): Jinja literals and helpers, and the `zip:` key.
 const RESERVED: &[&str] = &["none", "true", "false", "loop", "range", "zip"];
 /// Columns `results.csv` adds after the results.
-const CSV_RESERVED: &[&str] = &["repetition", "run", "ok"];
+const CSV_RESERVED: [&str; 3] = crate::store::csv::FIXED_COLUMNS;
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_SETUP_TIMEOUT: Duration = Duration::from_secs(3600);
@@ -162,6 +162,15 @@ pub fn parse_experiment(path: &Path, source: &str) -> Result<Experiment> {
                 return Err(cx.err_at(
                     &s.loc,
                     format!("result '{}' has the name of a variable", e.name),
+                ));
+            }
+            if steps
+                .iter()
+                .any(|t| e.name == format!("{}.duration", t.name))
+            {
+                return Err(cx.err_at(
+                    &s.loc,
+                    format!("result '{}' has the name of a step's duration", e.name),
                 ));
             }
             if CSV_RESERVED.contains(&e.name.as_str()) {

@@ -8,11 +8,44 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::store::record::{value_text, Manifest, RunRecord, RunStatus};
 
-/// Column names of `results.csv` for a manifest.
+/// The columns after the variables and results, in every export.
+pub const FIXED_COLUMNS: [&str; 3] = ["repetition", "run", "ok"];
+
+/// Column names of the manifest's results, in its order, unique against the variables, the
+/// fixed columns and each other. Extraction refuses colliding names, and the experiment file
+/// cannot declare them; a set written before that still gets distinct columns (`x.result`), so
+/// that no reader renames or overwrites one silently.
+pub fn result_columns(manifest: &Manifest) -> Vec<String> {
+    let mut taken: std::collections::HashSet<String> = manifest
+        .variables
+        .iter()
+        .map(|v| v.name.clone())
+        .chain(FIXED_COLUMNS.map(String::from))
+        .collect();
+    manifest
+        .results
+        .iter()
+        .map(|r| {
+            let mut name = r.name.clone();
+            let mut n = 1;
+            while taken.contains(&name) {
+                name = match n {
+                    1 => format!("{}.result", r.name),
+                    _ => format!("{}.result{n}", r.name),
+                };
+                n += 1;
+            }
+            taken.insert(name.clone());
+            name
+        })
+        .collect()
+}
+
+/// Column names of `results.csv` for a manifest, every one distinct.
 pub fn header(manifest: &Manifest) -> Vec<String> {
     let mut cols: Vec<String> = manifest.variables.iter().map(|v| v.name.clone()).collect();
-    cols.extend(manifest.results.iter().map(|r| r.name.clone()));
-    cols.extend(["repetition", "run", "ok"].map(String::from));
+    cols.extend(result_columns(manifest));
+    cols.extend(FIXED_COLUMNS.map(String::from));
     cols
 }
 
@@ -51,4 +84,47 @@ pub fn write(manifest: &Manifest, records: &[RunRecord], out: impl Write) -> Res
     }
     w.flush().map_err(|e| Error::io("failed to write csv", e))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::record::{ResultInfo, VariableInfo};
+
+    #[test]
+    fn every_column_is_unique_even_for_colliding_result_names() {
+        let mut m = crate::store::writer::tests::manifest("t");
+        m.variables.push(VariableInfo {
+            name: "x".into(),
+            values: vec![],
+            labels: vec![],
+            numeric: true,
+            geometric: false,
+            constant: false,
+            when: None,
+        });
+        for name in ["x", "run", "x.result", "x", "lat"] {
+            m.results.push(ResultInfo {
+                name: name.into(),
+                unit: String::new(),
+                better: Default::default(),
+                series: false,
+            });
+        }
+        let cols = header(&m);
+        assert_eq!(
+            cols,
+            [
+                "x",
+                "x.result",
+                "run.result",
+                "x.result.result",
+                "x.result2",
+                "lat",
+                "repetition",
+                "run",
+                "ok"
+            ]
+        );
+    }
 }

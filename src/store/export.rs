@@ -39,6 +39,7 @@ pub fn sorted_records(set: &ResultSet) -> Vec<&RunRecord> {
 /// arrays for series results.
 pub fn json_rows(set: &ResultSet) -> Vec<Map<String, Value>> {
     let m = &set.manifest;
+    let result_cols = crate::store::csv::result_columns(m);
     sorted_records(set)
         .into_iter()
         .map(|r| {
@@ -49,9 +50,9 @@ pub fn json_rows(set: &ResultSet) -> Vec<Map<String, Value>> {
                     r.point.get(&v.name).cloned().unwrap_or(Value::Null),
                 );
             }
-            for x in &m.results {
+            for (x, col) in m.results.iter().zip(&result_cols) {
                 row.insert(
-                    x.name.clone(),
+                    col.clone(),
                     r.results.get(&x.name).cloned().unwrap_or(Value::Null),
                 );
             }

@@ -124,14 +124,14 @@ fn columns(set: &ResultSet, rows: &[&RunRecord]) -> Vec<Column> {
             cells,
         });
     }
-    for x in &m.results {
+    for (x, name) in m.results.iter().zip(crate::store::csv::result_columns(m)) {
         let cells: Vec<Value> = rows
             .iter()
             .map(|r| r.results.get(&x.name).cloned().unwrap_or(Value::Null))
             .collect();
         let series = x.series || cells.iter().any(Value::is_array);
         cols.push(Column {
-            name: x.name.clone(),
+            name,
             kind: if series {
                 ColumnType::FloatList
             } else {

@@ -1,7 +1,6 @@
 //! Finding and loading result sets: `--results DIR`, id prefixes, `latest`.
 
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, IoContext, Result};
@@ -69,43 +68,53 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
     })
 }
 
-/// Reads a journal. A torn last line (a crash in the middle of a write) is ignored;
-/// a bad line elsewhere is an error naming it.
+/// Reads a journal, as bytes split on `\n`. The last line may be torn (a crash or a full disk
+/// in the middle of a write): whatever its bytes, it is skipped unless it is a complete record
+/// that only lacks its newline. Any other bad line is an error naming it: mpf only ever tears
+/// the last line, so a bad line before it means the file was damaged or edited, and skipping it
+/// would silently lose a recorded run (and make `--resume` run it again).
 pub fn read_journal(path: &Path) -> Result<Vec<RunRecord>> {
-    let file = match fs::File::open(path) {
-        Ok(f) => f,
+    let data = match fs::read(path) {
+        Ok(d) => d,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io(format!("failed to open {}", path.display()), e)),
+        Err(e) => return Err(Error::io(format!("failed to read {}", path.display()), e)),
     };
-    let lines: Vec<String> = BufReader::new(file)
-        .lines()
-        .collect::<std::io::Result<_>>()
-        .ctx(|| format!("failed to read {}", path.display()))?;
+    parse_journal(path, &data)
+}
+
+/// Length of the journal's intact part: everything up to the last newline, plus a last line
+/// without one when it holds a complete record. What follows is a torn write.
+pub fn journal_intact_len(data: &[u8]) -> usize {
+    let keep = data.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+    match serde_json::from_slice::<RunRecord>(&data[keep..]) {
+        Ok(_) => data.len(),
+        Err(_) => keep,
+    }
+}
+
+fn parse_journal(path: &Path, data: &[u8]) -> Result<Vec<RunRecord>> {
+    let data = &data[..journal_intact_len(data)];
     let mut by_index: std::collections::BTreeMap<usize, usize> = Default::default();
     let mut records: Vec<RunRecord> = Vec::new();
-    let last = lines.len();
-    for (i, line) in lines.iter().enumerate() {
-        if line.trim().is_empty() {
+    for (i, line) in data.split(|&b| b == b'\n').enumerate() {
+        if line.trim_ascii().is_empty() {
             continue;
         }
-        match serde_json::from_str::<RunRecord>(line) {
-            Ok(r) => {
-                if let Some(&pos) = by_index.get(&r.index) {
-                    records[pos] = r;
-                } else {
-                    by_index.insert(r.index, records.len());
-                    records.push(r);
-                }
-            }
-            Err(_) if i + 1 == last => break,
-            Err(e) => {
-                return Err(Error::input(
-                    path,
-                    i as u64 + 1,
-                    e.column() as u64,
-                    format!("corrupt journal line: {e}"),
-                ))
-            }
+        let r = serde_json::from_slice::<RunRecord>(line).map_err(|e| {
+            Error::input(
+                path,
+                i as u64 + 1,
+                e.column() as u64,
+                format!(
+                    "corrupt journal line: {e} (mpf only tears the last line; fix or remove this one)"
+                ),
+            )
+        })?;
+        if let Some(&pos) = by_index.get(&r.index) {
+            records[pos] = r;
+        } else {
+            by_index.insert(r.index, records.len());
+            records.push(r);
         }
     }
     Ok(records)
@@ -177,4 +186,70 @@ pub fn resolve(root: &Path, id: &str) -> Result<PathBuf> {
 /// Resolves and loads in one step.
 pub fn open(root: &Path, id: &str) -> Result<ResultSet> {
     ResultSet::load(&resolve(root, id)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(index: usize) -> Vec<u8> {
+        let mut r = serde_json::to_vec(&serde_json::json!({
+            "index": index, "point_index": 0, "point": {"x": "é"}, "repetition": 0,
+            "status": "ok", "attempts": 1, "results": {}, "steps": [],
+            "started": "s", "ended": "e"
+        }))
+        .unwrap();
+        r.push(b'\n');
+        r
+    }
+
+    fn indices(data: &[u8]) -> Result<Vec<usize>> {
+        parse_journal(Path::new("j.jsonl"), data).map(|v| v.iter().map(|r| r.index).collect())
+    }
+
+    #[test]
+    fn a_last_line_torn_inside_a_utf8_character_is_skipped() {
+        let second = line(1);
+        let cut = second.iter().position(|&b| b == 0xC3).unwrap() + 1;
+        let data = [line(0), second[..cut].to_vec()].concat();
+        assert!(std::str::from_utf8(&data).is_err());
+        assert_eq!(indices(&data).unwrap(), vec![0]);
+    }
+
+    #[test]
+    fn a_last_line_torn_inside_json_is_skipped() {
+        let data = [line(0), line(1)[..20].to_vec()].concat();
+        assert_eq!(indices(&data).unwrap(), vec![0]);
+        assert_eq!(journal_intact_len(&data), line(0).len());
+    }
+
+    #[test]
+    fn a_complete_last_record_without_newline_is_kept() {
+        let second = line(1);
+        let data = [line(0), second[..second.len() - 1].to_vec()].concat();
+        assert_eq!(indices(&data).unwrap(), vec![0, 1]);
+        assert_eq!(journal_intact_len(&data), data.len());
+    }
+
+    #[test]
+    fn empty_and_blank_journals_hold_nothing() {
+        assert_eq!(indices(b"").unwrap(), Vec::<usize>::new());
+        assert_eq!(indices(b"\n\n").unwrap(), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn a_corrupt_middle_line_is_an_error_naming_it() {
+        for bad in [&b"{\"index\": garbage\n"[..], &b"\xff\xfe\n"[..]] {
+            let data = [line(0), bad.to_vec(), line(2)].concat();
+            let err = indices(&data).unwrap_err();
+            assert_eq!(err.exit_code(), crate::error::exit::INVALID);
+            assert!(err.to_string().starts_with("j.jsonl:2:"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_later_line_for_the_same_run_wins() {
+        let data = [line(0), line(1), line(0)].concat();
+        assert_eq!(indices(&data).unwrap(), vec![0, 1]);
+    }
 }

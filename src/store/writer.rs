@@ -8,11 +8,13 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, IoContext, Result};
 use crate::store::csv;
 use crate::store::record::{Manifest, RunRecord, RunStatus, SetStatus};
-use crate::store::resultset::read_journal;
+use crate::store::resultset::{journal_intact_len, read_journal};
 
 /// An open result set being written by a run (or a resume).
 pub struct SetWriter {
     dir: PathBuf,
+    /// Held for the whole session; the kernel releases it when mpf exits, however it exits.
+    _lock: SetLock,
     journal: Journal,
     pub manifest: Manifest,
     records: Vec<RunRecord>,
@@ -67,7 +69,13 @@ impl Journal {
 
     fn append(&mut self, line: &[u8]) -> std::io::Result<()> {
         self.flush()?;
-        (&*self.file).write_all(line)?;
+        let before = self.file.metadata()?.len();
+        if let Err(e) = (&*self.file).write_all(line) {
+            // A partial record (a full disk) is taken back, so that the journal stays whole
+            // even when the session goes on or nothing repairs it.
+            let _ = self.file.set_len(before);
+            return Err(e);
+        }
         match &self.request {
             Some(tx) if tx.send(()).is_ok() => {
                 self.in_flight = true;
@@ -85,6 +93,65 @@ impl Drop for Journal {
         if let Some(h) = self.flusher.take() {
             let _ = h.join();
         }
+    }
+}
+
+/// The one-writer lock of a result set: an exclusive `flock` on `.lock` in the set, which
+/// holds the writer's pid so that a second writer can say who holds it.
+struct SetLock {
+    _file: File,
+}
+
+/// File name of the writer lock inside a result set.
+pub const LOCK_FILE: &str = ".lock";
+
+impl SetLock {
+    fn acquire(dir: &Path) -> Result<SetLock> {
+        use std::os::fd::AsRawFd;
+        let path = dir.join(LOCK_FILE);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .ctx(|| format!("failed to open {}", path.display()))?;
+        // SAFETY: flock on a descriptor we own; no memory is shared with the kernel.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let err = std::io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+                return Err(Error::Usage(format!(
+                    "result set {} is being written by another mpf ({}); wait for it to end or stop it",
+                    dir.display(),
+                    holder_text(&path)
+                )));
+            }
+            return Err(Error::io(format!("failed to lock {}", path.display()), err));
+        }
+        file.set_len(0)
+            .and_then(|_| writeln!(file, "{}", std::process::id()))
+            .ctx(|| format!("failed to write {}", path.display()))?;
+        Ok(SetLock { _file: file })
+    }
+}
+
+/// `pid N: command line` of the process named in a lock file, as far as it can be known.
+fn holder_text(lock: &Path) -> String {
+    let text = fs::read(lock).unwrap_or_default();
+    let text = String::from_utf8_lossy(&text[..text.len().min(32)]).into_owned();
+    let Ok(pid) = text.trim().parse::<u32>() else {
+        return "pid unknown".into();
+    };
+    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let cmd: String = String::from_utf8_lossy(&cmdline[..cmdline.len().min(300)])
+        .split('\0')
+        .filter(|a| !a.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    if cmd.is_empty() {
+        format!("pid {pid}")
+    } else {
+        format!("pid {pid}: {cmd}")
     }
 }
 
@@ -117,11 +184,35 @@ pub fn new_id(name: &str, now: std::time::SystemTime) -> String {
 /// Writes `data` to `path` atomically: a temporary file, fsync, rename.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
-    let mut f = File::create(&tmp).ctx(|| format!("failed to create {}", tmp.display()))?;
-    f.write_all(data)
-        .and_then(|_| f.sync_all())
-        .ctx(|| format!("failed to write {}", tmp.display()))?;
-    fs::rename(&tmp, path).ctx(|| format!("failed to replace {}", path.display()))
+    let written = File::create(&tmp)
+        .and_then(|mut f| f.write_all(data).and_then(|_| f.sync_all()))
+        .and_then(|_| fs::rename(&tmp, path));
+    if let Err(e) = written {
+        // The old file stays whole; a half-written temporary would only take space.
+        let _ = fs::remove_file(&tmp);
+        return Err(Error::io(format!("failed to write {}", path.display()), e));
+    }
+    Ok(())
+}
+
+/// Creates `root/<id>/`, never reusing a directory that exists: on a collision the set
+/// gets a fresh id (updated in `manifest`), so that two sets are never merged into one.
+fn create_set_dir(root: &Path, manifest: &mut Manifest) -> Result<PathBuf> {
+    fs::create_dir_all(root).ctx(|| format!("failed to create {}", root.display()))?;
+    for _ in 0..100 {
+        let dir = root.join(&manifest.id);
+        match fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                manifest.id = new_id(&manifest.name, std::time::SystemTime::now());
+            }
+            Err(e) => return Err(Error::io(format!("failed to create {}", dir.display()), e)),
+        }
+    }
+    Err(Error::Runtime(format!(
+        "failed to create a result set in {}: every id tried exists",
+        root.display()
+    )))
 }
 
 impl SetWriter {
@@ -132,8 +223,9 @@ impl SetWriter {
         experiment_src: &str,
         cluster_src: Option<&str>,
     ) -> Result<SetWriter> {
-        let dir = root.join(&manifest.id);
-        fs::create_dir_all(&dir).ctx(|| format!("failed to create {}", dir.display()))?;
+        let mut manifest = manifest;
+        let dir = create_set_dir(root, &mut manifest)?;
+        let lock = SetLock::acquire(&dir)?;
         // Absolute, so that `run_dir` means the same place whatever directory a step changes to.
         let dir = fs::canonicalize(&dir).unwrap_or(dir);
         fs::write(dir.join("experiment.yaml"), experiment_src)
@@ -150,6 +242,7 @@ impl SetWriter {
             .ctx(|| format!("failed to open {}", journal_path.display()))?;
         let mut w = SetWriter {
             dir,
+            _lock: lock,
             journal: Journal::new(journal),
             manifest,
             records: Vec::new(),
@@ -162,10 +255,11 @@ impl SetWriter {
     /// Reopens an existing result set for appending (resume).
     pub fn reopen(dir: &Path, manifest: Manifest) -> Result<SetWriter> {
         let dir = &fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+        let lock = SetLock::acquire(dir)?;
         let journal_path = dir.join("journal.jsonl");
         let records = read_journal(&journal_path)?;
-        // A torn last line from a crash is cut off so that appends start on a fresh line.
-        truncate_torn_tail(&journal_path)?;
+        // Appends must start on a fresh line: a torn last line is cut off.
+        repair_journal(&journal_path)?;
         let journal = OpenOptions::new()
             .append(true)
             .create(true)
@@ -173,6 +267,7 @@ impl SetWriter {
             .ctx(|| format!("failed to open {}", journal_path.display()))?;
         let mut w = SetWriter {
             dir: dir.to_path_buf(),
+            _lock: lock,
             journal: Journal::new(journal),
             manifest,
             records,
@@ -247,20 +342,174 @@ impl SetWriter {
     }
 }
 
-fn truncate_torn_tail(path: &Path) -> Result<()> {
+/// Makes the journal end with a complete line before appending: a torn last line is cut off,
+/// and a complete record that lost only its newline gets one.
+fn repair_journal(path: &Path) -> Result<()> {
     let data = match fs::read(path) {
         Ok(d) => d,
-        Err(_) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(format!("failed to read {}", path.display()), e)),
     };
     if data.is_empty() || data.ends_with(b"\n") {
         return Ok(());
     }
-    let keep = data.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
-    let f = OpenOptions::new()
+    let keep = journal_intact_len(&data);
+    let mut f = OpenOptions::new()
         .write(true)
         .open(path)
         .ctx(|| format!("failed to open {}", path.display()))?;
-    f.set_len(keep as u64)
+    let repaired = if keep == data.len() {
+        use std::io::{Seek, SeekFrom};
+        f.seek(SeekFrom::End(0)).and_then(|_| f.write_all(b"\n"))
+    } else {
+        f.set_len(keep as u64)
+    };
+    repaired
         .and_then(|_| f.sync_all())
         .ctx(|| format!("failed to repair {}", path.display()))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::store::record::{RunStatus, SetStatus};
+
+    pub(crate) fn manifest(id: &str) -> Manifest {
+        Manifest {
+            mpf_version: "test".into(),
+            id: id.into(),
+            name: "t".into(),
+            description: String::new(),
+            status: SetStatus::Running,
+            started: "2026-01-01T00:00:00.000Z".into(),
+            ended: None,
+            seed: "s".into(),
+            order: "sequential".into(),
+            runs_per_point: 1,
+            planned_runs: 3,
+            variables: Vec::new(),
+            results: Vec::new(),
+            hosts: Vec::new(),
+            git: None,
+            synced: Vec::new(),
+            experiment_hash: "0".into(),
+            overrides: Default::default(),
+            runs_ok: 0,
+            runs_failed: 0,
+            plot: None,
+        }
+    }
+
+    pub(crate) fn record(index: usize) -> RunRecord {
+        RunRecord {
+            index,
+            point_index: index,
+            point: Default::default(),
+            repetition: 0,
+            status: RunStatus::Ok,
+            attempts: 1,
+            results: Default::default(),
+            steps: Vec::new(),
+            started: "s".into(),
+            ended: "e".into(),
+            error: None,
+            notes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_colliding_id_gets_a_fresh_directory_and_never_merges() {
+        let root = tempfile::tempdir().unwrap();
+        let taken = root.path().join("t-1");
+        fs::create_dir(&taken).unwrap();
+        fs::write(taken.join("journal.jsonl"), "other set\n").unwrap();
+        let w = SetWriter::create(root.path(), manifest("t-1"), "name: t\n", None).unwrap();
+        assert_ne!(w.manifest.id, "t-1");
+        assert!(w.dir().ends_with(&w.manifest.id));
+        assert_eq!(
+            fs::read_to_string(taken.join("journal.jsonl")).unwrap(),
+            "other set\n"
+        );
+        assert!(!taken.join("manifest.json").exists());
+    }
+
+    #[test]
+    fn a_second_writer_is_refused_with_the_holders_pid_until_the_first_ends() {
+        let root = tempfile::tempdir().unwrap();
+        let mut first = SetWriter::create(root.path(), manifest("t-2"), "x", None).unwrap();
+        first.append(record(0)).unwrap();
+        let dir = first.dir().to_path_buf();
+        let err = SetWriter::reopen(&dir, manifest("t-2")).err().unwrap();
+        assert_eq!(err.exit_code(), crate::error::exit::INVALID);
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("pid {}", std::process::id())),
+            "{text}"
+        );
+        assert!(text.contains("being written by another mpf"), "{text}");
+        drop(first);
+        let second = SetWriter::reopen(&dir, manifest("t-2")).unwrap();
+        assert_eq!(second.records().len(), 1);
+    }
+
+    fn reopened_journal(content: &[u8]) -> (Vec<usize>, Vec<u8>) {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("set");
+        fs::create_dir(&dir).unwrap();
+        fs::write(dir.join("journal.jsonl"), content).unwrap();
+        let mut w = SetWriter::reopen(&dir, manifest("set")).unwrap();
+        w.append(record(9)).unwrap();
+        let indices = w.records().iter().map(|r| r.index).collect();
+        drop(w);
+        (indices, fs::read(dir.join("journal.jsonl")).unwrap())
+    }
+
+    fn line(index: usize) -> Vec<u8> {
+        let mut l = serde_json::to_vec(&record(index)).unwrap();
+        l.push(b'\n');
+        l
+    }
+
+    #[test]
+    fn reopen_cuts_a_torn_line_inside_a_utf8_character_and_appends_after_it() {
+        let mut data = line(0);
+        let full = serde_json::to_vec(&RunRecord {
+            error: Some("é".repeat(4)),
+            ..record(1)
+        })
+        .unwrap();
+        let cut = full.iter().position(|&b| b == 0xC3).unwrap() + 1;
+        data.extend_from_slice(&full[..cut]);
+        let (indices, after) = reopened_journal(&data);
+        assert_eq!(indices, vec![0, 9]);
+        assert_eq!(after, [line(0), line(9)].concat());
+    }
+
+    #[test]
+    fn reopen_keeps_a_complete_last_record_without_its_newline() {
+        let mut data = line(0);
+        data.extend_from_slice(&line(1)[..line(1).len() - 1]);
+        let (indices, after) = reopened_journal(&data);
+        assert_eq!(indices, vec![0, 1, 9]);
+        assert_eq!(after, [line(0), line(1), line(9)].concat());
+    }
+
+    #[test]
+    fn reopen_of_an_empty_or_missing_journal_starts_it() {
+        let (indices, after) = reopened_journal(b"");
+        assert_eq!(indices, vec![9]);
+        assert_eq!(after, line(9));
+    }
+
+    #[test]
+    fn a_failed_manifest_write_keeps_the_old_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("manifest.json");
+        write_atomic(&path, b"old").unwrap();
+        // A directory where the temporary goes makes the write fail.
+        fs::create_dir(dir.path().join("manifest.tmp")).unwrap();
+        let err = write_atomic(&path, b"new").unwrap_err().to_string();
+        assert!(err.contains("manifest.json"), "{err}");
+        assert_eq!(fs::read(&path).unwrap(), b"old");
+    }
 }

@@ -99,6 +99,7 @@ fn write_set(root: &Path, m: Manifest, runs: &[(Value, Value, bool)]) {
             started: "2025-01-01T00:00:00Z".into(),
             ended: "2025-01-01T00:00:01Z".into(),
             error: (!ok).then(|| "step client exited with status 1".into()),
+            notes: vec![],
         })
         .unwrap();
     }

@@ -113,6 +113,7 @@ pub fn record(index: usize, point: Value, repetition: usize, results: Value) -> 
         started: "2026-11-25T10:00:01.000Z".into(),
         ended: "2026-11-25T10:00:03.000Z".into(),
         error: None,
+        notes: vec![],
     }
 }
 

@@ -11,3 +11,4 @@ mod plot;
 mod report;
 mod run;
 mod ssh;
+mod store;

@@ -7,14 +7,14 @@ use predicates::prelude::*;
 
 use crate::common::{mpf, mpf_in};
 
-fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+pub fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
     p
 }
 
 /// The one result set under `dir/results`.
-fn only_set(dir: &Path) -> std::path::PathBuf {
+pub fn only_set(dir: &Path) -> std::path::PathBuf {
     let sets: Vec<_> = std::fs::read_dir(dir.join("results"))
         .unwrap()
         .flatten()
@@ -23,14 +23,14 @@ fn only_set(dir: &Path) -> std::path::PathBuf {
     sets[0].path()
 }
 
-fn journal_lines(dir: &Path) -> Vec<serde_json::Value> {
+pub fn journal_lines(dir: &Path) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(only_set(dir).join("journal.jsonl")).unwrap();
     text.lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
 
-fn manifest(dir: &Path) -> serde_json::Value {
+pub fn manifest(dir: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(only_set(dir).join("manifest.json")).unwrap();
     serde_json::from_str(&text).unwrap()
 }
@@ -341,7 +341,7 @@ teardown:
 }
 
 /// `mpf run EXP -q` in the background, results under `dir/results`.
-fn spawn_run(dir: &Path, exp: &Path) -> std::process::Child {
+pub fn spawn_run(dir: &Path, exp: &Path) -> std::process::Child {
     std::process::Command::new(assert_cmd::cargo::cargo_bin("mpf"))
         .current_dir(dir)
         .env("MPF_RESULTS", dir.join("results"))
@@ -353,7 +353,7 @@ fn spawn_run(dir: &Path, exp: &Path) -> std::process::Child {
         .unwrap()
 }
 
-fn wait_for_lines(dir: &Path, n: usize, limit: Duration) {
+pub fn wait_for_lines(dir: &Path, n: usize, limit: Duration) {
     let start = Instant::now();
     loop {
         let count = std::fs::read_dir(dir.join("results"))
@@ -373,7 +373,7 @@ fn wait_for_lines(dir: &Path, n: usize, limit: Duration) {
     }
 }
 
-fn slow_sweep(dir: &Path, marker: &str) -> std::path::PathBuf {
+pub fn slow_sweep(dir: &Path, marker: &str) -> std::path::PathBuf {
     write(
         dir,
         "slow.yaml",

@@ -1,0 +1,117 @@
+//! The result set under stress: two writers, a full disk, huge step output, hostile result
+//! names.
+
+use std::time::Duration;
+
+use predicates::prelude::*;
+
+use crate::common::mpf_in;
+use crate::run::{journal_lines, manifest, slow_sweep, spawn_run, wait_for_lines};
+
+#[test]
+fn a_second_writer_of_a_set_is_refused_naming_the_pid_holding_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = format!("mpflock{}", std::process::id());
+    let exp = slow_sweep(dir.path(), &marker);
+    let mut first = spawn_run(dir.path(), &exp);
+    wait_for_lines(dir.path(), 1, Duration::from_secs(30));
+    mpf_in(dir.path())
+        .args(["run", "--resume", "latest", "-q"])
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains(format!("pid {}", first.id()))
+                .and(predicate::str::contains("being written by another mpf"))
+                .and(predicate::str::contains("slow.yaml")),
+        );
+    // The kernel releases the lock of a killed writer: the set can be resumed at once.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    mpf_in(dir.path())
+        .args(["run", "--resume", "latest", "-q"])
+        .assert()
+        .success();
+    let recs = journal_lines(dir.path());
+    let mut keys: Vec<String> = recs
+        .iter()
+        .map(|r| format!("{}#{}", r["point"], r["repetition"]))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!((recs.len(), keys.len()), (30, 30), "every run exactly once");
+    assert_eq!(manifest(dir.path())["status"], "complete");
+}
+
+#[test]
+fn mpf_result_lines_named_like_columns_are_refused_and_noted_in_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = crate::run::write(
+        dir.path(),
+        "names.yaml",
+        r#"
+name: names
+variables:
+  x: [1, 2]
+steps:
+  - name: work
+    run: |
+      echo "lat=5ms"
+      for n in x run ok repetition lat work.duration score; do echo "mpf-result $n 7"; done
+    results:
+      lat: {regex: 'lat=(\d+ms)', unit: s}
+"#,
+    );
+    mpf_in(dir.path())
+        .arg("run")
+        .arg(&exp)
+        .arg("-q")
+        .assert()
+        .success();
+    let set = crate::run::only_set(dir.path());
+    let csv = std::fs::read_to_string(set.join("results.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    assert_eq!(
+        header,
+        [
+            "x",
+            "lat",
+            "work.duration",
+            "score",
+            "repetition",
+            "run",
+            "ok"
+        ]
+    );
+    for rec in journal_lines(dir.path()) {
+        assert_eq!(rec["status"], "ok");
+        assert_eq!(rec["results"]["lat"], 0.005);
+        assert_eq!(rec["results"]["score"], 7.0);
+        assert_ne!(rec["results"]["work.duration"], 7.0);
+        let notes: Vec<&str> = rec["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap())
+            .collect();
+        assert_eq!(notes.len(), 6, "{notes:?}");
+        assert!(notes[0].contains("'x' left out: it is already a column"));
+    }
+}
+
+#[test]
+fn a_declared_result_named_like_a_step_duration_is_refused_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = crate::run::write(
+        dir.path(),
+        "dur.yaml",
+        "name: t\nsteps:\n  - name: work\n    run: echo lat=5\n    results:\n      work.duration: {regex: 'lat=(\\d+)'}\n",
+    );
+    mpf_in(dir.path())
+        .arg("check")
+        .arg(&exp)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "dur.yaml:3:5: result 'work.duration' has the name of a step's duration",
+        ));
+}
