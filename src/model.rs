@@ -38,6 +38,50 @@ pub struct PlotHints {
     pub y: Option<String>,
     #[serde(default)]
     pub series: Option<String>,
+    /// `log` draws the y axis logarithmically (latencies that span decades).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub y_scale: Option<Scale>,
+    /// What a point shows: the mean with its 95% confidence interval, or the median with the
+    /// interquartile range (for skewed results such as latencies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stat: Option<Stat>,
+    /// Also draw the steps' wall times (`<step>.duration`), left out by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub durations: Option<bool>,
+}
+
+/// An axis scale.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scale {
+    #[default]
+    Linear,
+    Log,
+}
+
+/// The statistic a graph shows per point, with its interval.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stat {
+    /// Mean and 95% Student-t confidence interval.
+    #[default]
+    Mean,
+    /// Median and interquartile range.
+    Median,
+}
+
+impl Stat {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Stat::Mean => "mean and 95% confidence interval",
+            Stat::Median => "median and interquartile range",
+        }
+    }
+}
+
+/// True for a step's wall time, derived by mpf for every step.
+pub fn is_duration(result: &str) -> bool {
+    result.ends_with(".duration")
 }
 
 /// Text of a JSON scalar as users write it: strings unquoted, null empty.

@@ -38,6 +38,9 @@ pub struct Settings {
     /// Family-wise significance level, after Holm's correction across all tested pairs.
     pub alpha: f64,
     pub test: TestKind,
+    /// Also compare the steps' wall times (`<step>.duration`); left out by default, since
+    /// they double the number of tests that Holm's correction pays for.
+    pub durations: bool,
 }
 
 impl Settings {
@@ -53,6 +56,7 @@ impl Default for Settings {
             tolerance: 0.05,
             alpha: 0.05,
             test: TestKind::Welch,
+            durations: false,
         }
     }
 }
@@ -455,6 +459,13 @@ pub fn compare(
         notes.push(format!(
             "result '{name}' appears only in the runs of {side}; it is not compared"
         ));
+    }
+    if !settings.durations {
+        let before = results.len();
+        results.retain(|r| !crate::model::is_duration(&r.name));
+        if results.len() < before {
+            notes.push("step durations are left out (--durations compares them too)".to_string());
+        }
     }
     let series: Vec<&str> = results
         .iter()

@@ -29,6 +29,9 @@ pub struct Args {
     /// Significance test
     #[arg(long, value_enum, default_value_t = Test::Welch)]
     pub test: Test,
+    /// Also compare the steps' wall times (<step>.duration)
+    #[arg(long)]
+    pub durations: bool,
     /// Write a JUnit XML report (one test case per point and result); `-` for stdout
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
@@ -104,6 +107,7 @@ pub fn run(args: Args) -> Result<i32> {
             Test::Welch => TestKind::Welch,
             Test::Mwu => TestKind::Mwu,
         },
+        durations: args.durations,
     };
     let root = args.results.root();
     let base = store::open(&root, &args.base)?;

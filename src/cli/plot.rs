@@ -1,6 +1,7 @@
 use std::path::PathBuf;
 
 use mpf::error::Result;
+use mpf::model::{Scale, Stat};
 use mpf::report::plot::{plot_all, plot_one, PlotSpec};
 
 #[derive(Debug, clap::Args)]
@@ -16,6 +17,15 @@ pub struct Args {
     /// Variable whose values make the series (one line or bar colour each)
     #[arg(long, value_name = "VAR")]
     pub series: Option<String>,
+    /// The statistic per point: mean (95% confidence interval) or median (interquartile range)
+    #[arg(long, value_enum, value_name = "STAT")]
+    pub stat: Option<StatArg>,
+    /// A logarithmic y axis
+    #[arg(long)]
+    pub log_y: bool,
+    /// Also draw the steps' wall times (<step>.duration)
+    #[arg(long)]
+    pub durations: bool,
     /// Write one graph to FILE (.svg, .png or .pdf) instead of every result's graph into
     /// <set>/plots/
     #[arg(short, long, value_name = "FILE")]
@@ -24,12 +34,24 @@ pub struct Args {
     pub results: super::ResultsDir,
 }
 
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum StatArg {
+    Mean,
+    Median,
+}
+
 pub fn run(args: Args) -> Result<i32> {
     let set = mpf::store::open(&args.results.root(), &args.id)?;
     let flags = PlotSpec {
         x: args.x,
         y: args.y,
         series: args.series,
+        y_scale: args.log_y.then_some(Scale::Log),
+        stat: args.stat.map(|s| match s {
+            StatArg::Mean => Stat::Mean,
+            StatArg::Median => Stat::Median,
+        }),
+        durations: args.durations.then_some(true),
     };
     let hints = PlotSpec::from_result_set(&set)
         .unwrap_or_default()

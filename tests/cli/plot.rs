@@ -38,7 +38,7 @@ fn hints_override_the_choice() {
     let hints = PlotSpec {
         x: Some("zerocopy".into()),
         series: Some("parallel".into()),
-        y: None,
+        ..Default::default()
     };
     let c = choose(&set, "goodput", &hints).unwrap();
     assert_eq!(c.kind, mpf::report::plot::Kind::Bars);
@@ -59,8 +59,9 @@ fn axes_carry_labels_and_scaled_units() {
     let set = load(&fixtures::iperf(&tmp.path().join("results")));
     let c = choose(&set, "goodput", &PlotSpec::default()).unwrap();
     let fig = build(&set, &c).unwrap().unwrap();
-    assert_eq!(fig.y_title, "Goodput (Gbit/s)");
-    assert_eq!(fig.x_title, "Parallel");
+    // Names as the experiment wrote them, with the display unit.
+    assert_eq!(fig.y_title, "goodput (Gbit/s)");
+    assert_eq!(fig.x_title, "parallel");
     assert_eq!(fig.series_labels, vec!["disabled", "enabled"]);
     // Means are in Gbit/s, with a 95% interval around them from three runs.
     let cell = &fig.panels[0].cells[0];
@@ -76,11 +77,12 @@ fn axes_carry_labels_and_scaled_units() {
     assert_eq!(seven.summary.n, 2);
     let svg = mpf::report::plot::render::to_svg(&fig).unwrap();
     for text in [
-        "Goodput (Gbit/s)",
-        "Parallel",
+        "goodput (Gbit/s)",
+        "parallel",
         "disabled",
         "enabled",
-        "Zerocopy:",
+        "zerocopy:",
+        "mean and 95% confidence interval of 2-3 runs per point",
     ] {
         assert!(svg.contains(text), "svg lacks {text}");
     }
@@ -155,14 +157,16 @@ fn cli_plot_writes_every_graph_into_the_set() {
         .assert()
         .success()
         .stdout(predicates::str::contains("goodput.svg"));
-    for f in [
-        "goodput.svg",
-        "goodput.png",
-        "intervals.svg",
-        "client.duration.png",
-    ] {
+    for f in ["goodput.svg", "goodput.png", "intervals.svg"] {
         assert!(dir.join("plots").join(f).is_file(), "missing {f}");
     }
+    // Step durations only when asked for.
+    assert!(!dir.join("plots/client.duration.png").exists());
+    mpf_in(tmp.path())
+        .args(["plot", "latest", "--durations"])
+        .assert()
+        .success();
+    assert!(dir.join("plots/client.duration.png").is_file());
 }
 
 #[test]
@@ -188,7 +192,7 @@ fn cli_plot_one_file_in_each_format() {
     let png = std::fs::read(tmp.path().join("g.png")).unwrap();
     assert_eq!(&png[1..4], b"PNG");
     let svg = std::fs::read_to_string(tmp.path().join("g.svg")).unwrap();
-    assert!(svg.contains("Goodput (Gbit/s)"));
+    assert!(svg.contains("goodput (Gbit/s)"));
 }
 
 #[test]
@@ -209,8 +213,8 @@ fn cli_plot_flags_override_and_errors_exit_2() {
         .assert()
         .success();
     let svg = std::fs::read_to_string(tmp.path().join("d.svg")).unwrap();
-    assert!(svg.contains("Client.duration (s)"), "y axis");
-    assert!(svg.contains("Zerocopy"), "x axis");
+    assert!(svg.contains("client.duration (s)"), "y axis");
+    assert!(svg.contains("zerocopy"), "x axis");
     mpf_in(tmp.path())
         .args(["plot", "latest", "--x", "nosuch"])
         .assert()
@@ -230,4 +234,115 @@ fn cli_plot_flags_override_and_errors_exit_2() {
         .args(["plot", "nosuchset"])
         .assert()
         .code(2);
+}
+
+/// A set whose result is a latency: noisy, skewed, never negative.
+fn latency_set(root: &Path) -> std::path::PathBuf {
+    use serde_json::json;
+    let mut m = fixtures::manifest(
+        "lat-20261125T100000Z-la01",
+        "lat",
+        vec![fixtures::var("clients", json!([1, 2, 4, 8]), None)],
+        vec![fixtures::result("p99", "s")],
+    );
+    m.results[0].better = mpf::model::Better::Lower;
+    let mut records = Vec::new();
+    for n in [1, 2, 4, 8] {
+        // One run in three is 40x slower: the t interval of the mean reaches below zero.
+        for (rep, v) in [0.001, 0.0012, 0.04].iter().enumerate() {
+            let i = records.len();
+            records.push(fixtures::record(
+                i,
+                json!({ "clients": n }),
+                rep,
+                json!({ "p99": v * n as f64 }),
+            ));
+        }
+    }
+    fixtures::write_set(root, m, "name: lat\n", records)
+}
+
+#[test]
+fn intervals_of_quantities_that_cannot_be_negative_stay_above_zero() {
+    let tmp = tempfile::tempdir().unwrap();
+    let set = load(&latency_set(&tmp.path().join("results")));
+    let c = choose(&set, "p99", &PlotSpec::default()).unwrap();
+    let fig = build(&set, &c).unwrap().unwrap();
+    let cells = &fig.panels[0].cells;
+    assert!(
+        cells.iter().any(|c| c.summary.ci_lo < 0.0),
+        "the raw t interval dips below zero"
+    );
+    assert!(cells.iter().all(|c| c.lo >= 0.0), "what is drawn does not");
+    assert!(fig.caption.contains("clipped at 0"), "{}", fig.caption);
+    assert_eq!(mpf::report::plot::render::y_range(&fig).0, 0.0);
+    let svg = mpf::report::plot::render::to_svg(&fig).unwrap();
+    assert!(svg.contains("clipped at 0"));
+}
+
+#[test]
+fn median_and_log_axis_on_request() {
+    let tmp = tempfile::tempdir().unwrap();
+    let set = load(&latency_set(&tmp.path().join("results")));
+    let hints = PlotSpec {
+        stat: Some(mpf::model::Stat::Median),
+        y_scale: Some(mpf::model::Scale::Log),
+        ..Default::default()
+    };
+    let c = choose(&set, "p99", &hints).unwrap();
+    assert!(c.log_y);
+    let fig = build(&set, &c).unwrap().unwrap();
+    for cell in &fig.panels[0].cells {
+        assert_eq!(cell.center, cell.summary.median);
+        assert_eq!((cell.lo, cell.hi), (cell.summary.q1, cell.summary.q3));
+        assert!(cell.lo > 0.0);
+    }
+    assert!(fig
+        .caption
+        .starts_with("median and interquartile range of 3 runs per point"));
+    assert!(fig.caption.contains("log y axis"));
+    // Ticks at 1, 2, 5 x powers of ten, in log10 coordinates, labelled with the values.
+    let range = mpf::report::plot::render::y_range(&fig);
+    let ticks = mpf::report::plot::render::y_ticks(&fig, range);
+    let labels: Vec<String> = ticks
+        .iter()
+        .map(|t| mpf::report::plot::render::y_tick_label(&fig, *t))
+        .collect();
+    assert!(
+        labels.iter().any(|l| l == "10" || l == "20" || l == "5"),
+        "{labels:?}"
+    );
+    // The report draws the same axis: log type, and the PNG's range.
+    let html = mpf::report::html::page::plotly_figure(&fig);
+    assert_eq!(html["layout"]["yaxis"]["type"], "log");
+    assert_eq!(
+        html["layout"]["yaxis"]["range"][0].as_f64().unwrap(),
+        range.0
+    );
+    // And from the command line.
+    mpf_in(tmp.path())
+        .args(["plot", "lat", "--stat", "median", "--log-y", "-o", "m.svg"])
+        .assert()
+        .success();
+    let svg = std::fs::read_to_string(tmp.path().join("m.svg")).unwrap();
+    assert!(svg.contains("median and interquartile range"));
+}
+
+#[test]
+fn the_report_starts_where_the_graph_starts_and_embeds_the_inputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = fixtures::iperf(&tmp.path().join("results"));
+    std::fs::write(dir.join("experiment.yaml"), "name: iperf # <verbatim>\n").unwrap();
+    let set = load(&dir);
+    let fig = figures(&set, None).unwrap().remove(0);
+    let plotly = mpf::report::html::page::plotly_figure(&fig);
+    let (y0, y1) = mpf::report::plot::render::y_range(&fig);
+    assert_eq!(
+        plotly["layout"]["yaxis"]["range"],
+        serde_json::json!([y0, y1])
+    );
+    let html = mpf::report::html::page::render(&set, None).unwrap();
+    assert!(html.contains(
+        "<pre class=\"source\" id=\"experiment-file\">name: iperf # &lt;verbatim&gt;\n</pre>"
+    ));
 }

@@ -104,7 +104,11 @@ fn sweep_records_every_run_with_units_and_labels() {
     assert_eq!(recs.len(), 3 * 2 * 2);
     // One graph per numeric result, SVG and PNG, drawn at the end of the run.
     let set = only_set(dir.path());
-    for name in ["latency", "score", "work.duration"] {
+    assert!(
+        !set.join("plots/work.duration.svg").exists(),
+        "durations only on request"
+    );
+    for name in ["latency", "score"] {
         for ext in ["svg", "png"] {
             let p = set.join("plots").join(format!("{name}.{ext}"));
             let size = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);

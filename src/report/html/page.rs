@@ -6,9 +6,9 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use crate::error::{IoContext, Result};
-use crate::report::plot::figure::{pretty, Figure, Kind};
-use crate::report::plot::render::css_colour;
+use crate::error::Result;
+use crate::report::plot::figure::{Cell, Figure, Kind};
+use crate::report::plot::render::{self, css_colour};
 use crate::report::plot::{figures, PlotSpec};
 use crate::store::record::{value_text, RunRecord, RunStatus};
 use crate::store::ResultSet;
@@ -99,121 +99,116 @@ const MARKERS: [&str; 5] = [
     "triangle-down",
 ];
 
+/// The x value plotly gets for a cell: the category label, or the number.
+fn plotly_x(fig: &Figure, x: f64) -> Value {
+    if fig.choice.kind == Kind::Line {
+        return json!(x);
+    }
+    let label = fig
+        .x_ticks
+        .get(x.round().max(0.0) as usize)
+        .map(|(_, l)| l.clone())
+        .unwrap_or_default();
+    Value::String(label)
+}
+
+/// The trace of one series in one panel: a box of every run, or the marks and intervals that
+/// the static graph draws (the same `center`, `lo`, `hi`).
+fn plotly_trace(fig: &Figure, cells: &[&Cell], s: usize) -> Value {
+    let colour = css_colour(s);
+    if fig.choice.kind == Kind::Box {
+        let values: Vec<f64> = cells.iter().flat_map(|c| c.values.clone()).collect();
+        return json!({
+            "type": "box", "y": values, "name": plotly_x(fig, cells[0].x),
+            "boxmean": true, "boxpoints": "all", "jitter": 0.3,
+            "marker": {"color": colour}, "line": {"color": colour},
+        });
+    }
+    let x: Vec<Value> = cells.iter().map(|c| plotly_x(fig, c.x)).collect();
+    let y: Vec<f64> = cells.iter().map(|c| c.center).collect();
+    let plus: Vec<f64> = cells.iter().map(|c| c.hi - c.center).collect();
+    let minus: Vec<f64> = cells.iter().map(|c| c.center - c.lo).collect();
+    let runs: Vec<usize> = cells.iter().map(|c| c.summary.n).collect();
+    let mut t = json!({
+        "x": x, "y": y, "customdata": runs,
+        "error_y": {"type": "data", "symmetric": false, "array": plus,
+                    "arrayminus": minus, "visible": true},
+        "hovertemplate": format!("%{{y:.4g}} {} (n = %{{customdata}})", fig.y_unit),
+    });
+    if fig.choice.kind == Kind::Line {
+        t["type"] = json!("scatter");
+        t["mode"] = json!("lines+markers");
+        t["line"] = json!({"color": colour, "width": 2});
+        t["marker"] = json!({"color": colour, "size": 8, "symbol": MARKERS[s % MARKERS.len()]});
+        t["error_y"]["color"] = json!(colour);
+    } else {
+        t["type"] = json!("bar");
+        t["marker"] = json!({"color": colour});
+        t["error_y"]["color"] = json!("#222");
+    }
+    t
+}
+
+/// The axes of one panel, with the static graph's ranges: the y axis starts where the PNG's
+/// does (zero for bars and ranges near zero), on the same scale.
+fn plotly_axes(fig: &Figure) -> (Value, Value) {
+    let mut xaxis = json!({"title": {"text": fig.x_title}, "automargin": true});
+    if fig.choice.log_x {
+        xaxis["type"] = json!("log");
+    }
+    let ticks = || fig.x_ticks.iter().map(|t| &t.1).collect::<Vec<_>>();
+    if fig.choice.kind == Kind::Line {
+        xaxis["tickvals"] = json!(fig.x_ticks.iter().map(|t| t.0).collect::<Vec<_>>());
+        xaxis["ticktext"] = json!(ticks());
+    } else {
+        xaxis["type"] = json!("category");
+        xaxis["categoryorder"] = json!("array");
+        xaxis["categoryarray"] = json!(ticks());
+    }
+    // Plotly takes a log axis's range in log10 units, as `y_range` gives it.
+    let (y0, y1) = render::y_range(fig);
+    let mut yaxis = json!({"title": {"text": fig.y_title}, "automargin": true,
+                           "range": [y0, y1], "autorange": false});
+    if fig.choice.log_y {
+        yaxis["type"] = json!("log");
+    }
+    (xaxis, yaxis)
+}
+
 /// The plotly traces and layout of a figure (the same data as the static graph).
 pub fn plotly_figure(fig: &Figure) -> Value {
     let n = fig.panels.len().max(1);
     let cols = (n as f64).sqrt().ceil() as usize;
     let rows = n.div_ceil(cols);
-    let categorical = fig.choice.kind != Kind::Line;
-    let tick_label = |x: f64| -> Value {
-        if categorical {
-            let i = x.round() as usize;
-            Value::String(
-                fig.x_ticks
-                    .get(i)
-                    .map(|(_, l)| l.clone())
-                    .unwrap_or_default(),
-            )
-        } else {
-            json!(x)
-        }
-    };
     let mut data = Vec::new();
     let mut layout = serde_json::Map::new();
     let mut annotations = Vec::new();
     let with_series = fig.series_title.is_some();
     for (p, panel) in fig.panels.iter().enumerate() {
         let k = p + 1;
-        let (xa, ya) = if k == 1 {
-            ("x".to_string(), "y".to_string())
-        } else {
-            (format!("x{k}"), format!("y{k}"))
-        };
+        let suffix = if k == 1 { String::new() } else { k.to_string() };
+        let (xa, ya) = (format!("x{suffix}"), format!("y{suffix}"));
         for (s, label) in fig.series_labels.iter().enumerate() {
-            let cells: Vec<_> = panel.cells.iter().filter(|c| c.series == s).collect();
+            let cells: Vec<&Cell> = panel.cells.iter().filter(|c| c.series == s).collect();
             if cells.is_empty() {
                 continue;
             }
-            let colour = css_colour(s);
-            let mut trace = match fig.choice.kind {
-                Kind::Box => {
-                    let values: Vec<f64> = cells.iter().flat_map(|c| c.values.clone()).collect();
-                    json!({
-                        "type": "box", "y": values, "name": tick_label(cells[0].x),
-                        "boxmean": true, "boxpoints": "all", "jitter": 0.3,
-                        "marker": {"color": colour}, "line": {"color": colour},
-                    })
-                }
-                kind => {
-                    let x: Vec<Value> = cells.iter().map(|c| tick_label(c.x)).collect();
-                    let y: Vec<f64> = cells.iter().map(|c| c.summary.mean).collect();
-                    let plus: Vec<f64> = cells
-                        .iter()
-                        .map(|c| c.summary.ci_hi - c.summary.mean)
-                        .collect();
-                    let minus: Vec<f64> = cells
-                        .iter()
-                        .map(|c| c.summary.mean - c.summary.ci_lo)
-                        .collect();
-                    let runs: Vec<usize> = cells.iter().map(|c| c.summary.n).collect();
-                    let mut t = json!({
-                        "x": x, "y": y, "customdata": runs,
-                        "error_y": {"type": "data", "symmetric": false, "array": plus,
-                                    "arrayminus": minus, "visible": true},
-                        "hovertemplate": format!("%{{y:.4g}} {} (n = %{{customdata}})", fig.y_unit),
-                    });
-                    if kind == Kind::Line {
-                        t["type"] = json!("scatter");
-                        t["mode"] = json!("lines+markers");
-                        t["line"] = json!({"color": colour, "width": 2});
-                        t["marker"] = json!({"color": colour, "size": 8,
-                                             "symbol": MARKERS[s % MARKERS.len()]});
-                        t["error_y"]["color"] = json!(colour);
-                    } else {
-                        t["type"] = json!("bar");
-                        t["marker"] = json!({"color": colour});
-                        t["error_y"]["color"] = json!("#222");
-                    }
-                    t
-                }
-            };
-            trace["name"] = if with_series {
-                json!(label)
-            } else {
-                trace["name"].clone()
-            };
+            let mut trace = plotly_trace(fig, &cells, s);
+            if with_series {
+                trace["name"] = json!(label);
+            }
             trace["legendgroup"] = json!(label);
             trace["showlegend"] = json!(with_series && p == 0);
             trace["xaxis"] = json!(xa);
             trace["yaxis"] = json!(ya);
             data.push(trace);
         }
-        let axis_key = |a: &str| {
-            if k == 1 {
-                format!("{a}axis")
-            } else {
-                format!("{a}axis{k}")
-            }
-        };
-        let mut xaxis = json!({"title": {"text": fig.x_title}, "automargin": true});
-        if fig.choice.log_x {
-            xaxis["type"] = json!("log");
-        }
-        if !categorical {
-            xaxis["tickvals"] = json!(fig.x_ticks.iter().map(|t| t.0).collect::<Vec<_>>());
-            xaxis["ticktext"] = json!(fig.x_ticks.iter().map(|t| &t.1).collect::<Vec<_>>());
-        } else {
-            xaxis["type"] = json!("category");
-            xaxis["categoryorder"] = json!("array");
-            xaxis["categoryarray"] = json!(fig.x_ticks.iter().map(|t| &t.1).collect::<Vec<_>>());
-        }
-        let mut yaxis = json!({"title": {"text": fig.y_title}, "automargin": true,
-                               "rangemode": if fig.choice.kind == Kind::Bars { "tozero" } else { "normal" }});
+        let (xaxis, mut yaxis) = plotly_axes(fig);
         if k > 1 {
             yaxis["matches"] = json!("y");
         }
-        layout.insert(axis_key("x"), xaxis);
-        layout.insert(axis_key("y"), yaxis);
+        layout.insert(format!("xaxis{suffix}"), xaxis);
+        layout.insert(format!("yaxis{suffix}"), yaxis);
         if !panel.title.is_empty() {
             annotations.push(json!({
                 "text": panel.title, "showarrow": false,
@@ -508,6 +503,25 @@ fn failures(out: &mut String, set: &ResultSet) {
     out.push_str("</tbody></table>\n");
 }
 
+/// The experiment and cluster files, verbatim as the set keeps them: the report is enough to
+/// know what was run, and where.
+fn input_files(out: &mut String, set: &ResultSet) {
+    out.push_str("<h2>Input files</h2>\n");
+    for (name, id) in [
+        ("experiment.yaml", "experiment-file"),
+        ("cluster.yaml", "cluster-file"),
+    ] {
+        let Ok(text) = std::fs::read_to_string(set.dir.join(name)) else {
+            continue;
+        };
+        let _ = writeln!(
+            out,
+            "<h3>{name}</h3>\n<pre class=\"source\" id=\"{id}\">{}</pre>",
+            esc(&text)
+        );
+    }
+}
+
 /// The report of `set` as one HTML document.
 pub fn render(set: &ResultSet, hints: Option<&PlotSpec>) -> Result<String> {
     let m = &set.manifest;
@@ -539,7 +553,7 @@ pub fn render(set: &ResultSet, hints: Option<&PlotSpec>) -> Result<String> {
         let _ = writeln!(
             out,
             "<h3>{}</h3>\n<p class=\"note\">{}</p>\n<div class=\"mpf-plot\" id=\"plot-{i}\"></div>",
-            esc(&pretty(&f.choice.result)),
+            esc(&f.choice.result),
             esc(&caption(f))
         );
     }
@@ -547,6 +561,7 @@ pub fn render(set: &ResultSet, hints: Option<&PlotSpec>) -> Result<String> {
     runs_table(&mut out, set);
     out.push_str("<h2>Failed runs</h2>\n");
     failures(&mut out, set);
+    input_files(&mut out, set);
     let data: Vec<Value> = figs.iter().map(plotly_figure).collect();
     let _ = write!(
         out,
@@ -558,15 +573,9 @@ pub fn render(set: &ResultSet, hints: Option<&PlotSpec>) -> Result<String> {
     Ok(out)
 }
 
-/// What the graph shows, in words.
+/// What the graph shows, in words: the figure's own caption, then its layout.
 fn caption(f: &Figure) -> String {
-    let what = match f.choice.kind {
-        Kind::Box => {
-            "Distribution over all runs (box: quartiles, whiskers: 1.5 IQR, ◆ mean)".to_string()
-        }
-        _ => "Mean with 95% confidence interval (Student's t)".to_string(),
-    };
-    let mut parts = vec![what];
+    let mut parts = vec![f.caption.clone()];
     if let Some(s) = &f.choice.series {
         parts.push(format!("series: {s}"));
     }
@@ -582,5 +591,5 @@ fn caption(f: &Figure) -> String {
 /// Writes the report of `set` to `path`.
 pub fn write_report(set: &ResultSet, path: &Path, hints: Option<&PlotSpec>) -> Result<()> {
     let html = render(set, hints)?;
-    std::fs::write(path, html).ctx(|| format!("failed to write {}", path.display()))
+    crate::store::writer::write_atomic(path, html.as_bytes())
 }

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::analyze::stats::{summarize, Summary};
 use crate::error::{Error, Result};
+use crate::model::{Scale, Stat};
 use crate::report::plot::spec::PlotSpec;
 use crate::store::record::{value_text, RunRecord, VariableInfo};
 use crate::store::ResultSet;
@@ -33,6 +34,9 @@ pub struct Choice {
     /// Variables split into small multiples, one panel per combination of their values.
     pub facets: Vec<String>,
     pub log_x: bool,
+    pub log_y: bool,
+    /// What each point shows (lines and bars; boxes show the distribution).
+    pub stat: Stat,
 }
 
 /// One group of runs: a series at an x position in a panel.
@@ -46,6 +50,11 @@ pub struct Cell {
     pub values: Vec<f64>,
     /// Summary in display units.
     pub summary: Summary,
+    /// What is drawn, in display units: the mean or median, and its interval (the confidence
+    /// interval or the quartiles), clipped to what the axis can show.
+    pub center: f64,
+    pub lo: f64,
+    pub hi: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -72,16 +81,9 @@ pub struct Figure {
     /// One label per series (a single empty label without a series variable).
     pub series_labels: Vec<String>,
     pub panels: Vec<Panel>,
-}
-
-/// Names for people: `zero_copy` -> `Zero copy`.
-pub fn pretty(name: &str) -> String {
-    let s = name.replace('_', " ");
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().chain(c).collect(),
-        None => s,
-    }
+    /// What the marks mean, for a caption under the graph: `mean and 95% confidence interval
+    /// of 3 runs per point; intervals clipped at 0`.
+    pub caption: String,
 }
 
 /// A run's value of a result as one number: series results count by their mean.
@@ -295,6 +297,12 @@ pub fn choose(set: &ResultSet, result: &str, hints: &PlotSpec) -> Result<Choice>
             }
         }
     };
+    // A logarithmic axis shows only positive values; a result that is never positive keeps
+    // a linear one.
+    let log_y = hints.y_scale == Some(Scale::Log)
+        && records
+            .iter()
+            .any(|r| run_value(r, result).is_some_and(|v| v > 0.0));
     Ok(Choice {
         result: result.to_string(),
         kind,
@@ -302,25 +310,9 @@ pub fn choose(set: &ResultSet, result: &str, hints: &PlotSpec) -> Result<Choice>
         series: series.map(|v| v.name.clone()),
         facets,
         log_x,
+        log_y,
+        stat: hints.stat.unwrap_or_default(),
     })
-}
-
-/// Evenly spaced "nice" ticks covering `lo..=hi` (about `n` of them).
-fn nice_ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
-    let span = hi - lo;
-    if span <= 0.0 || !span.is_finite() {
-        return vec![lo];
-    }
-    let raw = span / n.max(1) as f64;
-    let mag = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
-        .iter()
-        .map(|m| m * mag)
-        .find(|s| span / s <= n as f64)
-        .unwrap_or(10.0 * mag);
-    let first = (lo / step).ceil() as i64;
-    let last = (hi / step).floor() as i64;
-    (first..=last).map(|i| i as f64 * step).collect()
 }
 
 /// Runs of one series at one x position: (series index, x, values in base units).
@@ -427,6 +419,21 @@ pub fn build(set: &ResultSet, choice: &Choice) -> Result<Option<Figure>> {
         .flat_map(|s| [s.ci_lo.abs(), s.ci_hi.abs(), s.max.abs(), s.min.abs()])
         .fold(0.0, f64::max);
     let (div, unit) = display_scale(&info.unit, magnitude);
+    // A quantity that was never negative (a duration, a rate, a latency) cannot have an
+    // interval below zero: the t interval of a few noisy runs can, so it is clipped, and the
+    // caption says so.
+    let floor = if choice.log_y {
+        Some(smallest_positive(&raw) / div)
+    } else if raw
+        .iter()
+        .flat_map(|(_, g)| g.iter().flat_map(|(_, _, v)| v.iter()))
+        .all(|v| *v >= 0.0)
+    {
+        Some(0.0)
+    } else {
+        None
+    };
+    let mut clipped = false;
     let panels: Vec<Panel> = raw
         .into_iter()
         .map(|(title, groups)| Panel {
@@ -435,11 +442,26 @@ pub fn build(set: &ResultSet, choice: &Choice) -> Result<Option<Figure>> {
                 .into_iter()
                 .filter_map(|(series, x, values)| {
                     let scaled: Vec<f64> = values.iter().map(|v| v / div).collect();
-                    summarize(&scaled).map(|summary| Cell {
+                    let summary = summarize(&scaled)?;
+                    let (center, lo, hi) = match choice.stat {
+                        Stat::Mean => (summary.mean, summary.ci_lo, summary.ci_hi),
+                        Stat::Median => (summary.median, summary.q1, summary.q3),
+                    };
+                    let lo = match floor {
+                        Some(f) if lo < f => {
+                            clipped |= summary.n >= 2;
+                            f
+                        }
+                        _ => lo,
+                    };
+                    Some(Cell {
                         series,
                         x,
                         values: scaled,
                         summary,
+                        center,
+                        lo,
+                        hi,
                     })
                 })
                 .collect(),
@@ -470,7 +492,7 @@ pub fn build(set: &ResultSet, choice: &Choice) -> Result<Option<Figure>> {
             } else {
                 let lo = nums.iter().copied().fold(f64::INFINITY, f64::min);
                 let hi = nums.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                nice_ticks(lo, hi, 8)
+                crate::report::plot::render::nice_ticks(lo, hi, 8)
                     .into_iter()
                     .map(|x| (x, format_number(x)))
                     .collect()
@@ -482,22 +504,63 @@ pub fn build(set: &ResultSet, choice: &Choice) -> Result<Option<Figure>> {
         Some(sv) => s_values.iter().map(|v| label(sv, v)).collect(),
         None => vec![String::new()],
     };
-    let result_title = pretty(&choice.result);
+    let caption = caption(choice, &panels, clipped, floor);
+    // Titles are the names as the experiment wrote them, with the display unit.
     Ok(Some(Figure {
         choice: choice.clone(),
-        x_title: x_var.map(|v| pretty(&v.name)).unwrap_or_default(),
+        x_title: x_var.map(|v| v.name.clone()).unwrap_or_default(),
         y_title: if unit.is_empty() {
-            result_title
+            choice.result.clone()
         } else {
-            format!("{result_title} ({unit})")
+            format!("{} ({unit})", choice.result)
         },
         y_unit: unit,
         y_divisor: div,
         x_ticks,
-        series_title: s_var.map(|v| pretty(&v.name)),
+        series_title: s_var.map(|v| v.name.clone()),
         series_labels,
         panels,
+        caption,
     }))
+}
+
+/// The smallest positive value of the groups (the floor of a logarithmic axis).
+fn smallest_positive(raw: &[(String, Vec<Group>)]) -> f64 {
+    raw.iter()
+        .flat_map(|(_, g)| g.iter().flat_map(|(_, _, v)| v.iter().copied()))
+        .filter(|v| *v > 0.0)
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// `mean and 95% confidence interval of 3 runs per point; intervals clipped at 0`.
+fn caption(choice: &Choice, panels: &[Panel], clipped: bool, floor: Option<f64>) -> String {
+    let ns: Vec<usize> = panels
+        .iter()
+        .flat_map(|p| p.cells.iter().map(|c| c.summary.n))
+        .collect();
+    let (lo, hi) = (
+        ns.iter().copied().min().unwrap_or(0),
+        ns.iter().copied().max().unwrap_or(0),
+    );
+    let runs = if lo == hi {
+        format!("{lo} runs")
+    } else {
+        format!("{lo}-{hi} runs")
+    };
+    let mut text = match choice.kind {
+        Kind::Box => format!("distribution of {runs}: median, quartiles, whiskers at 1.5 IQR"),
+        _ => format!("{} of {runs} per point", choice.stat.describe()),
+    };
+    if clipped {
+        match floor {
+            Some(f) if f > 0.0 => text.push_str("; intervals cut at the smallest value"),
+            _ => text.push_str("; intervals clipped at 0 (never negative)"),
+        }
+    }
+    if choice.log_y {
+        text.push_str("; log y axis");
+    }
+    text
 }
 
 #[cfg(test)]
@@ -510,21 +573,5 @@ mod tests {
         assert!(!grows_geometrically(&[1.0, 2.0, 3.0, 4.0]));
         assert!(!grows_geometrically(&[1.0, 2.0]));
         assert!(!grows_geometrically(&[0.0, 2.0, 4.0]));
-    }
-
-    #[test]
-    fn ticks_are_nice() {
-        assert_eq!(
-            nice_ticks(0.0, 100.0, 5),
-            vec![0.0, 20.0, 40.0, 60.0, 80.0, 100.0]
-        );
-        assert_eq!(nice_ticks(3.0, 3.0, 5), vec![3.0]);
-    }
-
-    #[test]
-    fn pretty_names() {
-        assert_eq!(pretty("zero_copy"), "Zero copy");
-        assert_eq!(pretty("goodput"), "Goodput");
-        assert_eq!(pretty(""), "");
     }
 }

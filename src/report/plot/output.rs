@@ -132,8 +132,9 @@ pub fn file_stem(result: &str) -> String {
         .collect()
 }
 
+/// Written whole or not at all: a signal while drawing never leaves half a graph.
 fn write(path: &Path, data: &[u8]) -> Result<()> {
-    std::fs::write(path, data).ctx(|| format!("failed to write {}", path.display()))
+    crate::store::writer::write_atomic(path, data)
 }
 
 /// The figures of every numeric result, in manifest order. Results without a value in any
@@ -141,7 +142,11 @@ fn write(path: &Path, data: &[u8]) -> Result<()> {
 pub fn figures(set: &ResultSet, hints: Option<&PlotSpec>) -> Result<Vec<Figure>> {
     let hints = hints.cloned().unwrap_or_default();
     let mut out = Vec::new();
+    let durations = hints.durations == Some(true);
     for result in numeric_results(set) {
+        if crate::model::is_duration(&result) && !durations {
+            continue;
+        }
         let choice = choose(set, &result, &hints)?;
         if let Some(fig) = build(set, &choice)? {
             out.push(fig);

@@ -4,7 +4,6 @@
 use std::ops::Range;
 
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
-use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -34,16 +33,19 @@ const SINGLE: (u32, u32) = (640, 400);
 /// Size of one panel of small multiples.
 const PANEL: (u32, u32) = (420, 300);
 const LEGEND_HEIGHT: u32 = 34;
+const CAPTION_HEIGHT: u32 = 26;
 
 // Font sizes as plotters takes them (it writes size / 1.24 as the CSS pixel size).
 const TICK_FONT: f64 = 17.0;
 const AXIS_FONT: f64 = 20.0;
 const CAPTION_FONT: f64 = 18.0;
 const LEGEND_FONT: f64 = 18.0;
+const NOTE_FONT: f64 = 15.0;
 
-type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<TickAxis, RangedCoordf64>>;
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<TickAxis, TickAxis>>;
 
-/// A linear axis with exactly the given ticks (values, category positions or log10 of values).
+/// A linear axis with exactly the given ticks (values, category positions or log10 of values:
+/// a logarithmic axis is a linear one over log10, with its ticks at nice values).
 pub struct TickAxis {
     lo: f64,
     hi: f64,
@@ -106,12 +108,18 @@ pub fn to_svg(fig: &Figure) -> Result<String> {
     } else {
         0
     };
-    let size = (pw * cols as u32, ph * rows as u32 + legend_h);
+    let width = pw * cols as u32;
+    let caption = wrap_caption(&fig.caption, width);
+    let size = (
+        width,
+        ph * rows as u32 + legend_h + CAPTION_HEIGHT * caption.len() as u32,
+    );
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
         root.fill(&WHITE).map_err(draw_err)?;
-        let (legend, body) = root.split_vertically(legend_h);
+        let (legend, rest) = root.split_vertically(legend_h);
+        let (body, note) = rest.split_vertically(ph * rows as u32);
         if fig.series_title.is_some() {
             draw_legend(&legend, fig)?;
         }
@@ -119,9 +127,38 @@ pub fn to_svg(fig: &Figure) -> Result<String> {
         for (panel, area) in fig.panels.iter().zip(areas.iter()) {
             draw_panel(area, fig, panel)?;
         }
+        let style = font(NOTE_FONT)
+            .color(&RGBColor(90, 90, 90))
+            .pos(Pos::new(HPos::Center, VPos::Center));
+        let w = note.dim_in_pixel().0 as i32;
+        for (i, line) in caption.iter().enumerate() {
+            let y = (CAPTION_HEIGHT as i32) * i as i32 + CAPTION_HEIGHT as i32 / 2;
+            note.draw(&Text::new(line.clone(), (w / 2, y), style.clone()))
+                .map_err(draw_err)?;
+        }
         root.present().map_err(draw_err)?;
     }
     Ok(svg)
+}
+
+/// The caption in lines that fit `width` pixels, broken after its `; ` separators.
+fn wrap_caption(caption: &str, width: u32) -> Vec<String> {
+    // DejaVu Sans at the note size averages under 8 pixels a character.
+    let fits = (width as usize / 8).max(20);
+    let mut lines: Vec<String> = Vec::new();
+    for part in caption.split("; ") {
+        match lines.last_mut() {
+            Some(l) if l.chars().count() + 2 + part.chars().count() <= fits => {
+                l.push_str("; ");
+                l.push_str(part);
+            }
+            _ => lines.push(part.to_string()),
+        }
+    }
+    if lines.is_empty() {
+        lines.push(String::new());
+    }
+    lines
 }
 
 fn font(size: f64) -> TextStyle<'static> {
@@ -134,6 +171,15 @@ fn tx(fig: &Figure, x: f64) -> f64 {
         x.log10()
     } else {
         x
+    }
+}
+
+/// Coordinates on the y axis: log10 of the value on log axes.
+fn ty(fig: &Figure, y: f64) -> f64 {
+    if fig.choice.log_y {
+        y.log10()
+    } else {
+        y
     }
 }
 
@@ -156,20 +202,34 @@ fn x_range(fig: &Figure) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
-/// The y range shared by every panel, so that small multiples compare at a glance.
-fn y_range(fig: &Figure) -> (f64, f64) {
+/// The y range shared by every panel, so that small multiples compare at a glance, in axis
+/// coordinates (log10 on a logarithmic axis).
+pub fn y_range(fig: &Figure) -> (f64, f64) {
     let cells = fig.panels.iter().flat_map(|p| p.cells.iter());
-    let (mut lo, mut hi) = cells.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), c| {
+    let (lo, hi) = cells.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), c| {
         let s = &c.summary;
         match fig.choice.kind {
             Kind::Box => (a.min(s.min), b.max(s.max)),
-            _ => (a.min(s.ci_lo.min(s.mean)), b.max(s.ci_hi.max(s.mean))),
+            _ => (a.min(c.lo.min(c.center)), b.max(c.hi.max(c.center))),
         }
     });
     if !lo.is_finite() {
         return (0.0, 1.0);
     }
-    let zero_based = fig.choice.kind == Kind::Bars || (lo >= 0.0 && lo <= 0.5 * hi);
+    if fig.choice.log_y {
+        let (lo, hi) = (
+            ty(fig, lo.max(f64::MIN_POSITIVE)),
+            ty(fig, hi.max(f64::MIN_POSITIVE)),
+        );
+        let span = if hi > lo { hi - lo } else { 1.0 };
+        return (lo - 0.04 * span, hi + 0.04 * span);
+    }
+    linear_y_range(fig.choice.kind, lo, hi)
+}
+
+/// Bars and ranges near zero start at zero; a range far from it is padded on both sides.
+fn linear_y_range(kind: Kind, mut lo: f64, mut hi: f64) -> (f64, f64) {
+    let zero_based = kind == Kind::Bars || (lo >= 0.0 && lo <= 0.5 * hi);
     if zero_based {
         lo = lo.min(0.0);
         hi = hi.max(0.0);
@@ -194,10 +254,78 @@ fn y_range(fig: &Figure) -> (f64, f64) {
     (bottom, top)
 }
 
+/// The y ticks in axis coordinates: nice values, or on a logarithmic axis 1, 2, 5 times the
+/// powers of ten within the range (fewer when it spans many decades).
+pub fn y_ticks(fig: &Figure, (lo, hi): (f64, f64)) -> Vec<f64> {
+    if !fig.choice.log_y {
+        return nice_ticks(lo, hi, 6);
+    }
+    let decades = (hi - lo).max(0.0);
+    let mults: &[f64] = if decades > 4.0 {
+        &[1.0]
+    } else if decades > 1.5 {
+        &[1.0, 3.0]
+    } else {
+        &[1.0, 2.0, 5.0]
+    };
+    let mut out = Vec::new();
+    for e in (lo.floor() as i32)..=(hi.ceil() as i32) {
+        for m in mults {
+            let t = (m * 10f64.powi(e)).log10();
+            if t >= lo && t <= hi {
+                out.push(t);
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push((lo + hi) / 2.0);
+    }
+    out
+}
+
+/// Evenly spaced "nice" ticks covering `lo..=hi` (about `n` of them).
+pub fn nice_ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
+    let span = hi - lo;
+    if span <= 0.0 || !span.is_finite() {
+        return vec![lo];
+    }
+    let raw = span / n.max(1) as f64;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|s| span / s <= n as f64)
+        .unwrap_or(10.0 * mag);
+    let first = (lo / step).ceil() as i64;
+    let last = (hi / step).floor() as i64;
+    (first..=last).map(|i| i as f64 * step).collect()
+}
+
+/// The label of a y tick (in axis coordinates).
+pub fn y_tick_label(fig: &Figure, v: f64) -> String {
+    if fig.choice.log_y {
+        format_number(10f64.powf(v))
+    } else {
+        format_number(v)
+    }
+}
+
 fn draw_panel(area: &DrawingArea<SVGBackend, Shift>, fig: &Figure, panel: &Panel) -> Result<()> {
     let (x0, x1) = x_range(fig);
     let (y0, y1) = y_range(fig);
     let ticks: Vec<f64> = fig.x_ticks.iter().map(|(x, _)| tx(fig, *x)).collect();
+    let yticks = y_ticks(fig, (y0, y1));
+    // The y label area holds the widest tick label and the axis title beside it, so that
+    // neither is drawn over the other.
+    let widest = yticks
+        .iter()
+        .map(|t| {
+            area.estimate_text_size(&y_tick_label(fig, *t), &font(TICK_FONT))
+                .map(|(w, _)| w)
+                .unwrap_or(40)
+        })
+        .max()
+        .unwrap_or(40);
     let mut builder = ChartBuilder::on(area);
     builder
         .margin_top(10)
@@ -205,7 +333,7 @@ fn draw_panel(area: &DrawingArea<SVGBackend, Shift>, fig: &Figure, panel: &Panel
         .margin_left(6)
         .margin_bottom(6)
         .x_label_area_size(if fig.x_title.is_empty() { 30 } else { 50 })
-        .y_label_area_size(68);
+        .y_label_area_size(widest + 40);
     if !panel.title.is_empty() {
         builder.caption(&panel.title, font(CAPTION_FONT));
     }
@@ -216,7 +344,11 @@ fn draw_panel(area: &DrawingArea<SVGBackend, Shift>, fig: &Figure, panel: &Panel
                 hi: x1,
                 ticks,
             },
-            y0..y1,
+            TickAxis {
+                lo: y0,
+                hi: y1,
+                ticks: yticks,
+            },
         )
         .map_err(draw_err)?;
     let x_label = |v: &f64| {
@@ -226,7 +358,7 @@ fn draw_panel(area: &DrawingArea<SVGBackend, Shift>, fig: &Figure, panel: &Panel
             .map(|(_, l)| l.clone())
             .unwrap_or_default()
     };
-    let y_label = |v: &f64| format_number(*v);
+    let y_label = |v: &f64| y_tick_label(fig, *v);
     chart
         .configure_mesh()
         .disable_x_mesh()
@@ -237,15 +369,14 @@ fn draw_panel(area: &DrawingArea<SVGBackend, Shift>, fig: &Figure, panel: &Panel
         .y_desc(fig.y_title.as_str())
         .label_style(font(TICK_FONT))
         .axis_desc_style(font(AXIS_FONT))
-        .y_labels(7)
         .x_label_formatter(&x_label)
         .y_label_formatter(&y_label)
         .draw()
         .map_err(draw_err)?;
     match fig.choice.kind {
         Kind::Line => draw_lines(&mut chart, fig, panel),
-        Kind::Bars => draw_bars(&mut chart, panel),
-        Kind::Box => draw_boxes(&mut chart, panel),
+        Kind::Bars => draw_bars(&mut chart, fig, panel),
+        Kind::Box => draw_boxes(&mut chart, fig, panel),
     }
 }
 
@@ -313,9 +444,9 @@ fn draw_lines(chart: &mut Chart, fig: &Figure, panel: &Panel) -> Result<()> {
         if with_ci && cells.len() >= 3 {
             let mut band: Vec<(f64, f64)> = cells
                 .iter()
-                .map(|c| (tx(fig, c.x), c.summary.ci_hi))
+                .map(|c| (tx(fig, c.x), ty(fig, c.hi)))
                 .collect();
-            band.extend(cells.iter().rev().map(|c| (tx(fig, c.x), c.summary.ci_lo)));
+            band.extend(cells.iter().rev().map(|c| (tx(fig, c.x), ty(fig, c.lo))));
             chart
                 .draw_series(std::iter::once(Polygon::new(band, c.mix(0.18).filled())))
                 .map_err(draw_err)?;
@@ -324,22 +455,22 @@ fn draw_lines(chart: &mut Chart, fig: &Figure, panel: &Panel) -> Result<()> {
                 draw_interval(
                     chart,
                     tx(fig, cell.x),
-                    cell.summary.ci_lo,
-                    cell.summary.ci_hi,
+                    ty(fig, cell.lo),
+                    ty(fig, cell.hi),
                     c,
                 )?;
             }
         }
         chart
             .draw_series(LineSeries::new(
-                cells.iter().map(|c| (tx(fig, c.x), c.summary.mean)),
+                cells.iter().map(|c| (tx(fig, c.x), ty(fig, c.center))),
                 c.stroke_width(2),
             ))
             .map_err(draw_err)?;
         for cell in &cells {
             draw_marker(
                 chart.plotting_area(),
-                (tx(fig, cell.x), cell.summary.mean),
+                (tx(fig, cell.x), ty(fig, cell.center)),
                 s,
                 c,
             )?;
@@ -366,13 +497,19 @@ fn slots(panel: &Panel) -> Vec<(f64, f64)> {
         .collect()
 }
 
-fn draw_bars(chart: &mut Chart, panel: &Panel) -> Result<()> {
+fn draw_bars(chart: &mut Chart, fig: &Figure, panel: &Panel) -> Result<()> {
+    // Bars grow from the bottom of the axis: zero, or its floor on a logarithmic one.
+    let base = if fig.choice.log_y {
+        y_range(fig).0
+    } else {
+        0.0
+    };
     for (cell, (left, w)) in panel.cells.iter().zip(slots(panel)) {
         let c = colour(cell.series);
         let (l, r) = (left + 0.06 * w, left + 0.94 * w);
         let area = chart.plotting_area();
         area.draw(&Rectangle::new(
-            [(l, 0.0), (r, cell.summary.mean)],
+            [(l, base), (r, ty(fig, cell.center))],
             c.mix(0.85).filled(),
         ))
         .map_err(draw_err)?;
@@ -380,8 +517,8 @@ fn draw_bars(chart: &mut Chart, panel: &Panel) -> Result<()> {
             draw_interval(
                 chart,
                 left + w / 2.0,
-                cell.summary.ci_lo,
-                cell.summary.ci_hi,
+                ty(fig, cell.lo),
+                ty(fig, cell.hi),
                 BLACK,
             )?;
         }
@@ -389,12 +526,23 @@ fn draw_bars(chart: &mut Chart, panel: &Panel) -> Result<()> {
     Ok(())
 }
 
-fn draw_boxes(chart: &mut Chart, panel: &Panel) -> Result<()> {
+fn draw_boxes(chart: &mut Chart, fig: &Figure, panel: &Panel) -> Result<()> {
     for (cell, (left, w)) in panel.cells.iter().zip(slots(panel)) {
         let c = colour(cell.series);
         let (l, r, mid) = (left + 0.3 * w, left + 0.7 * w, left + w / 2.0);
-        let s = &cell.summary;
+        let s = cell.summary;
         let (wlo, whi, outliers) = s.whiskers(&cell.values);
+        // Every figure in axis coordinates.
+        let y = |v: f64| ty(fig, v);
+        let (wlo, whi) = (y(wlo), y(whi));
+        let s = crate::analyze::stats::Summary {
+            q1: y(s.q1),
+            q3: y(s.q3),
+            median: y(s.median),
+            mean: y(s.mean),
+            ..s
+        };
+        let outliers: Vec<f64> = outliers.into_iter().map(y).collect();
         let area = chart.plotting_area();
         let stroke = c.stroke_width(2);
         area.draw(&PathElement::new(vec![(mid, wlo), (mid, s.q1)], stroke))
@@ -479,6 +627,24 @@ fn draw_legend(area: &DrawingArea<SVGBackend, Shift>, fig: &Figure) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ticks_are_nice() {
+        assert_eq!(
+            nice_ticks(0.0, 100.0, 5),
+            vec![0.0, 20.0, 40.0, 60.0, 80.0, 100.0]
+        );
+        assert_eq!(nice_ticks(3.0, 3.0, 5), vec![3.0]);
+    }
+
+    #[test]
+    fn long_captions_wrap_at_their_separators() {
+        assert_eq!(wrap_caption("a; b", 640), vec!["a; b"]);
+        let long = "mean and 95% confidence interval of 3 runs per point; intervals cut at the smallest value; log y axis";
+        let lines = wrap_caption(long, 640);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines.iter().all(|l| l.chars().count() <= 80));
+    }
 
     #[test]
     fn grids_are_nearly_square() {

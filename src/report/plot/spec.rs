@@ -22,6 +22,9 @@ impl PlotSpec {
                 .series
                 .clone()
                 .or_else(|| self.series.clone().filter(|_| !moved(&self.series))),
+            y_scale: over.y_scale.or(self.y_scale),
+            stat: over.stat.or(self.stat),
+            durations: over.durations.or(self.durations),
         }
     }
 
