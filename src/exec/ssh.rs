@@ -185,7 +185,7 @@ impl Ssh {
         let m = crate::exec::process::INTERNAL_MARK;
         let text = stderr
             .lock()
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .map(|b| String::from_utf8_lossy(b.since(0).1).into_owned())
             .unwrap_or_default();
         let has = |what: &str| text.lines().any(|l| l.starts_with(m) && l.ends_with(what));
         (has("rundir"), has("leftovers"))

@@ -182,7 +182,11 @@ pub async fn run_experiment(
         let outcome = loop {
             attempts += 1;
             let o = env.execute(run).await;
-            if o.status == RunStatus::Ok || o.interrupted || attempts > exp.retries {
+            if o.status == RunStatus::Ok
+                || o.interrupted
+                || o.storage_error.is_some()
+                || attempts > exp.retries
+            {
                 break o;
             }
             progress.log(&format!(
@@ -191,6 +195,13 @@ pub async fn run_experiment(
                 o.error.as_deref().unwrap_or("")
             ));
         };
+        if let Some(e) = outcome.storage_error {
+            // The set can't hold this run (a full disk): it isn't recorded, so that
+            // `--resume` runs it again once there is room.
+            progress.finish();
+            let _ = writer.finish(SetStatus::Failed);
+            return Err(crate::error::Error::Runtime(e));
+        }
         if outcome.interrupted {
             // An interrupted run is not recorded: `--resume` runs it again.
             summary.interrupted = true;

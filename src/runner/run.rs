@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::exec::process::{SharedBuf, TAIL_BYTES};
 use crate::exec::{Output, StepProc, Transport};
 use crate::extract;
 use crate::plan::{Plan, PlannedRun};
@@ -40,6 +41,9 @@ pub struct RunOutcome {
     pub interrupted: bool,
     /// What was left out of the run (refused result names, output beyond the log limit).
     pub notes: Vec<String>,
+    /// The result set could not be written (a full disk): the run is not recorded, and the
+    /// session ends with this error.
+    pub storage_error: Option<String>,
 }
 
 /// The directory of a run inside the result set: `runs/0007`.
@@ -86,6 +90,68 @@ fn stderr_tail(err: &[u8]) -> String {
     }
     let tail = &lines[lines.len().saturating_sub(3)..];
     format!(": {}", tail.join(" | "))
+}
+
+/// Looks for a `ready: {log}` pattern in a stream, reading each byte once: new output is
+/// matched together with the line it continues, and only that incomplete last line is kept
+/// for the next look. A pattern therefore matches within a line, never across lines.
+#[derive(Default)]
+struct ReadyScan {
+    /// Stream offset read up to.
+    pos: u64,
+    /// The incomplete last line.
+    carry: Vec<u8>,
+}
+
+impl ReadyScan {
+    fn found(&mut self, buf: &SharedBuf, pattern: &regex::Regex) -> bool {
+        let Ok(capture) = buf.lock() else {
+            return false;
+        };
+        let (start, new) = capture.since(self.pos);
+        if new.is_empty() {
+            return false;
+        }
+        if start > self.pos {
+            // The step printed faster than we looked: the skipped bytes are only on disk.
+            self.carry.clear();
+        }
+        self.pos = start + new.len() as u64;
+        self.carry.extend_from_slice(new);
+        drop(capture);
+        let hit = pattern.is_match(&String::from_utf8_lossy(&self.carry));
+        let line_start = self
+            .carry
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |p| p + 1);
+        let keep_from = line_start.max(self.carry.len().saturating_sub(TAIL_BYTES));
+        self.carry.drain(..keep_from);
+        hit
+    }
+}
+
+fn stream_name(ext: &str) -> &'static str {
+    if ext == "out" {
+        "stdout"
+    } else {
+        "stderr"
+    }
+}
+
+/// What a step printed on stdout, for extraction: its log file (up to the log limit), or the
+/// tail held in memory when there is no readable log.
+fn stored_stdout(log: &Path, out: &Output) -> String {
+    use std::io::Read;
+    let mut data = Vec::new();
+    let read = std::fs::File::open(log).and_then(|f| {
+        f.take(crate::exec::process::LOG_LIMIT + 4096)
+            .read_to_end(&mut data)
+    });
+    if read.is_err() {
+        data = out.stdout.clone();
+    }
+    String::from_utf8(data).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// Stops every group concurrently (TERM, grace, KILL); quick when they are already gone.
@@ -239,6 +305,13 @@ impl RunEnv<'_> {
             .spawn(&script, &env, &b.wrap)
             .await
             .map_err(|e| format!("step '{}' on {role} ({}): {e}", step.name, b.host))?;
+        let logs = dir.join(role);
+        // A remote role's run_dir is collected later; its logs are written here meanwhile.
+        let _ = std::fs::create_dir_all(&logs);
+        proc.log_to(
+            logs.join(format!("{}.out", step.name)),
+            logs.join(format!("{}.err", step.name)),
+        );
         Ok(Started {
             step: step_idx,
             role: role.to_string(),
@@ -271,6 +344,7 @@ impl RunEnv<'_> {
             _ => b.ip.clone(),
         };
         let (out, err) = s.proc.output_so_far();
+        let (mut out_scan, mut err_scan) = (ReadyScan::default(), ReadyScan::default());
         let mut pause = Duration::from_millis(2);
         loop {
             let ok = match ready {
@@ -286,12 +360,7 @@ impl RunEnv<'_> {
                     )
                 }
                 Ready::Log { pattern, .. } => {
-                    let found = |b: &crate::exec::process::SharedBuf| {
-                        b.lock()
-                            .map(|v| pattern.is_match(&String::from_utf8_lossy(&v)))
-                            .unwrap_or(false)
-                    };
-                    found(&out) || found(&err)
+                    out_scan.found(&out, pattern) || err_scan.found(&err, pattern)
                 }
             };
             if ok {
@@ -566,6 +635,7 @@ impl RunEnv<'_> {
         let mut steps = Vec::new();
         let mut extract_errors = Vec::new();
         let mut notes = Vec::new();
+        let mut storage_error: Option<String> = None;
         let taken = self.taken_names();
         for d in &done {
             let step = if d.teardown {
@@ -573,16 +643,18 @@ impl RunEnv<'_> {
             } else {
                 &exp.steps[d.step]
             };
-            let role_dir = dir.join(&d.role);
-            // Only what a step printed is kept: an empty stream leaves no file.
-            for (ext, data) in [("out", &d.out.stdout), ("err", &d.out.stderr)] {
-                if data.is_empty() {
-                    continue;
+            let logs = [("out", &d.out.stdout_log), ("err", &d.out.stderr_log)];
+            for (ext, log) in logs {
+                let what = format!("{} of step '{}' on {}", stream_name(ext), step.name, d.role);
+                if let Some(e) = &log.error {
+                    storage_error = storage_error.or(Some(e.clone()));
                 }
-                let path = role_dir.join(format!("{}.{ext}", step.name));
-                if std::fs::write(&path, data).is_err() {
-                    let _ = std::fs::create_dir_all(&role_dir);
-                    let _ = std::fs::write(&path, data);
+                if log.dropped > 0 {
+                    notes.push(format!(
+                        "{what}: {} bytes beyond the log limit of {} bytes not stored",
+                        log.dropped,
+                        crate::exec::process::LOG_LIMIT
+                    ));
                 }
             }
             if d.teardown {
@@ -607,12 +679,11 @@ impl RunEnv<'_> {
             } else {
                 String::new()
             };
-            let ex = extract::extract(
-                &String::from_utf8_lossy(&d.out.stdout),
-                &step.results,
-                &suffix,
-                &taken,
+            let stdout = stored_stdout(
+                &dir.join(&d.role).join(format!("{}.out", step.name)),
+                &d.out,
             );
+            let ex = extract::extract(&stdout, &step.results, &suffix, &taken);
             for (name, v) in ex.values {
                 // Two steps printing the same `mpf-result` name: the first keeps it.
                 if results.contains_key(&name) {
@@ -653,6 +724,39 @@ impl RunEnv<'_> {
             },
             interrupted,
             notes,
+            storage_error,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_scan_reads_new_bytes_once_and_matches_a_line_split_across_polls() {
+        let buf: SharedBuf = Default::default();
+        let re = regex::Regex::new("Server listening on [0-9]+").unwrap();
+        let push = |b: &[u8]| buf.lock().unwrap().push(b);
+        let mut scan = ReadyScan::default();
+        push(b"starting\nServer list");
+        assert!(!scan.found(&buf, &re));
+        assert_eq!(
+            scan.carry, b"Server list",
+            "only the incomplete line is kept"
+        );
+        push(b"ening on 5201");
+        assert!(scan.found(&buf, &re));
+        push(b"\nnoise\n");
+        let mut later = ReadyScan {
+            pos: 35,
+            carry: Vec::new(),
+        };
+        assert!(
+            !later.found(&buf, &re),
+            "bytes before pos are not read again"
+        );
+        assert_eq!((later.pos, later.carry.len()), (40, 0));
+        assert!(!later.found(&buf, &re), "nothing new");
     }
 }

@@ -115,3 +115,71 @@ fn a_declared_result_named_like_a_step_duration_is_refused_at_load() {
             "dur.yaml:3:5: result 'work.duration' has the name of a step's duration",
         ));
 }
+
+/// Runs `cmd` to its end and returns (exit code, peak RSS in bytes of it and the children it
+/// waited for), from `wait4`.
+fn run_measured(cmd: &mut std::process::Command) -> (Option<i32>, u64) {
+    let pid = cmd.spawn().unwrap().id() as i32;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid; wait4 fills it for our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // wait4 reaps the child itself (std's `wait` has no rusage), so no zombie is left.
+    assert_eq!(unsafe { libc::wait4(pid, &mut status, 0, &mut usage) }, pid);
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    (code, usage.ru_maxrss as u64 * 1024)
+}
+
+#[test]
+fn a_step_printing_a_gigabyte_leaves_mpf_under_100_mb_and_the_log_capped() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = crate::run::write(
+        dir.path(),
+        "loud.yaml",
+        r#"
+name: loud
+runs: 1
+steps:
+  - name: server
+    background: true
+    run: echo ready; yes server-noise-to-stderr-and-stdout | head -c 300000000; sleep 30
+    ready: {log: ready}
+  - name: loud
+    run: |
+      echo "lat=5ms"
+      yes aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa | head -c 1000000000
+      yes eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee | head -c 200000000 >&2
+    results:
+      lat: {regex: 'lat=(\d+ms)', unit: s}
+"#,
+    );
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("mpf"));
+    cmd.current_dir(dir.path())
+        .env("MPF_RESULTS", dir.path().join("results"))
+        .arg("run")
+        .arg(&exp)
+        .arg("-q")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let (code, peak) = run_measured(&mut cmd);
+    assert_eq!(code, Some(0));
+    eprintln!("mpf peaked at {} MB", peak >> 20);
+    assert!(peak < 100 << 20, "mpf peaked at {} MB", peak >> 20);
+    let recs = journal_lines(dir.path());
+    assert_eq!(recs[0]["status"], "ok", "{}", recs[0]);
+    assert_eq!(recs[0]["results"]["lat"], 0.005);
+    let notes = recs[0]["notes"].to_string();
+    assert!(notes.contains("stdout of step 'loud' on local"), "{notes}");
+    assert!(notes.contains("stderr of step 'loud' on local"), "{notes}");
+    assert!(
+        notes.contains("stdout of step 'server' on local"),
+        "{notes}"
+    );
+    let logs = crate::run::only_set(dir.path()).join("runs/0000/local");
+    for f in ["loud.out", "loud.err", "server.out"] {
+        let size = std::fs::metadata(logs.join(f)).unwrap().len();
+        assert!(
+            (32 << 20..(32 << 20) + 200).contains(&size),
+            "{f}: {size} bytes"
+        );
+    }
+}
