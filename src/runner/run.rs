@@ -477,8 +477,12 @@ impl RunEnv<'_> {
         }
         // The run's own directory holds the logs; each role's run_dir is created on its
         // machine (for local roles the two are the same place).
+        let mut storage_error: Option<String> = None;
         if let Err(e) = std::fs::create_dir(&dir).or_else(|_| std::fs::create_dir_all(&dir)) {
-            failure = failure.or(Some(format!("failed to create {}: {e}", dir.display())));
+            // The result set can't hold the run (a full disk): not the run's fault.
+            let m = format!("failed to create {}: {e}", dir.display());
+            storage_error = Some(m.clone());
+            failure = failure.or(Some(m));
         }
         let mut remote_roles: Vec<String> = Vec::new();
         for r in &used_roles {
@@ -635,7 +639,6 @@ impl RunEnv<'_> {
         let mut steps = Vec::new();
         let mut extract_errors = Vec::new();
         let mut notes = Vec::new();
-        let mut storage_error: Option<String> = None;
         let taken = self.taken_names();
         for d in &done {
             let step = if d.teardown {

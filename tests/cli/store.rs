@@ -183,3 +183,138 @@ steps:
         );
     }
 }
+
+/// A tmpfs mounted for the life of a test (unmounted on drop, even when the test fails).
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` at `dir`; `None` (the test is skipped) when not root, unless
+    /// `MPF_REQUIRE_ROOT=1` (CI) makes that a failure.
+    fn mount(dir: &std::path::Path, size: &str) -> Option<Tmpfs> {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            assert!(
+                std::env::var("MPF_REQUIRE_ROOT").as_deref() != Ok("1"),
+                "MPF_REQUIRE_ROOT=1 but this test is not running as root"
+            );
+            eprintln!("skipped: mounting a tmpfs needs root");
+            return None;
+        }
+        std::fs::create_dir_all(dir).unwrap();
+        let st = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .unwrap();
+        assert!(st.success(), "mount -t tmpfs failed");
+        Some(Tmpfs(dir.to_path_buf()))
+    }
+
+    fn resize(&self, size: &str) {
+        let st = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(st.success(), "remount failed");
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_stops_mpf_clearly_keeps_every_run_and_resume_completes_the_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(fs) = Tmpfs::mount(&dir.path().join("results"), "1m") else {
+        return;
+    };
+    let exp = crate::run::write(
+        dir.path(),
+        "fill.yaml",
+        r#"
+name: fill
+runs: 1
+order: sequential
+variables:
+  i: {range: [1, 20]}
+steps:
+  - name: work
+    run: |
+      head -c 150000 /dev/zero | tr '\0' a
+      echo
+      echo "mpf-result v {{ i }}"
+"#,
+    );
+    let out = mpf_in(dir.path())
+        .arg("run")
+        .arg(&exp)
+        .arg("-q")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(
+        err.contains(&dir.path().join("results").display().to_string()),
+        "the message names the path: {err}"
+    );
+    let recorded = journal_lines(dir.path());
+    assert!(
+        !recorded.is_empty() && recorded.len() < 20,
+        "{} runs fitted",
+        recorded.len()
+    );
+    // A recorded run has its whole log: the run whose log didn't fit isn't recorded.
+    let set = crate::run::only_set(dir.path());
+    for r in &recorded {
+        let log = set.join(format!(
+            "runs/{:04}/local/work.out",
+            r["index"].as_u64().unwrap()
+        ));
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(
+            text.ends_with(&format!("mpf-result v {}\n", r["point"]["i"])),
+            "{log:?}"
+        );
+    }
+    // Every run that fitted is readable.
+    let shown = mpf_in(dir.path())
+        .args(["show", "latest", "--format", "csv"])
+        .output()
+        .unwrap();
+    assert!(
+        shown.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&shown.stdout).lines().count(),
+        recorded.len() + 1
+    );
+
+    fs.resize("64m");
+    mpf_in(dir.path())
+        .args(["run", "--resume", "latest", "-q"])
+        .assert()
+        .success();
+    let recs = journal_lines(dir.path());
+    let mut keys: Vec<String> = recs
+        .iter()
+        .map(|r| format!("{}#{}", r["point"], r["repetition"]))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!((recs.len(), keys.len()), (20, 20), "every run exactly once");
+    assert!(recs.iter().all(|r| r["status"] == "ok"));
+    assert_eq!(manifest(dir.path())["status"], "complete");
+    let csv =
+        std::fs::read_to_string(crate::run::only_set(dir.path()).join("results.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 21);
+}
