@@ -280,12 +280,8 @@ impl Prepared {
                 let w = SetWriter::reopen(dir, m)?;
                 if changed {
                     // --force: the set now describes the experiment it continues with.
-                    std::fs::write(dir.join("experiment.yaml"), &self.exp.source).map_err(|e| {
-                        Error::io(
-                            format!("failed to update {}/experiment.yaml", dir.display()),
-                            e,
-                        )
-                    })?;
+                    let path = dir.join("experiment.yaml");
+                    crate::store::writer::write_atomic(&path, self.exp.source.as_bytes())?;
                 }
                 w
             }

@@ -183,7 +183,10 @@ pub fn new_id(name: &str, now: std::time::SystemTime) -> String {
 
 /// Writes `data` to `path` atomically: a temporary file, fsync, rename.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
+    // `NAME.tmp`, not a changed extension: `a.json` and `a.csv` never share a temporary.
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(".tmp");
+    let tmp = path.with_file_name(tmp_name);
     let written = File::create(&tmp)
         .and_then(|mut f| f.write_all(data).and_then(|_| f.sync_all()))
         .and_then(|_| fs::rename(&tmp, path));
@@ -501,12 +504,23 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn temporaries_are_named_after_the_whole_file_name() {
+        let dir = tempfile::tempdir().unwrap();
+        // What `a.csv` would have used as its temporary under the old naming.
+        fs::create_dir(dir.path().join("a.tmp")).unwrap();
+        write_atomic(&dir.path().join("a.json"), b"{}").unwrap();
+        write_atomic(&dir.path().join("a.csv"), b"x").unwrap();
+        assert_eq!(fs::read(dir.path().join("a.json")).unwrap(), b"{}");
+        assert!(!dir.path().join("a.json.tmp").exists());
+    }
+
+    #[test]
     fn a_failed_manifest_write_keeps_the_old_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("manifest.json");
         write_atomic(&path, b"old").unwrap();
         // A directory where the temporary goes makes the write fail.
-        fs::create_dir(dir.path().join("manifest.tmp")).unwrap();
+        fs::create_dir(dir.path().join("manifest.json.tmp")).unwrap();
         let err = write_atomic(&path, b"new").unwrap_err().to_string();
         assert!(err.contains("manifest.json"), "{err}");
         assert_eq!(fs::read(&path).unwrap(), b"old");
