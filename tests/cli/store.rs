@@ -318,3 +318,27 @@ steps:
         std::fs::read_to_string(crate::run::only_set(dir.path()).join("results.csv")).unwrap();
     assert_eq!(csv.lines().count(), 21);
 }
+
+#[test]
+fn a_loud_setup_keeps_the_tail_of_its_output_in_the_log_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::run::write(
+        dir.path(),
+        "s.yaml",
+        "runs: 1\nsetup:\n  - run: yes compiling | head -c 5000000; echo last-line\nsteps:\n  - run: 'true'\n",
+    );
+    let (code, peak) = run_measured(
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("mpf"))
+            .current_dir(dir.path())
+            .env("MPF_RESULTS", dir.path().join("results"))
+            .args(["run", "s.yaml", "-q", "--no-plot"])
+            .stderr(std::process::Stdio::null()),
+    );
+    assert_eq!(code, Some(0));
+    assert!(peak < 100 << 20, "mpf peaked at {} MB", peak >> 20);
+    let log = std::fs::read_to_string(crate::run::only_set(dir.path()).join("setup/localhost.log"))
+        .unwrap();
+    assert!(log.contains("[mpf: the first "), "{}", &log[..200]);
+    assert!(log.contains("last-line\n"));
+    assert!(log.len() < 3 << 20, "{} bytes", log.len());
+}
