@@ -402,8 +402,9 @@ pub fn deploy(experiment: &Path, cluster: Option<&Path>, results_root: &Path) ->
         )));
     }
     let machines = prepared.machines()?;
-    let id = new_id(&exp.name, std::time::SystemTime::now());
-    let dir = results_root.join("deploys").join(&id);
+    let first = new_id(&exp.name, std::time::SystemTime::now());
+    let (id, dir) =
+        crate::store::writer::create_unique_dir(&results_root.join("deploys"), &exp.name, first)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

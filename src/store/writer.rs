@@ -198,22 +198,24 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Creates `root/<id>/`, never reusing a directory that exists: on a collision the set
-/// gets a fresh id (updated in `manifest`), so that two sets are never merged into one.
-fn create_set_dir(root: &Path, manifest: &mut Manifest) -> Result<PathBuf> {
+/// Creates `root/<id>/` for a fresh id of `name`, never reusing a directory that exists: on a
+/// collision it takes another id, so that two sets (or deploys) are never merged into one.
+/// Returns the id and the directory.
+pub fn create_unique_dir(root: &Path, name: &str, first_id: String) -> Result<(String, PathBuf)> {
     fs::create_dir_all(root).ctx(|| format!("failed to create {}", root.display()))?;
+    let mut id = first_id;
     for _ in 0..100 {
-        let dir = root.join(&manifest.id);
+        let dir = root.join(&id);
         match fs::create_dir(&dir) {
-            Ok(()) => return Ok(dir),
+            Ok(()) => return Ok((id, dir)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                manifest.id = new_id(&manifest.name, std::time::SystemTime::now());
+                id = new_id(name, std::time::SystemTime::now());
             }
             Err(e) => return Err(Error::io(format!("failed to create {}", dir.display()), e)),
         }
     }
     Err(Error::Runtime(format!(
-        "failed to create a result set in {}: every id tried exists",
+        "failed to create a directory in {}: every id tried exists",
         root.display()
     )))
 }
@@ -227,7 +229,8 @@ impl SetWriter {
         cluster_src: Option<&str>,
     ) -> Result<SetWriter> {
         let mut manifest = manifest;
-        let dir = create_set_dir(root, &mut manifest)?;
+        let (id, dir) = create_unique_dir(root, &manifest.name, manifest.id.clone())?;
+        manifest.id = id;
         let lock = SetLock::acquire(&dir)?;
         // Absolute, so that `run_dir` means the same place whatever directory a step changes to.
         let dir = fs::canonicalize(&dir).unwrap_or(dir);
@@ -433,6 +436,19 @@ pub(crate) mod tests {
             "other set\n"
         );
         assert!(!taken.join("manifest.json").exists());
+    }
+
+    #[test]
+    fn a_unique_directory_takes_another_id_when_the_first_is_taken() {
+        let root = tempfile::tempdir().unwrap();
+        fs::create_dir(root.path().join("d-1")).unwrap();
+        let (id, dir) = create_unique_dir(root.path(), "d", "d-1".into()).unwrap();
+        assert!(id.starts_with("d-") && id != "d-1", "{id}");
+        assert_eq!(dir, root.path().join(&id));
+        assert!(
+            fs::read_dir(&dir).unwrap().next().is_none(),
+            "a new, empty directory"
+        );
     }
 
     #[test]
