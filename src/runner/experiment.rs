@@ -96,6 +96,19 @@ fn result_info(exp: &Experiment, name: &str, series: bool) -> ResultInfo {
     }
 }
 
+/// Describes in `infos` every result of `results` it doesn't describe yet.
+fn add_result_infos(
+    exp: &Experiment,
+    infos: &mut Vec<ResultInfo>,
+    results: &serde_json::Map<String, serde_json::Value>,
+) {
+    for (name, v) in results {
+        if !infos.iter().any(|r| &r.name == name) {
+            infos.push(result_info(exp, name, v.is_array()));
+        }
+    }
+}
+
 /// Runs every remaining run of `plan`, appending each to `writer` as it finishes.
 pub async fn run_experiment(
     exp: &Experiment,
@@ -119,6 +132,12 @@ pub async fn run_experiment(
         }
         writer.manifest.hosts.sort_by(|a, b| a.name.cmp(&b.name));
         writer.write_manifest()?;
+    }
+
+    // Results first seen in runs that a lost manifest write (a kill) never described.
+    let recorded: Vec<_> = writer.records().iter().map(|r| r.results.clone()).collect();
+    for results in &recorded {
+        add_result_infos(exp, &mut writer.manifest.results, results);
     }
 
     let done_keys: HashSet<String> = writer
@@ -207,12 +226,7 @@ pub async fn run_experiment(
             summary.interrupted = true;
             break;
         }
-        for name in outcome.results.keys() {
-            if !writer.manifest.results.iter().any(|r| &r.name == name) {
-                let series = outcome.results[name].is_array();
-                writer.manifest.results.push(result_info(exp, name, series));
-            }
-        }
+        add_result_infos(exp, &mut writer.manifest.results, &outcome.results);
         let record = RunRecord {
             index: run.index,
             point_index: run.point,

@@ -342,3 +342,43 @@ fn a_loud_setup_keeps_the_tail_of_its_output_in_the_log_and_says_so() {
     assert!(log.contains("last-line\n"));
     assert!(log.len() < 3 << 20, "{} bytes", log.len());
 }
+
+#[test]
+fn a_result_the_manifest_lost_is_described_again_on_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = crate::run::write(
+        dir.path(),
+        "late.yaml",
+        "runs: 2\nsteps:\n  - name: w\n    run: echo \"mpf-result late 4\"\n",
+    );
+    mpf_in(dir.path())
+        .arg("run")
+        .arg(&exp)
+        .args(["-q", "--no-plot"])
+        .assert()
+        .success();
+    // As if mpf was killed before its next manifest write: the manifest doesn't know `late`.
+    let set = crate::run::only_set(dir.path());
+    let mut m = manifest(dir.path());
+    let kept: Vec<serde_json::Value> = m["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["name"] != "late")
+        .cloned()
+        .collect();
+    assert_eq!(kept.len(), 1);
+    m["results"] = kept.into();
+    m["status"] = "running".into();
+    std::fs::write(set.join("manifest.json"), m.to_string()).unwrap();
+    mpf_in(dir.path())
+        .args(["run", "--resume", "latest", "-q", "--no-plot"])
+        .assert()
+        .success();
+    let csv = std::fs::read_to_string(set.join("results.csv")).unwrap();
+    assert_eq!(
+        csv.lines().next().unwrap(),
+        "w.duration,late,repetition,run,ok"
+    );
+    assert!(csv.lines().nth(1).unwrap().contains(",4.0,"), "{csv}");
+}
