@@ -709,6 +709,10 @@ impl RunEnv<'_> {
                 }
             }
         }
+        for n in &notes {
+            // Warned as well as recorded, so that a refused name doesn't go unnoticed.
+            tracing::warn!("run {:04}: {n}", run.index);
+        }
         if failure.is_none() && !interrupted && !extract_errors.is_empty() {
             failure = Some(extract_errors.join("; "));
         }

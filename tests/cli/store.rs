@@ -66,7 +66,10 @@ steps:
         .arg(&exp)
         .arg("-q")
         .assert()
-        .success();
+        .success()
+        .stderr(predicate::str::contains(
+            "run 0000: mpf-result 'x' left out: it is already a column",
+        ));
     let set = crate::run::only_set(dir.path());
     let csv = std::fs::read_to_string(set.join("results.csv")).unwrap();
     let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
