@@ -119,7 +119,11 @@ impl ReadyScan {
         self.pos = start + new.len() as u64;
         self.carry.extend_from_slice(new);
         drop(capture);
-        let hit = pattern.is_match(&String::from_utf8_lossy(&self.carry));
+        // Line by line, so that `^` and `$` mean the start and end of a line wherever the
+        // line falls in what was read.
+        let hit = String::from_utf8_lossy(&self.carry)
+            .split('\n')
+            .any(|line| pattern.is_match(line));
         let line_start = self
             .carry
             .iter()
@@ -754,16 +758,23 @@ mod tests {
         );
         push(b"ening on 5201");
         assert!(scan.found(&buf, &re));
+        let anchored = regex::Regex::new("^ready$").unwrap();
+        let mut a = ReadyScan::default();
+        push(b"\nnot ready\nready\n");
+        assert!(
+            a.found(&buf, &anchored),
+            "anchors hold for any line of a read"
+        );
         push(b"\nnoise\n");
         let mut later = ReadyScan {
-            pos: 35,
+            pos: 45,
             carry: Vec::new(),
         };
         assert!(
             !later.found(&buf, &re),
             "bytes before pos are not read again"
         );
-        assert_eq!((later.pos, later.carry.len()), (40, 0));
+        assert_eq!((later.pos, later.carry.len()), (57, 0));
         assert!(!later.found(&buf, &re), "nothing new");
     }
 }
