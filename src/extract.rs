@@ -51,6 +51,12 @@ pub fn extract(
                 if *all {
                     let mut list = Vec::new();
                     for c in re.captures_iter(stdout) {
+                        if list.len() >= MAX_SERIES_VALUES {
+                            out.notes.push(format!(
+                                "result '{name}': values after the first {MAX_SERIES_VALUES} left out"
+                            ));
+                            break;
+                        }
                         if let Some(t) = grab(c) {
                             match units::normalise(&t, unit) {
                                 Ok(x) => list.push(number(x)),
@@ -107,7 +113,7 @@ pub fn extract(
     }
     let lines = result_lines(stdout, suffix, taken);
     out.values.extend(lines.values);
-    out.notes = lines.notes;
+    out.notes.extend(lines.notes);
     out
 }
 
@@ -274,6 +280,17 @@ mod tests {
         assert_eq!(e.values["lat"], serde_json::json!([0.001, 0.002, 0.004]));
         assert_eq!(e.errors.len(), 1);
         assert!(e.errors[0].contains("nope"));
+    }
+
+    #[test]
+    fn a_regex_series_is_bounded_with_a_note() {
+        let out = "v=1\n".repeat(MAX_SERIES_VALUES + 10);
+        let e = extract(&out, &[rx("v", r"v=(\d)", None, true)], "", &HashSet::new());
+        assert_eq!(e.values["v"].as_array().unwrap().len(), MAX_SERIES_VALUES);
+        assert_eq!(
+            e.notes,
+            ["result 'v': values after the first 100000 left out"]
+        );
     }
 
     #[test]

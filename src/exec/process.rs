@@ -24,8 +24,265 @@ impl Drop for CountOnDrop {
 /// The process's exit, once known: (exit code, when).
 pub type ExitWatch = watch::Receiver<Option<(Option<i32>, Instant)>>;
 
+/// Most bytes of one output stream stored in its log file; what follows is dropped, with a
+/// marker line in the log and a note in the run's record.
+pub const LOG_LIMIT: u64 = 32 << 20;
+/// Bytes of each stream kept in memory (readiness checks, markers, the tail of an error).
+pub const TAIL_BYTES: usize = 1 << 20;
+
+/// One output stream as it arrives: streamed to its log file (once attached) up to
+/// `LOG_LIMIT`, and its last `TAIL_BYTES` kept in memory. Memory stays bounded whatever a step
+/// prints.
+#[derive(Default)]
+pub struct Capture {
+    tail: Vec<u8>,
+    /// Stream offset of `tail[0]`.
+    tail_start: u64,
+    /// Bytes seen so far.
+    total: u64,
+    log: Option<LogFile>,
+    /// Bytes that arrived before a log was attached (kept for it, bounded by the tail).
+    early: Vec<u8>,
+    early_lost: u64,
+    /// Internal marker lines are kept out of the log (stderr of remote steps).
+    marks: MarkFilter,
+    /// A `ready: {log}` pattern, matched as the bytes arrive.
+    watch: Option<LineWatch>,
+}
+
+/// Matches a pattern against each line of a stream as it arrives, so that no byte escapes
+/// it however fast the step prints (a poll would see only the tail still in memory).
+struct LineWatch {
+    pattern: regex::Regex,
+    /// The incomplete last line (bounded by `TAIL_BYTES`).
+    carry: Vec<u8>,
+    matched: bool,
+}
+
+impl LineWatch {
+    fn feed(&mut self, data: &[u8]) {
+        if self.matched {
+            return;
+        }
+        self.carry.extend_from_slice(data);
+        // Line by line, so that `^` and `$` mean the start and end of a line; the incomplete
+        // last line is tried too (a prompt printed without its newline yet).
+        self.matched = String::from_utf8_lossy(&self.carry)
+            .split('\n')
+            .any(|line| self.pattern.is_match(line));
+        let line_start = self
+            .carry
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |p| p + 1);
+        let keep_from = line_start.max(self.carry.len().saturating_sub(TAIL_BYTES));
+        self.carry.drain(..keep_from);
+    }
+}
+
+struct LogFile {
+    path: std::path::PathBuf,
+    /// Created with the first byte, so that a silent stream leaves no file.
+    file: Option<std::fs::File>,
+    written: u64,
+    dropped: u64,
+    error: Option<String>,
+}
+
+/// Drops lines starting with `INTERNAL_MARK` from a byte stream, whatever its chunking.
+#[derive(Default)]
+struct MarkFilter {
+    /// Bytes of the current line seen so far, while they could still be a marker.
+    probe: Vec<u8>,
+    /// The current line is a marker: skip to its newline.
+    skipping: bool,
+    /// The current line is ordinary: pass it through to its newline.
+    passing: bool,
+}
+
+impl MarkFilter {
+    fn feed(&mut self, data: &[u8], out: &mut Vec<u8>) {
+        let mark = INTERNAL_MARK.as_bytes();
+        let mut rest = data;
+        while !rest.is_empty() {
+            if self.passing || self.skipping {
+                // Whole runs of a line at once, not byte by byte.
+                let end = rest
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(rest.len(), |p| p + 1);
+                if self.passing {
+                    out.extend_from_slice(&rest[..end]);
+                }
+                let line_ended = rest[end - 1] == b'\n';
+                self.passing &= !line_ended;
+                self.skipping &= !line_ended;
+                rest = &rest[end..];
+                continue;
+            }
+            let b = rest[0];
+            rest = &rest[1..];
+            self.probe.push(b);
+            if self.probe.len() == mark.len() && self.probe == mark {
+                self.probe.clear();
+                self.skipping = true;
+            } else if b == b'\n' || !mark.starts_with(&self.probe) {
+                out.append(&mut self.probe);
+                self.passing = b != b'\n';
+            }
+        }
+    }
+
+    /// The end of the stream: a partial line that was still undecided is ordinary.
+    fn flush(&mut self, out: &mut Vec<u8>) {
+        out.append(&mut self.probe);
+    }
+}
+
+/// What became of a stream's log file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LogReport {
+    /// Bytes beyond `LOG_LIMIT`, not stored.
+    pub dropped: u64,
+    /// The first failure to write the log (a full disk), naming the file.
+    pub error: Option<String>,
+}
+
+impl LogFile {
+    fn is_full(&self) -> bool {
+        self.error.is_some() || self.written >= LOG_LIMIT
+    }
+
+    fn write(&mut self, data: &[u8]) {
+        use std::io::Write;
+        if self.error.is_some() || data.is_empty() {
+            self.dropped += data.len() as u64;
+            return;
+        }
+        let room = LOG_LIMIT.saturating_sub(self.written);
+        let (keep, drop) = data.split_at(data.len().min(room as usize));
+        let mut chunk = keep.to_vec();
+        if !drop.is_empty() && self.dropped == 0 {
+            chunk.extend_from_slice(
+                format!("\n[mpf: log limit of {LOG_LIMIT} bytes reached; the rest of this output is not stored]\n")
+                    .as_bytes(),
+            );
+        }
+        self.dropped += drop.len() as u64;
+        let path = &self.path;
+        let result = match &mut self.file {
+            Some(f) => f.write_all(&chunk),
+            None => std::fs::File::create(path).and_then(|mut f| {
+                let r = f.write_all(&chunk);
+                self.file = Some(f);
+                r
+            }),
+        };
+        match result {
+            Ok(()) => self.written += keep.len() as u64,
+            Err(e) => self.error = Some(format!("failed to write {}: {e}", path.display())),
+        }
+    }
+}
+
+impl Capture {
+    /// Starts matching `pattern` against every line, from what is still held on. Called right
+    /// after the step is spawned, before its output pumps first run (the runtime is
+    /// single-threaded), so that nothing it prints is missed.
+    pub fn watch(&mut self, pattern: regex::Regex) {
+        let mut w = LineWatch {
+            pattern,
+            carry: Vec::new(),
+            matched: false,
+        };
+        w.feed(&self.tail);
+        self.watch = Some(w);
+    }
+
+    /// True once a watched pattern has matched a line.
+    pub fn watch_matched(&self) -> bool {
+        self.watch.as_ref().is_some_and(|w| w.matched)
+    }
+
+    pub(crate) fn push(&mut self, data: &[u8]) {
+        self.total += data.len() as u64;
+        if let Some(w) = self.watch.as_mut() {
+            w.feed(data);
+        }
+        self.tail.extend_from_slice(data);
+        if self.tail.len() > 2 * TAIL_BYTES {
+            let cut = self.tail.len() - TAIL_BYTES;
+            self.tail.drain(..cut);
+            self.tail_start += cut as u64;
+        }
+        if let Some(log) = self.log.as_mut().filter(|l| l.is_full()) {
+            // Nothing more is stored: count it without looking at it.
+            log.dropped += data.len() as u64;
+            return;
+        }
+        let mut clean = Vec::with_capacity(data.len());
+        self.marks.feed(data, &mut clean);
+        self.store(&clean);
+    }
+
+    fn store(&mut self, clean: &[u8]) {
+        match &mut self.log {
+            Some(log) => log.write(clean),
+            None => {
+                self.early.extend_from_slice(clean);
+                if self.early.len() > TAIL_BYTES {
+                    let cut = self.early.len() - TAIL_BYTES;
+                    self.early.drain(..cut);
+                    self.early_lost += cut as u64;
+                }
+            }
+        }
+    }
+
+    /// Streams this output to `path` from now on (with what arrived before).
+    fn attach(&mut self, path: std::path::PathBuf) {
+        let mut log = LogFile {
+            path,
+            file: None,
+            written: 0,
+            dropped: 0,
+            error: None,
+        };
+        if self.early_lost > 0 {
+            log.write(
+                format!("[mpf: the first {} bytes were not kept]\n", self.early_lost).as_bytes(),
+            );
+        }
+        log.write(&std::mem::take(&mut self.early));
+        self.log = Some(log);
+    }
+
+    /// The end of the stream: an undecided partial line goes to the log.
+    fn close(&mut self) {
+        let mut rest = Vec::new();
+        self.marks.flush(&mut rest);
+        self.store(&rest);
+    }
+
+    /// Bytes from stream offset `from` on, as far as the tail still holds them, and the
+    /// offset they start at.
+    pub fn since(&self, from: u64) -> (u64, &[u8]) {
+        let start = from.max(self.tail_start).min(self.total);
+        (start, &self.tail[(start - self.tail_start) as usize..])
+    }
+
+    fn report(&self) -> LogReport {
+        self.log
+            .as_ref()
+            .map_or_else(LogReport::default, |l| LogReport {
+                dropped: l.dropped,
+                error: l.error.clone(),
+            })
+    }
+}
+
 /// Output captured so far, shared with readiness checks that look for a log line.
-pub type SharedBuf = Arc<Mutex<Vec<u8>>>;
+pub type SharedBuf = Arc<Mutex<Capture>>;
 
 pub struct StepProc {
     /// Process group id on the machine.
@@ -47,8 +304,16 @@ pub struct StepProc {
 /// What a finished (or stopped) step printed and how it ended.
 #[derive(Debug, Clone, Default)]
 pub struct Output {
+    /// The last `TAIL_BYTES` of each stream (all of it for short output); the whole is in the
+    /// log files when they were attached.
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
+    /// Bytes of each stream that came before the tails above.
+    pub stdout_skipped: u64,
+    pub stderr_skipped: u64,
+    /// The log files, when `log_to` attached them.
+    pub stdout_log: LogReport,
+    pub stderr_log: LogReport,
     /// `None` when killed by a signal.
     pub exit: Option<i32>,
     pub duration: Duration,
@@ -62,16 +327,19 @@ fn pump<R: tokio::io::AsyncRead + Unpin + Send + 'static>(
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let _count = CountOnDrop(closed);
-        let mut chunk = [0u8; 8192];
+        let mut chunk = vec![0u8; 64 << 10];
         loop {
             match r.read(&mut chunk).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
                     if let Ok(mut b) = buf.lock() {
-                        b.extend_from_slice(&chunk[..n]);
+                        b.push(&chunk[..n]);
                     }
                 }
             }
+        }
+        if let Ok(mut b) = buf.lock() {
+            b.close();
         }
     })
 }
@@ -134,6 +402,32 @@ impl StepProc {
         (self.stdout.clone(), self.stderr.clone())
     }
 
+    /// Streams stdout and stderr to these files from now on, with what was printed before.
+    /// A stream that prints nothing leaves no file.
+    /// Matches `pattern` against every line of stdout and stderr from now on (`ready: {log}`).
+    pub fn watch(&self, pattern: &regex::Regex) {
+        for buf in [&self.stdout, &self.stderr] {
+            if let Ok(mut b) = buf.lock() {
+                b.watch(pattern.clone());
+            }
+        }
+    }
+
+    /// True once a watched pattern has matched a line of either stream.
+    pub fn watch_matched(&self) -> bool {
+        [&self.stdout, &self.stderr]
+            .iter()
+            .any(|b| b.lock().map(|b| b.watch_matched()).unwrap_or(false))
+    }
+
+    pub fn log_to(&self, stdout: std::path::PathBuf, stderr: std::path::PathBuf) {
+        for (buf, path) in [(&self.stdout, stdout), (&self.stderr, stderr)] {
+            if let Ok(mut b) = buf.lock() {
+                b.attach(path);
+            }
+        }
+    }
+
     /// Waits for the process to exit. Cancel-safe: may be called again after a timeout.
     pub async fn wait(&mut self) -> Option<i32> {
         if let Some(e) = self.exit {
@@ -177,43 +471,137 @@ impl StepProc {
         }
         let take = |b: &SharedBuf| {
             b.lock()
-                .map(|mut v| std::mem::take(&mut *v))
+                .map(|c| (c.tail.clone(), c.tail_start, c.report()))
                 .unwrap_or_default()
         };
-        let strip = |v: Vec<u8>| -> Vec<u8> {
-            if !v
-                .windows(INTERNAL_MARK.len())
-                .any(|w| w == INTERNAL_MARK.as_bytes())
-            {
-                return v;
-            }
-            let text = String::from_utf8_lossy(&v);
-            text.split_inclusive('\n')
-                .filter(|l| !l.starts_with(INTERNAL_MARK))
-                .collect::<String>()
-                .into_bytes()
-        };
+        let (stdout, stdout_skipped, stdout_log) = take(&self.stdout);
+        let (stderr, stderr_skipped, stderr_log) = take(&self.stderr);
         Output {
-            stdout: take(&self.stdout),
-            stderr: {
-                let raw = take(&self.stderr);
-                let kept = strip(raw.clone());
-                if kept.len() != raw.len() {
-                    // The transport reads its markers from the shared buffer after this.
-                    let marks: Vec<u8> = String::from_utf8_lossy(&raw)
-                        .split_inclusive('\n')
-                        .filter(|l| l.starts_with(INTERNAL_MARK))
-                        .collect::<String>()
-                        .into_bytes();
-                    if let Ok(mut b) = self.stderr.lock() {
-                        b.extend_from_slice(&marks);
-                    }
-                }
-                kept
-            },
+            stdout,
+            stderr: strip_marks(stderr),
+            stdout_skipped,
+            stderr_skipped,
+            stdout_log,
+            stderr_log,
             exit,
             duration: self.ended.unwrap_or_else(Instant::now) - self.started,
             timed_out,
         }
+    }
+}
+
+/// `data` without the transport's marker lines (the transport reads them from the capture).
+fn strip_marks(data: Vec<u8>) -> Vec<u8> {
+    if !data
+        .windows(INTERNAL_MARK.len())
+        .any(|w| w == INTERNAL_MARK.as_bytes())
+    {
+        return data;
+    }
+    let mut out = Vec::with_capacity(data.len());
+    let mut f = MarkFilter::default();
+    f.feed(&data, &mut out);
+    f.flush(&mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_watch_sees_every_line_however_much_arrives_at_once() {
+        let mut c = Capture::default();
+        c.push(b"starting\nServer list");
+        c.watch(regex::Regex::new("Server listening on [0-9]+").unwrap());
+        assert!(!c.watch_matched());
+        c.push(b"ening on 5201");
+        assert!(c.watch_matched(), "a line split across reads");
+
+        // The line arrives in the middle of a burst far larger than the tail in memory.
+        let mut c = Capture::default();
+        c.watch(regex::Regex::new("^ready$").unwrap());
+        c.push(b"not ready\n");
+        assert!(!c.watch_matched(), "anchors hold for the whole line");
+        let mut burst = vec![b'x'; 3 * TAIL_BYTES];
+        burst.extend_from_slice(b"\nready\n");
+        burst.extend(vec![b'y'; 3 * TAIL_BYTES]);
+        c.push(&burst);
+        assert!(c.watch_matched());
+        assert!(c.tail.len() <= 2 * TAIL_BYTES);
+    }
+
+    #[test]
+    fn marker_lines_are_dropped_whatever_the_chunking() {
+        let text =
+            format!("a\n{INTERNAL_MARK} rundir\nb {INTERNAL_MARK}\nmpf-int\n{INTERNAL_MARK}x");
+        let want = format!("a\nb {INTERNAL_MARK}\nmpf-int\n");
+        for size in [1, 3, 7, text.len()] {
+            let mut f = MarkFilter::default();
+            let mut out = Vec::new();
+            for chunk in text.as_bytes().chunks(size) {
+                f.feed(chunk, &mut out);
+            }
+            f.flush(&mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), want, "chunks of {size}");
+        }
+    }
+
+    #[test]
+    fn the_tail_in_memory_stays_bounded_and_knows_its_offset() {
+        let mut c = Capture::default();
+        let chunk = vec![b'x'; 64 << 10];
+        for _ in 0..100 {
+            c.push(&chunk);
+        }
+        c.push(b"end\n");
+        assert!(c.tail.len() <= 2 * TAIL_BYTES);
+        assert_eq!(c.total, 100 * (64 << 10) + 4);
+        let (start, bytes) = c.since(0);
+        assert_eq!(start + bytes.len() as u64, c.total);
+        assert!(bytes.ends_with(b"end\n"));
+        assert_eq!(c.since(c.total - 2), (c.total - 2, &b"d\n"[..]));
+        // Nothing was attached: nothing beyond the tail is kept for a log either.
+        assert!(c.early.len() <= TAIL_BYTES);
+    }
+
+    #[test]
+    fn the_log_holds_early_output_and_stops_at_the_limit_with_a_marker() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("step.out");
+        let mut c = Capture::default();
+        c.push(b"before attach\n");
+        c.attach(path.clone());
+        let chunk = vec![b'y'; 1 << 20];
+        for _ in 0..(LOG_LIMIT >> 20) + 3 {
+            c.push(&chunk);
+        }
+        c.close();
+        let report = c.report();
+        let size = std::fs::metadata(&path).unwrap().len();
+        let data = std::fs::read(&path).unwrap();
+        assert!(data.starts_with(b"before attach\ny"));
+        let marker = String::from_utf8_lossy(&data[LOG_LIMIT as usize..]).into_owned();
+        assert!(
+            marker.contains("log limit of 33554432 bytes reached"),
+            "{marker}"
+        );
+        assert!(size < LOG_LIMIT + 200);
+        assert_eq!(report.dropped, 3 * (1 << 20) + 14);
+        assert_eq!(report.error, None);
+    }
+
+    #[test]
+    fn a_silent_stream_leaves_no_log_and_a_write_failure_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut quiet = Capture::default();
+        quiet.attach(dir.path().join("quiet.out"));
+        quiet.close();
+        assert!(!dir.path().join("quiet.out").exists());
+        let mut c = Capture::default();
+        c.attach(dir.path().join("missing").join("step.out"));
+        c.push(b"x\n");
+        let err = c.report().error.unwrap();
+        assert!(err.contains("missing/step.out"), "{err}");
     }
 }

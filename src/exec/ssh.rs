@@ -207,7 +207,7 @@ impl Ssh {
         let m = crate::exec::process::INTERNAL_MARK;
         let text = stderr
             .lock()
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .map(|b| String::from_utf8_lossy(b.since(0).1).into_owned())
             .unwrap_or_default();
         let has = |what: &str| text.lines().any(|l| l.starts_with(m) && l.ends_with(what));
         (has("rundir"), has("leftovers"))
@@ -576,17 +576,23 @@ impl Transport for Ssh {
             }
             let wrap: String = wrap.iter().map(|w| format!(" {}", q(w))).collect();
             let polls = (STOP_GRACE.as_millis() / 50).max(1);
+            let run_dir = env
+                .iter()
+                .find(|(k, _)| k == "MPF_RUN_DIR")
+                .map(|(_, v)| v.clone());
+            // The step makes its own run_dir: the `mkdir` queued in the prelude runs with
+            // whichever session goes first, and steps of several roles start at once.
+            let mkdir = run_dir
+                .as_deref()
+                .map(|d| format!("mkdir -p {}; ", q(d)))
+                .unwrap_or_default();
             let remote = format!(
-                "{}exec sh -c {} mpf-supervisor {} {} {polls}{wrap}",
+                "{}{mkdir}exec sh -c {} mpf-supervisor {} {} {polls}{wrap}",
                 self.take_prelude(),
                 q(&supervisor(&exports)),
                 q(script),
                 q(&format!("{}/{token}", self.gdir))
             );
-            let run_dir = env
-                .iter()
-                .find(|(k, _)| k == "MPF_RUN_DIR")
-                .map(|(_, v)| v.clone());
             let mut cmd = tokio::process::Command::from(self.session(&remote));
             cmd.stdin(Stdio::piped())
                 .stdout(Stdio::piped())

@@ -75,6 +75,19 @@ fn result_info(exp: &Experiment, name: &str, series: bool) -> ResultInfo {
     }
 }
 
+/// Describes in `infos` every result of `results` it doesn't describe yet.
+fn add_result_infos(
+    exp: &Experiment,
+    infos: &mut Vec<ResultInfo>,
+    results: &serde_json::Map<String, serde_json::Value>,
+) {
+    for (name, v) in results {
+        if !infos.iter().any(|r| &r.name == name) {
+            infos.push(result_info(exp, name, v.is_array()));
+        }
+    }
+}
+
 /// Host facts of every machine, gathered concurrently, once per set.
 async fn gather_facts(machines: &Machines, writer: &mut SetWriter) -> Result<()> {
     if !writer.manifest.hosts.is_empty() {
@@ -187,7 +200,7 @@ async fn attempt(
         if o.interrupted {
             return None;
         }
-        if o.status == RunStatus::Ok || attempts > retries {
+        if o.status == RunStatus::Ok || o.storage_error.is_some() || attempts > retries {
             return Some((o, attempts));
         }
         control.emit(Event::Retrying {
@@ -208,6 +221,11 @@ pub async fn run_experiment(
 ) -> Result<Summary> {
     let control = &opts.control;
     gather_facts(machines, writer).await?;
+    // Results first seen in runs that a lost manifest write (a kill) never described.
+    let recorded: Vec<_> = writer.records().iter().map(|r| r.results.clone()).collect();
+    for results in &recorded {
+        add_result_infos(exp, &mut writer.manifest.results, results);
+    }
     let todo = remaining_runs(plan, writer.records());
     let mut summary = Summary {
         skipped: plan.runs.len() - todo.len(),
@@ -249,11 +267,17 @@ pub async fn run_experiment(
             summary.interrupted = true;
             break;
         };
-        for name in outcome.results.keys() {
-            if !writer.manifest.results.iter().any(|r| &r.name == name) {
-                let series = outcome.results[name].is_array();
-                writer.manifest.results.push(result_info(exp, name, series));
-            }
+        if let Some(e) = outcome.storage_error {
+            // The set can't hold this run (a full disk): it isn't recorded, so that
+            // `--resume` runs it again once there is room.
+            control.emit(Event::Finished);
+            let _ = writer.finish(SetStatus::Failed);
+            return Err(crate::error::Error::Runtime(e));
+        }
+        add_result_infos(exp, &mut writer.manifest.results, &outcome.results);
+        for n in &outcome.notes {
+            // Warned as well as recorded, so that a refused name doesn't go unnoticed.
+            control.emit(Event::Warning(format!("run {:04}: {n}", run.index)));
         }
         let record = RunRecord {
             index: run.index,

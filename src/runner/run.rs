@@ -40,6 +40,9 @@ pub struct RunOutcome {
     pub interrupted: bool,
     /// What was left out of the run (refused result names, output beyond the log limit).
     pub notes: Vec<String>,
+    /// The result set could not be written (a full disk): the run is not recorded, and the
+    /// session ends with this error.
+    pub storage_error: Option<String>,
 }
 
 /// The directory of a run inside the result set: `runs/0007`.
@@ -94,6 +97,29 @@ fn stderr_tail(err: &[u8]) -> String {
     }
     let tail = &lines[lines.len().saturating_sub(3)..];
     format!(": {}", tail.join(" | "))
+}
+
+fn stream_name(ext: &str) -> &'static str {
+    if ext == "out" {
+        "stdout"
+    } else {
+        "stderr"
+    }
+}
+
+/// What a step printed on stdout, for extraction: its log file (up to the log limit), or the
+/// tail held in memory when there is no readable log.
+fn stored_stdout(log: &Path, out: &Output) -> String {
+    use std::io::Read;
+    let mut data = Vec::new();
+    let read = std::fs::File::open(log).and_then(|f| {
+        f.take(crate::exec::process::LOG_LIMIT + 4096)
+            .read_to_end(&mut data)
+    });
+    if read.is_err() {
+        data = out.stdout.clone();
+    }
+    String::from_utf8(data).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// Stops every group concurrently (TERM, grace, KILL); quick when they are already gone.
@@ -251,6 +277,17 @@ impl RunEnv<'_> {
             .spawn(&script, &env, &b.wrap)
             .await
             .map_err(|e| format!("step '{}' on {role} ({}): {e}", step.name, b.host))?;
+        if let Some(Ready::Log { pattern, .. }) = &step.ready {
+            // Before the first await: the output pumps have not run yet.
+            proc.watch(pattern);
+        }
+        let logs = dir.join(role);
+        // A remote role's run_dir is collected later; its logs are written here meanwhile.
+        let _ = std::fs::create_dir_all(&logs);
+        proc.log_to(
+            logs.join(format!("{}.out", step.name)),
+            logs.join(format!("{}.err", step.name)),
+        );
         Ok(Started {
             step: step_idx,
             role: role.to_string(),
@@ -282,7 +319,6 @@ impl RunEnv<'_> {
             }
             _ => b.ip.clone(),
         };
-        let (out, err) = s.proc.output_so_far();
         let mut pause = Duration::from_millis(2);
         loop {
             let ok = match ready {
@@ -297,14 +333,7 @@ impl RunEnv<'_> {
                         Ok(Ok(_))
                     )
                 }
-                Ready::Log { pattern, .. } => {
-                    let found = |b: &crate::exec::process::SharedBuf| {
-                        b.lock()
-                            .map(|v| pattern.is_match(&String::from_utf8_lossy(&v)))
-                            .unwrap_or(false)
-                    };
-                    found(&out) || found(&err)
-                }
+                Ready::Log { .. } => s.proc.watch_matched(),
             };
             if ok {
                 return Ok(());
@@ -420,8 +449,12 @@ impl RunEnv<'_> {
         }
         // The run's own directory holds the logs; each role's run_dir is created on its
         // machine (for local roles the two are the same place).
+        let mut storage_error: Option<String> = None;
         if let Err(e) = std::fs::create_dir(&dir).or_else(|_| std::fs::create_dir_all(&dir)) {
-            failure = failure.or(Some(format!("failed to create {}: {e}", dir.display())));
+            // The result set can't hold the run (a full disk): not the run's fault.
+            let m = format!("failed to create {}: {e}", dir.display());
+            storage_error = Some(m.clone());
+            failure = failure.or(Some(m));
         }
         let mut remote_roles: Vec<String> = Vec::new();
         for r in &used_roles {
@@ -585,16 +618,18 @@ impl RunEnv<'_> {
             } else {
                 &exp.steps[d.step]
             };
-            let role_dir = dir.join(&d.role);
-            // Only what a step printed is kept: an empty stream leaves no file.
-            for (ext, data) in [("out", &d.out.stdout), ("err", &d.out.stderr)] {
-                if data.is_empty() {
-                    continue;
+            let logs = [("out", &d.out.stdout_log), ("err", &d.out.stderr_log)];
+            for (ext, log) in logs {
+                let what = format!("{} of step '{}' on {}", stream_name(ext), step.name, d.role);
+                if let Some(e) = &log.error {
+                    storage_error = storage_error.or(Some(e.clone()));
                 }
-                let path = role_dir.join(format!("{}.{ext}", step.name));
-                if std::fs::write(&path, data).is_err() {
-                    let _ = std::fs::create_dir_all(&role_dir);
-                    let _ = std::fs::write(&path, data);
+                if log.dropped > 0 {
+                    notes.push(format!(
+                        "{what}: {} bytes beyond the log limit of {} bytes not stored",
+                        log.dropped,
+                        crate::exec::process::LOG_LIMIT
+                    ));
                 }
             }
             if d.teardown {
@@ -619,12 +654,11 @@ impl RunEnv<'_> {
             } else {
                 String::new()
             };
-            let ex = extract::extract(
-                &String::from_utf8_lossy(&d.out.stdout),
-                &step.results,
-                &suffix,
-                &taken,
+            let stdout = stored_stdout(
+                &dir.join(&d.role).join(format!("{}.out", step.name)),
+                &d.out,
             );
+            let ex = extract::extract(&stdout, &step.results, &suffix, &taken);
             for (name, v) in ex.values {
                 // Two steps printing the same `mpf-result` name: the first keeps it.
                 if results.contains_key(&name) {
@@ -665,6 +699,7 @@ impl RunEnv<'_> {
             },
             interrupted,
             notes,
+            storage_error,
         }
     }
 }

@@ -333,12 +333,8 @@ impl Prepared {
                 let w = SetWriter::reopen(dir, m)?;
                 if changed {
                     // --force: the set now describes the experiment it continues with.
-                    std::fs::write(dir.join("experiment.yaml"), &self.exp.source).map_err(|e| {
-                        Error::io(
-                            format!("failed to update {}/experiment.yaml", dir.display()),
-                            e,
-                        )
-                    })?;
+                    let path = dir.join("experiment.yaml");
+                    crate::store::writer::write_atomic(&path, self.exp.source.as_bytes())?;
                 }
                 Ok(w)
             }
@@ -433,8 +429,9 @@ pub fn deploy(
         )));
     }
     let machines = prepared.machines()?;
-    let id = new_id(&exp.name, std::time::SystemTime::now());
-    let dir = results_root.join("deploys").join(&id);
+    let first = new_id(&exp.name, std::time::SystemTime::now());
+    let (id, dir) =
+        crate::store::writer::create_unique_dir(&results_root.join("deploys"), &exp.name, first)?;
     let rt = runtime()?;
     let started = std::time::Instant::now();
     let synced = rt.block_on(crate::runner::setup::run_setup(

@@ -99,8 +99,16 @@ async fn run_actions(
         let on = a.on_controller.then_some(controller.as_ref());
         match run_script(t.as_ref(), &a.script, timeout, on, cancel.as_ref()).await {
             Ok(out) => {
-                log.push_str(&String::from_utf8_lossy(&out.stdout));
-                log.push_str(&String::from_utf8_lossy(&out.stderr));
+                for (skipped, tail) in [
+                    (out.stdout_skipped, &out.stdout),
+                    (out.stderr_skipped, &out.stderr),
+                ] {
+                    if skipped > 0 {
+                        // Only the tail of each stream is kept in memory.
+                        let _ = writeln!(log, "[mpf: the first {skipped} bytes are not kept]");
+                    }
+                    log.push_str(&String::from_utf8_lossy(tail));
+                }
                 let _ = writeln!(
                     log,
                     "[exit {}{}]",

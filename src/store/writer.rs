@@ -183,7 +183,10 @@ pub fn new_id(name: &str, now: std::time::SystemTime) -> String {
 
 /// Writes `data` to `path` atomically: a temporary file, fsync, rename.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
+    // `NAME.tmp`, not a changed extension: `a.json` and `a.csv` never share a temporary.
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(".tmp");
+    let tmp = path.with_file_name(tmp_name);
     let written = File::create(&tmp)
         .and_then(|mut f| f.write_all(data).and_then(|_| f.sync_all()))
         .and_then(|_| fs::rename(&tmp, path));
@@ -195,22 +198,24 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Creates `root/<id>/`, never reusing a directory that exists: on a collision the set
-/// gets a fresh id (updated in `manifest`), so that two sets are never merged into one.
-fn create_set_dir(root: &Path, manifest: &mut Manifest) -> Result<PathBuf> {
+/// Creates `root/<id>/` for a fresh id of `name`, never reusing a directory that exists: on a
+/// collision it takes another id, so that two sets (or deploys) are never merged into one.
+/// Returns the id and the directory.
+pub fn create_unique_dir(root: &Path, name: &str, first_id: String) -> Result<(String, PathBuf)> {
     fs::create_dir_all(root).ctx(|| format!("failed to create {}", root.display()))?;
+    let mut id = first_id;
     for _ in 0..100 {
-        let dir = root.join(&manifest.id);
+        let dir = root.join(&id);
         match fs::create_dir(&dir) {
-            Ok(()) => return Ok(dir),
+            Ok(()) => return Ok((id, dir)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                manifest.id = new_id(&manifest.name, std::time::SystemTime::now());
+                id = new_id(name, std::time::SystemTime::now());
             }
             Err(e) => return Err(Error::io(format!("failed to create {}", dir.display()), e)),
         }
     }
     Err(Error::Runtime(format!(
-        "failed to create a result set in {}: every id tried exists",
+        "failed to create a directory in {}: every id tried exists",
         root.display()
     )))
 }
@@ -224,7 +229,8 @@ impl SetWriter {
         cluster_src: Option<&str>,
     ) -> Result<SetWriter> {
         let mut manifest = manifest;
-        let dir = create_set_dir(root, &mut manifest)?;
+        let (id, dir) = create_unique_dir(root, &manifest.name, manifest.id.clone())?;
+        manifest.id = id;
         let lock = SetLock::acquire(&dir)?;
         // Absolute, so that `run_dir` means the same place whatever directory a step changes to.
         let dir = fs::canonicalize(&dir).unwrap_or(dir);
@@ -434,6 +440,19 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_unique_directory_takes_another_id_when_the_first_is_taken() {
+        let root = tempfile::tempdir().unwrap();
+        fs::create_dir(root.path().join("d-1")).unwrap();
+        let (id, dir) = create_unique_dir(root.path(), "d", "d-1".into()).unwrap();
+        assert!(id.starts_with("d-") && id != "d-1", "{id}");
+        assert_eq!(dir, root.path().join(&id));
+        assert!(
+            fs::read_dir(&dir).unwrap().next().is_none(),
+            "a new, empty directory"
+        );
+    }
+
+    #[test]
     fn a_second_writer_is_refused_with_the_holders_pid_until_the_first_ends() {
         let root = tempfile::tempdir().unwrap();
         let mut first = SetWriter::create(root.path(), manifest("t-2"), "x", None).unwrap();
@@ -502,12 +521,23 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn temporaries_are_named_after_the_whole_file_name() {
+        let dir = tempfile::tempdir().unwrap();
+        // What `a.csv` would have used as its temporary under the old naming.
+        fs::create_dir(dir.path().join("a.tmp")).unwrap();
+        write_atomic(&dir.path().join("a.json"), b"{}").unwrap();
+        write_atomic(&dir.path().join("a.csv"), b"x").unwrap();
+        assert_eq!(fs::read(dir.path().join("a.json")).unwrap(), b"{}");
+        assert!(!dir.path().join("a.json.tmp").exists());
+    }
+
+    #[test]
     fn a_failed_manifest_write_keeps_the_old_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("manifest.json");
         write_atomic(&path, b"old").unwrap();
         // A directory where the temporary goes makes the write fail.
-        fs::create_dir(dir.path().join("manifest.tmp")).unwrap();
+        fs::create_dir(dir.path().join("manifest.json.tmp")).unwrap();
         let err = write_atomic(&path, b"new").unwrap_err().to_string();
         assert!(err.contains("manifest.json"), "{err}");
         assert_eq!(fs::read(&path).unwrap(), b"old");

@@ -593,7 +593,15 @@ fn roles_n1_and_n10_on_one_host_both_get_their_run_dir_back_from_a_private_root(
     let set = set_dir(dir.path());
     for role in ["n1", "n10"] {
         let who = std::fs::read_to_string(set.join(format!("runs/0000/{role}/who.txt")))
-            .unwrap_or_else(|e| panic!("{role}'s who.txt was not collected: {e}"));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{role}'s who.txt was not collected: {e}: {:?}",
+                    std::process::Command::new("find")
+                        .arg(&set)
+                        .output()
+                        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                )
+            });
         assert_eq!(who.trim(), role);
         // The machine's root of the result set is readable by mpf's user only.
         let mode = std::fs::read_to_string(set.join(format!("runs/0000/{role}/w.out"))).unwrap();

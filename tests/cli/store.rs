@@ -66,7 +66,10 @@ steps:
         .arg(&exp)
         .arg("-q")
         .assert()
-        .success();
+        .success()
+        .stderr(predicate::str::contains(
+            "run 0000: mpf-result 'x' left out: it is already a column",
+        ));
     let set = crate::run::only_set(dir.path());
     let csv = std::fs::read_to_string(set.join("results.csv")).unwrap();
     let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
@@ -114,4 +117,276 @@ fn a_declared_result_named_like_a_step_duration_is_refused_at_load() {
         .stderr(predicate::str::contains(
             "dur.yaml:3:5: result 'work.duration' has the name of a step's duration",
         ));
+}
+
+/// Runs `cmd` to its end and returns (exit code, peak RSS in bytes of it and the children it
+/// waited for), from `wait4`.
+fn run_measured(cmd: &mut std::process::Command) -> (Option<i32>, u64) {
+    let pid = cmd.spawn().unwrap().id() as i32;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid; wait4 fills it for our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // wait4 reaps the child itself (std's `wait` has no rusage), so no zombie is left.
+    assert_eq!(unsafe { libc::wait4(pid, &mut status, 0, &mut usage) }, pid);
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    (code, usage.ru_maxrss as u64 * 1024)
+}
+
+#[test]
+fn a_step_printing_a_gigabyte_leaves_mpf_under_100_mb_and_the_log_capped() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = crate::run::write(
+        dir.path(),
+        "loud.yaml",
+        r#"
+name: loud
+runs: 1
+steps:
+  - name: server
+    background: true
+    run: echo ready; yes server-noise-to-stderr-and-stdout | head -c 300000000; sleep 30
+    ready: {log: ready}
+  - name: loud
+    run: |
+      echo "lat=5ms"
+      yes aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa | head -c 1000000000
+      yes eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee | head -c 200000000 >&2
+    results:
+      lat: {regex: 'lat=(\d+ms)', unit: s}
+"#,
+    );
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("mpf"));
+    cmd.current_dir(dir.path())
+        .env("MPF_RESULTS", dir.path().join("results"))
+        .arg("run")
+        .arg(&exp)
+        .arg("-q")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("stderr.txt")).unwrap());
+    let (code, peak) = run_measured(&mut cmd);
+    assert_eq!(
+        code,
+        Some(0),
+        "{}",
+        std::fs::read_to_string(dir.path().join("stderr.txt")).unwrap_or_default()
+    );
+    eprintln!("mpf peaked at {} MB", peak >> 20);
+    assert!(peak < 100 << 20, "mpf peaked at {} MB", peak >> 20);
+    let recs = journal_lines(dir.path());
+    assert_eq!(recs[0]["status"], "ok", "{}", recs[0]);
+    assert_eq!(recs[0]["results"]["lat"], 0.005);
+    let notes = recs[0]["notes"].to_string();
+    assert!(notes.contains("stdout of step 'loud' on local"), "{notes}");
+    assert!(notes.contains("stderr of step 'loud' on local"), "{notes}");
+    assert!(
+        notes.contains("stdout of step 'server' on local"),
+        "{notes}"
+    );
+    let logs = crate::run::only_set(dir.path()).join("runs/0000/local");
+    for f in ["loud.out", "loud.err", "server.out"] {
+        let size = std::fs::metadata(logs.join(f)).unwrap().len();
+        assert!(
+            (32 << 20..(32 << 20) + 200).contains(&size),
+            "{f}: {size} bytes"
+        );
+    }
+}
+
+/// A tmpfs mounted for the life of a test (unmounted on drop, even when the test fails).
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` at `dir`; `None` (the test is skipped) when not root, unless
+    /// `MPF_REQUIRE_ROOT=1` (CI) makes that a failure.
+    fn mount(dir: &std::path::Path, size: &str) -> Option<Tmpfs> {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            assert!(
+                std::env::var("MPF_REQUIRE_ROOT").as_deref() != Ok("1"),
+                "MPF_REQUIRE_ROOT=1 but this test is not running as root"
+            );
+            eprintln!("skipped: mounting a tmpfs needs root");
+            return None;
+        }
+        std::fs::create_dir_all(dir).unwrap();
+        let st = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .unwrap();
+        assert!(st.success(), "mount -t tmpfs failed");
+        Some(Tmpfs(dir.to_path_buf()))
+    }
+
+    fn resize(&self, size: &str) {
+        let st = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(st.success(), "remount failed");
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_stops_mpf_clearly_keeps_every_run_and_resume_completes_the_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(fs) = Tmpfs::mount(&dir.path().join("results"), "1m") else {
+        return;
+    };
+    let exp = crate::run::write(
+        dir.path(),
+        "fill.yaml",
+        r#"
+name: fill
+runs: 1
+order: sequential
+variables:
+  i: {range: [1, 20]}
+steps:
+  - name: work
+    run: |
+      head -c 150000 /dev/zero | tr '\0' a
+      echo
+      echo "mpf-result v {{ i }}"
+"#,
+    );
+    let out = mpf_in(dir.path())
+        .arg("run")
+        .arg(&exp)
+        .arg("-q")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(
+        err.contains(&dir.path().join("results").display().to_string()),
+        "the message names the path: {err}"
+    );
+    let recorded = journal_lines(dir.path());
+    assert!(
+        !recorded.is_empty() && recorded.len() < 20,
+        "{} runs fitted",
+        recorded.len()
+    );
+    // A recorded run has its whole log: the run whose log didn't fit isn't recorded.
+    let set = crate::run::only_set(dir.path());
+    for r in &recorded {
+        let log = set.join(format!(
+            "runs/{:04}/local/work.out",
+            r["index"].as_u64().unwrap()
+        ));
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(
+            text.ends_with(&format!("mpf-result v {}\n", r["point"]["i"])),
+            "{log:?}"
+        );
+    }
+    // Every run that fitted is readable.
+    let shown = mpf_in(dir.path())
+        .args(["show", "latest", "--format", "csv"])
+        .output()
+        .unwrap();
+    assert!(
+        shown.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&shown.stdout).lines().count(),
+        recorded.len() + 1
+    );
+
+    fs.resize("64m");
+    mpf_in(dir.path())
+        .args(["run", "--resume", "latest", "-q"])
+        .assert()
+        .success();
+    let recs = journal_lines(dir.path());
+    let mut keys: Vec<String> = recs
+        .iter()
+        .map(|r| format!("{}#{}", r["point"], r["repetition"]))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!((recs.len(), keys.len()), (20, 20), "every run exactly once");
+    assert!(recs.iter().all(|r| r["status"] == "ok"));
+    assert_eq!(manifest(dir.path())["status"], "complete");
+    let csv =
+        std::fs::read_to_string(crate::run::only_set(dir.path()).join("results.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 21);
+}
+
+#[test]
+fn a_loud_setup_keeps_the_tail_of_its_output_in_the_log_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::run::write(
+        dir.path(),
+        "s.yaml",
+        "runs: 1\nsetup:\n  - run: yes compiling | head -c 5000000; echo last-line\nsteps:\n  - run: 'true'\n",
+    );
+    let (code, peak) = run_measured(
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("mpf"))
+            .current_dir(dir.path())
+            .env("MPF_RESULTS", dir.path().join("results"))
+            .args(["run", "s.yaml", "-q", "--no-plot"])
+            .stderr(std::process::Stdio::null()),
+    );
+    assert_eq!(code, Some(0));
+    assert!(peak < 100 << 20, "mpf peaked at {} MB", peak >> 20);
+    let log = std::fs::read_to_string(crate::run::only_set(dir.path()).join("setup/localhost.log"))
+        .unwrap();
+    assert!(log.contains("[mpf: the first "), "{}", &log[..200]);
+    assert!(log.contains("last-line\n"));
+    assert!(log.len() < 3 << 20, "{} bytes", log.len());
+}
+
+#[test]
+fn a_result_the_manifest_lost_is_described_again_on_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = crate::run::write(
+        dir.path(),
+        "late.yaml",
+        "runs: 2\nsteps:\n  - name: w\n    run: echo \"mpf-result late 4\"\n",
+    );
+    mpf_in(dir.path())
+        .arg("run")
+        .arg(&exp)
+        .args(["-q", "--no-plot"])
+        .assert()
+        .success();
+    // As if mpf was killed before its next manifest write: the manifest doesn't know `late`.
+    let set = crate::run::only_set(dir.path());
+    let mut m = manifest(dir.path());
+    let kept: Vec<serde_json::Value> = m["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["name"] != "late")
+        .cloned()
+        .collect();
+    assert_eq!(kept.len(), 1);
+    m["results"] = kept.into();
+    m["status"] = "running".into();
+    std::fs::write(set.join("manifest.json"), m.to_string()).unwrap();
+    mpf_in(dir.path())
+        .args(["run", "--resume", "latest", "-q", "--no-plot"])
+        .assert()
+        .success();
+    let csv = std::fs::read_to_string(set.join("results.csv")).unwrap();
+    assert_eq!(
+        csv.lines().next().unwrap(),
+        "w.duration,late,repetition,run,ok"
+    );
+    assert!(csv.lines().nth(1).unwrap().contains(",4.0,"), "{csv}");
 }
