@@ -2,6 +2,7 @@
 
 mod common;
 mod compare;
+mod docs;
 mod errors;
 mod export;
 mod fixtures;
