@@ -346,3 +346,51 @@ fn the_report_starts_where_the_graph_starts_and_embeds_the_inputs() {
         "<pre class=\"source\" id=\"experiment-file\">name: iperf # &lt;verbatim&gt;\n</pre>"
     ));
 }
+
+#[test]
+fn every_figure_format_carries_its_provenance() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = fixtures::iperf(&tmp.path().join("results"));
+    let id = "iperf-20261125T100000Z-ab12";
+    let sha = {
+        use sha2::Digest;
+        let bytes = std::fs::read(dir.join("experiment.yaml")).unwrap();
+        sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    for name in ["p.svg", "p.png", "p.pdf"] {
+        mpf_in(tmp.path())
+            .args(["plot", "latest", "-o", name])
+            .assert()
+            .success();
+        let bytes = std::fs::read(tmp.path().join(name)).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(text.contains(id), "{name} lacks the set id");
+        assert!(text.contains(&sha), "{name} lacks the experiment's sha256");
+        let version = format!("{}", env!("CARGO_PKG_VERSION"));
+        assert!(
+            text.contains(&format!("mpf:version\0{version}"))
+                || text.contains(&format!("version=\"{version}\""))
+                || text.contains(&format!("mpf:version={version}")),
+            "{name} lacks the mpf version"
+        );
+    }
+    let png = std::fs::read(tmp.path().join("p.png")).unwrap();
+    assert!(png.windows(4).any(|w| w == b"tEXt"), "PNG text chunks");
+    let pdf =
+        String::from_utf8_lossy(&std::fs::read(tmp.path().join("p.pdf")).unwrap()).into_owned();
+    assert!(
+        pdf.contains("/MpfSet (iperf-20261125T100000Z-ab12)"),
+        "PDF Info"
+    );
+    assert!(pdf.contains("/Type /Metadata"), "PDF XMP packet");
+    // The graphs that `mpf plot ID` writes into the set carry it too.
+    mpf_in(tmp.path())
+        .args(["plot", "latest"])
+        .assert()
+        .success();
+    let svg = std::fs::read_to_string(dir.join("plots/goodput.svg")).unwrap();
+    assert!(svg.contains("<metadata id=\"mpf-provenance\">"));
+}

@@ -81,6 +81,8 @@ pub struct Figure {
     /// One label per series (a single empty label without a series variable).
     pub series_labels: Vec<String>,
     pub panels: Vec<Panel>,
+    /// Where the figure comes from, written into every file made of it.
+    pub provenance: crate::report::plot::provenance::Provenance,
     /// What the marks mean, for a caption under the graph: `mean and 95% confidence interval
     /// of 3 runs per point; intervals clipped at 0`.
     pub caption: String,
@@ -520,6 +522,7 @@ pub fn build(set: &ResultSet, choice: &Choice) -> Result<Option<Figure>> {
         series_title: s_var.map(|v| v.name.clone()),
         series_labels,
         panels,
+        provenance: crate::report::plot::provenance::Provenance::of(set),
         caption,
     }))
 }

@@ -3,6 +3,7 @@
 
 pub mod figure;
 pub mod output;
+pub mod provenance;
 pub mod render;
 pub mod spec;
 

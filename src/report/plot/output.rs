@@ -6,6 +6,7 @@ use std::sync::{Arc, OnceLock};
 
 use crate::error::{Error, IoContext, Result};
 use crate::report::plot::figure::{build, choose, main_result, numeric_results, Figure};
+use crate::report::plot::provenance::Provenance;
 use crate::report::plot::render::to_svg;
 use crate::report::plot::spec::PlotSpec;
 use crate::store::ResultSet;
@@ -97,24 +98,80 @@ pub fn svg_to_png(svg: &str, scale: f32) -> Result<Vec<u8>> {
         .map_err(|e| Error::Runtime(format!("failed to encode png: {e}")))
 }
 
-/// Converts an SVG document to a one-page PDF with the font embedded (as a subset).
-pub fn svg_to_pdf(svg: &str) -> Result<Vec<u8>> {
+/// Converts an SVG document to a one-page PDF with the font embedded (as a subset), its
+/// provenance in the Info dictionary and an XMP packet.
+pub fn svg_to_pdf(svg: &str, provenance: &Provenance, title: &str) -> Result<Vec<u8>> {
+    use pdf_writer::{Content, Finish, Name, Pdf, Rect, Ref, TextStr};
+    let fail = |e: String| Error::Runtime(format!("failed to convert the graph to pdf: {e}"));
     let tree = parse_svg(svg)?;
-    svg2pdf::to_pdf(
-        &tree,
-        svg2pdf::ConversionOptions::default(),
-        svg2pdf::PageOptions::default(),
-    )
-    .map_err(|e| Error::Runtime(format!("failed to convert the graph to pdf: {e}")))
+    let (chunk, svg_ref) = svg2pdf::to_chunk(&tree, svg2pdf::ConversionOptions::default())
+        .map_err(|e| fail(e.to_string()))?;
+    // The graph's own objects first, renumbered after the document's.
+    let mut next = 1;
+    let mut alloc = || {
+        let r = Ref::new(next);
+        next += 1;
+        r
+    };
+    let (catalog, pages, page, content, info, xmp) =
+        (alloc(), alloc(), alloc(), alloc(), alloc(), alloc());
+    let mut map = std::collections::HashMap::new();
+    let chunk = chunk.renumber(|old| *map.entry(old).or_insert_with(&mut alloc));
+    let svg_ref = *map
+        .get(&svg_ref)
+        .ok_or_else(|| fail("lost the graph".into()))?;
+    // 72 points an inch and 96 CSS pixels: the page has the size a browser gives the SVG.
+    let (w, h) = (tree.size().width() * 0.75, tree.size().height() * 0.75);
+    let xmp_text = provenance.xmp(title);
+    let mut pdf = Pdf::new();
+    pdf.catalog(catalog).pages(pages).metadata(xmp);
+    pdf.pages(pages).kids([page]).count(1);
+    let mut pg = pdf.page(page);
+    pg.media_box(Rect::new(0.0, 0.0, w, h));
+    pg.parent(pages);
+    pg.contents(content);
+    pg.resources().x_objects().pair(Name(b"G"), svg_ref);
+    pg.finish();
+    let mut c = Content::new();
+    c.transform([w, 0.0, 0.0, h, 0.0, 0.0]).x_object(Name(b"G"));
+    pdf.stream(content, &c.finish());
+    pdf.extend(&chunk);
+    let mut doc = pdf.document_info(info);
+    doc.title(TextStr(title))
+        .subject(TextStr(&format!("mpf result set {}", provenance.set_id)))
+        .creator(TextStr(&format!("mpf {}", provenance.mpf_version)))
+        .producer(TextStr("mpf (svg2pdf)"));
+    let keywords: Vec<String> = provenance
+        .fields()
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    doc.keywords(TextStr(&keywords.join("; ")));
+    for (k, v) in provenance.fields() {
+        // `mpf:experiment-sha256` -> `MpfExperimentSha256`
+        let key: String = std::iter::once("mpf")
+            .chain(k[4..].split('-'))
+            .map(|w| {
+                let mut c = w.chars();
+                c.next()
+                    .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                    .unwrap_or_default()
+            })
+            .collect();
+        doc.pair(Name(key.as_bytes()), TextStr(&v));
+    }
+    doc.finish();
+    pdf.metadata(xmp, xmp_text.as_bytes());
+    Ok(pdf.finish())
 }
 
-/// Encodes a drawn figure in `format`.
+/// Encodes a drawn figure in `format`, with its provenance in the file's metadata.
 pub fn encode(fig: &Figure, format: Format) -> Result<Vec<u8>> {
-    let svg = to_svg(fig)?;
+    let svg = fig.provenance.into_svg(to_svg(fig)?);
     match format {
         Format::Svg => Ok(svg.into_bytes()),
-        Format::Png => svg_to_png(&svg, 2.0),
-        Format::Pdf => svg_to_pdf(&svg),
+        Format::Png => Ok(fig.provenance.into_png(svg_to_png(&svg, 2.0)?)),
+        Format::Pdf => svg_to_pdf(&svg, &fig.provenance, &fig.y_title),
     }
 }
 
@@ -162,13 +219,14 @@ pub fn plot_all(set: &ResultSet, out_dir: &Path, hints: Option<&PlotSpec>) -> Re
     let mut written = Vec::new();
     for fig in figures(set, hints)? {
         let stem = file_stem(&fig.choice.result);
-        let svg = to_svg(&fig)?;
-        let svg_path = out_dir.join(format!("{stem}.svg"));
-        write(&svg_path, svg.as_bytes())?;
-        written.push(svg_path);
-        let png_path = out_dir.join(format!("{stem}.png"));
-        write(&png_path, &svg_to_png(&svg, 2.0)?)?;
-        written.push(png_path);
+        for format in [Format::Svg, Format::Png] {
+            let path = out_dir.join(format!(
+                "{stem}.{}",
+                if format == Format::Svg { "svg" } else { "png" }
+            ));
+            write(&path, &encode(&fig, format)?)?;
+            written.push(path);
+        }
     }
     Ok(written)
 }
