@@ -369,7 +369,7 @@ fn every_figure_format_carries_its_provenance() {
         let text = String::from_utf8_lossy(&bytes);
         assert!(text.contains(id), "{name} lacks the set id");
         assert!(text.contains(&sha), "{name} lacks the experiment's sha256");
-        let version = format!("{}", env!("CARGO_PKG_VERSION"));
+        let version = env!("CARGO_PKG_VERSION");
         assert!(
             text.contains(&format!("mpf:version\0{version}"))
                 || text.contains(&format!("version=\"{version}\""))
