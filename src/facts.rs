@@ -7,13 +7,33 @@ use crate::exec::Transport;
 use crate::store::HostFacts;
 
 /// Prints `key=value` lines; every probe tolerates missing files and tools.
-pub const FACTS_SCRIPT: &str = r#"echo "hostname=$(cat /proc/sys/kernel/hostname 2>/dev/null || hostname)"
-echo "kernel=$(uname -sr 2>/dev/null)"
-echo "cores=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null)"
-sed -n 's/^MemTotal:[[:space:]]*\([0-9]*\) kB$/memory_kb=\1/p' /proc/meminfo 2>/dev/null
-sed -n 's/^model name[[:space:]]*:[[:space:]]*/cpu_model=/p' /proc/cpuinfo 2>/dev/null | head -n 1
-( . /etc/os-release 2>/dev/null && echo "os=$PRETTY_NAME" )
-"#;
+pub const FACTS_SCRIPT: &str = include_str!("facts.sh");
+
+/// The settings that change performance results (SPEC §12.1), as `require:` names them.
+pub const SETTINGS: &[&str] = &[
+    "governor",
+    "freq_min_khz",
+    "freq_max_khz",
+    "turbo",
+    "smt",
+    "thp",
+    "isolcpus",
+    "nohz_full",
+    "mitigations",
+    "irqbalance",
+    "swap",
+];
+
+/// A setting that could not be read.
+pub const UNKNOWN: &str = "unknown";
+
+/// `isolcpus=2-3` of a kernel command line, or None.
+fn cmdline_value(cmdline: &str, key: &str) -> Option<String> {
+    cmdline
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+        .map(str::to_string)
+}
 
 /// Parses the output of `FACTS_SCRIPT`.
 pub fn parse(name: &str, roles: Vec<String>, text: &str) -> HostFacts {
@@ -34,16 +54,42 @@ pub fn parse(name: &str, roles: Vec<String>, text: &str) -> HostFacts {
             "memory_kb" => f.memory_bytes = v.parse::<u64>().unwrap_or(0) * 1024,
             "cpu_model" => f.cpu_model = v,
             "os" => f.os = v,
+            "swap_kb" => {
+                let on = v.parse::<u64>().is_ok_and(|kb| kb > 0);
+                f.settings
+                    .insert("swap".into(), if on { "on" } else { "off" }.into());
+            }
+            "cmdline" => {
+                // Without the key on the command line the kernel's default holds.
+                for (key, default) in [
+                    ("isolcpus", "none"),
+                    ("nohz_full", "none"),
+                    ("mitigations", "auto"),
+                ] {
+                    let val = cmdline_value(&v, key).unwrap_or_else(|| default.into());
+                    f.settings.insert(key.into(), val);
+                }
+                f.settings.insert(k.into(), v);
+            }
+            _ if k
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+                && !k.is_empty() =>
+            {
+                f.settings.insert(k.into(), v);
+            }
             _ => {}
         }
     }
     f
 }
 
-/// Gathers facts from a machine; a machine that does not answer in time gets empty facts.
-pub async fn gather(t: &dyn Transport, roles: Vec<String>) -> HostFacts {
+/// Gathers facts from a machine (with the details of `interfaces`); a machine that does not
+/// answer in time gets empty facts.
+pub async fn gather(t: &dyn Transport, roles: Vec<String>, interfaces: &[String]) -> HostFacts {
     let name = t.name().to_string();
-    let Ok(mut p) = t.spawn(FACTS_SCRIPT, &[], &[]).await else {
+    let env = [("MPF_FACT_IFACES".to_string(), interfaces.join(" "))];
+    let Ok(mut p) = t.spawn(FACTS_SCRIPT, &env, &[]).await else {
         return parse(&name, roles, "");
     };
     let pgid = p.pgid;
@@ -69,5 +115,39 @@ mod tests {
             (f.cores, f.memory_bytes, f.os.as_str()),
             (8, 1048576, "Debian 12")
         );
+        assert_eq!(f.setting("governor"), "unknown");
+    }
+
+    #[test]
+    fn settings_and_the_kernel_command_line() {
+        let f = super::parse(
+            "n1",
+            vec![],
+            "governor=performance\nturbo=false\nswap_kb=0\ncmdline=ro isolcpus=2-3 quiet\niface.eth0.mtu=9000\nbad key=x\n",
+        );
+        assert_eq!(f.setting("governor"), "performance");
+        assert_eq!(f.setting("turbo"), "false");
+        assert_eq!(f.setting("swap"), "off");
+        assert_eq!(f.setting("isolcpus"), "2-3");
+        assert_eq!(f.setting("nohz_full"), "none");
+        assert_eq!(f.setting("mitigations"), "auto");
+        assert_eq!(f.setting("iface.eth0.mtu"), "9000");
+        assert_eq!(f.setting("smt"), "unknown");
+        assert!(!f.settings.contains_key("bad key"));
+    }
+
+    #[test]
+    fn the_script_runs_under_a_plain_posix_shell() {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(super::FACTS_SCRIPT)
+            .env("MPF_FACT_IFACES", "lo nosuch0")
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let f = super::parse("here", vec![], &String::from_utf8_lossy(&out.stdout));
+        assert!(f.cores >= 1);
+        assert_eq!(f.setting("iface.lo.mtu"), "65536");
+        assert!(["true", "false"].contains(&f.setting("irqbalance")));
     }
 }

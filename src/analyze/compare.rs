@@ -441,6 +441,24 @@ pub fn compare(
     }
 
     let mut notes = Vec::new();
+    for (side, m) in [("BASE", base.manifest), ("NEW", new.manifest)] {
+        if let Some(r) = m.requirements.as_ref().filter(|r| !r.met) {
+            let what: Vec<String> = r
+                .unmet
+                .iter()
+                .map(|u| {
+                    format!(
+                        "{} {}={} (required {})",
+                        u.machine, u.setting, u.found, u.required
+                    )
+                })
+                .collect();
+            notes.push(format!(
+                "{side} ran outside its requirements (--no-require): {}",
+                what.join(", ")
+            ));
+        }
+    }
     let mut results: Vec<ResultInfo> = base.manifest.results.clone();
     let (ub, un) = (undeclared_results(&base), undeclared_results(&new));
     for name in ub.intersection(&un) {
@@ -694,6 +712,7 @@ mod tests {
             runs_ok: 0,
             runs_failed: 0,
             plot: None,
+            requirements: None,
         }
     }
 

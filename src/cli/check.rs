@@ -30,6 +30,17 @@ pub fn run(args: Args) -> Result<i32> {
     super::console::out(&prepared.describe(20));
     let status = mpf::runner::session::check_machines(&prepared.exp, prepared.cluster.as_ref())?;
     super::console::out(&status);
+    if !prepared.exp.require.is_empty() {
+        let machines = prepared.machines()?;
+        let (table, met) = prepared.requirements_table(&machines)?;
+        super::console::out(&format!("requirements:\n{table}"));
+        if !met {
+            return Err(mpf::Error::Usage(format!(
+                "{}: a machine does not meet the experiment's require:",
+                args.experiment.display()
+            )));
+        }
+    }
     super::console::out(&format!("{}: ok\n", args.experiment.display()));
     Ok(0)
 }

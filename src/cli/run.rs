@@ -41,6 +41,9 @@ pub struct Args {
     /// Run every planned run even when the first ones all fail the same way
     #[arg(long)]
     pub keep_going: bool,
+    /// Run even when a machine does not meet the experiment's `require:` (recorded in the set)
+    #[arg(long)]
+    pub no_require: bool,
     /// The cluster file: which machines bear the roles (default: every role runs here;
     /// with --resume, the result set's stored cluster.yaml)
     #[arg(short, long, value_name = "FILE")]
@@ -75,6 +78,7 @@ pub fn run(args: Args) -> Result<i32> {
     let opts = Options {
         control: Control::new(terminal.clone(), super::signals::install()),
         keep_going: args.keep_going,
+        no_require: args.no_require,
     };
     let notice = {
         let t = terminal.clone();

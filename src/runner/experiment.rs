@@ -26,6 +26,9 @@ pub struct Options {
     pub control: Control,
     /// Run every planned run even when the first ones all fail the same way.
     pub keep_going: bool,
+    /// Run even when a machine does not meet the experiment's `require:` (the manifest
+    /// records it).
+    pub no_require: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -89,14 +92,15 @@ fn add_result_infos(
 }
 
 /// Host facts of every machine, gathered concurrently, once per set.
-async fn gather_facts(machines: &Machines, writer: &mut SetWriter) -> Result<()> {
+pub(crate) async fn gather_facts(machines: &Machines, writer: &mut SetWriter) -> Result<()> {
     if !writer.manifest.hosts.is_empty() {
         return Ok(());
     }
     let mut set = JoinSet::new();
     for (t, roles) in machines.machines() {
         let t = Arc::clone(&t);
-        set.spawn(async move { facts::gather(t.as_ref(), roles).await });
+        let ifaces = machines.interfaces_of(&t);
+        set.spawn(async move { facts::gather(t.as_ref(), roles, &ifaces).await });
     }
     while let Some(Ok(f)) = set.join_next().await {
         writer.manifest.hosts.push(f);

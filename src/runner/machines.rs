@@ -164,6 +164,23 @@ impl Machines {
         out
     }
 
+    /// The interfaces the cluster file names for the roles a machine bears outside network
+    /// namespaces (those inside one are not visible to the machine's facts).
+    pub fn interfaces_of(&self, t: &Arc<dyn Transport>) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for b in self.roles.values() {
+            if !Arc::ptr_eq(&b.transport, t) || b.namespace.is_some() {
+                continue;
+            }
+            for i in &b.interfaces {
+                if !i.name.is_empty() && !out.contains(&i.name) {
+                    out.push(i.name.clone());
+                }
+            }
+        }
+        out
+    }
+
     /// `roles` and `links` for the template context.
     pub fn context(&self) -> (Value, Value) {
         let mut roles = Map::new();

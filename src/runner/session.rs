@@ -209,6 +209,7 @@ impl Prepared {
             runs_ok: 0,
             runs_failed: 0,
             plot: exp.plot.clone(),
+            requirements: None,
         }
     }
 
@@ -307,6 +308,9 @@ impl Prepared {
             }
         }
         if outcome.is_ok() {
+            outcome = self.check_requirements(&rt, machines, &mut writer, opts);
+        }
+        if outcome.is_ok() {
             let run = run_experiment(&self.exp, &self.plan, machines, &mut writer, opts);
             outcome = rt.block_on(run);
         }
@@ -319,6 +323,60 @@ impl Prepared {
             }
         }
         Ok((writer.dir().to_path_buf(), outcome?))
+    }
+
+    /// After setup (which may be what sets the governor) and before the first run: the facts
+    /// of every machine against `require:`. Unmet, the set ends as failed with exit 2, unless
+    /// `no_require`; the manifest records the outcome either way.
+    fn check_requirements(
+        &self,
+        rt: &tokio::runtime::Runtime,
+        machines: &Machines,
+        writer: &mut SetWriter,
+        opts: &Options,
+    ) -> Result<Summary> {
+        if self.exp.require.is_empty() {
+            return Ok(Summary::default());
+        }
+        rt.block_on(crate::runner::experiment::gather_facts(machines, writer))?;
+        let unmet = crate::runner::require::unmet(&self.exp.require, &writer.manifest.hosts);
+        writer.manifest.requirements = Some(store::Requirements {
+            met: unmet.is_empty(),
+            unmet: unmet.clone(),
+        });
+        writer.write_manifest()?;
+        if unmet.is_empty() {
+            return Ok(Summary::default());
+        }
+        let text = crate::runner::require::describe(&unmet);
+        if opts.no_require {
+            opts.control.emit(Event::Warning(format!(
+                "running outside the experiment's requirements (--no-require):\n{text}"
+            )));
+            return Ok(Summary::default());
+        }
+        writer.finish(SetStatus::Failed)?;
+        Err(Error::Usage(format!(
+            "{}: the machines do not meet the experiment's require:\n{text}\n(fix the machines, or run anyway with --no-require: the set then records it)",
+            self.exp.path.display()
+        )))
+    }
+
+    /// The facts of every machine against the experiment's `require:`, for `mpf check`:
+    /// a table, and whether every requirement holds.
+    pub fn requirements_table(&self, machines: &Machines) -> Result<(String, bool)> {
+        let rt = runtime()?;
+        let mut hosts = Vec::new();
+        for (t, roles) in machines.machines() {
+            let ifaces = machines.interfaces_of(&t);
+            hosts.push(rt.block_on(crate::facts::gather(t.as_ref(), roles, &ifaces)));
+        }
+        hosts.sort_by(|a, b| a.name.cmp(&b.name));
+        let unmet = crate::runner::require::unmet(&self.exp.require, &hosts);
+        Ok((
+            crate::runner::require::table(&self.exp.require, &hosts),
+            unmet.is_empty(),
+        ))
     }
 
     /// The result set to write: the resumed one, reopened (and locked), or a new one.

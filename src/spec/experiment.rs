@@ -11,6 +11,14 @@ use crate::model::{Better, ResultInfo};
 
 pub use super::raw::{OnFailure, Order, PlotHints, SamplingMethod};
 
+/// `require: {governor: performance}`: one setting and the value it must have.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Requirement {
+    pub setting: String,
+    pub value: String,
+    pub loc: Location,
+}
+
 /// A template string with the place it was written.
 #[derive(Debug, Clone)]
 pub struct Tpl {
@@ -174,6 +182,8 @@ pub struct Experiment {
     pub retries: u32,
     pub on_failure: OnFailure,
     pub plot: Option<PlotHints>,
+    /// Settings every machine must have (SPEC §12.1), checked before the first run.
+    pub require: Vec<Requirement>,
     /// Grace period between TERM and KILL when stopping processes.
     pub kill_grace: Duration,
 }

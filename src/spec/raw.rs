@@ -35,6 +35,9 @@ pub struct RawExperiment {
     pub retries: Option<u32>,
     pub on_failure: Option<OnFailure>,
     pub plot: Option<Spanned<PlotHints>>,
+    /// `require: {governor: performance, turbo: false}`: settings every machine must have.
+    #[serde(default)]
+    pub require: super::de::OrderedMap<Spanned<super::de::ScalarText>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, DeriveDeserialize, serde::Serialize)]

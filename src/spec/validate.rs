@@ -211,6 +211,7 @@ pub fn parse_experiment(path: &Path, source: &str) -> Result<Experiment> {
         retries: raw.retries.unwrap_or(0),
         on_failure: raw.on_failure.unwrap_or_default(),
         plot: raw.plot.as_ref().map(|p| p.value.clone()),
+        require: requirements(&cx, &raw.require)?,
         kill_grace: Duration::from_secs(2),
     };
     if let Some(p) = &raw.plot {
@@ -218,6 +219,40 @@ pub fn parse_experiment(path: &Path, source: &str) -> Result<Experiment> {
     }
     check_templates(&exp, None)?;
     Ok(exp)
+}
+
+/// `require:` names known settings (or an interface's: `iface.eth0.mtu`).
+fn requirements(
+    cx: &Ctx,
+    raw: &super::de::OrderedMap<Spanned<super::de::ScalarText>>,
+) -> Result<Vec<Requirement>> {
+    let mut out = Vec::new();
+    for (name, value) in &raw.0 {
+        let known = crate::facts::SETTINGS.contains(&name.value.as_str())
+            || name
+                .value
+                .strip_prefix("iface.")
+                .and_then(|r| r.split_once('.'))
+                .is_some_and(|(i, f)| {
+                    !i.is_empty() && ["driver", "speed_mbps", "mtu", "offloads"].contains(&f)
+                });
+        if !known {
+            return Err(cx.err(
+                name,
+                format!(
+                    "require: unknown setting '{}' (settings: {}, iface.<name>.driver|speed_mbps|mtu|offloads)",
+                    name.value,
+                    crate::facts::SETTINGS.join(", ")
+                ),
+            ));
+        }
+        out.push(Requirement {
+            setting: name.value.clone(),
+            value: value.value.0.clone(),
+            loc: cx.loc(value),
+        });
+    }
+    Ok(out)
 }
 
 fn check_plot(cx: &Ctx, p: &Spanned<PlotHints>, exp: &Experiment) -> Result<()> {

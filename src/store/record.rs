@@ -126,6 +126,20 @@ pub struct HostFacts {
     pub memory_bytes: u64,
     #[serde(default)]
     pub os: String,
+    /// The settings that change performance results (governor, turbo, smt, thp, ...; see
+    /// `facts::SETTINGS`) and per-interface details (`iface.eth0.mtu`), as read on the machine.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub settings: std::collections::BTreeMap<String, String>,
+}
+
+impl HostFacts {
+    /// A setting's value, `unknown` when it could not be read.
+    pub fn setting(&self, name: &str) -> &str {
+        self.settings
+            .get(name)
+            .map(String::as_str)
+            .unwrap_or(crate::facts::UNKNOWN)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -145,6 +159,23 @@ pub struct SyncInfo {
     /// Commit and dirtiness when `from` is in a git repository.
     #[serde(default)]
     pub git: Option<GitInfo>,
+}
+
+/// A requirement a machine did not meet (SPEC §12.1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Unmet {
+    pub machine: String,
+    pub setting: String,
+    pub found: String,
+    pub required: String,
+}
+
+/// Whether the machines met the experiment's `require:` when the set ran.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Requirements {
+    pub met: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmet: Vec<Unmet>,
 }
 
 /// `manifest.json`: everything needed to understand a result set without the inputs.
@@ -185,6 +216,9 @@ pub struct Manifest {
     /// its experiment file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plot: Option<PlotHints>,
+    /// The experiment's `require:` against the machines, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requirements: Option<Requirements>,
 }
 
 impl Manifest {

@@ -403,6 +403,7 @@ pub(crate) mod tests {
             runs_ok: 0,
             runs_failed: 0,
             plot: None,
+            requirements: None,
         }
     }
 

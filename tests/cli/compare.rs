@@ -68,6 +68,7 @@ fn manifest(
         runs_ok: 0,
         runs_failed: 0,
         plot: None,
+        requirements: None,
     }
 }
 

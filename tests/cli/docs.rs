@@ -50,3 +50,43 @@ fn docs_never_say_a_shipped_feature_is_missing() {
     assert!(pages.len() > 5, "docs found: {pages:?}");
     assert!(found.is_empty(), "stale phrases:\n{}", found.join("\n"));
 }
+
+/// The shell scripts mpf runs on machines (kept in `.sh` files for this) pass shellcheck as
+/// POSIX sh: they run under whatever `/bin/sh` a machine has.
+#[test]
+fn shell_scripts_pass_shellcheck() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut scripts = Vec::new();
+    let mut dirs = vec![root.join("src")];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "sh") {
+                scripts.push(p);
+            }
+        }
+    }
+    assert!(!scripts.is_empty());
+    let out = match std::process::Command::new("shellcheck")
+        .args(["-s", "sh"])
+        .args(&scripts)
+        .output()
+    {
+        Ok(o) => o,
+        Err(e) => {
+            assert!(
+                std::env::var_os("MPF_REQUIRE_SHELLCHECK").is_none(),
+                "shellcheck is required (MPF_REQUIRE_SHELLCHECK) but cannot run: {e}"
+            );
+            println!("SKIP shell_scripts_pass_shellcheck: {e}");
+            return;
+        }
+    };
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

@@ -81,6 +81,14 @@ pub fn manifest(
             cores: 32,
             memory_bytes: 128 * 1024 * 1024 * 1024,
             os: "Debian GNU/Linux 12 (bookworm)".into(),
+            settings: [
+                ("governor", "performance"),
+                ("turbo", "false"),
+                ("smt", "true"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .into_iter()
+            .collect(),
         }],
         git: None,
         synced: Vec::new(),
@@ -89,6 +97,7 @@ pub fn manifest(
         runs_ok: 0,
         runs_failed: 0,
         plot: None,
+        requirements: None,
     }
 }
 

@@ -3,6 +3,7 @@
 mod common;
 mod compare;
 mod docs;
+mod environment;
 mod errors;
 mod export;
 mod fixtures;

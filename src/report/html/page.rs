@@ -264,6 +264,27 @@ fn summary(out: &mut String, set: &ResultSet) {
         ),
     );
     row("Result set", format!("<code>{}</code>", esc(&m.id)));
+    if let Some(r) = &m.requirements {
+        let text = if r.met {
+            "met".to_string()
+        } else {
+            let lines: Vec<String> = r
+                .unmet
+                .iter()
+                .map(|u| {
+                    format!(
+                        "{}: {} is {}, {} required",
+                        u.machine, u.setting, u.found, u.required
+                    )
+                })
+                .collect();
+            format!(
+                "<span class=\"status failed\">NOT met (ran with --no-require)</span> {}",
+                esc(&lines.join("; "))
+            )
+        };
+        row("Requirements", text);
+    }
     row("mpf version", esc(&m.mpf_version));
     row("Started", esc(&m.started));
     row("Ended", esc(m.ended.as_deref().unwrap_or("—")));

@@ -1,0 +1,103 @@
+//! `require:` (SPEC §12.1): the settings every machine must have, against the facts read on
+//! each machine. A setting that cannot be read is `unknown`, and `unknown` meets nothing.
+
+use crate::spec::Requirement;
+use crate::store::{HostFacts, Unmet};
+
+/// Every (machine, requirement) pair that does not hold.
+pub fn unmet(reqs: &[Requirement], hosts: &[HostFacts]) -> Vec<Unmet> {
+    let mut out = Vec::new();
+    for h in hosts {
+        for r in reqs {
+            let found = h.setting(&r.setting);
+            if found == crate::facts::UNKNOWN || !found.trim().eq_ignore_ascii_case(r.value.trim())
+            {
+                out.push(Unmet {
+                    machine: h.name.clone(),
+                    setting: r.setting.clone(),
+                    found: found.to_string(),
+                    required: r.value.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// `machine n1: governor is powersave, performance required`, one line each.
+pub fn describe(unmet: &[Unmet]) -> String {
+    unmet
+        .iter()
+        .map(|u| {
+            format!(
+                "machine {}: {} is {}, {} required",
+                u.machine, u.setting, u.found, u.required
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The settings of each machine against the requirements, for `mpf check`.
+pub fn table(reqs: &[Requirement], hosts: &[HostFacts]) -> String {
+    let header: Vec<String> = ["machine", "setting", "found", "required", ""]
+        .map(String::from)
+        .to_vec();
+    let rows: Vec<Vec<String>> = hosts
+        .iter()
+        .flat_map(|h| {
+            reqs.iter().map(move |r| {
+                let found = h.setting(&r.setting).to_string();
+                let ok = unmet(std::slice::from_ref(r), std::slice::from_ref(h)).is_empty();
+                vec![
+                    h.name.clone(),
+                    r.setting.clone(),
+                    found,
+                    r.value.clone(),
+                    if ok { "ok" } else { "NOT MET" }.to_string(),
+                ]
+            })
+        })
+        .collect();
+    crate::report::table::text_table(&header, &rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(name: &str, settings: &[(&str, &str)]) -> HostFacts {
+        HostFacts {
+            name: name.into(),
+            settings: settings
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn req(setting: &str, value: &str) -> Requirement {
+        Requirement {
+            setting: setting.into(),
+            value: value.into(),
+            loc: Default::default(),
+        }
+    }
+
+    #[test]
+    fn unknown_meets_nothing_and_values_compare_as_written() {
+        let hosts = [
+            host("a", &[("governor", "performance"), ("turbo", "false")]),
+            host("b", &[("governor", "powersave")]),
+        ];
+        let reqs = [req("governor", "performance"), req("turbo", "false")];
+        let u = unmet(&reqs, &hosts);
+        assert_eq!(u.len(), 2);
+        assert_eq!(
+            describe(&u),
+            "machine b: governor is powersave, performance required\nmachine b: turbo is unknown, false required"
+        );
+        assert!(table(&reqs, &hosts).contains("NOT MET"));
+    }
+}
