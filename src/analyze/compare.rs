@@ -66,6 +66,8 @@ impl Default for Settings {
 pub struct SetData<'a> {
     pub manifest: &'a Manifest,
     pub records: &'a [RunRecord],
+    /// The set's stored experiment file (for the environment's diff; empty when unknown).
+    pub experiment: &'a str,
 }
 
 /// Why two result sets cannot be compared; each reason is a full sentence fragment.
@@ -185,6 +187,8 @@ pub struct Comparison {
     pub tested: usize,
     /// Remarks every output shows (series handling, results left out).
     pub notes: Vec<String>,
+    /// What differs between the two sets' environments (SPEC §12.2).
+    pub environment: crate::analyze::environment::Environment,
 }
 
 impl Comparison {
@@ -532,6 +536,12 @@ pub fn compare(
         new_only,
         tested,
         notes,
+        environment: crate::analyze::environment::diff(
+            base.manifest,
+            base.experiment,
+            new.manifest,
+            new.experiment,
+        ),
     })
 }
 
@@ -661,10 +671,12 @@ mod tests {
             SetData {
                 manifest: mb,
                 records: b,
+                experiment: "",
             },
             SetData {
                 manifest: mn,
                 records: n,
+                experiment: "",
             },
             settings,
         )

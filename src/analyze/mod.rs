@@ -1,4 +1,5 @@
 //! Analysis of result sets: statistics and comparison. Pure functions, no I/O.
 
 pub mod compare;
+pub mod environment;
 pub mod stats;

@@ -112,14 +112,17 @@ pub fn run(args: Args) -> Result<i32> {
     let root = args.results.root();
     let base = store::open(&root, &args.base)?;
     let new = store::open(&root, &args.new)?;
+    let (base_exp, new_exp) = (base.experiment_text(), new.experiment_text());
     let comparison = compare::compare(
         SetData {
             manifest: &base.manifest,
             records: &base.records,
+            experiment: &base_exp,
         },
         SetData {
             manifest: &new.manifest,
             records: &new.records,
+            experiment: &new_exp,
         },
         settings,
     )

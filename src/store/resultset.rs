@@ -41,6 +41,11 @@ impl ResultSet {
         })
     }
 
+    /// The experiment file the set keeps (empty when it cannot be read).
+    pub fn experiment_text(&self) -> String {
+        std::fs::read_to_string(self.dir.join("experiment.yaml")).unwrap_or_default()
+    }
+
     /// Successful runs only.
     pub fn ok_records(&self) -> impl Iterator<Item = &RunRecord> {
         self.records.iter().filter(|r| r.status == RunStatus::Ok)

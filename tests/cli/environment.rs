@@ -106,3 +106,63 @@ fn an_unknown_setting_is_refused_at_load_with_its_line() {
     assert!(err.contains("bad.yaml:3:"), "{err}");
     assert!(err.contains("unknown setting 'govenor'"), "{err}");
 }
+
+#[test]
+fn compare_shows_what_differs_between_the_environments_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let body = "runs: 3\nsteps:\n  - name: s\n    run: echo mpf-result v 1\n";
+    let a = write(d, "a.yaml", &format!("name: env\n{body}"));
+    let b = write(
+        d,
+        "b.yaml",
+        &format!("name: env\ndescription: tuned\n{body}"),
+    );
+    for exp in [&a, &b] {
+        mpf_in(d)
+            .args(["run", exp.to_str().unwrap(), "-q", "--no-plot"])
+            .assert()
+            .success();
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+    let mut sets: Vec<_> = std::fs::read_dir(d.join("results"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    sets.sort();
+    // The second set ran on another kernel.
+    let mpath = sets[1].join("manifest.json");
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&mpath).unwrap()).unwrap();
+    m["hosts"][0]["kernel"] = "Linux 9.9-test".into();
+    std::fs::write(&mpath, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+    let (base, new) = (sets[0].to_str().unwrap(), sets[1].to_str().unwrap());
+
+    let table = mpf_in(d).args(["compare", base, new]).output().unwrap();
+    let mut outputs = vec![("table", String::from_utf8_lossy(&table.stdout).into_owned())];
+    for flag in ["--markdown", "--junit", "--html", "--json"] {
+        let out = mpf_in(d)
+            .args(["compare", base, new, flag, "-"])
+            .output()
+            .unwrap();
+        outputs.push((flag, String::from_utf8_lossy(&out.stdout).into_owned()));
+    }
+    for (name, text) in &outputs {
+        assert!(text.contains("kernel of localhost"), "{name}: {text}");
+        assert!(text.contains("Linux 9.9-test"), "{name}");
+        assert!(
+            text.contains("+description: tuned"),
+            "{name}: the experiment diff"
+        );
+    }
+    let json: serde_json::Value = serde_json::from_str(&outputs[4].1).unwrap();
+    assert_eq!(
+        json["environment"]["differences"][0]["what"],
+        "kernel of localhost"
+    );
+    assert!(json["environment"]["experiment_diff"]
+        .as_str()
+        .unwrap()
+        .contains("--- BASE/experiment.yaml"));
+}

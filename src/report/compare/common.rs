@@ -289,3 +289,12 @@ mod tests {
         assert_eq!(two_digits(345.6), "346");
     }
 }
+
+/// `kernel of n1: Linux 6.1 -> Linux 6.8`, one line per difference of the environments.
+pub fn environment_lines(c: &Comparison) -> Vec<String> {
+    c.environment
+        .differences
+        .iter()
+        .map(|d| format!("{}: {} -> {}", d.what, d.base, d.new))
+        .collect()
+}

@@ -66,6 +66,16 @@ pub fn render(r: CompareReport) -> String {
         escape(&common::counts_text(&c.counts())),
         escape(&common::settings_text(c))
     );
+    if !c.environment.is_empty() {
+        let _ = writeln!(out, "<h2>Environment differs (base &rarr; new)</h2>\n<ul>");
+        for l in common::environment_lines(c) {
+            let _ = writeln!(out, "<li>{}</li>", escape(&l));
+        }
+        let _ = writeln!(out, "</ul>");
+        if let Some(d) = &c.environment.experiment_diff {
+            let _ = writeln!(out, "<pre class=\"diff\">{}</pre>", escape(d));
+        }
+    }
     let _ = writeln!(out, "<table>");
     let _ = writeln!(out, "<thead><tr>");
     for h in common::headers(c) {

@@ -89,6 +89,7 @@ pub fn to_value(r: CompareReport) -> Value {
         "comparisons": c.entries.iter().map(|e| entry(&r, e)).collect::<Vec<_>>(),
         "unmatched": {"base_only": c.base_only, "new_only": c.new_only},
         "notes": c.notes,
+        "environment": c.environment,
     })
 }
 

@@ -150,6 +150,12 @@ pub fn render(r: CompareReport) -> String {
     for n in &c.notes {
         let _ = writeln!(extra, "note: {n}");
     }
+    for l in common::environment_lines(c) {
+        let _ = writeln!(extra, "environment differs: {l}");
+    }
+    if let Some(d) = &c.environment.experiment_diff {
+        let _ = writeln!(extra, "experiment file differs:\n{d}");
+    }
     if !extra.is_empty() {
         let _ = writeln!(out, "    <system-out>{}</system-out>", escape(&extra));
     }

@@ -7,6 +7,10 @@ use crate::analyze::compare::Verdict;
 use crate::report::compare::common::{self, CompareReport};
 
 /// Escapes text for a Markdown table cell.
+fn longest_backticks(s: &str) -> usize {
+    s.split(|c| c != '`').map(str::len).max().unwrap_or(0)
+}
+
 fn cell(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('|', "\\|")
@@ -37,6 +41,21 @@ pub fn render(r: CompareReport) -> String {
     let _ = writeln!(out, "**{}**  ", common::counts_text(&c.counts()));
     let _ = writeln!(out, "_{}._", common::settings_text(c));
     let _ = writeln!(out);
+    if !c.environment.is_empty() {
+        let _ = writeln!(out, "**Environment differs** (base → new):");
+        let _ = writeln!(out);
+        for l in common::environment_lines(c) {
+            let _ = writeln!(out, "- {}", cell(&l));
+        }
+        if let Some(d) = &c.environment.experiment_diff {
+            let _ = writeln!(out, "- experiment file:");
+            let _ = writeln!(out);
+            // A fence longer than any run of backticks in the diff.
+            let fence = "`".repeat(3.max(longest_backticks(d) + 1));
+            let _ = writeln!(out, "{fence}diff\n{}{fence}", d);
+        }
+        let _ = writeln!(out);
+    }
 
     let headers = common::headers(c);
     let _ = writeln!(

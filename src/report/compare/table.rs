@@ -36,6 +36,19 @@ pub fn render(r: CompareReport, color: bool) -> String {
     let _ = writeln!(out, "NEW   {}", r.new.id);
     let _ = writeln!(out, "{}", common::settings_text(c));
     let _ = writeln!(out);
+    if !c.environment.is_empty() {
+        let _ = writeln!(out, "Environment differs (BASE -> NEW):");
+        for l in common::environment_lines(c) {
+            let _ = writeln!(out, "  {l}");
+        }
+        if let Some(d) = &c.environment.experiment_diff {
+            let _ = writeln!(out, "  experiment file:");
+            for l in d.lines() {
+                let _ = writeln!(out, "    {l}");
+            }
+        }
+        let _ = writeln!(out);
+    }
 
     let headers = common::headers(c);
     let rows: Vec<(Verdict, [String; 10])> = c
