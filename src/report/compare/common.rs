@@ -267,6 +267,15 @@ pub fn headline(c: &Comparison) -> String {
     }
 }
 
+/// `kernel of n1: Linux 6.1 -> Linux 6.8`, one line per difference of the environments.
+pub fn environment_lines(c: &Comparison) -> Vec<String> {
+    c.environment
+        .differences
+        .iter()
+        .map(|d| format!("{}: {} -> {}", d.what, d.base, d.new))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,13 +297,4 @@ mod tests {
         assert_eq!(two_digits(34.56), "35");
         assert_eq!(two_digits(345.6), "346");
     }
-}
-
-/// `kernel of n1: Linux 6.1 -> Linux 6.8`, one line per difference of the environments.
-pub fn environment_lines(c: &Comparison) -> Vec<String> {
-    c.environment
-        .differences
-        .iter()
-        .map(|d| format!("{}: {} -> {}", d.what, d.base, d.new))
-        .collect()
 }
