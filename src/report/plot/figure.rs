@@ -320,123 +320,174 @@ pub fn choose(set: &ResultSet, result: &str, hints: &PlotSpec) -> Result<Choice>
 /// Runs of one series at one x position: (series index, x, values in base units).
 type Group = (usize, f64, Vec<f64>);
 
-/// Gathers the data of a chosen graph. `None` when no successful run has the result.
-pub fn build(set: &ResultSet, choice: &Choice) -> Result<Option<Figure>> {
-    let info = set
-        .manifest
-        .results
-        .iter()
-        .find(|r| r.name == choice.result)
-        .ok_or_else(|| Error::Usage(format!("unknown result '{}'", choice.result)))?;
-    let mut records = records_with(set, &choice.result);
-    let x_var = choice
-        .x
-        .as_deref()
-        .map(|n| variable(set, n, "x"))
-        .transpose()?;
-    let s_var = choice
-        .series
-        .as_deref()
-        .map(|n| variable(set, n, "series"))
-        .transpose()?;
-    let f_vars: Vec<&VariableInfo> = choice
-        .facets
-        .iter()
-        .map(|n| variable(set, n, "small multiples"))
-        .collect::<Result<_>>()?;
-    let numeric_x = choice.kind == Kind::Line;
-    if numeric_x {
-        // A numeric axis has no place for runs where the variable is null (`when` false).
-        if let Some(xv) = x_var {
-            records.retain(|r| r.point.get(&xv.name).is_some_and(Value::is_number));
-        }
-    }
-    if records.is_empty() {
-        return Ok(None);
-    }
+/// A panel's title and its groups, in base units.
+type RawPanel = (String, Vec<Group>);
 
-    let x_values = x_var.map(|v| distinct(v, &records)).unwrap_or_default();
-    let s_values = s_var.map(|v| distinct(v, &records)).unwrap_or_default();
-    let mut facet_keys: Vec<Vec<Value>> = Vec::new();
-    for r in &records {
-        let k: Vec<Value> = f_vars
+/// The variables a chosen graph puts on its axes, and the values they take in its runs.
+struct Axes<'a> {
+    x: Option<&'a VariableInfo>,
+    series: Option<&'a VariableInfo>,
+    facets: Vec<&'a VariableInfo>,
+    numeric_x: bool,
+    x_values: Vec<Value>,
+    s_values: Vec<Value>,
+}
+
+impl<'a> Axes<'a> {
+    fn new(set: &'a ResultSet, choice: &Choice) -> Result<Axes<'a>> {
+        let x = choice
+            .x
+            .as_deref()
+            .map(|n| variable(set, n, "x"))
+            .transpose()?;
+        let series = choice
+            .series
+            .as_deref()
+            .map(|n| variable(set, n, "series"))
+            .transpose()?;
+        let facets = choice
+            .facets
             .iter()
-            .map(|v| r.point.get(&v.name).cloned().unwrap_or(Value::Null))
-            .collect();
-        if !facet_keys.contains(&k) {
-            facet_keys.push(k);
-        }
+            .map(|n| variable(set, n, "small multiples"))
+            .collect::<Result<_>>()?;
+        Ok(Axes {
+            x,
+            series,
+            facets,
+            numeric_x: choice.kind == Kind::Line,
+            x_values: Vec::new(),
+            s_values: Vec::new(),
+        })
     }
-    facet_keys.sort_by(|a, b| {
-        let ka: Vec<_> = f_vars.iter().zip(a).map(|(v, x)| order_key(v, x)).collect();
-        let kb: Vec<_> = f_vars.iter().zip(b).map(|(v, x)| order_key(v, x)).collect();
-        ka.cmp(&kb)
-    });
 
-    let x_pos = |r: &RunRecord| -> f64 {
-        let Some(xv) = x_var else { return 0.0 };
+    /// Learns the values the x and series variables take in `records`.
+    fn observe(&mut self, records: &[&RunRecord]) {
+        self.x_values = self.x.map(|v| distinct(v, records)).unwrap_or_default();
+        self.s_values = self
+            .series
+            .map(|v| distinct(v, records))
+            .unwrap_or_default();
+    }
+
+    fn x_pos(&self, r: &RunRecord) -> f64 {
+        let Some(xv) = self.x else { return 0.0 };
         let v = r.point.get(&xv.name).cloned().unwrap_or(Value::Null);
-        if numeric_x {
+        if self.numeric_x {
             v.as_f64().unwrap_or(f64::NAN)
         } else {
-            x_values.iter().position(|x| *x == v).unwrap_or(0) as f64
+            self.x_values.iter().position(|x| *x == v).unwrap_or(0) as f64
         }
-    };
-    let s_idx = |r: &RunRecord| -> usize {
-        let Some(sv) = s_var else { return 0 };
-        let v = r.point.get(&sv.name).cloned().unwrap_or(Value::Null);
-        s_values.iter().position(|x| *x == v).unwrap_or(0)
-    };
+    }
 
-    // Raw groups first: the display scale depends on the largest figure drawn.
-    let mut raw: Vec<(String, Vec<Group>)> = Vec::new();
-    for key in &facet_keys {
-        let title = f_vars
+    fn series_index(&self, r: &RunRecord) -> usize {
+        let Some(sv) = self.series else { return 0 };
+        let v = r.point.get(&sv.name).cloned().unwrap_or(Value::Null);
+        self.s_values.iter().position(|x| *x == v).unwrap_or(0)
+    }
+
+    fn facet_key(&self, r: &RunRecord) -> Vec<Value> {
+        self.facets
             .iter()
-            .zip(key)
-            .map(|(v, x)| format!("{}: {}", v.name, label(v, x)))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let mut groups: Vec<Group> = Vec::new();
-        for r in records.iter().filter(|r| {
-            f_vars
-                .iter()
-                .zip(key)
-                .all(|(v, x)| r.point.get(&v.name).unwrap_or(&Value::Null) == x)
-        }) {
-            let (s, x) = (s_idx(r), x_pos(r));
-            let value = run_value(r, &choice.result).unwrap_or(f64::NAN);
-            match groups.iter_mut().find(|g| g.0 == s && g.1 == x) {
-                Some(g) => g.2.push(value),
-                None => groups.push((s, x, vec![value])),
+            .map(|v| r.point.get(&v.name).cloned().unwrap_or(Value::Null))
+            .collect()
+    }
+
+    /// The runs grouped by panel (in the variables' order), series and x position.
+    fn group(&self, records: &[&RunRecord], result: &str) -> Vec<RawPanel> {
+        let mut keys: Vec<Vec<Value>> = Vec::new();
+        for r in records {
+            let k = self.facet_key(r);
+            if !keys.contains(&k) {
+                keys.push(k);
             }
         }
-        groups.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
-        raw.push((title, groups));
+        let order = |k: &[Value]| -> Vec<(usize, String)> {
+            self.facets
+                .iter()
+                .zip(k)
+                .map(|(v, x)| order_key(v, x))
+                .collect()
+        };
+        keys.sort_by_key(|k| order(k));
+        keys.iter()
+            .map(|key| {
+                let title = self
+                    .facets
+                    .iter()
+                    .zip(key)
+                    .map(|(v, x)| format!("{}: {}", v.name, label(v, x)))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let mut groups: Vec<Group> = Vec::new();
+                for r in records.iter().filter(|r| self.facet_key(r) == *key) {
+                    let (s, x) = (self.series_index(r), self.x_pos(r));
+                    let value = run_value(r, result).unwrap_or(f64::NAN);
+                    match groups.iter_mut().find(|g| g.0 == s && g.1 == x) {
+                        Some(g) => g.2.push(value),
+                        None => groups.push((s, x, vec![value])),
+                    }
+                }
+                groups.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+                (title, groups)
+            })
+            .collect()
     }
-    let magnitude = raw
-        .iter()
-        .flat_map(|(_, g)| g.iter())
-        .filter_map(|(_, _, v)| summarize(v))
-        .flat_map(|s| [s.ci_lo.abs(), s.ci_hi.abs(), s.max.abs(), s.min.abs()])
-        .fold(0.0, f64::max);
-    let (div, unit) = display_scale(&info.unit, magnitude);
-    // A quantity that was never negative (a duration, a rate, a latency) cannot have an
-    // interval below zero: the t interval of a few noisy runs can, so it is clipped, and the
-    // caption says so.
-    let floor = if choice.log_y {
-        Some(smallest_positive(&raw) / div)
-    } else if raw
-        .iter()
+
+    /// Tick positions and labels of the x axis.
+    fn ticks(&self, log_x: bool, runs: usize) -> Vec<(f64, String)> {
+        match (self.x, self.numeric_x) {
+            (None, _) => vec![(0.0, format!("all runs (n = {runs})"))],
+            (Some(xv), false) => self
+                .x_values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (i as f64, label(xv, v)))
+                .collect(),
+            (Some(xv), true) => {
+                let nums: Vec<f64> = self.x_values.iter().filter_map(Value::as_f64).collect();
+                let labelled = |x: f64| {
+                    let v = self.x_values.iter().find(|v| v.as_f64() == Some(x));
+                    match v {
+                        Some(v) if xv.labels.iter().any(|l| !l.is_empty()) => (x, label(xv, v)),
+                        _ => (x, format_number(x)),
+                    }
+                };
+                if nums.len() <= 12 {
+                    nums.iter().map(|x| labelled(*x)).collect()
+                } else if log_x {
+                    let step = nums.len().div_ceil(10);
+                    nums.iter().step_by(step).map(|x| labelled(*x)).collect()
+                } else {
+                    let lo = nums.iter().copied().fold(f64::INFINITY, f64::min);
+                    let hi = nums.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    crate::report::plot::render::nice_ticks(lo, hi, 8)
+                        .into_iter()
+                        .map(|x| (x, format_number(x)))
+                        .collect()
+                }
+            }
+        }
+    }
+}
+
+/// The lowest value an interval may reach: the smallest value on a log axis, zero for a
+/// quantity that was never negative (a duration, a rate, a latency: the t interval of a few
+/// noisy runs can reach below zero), none otherwise. In display units.
+fn interval_floor(raw: &[RawPanel], log_y: bool, div: f64) -> Option<f64> {
+    if log_y {
+        return Some(smallest_positive(raw) / div);
+    }
+    raw.iter()
         .flat_map(|(_, g)| g.iter().flat_map(|(_, _, v)| v.iter()))
         .all(|v| *v >= 0.0)
-    {
-        Some(0.0)
-    } else {
-        None
-    };
+        .then_some(0.0)
+}
+
+/// The cells of every panel in display units, with what is drawn of each; and whether an
+/// interval was clipped at the floor.
+fn cells(raw: Vec<RawPanel>, stat: Stat, div: f64, floor: Option<f64>) -> (Vec<Panel>, bool) {
     let mut clipped = false;
-    let panels: Vec<Panel> = raw
+    let panels = raw
         .into_iter()
         .map(|(title, groups)| Panel {
             title,
@@ -445,7 +496,7 @@ pub fn build(set: &ResultSet, choice: &Choice) -> Result<Option<Figure>> {
                 .filter_map(|(series, x, values)| {
                     let scaled: Vec<f64> = values.iter().map(|v| v / div).collect();
                     let summary = summarize(&scaled)?;
-                    let (center, lo, hi) = match choice.stat {
+                    let (center, lo, hi) = match stat {
                         Stat::Mean => (summary.mean, summary.ci_lo, summary.ci_hi),
                         Stat::Median => (summary.median, summary.q1, summary.q3),
                     };
@@ -469,48 +520,46 @@ pub fn build(set: &ResultSet, choice: &Choice) -> Result<Option<Figure>> {
                 .collect(),
         })
         .collect();
+    (panels, clipped)
+}
 
-    let x_ticks: Vec<(f64, String)> = match (x_var, numeric_x) {
-        (None, _) => vec![(0.0, format!("all runs (n = {})", records.len()))],
-        (Some(xv), false) => x_values
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (i as f64, label(xv, v)))
-            .collect(),
-        (Some(xv), true) => {
-            let nums: Vec<f64> = x_values.iter().filter_map(Value::as_f64).collect();
-            let labelled = |x: f64| {
-                let v = x_values.iter().find(|v| v.as_f64() == Some(x));
-                match v {
-                    Some(v) if xv.labels.iter().any(|l| !l.is_empty()) => (x, label(xv, v)),
-                    _ => (x, format_number(x)),
-                }
-            };
-            if nums.len() <= 12 {
-                nums.iter().map(|x| labelled(*x)).collect()
-            } else if choice.log_x {
-                let step = nums.len().div_ceil(10);
-                nums.iter().step_by(step).map(|x| labelled(*x)).collect()
-            } else {
-                let lo = nums.iter().copied().fold(f64::INFINITY, f64::min);
-                let hi = nums.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                crate::report::plot::render::nice_ticks(lo, hi, 8)
-                    .into_iter()
-                    .map(|x| (x, format_number(x)))
-                    .collect()
-            }
-        }
-    };
-
-    let series_labels = match s_var {
-        Some(sv) => s_values.iter().map(|v| label(sv, v)).collect(),
+/// Gathers the data of a chosen graph. `None` when no successful run has the result.
+pub fn build(set: &ResultSet, choice: &Choice) -> Result<Option<Figure>> {
+    let info = set
+        .manifest
+        .results
+        .iter()
+        .find(|r| r.name == choice.result)
+        .ok_or_else(|| Error::Usage(format!("unknown result '{}'", choice.result)))?;
+    let mut axes = Axes::new(set, choice)?;
+    let mut records = records_with(set, &choice.result);
+    if let (true, Some(xv)) = (axes.numeric_x, axes.x) {
+        // A numeric axis has no place for runs where the variable is null (`when` false).
+        records.retain(|r| r.point.get(&xv.name).is_some_and(Value::is_number));
+    }
+    if records.is_empty() {
+        return Ok(None);
+    }
+    axes.observe(&records);
+    // Raw groups first: the display scale depends on the largest figure drawn.
+    let raw = axes.group(&records, &choice.result);
+    let magnitude = raw
+        .iter()
+        .flat_map(|(_, g)| g.iter())
+        .filter_map(|(_, _, v)| summarize(v))
+        .flat_map(|s| [s.ci_lo.abs(), s.ci_hi.abs(), s.max.abs(), s.min.abs()])
+        .fold(0.0, f64::max);
+    let (div, unit) = display_scale(&info.unit, magnitude);
+    let floor = interval_floor(&raw, choice.log_y, div);
+    let (panels, clipped) = cells(raw, choice.stat, div, floor);
+    let series_labels = match axes.series {
+        Some(sv) => axes.s_values.iter().map(|v| label(sv, v)).collect(),
         None => vec![String::new()],
     };
-    let caption = caption(choice, &panels, clipped, floor);
     // Titles are the names as the experiment wrote them, with the display unit.
     Ok(Some(Figure {
         choice: choice.clone(),
-        x_title: x_var.map(|v| v.name.clone()).unwrap_or_default(),
+        x_title: axes.x.map(|v| v.name.clone()).unwrap_or_default(),
         y_title: if unit.is_empty() {
             choice.result.clone()
         } else {
@@ -518,17 +567,17 @@ pub fn build(set: &ResultSet, choice: &Choice) -> Result<Option<Figure>> {
         },
         y_unit: unit,
         y_divisor: div,
-        x_ticks,
-        series_title: s_var.map(|v| v.name.clone()),
+        x_ticks: axes.ticks(choice.log_x, records.len()),
+        series_title: axes.series.map(|v| v.name.clone()),
         series_labels,
+        caption: caption(choice, &panels, clipped, floor),
         panels,
         provenance: crate::report::plot::provenance::Provenance::of(set),
-        caption,
     }))
 }
 
 /// The smallest positive value of the groups (the floor of a logarithmic axis).
-fn smallest_positive(raw: &[(String, Vec<Group>)]) -> f64 {
+fn smallest_positive(raw: &[RawPanel]) -> f64 {
     raw.iter()
         .flat_map(|(_, g)| g.iter().flat_map(|(_, _, v)| v.iter().copied()))
         .filter(|v| *v > 0.0)
