@@ -88,54 +88,20 @@ struct LiveStep {
 
 /// `alive PGID`: is a member of the group alive? Zombies don't count: an orphan's zombie waits
 /// for PID 1, which some init processes reap late.
-const ALIVE_FN: &str = r#"if command -v ps >/dev/null 2>&1; then
-  alive() {
-    kill -0 -"$1" 2>/dev/null &&
-      ps -eo pgid=,stat= | awk -v g="$1" '$1 == g && $2 !~ /^Z/ { f = 1 } END { exit !f }'
-  }
-else
-  alive() { kill -0 -"$1" 2>/dev/null; }
-fi
-"#;
+// The shell programs mpf runs on a machine live in `sh/` (checked by shellcheck as POSIX
+// sh); they take their values as arguments, so nothing is spliced into their text.
+const ALIVE_FN: &str = include_str!("sh/alive.sh");
+const SUPERVISOR: &str = include_str!("sh/supervisor.sh");
+const KILL: &str = include_str!("sh/kill.sh");
+const GUARD: &str = include_str!("sh/guard.sh");
+const PRIVATE_DIR: &str = include_str!("sh/private-dir.sh");
 
-/// The step session's shell: `$1` the script, `$2` the registry file, `$3` polls of 50 ms
-/// in the grace period, then the wrapper prefix (`ip netns exec NS ...`), one argument per
-/// word: as arguments they need no quoting inside this script's own quotes. The exports are
-/// spliced in by `spawn`.
+/// The step session's shell (`sh/supervisor.sh`) after the step's exports, the marker and the
+/// `alive` function.
 fn supervisor(exports: &str) -> String {
-    let m = crate::exec::process::INTERNAL_MARK;
-    let alive = ALIVE_FN;
     format!(
-        r#"{exports}exec 3<&0 </dev/null
-{alive}mkfifo "$2.o" "$2.e" || {{ echo "mpf: cannot create the output pipes" >&2; exit 125; }}
-cat "$2.o" & co=$!
-cat "$2.e" >&2 & ce=$!
-setsid sh -c 'echo $$ > "$2" || {{ echo "mpf: cannot register the process group" >&2; exit 125; }}; s=$1; shift 3; exec "$@" sh -c "$s"' mpf-step "$@" >"$2.o" 2>"$2.e" &
-pg=$!
-{{ cat <&3 >/dev/null
-  while [ ! -f "$2" ] && kill -0 "$pg" 2>/dev/null; do sleep 0.01; done
-  [ -f "$2" ] && [ ! -f "$2.keep" ] || exit 0
-  kill -TERM -"$pg"; kill -CONT -"$pg"; i=0
-  while alive "$pg" && [ "$i" -lt "$3" ]; do sleep 0.05; i=$((i+1)); done
-  kill -KILL -"$pg"; rm -f "$2"
-}} >/dev/null 2>&1 &
-exec 3<&-
-wait "$pg"; rc=$?
-if alive "$pg"; then
-  # Processes left in the group hold the pipes: detached sinks take over so that this
-  # session can end, and the left processes can go on writing until the run ends.
-  sleep 0.1
-  cat "$2.o" >/dev/null 2>&1 & cat "$2.e" >/dev/null 2>&1 &
-  kill "$co" "$ce" 2>/dev/null
-  : > "$2.keep"; left=1
-else
-  wait "$co" "$ce"; rm -f "$2"; left=
-fi
-rm -f "$2.o" "$2.e"
-if [ -n "$MPF_RUN_DIR" ] && [ -n "$(ls -A "$MPF_RUN_DIR" 2>/dev/null)" ]; then echo "{m} rundir" >&2; fi
-[ -n "$left" ] && echo "{m} leftovers" >&2
-exit $rc
-"#
+        "{exports}mark={}\n{ALIVE_FN}{SUPERVISOR}",
+        q(crate::exec::process::INTERNAL_MARK)
     )
 }
 
@@ -147,10 +113,7 @@ const CONNECT_TIMEOUT: u64 = 5;
 
 /// Waits for EOF on stdin, then kills every registered group and removes the registry.
 fn guard_script(gdir: &str) -> String {
-    format!(
-        "trap '' INT TERM HUP; cat > /dev/null; for f in {d}/*; do [ -f \"$f\" ] && p=$(cat \"$f\") && [ -n \"$p\" ] && kill -KILL \"-$p\" 2>/dev/null; done; rm -rf {d}",
-        d = q(gdir)
-    )
+    format!("exec sh -c {} mpf-guard {}", q(GUARD), q(gdir))
 }
 
 /// Whether `path` is `dir` or inside it, compared by components: `/r/n10` is not in `/r/n1`.
@@ -158,14 +121,10 @@ fn is_within(path: &str, dir: &str) -> bool {
     Path::new(path).starts_with(Path::new(dir))
 }
 
-/// Creates `dir` readable by its owner only, or accepts it when it already is a directory
-/// of ours with mode 0700 (left by an mpf that died); anything else, such as a directory
-/// someone else made beforehand under /tmp, is refused with a message on stderr.
+/// Creates `dir` readable by its owner only, or refuses one someone else made (see
+/// `sh/private-dir.sh`).
 fn private_dir_script(dir: &str) -> String {
-    format!(
-        r#"umask 077; d={}; if ! mkdir "$d" 2>/dev/null; then set -- $(ls -ldn "$d" 2>/dev/null); case "$1:$3" in "drwx------:$(id -u)"|"drwx------.:$(id -u)") ;; *) echo "mpf: $d already exists and is not a private directory of user $(id -un) (owned by it, mode 0700): refusing to use it" >&2; exit 1;; esac; fi"#,
-        q(dir)
-    )
+    format!("set -- {}\n{PRIVATE_DIR}", q(dir))
 }
 
 fn random_tag() -> String {
@@ -224,13 +183,8 @@ impl Ssh {
         };
         let polls = (grace.as_millis() / 50).max(1);
         let script = format!(
-            "{alive}f={d}/{pgid}; [ -f \"$f\" ] || exit 0; p=$(cat \"$f\"); \
-             if [ -n \"$p\" ] && kill -0 \"-$p\" 2>/dev/null; then \
-             kill -TERM \"-$p\" 2>/dev/null; kill -CONT \"-$p\" 2>/dev/null; i=0; \
-             while alive \"$p\" && [ $i -lt {polls} ]; do sleep 0.05; i=$((i+1)); done; \
-             kill -KILL \"-$p\" 2>/dev/null; fi; rm -f \"$f\" \"$f.keep\"",
-            alive = ALIVE_FN,
-            d = q(&self.gdir)
+            "set -- {} {polls}\n{ALIVE_FN}{KILL}",
+            q(&format!("{}/{pgid}", self.gdir))
         );
         let mut cmd = tokio::process::Command::from(self.session(&script));
         cmd.stdin(Stdio::null())
@@ -365,7 +319,7 @@ impl Ssh {
             )));
         }
         let guard = self
-            .session(&format!("exec sh -c {}", q(&guard_script(&self.gdir))))
+            .session(&guard_script(&self.gdir))
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
