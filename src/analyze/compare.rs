@@ -694,6 +694,10 @@ mod tests {
             runs_ok: 0,
             runs_failed: 0,
             plot: None,
+            adaptive: None,
+            points: Vec::new(),
+            search: None,
+            limits: Vec::new(),
         }
     }
 

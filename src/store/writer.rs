@@ -403,6 +403,10 @@ pub(crate) mod tests {
             runs_ok: 0,
             runs_failed: 0,
             plot: None,
+            adaptive: None,
+            points: Vec::new(),
+            search: None,
+            limits: Vec::new(),
         }
     }
 

@@ -68,6 +68,10 @@ fn manifest(
         runs_ok: 0,
         runs_failed: 0,
         plot: None,
+        adaptive: None,
+        points: Vec::new(),
+        search: None,
+        limits: Vec::new(),
     }
 }
 

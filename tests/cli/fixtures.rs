@@ -89,6 +89,10 @@ pub fn manifest(
         runs_ok: 0,
         runs_failed: 0,
         plot: None,
+        adaptive: None,
+        points: Vec::new(),
+        search: None,
+        limits: Vec::new(),
     }
 }
 
