@@ -366,3 +366,52 @@ fn sigkill_mid_round_then_resume_continues_the_rounds() {
 fn sigkill_mid_search_then_resume_continues_the_searches() {
     kill_then_resume_gives_the_same_answer(&capacity_experiment("", "2", "0.05"), 13);
 }
+
+/// Runs examples/udp-limit.yaml (one datagram size, one run per probe) with `extra` flags and
+/// checks the limit: found, a measured probe whose loss met the condition.
+pub fn udp_limit_is_found(dir: &Path, extra: &[&str]) {
+    let exp = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/udp-limit.yaml");
+    let out = mpf_in(dir)
+        .args([
+            "run",
+            "-q",
+            "--no-plot",
+            "--runs",
+            "1",
+            "--set",
+            "length=1400",
+        ])
+        .args(extra)
+        .arg(&exp)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("limit of rate: "), "{err}");
+    let set = only_set(dir);
+    let m = manifest(&set);
+    let limit = &m["limits"][0];
+    assert_eq!(limit["status"], "found", "{limit}");
+    let rate = limit["limit"].as_i64().unwrap();
+    assert!(rate > 1_000_000, "{limit}");
+    assert!(limit["probes"].as_u64().unwrap() <= 12, "{limit}");
+    let at_limit: Vec<f64> = journal(&set)
+        .iter()
+        .filter(|r| r["point"]["rate"] == rate)
+        .map(|r| r["results"]["loss"].as_f64().unwrap())
+        .collect();
+    assert!(
+        !at_limit.is_empty() && at_limit.iter().sum::<f64>() / (at_limit.len() as f64) < 0.1,
+        "{at_limit:?}"
+    );
+}
+
+#[test]
+fn udp_limit_example_finds_iperf3s_highest_rate_locally() {
+    if !Path::new("/usr/bin/iperf3").exists() {
+        println!("SKIP udp_limit_example: iperf3 is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    udp_limit_is_found(dir.path(), &[]);
+}

@@ -32,13 +32,17 @@ pub fn limit_figure(set: &ResultSet) -> Result<Option<Figure>> {
             .filter_map(|(i, l)| limit_record(i, l, &name))
             .collect(),
     };
-    let searched = set
-        .manifest
-        .variables
+    // A log axis only when the limits themselves span a decade: a handful of ticks otherwise.
+    let found: Vec<f64> = limits
+        .records
         .iter()
-        .find(|v| v.name == search.variable);
+        .filter_map(|r| r.results.get(&name).and_then(Value::as_f64))
+        .collect();
+    let (lo, hi) = found
+        .iter()
+        .fold((f64::INFINITY, 0.0f64), |(l, h), &x| (l.min(x), h.max(x)));
     let hints = PlotSpec {
-        y_scale: searched.filter(|v| v.geometric).map(|_| Scale::Log),
+        y_scale: (lo > 0.0 && hi / lo >= 10.0).then_some(Scale::Log),
         ..Default::default()
     };
     let choice = choose(&limits, &name, &hints)?;
