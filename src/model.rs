@@ -14,6 +14,16 @@ pub enum Better {
     Lower,
 }
 
+/// Which end of a searched range the limit is: the largest value that meets the condition
+/// or the smallest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Goal {
+    #[default]
+    Max,
+    Min,
+}
+
 /// A result the experiment declares (or mpf derives, such as `<step>.duration`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResultInfo {

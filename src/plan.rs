@@ -31,6 +31,12 @@ pub struct Plan {
     pub runs: Vec<PlannedRun>,
     /// Points in the full space before sampling.
     pub space_size: usize,
+    /// Points planned before the run (a search's combinations); probes come after them.
+    pub groups: usize,
+    /// Probe points a search added: their cells -> point index.
+    probes: HashMap<Vec<u32>, usize>,
+    /// Searched values -> value index (`f64` bits), so that a probe value is added once.
+    probe_values: HashMap<u64, u32>,
 }
 
 impl Plan {
@@ -53,6 +59,27 @@ impl Plan {
             m.insert(v.name.clone(), value_at(v, c));
         }
         m
+    }
+
+    /// The point of combination `group` with `value` for the searched variable `var` (added
+    /// to the plan, and the value to the variable, the first time it is asked for).
+    pub fn probe(&mut self, group: usize, var: usize, value: &Value) -> usize {
+        let x = value.as_f64().unwrap_or(f64::NAN);
+        let values = &mut self.variables[var];
+        let cell = *self.probe_values.entry(x.to_bits()).or_insert_with(|| {
+            values.values.push(value.clone());
+            values.labels.push(crate::model::value_text(value));
+            (values.values.len() - 1) as u32
+        });
+        let mut cells = self.point_cells(group).to_vec();
+        cells[var] = cell;
+        if let Some(&p) = self.probes.get(&cells) {
+            return p;
+        }
+        let p = self.point_count();
+        self.cells.extend_from_slice(&cells);
+        self.probes.insert(cells, p);
+        p
     }
 
     /// Display labels of a point's values.
@@ -91,6 +118,13 @@ pub fn fnv1a(data: &[u8]) -> u64 {
 /// Applies `--set VAR=V1,V2` overrides to the experiment's variables.
 pub fn apply_overrides(exp: &mut Experiment, sets: &[(String, Vec<Value>)]) -> Result<()> {
     for (name, values) in sets {
+        if let Some(s) = &exp.search {
+            if exp.variables[s.variable].name == *name {
+                return Err(Error::Usage(format!(
+                    "--set {name}: '{name}' is searched, not swept; narrow its range in the experiment file"
+                )));
+            }
+        }
         let var = exp
             .variables
             .iter_mut()
@@ -178,8 +212,10 @@ pub fn plan(exp: &Experiment) -> Result<Plan> {
         }
     }
     let points = cells.len().checked_div(n).unwrap_or(1);
-    let mut runs: Vec<PlannedRun> = Vec::with_capacity(points * exp.runs);
-    for p in 0..points {
+    // A search decides its runs as results come in (`design`): nothing is planned ahead.
+    let planned_points = if exp.search.is_some() { 0 } else { points };
+    let mut runs: Vec<PlannedRun> = Vec::with_capacity(planned_points * exp.runs);
+    for p in 0..planned_points {
         for r in 0..exp.runs {
             runs.push(PlannedRun {
                 index: 0,
@@ -199,6 +235,9 @@ pub fn plan(exp: &Experiment) -> Result<Plan> {
         cells,
         runs,
         space_size,
+        groups: points,
+        probes: HashMap::new(),
+        probe_values: HashMap::new(),
     })
 }
 
@@ -219,6 +258,9 @@ fn expand(exp: &Experiment) -> Result<Vec<u32>> {
             }
         }
         let len = v.values.len();
+        if len == 0 {
+            continue; // searched: its cell is set per probe
+        }
         let mut next: Vec<u32> = Vec::with_capacity(cur.len().saturating_mul(len));
         let mut cache: HashMap<Vec<u32>, bool> = HashMap::new();
         let deps: Vec<usize> = match &v.when {

@@ -118,6 +118,82 @@ pub fn expression_names(expr: &str) -> Result<BTreeSet<String>, String> {
     Ok(e.undeclared_variables(false).into_iter().collect())
 }
 
+/// Checks a search condition: every name is a variable, `results` (`results["lat.p99"]`), or
+/// a result as written, dotted names included (`lat.p99`, `goodput.server`).
+pub fn check_condition(
+    expr: &str,
+    variables: &BTreeSet<String>,
+    results: &[String],
+) -> Result<(), String> {
+    let e = env().compile_expression(expr).map_err(describe)?;
+    let mut names: Vec<String> = e.undeclared_variables(true).into_iter().collect();
+    names.sort();
+    for name in names {
+        let head = name.split('.').next().unwrap_or("");
+        if variables.contains(head) || head == "results" {
+            continue;
+        }
+        let prefix = format!("{name}.");
+        let known = results.iter().any(|r| *r == name || r.starts_with(&prefix));
+        if !known {
+            let listed = if results.is_empty() {
+                "none declared".to_string()
+            } else {
+                results.join(", ")
+            };
+            return Err(format!(
+                "unknown name '{name}' (results: {listed}; an undeclared mpf-result name is reached as results[\"{name}\"])"
+            ));
+        }
+        if let Some(r) = results.iter().find(|r| name.starts_with(&format!("{r}."))) {
+            return Err(format!(
+                "'{name}' is hidden by the result '{r}'; write results[\"{name}\"]"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The context of a search condition: the point's variables, every result by name (dotted
+/// names nested, so that `lat.p99` reads as written) and all of them in `results`.
+pub fn condition_context(
+    point: &serde_json::Map<String, serde_json::Value>,
+    means: &[(String, f64)],
+) -> Value {
+    use serde_json::Value as J;
+    let mut ctx = point.clone();
+    let mut all = serde_json::Map::new();
+    for (name, mean) in means {
+        let v = serde_json::Number::from_f64(*mean).map_or(J::Null, J::Number);
+        all.insert(name.clone(), v.clone());
+        let parts: Vec<&str> = name.split('.').collect();
+        nest(&mut ctx, &parts, v);
+    }
+    ctx.insert("results".into(), J::Object(all));
+    Value::from_serialize(&ctx)
+}
+
+/// Inserts `value` at `path` in nested maps, leaving alone a path that a number already holds.
+fn nest(
+    map: &mut serde_json::Map<String, serde_json::Value>,
+    path: &[&str],
+    value: serde_json::Value,
+) {
+    let Some((first, rest)) = path.split_first() else {
+        return;
+    };
+    if rest.is_empty() {
+        map.entry(first.to_string()).or_insert(value);
+        return;
+    }
+    let slot = map
+        .entry(first.to_string())
+        .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+    if let serde_json::Value::Object(inner) = slot {
+        nest(inner, rest, value);
+    }
+}
+
 fn check_names(names: std::collections::HashSet<String>, known: &KnownNames) -> Result<(), String> {
     let mut names: Vec<String> = names.into_iter().collect();
     names.sort();
@@ -262,5 +338,30 @@ mod tests {
         assert!(eval_condition("variant == \"multipath\"", &ctx).unwrap());
         assert!(!eval_condition("variant == 'x'", &ctx).unwrap());
         assert!(check_expression("variant == 1", &known()).is_err());
+    }
+
+    #[test]
+    fn search_conditions_read_results_as_written() {
+        let vars: BTreeSet<String> = ["cores".to_string()].into();
+        let results = ["loss".to_string(), "lat.p99".to_string()];
+        for ok in [
+            "loss <= 0.001",
+            "lat.p99 < 0.002 * cores",
+            "results['lat.p99'] < 1 and results.other > 0",
+        ] {
+            assert!(check_condition(ok, &vars, &results).is_ok(), "{ok}");
+        }
+        let e = check_condition("los <= 0.001", &vars, &results).unwrap_err();
+        assert!(e.contains("unknown name 'los'"), "{e}");
+        let hidden = ["lat".to_string(), "lat.p99".to_string()];
+        let e = check_condition("lat.p99 < 1", &vars, &hidden).unwrap_err();
+        assert!(e.contains("results[\"lat.p99\"]"), "{e}");
+
+        let point = serde_json::json!({"cores": 2}).as_object().unwrap().clone();
+        let means = [("loss".to_string(), 0.0005), ("lat.p99".to_string(), 0.003)];
+        let ctx = condition_context(&point, &means);
+        assert!(eval_condition("loss <= 0.001", &ctx).unwrap());
+        assert!(eval_condition("lat.p99 < 0.002 * cores", &ctx).unwrap());
+        assert!(!eval_condition("results['lat.p99'] < 0.001", &ctx).unwrap());
     }
 }

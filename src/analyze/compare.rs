@@ -725,6 +725,10 @@ mod tests {
             runs_failed: 0,
             plot: None,
             requirements: None,
+            adaptive: None,
+            points: Vec::new(),
+            search: None,
+            limits: Vec::new(),
         }
     }
 

@@ -48,7 +48,7 @@ impl Terminal {
         let b = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
         b.set_style(
             ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:30.cyan/blue} {pos}/{len} runs, ETA {eta}\n  {msg}",
+                "{spinner} [{elapsed_precise}] {bar:30.cyan/blue} {pos}/{len} runs, ETA {eta} {prefix}\n  {msg}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
@@ -85,6 +85,23 @@ impl Terminal {
             None => {
                 let w = s.total.to_string().len();
                 console::err(&format!("[{:>w$}/{}] {line}", s.done, s.total));
+            }
+        }
+    }
+
+    /// A new round: more runs asked for, and what the design is doing.
+    fn round(&self, total: usize, status: Option<String>) {
+        let Ok(mut s) = self.state.lock() else { return };
+        s.total = total.max(s.done);
+        match &s.bar {
+            Some(b) => {
+                b.set_length(s.total as u64);
+                b.set_prefix(status.unwrap_or_default());
+            }
+            None => {
+                if let Some(st) = status {
+                    console::err(&st);
+                }
             }
         }
     }
@@ -126,6 +143,12 @@ impl Reporter for Terminal {
                 phase.name(),
                 if ok { "ok" } else { "FAILED" }
             )),
+            Event::Round { total, status } => self.round(total, status),
+            Event::Limits { variable, limits } => {
+                for line in mpf::report::limits::lines(&variable, &limits) {
+                    self.log(&line);
+                }
+            }
             Event::Finished => self.end(),
             Event::Note(n) => self.log(&n),
             Event::Warning(w) => self.log(&format!("warning: {w}")),

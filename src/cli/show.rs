@@ -15,6 +15,9 @@ pub struct Args {
     pub id: String,
     #[arg(long, value_enum, default_value = "table")]
     pub format: Fmt,
+    /// The limit a search found per combination of the other variables
+    #[arg(long)]
+    pub limits: bool,
     #[command(flatten)]
     pub results: super::ResultsDir,
 }
@@ -27,6 +30,11 @@ pub fn run(args: Args) -> Result<i32> {
         Fmt::Json => Format::Json,
         Fmt::Markdown => Format::Markdown,
     };
-    super::console::out(&table::show(&set, format)?);
+    let text = if args.limits {
+        mpf::report::limits::show(&set.manifest, format)?
+    } else {
+        table::show(&set, format)?
+    };
+    super::console::out(&text);
     Ok(0)
 }

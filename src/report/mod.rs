@@ -3,6 +3,7 @@
 
 pub mod compare;
 pub mod html;
+pub mod limits;
 pub mod plot;
 pub mod table;
 pub mod text;

@@ -104,7 +104,7 @@ pub fn text_table(header: &[String], rows: &[Vec<String>]) -> String {
     out
 }
 
-fn markdown_table(header: &[String], rows: &[Vec<String>]) -> String {
+pub fn markdown_table(header: &[String], rows: &[Vec<String>]) -> String {
     let esc = |s: &String| s.replace('|', "\\|");
     let mut out = format!(
         "| {} |\n",
@@ -121,6 +121,30 @@ fn markdown_table(header: &[String], rows: &[Vec<String>]) -> String {
         ));
     }
     out
+}
+
+/// `; 2 of 9 points did not converge (cores=1, cores=4)`: points of an adaptive design that
+/// stopped at `max` with a confidence interval still wider than `ci`.
+pub fn unconverged_note(m: &Manifest) -> String {
+    let bad: Vec<String> = m
+        .points
+        .iter()
+        .filter(|p| !p.converged)
+        .map(|p| crate::store::point_text(&m.variables, &p.point))
+        .collect();
+    if bad.is_empty() {
+        return String::new();
+    }
+    const SHOWN: usize = 5;
+    let mut listed = bad[..bad.len().min(SHOWN)].join("; ");
+    if bad.len() > SHOWN {
+        listed.push_str("; ...");
+    }
+    format!(
+        "; {} of {} points did not converge ({listed})",
+        bad.len(),
+        m.points.len()
+    )
 }
 
 /// Renders a result set in `format`.
@@ -141,12 +165,13 @@ pub fn show(set: &ResultSet, format: Format) -> crate::Result<String> {
             let (h, rows) = display_rows(set);
             let m = &set.manifest;
             let title = format!(
-                "{} ({}): {} ok, {} failed of {} planned runs",
+                "{} ({}): {} ok, {} failed of {} planned runs{}",
                 m.id,
                 m.status_text(),
                 m.runs_ok,
                 m.runs_failed,
-                m.planned_runs
+                m.planned_runs,
+                unconverged_note(m)
             );
             Ok(if format == Format::Table {
                 format!("{title}\n\n{}", text_table(&h, &rows))

@@ -39,6 +39,18 @@ pub enum Event {
         attempt: usize,
         error: String,
     },
+    /// An adaptive design or a search decided its next round: `total` runs are now asked for
+    /// (up to the end of the round); `status` says what it is doing ("round 4: 7 points still
+    /// noisy", "rate: 1.2 M–1.4 M").
+    Round {
+        total: usize,
+        status: Option<String>,
+    },
+    /// What the searches found (`variable` is the searched one), once the loop ended.
+    Limits {
+        variable: String,
+        limits: Vec<crate::store::Limit>,
+    },
     /// The loop over the plan ended.
     Finished,
     /// Information (a resumed set, a note about the input).

@@ -1,11 +1,14 @@
-//! The experiment loop: facts, every planned run (skipping those a resumed journal already
-//! holds), retries, `on_failure`, the early stop, cancellation, and the final status.
+//! The experiment loop: facts, the design's rounds (each skipping the runs a resumed journal
+//! already holds), retries, `on_failure`, the early stop, cancellation, and the final status.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use tokio::task::JoinSet;
 
+use serde_json::Value;
+
+use crate::design::{Design, Next};
 use crate::error::Result;
 use crate::facts;
 use crate::plan::{Plan, PlannedRun};
@@ -47,14 +50,6 @@ pub struct Summary {
     pub early_stop: Option<String>,
     /// A cleanup entry failed (reported as a warning; the runs are recorded).
     pub cleanup_failed: bool,
-}
-
-/// Identity of a run independent of its index, for resuming with a changed plan.
-fn run_key(point: &serde_json::Map<String, serde_json::Value>, repetition: usize) -> String {
-    format!(
-        "{}#{repetition}",
-        serde_json::to_string(point).unwrap_or_default()
-    )
 }
 
 /// Describes a result first seen in a run: a per-role result (`goodput.server`) takes the unit
@@ -109,32 +104,22 @@ pub(crate) async fn gather_facts(machines: &Machines, writer: &mut SetWriter) ->
     writer.write_manifest()
 }
 
-/// The runs of `plan` that the journal does not hold yet; a run whose index an earlier session
-/// used for another point (a plan changed with `--force`) gets a fresh index.
-fn remaining_runs(plan: &Plan, records: &[RunRecord]) -> Vec<PlannedRun> {
-    let done_keys: HashSet<String> = records
-        .iter()
-        .map(|r| run_key(&r.point, r.repetition))
-        .collect();
-    let used_indices: HashSet<usize> = records.iter().map(|r| r.index).collect();
-    let mut next_free = used_indices
-        .iter()
-        .max()
-        .map_or(0, |m| m + 1)
-        .max(plan.runs.len());
-    let mut todo = Vec::new();
-    for r in &plan.runs {
-        if done_keys.contains(&run_key(&plan.point(r.point), r.repetition)) {
-            continue;
-        }
-        let mut r = *r;
-        if used_indices.contains(&r.index) {
+/// `runs` with a fresh index for each whose index an earlier session used for another run (a
+/// plan changed with `--force`).
+fn fresh_indices(
+    mut runs: Vec<PlannedRun>,
+    records: &[RunRecord],
+    planned: usize,
+) -> Vec<PlannedRun> {
+    let used: HashSet<usize> = records.iter().map(|r| r.index).collect();
+    let mut next_free = used.iter().max().map_or(0, |m| m + 1).max(planned);
+    for r in &mut runs {
+        if used.contains(&r.index) {
             r.index = next_free;
             next_free += 1;
         }
-        todo.push(r);
     }
-    todo
+    runs
 }
 
 /// The shape of an error with its numbers blanked, so that `run 0003: port 5201 ...` and
@@ -215,7 +200,20 @@ async fn attempt(
     }
 }
 
-/// Runs every remaining run of `plan`, appending each to `writer` as it finishes.
+/// Why the loop over the rounds stops before the design is done.
+enum Flow {
+    Continue,
+    Stop,
+}
+
+/// What the loop carries from run to run.
+struct Progress {
+    summary: Summary,
+    early: EarlyStop,
+}
+
+/// Runs the design's rounds until it asks for nothing more, appending each run to `writer`
+/// as it finishes; then records the design's outcome (points, limits) in the manifest.
 pub async fn run_experiment(
     exp: &Experiment,
     plan: &Plan,
@@ -230,12 +228,134 @@ pub async fn run_experiment(
     for results in &recorded {
         add_result_infos(exp, &mut writer.manifest.results, results);
     }
-    let todo = remaining_runs(plan, writer.records());
-    let mut summary = Summary {
-        skipped: plan.runs.len() - todo.len(),
-        ..Default::default()
+    let design = Design::new(exp, plan);
+    let mut plan = plan.clone();
+    let already = writer.records().len();
+    let mut progress = Progress {
+        summary: Summary {
+            skipped: already,
+            ..Default::default()
+        },
+        early: EarlyStop::new(opts.keep_going, writer.manifest.runs_ok),
     };
+    let mut warned: HashSet<String> = HashSet::new();
+    let mut first = true;
+    loop {
+        if control.cancel.is_cancelled() {
+            progress.summary.interrupted = true;
+            break;
+        }
+        let Some(next) = design.next(&mut plan, writer.records()) else {
+            break;
+        };
+        if next.runs.is_empty() {
+            break; // a round is only chosen for a missing run; never spin
+        }
+        if first {
+            announce(control, &next, already);
+            first = false;
+        }
+        control.emit(Event::Round {
+            total: next.planned,
+            status: next.status.clone(),
+        });
+        for w in next
+            .warnings
+            .iter()
+            .filter(|w| warned.insert(w.to_string()))
+        {
+            control.emit(Event::Warning(w.clone()));
+        }
+        let todo = fresh_indices(next.runs, writer.records(), next.planned);
+        if let Flow::Stop =
+            run_round(exp, &plan, machines, writer, control, &todo, &mut progress).await?
+        {
+            break;
+        }
+    }
+    if first {
+        announce_done(control, already);
+    }
+    let mut summary = progress.summary;
+    record_outcome(&design, &mut plan, writer, control);
+    control.emit(Event::Finished);
+    let status = if summary.interrupted {
+        SetStatus::Interrupted
+    } else if summary.stopped || summary.early_stop.is_some() {
+        SetStatus::Failed
+    } else {
+        SetStatus::Complete
+    };
+    writer.finish(status)?;
+    summary.set_ok = writer.manifest.runs_ok;
+    summary.set_failed = writer.manifest.runs_failed;
+    Ok(summary)
+}
 
+fn announce(control: &Control, next: &Next, already: usize) {
+    control.emit(Event::Started {
+        total: next.planned.max(already + next.runs.len()),
+        already,
+    });
+    if already > 0 {
+        control.emit(Event::Note(format!(
+            "resuming: {already} runs already recorded, {} to go in this round",
+            next.runs.len()
+        )));
+    }
+}
+
+fn announce_done(control: &Control, already: usize) {
+    control.emit(Event::Started {
+        total: already,
+        already,
+    });
+}
+
+/// Writes into the manifest what the design found (per point runs, limits, the probed values
+/// of the searched variable) and reports the limits.
+fn record_outcome(design: &Design, plan: &mut Plan, writer: &mut SetWriter, control: &Control) {
+    let (points, limits) = design.outcome(plan, writer.records());
+    writer.manifest.points = points;
+    writer.manifest.planned_runs = writer.records().len().max(writer.manifest.planned_runs);
+    let Some(search) = &writer.manifest.search else {
+        return;
+    };
+    let variable = search.variable.clone();
+    let mut probed: Vec<Value> = writer
+        .records()
+        .iter()
+        .filter_map(|r| r.point.get(&variable).cloned())
+        .collect();
+    probed.sort_by(|a, b| {
+        let x = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+        x(a).total_cmp(&x(b))
+    });
+    probed.dedup();
+    if let Some(v) = writer
+        .manifest
+        .variables
+        .iter_mut()
+        .find(|v| v.name == variable)
+    {
+        v.labels = probed.iter().map(crate::model::value_text).collect();
+        v.values = probed;
+        v.numeric = true;
+    }
+    writer.manifest.limits = limits.clone();
+    control.emit(Event::Limits { variable, limits });
+}
+
+/// Runs one round's runs in order.
+async fn run_round(
+    exp: &Experiment,
+    plan: &Plan,
+    machines: &Machines,
+    writer: &mut SetWriter,
+    control: &Control,
+    todo: &[PlannedRun],
+    progress: &mut Progress,
+) -> Result<Flow> {
     let (roles_ctx, links_ctx) = machines.context();
     let set_dir = writer.dir().to_path_buf();
     let set_id = writer.manifest.id.clone();
@@ -249,27 +369,15 @@ pub async fn run_experiment(
         links_ctx,
         cancel: control.cancel.subscribe(),
     };
-    control.emit(Event::Started {
-        total: plan.runs.len(),
-        already: summary.skipped,
-    });
-    if summary.skipped > 0 {
-        control.emit(Event::Note(format!(
-            "resuming: {} runs already recorded, {} to go",
-            summary.skipped,
-            todo.len()
-        )));
-    }
-    let mut early = EarlyStop::new(opts.keep_going, writer.manifest.runs_ok);
-    for run in &todo {
+    for run in todo {
         if control.cancel.is_cancelled() {
-            summary.interrupted = true;
-            break;
+            progress.summary.interrupted = true;
+            return Ok(Flow::Stop);
         }
         let started = now_rfc3339();
         let Some((outcome, attempts)) = attempt(&env, run, exp.retries, control).await else {
-            summary.interrupted = true;
-            break;
+            progress.summary.interrupted = true;
+            return Ok(Flow::Stop);
         };
         if let Some(e) = outcome.storage_error {
             // The set can't hold this run (a full disk): it isn't recorded, so that
@@ -297,43 +405,49 @@ pub async fn run_experiment(
             error: outcome.error,
             notes: outcome.notes,
         };
-        control.emit(Event::RunFinished {
-            index: run.index,
-            point: point_text(&writer.manifest.variables, &record.point),
-            status: record.status,
-            results: results_text(&record.results, &writer.manifest.results),
-            error: record.error.clone(),
-        });
-        let failed = record.status == RunStatus::Failed;
-        let stop_early = early.observe(record.status, record.error.as_deref());
-        let error = record.error.clone();
-        writer.append(record)?;
-        if failed {
-            summary.failed += 1;
-        } else {
-            summary.ok += 1;
-        }
-        if failed && exp.on_failure == OnFailure::Stop {
-            summary.stopped = true;
-            break;
-        }
-        if stop_early {
-            summary.early_stop = Some(error.unwrap_or_default());
-            break;
+        if let Flow::Stop = record_run(exp, writer, control, record, progress)? {
+            return Ok(Flow::Stop);
         }
     }
-    control.emit(Event::Finished);
-    let status = if summary.interrupted {
-        SetStatus::Interrupted
-    } else if summary.stopped || summary.early_stop.is_some() {
-        SetStatus::Failed
+    Ok(Flow::Continue)
+}
+
+/// Reports and appends a finished run; `Stop` when `on_failure: stop` or the early stop say so.
+fn record_run(
+    exp: &Experiment,
+    writer: &mut SetWriter,
+    control: &Control,
+    record: RunRecord,
+    progress: &mut Progress,
+) -> Result<Flow> {
+    control.emit(Event::RunFinished {
+        index: record.index,
+        point: point_text(&writer.manifest.variables, &record.point),
+        status: record.status,
+        results: results_text(&record.results, &writer.manifest.results),
+        error: record.error.clone(),
+    });
+    let failed = record.status == RunStatus::Failed;
+    let stop_early = progress
+        .early
+        .observe(record.status, record.error.as_deref());
+    let error = record.error.clone();
+    writer.append(record)?;
+    let summary = &mut progress.summary;
+    if failed {
+        summary.failed += 1;
     } else {
-        SetStatus::Complete
-    };
-    writer.finish(status)?;
-    summary.set_ok = writer.manifest.runs_ok;
-    summary.set_failed = writer.manifest.runs_failed;
-    Ok(summary)
+        summary.ok += 1;
+    }
+    if failed && exp.on_failure == OnFailure::Stop {
+        summary.stopped = true;
+        return Ok(Flow::Stop);
+    }
+    if stop_early {
+        summary.early_stop = Some(error.unwrap_or_default());
+        return Ok(Flow::Stop);
+    }
+    Ok(Flow::Continue)
 }
 
 #[cfg(test)]

@@ -93,7 +93,9 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
     let mut sets = Vec::new();
     for (k, v) in &overrides {
         if k == "--runs" {
+            // A fixed count: --runs N asks for exactly N runs per point, adaptive or not.
             exp.runs = v.as_u64().unwrap_or(exp.runs as u64) as usize;
+            exp.adaptive = None;
         } else if let Value::Array(vals) = v {
             sets.push((k.clone(), vals.clone()));
         }
@@ -210,6 +212,24 @@ impl Prepared {
             runs_failed: 0,
             plot: exp.plot.clone(),
             requirements: None,
+            adaptive: exp.adaptive.as_ref().map(|a| store::AdaptiveInfo {
+                min: a.min,
+                max: a.max,
+                ci: a.ci.clone(),
+                on: a.targets.iter().map(|(n, _)| n.clone()).collect(),
+            }),
+            points: Vec::new(),
+            search: exp.search.as_ref().map(|s| store::SearchInfo {
+                variable: exp.variables[s.variable].name.clone(),
+                condition: s.condition.clone(),
+                goal: s.goal,
+                precision: s.precision_text.clone(),
+                range: [
+                    crate::design::probe_value(s.lo, s.integer),
+                    crate::design::probe_value(s.hi, s.integer),
+                ],
+            }),
+            limits: Vec::new(),
         }
     }
 
@@ -224,7 +244,19 @@ impl Prepared {
         s.push('\n');
         for v in &exp.variables {
             let vals: Vec<&str> = v.labels.iter().map(String::as_str).collect();
-            let shown = if vals.len() > 8 {
+            let shown = if let Some(search) = exp.search.as_ref().filter(|_| vals.is_empty()) {
+                format!(
+                    "searched in [{}, {}]",
+                    crate::model::value_text(&crate::design::probe_value(
+                        search.lo,
+                        search.integer
+                    )),
+                    crate::model::value_text(&crate::design::probe_value(
+                        search.hi,
+                        search.integer
+                    ))
+                )
+            } else if vals.len() > 8 {
                 format!(
                     "{} ... {} ({} values)",
                     vals[..4].join(", "),
@@ -241,18 +273,10 @@ impl Prepared {
                 .unwrap_or_default();
             s.push_str(&format!("  {} = {shown}{when}\n", v.name));
         }
-        s.push_str(&format!(
-            "{} points (of {} in the space), {} runs each, {} runs in {} order (seed {:?})\n",
-            plan.point_count(),
-            plan.space_size,
-            exp.runs,
-            plan.runs.len(),
-            match exp.order {
-                Order::Shuffle => "shuffled",
-                Order::Sequential => "sequential",
-            },
-            exp.seed
-        ));
+        s.push_str(&self.describe_amount());
+        if plan.runs.is_empty() {
+            return s;
+        }
         let variables = self.variable_infos();
         for r in plan.runs.iter().take(limit) {
             s.push_str(&format!(
@@ -264,6 +288,78 @@ impl Prepared {
         }
         if plan.runs.len() > limit {
             s.push_str(&format!("  ... {} more runs\n", plan.runs.len() - limit));
+        }
+        s
+    }
+
+    /// How much the plan runs: points and runs, or the bounds of an adaptive design.
+    fn describe_amount(&self) -> String {
+        let exp = &self.exp;
+        let plan = &self.plan;
+        let order = match exp.order {
+            Order::Shuffle => "shuffled",
+            Order::Sequential => "sequential",
+        };
+        let design = crate::design::Design::new(exp, plan);
+        let (min, max) = design.bounds(plan);
+        let mut s = match (&exp.search, &exp.adaptive) {
+            (Some(search), _) => {
+                let bisect = crate::design::Bisect::of(search);
+                format!(
+                    "search: the {} {} in [{}, {}] where {} (precision {}): {} combinations, each at most {} probes ({})\n",
+                    match search.goal {
+                        crate::model::Goal::Max => "largest",
+                        crate::model::Goal::Min => "smallest",
+                    },
+                    exp.variables[search.variable].name,
+                    crate::model::value_text(&crate::design::probe_value(search.lo, search.integer)),
+                    crate::model::value_text(&crate::design::probe_value(search.hi, search.integer)),
+                    search.condition,
+                    search.precision_text,
+                    plan.groups,
+                    bisect.worst_case_probes(),
+                    if bisect.geometric { "bisection on a log scale" } else { "bisection" },
+                )
+            }
+            (None, _) => format!(
+                "{} points (of {} in the space), ",
+                plan.point_count(),
+                plan.space_size
+            ),
+        };
+        let per_point = match &exp.adaptive {
+            Some(a) => format!(
+                "{}..{} runs per point (until the 95% CI of {} is within {})",
+                a.min,
+                a.max,
+                a.targets
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                a.ci
+            ),
+            None => format!("{} runs each", exp.runs),
+        };
+        let runs = if min == max {
+            format!("{min} runs")
+        } else {
+            format!("{min}..{max} runs")
+        };
+        if exp.search.is_some() {
+            s.push_str(&format!(
+                "{per_point}, {runs} in {order} order (seed {:?})\n",
+                exp.seed
+            ));
+            s.push_str("probes are decided as results come in: no run list ahead\n");
+        } else {
+            s.push_str(&format!(
+                "{per_point}, {runs} in {order} order (seed {:?})\n",
+                exp.seed
+            ));
+            if exp.adaptive.is_some() {
+                s.push_str(&format!("first round ({} runs):\n", plan.runs.len()));
+            }
         }
         s
     }

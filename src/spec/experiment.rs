@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::error::Location;
 use crate::model::{Better, ResultInfo};
 
-pub use super::raw::{OnFailure, Order, PlotHints, SamplingMethod};
+pub use super::raw::{Goal, OnFailure, Order, PlotHints, SamplingMethod};
 
 /// `require: {governor: performance}`: one setting and the value it must have.
 #[derive(Debug, Clone, PartialEq)]
@@ -186,6 +186,59 @@ pub struct Experiment {
     pub require: Vec<Requirement>,
     /// Grace period between TERM and KILL when stopping processes.
     pub kill_grace: Duration,
+    /// `runs: {min, max, ci, on}`: `runs` is then `min`.
+    pub adaptive: Option<Adaptive>,
+    pub search: Option<Search>,
+}
+
+/// A width: relative (to a mean, or to the upper end of a bracket) or absolute (in the base
+/// unit of what it measures).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Width {
+    Relative(f64),
+    Absolute(f64),
+}
+
+impl Width {
+    /// The absolute width this allows around `reference`.
+    pub fn at(self, reference: f64) -> f64 {
+        match self {
+            Width::Relative(r) => r * reference.abs(),
+            Width::Absolute(a) => a,
+        }
+    }
+}
+
+/// Adaptive repetitions (SPEC §9.1): every point gets `min` runs, then one more per round
+/// while the 95% half-width of a watched result's mean is wider than its target, up to `max`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Adaptive {
+    pub min: usize,
+    pub max: usize,
+    /// `ci:` as written (`2%`, `0.5 ms`).
+    pub ci: String,
+    /// The watched results (`on:`), each with the widest half-width allowed.
+    pub targets: Vec<(String, Width)>,
+}
+
+/// A search for a limit (SPEC §9.2) instead of a sweep of `variable`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Search {
+    /// Index of the searched variable in `Experiment::variables` (its `values` start empty:
+    /// probes are appended as they are decided).
+    pub variable: usize,
+    pub lo: f64,
+    pub hi: f64,
+    /// Both bounds are integers: every probe is an integer.
+    pub integer: bool,
+    pub condition: String,
+    pub condition_loc: Location,
+    pub goal: Goal,
+    /// `precision:` as written, and its meaning.
+    pub precision_text: String,
+    pub precision: Width,
+    /// Variables along which the limit does not decrease (indices).
+    pub monotonic: Vec<usize>,
 }
 
 impl Experiment {
@@ -241,41 +294,46 @@ impl Experiment {
 
     /// Results the experiment produces, in declaration order, with per-step durations.
     pub fn result_infos(&self) -> Vec<ResultInfo> {
-        let mut out = Vec::new();
-        for s in &self.steps {
-            let multi = s.role.names.len() > 1 || s.role.names.iter().any(|n| n == "all");
-            for e in &s.results {
-                let unit = e.unit.clone().unwrap_or_default();
-                let series = matches!(e.kind, ExtractKind::Regex { all: true, .. });
-                if multi && !s.role.is_templated() {
-                    for r in s.role.names.iter().filter(|n| *n != "all") {
-                        out.push(ResultInfo {
-                            name: format!("{}.{r}", e.name),
-                            unit: unit.clone(),
-                            better: e.better,
-                            series,
-                        });
-                    }
-                } else {
+        result_infos(&self.steps)
+    }
+}
+
+/// Results that `steps` produce, in declaration order, with per-step durations.
+pub fn result_infos(steps: &[Step]) -> Vec<ResultInfo> {
+    let mut out = Vec::new();
+    for s in steps {
+        let multi = s.role.names.len() > 1 || s.role.names.iter().any(|n| n == "all");
+        for e in &s.results {
+            let unit = e.unit.clone().unwrap_or_default();
+            let series = matches!(e.kind, ExtractKind::Regex { all: true, .. });
+            if multi && !s.role.is_templated() {
+                for r in s.role.names.iter().filter(|n| *n != "all") {
                     out.push(ResultInfo {
-                        name: e.name.clone(),
-                        unit,
+                        name: format!("{}.{r}", e.name),
+                        unit: unit.clone(),
                         better: e.better,
                         series,
                     });
                 }
-            }
-        }
-        for s in &self.steps {
-            if !s.background {
+            } else {
                 out.push(ResultInfo {
-                    name: format!("{}.duration", s.name),
-                    unit: "s".into(),
-                    better: Better::Lower,
-                    series: false,
+                    name: e.name.clone(),
+                    unit,
+                    better: e.better,
+                    series,
                 });
             }
         }
-        out
     }
+    for s in steps {
+        if !s.background {
+            out.push(ResultInfo {
+                name: format!("{}.duration", s.name),
+                unit: "s".into(),
+                better: Better::Lower,
+                series: false,
+            });
+        }
+    }
+    out
 }

@@ -3,6 +3,7 @@
 
 pub mod cluster;
 mod de;
+pub mod design;
 pub mod experiment;
 mod raw;
 mod validate;

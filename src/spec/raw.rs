@@ -16,7 +16,7 @@ use super::de::{Dur, OneOrMany, OrderedMap, ScalarText};
 pub struct RawExperiment {
     pub name: Option<Spanned<String>>,
     pub description: Option<String>,
-    pub runs: Option<Spanned<i64>>,
+    pub runs: Option<Spanned<RawRuns>>,
     pub order: Option<Order>,
     pub seed: Option<ScalarText>,
     #[serde(default)]
@@ -38,6 +38,7 @@ pub struct RawExperiment {
     /// `require: {governor: performance, turbo: false}`: settings every machine must have.
     #[serde(default)]
     pub require: super::de::OrderedMap<Spanned<super::de::ScalarText>>,
+    pub search: Option<Spanned<RawSearch>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, DeriveDeserialize, serde::Serialize)]
@@ -309,3 +310,56 @@ impl<'de> Deserialize<'de> for RawExtractor {
         d.deserialize_any(EV)
     }
 }
+
+/// `runs:` as a count (`runs: 3`) or adaptive (`runs: {min, max, ci, on}`).
+#[derive(Debug)]
+pub enum RawRuns {
+    Count(i64),
+    Adaptive(RawAdaptive),
+}
+
+#[derive(Debug, DeriveDeserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdaptive {
+    pub min: Option<i64>,
+    pub max: Option<i64>,
+    pub ci: Option<ScalarText>,
+    pub on: Option<Vec<String>>,
+}
+
+impl<'de> Deserialize<'de> for RawRuns {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct RunsVisitor;
+        impl<'de> Visitor<'de> for RunsVisitor {
+            type Value = RawRuns;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a number of runs, or {min: N, max: N, ci: 2%, on: [results]}")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawRuns, E> {
+                Ok(RawRuns::Count(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawRuns, E> {
+                Ok(RawRuns::Count(i64::try_from(v).unwrap_or(i64::MAX)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<RawRuns, A::Error> {
+                RawAdaptive::deserialize(MapAccessDeserializer::new(m)).map(RawRuns::Adaptive)
+            }
+        }
+        d.deserialize_any(RunsVisitor)
+    }
+}
+
+/// `search:` (SPEC §9.2).
+#[derive(Debug, DeriveDeserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSearch {
+    pub variable: Spanned<String>,
+    pub condition: Spanned<String>,
+    #[serde(default)]
+    pub goal: Goal,
+    pub precision: Option<Spanned<ScalarText>>,
+    #[serde(default)]
+    pub monotonic: Vec<Spanned<String>>,
+}
+
+pub use crate::model::Goal;

@@ -101,3 +101,54 @@ fn role_names_are_never_paths() {
     parse("variables:\n  node: [a, b]\nsteps:\n  - role: [\"{{ node }}\", all, ns-node]\n    run: x\n")
         .unwrap();
 }
+
+#[test]
+fn adaptive_runs_and_search_are_checked_at_load() {
+    let steps = "steps:\n  - run: echo\n    results:\n      loss: 'l=(\\S+)'\n      lat: {regex: 'a=(\\S+ ms)', unit: s}\n";
+    let ok = parse(&format!(
+        "runs: {{min: 2, max: 9, ci: 0.5 ms, on: [lat]}}\nvariables:\n  rate: {{range: [1, 100000000000]}}\nsearch: {{variable: rate, condition: 'loss <= 0.001'}}\n{steps}"
+    ))
+    .unwrap();
+    assert_eq!(ok.runs, 2);
+    let a = ok.adaptive.unwrap();
+    assert_eq!(
+        a.targets,
+        vec![("lat".to_string(), Width::Absolute(0.0005))]
+    );
+    let s = ok.search.unwrap();
+    assert_eq!((s.lo, s.hi, s.integer), (1.0, 1e11, true));
+    assert!(
+        ok.variables[0].values.is_empty(),
+        "a searched range is never expanded"
+    );
+    for (src, want) in [
+        ("runs: {min: 1}\n", "exp.yaml:1:7: runs: min must be at least 2"),
+        ("runs: {min: 5, max: 3}\n", "max (3) is smaller than min (5)"),
+        ("runs: {on: [nope]}\n", "on: no declared result named 'nope'"),
+        ("runs: {ci: 0%}\n", "must be greater than 0"),
+        ("runs: {ci: 2 parsecs}\n", "ci:"),
+        (
+            "variables:\n  rate: {range: [1, 9]}\nsearch: {variable: rate, condition: 'los < 1'}\n",
+            "exp.yaml:3:37: search condition: unknown name 'los'",
+        ),
+        (
+            "variables:\n  rate: [1, 2]\nsearch: {variable: rate, condition: 'loss < 1'}\n",
+            "exp.yaml:2:9: variable 'rate' is searched: give it range: [from, to]",
+        ),
+        (
+            "variables:\n  rate: {range: [1, 9]}\nsearch: {variable: rat, condition: 'loss < 1'}\n",
+            "search: no variable named 'rat'",
+        ),
+        (
+            "variables:\n  rate: {range: [1, 9]}\nsearch: {variable: rate, condition: 'loss < 1', monotonic: [rate]}\n",
+            "search monotonic: 'rate' is not another variable",
+        ),
+        (
+            "variables:\n  rate: {range: [1, 9]}\nsearch: {variable: rate, condition: 'loss < 1', precision: -1}\n",
+            "search precision:",
+        ),
+    ] {
+        let e = err(&format!("{src}{steps}"));
+        assert!(e.contains(want), "{src}: {e}");
+    }
+}

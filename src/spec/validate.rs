@@ -75,13 +75,8 @@ pub fn parse_experiment(path: &Path, source: &str) -> Result<Experiment> {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "experiment".into()),
     };
-    let runs = match &raw.runs {
-        Some(r) if r.value < 1 => return Err(cx.err(r, "runs must be at least 1")),
-        Some(r) => r.value as usize,
-        None => 3,
-    };
-
-    let variables = variables(&cx, &raw.variables)?;
+    let searched = raw.search.as_ref().map(|s| s.value.variable.value.as_str());
+    let variables = variables(&cx, &raw.variables, searched)?;
     let zips = zips(&cx, &raw.variables, &variables)?;
     check_conditions(&cx, &variables, &zips)?;
 
@@ -188,6 +183,27 @@ pub fn parse_experiment(path: &Path, source: &str) -> Result<Experiment> {
         }
     }
 
+    let result_infos = super::experiment::result_infos(&steps);
+    let (runs, adaptive) = super::design::runs(path, raw.runs.as_ref(), &result_infos)?;
+    let search = match &raw.search {
+        Some(s) => {
+            let name = &s.value.variable.value;
+            let range = match raw.variables.vars.iter().find(|(k, _)| &k.value == name) {
+                Some((_, var)) => super::design::search_range(path, name, var)?,
+                None => (0.0, 0.0, false),
+            };
+            Some(super::design::search(
+                path,
+                s,
+                range,
+                &variables,
+                &zips,
+                &result_infos,
+            )?)
+        }
+        None => None,
+    };
+
     let exp = Experiment {
         path: path.to_path_buf(),
         source: source.to_string(),
@@ -213,6 +229,8 @@ pub fn parse_experiment(path: &Path, source: &str) -> Result<Experiment> {
         plot: raw.plot.as_ref().map(|p| p.value.clone()),
         require: requirements(&cx, &raw.require)?,
         kill_grace: Duration::from_secs(2),
+        adaptive,
+        search,
     };
     if let Some(p) = &raw.plot {
         check_plot(&cx, p, &exp)?;
@@ -306,7 +324,9 @@ pub fn check_templates(exp: &Experiment, roles: Option<&BTreeSet<String>>) -> Re
     Ok(())
 }
 
-fn variables(cx: &Ctx, raw: &RawVariables) -> Result<Vec<Variable>> {
+/// The variables, each expanded into its values; the searched one (`searched`) keeps none:
+/// its probes are decided while the experiment runs.
+fn variables(cx: &Ctx, raw: &RawVariables, searched: Option<&str>) -> Result<Vec<Variable>> {
     let mut out: Vec<Variable> = Vec::new();
     for (name, var) in &raw.vars {
         let n = name.value.as_str();
@@ -326,6 +346,18 @@ fn variables(cx: &Ctx, raw: &RawVariables) -> Result<Vec<Variable>> {
             return Err(cx.err(name, format!("variable '{n}' is defined twice")));
         }
         let loc = cx.loc(var);
+        if searched == Some(n) {
+            let (lo, hi, _) = super::design::search_range(cx.path, n, var)?;
+            out.push(Variable {
+                name: n.to_string(),
+                values: Vec::new(),
+                labels: Vec::new(),
+                when: None,
+                geometric: super::design::is_geometric(lo, hi),
+                loc,
+            });
+            continue;
+        }
         let (values, labels, when, geometric) = match &var.value {
             RawVar::Constant(v) => (vec![v.clone()], vec![], None, false),
             RawVar::List(vs) => (vs.clone(), vec![], None, false),

@@ -219,6 +219,90 @@ pub struct Manifest {
     /// The experiment's `require:` against the machines, when it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requirements: Option<Requirements>,
+    /// Adaptive repetitions in force (`runs: {min, max, ci, on}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adaptive: Option<AdaptiveInfo>,
+    /// With adaptive repetitions: every point (probes included), its runs and whether its
+    /// confidence intervals met the target.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub points: Vec<PointRuns>,
+    /// The search in force (`search:`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<SearchInfo>,
+    /// The limit found per combination of the other variables.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub limits: Vec<Limit>,
+}
+
+/// `runs: {min, max, ci, on}` as the manifest records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AdaptiveInfo {
+    pub min: usize,
+    pub max: usize,
+    pub ci: String,
+    pub on: Vec<String>,
+}
+
+/// How many runs a point got under adaptive repetitions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PointRuns {
+    pub point: Map<String, Value>,
+    pub runs: usize,
+    /// Every watched result's 95% half-width met `ci` (false: the point stopped at `max`).
+    pub converged: bool,
+}
+
+/// `search:` as the manifest records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchInfo {
+    pub variable: String,
+    pub condition: String,
+    pub goal: crate::model::Goal,
+    pub precision: String,
+    /// The searched range, `[from, to]`.
+    pub range: [Value; 2],
+}
+
+/// What a search found for one combination of the other variables.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Limit {
+    /// The other variables' values.
+    pub point: Map<String, Value>,
+    /// The best probed value that met the condition; null when none did.
+    pub limit: Value,
+    pub status: LimitStatus,
+    /// Probes measured (inferred ones, from `monotonic`, not counted).
+    pub probes: usize,
+    /// Runs of those probes.
+    pub runs: usize,
+    /// The closing bracket: the value that met the condition and the one that did not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bracket: Option<[Value; 2]>,
+}
+
+/// Whether a search closed its bracket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LimitStatus {
+    #[serde(rename = "found")]
+    Found,
+    #[serde(rename = "holds everywhere")]
+    HoldsEverywhere,
+    #[serde(rename = "fails everywhere")]
+    FailsEverywhere,
+    /// The set stopped (interrupted, failed) before the search ended.
+    #[serde(rename = "unfinished")]
+    Unfinished,
+}
+
+impl LimitStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LimitStatus::Found => "found",
+            LimitStatus::HoldsEverywhere => "holds everywhere",
+            LimitStatus::FailsEverywhere => "fails everywhere",
+            LimitStatus::Unfinished => "unfinished",
+        }
+    }
 }
 
 impl Manifest {

@@ -404,6 +404,10 @@ pub(crate) mod tests {
             runs_failed: 0,
             plot: None,
             requirements: None,
+            adaptive: None,
+            points: Vec::new(),
+            search: None,
+            limits: Vec::new(),
         }
     }
 

@@ -69,6 +69,10 @@ fn manifest(
         runs_failed: 0,
         plot: None,
         requirements: None,
+        adaptive: None,
+        points: Vec::new(),
+        search: None,
+        limits: Vec::new(),
     }
 }
 

@@ -98,6 +98,10 @@ pub fn manifest(
         runs_failed: 0,
         plot: None,
         requirements: None,
+        adaptive: None,
+        points: Vec::new(),
+        search: None,
+        limits: Vec::new(),
     }
 }
 

@@ -1,5 +1,6 @@
 //! End-to-end tests of the `mpf` binary: one integration-test binary made of modules.
 
+mod adaptive;
 mod common;
 mod compare;
 mod docs;

@@ -608,3 +608,23 @@ fn roles_n1_and_n10_on_one_host_both_get_their_run_dir_back_from_a_private_root(
         assert_eq!(mode.trim(), "drwx------", "{role}");
     }
 }
+
+#[test]
+fn udp_limit_example_between_two_namespace_hosts() {
+    let Some(bed) = Bed::new("udp_limit_between_two_namespace_hosts", 2) else {
+        return;
+    };
+    if !Path::new("/usr/bin/iperf3").exists() {
+        println!("SKIP udp_limit_between_two_namespace_hosts: iperf3 is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = write(dir.path(), "cluster.yaml", &original_cluster(&bed));
+    crate::adaptive::udp_limit_is_found(dir.path(), &["-c", cluster.to_str().unwrap()]);
+    let records = journal(&set_dir(dir.path()));
+    assert!(records.iter().all(|r| r["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["host"] == bed.hosts[1].ip.as_str())));
+}

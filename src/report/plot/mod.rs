@@ -2,6 +2,7 @@
 //! SVG, PNG and PDF files with the bundled font.
 
 pub mod figure;
+pub mod limits;
 pub mod output;
 pub mod provenance;
 pub mod render;

@@ -194,8 +194,8 @@ fn write(path: &Path, data: &[u8]) -> Result<()> {
     crate::store::writer::write_atomic(path, data)
 }
 
-/// The figures of every numeric result, in manifest order. Results without a value in any
-/// successful run get no figure.
+/// The figures of every numeric result, in manifest order, then the limits of a search.
+/// Results without a value in any successful run get no figure.
 pub fn figures(set: &ResultSet, hints: Option<&PlotSpec>) -> Result<Vec<Figure>> {
     let hints = hints.cloned().unwrap_or_default();
     let mut out = Vec::new();
@@ -209,6 +209,7 @@ pub fn figures(set: &ResultSet, hints: Option<&PlotSpec>) -> Result<Vec<Figure>>
             out.push(fig);
         }
     }
+    out.extend(super::limits::limit_figure(set)?);
     Ok(out)
 }
 

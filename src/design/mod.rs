@@ -1,0 +1,14 @@
+//! How much to run (SPEC §9): which runs come next, as a pure function of the experiment,
+//! the seed and the runs recorded so far. A fixed plan asks for every run once; adaptive
+//! repetitions ask, round after round, one more run of every point still too noisy; a search
+//! asks for the next probe of every combination of the other variables. Because the answer
+//! depends on nothing but the journal, `--resume` needs no state of its own: replaying the
+//! design over the journal gives exactly the runs still missing.
+
+mod bisect;
+mod rounds;
+mod sample;
+
+pub use bisect::{probe_value, Bisect, Found, Step, MAX_PROBES};
+pub use rounds::{Design, Next};
+pub use sample::{point_key, sample, Journal, Rule, Sample, SampleEnd};

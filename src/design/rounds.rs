@@ -1,0 +1,497 @@
+//! The design: every point's (or every search's) batches laid out in rounds, and the next
+//! round that the journal does not complete.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+use super::bisect::{probe_value, Bisect, Found, Step};
+use super::sample::{point_key, sample, Journal, Rule};
+use crate::model::Goal;
+use crate::plan::{fnv1a, Plan, PlannedRun, NULL};
+use crate::spec::{Experiment, Order, Search};
+use crate::store::{Limit, LimitStatus, PointRuns, RunRecord};
+
+/// Decides the runs of an experiment from the runs recorded so far.
+#[derive(Debug, Clone)]
+pub struct Design {
+    rule: Rule,
+    search: Option<SearchDesign>,
+    shuffle: bool,
+    seed: u64,
+}
+
+#[derive(Debug, Clone)]
+struct SearchDesign {
+    bisect: Bisect,
+    variable: usize,
+    name: String,
+    condition: String,
+    /// Per combination: the combinations whose limit bounds its own (`monotonic`).
+    before: Vec<Vec<usize>>,
+}
+
+/// The runs of the next round.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Next {
+    /// 0-based round.
+    pub round: usize,
+    /// Runs of the round still missing from the journal, in order.
+    pub runs: Vec<PlannedRun>,
+    /// Runs asked for up to the end of this round.
+    pub planned: usize,
+    /// What the design is doing, for the progress display.
+    pub status: Option<String>,
+    /// Conditions that could not be evaluated (counted as not met).
+    pub warnings: Vec<String>,
+}
+
+/// One unit's request at one round: a point and the repetitions it needs.
+struct Batch {
+    round: usize,
+    point: usize,
+    reps: Vec<usize>,
+}
+
+/// Everything the journal implies: the batches so far, and what ended.
+#[derive(Default)]
+struct Timeline {
+    batches: Vec<Batch>,
+    points: Vec<PointRuns>,
+    limits: Vec<Limit>,
+    /// Brackets of searches still running (`rate: 1.2 M–1.4 M`).
+    searching: Vec<String>,
+    warnings: Vec<String>,
+}
+
+/// A search of one combination, replayed.
+struct GroupEnd {
+    found: Option<Found>,
+    end_round: usize,
+}
+
+impl Design {
+    pub fn new(exp: &Experiment, plan: &Plan) -> Design {
+        Design {
+            rule: Rule::of(exp),
+            search: exp.search.as_ref().map(|s| SearchDesign {
+                bisect: Bisect::of(s),
+                variable: s.variable,
+                name: exp.variables[s.variable].name.clone(),
+                condition: s.condition.clone(),
+                before: predecessors(s, plan),
+            }),
+            shuffle: exp.order == Order::Shuffle,
+            seed: fnv1a(exp.seed.as_bytes()),
+        }
+    }
+
+    pub fn rule(&self) -> &Rule {
+        &self.rule
+    }
+
+    /// The first round that the journal does not complete; `None` when the design is done.
+    pub fn next(&self, plan: &mut Plan, records: &[RunRecord]) -> Option<Next> {
+        let journal = Journal::new(records);
+        let tl = self.timeline(plan, &journal);
+        let missing = |plan: &Plan, point: usize, rep: usize| {
+            journal.get(&point_key(&plan.point(point)), rep).is_none()
+        };
+        let round = tl
+            .batches
+            .iter()
+            .filter(|b| b.reps.iter().any(|&r| missing(plan, b.point, r)))
+            .map(|b| b.round)
+            .min()?;
+        let base: usize = tl
+            .batches
+            .iter()
+            .filter(|b| b.round < round)
+            .map(|b| b.reps.len())
+            .sum();
+        let full = self.round_runs(plan, &tl, round);
+        let planned = base + full.len();
+        let runs = full
+            .into_iter()
+            .enumerate()
+            .map(|(i, (point, repetition))| PlannedRun {
+                index: base + i,
+                point,
+                repetition,
+            })
+            .filter(|r| missing(plan, r.point, r.repetition))
+            .collect();
+        Some(Next {
+            round,
+            runs,
+            planned,
+            status: self.status(&tl, round),
+            warnings: tl.warnings,
+        })
+    }
+
+    /// Per point its runs and convergence (adaptive designs), and the limits (searches).
+    pub fn outcome(&self, plan: &mut Plan, records: &[RunRecord]) -> (Vec<PointRuns>, Vec<Limit>) {
+        let tl = self.timeline(plan, &Journal::new(records));
+        (tl.points, tl.limits)
+    }
+
+    /// The fewest and the most runs the design can take, for `--dry-run`.
+    pub fn bounds(&self, plan: &Plan) -> (usize, usize) {
+        let units = plan.groups;
+        match &self.search {
+            None => (units * self.rule.min, units * self.rule.max),
+            Some(s) => {
+                let worst = s.bisect.worst_case_probes();
+                (units * self.rule.min, units * worst * self.rule.max)
+            }
+        }
+    }
+
+    /// The round's runs in order: the fixed plan's order for the first round of a sweep, a
+    /// shuffle seeded with the round otherwise.
+    fn round_runs(&self, plan: &Plan, tl: &Timeline, round: usize) -> Vec<(usize, usize)> {
+        if round == 0 && self.search.is_none() {
+            return plan.runs.iter().map(|r| (r.point, r.repetition)).collect();
+        }
+        let mut runs: Vec<(usize, usize)> = tl
+            .batches
+            .iter()
+            .filter(|b| b.round == round)
+            .flat_map(|b| b.reps.iter().map(|&r| (b.point, r)))
+            .collect();
+        if self.shuffle {
+            let seed = self.seed ^ fnv1a(format!("round {round}").as_bytes());
+            fastrand::Rng::with_seed(seed).shuffle(&mut runs);
+        }
+        runs
+    }
+
+    fn status(&self, tl: &Timeline, round: usize) -> Option<String> {
+        if let Some(first) = tl.searching.first() {
+            let more = tl.searching.len() - 1;
+            return Some(match more {
+                0 => first.clone(),
+                n => format!("{first} (and {n} more searches)"),
+            });
+        }
+        if round == 0 || !self.rule.is_adaptive() {
+            return None;
+        }
+        let noisy = tl.batches.iter().filter(|b| b.round == round).count();
+        Some(format!(
+            "round {}: {noisy} point{} still noisy",
+            round + 1,
+            if noisy == 1 { "" } else { "s" }
+        ))
+    }
+
+    fn timeline(&self, plan: &mut Plan, journal: &Journal) -> Timeline {
+        let mut tl = Timeline::default();
+        match &self.search {
+            None => {
+                for p in 0..plan.groups {
+                    self.sample_point(plan, journal, p, 0, &mut tl);
+                }
+            }
+            Some(s) => {
+                let mut ends: Vec<Option<GroupEnd>> = (0..plan.groups).map(|_| None).collect();
+                for g in 0..plan.groups {
+                    self.replay_group(s, plan, journal, g, &mut ends, &mut tl);
+                }
+            }
+        }
+        tl
+    }
+
+    /// Lays out a point's batches from `start`; returns its end round and sample end.
+    fn sample_point(
+        &self,
+        plan: &Plan,
+        journal: &Journal,
+        point: usize,
+        start: usize,
+        tl: &mut Timeline,
+    ) -> (usize, Option<super::SampleEnd>) {
+        let pt = plan.point(point);
+        let s = sample(&self.rule, journal, &point_key(&pt));
+        let rounds = s.batches.len();
+        for (i, reps) in s.batches.into_iter().enumerate() {
+            tl.batches.push(Batch {
+                round: start + i,
+                point,
+                reps,
+            });
+        }
+        if let (Some(end), true) = (&s.end, self.rule.is_adaptive()) {
+            tl.points.push(PointRuns {
+                point: pt,
+                runs: end.runs,
+                converged: end.converged,
+            });
+        }
+        (start + rounds, s.end)
+    }
+
+    /// Replays the search of combination `g` (after those that bound it), recording its
+    /// batches, its probes' points and its limit.
+    fn replay_group(
+        &self,
+        s: &SearchDesign,
+        plan: &mut Plan,
+        journal: &Journal,
+        g: usize,
+        ends: &mut Vec<Option<GroupEnd>>,
+        tl: &mut Timeline,
+    ) {
+        if ends[g].is_some() {
+            return;
+        }
+        let mut start = 0;
+        let mut bound: Option<f64> = None;
+        let mut waiting = false;
+        for &d in &s.before[g] {
+            self.replay_group(s, plan, journal, d, ends, tl);
+            match &ends[d] {
+                Some(GroupEnd {
+                    found: Some(f),
+                    end_round,
+                }) => {
+                    start = start.max(*end_round);
+                    if let Some(l) = usable_bound(f, s.bisect.goal) {
+                        bound = Some(bound.map_or(l, |b: f64| b.max(l)));
+                    }
+                }
+                _ => waiting = true,
+            }
+        }
+        let point = group_point(plan, g, s.variable);
+        if waiting {
+            tl.limits.push(unfinished(point, &[], s.bisect.goal, 0, 0));
+            ends[g] = Some(GroupEnd {
+                found: None,
+                end_round: usize::MAX,
+            });
+            return;
+        }
+        let end = self.probe_group(s, plan, journal, g, start, bound, point, tl);
+        ends[g] = Some(end);
+    }
+
+    /// Probes combination `g` from round `start` until its search ends or waits for runs.
+    #[allow(clippy::too_many_arguments)]
+    fn probe_group(
+        &self,
+        s: &SearchDesign,
+        plan: &mut Plan,
+        journal: &Journal,
+        g: usize,
+        start: usize,
+        bound: Option<f64>,
+        point: Map<String, Value>,
+        tl: &mut Timeline,
+    ) -> GroupEnd {
+        let goal = s.bisect.goal;
+        let mut measured: Vec<(f64, bool)> = Vec::new();
+        let (mut round, mut runs) = (start, 0);
+        loop {
+            let known = |x: f64| {
+                measured
+                    .iter()
+                    .find(|(v, _)| v.to_bits() == x.to_bits())
+                    .map(|(_, met)| *met)
+                    .or_else(|| infer(x, bound, goal))
+            };
+            let x = match s.bisect.next(known) {
+                Step::Probe(x) => x,
+                Step::Done(found) => match found.limit {
+                    // Inferred from a smaller combination's limit: measured before it is
+                    // reported, so that a limit is always a measured value.
+                    Some(l) if !measured.iter().any(|(v, _)| v.to_bits() == l.to_bits()) => l,
+                    _ => {
+                        tl.limits
+                            .push(limit_of(point, &found, s, measured.len(), runs));
+                        return GroupEnd {
+                            found: Some(found),
+                            end_round: round,
+                        };
+                    }
+                },
+            };
+            let value = probe_value(x, s.bisect.integer);
+            let p = plan.probe(g, s.variable, &value);
+            let (end_round, end) = self.sample_point(plan, journal, p, round, tl);
+            round = end_round;
+            let Some(end) = end else {
+                tl.searching
+                    .push(bracket_text(&s.name, &measured, goal, &point));
+                tl.limits
+                    .push(unfinished(point, &measured, goal, measured.len() + 1, runs));
+                return GroupEnd {
+                    found: None,
+                    end_round: usize::MAX,
+                };
+            };
+            runs += end.runs;
+            let ctx = crate::template::condition_context(&plan.point(p), &end.means);
+            let met = match crate::template::eval_condition(&s.condition, &ctx) {
+                Ok(b) => b,
+                Err(e) => {
+                    tl.warnings.push(format!(
+                        "search: {}={}: condition: {e}; counted as not met",
+                        s.name,
+                        crate::model::value_text(&value)
+                    ));
+                    false
+                }
+            };
+            measured.push((x, met));
+        }
+    }
+}
+
+/// What a finished smaller combination tells about this one: for `max`, every value up to its
+/// limit meets the condition; for `min`, every value below its limit fails.
+fn usable_bound(f: &Found, goal: Goal) -> Option<f64> {
+    match (goal, f.status) {
+        (_, LimitStatus::Found) | (Goal::Max, LimitStatus::HoldsEverywhere) => f.limit,
+        _ => None,
+    }
+}
+
+fn infer(x: f64, bound: Option<f64>, goal: Goal) -> Option<bool> {
+    let b = bound?;
+    match goal {
+        Goal::Max => (x <= b).then_some(true),
+        Goal::Min => (x < b).then_some(false),
+    }
+}
+
+/// For each combination, those with the next smaller value of one `monotonic` variable and
+/// the same values of every other.
+fn predecessors(s: &Search, plan: &Plan) -> Vec<Vec<usize>> {
+    let by_cells: HashMap<&[u32], usize> =
+        (0..plan.groups).map(|g| (plan.point_cells(g), g)).collect();
+    (0..plan.groups)
+        .map(|g| {
+            let cells = plan.point_cells(g);
+            s.monotonic
+                .iter()
+                .filter_map(|&m| {
+                    let prev = previous_value(&plan.variables[m].values, cells[m])?;
+                    let mut c = cells.to_vec();
+                    c[m] = prev;
+                    by_cells.get(c.as_slice()).copied()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The index of the next smaller value (numerically when every value is a number, else the
+/// one written before).
+fn previous_value(values: &[Value], cell: u32) -> Option<u32> {
+    if cell == NULL {
+        return None;
+    }
+    let nums: Option<Vec<f64>> = values.iter().map(Value::as_f64).collect();
+    match nums {
+        Some(n) => {
+            let x = n[cell as usize];
+            (0..n.len())
+                .filter(|&i| n[i] < x)
+                .max_by(|&a, &b| n[a].total_cmp(&n[b]))
+                .map(|i| i as u32)
+        }
+        None => cell.checked_sub(1),
+    }
+}
+
+/// The combination's values: the point without the searched variable and the constants.
+fn group_point(plan: &Plan, g: usize, variable: usize) -> Map<String, Value> {
+    let mut p = plan.point(g);
+    for (i, v) in plan.variables.iter().enumerate() {
+        if i == variable || v.is_constant() {
+            p.remove(&v.name);
+        }
+    }
+    p
+}
+
+fn limit_of(
+    point: Map<String, Value>,
+    f: &Found,
+    s: &SearchDesign,
+    probes: usize,
+    runs: usize,
+) -> Limit {
+    let int = s.bisect.integer;
+    Limit {
+        point,
+        limit: f.limit.map_or(Value::Null, |l| probe_value(l, int)),
+        status: f.status,
+        probes,
+        runs,
+        bracket: f
+            .bracket
+            .map(|(good, bad)| [probe_value(good, int), probe_value(bad, int)]),
+    }
+}
+
+/// The best value measured so far that met the condition.
+fn best_met(measured: &[(f64, bool)], goal: Goal) -> Option<f64> {
+    let met = measured.iter().filter(|(_, m)| *m).map(|(v, _)| *v);
+    match goal {
+        Goal::Max => met.reduce(f64::max),
+        Goal::Min => met.reduce(f64::min),
+    }
+}
+
+fn unfinished(
+    point: Map<String, Value>,
+    measured: &[(f64, bool)],
+    goal: Goal,
+    probes: usize,
+    runs: usize,
+) -> Limit {
+    Limit {
+        point,
+        limit: best_met(measured, goal)
+            .and_then(serde_json::Number::from_f64)
+            .map_or(Value::Null, Value::Number),
+        status: LimitStatus::Unfinished,
+        probes,
+        runs,
+        bracket: None,
+    }
+}
+
+/// `rate: 1.2 M–1.4 M (cores=2)`: where a running search stands.
+fn bracket_text(
+    name: &str,
+    measured: &[(f64, bool)],
+    goal: Goal,
+    point: &Map<String, Value>,
+) -> String {
+    let failed = measured.iter().filter(|(_, m)| !*m).map(|(v, _)| *v);
+    let worst = match goal {
+        Goal::Max => failed.reduce(f64::min),
+        Goal::Min => failed.reduce(f64::max),
+    };
+    let show = |x: Option<f64>| x.map_or("?".to_string(), |x| crate::units::humanise(x, ""));
+    let (a, b) = match goal {
+        Goal::Max => (best_met(measured, goal), worst),
+        Goal::Min => (worst, best_met(measured, goal)),
+    };
+    let at: Vec<String> = point
+        .iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| format!("{k}={}", crate::model::value_text(v)))
+        .collect();
+    let at = if at.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", at.join(", "))
+    };
+    format!("{name}: {}–{}{at}", show(a), show(b))
+}

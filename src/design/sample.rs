@@ -1,0 +1,215 @@
+//! One point's runs: `min` first, then one more per round while a watched result is too noisy.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+use crate::analyze::stats::summarize;
+use crate::spec::{Experiment, Width};
+use crate::store::{RunRecord, RunStatus};
+
+/// How many runs a point gets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    pub min: usize,
+    pub max: usize,
+    /// Watched results and the widest 95% half-width each may have; empty for a fixed count.
+    pub targets: Vec<(String, Width)>,
+}
+
+impl Rule {
+    pub fn of(exp: &Experiment) -> Rule {
+        match &exp.adaptive {
+            Some(a) => Rule {
+                min: a.min,
+                max: a.max,
+                targets: a.targets.clone(),
+            },
+            None => Rule {
+                min: exp.runs,
+                max: exp.runs,
+                targets: Vec::new(),
+            },
+        }
+    }
+
+    pub fn is_adaptive(&self) -> bool {
+        !self.targets.is_empty()
+    }
+
+    /// True while some watched result's 95% half-width (over the ok runs) is wider than its
+    /// target, or cannot be computed (fewer than two values).
+    pub fn noisy(&self, runs: &[&RunRecord]) -> bool {
+        self.targets.iter().any(|(name, width)| {
+            let xs: Vec<f64> = runs
+                .iter()
+                .filter(|r| r.status == RunStatus::Ok)
+                .filter_map(|r| r.results.get(name).and_then(Value::as_f64))
+                .collect();
+            match summarize(&xs) {
+                Some(s) if s.n >= 2 => (s.ci_hi - s.ci_lo) / 2.0 > width.at(s.mean),
+                _ => true,
+            }
+        })
+    }
+}
+
+/// The identity of a point in the journal (its values as JSON, in variable order).
+pub fn point_key(point: &Map<String, Value>) -> String {
+    serde_json::to_string(point).unwrap_or_default()
+}
+
+/// The journal's runs by point and repetition (a later record of the same run wins).
+pub struct Journal<'a> {
+    runs: HashMap<String, HashMap<usize, &'a RunRecord>>,
+}
+
+impl<'a> Journal<'a> {
+    pub fn new(records: &'a [RunRecord]) -> Self {
+        let mut runs: HashMap<String, HashMap<usize, &'a RunRecord>> = HashMap::new();
+        for r in records {
+            runs.entry(point_key(&r.point))
+                .or_default()
+                .insert(r.repetition, r);
+        }
+        Journal { runs }
+    }
+
+    pub fn get(&self, key: &str, repetition: usize) -> Option<&'a RunRecord> {
+        self.runs.get(key)?.get(&repetition).copied()
+    }
+}
+
+/// A point's runs so far: the repetitions it asked for, one batch per round (the last may
+/// still lack runs), and how it ended once it did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub batches: Vec<Vec<usize>>,
+    pub end: Option<SampleEnd>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampleEnd {
+    pub runs: usize,
+    pub converged: bool,
+    /// Mean of every numeric result over the ok runs, in the order first seen.
+    pub means: Vec<(String, f64)>,
+}
+
+/// Replays the rule over the journal's runs of the point `key`. Whether a round asks for
+/// another run depends only on the runs of earlier rounds, so a round interrupted halfway
+/// is continued exactly.
+pub fn sample(rule: &Rule, journal: &Journal, key: &str) -> Sample {
+    let mut batches = vec![(0..rule.min).collect::<Vec<_>>()];
+    let mut runs = Vec::with_capacity(rule.min);
+    for rep in 0..rule.min {
+        match journal.get(key, rep) {
+            Some(r) => runs.push(r),
+            None => return Sample { batches, end: None },
+        }
+    }
+    loop {
+        let noisy = rule.noisy(&runs);
+        if !noisy || runs.len() >= rule.max {
+            let end = SampleEnd {
+                runs: runs.len(),
+                converged: !noisy,
+                means: means(&runs),
+            };
+            return Sample {
+                batches,
+                end: Some(end),
+            };
+        }
+        let rep = runs.len();
+        batches.push(vec![rep]);
+        match journal.get(key, rep) {
+            Some(r) => runs.push(r),
+            None => return Sample { batches, end: None },
+        }
+    }
+}
+
+fn means(runs: &[&RunRecord]) -> Vec<(String, f64)> {
+    let mut sums: Vec<(String, f64, usize)> = Vec::new();
+    for r in runs.iter().filter(|r| r.status == RunStatus::Ok) {
+        for (name, v) in &r.results {
+            let Some(x) = v.as_f64().filter(|x| x.is_finite()) else {
+                continue;
+            };
+            match sums.iter_mut().find(|(n, _, _)| n == name) {
+                Some(s) => {
+                    s.1 += x;
+                    s.2 += 1;
+                }
+                None => sums.push((name.clone(), x, 1)),
+            }
+        }
+    }
+    sums.into_iter()
+        .map(|(n, s, c)| (n, s / c as f64))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn record(rep: usize, x: f64) -> RunRecord {
+        RunRecord {
+            index: rep,
+            point_index: 0,
+            point: json!({"a": 1}).as_object().unwrap().clone(),
+            repetition: rep,
+            status: RunStatus::Ok,
+            attempts: 1,
+            results: json!({ "x": x }).as_object().unwrap().clone(),
+            steps: Vec::new(),
+            started: String::new(),
+            ended: String::new(),
+            error: None,
+            notes: Vec::new(),
+        }
+    }
+
+    fn rule() -> Rule {
+        Rule {
+            min: 3,
+            max: 6,
+            targets: vec![("x".into(), Width::Relative(0.01))],
+        }
+    }
+
+    #[test]
+    fn a_quiet_point_stops_at_min() {
+        let recs: Vec<_> = (0..3).map(|r| record(r, 100.0)).collect();
+        let j = Journal::new(&recs);
+        let s = sample(&rule(), &j, r#"{"a":1}"#);
+        assert_eq!(s.batches, vec![vec![0, 1, 2]]);
+        let end = s.end.unwrap();
+        assert_eq!((end.runs, end.converged), (3, true));
+        assert_eq!(end.means, vec![("x".to_string(), 100.0)]);
+    }
+
+    #[test]
+    fn a_noisy_point_asks_one_run_per_round_until_max() {
+        let xs = [10.0, 200.0, 50.0, 120.0, 3.0, 90.0];
+        let recs: Vec<_> = xs.iter().enumerate().map(|(r, &x)| record(r, x)).collect();
+        let s = sample(&rule(), &Journal::new(&recs[..4]), r#"{"a":1}"#);
+        assert_eq!(s.batches, vec![vec![0, 1, 2], vec![3], vec![4]]);
+        assert!(s.end.is_none(), "round 3 waits for repetition 4");
+        let s = sample(&rule(), &Journal::new(&recs), r#"{"a":1}"#);
+        let end = s.end.unwrap();
+        assert_eq!((end.runs, end.converged), (6, false), "stopped by max");
+    }
+
+    #[test]
+    fn failed_runs_count_as_runs_but_not_as_values() {
+        let mut recs: Vec<_> = (0..3).map(|r| record(r, 100.0)).collect();
+        recs[1].status = RunStatus::Failed;
+        let s = sample(&rule(), &Journal::new(&recs), r#"{"a":1}"#);
+        let end = s.end.unwrap();
+        assert_eq!((end.runs, end.converged), (3, true));
+    }
+}

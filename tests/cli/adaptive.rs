@@ -1,0 +1,417 @@
+//! Adaptive repetitions and searches (SPEC §9) against synthetic systems whose noise and
+//! capacity are known exactly: awk computes each run's value from the point and repetition.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::common::{journal, manifest, mpf_in, only_set, write};
+use crate::run::{spawn_run, wait_for_lines};
+
+/// Points with no noise, a little, and a lot: `x = 100 + noise * sin(...)`, a fixed sequence
+/// per point and repetition. `delay` slows each run (for the kill tests).
+fn noisy_experiment(delay: &str) -> String {
+    format!(
+        r#"
+name: noisy
+runs: {{min: 3, max: 10, ci: 2%, on: [x]}}
+variables:
+  noise: [0, 1, 3, 40]
+steps:
+  - run: >-
+      sleep {delay};
+      awk -v n={{{{ noise }}}} -v r={{{{ run.repetition }}}}
+      'BEGIN {{ printf "x=%.6f\n", 100 + n * sin(r * 2.1 + n) }}'
+    results:
+      x: 'x=(\S+)'
+"#
+    )
+}
+
+/// A system that loses packets above `capacity(cores) = 12345 * cores^2`.
+fn capacity_experiment(extra: &str, runs: &str, delay: &str) -> String {
+    format!(
+        r#"
+name: capacity
+runs: {runs}
+variables:
+  cores: [1, 2, 4]
+  rate: {{range: [1000, 10000000]}}
+search:
+  variable: rate
+  condition: "loss <= 0.001"
+  precision: 1%
+{extra}
+steps:
+  - run: >-
+      sleep {delay};
+      awk -v c={{{{ cores }}}} -v r={{{{ rate }}}}
+      'BEGIN {{ printf "loss=%f\n", (r > 12345 * c * c) ? 0.5 : 0 }}'
+    results:
+      loss: 'loss=(\S+)'
+"#
+    )
+}
+
+fn capacity(cores: i64) -> f64 {
+    12345.0 * (cores * cores) as f64
+}
+
+/// Runs `text` in `dir` to the end; returns the result set.
+fn run_to_end(dir: &Path, text: &str) -> PathBuf {
+    let exp = write(dir, "exp.yaml", text);
+    mpf_in(dir)
+        .args(["run", "-q", "--no-plot"])
+        .arg(&exp)
+        .assert()
+        .success();
+    only_set(dir)
+}
+
+/// Two-sided 95% Student-t critical values for 1..=12 degrees of freedom.
+const T95: [f64; 12] = [
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
+];
+
+/// results.csv as (noise, x) pairs.
+fn csv_values(set: &Path, var: &str, result: &str) -> Vec<(String, f64)> {
+    let mut r = csv::Reader::from_path(set.join("results.csv")).unwrap();
+    let h = r.headers().unwrap().clone();
+    let vi = h.iter().position(|c| c == var).unwrap();
+    let ri = h.iter().position(|c| c == result).unwrap();
+    r.records()
+        .map(|row| {
+            let row = row.unwrap();
+            (row[vi].to_string(), row[ri].parse().unwrap())
+        })
+        .collect()
+}
+
+fn half_width(xs: &[f64]) -> f64 {
+    let n = xs.len() as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    T95[xs.len() - 2] * (var / n).sqrt()
+}
+
+#[test]
+fn quiet_points_stop_at_min_noisy_ones_run_until_the_target_or_max() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = run_to_end(dir.path(), &noisy_experiment("0"));
+    let m = manifest(&set);
+    let points = m["points"].as_array().unwrap();
+    let runs_of = |noise: i64| {
+        let p = points
+            .iter()
+            .find(|p| p["point"]["noise"] == noise)
+            .unwrap();
+        (
+            p["runs"].as_u64().unwrap(),
+            p["converged"].as_bool().unwrap(),
+        )
+    };
+    assert_eq!(runs_of(0), (3, true), "a quiet point stops at min");
+    assert_eq!(runs_of(40), (10, false), "a very noisy point stops at max");
+    let (r3, c3) = runs_of(3);
+    assert!(
+        c3 && r3 > 3 && r3 < 10,
+        "noise 3 converges after more runs: {r3}"
+    );
+    // Every converged point really meets the target, from results.csv.
+    let rows = csv_values(&set, "noise", "x");
+    for p in points.iter().filter(|p| p["converged"] == true) {
+        let noise = p["point"]["noise"].to_string();
+        let xs: Vec<f64> = rows
+            .iter()
+            .filter(|(n, _)| *n == noise)
+            .map(|(_, x)| *x)
+            .collect();
+        assert_eq!(xs.len() as u64, p["runs"].as_u64().unwrap());
+        let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+        assert!(
+            half_width(&xs) <= 0.02 * mean,
+            "noise {noise}: half-width {} of mean {mean}",
+            half_width(&xs)
+        );
+    }
+    assert_eq!(journal(&set).len() as u64, m["runs_ok"].as_u64().unwrap());
+    let show = mpf_in(dir.path())
+        .args(["show", "latest"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&show.stdout);
+    assert!(
+        text.contains("1 of 4 points did not converge (noise=40)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn dry_run_shows_the_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = write(dir.path(), "exp.yaml", &noisy_experiment("0"));
+    let out = mpf_in(dir.path())
+        .args(["run", "--dry-run"])
+        .arg(&exp)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("3..10 runs per point (until the 95% CI of x is within 2%), 12..40 runs"),
+        "{text}"
+    );
+    let exp = write(dir.path(), "cap.yaml", &capacity_experiment("", "1", "0"));
+    let out = mpf_in(dir.path())
+        .args(["run", "--dry-run"])
+        .arg(&exp)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("3 combinations, each at most 12 probes (bisection on a log scale)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("rate = searched in [1000, 10000000]"),
+        "{text}"
+    );
+}
+
+/// The limits of a set's manifest by `cores`: (limit, probes, runs, status).
+fn limits(set: &Path) -> Vec<(i64, Value, u64, u64, String)> {
+    let m = manifest(set);
+    let mut out: Vec<_> = m["limits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["point"]["cores"].as_i64().unwrap(),
+                l["limit"].clone(),
+                l["probes"].as_u64().unwrap(),
+                l["runs"].as_u64().unwrap(),
+                l["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    out.sort_by_key(|l| l.0);
+    out
+}
+
+#[test]
+fn a_search_finds_each_capacity_within_precision_never_above_in_few_probes() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = run_to_end(dir.path(), &capacity_experiment("", "1", "0"));
+    let found = limits(&set);
+    assert_eq!(found.len(), 3);
+    for (cores, limit, probes, _, status) in &found {
+        let limit = limit
+            .as_i64()
+            .expect("an integer range gives integer probes") as f64;
+        let cap = capacity(*cores);
+        assert_eq!(status, "found");
+        assert!(
+            limit <= cap,
+            "cores={cores}: {limit} above the capacity {cap}"
+        );
+        assert!(
+            limit >= cap * 0.99,
+            "cores={cores}: {limit} not within 1% of {cap}"
+        );
+        assert!(*probes <= 25, "cores={cores}: {probes} probes");
+    }
+    // Every probe is an ordinary run: the journal holds one run per probe, all integers.
+    let recs = journal(&set);
+    assert_eq!(
+        recs.len() as u64,
+        found.iter().map(|l| l.2).sum::<u64>(),
+        "one run per probe"
+    );
+    assert!(recs.iter().all(|r| r["point"]["rate"].is_i64()));
+    let out = mpf_in(dir.path())
+        .args(["show", "latest", "--limits", "--format", "csv"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("cores,limit,probes,runs,status\n1,"),
+        "{text}"
+    );
+    let out = mpf_in(dir.path())
+        .args(["show", "latest", "--limits", "--format", "markdown"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("| cores | limit | probes | runs | status |"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_ends_of_the_range_and_goal_min() {
+    // The smallest buffer whose latency (1000 / buf) is at most 0.5: 2000.
+    let text = r#"
+runs: 1
+variables:
+  buf: {range: [1, 100000]}
+  lat_limit: [0.5, 0.00001, 2000]
+search:
+  variable: buf
+  goal: min
+  condition: "lat <= lat_limit"
+  precision: 1%
+steps:
+  - run: awk -v b={{ buf }} 'BEGIN { printf "lat=%f\n", 1000 / b }'
+    results:
+      lat: 'lat=(\S+)'
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let set = run_to_end(dir.path(), text);
+    let m = manifest(&set);
+    let by = |x: f64| {
+        m["limits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["point"]["lat_limit"].as_f64() == Some(x))
+            .unwrap()
+            .clone()
+    };
+    let l = by(0.5);
+    let limit = l["limit"].as_f64().unwrap();
+    assert_eq!(l["status"], "found");
+    assert!((2000.0..=2020.0).contains(&limit), "{limit}");
+    assert_eq!(by(0.00001)["status"], "fails everywhere");
+    assert_eq!(by(0.00001)["limit"], Value::Null);
+    assert_eq!(by(2000.0)["status"], "holds everywhere");
+    assert_eq!(by(2000.0)["limit"], 1);
+    assert_eq!(by(2000.0)["probes"], 1);
+}
+
+#[test]
+fn monotonic_never_costs_more_runs_and_finds_the_same_limits() {
+    let plain = tempfile::tempdir().unwrap();
+    let mono = tempfile::tempdir().unwrap();
+    let runs = "{min: 2, max: 4, ci: 1%, on: [loss_pct]}";
+    let step_runs = |extra: &str| {
+        capacity_experiment(extra, runs, "0").replace(
+            "loss: 'loss=(\\S+)'",
+            "loss: 'loss=(\\S+)'\n      loss_pct: 'loss=(\\S+)'",
+        )
+    };
+    let a = limits(&run_to_end(plain.path(), &step_runs("")));
+    let b = limits(&run_to_end(mono.path(), &step_runs("  monotonic: [cores]")));
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!((x.0, &x.1, &x.4), (y.0, &y.1, &y.4), "same limit");
+        assert!(
+            y.3 <= x.3,
+            "cores={}: {} runs with monotonic, {} without",
+            x.0,
+            y.3,
+            x.3
+        );
+    }
+    let total = |v: &[(i64, Value, u64, u64, String)]| v.iter().map(|l| l.3).sum::<u64>();
+    assert!(
+        total(&b) < total(&a),
+        "monotonic saves runs: {} vs {}",
+        total(&b),
+        total(&a)
+    );
+}
+
+/// Kills a run with SIGKILL once `after` runs are recorded, resumes it, and checks it ends
+/// as a run that was never killed: same `points` and `limits`, no run recorded twice.
+fn kill_then_resume_gives_the_same_answer(text: &str, after: usize) {
+    let once = tempfile::tempdir().unwrap();
+    let whole = run_to_end(once.path(), text);
+    let dir = tempfile::tempdir().unwrap();
+    let exp = write(dir.path(), "exp.yaml", text);
+    let mut child = spawn_run(dir.path(), &exp);
+    wait_for_lines(dir.path(), after, Duration::from_secs(60));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let set = only_set(dir.path());
+    assert!(
+        journal(&set).len() < journal(&whole).len(),
+        "killed mid-way"
+    );
+    mpf_in(dir.path())
+        .args(["run", "--resume", "latest", "-q", "--no-plot"])
+        .assert()
+        .success();
+    let recs = journal(&set);
+    let mut keys: Vec<String> = recs
+        .iter()
+        .map(|r| format!("{}#{}", r["point"], r["repetition"]))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), recs.len(), "no run recorded twice");
+    assert_eq!(recs.len(), journal(&whole).len());
+    let (m, w) = (manifest(&set), manifest(&whole));
+    assert_eq!(m["status"], "complete");
+    assert_eq!(m["points"], w["points"]);
+    assert_eq!(m["limits"], w["limits"]);
+}
+
+#[test]
+fn sigkill_mid_round_then_resume_continues_the_rounds() {
+    kill_then_resume_gives_the_same_answer(&noisy_experiment("0.05"), 15);
+}
+
+#[test]
+fn sigkill_mid_search_then_resume_continues_the_searches() {
+    kill_then_resume_gives_the_same_answer(&capacity_experiment("", "2", "0.05"), 13);
+}
+
+/// Runs examples/udp-limit.yaml (one datagram size, one run per probe) with `extra` flags and
+/// checks the limit: found, a measured probe whose loss met the condition.
+pub fn udp_limit_is_found(dir: &Path, extra: &[&str]) {
+    let exp = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/udp-limit.yaml");
+    let out = mpf_in(dir)
+        .args([
+            "run",
+            "-q",
+            "--no-plot",
+            "--runs",
+            "1",
+            "--set",
+            "length=1400",
+        ])
+        .args(extra)
+        .arg(&exp)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("limit of rate: "), "{err}");
+    let set = only_set(dir);
+    let m = manifest(&set);
+    let limit = &m["limits"][0];
+    assert_eq!(limit["status"], "found", "{limit}");
+    let rate = limit["limit"].as_i64().unwrap();
+    assert!(rate > 1_000_000, "{limit}");
+    assert!(limit["probes"].as_u64().unwrap() <= 12, "{limit}");
+    let at_limit: Vec<f64> = journal(&set)
+        .iter()
+        .filter(|r| r["point"]["rate"] == rate)
+        .map(|r| r["results"]["loss"].as_f64().unwrap())
+        .collect();
+    assert!(
+        !at_limit.is_empty() && at_limit.iter().sum::<f64>() / (at_limit.len() as f64) < 0.1,
+        "{at_limit:?}"
+    );
+}
+
+#[test]
+fn udp_limit_example_finds_iperf3s_highest_rate_locally() {
+    if !Path::new("/usr/bin/iperf3").exists() {
+        println!("SKIP udp_limit_example: iperf3 is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    udp_limit_is_found(dir.path(), &[]);
+}
