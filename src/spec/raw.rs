@@ -30,7 +30,7 @@ pub struct RawExperiment {
     pub teardown: Vec<Spanned<RawStep>>,
     #[serde(default)]
     pub files: Vec<Spanned<RawFile>>,
-    pub retries: Option<u32>,
+    pub retries: Option<Spanned<u32>>,
     pub on_failure: Option<OnFailure>,
     pub plot: Option<Spanned<PlotHints>>,
 }

@@ -23,7 +23,9 @@ const CSV_RESERVED: &[&str] = &["repetition", "run", "ok"];
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_SETUP_TIMEOUT: Duration = Duration::from_secs(3600);
-const MAX_RANGE_VALUES: usize = 10_000_000;
+use crate::plan::MAX_VALUES;
+/// The most retries of a failed run (each one is a whole run again).
+pub const MAX_RETRIES: u32 = 1000;
 
 struct Ctx<'a> {
     path: &'a Path,
@@ -194,13 +196,37 @@ pub fn parse_experiment(path: &Path, source: &str) -> Result<Experiment> {
         steps,
         teardown,
         files,
-        retries: raw.retries.unwrap_or(0),
+        retries: match &raw.retries {
+            Some(r) if r.value > MAX_RETRIES => {
+                return Err(cx.err(
+                    r,
+                    format!(
+                        "retries is {}, more than the limit of {MAX_RETRIES}",
+                        r.value
+                    ),
+                ))
+            }
+            Some(r) => r.value,
+            None => 0,
+        },
         on_failure: raw.on_failure.unwrap_or_default(),
         plot: raw.plot.as_ref().map(|p| p.value.clone()),
         kill_grace: Duration::from_secs(2),
     };
     if let Some(p) = &raw.plot {
         check_plot(&cx, p, &exp)?;
+    }
+    if let Some(problem) = crate::plan::size_problem(&exp) {
+        let at = match (problem.variable, &raw.runs) {
+            (Some(i), _) => exp.variables[i].loc.clone(),
+            (None, Some(r)) => cx.loc(r),
+            (None, None) => exp
+                .variables
+                .last()
+                .map(|v| v.loc.clone())
+                .unwrap_or_default(),
+        };
+        return Err(cx.err_at(&at, problem.message));
     }
     check_templates(&exp, None)?;
     Ok(exp)
@@ -332,14 +358,25 @@ fn variables(cx: &Ctx, raw: &RawVariables) -> Result<Vec<Variable>> {
         if values.is_empty() {
             return Err(cx.err(var, format!("variable '{n}' has no values")));
         }
-        for (i, v) in values.iter().enumerate() {
+        if values.len() > MAX_VALUES {
+            return Err(cx.err(
+                var,
+                format!(
+                    "variable '{n}' has {} values, more than the limit of {MAX_VALUES}",
+                    values.len()
+                ),
+            ));
+        }
+        // A set, not a scan of the values before each: a long range stays linear.
+        let mut seen = std::collections::HashSet::with_capacity(values.len());
+        for v in &values {
             if matches!(v, Value::Array(_) | Value::Object(_) | Value::Null) {
                 return Err(cx.err(
                     var,
                     format!("variable '{n}': values must be numbers, strings or booleans"),
                 ));
             }
-            if values[..i].contains(v) {
+            if !seen.insert(v.to_string()) {
                 return Err(cx.err(var, format!("variable '{n}': value {v} appears twice")));
             }
         }
@@ -383,6 +420,9 @@ fn range_values(
     if let (Some(_), Some(_)) = (step, factor) {
         return Err("give either step or factor, not both".into());
     }
+    if !lo.is_finite() || !hi.is_finite() {
+        return Err("range bounds must be finite numbers".into());
+    }
     if let Some(f) = factor {
         let f = num(f).ok_or("factor must be a number")?;
         if f <= 1.0 || !f.is_finite() {
@@ -395,6 +435,11 @@ fn range_values(
             return Err(format!(
                 "range goes from {lo} down to {hi}; write [from, to] with from <= to"
             ));
+        }
+        // Counted before anything is built: a factor near 1 means a huge number of values.
+        let count = ((hi / lo).ln() / f.ln() + 1e-9).floor() + 1.0;
+        if count.is_nan() || count > MAX_VALUES as f64 {
+            return Err(too_many_values(count));
         }
         let ints = all_int(&[Some(&r[0]), Some(&r[1]), factor]);
         let mut out = Vec::new();
@@ -417,12 +462,12 @@ fn range_values(
             "range goes from {lo} down to {hi}; write [from, to] with from <= to"
         ));
     }
-    let count = ((hi - lo) / st + 1e-9).floor() as usize + 1;
-    if count > MAX_RANGE_VALUES {
-        return Err(format!(
-            "range has {count} values, more than {MAX_RANGE_VALUES}"
-        ));
+    // Counted in floating point, compared before any conversion: no overflow, no hang.
+    let count = ((hi - lo) / st + 1e-9).floor() + 1.0;
+    if count.is_nan() || count > MAX_VALUES as f64 {
+        return Err(too_many_values(count));
     }
+    let count = count as usize;
     let ints = all_int(&[Some(&r[0]), Some(&r[1]), step]);
     Ok((
         (0..count)
@@ -430,6 +475,10 @@ fn range_values(
             .collect(),
         false,
     ))
+}
+
+fn too_many_values(count: f64) -> String {
+    format!("range has {count:.3e} values, more than the limit of {MAX_VALUES}")
 }
 
 fn to_value(x: f64, int: bool) -> Value {
