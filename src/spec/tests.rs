@@ -101,3 +101,26 @@ fn role_names_are_never_paths() {
     parse("variables:\n  node: [a, b]\nsteps:\n  - role: [\"{{ node }}\", all, ns-node]\n    run: x\n")
         .unwrap();
 }
+
+#[test]
+fn unknown_filters_fail_the_check_where_they_are_written() {
+    let e = err("variables:\n  x: [1]\nsteps:\n  - run: echo {{ x | quot }}\n");
+    assert_eq!(
+        e,
+        "exp.yaml:4:10: template: unknown filter 'quot' (did you mean 'quote'?)"
+    );
+    let e =
+        err("variables:\n  a: [1]\n  b:\n    values: [1]\n    when: a is od\nsteps:\n  - run: x\n");
+    assert!(
+        e.starts_with("exp.yaml:4:") && e.contains("unknown test 'od'"),
+        "{e}"
+    );
+    let e = err("steps:\n  - run: x\n    background: true\n    ready: {port: 1, host: \"{{ role | uper }}\"}\n");
+    assert!(
+        e.starts_with("exp.yaml:2:") && e.contains("ready host: unknown filter 'uper'"),
+        "{e}"
+    );
+    let e =
+        err("files:\n  - path: p\n    content: \"{{ run_dir | basename }}\"\nsteps:\n  - run: x\n");
+    assert!(e.contains("unknown filter 'basename'"), "{e}");
+}

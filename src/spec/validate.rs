@@ -272,6 +272,14 @@ pub fn check_templates(exp: &Experiment, roles: Option<&BTreeSet<String>>) -> Re
             message: format!("template: {m}"),
         })?;
     }
+    for s in &exp.steps {
+        if let Some(Ready::Port { host: Some(h), .. }) = &s.ready {
+            template::check_template(h, &known).map_err(|m| Error::Input {
+                location: s.loc.clone(),
+                message: format!("ready host: {m}"),
+            })?;
+        }
+    }
     let sels = exp
         .steps
         .iter()
@@ -550,6 +558,7 @@ fn check_conditions(cx: &Ctx, vars: &[Variable], _zips: &[Vec<usize>]) -> Result
     for (i, v) in vars.iter().enumerate() {
         let Some(w) = &v.when else { continue };
         let names = template::expression_names(w)
+            .and_then(|names| template::check_expression_callables(w).map(|()| names))
             .map_err(|m| cx.err_at(&v.loc, format!("variable '{}': when: {m}", v.name)))?;
         for n in names {
             match vars.iter().position(|x| x.name == n) {

@@ -52,6 +52,7 @@ fn invalid_inputs_are_refused_with_their_line() {
         ("huge_space", b"variables:\n  a: {range: [1, 100000]}\n  b: {range: [1, 100000]}\n  c: {range: [1, 100000]}\nsteps:\n  - run: echo\n"),
         ("factor_near_one", b"variables:\n  x: {range: [1, 8], factor: 1.0000001}\nsteps:\n  - run: echo\n"),
         ("too_many_runs", b"runs: 1000000000000\nsteps:\n  - run: echo\n"),
+        ("unknown_filter", b"variables:\n  x: [1]\nsteps:\n  - run: echo {{ x | quot }}\n"),
         ("huge_timeout", b"steps:\n  - run: echo\n    timeout: 10000000000000000000\n"),
         ("role_is_a_path", b"steps:\n  - run: echo\n  - role: ../up\n    run: echo\n"),
     ];

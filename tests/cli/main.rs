@@ -5,6 +5,7 @@ mod compare;
 mod errors;
 mod export;
 mod fixtures;
+mod fuzz;
 mod netns;
 mod plot;
 mod report;
