@@ -265,7 +265,7 @@ fn suggest_callable(kind: Callable, name: &str) -> String {
         Callable::Filter => FILTER_CANDIDATES,
         Callable::Test => TEST_CANDIDATES,
     };
-    closest(
+    did_you_mean(
         name,
         candidates.iter().copied().filter(|c| is_known(kind, c)),
     )
@@ -341,11 +341,11 @@ fn suggest(name: &str, known: &KnownNames) -> String {
         .iter()
         .map(String::as_str)
         .chain(CONTEXT_NAMES.iter().copied());
-    closest(name, candidates)
+    did_you_mean(name, candidates)
 }
 
 /// ` (did you mean 'X'?)` for the candidate nearest to `name`, when one is near enough.
-fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> String {
+pub fn did_you_mean<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> String {
     let best = candidates
         .map(|c| (edit_distance(name, c), c))
         .filter(|(d, c)| *d <= 2.max(c.len() / 3))

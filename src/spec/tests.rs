@@ -124,3 +124,27 @@ fn unknown_filters_fail_the_check_where_they_are_written() {
         err("files:\n  - path: p\n    content: \"{{ run_dir | basename }}\"\nsteps:\n  - run: x\n");
     assert!(e.contains("unknown filter 'basename'"), "{e}");
 }
+
+#[test]
+fn unknown_keys_list_only_the_keys_of_their_section() {
+    let e = err("steps:\n  - run: x\n    sync: {from: a, to: b}\n");
+    assert!(
+        e.starts_with("exp.yaml:3:")
+            && e.ends_with(
+                "expected one of name, role, run, background, ready, delay, timeout, results"
+            ),
+        "{e}"
+    );
+    let e = err("steps:\n  - run: x\nteardown:\n  - run: x\n    results: {}\n");
+    assert!(
+        e.starts_with("exp.yaml:5:")
+            && e.ends_with("expected one of name, role, run, delay, timeout"),
+        "{e}"
+    );
+    let e = err("setup:\n  - run: x\n    background: true\nsteps:\n  - run: x\n");
+    assert!(
+        e.starts_with("exp.yaml:3:")
+            && e.ends_with("expected one of role, sync, packages, run, timeout"),
+        "{e}"
+    );
+}

@@ -111,21 +111,15 @@ pub fn parse_experiment(path: &Path, source: &str) -> Result<Experiment> {
     let var_names: BTreeSet<String> = variables.iter().map(|v| v.name.clone()).collect();
     let mut steps = Vec::new();
     for (i, s) in raw.steps.iter().enumerate() {
-        steps.push(step(&cx, s, i, "steps", &var_names)?);
+        steps.push(step(&cx, &s.value, s, i, "steps")?);
     }
     if steps.is_empty() {
         return Err(Error::input(path, 1, 0, "the experiment has no steps"));
     }
     let mut teardown = Vec::new();
     for (i, s) in raw.teardown.iter().enumerate() {
-        let t = step(&cx, s, i, "teardown", &var_names)?;
-        if !t.results.is_empty() || t.ready.is_some() || t.background {
-            return Err(cx.err(
-                s,
-                "teardown steps take role, run, delay and timeout only (no results, ready or background)",
-            ));
-        }
-        teardown.push(t);
+        let as_step = RawStep::from(s.value.clone());
+        teardown.push(step(&cx, &as_step, s, i, "teardown")?);
     }
     let mut setup = Vec::new();
     for s in &raw.setup {
@@ -280,14 +274,7 @@ pub fn check_templates(exp: &Experiment, roles: Option<&BTreeSet<String>>) -> Re
             })?;
         }
     }
-    let sels = exp
-        .steps
-        .iter()
-        .chain(&exp.teardown)
-        .map(|s| &s.role)
-        .chain(exp.setup.iter().map(|s| &s.role))
-        .chain(exp.files.iter().map(|f| &f.role));
-    for sel in sels {
+    for sel in exp.role_sels() {
         for n in &sel.names {
             template::check_template(n, &known).map_err(|m| Error::Input {
                 location: sel.loc.clone(),
@@ -618,20 +605,8 @@ fn role_sel(
     }
 }
 
-fn step(
-    cx: &Ctx,
-    s: &Spanned<RawStep>,
-    index: usize,
-    section: &str,
-    _vars: &BTreeSet<String>,
-) -> Result<Step> {
-    let r = &s.value;
-    if r.sync.is_some() || r.packages.is_some() {
-        return Err(cx.err(
-            s,
-            format!("sync and packages belong in setup, not in {section}"),
-        ));
-    }
+/// A step of `section` (`steps` or `teardown`); `s` is where the entry is written.
+fn step<T>(cx: &Ctx, r: &RawStep, s: &Spanned<T>, index: usize, section: &str) -> Result<Step> {
     let run = r.run.as_ref().ok_or_else(|| {
         cx.err(
             s,
@@ -770,14 +745,8 @@ fn extractor(cx: &Ctx, key: &Spanned<String>, e: &Spanned<RawExtractor>) -> Resu
     })
 }
 
-fn setup_step(cx: &Ctx, s: &Spanned<RawStep>) -> Result<SetupStep> {
+fn setup_step(cx: &Ctx, s: &Spanned<RawSetup>) -> Result<SetupStep> {
     let r = &s.value;
-    if r.background || r.ready.is_some() || !r.results.0.is_empty() || r.delay.is_some() {
-        return Err(cx.err(
-            s,
-            "setup entries take role, sync, packages, run and timeout",
-        ));
-    }
     if r.run.is_none() && r.sync.is_none() && r.packages.is_none() {
         return Err(cx.err(s, "a setup entry needs run, sync or packages"));
     }

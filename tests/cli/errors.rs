@@ -189,3 +189,15 @@ fn overrides_that_make_the_plan_too_big_are_refused() {
         );
     }
 }
+
+#[test]
+fn a_role_no_machine_bears_is_reported_at_the_step_that_names_it() {
+    let exp = "steps:\n  - name: a\n    role: server\n    run: echo a\n  - name: b\n    role: sever\n    run: echo b\n";
+    let cluster = "machines:\n  - {hostname: localhost, role: server}\n  - {hostname: localhost, role: client}\n";
+    let (code, err) = check_with_cluster(exp, cluster);
+    assert_eq!(code, Some(2), "{err}");
+    assert_eq!(
+        err,
+        "error: e.yaml:6:11: no machine of c.yaml bears role 'sever' (roles there: client, server) (did you mean 'server'?)"
+    );
+}
