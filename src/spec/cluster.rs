@@ -126,8 +126,9 @@ struct RawInterface {
 
 /// Reads and checks a cluster file.
 pub fn load_cluster(path: &Path) -> Result<Cluster> {
-    let source = std::fs::read_to_string(path)
-        .map_err(|e| Error::input(path, 0, 0, format!("cannot read cluster file: {e}")))?;
+    let bytes = super::de::read_input(path, "cluster file")?;
+    let source = String::from_utf8(bytes)
+        .map_err(|_| Error::input(path, 0, 0, "the cluster file is not UTF-8 text"))?;
     parse_cluster(path, &source)
 }
 

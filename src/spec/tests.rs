@@ -148,3 +148,26 @@ fn unknown_keys_list_only_the_keys_of_their_section() {
         "{e}"
     );
 }
+
+#[test]
+fn input_files_are_read_up_to_a_limit() {
+    // An endless file is refused after the limit instead of filling memory.
+    let e = load_experiment(Path::new("/dev/zero"))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "/dev/zero: the experiment file is larger than the limit of 16 MiB"
+    );
+    let e = load_cluster(Path::new("/dev/zero"))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "/dev/zero: the cluster file is larger than the limit of 16 MiB"
+    );
+    let e = load_experiment(Path::new("/nonexistent/e.yaml"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("cannot read experiment file"), "{e}");
+}

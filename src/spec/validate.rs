@@ -50,8 +50,7 @@ impl Ctx<'_> {
 
 /// Reads and checks an experiment file.
 pub fn load_experiment(path: &Path) -> Result<Experiment> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| Error::input(path, 0, 0, format!("cannot read experiment file: {e}")))?;
+    let bytes = super::de::read_input(path, "experiment file")?;
     let source = String::from_utf8(bytes).map_err(|e| {
         let upto = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         let line = upto.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
