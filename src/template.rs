@@ -73,8 +73,20 @@ pub fn render(text: &str, ctx: &Value) -> Result<String, String> {
 
 /// Evaluates a `when:` expression to a boolean.
 pub fn eval_condition(expr: &str, ctx: &Value) -> Result<bool, String> {
-    let e = env().compile_expression(expr).map_err(describe)?;
+    let e = compile_expression(expr)?;
     e.eval(ctx).map(|v| v.is_true()).map_err(describe)
+}
+
+/// Compiles an expression. minijinja 2.24's expression lexer panics ("empty lexer stack")
+/// when `}}` is followed by more text (`a }} b`), found by the fuzz target: such input is
+/// refused first, and any other panic of the compiler becomes an error too.
+fn compile_expression<'s>(expr: &'s str) -> Result<minijinja::Expression<'s, 's>, String> {
+    if expr.contains("}}") {
+        return Err("an expression cannot contain '}}'".into());
+    }
+    std::panic::catch_unwind(|| env().compile_expression(expr))
+        .map_err(|_| format!("cannot compile the expression '{expr}'"))?
+        .map_err(describe)
 }
 
 /// A readable one-line description of a minijinja error.
@@ -110,7 +122,7 @@ pub fn check_template(text: &str, known: &KnownNames) -> Result<(), String> {
 
 /// Compiles a `when:` expression and checks its names, filters and tests against `known`.
 pub fn check_expression(expr: &str, known: &KnownNames) -> Result<(), String> {
-    let e = env().compile_expression(expr).map_err(describe)?;
+    let e = compile_expression(expr)?;
     check_names(e.undeclared_variables(true), known)?;
     check_expression_callables(expr)
 }
@@ -273,7 +285,7 @@ fn suggest_callable(kind: Callable, name: &str) -> String {
 
 /// The names an expression refers to (first component only).
 pub fn expression_names(expr: &str) -> Result<BTreeSet<String>, String> {
-    let e = env().compile_expression(expr).map_err(describe)?;
+    let e = compile_expression(expr)?;
     Ok(e.undeclared_variables(false).into_iter().collect())
 }
 
@@ -444,6 +456,16 @@ mod tests {
             "{{ parallel | int | abs }} {{ dict(a=1) | tojson }}",
         ] {
             assert_eq!(check_template(ok, &k), Ok(()), "{ok}");
+        }
+    }
+
+    #[test]
+    fn expressions_that_crash_minijinja_are_errors() {
+        for bad in ["}}a", "a }} b", "x -}} y", "1 }}}}"] {
+            let e = check_expression(bad, &known()).unwrap_err();
+            assert!(e.contains("'}}'"), "{bad}: {e}");
+            assert!(expression_names(bad).is_err());
+            assert!(eval_condition(bad, &Value::from(())).is_err());
         }
     }
 

@@ -171,3 +171,15 @@ fn input_files_are_read_up_to_a_limit() {
         .to_string();
     assert!(e.contains("cannot read experiment file"), "{e}");
 }
+
+#[test]
+fn a_condition_that_crashed_the_expression_compiler_is_an_error() {
+    // Found by the fuzz target: minijinja's expression lexer panicked on `}}` followed by text.
+    let e = err(
+        "variables:\n  a: [1]\n  b:\n    values: [1]\n    when: \"a }} b\"\nsteps:\n  - run: x\n",
+    );
+    assert!(
+        e.starts_with("exp.yaml:4:") && e.contains("cannot contain '}}'"),
+        "{e}"
+    );
+}
