@@ -95,7 +95,10 @@ else
 fi
 "#;
 
-/// The step session's shell: `$1` the script, `$2` the registry file, `$3` polls of 50 ms
+/// The step session's shell. It makes the step's run directory itself: the `mkdir` that
+/// `create_dir` queues runs with whichever session starts first, and steps of two roles
+/// started together race it (one step then found no run_dir and wrote nothing).
+/// `$1` the script, `$2` the registry file, `$3` polls of 50 ms
 /// in the grace period, then the wrapper prefix (`ip netns exec NS ...`), one argument per
 /// word: as arguments they need no quoting inside this script's own quotes. The exports are
 /// spliced in by `spawn`.
@@ -104,6 +107,7 @@ fn supervisor(exports: &str) -> String {
     let alive = ALIVE_FN;
     format!(
         r#"{exports}exec 3<&0 </dev/null
+[ -z "$MPF_RUN_DIR" ] || mkdir -p "$MPF_RUN_DIR"
 {alive}mkfifo "$2.o" "$2.e" || {{ echo "mpf: cannot create the output pipes" >&2; exit 125; }}
 cat "$2.o" & co=$!
 cat "$2.e" >&2 & ce=$!
