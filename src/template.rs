@@ -73,8 +73,20 @@ pub fn render(text: &str, ctx: &Value) -> Result<String, String> {
 
 /// Evaluates a `when:` expression to a boolean.
 pub fn eval_condition(expr: &str, ctx: &Value) -> Result<bool, String> {
-    let e = env().compile_expression(expr).map_err(describe)?;
+    let e = compile_expression(expr)?;
     e.eval(ctx).map(|v| v.is_true()).map_err(describe)
+}
+
+/// Compiles an expression. minijinja 2.24's expression lexer panics ("empty lexer stack")
+/// when `}}` is followed by more text (`a }} b`), found by the fuzz target: such input is
+/// refused first, and any other panic of the compiler becomes an error too.
+fn compile_expression<'s>(expr: &'s str) -> Result<minijinja::Expression<'s, 's>, String> {
+    if expr.contains("}}") {
+        return Err("an expression cannot contain '}}'".into());
+    }
+    std::panic::catch_unwind(|| env().compile_expression(expr))
+        .map_err(|_| format!("cannot compile the expression '{expr}'"))?
+        .map_err(describe)
 }
 
 /// A readable one-line description of a minijinja error.
@@ -100,21 +112,180 @@ pub struct KnownNames {
     pub links: Option<BTreeSet<String>>,
 }
 
-/// Compiles a template and checks every name it uses; returns a message on error.
+/// Compiles a template and checks every name, filter and test it uses; returns a message on
+/// error.
 pub fn check_template(text: &str, known: &KnownNames) -> Result<(), String> {
     let tmpl = env().template_from_str(text).map_err(describe)?;
-    check_names(tmpl.undeclared_variables(true), known)
+    check_names(tmpl.undeclared_variables(true), known)?;
+    check_filters_and_tests(&tmpl)
 }
 
-/// Compiles a `when:` expression and checks its names against `known`.
+/// Compiles a `when:` expression and checks its names, filters and tests against `known`.
 pub fn check_expression(expr: &str, known: &KnownNames) -> Result<(), String> {
-    let e = env().compile_expression(expr).map_err(describe)?;
-    check_names(e.undeclared_variables(true), known)
+    let e = compile_expression(expr)?;
+    check_names(e.undeclared_variables(true), known)?;
+    check_expression_callables(expr)
+}
+
+/// The filters and tests of an expression that compiles, checked as in templates.
+pub fn check_expression_callables(expr: &str) -> Result<(), String> {
+    // An expression is checked as the template that prints it: the same instructions.
+    match env().template_from_str(&format!("{{{{ {expr} }}}}")) {
+        Ok(tmpl) => check_filters_and_tests(&tmpl),
+        Err(_) => Ok(()),
+    }
+}
+
+/// Filters and tests are looked up only when a template runs, so an unknown one passed the
+/// check and failed every run. The compiled template lists every filter and test it applies
+/// (`minijinja::machinery`, the instructions minijinja runs, in all branches and blocks),
+/// and each is asked of the environment itself, so the check knows exactly what rendering
+/// knows. (Unknown functions are undeclared names, caught by `check_names`.)
+fn check_filters_and_tests(tmpl: &minijinja::Template) -> Result<(), String> {
+    use minijinja::machinery::{get_compiled_template, Instruction, Instructions};
+    let compiled = get_compiled_template(tmpl);
+    let lists: Vec<&Instructions> = std::iter::once(&compiled.instructions)
+        .chain(compiled.blocks.values())
+        .collect();
+    for ins in lists {
+        for i in 0..ins.len() as u32 {
+            match ins.get(i) {
+                Some(Instruction::ApplyFilter(name, ..)) if !is_known(Callable::Filter, name) => {
+                    return Err(format!(
+                        "unknown filter '{name}'{}",
+                        suggest_callable(Callable::Filter, name)
+                    ));
+                }
+                Some(Instruction::PerformTest(name, ..)) if !is_known(Callable::Test, name) => {
+                    return Err(format!(
+                        "unknown test '{name}'{}",
+                        suggest_callable(Callable::Test, name)
+                    ));
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy)]
+enum Callable {
+    Filter,
+    Test,
+}
+
+/// Whether the environment has a filter or test of that name: a tiny template applying it
+/// fails with `UnknownFilter`/`UnknownTest` exactly when it has not. `name` is an identifier
+/// from minijinja's own lexer.
+fn is_known(kind: Callable, name: &str) -> bool {
+    let (probe, unknown) = match kind {
+        Callable::Filter => (
+            format!("{{{{ none | {name} }}}}"),
+            minijinja::ErrorKind::UnknownFilter,
+        ),
+        Callable::Test => (
+            format!("{{{{ none is {name} }}}}"),
+            minijinja::ErrorKind::UnknownTest,
+        ),
+    };
+    match env().render_str(&probe, ()) {
+        Ok(_) => true,
+        Err(e) => e.kind() != unknown,
+    }
+}
+
+/// Filters and tests users reach for, as candidates for "did you mean"; only those the
+/// environment really has are suggested.
+const FILTER_CANDIDATES: &[&str] = &[
+    "quote",
+    "abs",
+    "attr",
+    "batch",
+    "capitalize",
+    "count",
+    "default",
+    "dictsort",
+    "escape",
+    "first",
+    "float",
+    "groupby",
+    "indent",
+    "int",
+    "items",
+    "join",
+    "last",
+    "length",
+    "lines",
+    "list",
+    "lower",
+    "map",
+    "max",
+    "min",
+    "reject",
+    "rejectattr",
+    "replace",
+    "reverse",
+    "round",
+    "select",
+    "selectattr",
+    "slice",
+    "sort",
+    "split",
+    "string",
+    "sum",
+    "title",
+    "tojson",
+    "trim",
+    "unique",
+    "upper",
+    "urlencode",
+];
+const TEST_CANDIDATES: &[&str] = &[
+    "boolean",
+    "defined",
+    "divisibleby",
+    "endingwith",
+    "eq",
+    "even",
+    "false",
+    "float",
+    "ge",
+    "gt",
+    "in",
+    "integer",
+    "iterable",
+    "le",
+    "lower",
+    "lt",
+    "mapping",
+    "ne",
+    "none",
+    "number",
+    "odd",
+    "sameas",
+    "sequence",
+    "startingwith",
+    "string",
+    "true",
+    "undefined",
+    "upper",
+];
+
+fn suggest_callable(kind: Callable, name: &str) -> String {
+    let candidates = match kind {
+        Callable::Filter => FILTER_CANDIDATES,
+        Callable::Test => TEST_CANDIDATES,
+    };
+    did_you_mean(
+        name,
+        candidates.iter().copied().filter(|c| is_known(kind, c)),
+    )
 }
 
 /// The names an expression refers to (first component only).
 pub fn expression_names(expr: &str) -> Result<BTreeSet<String>, String> {
-    let e = env().compile_expression(expr).map_err(describe)?;
+    let e = compile_expression(expr)?;
     Ok(e.undeclared_variables(false).into_iter().collect())
 }
 
@@ -258,6 +429,11 @@ fn suggest(name: &str, known: &KnownNames) -> String {
         .iter()
         .map(String::as_str)
         .chain(CONTEXT_NAMES.iter().copied());
+    did_you_mean(name, candidates)
+}
+
+/// ` (did you mean 'X'?)` for the candidate nearest to `name`, when one is near enough.
+pub fn did_you_mean<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> String {
     let best = candidates
         .map(|c| (edit_distance(name, c), c))
         .filter(|(d, c)| *d <= 2.max(c.len() / 3))
@@ -330,6 +506,43 @@ mod tests {
         assert!(check_template("{{ labels.nope }}", &k).is_err());
         assert!(check_template("{% for i in range(3) %}{{ i }}{% endfor %}", &k).is_ok());
         assert!(check_template("{{ oops", &k).is_err());
+    }
+
+    #[test]
+    fn unknown_filters_and_tests_are_rejected_statically() {
+        let k = known();
+        let e = check_template("run {{ parallel | quot }}", &k).unwrap_err();
+        assert_eq!(e, "unknown filter 'quot' (did you mean 'quote'?)");
+        // In a branch that a given point may never take, and in a `filter` block.
+        let e = check_template("{% if false %}{{ parallel | uper }}{% endif %}", &k).unwrap_err();
+        assert_eq!(e, "unknown filter 'uper' (did you mean 'upper'?)");
+        let e = check_template("{% filter nope %}x{% endfilter %}", &k).unwrap_err();
+        assert!(e.starts_with("unknown filter 'nope'"), "{e}");
+        let e = check_template("{% if parallel is od %}x{% endif %}", &k).unwrap_err();
+        assert_eq!(e, "unknown test 'od' (did you mean 'odd'?)");
+        let e = check_expression("parallel is evn", &k).unwrap_err();
+        assert_eq!(e, "unknown test 'evn' (did you mean 'even'?)");
+        let e = check_expression("parallel | flot > 1", &k).unwrap_err();
+        assert_eq!(e, "unknown filter 'flot' (did you mean 'float'?)");
+        let e = check_template("{{ foo(parallel) }}", &k).unwrap_err();
+        assert!(e.contains("undefined name 'foo'"), "{e}");
+        for ok in [
+            "{{ parallel | quote }} {{ zerocopy | default('x') | upper }}",
+            "{% if parallel is odd and zerocopy is defined %}{{ range(3) | join(',') }}{% endif %}",
+            "{{ parallel | int | abs }} {{ dict(a=1) | tojson }}",
+        ] {
+            assert_eq!(check_template(ok, &k), Ok(()), "{ok}");
+        }
+    }
+
+    #[test]
+    fn expressions_that_crash_minijinja_are_errors() {
+        for bad in ["}}a", "a }} b", "x -}} y", "1 }}}}"] {
+            let e = check_expression(bad, &known()).unwrap_err();
+            assert!(e.contains("'}}'"), "{bad}: {e}");
+            assert!(expression_names(bad).is_err());
+            assert!(eval_condition(bad, &Value::from(())).is_err());
+        }
     }
 
     #[test]

@@ -159,7 +159,7 @@ pub fn remote_copy_script(sync: &Sync, src: &Path, to: &str, ssh: &[String], des
     format!(
         "if command -v rsync >/dev/null 2>&1 && rsync -e {e} --rsync-path={rp} {args} {d}:{t}/; then exit 0; fi
          echo 'rsync unavailable or failed; copying with tar' >&2
-         tar -C {src} {ex} -cf - . | {ssh_line} {d} {untar}
+         tar -C {src} {ex} -cf - . | {ssh_line} -- {d} {untar}
 ",
         e = q(&ssh_line),
         rp = q(&remote_mkdir),

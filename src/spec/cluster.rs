@@ -126,8 +126,9 @@ struct RawInterface {
 
 /// Reads and checks a cluster file.
 pub fn load_cluster(path: &Path) -> Result<Cluster> {
-    let source = std::fs::read_to_string(path)
-        .map_err(|e| Error::input(path, 0, 0, format!("cannot read cluster file: {e}")))?;
+    let bytes = super::de::read_input(path, "cluster file")?;
+    let source = String::from_utf8(bytes)
+        .map_err(|_| Error::input(path, 0, 0, "the cluster file is not UTF-8 text"))?;
     parse_cluster(path, &source)
 }
 
@@ -417,30 +418,33 @@ impl Cluster {
             .collect()
     }
 
-    /// Refuses an experiment that uses roles the cluster does not bind, then checks its
-    /// templates against the cluster's roles. `local` (steps without a role) is always bound
-    /// to the machine mpf runs on.
+    /// Refuses an experiment that uses roles the cluster does not bind, at the line of the
+    /// experiment that uses them, then checks its templates against the cluster's roles.
+    /// `local` (steps without a role) is always bound to the machine mpf runs on.
     pub fn check_experiment(&self, exp: &Experiment) -> Result<()> {
         let mut known = self.role_names();
         known.insert(DEFAULT_ROLE.to_string());
-        let missing: Vec<String> = exp
-            .possible_roles()
-            .into_iter()
-            .filter(|r| !known.contains(r))
-            .collect();
-        if !missing.is_empty() {
-            return Err(Error::input(
-                &self.path,
-                1,
-                0,
-                format!(
-                    "no machine bears role{} {} used by {} (roles here: {})",
-                    if missing.len() > 1 { "s" } else { "" },
-                    missing.join(", "),
-                    exp.path.display(),
-                    self.role_names().into_iter().collect::<Vec<_>>().join(", ")
-                ),
-            ));
+        for sel in exp.role_sels() {
+            if let Some(missing) = exp.sel_roles(sel).into_iter().find(|r| !known.contains(r)) {
+                let candidates = self.role_names();
+                return Err(Error::Input {
+                    location: sel.loc.clone(),
+                    message: format!(
+                        "no machine of {} bears role '{missing}'{} (roles there: {}){}",
+                        self.path.display(),
+                        if sel.is_templated() {
+                            format!(", a value of {}", sel.names.join(", "))
+                        } else {
+                            String::new()
+                        },
+                        candidates.iter().cloned().collect::<Vec<_>>().join(", "),
+                        crate::template::did_you_mean(
+                            &missing,
+                            candidates.iter().map(String::as_str)
+                        ),
+                    ),
+                });
+            }
         }
         super::check_templates(exp, Some(&known))
     }

@@ -168,6 +168,30 @@ impl<'de> Deserialize<'de> for ScalarText {
     }
 }
 
+/// The largest experiment or cluster file mpf reads: far above any real one, and a bound on
+/// what `mpf run /dev/zero` (or a file that grows while read) can make mpf hold.
+pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Reads an input file of at most `MAX_FILE_BYTES`; `what` names it in errors.
+pub fn read_input(path: &Path, what: &str) -> Result<Vec<u8>, Error> {
+    use std::io::Read;
+    let cannot = |e: std::io::Error| Error::input(path, 0, 0, format!("cannot read {what}: {e}"));
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(Error::input(
+            path,
+            0,
+            0,
+            format!("the {what} is larger than the limit of 16 MiB"),
+        ));
+    }
+    Ok(bytes)
+}
+
 /// Options used for both of mpf's YAML files: no snippets (mpf formats its own messages).
 pub fn yaml_options() -> serde_saphyr::Options {
     serde_saphyr::options! {

@@ -246,8 +246,9 @@ impl Experiment {
         self.variables.iter().find(|v| v.name == name)
     }
 
-    /// Every role field of the experiment: steps, teardown, setup, cleanup and files.
-    pub fn role_selectors(&self) -> impl Iterator<Item = &RoleSel> {
+    /// Every role selector, in the order of the file's sections: steps, teardown, setup,
+    /// cleanup, files.
+    pub fn role_sels(&self) -> impl Iterator<Item = &RoleSel> {
         self.steps
             .iter()
             .chain(&self.teardown)
@@ -257,35 +258,41 @@ impl Experiment {
             .chain(self.files.iter().map(|f| &f.role))
     }
 
-    /// Every role a step, file or setup entry names literally (templated names excluded).
-    pub fn literal_roles(&self) -> Vec<String> {
+    /// The roles one selector can stand for: its literal names (`all` excluded) and, for a
+    /// templated name, the values of the variables it names.
+    pub fn sel_roles(&self, sel: &RoleSel) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
-        let sels = self.role_selectors();
-        for sel in sels {
-            for n in &sel.names {
-                if n != "all" && !n.contains("{{") && !out.contains(n) {
-                    out.push(n.clone());
+        let mut add = |r: String| {
+            if !out.contains(&r) {
+                out.push(r);
+            }
+        };
+        for n in &sel.names {
+            if !n.contains("{{") {
+                if n != "all" {
+                    add(n.clone());
                 }
+                continue;
+            }
+            for v in self.variables.iter().filter(|v| n.contains(&v.name)) {
+                v.values
+                    .iter()
+                    .for_each(|val| add(crate::model::value_text(val)));
             }
         }
         out
     }
 
-    /// Roles a templated role field can resolve to: the values of the variables it names.
+    /// Every role a step, file or setup entry can run as: literal names first, then the
+    /// values of variables that templated role fields name.
     pub fn possible_roles(&self) -> Vec<String> {
-        let mut out = self.literal_roles();
-        let sels = self.role_selectors();
-        for sel in sels {
-            for n in sel.names.iter().filter(|n| n.contains("{{")) {
-                for v in &self.variables {
-                    if n.contains(&v.name) {
-                        for val in &v.values {
-                            let s = crate::model::value_text(val);
-                            if !out.contains(&s) {
-                                out.push(s);
-                            }
-                        }
-                    }
+        let mut out: Vec<String> = Vec::new();
+        let literal = self.role_sels().filter(|s| !s.is_templated());
+        let templated = self.role_sels().filter(|s| s.is_templated());
+        for sel in literal.chain(templated) {
+            for r in self.sel_roles(sel) {
+                if !out.contains(&r) {
+                    out.push(r);
                 }
             }
         }

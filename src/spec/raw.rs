@@ -23,16 +23,16 @@ pub struct RawExperiment {
     pub variables: RawVariables,
     pub sampling: Option<Spanned<RawSampling>>,
     #[serde(default)]
-    pub setup: Vec<Spanned<RawStep>>,
+    pub setup: Vec<Spanned<RawSetup>>,
     #[serde(default)]
     pub steps: Vec<Spanned<RawStep>>,
     #[serde(default)]
-    pub teardown: Vec<Spanned<RawStep>>,
+    pub teardown: Vec<Spanned<RawTeardown>>,
     #[serde(default)]
-    pub cleanup: Vec<Spanned<RawStep>>,
+    pub cleanup: Vec<Spanned<RawCleanup>>,
     #[serde(default)]
     pub files: Vec<Spanned<RawFile>>,
-    pub retries: Option<u32>,
+    pub retries: Option<Spanned<u32>>,
     pub on_failure: Option<OnFailure>,
     pub plot: Option<Spanned<PlotHints>>,
     /// `require: {governor: performance, turbo: false}`: settings every machine must have.
@@ -219,8 +219,53 @@ pub struct RawStep {
     pub timeout: Option<Dur>,
     #[serde(default)]
     pub results: OrderedMap<Spanned<RawExtractor>>,
+}
+
+/// A `teardown:` entry: a step without results, readiness or background (so that the
+/// unknown-key error lists only what a teardown entry takes).
+#[derive(Debug, Clone, DeriveDeserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTeardown {
+    pub name: Option<Spanned<String>>,
+    pub role: Option<Spanned<OneOrMany>>,
+    pub run: Option<Spanned<String>>,
+    pub delay: Option<Dur>,
+    pub timeout: Option<Dur>,
+}
+
+impl From<RawTeardown> for RawStep {
+    fn from(t: RawTeardown) -> RawStep {
+        RawStep {
+            name: t.name,
+            role: t.role,
+            run: t.run,
+            background: false,
+            ready: None,
+            delay: t.delay,
+            timeout: t.timeout,
+            results: OrderedMap::default(),
+        }
+    }
+}
+
+/// A `setup:` entry.
+#[derive(Debug, DeriveDeserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSetup {
+    pub role: Option<Spanned<OneOrMany>>,
     pub sync: Option<Spanned<RawSync>>,
     pub packages: Option<Spanned<RawPackages>>,
+    pub run: Option<Spanned<String>>,
+    pub timeout: Option<Dur>,
+}
+
+/// A `cleanup:` entry: `run` on the machines of `role`, nothing to sync or install.
+#[derive(Debug, DeriveDeserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCleanup {
+    pub role: Option<Spanned<OneOrMany>>,
+    pub run: Spanned<String>,
+    pub timeout: Option<Dur>,
 }
 
 #[derive(Debug, DeriveDeserialize)]

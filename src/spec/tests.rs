@@ -152,3 +152,85 @@ fn adaptive_runs_and_search_are_checked_at_load() {
         assert!(e.contains(want), "{src}: {e}");
     }
 }
+
+#[test]
+fn unknown_filters_fail_the_check_where_they_are_written() {
+    let e = err("variables:\n  x: [1]\nsteps:\n  - run: echo {{ x | quot }}\n");
+    assert_eq!(
+        e,
+        "exp.yaml:4:10: template: unknown filter 'quot' (did you mean 'quote'?)"
+    );
+    let e =
+        err("variables:\n  a: [1]\n  b:\n    values: [1]\n    when: a is od\nsteps:\n  - run: x\n");
+    assert!(
+        e.starts_with("exp.yaml:4:") && e.contains("unknown test 'od'"),
+        "{e}"
+    );
+    let e = err("steps:\n  - run: x\n    background: true\n    ready: {port: 1, host: \"{{ role | uper }}\"}\n");
+    assert!(
+        e.starts_with("exp.yaml:2:") && e.contains("ready host: unknown filter 'uper'"),
+        "{e}"
+    );
+    let e =
+        err("files:\n  - path: p\n    content: \"{{ run_dir | basename }}\"\nsteps:\n  - run: x\n");
+    assert!(e.contains("unknown filter 'basename'"), "{e}");
+}
+
+#[test]
+fn unknown_keys_list_only_the_keys_of_their_section() {
+    let e = err("steps:\n  - run: x\n    sync: {from: a, to: b}\n");
+    assert!(
+        e.starts_with("exp.yaml:3:")
+            && e.ends_with(
+                "expected one of name, role, run, background, ready, delay, timeout, results"
+            ),
+        "{e}"
+    );
+    let e = err("steps:\n  - run: x\nteardown:\n  - run: x\n    results: {}\n");
+    assert!(
+        e.starts_with("exp.yaml:5:")
+            && e.ends_with("expected one of name, role, run, delay, timeout"),
+        "{e}"
+    );
+    let e = err("setup:\n  - run: x\n    background: true\nsteps:\n  - run: x\n");
+    assert!(
+        e.starts_with("exp.yaml:3:")
+            && e.ends_with("expected one of role, sync, packages, run, timeout"),
+        "{e}"
+    );
+}
+
+#[test]
+fn input_files_are_read_up_to_a_limit() {
+    // An endless file is refused after the limit instead of filling memory.
+    let e = load_experiment(Path::new("/dev/zero"))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "/dev/zero: the experiment file is larger than the limit of 16 MiB"
+    );
+    let e = load_cluster(Path::new("/dev/zero"))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "/dev/zero: the cluster file is larger than the limit of 16 MiB"
+    );
+    let e = load_experiment(Path::new("/nonexistent/e.yaml"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("cannot read experiment file"), "{e}");
+}
+
+#[test]
+fn a_condition_that_crashed_the_expression_compiler_is_an_error() {
+    // Found by the fuzz target: minijinja's expression lexer panicked on `}}` followed by text.
+    let e = err(
+        "variables:\n  a: [1]\n  b:\n    values: [1]\n    when: \"a }} b\"\nsteps:\n  - run: x\n",
+    );
+    assert!(
+        e.starts_with("exp.yaml:4:") && e.contains("cannot contain '}}'"),
+        "{e}"
+    );
+}

@@ -23,7 +23,9 @@ const CSV_RESERVED: [&str; 3] = crate::store::csv::FIXED_COLUMNS;
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_SETUP_TIMEOUT: Duration = Duration::from_secs(3600);
-const MAX_RANGE_VALUES: usize = 10_000_000;
+use crate::plan::MAX_VALUES;
+/// The most retries of a failed run (each one is a whole run again).
+pub const MAX_RETRIES: u32 = 1000;
 
 struct Ctx<'a> {
     path: &'a Path,
@@ -48,8 +50,7 @@ impl Ctx<'_> {
 
 /// Reads and checks an experiment file.
 pub fn load_experiment(path: &Path) -> Result<Experiment> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| Error::input(path, 0, 0, format!("cannot read experiment file: {e}")))?;
+    let bytes = super::de::read_input(path, "experiment file")?;
     let source = String::from_utf8(bytes).map_err(|e| {
         let upto = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         let line = upto.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
@@ -104,21 +105,15 @@ pub fn parse_experiment(path: &Path, source: &str) -> Result<Experiment> {
     let var_names: BTreeSet<String> = variables.iter().map(|v| v.name.clone()).collect();
     let mut steps = Vec::new();
     for (i, s) in raw.steps.iter().enumerate() {
-        steps.push(step(&cx, s, i, "steps", &var_names)?);
+        steps.push(step(&cx, &s.value, s, i, "steps")?);
     }
     if steps.is_empty() {
         return Err(Error::input(path, 1, 0, "the experiment has no steps"));
     }
     let mut teardown = Vec::new();
     for (i, s) in raw.teardown.iter().enumerate() {
-        let t = step(&cx, s, i, "teardown", &var_names)?;
-        if !t.results.is_empty() || t.ready.is_some() || t.background {
-            return Err(cx.err(
-                s,
-                "teardown steps take role, run, delay and timeout only (no results, ready or background)",
-            ));
-        }
-        teardown.push(t);
+        let as_step = RawStep::from(s.value.clone());
+        teardown.push(step(&cx, &as_step, s, i, "teardown")?);
     }
     let mut setup = Vec::new();
     for s in &raw.setup {
@@ -224,7 +219,19 @@ pub fn parse_experiment(path: &Path, source: &str) -> Result<Experiment> {
         steps,
         teardown,
         files,
-        retries: raw.retries.unwrap_or(0),
+        retries: match &raw.retries {
+            Some(r) if r.value > MAX_RETRIES => {
+                return Err(cx.err(
+                    r,
+                    format!(
+                        "retries is {}, more than the limit of {MAX_RETRIES}",
+                        r.value
+                    ),
+                ))
+            }
+            Some(r) => r.value,
+            None => 0,
+        },
         on_failure: raw.on_failure.unwrap_or_default(),
         plot: raw.plot.as_ref().map(|p| p.value.clone()),
         require: requirements(&cx, &raw.require)?,
@@ -234,6 +241,18 @@ pub fn parse_experiment(path: &Path, source: &str) -> Result<Experiment> {
     };
     if let Some(p) = &raw.plot {
         check_plot(&cx, p, &exp)?;
+    }
+    if let Some(problem) = crate::plan::size_problem(&exp) {
+        let at = match (problem.variable, &raw.runs) {
+            (Some(i), _) => exp.variables[i].loc.clone(),
+            (None, Some(r)) => cx.loc(r),
+            (None, None) => exp
+                .variables
+                .last()
+                .map(|v| v.loc.clone())
+                .unwrap_or_default(),
+        };
+        return Err(cx.err_at(&at, problem.message));
     }
     check_templates(&exp, None)?;
     Ok(exp)
@@ -313,7 +332,15 @@ pub fn check_templates(exp: &Experiment, roles: Option<&BTreeSet<String>>) -> Re
             message: format!("template: {m}"),
         })?;
     }
-    for sel in exp.role_selectors() {
+    for s in &exp.steps {
+        if let Some(Ready::Port { host: Some(h), .. }) = &s.ready {
+            template::check_template(h, &known).map_err(|m| Error::Input {
+                location: s.loc.clone(),
+                message: format!("ready host: {m}"),
+            })?;
+        }
+    }
+    for sel in exp.role_sels() {
         for n in &sel.names {
             template::check_template(n, &known).map_err(|m| Error::Input {
                 location: sel.loc.clone(),
@@ -406,14 +433,25 @@ fn variables(cx: &Ctx, raw: &RawVariables, searched: Option<&str>) -> Result<Vec
         if values.is_empty() {
             return Err(cx.err(var, format!("variable '{n}' has no values")));
         }
-        for (i, v) in values.iter().enumerate() {
+        if values.len() > MAX_VALUES {
+            return Err(cx.err(
+                var,
+                format!(
+                    "variable '{n}' has {} values, more than the limit of {MAX_VALUES}",
+                    values.len()
+                ),
+            ));
+        }
+        // A set, not a scan of the values before each: a long range stays linear.
+        let mut seen = std::collections::HashSet::with_capacity(values.len());
+        for v in &values {
             if matches!(v, Value::Array(_) | Value::Object(_) | Value::Null) {
                 return Err(cx.err(
                     var,
                     format!("variable '{n}': values must be numbers, strings or booleans"),
                 ));
             }
-            if values[..i].contains(v) {
+            if !seen.insert(v.to_string()) {
                 return Err(cx.err(var, format!("variable '{n}': value {v} appears twice")));
             }
         }
@@ -457,6 +495,9 @@ fn range_values(
     if let (Some(_), Some(_)) = (step, factor) {
         return Err("give either step or factor, not both".into());
     }
+    if !lo.is_finite() || !hi.is_finite() {
+        return Err("range bounds must be finite numbers".into());
+    }
     if let Some(f) = factor {
         let f = num(f).ok_or("factor must be a number")?;
         if f <= 1.0 || !f.is_finite() {
@@ -469,6 +510,11 @@ fn range_values(
             return Err(format!(
                 "range goes from {lo} down to {hi}; write [from, to] with from <= to"
             ));
+        }
+        // Counted before anything is built: a factor near 1 means a huge number of values.
+        let count = ((hi / lo).ln() / f.ln() + 1e-9).floor() + 1.0;
+        if count.is_nan() || count > MAX_VALUES as f64 {
+            return Err(too_many_values(count));
         }
         let ints = all_int(&[Some(&r[0]), Some(&r[1]), factor]);
         let mut out = Vec::new();
@@ -491,12 +537,12 @@ fn range_values(
             "range goes from {lo} down to {hi}; write [from, to] with from <= to"
         ));
     }
-    let count = ((hi - lo) / st + 1e-9).floor() as usize + 1;
-    if count > MAX_RANGE_VALUES {
-        return Err(format!(
-            "range has {count} values, more than {MAX_RANGE_VALUES}"
-        ));
+    // Counted in floating point, compared before any conversion: no overflow, no hang.
+    let count = ((hi - lo) / st + 1e-9).floor() + 1.0;
+    if count.is_nan() || count > MAX_VALUES as f64 {
+        return Err(too_many_values(count));
     }
+    let count = count as usize;
     let ints = all_int(&[Some(&r[0]), Some(&r[1]), step]);
     Ok((
         (0..count)
@@ -504,6 +550,10 @@ fn range_values(
             .collect(),
         false,
     ))
+}
+
+fn too_many_values(count: f64) -> String {
+    format!("range has {count:.3e} values, more than the limit of {MAX_VALUES}")
 }
 
 fn to_value(x: f64, int: bool) -> Value {
@@ -575,6 +625,7 @@ fn check_conditions(cx: &Ctx, vars: &[Variable], _zips: &[Vec<usize>]) -> Result
     for (i, v) in vars.iter().enumerate() {
         let Some(w) = &v.when else { continue };
         let names = template::expression_names(w)
+            .and_then(|names| template::check_expression_callables(w).map(|()| names))
             .map_err(|m| cx.err_at(&v.loc, format!("variable '{}': when: {m}", v.name)))?;
         for n in names {
             match vars.iter().position(|x| x.name == n) {
@@ -634,20 +685,8 @@ fn role_sel(
     }
 }
 
-fn step(
-    cx: &Ctx,
-    s: &Spanned<RawStep>,
-    index: usize,
-    section: &str,
-    _vars: &BTreeSet<String>,
-) -> Result<Step> {
-    let r = &s.value;
-    if r.sync.is_some() || r.packages.is_some() {
-        return Err(cx.err(
-            s,
-            format!("sync and packages belong in setup, not in {section}"),
-        ));
-    }
+/// A step of `section` (`steps` or `teardown`); `s` is where the entry is written.
+fn step<T>(cx: &Ctx, r: &RawStep, s: &Spanned<T>, index: usize, section: &str) -> Result<Step> {
     let run = r.run.as_ref().ok_or_else(|| {
         cx.err(
             s,
@@ -786,14 +825,8 @@ fn extractor(cx: &Ctx, key: &Spanned<String>, e: &Spanned<RawExtractor>) -> Resu
     })
 }
 
-fn setup_step(cx: &Ctx, s: &Spanned<RawStep>) -> Result<SetupStep> {
+fn setup_step(cx: &Ctx, s: &Spanned<RawSetup>) -> Result<SetupStep> {
     let r = &s.value;
-    if r.background || r.ready.is_some() || !r.results.0.is_empty() || r.delay.is_some() {
-        return Err(cx.err(
-            s,
-            "setup entries take role, sync, packages, run and timeout",
-        ));
-    }
     if r.run.is_none() && r.sync.is_none() && r.packages.is_none() {
         return Err(cx.err(s, "a setup entry needs run, sync or packages"));
     }
@@ -817,24 +850,19 @@ fn setup_step(cx: &Ctx, s: &Spanned<RawStep>) -> Result<SetupStep> {
     })
 }
 
-/// A cleanup entry: a setup entry with `run` only (nothing to sync or install afterwards).
-fn cleanup_step(cx: &Ctx, s: &Spanned<RawStep>) -> Result<SetupStep> {
+/// A cleanup entry: `run` on the machines of its roles (nothing to sync or install afterwards).
+fn cleanup_step(cx: &Ctx, s: &Spanned<RawCleanup>) -> Result<SetupStep> {
     let r = &s.value;
-    if r.sync.is_some() || r.packages.is_some() {
-        return Err(cx.err(s, "cleanup entries take role, run and timeout"));
-    }
-    if r.run.is_none() {
-        return Err(cx.err(s, "a cleanup entry needs run"));
-    }
-    setup_step(cx, s).map_err(|e| match e {
-        Error::Input { location, message } => Error::Input {
-            location,
-            message: message.replace(
-                "setup entries take role, sync, packages, run and timeout",
-                "cleanup entries take role, run and timeout",
-            ),
-        },
-        other => other,
+    Ok(SetupStep {
+        role: role_sel(cx, r.role.as_ref(), &s.referenced)?,
+        sync: None,
+        packages: None,
+        run: Some(Tpl {
+            text: r.run.value.clone(),
+            loc: cx.loc(&r.run),
+        }),
+        timeout: r.timeout.map(|d| d.0).unwrap_or(DEFAULT_SETUP_TIMEOUT),
+        loc: cx.loc(s),
     })
 }
 

@@ -49,6 +49,10 @@ fn invalid_inputs_are_refused_with_their_line() {
         ("zip_lengths", b"variables:\n  a: [1, 2]\n  b: [1]\n  zip: [a, b]\nsteps:\n  - run: echo\n"),
         ("bad_role_ref", b"steps:\n  - role: server\n    run: echo {{ roles.client.ip }}\n"),
         ("runs_zero", b"runs: 0\nsteps:\n  - run: echo\n"),
+        ("huge_space", b"variables:\n  a: {range: [1, 100000]}\n  b: {range: [1, 100000]}\n  c: {range: [1, 100000]}\nsteps:\n  - run: echo\n"),
+        ("factor_near_one", b"variables:\n  x: {range: [1, 8], factor: 1.0000001}\nsteps:\n  - run: echo\n"),
+        ("too_many_runs", b"runs: 1000000000000\nsteps:\n  - run: echo\n"),
+        ("unknown_filter", b"variables:\n  x: [1]\nsteps:\n  - run: echo {{ x | quot }}\n"),
         ("huge_timeout", b"steps:\n  - run: echo\n    timeout: 10000000000000000000\n"),
         ("role_is_a_path", b"steps:\n  - run: echo\n  - role: ../up\n    run: echo\n"),
     ];
@@ -158,4 +162,42 @@ fn a_templated_role_is_checked_once_rendered() {
     );
     // Nothing was written outside the run's directory.
     assert!(!dir.path().join("up").exists() && !set.join("up").exists());
+}
+
+#[test]
+fn overrides_that_make_the_plan_too_big_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("e.yaml"),
+        "variables:\n  x: {range: [1, 1000]}\n  y: [1, 2]\nsteps:\n  - run: echo\n",
+    )
+    .unwrap();
+    for args in [
+        &["--runs", "100000"][..],
+        &["--set", "y=1,2,3,4,5,6,7,8,9,10,11", "--runs", "1000"][..],
+    ] {
+        let out = mpf_in(dir.path())
+            .args(["check", "e.yaml"])
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("with --set/--runs") && err.contains("more than the limit of 10000000"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_role_no_machine_bears_is_reported_at_the_step_that_names_it() {
+    let exp = "steps:\n  - name: a\n    role: server\n    run: echo a\n  - name: b\n    role: sever\n    run: echo b\n";
+    let cluster = "machines:\n  - {hostname: localhost, role: server}\n  - {hostname: localhost, role: client}\n";
+    let (code, err) = check_with_cluster(exp, cluster);
+    assert_eq!(code, Some(2), "{err}");
+    assert_eq!(
+        err,
+        "error: e.yaml:6:11: no machine of c.yaml bears role 'sever' (roles there: client, server) (did you mean 'server'?)"
+    );
 }

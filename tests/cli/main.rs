@@ -8,6 +8,7 @@ mod environment;
 mod errors;
 mod export;
 mod fixtures;
+mod fuzz;
 mod lifecycle;
 mod netns;
 mod plot;

@@ -399,8 +399,10 @@ fn roles_missing_from_the_cluster_are_refused_with_the_file() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
+    // At the step that uses the role, not somewhere in the cluster file.
     assert!(
-        err.contains("cluster.yaml:1") && err.contains("no machine bears role client"),
+        err.contains("examples/iperf.yaml:22:11: no machine of")
+            && err.contains("cluster.yaml bears role 'client' (roles there: server)"),
         "{err}"
     );
 }

@@ -1,0 +1,537 @@
+//! Property tests that feed hostile input through every parser: experiment and cluster files
+//! (the real examples mutated, and random key/value trees), step output through the extractors
+//! and units, and journal bytes through the store's readers. The property is always the same:
+//! no panic (an error is a fine answer). `PROPTEST_CASES=200000` runs them long; by default
+//! each runs a few dozen cases so that `cargo test` stays fast.
+
+use std::path::Path;
+
+use proptest::prelude::*;
+use proptest::test_runner::Config;
+use serde_json::{Map, Value};
+
+use mpf::spec::{parse_cluster, parse_experiment, ExtractKind, Extractor};
+
+fn config() -> Config {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(48);
+    Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    }
+}
+
+fn example(name: &str) -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples")
+            .join(name),
+    )
+    .unwrap()
+}
+
+/// An experiment that uses what the examples do not: zip, when, files, teardown, setup,
+/// templated roles, ready, sampling.
+const RICH: &str = r#"name: rich
+runs: 2
+retries: 1
+order: sequential
+variables:
+  a: [1, 2]
+  b: {range: [1, 4], step: 1}
+  zip: [a, b]
+  node: [server, client]
+  c:
+    values: {x: X, y: Y}
+    when: a == 1
+sampling: {method: wsp, count: 3}
+setup:
+  - role: all
+    run: echo setup {{ roles.server.host }}
+    timeout: 1h
+steps:
+  - name: srv
+    role: server
+    background: true
+    ready: {log: 'up', timeout: 5s}
+    run: echo up; sleep 1
+  - name: cli
+    role: "{{ node }}"
+    delay: 100ms
+    timeout: 10s
+    run: echo {{ a | quote }} {{ labels.c }} {{ run.id }} {{ run_dir }}
+    results:
+      v: {regex: 'v=(?P<value>\d+ ms)', unit: s, better: lower}
+      j: {json: end.sum.bits, unit: bit/s}
+      s: {regex: 'x=(\d+)', all: true}
+teardown:
+  - role: [server, client]
+    run: 'true'
+files:
+  - role: server
+    path: "{{ run_dir }}/c.ini"
+    content: "n = {{ b }}\n"
+plot: {x: a, y: v, series: c}
+"#;
+
+const ORIGINAL_CLUSTER: &str = r#"global:
+  python_path: /path/to/python
+machines:
+  - &controller_def
+    hostname: localhost
+    user: root
+    role: main
+    interfaces:
+      - {name: lo, ip: 127.0.0.1, link: loopback, direction: forward}
+  - hostname: node2
+    user: root
+    port: 2222
+    identity: ~/.ssh/id
+    namespaces:
+      - role: ns-node
+        namespace: ns-00
+        cpu_id: 1
+        interfaces:
+        - name: lo
+          ip: 127.0.0.1
+controller:
+  <<: *controller_def
+  ports: '65400-65432'
+"#;
+
+/// Keys of both file formats, so that random trees and insertions reach deep validation.
+const KEYS: &[&str] = &[
+    "name",
+    "description",
+    "runs",
+    "order",
+    "seed",
+    "variables",
+    "sampling",
+    "method",
+    "count",
+    "setup",
+    "steps",
+    "teardown",
+    "files",
+    "retries",
+    "on_failure",
+    "plot",
+    "x",
+    "y",
+    "series",
+    "role",
+    "run",
+    "background",
+    "ready",
+    "port",
+    "host",
+    "log",
+    "delay",
+    "timeout",
+    "results",
+    "regex",
+    "json",
+    "unit",
+    "all",
+    "better",
+    "sync",
+    "from",
+    "to",
+    "exclude",
+    "packages",
+    "apt",
+    "dnf",
+    "path",
+    "content",
+    "range",
+    "step",
+    "factor",
+    "values",
+    "when",
+    "zip",
+    "machines",
+    "hostname",
+    "user",
+    "identity",
+    "ssh_options",
+    "local",
+    "max_sessions",
+    "namespaces",
+    "namespace",
+    "cpu_id",
+    "interfaces",
+    "ip",
+    "link",
+    "direction",
+    "neighbour",
+    "global",
+    "controller",
+    "<<",
+];
+
+/// Scalars that have broken, or could break, a parser or a limit.
+fn hostile_scalar() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::sample::select(vec![
+            "10000000000000000000",
+            "18446744073709551616",
+            "-9223372036854775808",
+            "-1",
+            "0",
+            "1e308",
+            "-1e308",
+            "5e-324",
+            ".nan",
+            ".inf",
+            "~",
+            "[]",
+            "{}",
+            "''",
+            "\"{{ x | quot }}\"",
+            "\"{{ roles.a.ip }}\"",
+            "\"{% for i in range(3) %}{{ i }}{% endfor %}\"",
+            "\"{{\"",
+            "../up",
+            "/tmp/x",
+            "-oProxyCommand=x",
+            "\"a b'; id; '\"",
+            "{range: [1, 100000]}",
+            "{range: [1, 8], factor: 1.0000001}",
+            "{range: [1, 1e300], step: 1e-300}",
+            "{range: [-5, 5], factor: 2}",
+            "{regex: '(a'}",
+            "{regex: 'a'}",
+            "{json: ''}",
+            "{json: a..b}",
+            "{values: {a: 1, 1: b}}",
+            "[a, a]",
+            "[1, [2]]",
+            "{port: 0}",
+            "{log: '['}",
+            "\"1-\"",
+            "\"0-3,5\"",
+            "all",
+            "local",
+            "\"\\u0000\"",
+            "\"\\e[31m\"",
+            "&a x",
+            "*a",
+            "*nope",
+            "!!binary aGk=",
+            "\"1h 30min\"",
+            "30days",
+            "\"99999999999999h\"",
+        ])
+        .prop_map(str::to_string),
+        any::<i64>().prop_map(|i| i.to_string()),
+        any::<f64>().prop_map(|f| format!("{f:?}")),
+        "[ -~]{0,16}".prop_map(|s| format!("{s:?}")),
+        "[a-z_]{1,8}",
+    ]
+}
+
+/// One edit of a YAML text, by line.
+#[derive(Debug, Clone)]
+enum Edit {
+    Delete(usize),
+    Duplicate(usize),
+    /// Replace what follows the line's first `: ` (or the line) with a scalar.
+    Value(usize, String),
+    /// Insert `key: scalar` before a line, at that line's indentation.
+    Insert(usize, &'static str, String),
+    /// Cut the text at a byte (a torn file).
+    Truncate(usize),
+}
+
+fn edit() -> impl Strategy<Value = Edit> {
+    prop_oneof![
+        any::<usize>().prop_map(Edit::Delete),
+        any::<usize>().prop_map(Edit::Duplicate),
+        (any::<usize>(), hostile_scalar()).prop_map(|(i, v)| Edit::Value(i, v)),
+        (any::<usize>(), prop::sample::select(KEYS), hostile_scalar())
+            .prop_map(|(i, k, v)| Edit::Insert(i, k, v)),
+        any::<usize>().prop_map(Edit::Truncate),
+    ]
+}
+
+fn apply(text: &str, edits: &[Edit]) -> String {
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    for e in edits {
+        if lines.is_empty() {
+            break;
+        }
+        let n = lines.len();
+        match e {
+            Edit::Delete(i) => {
+                lines.remove(i % n);
+            }
+            Edit::Duplicate(i) => {
+                let l = lines[i % n].clone();
+                lines.insert(i % n, l);
+            }
+            Edit::Value(i, v) => {
+                let l = &mut lines[i % n];
+                *l = match l.find(": ") {
+                    Some(at) => format!("{}: {v}", &l[..at]),
+                    None => format!("{l} {v}"),
+                };
+            }
+            Edit::Insert(i, k, v) => {
+                let l = &lines[i % n];
+                let indent: String = l.chars().take_while(|c| *c == ' ' || *c == '-').collect();
+                let indent = indent.replace('-', " ");
+                lines.insert(i % n, format!("{indent}{k}: {v}"));
+            }
+            Edit::Truncate(at) => {
+                let joined = lines.join("\n");
+                let mut cut = at % (joined.len() + 1);
+                while !joined.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                lines = joined[..cut].lines().map(str::to_string).collect();
+            }
+        }
+    }
+    lines.join("\n") + "\n"
+}
+
+/// A random key/value tree over the known keys (JSON is YAML, flow style).
+fn tree() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        hostile_scalar().prop_map(Value::String),
+    ];
+    leaf.prop_recursive(4, 48, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::vec((prop::sample::select(KEYS), inner), 0..6).prop_map(|kv| {
+                Value::Object(
+                    kv.into_iter()
+                        .map(|(k, v)| (k.to_string(), v))
+                        .collect::<Map<_, _>>(),
+                )
+            }),
+        ]
+    })
+}
+
+/// Parses an experiment text and, when it loads, plans it (if small) and checks its templates
+/// against the example cluster.
+fn exercise_experiment(text: &str) {
+    let Ok(exp) = parse_experiment(Path::new("fuzz.yaml"), text) else {
+        return;
+    };
+    let points: f64 = exp
+        .variables
+        .iter()
+        .map(|v| v.values.len() as f64)
+        .product();
+    if points * exp.runs as f64 <= 20_000.0 {
+        let _ = mpf::plan::plan(&exp);
+    }
+    if let Ok(c) = parse_cluster(Path::new("c.yaml"), &example("cluster.yaml")) {
+        let _ = c.check_experiment(&exp);
+    }
+    let _ = exp.result_infos();
+}
+
+fn exercise_cluster(text: &str) {
+    let Ok(c) = parse_cluster(Path::new("fuzz-cluster.yaml"), text) else {
+        return;
+    };
+    for m in &c.machines {
+        let _ = m.destination();
+    }
+    if let Ok(exp) = parse_experiment(Path::new("e.yaml"), RICH) {
+        let _ = c.check_experiment(&exp);
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn mutated_experiment_files_never_panic(
+        which in 0usize..3,
+        edits in prop::collection::vec(edit(), 1..5),
+    ) {
+        let base = match which {
+            0 => example("iperf.yaml"),
+            1 => example("quickstart.yaml"),
+            _ => RICH.to_string(),
+        };
+        exercise_experiment(&apply(&base, &edits));
+    }
+
+    #[test]
+    fn random_trees_never_panic_as_experiment_or_cluster(t in tree()) {
+        let text = serde_json::to_string(&t).unwrap();
+        exercise_experiment(&text);
+        exercise_cluster(&text);
+    }
+
+    #[test]
+    fn mutated_cluster_files_never_panic(
+        which in 0usize..2,
+        edits in prop::collection::vec(edit(), 1..5),
+    ) {
+        let base = if which == 0 { example("cluster.yaml") } else { ORIGINAL_CLUSTER.to_string() };
+        exercise_cluster(&apply(&base, &edits));
+    }
+
+    #[test]
+    fn templates_are_checked_without_panic(text in "[{}%#|a-z_ .()'\"0-9]{0,40}") {
+        let known = mpf::template::KnownNames {
+            variables: ["a", "b"].iter().map(|s| s.to_string()).collect(),
+            roles: None,
+            links: None,
+        };
+        let _ = mpf::template::check_template(&text, &known);
+        let _ = mpf::template::check_expression(&text, &known);
+    }
+
+    #[test]
+    fn step_output_through_the_extractors_never_panics(
+        lines in prop::collection::vec(output_line(), 0..12),
+        regexes in prop::collection::vec(prop::sample::select(REGEXES), 0..4),
+        paths in prop::collection::vec("[a-z0-9]{1,4}(\\.[a-z0-9]{1,4}){0,3}", 0..3),
+        units in prop::collection::vec(prop::sample::select(UNITS), 6),
+        all in any::<bool>(),
+        suffix in prop::sample::select(vec!["", ".server", ".a.b"]),
+    ) {
+        let stdout = lines.join("\n");
+        let mut extractors = Vec::new();
+        for (i, re) in regexes.iter().enumerate() {
+            extractors.push(Extractor {
+                name: format!("r{i}"),
+                kind: ExtractKind::Regex { re: regex::Regex::new(re).unwrap(), all },
+                unit: Some(units[i]).filter(|u| !u.is_empty()).map(str::to_string),
+                better: Default::default(),
+            });
+        }
+        for (i, p) in paths.iter().enumerate() {
+            extractors.push(Extractor {
+                name: format!("j{i}"),
+                kind: ExtractKind::Json { path: p.split('.').map(str::to_string).collect() },
+                unit: Some(units[i + 3]).filter(|u| !u.is_empty()).map(str::to_string),
+                better: Default::default(),
+            });
+        }
+        let taken: std::collections::HashSet<String> =
+            ["run", "ok", "x"].iter().map(|s| s.to_string()).collect();
+        let _ = mpf::extract::extract(&stdout, &extractors, suffix, &taken);
+        // `mpf-result` lines alone.
+        let _ = mpf::extract::extract(&stdout, &[], suffix, &taken);
+        for l in &lines {
+            for u in &units {
+                let _ = mpf::units::normalise(l, Some(u).filter(|u| !u.is_empty()).copied());
+            }
+        }
+    }
+
+    #[test]
+    fn journal_bytes_never_panic_the_readers(
+        records in prop::collection::vec(journal_line(), 0..6),
+        cut in any::<usize>(),
+        junk in prop::collection::vec(any::<u8>(), 0..24),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let m = crate::fixtures::manifest("fuzz-set", "fuzz", Vec::new(), Vec::new());
+        let w = mpf::store::writer::SetWriter::create(dir.path(), m.clone(), "", None).unwrap();
+        let set = w.dir().to_path_buf();
+        drop(w);
+        let mut bytes: Vec<u8> = records.join("\n").into_bytes();
+        let cut = cut % (bytes.len() + 1);
+        bytes.truncate(cut);
+        bytes.extend_from_slice(&junk);
+        let journal = set.join("journal.jsonl");
+        std::fs::write(&journal, &bytes).unwrap();
+        let _ = mpf::store::resultset::read_journal(&journal);
+        let _ = mpf::store::resultset::ResultSet::load(&set);
+        let _ = mpf::store::writer::SetWriter::reopen(&set, m);
+    }
+}
+
+const REGEXES: &[&str] = &[
+    r"(\d+)",
+    r"(?P<value>[0-9.]+ ?\S*)",
+    r"lat=([0-9.eE+-]+ ?[a-zµ]*)",
+    r"(.*)",
+    r"()",
+    r"x=(\d+)?",
+    r"(?P<value>\S+)",
+];
+
+const UNITS: &[&str] = &[
+    "", "s", "ms", "bit/s", "B", "B/s", "KiB", "Mbit/s", "widgets", "%", "/", "bit/", "µs",
+];
+
+fn output_line() -> impl Strategy<Value = String> {
+    prop_oneof![
+        (
+            "[a-z0-9_.]{0,6}",
+            number_text(),
+            prop::sample::select(UNITS)
+        )
+            .prop_map(|(n, v, u)| format!("mpf-result {n} {v} {u}")),
+        "mpf-result[ -~]{0,20}",
+        tree().prop_map(|t| serde_json::to_string(&t).unwrap()),
+        (tree(), any::<usize>()).prop_map(|(t, cut)| {
+            let s = serde_json::to_string(&t).unwrap();
+            let mut c = cut % (s.len() + 1);
+            while !s.is_char_boundary(c) {
+                c -= 1;
+            }
+            s[..c].to_string()
+        }),
+        (number_text(), prop::sample::select(UNITS))
+            .prop_map(|(v, u)| format!("lat={v} {u} x={v}")),
+        ".{0,30}",
+        prop::collection::vec(any::<u8>(), 0..30)
+            .prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
+    ]
+}
+
+fn number_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<f64>().prop_map(|f| f.to_string()),
+        any::<i64>().prop_map(|i| i.to_string()),
+        "[0-9.eE+-]{1,12}",
+        Just("1e999".to_string()),
+        Just("NaN".to_string()),
+        Just("-inf".to_string()),
+    ]
+}
+
+/// A journal line: a real record (possibly with hostile values), a mutation of one, or junk.
+fn journal_line() -> impl Strategy<Value = String> {
+    let record = (any::<u32>(), tree(), tree()).prop_map(|(i, point, results)| {
+        let mut r = crate::fixtures::record(
+            i as usize,
+            Value::Object(Map::new()),
+            0,
+            Value::Object(Map::new()),
+        );
+        if let Value::Object(p) = point {
+            r.point = p;
+        }
+        if let Value::Object(res) = results {
+            r.results = res;
+        }
+        serde_json::to_string(&r).unwrap()
+    });
+    prop_oneof![
+        3 => record,
+        1 => tree().prop_map(|t| serde_json::to_string(&t).unwrap()),
+        1 => ".{0,20}",
+        1 => Just(String::new()),
+    ]
+}
