@@ -1,5 +1,6 @@
 //! `mpf compare`: matching, verdicts, outputs and exit codes.
 
+mod references;
 mod scipy;
 
 use std::path::Path;
