@@ -265,7 +265,7 @@ impl Comparison {
 
 /// A point's identity for matching: variable values by name, numbers compared as numbers
 /// (so that `1` and `1.0` match), everything else by JSON equality.
-fn point_key(point: &Map<String, Value>, names: &BTreeSet<String>) -> String {
+pub(crate) fn point_key(point: &Map<String, Value>, names: &BTreeSet<String>) -> String {
     let canon = |v: &Value| match v {
         Value::Number(n) => match n.as_f64() {
             Some(f) => format!("n:{f:?}"),
@@ -281,12 +281,12 @@ fn point_key(point: &Map<String, Value>, names: &BTreeSet<String>) -> String {
 }
 
 /// Points of a set in plan order (by `point_index`, then first appearance), with their runs.
-struct Points<'a> {
-    order: Vec<String>,
-    by_key: HashMap<String, (Map<String, Value>, Vec<&'a RunRecord>)>,
+pub(crate) struct Points<'a> {
+    pub order: Vec<String>,
+    pub by_key: HashMap<String, (Map<String, Value>, Vec<&'a RunRecord>)>,
 }
 
-fn group_points<'a>(records: &'a [RunRecord], names: &BTreeSet<String>) -> Points<'a> {
+pub(crate) fn group_points<'a>(records: &'a [RunRecord], names: &BTreeSet<String>) -> Points<'a> {
     let mut sorted: Vec<&RunRecord> = records.iter().collect();
     sorted.sort_by_key(|r| (r.point_index, r.index));
     let mut order = Vec::new();
@@ -306,7 +306,7 @@ fn group_points<'a>(records: &'a [RunRecord], names: &BTreeSet<String>) -> Point
 }
 
 /// A run's value of a result: a number, or the mean of a series; `None` when absent.
-fn run_value(r: &RunRecord, name: &str) -> Option<f64> {
+pub(crate) fn run_value(r: &RunRecord, name: &str) -> Option<f64> {
     match r.results.get(name)? {
         Value::Number(n) => n.as_f64().filter(|x| x.is_finite()),
         Value::Array(items) => {
@@ -372,7 +372,7 @@ fn undeclared_results(set: &SetData) -> BTreeSet<String> {
 
 /// Checks that the sets explore the same variables and declare the same results; `sides`
 /// names the two sets in the reasons.
-fn check_compatible(
+pub(crate) fn check_compatible(
     base: &SetData,
     new: &SetData,
     sides: (&str, &str),
@@ -726,7 +726,7 @@ fn measure(
 }
 
 /// (new − base) / |base|: positive when NEW is larger, whatever the sign of the base.
-fn relative_change(base: f64, new: f64) -> f64 {
+pub(crate) fn relative_change(base: f64, new: f64) -> f64 {
     if base == 0.0 {
         if new == 0.0 {
             0.0

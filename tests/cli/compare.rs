@@ -1,7 +1,7 @@
 //! `mpf compare`: matching, verdicts, outputs and exit codes.
 
 mod references;
-mod scipy;
+pub(crate) mod scipy;
 
 use std::path::Path;
 use std::process::Command as StdCommand;

@@ -7,6 +7,7 @@ mod environment;
 mod errors;
 mod export;
 mod fixtures;
+mod history;
 mod lifecycle;
 mod netns;
 mod plot;
