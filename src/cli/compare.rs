@@ -58,7 +58,7 @@ pub struct Args {
 
 /// `5%` -> 0.05, `0.05` -> 0.05. A bare number above 1 is refused rather than read as a
 /// fraction (`--tolerance 5` would otherwise mean 500%).
-fn parse_tolerance(text: &str) -> Result<f64> {
+pub(super) fn parse_tolerance(text: &str) -> Result<f64> {
     let t = text.trim();
     let bad = || {
         Error::Usage(format!("invalid --tolerance '{text}': expected a percentage such as 5% or a fraction such as 0.05"))
