@@ -41,6 +41,9 @@ pub struct Settings {
     /// Also compare the steps' wall times (`<step>.duration`); left out by default, since
     /// they double the number of tests that Holm's correction pays for.
     pub durations: bool,
+    /// With reference sets: how many sample standard deviations of the per-set means a change
+    /// must exceed (SPEC §12.3).
+    pub reference_sigmas: f64,
 }
 
 impl Settings {
@@ -57,6 +60,7 @@ impl Default for Settings {
             alpha: 0.05,
             test: TestKind::Welch,
             durations: false,
+            reference_sigmas: 3.0,
         }
     }
 }
@@ -115,6 +119,33 @@ pub enum Basis {
     None,
 }
 
+/// The between-set noise of one point and result, from the per-set means of BASE and the
+/// reference sets (SPEC §12.3).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ReferenceBound {
+    /// How many sets (BASE and references) have a mean at this point.
+    pub sets: usize,
+    /// Sample standard deviation of those means, in the result's unit.
+    pub stddev: f64,
+    /// `reference_sigmas` × `stddev`: what |mean(NEW) − mean(BASE)| must exceed.
+    pub bound: f64,
+    /// The change exceeds the bound.
+    pub exceeded: bool,
+}
+
+/// The bound that decided a verdict: the one a change failed to pass (unchanged), or the
+/// larger of the two thresholds it passed (regression, improvement).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Bound {
+    /// The significance test (after correction).
+    Test,
+    /// `--tolerance`.
+    Tolerance,
+    /// The between-set noise of the reference sets.
+    References,
+}
+
 /// The significance test of one point and result.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct TestOutcome {
@@ -153,6 +184,11 @@ pub struct Entry {
     pub significant: Option<bool>,
     /// The change exceeds the tolerance (in either direction).
     pub beyond_tolerance: bool,
+    /// Between-set noise, when reference sets were given and at least two sets have a mean
+    /// at this point.
+    pub reference: Option<ReferenceBound>,
+    /// Which bound decided the verdict; `None` without data.
+    pub decided_by: Option<Bound>,
     pub verdict: Verdict,
 }
 
@@ -189,6 +225,8 @@ pub struct Comparison {
     pub notes: Vec<String>,
     /// What differs between the two sets' environments (SPEC §12.2).
     pub environment: crate::analyze::environment::Environment,
+    /// Ids of the reference sets (SPEC §12.3); empty without `--references`.
+    pub references: Vec<String>,
 }
 
 impl Comparison {
@@ -227,7 +265,7 @@ impl Comparison {
 
 /// A point's identity for matching: variable values by name, numbers compared as numbers
 /// (so that `1` and `1.0` match), everything else by JSON equality.
-fn point_key(point: &Map<String, Value>, names: &BTreeSet<String>) -> String {
+pub(crate) fn point_key(point: &Map<String, Value>, names: &BTreeSet<String>) -> String {
     let canon = |v: &Value| match v {
         Value::Number(n) => match n.as_f64() {
             Some(f) => format!("n:{f:?}"),
@@ -243,12 +281,12 @@ fn point_key(point: &Map<String, Value>, names: &BTreeSet<String>) -> String {
 }
 
 /// Points of a set in plan order (by `point_index`, then first appearance), with their runs.
-struct Points<'a> {
-    order: Vec<String>,
-    by_key: HashMap<String, (Map<String, Value>, Vec<&'a RunRecord>)>,
+pub(crate) struct Points<'a> {
+    pub order: Vec<String>,
+    pub by_key: HashMap<String, (Map<String, Value>, Vec<&'a RunRecord>)>,
 }
 
-fn group_points<'a>(records: &'a [RunRecord], names: &BTreeSet<String>) -> Points<'a> {
+pub(crate) fn group_points<'a>(records: &'a [RunRecord], names: &BTreeSet<String>) -> Points<'a> {
     let mut sorted: Vec<&RunRecord> = records.iter().collect();
     sorted.sort_by_key(|r| (r.point_index, r.index));
     let mut order = Vec::new();
@@ -268,7 +306,7 @@ fn group_points<'a>(records: &'a [RunRecord], names: &BTreeSet<String>) -> Point
 }
 
 /// A run's value of a result: a number, or the mean of a series; `None` when absent.
-fn run_value(r: &RunRecord, name: &str) -> Option<f64> {
+pub(crate) fn run_value(r: &RunRecord, name: &str) -> Option<f64> {
     match r.results.get(name)? {
         Value::Number(n) => n.as_f64().filter(|x| x.is_finite()),
         Value::Array(items) => {
@@ -291,8 +329,14 @@ fn names_list(names: &[&String]) -> String {
         .join(", ")
 }
 
-/// Describes how two name sets differ, or `None` when they are equal.
-fn set_difference(what: &str, base: &BTreeSet<String>, new: &BTreeSet<String>) -> Option<String> {
+/// Describes how two name sets differ, or `None` when they are equal; `sides` names the two
+/// sets in the message.
+fn set_difference(
+    what: &str,
+    base: &BTreeSet<String>,
+    new: &BTreeSet<String>,
+    sides: (&str, &str),
+) -> Option<String> {
     let only_base: Vec<&String> = base.difference(new).collect();
     let only_new: Vec<&String> = new.difference(base).collect();
     if only_base.is_empty() && only_new.is_empty() {
@@ -300,10 +344,10 @@ fn set_difference(what: &str, base: &BTreeSet<String>, new: &BTreeSet<String>) -
     }
     let mut parts = Vec::new();
     if !only_base.is_empty() {
-        parts.push(format!("only BASE has {}", names_list(&only_base)));
+        parts.push(format!("only {} has {}", sides.0, names_list(&only_base)));
     }
     if !only_new.is_empty() {
-        parts.push(format!("only NEW has {}", names_list(&only_new)));
+        parts.push(format!("only {} has {}", sides.1, names_list(&only_new)));
     }
     Some(format!("the {what} differ: {}", parts.join(", ")))
 }
@@ -326,17 +370,33 @@ fn undeclared_results(set: &SetData) -> BTreeSet<String> {
         .collect()
 }
 
-/// Checks that the sets explore the same variables and declare the same results.
-fn check_compatible(base: &SetData, new: &SetData) -> Result<(), Incompatible> {
+/// Checks that the sets explore the same variables and declare the same results; `sides`
+/// names the two sets in the reasons.
+pub(crate) fn check_compatible(
+    base: &SetData,
+    new: &SetData,
+    sides: (&str, &str),
+) -> Result<(), Incompatible> {
+    let (b_side, n_side) = sides;
     let mut reasons = Vec::new();
     let names =
         |m: &Manifest| -> BTreeSet<String> { m.variables.iter().map(|v| v.name.clone()).collect() };
-    if let Some(d) = set_difference("variables", &names(base.manifest), &names(new.manifest)) {
+    if let Some(d) = set_difference(
+        "variables",
+        &names(base.manifest),
+        &names(new.manifest),
+        sides,
+    ) {
         reasons.push(d);
     }
     let results =
         |m: &Manifest| -> BTreeSet<String> { m.results.iter().map(|r| r.name.clone()).collect() };
-    if let Some(d) = set_difference("results", &results(base.manifest), &results(new.manifest)) {
+    if let Some(d) = set_difference(
+        "results",
+        &results(base.manifest),
+        &results(new.manifest),
+        sides,
+    ) {
         reasons.push(d);
     }
     for b in &base.manifest.results {
@@ -345,7 +405,7 @@ fn check_compatible(base: &SetData, new: &SetData) -> Result<(), Incompatible> {
         };
         if b.unit != n.unit {
             reasons.push(format!(
-                "result '{}' is in '{}' in BASE but in '{}' in NEW",
+                "result '{}' is in '{}' in {b_side} but in '{}' in {n_side}",
                 b.name, b.unit, n.unit
             ));
         }
@@ -355,7 +415,7 @@ fn check_compatible(base: &SetData, new: &SetData) -> Result<(), Incompatible> {
                 Better::Lower => "lower",
             };
             reasons.push(format!(
-                "result '{}' is better {} in BASE but better {} in NEW",
+                "result '{}' is better {} in {b_side} but better {} in {n_side}",
                 b.name,
                 word(b.better),
                 word(n.better)
@@ -365,7 +425,7 @@ fn check_compatible(base: &SetData, new: &SetData) -> Result<(), Incompatible> {
             reasons.push(format!(
                 "result '{}' is a series in {} only",
                 b.name,
-                if b.series { "BASE" } else { "NEW" }
+                if b.series { b_side } else { n_side }
             ));
         }
     }
@@ -403,7 +463,23 @@ pub fn compare(
     new: SetData,
     settings: Settings,
 ) -> Result<Comparison, Incompatible> {
-    check_compatible(&base, &new)?;
+    compare_with_references(base, new, &[], settings)
+}
+
+/// `compare`, where a change must also exceed `settings.reference_sigmas` standard deviations
+/// of the per-set means of BASE and `references` (SPEC §12.3). Every reference must be
+/// compatible with BASE.
+pub fn compare_with_references(
+    base: SetData,
+    new: SetData,
+    references: &[SetData],
+    settings: Settings,
+) -> Result<Comparison, Incompatible> {
+    check_compatible(&base, &new, ("BASE", "NEW"))?;
+    for r in references {
+        let side = format!("reference {}", r.manifest.id);
+        check_compatible(&base, r, ("BASE", &side))?;
+    }
     let names: BTreeSet<String> = base
         .manifest
         .variables
@@ -501,6 +577,10 @@ pub fn compare(
         ));
     }
 
+    let reference_points: Vec<Points> = references
+        .iter()
+        .map(|r| group_points(r.records, &names))
+        .collect();
     let mut entries = Vec::new();
     for key in &matched {
         let (point, base_runs) = &base_points.by_key[*key];
@@ -513,7 +593,22 @@ pub fn compare(
                     .collect()
             };
             let (b, n) = (values(base_runs), values(new_runs));
-            entries.push(measure(point, r, &b, &n, settings));
+            let mut entry = measure(point, r, &b, &n, settings);
+            if !references.is_empty() {
+                let reference_means = reference_points
+                    .iter()
+                    .filter_map(|p| p.by_key.get(*key))
+                    .filter_map(|(_, runs)| stats::summarize(&values(runs)))
+                    .map(|s| s.mean);
+                let means: Vec<f64> = entry
+                    .base
+                    .map(|s| s.mean)
+                    .into_iter()
+                    .chain(reference_means)
+                    .collect();
+                entry.reference = reference_bound(&entry, &means, settings.reference_sigmas);
+            }
+            entries.push(entry);
         }
     }
 
@@ -542,6 +637,24 @@ pub fn compare(
             new.manifest,
             new.experiment,
         ),
+        references: references.iter().map(|r| r.manifest.id.clone()).collect(),
+    })
+}
+
+/// The between-set noise of an entry from the per-set means (BASE's and the references'):
+/// `None` with fewer than two means, as one mean has no spread.
+fn reference_bound(e: &Entry, means: &[f64], sigmas: f64) -> Option<ReferenceBound> {
+    let stddev = stats::summarize(means).filter(|s| s.n >= 2)?.stddev;
+    let bound = sigmas * stddev;
+    let exceeded = match (e.base, e.new) {
+        (Some(b), Some(n)) => (n.mean - b.mean).abs() > bound,
+        _ => false,
+    };
+    Some(ReferenceBound {
+        sets: means.len(),
+        stddev,
+        bound,
+        exceeded,
     })
 }
 
@@ -606,12 +719,14 @@ fn measure(
         basis,
         significant: None,
         beyond_tolerance: false,
+        reference: None,
+        decided_by: None,
         verdict: Verdict::NoData,
     }
 }
 
 /// (new − base) / |base|: positive when NEW is larger, whatever the sign of the base.
-fn relative_change(base: f64, new: f64) -> f64 {
+pub(crate) fn relative_change(base: f64, new: f64) -> f64 {
     if base == 0.0 {
         if new == 0.0 {
             0.0
@@ -644,13 +759,32 @@ fn decide(e: &mut Entry, p_adjusted: f64, settings: Settings) {
         // No test possible (a single run): the tolerance alone decides.
         _ => true,
     };
-    e.verdict = if worse && significant {
+    let beyond_reference = e.reference.is_none_or(|r| r.exceeded);
+    let moved = (worse || better) && beyond_reference;
+    e.verdict = if worse && moved && significant {
         Verdict::Regression
-    } else if better && significant {
+    } else if better && moved && significant {
         Verdict::Improvement
     } else {
         Verdict::Unchanged
     };
+    e.decided_by = Some(decisive_bound(e, tol, beyond_reference, significant));
+}
+
+/// The bound a change failed to pass, or, when it passed them all, the larger threshold of
+/// the two (tolerance or between-set noise, compared in the result's unit).
+fn decisive_bound(e: &Entry, tolerance: f64, beyond_reference: bool, significant: bool) -> Bound {
+    let larger = match (e.reference, e.base) {
+        (Some(r), Some(b)) if r.bound > tolerance * b.mean.abs() => Bound::References,
+        _ => Bound::Tolerance,
+    };
+    match (e.beyond_tolerance, beyond_reference) {
+        (false, false) => larger,
+        (false, true) => Bound::Tolerance,
+        (true, false) => Bound::References,
+        (true, true) if !significant => Bound::Test,
+        (true, true) => larger,
+    }
 }
 
 #[cfg(test)]
@@ -862,6 +996,57 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("no point in common"), "{err}");
+    }
+
+    #[test]
+    fn references_widen_the_bound_and_say_which_bound_decided() {
+        let m = manifest(
+            &[("x", vec![json!(1), json!(2)])],
+            &[("lat", Better::Lower)],
+        );
+        let b = runs(1, &[10.0, 10.01, 9.99, 10.0]);
+        let n = runs(1, &[10.8, 10.81, 10.79, 10.8]);
+        let refs: Vec<Vec<RunRecord>> = [9.5, 10.6, 10.2]
+            .iter()
+            .map(|level| runs(1, &[*level, *level + 0.01]))
+            .collect();
+        // A reference without the point counts for nothing.
+        let no_point = runs(2, &[50.0, 51.0]);
+        fn data<'a>(m: &'a Manifest, r: &'a [RunRecord]) -> SetData<'a> {
+            SetData {
+                manifest: m,
+                records: r,
+                experiment: "",
+            }
+        }
+        let mut ref_data: Vec<SetData> = refs.iter().map(|r| data(&m, r)).collect();
+        ref_data.push(data(&m, &no_point));
+        let c = compare_with_references(data(&m, &b), data(&m, &n), &ref_data, Settings::default())
+            .unwrap();
+        let e = &c.entries[0];
+        let r = e.reference.unwrap();
+        assert_eq!(r.sets, 4);
+        assert!(!r.exceeded && r.bound > 0.8, "{r:?}");
+        assert_eq!(e.verdict, Verdict::Unchanged);
+        assert_eq!(e.decided_by, Some(Bound::References));
+        assert_eq!(c.references.len(), 4);
+
+        let plain = compare(data(&m, &b), data(&m, &n), Settings::default()).unwrap();
+        assert_eq!(plain.entries[0].verdict, Verdict::Regression);
+        assert_eq!(plain.entries[0].decided_by, Some(Bound::Tolerance));
+        assert!(plain.entries[0].reference.is_none());
+
+        let same = runs(1, &[10.0, 10.02, 9.98, 10.0]);
+        let c = compare_with_references(
+            data(&m, &b),
+            data(&m, &same),
+            &ref_data,
+            Settings::default(),
+        )
+        .unwrap();
+        assert_eq!(c.entries[0].decided_by, Some(Bound::References));
+        let c = compare(data(&m, &b), data(&m, &same), Settings::default()).unwrap();
+        assert_eq!(c.entries[0].decided_by, Some(Bound::Tolerance));
     }
 
     #[test]

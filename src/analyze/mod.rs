@@ -2,4 +2,5 @@
 
 pub mod compare;
 pub mod environment;
+pub mod history;
 pub mod stats;

@@ -32,6 +32,14 @@ pub struct Args {
     /// Also compare the steps' wall times (<step>.duration)
     #[arg(long)]
     pub durations: bool,
+    /// Earlier sets of the same experiment on the same code: a change must also exceed their
+    /// between-set noise (several ids after one flag; repeatable)
+    #[arg(long = "references", value_name = "SET", num_args = 1..)]
+    pub references: Vec<String>,
+    /// How many standard deviations of the per-set means (BASE and references) a change must
+    /// exceed
+    #[arg(long, default_value_t = 3.0, value_name = "K")]
+    pub reference_sigmas: f64,
     /// Write a JUnit XML report (one test case per point and result); `-` for stdout
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
@@ -50,7 +58,7 @@ pub struct Args {
 
 /// `5%` -> 0.05, `0.05` -> 0.05. A bare number above 1 is refused rather than read as a
 /// fraction (`--tolerance 5` would otherwise mean 500%).
-fn parse_tolerance(text: &str) -> Result<f64> {
+pub(super) fn parse_tolerance(text: &str) -> Result<f64> {
     let t = text.trim();
     let bad = || {
         Error::Usage(format!("invalid --tolerance '{text}': expected a percentage such as 5% or a fraction such as 0.05"))
@@ -71,6 +79,41 @@ fn parse_tolerance(text: &str) -> Result<f64> {
         return Err(bad());
     }
     Ok(value)
+}
+
+/// `--reference-sigmas`: a finite number above zero, at most 100 (beyond that no change could
+/// ever pass, which is surely a typo).
+fn parse_sigmas(k: f64) -> Result<f64> {
+    if k.is_finite() && k > 0.0 && k <= 100.0 {
+        Ok(k)
+    } else {
+        Err(Error::Usage(format!(
+            "invalid --reference-sigmas {k}: expected a number above 0 and at most 100"
+        )))
+    }
+}
+
+/// A reference counted twice, or BASE or NEW given as a reference, would bias the between-set
+/// noise (NEW's own mean would widen the very bound it is judged by).
+fn check_references(base: &ResultSet, new: &ResultSet, references: &[ResultSet]) -> Result<()> {
+    let mut seen = vec![base.manifest.id.as_str()];
+    for r in references {
+        let id = r.manifest.id.as_str();
+        let role = if id == new.manifest.id {
+            "NEW"
+        } else if id == base.manifest.id {
+            "BASE"
+        } else if seen.contains(&id) {
+            "already a reference"
+        } else {
+            seen.push(id);
+            continue;
+        };
+        return Err(Error::Usage(format!(
+            "--references {id}: the set is {role}; references are other sets of the same code"
+        )));
+    }
+    Ok(())
 }
 
 /// A writer of one output format.
@@ -108,12 +151,27 @@ pub fn run(args: Args) -> Result<i32> {
             Test::Mwu => TestKind::Mwu,
         },
         durations: args.durations,
+        reference_sigmas: parse_sigmas(args.reference_sigmas)?,
     };
     let root = args.results.root();
     let base = store::open(&root, &args.base)?;
     let new = store::open(&root, &args.new)?;
+    let references = args
+        .references
+        .iter()
+        .map(|id| store::open(&root, id))
+        .collect::<Result<Vec<ResultSet>>>()?;
+    check_references(&base, &new, &references)?;
     let (base_exp, new_exp) = (base.experiment_text(), new.experiment_text());
-    let comparison = compare::compare(
+    let reference_data: Vec<SetData> = references
+        .iter()
+        .map(|r| SetData {
+            manifest: &r.manifest,
+            records: &r.records,
+            experiment: "",
+        })
+        .collect();
+    let comparison = compare::compare_with_references(
         SetData {
             manifest: &base.manifest,
             records: &base.records,
@@ -124,6 +182,7 @@ pub fn run(args: Args) -> Result<i32> {
             records: &new.records,
             experiment: &new_exp,
         },
+        &reference_data,
         settings,
     )
     .map_err(|e| {

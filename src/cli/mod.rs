@@ -6,6 +6,7 @@ mod completions;
 pub mod console;
 mod deploy;
 mod export;
+mod history;
 mod ls;
 mod plot;
 mod progress;
@@ -54,6 +55,8 @@ pub enum Command {
     Report(report::Args),
     /// Compare two result sets and flag regressions
     Compare(compare::Args),
+    /// Change points across every result set of one experiment
+    History(history::Args),
     /// Print a shell completion script
     Completions(completions::Args),
 }
@@ -100,6 +103,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Plot(a) => plot::run(a),
         Command::Report(a) => report::run(a),
         Command::Compare(a) => compare::run(a),
+        Command::History(a) => history::run(a),
         Command::Completions(a) => completions::run(a),
     }
 }

@@ -2,6 +2,7 @@
 //! comparison outputs (JUnit, Markdown, HTML, JSON). No statistics are computed here.
 
 pub mod compare;
+pub mod history;
 pub mod html;
 pub mod limits;
 pub mod plot;

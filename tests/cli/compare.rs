@@ -1,6 +1,7 @@
 //! `mpf compare`: matching, verdicts, outputs and exit codes.
 
-mod scipy;
+mod references;
+pub(crate) mod scipy;
 
 use std::path::Path;
 use std::process::Command as StdCommand;

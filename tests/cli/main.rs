@@ -9,6 +9,7 @@ mod errors;
 mod export;
 mod fixtures;
 mod fuzz;
+mod history;
 mod lifecycle;
 mod netns;
 mod plot;

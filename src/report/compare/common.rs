@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::analyze::compare::{Basis, Comparison, Counts, Entry, TestKind, Verdict};
+use crate::analyze::compare::{Basis, Bound, Comparison, Counts, Entry, TestKind, Verdict};
 use crate::analyze::stats::Summary;
 use crate::units::{display_scale, format_number};
 
@@ -152,8 +152,49 @@ pub fn p_adjusted_text(e: &Entry) -> String {
     e.test.map_or("-".into(), |t| p_text(t.p_adjusted))
 }
 
-/// Why an entry got its verdict, when it is not plain from the figures.
-pub fn note(e: &Entry) -> String {
+/// Why an entry got its verdict, when it is not plain from the figures; with reference sets,
+/// always the between-set bound and whether it decided.
+pub fn note(c: &Comparison, e: &Entry) -> String {
+    let plain = plain_note(e);
+    if c.references.is_empty() || e.verdict == Verdict::NoData {
+        return plain;
+    }
+    let reference = reference_note(c, e);
+    if plain.is_empty() {
+        reference
+    } else {
+        format!("{plain}; {reference}")
+    }
+}
+
+/// `between-set noise 3σ = 0.52 ms (5 sets): within, decided by it`, and its variants.
+pub fn reference_note(c: &Comparison, e: &Entry) -> String {
+    let Some(r) = e.reference else {
+        return "no reference bound (fewer than two sets at this point)".into();
+    };
+    let (div, unit) = entry_scale(e);
+    let unit = if unit.is_empty() {
+        String::new()
+    } else {
+        format!(" {unit}")
+    };
+    let position = if r.exceeded { "beyond" } else { "within" };
+    let decided = match e.decided_by {
+        Some(Bound::References) => "it",
+        Some(Bound::Tolerance) => "the tolerance",
+        Some(Bound::Test) => "the test",
+        None => "nothing",
+    };
+    format!(
+        "between-set noise {}σ = {}{unit} ({} sets): {position}, decided by {decided}",
+        format_number(c.settings.reference_sigmas),
+        two_digits(r.bound / div),
+        r.sets
+    )
+}
+
+/// The note of an entry without reference sets.
+fn plain_note(e: &Entry) -> String {
     match e.basis {
         Basis::None => match (e.base.is_some(), e.new.is_some()) {
             (false, false) => "no successful run in either set".into(),
@@ -195,20 +236,38 @@ pub fn settings_text(c: &Comparison) -> String {
         TestKind::Welch => "Welch's t-test",
         TestKind::Mwu => "Mann-Whitney U test",
     };
-    if c.tested == 0 {
-        return format!(
+    let text = if c.tested == 0 {
+        format!(
             "no significance test (no point has two runs on both sides): tolerance {} only",
             tolerance_text(s.tolerance)
-        );
+        )
+    } else {
+        format!(
+            "{test}, Holm-Bonferroni correction over {} test{} at alpha {}, tolerance {}, {} confidence intervals (Fieller)",
+            c.tested,
+            if c.tested == 1 { "" } else { "s" },
+            format_number(s.alpha),
+            tolerance_text(s.tolerance),
+            confidence_text(c),
+        )
+    };
+    match references_text(c) {
+        Some(r) => format!("{text}, {r}"),
+        None => text,
     }
-    format!(
-        "{test}, Holm-Bonferroni correction over {} test{} at alpha {}, tolerance {}, {} confidence intervals (Fieller)",
-        c.tested,
-        if c.tested == 1 { "" } else { "s" },
-        format_number(s.alpha),
-        tolerance_text(s.tolerance),
-        confidence_text(c),
-    )
+}
+
+/// `beyond 3 standard deviations of the per-set means of BASE and 4 reference sets`, or
+/// `None` without reference sets.
+pub fn references_text(c: &Comparison) -> Option<String> {
+    let n = c.references.len();
+    (n > 0).then(|| {
+        format!(
+            "beyond {} standard deviations of the per-set means of BASE and {n} reference set{}",
+            format_number(c.settings.reference_sigmas),
+            if n == 1 { "" } else { "s" }
+        )
+    })
 }
 
 pub fn tolerance_text(t: f64) -> String {
@@ -253,7 +312,7 @@ pub fn cells(c: &Comparison, e: &Entry) -> [String; 10] {
         ci_text(e),
         p_raw_text(e),
         p_adjusted_text(e),
-        note(e),
+        note(c, e),
     ]
 }
 

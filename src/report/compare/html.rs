@@ -60,6 +60,14 @@ pub fn render(r: CompareReport) -> String {
         escape(&r.base.id),
         escape(&r.new.id)
     );
+    if !c.references.is_empty() {
+        let ids: Vec<String> = c
+            .references
+            .iter()
+            .map(|id| format!("<code>{}</code>", escape(id)))
+            .collect();
+        let _ = writeln!(out, "<p class=\"meta\">References {}</p>", ids.join(", "));
+    }
     let _ = writeln!(
         out,
         "<p>{}.<br>{}.</p>",

@@ -39,7 +39,15 @@ fn entry(r: &CompareReport, e: &Entry) -> Value {
         Basis::ToleranceOnly => "tolerance-only",
         Basis::None => "none",
     };
-    let note = common::note(e);
+    let note = common::note(c, e);
+    let reference = e.reference.map(|r| {
+        json!({
+            "sets": r.sets,
+            "stddev": r.stddev,
+            "bound": r.bound,
+            "exceeded": r.exceeded,
+        })
+    });
     json!({
         "point": e.point,
         "point_labels": common::point_labels(c, &e.point),
@@ -56,6 +64,8 @@ fn entry(r: &CompareReport, e: &Entry) -> Value {
         "test": test,
         "significant": e.significant,
         "beyond_tolerance": e.beyond_tolerance,
+        "reference": reference,
+        "decided_by": e.decided_by,
         "note": if note.is_empty() { Value::Null } else { Value::String(note) },
     })
 }
@@ -74,7 +84,9 @@ pub fn to_value(r: CompareReport) -> Value {
             "confidence": c.settings.confidence(),
             "correction": "holm",
             "interval": "fieller",
+            "reference_sigmas": c.settings.reference_sigmas,
         },
+        "references": c.references,
         "summary": {
             "regression": c.has_regression(),
             "compared": c.entries.len(),

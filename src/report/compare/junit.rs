@@ -53,7 +53,10 @@ fn details(r: &CompareReport, e: &Entry) -> String {
         "tolerance: {}",
         common::tolerance_text(c.settings.tolerance)
     );
-    let note = common::note(e);
+    if !c.references.is_empty() {
+        let _ = writeln!(s, "reference bound: {}", common::reference_note(c, e));
+    }
+    let note = common::note(c, e);
     if !note.is_empty() {
         let _ = writeln!(s, "note: {note}");
     }
@@ -76,14 +79,19 @@ pub fn render(r: CompareReport) -> String {
     let _ = writeln!(out, r#"  <testsuite name="{}" {totals}>"#, escape(&suite));
     let _ = writeln!(out, "    <properties>");
     let settings = &c.settings;
-    for (k, v) in [
+    let mut properties = vec![
         ("base", r.base.id.clone()),
         ("new", r.new.id.clone()),
         ("test", format!("{:?}", settings.test).to_lowercase()),
         ("correction", "holm".to_string()),
         ("alpha", settings.alpha.to_string()),
         ("tolerance", settings.tolerance.to_string()),
-    ] {
+    ];
+    if !c.references.is_empty() {
+        properties.push(("references", c.references.join(" ")));
+        properties.push(("reference_sigmas", settings.reference_sigmas.to_string()));
+    }
+    for (k, v) in properties {
         let _ = writeln!(
             out,
             r#"      <property name="{k}" value="{}"/>"#,
@@ -122,7 +130,7 @@ pub fn render(r: CompareReport) -> String {
                 let _ = writeln!(
                     out,
                     r#"      <skipped message="{}"/>"#,
-                    escape(&common::note(e))
+                    escape(&common::note(c, e))
                 );
                 let _ = writeln!(out, "    </testcase>");
             }

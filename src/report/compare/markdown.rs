@@ -38,6 +38,14 @@ pub fn render(r: CompareReport) -> String {
         r.base.id.replace('`', "'"),
         r.new.id.replace('`', "'")
     );
+    if !c.references.is_empty() {
+        let ids: Vec<String> = c
+            .references
+            .iter()
+            .map(|id| format!("`{}`", id.replace('`', "'")))
+            .collect();
+        let _ = writeln!(out, "**References** {}  ", ids.join(", "));
+    }
     let _ = writeln!(out, "**{}**  ", common::counts_text(&c.counts()));
     let _ = writeln!(out, "_{}._", common::settings_text(c));
     let _ = writeln!(out);

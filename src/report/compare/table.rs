@@ -34,6 +34,9 @@ pub fn render(r: CompareReport, color: bool) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "BASE  {}", r.base.id);
     let _ = writeln!(out, "NEW   {}", r.new.id);
+    if !c.references.is_empty() {
+        let _ = writeln!(out, "REFS  {}", c.references.join(", "));
+    }
     let _ = writeln!(out, "{}", common::settings_text(c));
     let _ = writeln!(out);
     if !c.environment.is_empty() {

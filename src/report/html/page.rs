@@ -16,7 +16,7 @@ use crate::units::{display_scale, format_number};
 
 /// plotly.js, cartesian bundle (MIT licence, see assets/plotly/LICENSE); its licence header is
 /// kept in the embedded copy.
-static PLOTLY: &str = include_str!("../../../assets/plotly/plotly-cartesian.min.js");
+pub(crate) static PLOTLY: &str = include_str!("../../../assets/plotly/plotly-cartesian.min.js");
 
 const STYLE: &str = r#"
 body{font-family:"DejaVu Sans",system-ui,-apple-system,"Segoe UI",sans-serif;margin:0 auto;max-width:1100px;padding:1em 1.5em;color:#222;line-height:1.4}
@@ -87,7 +87,7 @@ const SCRIPT: &str = r#"
 use crate::report::text::escape_html as esc;
 
 /// Text safe inside a `<script>` element.
-fn script_safe(s: &str) -> String {
+pub(crate) fn script_safe(s: &str) -> String {
     s.replace("</", "<\\/").replace("<!--", "<\\!--")
 }
 

@@ -22,7 +22,7 @@ fn scipy_available() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-fn normal_sample(rng: &mut fastrand::Rng, n: usize, mean: f64, sd: f64) -> Vec<f64> {
+pub(crate) fn normal_sample(rng: &mut fastrand::Rng, n: usize, mean: f64, sd: f64) -> Vec<f64> {
     (0..n)
         .map(|_| {
             // Box–Muller
