@@ -711,6 +711,8 @@ mod tests {
             ended: String::new(),
             error: None,
             notes: vec![],
+            warmup_dropped: Default::default(),
+            extraction_failed: false,
         }
     }
 

@@ -11,6 +11,11 @@ use crate::store::record::{value_text, Manifest, RunRecord, RunStatus};
 /// The columns after the variables and results, in every export.
 pub const FIXED_COLUMNS: [&str; 3] = ["repetition", "run", "ok"];
 
+/// The column holding the display labels of a labelled variable: `<var>_label`.
+pub fn label_column(variable: &str) -> String {
+    format!("{variable}_label")
+}
+
 /// Column names of the manifest's results, in its order, unique against the variables, the
 /// fixed columns and each other. Extraction refuses colliding names, and the experiment file
 /// cannot declare them; a set written before that still gets distinct columns (`x.result`), so

@@ -420,6 +420,8 @@ pub(crate) mod tests {
             ended: "e".into(),
             error: None,
             notes: Vec::new(),
+            warmup_dropped: Default::default(),
+            extraction_failed: false,
         }
     }
 

@@ -9,6 +9,8 @@ mod lifecycle;
 mod netns;
 mod plot;
 mod report;
+mod results;
 mod run;
+mod series;
 mod ssh;
 mod store;

@@ -1,0 +1,130 @@
+//! Results as users need them (SPEC §8): series statistics and warm-up in the journal, results
+//! read from files and stderr, templated `ready` ports, re-extraction and per-point summaries.
+
+use std::path::Path;
+
+use crate::common::{journal, mpf_in, only_set, write};
+
+fn run_ok(dir: &Path, exp: &Path) {
+    mpf_in(dir).arg("run").arg(exp).arg("-q").assert().success();
+}
+
+#[test]
+fn results_from_files_stderr_and_series_statistics_reach_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = write(
+        dir.path(),
+        "e.yaml",
+        r#"
+runs: 1
+steps:
+  - name: work
+    run: |
+      printf 't,lat_us\n0,900\n1,800\n2,100\n3,200\n4,300\n' > {{ run_dir }}/lat.csv
+      printf '{"read": {"clat_ns": {"percentile": {"99.000000": 2500}}}}' > {{ run_dir }}/out.json
+      echo "elapsed 1.5 ms" >&2
+    results:
+      lat: {file: "{{ run_dir }}/lat.csv", csv: lat_us, in: us, unit: s, warmup: 2, stats: [p50, max, count]}
+      p99: {file: out.json, json: 'read.clat_ns.percentile."99.000000"', in: ns, unit: s}
+      elapsed: {regex: '^elapsed (.+)$', stream: stderr, unit: s}
+"#,
+    );
+    run_ok(dir.path(), &exp);
+    let set = only_set(dir.path());
+    let r = &journal(&set)[0];
+    assert_eq!(r["status"], "ok", "{r}");
+    let res = &r["results"];
+    assert_eq!(
+        res["lat"],
+        serde_json::json!([0.0009, 0.0008, 0.0001, 0.0002, 0.0003])
+    );
+    assert_eq!(res["lat.p50"], 0.0002);
+    assert_eq!(res["lat.max"], 0.0003);
+    assert_eq!(res["lat.count"], 3.0);
+    assert_eq!(res["p99"], 2.5e-6);
+    assert_eq!(res["elapsed"], 0.0015);
+    assert_eq!(r["warmup_dropped"], serde_json::json!({"lat": 2}));
+    let csv = std::fs::read_to_string(set.join("results.csv")).unwrap();
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .starts_with("lat,lat.p50,lat.max,lat.count,p99,elapsed,"),
+        "{csv}"
+    );
+}
+
+#[test]
+fn a_missing_result_file_fails_the_run_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = write(
+        dir.path(),
+        "e.yaml",
+        "runs: 1\nsteps:\n  - name: work\n    run: 'true'\n    results:\n      x: {file: '{{ run_dir }}/fio.json', json: a}\n      y: {file: /etc/hostname, regex: '(.+)'}\n",
+    );
+    mpf_in(dir.path())
+        .arg("run")
+        .arg(&exp)
+        .arg("-q")
+        .assert()
+        .code(1);
+    let set = only_set(dir.path());
+    let r = &journal(&set)[0];
+    assert_eq!(r["status"], "failed");
+    assert_eq!(r["extraction_failed"], true);
+    let err = r["error"].as_str().unwrap();
+    let run_dir = set.join("runs/0000/local");
+    assert!(
+        err.contains(&format!(
+            "result 'x': file '{}/fio.json' does not exist (the step did not write it)",
+            run_dir.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("result 'y': file '/etc/hostname' is not inside the run_dir"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_templated_ready_port_is_rendered_per_run_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = 21000 + (std::process::id() % 20000) as u16;
+    let exp = write(
+        dir.path(),
+        "e.yaml",
+        &format!(
+            r#"
+runs: 1
+variables:
+  port: [{port}, "{port}0"]
+steps:
+  - name: server
+    background: true
+    run: exec python3 -c 'import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", {port})); s.listen(); time.sleep(1000)'
+    ready: {{port: "{{{{ port }}}}", timeout: 10s}}
+  - name: client
+    run: echo connected
+"#
+        ),
+    );
+    mpf_in(dir.path())
+        .arg("run")
+        .arg(&exp)
+        .arg("-q")
+        .assert()
+        .code(1);
+    let recs = journal(&only_set(dir.path()));
+    let ok = recs.iter().find(|r| r["point"]["port"] == port).unwrap();
+    assert_eq!(ok["status"], "ok", "{ok}");
+    let bad = recs.iter().find(|r| r["point"]["port"] != port).unwrap();
+    let err = bad["error"].as_str().unwrap();
+    assert!(
+        err.contains(&format!(
+            "ready port '{port}0' is not a port number (1 to 65535)"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("e.yaml:9:"), "{err}");
+}
