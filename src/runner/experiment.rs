@@ -89,7 +89,7 @@ fn result_info(exp: &Experiment, name: &str, series: bool) -> ResultInfo {
 }
 
 /// Describes in `infos` every result of `results` it doesn't describe yet.
-fn add_result_infos(
+pub(crate) fn add_result_infos(
     exp: &Experiment,
     infos: &mut Vec<ResultInfo>,
     results: &serde_json::Map<String, serde_json::Value>,

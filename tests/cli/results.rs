@@ -128,3 +128,107 @@ steps:
     );
     assert!(err.contains("e.yaml:9:"), "{err}");
 }
+
+#[test]
+fn extract_applies_an_edited_extractor_to_stored_outputs_as_a_new_generation() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = |regex: &str| {
+        format!(
+            "runs: 2\nvariables:\n  mode: [good, crash]\nsteps:\n  - name: work\n    run: |\n      echo \"rps: 12.5k\"\n      echo \"mpf-result extra 3\"\n      printf '{{\"lat\": [1, 2, 30, 4]}}' > {{{{ run_dir }}}}/r.json\n      test {{{{ mode }}}} = good\n    results:\n      rps: {{regex: '{regex}'}}\n"
+        )
+    };
+    let exp = write(dir.path(), "e.yaml", &body("^rate: (\\S+)"));
+    mpf_in(dir.path())
+        .arg("run")
+        .arg(&exp)
+        .arg("-q")
+        .assert()
+        .code(1);
+    let set = only_set(dir.path());
+    let before = std::fs::read(set.join("journal.jsonl")).unwrap();
+    let old = journal(&set);
+    assert!(old.iter().all(|r| r["status"] == "failed"));
+    assert_eq!(
+        old.iter()
+            .filter(|r| r["extraction_failed"] == true)
+            .count(),
+        2
+    );
+
+    let fixed = write(
+        dir.path(),
+        "fixed.yaml",
+        &(body("^rps: (\\S+)")
+            + "      lat: {file: r.json, json: lat, unit: s, stats: [max, p50]}\n"),
+    );
+    let out = mpf_in(dir.path())
+        .args(["extract", "latest", "-f"])
+        .arg(&fixed)
+        .assert()
+        .code(1)
+        .get_output()
+        .stderr
+        .clone();
+    let text = String::from_utf8_lossy(&out);
+    assert!(
+        text.contains("4 runs extracted again: 2 ok, 2 FAILED; now ok: ")
+            && text.contains("previous journal kept as journal.1.jsonl"),
+        "{text}"
+    );
+    // The old generation is kept whole; the current files are the new one.
+    assert_eq!(std::fs::read(set.join("journal.1.jsonl")).unwrap(), before);
+    assert_eq!(
+        std::fs::read_to_string(set.join("experiment.1.yaml")).unwrap(),
+        body("^rate: (\\S+)")
+    );
+    assert_eq!(
+        std::fs::read_to_string(set.join("experiment.yaml")).unwrap(),
+        std::fs::read_to_string(&fixed).unwrap()
+    );
+    assert!(set.join("results.1.csv").exists() && set.join("manifest.1.json").exists());
+    let new = journal(&set);
+    assert_eq!(new.len(), 4);
+    for r in &new {
+        let was = old.iter().find(|o| o["index"] == r["index"]).unwrap();
+        assert_eq!(
+            r["results"]["work.duration"],
+            was["results"]["work.duration"]
+        );
+        if r["point"]["mode"] == "good" {
+            assert_eq!(r["status"], "ok", "{r}");
+            assert!(r.get("error").is_none() && r.get("extraction_failed").is_none());
+            assert_eq!(r["results"]["rps"], 12.5);
+            assert_eq!(r["results"]["extra"], 3.0);
+            assert_eq!(r["results"]["lat.max"], 30.0);
+            assert_eq!(r["results"]["lat.p50"], 3.0);
+        } else {
+            // Failed for another reason than a result: stays failed, with its own error.
+            assert_eq!(r["status"], "failed");
+            assert_eq!(r["error"], was["error"]);
+        }
+    }
+    let csv = std::fs::read_to_string(set.join("results.csv")).unwrap();
+    assert!(
+        csv.starts_with("mode,rps,lat,lat.max,lat.p50,work.duration,extra,"),
+        "{csv}"
+    );
+    let show = mpf_in(dir.path())
+        .args(["show", "latest", "--format", "csv"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&show.stdout), csv);
+    // The set resumes with the edited file: its fingerprint followed it.
+    let m = crate::common::manifest(&set);
+    assert_eq!(
+        (m["runs_ok"].as_u64(), m["runs_failed"].as_u64()),
+        (Some(2), Some(2))
+    );
+
+    // Extracting again with the stored (now edited) file makes generation 2, same results.
+    mpf_in(dir.path())
+        .args(["extract", "latest"])
+        .assert()
+        .code(1);
+    assert!(set.join("journal.2.jsonl").exists());
+    assert_eq!(journal(&set), new);
+}
