@@ -3,6 +3,7 @@
 mod common;
 mod compare;
 mod errors;
+mod examples;
 mod export;
 mod fixtures;
 mod lifecycle;
