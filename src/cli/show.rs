@@ -15,6 +15,10 @@ pub struct Args {
     pub id: String,
     #[arg(long, value_enum, default_value = "table")]
     pub format: Fmt,
+    /// One row per point and result: n, mean, median, 95% CI of the mean, min, max (of the
+    /// ok runs)
+    #[arg(long)]
+    pub summary: bool,
     #[command(flatten)]
     pub results: super::ResultsDir,
 }
@@ -27,6 +31,11 @@ pub fn run(args: Args) -> Result<i32> {
         Fmt::Json => Format::Json,
         Fmt::Markdown => Format::Markdown,
     };
-    super::console::out(&table::show(&set, format)?);
+    let text = if args.summary {
+        table::show_summary(&set, format)?
+    } else {
+        table::show(&set, format)?
+    };
+    super::console::out(&text);
     Ok(0)
 }

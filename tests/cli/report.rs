@@ -36,6 +36,11 @@ fn report_holds_manifest_table_plots_and_failures() {
         // The error text, escaped.
         "unable to connect to server: Connection refused &lt;10.0.0.1&gt;",
         "parallel=7, zerocopy=disabled",
+        // The per-point summary of `mpf show --summary`: parallel=7 without zero-copy has
+        // two ok runs of three.
+        "<h2>Per-point summary</h2>",
+        "<table class=\"sortable\" id=\"point-summary\">",
+        "<tr><td>7</td><td>disabled</td><td>goodput</td><td>Gbit/s</td><td class=\"num\">2</td>",
     ] {
         assert!(html.contains(text), "report lacks {text}");
     }

@@ -232,3 +232,65 @@ fn extract_applies_an_edited_extractor_to_stored_outputs_as_a_new_generation() {
     assert!(set.join("journal.2.jsonl").exists());
     assert_eq!(journal(&set), new);
 }
+
+#[test]
+fn show_summary_gives_per_point_statistics_in_every_format() {
+    let tmp = tempfile::tempdir().unwrap();
+    crate::fixtures::iperf(&tmp.path().join("results"));
+    let show = |format: &str| {
+        let out = mpf_in(tmp.path())
+            .args(["show", "latest", "--summary", "--format", format])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        String::from_utf8(out).unwrap()
+    };
+    let table = show("table");
+    insta::assert_snapshot!("summary_table", table);
+    insta::assert_snapshot!("summary_markdown", show("markdown"));
+    let csv = show("csv");
+    assert!(csv.starts_with(
+        "parallel,zerocopy,zerocopy_label,result,unit,n,mean,median,ci95_low,ci95_high,min,max,stddev\n1,,disabled,goodput,bit/s,3,"
+    ), "{csv}");
+    // Each row's numbers are mpf's summary of the point's ok runs, recomputed here.
+    let set = only_set(tmp.path());
+    let recs = journal(&set);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&show("json")).unwrap();
+    // 16 points x (goodput, client.duration); the series result has no row.
+    assert_eq!(rows.len(), 32);
+    for row in &rows {
+        let values: Vec<f64> = recs
+            .iter()
+            .filter(|r| {
+                r["status"] == "ok"
+                    && r["point"]["parallel"] == row["parallel"]
+                    && r["point"]["zerocopy"] == row["zerocopy"]
+            })
+            .map(|r| {
+                r["results"][row["result"].as_str().unwrap()]
+                    .as_f64()
+                    .unwrap()
+            })
+            .collect();
+        let s = mpf::analyze::stats::summarize(&values).unwrap();
+        assert_eq!(row["n"], values.len());
+        for (k, want) in [
+            ("mean", s.mean),
+            ("median", s.median),
+            ("ci95_low", s.ci_lo),
+            ("ci95_high", s.ci_hi),
+            ("min", s.min),
+            ("max", s.max),
+        ] {
+            assert_eq!(row[k].as_f64().unwrap(), want, "{k} of {row}");
+        }
+    }
+    let seven = rows
+        .iter()
+        .find(|r| r["parallel"] == 7 && r["zerocopy"] == "" && r["result"] == "goodput")
+        .unwrap();
+    assert_eq!(seven["n"], 2, "the failed run is left out");
+    assert_eq!(seven["zerocopy_label"], "disabled");
+}
