@@ -66,7 +66,7 @@ fn redis_example_extracts_what_redis_benchmark_printed() {
     }
     let dir = tempfile::tempdir().unwrap();
     let sets = [
-        "clients=1,10".to_string(),
+        "clients=1,4".to_string(),
         "requests=3000".to_string(),
         format!("port={}", free_port()),
     ];
