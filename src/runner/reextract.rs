@@ -145,7 +145,15 @@ fn reextract_record(
             String::new()
         };
         let dir = run.join(&sr.role);
-        let ctx = context(manifest, rec, &sr.role, &dir);
+        // Only `file:` templates use the context: most steps need none built.
+        let templated = step.results.iter().any(|e| {
+            matches!(&e.source, crate::spec::Source::File(t) if ["{{", "{%", "{#"].iter().any(|m| t.text.contains(m)))
+        });
+        let ctx = if templated {
+            context(manifest, rec, &sr.role, &dir)
+        } else {
+            minijinja::Value::UNDEFINED
+        };
         let run_dir = dir.to_string_lossy().into_owned();
         let inputs = StoredStep::new(dir, &step.name, &sr.role, run_dir, ctx);
         let ex = extract::extract(&inputs, &step.results, &suffix, taken);
