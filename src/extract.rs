@@ -5,6 +5,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
+use std::rc::Rc;
 
 use serde_json::{Map, Value};
 
@@ -46,7 +47,8 @@ fn number(x: f64) -> Value {
 #[derive(Debug, Clone)]
 pub struct Text {
     pub what: String,
-    pub text: String,
+    /// Shared: a 32 MiB log read once is not copied for every extractor.
+    pub text: Rc<str>,
 }
 
 /// Where extraction finds the outputs of one step on one role.
@@ -69,8 +71,8 @@ pub struct StoredStep<'a> {
     pub ctx: minijinja::Value,
     /// The tails of stdout and stderr held in memory, used when a log can't be read.
     pub memory: Option<(&'a [u8], &'a [u8])>,
-    streams: RefCell<HashMap<&'static str, String>>,
-    files: RefCell<HashMap<PathBuf, String>>,
+    streams: RefCell<HashMap<&'static str, Rc<str>>>,
+    files: RefCell<HashMap<PathBuf, Rc<str>>>,
 }
 
 impl<'a> StoredStep<'a> {
@@ -94,7 +96,7 @@ impl<'a> StoredStep<'a> {
     }
 
     /// The stored log of a stream (`out` or `err`), up to the log limit.
-    fn log(&self, ext: &'static str) -> String {
+    fn log(&self, ext: &'static str) -> Rc<str> {
         if let Some(t) = self.streams.borrow().get(ext) {
             return t.clone();
         }
@@ -106,7 +108,7 @@ impl<'a> StoredStep<'a> {
                     .map(|(o, e)| if ext == "out" { o } else { e }.to_vec())
             })
             .unwrap_or_default();
-        let text = lossy(data);
+        let text: Rc<str> = lossy(data).into();
         self.streams.borrow_mut().insert(ext, text.clone());
         text
     }
@@ -140,7 +142,7 @@ impl Inputs for StoredStep<'_> {
             },
             Stream::Both => Text {
                 what: format!("stdout and stderr {of}"),
-                text: format!("{}{}", self.log("out"), self.log("err")),
+                text: format!("{}{}", self.log("out"), self.log("err")).into(),
             },
         }
     }
@@ -156,7 +158,7 @@ impl Inputs for StoredStep<'_> {
                 text: t.clone(),
             });
         }
-        let text = read_result_file(&local, &shown)?;
+        let text: Rc<str> = read_result_file(&local, &shown)?.into();
         self.files.borrow_mut().insert(local, text.clone());
         Ok(Text {
             what: format!("file {shown}"),
@@ -255,7 +257,7 @@ impl Inputs for Given {
         };
         Text {
             what: what.into(),
-            text,
+            text: text.into(),
         }
     }
     fn file(&self, path: &Tpl) -> Result<Text, String> {
@@ -263,7 +265,7 @@ impl Inputs for Given {
             .get(&path.text)
             .map(|t| Text {
                 what: format!("file {}", path.text),
-                text: t.clone(),
+                text: t.as_str().into(),
             })
             .ok_or_else(|| {
                 format!(
@@ -1108,7 +1110,7 @@ mod tests {
                 text: file.into(),
                 loc: crate::error::Location::new(Path::new("e.yaml"), 1, 1),
             };
-            s.file(&tpl).map(|t| t.text)
+            s.file(&tpl).map(|t| t.text.to_string())
         };
         assert_eq!(read("{{ run_dir }}/sub/r.json").unwrap(), "{\"v\": 7}");
         assert_eq!(
@@ -1148,8 +1150,8 @@ mod tests {
         std::fs::write(tmp.path().join("work.err"), "from log\n").unwrap();
         let mut s = stored(tmp.path());
         s.memory = Some((b"in memory\n", b"not used\n"));
-        assert_eq!(s.stream(Stream::Stdout).text, "in memory\n");
-        assert_eq!(s.stream(Stream::Stderr).text, "from log\n");
+        assert_eq!(&*s.stream(Stream::Stdout).text, "in memory\n");
+        assert_eq!(&*s.stream(Stream::Stderr).text, "from log\n");
         assert_eq!(
             s.stream(Stream::Both).what,
             "stdout and stderr of step 'work' on local"

@@ -142,12 +142,13 @@ fn sweep_records_every_run_with_units_and_labels() {
         out.contains("mode[] label plain") || out.contains("mode[-x] label extra"),
         "{out}"
     );
-    // results.csv: variables, results, then repetition/run/ok; one row per run.
+    // results.csv: variables (a labelled one with its labels), results, then
+    // repetition/run/ok; one row per run.
     let csv = std::fs::read_to_string(set.join("results.csv")).unwrap();
     let header = csv.lines().next().unwrap();
     assert_eq!(
         header,
-        "size,mode,k,latency,work.duration,score,repetition,run,ok"
+        "size,mode,mode_label,k,latency,work.duration,score,repetition,run,ok"
     );
     assert_eq!(csv.lines().count(), 13);
 
