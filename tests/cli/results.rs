@@ -294,3 +294,24 @@ fn show_summary_gives_per_point_statistics_in_every_format() {
     assert_eq!(seven["n"], 2, "the failed run is left out");
     assert_eq!(seven["zerocopy_label"], "disabled");
 }
+
+#[test]
+fn a_regex_that_matched_nothing_says_where_it_looked_and_what_was_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = write(
+        dir.path(),
+        "e.yaml",
+        "runs: 1\nsteps:\n  - name: bench\n    run: |\n      echo 'Running 1s test @ http://127.0.0.1:8080/'\n      echo '  1 threads and 4 connections'\n      echo 'Requests/sec:  28688.67'\n      echo 'warning: slow' >&2\n    results:\n      rps: '^Requests per second: (\\S+)$'\n      warn: {regex: '^error: (.*)$', stream: stderr}\n",
+    );
+    mpf_in(dir.path())
+        .arg("run")
+        .arg(&exp)
+        .arg("-q")
+        .assert()
+        .code(1);
+    let r = &journal(&only_set(dir.path()))[0];
+    insta::assert_snapshot!(r["error"]
+        .as_str()
+        .unwrap()
+        .replace("; result", ";\nresult"));
+}
