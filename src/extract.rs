@@ -48,7 +48,7 @@ fn number(x: f64) -> Value {
 pub struct Text {
     pub what: String,
     /// Shared: a 32 MiB log read once is not copied for every extractor.
-    pub text: Rc<str>,
+    pub text: Rc<String>,
 }
 
 /// Where extraction finds the outputs of one step on one role.
@@ -71,8 +71,8 @@ pub struct StoredStep<'a> {
     pub ctx: minijinja::Value,
     /// The tails of stdout and stderr held in memory, used when a log can't be read.
     pub memory: Option<(&'a [u8], &'a [u8])>,
-    streams: RefCell<HashMap<&'static str, Rc<str>>>,
-    files: RefCell<HashMap<PathBuf, Rc<str>>>,
+    streams: RefCell<HashMap<&'static str, Rc<String>>>,
+    files: RefCell<HashMap<PathBuf, Rc<String>>>,
 }
 
 impl<'a> StoredStep<'a> {
@@ -96,7 +96,7 @@ impl<'a> StoredStep<'a> {
     }
 
     /// The stored log of a stream (`out` or `err`), up to the log limit.
-    fn log(&self, ext: &'static str) -> Rc<str> {
+    fn log(&self, ext: &'static str) -> Rc<String> {
         if let Some(t) = self.streams.borrow().get(ext) {
             return t.clone();
         }
@@ -108,7 +108,7 @@ impl<'a> StoredStep<'a> {
                     .map(|(o, e)| if ext == "out" { o } else { e }.to_vec())
             })
             .unwrap_or_default();
-        let text: Rc<str> = lossy(data).into();
+        let text = Rc::new(lossy(data));
         self.streams.borrow_mut().insert(ext, text.clone());
         text
     }
@@ -142,7 +142,7 @@ impl Inputs for StoredStep<'_> {
             },
             Stream::Both => Text {
                 what: format!("stdout and stderr {of}"),
-                text: format!("{}{}", self.log("out"), self.log("err")).into(),
+                text: Rc::new(format!("{}{}", self.log("out"), self.log("err"))),
             },
         }
     }
@@ -158,7 +158,7 @@ impl Inputs for StoredStep<'_> {
                 text: t.clone(),
             });
         }
-        let text: Rc<str> = read_result_file(&local, &shown)?.into();
+        let text = Rc::new(read_result_file(&local, &shown)?);
         self.files.borrow_mut().insert(local, text.clone());
         Ok(Text {
             what: format!("file {shown}"),
@@ -257,7 +257,7 @@ impl Inputs for Given {
         };
         Text {
             what: what.into(),
-            text: text.into(),
+            text: Rc::new(text),
         }
     }
     fn file(&self, path: &Tpl) -> Result<Text, String> {
@@ -265,7 +265,7 @@ impl Inputs for Given {
             .get(&path.text)
             .map(|t| Text {
                 what: format!("file {}", path.text),
-                text: t.as_str().into(),
+                text: Rc::new(t.clone()),
             })
             .ok_or_else(|| {
                 format!(
@@ -366,7 +366,7 @@ pub fn stat_value(kind: StatKind, xs: &[f64]) -> f64 {
     units::round_15(value)
 }
 
-/// `lines` first lines of a text, for a message about what was searched.
+/// What a text that an extractor searched in vain holds: its first lines, cut short.
 fn first_lines(t: &Text) -> String {
     if t.text.trim().is_empty() {
         return format!("{} is empty", t.what);
