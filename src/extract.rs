@@ -1,38 +1,293 @@
-//! Results from a step's output: regex captures, JSON paths, `mpf-result NAME VALUE` lines,
-//! normalised to the declared unit.
+//! Results from a step's outputs: regex captures, JSON paths, CSV columns and
+//! `mpf-result NAME VALUE` lines, read from stdout, stderr or a file the step wrote,
+//! normalised to the declared unit; series statistics and warm-up (SPEC §8).
 
-use std::collections::HashSet;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Component, Path, PathBuf};
+use std::rc::Rc;
 
 use serde_json::{Map, Value};
 
-use crate::spec::{ExtractKind, Extractor};
-use crate::units;
+use crate::analyze::stats;
+use crate::spec::{ExtractKind, Extractor, Source, StatKind, Stream, Tpl, Warmup};
+use crate::units::{self, Reading};
 
-/// Results found in `stdout`, and a message for each declared result that could not be read.
+/// Results found in a step's outputs, and a message for each declared result that could not
+/// be read.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Extracted {
     pub values: Map<String, Value>,
     pub errors: Vec<String>,
     /// `mpf-result` lines left out, and why (the run keeps its other results).
     pub notes: Vec<String>,
+    /// Samples dropped as warm-up, per series result.
+    pub warmup_dropped: BTreeMap<String, usize>,
 }
 
 /// Longest `mpf-result` name kept.
 pub const MAX_RESULT_NAME: usize = 128;
 /// Most distinct `mpf-result` names kept from one step's output.
 pub const MAX_RESULT_NAMES: usize = 1000;
-/// Most values kept in one `mpf-result` series.
+/// Most values kept in one series.
 pub const MAX_SERIES_VALUES: usize = 100_000;
+/// Largest file an extractor reads (`file:`).
+pub const MAX_FILE_BYTES: u64 = 64 << 20;
+/// Lines of a searched text shown when an extractor found nothing in it.
+const SHOWN_LINES: usize = 5;
+/// Characters of each such line shown.
+const SHOWN_LINE_CHARS: usize = 120;
 
 fn number(x: f64) -> Value {
     serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number)
 }
 
-/// Applies the declared extractors and collects `mpf-result` lines. `suffix` is appended to
-/// result names (`.role` for steps that run on several roles). `taken` holds the names an
-/// `mpf-result` line may not use: variables, the fixed columns, declared and derived results.
+/// A text an extractor reads, with what to call it in messages (`stdout of step 'client'
+/// on client`, `file /tmp/x/fio.json`).
+#[derive(Debug, Clone)]
+pub struct Text {
+    pub what: String,
+    /// Shared: a 32 MiB log read once is not copied for every extractor.
+    pub text: Rc<String>,
+}
+
+/// Where extraction finds the outputs of one step on one role.
+pub trait Inputs {
+    fn stream(&self, which: Stream) -> Text;
+    /// The file named by a `file:` template, read from the collected run directory.
+    fn file(&self, path: &Tpl) -> Result<Text, String>;
+}
+
+/// The outputs of a step as the result set stores them: `<dir>/<step>.out|.err` and the
+/// role's collected run_dir `<dir>`.
+pub struct StoredStep<'a> {
+    /// The role's directory of the run in the result set (`runs/0007/client`).
+    pub dir: PathBuf,
+    pub step: &'a str,
+    pub role: &'a str,
+    /// `run_dir` as the step saw it (the remote path for a remote role).
+    pub run_dir: String,
+    /// The template context of the step (for `file:` paths).
+    pub ctx: minijinja::Value,
+    /// The tails of stdout and stderr held in memory, used when a log can't be read.
+    pub memory: Option<(&'a [u8], &'a [u8])>,
+    streams: RefCell<HashMap<&'static str, Rc<String>>>,
+    files: RefCell<HashMap<PathBuf, Rc<String>>>,
+}
+
+impl<'a> StoredStep<'a> {
+    pub fn new(
+        dir: PathBuf,
+        step: &'a str,
+        role: &'a str,
+        run_dir: String,
+        ctx: minijinja::Value,
+    ) -> StoredStep<'a> {
+        StoredStep {
+            dir,
+            step,
+            role,
+            run_dir,
+            ctx,
+            memory: None,
+            streams: RefCell::default(),
+            files: RefCell::default(),
+        }
+    }
+
+    /// The stored log of a stream (`out` or `err`), up to the log limit.
+    fn log(&self, ext: &'static str) -> Rc<String> {
+        if let Some(t) = self.streams.borrow().get(ext) {
+            return t.clone();
+        }
+        let path = self.dir.join(format!("{}.{ext}", self.step));
+        let data = read_bounded(&path, crate::exec::process::LOG_LIMIT + 4096)
+            .ok()
+            .or_else(|| {
+                self.memory
+                    .map(|(o, e)| if ext == "out" { o } else { e }.to_vec())
+            })
+            .unwrap_or_default();
+        let text = Rc::new(lossy(data));
+        self.streams.borrow_mut().insert(ext, text.clone());
+        text
+    }
+}
+
+fn lossy(data: Vec<u8>) -> String {
+    String::from_utf8(data).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// At most `limit` bytes of a file.
+fn read_bounded(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut data = Vec::new();
+    std::fs::File::open(path)?
+        .take(limit)
+        .read_to_end(&mut data)?;
+    Ok(data)
+}
+
+impl Inputs for StoredStep<'_> {
+    fn stream(&self, which: Stream) -> Text {
+        let of = format!("of step '{}' on {}", self.step, self.role);
+        match which {
+            Stream::Stdout => Text {
+                what: format!("stdout {of}"),
+                text: self.log("out"),
+            },
+            Stream::Stderr => Text {
+                what: format!("stderr {of}"),
+                text: self.log("err"),
+            },
+            Stream::Both => Text {
+                what: format!("stdout and stderr {of}"),
+                text: Rc::new(format!("{}{}", self.log("out"), self.log("err"))),
+            },
+        }
+    }
+
+    fn file(&self, path: &Tpl) -> Result<Text, String> {
+        let rendered = crate::template::render(&path.text, &self.ctx)
+            .map_err(|m| format!("{}: file: {m}", path.loc))?;
+        let shown = rendered.trim().to_string();
+        let local = local_file(&shown, &self.run_dir, &self.dir)?;
+        if let Some(t) = self.files.borrow().get(&local) {
+            return Ok(Text {
+                what: format!("file {shown}"),
+                text: t.clone(),
+            });
+        }
+        let text = Rc::new(read_result_file(&local, &shown)?);
+        self.files.borrow_mut().insert(local, text.clone());
+        Ok(Text {
+            what: format!("file {shown}"),
+            text,
+        })
+    }
+}
+
+/// `path` with `.` and `..` resolved without the file system (`..` at the root stays there).
+fn lexical(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Where a file named `shown` (as the step saw it: absolute, or relative to its run_dir)
+/// lies in the result set: it must be inside the role's run_dir, which the run collected into
+/// `local_dir`. A path outside, through `..` or a symbolic link, is refused: results come
+/// from what the run wrote, never from elsewhere on the machine running mpf.
+pub fn local_file(shown: &str, run_dir: &str, local_dir: &Path) -> Result<PathBuf, String> {
+    if shown.is_empty() {
+        return Err("the file path is empty".into());
+    }
+    let run_dir = lexical(Path::new(run_dir));
+    let full = lexical(&run_dir.join(shown));
+    let rel = full
+        .strip_prefix(&run_dir)
+        .ok()
+        .filter(|r| !r.as_os_str().is_empty())
+        .ok_or_else(|| {
+            format!(
+                "file '{shown}' is not inside the run_dir ({}): results are read from files the run wrote there",
+                run_dir.display()
+            )
+        })?;
+    let local = local_dir.join(rel);
+    let real = std::fs::canonicalize(&local).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            format!("file '{shown}' does not exist (the step did not write it)")
+        }
+        _ => format!("file '{shown}': {e}"),
+    })?;
+    let root = std::fs::canonicalize(local_dir).unwrap_or_else(|_| local_dir.to_path_buf());
+    if !real.starts_with(&root) {
+        return Err(format!(
+            "file '{shown}' leads outside the run_dir (a symbolic link to {})",
+            real.display()
+        ));
+    }
+    Ok(real)
+}
+
+/// Reads a result file, refusing one larger than `MAX_FILE_BYTES`.
+fn read_result_file(path: &Path, shown: &str) -> Result<String, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("file '{shown}': {e}"))?;
+    if !meta.is_file() {
+        return Err(format!("file '{shown}' is not a regular file"));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(format!(
+            "file '{shown}' is {} bytes, more than the limit of {MAX_FILE_BYTES} bytes (64 MiB)",
+            meta.len()
+        ));
+    }
+    read_bounded(path, MAX_FILE_BYTES)
+        .map(lossy)
+        .map_err(|e| format!("file '{shown}': {e}"))
+}
+
+/// Outputs given as strings (stdout only unless set), for tests and callers with the text at
+/// hand.
+#[derive(Debug, Default, Clone)]
+pub struct Given {
+    pub stdout: String,
+    pub stderr: String,
+    pub files: HashMap<String, String>,
+}
+
+impl Inputs for Given {
+    fn stream(&self, which: Stream) -> Text {
+        let (what, text) = match which {
+            Stream::Stdout => ("stdout", self.stdout.clone()),
+            Stream::Stderr => ("stderr", self.stderr.clone()),
+            Stream::Both => (
+                "stdout and stderr",
+                format!("{}{}", self.stdout, self.stderr),
+            ),
+        };
+        Text {
+            what: what.into(),
+            text: Rc::new(text),
+        }
+    }
+    fn file(&self, path: &Tpl) -> Result<Text, String> {
+        self.files
+            .get(&path.text)
+            .map(|t| Text {
+                what: format!("file {}", path.text),
+                text: Rc::new(t.clone()),
+            })
+            .ok_or_else(|| {
+                format!(
+                    "file '{}' does not exist (the step did not write it)",
+                    path.text
+                )
+            })
+    }
+}
+
+/// What an extractor found: one value, or a series.
+enum Found {
+    One(f64),
+    Series(Vec<f64>),
+}
+
+/// Applies the declared extractors and collects `mpf-result` lines (from stdout). `suffix` is
+/// appended to result names (`.role` for steps that run on several roles). `taken` holds the
+/// names an `mpf-result` line may not use: variables, the fixed columns, declared and
+/// derived results.
 pub fn extract(
-    stdout: &str,
+    inputs: &dyn Inputs,
     extractors: &[Extractor],
     suffix: &str,
     taken: &HashSet<String>,
@@ -40,81 +295,306 @@ pub fn extract(
     let mut out = Extracted::default();
     for e in extractors {
         let name = format!("{}{suffix}", e.name);
-        let unit = e.unit.as_deref();
-        match &e.kind {
-            ExtractKind::Regex { re, all } => {
-                let grab = |c: regex::Captures| -> Option<String> {
-                    c.name("value")
-                        .or_else(|| c.get(1))
-                        .map(|m| m.as_str().to_string())
-                };
-                if *all {
-                    let mut list = Vec::new();
-                    for c in re.captures_iter(stdout) {
-                        if list.len() >= MAX_SERIES_VALUES {
-                            out.notes.push(format!(
-                                "result '{name}': values after the first {MAX_SERIES_VALUES} left out"
-                            ));
-                            break;
-                        }
-                        if let Some(t) = grab(c) {
-                            match units::normalise(&t, unit) {
-                                Ok(x) => list.push(number(x)),
-                                Err(m) => out.errors.push(format!("result '{name}': {m}")),
-                            }
-                        }
-                    }
-                    if list.is_empty() {
-                        out.errors.push(format!(
-                            "result '{name}': regex /{}/ matched nothing",
-                            re.as_str()
-                        ));
-                    } else {
-                        out.values.insert(name, Value::Array(list));
-                    }
-                } else {
-                    match re.captures(stdout).and_then(grab) {
-                        Some(t) => match units::normalise(&t, unit) {
-                            Ok(x) => {
-                                out.values.insert(name, number(x));
-                            }
-                            Err(m) => out.errors.push(format!("result '{name}': {m}")),
-                        },
-                        None => out.errors.push(format!(
-                            "result '{name}': regex /{}/ matched nothing",
-                            re.as_str()
-                        )),
-                    }
-                }
+        let text = match &e.source {
+            Source::Stream(s) => Ok(inputs.stream(*s)),
+            Source::File(path) => inputs.file(path),
+        };
+        let found = text.and_then(|t| find(e, &t, &mut out.notes, &name));
+        match found {
+            Ok(Found::One(x)) if e.stats.is_empty() && e.warmup.is_none() => {
+                out.values.insert(name, number(x));
             }
-            ExtractKind::Json { path } => match json_value(stdout, path) {
-                Ok(v) => {
-                    let x = match &v {
-                        // JSON numbers are taken to be in the base unit already.
-                        Value::Number(n) => n.as_f64().map(Ok),
-                        Value::String(s) => Some(units::normalise(s, unit)),
-                        Value::Bool(b) => Some(Ok(f64::from(u8::from(*b)))),
-                        _ => None,
-                    };
-                    match x {
-                        Some(Ok(x)) => {
-                            out.values.insert(name, number(x));
-                        }
-                        Some(Err(m)) => out.errors.push(format!("result '{name}': {m}")),
-                        None => out.errors.push(format!(
-                            "result '{name}': json path '{}' holds {v}, not a number",
-                            path.join(".")
-                        )),
-                    }
-                }
-                Err(m) => out.errors.push(format!("result '{name}': {m}")),
-            },
+            Ok(Found::One(_)) => out.errors.push(format!(
+                "result '{name}': found one value, not a series (stats and warmup need a list)"
+            )),
+            Ok(Found::Series(list)) => series_results(e, &name, suffix, list, &mut out),
+            Err(m) => out.errors.push(format!("result '{name}': {m}")),
         }
     }
-    let lines = result_lines(stdout, suffix, taken);
+    let lines = result_lines(&inputs.stream(Stream::Stdout).text, suffix, taken);
     out.values.extend(lines.values);
     out.notes.extend(lines.notes);
     out
+}
+
+/// Records a series, its warm-up and its statistics (`lat.p99` + suffix).
+fn series_results(e: &Extractor, name: &str, suffix: &str, list: Vec<f64>, out: &mut Extracted) {
+    let drop = match e.warmup {
+        None => 0,
+        Some(Warmup::Samples(n)) => n,
+        Some(Warmup::Auto) => stats::mser5(&list),
+    };
+    if e.warmup.is_some() {
+        out.warmup_dropped
+            .insert(name.to_string(), drop.min(list.len()));
+    }
+    let kept = &list[drop.min(list.len())..];
+    if !e.stats.is_empty() && kept.is_empty() {
+        out.errors.push(format!(
+            "result '{name}': warmup drops all {} samples of the series",
+            list.len()
+        ));
+    } else {
+        for st in &e.stats {
+            let key = format!("{}{suffix}", e.stat_result(st));
+            out.values.insert(key, number(stat_value(st.kind, kept)));
+        }
+    }
+    out.values.insert(
+        name.to_string(),
+        Value::Array(list.into_iter().map(number).collect()),
+    );
+}
+
+/// One statistic of a non-empty series, rounded to 15 significant digits like converted
+/// values; `std` of one sample is NaN (null).
+pub fn stat_value(kind: StatKind, xs: &[f64]) -> f64 {
+    let value = match kind {
+        StatKind::Mean => stats::mean(xs),
+        StatKind::Min => xs.iter().copied().fold(f64::INFINITY, f64::min),
+        StatKind::Max => xs.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        StatKind::Std if xs.len() < 2 => f64::NAN,
+        StatKind::Std => stats::variance(xs, stats::mean(xs)).sqrt(),
+        StatKind::Count => xs.len() as f64,
+        StatKind::Sum => xs.iter().sum(),
+        StatKind::Percentile(p) => {
+            let mut sorted = xs.to_vec();
+            sorted.sort_by(f64::total_cmp);
+            stats::quantile(&sorted, p / 100.0)
+        }
+    };
+    units::round_15(value)
+}
+
+/// What a text that an extractor searched in vain holds: its first lines, cut short.
+fn first_lines(t: &Text) -> String {
+    if t.text.trim().is_empty() {
+        return format!("{} is empty", t.what);
+    }
+    let total = t.text.lines().count();
+    let shown: Vec<String> = t
+        .text
+        .lines()
+        .take(SHOWN_LINES)
+        .map(|l| {
+            let mut s: String = l.chars().take(SHOWN_LINE_CHARS).collect();
+            if l.chars().count() > SHOWN_LINE_CHARS {
+                s.push('…');
+            }
+            format!("{:?}", s)
+        })
+        .collect();
+    format!(
+        "{} has {total} line{}, starting {}",
+        t.what,
+        if total == 1 { "" } else { "s" },
+        shown.join(" | ")
+    )
+}
+
+/// Applies one extractor to a text.
+fn find(e: &Extractor, t: &Text, notes: &mut Vec<String>, name: &str) -> Result<Found, String> {
+    let how = Reading {
+        input_unit: e.input_unit.as_deref(),
+        binary: e.binary,
+    };
+    let unit = e.unit.as_deref();
+    let convert = |s: &str| units::normalise_read(s, unit, how);
+    match &e.kind {
+        ExtractKind::Regex { re, all } => {
+            let grab = |c: regex::Captures| -> Option<String> {
+                c.name("value")
+                    .or_else(|| c.get(1))
+                    .map(|m| m.as_str().to_string())
+            };
+            let nothing = || {
+                format!(
+                    "regex /{}/ matched nothing; {}",
+                    re.as_str(),
+                    first_lines(t)
+                )
+            };
+            if !*all {
+                let text = re.captures(&t.text).and_then(grab).ok_or_else(nothing)?;
+                return convert(&text).map(Found::One);
+            }
+            let mut list = Vec::new();
+            for c in re.captures_iter(&t.text) {
+                if list.len() >= MAX_SERIES_VALUES {
+                    notes.push(format!(
+                        "result '{name}': values after the first {MAX_SERIES_VALUES} left out"
+                    ));
+                    break;
+                }
+                if let Some(text) = grab(c) {
+                    list.push(convert(&text)?);
+                }
+            }
+            if list.is_empty() {
+                return Err(nothing());
+            }
+            Ok(Found::Series(list))
+        }
+        ExtractKind::Json { path } => {
+            let v = json_value(&t.text, path).map_err(|m| format!("{m} in {}", t.what))?;
+            let scalar = |v: &Value| -> Option<Result<f64, String>> {
+                match v {
+                    Value::Number(n) => n.as_f64().map(|x| units::number_read(x, unit, how)),
+                    Value::String(s) => Some(convert(s)),
+                    Value::Bool(b) => Some(Ok(f64::from(u8::from(*b)))),
+                    _ => None,
+                }
+            };
+            let not_number = || {
+                format!(
+                    "json path '{}' holds {}, not a number",
+                    show_path(path),
+                    shown_json(&v)
+                )
+            };
+            match &v {
+                Value::Array(items) => {
+                    if items.len() > MAX_SERIES_VALUES {
+                        notes.push(format!(
+                            "result '{name}': values after the first {MAX_SERIES_VALUES} left out"
+                        ));
+                    }
+                    let list = items
+                        .iter()
+                        .take(MAX_SERIES_VALUES)
+                        .map(|i| scalar(i).unwrap_or_else(|| Err(not_number())))
+                        .collect::<Result<Vec<f64>, String>>()?;
+                    if list.is_empty() {
+                        return Err(format!(
+                            "json path '{}' holds an empty list",
+                            show_path(path)
+                        ));
+                    }
+                    Ok(Found::Series(list))
+                }
+                other => scalar(other)
+                    .unwrap_or_else(|| Err(not_number()))
+                    .map(Found::One),
+            }
+        }
+        ExtractKind::Csv { column } => csv_column(&t.text, column, convert, notes, name)
+            .map_err(|m| format!("{m} in {}", t.what))
+            .map(Found::Series),
+    }
+}
+
+/// A JSON value shown in a message, cut short.
+fn shown_json(v: &Value) -> String {
+    let s = v.to_string();
+    if s.chars().count() > 80 {
+        format!("{}…", s.chars().take(80).collect::<String>())
+    } else {
+        s
+    }
+}
+
+/// The cells of one column of a CSV text (header row, commas), converted; empty cells are
+/// left out.
+fn csv_column(
+    text: &str,
+    column: &str,
+    convert: impl Fn(&str) -> Result<f64, String>,
+    notes: &mut Vec<String>,
+    name: &str,
+) -> Result<Vec<f64>, String> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let header = rdr.headers().map_err(|e| format!("csv: {e}"))?.clone();
+    let col = header.iter().position(|h| h == column).ok_or_else(|| {
+        let names: Vec<&str> = header.iter().take(20).collect();
+        format!(
+            "csv has no column '{column}' (its header: {})",
+            names.join(", ")
+        )
+    })?;
+    let mut list = Vec::new();
+    for (i, row) in rdr.records().enumerate() {
+        let row = row.map_err(|e| format!("csv row {}: {e}", i + 2))?;
+        let Some(cell) = row.get(col).filter(|c| !c.is_empty()) else {
+            continue;
+        };
+        if list.len() >= MAX_SERIES_VALUES {
+            notes.push(format!(
+                "result '{name}': values after the first {MAX_SERIES_VALUES} left out"
+            ));
+            break;
+        }
+        list.push(
+            convert(cell).map_err(|m| format!("csv line {}, column '{column}': {m}", i + 2))?,
+        );
+    }
+    if list.is_empty() {
+        return Err(format!("csv column '{column}' holds no value"));
+    }
+    Ok(list)
+}
+
+/// Splits a JSON path into its keys: components separated by `.`, a component in double
+/// quotes taken whole (`percentile."99.000000"`). Refuses empty components and unbalanced
+/// quotes.
+pub fn parse_json_path(p: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut chars = p.trim().chars().peekable();
+    if chars.peek().is_none() {
+        return Err("the path is empty".into());
+    }
+    loop {
+        let mut key = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            loop {
+                match chars.next() {
+                    Some('"') => break,
+                    Some(c) => key.push(c),
+                    None => return Err("a quote is not closed".into()),
+                }
+            }
+            if !matches!(chars.peek(), None | Some('.')) {
+                return Err(format!("'.' must follow the quoted key \"{key}\""));
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c == '.' {
+                    break;
+                }
+                if c == '"' {
+                    return Err("a quote inside a key (quote the whole key)".into());
+                }
+                key.push(c);
+                chars.next();
+            }
+        }
+        if key.is_empty() {
+            return Err("a component is empty".into());
+        }
+        out.push(key);
+        match chars.next() {
+            None => return Ok(out),
+            Some(_) if chars.peek().is_none() => return Err("the path ends with '.'".into()),
+            Some(_) => {}
+        }
+    }
+}
+
+/// A path as written back, keys holding a `.` quoted.
+fn show_path(path: &[String]) -> String {
+    path.iter()
+        .map(|k| {
+            if k.contains('.') {
+                format!("\"{k}\"")
+            } else {
+                k.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 /// Why an `mpf-result` name can't be a column, if it can't.
@@ -180,6 +660,7 @@ fn result_lines(stdout: &str, suffix: &str, taken: &HashSet<String>) -> Extracte
             .into_iter()
             .map(|(n, why)| format!("mpf-result '{}' left out: {why}", n.escape_debug()))
             .collect(),
+        ..Extracted::default()
     }
 }
 
@@ -218,8 +699,8 @@ fn follow(doc: &Value, path: &[String]) -> Result<Value, String> {
         cur = next.ok_or_else(|| {
             format!(
                 "json path '{}' not found (stopped at '{}')",
-                path.join("."),
-                path[..=i].join(".")
+                show_path(path),
+                show_path(&path[..=i])
             )
         })?;
     }
@@ -229,19 +710,26 @@ fn follow(doc: &Value, path: &[String]) -> Result<Value, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Better;
     use crate::spec::{ExtractKind, Extractor};
     use regex::Regex;
 
     fn rx(name: &str, re: &str, unit: Option<&str>, all: bool) -> Extractor {
         Extractor {
-            name: name.into(),
-            kind: ExtractKind::Regex {
-                re: Regex::new(re).unwrap(),
-                all,
-            },
             unit: unit.map(str::to_string),
-            better: Better::Higher,
+            ..Extractor::new(
+                name,
+                ExtractKind::Regex {
+                    re: Regex::new(re).unwrap(),
+                    all,
+                },
+            )
+        }
+    }
+
+    fn given(stdout: &str) -> Given {
+        Given {
+            stdout: stdout.into(),
+            ..Given::default()
         }
     }
 
@@ -251,7 +739,7 @@ mod tests {
     #[test]
     fn regex_with_units() {
         let e = extract(
-            IPERF,
+            &given(IPERF),
             &[rx(
                 "goodput",
                 r"([0-9.]+ [KMG]bits)/sec\s+receiver",
@@ -269,7 +757,7 @@ mod tests {
     fn named_group_series_and_missing() {
         let out = "lat=1ms\nlat=2ms\nlat=4ms\n";
         let e = extract(
-            out,
+            &given(out),
             &[
                 rx("lat", r"lat=(?P<value>\d+ms)", Some("s"), true),
                 rx("nope", r"x=(\d)", None, false),
@@ -285,7 +773,12 @@ mod tests {
     #[test]
     fn a_regex_series_is_bounded_with_a_note() {
         let out = "v=1\n".repeat(MAX_SERIES_VALUES + 10);
-        let e = extract(&out, &[rx("v", r"v=(\d)", None, true)], "", &HashSet::new());
+        let e = extract(
+            &given(&out),
+            &[rx("v", r"v=(\d)", None, true)],
+            "",
+            &HashSet::new(),
+        );
         assert_eq!(e.values["v"].as_array().unwrap().len(), MAX_SERIES_VALUES);
         assert_eq!(
             e.notes,
@@ -297,27 +790,33 @@ mod tests {
     fn json_paths() {
         let none = HashSet::new();
         let out = "warming up\n{\"end\": {\"sum_received\": {\"bits_per_second\": 9.4e8}}, \"l\": [1, 2]}\n";
-        let ex = |p: &str| Extractor {
-            name: "x".into(),
-            kind: ExtractKind::Json {
-                path: p.split('.').map(str::to_string).collect(),
-            },
-            unit: None,
-            better: Better::Higher,
+        let ex = |p: &str| {
+            Extractor::new(
+                "x",
+                ExtractKind::Json {
+                    path: parse_json_path(p).unwrap(),
+                },
+            )
         };
         assert_eq!(
-            extract(out, &[ex("end.sum_received.bits_per_second")], "", &none).values["x"],
+            extract(
+                &given(out),
+                &[ex("end.sum_received.bits_per_second")],
+                "",
+                &none
+            )
+            .values["x"],
             serde_json::json!(9.4e8)
         );
         assert_eq!(
-            extract(out, &[ex("l.1")], "", &none).values["x"],
+            extract(&given(out), &[ex("l.1")], "", &none).values["x"],
             serde_json::json!(2.0)
         );
-        assert!(extract(out, &[ex("end.nope")], "", &none).errors[0].contains("not found"));
-        assert!(extract("nothing", &[ex("a")], "", &none).errors[0].contains("no JSON"));
+        assert!(extract(&given(out), &[ex("end.nope")], "", &none).errors[0].contains("not found"));
+        assert!(extract(&given("nothing"), &[ex("a")], "", &none).errors[0].contains("no JSON"));
         let iperf = "[  5] local 127.0.0.1 port 5201\n{\"end\": {\"bps\": 5}}\n";
         assert_eq!(
-            extract(iperf, &[ex("end.bps")], "", &none).values["x"],
+            extract(&given(iperf), &[ex("end.bps")], "", &none).values["x"],
             serde_json::json!(5.0)
         );
     }
@@ -333,7 +832,7 @@ mod tests {
              mpf-result lat 5\nmpf-result work.duration 6\nmpf-result {long} 7\n\
              mpf-result kept 8\nmpf-result x 9\n"
         );
-        let e = extract(&out, &[], "", &taken);
+        let e = extract(&given(&out), &[], "", &taken);
         assert_eq!(
             e.values,
             serde_json::json!({"kept": 8.0})
@@ -356,7 +855,7 @@ mod tests {
         for _ in 0..MAX_SERIES_VALUES + 5 {
             out.push_str("mpf-result n0 2\n");
         }
-        let e = extract(&out, &[], "", &HashSet::new());
+        let e = extract(&given(&out), &[], "", &HashSet::new());
         assert_eq!(e.values.len(), MAX_RESULT_NAMES);
         assert_eq!(e.values["n0"].as_array().unwrap().len(), MAX_SERIES_VALUES);
         assert!(e.notes.iter().any(|n| n.contains("more than 1000 names")));
@@ -369,12 +868,293 @@ mod tests {
     #[test]
     fn result_lines_without_declaration() {
         let e = extract(
-            "mpf-result ratio 3.5\nnoise\nmpf-result t 1\n  mpf-result t 2\n",
+            &given("mpf-result ratio 3.5\nnoise\nmpf-result t 1\n  mpf-result t 2\n"),
             &[],
             ".client",
             &HashSet::new(),
         );
         assert_eq!(e.values["ratio.client"], serde_json::json!(3.5));
         assert_eq!(e.values["t.client"], serde_json::json!([1.0, 2.0]));
+    }
+
+    /// The extractors of one step declared in YAML (`results:` body), through validation.
+    fn declared(results: &str) -> Vec<Extractor> {
+        let src = format!("steps:\n  - run: x\n    results:\n{results}");
+        let exp = crate::spec::parse_experiment(std::path::Path::new("e.yaml"), &src).unwrap();
+        exp.steps[0].results.clone()
+    }
+
+    fn run(inputs: &Given, results: &str) -> Extracted {
+        extract(inputs, &declared(results), "", &HashSet::new())
+    }
+
+    #[test]
+    fn regexes_anchor_lines() {
+        let out = "total 10\nlat 5\nlat 7\nnot lat 9\n";
+        let e = run(
+            &given(out),
+            "      lat: {regex: '^lat (\\d+)$', all: true}\n",
+        );
+        assert_eq!(e.values["lat"], serde_json::json!([5.0, 7.0]));
+        // `(?-m)` turns line mode off: `^` is then the start of the text.
+        let e = run(
+            &given(out),
+            "      t: '(?-m)^total (\\d+)'\n      u: '(?-m)^lat (\\d+)'\n",
+        );
+        assert_eq!(e.values["t"], serde_json::json!(10.0));
+        assert!(e.errors[0].contains("result 'u'"), "{:?}", e.errors);
+    }
+
+    #[test]
+    fn matched_nothing_names_the_stream_and_shows_its_first_lines() {
+        let out = format!("one\ntwo\n{}\n{}", "x".repeat(300), "more\n".repeat(10));
+        let e = run(&given(&out), "      r: 'rps=(\\d+)'\n");
+        let m = &e.errors[0];
+        assert!(m.starts_with("result 'r': regex /rps=(\\d+)/ matched nothing; stdout has 13 lines, starting \"one\" | \"two\" | \"xxx"), "{m}");
+        assert!(m.contains("…\" | \"more\" | \"more\""), "{m}");
+        assert!(m.len() < 400, "bounded: {m}");
+        let e = run(
+            &Given::default(),
+            "      r: {regex: 'rps=(\\d+)', stream: stderr}\n",
+        );
+        assert_eq!(
+            e.errors,
+            ["result 'r': regex /rps=(\\d+)/ matched nothing; stderr is empty"]
+        );
+    }
+
+    #[test]
+    fn stderr_and_both_streams() {
+        let g = Given {
+            stdout: "a=1\n".into(),
+            stderr: "b=2\nelapsed 1.5s\n".into(),
+            ..Given::default()
+        };
+        let e = run(
+            &g,
+            "      b: {regex: 'b=(\\d)', stream: stderr}\n      t: {regex: 'elapsed (\\S+)', stream: both, unit: s}\n      all: {regex: '^\\w=(\\d)', stream: both, all: true}\n",
+        );
+        assert_eq!(e.values["b"], serde_json::json!(2.0));
+        assert_eq!(e.values["t"], serde_json::json!(1.5));
+        assert_eq!(e.values["all"], serde_json::json!([1.0, 2.0]));
+        assert!(e.errors.is_empty(), "{:?}", e.errors);
+    }
+
+    #[test]
+    fn quoted_json_path_components_with_input_units() {
+        let fio = r#"{"jobs": [{"read": {"iops": 1234.5, "clat_ns": {"mean": 25000.0,
+            "percentile": {"99.000000": 81920, "99.900000": 120000}}}}]}"#;
+        let e = run(
+            &given(fio),
+            "      iops: {json: jobs.0.read.iops}\n      p99: {json: 'jobs.0.read.clat_ns.percentile.\"99.000000\"', in: ns, unit: s}\n      mean: {json: jobs.0.read.clat_ns.mean, in: ns, unit: us}\n",
+        );
+        assert!(e.errors.is_empty(), "{:?}", e.errors);
+        assert_eq!(e.values["iops"], serde_json::json!(1234.5));
+        assert_eq!(e.values["p99"], serde_json::json!(8.192e-5));
+        assert_eq!(e.values["mean"], serde_json::json!(25.0));
+        let e = run(
+            &given(fio),
+            "      x: {json: 'jobs.0.read.clat_ns.percentile.\"50.000000\"'}\n",
+        );
+        assert!(
+            e.errors[0]
+                .contains("json path 'jobs.0.read.clat_ns.percentile.\"50.000000\"' not found"),
+            "{:?}",
+            e.errors
+        );
+    }
+
+    #[test]
+    fn json_paths_that_cannot_work_are_refused() {
+        assert_eq!(parse_json_path("a.\"b.c\".0").unwrap(), ["a", "b.c", "0"]);
+        assert_eq!(parse_json_path("\"x\"").unwrap(), ["x"]);
+        for (bad, why) in [
+            ("", "empty"),
+            ("a..b", "component is empty"),
+            ("a.", "ends with '.'"),
+            (".a", "component is empty"),
+            ("a.\"b", "not closed"),
+            ("a.\"b\"c", "must follow"),
+            ("a.b\"c\"", "quote inside"),
+            ("a.\"\"", "component is empty"),
+        ] {
+            let err = parse_json_path(bad).unwrap_err();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn series_statistics_and_warmup() {
+        let out: String = (1..=10).map(|i| format!("lat={i}ms\n")).collect();
+        let e = run(
+            &given(&out),
+            "      lat: {regex: 'lat=(\\S+)', all: true, unit: s, warmup: 2, stats: [mean, min, max, std, count, sum, p50, p99.9]}\n",
+        );
+        assert!(e.errors.is_empty(), "{:?}", e.errors);
+        let v = |k: &str| e.values[k].as_f64().unwrap();
+        // The raw series stays whole; the statistics are of samples 3..=10 ms.
+        assert_eq!(e.values["lat"].as_array().unwrap().len(), 10);
+        assert_eq!(v("lat.mean"), 0.0065);
+        assert_eq!(v("lat.min"), 0.003);
+        assert_eq!(v("lat.max"), 0.01);
+        assert_eq!(v("lat.count"), 8.0);
+        assert_eq!(v("lat.sum"), 0.052);
+        assert_eq!(v("lat.p50"), 0.0065);
+        assert_eq!(v("lat.p99.9"), 0.009993);
+        assert!((v("lat.std") - 0.00244948974278318).abs() < 1e-15);
+        assert_eq!(e.warmup_dropped["lat"], 2);
+        let e = run(
+            &given(&out),
+            "      lat: {regex: 'lat=(\\S+)', all: true, warmup: 10, stats: [mean]}\n",
+        );
+        assert_eq!(
+            e.errors,
+            ["result 'lat': warmup drops all 10 samples of the series"]
+        );
+    }
+
+    #[test]
+    fn warmup_auto_records_what_mser5_dropped() {
+        let mut out: String = (0..10).map(|i| format!("v {}\n", 100 - 10 * i)).collect();
+        out.extend((0..40).map(|i| format!("v {}\n", 1 + i % 2)));
+        let e = run(
+            &given(&out),
+            "      v: {regex: '^v (\\d+)', all: true, warmup: auto, stats: [mean]}\n",
+        );
+        assert_eq!(e.warmup_dropped["v"], 10);
+        assert_eq!(e.values["v.mean"], serde_json::json!(1.5));
+    }
+
+    #[test]
+    fn stats_on_a_single_value_are_refused_at_load_or_run() {
+        let src = "steps:\n  - run: x\n    results:\n      r: {regex: 'r=(\\d)', stats: [mean]}\n";
+        let err = crate::spec::parse_experiment(std::path::Path::new("e.yaml"), src).unwrap_err();
+        assert!(err.to_string().contains("stats apply to series"), "{err}");
+        let e = run(&given("{\"a\": 3}"), "      r: {json: a, stats: [mean]}\n");
+        assert!(e.errors[0].contains("not a series"), "{:?}", e.errors);
+        let e = run(
+            &given("{\"a\": [3, 5]}"),
+            "      r: {json: a, stats: [mean, p50]}\n",
+        );
+        assert_eq!(e.values["r.mean"], serde_json::json!(4.0));
+        assert_eq!(e.values["r"], serde_json::json!([3.0, 5.0]));
+    }
+
+    #[test]
+    fn csv_columns_from_files_with_input_units() {
+        let g = Given {
+            files: [(
+                "{{ run_dir }}/lat.csv".to_string(),
+                "t, latency_us,op\n0,100,get\n1,,get\n2,300,set\n".to_string(),
+            )]
+            .into(),
+            ..Given::default()
+        };
+        let e = run(
+            &g,
+            "      lat: {file: '{{ run_dir }}/lat.csv', csv: latency_us, in: us, unit: s, stats: [p50]}\n",
+        );
+        assert!(e.errors.is_empty(), "{:?}", e.errors);
+        assert_eq!(e.values["lat"], serde_json::json!([0.0001, 0.0003]));
+        assert_eq!(e.values["lat.p50"], serde_json::json!(0.0002));
+        let e = run(&g, "      x: {file: '{{ run_dir }}/lat.csv', csv: nope}\n");
+        assert!(
+            e.errors[0].contains("csv has no column 'nope' (its header: t, latency_us, op)"),
+            "{:?}",
+            e.errors
+        );
+        let e = run(&g, "      x: {file: '{{ run_dir }}/other.csv', csv: t}\n");
+        assert!(e.errors[0].contains("does not exist"), "{:?}", e.errors);
+        let e = run(&g, "      x: {file: '{{ run_dir }}/lat.csv', csv: op}\n");
+        assert!(
+            e.errors[0].contains("csv line 2, column 'op': 'get' is not a number"),
+            "{:?}",
+            e.errors
+        );
+    }
+
+    #[test]
+    fn binary_prefix_per_extractor() {
+        let out = "Transfer/sec:      2.50MB\n";
+        let e = run(
+            &given(out),
+            "      bin: {regex: 'Transfer/sec:\\s+(\\S+)', unit: B/s, prefix: binary}\n      si: {regex: 'Transfer/sec:\\s+(\\S+)', unit: B/s}\n",
+        );
+        assert_eq!(e.values["bin"], serde_json::json!(2621440.0));
+        assert_eq!(e.values["si"], serde_json::json!(2500000.0));
+    }
+
+    fn stored(dir: &Path) -> StoredStep<'static> {
+        StoredStep::new(
+            dir.to_path_buf(),
+            "work",
+            "local",
+            "/remote/runs/0001/local".into(),
+            minijinja::Value::from_serialize(
+                serde_json::json!({"run_dir": "/remote/runs/0001/local"}),
+            ),
+        )
+    }
+
+    #[test]
+    fn files_are_read_from_the_collected_run_dir_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("runs/0001/local");
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        std::fs::write(dir.join("sub/r.json"), "{\"v\": 7}").unwrap();
+        std::fs::write(tmp.path().join("secret.json"), "{\"v\": 1}").unwrap();
+        std::os::unix::fs::symlink(tmp.path().join("secret.json"), dir.join("link.json")).unwrap();
+        let s = stored(&dir);
+        let read = |file: &str| {
+            let tpl = Tpl {
+                text: file.into(),
+                loc: crate::error::Location::new(Path::new("e.yaml"), 1, 1),
+            };
+            s.file(&tpl).map(|t| t.text.to_string())
+        };
+        assert_eq!(read("{{ run_dir }}/sub/r.json").unwrap(), "{\"v\": 7}");
+        assert_eq!(
+            read("sub/./r.json").unwrap(),
+            "{\"v\": 7}",
+            "relative to run_dir"
+        );
+        for escape in [
+            "{{ run_dir }}/../../../secret.json",
+            "/etc/passwd",
+            "../x",
+            "{{ run_dir }}",
+        ] {
+            let err = read(escape).unwrap_err();
+            assert!(
+                err.contains("is not inside the run_dir (/remote/runs/0001/local)"),
+                "{escape}: {err}"
+            );
+        }
+        assert!(read("link.json")
+            .unwrap_err()
+            .contains("leads outside the run_dir"));
+        assert!(read("nope.json")
+            .unwrap_err()
+            .contains("file 'nope.json' does not exist"));
+        assert!(read("sub").unwrap_err().contains("not a regular file"));
+        let big = std::fs::File::create(dir.join("big")).unwrap();
+        big.set_len(MAX_FILE_BYTES + 1).unwrap();
+        assert!(read("big")
+            .unwrap_err()
+            .contains("more than the limit of 67108864 bytes"));
+    }
+
+    #[test]
+    fn stored_streams_fall_back_to_memory_without_logs() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("work.err"), "from log\n").unwrap();
+        let mut s = stored(tmp.path());
+        s.memory = Some((b"in memory\n", b"not used\n"));
+        assert_eq!(&*s.stream(Stream::Stdout).text, "in memory\n");
+        assert_eq!(&*s.stream(Stream::Stderr).text, "from log\n");
+        assert_eq!(
+            s.stream(Stream::Both).what,
+            "stdout and stderr of step 'work' on local"
+        );
     }
 }

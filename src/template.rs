@@ -71,6 +71,11 @@ pub fn render(text: &str, ctx: &Value) -> Result<String, String> {
     env().render_str(text, ctx).map_err(describe)
 }
 
+/// A TCP port written or rendered as text: 1 to 65535.
+pub fn parse_port(text: &str) -> Option<u16> {
+    text.trim().parse::<u16>().ok().filter(|p| *p != 0)
+}
+
 /// Evaluates a `when:` expression to a boolean.
 pub fn eval_condition(expr: &str, ctx: &Value) -> Result<bool, String> {
     let e = compile_expression(expr)?;

@@ -106,8 +106,20 @@ pub fn split_number(text: &str) -> Option<(f64, &str)> {
     Some((num, t[end..].trim()))
 }
 
+/// How an extractor reads numbers: the unit of bare numbers (`in:`), and whether K, M, G...
+/// are powers of 1024 (`prefix: binary`, wrk's "MB").
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Reading<'a> {
+    pub input_unit: Option<&'a str>,
+    pub binary: bool,
+}
+
 /// Multiplier that converts a value written in `unit` to `base`; `None` when they do not fit.
 fn factor(unit: &str, base: &str) -> Option<f64> {
+    factor_read(unit, base, false)
+}
+
+fn factor_read(unit: &str, base: &str, binary: bool) -> Option<f64> {
     let unit = unit.trim();
     let base = base.trim();
     if unit.is_empty() || unit == base {
@@ -139,7 +151,7 @@ fn factor(unit: &str, base: &str) -> Option<f64> {
         (None, Some(_)) => 1.0,
         (Some(_), None) => return None,
     };
-    let (mult, rest) = strip_prefix(head);
+    let (mult, rest) = strip_prefix(head, binary);
     let unit_fam = family(rest);
     let conv = match (unit_fam, fam) {
         (a, b) if a == b && a != Family::Other => 1.0,
@@ -158,7 +170,7 @@ fn factor(unit: &str, base: &str) -> Option<f64> {
     Some(mult * conv * per_factor)
 }
 
-fn strip_prefix(head: &str) -> (f64, &str) {
+fn strip_prefix(head: &str, binary: bool) -> (f64, &str) {
     for (p, f) in IEC {
         if let Some(rest) = head.strip_prefix(p) {
             if !rest.is_empty() {
@@ -169,11 +181,23 @@ fn strip_prefix(head: &str) -> (f64, &str) {
     for (p, f) in SI {
         if let Some(rest) = head.strip_prefix(p) {
             if !rest.is_empty() && family(rest) != Family::Other {
-                return (*f, rest);
+                return (si_factor(p, *f, binary), rest);
             }
         }
     }
     (1.0, head)
+}
+
+/// The factor of an SI prefix; with `binary`, the multiples (k, K, M, G, T, P) are powers of
+/// 1024 as in the IEC table, and the fractions (m, u, n) stay decimal.
+fn si_factor(prefix: &str, f: f64, binary: bool) -> f64 {
+    if !binary || f < 1.0 {
+        return f;
+    }
+    let upper = prefix.to_ascii_uppercase();
+    IEC.iter()
+        .find(|(p, _)| p.starts_with(upper.as_str()))
+        .map_or(f, |(_, b)| *b)
 }
 
 /// `x` rounded to 15 significant digits. A product such as `1.54 × 1e-3` carries binary noise
@@ -200,25 +224,45 @@ fn scaled(num: f64, factor: f64) -> f64 {
 /// Parses an extracted text such as `940 Mbits/sec`, `1.5 GiB` or `12ms` into the declared
 /// base unit. Without a declared unit the number is taken as it is.
 pub fn normalise(text: &str, base: Option<&str>) -> Result<f64, String> {
+    normalise_read(text, base, Reading::default())
+}
+
+/// `normalise`, reading bare numbers in `how.input_unit` and prefixes as `how.binary` says.
+pub fn normalise_read(text: &str, base: Option<&str>, how: Reading) -> Result<f64, String> {
     let (num, unit) =
         split_number(text).ok_or_else(|| format!("'{}' is not a number", text.trim()))?;
     let Some(base) = base.filter(|b| !b.is_empty()) else {
         return Ok(num);
     };
+    let unit = match how.input_unit {
+        Some(u) if unit.is_empty() => u,
+        _ => unit,
+    };
     // A bare SI/IEC prefix ("940 M") applies to the base unit.
     if !unit.is_empty() {
         if let Some(f) = IEC
             .iter()
-            .chain(SI)
+            .map(|(p, f)| (*p, *f))
+            .chain(SI.iter().map(|(p, f)| (*p, si_factor(p, *f, how.binary))))
             .find(|(p, _)| *p == unit)
-            .map(|(_, f)| *f)
+            .map(|(_, f)| f)
         {
             return Ok(scaled(num, f));
         }
     }
-    factor(unit, base)
+    factor_read(unit, base, how.binary)
         .map(|f| scaled(num, f))
         .ok_or_else(|| format!("cannot convert '{}' to {base}", text.trim()))
+}
+
+/// A number read as a number (JSON): in `how.input_unit` when given, else already in `base`.
+pub fn number_read(x: f64, base: Option<&str>, how: Reading) -> Result<f64, String> {
+    match (how.input_unit, base.filter(|b| !b.is_empty())) {
+        (Some(from), Some(to)) => factor_read(from, to, how.binary)
+            .map(|f| scaled(x, f))
+            .ok_or_else(|| format!("cannot convert {from} to {to}")),
+        _ => Ok(x),
+    }
 }
 
 /// Display scaling for a base unit: the factor to divide values by and the unit to print,
@@ -371,6 +415,45 @@ mod tests {
         // A value given without conversion is kept to the last bit.
         let exact = normalise("0.12345678901234567", None).unwrap();
         assert_eq!(exact, 0.12345678901234567);
+    }
+
+    #[test]
+    fn binary_prefixes_are_powers_of_1024_per_extractor() {
+        let bin = Reading {
+            input_unit: None,
+            binary: true,
+        };
+        assert_eq!(normalise_read("2.5MB", Some("B"), bin).unwrap(), 2621440.0);
+        assert_eq!(normalise_read("1KB", Some("B"), bin).unwrap(), 1024.0);
+        assert_eq!(normalise_read("3 kB", Some("B"), bin).unwrap(), 3072.0);
+        assert_eq!(normalise_read("1GB", Some("B"), bin).unwrap(), 1073741824.0);
+        assert_eq!(normalise_read("2 M", Some("B/s"), bin).unwrap(), 2097152.0);
+        assert_eq!(normalise_read("1 MiB", Some("B"), bin).unwrap(), 1048576.0);
+        // Fractions stay decimal, and without `binary` nothing changes.
+        assert_eq!(normalise_read("5ms", Some("s"), bin).unwrap(), 0.005);
+        assert_eq!(normalise("2.5MB", Some("B")).unwrap(), 2.5e6);
+    }
+
+    #[test]
+    fn bare_numbers_are_read_in_the_input_unit() {
+        let ns = Reading {
+            input_unit: Some("ns"),
+            binary: false,
+        };
+        assert_eq!(normalise_read("1500", Some("s"), ns).unwrap(), 1.5e-6);
+        // A number printed with its own unit keeps it.
+        assert_eq!(normalise_read("2 ms", Some("s"), ns).unwrap(), 0.002);
+        assert_eq!(number_read(25000.0, Some("s"), ns).unwrap(), 2.5e-5);
+        assert_eq!(
+            number_read(7.0, Some("s"), Reading::default()).unwrap(),
+            7.0
+        );
+        let kib = Reading {
+            input_unit: Some("KiB"),
+            binary: false,
+        };
+        assert_eq!(number_read(2.0, Some("B"), kib).unwrap(), 2048.0);
+        assert!(number_read(1.0, Some("s"), kib).is_err());
     }
 
     #[test]

@@ -880,6 +880,8 @@ mod tests {
             ended: String::new(),
             error: None,
             notes: vec![],
+            warmup_dropped: Default::default(),
+            extraction_failed: false,
         }
     }
 

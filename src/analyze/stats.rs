@@ -109,12 +109,41 @@ impl Summary {
     }
 }
 
-fn mean(xs: &[f64]) -> f64 {
+/// Arithmetic mean; NaN for an empty sample.
+pub fn mean(xs: &[f64]) -> f64 {
     xs.iter().sum::<f64>() / xs.len() as f64
 }
 
+/// Batch size of MSER-5.
+const MSER_BATCH: usize = 5;
+
+/// Samples to drop from the start of a series as its warm-up, by MSER-5 (White 1997): the
+/// series is cut into batches of 5 from its start (a last, incomplete batch is left out), and
+/// the truncation point `d` batches, searched over the first half of the batches
+/// (`0 ..= batches / 2`), is the one that minimises the squared standard error of the
+/// remaining batch means, `sum((z_j - mean)^2) / (batches - d)^2`; the first `d` on a tie.
+/// Returns `5 d`; 0 for fewer than two batches.
+pub fn mser5(xs: &[f64]) -> usize {
+    let batches: Vec<f64> = xs.chunks_exact(MSER_BATCH).map(mean).collect();
+    let b = batches.len();
+    if b < 2 {
+        return 0;
+    }
+    let mut best = (f64::INFINITY, 0);
+    for d in 0..=b / 2 {
+        let rest = &batches[d..];
+        let m = mean(rest);
+        let k = rest.len() as f64;
+        let se = rest.iter().map(|z| (z - m).powi(2)).sum::<f64>() / (k * k);
+        if se < best.0 {
+            best = (se, d);
+        }
+    }
+    best.1 * MSER_BATCH
+}
+
 /// Unbiased sample variance around `mean` (two-pass, for accuracy).
-fn variance(xs: &[f64], mean: f64) -> f64 {
+pub fn variance(xs: &[f64], mean: f64) -> f64 {
     xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (xs.len() - 1) as f64
 }
 
@@ -511,6 +540,17 @@ pub fn holm(ps: &[f64]) -> Vec<f64> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn mser5_drops_a_warm_up_and_keeps_a_steady_series() {
+        let mut warm: Vec<f64> = (0..10).map(|i| 100.0 - 10.0 * f64::from(i)).collect();
+        warm.extend((0..40).map(|i| 1.0 + f64::from(i % 3) * 0.01));
+        assert_eq!(mser5(&warm), 10);
+        let steady: Vec<f64> = (0..40).map(|i| 1.0 + f64::from(i % 2)).collect();
+        assert_eq!(mser5(&steady), 0);
+        assert_eq!(mser5(&[1.0, 2.0, 3.0]), 0);
+        assert_eq!(mser5(&[]), 0);
+    }
+
     use super::*;
 
     fn close(a: f64, b: f64, rel: f64) -> bool {

@@ -6,6 +6,7 @@ mod completions;
 pub mod console;
 mod deploy;
 mod export;
+mod extract;
 mod history;
 mod ls;
 mod plot;
@@ -49,6 +50,8 @@ pub enum Command {
     Show(show::Args),
     /// Export a result set for notebooks and spreadsheets
     Export(export::Args),
+    /// Extract the results of a set's runs again from their stored outputs, without running
+    Extract(extract::Args),
     /// Draw a graph of a result set
     Plot(plot::Args),
     /// Write one self-contained, offline HTML report of a result set
@@ -100,6 +103,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Ls(a) => ls::run(a),
         Command::Show(a) => show::run(a),
         Command::Export(a) => export::run(a),
+        Command::Extract(a) => extract::run(a),
         Command::Plot(a) => plot::run(a),
         Command::Report(a) => report::run(a),
         Command::Compare(a) => compare::run(a),

@@ -16,8 +16,12 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "table")]
     pub format: Fmt,
     /// The limit a search found per combination of the other variables
-    #[arg(long)]
+    #[arg(long, conflicts_with = "summary")]
     pub limits: bool,
+    /// One row per point and result: n, mean, median, 95% CI of the mean, min, max (of the
+    /// ok runs)
+    #[arg(long)]
+    pub summary: bool,
     #[command(flatten)]
     pub results: super::ResultsDir,
 }
@@ -32,6 +36,8 @@ pub fn run(args: Args) -> Result<i32> {
     };
     let text = if args.limits {
         mpf::report::limits::show(&set.manifest, format)?
+    } else if args.summary {
+        table::show_summary(&set, format)?
     } else {
         table::show(&set, format)?
     };

@@ -170,6 +170,8 @@ mod tests {
             ended: String::new(),
             error: None,
             notes: Vec::new(),
+            warmup_dropped: Default::default(),
+            extraction_failed: false,
         }
     }
 

@@ -182,6 +182,182 @@ pub fn show(set: &ResultSet, format: Format) -> crate::Result<String> {
     }
 }
 
+/// One row of the per-point summary: a point, a result, and the statistics of its ok runs.
+#[derive(Debug, Clone)]
+pub struct SummaryRow {
+    /// The point's variable values (swept variables only, in the manifest's order).
+    pub point: serde_json::Map<String, Value>,
+    pub result: String,
+    pub unit: String,
+    pub stats: crate::analyze::stats::Summary,
+}
+
+/// Per point (in point order) and per numeric result (in the manifest's order), the
+/// statistics of the ok runs that have it; points and results without a value are left out.
+pub fn summary_rows(set: &ResultSet) -> Vec<SummaryRow> {
+    let m = &set.manifest;
+    // Points by their values (what a reader calls a point), in plan order.
+    let mut ok: Vec<&crate::store::RunRecord> = set.ok_records().collect();
+    ok.sort_by_key(|r| (r.point_index, r.index));
+    let mut points: Vec<(
+        &serde_json::Map<String, Value>,
+        Vec<&crate::store::RunRecord>,
+    )> = Vec::new();
+    for r in ok {
+        match points.iter_mut().find(|(p, _)| **p == r.point) {
+            Some((_, runs)) => runs.push(r),
+            None => points.push((&r.point, vec![r])),
+        }
+    }
+    let swept: Vec<_> = m.variables.iter().filter(|v| !v.constant).collect();
+    let mut rows = Vec::new();
+    for (point, runs) in points {
+        let shown: serde_json::Map<String, Value> = swept
+            .iter()
+            .map(|v| {
+                (
+                    v.name.clone(),
+                    point.get(&v.name).cloned().unwrap_or(Value::Null),
+                )
+            })
+            .collect();
+        for x in m.results.iter().filter(|x| !x.series) {
+            let values: Vec<f64> = runs
+                .iter()
+                .filter_map(|r| r.results.get(&x.name).and_then(Value::as_f64))
+                .collect();
+            if let Some(stats) = crate::analyze::stats::summarize(&values) {
+                rows.push(SummaryRow {
+                    point: shown.clone(),
+                    result: x.name.clone(),
+                    unit: x.unit.clone(),
+                    stats,
+                });
+            }
+        }
+    }
+    rows
+}
+
+/// Column names of the summary after the point's variables.
+const SUMMARY_COLUMNS: [&str; 10] = [
+    "result",
+    "unit",
+    "n",
+    "mean",
+    "median",
+    "ci95_low",
+    "ci95_high",
+    "min",
+    "max",
+    "stddev",
+];
+
+/// The summary for display: variables by label, each row's numbers in one human unit.
+pub fn summary_display(set: &ResultSet) -> (Vec<String>, Vec<Vec<String>>) {
+    let swept: Vec<_> = set
+        .manifest
+        .variables
+        .iter()
+        .filter(|v| !v.constant)
+        .collect();
+    let mut header: Vec<String> = swept.iter().map(|v| v.name.clone()).collect();
+    header.extend(SUMMARY_COLUMNS.map(String::from));
+    let rows = summary_rows(set)
+        .into_iter()
+        .map(|r| {
+            let s = &r.stats;
+            let (div, unit) = units::display_scale(&r.unit, s.mean.abs().max(s.max.abs()));
+            let num = |x: f64| {
+                if x.is_finite() {
+                    units::format_number(x / div)
+                } else {
+                    String::new()
+                }
+            };
+            let mut row: Vec<String> = swept
+                .iter()
+                .map(|v| match r.point.get(&v.name) {
+                    None | Some(Value::Null) => "-".into(),
+                    Some(x) => v.label_of(x),
+                })
+                .collect();
+            row.extend([r.result.clone(), unit, s.n.to_string()]);
+            row.extend([s.mean, s.median, s.ci_lo, s.ci_hi, s.min, s.max, s.stddev].map(num));
+            row
+        })
+        .collect();
+    (header, rows)
+}
+
+/// `mpf show ID --summary`: one row per point and result, in `format`. Table and Markdown
+/// show labels and human units; CSV and JSON give values in the base unit, labelled variables
+/// with a `<var>_label` column as in the exports.
+pub fn show_summary(set: &ResultSet, format: Format) -> crate::Result<String> {
+    match format {
+        Format::Table | Format::Markdown => {
+            let (h, rows) = summary_display(set);
+            let title = format!(
+                "{}: per point, the {} ok runs' mean, median, 95% confidence interval of the mean, min, max",
+                set.manifest.id, set.manifest.runs_ok
+            );
+            Ok(if format == Format::Table {
+                format!("{title}\n\n{}", text_table(&h, &rows))
+            } else {
+                format!("**{title}**\n\n{}", markdown_table(&h, &rows))
+            })
+        }
+        Format::Csv | Format::Json => {
+            let objects = summary_objects(set);
+            if format == Format::Json {
+                return Ok(serde_json::to_string_pretty(&objects).unwrap_or_default() + "\n");
+            }
+            let mut w = ::csv::Writer::from_writer(Vec::new());
+            let err = |e: ::csv::Error| crate::Error::Runtime(format!("failed to write csv: {e}"));
+            let header: Vec<String> = objects
+                .first()
+                .map(|o| o.keys().cloned().collect())
+                .unwrap_or_else(|| SUMMARY_COLUMNS.map(String::from).to_vec());
+            w.write_record(&header).map_err(err)?;
+            for o in &objects {
+                w.write_record(o.values().map(|v| csv::cell(Some(v))))
+                    .map_err(err)?;
+            }
+            let bytes = w
+                .into_inner()
+                .map_err(|e| crate::Error::Runtime(e.to_string()))?;
+            Ok(String::from_utf8_lossy(&bytes).into_owned())
+        }
+    }
+}
+
+/// The summary rows as JSON objects: swept variables (and their labels), then the columns.
+fn summary_objects(set: &ResultSet) -> Vec<serde_json::Map<String, Value>> {
+    let vars: Vec<_> = csv::variable_columns(&set.manifest)
+        .into_iter()
+        .filter(|c| !c.variable.constant)
+        .collect();
+    let num = |x: f64| serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number);
+    summary_rows(set)
+        .into_iter()
+        .map(|r| {
+            let s = r.stats;
+            let mut o: serde_json::Map<String, Value> =
+                vars.iter().map(|c| (c.name(), c.cell(&r.point))).collect();
+            o.insert("result".into(), Value::String(r.result));
+            o.insert("unit".into(), Value::String(r.unit));
+            o.insert("n".into(), Value::from(s.n));
+            for (k, x) in SUMMARY_COLUMNS[3..]
+                .iter()
+                .zip([s.mean, s.median, s.ci_lo, s.ci_hi, s.min, s.max, s.stddev])
+            {
+                o.insert(k.to_string(), num(x));
+            }
+            o
+        })
+        .collect()
+}
+
 /// `mpf ls`: one line per result set; with `color`, the status of a set with failed runs in
 /// red (ANSI), so that it cannot be missed.
 pub fn list(sets: &[(std::path::PathBuf, Manifest)], color: bool) -> String {

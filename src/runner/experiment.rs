@@ -56,6 +56,19 @@ pub struct Summary {
 /// and direction of its extractor; `<step>.duration` is seconds, lower is better; an
 /// undeclared `mpf-result` is unitless, higher is better.
 fn result_info(exp: &Experiment, name: &str, series: bool) -> ResultInfo {
+    let infos = exp.result_infos();
+    let exact = infos.iter().find(|i| i.name == name).or_else(|| {
+        // A declared result (or statistic) with a role suffix: `lat.p99.client`.
+        let (head, _) = name.rsplit_once('.')?;
+        infos.iter().find(|i| i.name == head)
+    });
+    if let Some(i) = exact {
+        return ResultInfo {
+            name: name.to_string(),
+            series,
+            ..i.clone()
+        };
+    }
     let declared = exp.steps.iter().flat_map(|s| &s.results).find(|e| {
         name.strip_prefix(e.name.as_str())
             .is_some_and(|rest| rest.starts_with('.'))
@@ -74,7 +87,7 @@ fn result_info(exp: &Experiment, name: &str, series: bool) -> ResultInfo {
 }
 
 /// Describes in `infos` every result of `results` it doesn't describe yet.
-fn add_result_infos(
+pub(crate) fn add_result_infos(
     exp: &Experiment,
     infos: &mut Vec<ResultInfo>,
     results: &serde_json::Map<String, serde_json::Value>,
@@ -404,6 +417,8 @@ async fn run_round(
             ended: now_rfc3339(),
             error: outcome.error,
             notes: outcome.notes,
+            warmup_dropped: outcome.warmup_dropped,
+            extraction_failed: outcome.extraction_failed,
         };
         if let Flow::Stop = record_run(exp, writer, control, record, progress)? {
             return Ok(Flow::Stop);

@@ -7,6 +7,7 @@ pub mod deploy;
 pub mod events;
 pub mod experiment;
 pub mod machines;
+pub mod reextract;
 pub mod require;
 pub mod run;
 pub mod session;

@@ -1,7 +1,7 @@
 //! One run: write files, execute steps (delays, background, readiness, timeouts), stop what
 //! is left, run teardown, keep the logs and extract results.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -43,6 +43,10 @@ pub struct RunOutcome {
     /// The result set could not be written (a full disk): the run is not recorded, and the
     /// session ends with this error.
     pub storage_error: Option<String>,
+    /// Samples dropped as warm-up, per series result.
+    pub warmup_dropped: BTreeMap<String, usize>,
+    /// The run failed only because a declared result could not be read.
+    pub extraction_failed: bool,
 }
 
 /// The directory of a run inside the result set: `runs/0007`.
@@ -107,19 +111,39 @@ fn stream_name(ext: &str) -> &'static str {
     }
 }
 
-/// What a step printed on stdout, for extraction: its log file (up to the log limit), or the
-/// tail held in memory when there is no readable log.
-fn stored_stdout(log: &Path, out: &Output) -> String {
-    use std::io::Read;
-    let mut data = Vec::new();
-    let read = std::fs::File::open(log).and_then(|f| {
-        f.take(crate::exec::process::LOG_LIMIT + 4096)
-            .read_to_end(&mut data)
-    });
-    if read.is_err() {
-        data = out.stdout.clone();
+/// Names an `mpf-result` line may not take: every variable and its label column, the fixed
+/// columns, and every result the experiment declares or derives (with the suffixes of
+/// `roles`).
+pub fn taken_names<'a>(exp: &Experiment, roles: impl Iterator<Item = &'a str>) -> HashSet<String> {
+    let roles: Vec<&str> = roles.collect();
+    let mut taken: HashSet<String> = exp.variables.iter().map(|v| v.name.clone()).collect();
+    taken.extend(
+        exp.variables
+            .iter()
+            .map(|v| crate::store::csv::label_column(&v.name)),
+    );
+    taken.extend(crate::store::csv::FIXED_COLUMNS.map(String::from));
+    taken.extend(exp.steps.iter().map(|s| format!("{}.duration", s.name)));
+    for info in exp.result_infos() {
+        for role in &roles {
+            taken.insert(format!("{}.{role}", info.name));
+        }
+        taken.insert(info.name);
     }
-    String::from_utf8(data).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    taken
+}
+
+/// The port of `ready: {port}` for a run: its template rendered, then checked.
+fn ready_port(port: &crate::spec::Tpl, ctx: &minijinja::Value) -> Result<u16, String> {
+    let text =
+        template::render(&port.text, ctx).map_err(|m| format!("{}: ready port: {m}", port.loc))?;
+    template::parse_port(&text).ok_or_else(|| {
+        format!(
+            "{}: ready port '{}' is not a port number (1 to 65535)",
+            port.loc,
+            text.trim().escape_debug()
+        )
+    })
 }
 
 /// Stops every group concurrently (TERM, grace, KILL); quick when they are already gone.
@@ -133,23 +157,8 @@ async fn stop_all(groups: &[(Arc<dyn Transport>, i32)], grace: Duration) {
 }
 
 impl RunEnv<'_> {
-    /// Names an `mpf-result` line may not take: every variable, the fixed columns, and every
-    /// result the experiment declares or derives (with the role suffixes they may get).
     fn taken_names(&self) -> HashSet<String> {
-        let exp = self.exp;
-        let mut taken: HashSet<String> = exp.variables.iter().map(|v| v.name.clone()).collect();
-        taken.extend(crate::store::csv::FIXED_COLUMNS.map(String::from));
-        taken.extend(exp.result_infos().into_iter().map(|r| r.name));
-        for s in exp.steps.iter() {
-            taken.insert(format!("{}.duration", s.name));
-            for e in &s.results {
-                taken.insert(e.name.clone());
-                for role in self.machines.roles.keys() {
-                    taken.insert(format!("{}.{role}", e.name));
-                }
-            }
-        }
-        taken
+        taken_names(self.exp, self.machines.roles.keys().map(String::as_str))
     }
 
     fn base_context(&self, run: &PlannedRun) -> Map<String, Value> {
@@ -305,24 +314,28 @@ impl RunEnv<'_> {
         s: &mut Started,
         base: &Map<String, Value>,
     ) -> Result<(), String> {
-        let (timeout, what) = match ready {
-            Ready::Port { port, timeout, .. } => (*timeout, format!("port {port} to open")),
-            Ready::Log { pattern, timeout } => {
+        let ctx = minijinja::Value::from_serialize(base);
+        let port = match ready {
+            Ready::Port { port, .. } => Some(ready_port(port, &ctx)?),
+            Ready::Log { .. } => None,
+        };
+        let (timeout, what) = match (ready, port) {
+            (Ready::Port { timeout, .. }, Some(port)) => (*timeout, format!("port {port} to open")),
+            (Ready::Log { pattern, timeout }, _) => {
                 (*timeout, format!("a line matching /{}/", pattern.as_str()))
             }
+            (Ready::Port { timeout, .. }, None) => (*timeout, String::new()),
         };
         let deadline = deadline(Instant::now(), timeout);
         let b = &self.machines.roles[&s.role];
         let host = match ready {
-            Ready::Port { host: Some(h), .. } => {
-                template::render(h, &minijinja::Value::from_serialize(base))?
-            }
+            Ready::Port { host: Some(h), .. } => template::render(h, &ctx)?,
             _ => b.ip.clone(),
         };
         let mut pause = Duration::from_millis(2);
         loop {
-            let ok = match ready {
-                Ready::Port { port, .. } => {
+            let ok = match (ready, port) {
+                (Ready::Port { .. }, Some(port)) => {
                     let addr = format!("{host}:{port}");
                     matches!(
                         tokio::time::timeout(
@@ -333,7 +346,7 @@ impl RunEnv<'_> {
                         Ok(Ok(_))
                     )
                 }
-                Ready::Log { .. } => s.proc.watch_matched(),
+                _ => s.proc.watch_matched(),
             };
             if ok {
                 return Ok(());
@@ -611,6 +624,7 @@ impl RunEnv<'_> {
         let mut steps = Vec::new();
         let mut extract_errors = Vec::new();
         let mut notes = Vec::new();
+        let mut warmup_dropped = BTreeMap::new();
         let taken = self.taken_names();
         for d in &done {
             let step = if d.teardown {
@@ -654,11 +668,16 @@ impl RunEnv<'_> {
             } else {
                 String::new()
             };
-            let stdout = stored_stdout(
-                &dir.join(&d.role).join(format!("{}.out", step.name)),
-                &d.out,
+            let mut inputs = extract::StoredStep::new(
+                dir.join(&d.role),
+                &step.name,
+                &d.role,
+                self.role_dir(&d.role, &dir),
+                self.role_context(&base, &d.role, &dir),
             );
-            let ex = extract::extract(&stdout, &step.results, &suffix, &taken);
+            inputs.memory = Some((&d.out.stdout, &d.out.stderr));
+            let ex = extract::extract(&inputs, &step.results, &suffix, &taken);
+            warmup_dropped.extend(ex.warmup_dropped);
             for (name, v) in ex.values {
                 // Two steps printing the same `mpf-result` name: the first keeps it.
                 if results.contains_key(&name) {
@@ -681,7 +700,8 @@ impl RunEnv<'_> {
                 }
             }
         }
-        if failure.is_none() && !interrupted && !extract_errors.is_empty() {
+        let extraction_failed = failure.is_none() && !interrupted && !extract_errors.is_empty();
+        if extraction_failed {
             failure = Some(extract_errors.join("; "));
         }
         RunOutcome {
@@ -700,6 +720,8 @@ impl RunEnv<'_> {
             interrupted,
             notes,
             storage_error,
+            warmup_dropped,
+            extraction_failed,
         }
     }
 }

@@ -42,7 +42,7 @@ pub struct Prepared {
     results_root: PathBuf,
 }
 
-fn hash_text(s: &str) -> String {
+pub(crate) fn hash_text(s: &str) -> String {
     format!("{:016x}", plan::fnv1a(s.as_bytes()))
 }
 

@@ -93,7 +93,8 @@ pub const MAX_NAME_LEN: usize = 64;
 #[derive(Debug, Clone)]
 pub enum Ready {
     Port {
-        port: u16,
+        /// A port number or a template rendered per run (`"{{ port }}"`).
+        port: Tpl,
         host: Option<String>,
         timeout: Duration,
     },
@@ -105,8 +106,63 @@ pub enum Ready {
 
 #[derive(Debug, Clone)]
 pub enum ExtractKind {
-    Regex { re: Regex, all: bool },
-    Json { path: Vec<String> },
+    Regex {
+        re: Regex,
+        all: bool,
+    },
+    Json {
+        path: Vec<String>,
+    },
+    /// One column of a CSV text (header row, commas): a series.
+    Csv {
+        column: String,
+    },
+}
+
+/// The output stream of a step an extractor reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+    /// Stdout, then stderr.
+    Both,
+}
+
+/// What an extractor reads: a stream of the step, or a file the step wrote.
+#[derive(Debug, Clone)]
+pub enum Source {
+    Stream(Stream),
+    /// A path template, rendered per run; it must lie inside the role's run_dir.
+    File(Tpl),
+}
+
+/// Samples dropped from the start of a series before its statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Warmup {
+    Samples(usize),
+    /// MSER-5 (SPEC §8.1).
+    Auto,
+}
+
+/// A statistic of a series, kept as its own result `<name>.<stat>`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum StatKind {
+    Mean,
+    Min,
+    Max,
+    /// Sample standard deviation (n − 1).
+    Std,
+    Count,
+    Sum,
+    /// The percentile (0..=100), numpy's linear interpolation.
+    Percentile(f64),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesStat {
+    /// As written (`p99.9`): the suffix of the result name.
+    pub name: String,
+    pub kind: StatKind,
 }
 
 #[derive(Debug, Clone)]
@@ -115,6 +171,69 @@ pub struct Extractor {
     pub kind: ExtractKind,
     pub unit: Option<String>,
     pub better: Better,
+    pub source: Source,
+    /// `in:`: the unit of bare numbers (JSON numbers, CSV cells, numbers printed alone).
+    pub input_unit: Option<String>,
+    /// `prefix: binary`: K, M, G... are powers of 1024.
+    pub binary: bool,
+    pub warmup: Option<Warmup>,
+    pub stats: Vec<SeriesStat>,
+}
+
+impl Extractor {
+    /// An extractor of stdout with no unit, conversion or statistics.
+    pub fn new(name: &str, kind: ExtractKind) -> Extractor {
+        Extractor {
+            name: name.to_string(),
+            kind,
+            unit: None,
+            better: Better::Higher,
+            source: Source::Stream(Stream::Stdout),
+            input_unit: None,
+            binary: false,
+            warmup: None,
+            stats: Vec::new(),
+        }
+    }
+
+    /// True when each run gives a list of values (a JSON array may give one too, known only
+    /// once read).
+    pub fn is_series(&self) -> bool {
+        matches!(
+            self.kind,
+            ExtractKind::Regex { all: true, .. } | ExtractKind::Csv { .. }
+        )
+    }
+
+    /// The result name of one statistic: `lat.p99`.
+    pub fn stat_result(&self, stat: &SeriesStat) -> String {
+        format!("{}.{}", self.name, stat.name)
+    }
+
+    /// The results this extractor declares, before any role suffix: the value itself, then
+    /// one per statistic (a count has no unit).
+    fn declared(&self) -> Vec<ResultInfo> {
+        let unit = self.unit.clone().unwrap_or_default();
+        let mut out = vec![ResultInfo {
+            name: self.name.clone(),
+            unit: unit.clone(),
+            better: self.better,
+            series: self.is_series(),
+        }];
+        for st in &self.stats {
+            out.push(ResultInfo {
+                name: self.stat_result(st),
+                unit: if st.kind == StatKind::Count {
+                    String::new()
+                } else {
+                    unit.clone()
+                },
+                better: self.better,
+                series: false,
+            });
+        }
+        out
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -305,30 +424,22 @@ impl Experiment {
     }
 }
 
-/// Results that `steps` produce, in declaration order, with per-step durations.
+/// Results that `steps` produce, in declaration order (series statistics after their series,
+/// `.role` suffixes on steps of several roles), then the steps' durations.
 pub fn result_infos(steps: &[Step]) -> Vec<ResultInfo> {
     let mut out = Vec::new();
     for s in steps {
         let multi = s.role.names.len() > 1 || s.role.names.iter().any(|n| n == "all");
-        for e in &s.results {
-            let unit = e.unit.clone().unwrap_or_default();
-            let series = matches!(e.kind, ExtractKind::Regex { all: true, .. });
+        for info in s.results.iter().flat_map(Extractor::declared) {
             if multi && !s.role.is_templated() {
                 for r in s.role.names.iter().filter(|n| *n != "all") {
                     out.push(ResultInfo {
-                        name: format!("{}.{r}", e.name),
-                        unit: unit.clone(),
-                        better: e.better,
-                        series,
+                        name: format!("{}.{r}", info.name),
+                        ..info.clone()
                     });
                 }
             } else {
-                out.push(ResultInfo {
-                    name: e.name.clone(),
-                    unit,
-                    better: e.better,
-                    series,
-                });
+                out.push(info);
             }
         }
     }

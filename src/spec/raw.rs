@@ -271,7 +271,8 @@ pub struct RawCleanup {
 #[derive(Debug, DeriveDeserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawReady {
-    pub port: Option<u16>,
+    /// A port number or a template rendering to one (`"{{ port }}"`).
+    pub port: Option<Spanned<ScalarText>>,
     pub host: Option<String>,
     pub log: Option<String>,
     pub timeout: Option<Dur>,
@@ -303,14 +304,38 @@ pub struct RawFile {
     pub content: Spanned<String>,
 }
 
-/// A result extractor: `'regex'` or `{regex|json: ..., unit, all, better}`.
-#[derive(Debug)]
+/// A result extractor: `'regex'` or `{regex|json|csv: ..., unit, all, better, ...}`.
+#[derive(Debug, Default)]
 pub struct RawExtractor {
     pub regex: Option<String>,
     pub json: Option<String>,
+    pub csv: Option<String>,
     pub unit: Option<String>,
     pub all: bool,
     pub better: Option<crate::model::Better>,
+    pub file: Option<Spanned<String>>,
+    pub stream: Option<StreamName>,
+    pub input_unit: Option<String>,
+    pub prefix: Option<PrefixName>,
+    pub warmup: Option<ScalarText>,
+    pub stats: Option<Vec<ScalarText>>,
+}
+
+/// `stream:` of an extractor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, DeriveDeserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StreamName {
+    Stdout,
+    Stderr,
+    Both,
+}
+
+/// `prefix:` of an extractor: what K, M, G... multiply by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, DeriveDeserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PrefixName {
+    Si,
+    Binary,
 }
 
 #[derive(Debug, DeriveDeserialize)]
@@ -318,10 +343,18 @@ pub struct RawExtractor {
 struct RawExtractorMap {
     regex: Option<String>,
     json: Option<String>,
+    csv: Option<String>,
     unit: Option<String>,
     #[serde(default)]
     all: bool,
     better: Option<crate::model::Better>,
+    file: Option<Spanned<String>>,
+    stream: Option<StreamName>,
+    #[serde(rename = "in")]
+    input_unit: Option<String>,
+    prefix: Option<PrefixName>,
+    warmup: Option<ScalarText>,
+    stats: Option<Vec<ScalarText>>,
 }
 
 impl<'de> Deserialize<'de> for RawExtractor {
@@ -330,15 +363,12 @@ impl<'de> Deserialize<'de> for RawExtractor {
         impl<'de> Visitor<'de> for EV {
             type Value = RawExtractor;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a regex, or {regex: ...} / {json: ...} with unit, all, better")
+                f.write_str("a regex, or {regex: ...} / {json: ...} / {csv: ...} with unit, all, better, file, stream, in, prefix, warmup, stats")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<RawExtractor, E> {
                 Ok(RawExtractor {
                     regex: Some(v.to_string()),
-                    json: None,
-                    unit: None,
-                    all: false,
-                    better: None,
+                    ..RawExtractor::default()
                 })
             }
             fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<RawExtractor, A::Error> {
@@ -346,9 +376,16 @@ impl<'de> Deserialize<'de> for RawExtractor {
                 Ok(RawExtractor {
                     regex: r.regex,
                     json: r.json,
+                    csv: r.csv,
                     unit: r.unit,
                     all: r.all,
                     better: r.better,
+                    file: r.file,
+                    stream: r.stream,
+                    input_unit: r.input_unit,
+                    prefix: r.prefix,
+                    warmup: r.warmup,
+                    stats: r.stats,
                 })
             }
         }

@@ -234,3 +234,114 @@ fn a_condition_that_crashed_the_expression_compiler_is_an_error() {
         "{e}"
     );
 }
+
+#[test]
+fn extractor_keys_are_checked_at_load() {
+    let res = |body: &str| {
+        format!("variables:\n  zc: [a, b]\nsteps:\n  - run: x\n    results:\n      r: {body}\n")
+    };
+    for (body, what) in [
+        (
+            "{regex: '(x)', in: ns}",
+            "in: ns needs the unit to convert to",
+        ),
+        (
+            "{regex: '(x)', in: ns, unit: B}",
+            "cannot convert ns (in) to B (unit)",
+        ),
+        (
+            "{regex: '(x)', file: a, stream: stderr}",
+            "either file or stream",
+        ),
+        ("{regex: '(x)', file: ''}", "file is empty"),
+        ("{regex: '(x)', stream: dmesg}", "unknown variant `dmesg`"),
+        (
+            "{regex: '(x)', prefix: decimal}",
+            "unknown variant `decimal`",
+        ),
+        (
+            "{regex: '(x)', all: true, stats: [p101]}",
+            "unknown stat 'p101'",
+        ),
+        (
+            "{regex: '(x)', all: true, stats: [median]}",
+            "unknown stat 'median'",
+        ),
+        (
+            "{regex: '(x)', all: true, stats: [mean, mean]}",
+            "stat 'mean' is listed twice",
+        ),
+        (
+            "{regex: '(x)', all: true, warmup: some}",
+            "warmup is a number of samples or 'auto'",
+        ),
+        (
+            "{regex: '(x)', warmup: 3}",
+            "warmup and stats apply to series",
+        ),
+        (
+            "{json: 'a.\"b'}",
+            "invalid json path 'a.\"b': a quote is not closed",
+        ),
+        ("{json: 'a..b'}", "a component is empty"),
+        ("{csv: ''}", "csv names no column"),
+        ("{csv: c, all: true}", "all applies to regex results"),
+        (
+            "{regex: '(x)', json: a}",
+            "needs exactly one of regex, json or csv",
+        ),
+        ("{regex: '(x)', file: '{{ nope }}/f'}", "nope"),
+    ] {
+        let e = err(&res(body));
+        assert!(e.starts_with("exp.yaml:"), "{body}: {e}");
+        assert!(e.contains(what), "{body}: {e}");
+    }
+    let e =
+        err("variables:\n  zc: [a, b]\nsteps:\n  - run: x\n    results:\n      zc_label: '(x)'\n");
+    assert!(
+        e.contains("'zc_label' is the column of a variable's labels"),
+        "{e}"
+    );
+    let e = err("steps:\n  - run: x\n    results:\n      lat: {regex: '(x)', all: true, stats: [p99]}\n      lat.p99: '(y)'\n");
+    assert!(
+        e.contains("result 'lat.p99' is extracted by two steps"),
+        "{e}"
+    );
+    let ok = parse(&res(
+        "{file: '{{ run_dir }}/x.csv', csv: c, in: ns, unit: s, prefix: binary, warmup: auto, stats: [count, p99.9]}",
+    ))
+    .unwrap();
+    let infos = ok.result_infos();
+    let names: Vec<(&str, &str, bool)> = infos
+        .iter()
+        .map(|i| (i.name.as_str(), i.unit.as_str(), i.series))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("r", "s", true),
+            ("r.count", "", false),
+            ("r.p99.9", "s", false),
+            ("step1.duration", "s", false)
+        ]
+    );
+}
+
+#[test]
+fn ready_ports_are_numbers_or_templates() {
+    let step = |port: &str| {
+        format!("variables:\n  port: 5000\nsteps:\n  - run: x\n    background: true\n    ready: {{port: {port}}}\n  - run: y\n")
+    };
+    parse(&step("5201")).unwrap();
+    parse(&step("\"{{ port }}\"")).unwrap();
+    for (port, what) in [
+        ("0", "ready port '0' is not a port number"),
+        ("70000", "ready port '70000' is not a port number"),
+        ("http", "ready port 'http' is not a port number"),
+        ("\"{{ nope }}\"", "nope"),
+    ] {
+        let e = err(&step(port));
+        assert!(e.starts_with("exp.yaml:6:"), "{port}: {e}");
+        assert!(e.contains(what), "{port}: {e}");
+    }
+}

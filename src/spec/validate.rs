@@ -9,7 +9,7 @@ use regex::Regex;
 use serde_json::Value;
 use serde_saphyr::Spanned;
 
-use super::de::{pos, yaml_error, yaml_options, OneOrMany};
+use super::de::{pos, yaml_error, yaml_options, OneOrMany, ScalarText};
 use super::experiment::*;
 use super::raw::*;
 use crate::error::{Error, Location, Result};
@@ -145,9 +145,34 @@ pub fn parse_experiment(path: &Path, source: &str) -> Result<Experiment> {
             return Err(cx.err(raw_s, format!("two steps are named '{}'", s.name)));
         }
     }
+    let label_columns: BTreeSet<String> = variables
+        .iter()
+        .map(|v| crate::store::csv::label_column(&v.name))
+        .collect();
     let mut seen_results: BTreeSet<String> = BTreeSet::new();
     for s in &steps {
         for e in &s.results {
+            for stat in &e.stats {
+                let n = e.stat_result(stat);
+                if var_names.contains(&n)
+                    || label_columns.contains(&n)
+                    || !seen_results.insert(n.clone())
+                {
+                    return Err(cx.err_at(
+                        &s.loc,
+                        format!(
+                            "result '{n}' (stat '{}' of '{}') is already a column",
+                            stat.name, e.name
+                        ),
+                    ));
+                }
+            }
+            if label_columns.contains(&e.name) {
+                return Err(cx.err_at(
+                    &s.loc,
+                    format!("'{}' is the column of a variable's labels", e.name),
+                ));
+            }
             if var_names.contains(&e.name) {
                 return Err(cx.err_at(
                     &s.loc,
@@ -318,6 +343,14 @@ pub fn check_templates(exp: &Experiment, roles: Option<&BTreeSet<String>>) -> Re
     let mut tpls: Vec<&Tpl> = Vec::new();
     for s in exp.steps.iter().chain(&exp.teardown) {
         tpls.push(&s.run);
+        if let Some(Ready::Port { port, .. }) = &s.ready {
+            tpls.push(port);
+        }
+        for e in &s.results {
+            if let Source::File(f) = &e.source {
+                tpls.push(f);
+            }
+        }
     }
     for s in exp.setup.iter().chain(&exp.cleanup) {
         tpls.extend(s.run.as_ref());
@@ -724,7 +757,7 @@ fn step<T>(cx: &Ctx, r: &RawStep, s: &Spanned<T>, index: usize, section: &str) -
             let t = rd.value.timeout.map(|d| d.0).unwrap_or(timeout);
             match (&rd.value.port, &rd.value.log) {
                 (Some(p), None) => Some(Ready::Port {
-                    port: *p,
+                    port: ready_port(cx, p)?,
                     host: rd.value.host.clone(),
                     timeout: t,
                 }),
@@ -775,53 +808,143 @@ fn extractor(cx: &Ctx, key: &Spanned<String>, e: &Spanned<RawExtractor>) -> Resu
             ),
         ));
     }
-    let kind = match (&e.value.regex, &e.value.json) {
-        (Some(re), None) => {
-            let re = Regex::new(re).map_err(|err| {
-                cx.err(
-                    e,
-                    format!("result '{name}': invalid regex: {}", regex_message(&err)),
-                )
-            })?;
+    let r = &e.value;
+    let bad = |msg: String| cx.err(e, format!("result '{name}': {msg}"));
+    let kind = match (&r.regex, &r.json, &r.csv) {
+        (Some(re), None, None) => {
+            // Line by line, as people read output: `^` and `$` anchor lines.
+            let re = regex::RegexBuilder::new(re)
+                .multi_line(true)
+                .size_limit(1 << 22)
+                .build()
+                .map_err(|err| bad(format!("invalid regex: {}", regex_message(&err))))?;
             let has_value = re.capture_names().flatten().any(|n| n == "value");
             if re.captures_len() < 2 && !has_value {
-                return Err(cx.err(
-                    e,
-                    format!("result '{name}': the regex needs a capture group (or a group named 'value')"),
+                return Err(bad(
+                    "the regex needs a capture group (or a group named 'value')".into(),
                 ));
             }
-            ExtractKind::Regex {
-                re,
-                all: e.value.all,
-            }
+            ExtractKind::Regex { re, all: r.all }
         }
-        (None, Some(p)) => {
-            if e.value.all {
-                return Err(cx.err(e, format!("result '{name}': all applies to regex results")));
+        (None, Some(p), None) => {
+            if r.all {
+                return Err(bad(
+                    "all applies to regex results (a JSON array is a series already)".into(),
+                ));
             }
-            let path: Vec<String> = p.split('.').map(str::to_string).collect();
-            if p.trim().is_empty() || path.iter().any(|s| s.is_empty()) {
-                return Err(cx.err(e, format!("result '{name}': invalid json path '{p}'")));
-            }
+            let path = crate::extract::parse_json_path(p)
+                .map_err(|m| bad(format!("invalid json path '{p}': {m}")))?;
             ExtractKind::Json { path }
         }
-        _ => {
-            return Err(cx.err(
-                e,
-                format!("result '{name}' needs exactly one of regex or json"),
-            ))
+        (None, None, Some(c)) => {
+            if r.all {
+                return Err(bad(
+                    "all applies to regex results (a csv column is a series already)".into(),
+                ));
+            }
+            if c.trim().is_empty() {
+                return Err(bad("csv names no column".into()));
+            }
+            ExtractKind::Csv { column: c.clone() }
         }
+        _ => return Err(bad("needs exactly one of regex, json or csv".into())),
     };
-    if let Some(u) = &e.value.unit {
-        if u.trim().is_empty() {
-            return Err(cx.err(e, format!("result '{name}': unit is empty")));
+    for (what, u) in [("unit", &r.unit), ("in", &r.input_unit)] {
+        if u.as_deref().is_some_and(|u| u.trim().is_empty()) {
+            return Err(bad(format!("{what} is empty")));
         }
     }
-    Ok(Extractor {
-        name: name.to_string(),
+    if let Some(from) = &r.input_unit {
+        let Some(to) = &r.unit else {
+            return Err(bad(format!(
+                "in: {from} needs the unit to convert to (unit: ...)"
+            )));
+        };
+        crate::units::normalise(&format!("1 {from}"), Some(to))
+            .map_err(|_| bad(format!("cannot convert {from} (in) to {to} (unit)")))?;
+    }
+    let source = match (&r.file, r.stream) {
+        (Some(_), Some(_)) => return Err(bad("give either file or stream, not both".into())),
+        (Some(f), None) if f.value.trim().is_empty() => return Err(bad("file is empty".into())),
+        (Some(f), None) => Source::File(Tpl {
+            text: f.value.clone(),
+            loc: cx.loc(f),
+        }),
+        (None, s) => Source::Stream(match s.unwrap_or(StreamName::Stdout) {
+            StreamName::Stdout => Stream::Stdout,
+            StreamName::Stderr => Stream::Stderr,
+            StreamName::Both => Stream::Both,
+        }),
+    };
+    let mut out = Extractor {
+        better: r.better.unwrap_or_default(),
+        unit: r.unit.clone(),
+        source,
+        input_unit: r.input_unit.clone(),
+        binary: r.prefix == Some(PrefixName::Binary),
+        warmup: None,
+        stats: Vec::new(),
+        ..Extractor::new(name, kind)
+    };
+    let series = out.is_series() || matches!(out.kind, ExtractKind::Json { .. });
+    if (r.warmup.is_some() || r.stats.is_some()) && !series {
+        return Err(bad(
+            "warmup and stats apply to series (all: true, a csv column or a json array)".into(),
+        ));
+    }
+    if let Some(w) = &r.warmup {
+        out.warmup = Some(warmup(&w.0).map_err(bad)?);
+    }
+    for st in r.stats.iter().flatten() {
+        let stat = series_stat(&st.0).map_err(bad)?;
+        if out.stats.contains(&stat) {
+            return Err(bad(format!("stat '{}' is listed twice", stat.name)));
+        }
+        out.stats.push(stat);
+    }
+    Ok(out)
+}
+
+/// `warmup: N` or `warmup: auto`.
+fn warmup(text: &str) -> std::result::Result<Warmup, String> {
+    match text.trim() {
+        "auto" => Ok(Warmup::Auto),
+        t => t
+            .parse::<usize>()
+            .map(Warmup::Samples)
+            .map_err(|_| format!("warmup is a number of samples or 'auto', not '{t}'")),
+    }
+}
+
+/// One name of `stats:`: mean, min, max, std, count, sum or p<N> (0 <= N <= 100).
+fn series_stat(text: &str) -> std::result::Result<SeriesStat, String> {
+    let t = text.trim();
+    let kind = match t {
+        "mean" => StatKind::Mean,
+        "min" => StatKind::Min,
+        "max" => StatKind::Max,
+        "std" => StatKind::Std,
+        "count" => StatKind::Count,
+        "sum" => StatKind::Sum,
+        _ => {
+            let p = t
+                .strip_prefix('p')
+                .filter(|n| n.chars().all(|c| c.is_ascii_digit() || c == '.'))
+                .and_then(|n| n.parse::<f64>().ok())
+                .filter(|p| (0.0..=100.0).contains(p));
+            match p {
+                Some(p) => StatKind::Percentile(p),
+                None => {
+                    return Err(format!(
+                        "unknown stat '{t}' (mean, min, max, std, count, sum, or a percentile p0..p100 such as p99.9)"
+                    ))
+                }
+            }
+        }
+    };
+    Ok(SeriesStat {
+        name: t.to_string(),
         kind,
-        unit: e.value.unit.clone(),
-        better: e.value.better.unwrap_or_default(),
     })
 }
 
@@ -863,6 +986,23 @@ fn cleanup_step(cx: &Ctx, s: &Spanned<RawCleanup>) -> Result<SetupStep> {
         }),
         timeout: r.timeout.map(|d| d.0).unwrap_or(DEFAULT_SETUP_TIMEOUT),
         loc: cx.loc(s),
+    })
+}
+
+/// `ready: {port: ...}`: a literal must be a port now; a template is rendered and checked
+/// per run.
+fn ready_port(cx: &Ctx, p: &Spanned<ScalarText>) -> Result<Tpl> {
+    let text = p.value.0.trim();
+    let templated = text.contains("{{") || text.contains("{%");
+    if !templated && crate::template::parse_port(text).is_none() {
+        return Err(cx.err(
+            p,
+            format!("ready port '{text}' is not a port number (1 to 65535) or a template"),
+        ));
+    }
+    Ok(Tpl {
+        text: text.to_string(),
+        loc: cx.loc(p),
     })
 }
 

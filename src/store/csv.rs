@@ -1,4 +1,5 @@
-//! `results.csv`: one row per run, variables then results, then `repetition`, `run`, `ok`.
+//! `results.csv`: one row per run, variables (each labelled one followed by its labels) then
+//! results, then `repetition`, `run`, `ok`.
 //! Always rebuildable from the journal.
 
 use std::io::Write;
@@ -6,20 +7,77 @@ use std::io::Write;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::store::record::{value_text, Manifest, RunRecord, RunStatus};
+use crate::store::record::{value_text, Manifest, RunRecord, RunStatus, VariableInfo};
 
 /// The columns after the variables and results, in every export.
 pub const FIXED_COLUMNS: [&str; 3] = ["repetition", "run", "ok"];
+
+/// The column holding the display labels of a labelled variable: `<var>_label`.
+pub fn label_column(variable: &str) -> String {
+    format!("{variable}_label")
+}
+
+/// True when some value of the variable has a label of its own (`{values: {"-Z": enabled}}`).
+pub fn is_labelled(v: &VariableInfo) -> bool {
+    v.values
+        .iter()
+        .zip(&v.labels)
+        .any(|(value, label)| value_text(value) != *label)
+}
+
+/// A column a variable gives: its value, or (for a labelled variable) its label.
+#[derive(Debug, Clone, Copy)]
+pub struct VariableColumn<'a> {
+    pub variable: &'a VariableInfo,
+    pub label: bool,
+}
+
+impl VariableColumn<'_> {
+    pub fn name(&self) -> String {
+        if self.label {
+            label_column(&self.variable.name)
+        } else {
+            self.variable.name.clone()
+        }
+    }
+
+    /// The cell of a run: the value, or its label as a string; null where the variable does
+    /// not apply.
+    pub fn cell(&self, point: &serde_json::Map<String, Value>) -> Value {
+        match point.get(&self.variable.name) {
+            None | Some(Value::Null) => Value::Null,
+            Some(v) if self.label => Value::String(self.variable.label_of(v)),
+            Some(v) => v.clone(),
+        }
+    }
+}
+
+/// The variables' columns, in order: each variable, then `<var>_label` when it is labelled.
+pub fn variable_columns(manifest: &Manifest) -> Vec<VariableColumn<'_>> {
+    let mut out = Vec::new();
+    for v in &manifest.variables {
+        out.push(VariableColumn {
+            variable: v,
+            label: false,
+        });
+        if is_labelled(v) {
+            out.push(VariableColumn {
+                variable: v,
+                label: true,
+            });
+        }
+    }
+    out
+}
 
 /// Column names of the manifest's results, in its order, unique against the variables, the
 /// fixed columns and each other. Extraction refuses colliding names, and the experiment file
 /// cannot declare them; a set written before that still gets distinct columns (`x.result`), so
 /// that no reader renames or overwrites one silently.
 pub fn result_columns(manifest: &Manifest) -> Vec<String> {
-    let mut taken: std::collections::HashSet<String> = manifest
-        .variables
+    let mut taken: std::collections::HashSet<String> = variable_columns(manifest)
         .iter()
-        .map(|v| v.name.clone())
+        .map(VariableColumn::name)
         .chain(FIXED_COLUMNS.map(String::from))
         .collect();
     manifest
@@ -43,7 +101,10 @@ pub fn result_columns(manifest: &Manifest) -> Vec<String> {
 
 /// Column names of `results.csv` for a manifest, every one distinct.
 pub fn header(manifest: &Manifest) -> Vec<String> {
-    let mut cols: Vec<String> = manifest.variables.iter().map(|v| v.name.clone()).collect();
+    let mut cols: Vec<String> = variable_columns(manifest)
+        .iter()
+        .map(VariableColumn::name)
+        .collect();
     cols.extend(result_columns(manifest));
     cols.extend(FIXED_COLUMNS.map(String::from));
     cols
@@ -65,12 +126,9 @@ pub fn write(manifest: &Manifest, records: &[RunRecord], out: impl Write) -> Res
     w.write_record(header(manifest)).map_err(map_err)?;
     let mut sorted: Vec<&RunRecord> = records.iter().collect();
     sorted.sort_by_key(|r| r.index);
+    let vars = variable_columns(manifest);
     for r in sorted {
-        let mut row: Vec<String> = manifest
-            .variables
-            .iter()
-            .map(|v| cell(r.point.get(&v.name)))
-            .collect();
+        let mut row: Vec<String> = vars.iter().map(|c| cell(Some(&c.cell(&r.point)))).collect();
         row.extend(
             manifest
                 .results
@@ -90,6 +148,47 @@ pub fn write(manifest: &Manifest, records: &[RunRecord], out: impl Write) -> Res
 mod tests {
     use super::*;
     use crate::store::record::{ResultInfo, VariableInfo};
+
+    fn variable(name: &str, values: Vec<Value>, labels: &[&str]) -> VariableInfo {
+        VariableInfo {
+            name: name.into(),
+            values,
+            labels: labels.iter().map(|l| l.to_string()).collect(),
+            numeric: false,
+            geometric: false,
+            constant: false,
+            when: None,
+        }
+    }
+
+    #[test]
+    fn labelled_variables_get_a_label_column_and_empty_strings_stay_empty() {
+        let mut m = crate::store::writer::tests::manifest("t");
+        m.variables.push(variable(
+            "zerocopy",
+            vec!["".into(), "-Z".into()],
+            &["disabled", "enabled"],
+        ));
+        m.variables
+            .push(variable("n", vec![1.into(), 2.into()], &["1", "2"]));
+        m.results.push(ResultInfo {
+            name: "zerocopy_label".into(),
+            unit: String::new(),
+            better: Default::default(),
+            series: false,
+        });
+        let mut r = crate::store::writer::tests::record(0);
+        r.point = serde_json::json!({"zerocopy": "", "n": 2})
+            .as_object()
+            .unwrap()
+            .clone();
+        let mut out = Vec::new();
+        write(&m, &[r], &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "zerocopy,zerocopy_label,n,zerocopy_label.result,repetition,run,ok\n,disabled,2,,0,0,true\n"
+        );
+    }
 
     #[test]
     fn every_column_is_unique_even_for_colliding_result_names() {

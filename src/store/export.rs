@@ -1,5 +1,6 @@
 //! `mpf export`: a result set's runs as CSV, JSON or Parquet, one row per run with the columns of
-//! `results.csv` (variables, results, `repetition`, `run`, `ok`), ready for pandas or polars.
+//! `results.csv` (variables with `<var>_label` beside each labelled one, results,
+//! `repetition`, `run`, `ok`), ready for pandas or polars.
 
 use std::io::Write;
 
@@ -40,15 +41,13 @@ pub fn sorted_records(set: &ResultSet) -> Vec<&RunRecord> {
 pub fn json_rows(set: &ResultSet) -> Vec<Map<String, Value>> {
     let m = &set.manifest;
     let result_cols = crate::store::csv::result_columns(m);
+    let vars = crate::store::csv::variable_columns(m);
     sorted_records(set)
         .into_iter()
         .map(|r| {
             let mut row = Map::new();
-            for v in &m.variables {
-                row.insert(
-                    v.name.clone(),
-                    r.point.get(&v.name).cloned().unwrap_or(Value::Null),
-                );
+            for c in &vars {
+                row.insert(c.name(), c.cell(&r.point));
             }
             for (x, col) in m.results.iter().zip(&result_cols) {
                 row.insert(

@@ -111,14 +111,15 @@ struct Column {
 fn columns(set: &ResultSet, rows: &[&RunRecord]) -> Vec<Column> {
     let m = &set.manifest;
     let mut cols = Vec::new();
-    for v in &m.variables {
-        let cells: Vec<Value> = rows
-            .iter()
-            .map(|r| r.point.get(&v.name).cloned().unwrap_or(Value::Null))
-            .collect();
-        let kind = variable_type(v.values.iter().chain(cells.iter()));
+    for c in crate::store::csv::variable_columns(m) {
+        let cells: Vec<Value> = rows.iter().map(|r| c.cell(&r.point)).collect();
+        let kind = if c.label {
+            ColumnType::Text
+        } else {
+            variable_type(c.variable.values.iter().chain(cells.iter()))
+        };
         cols.push(Column {
-            name: v.name.clone(),
+            name: c.name(),
             kind,
             required: false,
             cells,

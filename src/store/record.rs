@@ -1,6 +1,8 @@
 //! The records a result set is made of: one `RunRecord` per finished run in `journal.jsonl`,
 //! and the `Manifest` that describes the whole set.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -56,6 +58,17 @@ pub struct RunRecord {
     /// log limit.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Samples dropped as warm-up from the start of each series with `warmup:`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub warmup_dropped: BTreeMap<String, usize>,
+    /// The run failed only because a declared result could not be read from its outputs, so
+    /// that `mpf extract` with a corrected extractor may make it ok.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub extraction_failed: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !b
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

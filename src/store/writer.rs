@@ -348,6 +348,88 @@ impl SetWriter {
     }
 }
 
+/// A rewrite of a set's derived files by `mpf extract`, holding the set's lock from before
+/// its journal is read until the new generation is in place. The current files keep their
+/// names (every reader reads them); the ones they replace are kept as generation `N`:
+/// `journal.N.jsonl`, `manifest.N.json`, `results.N.csv` and, when the experiment file
+/// changes, `experiment.N.yaml` (1 for the files of the first run, counting up).
+pub struct Rewrite {
+    dir: PathBuf,
+    _lock: SetLock,
+}
+
+/// Files a new generation replaces, as (current name, stem, extension).
+const GENERATION_FILES: [(&str, &str, &str); 4] = [
+    ("journal.jsonl", "journal", "jsonl"),
+    ("manifest.json", "manifest", "json"),
+    ("results.csv", "results", "csv"),
+    ("experiment.yaml", "experiment", "yaml"),
+];
+
+impl Rewrite {
+    /// Takes the set's lock; refused while another mpf writes the set.
+    pub fn begin(dir: &Path) -> Result<Rewrite> {
+        let dir = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+        let lock = SetLock::acquire(&dir)?;
+        Ok(Rewrite { dir, _lock: lock })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The number the files being replaced take: one more than any kept generation.
+    fn next_generation(&self) -> usize {
+        let mut n = 1;
+        while self.dir.join(format!("journal.{n}.jsonl")).exists() {
+            n += 1;
+        }
+        n
+    }
+
+    /// Keeps the current files as generation `N`, then writes the new ones (each atomically,
+    /// so that at every moment a reader finds a whole journal). Returns `N`.
+    pub fn commit(
+        self,
+        manifest: &Manifest,
+        records: &[RunRecord],
+        experiment_src: Option<&str>,
+    ) -> Result<usize> {
+        let n = self.next_generation();
+        for (name, stem, ext) in GENERATION_FILES {
+            if name == "experiment.yaml" && experiment_src.is_none() {
+                continue;
+            }
+            let from = self.dir.join(name);
+            let to = self.dir.join(format!("{stem}.{n}.{ext}"));
+            if from.exists() {
+                fs::hard_link(&from, &to)
+                    .or_else(|_| fs::copy(&from, &to).map(|_| ()))
+                    .ctx(|| format!("failed to keep {} as {}", from.display(), to.display()))?;
+            }
+        }
+        let mut journal = Vec::new();
+        let mut sorted: Vec<&RunRecord> = records.iter().collect();
+        sorted.sort_by_key(|r| r.index);
+        for r in &sorted {
+            serde_json::to_writer(&mut journal, r)
+                .map_err(|e| Error::Runtime(format!("failed to encode run record: {e}")))?;
+            journal.push(b'\n');
+        }
+        if let Some(src) = experiment_src {
+            write_atomic(&self.dir.join("experiment.yaml"), src.as_bytes())?;
+        }
+        write_atomic(&self.dir.join("journal.jsonl"), &journal)?;
+        let mut buf = Vec::new();
+        csv::write(manifest, records, &mut buf)?;
+        write_atomic(&self.dir.join("results.csv"), &buf)?;
+        let text = serde_json::to_string_pretty(manifest)
+            .map_err(|e| Error::Runtime(format!("failed to encode manifest: {e}")))?;
+        write_atomic(&self.dir.join("manifest.json"), text.as_bytes())?;
+        Ok(n)
+    }
+}
+
 /// Makes the journal end with a complete line before appending: a torn last line is cut off,
 /// and a complete record that lost only its newline gets one.
 fn repair_journal(path: &Path) -> Result<()> {
@@ -425,6 +507,8 @@ pub(crate) mod tests {
             ended: "e".into(),
             error: None,
             notes: Vec::new(),
+            warmup_dropped: Default::default(),
+            extraction_failed: false,
         }
     }
 
@@ -474,6 +558,42 @@ pub(crate) mod tests {
         drop(first);
         let second = SetWriter::reopen(&dir, manifest("t-2")).unwrap();
         assert_eq!(second.records().len(), 1);
+    }
+
+    #[test]
+    fn a_rewrite_waits_for_no_writer_and_keeps_the_old_generation() {
+        let root = tempfile::tempdir().unwrap();
+        let mut w = SetWriter::create(root.path(), manifest("t-3"), "x", None).unwrap();
+        w.append(record(0)).unwrap();
+        w.finish(SetStatus::Complete).unwrap();
+        let dir = w.dir().to_path_buf();
+        let err = Rewrite::begin(&dir).err().unwrap().to_string();
+        assert!(err.contains("being written by another mpf"), "{err}");
+        drop(w);
+        let old = fs::read(dir.join("journal.jsonl")).unwrap();
+        let rw = Rewrite::begin(&dir).unwrap();
+        assert!(SetWriter::reopen(&dir, manifest("t-3")).is_err(), "held");
+        let n = rw
+            .commit(&manifest("t-3"), &[record(1), record(0)], Some("y"))
+            .unwrap();
+        assert_eq!(n, 1);
+        assert_eq!(fs::read(dir.join("journal.1.jsonl")).unwrap(), old);
+        assert_eq!(
+            fs::read_to_string(dir.join("experiment.1.yaml")).unwrap(),
+            "x"
+        );
+        assert_eq!(
+            fs::read_to_string(dir.join("experiment.yaml")).unwrap(),
+            "y"
+        );
+        let now = read_journal(&dir.join("journal.jsonl")).unwrap();
+        assert_eq!(now.iter().map(|r| r.index).collect::<Vec<_>>(), [0, 1]);
+        let n = Rewrite::begin(&dir)
+            .unwrap()
+            .commit(&manifest("t-3"), &now, None)
+            .unwrap();
+        assert_eq!(n, 2);
+        assert!(!dir.join("experiment.2.yaml").exists());
     }
 
     fn reopened_journal(content: &[u8]) -> (Vec<usize>, Vec<u8>) {

@@ -106,6 +106,8 @@ fn write_set(root: &Path, m: Manifest, runs: &[(Value, Value, bool)]) {
             ended: "2025-01-01T00:00:01Z".into(),
             error: (!ok).then(|| "step client exited with status 1".into()),
             notes: vec![],
+            warmup_dropped: Default::default(),
+            extraction_failed: false,
         })
         .unwrap();
     }

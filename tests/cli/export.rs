@@ -186,3 +186,61 @@ fn parquet_reads_back_equal_to_results_csv_in_pandas() {
         &["size", "repetition", "run"],
     );
 }
+
+#[test]
+fn labels_are_their_own_columns_and_empty_strings_stay_empty() {
+    let tmp = tempfile::tempdir().unwrap();
+    let set = fixtures::iperf(&tmp.path().join("results"));
+    let out = mpf_in(tmp.path())
+        .args(["export", "latest", "--format", "json"])
+        .output()
+        .unwrap();
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let first = rows[0].as_object().unwrap();
+    let keys: Vec<&str> = first.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys[..5],
+        ["parallel", "zerocopy", "zerocopy_label", "time", "goodput"]
+    );
+    assert_eq!(first["zerocopy"], "");
+    assert_eq!(first["zerocopy_label"], "disabled");
+    assert_eq!(rows[3]["zerocopy_label"], "enabled");
+    let csv = std::fs::read_to_string(set.join("results.csv")).unwrap();
+    assert!(
+        csv.starts_with("parallel,zerocopy,zerocopy_label,time,goodput,"),
+        "{csv}"
+    );
+    if !pandas_available() {
+        eprintln!("SKIPPED the pandas part: python3 with pandas and pyarrow not found");
+        return;
+    }
+    // What docs/export.md tells pandas users to write.
+    let check = r#"
+import sys, pandas as pd
+df = pd.read_csv(sys.argv[1], keep_default_na=False)
+assert list(df["zerocopy"][:4]) == ["", "", "", "-Z"], list(df["zerocopy"][:4])
+assert list(df["zerocopy_label"][:4]) == ["disabled"] * 3 + ["enabled"]
+p = pd.read_parquet(sys.argv[2])
+assert list(p["zerocopy"][:4]) == ["", "", "", "-Z"], list(p["zerocopy"][:4])
+assert list(p["zerocopy_label"][:4]) == ["disabled"] * 3 + ["enabled"]
+"#;
+    let pq = set.join("labels.parquet");
+    crate::common::mpf()
+        .arg("export")
+        .arg(&set)
+        .args(["--format", "parquet", "-o"])
+        .arg(&pq)
+        .assert()
+        .success();
+    let out = Command::new("python3")
+        .args(["-c", check])
+        .arg(set.join("results.csv"))
+        .arg(&pq)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

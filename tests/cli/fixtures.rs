@@ -127,6 +127,8 @@ pub fn record(index: usize, point: Value, repetition: usize, results: Value) -> 
         ended: "2026-11-25T10:00:03.000Z".into(),
         error: None,
         notes: vec![],
+        warmup_dropped: Default::default(),
+        extraction_failed: false,
     }
 }
 

@@ -410,26 +410,31 @@ proptest! {
         let stdout = lines.join("\n");
         let mut extractors = Vec::new();
         for (i, re) in regexes.iter().enumerate() {
-            extractors.push(Extractor {
-                name: format!("r{i}"),
-                kind: ExtractKind::Regex { re: regex::Regex::new(re).unwrap(), all },
-                unit: Some(units[i]).filter(|u| !u.is_empty()).map(str::to_string),
-                better: Default::default(),
-            });
+            let mut e = Extractor::new(
+                &format!("r{i}"),
+                ExtractKind::Regex { re: regex::Regex::new(re).unwrap(), all },
+            );
+            e.unit = Some(units[i]).filter(|u| !u.is_empty()).map(str::to_string);
+            extractors.push(e);
         }
         for (i, p) in paths.iter().enumerate() {
-            extractors.push(Extractor {
-                name: format!("j{i}"),
-                kind: ExtractKind::Json { path: p.split('.').map(str::to_string).collect() },
-                unit: Some(units[i + 3]).filter(|u| !u.is_empty()).map(str::to_string),
-                better: Default::default(),
-            });
+            let mut e = Extractor::new(
+                &format!("j{i}"),
+                ExtractKind::Json { path: p.split('.').map(str::to_string).collect() },
+            );
+            e.unit = Some(units[i + 3]).filter(|u| !u.is_empty()).map(str::to_string);
+            extractors.push(e);
         }
         let taken: std::collections::HashSet<String> =
             ["run", "ok", "x"].iter().map(|s| s.to_string()).collect();
-        let _ = mpf::extract::extract(&stdout, &extractors, suffix, &taken);
+        let given = mpf::extract::Given {
+            stdout: stdout.clone(),
+            stderr: stdout.clone(),
+            ..Default::default()
+        };
+        let _ = mpf::extract::extract(&given, &extractors, suffix, &taken);
         // `mpf-result` lines alone.
-        let _ = mpf::extract::extract(&stdout, &[], suffix, &taken);
+        let _ = mpf::extract::extract(&given, &[], suffix, &taken);
         for l in &lines {
             for u in &units {
                 let _ = mpf::units::normalise(l, Some(u).filter(|u| !u.is_empty()).copied());

@@ -142,12 +142,13 @@ fn sweep_records_every_run_with_units_and_labels() {
         out.contains("mode[] label plain") || out.contains("mode[-x] label extra"),
         "{out}"
     );
-    // results.csv: variables, results, then repetition/run/ok; one row per run.
+    // results.csv: variables (a labelled one with its labels), results, then
+    // repetition/run/ok; one row per run.
     let csv = std::fs::read_to_string(set.join("results.csv")).unwrap();
     let header = csv.lines().next().unwrap();
     assert_eq!(
         header,
-        "size,mode,k,latency,work.duration,score,repetition,run,ok"
+        "size,mode,mode_label,k,latency,work.duration,score,repetition,run,ok"
     );
     assert_eq!(csv.lines().count(), 13);
 
@@ -530,9 +531,34 @@ fn iperf_example_runs_locally() {
         .success();
     let recs = journal_lines(dir.path());
     assert_eq!(recs.len(), 4);
+    let set = only_set(dir.path());
     for r in &recs {
         let g = r["results"]["goodput"].as_f64().unwrap();
         assert!(g > 1e6, "goodput {g} bit/s");
+        // The goodput is the total over the -P streams, from iperf3's own report.
+        let out = std::fs::read_to_string(set.join(format!(
+            "runs/{:04}/client/client.out",
+            r["index"].as_u64().unwrap()
+        )))
+        .unwrap();
+        let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let streams = report["end"]["streams"].as_array().unwrap();
+        assert_eq!(
+            streams.len() as i64,
+            r["point"]["parallel"].as_i64().unwrap()
+        );
+        let sum: f64 = streams
+            .iter()
+            .map(|s| s["receiver"]["bits_per_second"].as_f64().unwrap())
+            .sum();
+        assert!(
+            (g - sum).abs() <= 1e-9 * sum,
+            "goodput {g} != sum over streams {sum}"
+        );
+        if streams.len() > 1 {
+            let first = streams[0]["receiver"]["bits_per_second"].as_f64().unwrap();
+            assert!(g > first * 1.5, "not one stream's rate: {g} vs {first}");
+        }
     }
     assert_eq!(alive_with(&format!("iperf3 -s -p {port}")), 0);
 }

@@ -119,17 +119,50 @@ fn a_declared_result_named_like_a_step_duration_is_refused_at_load() {
         ));
 }
 
+/// Forks and execs its arguments from a small process, waits with wait4 and writes the
+/// child's exit code and peak RSS (KiB) to the file named first.
+const MEASURE: &str = r#"
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
+open(sys.argv[1], "w").write(f"{code} {usage.ru_maxrss}")
+"#;
+
 /// Runs `cmd` to its end and returns (exit code, peak RSS in bytes of it and the children it
-/// waited for), from `wait4`.
-fn run_measured(cmd: &mut std::process::Command) -> (Option<i32>, u64) {
-    let pid = cmd.spawn().unwrap().id() as i32;
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is valid; wait4 fills it for our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // wait4 reaps the child itself (std's `wait` has no rusage), so no zombie is left.
-    assert_eq!(unsafe { libc::wait4(pid, &mut status, 0, &mut usage) }, pid);
-    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
-    (code, usage.ru_maxrss as u64 * 1024)
+/// waited for). The process is started by a small python3 parent, not by this test process:
+/// a child spawned from here starts on this process's memory (vfork), and the kernel counts
+/// the test harness's own peak (hundreds of MB when the whole suite runs) in the child's.
+fn run_measured(cmd: &std::process::Command, stderr: std::process::Stdio) -> (Option<i32>, u64) {
+    let report = tempfile::NamedTempFile::new().unwrap();
+    let mut python = std::process::Command::new("python3");
+    python
+        .args(["-c", MEASURE])
+        .arg(report.path())
+        .arg(cmd.get_program())
+        .args(cmd.get_args())
+        .stdout(std::process::Stdio::null())
+        .stderr(stderr);
+    if let Some(dir) = cmd.get_current_dir() {
+        python.current_dir(dir);
+    }
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => python.env(k, v),
+            None => python.env_remove(k),
+        };
+    }
+    assert!(
+        python.status().unwrap().success(),
+        "the measuring python3 failed"
+    );
+    let text = std::fs::read_to_string(report.path()).unwrap();
+    let (code, kib) = text.split_once(' ').unwrap();
+    let code: i32 = code.parse().unwrap();
+    let kib: u64 = kib.trim().parse().unwrap();
+    ((code >= 0).then_some(code), kib * 1024)
 }
 
 #[test]
@@ -160,10 +193,9 @@ steps:
         .env("MPF_RESULTS", dir.path().join("results"))
         .arg("run")
         .arg(&exp)
-        .arg("-q")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(dir.path().join("stderr.txt")).unwrap());
-    let (code, peak) = run_measured(&mut cmd);
+        .arg("-q");
+    let stderr = std::fs::File::create(dir.path().join("stderr.txt")).unwrap();
+    let (code, peak) = run_measured(&cmd, stderr.into());
     assert_eq!(
         code,
         Some(0),
@@ -339,8 +371,8 @@ fn a_loud_setup_keeps_the_tail_of_its_output_in_the_log_and_says_so() {
         std::process::Command::new(assert_cmd::cargo::cargo_bin("mpf"))
             .current_dir(dir.path())
             .env("MPF_RESULTS", dir.path().join("results"))
-            .args(["run", "s.yaml", "-q", "--no-plot"])
-            .stderr(std::process::Stdio::null()),
+            .args(["run", "s.yaml", "-q", "--no-plot"]),
+        std::process::Stdio::null(),
     );
     assert_eq!(code, Some(0));
     assert!(peak < 100 << 20, "mpf peaked at {} MB", peak >> 20);

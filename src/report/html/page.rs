@@ -401,6 +401,34 @@ fn hosts_table(out: &mut String, set: &ResultSet) {
     out.push_str("</tbody></table></div>\n");
 }
 
+/// The table of `mpf show --summary`: per point and result, the ok runs' statistics.
+fn point_summary(out: &mut String, set: &ResultSet) {
+    let (header, rows) = crate::report::table::summary_display(set);
+    if rows.is_empty() {
+        out.push_str("<p>No ok run with a numeric result.</p>\n");
+        return;
+    }
+    out.push_str("<p class=\"note\">Of the ok runs of each point: n, mean, median, the 95% Student-t confidence interval of the mean, min, max and standard deviation.</p>\n<div class=\"scroll\"><table class=\"sortable\" id=\"point-summary\"><thead><tr>");
+    for h in &header {
+        let _ = write!(out, "<th>{}</th>", esc(h));
+    }
+    out.push_str("</tr></thead><tbody>\n");
+    let numeric_from = header.len() - 8;
+    for row in &rows {
+        out.push_str("<tr>");
+        for (i, cell) in row.iter().enumerate() {
+            let class = if i >= numeric_from {
+                " class=\"num\""
+            } else {
+                ""
+            };
+            let _ = write!(out, "<td{class}>{}</td>", esc(cell));
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</tbody></table></div>\n");
+}
+
 fn point_text(set: &ResultSet, r: &RunRecord) -> String {
     crate::store::point_text(&set.manifest.variables, &r.point)
 }
@@ -578,6 +606,8 @@ pub fn render(set: &ResultSet, hints: Option<&PlotSpec>) -> Result<String> {
             esc(&caption(f))
         );
     }
+    out.push_str("<h2>Per-point summary</h2>\n");
+    point_summary(&mut out, set);
     out.push_str("<h2>Runs</h2>\n<p>Click a column header to sort.</p>\n");
     runs_table(&mut out, set);
     out.push_str("<h2>Failed runs</h2>\n");

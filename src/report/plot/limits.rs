@@ -95,5 +95,7 @@ fn limit_record(index: usize, l: &Limit, name: &str) -> Option<RunRecord> {
         ended: String::new(),
         error: None,
         notes: Vec::new(),
+        warmup_dropped: Default::default(),
+        extraction_failed: false,
     })
 }

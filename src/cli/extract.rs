@@ -1,0 +1,75 @@
+use std::path::PathBuf;
+
+use mpf::error::{exit, Result};
+use mpf::runner::reextract::{reextract, Reextracted};
+
+use super::console;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Result-set id, unique prefix, path, or `latest`
+    pub id: String,
+    /// Use this (edited) experiment file instead of the set's experiment.yaml, which it
+    /// then replaces (the old one is kept)
+    #[arg(short = 'f', long = "experiment", value_name = "FILE")]
+    pub experiment: Option<PathBuf>,
+    #[command(flatten)]
+    pub results: super::ResultsDir,
+}
+
+pub fn run(args: Args) -> Result<i32> {
+    let dir = mpf::store::resolve(&args.results.root(), &args.id)?;
+    let (exp, new_source) = match &args.experiment {
+        Some(path) => {
+            let exp = mpf::spec::load_experiment(path)?;
+            let src = exp.source.clone();
+            (exp, Some(src))
+        }
+        None => (
+            mpf::spec::load_experiment(&dir.join("experiment.yaml"))?,
+            None,
+        ),
+    };
+    let done = reextract(&dir, &exp, new_source.as_deref())?;
+    console::err(&summary(&dir, &done));
+    Ok(if done.failed > 0 {
+        exit::FAILURE
+    } else {
+        exit::OK
+    })
+}
+
+fn runs_text(runs: &[usize]) -> String {
+    let shown: Vec<String> = runs.iter().take(10).map(|i| format!("{i:04}")).collect();
+    let more = runs.len().saturating_sub(shown.len());
+    if more > 0 {
+        format!("{} and {more} more", shown.join(", "))
+    } else {
+        shown.join(", ")
+    }
+}
+
+/// `DIR: 12 runs extracted again: 11 ok, 1 FAILED; now ok: 0003; previous journal kept as
+/// journal.1.jsonl`.
+fn summary(dir: &std::path::Path, d: &Reextracted) -> String {
+    let mut line = format!(
+        "{}: {} runs extracted again: {} ok",
+        dir.display(),
+        d.runs,
+        d.ok
+    );
+    if d.failed > 0 {
+        line.push_str(&format!(", {} FAILED", d.failed));
+    }
+    if !d.now_ok.is_empty() {
+        line.push_str(&format!("; now ok: {}", runs_text(&d.now_ok)));
+    }
+    if !d.now_failed.is_empty() {
+        line.push_str(&format!("; now failed: {}", runs_text(&d.now_failed)));
+    }
+    line.push_str(&format!(
+        "; previous journal kept as journal.{}.jsonl",
+        d.generation
+    ));
+    line
+}

@@ -1,0 +1,189 @@
+//! `mpf extract`: the experiment's current `results:` applied again to the stored outputs of
+//! every run of a set, without running anything, as a new generation of its journal.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use serde_json::{json, Map, Value};
+
+use crate::error::Result;
+use crate::extract::{self, StoredStep};
+use crate::runner::experiment::add_result_infos;
+use crate::runner::run::{run_dir, taken_names};
+use crate::spec::Experiment;
+use crate::store::writer::Rewrite;
+use crate::store::{resultset, Manifest, RunRecord, RunStatus};
+
+/// What a re-extraction changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reextracted {
+    /// The generation number the replaced files were kept under (`journal.N.jsonl`).
+    pub generation: usize,
+    pub runs: usize,
+    pub ok: usize,
+    pub failed: usize,
+    /// Runs that had failed and are ok now (their results are found), by index.
+    pub now_ok: Vec<usize>,
+    /// Runs that were ok and failed now (a result is not found), by index.
+    pub now_failed: Vec<usize>,
+}
+
+/// Re-applies `exp`'s extractors to every run of the set in `dir`, under the set's lock.
+/// `new_source`, when given, is the text of an edited experiment file: it replaces the stored
+/// `experiment.yaml` (the old one kept with the generation), and the manifest's fingerprint
+/// follows it, so that `--resume` continues with it.
+pub fn reextract(dir: &Path, exp: &Experiment, new_source: Option<&str>) -> Result<Reextracted> {
+    let rewrite = Rewrite::begin(dir)?;
+    let mut manifest = resultset::read_manifest(rewrite.dir())?;
+    let old = resultset::read_journal(&rewrite.dir().join("journal.jsonl"))?;
+    let roles: HashSet<&str> = old
+        .iter()
+        .flat_map(|r| &r.steps)
+        .map(|s| s.role.as_str())
+        .collect();
+    let taken = taken_names(exp, roles.into_iter());
+    let mut out = Reextracted {
+        runs: old.len(),
+        ..Reextracted::default()
+    };
+    let mut records = Vec::with_capacity(old.len());
+    for rec in &old {
+        let new = reextract_record(rewrite.dir(), exp, &manifest, rec, &taken);
+        match (rec.status, new.status) {
+            (RunStatus::Failed, RunStatus::Ok) => out.now_ok.push(rec.index),
+            (RunStatus::Ok, RunStatus::Failed) => out.now_failed.push(rec.index),
+            _ => {}
+        }
+        records.push(new);
+    }
+    out.ok = records.iter().filter(|r| r.status == RunStatus::Ok).count();
+    out.failed = records.len() - out.ok;
+    manifest.results = exp.result_infos();
+    for r in &records {
+        add_result_infos(exp, &mut manifest.results, &r.results);
+    }
+    manifest.runs_ok = out.ok;
+    manifest.runs_failed = out.failed;
+    manifest.plot = exp.plot.clone();
+    if let Some(src) = new_source {
+        manifest.experiment_hash = crate::runner::session::hash_text(src);
+    }
+    out.generation = rewrite.commit(&manifest, &records, new_source)?;
+    Ok(out)
+}
+
+/// The template context of a step of a stored run, as far as the set records it: the point,
+/// its labels, the run, the experiment, the role and its run_dir (the collected copy; the
+/// cluster's `roles` and `links` are not known here).
+fn context(manifest: &Manifest, rec: &RunRecord, role: &str, dir: &Path) -> minijinja::Value {
+    let mut ctx = rec.point.clone();
+    let labels: Map<String, Value> = manifest
+        .variables
+        .iter()
+        .filter_map(|v| {
+            let value = rec.point.get(&v.name)?;
+            Some((v.name.clone(), Value::String(v.label_of(value))))
+        })
+        .collect();
+    ctx.insert("labels".into(), Value::Object(labels));
+    ctx.insert(
+        "run".into(),
+        json!({"id": format!("{:04}", rec.index), "index": rec.index, "repetition": rec.repetition}),
+    );
+    ctx.insert(
+        "experiment".into(),
+        json!({"id": manifest.id, "name": manifest.name}),
+    );
+    ctx.insert("role".into(), Value::String(role.to_string()));
+    ctx.insert(
+        "run_dir".into(),
+        Value::String(dir.to_string_lossy().into_owned()),
+    );
+    minijinja::Value::from_serialize(&ctx)
+}
+
+/// Notes of a run that extraction wrote (the others, such as output beyond the log limit,
+/// stay with the run).
+fn is_extraction_note(note: &str) -> bool {
+    note.starts_with("mpf-result ") || note.starts_with("result '")
+}
+
+/// One run with its results extracted again. A run that failed for another reason than a
+/// missing result keeps its status and error; the others are ok exactly when every declared
+/// result is found now.
+fn reextract_record(
+    set_dir: &Path,
+    exp: &Experiment,
+    manifest: &Manifest,
+    rec: &RunRecord,
+    taken: &HashSet<String>,
+) -> RunRecord {
+    let run = run_dir(set_dir, rec.index);
+    // Step wall times are measurements of the run, not extractions: they stay.
+    let mut results: Map<String, Value> = rec
+        .results
+        .iter()
+        .filter(|(k, _)| crate::model::is_duration(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut errors = Vec::new();
+    let mut notes: Vec<String> = rec
+        .notes
+        .iter()
+        .filter(|n| !is_extraction_note(n))
+        .cloned()
+        .collect();
+    let mut warmup_dropped = std::collections::BTreeMap::new();
+    for sr in rec.steps.iter() {
+        let Some(step) = exp.steps.iter().find(|s| s.name == sr.name) else {
+            continue;
+        };
+        let multi = rec.steps.iter().filter(|o| o.name == sr.name).count() > 1;
+        let suffix = if multi {
+            format!(".{}", sr.role)
+        } else {
+            String::new()
+        };
+        let dir = run.join(&sr.role);
+        // Only `file:` templates use the context: most steps need none built.
+        let templated = step.results.iter().any(|e| {
+            matches!(&e.source, crate::spec::Source::File(t) if ["{{", "{%", "{#"].iter().any(|m| t.text.contains(m)))
+        });
+        let ctx = if templated {
+            context(manifest, rec, &sr.role, &dir)
+        } else {
+            minijinja::Value::UNDEFINED
+        };
+        let run_dir = dir.to_string_lossy().into_owned();
+        let inputs = StoredStep::new(dir, &step.name, &sr.role, run_dir, ctx);
+        let ex = extract::extract(&inputs, &step.results, &suffix, taken);
+        for (name, v) in ex.values {
+            if results.contains_key(&name) {
+                notes.push(format!(
+                    "mpf-result '{name}' of step '{}' left out: an earlier step gave it",
+                    step.name
+                ));
+            } else {
+                results.insert(name, v);
+            }
+        }
+        notes.extend(ex.notes);
+        errors.extend(ex.errors);
+        warmup_dropped.extend(ex.warmup_dropped);
+    }
+    let may_change = rec.status == RunStatus::Ok || rec.extraction_failed;
+    let (status, error, extraction_failed) = match (may_change, errors.is_empty()) {
+        (false, _) => (rec.status, rec.error.clone(), false),
+        (true, true) => (RunStatus::Ok, None, false),
+        (true, false) => (RunStatus::Failed, Some(errors.join("; ")), true),
+    };
+    RunRecord {
+        status,
+        error,
+        extraction_failed,
+        results,
+        notes,
+        warmup_dropped,
+        ..rec.clone()
+    }
+}

@@ -1,0 +1,205 @@
+//! The redis, fio and wrk examples run for real at small sizes, and every value they extract
+//! equals the tool's own output (the stored `.out` log or JSON report) parsed here,
+//! independently of mpf's extractors. Skipped with a message when a tool is not installed
+//! (`.ci/run` installs them all).
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::common::{journal, mpf_in, only_set};
+
+fn installed(tool: &str) -> bool {
+    let found = std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        eprintln!("SKIP: {tool} is not installed (.ci/run installs it)");
+    }
+    found
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Runs `examples/NAME.yaml` with `sets`, expecting every run ok; returns the set and its
+/// journal.
+fn run_example(dir: &Path, name: &str, sets: &[String]) -> (PathBuf, Vec<Value>) {
+    let exp = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("examples/{name}.yaml"));
+    let mut cmd = mpf_in(dir);
+    cmd.arg("run").arg(&exp).args(["--runs", "1", "-q"]);
+    for s in sets {
+        cmd.args(["--set", s]);
+    }
+    cmd.assert().success();
+    let set = only_set(dir);
+    let recs = journal(&set);
+    for r in &recs {
+        assert_eq!(r["status"], "ok", "{r}");
+    }
+    (set.clone(), recs)
+}
+
+fn stored(set: &Path, r: &Value, file: &str) -> String {
+    let run = format!("runs/{:04}", r["index"].as_u64().unwrap());
+    std::fs::read_to_string(set.join(run).join(file)).unwrap()
+}
+
+fn same(got: &Value, want: f64, what: &str) {
+    let got = got.as_f64().unwrap_or_else(|| panic!("{what}: {got}"));
+    assert!(
+        (got - want).abs() <= 1e-12 * want.abs(),
+        "{what}: extracted {got}, the tool says {want}"
+    );
+}
+
+#[test]
+fn redis_example_extracts_what_redis_benchmark_printed() {
+    if !installed("redis-server") || !installed("redis-benchmark") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let sets = [
+        "clients=1,4".to_string(),
+        "requests=3000".to_string(),
+        format!("port={}", free_port()),
+    ];
+    let (set, recs) = run_example(dir.path(), "redis", &sets);
+    assert_eq!(recs.len(), 2);
+    for r in &recs {
+        let csv = stored(&set, r, "client/bench.out");
+        let mut rows = csv.lines().map(|l| {
+            l.split(',')
+                .map(|c| c.trim_matches('"').to_string())
+                .collect::<Vec<_>>()
+        });
+        let header = rows.next().unwrap();
+        let col = |n: &str| header.iter().position(|h| h == n).unwrap();
+        let mut tests = 0;
+        for row in rows {
+            let test = row[0].to_lowercase();
+            let num = |n: &str| row[col(n)].parse::<f64>().unwrap();
+            let res = &r["results"];
+            same(&res[format!("{test}_rps")], num("rps"), "rps");
+            same(
+                &res[format!("{test}_p50")],
+                num("p50_latency_ms") / 1e3,
+                "p50",
+            );
+            same(
+                &res[format!("{test}_p99")],
+                num("p99_latency_ms") / 1e3,
+                "p99",
+            );
+            tests += 1;
+        }
+        assert_eq!(tests, 2, "SET and GET: {csv}");
+    }
+}
+
+#[test]
+fn fio_example_extracts_what_fio_wrote_in_its_json_report() {
+    if !installed("fio") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let sets = [
+        "bs=4k,64k".to_string(),
+        "time=1".to_string(),
+        "size=2M".to_string(),
+    ];
+    let (set, recs) = run_example(dir.path(), "fio", &sets);
+    assert_eq!(recs.len(), 2);
+    for r in &recs {
+        let report: Value = serde_json::from_str(&stored(&set, r, "local/fio.json")).unwrap();
+        let read = &report["jobs"][0]["read"];
+        let res = &r["results"];
+        same(&res["iops"], read["iops"].as_f64().unwrap(), "iops");
+        same(
+            &res["bandwidth"],
+            read["bw_bytes"].as_f64().unwrap(),
+            "bandwidth",
+        );
+        let p99_ns = read["clat_ns"]["percentile"]["99.000000"].as_f64().unwrap();
+        same(&res["clat_p99"], p99_ns / 1e9, "clat p99");
+        assert!(
+            !set.join(format!(
+                "runs/{:04}/local/fio.data",
+                r["index"].as_u64().unwrap()
+            ))
+            .exists(),
+            "the data file is removed"
+        );
+    }
+}
+
+/// `2.50MB` as wrk means it: binary prefixes.
+fn wrk_bytes(text: &str) -> f64 {
+    let split = text
+        .find(|c: char| c.is_ascii_alphabetic())
+        .unwrap_or(text.len());
+    let (num, unit) = text.split_at(split);
+    let mult = match unit {
+        "B" | "" => 1.0,
+        "KB" => 1024.0,
+        "MB" => 1024.0 * 1024.0,
+        "GB" => 1024.0 * 1024.0 * 1024.0,
+        other => panic!("wrk unit {other}"),
+    };
+    num.parse::<f64>().unwrap() * mult
+}
+
+/// `96.00us`, `1.33ms`, `2.00s` in seconds.
+fn wrk_seconds(text: &str) -> f64 {
+    for (suffix, mult) in [("us", 1e-6), ("ms", 1e-3), ("m", 60.0), ("s", 1.0)] {
+        if let Some(num) = text.strip_suffix(suffix) {
+            return num.parse::<f64>().unwrap() * mult;
+        }
+    }
+    panic!("wrk time {text}")
+}
+
+#[test]
+fn wrk_example_extracts_what_wrk_printed() {
+    if !installed("wrk") || !installed("nginx") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let sets = [
+        "connections=1,4".to_string(),
+        "duration=1s".to_string(),
+        format!("port={}", free_port()),
+    ];
+    let (set, recs) = run_example(dir.path(), "wrk", &sets);
+    assert_eq!(recs.len(), 2);
+    for r in &recs {
+        let out = stored(&set, r, "client/wrk.out");
+        let field = |label: &str| {
+            out.lines()
+                .find_map(|l| l.trim().strip_prefix(label))
+                .unwrap_or_else(|| panic!("no {label} in {out}"))
+                .trim()
+                .to_string()
+        };
+        let res = &r["results"];
+        same(&res["rps"], field("Requests/sec:").parse().unwrap(), "rps");
+        same(
+            &res["transfer"],
+            wrk_bytes(&field("Transfer/sec:")),
+            "transfer",
+        );
+        for p in ["50", "90", "99"] {
+            same(
+                &res[format!("p{p}")],
+                wrk_seconds(&field(&format!("{p}%"))),
+                p,
+            );
+        }
+    }
+}

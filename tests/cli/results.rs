@@ -1,0 +1,317 @@
+//! Results as users need them (SPEC §8): series statistics and warm-up in the journal, results
+//! read from files and stderr, templated `ready` ports, re-extraction and per-point summaries.
+
+use std::path::Path;
+
+use crate::common::{journal, mpf_in, only_set, write};
+
+fn run_ok(dir: &Path, exp: &Path) {
+    mpf_in(dir).arg("run").arg(exp).arg("-q").assert().success();
+}
+
+#[test]
+fn results_from_files_stderr_and_series_statistics_reach_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = write(
+        dir.path(),
+        "e.yaml",
+        r#"
+runs: 1
+steps:
+  - name: work
+    run: |
+      printf 't,lat_us\n0,900\n1,800\n2,100\n3,200\n4,300\n' > {{ run_dir }}/lat.csv
+      printf '{"read": {"clat_ns": {"percentile": {"99.000000": 2500}}}}' > {{ run_dir }}/out.json
+      echo "elapsed 1.5 ms" >&2
+    results:
+      lat: {file: "{{ run_dir }}/lat.csv", csv: lat_us, in: us, unit: s, warmup: 2, stats: [p50, max, count]}
+      p99: {file: out.json, json: 'read.clat_ns.percentile."99.000000"', in: ns, unit: s}
+      elapsed: {regex: '^elapsed (.+)$', stream: stderr, unit: s}
+"#,
+    );
+    run_ok(dir.path(), &exp);
+    let set = only_set(dir.path());
+    let r = &journal(&set)[0];
+    assert_eq!(r["status"], "ok", "{r}");
+    let res = &r["results"];
+    assert_eq!(
+        res["lat"],
+        serde_json::json!([0.0009, 0.0008, 0.0001, 0.0002, 0.0003])
+    );
+    assert_eq!(res["lat.p50"], 0.0002);
+    assert_eq!(res["lat.max"], 0.0003);
+    assert_eq!(res["lat.count"], 3.0);
+    assert_eq!(res["p99"], 2.5e-6);
+    assert_eq!(res["elapsed"], 0.0015);
+    assert_eq!(r["warmup_dropped"], serde_json::json!({"lat": 2}));
+    let csv = std::fs::read_to_string(set.join("results.csv")).unwrap();
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .starts_with("lat,lat.p50,lat.max,lat.count,p99,elapsed,"),
+        "{csv}"
+    );
+}
+
+#[test]
+fn a_missing_result_file_fails_the_run_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = write(
+        dir.path(),
+        "e.yaml",
+        "runs: 1\nsteps:\n  - name: work\n    run: 'true'\n    results:\n      x: {file: '{{ run_dir }}/fio.json', json: a}\n      y: {file: /etc/hostname, regex: '(.+)'}\n",
+    );
+    mpf_in(dir.path())
+        .arg("run")
+        .arg(&exp)
+        .arg("-q")
+        .assert()
+        .code(1);
+    let set = only_set(dir.path());
+    let r = &journal(&set)[0];
+    assert_eq!(r["status"], "failed");
+    assert_eq!(r["extraction_failed"], true);
+    let err = r["error"].as_str().unwrap();
+    let run_dir = set.join("runs/0000/local");
+    assert!(
+        err.contains(&format!(
+            "result 'x': file '{}/fio.json' does not exist (the step did not write it)",
+            run_dir.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("result 'y': file '/etc/hostname' is not inside the run_dir"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_templated_ready_port_is_rendered_per_run_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = 21000 + (std::process::id() % 20000) as u16;
+    let exp = write(
+        dir.path(),
+        "e.yaml",
+        &format!(
+            r#"
+runs: 1
+variables:
+  port: [{port}, "{port}0"]
+steps:
+  - name: server
+    background: true
+    run: exec python3 -c 'import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", {port})); s.listen(); time.sleep(1000)'
+    ready: {{port: "{{{{ port }}}}", timeout: 10s}}
+  - name: client
+    run: echo connected
+"#
+        ),
+    );
+    mpf_in(dir.path())
+        .arg("run")
+        .arg(&exp)
+        .arg("-q")
+        .assert()
+        .code(1);
+    let recs = journal(&only_set(dir.path()));
+    let ok = recs.iter().find(|r| r["point"]["port"] == port).unwrap();
+    assert_eq!(ok["status"], "ok", "{ok}");
+    let bad = recs.iter().find(|r| r["point"]["port"] != port).unwrap();
+    let err = bad["error"].as_str().unwrap();
+    assert!(
+        err.contains(&format!(
+            "ready port '{port}0' is not a port number (1 to 65535)"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("e.yaml:9:"), "{err}");
+}
+
+#[test]
+fn extract_applies_an_edited_extractor_to_stored_outputs_as_a_new_generation() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = |regex: &str| {
+        format!(
+            "runs: 2\nvariables:\n  mode: [good, crash]\nsteps:\n  - name: work\n    run: |\n      echo \"rps: 12.5k\"\n      echo \"mpf-result extra 3\"\n      printf '{{\"lat\": [1, 2, 30, 4]}}' > {{{{ run_dir }}}}/r.json\n      test {{{{ mode }}}} = good\n    results:\n      rps: {{regex: '{regex}'}}\n"
+        )
+    };
+    let exp = write(dir.path(), "e.yaml", &body("^rate: (\\S+)"));
+    mpf_in(dir.path())
+        .arg("run")
+        .arg(&exp)
+        .arg("-q")
+        .assert()
+        .code(1);
+    let set = only_set(dir.path());
+    let before = std::fs::read(set.join("journal.jsonl")).unwrap();
+    let old = journal(&set);
+    assert!(old.iter().all(|r| r["status"] == "failed"));
+    assert_eq!(
+        old.iter()
+            .filter(|r| r["extraction_failed"] == true)
+            .count(),
+        2
+    );
+
+    let fixed = write(
+        dir.path(),
+        "fixed.yaml",
+        &(body("^rps: (\\S+)")
+            + "      lat: {file: r.json, json: lat, unit: s, stats: [max, p50]}\n"),
+    );
+    let out = mpf_in(dir.path())
+        .args(["extract", "latest", "-f"])
+        .arg(&fixed)
+        .assert()
+        .code(1)
+        .get_output()
+        .stderr
+        .clone();
+    let text = String::from_utf8_lossy(&out);
+    assert!(
+        text.contains("4 runs extracted again: 2 ok, 2 FAILED; now ok: ")
+            && text.contains("previous journal kept as journal.1.jsonl"),
+        "{text}"
+    );
+    // The old generation is kept whole; the current files are the new one.
+    assert_eq!(std::fs::read(set.join("journal.1.jsonl")).unwrap(), before);
+    assert_eq!(
+        std::fs::read_to_string(set.join("experiment.1.yaml")).unwrap(),
+        body("^rate: (\\S+)")
+    );
+    assert_eq!(
+        std::fs::read_to_string(set.join("experiment.yaml")).unwrap(),
+        std::fs::read_to_string(&fixed).unwrap()
+    );
+    assert!(set.join("results.1.csv").exists() && set.join("manifest.1.json").exists());
+    let new = journal(&set);
+    assert_eq!(new.len(), 4);
+    for r in &new {
+        let was = old.iter().find(|o| o["index"] == r["index"]).unwrap();
+        assert_eq!(
+            r["results"]["work.duration"],
+            was["results"]["work.duration"]
+        );
+        if r["point"]["mode"] == "good" {
+            assert_eq!(r["status"], "ok", "{r}");
+            assert!(r.get("error").is_none() && r.get("extraction_failed").is_none());
+            assert_eq!(r["results"]["rps"], 12.5);
+            assert_eq!(r["results"]["extra"], 3.0);
+            assert_eq!(r["results"]["lat.max"], 30.0);
+            assert_eq!(r["results"]["lat.p50"], 3.0);
+        } else {
+            // Failed for another reason than a result: stays failed, with its own error.
+            assert_eq!(r["status"], "failed");
+            assert_eq!(r["error"], was["error"]);
+        }
+    }
+    let csv = std::fs::read_to_string(set.join("results.csv")).unwrap();
+    assert!(
+        csv.starts_with("mode,rps,lat,lat.max,lat.p50,work.duration,extra,"),
+        "{csv}"
+    );
+    let show = mpf_in(dir.path())
+        .args(["show", "latest", "--format", "csv"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&show.stdout), csv);
+    // The set resumes with the edited file: its fingerprint followed it.
+    let m = crate::common::manifest(&set);
+    assert_eq!(
+        (m["runs_ok"].as_u64(), m["runs_failed"].as_u64()),
+        (Some(2), Some(2))
+    );
+
+    // Extracting again with the stored (now edited) file makes generation 2, same results.
+    mpf_in(dir.path())
+        .args(["extract", "latest"])
+        .assert()
+        .code(1);
+    assert!(set.join("journal.2.jsonl").exists());
+    assert_eq!(journal(&set), new);
+}
+
+#[test]
+fn show_summary_gives_per_point_statistics_in_every_format() {
+    let tmp = tempfile::tempdir().unwrap();
+    crate::fixtures::iperf(&tmp.path().join("results"));
+    let show = |format: &str| {
+        let out = mpf_in(tmp.path())
+            .args(["show", "latest", "--summary", "--format", format])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        String::from_utf8(out).unwrap()
+    };
+    let table = show("table");
+    insta::assert_snapshot!("summary_table", table);
+    insta::assert_snapshot!("summary_markdown", show("markdown"));
+    let csv = show("csv");
+    assert!(csv.starts_with(
+        "parallel,zerocopy,zerocopy_label,result,unit,n,mean,median,ci95_low,ci95_high,min,max,stddev\n1,,disabled,goodput,bit/s,3,"
+    ), "{csv}");
+    // Each row's numbers are mpf's summary of the point's ok runs, recomputed here.
+    let set = only_set(tmp.path());
+    let recs = journal(&set);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&show("json")).unwrap();
+    // 16 points x (goodput, client.duration); the series result has no row.
+    assert_eq!(rows.len(), 32);
+    for row in &rows {
+        let values: Vec<f64> = recs
+            .iter()
+            .filter(|r| {
+                r["status"] == "ok"
+                    && r["point"]["parallel"] == row["parallel"]
+                    && r["point"]["zerocopy"] == row["zerocopy"]
+            })
+            .map(|r| {
+                r["results"][row["result"].as_str().unwrap()]
+                    .as_f64()
+                    .unwrap()
+            })
+            .collect();
+        let s = mpf::analyze::stats::summarize(&values).unwrap();
+        assert_eq!(row["n"], values.len());
+        for (k, want) in [
+            ("mean", s.mean),
+            ("median", s.median),
+            ("ci95_low", s.ci_lo),
+            ("ci95_high", s.ci_hi),
+            ("min", s.min),
+            ("max", s.max),
+        ] {
+            assert_eq!(row[k].as_f64().unwrap(), want, "{k} of {row}");
+        }
+    }
+    let seven = rows
+        .iter()
+        .find(|r| r["parallel"] == 7 && r["zerocopy"] == "" && r["result"] == "goodput")
+        .unwrap();
+    assert_eq!(seven["n"], 2, "the failed run is left out");
+    assert_eq!(seven["zerocopy_label"], "disabled");
+}
+
+#[test]
+fn a_regex_that_matched_nothing_says_where_it_looked_and_what_was_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = write(
+        dir.path(),
+        "e.yaml",
+        "runs: 1\nsteps:\n  - name: bench\n    run: |\n      echo 'Running 1s test @ http://127.0.0.1:8080/'\n      echo '  1 threads and 4 connections'\n      echo 'Requests/sec:  28688.67'\n      echo 'warning: slow' >&2\n    results:\n      rps: '^Requests per second: (\\S+)$'\n      warn: {regex: '^error: (.*)$', stream: stderr}\n",
+    );
+    mpf_in(dir.path())
+        .arg("run")
+        .arg(&exp)
+        .arg("-q")
+        .assert()
+        .code(1);
+    let r = &journal(&only_set(dir.path()))[0];
+    insta::assert_snapshot!(r["error"]
+        .as_str()
+        .unwrap()
+        .replace("; result", ";\nresult"));
+}
