@@ -25,6 +25,25 @@ pub struct Extracted {
     pub warmup_dropped: BTreeMap<String, usize>,
 }
 
+impl Extracted {
+    /// Adds what one step of a run gave to what the run's earlier steps gave. Two steps
+    /// printing the same `mpf-result` name: the first keeps it, and a note says so.
+    pub fn absorb(&mut self, step: &str, ex: Extracted) {
+        for (name, v) in ex.values {
+            if self.values.contains_key(&name) {
+                self.notes.push(format!(
+                    "mpf-result '{name}' of step '{step}' left out: an earlier step gave it"
+                ));
+            } else {
+                self.values.insert(name, v);
+            }
+        }
+        self.notes.extend(ex.notes);
+        self.errors.extend(ex.errors);
+        self.warmup_dropped.extend(ex.warmup_dropped);
+    }
+}
+
 /// Longest `mpf-result` name kept.
 pub const MAX_RESULT_NAME: usize = 128;
 /// Most distinct `mpf-result` names kept from one step's output.

@@ -120,20 +120,21 @@ fn reextract_record(
 ) -> RunRecord {
     let run = run_dir(set_dir, rec.index);
     // Step wall times are measurements of the run, not extractions: they stay.
-    let mut results: Map<String, Value> = rec
-        .results
-        .iter()
-        .filter(|(k, _)| crate::model::is_duration(k))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let mut errors = Vec::new();
-    let mut notes: Vec<String> = rec
-        .notes
-        .iter()
-        .filter(|n| !is_extraction_note(n))
-        .cloned()
-        .collect();
-    let mut warmup_dropped = std::collections::BTreeMap::new();
+    let mut all = extract::Extracted {
+        values: rec
+            .results
+            .iter()
+            .filter(|(k, _)| crate::model::is_duration(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        notes: rec
+            .notes
+            .iter()
+            .filter(|n| !is_extraction_note(n))
+            .cloned()
+            .collect(),
+        ..Default::default()
+    };
     for sr in rec.steps.iter() {
         let Some(step) = exp.steps.iter().find(|s| s.name == sr.name) else {
             continue;
@@ -156,34 +157,24 @@ fn reextract_record(
         };
         let run_dir = dir.to_string_lossy().into_owned();
         let inputs = StoredStep::new(dir, &step.name, &sr.role, run_dir, ctx);
-        let ex = extract::extract(&inputs, &step.results, &suffix, taken);
-        for (name, v) in ex.values {
-            if results.contains_key(&name) {
-                notes.push(format!(
-                    "mpf-result '{name}' of step '{}' left out: an earlier step gave it",
-                    step.name
-                ));
-            } else {
-                results.insert(name, v);
-            }
-        }
-        notes.extend(ex.notes);
-        errors.extend(ex.errors);
-        warmup_dropped.extend(ex.warmup_dropped);
+        all.absorb(
+            &step.name,
+            extract::extract(&inputs, &step.results, &suffix, taken),
+        );
     }
     let may_change = rec.status == RunStatus::Ok || rec.extraction_failed;
-    let (status, error, extraction_failed) = match (may_change, errors.is_empty()) {
+    let (status, error, extraction_failed) = match (may_change, all.errors.is_empty()) {
         (false, _) => (rec.status, rec.error.clone(), false),
         (true, true) => (RunStatus::Ok, None, false),
-        (true, false) => (RunStatus::Failed, Some(errors.join("; ")), true),
+        (true, false) => (RunStatus::Failed, Some(all.errors.join("; ")), true),
     };
     RunRecord {
         status,
         error,
         extraction_failed,
-        results,
-        notes,
-        warmup_dropped,
+        results: all.values,
+        notes: all.notes,
+        warmup_dropped: all.warmup_dropped,
         ..rec.clone()
     }
 }

@@ -439,6 +439,8 @@ impl RunEnv<'_> {
         let base = self.base_context(run);
         let mut failure: Option<String> = None;
         let mut interrupted = false;
+        // What the run's journal record notes, and the reporter shows as warnings.
+        let mut notes: Vec<String> = Vec::new();
 
         // Per-role run directories, then templated files.
         let mut used_roles: Vec<String> = Vec::new();
@@ -577,7 +579,7 @@ impl RunEnv<'_> {
             let roles = match self.resolve_roles(&step.role, &base) {
                 Ok(r) => r,
                 Err(m) => {
-                    tracing::warn!("teardown: {m}");
+                    notes.push(format!("teardown: {m}"));
                     continue;
                 }
             };
@@ -588,12 +590,12 @@ impl RunEnv<'_> {
                         td_groups.push((s.transport.clone(), s.proc.pgid));
                         started.push(s);
                     }
-                    Err(m) => tracing::warn!("teardown: {m}"),
+                    Err(m) => notes.push(format!("teardown: {m}")),
                 }
             }
             let (d, f, _) = self.wait_foreground(started, step, &mut cancel, true).await;
             if let Some(m) = f {
-                tracing::warn!("run {:04}: teardown {m}", run.index);
+                notes.push(format!("teardown {m}"));
             }
             done.extend(d);
         }
@@ -612,19 +614,17 @@ impl RunEnv<'_> {
         }
         while let Some(j) = collect.join_next().await {
             if let Ok(Err(m)) = j {
-                tracing::warn!("run {:04}: {m}", run.index);
-                if !interrupted {
+                if interrupted {
+                    notes.push(m);
+                } else {
                     failure = failure.or(Some(m));
                 }
             }
         }
 
         // Logs, step records, results.
-        let mut results = Map::new();
+        let mut all = extract::Extracted::default();
         let mut steps = Vec::new();
-        let mut extract_errors = Vec::new();
-        let mut notes = Vec::new();
-        let mut warmup_dropped = BTreeMap::new();
         let taken = self.taken_names();
         for d in &done {
             let step = if d.teardown {
@@ -676,33 +676,23 @@ impl RunEnv<'_> {
                 self.role_context(&base, &d.role, &dir),
             );
             inputs.memory = Some((&d.out.stdout, &d.out.stderr));
-            let ex = extract::extract(&inputs, &step.results, &suffix, &taken);
-            warmup_dropped.extend(ex.warmup_dropped);
-            for (name, v) in ex.values {
-                // Two steps printing the same `mpf-result` name: the first keeps it.
-                if results.contains_key(&name) {
-                    notes.push(format!(
-                        "mpf-result '{name}' of step '{}' left out: an earlier step gave it",
-                        step.name
-                    ));
-                } else {
-                    results.insert(name, v);
-                }
-            }
-            notes.extend(ex.notes);
-            extract_errors.extend(ex.errors);
+            all.absorb(
+                &step.name,
+                extract::extract(&inputs, &step.results, &suffix, &taken),
+            );
             if !d.background {
                 let key = format!("{}.duration", step.name);
                 let secs = d.out.duration.as_secs_f64();
-                let prev = results.get(&key).and_then(Value::as_f64).unwrap_or(0.0);
+                let prev = all.values.get(&key).and_then(Value::as_f64).unwrap_or(0.0);
                 if let Some(n) = serde_json::Number::from_f64(secs.max(prev)) {
-                    results.insert(key, Value::Number(n));
+                    all.values.insert(key, Value::Number(n));
                 }
             }
         }
-        let extraction_failed = failure.is_none() && !interrupted && !extract_errors.is_empty();
+        notes.append(&mut all.notes);
+        let extraction_failed = failure.is_none() && !interrupted && !all.errors.is_empty();
         if extraction_failed {
-            failure = Some(extract_errors.join("; "));
+            failure = Some(all.errors.join("; "));
         }
         RunOutcome {
             status: if failure.is_none() && !interrupted {
@@ -710,7 +700,7 @@ impl RunEnv<'_> {
             } else {
                 RunStatus::Failed
             },
-            results,
+            results: all.values,
             steps,
             error: if interrupted {
                 Some("interrupted".into())
@@ -720,7 +710,7 @@ impl RunEnv<'_> {
             interrupted,
             notes,
             storage_error,
-            warmup_dropped,
+            warmup_dropped: all.warmup_dropped,
             extraction_failed,
         }
     }

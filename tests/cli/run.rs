@@ -6,22 +6,7 @@ use std::time::{Duration, Instant};
 use predicates::prelude::*;
 
 use crate::common::{mpf, mpf_in};
-
-pub fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
-/// The one result set under `dir/results`.
-pub fn only_set(dir: &Path) -> std::path::PathBuf {
-    let sets: Vec<_> = std::fs::read_dir(dir.join("results"))
-        .unwrap()
-        .flatten()
-        .collect();
-    assert_eq!(sets.len(), 1, "one result set expected");
-    sets[0].path()
-}
+pub use crate::common::{only_set, write};
 
 pub fn journal_lines(dir: &Path) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(only_set(dir).join("journal.jsonl")).unwrap();
@@ -35,7 +20,6 @@ pub fn manifest(dir: &Path) -> serde_json::Value {
     serde_json::from_str(&text).unwrap()
 }
 
-/// Processes whose command line contains `marker` (excluding zombies).
 /// Processes whose command line holds `marker`, once they are all gone or `within` has passed:
 /// a guard kills asynchronously, and a loaded machine may take a while.
 pub fn alive_after(marker: &str, within: Duration) -> usize {
