@@ -165,6 +165,13 @@ impl Local {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(false);
+        if let Some(fd) = self.guard.registry_fd() {
+            let parent = std::process::id() as libc::pid_t;
+            // SAFETY: the closure makes only async-signal-safe calls (see `register_child`).
+            unsafe {
+                cmd.pre_exec(move || crate::exec::guard::register_child(fd, parent));
+            }
+        }
         let child = cmd.spawn().ctx(|| "failed to start sh".into())?;
         let pgid = child
             .id()
