@@ -104,17 +104,25 @@ pub(crate) async fn gather_facts(machines: &Machines, writer: &mut SetWriter) ->
     if !writer.manifest.hosts.is_empty() {
         return Ok(());
     }
+    writer.manifest.hosts = host_facts(machines).await;
+    writer.write_manifest()
+}
+
+/// The facts of every machine (with the interfaces the cluster names for it), gathered
+/// concurrently, by machine name.
+pub(crate) async fn host_facts(machines: &Machines) -> Vec<crate::store::HostFacts> {
     let mut set = JoinSet::new();
     for (t, roles) in machines.machines() {
         let t = Arc::clone(&t);
         let ifaces = machines.interfaces_of(&t);
         set.spawn(async move { facts::gather(t.as_ref(), roles, &ifaces).await });
     }
+    let mut hosts = Vec::new();
     while let Some(Ok(f)) = set.join_next().await {
-        writer.manifest.hosts.push(f);
+        hosts.push(f);
     }
-    writer.manifest.hosts.sort_by(|a, b| a.name.cmp(&b.name));
-    writer.write_manifest()
+    hosts.sort_by(|a, b| a.name.cmp(&b.name));
+    hosts
 }
 
 /// `runs` with a fresh index for each whose index an earlier session used for another run (a

@@ -461,13 +461,7 @@ impl Prepared {
     /// The facts of every machine against the experiment's `require:`, for `mpf check`:
     /// a table, and whether every requirement holds.
     pub fn requirements_table(&self, machines: &Machines) -> Result<(String, bool)> {
-        let rt = runtime()?;
-        let mut hosts = Vec::new();
-        for (t, roles) in machines.machines() {
-            let ifaces = machines.interfaces_of(&t);
-            hosts.push(rt.block_on(crate::facts::gather(t.as_ref(), roles, &ifaces)));
-        }
-        hosts.sort_by(|a, b| a.name.cmp(&b.name));
+        let hosts = runtime()?.block_on(crate::runner::experiment::host_facts(machines));
         let unmet = crate::runner::require::unmet(&self.exp.require, &hosts);
         Ok((
             crate::runner::require::table(&self.exp.require, &hosts),

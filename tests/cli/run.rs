@@ -8,6 +8,19 @@ use predicates::prelude::*;
 use crate::common::{mpf, mpf_in};
 pub use crate::common::{only_set, write};
 
+/// (records in the journal, distinct point#repetition keys among them): equal when no run
+/// was recorded twice.
+pub fn runs_and_distinct(dir: &Path) -> (usize, usize) {
+    let recs = journal_lines(dir);
+    let mut keys: Vec<String> = recs
+        .iter()
+        .map(|r| format!("{}#{}", r["point"], r["repetition"]))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    (recs.len(), keys.len())
+}
+
 pub fn journal_lines(dir: &Path) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(only_set(dir).join("journal.jsonl")).unwrap();
     text.lines()
@@ -403,15 +416,11 @@ fn sigkill_then_resume_records_every_run_exactly_once() {
         .args(["run", "--resume", "latest", "-q"])
         .assert()
         .success();
-    let recs = journal_lines(dir.path());
-    let mut keys: Vec<String> = recs
-        .iter()
-        .map(|r| format!("{}#{}", r["point"], r["repetition"]))
-        .collect();
-    keys.sort();
-    keys.dedup();
-    assert_eq!(keys.len(), 30);
-    assert_eq!(recs.len(), 30, "every run exactly once");
+    assert_eq!(
+        runs_and_distinct(dir.path()),
+        (30, 30),
+        "every run exactly once"
+    );
     assert_eq!(manifest(dir.path())["status"], "complete");
     assert_eq!(alive_with(&marker), 0);
 }
