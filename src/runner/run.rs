@@ -66,6 +66,7 @@ struct Done {
     step: usize,
     role: String,
     host: String,
+    started: Instant,
     out: Output,
     background: bool,
     teardown: bool,
@@ -399,6 +400,7 @@ impl RunEnv<'_> {
                     .stop_group(s.proc.pgid, self.exp.kill_grace)
                     .await;
             }
+            let started = s.proc.started;
             let out = s.proc.finish(timed_out).await;
             if failure.is_none() && !interrupted {
                 if timed_out {
@@ -422,6 +424,7 @@ impl RunEnv<'_> {
                 step: s.step,
                 role: s.role,
                 host: s.host,
+                started,
                 out,
                 background: false,
                 teardown,
@@ -432,6 +435,8 @@ impl RunEnv<'_> {
 
     /// Executes one attempt of a run.
     pub async fn execute(&self, run: &PlannedRun) -> RunOutcome {
+        // The origin of every offset the run records: step starts, monitoring samples.
+        let origin = Instant::now();
         let exp = self.exp;
         let mut cancel = self.cancel.clone();
         let dir = run_dir(self.set_dir, run.index);
@@ -559,11 +564,13 @@ impl RunEnv<'_> {
         // Stop background steps and anything foreground steps left behind.
         stop_all(&groups, exp.kill_grace).await;
         for s in live {
+            let started = s.proc.started;
             let out = s.proc.finish(false).await;
             done.push(Done {
                 step: s.step,
                 role: s.role,
                 host: s.host,
+                started,
                 out,
                 background: true,
                 teardown: false,
@@ -655,6 +662,7 @@ impl RunEnv<'_> {
                 host: d.host.clone(),
                 exit: d.out.exit,
                 duration: d.out.duration.as_secs_f64(),
+                start: Some(d.started.saturating_duration_since(origin).as_secs_f64()),
                 timed_out: d.out.timed_out,
                 background: d.background,
             });

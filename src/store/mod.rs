@@ -5,6 +5,7 @@ pub mod export;
 pub mod parquet;
 pub mod record;
 pub mod resultset;
+pub mod timeseries;
 pub mod writer;
 
 pub use record::*;

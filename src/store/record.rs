@@ -26,6 +26,10 @@ pub struct StepRecord {
     pub exit: Option<i32>,
     /// Wall time in seconds.
     pub duration: f64,
+    /// When the step started, in seconds since the run started (the origin of the run's
+    /// monitoring samples too); absent in sets recorded before mpf kept it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<f64>,
     #[serde(default)]
     pub timed_out: bool,
     #[serde(default)]

@@ -120,6 +120,7 @@ pub fn record(index: usize, point: Value, repetition: usize, results: Value) -> 
             host: "localhost".into(),
             exit: Some(0),
             duration: 2.0,
+            start: Some(0.5),
             timed_out: false,
             background: false,
         }],
