@@ -1,8 +1,9 @@
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use mpf::error::{IoContext, Result};
+use mpf::error::{Error, IoContext, Result};
 use mpf::store::export::{write, ExportFormat};
+use mpf::store::{timeseries, ResultSet};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum Format {
@@ -18,15 +19,23 @@ pub struct Args {
     /// Output format
     #[arg(long, value_enum)]
     pub format: Format,
-    /// Output file [default: stdout for csv and json, <set>/results.parquet for parquet]
+    /// Output file [default: stdout for csv and json, <set>/results.parquet for parquet
+    /// (<set>/monitor.parquet with --timeseries)]
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Export the monitoring samples of every run (one row per sample, with the run, its
+    /// point's variables and repetition) instead of the results; csv or parquet
+    #[arg(long)]
+    pub timeseries: bool,
     #[command(flatten)]
     pub results: super::ResultsDir,
 }
 
 pub fn run(args: Args) -> Result<i32> {
     let set = mpf::store::open(&args.results.root(), &args.id)?;
+    if args.timeseries {
+        return timeseries(&set, args.format, args.output.as_deref());
+    }
     let format = match args.format {
         Format::Csv => ExportFormat::Csv,
         Format::Json => ExportFormat::Json,
@@ -56,3 +65,51 @@ pub fn run(args: Args) -> Result<i32> {
     }
     Ok(0)
 }
+
+/// `--timeseries`: every run's samples, streamed (a long set's samples need not fit in memory).
+fn timeseries(set: &ResultSet, format: Format, output: Option<&Path>) -> Result<i32> {
+    let parquet = match format {
+        Format::Csv => false,
+        Format::Parquet => true,
+        Format::Json => {
+            return Err(Error::Usage(
+                "--timeseries exports csv or parquet, not json".into(),
+            ))
+        }
+    };
+    let write_to = |w: &mut dyn WriteSend| {
+        if parquet {
+            timeseries::write_parquet(set, w)
+        } else {
+            timeseries::write_csv(set, w)
+        }
+    };
+    // Parquet is binary: without -o it goes into the set rather than to a terminal.
+    let default = parquet.then(|| set.dir.join("monitor.parquet"));
+    let notes = match output.map(Path::to_path_buf).or(default) {
+        Some(p) => {
+            let mut notes = Vec::new();
+            mpf::store::writer::write_atomic_with(&p, |w| {
+                notes = write_to(w)?;
+                Ok(())
+            })?;
+            super::console::err(&format!("wrote {}", p.display()));
+            notes
+        }
+        None => {
+            let mut out = std::io::BufWriter::new(std::io::stdout());
+            let notes = write_to(&mut out)?;
+            out.flush()
+                .ctx(|| "failed to write to stdout".to_string())?;
+            notes
+        }
+    };
+    for n in notes {
+        super::console::err(&format!("warning: {n}"));
+    }
+    Ok(0)
+}
+
+/// A writer the Parquet writer takes (it needs `Send`).
+trait WriteSend: Write + Send {}
+impl<T: Write + Send> WriteSend for T {}

@@ -53,11 +53,11 @@ pub fn variable_type<'a>(values: impl Iterator<Item = &'a Value>) -> ColumnType 
     kind.unwrap_or(ColumnType::Text)
 }
 
-fn pq_err(e: parquet::errors::ParquetError) -> Error {
+pub(crate) fn pq_err(e: parquet::errors::ParquetError) -> Error {
     Error::Runtime(format!("failed to write parquet: {e}"))
 }
 
-fn column_schema(name: &str, t: ColumnType, required: bool) -> Result<TypePtr> {
+pub(crate) fn column_schema(name: &str, t: ColumnType, required: bool) -> Result<TypePtr> {
     let repetition = if required {
         Repetition::REQUIRED
     } else {
@@ -101,11 +101,11 @@ fn column_schema(name: &str, t: ColumnType, required: bool) -> Result<TypePtr> {
 }
 
 /// A column to write: its name, type and one JSON value per row.
-struct Column {
-    name: String,
-    kind: ColumnType,
-    required: bool,
-    cells: Vec<Value>,
+pub(crate) struct Column {
+    pub name: String,
+    pub kind: ColumnType,
+    pub required: bool,
+    pub cells: Vec<Value>,
 }
 
 fn columns(set: &ResultSet, rows: &[&RunRecord]) -> Vec<Column> {
@@ -174,7 +174,7 @@ fn flat<T>(col: &Column, get: impl Fn(&Value) -> Option<T>) -> (Vec<T>, Vec<i16>
     (values, defs)
 }
 
-fn write_column(writer: &mut SerializedColumnWriter<'_>, col: &Column) -> Result<()> {
+pub(crate) fn write_column(writer: &mut SerializedColumnWriter<'_>, col: &Column) -> Result<()> {
     let defs_for = |defs: &[i16]| -> Option<Vec<i16>> { (!col.required).then(|| defs.to_vec()) };
     match col.kind {
         ColumnType::Int => {
@@ -251,7 +251,7 @@ fn write_column(writer: &mut SerializedColumnWriter<'_>, col: &Column) -> Result
 }
 
 /// The key-value metadata of the file.
-fn metadata(set: &ResultSet) -> Vec<KeyValue> {
+pub(crate) fn metadata(set: &ResultSet) -> Vec<KeyValue> {
     let m = &set.manifest;
     let units: Map<String, Value> = m
         .results

@@ -7,11 +7,16 @@
 //! finite value is skipped and counted (the first such row is named), never a panic.
 
 use std::collections::HashMap;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+use serde_json::Value;
+
 use crate::error::{Error, IoContext, Result};
+use crate::store::csv::VariableColumn;
 use crate::store::export::sorted_records;
+use crate::store::parquet::{write_column, Column};
+use crate::store::record::RunRecord;
 use crate::store::ResultSet;
 
 /// The file name inside a run's directory.
@@ -332,6 +337,200 @@ pub fn parse(path: &Path, run: usize, data: &[u8]) -> Result<RunSamples> {
         ));
     }
     Ok(out)
+}
+
+/// The message for a set without samples (exit 2: the user asked for what is not there).
+pub fn no_samples(set: &ResultSet) -> Error {
+    Error::Usage(format!(
+        "{} has no monitoring samples: no run has a {MONITOR_FILE} (samples are taken when the experiment has a `monitor:` section)",
+        set.manifest.id
+    ))
+}
+
+/// The variables' columns of the long table, renamed `<name>.variable` where a name is taken
+/// by `run`, `repetition` or a sample column, so that no column hides another.
+fn variable_columns(set: &ResultSet) -> Vec<(String, VariableColumn<'_>)> {
+    let mut taken: Vec<String> = ["run", "repetition"]
+        .iter()
+        .chain(HEADER.iter())
+        .map(|s| s.to_string())
+        .collect();
+    let mut out = Vec::new();
+    for c in crate::store::csv::variable_columns(&set.manifest) {
+        let mut name = c.name();
+        while taken.contains(&name) {
+            name.push_str(".variable");
+        }
+        taken.push(name.clone());
+        out.push((name, c));
+    }
+    out
+}
+
+/// The columns of the long table: `run`, the variables (and their labels), `repetition`,
+/// `time`, `role`, `metric`, `value`.
+pub fn export_header(set: &ResultSet) -> Vec<String> {
+    let mut cols = vec!["run".to_string()];
+    cols.extend(variable_columns(set).into_iter().map(|(n, _)| n));
+    cols.push("repetition".into());
+    cols.extend(HEADER.map(String::from));
+    cols
+}
+
+/// Calls `f` with every recorded run's samples, in run order, one run in memory at a time.
+/// Returns the warnings about skipped rows; a set without any sample is an error.
+fn each_run(
+    set: &ResultSet,
+    mut f: impl FnMut(&RunRecord, &RunSamples) -> Result<()>,
+) -> Result<Vec<String>> {
+    let mut notes = Vec::new();
+    let mut any = false;
+    for r in sorted_records(set) {
+        let Some(samples) = read_run(&set.dir, r.index)? else {
+            continue;
+        };
+        any = true;
+        if let Some(n) = samples.skipped_note() {
+            notes.push(n);
+        }
+        f(r, &samples)?;
+    }
+    if any {
+        Ok(notes)
+    } else {
+        Err(no_samples(set))
+    }
+}
+
+/// Every run's samples as one CSV table (see `export_header`), rows of a run in the order of
+/// its file. Returns the warnings about skipped rows.
+pub fn write_csv(set: &ResultSet, out: impl Write) -> Result<Vec<String>> {
+    let mut w = csv::Writer::from_writer(out);
+    let map_err = |e: csv::Error| Error::Runtime(format!("failed to write csv: {e}"));
+    w.write_record(export_header(set)).map_err(map_err)?;
+    let vars = variable_columns(set);
+    let notes = each_run(set, |r, samples| {
+        let mut row: Vec<String> = vec![r.index.to_string()];
+        row.extend(
+            vars.iter()
+                .map(|(_, c)| crate::store::csv::cell(Some(&c.cell(&r.point)))),
+        );
+        row.push(r.repetition.to_string());
+        let fixed = row.len();
+        for x in &samples.rows {
+            let key = &samples.series[x.series as usize];
+            row.truncate(fixed);
+            row.push(x.time.to_string());
+            row.push(key.role.clone());
+            row.push(key.metric.clone());
+            row.push(x.value.to_string());
+            w.write_record(&row).map_err(map_err)?;
+        }
+        Ok(())
+    })?;
+    w.flush().map_err(|e| Error::io("failed to write csv", e))?;
+    Ok(notes)
+}
+
+/// Rows per batch handed to the Parquet writer, so that memory stays bounded by one run's
+/// samples however long the run.
+const PARQUET_BATCH: usize = 64 * 1024;
+
+/// Every run's samples as Parquet: one row group per run; `run` and `repetition` int64,
+/// variables typed as in the results export, `time` and `value` double, `role` and `metric`
+/// strings. Metadata: `mpf.id`, `mpf.variables`, `mpf.labels`, `mpf.version`, and `mpf.units`
+/// (JSON: each metric's unit, from its name). Returns the warnings about skipped rows.
+pub fn write_parquet(set: &ResultSet, out: impl Write + Send) -> Result<Vec<String>> {
+    use crate::store::parquet::{column_schema, metadata, pq_err, variable_type, ColumnType};
+    use parquet::file::metadata::KeyValue;
+    use parquet::file::properties::WriterProperties;
+    use parquet::file::writer::SerializedFileWriter;
+    use std::sync::Arc;
+
+    let records = sorted_records(set);
+    let vars = variable_columns(set);
+    let mut kinds = vec![(String::from("run"), ColumnType::Int, true)];
+    for (name, c) in &vars {
+        let kind = if c.label {
+            ColumnType::Text
+        } else {
+            let cells: Vec<Value> = records.iter().map(|r| c.cell(&r.point)).collect();
+            variable_type(c.variable.values.iter().chain(cells.iter()))
+        };
+        kinds.push((name.clone(), kind, false));
+    }
+    kinds.push(("repetition".into(), ColumnType::Int, true));
+    kinds.push(("time".into(), ColumnType::Float, true));
+    kinds.push(("role".into(), ColumnType::Text, true));
+    kinds.push(("metric".into(), ColumnType::Text, true));
+    kinds.push(("value".into(), ColumnType::Float, true));
+    let fields = kinds
+        .iter()
+        .map(|(n, k, req)| column_schema(n, *k, *req))
+        .collect::<Result<Vec<_>>>()?;
+    let schema = parquet::schema::types::Type::group_type_builder("schema")
+        .with_fields(fields)
+        .build()
+        .map_err(pq_err)?;
+    let meta: Vec<KeyValue> = metadata(set)
+        .into_iter()
+        .filter(|kv| kv.key != "mpf.units")
+        .collect();
+    let props = WriterProperties::builder()
+        .set_created_by(format!("mpf {}", crate::VERSION))
+        .set_key_value_metadata(Some(meta))
+        .build();
+    let mut writer =
+        SerializedFileWriter::new(out, Arc::new(schema), Arc::new(props)).map_err(pq_err)?;
+    let mut units = serde_json::Map::new();
+    let notes = each_run(set, |r, samples| {
+        for k in &samples.series {
+            units
+                .entry(k.metric.clone())
+                .or_insert_with(|| Value::from(metric_kind(&k.metric).unit));
+        }
+        let mut group = writer.next_row_group().map_err(pq_err)?;
+        let mut i = 0;
+        while let Some(mut column) = group.next_column().map_err(pq_err)? {
+            let (name, kind, required) = kinds
+                .get(i)
+                .ok_or_else(|| Error::Runtime("failed to write parquet: schema mismatch".into()))?;
+            for rows in samples.rows.chunks(PARQUET_BATCH) {
+                let cells: Vec<Value> = match name.as_str() {
+                    _ if i == 0 => vec![Value::from(r.index); rows.len()],
+                    _ if i <= vars.len() => vec![vars[i - 1].1.cell(&r.point); rows.len()],
+                    "repetition" => vec![Value::from(r.repetition); rows.len()],
+                    "time" => rows.iter().map(|x| Value::from(x.time)).collect(),
+                    "value" => rows.iter().map(|x| Value::from(x.value)).collect(),
+                    "role" => rows
+                        .iter()
+                        .map(|x| Value::from(samples.series[x.series as usize].role.as_str()))
+                        .collect(),
+                    _ => rows
+                        .iter()
+                        .map(|x| Value::from(samples.series[x.series as usize].metric.as_str()))
+                        .collect(),
+                };
+                let col = Column {
+                    name: name.clone(),
+                    kind: *kind,
+                    required: *required,
+                    cells,
+                };
+                write_column(&mut column, &col)?;
+            }
+            column.close().map_err(pq_err)?;
+            i += 1;
+        }
+        group.close().map_err(pq_err)?;
+        Ok(())
+    })?;
+    writer.append_key_value_metadata(KeyValue::new(
+        "mpf.units".into(),
+        Value::Object(units).to_string(),
+    ));
+    writer.close().map_err(pq_err)?;
+    Ok(notes)
 }
 
 #[cfg(test)]

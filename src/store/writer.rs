@@ -183,19 +183,37 @@ pub fn new_id(name: &str, now: std::time::SystemTime) -> String {
 
 /// Writes `data` to `path` atomically: a temporary file, fsync, rename.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    write_atomic_with(path, |f| {
+        f.write_all(data)
+            .map_err(|e| Error::io(format!("failed to write {}", path.display()), e))
+    })
+}
+
+/// Like `write_atomic`, for output too big to hold in memory: `write` streams it into the
+/// temporary file, which replaces `path` only when `write` succeeded.
+pub fn write_atomic_with(
+    path: &Path,
+    write: impl FnOnce(&mut std::io::BufWriter<File>) -> Result<()>,
+) -> Result<()> {
     // `NAME.tmp`, not a changed extension: `a.json` and `a.csv` never share a temporary.
     let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
     tmp_name.push(".tmp");
     let tmp = path.with_file_name(tmp_name);
+    let io_err = |e| Error::io(format!("failed to write {}", path.display()), e);
     let written = File::create(&tmp)
-        .and_then(|mut f| f.write_all(data).and_then(|_| f.sync_all()))
-        .and_then(|_| fs::rename(&tmp, path));
-    if let Err(e) = written {
+        .map_err(io_err)
+        .and_then(|f| {
+            let mut w = std::io::BufWriter::new(f);
+            write(&mut w)?;
+            let f = w.into_inner().map_err(|e| io_err(e.into_error()))?;
+            f.sync_all().map_err(io_err)
+        })
+        .and_then(|_| fs::rename(&tmp, path).map_err(io_err));
+    if written.is_err() {
         // The old file stays whole; a half-written temporary would only take space.
         let _ = fs::remove_file(&tmp);
-        return Err(Error::io(format!("failed to write {}", path.display()), e));
     }
-    Ok(())
+    written
 }
 
 /// Creates `root/<id>/` for a fresh id of `name`, never reusing a directory that exists: on a

@@ -20,3 +20,4 @@ mod run;
 mod series;
 mod ssh;
 mod store;
+mod timeseries;

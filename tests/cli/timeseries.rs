@@ -1,0 +1,290 @@
+//! Monitoring views: `mpf export --timeseries`, `mpf plot --run --metric` and the report's
+//! time-series section, over a set made by a real run with `monitor.csv` files dropped into
+//! its runs as the sampler writes them.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::common::{journal, mpf_in, only_set, write};
+
+const EXPERIMENT: &str = r#"
+name: monitored
+runs: 1
+variables:
+  size: [1, 2]
+  mode: {values: {"": plain, "-z": zipped}}
+  time: [3]
+steps:
+  - name: server
+    role: server
+    background: true
+    run: echo up; sleep 100
+    ready: {log: up}
+  - name: client
+    role: client
+    delay: 200ms
+    run: sleep 0.3; echo "mpf-result v {{ size }}"
+"#;
+
+/// A prom metric whose labels hold a quote and a comma, as the exposition format allows.
+pub const PROM: &str = r#"prom.app_requests_total{code="200",path="/a,\"b\""}"#;
+
+/// A realistic monitor.csv of run `index`: two roles, every group, 0.25 s apart over 1 s.
+pub fn monitor_csv(index: usize) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(["time", "role", "metric", "value"]).unwrap();
+    for tick in 0..5 {
+        let t = tick as f64 * 0.25;
+        let busy = if (1..4).contains(&tick) { 90.0 } else { 5.0 };
+        for role in ["server", "client"] {
+            let rows = [
+                ("cpu", busy / 2.0 + index as f64),
+                ("cpu0", busy),
+                ("cpu1", 1.0),
+                ("mem", 2.5e9 + tick as f64 * 1e6),
+                ("net.lo.rx", busy * 1e7),
+                ("net.lo.tx", busy * 1e7),
+                ("net.lo.rx_packets", busy * 100.0),
+                ("disk.sda.write", 4096.0 * tick as f64),
+                (PROM, 10.0 + tick as f64),
+            ];
+            for (metric, value) in rows {
+                w.write_record([t.to_string(), role.into(), metric.into(), value.to_string()])
+                    .unwrap();
+            }
+        }
+    }
+    String::from_utf8(w.into_inner().unwrap()).unwrap()
+}
+
+/// Runs the experiment (4 runs) under `tmp/results` and returns the set's directory.
+pub fn ran_set(tmp: &Path) -> PathBuf {
+    write(tmp, "e.yaml", EXPERIMENT);
+    mpf_in(tmp)
+        .args(["run", "e.yaml", "-q", "--no-plot"])
+        .assert()
+        .success();
+    only_set(tmp)
+}
+
+/// The set with every run but the last given `monitor_csv` samples.
+pub fn monitored_set(tmp: &Path) -> PathBuf {
+    let set = ran_set(tmp);
+    for i in 0..3 {
+        std::fs::write(run_file(&set, i), monitor_csv(i)).unwrap();
+    }
+    set
+}
+
+fn run_file(set: &Path, index: usize) -> PathBuf {
+    set.join("runs")
+        .join(format!("{index:04}"))
+        .join("monitor.csv")
+}
+
+/// The journal's record of run `index`.
+fn record(set: &Path, index: usize) -> Value {
+    journal(set)
+        .into_iter()
+        .find(|r| r["index"] == index)
+        .expect("run recorded")
+}
+
+fn export(tmp: &Path, args: &[&str]) -> std::process::Output {
+    mpf_in(tmp)
+        .args(["export", "latest", "--timeseries"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn step_records_hold_their_start_in_the_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let set = ran_set(tmp.path());
+    for r in journal(&set) {
+        let steps = r["steps"].as_array().unwrap();
+        let start = |name: &str| {
+            steps.iter().find(|s| s["name"] == name).unwrap()["start"]
+                .as_f64()
+                .unwrap()
+        };
+        let (server, client) = (start("server"), start("client"));
+        // The server starts first; the client 200 ms after it is ready.
+        assert!(server >= 0.0 && server < 1.0, "{r}");
+        assert!(client >= server + 0.2, "{r}");
+    }
+}
+
+#[test]
+fn csv_export_has_run_variables_repetition_and_every_sample() {
+    let tmp = tempfile::tempdir().unwrap();
+    let set = ran_set(tmp.path());
+    // Run 1 gets three rows, one of them a Prometheus name with quotes and a comma; run 0 a
+    // header only; runs 2 and 3 nothing.
+    std::fs::write(run_file(&set, 0), "time,role,metric,value\n").unwrap();
+    std::fs::write(
+        run_file(&set, 1),
+        format!(
+            "time,role,metric,value\n0.5,server,cpu,12.5\n0.5,client,\"{}\",3\n1.25,server,mem,2500000000\n",
+            PROM.replace('"', "\"\"")
+        ),
+    )
+    .unwrap();
+    let out = export(tmp.path(), &["--format", "csv"]);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let r = record(&set, 1);
+    let p = &r["point"];
+    let mode = p["mode"].as_str().unwrap();
+    let label = if mode.is_empty() { "plain" } else { "zipped" };
+    let prefix = format!("1,{},{mode},{label},3,0", p["size"]);
+    let prom_cell = format!("\"{}\"", PROM.replace('"', "\"\""));
+    assert_eq!(
+        text,
+        format!(
+            "run,size,mode,mode_label,time.variable,repetition,time,role,metric,value\n\
+             {prefix},0.5,server,cpu,12.5\n\
+             {prefix},0.5,client,{prom_cell},3\n\
+             {prefix},1.25,server,mem,2500000000\n"
+        )
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_set_without_samples_is_refused_with_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let set = ran_set(tmp.path());
+    let id = set.file_name().unwrap().to_str().unwrap().to_string();
+    let out = export(tmp.path(), &["--format", "csv"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr).replace(&id, "<id>");
+    insta::assert_snapshot!("timeseries_export_without_samples", err.trim());
+    let out = export(tmp.path(), &["--format", "json"]);
+    assert_eq!(out.status.code(), Some(2));
+    insta::assert_snapshot!(
+        "timeseries_export_as_json",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+}
+
+#[test]
+fn malformed_rows_are_skipped_with_a_warning_and_a_bad_header_is_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let set = monitored_set(tmp.path());
+    let id = set.file_name().unwrap().to_str().unwrap().to_string();
+    let mut text = monitor_csv(1);
+    text.push_str("1.5,server,cpu,not-a-number\n1.5,server\n1.5,server,cpu,1e999\n");
+    std::fs::write(run_file(&set, 1), text).unwrap();
+    let out = mpf_in(tmp.path())
+        .args(["export", "latest", "--timeseries", "--format", "csv"])
+        .args(["--results", "results"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let rows = String::from_utf8(out.stdout).unwrap().lines().count();
+    assert_eq!(rows, 1 + 3 * 5 * 2 * 9);
+    let err = String::from_utf8_lossy(&out.stderr).replace(&id, "<id>");
+    insta::assert_snapshot!("timeseries_malformed_rows", err.trim());
+
+    std::fs::write(run_file(&set, 2), "when,who,what,how much\n1,a,cpu,1\n").unwrap();
+    let out = mpf_in(tmp.path())
+        .args(["export", "latest", "--timeseries", "--format", "csv"])
+        .args(["--results", "results"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr).replace(&id, "<id>");
+    insta::assert_snapshot!("timeseries_bad_header", err.trim());
+}
+
+fn pandas_available() -> bool {
+    Command::new("python3")
+        .args(["-c", "import pandas, pyarrow"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+const PANDAS_CHECK: &str = r#"
+import sys, json
+import pandas as pd, pyarrow.parquet as pq
+csv_path, pq_path = sys.argv[1], sys.argv[2]
+p = pd.read_parquet(pq_path)
+c = pd.read_csv(csv_path, keep_default_na=False, na_values=[], dtype={"mode": str, "mode_label": str})
+assert list(p.columns) == list(c.columns), (list(p.columns), list(c.columns))
+pd.testing.assert_frame_equal(p, c, check_dtype=False)
+meta = pq.read_metadata(pq_path)
+print(json.dumps({
+    "rows": len(p),
+    "row_groups": meta.num_row_groups,
+    "dtypes": {k: str(v) for k, v in p.dtypes.items()},
+    "runs": sorted(set(int(r) for r in p["run"])),
+    "metrics": sorted(set(p["metric"])),
+    "meta": {k.decode(): v.decode() for k, v in meta.metadata.items()},
+}))
+"#;
+
+#[test]
+fn parquet_reads_back_in_pandas_equal_to_the_csv() {
+    if !pandas_available() {
+        assert!(
+            std::env::var_os("MPF_REQUIRE_SCIPY").is_none(),
+            "python3 with pandas and pyarrow is required"
+        );
+        eprintln!("SKIPPED parquet_reads_back_in_pandas_equal_to_the_csv: no pandas/pyarrow");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let set = monitored_set(tmp.path());
+    let csv_path = tmp.path().join("samples.csv");
+    let out = export(tmp.path(), &["--format", "csv", "-o", "samples.csv"]);
+    assert!(out.status.success(), "{out:?}");
+    // Without -o, Parquet goes into the set.
+    let out = export(tmp.path(), &["--format", "parquet"]);
+    assert!(out.status.success(), "{out:?}");
+    let pq_path = set.join("monitor.parquet");
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(PANDAS_CHECK)
+        .arg(&csv_path)
+        .arg(&pq_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pandas check failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(got["rows"], 3 * 5 * 2 * 9);
+    assert_eq!(got["row_groups"], 3, "one row group per run");
+    assert_eq!(got["runs"], serde_json::json!([0, 1, 2]));
+    for (col, dtype) in [
+        ("run", "int64"),
+        ("size", "int64"),
+        ("repetition", "int64"),
+        ("time", "float64"),
+        ("value", "float64"),
+    ] {
+        assert_eq!(got["dtypes"][col], dtype, "{col}");
+    }
+    assert!(got["metrics"]
+        .as_array()
+        .unwrap()
+        .contains(&Value::from(PROM)));
+    let meta = &got["meta"];
+    assert_eq!(meta["mpf.id"], set.file_name().unwrap().to_str().unwrap());
+    let units: Value = serde_json::from_str(meta["mpf.units"].as_str().unwrap()).unwrap();
+    assert_eq!(units["cpu"], "%");
+    assert_eq!(units["net.lo.rx"], "bit/s");
+    assert_eq!(units["disk.sda.write"], "B/s");
+    assert_eq!(units[PROM], "");
+}
