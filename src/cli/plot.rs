@@ -1,8 +1,11 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use mpf::error::Result;
 use mpf::model::{Scale, Stat};
+use mpf::report::plot::output::file_stem;
+use mpf::report::plot::timeseries;
 use mpf::report::plot::{plot_all, plot_one, PlotSpec};
+use mpf::store::ResultSet;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -30,6 +33,18 @@ pub struct Args {
     /// <set>/plots/
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Draw the monitoring samples of run N (its index, as `mpf show` lists it) instead of
+    /// the results; needs --metric
+    #[arg(long, value_name = "N", requires = "metric",
+          conflicts_with_all = ["x", "y", "series", "stat", "log_y", "durations"])]
+    pub run: Option<usize>,
+    /// The metric to draw with --run: a full name (`cpu`, `net.eth0.rx`) or what comes
+    /// before a dot (`net`: every net.* metric, one panel per unit)
+    #[arg(long, value_name = "METRIC", requires = "run")]
+    pub metric: Option<String>,
+    /// Only this role's samples (or its machines', `role.host`) with --run
+    #[arg(long, value_name = "ROLE", requires = "run")]
+    pub role: Option<String>,
     #[command(flatten)]
     pub results: super::ResultsDir,
 }
@@ -42,6 +57,15 @@ pub enum StatArg {
 
 pub fn run(args: Args) -> Result<i32> {
     let set = mpf::store::open(&args.results.root(), &args.id)?;
+    if let (Some(run), Some(metric)) = (args.run, &args.metric) {
+        return plot_run(
+            &set,
+            run,
+            metric,
+            args.role.as_deref(),
+            args.output.as_deref(),
+        );
+    }
     let flags = PlotSpec {
         x: args.x,
         y: args.y,
@@ -72,6 +96,38 @@ pub fn run(args: Args) -> Result<i32> {
             for p in written {
                 super::console::out(&format!("{}\n", p.display()));
             }
+        }
+    }
+    Ok(0)
+}
+
+/// `--run N --metric M`: one run's samples, to FILE or as SVG and PNG into <set>/plots/.
+fn plot_run(
+    set: &ResultSet,
+    run: usize,
+    metric: &str,
+    role: Option<&str>,
+    output: Option<&Path>,
+) -> Result<i32> {
+    let paths = match output {
+        Some(p) => vec![p.to_path_buf()],
+        None => {
+            let dir = set.dir.join("plots");
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| mpf::Error::io(format!("failed to create {}", dir.display()), e))?;
+            let stem = format!("run-{run:04}-{}", file_stem(metric));
+            ["svg", "png"]
+                .iter()
+                .map(|ext| dir.join(format!("{stem}.{ext}")))
+                .collect()
+        }
+    };
+    let fig = timeseries::plot_run(set, run, metric, role, &paths)?;
+    for p in &paths {
+        if output.is_some() {
+            super::console::err(&format!("wrote {} ({})", p.display(), fig.title));
+        } else {
+            super::console::out(&format!("{}\n", p.display()));
         }
     }
     Ok(0)

@@ -17,12 +17,12 @@ variables:
   mode: {values: {"": plain, "-z": zipped}}
   time: [3]
 steps:
-  - name: server
+  - name: serve
     role: server
     background: true
     run: echo up; sleep 100
     ready: {log: up}
-  - name: client
+  - name: load
     role: client
     delay: 200ms
     run: sleep 0.3; echo "mpf-result v {{ size }}"
@@ -38,17 +38,18 @@ pub fn monitor_csv(index: usize) -> String {
     for tick in 0..5 {
         let t = tick as f64 * 0.25;
         let busy = if (1..4).contains(&tick) { 90.0 } else { 5.0 };
-        for role in ["server", "client"] {
+        for (role, load) in [("server", 1.0), ("client", 0.4)] {
+            let busy = busy * load;
             let rows = [
                 ("cpu", busy / 2.0 + index as f64),
                 ("cpu0", busy),
                 ("cpu1", 1.0),
-                ("mem", 2.5e9 + tick as f64 * 1e6),
+                ("mem", 2.5e9 * load + tick as f64 * 1e6),
                 ("net.lo.rx", busy * 1e7),
-                ("net.lo.tx", busy * 1e7),
+                ("net.lo.tx", busy * 0.6e7),
                 ("net.lo.rx_packets", busy * 100.0),
-                ("disk.sda.write", 4096.0 * tick as f64),
-                (PROM, 10.0 + tick as f64),
+                ("disk.sda.write", 4096.0 * tick as f64 * load),
+                (PROM, 10.0 * load + tick as f64),
             ];
             for (metric, value) in rows {
                 w.write_record([t.to_string(), role.into(), metric.into(), value.to_string()])
@@ -111,7 +112,7 @@ fn step_records_hold_their_start_in_the_run() {
                 .as_f64()
                 .unwrap()
         };
-        let (server, client) = (start("server"), start("client"));
+        let (server, client) = (start("serve"), start("load"));
         // The server starts first; the client 200 ms after it is ready.
         assert!(server >= 0.0 && server < 1.0, "{r}");
         assert!(client >= server + 0.2, "{r}");
@@ -287,4 +288,164 @@ fn parquet_reads_back_in_pandas_equal_to_the_csv() {
     assert_eq!(units["net.lo.rx"], "bit/s");
     assert_eq!(units["disk.sda.write"], "B/s");
     assert_eq!(units[PROM], "");
+}
+
+/// The texts of an SVG that plotters drew (each on the line after its `<text>` tag).
+fn svg_texts(svg: &str) -> Vec<String> {
+    let lines: Vec<&str> = svg.lines().collect();
+    lines
+        .windows(2)
+        .filter(|w| w[0].starts_with("<text"))
+        .map(|w| w[1].trim().to_string())
+        .collect()
+}
+
+/// The data lines of an SVG: polylines two pixels wide.
+fn data_lines(svg: &str) -> usize {
+    svg.lines()
+        .filter(|l| l.starts_with("<polyline") && l.contains("stroke-width=\"2\""))
+        .count()
+}
+
+fn plot(tmp: &Path, args: &[&str]) -> std::process::Output {
+    mpf_in(tmp)
+        .args(["plot", "latest"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn plot_run_draws_each_role_with_the_steps_marked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let set = monitored_set(tmp.path());
+    let out = plot(
+        tmp.path(),
+        &["--run", "1", "--metric", "cpu", "-o", "cpu.svg"],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let svg = std::fs::read_to_string(tmp.path().join("cpu.svg")).unwrap();
+    assert!(svg.contains("mpf-provenance"));
+    let texts = svg_texts(&svg);
+    for text in [
+        "cpu in run 1",
+        "cpu (%)",
+        "server",
+        "client",
+        // The step markers, by name.
+        "serve",
+        "load",
+        "Time since the run started (s)",
+    ] {
+        assert!(
+            texts.iter().any(|t| t == text),
+            "svg lacks {text}: {texts:?}"
+        );
+    }
+    // The point and repetition of the run in the caption.
+    let r = record(&set, 1);
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.starts_with(&format!("size={}, ", r["point"]["size"]))
+                && t.contains("run 1, repetition 0")),
+        "{texts:?}"
+    );
+    assert_eq!(data_lines(&svg), 2, "one line per role, not cpu0 or cpu1");
+    // A prefix draws every metric under it, one panel per unit.
+    let out = plot(
+        tmp.path(),
+        &[
+            "--run", "1", "--metric", "net", "--role", "server", "-o", "net.svg",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let svg = std::fs::read_to_string(tmp.path().join("net.svg")).unwrap();
+    let texts = svg_texts(&svg);
+    for text in [
+        "net.lo.rx",
+        "net.lo.tx",
+        "net.lo.rx_packets",
+        "net (Mbit/s)",
+        "net (kpackets/s)",
+        "net in run 1 on server",
+    ] {
+        assert!(
+            texts.iter().any(|t| t == text),
+            "svg lacks {text}: {texts:?}"
+        );
+    }
+    assert!(
+        !texts.iter().any(|t| t.contains("client")),
+        "--role server only"
+    );
+    assert_eq!(data_lines(&svg), 3);
+    // Without -o: SVG and PNG into the set's plots/.
+    let out = plot(tmp.path(), &["--run", "0", "--metric", "prom"]);
+    assert!(out.status.success(), "{out:?}");
+    let svg = std::fs::read_to_string(set.join("plots/run-0000-prom.svg")).unwrap();
+    assert!(
+        svg.contains(
+            "prom.app_requests_total{code=&quot;200&quot;,path=&quot;/a,\\&quot;b\\&quot;&quot;}"
+        ),
+        "{svg}"
+    );
+    assert!(set.join("plots/run-0000-prom.png").is_file());
+}
+
+#[test]
+fn plot_run_writes_valid_png_and_pdf() {
+    let tmp = tempfile::tempdir().unwrap();
+    monitored_set(tmp.path());
+    for name in ["m.png", "m.pdf"] {
+        let out = plot(tmp.path(), &["--run", "2", "--metric", "mem", "-o", name]);
+        assert!(out.status.success(), "{out:?}");
+    }
+    let png = std::fs::read(tmp.path().join("m.png")).unwrap();
+    let image = resvg::tiny_skia::Pixmap::decode_png(&png).expect("a valid png");
+    assert_eq!((image.width(), image.height()), (1800, 944));
+    let pdf = std::fs::read(tmp.path().join("m.pdf")).unwrap();
+    assert!(pdf.starts_with(b"%PDF-"));
+    let text = String::from_utf8_lossy(&pdf);
+    assert!(
+        text.contains("FontFile2") || text.contains("FontFile3"),
+        "no embedded font"
+    );
+    assert!(text.trim_end().ends_with("%%EOF"));
+}
+
+#[test]
+fn plot_run_errors_name_what_the_set_has() {
+    let tmp = tempfile::tempdir().unwrap();
+    let set = monitored_set(tmp.path());
+    let id = set.file_name().unwrap().to_str().unwrap().to_string();
+    let cases: [(&str, &[&str]); 5] = [
+        (
+            "plot_run_not_recorded",
+            &["--run", "9", "--metric", "cpu", "-o", "x.svg"],
+        ),
+        (
+            "plot_run_without_samples",
+            &["--run", "3", "--metric", "cpu", "-o", "x.svg"],
+        ),
+        (
+            "plot_run_unknown_metric",
+            &["--run", "1", "--metric", "gpu", "-o", "x.svg"],
+        ),
+        (
+            "plot_run_unknown_role",
+            &[
+                "--run", "1", "--metric", "cpu", "--role", "db", "-o", "x.svg",
+            ],
+        ),
+        ("plot_run_without_metric", &["--run", "1", "-o", "x.svg"]),
+    ];
+    for (name, args) in cases {
+        let out = plot(tmp.path(), args);
+        assert_eq!(out.status.code(), Some(2), "{name}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr).replace(&id, "<id>");
+        assert!(!err.contains("panicked"), "{err}");
+        insta::assert_snapshot!(name, err.trim());
+    }
+    assert!(!tmp.path().join("x.svg").exists());
 }

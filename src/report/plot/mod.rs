@@ -7,6 +7,7 @@ pub mod output;
 pub mod provenance;
 pub mod render;
 pub mod spec;
+pub mod timeseries;
 
 pub use figure::{build, choose, Choice, Figure, Kind};
 pub use output::{encode, figures, plot_all, plot_one, Format};

@@ -167,11 +167,22 @@ pub fn svg_to_pdf(svg: &str, provenance: &Provenance, title: &str) -> Result<Vec
 
 /// Encodes a drawn figure in `format`, with its provenance in the file's metadata.
 pub fn encode(fig: &Figure, format: Format) -> Result<Vec<u8>> {
-    let svg = fig.provenance.into_svg(to_svg(fig)?);
+    encode_svg(to_svg(fig)?, &fig.provenance, &fig.y_title, format)
+}
+
+/// Encodes a drawn SVG in `format`, with `provenance` in the file's metadata and `title` as
+/// the PDF's title.
+pub fn encode_svg(
+    svg: String,
+    provenance: &Provenance,
+    title: &str,
+    format: Format,
+) -> Result<Vec<u8>> {
+    let svg = provenance.into_svg(svg);
     match format {
         Format::Svg => Ok(svg.into_bytes()),
-        Format::Png => Ok(fig.provenance.into_png(svg_to_png(&svg, 2.0)?)),
-        Format::Pdf => svg_to_pdf(&svg, &fig.provenance, &fig.y_title),
+        Format::Png => Ok(provenance.into_png(svg_to_png(&svg, 2.0)?)),
+        Format::Pdf => svg_to_pdf(&svg, provenance, title),
     }
 }
 
@@ -190,7 +201,7 @@ pub fn file_stem(result: &str) -> String {
 }
 
 /// Written whole or not at all: a signal while drawing never leaves half a graph.
-fn write(path: &Path, data: &[u8]) -> Result<()> {
+pub(crate) fn write(path: &Path, data: &[u8]) -> Result<()> {
     crate::store::writer::write_atomic(path, data)
 }
 

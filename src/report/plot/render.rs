@@ -33,14 +33,14 @@ const SINGLE: (u32, u32) = (640, 400);
 /// Size of one panel of small multiples.
 const PANEL: (u32, u32) = (420, 300);
 const LEGEND_HEIGHT: u32 = 34;
-const CAPTION_HEIGHT: u32 = 26;
+pub(crate) const CAPTION_HEIGHT: u32 = 26;
 
 // Font sizes as plotters takes them (it writes size / 1.24 as the CSS pixel size).
-const TICK_FONT: f64 = 17.0;
-const AXIS_FONT: f64 = 20.0;
-const CAPTION_FONT: f64 = 18.0;
-const LEGEND_FONT: f64 = 18.0;
-const NOTE_FONT: f64 = 15.0;
+pub(crate) const TICK_FONT: f64 = 17.0;
+pub(crate) const AXIS_FONT: f64 = 20.0;
+pub(crate) const CAPTION_FONT: f64 = 18.0;
+pub(crate) const LEGEND_FONT: f64 = 18.0;
+pub(crate) const NOTE_FONT: f64 = 15.0;
 
 type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<TickAxis, TickAxis>>;
 
@@ -50,6 +50,13 @@ pub struct TickAxis {
     lo: f64,
     hi: f64,
     ticks: Vec<f64>,
+}
+
+impl TickAxis {
+    /// An axis from `lo` to `hi` with its ticks at `ticks`.
+    pub fn new(lo: f64, hi: f64, ticks: Vec<f64>) -> TickAxis {
+        TickAxis { lo, hi, ticks }
+    }
 }
 
 impl Ranged for TickAxis {
@@ -77,7 +84,7 @@ impl Ranged for TickAxis {
     }
 }
 
-fn draw_err(e: impl std::fmt::Display) -> Error {
+pub(crate) fn draw_err(e: impl std::fmt::Display) -> Error {
     Error::Runtime(format!("failed to draw graph: {e}"))
 }
 
@@ -142,7 +149,7 @@ pub fn to_svg(fig: &Figure) -> Result<String> {
 }
 
 /// The caption in lines that fit `width` pixels, broken after its `; ` separators.
-fn wrap_caption(caption: &str, width: u32) -> Vec<String> {
+pub(crate) fn wrap_caption(caption: &str, width: u32) -> Vec<String> {
     // DejaVu Sans at the note size averages under 8 pixels a character.
     let fits = (width as usize / 8).max(20);
     let mut lines: Vec<String> = Vec::new();
@@ -161,7 +168,7 @@ fn wrap_caption(caption: &str, width: u32) -> Vec<String> {
     lines
 }
 
-fn font(size: f64) -> TextStyle<'static> {
+pub(crate) fn font(size: f64) -> TextStyle<'static> {
     (FONT_FAMILY, size).into_font().color(&BLACK)
 }
 
