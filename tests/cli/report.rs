@@ -86,7 +86,8 @@ fn report_to_a_chosen_file() {
     assert!(html.contains("\"type\":\"box\""));
 }
 
-fn chromium() -> Option<PathBuf> {
+/// A headless browser on this machine, if any.
+pub fn chromium() -> Option<PathBuf> {
     for name in [
         "chromium",
         "chromium-browser",
@@ -106,16 +107,11 @@ fn chromium() -> Option<PathBuf> {
     None
 }
 
-#[test]
-fn report_renders_in_headless_chromium() {
-    let Some(browser) = chromium() else {
-        eprintln!("SKIPPED report_renders_in_headless_chromium: no chromium found (apt-get install chromium)");
-        return;
-    };
-    let tmp = tempfile::tempdir().unwrap();
-    let (path, _) = report(tmp.path());
-    let profile = tmp.path().join("profile");
-    let out = Command::new(&browser)
+/// The DOM of the page at `path` once headless chromium has run its scripts, after checking
+/// that neither the console nor the page reported an error.
+pub fn rendered_dom(browser: &Path, path: &Path, tmp: &Path) -> String {
+    let profile = tmp.join("profile");
+    let out = Command::new(browser)
         .args([
             "--headless",
             "--no-sandbox",
@@ -155,6 +151,18 @@ fn report_renders_in_headless_chromium() {
             .take(400)
             .collect::<String>()
     );
+    dom.into_owned()
+}
+
+#[test]
+fn report_renders_in_headless_chromium() {
+    let Some(browser) = chromium() else {
+        eprintln!("SKIPPED report_renders_in_headless_chromium: no chromium found (apt-get install chromium)");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (path, _) = report(tmp.path());
+    let dom = rendered_dom(&browser, &path, tmp.path());
     // goodput and the interval series; the step durations are not drawn unless asked for.
     assert!(!dom.contains("id=\"plot-2\""));
     for i in 0..2 {

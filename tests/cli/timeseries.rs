@@ -449,3 +449,150 @@ fn plot_run_errors_name_what_the_set_has() {
     }
     assert!(!tmp.path().join("x.svg").exists());
 }
+
+fn report(tmp: &Path) -> (PathBuf, String) {
+    let out = mpf_in(tmp)
+        .args(["report", "latest", "-o", "r.html"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let path = tmp.join("r.html");
+    let html = std::fs::read_to_string(&path).unwrap();
+    (path, html)
+}
+
+/// The embedded monitoring data of a report.
+fn monitor_data(html: &str) -> Value {
+    let start = html
+        .find("<script type=\"application/json\" id=\"mpf-monitor\">")
+        .expect("monitoring data");
+    let rest = &html[start..];
+    let json = &rest[rest.find('>').unwrap() + 1..rest.find("</script>").unwrap()];
+    serde_json::from_str(&json.replace("<\\/", "</")).unwrap()
+}
+
+#[test]
+fn report_shows_a_chosen_run_with_its_steps() {
+    let tmp = tempfile::tempdir().unwrap();
+    let set = monitored_set(tmp.path());
+    let (_, html) = report(tmp.path());
+    assert!(html.contains("<h2>Monitoring</h2>"));
+    assert!(html.contains("<select id=\"mpf-monitor-run\">"));
+    // Runs 0 to 2 have samples, run 3 none; the first is shown first.
+    let r0 = record(&set, 0);
+    let label = format!(
+        "<option value=\"0\">run 0: size={}, mode={} (repetition 0)</option>",
+        r0["point"]["size"],
+        if r0["point"]["mode"] == "" {
+            "plain"
+        } else {
+            "zipped"
+        }
+    );
+    assert!(html.contains(&label), "{label}");
+    assert!(html.contains("<option value=\"2\">run 2: "));
+    assert!(!html.contains("<option value=\"3\">"));
+    assert!(!html.contains("mpf-monitor-left-out"));
+    let data = monitor_data(&html);
+    let runs = data.as_array().unwrap();
+    assert_eq!(runs.len(), 3);
+    let graphs = runs[1]["graphs"].as_array().unwrap();
+    let titles: Vec<&str> = graphs
+        .iter()
+        .map(|g| g["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            "client · cpu (%)",
+            "client · mem (B)",
+            "client · net (bit/s)",
+            "client · net (packets/s)",
+            "client · disk (B/s)",
+            "client · prom",
+            "server · cpu (%)",
+            "server · mem (B)",
+            "server · net (bit/s)",
+            "server · net (packets/s)",
+            "server · disk (B/s)",
+            "server · prom",
+        ]
+    );
+    // Every graph marks the steps where the journal says they ran.
+    let steps = record(&set, 1)["steps"].clone();
+    let load = steps
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "load")
+        .unwrap();
+    for g in graphs {
+        let notes: Vec<&str> = g["layout"]["annotations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["text"].as_str().unwrap())
+            .collect();
+        assert_eq!(notes, ["serve", "load"]);
+        let band = &g["layout"]["shapes"][2];
+        assert_eq!(band["x0"], load["start"]);
+    }
+    // The server's cpu line holds the file's values, in %.
+    let cpu = &graphs[6]["data"][0];
+    assert_eq!(cpu["name"], "cpu");
+    assert_eq!(cpu["x"], serde_json::json!([0.0, 0.25, 0.5, 0.75, 1.0]));
+    assert_eq!(cpu["y"], serde_json::json!([3.5, 46.0, 46.0, 46.0, 3.5]));
+}
+
+#[test]
+fn report_embeds_a_bounded_number_of_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let set = crate::fixtures::iperf(&tmp.path().join("results"));
+    for i in 0..48 {
+        let path = run_file(&set, i);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, monitor_csv(i)).unwrap();
+    }
+    let (_, html) = report(tmp.path());
+    assert_eq!(monitor_data(&html).as_array().unwrap().len(), 20);
+    assert!(html.contains("<option value=\"19\">run 19: "));
+    assert!(html.contains(
+        "28 more runs with samples not embedded, to keep this page small (runs 20, 21, 22"
+    ));
+    assert!(html.contains("mpf plot iperf-20261125T100000Z-ab12 --run N --metric cpu"));
+}
+
+#[test]
+fn report_monitoring_renders_in_headless_chromium() {
+    let Some(browser) = crate::report::chromium() else {
+        assert!(
+            std::env::var_os("MPF_REQUIRE_NETNS").is_none(),
+            "chromium is required on CI"
+        );
+        eprintln!("SKIPPED report_monitoring_renders_in_headless_chromium: no chromium");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    monitored_set(tmp.path());
+    let (path, _) = report(tmp.path());
+    let dom = crate::report::rendered_dom(&browser, &path, tmp.path());
+    for k in 0..12 {
+        let start = dom
+            .find(&format!("id=\"monitor-{k}\""))
+            .unwrap_or_else(|| panic!("monitor-{k} missing"));
+        let div = &dom[start..];
+        let end = div[1..].find("id=\"monitor-").map_or(div.len(), |e| e + 1);
+        let div = &div[..end];
+        assert!(
+            div.contains("data-rendered=\"true\""),
+            "monitor-{k} not rendered"
+        );
+        assert!(div.contains("class=\"main-svg\""), "monitor-{k} has no svg");
+        // The steps' names are drawn on the graph.
+        assert!(
+            div.contains(">serve<") && div.contains(">load<"),
+            "monitor-{k} lacks steps"
+        );
+    }
+    assert!(!dom.contains("id=\"monitor-12\""));
+}

@@ -1,5 +1,6 @@
 //! The offline HTML report (`mpf report`).
 
+pub mod monitor;
 pub mod page;
 
 pub use page::{render, write_report};

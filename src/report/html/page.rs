@@ -1,5 +1,6 @@
 //! The offline HTML report: one file with the manifest, the sortable runs table, one
-//! interactive plot per result (plotly.js embedded once) and the failed runs with their errors.
+//! interactive plot per result (plotly.js embedded once), the monitoring samples of a chosen
+//! run (`monitor`) and the failed runs with their errors.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -606,6 +607,8 @@ pub fn render(set: &ResultSet, hints: Option<&PlotSpec>) -> Result<String> {
             esc(&caption(f))
         );
     }
+    let monitor = super::monitor::section(set)?;
+    out.push_str(&monitor.html);
     out.push_str("<h2>Per-point summary</h2>\n");
     point_summary(&mut out, set);
     out.push_str("<h2>Runs</h2>\n<p>Click a column header to sort.</p>\n");
@@ -616,10 +619,11 @@ pub fn render(set: &ResultSet, hints: Option<&PlotSpec>) -> Result<String> {
     let data: Vec<Value> = figs.iter().map(plotly_figure).collect();
     let _ = write!(
         out,
-        "<script type=\"application/json\" id=\"mpf-figures\">{}</script>\n<script>{}</script>\n<script>{}</script>\n</body>\n</html>\n",
+        "<script type=\"application/json\" id=\"mpf-figures\">{}</script>\n<script>{}</script>\n<script>{}</script>\n{}</body>\n</html>\n",
         script_safe(&Value::Array(data).to_string()),
         script_safe(PLOTLY),
-        SCRIPT
+        SCRIPT,
+        monitor.scripts
     );
     Ok(out)
 }
