@@ -66,6 +66,14 @@ const MONITOR_SCRIPT: &str = r#"
 })();
 "#;
 
+/// A name from a monitor.csv as plotly text: plotly reads a few HTML tags (`<a href>`, `<b>`)
+/// in names, and a Prometheus label may hold anything; entities show as the characters.
+fn plotly_text(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
 /// At most `max` of `points`, evenly spaced by index, the first and the last kept.
 fn thin(points: &[(f64, f64)], max: usize) -> Vec<(f64, f64)> {
     if points.len() <= max || max < 2 {
@@ -159,12 +167,13 @@ fn graph_figure(
         .map(|(j, (metric, p))| {
             points += p.len();
             let hidden = g.group == Group::Cpu && metric != "cpu" && cores > SHOWN_CORES;
+            let name = plotly_text(metric);
             let mut t = json!({
-                "type": "scatter", "mode": "lines", "name": metric,
+                "type": "scatter", "mode": "lines", "name": name,
                 "x": p.iter().map(|x| x.0).collect::<Vec<_>>(),
                 "y": p.iter().map(|x| x.1 / div).collect::<Vec<_>>(),
                 "line": {"color": css_colour(j), "width": 2},
-                "hovertemplate": format!("%{{y:.4g}} {unit} at %{{x:.3f}} s<extra>{metric}</extra>"),
+                "hovertemplate": format!("%{{y:.4g}} {unit} at %{{x:.3f}} s<extra>{}</extra>", name.replace('%', "&#37;")),
             });
             if hidden {
                 t["visible"] = json!("legendonly");
@@ -306,10 +315,36 @@ mod tests {
         let p: Vec<(f64, f64)> = (0..10_001).map(|i| (i as f64, 0.0)).collect();
         let t = thin(&p, 2_000);
         assert_eq!(t.len(), 2_000);
-        assert!(t.windows(2).all(|w| w[1].0 - w[0].0 >= 5.0 && w[1].0 - w[0].0 <= 6.0));
+        assert!(t
+            .windows(2)
+            .all(|w| w[1].0 - w[0].0 >= 5.0 && w[1].0 - w[0].0 <= 6.0));
         assert_eq!(t.first(), p.first());
         assert_eq!(t.last(), p.last());
         assert_eq!(thin(&p[..5], 2_000).len(), 5);
+    }
+
+    #[test]
+    fn names_from_the_file_reach_plotly_as_text() {
+        let s = crate::store::timeseries::parse(
+            std::path::Path::new("m.csv"),
+            0,
+            b"time,role,metric,value\n0,r,\"prom.x{p=\"\"<a href='javascript:x'>%{y}</a>&\"\"}\",1\n",
+        )
+        .unwrap();
+        let g = &graphs(&s)[0];
+        let (fig, _) = graph_figure(&s, g, &(vec![], vec![]), 10);
+        let trace = &fig["data"][0];
+        assert_eq!(
+            trace["name"],
+            "prom.x{p=\"&lt;a href='javascript:x'&gt;%{y}&lt;/a&gt;&amp;\"}"
+        );
+        let hover = trace["hovertemplate"].as_str().unwrap();
+        assert!(
+            hover.ends_with(
+                "<extra>prom.x{p=\"&lt;a href='javascript:x'&gt;&#37;{y}&lt;/a&gt;&amp;\"}</extra>"
+            ),
+            "{hover}"
+        );
     }
 
     #[test]
