@@ -64,9 +64,10 @@ struct Started {
 
 struct Done {
     step: usize,
+    /// When the process started.
+    started: Instant,
     role: String,
     host: String,
-    started: Instant,
     out: Output,
     background: bool,
     teardown: bool,
@@ -422,9 +423,9 @@ impl RunEnv<'_> {
             }
             done.push(Done {
                 step: s.step,
+                started,
                 role: s.role,
                 host: s.host,
-                started,
                 out,
                 background: false,
                 teardown,
@@ -435,9 +436,9 @@ impl RunEnv<'_> {
 
     /// Executes one attempt of a run.
     pub async fn execute(&self, run: &PlannedRun) -> RunOutcome {
-        // The origin of every offset the run records: step starts, monitoring samples.
-        let origin = Instant::now();
         let exp = self.exp;
+        // The origin of the run's time axis (step starts, monitor.csv).
+        let run_start = Instant::now();
         let mut cancel = self.cancel.clone();
         let dir = run_dir(self.set_dir, run.index);
         let _ = std::fs::remove_dir_all(&dir);
@@ -568,9 +569,9 @@ impl RunEnv<'_> {
             let out = s.proc.finish(false).await;
             done.push(Done {
                 step: s.step,
+                started,
                 role: s.role,
                 host: s.host,
-                started,
                 out,
                 background: true,
                 teardown: false,
@@ -662,9 +663,9 @@ impl RunEnv<'_> {
                 host: d.host.clone(),
                 exit: d.out.exit,
                 duration: d.out.duration.as_secs_f64(),
-                start: Some(d.started.saturating_duration_since(origin).as_secs_f64()),
                 timed_out: d.out.timed_out,
                 background: d.background,
+                start: Some((d.started - run_start).as_secs_f64()),
             });
             let multi = done
                 .iter()

@@ -26,14 +26,14 @@ pub struct StepRecord {
     pub exit: Option<i32>,
     /// Wall time in seconds.
     pub duration: f64,
-    /// When the step started, in seconds since the run started (the origin of the run's
-    /// monitoring samples too); absent in sets recorded before mpf kept it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub start: Option<f64>,
     #[serde(default)]
     pub timed_out: bool,
     #[serde(default)]
     pub background: bool,
+    /// When the step started, in seconds since the run started (the time axis of
+    /// `monitor.csv`); absent in records of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<f64>,
 }
 
 /// One line of `journal.jsonl`: a finished run, successful or not.

@@ -611,9 +611,9 @@ mod tests {
             host: "h".into(),
             exit: Some(0),
             duration,
-            start,
             timed_out: false,
             background: false,
+            start,
         };
         let mut r: RunRecord = serde_json::from_value(serde_json::json!({
             "index": 0, "point_index": 0, "point": {}, "repetition": 0, "status": "ok",
