@@ -2,7 +2,8 @@
 //! `time,role,metric,value` (seconds since the run started, the role or `role.host`, the metric,
 //! its value in the metric's base unit), read back for export, the report and `mpf plot --run`.
 //!
-//! The file is input like any other: it is read up to `MAX_FILE_BYTES`, a wrong header is an
+//! The file is input like any other: it is read up to `MAX_FILE_BYTES` and `MAX_SAMPLES`
+//! (streamed: only the samples are kept), a wrong header is an
 //! error naming the file, and a row that does not hold a finite time, a role, a metric and a
 //! finite value is skipped and counted (the first such row is named), never a panic.
 
@@ -23,9 +24,11 @@ use crate::store::ResultSet;
 pub const MONITOR_FILE: &str = "monitor.csv";
 /// The header of every monitor.csv.
 pub const HEADER: [&str; 4] = ["time", "role", "metric", "value"];
-/// The largest monitor.csv mpf reads: 64 MiB is about two million samples, hours of a
-/// machine's metrics at `interval: 1s`, and keeps a run's samples in tens of MiB of memory.
-pub const MAX_FILE_BYTES: u64 = 64 << 20;
+/// The largest monitor.csv mpf reads: room for `MAX_SAMPLES` rows with long Prometheus names.
+pub const MAX_FILE_BYTES: u64 = 512 << 20;
+/// The most samples mpf reads from one run (as many as the sampler keeps): 24 bytes each in
+/// memory, so a run's samples take at most 48 MB however the file was written.
+pub const MAX_SAMPLES: usize = 2_000_000;
 /// The longest role or metric name kept (Prometheus names carry their labels).
 pub const MAX_NAME_BYTES: usize = 1024;
 
@@ -142,7 +145,7 @@ impl RunSamples {
     pub fn skipped_note(&self) -> Option<String> {
         let first = self.first_skipped.as_deref()?;
         Some(format!(
-            "{} malformed monitoring row{} skipped (first: {first})",
+            "{} monitoring row{} skipped (first: {first})",
             self.skipped,
             if self.skipped == 1 { "" } else { "s" }
         ))
@@ -162,23 +165,28 @@ pub fn read_run(set_dir: &Path, index: usize) -> Result<Option<RunSamples>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io(format!("failed to read {}", path.display()), e)),
     };
-    // Read one byte past the limit, so that a file that grew since it was measured is caught.
-    let mut data = Vec::new();
-    file.take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut data)
-        .ctx(|| format!("failed to read {}", path.display()))?;
-    if data.len() as u64 > MAX_FILE_BYTES {
-        return Err(Error::input(
-            &path,
-            0,
-            0,
-            format!(
-                "more than {} MiB of monitoring samples, the most mpf reads from one run",
-                MAX_FILE_BYTES >> 20
-            ),
-        ));
+    let len = file
+        .metadata()
+        .ctx(|| format!("failed to read {}", path.display()))?
+        .len();
+    if len > MAX_FILE_BYTES {
+        return Err(too_big(&path));
     }
-    parse(&path, index, &data).map(Some)
+    // One byte past the limit, so that a file that grows while it is read is caught too.
+    let reader = std::io::BufReader::new(file.take(MAX_FILE_BYTES + 1));
+    parse_from(&path, index, reader, MAX_SAMPLES).map(Some)
+}
+
+fn too_big(path: &Path) -> Error {
+    Error::input(
+        path,
+        0,
+        0,
+        format!(
+            "more than {} MiB of monitoring samples, the most mpf reads from one run",
+            MAX_FILE_BYTES >> 20
+        ),
+    )
 }
 
 /// The runs of `set` that have samples, in run order.
@@ -247,6 +255,11 @@ fn shorten(t: &str) -> String {
 
 /// Parses the bytes of a monitor.csv (`path` names it in messages).
 pub fn parse(path: &Path, run: usize, data: &[u8]) -> Result<RunSamples> {
+    parse_from(path, run, data, MAX_SAMPLES)
+}
+
+/// Parses a monitor.csv as it is read, keeping only the samples, at most `max_samples`.
+fn parse_from(path: &Path, run: usize, data: impl Read, max_samples: usize) -> Result<RunSamples> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -264,6 +277,12 @@ pub fn parse(path: &Path, run: usize, data: &[u8]) -> Result<RunSamples> {
         match reader.read_byte_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
+            Err(e) if e.is_io_error() => {
+                return Err(Error::Runtime(format!(
+                    "failed to read {}: {e}",
+                    path.display()
+                )))
+            }
             Err(e) => {
                 // The csv reader stops at a broken quote: the rest of the file is one bad row.
                 let at = e.position().map_or(line + 1, |p| p.line());
@@ -292,6 +311,16 @@ pub fn parse(path: &Path, run: usize, data: &[u8]) -> Result<RunSamples> {
                     ),
                 ));
             }
+            continue;
+        }
+        if out.rows.len() >= max_samples {
+            out.skipped += 1;
+            out.first_skipped.get_or_insert_with(|| {
+                format!(
+                    "{}:{line}: beyond the {max_samples} samples mpf reads from a run",
+                    path.display()
+                )
+            });
             continue;
         }
         match parse_row(&record) {
@@ -324,6 +353,9 @@ pub fn parse(path: &Path, run: usize, data: &[u8]) -> Result<RunSamples> {
                     .get_or_insert_with(|| format!("{}:{line}: {why}", path.display()));
             }
         }
+    }
+    if reader.position().byte() > MAX_FILE_BYTES {
+        return Err(too_big(path));
     }
     if !header_seen {
         return Err(Error::input(
@@ -598,7 +630,7 @@ mod tests {
         assert_eq!(s.skipped, 8);
         assert_eq!(
             s.skipped_note().unwrap(),
-            "8 malformed monitoring rows skipped (first: runs/0003/monitor.csv:3: the time 'x' is not a finite number)"
+            "8 monitoring rows skipped (first: runs/0003/monitor.csv:3: the time 'x' is not a finite number)"
         );
     }
 
@@ -632,6 +664,17 @@ mod tests {
     }
 
     #[test]
+    fn samples_beyond_the_limit_are_skipped_and_counted() {
+        let text = "time,role,metric,value\n1,r,cpu,1\n2,r,cpu,2\n3,r,cpu,3\nx\n";
+        let s = parse_from(Path::new("m.csv"), 0, text.as_bytes(), 2).unwrap();
+        assert_eq!(s.rows.len(), 2);
+        assert_eq!(
+            s.skipped_note().unwrap(),
+            "2 monitoring rows skipped (first: m.csv:4: beyond the 2 samples mpf reads from a run)"
+        );
+    }
+
+    #[test]
     fn a_file_beyond_the_limit_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = monitor_path(dir.path(), 7);
@@ -642,7 +685,7 @@ mod tests {
         assert!(matches!(e, Error::Input { .. }), "{e}");
         assert!(
             e.to_string().ends_with(
-                "more than 64 MiB of monitoring samples, the most mpf reads from one run"
+                "more than 512 MiB of monitoring samples, the most mpf reads from one run"
             ),
             "{e}"
         );
