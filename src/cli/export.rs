@@ -1,5 +1,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use mpf::error::{Error, IoContext, Result};
 use mpf::store::export::{write, ExportFormat};
@@ -97,17 +99,46 @@ fn timeseries(set: &ResultSet, format: Format, output: Option<&Path>) -> Result<
             notes
         }
         None => {
-            let mut out = std::io::BufWriter::new(std::io::stdout());
-            let notes = write_to(&mut out)?;
-            out.flush()
-                .ctx(|| "failed to write to stdout".to_string())?;
-            notes
+            let closed = Arc::new(AtomicBool::new(false));
+            let mut out = std::io::BufWriter::new(Stdout(closed.clone()));
+            let written = write_to(&mut out).and_then(|notes| {
+                out.flush()
+                    .ctx(|| "failed to write to stdout".to_string())?;
+                Ok(notes)
+            });
+            match written {
+                // The reader went away (`| head`): what it wanted it has.
+                Err(_) if closed.load(Ordering::Relaxed) => return Ok(0),
+                other => other?,
+            }
         }
     };
     for n in notes {
         super::console::err(&format!("warning: {n}"));
     }
     Ok(0)
+}
+
+/// Stdout that notes when its reader has gone (a broken pipe), so that a streamed export cut
+/// short by `| head` ends quietly.
+struct Stdout(Arc<AtomicBool>);
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let r = std::io::stdout().write(buf);
+        if matches!(&r, Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+        r
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let r = std::io::stdout().flush();
+        if matches!(&r, Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+        r
+    }
 }
 
 /// A writer the Parquet writer takes (it needs `Send`).

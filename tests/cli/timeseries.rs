@@ -596,3 +596,31 @@ fn report_monitoring_renders_in_headless_chromium() {
     }
     assert!(!dom.contains("id=\"monitor-12\""));
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_the_export_quietly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let set = ran_set(tmp.path());
+    // Far more than a pipe holds, so that mpf is still writing when `head` has gone.
+    let mut text = String::from("time,role,metric,value\n");
+    for i in 0..100_000 {
+        text.push_str(&format!("{i},server,cpu,{}\n", i % 100));
+    }
+    std::fs::write(run_file(&set, 0), text).unwrap();
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "'{}' export latest --timeseries --format csv | head -n 2 >/dev/null; echo \"${{PIPESTATUS[0]}}\"",
+            assert_cmd::cargo::cargo_bin("mpf").display()
+        ))
+        .current_dir(tmp.path())
+        .env("MPF_RESULTS", tmp.path().join("results"))
+        .output()
+        .unwrap();
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
+}
