@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use crate::error::Result;
 use crate::report::plot::render::css_colour;
-use crate::report::plot::timeseries::step_marks;
+use crate::report::plot::timeseries::{busiest, step_marks, MAX_PANEL_LINES};
 use crate::report::text::escape_html as esc;
 use crate::store::export::sorted_records;
 use crate::store::record::RunRecord;
@@ -28,7 +28,8 @@ pub const MAX_RUNS: usize = 20;
 pub const MAX_POINTS: usize = 200_000;
 /// The most points of one series: more than a graph's width in pixels shows.
 pub const MAX_SERIES_POINTS: usize = 2_000;
-/// Per-core series (`cpu<N>`) start hidden (a click on the legend shows them) beyond this many.
+/// Per-core series (`cpu<N>`) start hidden (a click on the legend shows them) beyond this many;
+/// in other groups, all but the `MAX_PANEL_LINES` busiest series (highest peak) do.
 const SHOWN_CORES: usize = 4;
 
 const MONITOR_SCRIPT: &str = r#"
@@ -160,19 +161,30 @@ fn graph_figure(
         .iter()
         .filter(|(m, _)| m.len() > 3 && m.starts_with("cpu"))
         .count();
+    let points_only: Vec<Vec<(f64, f64)>> = lines.iter().map(|(_, p)| p.clone()).collect();
+    let shown = busiest(&points_only, MAX_PANEL_LINES);
     let mut points = 0;
     let data: Vec<Value> = lines
         .iter()
         .enumerate()
         .map(|(j, (metric, p))| {
             points += p.len();
-            let hidden = g.group == Group::Cpu && metric != "cpu" && cores > SHOWN_CORES;
+            let hidden = if g.group == Group::Cpu {
+                metric != "cpu" && cores > SHOWN_CORES
+            } else {
+                !shown.contains(&j)
+            };
+            // The lines shown first get the palette's distinct colours.
+            let colour = match shown.iter().position(|&k| k == j) {
+                Some(rank) if g.group != Group::Cpu => rank,
+                _ => j,
+            };
             let name = plotly_text(metric);
             let mut t = json!({
                 "type": "scatter", "mode": "lines", "name": name,
                 "x": p.iter().map(|x| x.0).collect::<Vec<_>>(),
                 "y": p.iter().map(|x| x.1 / div).collect::<Vec<_>>(),
-                "line": {"color": css_colour(j), "width": 2},
+                "line": {"color": css_colour(colour), "width": 2},
                 "hovertemplate": format!("%{{y:.4g}} {unit} at %{{x:.3f}} s<extra>{}</extra>", name.replace('%', "&#37;")),
             });
             if hidden {

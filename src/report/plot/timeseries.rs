@@ -19,8 +19,9 @@ use crate::store::timeseries::{metric_kind, read_run, runs_with_samples, RunSamp
 use crate::store::ResultSet;
 use crate::units::{display_scale, format_number};
 
-/// The most lines one graph draws: beyond, the legend and the lines stop being readable.
-pub const MAX_LINES: usize = 24;
+/// The most lines a panel draws: as many as the palette has colours, so that no two lines of
+/// a panel look alike.
+pub const MAX_PANEL_LINES: usize = 8;
 
 const WIDTH: u32 = 900;
 const TITLE_HEIGHT: u32 = 40;
@@ -121,6 +122,30 @@ fn some_names(names: &[String], n: usize) -> String {
     text
 }
 
+/// The chosen series by unit, units in the order they first appear.
+fn by_unit(samples: &RunSamples, chosen: &[usize]) -> Vec<(&'static str, Vec<usize>)> {
+    let mut out: Vec<(&'static str, Vec<usize>)> = Vec::new();
+    for &i in chosen {
+        let unit = metric_kind(&samples.series[i].metric).unit;
+        match out.iter_mut().find(|(u, _)| *u == unit) {
+            Some((_, v)) => v.push(i),
+            None => out.push((unit, vec![i])),
+        }
+    }
+    out
+}
+
+/// The positions of the `max` series with the highest peaks (the busiest interfaces, not the
+/// idle ones), in their original order.
+pub fn busiest(series: &[Vec<(f64, f64)>], max: usize) -> Vec<usize> {
+    let peak = |p: &Vec<(f64, f64)>| p.iter().map(|x| x.1.abs()).fold(0.0, f64::max);
+    let mut order: Vec<usize> = (0..series.len()).collect();
+    order.sort_by(|&a, &b| peak(&series[b]).total_cmp(&peak(&series[a])));
+    order.truncate(max);
+    order.sort_unstable();
+    order
+}
+
 /// The record and samples of run `run`, or why there are none (exit 2).
 pub fn run_samples(set: &ResultSet, run: usize) -> Result<(&RunRecord, RunSamples)> {
     let id = &set.manifest.id;
@@ -204,26 +229,28 @@ pub fn run_figure(
     let keys: Vec<_> = chosen.iter().map(|&i| &samples.series[i]).collect();
     let one_metric = keys.iter().all(|k| k.metric == keys[0].metric);
     let one_role = keys.iter().all(|k| k.role == keys[0].role);
-    let mut panels: Vec<UnitPanel> = Vec::new();
-    for &i in chosen.iter().take(MAX_LINES) {
+    let label = |i: usize| {
         let k = &samples.series[i];
-        let label = match (one_metric, one_role) {
+        match (one_metric, one_role) {
             (true, _) => k.role.clone(),
             (false, true) => k.metric.clone(),
             (false, false) => format!("{} {}", k.role, k.metric),
-        };
-        let line = Line {
-            label,
-            points: samples.points(i),
-        };
-        let unit = metric_kind(&k.metric).unit;
-        match panels.iter_mut().find(|p| p.unit == unit) {
-            Some(p) => p.lines.push(line),
-            None => panels.push(UnitPanel {
-                unit,
-                lines: vec![line],
-            }),
         }
+    };
+    let mut panels: Vec<UnitPanel> = Vec::new();
+    let mut drawn = 0;
+    for (unit, series) in by_unit(&samples, &chosen) {
+        let points: Vec<Vec<(f64, f64)>> = series.iter().map(|&i| samples.points(i)).collect();
+        let keep = busiest(&points, MAX_PANEL_LINES);
+        drawn += keep.len();
+        let lines = keep
+            .into_iter()
+            .map(|j| Line {
+                label: label(series[j]),
+                points: points[j].clone(),
+            })
+            .collect();
+        panels.push(UnitPanel { unit, lines });
     }
     let point = crate::store::point_text(&set.manifest.variables, &record.point);
     let mut title = format!("{metric} in run {run}");
@@ -245,9 +272,9 @@ pub fn run_figure(
     } else {
         caption.push("grey bands: the steps".into());
     }
-    if chosen.len() > MAX_LINES {
+    if drawn < chosen.len() {
         caption.push(format!(
-            "{MAX_LINES} of {} series drawn (narrow with --role or a full metric name)",
+            "{drawn} of {} series drawn, the busiest of each unit (narrow with --role or a full metric name)",
             chosen.len()
         ));
     }
@@ -294,9 +321,12 @@ pub fn plot_run(
     Ok(fig)
 }
 
+/// Rows of legend entries: each entry's line index and x position.
+type LegendRows = Vec<Vec<(usize, i32)>>;
+
 /// Legend rows: entries laid out left to right, wrapped at the width.
-fn legend_rows(labels: &[String]) -> Vec<Vec<(usize, i32)>> {
-    let mut rows: Vec<Vec<(usize, i32)>> = vec![Vec::new()];
+fn legend_rows(labels: &[String]) -> LegendRows {
+    let mut rows: LegendRows = vec![Vec::new()];
     let mut x = 10;
     for (i, l) in labels.iter().enumerate() {
         // DejaVu Sans at the legend size averages about 9 pixels a character.
@@ -316,18 +346,25 @@ fn legend_rows(labels: &[String]) -> Vec<Vec<(usize, i32)>> {
 /// Draws `fig` as an SVG document.
 pub fn to_svg(fig: &RunFigure) -> Result<String> {
     register_fonts()?;
-    let labels: Vec<String> = fig
+    // Each panel has its legend above it; colours restart in every panel.
+    let legends: Vec<(Vec<String>, LegendRows)> = fig
         .panels
         .iter()
-        .flat_map(|p| p.lines.iter().map(|l| l.label.clone()))
+        .map(|p| {
+            let labels: Vec<String> = p.lines.iter().map(|l| l.label.clone()).collect();
+            let rows = legend_rows(&labels);
+            (labels, rows)
+        })
         .collect();
-    let rows = legend_rows(&labels);
+    let heights: Vec<u32> = legends
+        .iter()
+        .map(|(_, rows)| LEGEND_ROW * rows.len() as u32 + PANEL_HEIGHT)
+        .collect();
     let caption = wrap_caption(&fig.caption, WIDTH);
-    let legend_h = LEGEND_ROW * rows.len() as u32;
-    let body_h = PANEL_HEIGHT * fig.panels.len() as u32;
+    let body_h: u32 = heights.iter().sum();
     let size = (
         WIDTH,
-        TITLE_HEIGHT + legend_h + body_h + CAPTION_HEIGHT * caption.len() as u32,
+        TITLE_HEIGHT + body_h + CAPTION_HEIGHT * caption.len() as u32,
     );
     let x_end = fig
         .panels
@@ -340,8 +377,7 @@ pub fn to_svg(fig: &RunFigure) -> Result<String> {
         let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
         root.fill(&WHITE).map_err(draw_err)?;
         let (title, rest) = root.split_vertically(TITLE_HEIGHT);
-        let (legend, rest) = rest.split_vertically(legend_h);
-        let (body, note) = rest.split_vertically(body_h);
+        let (mut body, note) = rest.split_vertically(body_h);
         title
             .draw(&Text::new(
                 fig.title.clone(),
@@ -349,16 +385,15 @@ pub fn to_svg(fig: &RunFigure) -> Result<String> {
                 font(CAPTION_FONT).pos(Pos::new(HPos::Center, VPos::Center)),
             ))
             .map_err(draw_err)?;
-        draw_legend(&legend, &labels, &rows)?;
-        let areas = body.split_evenly((fig.panels.len().max(1), 1));
         let axes: Vec<YAxis> = fig.panels.iter().map(y_axis).collect();
         let label_width = widest_tick(&body, &axes);
-        let mut first_line = 0;
-        for (p, ((panel, area), axis)) in fig.panels.iter().zip(areas.iter()).zip(&axes).enumerate()
-        {
-            let at = (first_line, x_end, label_width);
-            draw_panel(area, fig, panel, axis, at, p == 0)?;
-            first_line += panel.lines.len();
+        for (p, (panel, axis)) in fig.panels.iter().zip(&axes).enumerate() {
+            let (labels, rows) = &legends[p];
+            let (block, rest) = body.split_vertically(heights[p]);
+            let (legend, area) = block.split_vertically(LEGEND_ROW * rows.len() as u32);
+            draw_legend(&legend, labels, rows)?;
+            draw_panel(&area, fig, panel, axis, (x_end, label_width), p == 0)?;
+            body = rest;
         }
         let style = font(NOTE_FONT)
             .color(&RGBColor(90, 90, 90))
@@ -457,7 +492,7 @@ fn draw_panel(
     fig: &RunFigure,
     panel: &UnitPanel,
     axis: &YAxis,
-    (first_line, x_end, label_width): (usize, f64, u32),
+    (x_end, label_width): (f64, u32),
     label_steps: bool,
 ) -> Result<()> {
     let YAxis {
@@ -528,7 +563,7 @@ fn draw_panel(
         }
     }
     for (j, line) in panel.lines.iter().enumerate() {
-        let c = colour(first_line + j);
+        let c = colour(j);
         let pts: Vec<(f64, f64)> = line.points.iter().map(|&(t, v)| (t, v / div)).collect();
         if pts.len() == 1 {
             chart
@@ -642,6 +677,14 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn the_busiest_series_are_kept_in_their_order() {
+        let s = |peak: f64| vec![(0.0, 0.0), (1.0, peak)];
+        let series = vec![s(1.0), s(9.0), s(0.0), s(5.0), s(-7.0)];
+        assert_eq!(busiest(&series, 3), vec![1, 3, 4]);
+        assert_eq!(busiest(&series, 8), vec![0, 1, 2, 3, 4]);
     }
 
     #[test]
