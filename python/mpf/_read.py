@@ -76,12 +76,20 @@ def frame(source, manifest: Dict[str, Any], path: Optional[str] = None) -> pd.Da
         if r.get("series"):
             df[c] = [json.loads(x) if isinstance(x, str) else None for x in df[c]]
     df["ok"] = df["ok"].eq("true")
-    swept = [v["name"] for v in variables if not v.get("constant")]
-    constants = {v["name"]: v["values"][0] for v in variables if v.get("constant") and v["values"]}
-    df = df.drop(columns=[c for c in constants if c in df.columns])
-    labels = [f"{v['name']}_label" for v in variables
-              if v["name"] in labelled and not v.get("constant")]
-    df = df.drop(columns=[f"{c}_label" for c in constants if f"{c}_label" in df.columns])
+    # A failed run's partial results stay in the journal and the CSV for diagnosis; as data
+    # they would bias every mean, so they are NaN here.
+    scalar_cols = [c for c, r in infos.items() if not r.get("series")]
+    df.loc[~df["ok"], scalar_cols] = float("nan")
+    for c, r in infos.items():
+        if r.get("series"):
+            df.loc[~df["ok"], c] = None
+    # A variable --set narrowed to one value is still swept: sets of one experiment keep one
+    # index whatever their overrides.
+    overridden = set(manifest.get("overrides") or {})
+    swept = [v["name"] for v in variables if not v.get("constant") or v["name"] in overridden]
+    constants = {v["name"]: v["values"][0] for v in variables
+                 if v["name"] not in swept and v["values"]}
+    labels = [f"{name}_label" for name in swept if name in labelled]
     df = df.set_index(swept + ["repetition"])
     df = df[result_cols + ["ok", "run"] + labels]
     df.attrs.update({
