@@ -10,7 +10,7 @@ import warnings
 import pytest
 
 import mpf
-from conftest import REPO, alive_with, manifest, only_set, wait_until, write
+from conftest import alive_with, manifest, only_set, wait_until, write
 
 TWO = """
 name: two
@@ -140,9 +140,8 @@ def test_keyboard_interrupt_stops_the_experiment_cleanly(work):
             print("interrupted", e.id, flush=True)
             sys.exit(42)
     """)
-    env = dict(os.environ, PYTHONPATH=str(REPO / "python") + os.pathsep +
-               os.environ.get("PYTHONPATH", ""))
-    child = subprocess.Popen([sys.executable, "-c", script], env=env, cwd=work,
+    # The child imports mpf as this process does (installed, or through PYTHONPATH).
+    child = subprocess.Popen([sys.executable, "-c", script], cwd=work,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_until(_wait_for_first_run(work / "results"), what="the first run recorded")
