@@ -64,7 +64,11 @@ class _Progress:
         self.tqdm = None
         if enabled:
             try:
-                from tqdm.auto import tqdm
+                # In Jupyter without ipywidgets, tqdm.auto falls back to its text bar (which
+                # works there) with a warning about the widget; the bar is what matters.
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    from tqdm.auto import tqdm
                 self.tqdm = tqdm
             except ImportError:
                 pass
@@ -175,8 +179,7 @@ class _Session:
                 self._consume(self.proc.stderr)
                 return self.proc.wait()
             except KeyboardInterrupt:
-                self.progress.line("interrupted: stopping the current run "
-                                   "(interrupt again to quit at once)")
+                # mpf says what it does (a `note` event), as on the command line.
                 _interrupt(self.proc)
                 try:
                     self._consume(self.proc.stderr)

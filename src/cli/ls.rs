@@ -37,7 +37,7 @@ fn json(sets: &[(PathBuf, mpf::store::Manifest)]) -> serde_json::Value {
             serde_json::json!({"id": m.id, "name": m.name, "status": m.status.as_str(),
                 "runs_ok": m.runs_ok, "runs_failed": m.runs_failed,
                 "planned_runs": m.planned_runs, "started": m.started, "ended": m.ended,
-                "path": dir})
+                "path": dir.to_string_lossy()})
         })
         .collect()
 }

@@ -144,7 +144,7 @@ pub fn run(args: Args) -> Result<i32> {
 /// The last `--progress json` event: which set, and how it ended.
 fn set_event(dir: &std::path::Path, s: &Summary) -> serde_json::Value {
     let id = dir.file_name().map(|n| n.to_string_lossy().into_owned());
-    serde_json::json!({"event": "set", "id": id, "path": dir, "ok": s.set_ok,
+    serde_json::json!({"event": "set", "id": id, "path": dir.to_string_lossy(), "ok": s.set_ok,
         "failed": s.set_failed, "interrupted": s.interrupted, "early_stop": s.early_stop,
         "cleanup_failed": s.cleanup_failed})
 }
