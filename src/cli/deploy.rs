@@ -14,7 +14,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<i32> {
-    let terminal = std::sync::Arc::new(super::progress::Terminal::new(false));
+    let terminal = std::sync::Arc::new(super::progress::Terminal::new(
+        super::progress::Style::Plain,
+    ));
     let control = mpf::runner::Control::new(terminal.clone(), super::signals::install());
     let notice = move || terminal.log("\ninterrupted: stopping the deploy");
     let dir = super::signals::cancellable(notice, || {

@@ -1,5 +1,6 @@
 //! The binary's reporter: a progress bar with ETA and the last run's results on a terminal,
-//! plain log lines otherwise (or with `--quiet`). Every write ignores a closed stream.
+//! plain log lines otherwise (or with `--quiet`), or one JSON object per event line for programs
+//! that drive mpf (`--progress json`: the Python package). Every write ignores a closed stream.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -7,11 +8,20 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mpf::runner::events::{Event, Reporter};
 use mpf::store::RunStatus;
+use serde_json::json;
 
 use super::console;
 
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    Bar,
+    Plain,
+    Json,
+}
+
 pub struct Terminal {
-    interactive: bool,
+    style: Style,
     state: Mutex<State>,
 }
 
@@ -23,15 +33,28 @@ struct State {
 }
 
 impl Terminal {
-    pub fn new(interactive: bool) -> Self {
+    pub fn new(style: Style) -> Self {
         Terminal {
-            interactive,
+            style,
             state: Mutex::new(State::default()),
         }
     }
 
-    /// A line above the bar (or on its own without one).
+    pub fn is_json(&self) -> bool {
+        self.style == Style::Json
+    }
+
+    /// One event object on its own line: a reader splits stderr on newlines, and serde_json
+    /// escapes every newline inside the strings.
+    pub fn json(&self, value: serde_json::Value) {
+        console::err(&value.to_string());
+    }
+
+    /// A line above the bar (or on its own without one); a `note` event in JSON.
     pub fn log(&self, msg: &str) {
+        if self.is_json() {
+            return self.json(json!({"event": "note", "message": msg.trim_start()}));
+        }
         match self.state.lock().ok().and_then(|s| s.bar.clone()) {
             Some(b) => b.println(msg),
             None => console::err(msg),
@@ -42,7 +65,7 @@ impl Terminal {
         let Ok(mut s) = self.state.lock() else { return };
         s.total = total;
         s.done = already;
-        if !self.interactive {
+        if self.style != Style::Bar {
             return;
         }
         let b = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
@@ -115,8 +138,57 @@ impl Terminal {
     }
 }
 
+/// The JSON object of an event; `done`/`total` count runs as the bar does.
+fn json_event(s: &mut State, event: Event) -> serde_json::Value {
+    match event {
+        Event::Started { total, already } => {
+            s.total = total;
+            s.done = already;
+            json!({"event": "started", "total": total, "already": already})
+        }
+        Event::RunFinished {
+            index,
+            point,
+            status,
+            results,
+            error,
+        } => {
+            s.done += 1;
+            json!({"event": "run", "index": index, "point": point, "ok": status == RunStatus::Ok,
+                   "results": results, "error": error, "done": s.done, "total": s.total})
+        }
+        Event::Retrying {
+            index,
+            attempt,
+            error,
+        } => json!({"event": "retrying", "index": index, "attempt": attempt, "error": error}),
+        Event::Machine {
+            phase,
+            machine,
+            ok,
+            seconds,
+        } => json!({"event": phase.name(), "machine": machine, "ok": ok, "seconds": seconds}),
+        Event::Round { total, status } => {
+            s.total = total.max(s.done);
+            json!({"event": "round", "total": s.total, "status": status})
+        }
+        Event::Limits { variable, limits } => json!({"event": "limits", "variable": variable,
+            "lines": mpf::report::limits::lines(&variable, &limits)}),
+        Event::Finished => json!({"event": "finished"}),
+        Event::Note(n) => json!({"event": "note", "message": n}),
+        Event::Warning(w) => json!({"event": "warning", "message": w}),
+    }
+}
+
 impl Reporter for Terminal {
     fn event(&self, event: Event) {
+        if self.is_json() {
+            let value = match self.state.lock() {
+                Ok(mut s) => json_event(&mut s, event),
+                Err(_) => return,
+            };
+            return self.json(value);
+        }
         match event {
             Event::Started { total, already } => self.start(total, already),
             Event::RunFinished {

@@ -8,7 +8,18 @@ use mpf::runner::session::{prepare, RunRequest};
 use mpf::runner::{Control, Options, Summary};
 
 use super::console;
-use super::progress::Terminal;
+use super::progress::{Style, Terminal};
+
+/// How `mpf run` shows its progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Progress {
+    /// A progress bar on a terminal, plain lines otherwise
+    Auto,
+    /// Plain log lines (as --quiet)
+    Plain,
+    /// One JSON object per event line on stderr, for programs driving mpf
+    Json,
+}
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -32,6 +43,9 @@ pub struct Args {
     /// No progress bar: plain log lines
     #[arg(short, long)]
     pub quiet: bool,
+    /// How progress is shown on stderr
+    #[arg(long, value_enum, default_value_t = Progress::Auto, conflicts_with = "quiet")]
+    pub progress: Progress,
     /// Do not draw graphs at the end
     #[arg(long)]
     pub no_plot: bool,
@@ -60,7 +74,9 @@ pub fn run(args: Args) -> Result<i32> {
         resume: args.resume.clone(),
         force: args.force,
         results_root: args.results.root(),
-        interactive: !args.quiet && std::io::stderr().is_terminal(),
+        interactive: !args.quiet
+            && args.progress == Progress::Auto
+            && std::io::stderr().is_terminal(),
         no_setup: args.no_setup,
         cluster: args.cluster.clone(),
     };
@@ -69,7 +85,12 @@ pub fn run(args: Args) -> Result<i32> {
         console::out(&prepared.describe(50));
         return Ok(exit::OK);
     }
-    let terminal = Arc::new(Terminal::new(req.interactive));
+    let style = match args.progress {
+        Progress::Json => Style::Json,
+        _ if req.interactive => Style::Bar,
+        _ => Style::Plain,
+    };
+    let terminal = Arc::new(Terminal::new(style));
     for n in prepared.notes() {
         terminal.log(&n);
     }
@@ -88,9 +109,13 @@ pub fn run(args: Args) -> Result<i32> {
     };
     let (dir, summary) =
         super::signals::cancellable(notice, || prepared.execute(&machines, &opts, req.no_setup))?;
-    console::err(&summary_line(&dir, &summary));
+    if terminal.is_json() {
+        terminal.json(set_event(&dir, &summary));
+    } else {
+        terminal.log(&summary_line(&dir, &summary));
+    }
     if let Some(e) = &summary.early_stop {
-        console::err(&format!(
+        terminal.log(&format!(
             "stopped: the first {EARLY_STOP_RUNS} runs all failed the same way ({e}); fix the experiment, or run the rest anyway with --resume {} --keep-going",
             dir.display()
         ));
@@ -101,10 +126,10 @@ pub fn run(args: Args) -> Result<i32> {
             .and_then(|set| mpf::report::plot::plot_all(&set, &dir.join("plots"), hints.as_ref()))
         {
             Ok(files) if !files.is_empty() => {
-                console::err(&format!("graphs: {}", dir.join("plots").display()))
+                terminal.log(&format!("graphs: {}", dir.join("plots").display()))
             }
             Ok(_) => {}
-            Err(e) => console::err(&format!("warning: no graphs drawn: {e}")),
+            Err(e) => terminal.log(&format!("warning: no graphs drawn: {e}")),
         }
     }
     Ok(if summary.interrupted {
@@ -114,6 +139,14 @@ pub fn run(args: Args) -> Result<i32> {
     } else {
         exit::OK
     })
+}
+
+/// The last `--progress json` event: which set, and how it ended.
+fn set_event(dir: &std::path::Path, s: &Summary) -> serde_json::Value {
+    let id = dir.file_name().map(|n| n.to_string_lossy().into_owned());
+    serde_json::json!({"event": "set", "id": id, "path": dir.to_string_lossy(), "ok": s.set_ok,
+        "failed": s.set_failed, "interrupted": s.interrupted, "early_stop": s.early_stop,
+        "cleanup_failed": s.cleanup_failed})
 }
 
 /// `mpf_experiments/x-...: 36 runs, 36 failed`: failures first, impossible to miss.

@@ -22,11 +22,19 @@ pub struct Args {
     /// ok runs)
     #[arg(long)]
     pub summary: bool,
+    /// Print only the set's directory (resolving ID as every command does)
+    #[arg(long, conflicts_with_all = ["summary", "limits", "format"])]
+    pub path: bool,
     #[command(flatten)]
     pub results: super::ResultsDir,
 }
 
 pub fn run(args: Args) -> Result<i32> {
+    if args.path {
+        let dir = mpf::store::resolve(&args.results.root(), &args.id)?;
+        super::console::out(&format!("{}\n", dir.display()));
+        return Ok(0);
+    }
     let set = mpf::store::open(&args.results.root(), &args.id)?;
     let format = match args.format {
         Fmt::Table => Format::Table,

@@ -1,0 +1,270 @@
+"""Running experiments: mpf run as a child process, its JSON progress events shown with tqdm
+(or plain lines), Ctrl-C forwarded as the CLI's own."""
+
+import json
+import os
+import signal
+import subprocess
+import warnings
+from typing import Any, Dict, Iterable, List, Optional
+
+import pandas as pd
+
+from . import _engine, _read
+
+
+class RunResult:
+    """A recorded result set: `.id`, `.path`, `.ok` and `.failed` (runs), `.df` (loaded on
+    first use, see `mpf.load`)."""
+
+    def __init__(self, id: str, path: str, ok: int, failed: int):
+        self.id = id
+        self.path = path
+        self.ok = ok
+        self.failed = failed
+        self._df: Optional[pd.DataFrame] = None
+
+    @property
+    def df(self) -> pd.DataFrame:
+        if self._df is None:
+            self._df = _read.load(self.path)
+        return self._df
+
+    def __repr__(self) -> str:
+        return f"RunResult(id={self.id!r}, ok={self.ok}, failed={self.failed}, path={self.path!r})"
+
+
+def _set_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value)
+    if "," in text:
+        raise _engine.ExperimentError(
+            f"set: the value {text!r} holds a comma, which --set cannot express")
+    return text
+
+
+def set_args(sets: Optional[Dict[str, Any]]) -> List[str]:
+    """{"parallel": [1, 8]} -> --set parallel=1,8 (a single value may be given bare)."""
+    args: List[str] = []
+    for name, values in (sets or {}).items():
+        if isinstance(values, (str, bytes, int, float, bool)):
+            values = [values]
+        args += ["--set", f"{name}=" + ",".join(_set_value(v) for v in values)]
+    return args
+
+
+class _Progress:
+    """Shows the events: a tqdm bar (tqdm.auto: a widget in Jupyter, text in a terminal) where
+    tqdm is installed, plain lines otherwise, nothing when disabled."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.bar = None
+        self.tqdm = None
+        if enabled:
+            try:
+                # In Jupyter without ipywidgets, tqdm.auto falls back to its text bar (which
+                # works there) with a warning about the widget; the bar is what matters.
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    from tqdm.auto import tqdm
+                self.tqdm = tqdm
+            except ImportError:
+                pass
+
+    def line(self, text: str) -> None:
+        if not self.enabled:
+            return
+        if self.bar is not None:
+            self.bar.write(text)
+        else:
+            print(text, flush=True)
+
+    def event(self, ev: Dict[str, Any]) -> None:
+        kind = ev.get("event")
+        if kind == "started":
+            if self.tqdm is not None and self.enabled:
+                self.bar = self.tqdm(total=ev["total"], initial=ev.get("already", 0), unit="run",
+                                     desc="mpf")
+        elif kind == "round":
+            if self.bar is not None:
+                self.bar.total = ev["total"]
+                if ev.get("status"):
+                    self.bar.set_description(ev["status"])
+                self.bar.refresh()
+            elif ev.get("status"):
+                self.line(ev["status"])
+        elif kind == "run":
+            state = "ok" if ev["ok"] else f"FAILED: {ev.get('error') or ''}"
+            results = f"  {ev['results']}" if ev.get("results") else ""
+            text = f"run {ev['index']:04} {ev['point']}: {state}{results}"
+            if self.bar is not None:
+                self.bar.total = max(self.bar.total or 0, ev["total"])
+                self.bar.update(1)
+                self.bar.set_postfix_str(ev.get("results") or "", refresh=False)
+                if not ev["ok"]:
+                    self.bar.write(text)
+            else:
+                self.line(f"[{ev['done']}/{ev['total']}] {text}")
+        elif kind in ("setup", "cleanup"):
+            state = "ok" if ev["ok"] else "FAILED"
+            self.line(f"{kind} {ev['machine']}: {state} in {ev['seconds']:.1f}s")
+        elif kind == "retrying":
+            self.line(f"run {ev['index']:04}: attempt {ev['attempt']} failed ({ev['error']}), "
+                      "retrying")
+        elif kind == "limits":
+            for text in ev.get("lines", []):
+                self.line(text)
+        elif kind == "note":
+            self.line(ev["message"])
+        elif kind == "warning":
+            self.line(f"warning: {ev['message']}")
+        elif kind == "finished":
+            self.close()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _interrupt(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        try:
+            proc.send_signal(signal.SIGINT)
+        except ProcessLookupError:
+            pass
+
+
+class _Session:
+    """One `mpf run` child: its events, the lines that are not events (errors), its end."""
+
+    def __init__(self, args: List[str], progress: bool):
+        self.progress = _Progress(progress)
+        self.text: List[str] = []
+        self.set: Optional[Dict[str, Any]] = None
+        # Its own session: a Ctrl-C in a terminal reaches Python only, which forwards one
+        # SIGINT, so that mpf sees exactly one (a second would make it quit at once).
+        self.proc = subprocess.Popen([_engine.binary(), *args], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     text=True, errors="replace", bufsize=1,
+                                     env=_engine.child_env(), start_new_session=True)
+
+    def _consume(self, lines: Iterable[str]) -> None:
+        for raw in lines:
+            line = raw.rstrip("\n")
+            ev = None
+            if line.startswith("{"):
+                try:
+                    ev = json.loads(line)
+                except ValueError:
+                    ev = None
+            if isinstance(ev, dict) and "event" in ev:
+                if ev["event"] == "set":
+                    self.set = ev
+                self.progress.event(ev)
+            elif line:
+                self.text.append(line)
+                if not line.startswith("error: "):
+                    self.progress.line(line)
+
+    def wait(self) -> int:
+        """Reads the events to the end. Ctrl-C (KeyboardInterrupt) is forwarded to mpf as its
+        own Ctrl-C: it stops the current run, runs teardown and cleanup and records the set as
+        interrupted; a second one makes mpf quit at once (its guard still stops every process
+        it started)."""
+        try:
+            try:
+                self._consume(self.proc.stderr)
+                return self.proc.wait()
+            except KeyboardInterrupt:
+                # mpf says what it does (a `note` event), as on the command line.
+                _interrupt(self.proc)
+                try:
+                    self._consume(self.proc.stderr)
+                    self.proc.wait()
+                except KeyboardInterrupt:
+                    _interrupt(self.proc)
+                    self.proc.wait()
+                    raise
+                raise _engine.Interrupted(*self._where())
+        finally:
+            self.progress.close()
+            if self.proc.poll() is None:
+                _interrupt(self.proc)
+                self.proc.wait()
+            if self.proc.stderr:
+                self.proc.stderr.close()
+
+    def _where(self):
+        if self.set:
+            return self.set.get("id"), self.set.get("path")
+        return None, None
+
+
+def run_args(experiment: str, cluster=None, runs=None, set=None, results=None, resume=None,
+             force=False, keep_going=False, no_setup=False, no_require=False, plot=False
+             ) -> List[str]:
+    args = ["run"]
+    if experiment is not None:
+        args.append(os.fspath(experiment))
+    args += ["--progress", "json"]
+    if cluster is not None:
+        args += ["--cluster", os.fspath(cluster)]
+    if runs is not None:
+        args += ["--runs", str(int(runs))]
+    args += set_args(set)
+    args += _engine.results_args(results)
+    if resume is not None:
+        args += ["--resume", str(resume)]
+    for flag, on in (("--force", force), ("--keep-going", keep_going),
+                     ("--no-setup", no_setup), ("--no-require", no_require),
+                     ("--no-plot", not plot)):
+        if on:
+            args.append(flag)
+    return args
+
+
+def run(experiment=None, cluster=None, runs: Optional[int] = None,
+        set: Optional[Dict[str, Any]] = None, results=None, progress: bool = True,
+        resume: Optional[str] = None, force: bool = False, keep_going: bool = False,
+        no_setup: bool = False, no_require: bool = False, plot: bool = False) -> RunResult:
+    """Runs an experiment (a YAML file or an `mpf.Experiment`) with the engine, as `mpf run`
+    does, and returns the recorded set. Failed runs are rows with `ok` False and NaN results
+    (and a warning); `RunError` when nothing usable was recorded (setup failed, every run
+    failed), `ExperimentError` for invalid input, `mpf.Interrupted` (a KeyboardInterrupt)
+    after Ctrl-C has stopped the experiment cleanly."""
+    from ._experiment import Experiment
+
+    if isinstance(experiment, Experiment):
+        with experiment._file() as path:
+            return run(path, cluster, runs, set, results, progress, resume, force, keep_going,
+                       no_setup, no_require, plot)
+    if experiment is None and resume is None:
+        raise _engine.ExperimentError("run: give an experiment file, or resume=ID")
+    session = _Session(run_args(experiment, cluster, runs, set, results, resume, force,
+                                keep_going, no_setup, no_require, plot), progress)
+    code = session.wait()
+    return _outcome(session, code)
+
+
+def _outcome(session: _Session, code: int) -> RunResult:
+    message = _engine.error_text("\n".join(session.text))
+    s = session.set
+    if code == _engine.EXIT_INPUT:
+        raise _engine.ExperimentError(message)
+    if s is None:
+        raise _engine.RunError(message or f"mpf run exited with status {code}", exit_code=code)
+    if code == _engine.EXIT_INTERRUPTED or s.get("interrupted"):
+        raise _engine.Interrupted(s.get("id"), s.get("path"))
+    result = RunResult(s["id"], s["path"], s["ok"], s["failed"])
+    if s.get("early_stop") or (s["failed"] and not s["ok"]):
+        why = s.get("early_stop") or f"all {s['failed']} runs failed"
+        raise _engine.RunError(f"{s['id']}: {why}", id=s["id"], path=s["path"], exit_code=code)
+    if s["failed"]:
+        warnings.warn(f"{s['id']}: {s['failed']} of {s['ok'] + s['failed']} runs failed "
+                      "(ok is False, results NaN)", stacklevel=3)
+    if s.get("cleanup_failed"):
+        warnings.warn(f"{s['id']}: a cleanup entry failed", stacklevel=3)
+    return result

@@ -1,0 +1,170 @@
+"""mpf.run: the recorded set, progress, errors, and Ctrl-C stopping the experiment cleanly."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import pytest
+
+import mpf
+from conftest import alive_with, manifest, only_set, wait_until, write
+
+TWO = """
+name: two
+runs: 2
+variables:
+  n: [1, 2, 3]
+steps:
+  - name: work
+    run: |
+      echo "mpf-result value {{ n * 10 }}"
+      test {{ n }} -ne 3
+"""
+
+
+def test_run_returns_the_set_with_its_frame_and_applies_set_and_runs(work):
+    exp = write(work / "two.yaml", TWO)
+    rs = mpf.run(exp, runs=3, set={"n": [1, 2]}, progress=False)
+    assert rs.path == str(only_set(work / "results"))
+    assert rs.id == os.path.basename(rs.path)
+    assert (rs.ok, rs.failed) == (6, 0)
+    assert len(rs.df) == 6
+    assert sorted(rs.df["value"].unique()) == [10.0, 20.0]
+    assert manifest(rs.path)["status"] == "complete"
+    # No graphs unless asked: a notebook draws its own.
+    assert not os.path.exists(os.path.join(rs.path, "plots"))
+
+
+def test_run_writes_to_the_results_directory_given(work):
+    exp = write(work / "two.yaml", TWO)
+    rs = mpf.run(exp, set={"n": 1}, results=work / "other", progress=False, plot=True)
+    assert rs.path.startswith(str(work / "other"))
+    assert os.path.exists(os.path.join(rs.path, "plots"))
+
+
+def test_failed_runs_are_nan_rows_and_a_warning(work):
+    exp = write(work / "two.yaml", TWO)
+    with pytest.warns(UserWarning, match="2 of 6 runs failed"):
+        rs = mpf.run(exp, progress=False)
+    failed = rs.df.xs(3, level="n")
+    assert not failed["ok"].any() and failed["value"].isna().all()
+
+
+def test_every_run_failing_is_a_run_error_naming_the_set(work):
+    exp = write(work / "two.yaml", TWO)
+    with pytest.raises(mpf.RunError) as e:
+        mpf.run(exp, set={"n": 3}, progress=False)
+    assert e.value.id and e.value.id in str(e.value)
+    assert manifest(e.value.path)["runs_failed"] == 2
+
+
+def test_invalid_input_is_an_experiment_error_with_the_clis_message(work):
+    exp = write(work / "bad.yaml", "name: bad\nruns: 0\nsteps:\n  - run: 'true'\n")
+    with pytest.raises(mpf.ExperimentError) as e:
+        mpf.run(exp, progress=False)
+    cli_message = subprocess.run([mpf.binary(), "run", str(exp)], capture_output=True,
+                                 text=True).stderr.strip()
+    assert cli_message == f"error: {e.value}"
+    assert str(e.value).startswith(f"{exp}:2:7: ")
+    with pytest.raises(mpf.ExperimentError, match="no-such-variable"):
+        mpf.run(write(work / "two.yaml", TWO), set={"no-such-variable": 1}, progress=False)
+
+
+def test_a_setup_failure_is_a_run_error(work):
+    exp = write(work / "s.yaml", "name: s\nsetup:\n  - run: echo broken >&2; exit 1\n"
+                "steps:\n  - run: 'true'\n")
+    with pytest.raises(mpf.RunError, match="setup"):
+        mpf.run(exp, progress=False)
+
+
+def test_progress_without_tqdm_prints_plain_lines(work, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    mpf.run(write(work / "two.yaml", TWO), set={"n": [1, 2]}, runs=1, progress=True)
+    out = capsys.readouterr().out
+    assert "[2/2] run 0001" in out, out
+    assert "value=" in out
+
+
+def test_progress_with_tqdm_draws_a_bar(work, capsys):
+    # CI installs tqdm and sets MPF_REQUIRE_TQDM=1 (.ci/run): then this must run.
+    if os.environ.get("MPF_REQUIRE_TQDM") == "1":
+        import tqdm  # noqa: F401
+    else:
+        pytest.importorskip("tqdm")
+    mpf.run(write(work / "two.yaml", TWO), set={"n": [1, 2]}, runs=2, progress=True)
+    err = capsys.readouterr().err
+    assert "4/4" in err and "run" in err, err
+
+
+SLOW = """
+name: slow
+runs: 1
+order: sequential
+variables:
+  n: {{range: [1, 6]}}
+steps:
+  - name: work
+    run: |
+      [ {{{{ n }}}} -eq 1 ] && exit 0
+      sh -c 'sleep 1000; echo {marker}' & sleep 1001
+teardown:
+  - run: echo torn-down >> {tmp}/teardown.log
+"""
+
+
+def _wait_for_first_run(set_root):
+    def recorded():
+        for d in os.listdir(set_root) if os.path.isdir(set_root) else []:
+            journal = os.path.join(set_root, d, "journal.jsonl")
+            if os.path.exists(journal) and open(journal).read().count("\n") >= 1:
+                return True
+        return False
+    return recorded
+
+
+def test_keyboard_interrupt_stops_the_experiment_cleanly(work):
+    """SIGINT to the Python process only (what interrupting a Jupyter kernel does): mpf.run
+    forwards it, mpf stops the run, runs teardown, records the set as interrupted, and the
+    script gets mpf.Interrupted (a KeyboardInterrupt) naming the set."""
+    marker = f"mpfpyint{os.getpid()}"
+    exp = write(work / "slow.yaml", SLOW.format(marker=marker, tmp=work))
+    script = textwrap.dedent(f"""
+        import sys, mpf
+        try:
+            mpf.run({str(exp)!r}, progress=False)
+        except mpf.Interrupted as e:
+            assert isinstance(e, KeyboardInterrupt)
+            print("interrupted", e.id, flush=True)
+            sys.exit(42)
+    """)
+    # The child imports mpf as this process does (installed, or through PYTHONPATH).
+    child = subprocess.Popen([sys.executable, "-c", script], cwd=work,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(_wait_for_first_run(work / "results"), what="the first run recorded")
+        wait_until(lambda: alive_with(marker) > 0, what="the slow step started")
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 42, err
+    set_dir = only_set(work / "results")
+    assert out.split() == ["interrupted", set_dir.name]
+    m = manifest(set_dir)
+    assert m["status"] == "interrupted"
+    assert m["runs_ok"] == 1
+    assert alive_with(marker) == 0
+    assert (work / "teardown.log").read_text().count("torn-down") == 2
+    # The set continues where it stopped.
+    write(exp, SLOW.format(marker=marker, tmp=work).replace(
+        "sh -c 'sleep 1000", "exit 0; sh -c 'sleep 1000"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(mpf.ExperimentError, match="changed since"):
+            mpf.run(exp, resume=set_dir.name, progress=False)
+        rs = mpf.run(exp, resume=set_dir.name, force=True, progress=False)
+    assert rs.id == set_dir.name and (rs.ok, rs.failed) == (6, 0)
