@@ -5,7 +5,7 @@ import contextlib
 import os
 import re
 import tempfile
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, Optional
 
 from . import _engine, _yaml
 

@@ -24,15 +24,25 @@ def load(id: str = "latest", results=None) -> pd.DataFrame:
     variables. `df.attrs` holds `units`, `better`, `labels`, `constants`, `results` (the result
     columns), `manifest`, `id` and `path`."""
     path = set_path(id, results)
-    with open(os.path.join(path, "manifest.json"), encoding="utf-8") as f:
-        manifest = json.load(f)
+    manifest_path = os.path.join(path, "manifest.json")
+    try:
+        with open(manifest_path, encoding="utf-8") as f:
+            manifest = json.load(f)
+    except (OSError, ValueError) as e:
+        raise _engine.ExperimentError(f"{manifest_path}: cannot be read: {e}") from e
     csv_path = os.path.join(path, "results.csv")
     if os.path.exists(csv_path):
         source = csv_path
     else:
         # A set whose session was killed has no results.csv yet: the journal has the runs.
         source = io.StringIO(_engine.call(["export", path, "--format", "csv"]))
-    return frame(source, manifest, path)
+        csv_path = f"{path} (its journal)"
+    try:
+        return frame(source, manifest, path)
+    except (ValueError, KeyError, TypeError, IndexError) as e:
+        # A file edited or damaged by hand: say which, rather than a pandas traceback.
+        raise _engine.ExperimentError(
+            f"{csv_path}: does not match {manifest_path}: {type(e).__name__}: {e}") from e
 
 
 def _layout(header: List[str], manifest: Dict[str, Any]):

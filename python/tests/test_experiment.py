@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 import mpf
-from conftest import REPO, cli, manifest, write
+from conftest import REPO, cli, manifest
 
 AWKWARD = ['plain', '', 'with "quotes"', "back\\slash", "tab\there", "ünï ✓", "#hash",
            "- dash", "key: colon", "null", "true", "1.5x", "{ braces }", "a\u2028b"]

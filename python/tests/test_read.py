@@ -81,6 +81,19 @@ def test_load_reads_the_journal_when_results_csv_is_missing(sweep):
     pd.testing.assert_frame_equal(again, expected)
 
 
+def test_a_damaged_set_is_an_experiment_error_naming_the_file(sweep):
+    csv = sweep / "results.csv"
+    lines = csv.read_text().splitlines()
+    cells = lines[1].split(",")
+    cells[lines[0].split(",").index("latency")] = "fast"
+    csv.write_text("\n".join([lines[0], ",".join(cells), *lines[2:]]) + "\n")
+    with pytest.raises(mpf.ExperimentError, match=f"{csv}: does not match"):
+        mpf.load("latest")
+    (sweep / "manifest.json").write_text("{not json")
+    with pytest.raises(mpf.ExperimentError, match="manifest.json: cannot be read"):
+        mpf.load(str(sweep))
+
+
 def test_sets_lists_every_set_newest_first(work):
     exp = write(work / "sweep.yaml", SWEEP)
     cli("run", exp, "-q", "--no-plot", "--set", "size=1", "--runs", "1")
