@@ -64,6 +64,8 @@ struct Started {
 
 struct Done {
     step: usize,
+    /// When the process started.
+    started: Instant,
     role: String,
     host: String,
     out: Output,
@@ -399,6 +401,7 @@ impl RunEnv<'_> {
                     .stop_group(s.proc.pgid, self.exp.kill_grace)
                     .await;
             }
+            let started = s.proc.started;
             let out = s.proc.finish(timed_out).await;
             if failure.is_none() && !interrupted {
                 if timed_out {
@@ -420,6 +423,7 @@ impl RunEnv<'_> {
             }
             done.push(Done {
                 step: s.step,
+                started,
                 role: s.role,
                 host: s.host,
                 out,
@@ -433,6 +437,8 @@ impl RunEnv<'_> {
     /// Executes one attempt of a run.
     pub async fn execute(&self, run: &PlannedRun) -> RunOutcome {
         let exp = self.exp;
+        // The origin of the run's time axis (step starts, monitor.csv).
+        let run_start = Instant::now();
         let mut cancel = self.cancel.clone();
         let dir = run_dir(self.set_dir, run.index);
         let _ = std::fs::remove_dir_all(&dir);
@@ -490,6 +496,12 @@ impl RunEnv<'_> {
         let mut live: Vec<Started> = Vec::new();
         let mut done: Vec<Done> = Vec::new();
         let mut anchor = Instant::now();
+        let monitor = match (&exp.monitor, &failure) {
+            (Some(m), None) => Some(
+                crate::monitor::RunMonitor::start(m, self.machines, &used_roles, run_start).await,
+            ),
+            _ => None,
+        };
         if failure.is_none() {
             for (si, step) in exp.steps.iter().enumerate() {
                 if !step.delay.is_zero() {
@@ -556,12 +568,22 @@ impl RunEnv<'_> {
             }
         }
 
-        // Stop background steps and anything foreground steps left behind.
-        stop_all(&groups, exp.kill_grace).await;
+        // Stop background steps and anything foreground steps left behind, and the samplers
+        // (which take a last reading as they stop).
+        let steps_end = run_start.elapsed().as_secs_f64();
+        let stop_monitor = async {
+            match monitor {
+                Some(m) => Some(m.stop(exp.kill_grace).await),
+                None => None,
+            }
+        };
+        let (_, monitored) = tokio::join!(stop_all(&groups, exp.kill_grace), stop_monitor);
         for s in live {
+            let started = s.proc.started;
             let out = s.proc.finish(false).await;
             done.push(Done {
                 step: s.step,
+                started,
                 role: s.role,
                 host: s.host,
                 out,
@@ -657,6 +679,7 @@ impl RunEnv<'_> {
                 duration: d.out.duration.as_secs_f64(),
                 timed_out: d.out.timed_out,
                 background: d.background,
+                start: Some((d.started - run_start).as_secs_f64()),
             });
             let multi = done
                 .iter()
@@ -690,6 +713,14 @@ impl RunEnv<'_> {
             }
         }
         notes.append(&mut all.notes);
+        if let Some(mut m) = monitored {
+            let first = steps.iter().filter_map(|s| s.start).reduce(f64::min);
+            let window = (first.unwrap_or(0.0), steps_end);
+            if let Err(e) = m.finish(&dir, window, &mut all.values) {
+                storage_error = storage_error.or(Some(e));
+            }
+            notes.append(&mut m.notes);
+        }
         let extraction_failed = failure.is_none() && !interrupted && !all.errors.is_empty();
         if extraction_failed {
             failure = Some(all.errors.join("; "));

@@ -30,6 +30,10 @@ pub struct StepRecord {
     pub timed_out: bool,
     #[serde(default)]
     pub background: bool,
+    /// When the step started, in seconds since the run started (the time axis of
+    /// `monitor.csv`); absent in records of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<f64>,
 }
 
 /// One line of `journal.jsonl`: a finished run, successful or not.

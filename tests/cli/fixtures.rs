@@ -122,6 +122,7 @@ pub fn record(index: usize, point: Value, repetition: usize, results: Value) -> 
             duration: 2.0,
             timed_out: false,
             background: false,
+            start: Some(0.5),
         }],
         started: "2026-11-25T10:00:01.000Z".into(),
         ended: "2026-11-25T10:00:03.000Z".into(),
