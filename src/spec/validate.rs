@@ -267,7 +267,9 @@ pub fn parse_experiment(path: &Path, source: &str) -> Result<Experiment> {
     };
     if let Some(m) = &raw.monitor {
         let mut known = exp.possible_roles();
-        known.push(DEFAULT_ROLE.to_string());
+        if !known.iter().any(|r| r == DEFAULT_ROLE) {
+            known.push(DEFAULT_ROLE.to_string());
+        }
         exp.monitor = Some(super::monitor::check_monitor(path, m, &known)?);
     }
     if let Some(p) = &raw.plot {
