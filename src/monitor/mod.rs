@@ -142,8 +142,8 @@ impl RunMonitor {
             interfaces: BTreeMap::new(),
             notes: Vec::new(),
         };
-        let sampled = spec.metrics.iter().any(|g| g != "interrupts") || spec.wants("interrupts");
-        for role in roles.iter().filter(|_| sampled) {
+        // `metrics: []` scrapes Prometheus endpoints only.
+        for role in roles.iter().filter(|_| !spec.metrics.is_empty()) {
             if let Err(e) = m.start_probe(spec, machines, role, run_start).await {
                 m.notes.push(format!("monitor: no sampler on {role}: {e}"));
             }
@@ -768,23 +768,33 @@ mod tests {
         assert!(result_info("mon.other.x").is_none());
     }
 
-    #[test]
-    fn the_sampler_is_posix_sh_and_reads_this_machine() {
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(format!(
-                "timeout -k 5 -s TERM 0.5 sh -c {}",
-                crate::exec::sh_quote(SAMPLER)
-            ))
-            .env("MPF_MON_INTERVAL", "0.1")
+    /// The sampler run as mpf runs it, stopped by a TERM to its group after `after`.
+    fn sampler_ticks(interval: &str, after: &str) -> Vec<Tick> {
+        let out = std::process::Command::new("timeout")
+            .args(["-k", "5", "-s", "TERM", after, "sh", "-c", SAMPLER])
+            .env("MPF_MON_INTERVAL", interval)
             .env("MPF_MON_METRICS", "cpu memory net disk")
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         let mut parser = TickParser::default();
-        let ticks: Vec<Tick> = text.lines().filter_map(|l| parser.line(l)).collect();
-        assert!(ticks.len() >= 2, "{text}");
+        text.lines().filter_map(|l| parser.line(l)).collect()
+    }
+
+    #[test]
+    fn the_sampler_is_posix_sh_and_reads_this_machine() {
+        let ticks = sampler_ticks("0.1", "0.5");
+        assert!(ticks.len() >= 2, "{ticks:?}");
         assert!(ticks[0].cpu.contains_key("cpu") && ticks[0].mem_kib.is_some());
-        assert!(ticks[0].net.contains_key("lo"), "{text}");
+        assert!(ticks[0].net.contains_key("lo"), "{ticks:?}");
+    }
+
+    #[test]
+    fn the_sampler_takes_a_last_reading_when_stopped() {
+        // A 10 s interval stopped after 0.6 s: the first reading, then the one the TERM made.
+        let ticks = sampler_ticks("10", "0.6");
+        assert_eq!(ticks.len(), 2, "{ticks:?}");
+        let gap = ticks[1].uptime - ticks[0].uptime;
+        assert!((0.4..5.0).contains(&gap), "{gap}");
     }
 }

@@ -114,15 +114,18 @@ pub fn check_sessions(exp: &Experiment, cluster: &Cluster) -> Result<()> {
                 bg.join(", ")
             )
         };
-        let mon_text = if need.monitor == 0 {
-            String::new()
+        let (mon_text, or_monitor) = if need.monitor == 0 {
+            (String::new(), "")
         } else {
-            format!(", {} for monitoring samplers", need.monitor)
+            (
+                format!(", {} for monitoring samplers", need.monitor),
+                " or monitor fewer of its roles",
+            )
         };
         return Err(Error::Input {
             location: Location::new(&cluster.path, m.line, 0),
             message: format!(
-                "machine {} allows {} ssh sessions (max_sessions) but a run needs {} at once: {} for the guard{bg_text}{mon_text}, {} for foreground steps; raise max_sessions to {} (and sshd's MaxSessions on the machine if it is lower), or move background steps to another machine",
+                "machine {} allows {} ssh sessions (max_sessions) but a run needs {} at once: {} for the guard{bg_text}{mon_text}, {} for foreground steps; raise max_sessions to {} (and sshd's MaxSessions on the machine if it is lower), or move background steps to another machine{or_monitor}",
                 m.hostname,
                 m.max_sessions,
                 need.total(),

@@ -375,3 +375,31 @@ fn monitor_errors_name_their_line() {
         insta::assert_snapshot!(format!("monitor_{name}"), err);
     }
 }
+
+#[test]
+fn samplers_count_in_the_session_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let exp = write(
+        d,
+        "exp.yaml",
+        "monitor: {roles: [server, client]}\nsteps:\n  - {name: a, role: server, run: 'true', background: true}\n  - {name: b, role: client, run: 'true'}\n",
+    );
+    // Never contacted: the budget is checked before any connection.
+    let cluster = write(
+        d,
+        "cluster.yaml",
+        "machines:\n  - hostname: 10.255.255.1\n    role: [server, client]\n    max_sessions: 4\n",
+    );
+    let out = mpf_in(d)
+        .args(["run", "--quiet"])
+        .arg(&exp)
+        .arg("-c")
+        .arg(&cluster)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr).replace(&*d.to_string_lossy(), "DIR");
+    insta::assert_snapshot!("monitor_session_budget", err.trim());
+    assert!(!d.join("results").exists());
+}
