@@ -511,9 +511,7 @@ impl Samples {
         window: (f64, f64),
         results: &mut Map<String, Value>,
     ) -> Result<(), String> {
-        for (k, v) in self.summaries(window) {
-            results.entry(k).or_insert(v);
-        }
+        results.extend(self.summaries(window));
         let path = run_dir.join("monitor.csv");
         crate::store::writer::write_atomic(&path, &self.csv()).map_err(|e| e.to_string())
     }
@@ -547,8 +545,7 @@ fn series<'a>(points: &'a [&'a Point], metric: &str) -> std::vec::IntoIter<&'a P
     of.into_iter()
 }
 
-/// `(name, value)` of one role's summaries: `cpu`, `cpu.max`, `mem`, `net.rx`, `net.tx`,
-/// `disk.read`, `disk.write`.
+/// `(name, value)` of one role's summaries, in the order of `SUMMARIES`.
 fn role_summaries(
     points: &[&Point],
     window: (f64, f64),
@@ -629,6 +626,22 @@ fn interfaces_for_sums(points: &[&Point], window: (f64, f64), listed: &[String])
     } else {
         vec!["lo".to_string()]
     }
+}
+
+/// The summaries of a role: `mon.<kind>.<role>`.
+pub const SUMMARIES: [&str; 7] = [
+    "cpu",
+    "cpu.max",
+    "mem",
+    "net.rx",
+    "net.tx",
+    "disk.read",
+    "disk.write",
+];
+
+/// The result names monitoring gives `role` (no `mpf-result` line may take them).
+pub fn result_names(role: &str) -> impl Iterator<Item = String> + '_ {
+    SUMMARIES.iter().map(move |k| format!("mon.{k}.{role}"))
 }
 
 /// Unit and direction of a `mon.*` result; `None` for any other name.
@@ -756,6 +769,20 @@ mod tests {
             text,
             "time,role,metric,value\n1.000,a,\"prom.x{l=\"\"a,b\"\"}\",3\n2.000,b,cpu,12.5\n"
         );
+    }
+
+    #[test]
+    fn every_summary_has_a_unit() {
+        let names: Vec<String> = result_names("r").collect();
+        assert_eq!(names.len(), SUMMARIES.len());
+        assert!(names
+            .iter()
+            .all(|n| result_info(n).is_some_and(|i| !i.unit.is_empty())));
+        let kinds: Vec<&str> = role_summaries(&[], (0.0, 1.0), &[])
+            .iter()
+            .map(|k| k.0)
+            .collect();
+        assert_eq!(kinds, SUMMARIES);
     }
 
     #[test]

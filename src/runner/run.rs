@@ -132,6 +132,11 @@ pub fn taken_names<'a>(exp: &Experiment, roles: impl Iterator<Item = &'a str>) -
         }
         taken.insert(info.name);
     }
+    if exp.monitor.is_some() {
+        for role in &roles {
+            taken.extend(crate::monitor::result_names(role));
+        }
+    }
     taken
 }
 

@@ -403,3 +403,47 @@ fn samplers_count_in_the_session_budget() {
     insta::assert_snapshot!("monitor_session_budget", err.trim());
     assert!(!d.join("results").exists());
 }
+
+#[test]
+fn monitor_results_survive_extracting_again_and_are_declared() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = write(
+        dir.path(),
+        "exp.yaml",
+        "runs: 1\nmonitor: {interval: 100ms}\nsteps:\n  - name: work\n    role: box\n    run: sleep 0.5; echo 'mpf-result n 3'; echo 'mpf-result mon.cpu.box 555'\n",
+    );
+    let set = run_ok(dir.path(), &[exp.as_os_str()]);
+    let rec = &journal(&set)[0];
+    // A step cannot pass its own number off as the measurement.
+    let cpu = result(rec, "mon.cpu.box");
+    assert!((0.0..=100.0).contains(&cpu), "{cpu}");
+    assert!(
+        rec["notes"].to_string().contains("mon.cpu.box"),
+        "{}",
+        rec["notes"]
+    );
+    let declared = crate::common::manifest(&set)["results"].clone();
+    let info = declared
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "mon.net.rx.box")
+        .unwrap_or_else(|| panic!("{declared}"));
+    assert_eq!(
+        (info["unit"].as_str(), info["better"].as_str()),
+        (Some("bit/s"), Some("higher"))
+    );
+    // The samples are measurements of the run, like step durations: not extractions.
+    mpf_in(dir.path())
+        .args(["extract", "latest"])
+        .assert()
+        .success();
+    let rec = &journal(&set)[0];
+    assert_eq!(result(rec, "mon.cpu.box"), cpu);
+    assert_eq!(result(rec, "n"), 3.0);
+    assert!(crate::common::manifest(&set)["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["name"] == "mon.cpu.max.box" && r["unit"] == "%"));
+}
