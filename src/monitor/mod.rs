@@ -681,6 +681,29 @@ mod tests {
     }
 
     #[test]
+    fn ticks_are_placed_on_the_controllers_clock_from_their_uptime() {
+        let out: SharedBuf = Default::default();
+        let mut r = SamplerReader::default();
+        let push = |b: &[u8]| out.lock().unwrap().push(b);
+        // A tick split across reads, and a line cut in the middle.
+        push(b"t 500.00\nc cpu 0 0\nm 1");
+        assert!(r.drain(&out).is_empty());
+        push(b"0\ne\nt 500.25\nc cpu 50 100\nm 20\ne\nt 501.25\nc cpu");
+        let ps = r.drain(&out);
+        let at = |m: &str| ps.iter().filter(|p| p.metric == m).collect::<Vec<_>>();
+        // Without a run start the first tick is at 0; the next 0.25 s later by the machine.
+        assert_eq!(at("mem")[0].t1, 0.0);
+        assert_eq!(at("mem")[0].value, 10.0 * 1024.0);
+        let cpu = at("cpu");
+        assert_eq!(cpu.len(), 1);
+        assert_eq!((cpu[0].t0, cpu[0].t1, cpu[0].value), (0.0, 0.25, 50.0));
+        push(b" 60 200\ne\n");
+        let ps = r.drain(&out);
+        assert_eq!(ps.len(), 1);
+        assert_eq!((ps[0].t0, ps[0].t1, ps[0].value), (0.25, 1.25, 10.0));
+    }
+
+    #[test]
     fn window_means_weigh_samples_by_their_overlap() {
         let ps = [
             p("cpu", 0.0, 1.0, 100.0),
