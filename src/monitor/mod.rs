@@ -119,12 +119,14 @@ fn interval_arg(d: Duration) -> String {
 impl RunMonitor {
     /// Starts sampling the monitored roles (`spec.roles`, else `run_roles`) and scraping the
     /// endpoints, and waits (at most `FIRST_TICK_TIMEOUT`) until every sampler has taken its
-    /// first reading, so that the samples cover the first step.
+    /// first reading, so that the samples cover the first step. A cancel ends that wait (the
+    /// run then stops; `stop` must still be called).
     pub async fn start(
         spec: &Monitor,
         machines: &Machines,
         run_roles: &[String],
         run_start: Instant,
+        cancel: watch::Receiver<bool>,
     ) -> RunMonitor {
         let roles: Vec<String> = spec
             .roles
@@ -153,7 +155,17 @@ impl RunMonitor {
                 m.start_scraper(spec.interval, e, machines, run_start).await;
             }
         }
-        m.first_ticks().await;
+        let mut cancel = cancel;
+        let cancelled = async {
+            // A sender gone can no longer cancel.
+            if cancel.wait_for(|v| *v).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            _ = m.first_ticks() => {}
+            _ = cancelled => {}
+        }
         m
     }
 

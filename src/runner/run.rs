@@ -503,7 +503,14 @@ impl RunEnv<'_> {
         let mut anchor = Instant::now();
         let monitor = match (&exp.monitor, &failure) {
             (Some(m), None) => Some(
-                crate::monitor::RunMonitor::start(m, self.machines, &used_roles, run_start).await,
+                crate::monitor::RunMonitor::start(
+                    m,
+                    self.machines,
+                    &used_roles,
+                    run_start,
+                    cancel.clone(),
+                )
+                .await,
             ),
             _ => None,
         };
