@@ -10,6 +10,7 @@ pub mod exec;
 pub mod extract;
 pub mod facts;
 pub mod model;
+pub mod monitor;
 pub mod plan;
 pub mod report;
 pub mod runner;

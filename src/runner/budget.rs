@@ -22,11 +22,17 @@ pub struct Need {
     pub background: Vec<(String, usize)>,
     /// The widest foreground (or teardown) step on the machine: at least 1 (collection).
     pub foreground: usize,
+    /// Monitoring samplers: one per monitored role of the machine, for the whole run (a
+    /// Prometheus port forward goes over the master with `-O forward`: no session).
+    pub monitor: usize,
 }
 
 impl Need {
     pub fn total(&self) -> usize {
-        self.guard + self.background.iter().map(|b| b.1).sum::<usize>() + self.foreground
+        self.guard
+            + self.background.iter().map(|b| b.1).sum::<usize>()
+            + self.foreground
+            + self.monitor
     }
 }
 
@@ -72,7 +78,18 @@ pub fn need(exp: &Experiment, machine: &Machine) -> Need {
         guard: GUARD_SESSIONS,
         background,
         foreground,
+        monitor: monitored(exp, &roles),
     }
+}
+
+/// How many of the machine's roles `monitor:` samples: those it lists, or (`all`) every role
+/// of the machine a step, file or setup entry can use.
+fn monitored(exp: &Experiment, roles: &BTreeSet<&str>) -> usize {
+    let Some(m) = &exp.monitor else {
+        return 0;
+    };
+    let names = m.roles.clone().unwrap_or_else(|| exp.possible_roles());
+    names.iter().filter(|r| roles.contains(r.as_str())).count()
 }
 
 /// Refuses (exit 2, at the machine's line in the cluster file) a machine whose `max_sessions`
@@ -97,10 +114,18 @@ pub fn check_sessions(exp: &Experiment, cluster: &Cluster) -> Result<()> {
                 bg.join(", ")
             )
         };
+        let (mon_text, or_monitor) = if need.monitor == 0 {
+            (String::new(), "")
+        } else {
+            (
+                format!(", {} for monitoring samplers", need.monitor),
+                " or monitor fewer of its roles",
+            )
+        };
         return Err(Error::Input {
             location: Location::new(&cluster.path, m.line, 0),
             message: format!(
-                "machine {} allows {} ssh sessions (max_sessions) but a run needs {} at once: {} for the guard{bg_text}, {} for foreground steps; raise max_sessions to {} (and sshd's MaxSessions on the machine if it is lower), or move background steps to another machine",
+                "machine {} allows {} ssh sessions (max_sessions) but a run needs {} at once: {} for the guard{bg_text}{mon_text}, {} for foreground steps; raise max_sessions to {} (and sshd's MaxSessions on the machine if it is lower), or move background steps to another machine{or_monitor}",
                 m.hostname,
                 m.max_sessions,
                 need.total(),

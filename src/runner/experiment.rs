@@ -56,6 +56,9 @@ pub struct Summary {
 /// and direction of its extractor; `<step>.duration` is seconds, lower is better; an
 /// undeclared `mpf-result` is unitless, higher is better.
 fn result_info(exp: &Experiment, name: &str, series: bool) -> ResultInfo {
+    if let Some(i) = crate::monitor::result_info(name) {
+        return i;
+    }
     let infos = exp.result_infos();
     let exact = infos.iter().find(|i| i.name == name).or_else(|| {
         // A declared result (or statistic) with a role suffix: `lat.p99.client`.

@@ -119,12 +119,15 @@ fn reextract_record(
     taken: &HashSet<String>,
 ) -> RunRecord {
     let run = run_dir(set_dir, rec.index);
-    // Step wall times are measurements of the run, not extractions: they stay.
+    // Step wall times and monitoring summaries are measurements of the run, not
+    // extractions: they stay.
     let mut all = extract::Extracted {
         values: rec
             .results
             .iter()
-            .filter(|(k, _)| crate::model::is_duration(k))
+            .filter(|(k, _)| {
+                crate::model::is_duration(k) || crate::monitor::result_info(k).is_some()
+            })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
         notes: rec

@@ -132,6 +132,11 @@ pub fn taken_names<'a>(exp: &Experiment, roles: impl Iterator<Item = &'a str>) -
         }
         taken.insert(info.name);
     }
+    if exp.monitor.is_some() {
+        for role in &roles {
+            taken.extend(crate::monitor::result_names(role));
+        }
+    }
     taken
 }
 
@@ -496,6 +501,19 @@ impl RunEnv<'_> {
         let mut live: Vec<Started> = Vec::new();
         let mut done: Vec<Done> = Vec::new();
         let mut anchor = Instant::now();
+        let monitor = match (&exp.monitor, &failure) {
+            (Some(m), None) => Some(
+                crate::monitor::RunMonitor::start(
+                    m,
+                    self.machines,
+                    &used_roles,
+                    run_start,
+                    cancel.clone(),
+                )
+                .await,
+            ),
+            _ => None,
+        };
         if failure.is_none() {
             for (si, step) in exp.steps.iter().enumerate() {
                 if !step.delay.is_zero() {
@@ -562,8 +580,16 @@ impl RunEnv<'_> {
             }
         }
 
-        // Stop background steps and anything foreground steps left behind.
-        stop_all(&groups, exp.kill_grace).await;
+        // Stop background steps and anything foreground steps left behind, and the samplers
+        // (which take a last reading as they stop).
+        let steps_end = run_start.elapsed().as_secs_f64();
+        let stop_monitor = async {
+            match monitor {
+                Some(m) => Some(m.stop(exp.kill_grace).await),
+                None => None,
+            }
+        };
+        let (_, monitored) = tokio::join!(stop_all(&groups, exp.kill_grace), stop_monitor);
         for s in live {
             let started = s.proc.started;
             let out = s.proc.finish(false).await;
@@ -699,6 +725,14 @@ impl RunEnv<'_> {
             }
         }
         notes.append(&mut all.notes);
+        if let Some(mut m) = monitored {
+            let first = steps.iter().filter_map(|s| s.start).reduce(f64::min);
+            let window = (first.unwrap_or(0.0), steps_end);
+            if let Err(e) = m.finish(&dir, window, &mut all.values) {
+                storage_error = storage_error.or(Some(e));
+            }
+            notes.append(&mut m.notes);
+        }
         let extraction_failed = failure.is_none() && !interrupted && !all.errors.is_empty();
         if extraction_failed {
             failure = Some(all.errors.join("; "));

@@ -308,6 +308,8 @@ pub struct Experiment {
     /// `runs: {min, max, ci, on}`: `runs` is then `min`.
     pub adaptive: Option<Adaptive>,
     pub search: Option<Search>,
+    /// `monitor:`: sampling the machines during each run (SPEC §11).
+    pub monitor: Option<super::monitor::Monitor>,
 }
 
 /// A width: relative (to a mean, or to the upper end of a bracket) or absolute (in the base

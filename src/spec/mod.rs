@@ -5,6 +5,7 @@ pub mod cluster;
 mod de;
 pub mod design;
 pub mod experiment;
+pub mod monitor;
 mod raw;
 mod validate;
 

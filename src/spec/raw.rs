@@ -39,6 +39,7 @@ pub struct RawExperiment {
     #[serde(default)]
     pub require: super::de::OrderedMap<Spanned<super::de::ScalarText>>,
     pub search: Option<Spanned<RawSearch>>,
+    pub monitor: Option<Spanned<super::monitor::RawMonitor>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, DeriveDeserialize, serde::Serialize)]

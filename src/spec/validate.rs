@@ -224,7 +224,7 @@ pub fn parse_experiment(path: &Path, source: &str) -> Result<Experiment> {
         None => None,
     };
 
-    let exp = Experiment {
+    let mut exp = Experiment {
         path: path.to_path_buf(),
         source: source.to_string(),
         name,
@@ -263,7 +263,15 @@ pub fn parse_experiment(path: &Path, source: &str) -> Result<Experiment> {
         kill_grace: Duration::from_secs(2),
         adaptive,
         search,
+        monitor: None,
     };
+    if let Some(m) = &raw.monitor {
+        let mut known = exp.possible_roles();
+        if !known.iter().any(|r| r == DEFAULT_ROLE) {
+            known.push(DEFAULT_ROLE.to_string());
+        }
+        exp.monitor = Some(super::monitor::check_monitor(path, m, &known)?);
+    }
     if let Some(p) = &raw.plot {
         check_plot(&cx, p, &exp)?;
     }
@@ -1006,7 +1014,7 @@ fn ready_port(cx: &Ctx, p: &Spanned<ScalarText>) -> Result<Tpl> {
     })
 }
 
-fn regex_message(e: &regex::Error) -> String {
+pub(super) fn regex_message(e: &regex::Error) -> String {
     // The regex crate's message spans several lines with a caret diagram; keep its last line.
     let s = e.to_string();
     let last = s.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");

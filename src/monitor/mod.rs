@@ -1,0 +1,862 @@
+//! Monitoring (SPEC §11): what every monitored machine did during a run.
+//!
+//! One sampler (`sampler.sh`, POSIX sh + one awk) per monitored role runs through the role's
+//! transport like a background step (its own process group, registered with the guard, so it
+//! never outlives the run, SIGKILL of mpf included), inside the role's network namespace. It
+//! prints raw counters at every tick with the machine's `/proc/uptime`; mpf turns them into
+//! rates. Time is the controller's: the first tick is placed at the moment it reached mpf
+//! (before the first step starts), later ticks at that moment plus the machine's uptime
+//! since, so that ssh's buffering never bends the time axis and rates use the machine's own
+//! intervals. Prometheus endpoints are scraped by mpf itself (`prom.rs`).
+//!
+//! The runner calls `RunMonitor::start` before the first step and `RunMonitor::stop` after the
+//! last; `Samples::finish` writes `runs/NNNN/monitor.csv` and adds the `mon.*` results.
+
+pub mod prom;
+pub mod rates;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::exec::{process::SharedBuf, wrap_for, StepProc, Transport};
+use crate::model::{Better, ResultInfo};
+use crate::runner::machines::Machines;
+use crate::spec::monitor::{Endpoint, Monitor};
+use rates::{CpuScope, Point, Tick, TickParser};
+
+/// The sampler, run as `sh -c` on the machine (values through the environment only).
+pub const SAMPLER: &str = include_str!("sampler.sh");
+
+/// Samples kept per run, all roles together; later ones are dropped (with a note) so that a
+/// long run at a short interval cannot make mpf's memory or `monitor.csv` grow without end.
+pub const MAX_SAMPLES: usize = 2_000_000;
+
+/// How long a sampler may take to print its first tick before the run goes on without it.
+const FIRST_TICK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One sample of `monitor.csv`, its value over `[t0, t1]` (seconds since the run started;
+/// `t0 == t1` for a gauge or a scrape).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub role: String,
+    pub point: Point,
+}
+
+/// A role's sampler while it runs.
+struct Probe {
+    role: String,
+    transport: Arc<dyn Transport>,
+    proc: StepProc,
+    reader: JoinHandle<Vec<Point>>,
+    first: watch::Receiver<bool>,
+}
+
+/// A Prometheus endpoint's scraper while it runs.
+struct Scraper {
+    role: String,
+    task: JoinHandle<Scraped>,
+}
+
+#[derive(Default)]
+struct Scraped {
+    points: Vec<Point>,
+    ok: usize,
+    failed: usize,
+    first_error: Option<String>,
+}
+
+/// Monitoring of one run, between `start` and `stop`.
+pub struct RunMonitor {
+    probes: Vec<Probe>,
+    scrapers: Vec<Scraper>,
+    stop: watch::Sender<bool>,
+    budget: Arc<Budget>,
+    /// The role's interfaces for the `mon.net.*` sums (the cluster file's, else all).
+    interfaces: BTreeMap<String, Vec<String>>,
+    notes: Vec<String>,
+}
+
+/// The samples of a run, once monitoring stopped.
+#[derive(Debug, Default)]
+pub struct Samples {
+    pub samples: Vec<Sample>,
+    pub interfaces: BTreeMap<String, Vec<String>>,
+    pub notes: Vec<String>,
+}
+
+/// `MAX_SAMPLES` shared by every sampler and scraper of a run.
+#[derive(Default)]
+struct Budget {
+    taken: AtomicUsize,
+    dropped: AtomicUsize,
+}
+
+impl Budget {
+    /// Keeps what fits of `points` in `into`.
+    fn keep(&self, into: &mut Vec<Point>, points: Vec<Point>) {
+        let n = points.len();
+        let before = self.taken.fetch_add(n, Ordering::Relaxed);
+        let room = MAX_SAMPLES.saturating_sub(before).min(n);
+        into.extend(points.into_iter().take(room));
+        if room < n {
+            self.dropped.fetch_add(n - room, Ordering::Relaxed);
+        }
+    }
+}
+
+/// `0.2` for 200 ms: the sampler's `sleep` argument.
+fn interval_arg(d: Duration) -> String {
+    format!("{}", d.as_secs_f64())
+}
+
+impl RunMonitor {
+    /// Starts sampling the monitored roles (`spec.roles`, else `run_roles`) and scraping the
+    /// endpoints, and waits (at most `FIRST_TICK_TIMEOUT`) until every sampler has taken its
+    /// first reading, so that the samples cover the first step. A cancel ends that wait (the
+    /// run then stops; `stop` must still be called).
+    pub async fn start(
+        spec: &Monitor,
+        machines: &Machines,
+        run_roles: &[String],
+        run_start: Instant,
+        cancel: watch::Receiver<bool>,
+    ) -> RunMonitor {
+        let roles: Vec<String> = spec
+            .roles
+            .clone()
+            .unwrap_or_else(|| run_roles.to_vec())
+            .into_iter()
+            .filter(|r| machines.roles.contains_key(r))
+            .collect();
+        let (stop, _) = watch::channel(false);
+        let mut m = RunMonitor {
+            probes: Vec::new(),
+            scrapers: Vec::new(),
+            stop,
+            budget: Arc::new(Budget::default()),
+            interfaces: BTreeMap::new(),
+            notes: Vec::new(),
+        };
+        // `metrics: []` scrapes Prometheus endpoints only.
+        for role in roles.iter().filter(|_| !spec.metrics.is_empty()) {
+            if let Err(e) = m.start_probe(spec, machines, role, run_start).await {
+                m.notes.push(format!("monitor: no sampler on {role}: {e}"));
+            }
+        }
+        for e in &spec.prometheus {
+            if machines.roles.contains_key(&e.role) {
+                m.start_scraper(spec.interval, e, machines, run_start).await;
+            }
+        }
+        let mut cancel = cancel;
+        let cancelled = async {
+            // A sender gone can no longer cancel.
+            if cancel.wait_for(|v| *v).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            _ = m.first_ticks() => {}
+            _ = cancelled => {}
+        }
+        m
+    }
+
+    async fn start_probe(
+        &mut self,
+        spec: &Monitor,
+        machines: &Machines,
+        role: &str,
+        run_start: Instant,
+    ) -> Result<(), String> {
+        let b = &machines.roles[role];
+        let env = vec![
+            ("MPF_MON_INTERVAL".to_string(), interval_arg(spec.interval)),
+            ("MPF_MON_METRICS".to_string(), spec.metrics.join(" ")),
+        ];
+        // In the role's namespace for its interfaces, never pinned: the sampler must not
+        // load the CPU it measures.
+        let wrap = wrap_for(b.namespace.as_deref(), None);
+        let spawn = b.transport.spawn(SAMPLER, &env, &wrap);
+        let proc = tokio::time::timeout(FIRST_TICK_TIMEOUT, spawn)
+            .await
+            .map_err(|_| "no ssh session became free".to_string())?
+            .map_err(|e| e.to_string())?;
+        let scope = match b.cpu_id.as_deref().map(rates::parse_cpu_list) {
+            Some(Some(cpus)) => CpuScope::Pinned(cpus),
+            _ => CpuScope::Machine,
+        };
+        let (first_tx, first) = watch::channel(false);
+        let reader = tokio::spawn(read_sampler(
+            proc.output_so_far().0,
+            scope,
+            run_start,
+            spec.interval,
+            first_tx,
+            self.stop.subscribe(),
+            self.budget.clone(),
+        ));
+        let ifaces = b.interfaces.iter().map(|i| i.name.clone());
+        self.interfaces
+            .insert(role.to_string(), ifaces.filter(|n| !n.is_empty()).collect());
+        self.probes.push(Probe {
+            role: role.to_string(),
+            transport: b.transport.clone(),
+            proc,
+            reader,
+            first,
+        });
+        Ok(())
+    }
+
+    async fn start_scraper(
+        &mut self,
+        interval: Duration,
+        e: &Endpoint,
+        machines: &Machines,
+        run_start: Instant,
+    ) {
+        let b = &machines.roles[&e.role];
+        let (host, forward) = match b.transport.ssh_command() {
+            Some(ssh) => match prom::Forward::open(ssh, e.port).await {
+                Ok(f) => ("127.0.0.1".to_string(), Some(f)),
+                Err(err) => {
+                    self.notes.push(format!(
+                        "monitor: prometheus {}:{}: no port forward: {err}",
+                        e.role, e.port
+                    ));
+                    return;
+                }
+            },
+            // A namespace of this machine is reached at the role's address.
+            None if b.namespace.is_some() => (b.ip.clone(), None),
+            None => ("127.0.0.1".to_string(), None),
+        };
+        let port = forward.as_ref().map_or(e.port, |f| f.local_port);
+        let task = tokio::spawn(scrape(
+            host,
+            port,
+            e.clone(),
+            interval,
+            run_start,
+            forward,
+            self.stop.subscribe(),
+            self.budget.clone(),
+        ));
+        self.scrapers.push(Scraper {
+            role: e.role.clone(),
+            task,
+        });
+    }
+
+    async fn first_ticks(&mut self) {
+        let deadline = tokio::time::Instant::now() + FIRST_TICK_TIMEOUT;
+        for p in &mut self.probes {
+            let got = tokio::time::timeout_at(deadline, p.first.wait_for(|v| *v)).await;
+            if !matches!(got, Ok(Ok(_))) {
+                self.notes.push(format!(
+                    "monitor: the sampler on {} printed nothing within {}s",
+                    p.role,
+                    FIRST_TICK_TIMEOUT.as_secs()
+                ));
+            }
+        }
+    }
+
+    /// Stops every sampler (each takes a last reading as it goes) and scraper, and returns
+    /// the run's samples.
+    pub async fn stop(self, grace: Duration) -> Samples {
+        let mut stops = tokio::task::JoinSet::new();
+        for p in &self.probes {
+            let (t, pgid) = (p.transport.clone(), p.proc.pgid);
+            stops.spawn(async move { t.stop_group(pgid, grace).await });
+        }
+        while stops.join_next().await.is_some() {}
+        let _ = self.stop.send(true);
+        let mut out = Samples {
+            interfaces: self.interfaces,
+            notes: self.notes,
+            ..Samples::default()
+        };
+        for p in self.probes {
+            let status = p.proc.finish(false).await;
+            let points = p.reader.await.unwrap_or_default();
+            if points.is_empty() {
+                out.notes.push(format!(
+                    "monitor: no samples from {} ({}){}",
+                    p.role,
+                    status
+                        .exit
+                        .map_or("killed".to_string(), |c| format!("exit {c}")),
+                    tail(&status.stderr)
+                ));
+            }
+            out.extend(&p.role, points);
+        }
+        for s in self.scrapers {
+            let got = s.task.await.unwrap_or_default();
+            if got.ok == 0 && got.failed > 0 {
+                out.notes.push(format!(
+                    "monitor: prometheus on {}: none of {} scrapes succeeded ({})",
+                    s.role,
+                    got.failed,
+                    got.first_error.unwrap_or_default()
+                ));
+            }
+            out.extend(&s.role, got.points);
+        }
+        let dropped = self.budget.dropped.load(Ordering::Relaxed);
+        if dropped > 0 {
+            out.notes.push(format!(
+                "monitor: {dropped} samples beyond the limit of {MAX_SAMPLES} per run were not kept"
+            ));
+        }
+        out
+    }
+}
+
+/// The last line of a sampler's stderr, to say why it gave nothing.
+fn tail(stderr: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stderr);
+    match text.lines().rev().find(|l| !l.trim().is_empty()) {
+        Some(l) => format!(": {}", l.trim()),
+        None => String::new(),
+    }
+}
+
+/// Reads a sampler's output as it arrives (from the step's capture, which keeps far more
+/// than a poll's worth) until told to stop, then reads what is left.
+async fn read_sampler(
+    out: SharedBuf,
+    scope: CpuScope,
+    run_start: Instant,
+    interval: Duration,
+    first: watch::Sender<bool>,
+    mut stop: watch::Receiver<bool>,
+    budget: Arc<Budget>,
+) -> Vec<Point> {
+    let mut reader = SamplerReader {
+        scope,
+        run_start: Some(run_start),
+        ..SamplerReader::default()
+    };
+    let mut points = Vec::new();
+    let slow = (interval / 2).min(Duration::from_millis(250));
+    loop {
+        budget.keep(&mut points, reader.drain(&out));
+        if reader.origin.is_some() {
+            first.send_if_modified(|v| !std::mem::replace(v, true));
+        }
+        // Quick polls until the first tick, whose arrival places the time axis.
+        let pause = if reader.origin.is_some() {
+            slow
+        } else {
+            Duration::from_millis(2)
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = stop.wait_for(|v| *v) => break,
+        }
+    }
+    budget.keep(&mut points, reader.drain(&out));
+    points
+}
+
+/// The state of reading one sampler's output.
+#[derive(Default)]
+struct SamplerReader {
+    scope: CpuScope,
+    run_start: Option<Instant>,
+    /// Bytes of the stream consumed so far.
+    offset: u64,
+    /// An incomplete last line.
+    carry: String,
+    parser: TickParser,
+    prev: Option<Tick>,
+    /// (seconds since the run started, uptime) of the first tick.
+    origin: Option<(f64, f64)>,
+}
+
+impl SamplerReader {
+    fn drain(&mut self, out: &SharedBuf) -> Vec<Point> {
+        let new = match out.lock() {
+            Ok(c) => {
+                let (start, bytes) = c.since(self.offset);
+                self.offset = start + bytes.len() as u64;
+                String::from_utf8_lossy(bytes).into_owned()
+            }
+            Err(_) => return Vec::new(),
+        };
+        self.carry.push_str(&new);
+        let Some(end) = self.carry.rfind('\n') else {
+            return Vec::new();
+        };
+        let complete: String = self.carry.drain(..=end).collect();
+        let mut points = Vec::new();
+        for line in complete.lines() {
+            if let Some(tick) = self.parser.line(line) {
+                points.extend(self.tick(tick));
+            }
+        }
+        points
+    }
+
+    fn tick(&mut self, tick: Tick) -> Vec<Point> {
+        let now = self.run_start.map_or(0.0, |s| s.elapsed().as_secs_f64());
+        let (at, up0) = *self.origin.get_or_insert((now, tick.uptime));
+        let points = rates::points(self.prev.as_ref(), &tick, &self.scope, |u| at + (u - up0));
+        self.prev = Some(tick);
+        points
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn scrape(
+    host: String,
+    port: u16,
+    e: Endpoint,
+    interval: Duration,
+    run_start: Instant,
+    forward: Option<prom::Forward>,
+    mut stop: watch::Receiver<bool>,
+    budget: Arc<Budget>,
+) -> Scraped {
+    let mut got = Scraped::default();
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let timeout = interval.clamp(Duration::from_millis(100), Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.wait_for(|v| *v) => break,
+        }
+        match prom::get(&host, port, &e.path, timeout).await {
+            Ok(body) => {
+                got.ok += 1;
+                let t = run_start.elapsed().as_secs_f64();
+                let points = prom::samples(&body, e.matches.as_ref())
+                    .into_iter()
+                    .map(|(name, value)| Point {
+                        metric: format!("prom.{name}"),
+                        t0: t,
+                        t1: t,
+                        value,
+                    })
+                    .collect();
+                budget.keep(&mut got.points, points);
+            }
+            Err(err) => {
+                got.failed += 1;
+                got.first_error.get_or_insert(err);
+            }
+        }
+    }
+    if let Some(f) = forward {
+        f.close().await;
+    }
+    got
+}
+
+impl Samples {
+    fn extend(&mut self, role: &str, points: Vec<Point>) {
+        self.samples.extend(points.into_iter().map(|point| Sample {
+            role: role.to_string(),
+            point,
+        }));
+    }
+
+    /// `monitor.csv`: `time,role,metric,value`, by time.
+    pub fn csv(&self) -> Vec<u8> {
+        let mut rows: Vec<&Sample> = self.samples.iter().collect();
+        rows.sort_by(|a, b| a.point.t1.total_cmp(&b.point.t1));
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let _ = w.write_record(["time", "role", "metric", "value"]);
+        for s in rows {
+            let _ = w.write_record([
+                format!("{:.3}", s.point.t1),
+                s.role.clone(),
+                s.point.metric.clone(),
+                s.point.value.to_string(),
+            ]);
+        }
+        w.into_inner().unwrap_or_default()
+    }
+
+    /// The `mon.*` results of every sampled role over `window` (seconds since the run
+    /// started: the first step's start to the last step's end).
+    pub fn summaries(&self, window: (f64, f64)) -> Map<String, Value> {
+        let mut by_role: BTreeMap<&str, Vec<&Point>> = BTreeMap::new();
+        for s in self
+            .samples
+            .iter()
+            .filter(|s| !s.point.metric.starts_with("prom."))
+        {
+            by_role.entry(&s.role).or_default().push(&s.point);
+        }
+        let mut out = Map::new();
+        for (role, points) in by_role {
+            let ifaces = self.interfaces.get(role).cloned().unwrap_or_default();
+            for (name, v) in role_summaries(&points, window, &ifaces) {
+                if let Some(n) = v
+                    .filter(|v| v.is_finite())
+                    .and_then(serde_json::Number::from_f64)
+                {
+                    out.insert(format!("mon.{name}.{role}"), Value::Number(n));
+                }
+            }
+        }
+        out
+    }
+
+    /// Writes `monitor.csv` into the run's directory and adds the summaries to `results`;
+    /// returns the error when the file cannot be written (a full disk).
+    pub fn finish(
+        &self,
+        run_dir: &Path,
+        window: (f64, f64),
+        results: &mut Map<String, Value>,
+    ) -> Result<(), String> {
+        results.extend(self.summaries(window));
+        let path = run_dir.join("monitor.csv");
+        crate::store::writer::write_atomic(&path, &self.csv()).map_err(|e| e.to_string())
+    }
+}
+
+/// Mean of a rate series over `window`: each sample weighed by how much of its interval lies
+/// in the window. `None` when no sample overlaps it.
+fn window_mean<'a>(points: impl Iterator<Item = &'a Point>, window: (f64, f64)) -> Option<f64> {
+    let (mut sum, mut weight) = (0.0, 0.0);
+    for p in points {
+        let overlap = p.t1.min(window.1) - p.t0.max(window.0);
+        if overlap > 0.0 {
+            sum += p.value * overlap;
+            weight += overlap;
+        }
+    }
+    (weight > 0.0).then(|| sum / weight)
+}
+
+fn overlaps(p: &Point, window: (f64, f64)) -> bool {
+    p.t1.min(window.1) > p.t0.max(window.0)
+}
+
+/// The samples of one metric.
+fn series<'a>(points: &'a [&'a Point], metric: &str) -> std::vec::IntoIter<&'a Point> {
+    let of: Vec<&Point> = points
+        .iter()
+        .copied()
+        .filter(|p| p.metric == metric)
+        .collect();
+    of.into_iter()
+}
+
+/// `(name, value)` of one role's summaries, in the order of `SUMMARIES`.
+fn role_summaries(
+    points: &[&Point],
+    window: (f64, f64),
+    listed: &[String],
+) -> Vec<(&'static str, Option<f64>)> {
+    let series = |m: &str| series(points, m);
+    let cpu = window_mean(series("cpu"), window);
+    let cpu_max = series("cpu")
+        .filter(|p| overlaps(p, window))
+        .map(|p| p.value)
+        .reduce(f64::max);
+    // A gauge read at the end of the run (the sampler's last reading) still counts.
+    let mem = series("mem")
+        .filter(|p| p.t1 >= window.0)
+        .map(|p| p.value)
+        .reduce(f64::max);
+    let mean_of = |name: String| window_mean(series(&name), window);
+    let ifaces = interfaces_for_sums(points, window, listed);
+    let net = |dir: &str| -> Option<f64> {
+        let means: Vec<f64> = ifaces
+            .iter()
+            .filter_map(|i| mean_of(format!("net.{i}.{dir}")))
+            .collect();
+        (!means.is_empty()).then(|| means.iter().sum())
+    };
+    let devices: Vec<&str> = points
+        .iter()
+        .filter_map(|p| p.metric.strip_prefix("disk.")?.strip_suffix(".read"))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let disk = |dir: &str| -> Option<f64> {
+        let means: Vec<f64> = devices
+            .iter()
+            .filter_map(|d| mean_of(format!("disk.{d}.{dir}")))
+            .collect();
+        (!means.is_empty()).then(|| means.iter().sum())
+    };
+    vec![
+        ("cpu", cpu),
+        ("cpu.max", cpu_max),
+        ("mem", mem),
+        ("net.rx", net("rx")),
+        ("net.tx", net("tx")),
+        ("disk.read", disk("read")),
+        ("disk.write", disk("write")),
+    ]
+}
+
+/// The interfaces whose traffic `mon.net.*` sums: those the cluster file lists for the role,
+/// else every interface sampled but loopback, or loopback alone when nothing else carried
+/// traffic in the window.
+fn interfaces_for_sums(points: &[&Point], window: (f64, f64), listed: &[String]) -> Vec<String> {
+    if !listed.is_empty() {
+        return listed.to_vec();
+    }
+    let mut all: Vec<&str> = points
+        .iter()
+        .filter_map(|p| p.metric.strip_prefix("net.")?.strip_suffix(".rx"))
+        .collect();
+    all.sort_unstable();
+    all.dedup();
+    let others: Vec<String> = all
+        .iter()
+        .filter(|i| **i != "lo")
+        .map(|i| i.to_string())
+        .collect();
+    let busy = points.iter().any(|p| {
+        overlaps(p, window)
+            && p.value > 0.0
+            && p.metric
+                .strip_prefix("net.")
+                .and_then(|m| m.rsplit_once('.'))
+                .is_some_and(|(i, d)| i != "lo" && (d == "rx" || d == "tx"))
+    });
+    if busy || !all.contains(&"lo") {
+        others
+    } else {
+        vec!["lo".to_string()]
+    }
+}
+
+/// The summaries of a role: `mon.<kind>.<role>`.
+pub const SUMMARIES: [&str; 7] = [
+    "cpu",
+    "cpu.max",
+    "mem",
+    "net.rx",
+    "net.tx",
+    "disk.read",
+    "disk.write",
+];
+
+/// The result names monitoring gives `role` (no `mpf-result` line may take them).
+pub fn result_names(role: &str) -> impl Iterator<Item = String> + '_ {
+    SUMMARIES.iter().map(move |k| format!("mon.{k}.{role}"))
+}
+
+/// Unit and direction of a `mon.*` result; `None` for any other name.
+pub fn result_info(name: &str) -> Option<ResultInfo> {
+    let rest = name.strip_prefix("mon.")?;
+    let (unit, better) = [
+        ("cpu.max.", "%", Better::Lower),
+        ("cpu.", "%", Better::Lower),
+        ("mem.", "B", Better::Lower),
+        ("net.rx.", "bit/s", Better::Higher),
+        ("net.tx.", "bit/s", Better::Higher),
+        ("disk.read.", "B/s", Better::Lower),
+        ("disk.write.", "B/s", Better::Lower),
+    ]
+    .into_iter()
+    .find(|(p, _, _)| rest.starts_with(p))
+    .map(|(_, u, b)| (u, b))?;
+    Some(ResultInfo {
+        name: name.to_string(),
+        unit: unit.to_string(),
+        better,
+        series: false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(metric: &str, t0: f64, t1: f64, value: f64) -> Point {
+        Point {
+            metric: metric.into(),
+            t0,
+            t1,
+            value,
+        }
+    }
+
+    #[test]
+    fn ticks_are_placed_on_the_controllers_clock_from_their_uptime() {
+        let out: SharedBuf = Default::default();
+        let mut r = SamplerReader::default();
+        let push = |b: &[u8]| out.lock().unwrap().push(b);
+        // A tick split across reads, and a line cut in the middle.
+        push(b"t 500.00\nc cpu 0 0\nm 1");
+        assert!(r.drain(&out).is_empty());
+        push(b"0\ne\nt 500.25\nc cpu 50 100\nm 20\ne\nt 501.25\nc cpu");
+        let ps = r.drain(&out);
+        let at = |m: &str| ps.iter().filter(|p| p.metric == m).collect::<Vec<_>>();
+        // Without a run start the first tick is at 0; the next 0.25 s later by the machine.
+        assert_eq!(at("mem")[0].t1, 0.0);
+        assert_eq!(at("mem")[0].value, 10.0 * 1024.0);
+        let cpu = at("cpu");
+        assert_eq!(cpu.len(), 1);
+        assert_eq!((cpu[0].t0, cpu[0].t1, cpu[0].value), (0.0, 0.25, 50.0));
+        push(b" 60 200\ne\n");
+        let ps = r.drain(&out);
+        assert_eq!(ps.len(), 1);
+        assert_eq!((ps[0].t0, ps[0].t1, ps[0].value), (0.25, 1.25, 10.0));
+    }
+
+    #[test]
+    fn window_means_weigh_samples_by_their_overlap() {
+        let ps = [
+            p("cpu", 0.0, 1.0, 100.0),
+            p("cpu", 1.0, 2.0, 0.0),
+            p("cpu", 2.0, 3.0, 50.0),
+        ];
+        assert_eq!(window_mean(ps.iter(), (0.5, 2.0)), Some(100.0 / 3.0));
+        assert_eq!(window_mean(ps.iter(), (0.0, 3.0)), Some(50.0));
+        assert_eq!(window_mean(ps.iter(), (5.0, 6.0)), None);
+    }
+
+    #[test]
+    fn summaries_per_role() {
+        let points = vec![
+            p("mem", 0.0, 0.0, 10.0),
+            p("mem", 1.0, 1.0, 30.0),
+            p("cpu", 0.0, 1.0, 20.0),
+            p("cpu", 1.0, 2.0, 60.0),
+            p("net.lo.rx", 0.0, 2.0, 5.0),
+            p("net.eth0.rx", 0.0, 2.0, 100.0),
+            p("net.eth0.tx", 0.0, 2.0, 10.0),
+            p("net.eth1.rx", 0.0, 2.0, 1.0),
+            p("disk.vda.read", 0.0, 2.0, 4.0),
+            p("disk.vda.write", 0.0, 2.0, 8.0),
+            p("disk.vdb.read", 0.0, 2.0, 1.0),
+            p("disk.vdb.write", 0.0, 2.0, 0.0),
+        ];
+        let samples = Samples {
+            samples: points
+                .into_iter()
+                .map(|point| Sample {
+                    role: "server".into(),
+                    point,
+                })
+                .collect(),
+            ..Samples::default()
+        };
+        let s = samples.summaries((0.0, 2.0));
+        let v = |k: &str| s[k].as_f64().unwrap();
+        assert_eq!(v("mon.cpu.server"), 40.0);
+        assert_eq!(v("mon.cpu.max.server"), 60.0);
+        assert_eq!(v("mon.mem.server"), 30.0);
+        assert_eq!(v("mon.net.rx.server"), 101.0, "loopback left out");
+        assert_eq!(v("mon.net.tx.server"), 10.0);
+        assert_eq!(v("mon.disk.read.server"), 5.0);
+        assert_eq!(v("mon.disk.write.server"), 8.0);
+
+        // The cluster file's interfaces only.
+        let mut listed = samples;
+        listed
+            .interfaces
+            .insert("server".into(), vec!["eth1".into()]);
+        assert_eq!(listed.summaries((0.0, 2.0))["mon.net.rx.server"], 1.0);
+    }
+
+    #[test]
+    fn loopback_counts_when_nothing_else_carries_traffic() {
+        let a = p("net.lo.rx", 0.0, 1.0, 5.0);
+        let b = p("net.eth0.rx", 0.0, 1.0, 0.0);
+        let c = p("net.eth0.tx", 0.0, 1.0, 0.0);
+        assert_eq!(interfaces_for_sums(&[&a, &b, &c], (0.0, 1.0), &[]), ["lo"]);
+        let b = p("net.eth0.rx", 0.0, 1.0, 1.0);
+        assert_eq!(
+            interfaces_for_sums(&[&a, &b, &c], (0.0, 1.0), &[]),
+            ["eth0"]
+        );
+    }
+
+    #[test]
+    fn csv_is_long_and_sorted_by_time() {
+        let s = Samples {
+            samples: vec![
+                Sample {
+                    role: "b".into(),
+                    point: p("cpu", 1.0, 2.0, 12.5),
+                },
+                Sample {
+                    role: "a".into(),
+                    point: p("prom.x{l=\"a,b\"}", 1.0, 1.0, 3.0),
+                },
+            ],
+            ..Samples::default()
+        };
+        let text = String::from_utf8(s.csv()).unwrap();
+        assert_eq!(
+            text,
+            "time,role,metric,value\n1.000,a,\"prom.x{l=\"\"a,b\"\"}\",3\n2.000,b,cpu,12.5\n"
+        );
+    }
+
+    #[test]
+    fn every_summary_has_a_unit() {
+        let names: Vec<String> = result_names("r").collect();
+        assert_eq!(names.len(), SUMMARIES.len());
+        assert!(names
+            .iter()
+            .all(|n| result_info(n).is_some_and(|i| !i.unit.is_empty())));
+        let kinds: Vec<&str> = role_summaries(&[], (0.0, 1.0), &[])
+            .iter()
+            .map(|k| k.0)
+            .collect();
+        assert_eq!(kinds, SUMMARIES);
+    }
+
+    #[test]
+    fn mon_results_have_units_and_directions() {
+        let i = result_info("mon.cpu.max.server").unwrap();
+        assert_eq!((i.unit.as_str(), i.better), ("%", Better::Lower));
+        assert_eq!(result_info("mon.net.rx.client").unwrap().unit, "bit/s");
+        assert_eq!(result_info("mon.mem.a").unwrap().unit, "B");
+        assert!(result_info("monitor.x").is_none());
+        assert!(result_info("mon.other.x").is_none());
+    }
+
+    /// The sampler run as mpf runs it, stopped by a TERM to its group after `after`.
+    fn sampler_ticks(interval: &str, after: &str) -> Vec<Tick> {
+        let out = std::process::Command::new("timeout")
+            .args(["-k", "5", "-s", "TERM", after, "sh", "-c", SAMPLER])
+            .env("MPF_MON_INTERVAL", interval)
+            .env("MPF_MON_METRICS", "cpu memory net disk")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut parser = TickParser::default();
+        text.lines().filter_map(|l| parser.line(l)).collect()
+    }
+
+    #[test]
+    fn the_sampler_is_posix_sh_and_reads_this_machine() {
+        let ticks = sampler_ticks("0.1", "0.5");
+        assert!(ticks.len() >= 2, "{ticks:?}");
+        assert!(ticks[0].cpu.contains_key("cpu") && ticks[0].mem_kib.is_some());
+        assert!(ticks[0].net.contains_key("lo"), "{ticks:?}");
+    }
+
+    #[test]
+    fn the_sampler_takes_a_last_reading_when_stopped() {
+        // A 10 s interval stopped after 0.6 s: the first reading, then the one the TERM made.
+        let ticks = sampler_ticks("10", "0.6");
+        assert_eq!(ticks.len(), 2, "{ticks:?}");
+        let gap = ticks[1].uptime - ticks[0].uptime;
+        assert!((0.4..5.0).contains(&gap), "{gap}");
+    }
+}

@@ -1,0 +1,244 @@
+//! `monitor:` (SPEC §11): which roles are sampled, how often, what, and which Prometheus
+//! endpoints are scraped during each run. Raw serde types and their check.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use super::de::{pos, Dur, OneOrMany};
+use crate::error::{Error, Location, Result};
+
+/// The shortest sampling interval: below it the sampler's own cost stops being negligible.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
+/// The longest: a run shorter than the interval gets no rate at all.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(3600);
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+/// Prometheus endpoints per experiment (each is a scrape per interval).
+pub const MAX_ENDPOINTS: usize = 64;
+/// The longest endpoint path (it goes into an HTTP request line).
+pub const MAX_PATH_LEN: usize = 1024;
+
+/// The metric groups `metrics:` may name.
+pub const METRICS: [&str; 6] = ["cpu", "memory", "net", "disk", "cpufreq", "interrupts"];
+/// What is sampled when `metrics:` is not given.
+pub const DEFAULT_METRICS: [&str; 4] = ["cpu", "memory", "net", "disk"];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMonitor {
+    pub roles: Option<Spanned<OneOrMany>>,
+    pub interval: Option<Spanned<Dur>>,
+    pub metrics: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    pub prometheus: Vec<Spanned<RawEndpoint>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEndpoint {
+    pub role: Spanned<String>,
+    pub port: Spanned<i64>,
+    pub path: Option<Spanned<String>>,
+    #[serde(rename = "match")]
+    pub matches: Option<Spanned<String>>,
+}
+
+/// A checked `monitor:` section.
+#[derive(Debug, Clone)]
+pub struct Monitor {
+    /// `None`: every role a step of the run uses (`roles: all`, the default).
+    pub roles: Option<Vec<String>>,
+    pub interval: Duration,
+    /// Metric groups in `METRICS` spelling, without repetitions.
+    pub metrics: Vec<String>,
+    pub prometheus: Vec<Endpoint>,
+    pub loc: Location,
+}
+
+impl Monitor {
+    pub fn wants(&self, metric: &str) -> bool {
+        self.metrics.iter().any(|m| m == metric)
+    }
+}
+
+/// A Prometheus endpoint on a role's machine, scraped at `http://127.0.0.1:port path`.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub role: String,
+    pub port: u16,
+    pub path: String,
+    /// Matches the whole metric name (`name{labels}`), anchored at load.
+    pub matches: Option<regex::Regex>,
+    pub loc: Location,
+}
+
+fn err<T>(path: &Path, s: &Spanned<T>, msg: impl Into<String>) -> Error {
+    let (l, c) = pos(s);
+    Error::input(path, l, c, msg)
+}
+
+/// Checks `monitor:` against the roles the experiment's steps, files and setup can use
+/// (`known`, which includes `local`).
+pub fn check_monitor(path: &Path, raw: &Spanned<RawMonitor>, known: &[String]) -> Result<Monitor> {
+    let m = &raw.value;
+    let known_role = |s: &Spanned<String>, what: &str| -> Result<()> {
+        if known.contains(&s.value) {
+            return Ok(());
+        }
+        Err(err(
+            path,
+            s,
+            format!(
+                "monitor: {what} '{}' is not a role of any step, file or setup entry (roles: {}){}",
+                s.value,
+                known.join(", "),
+                crate::template::did_you_mean(&s.value, known.iter().map(String::as_str))
+            ),
+        ))
+    };
+    let roles = match &m.roles {
+        None => None,
+        Some(r) if r.value.0.iter().any(|n| n == "all") => None,
+        Some(r) if r.value.0.is_empty() => {
+            return Err(err(
+                path,
+                r,
+                "monitor: roles is empty (write `all` or a list)",
+            ))
+        }
+        Some(r) => {
+            for name in &r.value.0 {
+                let spanned = Spanned {
+                    value: name.clone(),
+                    referenced: r.referenced,
+                    defined: r.defined,
+                };
+                known_role(&spanned, "role")?;
+            }
+            Some(r.value.0.clone())
+        }
+    };
+    let interval = match &m.interval {
+        None => DEFAULT_INTERVAL,
+        Some(i) if i.value.0 < MIN_INTERVAL || i.value.0 > MAX_INTERVAL => {
+            return Err(err(
+                path,
+                i,
+                format!(
+                    "monitor: interval {} is outside 100ms to 1h",
+                    humantime::format_duration(i.value.0)
+                ),
+            ))
+        }
+        Some(i) => i.value.0,
+    };
+    let metrics = match &m.metrics {
+        None => DEFAULT_METRICS.map(String::from).to_vec(),
+        Some(list) => {
+            let mut out: Vec<String> = Vec::new();
+            for name in list {
+                if !METRICS.contains(&name.value.as_str()) {
+                    return Err(err(
+                        path,
+                        name,
+                        format!(
+                            "monitor: unknown metric '{}' (metrics: {}){}",
+                            name.value,
+                            METRICS.join(", "),
+                            crate::template::did_you_mean(&name.value, METRICS.into_iter())
+                        ),
+                    ));
+                }
+                if !out.contains(&name.value) {
+                    out.push(name.value.clone());
+                }
+            }
+            out
+        }
+    };
+    if m.prometheus.len() > MAX_ENDPOINTS {
+        return Err(err(
+            path,
+            &m.prometheus[MAX_ENDPOINTS],
+            format!("monitor: more than {MAX_ENDPOINTS} prometheus endpoints"),
+        ));
+    }
+    let mut prometheus = Vec::new();
+    for e in &m.prometheus {
+        known_role(&e.value.role, "prometheus role")?;
+        prometheus.push(endpoint(path, e)?);
+    }
+    let (line, column) = pos(raw);
+    Ok(Monitor {
+        roles,
+        interval,
+        metrics,
+        prometheus,
+        loc: Location::new(path, line, column),
+    })
+}
+
+fn endpoint(path: &Path, e: &Spanned<RawEndpoint>) -> Result<Endpoint> {
+    let raw = &e.value;
+    let port = u16::try_from(raw.port.value)
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| {
+            err(
+                path,
+                &raw.port,
+                format!(
+                    "monitor: prometheus port {} is not a port number (1 to 65535)",
+                    raw.port.value
+                ),
+            )
+        })?;
+    let url_path = match &raw.path {
+        None => "/metrics".to_string(),
+        Some(p) => {
+            // It is sent in a request line: printable ASCII without spaces, nothing else.
+            let ok = p.value.starts_with('/')
+                && p.value.len() <= MAX_PATH_LEN
+                && p.value.bytes().all(|b| b.is_ascii_graphic());
+            if !ok {
+                return Err(err(
+                    path,
+                    p,
+                    format!(
+                        "monitor: prometheus path '{}' must start with / and be at most {MAX_PATH_LEN} printable characters without spaces",
+                        p.value.escape_debug()
+                    ),
+                ));
+            }
+            p.value.clone()
+        }
+    };
+    let matches = match &raw.matches {
+        None => None,
+        Some(m) => Some(
+            regex::RegexBuilder::new(&format!("^(?:{})$", m.value))
+                .size_limit(1 << 20)
+                .build()
+                .map_err(|e| {
+                    err(
+                        path,
+                        m,
+                        format!(
+                            "monitor: prometheus match: {}",
+                            super::validate::regex_message(&e)
+                        ),
+                    )
+                })?,
+        ),
+    };
+    let (line, column) = pos(e);
+    Ok(Endpoint {
+        role: raw.role.value.clone(),
+        port,
+        path: url_path,
+        matches,
+        loc: Location::new(path, line, column),
+    })
+}

@@ -1,0 +1,449 @@
+//! Monitoring (SPEC §11) on real workloads: CPU burnt on a pinned core, iperf3 between two
+//! namespace hosts against iperf3's own goodput, a Prometheus endpoint served by a step, and
+//! no sampler left after SIGKILL of mpf.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::common::{journal, mpf_in, only_set, write};
+use crate::netns::Bed;
+
+/// `monitor.csv` of a run: (time, role, metric, value) rows.
+fn monitor_csv(set: &Path, run: usize) -> Vec<(f64, String, String, f64)> {
+    let path = set.join(format!("runs/{run:04}/monitor.csv"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    let mut r = csv::Reader::from_reader(text.as_bytes());
+    assert_eq!(
+        r.headers().unwrap().iter().collect::<Vec<_>>(),
+        ["time", "role", "metric", "value"]
+    );
+    r.records()
+        .map(|rec| {
+            let rec = rec.unwrap();
+            (
+                rec[0].parse().unwrap(),
+                rec[1].to_string(),
+                rec[2].to_string(),
+                rec[3].parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn result(rec: &serde_json::Value, name: &str) -> f64 {
+    rec["results"][name]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{name} in {}", rec["results"]))
+}
+
+fn run_ok(dir: &Path, args: &[&std::ffi::OsStr]) -> PathBuf {
+    let out = mpf_in(dir)
+        .args(["run", "--quiet", "--no-plot"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    only_set(dir)
+}
+
+/// Busy and total jiffies of one CPU, read here, independently of mpf.
+fn cpu_jiffies(cpu: u32) -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap();
+    let line = stat
+        .lines()
+        .find(|l| l.starts_with(&format!("cpu{cpu} ")))
+        .unwrap();
+    let f: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(|v| v.parse().unwrap())
+        .collect();
+    let total: u64 = f.iter().sum();
+    (total - f[3] - f[4], total)
+}
+
+#[test]
+fn a_pinned_role_reports_its_own_cpu_burnt_or_idle() {
+    if !Path::new("/usr/bin/taskset").exists()
+        || std::thread::available_parallelism().unwrap().get() < 2
+    {
+        assert!(
+            std::env::var_os("MPF_REQUIRE_NETNS").is_none_or(|v| v != "1"),
+            "taskset and two CPUs are required"
+        );
+        println!("SKIP a_pinned_role_reports_its_own_cpu: needs taskset and two CPUs");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = write(
+        dir.path(),
+        "cluster.yaml",
+        "machines:\n  - hostname: localhost\n    namespaces:\n      - {role: burner, cpu_id: 1}\n      - {role: quiet, cpu_id: 0}\n",
+    );
+    let exp = write(
+        dir.path(),
+        "burn.yaml",
+        "runs: 1\nmonitor: {interval: 200ms, metrics: [cpu]}\nsteps:\n  - name: burn\n    role: burner\n    background: true\n    run: timeout 2 sh -c 'while :; do :; done'\n  - name: rest\n    role: quiet\n    run: sleep 2\n",
+    );
+    let before = cpu_jiffies(0);
+    let set = run_ok(
+        dir.path(),
+        &[exp.as_os_str(), "-c".as_ref(), cluster.as_os_str()],
+    );
+    let after = cpu_jiffies(0);
+    let rec = &journal(&set)[0];
+    let burnt = result(rec, "mon.cpu.burner");
+    assert!(burnt > 90.0, "the burnt CPU: {burnt}");
+    // CPU 0 is idle but for what else runs on this machine: mpf must agree with /proc.
+    let quiet = result(rec, "mon.cpu.quiet");
+    let independent = 100.0 * (after.0 - before.0) as f64 / (after.1 - before.1).max(1) as f64;
+    assert!(
+        (quiet - independent).abs() < 15.0,
+        "the idle CPU: mpf says {quiet}%, /proc over the run {independent}%"
+    );
+    // Every sample of the burnt CPU while it burnt is near 100.
+    let rows = monitor_csv(&set, 0);
+    let burn: Vec<f64> = rows
+        .iter()
+        .filter(|r| r.1 == "burner" && r.2 == "cpu" && r.0 > 0.4 && r.0 < 1.8)
+        .map(|r| r.3)
+        .collect();
+    assert!(burn.len() >= 4, "{rows:?}");
+    assert!(burn.iter().all(|v| *v > 85.0), "{burn:?}");
+    assert!(rows.iter().any(|r| r.2 == "cpu1"), "per-core series");
+    // The step's start is on the same time axis.
+    let start = rec["steps"][0]["start"].as_f64().unwrap();
+    assert!((0.0..1.0).contains(&start), "{start}");
+}
+
+fn iperf_cluster(bed: &Bed) -> String {
+    let mut out = String::from("machines:\n");
+    for (i, role) in ["server", "client"].iter().enumerate() {
+        let h = &bed.hosts[i];
+        let iface = format!("mpn{}{i}", bed.tag);
+        out.push_str(&format!(
+            "  - hostname: {}\n{}    role: {role}\n    interfaces:\n      - {{name: {iface}, ip: {}}}\n",
+            h.ip,
+            bed.ssh_keys(4),
+            h.ip
+        ));
+    }
+    out
+}
+
+#[test]
+fn iperf_traffic_agrees_with_iperfs_own_goodput() {
+    let Some(bed) = Bed::new("iperf_traffic_agrees_with_iperfs_own_goodput", 2) else {
+        return;
+    };
+    assert!(Path::new("/usr/bin/iperf3").exists(), "iperf3 is required");
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = write(dir.path(), "cluster.yaml", &iperf_cluster(&bed));
+    let exp = write(
+        dir.path(),
+        "iperf.yaml",
+        r#"runs: 1
+monitor: {interval: 200ms}
+steps:
+  - name: server
+    role: server
+    run: iperf3 -s -p 5201 --forceflush
+    background: true
+    ready: {log: 'Server listening', timeout: 10s}
+  - name: client
+    role: client
+    timeout: 30s
+    run: iperf3 -J -t 3 -p 5201 -c {{ roles.server.ip }}
+    results:
+      received: {json: end.sum_received.bytes, unit: B}
+      sent: {json: end.sum_sent.bytes, unit: B}
+"#,
+    );
+    let set = run_ok(
+        dir.path(),
+        &[exp.as_os_str(), "-c".as_ref(), cluster.as_os_str()],
+    );
+    let rec = &journal(&set)[0];
+    // `mon.net.*` are means over the run's window (the server's start to the client's end),
+    // which is longer than iperf3's 3 s of traffic: the traffic they account for is compared
+    // with the bytes iperf3 counted (headers make the interface's count a little larger).
+    let steps = rec["steps"].as_array().unwrap();
+    let at = |name: &str, key: &str| {
+        let s = steps.iter().find(|s| s["name"] == name).unwrap();
+        s[key].as_f64().unwrap()
+    };
+    let window = at("client", "start") + at("client", "duration") - at("server", "start");
+    let received = 8.0 * result(rec, "received");
+    let sent = 8.0 * result(rec, "sent");
+    let rx = result(rec, "mon.net.rx.server") * window;
+    let tx = result(rec, "mon.net.tx.client") * window;
+    println!(
+        "window {window:.3} s: server rx/received {:.3}, client tx/sent {:.3}",
+        rx / received,
+        tx / sent
+    );
+    assert!(
+        (rx / received - 1.0).abs() < 0.10,
+        "server rx {rx} bits vs iperf3's {received} received over {window} s"
+    );
+    assert!(
+        (tx / sent - 1.0).abs() < 0.10,
+        "client tx {tx} bits vs iperf3's {sent} sent over {window} s"
+    );
+    // The series come from inside each host's namespace.
+    let rows = monitor_csv(&set, 0);
+    let iface = format!("net.mpn{}0.rx", bed.tag);
+    assert!(rows
+        .iter()
+        .any(|r| r.1 == "server" && r.2 == iface && r.3 > 1e6));
+    assert!(
+        !rows.iter().any(|r| r.2.starts_with("net.eth")),
+        "root namespace seen"
+    );
+}
+
+#[test]
+fn a_prometheus_endpoint_served_by_a_step_is_scraped_through_the_master() {
+    let Some(bed) = Bed::new("a_prometheus_endpoint_served_by_a_step", 1) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = write(
+        dir.path(),
+        "cluster.yaml",
+        &format!(
+            "machines:\n  - hostname: {}\n{}    role: server\n",
+            bed.hosts[0].ip,
+            bed.ssh_keys(4)
+        ),
+    );
+    // The endpoint listens on the host's loopback only: only the forward reaches it.
+    let exp = write(
+        dir.path(),
+        "prom.yaml",
+        r#"runs: 1
+monitor:
+  interval: 200ms
+  metrics: [memory]
+  prometheus:
+    - {role: server, port: 9109, match: 'app_.*'}
+steps:
+  - name: serve
+    role: server
+    background: true
+    run: |
+      mkdir -p "$MPF_RUN_DIR/www" && cd "$MPF_RUN_DIR/www"
+      printf '# TYPE app_temp gauge\napp_temp{sensor="a"} 21.5\napp_up 1\nother_total 3\n' > metrics
+      exec /usr/bin/python3 -u -m http.server 9109 --bind 127.0.0.1
+    ready: {log: 'Serving HTTP', timeout: 20s}
+  - name: wait
+    role: server
+    run: sleep 1.5
+"#,
+    );
+    let set = run_ok(
+        dir.path(),
+        &[exp.as_os_str(), "-c".as_ref(), cluster.as_os_str()],
+    );
+    let rows = monitor_csv(&set, 0);
+    let temp: Vec<_> = rows
+        .iter()
+        .filter(|r| r.1 == "server" && r.2 == r#"prom.app_temp{sensor="a"}"#)
+        .collect();
+    assert!(temp.len() >= 3, "{rows:?}");
+    assert!(temp.iter().all(|r| r.3 == 21.5));
+    assert!(rows.iter().any(|r| r.2 == "prom.app_up"));
+    assert!(
+        !rows.iter().any(|r| r.2.contains("other_total")),
+        "match: {rows:?}"
+    );
+    assert!(rows.iter().any(|r| r.2 == "mem"));
+    // The forward was cancelled with the run.
+    assert_eq!(
+        crate::run::alive_with(&format!("127.0.0.1:9109 -- root@{}", bed.hosts[0].ip)),
+        0
+    );
+}
+
+/// Processes of this machine whose environment holds `MPF_MON_INTERVAL=value`: the
+/// samplers of one test (each test uses its own interval).
+fn samplers_with(interval: &str) -> usize {
+    let marker = format!("MPF_MON_INTERVAL={interval}");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            let env = std::fs::read(e.path().join("environ")).unwrap_or_default();
+            let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+            let zombie = stat
+                .rfind(')')
+                .is_some_and(|i| stat[i + 1..].trim_start().starts_with('Z'));
+            !zombie && env.split(|b| *b == 0).any(|v| v == marker.as_bytes())
+        })
+        .count()
+}
+
+#[test]
+fn sigkill_of_mpf_leaves_no_sampler_on_any_host() {
+    let Some(bed) = Bed::new("sigkill_of_mpf_leaves_no_sampler_on_any_host", 1) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = write(
+        dir.path(),
+        "cluster.yaml",
+        &format!(
+            "machines:\n  - hostname: localhost\n    role: here\n  - hostname: {}\n{}    role: there\n",
+            bed.hosts[0].ip,
+            bed.ssh_keys(4)
+        ),
+    );
+    let exp = write(
+        dir.path(),
+        "slow.yaml",
+        "runs: 1\nmonitor: {interval: 0.137}\nsteps:\n  - name: a\n    role: here\n    background: true\n    run: sleep 300\n  - name: b\n    role: there\n    run: sleep 301\n    timeout: 600s\n",
+    );
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("mpf"))
+        .current_dir(dir.path())
+        .env("MPF_RESULTS", dir.path().join("results"))
+        .args(["run", "--quiet", "--no-plot"])
+        .arg(&exp)
+        .arg("-c")
+        .arg(&cluster)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let remote = || {
+        bed.processes_in(&bed.hosts[0].ns, bed.sshd_pid(0))
+            .into_iter()
+            .filter(|p| p.contains("mpf's sampler"))
+            .count()
+    };
+    let start = Instant::now();
+    while samplers_with("0.137") == 0 || remote() == 0 || crate::run::alive_with("sleep 301") == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "samplers did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let start = Instant::now();
+    loop {
+        let (here, there) = (samplers_with("0.137"), remote());
+        let left = bed.processes_in(&bed.hosts[0].ns, bed.sshd_pid(0));
+        if here == 0 && there == 0 && left.is_empty() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "left after SIGKILL: {here} local samplers, on the host: {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn monitor_errors_name_their_line() {
+    let cases: &[(&str, &str)] = &[
+        ("unknown_role", "monitor: {roles: [sever]}\nsteps:\n  - {name: s, role: server, run: 'true'}\n"),
+        ("unknown_metric", "monitor:\n  metrics: [cpu, network]\nsteps:\n  - run: 'true'\n"),
+        ("short_interval", "monitor:\n  interval: 50ms\nsteps:\n  - run: 'true'\n"),
+        ("bad_regex", "monitor:\n  prometheus:\n    - {role: local, port: 9100, match: 'app_(.*'}\nsteps:\n  - run: 'true'\n"),
+        ("bad_port", "monitor:\n  prometheus:\n    - {role: local, port: 70000}\nsteps:\n  - run: 'true'\n"),
+        ("bad_path", "monitor:\n  prometheus:\n    - {role: local, port: 9100, path: 'metrics x'}\nsteps:\n  - run: 'true'\n"),
+        ("prometheus_role", "monitor:\n  prometheus:\n    - {role: db, port: 9100}\nsteps:\n  - run: 'true'\n"),
+        ("unknown_key", "monitor:\n  intervall: 1s\nsteps:\n  - run: 'true'\n"),
+    ];
+    for (name, src) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "bad.yaml", src);
+        let out = mpf_in(dir.path())
+            .args(["run", "bad.yaml", "-q"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        assert!(!dir.path().join("results").exists());
+        let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        insta::assert_snapshot!(format!("monitor_{name}"), err);
+    }
+}
+
+#[test]
+fn samplers_count_in_the_session_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let exp = write(
+        d,
+        "exp.yaml",
+        "monitor: {roles: [server, client]}\nsteps:\n  - {name: a, role: server, run: 'true', background: true}\n  - {name: b, role: client, run: 'true'}\n",
+    );
+    // Never contacted: the budget is checked before any connection.
+    let cluster = write(
+        d,
+        "cluster.yaml",
+        "machines:\n  - hostname: 10.255.255.1\n    role: [server, client]\n    max_sessions: 4\n",
+    );
+    let out = mpf_in(d)
+        .args(["run", "--quiet"])
+        .arg(&exp)
+        .arg("-c")
+        .arg(&cluster)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr).replace(&*d.to_string_lossy(), "DIR");
+    insta::assert_snapshot!("monitor_session_budget", err.trim());
+    assert!(!d.join("results").exists());
+}
+
+#[test]
+fn monitor_results_survive_extracting_again_and_are_declared() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = write(
+        dir.path(),
+        "exp.yaml",
+        "runs: 1\nmonitor: {interval: 100ms}\nsteps:\n  - name: work\n    role: box\n    run: sleep 0.5; echo 'mpf-result n 3'; echo 'mpf-result mon.cpu.box 555'\n",
+    );
+    let set = run_ok(dir.path(), &[exp.as_os_str()]);
+    let rec = &journal(&set)[0];
+    // A step cannot pass its own number off as the measurement.
+    let cpu = result(rec, "mon.cpu.box");
+    assert!((0.0..=100.0).contains(&cpu), "{cpu}");
+    assert!(
+        rec["notes"].to_string().contains("mon.cpu.box"),
+        "{}",
+        rec["notes"]
+    );
+    let declared = crate::common::manifest(&set)["results"].clone();
+    let info = declared
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "mon.net.rx.box")
+        .unwrap_or_else(|| panic!("{declared}"));
+    assert_eq!(
+        (info["unit"].as_str(), info["better"].as_str()),
+        (Some("bit/s"), Some("higher"))
+    );
+    // The samples are measurements of the run, like step durations: not extractions.
+    mpf_in(dir.path())
+        .args(["extract", "latest"])
+        .assert()
+        .success();
+    let rec = &journal(&set)[0];
+    assert_eq!(result(rec, "mon.cpu.box"), cpu);
+    assert_eq!(result(rec, "n"), 3.0);
+    assert!(crate::common::manifest(&set)["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["name"] == "mon.cpu.max.box" && r["unit"] == "%"));
+}
