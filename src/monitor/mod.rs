@@ -203,9 +203,9 @@ impl RunMonitor {
             self.stop.subscribe(),
             self.budget.clone(),
         ));
-        let ifaces = b.interfaces.iter().map(|i| i.name.clone());
+        let listed: Vec<String> = b.interfaces.iter().map(|i| i.name.clone()).collect();
         self.interfaces
-            .insert(role.to_string(), ifaces.filter(|n| !n.is_empty()).collect());
+            .insert(role.to_string(), interfaces_to_sum(listed, &b.ip));
         self.probes.push(Probe {
             role: role.to_string(),
             transport: b.transport.clone(),
@@ -607,6 +607,23 @@ fn role_summaries(
     ]
 }
 
+/// The interfaces a role's `mon.net.*` sums are fixed to before the run: those the cluster
+/// file lists for it, or loopback when the role is reached at a loopback address (every role
+/// of a run without a cluster file: its traffic goes over `lo`, whatever else the machine's
+/// other interfaces carry at the same time). Empty: decided from the samples.
+fn interfaces_to_sum(listed: Vec<String>, ip: &str) -> Vec<String> {
+    let listed: Vec<String> = listed.into_iter().filter(|n| !n.is_empty()).collect();
+    let loopback = ip == "localhost"
+        || ip
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|a| a.is_loopback());
+    if listed.is_empty() && loopback {
+        vec!["lo".to_string()]
+    } else {
+        listed
+    }
+}
+
 /// The interfaces whose traffic `mon.net.*` sums: those the cluster file lists for the role,
 /// else every interface sampled but loopback, or loopback alone when nothing else carried
 /// traffic in the window.
@@ -769,6 +786,21 @@ mod tests {
             .interfaces
             .insert("server".into(), vec!["eth1".into()]);
         assert_eq!(listed.summaries((0.0, 2.0))["mon.net.rx.server"], 1.0);
+    }
+
+    #[test]
+    fn a_role_at_a_loopback_address_sums_loopback() {
+        let none = Vec::new;
+        assert_eq!(interfaces_to_sum(none(), "127.0.0.1"), ["lo"]);
+        assert_eq!(interfaces_to_sum(none(), "::1"), ["lo"]);
+        assert_eq!(interfaces_to_sum(none(), "localhost"), ["lo"]);
+        assert!(interfaces_to_sum(none(), "10.0.0.2").is_empty());
+        assert!(interfaces_to_sum(vec![String::new()], "10.0.0.2").is_empty());
+        // The cluster file's list wins.
+        assert_eq!(
+            interfaces_to_sum(vec!["eth1".into()], "127.0.0.1"),
+            ["eth1"]
+        );
     }
 
     #[test]

@@ -136,12 +136,19 @@ fn by_unit(samples: &RunSamples, chosen: &[usize]) -> Vec<(&'static str, Vec<usi
 }
 
 /// The positions of the `max` series with the highest peaks (the busiest interfaces, not the
-/// idle ones), in their original order.
+/// idle ones), in their original order. Series whose peak stays below a thousandth of the
+/// highest are left out: at the panel's scale they are a flat line on zero (an idle
+/// interface), which only crowds the legend.
 pub fn busiest(series: &[Vec<(f64, f64)>], max: usize) -> Vec<usize> {
     let peak = |p: &Vec<(f64, f64)>| p.iter().map(|x| x.1.abs()).fold(0.0, f64::max);
     let mut order: Vec<usize> = (0..series.len()).collect();
     order.sort_by(|&a, &b| peak(&series[b]).total_cmp(&peak(&series[a])));
-    order.truncate(max);
+    let top = order.first().map_or(0.0, |&i| peak(&series[i]));
+    let moving = order
+        .iter()
+        .take_while(|&&i| top > 0.0 && peak(&series[i]) >= top / 1000.0)
+        .count();
+    order.truncate(max.min(moving.max(1)));
     order.sort_unstable();
     order
 }
@@ -684,7 +691,11 @@ mod tests {
         let s = |peak: f64| vec![(0.0, 0.0), (1.0, peak)];
         let series = vec![s(1.0), s(9.0), s(0.0), s(5.0), s(-7.0)];
         assert_eq!(busiest(&series, 3), vec![1, 3, 4]);
-        assert_eq!(busiest(&series, 8), vec![0, 1, 2, 3, 4]);
+        assert_eq!(busiest(&series, 8), vec![0, 1, 3, 4], "the idle one left out");
+        let faint = vec![s(5000.0), s(4.0), s(6.0)];
+        assert_eq!(busiest(&faint, 8), vec![0, 2], "below a thousandth of the top");
+        let idle = vec![s(0.0), s(0.0)];
+        assert_eq!(busiest(&idle, 8), vec![0], "one line when nothing moves");
     }
 
     #[test]
