@@ -173,12 +173,64 @@ pub fn show(set: &ResultSet, format: Format) -> crate::Result<String> {
                 m.planned_runs,
                 unconverged_note(m)
             );
+            let notes = run_notes(set);
             Ok(if format == Format::Table {
-                format!("{title}\n\n{}", text_table(&h, &rows))
+                format!("{title}\n\n{}{notes}", text_table(&h, &rows))
             } else {
-                format!("**{title}**\n\n{}", markdown_table(&h, &rows))
+                format!("**{title}**\n\n{}{notes}", markdown_table(&h, &rows))
             })
         }
+    }
+}
+
+/// How many distinct run notes `mpf show` lists before pointing at the JSON for the rest.
+const SHOWN_NOTES: usize = 50;
+
+/// The notes runs recorded (a result left out, a log cut short, a teardown problem) under the
+/// table, each distinct note once with the runs that have it; empty when there are none.
+fn run_notes(set: &ResultSet) -> String {
+    let mut recs: Vec<_> = set.records.iter().filter(|r| !r.notes.is_empty()).collect();
+    recs.sort_by_key(|r| r.index);
+    // Insertion order: the first run's notes first.
+    let mut grouped: Vec<(&str, Vec<usize>)> = Vec::new();
+    for r in &recs {
+        for n in &r.notes {
+            match grouped.iter_mut().find(|(text, _)| *text == n.as_str()) {
+                Some((_, runs)) => runs.push(r.index),
+                None => grouped.push((n.as_str(), vec![r.index])),
+            }
+        }
+    }
+    if grouped.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("\nnotes:\n");
+    for (text, runs) in grouped.iter().take(SHOWN_NOTES) {
+        out.push_str(&format!("  {}: {text}\n", runs_text(runs)));
+    }
+    if grouped.len() > SHOWN_NOTES {
+        out.push_str(&format!(
+            "  ... and {} more (mpf show ID --format json has every note)\n",
+            grouped.len() - SHOWN_NOTES
+        ));
+    }
+    out
+}
+
+/// `run 0003`, `runs 0001, 0004`, or `6 runs (0000 ... 0005)`.
+fn runs_text(runs: &[usize]) -> String {
+    match runs {
+        [one] => format!("run {one:04}"),
+        [_, _] | [_, _, _] => {
+            let ids: Vec<String> = runs.iter().map(|r| format!("{r:04}")).collect();
+            format!("runs {}", ids.join(", "))
+        }
+        _ => format!(
+            "{} runs ({:04} ... {:04})",
+            runs.len(),
+            runs[0],
+            runs[runs.len() - 1]
+        ),
     }
 }
 
@@ -301,10 +353,11 @@ pub fn show_summary(set: &ResultSet, format: Format) -> crate::Result<String> {
                 "{}: per point, the {} ok runs' mean, median, 95% confidence interval of the mean, min, max",
                 set.manifest.id, set.manifest.runs_ok
             );
+            let notes = run_notes(set);
             Ok(if format == Format::Table {
-                format!("{title}\n\n{}", text_table(&h, &rows))
+                format!("{title}\n\n{}{notes}", text_table(&h, &rows))
             } else {
-                format!("**{title}**\n\n{}", markdown_table(&h, &rows))
+                format!("**{title}**\n\n{}{notes}", markdown_table(&h, &rows))
             })
         }
         Format::Csv | Format::Json => {

@@ -96,6 +96,23 @@ steps:
         assert_eq!(notes.len(), 6, "{notes:?}");
         assert!(notes[0].contains("'x' left out: it is already a column"));
     }
+    // mpf show lists them under the table.
+    let shown = mpf_in(dir.path())
+        .args(["show", "latest"])
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.contains(
+            "\nnotes:\n  6 runs (0000 ... 0005): mpf-result 'x' left out: it is already a column"
+        ),
+        "{shown}"
+    );
+    assert_eq!(
+        shown.matches(" runs (0000 ... 0005): ").count(),
+        6,
+        "{shown}"
+    );
 }
 
 #[test]

@@ -691,9 +691,17 @@ mod tests {
         let s = |peak: f64| vec![(0.0, 0.0), (1.0, peak)];
         let series = vec![s(1.0), s(9.0), s(0.0), s(5.0), s(-7.0)];
         assert_eq!(busiest(&series, 3), vec![1, 3, 4]);
-        assert_eq!(busiest(&series, 8), vec![0, 1, 3, 4], "the idle one left out");
+        assert_eq!(
+            busiest(&series, 8),
+            vec![0, 1, 3, 4],
+            "the idle one left out"
+        );
         let faint = vec![s(5000.0), s(4.0), s(6.0)];
-        assert_eq!(busiest(&faint, 8), vec![0, 2], "below a thousandth of the top");
+        assert_eq!(
+            busiest(&faint, 8),
+            vec![0, 2],
+            "below a thousandth of the top"
+        );
         let idle = vec![s(0.0), s(0.0)];
         assert_eq!(busiest(&idle, 8), vec![0], "one line when nothing moves");
     }
