@@ -444,6 +444,19 @@ impl Cluster {
         out
     }
 
+    /// The binding as `mpf check -c` lists it: each role with its machines (node names).
+    pub fn binding_text(&self) -> String {
+        let mut s = String::from("roles on machines:\n");
+        for (role, nodes) in self.binding() {
+            let count = match nodes.len() {
+                1 => String::new(),
+                n => format!("  ({n} machines: results suffixed .<machine>)"),
+            };
+            s.push_str(&format!("  {role}: {}{count}\n", nodes.join(", ")));
+        }
+        s
+    }
+
     /// Refuses an experiment that uses roles the cluster does not bind, at the line of the
     /// experiment that uses them, then checks its templates against the cluster's roles.
     /// `local` (steps without a role) is always bound to the machine mpf runs on.

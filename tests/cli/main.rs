@@ -12,6 +12,7 @@ mod fixtures;
 mod fuzz;
 mod history;
 mod lifecycle;
+mod many;
 mod netns;
 mod plot;
 mod report;
