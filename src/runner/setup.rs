@@ -154,14 +154,20 @@ async fn run_actions(
     }
 }
 
-/// The machines an entry targets, each once, with the role (and which of its machines) it
-/// is reached as.
+/// A machine an entry runs on, with the role (and which of its machines) it is reached as.
+struct Target {
+    transport: Arc<dyn Transport>,
+    role: String,
+    node: usize,
+}
+
+/// The machines an entry targets, each once.
 fn targets(
     entry: &SetupStep,
     machines: &Machines,
     base: &Map<String, Value>,
-) -> Result<Vec<(Arc<dyn Transport>, String, usize)>> {
-    let mut out: Vec<(Arc<dyn Transport>, String, usize)> = Vec::new();
+) -> Result<Vec<Target>> {
+    let mut out: Vec<Target> = Vec::new();
     for name in &entry.role.names {
         let name =
             template::render(name, &minijinja::Value::from_serialize(base)).map_err(|m| {
@@ -183,9 +189,13 @@ fn targets(
                     message: format!("role '{r}' is not bound to any machine"),
                 });
             }
-            for (i, b) in nodes.iter().enumerate() {
-                if !out.iter().any(|(t, ..)| Arc::ptr_eq(t, &b.transport)) {
-                    out.push((b.transport.clone(), r.clone(), i));
+            for (node, b) in nodes.iter().enumerate() {
+                if !out.iter().any(|t| Arc::ptr_eq(&t.transport, &b.transport)) {
+                    out.push(Target {
+                        transport: b.transport.clone(),
+                        role: r.clone(),
+                        node,
+                    });
                 }
             }
         }
@@ -281,7 +291,12 @@ async fn run_entries(
         let targets = targets(entry, machines, &base)?;
         let mut set = JoinSet::new();
         let mut sync_record: Option<SyncInfo> = None;
-        for (t, role, node) in targets {
+        for Target {
+            transport: t,
+            role,
+            node,
+        } in targets
+        {
             let mut ctx = base.clone();
             ctx.insert("role".into(), Value::String(role.clone()));
             ctx.insert("node".into(), machines.node_context(&role, node));
