@@ -1,5 +1,6 @@
 //! Several machines per role (SPEC §10.1): a role bound to three namespace hosts, each with its
-//! own sshd (see `netns.rs`), runs every step on all of them at once, with suffixed results,
+//! own sshd (see `netns.rs`), runs every step on all of them at once (a `ready:` waits for all),
+//! with suffixed results,
 //! `node.*` and `roles.<r>.hosts`; failures name the machine; SIGKILL, Ctrl-C and a cut link
 //! leave nothing behind on any of them. The load errors and `mpf check -c`'s binding listing
 //! need no hosts.
@@ -108,9 +109,15 @@ files:
     path: "{{ run_dir }}/given.txt"
     content: "file for {{ node.index }}"
 steps:
+  - name: serve
+    role: r
+    background: true
+    ready: {log: "^up$", timeout: 20s}
+    run: sleep {{ node.index * 0.3 }}; touch "{{ run_dir }}/up"; echo up; sleep 60
   - name: x
     role: r
     run: |
+      test -e "{{ run_dir }}/up" || { echo "x started before serve was ready" >&2; exit 1; }
       echo "mpf-result v {{ node.index * 10 + k }}"
       echo "mpf-result count {{ node.count }}"
       set -- $SSH_CONNECTION
@@ -149,22 +156,26 @@ fn a_role_on_three_hosts_runs_on_each_with_suffixed_results() {
         let k = rec["point"]["k"].as_i64().unwrap();
         let res = &rec["results"];
         for (i, ip) in ips.iter().enumerate() {
-            assert_eq!(res[format!("v.{ip}")], i as i64 * 10 + k, "{res}");
-            assert_eq!(res[format!("count.{ip}")], 3, "{res}");
+            assert_eq!(
+                res[format!("v.{ip}")].as_f64(),
+                Some((i as i64 * 10 + k) as f64),
+                "{res}"
+            );
+            assert_eq!(res[format!("count.{ip}")].as_f64(), Some(3.0), "{res}");
         }
         assert!(
             res.get("v").is_none() && res.get("count").is_none(),
             "{res}"
         );
         // A role of one machine keeps its unsuffixed names.
-        assert_eq!(res["w"], k, "{res}");
+        assert_eq!(res["w"].as_f64(), Some(k as f64), "{res}");
         // The longest of the three machines, not suffixed.
         let d = res["x.duration"].as_f64().unwrap();
         assert!((0.8..5.0).contains(&d), "x.duration {d}: {res}");
         assert!(res.get(format!("x.duration.{}", ips[2])).is_none());
         assert_eq!(
             rec["steps"].as_array().unwrap().len(),
-            4,
+            7,
             "a step record per machine: {rec}"
         );
         // Each machine's run_dir comes back under `r.<machine>`, written on that machine.
