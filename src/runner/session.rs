@@ -202,7 +202,10 @@ impl Prepared {
             runs_per_point: exp.runs,
             planned_runs: self.plan.runs.len(),
             variables: self.variable_infos(),
-            results: exp.result_infos(),
+            results: match &self.cluster {
+                Some(c) => c.result_infos(exp),
+                None => exp.result_infos(),
+            },
             hosts: Vec::new(),
             git: git_info(&exp.path),
             synced: Vec::new(),

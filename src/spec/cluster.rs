@@ -444,6 +444,45 @@ impl Cluster {
         out
     }
 
+    /// The experiment's results as its runs on this cluster name them: a declared result of a
+    /// step on a role of several machines is one result per machine, suffixed with the
+    /// machine (SPEC §10.1); the rest as `Experiment::result_infos` gives them.
+    pub fn result_infos(&self, exp: &Experiment) -> Vec<crate::model::ResultInfo> {
+        let binding = self.binding();
+        let mut expand: std::collections::HashMap<String, Vec<String>> = Default::default();
+        for step in &exp.steps {
+            let sel = &step.role;
+            if sel.is_templated() || sel.names.iter().any(|n| n == "all") {
+                continue;
+            }
+            let several_roles = sel.names.len() > 1;
+            let declared = crate::spec::experiment::result_infos(std::slice::from_ref(step));
+            for info in declared.iter().filter(|i| !i.name.ends_with(".duration")) {
+                let role = match (several_roles, info.name.rsplit_once('.')) {
+                    (true, Some((_, r))) => r,
+                    _ => sel.names[0].as_str(),
+                };
+                if let Some(nodes) = binding.get(role).filter(|n| n.len() > 1) {
+                    let names = nodes.iter().map(|n| format!("{}.{n}", info.name));
+                    expand.insert(info.name.clone(), names.collect());
+                }
+            }
+        }
+        exp.result_infos()
+            .into_iter()
+            .flat_map(|info| match expand.get(&info.name) {
+                Some(names) => names
+                    .iter()
+                    .map(|n| crate::model::ResultInfo {
+                        name: n.clone(),
+                        ..info.clone()
+                    })
+                    .collect(),
+                None => vec![info],
+            })
+            .collect()
+    }
+
     /// The binding as `mpf check -c` lists it: each role with its machines (node names).
     pub fn binding_text(&self) -> String {
         let mut s = String::from("roles on machines:\n");
@@ -665,5 +704,34 @@ controller:
                 "{text}: {e}"
             );
         }
+    }
+
+    #[test]
+    fn results_of_a_role_of_several_machines_are_named_per_machine() {
+        let exp = crate::spec::parse_experiment(
+            Path::new("e.yaml"),
+            "steps:\n  - {name: a, role: c, run: x, results: {rps: 'r=(\\S+)'}}\n  - {name: b, role: [c, s], run: x, results: {lat: 'l=(\\S+)'}}\n  - {name: l, run: x, results: {t: 't=(\\S+)'}}\n",
+        )
+        .unwrap();
+        let c = parse_cluster(
+            Path::new("c.yaml"),
+            "machines:\n  - {hostname: h1, role: [c, s]}\n  - {hostname: h2, role: c}\n",
+        )
+        .unwrap();
+        let names: Vec<String> = c.result_infos(&exp).into_iter().map(|i| i.name).collect();
+        assert_eq!(
+            names,
+            [
+                "rps.h1",
+                "rps.h2",
+                "lat.c.h1",
+                "lat.c.h2",
+                "lat.s",
+                "t",
+                "a.duration",
+                "b.duration",
+                "l.duration"
+            ]
+        );
     }
 }

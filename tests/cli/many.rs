@@ -123,6 +123,8 @@ steps:
       set -- $SSH_CONNECTION
       echo "$3 {{ node.index }}/{{ node.count }} {{ node.name }} $(cat "{{ run_dir }}/given.txt") hosts:{% for h in roles.r.hosts %} {{ h.host }}={{ h.ip }}{% endfor %} first:{{ roles.r.ip }}" > "{{ run_dir }}/marker"
       sleep {{ node.index * 0.4 }}
+    results:
+      n: 'count (\d+)'
   - name: one
     role: solo
     run: echo "mpf-result w {{ k }}"
@@ -162,6 +164,7 @@ fn a_role_on_three_hosts_runs_on_each_with_suffixed_results() {
                 "{res}"
             );
             assert_eq!(res[format!("count.{ip}")].as_f64(), Some(3.0), "{res}");
+            assert_eq!(res[format!("n.{ip}")].as_f64(), Some(3.0), "{res}");
         }
         assert!(
             res.get("v").is_none() && res.get("count").is_none(),
@@ -206,6 +209,11 @@ fn a_role_on_three_hosts_runs_on_each_with_suffixed_results() {
         .map(|r| r["name"].as_str().unwrap().to_string())
         .collect();
     assert!(names.contains(&format!("v.{}", ips[1])), "{names:?}");
+    // A declared result is declared per machine; no column stays empty under the bare name.
+    assert!(!names.contains(&"n".to_string()), "{names:?}");
+    for ip in &ips {
+        assert!(names.contains(&format!("n.{ip}")), "{names:?}");
+    }
     assert_nothing_left(&bed, "the run");
 }
 
