@@ -17,12 +17,22 @@ pub const CONTEXT_NAMES: &[&str] = &[
     "run",
     "experiment",
     "run_dir",
+    "node",
 ];
 
 /// Names minijinja provides itself.
 const BUILTIN_NAMES: &[&str] = &["range", "dict", "namespace", "debug", "loop", "self"];
 
-const ROLE_FIELDS: &[&str] = &["host", "ip", "interfaces", "name", "namespace", "cpu_id"];
+const ROLE_FIELDS: &[&str] = &[
+    "host",
+    "ip",
+    "interfaces",
+    "name",
+    "namespace",
+    "cpu_id",
+    "hosts",
+];
+const NODE_FIELDS: &[&str] = &["index", "count", "name", "host"];
 const RUN_FIELDS: &[&str] = &["id", "index", "repetition"];
 const EXPERIMENT_FIELDS: &[&str] = &["id", "name"];
 
@@ -412,6 +422,9 @@ fn check_names(names: std::collections::HashSet<String>, known: &KnownNames) -> 
                         return Err(format!("'links.{l}': no link named '{l}'"));
                     }
                 }
+            }
+            ("node", Some(f)) if !NODE_FIELDS.contains(&f) => {
+                return Err(format!("'node.{f}': node has {}", NODE_FIELDS.join(", ")));
             }
             ("run", Some(f)) if !RUN_FIELDS.contains(&f) => {
                 return Err(format!("'run.{f}': run has {}", RUN_FIELDS.join(", ")));

@@ -28,6 +28,9 @@ pub fn run(args: Args) -> Result<i32> {
     };
     let prepared = prepare(&req)?;
     super::console::out(&prepared.describe(20));
+    if let Some(c) = &prepared.cluster {
+        super::console::out(&c.binding_text());
+    }
     let status = mpf::runner::session::check_machines(&prepared.exp, prepared.cluster.as_ref())?;
     super::console::out(&status);
     if !prepared.exp.require.is_empty() {

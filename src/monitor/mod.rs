@@ -27,7 +27,7 @@ use tokio::task::JoinHandle;
 
 use crate::exec::{process::SharedBuf, wrap_for, StepProc, Transport};
 use crate::model::{Better, ResultInfo};
-use crate::runner::machines::Machines;
+use crate::runner::machines::{Machines, RoleBinding};
 use crate::spec::monitor::{Endpoint, Monitor};
 use rates::{CpuScope, Point, Tick, TickParser};
 
@@ -133,7 +133,7 @@ impl RunMonitor {
             .clone()
             .unwrap_or_else(|| run_roles.to_vec())
             .into_iter()
-            .filter(|r| machines.roles.contains_key(r))
+            .filter(|r| !machines.nodes(r).is_empty())
             .collect();
         let (stop, _) = watch::channel(false);
         let mut m = RunMonitor {
@@ -145,14 +145,21 @@ impl RunMonitor {
             notes: Vec::new(),
         };
         // `metrics: []` scrapes Prometheus endpoints only.
+        // One sampler per machine of a role; a role of several machines labels its samples
+        // and summaries `role.node`, like its steps' results.
         for role in roles.iter().filter(|_| !spec.metrics.is_empty()) {
-            if let Err(e) = m.start_probe(spec, machines, role, run_start).await {
-                m.notes.push(format!("monitor: no sampler on {role}: {e}"));
+            for (i, b) in machines.nodes(role).iter().enumerate() {
+                let label = machines.node_label(role, i);
+                if let Err(e) = m.start_probe(spec, b, &label, run_start).await {
+                    m.notes.push(format!("monitor: no sampler on {label}: {e}"));
+                }
             }
         }
         for e in &spec.prometheus {
-            if machines.roles.contains_key(&e.role) {
-                m.start_scraper(spec.interval, e, machines, run_start).await;
+            for (i, b) in machines.nodes(&e.role).iter().enumerate() {
+                let label = machines.node_label(&e.role, i);
+                m.start_scraper(spec.interval, e, b, &label, run_start)
+                    .await;
             }
         }
         let mut cancel = cancel;
@@ -172,11 +179,10 @@ impl RunMonitor {
     async fn start_probe(
         &mut self,
         spec: &Monitor,
-        machines: &Machines,
+        b: &RoleBinding,
         role: &str,
         run_start: Instant,
     ) -> Result<(), String> {
-        let b = &machines.roles[role];
         let env = vec![
             ("MPF_MON_INTERVAL".to_string(), interval_arg(spec.interval)),
             ("MPF_MON_METRICS".to_string(), spec.metrics.join(" ")),
@@ -220,17 +226,17 @@ impl RunMonitor {
         &mut self,
         interval: Duration,
         e: &Endpoint,
-        machines: &Machines,
+        b: &RoleBinding,
+        label: &str,
         run_start: Instant,
     ) {
-        let b = &machines.roles[&e.role];
         let (host, forward) = match b.transport.ssh_command() {
             Some(ssh) => match prom::Forward::open(ssh, e.port).await {
                 Ok(f) => ("127.0.0.1".to_string(), Some(f)),
                 Err(err) => {
                     self.notes.push(format!(
-                        "monitor: prometheus {}:{}: no port forward: {err}",
-                        e.role, e.port
+                        "monitor: prometheus {label}:{}: no port forward: {err}",
+                        e.port
                     ));
                     return;
                 }
@@ -251,7 +257,7 @@ impl RunMonitor {
             self.budget.clone(),
         ));
         self.scrapers.push(Scraper {
-            role: e.role.clone(),
+            role: label.to_string(),
             task,
         });
     }
@@ -504,8 +510,11 @@ impl Samples {
         for (role, points) in by_role {
             let ifaces = self.interfaces.get(role).cloned().unwrap_or_default();
             for (name, v) in role_summaries(&points, window, &ifaces) {
+                // Rounded like every converted result: a mean of 100s is 100, not
+                // 100.00000000000001.
                 if let Some(n) = v
                     .filter(|v| v.is_finite())
+                    .map(crate::units::round_15)
                     .and_then(serde_json::Number::from_f64)
                 {
                     out.insert(format!("mon.{name}.{role}"), Value::Number(n));

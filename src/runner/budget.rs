@@ -7,8 +7,6 @@
 //! once than the machine allows, the next step would wait forever for a slot; so the peak is
 //! computed from the experiment here and refused, before the run starts, with what to change.
 
-use std::collections::BTreeSet;
-
 use crate::error::{Error, Location, Result};
 use crate::exec::ssh::GUARD_SESSIONS;
 use crate::spec::cluster::Machine;
@@ -36,9 +34,12 @@ impl Need {
     }
 }
 
-/// How many of the machine's roles a role field can select at once.
-fn width(sel: &RoleSel, exp: &Experiment, roles: &BTreeSet<&str>) -> usize {
+/// How many processes a role field starts on a machine at once: one per role it selects
+/// that the machine bears, times the times the machine bears it (a role may have several
+/// namespaces of one machine among its machines).
+fn width(sel: &RoleSel, exp: &Experiment, roles: &[&str]) -> usize {
     let possible = exp.possible_roles();
+    let count = |r: &str| roles.iter().filter(|m| **m == r).count();
     sel.names
         .iter()
         .map(|n| {
@@ -46,17 +47,18 @@ fn width(sel: &RoleSel, exp: &Experiment, roles: &BTreeSet<&str>) -> usize {
                 roles.len()
             } else if n.contains("{{") {
                 // A templated name renders to one role, any of those its variables allow.
-                usize::from(possible.iter().any(|p| roles.contains(p.as_str())))
+                possible.iter().map(|p| count(p)).max().unwrap_or(0)
             } else {
-                usize::from(roles.contains(n.as_str()))
+                count(n)
             }
         })
         .sum()
 }
 
-/// The peak number of sessions `machine` needs during one run of `exp`.
+/// The peak number of sessions `machine` needs during one run of `exp`: what runs on it,
+/// whichever other machines bear the same roles.
 pub fn need(exp: &Experiment, machine: &Machine) -> Need {
-    let roles: BTreeSet<&str> = machine.roles.iter().map(|r| r.name.as_str()).collect();
+    let roles: Vec<&str> = machine.roles.iter().map(|r| r.name.as_str()).collect();
     let on_machine = |s: &Step| width(&s.role, exp, &roles);
     let background = exp
         .steps
@@ -82,14 +84,18 @@ pub fn need(exp: &Experiment, machine: &Machine) -> Need {
     }
 }
 
-/// How many of the machine's roles `monitor:` samples: those it lists, or (`all`) every role
-/// of the machine a step, file or setup entry can use.
-fn monitored(exp: &Experiment, roles: &BTreeSet<&str>) -> usize {
+/// How many samplers `monitor:` runs on the machine: one per binding of a monitored role
+/// (those it lists, or every role a step, file or setup entry can use) to the machine, so a
+/// machine bearing a role in two namespaces runs two.
+fn monitored(exp: &Experiment, roles: &[&str]) -> usize {
     let Some(m) = &exp.monitor else {
         return 0;
     };
     let names = m.roles.clone().unwrap_or_else(|| exp.possible_roles());
-    names.iter().filter(|r| roles.contains(r.as_str())).count()
+    names
+        .iter()
+        .map(|r| roles.iter().filter(|m| **m == r.as_str()).count())
+        .sum()
 }
 
 /// Refuses (exit 2, at the machine's line in the cluster file) a machine whose `max_sessions`
@@ -136,4 +142,50 @@ pub fn check_sessions(exp: &Experiment, cluster: &Cluster) -> Result<()> {
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::spec::{parse_cluster, parse_experiment};
+
+    const EXP: &str = "name: b\nsteps:\n  - {name: srv, role: c, background: true, run: sleep 9}\n  - {name: load, role: [c, s], run: 'true'}\n";
+
+    #[test]
+    fn each_machine_counts_what_runs_on_it() {
+        let exp = parse_experiment(Path::new("e.yaml"), EXP).unwrap();
+        // Role c on two machines, twice on the second (two namespaces): each machine counts
+        // only its own processes.
+        let cluster = parse_cluster(
+            Path::new("c.yaml"),
+            "machines:\n  - {hostname: h1, role: [c, s]}\n  - hostname: h2\n    namespaces:\n      - {role: c, namespace: n1}\n      - {role: c, namespace: n2}\n",
+        )
+        .unwrap();
+        let h1 = need(&exp, &cluster.machines[0]);
+        assert_eq!(h1.background, vec![("srv".to_string(), 1)]);
+        assert_eq!((h1.foreground, h1.total()), (2, GUARD_SESSIONS + 3));
+        let h2 = need(&exp, &cluster.machines[1]);
+        assert_eq!(h2.background, vec![("srv".to_string(), 2)]);
+        assert_eq!((h2.foreground, h2.total()), (2, GUARD_SESSIONS + 4));
+    }
+
+    #[test]
+    fn a_machine_too_small_is_named_with_what_to_change() {
+        let exp = parse_experiment(Path::new("e.yaml"), EXP).unwrap();
+        let cluster = parse_cluster(
+            Path::new("c.yaml"),
+            "machines:\n  - {hostname: h1, role: s}\n  - hostname: h2\n    max_sessions: 4\n    namespaces:\n      - {role: c, namespace: n1}\n      - {role: c, namespace: n2}\n",
+        )
+        .unwrap();
+        let e = check_sessions(&exp, &cluster).unwrap_err().to_string();
+        assert!(e.starts_with("c.yaml:3:"), "{e}");
+        assert!(
+            e.contains("machine h2 allows 4 ssh sessions")
+                && e.contains("2 for background steps (srv x2)")
+                && e.contains("raise max_sessions to 5"),
+            "{e}"
+        );
+    }
 }

@@ -12,10 +12,14 @@ use crate::spec::{Experiment, DEFAULT_ROLE};
 
 pub use crate::spec::cluster::Interface;
 
+/// One machine of a role (a role may have several: SPEC §10.1).
 pub struct RoleBinding {
     pub transport: Arc<dyn Transport>,
     /// Host name as written (or `localhost`).
     pub host: String,
+    /// The machine's name within its role: the host name, or the namespace name for a
+    /// namespace role (unique within the role).
+    pub node: String,
     /// First interface's ip, else the host.
     pub ip: String,
     pub interfaces: Vec<Interface>,
@@ -31,6 +35,7 @@ impl RoleBinding {
         RoleBinding {
             transport,
             host: "localhost".into(),
+            node: "localhost".into(),
             ip: "127.0.0.1".into(),
             interfaces: Vec::new(),
             namespace: None,
@@ -40,9 +45,9 @@ impl RoleBinding {
     }
 }
 
-/// Role name -> machine.
+/// Role name -> its machines, in the order of the cluster file (never empty).
 pub struct Machines {
-    pub roles: BTreeMap<String, RoleBinding>,
+    pub roles: BTreeMap<String, Vec<RoleBinding>>,
     /// The machine mpf runs on, for work that starts here (rsync to a remote machine).
     pub controller: Arc<dyn Transport>,
 }
@@ -55,7 +60,7 @@ impl Machines {
         let mut names = exp.possible_roles();
         names.push(DEFAULT_ROLE.to_string());
         for r in names {
-            roles.insert(r, RoleBinding::local(t.clone()));
+            roles.insert(r, vec![RoleBinding::local(t.clone())]);
         }
         Ok(Machines {
             roles,
@@ -84,7 +89,7 @@ impl Machines {
 
     /// Binds every role of the cluster to its machine's transport.
     pub fn bind(cluster: &Cluster, transports: Vec<Arc<dyn Transport>>) -> Result<Machines> {
-        let mut roles = BTreeMap::new();
+        let mut roles: BTreeMap<String, Vec<RoleBinding>> = BTreeMap::new();
         let mut local: Option<Arc<dyn Transport>> = None;
         // An interface without a direction is forward on the first machine of its link and
         // backward on the next, in the order of the file (as the original mpf deduced it).
@@ -114,18 +119,16 @@ impl Machines {
                     .map(|i| i.ip.clone())
                     .find(|ip| !ip.is_empty())
                     .unwrap_or_else(|| m.hostname.clone());
-                roles.insert(
-                    r.name.clone(),
-                    RoleBinding {
-                        transport: t.clone(),
-                        host: m.hostname.clone(),
-                        ip,
-                        interfaces,
-                        namespace: r.namespace.clone(),
-                        cpu_id: r.cpu_id.clone(),
-                        wrap: wrap_for(r.namespace.as_deref(), r.cpu_id.as_deref()),
-                    },
-                );
+                roles.entry(r.name.clone()).or_default().push(RoleBinding {
+                    transport: t.clone(),
+                    host: m.hostname.clone(),
+                    node: r.node.clone(),
+                    ip,
+                    interfaces,
+                    namespace: r.namespace.clone(),
+                    cpu_id: r.cpu_id.clone(),
+                    wrap: wrap_for(r.namespace.as_deref(), r.cpu_id.as_deref()),
+                });
             }
         }
         if !roles.contains_key(DEFAULT_ROLE) {
@@ -134,11 +137,12 @@ impl Machines {
                     .ok()
                     .map(|l| Arc::new(l) as Arc<dyn Transport>)
             }) {
-                roles.insert(DEFAULT_ROLE.to_string(), RoleBinding::local(t));
+                roles.insert(DEFAULT_ROLE.to_string(), vec![RoleBinding::local(t)]);
             }
         }
         let controller = roles
             .values()
+            .flatten()
             .map(|b| b.transport.clone())
             .find(|t| t.ssh_command().is_none())
             .or_else(|| {
@@ -152,13 +156,49 @@ impl Machines {
         Ok(Machines { roles, controller })
     }
 
+    /// The machines of `role` (empty when it is not bound).
+    pub fn nodes(&self, role: &str) -> &[RoleBinding] {
+        self.roles.get(role).map_or(&[], Vec::as_slice)
+    }
+
+    /// Every machine of every role: `(role, index within the role, binding)`, roles in name
+    /// order, machines in file order. What runs "on a role" runs on each of these.
+    pub fn each_node(&self) -> impl Iterator<Item = (&str, usize, &RoleBinding)> {
+        self.roles
+            .iter()
+            .flat_map(|(r, bs)| bs.iter().enumerate().map(move |(i, b)| (r.as_str(), i, b)))
+    }
+
+    /// The name machine `i` of `role` goes by in a run: its run directory (`runs/NNNN/<it>`)
+    /// and the suffix of its results. The role's name when the role has one machine, else
+    /// `role.node`, which no role name can be (role names hold no dot).
+    pub fn node_label(&self, role: &str, i: usize) -> String {
+        match self.nodes(role) {
+            [_] | [] => role.to_string(),
+            nodes => format!("{role}.{}", nodes.get(i).map_or("", |b| b.node.as_str())),
+        }
+    }
+
+    /// `node` in the template context of a step on machine `i` of `role`.
+    pub fn node_context(&self, role: &str, i: usize) -> Value {
+        let nodes = self.nodes(role);
+        let b = nodes.get(i);
+        json!({
+            "index": i,
+            "count": nodes.len(),
+            "name": b.map(|b| b.node.as_str()),
+            "host": b.map(|b| b.host.as_str()),
+        })
+    }
+
     /// Distinct machines with the roles they bear.
     pub fn machines(&self) -> Vec<(Arc<dyn Transport>, Vec<String>)> {
         let mut out: Vec<(Arc<dyn Transport>, Vec<String>)> = Vec::new();
-        for (role, b) in &self.roles {
+        for (role, _, b) in self.each_node() {
             match out.iter_mut().find(|(t, _)| Arc::ptr_eq(t, &b.transport)) {
-                Some((_, rs)) => rs.push(role.clone()),
-                None => out.push((b.transport.clone(), vec![role.clone()])),
+                Some((_, rs)) if rs.iter().any(|r| r == role) => {}
+                Some((_, rs)) => rs.push(role.to_string()),
+                None => out.push((b.transport.clone(), vec![role.to_string()])),
             }
         }
         out
@@ -168,7 +208,7 @@ impl Machines {
     /// namespaces (those inside one are not visible to the machine's facts).
     pub fn interfaces_of(&self, t: &Arc<dyn Transport>) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
-        for b in self.roles.values() {
+        for (_, _, b) in self.each_node() {
             if !Arc::ptr_eq(&b.transport, t) || b.namespace.is_some() {
                 continue;
             }
@@ -181,11 +221,25 @@ impl Machines {
         out
     }
 
-    /// `roles` and `links` for the template context.
+    /// `roles` and `links` for the template context. `roles.<r>` describes the role's first
+    /// machine and lists them all in `hosts`.
     pub fn context(&self) -> (Value, Value) {
         let mut roles = Map::new();
         let mut links: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
-        for (name, b) in &self.roles {
+        for (name, bs) in &self.roles {
+            let Some(b) = bs.first() else { continue };
+            let hosts: Vec<Value> = bs
+                .iter()
+                .map(|b| {
+                    json!({
+                        "host": b.host,
+                        "name": b.node,
+                        "ip": b.ip,
+                        "interfaces": b.interfaces,
+                        "namespace": b.namespace,
+                    })
+                })
+                .collect();
             roles.insert(
                 name.clone(),
                 json!({
@@ -195,8 +249,11 @@ impl Machines {
                     "interfaces": b.interfaces,
                     "namespace": b.namespace,
                     "cpu_id": b.cpu_id,
+                    "hosts": hosts,
                 }),
             );
+        }
+        for (_, _, b) in self.each_node() {
             for i in &b.interfaces {
                 if let Some(l) = &i.link {
                     let dir = match i.direction.as_deref() {
@@ -259,12 +316,12 @@ pub async fn connect_all(cluster: &Cluster) -> Vec<Result<Arc<dyn Transport>>> {
     out
 }
 
-async fn join_all<T>(futs: Vec<crate::exec::BoxFut<'_, T>>) -> Vec<T> {
-    let mut slots: Vec<Option<T>> = futs.iter().map(|_| None).collect();
-    let mut pending: Vec<(usize, crate::exec::BoxFut<'_, T>)> =
-        futs.into_iter().enumerate().collect();
+/// Polls every future together; their outputs in the order given.
+pub(crate) async fn join_all<F: std::future::Future + Unpin>(futs: Vec<F>) -> Vec<F::Output> {
+    let mut slots: Vec<Option<F::Output>> = futs.iter().map(|_| None).collect();
+    let mut pending: Vec<(usize, F)> = futs.into_iter().enumerate().collect();
     std::future::poll_fn(|cx| {
-        pending.retain_mut(|(i, f)| match f.as_mut().poll(cx) {
+        pending.retain_mut(|(i, f)| match std::pin::Pin::new(f).poll(cx) {
             std::task::Poll::Ready(v) => {
                 slots[*i] = Some(v);
                 false

@@ -57,6 +57,8 @@ pub fn run_dir(set_dir: &Path, index: usize) -> PathBuf {
 struct Started {
     step: usize,
     role: String,
+    /// Which machine of the role.
+    node: usize,
     host: String,
     transport: Arc<dyn Transport>,
     proc: StepProc,
@@ -67,6 +69,7 @@ struct Done {
     /// When the process started.
     started: Instant,
     role: String,
+    node: usize,
     host: String,
     out: Output,
     background: bool,
@@ -165,7 +168,14 @@ async fn stop_all(groups: &[(Arc<dyn Transport>, i32)], grace: Duration) {
 
 impl RunEnv<'_> {
     fn taken_names(&self) -> HashSet<String> {
-        taken_names(self.exp, self.machines.roles.keys().map(String::as_str))
+        let mut suffixes: Vec<String> = self.machines.roles.keys().cloned().collect();
+        for (role, _, b) in self.machines.each_node() {
+            if self.machines.nodes(role).len() > 1 {
+                suffixes.push(b.node.clone());
+                suffixes.push(format!("{role}.{}", b.node));
+            }
+        }
+        taken_names(self.exp, suffixes.iter().map(String::as_str))
     }
 
     fn base_context(&self, run: &PlannedRun) -> Map<String, Value> {
@@ -184,37 +194,62 @@ impl RunEnv<'_> {
         ctx
     }
 
-    /// The run directory of `role` on its machine: inside the result set for local
+    /// The run directory of machine `node` of `role`: inside the result set for local
     /// machines, under the machine's remote root otherwise (collected after the run).
-    fn role_dir(&self, role: &str, dir: &Path) -> String {
-        let t = &self.machines.roles[role].transport;
+    fn role_dir(&self, role: &str, node: usize, dir: &Path) -> String {
+        let t = &self.machines.nodes(role)[node].transport;
+        let label = self.machines.node_label(role, node);
         match t.remote_root(self.set_id) {
             Some(root) => {
                 let run = dir
                     .file_name()
                     .map(|n| n.to_string_lossy())
                     .unwrap_or_default();
-                format!("{root}/runs/{run}/{role}")
+                format!("{root}/runs/{run}/{label}")
             }
-            None => dir.join(role).to_string_lossy().into_owned(),
+            None => dir.join(label).to_string_lossy().into_owned(),
         }
     }
 
-    fn role_context(&self, base: &Map<String, Value>, role: &str, dir: &Path) -> minijinja::Value {
+    fn role_context(
+        &self,
+        base: &Map<String, Value>,
+        role: &str,
+        node: usize,
+        dir: &Path,
+    ) -> minijinja::Value {
         let mut ctx = base.clone();
         ctx.insert("role".into(), Value::String(role.to_string()));
-        ctx.insert("run_dir".into(), Value::String(self.role_dir(role, dir)));
+        ctx.insert("node".into(), self.machines.node_context(role, node));
+        ctx.insert(
+            "run_dir".into(),
+            Value::String(self.role_dir(role, node, dir)),
+        );
         minijinja::Value::from_serialize(&ctx)
     }
 
-    /// `role` or `role (host)` for a remote machine, so that failures name the machine.
-    fn where_(&self, role: &str) -> String {
-        match self.machines.roles.get(role) {
-            Some(b) if b.transport.remote_root(self.set_id).is_some() => {
-                format!("{role} (machine {})", b.host)
-            }
-            _ => role.to_string(),
+    /// `role`, or `role (machine M)` for a remote machine or one of several, so that
+    /// failures name the machine.
+    fn where_(&self, role: &str, node: usize) -> String {
+        let nodes = self.machines.nodes(role);
+        let Some(b) = nodes.get(node) else {
+            return role.to_string();
+        };
+        let remote = b.transport.remote_root(self.set_id).is_some();
+        match (remote, nodes.len() > 1, &b.namespace) {
+            (true, true, Some(ns)) => format!("{role} (machine {}, namespace {ns})", b.host),
+            (true, ..) => format!("{role} (machine {})", b.host),
+            (false, true, _) => format!("{role} (machine {})", b.node),
+            (false, false, _) => role.to_string(),
         }
+    }
+
+    /// Every machine of each role: what a step on `roles` runs on.
+    fn nodes_of(&self, roles: &[String]) -> Vec<(String, usize)> {
+        roles
+            .iter()
+            .flat_map(|r| (0..self.machines.nodes(r).len()).map(move |i| (r.clone(), i)))
+            .collect()
     }
 
     fn resolve_roles(
@@ -239,7 +274,7 @@ impl RunEnv<'_> {
             if let Some(problem) = crate::spec::role_name_problem(&name) {
                 return Err(format!("{}: role: {problem}", sel.loc));
             }
-            if !self.machines.roles.contains_key(&name) {
+            if self.machines.nodes(&name).is_empty() {
                 return Err(format!(
                     "{}: role '{name}' is not bound to any machine",
                     sel.loc
@@ -254,37 +289,42 @@ impl RunEnv<'_> {
 
     fn write_files(&self, base: &Map<String, Value>, dir: &Path) -> Result<(), String> {
         for f in &self.exp.files {
-            for role in self.resolve_roles(&f.role, base)? {
-                let ctx = self.role_context(base, &role, dir);
+            let roles = self.resolve_roles(&f.role, base)?;
+            for (role, node) in self.nodes_of(&roles) {
+                let ctx = self.role_context(base, &role, node, dir);
                 let path = template::render(&f.path.text, &ctx)
                     .map_err(|m| format!("{}: file path: {m}", f.path.loc))?;
                 let content = template::render(&f.content.text, &ctx)
                     .map_err(|m| format!("{}: file content: {m}", f.content.loc))?;
-                self.machines.roles[&role]
+                self.machines.nodes(&role)[node]
                     .transport
                     .write_file(path.trim(), content.as_bytes())
-                    .map_err(|e| format!("file {} on {role}: {e}", path.trim()))?;
+                    .map_err(|e| {
+                        format!("file {} on {}: {e}", path.trim(), self.where_(&role, node))
+                    })?;
             }
         }
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn spawn(
         &self,
         step_idx: usize,
         step: &Step,
         role: &str,
+        node: usize,
         base: &Map<String, Value>,
         dir: &Path,
         run: &PlannedRun,
     ) -> Result<Started, String> {
-        let b = &self.machines.roles[role];
-        let ctx = self.role_context(base, role, dir);
+        let b = &self.machines.nodes(role)[node];
+        let ctx = self.role_context(base, role, node, dir);
         let script = template::render(&step.run.text, &ctx)
             .map_err(|m| format!("{}: step '{}': {m}", step.run.loc, step.name))?;
         let env = vec![
             ("MPF_ROLE".to_string(), role.to_string()),
-            ("MPF_RUN_DIR".to_string(), self.role_dir(role, dir)),
+            ("MPF_RUN_DIR".to_string(), self.role_dir(role, node, dir)),
             ("MPF_RUN_ID".to_string(), format!("{:04}", run.index)),
             ("MPF_EXPERIMENT_ID".to_string(), self.set_id.to_string()),
         ];
@@ -292,12 +332,12 @@ impl RunEnv<'_> {
             .transport
             .spawn(&script, &env, &b.wrap)
             .await
-            .map_err(|e| format!("step '{}' on {role} ({}): {e}", step.name, b.host))?;
+            .map_err(|e| format!("step '{}' on {}: {e}", step.name, self.where_(role, node)))?;
         if let Some(Ready::Log { pattern, .. }) = &step.ready {
             // Before the first await: the output pumps have not run yet.
             proc.watch(pattern);
         }
-        let logs = dir.join(role);
+        let logs = dir.join(self.machines.node_label(role, node));
         // A remote role's run_dir is collected later; its logs are written here meanwhile.
         let _ = std::fs::create_dir_all(&logs);
         proc.log_to(
@@ -307,6 +347,7 @@ impl RunEnv<'_> {
         Ok(Started {
             step: step_idx,
             role: role.to_string(),
+            node,
             host: b.host.clone(),
             transport: b.transport.clone(),
             proc,
@@ -334,7 +375,7 @@ impl RunEnv<'_> {
             (Ready::Port { timeout, .. }, None) => (*timeout, String::new()),
         };
         let deadline = deadline(Instant::now(), timeout);
-        let b = &self.machines.roles[&s.role];
+        let b = &self.machines.nodes(&s.role)[s.node];
         let host = match ready {
             Ready::Port { host: Some(h), .. } => template::render(h, &ctx)?,
             _ => b.ip.clone(),
@@ -413,14 +454,14 @@ impl RunEnv<'_> {
                     failure = Some(format!(
                         "step '{}' on {} timed out after {}",
                         step.name,
-                        self.where_(&s.role),
+                        self.where_(&s.role, s.node),
                         humantime::format_duration(step.timeout)
                     ));
                 } else if out.exit != Some(0) {
                     failure = Some(format!(
                         "step '{}' on {} {}{}",
                         step.name,
-                        self.where_(&s.role),
+                        self.where_(&s.role, s.node),
                         exit_text(out.exit),
                         stderr_tail(&out.stderr)
                     ));
@@ -430,6 +471,7 @@ impl RunEnv<'_> {
                 step: s.step,
                 started,
                 role: s.role,
+                node: s.node,
                 host: s.host,
                 out,
                 background: false,
@@ -437,6 +479,30 @@ impl RunEnv<'_> {
             });
         }
         (done, failure, interrupted)
+    }
+
+    /// The suffix of a step's results on one machine: `.role` when the step ran on several
+    /// roles, then `.node` when that role has several machines (SPEC §10.1).
+    fn result_suffix(&self, done: &[Done], d: &Done) -> String {
+        let mut roles: Vec<&str> = done
+            .iter()
+            .filter(|o| !o.teardown && o.step == d.step)
+            .map(|o| o.role.as_str())
+            .collect();
+        roles.sort_unstable();
+        roles.dedup();
+        let role_part = if roles.len() > 1 {
+            Some(d.role.as_str())
+        } else {
+            None
+        };
+        let nodes = self.machines.nodes(&d.role);
+        let node_part = (nodes.len() > 1).then(|| nodes[d.node].node.as_str());
+        role_part
+            .into_iter()
+            .chain(node_part)
+            .map(|p| format!(".{p}"))
+            .collect()
     }
 
     /// Executes one attempt of a run.
@@ -482,12 +548,12 @@ impl RunEnv<'_> {
             storage_error = Some(m.clone());
             failure = failure.or(Some(m));
         }
-        let mut remote_roles: Vec<String> = Vec::new();
-        for r in &used_roles {
-            let t = &self.machines.roles[r].transport;
-            let rd = self.role_dir(r, &dir);
+        let mut remote_nodes: Vec<(String, usize)> = Vec::new();
+        for (r, node) in self.nodes_of(&used_roles) {
+            let t = &self.machines.nodes(&r)[node].transport;
+            let rd = self.role_dir(&r, node, &dir);
             if t.remote_root(self.set_id).is_some() {
-                remote_roles.push(r.clone());
+                remote_nodes.push((r.clone(), node));
             }
             if let Err(e) = t.create_dir(&rd) {
                 failure = failure.or(Some(e.to_string()));
@@ -531,8 +597,8 @@ impl RunEnv<'_> {
                     }
                 };
                 let mut started = Vec::new();
-                for role in &roles {
-                    match self.spawn(si, step, role, &base, &dir, run).await {
+                for (role, node) in self.nodes_of(&roles) {
+                    match self.spawn(si, step, &role, node, &base, &dir, run).await {
                         Ok(s) => {
                             groups.push((s.transport.clone(), s.proc.pgid));
                             started.push(s);
@@ -555,7 +621,7 @@ impl RunEnv<'_> {
                                 failure = Some(format!(
                                     "step '{}' on {}: {m}",
                                     step.name,
-                                    self.where_(&s.role)
+                                    self.where_(&s.role, s.node)
                                 ));
                                 break;
                             }
@@ -597,6 +663,7 @@ impl RunEnv<'_> {
                 step: s.step,
                 started,
                 role: s.role,
+                node: s.node,
                 host: s.host,
                 out,
                 background: true,
@@ -618,8 +685,8 @@ impl RunEnv<'_> {
                 }
             };
             let mut started = Vec::new();
-            for role in &roles {
-                match self.spawn(ti, step, role, &base, &dir, run).await {
+            for (role, node) in self.nodes_of(&roles) {
+                match self.spawn(ti, step, &role, node, &base, &dir, run).await {
                     Ok(s) => {
                         td_groups.push((s.transport.clone(), s.proc.pgid));
                         started.push(s);
@@ -637,9 +704,13 @@ impl RunEnv<'_> {
 
         // Remote run directories come back into the result set, concurrently.
         let mut collect = JoinSet::new();
-        for r in &remote_roles {
-            let t = self.machines.roles[r].transport.clone();
-            let (remote, local, who) = (self.role_dir(r, &dir), dir.join(r), self.where_(r));
+        for (r, node) in &remote_nodes {
+            let t = self.machines.nodes(r)[*node].transport.clone();
+            let (remote, local, who) = (
+                self.role_dir(r, *node, &dir),
+                dir.join(self.machines.node_label(r, *node)),
+                self.where_(r, *node),
+            );
             collect.spawn(async move {
                 t.collect_dir(&remote, &local)
                     .await
@@ -668,7 +739,12 @@ impl RunEnv<'_> {
             };
             let logs = [("out", &d.out.stdout_log), ("err", &d.out.stderr_log)];
             for (ext, log) in logs {
-                let what = format!("{} of step '{}' on {}", stream_name(ext), step.name, d.role);
+                let what = format!(
+                    "{} of step '{}' on {}",
+                    stream_name(ext),
+                    step.name,
+                    self.where_(&d.role, d.node)
+                );
                 if let Some(e) = &log.error {
                     storage_error = storage_error.or(Some(e.clone()));
                 }
@@ -693,22 +769,13 @@ impl RunEnv<'_> {
                 background: d.background,
                 start: Some((d.started - run_start).as_secs_f64()),
             });
-            let multi = done
-                .iter()
-                .filter(|o| !o.teardown && o.step == d.step)
-                .count()
-                > 1;
-            let suffix = if multi {
-                format!(".{}", d.role)
-            } else {
-                String::new()
-            };
+            let suffix = self.result_suffix(&done, d);
             let mut inputs = extract::StoredStep::new(
-                dir.join(&d.role),
+                dir.join(self.machines.node_label(&d.role, d.node)),
                 &step.name,
                 &d.role,
-                self.role_dir(&d.role, &dir),
-                self.role_context(&base, &d.role, &dir),
+                self.role_dir(&d.role, d.node, &dir),
+                self.role_context(&base, &d.role, d.node, &dir),
             );
             inputs.memory = Some((&d.out.stdout, &d.out.stderr));
             all.absorb(

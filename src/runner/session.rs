@@ -202,7 +202,10 @@ impl Prepared {
             runs_per_point: exp.runs,
             planned_runs: self.plan.runs.len(),
             variables: self.variable_infos(),
-            results: exp.result_infos(),
+            results: match &self.cluster {
+                Some(c) => c.result_infos(exp),
+                None => exp.result_infos(),
+            },
             hosts: Vec::new(),
             git: git_info(&exp.path),
             synced: Vec::new(),
@@ -495,6 +498,21 @@ impl Prepared {
     }
 }
 
+/// Runs `true` on a machine: milliseconds since `started`, or why it failed.
+async fn probe(
+    t: Arc<dyn Transport>,
+    started: std::time::Instant,
+) -> std::result::Result<f64, String> {
+    let mut p = t.spawn("true", &[], &[]).await.map_err(|e| e.to_string())?;
+    let code = tokio::time::timeout(std::time::Duration::from_secs(15), p.wait()).await;
+    t.stop_group(p.pgid, std::time::Duration::ZERO).await;
+    match code {
+        Ok(Some(0)) => Ok(started.elapsed().as_secs_f64() * 1e3),
+        Ok(c) => Err(format!("`true` exited with {c:?}")),
+        Err(_) => Err("no answer within 15 s".into()),
+    }
+}
+
 /// Connectivity of every machine the experiment uses: connects to each and runs `true`.
 /// Every machine is reported, reachable or not.
 pub fn check_machines(exp: &Experiment, cluster: Option<&Cluster>) -> Result<String> {
@@ -512,36 +530,36 @@ pub fn check_machines(exp: &Experiment, cluster: Option<&Cluster>) -> Result<Str
             failed.push(name.to_string());
         }
     };
-    let probe = |t: Arc<dyn Transport>, started: std::time::Instant| {
-        rt.block_on(async move {
-            let mut p = t.spawn("true", &[], &[]).await.map_err(|e| e.to_string())?;
-            let code = tokio::time::timeout(std::time::Duration::from_secs(15), p.wait()).await;
-            t.stop_group(p.pgid, std::time::Duration::ZERO).await;
-            match code {
-                Ok(Some(0)) => Ok(started.elapsed().as_secs_f64() * 1e3),
-                Ok(c) => Err(format!("`true` exited with {c:?}")),
-                Err(_) => Err("no answer within 15 s".into()),
-            }
-        })
-    };
     match cluster {
         None => {
             let machines = Machines::local(exp)?;
             for (t, roles) in machines.machines() {
                 let name = t.name().to_string();
-                let res = probe(t, std::time::Instant::now());
+                let res = rt.block_on(probe(t, std::time::Instant::now()));
                 line(&name, &roles.join(", "), res);
             }
         }
         Some(c) => {
+            // Every machine connected and probed at once: checking 16 costs about one.
             let started = std::time::Instant::now();
-            let transports = rt.block_on(crate::runner::machines::connect_all(c));
-            for (m, t) in c.machines.iter().zip(transports) {
+            let results = rt.block_on(async {
+                let transports = crate::runner::machines::connect_all(c).await;
+                let probes = transports
+                    .into_iter()
+                    .map(|t| {
+                        Box::pin(async move {
+                            // Each connection is closed after all probes (closing blocks).
+                            match t {
+                                Ok(t) => (probe(t.clone(), started).await, Some(t)),
+                                Err(e) => (Err(e.to_string()), None),
+                            }
+                        })
+                    })
+                    .collect();
+                crate::runner::machines::join_all(probes).await
+            });
+            for (m, (res, _connection)) in c.machines.iter().zip(results) {
                 let roles: Vec<&str> = m.roles.iter().map(|r| r.name.as_str()).collect();
-                let res = match t {
-                    Ok(t) => probe(t, started),
-                    Err(e) => Err(e.to_string()),
-                };
                 line(&m.hostname, &roles.join(", "), res);
             }
         }

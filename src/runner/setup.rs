@@ -154,13 +154,20 @@ async fn run_actions(
     }
 }
 
-/// The machines an entry targets, each once, with the role it is reached as.
+/// A machine an entry runs on, with the role (and which of its machines) it is reached as.
+struct Target {
+    transport: Arc<dyn Transport>,
+    role: String,
+    node: usize,
+}
+
+/// The machines an entry targets, each once.
 fn targets(
     entry: &SetupStep,
     machines: &Machines,
     base: &Map<String, Value>,
-) -> Result<Vec<(Arc<dyn Transport>, String)>> {
-    let mut out: Vec<(Arc<dyn Transport>, String)> = Vec::new();
+) -> Result<Vec<Target>> {
+    let mut out: Vec<Target> = Vec::new();
     for name in &entry.role.names {
         let name =
             template::render(name, &minijinja::Value::from_serialize(base)).map_err(|m| {
@@ -175,12 +182,21 @@ fn targets(
             vec![name.trim().to_string()]
         };
         for r in roles {
-            let b = machines.roles.get(&r).ok_or_else(|| Error::Input {
-                location: entry.role.loc.clone(),
-                message: format!("role '{r}' is not bound to any machine"),
-            })?;
-            if !out.iter().any(|(t, _)| Arc::ptr_eq(t, &b.transport)) {
-                out.push((b.transport.clone(), r));
+            let nodes = machines.nodes(&r);
+            if nodes.is_empty() {
+                return Err(Error::Input {
+                    location: entry.role.loc.clone(),
+                    message: format!("role '{r}' is not bound to any machine"),
+                });
+            }
+            for (node, b) in nodes.iter().enumerate() {
+                if !out.iter().any(|t| Arc::ptr_eq(&t.transport, &b.transport)) {
+                    out.push(Target {
+                        transport: b.transport.clone(),
+                        role: r.clone(),
+                        node,
+                    });
+                }
             }
         }
     }
@@ -275,9 +291,15 @@ async fn run_entries(
         let targets = targets(entry, machines, &base)?;
         let mut set = JoinSet::new();
         let mut sync_record: Option<SyncInfo> = None;
-        for (t, role) in targets {
+        for Target {
+            transport: t,
+            role,
+            node,
+        } in targets
+        {
             let mut ctx = base.clone();
             ctx.insert("role".into(), Value::String(role.clone()));
+            ctx.insert("node".into(), machines.node_context(&role, node));
             let mut actions = Vec::new();
             if let Some(sync) = &entry.sync {
                 let src = deploy::sync_source(exp, sync);

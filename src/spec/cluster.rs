@@ -34,6 +34,10 @@ pub struct Interface {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClusterRole {
     pub name: String,
+    /// Which of the role's machines this is: the host name as written, or the namespace
+    /// name for a namespace role. Unique within the role; the suffix of its results when the
+    /// role has several machines.
+    pub node: String,
     pub namespace: Option<String>,
     pub cpu_id: Option<String>,
     pub interfaces: Vec<Interface>,
@@ -258,6 +262,31 @@ fn cpu_list_problem(list: &str) -> Option<String> {
     })
 }
 
+/// The roles bound so far, each with its machines by node name (the host name, or the
+/// namespace name for a namespace role): a role may be borne by several machines, each once.
+#[derive(Default)]
+struct Bindings(Vec<(String, String, u64)>);
+
+impl Bindings {
+    fn add(&mut self, path: &Path, role: &str, node: &str, l: u64, c: u64) -> Result<()> {
+        if let Some(problem) = role_name_problem(role) {
+            return Err(Error::input(path, l, c, problem));
+        }
+        if let Some((.., first)) = self.0.iter().find(|(r, n, _)| r == role && n == node) {
+            return Err(Error::input(
+                path,
+                l,
+                c,
+                format!(
+                    "role '{role}' is already bound to '{node}' at line {first} (the machines of a role need distinct host names, or namespace names for namespace roles)"
+                ),
+            ));
+        }
+        self.0.push((role.to_string(), node.to_string(), l));
+        Ok(())
+    }
+}
+
 /// Parses and checks cluster text (`path` is used for messages).
 pub fn parse_cluster(path: &Path, source: &str) -> Result<Cluster> {
     if source.trim().is_empty() {
@@ -279,22 +308,7 @@ pub fn parse_cluster(path: &Path, source: &str) -> Result<Cluster> {
         return Err(Error::input(path, 1, 0, "the cluster file has no machines"));
     }
     let mut machines = Vec::new();
-    let mut seen: Vec<(String, u64)> = Vec::new();
-    let mut add_role = |name: &str, l: u64, c: u64| -> Result<()> {
-        if let Some((_, first)) = seen.iter().find(|(n, _)| n == name) {
-            return Err(Error::input(
-                path,
-                l,
-                c,
-                format!("role '{name}' is already bound at line {first}"),
-            ));
-        }
-        if let Some(problem) = role_name_problem(name) {
-            return Err(Error::input(path, l, c, problem));
-        }
-        seen.push((name.to_string(), l));
-        Ok(())
-    };
+    let mut bindings = Bindings::default();
     for m in &raw.machines {
         let (line, col) = pos(m);
         let r = &m.value;
@@ -344,9 +358,10 @@ pub fn parse_cluster(path: &Path, source: &str) -> Result<Cluster> {
         if let Some(rs) = &r.role {
             let (l, c) = pos(rs);
             for name in &rs.value.0 {
-                add_role(name, l, c)?;
+                bindings.add(path, name, &hostname, l, c)?;
                 roles.push(ClusterRole {
                     name: name.clone(),
+                    node: hostname.clone(),
                     namespace: None,
                     cpu_id: None,
                     interfaces: ifs.clone(),
@@ -356,13 +371,14 @@ pub fn parse_cluster(path: &Path, source: &str) -> Result<Cluster> {
         }
         for ns in &r.namespaces {
             let (l, c) = pos(&ns.value.role);
-            add_role(&ns.value.role.value, l, c)?;
             let namespace = match &ns.value.namespace {
                 Some(n) if !n.value.is_empty() => {
                     Some(checked(path, n, namespace_problem)?.to_string())
                 }
                 _ => None,
             };
+            let node = namespace.clone().unwrap_or_else(|| hostname.clone());
+            bindings.add(path, &ns.value.role.value, &node, l, c)?;
             let cpu_id = match &ns.value.cpu_id {
                 Some(c) => {
                     let (l, col) = pos(c);
@@ -375,6 +391,7 @@ pub fn parse_cluster(path: &Path, source: &str) -> Result<Cluster> {
             };
             roles.push(ClusterRole {
                 name: ns.value.role.value.clone(),
+                node,
                 namespace,
                 cpu_id,
                 interfaces: interfaces(path, &ns.value.interfaces)?,
@@ -416,6 +433,67 @@ impl Cluster {
             .iter()
             .flat_map(|m| m.roles.iter().map(|r| r.name.clone()))
             .collect()
+    }
+
+    /// Each role with the node names of its machines, in the order of the file.
+    pub fn binding(&self) -> std::collections::BTreeMap<String, Vec<String>> {
+        let mut out: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for r in self.machines.iter().flat_map(|m| &m.roles) {
+            out.entry(r.name.clone()).or_default().push(r.node.clone());
+        }
+        out
+    }
+
+    /// The experiment's results as its runs on this cluster name them: a declared result of a
+    /// step on a role of several machines is one result per machine, suffixed with the
+    /// machine (SPEC §10.1); the rest as `Experiment::result_infos` gives them.
+    pub fn result_infos(&self, exp: &Experiment) -> Vec<crate::model::ResultInfo> {
+        let binding = self.binding();
+        let mut expand: std::collections::HashMap<String, Vec<String>> = Default::default();
+        for step in &exp.steps {
+            let sel = &step.role;
+            if sel.is_templated() || sel.names.iter().any(|n| n == "all") {
+                continue;
+            }
+            let several_roles = sel.names.len() > 1;
+            let declared = crate::spec::experiment::result_infos(std::slice::from_ref(step));
+            for info in declared.iter().filter(|i| !i.name.ends_with(".duration")) {
+                let role = match (several_roles, info.name.rsplit_once('.')) {
+                    (true, Some((_, r))) => r,
+                    _ => sel.names[0].as_str(),
+                };
+                if let Some(nodes) = binding.get(role).filter(|n| n.len() > 1) {
+                    let names = nodes.iter().map(|n| format!("{}.{n}", info.name));
+                    expand.insert(info.name.clone(), names.collect());
+                }
+            }
+        }
+        exp.result_infos()
+            .into_iter()
+            .flat_map(|info| match expand.get(&info.name) {
+                Some(names) => names
+                    .iter()
+                    .map(|n| crate::model::ResultInfo {
+                        name: n.clone(),
+                        ..info.clone()
+                    })
+                    .collect(),
+                None => vec![info],
+            })
+            .collect()
+    }
+
+    /// The binding as `mpf check -c` lists it: each role with its machines (node names).
+    pub fn binding_text(&self) -> String {
+        let mut s = String::from("roles on machines:\n");
+        for (role, nodes) in self.binding() {
+            let count = match nodes.len() {
+                1 => String::new(),
+                n => format!("  ({n} machines: results suffixed .<machine>)"),
+            };
+            s.push_str(&format!("  {role}: {}{count}\n", nodes.join(", ")));
+        }
+        s
     }
 
     /// Refuses an experiment that uses roles the cluster does not bind, at the line of the
@@ -519,12 +597,12 @@ controller:
         assert!(e.starts_with("c.yaml:4"), "{e}");
         let e = parse_cluster(
             Path::new("c.yaml"),
-            "machines:\n  - {hostname: a, role: s}\n  - {hostname: b, role: s}\n",
+            "machines:\n  - {hostname: a, role: s}\n  - {hostname: a, role: s}\n",
         )
         .unwrap_err()
         .to_string();
         assert!(
-            e.contains("c.yaml:3") && e.contains("already bound at line 2"),
+            e.contains("c.yaml:3") && e.contains("already bound to 'a' at line 2"),
             "{e}"
         );
     }
@@ -599,6 +677,61 @@ controller:
         assert_eq!(
             c.machines[0].roles[0].cpu_id.as_deref(),
             Some("0-3,5,8-15:2")
+        );
+    }
+
+    #[test]
+    fn a_role_may_have_several_machines_each_once() {
+        let c = parse_cluster(
+            Path::new("c.yaml"),
+            "machines:\n  - {hostname: h1, role: [c, s]}\n  - {hostname: h2, role: c}\n  - hostname: h3\n    namespaces:\n      - {role: c, namespace: n1}\n      - {role: c, namespace: n2}\n      - {role: d}\n",
+        )
+        .unwrap();
+        let b = c.binding();
+        assert_eq!(b["c"], ["h1", "h2", "n1", "n2"]);
+        assert_eq!(
+            (b["s"].as_slice(), b["d"].as_slice()),
+            (&["h1".to_string()][..], &["h3".to_string()][..])
+        );
+        for (text, at, node) in [
+            ("machines:\n  - {hostname: h1, role: c}\n  - {hostname: h2, role: c}\n  - {hostname: h1, role: c}\n", "c.yaml:4:", "'h1' at line 2"),
+            ("machines:\n  - {hostname: h1, role: [c, c]}\n", "c.yaml:2:", "'h1' at line 2"),
+            ("machines:\n  - hostname: h1\n    namespaces:\n      - {role: c, namespace: n1}\n  - hostname: h2\n    namespaces:\n      - {role: c, namespace: n1}\n", "c.yaml:7:", "'n1' at line 4"),
+        ] {
+            let e = cluster_err(text);
+            assert!(
+                e.starts_with(at) && e.contains(&format!("role 'c' is already bound to {node}")),
+                "{text}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn results_of_a_role_of_several_machines_are_named_per_machine() {
+        let exp = crate::spec::parse_experiment(
+            Path::new("e.yaml"),
+            "steps:\n  - {name: a, role: c, run: x, results: {rps: 'r=(\\S+)'}}\n  - {name: b, role: [c, s], run: x, results: {lat: 'l=(\\S+)'}}\n  - {name: l, run: x, results: {t: 't=(\\S+)'}}\n",
+        )
+        .unwrap();
+        let c = parse_cluster(
+            Path::new("c.yaml"),
+            "machines:\n  - {hostname: h1, role: [c, s]}\n  - {hostname: h2, role: c}\n",
+        )
+        .unwrap();
+        let names: Vec<String> = c.result_infos(&exp).into_iter().map(|i| i.name).collect();
+        assert_eq!(
+            names,
+            [
+                "rps.h1",
+                "rps.h2",
+                "lat.c.h1",
+                "lat.c.h2",
+                "lat.s",
+                "t",
+                "a.duration",
+                "b.duration",
+                "l.duration"
+            ]
         );
     }
 }

@@ -49,7 +49,7 @@ pub struct Sampling {
     pub count: usize,
 }
 
-/// Where a step runs: role names, each possibly a template (`"{{ node }}"`), or `all`.
+/// Where a step runs: role names, each possibly a template (`"{{ target }}"`), or `all`.
 #[derive(Debug, Clone)]
 pub struct RoleSel {
     pub names: Vec<String>,

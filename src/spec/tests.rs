@@ -98,7 +98,7 @@ fn role_names_are_never_paths() {
         }
     }
     // Templated roles are checked once rendered; `all` and names with - are fine.
-    parse("variables:\n  node: [a, b]\nsteps:\n  - role: [\"{{ node }}\", all, ns-node]\n    run: x\n")
+    parse("variables:\n  target: [a, b]\nsteps:\n  - role: [\"{{ target }}\", all, ns-node]\n    run: x\n")
         .unwrap();
 }
 

@@ -141,7 +141,7 @@ fn a_templated_role_is_checked_once_rendered() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("e.yaml"),
-        "runs: 1\nvariables:\n  node: [\"../../up\"]\nsteps:\n  - role: \"{{ node }}\"\n    run: echo hi\n",
+        "runs: 1\nvariables:\n  target: [\"../../up\"]\nsteps:\n  - role: \"{{ target }}\"\n    run: echo hi\n",
     )
     .unwrap();
     let out = mpf_in(dir.path())

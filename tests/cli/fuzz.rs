@@ -43,7 +43,7 @@ variables:
   a: [1, 2]
   b: {range: [1, 4], step: 1}
   zip: [a, b]
-  node: [server, client]
+  target: [server, client]
   c:
     values: {x: X, y: Y}
     when: a == 1
@@ -59,7 +59,7 @@ steps:
     ready: {log: 'up', timeout: 5s}
     run: echo up; sleep 1
   - name: cli
-    role: "{{ node }}"
+    role: "{{ target }}"
     delay: 100ms
     timeout: 10s
     run: echo {{ a | quote }} {{ labels.c }} {{ run.id }} {{ run_dir }}

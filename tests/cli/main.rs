@@ -13,6 +13,7 @@ mod fuzz;
 mod history;
 mod lifecycle;
 mod machine;
+mod many;
 mod monitor;
 mod netns;
 mod plot;

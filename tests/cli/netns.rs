@@ -30,6 +30,8 @@ pub struct Bed {
     pub known_hosts: PathBuf,
     /// Extra namespaces (no sshd) created by `add_namespace`.
     pub extra_ns: Vec<String>,
+    /// The throwaway login created by `add_sh_user`.
+    pub sh_user: Option<String>,
 }
 
 fn sh(cmd: &str) -> Result<String, String> {
@@ -93,6 +95,7 @@ impl Bed {
             subnet,
             hosts: Vec::new(),
             extra_ns: Vec::new(),
+            sh_user: None,
         };
         bed.build(n).expect("building the namespace test bed");
         Some(bed)
@@ -187,6 +190,30 @@ impl Bed {
         )
     }
 
+    /// A throwaway user whose login shell is `/bin/sh` and whose home holds no rc file, so
+    /// that a session costs what sshd and sh cost (root's rc files may run pyenv, whose
+    /// rehash lock a killed session leaves behind, stalling every later root session).
+    pub fn add_sh_user(&mut self) -> String {
+        let user = format!("mpft{}", self.tag);
+        let d = self.dir.path();
+        // sshd reads the keys file as the user: the directory traversable, the file readable.
+        sh(&format!(
+            "chmod 711 {d} && chmod 644 {d}/authorized_keys && mkdir -m 700 {d}/home && \
+             useradd -M -d {d}/home -s /bin/sh -p '*' {user} && chown {user} {d}/home",
+            d = d.display()
+        ))
+        .expect("creating the test user");
+        self.sh_user = Some(user.clone());
+        user
+    }
+
+    /// `ssh_keys` for the user of `add_sh_user`.
+    pub fn sh_user_keys(&self, indent: usize) -> String {
+        let user = self.sh_user.as_deref().expect("add_sh_user first");
+        self.ssh_keys(indent)
+            .replacen("user: root", &format!("user: {user}"), 1)
+    }
+
     /// Connections accepted by a host's sshd so far.
     pub fn logins(&self, i: usize) -> usize {
         std::fs::read_to_string(&self.hosts[i].sshd_log)
@@ -244,5 +271,8 @@ impl Drop for Bed {
             let _ = sh(&format!("ip link del {} 2>/dev/null", h.veth));
         }
         let _ = sh(&format!("ip link del {}", self.bridge));
+        if let Some(u) = &self.sh_user {
+            let _ = sh(&format!("userdel {u}"));
+        }
     }
 }

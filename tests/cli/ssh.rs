@@ -270,7 +270,7 @@ fn a_cut_link_fails_only_the_runs_that_need_the_host() {
     let exp = write(
         dir.path(),
         "cut.yaml",
-        "name: cut\nruns: 1\norder: sequential\nvariables:\n  i: {range: [1, 5]}\n  node: [a, b]\nsteps:\n  - name: work\n    role: \"{{ node }}\"\n    timeout: 20s\n    run: sleep 0.3; echo \"mpf-result v {{ i }}\"\n",
+        "name: cut\nruns: 1\norder: sequential\nvariables:\n  i: {range: [1, 5]}\n  target: [a, b]\nsteps:\n  - name: work\n    role: \"{{ target }}\"\n    timeout: 20s\n    run: sleep 0.3; echo \"mpf-result v {{ i }}\"\n",
     );
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("mpf"))
         .current_dir(dir.path())
@@ -307,7 +307,7 @@ fn a_cut_link_fails_only_the_runs_that_need_the_host() {
     assert_eq!(records.len(), 10, "{err}");
     let mut failed_b = 0;
     for r in &records {
-        let node = r["point"]["node"].as_str().unwrap();
+        let node = r["point"]["target"].as_str().unwrap();
         if node == "a" {
             assert_eq!(r["status"], "ok", "{r}");
         } else if r["status"] != "ok" {

@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# Fan-out: what one step costs on a role bound to HOSTS machines against the same role bound to
+# one. Builds HOSTS namespace hosts (default 16) on a private bridge (10.77.252.0/24), each with
+# its own sshd, throwaway keys, and a throwaway user whose login shell is /bin/sh with no rc
+# file, so that a session costs what sshd and sh cost and nothing hides mpf's own work (root's
+# .bashrc may run pyenv, 100 ms a session). Then, alternating, REPS times:
+#   - `mpf run -c` of a RUNS-run sweep of one `true` step on a role bound to 1 host, then to all
+#     HOSTS hosts (the whole command, and per run after start-up: (T(RUNS) - T(1)) / (RUNS - 1),
+#     which leaves out connecting, facts and the guards, paid once per session);
+#   - the same with plain ssh over one ControlMaster per host: `ssh -S ctl host true` to 1 host,
+#     and to HOSTS hosts at once (`&` ... `wait`), RUNS times.
+# Prints medians and the ratios HOSTS/1, and CPU time per run (every process: mpf or the shell
+# loop, the ssh clients, the sshds and what they start) from a cpuacct cgroup of its own when
+# the machine has cgroup v1's cpuacct: all hosts share this machine's cores, so the fan-out's
+# wall time is bounded by the CPU that HOSTS sessions take, which a real cluster spreads.
+# Exits 1 when mpf's per-run ratio is above LIMIT (default 2).
+# Usage: sudo bench/fanout.sh [path/to/mpf] (default: release build).
+set -euo pipefail
+MPF=$(realpath "${1:-$(dirname "$0")/../target/release/mpf}")
+HOSTS=${HOSTS:-16}
+RUNS=${RUNS:-50}
+REPS=${REPS:-3}
+LIMIT=${LIMIT:-2}
+NET=10.77.252
+tag=f$$
+user=mpffan$$
+work=$(mktemp -d)
+cg=/sys/fs/cgroup/cpuacct/mpf-fanout-$$
+cleanup() {
+  for i in $(seq "$HOSTS"); do
+    for p in $(ip netns pids mpf-$tag-$i 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
+    ip netns del mpf-$tag-$i 2>/dev/null || true
+    ip link del mpv$tag$i 2>/dev/null || true
+  done
+  ip link del mpb$tag 2>/dev/null || true
+  userdel "$user" 2>/dev/null || true
+  rm -rf "$work"
+  if [ -n "$cg" ]; then echo $$ > "${cg%/*}/tasks"; rmdir "$cg"; fi 2>/dev/null || true
+}
+trap cleanup EXIT
+# Everything started from here on (sshds, masters, mpf) is accounted in the cgroup.
+if mkdir "$cg" 2>/dev/null && echo $$ > "$cg/tasks"; then :; else cg=; fi
+mkdir -p /run/sshd
+ssh-keygen -q -t ed25519 -N '' -f "$work/key"
+ssh-keygen -q -t ed25519 -N '' -f "$work/host_key"
+cp "$work/key.pub" "$work/authorized_keys"
+# sshd reads the keys file as the user: the directory traversable, the file readable.
+chmod 711 "$work"
+chmod 644 "$work/authorized_keys"
+# '*' and not useradd's locked '!': without PAM, sshd refuses locked accounts.
+useradd -M -d "$work/home" -s /bin/sh -p '*' "$user"
+mkdir -m 700 "$work/home"
+chown "$user" "$work/home"
+ip link add mpb$tag type bridge
+ip addr add $NET.254/24 dev mpb$tag
+ip link set mpb$tag up
+: > "$work/known_hosts"
+for i in $(seq "$HOSTS"); do
+  ns=mpf-$tag-$i
+  ip netns add $ns
+  ip link add mpv$tag$i type veth peer name mpn$tag$i
+  ip link set mpn$tag$i netns $ns
+  ip link set mpv$tag$i master mpb$tag up
+  ip netns exec $ns ip addr add $NET.$i/24 dev mpn$tag$i
+  ip netns exec $ns ip link set mpn$tag$i up
+  ip netns exec $ns ip link set lo up
+  cat > "$work/sshd$i.conf" <<CONF
+ListenAddress $NET.$i
+HostKey $work/host_key
+AuthorizedKeysFile $work/authorized_keys
+StrictModes no
+UsePAM no
+PidFile none
+PermitRootLogin no
+PasswordAuthentication no
+MaxSessions 10
+CONF
+  ip netns exec $ns /usr/sbin/sshd -f "$work/sshd$i.conf" -E "$work/sshd$i.log"
+  echo "$NET.$i $(cat "$work/host_key.pub")" >> "$work/known_hosts"
+done
+sleep 0.5
+opts=(-i "$work/key" -o UserKnownHostsFile="$work/known_hosts" -o StrictHostKeyChecking=yes -o BatchMode=yes)
+
+# cluster N: role `r` on the first N hosts.
+cluster() {
+  echo "machines:"
+  for i in $(seq "$1"); do
+    cat <<YAML
+  - hostname: $NET.$i
+    user: $user
+    identity: $work/key
+    ssh_options: [UserKnownHostsFile=$work/known_hosts, StrictHostKeyChecking=yes]
+    role: r
+YAML
+  done
+}
+cluster 1 > "$work/c1.yaml"
+cluster "$HOSTS" > "$work/cN.yaml"
+# experiment N: N runs of one `true` step on role r.
+experiment() {
+  cat <<YAML
+name: fanout
+runs: 1
+order: sequential
+variables:
+  i: {range: [1, $1]}
+steps:
+  - name: t
+    role: r
+    run: "true"
+YAML
+}
+experiment 1 > "$work/e1.yaml"
+experiment "$RUNS" > "$work/eN.yaml"
+
+now() { date +%s%N; }
+cpu() { if [ -n "$cg" ]; then cat "$cg/cpuacct.usage"; else echo 0; fi; }
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+n=0
+# mpf_time CLUSTER EXPERIMENT: prints "wall_ns cpu_ns" of one whole `mpf run`.
+mpf_time() {
+  n=$((n + 1))
+  local c s e d
+  c=$(cpu); s=$(now)
+  "$MPF" run "$work/$2" -c "$work/$1" --quiet --no-plot --results "$work/r$n" 2>/dev/null
+  e=$(now); d=$(cpu)
+  echo "$((e - s)) $((d - c))"
+}
+# plain_time HOSTS: prints "wall_ns cpu_ns" of RUNS rounds of `true` on HOSTS hosts at once.
+plain_time() {
+  local c s e d i
+  for i in $(seq "$1"); do ssh "${opts[@]}" -M -N -f -S "$work/ctl$i" $user@$NET.$i; done
+  c=$(cpu); s=$(now)
+  for _ in $(seq "$RUNS"); do
+    for i in $(seq "$1"); do ssh "${opts[@]}" -S "$work/ctl$i" $user@$NET.$i true & done
+    wait
+  done
+  e=$(now); d=$(cpu)
+  for i in $(seq "$1"); do ssh -S "$work/ctl$i" -O exit $user@$NET.$i 2>/dev/null; done
+  echo "$((e - s)) $((d - c))"
+}
+
+declare -A wall cpu_
+for r in $(seq "$REPS"); do
+  for h in 1 N; do
+    read -r w1 c1 < <(mpf_time "c$h.yaml" e1.yaml)
+    read -r wn cn < <(mpf_time "c$h.yaml" eN.yaml)
+    wall[mpf_whole_$h]+="$((wn / RUNS)) "
+    wall[mpf_run_$h]+="$(((wn - w1) / (RUNS - 1))) "
+    cpu_[mpf_run_$h]+="$(((cn - c1) / (RUNS - 1))) "
+    hosts=1; [ $h = N ] && hosts=$HOSTS
+    read -r wp cp < <(plain_time "$hosts")
+    wall[plain_$h]+="$((wp / RUNS)) "
+    cpu_[plain_$h]+="$((cp / RUNS)) "
+  done
+done
+med() { printf '%s\n' $1 | median; }
+awk -v h="$HOSTS" -v runs="$RUNS" -v reps="$REPS" -v limit="$LIMIT" \
+  -v m1="$(med "${wall[mpf_run_1]}")" -v mn="$(med "${wall[mpf_run_N]}")" \
+  -v w1="$(med "${wall[mpf_whole_1]}")" -v wn="$(med "${wall[mpf_whole_N]}")" \
+  -v p1="$(med "${wall[plain_1]}")" -v pn="$(med "${wall[plain_N]}")" \
+  -v mc1="$(med "${cpu_[mpf_run_1]}")" -v mcn="$(med "${cpu_[mpf_run_N]}")" \
+  -v pc1="$(med "${cpu_[plain_1]}")" -v pcn="$(med "${cpu_[plain_N]}")" 'BEGIN {
+  printf "fan-out of one `true` step, %d runs, median of %d (ms per run)\n", runs, reps
+  printf "                                   1 host   %2d hosts   ratio\n", h
+  printf "mpf run -c, per run after start-up %7.2f  %8.2f  %5.2fx\n", m1 / 1e6, mn / 1e6, mn / m1
+  printf "mpf run -c, whole command / runs   %7.2f  %8.2f  %5.2fx\n", w1 / 1e6, wn / 1e6, wn / w1
+  printf "plain ssh -S ctl host true (& wait) %6.2f  %8.2f  %5.2fx\n", p1 / 1e6, pn / 1e6, pn / p1
+  if (mc1 > 0) {
+    printf "CPU ms per run, mpf                %7.2f  %8.2f  %5.2fx\n", mc1 / 1e6, mcn / 1e6, mcn / mc1
+    printf "CPU ms per run, plain ssh          %7.2f  %8.2f  %5.2fx\n", pc1 / 1e6, pcn / 1e6, pcn / pc1
+  }
+  if (mn / m1 > limit) { printf "mpf per-run ratio %.2fx is above %sx\n", mn / m1, limit; exit 1 }
+}'
