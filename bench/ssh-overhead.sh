@@ -7,6 +7,9 @@
 # shell is /bin/sh and whose home holds no rc file, so that a session costs what sshd and sh
 # cost and nothing hides mpf's own work (root's .bashrc may run pyenv and the like, 100 ms a
 # session). Both mpf and the baseline log in as that user. Everything is removed on exit.
+# mpf is timed twice per repetition, with RUNS runs and with one run: the difference is the
+# cost of a run (the target: at most 1.3x the two plain commands), the rest is the cost of the
+# command itself (connecting, host facts, closing), which the baseline leaves out.
 # Besides wall time it reports CPU time per run (every process of both sides: mpf or the shell
 # loop, the ssh clients, the sshds and what they start), from a cpuacct cgroup of its own when
 # the machine has cgroup v1's cpuacct: on a machine shared with builds, wall time measures the
@@ -86,12 +89,13 @@ machines:
     hostname: $NET.2
     role: b
 YAML
-cat > "$work/true.yaml" <<YAML
+for n in 1 "$RUNS"; do
+  cat > "$work/true$n.yaml" <<YAML
 name: ssh-overhead
 runs: 1
 order: sequential
 variables:
-  i: {range: [1, $RUNS]}
+  i: {range: [1, $n]}
 steps:
   - name: a
     role: a
@@ -100,11 +104,12 @@ steps:
     role: b
     run: "true"
 YAML
+done
 
 now() { date +%s%N; }
 cpu() { if [ -n "$cg" ]; then cat "$cg/cpuacct.usage"; else echo 0; fi; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-bare=() mpf=() bare_cpu=() mpf_cpu=()
+bare=() mpf=() bare_cpu=() mpf_cpu=() one=() one_cpu=()
 for r in $(seq "$REPS"); do
   for i in 1 2; do ssh "${opts[@]}" -M -N -f -S "$work/ctl$i" $user@$NET.$i; done
   c=$(cpu); s=$(now)
@@ -116,17 +121,31 @@ for r in $(seq "$REPS"); do
   for i in 1 2; do ssh -S "$work/ctl$i" -O exit $user@$NET.$i 2>/dev/null; done
   bare+=($(( (e - s) / RUNS ))) bare_cpu+=($(( (d - c) / RUNS )))
   c=$(cpu); s=$(now)
-  "$MPF" run "$work/true.yaml" -c "$work/cluster.yaml" --quiet --no-plot --results "$work/r$r" 2>/dev/null
+  "$MPF" run "$work/true$RUNS.yaml" -c "$work/cluster.yaml" --quiet --no-plot --results "$work/r$r" 2>/dev/null
   e=$(now); d=$(cpu)
-  mpf+=($(( (e - s) / RUNS ))) mpf_cpu+=($(( (d - c) / RUNS )))
+  mpf+=($((e - s))) mpf_cpu+=($((d - c)))
+  c=$(cpu); s=$(now)
+  "$MPF" run "$work/true1.yaml" -c "$work/cluster.yaml" --quiet --no-plot --results "$work/o$r" 2>/dev/null
+  e=$(now); d=$(cpu)
+  one+=($((e - s))) one_cpu+=($((d - c)))
 done
+# Medians of each repetition's figures: whole command per run, a run's own cost, fixed cost.
+per_rep() { # TOTALS_N TOTALS_1 -> "whole marginal fixed" per repetition
+  local -n tn=$1 t1=$2
+  for i in "${!tn[@]}"; do
+    echo "$(( tn[i] / RUNS )) $(( (tn[i] - t1[i]) / (RUNS - 1) )) $(( t1[i] - (tn[i] - t1[i]) / (RUNS - 1) ))"
+  done
+}
+col() { awk -v c="$1" '{print $c}' | median; }
 b=$(printf '%s\n' "${bare[@]}" | median)
-m=$(printf '%s\n' "${mpf[@]}" | median)
 bc=$(printf '%s\n' "${bare_cpu[@]}" | median)
-mc=$(printf '%s\n' "${mpf_cpu[@]}" | median)
-awk -v b="$b" -v m="$m" -v bc="$bc" -v mc="$mc" -v n="$RUNS" 'BEGIN {
+wall=$(per_rep mpf one) cpu_=$(per_rep mpf_cpu one_cpu)
+awk -v b="$b" -v bc="$bc" -v n="$RUNS" \
+    -v m="$(col 1 <<<"$wall")" -v mr="$(col 2 <<<"$wall")" -v mf="$(col 3 <<<"$wall")" \
+    -v mc="$(col 1 <<<"$cpu_")" -v mcr="$(col 2 <<<"$cpu_")" -v mcf="$(col 3 <<<"$cpu_")" 'BEGIN {
   printf "plain ssh over ControlMaster (2 commands per run): %.2f ms/run\n", b / 1e6
-  printf "mpf run -c (%d runs, 2 remote roles): %.2f ms/run (whole command, incl. connecting, facts)\n", n, m / 1e6
-  printf "ratio mpf / plain ssh: %.2fx\n", m / b
-  if (bc > 0) printf "CPU time per run, both sides: plain ssh %.2f ms, mpf %.2f ms, ratio %.2fx\n", bc / 1e6, mc / 1e6, mc / bc
+  printf "mpf run -c, a run (2 remote roles, %d runs less 1 run): %.2f ms/run, ratio %.2fx\n", n, mr / 1e6, mr / b
+  printf "mpf run -c, the command itself (connecting, facts, closing): %.0f ms\n", mf / 1e6
+  printf "mpf run -c, whole command / %d runs: %.2f ms/run, ratio %.2fx\n", n, m / 1e6, m / b
+  if (bc > 0) printf "CPU per run, both sides: plain ssh %.2f ms; mpf a run %.2f ms (%.2fx), whole command %.2f ms (%.2fx), fixed %.0f ms\n", bc / 1e6, mcr / 1e6, mcr / bc, mc / 1e6, mc / bc, mcf / 1e6
 }'

@@ -125,8 +125,7 @@ impl MarkFilter {
                 } else {
                     let room = MARK_TEXT_MAX.saturating_sub(self.mark.len());
                     let text = &rest[..end];
-                    self.mark
-                        .extend_from_slice(&text[..text.len().min(room)]);
+                    self.mark.extend_from_slice(&text[..text.len().min(room)]);
                 }
                 let line_ended = rest[end - 1] == b'\n';
                 if self.skipping && line_ended {
@@ -652,7 +651,10 @@ mod tests {
         let mut p = StepProc::remote(child, 1, None);
         let code = tokio::time::timeout(Duration::from_secs(10), p.wait()).await;
         assert_eq!(code.ok(), Some(Some(3)));
-        assert!(crate::exec::local::group_alive(pgid), "the sleep holds the pipes");
+        assert!(
+            crate::exec::local::group_alive(pgid),
+            "the sleep holds the pipes"
+        );
         crate::exec::local::stop_local_group(pgid, Duration::from_secs(1)).await;
         let out = p.finish(false).await;
         assert_eq!(out.exit, Some(3));

@@ -346,7 +346,10 @@ impl Ssh {
             std::thread::spawn(move || read_answers(out, w));
         }
         let limit = Duration::from_secs(CONNECT_TIMEOUT + 10);
-        let ready = tokio::time::timeout(limit, rx).await.ok().and_then(|r| r.ok());
+        let ready = tokio::time::timeout(limit, rx)
+            .await
+            .ok()
+            .and_then(|r| r.ok());
         match ready.as_deref().and_then(|l| l.strip_prefix("ready")) {
             Some(rest) => Ok(Helper {
                 stdin: child.stdin.take(),
@@ -472,11 +475,17 @@ impl Ssh {
         let Some(mut conn) = self.conn.lock().ok().and_then(|mut c| c.take()) else {
             return;
         };
+        let roots = self.roots.lock().map(|r| r.clone()).unwrap_or_default();
+        let (plain, quoted): (Vec<String>, Vec<String>) =
+            roots.into_iter().partition(|r| plain_word(r));
         if matches!(conn.master.try_wait(), Ok(None)) {
-            let roots = self.roots.lock().map(|r| r.clone()).unwrap_or_default();
-            if !roots.is_empty() {
-                let cleanup: Vec<String> = roots.iter().map(|r| q(r)).collect();
-                let _ = self.run_sync(&format!("rm -rf {}", cleanup.join(" ")), None);
+            // The helper removes the roots as its last command: no session of its own.
+            if let (false, Some(stdin)) = (plain.is_empty(), conn.helper.stdin.as_mut()) {
+                let _ = stdin.write_all(format!("r {}\n", plain.join(" ")).as_bytes());
+            }
+            if !quoted.is_empty() {
+                let words: Vec<String> = quoted.iter().map(|r| q(r)).collect();
+                let _ = self.run_sync(&format!("rm -rf {}", words.join(" ")), None);
             }
         }
         // EOF makes the helper kill whatever is still registered and remove the registry.
@@ -932,8 +941,19 @@ mod tests {
         writeln!(to, "d {}", empty.display()).unwrap();
         assert_eq!(answer(), "d");
         std::fs::write(full.join(".hidden"), "").unwrap();
-        writeln!(to, "d {} {} {}/nothing", empty.display(), full.display(), tmp.path().display()).unwrap();
+        writeln!(
+            to,
+            "d {} {} {}/nothing",
+            empty.display(),
+            full.display(),
+            tmp.path().display()
+        )
+        .unwrap();
         assert_eq!(answer(), format!("d {}", full.display()));
+        writeln!(to, "r {}", full.display()).unwrap();
+        writeln!(to, "d {}", empty.display()).unwrap();
+        assert_eq!(answer(), "d");
+        assert!(!full.exists() && empty.is_dir());
 
         // At EOF: a registered group dies, the registry goes.
         let mut last = session_shell(&step_text(&regs, 3, &[], "sleep 302"));

@@ -6,6 +6,7 @@
 #                     alive (at most POLLS), KILL; answers `k`.
 #   d DIR...          answers `d` and those DIRs that hold anything (run directories to collect).
 #   m DIR...          creates these directories (no answer: a step makes its own if it is first).
+#   r DIR...          removes these directories (the result set's roots, when mpf is done).
 # At EOF (mpf done, killed or cut off) it closes the registry, kills every group still
 # registered and removes the registry.
 #
@@ -61,6 +62,7 @@ while read -r cmd args; do
     k) stop $args; echo k ;;
     d) dirty $args ;;
     m) mkdir -p $args 2>/dev/null ;;
+    r) rm -rf $args ;;
   esac
 done
 rm -f "$d/open"
