@@ -92,7 +92,12 @@ pub struct Ssh {
     private_roots: Mutex<Vec<String>>,
     /// Steps started and not yet stopped, by token: their exit, and their connection.
     live: Mutex<HashMap<i32, (crate::exec::process::ExitWatch, u64)>>,
+    /// Run directories made ahead, by root and role: the runs `start..end`.
+    ahead: Mutex<HashMap<(String, String), (usize, usize)>>,
 }
+
+/// Runs whose directories the helper makes at once: one `mkdir` for this many runs.
+const RUN_DIRS_AHEAD: usize = 64;
 
 // The shell programs mpf runs on a machine live in `sh/` (checked by shellcheck as POSIX
 // sh); they take their values as arguments, so nothing is spliced into their text.
@@ -146,6 +151,19 @@ fn is_within(path: &str, dir: &str) -> bool {
 /// A path the helper can take as one word of a command line (no quoting, no glob, no space).
 fn plain_word(path: &str) -> bool {
     !path.is_empty() && q(path) == path
+}
+
+/// `ROOT/runs/NNNN/ROLE` as (root, run index, role), for one of `roots`, when every part is
+/// a plain word and NNNN is the index written as run directories are (at least 4 digits).
+fn run_dir_parts<'a>(path: &'a str, roots: &[String]) -> Option<(String, usize, &'a str)> {
+    let (root, rest) = roots.iter().filter(|r| plain_word(r)).find_map(|r| {
+        let rest = path.strip_prefix(r.as_str())?.strip_prefix("/runs/")?;
+        Some((r, rest))
+    })?;
+    let (num, role) = rest.split_once('/')?;
+    let n: usize = num.parse().ok()?;
+    (format!("{n:04}") == num && plain_word(role) && !role.contains('/'))
+        .then(|| (root.clone(), n, role))
 }
 
 /// Creates `dir` readable by its owner only, or refuses one someone else made (see
@@ -244,6 +262,7 @@ impl Ssh {
             roots: Mutex::new(Vec::new()),
             private_roots: Mutex::new(Vec::new()),
             live: Mutex::new(HashMap::new()),
+            ahead: Mutex::new(HashMap::new()),
         };
         let conn = ssh.open().await?;
         if let Ok(mut c) = ssh.conn.lock() {
@@ -745,8 +764,22 @@ impl Transport for Ssh {
     fn create_dir(&self, path: &str) -> Result<()> {
         self.ensure_private_root(path)?;
         // The helper makes it while mpf starts the run's first step there, which makes it
-        // itself if it comes first (and always when the path is not a plain word).
-        if plain_word(path) {
+        // itself if it comes first (and always when the path is not a plain word). A run
+        // directory comes with those of the next runs: one `mkdir` for many runs.
+        let roots = self.roots.lock().map(|r| r.clone()).unwrap_or_default();
+        if let Some((root, n, role)) = run_dir_parts(path, &roots) {
+            let Ok(mut ahead) = self.ahead.lock() else {
+                return Ok(());
+            };
+            let key = (root, role.to_string());
+            if ahead.get(&key).is_some_and(|&(a, b)| (a..b).contains(&n)) {
+                return Ok(());
+            }
+            let line = format!("M {} {role} {n} {RUN_DIRS_AHEAD}", key.0);
+            if self.tell(None, &line, false).is_some() {
+                ahead.insert(key, (n, n + RUN_DIRS_AHEAD));
+            }
+        } else if plain_word(path) {
             let _ = self.tell(None, &format!("m {path}"), false);
         }
         Ok(())
@@ -776,6 +809,32 @@ impl Transport for Ssh {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_directories_are_recognised_for_making_them_ahead() {
+        let roots = vec![
+            "/tmp/mpf-a b".to_string(),
+            "/tmp/mpf-w".to_string(),
+            "/tmp/mpf-x".to_string(),
+        ];
+        assert_eq!(
+            run_dir_parts("/tmp/mpf-x/runs/0007/client", &roots),
+            Some(("/tmp/mpf-x".into(), 7, "client"))
+        );
+        assert_eq!(
+            run_dir_parts("/tmp/mpf-x/runs/12345/c", &roots),
+            Some(("/tmp/mpf-x".into(), 12345, "c"))
+        );
+        for other in [
+            "/tmp/mpf-x/runs/007/c",
+            "/tmp/mpf-x/runs/0007/c/d",
+            "/tmp/mpf-x/runs/0007/c d",
+            "/tmp/mpf-x/other/0007/c",
+            "/tmp/mpf-y/runs/0007/c",
+        ] {
+            assert_eq!(run_dir_parts(other, &roots), None, "{other}");
+        }
+    }
 
     #[test]
     fn run_dirs_are_compared_by_components() {
@@ -950,10 +1009,18 @@ mod tests {
         )
         .unwrap();
         assert_eq!(answer(), format!("d {}", full.display()));
+        writeln!(to, "M {} r1 98 3", tmp.path().display()).unwrap();
         writeln!(to, "r {}", full.display()).unwrap();
         writeln!(to, "d {}", empty.display()).unwrap();
         assert_eq!(answer(), "d");
         assert!(!full.exists() && empty.is_dir());
+        for run in ["0098", "0099", "0100"] {
+            assert!(
+                tmp.path().join("runs").join(run).join("r1").is_dir(),
+                "{run}"
+            );
+        }
+        assert!(!tmp.path().join("runs/0101").exists());
 
         // At EOF: a registered group dies, the registry goes.
         let mut last = session_shell(&step_text(&regs, 3, &[], "sleep 302"));

@@ -6,6 +6,8 @@
 #                     alive (at most POLLS), KILL; answers `k`.
 #   d DIR...          answers `d` and those DIRs that hold anything (run directories to collect).
 #   m DIR...          creates these directories (no answer: a step makes its own if it is first).
+#   M ROOT ROLE I N   creates the run directories ROOT/runs/NNNN/ROLE of runs I to I+N-1 (NNNN:
+#                     the run's index, at least 4 digits), one mkdir for N runs to come.
 #   r DIR...          removes these directories (the result set's roots, when mpf is done).
 # At EOF (mpf done, killed or cut off) it closes the registry, kills every group still
 # registered and removes the registry.
@@ -47,6 +49,17 @@ stop() {
   done
   for p in $live; do kill -KILL -"$p" 2>/dev/null; done
 }
+run_dirs() {
+  root=$1 role=$2 i=$3 end=$(($3 + $4)) dirs=
+  while [ "$i" -lt "$end" ]; do
+    n=$i
+    while [ ${#n} -lt 4 ]; do n=0$n; done
+    dirs="$dirs $root/runs/$n/$role"
+    i=$((i + 1))
+  done
+  # shellcheck disable=SC2086 # words mpf wrote, without spaces
+  mkdir -p $dirs 2>/dev/null
+}
 dirty() {
   out=d
   for dir; do
@@ -62,6 +75,7 @@ while read -r cmd args; do
     k) stop $args; echo k ;;
     d) dirty $args ;;
     m) mkdir -p $args 2>/dev/null ;;
+    M) run_dirs $args ;;
     r) rm -rf $args ;;
   esac
 done
