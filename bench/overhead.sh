@@ -3,39 +3,59 @@
 # tmpfs, to separate mpf's own cost from the file system's): a 300-run sweep of `true`, against a bare
 # shell loop of `sh -c true` in the same session. Prints the median of REPS repetitions
 # of each and their ratio. Usage: bench/overhead.sh [path/to/mpf] (default: release build).
+# It also times mpf with one run: the difference is a run's own cost, without start-up.
+# QUICK=1 (what .ci/run does after the tests, with the debug build): 100 runs, 3 repetitions,
+# a few seconds; it fails (exit 1) only when a run's own cost is above MAX_RATIO (default 3)
+# times the bare loop's, a gross regression, never machine noise (see docs/performance.md).
 set -euo pipefail
 MPF=${1:-$(dirname "$0")/../target/release/mpf}
+if [ -n "${QUICK:-}" ]; then
+  RUNS=${RUNS:-100} REPS=${REPS:-3}
+fi
 RUNS=${RUNS:-300}
 REPS=${REPS:-5}
 work=$(mktemp -d ${BENCH_TMP:+-p "$BENCH_TMP"})
 trap 'rm -rf "$work"' EXIT
-cat > "$work/true.yaml" <<YAML
+for n in 1 "$RUNS"; do
+  cat > "$work/true$n.yaml" <<YAML
 name: overhead
 runs: 1
 order: sequential
 variables:
-  i: {range: [1, $RUNS]}
+  i: {range: [1, $n]}
 steps:
   - name: t
     run: "true"
 YAML
+done
 
 now() { date +%s%N; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-bare=() mpf=()
+bare=() mpf=() run=()
 # Result sets are kept until the end: deleting thousands of files between repetitions makes
 # the file system slower for the next one (the mount may use discard).
 for i in $(seq "$REPS"); do
   s=$(now); for _ in $(seq "$RUNS"); do sh -c true; done; e=$(now)
   bare+=($(( (e - s) / RUNS )))
-  s=$(now); "$MPF" run "$work/true.yaml" --quiet --no-plot --results "$work/r$i" 2>/dev/null; e=$(now)
+  s=$(now); "$MPF" run "$work/true$RUNS.yaml" --quiet --no-plot --results "$work/r$i" 2>/dev/null; e=$(now)
   mpf+=($(( (e - s) / RUNS )))
+  s1=$(now); "$MPF" run "$work/true1.yaml" --quiet --no-plot --results "$work/o$i" 2>/dev/null; e1=$(now)
+  run+=($(( ((e - s) - (e1 - s1)) / (RUNS - 1) )))
 done
 b=$(printf '%s\n' "${bare[@]}" | median)
 m=$(printf '%s\n' "${mpf[@]}" | median)
-awk -v b="$b" -v m="$m" -v n="$RUNS" 'BEGIN {
+r=$(printf '%s\n' "${run[@]}" | median)
+awk -v b="$b" -v m="$m" -v r="$r" -v n="$RUNS" 'BEGIN {
   printf "bare loop (sh -c true): %.3f ms/run\n", b / 1e6
   printf "mpf run (%d runs of true): %.3f ms/run (whole command, incl. start-up, facts, fsync per run)\n", n, m / 1e6
   printf "ratio mpf / bare: %.2fx\n", m / b
+  printf "a run alone (%d runs less 1 run): %.3f ms/run, ratio %.2fx\n", n, r / 1e6, r / b
 }'
+if [ -n "${QUICK:-}" ]; then
+  max=${MAX_RATIO:-3}
+  if awk -v b="$b" -v r="$r" -v x="$max" 'BEGIN { exit !(r / b > x) }'; then
+    echo "mpf's local per-run cost is more than ${max}x a bare sh -c loop: a regression" >&2
+    exit 1
+  fi
+fi

@@ -2,15 +2,26 @@
 # Per-run overhead of mpf on remote machines: a RUNS-run sweep whose steps run `true` on two
 # roles, each on its own namespace host reached over ssh, against the same two commands issued
 # with plain `ssh` over one multiplexed connection per host, in the same session. Builds the
-# hosts itself (root, iproute2, openssh-server): two network namespaces on a private bridge
-# (10.77.251.0/24), an sshd in each, throwaway keys; everything is removed on exit.
+# hosts itself (root, iproute2, openssh-server, useradd): two network namespaces on a private
+# bridge (10.77.251.0/24), an sshd in each, throwaway keys, and a throwaway user whose login
+# shell is /bin/sh and whose home holds no rc file, so that a session costs what sshd and sh
+# cost and nothing hides mpf's own work (root's .bashrc may run pyenv and the like, 100 ms a
+# session). Both mpf and the baseline log in as that user. Everything is removed on exit.
+# mpf is timed twice per repetition, with RUNS runs and with one run: the difference is the
+# cost of a run (the target: at most 1.3x the two plain commands), the rest is the cost of the
+# command itself (connecting, host facts, closing), which the baseline leaves out.
+# Besides wall time it reports CPU time per run (every process of both sides: mpf or the shell
+# loop, the ssh clients, the sshds and what they start), from a cpuacct cgroup of its own when
+# the machine has cgroup v1's cpuacct: on a machine shared with builds, wall time measures the
+# scheduler as much as mpf, CPU time much less so.
 # Usage: sudo bench/ssh-overhead.sh [path/to/mpf] (default: release build).
 set -euo pipefail
 MPF=$(realpath "${1:-$(dirname "$0")/../target/release/mpf}")
 RUNS=${RUNS:-100}
-REPS=${REPS:-3}
+REPS=${REPS:-5}
 NET=10.77.251
 tag=b$$
+user=mpfbench$$
 work=$(mktemp -d)
 cleanup() {
   for i in 1 2; do
@@ -19,13 +30,25 @@ cleanup() {
     ip link del mpv$tag$i 2>/dev/null || true
   done
   ip link del mpb$tag 2>/dev/null || true
+  userdel "$user" 2>/dev/null || true
   rm -rf "$work"
+  if [ -n "$cg" ]; then echo $$ > "${cg%/*}/tasks"; rmdir "$cg"; fi 2>/dev/null || true
 }
+cg=/sys/fs/cgroup/cpuacct/mpf-bench-$$
 trap cleanup EXIT
+# Everything started from here on (sshds, masters, mpf) is accounted in the cgroup.
+if mkdir "$cg" 2>/dev/null && echo $$ > "$cg/tasks"; then :; else cg=; fi
 mkdir -p /run/sshd
 ssh-keygen -q -t ed25519 -N '' -f "$work/key"
 ssh-keygen -q -t ed25519 -N '' -f "$work/host_key"
 cp "$work/key.pub" "$work/authorized_keys"
+# sshd reads the keys file as the user: the directory is traversable, the file readable.
+chmod 711 "$work"
+chmod 644 "$work/authorized_keys"
+# '*' and not useradd's locked '!': without PAM, sshd refuses locked accounts.
+useradd -M -d "$work/home" -s /bin/sh -p '*' "$user"
+mkdir -m 700 "$work/home"
+chown "$user" "$work/home"
 ip link add mpb$tag type bridge
 ip addr add $NET.254/24 dev mpb$tag
 ip link set mpb$tag up
@@ -46,7 +69,7 @@ AuthorizedKeysFile $work/authorized_keys
 StrictModes no
 UsePAM no
 PidFile none
-PermitRootLogin yes
+PermitRootLogin no
 PasswordAuthentication no
 CONF
   ip netns exec $ns /usr/sbin/sshd -f "$work/sshd$i.conf" -E "$work/sshd$i.log"
@@ -58,7 +81,7 @@ cat > "$work/cluster.yaml" <<YAML
 machines:
   - &m
     hostname: $NET.1
-    user: root
+    user: $user
     identity: $work/key
     ssh_options: [UserKnownHostsFile=$work/known_hosts, StrictHostKeyChecking=yes]
     role: a
@@ -66,12 +89,13 @@ machines:
     hostname: $NET.2
     role: b
 YAML
-cat > "$work/true.yaml" <<YAML
+for n in 1 "$RUNS"; do
+  cat > "$work/true$n.yaml" <<YAML
 name: ssh-overhead
 runs: 1
 order: sequential
 variables:
-  i: {range: [1, $RUNS]}
+  i: {range: [1, $n]}
 steps:
   - name: a
     role: a
@@ -80,27 +104,48 @@ steps:
     role: b
     run: "true"
 YAML
+done
 
 now() { date +%s%N; }
+cpu() { if [ -n "$cg" ]; then cat "$cg/cpuacct.usage"; else echo 0; fi; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-bare=() mpf=()
+bare=() mpf=() bare_cpu=() mpf_cpu=() one=() one_cpu=()
 for r in $(seq "$REPS"); do
-  for i in 1 2; do ssh "${opts[@]}" -M -N -f -S "$work/ctl$i" root@$NET.$i; done
-  s=$(now)
+  for i in 1 2; do ssh "${opts[@]}" -M -N -f -S "$work/ctl$i" $user@$NET.$i; done
+  c=$(cpu); s=$(now)
   for _ in $(seq "$RUNS"); do
-    ssh "${opts[@]}" -S "$work/ctl1" root@$NET.1 true
-    ssh "${opts[@]}" -S "$work/ctl2" root@$NET.2 true
+    ssh "${opts[@]}" -S "$work/ctl1" $user@$NET.1 true
+    ssh "${opts[@]}" -S "$work/ctl2" $user@$NET.2 true
   done
-  e=$(now)
-  for i in 1 2; do ssh -S "$work/ctl$i" -O exit root@$NET.$i 2>/dev/null; done
-  bare+=($(( (e - s) / RUNS )))
-  s=$(now); "$MPF" run "$work/true.yaml" -c "$work/cluster.yaml" --quiet --no-plot --results "$work/r$r" 2>/dev/null; e=$(now)
-  mpf+=($(( (e - s) / RUNS )))
+  e=$(now); d=$(cpu)
+  for i in 1 2; do ssh -S "$work/ctl$i" -O exit $user@$NET.$i 2>/dev/null; done
+  bare+=($(( (e - s) / RUNS ))) bare_cpu+=($(( (d - c) / RUNS )))
+  c=$(cpu); s=$(now)
+  "$MPF" run "$work/true$RUNS.yaml" -c "$work/cluster.yaml" --quiet --no-plot --results "$work/r$r" 2>/dev/null
+  e=$(now); d=$(cpu)
+  mpf+=($((e - s))) mpf_cpu+=($((d - c)))
+  c=$(cpu); s=$(now)
+  "$MPF" run "$work/true1.yaml" -c "$work/cluster.yaml" --quiet --no-plot --results "$work/o$r" 2>/dev/null
+  e=$(now); d=$(cpu)
+  one+=($((e - s))) one_cpu+=($((d - c)))
 done
+# Medians of each repetition's figures: whole command per run, a run's own cost, fixed cost.
+per_rep() { # TOTALS_N TOTALS_1 -> "whole marginal fixed" per repetition
+  local -n tn=$1 t1=$2
+  for i in "${!tn[@]}"; do
+    echo "$(( tn[i] / RUNS )) $(( (tn[i] - t1[i]) / (RUNS - 1) )) $(( t1[i] - (tn[i] - t1[i]) / (RUNS - 1) ))"
+  done
+}
+col() { awk -v c="$1" '{print $c}' | median; }
 b=$(printf '%s\n' "${bare[@]}" | median)
-m=$(printf '%s\n' "${mpf[@]}" | median)
-awk -v b="$b" -v m="$m" -v n="$RUNS" 'BEGIN {
+bc=$(printf '%s\n' "${bare_cpu[@]}" | median)
+wall=$(per_rep mpf one) cpu_=$(per_rep mpf_cpu one_cpu)
+awk -v b="$b" -v bc="$bc" -v n="$RUNS" \
+    -v m="$(col 1 <<<"$wall")" -v mr="$(col 2 <<<"$wall")" -v mf="$(col 3 <<<"$wall")" \
+    -v mc="$(col 1 <<<"$cpu_")" -v mcr="$(col 2 <<<"$cpu_")" -v mcf="$(col 3 <<<"$cpu_")" 'BEGIN {
   printf "plain ssh over ControlMaster (2 commands per run): %.2f ms/run\n", b / 1e6
-  printf "mpf run -c (%d runs, 2 remote roles): %.2f ms/run (whole command, incl. connecting, facts)\n", n, m / 1e6
-  printf "ratio mpf / plain ssh: %.2fx\n", m / b
+  printf "mpf run -c, a run (2 remote roles, %d runs less 1 run): %.2f ms/run, ratio %.2fx\n", n, mr / 1e6, mr / b
+  printf "mpf run -c, the command itself (connecting, facts, closing): %.0f ms\n", mf / 1e6
+  printf "mpf run -c, whole command / %d runs: %.2f ms/run, ratio %.2fx\n", n, m / 1e6, m / b
+  if (bc > 0) printf "CPU per run, both sides: plain ssh %.2f ms; mpf a run %.2f ms (%.2fx), whole command %.2f ms (%.2fx), fixed %.0f ms\n", bc / 1e6, mcr / 1e6, mcr / bc, mc / 1e6, mc / bc, mcf / 1e6
 }'

@@ -48,6 +48,8 @@ pub struct Capture {
     marks: MarkFilter,
     /// A `ready: {log}` pattern, matched as the bytes arrive.
     watch: Option<LineWatch>,
+    /// Sees each marker line as it arrives.
+    on_mark: Option<MarkHook>,
 }
 
 /// Matches a pattern against each line of a stream as it arrives, so that no byte escapes
@@ -98,7 +100,14 @@ struct MarkFilter {
     skipping: bool,
     /// The current line is ordinary: pass it through to its newline.
     passing: bool,
+    /// The text of the marker line being skipped (its first `MARK_TEXT_MAX` bytes).
+    mark: Vec<u8>,
+    /// Marker lines completed since the last `take_marks`, their text after `INTERNAL_MARK`.
+    marks: Vec<Vec<u8>>,
 }
+
+/// Bytes kept of a marker line's text: markers are short words mpf's wrapper prints.
+const MARK_TEXT_MAX: usize = 128;
 
 impl MarkFilter {
     fn feed(&mut self, data: &[u8], out: &mut Vec<u8>) {
@@ -113,8 +122,17 @@ impl MarkFilter {
                     .map_or(rest.len(), |p| p + 1);
                 if self.passing {
                     out.extend_from_slice(&rest[..end]);
+                } else {
+                    let room = MARK_TEXT_MAX.saturating_sub(self.mark.len());
+                    let text = &rest[..end];
+                    self.mark.extend_from_slice(&text[..text.len().min(room)]);
                 }
                 let line_ended = rest[end - 1] == b'\n';
+                if self.skipping && line_ended {
+                    let mut text = std::mem::take(&mut self.mark);
+                    text.retain(|&b| b != b'\n');
+                    self.marks.push(text);
+                }
                 self.passing &= !line_ended;
                 self.skipping &= !line_ended;
                 rest = &rest[end..];
@@ -137,6 +155,24 @@ impl MarkFilter {
     fn flush(&mut self, out: &mut Vec<u8>) {
         out.append(&mut self.probe);
     }
+
+    /// The marker lines completed so far (a marker cut off by the end of the stream is lost).
+    fn take_marks(&mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.marks)
+    }
+}
+
+/// Called with the text of each marker line of a stream (after `INTERNAL_MARK`).
+pub type MarkHook = Box<dyn FnMut(&[u8]) + Send>;
+
+/// The marker a remote step's shell prints on stderr when it exits: `exit CODE`.
+pub const EXIT_MARK: &str = "exit";
+
+/// The exit code an `exit CODE` marker carries.
+fn exit_mark_code(text: &[u8]) -> Option<i32> {
+    let text = std::str::from_utf8(text).ok()?.trim();
+    let code = text.strip_prefix(EXIT_MARK)?.trim();
+    code.parse().ok()
 }
 
 /// What became of a stream's log file.
@@ -215,14 +251,25 @@ impl Capture {
             self.tail.drain(..cut);
             self.tail_start += cut as u64;
         }
-        if let Some(log) = self.log.as_mut().filter(|l| l.is_full()) {
-            // Nothing more is stored: count it without looking at it.
-            log.dropped += data.len() as u64;
+        let full = self.log.as_ref().is_some_and(|l| l.is_full());
+        if full && self.on_mark.is_none() {
+            // Nothing more is stored nor watched for: count it without looking at it.
+            if let Some(log) = self.log.as_mut() {
+                log.dropped += data.len() as u64;
+            }
             return;
         }
         let mut clean = Vec::with_capacity(data.len());
         self.marks.feed(data, &mut clean);
-        self.store(&clean);
+        if let Some(hook) = self.on_mark.as_mut() {
+            for m in self.marks.take_marks() {
+                hook(&m);
+            }
+        }
+        match self.log.as_mut() {
+            Some(log) if full => log.dropped += clean.len() as u64,
+            _ => self.store(&clean),
+        }
     }
 
     fn store(&mut self, clean: &[u8]) {
@@ -280,6 +327,10 @@ impl Capture {
             })
     }
 }
+
+/// How long a remote step's session may stay open after its shell said it exited before its
+/// session permit is given back (processes the step left behind hold the session open).
+const SESSION_LINGER: Duration = Duration::from_millis(200);
 
 /// Output captured so far, shared with readiness checks that look for a log line.
 pub type SharedBuf = Arc<Mutex<Capture>>;
@@ -350,10 +401,43 @@ impl StepProc {
         StepProc::holding(child, pgid, None)
     }
 
+    /// A remote step's session (`child`, an ssh client), keeping `hold` (a session permit)
+    /// until it ends. The step has exited when its shell says so (an `exit CODE` marker on
+    /// stderr), even if processes it left behind still hold the session open; `hold` then
+    /// goes too unless the session ends within `SESSION_LINGER`.
+    pub fn remote(child: Child, token: i32, hold: Option<Box<dyn Send>>) -> StepProc {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let mut tx = Some(tx);
+        let hook: MarkHook = Box::new(move |text| {
+            if let Some(code) = exit_mark_code(text) {
+                if let Some(tx) = tx.take() {
+                    let _ = tx.send(code);
+                }
+            }
+        });
+        StepProc::start(child, token, hold, Some((hook, rx)))
+    }
+
     /// Like `new`, keeping `hold` (a session permit) until the process exits.
-    pub fn holding(mut child: Child, pgid: i32, hold: Option<Box<dyn Send>>) -> StepProc {
+    pub fn holding(child: Child, pgid: i32, hold: Option<Box<dyn Send>>) -> StepProc {
+        StepProc::start(child, pgid, hold, None)
+    }
+
+    fn start(
+        mut child: Child,
+        pgid: i32,
+        hold: Option<Box<dyn Send>>,
+        exit_mark: Option<(MarkHook, tokio::sync::oneshot::Receiver<i32>)>,
+    ) -> StepProc {
         let stdout: SharedBuf = Default::default();
         let stderr: SharedBuf = Default::default();
+        let (hook, early) = match exit_mark {
+            Some((hook, rx)) => (Some(hook), Some(rx)),
+            None => (None, None),
+        };
+        if let (Some(hook), Ok(mut e)) = (hook, stderr.lock()) {
+            e.on_mark = Some(hook);
+        }
         let mut readers = Vec::new();
         let (closed_tx, closed) = watch::channel(0usize);
         if let Some(o) = child.stdout.take() {
@@ -364,9 +448,28 @@ impl StepProc {
         }
         let (tx, exited) = watch::channel(None);
         tokio::spawn(async move {
-            let code = child.wait().await.ok().and_then(|st| st.code());
-            let _ = tx.send(Some((code, Instant::now())));
-            drop(hold);
+            let Some(mut early) = early else {
+                let code = child.wait().await.ok().and_then(|st| st.code());
+                let _ = tx.send(Some((code, Instant::now())));
+                drop(hold);
+                return;
+            };
+            tokio::select! {
+                st = child.wait() => {
+                    // The shell's own exit code when it said it (ssh's is 255 for a signal).
+                    let code = early.try_recv().ok().or_else(|| st.ok().and_then(|s| s.code()));
+                    let _ = tx.send(Some((code, Instant::now())));
+                    drop(hold);
+                }
+                Ok(code) = &mut early => {
+                    let _ = tx.send(Some((Some(code), Instant::now())));
+                    // Normally the session ends right after; one that processes left behind
+                    // hold open must not keep its permit until the end of the run.
+                    let _ = tokio::time::timeout(SESSION_LINGER, child.wait()).await;
+                    drop(hold);
+                    let _ = child.wait().await;
+                }
+            }
         });
         StepProc {
             pgid,
@@ -529,6 +632,42 @@ mod tests {
         c.push(&burst);
         assert!(c.watch_matched());
         assert!(c.tail.len() <= 2 * TAIL_BYTES);
+    }
+
+    /// A remote step has exited when its shell says so, even while what it left behind holds
+    /// the session (here: the pipes) open; the marker never reaches the output.
+    #[tokio::test]
+    async fn a_remote_step_ends_at_its_exit_marker_while_leftovers_hold_the_session() {
+        let mut cmd = tokio::process::Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!(
+                "echo out; echo err >&2; sleep 30 & echo '{INTERNAL_MARK} {EXIT_MARK} 3' >&2"
+            ))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .process_group(0);
+        let child = cmd.spawn().unwrap();
+        let pgid = child.id().unwrap() as i32;
+        let mut p = StepProc::remote(child, 1, None);
+        let code = tokio::time::timeout(Duration::from_secs(10), p.wait()).await;
+        assert_eq!(code.ok(), Some(Some(3)));
+        assert!(
+            crate::exec::local::group_alive(pgid),
+            "the sleep holds the pipes"
+        );
+        crate::exec::local::stop_local_group(pgid, Duration::from_secs(1)).await;
+        let out = p.finish(false).await;
+        assert_eq!(out.exit, Some(3));
+        assert_eq!(out.stdout, b"out\n");
+        assert_eq!(out.stderr, b"err\n");
+    }
+
+    #[test]
+    fn exit_markers_carry_the_code() {
+        assert_eq!(exit_mark_code(b" exit 0"), Some(0));
+        assert_eq!(exit_mark_code(b" exit 143\r"), Some(143));
+        assert_eq!(exit_mark_code(b" rundir"), None);
+        assert_eq!(exit_mark_code(b" exit x"), None);
     }
 
     #[test]

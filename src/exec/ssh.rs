@@ -1,35 +1,43 @@
 //! Remote machines over the system OpenSSH client: one ControlMaster connection per machine
 //! for the whole experiment, every command a session multiplexed over it.
 //!
-//! Process groups and cleanup on the remote side:
-//! - each step runs in a session and process group of its own (`setsid`), whose leader writes
-//!   its pgid into a registry directory (`/tmp/mpf-g-XXXX/<token>`) before it runs the step.
-//!   mpf knows the group by its token, so nothing has to be parsed out of the step's output;
-//! - a small supervisor, the step session's own shell, waits for the leader. Beside it a
-//!   watcher reads the session's stdin, a pipe from mpf: closing that pipe makes the watcher
-//!   stop the group (TERM and CONT, the grace, KILL). Stopping a step therefore costs no
-//!   session of its own: mpf closes the pipe and the session ends once the group is gone;
-//! - when the leader exits and its group is empty, the supervisor unregisters it and the
-//!   session ends at once. When processes are left in the group, they stay until the end of
-//!   the run, where `stop_group` kills them over a session of its own (the supervisor tells
-//!   mpf with a marker line on stderr). Another marker says whether `run_dir` holds files, so
-//!   that empty run directories are removed without a round trip instead of collected;
-//! - one long-lived guard session per machine reads its stdin, a pipe from mpf. When mpf dies
-//!   (SIGKILL included) or the connection drops, sshd closes that stdin; the guard then kills
-//!   every group still registered. A step that leaves its group (`setsid`, double fork) is not
-//!   covered and must be stopped in `teardown`.
+//! A step costs what a plain `ssh -S ctl host CMD` costs: one session whose shell runs it,
+//! no other process on the machine. Everything else goes through a helper:
+//! - one long-lived helper session per connection (`sh/helper.sh`) reads commands from a pipe
+//!   of mpf's and answers on its stdout: stop these steps' groups, which of these run
+//!   directories hold files, create these directories. A command and its answer cost a few
+//!   bytes over the open session, not a session of their own;
+//! - each step runs in its session's own process group (sshd makes every session's shell a
+//!   session leader). Its shell appends its pgid to the registry
+//!   (`/tmp/mpf-g-XXXX/<token>`) before it runs the step, and runs it only if the registry is
+//!   still open and no stop came first. Its EXIT trap prints an `exit CODE` marker on stderr,
+//!   so that mpf knows the step ended even when processes it left behind hold the session
+//!   open; those leftovers go on (their output into the step's log) until the end of the run,
+//!   where the helper stops every group of the run that is still there (TERM and CONT, the
+//!   grace, KILL);
+//! - the step runs in the login shell itself when that is `/bin/sh` (the helper says so when
+//!   it starts); otherwise, and under a namespace/CPU prefix, the login shell `exec`s
+//!   `/bin/sh -c`: the step always runs under `/bin/sh`, as a local one does;
+//! - when mpf dies (SIGKILL included) or the connection drops, sshd closes the helper's stdin;
+//!   the helper then closes the registry and kills every group still registered. A step that
+//!   leaves its group (`setsid`, double fork) is not covered and must be stopped in `teardown`;
+//! - a run directory is created by the helper when the run starts (and by the step's own
+//!   shell if that one comes first); after the run the helper says whether it holds anything:
+//!   only then is it archived back with tar, an empty one stays until the result set's root
+//!   is removed at the end.
 
-use std::io::Write;
+use std::collections::{HashMap, VecDeque};
+use std::io::{BufRead, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::Semaphore;
+use tokio::sync::{oneshot, Semaphore};
 
-/// Sessions of a machine's `max_sessions` that its guard holds for as long as mpf is connected.
+/// Sessions of a machine's `max_sessions` that its helper holds for as long as mpf is connected.
 pub const GUARD_SESSIONS: usize = 1;
 
 use crate::error::{Error, IoContext, Result};
@@ -49,76 +57,113 @@ pub struct SshConfig {
     pub max_sessions: usize,
 }
 
+/// Answers the helper has yet to give, in the order the commands were sent.
+type Waiters = Arc<Mutex<VecDeque<oneshot::Sender<String>>>>;
+
+/// The helper session of one connection.
+struct Helper {
+    child: Child,
+    /// Commands to the helper; closing it (EOF) makes the helper sweep and exit.
+    stdin: Option<ChildStdin>,
+    waiters: Waiters,
+    /// This connection's registry of process groups on the machine.
+    registry: String,
+    /// The login shell is `/bin/sh`: a step can run in it directly.
+    login_sh: bool,
+}
+
 struct Conn {
     master: Child,
-    /// The guard session; its stdin is the pipe whose EOF makes the remote guard act.
-    guard: Child,
+    helper: Helper,
+    /// Told apart from a later connection's (after a reconnect): a step belongs to one helper.
+    id: u64,
 }
 
 pub struct Ssh {
     cfg: SshConfig,
     ctl_dir: PathBuf,
     ctl: PathBuf,
-    /// Remote registry of the process groups mpf started (one file per group).
-    gdir: String,
     conn: Mutex<Option<Conn>>,
+    next_conn: AtomicU64,
     sessions: Arc<Semaphore>,
     next_token: AtomicI32,
-    /// Commands (mkdir, rm) run at the start of the next session instead of one of their own.
-    prelude: Mutex<String>,
     roots: Mutex<Vec<String>>,
     /// Roots known to be ours and private (created, or checked, with `private_dir_script`).
     private_roots: Mutex<Vec<String>>,
-    /// Steps started and not yet stopped, by token.
-    live: Mutex<std::collections::HashMap<i32, LiveStep>>,
-    /// Remote paths that hold files to collect (run directories written to).
-    dirty: Mutex<Vec<String>>,
+    /// Steps started and not yet stopped, by token: their exit, and their connection.
+    live: Mutex<HashMap<i32, (crate::exec::process::ExitWatch, u64)>>,
+    /// Run directories made ahead, by root and role: the runs `start..end`.
+    ahead: Mutex<HashMap<(String, String), (usize, usize)>>,
 }
 
-/// What `stop_group` needs of a running step: the pipe whose EOF stops it, its exit, its
-/// stderr (for the supervisor's markers) and its run directory.
-struct LiveStep {
-    stdin: Option<tokio::process::ChildStdin>,
-    exit: crate::exec::process::ExitWatch,
-    /// Resolves when the session's output has been read to its end (markers included).
-    closed: crate::exec::BoxFut<'static, ()>,
-    stderr: crate::exec::process::SharedBuf,
-    run_dir: Option<String>,
-}
+/// Runs whose directories the helper makes at once: one `mkdir` for this many runs.
+const RUN_DIRS_AHEAD: usize = 64;
 
-/// `alive PGID`: is a member of the group alive? Zombies don't count: an orphan's zombie waits
-/// for PID 1, which some init processes reap late.
 // The shell programs mpf runs on a machine live in `sh/` (checked by shellcheck as POSIX
 // sh); they take their values as arguments, so nothing is spliced into their text.
+/// `alive PGID`: is a member of the group alive? Zombies don't count: an orphan's zombie waits
+/// for PID 1, which some init processes reap late.
 const ALIVE_FN: &str = include_str!("sh/alive.sh");
-const SUPERVISOR: &str = include_str!("sh/supervisor.sh");
-const KILL: &str = include_str!("sh/kill.sh");
-const GUARD: &str = include_str!("sh/guard.sh");
+const HELPER: &str = include_str!("sh/helper.sh");
 const PRIVATE_DIR: &str = include_str!("sh/private-dir.sh");
-
-/// The step session's shell (`sh/supervisor.sh`) after the step's exports, the marker and the
-/// `alive` function.
-fn supervisor(exports: &str) -> String {
-    format!(
-        "{exports}mark={}\n{ALIVE_FN}{SUPERVISOR}",
-        q(crate::exec::process::INTERNAL_MARK)
-    )
-}
-
-/// The grace between TERM and KILL when a step's watcher stops it.
-const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// Seconds before an unreachable host is given up on.
 const CONNECT_TIMEOUT: u64 = 5;
 
-/// Waits for EOF on stdin, then kills every registered group and removes the registry.
-fn guard_script(gdir: &str) -> String {
-    format!("exec sh -c {} mpf-guard {}", q(GUARD), q(gdir))
+/// The helper's program: creates the registry `dir` (private), then serves (`sh/helper.sh`).
+fn helper_script(dir: &str) -> String {
+    let text = format!("set -- {}\n{PRIVATE_DIR}{ALIVE_FN}{HELPER}", q(dir));
+    format!("exec /bin/sh -c {} mpf-helper", q(&text))
+}
+
+/// The text a step's shell runs: the step's environment, stdin from /dev/null, the
+/// registration in `registry` under `token`, the EXIT trap that prints the exit marker, its
+/// run directory if the helper has not made it yet, then `script` itself, on the same line
+/// so that the step's line numbers stay its own.
+fn step_text(registry: &str, token: i32, env: &[(String, String)], script: &str) -> String {
+    let f = q(&format!("{registry}/{token}"));
+    let open = q(&format!("{registry}/open"));
+    let mut s = String::new();
+    if !env.is_empty() {
+        s.push_str("export");
+        for (k, v) in env {
+            s.push_str(&format!(" {k}={}", q(v)));
+        }
+        s.push_str("; ");
+    }
+    s.push_str(&format!(
+        "exec </dev/null; {{ echo $$ >> {f} && read -r mpf_p < {f} && [ \"$mpf_p\" = $$ ] && [ -e {open} ]; }} || {{ echo 'mpf: the step was stopped before it started' >&2; exit 125; }}; unset mpf_p; trap 'echo \"{} {} $?\" >&2' EXIT; ",
+        crate::exec::process::INTERNAL_MARK,
+        crate::exec::process::EXIT_MARK
+    ));
+    if env.iter().any(|(k, _)| k == "MPF_RUN_DIR") {
+        s.push_str("[ -d \"$MPF_RUN_DIR\" ] || mkdir -p \"$MPF_RUN_DIR\"; ");
+    }
+    s.push_str(script);
+    s
 }
 
 /// Whether `path` is `dir` or inside it, compared by components: `/r/n10` is not in `/r/n1`.
 fn is_within(path: &str, dir: &str) -> bool {
     Path::new(path).starts_with(Path::new(dir))
+}
+
+/// A path the helper can take as one word of a command line (no quoting, no glob, no space).
+fn plain_word(path: &str) -> bool {
+    !path.is_empty() && q(path) == path
+}
+
+/// `ROOT/runs/NNNN/ROLE` as (root, run index, role), for one of `roots`, when every part is
+/// a plain word and NNNN is the index written as run directories are (at least 4 digits).
+fn run_dir_parts<'a>(path: &'a str, roots: &[String]) -> Option<(String, usize, &'a str)> {
+    let (root, rest) = roots.iter().filter(|r| plain_word(r)).find_map(|r| {
+        let rest = path.strip_prefix(r.as_str())?.strip_prefix("/runs/")?;
+        Some((r, rest))
+    })?;
+    let (num, role) = rest.split_once('/')?;
+    let n: usize = num.parse().ok()?;
+    (format!("{n:04}") == num && plain_word(role) && !role.contains('/'))
+        .then(|| (root.clone(), n, role))
 }
 
 /// Creates `dir` readable by its owner only, or refuses one someone else made (see
@@ -133,6 +178,21 @@ fn random_tag() -> String {
         fastrand::u32(..),
         std::process::id() & 0xffff
     )
+}
+
+/// Hands each line the helper prints to the oldest waiter, until the helper's stdout ends.
+fn read_answers(stdout: std::process::ChildStdout, waiters: Waiters) {
+    for line in std::io::BufReader::new(stdout).lines() {
+        let Ok(line) = line else { break };
+        let waiter = waiters.lock().ok().and_then(|mut w| w.pop_front());
+        if let Some(w) = waiter {
+            let _ = w.send(line);
+        }
+    }
+    // Nothing more will come: the waiters see the helper gone.
+    if let Ok(mut w) = waiters.lock() {
+        w.clear();
+    }
 }
 
 impl Ssh {
@@ -161,44 +221,6 @@ impl Ssh {
         ]);
     }
 
-    /// The supervisor's markers in a step's stderr: (run_dir holds files, processes were left).
-    fn markers(&self, stderr: &crate::exec::process::SharedBuf) -> (bool, bool) {
-        let m = crate::exec::process::INTERNAL_MARK;
-        let text = stderr
-            .lock()
-            .map(|b| String::from_utf8_lossy(b.since(0).1).into_owned())
-            .unwrap_or_default();
-        let has = |what: &str| text.lines().any(|l| l.starts_with(m) && l.ends_with(what));
-        (has("rundir"), has("leftovers"))
-    }
-
-    /// Stops a registered group over a session of its own: TERM (and CONT), the grace, KILL.
-    async fn kill_group_session(&self, pgid: i32, grace: Duration) {
-        if self.ensure_connected().await.is_err() {
-            // The guard on the other side has seen EOF and killed the group.
-            return;
-        }
-        let Ok(_permit) = self.sessions.acquire().await else {
-            return;
-        };
-        let polls = (grace.as_millis() / 50).max(1);
-        let script = format!(
-            "set -- {} {polls}\n{ALIVE_FN}{KILL}",
-            q(&format!("{}/{pgid}", self.gdir))
-        );
-        let mut cmd = tokio::process::Command::from(self.session(&script));
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        let limit = grace + Duration::from_secs(CONNECT_TIMEOUT + 5);
-        if let Ok(mut child) = cmd.spawn() {
-            if tokio::time::timeout(limit, child.wait()).await.is_err() {
-                let _ = child.start_kill();
-                let _ = child.wait().await;
-            }
-        }
-    }
-
     /// `base_args` as strings, for commands built elsewhere (rsync's `-e`).
     fn base_args_vec(&self) -> Vec<String> {
         let mut cmd = Command::new("ssh");
@@ -219,7 +241,7 @@ impl Ssh {
         cmd
     }
 
-    /// Opens the master connection and the guard session of a machine.
+    /// Opens the master connection and the helper session of a machine.
     pub async fn connect(cfg: SshConfig) -> Result<Ssh> {
         let ctl_dir = std::env::temp_dir().join(format!("mpf-ssh-{}", random_tag()));
         std::fs::DirBuilder::new()
@@ -228,20 +250,19 @@ impl Ssh {
             .ctx(|| format!("failed to create {}", ctl_dir.display()))?;
         let ssh = Ssh {
             ctl: ctl_dir.join("ctl"),
-            gdir: format!("/tmp/mpf-g-{}", random_tag()),
             ctl_dir,
-            // The guard holds one session of the machine's budget for the whole run.
+            // The helper holds one session of the machine's budget for the whole run.
             sessions: Arc::new(Semaphore::new(
                 cfg.max_sessions.saturating_sub(GUARD_SESSIONS).max(1),
             )),
             cfg,
             conn: Mutex::new(None),
+            next_conn: AtomicU64::new(1),
             next_token: AtomicI32::new(1),
-            prelude: Mutex::new(String::new()),
             roots: Mutex::new(Vec::new()),
             private_roots: Mutex::new(Vec::new()),
-            live: Mutex::new(std::collections::HashMap::new()),
-            dirty: Mutex::new(Vec::new()),
+            live: Mutex::new(HashMap::new()),
+            ahead: Mutex::new(HashMap::new()),
         };
         let conn = ssh.open().await?;
         if let Ok(mut c) = ssh.conn.lock() {
@@ -251,6 +272,23 @@ impl Ssh {
     }
 
     async fn open(&self) -> Result<Conn> {
+        let mut master = self.start_master().await?;
+        match self.start_helper().await {
+            Ok(helper) => Ok(Conn {
+                master,
+                helper,
+                id: self.next_conn.fetch_add(1, Ordering::Relaxed),
+            }),
+            Err(e) => {
+                let _ = master.kill();
+                let _ = master.wait();
+                Err(e)
+            }
+        }
+    }
+
+    /// Starts the ControlMaster and waits for its socket.
+    async fn start_master(&self) -> Result<Child> {
         let name = &self.cfg.name;
         let _ = std::fs::remove_file(&self.ctl);
         let log_path = self.ctl_dir.join("master.log");
@@ -266,7 +304,7 @@ impl Ssh {
             .stderr(log)
             .process_group(0);
         // The master dies with mpf (SIGKILL included): its sessions then end, and the remote
-        // guards see EOF. Spawned from the runtime's thread, which lives as long as mpf.
+        // helper sees EOF. Spawned from the runtime's thread, which lives as long as mpf.
         // SAFETY: prctl is async-signal-safe.
         unsafe {
             cmd.pre_exec(|| {
@@ -288,7 +326,7 @@ impl Ssh {
                 )));
             }
             if self.ctl.exists() {
-                break;
+                return Ok(master);
             }
             if Instant::now() > deadline {
                 let _ = master.kill();
@@ -301,31 +339,54 @@ impl Ssh {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        // The registry of groups, then the guard that acts on it.
-        let mut mk = self.session(&private_dir_script(&self.gdir));
-        let st = mk
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .output()
-            .ctx(|| format!("failed to run ssh for {name}"))?;
-        if !st.status.success() {
-            let _ = master.kill();
-            let _ = master.wait();
-            return Err(Error::Runtime(format!(
-                "machine {name}: cannot create {}: {}",
-                self.gdir,
-                String::from_utf8_lossy(&st.stderr).trim()
-            )));
-        }
-        let guard = self
-            .session(&guard_script(&self.gdir))
+    }
+
+    /// Starts the helper session (which creates the registry) and waits for its `ready`.
+    async fn start_helper(&self) -> Result<Helper> {
+        let name = &self.cfg.name;
+        let registry = format!("/tmp/mpf-g-{}", random_tag());
+        let err_path = self.ctl_dir.join("helper.err");
+        let err = std::fs::File::create(&err_path)
+            .ctx(|| format!("failed to create {}", err_path.display()))?;
+        let mut child = self
+            .session(&helper_script(&registry))
             .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(err)
             .spawn()
-            .ctx(|| format!("failed to start the guard session on {name}"))?;
-        Ok(Conn { master, guard })
+            .ctx(|| format!("failed to start the helper session on {name}"))?;
+        let waiters: Waiters = Default::default();
+        let (tx, rx) = oneshot::channel();
+        if let Ok(mut w) = waiters.lock() {
+            w.push_back(tx);
+        }
+        if let Some(out) = child.stdout.take() {
+            let w = waiters.clone();
+            std::thread::spawn(move || read_answers(out, w));
+        }
+        let limit = Duration::from_secs(CONNECT_TIMEOUT + 10);
+        let ready = tokio::time::timeout(limit, rx)
+            .await
+            .ok()
+            .and_then(|r| r.ok());
+        match ready.as_deref().and_then(|l| l.strip_prefix("ready")) {
+            Some(rest) => Ok(Helper {
+                stdin: child.stdin.take(),
+                child,
+                waiters,
+                registry,
+                login_sh: rest.trim() == "sh",
+            }),
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let text = std::fs::read_to_string(&err_path).unwrap_or_default();
+                Err(Error::Runtime(format!(
+                    "machine {name}: cannot start mpf's helper (registry {registry}): {}",
+                    text.trim()
+                )))
+            }
+        }
     }
 
     /// Makes sure the master is up, reconnecting once if it died (a host that came back).
@@ -343,9 +404,9 @@ impl Ssh {
         }
         let old = self.conn.lock().ok().and_then(|mut c| c.take());
         if let Some(mut old) = old {
-            drop(old.guard.stdin.take());
-            let _ = old.guard.kill();
-            let _ = old.guard.wait();
+            drop(old.helper.stdin.take());
+            let _ = old.helper.child.kill();
+            let _ = old.helper.child.wait();
             let _ = old.master.wait();
         }
         let conn = self.open().await.map_err(|e| {
@@ -360,11 +421,44 @@ impl Ssh {
         Ok(())
     }
 
-    fn take_prelude(&self) -> String {
-        self.prelude
-            .lock()
-            .map(|mut p| std::mem::take(&mut *p))
-            .unwrap_or_default()
+    /// The current connection's id, registry and whether its login shell is `/bin/sh`.
+    fn conn_info(&self) -> Option<(u64, String, bool)> {
+        let c = self.conn.lock().ok()?;
+        let c = c.as_ref()?;
+        Some((c.id, c.helper.registry.clone(), c.helper.login_sh))
+    }
+
+    /// Sends one command line to the helper of connection `conn` (any when `None`); returns
+    /// the answer's receiver when `answered`. `None` when that helper is gone.
+    fn tell(
+        &self,
+        conn: Option<u64>,
+        line: &str,
+        answered: bool,
+    ) -> Option<Option<oneshot::Receiver<String>>> {
+        let mut c = self.conn.lock().ok()?;
+        let c = c.as_mut().filter(|c| conn.is_none_or(|id| id == c.id))?;
+        let stdin = c.helper.stdin.as_mut()?;
+        // The waiter goes in before the line goes out: the answer can't come first.
+        let mut waiters = c.helper.waiters.lock().ok()?;
+        let rx = answered.then(|| {
+            let (tx, rx) = oneshot::channel();
+            waiters.push_back(tx);
+            rx
+        });
+        if stdin.write_all(format!("{line}\n").as_bytes()).is_err() {
+            if answered {
+                waiters.pop_back();
+            }
+            return None;
+        }
+        Some(rx)
+    }
+
+    /// Asks the helper of connection `conn` and waits for its answer, at most `limit`.
+    async fn ask(&self, conn: Option<u64>, line: &str, limit: Duration) -> Option<String> {
+        let rx = self.tell(conn, line, true)??;
+        tokio::time::timeout(limit, rx).await.ok()?.ok()
     }
 
     /// Runs a short command synchronously; returns its stdout or an error with its stderr.
@@ -400,25 +494,27 @@ impl Ssh {
         let Some(mut conn) = self.conn.lock().ok().and_then(|mut c| c.take()) else {
             return;
         };
+        let roots = self.roots.lock().map(|r| r.clone()).unwrap_or_default();
+        let (plain, quoted): (Vec<String>, Vec<String>) =
+            roots.into_iter().partition(|r| plain_word(r));
         if matches!(conn.master.try_wait(), Ok(None)) {
-            let roots = self.roots.lock().map(|r| r.clone()).unwrap_or_default();
-            let mut cleanup = self.take_prelude();
-            for r in roots {
-                cleanup.push_str(&format!("rm -rf {}; ", q(&r)));
+            // The helper removes the roots as its last command: no session of its own.
+            if let (false, Some(stdin)) = (plain.is_empty(), conn.helper.stdin.as_mut()) {
+                let _ = stdin.write_all(format!("r {}\n", plain.join(" ")).as_bytes());
             }
-            if !cleanup.is_empty() {
-                cleanup.push_str("true");
-                let _ = self.run_sync(&cleanup, None);
+            if !quoted.is_empty() {
+                let words: Vec<String> = quoted.iter().map(|r| q(r)).collect();
+                let _ = self.run_sync(&format!("rm -rf {}", words.join(" ")), None);
             }
         }
-        // EOF makes the guard kill whatever is still registered and remove the registry.
-        drop(conn.guard.stdin.take());
+        // EOF makes the helper kill whatever is still registered and remove the registry.
+        drop(conn.helper.stdin.take());
         let deadline = Instant::now() + Duration::from_secs(5);
-        while matches!(conn.guard.try_wait(), Ok(None)) && Instant::now() < deadline {
+        while matches!(conn.helper.child.try_wait(), Ok(None)) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
         }
-        let _ = conn.guard.kill();
-        let _ = conn.guard.wait();
+        let _ = conn.helper.child.kill();
+        let _ = conn.helper.child.wait();
         let mut exit = Command::new("ssh");
         exit.args(["-O", "exit", "-o", "LogLevel=QUIET"]);
         self.base_args(&mut exit);
@@ -453,10 +549,82 @@ impl Ssh {
         if done {
             return Ok(());
         }
-        let script = format!("{}{}", self.take_prelude(), private_dir_script(&root));
-        self.run_sync(&script, None)?;
+        self.run_sync(&private_dir_script(&root), None)?;
         if let Ok(mut p) = self.private_roots.lock() {
             p.push(root);
+        }
+        Ok(())
+    }
+
+    /// Whether the run directory `remote` holds anything (asked of the helper; a path it
+    /// can't take as a word, or no answer, counts as yes: collecting is always right).
+    async fn holds_files(&self, remote: &str) -> bool {
+        if !plain_word(remote) {
+            return true;
+        }
+        let limit = Duration::from_secs(CONNECT_TIMEOUT + 5);
+        match self.ask(None, &format!("d {remote}"), limit).await {
+            Some(answer) => answer.split_whitespace().skip(1).any(|d| d == remote),
+            None => true,
+        }
+    }
+
+    /// Archives the run directory `remote` into `local` and removes it on the machine, in one
+    /// session.
+    async fn fetch_dir(&self, remote: &str, local: &Path) -> Result<()> {
+        self.ensure_connected().await?;
+        let _permit = self
+            .sessions
+            .acquire()
+            .await
+            .map_err(|_| Error::Runtime("session limit closed".into()))?;
+        std::fs::create_dir_all(local).ctx(|| format!("failed to create {}", local.display()))?;
+        // An empty archive when the directory does not exist, so that the local tar always
+        // has one to read.
+        let r = q(remote);
+        let script = format!(
+            "if cd {r} 2>/dev/null; then tar cf - .; rc=$?; cd /; rm -rf {r}; exit $rc; else tar cf - -T /dev/null; fi"
+        );
+        let mut ssh = tokio::process::Command::from(self.session(&script));
+        ssh.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut ssh = ssh
+            .spawn()
+            .ctx(|| format!("failed to run ssh for {}", self.cfg.name))?;
+        let out: Stdio = ssh
+            .stdout
+            .take()
+            .ok_or_else(|| Error::Runtime("no ssh stdout".into()))?
+            .try_into()
+            .ctx(|| "failed to pipe ssh into tar".into())?;
+        let tar = tokio::process::Command::new("tar")
+            .arg("xf")
+            .arg("-")
+            .arg("-C")
+            .arg(local)
+            .stdin(out)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output();
+        let mut err = Vec::new();
+        let mut ssh_err = ssh.stderr.take();
+        let (tar, st) = tokio::join!(tar, async {
+            if let Some(e) = ssh_err.as_mut() {
+                use tokio::io::AsyncReadExt;
+                let _ = e.read_to_end(&mut err).await;
+            }
+            ssh.wait().await
+        });
+        let tar = tar.ctx(|| "failed to run tar".into())?;
+        let ok = st.map(|s| s.success()).unwrap_or(false);
+        if !ok || !tar.status.success() {
+            return Err(Error::Runtime(format!(
+                "failed to collect {remote} from machine {}: {}{}",
+                self.cfg.name,
+                String::from_utf8_lossy(&err).trim(),
+                String::from_utf8_lossy(&tar.stderr).trim()
+            )));
         }
         Ok(())
     }
@@ -519,55 +687,30 @@ impl Transport for Ssh {
                 .acquire_owned()
                 .await
                 .map_err(|_| Error::Runtime("session limit closed".into()))?;
+            let (conn, registry, login_sh) = self.conn_info().ok_or_else(|| {
+                Error::Runtime(format!("machine {}: not connected", self.cfg.name))
+            })?;
             let token = self.next_token.fetch_add(1, Ordering::Relaxed);
-            let mut exports = String::new();
-            if !env.is_empty() {
-                exports.push_str("export");
-                for (k, v) in env {
-                    exports.push_str(&format!(" {k}={}", q(v)));
-                }
-                exports.push('\n');
-            }
-            let wrap: String = wrap.iter().map(|w| format!(" {}", q(w))).collect();
-            let polls = (STOP_GRACE.as_millis() / 50).max(1);
-            let run_dir = env
-                .iter()
-                .find(|(k, _)| k == "MPF_RUN_DIR")
-                .map(|(_, v)| v.clone());
-            // The step makes its own run_dir: the `mkdir` queued in the prelude runs with
-            // whichever session goes first, and steps of several roles start at once.
-            let mkdir = run_dir
-                .as_deref()
-                .map(|d| format!("mkdir -p {}; ", q(d)))
-                .unwrap_or_default();
-            let remote = format!(
-                "{}{mkdir}exec sh -c {} mpf-supervisor {} {} {polls}{wrap}",
-                self.take_prelude(),
-                q(&supervisor(&exports)),
-                q(script),
-                q(&format!("{}/{token}", self.gdir))
-            );
+            let text = step_text(&registry, token, env, script);
+            // The login shell runs the step itself when it is the /bin/sh a step runs under;
+            // otherwise it becomes that shell (after the prefix), still one process.
+            let remote = if login_sh && wrap.is_empty() {
+                text
+            } else {
+                let wrap: String = wrap.iter().map(|w| format!("{} ", q(w))).collect();
+                format!("exec {wrap}/bin/sh -c {}", q(&text))
+            };
             let mut cmd = tokio::process::Command::from(self.session(&remote));
-            cmd.stdin(Stdio::piped())
+            cmd.stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .kill_on_drop(false);
-            let mut child = cmd
+            let child = cmd
                 .spawn()
                 .ctx(|| format!("failed to start ssh for {}", self.cfg.name))?;
-            let stdin = child.stdin.take();
-            let proc = StepProc::holding(child, token, Some(Box::new(permit)));
+            let proc = StepProc::remote(child, token, Some(Box::new(permit)));
             if let Ok(mut live) = self.live.lock() {
-                live.insert(
-                    token,
-                    LiveStep {
-                        stdin,
-                        exit: proc.exit_watch(),
-                        closed: Box::pin(proc.output_closed()),
-                        stderr: proc.output_so_far().1,
-                        run_dir,
-                    },
-                );
+                live.insert(token, (proc.exit_watch(), conn));
             }
             Ok(proc)
         })
@@ -576,38 +719,32 @@ impl Transport for Ssh {
     fn stop_group(&self, pgid: i32, grace: Duration) -> BoxFut<'_, ()> {
         Box::pin(async move {
             let step = self.live.lock().ok().and_then(|mut l| l.remove(&pgid));
-            if let Some(mut step) = step {
-                let ended = step.exit.borrow().is_some();
-                if !ended {
-                    // Closing the session's stdin makes its watcher stop the group; the
-                    // session ends when the group is gone.
-                    step.stdin.take();
-                    let limit = grace + Duration::from_secs(CONNECT_TIMEOUT);
-                    let _ = tokio::time::timeout(limit, step.exit.wait_for(|v| v.is_some())).await;
-                }
-                if step.exit.borrow().is_some() {
-                    // The markers are the session's last output: read it to the end.
-                    let _ = tokio::time::timeout(Duration::from_secs(2), &mut step.closed).await;
-                }
-                let (rundir, leftovers) = self.markers(&step.stderr);
-                if rundir {
-                    if let (Some(d), Ok(mut dirty)) = (step.run_dir.take(), self.dirty.lock()) {
-                        dirty.push(d);
-                    }
-                }
-                let stopped = step.exit.borrow().is_some();
-                if stopped && !leftovers {
-                    return;
-                }
+            let conn = step.as_ref().map(|(_, c)| *c);
+            let polls = (grace.as_millis() / 50).max(1);
+            // Gone with its connection's helper otherwise: that one swept its registry.
+            let limit = grace + Duration::from_secs(CONNECT_TIMEOUT + 5);
+            if self
+                .ask(conn, &format!("k {polls} {pgid}"), limit)
+                .await
+                .is_none()
+            {
+                return;
             }
-            self.kill_group_session(pgid, grace).await;
+            if let Some((mut exit, _)) = step {
+                // Its session ends once the group is gone.
+                let wait = Duration::from_secs(CONNECT_TIMEOUT);
+                let _ = tokio::time::timeout(wait, exit.wait_for(|v| v.is_some())).await;
+            }
         })
     }
 
     fn group_alive(&self, pgid: i32) -> bool {
+        let Some((_, registry, _)) = self.conn_info() else {
+            return false;
+        };
         let script = format!(
-            "f={}/{pgid}; [ -f \"$f\" ] && p=$(cat \"$f\") && kill -0 \"-$p\" 2>/dev/null",
-            q(&self.gdir)
+            "p=; read -r p < {} && case $p in ''|*[!0-9]*) false;; *) kill -0 -\"$p\" 2>/dev/null;; esac",
+            q(&format!("{registry}/{pgid}"))
         );
         self.run_sync(&script, None).is_ok()
     }
@@ -618,15 +755,7 @@ impl Transport for Ssh {
             .map(|p| p.to_string_lossy().into_owned())
             .filter(|p| !p.is_empty())
             .unwrap_or_else(|| ".".into());
-        let remote = format!(
-            "{}mkdir -p {} && cat > {}",
-            self.take_prelude(),
-            q(&dir),
-            q(path)
-        );
-        if let Ok(mut dirty) = self.dirty.lock() {
-            dirty.push(dir.clone());
-        }
+        let remote = format!("mkdir -p {} && cat > {}", q(&dir), q(path));
         self.run_sync(&remote, Some(content))
             .map(|_| ())
             .map_err(|e| Error::Runtime(format!("failed to write {path}: {e}")))
@@ -634,9 +763,24 @@ impl Transport for Ssh {
 
     fn create_dir(&self, path: &str) -> Result<()> {
         self.ensure_private_root(path)?;
-        // Done by the next session: a run's directories cost no round trip of their own.
-        if let Ok(mut p) = self.prelude.lock() {
-            p.push_str(&format!("mkdir -p {}; ", q(path)));
+        // The helper makes it while mpf starts the run's first step there, which makes it
+        // itself if it comes first (and always when the path is not a plain word). A run
+        // directory comes with those of the next runs: one `mkdir` for many runs.
+        let roots = self.roots.lock().map(|r| r.clone()).unwrap_or_default();
+        if let Some((root, n, role)) = run_dir_parts(path, &roots) {
+            let Ok(mut ahead) = self.ahead.lock() else {
+                return Ok(());
+            };
+            let key = (root, role.to_string());
+            if ahead.get(&key).is_some_and(|&(a, b)| (a..b).contains(&n)) {
+                return Ok(());
+            }
+            let line = format!("M {} {role} {n} {RUN_DIRS_AHEAD}", key.0);
+            if self.tell(None, &line, false).is_some() {
+                ahead.insert(key, (n, n + RUN_DIRS_AHEAD));
+            }
+        } else if plain_word(path) {
+            let _ = self.tell(None, &format!("m {path}"), false);
         }
         Ok(())
     }
@@ -653,78 +797,11 @@ impl Transport for Ssh {
 
     fn collect_dir<'a>(&'a self, remote: &'a str, local: &'a Path) -> BoxFut<'a, Result<()>> {
         Box::pin(async move {
-            // Nothing was written there: remove it with the next session, no round trip now.
-            let written = match self.dirty.lock() {
-                Ok(mut d) => {
-                    let hit = d.iter().any(|p| is_within(p, remote));
-                    d.retain(|p| !is_within(p, remote));
-                    hit
-                }
-                Err(_) => true,
-            };
-            if !written {
-                if let Ok(mut p) = self.prelude.lock() {
-                    p.push_str(&format!("rm -rf {}; ", q(remote)));
-                }
+            // An empty one stays until the root is removed: no session, no round trip more.
+            if !self.holds_files(remote).await {
                 return Ok(());
             }
-            self.ensure_connected().await?;
-            let _permit = self
-                .sessions
-                .acquire()
-                .await
-                .map_err(|_| Error::Runtime("session limit closed".into()))?;
-            std::fs::create_dir_all(local)
-                .ctx(|| format!("failed to create {}", local.display()))?;
-            // One session both archives and removes the directory; an empty archive when
-            // the directory does not exist, so that the local tar always has one to read.
-            let r = q(remote);
-            let script = format!(
-                "{}if cd {r} 2>/dev/null; then tar cf - .; rc=$?; cd /; rm -rf {r}; exit $rc; else tar cf - -T /dev/null; fi",
-                self.take_prelude()
-            );
-            let mut ssh = tokio::process::Command::from(self.session(&script));
-            ssh.stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped());
-            let mut ssh = ssh
-                .spawn()
-                .ctx(|| format!("failed to run ssh for {}", self.cfg.name))?;
-            let out: Stdio = ssh
-                .stdout
-                .take()
-                .ok_or_else(|| Error::Runtime("no ssh stdout".into()))?
-                .try_into()
-                .ctx(|| "failed to pipe ssh into tar".into())?;
-            let tar = tokio::process::Command::new("tar")
-                .arg("xf")
-                .arg("-")
-                .arg("-C")
-                .arg(local)
-                .stdin(out)
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .output();
-            let mut err = Vec::new();
-            let mut ssh_err = ssh.stderr.take();
-            let (tar, st) = tokio::join!(tar, async {
-                if let Some(e) = ssh_err.as_mut() {
-                    use tokio::io::AsyncReadExt;
-                    let _ = e.read_to_end(&mut err).await;
-                }
-                ssh.wait().await
-            });
-            let tar = tar.ctx(|| "failed to run tar".into())?;
-            let ok = st.map(|s| s.success()).unwrap_or(false);
-            if !ok || !tar.status.success() {
-                return Err(Error::Runtime(format!(
-                    "failed to collect {remote} from machine {}: {}{}",
-                    self.cfg.name,
-                    String::from_utf8_lossy(&err).trim(),
-                    String::from_utf8_lossy(&tar.stderr).trim()
-                )));
-            }
-            Ok(())
+            self.fetch_dir(remote, local).await
         })
     }
 }
@@ -732,6 +809,32 @@ impl Transport for Ssh {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_directories_are_recognised_for_making_them_ahead() {
+        let roots = vec![
+            "/tmp/mpf-a b".to_string(),
+            "/tmp/mpf-w".to_string(),
+            "/tmp/mpf-x".to_string(),
+        ];
+        assert_eq!(
+            run_dir_parts("/tmp/mpf-x/runs/0007/client", &roots),
+            Some(("/tmp/mpf-x".into(), 7, "client"))
+        );
+        assert_eq!(
+            run_dir_parts("/tmp/mpf-x/runs/12345/c", &roots),
+            Some(("/tmp/mpf-x".into(), 12345, "c"))
+        );
+        for other in [
+            "/tmp/mpf-x/runs/007/c",
+            "/tmp/mpf-x/runs/0007/c/d",
+            "/tmp/mpf-x/runs/0007/c d",
+            "/tmp/mpf-x/other/0007/c",
+            "/tmp/mpf-y/runs/0007/c",
+        ] {
+            assert_eq!(run_dir_parts(other, &roots), None, "{other}");
+        }
+    }
 
     #[test]
     fn run_dirs_are_compared_by_components() {
@@ -755,6 +858,183 @@ mod tests {
 
     fn sh(script: &str) -> std::process::Output {
         Command::new("sh").arg("-c").arg(script).output().unwrap()
+    }
+
+    /// Runs `text` the way sshd runs a session's command: `sh -c` as a session leader.
+    fn session_shell(text: &str) -> std::process::Child {
+        Command::new("setsid")
+            .arg("sh")
+            .arg("-c")
+            .arg(text)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    fn env(run_dir: &Path) -> Vec<(String, String)> {
+        vec![
+            ("MPF_ROLE".into(), "it's".into()),
+            ("MPF_RUN_DIR".into(), run_dir.to_string_lossy().into_owned()),
+        ]
+    }
+
+    #[test]
+    fn a_step_registers_its_group_runs_and_says_how_it_exited() {
+        let tmp = tempfile::tempdir().unwrap();
+        let reg = tmp.path().join("reg");
+        std::fs::create_dir(&reg).unwrap();
+        std::fs::write(reg.join("open"), "").unwrap();
+        let run_dir = tmp.path().join("run dir");
+        let regs = reg.to_str().unwrap();
+        let text = step_text(
+            regs,
+            7,
+            &env(&run_dir),
+            "echo \"$MPF_ROLE\" $$; read -r x || echo no-stdin; exit 3",
+        );
+        let out = session_shell(&text).wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let mut words = stdout.split_whitespace();
+        assert_eq!(words.next(), Some("it's"));
+        let pid = words.next().unwrap().to_string();
+        assert_eq!(words.next(), Some("no-stdin"));
+        assert_eq!(out.status.code(), Some(3));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            err.trim(),
+            format!("{} exit 3", crate::exec::process::INTERNAL_MARK)
+        );
+        // Its pgid is registered (sshd makes the session's shell a group leader), and its
+        // run directory was made since the helper had not.
+        assert_eq!(std::fs::read_to_string(reg.join("7")).unwrap().trim(), pid);
+        assert!(run_dir.is_dir());
+        // A syntax error is the script's, on its own line 1.
+        let out = session_shell(&step_text(regs, 8, &[], "if then"))
+            .wait_with_output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains("1: Syntax error"), "{err}");
+    }
+
+    #[test]
+    fn a_step_stopped_before_it_registered_or_after_the_registry_closed_never_runs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let reg = tmp.path().join("reg");
+        std::fs::create_dir(&reg).unwrap();
+        let regs = reg.to_str().unwrap();
+        let marker = tmp.path().join("ran");
+        let script = format!("touch {}", q(marker.to_str().unwrap()));
+        // The registry is closed (the helper saw EOF).
+        let out = session_shell(&step_text(regs, 1, &[], &script))
+            .wait_with_output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(125));
+        // Open, but the helper's stop came first.
+        std::fs::write(reg.join("open"), "").unwrap();
+        std::fs::write(reg.join("2"), "x\n").unwrap();
+        let out = session_shell(&step_text(regs, 2, &[], &script))
+            .wait_with_output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(125));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("stopped before it started"));
+        assert!(!marker.exists());
+    }
+
+    /// The helper run locally: `ready`, stops a group with what it left, tells which run
+    /// directories hold files, makes directories, and at EOF kills what is registered and
+    /// removes the registry.
+    #[test]
+    fn the_helper_stops_groups_reports_run_dirs_and_sweeps_at_eof() {
+        use std::io::{BufRead, BufReader, Write};
+        let tmp = tempfile::tempdir().unwrap();
+        let reg = tmp.path().join("reg");
+        let regs = reg.to_str().unwrap().to_string();
+        let mut helper = Command::new("sh")
+            .arg("-c")
+            .arg(helper_script(&regs))
+            .env("SHELL", "/bin/sh")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut to = helper.stdin.take().unwrap();
+        let mut from = BufReader::new(helper.stdout.take().unwrap());
+        let mut answer = || {
+            let mut l = String::new();
+            from.read_line(&mut l).unwrap();
+            l.trim().to_string()
+        };
+        assert_eq!(answer(), "ready sh");
+        // Two steps: one still running, one that exited and left a process in its group.
+        let running = session_shell(&step_text(&regs, 1, &[], "sleep 300"));
+        let mut leaving = session_shell(&step_text(&regs, 2, &[], "sleep 301 & exit 0"));
+        let pgid = |t: &str| loop {
+            if let Ok(p) = std::fs::read_to_string(reg.join(t)) {
+                if let Ok(p) = p.trim().parse::<i32>() {
+                    return p;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let (g1, g2) = (pgid("1"), pgid("2"));
+        let mut err = String::new();
+        let mut first = String::new();
+        BufReader::new(leaving.stderr.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        err.push_str(&first);
+        assert!(err.contains("exit 0"), "{err}");
+        assert!(crate::exec::local::group_alive(g2), "the leftover lives on");
+        writeln!(to, "k 40 1 2").unwrap();
+        assert_eq!(answer(), "k");
+        assert!(!crate::exec::local::group_alive(g1));
+        assert!(!crate::exec::local::group_alive(g2));
+        let _ = running.wait_with_output();
+        let _ = leaving.wait();
+
+        let (empty, full) = (tmp.path().join("empty"), tmp.path().join("full"));
+        writeln!(to, "m {} {}", empty.display(), full.display()).unwrap();
+        writeln!(to, "d {}", empty.display()).unwrap();
+        assert_eq!(answer(), "d");
+        std::fs::write(full.join(".hidden"), "").unwrap();
+        writeln!(
+            to,
+            "d {} {} {}/nothing",
+            empty.display(),
+            full.display(),
+            tmp.path().display()
+        )
+        .unwrap();
+        assert_eq!(answer(), format!("d {}", full.display()));
+        writeln!(to, "M {} r1 98 3", tmp.path().display()).unwrap();
+        writeln!(to, "r {}", full.display()).unwrap();
+        writeln!(to, "d {}", empty.display()).unwrap();
+        assert_eq!(answer(), "d");
+        assert!(!full.exists() && empty.is_dir());
+        for run in ["0098", "0099", "0100"] {
+            assert!(
+                tmp.path().join("runs").join(run).join("r1").is_dir(),
+                "{run}"
+            );
+        }
+        assert!(!tmp.path().join("runs/0101").exists());
+
+        // At EOF: a registered group dies, the registry goes.
+        let mut last = session_shell(&step_text(&regs, 3, &[], "sleep 302"));
+        let g3 = pgid("3");
+        drop(to);
+        helper.wait().unwrap();
+        let _ = last.wait();
+        // KILL is sent, not waited for: the group takes a moment to go.
+        let start = Instant::now();
+        while crate::exec::local::group_alive(g3) {
+            assert!(start.elapsed() < Duration::from_secs(10), "group {g3} left");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(!reg.exists());
     }
 
     #[test]

@@ -30,8 +30,8 @@ pub struct Bed {
     pub known_hosts: PathBuf,
     /// Extra namespaces (no sshd) created by `add_namespace`.
     pub extra_ns: Vec<String>,
-    /// The throwaway login created by `add_sh_user`.
-    pub sh_user: Option<String>,
+    /// Users created by `add_sh_user`.
+    pub users: Vec<String>,
 }
 
 fn sh(cmd: &str) -> Result<String, String> {
@@ -95,7 +95,7 @@ impl Bed {
             subnet,
             hosts: Vec::new(),
             extra_ns: Vec::new(),
-            sh_user: None,
+            users: Vec::new(),
         };
         bed.build(n).expect("building the namespace test bed");
         Some(bed)
@@ -182,34 +182,38 @@ impl Bed {
     /// The ssh settings every machine of a test cluster carries, as YAML lines of a mapping
     /// at `indent` spaces.
     pub fn ssh_keys(&self, indent: usize) -> String {
+        self.ssh_keys_for("root", indent)
+    }
+
+    /// `ssh_keys` for another user (one of `add_sh_user`).
+    pub fn ssh_keys_for(&self, user: &str, indent: usize) -> String {
         let pad = " ".repeat(indent);
         format!(
-            "{pad}user: root\n{pad}identity: {}\n{pad}ssh_options: [UserKnownHostsFile={}, StrictHostKeyChecking=yes, IdentitiesOnly=yes]\n",
+            "{pad}user: {user}\n{pad}identity: {}\n{pad}ssh_options: [UserKnownHostsFile={}, StrictHostKeyChecking=yes, IdentitiesOnly=yes]\n",
             self.key.display(),
             self.known_hosts.display()
         )
     }
 
-    /// A throwaway user whose login shell is `/bin/sh` and whose home holds no rc file, so
-    /// that a session costs what sshd and sh cost (root's rc files may run pyenv, whose
-    /// rehash lock a killed session leaves behind, stalling every later root session).
+    /// A user whose login shell is `/bin/sh`, with an empty home (no rc file) and the bed's
+    /// key authorised; removed with the bed. Its sessions run a step in the login shell itself.
     pub fn add_sh_user(&mut self) -> String {
         let user = format!("mpft{}", self.tag);
-        let d = self.dir.path();
-        // sshd reads the keys file as the user: the directory traversable, the file readable.
+        let d = self.dir.path().display().to_string();
+        let home = format!("{d}/home-{user}");
+        self.users.push(user.clone());
+        // sshd reads the keys file as the user; '*' rather than a locked '!' (no PAM here).
         sh(&format!(
-            "chmod 711 {d} && chmod 644 {d}/authorized_keys && mkdir -m 700 {d}/home && \
-             useradd -M -d {d}/home -s /bin/sh -p '*' {user} && chown {user} {d}/home",
-            d = d.display()
+            "chmod 711 {d} && chmod 644 {d}/authorized_keys && mkdir -m 700 {home} && \
+             useradd -M -d {home} -s /bin/sh -p '*' {user} && chown {user} {home}"
         ))
-        .expect("creating the test user");
-        self.sh_user = Some(user.clone());
+        .expect("creating a /bin/sh user");
         user
     }
 
     /// `ssh_keys` for the user of `add_sh_user`.
     pub fn sh_user_keys(&self, indent: usize) -> String {
-        let user = self.sh_user.as_deref().expect("add_sh_user first");
+        let user = self.users.first().expect("add_sh_user first");
         self.ssh_keys(indent)
             .replacen("user: root", &format!("user: {user}"), 1)
     }
@@ -270,9 +274,9 @@ impl Drop for Bed {
         for h in &self.hosts {
             let _ = sh(&format!("ip link del {} 2>/dev/null", h.veth));
         }
-        let _ = sh(&format!("ip link del {}", self.bridge));
-        if let Some(u) = &self.sh_user {
-            let _ = sh(&format!("userdel {u}"));
+        for u in &self.users {
+            let _ = sh(&format!("pkill -KILL -u {u}; userdel {u}"));
         }
+        let _ = sh(&format!("ip link del {}", self.bridge));
     }
 }
