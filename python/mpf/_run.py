@@ -5,8 +5,9 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import warnings
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Callable, Dict, Iterable, List, Optional
 
 import pandas as pd
 
@@ -129,6 +130,23 @@ class _Progress:
             self.bar = None
 
 
+def _stop_with_us() -> Optional[Callable[[], None]]:
+    """On Linux, a `preexec_fn` that asks the kernel to send the child SIGINT when this process
+    dies (`PR_SET_PDEATHSIG`): a Jupyter kernel restarted or killed (SIGKILL) stops the
+    experiment as Ctrl-C does, instead of leaving it running unwatched. The C library is looked
+    up here, in the parent: nothing is imported between fork and exec."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig = 1
+    sigint = int(signal.SIGINT)
+    return lambda: prctl(pr_set_pdeathsig, sigint, 0, 0, 0)
+
+
 def _interrupt(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         try:
@@ -149,7 +167,8 @@ class _Session:
         self.proc = subprocess.Popen([_engine.binary(), *args], stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      text=True, errors="replace", bufsize=1,
-                                     env=_engine.child_env(), start_new_session=True)
+                                     env=_engine.child_env(), start_new_session=True,
+                                     preexec_fn=_stop_with_us())
 
     def _consume(self, lines: Iterable[str]) -> None:
         for raw in lines:

@@ -125,6 +125,30 @@ def _wait_for_first_run(set_root):
     return recorded
 
 
+def test_a_killed_python_stops_the_experiment_cleanly(work):
+    """SIGKILL of the Python process (a Jupyter kernel restarted or killed): mpf gets the SIGINT
+    the kernel sends it when its parent dies, stops the run, runs teardown and records the set
+    as interrupted; nothing is left running."""
+    marker = f"mpfpykill{os.getpid()}"
+    exp = write(work / "slow.yaml", SLOW.format(marker=marker, tmp=work))
+    script = f"import mpf; mpf.run({str(exp)!r}, progress=False)"
+    child = subprocess.Popen([sys.executable, "-c", script], cwd=work,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(_wait_for_first_run(work / "results"), what="the first run recorded")
+        wait_until(lambda: alive_with(marker) > 0, what="the slow step started")
+        child.kill()
+        child.wait(timeout=10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    set_dir = only_set(work / "results")
+    wait_until(lambda: manifest(set_dir)["status"] == "interrupted",
+               what="the set recorded as interrupted")
+    wait_until(lambda: alive_with(marker) == 0, what="the step stopped")
+    assert (work / "teardown.log").read_text().count("torn-down") == 2
+
+
 def test_keyboard_interrupt_stops_the_experiment_cleanly(work):
     """SIGINT to the Python process only (what interrupting a Jupyter kernel does): mpf.run
     forwards it, mpf stops the run, runs teardown, records the set as interrupted, and the
