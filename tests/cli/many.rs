@@ -104,6 +104,12 @@ runs: 1
 order: sequential
 variables:
   k: [1, 2]
+setup:
+  - role: r
+    run: 'set -- $SSH_CONNECTION; echo "setup {{ node.index }}/{{ node.count }} on $3"'
+cleanup:
+  - role: [r, solo]
+    run: echo "cleanup {{ role }} {{ node.index }}"
 files:
   - role: r
     path: "{{ run_dir }}/given.txt"
@@ -200,6 +206,18 @@ fn a_role_on_three_hosts_runs_on_each_with_suffixed_results() {
             assert!(run.join(format!("r.{ip}")).join("x.out").exists());
         }
         assert!(run.join("solo").join("one.out").exists());
+    }
+    // Setup and cleanup ran once on each machine (the first host bears both roles).
+    for (i, ip) in ips.iter().enumerate() {
+        let setup = std::fs::read_to_string(set.join("setup").join(format!("{ip}.log"))).unwrap();
+        assert!(setup.contains(&format!("setup {i}/3 on {ip}")), "{setup}");
+        let cleanup =
+            std::fs::read_to_string(set.join("cleanup").join(format!("{ip}.log"))).unwrap();
+        let said: Vec<&str> = cleanup
+            .lines()
+            .filter(|l| l.starts_with("cleanup "))
+            .collect();
+        assert_eq!(said, [format!("cleanup r {i}")], "{cleanup}");
     }
     // The manifest knows the suffixed results (with the declared result's unit).
     let names: Vec<String> = manifest(&set)["results"]
@@ -319,7 +337,7 @@ fn a_cut_link_to_one_machine_of_a_role_fails_its_runs_naming_it() {
     );
     let mut child = spawn_run(dir.path(), &exp, &cluster);
     let start = Instant::now();
-    while !dir.path().join("results").exists() || journal(&only_set(dir.path())).len() < 2 {
+    while recorded(dir.path()) < 2 {
         assert!(
             start.elapsed() < Duration::from_secs(30),
             "no runs recorded"
@@ -369,6 +387,16 @@ fn a_cut_link_to_one_machine_of_a_role_fails_its_runs_naming_it() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Runs recorded so far by the set being written under `dir/results` (none before it exists).
+fn recorded(dir: &Path) -> usize {
+    std::fs::read_dir(dir.join("results"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| journal(&e.path()).len())
+        .sum()
 }
 
 /// `mpf check EXPERIMENT -c CLUSTER` in a fresh directory: exit code, stdout and stderr.
