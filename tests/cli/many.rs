@@ -459,3 +459,47 @@ fn bindings_and_names_that_cannot_work_are_refused_at_load() {
         insta::assert_snapshot!(name, err);
     }
 }
+
+#[test]
+fn namespaces_of_this_machine_can_share_a_role() {
+    let Some(mut bed) = Bed::new("namespaces_of_this_machine_can_share_a_role", 0) else {
+        return;
+    };
+    let (a, b) = (bed.add_namespace("a"), bed.add_namespace("b"));
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = write(
+        dir.path(),
+        "cluster.yaml",
+        &format!("machines:\n  - hostname: localhost\n    namespaces:\n      - {{role: r, namespace: {a}}}\n      - {{role: r, namespace: {b}}}\n"),
+    );
+    let exp = write(
+        dir.path(),
+        "ns.yaml",
+        "name: ns\nruns: 1\nsteps:\n  - name: x\n    role: r\n    run: 'ip netns identify > \"{{ run_dir }}/ns.txt\"; echo \"mpf-result i {{ node.index }}\"'\n",
+    );
+    let out = mpf_in(dir.path())
+        .args(["run", "--quiet", "--no-plot"])
+        .arg(&exp)
+        .arg("-c")
+        .arg(&cluster)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let set = only_set(dir.path());
+    let rec = &journal(&set)[0];
+    for (i, ns) in [&a, &b].into_iter().enumerate() {
+        assert_eq!(
+            rec["results"][format!("i.{ns}")].as_f64(),
+            Some(i as f64),
+            "{rec}"
+        );
+        let seen =
+            std::fs::read_to_string(set.join("runs/0000").join(format!("r.{ns}/ns.txt"))).unwrap();
+        assert_eq!(seen.trim(), ns.as_str());
+    }
+}
