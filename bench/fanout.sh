@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fan-out: what one step costs on a role bound to HOSTS machines against the same role bound to
-# one. Builds HOSTS namespace hosts (default 16) on a private bridge (10.77.252.0/24), each with
+# one. Builds HOSTS namespace hosts (default 16) on a private bridge (10.77.253.0/24, or NET), each with
 # its own sshd, throwaway keys, and a throwaway user whose login shell is /bin/sh with no rc
 # file, so that a session costs what sshd and sh cost and nothing hides mpf's own work (root's
 # .bashrc may run pyenv, 100 ms a session). Then, alternating, REPS times:
@@ -21,7 +21,11 @@ HOSTS=${HOSTS:-16}
 RUNS=${RUNS:-50}
 REPS=${REPS:-3}
 LIMIT=${LIMIT:-2}
-NET=10.77.252
+NET=${NET:-10.77.253}
+if ip -o addr | grep -q " $NET\."; then
+  echo "$NET.0/24 is in use here (another bed?): set NET=10.77.X to a free one" >&2
+  exit 2
+fi
 tag=f$$
 user=mpffan$$
 work=$(mktemp -d)
@@ -122,7 +126,10 @@ mpf_time() {
   n=$((n + 1))
   local c s e d
   c=$(cpu); s=$(now)
-  "$MPF" run "$work/$2" -c "$work/$1" --quiet --no-plot --results "$work/r$n" 2>/dev/null
+  if ! "$MPF" run "$work/$2" -c "$work/$1" --quiet --no-plot --results "$work/r$n" 2>"$work/err"; then
+    cat "$work/err" >&2
+    return 1
+  fi
   e=$(now); d=$(cpu)
   echo "$((e - s)) $((d - c))"
 }
@@ -147,6 +154,7 @@ for r in $(seq "$REPS"); do
     read -r wn cn < <(mpf_time "c$h.yaml" eN.yaml)
     wall[mpf_whole_$h]+="$((wn / RUNS)) "
     wall[mpf_run_$h]+="$(((wn - w1) / (RUNS - 1))) "
+    wall[mpf_start_$h]+="$((w1 - (wn - w1) / (RUNS - 1))) "
     cpu_[mpf_run_$h]+="$(((cn - c1) / (RUNS - 1))) "
     hosts=1; [ $h = N ] && hosts=$HOSTS
     read -r wp cp < <(plain_time "$hosts")
@@ -159,6 +167,7 @@ awk -v h="$HOSTS" -v runs="$RUNS" -v reps="$REPS" -v limit="$LIMIT" \
   -v m1="$(med "${wall[mpf_run_1]}")" -v mn="$(med "${wall[mpf_run_N]}")" \
   -v w1="$(med "${wall[mpf_whole_1]}")" -v wn="$(med "${wall[mpf_whole_N]}")" \
   -v p1="$(med "${wall[plain_1]}")" -v pn="$(med "${wall[plain_N]}")" \
+  -v s1="$(med "${wall[mpf_start_1]}")" -v sn="$(med "${wall[mpf_start_N]}")" \
   -v mc1="$(med "${cpu_[mpf_run_1]}")" -v mcn="$(med "${cpu_[mpf_run_N]}")" \
   -v pc1="$(med "${cpu_[plain_1]}")" -v pcn="$(med "${cpu_[plain_N]}")" 'BEGIN {
   printf "fan-out of one `true` step, %d runs, median of %d (ms per run)\n", runs, reps
@@ -166,6 +175,7 @@ awk -v h="$HOSTS" -v runs="$RUNS" -v reps="$REPS" -v limit="$LIMIT" \
   printf "mpf run -c, per run after start-up %7.2f  %8.2f  %5.2fx\n", m1 / 1e6, mn / 1e6, mn / m1
   printf "mpf run -c, whole command / runs   %7.2f  %8.2f  %5.2fx\n", w1 / 1e6, wn / 1e6, wn / w1
   printf "plain ssh -S ctl host true (& wait) %6.2f  %8.2f  %5.2fx\n", p1 / 1e6, pn / 1e6, pn / p1
+  printf "mpf start-up, once per session     %7.0f  %8.0f  %5.2fx (connect, guards, facts, end)\n", s1 / 1e6, sn / 1e6, sn / s1
   if (mc1 > 0) {
     printf "CPU ms per run, mpf                %7.2f  %8.2f  %5.2fx\n", mc1 / 1e6, mcn / 1e6, mcn / mc1
     printf "CPU ms per run, plain ssh          %7.2f  %8.2f  %5.2fx\n", pc1 / 1e6, pcn / 1e6, pcn / pc1

@@ -76,6 +76,26 @@ struct Done {
     teardown: bool,
 }
 
+/// A `files:` entry rendered for one machine.
+struct FileWrite {
+    transport: Arc<dyn Transport>,
+    path: String,
+    content: String,
+    /// The role and machine, for messages.
+    who: String,
+}
+
+impl FileWrite {
+    /// Writes `writes` in order, stopping at the first failure.
+    fn all(writes: &[FileWrite]) -> Result<(), String> {
+        writes.iter().try_for_each(|w| {
+            w.transport
+                .write_file(&w.path, w.content.as_bytes())
+                .map_err(|e| format!("file {} on {}: {e}", w.path, w.who))
+        })
+    }
+}
+
 /// `from + d`, never a panic: durations from files are bounded at load (30 days), and this
 /// keeps an overflow impossible should one ever come from elsewhere.
 fn deadline(from: Instant, d: Duration) -> Instant {
@@ -288,6 +308,7 @@ impl RunEnv<'_> {
     }
 
     fn write_files(&self, base: &Map<String, Value>, dir: &Path) -> Result<(), String> {
+        let mut per_machine: Vec<Vec<FileWrite>> = Vec::new();
         for f in &self.exp.files {
             let roles = self.resolve_roles(&f.role, base)?;
             for (role, node) in self.nodes_of(&roles) {
@@ -296,15 +317,35 @@ impl RunEnv<'_> {
                     .map_err(|m| format!("{}: file path: {m}", f.path.loc))?;
                 let content = template::render(&f.content.text, &ctx)
                     .map_err(|m| format!("{}: file content: {m}", f.content.loc))?;
-                self.machines.nodes(&role)[node]
-                    .transport
-                    .write_file(path.trim(), content.as_bytes())
-                    .map_err(|e| {
-                        format!("file {} on {}: {e}", path.trim(), self.where_(&role, node))
-                    })?;
+                let w = FileWrite {
+                    transport: self.machines.nodes(&role)[node].transport.clone(),
+                    path: path.trim().to_string(),
+                    content,
+                    who: self.where_(&role, node),
+                };
+                match per_machine
+                    .iter_mut()
+                    .find(|g| Arc::ptr_eq(&g[0].transport, &w.transport))
+                {
+                    Some(g) => g.push(w),
+                    None => per_machine.push(vec![w]),
+                }
             }
         }
-        Ok(())
+        if per_machine.len() < 2 {
+            return per_machine.iter().try_for_each(|g| FileWrite::all(g));
+        }
+        // Each machine's files in order, the machines at once: a remote write is a round trip.
+        std::thread::scope(|s| {
+            let writers: Vec<_> = per_machine
+                .iter()
+                .map(|g| s.spawn(|| FileWrite::all(g)))
+                .collect();
+            writers.into_iter().try_for_each(|w| {
+                w.join()
+                    .unwrap_or_else(|_| Err("writing files failed".into()))
+            })
+        })
     }
 
     #[allow(clippy::too_many_arguments)]

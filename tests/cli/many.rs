@@ -104,6 +104,12 @@ runs: 1
 order: sequential
 variables:
   k: [1, 2]
+setup:
+  - role: r
+    run: 'set -- $SSH_CONNECTION; echo "setup {{ node.index }}/{{ node.count }} on $3"'
+cleanup:
+  - role: [r, solo]
+    run: echo "cleanup {{ role }} {{ node.index }}"
 files:
   - role: r
     path: "{{ run_dir }}/given.txt"
@@ -200,6 +206,18 @@ fn a_role_on_three_hosts_runs_on_each_with_suffixed_results() {
             assert!(run.join(format!("r.{ip}")).join("x.out").exists());
         }
         assert!(run.join("solo").join("one.out").exists());
+    }
+    // Setup and cleanup ran once on each machine (the first host bears both roles).
+    for (i, ip) in ips.iter().enumerate() {
+        let setup = std::fs::read_to_string(set.join("setup").join(format!("{ip}.log"))).unwrap();
+        assert!(setup.contains(&format!("setup {i}/3 on {ip}")), "{setup}");
+        let cleanup =
+            std::fs::read_to_string(set.join("cleanup").join(format!("{ip}.log"))).unwrap();
+        let said: Vec<&str> = cleanup
+            .lines()
+            .filter(|l| l.starts_with("cleanup "))
+            .collect();
+        assert_eq!(said, [format!("cleanup r {i}")], "{cleanup}");
     }
     // The manifest knows the suffixed results (with the declared result's unit).
     let names: Vec<String> = manifest(&set)["results"]
@@ -318,8 +336,14 @@ fn a_cut_link_to_one_machine_of_a_role_fails_its_runs_naming_it() {
         "name: cut\nruns: 1\norder: sequential\non_failure: continue\nvariables:\n  i: {range: [1, 6]}\nsteps:\n  - name: work\n    role: r\n    timeout: 10s\n    run: sleep 0.3; echo \"mpf-result v {{ i }}\"\n",
     );
     let mut child = spawn_run(dir.path(), &exp, &cluster);
-    // The results directory exists a moment before the set in it.
-    crate::run::wait_for_lines(dir.path(), 2, Duration::from_secs(30));
+    let start = Instant::now();
+    while recorded(dir.path()) < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no runs recorded"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert!(Command::new("ip")
         .args(["link", "set", &bed.hosts[2].veth, "down"])
         .status()
@@ -363,6 +387,16 @@ fn a_cut_link_to_one_machine_of_a_role_fails_its_runs_naming_it() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Runs recorded so far by the set being written under `dir/results` (none before it exists).
+fn recorded(dir: &Path) -> usize {
+    std::fs::read_dir(dir.join("results"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| journal(&e.path()).len())
+        .sum()
 }
 
 /// `mpf check EXPERIMENT -c CLUSTER` in a fresh directory: exit code, stdout and stderr.
@@ -423,6 +457,50 @@ fn bindings_and_names_that_cannot_work_are_refused_at_load() {
         assert!(err.starts_with("error: "), "{name}: {err}");
         assert!(err.contains(".yaml:"), "{name}: {err}");
         insta::assert_snapshot!(name, err);
+    }
+}
+
+#[test]
+fn namespaces_of_this_machine_can_share_a_role() {
+    let Some(mut bed) = Bed::new("namespaces_of_this_machine_can_share_a_role", 0) else {
+        return;
+    };
+    let (a, b) = (bed.add_namespace("a"), bed.add_namespace("b"));
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = write(
+        dir.path(),
+        "cluster.yaml",
+        &format!("machines:\n  - hostname: localhost\n    namespaces:\n      - {{role: r, namespace: {a}}}\n      - {{role: r, namespace: {b}}}\n"),
+    );
+    let exp = write(
+        dir.path(),
+        "ns.yaml",
+        "name: ns\nruns: 1\nsteps:\n  - name: x\n    role: r\n    run: 'ip netns identify > \"{{ run_dir }}/ns.txt\"; echo \"mpf-result i {{ node.index }}\"'\n",
+    );
+    let out = mpf_in(dir.path())
+        .args(["run", "--quiet", "--no-plot"])
+        .arg(&exp)
+        .arg("-c")
+        .arg(&cluster)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let set = only_set(dir.path());
+    let rec = &journal(&set)[0];
+    for (i, ns) in [&a, &b].into_iter().enumerate() {
+        assert_eq!(
+            rec["results"][format!("i.{ns}")].as_f64(),
+            Some(i as f64),
+            "{rec}"
+        );
+        let seen =
+            std::fs::read_to_string(set.join("runs/0000").join(format!("r.{ns}/ns.txt"))).unwrap();
+        assert_eq!(seen.trim(), ns.as_str());
     }
 }
 

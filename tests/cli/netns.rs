@@ -60,7 +60,13 @@ fn unavailable() -> Option<String> {
             return Some(format!("{tool} is not installed"));
         }
     }
-    let probe = format!("mpf-probe-{}", std::process::id());
+    // One name per bed: tests building beds at once in this process must not collide.
+    static PROBES: AtomicU32 = AtomicU32::new(0);
+    let probe = format!(
+        "mpf-probe-{}-{}",
+        std::process::id(),
+        PROBES.fetch_add(1, Ordering::Relaxed)
+    );
     if sh(&format!("ip netns add {probe} && ip netns del {probe}")).is_err() {
         return Some("ip netns is unavailable".into());
     }
