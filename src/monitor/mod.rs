@@ -4,13 +4,14 @@
 //! transport like a background step (its own process group, registered with the guard, so it
 //! never outlives the run, SIGKILL of mpf included), inside the role's network namespace. It
 //! prints raw counters at every tick with the machine's `/proc/uptime`; mpf turns them into
-//! rates. Time is the controller's: the first tick is placed at the moment it reached mpf
-//! (before the first step starts), later ticks at that moment plus the machine's uptime
-//! since, so that ssh's buffering never bends the time axis and rates use the machine's own
-//! intervals. Prometheus endpoints are scraped by mpf itself (`prom.rs`).
+//! rates over the machine's own intervals, then places them on the controller's clock
+//! (`Clock`: exactly on this machine, by the soonest-arrived tick on a remote one, so that
+//! ssh's buffering or a busy controller never bends the time axis). Prometheus endpoints are
+//! scraped by mpf itself (`prom.rs`).
 //!
-//! The runner calls `RunMonitor::start` before the first step and `RunMonitor::stop` after the
-//! last; `Samples::finish` writes `runs/NNNN/monitor.csv` and adds the `mon.*` results.
+//! The runner calls `RunMonitor::start` as a run begins, `first_readings` before the first
+//! step and `stop` after the last; `Samples::finish` writes `runs/NNNN/monitor.csv` and adds
+//! the `mon.*` results.
 
 pub mod prom;
 pub mod rates;
@@ -295,26 +296,31 @@ impl RunMonitor {
             stops.spawn(async move { t.stop_group(pgid, grace).await });
         }
         while stops.join_next().await.is_some() {}
+        // Every byte the samplers printed is in their captures once `finish` returns; only
+        // then do the readers take their last look.
+        let mut ended = Vec::new();
+        for p in self.probes {
+            let status = p.proc.finish(false).await;
+            ended.push((p.role, p.reader, status));
+        }
         let _ = self.stop.send(true);
         let mut out = Samples {
             interfaces: self.interfaces,
             notes: self.notes,
             ..Samples::default()
         };
-        for p in self.probes {
-            let status = p.proc.finish(false).await;
-            let points = p.reader.await.unwrap_or_default();
+        for (role, reader, status) in ended {
+            let points = reader.await.unwrap_or_default();
             if points.is_empty() {
                 out.notes.push(format!(
-                    "monitor: no samples from {} ({}){}",
-                    p.role,
+                    "monitor: no samples from {role} ({}){}",
                     status
                         .exit
                         .map_or("killed".to_string(), |c| format!("exit {c}")),
                     tail(&status.stderr)
                 ));
             }
-            out.extend(&p.role, points);
+            out.extend(&role, points);
         }
         for s in self.scrapers {
             let got = s.task.await.unwrap_or_default();
@@ -956,6 +962,44 @@ mod tests {
         assert!(ticks.len() >= 2, "{ticks:?}");
         assert!(ticks[0].cpu.contains_key("cpu") && ticks[0].mem_kib.is_some());
         assert!(ticks[0].net.contains_key("lo"), "{ticks:?}");
+    }
+
+    /// Whether the sampler `pid` is reading now (its awk is running).
+    fn reading(pid: u32) -> bool {
+        let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"));
+        children.unwrap_or_default().split_whitespace().any(|c| {
+            std::fs::read_to_string(format!("/proc/{c}/comm")).is_ok_and(|n| n.contains("awk"))
+        })
+    }
+
+    #[test]
+    fn a_term_during_a_reading_stops_the_sampler_at_once() {
+        // A TERM that lands while awk reads used to wait for the whole next sleep (3 s here)
+        // before the last reading.
+        use std::os::unix::process::CommandExt;
+        let mut caught = 0;
+        for _ in 0..5 {
+            let mut child = std::process::Command::new("sh")
+                .args(["-c", SAMPLER])
+                .env("MPF_MON_INTERVAL", "3")
+                .env("MPF_MON_METRICS", "cpu memory net disk cpufreq interrupts")
+                .stdout(std::process::Stdio::null())
+                .process_group(0)
+                .spawn()
+                .unwrap();
+            let spin = Instant::now();
+            while !reading(child.id()) && spin.elapsed() < Duration::from_secs(1) {
+                std::hint::spin_loop();
+            }
+            caught += usize::from(reading(child.id()));
+            let start = Instant::now();
+            // SAFETY: signalling the process group this test just created.
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGTERM) };
+            child.wait().unwrap();
+            let took = start.elapsed();
+            assert!(took < Duration::from_millis(1500), "{took:?}");
+        }
+        assert!(caught > 0, "no TERM landed during a reading");
     }
 
     #[test]
