@@ -58,6 +58,9 @@ struct Probe {
     proc: StepProc,
     reader: JoinHandle<Vec<Point>>,
     first: watch::Receiver<bool>,
+    /// Over ssh: the first step waits for its own session as long as the sampler does for
+    /// its first reading, so the run does not wait for that reading.
+    remote: bool,
 }
 
 /// A Prometheus endpoint's scraper while it runs.
@@ -158,8 +161,8 @@ impl RunMonitor {
         m
     }
 
-    /// Waits (at most `FIRST_TICK_TIMEOUT`) until every sampler has taken its first reading,
-    /// so that the samples cover the first step; a cancel ends the wait.
+    /// Waits (at most `FIRST_TICK_TIMEOUT`) until every sampler of this machine has taken its
+    /// first reading, so that the samples cover the first step; a cancel ends the wait.
     pub async fn first_readings(&mut self, mut cancel: watch::Receiver<bool>) {
         let cancelled = async {
             // A sender gone can no longer cancel.
@@ -198,6 +201,7 @@ impl RunMonitor {
             _ => CpuScope::Machine,
         };
         let (first_tx, first) = watch::channel(false);
+        let remote = b.transport.ssh_command().is_some();
         let clock = match b.transport.ssh_command() {
             None => Clock::shared(run_start.elapsed().as_secs_f64()),
             Some(_) => None,
@@ -225,6 +229,7 @@ impl RunMonitor {
             proc,
             reader,
             first,
+            remote,
         });
         Ok(())
     }
@@ -271,7 +276,7 @@ impl RunMonitor {
 
     async fn first_ticks(&mut self) {
         let deadline = tokio::time::Instant::now() + FIRST_TICK_TIMEOUT;
-        for p in &mut self.probes {
+        for p in self.probes.iter_mut().filter(|p| !p.remote) {
             let got = tokio::time::timeout_at(deadline, p.first.wait_for(|v| *v)).await;
             if !matches!(got, Ok(Ok(_))) {
                 self.notes.push(format!(
