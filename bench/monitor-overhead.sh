@@ -3,7 +3,8 @@
 #  1. the sampler's CPU time as a share of one core at interval 1s and 100ms, on this machine
 #     and on a namespace host reached over ssh (there the sshd session relaying its output is
 #     counted too);
-#  2. a 1-second experiment with monitoring on against the same without it (wall time).
+#  2. a 1-second experiment with monitoring on against the same without it (wall time), on
+#     this machine and (3.) on the namespace host over ssh.
 # Builds one namespace host itself (root, iproute2, openssh-server) like bench/ssh-overhead.sh;
 # everything is removed on exit.
 # Usage: sudo bench/monitor-overhead.sh [path/to/mpf] (default: release build).
@@ -95,23 +96,36 @@ for interval in 1 0.1; do
 done
 
 echo
-echo "## 2. a 1-second experiment, $RUNS runs, monitoring off and on (interval 1s), this machine"
-cat > "$work/off.yaml" <<YAML
-name: monitor-off
-runs: $RUNS
-steps:
-  - name: work
-    run: sleep 1
+cat > "$work/cluster.yaml" <<YAML
+machines:
+  - hostname: $NET.1
+    user: root
+    identity: $work/key
+    ssh_options: [UserKnownHostsFile=$work/known_hosts, StrictHostKeyChecking=yes]
+    role: far
 YAML
-{ echo "monitor: {interval: 1s}"; sed 's/monitor-off/monitor-on/' "$work/off.yaml"; } > "$work/on.yaml"
-for _ in 1 2 3; do
-  for mode in off on; do
-    s=$(date +%s.%N)
-    MPF_RESULTS="$work/results" "$MPF" run --quiet --no-plot "$work/$mode.yaml" >>"$work/mpf.log" 2>&1
-    e=$(date +%s.%N)
-    echo "$mode $(echo "$e - $s" | bc)" >> "$work/times"
+# Wall time of a 1-second experiment, monitoring off and on, alternating three times; $1 is
+# the step's role, $2 what is shown, the rest mpf's extra arguments.
+on_off() {
+  local role=$1 title=$2
+  shift 2
+  : > "$work/times"
+  printf 'name: monitor-off\nruns: %s\nsteps:\n  - name: work\n    role: %s\n    run: sleep 1\n' \
+    "$RUNS" "$role" > "$work/off.yaml"
+  { echo "monitor: {interval: 1s}"; sed 's/monitor-off/monitor-on/' "$work/off.yaml"; } > "$work/on.yaml"
+  for _ in 1 2 3; do
+    for mode in off on; do
+      s=$(date +%s.%N)
+      MPF_RESULTS="$work/results" "$MPF" run --quiet --no-plot "$work/$mode.yaml" "$@" >>"$work/mpf.log" 2>&1
+      e=$(date +%s.%N)
+      echo "$mode $(echo "$e - $s" | bc)" >> "$work/times"
+    done
   done
-done
-awk -v n="$RUNS" '{ t[$1] += $2; c[$1]++ }
-  END { off = t["off"] / c["off"]; on = t["on"] / c["on"];
-    printf "| | s per run |\n|---|---|\n| off | %.3f |\n| on | %.3f |\n| ratio | **%.3fx** |\n", off / n, on / n, on / off }' "$work/times"
+  echo "## $title: a 1-second experiment, $RUNS runs, monitoring off and on (interval 1s)"
+  awk -v n="$RUNS" '{ t[$1] += $2; c[$1]++ }
+    END { off = t["off"] / c["off"]; on = t["on"] / c["on"];
+      printf "| | s per run |\n|---|---|\n| off | %.3f |\n| on | %.3f |\n| ratio | **%.3fx** |\n", off / n, on / n, on / off }' "$work/times"
+}
+on_off local "2. this machine"
+echo
+on_off far "3. the namespace host over ssh" -c "$work/cluster.yaml"

@@ -4,13 +4,14 @@
 //! transport like a background step (its own process group, registered with the guard, so it
 //! never outlives the run, SIGKILL of mpf included), inside the role's network namespace. It
 //! prints raw counters at every tick with the machine's `/proc/uptime`; mpf turns them into
-//! rates. Time is the controller's: the first tick is placed at the moment it reached mpf
-//! (before the first step starts), later ticks at that moment plus the machine's uptime
-//! since, so that ssh's buffering never bends the time axis and rates use the machine's own
-//! intervals. Prometheus endpoints are scraped by mpf itself (`prom.rs`).
+//! rates over the machine's own intervals, then places them on the controller's clock
+//! (`Clock`: exactly on this machine, by the soonest-arrived tick on a remote one, so that
+//! ssh's buffering or a busy controller never bends the time axis). Prometheus endpoints are
+//! scraped by mpf itself (`prom.rs`).
 //!
-//! The runner calls `RunMonitor::start` before the first step and `RunMonitor::stop` after the
-//! last; `Samples::finish` writes `runs/NNNN/monitor.csv` and adds the `mon.*` results.
+//! The runner calls `RunMonitor::start` as a run begins, `first_readings` before the first
+//! step and `stop` after the last; `Samples::finish` writes `runs/NNNN/monitor.csv` and adds
+//! the `mon.*` results.
 
 pub mod prom;
 pub mod rates;
@@ -36,7 +37,8 @@ pub const SAMPLER: &str = include_str!("sampler.sh");
 
 /// Samples kept per run, all roles together; later ones are dropped (with a note) so that a
 /// long run at a short interval cannot make mpf's memory or `monitor.csv` grow without end.
-pub const MAX_SAMPLES: usize = 2_000_000;
+/// (A sample takes about 120 bytes in memory until the run ends: 60 MB at most.)
+pub const MAX_SAMPLES: usize = 500_000;
 
 /// How long a sampler may take to print its first tick before the run goes on without it.
 const FIRST_TICK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -56,6 +58,9 @@ struct Probe {
     proc: StepProc,
     reader: JoinHandle<Vec<Point>>,
     first: watch::Receiver<bool>,
+    /// Over ssh: the first step waits for its own session as long as the sampler does for
+    /// its first reading, so the run does not wait for that reading.
+    remote: bool,
 }
 
 /// A Prometheus endpoint's scraper while it runs.
@@ -118,15 +123,13 @@ fn interval_arg(d: Duration) -> String {
 
 impl RunMonitor {
     /// Starts sampling the monitored roles (`spec.roles`, else `run_roles`) and scraping the
-    /// endpoints, and waits (at most `FIRST_TICK_TIMEOUT`) until every sampler has taken its
-    /// first reading, so that the samples cover the first step. A cancel ends that wait (the
-    /// run then stops; `stop` must still be called).
+    /// endpoints. `first_readings` then waits for the samplers' first readings; `stop` must
+    /// be called whatever happens.
     pub async fn start(
         spec: &Monitor,
         machines: &Machines,
         run_roles: &[String],
         run_start: Instant,
-        cancel: watch::Receiver<bool>,
     ) -> RunMonitor {
         let roles: Vec<String> = spec
             .roles
@@ -162,7 +165,12 @@ impl RunMonitor {
                     .await;
             }
         }
-        let mut cancel = cancel;
+        m
+    }
+
+    /// Waits (at most `FIRST_TICK_TIMEOUT`) until every sampler of this machine has taken its
+    /// first reading, so that the samples cover the first step; a cancel ends the wait.
+    pub async fn first_readings(&mut self, mut cancel: watch::Receiver<bool>) {
         let cancelled = async {
             // A sender gone can no longer cancel.
             if cancel.wait_for(|v| *v).await.is_err() {
@@ -170,10 +178,9 @@ impl RunMonitor {
             }
         };
         tokio::select! {
-            _ = m.first_ticks() => {}
+            _ = self.first_ticks() => {}
             _ = cancelled => {}
         }
-        m
     }
 
     async fn start_probe(
@@ -200,9 +207,19 @@ impl RunMonitor {
             _ => CpuScope::Machine,
         };
         let (first_tx, first) = watch::channel(false);
+        let remote = b.transport.ssh_command().is_some();
+        let clock = match b.transport.ssh_command() {
+            None => Clock::shared(run_start.elapsed().as_secs_f64()),
+            Some(_) => None,
+        };
+        let reader = SamplerReader {
+            scope,
+            clock: clock.unwrap_or_default(),
+            ..SamplerReader::default()
+        };
         let reader = tokio::spawn(read_sampler(
             proc.output_so_far().0,
-            scope,
+            reader,
             run_start,
             spec.interval,
             first_tx,
@@ -218,6 +235,7 @@ impl RunMonitor {
             proc,
             reader,
             first,
+            remote,
         });
         Ok(())
     }
@@ -264,7 +282,7 @@ impl RunMonitor {
 
     async fn first_ticks(&mut self) {
         let deadline = tokio::time::Instant::now() + FIRST_TICK_TIMEOUT;
-        for p in &mut self.probes {
+        for p in self.probes.iter_mut().filter(|p| !p.remote) {
             let got = tokio::time::timeout_at(deadline, p.first.wait_for(|v| *v)).await;
             if !matches!(got, Ok(Ok(_))) {
                 self.notes.push(format!(
@@ -276,35 +294,44 @@ impl RunMonitor {
         }
     }
 
-    /// Stops every sampler (each takes a last reading as it goes) and scraper, and returns
-    /// the run's samples.
-    pub async fn stop(self, grace: Duration) -> Samples {
+    /// Stops every sampler (each takes a last reading as it goes) and scraper at once, and
+    /// gives the run's samples when they are all gone (a task: the run goes on meanwhile).
+    pub fn stop(self, grace: Duration) -> JoinHandle<Samples> {
+        tokio::spawn(self.stop_now(grace))
+    }
+
+    async fn stop_now(self, grace: Duration) -> Samples {
         let mut stops = tokio::task::JoinSet::new();
         for p in &self.probes {
             let (t, pgid) = (p.transport.clone(), p.proc.pgid);
             stops.spawn(async move { t.stop_group(pgid, grace).await });
         }
         while stops.join_next().await.is_some() {}
+        // Every byte the samplers printed is in their captures once `finish` returns; only
+        // then do the readers take their last look.
+        let mut ended = Vec::new();
+        for p in self.probes {
+            let status = p.proc.finish(false).await;
+            ended.push((p.role, p.reader, status));
+        }
         let _ = self.stop.send(true);
         let mut out = Samples {
             interfaces: self.interfaces,
             notes: self.notes,
             ..Samples::default()
         };
-        for p in self.probes {
-            let status = p.proc.finish(false).await;
-            let points = p.reader.await.unwrap_or_default();
+        for (role, reader, status) in ended {
+            let points = reader.await.unwrap_or_default();
             if points.is_empty() {
                 out.notes.push(format!(
-                    "monitor: no samples from {} ({}){}",
-                    p.role,
+                    "monitor: no samples from {role} ({}){}",
                     status
                         .exit
                         .map_or("killed".to_string(), |c| format!("exit {c}")),
                     tail(&status.stderr)
                 ));
             }
-            out.extend(&p.role, points);
+            out.extend(&role, points);
         }
         for s in self.scrapers {
             let got = s.task.await.unwrap_or_default();
@@ -338,60 +365,88 @@ fn tail(stderr: &[u8]) -> String {
 }
 
 /// Reads a sampler's output as it arrives (from the step's capture, which keeps far more
-/// than a poll's worth) until told to stop, then reads what is left.
+/// than a poll's worth) until told to stop, then reads what is left, and places the samples
+/// on the controller's clock.
 async fn read_sampler(
     out: SharedBuf,
-    scope: CpuScope,
+    mut reader: SamplerReader,
     run_start: Instant,
     interval: Duration,
     first: watch::Sender<bool>,
     mut stop: watch::Receiver<bool>,
     budget: Arc<Budget>,
 ) -> Vec<Point> {
-    let mut reader = SamplerReader {
-        scope,
-        run_start: Some(run_start),
-        ..SamplerReader::default()
-    };
     let mut points = Vec::new();
-    let slow = (interval / 2).min(Duration::from_millis(250));
+    // A remote clock is placed from the ticks that arrived soonest: frequent polls see
+    // arrivals when they happen. The local clock is the controller's own.
+    let pause = match reader.clock {
+        Clock::Shared(_) => (interval / 2).min(Duration::from_millis(250)),
+        Clock::Remote(_) => Duration::from_millis(10),
+    };
     loop {
-        budget.keep(&mut points, reader.drain(&out));
-        if reader.origin.is_some() {
+        let now = run_start.elapsed().as_secs_f64();
+        budget.keep(&mut points, reader.drain(&out, now));
+        if reader.prev.is_some() {
             first.send_if_modified(|v| !std::mem::replace(v, true));
         }
-        // Quick polls until the first tick, whose arrival places the time axis.
-        let pause = if reader.origin.is_some() {
-            slow
+        let wait = if reader.prev.is_some() {
+            pause
         } else {
             Duration::from_millis(2)
         };
         tokio::select! {
-            _ = tokio::time::sleep(pause) => {}
+            _ = tokio::time::sleep(wait) => {}
             _ = stop.wait_for(|v| *v) => break,
         }
     }
-    budget.keep(&mut points, reader.drain(&out));
+    let now = run_start.elapsed().as_secs_f64();
+    budget.keep(&mut points, reader.drain(&out, now));
+    reader.place(&mut points);
     points
+}
+
+/// How a machine's uptime maps to seconds since the run started: `time = uptime + offset`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Clock {
+    /// This machine (network namespaces share its uptime): the offset is known exactly.
+    Shared(f64),
+    /// Another machine: the least `arrival - uptime` over its ticks, that is the tick that
+    /// took the least time to arrive (ssh's buffering and a busy controller only delay).
+    Remote(Option<f64>),
+}
+
+impl Default for Clock {
+    fn default() -> Clock {
+        Clock::Remote(None)
+    }
+}
+
+impl Clock {
+    /// The local clock, read now: `now` seconds after the run started.
+    fn shared(now: f64) -> Option<Clock> {
+        let text = std::fs::read_to_string("/proc/uptime").ok()?;
+        let up: f64 = text.split_whitespace().next()?.parse().ok()?;
+        Some(Clock::Shared(now - up))
+    }
 }
 
 /// The state of reading one sampler's output.
 #[derive(Default)]
 struct SamplerReader {
     scope: CpuScope,
-    run_start: Option<Instant>,
+    clock: Clock,
     /// Bytes of the stream consumed so far.
     offset: u64,
     /// An incomplete last line.
     carry: String,
     parser: TickParser,
     prev: Option<Tick>,
-    /// (seconds since the run started, uptime) of the first tick.
-    origin: Option<(f64, f64)>,
 }
 
 impl SamplerReader {
-    fn drain(&mut self, out: &SharedBuf) -> Vec<Point> {
+    /// The samples of the ticks that arrived since the last call (`now` seconds after the
+    /// run started), timed by the machine's uptime until `place`.
+    fn drain(&mut self, out: &SharedBuf, now: f64) -> Vec<Point> {
         let new = match out.lock() {
             Ok(c) => {
                 let (start, bytes) = c.since(self.offset);
@@ -408,18 +463,32 @@ impl SamplerReader {
         let mut points = Vec::new();
         for line in complete.lines() {
             if let Some(tick) = self.parser.line(line) {
-                points.extend(self.tick(tick));
+                points.extend(self.tick(tick, now));
             }
         }
         points
     }
 
-    fn tick(&mut self, tick: Tick) -> Vec<Point> {
-        let now = self.run_start.map_or(0.0, |s| s.elapsed().as_secs_f64());
-        let (at, up0) = *self.origin.get_or_insert((now, tick.uptime));
-        let points = rates::points(self.prev.as_ref(), &tick, &self.scope, |u| at + (u - up0));
+    fn tick(&mut self, tick: Tick, now: f64) -> Vec<Point> {
+        if let Clock::Remote(best) = &mut self.clock {
+            let seen = now - tick.uptime;
+            *best = Some(best.map_or(seen, |b| b.min(seen)));
+        }
+        let points = rates::points(self.prev.as_ref(), &tick, &self.scope, |u| u);
         self.prev = Some(tick);
         points
+    }
+
+    /// Moves samples from the machine's uptime to seconds since the run started.
+    fn place(&self, points: &mut [Point]) {
+        let offset = match self.clock {
+            Clock::Shared(o) => o,
+            Clock::Remote(o) => o.unwrap_or(0.0),
+        };
+        for p in points {
+            p.t0 += offset;
+            p.t1 += offset;
+        }
     }
 }
 
@@ -573,7 +642,8 @@ fn role_summaries(
     listed: &[String],
 ) -> Vec<(&'static str, Option<f64>)> {
     let series = |m: &str| series(points, m);
-    let cpu = window_mean(series("cpu"), window);
+    // A weighted mean of 100s can come out a rounding above 100.
+    let cpu = window_mean(series("cpu"), window).map(|v| v.clamp(0.0, 100.0));
     let cpu_max = series("cpu")
         .filter(|p| overlaps(p, window))
         .map(|p| p.value)
@@ -721,24 +791,59 @@ mod tests {
     #[test]
     fn ticks_are_placed_on_the_controllers_clock_from_their_uptime() {
         let out: SharedBuf = Default::default();
-        let mut r = SamplerReader::default();
+        let mut r = SamplerReader {
+            clock: Clock::Shared(-500.0),
+            ..SamplerReader::default()
+        };
         let push = |b: &[u8]| out.lock().unwrap().push(b);
         // A tick split across reads, and a line cut in the middle.
         push(b"t 500.00\nc cpu 0 0\nm 1");
-        assert!(r.drain(&out).is_empty());
+        assert!(r.drain(&out, 9.0).is_empty());
         push(b"0\ne\nt 500.25\nc cpu 50 100\nm 20\ne\nt 501.25\nc cpu");
-        let ps = r.drain(&out);
+        let mut ps = r.drain(&out, 9.0);
+        push(b" 60 200\ne\n");
+        ps.extend(r.drain(&out, 9.0));
+        r.place(&mut ps);
         let at = |m: &str| ps.iter().filter(|p| p.metric == m).collect::<Vec<_>>();
-        // Without a run start the first tick is at 0; the next 0.25 s later by the machine.
+        // This machine's uptime is the controller's: arrival times do not matter.
         assert_eq!(at("mem")[0].t1, 0.0);
         assert_eq!(at("mem")[0].value, 10.0 * 1024.0);
-        let cpu = at("cpu");
-        assert_eq!(cpu.len(), 1);
-        assert_eq!((cpu[0].t0, cpu[0].t1, cpu[0].value), (0.0, 0.25, 50.0));
-        push(b" 60 200\ne\n");
-        let ps = r.drain(&out);
+        let cpu: Vec<(f64, f64, f64)> = at("cpu").iter().map(|p| (p.t0, p.t1, p.value)).collect();
+        assert_eq!(cpu, [(0.0, 0.25, 50.0), (0.25, 1.25, 10.0)]);
+    }
+
+    #[test]
+    fn a_remote_clock_is_placed_by_the_tick_that_arrived_soonest() {
+        let out: SharedBuf = Default::default();
+        let mut r = SamplerReader::default();
+        let push = |b: &[u8]| out.lock().unwrap().push(b);
+        // Uptime 100.0 read 0.3 s into the run but seen at 1.5 s (the controller was busy),
+        // uptime 100.2 seen at 0.52 s: the second tells the truth within 20 ms.
+        push(b"t 100.00\nc cpu 0 0\ne\n");
+        let mut ps = r.drain(&out, 1.5);
+        push(b"t 100.20\nc cpu 10 20\ne\n");
+        ps.extend(r.drain(&out, 0.52));
+        r.place(&mut ps);
         assert_eq!(ps.len(), 1);
-        assert_eq!((ps[0].t0, ps[0].t1, ps[0].value), (0.25, 1.25, 10.0));
+        assert!(
+            (ps[0].t0 - 0.32).abs() < 1e-9 && (ps[0].t1 - 0.52).abs() < 1e-9,
+            "{ps:?}"
+        );
+    }
+
+    #[test]
+    fn samples_beyond_the_limit_are_dropped_and_counted() {
+        let budget = Budget::default();
+        budget.taken.store(MAX_SAMPLES - 2, Ordering::Relaxed);
+        let mut kept = Vec::new();
+        budget.keep(
+            &mut kept,
+            (0..5).map(|i| p("cpu", 0.0, 1.0, i as f64)).collect(),
+        );
+        assert_eq!(kept.len(), 2);
+        assert_eq!(budget.dropped.load(Ordering::Relaxed), 3);
+        budget.keep(&mut kept, vec![p("mem", 1.0, 1.0, 1.0)]);
+        assert_eq!((kept.len(), budget.dropped.load(Ordering::Relaxed)), (2, 4));
     }
 
     #[test]
@@ -810,6 +915,19 @@ mod tests {
             interfaces_to_sum(vec!["eth1".into()], "127.0.0.1"),
             ["eth1"]
         );
+    }
+
+    #[test]
+    fn a_cpu_busy_all_along_is_100_not_a_rounding_above() {
+        let mut above = 0;
+        for k in 1..500 {
+            let (x, end) = (k as f64 * 0.01, 1.0 + k as f64 * 0.013);
+            let (a, b) = (p("cpu", 0.0, x, 100.0), p("cpu", x, end, 100.0));
+            above += usize::from(window_mean([&a, &b].into_iter(), (0.0, end)).unwrap() > 100.0);
+            let s = role_summaries(&[&a, &b], (0.0, end), &[]);
+            assert!(s[0].1.unwrap() <= 100.0, "{s:?}");
+        }
+        assert!(above > 0, "no rounding above 100 was tried");
     }
 
     #[test]
@@ -890,6 +1008,44 @@ mod tests {
         assert!(ticks.len() >= 2, "{ticks:?}");
         assert!(ticks[0].cpu.contains_key("cpu") && ticks[0].mem_kib.is_some());
         assert!(ticks[0].net.contains_key("lo"), "{ticks:?}");
+    }
+
+    /// Whether the sampler `pid` is reading now (its awk is running).
+    fn reading(pid: u32) -> bool {
+        let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"));
+        children.unwrap_or_default().split_whitespace().any(|c| {
+            std::fs::read_to_string(format!("/proc/{c}/comm")).is_ok_and(|n| n.contains("awk"))
+        })
+    }
+
+    #[test]
+    fn a_term_during_a_reading_stops_the_sampler_at_once() {
+        // A TERM that lands while awk reads used to wait for the whole next sleep (3 s here)
+        // before the last reading.
+        use std::os::unix::process::CommandExt;
+        let mut caught = 0;
+        for _ in 0..5 {
+            let mut child = std::process::Command::new("sh")
+                .args(["-c", SAMPLER])
+                .env("MPF_MON_INTERVAL", "3")
+                .env("MPF_MON_METRICS", "cpu memory net disk cpufreq interrupts")
+                .stdout(std::process::Stdio::null())
+                .process_group(0)
+                .spawn()
+                .unwrap();
+            let spin = Instant::now();
+            while !reading(child.id()) && spin.elapsed() < Duration::from_secs(1) {
+                std::hint::spin_loop();
+            }
+            caught += usize::from(reading(child.id()));
+            let start = Instant::now();
+            // SAFETY: signalling the process group this test just created.
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGTERM) };
+            child.wait().unwrap();
+            let took = start.elapsed();
+            assert!(took < Duration::from_millis(1500), "{took:?}");
+        }
+        assert!(caught > 0, "no TERM landed during a reading");
     }
 
     #[test]

@@ -94,8 +94,12 @@ BEGIN {
   print "e"
 }'
 tick() { awk -v metrics="$MPF_MON_METRICS" "$prog" </dev/null; }
-trap 'tick; exit 0' TERM
+# The sleep runs in the background and is waited for: a TERM that came during a tick (and
+# waits for it to end) then ends the wait at once instead of after a whole interval.
+s=
+trap '[ -z "$s" ] || kill "$s" 2>/dev/null; tick; exit 0' TERM
 while :; do
   tick
-  sleep "$MPF_MON_INTERVAL"
+  sleep "$MPF_MON_INTERVAL" & s=$!
+  wait "$s"; s=
 done

@@ -589,6 +589,14 @@ impl RunEnv<'_> {
             storage_error = Some(m.clone());
             failure = failure.or(Some(m));
         }
+        // Samplers start now, so that their first readings come while the run's directories
+        // and files are made.
+        let mut monitor = match (&exp.monitor, &failure) {
+            (Some(m), None) => Some(
+                crate::monitor::RunMonitor::start(m, self.machines, &used_roles, run_start).await,
+            ),
+            _ => None,
+        };
         let mut remote_nodes: Vec<(String, usize)> = Vec::new();
         for (r, node) in self.nodes_of(&used_roles) {
             let t = &self.machines.nodes(&r)[node].transport;
@@ -608,19 +616,9 @@ impl RunEnv<'_> {
         let mut live: Vec<Started> = Vec::new();
         let mut done: Vec<Done> = Vec::new();
         let mut anchor = Instant::now();
-        let monitor = match (&exp.monitor, &failure) {
-            (Some(m), None) => Some(
-                crate::monitor::RunMonitor::start(
-                    m,
-                    self.machines,
-                    &used_roles,
-                    run_start,
-                    cancel.clone(),
-                )
-                .await,
-            ),
-            _ => None,
-        };
+        if let Some(m) = monitor.as_mut() {
+            m.first_readings(cancel.clone()).await;
+        }
         if failure.is_none() {
             for (si, step) in exp.steps.iter().enumerate() {
                 if !step.delay.is_zero() {
@@ -687,16 +685,11 @@ impl RunEnv<'_> {
             }
         }
 
-        // Stop background steps and anything foreground steps left behind, and the samplers
-        // (which take a last reading as they stop).
+        // The samplers take a last reading as they stop, while teardown and collection go on.
         let steps_end = run_start.elapsed().as_secs_f64();
-        let stop_monitor = async {
-            match monitor {
-                Some(m) => Some(m.stop(exp.kill_grace).await),
-                None => None,
-            }
-        };
-        let (_, monitored) = tokio::join!(stop_all(&groups, exp.kill_grace), stop_monitor);
+        let monitor_stop = monitor.map(|m| m.stop(exp.kill_grace));
+        // Stop background steps and anything foreground steps left behind.
+        stop_all(&groups, exp.kill_grace).await;
         for s in live {
             let started = s.proc.started;
             let out = s.proc.finish(false).await;
@@ -767,6 +760,11 @@ impl RunEnv<'_> {
                 }
             }
         }
+
+        let monitored = match monitor_stop {
+            Some(h) => h.await.ok(),
+            None => None,
+        };
 
         // Logs, step records, results.
         let mut all = extract::Extracted::default();

@@ -316,7 +316,7 @@ fn sigkill_of_mpf_leaves_no_sampler_on_any_host() {
         .arg("-c")
         .arg(&cluster)
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("mpf.err")).unwrap())
         .spawn()
         .unwrap();
     let remote = || {
