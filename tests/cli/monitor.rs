@@ -162,6 +162,8 @@ steps:
     results:
       received: {json: end.sum_received.bytes, unit: B}
       sent: {json: end.sum_sent.bytes, unit: B}
+      goodput: {json: end.sum_received.bits_per_second, unit: bit/s}
+      sending: {json: end.sum_sent.bits_per_second, unit: bit/s}
 "#,
     );
     let set = run_ok(
@@ -195,8 +197,41 @@ steps:
         (tx / sent - 1.0).abs() < 0.10,
         "client tx {tx} bits vs iperf3's {sent} sent over {window} s"
     );
-    // The series come from inside each host's namespace.
+    // While the client sends, the series say what iperf3 says: the mean of the samples that lie
+    // inside the client's step, against iperf3's own goodput (server rx) and sending rate
+    // (client tx).
     let rows = monitor_csv(&set, 0);
+    let (from, to) = (
+        at("client", "start") + 0.2,
+        at("client", "start") + at("client", "duration"),
+    );
+    let during = |role: &str, metric: String| -> f64 {
+        // A sample's time is the end of its 200 ms interval.
+        let v: Vec<f64> = rows
+            .iter()
+            .filter(|r| r.1 == role && r.2 == metric && r.0 - 0.2 >= from && r.0 <= to)
+            .map(|r| r.3)
+            .collect();
+        assert!(v.len() >= 5, "{} samples of {role} {metric}", v.len());
+        v.iter().sum::<f64>() / v.len() as f64
+    };
+    let server_rx = during("server", format!("net.mpn{}0.rx", bed.tag));
+    let client_tx = during("client", format!("net.mpn{}1.tx", bed.tag));
+    let (goodput, sending) = (result(rec, "goodput"), result(rec, "sending"));
+    println!(
+        "during the client: server rx / goodput {:.3}, client tx / sending {:.3}",
+        server_rx / goodput,
+        client_tx / sending
+    );
+    assert!(
+        (server_rx / goodput - 1.0).abs() < 0.10,
+        "server rx {server_rx} bit/s vs iperf3's goodput {goodput}"
+    );
+    assert!(
+        (client_tx / sending - 1.0).abs() < 0.10,
+        "client tx {client_tx} bit/s vs iperf3's {sending}"
+    );
+    // The series come from inside each host's namespace.
     let iface = format!("net.mpn{}0.rx", bed.tag);
     assert!(rows
         .iter()
