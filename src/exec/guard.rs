@@ -104,10 +104,10 @@ impl Guard {
         let _ = s.registry.write_all(line.as_bytes());
     }
 
-    /// The registry file's descriptor, for `register_child` in a child before its exec.
-    pub fn registry_fd(&self) -> Option<std::os::fd::RawFd> {
-        use std::os::fd::AsRawFd;
-        self.state.lock().ok().map(|s| s.registry.as_raw_fd())
+    /// The registry's path, which a step's shell appends its group to before the step runs
+    /// (`REGISTER_PREFIX` in `exec::local`).
+    pub fn registry_path(&self) -> &std::path::Path {
+        &self.path
     }
 
     pub fn register(&self, pgid: i32) {
@@ -130,38 +130,4 @@ impl Drop for Guard {
         }
         let _ = std::fs::remove_file(&self.path);
     }
-}
-
-/// Registers the calling process's group in the registry `fd` (a child between fork and exec,
-/// leading its own group), then makes sure the parent that forked it (`parent`) is still
-/// alive. So a group is on the registry before its first instruction runs: if mpf is killed
-/// while it starts a step, the guard, which reads the registry only once mpf is gone, either
-/// finds the group or the child exits by itself. Only async-signal-safe calls, no allocation.
-pub fn register_child(fd: std::os::fd::RawFd, parent: libc::pid_t) -> std::io::Result<()> {
-    // SAFETY: getpid, write, getppid and _exit are async-signal-safe; `line` is on the stack.
-    unsafe {
-        let mut line = [0u8; 24];
-        line[0] = b'+';
-        line[1] = b' ';
-        let mut digits = [0u8; 12];
-        let mut n = libc::getpid() as u32;
-        let mut len = 0;
-        loop {
-            digits[len] = b'0' + (n % 10) as u8;
-            len += 1;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        for i in 0..len {
-            line[2 + i] = digits[len - 1 - i];
-        }
-        line[2 + len] = b'\n';
-        libc::write(fd, line.as_ptr().cast(), 3 + len);
-        if libc::getppid() != parent {
-            libc::_exit(127);
-        }
-    }
-    Ok(())
 }
