@@ -96,8 +96,10 @@ BEGIN {
 tick() { awk -v metrics="$MPF_MON_METRICS" "$prog" </dev/null; }
 # The sleep runs in the background and is waited for: a TERM that came during a tick (and
 # waits for it to end) then ends the wait at once instead of after a whole interval.
+# A second TERM (sent to the process and to its group, as timeout(1) does) is ignored: one
+# last reading, not two.
 s=
-trap '[ -z "$s" ] || kill "$s" 2>/dev/null; tick; exit 0' TERM
+trap 'trap "" TERM; [ -z "$s" ] || kill "$s" 2>/dev/null; tick; exit 0' TERM
 while :; do
   tick
   sleep "$MPF_MON_INTERVAL" & s=$!
