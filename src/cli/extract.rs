@@ -1,6 +1,7 @@
 use std::path::PathBuf;
 
 use mpf::error::{exit, Result};
+use mpf::report::table::run_ids;
 use mpf::runner::reextract::{reextract, Reextracted};
 
 use super::console;
@@ -39,16 +40,6 @@ pub fn run(args: Args) -> Result<i32> {
     })
 }
 
-fn runs_text(runs: &[usize]) -> String {
-    let shown: Vec<String> = runs.iter().take(10).map(|i| format!("{i:04}")).collect();
-    let more = runs.len().saturating_sub(shown.len());
-    if more > 0 {
-        format!("{} and {more} more", shown.join(", "))
-    } else {
-        shown.join(", ")
-    }
-}
-
 /// `DIR: 12 runs extracted again: 11 ok, 1 FAILED; now ok: 0003; previous journal kept as
 /// journal.1.jsonl`.
 fn summary(dir: &std::path::Path, d: &Reextracted) -> String {
@@ -62,10 +53,10 @@ fn summary(dir: &std::path::Path, d: &Reextracted) -> String {
         line.push_str(&format!(", {} FAILED", d.failed));
     }
     if !d.now_ok.is_empty() {
-        line.push_str(&format!("; now ok: {}", runs_text(&d.now_ok)));
+        line.push_str(&format!("; now ok: {}", run_ids(&d.now_ok)));
     }
     if !d.now_failed.is_empty() {
-        line.push_str(&format!("; now failed: {}", runs_text(&d.now_failed)));
+        line.push_str(&format!("; now failed: {}", run_ids(&d.now_failed)));
     }
     line.push_str(&format!(
         "; previous journal kept as journal.{}.jsonl",

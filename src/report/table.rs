@@ -206,7 +206,8 @@ fn run_notes(set: &ResultSet) -> String {
     }
     let mut out = String::from("\nnotes:\n");
     for (text, runs) in grouped.iter().take(SHOWN_NOTES) {
-        out.push_str(&format!("  {}: {text}\n", runs_text(runs)));
+        let which = if runs.len() == 1 { "run" } else { "runs" };
+        out.push_str(&format!("  {which} {}: {text}\n", run_ids(runs)));
     }
     if grouped.len() > SHOWN_NOTES {
         out.push_str(&format!(
@@ -217,20 +218,15 @@ fn run_notes(set: &ResultSet) -> String {
     out
 }
 
-/// `run 0003`, `runs 0001, 0004`, or `6 runs (0000 ... 0005)`.
-fn runs_text(runs: &[usize]) -> String {
-    match runs {
-        [one] => format!("run {one:04}"),
-        [_, _] | [_, _, _] => {
-            let ids: Vec<String> = runs.iter().map(|r| format!("{r:04}")).collect();
-            format!("runs {}", ids.join(", "))
-        }
-        _ => format!(
-            "{} runs ({:04} ... {:04})",
-            runs.len(),
-            runs[0],
-            runs[runs.len() - 1]
-        ),
+/// Run indices as users read them: `0003`, `0001, 0004`, at most ten and then `and N more`
+/// (`mpf show`'s notes, `mpf extract`'s summary).
+pub fn run_ids(runs: &[usize]) -> String {
+    let shown: Vec<String> = runs.iter().take(10).map(|i| format!("{i:04}")).collect();
+    let more = runs.len().saturating_sub(shown.len());
+    if more > 0 {
+        format!("{} and {more} more", shown.join(", "))
+    } else {
+        shown.join(", ")
     }
 }
 
