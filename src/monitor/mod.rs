@@ -653,28 +653,24 @@ fn role_summaries(
         .filter(|p| p.t1 >= window.0)
         .map(|p| p.value)
         .reduce(f64::max);
-    let mean_of = |name: String| window_mean(series(&name), window);
-    let ifaces = interfaces_for_sums(points, window, listed);
-    let net = |dir: &str| -> Option<f64> {
-        let means: Vec<f64> = ifaces
+    // The sum of the window means of `<group>.<name>.<dir>` over `names`; none without samples.
+    let summed = |group: &str, names: &[&str], dir: &str| -> Option<f64> {
+        let means: Vec<f64> = names
             .iter()
-            .filter_map(|i| mean_of(format!("net.{i}.{dir}")))
+            .filter_map(|n| window_mean(series(&format!("{group}.{n}.{dir}")), window))
             .collect();
         (!means.is_empty()).then(|| means.iter().sum())
     };
+    let ifaces = interfaces_for_sums(points, window, listed);
+    let ifaces: Vec<&str> = ifaces.iter().map(String::as_str).collect();
+    let net = |dir: &str| summed("net", &ifaces, dir);
     let devices: Vec<&str> = points
         .iter()
         .filter_map(|p| p.metric.strip_prefix("disk.")?.strip_suffix(".read"))
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    let disk = |dir: &str| -> Option<f64> {
-        let means: Vec<f64> = devices
-            .iter()
-            .filter_map(|d| mean_of(format!("disk.{d}.{dir}")))
-            .collect();
-        (!means.is_empty()).then(|| means.iter().sum())
-    };
+    let disk = |dir: &str| summed("disk", &devices, dir);
     vec![
         ("cpu", cpu),
         ("cpu.max", cpu_max),
