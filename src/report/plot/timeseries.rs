@@ -140,13 +140,16 @@ fn by_unit(samples: &RunSamples, chosen: &[usize]) -> Vec<(&'static str, Vec<usi
 /// highest are left out: at the panel's scale they are a flat line on zero (an idle
 /// interface), which only crowds the legend.
 pub fn busiest(series: &[Vec<(f64, f64)>], max: usize) -> Vec<usize> {
-    let peak = |p: &Vec<(f64, f64)>| p.iter().map(|x| x.1.abs()).fold(0.0, f64::max);
+    let peak: Vec<f64> = series
+        .iter()
+        .map(|p| p.iter().map(|x| x.1.abs()).fold(0.0, f64::max))
+        .collect();
     let mut order: Vec<usize> = (0..series.len()).collect();
-    order.sort_by(|&a, &b| peak(&series[b]).total_cmp(&peak(&series[a])));
-    let top = order.first().map_or(0.0, |&i| peak(&series[i]));
+    order.sort_by(|&a, &b| peak[b].total_cmp(&peak[a]));
+    let top = order.first().map_or(0.0, |&i| peak[i]);
     let moving = order
         .iter()
-        .take_while(|&&i| top > 0.0 && peak(&series[i]) >= top / 1000.0)
+        .take_while(|&&i| top > 0.0 && peak[i] >= top / 1000.0)
         .count();
     order.truncate(max.min(moving.max(1)));
     order.sort_unstable();
