@@ -4,6 +4,7 @@
 pub mod guard;
 pub mod local;
 pub mod process;
+pub mod slot;
 pub mod ssh;
 
 pub use local::Local;

@@ -305,7 +305,7 @@ impl Capture {
     }
 
     /// The end of the stream: an undecided partial line goes to the log.
-    fn close(&mut self) {
+    pub(crate) fn close(&mut self) {
         let mut rest = Vec::new();
         self.marks.flush(&mut rest);
         self.store(&rest);
@@ -416,6 +416,30 @@ impl StepProc {
             }
         });
         StepProc::start(child, token, hold, Some((hook, rx)))
+    }
+
+    /// A step whose output and exit come from elsewhere (a step runner's session, see
+    /// `exec::slot`): `stdout` and `stderr` are filled, `closed` counts the streams that reached
+    /// the step's end (two), `exited` says when it exited.
+    pub(crate) fn from_parts(
+        pgid: i32,
+        stdout: SharedBuf,
+        stderr: SharedBuf,
+        closed: watch::Receiver<usize>,
+        exited: ExitWatch,
+    ) -> StepProc {
+        StepProc {
+            pgid,
+            started: Instant::now(),
+            exited,
+            stdout,
+            stderr,
+            readers: Vec::new(),
+            streams: 2,
+            closed,
+            exit: None,
+            ended: None,
+        }
     }
 
     /// Like `new`, keeping `hold` (a session permit) until the process exits.
@@ -572,6 +596,8 @@ impl StepProc {
         for r in self.readers.drain(..) {
             let _ = tokio::time::timeout_at(deadline, r).await;
         }
+        // Streams read by someone else (a step runner's) end at the step's end marker.
+        let _ = tokio::time::timeout_at(deadline, self.output_closed()).await;
         let take = |b: &SharedBuf| {
             b.lock()
                 .map(|c| (c.tail.clone(), c.tail_start, c.report()))

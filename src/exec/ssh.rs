@@ -41,6 +41,7 @@ use tokio::sync::{oneshot, Semaphore};
 pub const GUARD_SESSIONS: usize = 1;
 
 use crate::error::{Error, IoContext, Result};
+use crate::exec::slot::{self, Slot};
 use crate::exec::{sh_quote as q, BoxFut, StepProc, Transport};
 
 /// How to reach one machine.
@@ -70,6 +71,8 @@ struct Helper {
     registry: String,
     /// The login shell is `/bin/sh`: a step can run in it directly.
     login_sh: bool,
+    /// The machine has setsid(1): steps run in runner sessions (`exec::slot`).
+    setsid: bool,
 }
 
 struct Conn {
@@ -94,6 +97,8 @@ pub struct Ssh {
     live: Mutex<HashMap<i32, (crate::exec::process::ExitWatch, u64)>>,
     /// Run directories made ahead, by root and role: the runs `start..end`.
     ahead: Mutex<HashMap<(String, String), (usize, usize)>>,
+    /// Runner sessions, idle or running a step (`exec::slot`).
+    slots: Mutex<Vec<Arc<Slot>>>,
 }
 
 /// Runs whose directories the helper makes at once: one `mkdir` for this many runs.
@@ -120,7 +125,13 @@ fn helper_script(dir: &str) -> String {
 /// registration in `registry` under `token`, the EXIT trap that prints the exit marker, its
 /// run directory if the helper has not made it yet, then `script` itself, on the same line
 /// so that the step's line numbers stay its own.
-fn step_text(registry: &str, token: i32, env: &[(String, String)], script: &str) -> String {
+fn step_text(
+    registry: &str,
+    token: i32,
+    env: &[(String, String)],
+    script: &str,
+    exit_mark: bool,
+) -> String {
     let f = q(&format!("{registry}/{token}"));
     let open = q(&format!("{registry}/open"));
     let mut s = String::new();
@@ -132,10 +143,15 @@ fn step_text(registry: &str, token: i32, env: &[(String, String)], script: &str)
         s.push_str("; ");
     }
     s.push_str(&format!(
-        "exec </dev/null; {{ echo $$ >> {f} && read -r mpf_p < {f} && [ \"$mpf_p\" = $$ ] && [ -e {open} ]; }} || {{ echo 'mpf: the step was stopped before it started' >&2; exit 125; }}; unset mpf_p; trap 'echo \"{} {} $?\" >&2' EXIT; ",
-        crate::exec::process::INTERNAL_MARK,
-        crate::exec::process::EXIT_MARK
+        "exec </dev/null; {{ echo $$ >> {f} && read -r mpf_p < {f} && [ \"$mpf_p\" = $$ ] && [ -e {open} ]; }} || {{ echo 'mpf: the step was stopped before it started' >&2; exit 125; }}; unset mpf_p; "
     ));
+    if exit_mark {
+        s.push_str(&format!(
+            "trap 'echo \"{} {} $?\" >&2' EXIT; ",
+            crate::exec::process::INTERNAL_MARK,
+            crate::exec::process::EXIT_MARK
+        ));
+    }
     if env.iter().any(|(k, _)| k == "MPF_RUN_DIR") {
         s.push_str("[ -d \"$MPF_RUN_DIR\" ] || mkdir -p \"$MPF_RUN_DIR\"; ");
     }
@@ -263,6 +279,7 @@ impl Ssh {
             private_roots: Mutex::new(Vec::new()),
             live: Mutex::new(HashMap::new()),
             ahead: Mutex::new(HashMap::new()),
+            slots: Mutex::new(Vec::new()),
         };
         let conn = ssh.open().await?;
         if let Ok(mut c) = ssh.conn.lock() {
@@ -375,7 +392,9 @@ impl Ssh {
                 child,
                 waiters,
                 registry,
-                login_sh: rest.trim() == "sh",
+                login_sh: rest.split_whitespace().any(|w| w == "sh"),
+                setsid: rest.split_whitespace().any(|w| w == "setsid")
+                    && std::env::var_os("MPF_SSH_SESSION_PER_STEP").is_none(),
             }),
             None => {
                 let _ = child.kill();
@@ -421,11 +440,125 @@ impl Ssh {
         Ok(())
     }
 
-    /// The current connection's id, registry and whether its login shell is `/bin/sh`.
-    fn conn_info(&self) -> Option<(u64, String, bool)> {
+    /// The current connection's id, registry, whether its login shell is `/bin/sh` and
+    /// whether steps run in runner sessions.
+    fn conn_info(&self) -> Option<(u64, String, bool, bool)> {
         let c = self.conn.lock().ok()?;
         let c = c.as_ref()?;
-        Some((c.id, c.helper.registry.clone(), c.helper.login_sh))
+        Some((
+            c.id,
+            c.helper.registry.clone(),
+            c.helper.login_sh,
+            c.helper.setsid,
+        ))
+    }
+
+    /// One session of the machine's budget. Idle runner sessions hold theirs: when none is
+    /// free, the oldest idle one is closed for it.
+    async fn acquire_session(&self) -> Result<tokio::sync::OwnedSemaphorePermit> {
+        loop {
+            if let Ok(p) = self.sessions.clone().try_acquire_owned() {
+                return Ok(p);
+            }
+            if !self.retire_idle_slot() {
+                return self
+                    .sessions
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| Error::Runtime("session limit closed".into()));
+            }
+            // Its permit comes back when its session has ended.
+            let wait = self.sessions.clone().acquire_owned();
+            if let Ok(Ok(p)) = tokio::time::timeout(Duration::from_secs(2), wait).await {
+                return Ok(p);
+            }
+        }
+    }
+
+    /// For a synchronous session (`run_sync`): closes an idle runner session, and waits for
+    /// it to end, when the budget has no session free. Nothing to hold: the sessions of
+    /// `run_sync` are short and were not counted before runner sessions either.
+    fn make_room_sync(&self) {
+        if self.sessions.available_permits() > 0 || !self.retire_idle_slot() {
+            return;
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while self.sessions.available_permits() == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Closes one idle runner session; false when there is none.
+    fn retire_idle_slot(&self) -> bool {
+        let Ok(mut slots) = self.slots.lock() else {
+            return false;
+        };
+        slots.retain(|s| !s.is_gone());
+        let idle = slots.iter().position(|s| s.is_idle() && s.retire());
+        if let Some(i) = idle {
+            slots.remove(i);
+        }
+        idle.is_some()
+    }
+
+    /// Starts `text` under `wrap` in an idle runner session of connection `conn`, or in a new
+    /// one.
+    async fn spawn_in_slot(
+        &self,
+        conn: u64,
+        token: i32,
+        wrap: &[String],
+        text: &str,
+    ) -> Result<StepProc> {
+        let line = slot::job_line(wrap, text).ok_or_else(|| {
+            Error::Runtime(format!(
+                "machine {}: a step's text holds a NUL byte, which no shell can run",
+                self.cfg.name
+            ))
+        })?;
+        let idle = self.slots.lock().ok().and_then(|mut slots| {
+            slots.retain(|s| !s.is_gone() && s.conn == conn);
+            slots
+                .iter()
+                .find_map(|s| s.take(token).map(|p| (s.clone(), p)))
+        });
+        let (slot, proc) = match idle {
+            Some(found) => found,
+            None => {
+                let permit = self.acquire_session().await?;
+                let slot = self.open_slot(conn, permit)?;
+                let proc = slot.take(token).ok_or_else(|| {
+                    Error::Runtime(format!(
+                        "machine {}: the step runner ended as it started",
+                        self.cfg.name
+                    ))
+                })?;
+                if let Ok(mut slots) = self.slots.lock() {
+                    slots.push(slot.clone());
+                }
+                (slot, proc)
+            }
+        };
+        // A runner that is gone fails the step as a session that ends at once would.
+        slot.send(&line).await;
+        Ok(proc)
+    }
+
+    /// Opens a runner session (`sh/runner.sh`) holding `permit`.
+    fn open_slot(&self, conn: u64, permit: tokio::sync::OwnedSemaphorePermit) -> Result<Arc<Slot>> {
+        let mark = slot::end_mark(&random_tag());
+        let text = format!("set -- {}\n{ALIVE_FN}{}", q(&mark), slot::RUNNER);
+        let remote = format!("exec /bin/sh -c {} mpf-runner", q(&text));
+        let mut cmd = tokio::process::Command::from(self.session(&remote));
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(false);
+        let child = cmd
+            .spawn()
+            .ctx(|| format!("failed to start ssh for {}", self.cfg.name))?;
+        Ok(Slot::start(child, conn, &mark, permit))
     }
 
     /// Sends one command line to the helper of connection `conn` (any when `None`); returns
@@ -463,6 +596,7 @@ impl Ssh {
 
     /// Runs a short command synchronously; returns its stdout or an error with its stderr.
     fn run_sync(&self, remote: &str, input: Option<&[u8]>) -> Result<Vec<u8>> {
+        self.make_room_sync();
         let mut cmd = self.session(remote);
         cmd.stdin(if input.is_some() {
             Stdio::piped()
@@ -494,6 +628,15 @@ impl Ssh {
         let Some(mut conn) = self.conn.lock().ok().and_then(|mut c| c.take()) else {
             return;
         };
+        // Runners exit at EOF (their steps were stopped with the run).
+        for slot in self
+            .slots
+            .lock()
+            .map(|mut s| s.split_off(0))
+            .unwrap_or_default()
+        {
+            slot.close_stdin();
+        }
         let roots = self.roots.lock().map(|r| r.clone()).unwrap_or_default();
         let (plain, quoted): (Vec<String>, Vec<String>) =
             roots.into_iter().partition(|r| plain_word(r));
@@ -573,11 +716,7 @@ impl Ssh {
     /// session.
     async fn fetch_dir(&self, remote: &str, local: &Path) -> Result<()> {
         self.ensure_connected().await?;
-        let _permit = self
-            .sessions
-            .acquire()
-            .await
-            .map_err(|_| Error::Runtime("session limit closed".into()))?;
+        let _permit = self.acquire_session().await?;
         std::fs::create_dir_all(local).ctx(|| format!("failed to create {}", local.display()))?;
         // An empty archive when the directory does not exist, so that the local tar always
         // has one to read.
@@ -681,17 +820,20 @@ impl Transport for Ssh {
     ) -> BoxFut<'a, Result<StepProc>> {
         Box::pin(async move {
             self.ensure_connected().await?;
-            let permit = self
-                .sessions
-                .clone()
-                .acquire_owned()
-                .await
-                .map_err(|_| Error::Runtime("session limit closed".into()))?;
-            let (conn, registry, login_sh) = self.conn_info().ok_or_else(|| {
+            let (conn, registry, login_sh, setsid) = self.conn_info().ok_or_else(|| {
                 Error::Runtime(format!("machine {}: not connected", self.cfg.name))
             })?;
             let token = self.next_token.fetch_add(1, Ordering::Relaxed);
-            let text = step_text(&registry, token, env, script);
+            if setsid {
+                let text = step_text(&registry, token, env, script, false);
+                let proc = self.spawn_in_slot(conn, token, wrap, &text).await?;
+                if let Ok(mut live) = self.live.lock() {
+                    live.insert(token, (proc.exit_watch(), conn));
+                }
+                return Ok(proc);
+            }
+            let permit = self.acquire_session().await?;
+            let text = step_text(&registry, token, env, script, true);
             // The login shell runs the step itself when it is the /bin/sh a step runs under;
             // otherwise it becomes that shell (after the prefix), still one process.
             let remote = if login_sh && wrap.is_empty() {
@@ -739,7 +881,7 @@ impl Transport for Ssh {
     }
 
     fn group_alive(&self, pgid: i32) -> bool {
-        let Some((_, registry, _)) = self.conn_info() else {
+        let Some((_, registry, _, _)) = self.conn_info() else {
             return false;
         };
         let script = format!(
@@ -893,6 +1035,7 @@ mod tests {
             7,
             &env(&run_dir),
             "echo \"$MPF_ROLE\" $$; read -r x || echo no-stdin; exit 3",
+            true,
         );
         let out = session_shell(&text).wait_with_output().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -911,7 +1054,7 @@ mod tests {
         assert_eq!(std::fs::read_to_string(reg.join("7")).unwrap().trim(), pid);
         assert!(run_dir.is_dir());
         // A syntax error is the script's, on its own line 1.
-        let out = session_shell(&step_text(regs, 8, &[], "if then"))
+        let out = session_shell(&step_text(regs, 8, &[], "if then", true))
             .wait_with_output()
             .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
@@ -928,14 +1071,14 @@ mod tests {
         let marker = tmp.path().join("ran");
         let script = format!("touch {}", q(marker.to_str().unwrap()));
         // The registry is closed (the helper saw EOF).
-        let out = session_shell(&step_text(regs, 1, &[], &script))
+        let out = session_shell(&step_text(regs, 1, &[], &script, true))
             .wait_with_output()
             .unwrap();
         assert_eq!(out.status.code(), Some(125));
         // Open, but the helper's stop came first.
         std::fs::write(reg.join("open"), "").unwrap();
         std::fs::write(reg.join("2"), "x\n").unwrap();
-        let out = session_shell(&step_text(regs, 2, &[], &script))
+        let out = session_shell(&step_text(regs, 2, &[], &script, true))
             .wait_with_output()
             .unwrap();
         assert_eq!(out.status.code(), Some(125));
@@ -967,10 +1110,10 @@ mod tests {
             from.read_line(&mut l).unwrap();
             l.trim().to_string()
         };
-        assert_eq!(answer(), "ready sh");
+        assert_eq!(answer(), "ready sh setsid");
         // Two steps: one still running, one that exited and left a process in its group.
-        let running = session_shell(&step_text(&regs, 1, &[], "sleep 300"));
-        let mut leaving = session_shell(&step_text(&regs, 2, &[], "sleep 301 & exit 0"));
+        let running = session_shell(&step_text(&regs, 1, &[], "sleep 300", true));
+        let mut leaving = session_shell(&step_text(&regs, 2, &[], "sleep 301 & exit 0", true));
         let pgid = |t: &str| loop {
             if let Ok(p) = std::fs::read_to_string(reg.join(t)) {
                 if let Ok(p) = p.trim().parse::<i32>() {
@@ -1023,7 +1166,7 @@ mod tests {
         assert!(!tmp.path().join("runs/0101").exists());
 
         // At EOF: a registered group dies, the registry goes.
-        let mut last = session_shell(&step_text(&regs, 3, &[], "sleep 302"));
+        let mut last = session_shell(&step_text(&regs, 3, &[], "sleep 302", true));
         let g3 = pgid("3");
         drop(to);
         helper.wait().unwrap();

@@ -635,58 +635,80 @@ fn udp_limit_example_between_two_namespace_hosts() {
 /// step that leaves a process holding its output ends at its exit, one past its timeout is
 /// stopped by the machine's helper, and nothing of the user's is left on the host.
 #[test]
-fn a_sh_login_runs_steps_in_its_session_shell_and_stops_them() {
+fn a_sh_login_runs_steps_in_their_own_session_and_stops_them() {
     let Some(mut bed) = Bed::new("a_sh_login_runs_steps_in_its_session_shell", 1) else {
         return;
     };
     let user = bed.add_sh_user();
-    let dir = tempfile::tempdir().unwrap();
-    let cluster = write(
-        dir.path(),
-        "cluster.yaml",
-        &format!(
-            "machines:\n  - hostname: {}\n{}    role: r\n",
-            bed.hosts[0].ip,
-            bed.ssh_keys_for(&user, 4)
-        ),
-    );
-    let exp = write(
-        dir.path(),
-        "sh.yaml",
-        "name: sh\nruns: 1\nsteps:\n  - name: argv\n    role: r\n    run: tr '\\0' ' ' < /proc/$$/cmdline | cut -c1-6; cat /proc/$PPID/comm; echo \"mpf-result uid $(id -u)\"\n  - name: hold\n    role: r\n    run: sleep 1001 & echo held\n  - name: slow\n    role: r\n    timeout: 1s\n    run: sleep 1002\n",
-    );
-    let start = Instant::now();
-    let out = mpf_in(dir.path())
-        .args(["run", "--quiet", "--no-plot"])
-        .arg(&exp)
-        .arg("-c")
-        .arg(&cluster)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(start.elapsed() < Duration::from_secs(20), "{err}");
-    let set = set_dir(dir.path());
-    let records = journal(&set);
-    assert_eq!(records.len(), 1);
-    let error = records[0]["error"].as_str().unwrap();
-    assert!(
-        error.contains("step 'slow'") && error.contains("timed out"),
-        "{error}"
-    );
-    assert!(records[0]["results"]["uid"].as_f64().unwrap() > 0.0);
-    let run = set.join("runs/0000/r");
-    // sshd started it as `sh -c ...`: no `/bin/sh -c` of mpf's, no supervisor in between.
-    let argv = std::fs::read_to_string(run.join("argv.out")).unwrap();
-    assert!(argv.starts_with("sh -c \nsshd"), "{argv}");
-    assert_eq!(
-        std::fs::read_to_string(run.join("hold.out")).unwrap(),
-        "held\n"
-    );
-    assert!(!run.join("hold.err").exists(), "no marker reaches the logs");
-    let steps = records[0]["steps"].as_array().unwrap();
-    assert_eq!(steps[1]["exit"], 0, "{steps:?}");
-    assert!(steps[1]["duration"].as_f64().unwrap() < 5.0, "{steps:?}");
-    let left = bed.processes_in(&bed.hosts[0].ns, bed.sshd_pid(0));
-    assert!(left.is_empty(), "{left:?}");
+    // Through a runner session (the machine has setsid), then with a session each (as on a
+    // machine without setsid).
+    for per_step in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let cluster = write(
+            dir.path(),
+            "cluster.yaml",
+            &format!(
+                "machines:\n  - hostname: {}\n{}    role: r\n",
+                bed.hosts[0].ip,
+                bed.ssh_keys_for(&user, 4)
+            ),
+        );
+        let exp = write(
+            dir.path(),
+            "sh.yaml",
+            "name: sh\nruns: 1\nsteps:\n  - name: argv\n    role: r\n    run: tr '\\0' ' ' < /proc/$$/cmdline | cut -c1-10; cat /proc/$PPID/comm; ps -o pid=,pgid=,sid= -p $$; printf 'no newline'\n  - name: id\n    role: r\n    run: echo \"mpf-result uid $(id -u)\"\n  - name: hold\n    role: r\n    run: sleep 1001 & echo held\n  - name: slow\n    role: r\n    timeout: 1s\n    run: sleep 1002\n",
+        );
+        let start = Instant::now();
+        let mut cmd = mpf_in(dir.path());
+        if per_step {
+            cmd.env("MPF_SSH_SESSION_PER_STEP", "1");
+        }
+        let out = cmd
+            .args(["run", "--quiet", "--no-plot"])
+            .arg(&exp)
+            .arg("-c")
+            .arg(&cluster)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(start.elapsed() < Duration::from_secs(20), "{err}");
+        let set = set_dir(dir.path());
+        let records = journal(&set);
+        assert_eq!(records.len(), 1);
+        let error = records[0]["error"].as_str().unwrap();
+        assert!(
+            error.contains("step 'slow'") && error.contains("timed out"),
+            "{error}"
+        );
+        assert!(records[0]["results"]["uid"].as_f64().unwrap() > 0.0);
+        let run = set.join("runs/0000/r");
+        let argv = std::fs::read_to_string(run.join("argv.out")).unwrap();
+        let mut lines = argv.lines();
+        let (cmdline, parent) = (lines.next().unwrap(), lines.next().unwrap());
+        if per_step {
+            // sshd started it as `sh -c ...`: no `/bin/sh -c` of mpf's in between.
+            assert_eq!((cmdline, parent), ("sh -c expo", "sshd"), "{argv}");
+        } else {
+            // The runner (a shell) started `/bin/sh -c`, through setsid.
+            assert_eq!((cmdline, parent), ("/bin/sh -c", "sh"), "{argv}");
+        }
+        // Either way the step leads its own process group and session.
+        let ids: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+        assert!(ids.len() == 3 && ids.iter().all(|i| *i == ids[0]), "{argv}");
+        // The last line is whole, though the runner's marker came right after it.
+        assert_eq!(lines.next(), Some("no newline"), "{argv}");
+        assert!(argv.ends_with("no newline"), "{argv:?}");
+        assert_eq!(
+            std::fs::read_to_string(run.join("hold.out")).unwrap(),
+            "held\n"
+        );
+        assert!(!run.join("hold.err").exists(), "no marker reaches the logs");
+        assert!(!run.join("argv.err").exists(), "no marker reaches the logs");
+        let steps = records[0]["steps"].as_array().unwrap();
+        assert_eq!(steps[2]["exit"], 0, "{steps:?}");
+        assert!(steps[2]["duration"].as_f64().unwrap() < 5.0, "{steps:?}");
+        let left = bed.processes_in(&bed.hosts[0].ns, bed.sshd_pid(0));
+        assert!(left.is_empty(), "{left:?}");
+    }
 }

@@ -1,7 +1,7 @@
 # The machine's helper: one long-lived session per connection. The caller puts before this
 # text `set -- REGISTRY`, the private-directory check (which makes REGISTRY, or exits) and the
 # `alive` function. It marks the registry open, says `ready` and whether the login shell is
-# /bin/sh, then answers mpf's commands on stdin, one a line:
+# /bin/sh and whether it has setsid(1), then answers mpf's commands on stdin, one a line:
 #   k POLLS TOKEN...  stop these steps' groups: TERM and CONT, polls of 50 ms while one is
 #                     alive (at most POLLS), KILL; answers `k`.
 #   d DIR...          answers `d` and those DIRs that hold anything (run directories to collect).
@@ -19,7 +19,12 @@
 d=$1
 trap '' INT TERM HUP
 : > "$d/open" || exit 1
-if [ "$SHELL" = /bin/sh ]; then echo ready sh; else echo ready; fi
+# `ready`, then `sh` when the login shell is /bin/sh, `setsid` when steps can run in a runner
+# session (`sh/runner.sh`), which starts them with setsid(1).
+r=ready
+[ "$SHELL" = /bin/sh ] && r="$r sh"
+command -v setsid >/dev/null 2>&1 && r="$r setsid"
+echo "$r"
 # p: the pgid registered under token $1, or empty (never registered, stopped before it ran).
 pgid_of() {
   p=

@@ -1,0 +1,519 @@
+//! Step runners: long-lived sessions of a remote machine's connection that run its steps one
+//! after another (`sh/runner.sh`), so that a step costs the machine a fork and mpf a line
+//! written to a pipe, not an ssh client and an ssh session each.
+//!
+//! A runner session is a *slot*. It is idle or runs one step: the step writes straight into
+//! the session's stdout and stderr, and the runner prints an end marker on both once the step
+//! has exited (`MARK CODE`, found wherever it falls in the stream, so that a step whose output
+//! ends without a newline keeps its last line whole). Between the markers the bytes are the
+//! step's and go to its captures; a slot whose step left processes behind says so
+//! (`MARK CODE held`) and is never used again: its session stays with them, as a session of the
+//! step's own would, until the end of the run stops them.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, ChildStdin};
+use tokio::sync::{watch, OwnedSemaphorePermit};
+
+use crate::exec::process::{ExitWatch, SharedBuf, StepProc, INTERNAL_MARK};
+use crate::exec::sh_quote as q;
+
+/// The runner's program (`sh/runner.sh`), before which the caller puts `set -- MARK` and
+/// the `alive` function.
+pub const RUNNER: &str = include_str!("sh/runner.sh");
+
+/// How long a held slot's session may stay open after its step exited before its session
+/// permit is given back (as for a step's own session: processes left behind hold it open).
+const HELD_LINGER: Duration = Duration::from_millis(200);
+
+/// Bytes kept of what follows an end marker on its line (`CODE` or `CODE held`).
+const END_TEXT_MAX: usize = 32;
+
+/// The marker of one slot: `INTERNAL_MARK`, a tag of the slot's own, `:end `. Its first byte
+/// occurs nowhere else in it (the tag is hexadecimal), which `EndScanner` relies on.
+pub fn end_mark(tag: &str) -> String {
+    format!("{INTERNAL_MARK}{tag}:end")
+}
+
+/// What `EndScanner` finds in a stream: the step's bytes, and its end.
+#[derive(Debug, PartialEq)]
+pub enum Piece {
+    Data(Vec<u8>),
+    /// The step's exit code (`None` when the text was not a number), and whether processes
+    /// it left behind hold the session.
+    End {
+        code: Option<i32>,
+        held: bool,
+    },
+}
+
+/// Finds `MARK ` anywhere in a stream, whatever its chunking, and the text after it to the
+/// end of its line.
+pub struct EndScanner {
+    mark: Vec<u8>,
+    /// Bytes of a possible marker seen at the end of the last chunk.
+    probe: Vec<u8>,
+    /// Inside a marker: its text so far.
+    text: Option<Vec<u8>>,
+}
+
+impl EndScanner {
+    pub fn new(mark: &str) -> EndScanner {
+        let mut mark = mark.as_bytes().to_vec();
+        mark.push(b' ');
+        debug_assert!(!mark[1..].contains(&mark[0]));
+        EndScanner {
+            mark,
+            probe: Vec::new(),
+            text: None,
+        }
+    }
+
+    pub fn feed(&mut self, data: &[u8]) -> Vec<Piece> {
+        let mut pieces = Vec::new();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < data.len() {
+            if let Some(text) = self.text.as_mut() {
+                let rest = &data[i..];
+                let end = rest.iter().position(|&b| b == b'\n');
+                let part = &rest[..end.unwrap_or(rest.len())];
+                let room = END_TEXT_MAX.saturating_sub(text.len());
+                text.extend_from_slice(&part[..part.len().min(room)]);
+                match end {
+                    Some(p) => {
+                        i += p + 1;
+                        let text = self.text.take().unwrap_or_default();
+                        if !out.is_empty() {
+                            pieces.push(Piece::Data(std::mem::take(&mut out)));
+                        }
+                        pieces.push(parse_end(&text));
+                    }
+                    None => i = data.len(),
+                }
+                continue;
+            }
+            if !self.probe.is_empty() {
+                if data[i] == self.mark[self.probe.len()] {
+                    self.probe.push(data[i]);
+                    i += 1;
+                    if self.probe.len() == self.mark.len() {
+                        self.probe.clear();
+                        self.text = Some(Vec::new());
+                    }
+                } else {
+                    // Not a marker: its first byte occurs nowhere else in it, so no marker
+                    // starts inside what was probed; the byte is looked at afresh.
+                    out.append(&mut self.probe);
+                }
+                continue;
+            }
+            match data[i..].iter().position(|&b| b == self.mark[0]) {
+                None => {
+                    out.extend_from_slice(&data[i..]);
+                    i = data.len();
+                }
+                Some(p) => {
+                    out.extend_from_slice(&data[i..i + p]);
+                    self.probe.push(self.mark[0]);
+                    i += p + 1;
+                }
+            }
+        }
+        if !out.is_empty() {
+            pieces.push(Piece::Data(out));
+        }
+        pieces
+    }
+
+    /// The end of the stream: a marker cut short was the step's bytes.
+    pub fn flush(&mut self) -> Vec<u8> {
+        let mut rest = std::mem::take(&mut self.probe);
+        if let Some(text) = self.text.take() {
+            rest = self.mark.clone();
+            rest.extend_from_slice(&text);
+        }
+        rest
+    }
+}
+
+fn parse_end(text: &[u8]) -> Piece {
+    let text = String::from_utf8_lossy(text);
+    let mut words = text.split_whitespace();
+    let code = words.next().and_then(|w| w.parse().ok());
+    Piece::End {
+        code,
+        held: words.next() == Some("held"),
+    }
+}
+
+/// The job line that starts a step in a runner: the prefix `wrap`, then `/bin/sh -c TEXT`, in
+/// a session of its own, stdin from /dev/null, in the background. Every word is quoted; a
+/// newline of the text becomes `"$nl"` (the runner reads a line). `None` for a text with a NUL
+/// byte, which no shell can take.
+pub fn job_line(wrap: &[String], text: &str) -> Option<String> {
+    if text.contains('\0') || wrap.iter().any(|w| w.contains('\0')) {
+        return None;
+    }
+    let mut s = String::from("setsid ");
+    for w in wrap {
+        s.push_str(&q(w).replace('\n', "'\"$nl\"'"));
+        s.push(' ');
+    }
+    s.push_str("/bin/sh -c ");
+    // Newlines only occur inside the quotes `sh_quote` writes: closing them around `"$nl"`
+    // keeps the word whole.
+    s.push_str(&q(text).replace('\n', "'\"$nl\"'"));
+    s.push_str(" </dev/null &\n");
+    Some(s)
+}
+
+/// The step a slot runs now: where its output goes and how it ends.
+struct Target {
+    bufs: [SharedBuf; 2],
+    /// The streams that have not reached the step's end marker yet.
+    open: [bool; 2],
+    closed: watch::Sender<usize>,
+    exited: watch::Sender<Option<(Option<i32>, Instant)>>,
+}
+
+impl Target {
+    fn exit(&self, code: Option<i32>) {
+        self.exited.send_if_modified(|e| {
+            let first = e.is_none();
+            if first {
+                *e = Some((code, Instant::now()));
+            }
+            first
+        });
+    }
+
+    fn close(&mut self, stream: usize) {
+        if std::mem::take(&mut self.open[stream]) {
+            if let Ok(mut b) = self.bufs[stream].lock() {
+                b.close();
+            }
+            self.closed.send_modify(|n| *n += 1);
+        }
+    }
+}
+
+enum State {
+    Idle,
+    Busy(Target),
+    /// Held by a step's leftovers, closed, or its session ended: never used again.
+    Gone,
+}
+
+/// One runner session.
+pub struct Slot {
+    /// The connection it belongs to.
+    pub conn: u64,
+    state: Mutex<State>,
+    stdin: Mutex<Option<ChildStdin>>,
+    /// One session of the machine's budget, given back when the session ends.
+    permit: Mutex<Option<OwnedSemaphorePermit>>,
+    /// The session has ended.
+    ended: AtomicBool,
+}
+
+impl Slot {
+    /// Starts serving a runner session (`child`, with piped stdin, stdout and stderr) whose
+    /// marker is `mark`.
+    pub fn start(
+        mut child: Child,
+        conn: u64,
+        mark: &str,
+        permit: OwnedSemaphorePermit,
+    ) -> Arc<Slot> {
+        let slot = Arc::new(Slot {
+            conn,
+            state: Mutex::new(State::Idle),
+            stdin: Mutex::new(child.stdin.take()),
+            permit: Mutex::new(Some(permit)),
+            ended: AtomicBool::new(false),
+        });
+        let streams: [Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>; 2] = [
+            child.stdout.take().map(|s| Box::new(s) as _),
+            child.stderr.take().map(|s| Box::new(s) as _),
+        ];
+        for (i, s) in streams.into_iter().enumerate() {
+            if let Some(s) = s {
+                tokio::spawn(pump(slot.clone(), i, s, EndScanner::new(mark)));
+            }
+        }
+        let s = slot.clone();
+        tokio::spawn(async move {
+            let _ = child.wait().await;
+            s.ended.store(true, Ordering::Relaxed);
+            if let Ok(mut st) = s.state.lock() {
+                if let State::Busy(t) = &mut *st {
+                    t.exit(None);
+                    t.close(0);
+                    t.close(1);
+                }
+                *st = State::Gone;
+            }
+            s.give_back();
+        });
+        slot
+    }
+
+    fn give_back(&self) {
+        drop(self.permit.lock().ok().and_then(|mut p| p.take()));
+    }
+
+    /// Takes the slot for a step if it is idle: the step's `StepProc` (its pgid `token`).
+    pub fn take(&self, token: i32) -> Option<StepProc> {
+        let mut st = self.state.lock().ok()?;
+        if !matches!(*st, State::Idle) || self.ended.load(Ordering::Relaxed) {
+            return None;
+        }
+        let bufs: [SharedBuf; 2] = Default::default();
+        let (closed_tx, closed) = watch::channel(0usize);
+        let (exited_tx, exited) = watch::channel(None);
+        let proc = StepProc::from_parts(
+            token,
+            bufs[0].clone(),
+            bufs[1].clone(),
+            closed,
+            exited as ExitWatch,
+        );
+        *st = State::Busy(Target {
+            bufs,
+            open: [true, true],
+            closed: closed_tx,
+            exited: exited_tx,
+        });
+        Some(proc)
+    }
+
+    /// Sends the job line of the step that took the slot; false when the runner is gone
+    /// (the slot is then given up, and its step ends as failed to start).
+    pub async fn send(&self, line: &str) -> bool {
+        let stdin = self.stdin.lock().ok().and_then(|mut s| s.take());
+        let Some(mut stdin) = stdin else {
+            self.fail();
+            return false;
+        };
+        let ok = stdin.write_all(line.as_bytes()).await.is_ok() && stdin.flush().await.is_ok();
+        if ok {
+            if let Ok(mut s) = self.stdin.lock() {
+                *s = Some(stdin);
+            }
+        } else {
+            self.fail();
+        }
+        ok
+    }
+
+    fn fail(&self) {
+        if let Ok(mut st) = self.state.lock() {
+            if let State::Busy(t) = &mut *st {
+                t.exit(None);
+                t.close(0);
+                t.close(1);
+            }
+            *st = State::Gone;
+        }
+        self.close_stdin();
+    }
+
+    pub fn is_idle(&self) -> bool {
+        !self.ended.load(Ordering::Relaxed)
+            && self
+                .state
+                .lock()
+                .map(|s| matches!(*s, State::Idle))
+                .unwrap_or(false)
+    }
+
+    pub fn is_gone(&self) -> bool {
+        self.ended.load(Ordering::Relaxed)
+            || self
+                .state
+                .lock()
+                .map(|s| matches!(*s, State::Gone))
+                .unwrap_or(true)
+    }
+
+    pub fn has_ended(&self) -> bool {
+        self.ended.load(Ordering::Relaxed)
+    }
+
+    /// Closes an idle slot (its runner exits at EOF, and the session ends); false when it
+    /// was not idle.
+    pub fn retire(&self) -> bool {
+        let Ok(mut st) = self.state.lock() else {
+            return false;
+        };
+        if !matches!(*st, State::Idle) {
+            return false;
+        }
+        *st = State::Gone;
+        drop(st);
+        self.close_stdin();
+        true
+    }
+
+    /// EOF to the runner: it exits once its step (if any) is done.
+    pub fn close_stdin(&self) {
+        drop(self.stdin.lock().ok().and_then(|mut s| s.take()));
+    }
+
+    /// What one stream brought: the step's bytes, or its end.
+    fn deliver(self: &Arc<Slot>, stream: usize, piece: Piece) {
+        let Ok(mut st) = self.state.lock() else {
+            return;
+        };
+        let State::Busy(t) = &mut *st else {
+            // Bytes between steps (a process that left its step's group and session):
+            // nobody's output.
+            return;
+        };
+        match piece {
+            Piece::Data(d) => {
+                if t.open[stream] {
+                    if let Ok(mut b) = t.bufs[stream].lock() {
+                        b.push(&d);
+                    }
+                }
+            }
+            Piece::End { code, held: false } => {
+                t.exit(code);
+                t.close(stream);
+                if !t.open.iter().any(|o| *o) {
+                    *st = State::Idle;
+                }
+            }
+            Piece::End { code, held: true } => {
+                // The step's streams stay open until its leftovers end with the session.
+                t.exit(code);
+                drop(st);
+                let s = self.clone();
+                tokio::spawn(async move {
+                    let deadline = Instant::now() + HELD_LINGER;
+                    while !s.has_ended() && Instant::now() < deadline {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                    s.give_back();
+                });
+            }
+        }
+    }
+}
+
+async fn pump(
+    slot: Arc<Slot>,
+    stream: usize,
+    mut r: Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+    mut scan: EndScanner,
+) {
+    let mut chunk = vec![0u8; 64 << 10];
+    loop {
+        match r.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                for piece in scan.feed(&chunk[..n]) {
+                    slot.deliver(stream, piece);
+                }
+            }
+        }
+    }
+    let rest = scan.flush();
+    if !rest.is_empty() {
+        slot.deliver(stream, Piece::Data(rest));
+    }
+    // The session is ending: whatever step it ran has no more to say on this stream.
+    if let Ok(mut st) = slot.state.lock() {
+        if let State::Busy(t) = &mut *st {
+            t.close(stream);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The data, the ends (code, held) and what `flush` gave back.
+    type Scanned = (Vec<u8>, Vec<(Option<i32>, bool)>, Vec<u8>);
+
+    fn scan_all(mark: &str, chunks: &[&[u8]]) -> Scanned {
+        let mut s = EndScanner::new(mark);
+        let mut data = Vec::new();
+        let mut ends = Vec::new();
+        for c in chunks {
+            for p in s.feed(c) {
+                match p {
+                    Piece::Data(d) => data.extend(d),
+                    Piece::End { code, held } => ends.push((code, held)),
+                }
+            }
+        }
+        (data, ends, s.flush())
+    }
+
+    #[test]
+    fn the_end_marker_is_found_anywhere_whatever_the_chunking() {
+        let mark = end_mark("0123abcd");
+        let stream = format!("line\nno newline{mark} 3\nnext step{mark} 0 held\n");
+        let bytes = stream.as_bytes();
+        // Every way of cutting it in two, and byte by byte.
+        for cut in 0..=bytes.len() {
+            let (data, ends, rest) = scan_all(&mark, &[&bytes[..cut], &bytes[cut..]]);
+            assert_eq!(data, b"line\nno newlinenext step", "cut {cut}");
+            assert_eq!(ends, vec![(Some(3), false), (Some(0), true)], "cut {cut}");
+            assert!(rest.is_empty());
+        }
+        let singles: Vec<&[u8]> = bytes.chunks(1).collect();
+        let (data, ends, _) = scan_all(&mark, &singles);
+        assert_eq!(data, b"line\nno newlinenext step");
+        assert_eq!(ends.len(), 2);
+    }
+
+    #[test]
+    fn what_only_looks_like_a_marker_is_data() {
+        let mark = end_mark("ffff0000");
+        let near = format!(
+            "{INTERNAL_MARK}ffff0001:end 1\nmm{}x\n{INTERNAL_MARK}\n",
+            &mark[..mark.len() - 1]
+        );
+        let (data, ends, rest) = scan_all(&mark, &[near.as_bytes()]);
+        assert_eq!(data, near.as_bytes());
+        assert!(ends.is_empty());
+        assert!(rest.is_empty());
+        // Cut short by the end of the stream: given back as data.
+        let cut = format!("tail{}", &mark[..10]);
+        let (data, _, rest) = scan_all(&mark, &[cut.as_bytes()]);
+        assert_eq!([data, rest].concat(), cut.as_bytes());
+        assert!(!mark[1..].contains(&mark[..1]));
+    }
+
+    #[test]
+    fn job_lines_keep_every_byte_of_the_step_through_a_shell_read() {
+        let text = "printf '%s\\n' \"a  b\" 'it'\\''s'\necho $((1 + 2)) `echo x`\n\n\tz\\\r";
+        let line = job_line(&["taskset".into(), "-c".into(), "0".into()], text).unwrap();
+        assert_eq!(line.matches('\n').count(), 1);
+        // What the runner makes of it: the words of the command it starts.
+        let script = "nl='\n'\nIFS= read -r job; set --; eval \"set -- ${job%&}\"; for w; do printf '[%s]' \"$w\"; done";
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                use std::io::Write;
+                c.stdin.take().unwrap().write_all(line.as_bytes())?;
+                c.wait_with_output()
+            })
+            .unwrap();
+        let want = format!("[setsid][taskset][-c][0][/bin/sh][-c][{text}]");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), want);
+        assert_eq!(job_line(&[], "a\0b"), None);
+    }
+}
