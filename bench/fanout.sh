@@ -9,11 +9,14 @@
 #     which leaves out connecting, facts and the guards, paid once per session);
 #   - the same with plain ssh over one ControlMaster per host: `ssh -S ctl host true` to 1 host,
 #     and to HOSTS hosts at once (`&` ... `wait`), RUNS times.
-# Prints medians and the ratios HOSTS/1, and CPU time per run (every process: mpf or the shell
-# loop, the ssh clients, the sshds and what they start) from a cpuacct cgroup of its own when
-# the machine has cgroup v1's cpuacct: all hosts share this machine's cores, so the fan-out's
-# wall time is bounded by the CPU that HOSTS sessions take, which a real cluster spreads.
-# Exits 1 when mpf's per-run ratio is above LIMIT (default 2).
+# The same again with a step that takes SLEEP_MS (default 50) instead of `true`: a step that
+# does something, where the fan-out shows whether the machines run at once.
+# Prints medians and the ratios HOSTS/1, and CPU time per run from two cpuacct cgroups of its
+# own when the machine has cgroup v1's cpuacct: the controller (mpf or the shell loop, the ssh
+# clients and masters) and the hosts (the sshds and everything they start). All hosts share
+# this machine's cores, so the fan-out's wall time is bounded by the CPU that HOSTS hosts take,
+# which a real cluster spreads over its machines.
+# Exits 1 when mpf's per-run ratio (`true`) is above LIMIT (default 2).
 # Usage: sudo bench/fanout.sh [path/to/mpf] (default: release build).
 set -euo pipefail
 MPF=$(realpath "${1:-$(dirname "$0")/../target/release/mpf}")
@@ -30,6 +33,8 @@ tag=f$$
 user=mpffan$$
 work=$(mktemp -d)
 cg=/sys/fs/cgroup/cpuacct/mpf-fanout-$$
+cgh=/sys/fs/cgroup/cpuacct/mpf-fanout-hosts-$$
+SLEEP_MS=${SLEEP_MS:-50}
 cleanup() {
   for i in $(seq "$HOSTS"); do
     for p in $(ip netns pids mpf-$tag-$i 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
@@ -39,11 +44,12 @@ cleanup() {
   ip link del mpb$tag 2>/dev/null || true
   userdel "$user" 2>/dev/null || true
   rm -rf "$work"
-  if [ -n "$cg" ]; then echo $$ > "${cg%/*}/tasks"; rmdir "$cg"; fi 2>/dev/null || true
+  if [ -n "$cg" ]; then echo $$ > "${cg%/*}/tasks"; rmdir "$cg" "$cgh"; fi 2>/dev/null || true
 }
 trap cleanup EXIT
 # Everything started from here on (sshds, masters, mpf) is accounted in the cgroup.
-if mkdir "$cg" 2>/dev/null && echo $$ > "$cg/tasks"; then :; else cg=; fi
+# The sshds (and so every process of the hosts' sessions) move to a cgroup of their own.
+if mkdir "$cg" "$cgh" 2>/dev/null && echo $$ > "$cg/tasks"; then :; else cg=; fi
 mkdir -p /run/sshd
 ssh-keygen -q -t ed25519 -N '' -f "$work/key"
 ssh-keygen -q -t ed25519 -N '' -f "$work/host_key"
@@ -80,6 +86,9 @@ PasswordAuthentication no
 MaxSessions 10
 CONF
   ip netns exec $ns /usr/sbin/sshd -f "$work/sshd$i.conf" -E "$work/sshd$i.log"
+  if [ -n "$cg" ]; then
+    for p in $(ip netns pids $ns); do echo "$p" > "$cgh/tasks"; done
+  fi
   echo "$NET.$i $(cat "$work/host_key.pub")" >> "$work/known_hosts"
 done
 sleep 0.5
@@ -100,7 +109,7 @@ YAML
 }
 cluster 1 > "$work/c1.yaml"
 cluster "$HOSTS" > "$work/cN.yaml"
-# experiment N: N runs of one `true` step on role r.
+# experiment N [STEP]: N runs of one step (default `true`) on role r.
 experiment() {
   cat <<YAML
 name: fanout
@@ -111,74 +120,91 @@ variables:
 steps:
   - name: t
     role: r
-    run: "true"
+    run: "${2:-true}"
 YAML
 }
 experiment 1 > "$work/e1.yaml"
 experiment "$RUNS" > "$work/eN.yaml"
+sleep_s=$(awk -v ms="$SLEEP_MS" 'BEGIN { printf "%.3f", ms / 1000 }')
+experiment 1 "sleep $sleep_s" > "$work/s1.yaml"
+experiment "$RUNS" "sleep $sleep_s" > "$work/sN.yaml"
 
 now() { date +%s%N; }
-cpu() { if [ -n "$cg" ]; then cat "$cg/cpuacct.usage"; else echo 0; fi; }
+# cpu: "controller_ns hosts_ns" used so far.
+cpu() { if [ -n "$cg" ]; then echo "$(cat "$cg/cpuacct.usage") $(cat "$cgh/cpuacct.usage")"; else echo 0 0; fi; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 n=0
-# mpf_time CLUSTER EXPERIMENT: prints "wall_ns cpu_ns" of one whole `mpf run`.
+# mpf_time CLUSTER EXPERIMENT: prints "wall_ns controller_cpu_ns hosts_cpu_ns" of one whole
+# `mpf run`.
 mpf_time() {
   n=$((n + 1))
-  local c s e d
-  c=$(cpu); s=$(now)
+  local c h s e d g
+  read -r c h < <(cpu); s=$(now)
   if ! "$MPF" run "$work/$2" -c "$work/$1" --quiet --no-plot --results "$work/r$n" 2>"$work/err"; then
     cat "$work/err" >&2
     return 1
   fi
-  e=$(now); d=$(cpu)
-  echo "$((e - s)) $((d - c))"
+  e=$(now); read -r d g < <(cpu)
+  echo "$((e - s)) $((d - c)) $((g - h))"
 }
-# plain_time HOSTS: prints "wall_ns cpu_ns" of RUNS rounds of `true` on HOSTS hosts at once.
+# plain_time HOSTS: prints "wall_ns controller_cpu_ns hosts_cpu_ns" of RUNS rounds of `true`
+# on HOSTS hosts at once.
 plain_time() {
-  local c s e d i
+  local c h s e d g i
   for i in $(seq "$1"); do ssh "${opts[@]}" -M -N -f -S "$work/ctl$i" $user@$NET.$i; done
-  c=$(cpu); s=$(now)
+  read -r c h < <(cpu); s=$(now)
   for _ in $(seq "$RUNS"); do
     for i in $(seq "$1"); do ssh "${opts[@]}" -S "$work/ctl$i" $user@$NET.$i true & done
     wait
   done
-  e=$(now); d=$(cpu)
+  e=$(now); read -r d g < <(cpu)
   for i in $(seq "$1"); do ssh -S "$work/ctl$i" -O exit $user@$NET.$i 2>/dev/null; done
-  echo "$((e - s)) $((d - c))"
+  echo "$((e - s)) $((d - c)) $((g - h))"
 }
 
-declare -A wall cpu_
+declare -A wall cpu_ hcpu
 for r in $(seq "$REPS"); do
   for h in 1 N; do
-    read -r w1 c1 < <(mpf_time "c$h.yaml" e1.yaml)
-    read -r wn cn < <(mpf_time "c$h.yaml" eN.yaml)
+    read -r w1 c1 g1 < <(mpf_time "c$h.yaml" e1.yaml)
+    read -r wn cn gn < <(mpf_time "c$h.yaml" eN.yaml)
     wall[mpf_whole_$h]+="$((wn / RUNS)) "
     wall[mpf_run_$h]+="$(((wn - w1) / (RUNS - 1))) "
     wall[mpf_start_$h]+="$((w1 - (wn - w1) / (RUNS - 1))) "
     cpu_[mpf_run_$h]+="$(((cn - c1) / (RUNS - 1))) "
+    hcpu[mpf_run_$h]+="$(((gn - g1) / (RUNS - 1))) "
+    read -r w1 c1 g1 < <(mpf_time "c$h.yaml" s1.yaml)
+    read -r wn cn gn < <(mpf_time "c$h.yaml" sN.yaml)
+    wall[mpf_sleep_$h]+="$(((wn - w1) / (RUNS - 1))) "
     hosts=1; [ $h = N ] && hosts=$HOSTS
-    read -r wp cp < <(plain_time "$hosts")
+    read -r wp cp gp < <(plain_time "$hosts")
     wall[plain_$h]+="$((wp / RUNS)) "
     cpu_[plain_$h]+="$((cp / RUNS)) "
+    hcpu[plain_$h]+="$((gp / RUNS)) "
   done
 done
 med() { printf '%s\n' $1 | median; }
-awk -v h="$HOSTS" -v runs="$RUNS" -v reps="$REPS" -v limit="$LIMIT" \
+awk -v h="$HOSTS" -v runs="$RUNS" -v reps="$REPS" -v limit="$LIMIT" -v sleep_ms="$SLEEP_MS" \
   -v m1="$(med "${wall[mpf_run_1]}")" -v mn="$(med "${wall[mpf_run_N]}")" \
   -v w1="$(med "${wall[mpf_whole_1]}")" -v wn="$(med "${wall[mpf_whole_N]}")" \
+  -v z1="$(med "${wall[mpf_sleep_1]}")" -v zn="$(med "${wall[mpf_sleep_N]}")" \
   -v p1="$(med "${wall[plain_1]}")" -v pn="$(med "${wall[plain_N]}")" \
   -v s1="$(med "${wall[mpf_start_1]}")" -v sn="$(med "${wall[mpf_start_N]}")" \
   -v mc1="$(med "${cpu_[mpf_run_1]}")" -v mcn="$(med "${cpu_[mpf_run_N]}")" \
-  -v pc1="$(med "${cpu_[plain_1]}")" -v pcn="$(med "${cpu_[plain_N]}")" 'BEGIN {
-  printf "fan-out of one `true` step, %d runs, median of %d (ms per run)\n", runs, reps
-  printf "                                   1 host   %2d hosts   ratio\n", h
-  printf "mpf run -c, per run after start-up %7.2f  %8.2f  %5.2fx\n", m1 / 1e6, mn / 1e6, mn / m1
-  printf "mpf run -c, whole command / runs   %7.2f  %8.2f  %5.2fx\n", w1 / 1e6, wn / 1e6, wn / w1
-  printf "plain ssh -S ctl host true (& wait) %6.2f  %8.2f  %5.2fx\n", p1 / 1e6, pn / 1e6, pn / p1
-  printf "mpf start-up, once per session     %7.0f  %8.0f  %5.2fx (connect, guards, facts, end)\n", s1 / 1e6, sn / 1e6, sn / s1
+  -v pc1="$(med "${cpu_[plain_1]}")" -v pcn="$(med "${cpu_[plain_N]}")" \
+  -v mh1="$(med "${hcpu[mpf_run_1]}")" -v mhn="$(med "${hcpu[mpf_run_N]}")" \
+  -v ph1="$(med "${hcpu[plain_1]}")" -v phn="$(med "${hcpu[plain_N]}")" 'BEGIN {
+  printf "fan-out of one step, %d runs, median of %d (ms per run)\n", runs, reps
+  printf "                                       1 host   %2d hosts   ratio\n", h
+  printf "mpf run -c, `true`, per run after start-up %6.2f  %8.2f  %5.2fx\n", m1 / 1e6, mn / 1e6, mn / m1
+  printf "mpf run -c, `true`, whole command / runs %8.2f  %8.2f  %5.2fx\n", w1 / 1e6, wn / 1e6, wn / w1
+  printf "mpf run -c, `sleep` of %d ms, per run %10.2f  %8.2f  %5.2fx\n", sleep_ms, z1 / 1e6, zn / 1e6, zn / z1
+  printf "plain ssh -S ctl host true (& wait) %12.2f  %8.2f  %5.2fx\n", p1 / 1e6, pn / 1e6, pn / p1
+  printf "mpf start-up, once per session %14.0f  %8.0f  %5.2fx (connect, guards, facts, end)\n", s1 / 1e6, sn / 1e6, sn / s1
   if (mc1 > 0) {
-    printf "CPU ms per run, mpf                %7.2f  %8.2f  %5.2fx\n", mc1 / 1e6, mcn / 1e6, mcn / mc1
-    printf "CPU ms per run, plain ssh          %7.2f  %8.2f  %5.2fx\n", pc1 / 1e6, pcn / 1e6, pcn / pc1
+    printf "CPU ms per run (`true`), controller: mpf %7.2f  %8.2f  %5.2fx\n", mc1 / 1e6, mcn / 1e6, mcn / mc1
+    printf "CPU ms per run (`true`), hosts, with mpf %6.2f  %8.2f  %5.2fx\n", mh1 / 1e6, mhn / 1e6, mhn / mh1
+    printf "CPU ms per run, controller: plain ssh %9.2f  %8.2f  %5.2fx\n", pc1 / 1e6, pcn / 1e6, pcn / pc1
+    printf "CPU ms per run, hosts, with plain ssh %9.2f  %8.2f  %5.2fx\n", ph1 / 1e6, phn / 1e6, phn / ph1
   }
   if (mn / m1 > limit) { printf "mpf per-run ratio %.2fx is above %sx\n", mn / m1, limit; exit 1 }
 }'

@@ -150,15 +150,15 @@ fn parse_end(text: &[u8]) -> Piece {
     }
 }
 
-/// The job line that starts a step in a runner: the prefix `wrap`, then `/bin/sh -c TEXT`, in
-/// a session of its own, stdin from /dev/null, in the background. Every word is quoted; a
-/// newline of the text becomes `"$nl"` (the runner reads a line). `None` for a text with a NUL
-/// byte, which no shell can take.
-pub fn job_line(wrap: &[String], text: &str) -> Option<String> {
-    if text.contains('\0') || wrap.iter().any(|w| w.contains('\0')) {
+/// The job line that starts a step in a runner: `f=REG` (the step's registry file), then the
+/// prefix `wrap` and `/bin/sh -c TEXT`, in a session of its own, stdin from /dev/null, in the
+/// background. Every word is quoted; a newline becomes `"$nl"` (the runner reads a line).
+/// `None` for a text with a NUL byte, which no shell can take.
+pub fn job_line(reg: &str, wrap: &[String], text: &str) -> Option<String> {
+    if [reg, text].iter().any(|t| t.contains('\0')) || wrap.iter().any(|w| w.contains('\0')) {
         return None;
     }
-    let mut s = String::from("setsid ");
+    let mut s = format!("f={}; setsid ", q(reg).replace('\n', "'\"$nl\"'"));
     for w in wrap {
         s.push_str(&q(w).replace('\n', "'\"$nl\"'"));
         s.push(' ');
@@ -178,6 +178,9 @@ struct Target {
     open: [bool; 2],
     closed: watch::Sender<usize>,
     exited: watch::Sender<Option<(Option<i32>, Instant)>>,
+    /// Set when the runner said the step ended with nothing left in its group (and its
+    /// registry file removed).
+    clean: Arc<AtomicBool>,
 }
 
 impl Target {
@@ -266,8 +269,9 @@ impl Slot {
         drop(self.permit.lock().ok().and_then(|mut p| p.take()));
     }
 
-    /// Takes the slot for a step if it is idle: the step's `StepProc` (its pgid `token`).
-    pub fn take(&self, token: i32) -> Option<StepProc> {
+    /// Takes the slot for a step if it is idle: the step's `StepProc` (its pgid `token`), and
+    /// a flag set once the step has ended with nothing left to stop.
+    pub fn take(&self, token: i32) -> Option<(StepProc, Arc<AtomicBool>)> {
         let mut st = self.state.lock().ok()?;
         if !matches!(*st, State::Idle) || self.ended.load(Ordering::Relaxed) {
             return None;
@@ -282,13 +286,15 @@ impl Slot {
             closed,
             exited as ExitWatch,
         );
+        let clean = Arc::new(AtomicBool::new(false));
         *st = State::Busy(Target {
             bufs,
             open: [true, true],
             closed: closed_tx,
             exited: exited_tx,
+            clean: clean.clone(),
         });
-        Some(proc)
+        Some((proc, clean))
     }
 
     /// Sends the job line of the step that took the slot; false when the runner is gone
@@ -383,6 +389,7 @@ impl Slot {
                 }
             }
             Piece::End { code, held: false } => {
+                t.clean.store(true, Ordering::Relaxed);
                 t.exit(code);
                 t.close(stream);
                 if !t.open.iter().any(|o| *o) {
@@ -496,10 +503,10 @@ mod tests {
     #[test]
     fn job_lines_keep_every_byte_of_the_step_through_a_shell_read() {
         let text = "printf '%s\\n' \"a  b\" 'it'\\''s'\necho $((1 + 2)) `echo x`\n\n\tz\\\r";
-        let line = job_line(&["taskset".into(), "-c".into(), "0".into()], text).unwrap();
+        let line = job_line("/r/1", &["taskset".into(), "-c".into(), "0".into()], text).unwrap();
         assert_eq!(line.matches('\n').count(), 1);
         // What the runner makes of it: the words of the command it starts.
-        let script = "nl='\n'\nIFS= read -r job; set --; eval \"set -- ${job%&}\"; for w; do printf '[%s]' \"$w\"; done";
+        let script = "nl='\n'\nIFS= read -r job; j=${job%&}; eval \"${j%%;*}; set -- ${j#*;}\"; echo \"$f\"; for w; do printf '[%s]' \"$w\"; done";
         let out = std::process::Command::new("sh")
             .arg("-c")
             .arg(script)
@@ -512,8 +519,8 @@ mod tests {
                 c.wait_with_output()
             })
             .unwrap();
-        let want = format!("[setsid][taskset][-c][0][/bin/sh][-c][{text}]");
+        let want = format!("/r/1\n[setsid][taskset][-c][0][/bin/sh][-c][{text}]");
         assert_eq!(String::from_utf8_lossy(&out.stdout), want);
-        assert_eq!(job_line(&[], "a\0b"), None);
+        assert_eq!(job_line("/r/1", &[], "a\0b"), None);
     }
 }

@@ -93,12 +93,20 @@ pub struct Ssh {
     roots: Mutex<Vec<String>>,
     /// Roots known to be ours and private (created, or checked, with `private_dir_script`).
     private_roots: Mutex<Vec<String>>,
-    /// Steps started and not yet stopped, by token: their exit, and their connection.
-    live: Mutex<HashMap<i32, (crate::exec::process::ExitWatch, u64)>>,
+    /// Steps started and not yet stopped, by token: their exit, their connection, and for a
+    /// step in a runner, whether it ended with nothing left to stop.
+    live: Mutex<HashMap<i32, LiveStep>>,
     /// Run directories made ahead, by root and role: the runs `start..end`.
     ahead: Mutex<HashMap<(String, String), (usize, usize)>>,
     /// Runner sessions, idle or running a step (`exec::slot`).
     slots: Mutex<Vec<Arc<Slot>>>,
+}
+
+/// A started step, as `stop_group` needs it.
+struct LiveStep {
+    exit: crate::exec::process::ExitWatch,
+    conn: u64,
+    clean: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// Runs whose directories the helper makes at once: one `mkdir` for this many runs.
@@ -508,10 +516,11 @@ impl Ssh {
         &self,
         conn: u64,
         token: i32,
+        reg: &str,
         wrap: &[String],
         text: &str,
-    ) -> Result<StepProc> {
-        let line = slot::job_line(wrap, text).ok_or_else(|| {
+    ) -> Result<(StepProc, Arc<std::sync::atomic::AtomicBool>)> {
+        let line = slot::job_line(reg, wrap, text).ok_or_else(|| {
             Error::Runtime(format!(
                 "machine {}: a step's text holds a NUL byte, which no shell can run",
                 self.cfg.name
@@ -826,9 +835,12 @@ impl Transport for Ssh {
             let token = self.next_token.fetch_add(1, Ordering::Relaxed);
             if setsid {
                 let text = step_text(&registry, token, env, script, false);
-                let proc = self.spawn_in_slot(conn, token, wrap, &text).await?;
+                let reg = format!("{registry}/{token}");
+                let (proc, clean) = self.spawn_in_slot(conn, token, &reg, wrap, &text).await?;
                 if let Ok(mut live) = self.live.lock() {
-                    live.insert(token, (proc.exit_watch(), conn));
+                    let exit = proc.exit_watch();
+                    let clean = Some(clean);
+                    live.insert(token, LiveStep { exit, conn, clean });
                 }
                 return Ok(proc);
             }
@@ -852,7 +864,15 @@ impl Transport for Ssh {
                 .ctx(|| format!("failed to start ssh for {}", self.cfg.name))?;
             let proc = StepProc::remote(child, token, Some(Box::new(permit)));
             if let Ok(mut live) = self.live.lock() {
-                live.insert(token, (proc.exit_watch(), conn));
+                let exit = proc.exit_watch();
+                live.insert(
+                    token,
+                    LiveStep {
+                        exit,
+                        conn,
+                        clean: None,
+                    },
+                );
             }
             Ok(proc)
         })
@@ -861,7 +881,12 @@ impl Transport for Ssh {
     fn stop_group(&self, pgid: i32, grace: Duration) -> BoxFut<'_, ()> {
         Box::pin(async move {
             let step = self.live.lock().ok().and_then(|mut l| l.remove(&pgid));
-            let conn = step.as_ref().map(|(_, c)| *c);
+            // Ended in its runner with nothing left: its registry file is gone already.
+            let clean = |s: &LiveStep| s.clean.as_ref().is_some_and(|c| c.load(Ordering::Relaxed));
+            if step.as_ref().is_some_and(clean) {
+                return;
+            }
+            let conn = step.as_ref().map(|s| s.conn);
             let polls = (grace.as_millis() / 50).max(1);
             // Gone with its connection's helper otherwise: that one swept its registry.
             let limit = grace + Duration::from_secs(CONNECT_TIMEOUT + 5);
@@ -872,7 +897,7 @@ impl Transport for Ssh {
             {
                 return;
             }
-            if let Some((mut exit, _)) = step {
+            if let Some(LiveStep { mut exit, .. }) = step {
                 // Its session ends once the group is gone.
                 let wait = Duration::from_secs(CONNECT_TIMEOUT);
                 let _ = tokio::time::timeout(wait, exit.wait_for(|v| v.is_some())).await;

@@ -1,17 +1,19 @@
 # A step runner: one long-lived session of a connection that runs steps one after another, so
 # that a step costs a fork and not an ssh session. The caller puts before this text
 # `set -- MARK` and the `alive` function. It reads a job a line from stdin: a command mpf wrote
-# that starts the step in the background, in a session of its own and with stdin from
-# /dev/null (`setsid ... </dev/null &`), every word quoted by mpf and the step's newlines
-# written "$nl". The step writes straight into this session's stdout and stderr. Once it has
-# exited, the runner prints `MARK CODE` on both, where the step's output ends (whatever its
-# last byte was). When processes it left in its group are still alive, it prints
+# that sets `f` to the step's file in the registry and starts the step in the background, in a
+# session of its own and with stdin from /dev/null (`f=FILE; setsid ... </dev/null &`), every
+# word quoted by mpf and the step's newlines written "$nl". The step writes straight into this
+# session's stdout and stderr. Once it has exited and nothing is left in its group, the runner
+# removes its registry file (nothing for the helper to stop or sweep) and prints `MARK CODE` on
+# both streams, where the step's output ends (whatever its last byte was). When processes it left in its group are still alive, it prints
 # `MARK CODE held` on stderr only and exits instead: the session stays with them until they
 # end, their output goes on into the step's log, as with a session of the step's own.
 m=$1
 # shellcheck disable=SC2034 # used by the jobs mpf writes
 nl='
 '
+f=
 while IFS= read -r job; do
   eval "$job"
   p=$!
@@ -21,6 +23,7 @@ while IFS= read -r job; do
     printf '%s %s held\n' "$m" "$rc" >&2
     exit 0
   fi
+  [ -z "$f" ] || rm -f "$f"
   printf '%s %s\n' "$m" "$rc"
   printf '%s %s\n' "$m" "$rc" >&2
 done
