@@ -179,7 +179,7 @@ struct Target {
     closed: watch::Sender<usize>,
     exited: watch::Sender<Option<(Option<i32>, Instant)>>,
     /// Set when the runner said the step ended with nothing left in its group (and its
-    /// registry file removed).
+    /// registry file emptied).
     clean: Arc<AtomicBool>,
 }
 

@@ -881,7 +881,7 @@ impl Transport for Ssh {
     fn stop_group(&self, pgid: i32, grace: Duration) -> BoxFut<'_, ()> {
         Box::pin(async move {
             let step = self.live.lock().ok().and_then(|mut l| l.remove(&pgid));
-            // Ended in its runner with nothing left: its registry file is gone already.
+            // Ended in its runner with nothing left: its registry file is empty already.
             let clean = |s: &LiveStep| s.clean.as_ref().is_some_and(|c| c.load(Ordering::Relaxed));
             if step.as_ref().is_some_and(clean) {
                 return;

@@ -712,3 +712,51 @@ fn a_sh_login_runs_steps_in_their_own_session_and_stops_them() {
         assert!(left.is_empty(), "{left:?}");
     }
 }
+
+/// A machine whose budget has no session to spare: the steps of a run hold runner sessions,
+/// and collecting the run directory takes one of them back (an idle runner is closed for
+/// it) instead of waiting forever; every run's files come back.
+#[test]
+fn a_tight_session_budget_closes_an_idle_runner_to_collect() {
+    let Some(bed) = Bed::new("a_tight_session_budget_closes_an_idle_runner", 1) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = write(
+        dir.path(),
+        "cluster.yaml",
+        &format!(
+            "machines:\n  - hostname: {}\n{}    role: r\n    max_sessions: 3\n",
+            bed.hosts[0].ip,
+            bed.ssh_keys(4)
+        ),
+    );
+    let exp = write(
+        dir.path(),
+        "tight.yaml",
+        "name: tight\nruns: 1\nvariables:\n  i: [1, 2, 3]\nsteps:\n  - name: bg\n    role: r\n    background: true\n    run: sleep 30\n  - name: fg\n    role: r\n    run: echo run {{i}} > \"$MPF_RUN_DIR/f\"; echo mpf-result v {{i}}\n",
+    );
+    let start = Instant::now();
+    let out = mpf_in(dir.path())
+        .args(["run", "--quiet", "--no-plot"])
+        .arg(&exp)
+        .arg("-c")
+        .arg(&cluster)
+        .timeout(Duration::from_secs(90))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(start.elapsed() < Duration::from_secs(60), "{err}");
+    let set = set_dir(dir.path());
+    let records = journal(&set);
+    assert_eq!(records.len(), 3);
+    for (n, r) in records.iter().enumerate() {
+        assert_eq!(r["results"]["v"].as_f64(), Some(n as f64 + 1.0), "{r}");
+        let f = set.join(format!("runs/{n:04}/r/f"));
+        assert_eq!(
+            std::fs::read_to_string(&f).unwrap(),
+            format!("run {}\n", n + 1)
+        );
+    }
+}

@@ -4,11 +4,12 @@
 # that sets `f` to the step's file in the registry and starts the step in the background, in a
 # session of its own and with stdin from /dev/null (`f=FILE; setsid ... </dev/null &`), every
 # word quoted by mpf and the step's newlines written "$nl". The step writes straight into this
-# session's stdout and stderr. Once it has exited and nothing is left in its group, the runner
-# removes its registry file (nothing for the helper to stop or sweep) and prints `MARK CODE` on
-# both streams, where the step's output ends (whatever its last byte was). When processes it left in its group are still alive, it prints
-# `MARK CODE held` on stderr only and exits instead: the session stays with them until they
-# end, their output goes on into the step's log, as with a session of the step's own.
+# session's stdout and stderr. Once it has exited with nothing left in its group, the runner
+# empties its registry file (nothing for the helper to stop or sweep; `:>` starts no process)
+# and prints `MARK CODE` on both streams, where the step's output ends (whatever its last byte
+# was). When processes it left in its group are still alive, it prints `MARK CODE held` on
+# stderr only and exits instead: the session stays with them until they end, and their output
+# goes on into the step's log, as with a session of the step's own.
 m=$1
 # shellcheck disable=SC2034 # used by the jobs mpf writes
 nl='
@@ -23,7 +24,7 @@ while IFS= read -r job; do
     printf '%s %s held\n' "$m" "$rc" >&2
     exit 0
   fi
-  [ -z "$f" ] || rm -f "$f"
+  [ -z "$f" ] || : > "$f"
   printf '%s %s\n' "$m" "$rc"
   printf '%s %s\n' "$m" "$rc" >&2
 done
