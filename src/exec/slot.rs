@@ -151,8 +151,8 @@ fn parse_end(text: &[u8]) -> Piece {
 }
 
 /// The job line that starts a step in a runner: `f=REG` (the step's registry file), then the
-/// prefix `wrap` and `/bin/sh -c TEXT`, in a session of its own, stdin from /dev/null, in the
-/// background. Every word is quoted; a newline becomes `"$nl"` (the runner reads a line).
+/// prefix `wrap` and `/bin/sh -c TEXT`, in a session of its own, stdin from /dev/null (in the
+/// foreground: see `sh/runner.sh`). Every word is quoted; a newline becomes `"$nl"` (the runner reads a line).
 /// `None` for a text with a NUL byte, which no shell can take.
 pub fn job_line(reg: &str, wrap: &[String], text: &str) -> Option<String> {
     if [reg, text].iter().any(|t| t.contains('\0')) || wrap.iter().any(|w| w.contains('\0')) {
@@ -167,7 +167,7 @@ pub fn job_line(reg: &str, wrap: &[String], text: &str) -> Option<String> {
     // Newlines only occur inside the quotes `sh_quote` writes: closing them around `"$nl"`
     // keeps the word whole.
     s.push_str(&q(text).replace('\n', "'\"$nl\"'"));
-    s.push_str(" </dev/null &\n");
+    s.push_str(" </dev/null\n");
     Some(s)
 }
 
@@ -506,7 +506,7 @@ mod tests {
         let line = job_line("/r/1", &["taskset".into(), "-c".into(), "0".into()], text).unwrap();
         assert_eq!(line.matches('\n').count(), 1);
         // What the runner makes of it: the words of the command it starts.
-        let script = "nl='\n'\nIFS= read -r job; j=${job%&}; eval \"${j%%;*}; set -- ${j#*;}\"; echo \"$f\"; for w; do printf '[%s]' \"$w\"; done";
+        let script = "nl='\n'\nIFS= read -r job; j=$job; eval \"${j%%;*}; set -- ${j#*;}\"; echo \"$f\"; for w; do printf '[%s]' \"$w\"; done";
         let out = std::process::Command::new("sh")
             .arg("-c")
             .arg(script)

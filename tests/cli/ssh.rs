@@ -656,7 +656,7 @@ fn a_sh_login_runs_steps_in_their_own_session_and_stops_them() {
         let exp = write(
             dir.path(),
             "sh.yaml",
-            "name: sh\nruns: 1\nsteps:\n  - name: argv\n    role: r\n    run: tr '\\0' ' ' < /proc/$$/cmdline | cut -c1-10; cat /proc/$PPID/comm; ps -o pid=,pgid=,sid= -p $$; printf 'no newline'\n  - name: id\n    role: r\n    run: echo \"mpf-result uid $(id -u)\"\n  - name: hold\n    role: r\n    run: sleep 1001 & echo held\n  - name: slow\n    role: r\n    timeout: 1s\n    run: sleep 1002\n",
+            "name: sh\nruns: 1\nsteps:\n  - name: argv\n    role: r\n    run: tr '\\0' ' ' < /proc/$$/cmdline | cut -c1-10; cat /proc/$PPID/comm; ps -o pid=,pgid=,sid= -p $$; grep SigIgn /proc/$$/status; printf 'no newline'\n  - name: id\n    role: r\n    run: echo \"mpf-result uid $(id -u)\"\n  - name: hold\n    role: r\n    run: sleep 1001 & echo held\n  - name: slow\n    role: r\n    timeout: 1s\n    run: sleep 1002\n",
         );
         let start = Instant::now();
         let mut cmd = mpf_in(dir.path());
@@ -696,6 +696,14 @@ fn a_sh_login_runs_steps_in_their_own_session_and_stops_them() {
         // Either way the step leads its own process group and session.
         let ids: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
         assert!(ids.len() == 3 && ids.iter().all(|i| *i == ids[0]), "{argv}");
+        // No signal ignored (a shell without job control ignores SIGINT in what it puts in
+        // the background).
+        let ign = lines
+            .next()
+            .and_then(|l| l.strip_prefix("SigIgn:\t"))
+            .unwrap();
+        let ign = u64::from_str_radix(ign, 16).unwrap();
+        assert_eq!(ign & 0b110, 0, "SIGINT or SIGQUIT ignored: {argv}");
         // The last line is whole, though the runner's marker came right after it.
         assert_eq!(lines.next(), Some("no newline"), "{argv}");
         assert!(argv.ends_with("no newline"), "{argv:?}");
