@@ -1,22 +1,27 @@
 //! Remote machines over the system OpenSSH client: one ControlMaster connection per machine
 //! for the whole experiment, every command a session multiplexed over it.
 //!
-//! A step costs what a plain `ssh -S ctl host CMD` costs: one session whose shell runs it,
-//! no other process on the machine. Everything else goes through a helper:
+//! A step costs neither an ssh client nor a session: it is a line written to a long-lived
+//! runner session (`exec::slot`, `sh/runner.sh`), which starts it with `setsid /bin/sh -c`
+//! (a session and process group of its own) and says where its output ends. Runner sessions
+//! are kept per connection, one per step running at once, and reused run after run; an idle
+//! one gives its session back when something else needs it. Everything else goes through a
+//! helper:
 //! - one long-lived helper session per connection (`sh/helper.sh`) reads commands from a pipe
 //!   of mpf's and answers on its stdout: stop these steps' groups, which of these run
 //!   directories hold files, create these directories. A command and its answer cost a few
 //!   bytes over the open session, not a session of their own;
-//! - each step runs in its session's own process group (sshd makes every session's shell a
-//!   session leader). Its shell appends its pgid to the registry
-//!   (`/tmp/mpf-g-XXXX/<token>`) before it runs the step, and runs it only if the registry is
-//!   still open and no stop came first. Its EXIT trap prints an `exit CODE` marker on stderr,
-//!   so that mpf knows the step ended even when processes it left behind hold the session
-//!   open; those leftovers go on (their output into the step's log) until the end of the run,
+//! - a step's shell appends its pgid to the registry (`/tmp/mpf-g-XXXX/<token>`) before it
+//!   runs the step, and runs it only if the registry is still open and no stop came first.
+//!   When the step has exited with nothing left in its group, its runner empties the entry
+//!   (no stop needed); when it left processes behind, the runner says so and leaves its
+//!   session to them: they go on (their output into the step's log) until the end of the run,
 //!   where the helper stops every group of the run that is still there (TERM and CONT, the
 //!   grace, KILL);
-//! - the step runs in the login shell itself when that is `/bin/sh` (the helper says so when
-//!   it starts); otherwise, and under a namespace/CPU prefix, the login shell `exec`s
+//! - without setsid(1) on the machine (or with `MPF_SSH_SESSION_PER_STEP`), a step is a
+//!   session of its own: sshd makes its shell a session leader, and an EXIT trap prints an
+//!   `exit CODE` marker on stderr. The step runs in the login shell itself when that is
+//!   `/bin/sh`; otherwise, and under a namespace/CPU prefix, the login shell `exec`s
 //!   `/bin/sh -c`: the step always runs under `/bin/sh`, as a local one does;
 //! - when mpf dies (SIGKILL included) or the connection drops, sshd closes the helper's stdin;
 //!   the helper then closes the registry and kills every group still registered. A step that

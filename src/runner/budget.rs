@@ -2,8 +2,9 @@
 //!
 //! Every command on a remote machine is a session multiplexed over its one master connection,
 //! and sshd caps the sessions of a connection (`MaxSessions`, 10 by default). A session is held
-//! by the guard for the whole run, by each background step until the end of the run, and by
-//! each foreground step (or run-directory collection) while it runs. When a run needs more at
+//! by the guard for the whole run, by the runner session of each background step until the end
+//! of the run, and by that of each foreground step (or a run-directory collection) while it
+//! runs; an idle runner session is closed when another needs its place. When a run needs more at
 //! once than the machine allows, the next step would wait forever for a slot; so the peak is
 //! computed from the experiment here and refused, before the run starts, with what to change.
 
