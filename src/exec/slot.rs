@@ -250,11 +250,13 @@ impl Slot {
         }
         let s = slot.clone();
         tokio::spawn(async move {
-            let _ = child.wait().await;
+            // ssh's own status (255 when the session could not open or the connection
+            // dropped), for a step the runner could not see to its end.
+            let code = child.wait().await.ok().and_then(|st| st.code());
             s.ended.store(true, Ordering::Relaxed);
             if let Ok(mut st) = s.state.lock() {
                 if let State::Busy(t) = &mut *st {
-                    t.exit(None);
+                    t.exit(code);
                     t.close(0);
                     t.close(1);
                 }

@@ -537,24 +537,25 @@ impl Ssh {
                 .iter()
                 .find_map(|s| s.take(token).map(|p| (s.clone(), p)))
         });
-        let (slot, proc) = match idle {
-            Some(found) => found,
-            None => {
-                let permit = self.acquire_session().await?;
-                let slot = self.open_slot(conn, permit)?;
-                let proc = slot.take(token).ok_or_else(|| {
-                    Error::Runtime(format!(
-                        "machine {}: the step runner ended as it started",
-                        self.cfg.name
-                    ))
-                })?;
-                if let Ok(mut slots) = self.slots.lock() {
-                    slots.push(slot.clone());
-                }
-                (slot, proc)
+        if let Some((slot, proc)) = idle {
+            if slot.send(&line).await {
+                return Ok(proc);
             }
-        };
-        // A runner that is gone fails the step as a session that ends at once would.
+            // Its runner ended while idle: the step goes to a new one.
+        }
+        let permit = self.acquire_session().await?;
+        let slot = self.open_slot(conn, permit)?;
+        let proc = slot.take(token).ok_or_else(|| {
+            Error::Runtime(format!(
+                "machine {}: the step runner ended as it started",
+                self.cfg.name
+            ))
+        })?;
+        if let Ok(mut slots) = self.slots.lock() {
+            slots.push(slot.clone());
+        }
+        // A session that cannot open fails the step as a session of its own would: ssh's
+        // message on its stderr, ssh's exit status.
         slot.send(&line).await;
         Ok(proc)
     }

@@ -768,3 +768,53 @@ fn a_tight_session_budget_closes_an_idle_runner_to_collect() {
         );
     }
 }
+
+/// Run after run, a machine's steps go to the same runner session (a shell that started each
+/// of them), not to a session each.
+#[test]
+fn steps_reuse_one_runner_session_run_after_run() {
+    let Some(bed) = Bed::new("steps_reuse_one_runner_session", 1) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = write(
+        dir.path(),
+        "cluster.yaml",
+        &format!(
+            "machines:\n  - hostname: {}\n{}    role: r\n",
+            bed.hosts[0].ip,
+            bed.ssh_keys(4)
+        ),
+    );
+    let exp = write(
+        dir.path(),
+        "reuse.yaml",
+        "name: reuse\nruns: 1\nvariables:\n  i: {range: [1, 8]}\nsteps:\n  - name: s\n    role: r\n    run: cat /proc/$PPID/comm; echo \"mpf-result runner $PPID\"; echo \"mpf-result me $$\"\n",
+    );
+    let out = mpf_in(dir.path())
+        .args(["run", "--quiet", "--no-plot"])
+        .arg(&exp)
+        .arg("-c")
+        .arg(&cluster)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let set = set_dir(dir.path());
+    let records = journal(&set);
+    assert_eq!(records.len(), 8);
+    let of = |r: &serde_json::Value, k: &str| r["results"][k].as_f64().unwrap();
+    let runner = of(&records[0], "runner");
+    let mut steps = std::collections::HashSet::new();
+    for (n, r) in records.iter().enumerate() {
+        assert_eq!(of(r, "runner"), runner, "{r}");
+        steps.insert(of(r, "me") as u64);
+        let comm = std::fs::read_to_string(set.join(format!("runs/{n:04}/r/s.out"))).unwrap();
+        assert_eq!(comm.lines().next(), Some("sh"), "{comm}");
+    }
+    assert_eq!(steps.len(), 8, "each step is a process of its own");
+}
