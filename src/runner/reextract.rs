@@ -36,12 +36,20 @@ pub fn reextract(dir: &Path, exp: &Experiment, new_source: Option<&str>) -> Resu
     let rewrite = Rewrite::begin(dir)?;
     let mut manifest = resultset::read_manifest(rewrite.dir())?;
     let old = resultset::read_journal(&rewrite.dir().join("journal.jsonl"))?;
-    let roles: HashSet<&str> = old
+    // Every suffix a result may have: the roles, the machines of roles of several, and both.
+    let suffixes: HashSet<String> = old
         .iter()
         .flat_map(|r| &r.steps)
-        .map(|s| s.role.as_str())
+        .flat_map(|s| {
+            let mut v = vec![s.role.clone()];
+            if let Some(n) = &s.node {
+                v.push(n.clone());
+                v.push(format!("{}.{n}", s.role));
+            }
+            v
+        })
         .collect();
-    let taken = taken_names(exp, roles.into_iter());
+    let taken = taken_names(exp, suffixes.iter().map(String::as_str));
     let mut out = Reextracted {
         runs: old.len(),
         ..Reextracted::default()
@@ -58,7 +66,17 @@ pub fn reextract(dir: &Path, exp: &Experiment, new_source: Option<&str>) -> Resu
     }
     out.ok = records.iter().filter(|r| r.status == RunStatus::Ok).count();
     out.failed = records.len() - out.ok;
-    manifest.results = exp.result_infos();
+    // Declared as the runs name them: on a role of several machines, once per machine (the
+    // set keeps the cluster file it ran with).
+    let cluster_file = rewrite.dir().join("cluster.yaml");
+    let cluster = cluster_file
+        .exists()
+        .then(|| crate::spec::load_cluster(&cluster_file).ok())
+        .flatten();
+    manifest.results = match cluster {
+        Some(c) => c.result_infos(exp),
+        None => exp.result_infos(),
+    };
     for r in &records {
         add_result_infos(exp, &mut manifest.results, &r.results);
     }
@@ -142,13 +160,26 @@ fn reextract_record(
         let Some(step) = exp.steps.iter().find(|s| s.name == sr.name) else {
             continue;
         };
-        let multi = rec.steps.iter().filter(|o| o.name == sr.name).count() > 1;
-        let suffix = if multi {
-            format!(".{}", sr.role)
-        } else {
-            String::new()
+        // As the run named them: `.role` when the step ran on several roles, then `.node`
+        // when that role has several machines (SPEC §10.1).
+        let mut roles: Vec<&str> = rec
+            .steps
+            .iter()
+            .filter(|o| o.name == sr.name)
+            .map(|o| o.role.as_str())
+            .collect();
+        roles.sort_unstable();
+        roles.dedup();
+        let role_part = (roles.len() > 1).then_some(sr.role.as_str());
+        let suffix: String = role_part
+            .into_iter()
+            .chain(sr.node.as_deref())
+            .map(|p| format!(".{p}"))
+            .collect();
+        let dir = match &sr.node {
+            Some(n) => run.join(format!("{}.{n}", sr.role)),
+            None => run.join(&sr.role),
         };
-        let dir = run.join(&sr.role);
         // Only `file:` templates use the context: most steps need none built.
         let templated = step.results.iter().any(|e| {
             matches!(&e.source, crate::spec::Source::File(t) if ["{{", "{%", "{#"].iter().any(|m| t.text.contains(m)))

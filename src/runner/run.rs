@@ -798,10 +798,12 @@ impl RunEnv<'_> {
             if d.teardown {
                 continue;
             }
+            let nodes = self.machines.nodes(&d.role);
             steps.push(StepRecord {
                 name: step.name.clone(),
                 role: d.role.clone(),
                 host: d.host.clone(),
+                node: (nodes.len() > 1).then(|| nodes[d.node].node.clone()),
                 exit: d.out.exit,
                 duration: d.out.duration.as_secs_f64(),
                 timed_out: d.out.timed_out,

@@ -22,6 +22,10 @@ pub struct StepRecord {
     pub name: String,
     pub role: String,
     pub host: String,
+    /// The machine within its role (its node name) when the role has several: the step's
+    /// results carry it as a suffix and its run directory is `ROLE.NODE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
     /// Exit status; `None` when the process was killed (timeout, end of run for background steps).
     pub exit: Option<i32>,
     /// Wall time in seconds.

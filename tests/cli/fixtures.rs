@@ -118,6 +118,7 @@ pub fn record(index: usize, point: Value, repetition: usize, results: Value) -> 
             name: "client".into(),
             role: "client".into(),
             host: "localhost".into(),
+            node: None,
             exit: Some(0),
             duration: 2.0,
             timed_out: false,

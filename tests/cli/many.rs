@@ -232,6 +232,26 @@ fn a_role_on_three_hosts_runs_on_each_with_suffixed_results() {
     for ip in &ips {
         assert!(names.contains(&format!("n.{ip}")), "{names:?}");
     }
+    // Extracting again reads each machine's stored output under its own name and declares
+    // the results as the run did.
+    let before: Vec<serde_json::Value> = records.iter().map(|r| r["results"].clone()).collect();
+    let out = mpf_in(dir.path())
+        .arg("extract")
+        .arg(&set)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let again: Vec<serde_json::Value> =
+        journal(&set).iter().map(|r| r["results"].clone()).collect();
+    assert_eq!(again, before);
+    let names_again: Vec<String> = manifest(&set)["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names_again, names);
     assert_nothing_left(&bed, "the run");
 }
 

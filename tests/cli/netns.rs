@@ -9,6 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+/// Held while a bed chooses its subnet and puts it on its bridge.
+static SUBNETS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 pub struct Host {
@@ -90,7 +92,21 @@ impl Bed {
         let c = COUNTER.fetch_add(1, Ordering::SeqCst);
         let pid = std::process::id();
         let tag = format!("{:x}", (pid.wrapping_mul(16) + c) & 0xfffff);
-        let subnet = (pid.wrapping_mul(7).wrapping_add(c * 13)) % 250 + 1;
+        // A /24 no interface of this machine is in (a bed another run left behind may hold
+        // one), chosen and taken under a lock, so that two beds of this run never race for it.
+        let _taking = SUBNETS.lock().unwrap_or_else(|e| e.into_inner());
+        let used = Command::new("ip")
+            .args(["-o", "addr"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let mut subnet = (pid.wrapping_mul(7).wrapping_add(c * 13)) % 250 + 1;
+        for _ in 0..250 {
+            if !used.contains(&format!(" 10.77.{subnet}.")) {
+                break;
+            }
+            subnet = subnet % 250 + 1;
+        }
         let dir = tempfile::tempdir().expect("tempdir");
         let mut bed = Bed {
             bridge: format!("mpb{tag}"),
@@ -103,16 +119,26 @@ impl Bed {
             extra_ns: Vec::new(),
             users: Vec::new(),
         };
-        bed.build(n).expect("building the namespace test bed");
+        let bridge = bed.add_bridge();
+        drop(_taking);
+        bridge
+            .and_then(|()| bed.build(n))
+            .expect("building the namespace test bed");
         Some(bed)
+    }
+
+    /// The bed's bridge, with the bed's subnet.
+    fn add_bridge(&self) -> Result<(), String> {
+        let (br, s) = (&self.bridge, self.subnet);
+        sh(&format!(
+            "ip link add {br} type bridge && ip addr add 10.77.{s}.254/24 dev {br} && ip link set {br} up"
+        ))
+        .map(drop)
     }
 
     fn build(&mut self, n: usize) -> Result<(), String> {
         let d = self.dir.path().to_path_buf();
         let (br, s) = (self.bridge.clone(), self.subnet);
-        sh(&format!(
-            "ip link add {br} type bridge && ip addr add 10.77.{s}.254/24 dev {br} && ip link set {br} up"
-        ))?;
         sh(&format!(
             "ssh-keygen -q -t ed25519 -N '' -f {k} && cp {k}.pub {d}/authorized_keys && \
              ssh-keygen -q -t ed25519 -N '' -f {d}/host_key && mkdir -p /run/sshd",

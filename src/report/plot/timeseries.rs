@@ -654,6 +654,7 @@ mod tests {
             name: name.into(),
             role: "r".into(),
             host: "h".into(),
+            node: None,
             exit: Some(0),
             duration,
             timed_out: false,
