@@ -378,8 +378,15 @@ impl Slot {
             return;
         };
         let State::Busy(t) = &mut *st else {
-            // Bytes between steps (a process that left its step's group and session):
-            // nobody's output.
+            if matches!(*st, State::Idle) && matches!(piece, Piece::Data(_)) {
+                // Bytes between steps: a process that left its step's group (setsid, a
+                // daemon) still writes into this session. Nobody's output; and no later step
+                // runs here, where that process would write into its log.
+                *st = State::Gone;
+                drop(st);
+                self.close_stdin();
+                self.give_back();
+            }
             return;
         };
         match piece {

@@ -818,3 +818,54 @@ fn steps_reuse_one_runner_session_run_after_run() {
     }
     assert_eq!(steps.len(), 8, "each step is a process of its own");
 }
+
+/// A process that left its step's group with the step's stdout writes into the runner's
+/// session: what it writes between steps is nobody's, and that runner takes no more steps.
+#[test]
+fn a_runner_written_to_between_steps_takes_no_more_steps() {
+    let Some(bed) = Bed::new("a_runner_written_to_between_steps", 1) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = write(
+        dir.path(),
+        "cluster.yaml",
+        &format!(
+            "machines:\n  - hostname: {}\n{}    role: r\n  - hostname: localhost\n    role: l\n",
+            bed.hosts[0].ip,
+            bed.ssh_keys(4)
+        ),
+    );
+    let exp = write(
+        dir.path(),
+        "stray.yaml",
+        "name: stray\nruns: 1\norder: sequential\nvariables:\n  i: [1, 2, 3]\nsteps:\n  - name: a\n    role: r\n    run: |\n      echo \"mpf-result runner $PPID\"\n      if [ {{ i }} = 1 ]; then setsid sh -c 'sleep 0.3; echo stray; echo stray >&2' & fi\n  - name: b\n    role: l\n    run: sleep 1.5\n",
+    );
+    let out = mpf_in(dir.path())
+        .args(["run", "--quiet", "--no-plot"])
+        .arg(&exp)
+        .arg("-c")
+        .arg(&cluster)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let set = set_dir(dir.path());
+    let records = journal(&set);
+    let runner = |n: usize| records[n]["results"]["runner"].as_f64().unwrap();
+    // The runner of run 1 got the stray output while idle: run 2 has a new one, which run 3
+    // keeps.
+    assert_ne!(runner(0), runner(1));
+    assert_eq!(runner(1), runner(2));
+    for n in 0..3 {
+        for stream in ["a.out", "a.err"] {
+            let text = std::fs::read_to_string(set.join(format!("runs/{n:04}/r/{stream}")))
+                .unwrap_or_default();
+            assert!(!text.contains("stray"), "run {n} {stream}: {text}");
+        }
+    }
+}
