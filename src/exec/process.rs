@@ -495,18 +495,10 @@ impl StepProc {
                 }
             }
         });
-        StepProc {
-            pgid,
-            started: Instant::now(),
-            exited,
-            stdout,
-            stderr,
-            streams: readers.len(),
-            closed,
-            readers,
-            exit: None,
-            ended: None,
-        }
+        let mut proc = StepProc::from_parts(pgid, stdout, stderr, closed, exited);
+        proc.streams = readers.len();
+        proc.readers = readers;
+        proc
     }
 
     /// Resolves when every output stream has reached its end (and its bytes are in the

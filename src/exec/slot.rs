@@ -254,14 +254,7 @@ impl Slot {
             // dropped), for a step the runner could not see to its end.
             let code = child.wait().await.ok().and_then(|st| st.code());
             s.ended.store(true, Ordering::Relaxed);
-            if let Ok(mut st) = s.state.lock() {
-                if let State::Busy(t) = &mut *st {
-                    t.exit(code);
-                    t.close(0);
-                    t.close(1);
-                }
-                *st = State::Gone;
-            }
+            s.end(code);
             s.give_back();
         });
         slot
@@ -319,15 +312,21 @@ impl Slot {
     }
 
     fn fail(&self) {
+        self.end(None);
+        self.close_stdin();
+    }
+
+    /// The slot is of no more use: the step it runs, if any, ends with `code` and all the
+    /// output it had.
+    fn end(&self, code: Option<i32>) {
         if let Ok(mut st) = self.state.lock() {
             if let State::Busy(t) = &mut *st {
-                t.exit(None);
+                t.exit(code);
                 t.close(0);
                 t.close(1);
             }
             *st = State::Gone;
         }
-        self.close_stdin();
     }
 
     pub fn is_idle(&self) -> bool {

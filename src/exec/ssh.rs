@@ -565,15 +565,19 @@ impl Ssh {
         let mark = slot::end_mark(&random_tag());
         let text = format!("set -- {}\n{ALIVE_FN}{}", q(&mark), slot::RUNNER);
         let remote = format!("exec /bin/sh -c {} mpf-runner", q(&text));
-        let mut cmd = tokio::process::Command::from(self.session(&remote));
-        cmd.stdin(Stdio::piped())
+        let child = self.spawn_session(&remote, Stdio::piped())?;
+        Ok(Slot::start(child, conn, &mark, permit))
+    }
+
+    /// Starts a session running `remote`, its stdout and stderr piped to mpf.
+    fn spawn_session(&self, remote: &str, stdin: Stdio) -> Result<tokio::process::Child> {
+        let mut cmd = tokio::process::Command::from(self.session(remote));
+        cmd.stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(false);
-        let child = cmd
-            .spawn()
-            .ctx(|| format!("failed to start ssh for {}", self.cfg.name))?;
-        Ok(Slot::start(child, conn, &mark, permit))
+        cmd.spawn()
+            .ctx(|| format!("failed to start ssh for {}", self.cfg.name))
     }
 
     /// Sends one command line to the helper of connection `conn` (any when `None`); returns
@@ -739,13 +743,7 @@ impl Ssh {
         let script = format!(
             "if cd {r} 2>/dev/null; then tar cf - .; rc=$?; cd /; rm -rf {r}; exit $rc; else tar cf - -T /dev/null; fi"
         );
-        let mut ssh = tokio::process::Command::from(self.session(&script));
-        ssh.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut ssh = ssh
-            .spawn()
-            .ctx(|| format!("failed to run ssh for {}", self.cfg.name))?;
+        let mut ssh = self.spawn_session(&script, Stdio::null())?;
         let out: Stdio = ssh
             .stdout
             .take()
@@ -860,14 +858,7 @@ impl Transport for Ssh {
                 let wrap: String = wrap.iter().map(|w| format!("{} ", q(w))).collect();
                 format!("exec {wrap}/bin/sh -c {}", q(&text))
             };
-            let mut cmd = tokio::process::Command::from(self.session(&remote));
-            cmd.stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .kill_on_drop(false);
-            let child = cmd
-                .spawn()
-                .ctx(|| format!("failed to start ssh for {}", self.cfg.name))?;
+            let child = self.spawn_session(&remote, Stdio::null())?;
             let proc = StepProc::remote(child, token, Some(Box::new(permit)));
             if let Ok(mut live) = self.live.lock() {
                 let exit = proc.exit_watch();

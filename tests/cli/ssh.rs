@@ -30,6 +30,27 @@ fn journal(set: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// A cluster file that binds role `r` to the bed's first host, then `more` (lines of that
+/// machine or further machines).
+fn first_host_as_r(bed: &Bed, dir: &Path, more: &str) -> PathBuf {
+    let text = format!(
+        "machines:\n  - hostname: {}\n{}    role: r\n{more}",
+        bed.hosts[0].ip,
+        bed.ssh_keys(4)
+    );
+    write(dir, "cluster.yaml", &text)
+}
+
+/// `mpf run --quiet --no-plot EXP -c CLUSTER` in `dir`.
+fn run_quiet(dir: &Path, exp: &Path, cluster: &Path) -> assert_cmd::Command {
+    let mut cmd = mpf_in(dir);
+    cmd.args(["run", "--quiet", "--no-plot"])
+        .arg(exp)
+        .arg("-c")
+        .arg(cluster);
+    cmd
+}
+
 fn journal_len(dir: &Path) -> usize {
     std::fs::read_dir(dir.join("results"))
         .ok()
@@ -730,26 +751,14 @@ fn a_tight_session_budget_closes_an_idle_runner_to_collect() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let cluster = write(
-        dir.path(),
-        "cluster.yaml",
-        &format!(
-            "machines:\n  - hostname: {}\n{}    role: r\n    max_sessions: 3\n",
-            bed.hosts[0].ip,
-            bed.ssh_keys(4)
-        ),
-    );
+    let cluster = first_host_as_r(&bed, dir.path(), "    max_sessions: 3\n");
     let exp = write(
         dir.path(),
         "tight.yaml",
         "name: tight\nruns: 1\nvariables:\n  i: [1, 2, 3]\nsteps:\n  - name: bg\n    role: r\n    background: true\n    run: sleep 30\n  - name: fg\n    role: r\n    run: echo run {{i}} > \"$MPF_RUN_DIR/f\"; echo mpf-result v {{i}}\n",
     );
     let start = Instant::now();
-    let out = mpf_in(dir.path())
-        .args(["run", "--quiet", "--no-plot"])
-        .arg(&exp)
-        .arg("-c")
-        .arg(&cluster)
+    let out = run_quiet(dir.path(), &exp, &cluster)
         .timeout(Duration::from_secs(90))
         .output()
         .unwrap();
@@ -777,27 +786,13 @@ fn steps_reuse_one_runner_session_run_after_run() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let cluster = write(
-        dir.path(),
-        "cluster.yaml",
-        &format!(
-            "machines:\n  - hostname: {}\n{}    role: r\n",
-            bed.hosts[0].ip,
-            bed.ssh_keys(4)
-        ),
-    );
+    let cluster = first_host_as_r(&bed, dir.path(), "");
     let exp = write(
         dir.path(),
         "reuse.yaml",
         "name: reuse\nruns: 1\nvariables:\n  i: {range: [1, 8]}\nsteps:\n  - name: s\n    role: r\n    run: cat /proc/$PPID/comm; echo \"mpf-result runner $PPID\"; echo \"mpf-result me $$\"\n",
     );
-    let out = mpf_in(dir.path())
-        .args(["run", "--quiet", "--no-plot"])
-        .arg(&exp)
-        .arg("-c")
-        .arg(&cluster)
-        .output()
-        .unwrap();
+    let out = run_quiet(dir.path(), &exp, &cluster).output().unwrap();
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -827,27 +822,13 @@ fn a_runner_written_to_between_steps_takes_no_more_steps() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let cluster = write(
-        dir.path(),
-        "cluster.yaml",
-        &format!(
-            "machines:\n  - hostname: {}\n{}    role: r\n  - hostname: localhost\n    role: l\n",
-            bed.hosts[0].ip,
-            bed.ssh_keys(4)
-        ),
-    );
+    let cluster = first_host_as_r(&bed, dir.path(), "  - hostname: localhost\n    role: l\n");
     let exp = write(
         dir.path(),
         "stray.yaml",
         "name: stray\nruns: 1\norder: sequential\nvariables:\n  i: [1, 2, 3]\nsteps:\n  - name: a\n    role: r\n    run: |\n      echo \"mpf-result runner $PPID\"\n      if [ {{ i }} = 1 ]; then setsid sh -c 'sleep 0.3; echo stray; echo stray >&2' & fi\n  - name: b\n    role: l\n    run: sleep 1.5\n",
     );
-    let out = mpf_in(dir.path())
-        .args(["run", "--quiet", "--no-plot"])
-        .arg(&exp)
-        .arg("-c")
-        .arg(&cluster)
-        .output()
-        .unwrap();
+    let out = run_quiet(dir.path(), &exp, &cluster).output().unwrap();
     assert_eq!(
         out.status.code(),
         Some(0),
