@@ -58,9 +58,6 @@ struct Probe {
     proc: StepProc,
     reader: JoinHandle<Vec<Point>>,
     first: watch::Receiver<bool>,
-    /// Over ssh: the first step waits for its own session as long as the sampler does for
-    /// its first reading, so the run does not wait for that reading.
-    remote: bool,
 }
 
 /// A Prometheus endpoint's scraper while it runs.
@@ -207,7 +204,6 @@ impl RunMonitor {
             _ => CpuScope::Machine,
         };
         let (first_tx, first) = watch::channel(false);
-        let remote = b.transport.ssh_command().is_some();
         let clock = match b.transport.ssh_command() {
             None => Clock::shared(run_start.elapsed().as_secs_f64()),
             Some(_) => None,
@@ -235,7 +231,6 @@ impl RunMonitor {
             proc,
             reader,
             first,
-            remote,
         });
         Ok(())
     }
@@ -282,7 +277,9 @@ impl RunMonitor {
 
     async fn first_ticks(&mut self) {
         let deadline = tokio::time::Instant::now() + FIRST_TICK_TIMEOUT;
-        for p in self.probes.iter_mut().filter(|p| !p.remote) {
+        // Over ssh too: a step starts as a line to a runner session, sooner than the
+        // sampler's first reading comes back.
+        for p in self.probes.iter_mut() {
             let got = tokio::time::timeout_at(deadline, p.first.wait_for(|v| *v)).await;
             if !matches!(got, Ok(Ok(_))) {
                 self.notes.push(format!(
