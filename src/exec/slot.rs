@@ -181,6 +181,9 @@ struct Target {
     /// Set when the runner said the step ended with nothing left in its group (and its
     /// registry file emptied).
     clean: Arc<AtomicBool>,
+    /// Where stdout goes instead of `bufs[0]` for a job whose output is data (an archive):
+    /// every byte, in order, with the reader's pace; dropped at the end of the stream.
+    stream: Option<tokio::sync::mpsc::Sender<Vec<u8>>>,
 }
 
 impl Target {
@@ -195,6 +198,9 @@ impl Target {
     }
 
     fn close(&mut self, stream: usize) {
+        if stream == 0 {
+            self.stream = None;
+        }
         if std::mem::take(&mut self.open[stream]) {
             if let Ok(mut b) = self.bufs[stream].lock() {
                 b.close();
@@ -288,8 +294,34 @@ impl Slot {
             closed: closed_tx,
             exited: exited_tx,
             clean: clean.clone(),
+            stream: None,
         });
         Some((proc, clean))
+    }
+
+    /// Takes the slot for a job whose stdout is data (`fetch_dir`'s archive) if it is idle:
+    /// the stdout chunks as they come, its stderr, and its exit.
+    pub fn take_stream(
+        &self,
+    ) -> Option<(tokio::sync::mpsc::Receiver<Vec<u8>>, SharedBuf, ExitWatch)> {
+        let mut st = self.state.lock().ok()?;
+        if !matches!(*st, State::Idle) || self.ended.load(Ordering::Relaxed) {
+            return None;
+        }
+        let bufs: [SharedBuf; 2] = Default::default();
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let (closed, _) = watch::channel(0usize);
+        let (exited_tx, exited) = watch::channel(None);
+        let err = bufs[1].clone();
+        *st = State::Busy(Target {
+            bufs,
+            open: [true, true],
+            closed,
+            exited: exited_tx,
+            clean: Arc::new(AtomicBool::new(false)),
+            stream: Some(tx),
+        });
+        Some((rx, err, exited))
     }
 
     /// Sends the job line of the step that took the slot; false when the runner is gone
@@ -371,10 +403,15 @@ impl Slot {
         drop(self.stdin.lock().ok().and_then(|mut s| s.take()));
     }
 
-    /// What one stream brought: the step's bytes, or its end.
-    fn deliver(self: &Arc<Slot>, stream: usize, piece: Piece) {
+    /// What one stream brought: the step's bytes, or its end. Bytes for a job's data stream
+    /// come back with its sender, to be sent once the slot's lock is let go.
+    fn deliver(
+        self: &Arc<Slot>,
+        stream: usize,
+        piece: Piece,
+    ) -> Option<(tokio::sync::mpsc::Sender<Vec<u8>>, Vec<u8>)> {
         let Ok(mut st) = self.state.lock() else {
-            return;
+            return None;
         };
         let State::Busy(t) = &mut *st else {
             if matches!(*st, State::Idle) && matches!(piece, Piece::Data(_)) {
@@ -386,10 +423,13 @@ impl Slot {
                 self.close_stdin();
                 self.give_back();
             }
-            return;
+            return None;
         };
         match piece {
             Piece::Data(d) => {
+                if let (0, Some(tx)) = (stream, &t.stream) {
+                    return Some((tx.clone(), d));
+                }
                 if t.open[stream] {
                     if let Ok(mut b) = t.bufs[stream].lock() {
                         b.push(&d);
@@ -418,6 +458,7 @@ impl Slot {
                 });
             }
         }
+        None
     }
 }
 
@@ -433,14 +474,19 @@ async fn pump(
             Ok(0) | Err(_) => break,
             Ok(n) => {
                 for piece in scan.feed(&chunk[..n]) {
-                    slot.deliver(stream, piece);
+                    if let Some((tx, data)) = slot.deliver(stream, piece) {
+                        // At the reader's pace: this session's output waits meanwhile.
+                        let _ = tx.send(data).await;
+                    }
                 }
             }
         }
     }
     let rest = scan.flush();
     if !rest.is_empty() {
-        slot.deliver(stream, Piece::Data(rest));
+        if let Some((tx, data)) = slot.deliver(stream, Piece::Data(rest)) {
+            let _ = tx.send(data).await;
+        }
     }
     // The session is ending: whatever step it ran has no more to say on this stream.
     if let Ok(mut st) = slot.state.lock() {

@@ -28,8 +28,8 @@
 //!   leaves its group (`setsid`, double fork) is not covered and must be stopped in `teardown`;
 //! - a run directory is created by the helper when the run starts (and by the step's own
 //!   shell if that one comes first); after the run the helper says whether it holds anything:
-//!   only then is it archived back with tar, an empty one stays until the result set's root
-//!   is removed at the end.
+//!   only then is it archived back with tar (a job of an idle runner, whose stdout is the
+//!   archive), an empty one stays until the result set's root is removed at the end.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, Write};
@@ -531,21 +531,36 @@ impl Ssh {
                 self.cfg.name
             ))
         })?;
-        let idle = self.slots.lock().ok().and_then(|mut slots| {
-            slots.retain(|s| !s.is_gone() && s.conn == conn);
-            slots
-                .iter()
-                .find_map(|s| s.take(token).map(|p| (s.clone(), p)))
-        });
-        if let Some((slot, proc)) = idle {
+        let take = |s: &Slot| s.take(token);
+        if let Some((slot, taken)) = self.idle_slot(conn, take) {
             if slot.send(&line).await {
-                return Ok(proc);
+                return Ok(taken);
             }
             // Its runner ended while idle: the step goes to a new one.
         }
+        let (slot, taken) = self.new_slot(conn, take).await?;
+        // A session that cannot open fails the step as a session of its own would: ssh's
+        // message on its stderr, ssh's exit status.
+        slot.send(&line).await;
+        Ok(taken)
+    }
+
+    /// An idle runner session of connection `conn`, taken with `take`.
+    fn idle_slot<T>(&self, conn: u64, take: impl Fn(&Slot) -> Option<T>) -> Option<(Arc<Slot>, T)> {
+        let mut slots = self.slots.lock().ok()?;
+        slots.retain(|s| !s.is_gone() && s.conn == conn);
+        slots.iter().find_map(|s| take(s).map(|t| (s.clone(), t)))
+    }
+
+    /// A new runner session of connection `conn`, taken with `take`.
+    async fn new_slot<T>(
+        &self,
+        conn: u64,
+        take: impl Fn(&Slot) -> Option<T>,
+    ) -> Result<(Arc<Slot>, T)> {
         let permit = self.acquire_session().await?;
         let slot = self.open_slot(conn, permit)?;
-        let proc = slot.take(token).ok_or_else(|| {
+        let taken = take(&slot).ok_or_else(|| {
             Error::Runtime(format!(
                 "machine {}: the step runner ended as it started",
                 self.cfg.name
@@ -554,10 +569,7 @@ impl Ssh {
         if let Ok(mut slots) = self.slots.lock() {
             slots.push(slot.clone());
         }
-        // A session that cannot open fails the step as a session of its own would: ssh's
-        // message on its stderr, ssh's exit status.
-        slot.send(&line).await;
-        Ok(proc)
+        Ok((slot, taken))
     }
 
     /// Opens a runner session (`sh/runner.sh`) holding `permit`.
@@ -735,7 +747,6 @@ impl Ssh {
     /// session.
     async fn fetch_dir(&self, remote: &str, local: &Path) -> Result<()> {
         self.ensure_connected().await?;
-        let _permit = self.acquire_session().await?;
         std::fs::create_dir_all(local).ctx(|| format!("failed to create {}", local.display()))?;
         // An empty archive when the directory does not exist, so that the local tar always
         // has one to read.
@@ -743,6 +754,10 @@ impl Ssh {
         let script = format!(
             "if cd {r} 2>/dev/null; then tar cf - .; rc=$?; cd /; rm -rf {r}; exit $rc; else tar cf - -T /dev/null; fi"
         );
+        if let Some((conn, _, _, true)) = self.conn_info() {
+            return self.fetch_in_slot(conn, &script, remote, local).await;
+        }
+        let _permit = self.acquire_session().await?;
         let mut ssh = self.spawn_session(&script, Stdio::null())?;
         let out: Stdio = ssh
             .stdout
@@ -771,6 +786,79 @@ impl Ssh {
         let tar = tar.ctx(|| "failed to run tar".into())?;
         let ok = st.map(|s| s.success()).unwrap_or(false);
         if !ok || !tar.status.success() {
+            return Err(Error::Runtime(format!(
+                "failed to collect {remote} from machine {}: {}{}",
+                self.cfg.name,
+                String::from_utf8_lossy(&err).trim(),
+                String::from_utf8_lossy(&tar.stderr).trim()
+            )));
+        }
+        Ok(())
+    }
+
+    /// `fetch_dir` through a runner session: the archive comes as the job's stdout, straight
+    /// into the local tar, at its pace.
+    async fn fetch_in_slot(
+        &self,
+        conn: u64,
+        script: &str,
+        remote: &str,
+        local: &Path,
+    ) -> Result<()> {
+        // The runner reads a line: the script has no newline (a quoted path may).
+        let line = format!(
+            "f=; /bin/sh -c {} </dev/null\n",
+            q(script).replace('\n', "'\"$nl\"'")
+        );
+        let mut found = None;
+        if let Some((slot, taken)) = self.idle_slot(conn, Slot::take_stream) {
+            if slot.send(&line).await {
+                found = Some(taken);
+            }
+        }
+        let (mut data, err, mut exit) = match found {
+            Some(taken) => taken,
+            None => {
+                let (slot, taken) = self.new_slot(conn, Slot::take_stream).await?;
+                slot.send(&line).await;
+                taken
+            }
+        };
+        let mut tar = tokio::process::Command::new("tar")
+            .arg("xf")
+            .arg("-")
+            .arg("-C")
+            .arg(local)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .ctx(|| "failed to run tar".into())?;
+        let mut into_tar = tar.stdin.take();
+        while let Some(chunk) = data.recv().await {
+            use tokio::io::AsyncWriteExt;
+            if let Some(w) = into_tar.as_mut() {
+                if w.write_all(&chunk).await.is_err() {
+                    // tar stopped reading: its status says why; the rest is drained.
+                    into_tar = None;
+                }
+            }
+        }
+        drop(into_tar);
+        let tar = tar
+            .wait_with_output()
+            .await
+            .ctx(|| "failed to run tar".into())?;
+        let code = exit
+            .wait_for(|e| e.is_some())
+            .await
+            .ok()
+            .and_then(|e| e.and_then(|(c, _)| c));
+        if code != Some(0) || !tar.status.success() {
+            let err = err
+                .lock()
+                .map(|c| c.since(0).1.to_vec())
+                .unwrap_or_default();
             return Err(Error::Runtime(format!(
                 "failed to collect {remote} from machine {}: {}{}",
                 self.cfg.name,

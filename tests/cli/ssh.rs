@@ -742,12 +742,12 @@ fn a_sh_login_runs_steps_in_their_own_session_and_stops_them() {
     }
 }
 
-/// A machine whose budget has no session to spare: the steps of a run hold runner sessions,
-/// and collecting the run directory takes one of them back (an idle runner is closed for
-/// it) instead of waiting forever; every run's files come back.
+/// A machine whose budget has no session to spare: the steps of a run hold every runner
+/// session it allows, and collecting the run directory (through a runner that is idle by
+/// then) neither waits forever nor opens one more; every run's files come back.
 #[test]
-fn a_tight_session_budget_closes_an_idle_runner_to_collect() {
-    let Some(bed) = Bed::new("a_tight_session_budget_closes_an_idle_runner", 1) else {
+fn a_tight_session_budget_runs_and_collects_every_run() {
+    let Some(bed) = Bed::new("a_tight_session_budget_runs_and_collects", 1) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -755,7 +755,7 @@ fn a_tight_session_budget_closes_an_idle_runner_to_collect() {
     let exp = write(
         dir.path(),
         "tight.yaml",
-        "name: tight\nruns: 1\nvariables:\n  i: [1, 2, 3]\nsteps:\n  - name: bg\n    role: r\n    background: true\n    run: sleep 30\n  - name: fg\n    role: r\n    run: echo run {{i}} > \"$MPF_RUN_DIR/f\"; echo mpf-result v {{i}}\n",
+        "name: tight\nruns: 1\nvariables:\n  i: [1, 2, 3]\nsteps:\n  - name: bg\n    role: r\n    background: true\n    run: sleep 30\n  - name: fg\n    role: r\n    run: echo run {{i}} > \"$MPF_RUN_DIR/f\"; echo mpf-result v {{i}}; head -c 3000000 /dev/urandom > \"$MPF_RUN_DIR/blob\"; echo mpf-result crc $(cksum < \"$MPF_RUN_DIR/blob\" | cut -d' ' -f1)\n",
     );
     let start = Instant::now();
     let out = run_quiet(dir.path(), &exp, &cluster)
@@ -775,6 +775,17 @@ fn a_tight_session_budget_closes_an_idle_runner_to_collect() {
             std::fs::read_to_string(&f).unwrap(),
             format!("run {}\n", n + 1)
         );
+        // 3 MB of random bytes came back whole (the archive is the runner's stdout).
+        let blob = set.join(format!("runs/{n:04}/r/blob"));
+        let sum = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("cksum < \"$0\" | cut -d' ' -f1")
+            .arg(&blob)
+            .output()
+            .unwrap();
+        let sum: f64 = String::from_utf8_lossy(&sum.stdout).trim().parse().unwrap();
+        assert_eq!(r["results"]["crc"].as_f64(), Some(sum), "{r}");
+        assert_eq!(std::fs::metadata(&blob).unwrap().len(), 3_000_000);
     }
 }
 
