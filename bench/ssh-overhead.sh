@@ -14,9 +14,12 @@
 # loop, the ssh clients, the sshds and what they start), from a cpuacct cgroup of its own when
 # the machine has cgroup v1's cpuacct: on a machine shared with builds, wall time measures the
 # scheduler as much as mpf, CPU time much less so.
+# STEP (default `true`) is what each step runs, e.g. STEP='echo x > "$MPF_RUN_DIR/f"' for a
+# step whose run directory is collected (the baseline still runs `true`).
 # Usage: sudo bench/ssh-overhead.sh [path/to/mpf] (default: release build).
 set -euo pipefail
 MPF=$(realpath "${1:-$(dirname "$0")/../target/release/mpf}")
+STEP=${STEP:-true}
 RUNS=${RUNS:-100}
 REPS=${REPS:-5}
 NET=10.77.251
@@ -99,10 +102,12 @@ variables:
 steps:
   - name: a
     role: a
-    run: "true"
+    run: |
+      $STEP
   - name: b
     role: b
-    run: "true"
+    run: |
+      $STEP
 YAML
 done
 
