@@ -786,14 +786,19 @@ impl Ssh {
         let tar = tar.ctx(|| "failed to run tar".into())?;
         let ok = st.map(|s| s.success()).unwrap_or(false);
         if !ok || !tar.status.success() {
-            return Err(Error::Runtime(format!(
-                "failed to collect {remote} from machine {}: {}{}",
-                self.cfg.name,
-                String::from_utf8_lossy(&err).trim(),
-                String::from_utf8_lossy(&tar.stderr).trim()
-            )));
+            return Err(self.collect_error(remote, &err, &tar.stderr));
         }
         Ok(())
+    }
+
+    /// Collecting `remote` failed: what the machine's side and the local tar said.
+    fn collect_error(&self, remote: &str, theirs: &[u8], tar: &[u8]) -> Error {
+        Error::Runtime(format!(
+            "failed to collect {remote} from machine {}: {}{}",
+            self.cfg.name,
+            String::from_utf8_lossy(theirs).trim(),
+            String::from_utf8_lossy(tar).trim()
+        ))
     }
 
     /// `fetch_dir` through a runner session: the archive comes as the job's stdout, straight
@@ -859,12 +864,7 @@ impl Ssh {
                 .lock()
                 .map(|c| c.since(0).1.to_vec())
                 .unwrap_or_default();
-            return Err(Error::Runtime(format!(
-                "failed to collect {remote} from machine {}: {}{}",
-                self.cfg.name,
-                String::from_utf8_lossy(&err).trim(),
-                String::from_utf8_lossy(&tar.stderr).trim()
-            )));
+            return Err(self.collect_error(remote, &err, &tar.stderr));
         }
         Ok(())
     }

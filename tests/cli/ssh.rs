@@ -51,6 +51,16 @@ fn run_quiet(dir: &Path, exp: &Path, cluster: &Path) -> assert_cmd::Command {
     cmd
 }
 
+/// `run_quiet` that must exit 0: the set's directory and its journal's records.
+fn run_ok(dir: &Path, exp: &Path, cluster: &Path) -> (PathBuf, Vec<serde_json::Value>) {
+    let out = run_quiet(dir, exp, cluster).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let set = set_dir(dir);
+    let records = journal(&set);
+    (set, records)
+}
+
 fn journal_len(dir: &Path) -> usize {
     std::fs::read_dir(dir.join("results"))
         .ok()
@@ -803,15 +813,7 @@ fn steps_reuse_one_runner_session_run_after_run() {
         "reuse.yaml",
         "name: reuse\nruns: 1\nvariables:\n  i: {range: [1, 8]}\nsteps:\n  - name: s\n    role: r\n    run: cat /proc/$PPID/comm; echo \"mpf-result runner $PPID\"; echo \"mpf-result me $$\"\n",
     );
-    let out = run_quiet(dir.path(), &exp, &cluster).output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let set = set_dir(dir.path());
-    let records = journal(&set);
+    let (set, records) = run_ok(dir.path(), &exp, &cluster);
     assert_eq!(records.len(), 8);
     let of = |r: &serde_json::Value, k: &str| r["results"][k].as_f64().unwrap();
     let runner = of(&records[0], "runner");
@@ -839,15 +841,7 @@ fn a_runner_written_to_between_steps_takes_no_more_steps() {
         "stray.yaml",
         "name: stray\nruns: 1\norder: sequential\nvariables:\n  i: [1, 2, 3]\nsteps:\n  - name: a\n    role: r\n    run: |\n      echo \"mpf-result runner $PPID\"\n      if [ {{ i }} = 1 ]; then setsid sh -c 'sleep 0.3; echo stray; echo stray >&2' & fi\n  - name: b\n    role: l\n    run: sleep 1.5\n",
     );
-    let out = run_quiet(dir.path(), &exp, &cluster).output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let set = set_dir(dir.path());
-    let records = journal(&set);
+    let (set, records) = run_ok(dir.path(), &exp, &cluster);
     let runner = |n: usize| records[n]["results"]["runner"].as_f64().unwrap();
     // The runner of run 1 got the stray output while idle: run 2 has a new one, which run 3
     // keeps.
