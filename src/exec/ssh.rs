@@ -489,16 +489,14 @@ impl Ssh {
         }
     }
 
-    /// For a synchronous session (`run_sync`): closes an idle runner session, and waits for
-    /// it to end, when the budget has no session free. Nothing to hold: the sessions of
-    /// `run_sync` are short and were not counted before runner sessions either.
+    /// For a synchronous session (`run_sync`): closes an idle runner session when the budget
+    /// has no session free. Nothing to wait for or hold: the runtime that would see the
+    /// runner's session end is the thread this blocks, and the closed runner's channel is
+    /// gone long before the new session's client has started (an ssh client takes
+    /// milliseconds to start; the runner exits at the EOF that closing its pipe sends).
     fn make_room_sync(&self) {
-        if self.sessions.available_permits() > 0 || !self.retire_idle_slot() {
-            return;
-        }
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while self.sessions.available_permits() == 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
+        if self.sessions.available_permits() == 0 {
+            self.retire_idle_slot();
         }
     }
 

@@ -765,7 +765,7 @@ fn a_tight_session_budget_runs_and_collects_every_run() {
     let exp = write(
         dir.path(),
         "tight.yaml",
-        "name: tight\nruns: 1\nvariables:\n  i: [1, 2, 3]\nsteps:\n  - name: bg\n    role: r\n    background: true\n    run: sleep 30\n  - name: fg\n    role: r\n    run: echo run {{i}} > \"$MPF_RUN_DIR/f\"; echo mpf-result v {{i}}; head -c 3000000 /dev/urandom > \"$MPF_RUN_DIR/blob\"; echo mpf-result crc $(cksum < \"$MPF_RUN_DIR/blob\" | cut -d' ' -f1)\n",
+        "name: tight\nruns: 1\nvariables:\n  i: [1, 2, 3]\nfiles:\n  - role: r\n    path: \"{{ run_dir }}/given\"\n    content: \"given {{ i }}\"\nsteps:\n  - name: bg\n    role: r\n    background: true\n    run: sleep 30\n  - name: fg\n    role: r\n    run: echo run {{i}} > \"$MPF_RUN_DIR/f\"; echo mpf-result v {{i}}; head -c 3000000 /dev/urandom > \"$MPF_RUN_DIR/blob\"; echo mpf-result crc $(cksum < \"$MPF_RUN_DIR/blob\" | cut -d' ' -f1)\n",
     );
     let start = Instant::now();
     let out = run_quiet(dir.path(), &exp, &cluster)
@@ -785,6 +785,9 @@ fn a_tight_session_budget_runs_and_collects_every_run() {
             std::fs::read_to_string(&f).unwrap(),
             format!("run {}\n", n + 1)
         );
+        // The file written before the steps (a session while the runners held every other).
+        let given = std::fs::read_to_string(set.join(format!("runs/{n:04}/r/given"))).unwrap();
+        assert_eq!(given, format!("given {}", n + 1));
         // 3 MB of random bytes came back whole (the archive is the runner's stdout).
         let blob = set.join(format!("runs/{n:04}/r/blob"));
         let sum = std::process::Command::new("sh")
