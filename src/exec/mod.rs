@@ -62,6 +62,11 @@ pub trait Transport: Send + Sync {
         None
     }
 
+    /// Closes the connection of a remote machine (its helper sweeps what is still registered,
+    /// its master exits); nothing for the local machine. Idempotent, and done on drop too:
+    /// `runner::machines::disconnect_all` closes many machines at once.
+    fn disconnect(&self) {}
+
     /// Copies the directory `remote` of the machine into `local` and removes it there.
     fn collect_dir<'a>(&'a self, _remote: &'a str, _local: &'a Path) -> BoxFut<'a, Result<()>> {
         Box::pin(async { Ok(()) })

@@ -653,7 +653,7 @@ impl Ssh {
         Ok(out.stdout)
     }
 
-    fn close(&mut self) {
+    fn close(&self) {
         let Some(mut conn) = self.conn.lock().ok().and_then(|mut c| c.take()) else {
             return;
         };
@@ -894,6 +894,10 @@ impl DirBuilderExt2 for std::fs::DirBuilder {
 }
 
 impl Transport for Ssh {
+    fn disconnect(&self) {
+        self.close();
+    }
+
     fn ssh_command(&self) -> Option<(Vec<String>, String)> {
         let mut argv = vec![
             "ssh".to_string(),

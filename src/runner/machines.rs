@@ -52,6 +52,17 @@ pub struct Machines {
     pub controller: Arc<dyn Transport>,
 }
 
+impl Drop for Machines {
+    /// Every machine's connection closes at once.
+    fn drop(&mut self) {
+        let mut all: Vec<Arc<dyn Transport>> = vec![self.controller.clone()];
+        for b in self.roles.values().flatten() {
+            all.push(b.transport.clone());
+        }
+        disconnect_all(&all);
+    }
+}
+
 impl Machines {
     /// Every role of the experiment on this machine (no cluster file).
     pub fn local(exp: &Experiment) -> Result<Machines> {
@@ -314,6 +325,26 @@ pub async fn connect_all(cluster: &Cluster) -> Vec<Result<Arc<dyn Transport>>> {
         out.push(r);
     }
     out
+}
+
+/// Closes the connections of `transports` at once (each closing is a few round trips and
+/// processes: one machine after another, a 16-machine session would pay them 16 times).
+pub fn disconnect_all(transports: &[Arc<dyn Transport>]) {
+    let mut unique: Vec<&Arc<dyn Transport>> = Vec::new();
+    for t in transports {
+        if !unique.iter().any(|u| Arc::ptr_eq(u, t)) {
+            unique.push(t);
+        }
+    }
+    if unique.len() < 2 {
+        unique.iter().for_each(|t| t.disconnect());
+        return;
+    }
+    std::thread::scope(|s| {
+        for t in unique {
+            s.spawn(move || t.disconnect());
+        }
+    });
 }
 
 /// Polls every future together; their outputs in the order given.

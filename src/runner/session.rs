@@ -558,10 +558,13 @@ pub fn check_machines(exp: &Experiment, cluster: Option<&Cluster>) -> Result<Str
                     .collect();
                 crate::runner::machines::join_all(probes).await
             });
-            for (m, (res, _connection)) in c.machines.iter().zip(results) {
+            let mut connections = Vec::new();
+            for (m, (res, connection)) in c.machines.iter().zip(results) {
                 let roles: Vec<&str> = m.roles.iter().map(|r| r.name.as_str()).collect();
                 line(&m.hostname, &roles.join(", "), res);
+                connections.extend(connection);
             }
+            crate::runner::machines::disconnect_all(&connections);
         }
     }
     if !failed.is_empty() {
