@@ -158,17 +158,27 @@ pub fn job_line(reg: &str, wrap: &[String], text: &str) -> Option<String> {
     if [reg, text].iter().any(|t| t.contains('\0')) || wrap.iter().any(|w| w.contains('\0')) {
         return None;
     }
-    let mut s = format!("f={}; setsid ", q(reg).replace('\n', "'\"$nl\"'"));
+    let mut s = format!("f={}; setsid ", one_line(reg));
     for w in wrap {
-        s.push_str(&q(w).replace('\n', "'\"$nl\"'"));
+        s.push_str(&one_line(w));
         s.push(' ');
     }
     s.push_str("/bin/sh -c ");
-    // Newlines only occur inside the quotes `sh_quote` writes: closing them around `"$nl"`
-    // keeps the word whole.
-    s.push_str(&q(text).replace('\n', "'\"$nl\"'"));
+    s.push_str(&one_line(text));
     s.push_str(" </dev/null\n");
     Some(s)
+}
+
+/// The job line of a job that is not a step (no registry entry, no session of its own):
+/// `/bin/sh -c SCRIPT`, stdin from /dev/null. `None` for a script with a NUL byte.
+pub fn data_job_line(script: &str) -> Option<String> {
+    (!script.contains('\0')).then(|| format!("f=; /bin/sh -c {} </dev/null\n", one_line(script)))
+}
+
+/// `word` quoted for a shell, on one line: newlines only occur inside the quotes `sh_quote`
+/// writes, and closing them around `"$nl"` (the runner's newline) keeps the word whole.
+fn one_line(word: &str) -> String {
+    q(word).replace('\n', "'\"$nl\"'")
 }
 
 /// The step a slot runs now: where its output goes and how it ends.
@@ -208,6 +218,15 @@ impl Target {
             self.closed.send_modify(|n| *n += 1);
         }
     }
+}
+
+/// The receiving ends of a slot's new target.
+struct Taken {
+    stdout: SharedBuf,
+    stderr: SharedBuf,
+    closed: watch::Receiver<usize>,
+    exited: ExitWatch,
+    clean: Arc<AtomicBool>,
 }
 
 enum State {
@@ -273,30 +292,9 @@ impl Slot {
     /// Takes the slot for a step if it is idle: the step's `StepProc` (its pgid `token`), and
     /// a flag set once the step has ended with nothing left to stop.
     pub fn take(&self, token: i32) -> Option<(StepProc, Arc<AtomicBool>)> {
-        let mut st = self.state.lock().ok()?;
-        if !matches!(*st, State::Idle) || self.ended.load(Ordering::Relaxed) {
-            return None;
-        }
-        let bufs: [SharedBuf; 2] = Default::default();
-        let (closed_tx, closed) = watch::channel(0usize);
-        let (exited_tx, exited) = watch::channel(None);
-        let proc = StepProc::from_parts(
-            token,
-            bufs[0].clone(),
-            bufs[1].clone(),
-            closed,
-            exited as ExitWatch,
-        );
-        let clean = Arc::new(AtomicBool::new(false));
-        *st = State::Busy(Target {
-            bufs,
-            open: [true, true],
-            closed: closed_tx,
-            exited: exited_tx,
-            clean: clean.clone(),
-            stream: None,
-        });
-        Some((proc, clean))
+        let busy = self.busy(None)?;
+        let proc = StepProc::from_parts(token, busy.stdout, busy.stderr, busy.closed, busy.exited);
+        Some((proc, busy.clean))
     }
 
     /// Takes the slot for a job whose stdout is data (`fetch_dir`'s archive) if it is idle:
@@ -304,24 +302,38 @@ impl Slot {
     pub fn take_stream(
         &self,
     ) -> Option<(tokio::sync::mpsc::Receiver<Vec<u8>>, SharedBuf, ExitWatch)> {
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let busy = self.busy(Some(tx))?;
+        Some((rx, busy.stderr, busy.exited))
+    }
+
+    /// Marks an idle slot busy with a new target (its stdout into `stream` when given): the
+    /// target's receiving ends. `None` when the slot is not idle.
+    fn busy(&self, stream: Option<tokio::sync::mpsc::Sender<Vec<u8>>>) -> Option<Taken> {
         let mut st = self.state.lock().ok()?;
         if !matches!(*st, State::Idle) || self.ended.load(Ordering::Relaxed) {
             return None;
         }
         let bufs: [SharedBuf; 2] = Default::default();
-        let (tx, rx) = tokio::sync::mpsc::channel(16);
-        let (closed, _) = watch::channel(0usize);
+        let (closed_tx, closed) = watch::channel(0usize);
         let (exited_tx, exited) = watch::channel(None);
-        let err = bufs[1].clone();
+        let clean = Arc::new(AtomicBool::new(false));
+        let taken = Taken {
+            stdout: bufs[0].clone(),
+            stderr: bufs[1].clone(),
+            closed,
+            exited,
+            clean: clean.clone(),
+        };
         *st = State::Busy(Target {
             bufs,
             open: [true, true],
-            closed,
+            closed: closed_tx,
             exited: exited_tx,
-            clean: Arc::new(AtomicBool::new(false)),
-            stream: Some(tx),
+            clean,
+            stream,
         });
-        Some((rx, err, exited))
+        Some(taken)
     }
 
     /// Sends the job line of the step that took the slot; false when the runner is gone

@@ -529,17 +529,27 @@ impl Ssh {
                 self.cfg.name
             ))
         })?;
-        let take = |s: &Slot| s.take(token);
-        if let Some((slot, taken)) = self.idle_slot(conn, take) {
-            if slot.send(&line).await {
+        self.in_slot(conn, &line, |s| s.take(token)).await
+    }
+
+    /// Sends the job `line` to an idle runner session of connection `conn` taken with `take`,
+    /// or to a new one when none is idle or the idle one's runner has ended.
+    async fn in_slot<T>(
+        &self,
+        conn: u64,
+        line: &str,
+        take: impl Fn(&Slot) -> Option<T>,
+    ) -> Result<T> {
+        if let Some((slot, taken)) = self.idle_slot(conn, &take) {
+            if slot.send(line).await {
                 return Ok(taken);
             }
-            // Its runner ended while idle: the step goes to a new one.
+            // Its runner ended while idle: the job goes to a new one.
         }
         let (slot, taken) = self.new_slot(conn, take).await?;
-        // A session that cannot open fails the step as a session of its own would: ssh's
+        // A session that cannot open fails the job as a session of its own would: ssh's
         // message on its stderr, ssh's exit status.
-        slot.send(&line).await;
+        slot.send(line).await;
         Ok(taken)
     }
 
@@ -808,25 +818,12 @@ impl Ssh {
         remote: &str,
         local: &Path,
     ) -> Result<()> {
-        // The runner reads a line: the script has no newline (a quoted path may).
-        let line = format!(
-            "f=; /bin/sh -c {} </dev/null\n",
-            q(script).replace('\n', "'\"$nl\"'")
-        );
-        let mut found = None;
-        if let Some((slot, taken)) = self.idle_slot(conn, Slot::take_stream) {
-            if slot.send(&line).await {
-                found = Some(taken);
-            }
-        }
-        let (mut data, err, mut exit) = match found {
-            Some(taken) => taken,
-            None => {
-                let (slot, taken) = self.new_slot(conn, Slot::take_stream).await?;
-                slot.send(&line).await;
-                taken
-            }
-        };
+        let line = slot::data_job_line(script).ok_or_else(|| {
+            Error::Runtime(format!(
+                "cannot collect {remote}: its path holds a NUL byte"
+            ))
+        })?;
+        let (mut data, err, mut exit) = self.in_slot(conn, &line, Slot::take_stream).await?;
         let mut tar = tokio::process::Command::new("tar")
             .arg("xf")
             .arg("-")
