@@ -248,15 +248,7 @@ fn a_prometheus_endpoint_served_by_a_step_is_scraped_through_the_master() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let cluster = write(
-        dir.path(),
-        "cluster.yaml",
-        &format!(
-            "machines:\n  - hostname: {}\n{}    role: server\n",
-            bed.hosts[0].ip,
-            bed.ssh_keys(4)
-        ),
-    );
+    let cluster = bed.first_host_cluster(dir.path(), "server", "");
     // The endpoint listens on the host's loopback only: only the forward reaches it.
     let exp = write(
         dir.path(),

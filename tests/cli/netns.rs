@@ -203,6 +203,19 @@ impl Bed {
         Ok(())
     }
 
+    /// `dir/cluster.yaml` binding `roles` (a YAML value: `r`, `[a, b]`) to the bed's first
+    /// host as root, then `more` (lines of that machine, or further machines).
+    pub fn first_host_cluster(&self, dir: &Path, roles: &str, more: &str) -> PathBuf {
+        let text = format!(
+            "machines:\n  - hostname: {}\n{}    role: {roles}\n{more}",
+            self.hosts[0].ip,
+            self.ssh_keys(4)
+        );
+        let path = dir.join("cluster.yaml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
     /// A namespace without sshd (for namespace roles of a machine).
     pub fn add_namespace(&mut self, suffix: &str) -> String {
         let ns = format!("mpf-{}-{suffix}", self.tag);

@@ -30,17 +30,6 @@ fn journal(set: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// A cluster file that binds role `r` to the bed's first host, then `more` (lines of that
-/// machine or further machines).
-fn first_host_as_r(bed: &Bed, dir: &Path, more: &str) -> PathBuf {
-    let text = format!(
-        "machines:\n  - hostname: {}\n{}    role: r\n{more}",
-        bed.hosts[0].ip,
-        bed.ssh_keys(4)
-    );
-    write(dir, "cluster.yaml", &text)
-}
-
 /// `mpf run --quiet --no-plot EXP -c CLUSTER` in `dir`.
 fn run_quiet(dir: &Path, exp: &Path, cluster: &Path) -> assert_cmd::Command {
     let mut cmd = mpf_in(dir);
@@ -452,15 +441,7 @@ fn deploy_example_on_a_namespace_host_over_its_one_connection() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let cluster = write(
-        dir.path(),
-        "cluster.yaml",
-        &format!(
-            "machines:\n  - hostname: {}\n{}    role: bench\n",
-            bed.hosts[0].ip,
-            bed.ssh_keys(4)
-        ),
-    );
+    let cluster = bed.first_host_cluster(dir.path(), "bench", "");
     let dest = dir.path().join("remote-code");
     let exp = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/deploy/deploy.yaml");
     let out = mpf_in(dir.path())
@@ -543,15 +524,7 @@ fn remote_leftovers_live_until_the_end_of_the_run_and_no_later() {
     };
     let dir = tempfile::tempdir().unwrap();
     let marker = format!("mpfleft{}", std::process::id());
-    let cluster = write(
-        dir.path(),
-        "cluster.yaml",
-        &format!(
-            "machines:\n  - hostname: {}\n{}    role: r\n",
-            bed.hosts[0].ip,
-            bed.ssh_keys(4)
-        ),
-    );
+    let cluster = bed.first_host_cluster(dir.path(), "r", "");
     // The first step leaves a child in its group; the next one sees it still alive, and
     // after the run it is gone. Stderr output of the steps reaches the logs untouched.
     let exp = write(
@@ -595,15 +568,7 @@ fn roles_n1_and_n10_on_one_host_both_get_their_run_dir_back_from_a_private_root(
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let cluster = write(
-        dir.path(),
-        "cluster.yaml",
-        &format!(
-            "machines:\n  - hostname: {a}\n{k}    role: [n1, n10]\n",
-            a = bed.hosts[0].ip,
-            k = bed.ssh_keys(4)
-        ),
-    );
+    let cluster = bed.first_host_cluster(dir.path(), "[n1, n10]", "");
     // n1 is collected first (role order), which used to clear n10's entry as well: n10's
     // files were then deleted on the machine without coming back.
     let exp = write(
@@ -761,7 +726,7 @@ fn a_tight_session_budget_runs_and_collects_every_run() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let cluster = first_host_as_r(&bed, dir.path(), "    max_sessions: 3\n");
+    let cluster = bed.first_host_cluster(dir.path(), "r", "    max_sessions: 3\n");
     let exp = write(
         dir.path(),
         "tight.yaml",
@@ -810,7 +775,7 @@ fn steps_reuse_one_runner_session_run_after_run() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let cluster = first_host_as_r(&bed, dir.path(), "");
+    let cluster = bed.first_host_cluster(dir.path(), "r", "");
     let exp = write(
         dir.path(),
         "reuse.yaml",
@@ -838,7 +803,7 @@ fn a_runner_written_to_between_steps_takes_no_more_steps() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let cluster = first_host_as_r(&bed, dir.path(), "  - hostname: localhost\n    role: l\n");
+    let cluster = bed.first_host_cluster(dir.path(), "r", "  - hostname: localhost\n    role: l\n");
     let exp = write(
         dir.path(),
         "stray.yaml",
