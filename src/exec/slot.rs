@@ -373,15 +373,6 @@ impl Slot {
         }
     }
 
-    pub fn is_idle(&self) -> bool {
-        !self.ended.load(Ordering::Relaxed)
-            && self
-                .state
-                .lock()
-                .map(|s| matches!(*s, State::Idle))
-                .unwrap_or(false)
-    }
-
     pub fn is_gone(&self) -> bool {
         self.ended.load(Ordering::Relaxed)
             || self
@@ -396,12 +387,12 @@ impl Slot {
     }
 
     /// Closes an idle slot (its runner exits at EOF, and the session ends); false when it
-    /// was not idle.
+    /// was not idle or its session has ended.
     pub fn retire(&self) -> bool {
         let Ok(mut st) = self.state.lock() else {
             return false;
         };
-        if !matches!(*st, State::Idle) {
+        if !matches!(*st, State::Idle) || self.has_ended() {
             return false;
         }
         *st = State::Gone;

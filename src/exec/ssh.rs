@@ -209,6 +209,20 @@ fn random_tag() -> String {
     )
 }
 
+/// The local `tar` that unpacks a collected run directory into `local`, its archive on
+/// `stdin`, its messages kept.
+fn untar(local: &Path, stdin: Stdio) -> tokio::process::Command {
+    let mut tar = tokio::process::Command::new("tar");
+    tar.arg("xf")
+        .arg("-")
+        .arg("-C")
+        .arg(local)
+        .stdin(stdin)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    tar
+}
+
 /// Hands each line the helper prints to the oldest waiter, until the helper's stdout ends.
 fn read_answers(stdout: std::process::ChildStdout, waiters: Waiters) {
     for line in std::io::BufReader::new(stdout).lines() {
@@ -506,7 +520,7 @@ impl Ssh {
             return false;
         };
         slots.retain(|s| !s.is_gone());
-        let idle = slots.iter().position(|s| s.is_idle() && s.retire());
+        let idle = slots.iter().position(|s| s.retire());
         if let Some(i) = idle {
             slots.remove(i);
         }
@@ -773,15 +787,7 @@ impl Ssh {
             .ok_or_else(|| Error::Runtime("no ssh stdout".into()))?
             .try_into()
             .ctx(|| "failed to pipe ssh into tar".into())?;
-        let tar = tokio::process::Command::new("tar")
-            .arg("xf")
-            .arg("-")
-            .arg("-C")
-            .arg(local)
-            .stdin(out)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .output();
+        let tar = untar(local, out).output();
         let mut err = Vec::new();
         let mut ssh_err = ssh.stderr.take();
         let (tar, st) = tokio::join!(tar, async {
@@ -824,14 +830,7 @@ impl Ssh {
             ))
         })?;
         let (mut data, err, mut exit) = self.in_slot(conn, &line, Slot::take_stream).await?;
-        let mut tar = tokio::process::Command::new("tar")
-            .arg("xf")
-            .arg("-")
-            .arg("-C")
-            .arg(local)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+        let mut tar = untar(local, Stdio::piped())
             .spawn()
             .ctx(|| "failed to run tar".into())?;
         let mut into_tar = tar.stdin.take();
