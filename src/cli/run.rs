@@ -134,7 +134,9 @@ pub fn run(args: Args) -> Result<i32> {
     }
     Ok(if summary.interrupted {
         exit::INTERRUPTED
-    } else if summary.set_failed > 0 || summary.early_stop.is_some() || summary.cleanup_failed {
+    } else if summary.failed > 0 || summary.early_stop.is_some() || summary.cleanup_failed {
+        // This session's failures only: a resumed set's earlier ones were reported by the
+        // session that ran them (the summary line above still counts them).
         exit::FAILURE
     } else {
         exit::OK

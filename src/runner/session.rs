@@ -64,13 +64,6 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
     let mut exp = spec::load_experiment(&path)?;
     let mut overrides = Map::new();
     if let Some(m) = &resume_manifest {
-        if hash_text(&exp.source) != m.experiment_hash && !req.force {
-            return Err(Error::Usage(format!(
-                "{} changed since result set {} was started; resuming would mix two experiments (use --force to resume anyway)",
-                path.display(),
-                m.id
-            )));
-        }
         if !req.sets.is_empty() || req.runs.is_some() {
             return Err(Error::Usage(
                 "--resume replays the --set and --runs of the original run; do not give them again"
@@ -90,17 +83,20 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
             overrides.insert("--runs".into(), Value::from(r));
         }
     }
-    let mut sets = Vec::new();
-    for (k, v) in &overrides {
-        if k == "--runs" {
-            // A fixed count: --runs N asks for exactly N runs per point, adaptive or not.
-            exp.runs = v.as_u64().unwrap_or(exp.runs as u64) as usize;
-            exp.adaptive = None;
-        } else if let Value::Array(vals) = v {
-            sets.push((k.clone(), vals.clone()));
+    replay_overrides(&mut exp, &overrides)?;
+    if let Some(m) = &resume_manifest {
+        if hash_text(&exp.source) != m.experiment_hash {
+            // Other variables are refused even with --force: rows would lose a value.
+            check_same_variables(&exp, m, "resume")?;
+            if !req.force {
+                return Err(Error::Usage(format!(
+                    "{} changed since result set {} was started; resuming would mix two experiments (use --force to resume anyway)",
+                    path.display(),
+                    m.id
+                )));
+            }
         }
     }
-    plan::apply_overrides(&mut exp, &sets)?;
     if !req.no_setup {
         crate::runner::setup::check_setup(&exp)?;
     }
@@ -128,6 +124,120 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
         resume_manifest,
         results_root: req.results_root.clone(),
     })
+}
+
+/// Applies overrides as a set records them (its manifest's `overrides`: `--set` values by
+/// variable name, `"--runs": N`) to `exp`.
+pub(crate) fn replay_overrides(exp: &mut Experiment, overrides: &Map<String, Value>) -> Result<()> {
+    let mut sets = Vec::new();
+    for (k, v) in overrides {
+        if k == "--runs" {
+            // A fixed count: --runs N asks for exactly N runs per point, adaptive or not.
+            exp.runs = v.as_u64().unwrap_or(exp.runs as u64) as usize;
+            exp.adaptive = None;
+        } else if let Value::Array(vals) = v {
+            sets.push((k.clone(), vals.clone()));
+        }
+    }
+    plan::apply_overrides(exp, &sets)
+}
+
+/// At most this many values are named when two value lists differ.
+const SHOWN_VALUES: usize = 8;
+
+/// `1, 2, 3`, or the first values and how many there are.
+fn value_list(values: &[Value]) -> String {
+    let shown: Vec<String> = values
+        .iter()
+        .take(SHOWN_VALUES)
+        .map(|v| format!("{:?}", crate::model::value_text(v)))
+        .collect();
+    match values.len() {
+        0 => "none".into(),
+        n if n > SHOWN_VALUES => format!("{}, ... ({n} values)", shown.join(", ")),
+        _ => shown.join(", "),
+    }
+}
+
+/// Refuses (exit 2) an edited experiment file whose variables are not those of the set it
+/// would continue (`doing`: "resume") or re-extract: another name, other values (after the
+/// set's own `--set`), another `when`. Rows of both would share a set with a column empty in
+/// some and a value recorded nowhere in others, and the plan would treat every recorded run as
+/// missing. `exp` has the set's overrides applied.
+pub(crate) fn check_same_variables(exp: &Experiment, m: &Manifest, doing: &str) -> Result<()> {
+    let file = &exp.path;
+    let refuse = |line: u64, column: u64, what: String| {
+        Error::input(
+            file,
+            line,
+            column,
+            format!(
+                "the variables differ from those of result set {} ({what}): the set cannot {doing} with this file, its rows would lose a value; run it as a new set",
+                m.id
+            ),
+        )
+    };
+    let quoted = |names: Vec<&str>| {
+        names
+            .iter()
+            .map(|n| format!("'{n}'"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let missing: Vec<&str> = m
+        .variables
+        .iter()
+        .filter(|v| !exp.variables.iter().any(|e| e.name == v.name))
+        .map(|v| v.name.as_str())
+        .collect();
+    let extra: Vec<&crate::spec::Variable> = exp
+        .variables
+        .iter()
+        .filter(|e| !m.variables.iter().any(|v| v.name == e.name))
+        .collect();
+    if !missing.is_empty() || !extra.is_empty() {
+        let (line, column) = extra.first().map_or((0, 0), |e| (e.loc.line, e.loc.column));
+        let mut what = Vec::new();
+        if !missing.is_empty() {
+            what.push(format!(
+                "the set has {} and this file does not",
+                quoted(missing)
+            ));
+        }
+        if !extra.is_empty() {
+            let names = extra.iter().map(|e| e.name.as_str()).collect();
+            what.push(format!(
+                "this file has {} and the set does not",
+                quoted(names)
+            ));
+        }
+        return Err(refuse(line, column, what.join("; ")));
+    }
+    for e in &exp.variables {
+        let Some(v) = m.variables.iter().find(|v| v.name == e.name) else {
+            continue;
+        };
+        if v.values != e.values {
+            return Err(refuse(
+                e.loc.line,
+                e.loc.column,
+                format!(
+                    "the values of '{}' are {} in this file and {} in the set",
+                    e.name,
+                    value_list(&e.values),
+                    value_list(&v.values)
+                ),
+            ));
+        }
+        if v.when != e.when {
+            return Err(refuse(
+                e.loc.line,
+                e.loc.column,
+                format!("the `when` of '{}' differs from the set's", e.name),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The git commit of the directory holding `path`, when it is a repository.
@@ -479,6 +589,10 @@ impl Prepared {
                 let mut m = m.clone();
                 let changed = m.experiment_hash != hash_text(&self.exp.source);
                 m.experiment_hash = hash_text(&self.exp.source);
+                if changed {
+                    // The same variables and values (checked in `prepare`): labels may differ.
+                    m.variables = self.variable_infos();
+                }
                 m.planned_runs = self.plan.runs.len();
                 // Reopened (and locked) before anything in the set changes.
                 let w = SetWriter::reopen(dir, m)?;

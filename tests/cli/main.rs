@@ -19,6 +19,7 @@ mod netns;
 mod plot;
 mod report;
 mod results;
+mod resume;
 mod run;
 mod series;
 mod ssh;
