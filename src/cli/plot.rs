@@ -86,15 +86,19 @@ pub fn run(args: Args) -> Result<i32> {
             super::console::err(&format!("wrote {} ({})", path.display(), fig.choice.result));
         }
         None => {
-            let written = plot_all(&set, &set.dir.join("plots"), Some(&hints))?;
-            if written.is_empty() {
+            let plotted = plot_all(&set, &set.dir.join("plots"), Some(&hints))?;
+            if plotted.written.is_empty() && plotted.failed.is_empty() {
                 super::console::err(&format!(
                     "{} has no numeric result to plot",
                     set.manifest.id
                 ));
             }
-            for p in written {
+            for p in &plotted.written {
                 super::console::out(&format!("{}\n", p.display()));
+            }
+            if let Some(failures) = plotted.failures() {
+                super::console::err(&format!("error: {failures}"));
+                return Ok(mpf::error::exit::FAILURE);
             }
         }
     }

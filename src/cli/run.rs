@@ -125,10 +125,18 @@ pub fn run(args: Args) -> Result<i32> {
         match mpf::store::ResultSet::load(&dir)
             .and_then(|set| mpf::report::plot::plot_all(&set, &dir.join("plots"), hints.as_ref()))
         {
-            Ok(files) if !files.is_empty() => {
-                terminal.log(&format!("graphs: {}", dir.join("plots").display()))
+            Ok(plotted) => {
+                if plotted.drawn > 0 {
+                    terminal.log(&format!(
+                        "graphs: {} ({} drawn)",
+                        dir.join("plots").display(),
+                        plotted.drawn
+                    ));
+                }
+                if let Some(failures) = plotted.failures() {
+                    terminal.log(&format!("warning: {failures}"));
+                }
             }
-            Ok(_) => {}
             Err(e) => terminal.log(&format!("warning: no graphs drawn: {e}")),
         }
     }

@@ -807,12 +807,28 @@ fn step<T>(cx: &Ctx, r: &RawStep, s: &Spanned<T>, index: usize, section: &str) -
 
 fn extractor(cx: &Ctx, key: &Spanned<String>, e: &Spanned<RawExtractor>) -> Result<Extractor> {
     let name = key.value.trim();
-    if name.is_empty() || name.contains(char::is_whitespace) || name.contains(',') {
+    if name.is_empty()
+        || name.contains(char::is_whitespace)
+        || name.contains(',')
+        || name.contains(char::is_control)
+    {
         return Err(cx.err(
             key,
             format!(
-                "'{}' is not a valid result name (no spaces or commas)",
-                key.value
+                "'{}' is not a valid result name (no spaces, commas or control characters)",
+                super::de::shown(&key.value)
+            ),
+        ));
+    }
+    // As long as an `mpf-result` name may be: a column, a graph's title and file name.
+    if name.len() > crate::extract::MAX_RESULT_NAME {
+        return Err(cx.err(
+            key,
+            format!(
+                "the result name '{}...' is {} bytes long, more than {}",
+                name.chars().take(40).collect::<String>(),
+                name.len(),
+                crate::extract::MAX_RESULT_NAME
             ),
         ));
     }

@@ -10,6 +10,7 @@ mod examples;
 mod export;
 mod fixtures;
 mod fuzz;
+mod hardening;
 mod history;
 mod lifecycle;
 mod machine;

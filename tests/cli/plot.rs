@@ -93,7 +93,7 @@ fn plot_all_writes_svg_and_png_per_result() {
     let tmp = tempfile::tempdir().unwrap();
     let set = load(&fixtures::multipath(&tmp.path().join("results")));
     let out = tmp.path().join("plots");
-    let written = plot_all(&set, &out, None).unwrap();
+    let written = plot_all(&set, &out, None).unwrap().written;
     let names: Vec<String> = written
         .iter()
         .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
@@ -131,7 +131,7 @@ fn gallery_renders_every_kind() {
         ("multipath", fixtures::multipath(&root)),
     ] {
         let set = load(&dir);
-        let written = plot_all(&set, &out.join(name), None).unwrap();
+        let written = plot_all(&set, &out.join(name), None).unwrap().written;
         assert!(!written.is_empty(), "{name}: no graph");
         for p in written {
             assert!(

@@ -186,18 +186,29 @@ pub fn encode_svg(
     }
 }
 
-/// A file name for a result: `client.duration` stays, path separators and oddities do not.
-pub fn file_stem(result: &str) -> String {
-    result
-        .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+/// The longest file stem made of a name, in bytes, before its hash: with the hash, a
+/// `run-NNNN-` prefix and the extension, a file name stays far under the 255 bytes a file
+/// system allows, whatever the name.
+pub const MAX_STEM_BYTES: usize = 100;
+
+/// A file name for a result or metric. A name that is a safe file name as it is
+/// (`client.duration`, `débit`) stays; any other (path separators, `?`, an emoji, more than
+/// `MAX_STEM_BYTES`) becomes its safe characters, cut to `MAX_STEM_BYTES`, then `-` and a hash
+/// of the whole name: `a|b` and `a/b` are `a_b-05478f76` and `a_b-0468cf61`, never one file.
+pub fn file_stem(name: &str) -> String {
+    let mut stem = String::with_capacity(name.len().min(MAX_STEM_BYTES));
+    for c in name.chars() {
+        if stem.len() + c.len_utf8() > MAX_STEM_BYTES {
+            break;
+        }
+        // A leading dot would hide the file (and `..` is no name).
+        let safe = c.is_alphanumeric() || matches!(c, '-' | '_') || (c == '.' && !stem.is_empty());
+        stem.push(if safe { c } else { '_' });
+    }
+    if stem == name && !stem.is_empty() {
+        return stem;
+    }
+    format!("{stem}-{:08x}", crate::plan::fnv1a(name.as_bytes()) as u32)
 }
 
 /// Written whole or not at all: a signal while drawing never leaves half a graph.
@@ -224,23 +235,85 @@ pub fn figures(set: &ResultSet, hints: Option<&PlotSpec>) -> Result<Vec<Figure>>
     Ok(out)
 }
 
-/// Draws one graph per numeric result into `out_dir` as `<result>.svg` and `<result>.png`
-/// (what `mpf run` does at its end, and `mpf plot ID` without `-o`). Returns the files written.
-pub fn plot_all(set: &ResultSet, out_dir: &Path, hints: Option<&PlotSpec>) -> Result<Vec<PathBuf>> {
+/// What `plot_all` drew, and the graphs it could not draw.
+#[derive(Debug, Default)]
+pub struct Plotted {
+    /// Every file written.
+    pub written: Vec<PathBuf>,
+    /// Graphs drawn (each an SVG and a PNG).
+    pub drawn: usize,
+    /// `result: why` for each graph that failed; the others are drawn all the same.
+    pub failed: Vec<String>,
+}
+
+impl Plotted {
+    /// `2 of 5 graphs not drawn: a: ...; b: ...`, when some failed.
+    pub fn failures(&self) -> Option<String> {
+        (!self.failed.is_empty()).then(|| {
+            format!(
+                "{} of {} graphs not drawn: {}",
+                self.failed.len(),
+                self.failed.len() + self.drawn,
+                self.failed.join("; ")
+            )
+        })
+    }
+}
+
+/// The file stem of each figure: its result's (`file_stem`), `<variable>_limit` for the limit
+/// graph of a search, and `-2`, `-3` after a stem another figure took first.
+fn figure_stems(set: &ResultSet, figs: &[Figure]) -> Vec<String> {
+    let limit = set
+        .manifest
+        .search
+        .as_ref()
+        .map(|s| (super::limits::limit_result(&s.variable), &s.variable));
+    let mut taken = std::collections::HashSet::new();
+    figs.iter()
+        .map(|fig| {
+            let stem = match &limit {
+                Some((name, var)) if *name == fig.choice.result => {
+                    file_stem(&format!("{var}_limit"))
+                }
+                _ => file_stem(&fig.choice.result),
+            };
+            let mut unique = stem.clone();
+            let mut n = 1;
+            while !taken.insert(unique.clone()) {
+                n += 1;
+                unique = format!("{stem}-{n}");
+            }
+            unique
+        })
+        .collect()
+}
+
+/// Draws one graph per numeric result into `out_dir` as `<stem>.svg` and `<stem>.png` (what
+/// `mpf run` does at its end, and `mpf plot ID` without `-o`), the stem from `file_stem`. A
+/// graph that fails to draw or write is counted in `failed`, and the others are drawn.
+pub fn plot_all(set: &ResultSet, out_dir: &Path, hints: Option<&PlotSpec>) -> Result<Plotted> {
     std::fs::create_dir_all(out_dir).ctx(|| format!("failed to create {}", out_dir.display()))?;
-    let mut written = Vec::new();
-    for fig in figures(set, hints)? {
-        let stem = file_stem(&fig.choice.result);
-        for format in [Format::Svg, Format::Png] {
-            let path = out_dir.join(format!(
-                "{stem}.{}",
-                if format == Format::Svg { "svg" } else { "png" }
-            ));
-            write(&path, &encode(&fig, format)?)?;
-            written.push(path);
+    let figs = figures(set, hints)?;
+    let mut out = Plotted::default();
+    for (fig, stem) in figs.iter().zip(figure_stems(set, &figs)) {
+        let draw = || -> Result<Vec<PathBuf>> {
+            let mut files = Vec::new();
+            for (format, ext) in [(Format::Svg, "svg"), (Format::Png, "png")] {
+                let path = out_dir.join(format!("{stem}.{ext}"));
+                write(&path, &encode(fig, format)?)?;
+                files.push(path);
+            }
+            Ok(files)
+        };
+        match draw() {
+            Ok(files) => {
+                out.written.extend(files);
+                out.drawn += 1;
+            }
+            Err(e) => out.failed.push(format!("{:?}: {e}", fig.choice.result)),
         }
     }
-    Ok(written)
+    Ok(out)
 }
 
 /// Draws a single graph into `path`, its format taken from the extension. The result is
@@ -257,4 +330,33 @@ pub fn plot_one(set: &ResultSet, path: &Path, hints: &PlotSpec) -> Result<Figure
     })?;
     write(path, &encode(&fig, format)?)?;
     Ok(fig)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_stems_keep_safe_names_and_never_share_a_file() {
+        assert_eq!(file_stem("client.duration"), "client.duration");
+        assert_eq!(file_stem("débit"), "débit");
+        let names = ["a|b", "a/b", "a_b", "😀rps", "?rps", "_rps", "..", ".x", ""];
+        let stems: std::collections::HashSet<String> = names.iter().map(|n| file_stem(n)).collect();
+        assert_eq!(stems.len(), names.len(), "{stems:?}");
+        assert!(file_stem("a|b").starts_with("a_b-"));
+        assert!(!file_stem("..").starts_with(".."));
+        assert!(stems.iter().all(|s| !s.contains('/') && !s.is_empty()));
+    }
+
+    #[test]
+    fn long_names_are_cut_and_stay_distinct() {
+        let a = "é".repeat(300);
+        let b = format!("{}x", "é".repeat(299));
+        let (sa, sb) = (file_stem(&a), file_stem(&b));
+        assert_ne!(sa, sb);
+        for s in [&sa, &sb] {
+            assert!(s.len() <= MAX_STEM_BYTES + 9, "{} bytes", s.len());
+            assert!(s.starts_with(&"é".repeat(50)));
+        }
+    }
 }
