@@ -221,6 +221,18 @@ pub fn local_file(shown: &str, run_dir: &str, local_dir: &Path) -> Result<PathBu
                 run_dir.display()
             )
         })?;
+    // The role's directory `runs/NNNN/<role>` and the two above it are the set's own: one
+    // that is a symbolic link would take every path below it elsewhere.
+    if let Some(link) = local_dir
+        .ancestors()
+        .take(3)
+        .find(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink()))
+    {
+        return Err(format!(
+            "file '{shown}' is not read: {} is a symbolic link, not the run's own directory",
+            link.display()
+        ));
+    }
     let local = local_dir.join(rel);
     let real = std::fs::canonicalize(&local).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => {
@@ -1155,6 +1167,20 @@ mod tests {
         assert!(read("nope.json")
             .unwrap_err()
             .contains("file 'nope.json' does not exist"));
+        // The role's directory itself a link out of the set: nothing below it is read.
+        let elsewhere = tmp.path().join("elsewhere");
+        std::fs::create_dir_all(elsewhere.join("sub")).unwrap();
+        std::fs::write(elsewhere.join("sub/r.json"), "{\"v\": 1}").unwrap();
+        let linked = tmp.path().join("runs/0002/local");
+        std::fs::create_dir_all(linked.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &linked).unwrap();
+        let err = stored(&linked)
+            .file(&Tpl {
+                text: "sub/r.json".into(),
+                loc: crate::error::Location::new(Path::new("e.yaml"), 1, 1),
+            })
+            .unwrap_err();
+        assert!(err.contains("is a symbolic link"), "{err}");
         assert!(read("sub").unwrap_err().contains("not a regular file"));
         let big = std::fs::File::create(dir.join("big")).unwrap();
         big.set_len(MAX_FILE_BYTES + 1).unwrap();

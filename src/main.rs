@@ -11,12 +11,18 @@ fn main() -> ExitCode {
     cli::init_logging(args.verbose);
     // From here on a signal never kills mpf half-way through writing a file.
     cli::signals::install();
-    let code = match cli::dispatch(args) {
+    let mut code = match cli::dispatch(args) {
         Ok(code) => code,
         Err(e) => {
             cli::console::err(&format!("error: {e}"));
             e.exit_code()
         }
     };
+    if let Some(why) = cli::console::stdout_failure() {
+        cli::console::err(&format!("error: failed to write to stdout: {why}"));
+        if code == 0 {
+            code = mpf::error::exit::FAILURE;
+        }
+    }
     ExitCode::from(code as u8)
 }

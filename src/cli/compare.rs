@@ -1,4 +1,4 @@
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use mpf::analyze::compare::{self, SetData, Settings, TestKind};
@@ -95,7 +95,15 @@ fn parse_sigmas(k: f64) -> Result<f64> {
 
 /// A reference counted twice, or BASE or NEW given as a reference, would bias the between-set
 /// noise (NEW's own mean would widen the very bound it is judged by).
+/// BASE and NEW the same set (`mpf compare BASE latest` when no new set was made) would pass
+/// without testing anything: refused.
 fn check_references(base: &ResultSet, new: &ResultSet, references: &[ResultSet]) -> Result<()> {
+    if base.manifest.id == new.manifest.id {
+        return Err(Error::Usage(format!(
+            "BASE and NEW are the same result set ({}): a set compared with itself never regresses; give the set to check as NEW",
+            base.manifest.id
+        )));
+    }
     let mut seen = vec![base.manifest.id.as_str()];
     for r in references {
         let id = r.manifest.id.as_str();
@@ -225,11 +233,8 @@ pub fn run(args: Args) -> Result<i32> {
         }
     }
     let text = stdout_text.unwrap_or_else(|| table::render(report, use_color()));
-    let mut stdout = std::io::stdout().lock();
     // A closed pipe (`mpf compare ... | head`) is not an error worth reporting.
-    let _ = stdout
-        .write_all(text.as_bytes())
-        .and_then(|_| stdout.flush());
+    super::console::out(&text);
 
     Ok(if comparison.has_regression() {
         exit::REGRESSION

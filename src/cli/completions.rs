@@ -10,6 +10,8 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<i32> {
     let mut cmd = super::Cli::command();
-    clap_complete::generate(args.shell, &mut cmd, "mpf", &mut std::io::stdout());
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "mpf", &mut script);
+    super::console::out_bytes(&script);
     Ok(0)
 }

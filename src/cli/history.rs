@@ -1,4 +1,3 @@
-use std::io::Write;
 use std::path::PathBuf;
 
 use mpf::analyze::compare::SetData;
@@ -178,11 +177,8 @@ pub fn run(args: Args) -> Result<i32> {
     match &args.output {
         Some(p) => std::fs::write(p, &text).ctx(|| format!("failed to write {}", p.display()))?,
         None => {
-            let mut stdout = std::io::stdout().lock();
             // A closed pipe (`mpf history | head`) is not an error worth reporting.
-            let _ = stdout
-                .write_all(text.as_bytes())
-                .and_then(|_| stdout.flush());
+            super::console::out(&text);
         }
     }
     Ok(if h.has_regression() {

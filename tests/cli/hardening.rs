@@ -125,3 +125,100 @@ fn the_limit_graph_of_a_search_keeps_its_documented_file_name() {
     assert!(plots.join("rate_limit.svg").is_file());
     assert!(plots.join("loss.png").is_file());
 }
+
+#[test]
+fn extract_reads_no_file_through_a_role_directory_linked_out_of_the_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let exp = write(
+        d,
+        "file.yaml",
+        "name: file\nruns: 2\nsteps:\n  - name: s\n    run: \"echo v 7 > {{ run_dir }}/r.txt\"\n    results:\n      v: {file: r.txt, regex: 'v (\\d+)'}\n",
+    );
+    mpf_in(d)
+        .args(["run", "-q", "--no-plot"])
+        .arg(&exp)
+        .assert()
+        .success();
+    let set = only_set(d);
+    let outside = d.join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("r.txt"), "v 1\n").unwrap();
+    let role = set.join("runs/0000/local");
+    std::fs::remove_dir_all(&role).unwrap();
+    std::os::unix::fs::symlink(&outside, &role).unwrap();
+    mpf_in(d)
+        .args(["extract", "latest"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("now failed: 0000"));
+    let runs = crate::common::journal(&set);
+    assert!(
+        runs[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("is a symbolic link"),
+        "{}",
+        runs[0]
+    );
+    assert!(runs[0]["results"].get("v").is_none(), "1 was never read");
+    assert_eq!(runs[1]["results"]["v"], 7.0);
+}
+
+#[test]
+fn a_set_compared_with_itself_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let exp = printing(d, &["v"]);
+    mpf_in(d)
+        .args(["run", "-q", "--no-plot"])
+        .arg(&exp)
+        .assert()
+        .success();
+    let id = only_set(d)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    mpf_in(d)
+        .args(["compare", &id, "latest"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(format!(
+            "BASE and NEW are the same result set ({id})"
+        )));
+}
+
+#[test]
+fn a_full_stdout_is_an_error_not_a_silent_success() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let exp = printing(d, &["v"]);
+    mpf_in(d)
+        .args(["run", "-q", "--no-plot"])
+        .arg(&exp)
+        .assert()
+        .success();
+    for args in [
+        &["show", "latest"][..],
+        &["ls"],
+        &["history"],
+        &["export", "latest", "--format", "csv"],
+        &["completions", "bash"],
+    ] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("mpf"))
+            .current_dir(d)
+            .env("MPF_RESULTS", d.join("results"))
+            .args(args)
+            .stdout(full)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("No space left on device"), "{args:?}: {err}");
+    }
+}
