@@ -120,8 +120,10 @@ impl<'a> StoredStep<'a> {
             return t.clone();
         }
         let path = self.dir.join(format!("{}.{ext}", self.step));
-        let data = read_bounded(&path, crate::exec::process::LOG_LIMIT + 4096)
-            .ok()
+        // Never through a link out of the set (`linked_ancestor`).
+        let data = (linked_ancestor(&self.dir).is_none())
+            .then(|| read_bounded(&path, crate::exec::process::LOG_LIMIT + 4096).ok())
+            .flatten()
             .or_else(|| {
                 self.memory
                     .map(|(o, e)| if ext == "out" { o } else { e }.to_vec())
@@ -201,6 +203,16 @@ fn lexical(path: &Path) -> PathBuf {
     out
 }
 
+/// The role's directory of a run in the set, `runs/NNNN/<role>`, and the two above it are the
+/// set's own: the first of them that is a symbolic link, which would take every path below it
+/// (logs, files) elsewhere.
+pub fn linked_ancestor(role_dir: &Path) -> Option<&Path> {
+    role_dir
+        .ancestors()
+        .take(3)
+        .find(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink()))
+}
+
 /// Where a file named `shown` (as the step saw it: absolute, or relative to its run_dir)
 /// lies in the result set: it must be inside the role's run_dir, which the run collected into
 /// `local_dir`. A path outside, through `..` or a symbolic link, is refused: results come
@@ -221,13 +233,7 @@ pub fn local_file(shown: &str, run_dir: &str, local_dir: &Path) -> Result<PathBu
                 run_dir.display()
             )
         })?;
-    // The role's directory `runs/NNNN/<role>` and the two above it are the set's own: one
-    // that is a symbolic link would take every path below it elsewhere.
-    if let Some(link) = local_dir
-        .ancestors()
-        .take(3)
-        .find(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink()))
-    {
+    if let Some(link) = linked_ancestor(local_dir) {
         return Err(format!(
             "file '{shown}' is not read: {} is a symbolic link, not the run's own directory",
             link.display()

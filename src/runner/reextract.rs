@@ -126,6 +126,11 @@ fn context(manifest: &Manifest, rec: &RunRecord, role: &str, dir: &Path) -> mini
     minijinja::Value::from_serialize(&ctx)
 }
 
+/// One path component: not empty, `.` or `..`, no `/` or NUL.
+fn is_plain_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\0'])
+}
+
 /// Notes of a run that extraction wrote (the others, such as output beyond the log limit,
 /// stay with the run).
 fn is_extraction_note(note: &str) -> bool {
@@ -166,6 +171,18 @@ fn reextract_record(
         let Some(step) = exp.steps.iter().find(|s| s.name == sr.name) else {
             continue;
         };
+        // The journal names the directory: a role or machine that is not one plain name
+        // (`..`, `a/b`) would read outside the run.
+        if let Some(bad) = std::iter::once(sr.role.as_str())
+            .chain(sr.node.as_deref())
+            .find(|n| !is_plain_name(n))
+        {
+            all.errors.push(format!(
+                "step '{}': the journal names the directory {:?}, which is not a name in the run's directory; nothing read",
+                step.name, bad
+            ));
+            continue;
+        }
         // As the run named them: `.role` when the step ran on several roles, then `.node`
         // when that role has several machines (SPEC §10.1).
         let mut roles: Vec<&str> = rec
@@ -186,6 +203,14 @@ fn reextract_record(
             Some(n) => run.join(format!("{}.{n}", sr.role)),
             None => run.join(&sr.role),
         };
+        if let Some(link) = extract::linked_ancestor(&dir) {
+            all.errors.push(format!(
+                "step '{}': {} is a symbolic link, not the run's own directory; nothing read",
+                step.name,
+                link.display()
+            ));
+            continue;
+        }
         // Only `file:` templates use the context: most steps need none built.
         let templated = step.results.iter().any(|e| {
             matches!(&e.source, crate::spec::Source::File(t) if ["{{", "{%", "{#"].iter().any(|m| t.text.contains(m)))

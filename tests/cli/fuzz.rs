@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use mpf::spec::{parse_cluster, parse_experiment, ExtractKind, Extractor};
 
-fn config() -> Config {
+pub(crate) fn config() -> Config {
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|c| c.parse().ok())
@@ -236,7 +236,7 @@ fn hostile_scalar() -> impl Strategy<Value = String> {
 
 /// One edit of a YAML text, by line.
 #[derive(Debug, Clone)]
-enum Edit {
+pub(crate) enum Edit {
     Delete(usize),
     Duplicate(usize),
     /// Replace what follows the line's first `: ` (or the line) with a scalar.
@@ -247,7 +247,7 @@ enum Edit {
     Truncate(usize),
 }
 
-fn edit() -> impl Strategy<Value = Edit> {
+pub(crate) fn edit() -> impl Strategy<Value = Edit> {
     prop_oneof![
         any::<usize>().prop_map(Edit::Delete),
         any::<usize>().prop_map(Edit::Duplicate),
@@ -258,7 +258,7 @@ fn edit() -> impl Strategy<Value = Edit> {
     ]
 }
 
-fn apply(text: &str, edits: &[Edit]) -> String {
+pub(crate) fn apply(text: &str, edits: &[Edit]) -> String {
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
     for e in edits {
         if lines.is_empty() {
@@ -479,7 +479,7 @@ const UNITS: &[&str] = &[
     "", "s", "ms", "bit/s", "B", "B/s", "KiB", "Mbit/s", "widgets", "%", "/", "bit/", "µs",
 ];
 
-fn output_line() -> impl Strategy<Value = String> {
+pub(crate) fn output_line() -> impl Strategy<Value = String> {
     prop_oneof![
         (
             "[a-z0-9_.]{0,6}",

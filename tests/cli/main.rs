@@ -10,6 +10,7 @@ mod examples;
 mod export;
 mod fixtures;
 mod fuzz;
+mod fuzz_extract;
 mod hardening;
 mod history;
 mod lifecycle;
