@@ -35,12 +35,8 @@ pub struct Reextracted {
 pub fn reextract(dir: &Path, exp: &Experiment, new_source: Option<&str>) -> Result<Reextracted> {
     let rewrite = Rewrite::begin(dir)?;
     let mut manifest = resultset::read_manifest(rewrite.dir())?;
-    if crate::runner::session::hash_text(&exp.source) != manifest.experiment_hash {
-        // Not the file the set recorded: it must keep the set's variables (with its --set).
-        let mut replayed = exp.clone();
-        crate::runner::session::replay_overrides(&mut replayed, &manifest.overrides)?;
-        crate::runner::session::check_same_variables(&replayed, &manifest, "be extracted again")?;
-    }
+    // Not the file the set recorded: it must keep the set's variables (with its --set).
+    crate::runner::session::replay_checked(&mut exp.clone(), &manifest, "be extracted again")?;
     let old = resultset::read_journal(&rewrite.dir().join("journal.jsonl"))?;
     // Every suffix a result may have: the roles, the machines of roles of several, and both.
     let suffixes: HashSet<String> = old

@@ -83,12 +83,10 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
             overrides.insert("--runs".into(), Value::from(r));
         }
     }
-    replay_overrides(&mut exp, &overrides)?;
-    if let Some(m) = &resume_manifest {
-        if hash_text(&exp.source) != m.experiment_hash {
-            // Other variables are refused even with --force: rows would lose a value.
-            check_same_variables(&exp, m, "resume")?;
-            if !req.force {
+    match &resume_manifest {
+        Some(m) => {
+            let changed = replay_checked(&mut exp, m, "resume")?;
+            if changed && !req.force {
                 return Err(Error::Usage(format!(
                     "{} changed since result set {} was started; resuming would mix two experiments (use --force to resume anyway)",
                     path.display(),
@@ -96,6 +94,7 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
                 )));
             }
         }
+        None => replay_overrides(&mut exp, &overrides)?,
     }
     if !req.no_setup {
         crate::runner::setup::check_setup(&exp)?;
@@ -128,7 +127,7 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
 
 /// Applies overrides as a set records them (its manifest's `overrides`: `--set` values by
 /// variable name, `"--runs": N`) to `exp`.
-pub(crate) fn replay_overrides(exp: &mut Experiment, overrides: &Map<String, Value>) -> Result<()> {
+fn replay_overrides(exp: &mut Experiment, overrides: &Map<String, Value>) -> Result<()> {
     let mut sets = Vec::new();
     for (k, v) in overrides {
         if k == "--runs" {
@@ -159,12 +158,27 @@ fn value_list(values: &[Value]) -> String {
     }
 }
 
-/// Refuses (exit 2) an edited experiment file whose variables are not those of the set it
-/// would continue (`doing`: "resume") or re-extract: another name, other values (after the
-/// set's own `--set`), another `when`. Rows of both would share a set with a column empty in
-/// some and a value recorded nowhere in others, and the plan would treat every recorded run as
-/// missing. `exp` has the set's overrides applied.
-pub(crate) fn check_same_variables(exp: &Experiment, m: &Manifest, doing: &str) -> Result<()> {
+/// Applies a set's recorded overrides to `exp`, the file to resume it with (`doing`:
+/// "resume") or to extract it again with. When the file is not the one the set recorded (its
+/// hash differs), its variables must be the set's: the same names (checked first, so that a
+/// renamed variable is named as such rather than as an unknown `--set`), then, once the set's
+/// `--set` is applied, the same values and `when`. Otherwise exit 2 naming the file and line:
+/// rows of both would share a set with a column empty in some and a value recorded nowhere in
+/// others, and the plan would treat every recorded run as missing. True when the file changed.
+pub(crate) fn replay_checked(exp: &mut Experiment, m: &Manifest, doing: &str) -> Result<bool> {
+    let changed = hash_text(&exp.source) != m.experiment_hash;
+    if changed {
+        check_variables(exp, m, doing, false)?;
+    }
+    replay_overrides(exp, &m.overrides)?;
+    if changed {
+        check_variables(exp, m, doing, true)?;
+    }
+    Ok(changed)
+}
+
+/// `replay_checked`'s refusal: the names, or (`values`) the values and `when` of each.
+fn check_variables(exp: &Experiment, m: &Manifest, doing: &str, values: bool) -> Result<()> {
     let file = &exp.path;
     let refuse = |line: u64, column: u64, what: String| {
         Error::input(
@@ -184,6 +198,9 @@ pub(crate) fn check_same_variables(exp: &Experiment, m: &Manifest, doing: &str) 
             .collect::<Vec<_>>()
             .join(", ")
     };
+    if values {
+        return check_values(exp, m, &refuse);
+    }
     let missing: Vec<&str> = m
         .variables
         .iter()
@@ -213,6 +230,15 @@ pub(crate) fn check_same_variables(exp: &Experiment, m: &Manifest, doing: &str) 
         }
         return Err(refuse(line, column, what.join("; ")));
     }
+    Ok(())
+}
+
+/// The values and `when` of each variable, the names being the same.
+fn check_values(
+    exp: &Experiment,
+    m: &Manifest,
+    refuse: &dyn Fn(u64, u64, String) -> Error,
+) -> Result<()> {
     for e in &exp.variables {
         let Some(v) = m.variables.iter().find(|v| v.name == e.name) else {
             continue;

@@ -225,3 +225,32 @@ fn a_resumed_session_with_a_failure_of_its_own_exits_1() {
         .code(1);
     assert_eq!(journal(&set).len(), 6);
 }
+
+#[test]
+fn a_renamed_variable_of_a_set_run_with_set_is_named_as_renamed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let exp = write(d, "e.yaml", &sweep("x", "[1, 2]", "echo v {{ x }}"));
+    mpf_in(d)
+        .args(["run", "-q", "--no-plot", "--set", "x=1"])
+        .arg(&exp)
+        .assert()
+        .success();
+    let renamed = write(d, "e2.yaml", &sweep("y", "[1, 2]", "echo v {{ y }}"));
+    mpf_in(d)
+        .arg("run")
+        .arg(&renamed)
+        .args(["--resume", "latest", "-q", "--force"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "the set has 'x' and this file does not; this file has 'y' and the set does not",
+        ));
+    mpf_in(d)
+        .args(["extract", "latest", "-f"])
+        .arg(&renamed)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("e2.yaml:5:"))
+        .stderr(predicate::str::contains("the set has 'x'"));
+}
