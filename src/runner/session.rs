@@ -239,11 +239,18 @@ fn check_values(
     m: &Manifest,
     refuse: &dyn Fn(u64, u64, String) -> Error,
 ) -> Result<()> {
+    // A searched variable's values are the probes the search chose, not a space.
+    let searched = |name: &str| {
+        exp.search
+            .as_ref()
+            .is_some_and(|s| exp.variables[s.variable].name == name)
+            && m.search.as_ref().is_some_and(|s| s.variable == name)
+    };
     for e in &exp.variables {
         let Some(v) = m.variables.iter().find(|v| v.name == e.name) else {
             continue;
         };
-        if v.values != e.values {
+        if v.values != e.values && !searched(&e.name) {
             return Err(refuse(
                 e.loc.line,
                 e.loc.column,

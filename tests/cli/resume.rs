@@ -254,3 +254,42 @@ fn a_renamed_variable_of_a_set_run_with_set_is_named_as_renamed() {
         .stderr(predicate::str::contains("e2.yaml:5:"))
         .stderr(predicate::str::contains("the set has 'x'"));
 }
+
+#[test]
+fn a_search_set_resumes_and_extracts_with_an_edited_file_its_probes_are_no_value_space() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let search = |zero: &str| {
+        format!(
+            "name: search\nruns: 1\nvariables:\n  c: [1, 2]\n  rate: {{range: [1, 1000]}}\nsearch:\n  variable: rate\n  condition: 'loss <= 0.001'\n  precision: 10%\nsteps:\n  - run: \"if [ {{{{ rate }}}} -gt $((300 * {{{{ c }}}})) ]; then echo loss=1; else echo loss={zero}; fi\"\n    results:\n      loss: 'loss=(\\S+)'\n"
+        )
+    };
+    let exp = write(d, "e.yaml", &search("0"));
+    let set = complete(d, &exp);
+    let runs = journal(&set).len();
+    let edited = write(d, "e2.yaml", &search("0.0"));
+    mpf_in(d)
+        .arg("run")
+        .arg(&edited)
+        .args(["--resume", "latest", "-q", "--no-plot", "--force"])
+        .assert()
+        .success();
+    mpf_in(d)
+        .args(["extract", "latest", "-f"])
+        .arg(&edited)
+        .assert()
+        .success();
+    assert_eq!(journal(&set).len(), runs);
+    // Other values of the variable that is not searched are refused all the same.
+    let wider = write(
+        d,
+        "e3.yaml",
+        &search("0").replace("c: [1, 2]", "c: [1, 2, 3]"),
+    );
+    mpf_in(d)
+        .args(["extract", "latest", "-f"])
+        .arg(&wider)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("values of 'c'"));
+}
