@@ -187,6 +187,7 @@ impl Prepared {
         let exp = &self.exp;
         let now = std::time::SystemTime::now();
         Manifest {
+            format: crate::store::resultset::FORMAT,
             mpf_version: crate::VERSION.to_string(),
             id: new_id(&exp.name, now),
             name: exp.name.clone(),

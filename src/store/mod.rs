@@ -9,7 +9,7 @@ pub mod timeseries;
 pub mod writer;
 
 pub use record::*;
-pub use resultset::{list, open, resolve, results_root, ResultSet};
+pub use resultset::{list, open, resolve, results_root, Listing, ResultSet, Unreadable};
 
 /// The current time as an RFC 3339 UTC timestamp with milliseconds.
 pub fn now_rfc3339() -> String {

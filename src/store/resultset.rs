@@ -3,7 +3,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::store::record::{Manifest, RunRecord, RunStatus};
 
 /// Default directory holding result sets.
@@ -60,17 +60,74 @@ impl ResultSet {
     }
 }
 
+/// The newest manifest format this mpf writes and reads (SPEC 19). Sets written before the
+/// field existed read as format 0; a newer one is refused rather than half-understood.
+pub const FORMAT: u32 = 1;
+
+/// The most a manifest may weigh: far beyond any mpf writes (hosts and their facts included),
+/// small enough that a hostile file cannot exhaust memory.
+const MANIFEST_MAX: u64 = 64 << 20;
+
 pub fn read_manifest(dir: &Path) -> Result<Manifest> {
     let path = dir.join("manifest.json");
-    let text = fs::read_to_string(&path).ctx(|| format!("failed to read {}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| {
+    let unreadable = |what: String| Error::input(&path, 0, 0, what);
+    let text = match fs::metadata(&path) {
+        Ok(m) if m.len() > MANIFEST_MAX => {
+            return Err(unreadable(format!(
+                "cannot be read: {} bytes, more than a manifest may hold ({} MiB)",
+                m.len(),
+                MANIFEST_MAX >> 20
+            )))
+        }
+        _ => fs::read_to_string(&path).map_err(|e| unreadable(format!("cannot be read: {e}")))?,
+    };
+    parse_manifest(&path, &text)
+}
+
+/// Parses a manifest's text: its `format` first, so that a newer mpf's set is refused by name
+/// rather than by whichever of its fields this mpf does not know.
+pub fn parse_manifest(path: &Path, text: &str) -> Result<Manifest> {
+    #[derive(serde::Deserialize)]
+    struct Format {
+        #[serde(default)]
+        format: Option<serde_json::Value>,
+    }
+    let invalid = |e: serde_json::Error| {
         Error::input(
-            &path,
+            path,
             e.line() as u64,
             e.column() as u64,
             format!("not a valid mpf manifest: {e}"),
         )
-    })
+    };
+    let format = serde_json::from_str::<Format>(text)
+        .map_err(invalid)?
+        .format;
+    match format {
+        None => {}
+        Some(serde_json::Value::Number(n)) if n.as_u64().is_some_and(|f| f <= u64::from(FORMAT)) => {}
+        Some(serde_json::Value::Number(n)) if n.as_u64().is_some() => {
+            return Err(Error::input(
+                path,
+                0,
+                0,
+                format!(
+                    "written in result-set format {n}, newer than this mpf reads (format {FORMAT} and older): \
+                     read it with a newer mpf (this is mpf {})",
+                    crate::VERSION
+                ),
+            ))
+        }
+        Some(other) => {
+            return Err(Error::input(
+                path,
+                0,
+                0,
+                format!("not a valid mpf manifest: format {other} is not a format number (a whole number, 0 or more)"),
+            ))
+        }
+    }
+    serde_json::from_str(text).map_err(invalid)
 }
 
 /// Reads a journal, as bytes split on `\n`. The last line may be torn (a crash or a full disk
@@ -125,10 +182,70 @@ fn parse_journal(path: &Path, data: &[u8]) -> Result<Vec<RunRecord>> {
     Ok(records)
 }
 
+/// A directory under the results root that holds a `manifest.json` mpf could not read: a
+/// newer mpf's format or status, a missing field, no permission. Listings name it rather than
+/// leave it out, and `latest` never skips it for an older set.
+#[derive(Debug, Clone)]
+pub struct Unreadable {
+    pub dir: PathBuf,
+    /// The directory's name, which is the set's id when mpf wrote it.
+    pub id: String,
+    /// When it started, as an RFC 3339 UTC time: read from the id's timestamp, else the
+    /// manifest's modification time, else empty (unknown: taken as the newest).
+    pub started: String,
+    /// Why it could not be read (the path included).
+    pub error: String,
+}
+
+/// What a results directory holds: the sets mpf can read and the ones it cannot, each newest
+/// first.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    pub sets: Vec<(PathBuf, Manifest)>,
+    pub unreadable: Vec<Unreadable>,
+}
+
+impl Listing {
+    /// The unreadable sets that are not provably older than the newest readable one: the ones
+    /// a "newest" answer would otherwise skip without a word.
+    pub fn unreadable_newer(&self) -> impl Iterator<Item = &Unreadable> {
+        let newest = self.sets.first().map(|(_, m)| m.started.as_str());
+        self.unreadable.iter().filter(move |u| match newest {
+            None => true,
+            Some(n) => u.started.is_empty() || u.started.as_str() >= n,
+        })
+    }
+}
+
+/// `2026-12-07T00:54:42Z` from an id `<name>-20261207T005442Z-<4 chars>`.
+fn id_time(id: &str) -> Option<String> {
+    let mut parts = id.rsplitn(3, '-');
+    let (_suffix, stamp) = (parts.next()?, parts.next()?);
+    parts.next()?;
+    let b = stamp.as_bytes();
+    let shape = b.len() == 16
+        && b[8] == b'T'
+        && b[15] == b'Z'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| matches!(i, 8 | 15) || c.is_ascii_digit());
+    shape.then(|| {
+        format!(
+            "{}-{}-{}T{}:{}:{}Z",
+            &stamp[0..4],
+            &stamp[4..6],
+            &stamp[6..8],
+            &stamp[9..11],
+            &stamp[11..13],
+            &stamp[13..15]
+        )
+    })
+}
+
 /// Result-set directories under `root`, newest first (ids embed a UTC timestamp; the
-/// manifest's start time breaks ties).
-pub fn list(root: &Path) -> Result<Vec<(PathBuf, Manifest)>> {
-    let mut out = Vec::new();
+/// manifest's start time breaks ties), the readable ones apart from the others.
+pub fn list(root: &Path) -> Result<Listing> {
+    let mut out = Listing::default();
     let entries = match fs::read_dir(root) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
@@ -136,40 +253,84 @@ pub fn list(root: &Path) -> Result<Vec<(PathBuf, Manifest)>> {
     };
     for entry in entries.flatten() {
         let dir = entry.path();
-        if !dir.join("manifest.json").is_file() {
-            continue;
-        }
-        if let Ok(m) = read_manifest(&dir) {
-            out.push((dir, m));
+        let manifest = dir.join("manifest.json");
+        // A directory mpf may not enter could be a set: say so rather than skip it.
+        let meta = match fs::metadata(&manifest) {
+            Ok(m) if m.is_file() => Some(m),
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) if !dir.is_dir() || e.kind() == std::io::ErrorKind::NotADirectory => continue,
+            Err(_) => None,
+        };
+        match read_manifest(&dir) {
+            Ok(m) => out.sets.push((dir, m)),
+            Err(e) => {
+                let id = entry.file_name().to_string_lossy().into_owned();
+                let started = id_time(&id)
+                    .or_else(|| {
+                        let t = meta?.modified().ok()?;
+                        Some(humantime::format_rfc3339_seconds(t).to_string())
+                    })
+                    .unwrap_or_default();
+                out.unreadable.push(Unreadable {
+                    dir,
+                    id,
+                    started,
+                    error: e.to_string(),
+                });
+            }
         }
     }
-    out.sort_by(|a, b| {
+    out.sets.sort_by(|a, b| {
         b.1.started
             .cmp(&a.1.started)
             .then_with(|| b.1.id.cmp(&a.1.id))
+    });
+    out.unreadable.sort_by(|a, b| {
+        let unknown = |u: &Unreadable| u.started.is_empty();
+        unknown(b)
+            .cmp(&unknown(a))
+            .then_with(|| b.started.cmp(&a.started))
+            .then_with(|| b.id.cmp(&a.id))
     });
     Ok(out)
 }
 
 /// Resolves `ID`: a path to a result set, `latest`, an exact id or a unique prefix of one.
+/// A set mpf cannot read resolves like any other (its directory name is its id), so that the
+/// command then fails naming it and why; `latest` is the newest set, readable or not, so that
+/// it never silently means an older one.
 pub fn resolve(root: &Path, id: &str) -> Result<PathBuf> {
     let as_path = Path::new(id);
-    if as_path.join("manifest.json").is_file() {
-        return Ok(as_path.to_path_buf());
+    match fs::metadata(as_path.join("manifest.json")) {
+        Ok(m) if m.is_file() => return Ok(as_path.to_path_buf()),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return Ok(as_path.to_path_buf())
+        }
+        _ => {}
     }
-    let sets = list(root)?;
+    let listing = list(root)?;
     if id == "latest" {
-        return sets
+        if let Some(u) = listing.unreadable_newer().next() {
+            return Ok(u.dir.clone());
+        }
+        return listing
+            .sets
             .into_iter()
             .next()
             .map(|(p, _)| p)
             .ok_or_else(|| Error::Usage(format!("no result set in {} (latest)", root.display())));
     }
-    if let Some((p, _)) = sets.iter().find(|(_, m)| m.id == id) {
-        return Ok(p.clone());
+    let ids = listing
+        .sets
+        .iter()
+        .map(|(p, m)| (p, m.id.as_str()))
+        .chain(listing.unreadable.iter().map(|u| (&u.dir, u.id.as_str())));
+    let ids: Vec<(&PathBuf, &str)> = ids.collect();
+    if let Some((p, _)) = ids.iter().find(|(_, i)| *i == id) {
+        return Ok((*p).clone());
     }
-    let matches: Vec<&(PathBuf, Manifest)> =
-        sets.iter().filter(|(_, m)| m.id.starts_with(id)).collect();
+    let matches: Vec<&(&PathBuf, &str)> = ids.iter().filter(|(_, i)| i.starts_with(id)).collect();
     match matches.len() {
         1 => Ok(matches[0].0.clone()),
         0 => Err(Error::Usage(format!(
@@ -181,7 +342,7 @@ pub fn resolve(root: &Path, id: &str) -> Result<PathBuf> {
             root.display(),
             matches
                 .iter()
-                .map(|(_, m)| m.id.as_str())
+                .map(|(_, i)| *i)
                 .collect::<Vec<_>>()
                 .join(", ")
         ))),
@@ -250,6 +411,35 @@ mod tests {
             assert_eq!(err.exit_code(), crate::error::exit::INVALID);
             assert!(err.to_string().starts_with("j.jsonl:2:"), "{err}");
         }
+    }
+
+    #[test]
+    fn an_id_gives_its_start_time_and_anything_else_none() {
+        assert_eq!(
+            id_time("a-b-20261207T005442Z-x1y2").as_deref(),
+            Some("2026-12-07T00:54:42Z")
+        );
+        for bad in [
+            "20261207T005442Z-x1y2",
+            "a-2026120T005442Z-x",
+            "a-20261207X005442Z-x",
+            "x",
+        ] {
+            assert_eq!(id_time(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_manifest_of_a_newer_format_is_refused_before_its_fields_are_read() {
+        let err =
+            parse_manifest(Path::new("m.json"), r#"{"format": 9, "status": "new"}"#).unwrap_err();
+        assert_eq!(err.exit_code(), crate::error::exit::INVALID);
+        assert!(
+            err.to_string().contains("result-set format 9, newer"),
+            "{err}"
+        );
+        let err = parse_manifest(Path::new("m.json"), r#"{"format": 1}"#).unwrap_err();
+        assert!(err.to_string().contains("missing field"), "{err}");
     }
 
     #[test]

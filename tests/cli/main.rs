@@ -21,6 +21,7 @@ mod report;
 mod results;
 mod run;
 mod series;
+mod share;
 mod ssh;
 mod store;
 mod timeseries;
