@@ -1,6 +1,7 @@
 //! The result-set directory: manifest, journal, csv, listing, id resolution.
 
 pub mod csv;
+pub mod dashboard;
 pub mod export;
 pub mod parquet;
 pub mod record;

@@ -144,6 +144,65 @@ pub fn read_journal(path: &Path) -> Result<Vec<RunRecord>> {
     parse_journal(path, &data)
 }
 
+/// Visits every run of a journal in run order (a later line for the same run wins, as in
+/// `read_journal`) without holding the journal: a first pass notes where each run's last line
+/// is (16 bytes a run), a second reads those lines one at a time. The same lines are refused
+/// as by `read_journal`.
+pub fn for_each_record(path: &Path, mut visit: impl FnMut(RunRecord) -> Result<()>) -> Result<()> {
+    use std::io::BufRead;
+    use std::os::unix::fs::FileExt;
+    let io_err = |e| Error::io(format!("failed to read {}", path.display()), e);
+    let file = match fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_err(e)),
+    };
+    let mut last: std::collections::BTreeMap<usize, (u64, usize)> = Default::default();
+    let mut reader = std::io::BufReader::new(&file);
+    let mut line = Vec::new();
+    let (mut offset, mut number) = (0u64, 0u64);
+    loop {
+        line.clear();
+        let n = reader.read_until(b'\n', &mut line).map_err(io_err)?;
+        if n == 0 {
+            break;
+        }
+        number += 1;
+        let complete = line.last() == Some(&b'\n');
+        let text = line.strip_suffix(b"\n").unwrap_or(&line);
+        if !text.trim_ascii().is_empty() {
+            match serde_json::from_slice::<RunRecord>(text) {
+                Ok(r) => {
+                    last.insert(r.index, (offset, text.len()));
+                }
+                // The last line without its newline: a torn write, skipped.
+                Err(_) if !complete => break,
+                Err(e) => return Err(corrupt_line(path, number, &e)),
+            }
+        }
+        offset += n as u64;
+    }
+    let mut buf = Vec::new();
+    for (_, (at, len)) in last {
+        buf.resize(len, 0);
+        file.read_exact_at(&mut buf, at).map_err(io_err)?;
+        let record = serde_json::from_slice::<RunRecord>(&buf).map_err(|e| {
+            Error::Runtime(format!("{} changed while it was read: {e}", path.display()))
+        })?;
+        visit(record)?;
+    }
+    Ok(())
+}
+
+fn corrupt_line(path: &Path, line: u64, e: &serde_json::Error) -> Error {
+    Error::input(
+        path,
+        line,
+        e.column() as u64,
+        format!("corrupt journal line: {e} (mpf only tears the last line; fix or remove this one)"),
+    )
+}
+
 /// Length of the journal's intact part: everything up to the last newline, plus a last line
 /// without one when it holds a complete record. What follows is a torn write.
 pub fn journal_intact_len(data: &[u8]) -> usize {
@@ -162,16 +221,8 @@ fn parse_journal(path: &Path, data: &[u8]) -> Result<Vec<RunRecord>> {
         if line.trim_ascii().is_empty() {
             continue;
         }
-        let r = serde_json::from_slice::<RunRecord>(line).map_err(|e| {
-            Error::input(
-                path,
-                i as u64 + 1,
-                e.column() as u64,
-                format!(
-                    "corrupt journal line: {e} (mpf only tears the last line; fix or remove this one)"
-                ),
-            )
-        })?;
+        let r = serde_json::from_slice::<RunRecord>(line)
+            .map_err(|e| corrupt_line(path, i as u64 + 1, &e))?;
         if let Some(&pos) = by_index.get(&r.index) {
             records[pos] = r;
         } else {
@@ -446,5 +497,43 @@ mod tests {
     fn a_later_line_for_the_same_run_wins() {
         let data = [line(0), line(1), line(0)].concat();
         assert_eq!(indices(&data).unwrap(), vec![0, 1]);
+    }
+
+    fn streamed(data: &[u8]) -> Result<Vec<usize>> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        std::fs::write(&path, data).unwrap();
+        let mut out = Vec::new();
+        for_each_record(&path, |r| {
+            out.push(r.index);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    #[test]
+    fn streaming_a_journal_reads_what_loading_it_reads() {
+        let torn = line(3);
+        let cases = [
+            [line(2), line(0), line(1), line(0)].concat(),
+            [line(0), torn[..torn.len() - 1].to_vec()].concat(),
+            [line(0), torn[..20].to_vec()].concat(),
+            b"\n\n".to_vec(),
+            [line(0), b"{\"index\": garbage\n".to_vec(), line(2)].concat(),
+        ];
+        for data in cases {
+            match (indices(&data), streamed(&data)) {
+                (Ok(loaded), Ok(s)) => {
+                    let mut sorted = loaded.clone();
+                    sorted.sort();
+                    assert_eq!(s, sorted, "run order");
+                }
+                (Err(a), Err(b)) => assert_eq!(a.to_string().replace("j.jsonl", ""), {
+                    let t = b.to_string();
+                    t[t.find("j.jsonl").unwrap() + 7..].to_string()
+                }),
+                other => panic!("{other:?}"),
+            }
+        }
     }
 }

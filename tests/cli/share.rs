@@ -277,3 +277,207 @@ fn every_older_format_is_read_and_a_newer_one_refused_by_name() {
             .stderr(predicate::str::contains("is not a format number"));
     }
 }
+
+/// An experiment whose labels hold what each format must escape, with a failed run that
+/// lacks a result.
+fn hostile(dir: &Path) -> PathBuf {
+    write(
+        dir,
+        "hostile.yaml",
+        r#"
+name: hostile
+runs: 2
+variables:
+  x: [1, 2.5]
+  mode: {values: {"a b": 'fast, "q"=1 \ é', "c,d=e": "x"}}
+steps:
+  - name: work
+    run: |
+      echo "t={{ x * 10 }}ms"
+      [ "{{ x }}" = 1 ] && echo "u=7" || true
+    results:
+      t: {regex: 't=([\d.]+ms)', unit: s}
+      u: {regex: 'u=(\d+)'}
+"#,
+    )
+}
+
+/// What the checker prints for `mode` (`tests/share_check.py`), or None when its reader is
+/// missing and CI does not require it.
+fn read_back(mode: &str, file: &Path) -> Option<Vec<serde_json::Value>> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/share_check.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(mode)
+        .arg(file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() == Some(2) && stderr.starts_with("missing:") {
+        assert!(
+            std::env::var_os("MPF_REQUIRE_EXPORT_READERS").is_none(),
+            "MPF_REQUIRE_EXPORT_READERS is set: {stderr}"
+        );
+        eprintln!("skipped {mode}: {stderr}");
+        return None;
+    }
+    assert!(out.status.success(), "{mode}: {stderr}");
+    Some(serde_json::from_slice(&out.stdout).unwrap())
+}
+
+/// The samples mpf recorded, built from `mpf export ID --format json` and the manifest, in
+/// the checker's normal form.
+fn expected_samples(dir: &Path, sets: &[PathBuf]) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    for set in sets {
+        let m = crate::common::manifest(set);
+        let rows = mpf_in(dir)
+            .arg("export")
+            .arg(set)
+            .args(["--format", "json"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        let rows: Vec<serde_json::Map<String, serde_json::Value>> =
+            serde_json::from_slice(&rows).unwrap();
+        for row in rows {
+            let mut labels = serde_json::Map::new();
+            for v in m["variables"].as_array().unwrap() {
+                let name = v["name"].as_str().unwrap();
+                for col in [name.to_string(), format!("{name}_label")] {
+                    match row.get(&col) {
+                        Some(serde_json::Value::String(s)) => {
+                            labels.insert(col, s.clone().into());
+                        }
+                        Some(serde_json::Value::Number(n)) => {
+                            labels.insert(col, n.to_string().into());
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            for r in m["results"].as_array().unwrap() {
+                let name = r["name"].as_str().unwrap();
+                out.push(serde_json::json!([
+                    id_of(set),
+                    row["run"],
+                    row["repetition"],
+                    row["ok"],
+                    name,
+                    row[name].as_f64(),
+                    r["unit"],
+                    labels
+                ]));
+            }
+        }
+    }
+    let key = |v: &serde_json::Value| (v[0].to_string(), v[1].as_u64(), v[4].to_string());
+    out.sort_by_key(key);
+    out
+}
+
+#[test]
+fn dashboard_exports_are_read_back_whole_by_their_real_readers() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = hostile(dir.path());
+    let sets = vec![
+        run_set_failing(dir.path(), &exp),
+        run_set_failing(dir.path(), &exp),
+    ];
+    let expected = expected_samples(dir.path(), &sets);
+    assert_eq!(
+        expected.len(),
+        2 * 8 * 3,
+        "2 sets x 8 runs x (t, u, work.duration)"
+    );
+    assert!(
+        expected.iter().any(|s| s[5].is_null() && s[3] == false),
+        "a failed run lacks u"
+    );
+    let with_values: Vec<_> = expected
+        .iter()
+        .filter(|s| !s[5].is_null())
+        .cloned()
+        .collect();
+    for (format, want) in [
+        ("samples", &expected),
+        ("influx", &with_values),
+        ("openmetrics", &with_values),
+    ] {
+        let file = dir.path().join(format!("export.{format}"));
+        mpf_in(dir.path())
+            .arg("export")
+            .args(&sets)
+            .args(["--format", format, "-o"])
+            .arg(&file)
+            .assert()
+            .success();
+        if let Some(got) = read_back(format, &file) {
+            assert_eq!(&got, want, "{format}");
+        }
+    }
+    let om = std::fs::read_to_string(dir.path().join("export.openmetrics")).unwrap();
+    assert!(om.ends_with("# EOF\n"));
+    // Several sets are for these formats only.
+    mpf_in(dir.path())
+        .arg("export")
+        .args(&sets)
+        .args(["--format", "csv"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--format csv exports one set"));
+}
+
+/// Like `run_set`, for an experiment some of whose runs fail (exit 1).
+fn run_set_failing(dir: &Path, exp: &Path) -> PathBuf {
+    let before = sets(dir);
+    mpf_in(dir).arg("run").arg(exp).arg("-q").assert().code(1);
+    let new: Vec<_> = sets(dir)
+        .into_iter()
+        .filter(|p| !before.contains(p))
+        .collect();
+    assert_eq!(new.len(), 1, "one new set: {new:?}");
+    new.into_iter().next().unwrap()
+}
+
+/// 100,000 runs: the dashboard exports stream the journal, so their peak stays near that of a
+/// small set (about 20 MB measured, where `--format csv`, which loads the set, takes 267 MB).
+#[test]
+fn dashboard_exports_of_100000_runs_stay_in_bounded_memory() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let exp = hostile(dir.path());
+    let set = run_set_failing(dir.path(), &exp);
+    let lines: Vec<String> = std::fs::read_to_string(set.join("journal.jsonl"))
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    let mut journal =
+        std::io::BufWriter::new(std::fs::File::create(set.join("journal.jsonl")).unwrap());
+    for i in 0..100_000usize {
+        let mut r: serde_json::Value = serde_json::from_str(&lines[i % lines.len()]).unwrap();
+        r["index"] = i.into();
+        r["repetition"] = (i / lines.len()).into();
+        serde_json::to_writer(&mut journal, &r).unwrap();
+        journal.write_all(b"\n").unwrap();
+    }
+    journal.flush().unwrap();
+    let out = dir.path().join("big.samples");
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("mpf"));
+    cmd.arg("export")
+        .arg(&set)
+        .args(["--format", "samples", "-o"])
+        .arg(&out);
+    let (code, peak) = crate::store::run_measured(&cmd, std::process::Stdio::inherit());
+    assert_eq!(code, Some(0));
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(text.lines().count(), 300_000, "100,000 runs x 3 results");
+    assert!(peak < 40 << 20, "peak RSS {} MB", peak >> 20);
+    eprintln!(
+        "peak RSS of a 100,000-run samples export: {} MB",
+        peak >> 20
+    );
+}
