@@ -27,8 +27,12 @@ pub struct RunRequest {
     pub interactive: bool,
     /// Skip the setup section.
     pub no_setup: bool,
-    /// The cluster file; with `resume` and none given, the set's stored `cluster.yaml`.
+    /// The cluster file; with `resume` or `reproduce` and none given, the set's stored
+    /// `cluster.yaml`.
     pub cluster: Option<PathBuf>,
+    /// A set (or a pack) to run again as a new set: its stored experiment file, `--set`,
+    /// `--runs` and seed.
+    pub reproduce: Option<String>,
 }
 
 /// An experiment ready to run (or to print, for `--dry-run`).
@@ -48,7 +52,14 @@ pub(crate) fn hash_text(s: &str) -> String {
 
 /// Loads the experiment, applies overrides (or those stored in a resumed set) and plans.
 pub fn prepare(req: &RunRequest) -> Result<Prepared> {
-    let (resume_dir, resume_manifest) = match &req.resume {
+    let source = req.resume.as_ref().or(req.reproduce.as_ref());
+    if req.reproduce.is_some() && (req.experiment.is_some() || req.resume.is_some()) {
+        return Err(Error::Usage(
+            "--reproduce runs the stored experiment file again: give no experiment file or --resume"
+                .into(),
+        ));
+    }
+    let (resume_dir, resume_manifest) = match source {
         Some(id) => {
             let dir = store::resolve(&req.results_root, id)?;
             let m = store::resultset::read_manifest(&dir)?;
@@ -64,7 +75,11 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
     let mut exp = spec::load_experiment(&path)?;
     let mut overrides = Map::new();
     if let Some(m) = &resume_manifest {
-        if hash_text(&exp.source) != m.experiment_hash && !req.force {
+        if req.reproduce.is_some() {
+            // The same plan: the seed the set was run with, whatever the file says.
+            exp.seed = m.seed.clone();
+        }
+        if hash_text(&exp.source) != m.experiment_hash && !req.force && req.reproduce.is_none() {
             return Err(Error::Usage(format!(
                 "{} changed since result set {} was started; resuming would mix two experiments (use --force to resume anyway)",
                 path.display(),
@@ -73,7 +88,7 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
         }
         if !req.sets.is_empty() || req.runs.is_some() {
             return Err(Error::Usage(
-                "--resume replays the --set and --runs of the original run; do not give them again"
+                "--resume and --reproduce replay the --set and --runs of the original run; do not give them again"
                     .into(),
             ));
         }
@@ -119,6 +134,11 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
         None => None,
     };
     let plan = plan::plan(&exp)?;
+    // Reproducing starts a new set: only a resume continues the old one.
+    let (resume_dir, resume_manifest) = match req.reproduce {
+        Some(_) => (None, None),
+        None => (resume_dir, resume_manifest),
+    };
     Ok(Prepared {
         exp,
         cluster,

@@ -3,6 +3,7 @@
 pub mod csv;
 pub mod dashboard;
 pub mod export;
+pub mod pack;
 pub mod parquet;
 pub mod record;
 pub mod resultset;

@@ -347,12 +347,22 @@ pub fn list(root: &Path) -> Result<Listing> {
     Ok(out)
 }
 
-/// Resolves `ID`: a path to a result set, `latest`, an exact id or a unique prefix of one.
+/// Resolves `ID`: a path to a result set, a pack (`FILE.tar.gz`, `FILE.tar.gz:ID`), `latest`,
+/// an exact id or a unique prefix of one.
 /// A set mpf cannot read resolves like any other (its directory name is its id), so that the
 /// command then fails naming it and why; `latest` is the newest set, readable or not, so that
 /// it never silently means an older one.
 pub fn resolve(root: &Path, id: &str) -> Result<PathBuf> {
     let as_path = Path::new(id);
+    // A pack (`mpf pack`): its only set, or `PACK:ID` for one of several.
+    if crate::store::pack::is_pack(as_path) {
+        return crate::store::pack::open_set(as_path, None);
+    }
+    if let Some((file, set)) = id.rsplit_once(':') {
+        if crate::store::pack::is_pack(Path::new(file)) {
+            return crate::store::pack::open_set(Path::new(file), Some(set));
+        }
+    }
     match fs::metadata(as_path.join("manifest.json")) {
         Ok(m) if m.is_file() => return Ok(as_path.to_path_buf()),
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {

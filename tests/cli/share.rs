@@ -481,3 +481,365 @@ fn dashboard_exports_of_100000_runs_stay_in_bounded_memory() {
         peak >> 20
     );
 }
+
+/// `mpf` with its pack cache inside the test's directory.
+fn mpf_cached(dir: &Path) -> assert_cmd::Command {
+    let mut c = mpf_in(dir);
+    c.env("MPF_CACHE", dir.join("cache"));
+    c
+}
+
+fn pack(dir: &Path, ids: &[&str], name: &str) -> PathBuf {
+    let out = dir.join(name);
+    mpf_cached(dir)
+        .arg("pack")
+        .args(ids)
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .success();
+    out
+}
+
+/// The members of a pack, decompressed: (path, bytes), in archive order.
+fn members(pack: &Path) -> Vec<(String, Vec<u8>)> {
+    let out = std::process::Command::new("tar")
+        .arg("tzf")
+        .arg(pack)
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|name| {
+            let data = std::process::Command::new("tar")
+                .arg("xzOf")
+                .arg(pack)
+                .arg(name)
+                .output()
+                .unwrap()
+                .stdout;
+            (name.to_string(), data)
+        })
+        .collect()
+}
+
+/// Writes a pack from `(path, bytes)` members with GNU tar (so that the test does not trust
+/// mpf's own writer), `extra` being added as tar arguments.
+fn repack(dir: &Path, members: &[(String, Vec<u8>)], name: &str) -> PathBuf {
+    let tree = dir.join(format!("{name}.tree"));
+    let _ = std::fs::remove_dir_all(&tree);
+    for (path, data) in members {
+        let p = tree.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, data).unwrap();
+    }
+    let out = dir.join(name);
+    let names: Vec<&str> = members.iter().map(|(n, _)| n.as_str()).collect();
+    let ok = std::process::Command::new("tar")
+        .arg("czf")
+        .arg(&out)
+        .arg("-C")
+        .arg(&tree)
+        .args(&names)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    out
+}
+
+#[test]
+fn a_pack_holds_each_set_whole_verifies_and_reads_as_a_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, new) = two_sets(dir.path());
+    let file = pack(dir.path(), &[&id_of(&old), &id_of(&new)], "two.tar.gz");
+    let names: Vec<String> = members(&file).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names[0], "ARTIFACT.md");
+    assert_eq!(names.last().unwrap(), "SHA256SUMS");
+    for set in [&old, &new] {
+        for f in [
+            "manifest.json",
+            "journal.jsonl",
+            "results.csv",
+            "experiment.yaml",
+        ] {
+            let want = format!("sets/{}/{f}", id_of(set));
+            assert!(names.contains(&want), "{want} in {names:?}");
+        }
+        assert!(names
+            .iter()
+            .any(|n| n.starts_with(&format!("sets/{}/runs/", id_of(set)))));
+    }
+    assert!(!names.iter().any(|n| n.ends_with(".lock")));
+    let artifact = String::from_utf8(members(&file)[0].1.clone()).unwrap();
+    for want in [
+        "## ",
+        "### Hardware",
+        "cores",
+        "seed `7`",
+        "mpf run --reproduce two.tar.gz:",
+    ] {
+        assert!(artifact.contains(want), "{want}:\n{artifact}");
+    }
+    mpf_cached(dir.path())
+        .arg("verify")
+        .arg(&file)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("ok, "));
+    // Several sets: named as PACK:ID (or a unique prefix of it).
+    mpf_cached(dir.path())
+        .arg("show")
+        .arg(&file)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("holds 2 sets"));
+    let spec = format!("{}:{}", file.display(), id_of(&new));
+    let shown = mpf_cached(dir.path())
+        .args(["show", &spec])
+        .assert()
+        .success();
+    let direct = mpf_cached(dir.path())
+        .args(["show", &id_of(&new)])
+        .assert()
+        .success();
+    assert_eq!(shown.get_output().stdout, direct.get_output().stdout);
+    for args in [
+        vec!["export", spec.as_str(), "--format", "csv"],
+        vec!["compare", spec.as_str(), "latest"],
+    ] {
+        mpf_cached(dir.path()).args(&args).assert().success();
+    }
+    mpf_cached(dir.path())
+        .args(["plot", &spec, "-o"])
+        .arg(dir.path().join("g.svg"))
+        .assert()
+        .success();
+    mpf_cached(dir.path())
+        .args(["report", &spec, "-o"])
+        .arg(dir.path().join("r.html"))
+        .assert()
+        .success();
+}
+
+#[test]
+fn changing_any_byte_of_a_packed_set_is_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = tiny(dir.path());
+    let set = run_set(dir.path(), &exp);
+    let file = pack(dir.path(), &[&id_of(&set)], "one.tar.gz");
+    let original = members(&file);
+    // GNU tar's copy of the untouched members verifies: the check is of the content.
+    let same = repack(dir.path(), &original, "same.tar.gz");
+    mpf_cached(dir.path())
+        .arg("verify")
+        .arg(&same)
+        .assert()
+        .success();
+    let mut checked = 0;
+    for (i, (name, data)) in original.iter().enumerate() {
+        if name == "SHA256SUMS" || data.is_empty() {
+            continue;
+        }
+        for at in [0, data.len() / 2, data.len() - 1] {
+            let mut changed = original.clone();
+            changed[i].1[at] ^= 0x01;
+            let bad = repack(dir.path(), &changed, "bad.tar.gz");
+            mpf_cached(dir.path())
+                .arg("verify")
+                .arg(&bad)
+                .assert()
+                .code(1)
+                .stdout(
+                    predicate::str::contains("does NOT verify").and(predicate::str::contains(
+                        format!("{name}: its SHA-256 differs"),
+                    )),
+                );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 3 * 10, "{checked} changes tried");
+    // The sums rewritten to match a changed results.csv: the journal still tells.
+    let mut forged = original.clone();
+    let csv = forged
+        .iter()
+        .position(|(n, _)| n.ends_with("/results.csv"))
+        .unwrap();
+    let text = String::from_utf8(forged[csv].1.clone()).unwrap();
+    forged[csv].1 = text.replacen(",0.01,", ",0.009,", 1).into_bytes();
+    assert_ne!(forged[csv].1, original[csv].1);
+    let sums: String = forged
+        .iter()
+        .filter(|(n, _)| n != "SHA256SUMS")
+        .map(|(n, d)| {
+            use sha2::Digest;
+            let h = sha2::Sha256::digest(d);
+            format!(
+                "{}  {n}\n",
+                h.iter().map(|b| format!("{b:02x}")).collect::<String>()
+            )
+        })
+        .collect();
+    let last = forged.len() - 1;
+    forged[last].1 = sums.into_bytes();
+    let bad = repack(dir.path(), &forged, "forged.tar.gz");
+    mpf_cached(dir.path())
+        .arg("verify")
+        .arg(&bad)
+        .assert()
+        .code(1)
+        .stdout(
+            predicate::str::contains("results.csv line").and(predicate::str::contains("0.009")),
+        );
+    // A member added, one removed: each named.
+    let mut added = original.clone();
+    added.insert(1, ("sets/extra.txt".into(), b"x".to_vec()));
+    mpf_cached(dir.path())
+        .arg("verify")
+        .arg(repack(dir.path(), &added, "added.tar.gz"))
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "sets/extra.txt: in the pack but not in SHA256SUMS",
+        ));
+    // Any byte of the compressed file itself.
+    let bytes = std::fs::read(&file).unwrap();
+    for at in [10, bytes.len() / 3, bytes.len() / 2, bytes.len() - 5] {
+        let mut b = bytes.clone();
+        b[at] ^= 0x40;
+        let bad = dir.path().join("flipped.tar.gz");
+        std::fs::write(&bad, b).unwrap();
+        mpf_cached(dir.path())
+            .arg("verify")
+            .arg(&bad)
+            .assert()
+            .code(1)
+            .stdout(predicate::str::contains("does NOT verify"));
+    }
+}
+
+#[test]
+fn a_hostile_pack_is_refused_without_writing_outside_its_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = dir.path().join("escaped");
+    // Traversal, an absolute path and a symlink, each made by Python's tarfile, which writes
+    // what it is told.
+    let cases = [
+        ("../escaped", "leaves the pack"),
+        ("/tmp/escaped-mpf-test", "leaves the pack"),
+        ("link", "not a plain file"),
+    ];
+    for (i, (name, why)) in cases.iter().enumerate() {
+        let file = dir.path().join(format!("h{i}.tar.gz"));
+        let script = format!(
+            r#"
+import io, tarfile, sys
+with tarfile.open(sys.argv[1], "w:gz") as t:
+    name = {name:?}
+    if name == "link":
+        info = tarfile.TarInfo("sets/s/link"); info.type = tarfile.SYMTYPE; info.linkname = "../../../escaped"
+        t.addfile(info)
+    else:
+        data = b"pwned"; info = tarfile.TarInfo(name); info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+"#
+        );
+        let ok = std::process::Command::new("python3")
+            .args(["-c", &script])
+            .arg(&file)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        mpf_cached(dir.path())
+            .arg("show")
+            .arg(&file)
+            .assert()
+            .code(2)
+            .stderr(
+                predicate::str::contains("not a valid mpf pack")
+                    .and(predicate::str::contains(*why)),
+            );
+        mpf_cached(dir.path())
+            .arg("verify")
+            .arg(&file)
+            .assert()
+            .code(1)
+            .stdout(predicate::str::contains(*why));
+    }
+    assert!(!outside.exists());
+    assert!(!Path::new("/tmp/escaped-mpf-test").exists());
+    // Nothing half-extracted is left in the cache to be read later.
+    let packs = dir.path().join("cache/packs");
+    let left: Vec<_> = std::fs::read_dir(&packs)
+        .map(|r| r.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn reproducing_a_pack_runs_the_same_plan_and_fails_when_a_result_moves() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = write(
+        dir.path(),
+        "env.yaml",
+        r#"
+name: env
+runs: 3
+seed: 11
+variables:
+  x: [1, 2, 3]
+steps:
+  - name: work
+    run: echo "t=$(( {{ x }} * ${MPF_TEST_SCALE:-10} ))"
+    results:
+      t: {regex: 't=(\d+)'}
+"#,
+    );
+    let set = run_set(dir.path(), &exp);
+    let file = pack(dir.path(), &[&id_of(&set)], "env.tar.gz");
+    std::fs::remove_dir_all(&set).unwrap();
+    mpf_cached(dir.path())
+        .args(["run", "-q", "--no-plot", "--reproduce"])
+        .arg(&file)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "0 regressions, 0 improvements, 3 unchanged",
+        ));
+    let again = crate::common::only_set(dir.path());
+    let order = |s: &Path| -> Vec<(u64, u64)> {
+        crate::common::journal(s)
+            .iter()
+            .map(|r| {
+                (
+                    r["index"].as_u64().unwrap(),
+                    r["point_index"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let cached = mpf_cached(dir.path())
+        .args(["show", "--path"])
+        .arg(&file)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let original = PathBuf::from(String::from_utf8(cached).unwrap().trim());
+    assert_eq!(order(&again), order(&original), "same seed, same order");
+    assert_eq!(crate::common::manifest(&again)["seed"], "11");
+    // The machine changed: the result moved beyond the tolerance.
+    mpf_cached(dir.path())
+        .args(["run", "-q", "--no-plot", "--reproduce"])
+        .arg(&file)
+        .env("MPF_TEST_SCALE", "13")
+        .assert()
+        .code(3);
+    mpf_cached(dir.path())
+        .args(["run", "-q", "--reproduce"])
+        .arg(&file)
+        .arg(&exp)
+        .assert()
+        .code(2);
+}
