@@ -131,6 +131,18 @@ def test_sets_names_a_set_it_cannot_read_and_load_refuses_it(work):
         mpf.load("latest")
 
 
+def test_load_reads_a_packed_set_as_the_set_itself(work, monkeypatch):
+    monkeypatch.setenv("MPF_CACHE", str(work / "cache"))
+    exp = write(work / "sweep.yaml", SWEEP)
+    cli("run", exp, "-q", "--no-plot", "--set", "size=1,2", "--runs", "2")
+    cli("pack", "latest", "-o", work / "sweep.tar.gz")
+    direct = mpf.load("latest")
+    packed = mpf.load(str(work / "sweep.tar.gz"))
+    pd.testing.assert_frame_equal(packed, direct)
+    assert packed.attrs["id"] == direct.attrs["id"]
+    assert packed.attrs["path"].startswith(str(work / "cache"))
+
+
 def test_compare_gives_one_row_per_point_and_result_with_every_figure(work):
     exp = write(work / "sweep.yaml", SWEEP)
     for _ in range(2):

@@ -61,7 +61,10 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
     }
     let (resume_dir, resume_manifest) = match source {
         Some(id) => {
-            let dir = store::resolve(&req.results_root, id)?;
+            let dir = match req.resume {
+                Some(_) => store::resultset::resolve_writable(&req.results_root, id)?,
+                None => store::resolve(&req.results_root, id)?,
+            };
             let m = store::resultset::read_manifest(&dir)?;
             (Some(dir), Some(m))
         }

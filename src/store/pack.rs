@@ -416,6 +416,13 @@ pub fn set_ids(pack: &Path) -> Result<Vec<String>> {
     Ok(ids)
 }
 
+/// True when `dir` is inside the cache of extracted packs.
+pub fn is_cached(dir: &Path) -> bool {
+    let root = cache_root();
+    let canon = |p: &Path| fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    canon(dir).starts_with(canon(&root))
+}
+
 fn cache_root() -> PathBuf {
     let var = |k: &str| {
         std::env::var_os(k)

@@ -410,6 +410,18 @@ pub fn resolve(root: &Path, id: &str) -> Result<PathBuf> {
     }
 }
 
+/// Resolves `ID` for a command that writes into the set (`--resume`, `extract`): a packed
+/// set is read-only.
+pub fn resolve_writable(root: &Path, id: &str) -> Result<PathBuf> {
+    let dir = resolve(root, id)?;
+    if crate::store::pack::is_cached(&dir) {
+        return Err(Error::Usage(format!(
+            "'{id}' is a packed set, which is read-only: extract the pack (tar xzf) and give its set directory, or use mpf run --reproduce"
+        )));
+    }
+    Ok(dir)
+}
+
 /// Resolves and loads in one step.
 pub fn open(root: &Path, id: &str) -> Result<ResultSet> {
     ResultSet::load(&resolve(root, id)?)

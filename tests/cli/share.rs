@@ -620,6 +620,19 @@ fn a_pack_holds_each_set_whole_verifies_and_reads_as_a_set() {
         .arg(dir.path().join("r.html"))
         .assert()
         .success();
+    // A packed set is read-only: nothing writes into the cached copy.
+    for args in [
+        vec!["run", "--resume", spec.as_str()],
+        vec!["extract", spec.as_str()],
+    ] {
+        mpf_cached(dir.path())
+            .args(&args)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(
+                "is a packed set, which is read-only",
+            ));
+    }
 }
 
 #[test]
@@ -842,4 +855,61 @@ steps:
         .arg(&exp)
         .assert()
         .code(2);
+}
+
+/// The quick start's set round-trips: pack, verify, show from the pack, reproduce on the same
+/// machine (exit 0). Throughput is timed on a machine shared with other builds, so the
+/// reproduction allows 50%; the compression ratio, the other result, is exact.
+#[test]
+fn the_quick_start_round_trips_through_a_pack() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart.yaml");
+    mpf_cached(dir.path())
+        .arg("run")
+        .arg(&exp)
+        .args([
+            "-q",
+            "--no-plot",
+            "--set",
+            "level=1",
+            "--set",
+            "size=1",
+            "--runs",
+            "3",
+        ])
+        .assert()
+        .success();
+    let file = pack(dir.path(), &["latest"], "quickstart.tar.gz");
+    mpf_cached(dir.path())
+        .arg("verify")
+        .arg(&file)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("ok, "));
+    mpf_cached(dir.path())
+        .arg("show")
+        .arg(&file)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("gzip").and(predicate::str::contains("xz")));
+    mpf_cached(dir.path())
+        .args([
+            "run",
+            "-q",
+            "--no-plot",
+            "--tolerance",
+            "50%",
+            "--reproduce",
+        ])
+        .arg(&file)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("0 regressions, 0 improvements"));
+    let ls = mpf_cached(dir.path())
+        .args(["ls", "--json"])
+        .assert()
+        .success();
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&ls.get_output().stdout).unwrap();
+    assert_eq!(rows.len(), 2, "the original and its reproduction");
+    assert_eq!(rows[0]["runs_ok"], 6);
 }
