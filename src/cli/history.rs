@@ -122,11 +122,10 @@ pub fn run(args: Args) -> Result<i32> {
     };
     // A history that leaves out one of its own sets would draw a wrong line: a set of this
     // experiment (by its id) that cannot be read stops it, naming the set.
-    let prefix = format!("{}-", store::writer::id_name(&name));
     if let Some(u) = listing
         .unreadable
         .iter()
-        .find(|u| u.id.starts_with(&prefix))
+        .find(|u| store::resultset::id_of_experiment(&u.id, &name))
     {
         return Err(unreadable(u));
     }

@@ -293,6 +293,15 @@ fn id_time(id: &str) -> Option<String> {
     })
 }
 
+/// True when `id` has the shape of a set id of the experiment `name`:
+/// `<name>-<YYYYMMDDTHHMMSSZ>-<4 chars>` (so `tiny-extra-...` is not a set of `tiny`).
+pub fn id_of_experiment(id: &str, name: &str) -> bool {
+    let prefix = format!("{}-", crate::store::writer::id_name(name));
+    id.strip_prefix(&prefix).is_some_and(|rest| {
+        rest.len() == 21 && rest.as_bytes()[16] == b'-' && id_time(&format!("x-{rest}")).is_some()
+    })
+}
+
 /// Result-set directories under `root`, newest first (ids embed a UTC timestamp; the
 /// manifest's start time breaks ties), the readable ones apart from the others.
 pub fn list(root: &Path) -> Result<Listing> {
@@ -500,6 +509,17 @@ mod tests {
         ] {
             assert_eq!(id_time(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn an_id_belongs_to_its_experiment_only() {
+        assert!(id_of_experiment("tiny-20261207T005442Z-x1y2", "tiny"));
+        assert!(id_of_experiment("a_b-20261207T005442Z-x1y2", "a b"));
+        assert!(!id_of_experiment(
+            "tiny-extra-20261207T005442Z-x1y2",
+            "tiny"
+        ));
+        assert!(!id_of_experiment("tiny-20261207T005442Z-x1y2z", "tiny"));
     }
 
     #[test]
