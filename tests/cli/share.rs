@@ -620,6 +620,13 @@ fn a_pack_holds_each_set_whole_verifies_and_reads_as_a_set() {
         .arg(dir.path().join("r.html"))
         .assert()
         .success();
+    // Reproducing one set of the pack: its other set of the experiment is the reference.
+    mpf_cached(dir.path())
+        .args(["run", "-q", "--no-plot", "--reproduce", &spec])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("(references: 1)"))
+        .stdout(predicate::str::contains("between-set noise"));
     // A packed set is read-only: nothing writes into the cached copy.
     for args in [
         vec!["run", "--resume", spec.as_str()],
@@ -651,10 +658,23 @@ fn changing_any_byte_of_a_packed_set_is_detected() {
         .success();
     let mut checked = 0;
     for (i, (name, data)) in original.iter().enumerate() {
-        if name == "SHA256SUMS" || data.is_empty() {
+        if data.is_empty() {
             continue;
         }
-        for at in [0, data.len() / 2, data.len() - 1] {
+        // The sums file's last byte is its newline: the one before it is a name's last.
+        let last = if name == "SHA256SUMS" {
+            data.len() - 2
+        } else {
+            data.len() - 1
+        };
+        // A changed sum names its file, a changed name is a file missing from the pack:
+        // either way the line names SHA256SUMS.
+        let named = if name == "SHA256SUMS" {
+            "SHA256SUMS".to_string()
+        } else {
+            format!("{name}: its SHA-256 differs")
+        };
+        for at in [0, data.len() / 2, last] {
             let mut changed = original.clone();
             changed[i].1[at] ^= 0x01;
             let bad = repack(dir.path(), &changed, "bad.tar.gz");
@@ -664,9 +684,8 @@ fn changing_any_byte_of_a_packed_set_is_detected() {
                 .assert()
                 .code(1)
                 .stdout(
-                    predicate::str::contains("does NOT verify").and(predicate::str::contains(
-                        format!("{name}: its SHA-256 differs"),
-                    )),
+                    predicate::str::contains("does NOT verify")
+                        .and(predicate::str::contains(named.as_str())),
                 );
             checked += 1;
         }
