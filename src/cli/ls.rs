@@ -30,7 +30,9 @@ pub fn run(args: Args) -> Result<i32> {
     }
     let sets = listing.sets;
     if sets.is_empty() {
-        super::console::err(&format!("no result sets in {}", root.display()));
+        if listing.unreadable.is_empty() {
+            super::console::err(&format!("no result sets in {}", root.display()));
+        }
         return Ok(0);
     }
     use std::io::IsTerminal;

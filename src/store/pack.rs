@@ -304,6 +304,8 @@ pub fn extract(pack: &Path, into: &Path) -> Result<Vec<String>> {
         }
         let target = into.join(&rel);
         match entry.header().entry_type() {
+            // pax global headers (`git archive` writes one) carry no file.
+            tar::EntryType::XGlobalHeader => continue,
             tar::EntryType::Directory => {
                 fs::create_dir_all(&target).map_err(|e| bad(format!("'{shown}': {e}")))?;
             }
