@@ -74,6 +74,12 @@ pub fn write_pack(sets: &[PathBuf], name: &str, out: impl Write) -> Result<Vec<S
     let mut notes = Vec::new();
     let mut members: Vec<(String, PathBuf)> = Vec::new();
     let mut manifests = Vec::new();
+    // Reports drawn for sets that have none, kept until they are packed.
+    let drawn = TempDir(std::env::temp_dir().join(format!(
+        "mpf-pack-{}-{}",
+        std::process::id(),
+        fastrand::u64(..)
+    )));
     for dir in sets {
         let m = read_manifest(dir)?;
         if manifests.iter().any(|x: &Manifest| x.id == m.id) {
@@ -98,6 +104,20 @@ pub fn write_pack(sets: &[PathBuf], name: &str, out: impl Write) -> Result<Vec<S
                 ))
             })?;
             members.push((format!("sets/{}/{rel}", m.id), dir.join(&f)));
+        }
+        if !dir.join("report.html").is_file() {
+            let report = drawn.0.join(format!("{}.html", manifests.len()));
+            let written = fs::create_dir_all(&drawn.0)
+                .map_err(|e| Error::io("failed to create a temporary directory", e))
+                .and_then(|_| crate::store::ResultSet::load(dir))
+                .and_then(|set| {
+                    let hints = crate::report::plot::PlotSpec::from_result_set(&set);
+                    crate::report::html::write_report(&set, &report, hints.as_ref())
+                });
+            match written {
+                Ok(()) => members.push((format!("sets/{}/report.html", m.id), report)),
+                Err(e) => notes.push(format!("{}: no report.html in the pack: {e}", m.id)),
+            }
         }
         manifests.push(m);
     }

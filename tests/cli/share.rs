@@ -562,6 +562,7 @@ fn a_pack_holds_each_set_whole_verifies_and_reads_as_a_set() {
             "journal.jsonl",
             "results.csv",
             "experiment.yaml",
+            "report.html",
         ] {
             let want = format!("sets/{}/{f}", id_of(set));
             assert!(names.contains(&want), "{want} in {names:?}");
