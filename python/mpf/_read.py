@@ -117,10 +117,11 @@ def frame(source, manifest: Dict[str, Any], path: Optional[str] = None) -> pd.Da
 
 def sets(results=None) -> pd.DataFrame:
     """The result sets, newest first: id, name, status, runs (recorded), ok, failed, planned,
-    started, ended, path."""
+    started, ended, path, error. A set mpf cannot read (a newer mpf's, damaged, no permission)
+    is listed with status `unreadable` and the reason in `error`."""
     rows = json.loads(_engine.call(["ls", "--json", *_engine.results_args(results)]))
     df = pd.DataFrame(rows, columns=["id", "name", "status", "runs_ok", "runs_failed",
-                                     "planned_runs", "started", "ended", "path"])
+                                     "planned_runs", "started", "ended", "path", "error"])
     df = df.rename(columns={"runs_ok": "ok", "runs_failed": "failed", "planned_runs": "planned"})
     df.insert(3, "runs", df["ok"] + df["failed"])
     for c in ("started", "ended"):

@@ -1,6 +1,8 @@
 """mpf.load, mpf.sets, mpf.compare, mpf.timeseries against sets the engine recorded."""
 
+import json
 import math
+import pathlib
 
 import pandas as pd
 import pytest
@@ -90,7 +92,7 @@ def test_a_damaged_set_is_an_experiment_error_naming_the_file(sweep):
     with pytest.raises(mpf.ExperimentError, match=f"{csv}: does not match"):
         mpf.load("latest")
     (sweep / "manifest.json").write_text("{not json")
-    with pytest.raises(mpf.ExperimentError, match="manifest.json: cannot be read"):
+    with pytest.raises(mpf.ExperimentError, match="manifest.json:1:2: not a valid mpf manifest"):
         mpf.load(str(sweep))
 
 
@@ -100,7 +102,7 @@ def test_sets_lists_every_set_newest_first(work):
     cli("run", exp, "-q", "--no-plot", "--set", "size=2", "--runs", "1")
     df = mpf.sets()
     assert list(df.columns) == ["id", "name", "status", "runs", "ok", "failed", "planned",
-                                "started", "ended", "path"]
+                                "started", "ended", "path", "error"]
     assert len(df) == 2
     assert (df["name"] == "sweep").all()
     assert (df["status"] == "complete").all()
@@ -108,6 +110,37 @@ def test_sets_lists_every_set_newest_first(work):
     assert df["started"].iloc[0] >= df["started"].iloc[1]
     assert mpf.load(df["id"].iloc[0]).index.get_level_values("size").unique().tolist() == [2]
     assert mpf.sets(results=work / "elsewhere").empty
+
+
+def test_sets_names_a_set_it_cannot_read_and_load_refuses_it(work):
+    exp = write(work / "sweep.yaml", SWEEP)
+    cli("run", exp, "-q", "--no-plot", "--set", "size=1", "--runs", "1")
+    cli("run", exp, "-q", "--no-plot", "--set", "size=2", "--runs", "1")
+    newest = mpf.sets()["path"].iloc[0]
+    m = json.loads((pathlib.Path(newest) / "manifest.json").read_text())
+    m["status"] = "archived"
+    (pathlib.Path(newest) / "manifest.json").write_text(json.dumps(m))
+    df = mpf.sets()
+    assert len(df) == 2
+    assert df["status"].tolist() == ["unreadable", "complete"]
+    assert df["path"].iloc[0] == newest
+    assert "unknown variant `archived`" in df["error"].iloc[0]
+    assert pd.isna(df["error"].iloc[1]) and pd.isna(df["runs"].iloc[0])
+    # `latest` is the newest set, which cannot be read: never silently the older one.
+    with pytest.raises(mpf.ExperimentError, match="unknown variant `archived`"):
+        mpf.load("latest")
+
+
+def test_load_reads_a_packed_set_as_the_set_itself(work, monkeypatch):
+    monkeypatch.setenv("MPF_CACHE", str(work / "cache"))
+    exp = write(work / "sweep.yaml", SWEEP)
+    cli("run", exp, "-q", "--no-plot", "--set", "size=1,2", "--runs", "2")
+    cli("pack", "latest", "-o", work / "sweep.tar.gz")
+    direct = mpf.load("latest")
+    packed = mpf.load(str(work / "sweep.tar.gz"))
+    pd.testing.assert_frame_equal(packed, direct)
+    assert packed.attrs["id"] == direct.attrs["id"]
+    assert packed.attrs["path"].startswith(str(work / "cache"))
 
 
 def test_compare_gives_one_row_per_point_and_result_with_every_figure(work):

@@ -818,6 +818,7 @@ mod tests {
 
     fn manifest(vars: &[(&str, Vec<Value>)], results: &[(&str, Better)]) -> Manifest {
         Manifest {
+            format: 1,
             mpf_version: "0".into(),
             id: "x".into(),
             name: "x".into(),

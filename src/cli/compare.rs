@@ -52,6 +52,10 @@ pub struct Args {
     /// Write every figure per point and result as JSON; `-` for stdout
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// An improvement beyond the tolerance fails too (exit 3): `mpf run --reproduce` asks
+    /// whether a result came out the same, not whether it got worse.
+    #[arg(skip)]
+    pub either_way: bool,
     #[command(flatten)]
     pub results: super::ResultsDir,
 }
@@ -236,11 +240,19 @@ pub fn run(args: Args) -> Result<i32> {
     // A closed pipe (`mpf compare ... | head`) is not an error worth reporting.
     super::console::out(&text);
 
-    Ok(if comparison.has_regression() {
-        exit::REGRESSION
-    } else {
-        exit::OK
-    })
+    let improved = || {
+        comparison
+            .entries
+            .iter()
+            .any(|e| e.verdict == mpf::analyze::compare::Verdict::Improvement)
+    };
+    Ok(
+        if comparison.has_regression() || (args.either_way && improved()) {
+            exit::REGRESSION
+        } else {
+            exit::OK
+        },
+    )
 }
 
 #[cfg(test)]

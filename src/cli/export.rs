@@ -5,23 +5,31 @@ use std::sync::Arc;
 
 use mpf::error::{Error, IoContext, Result};
 use mpf::store::export::{write, ExportFormat};
-use mpf::store::{timeseries, ResultSet};
+use mpf::store::{dashboard, timeseries, ResultSet};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum Format {
     Csv,
     Json,
     Parquet,
+    /// One JSON object per line per run and result (several sets at once)
+    Samples,
+    /// InfluxDB line protocol, one line per run and result (several sets at once)
+    Influx,
+    /// OpenMetrics text, one sample per run and result (several sets at once)
+    Openmetrics,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Result-set id, unique prefix, path, or `latest`
-    pub id: String,
+    /// Result-set id, unique prefix, path, or `latest`; several for samples, influx and
+    /// openmetrics
+    #[arg(required = true, num_args = 1..)]
+    pub ids: Vec<String>,
     /// Output format
     #[arg(long, value_enum)]
     pub format: Format,
-    /// Output file [default: stdout for csv and json, <set>/results.parquet for parquet
+    /// Output file [default: stdout, but <set>/results.parquet for parquet
     /// (<set>/monitor.parquet with --timeseries)]
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -34,14 +42,44 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<i32> {
-    let set = mpf::store::open(&args.results.root(), &args.id)?;
+    let root = args.results.root();
+    let dashboard = match args.format {
+        Format::Samples => Some("samples"),
+        Format::Influx => Some("influx"),
+        Format::Openmetrics => Some("openmetrics"),
+        _ => None,
+    };
+    if let Some(name) = dashboard {
+        if args.timeseries {
+            return Err(Error::Usage(format!(
+                "--timeseries exports csv or parquet, not {name}"
+            )));
+        }
+        let dirs = args
+            .ids
+            .iter()
+            .map(|id| mpf::store::resolve(&root, id))
+            .collect::<Result<Vec<_>>>()?;
+        let mut exporter = dashboard::exporter(name).expect("a known format");
+        return stream(args.output.as_deref(), |w| {
+            dashboard::export(&dirs, exporter.as_mut(), w)?;
+            Ok(Vec::new())
+        });
+    }
+    let [id] = args.ids.as_slice() else {
+        return Err(Error::Usage(format!(
+            "--format {} exports one set; several sets at once are for samples, influx and openmetrics",
+            format_name(args.format)
+        )));
+    };
+    let set = mpf::store::open(&root, id)?;
     if args.timeseries {
         return timeseries(&set, args.format, args.output.as_deref());
     }
     let format = match args.format {
         Format::Csv => ExportFormat::Csv,
         Format::Json => ExportFormat::Json,
-        Format::Parquet => ExportFormat::Parquet,
+        _ => ExportFormat::Parquet,
     };
     // Parquet is binary: without -o it goes beside results.csv rather than to a terminal.
     let path = match (&args.output, format) {
@@ -73,10 +111,11 @@ fn timeseries(set: &ResultSet, format: Format, output: Option<&Path>) -> Result<
     let parquet = match format {
         Format::Csv => false,
         Format::Parquet => true,
-        Format::Json => {
-            return Err(Error::Usage(
-                "--timeseries exports csv or parquet, not json".into(),
-            ))
+        other => {
+            return Err(Error::Usage(format!(
+                "--timeseries exports csv or parquet, not {}",
+                format_name(other)
+            )))
         }
     };
     let write_to = |w: &mut dyn WriteSend| {
@@ -88,10 +127,25 @@ fn timeseries(set: &ResultSet, format: Format, output: Option<&Path>) -> Result<
     };
     // Parquet is binary: without -o it goes into the set rather than to a terminal.
     let default = parquet.then(|| set.dir.join("monitor.parquet"));
-    let notes = match output.map(Path::to_path_buf).or(default) {
+    stream(output.or(default.as_deref()), |w| write_to(w))
+}
+
+fn format_name(f: Format) -> String {
+    use clap::ValueEnum;
+    f.to_possible_value()
+        .map_or(String::new(), |v| v.get_name().to_string())
+}
+
+/// Streams an export to `output` (atomically) or stdout; a reader that goes away (`| head`)
+/// ends it quietly. The notes the writer returns are printed as warnings.
+fn stream(
+    output: Option<&Path>,
+    write_to: impl FnOnce(&mut dyn WriteSend) -> Result<Vec<String>>,
+) -> Result<i32> {
+    let notes = match output {
         Some(p) => {
             let mut notes = Vec::new();
-            mpf::store::writer::write_atomic_with(&p, |w| {
+            mpf::store::writer::write_atomic_with(p, |w| {
                 notes = write_to(w)?;
                 Ok(())
             })?;

@@ -19,7 +19,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<i32> {
-    let dir = mpf::store::resolve(&args.results.root(), &args.id)?;
+    let dir = mpf::store::resultset::resolve_writable(&args.results.root(), &args.id)?;
     let (exp, new_source) = match &args.experiment {
         Some(path) => {
             let exp = mpf::spec::load_experiment(path)?;

@@ -104,14 +104,30 @@ pub fn run(args: Args) -> Result<i32> {
         )));
     }
     let root = args.results.root();
-    let listed = store::list(&root)?;
+    let listing = store::list(&root)?;
+    let listed = &listing.sets;
     let name = match &args.name {
         Some(n) => n.clone(),
-        None => listed
-            .first()
-            .map(|(_, m)| m.name.clone())
-            .ok_or_else(|| Error::Usage(format!("no result set in {}", root.display())))?,
+        None => {
+            // The newest set names the experiment: one mpf cannot read may be it.
+            if let Some(u) = listing.unreadable_newer().next() {
+                return Err(unreadable(u));
+            }
+            listed
+                .first()
+                .map(|(_, m)| m.name.clone())
+                .ok_or_else(|| Error::Usage(format!("no result set in {}", root.display())))?
+        }
     };
+    // A history that leaves out one of its own sets would draw a wrong line: a set of this
+    // experiment (by its id) that cannot be read stops it, naming the set.
+    if let Some(u) = listing
+        .unreadable
+        .iter()
+        .find(|u| store::resultset::id_of_experiment(&u.id, &name))
+    {
+        return Err(unreadable(u));
+    }
     // `list` is newest first; the history runs oldest first.
     let mut sets = listed
         .iter()
@@ -186,4 +202,11 @@ pub fn run(args: Args) -> Result<i32> {
     } else {
         exit::OK
     })
+}
+
+fn unreadable(u: &store::Unreadable) -> Error {
+    Error::Usage(format!(
+        "result set {} cannot be read: {} (remove or repair it, or pass --results to another directory)",
+        u.id, u.error
+    ))
 }

@@ -16,13 +16,23 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<i32> {
     let root = args.path.unwrap_or_else(|| args.results.root());
-    let sets = mpf::store::list(&root)?;
+    let listing = mpf::store::list(&root)?;
     if args.json {
-        super::console::out(&format!("{}\n", json(&sets)));
+        super::console::out(&format!("{}\n", json(&listing)));
         return Ok(0);
     }
+    // Named, not left out: a set a newer mpf wrote, or damaged, or not ours to read.
+    for u in &listing.unreadable {
+        super::console::err(&format!(
+            "warning: result set {} cannot be read: {}",
+            u.id, u.error
+        ));
+    }
+    let sets = listing.sets;
     if sets.is_empty() {
-        super::console::err(&format!("no result sets in {}", root.display()));
+        if listing.unreadable.is_empty() {
+            super::console::err(&format!("no result sets in {}", root.display()));
+        }
         return Ok(0);
     }
     use std::io::IsTerminal;
@@ -31,13 +41,33 @@ pub fn run(args: Args) -> Result<i32> {
     Ok(0)
 }
 
-fn json(sets: &[(PathBuf, mpf::store::Manifest)]) -> serde_json::Value {
-    sets.iter()
+/// Readable sets and unreadable ones (status `unreadable` with the reason in `error`) in one
+/// list, newest first.
+fn json(listing: &mpf::store::Listing) -> serde_json::Value {
+    let mut rows: Vec<(String, String, serde_json::Value)> = listing
+        .sets
+        .iter()
         .map(|(dir, m)| {
-            serde_json::json!({"id": m.id, "name": m.name, "status": m.status.as_str(),
+            let row = serde_json::json!({"id": m.id, "name": m.name, "status": m.status.as_str(),
                 "runs_ok": m.runs_ok, "runs_failed": m.runs_failed,
                 "planned_runs": m.planned_runs, "started": m.started, "ended": m.ended,
-                "path": dir.to_string_lossy()})
+                "path": dir.to_string_lossy()});
+            (m.started.clone(), m.id.clone(), row)
         })
-        .collect()
+        .collect();
+    rows.extend(listing.unreadable.iter().map(|u| {
+        let row = serde_json::json!({"id": u.id, "name": null, "status": "unreadable",
+            "runs_ok": null, "runs_failed": null, "planned_runs": null,
+            "started": (!u.started.is_empty()).then_some(&u.started), "ended": null,
+            "path": u.dir.to_string_lossy(), "error": u.error});
+        // Unknown age sorts first: it may be the newest.
+        let key = if u.started.is_empty() {
+            "~".to_string()
+        } else {
+            u.started.clone()
+        };
+        (key, u.id.clone(), row)
+    }));
+    rows.sort_by(|a, b| (&b.0, &b.1).cmp(&(&a.0, &a.1)));
+    rows.into_iter().map(|(_, _, r)| r).collect()
 }

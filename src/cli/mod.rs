@@ -9,6 +9,7 @@ mod export;
 mod extract;
 mod history;
 mod ls;
+mod pack;
 mod plot;
 mod progress;
 mod report;
@@ -60,6 +61,10 @@ pub enum Command {
     Compare(compare::Args),
     /// Change points across every result set of one experiment
     History(history::Args),
+    /// Pack result sets into one self-contained, verifiable .tar.gz artifact
+    Pack(pack::Args),
+    /// Check a pack: its SHA256SUMS, and each set's results rebuilt from its journal
+    Verify(pack::VerifyArgs),
     /// Print a shell completion script
     Completions(completions::Args),
 }
@@ -108,6 +113,8 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Report(a) => report::run(a),
         Command::Compare(a) => compare::run(a),
         Command::History(a) => history::run(a),
+        Command::Pack(a) => pack::run(a),
+        Command::Verify(a) => pack::verify(a),
         Command::Completions(a) => completions::run(a),
     }
 }

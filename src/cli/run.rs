@@ -37,6 +37,19 @@ pub struct Args {
     /// With --resume: continue even though the experiment file changed
     #[arg(long, requires = "resume")]
     pub force: bool,
+    /// Run a set again (a pack, `PACK:ID`, or any set ID) with its stored experiment file,
+    /// --set, --runs and seed, then compare the new set with it: exit 3 when a result does
+    /// not reproduce
+    #[arg(long, value_name = "PACK", conflicts_with_all = ["experiment", "resume", "runs", "sets"])]
+    pub reproduce: Option<String>,
+    /// With --reproduce: the smallest relative change that counts as not reproduced
+    #[arg(
+        long,
+        requires = "reproduce",
+        default_value = "5%",
+        value_name = "PERCENT"
+    )]
+    pub tolerance: String,
     /// Print the plan and exit without running anything
     #[arg(long)]
     pub dry_run: bool,
@@ -79,6 +92,7 @@ pub fn run(args: Args) -> Result<i32> {
             && std::io::stderr().is_terminal(),
         no_setup: args.no_setup,
         cluster: args.cluster.clone(),
+        reproduce: args.reproduce.clone(),
     };
     let prepared = prepare(&req)?;
     if args.dry_run {
@@ -140,6 +154,9 @@ pub fn run(args: Args) -> Result<i32> {
             Err(e) => terminal.log(&format!("warning: no graphs drawn: {e}")),
         }
     }
+    if let (Some(original), false) = (&args.reproduce, summary.interrupted) {
+        return reproduced(original, &dir, &args, &terminal);
+    }
     Ok(if summary.interrupted {
         exit::INTERRUPTED
     } else if summary.failed > 0 || summary.early_stop.is_some() || summary.cleanup_failed {
@@ -149,6 +166,67 @@ pub fn run(args: Args) -> Result<i32> {
     } else {
         exit::OK
     })
+}
+
+/// `--reproduce`: the new set compared with the original, with the original pack's other sets
+/// of the same experiment as references. Exit 3 when a result changed beyond the tolerance,
+/// either way; 1 when runs failed and everything else matched.
+fn reproduced(
+    original: &str,
+    new: &std::path::Path,
+    args: &Args,
+    terminal: &Terminal,
+) -> Result<i32> {
+    let root = args.results.root();
+    let base = mpf::store::resolve(&root, original)?;
+    let base_name = mpf::store::resultset::read_manifest(&base)?.name;
+    // The references the pack carries: its other sets of the same experiment.
+    let mut references = Vec::new();
+    if let Some(pack) = base
+        .parent()
+        .filter(|p| p.file_name().is_some_and(|n| n == "sets"))
+    {
+        for e in std::fs::read_dir(pack).into_iter().flatten().flatten() {
+            let dir = e.path();
+            if dir != base
+                && mpf::store::resultset::read_manifest(&dir).is_ok_and(|m| m.name == base_name)
+            {
+                references.push(dir.to_string_lossy().into_owned());
+            }
+        }
+        references.sort();
+    }
+    terminal.log(&format!(
+        "reproduce: comparing with {}{}",
+        base.display(),
+        if references.is_empty() {
+            String::new()
+        } else {
+            format!(" (references: {})", references.len())
+        }
+    ));
+    let compared = super::compare::run(super::compare::Args {
+        base: base.to_string_lossy().into_owned(),
+        new: new.to_string_lossy().into_owned(),
+        tolerance: args.tolerance.clone(),
+        alpha: 0.05,
+        test: super::compare::Test::Welch,
+        durations: false,
+        references,
+        reference_sigmas: 3.0,
+        junit: None,
+        markdown: None,
+        html: None,
+        json: None,
+        either_way: true,
+        results: super::ResultsDir {
+            dir: Some(root.clone()),
+        },
+    })?;
+    if compared == exit::OK && mpf::store::resultset::read_manifest(new)?.runs_failed > 0 {
+        return Ok(exit::FAILURE);
+    }
+    Ok(compared)
 }
 
 /// The last `--progress json` event: which set, and how it ended.

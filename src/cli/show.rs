@@ -32,6 +32,8 @@ pub struct Args {
 pub fn run(args: Args) -> Result<i32> {
     if args.path {
         let dir = mpf::store::resolve(&args.results.root(), &args.id)?;
+        // Only a set mpf can read: Python's `load` goes on from here.
+        mpf::store::resultset::read_manifest(&dir)?;
         super::console::out(&format!("{}\n", dir.display()));
         return Ok(0);
     }

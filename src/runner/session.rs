@@ -27,8 +27,12 @@ pub struct RunRequest {
     pub interactive: bool,
     /// Skip the setup section.
     pub no_setup: bool,
-    /// The cluster file; with `resume` and none given, the set's stored `cluster.yaml`.
+    /// The cluster file; with `resume` or `reproduce` and none given, the set's stored
+    /// `cluster.yaml`.
     pub cluster: Option<PathBuf>,
+    /// A set (or a pack) to run again as a new set: its stored experiment file, `--set`,
+    /// `--runs` and seed.
+    pub reproduce: Option<String>,
 }
 
 /// An experiment ready to run (or to print, for `--dry-run`).
@@ -48,9 +52,19 @@ pub(crate) fn hash_text(s: &str) -> String {
 
 /// Loads the experiment, applies overrides (or those stored in a resumed set) and plans.
 pub fn prepare(req: &RunRequest) -> Result<Prepared> {
-    let (resume_dir, resume_manifest) = match &req.resume {
+    let source = req.resume.as_ref().or(req.reproduce.as_ref());
+    if req.reproduce.is_some() && (req.experiment.is_some() || req.resume.is_some()) {
+        return Err(Error::Usage(
+            "--reproduce runs the stored experiment file again: give no experiment file or --resume"
+                .into(),
+        ));
+    }
+    let (resume_dir, resume_manifest) = match source {
         Some(id) => {
-            let dir = store::resolve(&req.results_root, id)?;
+            let dir = match req.resume {
+                Some(_) => store::resultset::resolve_writable(&req.results_root, id)?,
+                None => store::resolve(&req.results_root, id)?,
+            };
             let m = store::resultset::read_manifest(&dir)?;
             (Some(dir), Some(m))
         }
@@ -64,9 +78,13 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
     let mut exp = spec::load_experiment(&path)?;
     let mut overrides = Map::new();
     if let Some(m) = &resume_manifest {
+        if req.reproduce.is_some() {
+            // The same plan: the seed the set was run with, whatever the file says.
+            exp.seed = m.seed.clone();
+        }
         if !req.sets.is_empty() || req.runs.is_some() {
             return Err(Error::Usage(
-                "--resume replays the --set and --runs of the original run; do not give them again"
+                "--resume and --reproduce replay the --set and --runs of the original run; do not give them again"
                     .into(),
             ));
         }
@@ -86,7 +104,7 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
     match &resume_manifest {
         Some(m) => {
             let changed = replay_checked(&mut exp, m, "resume")?;
-            if changed && !req.force {
+            if changed && !req.force && req.reproduce.is_none() {
                 return Err(Error::Usage(format!(
                     "{} changed since result set {} was started; resuming would mix two experiments (use --force to resume anyway)",
                     path.display(),
@@ -114,6 +132,11 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
         None => None,
     };
     let plan = plan::plan(&exp)?;
+    // Reproducing starts a new set: only a resume continues the old one.
+    let (resume_dir, resume_manifest) = match req.reproduce {
+        Some(_) => (None, None),
+        None => (resume_dir, resume_manifest),
+    };
     Ok(Prepared {
         exp,
         cluster,
@@ -330,6 +353,7 @@ impl Prepared {
         let exp = &self.exp;
         let now = std::time::SystemTime::now();
         Manifest {
+            format: crate::store::resultset::FORMAT,
             mpf_version: crate::VERSION.to_string(),
             id: new_id(&exp.name, now),
             name: exp.name.clone(),

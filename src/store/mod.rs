@@ -1,7 +1,9 @@
 //! The result-set directory: manifest, journal, csv, listing, id resolution.
 
 pub mod csv;
+pub mod dashboard;
 pub mod export;
+pub mod pack;
 pub mod parquet;
 pub mod record;
 pub mod resultset;
@@ -9,7 +11,7 @@ pub mod timeseries;
 pub mod writer;
 
 pub use record::*;
-pub use resultset::{list, open, resolve, results_root, ResultSet};
+pub use resultset::{list, open, resolve, results_root, Listing, ResultSet, Unreadable};
 
 /// The current time as an RFC 3339 UTC timestamp with milliseconds.
 pub fn now_rfc3339() -> String {

@@ -202,6 +202,9 @@ pub struct Requirements {
 /// `manifest.json`: everything needed to understand a result set without the inputs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
+    /// The result-set format (SPEC 19): 1 today; 0 for sets written before the field existed.
+    #[serde(default)]
+    pub format: u32,
     pub mpf_version: String,
     pub id: String,
     pub name: String,

@@ -3,7 +3,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::store::record::{Manifest, RunRecord, RunStatus};
 
 /// Default directory holding result sets.
@@ -60,17 +60,74 @@ impl ResultSet {
     }
 }
 
+/// The newest manifest format this mpf writes and reads (SPEC 19). Sets written before the
+/// field existed read as format 0; a newer one is refused rather than half-understood.
+pub const FORMAT: u32 = 1;
+
+/// The most a manifest may weigh: far beyond any mpf writes (hosts and their facts included),
+/// small enough that a hostile file cannot exhaust memory.
+const MANIFEST_MAX: u64 = 64 << 20;
+
 pub fn read_manifest(dir: &Path) -> Result<Manifest> {
     let path = dir.join("manifest.json");
-    let text = fs::read_to_string(&path).ctx(|| format!("failed to read {}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| {
+    let unreadable = |what: String| Error::input(&path, 0, 0, what);
+    let text = match fs::metadata(&path) {
+        Ok(m) if m.len() > MANIFEST_MAX => {
+            return Err(unreadable(format!(
+                "cannot be read: {} bytes, more than a manifest may hold ({} MiB)",
+                m.len(),
+                MANIFEST_MAX >> 20
+            )))
+        }
+        _ => fs::read_to_string(&path).map_err(|e| unreadable(format!("cannot be read: {e}")))?,
+    };
+    parse_manifest(&path, &text)
+}
+
+/// Parses a manifest's text: its `format` first, so that a newer mpf's set is refused by name
+/// rather than by whichever of its fields this mpf does not know.
+pub fn parse_manifest(path: &Path, text: &str) -> Result<Manifest> {
+    #[derive(serde::Deserialize)]
+    struct Format {
+        #[serde(default)]
+        format: Option<serde_json::Value>,
+    }
+    let invalid = |e: serde_json::Error| {
         Error::input(
-            &path,
+            path,
             e.line() as u64,
             e.column() as u64,
             format!("not a valid mpf manifest: {e}"),
         )
-    })
+    };
+    let format = serde_json::from_str::<Format>(text)
+        .map_err(invalid)?
+        .format;
+    match format {
+        None => {}
+        Some(serde_json::Value::Number(n)) if n.as_u64().is_some_and(|f| f <= u64::from(FORMAT)) => {}
+        Some(serde_json::Value::Number(n)) if n.as_u64().is_some() => {
+            return Err(Error::input(
+                path,
+                0,
+                0,
+                format!(
+                    "written in result-set format {n}, newer than this mpf reads (format {FORMAT} and older): \
+                     read it with a newer mpf (this is mpf {})",
+                    crate::VERSION
+                ),
+            ))
+        }
+        Some(other) => {
+            return Err(Error::input(
+                path,
+                0,
+                0,
+                format!("not a valid mpf manifest: format {other} is not a format number (a whole number, 0 or more)"),
+            ))
+        }
+    }
+    serde_json::from_str(text).map_err(invalid)
 }
 
 /// Reads a journal, as bytes split on `\n`. The last line may be torn (a crash or a full disk
@@ -85,6 +142,65 @@ pub fn read_journal(path: &Path) -> Result<Vec<RunRecord>> {
         Err(e) => return Err(Error::io(format!("failed to read {}", path.display()), e)),
     };
     parse_journal(path, &data)
+}
+
+/// Visits every run of a journal in run order (a later line for the same run wins, as in
+/// `read_journal`) without holding the journal: a first pass notes where each run's last line
+/// is (16 bytes a run), a second reads those lines one at a time. The same lines are refused
+/// as by `read_journal`.
+pub fn for_each_record(path: &Path, mut visit: impl FnMut(RunRecord) -> Result<()>) -> Result<()> {
+    use std::io::BufRead;
+    use std::os::unix::fs::FileExt;
+    let io_err = |e| Error::io(format!("failed to read {}", path.display()), e);
+    let file = match fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_err(e)),
+    };
+    let mut last: std::collections::BTreeMap<usize, (u64, usize)> = Default::default();
+    let mut reader = std::io::BufReader::new(&file);
+    let mut line = Vec::new();
+    let (mut offset, mut number) = (0u64, 0u64);
+    loop {
+        line.clear();
+        let n = reader.read_until(b'\n', &mut line).map_err(io_err)?;
+        if n == 0 {
+            break;
+        }
+        number += 1;
+        let complete = line.last() == Some(&b'\n');
+        let text = line.strip_suffix(b"\n").unwrap_or(&line);
+        if !text.trim_ascii().is_empty() {
+            match serde_json::from_slice::<RunRecord>(text) {
+                Ok(r) => {
+                    last.insert(r.index, (offset, text.len()));
+                }
+                // The last line without its newline: a torn write, skipped.
+                Err(_) if !complete => break,
+                Err(e) => return Err(corrupt_line(path, number, &e)),
+            }
+        }
+        offset += n as u64;
+    }
+    let mut buf = Vec::new();
+    for (_, (at, len)) in last {
+        buf.resize(len, 0);
+        file.read_exact_at(&mut buf, at).map_err(io_err)?;
+        let record = serde_json::from_slice::<RunRecord>(&buf).map_err(|e| {
+            Error::Runtime(format!("{} changed while it was read: {e}", path.display()))
+        })?;
+        visit(record)?;
+    }
+    Ok(())
+}
+
+fn corrupt_line(path: &Path, line: u64, e: &serde_json::Error) -> Error {
+    Error::input(
+        path,
+        line,
+        e.column() as u64,
+        format!("corrupt journal line: {e} (mpf only tears the last line; fix or remove this one)"),
+    )
 }
 
 /// Length of the journal's intact part: everything up to the last newline, plus a last line
@@ -105,16 +221,8 @@ fn parse_journal(path: &Path, data: &[u8]) -> Result<Vec<RunRecord>> {
         if line.trim_ascii().is_empty() {
             continue;
         }
-        let r = serde_json::from_slice::<RunRecord>(line).map_err(|e| {
-            Error::input(
-                path,
-                i as u64 + 1,
-                e.column() as u64,
-                format!(
-                    "corrupt journal line: {e} (mpf only tears the last line; fix or remove this one)"
-                ),
-            )
-        })?;
+        let r = serde_json::from_slice::<RunRecord>(line)
+            .map_err(|e| corrupt_line(path, i as u64 + 1, &e))?;
         if let Some(&pos) = by_index.get(&r.index) {
             records[pos] = r;
         } else {
@@ -125,10 +233,79 @@ fn parse_journal(path: &Path, data: &[u8]) -> Result<Vec<RunRecord>> {
     Ok(records)
 }
 
+/// A directory under the results root that holds a `manifest.json` mpf could not read: a
+/// newer mpf's format or status, a missing field, no permission. Listings name it rather than
+/// leave it out, and `latest` never skips it for an older set.
+#[derive(Debug, Clone)]
+pub struct Unreadable {
+    pub dir: PathBuf,
+    /// The directory's name, which is the set's id when mpf wrote it.
+    pub id: String,
+    /// When it started, as an RFC 3339 UTC time: read from the id's timestamp, else the
+    /// manifest's modification time, else empty (unknown: taken as the newest).
+    pub started: String,
+    /// Why it could not be read (the path included).
+    pub error: String,
+}
+
+/// What a results directory holds: the sets mpf can read and the ones it cannot, each newest
+/// first.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    pub sets: Vec<(PathBuf, Manifest)>,
+    pub unreadable: Vec<Unreadable>,
+}
+
+impl Listing {
+    /// The unreadable sets that are not provably older than the newest readable one: the ones
+    /// a "newest" answer would otherwise skip without a word.
+    pub fn unreadable_newer(&self) -> impl Iterator<Item = &Unreadable> {
+        let newest = self.sets.first().map(|(_, m)| m.started.as_str());
+        self.unreadable.iter().filter(move |u| match newest {
+            None => true,
+            Some(n) => u.started.is_empty() || u.started.as_str() >= n,
+        })
+    }
+}
+
+/// `2026-12-07T00:54:42Z` from an id `<name>-20261207T005442Z-<4 chars>`.
+fn id_time(id: &str) -> Option<String> {
+    let mut parts = id.rsplitn(3, '-');
+    let (_suffix, stamp) = (parts.next()?, parts.next()?);
+    parts.next()?;
+    let b = stamp.as_bytes();
+    let shape = b.len() == 16
+        && b[8] == b'T'
+        && b[15] == b'Z'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| matches!(i, 8 | 15) || c.is_ascii_digit());
+    shape.then(|| {
+        format!(
+            "{}-{}-{}T{}:{}:{}Z",
+            &stamp[0..4],
+            &stamp[4..6],
+            &stamp[6..8],
+            &stamp[9..11],
+            &stamp[11..13],
+            &stamp[13..15]
+        )
+    })
+}
+
+/// True when `id` has the shape of a set id of the experiment `name`:
+/// `<name>-<YYYYMMDDTHHMMSSZ>-<4 chars>` (so `tiny-extra-...` is not a set of `tiny`).
+pub fn id_of_experiment(id: &str, name: &str) -> bool {
+    let prefix = format!("{}-", crate::store::writer::id_name(name));
+    id.strip_prefix(&prefix).is_some_and(|rest| {
+        rest.len() == 21 && rest.as_bytes()[16] == b'-' && id_time(&format!("x-{rest}")).is_some()
+    })
+}
+
 /// Result-set directories under `root`, newest first (ids embed a UTC timestamp; the
-/// manifest's start time breaks ties).
-pub fn list(root: &Path) -> Result<Vec<(PathBuf, Manifest)>> {
-    let mut out = Vec::new();
+/// manifest's start time breaks ties), the readable ones apart from the others.
+pub fn list(root: &Path) -> Result<Listing> {
+    let mut out = Listing::default();
     let entries = match fs::read_dir(root) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
@@ -136,40 +313,94 @@ pub fn list(root: &Path) -> Result<Vec<(PathBuf, Manifest)>> {
     };
     for entry in entries.flatten() {
         let dir = entry.path();
-        if !dir.join("manifest.json").is_file() {
-            continue;
-        }
-        if let Ok(m) = read_manifest(&dir) {
-            out.push((dir, m));
+        let manifest = dir.join("manifest.json");
+        // A directory mpf may not enter could be a set: say so rather than skip it.
+        let meta = match fs::metadata(&manifest) {
+            Ok(m) if m.is_file() => Some(m),
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) if !dir.is_dir() || e.kind() == std::io::ErrorKind::NotADirectory => continue,
+            Err(_) => None,
+        };
+        match read_manifest(&dir) {
+            Ok(m) => out.sets.push((dir, m)),
+            Err(e) => {
+                let id = entry.file_name().to_string_lossy().into_owned();
+                let started = id_time(&id)
+                    .or_else(|| {
+                        let t = meta?.modified().ok()?;
+                        Some(humantime::format_rfc3339_seconds(t).to_string())
+                    })
+                    .unwrap_or_default();
+                out.unreadable.push(Unreadable {
+                    dir,
+                    id,
+                    started,
+                    error: e.to_string(),
+                });
+            }
         }
     }
-    out.sort_by(|a, b| {
+    out.sets.sort_by(|a, b| {
         b.1.started
             .cmp(&a.1.started)
             .then_with(|| b.1.id.cmp(&a.1.id))
     });
+    out.unreadable.sort_by(|a, b| {
+        let unknown = |u: &Unreadable| u.started.is_empty();
+        unknown(b)
+            .cmp(&unknown(a))
+            .then_with(|| b.started.cmp(&a.started))
+            .then_with(|| b.id.cmp(&a.id))
+    });
     Ok(out)
 }
 
-/// Resolves `ID`: a path to a result set, `latest`, an exact id or a unique prefix of one.
+/// Resolves `ID`: a path to a result set, a pack (`FILE.tar.gz`, `FILE.tar.gz:ID`), `latest`,
+/// an exact id or a unique prefix of one.
+/// A set mpf cannot read resolves like any other (its directory name is its id), so that the
+/// command then fails naming it and why; `latest` is the newest set, readable or not, so that
+/// it never silently means an older one.
 pub fn resolve(root: &Path, id: &str) -> Result<PathBuf> {
     let as_path = Path::new(id);
-    if as_path.join("manifest.json").is_file() {
-        return Ok(as_path.to_path_buf());
+    // A pack (`mpf pack`): its only set, or `PACK:ID` for one of several.
+    if crate::store::pack::is_pack(as_path) {
+        return crate::store::pack::open_set(as_path, None);
     }
-    let sets = list(root)?;
+    if let Some((file, set)) = id.rsplit_once(':') {
+        if crate::store::pack::is_pack(Path::new(file)) {
+            return crate::store::pack::open_set(Path::new(file), Some(set));
+        }
+    }
+    match fs::metadata(as_path.join("manifest.json")) {
+        Ok(m) if m.is_file() => return Ok(as_path.to_path_buf()),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return Ok(as_path.to_path_buf())
+        }
+        _ => {}
+    }
+    let listing = list(root)?;
     if id == "latest" {
-        return sets
+        if let Some(u) = listing.unreadable_newer().next() {
+            return Ok(u.dir.clone());
+        }
+        return listing
+            .sets
             .into_iter()
             .next()
             .map(|(p, _)| p)
             .ok_or_else(|| Error::Usage(format!("no result set in {} (latest)", root.display())));
     }
-    if let Some((p, _)) = sets.iter().find(|(_, m)| m.id == id) {
-        return Ok(p.clone());
+    let ids = listing
+        .sets
+        .iter()
+        .map(|(p, m)| (p, m.id.as_str()))
+        .chain(listing.unreadable.iter().map(|u| (&u.dir, u.id.as_str())));
+    let ids: Vec<(&PathBuf, &str)> = ids.collect();
+    if let Some((p, _)) = ids.iter().find(|(_, i)| *i == id) {
+        return Ok((*p).clone());
     }
-    let matches: Vec<&(PathBuf, Manifest)> =
-        sets.iter().filter(|(_, m)| m.id.starts_with(id)).collect();
+    let matches: Vec<&(&PathBuf, &str)> = ids.iter().filter(|(_, i)| i.starts_with(id)).collect();
     match matches.len() {
         1 => Ok(matches[0].0.clone()),
         0 => Err(Error::Usage(format!(
@@ -181,11 +412,23 @@ pub fn resolve(root: &Path, id: &str) -> Result<PathBuf> {
             root.display(),
             matches
                 .iter()
-                .map(|(_, m)| m.id.as_str())
+                .map(|(_, i)| *i)
                 .collect::<Vec<_>>()
                 .join(", ")
         ))),
     }
+}
+
+/// Resolves `ID` for a command that writes into the set (`--resume`, `extract`): a packed
+/// set is read-only.
+pub fn resolve_writable(root: &Path, id: &str) -> Result<PathBuf> {
+    let dir = resolve(root, id)?;
+    if crate::store::pack::is_cached(&dir) {
+        return Err(Error::Usage(format!(
+            "'{id}' is a packed set, which is read-only: extract the pack (tar xzf) and give its set directory, or use mpf run --reproduce"
+        )));
+    }
+    Ok(dir)
 }
 
 /// Resolves and loads in one step.
@@ -253,8 +496,86 @@ mod tests {
     }
 
     #[test]
+    fn an_id_gives_its_start_time_and_anything_else_none() {
+        assert_eq!(
+            id_time("a-b-20261207T005442Z-x1y2").as_deref(),
+            Some("2026-12-07T00:54:42Z")
+        );
+        for bad in [
+            "20261207T005442Z-x1y2",
+            "a-2026120T005442Z-x",
+            "a-20261207X005442Z-x",
+            "x",
+        ] {
+            assert_eq!(id_time(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_id_belongs_to_its_experiment_only() {
+        assert!(id_of_experiment("tiny-20261207T005442Z-x1y2", "tiny"));
+        assert!(id_of_experiment("a_b-20261207T005442Z-x1y2", "a b"));
+        assert!(!id_of_experiment(
+            "tiny-extra-20261207T005442Z-x1y2",
+            "tiny"
+        ));
+        assert!(!id_of_experiment("tiny-20261207T005442Z-x1y2z", "tiny"));
+    }
+
+    #[test]
+    fn a_manifest_of_a_newer_format_is_refused_before_its_fields_are_read() {
+        let err =
+            parse_manifest(Path::new("m.json"), r#"{"format": 9, "status": "new"}"#).unwrap_err();
+        assert_eq!(err.exit_code(), crate::error::exit::INVALID);
+        assert!(
+            err.to_string().contains("result-set format 9, newer"),
+            "{err}"
+        );
+        let err = parse_manifest(Path::new("m.json"), r#"{"format": 1}"#).unwrap_err();
+        assert!(err.to_string().contains("missing field"), "{err}");
+    }
+
+    #[test]
     fn a_later_line_for_the_same_run_wins() {
         let data = [line(0), line(1), line(0)].concat();
         assert_eq!(indices(&data).unwrap(), vec![0, 1]);
+    }
+
+    fn streamed(data: &[u8]) -> Result<Vec<usize>> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        std::fs::write(&path, data).unwrap();
+        let mut out = Vec::new();
+        for_each_record(&path, |r| {
+            out.push(r.index);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    #[test]
+    fn streaming_a_journal_reads_what_loading_it_reads() {
+        let torn = line(3);
+        let cases = [
+            [line(2), line(0), line(1), line(0)].concat(),
+            [line(0), torn[..torn.len() - 1].to_vec()].concat(),
+            [line(0), torn[..20].to_vec()].concat(),
+            b"\n\n".to_vec(),
+            [line(0), b"{\"index\": garbage\n".to_vec(), line(2)].concat(),
+        ];
+        for data in cases {
+            match (indices(&data), streamed(&data)) {
+                (Ok(loaded), Ok(s)) => {
+                    let mut sorted = loaded.clone();
+                    sorted.sort();
+                    assert_eq!(s, sorted, "run order");
+                }
+                (Err(a), Err(b)) => assert_eq!(a.to_string().replace("j.jsonl", ""), {
+                    let t = b.to_string();
+                    t[t.find("j.jsonl").unwrap() + 7..].to_string()
+                }),
+                other => panic!("{other:?}"),
+            }
+        }
     }
 }

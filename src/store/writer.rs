@@ -155,10 +155,9 @@ fn holder_text(lock: &Path) -> String {
     }
 }
 
-/// A fresh result-set id: `<name>-<UTC timestamp>-<4 chars>`.
-pub fn new_id(name: &str, now: std::time::SystemTime) -> String {
-    let clean: String = name
-        .chars()
+/// The experiment's name as its set ids begin: `a b/c` -> `a_b_c`.
+pub fn id_name(name: &str) -> String {
+    name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
                 c
@@ -166,7 +165,12 @@ pub fn new_id(name: &str, now: std::time::SystemTime) -> String {
                 '_'
             }
         })
-        .collect();
+        .collect()
+}
+
+/// A fresh result-set id: `<name>-<UTC timestamp>-<4 chars>`.
+pub fn new_id(name: &str, now: std::time::SystemTime) -> String {
+    let clean = id_name(name);
     let stamp: String = humantime::format_rfc3339_seconds(now)
         .to_string()
         .chars()
@@ -482,6 +486,7 @@ pub(crate) mod tests {
 
     pub(crate) fn manifest(id: &str) -> Manifest {
         Manifest {
+            format: crate::store::resultset::FORMAT,
             mpf_version: "test".into(),
             id: id.into(),
             name: "t".into(),

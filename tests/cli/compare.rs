@@ -25,6 +25,7 @@ fn manifest(
     results: &[(&str, &str, Better, bool)],
 ) -> Manifest {
     Manifest {
+        format: 1,
         mpf_version: "0.1.0".into(),
         id: id.into(),
         name: "iperf".into(),

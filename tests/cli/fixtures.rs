@@ -59,6 +59,7 @@ pub fn manifest(
     results: Vec<ResultInfo>,
 ) -> Manifest {
     Manifest {
+        format: 1,
         mpf_version: "0.1.0".into(),
         id: id.into(),
         name: name.into(),

@@ -24,6 +24,7 @@ mod results;
 mod resume;
 mod run;
 mod series;
+mod share;
 mod ssh;
 mod store;
 mod timeseries;

@@ -151,7 +151,10 @@ open(sys.argv[1], "w").write(f"{code} {usage.ru_maxrss}")
 /// waited for). The process is started by a small python3 parent, not by this test process:
 /// a child spawned from here starts on this process's memory (vfork), and the kernel counts
 /// the test harness's own peak (hundreds of MB when the whole suite runs) in the child's.
-fn run_measured(cmd: &std::process::Command, stderr: std::process::Stdio) -> (Option<i32>, u64) {
+pub fn run_measured(
+    cmd: &std::process::Command,
+    stderr: std::process::Stdio,
+) -> (Option<i32>, u64) {
     let report = tempfile::NamedTempFile::new().unwrap();
     let mut python = std::process::Command::new("python3");
     python
