@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import types
 import warnings
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
@@ -162,6 +163,7 @@ class _Session:
         self.progress = _Progress(progress)
         self.text: List[str] = []
         self.set: Optional[Dict[str, Any]] = None
+        self.first_error: Optional[str] = None
         # Its own session: a Ctrl-C in a terminal reaches Python only, which forwards one
         # SIGINT, so that mpf sees exactly one (a second would make it quit at once).
         self.proc = subprocess.Popen([_engine.binary(), *args], stdin=subprocess.DEVNULL,
@@ -182,6 +184,8 @@ class _Session:
             if isinstance(ev, dict) and "event" in ev:
                 if ev["event"] == "set":
                     self.set = ev
+                elif ev["event"] == "run" and not ev.get("ok") and self.first_error is None:
+                    self.first_error = str(ev.get("error") or "")[:4000]
                 self.progress.event(ev)
             elif line:
                 self.text.append(line)
@@ -248,14 +252,33 @@ def run_args(experiment: str, cluster=None, runs=None, set=None, results=None, r
 def run(experiment=None, cluster=None, runs: Optional[int] = None,
         set: Optional[Dict[str, Any]] = None, results=None, progress: bool = True,
         resume: Optional[str] = None, force: bool = False, keep_going: bool = False,
-        no_setup: bool = False, no_require: bool = False, plot: bool = False) -> RunResult:
+        no_setup: bool = False, no_require: bool = False, plot: bool = False,
+        role: Optional[str] = None, daemon: Optional[bool] = None, delay: Any = None,
+        timeout: Any = None):
     """Runs an experiment (a YAML file or an `mpf.Experiment`) with the engine, as `mpf run`
     does, and returns the recorded set. Failed runs are rows with `ok` False and NaN results
     (and a warning); `RunError` when nothing usable was recorded (setup failed, every run
     failed), `ExperimentError` for invalid input, `mpf.Interrupted` (a KeyboardInterrupt)
-    after Ctrl-C has stopped the experiment cleanly."""
+    after Ctrl-C has stopped the experiment cleanly.
+
+    As the original mpf's decorator: `@mpf.run(role="client", daemon=False, delay=1)` (or
+    `@mpf.run`, `@mpf.run()`) registers a function for `mpf.run_experiment()` (see
+    `mpf._original`); it is told apart by its arguments: a function, only the decorator's
+    keywords, or nothing at all."""
+    from . import _original
     from ._experiment import Experiment
 
+    step_keys = {"role": role, "daemon": daemon, "delay": delay, "timeout": timeout}
+    given = {k: v for k, v in step_keys.items() if v is not None}
+    file_args = (cluster, runs, set, results, resume)
+    if isinstance(experiment, types.FunctionType) and not given:
+        return _original.decorator()(experiment)
+    if given or (experiment is None and all(a is None for a in file_args)
+                 and not (force or keep_going or no_setup or no_require or plot)):
+        if experiment is not None or any(a is not None for a in file_args):
+            raise TypeError("mpf.run: role, daemon, delay and timeout are the decorator's "
+                            "(@mpf.run(role=...)); an experiment file takes none of them")
+        return _original.decorator(**given)
     if isinstance(experiment, Experiment):
         with experiment._file() as path:
             return run(path, cluster, runs, set, results, progress, resume, force, keep_going,
@@ -279,7 +302,8 @@ def _outcome(session: _Session, code: int) -> RunResult:
         raise _engine.Interrupted(s.get("id"), s.get("path"))
     result = RunResult(s["id"], s["path"], s["ok"], s["failed"])
     if s.get("early_stop") or (s["failed"] and not s["ok"]):
-        why = s.get("early_stop") or f"all {s['failed']} runs failed"
+        why = s.get("early_stop") or f"all {s['failed']} runs failed" + (
+            f"; the first: {session.first_error}" if session.first_error else "")
         raise _engine.RunError(f"{s['id']}: {why}", id=s["id"], path=s["path"], exit_code=code)
     if s["failed"]:
         warnings.warn(f"{s['id']}: {s['failed']} of {s['ok'] + s['failed']} runs failed "
