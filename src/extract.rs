@@ -899,10 +899,7 @@ mod tests {
     #[test]
     fn a_result_line_with_a_unit_is_read_in_that_units_base() {
         let e = extract(
-            &given("mpf-result goodput 9.41 Gbits
-mpf-result lat 12 ms
-mpf-result n 7 widgets
-"),
+            &given("mpf-result goodput 9.41 Gbits\nmpf-result lat 12 ms\nmpf-result n 7 widgets\n"),
             &[],
             "",
             &HashSet::new(),
