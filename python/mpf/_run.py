@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import types
 import warnings
 from typing import Any, Callable, Dict, Iterable, List, Optional
@@ -156,14 +157,47 @@ def _interrupt(proc: subprocess.Popen) -> None:
             pass
 
 
+class _HeldInterrupt:
+    """SIGINT held (recorded, not raised) while the child is being started: a KeyboardInterrupt
+    raised inside `subprocess.Popen`, or between Popen and the `try` that forwards Ctrl-C,
+    would leave the child running unsupervised (it is in its own session: no terminal Ctrl-C
+    reaches it). `release()`, called inside that `try`, puts the previous handler back and
+    raises the KeyboardInterrupt that was held. Only the main thread can set a handler (and
+    only it gets KeyboardInterrupt); elsewhere nothing is held."""
+
+    def __init__(self) -> None:
+        self.hit = False
+        self.previous: Any = None
+        if threading.current_thread() is threading.main_thread():
+            try:
+                self.previous = signal.signal(signal.SIGINT, self._hold)
+            except (ValueError, OSError):
+                self.previous = None
+
+    def _hold(self, signum: int, frame: Any) -> None:
+        self.hit = True
+
+    def restore(self) -> None:
+        if self.previous is not None:
+            previous, self.previous = self.previous, None
+            signal.signal(signal.SIGINT, previous)
+
+    def release(self) -> None:
+        self.restore()
+        if self.hit:
+            self.hit = False
+            raise KeyboardInterrupt
+
+
 class _Session:
     """One `mpf run` child: its events, the lines that are not events (errors), its end."""
 
-    def __init__(self, args: List[str], progress: bool):
+    def __init__(self, args: List[str], progress: bool, held: _HeldInterrupt):
         self.progress = _Progress(progress)
         self.text: List[str] = []
         self.set: Optional[Dict[str, Any]] = None
         self.first_error: Optional[str] = None
+        self.held = held
         # Its own session: a Ctrl-C in a terminal reaches Python only, which forwards one
         # SIGINT, so that mpf sees exactly one (a second would make it quit at once).
         self.proc = subprocess.Popen([_engine.binary(), *args], stdin=subprocess.DEVNULL,
@@ -199,6 +233,8 @@ class _Session:
         it started)."""
         try:
             try:
+                # An interrupt held while the child started is raised here, inside the try.
+                self.held.release()
                 self._consume(self.proc.stderr)
                 return self.proc.wait()
             except KeyboardInterrupt:
@@ -285,8 +321,18 @@ def run(experiment=None, cluster=None, runs: Optional[int] = None,
                        no_setup, no_require, plot)
     if experiment is None and resume is None:
         raise _engine.ExperimentError("run: give an experiment file, or resume=ID")
-    session = _Session(run_args(experiment, cluster, runs, set, results, resume, force,
-                                keep_going, no_setup, no_require, plot), progress)
+    args = run_args(experiment, cluster, runs, set, results, resume, force, keep_going,
+                    no_setup, no_require, plot)
+    try:
+        held = _HeldInterrupt()
+        try:
+            session = _Session(args, progress, held)
+        except BaseException:
+            held.restore()
+            raise
+    except KeyboardInterrupt:
+        # Before the handler was set (or while it was put back): no child was started.
+        raise _engine.Interrupted() from None
     code = session.wait()
     return _outcome(session, code)
 

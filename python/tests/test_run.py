@@ -192,3 +192,90 @@ def test_keyboard_interrupt_stops_the_experiment_cleanly(work):
             mpf.run(exp, resume=set_dir.name, progress=False)
         rs = mpf.run(exp, resume=set_dir.name, force=True, progress=False)
     assert rs.id == set_dir.name and (rs.ok, rs.failed) == (6, 0)
+
+
+def _orphans(marker):
+    """The step processes of `marker` still alive, killed (they are this test's own)."""
+    n = alive_with(marker)
+    if n:
+        subprocess.run(["pkill", "-KILL", "-f", marker], check=False)
+    return n
+
+
+@pytest.mark.parametrize("when", ["before the child starts", "as the child starts"])
+def test_an_interrupt_while_the_child_starts_never_orphans_it(work, monkeypatch, when):
+    """A KeyboardInterrupt that lands while `mpf run` is being started (before Popen, or
+    between Popen and the wait that forwards Ctrl-C) used to escape as a plain
+    KeyboardInterrupt, the child running on unsupervised. Now the child gets its SIGINT (or
+    never runs a step) and mpf.Interrupted is raised."""
+    import mpf._run as run_module
+
+    marker = f"mpfpyearly{os.getpid()}{when[:2]}"
+    exp = write(work / "slow.yaml", SLOW.format(marker=marker, tmp=work))
+    real = subprocess.Popen
+
+    def popen(*args, **kwargs):
+        if when == "before the child starts":
+            signal.raise_signal(signal.SIGINT)
+        child = real(*args, **kwargs)
+        if when == "as the child starts":
+            signal.raise_signal(signal.SIGINT)
+        return child
+
+    monkeypatch.setattr(run_module.subprocess, "Popen", popen)
+    try:
+        # (A plain KeyboardInterrupt is caught here too, so that it fails this test rather
+        # than stopping pytest.)
+        with pytest.raises(KeyboardInterrupt) as e:
+            mpf.run(exp, progress=False)
+        assert isinstance(e.value, mpf.Interrupted), repr(e.value)
+        # Whatever mpf started has stopped by now, or never started.
+        wait_until(lambda: alive_with(marker) == 0, limit=10, what="no step left running")
+    finally:
+        assert _orphans(marker) == 0
+    for s in (work / "results").iterdir() if (work / "results").exists() else []:
+        if (s / "manifest.json").exists():
+            assert manifest(s)["status"] == "interrupted"
+
+
+def test_interrupts_at_any_moment_of_the_start_stop_the_experiment(work, monkeypatch):
+    """The issue's reproduction (`threading.Timer(0.005, _thread.interrupt_main)` then
+    `mpf.run`), at several delays counted from the moment mpf.run is entered (so that the
+    interrupt never lands in the test's own code): each time mpf.Interrupted, and no step
+    process left."""
+    import _thread
+    import threading
+    import time
+
+    import mpf._run as run_module
+
+    entered = threading.Event()
+    real_args = run_module.run_args
+
+    def run_args(*args, **kwargs):
+        entered.set()
+        return real_args(*args, **kwargs)
+
+    monkeypatch.setattr(run_module, "run_args", run_args)
+    for i, delay in enumerate([0.0, 0.0005, 0.002, 0.005, 0.02, 0.2]):
+        marker = f"mpfpytimer{os.getpid()}x{i}"
+        exp = write(work / "slow.yaml", SLOW.format(marker=marker, tmp=work).replace(
+            "[ {{ n }} -eq 1 ] && exit 0\n", ""))
+        entered.clear()
+
+        def fire():
+            if entered.wait(30):
+                time.sleep(delay)
+                _thread.interrupt_main()
+
+        timer = threading.Thread(target=fire)
+        timer.start()
+        try:
+            # Every run sleeps: mpf.run cannot end before the interrupt.
+            with pytest.raises(KeyboardInterrupt) as e:
+                mpf.run(exp, progress=False, results=work / f"r{i}")
+            assert isinstance(e.value, mpf.Interrupted), (delay, repr(e.value))
+        finally:
+            timer.join()
+            orphans = _orphans(marker)
+        assert orphans == 0, f"delay {delay}: {orphans} step processes left running"
