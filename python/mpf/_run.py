@@ -133,10 +133,14 @@ class _Progress:
 
 
 def _stop_with_us() -> Optional[Callable[[], None]]:
-    """On Linux, a `preexec_fn` that asks the kernel to send the child SIGINT when this process
+    """On Linux, a `preexec_fn` that asks the kernel to send the child SIGUSR1 when this process
     dies (`PR_SET_PDEATHSIG`): a Jupyter kernel restarted or killed (SIGKILL) stops the
-    experiment as Ctrl-C does, instead of leaving it running unwatched. The C library is looked
-    up here, in the parent: nothing is imported between fork and exec."""
+    experiment as Ctrl-C does, instead of leaving it running unwatched. Not SIGINT: the kernel
+    sends the signal when the thread that started the child exits, and again for each other
+    thread of this process the child is handed to as they die (numpy, pyarrow and the kernel
+    run threads); two SIGINTs would be a second Ctrl-C, which makes mpf quit at once with the
+    set left `running`. mpf takes SIGUSR1 as a first Ctrl-C and ignores its repeats. The C
+    library is looked up here, in the parent: nothing is imported between fork and exec."""
     if not sys.platform.startswith("linux"):
         return None
     try:
@@ -145,8 +149,8 @@ def _stop_with_us() -> Optional[Callable[[], None]]:
     except (OSError, AttributeError):
         return None
     pr_set_pdeathsig = 1
-    sigint = int(signal.SIGINT)
-    return lambda: prctl(pr_set_pdeathsig, sigint, 0, 0, 0)
+    sigusr1 = int(signal.SIGUSR1)
+    return lambda: prctl(pr_set_pdeathsig, sigusr1, 0, 0, 0)
 
 
 def _interrupt(proc: subprocess.Popen) -> None:

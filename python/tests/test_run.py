@@ -279,3 +279,53 @@ def test_interrupts_at_any_moment_of_the_start_stop_the_experiment(work, monkeyp
             timer.join()
             orphans = _orphans(marker)
         assert orphans == 0, f"delay {delay}: {orphans} step processes left running"
+
+
+def test_the_parent_death_signal_repeated_for_each_thread_never_quits_at_once(work):
+    """The cause of the flaky killed-Python test. Linux sends the parent-death signal when the
+    thread that started mpf exits, and again for each thread of that process mpf is handed to
+    as they die (numpy and pyarrow run threads in the Python process). With SIGINT, a repeat
+    that arrived after mpf had taken the first was a second Ctrl-C: mpf quit at once and the
+    set stayed `running`. Here the two deaths are seconds apart (the starting thread ends, then
+    the process is killed while teardown is still running); the set must end `interrupted`."""
+    marker = f"mpfpydeath{os.getpid()}"
+    slow_teardown = SLOW.replace("  - run: echo torn-down", "  - run: sleep 2; echo torn-down")
+    exp = write(work / "slow.yaml", slow_teardown.format(marker=marker, tmp=work))
+    script = textwrap.dedent(f"""
+        import subprocess, sys, threading, time
+        from mpf import _engine, _run
+        go = threading.Event()
+        def start():
+            # As mpf.run starts the engine, from a thread that ends when told to.
+            subprocess.Popen([_engine.binary(), "run", {str(exp)!r}, "--progress", "json",
+                              "--no-plot"], stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             env=_engine.child_env(), start_new_session=True,
+                             preexec_fn=_run._stop_with_us())
+            go.wait()
+        t = threading.Thread(target=start)
+        t.start()
+        sys.stdin.readline()
+        go.set()
+        t.join()
+        print("thread ended", flush=True)
+        time.sleep(600)
+    """)
+    child = subprocess.Popen([sys.executable, "-c", script], cwd=work, stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        wait_until(_wait_for_first_run(work / "results"), what="the first run recorded")
+        wait_until(lambda: alive_with(marker) > 0, what="the slow step started")
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        assert child.stdout.readline() == "thread ended\n"
+        set_dir = only_set(work / "results")
+        # The first signal is being handled: the step stops, the teardown sleeps.
+        wait_until(lambda: alive_with(marker) == 0, what="the step stopped")
+        child.kill()
+        child.wait(timeout=10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    wait_until(lambda: manifest(set_dir)["status"] == "interrupted",
+               what="the set recorded as interrupted")
+    assert (work / "teardown.log").read_text().count("torn-down") == 2
