@@ -205,7 +205,8 @@ def main(payload_b64, context_json):
         os.chdir(run_dir)
     try:
         for text, line in p["imports"]:
-            exec(_compile(text, line, filename), ns)
+            # Not the function's file: a failing import names itself, not the file's line 1.
+            exec(_compile(text, line, "<imports sent with %s>" % p["name"]), ns)
         exec(_compile(p["code"], p["line"], filename), ns)
         args = dict(ctx.get("variables", {}))
         if "mpf_ctx" in p["params"]:

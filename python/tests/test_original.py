@@ -297,3 +297,29 @@ def test_the_readme_versions_run_over_ssh_on_two_namespace_hosts(work, bed, vers
     assert bed.logins(0) > before[0] and bed.logins(1) > before[1]
     if version == 1:
         assert "SHAPE (16, 1) ['parallel', 'zerocopy'] ['goodput']" in out, out
+
+
+def test_an_import_missing_on_the_machine_is_named_in_the_traceback(work):
+    """Module-level imports travel as imports: one the machine lacks (here a module beside the
+    script, which the machine's python3, in the run's directory, does not see) fails the run
+    naming the import, not a line of the script."""
+    write(work / "helpermod.py", "VALUE = 7\n")
+    script = write(work / "imports.py", textwrap.dedent("""
+        import helpermod
+        import mpf
+
+        @mpf.run()
+        def uses():
+            return {"v": helpermod.VALUE}
+
+        try:
+            mpf.run_experiment(progress=False)
+        except mpf.RunError as e:
+            print("RUNERROR", e)
+    """))
+    proc = subprocess.run([sys.executable, str(script)], cwd=work, capture_output=True,
+                          text=True, timeout=120)
+    assert "RUNERROR" in proc.stdout, proc.stderr
+    err = next((work / "results").glob("*/runs/0000/main/uses.err")).read_text()
+    assert 'File "<imports sent with uses>", line 1' in err, err
+    assert err.rstrip().endswith("ModuleNotFoundError: No module named 'helpermod'")
