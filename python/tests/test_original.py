@@ -292,7 +292,7 @@ def test_the_readme_versions_run_over_ssh_on_two_namespace_hosts(work, bed, vers
                               text=True, timeout=600, stdin=subprocess.DEVNULL)
         out = proc.stdout
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    df = _check_iperf_set(work / "results", "iperf-original")
+    _check_iperf_set(work / "results", "iperf-original")
     # The functions ran on the namespace hosts, through their sshd.
     assert bed.logins(0) > before[0] and bed.logins(1) > before[1]
     if version == 1:
