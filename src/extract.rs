@@ -659,7 +659,7 @@ fn result_lines(stdout: &str, suffix: &str, taken: &HashSet<String>) -> Extracte
         let Some((name, val)) = rest.trim().split_once(char::is_whitespace) else {
             continue;
         };
-        let Ok(x) = units::normalise(val, None) else {
+        let Ok(x) = units::normalise_own(val) else {
             continue;
         };
         let name = format!("{name}{suffix}");
@@ -912,6 +912,19 @@ mod tests {
         );
         assert_eq!(e.values["ratio.client"], serde_json::json!(3.5));
         assert_eq!(e.values["t.client"], serde_json::json!([1.0, 2.0]));
+    }
+
+    #[test]
+    fn a_result_line_with_a_unit_is_read_in_that_units_base() {
+        let e = extract(
+            &given("mpf-result goodput 9.41 Gbits\nmpf-result lat 12 ms\nmpf-result n 7 widgets\n"),
+            &[],
+            "",
+            &HashSet::new(),
+        );
+        assert_eq!(e.values["goodput"], serde_json::json!(9.41e9));
+        assert_eq!(e.values["lat"], serde_json::json!(0.012));
+        assert_eq!(e.values["n"], serde_json::json!(7.0));
     }
 
     /// The extractors of one step declared in YAML (`results:` body), through validation.

@@ -255,6 +255,30 @@ pub fn normalise_read(text: &str, base: Option<&str>, how: Reading) -> Result<f6
         .ok_or_else(|| format!("cannot convert '{}' to {base}", text.trim()))
 }
 
+/// An undeclared value (`mpf-result NAME VALUE`) in the base of its own unit: `9.41 Gbits` and
+/// `940 Mbits/sec` in bits (per second), `1.5 GiB` in bytes, `12 ms` in seconds. Text after the
+/// number that is not such a unit (`7 widgets`, `12 %`) leaves the number as it is.
+pub fn normalise_own(text: &str) -> Result<f64, String> {
+    let (num, unit) =
+        split_number(text).ok_or_else(|| format!("'{}' is not a number", text.trim()))?;
+    let base = if TIME_UNITS.iter().any(|(u, _)| *u == unit) {
+        "s"
+    } else {
+        let (head, per) = match unit.split_once('/') {
+            Some((h, p)) => (h, Some(p)),
+            None => (unit, None),
+        };
+        match (family(strip_prefix(head, false).1), per) {
+            (Family::Bit, None) => "bit",
+            (Family::Bit, Some(_)) => "bit/s",
+            (Family::Byte, None) => "B",
+            (Family::Byte, Some(_)) => "B/s",
+            _ => return Ok(num),
+        }
+    };
+    Ok(factor(unit, base).map_or(num, |f| scaled(num, f)))
+}
+
 /// A number read as a number (JSON): in `how.input_unit` when given, else already in `base`.
 pub fn number_read(x: f64, base: Option<&str>, how: Reading) -> Result<f64, String> {
     match (how.input_unit, base.filter(|b| !b.is_empty())) {
@@ -342,6 +366,22 @@ mod tests {
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() <= 1e-9 * b.abs().max(1.0)
+    }
+
+    #[test]
+    fn an_undeclared_value_is_read_in_its_own_units_base() {
+        assert!(close(normalise_own("9.41 Gbits").unwrap(), 9.41e9));
+        assert!(close(normalise_own("941000 Kbits").unwrap(), 9.41e8));
+        assert!(close(normalise_own("940 Mbits/sec").unwrap(), 9.4e8));
+        assert!(close(normalise_own("1.5 GiB").unwrap(), 1610612736.0));
+        assert!(close(normalise_own("12 ms").unwrap(), 0.012));
+        assert!(close(normalise_own("2 MB/s").unwrap(), 2e6));
+        // Not a unit of a known kind: the number as it is.
+        assert_eq!(normalise_own("7 widgets").unwrap(), 7.0);
+        assert_eq!(normalise_own("12 %").unwrap(), 12.0);
+        assert_eq!(normalise_own("5 m").unwrap(), 5.0);
+        assert_eq!(normalise_own("42").unwrap(), 42.0);
+        assert!(normalise_own("Gbits").is_err());
     }
 
     #[test]

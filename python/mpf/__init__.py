@@ -12,9 +12,12 @@ See docs/python.md.
 from ._engine import Error, ExperimentError, Interrupted, RunError, binary
 from ._experiment import Experiment, check
 from ._read import compare, load, sets, timeseries
+from ._original import Results, add_variable, default_setup, register_globals, run_experiment, setup
 from ._run import RunResult, run
 
 __all__ = [
     "Error", "ExperimentError", "Interrupted", "RunError", "RunResult", "Experiment",
     "binary", "check", "compare", "load", "run", "sets", "timeseries",
+    # The original mpf's module API (docs/python.md, "Coming from the original mpf").
+    "Results", "add_variable", "default_setup", "register_globals", "run_experiment", "setup",
 ]

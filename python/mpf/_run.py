@@ -6,6 +6,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import types
 import warnings
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
@@ -131,10 +133,14 @@ class _Progress:
 
 
 def _stop_with_us() -> Optional[Callable[[], None]]:
-    """On Linux, a `preexec_fn` that asks the kernel to send the child SIGINT when this process
+    """On Linux, a `preexec_fn` that asks the kernel to send the child SIGUSR1 when this process
     dies (`PR_SET_PDEATHSIG`): a Jupyter kernel restarted or killed (SIGKILL) stops the
-    experiment as Ctrl-C does, instead of leaving it running unwatched. The C library is looked
-    up here, in the parent: nothing is imported between fork and exec."""
+    experiment as Ctrl-C does, instead of leaving it running unwatched. Not SIGINT: the kernel
+    sends the signal when the thread that started the child exits, and again for each other
+    thread of this process the child is handed to as they die (numpy, pyarrow and the kernel
+    run threads); two SIGINTs would be a second Ctrl-C, which makes mpf quit at once with the
+    set left `running`. mpf takes SIGUSR1 as a first Ctrl-C and ignores its repeats. The C
+    library is looked up here, in the parent: nothing is imported between fork and exec."""
     if not sys.platform.startswith("linux"):
         return None
     try:
@@ -143,8 +149,8 @@ def _stop_with_us() -> Optional[Callable[[], None]]:
     except (OSError, AttributeError):
         return None
     pr_set_pdeathsig = 1
-    sigint = int(signal.SIGINT)
-    return lambda: prctl(pr_set_pdeathsig, sigint, 0, 0, 0)
+    sigusr1 = int(signal.SIGUSR1)
+    return lambda: prctl(pr_set_pdeathsig, sigusr1, 0, 0, 0)
 
 
 def _interrupt(proc: subprocess.Popen) -> None:
@@ -155,13 +161,47 @@ def _interrupt(proc: subprocess.Popen) -> None:
             pass
 
 
+class _HeldInterrupt:
+    """SIGINT held (recorded, not raised) while the child is being started: a KeyboardInterrupt
+    raised inside `subprocess.Popen`, or between Popen and the `try` that forwards Ctrl-C,
+    would leave the child running unsupervised (it is in its own session: no terminal Ctrl-C
+    reaches it). `release()`, called inside that `try`, puts the previous handler back and
+    raises the KeyboardInterrupt that was held. Only the main thread can set a handler (and
+    only it gets KeyboardInterrupt); elsewhere nothing is held."""
+
+    def __init__(self) -> None:
+        self.hit = False
+        self.previous: Any = None
+        if threading.current_thread() is threading.main_thread():
+            try:
+                self.previous = signal.signal(signal.SIGINT, self._hold)
+            except (ValueError, OSError):
+                self.previous = None
+
+    def _hold(self, signum: int, frame: Any) -> None:
+        self.hit = True
+
+    def restore(self) -> None:
+        if self.previous is not None:
+            previous, self.previous = self.previous, None
+            signal.signal(signal.SIGINT, previous)
+
+    def release(self) -> None:
+        self.restore()
+        if self.hit:
+            self.hit = False
+            raise KeyboardInterrupt
+
+
 class _Session:
     """One `mpf run` child: its events, the lines that are not events (errors), its end."""
 
-    def __init__(self, args: List[str], progress: bool):
+    def __init__(self, args: List[str], progress: bool, held: _HeldInterrupt):
         self.progress = _Progress(progress)
         self.text: List[str] = []
         self.set: Optional[Dict[str, Any]] = None
+        self.first_error: Optional[str] = None
+        self.held = held
         # Its own session: a Ctrl-C in a terminal reaches Python only, which forwards one
         # SIGINT, so that mpf sees exactly one (a second would make it quit at once).
         self.proc = subprocess.Popen([_engine.binary(), *args], stdin=subprocess.DEVNULL,
@@ -182,6 +222,8 @@ class _Session:
             if isinstance(ev, dict) and "event" in ev:
                 if ev["event"] == "set":
                     self.set = ev
+                elif ev["event"] == "run" and not ev.get("ok") and self.first_error is None:
+                    self.first_error = str(ev.get("error") or "")[:4000]
                 self.progress.event(ev)
             elif line:
                 self.text.append(line)
@@ -195,6 +237,8 @@ class _Session:
         it started)."""
         try:
             try:
+                # An interrupt held while the child started is raised here, inside the try.
+                self.held.release()
                 self._consume(self.proc.stderr)
                 return self.proc.wait()
             except KeyboardInterrupt:
@@ -248,22 +292,51 @@ def run_args(experiment: str, cluster=None, runs=None, set=None, results=None, r
 def run(experiment=None, cluster=None, runs: Optional[int] = None,
         set: Optional[Dict[str, Any]] = None, results=None, progress: bool = True,
         resume: Optional[str] = None, force: bool = False, keep_going: bool = False,
-        no_setup: bool = False, no_require: bool = False, plot: bool = False) -> RunResult:
+        no_setup: bool = False, no_require: bool = False, plot: bool = False,
+        role: Optional[str] = None, daemon: Optional[bool] = None, delay: Any = None,
+        timeout: Any = None):
     """Runs an experiment (a YAML file or an `mpf.Experiment`) with the engine, as `mpf run`
     does, and returns the recorded set. Failed runs are rows with `ok` False and NaN results
     (and a warning); `RunError` when nothing usable was recorded (setup failed, every run
     failed), `ExperimentError` for invalid input, `mpf.Interrupted` (a KeyboardInterrupt)
-    after Ctrl-C has stopped the experiment cleanly."""
+    after Ctrl-C has stopped the experiment cleanly.
+
+    As the original mpf's decorator: `@mpf.run(role="client", daemon=False, delay=1)` (or
+    `@mpf.run`, `@mpf.run()`) registers a function for `mpf.run_experiment()` (see
+    `mpf._original`); it is told apart by its arguments: a function, only the decorator's
+    keywords, or nothing at all."""
+    from . import _original
     from ._experiment import Experiment
 
+    step_keys = {"role": role, "daemon": daemon, "delay": delay, "timeout": timeout}
+    given = {k: v for k, v in step_keys.items() if v is not None}
+    file_args = (cluster, runs, set, results, resume)
+    if isinstance(experiment, types.FunctionType) and not given:
+        return _original.decorator()(experiment)
+    if given or (experiment is None and all(a is None for a in file_args)
+                 and not (force or keep_going or no_setup or no_require or plot)):
+        if experiment is not None or any(a is not None for a in file_args):
+            raise TypeError("mpf.run: role, daemon, delay and timeout are the decorator's "
+                            "(@mpf.run(role=...)); an experiment file takes none of them")
+        return _original.decorator(**given)
     if isinstance(experiment, Experiment):
         with experiment._file() as path:
             return run(path, cluster, runs, set, results, progress, resume, force, keep_going,
                        no_setup, no_require, plot)
     if experiment is None and resume is None:
         raise _engine.ExperimentError("run: give an experiment file, or resume=ID")
-    session = _Session(run_args(experiment, cluster, runs, set, results, resume, force,
-                                keep_going, no_setup, no_require, plot), progress)
+    args = run_args(experiment, cluster, runs, set, results, resume, force, keep_going,
+                    no_setup, no_require, plot)
+    try:
+        held = _HeldInterrupt()
+        try:
+            session = _Session(args, progress, held)
+        except BaseException:
+            held.restore()
+            raise
+    except KeyboardInterrupt:
+        # Before the handler was set (or while it was put back): no child was started.
+        raise _engine.Interrupted() from None
     code = session.wait()
     return _outcome(session, code)
 
@@ -279,7 +352,8 @@ def _outcome(session: _Session, code: int) -> RunResult:
         raise _engine.Interrupted(s.get("id"), s.get("path"))
     result = RunResult(s["id"], s["path"], s["ok"], s["failed"])
     if s.get("early_stop") or (s["failed"] and not s["ok"]):
-        why = s.get("early_stop") or f"all {s['failed']} runs failed"
+        why = s.get("early_stop") or f"all {s['failed']} runs failed" + (
+            f"; the first: {session.first_error}" if session.first_error else "")
         raise _engine.RunError(f"{s['id']}: {why}", id=s["id"], path=s["path"], exit_code=code)
     if s["failed"]:
         warnings.warn(f"{s['id']}: {s['failed']} of {s['ok'] + s['failed']} runs failed "

@@ -1,6 +1,7 @@
 """A small block-style YAML emitter (no PyYAML): strings are JSON-quoted (JSON strings are
 valid YAML 1.2 double-quoted scalars), multi-line scripts are literal blocks where that is
-exact, keys are plain only when YAML cannot read them as anything but that string."""
+exact, keys are plain only when YAML cannot read them as anything but that string, and explicit
+(`? key`) when longer than an implicit key may be."""
 
 import json
 import math
@@ -75,12 +76,23 @@ def _plain_data(value: Any) -> Any:
     return value
 
 
+# YAML limits an implicit key (`key: value`) to 1024 characters; a longer one is written in the
+# explicit form (`? key` then `: value`). 1000 leaves a margin for readers that count the
+# indentation or the colon.
+MAX_IMPLICIT_KEY = 1000
+
+
 def _emit(value: Any, indent: str, out: List[str]) -> None:
     """Appends the lines of a mapping or a sequence at `indent`."""
     value = _plain_data(value)
     if isinstance(value, dict):
         for k, v in value.items():
-            _item(_key(k) + ":", v, indent, out)
+            key = _key(k)
+            if len(key) > MAX_IMPLICIT_KEY:
+                out.append(f"{indent}? {key}")
+                _item(":", v, indent, out)
+            else:
+                _item(key + ":", v, indent, out)
     else:
         for v in value:
             _item("-", v, indent, out)

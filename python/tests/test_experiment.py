@@ -114,3 +114,30 @@ def test_the_iperf_example_in_python_runs(work):
     text = exp.to_yaml(work / "iperf.yaml")
     assert json.dumps("Server listening") in text
     cli("check", work / "iperf.yaml")
+
+
+@pytest.mark.parametrize("length", [1000, 1030, 2000])
+def test_to_yaml_writes_a_key_too_long_for_an_implicit_key_explicitly(work, length):
+    """YAML limits an implicit key to 1024 characters: a longer key (here a variable's value
+    with a label, and a key nested in a list) is written in the explicit `? key` form, and
+    every output reads back with `mpf check` and runs."""
+    long = "k" * length
+    exp = mpf.Experiment("keys", runs=1)
+    exp.add_variable("v", {long: "long", "short": "short"})
+    exp.step(name="show", run='echo "mpf-result n {{ v | length }}"')
+    text = exp.to_yaml(work / "keys.yaml")
+    # Written keys of more than 1000 characters are explicit (a margin below 1024).
+    assert ("? " in text) == (length > 1000), text[:200]
+    cli("check", work / "keys.yaml")
+    rs = exp.run(progress=False)
+    assert sorted(rs.df["n"]) == [5.0, float(length)]
+    # The same emitter: a long key in a list item, with a nested value.
+    from mpf import _yaml
+    doc = {"list": [{long: {"inner": [1, 2]}, "b": 2}]}
+    nested = _yaml.dump(doc)
+    if length > 1000:
+        assert nested == f'list:\n  - ? {long}\n    :\n      inner:\n        - 1\n' \
+            '        - 2\n    b: 2\n'
+    # PyYAML (where installed) enforces the 1024 limit as the engine does, and reads it back.
+    yaml = pytest.importorskip("yaml")
+    assert yaml.safe_load(nested) == doc

@@ -192,3 +192,140 @@ def test_keyboard_interrupt_stops_the_experiment_cleanly(work):
             mpf.run(exp, resume=set_dir.name, progress=False)
         rs = mpf.run(exp, resume=set_dir.name, force=True, progress=False)
     assert rs.id == set_dir.name and (rs.ok, rs.failed) == (6, 0)
+
+
+def _orphans(marker):
+    """The step processes of `marker` still alive, killed (they are this test's own)."""
+    n = alive_with(marker)
+    if n:
+        subprocess.run(["pkill", "-KILL", "-f", marker], check=False)
+    return n
+
+
+@pytest.mark.parametrize("when", ["before the child starts", "as the child starts"])
+def test_an_interrupt_while_the_child_starts_never_orphans_it(work, monkeypatch, when):
+    """A KeyboardInterrupt that lands while `mpf run` is being started (before Popen, or
+    between Popen and the wait that forwards Ctrl-C) used to escape as a plain
+    KeyboardInterrupt, the child running on unsupervised. Now the child gets its SIGINT (or
+    never runs a step) and mpf.Interrupted is raised."""
+    import mpf._run as run_module
+
+    marker = f"mpfpyearly{os.getpid()}{when[:2]}"
+    exp = write(work / "slow.yaml", SLOW.format(marker=marker, tmp=work))
+    real = subprocess.Popen
+
+    def popen(*args, **kwargs):
+        if when == "before the child starts":
+            signal.raise_signal(signal.SIGINT)
+        child = real(*args, **kwargs)
+        if when == "as the child starts":
+            signal.raise_signal(signal.SIGINT)
+        return child
+
+    monkeypatch.setattr(run_module.subprocess, "Popen", popen)
+    try:
+        # (A plain KeyboardInterrupt is caught here too, so that it fails this test rather
+        # than stopping pytest.)
+        with pytest.raises(KeyboardInterrupt) as e:
+            mpf.run(exp, progress=False)
+        assert isinstance(e.value, mpf.Interrupted), repr(e.value)
+        # Whatever mpf started has stopped by now, or never started.
+        wait_until(lambda: alive_with(marker) == 0, limit=10, what="no step left running")
+    finally:
+        assert _orphans(marker) == 0
+    for s in (work / "results").iterdir() if (work / "results").exists() else []:
+        if (s / "manifest.json").exists():
+            assert manifest(s)["status"] == "interrupted"
+
+
+def test_interrupts_at_any_moment_of_the_start_stop_the_experiment(work, monkeypatch):
+    """The issue's reproduction (`threading.Timer(0.005, _thread.interrupt_main)` then
+    `mpf.run`), at several delays counted from the moment mpf.run is entered (so that the
+    interrupt never lands in the test's own code): each time mpf.Interrupted, and no step
+    process left."""
+    import _thread
+    import threading
+    import time
+
+    import mpf._run as run_module
+
+    entered = threading.Event()
+    real_args = run_module.run_args
+
+    def run_args(*args, **kwargs):
+        entered.set()
+        return real_args(*args, **kwargs)
+
+    monkeypatch.setattr(run_module, "run_args", run_args)
+    for i, delay in enumerate([0.0, 0.0005, 0.002, 0.005, 0.02, 0.2]):
+        marker = f"mpfpytimer{os.getpid()}x{i}"
+        exp = write(work / "slow.yaml", SLOW.format(marker=marker, tmp=work).replace(
+            "[ {{ n }} -eq 1 ] && exit 0\n", ""))
+        entered.clear()
+
+        def fire():
+            if entered.wait(30):
+                time.sleep(delay)
+                _thread.interrupt_main()
+
+        timer = threading.Thread(target=fire)
+        timer.start()
+        try:
+            # Every run sleeps: mpf.run cannot end before the interrupt.
+            with pytest.raises(KeyboardInterrupt) as e:
+                mpf.run(exp, progress=False, results=work / f"r{i}")
+            assert isinstance(e.value, mpf.Interrupted), (delay, repr(e.value))
+        finally:
+            timer.join()
+            orphans = _orphans(marker)
+        assert orphans == 0, f"delay {delay}: {orphans} step processes left running"
+
+
+def test_the_parent_death_signal_repeated_for_each_thread_never_quits_at_once(work):
+    """The cause of the flaky killed-Python test. Linux sends the parent-death signal when the
+    thread that started mpf exits, and again for each thread of that process mpf is handed to
+    as they die (numpy and pyarrow run threads in the Python process). With SIGINT, a repeat
+    that arrived after mpf had taken the first was a second Ctrl-C: mpf quit at once and the
+    set stayed `running`. Here the two deaths are seconds apart (the starting thread ends, then
+    the process is killed while teardown is still running); the set must end `interrupted`."""
+    marker = f"mpfpydeath{os.getpid()}"
+    slow_teardown = SLOW.replace("  - run: echo torn-down", "  - run: sleep 2; echo torn-down")
+    exp = write(work / "slow.yaml", slow_teardown.format(marker=marker, tmp=work))
+    script = textwrap.dedent(f"""
+        import subprocess, sys, threading, time
+        from mpf import _engine, _run
+        go = threading.Event()
+        def start():
+            # As mpf.run starts the engine, from a thread that ends when told to.
+            subprocess.Popen([_engine.binary(), "run", {str(exp)!r}, "--progress", "json",
+                              "--no-plot"], stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             env=_engine.child_env(), start_new_session=True,
+                             preexec_fn=_run._stop_with_us())
+            go.wait()
+        t = threading.Thread(target=start)
+        t.start()
+        sys.stdin.readline()
+        go.set()
+        t.join()
+        print("thread ended", flush=True)
+        time.sleep(600)
+    """)
+    child = subprocess.Popen([sys.executable, "-c", script], cwd=work, stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        wait_until(_wait_for_first_run(work / "results"), what="the first run recorded")
+        wait_until(lambda: alive_with(marker) > 0, what="the slow step started")
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        assert child.stdout.readline() == "thread ended\n"
+        set_dir = only_set(work / "results")
+        # The first signal is being handled: the step stops, the teardown sleeps.
+        wait_until(lambda: alive_with(marker) == 0, what="the step stopped")
+        child.kill()
+        child.wait(timeout=10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    wait_until(lambda: manifest(set_dir)["status"] == "interrupted",
+               what="the set recorded as interrupted")
+    assert (work / "teardown.log").read_text().count("torn-down") == 2

@@ -1,9 +1,15 @@
-//! SIGINT, SIGTERM and SIGHUP (the terminal closed) for the whole process. While a library call
+//! SIGINT, SIGTERM, SIGHUP (the terminal closed) and SIGUSR1 (see below) for the whole process. While a library call
 //! that honours a `Cancel` runs (an experiment, setup, deploy), the first signal cancels it
 //! gracefully: the current run is stopped, teardown and cleanup run, what was recorded is
 //! written, and the command exits 130. A second signal, or a first one while nothing can be
 //! cancelled (drawing graphs, writing a report: their files are written atomically), exits 130
 //! at once; the guard processes still stop everything that was started.
+//!
+//! SIGUSR1 means "the program that started mpf is gone": a program that runs mpf asks the
+//! kernel for it with `PR_SET_PDEATHSIG` (the Python package does). It stops mpf as a first
+//! Ctrl-C does, and is never a second one: the kernel sends it once per thread of the dying
+//! parent that mpf is handed to, one after the other, and a repeat must not make mpf quit at
+//! once with the set left `running`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
@@ -22,14 +28,14 @@ struct State {
 fn state() -> &'static State {
     static STATE: OnceLock<State> = OnceLock::new();
     STATE.get_or_init(|| {
-        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-        match signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+        match signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1]) {
             Ok(mut signals) => {
                 let spawned = std::thread::Builder::new()
                     .name("mpf-signals".into())
                     .spawn(move || {
-                        for _ in signals.forever() {
-                            on_signal(state());
+                        for signal in signals.forever() {
+                            on_signal(state(), signal);
                         }
                     });
                 if let Err(e) = spawned {
@@ -46,7 +52,11 @@ fn state() -> &'static State {
     })
 }
 
-fn on_signal(s: &State) {
+fn on_signal(s: &State, signal: i32) {
+    if signal == signal_hook::consts::SIGUSR1 && s.cancel.is_cancelled() {
+        // The parent's death, told again: the stop already asked for goes on.
+        return;
+    }
     if s.cancel.is_cancelled() || !s.cancellable.load(Ordering::SeqCst) {
         std::process::exit(exit::INTERRUPTED);
     }

@@ -828,3 +828,42 @@ fn steps_on_several_roles_record_results_per_role_with_units() {
         (Some("s"), Some("lower"))
     );
 }
+
+/// SIGUSR1 is the parent-death signal the Python package asks for (`PR_SET_PDEATHSIG`): the
+/// kernel sends it again for each thread of the dying parent mpf is handed to. The first stops
+/// mpf as a first Ctrl-C does; a repeat during that stop (here during a slow teardown) is
+/// ignored, where a second SIGINT would quit at once with the set left `running`.
+#[test]
+fn sigusr1_stops_gracefully_and_its_repeats_are_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = format!("mpfusr{}", std::process::id());
+    let exp = write(
+        dir.path(),
+        "slow.yaml",
+        &format!(
+            "name: slow\nruns: 3\nsteps:\n  - name: work\n    run: sh -c 'sleep 1000; echo {marker}' & sleep 1001\n\
+             teardown:\n  - run: sleep 1; echo torn-down >> {}/teardown.log\n",
+            dir.path().display()
+        ),
+    );
+    let child = spawn_run(dir.path(), &exp);
+    let start = std::time::Instant::now();
+    while alive_with(&marker) == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the step started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for _ in 0..3 {
+        // SAFETY: signalling our own child (not yet waited for).
+        unsafe { libc::kill(child.id() as i32, libc::SIGUSR1) };
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    assert_eq!(manifest(dir.path())["status"], "interrupted");
+    assert_eq!(alive_with(&marker), 0);
+    let log = std::fs::read_to_string(dir.path().join("teardown.log")).unwrap();
+    assert_eq!(log, "torn-down\n", "the teardown ran to its end");
+}
