@@ -46,6 +46,21 @@ pub(crate) fn hash_text(s: &str) -> String {
     format!("{:016x}", plan::fnv1a(s.as_bytes()))
 }
 
+/// Applies a set's `--set` and `--runs` overrides (as its manifest stores them) to `exp`.
+pub fn replay_overrides(exp: &mut Experiment, overrides: &Map<String, Value>) -> Result<()> {
+    let mut sets = Vec::new();
+    for (k, v) in overrides {
+        if k == "--runs" {
+            // A fixed count: --runs N asks for exactly N runs per point, adaptive or not.
+            exp.runs = v.as_u64().unwrap_or(exp.runs as u64) as usize;
+            exp.adaptive = None;
+        } else if let Value::Array(vals) = v {
+            sets.push((k.clone(), vals.clone()));
+        }
+    }
+    plan::apply_overrides(exp, &sets)
+}
+
 /// Loads the experiment, applies overrides (or those stored in a resumed set) and plans.
 pub fn prepare(req: &RunRequest) -> Result<Prepared> {
     let (resume_dir, resume_manifest) = match &req.resume {
@@ -90,17 +105,7 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
             overrides.insert("--runs".into(), Value::from(r));
         }
     }
-    let mut sets = Vec::new();
-    for (k, v) in &overrides {
-        if k == "--runs" {
-            // A fixed count: --runs N asks for exactly N runs per point, adaptive or not.
-            exp.runs = v.as_u64().unwrap_or(exp.runs as u64) as usize;
-            exp.adaptive = None;
-        } else if let Value::Array(vals) = v {
-            sets.push((k.clone(), vals.clone()));
-        }
-    }
-    plan::apply_overrides(&mut exp, &sets)?;
+    replay_overrides(&mut exp, &overrides)?;
     if !req.no_setup {
         crate::runner::setup::check_setup(&exp)?;
     }
@@ -309,7 +314,7 @@ impl Prepared {
             (Some(search), _) => {
                 let bisect = crate::design::Bisect::of(search);
                 format!(
-                    "search: the {} {} in [{}, {}] where {} (precision {}): {} combinations, each at most {} probes ({})\n",
+                    "search: the {} {} in [{}, {}] where {} (precision {}): {} combinations, each at most {} probes ({}){}\n",
                     match search.goal {
                         crate::model::Goal::Max => "largest",
                         crate::model::Goal::Min => "smallest",
@@ -322,6 +327,14 @@ impl Prepared {
                     plan.groups,
                     bisect.worst_case_probes(),
                     if bisect.geometric { "bisection on a log scale" } else { "bisection" },
+                    if search.monotonic.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            "; {} where a monotonic limit turns out to decrease",
+                            bisect.worst_case_probes_monotonic()
+                        )
+                    },
                 )
             }
             (None, _) => format!(
