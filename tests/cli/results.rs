@@ -315,3 +315,77 @@ fn a_regex_that_matched_nothing_says_where_it_looked_and_what_was_there() {
         .unwrap()
         .replace("; result", ";\nresult"));
 }
+
+/// The summary printed `ci95_low -0.47` for a rate while its graph clipped at zero: one rule
+/// (SPEC §17): a result never negative in the set has its interval clipped at zero in the
+/// tables (every format), the report and the graphs, and each says so.
+#[test]
+fn never_negative_intervals_are_clipped_at_zero_in_tables_and_graphs_alike() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = write(
+        tmp.path(),
+        "neg.yaml",
+        r#"
+runs: 3
+steps:
+  - run: >-
+      awk -v r={{ run.repetition }}
+      'BEGIN { printf "tps=%d d=%d\n", (r == 2 ? 10 : 0), (r == 2 ? 10 : -1) }'
+    results:
+      tps: 'tps=(\S+)'
+      d: 'd=(\S+)'
+"#,
+    );
+    mpf_in(tmp.path())
+        .args(["run", "-q"])
+        .arg(&exp)
+        .assert()
+        .success();
+    let show = |format: &str| {
+        let out = mpf_in(tmp.path())
+            .args(["show", "latest", "--summary", "--format", format])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let table = show("table");
+    let row = |name: &str| -> Vec<String> {
+        table
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{table}"))
+            .split_whitespace()
+            .map(String::from)
+            .collect()
+    };
+    // result, n, mean, median, ci95_low, ...
+    assert_eq!(row("tps")[4], "0", "{table}");
+    assert!(row("d")[4].starts_with('-'), "{table}");
+    assert!(
+        table.contains("ci95_low clipped at 0 for results that are never negative: tps"),
+        "{table}"
+    );
+    assert!(!table.contains("negative: tps, d"), "{table}");
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&show("json")).unwrap();
+    let low = |name: &str| {
+        rows.iter().find(|r| r["result"] == name).unwrap()["ci95_low"]
+            .as_f64()
+            .unwrap()
+    };
+    assert_eq!(low("tps"), 0.0);
+    assert!(low("d") < -13.0, "{rows:?}");
+    let set = only_set(tmp.path());
+    let svg = |name: &str| std::fs::read_to_string(set.join("plots").join(name)).unwrap();
+    assert!(svg("tps.svg").contains("intervals clipped at 0 (never negative)"));
+    assert!(!svg("d.svg").contains("clipped"));
+    mpf_in(tmp.path())
+        .args(["report", "latest"])
+        .assert()
+        .success();
+    let html = std::fs::read_to_string(set.join("report.html")).unwrap();
+    assert!(
+        html.contains("ci95_low clipped at 0 for results that are never negative: tps"),
+        "report"
+    );
+}
