@@ -540,3 +540,154 @@ fn journal_line() -> impl Strategy<Value = String> {
         1 => Just(String::new()),
     ]
 }
+
+/// A random search condition over results and its meaning in three-valued logic: `None` where
+/// a NaN decides it (then mpf must not call it met or not met).
+#[derive(Debug, Clone)]
+enum Cond {
+    Cmp(Num, &'static str, Num),
+    And(Box<Cond>, Box<Cond>),
+    Or(Box<Cond>, Box<Cond>),
+    Not(Box<Cond>),
+}
+
+#[derive(Debug, Clone)]
+enum Num {
+    Var(&'static str),
+    Const(&'static str, f64),
+    Op(Box<Num>, &'static str, Box<Num>),
+}
+
+const NAMES: [&str; 3] = ["lost", "total", "x"];
+
+fn num() -> impl Strategy<Value = Num> {
+    let leaf = prop_oneof![
+        prop::sample::select(NAMES.to_vec()).prop_map(Num::Var),
+        prop::sample::select(vec![
+            ("0.0", 0.0),
+            ("1.0", 1.0),
+            ("2.5", 2.5),
+            ("0.01", 0.01)
+        ])
+        .prop_map(|(t, v)| Num::Const(t, v)),
+    ];
+    leaf.prop_recursive(3, 8, 2, |inner| {
+        (
+            inner.clone(),
+            prop::sample::select(vec!["+", "-", "*", "/"]),
+            inner,
+        )
+            .prop_map(|(a, op, b)| Num::Op(Box::new(a), op, Box::new(b)))
+    })
+}
+
+fn cond() -> impl Strategy<Value = Cond> {
+    let cmp = (
+        num(),
+        prop::sample::select(vec!["<", "<=", ">", ">=", "==", "!="]),
+        num(),
+    )
+        .prop_map(|(a, op, b)| Cond::Cmp(a, op, b));
+    cmp.prop_recursive(3, 8, 2, |inner| {
+        prop_oneof![
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| Cond::And(Box::new(a), Box::new(b))),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| Cond::Or(Box::new(a), Box::new(b))),
+            inner.prop_map(|a| Cond::Not(Box::new(a))),
+        ]
+    })
+}
+
+impl Num {
+    fn text(&self) -> String {
+        match self {
+            Num::Var(n) => n.to_string(),
+            Num::Const(t, _) => t.to_string(),
+            Num::Op(a, op, b) => format!("({} {op} {})", a.text(), b.text()),
+        }
+    }
+    fn value(&self, ctx: &Map<String, Value>) -> f64 {
+        match self {
+            Num::Var(n) => ctx[*n].as_f64().unwrap(),
+            Num::Const(_, v) => *v,
+            Num::Op(a, op, b) => {
+                let (a, b) = (a.value(ctx), b.value(ctx));
+                match *op {
+                    "+" => a + b,
+                    "-" => a - b,
+                    "*" => a * b,
+                    _ => a / b,
+                }
+            }
+        }
+    }
+}
+
+impl Cond {
+    fn text(&self) -> String {
+        match self {
+            Cond::Cmp(a, op, b) => format!("{} {op} {}", a.text(), b.text()),
+            Cond::And(a, b) => format!("({}) and ({})", a.text(), b.text()),
+            Cond::Or(a, b) => format!("({}) or ({})", a.text(), b.text()),
+            Cond::Not(a) => format!("not ({})", a.text()),
+        }
+    }
+    fn decide(&self, ctx: &Map<String, Value>) -> Option<bool> {
+        match self {
+            Cond::Cmp(a, op, b) => {
+                let (a, b) = (a.value(ctx), b.value(ctx));
+                if a.is_nan() || b.is_nan() {
+                    return None;
+                }
+                Some(match *op {
+                    "<" => a < b,
+                    "<=" => a <= b,
+                    ">" => a > b,
+                    ">=" => a >= b,
+                    "==" => a == b,
+                    _ => a != b,
+                })
+            }
+            Cond::And(a, b) => match a.decide(ctx) {
+                Some(false) => Some(false),
+                l => match (l, b.decide(ctx)) {
+                    (_, Some(false)) => Some(false),
+                    (Some(true), r) => r,
+                    _ => None,
+                },
+            },
+            Cond::Or(a, b) => match a.decide(ctx) {
+                Some(true) => Some(true),
+                l => match (l, b.decide(ctx)) {
+                    (_, Some(true)) => Some(true),
+                    (Some(false), r) => r,
+                    _ => None,
+                },
+            },
+            Cond::Not(a) => a.decide(ctx).map(|b| !b),
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Search conditions over results (0 / 0 and inf - inf among them): mpf's decision is the
+    /// three-valued one, never a NaN ordered as a number (`NaN < 0.01` was true).
+    #[test]
+    fn derived_conditions_are_decided_without_nan(
+        c in cond(),
+        values in prop::collection::vec(prop::sample::select(vec![0.0, 1.0, 2.5, -3.0, 1e300]), 3),
+    ) {
+        let ctx: Map<String, Value> = NAMES
+            .iter()
+            .zip(&values)
+            .map(|(n, v)| (n.to_string(), Value::from(*v)))
+            .collect();
+        let text = c.text();
+        let got = mpf::template::eval_condition(&text, &minijinja::Value::from_serialize(&ctx));
+        match c.decide(&ctx) {
+            Some(b) => prop_assert_eq!(got, Ok(b), "{}", text),
+            None => prop_assert!(got.is_err(), "{} gave {:?}", text, got),
+        }
+    }
+}
