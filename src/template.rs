@@ -109,6 +109,16 @@ pub fn eval_condition(expr: &str, ctx: &Value) -> Result<bool, String> {
     }
 }
 
+/// Evaluates an expression that must give a number (a derived result); NaN and infinities
+/// are returned for the caller to judge.
+pub fn eval_number(expr: &str, ctx: &Value) -> Result<f64, String> {
+    let v = compile_expression(expr)?.eval(ctx).map_err(describe)?;
+    if v.kind() != minijinja::value::ValueKind::Number {
+        return Err(format!("gives {} '{v}', not a number", v.kind()));
+    }
+    f64::try_from(v).map_err(describe)
+}
+
 /// A condition's outcome in three-valued logic: `None` when a NaN decides it.
 fn decide(
     node: &minijinja::machinery::ast::Expr,
@@ -453,6 +463,14 @@ fn suggest_callable(kind: Callable, name: &str) -> String {
 pub fn expression_names(expr: &str) -> Result<BTreeSet<String>, String> {
     let e = compile_expression(expr)?;
     Ok(e.undeclared_variables(false).into_iter().collect())
+}
+
+/// The names an expression reads, dotted paths whole (`lat.p99`), sorted.
+pub fn expression_names_nested(expr: &str) -> Result<Vec<String>, String> {
+    let e = compile_expression(expr)?;
+    let mut names: Vec<String> = e.undeclared_variables(true).into_iter().collect();
+    names.sort();
+    Ok(names)
 }
 
 /// Checks a search condition: every name is a variable, `results` (`results["lat.p99"]`), or

@@ -389,3 +389,120 @@ steps:
         "report"
     );
 }
+
+/// Derived results (SPEC §16.1) are results everywhere: the CSV, the graphs, the summary, a
+/// search's condition and `runs: {on}`, `mpf compare` and `mpf extract`; NaN fails the run
+/// naming the result; a cycle is refused at load with its line.
+#[test]
+fn derived_results_are_results_everywhere() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = |expr: &str| {
+        format!(
+            r#"
+runs: {{min: 2, max: 3, ci: 5%, on: [loss]}}
+variables:
+  rate: {{range: [100, 1000]}}
+search:
+  variable: rate
+  condition: "loss <= 1"
+  precision: 2%
+steps:
+  - run: >-
+      awk -v r={{{{ rate }}}}
+      'BEGIN {{ printf "SentMessages=%d\ndropped messages = %d\n", r * 10, (r > 420 ? r : 0) }}'
+    results:
+      sent:    {{regex: 'SentMessages=(\d+)'}}
+      dropped: {{regex: 'dropped messages = (\d+)'}}
+      loss:    {{expr: "{expr}", unit: "%", better: lower}}
+"#
+        )
+    };
+    let exp = write(tmp.path(), "loss.yaml", &text("100 * dropped / sent"));
+    mpf_in(tmp.path())
+        .args(["run", "-q"])
+        .arg(&exp)
+        .assert()
+        .success();
+    let set = only_set(tmp.path());
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(set.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["limits"][0]["limit"], 417, "{}", m["limits"]);
+    let loss = m["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "loss")
+        .unwrap();
+    assert_eq!(
+        (&loss["unit"], &loss["better"]),
+        (&"%".into(), &"lower".into())
+    );
+    let csv = std::fs::read_to_string(set.join("results.csv")).unwrap();
+    assert!(csv.lines().next().unwrap().contains(",loss,"), "{csv}");
+    assert!(csv.contains("\n1000,10000.0,1000.0,"), "{csv}");
+    assert!(set.join("plots/loss.svg").exists());
+    for r in journal(&set) {
+        let (sent, dropped) = (
+            r["results"]["sent"].as_f64().unwrap(),
+            r["results"]["dropped"].as_f64().unwrap(),
+        );
+        assert_eq!(
+            r["results"]["loss"].as_f64().unwrap(),
+            100.0 * dropped / sent
+        );
+    }
+    // Compared like any result.
+    mpf_in(tmp.path())
+        .args(["run", "-q", "--no-plot"])
+        .arg(&exp)
+        .assert()
+        .success();
+    let first = set.file_name().unwrap().to_string_lossy().into_owned();
+    let out = mpf_in(tmp.path())
+        .args(["compare", &first, "latest"])
+        .output()
+        .unwrap();
+    let compared = String::from_utf8_lossy(&out.stdout);
+    assert!(compared.contains("loss"), "{compared}");
+
+    // mpf extract with an edited expression computes it anew, and NaN fails the run naming it.
+    let edited = write(
+        tmp.path(),
+        "nan.yaml",
+        &text("100 * (dropped - dropped) / (sent - sent)"),
+    );
+    let out = mpf_in(tmp.path())
+        .args(["extract", &first, "-f"])
+        .arg(&edited)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let rec = &journal(&set)[0];
+    assert_eq!(rec["status"], "failed");
+    assert!(
+        rec["error"]
+            .as_str()
+            .unwrap()
+            .contains("result 'loss': expr '100 * (dropped - dropped) / (sent - sent)' gives NaN (not a finite number)"),
+        "{rec}"
+    );
+
+    // A cycle is refused at load, naming the line.
+    let cyclic = write(
+        tmp.path(),
+        "cycle.yaml",
+        "steps:\n  - run: echo x=1\n    results:\n      x: 'x=(\\d+)'\n      a: {expr: 'b + x'}\n      b: {expr: 'a * 2'}\n",
+    );
+    let out = mpf_in(tmp.path())
+        .args(["check"])
+        .arg(&cyclic)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cycle.yaml:5:")
+            && err.contains("result 'a': derived results read each other in a cycle (a, b)"),
+        "{err}"
+    );
+}
