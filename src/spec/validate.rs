@@ -837,14 +837,8 @@ fn step<T>(cx: &Ctx, r: &RawStep, s: &Spanned<T>, index: usize, section: &str) -
     })
 }
 
-/// `loss: {expr: "100 * dropped / sent", unit: "%", better: lower}`: only `unit` and `better`
-/// go with `expr`.
-fn derived_result(
-    cx: &Ctx,
-    key: &Spanned<String>,
-    e: &Spanned<RawExtractor>,
-    expr: &str,
-) -> Result<super::experiment::Derived> {
+/// A result's name as written: no spaces or commas.
+fn result_name<'k>(cx: &Ctx, key: &'k Spanned<String>) -> Result<&'k str> {
     let name = key.value.trim();
     if name.is_empty() || name.contains(char::is_whitespace) || name.contains(',') {
         return Err(cx.err(
@@ -855,6 +849,18 @@ fn derived_result(
             ),
         ));
     }
+    Ok(name)
+}
+
+/// `loss: {expr: "100 * dropped / sent", unit: "%", better: lower}`: only `unit` and `better`
+/// go with `expr`.
+fn derived_result(
+    cx: &Ctx,
+    key: &Spanned<String>,
+    e: &Spanned<RawExtractor>,
+    expr: &str,
+) -> Result<super::experiment::Derived> {
+    let name = result_name(cx, key)?;
     let r = &e.value;
     let others = r.regex.is_some()
         || r.json.is_some()
@@ -888,16 +894,7 @@ fn derived_result(
 }
 
 fn extractor(cx: &Ctx, key: &Spanned<String>, e: &Spanned<RawExtractor>) -> Result<Extractor> {
-    let name = key.value.trim();
-    if name.is_empty() || name.contains(char::is_whitespace) || name.contains(',') {
-        return Err(cx.err(
-            key,
-            format!(
-                "'{}' is not a valid result name (no spaces or commas)",
-                key.value
-            ),
-        ));
-    }
+    let name = result_name(cx, key)?;
     let r = &e.value;
     let bad = |msg: String| cx.err(e, format!("result '{name}': {msg}"));
     let kind = match (&r.regex, &r.json, &r.csv) {
