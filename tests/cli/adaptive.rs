@@ -563,6 +563,15 @@ pub fn udp_limit_is_found(dir: &Path, extra: &[&str]) {
         !at_limit.is_empty() && at_limit.iter().sum::<f64>() / (at_limit.len() as f64) < 0.1,
         "{at_limit:?}"
     );
+    // The derived result the condition reads is recorded with every run.
+    for r in journal(&set).iter().filter(|r| r["status"] == "ok") {
+        let (goodput, rate) = (
+            r["results"]["goodput"].as_f64().unwrap(),
+            r["point"]["rate"].as_f64().unwrap(),
+        );
+        let delivered = r["results"]["delivered"].as_f64().unwrap();
+        assert!((delivered - goodput / rate).abs() < 1e-9, "{r}");
+    }
 }
 
 #[test]
