@@ -120,11 +120,13 @@ impl Bisect {
     /// The next probe of a search given what was measured (value, met the condition) and,
     /// with `monotonic`, the limit of a smaller combination (`bound`): for `max`, every value
     /// up to it is taken to meet the condition; for `min`, every value below it to fail. The
-    /// ends of the closing bracket and the limit are measured before the search ends, so that
-    /// they are never only implied. A measurement that contradicts the bound (the limit was not
-    /// monotonic after all) drops it: the search goes on as the search without `monotonic`,
-    /// reusing every value measured so far, so it never takes more than
-    /// [`Bisect::worst_case_probes_monotonic`].
+    /// far end is measured as without `monotonic`. With `max`, the bound itself is measured
+    /// next: when it meets the condition, so does every value below it, and what it implies is
+    /// known rather than assumed; when it fails, the limit was not monotonic after all. With
+    /// `min`, the ends of the closing bracket are measured before the search ends. A
+    /// measurement that contradicts the bound drops it: the search goes on as the search
+    /// without `monotonic`, reusing every value measured so far (at most
+    /// [`Bisect::worst_case_probes_monotonic`] probes).
     pub fn next_given(&self, measured: &[(f64, bool)], bound: Option<f64>) -> Step {
         let goal = self.goal;
         let bound = bound.filter(|&b| {
@@ -132,23 +134,43 @@ impl Bisect {
                 .iter()
                 .any(|&(x, met)| infer(x, Some(b), goal) == Some(!met))
         });
-        let was_measured = |x: f64| measured.iter().find(|(v, _)| v.to_bits() == x.to_bits());
-        let step = self.next(|x| {
-            was_measured(x)
+        let was_measured = |x: f64| {
+            measured
+                .iter()
+                .find(|(v, _)| v.to_bits() == x.to_bits())
                 .map(|(_, met)| *met)
-                .or_else(|| infer(x, bound, goal))
-        });
-        if let Step::Done(f) = &step {
-            let ends = [f.limit, f.bracket.map(|b| b.0), f.bracket.map(|b| b.1)];
-            if let Some(x) = ends
-                .into_iter()
-                .flatten()
-                .find(|&x| was_measured(x).is_none())
-            {
-                return Step::Probe(x);
+        };
+        let far = match goal {
+            Goal::Max => self.hi,
+            Goal::Min => self.lo,
+        };
+        if let (Goal::Max, Some(b), Some(false)) = (goal, bound, was_measured(far)) {
+            if was_measured(b).is_none() {
+                return Step::Probe(b);
             }
         }
-        step
+        let step = self.next(|x| {
+            was_measured(x).or_else(|| (x != far).then(|| infer(x, bound, goal)).flatten())
+        });
+        let Step::Done(mut f) = step else {
+            return step;
+        };
+        // A measured bound inside the closing bracket is its better end.
+        if let (Some(b), Some((good, bad))) = (bound.filter(|_| goal == Goal::Max), f.bracket) {
+            if good < b && b < bad {
+                f.limit = Some(b);
+                f.bracket = Some((b, bad));
+            }
+        }
+        let ends = [f.limit, f.bracket.map(|b| b.0), f.bracket.map(|b| b.1)];
+        match ends
+            .into_iter()
+            .flatten()
+            .find(|&x| was_measured(x).is_none())
+        {
+            Some(x) => Step::Probe(x),
+            None => Step::Done(f),
+        }
     }
 
     /// The most probes a search can take: the far end, the near end and the deepest
@@ -166,11 +188,15 @@ impl Bisect {
             .unwrap_or(MAX_PROBES)
     }
 
-    /// The most probes of a search with `monotonic` whose combination has smaller ones: a
-    /// limit that turns out not to be monotonic costs the probes spent trusting it, then at
-    /// most those of the search without it.
+    /// The most probes of a search with `monotonic` whose combination has smaller ones. With
+    /// `max`, every probe but the bound is one the search without `monotonic` makes too: at
+    /// most one more. With `min`, a limit that turns out not to be monotonic costs the probes
+    /// spent trusting it, then at most those of the search without it.
     pub fn worst_case_probes_monotonic(&self) -> usize {
-        2 * self.worst_case_probes()
+        match self.goal {
+            Goal::Max => self.worst_case_probes() + 1,
+            Goal::Min => 2 * self.worst_case_probes(),
+        }
     }
 
     /// The most middles probed from the bracket (`good`, `bad`), `None` past the budget.
@@ -294,7 +320,7 @@ mod tests {
         let (plain, plain_probes) = search_given(&b, 100.0, None);
         let (c1, _) = search_given(&b, 800.0, None);
         let (f, probes) = search_given(&b, 100.0, c1.limit);
-        assert_eq!((plain_probes, probes), (12, 14));
+        assert_eq!((plain_probes, probes), (12, 13));
         assert_eq!((f.status, f.limit), (plain.status, plain.limit));
         assert!(probes <= b.worst_case_probes_monotonic());
         // Where the limit is monotonic, fewer probes than without `monotonic`.
@@ -363,7 +389,13 @@ mod tests {
                 proptest::prop_assert!(probes <= plain_probes, "{probes} probes, {plain_probes} without monotonic");
                 proptest::prop_assert_eq!(mono.limit, plain.limit);
                 proptest::prop_assert_eq!(mono.status, plain.status);
-            } else if let Some(l) = mono.limit {
+            } else {
+                if b.goal == Goal::Max {
+                    proptest::prop_assert!(probes <= plain_probes + 1, "{probes} probes, {plain_probes} without monotonic");
+                }
+                proptest::prop_assert_eq!(mono.limit, plain.limit);
+            }
+            if let Some(l) = mono.limit {
                 // Still a measured value on the right side of the capacity.
                 let ok = match b.goal {
                     Goal::Max => l <= at(second),
