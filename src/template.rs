@@ -86,10 +86,171 @@ pub fn parse_port(text: &str) -> Option<u16> {
     text.trim().parse::<u16>().ok().filter(|p| *p != 0)
 }
 
-/// Evaluates a `when:` expression to a boolean.
+/// Evaluates a condition (`when:`, a search's condition) to a boolean. A condition that
+/// cannot be evaluated is an error, and so is one whose outcome depends on a value that is not a
+/// number: minijinja orders NaN below every number, so `lost / total < 0.01` with `total` 0
+/// would be true. `and`, `or` and `not` are decided as in three-valued logic (`total == 0 or
+/// lost / total < 0.01` holds when `total` is 0); a comparison with a NaN operand, or a NaN
+/// alone, is undecided, and an undecided outcome is the error.
 pub fn eval_condition(expr: &str, ctx: &Value) -> Result<bool, String> {
     let e = compile_expression(expr)?;
-    e.eval(ctx).map(|v| v.is_true()).map_err(describe)
+    let whole = e.eval(ctx).map_err(describe)?;
+    let parsed = std::panic::catch_unwind(|| minijinja::machinery::parse_expr(expr));
+    let Ok(Ok(ast)) = parsed else {
+        return Ok(whole.is_true());
+    };
+    // A part that cannot be evaluated alone leaves the decision to minijinja.
+    match decide(&ast, expr, ctx) {
+        Ok(Some(b)) => Ok(b),
+        Err(_) => Ok(whole.is_true()),
+        Ok(None) => Err(format!(
+            "'{expr}' cannot be decided: a value in it is not a number (NaN, as 0 / 0 gives)"
+        )),
+    }
+}
+
+/// Evaluates an expression that must give a number (a derived result); NaN and infinities
+/// are returned for the caller to judge.
+pub fn eval_number(expr: &str, ctx: &Value) -> Result<f64, String> {
+    let v = compile_expression(expr)?.eval(ctx).map_err(describe)?;
+    if v.kind() != minijinja::value::ValueKind::Number {
+        return Err(format!("gives {} '{v}', not a number", v.kind()));
+    }
+    f64::try_from(v).map_err(describe)
+}
+
+/// A condition's outcome in three-valued logic: `None` when a NaN decides it.
+fn decide(
+    node: &minijinja::machinery::ast::Expr,
+    src: &str,
+    ctx: &Value,
+) -> Result<Option<bool>, String> {
+    use minijinja::machinery::ast::{BinOpKind as B, Expr, UnaryOpKind};
+    match node {
+        Expr::BinOp(b) if matches!(b.op, B::ScAnd | B::ScOr) => {
+            let stop = matches!(b.op, B::ScOr);
+            let left = decide(&b.left, src, ctx)?;
+            if left == Some(stop) {
+                return Ok(left);
+            }
+            let right = decide(&b.right, src, ctx)?;
+            Ok(match (left, right) {
+                (_, Some(r)) if r == stop => Some(stop),
+                (Some(_), r) => r,
+                (None, _) => None,
+            })
+        }
+        Expr::UnaryOp(u) if matches!(u.op, UnaryOpKind::Not) => {
+            Ok(decide(&u.expr, src, ctx)?.map(|b| !b))
+        }
+        Expr::BinOp(b) if matches!(b.op, B::Eq | B::Ne | B::Lt | B::Lte | B::Gt | B::Gte) => {
+            for side in [&b.left, &b.right] {
+                if is_nan(&sub_value(side, src, ctx)?) {
+                    return Ok(None);
+                }
+            }
+            sub_value(node, src, ctx).map(|v| Some(v.is_true()))
+        }
+        Expr::Compare(c) => {
+            let operands = std::iter::once(&c.expr).chain(c.ops.iter().map(|o| &o.expr));
+            for side in operands {
+                if is_nan(&sub_value(side, src, ctx)?) {
+                    return Ok(None);
+                }
+            }
+            sub_value(node, src, ctx).map(|v| Some(v.is_true()))
+        }
+        _ => {
+            let v = sub_value(node, src, ctx)?;
+            Ok((!is_nan(&v)).then(|| v.is_true()))
+        }
+    }
+}
+
+/// The value of a part of an expression, evaluated from its own text.
+fn sub_value(
+    node: &minijinja::machinery::ast::Expr,
+    src: &str,
+    ctx: &Value,
+) -> Result<Value, String> {
+    let text = node_text(node, src).ok_or_else(|| format!("cannot evaluate a part of '{src}'"))?;
+    compile_expression(text)?.eval(ctx).map_err(describe)
+}
+
+/// The text of a node. minijinja's spans start where the parser stood (`or x == 5` for the
+/// right side of an `or`) and leave out a group's parentheses, so a node's text runs from its
+/// leftmost leaf to its own end, widened over the parentheses it needs.
+fn node_text<'s>(node: &minijinja::machinery::ast::Expr, src: &'s str) -> Option<&'s str> {
+    let (start, end) = (leftmost(node) as usize, node.span().end_offset as usize);
+    let b = src.as_bytes();
+    let (mut start, mut end) = (start.min(end), end.min(b.len()));
+    let (mut open, mut close) = unbalanced(src.get(start..end)?);
+    while close > 0 {
+        start = src[..start].trim_end().len().checked_sub(1)?;
+        if !matches!(b[start], b'(' | b'[' | b'{') {
+            return None;
+        }
+        close -= 1;
+    }
+    while open > 0 {
+        end += src[end..].len() - src[end..].trim_start().len();
+        if !matches!(b.get(end), Some(b')' | b']' | b'}')) {
+            return None;
+        }
+        end += 1;
+        open -= 1;
+    }
+    (open, close) = unbalanced(src.get(start..end)?);
+    ((open, close) == (0, 0)).then(|| &src[start..end])
+}
+
+/// Where a node's text starts: at its leftmost leaf.
+fn leftmost(node: &minijinja::machinery::ast::Expr) -> u32 {
+    use minijinja::machinery::ast::Expr;
+    match node {
+        Expr::BinOp(b) => leftmost(&b.left),
+        Expr::Compare(c) => leftmost(&c.expr),
+        Expr::Filter(f) => f.expr.as_ref().map_or(node.span().start_offset, leftmost),
+        Expr::Test(t) => leftmost(&t.expr),
+        Expr::GetAttr(g) => leftmost(&g.expr),
+        Expr::GetItem(g) => leftmost(&g.expr),
+        Expr::Call(c) => leftmost(&c.expr),
+        Expr::IfExpr(i) => leftmost(&i.true_expr),
+        _ => node.span().start_offset,
+    }
+}
+
+/// Brackets a text leaves open and closes without opening, outside string literals.
+fn unbalanced(text: &str) -> (usize, usize) {
+    let (mut open, mut close) = (0usize, 0usize);
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for c in text.chars() {
+        match quote {
+            Some(q) => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None => match c {
+                '\'' | '"' => quote = Some(c),
+                '(' | '[' | '{' => open += 1,
+                ')' | ']' | '}' if open > 0 => open -= 1,
+                ')' | ']' | '}' => close += 1,
+                _ => {}
+            },
+        }
+    }
+    (open, close)
+}
+
+fn is_nan(v: &Value) -> bool {
+    v.kind() == minijinja::value::ValueKind::Number
+        && f64::try_from(v.clone()).is_ok_and(f64::is_nan)
 }
 
 /// Compiles an expression. minijinja 2.24's expression lexer panics ("empty lexer stack")
@@ -302,6 +463,14 @@ fn suggest_callable(kind: Callable, name: &str) -> String {
 pub fn expression_names(expr: &str) -> Result<BTreeSet<String>, String> {
     let e = compile_expression(expr)?;
     Ok(e.undeclared_variables(false).into_iter().collect())
+}
+
+/// The names an expression reads, dotted paths whole (`lat.p99`), sorted.
+pub fn expression_names_nested(expr: &str) -> Result<Vec<String>, String> {
+    let e = compile_expression(expr)?;
+    let mut names: Vec<String> = e.undeclared_variables(true).into_iter().collect();
+    names.sort();
+    Ok(names)
 }
 
 /// Checks a search condition: every name is a variable, `results` (`results["lat.p99"]`), or
@@ -561,6 +730,39 @@ mod tests {
             assert!(expression_names(bad).is_err());
             assert!(eval_condition(bad, &Value::from(())).is_err());
         }
+    }
+
+    #[test]
+    fn a_nan_never_decides_a_condition() {
+        let ctx = Value::from_serialize(serde_json::json!({"lost": 0, "total": 0, "x": 5}));
+        for undecided in [
+            "lost / total < 0.01",
+            "lost / total >= 0.01",
+            "not (lost / total < 0.01)",
+            "x > 1 and lost / total < 0.01",
+            "x < 1 or (lost / total) * 100 < 1",
+            "1 < lost / total < 2",
+            "lost / total",
+        ] {
+            let e = eval_condition(undecided, &ctx).unwrap_err();
+            assert!(e.contains("not a number"), "{undecided}: {e}");
+        }
+        for (decided, want) in [
+            ("total == 0 or lost / total < 0.01", true),
+            ("total > 0 and lost / total < 0.01", false),
+            ("lost / total < 0.01 or x == 5", true),
+            ("lost / total < 0.01 and x == 4", false),
+            ("(x + 1) * 2 > 11 and not (x < 3)", true),
+            ("x / 2 < 2.6 < 3", true),
+            ("x in [1, 5] and 'a' ~ 'b' == 'ab'", true),
+            ("x if x > 9 else lost / x < 0.1", true),
+            ("x | float > 4.5", true),
+        ] {
+            assert_eq!(eval_condition(decided, &ctx), Ok(want), "{decided}");
+        }
+        // A value that is infinite is a number: 1 / 0 is above any bound.
+        let ctx = Value::from_serialize(serde_json::json!({"lost": 1, "total": 0}));
+        assert_eq!(eval_condition("lost / total < 0.01", &ctx), Ok(false));
     }
 
     #[test]

@@ -73,7 +73,23 @@ pub fn summarize(xs: &[f64]) -> Option<Summary> {
     })
 }
 
+/// The one rule for the intervals of tables and graphs (SPEC §17): a result none of whose
+/// values is negative (a duration, a rate, a count) cannot be negative, and the t interval of a
+/// few noisy runs that reaches below zero is clipped at zero, saying so.
+pub fn never_negative<'a>(values: impl IntoIterator<Item = &'a f64>) -> bool {
+    values.into_iter().all(|v| *v >= 0.0)
+}
+
 impl Summary {
+    /// Clips the interval of a never-negative result at zero; whether it reached below.
+    pub fn clip_at_zero(&mut self) -> bool {
+        if self.ci_lo < 0.0 {
+            self.ci_lo = 0.0;
+            return true;
+        }
+        false
+    }
+
     /// Whisker ends (the most extreme values within 1.5 IQR of the box) and the outliers.
     pub fn whiskers(&self, values: &[f64]) -> (f64, f64, Vec<f64>) {
         let iqr = self.q3 - self.q1;

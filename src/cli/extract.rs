@@ -32,6 +32,9 @@ pub fn run(args: Args) -> Result<i32> {
         ),
     };
     let done = reextract(&dir, &exp, new_source.as_deref())?;
+    for w in &done.warnings {
+        console::err(&format!("warning: {w}"));
+    }
     console::err(&summary(&dir, &done));
     Ok(if done.failed > 0 {
         exit::FAILURE
@@ -57,6 +60,9 @@ fn summary(dir: &std::path::Path, d: &Reextracted) -> String {
     }
     if !d.now_failed.is_empty() {
         line.push_str(&format!("; now failed: {}", run_ids(&d.now_failed)));
+    }
+    if d.decided_again {
+        line.push_str("; limits and convergence judged again");
     }
     line.push_str(&format!(
         "; previous journal kept as journal.{}.jsonl",

@@ -117,26 +117,108 @@ impl Bisect {
         m.round().clamp(l + 1.0, h - 1.0)
     }
 
-    /// The most probes a search can take (a limit at the near end of the range, where a
-    /// relative precision is narrowest).
-    pub fn worst_case_probes(&self) -> usize {
-        let near = match self.goal {
-            Goal::Max => self.lo,
-            Goal::Min => self.hi,
+    /// The next probe of a search given what was measured (value, met the condition) and,
+    /// with `monotonic`, the limit of a smaller combination (`bound`): for `max`, every value
+    /// up to it is taken to meet the condition; for `min`, every value below it to fail. The
+    /// far end is measured as without `monotonic`. With `max`, the bound itself is measured
+    /// next: when it meets the condition, so does every value below it, and what it implies is
+    /// known rather than assumed; when it fails, the limit was not monotonic after all. With
+    /// `min`, the ends of the closing bracket are measured before the search ends. A
+    /// measurement that contradicts the bound drops it: the search goes on as the search
+    /// without `monotonic`, reusing every value measured so far (at most
+    /// [`Bisect::worst_case_probes_monotonic`] probes).
+    pub fn next_given(&self, measured: &[(f64, bool)], bound: Option<f64>) -> Step {
+        let goal = self.goal;
+        let bound = bound.filter(|&b| {
+            !measured
+                .iter()
+                .any(|&(x, met)| infer(x, Some(b), goal) == Some(!met))
+        });
+        let was_measured = |x: f64| {
+            measured
+                .iter()
+                .find(|(v, _)| v.to_bits() == x.to_bits())
+                .map(|(_, met)| *met)
         };
-        let mut probed: Vec<f64> = Vec::new();
-        loop {
-            let step = self.next(|x| {
-                probed
-                    .iter()
-                    .any(|p| p.to_bits() == x.to_bits())
-                    .then_some(x == near)
-            });
-            match step {
-                Step::Probe(x) => probed.push(x),
-                Step::Done(_) => return probed.len(),
+        let far = match goal {
+            Goal::Max => self.hi,
+            Goal::Min => self.lo,
+        };
+        if let (Goal::Max, Some(b), Some(false)) = (goal, bound, was_measured(far)) {
+            if was_measured(b).is_none() {
+                return Step::Probe(b);
             }
         }
+        let step = self.next(|x| {
+            was_measured(x).or_else(|| (x != far).then(|| infer(x, bound, goal)).flatten())
+        });
+        let Step::Done(mut f) = step else {
+            return step;
+        };
+        // A measured bound inside the closing bracket is its better end.
+        if let (Some(b), Some((good, bad))) = (bound.filter(|_| goal == Goal::Max), f.bracket) {
+            if good < b && b < bad {
+                f.limit = Some(b);
+                f.bracket = Some((b, bad));
+            }
+        }
+        let ends = [f.limit, f.bracket.map(|b| b.0), f.bracket.map(|b| b.1)];
+        match ends
+            .into_iter()
+            .flatten()
+            .find(|&x| was_measured(x).is_none())
+        {
+            Some(x) => Step::Probe(x),
+            None => Step::Done(f),
+        }
+    }
+
+    /// The most probes a search can take: the far end, the near end and the deepest
+    /// bisection over every possible outcome of its probes. The exploration is exact within a
+    /// budget of bisections; past it the answer is the bound no search exceeds, the two ends
+    /// and [`MAX_PROBES`] middles.
+    pub fn worst_case_probes(&self) -> usize {
+        let (near, far) = match self.goal {
+            Goal::Max => (self.lo, self.hi),
+            Goal::Min => (self.hi, self.lo),
+        };
+        let mut budget: usize = 1 << 20;
+        2 + self
+            .deepest(near, far, 0, &mut budget)
+            .unwrap_or(MAX_PROBES)
+    }
+
+    /// The most probes of a search with `monotonic` whose combination has smaller ones. With
+    /// `max`, every probe but the bound is one the search without `monotonic` makes too: at
+    /// most one more. With `min`, a limit that turns out not to be monotonic costs the probes
+    /// spent trusting it, then at most those of the search without it.
+    pub fn worst_case_probes_monotonic(&self) -> usize {
+        match self.goal {
+            Goal::Max => self.worst_case_probes() + 1,
+            Goal::Min => 2 * self.worst_case_probes(),
+        }
+    }
+
+    /// The most middles probed from the bracket (`good`, `bad`), `None` past the budget.
+    fn deepest(&self, good: f64, bad: f64, depth: usize, budget: &mut usize) -> Option<usize> {
+        if depth == MAX_PROBES || self.closed(good, bad) {
+            return Some(0);
+        }
+        *budget = budget.checked_sub(1)?;
+        let m = self.middle(good, bad);
+        let met = self.deepest(m, bad, depth + 1, budget)?;
+        let failed = self.deepest(good, m, depth + 1, budget)?;
+        Some(1 + met.max(failed))
+    }
+}
+
+/// What a smaller combination's limit `bound` implies at `x`: for `max`, every value up to it
+/// meets the condition; for `min`, every value below it fails.
+pub fn infer(x: f64, bound: Option<f64>, goal: Goal) -> Option<bool> {
+    let b = bound?;
+    match goal {
+        Goal::Max => (x <= b).then_some(true),
+        Goal::Min => (x < b).then_some(false),
     }
 }
 
@@ -198,6 +280,130 @@ mod tests {
             assert!(probes.iter().all(|p| p.fract() == 0.0), "integer probes");
         }
         assert!(b.worst_case_probes() <= 25);
+        // It printed "at most 5 probes" for a search that takes 12.
+        let b = bisect(1.0, 1000.0, true, Goal::Max, Width::Relative(0.01));
+        let most = (1..=1000).map(|c| search(&b, c as f64).1.len()).max();
+        assert_eq!(
+            most,
+            Some(b.worst_case_probes()),
+            "the worst case is reached"
+        );
+        assert_eq!(b.worst_case_probes(), 13);
+    }
+
+    /// A search with `monotonic` (`bound`: the smaller combination's limit) against a system
+    /// whose limit is `capacity`; returns what it found and how many probes it took.
+    fn search_given(b: &Bisect, capacity: f64, bound: Option<f64>) -> (Found, usize) {
+        let mut measured: Vec<(f64, bool)> = Vec::new();
+        let meets = |x: f64| match b.goal {
+            Goal::Max => x <= capacity,
+            Goal::Min => x >= capacity,
+        };
+        loop {
+            match b.next_given(&measured, bound) {
+                Step::Probe(x) => {
+                    assert!(
+                        !measured.iter().any(|(v, _)| *v == x),
+                        "{x} probed twice (capacity {capacity}, bound {bound:?})"
+                    );
+                    measured.push((x, meets(x)));
+                }
+                Step::Done(f) => return (f, measured.len()),
+            }
+        }
+    }
+
+    #[test]
+    fn a_limit_that_turns_out_not_monotonic_restarts_the_bisection() {
+        // Limit 800 at c=1, 100 at c=2: c=2 took 308 probes one 1% step at a time.
+        let b = bisect(1.0, 1000.0, true, Goal::Max, Width::Relative(0.01));
+        let (plain, plain_probes) = search_given(&b, 100.0, None);
+        let (c1, _) = search_given(&b, 800.0, None);
+        let (f, probes) = search_given(&b, 100.0, c1.limit);
+        assert_eq!((plain_probes, probes), (12, 13));
+        assert_eq!((f.status, f.limit), (plain.status, plain.limit));
+        assert!(probes <= b.worst_case_probes_monotonic());
+        // Where the limit is monotonic, fewer probes than without `monotonic`.
+        let (f, probes) = search_given(&b, 900.0, c1.limit);
+        let (plain, plain_probes) = search_given(&b, 900.0, None);
+        assert_eq!(f.limit, plain.limit);
+        assert!(probes < plain_probes, "{probes} vs {plain_probes}");
+    }
+
+    fn any_bisect() -> impl proptest::strategy::Strategy<Value = Bisect> {
+        use proptest::prelude::*;
+        (
+            -1000.0f64..1e6,
+            0.0f64..7.0,
+            any::<bool>(),
+            any::<bool>(),
+            prop_oneof![
+                (0.001f64..0.2).prop_map(Width::Relative),
+                (0.01f64..500.0).prop_map(Width::Absolute),
+            ],
+        )
+            .prop_map(|(lo, decades, integer, max, precision)| {
+                let lo = if integer { lo.round() } else { lo };
+                let hi = lo + 10f64.powf(decades).max(2.0);
+                let hi = if integer { hi.round() } else { hi };
+                let goal = if max { Goal::Max } else { Goal::Min };
+                bisect(lo, hi, integer, goal, precision)
+            })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(400))]
+
+        /// `--dry-run`'s worst case is never exceeded, wherever the limit is.
+        #[test]
+        fn no_search_takes_more_probes_than_the_worst_case(
+            b in any_bisect(),
+            at in -0.1f64..1.1,
+        ) {
+            let capacity = b.lo + at * (b.hi - b.lo);
+            let (_, probes) = search(&b, capacity);
+            let worst = b.worst_case_probes();
+            proptest::prop_assert!(probes.len() <= worst, "{} probes, worst case {worst}", probes.len());
+        }
+
+        /// With `monotonic`: never more probes than without it where the limit does not
+        /// decrease, the same limit, and never more than the worst case where it does.
+        #[test]
+        fn monotonic_never_costs_more_than_without_it(
+            b in any_bisect(),
+            first in -0.1f64..1.1,
+            second in -0.1f64..1.1,
+        ) {
+            let at = |f: f64| b.lo + f * (b.hi - b.lo);
+            let (c1, _) = search_given(&b, at(first), None);
+            let bound = match (b.goal, c1.status) {
+                (_, LimitStatus::Found) | (Goal::Max, LimitStatus::HoldsEverywhere) => c1.limit,
+                _ => None,
+            };
+            let (plain, plain_probes) = search_given(&b, at(second), None);
+            let (mono, probes) = search_given(&b, at(second), bound);
+            // The limit does not decrease, for either goal.
+            let monotonic = second >= first;
+            proptest::prop_assert!(probes <= b.worst_case_probes_monotonic());
+            if monotonic {
+                proptest::prop_assert!(probes <= plain_probes, "{probes} probes, {plain_probes} without monotonic");
+                proptest::prop_assert_eq!(mono.limit, plain.limit);
+                proptest::prop_assert_eq!(mono.status, plain.status);
+            } else {
+                if b.goal == Goal::Max {
+                    proptest::prop_assert!(probes <= plain_probes + 1, "{probes} probes, {plain_probes} without monotonic");
+                }
+                proptest::prop_assert_eq!(mono.limit, plain.limit);
+            }
+            if let Some(l) = mono.limit {
+                // Still a measured value on the right side of the capacity.
+                let ok = match b.goal {
+                    Goal::Max => l <= at(second),
+                    Goal::Min => l >= at(second),
+                };
+                proptest::prop_assert!(ok, "limit {l}, capacity {}", at(second));
+            }
+        }
     }
 
     #[test]

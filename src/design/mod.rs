@@ -10,5 +10,5 @@ mod rounds;
 mod sample;
 
 pub use bisect::{probe_value, Bisect, Found, Step, MAX_PROBES};
-pub use rounds::{Design, Next};
+pub use rounds::{Design, Next, Outcome};
 pub use sample::{point_key, sample, Journal, Rule, Sample, SampleEnd};

@@ -46,6 +46,14 @@ pub struct Next {
     pub warnings: Vec<String>,
 }
 
+/// What a journal implies at its end.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub points: Vec<PointRuns>,
+    pub limits: Vec<Limit>,
+    pub warnings: Vec<String>,
+}
+
 /// One unit's request at one round: a point and the repetitions it needs.
 struct Batch {
     round: usize,
@@ -130,10 +138,21 @@ impl Design {
         })
     }
 
-    /// Per point its runs and convergence (adaptive designs), and the limits (searches).
-    pub fn outcome(&self, plan: &mut Plan, records: &[RunRecord]) -> (Vec<PointRuns>, Vec<Limit>) {
+    /// Per point its runs and convergence (adaptive designs), the limits (searches), and the
+    /// conditions that could not be evaluated: a pure function of the journal, so that a set
+    /// whose results were extracted again gets them anew.
+    pub fn outcome(&self, plan: &mut Plan, records: &[RunRecord]) -> Outcome {
         let tl = self.timeline(plan, &Journal::new(records));
-        (tl.points, tl.limits)
+        Outcome {
+            points: tl.points,
+            limits: tl.limits,
+            warnings: tl.warnings,
+        }
+    }
+
+    /// Whether the outcome depends on the results (adaptive repetitions or a search).
+    pub fn decides(&self) -> bool {
+        self.search.is_some() || self.rule.is_adaptive()
     }
 
     /// The fewest and the most runs the design can take, for `--dry-run`.
@@ -142,8 +161,16 @@ impl Design {
         match &self.search {
             None => (units * self.rule.min, units * self.rule.max),
             Some(s) => {
-                let worst = s.bisect.worst_case_probes();
-                (units * self.rule.min, units * worst * self.rule.max)
+                let (plain, mono) = (
+                    s.bisect.worst_case_probes(),
+                    s.bisect.worst_case_probes_monotonic(),
+                );
+                let probes: usize = s
+                    .before
+                    .iter()
+                    .map(|b| if b.is_empty() { plain } else { mono })
+                    .sum();
+                (units * self.rule.min, probes * self.rule.max)
             }
         }
     }
@@ -267,7 +294,7 @@ impl Design {
         }
         let point = group_point(plan, g, s.variable);
         if waiting {
-            tl.limits.push(unfinished(point, &[], s.bisect.goal, 0, 0));
+            tl.limits.push(unfinished(point, &[], &s.bisect, 0, 0));
             ends[g] = Some(GroupEnd {
                 found: None,
                 end_round: usize::MAX,
@@ -295,28 +322,16 @@ impl Design {
         let mut measured: Vec<(f64, bool)> = Vec::new();
         let (mut round, mut runs) = (start, 0);
         loop {
-            let known = |x: f64| {
-                measured
-                    .iter()
-                    .find(|(v, _)| v.to_bits() == x.to_bits())
-                    .map(|(_, met)| *met)
-                    .or_else(|| infer(x, bound, goal))
-            };
-            let x = match s.bisect.next(known) {
+            let x = match s.bisect.next_given(&measured, bound) {
                 Step::Probe(x) => x,
-                Step::Done(found) => match found.limit {
-                    // Inferred from a smaller combination's limit: measured before it is
-                    // reported, so that a limit is always a measured value.
-                    Some(l) if !measured.iter().any(|(v, _)| v.to_bits() == l.to_bits()) => l,
-                    _ => {
-                        tl.limits
-                            .push(limit_of(point, &found, s, measured.len(), runs));
-                        return GroupEnd {
-                            found: Some(found),
-                            end_round: round,
-                        };
-                    }
-                },
+                Step::Done(found) => {
+                    tl.limits
+                        .push(limit_of(point, &found, s, measured.len(), runs));
+                    return GroupEnd {
+                        found: Some(found),
+                        end_round: round,
+                    };
+                }
             };
             let value = probe_value(x, s.bisect.integer);
             let p = plan.probe(g, s.variable, &value);
@@ -325,8 +340,13 @@ impl Design {
             let Some(end) = end else {
                 tl.searching
                     .push(bracket_text(&s.name, &measured, goal, &point));
-                tl.limits
-                    .push(unfinished(point, &measured, goal, measured.len() + 1, runs));
+                tl.limits.push(unfinished(
+                    point,
+                    &measured,
+                    &s.bisect,
+                    measured.len() + 1,
+                    runs,
+                ));
                 return GroupEnd {
                     found: None,
                     end_round: usize::MAX,
@@ -356,14 +376,6 @@ fn usable_bound(f: &Found, goal: Goal) -> Option<f64> {
     match (goal, f.status) {
         (_, LimitStatus::Found) | (Goal::Max, LimitStatus::HoldsEverywhere) => f.limit,
         _ => None,
-    }
-}
-
-fn infer(x: f64, bound: Option<f64>, goal: Goal) -> Option<bool> {
-    let b = bound?;
-    match goal {
-        Goal::Max => (x <= b).then_some(true),
-        Goal::Min => (x < b).then_some(false),
     }
 }
 
@@ -450,15 +462,14 @@ fn best_met(measured: &[(f64, bool)], goal: Goal) -> Option<f64> {
 fn unfinished(
     point: Map<String, Value>,
     measured: &[(f64, bool)],
-    goal: Goal,
+    bisect: &Bisect,
     probes: usize,
     runs: usize,
 ) -> Limit {
     Limit {
         point,
-        limit: best_met(measured, goal)
-            .and_then(serde_json::Number::from_f64)
-            .map_or(Value::Null, Value::Number),
+        limit: best_met(measured, bisect.goal)
+            .map_or(Value::Null, |l| probe_value(l, bisect.integer)),
         status: LimitStatus::Unfinished,
         probes,
         runs,

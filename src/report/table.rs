@@ -238,6 +238,8 @@ pub struct SummaryRow {
     pub result: String,
     pub unit: String,
     pub stats: crate::analyze::stats::Summary,
+    /// The interval reached below zero for a never-negative result and was clipped at zero.
+    pub clipped: bool,
 }
 
 /// Per point (in point order) and per numeric result (in the manifest's order), the
@@ -280,11 +282,37 @@ pub fn summary_rows(set: &ResultSet) -> Vec<SummaryRow> {
                     result: x.name.clone(),
                     unit: x.unit.clone(),
                     stats,
+                    clipped: false,
                 });
             }
         }
     }
+    // The graphs' rule: a result never negative in the set has its intervals clipped at zero.
+    let negative: std::collections::HashSet<String> = rows
+        .iter()
+        .filter(|r| !crate::analyze::stats::never_negative([&r.stats.min]))
+        .map(|r| r.result.clone())
+        .collect();
+    for r in rows.iter_mut().filter(|r| !negative.contains(&r.result)) {
+        r.clipped = r.stats.clip_at_zero() && r.stats.n >= 2;
+    }
     rows
+}
+
+/// `ci95_low clipped at 0 (never negative): tps, count`, when an interval was clipped.
+fn clip_note(rows: &[SummaryRow]) -> Option<String> {
+    let mut names: Vec<&str> = Vec::new();
+    for r in rows.iter().filter(|r| r.clipped) {
+        if !names.contains(&r.result.as_str()) {
+            names.push(&r.result);
+        }
+    }
+    (!names.is_empty()).then(|| {
+        format!(
+            "ci95_low clipped at 0 for results that are never negative: {}",
+            names.join(", ")
+        )
+    })
 }
 
 /// Column names of the summary after the point's variables.
@@ -301,8 +329,9 @@ const SUMMARY_COLUMNS: [&str; 10] = [
     "stddev",
 ];
 
-/// The summary for display: variables by label, each row's numbers in one human unit.
-pub fn summary_display(set: &ResultSet) -> (Vec<String>, Vec<Vec<String>>) {
+/// The summary for display: variables by label, each row's numbers in one human unit, and
+/// the note on clipped intervals.
+pub fn summary_display(set: &ResultSet) -> (Vec<String>, Vec<Vec<String>>, Option<String>) {
     let swept: Vec<_> = set
         .manifest
         .variables
@@ -311,7 +340,9 @@ pub fn summary_display(set: &ResultSet) -> (Vec<String>, Vec<Vec<String>>) {
         .collect();
     let mut header: Vec<String> = swept.iter().map(|v| v.name.clone()).collect();
     header.extend(SUMMARY_COLUMNS.map(String::from));
-    let rows = summary_rows(set)
+    let summary = summary_rows(set);
+    let note = clip_note(&summary);
+    let rows = summary
         .into_iter()
         .map(|r| {
             let s = &r.stats;
@@ -335,7 +366,7 @@ pub fn summary_display(set: &ResultSet) -> (Vec<String>, Vec<Vec<String>>) {
             row
         })
         .collect();
-    (header, rows)
+    (header, rows, note)
 }
 
 /// `mpf show ID --summary`: one row per point and result, in `format`. Table and Markdown
@@ -344,12 +375,15 @@ pub fn summary_display(set: &ResultSet) -> (Vec<String>, Vec<Vec<String>>) {
 pub fn show_summary(set: &ResultSet, format: Format) -> crate::Result<String> {
     match format {
         Format::Table | Format::Markdown => {
-            let (h, rows) = summary_display(set);
+            let (h, rows, clipped) = summary_display(set);
             let title = format!(
                 "{}: per point, the {} ok runs' mean, median, 95% confidence interval of the mean, min, max",
                 set.manifest.id, set.manifest.runs_ok
             );
-            let notes = run_notes(set);
+            let notes = match clipped {
+                Some(c) => format!("\n{c}\n{}", run_notes(set)),
+                None => run_notes(set),
+            };
             Ok(if format == Format::Table {
                 format!("{title}\n\n{}{notes}", text_table(&h, &rows))
             } else {

@@ -8,7 +8,7 @@ use tokio::task::JoinSet;
 
 use serde_json::Value;
 
-use crate::design::{Design, Next};
+use crate::design::{Design, Next, Outcome};
 use crate::error::Result;
 use crate::facts;
 use crate::plan::{Plan, PlannedRun};
@@ -18,7 +18,7 @@ use crate::runner::run::{RunEnv, RunOutcome};
 use crate::spec::{Experiment, OnFailure};
 use crate::store::writer::SetWriter;
 use crate::store::{
-    now_rfc3339, point_text, results_text, ResultInfo, RunRecord, RunStatus, SetStatus,
+    now_rfc3339, point_text, results_text, Manifest, ResultInfo, RunRecord, RunStatus, SetStatus,
 };
 
 /// How many failed runs, all failing the same way, stop a set that has no successful run yet.
@@ -301,7 +301,7 @@ pub async fn run_experiment(
         announce_done(control, already);
     }
     let mut summary = progress.summary;
-    record_outcome(&design, &mut plan, writer, control);
+    record_outcome(&design, &mut plan, writer, control, &mut warned);
     control.emit(Event::Finished);
     let status = if summary.interrupted {
         SetStatus::Interrupted
@@ -338,36 +338,64 @@ fn announce_done(control: &Control, already: usize) {
 
 /// Writes into the manifest what the design found (per point runs, limits, the probed values
 /// of the searched variable) and reports the limits.
-fn record_outcome(design: &Design, plan: &mut Plan, writer: &mut SetWriter, control: &Control) {
-    let (points, limits) = design.outcome(plan, writer.records());
-    writer.manifest.points = points;
-    writer.manifest.planned_runs = writer.records().len().max(writer.manifest.planned_runs);
-    let Some(search) = &writer.manifest.search else {
-        return;
-    };
-    let variable = search.variable.clone();
-    let mut probed: Vec<Value> = writer
-        .records()
+fn record_outcome(
+    design: &Design,
+    plan: &mut Plan,
+    writer: &mut SetWriter,
+    control: &Control,
+    warned: &mut HashSet<String>,
+) {
+    let outcome = design.outcome(plan, writer.records());
+    // The last round's conditions are judged after it ran: their notes come here.
+    for w in outcome
+        .warnings
         .iter()
-        .filter_map(|r| r.point.get(&variable).cloned())
+        .filter(|w| warned.insert(w.to_string()))
+    {
+        control.emit(Event::Warning(w.clone()));
+    }
+    writer.manifest.planned_runs = writer.records().len().max(writer.manifest.planned_runs);
+    let probed = probed_values(&writer.manifest, writer.records());
+    apply_outcome(&mut writer.manifest, probed, outcome);
+    if let Some(search) = &writer.manifest.search {
+        control.emit(Event::Limits {
+            variable: search.variable.clone(),
+            limits: writer.manifest.limits.clone(),
+        });
+    }
+}
+
+/// The values a search probed, in order (empty without a search).
+pub(crate) fn probed_values(manifest: &Manifest, records: &[RunRecord]) -> Vec<Value> {
+    let Some(search) = &manifest.search else {
+        return Vec::new();
+    };
+    let mut probed: Vec<Value> = records
+        .iter()
+        .filter_map(|r| r.point.get(&search.variable).cloned())
         .collect();
     probed.sort_by(|a, b| {
         let x = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
         x(a).total_cmp(&x(b))
     });
     probed.dedup();
-    if let Some(v) = writer
-        .manifest
-        .variables
-        .iter_mut()
-        .find(|v| v.name == variable)
-    {
+    probed
+}
+
+/// Records a design's outcome in the manifest: per point its runs, the limits, and the probed
+/// values as the searched variable's values.
+pub(crate) fn apply_outcome(manifest: &mut Manifest, probed: Vec<Value>, outcome: Outcome) {
+    manifest.points = outcome.points;
+    let Some(search) = &manifest.search else {
+        return;
+    };
+    let variable = search.variable.clone();
+    if let Some(v) = manifest.variables.iter_mut().find(|v| v.name == variable) {
         v.labels = probed.iter().map(crate::model::value_text).collect();
         v.values = probed;
         v.numeric = true;
     }
-    writer.manifest.limits = limits.clone();
-    control.emit(Event::Limits { variable, limits });
+    manifest.limits = outcome.limits;
 }
 
 /// Runs one round's runs in order.

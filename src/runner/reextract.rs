@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use crate::error::Result;
 use crate::extract::{self, StoredStep};
-use crate::runner::experiment::add_result_infos;
+use crate::runner::experiment::{add_result_infos, apply_outcome, probed_values};
 use crate::runner::run::{run_dir, taken_names};
 use crate::spec::Experiment;
 use crate::store::writer::Rewrite;
@@ -26,6 +26,10 @@ pub struct Reextracted {
     pub now_ok: Vec<usize>,
     /// Runs that were ok and failed now (a result is not found), by index.
     pub now_failed: Vec<usize>,
+    /// The design's outcome (limits, convergence) was judged again from the new results.
+    pub decided_again: bool,
+    /// Conditions that could not be evaluated over the new results (counted as not met).
+    pub warnings: Vec<String>,
 }
 
 /// Re-applies `exp`'s extractors to every run of the set in `dir`, under the set's lock.
@@ -81,6 +85,18 @@ pub fn reextract(dir: &Path, exp: &Experiment, new_source: Option<&str>) -> Resu
     };
     for r in &records {
         add_result_infos(exp, &mut manifest.results, &r.results);
+    }
+    // Limits and convergence are a pure function of the journal: judged again from it.
+    let mut effective = exp.clone();
+    crate::runner::session::replay_overrides(&mut effective, &manifest.overrides)?;
+    let mut plan = crate::plan::plan(&effective)?;
+    let design = crate::design::Design::new(&effective, &plan);
+    if design.decides() {
+        let outcome = design.outcome(&mut plan, &records);
+        out.warnings = outcome.warnings.clone();
+        out.decided_again = true;
+        let probed = probed_values(&manifest, &records);
+        apply_outcome(&mut manifest, probed, outcome);
     }
     manifest.runs_ok = out.ok;
     manifest.runs_failed = out.failed;
@@ -223,6 +239,7 @@ fn reextract_record(
             extract::extract(&inputs, &step.results, &suffix, taken),
         );
     }
+    crate::spec::derived::evaluate(exp, &rec.point, &mut all.values, &mut all.errors);
     let may_change = rec.status == RunStatus::Ok || rec.extraction_failed;
     let (status, error, extraction_failed) = match (may_change, all.errors.is_empty()) {
         (false, _) => (rec.status, rec.error.clone(), false),

@@ -841,6 +841,12 @@ impl RunEnv<'_> {
             }
             notes.append(&mut m.notes);
         }
+        crate::spec::derived::evaluate(
+            exp,
+            &self.plan.point(run.point),
+            &mut all.values,
+            &mut all.errors,
+        );
         let extraction_failed = failure.is_none() && !interrupted && !all.errors.is_empty();
         if extraction_failed {
             failure = Some(all.errors.join("; "));

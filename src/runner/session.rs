@@ -50,6 +50,21 @@ pub(crate) fn hash_text(s: &str) -> String {
     format!("{:016x}", plan::fnv1a(s.as_bytes()))
 }
 
+/// Applies a set's `--set` and `--runs` overrides (as its manifest stores them) to `exp`.
+pub fn replay_overrides(exp: &mut Experiment, overrides: &Map<String, Value>) -> Result<()> {
+    let mut sets = Vec::new();
+    for (k, v) in overrides {
+        if k == "--runs" {
+            // A fixed count: --runs N asks for exactly N runs per point, adaptive or not.
+            exp.runs = v.as_u64().unwrap_or(exp.runs as u64) as usize;
+            exp.adaptive = None;
+        } else if let Value::Array(vals) = v {
+            sets.push((k.clone(), vals.clone()));
+        }
+    }
+    plan::apply_overrides(exp, &sets)
+}
+
 /// Loads the experiment, applies overrides (or those stored in a resumed set) and plans.
 pub fn prepare(req: &RunRequest) -> Result<Prepared> {
     let source = req.resume.as_ref().or(req.reproduce.as_ref());
@@ -146,22 +161,6 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
         resume_manifest,
         results_root: req.results_root.clone(),
     })
-}
-
-/// Applies overrides as a set records them (its manifest's `overrides`: `--set` values by
-/// variable name, `"--runs": N`) to `exp`.
-fn replay_overrides(exp: &mut Experiment, overrides: &Map<String, Value>) -> Result<()> {
-    let mut sets = Vec::new();
-    for (k, v) in overrides {
-        if k == "--runs" {
-            // A fixed count: --runs N asks for exactly N runs per point, adaptive or not.
-            exp.runs = v.as_u64().unwrap_or(exp.runs as u64) as usize;
-            exp.adaptive = None;
-        } else if let Value::Array(vals) = v {
-            sets.push((k.clone(), vals.clone()));
-        }
-    }
-    plan::apply_overrides(exp, &sets)
 }
 
 /// At most this many values are named when two value lists differ.
@@ -476,7 +475,7 @@ impl Prepared {
             (Some(search), _) => {
                 let bisect = crate::design::Bisect::of(search);
                 format!(
-                    "search: the {} {} in [{}, {}] where {} (precision {}): {} combinations, each at most {} probes ({})\n",
+                    "search: the {} {} in [{}, {}] where {} (precision {}): {} combinations, each at most {} probes ({}){}\n",
                     match search.goal {
                         crate::model::Goal::Max => "largest",
                         crate::model::Goal::Min => "smallest",
@@ -489,6 +488,14 @@ impl Prepared {
                     plan.groups,
                     bisect.worst_case_probes(),
                     if bisect.geometric { "bisection on a log scale" } else { "bisection" },
+                    if search.monotonic.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            "; {} where a monotonic limit turns out to decrease",
+                            bisect.worst_case_probes_monotonic()
+                        )
+                    },
                 )
             }
             (None, _) => format!(

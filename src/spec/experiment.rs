@@ -165,6 +165,19 @@ pub struct SeriesStat {
     pub kind: StatKind,
 }
 
+/// A derived result (SPEC §16.1): computed per run, after extraction, from the run's results
+/// and the point's variables.
+#[derive(Debug, Clone)]
+pub struct Derived {
+    pub name: String,
+    pub expr: String,
+    pub unit: Option<String>,
+    pub better: Better,
+    /// The results and variables it reads (names as written, dotted ones whole).
+    pub reads: Vec<String>,
+    pub loc: Location,
+}
+
 #[derive(Debug, Clone)]
 pub struct Extractor {
     pub name: String,
@@ -178,6 +191,17 @@ pub struct Extractor {
     pub binary: bool,
     pub warmup: Option<Warmup>,
     pub stats: Vec<SeriesStat>,
+}
+
+impl Derived {
+    pub fn info(&self) -> ResultInfo {
+        ResultInfo {
+            name: self.name.clone(),
+            unit: self.unit.clone().unwrap_or_default(),
+            better: self.better,
+            series: false,
+        }
+    }
 }
 
 impl Extractor {
@@ -308,6 +332,8 @@ pub struct Experiment {
     /// `runs: {min, max, ci, on}`: `runs` is then `min`.
     pub adaptive: Option<Adaptive>,
     pub search: Option<Search>,
+    /// Derived results, in an order where each comes after those it reads.
+    pub derived: Vec<Derived>,
     /// `monitor:`: sampling the machines during each run (SPEC §11).
     pub monitor: Option<super::monitor::Monitor>,
 }
@@ -422,7 +448,9 @@ impl Experiment {
 
     /// Results the experiment produces, in declaration order, with per-step durations.
     pub fn result_infos(&self) -> Vec<ResultInfo> {
-        result_infos(&self.steps)
+        let mut out = result_infos(&self.steps);
+        out.extend(self.derived.iter().map(Derived::info));
+        out
     }
 }
 

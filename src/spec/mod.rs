@@ -3,6 +3,7 @@
 
 pub mod cluster;
 mod de;
+pub mod derived;
 pub mod design;
 pub mod experiment;
 pub mod monitor;

@@ -308,6 +308,8 @@ pub struct RawFile {
 /// A result extractor: `'regex'` or `{regex|json|csv: ..., unit, all, better, ...}`.
 #[derive(Debug, Default)]
 pub struct RawExtractor {
+    /// A derived result (SPEC §16.1): an expression over the run's results and variables.
+    pub expr: Option<String>,
     pub regex: Option<String>,
     pub json: Option<String>,
     pub csv: Option<String>,
@@ -342,6 +344,7 @@ pub enum PrefixName {
 #[derive(Debug, DeriveDeserialize)]
 #[serde(deny_unknown_fields)]
 struct RawExtractorMap {
+    expr: Option<String>,
     regex: Option<String>,
     json: Option<String>,
     csv: Option<String>,
@@ -364,7 +367,7 @@ impl<'de> Deserialize<'de> for RawExtractor {
         impl<'de> Visitor<'de> for EV {
             type Value = RawExtractor;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a regex, or {regex: ...} / {json: ...} / {csv: ...} with unit, all, better, file, stream, in, prefix, warmup, stats")
+                f.write_str("a regex, or {regex: ...} / {json: ...} / {csv: ...} with unit, all, better, file, stream, in, prefix, warmup, stats, or {expr: ...} with unit, better")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<RawExtractor, E> {
                 Ok(RawExtractor {
@@ -375,6 +378,7 @@ impl<'de> Deserialize<'de> for RawExtractor {
             fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<RawExtractor, A::Error> {
                 let r = RawExtractorMap::deserialize(MapAccessDeserializer::new(m))?;
                 Ok(RawExtractor {
+                    expr: r.expr,
                     regex: r.regex,
                     json: r.json,
                     csv: r.csv,

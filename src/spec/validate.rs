@@ -203,7 +203,36 @@ pub fn parse_experiment(path: &Path, source: &str) -> Result<Experiment> {
         }
     }
 
-    let result_infos = super::experiment::result_infos(&steps);
+    // Derived results: named like any result, then ordered so that each follows those it
+    // reads (a cycle is refused).
+    let mut derived = Vec::new();
+    for raw_s in &raw.steps {
+        for (k, e) in &raw_s.value.results.0 {
+            let Some(expr) = &e.value.expr else {
+                continue;
+            };
+            let d = derived_result(&cx, k, e, expr)?;
+            let taken = var_names.contains(&d.name)
+                || label_columns.contains(&d.name)
+                || CSV_RESERVED.contains(&d.name.as_str())
+                || steps
+                    .iter()
+                    .any(|t| d.name == format!("{}.duration", t.name));
+            if taken || !seen_results.insert(d.name.clone()) {
+                return Err(cx.err(
+                    k,
+                    format!(
+                        "result '{}' is already a variable, a column or another result",
+                        d.name
+                    ),
+                ));
+            }
+            derived.push(d);
+        }
+    }
+    let mut result_infos = super::experiment::result_infos(&steps);
+    let derived = super::derived::order(derived, &var_names, &result_infos)?;
+    result_infos.extend(derived.iter().map(super::experiment::Derived::info));
     let (runs, adaptive) = super::design::runs(path, raw.runs.as_ref(), &result_infos)?;
     let search = match &raw.search {
         Some(s) => {
@@ -263,6 +292,7 @@ pub fn parse_experiment(path: &Path, source: &str) -> Result<Experiment> {
         kill_grace: Duration::from_secs(2),
         adaptive,
         search,
+        derived,
         monitor: None,
     };
     if let Some(m) = &raw.monitor {
@@ -787,7 +817,9 @@ fn step<T>(cx: &Ctx, r: &RawStep, s: &Spanned<T>, index: usize, section: &str) -
     }
     let mut results = Vec::new();
     for (k, e) in &r.results.0 {
-        results.push(extractor(cx, k, e)?);
+        if e.value.expr.is_none() {
+            results.push(extractor(cx, k, e)?);
+        }
     }
     Ok(Step {
         name,
@@ -805,7 +837,8 @@ fn step<T>(cx: &Ctx, r: &RawStep, s: &Spanned<T>, index: usize, section: &str) -
     })
 }
 
-fn extractor(cx: &Ctx, key: &Spanned<String>, e: &Spanned<RawExtractor>) -> Result<Extractor> {
+/// A result's name as written: no spaces or commas.
+fn result_name<'k>(cx: &Ctx, key: &'k Spanned<String>) -> Result<&'k str> {
     let name = key.value.trim();
     if name.is_empty()
         || name.contains(char::is_whitespace)
@@ -832,6 +865,52 @@ fn extractor(cx: &Ctx, key: &Spanned<String>, e: &Spanned<RawExtractor>) -> Resu
             ),
         ));
     }
+    Ok(name)
+}
+
+/// `loss: {expr: "100 * dropped / sent", unit: "%", better: lower}`: only `unit` and `better`
+/// go with `expr`.
+fn derived_result(
+    cx: &Ctx,
+    key: &Spanned<String>,
+    e: &Spanned<RawExtractor>,
+    expr: &str,
+) -> Result<super::experiment::Derived> {
+    let name = result_name(cx, key)?;
+    let r = &e.value;
+    let others = r.regex.is_some()
+        || r.json.is_some()
+        || r.csv.is_some()
+        || r.all
+        || r.file.is_some()
+        || r.stream.is_some()
+        || r.input_unit.is_some()
+        || r.prefix.is_some()
+        || r.warmup.is_some()
+        || r.stats.is_some();
+    if others {
+        return Err(cx.err(
+            e,
+            format!("result '{name}': expr takes only unit and better (it reads no output)"),
+        ));
+    }
+    if r.unit.as_deref().is_some_and(|u| u.trim().is_empty()) {
+        return Err(cx.err(e, format!("result '{name}': unit is empty")));
+    }
+    let reads = crate::template::expression_names_nested(expr)
+        .map_err(|m| cx.err(e, format!("result '{name}': expr: {m}")))?;
+    Ok(super::experiment::Derived {
+        name: name.to_string(),
+        expr: expr.to_string(),
+        unit: r.unit.clone(),
+        better: r.better.unwrap_or_default(),
+        reads,
+        loc: cx.loc(e),
+    })
+}
+
+fn extractor(cx: &Ctx, key: &Spanned<String>, e: &Spanned<RawExtractor>) -> Result<Extractor> {
+    let name = result_name(cx, key)?;
     let r = &e.value;
     let bad = |msg: String| cx.err(e, format!("result '{name}': {msg}"));
     let kind = match (&r.regex, &r.json, &r.csv) {

@@ -322,6 +322,165 @@ fn monotonic_never_costs_more_runs_and_finds_the_same_limits() {
     );
 }
 
+/// Limit 800 at c=1 and 100 at c=2 (not monotonic after all): c=2 walked down from the implied
+/// 800 one 1% step at a time (308 probes, 12 without `monotonic`); now 13.
+#[test]
+fn a_limit_that_turns_out_not_monotonic_restarts_the_bisection() {
+    let text = |monotonic: &str| {
+        format!(
+            r#"
+runs: 1
+variables:
+  cores: [1, 2]
+  rate: {{range: [1, 1000]}}
+search:
+  variable: rate
+  condition: "loss == 0"
+  precision: 1%
+  {monotonic}
+steps:
+  - run: >-
+      awk -v c={{{{ cores }}}} -v r={{{{ rate }}}}
+      'BEGIN {{ printf "loss=%d\n", (r > (c == 1 ? 800 : 100)) }}'
+    results:
+      loss: 'loss=(\S+)'
+"#
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let exp = write(dir.path(), "mono.yaml", &text("monotonic: [cores]"));
+    let out = mpf_in(dir.path())
+        .args(["run", "--dry-run"])
+        .arg(&exp)
+        .output()
+        .unwrap();
+    let dry = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        dry.contains("2 combinations, each at most 13 probes (bisection on a log scale); 14 where a monotonic limit turns out to decrease"),
+        "{dry}"
+    );
+    let plain = limits(&run_to_end(dir.path(), &text("")));
+    let mono_dir = tempfile::tempdir().unwrap();
+    let mono = limits(&run_to_end(mono_dir.path(), &text("monotonic: [cores]")));
+    assert_eq!(plain[1].1, 100, "{plain:?}");
+    assert_eq!((&mono[1].1, mono[1].4.as_str()), (&plain[1].1, "found"));
+    assert_eq!(plain[1].2, 12);
+    assert_eq!(mono[1].2, 13, "c=2: one probe more than without monotonic");
+    assert!(mono[0].2 <= 13 && plain[0].2 <= 13, "{mono:?} {plain:?}");
+}
+
+/// `lost / total < 0.01` with `total` 0 is NaN < 0.01, which minijinja holds true: the search
+/// said "holds everywhere" where the limit is 100.
+#[test]
+fn a_condition_on_a_nan_is_not_met_with_a_note() {
+    let text = r#"
+runs: 1
+variables:
+  rate: {range: [1, 1000]}
+search:
+  variable: rate
+  condition: "lost / total < 0.01"
+  precision: 1%
+steps:
+  - run: >-
+      awk -v r={{ rate }}
+      'BEGIN { printf "lost=0 total=%d\n", (r > 100 ? 0 : r) }'
+    results:
+      lost: 'lost=(\S+)'
+      total: 'total=(\S+)'
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let exp = write(dir.path(), "nan.yaml", text);
+    let out = mpf_in(dir.path())
+        .args(["run", "--no-plot"])
+        .arg(&exp)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("search: rate=1000: condition: 'lost / total < 0.01' cannot be decided: a value in it is not a number (NaN, as 0 / 0 gives); counted as not met"),
+        "{err}"
+    );
+    assert!(
+        format!("{stdout}{err}").contains("limit of rate: 100 (found,"),
+        "{stdout}{err}"
+    );
+}
+
+/// `mpf extract` changing what a search reads: `show --limits` kept `299 found` although the
+/// new values meet the condition at 423; the limits and convergence are judged again from the
+/// new results, and `--resume` continues the search from there.
+#[test]
+fn extract_judges_limits_and_convergence_again() {
+    let text = |col: &str| {
+        format!(
+            r#"
+runs: {{min: 2, max: 4, ci: 1%, on: [loss]}}
+variables:
+  rate: {{range: [100, 1000]}}
+search:
+  variable: rate
+  condition: "loss == 0"
+  precision: 1%
+steps:
+  - run: >-
+      awk -v r={{{{ rate }}}} -v k={{{{ run.repetition }}}}
+      'BEGIN {{ printf "a=%d b=%d\n", (r > 300), (r > 423) + (r > 423 ? k : 0) }}'
+    results:
+      loss: '{col}=(\S+)'
+"#
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let set = run_to_end(dir.path(), &text("a"));
+    let before = manifest(&set);
+    assert_eq!(before["limits"][0]["status"], "found");
+    assert_eq!(before["limits"][0]["limit"], 299);
+    assert!(before["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|p| p["converged"] == true));
+    let edited = write(dir.path(), "edited.yaml", &text("b"));
+    let out = mpf_in(dir.path())
+        .args(["extract", "latest", "-f"])
+        .arg(&edited)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("limits and convergence judged again"), "{err}");
+    let after = manifest(&set);
+    // The probes chosen for 299 do not decide the new search: its far end is now too noisy
+    // (not converged: it needs more runs), so the search is unfinished.
+    assert_eq!(after["limits"][0]["status"], "unfinished", "{after}");
+    assert_ne!(after["limits"][0]["limit"], 299);
+    let converged_at_1000 = |m: &Value| {
+        m["points"].as_array().is_some_and(|ps| {
+            ps.iter()
+                .any(|p| p["point"]["rate"] == 1000 && p["converged"] == true)
+        })
+    };
+    assert!(converged_at_1000(&before));
+    assert!(!converged_at_1000(&after), "{after}");
+    let out = mpf_in(dir.path())
+        .args(["show", "latest", "--limits", "--format", "csv"])
+        .output()
+        .unwrap();
+    let text_out = String::from_utf8_lossy(&out.stdout);
+    assert!(text_out.contains("unfinished"), "{text_out}");
+    mpf_in(dir.path())
+        .args(["run", "-q", "--no-plot", "--resume", "latest"])
+        .assert()
+        .success();
+    let resumed = manifest(&set);
+    assert_eq!(resumed["limits"][0]["status"], "found");
+    let limit = resumed["limits"][0]["limit"].as_i64().unwrap();
+    assert!((419..=423).contains(&limit), "{limit}");
+}
+
 /// Kills a run with SIGKILL once `after` runs are recorded, resumes it, and checks it ends
 /// as a run that was never killed: same `points` and `limits`, no run recorded twice.
 fn kill_then_resume_gives_the_same_answer(text: &str, after: usize) {
@@ -404,6 +563,15 @@ pub fn udp_limit_is_found(dir: &Path, extra: &[&str]) {
         !at_limit.is_empty() && at_limit.iter().sum::<f64>() / (at_limit.len() as f64) < 0.1,
         "{at_limit:?}"
     );
+    // The derived result the condition reads is recorded with every run.
+    for r in journal(&set).iter().filter(|r| r["status"] == "ok") {
+        let (goodput, rate) = (
+            r["results"]["goodput"].as_f64().unwrap(),
+            r["point"]["rate"].as_f64().unwrap(),
+        );
+        let delivered = r["results"]["delivered"].as_f64().unwrap();
+        assert!((delivered - goodput / rate).abs() < 1e-9, "{r}");
+    }
 }
 
 #[test]

@@ -315,3 +315,194 @@ fn a_regex_that_matched_nothing_says_where_it_looked_and_what_was_there() {
         .unwrap()
         .replace("; result", ";\nresult"));
 }
+
+/// The summary printed `ci95_low -0.47` for a rate while its graph clipped at zero: one rule
+/// (SPEC §17): a result never negative in the set has its interval clipped at zero in the
+/// tables (every format), the report and the graphs, and each says so.
+#[test]
+fn never_negative_intervals_are_clipped_at_zero_in_tables_and_graphs_alike() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = write(
+        tmp.path(),
+        "neg.yaml",
+        r#"
+runs: 3
+steps:
+  - run: >-
+      awk -v r={{ run.repetition }}
+      'BEGIN { printf "tps=%d d=%d\n", (r == 2 ? 10 : 0), (r == 2 ? 10 : -1) }'
+    results:
+      tps: 'tps=(\S+)'
+      d: 'd=(\S+)'
+"#,
+    );
+    mpf_in(tmp.path())
+        .args(["run", "-q"])
+        .arg(&exp)
+        .assert()
+        .success();
+    let show = |format: &str| {
+        let out = mpf_in(tmp.path())
+            .args(["show", "latest", "--summary", "--format", format])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let table = show("table");
+    let row = |name: &str| -> Vec<String> {
+        table
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{table}"))
+            .split_whitespace()
+            .map(String::from)
+            .collect()
+    };
+    // result, n, mean, median, ci95_low, ...
+    assert_eq!(row("tps")[4], "0", "{table}");
+    assert!(row("d")[4].starts_with('-'), "{table}");
+    assert!(
+        table.contains("ci95_low clipped at 0 for results that are never negative: tps"),
+        "{table}"
+    );
+    assert!(!table.contains("negative: tps, d"), "{table}");
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&show("json")).unwrap();
+    let low = |name: &str| {
+        rows.iter().find(|r| r["result"] == name).unwrap()["ci95_low"]
+            .as_f64()
+            .unwrap()
+    };
+    assert_eq!(low("tps"), 0.0);
+    assert!(low("d") < -13.0, "{rows:?}");
+    let set = only_set(tmp.path());
+    let svg = |name: &str| std::fs::read_to_string(set.join("plots").join(name)).unwrap();
+    assert!(svg("tps.svg").contains("intervals clipped at 0 (never negative)"));
+    assert!(!svg("d.svg").contains("clipped"));
+    mpf_in(tmp.path())
+        .args(["report", "latest"])
+        .assert()
+        .success();
+    let html = std::fs::read_to_string(set.join("report.html")).unwrap();
+    assert!(
+        html.contains("ci95_low clipped at 0 for results that are never negative: tps"),
+        "report"
+    );
+}
+
+/// Derived results (SPEC §16.1) are results everywhere: the CSV, the graphs, the summary, a
+/// search's condition and `runs: {on}`, `mpf compare` and `mpf extract`; NaN fails the run
+/// naming the result; a cycle is refused at load with its line.
+#[test]
+fn derived_results_are_results_everywhere() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = |expr: &str| {
+        format!(
+            r#"
+runs: {{min: 2, max: 3, ci: 5%, on: [loss]}}
+variables:
+  rate: {{range: [100, 1000]}}
+search:
+  variable: rate
+  condition: "loss <= 1"
+  precision: 2%
+steps:
+  - run: >-
+      awk -v r={{{{ rate }}}}
+      'BEGIN {{ printf "SentMessages=%d\ndropped messages = %d\n", r * 10, (r > 420 ? r : 0) }}'
+    results:
+      sent:    {{regex: 'SentMessages=(\d+)'}}
+      dropped: {{regex: 'dropped messages = (\d+)'}}
+      loss:    {{expr: "{expr}", unit: "%", better: lower}}
+"#
+        )
+    };
+    let exp = write(tmp.path(), "loss.yaml", &text("100 * dropped / sent"));
+    mpf_in(tmp.path())
+        .args(["run", "-q"])
+        .arg(&exp)
+        .assert()
+        .success();
+    let set = only_set(tmp.path());
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(set.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["limits"][0]["limit"], 417, "{}", m["limits"]);
+    let loss = m["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "loss")
+        .unwrap();
+    assert_eq!(
+        (&loss["unit"], &loss["better"]),
+        (&"%".into(), &"lower".into())
+    );
+    let csv = std::fs::read_to_string(set.join("results.csv")).unwrap();
+    assert!(csv.lines().next().unwrap().contains(",loss,"), "{csv}");
+    assert!(csv.contains("\n1000,10000.0,1000.0,"), "{csv}");
+    assert!(set.join("plots/loss.svg").exists());
+    for r in journal(&set) {
+        let (sent, dropped) = (
+            r["results"]["sent"].as_f64().unwrap(),
+            r["results"]["dropped"].as_f64().unwrap(),
+        );
+        assert_eq!(
+            r["results"]["loss"].as_f64().unwrap(),
+            100.0 * dropped / sent
+        );
+    }
+    // Compared like any result.
+    mpf_in(tmp.path())
+        .args(["run", "-q", "--no-plot"])
+        .arg(&exp)
+        .assert()
+        .success();
+    let first = set.file_name().unwrap().to_string_lossy().into_owned();
+    let out = mpf_in(tmp.path())
+        .args(["compare", &first, "latest"])
+        .output()
+        .unwrap();
+    let compared = String::from_utf8_lossy(&out.stdout);
+    assert!(compared.contains("loss"), "{compared}");
+
+    // mpf extract with an edited expression computes it anew, and NaN fails the run naming it.
+    let edited = write(
+        tmp.path(),
+        "nan.yaml",
+        &text("100 * (dropped - dropped) / (sent - sent)"),
+    );
+    let out = mpf_in(tmp.path())
+        .args(["extract", &first, "-f"])
+        .arg(&edited)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let rec = &journal(&set)[0];
+    assert_eq!(rec["status"], "failed");
+    assert!(
+        rec["error"]
+            .as_str()
+            .unwrap()
+            .contains("result 'loss': expr '100 * (dropped - dropped) / (sent - sent)' gives NaN (not a finite number)"),
+        "{rec}"
+    );
+
+    // A cycle is refused at load, naming the line.
+    let cyclic = write(
+        tmp.path(),
+        "cycle.yaml",
+        "steps:\n  - run: echo x=1\n    results:\n      x: 'x=(\\d+)'\n      a: {expr: 'b + x'}\n      b: {expr: 'a * 2'}\n",
+    );
+    let out = mpf_in(tmp.path())
+        .args(["check"])
+        .arg(&cyclic)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cycle.yaml:5:")
+            && err.contains("result 'a': derived results read each other in a cycle (a, b)"),
+        "{err}"
+    );
+}

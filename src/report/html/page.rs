@@ -404,7 +404,7 @@ fn hosts_table(out: &mut String, set: &ResultSet) {
 
 /// The table of `mpf show --summary`: per point and result, the ok runs' statistics.
 fn point_summary(out: &mut String, set: &ResultSet) {
-    let (header, rows) = crate::report::table::summary_display(set);
+    let (header, rows, clipped) = crate::report::table::summary_display(set);
     if rows.is_empty() {
         out.push_str("<p>No ok run with a numeric result.</p>\n");
         return;
@@ -428,6 +428,9 @@ fn point_summary(out: &mut String, set: &ResultSet) {
         out.push_str("</tr>\n");
     }
     out.push_str("</tbody></table></div>\n");
+    if let Some(c) = clipped {
+        let _ = writeln!(out, "<p class=\"note\">{}.</p>", esc(&c));
+    }
 }
 
 fn point_text(set: &ResultSet, r: &RunRecord) -> String {

@@ -477,10 +477,11 @@ fn interval_floor(raw: &[RawPanel], log_y: bool, div: f64) -> Option<f64> {
     if log_y {
         return Some(smallest_positive(raw) / div);
     }
-    raw.iter()
-        .flat_map(|(_, g)| g.iter().flat_map(|(_, _, v)| v.iter()))
-        .all(|v| *v >= 0.0)
-        .then_some(0.0)
+    crate::analyze::stats::never_negative(
+        raw.iter()
+            .flat_map(|(_, g)| g.iter().flat_map(|(_, _, v)| v.iter())),
+    )
+    .then_some(0.0)
 }
 
 /// The cells of every panel in display units, with what is drawn of each; and whether an
