@@ -353,6 +353,12 @@ fn series_results(e: &Extractor, name: &str, suffix: &str, list: Vec<f64>, out: 
         out.warmup_dropped
             .insert(name.to_string(), drop.min(list.len()));
     }
+    if e.warmup == Some(Warmup::Auto) && drop > 0 && drop == stats::mser5_most(list.len()) {
+        out.notes.push(format!(
+            "result '{name}': warmup: auto dropped {drop} of {} samples, the most it searches: the series may be too short to tell a warm-up from noise (give warmup: N)",
+            list.len()
+        ));
+    }
     let kept = &list[drop.min(list.len())..];
     if !e.stats.is_empty() && kept.is_empty() {
         out.errors.push(format!(
@@ -1456,6 +1462,31 @@ mod tests {
         );
         assert_eq!(e.warmup_dropped["v"], 10);
         assert_eq!(e.values["v.mean"], serde_json::json!(1.5));
+        assert!(e.notes.is_empty(), "{:?}", e.notes);
+        // Ten steady samples: MSER-5 once dropped 5 of every such series.
+        let out: String = [10, 11, 9, 10, 10, 12, 9, 10, 11, 10]
+            .iter()
+            .map(|v| format!("v {v}\n"))
+            .collect();
+        let e = run(
+            &given(&out),
+            "      v: {regex: '^v (\\d+)', all: true, warmup: auto, stats: [mean]}\n",
+        );
+        assert_eq!(e.warmup_dropped["v"], 0);
+        // Twenty: dropping the most it searches says the series may be too short.
+        let out: String = [20, 1, 1, 1, 1, 5, 5, 5, 5, 5, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3]
+            .iter()
+            .map(|v| format!("v {v}\n"))
+            .collect();
+        let e = run(
+            &given(&out),
+            "      v: {regex: '^v (\\d+)', all: true, warmup: auto, stats: [mean]}\n",
+        );
+        assert_eq!(e.warmup_dropped["v"], 10);
+        assert_eq!(
+            e.notes,
+            ["result 'v': warmup: auto dropped 10 of 20 samples, the most it searches: the series may be too short to tell a warm-up from noise (give warmup: N)"]
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! ticks, gauges as they are.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// One tick of the sampler: every counter it read, by kind and name.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -25,6 +26,8 @@ pub struct Tick {
 /// Series one sampler may produce; names beyond are ignored (a machine with absurdly many
 /// interfaces or IRQs must not make mpf's memory grow with it).
 pub const MAX_NAMES: usize = 4096;
+/// Longest name (interface, device, IRQ) kept from a sampler line; longer ones are ignored.
+pub const MAX_NAME_BYTES: usize = 128;
 
 /// Assembles ticks from lines; a tick ends with `e`.
 #[derive(Default)]
@@ -57,10 +60,11 @@ impl TickParser {
             return self.cur.take();
         }
         let tick = self.cur.as_mut()?;
-        let name = f.next()?.to_string();
-        if self.names >= MAX_NAMES {
+        let name = f.next()?;
+        if self.names >= MAX_NAMES || name.len() > MAX_NAME_BYTES {
             return None;
         }
+        let name = name.to_string();
         self.names += 1;
         let vals: Vec<u64> = f.filter_map(|v| v.parse().ok()).collect();
         match (kind, vals.as_slice()) {
@@ -102,7 +106,8 @@ pub fn increase(prev: u64, cur: u64) -> Option<u64> {
 /// One value of a series: a rate over `[t0, t1]` or a gauge read at `t1` (`t0 == t1`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Point {
-    pub metric: String,
+    /// Shared: a run's samples of one series hold its name once.
+    pub metric: Arc<str>,
     pub t0: f64,
     pub t1: f64,
     pub value: f64,
@@ -145,7 +150,7 @@ pub fn points(
     let t1 = time(cur.uptime);
     let mut out = Vec::new();
     let gauge = |metric: String, value: f64| Point {
-        metric,
+        metric: metric.into(),
         t0: t1,
         t1,
         value,
@@ -166,7 +171,7 @@ pub fn points(
     let t0 = time(prev.uptime);
     let mut rate = |metric: String, value: f64| {
         out.push(Point {
-            metric,
+            metric: metric.into(),
             t0,
             t1,
             value,
@@ -257,7 +262,7 @@ mod tests {
         t 101.00\nc cpu 600 2000\nc cpu0 550 1000\nc cpu1 50 1000\nm 4096\nn lo 0 0 0 0 0 0\nn eth0 126000 110 2 2000 20 1\nd vda 10 2068\ne\n";
 
     fn get<'a>(ps: &'a [Point], m: &str) -> Option<&'a Point> {
-        ps.iter().find(|p| p.metric == m)
+        ps.iter().find(|p| &*p.metric == m)
     }
 
     #[test]
@@ -266,7 +271,7 @@ mod tests {
         assert_eq!(ticks.len(), 2);
         let ps = points(None, &ticks[0], &CpuScope::Machine, |u| u - 100.0);
         assert_eq!(ps.len(), 1);
-        assert_eq!(ps[0].metric, "mem");
+        assert_eq!(&*ps[0].metric, "mem");
         assert_eq!(ps[0].value, 2048.0 * 1024.0);
         assert_eq!((ps[0].t0, ps[0].t1), (0.0, 0.0));
     }
