@@ -80,8 +80,9 @@ struct Scraper {
     task: JoinHandle<Scraped>,
 }
 
+/// What the scrapes of one endpoint gave during a run.
 #[derive(Default)]
-struct Scraped {
+pub struct Scraped {
     points: Vec<Point>,
     ok: usize,
     failed: usize,
@@ -106,7 +107,7 @@ struct Scraped {
 impl Scraped {
     /// The points of one answer read at `t`, keeping what mpf can record and its readers
     /// read back.
-    fn points(&mut self, found: Vec<(prom::Name, f64)>, t: f64) -> Vec<Point> {
+    pub fn points(&mut self, found: Vec<(prom::Name, f64)>, t: f64) -> Vec<Point> {
         let mut out = Vec::with_capacity(found.len());
         for (name, value) in found {
             if !value.is_finite() {
@@ -145,7 +146,7 @@ impl Scraped {
     }
 
     /// What was left out of this endpoint's samples, as notes.
-    fn notes(&self, endpoint: &str) -> Vec<String> {
+    pub fn notes(&self, endpoint: &str) -> Vec<String> {
         let mut out = Vec::new();
         let mut say = |n: usize, what: String| {
             if n > 0 {
@@ -718,7 +719,8 @@ async fn scrape(
 }
 
 impl Samples {
-    fn extend(&mut self, role: &str, points: Vec<Point>) {
+    /// Adds the samples of a sampler or scraper of `role`.
+    pub fn extend(&mut self, role: &str, points: Vec<Point>) {
         self.sources.push((role.to_string(), points));
     }
 

@@ -53,7 +53,7 @@ pub async fn get(host: &str, port: u16, path: &str, timeout: Duration) -> Result
 }
 
 /// The body of a `200` answer in plain text.
-fn body(answer: &[u8]) -> Result<Answer, String> {
+pub fn body(answer: &[u8]) -> Result<Answer, String> {
     let split = |sep: &[u8]| {
         answer
             .windows(sep.len())

@@ -47,7 +47,11 @@ impl TickParser {
         let kind = f.next()?;
         if kind == "t" {
             self.cur = None;
-            let uptime = f.next()?.parse::<f64>().ok().filter(|u| u.is_finite())?;
+            let uptime = f
+                .next()?
+                .parse::<f64>()
+                .ok()
+                .filter(|u| u.is_finite() && *u >= 0.0)?;
             self.cur = Some(Tick {
                 uptime,
                 ..Tick::default()
@@ -155,11 +159,18 @@ pub fn points(
         t1,
         value,
     };
+    // Rates over a tiny interval of a hostile machine can overflow: no sample then.
+    out.retain(|p: &Point| p.value.is_finite());
     if let Some(kib) = cur.mem_kib {
         out.push(gauge("mem".into(), kib as f64 * 1024.0));
     }
-    for (cpu, khz) in &cur.freq {
-        out.push(gauge(format!("cpufreq{}", &cpu[3..]), *khz as f64 * 1000.0));
+    // `f` lines name CPUs (`cpu3`); another name (a hostile line) is no sample.
+    for (n, khz) in cur
+        .freq
+        .iter()
+        .filter_map(|(c, k)| Some((c.strip_prefix("cpu")?, k)))
+    {
+        out.push(gauge(format!("cpufreq{n}"), *khz as f64 * 1000.0));
     }
     let Some(prev) = prev else {
         return out;
@@ -240,6 +251,8 @@ pub fn points(
             rate(name, d as f64 / dt);
         }
     }
+    // A rate over a tiny interval of a hostile machine can overflow: no sample then.
+    out.retain(|p| p.value.is_finite());
     out
 }
 
@@ -314,6 +327,24 @@ mod tests {
             |u| u,
         );
         assert!(get(&ps, "cpu").is_none());
+    }
+
+    #[test]
+    fn hostile_sampler_lines_give_no_sample_and_no_panic() {
+        // Found by fuzz::sampler_lines_never_panic_and_their_rates_read_back: an `f` line
+        // whose name is shorter than `cpu` panicked.
+        let t = parse("t 1\nf n? 1000\nf cpu2 2000\ne\nt -3\nm 1\ne\n");
+        assert_eq!(t.len(), 1, "a negative uptime is no tick: {t:?}");
+        let ps = points(None, &t[0], &CpuScope::Machine, |u| u);
+        assert_eq!(ps.len(), 1);
+        assert_eq!((&*ps[0].metric, ps[0].value), ("cpufreq2", 2e6));
+        // A rate over an interval too small for a double is no sample.
+        let a = parse("t 0\nn eth0 0 0 0 0 0 0\ne\n");
+        let b = parse("t 1e-310\nn eth0 18446744073709551615 0 0 0 0 0\ne\n");
+        let ps = points(Some(&a[0]), &b[0], &CpuScope::Machine, |u| u);
+        let rx: Vec<&Point> = ps.iter().filter(|p| &*p.metric == "net.eth0.rx").collect();
+        assert!(rx.is_empty(), "{ps:?}");
+        assert!(ps.iter().all(|p| p.value.is_finite()), "{ps:?}");
     }
 
     #[test]
