@@ -476,8 +476,9 @@ fn monitor_results_survive_extracting_again_and_are_declared() {
 }
 
 /// A local Prometheus endpoint (a python3 http.server started by a background step on
-/// `port`) serving `metrics`, scraped every 100 ms during a `wait`-second step.
-fn hostile_endpoint(dir: &Path, port: u16, metrics: &str, wait: &str) -> PathBuf {
+/// `port`) serving `metrics`, scraped every 100 ms until it answered `scrapes` times (a
+/// loaded machine serves fewer a second).
+fn hostile_endpoint(dir: &Path, port: u16, metrics: &str, scrapes: usize) -> PathBuf {
     std::fs::create_dir_all(dir.join("www")).unwrap();
     std::fs::write(dir.join("www/metrics"), metrics).unwrap();
     write(
@@ -493,10 +494,11 @@ monitor:
 steps:
   - name: serve
     background: true
-    run: cd {www} && exec /usr/bin/python3 -u -m http.server {port} --bind 127.0.0.1
+    run: cd {www} && exec /usr/bin/python3 -u -m http.server {port} --bind 127.0.0.1 2>> {www}/access.log
     ready: {{log: 'Serving HTTP', timeout: 20s}}
   - name: wait
-    run: sleep {wait}
+    timeout: 120s
+    run: until [ "$(grep -c 'GET /metrics' {www}/access.log)" -ge {scrapes} ]; do sleep 0.2; done
 "#,
             www = dir.join("www").display()
         ),
@@ -536,7 +538,7 @@ fn half_a_million_prometheus_samples_take_the_memory_the_docs_say() {
     let metrics: String = (0..10_000)
         .map(|i| format!("app_s{{i=\"{i}\"}} {i}.5\n"))
         .collect();
-    let exp = hostile_endpoint(dir.path(), free_port(), &metrics, "7");
+    let exp = hostile_endpoint(dir.path(), free_port(), &metrics, 55);
     let (peak, rec) = measured_run(dir.path(), &exp);
     eprintln!("500,000 samples: mpf peaked at {peak} MB");
     let notes = rec["notes"].to_string();
@@ -562,7 +564,7 @@ fn a_hostile_prometheus_endpoint_leaves_memory_and_monitor_csv_bounded() {
     }
     metrics.push_str("app_nan NaN\napp_inf +Inf\n");
     metrics.push_str(&format!("app_long{{l=\"{}\"}} 1\n", "w".repeat(2000)));
-    let exp = hostile_endpoint(dir.path(), free_port(), &metrics, "6");
+    let exp = hostile_endpoint(dir.path(), free_port(), &metrics, 25);
     let (peak, rec) = measured_run(dir.path(), &exp);
     eprintln!("hostile prometheus: mpf peaked at {peak} MB");
     let set = only_set(dir.path());
