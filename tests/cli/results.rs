@@ -407,3 +407,26 @@ steps:
         "{err}"
     );
 }
+
+/// Adaptive repetitions never count a run whose value overflowed as an ok run with no
+/// value (once ok runs with `x: null`): every run fails.
+#[test]
+fn adaptive_repetitions_do_not_count_an_overflowed_value_as_ok() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = write(
+        dir.path(),
+        "a.yaml",
+        "runs: {min: 2, max: 4, ci: 5%, on: [x]}\nsteps:\n  - name: work\n    run: echo 'val 1e999'\n    results:\n      x: {regex: 'val (\\S+)'}\n",
+    );
+    mpf_in(dir.path())
+        .arg("run")
+        .arg(&exp)
+        .args(["-q", "--no-plot"])
+        .assert()
+        .code(1);
+    let recs = journal(&only_set(dir.path()));
+    assert!(recs.len() >= 2, "{recs:?}");
+    assert!(recs
+        .iter()
+        .all(|r| r["status"] == "failed" && r["results"].get("x").is_none()));
+}
