@@ -783,7 +783,7 @@ impl<'de> serde::de::Visitor<'de> for Select<'_> {
                     reader: self.reader,
                 })?;
             } else {
-                map.next_value::<serde::de::IgnoredAny>()?;
+                map.next_value::<Skip>()?;
             }
         }
         Ok(got)
@@ -804,7 +804,7 @@ impl<'de> serde::de::Visitor<'de> for Select<'_> {
                 })?
                 .map(|r| got = r)
             } else {
-                seq.next_element::<serde::de::IgnoredAny>()?.map(drop)
+                seq.next_element::<Skip>()?.map(drop)
             };
             if next.is_none() {
                 return Ok(got);
@@ -857,6 +857,50 @@ impl Select<'_> {
             )),
             None => Ok(list),
         })
+    }
+}
+
+/// A value read and dropped. Unlike `serde::de::IgnoredAny` (which serde_json skips without
+/// its recursion limit), nesting is bounded: 2 MB of `[` are refused at 128 levels, not
+/// scanned to their end from each of their two million starts.
+struct Skip;
+
+impl<'de> serde::Deserialize<'de> for Skip {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Skip, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Skip;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_unit<E>(self) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Skip, A::Error> {
+                while m.next_entry::<Skip, Skip>()?.is_some() {}
+                Ok(Skip)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut s: A) -> Result<Skip, A::Error> {
+                while s.next_element::<Skip>()?.is_some() {}
+                Ok(Skip)
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
@@ -1014,10 +1058,19 @@ fn json_value(text: &str, path: &[String], reader: &Reader) -> Result<Picked, St
             .and_then(|got| de.end().map(|()| got))
             .ok()
     };
-    let embedded = text.match_indices(['{', '[']).filter_map(|(start, _)| {
-        let mut de = serde_json::Deserializer::from_str(&text[start..]);
-        select().deserialize(&mut de).ok()
-    });
+    // Each place that is no document costs a parse up to the error (up to 128 levels of
+    // `[[[[`): the search gives up after `MAX_JSON_FAILURES` of them (2 MB of `[` took over
+    // ten minutes).
+    let failures = std::cell::Cell::new(0usize);
+    let embedded = text
+        .match_indices(['{', '['])
+        .take_while(|_| failures.get() < MAX_JSON_FAILURES)
+        .filter_map(|(start, _)| {
+            let mut de = serde_json::Deserializer::from_str(&text[start..]);
+            let got = select().deserialize(&mut de).ok();
+            failures.set(failures.get() + usize::from(got.is_none()));
+            got
+        });
     let mut first_miss: Option<String> = None;
     for doc in whole.into_iter().chain(embedded) {
         match doc {
@@ -1033,8 +1086,18 @@ fn json_value(text: &str, path: &[String], reader: &Reader) -> Result<Picked, St
             }
         }
     }
+    if failures.get() >= MAX_JSON_FAILURES {
+        return Err(format!(
+            "{} (the search stopped after {MAX_JSON_FAILURES} places where no JSON document starts)",
+            first_miss.unwrap_or_else(|| "no JSON document found".into())
+        ));
+    }
     Err(first_miss.unwrap_or_else(|| "the step printed no JSON document".into()))
 }
+
+/// Places starting with `{` or `[` that hold no JSON document, looked at before the search
+/// for an embedded document gives up.
+const MAX_JSON_FAILURES: usize = 10_000;
 
 #[cfg(test)]
 mod tests {
@@ -1254,6 +1317,18 @@ mod tests {
         assert!(
             e[0].contains("…, not a number") && e[0].len() < 200,
             "{e:?}"
+        );
+        // Two million opening brackets: an error at once, not minutes of parsing.
+        let start = std::time::Instant::now();
+        let e = got(&"[".repeat(2_000_000), "a").errors;
+        assert!(
+            e[0].contains("the search stopped after 10000 places"),
+            "{e:?}"
+        );
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "{:?}",
+            start.elapsed()
         );
         // Lines of small documents: the first that holds the path.
         let lines = "{\"a\": 1}\n{\"x\": 5}\n{\"x\": 6}\n";
