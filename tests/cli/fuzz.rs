@@ -574,6 +574,61 @@ proptest! {
         reads_back_whole(&samples);
     }
 
+    /// JSON paths are read without building the document: what they select must be what
+    /// the parsed tree holds at the path (numbers, lists of numbers, booleans as 1/0), and
+    /// anything else an error.
+    #[test]
+    fn json_paths_read_as_they_stream_agree_with_the_parsed_tree(
+        doc in tree(),
+        picks in prop::collection::vec(any::<prop::sample::Index>(), 1..5),
+    ) {
+        // A path that exists: keys and indices chosen along the tree, cut anywhere.
+        let mut path = Vec::new();
+        let mut at = &doc;
+        for pick in &picks {
+            match at {
+                Value::Object(m) if !m.is_empty() => {
+                    let (k, v) = m.iter().nth(pick.index(m.len())).unwrap();
+                    path.push(k.clone());
+                    at = v;
+                }
+                Value::Array(a) if !a.is_empty() => {
+                    let i = pick.index(a.len());
+                    path.push(i.to_string());
+                    at = &a[i];
+                }
+                _ => break,
+            }
+        }
+        if path.is_empty() || path.iter().any(|k| k.is_empty()) {
+            return Ok(());
+        }
+        let e = Extractor::new("x", ExtractKind::Json { path: path.clone() });
+        let given = mpf::extract::Given {
+            stdout: serde_json::to_string(&doc).unwrap(),
+            ..Default::default()
+        };
+        let got = mpf::extract::extract(&given, &[e], "", &Default::default());
+        let number = |v: &Value| match v {
+            Value::Number(n) => n.as_f64(),
+            Value::Bool(b) => Some(f64::from(u8::from(*b))),
+            _ => None,
+        };
+        match at {
+            Value::Array(items) if !items.is_empty() && items.iter().all(|i| number(i).is_some()) => {
+                let want: Vec<Value> = items.iter().map(|i| serde_json::json!(number(i).unwrap())).collect();
+                prop_assert_eq!(&got.values["x"], &Value::Array(want));
+            }
+            v if number(v).is_some() => {
+                prop_assert_eq!(&got.values["x"], &serde_json::json!(number(v).unwrap()));
+            }
+            // Strings go through unit parsing; anything else is an error.
+            Value::String(_) => {}
+            Value::Array(items) if items.iter().any(|i| matches!(i, Value::String(_))) => {}
+            _ => prop_assert!(!got.errors.is_empty(), "{:?} at {:?}", got.values, path),
+        }
+    }
+
     #[test]
     fn sampler_lines_never_panic_and_their_rates_read_back(
         lines in prop::collection::vec(sampler_line(), 0..60),
