@@ -48,8 +48,13 @@ impl Extracted {
 pub const MAX_RESULT_NAME: usize = 128;
 /// Most distinct `mpf-result` names kept from one step's output.
 pub const MAX_RESULT_NAMES: usize = 1000;
-/// Most values kept in one series.
-pub const MAX_SERIES_VALUES: usize = 100_000;
+/// Most values read from one series (regex, JSON list, CSV column): statistics are over
+/// every value, and a series longer than this fails the run naming the limit (32 MB of
+/// doubles; a 64 MiB file holds more only as one- or two-digit numbers).
+pub const MAX_SERIES_VALUES: usize = 4_000_000;
+/// Most values of a series recorded as the series result (in the journal and
+/// `results.csv`; statistics are over every value) and of an `mpf-result` series.
+pub const MAX_STORED_VALUES: usize = 100_000;
 /// Largest file an extractor reads (`file:`).
 pub const MAX_FILE_BYTES: u64 = 64 << 20;
 /// Lines of a searched text shown when an extractor found nothing in it.
@@ -336,7 +341,7 @@ pub fn extract(
             Source::Stream(s) => Ok(inputs.stream(*s)),
             Source::File(path) => inputs.file(path),
         };
-        let found = text.and_then(|t| find(e, &t, &mut out.notes, &name));
+        let found = text.and_then(|t| find(e, &t));
         match found {
             Ok(Found::One(x)) if e.stats.is_empty() && e.warmup.is_none() => {
                 out.values.insert(name, number(x));
@@ -351,6 +356,7 @@ pub fn extract(
     let lines = result_lines(&inputs.stream(Stream::Stdout).text, suffix, taken);
     out.values.extend(lines.values);
     out.notes.extend(lines.notes);
+    out.errors.extend(lines.errors);
     out
 }
 
@@ -365,6 +371,12 @@ fn series_results(e: &Extractor, name: &str, suffix: &str, list: Vec<f64>, out: 
         out.warmup_dropped
             .insert(name.to_string(), drop.min(list.len()));
     }
+    if e.warmup == Some(Warmup::Auto) && drop > 0 && drop == stats::mser5_most(list.len()) {
+        out.notes.push(format!(
+            "result '{name}': warmup: auto dropped {drop} of {} samples, the most it searches: the series may be too short to tell a warm-up from noise (give warmup: N)",
+            list.len()
+        ));
+    }
     let kept = &list[drop.min(list.len())..];
     if !e.stats.is_empty() && kept.is_empty() {
         out.errors.push(format!(
@@ -372,15 +384,54 @@ fn series_results(e: &Extractor, name: &str, suffix: &str, list: Vec<f64>, out: 
             list.len()
         ));
     } else {
+        // Sorted once for every percentile.
+        let sorted = e
+            .stats
+            .iter()
+            .any(|s| matches!(s.kind, StatKind::Percentile(_)))
+            .then(|| {
+                let mut v = kept.to_vec();
+                v.sort_by(f64::total_cmp);
+                v
+            });
         for st in &e.stats {
             let key = format!("{}{suffix}", e.stat_result(st));
-            out.values.insert(key, number(stat_value(st.kind, kept)));
+            let x = match (&st.kind, &sorted) {
+                (StatKind::Percentile(p), Some(sorted)) => {
+                    units::round_15(stats::quantile(sorted, p / 100.0))
+                }
+                (kind, _) => stat_value(*kind, kept),
+            };
+            // `std` of one sample has no value; any other statistic that is not finite
+            // overflowed (a sum of huge values).
+            if x.is_infinite() || (x.is_nan() && !(st.kind == StatKind::Std && kept.len() < 2)) {
+                out.errors.push(format!(
+                    "result '{key}': the statistic is not a finite number"
+                ));
+            }
+            out.values.insert(key, number(x));
         }
+    }
+    if list.len() > MAX_STORED_VALUES {
+        out.notes.push(format!(
+            "result '{name}': the recorded series holds the first {MAX_STORED_VALUES} of its {} values (its statistics are over all of them)",
+            list.len()
+        ));
     }
     out.values.insert(
         name.to_string(),
-        Value::Array(list.into_iter().map(number).collect()),
+        Value::Array(
+            list.into_iter()
+                .take(MAX_STORED_VALUES)
+                .map(number)
+                .collect(),
+        ),
     );
+}
+
+/// Why a series that reached `MAX_SERIES_VALUES` fails.
+fn too_long() -> String {
+    format!("the series has more than {MAX_SERIES_VALUES} values (the limit of a series)")
 }
 
 /// One statistic of a non-empty series, rounded to 15 significant digits like converted
@@ -430,7 +481,7 @@ fn first_lines(t: &Text) -> String {
 }
 
 /// Applies one extractor to a text.
-fn find(e: &Extractor, t: &Text, notes: &mut Vec<String>, name: &str) -> Result<Found, String> {
+fn find(e: &Extractor, t: &Text) -> Result<Found, String> {
     let how = Reading {
         input_unit: e.input_unit.as_deref(),
         binary: e.binary,
@@ -458,10 +509,7 @@ fn find(e: &Extractor, t: &Text, notes: &mut Vec<String>, name: &str) -> Result<
             let mut list = Vec::new();
             for c in re.captures_iter(&t.text) {
                 if list.len() >= MAX_SERIES_VALUES {
-                    notes.push(format!(
-                        "result '{name}': values after the first {MAX_SERIES_VALUES} left out"
-                    ));
-                    break;
+                    return Err(too_long());
                 }
                 if let Some(text) = grab(c) {
                     list.push(convert(&text)?);
@@ -473,60 +521,25 @@ fn find(e: &Extractor, t: &Text, notes: &mut Vec<String>, name: &str) -> Result<
             Ok(Found::Series(list))
         }
         ExtractKind::Json { path } => {
-            let v = json_value(&t.text, path).map_err(|m| format!("{m} in {}", t.what))?;
-            let scalar = |v: &Value| -> Option<Result<f64, String>> {
-                match v {
-                    Value::Number(n) => n.as_f64().map(|x| units::number_read(x, unit, how)),
-                    Value::String(s) => Some(convert(s)),
-                    Value::Bool(b) => Some(Ok(f64::from(u8::from(*b)))),
-                    _ => None,
+            let read = |x: Scalar| -> Result<f64, String> {
+                match x {
+                    Scalar::Num(x) => units::number_read(x, unit, how),
+                    Scalar::Text(s) => convert(s),
+                    Scalar::Bool(b) => Ok(f64::from(u8::from(b))),
                 }
             };
-            let not_number = || {
-                format!(
-                    "json path '{}' holds {}, not a number",
-                    show_path(path),
-                    shown_json(&v)
-                )
+            let reader = Reader {
+                read: &read,
+                shown: show_path(path),
             };
-            match &v {
-                Value::Array(items) => {
-                    if items.len() > MAX_SERIES_VALUES {
-                        notes.push(format!(
-                            "result '{name}': values after the first {MAX_SERIES_VALUES} left out"
-                        ));
-                    }
-                    let list = items
-                        .iter()
-                        .take(MAX_SERIES_VALUES)
-                        .map(|i| scalar(i).unwrap_or_else(|| Err(not_number())))
-                        .collect::<Result<Vec<f64>, String>>()?;
-                    if list.is_empty() {
-                        return Err(format!(
-                            "json path '{}' holds an empty list",
-                            show_path(path)
-                        ));
-                    }
-                    Ok(Found::Series(list))
-                }
-                other => scalar(other)
-                    .unwrap_or_else(|| Err(not_number()))
-                    .map(Found::One),
+            match json_value(&t.text, path, &reader).map_err(|m| format!("{m} in {}", t.what))? {
+                Picked::One(x) => x.map(Found::One),
+                Picked::Series(list) => list.map(Found::Series),
             }
         }
-        ExtractKind::Csv { column } => csv_column(&t.text, column, convert, notes, name)
+        ExtractKind::Csv { column } => csv_column(&t.text, column, convert)
             .map_err(|m| format!("{m} in {}", t.what))
             .map(Found::Series),
-    }
-}
-
-/// A JSON value shown in a message, cut short.
-fn shown_json(v: &Value) -> String {
-    let s = v.to_string();
-    if s.chars().count() > 80 {
-        format!("{}…", s.chars().take(80).collect::<String>())
-    } else {
-        s
     }
 }
 
@@ -536,8 +549,6 @@ fn csv_column(
     text: &str,
     column: &str,
     convert: impl Fn(&str) -> Result<f64, String>,
-    notes: &mut Vec<String>,
-    name: &str,
 ) -> Result<Vec<f64>, String> {
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)
@@ -558,10 +569,7 @@ fn csv_column(
             continue;
         };
         if list.len() >= MAX_SERIES_VALUES {
-            notes.push(format!(
-                "result '{name}': values after the first {MAX_SERIES_VALUES} left out"
-            ));
-            break;
+            return Err(too_long());
         }
         list.push(
             convert(cell).map_err(|m| format!("csv line {}, column '{column}': {m}", i + 2))?,
@@ -652,6 +660,7 @@ fn refusal(name: &str, taken: &HashSet<String>) -> Option<&'static str> {
 fn result_lines(stdout: &str, suffix: &str, taken: &HashSet<String>) -> Extracted {
     let mut found: Vec<(String, Value)> = Vec::new();
     let mut dropped: Vec<(String, &'static str)> = Vec::new();
+    let mut errors = Vec::new();
     for line in stdout.lines() {
         let Some(rest) = line.trim_start().strip_prefix("mpf-result ") else {
             continue;
@@ -659,17 +668,26 @@ fn result_lines(stdout: &str, suffix: &str, taken: &HashSet<String>) -> Extracte
         let Some((name, val)) = rest.trim().split_once(char::is_whitespace) else {
             continue;
         };
-        let Ok(x) = units::normalise_own(val) else {
-            continue;
-        };
         let name = format!("{name}{suffix}");
+        let x = match units::normalise_own(val) {
+            Ok(x) => x,
+            // A number too large for a double fails the run; a value that is no number at
+            // all (`inf`, `n/a`) is skipped, as documented.
+            Err(e) if units::split_number(val).is_some() => {
+                if errors.len() < 20 {
+                    errors.push(format!("mpf-result '{}': {e}", name.escape_debug()));
+                }
+                continue;
+            }
+            Err(_) => continue,
+        };
         let full = found.len() >= MAX_RESULT_NAMES;
         let why = match (
             refusal(&name, taken),
             found.iter_mut().find(|(n, _)| *n == name),
         ) {
             (Some(why), _) => why,
-            (None, Some((_, Value::Array(list)))) if list.len() >= MAX_SERIES_VALUES => {
+            (None, Some((_, Value::Array(list)))) if list.len() >= MAX_STORED_VALUES => {
                 "the series has more than 100000 values"
             }
             (None, Some((_, Value::Array(list)))) => {
@@ -692,7 +710,7 @@ fn result_lines(stdout: &str, suffix: &str, taken: &HashSet<String>) -> Extracte
     }
     Extracted {
         values: found.into_iter().collect(),
-        errors: Vec::new(),
+        errors,
         notes: dropped
             .into_iter()
             .map(|(n, why)| format!("mpf-result '{}' left out: {why}", n.escape_debug()))
@@ -701,48 +719,403 @@ fn result_lines(stdout: &str, suffix: &str, taken: &HashSet<String>) -> Extracte
     }
 }
 
-/// Finds the JSON document in `text` that holds `path` (keys; integers index arrays): the
-/// whole output, else each document starting at a `{` or `[` in turn (log lines such as
-/// iperf3's "[  5] ..." start with a bracket and may even parse).
-fn json_value(text: &str, path: &[String]) -> Result<Value, String> {
-    let whole = serde_json::from_str::<Value>(text.trim()).ok();
-    let embedded = text.match_indices(['{', '[']).filter_map(|(start, _)| {
-        let mut de = serde_json::Deserializer::from_str(&text[start..]).into_iter::<Value>();
-        match de.next() {
-            Some(Ok(v)) if v.is_object() || v.is_array() => Some(v),
-            _ => None,
-        }
-    });
-    let mut first_miss: Option<String> = None;
-    for doc in whole.into_iter().chain(embedded) {
-        match follow(&doc, path) {
-            Ok(v) => return Ok(v),
-            Err(m) => {
-                first_miss.get_or_insert(m);
+/// A scalar found in a JSON document.
+enum Scalar<'s> {
+    Num(f64),
+    Text(&'s str),
+    Bool(bool),
+}
+
+/// What a JSON path selects, converted as it is read.
+enum Picked {
+    One(Result<f64, String>),
+    Series(Result<Vec<f64>, String>),
+}
+
+/// How the values at a path are read: `read` converts a scalar, `shown` names the path in
+/// messages.
+struct Reader<'a> {
+    read: &'a dyn Fn(Scalar) -> Result<f64, String>,
+    shown: String,
+}
+
+impl Reader<'_> {
+    fn not_number(&self, what: &str) -> String {
+        format!("json path '{}' holds {what}, not a number", self.shown)
+    }
+}
+
+/// Follows `path` through one JSON document as it is parsed, keeping only what the path
+/// selects (a huge document is never built as a tree): `Err(i)` when `path[i]` is missing.
+struct Select<'a> {
+    path: &'a [String],
+    depth: usize,
+    reader: &'a Reader<'a>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Select<'_> {
+    type Value = Result<Picked, usize>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Select<'_> {
+    type Value = Result<Picked, usize>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Self::Value, E> {
+        Ok(self.leaf(|r| (r.read)(Scalar::Bool(b))))
+    }
+    fn visit_i64<E>(self, x: i64) -> Result<Self::Value, E> {
+        Ok(self.leaf(|r| (r.read)(Scalar::Num(x as f64))))
+    }
+    fn visit_u64<E>(self, x: u64) -> Result<Self::Value, E> {
+        Ok(self.leaf(|r| (r.read)(Scalar::Num(x as f64))))
+    }
+    fn visit_f64<E>(self, x: f64) -> Result<Self::Value, E> {
+        Ok(self.leaf(|r| (r.read)(Scalar::Num(x))))
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+        Ok(self.leaf(|r| (r.read)(Scalar::Text(s))))
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(self.leaf(|r| Err(r.not_number("null"))))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let Some(key) = self.path.first() else {
+            let shown = Shown::map(&mut map)?;
+            return Ok(Ok(Picked::One(Err(self.reader.not_number(&shown)))));
+        };
+        // The last of duplicate keys wins, as in a parsed tree.
+        let mut got = Err(self.depth);
+        while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if k == key.as_str() {
+                got = map.next_value_seed(Select {
+                    path: &self.path[1..],
+                    depth: self.depth + 1,
+                    reader: self.reader,
+                })?;
+            } else {
+                map.next_value::<Skip>()?;
             }
         }
+        Ok(got)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let Some(key) = self.path.first() else {
+            return Ok(Ok(Picked::Series(self.series(&mut seq)?)));
+        };
+        let index = key.parse::<usize>().ok();
+        let (mut i, mut got) = (0, Err(self.depth));
+        loop {
+            let next = if Some(i) == index {
+                seq.next_element_seed(Select {
+                    path: &self.path[1..],
+                    depth: self.depth + 1,
+                    reader: self.reader,
+                })?
+                .map(|r| got = r)
+            } else {
+                seq.next_element::<Skip>()?.map(drop)
+            };
+            if next.is_none() {
+                return Ok(got);
+            }
+            i += 1;
+        }
+    }
+}
+
+impl Select<'_> {
+    /// A scalar where the path ends; a miss where it goes on.
+    fn leaf(&self, read: impl FnOnce(&Reader) -> Result<f64, String>) -> Result<Picked, usize> {
+        if self.path.is_empty() {
+            Ok(Picked::One(read(self.reader)))
+        } else {
+            Err(self.depth)
+        }
+    }
+
+    /// The numbers of the list the path ends at, at most `MAX_SERIES_VALUES`.
+    fn series<'de, A: serde::de::SeqAccess<'de>>(
+        &self,
+        seq: &mut A,
+    ) -> Result<Result<Vec<f64>, String>, A::Error> {
+        let mut list = Vec::new();
+        let mut failed = None;
+        while let Some(item) = seq.next_element::<Item>()? {
+            if failed.is_some() {
+                continue;
+            }
+            let x = match &item {
+                Item::Num(x) => (self.reader.read)(Scalar::Num(*x)),
+                Item::Text(s) => (self.reader.read)(Scalar::Text(s)),
+                Item::Bool(b) => (self.reader.read)(Scalar::Bool(*b)),
+                Item::Other(shown) => Err(self
+                    .reader
+                    .not_number(&format!("a list whose item {} is {shown}", list.len()))),
+            };
+            match x {
+                Ok(_) if list.len() >= MAX_SERIES_VALUES => failed = Some(too_long()),
+                Ok(x) => list.push(x),
+                Err(e) => failed = Some(e),
+            }
+        }
+        Ok(match failed {
+            Some(e) => Err(e),
+            None if list.is_empty() => Err(format!(
+                "json path '{}' holds an empty list",
+                self.reader.shown
+            )),
+            None => Ok(list),
+        })
+    }
+}
+
+/// A value read and dropped. Unlike `serde::de::IgnoredAny` (which serde_json skips without
+/// its recursion limit), nesting is bounded: 2 MB of `[` are refused at 128 levels, not
+/// scanned to their end from each of their two million starts.
+struct Skip;
+
+impl<'de> serde::Deserialize<'de> for Skip {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Skip, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Skip;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_unit<E>(self) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Skip, A::Error> {
+                while m.next_entry::<Skip, Skip>()?.is_some() {}
+                Ok(Skip)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut s: A) -> Result<Skip, A::Error> {
+                while s.next_element::<Skip>()?.is_some() {}
+                Ok(Skip)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// An item of a list at a path: a scalar, or anything else shown short.
+enum Item {
+    Num(f64),
+    Text(String),
+    Bool(bool),
+    Other(String),
+}
+
+impl<'de> serde::Deserialize<'de> for Item {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Item, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Item;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_bool<E>(self, b: bool) -> Result<Item, E> {
+                Ok(Item::Bool(b))
+            }
+            fn visit_i64<E>(self, x: i64) -> Result<Item, E> {
+                Ok(Item::Num(x as f64))
+            }
+            fn visit_u64<E>(self, x: u64) -> Result<Item, E> {
+                Ok(Item::Num(x as f64))
+            }
+            fn visit_f64<E>(self, x: f64) -> Result<Item, E> {
+                Ok(Item::Num(x))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Item, E> {
+                Ok(Item::Text(s.to_string()))
+            }
+            fn visit_unit<E>(self) -> Result<Item, E> {
+                Ok(Item::Other("null".into()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Item, A::Error> {
+                Shown::map(&mut m).map(Item::Other)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut s: A) -> Result<Item, A::Error> {
+                Shown::seq(&mut s).map(Item::Other)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A JSON value written back for a message, cut at `SHOWN_JSON_CHARS` characters (the rest
+/// is read and dropped).
+struct Shown(String);
+
+/// Characters of a JSON value shown in a message.
+const SHOWN_JSON_CHARS: usize = 80;
+
+impl Shown {
+    fn push(out: &mut String, part: &str) {
+        let room = (SHOWN_JSON_CHARS + 1).saturating_sub(out.chars().count());
+        out.extend(part.chars().take(room));
+    }
+
+    fn done(mut out: String) -> String {
+        if out.chars().count() > SHOWN_JSON_CHARS {
+            out = out.chars().take(SHOWN_JSON_CHARS).collect();
+            out.push('…');
+        }
+        out
+    }
+
+    fn map<'de, A: serde::de::MapAccess<'de>>(m: &mut A) -> Result<String, A::Error> {
+        let mut out = String::from("{");
+        let mut first = true;
+        while let Some(k) = m.next_key::<std::borrow::Cow<'de, str>>()? {
+            let v = m.next_value::<Shown>()?;
+            if !first {
+                Shown::push(&mut out, ",");
+            }
+            first = false;
+            Shown::push(&mut out, &Value::String(k.into_owned()).to_string());
+            Shown::push(&mut out, ":");
+            Shown::push(&mut out, &v.0);
+        }
+        Shown::push(&mut out, "}");
+        Ok(Shown::done(out))
+    }
+
+    fn seq<'de, A: serde::de::SeqAccess<'de>>(s: &mut A) -> Result<String, A::Error> {
+        let mut out = String::from("[");
+        let mut first = true;
+        while let Some(v) = s.next_element::<Shown>()? {
+            if !first {
+                Shown::push(&mut out, ",");
+            }
+            first = false;
+            Shown::push(&mut out, &v.0);
+        }
+        Shown::push(&mut out, "]");
+        Ok(Shown::done(out))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Shown {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Shown, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Shown;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_bool<E>(self, b: bool) -> Result<Shown, E> {
+                Ok(Shown(b.to_string()))
+            }
+            fn visit_i64<E>(self, x: i64) -> Result<Shown, E> {
+                Ok(Shown(x.to_string()))
+            }
+            fn visit_u64<E>(self, x: u64) -> Result<Shown, E> {
+                Ok(Shown(x.to_string()))
+            }
+            fn visit_f64<E>(self, x: f64) -> Result<Shown, E> {
+                Ok(Shown(number(x).to_string()))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Shown, E> {
+                let cut: String = s.chars().take(SHOWN_JSON_CHARS + 1).collect();
+                Ok(Shown(Value::String(cut).to_string()))
+            }
+            fn visit_unit<E>(self) -> Result<Shown, E> {
+                Ok(Shown("null".into()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Shown, A::Error> {
+                Shown::map(&mut m).map(Shown)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut s: A) -> Result<Shown, A::Error> {
+                Shown::seq(&mut s).map(Shown)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Finds the JSON document in `text` that holds `path` (keys; integers index arrays): the
+/// whole output, else each document starting at a `{` or `[` in turn (log lines such as
+/// iperf3's "[  5] ..." start with a bracket and may even parse). Documents are read, not
+/// built: memory stays near what the path selects.
+fn json_value(text: &str, path: &[String], reader: &Reader) -> Result<Picked, String> {
+    use serde::de::DeserializeSeed;
+    let select = || Select {
+        path,
+        depth: 0,
+        reader,
+    };
+    let whole = {
+        let mut de = serde_json::Deserializer::from_str(text);
+        select()
+            .deserialize(&mut de)
+            .and_then(|got| de.end().map(|()| got))
+            .ok()
+    };
+    // Each place that is no document costs a parse up to the error (up to 128 levels of
+    // `[[[[`): the search gives up after `MAX_JSON_FAILURES` of them (2 MB of `[` took over
+    // ten minutes).
+    let failures = std::cell::Cell::new(0usize);
+    let embedded = text
+        .match_indices(['{', '['])
+        .take_while(|_| failures.get() < MAX_JSON_FAILURES)
+        .filter_map(|(start, _)| {
+            let mut de = serde_json::Deserializer::from_str(&text[start..]);
+            let got = select().deserialize(&mut de).ok();
+            failures.set(failures.get() + usize::from(got.is_none()));
+            got
+        });
+    let mut first_miss: Option<String> = None;
+    for doc in whole.into_iter().chain(embedded) {
+        match doc {
+            Ok(picked) => return Ok(picked),
+            Err(i) => {
+                first_miss.get_or_insert_with(|| {
+                    format!(
+                        "json path '{}' not found (stopped at '{}')",
+                        show_path(path),
+                        show_path(&path[..=i.min(path.len() - 1)])
+                    )
+                });
+            }
+        }
+    }
+    if failures.get() >= MAX_JSON_FAILURES {
+        return Err(format!(
+            "{} (the search stopped after {MAX_JSON_FAILURES} places where no JSON document starts)",
+            first_miss.unwrap_or_else(|| "no JSON document found".into())
+        ));
     }
     Err(first_miss.unwrap_or_else(|| "the step printed no JSON document".into()))
 }
 
-fn follow(doc: &Value, path: &[String]) -> Result<Value, String> {
-    let mut cur = doc;
-    for (i, key) in path.iter().enumerate() {
-        let next = match cur {
-            Value::Object(m) => m.get(key),
-            Value::Array(a) => key.parse::<usize>().ok().and_then(|k| a.get(k)),
-            _ => None,
-        };
-        cur = next.ok_or_else(|| {
-            format!(
-                "json path '{}' not found (stopped at '{}')",
-                show_path(path),
-                show_path(&path[..=i])
-            )
-        })?;
-    }
-    Ok(cur.clone())
-}
+/// Places starting with `{` or `[` that hold no JSON document, looked at before the search
+/// for an embedded document gives up.
+const MAX_JSON_FAILURES: usize = 10_000;
 
 #[cfg(test)]
 mod tests {
@@ -808,18 +1181,76 @@ mod tests {
     }
 
     #[test]
-    fn a_regex_series_is_bounded_with_a_note() {
-        let out = "v=1\n".repeat(MAX_SERIES_VALUES + 10);
+    fn a_series_longer_than_the_limit_fails_naming_it() {
+        let out = "v=1\n".repeat(MAX_SERIES_VALUES + 1);
         let e = extract(
             &given(&out),
             &[rx("v", r"v=(\d)", None, true)],
             "",
             &HashSet::new(),
         );
-        assert_eq!(e.values["v"].as_array().unwrap().len(), MAX_SERIES_VALUES);
+        assert!(e.values.is_empty());
+        assert_eq!(
+            e.errors,
+            ["result 'v': the series has more than 4000000 values (the limit of a series)"]
+        );
+    }
+
+    #[test]
+    fn statistics_are_over_every_value_and_the_record_keeps_the_first() {
+        // The slow values come last: a series cut at the recorded length would miss them.
+        let n = MAX_STORED_VALUES * 3;
+        let mut out = "v=1\n".repeat(n - n / 50);
+        out.push_str(&"v=1000\n".repeat(n / 50));
+        let e = run(
+            &given(&out),
+            "      v: {regex: 'v=(\\d+)', all: true, stats: [p99, max, count]}\n",
+        );
+        assert!(e.errors.is_empty(), "{:?}", e.errors);
+        assert_eq!(e.values["v.p99"], serde_json::json!(1000.0));
+        assert_eq!(e.values["v.max"], serde_json::json!(1000.0));
+        assert_eq!(e.values["v.count"], serde_json::json!(n as f64));
+        assert_eq!(e.values["v"].as_array().unwrap().len(), MAX_STORED_VALUES);
         assert_eq!(
             e.notes,
-            ["result 'v': values after the first 100000 left out"]
+            ["result 'v': the recorded series holds the first 100000 of its 300000 values (its statistics are over all of them)"]
+        );
+    }
+
+    #[test]
+    fn numbers_that_overflow_fail_the_run_naming_the_result() {
+        let none = HashSet::new();
+        let e = extract(
+            &given("val 1e999\n"),
+            &[rx("x", r"val (\S+)", None, false)],
+            "",
+            &none,
+        );
+        assert!(e.values.is_empty());
+        assert_eq!(e.errors, ["result 'x': '1e999' is not a finite number"]);
+        let e = extract(
+            &given("v=1\nv=1e999\n"),
+            &[rx("s", r"v=(\S+)", None, true)],
+            "",
+            &none,
+        );
+        assert_eq!(e.errors, ["result 's': '1e999' is not a finite number"]);
+        let e = extract(
+            &given("mpf-result y 1e999\nmpf-result z 2\nmpf-result w inf\n"),
+            &[],
+            "",
+            &none,
+        );
+        assert_eq!(e.errors, ["mpf-result 'y': '1e999' is not a finite number"]);
+        assert_eq!(e.values.len(), 1, "{:?}", e.values);
+        // A sum of finite values can overflow.
+        let e = run(
+            &given("v=1e308\nv=1e308\n"),
+            "      s: {regex: 'v=(\\S+)', all: true, stats: [sum]}\n",
+        );
+        assert_eq!(
+            e.errors,
+            ["result 's.sum': the statistic is not a finite number"]
         );
     }
 
@@ -859,6 +1290,70 @@ mod tests {
     }
 
     #[test]
+    fn json_paths_read_without_a_tree_say_what_they_found() {
+        let none = HashSet::new();
+        let ex = |p: &str| {
+            Extractor::new(
+                "x",
+                ExtractKind::Json {
+                    path: parse_json_path(p).unwrap(),
+                },
+            )
+        };
+        let got = |out: &str, p: &str| extract(&given(out), &[ex(p)], "", &none);
+        let doc = r#"{"a": {"b": [1, "2 k", true]}, "o": {"k": [1, {"deep": "x"}]}, "n": null, "d": 1, "d": 2}"#;
+        assert_eq!(
+            got(doc, "a.b").values["x"],
+            serde_json::json!([1.0, 2.0, 1.0])
+        );
+        assert_eq!(got(doc, "a.b.1").values["x"], serde_json::json!(2.0));
+        // The last of duplicate keys, as a parsed tree has it.
+        assert_eq!(got(doc, "d").values["x"], serde_json::json!(2.0));
+        assert_eq!(
+            got(doc, "o").errors,
+            [r#"result 'x': json path 'o' holds {"k":[1,{"deep":"x"}]}, not a number"#]
+        );
+        assert_eq!(
+            got(doc, "o.k").errors,
+            [
+                r#"result 'x': json path 'o.k' holds a list whose item 1 is {"deep":"x"}, not a number"#
+            ]
+        );
+        assert_eq!(
+            got(doc, "n").errors,
+            ["result 'x': json path 'n' holds null, not a number"]
+        );
+        assert_eq!(
+            got(doc, "a.b.7.c").errors,
+            ["result 'x': json path 'a.b.7.c' not found (stopped at 'a.b.7') in stdout"]
+        );
+        assert!(got("[]", "0").errors[0].contains("not found (stopped at '0')"));
+        assert!(got(r#"{"l": []}"#, "l").errors[0].contains("holds an empty list"));
+        // A huge value is shown cut short.
+        let long = format!(r#"{{"s": {{"t": "{}"}}}}"#, "y".repeat(10_000));
+        let e = got(&long, "s").errors;
+        assert!(
+            e[0].contains("…, not a number") && e[0].len() < 200,
+            "{e:?}"
+        );
+        // Two million opening brackets: an error at once, not minutes of parsing.
+        let start = std::time::Instant::now();
+        let e = got(&"[".repeat(2_000_000), "a").errors;
+        assert!(
+            e[0].contains("the search stopped after 10000 places"),
+            "{e:?}"
+        );
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "{:?}",
+            start.elapsed()
+        );
+        // Lines of small documents: the first that holds the path.
+        let lines = "{\"a\": 1}\n{\"x\": 5}\n{\"x\": 6}\n";
+        assert_eq!(got(lines, "x").values["x"], serde_json::json!(5.0));
+    }
+
+    #[test]
     fn result_lines_named_like_a_column_are_refused_and_noted() {
         let taken: HashSet<String> = ["x", "run", "ok", "repetition", "lat", "work.duration"]
             .map(String::from)
@@ -889,12 +1384,12 @@ mod tests {
         for i in 0..MAX_RESULT_NAMES + 5 {
             out.push_str(&format!("mpf-result n{i} 1\n"));
         }
-        for _ in 0..MAX_SERIES_VALUES + 5 {
+        for _ in 0..MAX_STORED_VALUES + 5 {
             out.push_str("mpf-result n0 2\n");
         }
         let e = extract(&given(&out), &[], "", &HashSet::new());
         assert_eq!(e.values.len(), MAX_RESULT_NAMES);
-        assert_eq!(e.values["n0"].as_array().unwrap().len(), MAX_SERIES_VALUES);
+        assert_eq!(e.values["n0"].as_array().unwrap().len(), MAX_STORED_VALUES);
         assert!(e.notes.iter().any(|n| n.contains("more than 1000 names")));
         assert!(e
             .notes
@@ -1073,6 +1568,31 @@ mod tests {
         );
         assert_eq!(e.warmup_dropped["v"], 10);
         assert_eq!(e.values["v.mean"], serde_json::json!(1.5));
+        assert!(e.notes.is_empty(), "{:?}", e.notes);
+        // Ten steady samples: MSER-5 once dropped 5 of every such series.
+        let out: String = [10, 11, 9, 10, 10, 12, 9, 10, 11, 10]
+            .iter()
+            .map(|v| format!("v {v}\n"))
+            .collect();
+        let e = run(
+            &given(&out),
+            "      v: {regex: '^v (\\d+)', all: true, warmup: auto, stats: [mean]}\n",
+        );
+        assert_eq!(e.warmup_dropped["v"], 0);
+        // Twenty: dropping the most it searches says the series may be too short.
+        let out: String = [20, 1, 1, 1, 1, 5, 5, 5, 5, 5, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3]
+            .iter()
+            .map(|v| format!("v {v}\n"))
+            .collect();
+        let e = run(
+            &given(&out),
+            "      v: {regex: '^v (\\d+)', all: true, warmup: auto, stats: [mean]}\n",
+        );
+        assert_eq!(e.warmup_dropped["v"], 10);
+        assert_eq!(
+            e.notes,
+            ["result 'v': warmup: auto dropped 10 of 20 samples, the most it searches: the series may be too short to tell a warm-up from noise (give warmup: N)"]
+        );
     }
 
     #[test]

@@ -229,6 +229,15 @@ pub fn normalise(text: &str, base: Option<&str>) -> Result<f64, String> {
 
 /// `normalise`, reading bare numbers in `how.input_unit` and prefixes as `how.binary` says.
 pub fn normalise_read(text: &str, base: Option<&str>, how: Reading) -> Result<f64, String> {
+    let x = convert_read(text, base, how)?;
+    if x.is_finite() {
+        Ok(x)
+    } else {
+        Err(format!("'{}' is not a finite number", text.trim()))
+    }
+}
+
+fn convert_read(text: &str, base: Option<&str>, how: Reading) -> Result<f64, String> {
     let (num, unit) =
         split_number(text).ok_or_else(|| format!("'{}' is not a number", text.trim()))?;
     let Some(base) = base.filter(|b| !b.is_empty()) else {
@@ -262,30 +271,45 @@ pub fn normalise_own(text: &str) -> Result<f64, String> {
     let (num, unit) =
         split_number(text).ok_or_else(|| format!("'{}' is not a number", text.trim()))?;
     let base = if TIME_UNITS.iter().any(|(u, _)| *u == unit) {
-        "s"
+        Some("s")
     } else {
         let (head, per) = match unit.split_once('/') {
             Some((h, p)) => (h, Some(p)),
             None => (unit, None),
         };
         match (family(strip_prefix(head, false).1), per) {
-            (Family::Bit, None) => "bit",
-            (Family::Bit, Some(_)) => "bit/s",
-            (Family::Byte, None) => "B",
-            (Family::Byte, Some(_)) => "B/s",
-            _ => return Ok(num),
+            (Family::Bit, None) => Some("bit"),
+            (Family::Bit, Some(_)) => Some("bit/s"),
+            (Family::Byte, None) => Some("B"),
+            (Family::Byte, Some(_)) => Some("B/s"),
+            _ => None,
         }
     };
-    Ok(factor(unit, base).map_or(num, |f| scaled(num, f)))
+    let x = base
+        .and_then(|b| factor(unit, b))
+        .map_or(num, |f| scaled(num, f));
+    if x.is_finite() {
+        Ok(x)
+    } else {
+        Err(format!("'{}' is not a finite number", text.trim()))
+    }
 }
 
 /// A number read as a number (JSON): in `how.input_unit` when given, else already in `base`.
 pub fn number_read(x: f64, base: Option<&str>, how: Reading) -> Result<f64, String> {
-    match (how.input_unit, base.filter(|b| !b.is_empty())) {
+    let y = match (how.input_unit, base.filter(|b| !b.is_empty())) {
         (Some(from), Some(to)) => factor_read(from, to, how.binary)
             .map(|f| scaled(x, f))
-            .ok_or_else(|| format!("cannot convert {from} to {to}")),
-        _ => Ok(x),
+            .ok_or_else(|| format!("cannot convert {from} to {to}"))?,
+        _ => x,
+    };
+    if y.is_finite() {
+        Ok(y)
+    } else {
+        Err(format!(
+            "{x} is not a finite number in {}",
+            base.unwrap_or("its unit")
+        ))
     }
 }
 
@@ -428,6 +452,26 @@ mod tests {
         assert_eq!(normalise("12 widgets", None).unwrap(), 12.0);
         assert!(normalise("abc", Some("s")).is_err());
         assert!(normalise("3 parsecs", Some("s")).is_err());
+    }
+
+    #[test]
+    fn numbers_that_overflow_are_refused() {
+        for text in ["1e999", "-1e999", "1e999 ms"] {
+            let e = normalise(text, None).unwrap_err();
+            assert!(e.contains("not a finite number"), "{e}");
+        }
+        // Finite as written, infinite once converted.
+        assert!(normalise("1e308 Gbit", Some("bit")).is_err());
+        assert!(number_read(
+            1e308,
+            Some("bit"),
+            Reading {
+                input_unit: Some("Gbit"),
+                binary: false
+            }
+        )
+        .is_err());
+        assert_eq!(normalise("1e300", None).unwrap(), 1e300);
     }
 
     #[test]

@@ -133,20 +133,32 @@ pub fn mean(xs: &[f64]) -> f64 {
 /// Batch size of MSER-5.
 const MSER_BATCH: usize = 5;
 
+/// The most samples `mser5` drops from a series of `n`: the end of its search.
+pub fn mser5_most(n: usize) -> usize {
+    let b = n / MSER_BATCH;
+    if b < 3 {
+        0
+    } else {
+        (b / 2).min(b - 2) * MSER_BATCH
+    }
+}
+
 /// Samples to drop from the start of a series as its warm-up, by MSER-5 (White 1997): the
 /// series is cut into batches of 5 from its start (a last, incomplete batch is left out), and
 /// the truncation point `d` batches, searched over the first half of the batches
-/// (`0 ..= batches / 2`), is the one that minimises the squared standard error of the
-/// remaining batch means, `sum((z_j - mean)^2) / (batches - d)^2`; the first `d` on a tie.
-/// Returns `5 d`; 0 for fewer than two batches.
+/// (`0 ..= batches / 2`) and leaving at least two batches (one batch mean has no standard
+/// error: counting it as 0 dropped half of every 10-sample series), is the one that
+/// minimises the squared standard error of the remaining batch means,
+/// `sum((z_j - mean)^2) / (batches - d)^2`; the first `d` on a tie. Returns `5 d`; 0 for
+/// fewer than three batches.
 pub fn mser5(xs: &[f64]) -> usize {
     let batches: Vec<f64> = xs.chunks_exact(MSER_BATCH).map(mean).collect();
     let b = batches.len();
-    if b < 2 {
+    if b < 3 {
         return 0;
     }
     let mut best = (f64::INFINITY, 0);
-    for d in 0..=b / 2 {
+    for d in 0..=(b / 2).min(b - 2) {
         let rest = &batches[d..];
         let m = mean(rest);
         let k = rest.len() as f64;
@@ -565,6 +577,9 @@ mod tests {
         assert_eq!(mser5(&steady), 0);
         assert_eq!(mser5(&[1.0, 2.0, 3.0]), 0);
         assert_eq!(mser5(&[]), 0);
+        // Two batches: the second alone has no standard error to compare.
+        let two = [9.0, 9.5, 10.0, 10.5, 11.0, 10.2, 9.8, 10.1, 9.9, 10.0];
+        assert_eq!(mser5(&two), 0);
     }
 
     use super::*;

@@ -16,10 +16,9 @@
 pub mod prom;
 pub mod rates;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
@@ -37,23 +36,37 @@ pub const SAMPLER: &str = include_str!("sampler.sh");
 
 /// Samples kept per run, all roles together; later ones are dropped (with a note) so that a
 /// long run at a short interval cannot make mpf's memory or `monitor.csv` grow without end.
-/// (A sample takes about 120 bytes in memory until the run ends: 60 MB at most.)
+/// (A sample takes 56 bytes in memory until the run ends, its series' name held once.)
 pub const MAX_SAMPLES: usize = 500_000;
+/// Bytes of `monitor.csv` a run's samples may take (a row: its role, its metric and about 40
+/// bytes), far below the 512 MiB that mpf's readers take (`store::timeseries`); later
+/// samples are dropped with the same note.
+pub const MAX_CSV_BYTES: usize = 64 << 20;
+/// The bytes of a row besides its role and metric: time, value, commas, quotes.
+const ROW_BYTES: usize = 40;
+/// Distinct series kept from one Prometheus endpoint; samples of later ones are dropped
+/// (with a note), whatever the endpoint exposes.
+pub const MAX_PROM_SERIES: usize = 10_000;
+/// Longest `prom.<name>{labels}` kept: what mpf's readers take.
+const MAX_PROM_NAME: usize = crate::store::timeseries::MAX_NAME_BYTES;
 
 /// How long a sampler may take to print its first tick before the run goes on without it.
 const FIRST_TICK_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// One sample of `monitor.csv`, its value over `[t0, t1]` (seconds since the run started;
-/// `t0 == t1` for a gauge or a scrape).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sample {
-    pub role: String,
-    pub point: Point,
+/// The machines (`role@destination`) whose sampler printed nothing within
+/// `FIRST_TICK_TIMEOUT` in an earlier run of this mpf: later runs do not wait for it again
+/// (10 s a run), until it gives samples.
+static SILENT: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+
+fn silent() -> std::sync::MutexGuard<'static, BTreeSet<String>> {
+    SILENT.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A role's sampler while it runs.
 struct Probe {
     role: String,
+    /// `role@destination`, for `SILENT`.
+    key: String,
     transport: Arc<dyn Transport>,
     proc: StepProc,
     reader: JoinHandle<Vec<Point>>,
@@ -63,15 +76,130 @@ struct Probe {
 /// A Prometheus endpoint's scraper while it runs.
 struct Scraper {
     role: String,
+    port: u16,
     task: JoinHandle<Scraped>,
 }
 
+/// What the scrapes of one endpoint gave during a run.
 #[derive(Default)]
-struct Scraped {
+pub struct Scraped {
     points: Vec<Point>,
     ok: usize,
     failed: usize,
     first_error: Option<String>,
+    /// The series seen so far, each name held once.
+    series: HashSet<Arc<str>>,
+    /// Samples left out: NaN or infinite, a name too long or holding a control character,
+    /// a series beyond `MAX_PROM_SERIES`.
+    non_finite: usize,
+    bad_names: usize,
+    too_many: usize,
+    /// Answers cut at `prom::MAX_BODY`, and answers that held no sample at all (their first
+    /// bytes, to say what came instead).
+    cut: usize,
+    empty: usize,
+    first_empty: Option<String>,
+    /// Answers that came but could not be read (not HTTP, not 200, compressed).
+    unreadable: usize,
+    first_unreadable: Option<String>,
+}
+
+impl Scraped {
+    /// The points of one answer read at `t`, keeping what mpf can record and its readers
+    /// read back.
+    pub fn points(&mut self, found: Vec<(prom::Name, f64)>, t: f64) -> Vec<Point> {
+        let mut out = Vec::with_capacity(found.len());
+        for (name, value) in found {
+            if !value.is_finite() {
+                self.non_finite += 1;
+                continue;
+            }
+            if name.bytes() + "prom.".len() > MAX_PROM_NAME {
+                self.bad_names += 1;
+                continue;
+            }
+            let metric = format!("prom.{name}");
+            if metric.chars().any(char::is_control) {
+                self.bad_names += 1;
+                continue;
+            }
+            let metric = match self.series.get(metric.as_str()) {
+                Some(m) => m.clone(),
+                None if self.series.len() >= MAX_PROM_SERIES => {
+                    self.too_many += 1;
+                    continue;
+                }
+                None => {
+                    let m: Arc<str> = metric.into();
+                    self.series.insert(m.clone());
+                    m
+                }
+            };
+            out.push(Point {
+                metric,
+                t0: t,
+                t1: t,
+                value,
+            });
+        }
+        out
+    }
+
+    /// What was left out of this endpoint's samples, as notes.
+    pub fn notes(&self, endpoint: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut say = |n: usize, what: String| {
+            if n > 0 {
+                out.push(format!("monitor: prometheus {endpoint}: {what}"));
+            }
+        };
+        say(
+            self.non_finite,
+            format!("{} NaN or infinite samples not kept", self.non_finite),
+        );
+        say(
+            self.bad_names,
+            format!(
+                "{} samples not kept: their name with its labels is over {} bytes or holds a control character",
+                self.bad_names,
+                MAX_PROM_NAME - "prom.".len()
+            ),
+        );
+        say(
+            self.too_many,
+            format!(
+                "{} samples of series beyond the first {MAX_PROM_SERIES} not kept",
+                self.too_many
+            ),
+        );
+        say(
+            self.cut,
+            format!(
+                "{} answers over {} MiB were cut there (their last line dropped)",
+                self.cut,
+                prom::MAX_BODY >> 20
+            ),
+        );
+        // When none succeeded, the note of the first error says it already.
+        say(
+            if self.ok > 0 { self.unreadable } else { 0 },
+            format!(
+                "{} answers could not be read (the first: {})",
+                self.unreadable,
+                self.first_unreadable.as_deref().unwrap_or("")
+            ),
+        );
+        say(
+            self.empty,
+            format!(
+                "{} of {} answers held no sample (the first began {:?})",
+                self.empty,
+                self.ok,
+                self.first_empty.as_deref().unwrap_or("")
+            ),
+        );
+        out
+    }
 }
 
 /// Monitoring of one run, between `start` and `stop`.
@@ -88,28 +216,50 @@ pub struct RunMonitor {
 /// The samples of a run, once monitoring stopped.
 #[derive(Debug, Default)]
 pub struct Samples {
-    pub samples: Vec<Sample>,
+    /// The samples of each sampler and scraper and the role they describe: each a value
+    /// over `[t0, t1]` (seconds since the run started; `t0 == t1` for a gauge or a scrape).
+    pub sources: Vec<(String, Vec<Point>)>,
     pub interfaces: BTreeMap<String, Vec<String>>,
     pub notes: Vec<String>,
 }
 
-/// `MAX_SAMPLES` shared by every sampler and scraper of a run.
+/// `MAX_SAMPLES` and `MAX_CSV_BYTES` shared by every sampler and scraper of a run.
 #[derive(Default)]
-struct Budget {
-    taken: AtomicUsize,
-    dropped: AtomicUsize,
+struct Budget(Mutex<Spent>);
+
+#[derive(Default)]
+struct Spent {
+    taken: usize,
+    bytes: usize,
+    dropped: usize,
+    /// Every series name of the run, held once.
+    names: HashSet<Arc<str>>,
 }
 
 impl Budget {
-    /// Keeps what fits of `points` in `into`.
-    fn keep(&self, into: &mut Vec<Point>, points: Vec<Point>) {
-        let n = points.len();
-        let before = self.taken.fetch_add(n, Ordering::Relaxed);
-        let room = MAX_SAMPLES.saturating_sub(before).min(n);
-        into.extend(points.into_iter().take(room));
-        if room < n {
-            self.dropped.fetch_add(n - room, Ordering::Relaxed);
+    /// Keeps what fits of `points` (samples of `role`) in `into`.
+    fn keep(&self, role: &str, into: &mut Vec<Point>, points: Vec<Point>) {
+        let mut spent = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        for mut p in points {
+            let cost = role.len() + p.metric.len() + ROW_BYTES;
+            if spent.taken >= MAX_SAMPLES || spent.bytes + cost > MAX_CSV_BYTES {
+                spent.dropped += 1;
+                continue;
+            }
+            spent.taken += 1;
+            spent.bytes += cost;
+            match spent.names.get(&p.metric) {
+                Some(name) => p.metric = name.clone(),
+                None => {
+                    spent.names.insert(p.metric.clone());
+                }
+            }
+            into.push(p);
         }
+    }
+
+    fn dropped(&self) -> usize {
+        self.0.lock().map_or(0, |s| s.dropped)
     }
 }
 
@@ -214,6 +364,7 @@ impl RunMonitor {
             ..SamplerReader::default()
         };
         let reader = tokio::spawn(read_sampler(
+            role.to_string(),
             proc.output_so_far().0,
             reader,
             run_start,
@@ -225,8 +376,13 @@ impl RunMonitor {
         let listed: Vec<String> = b.interfaces.iter().map(|i| i.name.clone()).collect();
         self.interfaces
             .insert(role.to_string(), interfaces_to_sum(listed, &b.ip));
+        let key = match b.transport.ssh_command() {
+            Some((_, dest)) => format!("{role}@{dest}"),
+            None => format!("{role}@local"),
+        };
         self.probes.push(Probe {
             role: role.to_string(),
+            key,
             transport: b.transport.clone(),
             proc,
             reader,
@@ -260,6 +416,7 @@ impl RunMonitor {
         };
         let port = forward.as_ref().map_or(e.port, |f| f.local_port);
         let task = tokio::spawn(scrape(
+            label.to_string(),
             host,
             port,
             e.clone(),
@@ -271,6 +428,7 @@ impl RunMonitor {
         ));
         self.scrapers.push(Scraper {
             role: label.to_string(),
+            port: e.port,
             task,
         });
     }
@@ -280,10 +438,20 @@ impl RunMonitor {
         // Over ssh too: a step starts as a line to a runner session, sooner than the
         // sampler's first reading comes back.
         for p in self.probes.iter_mut() {
+            if silent().contains(&p.key) {
+                if !*p.first.borrow() {
+                    self.notes.push(format!(
+                        "monitor: the sampler on {} printed nothing in an earlier run: the run did not wait for its first reading",
+                        p.role
+                    ));
+                }
+                continue;
+            }
             let got = tokio::time::timeout_at(deadline, p.first.wait_for(|v| *v)).await;
             if !matches!(got, Ok(Ok(_))) {
+                silent().insert(p.key.clone());
                 self.notes.push(format!(
-                    "monitor: the sampler on {} printed nothing within {}s",
+                    "monitor: the sampler on {} printed nothing within {}s (later runs do not wait for it)",
                     p.role,
                     FIRST_TICK_TIMEOUT.as_secs()
                 ));
@@ -309,7 +477,7 @@ impl RunMonitor {
         let mut ended = Vec::new();
         for p in self.probes {
             let status = p.proc.finish(false).await;
-            ended.push((p.role, p.reader, status));
+            ended.push((p.role, p.key, p.reader, status));
         }
         let _ = self.stop.send(true);
         let mut out = Samples {
@@ -317,8 +485,11 @@ impl RunMonitor {
             notes: self.notes,
             ..Samples::default()
         };
-        for (role, reader, status) in ended {
+        for (role, key, reader, status) in ended {
             let points = reader.await.unwrap_or_default();
+            if !points.is_empty() {
+                silent().remove(&key);
+            }
             if points.is_empty() {
                 out.notes.push(format!(
                     "monitor: no samples from {role} ({}){}",
@@ -337,15 +508,18 @@ impl RunMonitor {
                     "monitor: prometheus on {}: none of {} scrapes succeeded ({})",
                     s.role,
                     got.failed,
-                    got.first_error.unwrap_or_default()
+                    got.first_error.clone().unwrap_or_default()
                 ));
             }
+            out.notes
+                .extend(got.notes(&format!("on {}:{}", s.role, s.port)));
             out.extend(&s.role, got.points);
         }
-        let dropped = self.budget.dropped.load(Ordering::Relaxed);
+        let dropped = self.budget.dropped();
         if dropped > 0 {
             out.notes.push(format!(
-                "monitor: {dropped} samples beyond the limit of {MAX_SAMPLES} per run were not kept"
+                "monitor: {dropped} samples beyond the limit of {MAX_SAMPLES} samples or {} MiB of monitor.csv per run were not kept",
+                MAX_CSV_BYTES >> 20
             ));
         }
         out
@@ -364,7 +538,9 @@ fn tail(stderr: &[u8]) -> String {
 /// Reads a sampler's output as it arrives (from the step's capture, which keeps far more
 /// than a poll's worth) until told to stop, then reads what is left, and places the samples
 /// on the controller's clock.
+#[allow(clippy::too_many_arguments)]
 async fn read_sampler(
+    role: String,
     out: SharedBuf,
     mut reader: SamplerReader,
     run_start: Instant,
@@ -382,7 +558,7 @@ async fn read_sampler(
     };
     loop {
         let now = run_start.elapsed().as_secs_f64();
-        budget.keep(&mut points, reader.drain(&out, now));
+        budget.keep(&role, &mut points, reader.drain(&out, now));
         if reader.prev.is_some() {
             first.send_if_modified(|v| !std::mem::replace(v, true));
         }
@@ -397,7 +573,7 @@ async fn read_sampler(
         }
     }
     let now = run_start.elapsed().as_secs_f64();
-    budget.keep(&mut points, reader.drain(&out, now));
+    budget.keep(&role, &mut points, reader.drain(&out, now));
     reader.place(&mut points);
     points
 }
@@ -491,6 +667,7 @@ impl SamplerReader {
 
 #[allow(clippy::too_many_arguments)]
 async fn scrape(
+    role: String,
     host: String,
     port: u16,
     e: Endpoint,
@@ -510,22 +687,27 @@ async fn scrape(
             _ = stop.wait_for(|v| *v) => break,
         }
         match prom::get(&host, port, &e.path, timeout).await {
-            Ok(body) => {
+            Ok(answer) => {
                 got.ok += 1;
+                got.cut += usize::from(answer.cut);
                 let t = run_start.elapsed().as_secs_f64();
-                let points = prom::samples(&body, e.matches.as_ref())
-                    .into_iter()
-                    .map(|(name, value)| Point {
-                        metric: format!("prom.{name}"),
-                        t0: t,
-                        t1: t,
-                        value,
-                    })
-                    .collect();
-                budget.keep(&mut got.points, points);
+                let (found, read) = prom::samples(&answer.body, e.matches.as_ref());
+                if read == 0 {
+                    got.empty += 1;
+                    got.first_empty
+                        .get_or_insert_with(|| answer.body.chars().take(40).collect());
+                }
+                let points = got.points(found, t);
+                budget.keep(&role, &mut got.points, points);
             }
-            Err(err) => {
+            Err(prom::Failure::Unreachable(err)) => {
                 got.failed += 1;
+                got.first_error.get_or_insert(err);
+            }
+            Err(prom::Failure::Unreadable(err)) => {
+                got.failed += 1;
+                got.unreadable += 1;
+                got.first_unreadable.get_or_insert(err.clone());
                 got.first_error.get_or_insert(err);
             }
         }
@@ -537,40 +719,54 @@ async fn scrape(
 }
 
 impl Samples {
-    fn extend(&mut self, role: &str, points: Vec<Point>) {
-        self.samples.extend(points.into_iter().map(|point| Sample {
-            role: role.to_string(),
-            point,
-        }));
+    /// Adds the samples of a sampler or scraper of `role`.
+    pub fn extend(&mut self, role: &str, points: Vec<Point>) {
+        self.sources.push((role.to_string(), points));
     }
 
-    /// `monitor.csv`: `time,role,metric,value`, by time.
-    pub fn csv(&self) -> Vec<u8> {
-        let mut rows: Vec<&Sample> = self.samples.iter().collect();
-        rows.sort_by(|a, b| a.point.t1.total_cmp(&b.point.t1));
-        let mut w = csv::Writer::from_writer(Vec::new());
-        let _ = w.write_record(["time", "role", "metric", "value"]);
-        for s in rows {
-            let _ = w.write_record([
-                format!("{:.3}", s.point.t1),
-                s.role.clone(),
-                s.point.metric.clone(),
-                s.point.value.to_string(),
-            ]);
+    /// Writes `monitor.csv` (`time,role,metric,value`, by time) to `out`, row by row.
+    pub fn write_csv(&self, out: impl std::io::Write) -> std::io::Result<()> {
+        // (source, sample) indices: 8 bytes a row while sorting.
+        let mut rows: Vec<(u32, u32)> = Vec::new();
+        for (i, (_, points)) in self.sources.iter().enumerate() {
+            rows.extend((0..points.len()).map(|j| (i as u32, j as u32)));
         }
-        w.into_inner().unwrap_or_default()
+        let at = |(i, j): (u32, u32)| {
+            let (role, points) = &self.sources[i as usize];
+            (role.as_str(), &points[j as usize])
+        };
+        rows.sort_by(|a, b| at(*a).1.t1.total_cmp(&at(*b).1.t1));
+        let mut w = csv::Writer::from_writer(out);
+        w.write_record(["time", "role", "metric", "value"])?;
+        for r in rows {
+            let (role, p) = at(r);
+            w.write_record([
+                format!("{:.3}", p.t1).as_str(),
+                role,
+                &p.metric,
+                p.value.to_string().as_str(),
+            ])?;
+        }
+        w.flush()
+    }
+
+    /// `monitor.csv` in memory.
+    #[cfg(test)]
+    fn csv(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.write_csv(&mut out).unwrap();
+        out
     }
 
     /// The `mon.*` results of every sampled role over `window` (seconds since the run
     /// started: the first step's start to the last step's end).
     pub fn summaries(&self, window: (f64, f64)) -> Map<String, Value> {
         let mut by_role: BTreeMap<&str, Vec<&Point>> = BTreeMap::new();
-        for s in self
-            .samples
-            .iter()
-            .filter(|s| !s.point.metric.starts_with("prom."))
-        {
-            by_role.entry(&s.role).or_default().push(&s.point);
+        for (role, points) in &self.sources {
+            by_role
+                .entry(role)
+                .or_default()
+                .extend(points.iter().filter(|p| !p.metric.starts_with("prom.")));
         }
         let mut out = Map::new();
         for (role, points) in by_role {
@@ -600,7 +796,12 @@ impl Samples {
     ) -> Result<(), String> {
         results.extend(self.summaries(window));
         let path = run_dir.join("monitor.csv");
-        crate::store::writer::write_atomic(&path, &self.csv()).map_err(|e| e.to_string())
+        crate::store::writer::write_atomic_with(&path, |w| {
+            self.write_csv(w).map_err(|e| {
+                crate::error::Error::io(format!("failed to write {}", path.display()), e)
+            })
+        })
+        .map_err(|e| e.to_string())
     }
 }
 
@@ -627,7 +828,7 @@ fn series<'a>(points: &'a [&'a Point], metric: &str) -> std::vec::IntoIter<&'a P
     let of: Vec<&Point> = points
         .iter()
         .copied()
-        .filter(|p| p.metric == metric)
+        .filter(|p| &*p.metric == metric)
         .collect();
     of.into_iter()
 }
@@ -797,7 +998,7 @@ mod tests {
         push(b" 60 200\ne\n");
         ps.extend(r.drain(&out, 9.0));
         r.place(&mut ps);
-        let at = |m: &str| ps.iter().filter(|p| p.metric == m).collect::<Vec<_>>();
+        let at = |m: &str| ps.iter().filter(|p| &*p.metric == m).collect::<Vec<_>>();
         // This machine's uptime is the controller's: arrival times do not matter.
         assert_eq!(at("mem")[0].t1, 0.0);
         assert_eq!(at("mem")[0].value, 10.0 * 1024.0);
@@ -827,16 +1028,165 @@ mod tests {
     #[test]
     fn samples_beyond_the_limit_are_dropped_and_counted() {
         let budget = Budget::default();
-        budget.taken.store(MAX_SAMPLES - 2, Ordering::Relaxed);
+        budget.0.lock().unwrap().taken = MAX_SAMPLES - 2;
         let mut kept = Vec::new();
         budget.keep(
+            "r",
             &mut kept,
             (0..5).map(|i| p("cpu", 0.0, 1.0, i as f64)).collect(),
         );
         assert_eq!(kept.len(), 2);
-        assert_eq!(budget.dropped.load(Ordering::Relaxed), 3);
-        budget.keep(&mut kept, vec![p("mem", 1.0, 1.0, 1.0)]);
-        assert_eq!((kept.len(), budget.dropped.load(Ordering::Relaxed)), (2, 4));
+        assert_eq!(budget.dropped(), 3);
+        budget.keep("r", &mut kept, vec![p("mem", 1.0, 1.0, 1.0)]);
+        assert_eq!((kept.len(), budget.dropped()), (2, 4));
+        // One name per series, however many samples.
+        assert!(Arc::ptr_eq(&kept[0].metric, &kept[1].metric));
+    }
+
+    #[test]
+    fn samples_beyond_the_csv_bytes_are_dropped() {
+        let budget = Budget::default();
+        let long = "x".repeat(1000);
+        let mut kept = Vec::new();
+        let n = MAX_CSV_BYTES / (1000 + 1 + ROW_BYTES);
+        budget.keep(
+            "r",
+            &mut kept,
+            (0..n + 3).map(|i| p(&long, 0.0, 1.0, i as f64)).collect(),
+        );
+        assert_eq!((kept.len(), budget.dropped()), (n, 3));
+    }
+
+    #[test]
+    fn prometheus_samples_mpf_cannot_record_are_left_out_with_notes() {
+        let long = format!("big{{l=\"{}\"}} 1\n", "v".repeat(MAX_PROM_NAME));
+        let text = format!("a 1\nb NaN\nc +Inf\n{long}d{{x=\"\u{1}\"}} 2\n");
+        let mut got = Scraped::default();
+        let (found, read) = prom::samples(&text, None);
+        assert_eq!(read, 5);
+        got.ok = 1;
+        let ps = got.points(found, 1.0);
+        assert_eq!(ps.len(), 1, "{ps:?}");
+        assert_eq!(&*ps[0].metric, "prom.a");
+        let notes = got.notes("on r:9100").join("\n");
+        assert!(
+            notes.contains("prometheus on r:9100: 2 NaN or infinite samples not kept"),
+            "{notes}"
+        );
+        assert!(
+            notes.contains("2 samples not kept: their name with its labels is over 1019 bytes"),
+            "{notes}"
+        );
+        // Series beyond the limit.
+        let many: String = (0..MAX_PROM_SERIES + 5)
+            .map(|i| format!("s{i} 1\n"))
+            .collect();
+        let (found, _) = prom::samples(&many, None);
+        assert_eq!(got.points(found, 2.0).len(), MAX_PROM_SERIES - 1);
+        assert!(got
+            .notes("x")
+            .join("")
+            .contains("6 samples of series beyond the first 10000"));
+    }
+
+    /// Scrapes a local server that gives `answers` in turn (then the last again) for
+    /// `scrapes` intervals of 20 ms; the notes of the endpoint.
+    async fn scrape_answers(answers: Vec<Vec<u8>>, scrapes: u32) -> (Scraped, Vec<String>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let l = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .unwrap();
+        let port = l.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            for i in 0.. {
+                let Ok((mut c, _)) = l.accept().await else {
+                    return;
+                };
+                let mut req = vec![0u8; 4096];
+                let _ = c.read(&mut req).await;
+                let _ = c.write_all(&answers[i.min(answers.len() - 1)]).await;
+            }
+        });
+        let (stop, stopped) = watch::channel(false);
+        let e = Endpoint {
+            role: "r".into(),
+            port,
+            path: "/metrics".into(),
+            matches: None,
+            loc: Default::default(),
+        };
+        let task = tokio::spawn(scrape(
+            "r".into(),
+            "127.0.0.1".into(),
+            port,
+            e,
+            Duration::from_millis(20),
+            Instant::now(),
+            None,
+            stopped,
+            Arc::new(Budget::default()),
+        ));
+        tokio::time::sleep(Duration::from_millis(20) * scrapes).await;
+        stop.send(true).unwrap();
+        let got = task.await.unwrap();
+        let notes = got.notes("on r:1");
+        (got, notes)
+    }
+
+    #[tokio::test]
+    async fn garbage_compressed_and_empty_answers_leave_notes() {
+        let ok = b"HTTP/1.0 200 OK\r\n\r\nup 1\n".to_vec();
+        let (got, notes) = scrape_answers(
+            vec![
+                ok.clone(),
+                b"\x00\x01garbage".to_vec(),
+                b"HTTP/1.0 200 OK\r\nContent-Encoding: gzip\r\n\r\n\x1f\x8b".to_vec(),
+                b"HTTP/1.0 200 OK\r\n\r\n<html>not metrics</html>\n".to_vec(),
+                ok,
+            ],
+            10,
+        )
+        .await;
+        assert!(got.points.iter().all(|p| &*p.metric == "prom.up"));
+        let notes = notes.join("\n");
+        assert!(
+            notes.contains(
+                "prometheus on r:1: 2 answers could not be read (the first: not an HTTP answer)"
+            ),
+            "{notes}"
+        );
+        assert!(
+            notes.contains(
+                "answers held no sample (the first began \"<html>not metrics</html>\\n\")"
+            ),
+            "{notes}"
+        );
+    }
+
+    #[test]
+    fn no_interface_read_gives_no_net_value_not_zero() {
+        // A namespace whose /proc/net/dev lists no interface: the ticks hold no `n` line.
+        let out: SharedBuf = Default::default();
+        let mut r = SamplerReader {
+            clock: Clock::Shared(-100.0),
+            ..SamplerReader::default()
+        };
+        out.lock()
+            .unwrap()
+            .push(b"t 100.0\nc cpu 0 0\ne\nt 101.0\nc cpu 50 100\ne\n");
+        let mut ps = r.drain(&out, 2.0);
+        r.place(&mut ps);
+        for listed in [vec![], vec!["lo".to_string()]] {
+            let mut samples = Samples::default();
+            samples.extend("r", ps.clone());
+            samples.interfaces.insert("r".into(), listed);
+            let s = samples.summaries((0.0, 1.0));
+            assert_eq!(s["mon.cpu.r"], 50.0);
+            assert!(
+                !s.contains_key("mon.net.rx.r") && !s.contains_key("mon.net.tx.r"),
+                "{s:?}"
+            );
+        }
     }
 
     #[test]
@@ -868,13 +1218,7 @@ mod tests {
             p("disk.vdb.write", 0.0, 2.0, 0.0),
         ];
         let samples = Samples {
-            samples: points
-                .into_iter()
-                .map(|point| Sample {
-                    role: "server".into(),
-                    point,
-                })
-                .collect(),
+            sources: vec![("server".into(), points)],
             ..Samples::default()
         };
         let s = samples.summaries((0.0, 2.0));
@@ -939,15 +1283,9 @@ mod tests {
     #[test]
     fn csv_is_long_and_sorted_by_time() {
         let s = Samples {
-            samples: vec![
-                Sample {
-                    role: "b".into(),
-                    point: p("cpu", 1.0, 2.0, 12.5),
-                },
-                Sample {
-                    role: "a".into(),
-                    point: p("prom.x{l=\"a,b\"}", 1.0, 1.0, 3.0),
-                },
+            sources: vec![
+                ("b".into(), vec![p("cpu", 1.0, 2.0, 12.5)]),
+                ("a".into(), vec![p("prom.x{l=\"a,b\"}", 1.0, 1.0, 3.0)]),
             ],
             ..Samples::default()
         };

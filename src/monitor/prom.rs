@@ -6,17 +6,32 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The most bytes read from one scrape; a larger answer is cut there (and its last,
-/// incomplete line dropped).
+/// incomplete line dropped), and the run's record says how many were.
 pub const MAX_BODY: usize = 8 << 20;
 
+/// The body of one answer, and whether it was cut at `MAX_BODY`.
+#[derive(Debug, PartialEq)]
+pub struct Answer {
+    pub body: String,
+    pub cut: bool,
+}
+
+/// Why a scrape gave nothing: no answer (the server not up yet), or an answer mpf cannot
+/// read (not HTTP, a status other than 200, compressed).
+#[derive(Debug, PartialEq)]
+pub enum Failure {
+    Unreachable(String),
+    Unreadable(String),
+}
+
 /// `GET path` from `host:port` (HTTP/1.0: no chunked answer, the server closes).
-pub async fn get(host: &str, port: u16, path: &str, timeout: Duration) -> Result<String, String> {
+pub async fn get(host: &str, port: u16, path: &str, timeout: Duration) -> Result<Answer, Failure> {
     let fetch = async {
         let mut s = tokio::net::TcpStream::connect((host, port))
             .await
             .map_err(|e| e.to_string())?;
         let req = format!(
-            "GET {path} HTTP/1.0\r\nHost: {host}:{port}\r\nAccept: text/plain\r\nUser-Agent: mpf\r\n\r\n"
+            "GET {path} HTTP/1.0\r\nHost: {host}:{port}\r\nAccept: text/plain\r\nAccept-Encoding: identity\r\nUser-Agent: mpf\r\n\r\n"
         );
         s.write_all(req.as_bytes())
             .await
@@ -31,35 +46,60 @@ pub async fn get(host: &str, port: u16, path: &str, timeout: Duration) -> Result
     };
     let buf = tokio::time::timeout(timeout, fetch)
         .await
-        .map_err(|_| format!("no answer within {}", humantime::format_duration(timeout)))??;
-    body(&buf)
+        .map_err(|_| format!("no answer within {}", humantime::format_duration(timeout)))
+        .and_then(|r| r)
+        .map_err(Failure::Unreachable)?;
+    body(&buf).map_err(Failure::Unreadable)
 }
 
-/// The body of a `200` answer.
-fn body(answer: &[u8]) -> Result<String, String> {
-    let text = String::from_utf8_lossy(answer);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .or_else(|| text.split_once("\n\n"))
+/// The body of a `200` answer in plain text.
+pub fn body(answer: &[u8]) -> Result<Answer, String> {
+    let split = |sep: &[u8]| {
+        answer
+            .windows(sep.len())
+            .position(|w| w == sep)
+            .map(|i| (&answer[..i], &answer[i + sep.len()..]))
+    };
+    let (head, body) = split(b"\r\n\r\n")
+        .or_else(|| split(b"\n\n"))
         .ok_or("not an HTTP answer")?;
+    let head = String::from_utf8_lossy(head);
     let status = head.lines().next().unwrap_or("");
     if status.split_whitespace().nth(1) != Some("200") {
         return Err(format!("HTTP status '{}'", status.trim().escape_debug()));
     }
-    let mut body = body.to_string();
-    if answer.len() >= MAX_BODY {
-        let keep = body.rfind('\n').map_or(0, |i| i + 1);
-        body.truncate(keep);
+    // mpf asks for `identity`; a server that compresses anyway is not read.
+    if let Some(enc) = head.lines().skip(1).find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        let v = v.trim();
+        (k.trim().eq_ignore_ascii_case("content-encoding") && !v.eq_ignore_ascii_case("identity"))
+            .then_some(v)
+    }) {
+        return Err(format!(
+            "the answer is compressed (Content-Encoding: {}), mpf reads plain text only",
+            enc.escape_debug()
+        ));
     }
-    Ok(body)
+    let cut = answer.len() >= MAX_BODY;
+    let body = if cut {
+        let keep = body.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        &body[..keep]
+    } else {
+        body
+    };
+    Ok(Answer {
+        body: String::from_utf8_lossy(body).into_owned(),
+        cut,
+    })
 }
 
 /// The samples of an exposition (text format 0.0.4): `(name{labels}, value)` as exposed,
-/// kept when `matches` (a regex on the whole name) says so. Comments and malformed lines are
-/// skipped.
-pub fn samples(text: &str, matches: Option<&regex::Regex>) -> Vec<(String, f64)> {
+/// kept when `matches` (a regex on the whole name) says so, and how many samples it held
+/// before matching. Comments and malformed lines are skipped.
+pub fn samples<'t>(text: &'t str, matches: Option<&regex::Regex>) -> (Vec<(Name<'t>, f64)>, usize) {
     use prometheus_parse::LineInfo;
     let mut out = Vec::new();
+    let mut read = 0;
     for line in text.lines() {
         let LineInfo::Sample {
             metric_name,
@@ -70,16 +110,40 @@ pub fn samples(text: &str, matches: Option<&regex::Regex>) -> Vec<(String, f64)>
         else {
             continue;
         };
-        let name = match labels {
-            Some(l) => format!("{metric_name}{{{l}}}"),
-            None => metric_name.to_string(),
+        let name = Name {
+            metric: metric_name,
+            labels,
         };
         let Some(v) = float(value) else { continue };
-        if matches.is_none_or(|m| m.is_match(&name)) {
+        read += 1;
+        if matches.is_none_or(|m| m.is_match(&name.to_string())) {
             out.push((name, v));
         }
     }
-    out
+    (out, read)
+}
+
+/// A sample's name as exposed: `metric{labels}`, not copied out of the answer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Name<'t> {
+    metric: &'t str,
+    labels: Option<&'t str>,
+}
+
+impl Name<'_> {
+    /// Bytes of `metric{labels}`.
+    pub fn bytes(&self) -> usize {
+        self.metric.len() + self.labels.map_or(0, |l| l.len() + 2)
+    }
+}
+
+impl std::fmt::Display for Name<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self.labels {
+            Some(l) => write!(f, "{}{{{l}}}", self.metric),
+            None => f.write_str(self.metric),
+        }
+    }
 }
 
 /// A sample value: Go's float syntax (`NaN`, `+Inf`), which Rust's parser lacks in part.
@@ -178,8 +242,9 @@ http_duration_seconds_bucket{le="+Inf"} 7
 
     #[test]
     fn samples_keep_names_and_labels_as_exposed() {
-        let s = samples(EXPOSITION, None);
-        let names: Vec<&str> = s.iter().map(|(n, _)| n.as_str()).collect();
+        let (s, read) = samples(EXPOSITION, None);
+        assert_eq!(read, 6);
+        let names: Vec<String> = s.iter().map(|(n, _)| n.to_string()).collect();
         assert_eq!(
             names,
             [
@@ -199,22 +264,41 @@ http_duration_seconds_bucket{le="+Inf"} 7
     #[test]
     fn match_applies_to_the_whole_name() {
         let re = regex::Regex::new("^(?:app_.*)$").unwrap();
-        let s = samples(EXPOSITION, Some(&re));
-        assert_eq!(s.len(), 4);
+        let (s, read) = samples(EXPOSITION, Some(&re));
+        assert_eq!((s.len(), read), (4, 6));
         let re = regex::Regex::new(r#"^(?:app_temp\{sensor="a"\})$"#).unwrap();
-        assert_eq!(samples(EXPOSITION, Some(&re)).len(), 1);
+        assert_eq!(samples(EXPOSITION, Some(&re)).0.len(), 1);
         let re = regex::Regex::new("^(?:app)$").unwrap();
-        assert!(samples(EXPOSITION, Some(&re)).is_empty());
+        assert!(samples(EXPOSITION, Some(&re)).0.is_empty());
     }
 
     #[test]
     fn only_a_200_answer_has_a_body() {
         assert_eq!(
             body(b"HTTP/1.0 200 OK\r\nA: b\r\n\r\nx 1\n").unwrap(),
-            "x 1\n"
+            Answer {
+                body: "x 1\n".into(),
+                cut: false
+            }
         );
         assert!(body(b"HTTP/1.0 404 Not Found\r\n\r\nnope").is_err());
         assert!(body(b"garbage").is_err());
+        let gz =
+            body(b"HTTP/1.0 200 OK\r\nContent-Encoding: gzip\r\n\r\n\x1f\x8b\x08").unwrap_err();
+        assert!(gz.contains("compressed (Content-Encoding: gzip)"), "{gz}");
+        assert!(body(b"HTTP/1.0 200 OK\r\ncontent-encoding: identity\r\n\r\nx 1\n").is_ok());
+    }
+
+    #[test]
+    fn an_answer_over_the_limit_is_cut_at_a_line_and_says_so() {
+        let mut a = b"HTTP/1.0 200 OK\r\n\r\n".to_vec();
+        while a.len() < MAX_BODY {
+            a.extend_from_slice(b"metric_with_a_name 12345\n");
+        }
+        a.truncate(MAX_BODY);
+        let got = body(&a).unwrap();
+        assert!(got.cut);
+        assert!(got.body.ends_with("12345\n"));
     }
 
     #[tokio::test]
@@ -230,9 +314,10 @@ http_duration_seconds_bucket{le="+Inf"} 7
             assert!(req[..n].starts_with(b"GET /m HTTP/1.0\r\n"));
             c.write_all(b"HTTP/1.0 200 OK\r\n\r\nup 1\n").await.unwrap();
         });
-        let text = get("127.0.0.1", port, "/m", Duration::from_secs(5))
+        let got = get("127.0.0.1", port, "/m", Duration::from_secs(5))
             .await
             .unwrap();
-        assert_eq!(samples(&text, None), [("up".to_string(), 1.0)]);
+        let (s, _) = samples(&got.body, None);
+        assert_eq!((s[0].0.to_string(), s[0].1), ("up".to_string(), 1.0));
     }
 }

@@ -2,6 +2,7 @@
 //! ticks, gauges as they are.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// One tick of the sampler: every counter it read, by kind and name.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -25,6 +26,8 @@ pub struct Tick {
 /// Series one sampler may produce; names beyond are ignored (a machine with absurdly many
 /// interfaces or IRQs must not make mpf's memory grow with it).
 pub const MAX_NAMES: usize = 4096;
+/// Longest name (interface, device, IRQ) kept from a sampler line; longer ones are ignored.
+pub const MAX_NAME_BYTES: usize = 128;
 
 /// Assembles ticks from lines; a tick ends with `e`.
 #[derive(Default)]
@@ -44,7 +47,11 @@ impl TickParser {
         let kind = f.next()?;
         if kind == "t" {
             self.cur = None;
-            let uptime = f.next()?.parse::<f64>().ok().filter(|u| u.is_finite())?;
+            let uptime = f
+                .next()?
+                .parse::<f64>()
+                .ok()
+                .filter(|u| u.is_finite() && *u >= 0.0)?;
             self.cur = Some(Tick {
                 uptime,
                 ..Tick::default()
@@ -57,10 +64,11 @@ impl TickParser {
             return self.cur.take();
         }
         let tick = self.cur.as_mut()?;
-        let name = f.next()?.to_string();
-        if self.names >= MAX_NAMES {
+        let name = f.next()?;
+        if self.names >= MAX_NAMES || name.len() > MAX_NAME_BYTES {
             return None;
         }
+        let name = name.to_string();
         self.names += 1;
         let vals: Vec<u64> = f.filter_map(|v| v.parse().ok()).collect();
         match (kind, vals.as_slice()) {
@@ -102,7 +110,8 @@ pub fn increase(prev: u64, cur: u64) -> Option<u64> {
 /// One value of a series: a rate over `[t0, t1]` or a gauge read at `t1` (`t0 == t1`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Point {
-    pub metric: String,
+    /// Shared: a run's samples of one series hold its name once.
+    pub metric: Arc<str>,
     pub t0: f64,
     pub t1: f64,
     pub value: f64,
@@ -145,16 +154,23 @@ pub fn points(
     let t1 = time(cur.uptime);
     let mut out = Vec::new();
     let gauge = |metric: String, value: f64| Point {
-        metric,
+        metric: metric.into(),
         t0: t1,
         t1,
         value,
     };
+    // Rates over a tiny interval of a hostile machine can overflow: no sample then.
+    out.retain(|p: &Point| p.value.is_finite());
     if let Some(kib) = cur.mem_kib {
         out.push(gauge("mem".into(), kib as f64 * 1024.0));
     }
-    for (cpu, khz) in &cur.freq {
-        out.push(gauge(format!("cpufreq{}", &cpu[3..]), *khz as f64 * 1000.0));
+    // `f` lines name CPUs (`cpu3`); another name (a hostile line) is no sample.
+    for (n, khz) in cur
+        .freq
+        .iter()
+        .filter_map(|(c, k)| Some((c.strip_prefix("cpu")?, k)))
+    {
+        out.push(gauge(format!("cpufreq{n}"), *khz as f64 * 1000.0));
     }
     let Some(prev) = prev else {
         return out;
@@ -166,7 +182,7 @@ pub fn points(
     let t0 = time(prev.uptime);
     let mut rate = |metric: String, value: f64| {
         out.push(Point {
-            metric,
+            metric: metric.into(),
             t0,
             t1,
             value,
@@ -235,6 +251,8 @@ pub fn points(
             rate(name, d as f64 / dt);
         }
     }
+    // A rate over a tiny interval of a hostile machine can overflow: no sample then.
+    out.retain(|p| p.value.is_finite());
     out
 }
 
@@ -257,7 +275,7 @@ mod tests {
         t 101.00\nc cpu 600 2000\nc cpu0 550 1000\nc cpu1 50 1000\nm 4096\nn lo 0 0 0 0 0 0\nn eth0 126000 110 2 2000 20 1\nd vda 10 2068\ne\n";
 
     fn get<'a>(ps: &'a [Point], m: &str) -> Option<&'a Point> {
-        ps.iter().find(|p| p.metric == m)
+        ps.iter().find(|p| &*p.metric == m)
     }
 
     #[test]
@@ -266,7 +284,7 @@ mod tests {
         assert_eq!(ticks.len(), 2);
         let ps = points(None, &ticks[0], &CpuScope::Machine, |u| u - 100.0);
         assert_eq!(ps.len(), 1);
-        assert_eq!(ps[0].metric, "mem");
+        assert_eq!(&*ps[0].metric, "mem");
         assert_eq!(ps[0].value, 2048.0 * 1024.0);
         assert_eq!((ps[0].t0, ps[0].t1), (0.0, 0.0));
     }
@@ -309,6 +327,24 @@ mod tests {
             |u| u,
         );
         assert!(get(&ps, "cpu").is_none());
+    }
+
+    #[test]
+    fn hostile_sampler_lines_give_no_sample_and_no_panic() {
+        // Found by fuzz::sampler_lines_never_panic_and_their_rates_read_back: an `f` line
+        // whose name is shorter than `cpu` panicked.
+        let t = parse("t 1\nf n? 1000\nf cpu2 2000\ne\nt -3\nm 1\ne\n");
+        assert_eq!(t.len(), 1, "a negative uptime is no tick: {t:?}");
+        let ps = points(None, &t[0], &CpuScope::Machine, |u| u);
+        assert_eq!(ps.len(), 1);
+        assert_eq!((&*ps[0].metric, ps[0].value), ("cpufreq2", 2e6));
+        // A rate over an interval too small for a double is no sample.
+        let a = parse("t 0\nn eth0 0 0 0 0 0 0\ne\n");
+        let b = parse("t 1e-310\nn eth0 18446744073709551615 0 0 0 0 0\ne\n");
+        let ps = points(Some(&a[0]), &b[0], &CpuScope::Machine, |u| u);
+        let rx: Vec<&Point> = ps.iter().filter(|p| &*p.metric == "net.eth0.rx").collect();
+        assert!(rx.is_empty(), "{ps:?}");
+        assert!(ps.iter().all(|p| p.value.is_finite()), "{ps:?}");
     }
 
     #[test]

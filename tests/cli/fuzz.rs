@@ -2,6 +2,9 @@
 //! (the real examples mutated, and random key/value trees), step output through the extractors
 //! and units, journal bytes through the store's readers, manifests, and packs (bytes flipped, cut,
 //! appended) through extraction and `verify`. The property is always the same:
+//! and units, journal bytes through the store's readers, and what a monitored machine sends
+//! (Prometheus answers, the sampler's /proc lines) through the monitor's readers into a
+//! `monitor.csv` that mpf's own reader must take whole. The property is always the same:
 //! no panic (an error is a fine answer). `PROPTEST_CASES=200000` runs them long; by default
 //! each runs a few dozen cases so that `cargo test` stays fast.
 
@@ -489,6 +492,196 @@ proptest! {
         let _ = mpf::store::resultset::read_journal(&journal);
         let _ = mpf::store::resultset::ResultSet::load(&set);
         let _ = mpf::store::writer::SetWriter::reopen(&set, m);
+    }
+}
+
+/// A line of a Prometheus exposition: samples with hostile names, labels and values,
+/// comments, and junk.
+fn exposition_line() -> impl Strategy<Value = String> {
+    let value = prop_oneof![
+        number_text(),
+        Just("+Inf".to_string()),
+        Just("-Inf".to_string()),
+        Just("NaN".to_string()),
+    ];
+    prop_oneof![
+        3 => ("[a-z_:][a-z0-9_:]{0,12}", value.clone())
+            .prop_map(|(n, v)| format!("{n} {v}")),
+        3 => (
+            "[a-z_][a-z0-9_]{0,8}",
+            prop::collection::vec(("[a-z_]{1,6}", ".{0,12}"), 0..3),
+            value.clone(),
+            prop::option::of(any::<i64>()),
+        )
+            .prop_map(|(n, labels, v, ts)| {
+                let l: Vec<String> = labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}=\"{}\"", v.replace('"', "\\\"")))
+                    .collect();
+                let ts = ts.map(|t| format!(" {t}")).unwrap_or_default();
+                format!("{n}{{{}}} {v}{ts}", l.join(","))
+            }),
+        1 => (1usize..3000).prop_map(|n| format!("long{{l=\"{}\"}} 1", "x".repeat(n))),
+        1 => "# (HELP|TYPE) [a-z_]{1,8} .{0,20}",
+        1 => ".{0,40}",
+        1 => prop::collection::vec(any::<u8>(), 0..40)
+            .prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
+    ]
+}
+
+/// A line of the sampler's output (sampler.sh): ticks with hostile counters and names.
+fn sampler_line() -> impl Strategy<Value = String> {
+    let count = prop_oneof![
+        any::<u64>().prop_map(|c| c.to_string()),
+        (0u64..1000).prop_map(|c| c.to_string()),
+        "[0-9-]{1,22}",
+    ];
+    let name = prop_oneof![
+        prop::sample::select(vec!["cpu", "cpu0", "cpu1", "lo", "eth0", "sda", "all", "0"])
+            .prop_map(str::to_string),
+        "[ -~]{0,200}",
+    ];
+    prop_oneof![
+        2 => prop_oneof![
+            (0u64..100_000).prop_map(|u| format!("{}.{:02}", u / 100, u % 100)),
+            number_text(),
+        ]
+        .prop_map(|u| format!("t {u}")),
+        1 => Just("e".to_string()),
+        2 => (name.clone(), count.clone(), count.clone()).prop_map(|(n, a, b)| format!("c {n} {a} {b}")),
+        1 => count.clone().prop_map(|m| format!("m {m}")),
+        2 => (name.clone(), prop::collection::vec(count.clone(), 6))
+            .prop_map(|(n, c)| format!("n {n} {}", c.join(" "))),
+        1 => (name.clone(), count.clone(), count.clone()).prop_map(|(n, a, b)| format!("d {n} {a} {b}")),
+        1 => (name.clone(), count.clone()).prop_map(|(n, c)| format!("f {n} {c}")),
+        1 => (name, count).prop_map(|(n, c)| format!("i {n} {c}")),
+        1 => ".{0,30}",
+    ]
+}
+
+/// Writes `samples` as a run's `monitor.csv` and reads it back with mpf's own reader: the
+/// reader takes every row (none skipped).
+fn reads_back_whole(samples: &mpf::monitor::Samples) {
+    let mut csv = Vec::new();
+    samples.write_csv(&mut csv).unwrap();
+    let rows = samples.sources.iter().map(|(_, p)| p.len()).sum::<usize>();
+    let read = mpf::store::timeseries::parse(Path::new("monitor.csv"), 0, &csv).unwrap();
+    assert_eq!(read.skipped, 0, "{:?}", read.first_skipped);
+    assert_eq!(read.rows.len(), rows);
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn prometheus_answers_never_panic_and_what_is_kept_reads_back(
+        lines in prop::collection::vec(exposition_line(), 0..30),
+        status in prop::sample::select(vec!["200 OK", "404 Not Found", "200", "x"]),
+        gzip in any::<bool>(),
+        cut in any::<usize>(),
+    ) {
+        let text = lines.join("\n");
+        let enc = if gzip { "Content-Encoding: gzip\r\n" } else { "" };
+        let mut answer = format!("HTTP/1.0 {status}\r\n{enc}\r\n{text}\n").into_bytes();
+        // Cut anywhere, as a server dying mid-answer does.
+        if cut % 4 == 0 {
+            answer.truncate(cut % (answer.len() + 1));
+        }
+        let body = mpf::monitor::prom::body(&answer).map(|a| a.body).unwrap_or(text);
+        let re = regex::Regex::new("^(?:[a-l].*)$").unwrap();
+        let mut scraped = mpf::monitor::Scraped::default();
+        let mut samples = mpf::monitor::Samples::default();
+        for (t, matches) in [(0.5, None), (1.0, Some(&re))] {
+            let (found, read) = mpf::monitor::prom::samples(&body, matches);
+            prop_assert!(found.len() <= read);
+            let points = scraped.points(found, t);
+            prop_assert!(points.iter().all(|p| p.value.is_finite()));
+            samples.extend("server", points);
+        }
+        let _ = scraped.notes("on server:9100");
+        reads_back_whole(&samples);
+    }
+
+    /// JSON paths are read without building the document: what they select must be what
+    /// the parsed tree holds at the path (numbers, lists of numbers, booleans as 1/0), and
+    /// anything else an error.
+    #[test]
+    fn json_paths_read_as_they_stream_agree_with_the_parsed_tree(
+        doc in tree(),
+        picks in prop::collection::vec(any::<prop::sample::Index>(), 1..5),
+    ) {
+        // A path that exists: keys and indices chosen along the tree, cut anywhere.
+        let mut path = Vec::new();
+        let mut at = &doc;
+        for pick in &picks {
+            match at {
+                Value::Object(m) if !m.is_empty() => {
+                    let (k, v) = m.iter().nth(pick.index(m.len())).unwrap();
+                    path.push(k.clone());
+                    at = v;
+                }
+                Value::Array(a) if !a.is_empty() => {
+                    let i = pick.index(a.len());
+                    path.push(i.to_string());
+                    at = &a[i];
+                }
+                _ => break,
+            }
+        }
+        if path.is_empty() || path.iter().any(|k| k.is_empty()) {
+            return Ok(());
+        }
+        let e = Extractor::new("x", ExtractKind::Json { path: path.clone() });
+        let given = mpf::extract::Given {
+            stdout: serde_json::to_string(&doc).unwrap(),
+            ..Default::default()
+        };
+        let got = mpf::extract::extract(&given, &[e], "", &Default::default());
+        let number = |v: &Value| match v {
+            Value::Number(n) => n.as_f64(),
+            Value::Bool(b) => Some(f64::from(u8::from(*b))),
+            _ => None,
+        };
+        match at {
+            Value::Array(items) if !items.is_empty() && items.iter().all(|i| number(i).is_some()) => {
+                let want: Vec<Value> = items.iter().map(|i| serde_json::json!(number(i).unwrap())).collect();
+                prop_assert_eq!(&got.values["x"], &Value::Array(want));
+            }
+            v if number(v).is_some() => {
+                prop_assert_eq!(&got.values["x"], &serde_json::json!(number(v).unwrap()));
+            }
+            // Strings go through unit parsing; anything else is an error.
+            Value::String(_) => {}
+            Value::Array(items) if items.iter().any(|i| matches!(i, Value::String(_))) => {}
+            _ => prop_assert!(!got.errors.is_empty(), "{:?} at {:?}", got.values, path),
+        }
+    }
+
+    #[test]
+    fn sampler_lines_never_panic_and_their_rates_read_back(
+        lines in prop::collection::vec(sampler_line(), 0..60),
+        pinned in any::<bool>(),
+    ) {
+        let mut parser = mpf::monitor::rates::TickParser::default();
+        let scope = if pinned {
+            mpf::monitor::rates::CpuScope::Pinned(vec![0, 1])
+        } else {
+            mpf::monitor::rates::CpuScope::Machine
+        };
+        let mut prev: Option<mpf::monitor::rates::Tick> = None;
+        let mut points = Vec::new();
+        for l in &lines {
+            if let Some(tick) = parser.line(l) {
+                let ps = mpf::monitor::rates::points(prev.as_ref(), &tick, &scope, |u| u);
+                prop_assert!(ps.iter().all(|p| p.value.is_finite() && p.t0 <= p.t1), "{ps:?}");
+                points.extend(ps);
+                prev = Some(tick);
+            }
+        }
+        let mut samples = mpf::monitor::Samples::default();
+        samples.extend("client", points);
+        let _ = samples.summaries((-1e9, 1e9));
+        reads_back_whole(&samples);
     }
 }
 

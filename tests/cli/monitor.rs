@@ -474,3 +474,182 @@ fn monitor_results_survive_extracting_again_and_are_declared() {
         .iter()
         .any(|r| r["name"] == "mon.cpu.max.box" && r["unit"] == "%"));
 }
+
+/// A local Prometheus endpoint (a python3 http.server started by a background step on
+/// `port`) serving `metrics`, scraped every 100 ms until it answered `scrapes` times (a
+/// loaded machine serves fewer a second).
+fn hostile_endpoint(dir: &Path, port: u16, metrics: &str, scrapes: usize) -> PathBuf {
+    std::fs::create_dir_all(dir.join("www")).unwrap();
+    std::fs::write(dir.join("www/metrics"), metrics).unwrap();
+    write(
+        dir,
+        "prom.yaml",
+        &format!(
+            r#"runs: 1
+monitor:
+  interval: 100ms
+  metrics: [memory]
+  prometheus:
+    - {{role: local, port: {port}}}
+steps:
+  - name: serve
+    background: true
+    run: cd {www} && exec /usr/bin/python3 -u -m http.server {port} --bind 127.0.0.1 2>> {www}/access.log
+    ready: {{log: 'Serving HTTP', timeout: 20s}}
+  - name: wait
+    timeout: 120s
+    run: until [ "$(grep -c 'GET /metrics' {www}/access.log)" -ge {scrapes} ]; do sleep 0.2; done
+"#,
+            www = dir.join("www").display()
+        ),
+    )
+}
+
+/// A port free on this machine now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind(("127.0.0.1", 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `mpf run` of `exp` in `dir`, measured: (peak RSS in MB, the run's journal record).
+fn measured_run(dir: &Path, exp: &Path) -> (u64, serde_json::Value) {
+    let stderr = dir.join("stderr.txt");
+    let (code, peak) = crate::store::run_measured(
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("mpf"))
+            .current_dir(dir)
+            .env("MPF_RESULTS", dir.join("results"))
+            .args(["run", "-q", "--no-plot"])
+            .arg(exp),
+        std::fs::File::create(&stderr).unwrap().into(),
+    );
+    let stderr = std::fs::read_to_string(&stderr).unwrap_or_default();
+    assert_eq!(code, Some(0), "{stderr}");
+    (peak >> 20, journal(&only_set(dir))[0].clone())
+}
+
+/// 500,000 short samples, the most a run keeps (once 124-152 MB where docs/monitoring.md
+/// said about 60 MB).
+#[test]
+fn half_a_million_prometheus_samples_take_the_memory_the_docs_say() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics: String = (0..10_000)
+        .map(|i| format!("app_s{{i=\"{i}\"}} {i}.5\n"))
+        .collect();
+    let exp = hostile_endpoint(dir.path(), free_port(), &metrics, 55);
+    let (peak, rec) = measured_run(dir.path(), &exp);
+    eprintln!("500,000 samples: mpf peaked at {peak} MB");
+    let notes = rec["notes"].to_string();
+    assert!(
+        notes.contains("beyond the limit of 500000 samples"),
+        "{notes}"
+    );
+    assert!(peak < 60, "mpf peaked at {peak} MB");
+}
+
+/// 4000 series with labels of 900 bytes scraped every 100 ms (once 1.94 GB of memory and a
+/// 957 MB monitor.csv that mpf's own readers refused): mpf's memory and the file stay
+/// bounded, the samples beyond are dropped with a note, and `export --timeseries` reads the
+/// file. NaN and infinite samples, and names longer than the readers take, are left out with
+/// a note.
+#[test]
+fn a_hostile_prometheus_endpoint_leaves_memory_and_monitor_csv_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut metrics = String::new();
+    let label = "v".repeat(900);
+    for i in 0..4000 {
+        metrics.push_str(&format!("app_big{{i=\"{i}\",l=\"{label}\"}} {i}\n"));
+    }
+    metrics.push_str("app_nan NaN\napp_inf +Inf\n");
+    metrics.push_str(&format!("app_long{{l=\"{}\"}} 1\n", "w".repeat(2000)));
+    let exp = hostile_endpoint(dir.path(), free_port(), &metrics, 25);
+    let (peak, rec) = measured_run(dir.path(), &exp);
+    eprintln!("hostile prometheus: mpf peaked at {peak} MB");
+    let set = only_set(dir.path());
+    let csv = set.join("runs/0000/monitor.csv");
+    let size = std::fs::metadata(&csv).unwrap().len();
+    eprintln!("hostile prometheus: monitor.csv is {} MB", size >> 20);
+    assert!(size <= 64 << 20, "monitor.csv is {size} bytes");
+    let notes = rec["notes"].to_string();
+    assert!(
+        notes.contains("samples or 64 MiB of monitor.csv per run were not kept"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains("NaN or infinite samples not kept"),
+        "{notes}"
+    );
+    assert!(notes.contains("over 1019 bytes"), "{notes}");
+    assert!(peak < 100, "mpf peaked at {peak} MB");
+    // mpf reads back what it wrote, without a row skipped.
+    let out = mpf_in(dir.path())
+        .args(["export", "latest", "--timeseries", "--format", "csv", "-o"])
+        .arg(dir.path().join("ts.csv"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("skipped"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A sampler that prints nothing (no awk on the machine) made every run wait 10 s for its
+/// first reading; now only the first run waits, and every run says why it has no samples.
+#[test]
+fn a_silent_sampler_costs_its_wait_once_not_every_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    for tool in ["sh", "sleep", "cat", "true", "env", "setsid"] {
+        for d in ["/usr/bin", "/bin"] {
+            let p = Path::new(d).join(tool);
+            if p.exists() {
+                std::os::unix::fs::symlink(&p, bin.join(tool)).unwrap();
+                break;
+            }
+        }
+    }
+    let exp = write(
+        dir.path(),
+        "e.yaml",
+        "runs: 3\nmonitor: {interval: 1s, metrics: [cpu]}\nsteps:\n  - run: 'true'\n",
+    );
+    let start = Instant::now();
+    let out = mpf_in(dir.path())
+        .env("PATH", &bin)
+        .args(["run", "-q", "--no-plot"])
+        .arg(&exp)
+        .output()
+        .unwrap();
+    let took = start.elapsed();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(took < Duration::from_secs(18), "3 runs took {took:?}");
+    let recs = journal(&only_set(dir.path()));
+    assert!(
+        recs[0]["notes"]
+            .to_string()
+            .contains("printed nothing within 10s (later runs do not wait for it)"),
+        "{}",
+        recs[0]
+    );
+    for r in &recs[1..] {
+        let notes = r["notes"].to_string();
+        assert!(
+            notes.contains("did not wait for its first reading"),
+            "{notes}"
+        );
+        assert!(notes.contains("awk: not found"), "{notes}");
+    }
+}

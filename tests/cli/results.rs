@@ -506,3 +506,117 @@ steps:
         "{err}"
     );
 }
+/// `1e999` is no number mpf can record: a regex result, a series element and an `mpf-result`
+/// line holding it fail the run naming the result, as `inf` does (once an ok run with
+/// `x: null`).
+#[test]
+fn numbers_that_overflow_fail_the_run_naming_the_result() {
+    let cases = [
+        (
+            "echo 'val 1e999'",
+            "x: {regex: 'val (\\S+)'}",
+            "result 'x': '1e999' is not a finite number",
+        ),
+        (
+            "printf 'v=1\\nv=1e999\\n'",
+            "s: {regex: 'v=(\\S+)', all: true}",
+            "result 's': '1e999' is not a finite number",
+        ),
+        (
+            "echo 'mpf-result m 1e999'; echo 'mpf-result k 1'",
+            "k: {regex: 'k (\\d)'}",
+            "mpf-result 'm': '1e999' is not a finite number",
+        ),
+    ];
+    for (run, result, error) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let exp = write(
+            dir.path(),
+            "big.yaml",
+            &format!("runs: 1\nsteps:\n  - name: work\n    run: \"{run}\"\n    results:\n      {result}\n"),
+        );
+        mpf_in(dir.path())
+            .arg("run")
+            .arg(&exp)
+            .args(["-q", "--no-plot"])
+            .assert()
+            .code(1);
+        let r = &journal(&only_set(dir.path()))[0];
+        assert_eq!(r["status"], "failed", "{r}");
+        let err = r["error"].as_str().unwrap();
+        assert!(err.contains(error), "{err}");
+    }
+}
+
+/// A series of a million values: its statistics are over every value (once cut to the first
+/// 100,000: p99 = max = 1 ms where the truth is 1000 ms), the recorded series keeps the first
+/// 100,000 with a note, and a series over the limit fails the run naming it.
+#[test]
+fn series_statistics_are_over_every_value_or_the_run_fails_naming_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = write(
+        dir.path(),
+        "long.yaml",
+        r#"runs: 1
+variables:
+  n: [1000000, 4000001]
+steps:
+  - name: work
+    run: |
+      awk -v n={{ n }} 'BEGIN { print "lat"; for (i = 0; i < n; i++) print (i < n - 20000 ? "1ms" : "1000ms") }' > {{ run_dir }}/l.csv
+    results:
+      lat: {csv: lat, file: '{{ run_dir }}/l.csv', unit: s, stats: [p99, max, count]}
+"#,
+    );
+    mpf_in(dir.path())
+        .arg("run")
+        .arg(&exp)
+        .args(["-q", "--no-plot"])
+        .assert()
+        .code(1);
+    let recs = journal(&only_set(dir.path()));
+    let ok = recs.iter().find(|r| r["point"]["n"] == 1000000).unwrap();
+    assert_eq!(ok["status"], "ok", "{ok}");
+    assert_eq!(ok["results"]["lat.p99"], 1.0);
+    assert_eq!(ok["results"]["lat.max"], 1.0);
+    assert_eq!(ok["results"]["lat.count"], 1000000.0);
+    assert_eq!(ok["results"]["lat"].as_array().unwrap().len(), 100_000);
+    assert!(
+        ok["notes"].to_string().contains(
+            "the recorded series holds the first 100000 of its 1000000 values (its statistics are over all of them)"
+        ),
+        "{ok}"
+    );
+    let long = recs.iter().find(|r| r["point"]["n"] == 4000001).unwrap();
+    assert_eq!(long["status"], "failed");
+    let err = long["error"].as_str().unwrap();
+    assert!(
+        err.contains(
+            "result 'lat': the series has more than 4000000 values (the limit of a series)"
+        ),
+        "{err}"
+    );
+}
+
+/// Adaptive repetitions never count a run whose value overflowed as an ok run with no
+/// value (once ok runs with `x: null`): every run fails.
+#[test]
+fn adaptive_repetitions_do_not_count_an_overflowed_value_as_ok() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = write(
+        dir.path(),
+        "a.yaml",
+        "runs: {min: 2, max: 4, ci: 5%, on: [x]}\nsteps:\n  - name: work\n    run: echo 'val 1e999'\n    results:\n      x: {regex: 'val (\\S+)'}\n",
+    );
+    mpf_in(dir.path())
+        .arg("run")
+        .arg(&exp)
+        .args(["-q", "--no-plot"])
+        .assert()
+        .code(1);
+    let recs = journal(&only_set(dir.path()));
+    assert!(recs.len() >= 2, "{recs:?}");
+    assert!(recs
+        .iter()
+        .all(|r| r["status"] == "failed" && r["results"].get("x").is_none()));
+}

@@ -16,11 +16,12 @@ import numpy as np
 
 def mser5(xs):
     b = len(xs) // 5
-    if b < 2:
+    if b < 3:
         return 0
     z = [sum(xs[5 * j:5 * j + 5]) / 5.0 for j in range(b)]
     best, best_d = None, 0
-    for d in range(0, b // 2 + 1):
+    # At least two batch means remain: one has no standard error.
+    for d in range(0, min(b // 2, b - 2) + 1):
         rest = z[d:]
         m = sum(rest) / len(rest)
         se = sum((x - m) ** 2 for x in rest) / len(rest) ** 2

@@ -439,3 +439,100 @@ fn a_result_the_manifest_lost_is_described_again_on_resume() {
     );
     assert!(csv.lines().nth(1).unwrap().contains(",4.0,"), "{csv}");
 }
+
+/// `mpf run -q --no-plot` of `exp` in `dir`, measured: (exit code, peak RSS in MB, stderr).
+fn run_measured_mb(dir: &std::path::Path, exp: &std::path::Path) -> (Option<i32>, u64, String) {
+    let stderr_path = dir.join("stderr.txt");
+    let (code, peak) = run_measured(
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("mpf"))
+            .current_dir(dir)
+            .env("MPF_RESULTS", dir.join("results"))
+            .arg("run")
+            .arg(exp)
+            .args(["-q", "--no-plot"]),
+        std::fs::File::create(&stderr_path).unwrap().into(),
+    );
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    (code, peak >> 20, stderr)
+}
+
+/// `json:` on huge outputs reads the path without building the document as a tree: a 30 MB
+/// stdout of small objects, a 59 MB file of them and a 60 MB list of 3.75 million numbers
+/// (once 1.8 GB, 3.6 GB and 844 MB).
+#[test]
+fn json_extraction_of_huge_outputs_stays_near_their_size() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let small = |path: &std::path::Path, bytes: usize, tail: &str| {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+        let mut n = 0;
+        let mut i = 0;
+        write!(f, "{{\"items\": [").unwrap();
+        while n < bytes {
+            let item = format!("{{\"i\": {i}, \"v\": \"ab\"}},\n");
+            n += item.len();
+            f.write_all(item.as_bytes()).unwrap();
+            i += 1;
+        }
+        write!(f, "{{\"i\": -1}}], {tail}}}").unwrap();
+    };
+    small(&dir.path().join("objects.json"), 30_000_000, "\"x\": 7");
+    small(
+        &dir.path().join("file.json"),
+        59_000_000,
+        "\"end\": {\"x\": 8}",
+    );
+    {
+        // 3.75 million numbers of 16 characters, the largest (99.0) last.
+        let mut f = std::io::BufWriter::new(
+            std::fs::File::create(dir.path().join("numbers.json")).unwrap(),
+        );
+        write!(f, "{{\"lat\": [").unwrap();
+        for i in 0..3_750_000u64 {
+            write!(f, "{:.12},", 1.0 + (i % 1000) as f64 * 1e-9).unwrap();
+        }
+        write!(f, "99.0]}}").unwrap();
+    }
+    let d = dir.path().display();
+    let cases = [
+        (
+            "stdout",
+            format!("cat {d}/objects.json"),
+            "x: {json: x}",
+            ("x", 7.0),
+        ),
+        (
+            "file",
+            format!("cp {d}/file.json {{{{ run_dir }}}}/f.json"),
+            "x: {json: end.x, file: '{{ run_dir }}/f.json'}",
+            ("x", 8.0),
+        ),
+        (
+            "numbers",
+            format!("cp {d}/numbers.json {{{{ run_dir }}}}/n.json"),
+            "lat: {json: lat, file: '{{ run_dir }}/n.json', stats: [max, count]}",
+            ("lat.max", 99.0),
+        ),
+    ];
+    for (what, run, result, (name, want)) in cases {
+        let case = dir.path().join(what);
+        std::fs::create_dir(&case).unwrap();
+        let exp = crate::run::write(
+            &case,
+            &format!("{what}.yaml"),
+            &format!(
+                "name: {what}\nruns: 1\nsteps:\n  - name: s\n    run: \"{run}\"\n    results:\n      {result}\n"
+            ),
+        );
+        let (code, peak, stderr) = run_measured_mb(&case, &exp);
+        eprintln!("json {what}: mpf peaked at {peak} MB");
+        assert_eq!(code, Some(0), "{what}: {stderr}");
+        let set = crate::common::only_set(&case);
+        let rec = &crate::common::journal(&set)[0];
+        assert_eq!(rec["results"][name], want, "{what}: {rec}");
+        if what == "numbers" {
+            assert_eq!(rec["results"]["lat.count"], 3_750_001.0);
+        }
+        assert!(peak < 160, "json {what}: mpf peaked at {peak} MB");
+    }
+}
