@@ -5,16 +5,11 @@ use std::fmt::Write;
 
 use crate::analyze::compare::Verdict;
 use crate::report::compare::common::{self, CompareReport};
+use crate::report::text::escape_markdown as cell;
 
-/// Escapes text for a Markdown table cell.
+/// The longest run of backticks in `s`: a code fence around it must be longer.
 fn longest_backticks(s: &str) -> usize {
     s.split(|c| c != '`').map(str::len).max().unwrap_or(0)
-}
-
-fn cell(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('|', "\\|")
-        .replace('\n', " ")
 }
 
 fn verdict_mark(v: Verdict) -> &'static str {
