@@ -5,7 +5,7 @@ use std::sync::Arc;
 use mpf::error::{exit, Result};
 use mpf::runner::experiment::EARLY_STOP_RUNS;
 use mpf::runner::session::{prepare, RunRequest};
-use mpf::runner::{Control, Options, Summary};
+use mpf::runner::{Control, Options, SessionOutcome};
 
 use super::console;
 use super::progress::{Style, Terminal};
@@ -230,7 +230,7 @@ fn reproduced(
 }
 
 /// The last `--progress json` event: which set, and how it ended.
-fn set_event(dir: &std::path::Path, s: &Summary) -> serde_json::Value {
+fn set_event(dir: &std::path::Path, s: &SessionOutcome) -> serde_json::Value {
     let id = dir.file_name().map(|n| n.to_string_lossy().into_owned());
     serde_json::json!({"event": "set", "id": id, "path": dir.to_string_lossy(), "ok": s.set_ok,
         "failed": s.set_failed, "interrupted": s.interrupted, "early_stop": s.early_stop,
@@ -238,7 +238,7 @@ fn set_event(dir: &std::path::Path, s: &Summary) -> serde_json::Value {
 }
 
 /// `mpf_experiments/x-...: 36 runs, 36 failed`: failures first, impossible to miss.
-fn summary_line(dir: &std::path::Path, s: &Summary) -> String {
+fn summary_line(dir: &std::path::Path, s: &SessionOutcome) -> String {
     let total = s.set_ok + s.set_failed;
     let mut line = if s.set_failed == 0 {
         format!("{}: {} runs ok", dir.display(), s.set_ok)

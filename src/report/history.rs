@@ -10,7 +10,7 @@ use crate::analyze::compare::Verdict;
 use crate::analyze::history::{History, NewestBasis, Series};
 use crate::report::compare::common::{p_text, percent, tolerance_text};
 use crate::report::html::page::{script_safe, PLOTLY};
-use crate::report::text::escape_html as esc;
+use crate::report::text::{escape_html as esc, escape_markdown as md_cell};
 use crate::store::record::Better;
 use crate::units::{display_scale, format_number};
 
@@ -197,12 +197,6 @@ pub fn table(r: HistoryReport) -> String {
     }
     let _ = writeln!(out, "\n{}", summary_line(h));
     out
-}
-
-fn md_cell(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('|', "\\|")
-        .replace('\n', " ")
 }
 
 pub fn markdown(r: HistoryReport) -> String {

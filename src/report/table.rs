@@ -105,7 +105,7 @@ pub fn text_table(header: &[String], rows: &[Vec<String>]) -> String {
 }
 
 pub fn markdown_table(header: &[String], rows: &[Vec<String>]) -> String {
-    let esc = |s: &String| s.replace('|', "\\|");
+    let esc = |s: &String| super::text::escape_markdown(s);
     let mut out = format!(
         "| {} |\n",
         header.iter().map(esc).collect::<Vec<_>>().join(" | ")

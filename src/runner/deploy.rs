@@ -67,45 +67,17 @@ pub fn check_setup(exp: &Experiment) -> Result<()> {
     Ok(())
 }
 
-/// A shell script that installs the missing packages with apt-get or dnf, detected from
-/// /etc/os-release (falling back to whichever tool exists), with `sudo -n` when not root.
-pub fn packages_script(p: &Packages) -> String {
-    format!(
-        r#"apt_pkgs={apt}
-dnf_pkgs={dnf}
-if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO='sudo -n'; fi
-ID=; ID_LIKE=
-[ -r /etc/os-release ] && . /etc/os-release
-fam=
-case " $ID $ID_LIKE " in
-  *" debian "*|*" ubuntu "*) fam=apt ;;
-  *" fedora "*|*" rhel "*|*" centos "*) fam=dnf ;;
-esac
-if [ -z "$fam" ]; then
-  if command -v apt-get >/dev/null 2>&1; then fam=apt; elif command -v dnf >/dev/null 2>&1; then fam=dnf; fi
-fi
-missing=
-case "$fam" in
-  apt)
-    for p in $apt_pkgs; do
-      dpkg-query -W -f='${{Status}}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"
-    done
-    if [ -z "$missing" ]; then echo "packages: nothing to install (apt: ${{apt_pkgs:-none}})"; exit 0; fi
-    echo "packages: installing$missing with apt-get"
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-      $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing ;;
-  dnf)
-    for p in $dnf_pkgs; do rpm -q "$p" >/dev/null 2>&1 || missing="$missing $p"; done
-    if [ -z "$missing" ]; then echo "packages: nothing to install (dnf: ${{dnf_pkgs:-none}})"; exit 0; fi
-    echo "packages: installing$missing with dnf"
-    $SUDO dnf install -y -q $missing ;;
-  *)
-    echo "packages: neither apt-get nor dnf on this machine (${{ID:-unknown}})" >&2; exit 1 ;;
-esac
-"#,
-        apt = crate::exec::sh_quote(&p.apt.join(" ")),
-        dnf = crate::exec::sh_quote(&p.dnf.join(" ")),
-    )
+/// The shell program that installs the missing packages with apt-get or dnf (`packages.sh`):
+/// the names reach it only through the environment `packages_env` gives.
+pub const PACKAGES_SCRIPT: &str = include_str!("packages.sh");
+
+/// The environment of `PACKAGES_SCRIPT`: the names of a `packages:` entry, space-separated
+/// (`check_setup` has refused any name that is not a plain package name).
+pub fn packages_env(p: &Packages) -> Vec<(String, String)> {
+    vec![
+        ("MPF_APT_PACKAGES".into(), p.apt.join(" ")),
+        ("MPF_DNF_PACKAGES".into(), p.dnf.join(" ")),
+    ]
 }
 
 /// The rsync arguments for a sync, `.git` excluded by default.
@@ -187,6 +159,42 @@ mod tests {
         assert!(valid_package("libstdc++6:amd64"));
         assert!(!valid_package("gcc; rm -rf /"));
         assert!(!valid_package("-y"));
+    }
+
+    /// The names reach `packages.sh` through its environment: with everything installed it
+    /// names them and installs nothing (no network, no root needed).
+    #[test]
+    fn packages_script_reads_names_from_its_environment() {
+        if std::process::Command::new("dpkg-query")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            println!("SKIP packages_script_reads_names_from_its_environment: no dpkg-query");
+            return;
+        }
+        let p = Packages {
+            apt: vec!["coreutils".into(), "dash".into()],
+            dnf: vec!["coreutils".into()],
+        };
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(PACKAGES_SCRIPT)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .envs(packages_env(&p))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            stdout.trim(),
+            "packages: nothing to install (apt: coreutils dash)"
+        );
     }
 
     #[test]

@@ -101,7 +101,7 @@ impl Reporter for Collect {
 
 /// Asks a running experiment, setup or deploy to stop gracefully: the current run's processes
 /// are stopped, teardown and cleanup run, what was recorded is written, and the call returns
-/// (`Summary::interrupted`, or `Error::Interrupted`). Cheap to clone; usable from any thread
+/// (`SessionOutcome::interrupted`, or `Error::Interrupted`). Cheap to clone; usable from any thread
 /// (a signal-handling thread, Python's interrupt check).
 #[derive(Clone)]
 pub struct Cancel(Arc<watch::Sender<bool>>);

@@ -34,8 +34,10 @@ pub struct Options {
     pub no_require: bool,
 }
 
+/// How a session of `mpf run` ended: counts of runs and why it stopped. Not to be confused with
+/// `analyze::stats::Summary`, the descriptive statistics of a sample.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Summary {
+pub struct SessionOutcome {
     /// Runs of this session.
     pub ok: usize,
     pub failed: usize,
@@ -232,7 +234,7 @@ enum Flow {
 
 /// What the loop carries from run to run.
 struct Progress {
-    summary: Summary,
+    summary: SessionOutcome,
     early: EarlyStop,
 }
 
@@ -244,7 +246,7 @@ pub async fn run_experiment(
     machines: &Machines,
     writer: &mut SetWriter,
     opts: &Options,
-) -> Result<Summary> {
+) -> Result<SessionOutcome> {
     let control = &opts.control;
     gather_facts(machines, writer).await?;
     // Results first seen in runs that a lost manifest write (a kill) never described.
@@ -256,7 +258,7 @@ pub async fn run_experiment(
     let mut plan = plan.clone();
     let already = writer.records().len();
     let mut progress = Progress {
-        summary: Summary {
+        summary: SessionOutcome {
             skipped: already,
             ..Default::default()
         },

@@ -14,7 +14,7 @@ pub mod session;
 pub mod setup;
 
 pub use events::{Cancel, Control, Event, Reporter};
-pub use experiment::{run_experiment, Options, Summary};
+pub use experiment::{run_experiment, Options, SessionOutcome};
 pub use machines::Machines;
 
 /// The single-threaded tokio runtime every session runs on.

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::exec::Transport;
 use crate::plan::{self, Plan};
 use crate::runner::events::Event;
-use crate::runner::{run_experiment, runtime, Machines, Options, Summary};
+use crate::runner::{run_experiment, runtime, Machines, Options, SessionOutcome};
 use crate::spec::{self, Cluster, Experiment, Order};
 use crate::store::writer::{new_id, SetWriter};
 use crate::store::{self, GitInfo, Manifest, SetStatus, VariableInfo};
@@ -556,12 +556,12 @@ impl Prepared {
         machines: &Machines,
         opts: &Options,
         no_setup: bool,
-    ) -> Result<(PathBuf, Summary)> {
+    ) -> Result<(PathBuf, SessionOutcome)> {
         let mut writer = self.open_writer()?;
         let rt = runtime()?;
         let control = &opts.control;
         let id = writer.manifest.id.clone();
-        let mut outcome = Ok(Summary::default());
+        let mut outcome = Ok(SessionOutcome::default());
         if !no_setup && !self.exp.setup.is_empty() {
             let logs = writer.dir().join("setup");
             let setup = crate::runner::setup::run_setup(&self.exp, machines, &id, &logs, control);
@@ -607,9 +607,9 @@ impl Prepared {
         machines: &Machines,
         writer: &mut SetWriter,
         opts: &Options,
-    ) -> Result<Summary> {
+    ) -> Result<SessionOutcome> {
         if self.exp.require.is_empty() {
-            return Ok(Summary::default());
+            return Ok(SessionOutcome::default());
         }
         rt.block_on(crate::runner::experiment::gather_facts(machines, writer))?;
         let unmet = crate::runner::require::unmet(&self.exp.require, &writer.manifest.hosts);
@@ -619,14 +619,14 @@ impl Prepared {
         });
         writer.write_manifest()?;
         if unmet.is_empty() {
-            return Ok(Summary::default());
+            return Ok(SessionOutcome::default());
         }
         let text = crate::runner::require::describe(&unmet);
         if opts.no_require {
             opts.control.emit(Event::Warning(format!(
                 "running outside the experiment's requirements (--no-require):\n{text}"
             )));
-            return Ok(Summary::default());
+            return Ok(SessionOutcome::default());
         }
         writer.finish(SetStatus::Failed)?;
         Err(Error::Usage(format!(

@@ -32,12 +32,13 @@ pub use deploy::check_setup;
 async fn run_script(
     t: &dyn Transport,
     script: &str,
+    env: &[(String, String)],
     timeout: Duration,
     on_controller: Option<&dyn Transport>,
     cancel: Option<&Cancel>,
 ) -> Result<Output> {
     let t = on_controller.unwrap_or(t);
-    let mut p = t.spawn(script, &[], &[]).await?;
+    let mut p = t.spawn(script, env, &[]).await?;
     let pgid = p.pgid;
     let cancelled = async {
         match cancel {
@@ -60,6 +61,8 @@ async fn run_script(
 struct Action {
     what: String,
     script: String,
+    /// The script's environment: the values it works on, never spliced into its text.
+    env: Vec<(String, String)>,
     /// Run on the controller rather than on the machine.
     on_controller: bool,
 }
@@ -97,7 +100,7 @@ async fn run_actions(
     for a in actions {
         let _ = writeln!(log, "$ {}", a.what);
         let on = a.on_controller.then_some(controller.as_ref());
-        match run_script(t.as_ref(), &a.script, timeout, on, cancel.as_ref()).await {
+        match run_script(t.as_ref(), &a.script, &a.env, timeout, on, cancel.as_ref()).await {
             Ok(out) => {
                 for (skipped, tail) in [
                     (out.stdout_skipped, &out.stdout),
@@ -321,6 +324,7 @@ async fn run_entries(
                 actions.push(Action {
                     what: format!("sync {} -> {}:{to}", src.display(), t.name()),
                     script,
+                    env: Vec::new(),
                     on_controller,
                 });
             }
@@ -331,7 +335,8 @@ async fn run_entries(
                         p.apt.join(", "),
                         p.dnf.join(", ")
                     ),
-                    script: deploy::packages_script(p),
+                    script: deploy::PACKAGES_SCRIPT.to_string(),
+                    env: deploy::packages_env(p),
                     on_controller: false,
                 });
             }
@@ -340,6 +345,7 @@ async fn run_entries(
                 actions.push(Action {
                     what: script.trim().to_string(),
                     script,
+                    env: Vec::new(),
                     on_controller: false,
                 });
             }

@@ -24,8 +24,8 @@ impl<V> Default for OrderedMap<V> {
 
 impl<'de, V: Deserialize<'de>> Deserialize<'de> for OrderedMap<V> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V2<V>(PhantomData<V>);
-        impl<'de, V: Deserialize<'de>> Visitor<'de> for V2<V> {
+        struct OrderedMapVisitor<V>(PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for OrderedMapVisitor<V> {
             type Value = OrderedMap<V>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a mapping")
@@ -42,7 +42,7 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for OrderedMap<V> {
                 Ok(OrderedMap(out))
             }
         }
-        d.deserialize_map(V2(PhantomData))
+        d.deserialize_map(OrderedMapVisitor(PhantomData))
     }
 }
 
@@ -66,8 +66,8 @@ pub struct Dur(pub Duration);
 
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct DV;
-        impl Visitor<'_> for DV {
+        struct DurationVisitor;
+        impl Visitor<'_> for DurationVisitor {
             type Value = Dur;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a duration such as 500ms, 2s or 1min, or a number of seconds")
@@ -94,7 +94,7 @@ impl<'de> Deserialize<'de> for Dur {
                 parse_duration(v).map(Dur).map_err(E::custom)
             }
         }
-        d.deserialize_any(DV)
+        d.deserialize_any(DurationVisitor)
     }
 }
 
@@ -131,8 +131,8 @@ pub struct OneOrMany(pub Vec<String>);
 
 impl<'de> Deserialize<'de> for OneOrMany {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct OV;
-        impl<'de> Visitor<'de> for OV {
+        struct OneOrManyVisitor;
+        impl<'de> Visitor<'de> for OneOrManyVisitor {
             type Value = OneOrMany;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a name or a list of names")
@@ -148,7 +148,7 @@ impl<'de> Deserialize<'de> for OneOrMany {
                 Ok(OneOrMany(out))
             }
         }
-        d.deserialize_any(OV)
+        d.deserialize_any(OneOrManyVisitor)
     }
 }
 

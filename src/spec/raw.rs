@@ -86,8 +86,8 @@ pub struct RawVariables {
 
 impl<'de> Deserialize<'de> for RawVariables {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct VV;
-        impl<'de> Visitor<'de> for VV {
+        struct VariablesVisitor;
+        impl<'de> Visitor<'de> for VariablesVisitor {
             type Value = RawVariables;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a mapping of variable names to values")
@@ -107,7 +107,7 @@ impl<'de> Deserialize<'de> for RawVariables {
                 Ok(out)
             }
         }
-        d.deserialize_map(VV)
+        d.deserialize_map(VariablesVisitor)
     }
 }
 
@@ -131,8 +131,8 @@ pub struct RawVarMap {
 
 impl<'de> Deserialize<'de> for RawVar {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct RV;
-        impl<'de> Visitor<'de> for RV {
+        struct VariableVisitor;
+        impl<'de> Visitor<'de> for VariableVisitor {
             type Value = RawVar;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a value, a list of values, {values: ...} or {range: [from, to]}")
@@ -168,7 +168,7 @@ impl<'de> Deserialize<'de> for RawVar {
                 RawVarMap::deserialize(MapAccessDeserializer::new(m)).map(RawVar::Map)
             }
         }
-        d.deserialize_any(RV)
+        d.deserialize_any(VariableVisitor)
     }
 }
 
@@ -181,8 +181,8 @@ pub enum RawValues {
 
 impl<'de> Deserialize<'de> for RawValues {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct LV;
-        impl<'de> Visitor<'de> for LV {
+        struct ValuesVisitor;
+        impl<'de> Visitor<'de> for ValuesVisitor {
             type Value = RawValues;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a list of values or a mapping of value to label")
@@ -203,7 +203,7 @@ impl<'de> Deserialize<'de> for RawValues {
                 Ok(RawValues::Labelled(out))
             }
         }
-        d.deserialize_any(LV)
+        d.deserialize_any(ValuesVisitor)
     }
 }
 
@@ -363,8 +363,8 @@ struct RawExtractorMap {
 
 impl<'de> Deserialize<'de> for RawExtractor {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct EV;
-        impl<'de> Visitor<'de> for EV {
+        struct ExtractorVisitor;
+        impl<'de> Visitor<'de> for ExtractorVisitor {
             type Value = RawExtractor;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a regex, or {regex: ...} / {json: ...} / {csv: ...} with unit, all, better, file, stream, in, prefix, warmup, stats, or {expr: ...} with unit, better")
@@ -394,7 +394,7 @@ impl<'de> Deserialize<'de> for RawExtractor {
                 })
             }
         }
-        d.deserialize_any(EV)
+        d.deserialize_any(ExtractorVisitor)
     }
 }
 

@@ -10,11 +10,11 @@ fn err(src: &str) -> String {
     parse(src).expect_err("expected an error").to_string()
 }
 
-const BASE: &str = "steps:\n  - run: echo hi\n";
-
+/// Each bad file gives one error that names the file, the line and column, and what is wrong:
+/// the messages as users read them.
 #[test]
 fn show_errors() {
-    for src in [
+    let shown: Vec<String> = [
         "steps:\n  - run: echo\n    bogus: 1\n",
         "runs: [\n",
         "variables:\n  x: {range: [5, 1]}\nsteps:\n  - run: echo {{ x }}\n",
@@ -23,10 +23,15 @@ fn show_errors() {
         "variables:\n  x: [1,2]\nsteps:\n  - run: echo\n    results:\n      x: 'a(.)'\n",
         "runs: abc\nsteps:\n  - run: x\n",
         "steps:\n  - run: x\n    timeout: 5 parsecs\n",
-    ] {
-        eprintln!("{}", err(src));
-    }
-    let _ = BASE;
+    ]
+    .iter()
+    .map(|src| {
+        let e = err(src);
+        assert!(e.starts_with("exp.yaml:"), "no file named: {e}");
+        format!("--- {src:?}\n{e}")
+    })
+    .collect();
+    insta::assert_snapshot!(shown.join("\n"));
 }
 
 #[test]

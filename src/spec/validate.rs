@@ -1117,7 +1117,7 @@ pub(super) fn regex_message(e: &regex::Error) -> String {
 }
 
 fn first_line(s: &str) -> String {
-    s.lines().last().unwrap_or("").to_string()
+    s.lines().next().unwrap_or("").to_string()
 }
 
 fn is_identifier(s: &str) -> bool {
@@ -1130,4 +1130,19 @@ fn is_step_name(s: &str) -> bool {
     !s.is_empty()
         && s.chars()
             .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_line;
+
+    #[test]
+    fn first_line_is_the_first_of_several() {
+        assert_eq!(
+            first_line("regex parse error:\n    a(\n    ^\nerror: unclosed group"),
+            "regex parse error:"
+        );
+        assert_eq!(first_line("one line"), "one line");
+        assert_eq!(first_line(""), "");
+    }
 }

@@ -13,6 +13,7 @@ use std::path::{Component, Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::report::text::escape_markdown as cell;
 use crate::store::record::Manifest;
 use crate::store::resultset::{read_journal, read_manifest};
 
@@ -281,11 +282,6 @@ pub fn artifact_md(sets: &[Manifest], name: &str) -> String {
         ));
     }
     s
-}
-
-/// A Markdown table cell: `|` and line breaks would end it.
-fn cell(t: &str) -> String {
-    t.replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
 /// Extracts `pack` into the fresh directory `into` (which must not exist), safely: see the

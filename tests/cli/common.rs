@@ -19,6 +19,48 @@ pub fn mpf_in(dir: &Path) -> Command {
     c
 }
 
+/// A fresh directory for one test, where `mpf` runs with its results under `results/`: the
+/// preamble of most tests (write an experiment, run it, check it succeeded) in one place.
+/// `path()` mirrors `tempfile::TempDir::path`, so a test's `dir.path()` reads the same.
+pub struct Sandbox {
+    tmp: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        Sandbox {
+            tmp: tempfile::tempdir().expect("a temporary directory"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// `mpf` run from this directory (see `mpf_in`).
+    pub fn mpf(&self) -> Command {
+        mpf_in(self.path())
+    }
+
+    /// Writes `text` to `name` here and returns the path.
+    pub fn write(&self, name: &str, text: &str) -> std::path::PathBuf {
+        write(self.path(), name, text)
+    }
+
+    /// Writes the experiment `text` to `name`, runs `mpf run <it> <args>` and asserts that it
+    /// succeeded. Returns the experiment's path, for the commands that follow.
+    pub fn run_ok(&self, name: &str, text: &str, args: &[&str]) -> std::path::PathBuf {
+        let exp = self.write(name, text);
+        self.mpf()
+            .arg("run")
+            .arg(&exp)
+            .args(args)
+            .assert()
+            .success();
+        exp
+    }
+}
+
 /// Writes `text` to `dir/name` and returns the path.
 pub fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     let p = dir.join(name);

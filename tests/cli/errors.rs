@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::common::mpf_in;
+use crate::common::{mpf_in, Sandbox};
 
 fn refuse(src: &[u8]) -> String {
     let dir = tempfile::tempdir().unwrap();
@@ -65,33 +65,25 @@ fn invalid_inputs_are_refused_with_their_line() {
 
 #[test]
 fn missing_file_and_bad_flags() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = mpf_in(dir.path())
-        .args(["run", "nope.yaml"])
-        .output()
-        .unwrap();
+    let dir = Sandbox::new();
+    let out = dir.mpf().args(["run", "nope.yaml"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nope.yaml: cannot read experiment file"));
-    std::fs::write(
-        dir.path().join("e.yaml"),
-        "variables:\n  x: [1]\nsteps:\n  - run: echo\n",
-    )
-    .unwrap();
-    let out = mpf_in(dir.path())
+    dir.write("e.yaml", "variables:\n  x: [1]\nsteps:\n  - run: echo\n");
+    let out = dir
+        .mpf()
         .args(["run", "e.yaml", "--set", "y=1"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no variable named 'y'"));
-    let out = mpf_in(dir.path())
+    let out = dir
+        .mpf()
         .args(["run", "e.yaml", "--bogus"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let out = mpf_in(dir.path())
-        .args(["show", "nothing"])
-        .output()
-        .unwrap();
+    let out = dir.mpf().args(["show", "nothing"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(!Path::new(&dir.path().join("results")).exists());
 }
@@ -138,13 +130,10 @@ fn cluster_values_that_would_reach_a_shell_are_refused_with_their_line() {
 
 #[test]
 fn a_templated_role_is_checked_once_rendered() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("e.yaml"),
-        "runs: 1\nvariables:\n  target: [\"../../up\"]\nsteps:\n  - role: \"{{ target }}\"\n    run: echo hi\n",
-    )
-    .unwrap();
-    let out = mpf_in(dir.path())
+    let dir = Sandbox::new();
+    dir.write("e.yaml", "runs: 1\nvariables:\n  target: [\"../../up\"]\nsteps:\n  - role: \"{{ target }}\"\n    run: echo hi\n");
+    let out = dir
+        .mpf()
         .args(["run", "-q", "--no-plot", "e.yaml"])
         .output()
         .unwrap();
@@ -166,17 +155,17 @@ fn a_templated_role_is_checked_once_rendered() {
 
 #[test]
 fn overrides_that_make_the_plan_too_big_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("e.yaml"),
+    let dir = Sandbox::new();
+    dir.write(
+        "e.yaml",
         "variables:\n  x: {range: [1, 1000]}\n  y: [1, 2]\nsteps:\n  - run: echo\n",
-    )
-    .unwrap();
+    );
     for args in [
         &["--runs", "100000"][..],
         &["--set", "y=1,2,3,4,5,6,7,8,9,10,11", "--runs", "1000"][..],
     ] {
-        let out = mpf_in(dir.path())
+        let out = dir
+            .mpf()
             .args(["check", "e.yaml"])
             .args(args)
             .output()

@@ -1,19 +1,12 @@
 //! Results as users need them (SPEC §8): series statistics and warm-up in the journal, results
 //! read from files and stderr, templated `ready` ports, re-extraction and per-point summaries.
 
-use std::path::Path;
-
-use crate::common::{journal, mpf_in, only_set, write};
-
-fn run_ok(dir: &Path, exp: &Path) {
-    mpf_in(dir).arg("run").arg(exp).arg("-q").assert().success();
-}
+use crate::common::{journal, mpf_in, only_set, write, Sandbox};
 
 #[test]
 fn results_from_files_stderr_and_series_statistics_reach_the_journal() {
-    let dir = tempfile::tempdir().unwrap();
-    let exp = write(
-        dir.path(),
+    let dir = Sandbox::new();
+    dir.run_ok(
         "e.yaml",
         r#"
 runs: 1
@@ -28,8 +21,8 @@ steps:
       p99: {file: out.json, json: 'read.clat_ns.percentile."99.000000"', in: ns, unit: s}
       elapsed: {regex: '^elapsed (.+)$', stream: stderr, unit: s}
 "#,
+        &["-q"],
     );
-    run_ok(dir.path(), &exp);
     let set = only_set(dir.path());
     let r = &journal(&set)[0];
     assert_eq!(r["status"], "ok", "{r}");
@@ -56,18 +49,12 @@ steps:
 
 #[test]
 fn a_missing_result_file_fails_the_run_naming_the_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let exp = write(
-        dir.path(),
+    let dir = Sandbox::new();
+    let exp = dir.write(
         "e.yaml",
         "runs: 1\nsteps:\n  - name: work\n    run: 'true'\n    results:\n      x: {file: '{{ run_dir }}/fio.json', json: a}\n      y: {file: /etc/hostname, regex: '(.+)'}\n",
     );
-    mpf_in(dir.path())
-        .arg("run")
-        .arg(&exp)
-        .arg("-q")
-        .assert()
-        .code(1);
+    dir.mpf().arg("run").arg(&exp).arg("-q").assert().code(1);
     let set = only_set(dir.path());
     let r = &journal(&set)[0];
     assert_eq!(r["status"], "failed");
@@ -89,10 +76,9 @@ fn a_missing_result_file_fails_the_run_naming_the_file() {
 
 #[test]
 fn a_templated_ready_port_is_rendered_per_run_and_checked() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = Sandbox::new();
     let port = 21000 + (std::process::id() % 20000) as u16;
-    let exp = write(
-        dir.path(),
+    let exp = dir.write(
         "e.yaml",
         &format!(
             r#"
@@ -109,12 +95,7 @@ steps:
 "#
         ),
     );
-    mpf_in(dir.path())
-        .arg("run")
-        .arg(&exp)
-        .arg("-q")
-        .assert()
-        .code(1);
+    dir.mpf().arg("run").arg(&exp).arg("-q").assert().code(1);
     let recs = journal(&only_set(dir.path()));
     let ok = recs.iter().find(|r| r["point"]["port"] == port).unwrap();
     assert_eq!(ok["status"], "ok", "{ok}");
@@ -131,19 +112,14 @@ steps:
 
 #[test]
 fn extract_applies_an_edited_extractor_to_stored_outputs_as_a_new_generation() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = Sandbox::new();
     let body = |regex: &str| {
         format!(
             "runs: 2\nvariables:\n  mode: [good, crash]\nsteps:\n  - name: work\n    run: |\n      echo \"rps: 12.5k\"\n      echo \"mpf-result extra 3\"\n      printf '{{\"lat\": [1, 2, 30, 4]}}' > {{{{ run_dir }}}}/r.json\n      test {{{{ mode }}}} = good\n    results:\n      rps: {{regex: '{regex}'}}\n"
         )
     };
-    let exp = write(dir.path(), "e.yaml", &body("^rate: (\\S+)"));
-    mpf_in(dir.path())
-        .arg("run")
-        .arg(&exp)
-        .arg("-q")
-        .assert()
-        .code(1);
+    let exp = dir.write("e.yaml", &body("^rate: (\\S+)"));
+    dir.mpf().arg("run").arg(&exp).arg("-q").assert().code(1);
     let set = only_set(dir.path());
     let before = std::fs::read(set.join("journal.jsonl")).unwrap();
     let old = journal(&set);
@@ -155,13 +131,13 @@ fn extract_applies_an_edited_extractor_to_stored_outputs_as_a_new_generation() {
         2
     );
 
-    let fixed = write(
-        dir.path(),
+    let fixed = dir.write(
         "fixed.yaml",
         &(body("^rps: (\\S+)")
             + "      lat: {file: r.json, json: lat, unit: s, stats: [max, p50]}\n"),
     );
-    let out = mpf_in(dir.path())
+    let out = dir
+        .mpf()
         .args(["extract", "latest", "-f"])
         .arg(&fixed)
         .assert()
@@ -212,7 +188,8 @@ fn extract_applies_an_edited_extractor_to_stored_outputs_as_a_new_generation() {
         csv.starts_with("mode,rps,lat,lat.max,lat.p50,work.duration,extra,"),
         "{csv}"
     );
-    let show = mpf_in(dir.path())
+    let show = dir
+        .mpf()
         .args(["show", "latest", "--format", "csv"])
         .output()
         .unwrap();
@@ -225,10 +202,7 @@ fn extract_applies_an_edited_extractor_to_stored_outputs_as_a_new_generation() {
     );
 
     // Extracting again with the stored (now edited) file makes generation 2, same results.
-    mpf_in(dir.path())
-        .args(["extract", "latest"])
-        .assert()
-        .code(1);
+    dir.mpf().args(["extract", "latest"]).assert().code(1);
     assert!(set.join("journal.2.jsonl").exists());
     assert_eq!(journal(&set), new);
 }
@@ -297,18 +271,12 @@ fn show_summary_gives_per_point_statistics_in_every_format() {
 
 #[test]
 fn a_regex_that_matched_nothing_says_where_it_looked_and_what_was_there() {
-    let dir = tempfile::tempdir().unwrap();
-    let exp = write(
-        dir.path(),
+    let dir = Sandbox::new();
+    let exp = dir.write(
         "e.yaml",
         "runs: 1\nsteps:\n  - name: bench\n    run: |\n      echo 'Running 1s test @ http://127.0.0.1:8080/'\n      echo '  1 threads and 4 connections'\n      echo 'Requests/sec:  28688.67'\n      echo 'warning: slow' >&2\n    results:\n      rps: '^Requests per second: (\\S+)$'\n      warn: {regex: '^error: (.*)$', stream: stderr}\n",
     );
-    mpf_in(dir.path())
-        .arg("run")
-        .arg(&exp)
-        .arg("-q")
-        .assert()
-        .code(1);
+    dir.mpf().arg("run").arg(&exp).arg("-q").assert().code(1);
     let r = &journal(&only_set(dir.path()))[0];
     insta::assert_snapshot!(r["error"]
         .as_str()

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use predicates::prelude::*;
 
-use crate::common::{mpf, mpf_in};
+use crate::common::{mpf, mpf_in, Sandbox};
 pub use crate::common::{only_set, write};
 
 /// (records in the journal, distinct point#repetition keys among them): equal when no run
@@ -89,14 +89,8 @@ steps:
 
 #[test]
 fn sweep_records_every_run_with_units_and_labels() {
-    let dir = tempfile::tempdir().unwrap();
-    let exp = write(dir.path(), "sweep.yaml", SWEEP);
-    mpf_in(dir.path())
-        .arg("run")
-        .arg(&exp)
-        .arg("--quiet")
-        .assert()
-        .success();
+    let dir = Sandbox::new();
+    dir.run_ok("sweep.yaml", SWEEP, &["--quiet"]);
     let recs = journal_lines(dir.path());
     assert_eq!(recs.len(), 3 * 2 * 2);
     // One graph per numeric result, SVG and PNG, drawn at the end of the run.
@@ -149,23 +143,24 @@ fn sweep_records_every_run_with_units_and_labels() {
     );
     assert_eq!(csv.lines().count(), 13);
 
-    mpf_in(dir.path())
+    dir.mpf()
         .args(["show", "latest"])
         .assert()
         .success()
         .stdout(predicate::str::contains("latency (ms)").and(predicate::str::contains("extra")));
-    mpf_in(dir.path())
+    dir.mpf()
         .args(["show", "latest", "--format", "markdown"])
         .assert()
         .success()
         .stdout(predicate::str::starts_with("**sweep-"));
-    let json = mpf_in(dir.path())
+    let json = dir
+        .mpf()
         .args(["show", "sweep", "--format", "json"])
         .output()
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(v["runs"].as_array().unwrap().len(), 12);
-    mpf_in(dir.path())
+    dir.mpf()
         .arg("ls")
         .assert()
         .success()
@@ -174,9 +169,10 @@ fn sweep_records_every_run_with_units_and_labels() {
 
 #[test]
 fn dry_run_prints_the_plan_and_creates_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let exp = write(dir.path(), "sweep.yaml", SWEEP);
-    let out = mpf_in(dir.path())
+    let dir = Sandbox::new();
+    let exp = dir.write("sweep.yaml", SWEEP);
+    let out = dir
+        .mpf()
         .arg("run")
         .arg(&exp)
         .args(["--dry-run", "--set", "size=1,2", "--runs", "1"])
@@ -190,9 +186,8 @@ fn dry_run_prints_the_plan_and_creates_nothing() {
 
 #[test]
 fn failures_timeouts_and_retries_are_recorded() {
-    let dir = tempfile::tempdir().unwrap();
-    let exp = write(
-        dir.path(),
+    let dir = Sandbox::new();
+    let exp = dir.write(
         "f.yaml",
         r#"
 runs: 1
@@ -215,12 +210,7 @@ steps:
 "#,
     );
     let start = Instant::now();
-    mpf_in(dir.path())
-        .arg("run")
-        .arg(&exp)
-        .arg("-q")
-        .assert()
-        .code(1);
+    dir.mpf().arg("run").arg(&exp).arg("-q").assert().code(1);
     assert!(
         start.elapsed() < Duration::from_secs(5),
         "timeouts must stop the step"
@@ -253,29 +243,22 @@ steps:
 
 #[test]
 fn on_failure_stop_ends_the_experiment() {
-    let dir = tempfile::tempdir().unwrap();
-    let exp = write(
-        dir.path(),
+    let dir = Sandbox::new();
+    let exp = dir.write(
         "f.yaml",
         "runs: 3\non_failure: stop\nsteps:\n  - run: exit 1\n",
     );
-    mpf_in(dir.path())
-        .arg("run")
-        .arg(&exp)
-        .arg("-q")
-        .assert()
-        .code(1);
+    dir.mpf().arg("run").arg(&exp).arg("-q").assert().code(1);
     assert_eq!(journal_lines(dir.path()).len(), 1);
     assert_eq!(manifest(dir.path())["status"], "failed");
 }
 
 #[test]
 fn background_steps_delays_readiness_files_and_teardown() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = Sandbox::new();
     let marker = format!("mpfbg{}", std::process::id());
     let port = 20000 + (std::process::id() % 20000) as u16;
-    let exp = write(
-        dir.path(),
+    let exp = dir.write(
         "bg.yaml",
         &format!(
             r#"
@@ -310,12 +293,7 @@ teardown:
 "#
         ),
     );
-    mpf_in(dir.path())
-        .arg("run")
-        .arg(&exp)
-        .arg("-q")
-        .assert()
-        .success();
+    dir.mpf().arg("run").arg(&exp).arg("-q").assert().success();
     let recs = journal_lines(dir.path());
     assert_eq!(recs.len(), 4);
     let set = only_set(dir.path());
@@ -398,7 +376,7 @@ steps:
 
 #[test]
 fn sigkill_then_resume_records_every_run_exactly_once() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = Sandbox::new();
     let marker = format!("mpfkill{}", std::process::id());
     let exp = slow_sweep(dir.path(), &marker);
     let mut child = spawn_run(dir.path(), &exp);
@@ -412,7 +390,7 @@ fn sigkill_then_resume_records_every_run_exactly_once() {
     );
     assert_eq!(manifest(dir.path())["status"], "running");
 
-    mpf_in(dir.path())
+    dir.mpf()
         .args(["run", "--resume", "latest", "-q"])
         .assert()
         .success();
@@ -476,8 +454,8 @@ fn sigint_marks_the_set_interrupted_and_exits_130() {
 
 #[test]
 fn check_validates_and_lists_points() {
-    let dir = tempfile::tempdir().unwrap();
-    let exp = write(dir.path(), "sweep.yaml", SWEEP);
+    let dir = Sandbox::new();
+    let exp = dir.write("sweep.yaml", SWEEP);
     mpf().arg("check").arg(&exp).assert().success().stdout(
         predicate::str::contains("6 points (of 6 in the space)")
             .and(predicate::str::contains("reachable")),
@@ -558,9 +536,9 @@ fn iperf_example_runs_locally() {
 
 #[test]
 fn quickstart_example_runs() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = Sandbox::new();
     let exp = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart.yaml");
-    mpf_in(dir.path())
+    dir.mpf()
         .arg("run")
         .arg(&exp)
         .args(["--runs", "1", "--set", "level=1", "--set", "size=1"])
@@ -577,9 +555,8 @@ fn quickstart_example_runs() {
 
 #[test]
 fn setup_runs_once_per_machine_before_the_runs() {
-    let dir = tempfile::tempdir().unwrap();
-    let exp = write(
-        dir.path(),
+    let dir = Sandbox::new();
+    let exp = dir.run_ok(
         "s.yaml",
         r#"
 runs: 2
@@ -590,13 +567,8 @@ steps:
   - role: client
     run: test -f setup-count.txt && echo "mpf-result lines $(wc -l < setup-count.txt)"
 "#,
+        &["-q", "--no-plot"],
     );
-    mpf_in(dir.path())
-        .arg("run")
-        .arg(&exp)
-        .args(["-q", "--no-plot"])
-        .assert()
-        .success();
     assert_eq!(
         std::fs::read_to_string(dir.path().join("setup-count.txt")).unwrap(),
         "built\n"
@@ -606,7 +578,7 @@ steps:
         .unwrap()
         .contains("compiling"));
     assert!(!set.join("plots").exists(), "--no-plot draws nothing");
-    mpf_in(dir.path())
+    dir.mpf()
         .arg("run")
         .arg(&exp)
         .args(["-q", "--no-setup"])
@@ -617,8 +589,8 @@ steps:
         "built\n"
     );
 
-    let bad = write(dir.path(), "b.yaml", "setup:\n  - run: |\n      echo 'cc: error: no such file' >&2; exit 4\nsteps:\n  - run: 'true'\n");
-    mpf_in(dir.path())
+    let bad = dir.write("b.yaml", "setup:\n  - run: |\n      echo 'cc: error: no such file' >&2; exit 4\nsteps:\n  - run: 'true'\n");
+    dir.mpf()
         .arg("run")
         .arg(&bad)
         .arg("-q")
@@ -795,18 +767,8 @@ fn packages_installs_only_what_is_missing() {
 
 #[test]
 fn steps_on_several_roles_record_results_per_role_with_units() {
-    let dir = tempfile::tempdir().unwrap();
-    let exp = write(
-        dir.path(),
-        "multi.yaml",
-        "runs: 1\nsteps:\n  - name: probe\n    role: all\n    run: 'echo lat: 3 ms'\n    results:\n      lat: {regex: 'lat: (\\d+ ms)', unit: s, better: lower}\n  - role: [a, b]\n    run: 'true'\n",
-    );
-    mpf_in(dir.path())
-        .arg("run")
-        .arg(&exp)
-        .args(["-q", "--no-plot"])
-        .assert()
-        .success();
+    let dir = Sandbox::new();
+    dir.run_ok("multi.yaml", "runs: 1\nsteps:\n  - name: probe\n    role: all\n    run: 'echo lat: 3 ms'\n    results:\n      lat: {regex: 'lat: (\\d+ ms)', unit: s, better: lower}\n  - role: [a, b]\n    run: 'true'\n", &["-q", "--no-plot"]);
     let r = &journal_lines(dir.path())[0];
     for role in ["a", "b", "local"] {
         assert_eq!(
@@ -835,10 +797,9 @@ fn steps_on_several_roles_record_results_per_role_with_units() {
 /// ignored, where a second SIGINT would quit at once with the set left `running`.
 #[test]
 fn sigusr1_stops_gracefully_and_its_repeats_are_ignored() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = Sandbox::new();
     let marker = format!("mpfusr{}", std::process::id());
-    let exp = write(
-        dir.path(),
+    let exp = dir.write(
         "slow.yaml",
         &format!(
             "name: slow\nruns: 3\nsteps:\n  - name: work\n    run: sh -c 'sleep 1000; echo {marker}' & sleep 1001\n\

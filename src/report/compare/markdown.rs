@@ -5,16 +5,11 @@ use std::fmt::Write;
 
 use crate::analyze::compare::Verdict;
 use crate::report::compare::common::{self, CompareReport};
+use crate::report::text::escape_markdown as cell;
 
-/// Escapes text for a Markdown table cell.
+/// The longest run of backticks in `s`: a code fence around it must be longer.
 fn longest_backticks(s: &str) -> usize {
     s.split(|c| c != '`').map(str::len).max().unwrap_or(0)
-}
-
-fn cell(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('|', "\\|")
-        .replace('\n', " ")
 }
 
 fn verdict_mark(v: Verdict) -> &'static str {
@@ -80,20 +75,13 @@ pub fn render(r: CompareReport) -> String {
     ];
     let _ = writeln!(out, "|{}|", align.join("|"));
     for e in c.by_severity() {
-        let mut cells = common::cells(c, e);
+        // Escaped first: the bold of a regression is mpf's own markup.
+        let mut cells: Vec<String> = common::cells(c, e).iter().map(|x| cell(x)).collect();
         cells[0] = format!("{} {}", verdict_mark(e.verdict), cells[0]);
         if e.verdict == Verdict::Regression {
             cells[5] = format!("**{}**", cells[5]);
         }
-        let _ = writeln!(
-            out,
-            "| {} |",
-            cells
-                .iter()
-                .map(|x| cell(x))
-                .collect::<Vec<_>>()
-                .join(" | ")
-        );
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
     }
     for (side, points) in [("base", &c.base_only), ("new", &c.new_only)] {
         if points.is_empty() {
