@@ -920,8 +920,12 @@ fn the_quick_start_round_trips_through_a_pack() {
             "run",
             "-q",
             "--no-plot",
+            // The quick start's throughput is timed on 1 KiB inputs: on a loaded 2-core CI
+            // machine two sessions differ by 2x (50% failed once under load). This test is
+            // about the round trip; detection of a moved result is tested with results that
+            // do not depend on load (reproducing_a_pack_runs_the_same_plan_...).
             "--tolerance",
-            "50%",
+            "900%",
             "--reproduce",
         ])
         .arg(&file)
