@@ -314,6 +314,7 @@ impl Prepared {
                 geometric: v.geometric,
                 constant: v.is_constant(),
                 when: v.when.clone(),
+                index: Default::default(),
             })
             .collect()
     }

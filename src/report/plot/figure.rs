@@ -1,6 +1,8 @@
 //! Choosing a graph for a result (SPEC §7) and gathering its data into a renderer-neutral
 //! `Figure`, drawn by both the static renderer (SVG/PNG/PDF) and the HTML report.
 
+use std::collections::{hash_map::Entry, HashMap, HashSet};
+
 use serde::Serialize;
 use serde_json::Value;
 
@@ -177,7 +179,7 @@ fn order_key(var: &VariableInfo, v: &Value) -> (usize, String) {
     if v.is_null() {
         return (usize::MAX, String::new());
     }
-    match var.values.iter().position(|x| x == v) {
+    match var.position(v) {
         Some(i) => (i, String::new()),
         None => (var.values.len(), value_text(v)),
     }
@@ -186,13 +188,14 @@ fn order_key(var: &VariableInfo, v: &Value) -> (usize, String) {
 /// Distinct values a variable takes in `records`, in display order.
 fn distinct(var: &VariableInfo, records: &[&RunRecord]) -> Vec<Value> {
     let mut out: Vec<Value> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
     for r in records {
         let v = r.point.get(&var.name).cloned().unwrap_or(Value::Null);
-        if !out.contains(&v) {
+        if seen.insert(v.to_string()) {
             out.push(v);
         }
     }
-    out.sort_by_key(|v| order_key(var, v));
+    out.sort_by_cached_key(|v| order_key(var, v));
     out
 }
 
@@ -331,6 +334,18 @@ struct Axes<'a> {
     numeric_x: bool,
     x_values: Vec<Value>,
     s_values: Vec<Value>,
+    /// Position of each value (as JSON text) in `x_values` and `s_values`.
+    x_index: HashMap<String, usize>,
+    s_index: HashMap<String, usize>,
+}
+
+/// Each value's position, by its JSON text (the first, should one repeat).
+fn positions(values: &[Value]) -> HashMap<String, usize> {
+    let mut map = HashMap::with_capacity(values.len());
+    for (i, v) in values.iter().enumerate() {
+        map.entry(v.to_string()).or_insert(i);
+    }
+    map
 }
 
 impl<'a> Axes<'a> {
@@ -357,6 +372,8 @@ impl<'a> Axes<'a> {
             numeric_x: choice.kind == Kind::Line,
             x_values: Vec::new(),
             s_values: Vec::new(),
+            x_index: HashMap::new(),
+            s_index: HashMap::new(),
         })
     }
 
@@ -367,6 +384,8 @@ impl<'a> Axes<'a> {
             .series
             .map(|v| distinct(v, records))
             .unwrap_or_default();
+        self.x_index = positions(&self.x_values);
+        self.s_index = positions(&self.s_values);
     }
 
     fn x_pos(&self, r: &RunRecord) -> f64 {
@@ -375,14 +394,14 @@ impl<'a> Axes<'a> {
         if self.numeric_x {
             v.as_f64().unwrap_or(f64::NAN)
         } else {
-            self.x_values.iter().position(|x| *x == v).unwrap_or(0) as f64
+            self.x_index.get(&v.to_string()).copied().unwrap_or(0) as f64
         }
     }
 
     fn series_index(&self, r: &RunRecord) -> usize {
         let Some(sv) = self.series else { return 0 };
         let v = r.point.get(&sv.name).cloned().unwrap_or(Value::Null);
-        self.s_values.iter().position(|x| *x == v).unwrap_or(0)
+        self.s_index.get(&v.to_string()).copied().unwrap_or(0)
     }
 
     fn facet_key(&self, r: &RunRecord) -> Vec<Value> {
@@ -394,11 +413,17 @@ impl<'a> Axes<'a> {
 
     /// The runs grouped by panel (in the variables' order), series and x position.
     fn group(&self, records: &[&RunRecord], result: &str) -> Vec<RawPanel> {
-        let mut keys: Vec<Vec<Value>> = Vec::new();
+        // The runs of each panel, in one pass: (key, its runs), and the key's position.
+        let mut panels: Vec<(Vec<Value>, Vec<&RunRecord>)> = Vec::new();
+        let mut at: HashMap<String, usize> = HashMap::new();
         for r in records {
             let k = self.facet_key(r);
-            if !keys.contains(&k) {
-                keys.push(k);
+            match at.entry(Value::Array(k.clone()).to_string()) {
+                Entry::Occupied(e) => panels[*e.get()].1.push(r),
+                Entry::Vacant(e) => {
+                    e.insert(panels.len());
+                    panels.push((k, vec![r]));
+                }
             }
         }
         let order = |k: &[Value]| -> Vec<(usize, String)> {
@@ -408,9 +433,10 @@ impl<'a> Axes<'a> {
                 .map(|(v, x)| order_key(v, x))
                 .collect()
         };
-        keys.sort_by_key(|k| order(k));
-        keys.iter()
-            .map(|key| {
+        panels.sort_by_cached_key(|(k, _)| order(k));
+        panels
+            .iter()
+            .map(|(key, runs)| {
                 let title = self
                     .facets
                     .iter()
@@ -419,12 +445,18 @@ impl<'a> Axes<'a> {
                     .collect::<Vec<_>>()
                     .join(", ");
                 let mut groups: Vec<Group> = Vec::new();
-                for r in records.iter().filter(|r| self.facet_key(r) == *key) {
+                let mut group_at: HashMap<(usize, u64), usize> = HashMap::new();
+                for r in runs {
                     let (s, x) = (self.series_index(r), self.x_pos(r));
                     let value = run_value(r, result).unwrap_or(f64::NAN);
-                    match groups.iter_mut().find(|g| g.0 == s && g.1 == x) {
-                        Some(g) => g.2.push(value),
-                        None => groups.push((s, x, vec![value])),
+                    // One group per (series, x): x compared as `==` does (0.0 is -0.0).
+                    let x_bits = if x == 0.0 { 0 } else { x.to_bits() };
+                    match group_at.entry((s, x_bits)) {
+                        Entry::Occupied(e) => groups[*e.get()].2.push(value),
+                        Entry::Vacant(e) => {
+                            e.insert(groups.len());
+                            groups.push((s, x, vec![value]));
+                        }
                     }
                 }
                 groups.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
@@ -625,5 +657,75 @@ mod tests {
         assert!(!grows_geometrically(&[1.0, 2.0, 3.0, 4.0]));
         assert!(!grows_geometrically(&[1.0, 2.0]));
         assert!(!grows_geometrically(&[0.0, 2.0, 4.0]));
+    }
+
+    fn var(name: &str, values: Vec<Value>) -> VariableInfo {
+        VariableInfo {
+            name: name.into(),
+            labels: values.iter().map(value_text).collect(),
+            numeric: values.iter().all(Value::is_number),
+            values,
+            geometric: false,
+            constant: false,
+            when: None,
+            index: Default::default(),
+        }
+    }
+
+    #[test]
+    fn runs_are_grouped_by_panel_series_and_x_in_one_pass() {
+        use serde_json::json;
+        let mut m = crate::store::writer::tests::manifest("t");
+        let n = 30_000;
+        m.variables
+            .push(var("x", (0..n).map(|i| json!(i)).collect()));
+        m.variables.push(var("s", vec![json!("a"), json!("b")]));
+        m.variables.push(var("f", vec![json!(1), json!(2)]));
+        let mut records = Vec::new();
+        // Every (x, s, f) twice, the last x first: grouping must not depend on journal order.
+        for rep in 0..2 {
+            for x in (0..n).rev() {
+                let mut r = crate::store::writer::tests::record(records.len());
+                r.repetition = rep;
+                r.point.insert("x".into(), json!(x));
+                r.point.insert("s".into(), json!(["a", "b"][x % 2]));
+                r.point.insert("f".into(), json!(1 + x % 3 / 2));
+                r.results.insert("lat".into(), json!(x as f64 + rep as f64));
+                records.push(r);
+            }
+        }
+        let set = ResultSet {
+            dir: "/nonexistent".into(),
+            manifest: m,
+            records,
+        };
+        let choice = Choice {
+            result: "lat".into(),
+            kind: Kind::Line,
+            x: Some("x".into()),
+            series: Some("s".into()),
+            facets: vec!["f".into()],
+            log_x: false,
+            log_y: false,
+            stat: Stat::Mean,
+        };
+        let mut axes = Axes::new(&set, &choice).unwrap();
+        let refs: Vec<&RunRecord> = set.records.iter().collect();
+        let start = std::time::Instant::now();
+        axes.observe(&refs);
+        let panels = axes.group(&refs, "lat");
+        assert!(start.elapsed() < std::time::Duration::from_secs(30));
+        assert_eq!(axes.s_values, vec![json!("a"), json!("b")]);
+        assert_eq!(axes.x_values.len(), n);
+        assert_eq!(panels.len(), 2);
+        assert_eq!(panels[0].0, "f: 1");
+        let cells: usize = panels.iter().map(|(_, g)| g.len()).sum();
+        assert_eq!(cells, n);
+        for (_, groups) in &panels {
+            for (s, x, values) in groups {
+                assert_eq!(*s, *x as usize % 2);
+                assert_eq!(values, &vec![*x, *x + 1.0]);
+            }
+        }
     }
 }
