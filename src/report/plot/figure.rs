@@ -602,10 +602,85 @@ pub fn build(set: &ResultSet, choice: &Choice) -> Result<Option<Figure>> {
         x_ticks: axes.ticks(choice.log_x, records.len()),
         series_title: axes.series.map(|v| v.name.clone()),
         series_labels,
-        caption: caption(choice, &panels, clipped, floor),
+        caption: caption(choice, &panels, clipped, floor) + &binned_note(choice, &panels),
         panels,
         provenance: crate::report::plot::provenance::Provenance::of(set),
     }))
+}
+
+/// The most points a line graph draws per series and panel: beyond, consecutive points are
+/// drawn in bins (`binned`), so that a graph of 10^5 points stays a line, not a filled block,
+/// and the report embeds a bounded amount of data per graph.
+pub const MAX_LINE_POINTS: usize = 500;
+
+/// The cells of one series of a line graph as drawn: each cell when they are at most `max`,
+/// else `max` bins of consecutive cells (in x order), each at the mean x of its cells with the
+/// mean of their centres, its interval spanning the lowest to the highest of their intervals
+/// and centres, and `n` the runs it covers.
+pub fn binned(cells: &[&Cell], max: usize) -> Vec<Cell> {
+    if cells.len() <= max || max == 0 {
+        return cells.iter().map(|c| (*c).clone()).collect();
+    }
+    let mut sorted: Vec<&Cell> = cells.to_vec();
+    sorted.sort_by(|a, b| a.x.total_cmp(&b.x));
+    let per = sorted.len().div_ceil(max);
+    sorted
+        .chunks(per)
+        .map(|bin| {
+            let k = bin.len() as f64;
+            let x = bin.iter().map(|c| c.x).sum::<f64>() / k;
+            let center = bin.iter().map(|c| c.center).sum::<f64>() / k;
+            let lo = bin
+                .iter()
+                .map(|c| c.lo.min(c.center))
+                .fold(f64::INFINITY, f64::min);
+            let hi = bin
+                .iter()
+                .map(|c| c.hi.max(c.center))
+                .fold(f64::NEG_INFINITY, f64::max);
+            let n = bin.iter().map(|c| c.summary.n).sum();
+            Cell {
+                series: bin[0].series,
+                x,
+                values: Vec::new(),
+                summary: Summary {
+                    n,
+                    mean: center,
+                    median: center,
+                    stddev: f64::NAN,
+                    min: lo,
+                    max: hi,
+                    q1: lo,
+                    q3: hi,
+                    ci_lo: lo,
+                    ci_hi: hi,
+                },
+                center,
+                lo,
+                hi,
+            }
+        })
+        .collect()
+}
+
+/// `; 100000 points per line, in 500 bins: ...` when a line graph has more points per
+/// series than it draws; empty otherwise.
+fn binned_note(choice: &Choice, panels: &[Panel]) -> String {
+    if choice.kind != Kind::Line {
+        return String::new();
+    }
+    let mut most = 0;
+    for p in panels {
+        let mut per: HashMap<usize, usize> = HashMap::new();
+        for c in &p.cells {
+            *per.entry(c.series).or_default() += 1;
+        }
+        most = most.max(per.into_values().max().unwrap_or(0));
+    }
+    if most <= MAX_LINE_POINTS {
+        return String::new();
+    }
+    format!("; {most} points per line, in {MAX_LINE_POINTS} bins: the line is each bin's mean, the band its range")
 }
 
 /// The smallest positive value of the groups (the floor of a logarithmic axis).
@@ -657,6 +732,44 @@ mod tests {
         assert!(!grows_geometrically(&[1.0, 2.0, 3.0, 4.0]));
         assert!(!grows_geometrically(&[1.0, 2.0]));
         assert!(!grows_geometrically(&[0.0, 2.0, 4.0]));
+    }
+
+    fn cell(x: f64, center: f64) -> Cell {
+        let summary = summarize(&[center]).unwrap();
+        Cell {
+            series: 0,
+            x,
+            values: vec![center],
+            summary,
+            center,
+            lo: center - 1.0,
+            hi: center + 1.0,
+        }
+    }
+
+    #[test]
+    fn dense_lines_are_drawn_in_bins_of_consecutive_points() {
+        let cells: Vec<Cell> = (0..1000).rev().map(|i| cell(i as f64, i as f64)).collect();
+        let refs: Vec<&Cell> = cells.iter().collect();
+        // At most `max` cells: each as it is.
+        let same = binned(&refs[..10], 10);
+        let xs = |c: &[Cell]| {
+            c.iter()
+                .map(|c| (c.x, c.center, c.lo, c.hi))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(xs(&same), xs(&cells[..10]));
+        let bins = binned(&refs, 100);
+        assert_eq!(bins.len(), 100);
+        // In x order, 10 cells a bin: the mean x and centre, the range of the intervals.
+        assert_eq!(bins[0].x, 4.5);
+        assert_eq!(bins[0].center, 4.5);
+        assert_eq!((bins[0].lo, bins[0].hi), (-1.0, 10.0));
+        assert_eq!(bins[0].summary.n, 10);
+        assert_eq!(bins[99].x, 994.5);
+        assert_eq!(bins.iter().map(|b| b.summary.n).sum::<usize>(), 1000);
+        // An uneven count leaves a shorter last bin, never more than `max` bins.
+        assert_eq!(binned(&refs[..999], 100).len(), 100);
     }
 
     fn var(name: &str, values: Vec<Value>) -> VariableInfo {
