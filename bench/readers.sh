@@ -39,14 +39,13 @@ command_of() { # reader, size
     compare) echo "compare $b $a" ;;
   esac
 }
-declare -A secs
 fail=0
 printf '%-16s' reader
 for n in $SIZES; do printf '%20s' "N=$n"; done
 printf '%10s\n' ratio
 for rd in "${readers[@]}"; do
   printf '%-16s' "$rd"
-  first= last=
+  first='' last=''
   for n in $SIZES; do
     # shellcheck disable=SC2046
     read -r s kb rc < <(python3 "$here/measure.py" "$MPF" $(command_of "$rd" "$n"))
@@ -54,7 +53,6 @@ for rd in "${readers[@]}"; do
     if [ "$rc" -ne 0 ] && ! { [ "$rd" = compare ] && [ "$rc" -eq 1 ]; }; then
       echo; echo "mpf $(command_of "$rd" "$n") exited $rc" >&2; exit 1
     fi
-    secs[$rd.$n]=$s
     printf '%20s' "$(printf '%.2f s %4d MB' "$s" $((kb / 1024)))"
     first=${first:-$s} last=$s
   done

@@ -19,7 +19,7 @@ work=$(mktemp -d ${BENCH_TMP:+-p "$BENCH_TMP"})
 trap 'rm -rf "$work"' EXIT
 plot=--no-plot
 [ -n "${PLOT:-}" ] && plot=
-first_n= first_kb= last_n= last_kb=
+first_n='' first_kb='' last_n='' last_kb=''
 for n in $SIZES; do
   cat > "$work/e$n.yaml" <<YAML
 name: mem
