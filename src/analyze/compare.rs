@@ -443,8 +443,10 @@ fn merged_variables(base: &Manifest, new: &Manifest) -> Vec<VariableInfo> {
         .map(|b| {
             let mut v = b.clone();
             if let Some(n) = new.variables.iter().find(|n| n.name == b.name) {
+                let mut known: std::collections::HashSet<String> =
+                    v.values.iter().map(Value::to_string).collect();
                 for value in &n.values {
-                    if !v.values.contains(value) {
+                    if known.insert(value.to_string()) {
                         v.values.push(value.clone());
                         v.labels.push(n.label_of(value));
                     }
@@ -840,6 +842,7 @@ mod tests {
                     geometric: false,
                     constant: vals.len() == 1,
                     when: None,
+                    index: Default::default(),
                 })
                 .collect(),
             results: results

@@ -336,6 +336,7 @@ impl Prepared {
                 geometric: v.geometric,
                 constant: v.is_constant(),
                 when: v.when.clone(),
+                index: Default::default(),
             })
             .collect()
     }

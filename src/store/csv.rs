@@ -158,6 +158,7 @@ mod tests {
             geometric: false,
             constant: false,
             when: None,
+            index: Default::default(),
         }
     }
 
@@ -201,6 +202,7 @@ mod tests {
             geometric: false,
             constant: false,
             when: None,
+            index: Default::default(),
         });
         for name in ["x", "run", "x.result", "x", "lat"] {
             m.results.push(ResultInfo {

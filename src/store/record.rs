@@ -117,14 +117,70 @@ pub struct VariableInfo {
     pub constant: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub when: Option<String>,
+    /// Positions of the values, built on first use, so that finding a value's label is not a
+    /// scan of every value (a sweep may have 10^5 of them).
+    #[serde(skip)]
+    pub index: ValueIndex,
+}
+
+/// A lazily built map from a value's JSON text to its first position in a variable's values.
+/// Clones start empty; two indexes always compare equal (it is a cache, not data).
+#[derive(Default)]
+pub struct ValueIndex(std::sync::OnceLock<std::collections::HashMap<String, usize>>);
+
+impl Clone for ValueIndex {
+    fn clone(&self) -> Self {
+        ValueIndex::default()
+    }
+}
+
+impl PartialEq for ValueIndex {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for ValueIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ValueIndex")
+    }
+}
+
+/// A point's identity as text, whatever the order of its keys: two points have the same key
+/// exactly when they are equal, so that runs are grouped by point through a hash map.
+pub fn point_key(point: &Map<String, Value>) -> String {
+    let mut pairs: Vec<(&String, &Value)> = point.iter().collect();
+    pairs.sort_by(|a, b| a.0.cmp(b.0));
+    let mut key = String::new();
+    for (k, v) in pairs {
+        key.push_str(&Value::String(k.clone()).to_string());
+        key.push(':');
+        key.push_str(&v.to_string());
+        key.push(',');
+    }
+    key
 }
 
 impl VariableInfo {
+    /// The position of a value among the variable's values (its first, if repeated).
+    pub fn position(&self, v: &Value) -> Option<usize> {
+        let map = self.index.0.get_or_init(|| {
+            let mut map = std::collections::HashMap::with_capacity(self.values.len());
+            for (i, x) in self.values.iter().enumerate() {
+                map.entry(x.to_string()).or_insert(i);
+            }
+            map
+        });
+        // The index may predate values appended since: a hit is checked, a miss is searched.
+        match map.get(&v.to_string()) {
+            Some(&i) if self.values.get(i) == Some(v) => Some(i),
+            _ => self.values.iter().position(|x| x == v),
+        }
+    }
+
     /// The display label of a value, falling back to the value's own text.
     pub fn label_of(&self, v: &Value) -> String {
-        self.values
-            .iter()
-            .position(|x| x == v)
+        self.position(v)
             .and_then(|i| self.labels.get(i).cloned())
             .unwrap_or_else(|| value_text(v))
     }
@@ -390,4 +446,88 @@ pub fn results_text(results: &Map<String, Value>, infos: &[ResultInfo]) -> Strin
         }
     }
     parts.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn variable(values: Vec<Value>, labels: Vec<&str>) -> VariableInfo {
+        VariableInfo {
+            name: "x".into(),
+            values,
+            labels: labels.into_iter().map(String::from).collect(),
+            numeric: false,
+            geometric: false,
+            constant: false,
+            when: None,
+            index: Default::default(),
+        }
+    }
+
+    #[test]
+    fn position_finds_the_first_equal_value_and_tells_numbers_from_strings() {
+        let v = variable(
+            vec![json!(1), json!("1"), json!(1.0), json!(1), json!(null)],
+            vec!["one", "text", "float", "again", "none"],
+        );
+        assert_eq!(v.position(&json!(1)), Some(0));
+        assert_eq!(v.position(&json!("1")), Some(1));
+        assert_eq!(v.position(&json!(1.0)), Some(2));
+        assert_eq!(v.position(&json!(null)), Some(4));
+        assert_eq!(v.position(&json!(2)), None);
+        assert_eq!(v.label_of(&json!(1.0)), "float");
+        assert_eq!(v.label_of(&json!(7)), "7");
+    }
+
+    #[test]
+    fn position_sees_values_appended_after_the_index_was_built() {
+        let mut v = variable(vec![json!("a")], vec!["A"]);
+        assert_eq!(v.position(&json!("a")), Some(0));
+        v.values.push(json!("b"));
+        v.labels.push("B".into());
+        assert_eq!(v.label_of(&json!("b")), "B");
+        // A replaced value is not found at its old place.
+        v.values[0] = json!("c");
+        assert_eq!(v.position(&json!("a")), None);
+        assert_eq!(v.position(&json!("c")), Some(0));
+        // A clone starts with an empty index and finds the same.
+        let c = v.clone();
+        assert_eq!(c, v);
+        assert_eq!(c.position(&json!("b")), Some(1));
+    }
+
+    #[test]
+    fn labels_of_a_hundred_thousand_values_are_found_without_a_scan_each() {
+        let n = 100_000;
+        let v = variable(
+            (0..n).map(|i| json!(i)).collect(),
+            (0..n).map(|_| "").collect(),
+        );
+        let v = VariableInfo {
+            labels: (0..n).map(|i| format!("v{i}")).collect(),
+            ..v
+        };
+        // A scan per value would be 5 * 10^9 comparisons: minutes, not this test's instant.
+        let start = std::time::Instant::now();
+        for i in (0..n).rev() {
+            assert_eq!(v.position(&json!(i)), Some(i as usize));
+        }
+        assert_eq!(v.label_of(&json!(99_999)), "v99999");
+        assert!(start.elapsed() < std::time::Duration::from_secs(20));
+    }
+
+    #[test]
+    fn point_keys_are_equal_exactly_when_points_are() {
+        let a: Map<String, Value> = serde_json::from_value(json!({"x": 1, "y": "a"})).unwrap();
+        let b: Map<String, Value> = serde_json::from_value(json!({"y": "a", "x": 1})).unwrap();
+        let c: Map<String, Value> = serde_json::from_value(json!({"x": 1.0, "y": "a"})).unwrap();
+        let d: Map<String, Value> = serde_json::from_value(json!({"x": "1", "y": "a"})).unwrap();
+        let e: Map<String, Value> = serde_json::from_value(json!({"x,": 1, "y": "a"})).unwrap();
+        assert_eq!(point_key(&a), point_key(&b));
+        for other in [&c, &d, &e] {
+            assert_ne!(point_key(&a), point_key(other));
+        }
+    }
 }

@@ -135,13 +135,48 @@ pub fn parse_manifest(path: &Path, text: &str) -> Result<Manifest> {
 /// that only lacks its newline. Any other bad line is an error naming it: mpf only ever tears
 /// the last line, so a bad line before it means the file was damaged or edited, and skipping it
 /// would silently lose a recorded run (and make `--resume` run it again).
+///
+/// The file is read a line at a time: a reader holds the records, not the file's bytes too.
 pub fn read_journal(path: &Path) -> Result<Vec<RunRecord>> {
-    let data = match fs::read(path) {
-        Ok(d) => d,
+    let file = match fs::File::open(path) {
+        Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(Error::io(format!("failed to read {}", path.display()), e)),
     };
-    parse_journal(path, &data)
+    parse_journal_from(path, std::io::BufReader::with_capacity(1 << 16, file))
+}
+
+/// `parse_journal` over a reader, one line at a time.
+fn parse_journal_from(path: &Path, mut reader: impl std::io::BufRead) -> Result<Vec<RunRecord>> {
+    let mut by_index: std::collections::HashMap<usize, usize> = Default::default();
+    let mut records: Vec<RunRecord> = Vec::new();
+    let mut line = Vec::new();
+    for i in 0.. {
+        line.clear();
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| Error::io(format!("failed to read {}", path.display()), e))?;
+        if n == 0 {
+            break;
+        }
+        let whole = line.last() == Some(&b'\n');
+        if line.trim_ascii().is_empty() {
+            continue;
+        }
+        let r = match serde_json::from_slice::<RunRecord>(&line) {
+            Ok(r) => r,
+            // The last line, without its newline: a torn write, skipped.
+            Err(_) if !whole => break,
+            Err(e) => return Err(corrupt_line(path, i as u64 + 1, &e)),
+        };
+        if let Some(&pos) = by_index.get(&r.index) {
+            records[pos] = r;
+        } else {
+            by_index.insert(r.index, records.len());
+            records.push(r);
+        }
+    }
+    Ok(records)
 }
 
 /// Visits every run of a journal in run order (a later line for the same run wins, as in
@@ -213,24 +248,9 @@ pub fn journal_intact_len(data: &[u8]) -> usize {
     }
 }
 
+#[cfg(test)]
 fn parse_journal(path: &Path, data: &[u8]) -> Result<Vec<RunRecord>> {
-    let data = &data[..journal_intact_len(data)];
-    let mut by_index: std::collections::BTreeMap<usize, usize> = Default::default();
-    let mut records: Vec<RunRecord> = Vec::new();
-    for (i, line) in data.split(|&b| b == b'\n').enumerate() {
-        if line.trim_ascii().is_empty() {
-            continue;
-        }
-        let r = serde_json::from_slice::<RunRecord>(line)
-            .map_err(|e| corrupt_line(path, i as u64 + 1, &e))?;
-        if let Some(&pos) = by_index.get(&r.index) {
-            records[pos] = r;
-        } else {
-            by_index.insert(r.index, records.len());
-            records.push(r);
-        }
-    }
-    Ok(records)
+    parse_journal_from(path, data)
 }
 
 /// A directory under the results root that holds a `manifest.json` mpf could not read: a

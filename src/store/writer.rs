@@ -155,6 +155,17 @@ fn holder_text(lock: &Path) -> String {
     }
 }
 
+/// What a session keeps of a run in memory (`SetWriter::records`).
+fn slim(mut r: RunRecord) -> RunRecord {
+    r.steps = Vec::new();
+    r.started = String::new();
+    r.ended = String::new();
+    r.error = None;
+    r.notes = Vec::new();
+    r.warmup_dropped = Default::default();
+    r
+}
+
 /// The experiment's name as its set ids begin: `a b/c` -> `a_b_c`.
 pub fn id_name(name: &str) -> String {
     name.chars()
@@ -285,7 +296,7 @@ impl SetWriter {
         let dir = &fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
         let lock = SetLock::acquire(dir)?;
         let journal_path = dir.join("journal.jsonl");
-        let records = read_journal(&journal_path)?;
+        let records = read_journal(&journal_path)?.into_iter().map(slim).collect();
         // Appends must start on a fresh line: a torn last line is cut off.
         repair_journal(&journal_path)?;
         let journal = OpenOptions::new()
@@ -312,6 +323,10 @@ impl SetWriter {
         &self.dir
     }
 
+    /// The set's runs as the session needs them (the design's rounds, `results.csv`): index,
+    /// point, repetition, status, attempts and results; the rest of each record (its steps,
+    /// times, error, notes) is in the journal only, so that a session's memory does not grow
+    /// with what its runs print.
     pub fn records(&self) -> &[RunRecord] {
         &self.records
     }
@@ -328,7 +343,7 @@ impl SetWriter {
             RunStatus::Ok => self.manifest.runs_ok += 1,
             RunStatus::Failed => self.manifest.runs_failed += 1,
         }
-        self.records.push(record);
+        self.records.push(slim(record));
         // Keep the counts that `ls` shows roughly current during long experiments.
         if self.last_manifest_write.elapsed() >= std::time::Duration::from_secs(2) {
             self.write_manifest()?;

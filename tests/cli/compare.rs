@@ -50,6 +50,7 @@ fn manifest(
                 geometric: false,
                 constant: values.len() == 1,
                 when: None,
+                index: Default::default(),
                 values: values.clone(),
             })
             .collect(),

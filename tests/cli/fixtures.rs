@@ -38,6 +38,7 @@ pub fn var(name: &str, values: Value, labels: Option<&[&str]>) -> VariableInfo {
         geometric: false,
         constant: values.len() == 1,
         when: None,
+        index: Default::default(),
         values,
         labels,
     }

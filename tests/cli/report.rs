@@ -183,3 +183,93 @@ fn report_renders_in_headless_chromium() {
         );
     }
 }
+
+/// A sweep of `x` over `n` points of one run each (`lat`, a noisy curve), its journal written
+/// straight to disk (a `SetWriter` would sync every run).
+fn big_set(root: &Path, n: usize) -> PathBuf {
+    let values: Vec<serde_json::Value> = (0..n).map(|i| serde_json::json!(i)).collect();
+    let mut m = fixtures::manifest(
+        "big-20261125T100000Z-ab12",
+        "big",
+        vec![fixtures::var("x", serde_json::Value::Array(values), None)],
+        vec![fixtures::result("lat", "s")],
+    );
+    m.status = mpf::store::SetStatus::Complete;
+    m.runs_per_point = 1;
+    m.planned_runs = n;
+    m.runs_ok = n;
+    let dir = root.join(&m.id);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("manifest.json"),
+        serde_json::to_string(&m).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(dir.join("experiment.yaml"), "name: big\n").unwrap();
+    let mut noise = fixtures::Noise::new(7);
+    let mut journal = String::new();
+    for i in 0..n {
+        let lat = 1e-3 * (1.0 + (i % 100) as f64 / 100.0 + noise.next());
+        let mut r = fixtures::record(
+            i,
+            serde_json::json!({"x": i}),
+            0,
+            serde_json::json!({"lat": lat}),
+        );
+        r.point_index = i;
+        journal.push_str(&serde_json::to_string(&r).unwrap());
+        journal.push('\n');
+    }
+    std::fs::write(dir.join("journal.jsonl"), journal).unwrap();
+    dir
+}
+
+#[test]
+fn a_large_set_is_summarised_and_the_report_stays_small() {
+    let tmp = tempfile::tempdir().unwrap();
+    let n = 20_000;
+    let dir = big_set(&tmp.path().join("results"), n);
+    mpf_in(tmp.path())
+        .args(["report", "latest"])
+        .assert()
+        .success();
+    let path = dir.join("report.html");
+    let size = std::fs::metadata(&path).unwrap().len();
+    assert!(
+        size < 10 * 1024 * 1024,
+        "report of {n} runs is {size} bytes"
+    );
+    let html = std::fs::read_to_string(&path).unwrap();
+    for text in [
+        // The runs are summarised, not listed, and the page says where they all are.
+        "This set has 20000 runs, more than a report lists one by one (2000)",
+        "<code>mpf show big-20261125T100000Z-ab12</code> lists them all",
+        "This set has 20000 rows (points × results): the first 2000, in point order",
+        "… and 19900 more",
+        // The graph draws bins, and says so.
+        "20000 points per line, in 500 bins: the line is each bin&#39;s mean, the band its range",
+    ] {
+        assert!(html.contains(text), "missing {text:?}");
+    }
+    assert!(
+        !html.contains("id=\"runs\""),
+        "the runs table is not listed"
+    );
+    let summary = &html[html.find("id=\"point-summary\"").unwrap()..];
+    let summary = &summary[..summary.find("</table>").unwrap()];
+    assert_eq!(
+        summary.matches("<tr>").count(),
+        1 + 2000,
+        "header and 2000 rows"
+    );
+    // The same set under the limits lists every run.
+    let small = tempfile::tempdir().unwrap();
+    let dir = big_set(&small.path().join("results"), 300);
+    mpf_in(small.path())
+        .args(["report", "latest"])
+        .assert()
+        .success();
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.contains("id=\"runs\""));
+    assert!(!html.contains("runs-summarised") && !html.contains("in 500 bins"));
+}

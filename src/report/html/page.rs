@@ -8,7 +8,7 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 use crate::error::Result;
-use crate::report::plot::figure::{Cell, Figure, Kind};
+use crate::report::plot::figure::{binned, Cell, Figure, Kind, MAX_LINE_POINTS};
 use crate::report::plot::render::{self, css_colour};
 use crate::report::plot::{figures, PlotSpec};
 use crate::store::record::{value_text, RunRecord, RunStatus};
@@ -119,6 +119,19 @@ fn plotly_trace(fig: &Figure, cells: &[&Cell], s: usize) -> Value {
     let colour = css_colour(s);
     if fig.choice.kind == Kind::Box {
         let values: Vec<f64> = cells.iter().flat_map(|c| c.values.clone()).collect();
+        if values.len() > MAX_BOX_VALUES {
+            // Too many runs to embed: the box from its statistics, no points.
+            if let Some(st) = crate::analyze::stats::summarize(&values) {
+                let (wlo, whi, _) = st.whiskers(&values);
+                return json!({
+                    "type": "box", "x": [plotly_x(fig, cells[0].x)], "q1": [st.q1],
+                    "median": [st.median], "q3": [st.q3], "mean": [st.mean],
+                    "lowerfence": [wlo], "upperfence": [whi], "boxpoints": false,
+                    "name": plotly_x(fig, cells[0].x),
+                    "marker": {"color": colour}, "line": {"color": colour},
+                });
+            }
+        }
         return json!({
             "type": "box", "y": values, "name": plotly_x(fig, cells[0].x),
             "boxmean": true, "boxpoints": "all", "jitter": 0.3,
@@ -194,7 +207,33 @@ pub fn plotly_figure(fig: &Figure) -> Value {
             if cells.is_empty() {
                 continue;
             }
-            let mut trace = plotly_trace(fig, &cells, s);
+            let dense = fig.choice.kind == Kind::Line && cells.len() > MAX_LINE_POINTS;
+            let mut trace = if dense {
+                // As the static graph draws it (the caption says so): bins, a line and a band.
+                let bins = binned(&cells, MAX_LINE_POINTS);
+                let xs: Vec<Value> = bins.iter().map(|c| plotly_x(fig, c.x)).collect();
+                let colour = css_colour(s);
+                let his: Vec<f64> = bins.iter().map(|c| c.hi).collect();
+                let los: Vec<f64> = bins.iter().map(|c| c.lo).collect();
+                for (edge, ys) in [("hi", his), ("lo", los)] {
+                    let mut band = json!({
+                        "type": "scatter", "mode": "lines", "x": xs, "y": ys,
+                        "line": {"width": 0, "color": colour}, "hoverinfo": "skip",
+                        "showlegend": false, "legendgroup": label, "xaxis": xa, "yaxis": ya,
+                    });
+                    if edge == "lo" {
+                        band["fill"] = json!("tonexty");
+                        band["fillcolor"] = json!(format!("{colour}40"));
+                    }
+                    data.push(band);
+                }
+                let mut t = plotly_trace(fig, &bins.iter().collect::<Vec<_>>(), s);
+                t["mode"] = json!("lines");
+                t["error_y"]["visible"] = json!(false);
+                t
+            } else {
+                plotly_trace(fig, &cells, s)
+            };
             if with_series {
                 trace["name"] = json!(label);
             }
@@ -324,6 +363,21 @@ fn summary(out: &mut String, set: &ResultSet) {
     }
 }
 
+/// The most runs the report lists one by one (runs table, failed runs): beyond, it summarises
+/// and says where every run is, so that a report stays small whatever the set (SPEC §15).
+pub const LISTED_RUNS: usize = 2000;
+/// The most rows of the per-point summary the report lists.
+pub const LISTED_SUMMARY_ROWS: usize = 2000;
+/// The most values of a variable the report lists.
+pub const LISTED_VALUES: usize = 100;
+/// The most runs a box embeds as points; beyond, it is drawn from its statistics.
+pub const MAX_BOX_VALUES: usize = 2000;
+
+/// `mpf show ID` as the reader would type it for this set.
+fn show_command(set: &ResultSet, flags: &str) -> String {
+    format!("mpf show {}{flags}", set.manifest.id)
+}
+
 fn variables_table(out: &mut String, set: &ResultSet) {
     let m = &set.manifest;
     if m.variables.is_empty() {
@@ -334,10 +388,11 @@ fn variables_table(out: &mut String, set: &ResultSet) {
         "<table><thead><tr><th>Variable</th><th>Values</th><th>Notes</th></tr></thead><tbody>\n",
     );
     for v in &m.variables {
-        let values: Vec<String> = v
+        let mut values: Vec<String> = v
             .values
             .iter()
             .zip(&v.labels)
+            .take(LISTED_VALUES)
             .map(|(val, l)| {
                 let t = value_text(val);
                 let raw = if t.is_empty() {
@@ -352,6 +407,13 @@ fn variables_table(out: &mut String, set: &ResultSet) {
                 }
             })
             .collect();
+        if v.values.len() > LISTED_VALUES {
+            values.push(format!(
+                "… and {} more (<code>{}</code> lists them)",
+                v.values.len() - LISTED_VALUES,
+                esc(&show_command(set, " --format json"))
+            ));
+        }
         let mut notes = Vec::new();
         if v.constant {
             notes.push("constant".to_string());
@@ -409,13 +471,24 @@ fn point_summary(out: &mut String, set: &ResultSet) {
         out.push_str("<p>No ok run with a numeric result.</p>\n");
         return;
     }
-    out.push_str("<p class=\"note\">Of the ok runs of each point: n, mean, median, the 95% Student-t confidence interval of the mean, min, max and standard deviation.</p>\n<div class=\"scroll\"><table class=\"sortable\" id=\"point-summary\"><thead><tr>");
+    out.push_str("<p class=\"note\">Of the ok runs of each point: n, mean, median, the 95% Student-t confidence interval of the mean, min, max and standard deviation.</p>\n");
+    if rows.len() > LISTED_SUMMARY_ROWS {
+        let _ = writeln!(
+            out,
+            "<p class=\"note\" id=\"summary-clipped\">This set has {} rows (points × results): the first {LISTED_SUMMARY_ROWS}, in point order, are listed here; the graphs cover every point, and <code>{}</code> lists every row.</p>",
+            rows.len(),
+            esc(&show_command(set, " --summary"))
+        );
+    }
+    out.push_str(
+        "<div class=\"scroll\"><table class=\"sortable\" id=\"point-summary\"><thead><tr>",
+    );
     for h in &header {
         let _ = write!(out, "<th>{}</th>", esc(h));
     }
     out.push_str("</tr></thead><tbody>\n");
     let numeric_from = header.len() - 8;
-    for row in &rows {
+    for row in rows.iter().take(LISTED_SUMMARY_ROWS) {
         out.push_str("<tr>");
         for (i, cell) in row.iter().enumerate() {
             let class = if i >= numeric_from {
@@ -439,6 +512,16 @@ fn point_text(set: &ResultSet, r: &RunRecord) -> String {
 
 fn runs_table(out: &mut String, set: &ResultSet) {
     let m = &set.manifest;
+    if set.records.len() > LISTED_RUNS {
+        let _ = writeln!(
+            out,
+            "<p class=\"note\" id=\"runs-summarised\">This set has {} runs, more than a report lists one by one ({LISTED_RUNS}): the graphs and the per-point summary above cover every run. <code>{}</code> lists them all; <code>mpf export {}</code> writes them as CSV, JSON or Parquet.</p>",
+            set.records.len(),
+            esc(&show_command(set, "")),
+            esc(&m.id)
+        );
+        return;
+    }
     // Each result column is shown in one display unit, chosen from its largest value.
     let scales: Vec<(f64, String)> = m
         .results
@@ -541,6 +624,15 @@ fn failures(out: &mut String, set: &ResultSet) {
         return;
     }
     failed.sort_by_key(|r| r.index);
+    if failed.len() > LISTED_RUNS {
+        let _ = writeln!(
+            out,
+            "<p class=\"note\">{} runs failed: the first {LISTED_RUNS} are listed; <code>{}</code> lists every one.</p>",
+            failed.len(),
+            esc(&show_command(set, ""))
+        );
+        failed.truncate(LISTED_RUNS);
+    }
     out.push_str("<table id=\"failures\"><thead><tr><th>Run</th><th>Point</th><th>Rep.</th><th>Attempts</th><th>Error</th></tr></thead><tbody>\n");
     for r in failed {
         let _ = writeln!(
@@ -614,7 +706,11 @@ pub fn render(set: &ResultSet, hints: Option<&PlotSpec>) -> Result<String> {
     out.push_str(&monitor.html);
     out.push_str("<h2>Per-point summary</h2>\n");
     point_summary(&mut out, set);
-    out.push_str("<h2>Runs</h2>\n<p>Click a column header to sort.</p>\n");
+    if set.records.len() > LISTED_RUNS {
+        out.push_str("<h2>Runs</h2>\n");
+    } else {
+        out.push_str("<h2>Runs</h2>\n<p>Click a column header to sort.</p>\n");
+    }
     runs_table(&mut out, set);
     out.push_str("<h2>Failed runs</h2>\n");
     failures(&mut out, set);

@@ -1,6 +1,8 @@
 //! Choosing a graph for a result (SPEC §7) and gathering its data into a renderer-neutral
 //! `Figure`, drawn by both the static renderer (SVG/PNG/PDF) and the HTML report.
 
+use std::collections::{hash_map::Entry, HashMap, HashSet};
+
 use serde::Serialize;
 use serde_json::Value;
 
@@ -177,7 +179,7 @@ fn order_key(var: &VariableInfo, v: &Value) -> (usize, String) {
     if v.is_null() {
         return (usize::MAX, String::new());
     }
-    match var.values.iter().position(|x| x == v) {
+    match var.position(v) {
         Some(i) => (i, String::new()),
         None => (var.values.len(), value_text(v)),
     }
@@ -186,13 +188,14 @@ fn order_key(var: &VariableInfo, v: &Value) -> (usize, String) {
 /// Distinct values a variable takes in `records`, in display order.
 fn distinct(var: &VariableInfo, records: &[&RunRecord]) -> Vec<Value> {
     let mut out: Vec<Value> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
     for r in records {
         let v = r.point.get(&var.name).cloned().unwrap_or(Value::Null);
-        if !out.contains(&v) {
+        if seen.insert(v.to_string()) {
             out.push(v);
         }
     }
-    out.sort_by_key(|v| order_key(var, v));
+    out.sort_by_cached_key(|v| order_key(var, v));
     out
 }
 
@@ -331,6 +334,18 @@ struct Axes<'a> {
     numeric_x: bool,
     x_values: Vec<Value>,
     s_values: Vec<Value>,
+    /// Position of each value (as JSON text) in `x_values` and `s_values`.
+    x_index: HashMap<String, usize>,
+    s_index: HashMap<String, usize>,
+}
+
+/// Each value's position, by its JSON text (the first, should one repeat).
+fn positions(values: &[Value]) -> HashMap<String, usize> {
+    let mut map = HashMap::with_capacity(values.len());
+    for (i, v) in values.iter().enumerate() {
+        map.entry(v.to_string()).or_insert(i);
+    }
+    map
 }
 
 impl<'a> Axes<'a> {
@@ -357,6 +372,8 @@ impl<'a> Axes<'a> {
             numeric_x: choice.kind == Kind::Line,
             x_values: Vec::new(),
             s_values: Vec::new(),
+            x_index: HashMap::new(),
+            s_index: HashMap::new(),
         })
     }
 
@@ -367,6 +384,8 @@ impl<'a> Axes<'a> {
             .series
             .map(|v| distinct(v, records))
             .unwrap_or_default();
+        self.x_index = positions(&self.x_values);
+        self.s_index = positions(&self.s_values);
     }
 
     fn x_pos(&self, r: &RunRecord) -> f64 {
@@ -375,14 +394,14 @@ impl<'a> Axes<'a> {
         if self.numeric_x {
             v.as_f64().unwrap_or(f64::NAN)
         } else {
-            self.x_values.iter().position(|x| *x == v).unwrap_or(0) as f64
+            self.x_index.get(&v.to_string()).copied().unwrap_or(0) as f64
         }
     }
 
     fn series_index(&self, r: &RunRecord) -> usize {
         let Some(sv) = self.series else { return 0 };
         let v = r.point.get(&sv.name).cloned().unwrap_or(Value::Null);
-        self.s_values.iter().position(|x| *x == v).unwrap_or(0)
+        self.s_index.get(&v.to_string()).copied().unwrap_or(0)
     }
 
     fn facet_key(&self, r: &RunRecord) -> Vec<Value> {
@@ -394,11 +413,17 @@ impl<'a> Axes<'a> {
 
     /// The runs grouped by panel (in the variables' order), series and x position.
     fn group(&self, records: &[&RunRecord], result: &str) -> Vec<RawPanel> {
-        let mut keys: Vec<Vec<Value>> = Vec::new();
+        // The runs of each panel, in one pass: (key, its runs), and the key's position.
+        let mut panels: Vec<(Vec<Value>, Vec<&RunRecord>)> = Vec::new();
+        let mut at: HashMap<String, usize> = HashMap::new();
         for r in records {
             let k = self.facet_key(r);
-            if !keys.contains(&k) {
-                keys.push(k);
+            match at.entry(Value::Array(k.clone()).to_string()) {
+                Entry::Occupied(e) => panels[*e.get()].1.push(r),
+                Entry::Vacant(e) => {
+                    e.insert(panels.len());
+                    panels.push((k, vec![r]));
+                }
             }
         }
         let order = |k: &[Value]| -> Vec<(usize, String)> {
@@ -408,9 +433,10 @@ impl<'a> Axes<'a> {
                 .map(|(v, x)| order_key(v, x))
                 .collect()
         };
-        keys.sort_by_key(|k| order(k));
-        keys.iter()
-            .map(|key| {
+        panels.sort_by_cached_key(|(k, _)| order(k));
+        panels
+            .iter()
+            .map(|(key, runs)| {
                 let title = self
                     .facets
                     .iter()
@@ -419,12 +445,18 @@ impl<'a> Axes<'a> {
                     .collect::<Vec<_>>()
                     .join(", ");
                 let mut groups: Vec<Group> = Vec::new();
-                for r in records.iter().filter(|r| self.facet_key(r) == *key) {
+                let mut group_at: HashMap<(usize, u64), usize> = HashMap::new();
+                for r in runs {
                     let (s, x) = (self.series_index(r), self.x_pos(r));
                     let value = run_value(r, result).unwrap_or(f64::NAN);
-                    match groups.iter_mut().find(|g| g.0 == s && g.1 == x) {
-                        Some(g) => g.2.push(value),
-                        None => groups.push((s, x, vec![value])),
+                    // One group per (series, x): x compared as `==` does (0.0 is -0.0).
+                    let x_bits = if x == 0.0 { 0 } else { x.to_bits() };
+                    match group_at.entry((s, x_bits)) {
+                        Entry::Occupied(e) => groups[*e.get()].2.push(value),
+                        Entry::Vacant(e) => {
+                            e.insert(groups.len());
+                            groups.push((s, x, vec![value]));
+                        }
                     }
                 }
                 groups.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
@@ -571,10 +603,85 @@ pub fn build(set: &ResultSet, choice: &Choice) -> Result<Option<Figure>> {
         x_ticks: axes.ticks(choice.log_x, records.len()),
         series_title: axes.series.map(|v| v.name.clone()),
         series_labels,
-        caption: caption(choice, &panels, clipped, floor),
+        caption: caption(choice, &panels, clipped, floor) + &binned_note(choice, &panels),
         panels,
         provenance: crate::report::plot::provenance::Provenance::of(set),
     }))
+}
+
+/// The most points a line graph draws per series and panel: beyond, consecutive points are
+/// drawn in bins (`binned`), so that a graph of 10^5 points stays a line, not a filled block,
+/// and the report embeds a bounded amount of data per graph.
+pub const MAX_LINE_POINTS: usize = 500;
+
+/// The cells of one series of a line graph as drawn: each cell when they are at most `max`,
+/// else `max` bins of consecutive cells (in x order), each at the mean x of its cells with the
+/// mean of their centres, its interval spanning the lowest to the highest of their intervals
+/// and centres, and `n` the runs it covers.
+pub fn binned(cells: &[&Cell], max: usize) -> Vec<Cell> {
+    if cells.len() <= max || max == 0 {
+        return cells.iter().map(|c| (*c).clone()).collect();
+    }
+    let mut sorted: Vec<&Cell> = cells.to_vec();
+    sorted.sort_by(|a, b| a.x.total_cmp(&b.x));
+    let per = sorted.len().div_ceil(max);
+    sorted
+        .chunks(per)
+        .map(|bin| {
+            let k = bin.len() as f64;
+            let x = bin.iter().map(|c| c.x).sum::<f64>() / k;
+            let center = bin.iter().map(|c| c.center).sum::<f64>() / k;
+            let lo = bin
+                .iter()
+                .map(|c| c.lo.min(c.center))
+                .fold(f64::INFINITY, f64::min);
+            let hi = bin
+                .iter()
+                .map(|c| c.hi.max(c.center))
+                .fold(f64::NEG_INFINITY, f64::max);
+            let n = bin.iter().map(|c| c.summary.n).sum();
+            Cell {
+                series: bin[0].series,
+                x,
+                values: Vec::new(),
+                summary: Summary {
+                    n,
+                    mean: center,
+                    median: center,
+                    stddev: f64::NAN,
+                    min: lo,
+                    max: hi,
+                    q1: lo,
+                    q3: hi,
+                    ci_lo: lo,
+                    ci_hi: hi,
+                },
+                center,
+                lo,
+                hi,
+            }
+        })
+        .collect()
+}
+
+/// `; 100000 points per line, in 500 bins: ...` when a line graph has more points per
+/// series than it draws; empty otherwise.
+fn binned_note(choice: &Choice, panels: &[Panel]) -> String {
+    if choice.kind != Kind::Line {
+        return String::new();
+    }
+    let mut most = 0;
+    for p in panels {
+        let mut per: HashMap<usize, usize> = HashMap::new();
+        for c in &p.cells {
+            *per.entry(c.series).or_default() += 1;
+        }
+        most = most.max(per.into_values().max().unwrap_or(0));
+    }
+    if most <= MAX_LINE_POINTS {
+        return String::new();
+    }
+    format!("; {most} points per line, in {MAX_LINE_POINTS} bins: the line is each bin's mean, the band its range")
 }
 
 /// The smallest positive value of the groups (the floor of a logarithmic axis).
@@ -626,5 +733,113 @@ mod tests {
         assert!(!grows_geometrically(&[1.0, 2.0, 3.0, 4.0]));
         assert!(!grows_geometrically(&[1.0, 2.0]));
         assert!(!grows_geometrically(&[0.0, 2.0, 4.0]));
+    }
+
+    fn cell(x: f64, center: f64) -> Cell {
+        let summary = summarize(&[center]).unwrap();
+        Cell {
+            series: 0,
+            x,
+            values: vec![center],
+            summary,
+            center,
+            lo: center - 1.0,
+            hi: center + 1.0,
+        }
+    }
+
+    #[test]
+    fn dense_lines_are_drawn_in_bins_of_consecutive_points() {
+        let cells: Vec<Cell> = (0..1000).rev().map(|i| cell(i as f64, i as f64)).collect();
+        let refs: Vec<&Cell> = cells.iter().collect();
+        // At most `max` cells: each as it is.
+        let same = binned(&refs[..10], 10);
+        let xs = |c: &[Cell]| {
+            c.iter()
+                .map(|c| (c.x, c.center, c.lo, c.hi))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(xs(&same), xs(&cells[..10]));
+        let bins = binned(&refs, 100);
+        assert_eq!(bins.len(), 100);
+        // In x order, 10 cells a bin: the mean x and centre, the range of the intervals.
+        assert_eq!(bins[0].x, 4.5);
+        assert_eq!(bins[0].center, 4.5);
+        assert_eq!((bins[0].lo, bins[0].hi), (-1.0, 10.0));
+        assert_eq!(bins[0].summary.n, 10);
+        assert_eq!(bins[99].x, 994.5);
+        assert_eq!(bins.iter().map(|b| b.summary.n).sum::<usize>(), 1000);
+        // An uneven count leaves a shorter last bin, never more than `max` bins.
+        assert_eq!(binned(&refs[..999], 100).len(), 100);
+    }
+
+    fn var(name: &str, values: Vec<Value>) -> VariableInfo {
+        VariableInfo {
+            name: name.into(),
+            labels: values.iter().map(value_text).collect(),
+            numeric: values.iter().all(Value::is_number),
+            values,
+            geometric: false,
+            constant: false,
+            when: None,
+            index: Default::default(),
+        }
+    }
+
+    #[test]
+    fn runs_are_grouped_by_panel_series_and_x_in_one_pass() {
+        use serde_json::json;
+        let mut m = crate::store::writer::tests::manifest("t");
+        let n = 30_000;
+        m.variables
+            .push(var("x", (0..n).map(|i| json!(i)).collect()));
+        m.variables.push(var("s", vec![json!("a"), json!("b")]));
+        m.variables.push(var("f", vec![json!(1), json!(2)]));
+        let mut records = Vec::new();
+        // Every (x, s, f) twice, the last x first: grouping must not depend on journal order.
+        for rep in 0..2 {
+            for x in (0..n).rev() {
+                let mut r = crate::store::writer::tests::record(records.len());
+                r.repetition = rep;
+                r.point.insert("x".into(), json!(x));
+                r.point.insert("s".into(), json!(["a", "b"][x % 2]));
+                r.point.insert("f".into(), json!(1 + x % 3 / 2));
+                r.results.insert("lat".into(), json!(x as f64 + rep as f64));
+                records.push(r);
+            }
+        }
+        let set = ResultSet {
+            dir: "/nonexistent".into(),
+            manifest: m,
+            records,
+        };
+        let choice = Choice {
+            result: "lat".into(),
+            kind: Kind::Line,
+            x: Some("x".into()),
+            series: Some("s".into()),
+            facets: vec!["f".into()],
+            log_x: false,
+            log_y: false,
+            stat: Stat::Mean,
+        };
+        let mut axes = Axes::new(&set, &choice).unwrap();
+        let refs: Vec<&RunRecord> = set.records.iter().collect();
+        let start = std::time::Instant::now();
+        axes.observe(&refs);
+        let panels = axes.group(&refs, "lat");
+        assert!(start.elapsed() < std::time::Duration::from_secs(30));
+        assert_eq!(axes.s_values, vec![json!("a"), json!("b")]);
+        assert_eq!(axes.x_values.len(), n);
+        assert_eq!(panels.len(), 2);
+        assert_eq!(panels[0].0, "f: 1");
+        let cells: usize = panels.iter().map(|(_, g)| g.len()).sum();
+        assert_eq!(cells, n);
+        for (_, groups) in &panels {
+            for (s, x, values) in groups {
+                assert_eq!(*s, *x as usize % 2);
+                assert_eq!(values, &vec![*x, *x + 1.0]);
+            }
+        }
     }
 }

@@ -9,7 +9,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::error::{Error, Result};
-use crate::report::plot::figure::{Cell, Figure, Kind, Panel};
+use crate::report::plot::figure::{binned, Cell, Figure, Kind, Panel, MAX_LINE_POINTS};
 use crate::report::plot::output::{register_fonts, FONT_FAMILY};
 use crate::units::format_number;
 
@@ -446,6 +446,9 @@ fn draw_lines(chart: &mut Chart, fig: &Figure, panel: &Panel) -> Result<()> {
         if cells.is_empty() {
             continue;
         }
+        let dense = cells.len() > MAX_LINE_POINTS;
+        let binned = binned(&cells, MAX_LINE_POINTS);
+        let cells: Vec<&Cell> = binned.iter().collect();
         let c = colour(s);
         let with_ci = cells.iter().any(|c| c.summary.n >= 2);
         if with_ci && cells.len() >= 3 {
@@ -474,7 +477,9 @@ fn draw_lines(chart: &mut Chart, fig: &Figure, panel: &Panel) -> Result<()> {
                 c.stroke_width(2),
             ))
             .map_err(draw_err)?;
-        for cell in &cells {
+        // Markers identify the series (also in grey): on a dense line, a few suffice.
+        let every = if dense { cells.len().div_ceil(12) } else { 1 };
+        for cell in cells.iter().step_by(every) {
             draw_marker(
                 chart.plotting_area(),
                 (tx(fig, cell.x), ty(fig, cell.center)),
