@@ -346,31 +346,86 @@ impl Manifest {
     }
 }
 
-/// `parallel=4, zerocopy=enabled`: the swept variables of a point with their display labels;
-/// constants and variables that do not apply at the point (null) are left out. The one
-/// description of a point, used by progress lines, the report and compare.
-pub fn point_text<'a>(
+/// A swept variable's value at a point: its typed value and its display label.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PointValue {
+    pub name: String,
+    pub value: Value,
+    pub label: String,
+}
+
+/// The swept variables of a point with their display labels; constants and variables that do
+/// not apply at the point (null) are left out.
+pub fn point_values<'a>(
     variables: impl IntoIterator<Item = &'a VariableInfo>,
     point: &Map<String, Value>,
-) -> String {
-    let parts: Vec<String> = variables
+) -> Vec<PointValue> {
+    variables
         .into_iter()
         .filter(|v| !v.constant)
         .filter_map(|v| match point.get(&v.name) {
             None | Some(Value::Null) => None,
-            Some(value) => Some(format!("{}={}", v.name, v.label_of(value))),
+            Some(value) => Some(PointValue {
+                name: v.name.clone(),
+                label: v.label_of(value),
+                value: value.clone(),
+            }),
         })
+        .collect()
+}
+
+/// `parallel=4, zerocopy=enabled`: the one description of a point, used by progress lines,
+/// the report and compare.
+pub fn point_text<'a>(
+    variables: impl IntoIterator<Item = &'a VariableInfo>,
+    point: &Map<String, Value>,
+) -> String {
+    point_values_text(&point_values(variables, point))
+}
+
+/// `parallel=4, zerocopy=enabled`, or `(single point)` when nothing is swept.
+pub fn point_values_text(values: &[PointValue]) -> String {
+    if values.is_empty() {
+        return "(single point)".into();
+    }
+    let parts: Vec<String> = values
+        .iter()
+        .map(|p| format!("{}={}", p.name, p.label))
         .collect();
-    if parts.is_empty() {
-        "(single point)".into()
-    } else {
-        parts.join(", ")
+    parts.join(", ")
+}
+
+/// One result of a run: a number (NaN when it is not a finite number) or a series, in the
+/// result's base unit (`""` when it has none).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunResult {
+    pub name: String,
+    pub value: Measured,
+    pub unit: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Measured {
+    Number(f64),
+    Series(Vec<f64>),
+}
+
+impl RunResult {
+    /// `goodput=9.41 Gbit/s`, `latency=[12 values]`.
+    pub fn text(&self) -> String {
+        match &self.value {
+            Measured::Number(x) => {
+                format!("{}={}", self.name, crate::units::humanise(*x, &self.unit))
+            }
+            Measured::Series(a) => format!("{}=[{} values]", self.name, a.len()),
+        }
     }
 }
 
-/// `goodput=9.41 Gbit/s`, for the results of a run (step durations left out).
-pub fn results_text(results: &Map<String, Value>, infos: &[ResultInfo]) -> String {
-    let mut parts = Vec::new();
+/// The results of a run as numbers with their units (step durations and values that are
+/// neither numbers nor series left out).
+pub fn run_results(results: &Map<String, Value>, infos: &[ResultInfo]) -> Vec<RunResult> {
+    let mut out = Vec::new();
     for (k, v) in results {
         if k.ends_with(".duration") {
             continue;
@@ -378,16 +433,26 @@ pub fn results_text(results: &Map<String, Value>, infos: &[ResultInfo]) -> Strin
         let unit = infos
             .iter()
             .find(|i| &i.name == k)
-            .map(|i| i.unit.as_str())
-            .unwrap_or("");
-        match v {
-            Value::Number(n) => parts.push(format!(
-                "{k}={}",
-                crate::units::humanise(n.as_f64().unwrap_or(f64::NAN), unit)
-            )),
-            Value::Array(a) => parts.push(format!("{k}=[{} values]", a.len())),
-            _ => {}
-        }
+            .map(|i| i.unit.clone())
+            .unwrap_or_default();
+        let value = match v {
+            Value::Number(n) => Measured::Number(n.as_f64().unwrap_or(f64::NAN)),
+            Value::Array(a) => {
+                Measured::Series(a.iter().map(|x| x.as_f64().unwrap_or(f64::NAN)).collect())
+            }
+            _ => continue,
+        };
+        out.push(RunResult {
+            name: k.clone(),
+            value,
+            unit,
+        });
     }
+    out
+}
+
+/// `goodput=9.41 Gbit/s latency=[12 values]`.
+pub fn run_results_text(results: &[RunResult]) -> String {
+    let parts: Vec<String> = results.iter().map(RunResult::text).collect();
     parts.join(" ")
 }

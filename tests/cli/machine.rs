@@ -41,9 +41,31 @@ fn run_progress_json_is_one_event_per_line_ending_with_the_set() {
     assert_eq!(runs.len(), 4);
     assert_eq!(runs.last().unwrap()["done"], 4);
     assert_eq!(runs.iter().filter(|r| r["ok"] == true).count(), 2);
-    assert!(runs
-        .iter()
-        .any(|r| r["ok"] == false && r["error"].is_string() && r["point"] == "n=2"));
+    assert!(
+        events.iter().all(|e| e["format"] == 1),
+        "every event names the stream's format: {events:?}"
+    );
+    // Data, not display text: the point's typed values, results as numbers with their unit,
+    // a typed failure.
+    let failed = runs.iter().find(|r| r["ok"] == false).unwrap();
+    assert_eq!(failed["point"], serde_json::json!({"n": 2}));
+    let failure = &failed["failure"];
+    assert_eq!(
+        (&failure["kind"], &failure["step"], &failure["code"]),
+        (&"exit".into(), &"work".into(), &1.into()),
+        "{failure}"
+    );
+    assert!(failure["message"]
+        .as_str()
+        .unwrap()
+        .contains("step 'work' on local exited with status 1"));
+    let passed = runs.iter().find(|r| r["ok"] == true).unwrap();
+    assert_eq!(passed["point"], serde_json::json!({"n": 1}));
+    assert_eq!(passed["failure"], serde_json::Value::Null);
+    assert_eq!(
+        passed["results"],
+        serde_json::json!([{"name": "value", "value": 10.0, "unit": "", "text": "value=10"}])
+    );
     let set = events.last().unwrap();
     assert_eq!(set["event"], "set");
     let dir_of_set = only_set(dir.path());
