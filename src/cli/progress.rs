@@ -207,10 +207,15 @@ fn json_event(s: &mut State, event: Event) -> serde_json::Value {
             failure,
         } => {
             s.done += 1;
+            let labels: serde_json::Map<String, serde_json::Value> = point
+                .iter()
+                .map(|p| (p.name.clone(), json!(p.label)))
+                .collect();
             let point: serde_json::Map<String, serde_json::Value> =
                 point.into_iter().map(|p| (p.name, p.value)).collect();
             let results: Vec<_> = results.iter().map(json_result).collect();
-            json!({"event": "run", "index": index, "point": point, "ok": status == RunStatus::Ok,
+            json!({"event": "run", "index": index, "point": point, "labels": labels,
+                   "ok": status == RunStatus::Ok,
                    "results": results, "failure": failure.as_ref().map(json_failure),
                    "done": s.done, "total": s.total})
         }

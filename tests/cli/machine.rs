@@ -49,6 +49,7 @@ fn run_progress_json_is_one_event_per_line_ending_with_the_set() {
     // a typed failure.
     let failed = runs.iter().find(|r| r["ok"] == false).unwrap();
     assert_eq!(failed["point"], serde_json::json!({"n": 2}));
+    assert_eq!(failed["labels"], serde_json::json!({"n": "2"}));
     let failure = &failed["failure"];
     assert_eq!(
         (&failure["kind"], &failure["step"], &failure["code"]),
