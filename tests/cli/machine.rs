@@ -125,3 +125,44 @@ fn ls_json_and_show_path_resolve_sets_as_every_command_does() {
         .success()
         .stdout("[]\n");
 }
+
+/// A cluster whose one machine nobody answers on: a TEST-NET-1 address (RFC 5737, never
+/// routed), with a 1 s ConnectTimeout (the cluster's options come before mpf's own).
+const NOBODY: &str =
+    "machines:\n  - hostname: 192.0.2.1\n    ssh_options: [ConnectTimeout=1]\n    role: far\n";
+
+const ON_FAR: &str =
+    "name: far\nruns: 1\nsteps:\n  - name: work\n    role: far\n    run: echo hi\n";
+
+#[test]
+fn an_unreachable_machine_exits_4_for_run_and_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = write(dir.path(), "cluster.yaml", NOBODY);
+    let exp = write(dir.path(), "far.yaml", ON_FAR);
+    for command in ["run", "check"] {
+        let start = std::time::Instant::now();
+        let out = mpf_in(dir.path())
+            .arg(command)
+            .arg(&exp)
+            .arg("-c")
+            .arg(&cluster)
+            .args(if command == "run" {
+                &["-q", "--no-plot"][..]
+            } else {
+                &[]
+            })
+            .timeout(std::time::Duration::from_secs(60))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        let text = format!("{err}{}", String::from_utf8_lossy(&out.stdout));
+        assert_eq!(out.status.code(), Some(4), "mpf {command}: {text}");
+        assert!(text.contains("192.0.2.1"), "names the machine: {text}");
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "{text}"
+        );
+    }
+    // Nothing ran, so no result set was created.
+    assert!(!dir.path().join("results").exists());
+}
