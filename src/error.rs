@@ -1,4 +1,4 @@
-//! Typed errors and the exit codes they map to (SPEC §4).
+//! Typed errors and the exit codes they map to (SPEC §4, §20).
 
 use std::fmt;
 use std::path::{Path, PathBuf};

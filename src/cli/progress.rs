@@ -292,3 +292,54 @@ impl Reporter for Terminal {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mpf::store::record::Measured;
+
+    #[test]
+    fn failures_carry_their_kind_and_its_fields() {
+        let exit = Failure::new(
+            FailureKind::Exit {
+                step: "client".into(),
+                code: None,
+            },
+            "step 'client' on local was killed",
+        );
+        assert_eq!(
+            json_failure(&exit),
+            json!({"kind": "exit", "message": "step 'client' on local was killed",
+                   "step": "client", "code": null})
+        );
+        let lost = Failure::new(
+            FailureKind::MachineLost {
+                machine: "node2".into(),
+            },
+            "machine node2 stopped answering",
+        );
+        assert_eq!(json_failure(&lost)["kind"], "machine_lost");
+        assert_eq!(json_failure(&lost)["machine"], "node2");
+        let storage = json_failure(&Failure::new(FailureKind::Storage, "disk full"));
+        assert_eq!(storage, json!({"kind": "storage", "message": "disk full"}));
+    }
+
+    #[test]
+    fn results_are_numbers_and_a_non_finite_one_is_null() {
+        let r = RunResult {
+            name: "rate".into(),
+            value: Measured::Number(f64::NAN),
+            unit: "bit/s".into(),
+        };
+        assert_eq!(json_result(&r)["value"], serde_json::Value::Null);
+        let s = RunResult {
+            name: "lat".into(),
+            value: Measured::Series(vec![0.5, f64::INFINITY]),
+            unit: "s".into(),
+        };
+        assert_eq!(
+            json_result(&s),
+            json!({"name": "lat", "unit": "s", "text": "lat=[2 values]", "series": [0.5, null]})
+        );
+    }
+}

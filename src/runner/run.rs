@@ -913,3 +913,21 @@ impl RunEnv<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_unreachable_machine_is_a_lost_machine() {
+        let lost = Error::Unreachable("machine n2 stopped answering".into());
+        assert_eq!(
+            machine_failure(&lost, "n2"),
+            Some(FailureKind::MachineLost {
+                machine: "n2".into()
+            })
+        );
+        assert_eq!(machine_failure(&Error::Runtime("x".into()), "n2"), None);
+        assert_eq!(lost.exit_code(), crate::error::exit::UNREACHABLE);
+    }
+}

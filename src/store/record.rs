@@ -456,3 +456,58 @@ pub fn run_results_text(results: &[RunResult]) -> String {
     let parts: Vec<String> = results.iter().map(RunResult::text).collect();
     parts.join(" ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn from<T: serde::de::DeserializeOwned>(v: Value) -> T {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn point_values_keep_typed_values_and_labels_of_swept_variables_only() {
+        let vars: Vec<VariableInfo> = from(json!([
+            {"name": "zc", "values": [true, false], "labels": ["on", "off"], "numeric": false},
+            {"name": "n", "values": [1, 2], "labels": ["1", "2"], "numeric": true},
+            {"name": "k", "values": [7], "labels": ["7"], "numeric": true, "constant": true},
+            {"name": "opt", "values": [null, "x"], "labels": ["", "x"], "numeric": false}
+        ]));
+        let point: Map<String, Value> = from(json!({"zc": true, "n": 2, "k": 7, "opt": null}));
+        let values = point_values(&vars, &point);
+        let typed: Vec<(&str, &Value, &str)> = values
+            .iter()
+            .map(|p| (p.name.as_str(), &p.value, p.label.as_str()))
+            .collect();
+        assert_eq!(
+            typed,
+            vec![("zc", &json!(true), "on"), ("n", &json!(2), "2")]
+        );
+        assert_eq!(point_text(&vars, &point), "zc=on, n=2");
+        assert_eq!(point_values_text(&[]), "(single point)");
+    }
+
+    #[test]
+    fn run_results_are_numbers_in_base_units_and_show_as_before() {
+        let infos: Vec<ResultInfo> = from(json!([
+            {"name": "goodput", "unit": "bit/s"},
+            {"name": "lat", "unit": "s", "series": true}
+        ]));
+        let results: Map<String, Value> = from(json!({
+            "goodput": 9.41e9, "lat": [0.001, 0.002], "work.duration": 1.5,
+            "tag": "text", "plain": 3
+        }));
+        let r = run_results(&results, &infos);
+        let names: Vec<&str> = r.iter().map(|x| x.name.as_str()).collect();
+        assert_eq!(names, ["goodput", "lat", "plain"]);
+        assert_eq!(r[0].value, Measured::Number(9.41e9));
+        assert_eq!(r[0].unit, "bit/s");
+        assert_eq!(r[1].value, Measured::Series(vec![0.001, 0.002]));
+        assert_eq!(r[2].unit, "");
+        assert_eq!(
+            run_results_text(&r),
+            "goodput=9.41 Gbit/s lat=[2 values] plain=3"
+        );
+    }
+}
