@@ -73,6 +73,16 @@ def test_invalid_input_is_an_experiment_error_with_the_clis_message(work):
         mpf.run(write(work / "two.yaml", TWO), set={"no-such-variable": 1}, progress=False)
 
 
+def test_an_unreachable_machine_is_a_run_error_with_exit_code_4(work):
+    # TEST-NET-1 (RFC 5737) is never routed; the cluster's ConnectTimeout comes before mpf's.
+    cluster = write(work / "cluster.yaml", "machines:\n  - hostname: 192.0.2.1\n"
+                    "    ssh_options: [ConnectTimeout=1]\n    role: far\n")
+    exp = write(work / "far.yaml", "name: far\nsteps:\n  - role: far\n    run: 'true'\n")
+    with pytest.raises(mpf.RunError, match="192.0.2.1") as e:
+        mpf.run(exp, cluster=str(cluster), progress=False)
+    assert e.value.exit_code == mpf._engine.EXIT_UNREACHABLE == 4
+
+
 def test_a_setup_failure_is_a_run_error(work):
     exp = write(work / "s.yaml", "name: s\nsetup:\n  - run: echo broken >&2; exit 1\n"
                 "steps:\n  - run: 'true'\n")
