@@ -1,4 +1,4 @@
-//! Typed errors and the exit codes they map to (SPEC §4).
+//! Typed errors and the exit codes they map to (SPEC §4, §20).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -12,6 +12,8 @@ pub mod exit {
     pub const INVALID: i32 = 2;
     /// `compare` found a regression.
     pub const REGRESSION: i32 = 3;
+    /// A machine could not be reached, or stopped answering.
+    pub const UNREACHABLE: i32 = 4;
     /// Interrupted by a signal.
     pub const INTERRUPTED: i32 = 130;
 }
@@ -56,6 +58,9 @@ pub enum Error {
     /// Something failed while operating (I/O, a machine, a process). Exit 1.
     #[error("{0}")]
     Runtime(String),
+    /// A machine could not be reached (ssh cannot connect) or stopped answering. Exit 4.
+    #[error("{0}")]
+    Unreachable(String),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -86,6 +91,7 @@ impl Error {
         match self {
             Error::Input { .. } | Error::Usage(_) => exit::INVALID,
             Error::Runtime(_) | Error::Io { .. } => exit::FAILURE,
+            Error::Unreachable(_) => exit::UNREACHABLE,
             Error::Interrupted => exit::INTERRUPTED,
         }
     }

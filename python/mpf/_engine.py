@@ -10,6 +10,8 @@ from typing import List, Optional, Sequence
 # The CLI's exit codes (docs/cli.md).
 EXIT_INPUT = 2
 EXIT_REGRESSION = 3
+# A machine could not be reached, or stopped answering (a RunError with this exit_code).
+EXIT_UNREACHABLE = 4
 EXIT_INTERRUPTED = 130
 
 

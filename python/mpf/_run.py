@@ -57,6 +57,42 @@ def set_args(sets: Optional[Dict[str, Any]]) -> List[str]:
     return args
 
 
+# The version of `mpf run --progress json` this package reads (docs/cli.md, "Progress as JSON").
+EVENT_FORMAT = 1
+
+
+def point_text(ev: Dict[str, Any]) -> str:
+    """`parallel=4, zerocopy=enabled` from a run event's labels (the point's swept variables),
+    `(single point)` when nothing is swept."""
+    labels = ev.get("labels")
+    if not isinstance(labels, dict):
+        labels = {k: json.dumps(v) for k, v in (ev.get("point") or {}).items()}
+    return ", ".join(f"{k}={v}" for k, v in labels.items()) or "(single point)"
+
+
+def results_text(results: Any) -> str:
+    """`goodput=9.41 Gbit/s latency=[12 values]`: each result as the CLI shows it."""
+    parts = []
+    for r in results if isinstance(results, list) else []:
+        if not isinstance(r, dict):
+            continue
+        if r.get("text"):
+            parts.append(str(r["text"]))
+        elif isinstance(r.get("series"), list):
+            parts.append(f"{r.get('name')}=[{len(r['series'])} values]")
+        else:
+            unit = f" {r['unit']}" if r.get("unit") else ""
+            parts.append(f"{r.get('name')}={r.get('value')}{unit}")
+    return " ".join(parts)
+
+
+def failure_text(failure: Any) -> str:
+    """The message of a typed failure (`{"kind": "exit", "step": ..., "message": ...}`)."""
+    if isinstance(failure, dict):
+        return str(failure.get("message") or failure.get("kind") or "")
+    return ""
+
+
 class _Progress:
     """Shows the events: a tqdm bar (tqdm.auto: a widget in Jupyter, text in a terminal) where
     tqdm is installed, plain lines otherwise, nothing when disabled."""
@@ -99,13 +135,14 @@ class _Progress:
             elif ev.get("status"):
                 self.line(ev["status"])
         elif kind == "run":
-            state = "ok" if ev["ok"] else f"FAILED: {ev.get('error') or ''}"
-            results = f"  {ev['results']}" if ev.get("results") else ""
-            text = f"run {ev['index']:04} {ev['point']}: {state}{results}"
+            state = "ok" if ev["ok"] else f"FAILED: {failure_text(ev.get('failure'))}"
+            shown = results_text(ev.get("results"))
+            results = f"  {shown}" if shown else ""
+            text = f"run {ev['index']:04} {point_text(ev)}: {state}{results}"
             if self.bar is not None:
                 self.bar.total = max(self.bar.total or 0, ev["total"])
                 self.bar.update(1)
-                self.bar.set_postfix_str(ev.get("results") or "", refresh=False)
+                self.bar.set_postfix_str(shown, refresh=False)
                 if not ev["ok"]:
                     self.bar.write(text)
             else:
@@ -114,8 +151,8 @@ class _Progress:
             state = "ok" if ev["ok"] else "FAILED"
             self.line(f"{kind} {ev['machine']}: {state} in {ev['seconds']:.1f}s")
         elif kind == "retrying":
-            self.line(f"run {ev['index']:04}: attempt {ev['attempt']} failed ({ev['error']}), "
-                      "retrying")
+            self.line(f"run {ev['index']:04}: attempt {ev['attempt']} failed "
+                      f"({failure_text(ev.get('failure'))}), retrying")
         elif kind == "limits":
             for text in ev.get("lines", []):
                 self.line(text)
@@ -201,6 +238,7 @@ class _Session:
         self.text: List[str] = []
         self.set: Optional[Dict[str, Any]] = None
         self.first_error: Optional[str] = None
+        self.newer_format_warned = False
         self.held = held
         # Its own session: a Ctrl-C in a terminal reaches Python only, which forwards one
         # SIGINT, so that mpf sees exactly one (a second would make it quit at once).
@@ -220,10 +258,16 @@ class _Session:
                 except ValueError:
                     ev = None
             if isinstance(ev, dict) and "event" in ev:
+                fmt = ev.get("format")
+                if isinstance(fmt, int) and fmt > EVENT_FORMAT and not self.newer_format_warned:
+                    self.newer_format_warned = True
+                    warnings.warn(f"mpf writes progress events in format {fmt}, newer than this "
+                                  f"package reads (format {EVENT_FORMAT}): upgrade the package",
+                                  stacklevel=4)
                 if ev["event"] == "set":
                     self.set = ev
                 elif ev["event"] == "run" and not ev.get("ok") and self.first_error is None:
-                    self.first_error = str(ev.get("error") or "")[:4000]
+                    self.first_error = failure_text(ev.get("failure"))[:4000]
                 self.progress.event(ev)
             elif line:
                 self.text.append(line)
@@ -358,6 +402,9 @@ def _outcome(session: _Session, code: int) -> RunResult:
     if s["failed"]:
         warnings.warn(f"{s['id']}: {s['failed']} of {s['ok'] + s['failed']} runs failed "
                       "(ok is False, results NaN)", stacklevel=3)
+    if s.get("machines_lost"):
+        warnings.warn(f"{s['id']}: machines stopped answering: {', '.join(s['machines_lost'])} "
+                      f"(mpf exited {code})", stacklevel=3)
     if s.get("cleanup_failed"):
         warnings.warn(f"{s['id']}: a cleanup entry failed", stacklevel=3)
     return result

@@ -73,6 +73,16 @@ def test_invalid_input_is_an_experiment_error_with_the_clis_message(work):
         mpf.run(write(work / "two.yaml", TWO), set={"no-such-variable": 1}, progress=False)
 
 
+def test_an_unreachable_machine_is_a_run_error_with_exit_code_4(work):
+    # TEST-NET-1 (RFC 5737) is never routed; the cluster's ConnectTimeout comes before mpf's.
+    cluster = write(work / "cluster.yaml", "machines:\n  - hostname: 192.0.2.1\n"
+                    "    ssh_options: [ConnectTimeout=1]\n    role: far\n")
+    exp = write(work / "far.yaml", "name: far\nsteps:\n  - role: far\n    run: 'true'\n")
+    with pytest.raises(mpf.RunError, match="192.0.2.1") as e:
+        mpf.run(exp, cluster=str(cluster), progress=False)
+    assert e.value.exit_code == mpf._engine.EXIT_UNREACHABLE == 4
+
+
 def test_a_setup_failure_is_a_run_error(work):
     exp = write(work / "s.yaml", "name: s\nsetup:\n  - run: echo broken >&2; exit 1\n"
                 "steps:\n  - run: 'true'\n")
@@ -86,6 +96,36 @@ def test_progress_without_tqdm_prints_plain_lines(work, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "[2/2] run 0001" in out, out
     assert "value=" in out
+
+
+def test_plain_lines_are_the_clis_own_from_the_typed_events(work, capsys, monkeypatch):
+    # The package formats the typed events (point labels, results as numbers with units, the
+    # failure's message) into the very lines `mpf run -q` prints, without re-parsing text.
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    exp = write(work / "two.yaml", TWO)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mpf.run(exp, set={"n": [1, 3]}, runs=1, progress=True, results=str(work / "py"))
+    ours = [l for l in capsys.readouterr().out.splitlines() if " run 0" in l]
+    cli = subprocess.run([mpf.binary(), "run", str(exp), "-q", "--no-plot", "--set", "n=1,3",
+                          "--runs", "1", "--results", str(work / "cli")],
+                         capture_output=True, text=True, env=mpf._engine.child_env())
+    theirs = [l for l in cli.stderr.splitlines() if " run 0" in l]
+    assert cli.returncode == 1, cli.stderr
+    assert ours == theirs and len(ours) == 2, (ours, theirs)
+    assert "FAILED: step 'work' on local exited with status 1  value=30" in ours[1], ours
+
+
+def test_run_event_helpers_format_typed_fields():
+    from mpf._run import failure_text, point_text, results_text
+    assert point_text({"point": {"n": 2}, "labels": {"n": "two"}}) == "n=two"
+    assert point_text({"point": {}, "labels": {}}) == "(single point)"
+    assert results_text([{"name": "rate", "value": 9.41e9, "unit": "bit/s",
+                          "text": "rate=9.41 Gbit/s"},
+                         {"name": "lat", "series": [1.0, 2.0], "unit": "s"}]) \
+        == "rate=9.41 Gbit/s lat=[2 values]"
+    assert failure_text({"kind": "exit", "step": "work", "code": 1, "message": "boom"}) == "boom"
+    assert failure_text(None) == ""
 
 
 def test_progress_with_tqdm_draws_a_bar(work, capsys):

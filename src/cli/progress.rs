@@ -6,11 +6,16 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use mpf::runner::events::{Event, Reporter};
+use mpf::runner::events::{Event, Failure, FailureKind, Reporter};
+use mpf::store::record::{point_values_text, run_results_text, Measured, PointValue, RunResult};
 use mpf::store::RunStatus;
 use serde_json::json;
 
 use super::console;
+
+/// The version of the `--progress json` event stream (docs/cli.md): raised when a field
+/// changes meaning or goes away, not when one is added.
+pub const JSON_FORMAT: u32 = 1;
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,9 +49,12 @@ impl Terminal {
         self.style == Style::Json
     }
 
-    /// One event object on its own line: a reader splits stderr on newlines, and serde_json
-    /// escapes every newline inside the strings.
-    pub fn json(&self, value: serde_json::Value) {
+    /// One event object on its own line, with the stream's `format`: a reader splits stderr on
+    /// newlines, and serde_json escapes every newline inside the strings.
+    pub fn json(&self, mut value: serde_json::Value) {
+        if let Some(o) = value.as_object_mut() {
+            o.insert("format".into(), json!(JSON_FORMAT));
+        }
         console::err(&value.to_string());
     }
 
@@ -84,17 +92,23 @@ impl Terminal {
     fn finished(
         &self,
         index: usize,
-        point: &str,
+        point: &[PointValue],
         status: RunStatus,
-        results: &str,
-        error: Option<&str>,
+        results: &[RunResult],
+        failure: Option<&Failure>,
     ) {
         let Ok(mut s) = self.state.lock() else { return };
         s.done += 1;
         let state = match status {
             RunStatus::Ok => "ok".to_string(),
-            RunStatus::Failed => format!("FAILED: {}", error.unwrap_or("")),
+            RunStatus::Failed => {
+                format!(
+                    "FAILED: {}",
+                    failure.map(|f| f.message.as_str()).unwrap_or("")
+                )
+            }
         };
+        let (point, results) = (point_values_text(point), run_results_text(results));
         let sep = if results.is_empty() { "" } else { "  " };
         let line = format!("run {index:04} {point}: {state}{sep}{results}");
         match &s.bar {
@@ -138,6 +152,45 @@ impl Terminal {
     }
 }
 
+/// A number, or null when it is not finite (JSON has no NaN).
+fn json_number(x: f64) -> serde_json::Value {
+    serde_json::Number::from_f64(x).map_or(serde_json::Value::Null, serde_json::Value::Number)
+}
+
+/// `{"name", "unit", "value"}` for a number, `{"name", "unit", "series"}` for a series, with
+/// `text` as the plain line shows it.
+fn json_result(r: &RunResult) -> serde_json::Value {
+    let mut o = json!({"name": r.name, "unit": r.unit, "text": r.text()});
+    match &r.value {
+        Measured::Number(x) => o["value"] = json_number(*x),
+        Measured::Series(v) => {
+            o["series"] = serde_json::Value::Array(v.iter().map(|x| json_number(*x)).collect())
+        }
+    }
+    o
+}
+
+/// `{"kind", "message"}` and the kind's own fields (`step`, `code`, `machine`).
+fn json_failure(f: &Failure) -> serde_json::Value {
+    let mut o = json!({"kind": f.kind_name(), "message": f.message});
+    match &f.kind {
+        FailureKind::Spawn { step }
+        | FailureKind::Timeout { step }
+        | FailureKind::Ready { step } => o["step"] = json!(step),
+        FailureKind::Exit { step, code } => {
+            o["step"] = json!(step);
+            o["code"] = json!(code);
+        }
+        FailureKind::MachineLost { machine } => o["machine"] = json!(machine),
+        FailureKind::Prepare
+        | FailureKind::Extraction
+        | FailureKind::Collection
+        | FailureKind::Storage
+        | FailureKind::Interrupted => {}
+    }
+    o
+}
+
 /// The JSON object of an event; `done`/`total` count runs as the bar does.
 fn json_event(s: &mut State, event: Event) -> serde_json::Value {
     match event {
@@ -151,17 +204,27 @@ fn json_event(s: &mut State, event: Event) -> serde_json::Value {
             point,
             status,
             results,
-            error,
+            failure,
         } => {
             s.done += 1;
-            json!({"event": "run", "index": index, "point": point, "ok": status == RunStatus::Ok,
-                   "results": results, "error": error, "done": s.done, "total": s.total})
+            let labels: serde_json::Map<String, serde_json::Value> = point
+                .iter()
+                .map(|p| (p.name.clone(), json!(p.label)))
+                .collect();
+            let point: serde_json::Map<String, serde_json::Value> =
+                point.into_iter().map(|p| (p.name, p.value)).collect();
+            let results: Vec<_> = results.iter().map(json_result).collect();
+            json!({"event": "run", "index": index, "point": point, "labels": labels,
+                   "ok": status == RunStatus::Ok,
+                   "results": results, "failure": failure.as_ref().map(json_failure),
+                   "done": s.done, "total": s.total})
         }
         Event::Retrying {
             index,
             attempt,
-            error,
-        } => json!({"event": "retrying", "index": index, "attempt": attempt, "error": error}),
+            failure,
+        } => json!({"event": "retrying", "index": index, "attempt": attempt,
+                    "failure": json_failure(&failure)}),
         Event::Machine {
             phase,
             machine,
@@ -172,8 +235,10 @@ fn json_event(s: &mut State, event: Event) -> serde_json::Value {
             s.total = total.max(s.done);
             json!({"event": "round", "total": s.total, "status": status})
         }
-        Event::Limits { variable, limits } => json!({"event": "limits", "variable": variable,
-            "lines": mpf::report::limits::lines(&variable, &limits)}),
+        Event::Limits { variable, limits } => {
+            let lines = mpf::report::limits::lines(&variable, &limits);
+            json!({"event": "limits", "variable": variable, "limits": limits, "lines": lines})
+        }
         Event::Finished => json!({"event": "finished"}),
         Event::Note(n) => json!({"event": "note", "message": n}),
         Event::Warning(w) => json!({"event": "warning", "message": w}),
@@ -196,14 +261,14 @@ impl Reporter for Terminal {
                 point,
                 status,
                 results,
-                error,
-            } => self.finished(index, &point, status, &results, error.as_deref()),
+                failure,
+            } => self.finished(index, &point, status, &results, failure.as_ref()),
             Event::Retrying {
                 index,
                 attempt,
-                error,
+                failure,
             } => self.log(&format!(
-                "run {index:04}: attempt {attempt} failed ({error}), retrying"
+                "run {index:04}: attempt {attempt} failed ({failure}), retrying"
             )),
             Event::Machine {
                 phase,
@@ -225,5 +290,56 @@ impl Reporter for Terminal {
             Event::Note(n) => self.log(&n),
             Event::Warning(w) => self.log(&format!("warning: {w}")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mpf::store::record::Measured;
+
+    #[test]
+    fn failures_carry_their_kind_and_its_fields() {
+        let exit = Failure::new(
+            FailureKind::Exit {
+                step: "client".into(),
+                code: None,
+            },
+            "step 'client' on local was killed",
+        );
+        assert_eq!(
+            json_failure(&exit),
+            json!({"kind": "exit", "message": "step 'client' on local was killed",
+                   "step": "client", "code": null})
+        );
+        let lost = Failure::new(
+            FailureKind::MachineLost {
+                machine: "node2".into(),
+            },
+            "machine node2 stopped answering",
+        );
+        assert_eq!(json_failure(&lost)["kind"], "machine_lost");
+        assert_eq!(json_failure(&lost)["machine"], "node2");
+        let storage = json_failure(&Failure::new(FailureKind::Storage, "disk full"));
+        assert_eq!(storage, json!({"kind": "storage", "message": "disk full"}));
+    }
+
+    #[test]
+    fn results_are_numbers_and_a_non_finite_one_is_null() {
+        let r = RunResult {
+            name: "rate".into(),
+            value: Measured::Number(f64::NAN),
+            unit: "bit/s".into(),
+        };
+        assert_eq!(json_result(&r)["value"], serde_json::Value::Null);
+        let s = RunResult {
+            name: "lat".into(),
+            value: Measured::Series(vec![0.5, f64::INFINITY]),
+            unit: "s".into(),
+        };
+        assert_eq!(
+            json_result(&s),
+            json!({"name": "lat", "unit": "s", "text": "lat=[2 values]", "series": [0.5, null]})
+        );
     }
 }

@@ -159,6 +159,9 @@ pub fn run(args: Args) -> Result<i32> {
     }
     Ok(if summary.interrupted {
         exit::INTERRUPTED
+    } else if !summary.machines_lost.is_empty() {
+        // A machine that stopped answering is the cluster's fault, not the runs'.
+        exit::UNREACHABLE
     } else if summary.failed > 0 || summary.early_stop.is_some() || summary.cleanup_failed {
         // This session's failures only: a resumed set's earlier ones were reported by the
         // session that ran them (the summary line above still counts them).
@@ -234,7 +237,7 @@ fn set_event(dir: &std::path::Path, s: &SessionOutcome) -> serde_json::Value {
     let id = dir.file_name().map(|n| n.to_string_lossy().into_owned());
     serde_json::json!({"event": "set", "id": id, "path": dir.to_string_lossy(), "ok": s.set_ok,
         "failed": s.set_failed, "interrupted": s.interrupted, "early_stop": s.early_stop,
-        "cleanup_failed": s.cleanup_failed})
+        "cleanup_failed": s.cleanup_failed, "machines_lost": s.machines_lost})
 }
 
 /// `mpf_experiments/x-...: 36 runs, 36 failed`: failures first, impossible to miss.

@@ -363,7 +363,7 @@ impl Ssh {
         loop {
             if let Ok(Some(st)) = master.try_wait() {
                 let text = std::fs::read_to_string(&log_path).unwrap_or_default();
-                return Err(Error::Runtime(format!(
+                return Err(Error::Unreachable(format!(
                     "cannot connect to machine {name} ({}): ssh {st}: {}",
                     self.cfg.destination,
                     text.trim()
@@ -375,7 +375,7 @@ impl Ssh {
             if Instant::now() > deadline {
                 let _ = master.kill();
                 let _ = master.wait();
-                return Err(Error::Runtime(format!(
+                return Err(Error::Unreachable(format!(
                     "cannot connect to machine {name} ({}): no answer within {}s",
                     self.cfg.destination,
                     CONNECT_TIMEOUT + 10
@@ -456,7 +456,7 @@ impl Ssh {
             let _ = old.master.wait();
         }
         let conn = self.open().await.map_err(|e| {
-            Error::Runtime(format!(
+            Error::Unreachable(format!(
                 "machine {} stopped answering (connection lost): {e}",
                 self.cfg.name
             ))

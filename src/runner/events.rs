@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
+use crate::store::record::{PointValue, RunResult};
 use crate::store::RunStatus;
 
 /// Something worth telling the user, in the order it happens.
@@ -26,18 +27,20 @@ pub enum Event {
     /// A run finished and was recorded.
     RunFinished {
         index: usize,
-        /// `parallel=2 zerocopy=enabled`
-        point: String,
+        /// The swept variables of the point, with their typed values and labels
+        /// (`store::record::point_text` shows them as `parallel=2, zerocopy=enabled`).
+        point: Vec<PointValue>,
         status: RunStatus,
-        /// `goodput=9.41 Gbit/s`
-        results: String,
-        error: Option<String>,
+        /// The results as numbers in their base units (step durations left out).
+        results: Vec<RunResult>,
+        /// Why the run failed (`None` when it passed).
+        failure: Option<Failure>,
     },
     /// An attempt of a run failed and is retried.
     Retrying {
         index: usize,
         attempt: usize,
-        error: String,
+        failure: Failure,
     },
     /// An adaptive design or a search decided its next round: `total` runs are now asked for
     /// (up to the end of the round); `status` says what it is doing ("round 4: 7 points still
@@ -57,6 +60,70 @@ pub enum Event {
     Note(String),
     /// Something the user should act on, that does not stop the experiment.
     Warning(String),
+}
+
+/// Why a run (or an attempt of it) failed: what kind of failure, for programs that act on it,
+/// and the message shown to people (the journal's `error`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub kind: FailureKind,
+    pub message: String,
+}
+
+/// The kinds of run failure. `step` is the step's name; `machine` the machine's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The run could not be prepared: its roles, its directories or its templated files.
+    Prepare,
+    /// A step could not be started (its script does not render, the process won't start).
+    Spawn { step: String },
+    /// A step ended with a non-zero exit code (`None`: killed by a signal).
+    Exit { step: String, code: Option<i32> },
+    /// A step ran past its timeout.
+    Timeout { step: String },
+    /// A background step never became ready (or ended before it was).
+    Ready { step: String },
+    /// A declared result could not be read from the run's output.
+    Extraction,
+    /// A remote run directory could not be brought back.
+    Collection,
+    /// The result set could not hold the run (a full disk).
+    Storage,
+    /// A machine stopped answering during the run.
+    MachineLost { machine: String },
+    /// The run was interrupted (never recorded).
+    Interrupted,
+}
+
+impl Failure {
+    pub fn new(kind: FailureKind, message: impl Into<String>) -> Self {
+        Failure {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// The kind's name in the JSON event stream and the docs.
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            FailureKind::Prepare => "prepare",
+            FailureKind::Spawn { .. } => "spawn",
+            FailureKind::Exit { .. } => "exit",
+            FailureKind::Timeout { .. } => "timeout",
+            FailureKind::Ready { .. } => "ready",
+            FailureKind::Extraction => "extraction",
+            FailureKind::Collection => "collection",
+            FailureKind::Storage => "storage",
+            FailureKind::MachineLost { .. } => "machine_lost",
+            FailureKind::Interrupted => "interrupted",
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
 }
 
 /// Which part of a session a machine event belongs to.

@@ -12,13 +12,13 @@ use crate::design::{Design, Next, Outcome};
 use crate::error::Result;
 use crate::facts;
 use crate::plan::{Plan, PlannedRun};
-use crate::runner::events::{Control, Event};
+use crate::runner::events::{Control, Event, Failure, FailureKind};
 use crate::runner::machines::Machines;
 use crate::runner::run::{RunEnv, RunOutcome};
 use crate::spec::{Experiment, OnFailure};
 use crate::store::writer::SetWriter;
 use crate::store::{
-    now_rfc3339, point_text, results_text, Manifest, ResultInfo, RunRecord, RunStatus, SetStatus,
+    now_rfc3339, point_values, run_results, Manifest, ResultInfo, RunRecord, RunStatus, SetStatus,
 };
 
 /// How many failed runs, all failing the same way, stop a set that has no successful run yet.
@@ -52,6 +52,8 @@ pub struct SessionOutcome {
     pub early_stop: Option<String>,
     /// A cleanup entry failed (reported as a warning; the runs are recorded).
     pub cleanup_failed: bool,
+    /// Machines that stopped answering during a run of this session (exit 4).
+    pub machines_lost: Vec<String>,
 }
 
 /// Describes a result first seen in a run: a per-role result (`goodput.server`) takes the unit
@@ -221,7 +223,9 @@ async fn attempt(
         control.emit(Event::Retrying {
             index: run.index,
             attempt: attempts as usize,
-            error: o.error.unwrap_or_default(),
+            failure: o
+                .failure
+                .unwrap_or_else(|| Failure::new(FailureKind::Prepare, "")),
         });
     }
 }
@@ -445,6 +449,7 @@ async fn run_round(
             // Warned as well as recorded, so that a refused name doesn't go unnoticed.
             control.emit(Event::Warning(format!("run {:04}: {n}", run.index)));
         }
+        let failure = outcome.failure.clone();
         let record = RunRecord {
             index: run.index,
             point_index: run.point,
@@ -456,12 +461,12 @@ async fn run_round(
             steps: outcome.steps,
             started,
             ended: now_rfc3339(),
-            error: outcome.error,
+            error: outcome.failure.as_ref().map(|f| f.message.clone()),
             notes: outcome.notes,
             warmup_dropped: outcome.warmup_dropped,
             extraction_failed: outcome.extraction_failed,
         };
-        if let Flow::Stop = record_run(exp, writer, control, record, progress)? {
+        if let Flow::Stop = record_run(exp, writer, control, record, failure, progress)? {
             return Ok(Flow::Stop);
         }
     }
@@ -474,14 +479,20 @@ fn record_run(
     writer: &mut SetWriter,
     control: &Control,
     record: RunRecord,
+    failure: Option<Failure>,
     progress: &mut Progress,
 ) -> Result<Flow> {
+    if let Some(FailureKind::MachineLost { machine }) = failure.as_ref().map(|f| &f.kind) {
+        if !progress.summary.machines_lost.contains(machine) {
+            progress.summary.machines_lost.push(machine.clone());
+        }
+    }
     control.emit(Event::RunFinished {
         index: record.index,
-        point: point_text(&writer.manifest.variables, &record.point),
+        point: point_values(&writer.manifest.variables, &record.point),
         status: record.status,
-        results: results_text(&record.results, &writer.manifest.results),
-        error: record.error.clone(),
+        results: run_results(&record.results, &writer.manifest.results),
+        failure,
     });
     let failed = record.status == RunStatus::Failed;
     let stop_early = progress

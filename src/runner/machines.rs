@@ -85,15 +85,25 @@ impl Machines {
         let rt = crate::runner::runtime()?;
         let transports = rt.block_on(connect_all(cluster));
         let mut failures = Vec::new();
+        let mut unreachable = false;
         let mut ts = Vec::new();
         for t in transports {
             match t {
                 Ok(t) => ts.push(t),
-                Err(e) => failures.push(e.to_string()),
+                Err(e) => {
+                    unreachable |= matches!(e, crate::error::Error::Unreachable(_));
+                    failures.push(e.to_string());
+                }
             }
         }
         if !failures.is_empty() {
-            return Err(crate::error::Error::Runtime(failures.join("\n")));
+            // Any machine that ssh cannot reach makes it exit 4: that is what to fix first.
+            let text = failures.join("\n");
+            return Err(if unreachable {
+                crate::error::Error::Unreachable(text)
+            } else {
+                crate::error::Error::Runtime(text)
+            });
         }
         Machines::bind(cluster, ts)
     }

@@ -10,9 +10,11 @@ use serde_json::{json, Map, Value};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::error::Error;
 use crate::exec::{Output, StepProc, Transport};
 use crate::extract;
 use crate::plan::{Plan, PlannedRun};
+use crate::runner::events::{Failure, FailureKind};
 use crate::runner::machines::Machines;
 use crate::spec::{Experiment, Ready, RoleSel, Step};
 use crate::store::{RunStatus, StepRecord};
@@ -36,7 +38,8 @@ pub struct RunOutcome {
     pub status: RunStatus,
     pub results: Map<String, Value>,
     pub steps: Vec<StepRecord>,
-    pub error: Option<String>,
+    /// Why the run failed (its `message` is the journal's `error`).
+    pub failure: Option<Failure>,
     pub interrupted: bool,
     /// What was left out of the run (refused result names, output beyond the log limit).
     pub notes: Vec<String>,
@@ -47,6 +50,13 @@ pub struct RunOutcome {
     pub warmup_dropped: BTreeMap<String, usize>,
     /// The run failed only because a declared result could not be read.
     pub extraction_failed: bool,
+}
+
+/// A failure that is a machine's, not the run's: it stopped answering.
+fn machine_failure(e: &Error, host: &str) -> Option<FailureKind> {
+    matches!(e, Error::Unreachable(_)).then(|| FailureKind::MachineLost {
+        machine: host.to_string(),
+    })
 }
 
 /// The directory of a run inside the result set: `runs/0007`.
@@ -358,11 +368,18 @@ impl RunEnv<'_> {
         base: &Map<String, Value>,
         dir: &Path,
         run: &PlannedRun,
-    ) -> Result<Started, String> {
+    ) -> Result<Started, Failure> {
         let b = &self.machines.nodes(role)[node];
         let ctx = self.role_context(base, role, node, dir);
-        let script = template::render(&step.run.text, &ctx)
-            .map_err(|m| format!("{}: step '{}': {m}", step.run.loc, step.name))?;
+        let spawn = || FailureKind::Spawn {
+            step: step.name.clone(),
+        };
+        let script = template::render(&step.run.text, &ctx).map_err(|m| {
+            Failure::new(
+                spawn(),
+                format!("{}: step '{}': {m}", step.run.loc, step.name),
+            )
+        })?;
         let env = vec![
             ("MPF_ROLE".to_string(), role.to_string()),
             ("MPF_RUN_DIR".to_string(), self.role_dir(role, node, dir)),
@@ -373,7 +390,11 @@ impl RunEnv<'_> {
             .transport
             .spawn(&script, &env, &b.wrap)
             .await
-            .map_err(|e| format!("step '{}' on {}: {e}", step.name, self.where_(role, node)))?;
+            .map_err(|e| {
+                let kind = machine_failure(&e, &b.host).unwrap_or_else(spawn);
+                let m = format!("step '{}' on {}: {e}", step.name, self.where_(role, node));
+                Failure::new(kind, m)
+            })?;
         if let Some(Ready::Log { pattern, .. }) = &step.ready {
             // Before the first await: the output pumps have not run yet.
             proc.watch(pattern);
@@ -464,7 +485,7 @@ impl RunEnv<'_> {
         step: &Step,
         cancel: &mut watch::Receiver<bool>,
         teardown: bool,
-    ) -> (Vec<Done>, Option<String>, bool) {
+    ) -> (Vec<Done>, Option<Failure>, bool) {
         let deadline = deadline(Instant::now(), step.timeout);
         let mut done = Vec::new();
         let mut failure = None;
@@ -491,20 +512,30 @@ impl RunEnv<'_> {
             let started = s.proc.started;
             let out = s.proc.finish(timed_out).await;
             if failure.is_none() && !interrupted {
+                let step_name = step.name.clone();
                 if timed_out {
-                    failure = Some(format!(
-                        "step '{}' on {} timed out after {}",
-                        step.name,
-                        self.where_(&s.role, s.node),
-                        humantime::format_duration(step.timeout)
+                    failure = Some(Failure::new(
+                        FailureKind::Timeout { step: step_name },
+                        format!(
+                            "step '{}' on {} timed out after {}",
+                            step.name,
+                            self.where_(&s.role, s.node),
+                            humantime::format_duration(step.timeout)
+                        ),
                     ));
                 } else if out.exit != Some(0) {
-                    failure = Some(format!(
-                        "step '{}' on {} {}{}",
-                        step.name,
-                        self.where_(&s.role, s.node),
-                        exit_text(out.exit),
-                        stderr_tail(&out.stderr)
+                    failure = Some(Failure::new(
+                        FailureKind::Exit {
+                            step: step_name,
+                            code: out.exit,
+                        },
+                        format!(
+                            "step '{}' on {} {}{}",
+                            step.name,
+                            self.where_(&s.role, s.node),
+                            exit_text(out.exit),
+                            stderr_tail(&out.stderr)
+                        ),
                     ));
                 }
             }
@@ -555,8 +586,9 @@ impl RunEnv<'_> {
         let dir = run_dir(self.set_dir, run.index);
         let _ = std::fs::remove_dir_all(&dir);
         let base = self.base_context(run);
-        let mut failure: Option<String> = None;
+        let mut failure: Option<Failure> = None;
         let mut interrupted = false;
+        let prepare = |m: String| Some(Failure::new(FailureKind::Prepare, m));
         // What the run's journal record notes, and the reporter shows as warnings.
         let mut notes: Vec<String> = Vec::new();
 
@@ -577,7 +609,7 @@ impl RunEnv<'_> {
                         }
                     }
                 }
-                Err(m) => failure = failure.or(Some(m)),
+                Err(m) => failure = failure.or(prepare(m)),
             }
         }
         // The run's own directory holds the logs; each role's run_dir is created on its
@@ -587,7 +619,7 @@ impl RunEnv<'_> {
             // The result set can't hold the run (a full disk): not the run's fault.
             let m = format!("failed to create {}: {e}", dir.display());
             storage_error = Some(m.clone());
-            failure = failure.or(Some(m));
+            failure = failure.or(Some(Failure::new(FailureKind::Storage, m)));
         }
         // Samplers start now, so that their first readings come while the run's directories
         // and files are made.
@@ -605,11 +637,13 @@ impl RunEnv<'_> {
                 remote_nodes.push((r.clone(), node));
             }
             if let Err(e) = t.create_dir(&rd) {
-                failure = failure.or(Some(e.to_string()));
+                let host = &self.machines.nodes(&r)[node].host;
+                let kind = machine_failure(&e, host).unwrap_or(FailureKind::Prepare);
+                failure = failure.or(Some(Failure::new(kind, e.to_string())));
             }
         }
         if failure.is_none() {
-            failure = self.write_files(&base, &dir).err();
+            failure = self.write_files(&base, &dir).err().and_then(prepare);
         }
 
         let mut groups: Vec<(Arc<dyn Transport>, i32)> = Vec::new();
@@ -631,7 +665,7 @@ impl RunEnv<'_> {
                 let roles = match self.resolve_roles(&step.role, &base) {
                     Ok(r) => r,
                     Err(m) => {
-                        failure = Some(m);
+                        failure = prepare(m);
                         break;
                     }
                 };
@@ -657,10 +691,15 @@ impl RunEnv<'_> {
                                 _ = cancelled(&mut cancel) => { interrupted = true; Ok(()) }
                             };
                             if let Err(m) = r {
-                                failure = Some(format!(
-                                    "step '{}' on {}: {m}",
-                                    step.name,
-                                    self.where_(&s.role, s.node)
+                                failure = Some(Failure::new(
+                                    FailureKind::Ready {
+                                        step: step.name.clone(),
+                                    },
+                                    format!(
+                                        "step '{}' on {}: {m}",
+                                        step.name,
+                                        self.where_(&s.role, s.node)
+                                    ),
                                 ));
                                 break;
                             }
@@ -745,16 +784,18 @@ impl RunEnv<'_> {
                 dir.join(self.machines.node_label(r, *node)),
                 self.where_(r, *node),
             );
+            let host = self.machines.nodes(r)[*node].host.clone();
             collect.spawn(async move {
-                t.collect_dir(&remote, &local)
-                    .await
-                    .map_err(|e| format!("run_dir of {who}: {e}"))
+                t.collect_dir(&remote, &local).await.map_err(|e| {
+                    let kind = machine_failure(&e, &host).unwrap_or(FailureKind::Collection);
+                    Failure::new(kind, format!("run_dir of {who}: {e}"))
+                })
             });
         }
         while let Some(j) = collect.join_next().await {
             if let Ok(Err(m)) = j {
                 if interrupted {
-                    notes.push(m);
+                    notes.push(m.message);
                 } else {
                     failure = failure.or(Some(m));
                 }
@@ -849,7 +890,7 @@ impl RunEnv<'_> {
         );
         let extraction_failed = failure.is_none() && !interrupted && !all.errors.is_empty();
         if extraction_failed {
-            failure = Some(all.errors.join("; "));
+            failure = Some(Failure::new(FailureKind::Extraction, all.errors.join("; ")));
         }
         RunOutcome {
             status: if failure.is_none() && !interrupted {
@@ -859,8 +900,8 @@ impl RunEnv<'_> {
             },
             results: all.values,
             steps,
-            error: if interrupted {
-                Some("interrupted".into())
+            failure: if interrupted {
+                Some(Failure::new(FailureKind::Interrupted, "interrupted"))
             } else {
                 failure
             },
@@ -870,5 +911,23 @@ impl RunEnv<'_> {
             warmup_dropped: all.warmup_dropped,
             extraction_failed,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_unreachable_machine_is_a_lost_machine() {
+        let lost = Error::Unreachable("machine n2 stopped answering".into());
+        assert_eq!(
+            machine_failure(&lost, "n2"),
+            Some(FailureKind::MachineLost {
+                machine: "n2".into()
+            })
+        );
+        assert_eq!(machine_failure(&Error::Runtime("x".into()), "n2"), None);
+        assert_eq!(lost.exit_code(), crate::error::exit::UNREACHABLE);
     }
 }

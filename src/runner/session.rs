@@ -747,7 +747,7 @@ pub fn check_machines(exp: &Experiment, cluster: Option<&Cluster>) -> Result<Str
         }
     }
     if !failed.is_empty() {
-        return Err(Error::Runtime(format!(
+        return Err(Error::Unreachable(format!(
             "{out}unreachable: {}",
             failed.join(", ")
         )));

@@ -402,31 +402,86 @@ impl Manifest {
     }
 }
 
-/// `parallel=4, zerocopy=enabled`: the swept variables of a point with their display labels;
-/// constants and variables that do not apply at the point (null) are left out. The one
-/// description of a point, used by progress lines, the report and compare.
-pub fn point_text<'a>(
+/// A swept variable's value at a point: its typed value and its display label.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PointValue {
+    pub name: String,
+    pub value: Value,
+    pub label: String,
+}
+
+/// The swept variables of a point with their display labels; constants and variables that do
+/// not apply at the point (null) are left out.
+pub fn point_values<'a>(
     variables: impl IntoIterator<Item = &'a VariableInfo>,
     point: &Map<String, Value>,
-) -> String {
-    let parts: Vec<String> = variables
+) -> Vec<PointValue> {
+    variables
         .into_iter()
         .filter(|v| !v.constant)
         .filter_map(|v| match point.get(&v.name) {
             None | Some(Value::Null) => None,
-            Some(value) => Some(format!("{}={}", v.name, v.label_of(value))),
+            Some(value) => Some(PointValue {
+                name: v.name.clone(),
+                label: v.label_of(value),
+                value: value.clone(),
+            }),
         })
+        .collect()
+}
+
+/// `parallel=4, zerocopy=enabled`: the one description of a point, used by progress lines,
+/// the report and compare.
+pub fn point_text<'a>(
+    variables: impl IntoIterator<Item = &'a VariableInfo>,
+    point: &Map<String, Value>,
+) -> String {
+    point_values_text(&point_values(variables, point))
+}
+
+/// `parallel=4, zerocopy=enabled`, or `(single point)` when nothing is swept.
+pub fn point_values_text(values: &[PointValue]) -> String {
+    if values.is_empty() {
+        return "(single point)".into();
+    }
+    let parts: Vec<String> = values
+        .iter()
+        .map(|p| format!("{}={}", p.name, p.label))
         .collect();
-    if parts.is_empty() {
-        "(single point)".into()
-    } else {
-        parts.join(", ")
+    parts.join(", ")
+}
+
+/// One result of a run: a number (NaN when it is not a finite number) or a series, in the
+/// result's base unit (`""` when it has none).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunResult {
+    pub name: String,
+    pub value: Measured,
+    pub unit: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Measured {
+    Number(f64),
+    Series(Vec<f64>),
+}
+
+impl RunResult {
+    /// `goodput=9.41 Gbit/s`, `latency=[12 values]`.
+    pub fn text(&self) -> String {
+        match &self.value {
+            Measured::Number(x) => {
+                format!("{}={}", self.name, crate::units::humanise(*x, &self.unit))
+            }
+            Measured::Series(a) => format!("{}=[{} values]", self.name, a.len()),
+        }
     }
 }
 
-/// `goodput=9.41 Gbit/s`, for the results of a run (step durations left out).
-pub fn results_text(results: &Map<String, Value>, infos: &[ResultInfo]) -> String {
-    let mut parts = Vec::new();
+/// The results of a run as numbers with their units (step durations and values that are
+/// neither numbers nor series left out).
+pub fn run_results(results: &Map<String, Value>, infos: &[ResultInfo]) -> Vec<RunResult> {
+    let mut out = Vec::new();
     for (k, v) in results {
         if k.ends_with(".duration") {
             continue;
@@ -434,17 +489,27 @@ pub fn results_text(results: &Map<String, Value>, infos: &[ResultInfo]) -> Strin
         let unit = infos
             .iter()
             .find(|i| &i.name == k)
-            .map(|i| i.unit.as_str())
-            .unwrap_or("");
-        match v {
-            Value::Number(n) => parts.push(format!(
-                "{k}={}",
-                crate::units::humanise(n.as_f64().unwrap_or(f64::NAN), unit)
-            )),
-            Value::Array(a) => parts.push(format!("{k}=[{} values]", a.len())),
-            _ => {}
-        }
+            .map(|i| i.unit.clone())
+            .unwrap_or_default();
+        let value = match v {
+            Value::Number(n) => Measured::Number(n.as_f64().unwrap_or(f64::NAN)),
+            Value::Array(a) => {
+                Measured::Series(a.iter().map(|x| x.as_f64().unwrap_or(f64::NAN)).collect())
+            }
+            _ => continue,
+        };
+        out.push(RunResult {
+            name: k.clone(),
+            value,
+            unit,
+        });
     }
+    out
+}
+
+/// `goodput=9.41 Gbit/s latency=[12 values]`.
+pub fn run_results_text(results: &[RunResult]) -> String {
+    let parts: Vec<String> = results.iter().map(RunResult::text).collect();
     parts.join(" ")
 }
 
@@ -529,5 +594,54 @@ mod tests {
         for other in [&c, &d, &e] {
             assert_ne!(point_key(&a), point_key(other));
         }
+    }
+
+    fn from<T: serde::de::DeserializeOwned>(v: Value) -> T {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn point_values_keep_typed_values_and_labels_of_swept_variables_only() {
+        let vars: Vec<VariableInfo> = from(json!([
+            {"name": "zc", "values": [true, false], "labels": ["on", "off"], "numeric": false},
+            {"name": "n", "values": [1, 2], "labels": ["1", "2"], "numeric": true},
+            {"name": "k", "values": [7], "labels": ["7"], "numeric": true, "constant": true},
+            {"name": "opt", "values": [null, "x"], "labels": ["", "x"], "numeric": false}
+        ]));
+        let point: Map<String, Value> = from(json!({"zc": true, "n": 2, "k": 7, "opt": null}));
+        let values = point_values(&vars, &point);
+        let typed: Vec<(&str, &Value, &str)> = values
+            .iter()
+            .map(|p| (p.name.as_str(), &p.value, p.label.as_str()))
+            .collect();
+        assert_eq!(
+            typed,
+            vec![("zc", &json!(true), "on"), ("n", &json!(2), "2")]
+        );
+        assert_eq!(point_text(&vars, &point), "zc=on, n=2");
+        assert_eq!(point_values_text(&[]), "(single point)");
+    }
+
+    #[test]
+    fn run_results_are_numbers_in_base_units_and_show_as_before() {
+        let infos: Vec<ResultInfo> = from(json!([
+            {"name": "goodput", "unit": "bit/s"},
+            {"name": "lat", "unit": "s", "series": true}
+        ]));
+        let results: Map<String, Value> = from(json!({
+            "goodput": 9.41e9, "lat": [0.001, 0.002], "work.duration": 1.5,
+            "tag": "text", "plain": 3
+        }));
+        let r = run_results(&results, &infos);
+        let names: Vec<&str> = r.iter().map(|x| x.name.as_str()).collect();
+        assert_eq!(names, ["goodput", "lat", "plain"]);
+        assert_eq!(r[0].value, Measured::Number(9.41e9));
+        assert_eq!(r[0].unit, "bit/s");
+        assert_eq!(r[1].value, Measured::Series(vec![0.001, 0.002]));
+        assert_eq!(r[2].unit, "");
+        assert_eq!(
+            run_results_text(&r),
+            "goodput=9.41 Gbit/s lat=[2 values] plain=3"
+        );
     }
 }

@@ -41,9 +41,32 @@ fn run_progress_json_is_one_event_per_line_ending_with_the_set() {
     assert_eq!(runs.len(), 4);
     assert_eq!(runs.last().unwrap()["done"], 4);
     assert_eq!(runs.iter().filter(|r| r["ok"] == true).count(), 2);
-    assert!(runs
-        .iter()
-        .any(|r| r["ok"] == false && r["error"].is_string() && r["point"] == "n=2"));
+    assert!(
+        events.iter().all(|e| e["format"] == 1),
+        "every event names the stream's format: {events:?}"
+    );
+    // Data, not display text: the point's typed values, results as numbers with their unit,
+    // a typed failure.
+    let failed = runs.iter().find(|r| r["ok"] == false).unwrap();
+    assert_eq!(failed["point"], serde_json::json!({"n": 2}));
+    assert_eq!(failed["labels"], serde_json::json!({"n": "2"}));
+    let failure = &failed["failure"];
+    assert_eq!(
+        (&failure["kind"], &failure["step"], &failure["code"]),
+        (&"exit".into(), &"work".into(), &1.into()),
+        "{failure}"
+    );
+    assert!(failure["message"]
+        .as_str()
+        .unwrap()
+        .contains("step 'work' on local exited with status 1"));
+    let passed = runs.iter().find(|r| r["ok"] == true).unwrap();
+    assert_eq!(passed["point"], serde_json::json!({"n": 1}));
+    assert_eq!(passed["failure"], serde_json::Value::Null);
+    assert_eq!(
+        passed["results"],
+        serde_json::json!([{"name": "value", "value": 10.0, "unit": "", "text": "value=10"}])
+    );
     let set = events.last().unwrap();
     assert_eq!(set["event"], "set");
     let dir_of_set = only_set(dir.path());
@@ -101,4 +124,45 @@ fn ls_json_and_show_path_resolve_sets_as_every_command_does() {
         .assert()
         .success()
         .stdout("[]\n");
+}
+
+/// A cluster whose one machine nobody answers on: a TEST-NET-1 address (RFC 5737, never
+/// routed), with a 1 s ConnectTimeout (the cluster's options come before mpf's own).
+const NOBODY: &str =
+    "machines:\n  - hostname: 192.0.2.1\n    ssh_options: [ConnectTimeout=1]\n    role: far\n";
+
+const ON_FAR: &str =
+    "name: far\nruns: 1\nsteps:\n  - name: work\n    role: far\n    run: echo hi\n";
+
+#[test]
+fn an_unreachable_machine_exits_4_for_run_and_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = write(dir.path(), "cluster.yaml", NOBODY);
+    let exp = write(dir.path(), "far.yaml", ON_FAR);
+    for command in ["run", "check"] {
+        let start = std::time::Instant::now();
+        let out = mpf_in(dir.path())
+            .arg(command)
+            .arg(&exp)
+            .arg("-c")
+            .arg(&cluster)
+            .args(if command == "run" {
+                &["-q", "--no-plot"][..]
+            } else {
+                &[]
+            })
+            .timeout(std::time::Duration::from_secs(60))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        let text = format!("{err}{}", String::from_utf8_lossy(&out.stdout));
+        assert_eq!(out.status.code(), Some(4), "mpf {command}: {text}");
+        assert!(text.contains("192.0.2.1"), "names the machine: {text}");
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "{text}"
+        );
+    }
+    // Nothing ran, so no result set was created.
+    assert!(!dir.path().join("results").exists());
 }
