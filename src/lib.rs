@@ -18,6 +18,7 @@ pub mod spec;
 pub mod store;
 pub mod template;
 pub mod units;
+pub mod words;
 
 pub use error::{Error, Result};
 

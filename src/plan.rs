@@ -172,8 +172,9 @@ pub fn size_problem(exp: &Experiment) -> Option<SizeProblem> {
     let runs = selected.saturating_mul(exp.runs as u128);
     (runs > MAX_RUNS).then(|| SizeProblem {
         message: format!(
-            "{selected} points × {} runs each = {runs} runs, more than the limit of {MAX_RUNS}",
-            exp.runs
+            "{selected} {} × {} each = {runs} runs, more than the limit of {MAX_RUNS}",
+            if selected == 1 { "point" } else { "points" },
+            crate::words::count(exp.runs, "run")
         ),
         variable: None,
     })

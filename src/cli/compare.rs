@@ -16,9 +16,9 @@ pub enum Test {
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Baseline result set: id, unique prefix, path, or `latest`
+    /// Baseline result set: id, unique prefix, path, `latest` or `latest~N`
     pub base: String,
-    /// Result set to check against the baseline: id, unique prefix, path, or `latest`
+    /// Result set to check against the baseline: id, unique prefix, path, `latest` or `latest~N`
     pub new: String,
     /// Smallest relative change that counts, e.g. 5% (or 0.05)
     #[arg(long, default_value = "5%", value_name = "PERCENT")]

@@ -22,7 +22,7 @@ pub enum Format {
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Result-set id, unique prefix, path, or `latest`; several for samples, influx and
+    /// Result-set id, unique prefix, path, `latest` or `latest~N`; several for samples, influx and
     /// openmetrics
     #[arg(required = true, num_args = 1..)]
     pub ids: Vec<String>,

@@ -8,7 +8,7 @@ use super::console;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Result-set id, unique prefix, path, or `latest`
+    /// Result-set id, unique prefix, path, `latest` or `latest~N`
     pub id: String,
     /// Use this (edited) experiment file instead of the set's experiment.yaml, which it
     /// then replaces (the old one is kept)
@@ -47,9 +47,9 @@ pub fn run(args: Args) -> Result<i32> {
 /// journal.1.jsonl`.
 fn summary(dir: &std::path::Path, d: &Reextracted) -> String {
     let mut line = format!(
-        "{}: {} runs extracted again: {} ok",
+        "{}: {} extracted again: {} ok",
         dir.display(),
-        d.runs,
+        mpf::words::count(d.runs, "run"),
         d.ok
     );
     if d.failed > 0 {

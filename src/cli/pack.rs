@@ -7,7 +7,7 @@ use mpf::store::pack;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Result-set ids, unique prefixes, paths, or `latest`: each set is packed whole
+    /// Result-set ids, unique prefixes, paths, `latest` or `latest~N`: each set is packed whole
     #[arg(required = true, num_args = 1..)]
     pub ids: Vec<String>,
     /// The pack to write (a .tar.gz)

@@ -9,7 +9,7 @@ use mpf::store::ResultSet;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Result-set id, unique prefix, path, or `latest`
+    /// Result-set id, unique prefix, path, `latest` or `latest~N`
     pub id: String,
     /// Variable on the x axis
     #[arg(long, value_name = "VAR")]

@@ -5,7 +5,7 @@ use mpf::report::plot::PlotSpec;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Result-set id, unique prefix, path, or `latest`
+    /// Result-set id, unique prefix, path, `latest` or `latest~N`
     pub id: String,
     /// Output file [default: <set>/report.html]
     #[arg(short, long, value_name = "FILE")]

@@ -31,7 +31,7 @@ pub struct Args {
     /// Sweep only these values of a variable: --set parallel=1,4,8 (repeatable)
     #[arg(long = "set", value_name = "VAR=V1,V2")]
     pub sets: Vec<String>,
-    /// Continue an interrupted result set (id, prefix, path or `latest`)
+    /// Continue an interrupted result set (id, prefix, path, `latest` or `latest~N`)
     #[arg(long, value_name = "ID")]
     pub resume: Option<String>,
     /// With --resume: continue even though the experiment file changed
@@ -244,14 +244,22 @@ fn set_event(dir: &std::path::Path, s: &SessionOutcome) -> serde_json::Value {
 fn summary_line(dir: &std::path::Path, s: &SessionOutcome) -> String {
     let total = s.set_ok + s.set_failed;
     let mut line = if s.set_failed == 0 {
-        format!("{}: {} runs ok", dir.display(), s.set_ok)
+        format!(
+            "{}: {} ok",
+            dir.display(),
+            mpf::words::count(s.set_ok, "run")
+        )
     } else if s.set_ok == 0 {
-        format!("{}: ALL {total} runs FAILED", dir.display())
+        format!(
+            "{}: ALL {} FAILED",
+            dir.display(),
+            mpf::words::count(total, "run")
+        )
     } else {
         format!(
-            "{}: {} runs ok, {} of {total} FAILED",
+            "{}: {} ok, {} of {total} FAILED",
             dir.display(),
-            s.set_ok,
+            mpf::words::count(s.set_ok, "run"),
             s.set_failed
         )
     };

@@ -11,7 +11,7 @@ pub enum Fmt {
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Result-set id, unique prefix, path, or `latest`
+    /// Result-set id, unique prefix, path, `latest` or `latest~N`
     pub id: String,
     #[arg(long, value_enum, default_value = "table")]
     pub format: Fmt,
@@ -22,7 +22,7 @@ pub struct Args {
     /// ok runs)
     #[arg(long)]
     pub summary: bool,
-    /// Print only the set's directory (resolving ID as every command does)
+    /// Print only the set's directory, as an absolute path (resolving ID as every command does)
     #[arg(long, conflicts_with_all = ["summary", "limits", "format"])]
     pub path: bool,
     #[command(flatten)]
@@ -34,6 +34,9 @@ pub fn run(args: Args) -> Result<i32> {
         let dir = mpf::store::resolve(&args.results.root(), &args.id)?;
         // Only a set mpf can read: Python's `load` goes on from here.
         mpf::store::resultset::read_manifest(&dir)?;
+        // Absolute, so that it still names the set from another directory (`cd $(mpf show
+        // --path ID)`, a script's later step); symbolic links are kept as given.
+        let dir = std::path::absolute(&dir).unwrap_or(dir);
         super::console::out(&format!("{}\n", dir.display()));
         return Ok(0);
     }

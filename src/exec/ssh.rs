@@ -223,6 +223,20 @@ fn untar(local: &Path, stdin: Stdio) -> tokio::process::Command {
     tar
 }
 
+/// What to do about a host key ssh refused, from ssh's own message (empty when it is about
+/// something else): a host not yet in `known_hosts` (ssh runs with `BatchMode=yes`, so it
+/// cannot ask) is accepted on first sight with `StrictHostKeyChecking=accept-new`; a key
+/// that changed is never accepted silently.
+fn host_key_hint(ssh_message: &str) -> &'static str {
+    if ssh_message.contains("REMOTE HOST IDENTIFICATION HAS CHANGED") {
+        "\n  hint: the machine's host key changed since it was recorded in known_hosts; if that is expected (a reinstalled machine), remove the old key with `ssh-keygen -R HOST`"
+    } else if ssh_message.contains("Host key verification failed") {
+        "\n  hint: ssh does not know this machine's host key and cannot ask (mpf runs it with BatchMode=yes): connect once by hand, or add `ssh_options: [StrictHostKeyChecking=accept-new]` to the machine in the cluster file to record a new machine's key on first connection"
+    } else {
+        ""
+    }
+}
+
 /// Hands each line the helper prints to the oldest waiter, until the helper's stdout ends.
 fn read_answers(stdout: std::process::ChildStdout, waiters: Waiters) {
     for line in std::io::BufReader::new(stdout).lines() {
@@ -364,9 +378,10 @@ impl Ssh {
             if let Ok(Some(st)) = master.try_wait() {
                 let text = std::fs::read_to_string(&log_path).unwrap_or_default();
                 return Err(Error::Unreachable(format!(
-                    "cannot connect to machine {name} ({}): ssh {st}: {}",
+                    "cannot connect to machine {name} ({}): ssh {st}: {}{}",
                     self.cfg.destination,
-                    text.trim()
+                    text.trim(),
+                    host_key_hint(&text)
                 )));
             }
             if self.ctl.exists() {
@@ -1059,6 +1074,25 @@ impl Transport for Ssh {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// ssh's own words (OpenSSH 9), as the master's log holds them.
+    #[test]
+    fn a_host_key_failure_suggests_accept_new_and_a_changed_key_does_not() {
+        let unknown = "No ED25519 host key is known for 10.0.0.2 and you have requested strict checking.\r\nHost key verification failed.\r\n";
+        let hint = host_key_hint(unknown);
+        assert!(
+            hint.contains("ssh_options: [StrictHostKeyChecking=accept-new]"),
+            "{hint}"
+        );
+        let changed = "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\r\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\r\n@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\r\nIT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY!\r\nHost key verification failed.\r\n";
+        let hint = host_key_hint(changed);
+        assert!(hint.contains("ssh-keygen -R"), "{hint}");
+        assert!(!hint.contains("accept-new"), "{hint}");
+        assert_eq!(
+            host_key_hint("ssh: connect to host 10.0.0.2 port 22: Connection refused"),
+            ""
+        );
+    }
 
     #[test]
     fn run_directories_are_recognised_for_making_them_ahead() {

@@ -28,9 +28,13 @@ fn settings_line(r: &HistoryReport) -> String {
     let h = r.history;
     let sets: usize = h.steps.iter().map(|s| s.sets.len()).sum();
     let steps = if r.by == "commit" {
-        format!("{sets} sets in {} commits", h.steps.len())
+        format!(
+            "{} in {}",
+            crate::words::count(sets, "set"),
+            crate::words::count(h.steps.len(), "commit")
+        )
     } else {
-        format!("{sets} sets by time")
+        format!("{} by time", crate::words::count(sets, "set"))
     };
     format!(
         "{}: {steps}; E-Divisive means, {} permutations, alpha {}; tolerance {}",

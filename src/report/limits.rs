@@ -109,10 +109,10 @@ pub fn lines(variable: &str, limits: &[Limit]) -> Vec<String> {
                 v => crate::units::humanise(v.as_f64().unwrap_or(f64::NAN), ""),
             };
             format!(
-                "limit of {variable}{at}: {limit} ({}, {} probes, {} runs)",
+                "limit of {variable}{at}: {limit} ({}, {}, {})",
                 l.status.as_str(),
-                l.probes,
-                l.runs
+                crate::words::count(l.probes, "probe"),
+                crate::words::count(l.runs, "run")
             )
         })
         .collect()

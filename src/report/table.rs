@@ -165,12 +165,13 @@ pub fn show(set: &ResultSet, format: Format) -> crate::Result<String> {
             let (h, rows) = display_rows(set);
             let m = &set.manifest;
             let title = format!(
-                "{} ({}): {} ok, {} failed of {} planned runs{}",
+                "{} ({}): {} ok, {} failed of {} planned {}{}",
                 m.id,
                 m.status_text(),
                 m.runs_ok,
                 m.runs_failed,
                 m.planned_runs,
+                crate::words::plural(m.planned_runs, "run"),
                 unconverged_note(m)
             );
             let notes = run_notes(set);

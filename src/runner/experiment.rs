@@ -329,7 +329,8 @@ fn announce(control: &Control, next: &Next, already: usize) {
     });
     if already > 0 {
         control.emit(Event::Note(format!(
-            "resuming: {already} runs already recorded, {} to go in this round",
+            "resuming: {} already recorded, {} to go in this round",
+            crate::words::count(already, "run"),
             next.runs.len()
         )));
     }

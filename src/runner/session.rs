@@ -500,8 +500,8 @@ impl Prepared {
                 )
             }
             (None, _) => format!(
-                "{} points (of {} in the space), ",
-                plan.point_count(),
+                "{} (of {} in the space), ",
+                crate::words::count(plan.point_count(), "point"),
                 plan.space_size
             ),
         };
@@ -517,10 +517,10 @@ impl Prepared {
                     .join(", "),
                 a.ci
             ),
-            None => format!("{} runs each", exp.runs),
+            None => format!("{} each", crate::words::count(exp.runs, "run")),
         };
         let runs = if min == max {
-            format!("{min} runs")
+            crate::words::count(min, "run")
         } else {
             format!("{min}..{max} runs")
         };
@@ -536,7 +536,10 @@ impl Prepared {
                 exp.seed
             ));
             if exp.adaptive.is_some() {
-                s.push_str(&format!("first round ({} runs):\n", plan.runs.len()));
+                s.push_str(&format!(
+                    "first round ({}):\n",
+                    crate::words::count(plan.runs.len(), "run")
+                ));
             }
         }
         s

@@ -202,9 +202,9 @@ pub fn artifact_md(sets: &[Manifest], name: &str) -> String {
             m.name, m.id
         ));
         s.push_str(&format!(
-            "- status: {}; {} runs recorded of {} planned\n",
+            "- status: {}; {} recorded of {} planned\n",
             m.status_text(),
-            m.runs_ok + m.runs_failed,
+            crate::words::count(m.runs_ok + m.runs_failed, "run"),
             m.planned_runs
         ));
         let took = m
@@ -228,10 +228,10 @@ pub fn artifact_md(sets: &[Manifest], name: &str) -> String {
             m.ended.as_deref().unwrap_or("?")
         ));
         s.push_str(&format!(
-            "- plan: seed `{}`, order {}, {} runs per point, mpf {}{}\n",
+            "- plan: seed `{}`, order {}, {} per point, mpf {}{}\n",
             m.seed,
             m.order,
-            m.runs_per_point,
+            crate::words::count(m.runs_per_point, "run"),
             m.mpf_version,
             m.git
                 .as_ref()

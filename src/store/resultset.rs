@@ -400,16 +400,18 @@ pub fn resolve(root: &Path, id: &str) -> Result<PathBuf> {
         _ => {}
     }
     let listing = list(root)?;
-    if id == "latest" {
-        if let Some(u) = listing.unreadable_newer().next() {
-            return Ok(u.dir.clone());
-        }
-        return listing
-            .sets
-            .into_iter()
-            .next()
-            .map(|(p, _)| p)
-            .ok_or_else(|| Error::Usage(format!("no result set in {} (latest)", root.display())));
+    if let Some(back) = latest_back(id)? {
+        return nth_newest(&listing, back).ok_or_else(|| {
+            match listing.sets.len() + listing.unreadable.len() {
+                0 => Error::Usage(format!("no result set in {} ({id})", root.display())),
+                n => Error::Usage(format!(
+                    "'{id}' is out of range: {} holds {n} result set{} (latest~0 to latest~{})",
+                    root.display(),
+                    if n == 1 { "" } else { "s" },
+                    n - 1
+                )),
+            }
+        });
     }
     let ids = listing
         .sets
@@ -437,6 +439,47 @@ pub fn resolve(root: &Path, id: &str) -> Result<PathBuf> {
                 .join(", ")
         ))),
     }
+}
+
+/// `latest` is `Some(0)`, `latest~N` is `Some(N)`, anything else `None`; `latest~` with no
+/// number, or one that is not a plain decimal, is a usage error rather than an id prefix.
+fn latest_back(id: &str) -> Result<Option<usize>> {
+    if id == "latest" {
+        return Ok(Some(0));
+    }
+    let Some(n) = id.strip_prefix("latest~") else {
+        return Ok(None);
+    };
+    if n.is_empty() || n.len() > 9 || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::Usage(format!(
+            "'{id}': after 'latest~' give how many sets back, a number (latest~1 is the set before the newest)"
+        )));
+    }
+    Ok(n.parse().ok())
+}
+
+/// The set `back` places before the newest, readable or not: readable and unreadable sets
+/// are ordered together by start time (an unreadable set of unknown time counts as the
+/// newest, and one started at the same second as a readable one comes first), so that
+/// `latest~N` never silently skips a set mpf cannot read.
+fn nth_newest(listing: &Listing, back: usize) -> Option<PathBuf> {
+    // (unknown time, started, unreadable, id, dir): sorted descending.
+    let mut all: Vec<(bool, &str, bool, &str, &PathBuf)> = listing
+        .sets
+        .iter()
+        .map(|(p, m)| (false, m.started.as_str(), false, m.id.as_str(), p))
+        .chain(listing.unreadable.iter().map(|u| {
+            (
+                u.started.is_empty(),
+                u.started.as_str(),
+                true,
+                u.id.as_str(),
+                &u.dir,
+            )
+        }))
+        .collect();
+    all.sort_by(|a, b| (b.0, b.1, b.2, b.3).cmp(&(a.0, a.1, a.2, a.3)));
+    all.get(back).map(|e| e.4.clone())
 }
 
 /// Resolves `ID` for a command that writes into the set (`--resume`, `extract`): a packed

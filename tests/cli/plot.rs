@@ -89,6 +89,22 @@ fn axes_carry_labels_and_scaled_units() {
 }
 
 #[test]
+fn a_series_result_graph_says_each_run_counts_as_the_mean_of_its_samples() {
+    let tmp = tempfile::tempdir().unwrap();
+    let set = load(&fixtures::iperf(&tmp.path().join("results")));
+    let note = "each run counts as the mean of its samples";
+    let c = choose(&set, "intervals", &PlotSpec::default()).unwrap();
+    let fig = build(&set, &c).unwrap().unwrap();
+    assert!(fig.caption.contains(note), "{}", fig.caption);
+    let svg = mpf::report::plot::render::to_svg(&fig).unwrap();
+    assert!(svg.contains(note), "svg lacks the note");
+    // A result with one number per run has no such note.
+    let c = choose(&set, "goodput", &PlotSpec::default()).unwrap();
+    let fig = build(&set, &c).unwrap().unwrap();
+    assert!(!fig.caption.contains(note), "{}", fig.caption);
+}
+
+#[test]
 fn plot_all_writes_svg_and_png_per_result() {
     let tmp = tempfile::tempdir().unwrap();
     let set = load(&fixtures::multipath(&tmp.path().join("results")));

@@ -828,3 +828,29 @@ fn sigusr1_stops_gracefully_and_its_repeats_are_ignored() {
     let log = std::fs::read_to_string(dir.path().join("teardown.log")).unwrap();
     assert_eq!(log, "torn-down\n", "the teardown ran to its end");
 }
+
+#[test]
+fn one_run_is_counted_in_the_singular() {
+    let dir = Sandbox::new();
+    let exp = dir.write(
+        "one.yaml",
+        "name: one\nruns: 1\nvariables: {x: [1]}\nsteps:\n  - name: s\n    run: echo v=1\n    results: {v: {regex: 'v=(\\d+)'}}\n",
+    );
+    dir.mpf()
+        .args(["run", "--dry-run"])
+        .arg(&exp)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "1 point (of 1 in the space), 1 run each, 1 run in",
+        ));
+    dir.mpf()
+        .arg("run")
+        .arg(&exp)
+        .arg("--no-plot")
+        .assert()
+        .success()
+        .stderr(
+            predicate::str::contains(": 1 run ok").and(predicate::str::contains("1 runs").not()),
+        );
+}

@@ -940,3 +940,81 @@ fn the_quick_start_round_trips_through_a_pack() {
     assert_eq!(rows.len(), 2, "the original and its reproduction");
     assert_eq!(rows[0]["runs_ok"], 6);
 }
+
+#[test]
+fn latest_tilde_n_counts_back_from_the_newest_set_and_unreadable_ones_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = tiny(dir.path());
+    let old = run_set(dir.path(), &exp);
+    let new = run_set(dir.path(), &exp);
+    let path_of = |id: &str| {
+        let out = mpf_in(dir.path())
+            .args(["show", id, "--path"])
+            .assert()
+            .success();
+        String::from_utf8(out.get_output().stdout.clone()).unwrap()
+    };
+    assert_eq!(path_of("latest~0"), format!("{}\n", new.display()));
+    assert_eq!(path_of("latest"), format!("{}\n", new.display()));
+    assert_eq!(path_of("latest~1"), format!("{}\n", old.display()));
+    mpf_in(dir.path())
+        .args(["export", "latest~1", "--format", "csv"])
+        .assert()
+        .success();
+    mpf_in(dir.path())
+        .args(["show", "latest~2"])
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("'latest~2' is out of range: ").and(predicate::str::contains(
+                "holds 2 result sets (latest~0 to latest~1)",
+            )),
+        );
+    for bad in ["latest~", "latest~x", "latest~-1", "latest~99999999999"] {
+        mpf_in(dir.path())
+            .args(["show", bad])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(
+                "after 'latest~' give how many sets back",
+            ));
+    }
+    // The newest set unreadable: latest~0 names it, latest~1 is the one before it, never a
+    // readable set standing in for it.
+    edit_manifest(&new, |m| {
+        m.insert("status".into(), "archived".into());
+    });
+    mpf_in(dir.path())
+        .args(["show", "latest~0"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(id_of(&new)));
+    assert_eq!(path_of("latest~1"), format!("{}\n", old.display()));
+}
+
+#[test]
+fn show_path_is_absolute_when_the_results_root_is_relative() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = tiny(dir.path());
+    let set = run_set(dir.path(), &exp);
+    let out = crate::common::mpf()
+        .current_dir(dir.path())
+        .env("MPF_RESULTS", "results")
+        .args(["show", "latest", "--path"])
+        .assert()
+        .success();
+    let printed = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(Path::new(printed.trim_end()).is_absolute(), "{printed}");
+    assert_eq!(
+        std::fs::canonicalize(printed.trim_end()).unwrap(),
+        std::fs::canonicalize(&set).unwrap()
+    );
+    // A set given by a relative path is printed absolute too.
+    let rel = format!("results/{}", id_of(&set));
+    let out = mpf_in(dir.path())
+        .args(["show", &rel, "--path"])
+        .assert()
+        .success();
+    let printed = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(Path::new(printed.trim_end()).is_absolute(), "{printed}");
+}

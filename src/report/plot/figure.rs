@@ -603,7 +603,9 @@ pub fn build(set: &ResultSet, choice: &Choice) -> Result<Option<Figure>> {
         x_ticks: axes.ticks(choice.log_x, records.len()),
         series_title: axes.series.map(|v| v.name.clone()),
         series_labels,
-        caption: caption(choice, &panels, clipped, floor) + &binned_note(choice, &panels),
+        caption: caption(choice, &panels, clipped, floor)
+            + samples_note(&records, &choice.result)
+            + &binned_note(choice, &panels),
         panels,
         provenance: crate::report::plot::provenance::Provenance::of(set),
     }))
@@ -692,6 +694,19 @@ fn smallest_positive(raw: &[RawPanel]) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
+/// `; each run counts as the mean of its samples` when the result is a series (a value per
+/// sample, as `regex_all` or a CSV column give): the graph summarises runs, not samples.
+fn samples_note(records: &[&RunRecord], result: &str) -> &'static str {
+    let series = records
+        .iter()
+        .any(|r| matches!(r.results.get(result), Some(Value::Array(_))));
+    if series {
+        "; each run counts as the mean of its samples"
+    } else {
+        ""
+    }
+}
+
 /// `mean and 95% confidence interval of 3 runs per point; intervals clipped at 0`.
 fn caption(choice: &Choice, panels: &[Panel], clipped: bool, floor: Option<f64>) -> String {
     let ns: Vec<usize> = panels
@@ -703,7 +718,7 @@ fn caption(choice: &Choice, panels: &[Panel], clipped: bool, floor: Option<f64>)
         ns.iter().copied().max().unwrap_or(0),
     );
     let runs = if lo == hi {
-        format!("{lo} runs")
+        crate::words::count(lo, "run")
     } else {
         format!("{lo}-{hi} runs")
     };

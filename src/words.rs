@@ -1,0 +1,30 @@
+//! Counted nouns in the lines people read: "1 run", "2 runs".
+
+/// `n` and `noun`, the noun in the plural unless `n` is 1 (`count(1, "run")` is "1 run").
+/// The plural adds an `s`: every noun passed here takes one.
+pub fn count(n: usize, noun: &str) -> String {
+    format!("{n} {}", plural(n, noun))
+}
+
+/// `noun` as it reads after the number `n`: `runs` unless `n` is 1.
+pub fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        noun.to_string()
+    } else {
+        format!("{noun}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_is_singular_and_every_other_count_plural() {
+        assert_eq!(count(1, "run"), "1 run");
+        assert_eq!(count(0, "run"), "0 runs");
+        assert_eq!(count(2, "point"), "2 points");
+        assert_eq!(plural(1, "set"), "set");
+        assert_eq!(plural(7, "set"), "sets");
+    }
+}
