@@ -280,6 +280,17 @@ pub(crate) fn point_key(point: &Map<String, Value>, names: &BTreeSet<String>) ->
         .join("\u{1f}")
 }
 
+/// True when two variable values are the same as `point_key` matches them (`1` is `1.0`).
+pub(crate) fn same_value(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.as_f64(), y.as_f64()) {
+            (Some(x), Some(y)) => x == y,
+            _ => x == y,
+        },
+        _ => a == b,
+    }
+}
+
 /// Points of a set in plan order (by `point_index`, then first appearance), with their runs.
 pub(crate) struct Points<'a> {
     pub order: Vec<String>,

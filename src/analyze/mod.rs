@@ -4,3 +4,4 @@ pub mod compare;
 pub mod environment;
 pub mod history;
 pub mod stats;
+pub mod within;

@@ -2,6 +2,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use mpf::analyze::compare::{self, SetData, Settings, TestKind};
+use mpf::analyze::within;
 use mpf::error::{exit, Error, IoContext, Result};
 use mpf::report::compare::{html, json, junit, markdown, table, CompareReport, SetLabel};
 use mpf::store::{self, ResultSet};
@@ -19,7 +20,13 @@ pub struct Args {
     /// Baseline result set: id, unique prefix, path, `latest` or `latest~N`
     pub base: String,
     /// Result set to check against the baseline: id, unique prefix, path, `latest` or `latest~N`
-    pub new: String,
+    /// (not with --variable)
+    #[arg(required_unless_present = "variable")]
+    pub new: Option<String>,
+    /// An A/B inside the one set BASE: the runs where variable NAME is A against those where it
+    /// is B (values or their labels), each point matched on the other variables
+    #[arg(long, value_name = "NAME=A,B", conflicts_with_all = ["new", "references"])]
+    pub variable: Option<String>,
     /// Smallest relative change that counts, e.g. 5% (or 0.05)
     #[arg(long, default_value = "5%", value_name = "PERCENT")]
     pub tolerance: String,
@@ -167,14 +174,62 @@ pub fn run(args: Args) -> Result<i32> {
     };
     let root = args.results.root();
     let base = store::open(&root, &args.base)?;
-    let new = store::open(&root, &args.new)?;
-    let references = args
-        .references
-        .iter()
-        .map(|id| store::open(&root, id))
-        .collect::<Result<Vec<ResultSet>>>()?;
-    check_references(&base, &new, &references)?;
-    let (base_exp, new_exp) = (base.experiment_text(), new.experiment_text());
+    let base_exp = base.experiment_text();
+    let (split, new_set, new_exp);
+    let mut within_note = None;
+    let (base_data, new_data, base_label, new_label, references) = match &args.variable {
+        // An A/B inside BASE: both sides are runs of the one set.
+        Some(spec) => {
+            split = within::split(&base.manifest, &base.records, spec).map_err(Error::Usage)?;
+            let side = |records, value: &str| {
+                let data = SetData {
+                    manifest: &split.manifest,
+                    records,
+                    experiment: &base_exp,
+                };
+                let label = SetLabel {
+                    id: format!("{} ({value})", base.manifest.id),
+                    name: base.manifest.name.clone(),
+                };
+                (data, label)
+            };
+            within_note = Some(format!(
+                "within one set: {} (BASE) against {} (NEW), each point matched on the other variables",
+                split.labels.0, split.labels.1
+            ));
+            let (a, a_label) = side(&split.a[..], &split.labels.0);
+            let (b, b_label) = side(&split.b[..], &split.labels.1);
+            (a, b, a_label, b_label, Vec::new())
+        }
+        None => {
+            let id = args.new.as_deref().ok_or_else(|| {
+                Error::Usage("give the set to check as NEW, or --variable NAME=A,B".into())
+            })?;
+            new_set = store::open(&root, id)?;
+            let references = args
+                .references
+                .iter()
+                .map(|id| store::open(&root, id))
+                .collect::<Result<Vec<ResultSet>>>()?;
+            check_references(&base, &new_set, &references)?;
+            new_exp = new_set.experiment_text();
+            (
+                SetData {
+                    manifest: &base.manifest,
+                    records: &base.records,
+                    experiment: &base_exp,
+                },
+                SetData {
+                    manifest: &new_set.manifest,
+                    records: &new_set.records,
+                    experiment: &new_exp,
+                },
+                label(&base),
+                label(&new_set),
+                references,
+            )
+        }
+    };
     let reference_data: Vec<SetData> = references
         .iter()
         .map(|r| SetData {
@@ -183,27 +238,18 @@ pub fn run(args: Args) -> Result<i32> {
             experiment: "",
         })
         .collect();
-    let comparison = compare::compare_with_references(
-        SetData {
-            manifest: &base.manifest,
-            records: &base.records,
-            experiment: &base_exp,
-        },
-        SetData {
-            manifest: &new.manifest,
-            records: &new.records,
-            experiment: &new_exp,
-        },
-        &reference_data,
-        settings,
-    )
-    .map_err(|e| {
-        Error::Usage(format!(
-            "{e} (BASE {}, NEW {})",
-            base.manifest.id, new.manifest.id
-        ))
-    })?;
-    let (base_label, new_label) = (label(&base), label(&new));
+    let mut comparison =
+        compare::compare_with_references(base_data, new_data, &reference_data, settings).map_err(
+            |e| {
+                Error::Usage(format!(
+                    "{e} (BASE {}, NEW {})",
+                    base_label.id, new_label.id
+                ))
+            },
+        )?;
+    if let Some(note) = within_note {
+        comparison.notes.insert(0, note);
+    }
     let report = CompareReport {
         comparison: &comparison,
         base: &base_label,

@@ -210,7 +210,8 @@ fn reproduced(
     ));
     let compared = super::compare::run(super::compare::Args {
         base: base.to_string_lossy().into_owned(),
-        new: new.to_string_lossy().into_owned(),
+        new: Some(new.to_string_lossy().into_owned()),
+        variable: None,
         tolerance: args.tolerance.clone(),
         alpha: 0.05,
         test: super::compare::Test::Welch,

@@ -2,6 +2,7 @@
 
 mod references;
 pub(crate) mod scipy;
+mod within;
 
 use std::path::Path;
 use std::process::Command as StdCommand;
