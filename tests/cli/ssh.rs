@@ -825,3 +825,47 @@ fn a_runner_written_to_between_steps_takes_no_more_steps() {
         }
     }
 }
+
+/// A machine whose host key ssh does not know: mpf's error says how to accept it, and with
+/// `StrictHostKeyChecking=accept-new` in `ssh_options` the same run goes through and records
+/// the key.
+#[test]
+fn an_unknown_host_key_is_refused_with_the_accept_new_hint_which_works() {
+    let Some(bed) = Bed::new("an_unknown_host_key_is_refused_with_the_hint", 1) else {
+        return;
+    };
+    let dir = bed.dir.path();
+    std::fs::write(&bed.known_hosts, "").unwrap();
+    let exp = write(
+        dir,
+        "e.yaml",
+        "name: hk\nruns: 1\nsteps:\n  - name: s\n    role: r\n    run: echo v=1\n    results: {v: {regex: 'v=(\\d+)'}}\n",
+    );
+    let cluster = |extra: &str| {
+        write(
+            dir,
+            "cluster.yaml",
+            &format!(
+                "machines:\n  - hostname: {}\n    user: root\n    identity: {}\n    ssh_options: [UserKnownHostsFile={}, IdentitiesOnly=yes{extra}]\n    role: r\n",
+                bed.hosts[0].ip,
+                bed.key.display(),
+                bed.known_hosts.display()
+            ),
+        )
+    };
+    let refused = run_quiet(dir, &exp, &cluster("")).output().unwrap();
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(4), "{err}");
+    assert!(err.contains("Host key verification failed"), "{err}");
+    assert!(
+        err.contains("ssh_options: [StrictHostKeyChecking=accept-new]"),
+        "{err}"
+    );
+    let (_, records) = run_ok(dir, &exp, &cluster(", StrictHostKeyChecking=accept-new"));
+    assert_eq!(records.len(), 1);
+    // The host's key (its name may be hashed, as HashKnownHosts does).
+    let known = std::fs::read_to_string(&bed.known_hosts).unwrap();
+    let host_pub = std::fs::read_to_string(dir.join("host_key.pub")).unwrap();
+    let key = host_pub.split_whitespace().nth(1).unwrap();
+    assert!(known.contains(key), "key recorded: {known}");
+}
