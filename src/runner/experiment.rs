@@ -261,6 +261,7 @@ pub async fn run_experiment(
     let design = Design::new(exp, plan);
     let mut plan = plan.clone();
     let already = writer.records().len();
+    writer.reserve(plan.runs.len().saturating_sub(already));
     let mut progress = Progress {
         summary: SessionOutcome {
             skipped: already,

@@ -295,6 +295,13 @@ fn check_values(
     Ok(())
 }
 
+/// Records in the manifest the git commit that `git`, started by `execute`, found.
+fn join_git(writer: &mut SetWriter, git: Option<std::thread::JoinHandle<Option<GitInfo>>>) {
+    if let Some(g) = git {
+        writer.manifest.git = g.join().ok().flatten();
+    }
+}
+
 /// The git commit of the directory holding `path`, when it is a repository.
 pub fn git_info(path: &Path) -> Option<GitInfo> {
     let dir = path
@@ -374,7 +381,8 @@ impl Prepared {
                 None => exp.result_infos(),
             },
             hosts: Vec::new(),
-            git: git_info(&exp.path),
+            // Filled in by `execute` from `git_info`, run while the set is created and set up.
+            git: None,
             synced: Vec::new(),
             experiment_hash: hash_text(&exp.source),
             overrides: self.overrides.clone(),
@@ -561,6 +569,11 @@ impl Prepared {
         opts: &Options,
         no_setup: bool,
     ) -> Result<(PathBuf, SessionOutcome)> {
+        // git (here) runs while the set is created, set up and the machines' facts gathered.
+        let mut git = self.resume_dir.is_none().then(|| {
+            let path = self.exp.path.clone();
+            std::thread::spawn(move || git_info(&path))
+        });
         let mut writer = self.open_writer()?;
         let rt = runtime()?;
         let control = &opts.control;
@@ -579,14 +592,23 @@ impl Prepared {
                         Error::Interrupted => SetStatus::Interrupted,
                         _ => SetStatus::Failed,
                     };
+                    join_git(&mut writer, git.take());
                     writer.finish(status)?;
                     outcome = Err(e);
                 }
             }
         }
         if outcome.is_ok() {
+            // The facts after setup (which may be what sets the governor), before any run.
+            if writer.manifest.hosts.is_empty() {
+                writer.manifest.hosts =
+                    rt.block_on(crate::runner::experiment::host_facts(machines));
+            }
+            join_git(&mut writer, git.take());
+            writer.write_manifest()?;
             outcome = self.check_requirements(&rt, machines, &mut writer, opts);
         }
+        join_git(&mut writer, git.take());
         if outcome.is_ok() {
             let run = run_experiment(&self.exp, &self.plan, machines, &mut writer, opts);
             outcome = rt.block_on(run);

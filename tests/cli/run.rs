@@ -854,3 +854,64 @@ fn one_run_is_counted_in_the_singular() {
             predicate::str::contains(": 1 run ok").and(predicate::str::contains("1 runs").not()),
         );
 }
+
+/// git runs alongside the set's creation, setup and the host facts: the manifest still names
+/// the experiment's commit (and whether the tree is dirty) and the machine, and a failed
+/// setup still records the commit.
+#[test]
+fn the_manifest_records_git_and_host_facts_gathered_together() {
+    let dir = Sandbox::new();
+    let git = |args: &[&str]| {
+        let ok = std::process::Command::new("git")
+            .current_dir(dir.path())
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "-c",
+                "commit.gpgsign=false",
+            ])
+            .args(args)
+            .output()
+            .unwrap()
+            .status
+            .success();
+        assert!(ok, "git {args:?}");
+    };
+    git(&["init", "-q"]);
+    let good = dir.write("a.yaml", "steps:\n  - run: 'true'\n");
+    let bad = dir.write(
+        "b.yaml",
+        "setup:\n  - run: exit 3\nsteps:\n  - run: 'true'\n",
+    );
+    git(&["add", "a.yaml", "b.yaml"]);
+    git(&["commit", "-q", "-m", "x"]);
+    let head = std::process::Command::new("git")
+        .current_dir(dir.path())
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .unwrap();
+    let head = String::from_utf8_lossy(&head.stdout).trim().to_string();
+    dir.mpf()
+        .arg("run")
+        .arg(&good)
+        .arg("--no-plot")
+        .assert()
+        .success();
+    let m = manifest(dir.path());
+    assert_eq!(m["git"]["commit"], head.as_str());
+    assert_eq!(m["git"]["dirty"], false);
+    assert_eq!(m["hosts"].as_array().map(Vec::len), Some(1));
+    assert!(m["hosts"][0]["cores"].as_u64().unwrap_or(0) >= 1);
+    std::fs::remove_dir_all(dir.path().join("results")).unwrap();
+    dir.mpf()
+        .arg("run")
+        .arg(&bad)
+        .arg("--no-plot")
+        .assert()
+        .failure();
+    let m = manifest(dir.path());
+    assert_eq!(m["status"], "failed");
+    assert_eq!(m["git"]["commit"], head.as_str());
+}
