@@ -885,8 +885,8 @@ struct Skip;
 
 impl<'de> serde::Deserialize<'de> for Skip {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Skip, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
+        struct SkipVisitor;
+        impl<'de> serde::de::Visitor<'de> for SkipVisitor {
             type Value = Skip;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a JSON value")
@@ -918,7 +918,7 @@ impl<'de> serde::Deserialize<'de> for Skip {
                 Ok(Skip)
             }
         }
-        d.deserialize_any(V)
+        d.deserialize_any(SkipVisitor)
     }
 }
 
@@ -932,8 +932,8 @@ enum Item {
 
 impl<'de> serde::Deserialize<'de> for Item {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Item, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
+        struct ItemVisitor;
+        impl<'de> serde::de::Visitor<'de> for ItemVisitor {
             type Value = Item;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a JSON value")
@@ -963,7 +963,7 @@ impl<'de> serde::Deserialize<'de> for Item {
                 Shown::seq(&mut s).map(Item::Other)
             }
         }
-        d.deserialize_any(V)
+        d.deserialize_any(ItemVisitor)
     }
 }
 
@@ -1022,8 +1022,8 @@ impl Shown {
 
 impl<'de> serde::Deserialize<'de> for Shown {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Shown, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
+        struct ShownVisitor;
+        impl<'de> serde::de::Visitor<'de> for ShownVisitor {
             type Value = Shown;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a JSON value")
@@ -1054,7 +1054,7 @@ impl<'de> serde::Deserialize<'de> for Shown {
                 Shown::seq(&mut s).map(Shown)
             }
         }
-        d.deserialize_any(V)
+        d.deserialize_any(ShownVisitor)
     }
 }
 
