@@ -227,15 +227,17 @@ def _check_iperf_set(results, name):
     return df
 
 
-def test_the_first_readme_version_runs_as_an_ipython_script_locally(work):
+@pytest.mark.parametrize("version", [0, 1], ids=["first", "second"])
+def test_the_readme_versions_run_as_ipython_scripts_locally(work, version):
     _ipython()
     _need("iperf3")
-    proc = ipython(EXAMPLES[0], cwd=work)
+    proc = ipython(EXAMPLES[version], cwd=work)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    _check_iperf_set(work / "results", "iperf-original-")
+    _check_iperf_set(work / "results", EXAMPLES[version].stem + "-")
 
 
-def test_the_second_readme_version_runs_from_a_notebook_cell(work):
+@pytest.mark.parametrize("version", [0, 1], ids=["first", "second"])
+def test_the_readme_versions_run_from_a_notebook_cell(work, version):
     if os.environ.get("MPF_REQUIRE_NOTEBOOK") == "1":
         import nbclient
         import nbformat
@@ -243,10 +245,14 @@ def test_the_second_readme_version_runs_from_a_notebook_cell(work):
         nbclient = pytest.importorskip("nbclient")
         nbformat = pytest.importorskip("nbformat")
     _need("iperf3")
-    text = EXAMPLES[1].read_text()
+    text = EXAMPLES[version].read_text()
+    # The second version keeps the DataFrame as `df`; the first ends with the bare call, whose
+    # value the cell shows: `_` is the last value a cell showed.
+    frame = "df" if version == 1 else "_"
     nb = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell(text.split("\n", 1)[1]),   # the script, shebang aside
-        nbformat.v4.new_code_cell("print(df.shape, list(df.index.names), list(df.columns))"),
+        nbformat.v4.new_code_cell(f"df = next({frame}) if not hasattr({frame}, 'shape') else {frame}\n"
+                                  "print(df.shape, list(df.index.names), list(df.columns))"),
     ])
     client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
                                      resources={"metadata": {"path": str(work)}})
