@@ -229,7 +229,11 @@ pub fn normalise(text: &str, base: Option<&str>) -> Result<f64, String> {
 
 /// `normalise`, reading bare numbers in `how.input_unit` and prefixes as `how.binary` says.
 pub fn normalise_read(text: &str, base: Option<&str>, how: Reading) -> Result<f64, String> {
-    let x = convert_read(text, base, how)?;
+    finite(convert_read(text, base, how)?, text)
+}
+
+/// `x` when it is a finite number; else the error naming `text`, what it was read from.
+fn finite(x: f64, text: &str) -> Result<f64, String> {
     if x.is_finite() {
         Ok(x)
     } else {
@@ -288,11 +292,7 @@ pub fn normalise_own(text: &str) -> Result<f64, String> {
     let x = base
         .and_then(|b| factor(unit, b))
         .map_or(num, |f| scaled(num, f));
-    if x.is_finite() {
-        Ok(x)
-    } else {
-        Err(format!("'{}' is not a finite number", text.trim()))
-    }
+    finite(x, text)
 }
 
 /// A number read as a number (JSON): in `how.input_unit` when given, else already in `base`.

@@ -147,35 +147,17 @@ pub fn read_journal(path: &Path) -> Result<Vec<RunRecord>> {
 }
 
 /// `parse_journal` over a reader, one line at a time.
-fn parse_journal_from(path: &Path, mut reader: impl std::io::BufRead) -> Result<Vec<RunRecord>> {
+fn parse_journal_from(path: &Path, reader: impl std::io::BufRead) -> Result<Vec<RunRecord>> {
     let mut by_index: std::collections::HashMap<usize, usize> = Default::default();
     let mut records: Vec<RunRecord> = Vec::new();
-    let mut line = Vec::new();
-    for i in 0.. {
-        line.clear();
-        let n = reader
-            .read_until(b'\n', &mut line)
-            .map_err(|e| Error::io(format!("failed to read {}", path.display()), e))?;
-        if n == 0 {
-            break;
-        }
-        let whole = line.last() == Some(&b'\n');
-        if line.trim_ascii().is_empty() {
-            continue;
-        }
-        let r = match serde_json::from_slice::<RunRecord>(&line) {
-            Ok(r) => r,
-            // The last line, without its newline: a torn write, skipped.
-            Err(_) if !whole => break,
-            Err(e) => return Err(corrupt_line(path, i as u64 + 1, &e)),
-        };
+    journal_records(path, reader, |r, _, _| {
         if let Some(&pos) = by_index.get(&r.index) {
             records[pos] = r;
         } else {
             by_index.insert(r.index, records.len());
             records.push(r);
         }
-    }
+    })?;
     Ok(records)
 }
 
@@ -184,7 +166,6 @@ fn parse_journal_from(path: &Path, mut reader: impl std::io::BufRead) -> Result<
 /// is (16 bytes a run), a second reads those lines one at a time. The same lines are refused
 /// as by `read_journal`.
 pub fn for_each_record(path: &Path, mut visit: impl FnMut(RunRecord) -> Result<()>) -> Result<()> {
-    use std::io::BufRead;
     use std::os::unix::fs::FileExt;
     let io_err = |e| Error::io(format!("failed to read {}", path.display()), e);
     let file = match fs::File::open(path) {
@@ -193,30 +174,9 @@ pub fn for_each_record(path: &Path, mut visit: impl FnMut(RunRecord) -> Result<(
         Err(e) => return Err(io_err(e)),
     };
     let mut last: std::collections::BTreeMap<usize, (u64, usize)> = Default::default();
-    let mut reader = std::io::BufReader::new(&file);
-    let mut line = Vec::new();
-    let (mut offset, mut number) = (0u64, 0u64);
-    loop {
-        line.clear();
-        let n = reader.read_until(b'\n', &mut line).map_err(io_err)?;
-        if n == 0 {
-            break;
-        }
-        number += 1;
-        let complete = line.last() == Some(&b'\n');
-        let text = line.strip_suffix(b"\n").unwrap_or(&line);
-        if !text.trim_ascii().is_empty() {
-            match serde_json::from_slice::<RunRecord>(text) {
-                Ok(r) => {
-                    last.insert(r.index, (offset, text.len()));
-                }
-                // The last line without its newline: a torn write, skipped.
-                Err(_) if !complete => break,
-                Err(e) => return Err(corrupt_line(path, number, &e)),
-            }
-        }
-        offset += n as u64;
-    }
+    journal_records(path, std::io::BufReader::new(&file), |r, at, len| {
+        last.insert(r.index, (at, len));
+    })?;
     let mut buf = Vec::new();
     for (_, (at, len)) in last {
         buf.resize(len, 0);
@@ -225,6 +185,40 @@ pub fn for_each_record(path: &Path, mut visit: impl FnMut(RunRecord) -> Result<(
             Error::Runtime(format!("{} changed while it was read: {e}", path.display()))
         })?;
         visit(record)?;
+    }
+    Ok(())
+}
+
+/// Every record of a journal in file order, with where its line starts and its length (without
+/// the newline). A last line without its newline that does not parse is a torn write and ends
+/// the journal; any other line that does not parse is refused, naming it.
+fn journal_records(
+    path: &Path,
+    mut reader: impl std::io::BufRead,
+    mut each: impl FnMut(RunRecord, u64, usize),
+) -> Result<()> {
+    let mut line = Vec::new();
+    let (mut offset, mut number) = (0u64, 0u64);
+    loop {
+        line.clear();
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| Error::io(format!("failed to read {}", path.display()), e))?;
+        if n == 0 {
+            break;
+        }
+        number += 1;
+        let complete = line.last() == Some(&b'\n');
+        let text = line.strip_suffix(b"\n").unwrap_or(&line);
+        if !text.trim_ascii().is_empty() {
+            match serde_json::from_slice::<RunRecord>(text) {
+                Ok(r) => each(r, offset, text.len()),
+                // The last line without its newline: a torn write, skipped.
+                Err(_) if !complete => break,
+                Err(e) => return Err(corrupt_line(path, number, &e)),
+            }
+        }
+        offset += n as u64;
     }
     Ok(())
 }
