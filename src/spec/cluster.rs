@@ -59,14 +59,30 @@ pub struct Machine {
     pub max_sessions: usize,
     pub roles: Vec<ClusterRole>,
     pub line: u64,
+    /// How mpf reaches the machine (SPEC §14.2): ssh unless a host source says `srun`.
+    pub transport: MachineTransport,
+    /// The address to connect to when it differs from `hostname` (a Slurm node's `NodeAddr`,
+    /// an Ansible `ansible_host`); `hostname` stays the name in records and result suffixes.
+    pub address: Option<String>,
+}
+
+/// How a machine is reached.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum MachineTransport {
+    /// The system OpenSSH client over a ControlMaster (or no transport at all: `local`).
+    #[default]
+    Ssh,
+    /// Steps of the Slurm job `job`: `srun --jobid JOB -w NODE -N1 -n1 --overlap ...`.
+    Srun { job: String },
 }
 
 impl Machine {
-    /// `user@host` (or `host`), as given to ssh.
+    /// `user@host` (or `host`), as given to ssh: the `address` when there is one.
     pub fn destination(&self) -> String {
+        let host = self.address.as_deref().unwrap_or(&self.hostname);
         match &self.user {
-            Some(u) => format!("{u}@{}", self.hostname),
-            None => self.hostname.clone(),
+            Some(u) => format!("{u}@{host}"),
+            None => host.to_string(),
         }
     }
 }
@@ -416,6 +432,8 @@ pub fn parse_cluster(path: &Path, source: &str) -> Result<Cluster> {
             max_sessions,
             roles,
             line,
+            transport: MachineTransport::Ssh,
+            address: None,
         });
     }
     Ok(Cluster {
