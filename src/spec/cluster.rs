@@ -20,6 +20,13 @@ pub const DEFAULT_MAX_SESSIONS: usize = 8;
 /// The most sessions a machine may be given: far above any sshd's `MaxSessions`.
 pub const MAX_SESSIONS_LIMIT: usize = 1024;
 
+/// Machines connected, set up, cleaned up, asked for their facts or collected from at once
+/// unless the cluster file says otherwise (SPEC §14.4).
+pub const DEFAULT_FANOUT: usize = 64;
+
+/// The largest `fanout` a cluster file may ask for.
+pub const MAX_FANOUT: usize = 4096;
+
 /// A network interface as templates see it (`roles.X.interfaces[i]`).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Interface {
@@ -95,6 +102,9 @@ pub struct Cluster {
     pub machines: Vec<Machine>,
     /// Notes for the user (ignored sections of the original format).
     pub notes: Vec<String>,
+    /// At most this many machines are connected, set up, cleaned up, asked for their facts
+    /// or collected from at once.
+    pub fanout: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -102,6 +112,7 @@ pub struct Cluster {
 struct RawCluster {
     #[serde(default)]
     machines: Vec<Spanned<RawMachine>>,
+    fanout: Option<Spanned<i64>>,
     global: Option<Spanned<IgnoredAny>>,
     controller: Option<Spanned<IgnoredAny>>,
 }
@@ -323,6 +334,19 @@ pub fn parse_cluster(path: &Path, source: &str) -> Result<Cluster> {
     if raw.machines.is_empty() {
         return Err(Error::input(path, 1, 0, "the cluster file has no machines"));
     }
+    let fanout = match &raw.fanout {
+        None => DEFAULT_FANOUT,
+        Some(f) if (1..=MAX_FANOUT as i64).contains(&f.value) => f.value as usize,
+        Some(f) => {
+            let (l, c) = pos(f);
+            return Err(Error::input(
+                path,
+                l,
+                c,
+                format!("fanout must be between 1 and {MAX_FANOUT}"),
+            ));
+        }
+    };
     let mut machines = Vec::new();
     let mut bindings = Bindings::default();
     for m in &raw.machines {
@@ -441,6 +465,7 @@ pub fn parse_cluster(path: &Path, source: &str) -> Result<Cluster> {
         source: source.to_string(),
         machines,
         notes,
+        fanout,
     })
 }
 
@@ -623,6 +648,26 @@ controller:
             e.contains("c.yaml:3") && e.contains("already bound to 'a' at line 2"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn fanout_is_read_and_bounded() {
+        let parse = |text: &str| parse_cluster(Path::new("c.yaml"), text);
+        let machine = "machines:\n  - {hostname: a, role: s}\n";
+        assert_eq!(parse(machine).unwrap().fanout, DEFAULT_FANOUT);
+        let c = parse(&format!("fanout: 8\n{machine}")).unwrap();
+        assert_eq!(c.fanout, 8);
+        let c = parse(&format!("{machine}fanout: 4096\n")).unwrap();
+        assert_eq!(c.fanout, MAX_FANOUT);
+        for bad in ["0", "-1", "4097", "100000000000"] {
+            let e = cluster_err(&format!("{machine}fanout: {bad}\n"));
+            assert!(
+                e.starts_with("c.yaml:3:") && e.contains("fanout must be between 1 and 4096"),
+                "{bad}: {e}"
+            );
+        }
+        let e = cluster_err(&format!("fanout: many\n{machine}"));
+        assert!(e.starts_with("c.yaml:1:"), "{e}");
     }
 
     fn cluster_err(text: &str) -> String {
