@@ -71,8 +71,7 @@ impl Folded {
 
 /// The machines as a hostlist (`node[03-60]`).
 pub fn hostlist(machines: &[String]) -> String {
-    // Until the hostlist compressor lands (issue 23 item 1).
-    machines.join(",")
+    crate::hosts::hostlist::compress(machines)
 }
 
 /// Errors grouped by their shape, groups in the order of their first machine, each group's

@@ -141,9 +141,11 @@ fn hard_limit() -> u64 {
 #[test]
 fn sixty_four_machines_are_connected_set_up_and_cleaned_up_eight_at_a_time() {
     let name = "sixty_four_machines_are_connected_set_up_and_cleaned_up_eight_at_a_time";
+    let building = std::time::Instant::now();
     let Some(mut bed) = Bed::new(name, 64) else {
         return;
     };
+    println!("{name}: bed of 64 hosts built in {:?}", building.elapsed());
     bed.add_sh_user();
     let dir = tempfile::tempdir().unwrap();
     let shared = shared_dir();
@@ -188,6 +190,7 @@ steps:
     // A soft limit of 256 is short of what 64 machines need: mpf raises it.
     let (code, err) = run_mpf(dir.path(), &exp, &cluster, Some(&bin), 256);
     let took = started.elapsed();
+    println!("{name}: mpf run took {took:?}");
     let need = 64 + 64 * (4 + 6 * 8);
     if hard_limit() < need {
         // The hard limit does not allow it: mpf says so before connecting.
