@@ -333,7 +333,9 @@ steps:
         "{err}"
     );
     assert!(err.contains("no space left on /scratch/<host>"), "{err}");
-    assert_eq!(err.matches("no space left").count(), 1, "{err}");
+    // Once in the script shown, once in its output, for all six machines.
+    assert_eq!(err.matches("no space left").count(), 2, "{err}");
+    assert!(!err.contains(&format!("/scratch/{net}")), "{err}");
 }
 
 #[test]
