@@ -314,6 +314,30 @@ impl Bindings {
     }
 }
 
+/// A count of the file (`key`), 1 to `max`, `default` when absent; else an input error at
+/// its position.
+fn count_in(
+    path: &Path,
+    v: Option<&Spanned<i64>>,
+    key: &str,
+    default: usize,
+    max: usize,
+) -> Result<usize> {
+    match v {
+        None => Ok(default),
+        Some(n) if (1..=max as i64).contains(&n.value) => Ok(n.value as usize),
+        Some(n) => {
+            let (l, c) = pos(n);
+            Err(Error::input(
+                path,
+                l,
+                c,
+                format!("{key} must be between 1 and {max}"),
+            ))
+        }
+    }
+}
+
 /// Parses and checks cluster text (`path` is used for messages).
 pub fn parse_cluster(path: &Path, source: &str) -> Result<Cluster> {
     if source.trim().is_empty() {
@@ -334,19 +358,13 @@ pub fn parse_cluster(path: &Path, source: &str) -> Result<Cluster> {
     if raw.machines.is_empty() {
         return Err(Error::input(path, 1, 0, "the cluster file has no machines"));
     }
-    let fanout = match &raw.fanout {
-        None => DEFAULT_FANOUT,
-        Some(f) if (1..=MAX_FANOUT as i64).contains(&f.value) => f.value as usize,
-        Some(f) => {
-            let (l, c) = pos(f);
-            return Err(Error::input(
-                path,
-                l,
-                c,
-                format!("fanout must be between 1 and {MAX_FANOUT}"),
-            ));
-        }
-    };
+    let fanout = count_in(
+        path,
+        raw.fanout.as_ref(),
+        "fanout",
+        DEFAULT_FANOUT,
+        MAX_FANOUT,
+    )?;
     let mut machines = Vec::new();
     let mut bindings = Bindings::default();
     for m in &raw.machines {
@@ -380,19 +398,13 @@ pub fn parse_cluster(path: &Path, source: &str) -> Result<Cluster> {
             Some(i) => Some(checked(path, i, identity_problem)?.to_string()),
             None => None,
         };
-        let max_sessions = match &r.max_sessions {
-            None => DEFAULT_MAX_SESSIONS,
-            Some(s) if (1..=MAX_SESSIONS_LIMIT as i64).contains(&s.value) => s.value as usize,
-            Some(s) => {
-                let (l, c) = pos(s);
-                return Err(Error::input(
-                    path,
-                    l,
-                    c,
-                    format!("max_sessions must be between 1 and {MAX_SESSIONS_LIMIT}"),
-                ));
-            }
-        };
+        let max_sessions = count_in(
+            path,
+            r.max_sessions.as_ref(),
+            "max_sessions",
+            DEFAULT_MAX_SESSIONS,
+            MAX_SESSIONS_LIMIT,
+        )?;
         let mut roles = Vec::new();
         let ifs = interfaces(path, &r.interfaces)?;
         if let Some(rs) = &r.role {
