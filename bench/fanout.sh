@@ -28,6 +28,7 @@
 #   the most processes mpf had (itself, its ssh clients and masters), the most file descriptors
 #   mpf held, and the most memory of mpf and its processes together (RSS, and PSS, which
 #   counts shared pages once).
+# MODE=hold: builds the bed, prints its cluster and experiment files and waits until stopped.
 # FANOUT sets the cluster file's `fanout:` (default: mpf's, 64).
 # Usage: sudo bench/fanout.sh [path/to/mpf] (default: release build).
 set -euo pipefail
@@ -38,7 +39,8 @@ case $MODE in
   steps) RUNS=${RUNS:-50} ;;
   whole) RUNS=${RUNS:-10}; SLEEP_MS=${SLEEP_MS:-200} ;;
   cost) RUNS=${RUNS:-10}; SLEEP_MS=${SLEEP_MS:-200}; COUNTS=${COUNTS:-"1 16 $HOSTS"} ;;
-  *) echo "MODE is steps, whole or cost" >&2; exit 2 ;;
+  hold) RUNS=${RUNS:-10}; SLEEP_MS=${SLEEP_MS:-200} ;;
+  *) echo "MODE is steps, whole, cost or hold" >&2; exit 2 ;;
 esac
 REPS=${REPS:-3}
 LIMIT=${LIMIT:-2}
@@ -49,7 +51,8 @@ if ip -o addr | grep -q " $NET\."; then
 fi
 tag=f$$
 user=mpffan$$
-work=$(mktemp -d)
+# Outside /tmp: each host has a /tmp of its own (below), which would hide it.
+work=$(mktemp -d -p /var/tmp mpf-fanout.XXXXXX)
 cg=/sys/fs/cgroup/cpuacct/mpf-fanout-$$
 cgh=/sys/fs/cgroup/cpuacct/mpf-fanout-hosts-$$
 cleanup() {
@@ -105,7 +108,12 @@ PasswordAuthentication no
 MaxSessions 10
 MaxStartups 200
 CONF
-  ip netns exec $ns /usr/sbin/sshd -f "$work/sshd$i.conf" -E "$work/sshd$i.log"
+  # A /tmp of its own, as a machine has: mpf's root there (/tmp/mpf-<set id>) is this host's
+  # alone, not one directory that 64 hosts fill and then all remove (64 times the work of a
+  # real machine, 5 s at the end of a 64-host run on this bed). `ip netns exec` runs in a
+  # mount namespace of its own, where the mount stays.
+  ip netns exec $ns sh -c 'mount -t tmpfs -o mode=1777,size=64m tmpfs /tmp && exec "$@"' sh \
+    /usr/sbin/sshd -f "$work/sshd$i.conf" -E "$work/sshd$i.log"
 }
 built=$(date +%s%N)
 for i in $(seq "$HOSTS"); do host "$i" & done
@@ -197,6 +205,14 @@ plain_time() {
 }
 
 med() { printf '%s\n' $1 | median; }
+
+if [ "$MODE" = hold ]; then
+  # The bed stays up for experiments by hand until this script is stopped.
+  echo "bed up: $work/c1.yaml, $work/cN.yaml, experiments $work/sN.yaml (RUNS runs of sleep)"
+  sleep infinity & hold=$!
+  trap 'kill $hold; cleanup' EXIT
+  wait
+fi
 
 if [ "$MODE" = whole ]; then
   # The whole command, connecting and closing included, 1 host and HOSTS hosts alternating.

@@ -189,6 +189,18 @@ impl Machines {
         })
     }
 
+    /// Makes the result set's root private on every remote machine, `fanout` at a time: one
+    /// session each, which the first run would otherwise open one machine after another
+    /// (2.7 s for 64 machines). A machine where it fails fails its first run, with the error.
+    pub fn prepare_roots(&self, set_id: &str) {
+        let all: Vec<Arc<dyn Transport>> = self.machines().into_iter().map(|(t, _)| t).collect();
+        each_blocking(&all, self.fanout, |t| {
+            if let Some(root) = t.remote_root(set_id) {
+                let _ = t.create_dir(&root);
+            }
+        });
+    }
+
     /// The machines of `role` (empty when it is not bound).
     pub fn nodes(&self, role: &str) -> &[RoleBinding] {
         self.roles.get(role).map_or(&[], Vec::as_slice)
