@@ -22,7 +22,8 @@
 #   Exits 1 when mpf's per-run ratio (`true`) is above LIMIT (default 2).
 # MODE=whole: the whole command (connecting, facts, the runs, closing) of a RUNS-run
 #   (default 10) experiment of a `sleep 0.2` step (SLEEP_MS=200) on 1 host and on HOSTS hosts,
-#   alternating, REPS times; prints the medians and the ratio, and exits 1 above LIMIT (2).
+#   alternating, REPS times; prints the medians, the ratio and the CPU time of each side (as
+#   below, with cpuacct), and exits 1 above LIMIT (2).
 # MODE=cost: the controller's cost at each machine count of COUNTS (default "1 16 HOSTS"): one
 #   `mpf run -c` of RUNS runs of a `sleep` step, sampled every 20 ms (pids, fds, memory):
 #   the most processes mpf had (itself, its ssh clients and masters), the most file descriptors
@@ -216,17 +217,22 @@ fi
 
 if [ "$MODE" = whole ]; then
   # The whole command, connecting and closing included, 1 host and HOSTS hosts alternating.
-  w1s='' wns=''
+  w1s='' wns='' c1s='' cns='' h1s='' hns=''
   for _ in $(seq "$REPS"); do
-    read -r w _ _ < <(mpf_time c1.yaml sN.yaml); w1s+="$w "
-    read -r w _ _ < <(mpf_time cN.yaml sN.yaml); wns+="$w "
+    read -r w c h < <(mpf_time c1.yaml sN.yaml); w1s+="$w "; c1s+="$c "; h1s+="$h "
+    read -r w c h < <(mpf_time cN.yaml sN.yaml); wns+="$w "; cns+="$c "; hns+="$h "
   done
   awk -v h="$HOSTS" -v runs="$RUNS" -v reps="$REPS" -v limit="$LIMIT" -v s="$sleep_s" \
-    -v w1="$(med "$w1s")" -v wn="$(med "$wns")" -v all1="$w1s" -v alln="$wns" 'BEGIN {
+    -v w1="$(med "$w1s")" -v wn="$(med "$wns")" -v all1="$w1s" -v alln="$wns" \
+    -v c1="$(med "$c1s")" -v cn="$(med "$cns")" -v g1="$(med "$h1s")" -v gn="$(med "$hns")" 'BEGIN {
     printf "whole `mpf run -c` of %d runs of `sleep %s`, median of %d\n", runs, s, reps
     printf "1 host:   %8.0f ms   (%s)\n", w1 / 1e6, all1
     printf "%d hosts: %8.0f ms   (%s)\n", h, wn / 1e6, alln
     printf "ratio:    %8.2fx\n", wn / w1
+    if (c1 > 0) {
+      printf "CPU, controller (mpf, ssh clients and masters): %8.0f ms  %8.0f ms\n", c1 / 1e6, cn / 1e6
+      printf "CPU, hosts (sshds and what they start):         %8.0f ms  %8.0f ms\n", g1 / 1e6, gn / 1e6
+    }
     if (wn / w1 > limit) { printf "ratio %.2fx is above %sx\n", wn / w1, limit; exit 1 }
   }'
   exit
