@@ -2,4 +2,14 @@
 //! Ansible inventories, host lists, commands) resolved into cluster machines, and Slurm's
 //! hostlist syntax.
 
+mod ansible;
+mod command;
 pub mod hostlist;
+mod nodefile;
+mod resolve;
+mod roles;
+mod slurm;
+mod sources;
+
+pub use resolve::{resolve, resolved_yaml, Resolved};
+pub use sources::{allocation, Host};
