@@ -122,6 +122,9 @@ struct RawMachine {
     interfaces: Vec<Spanned<RawInterface>>,
     #[serde(default)]
     namespaces: Vec<Spanned<RawNamespace>>,
+    /// `ssh` (default) or `srun` (with `job`).
+    transport: Option<Spanned<String>>,
+    job: Option<Spanned<ScalarText>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -432,7 +435,7 @@ pub fn parse_cluster(path: &Path, source: &str) -> Result<Cluster> {
             max_sessions,
             roles,
             line,
-            transport: MachineTransport::Ssh,
+            transport: machine_transport(path, r)?,
             address: None,
         });
     }
@@ -442,6 +445,35 @@ pub fn parse_cluster(path: &Path, source: &str) -> Result<Cluster> {
         machines,
         notes,
     })
+}
+
+/// A machine's `transport:` (`ssh`, or `srun` with the `job:` whose steps reach it).
+fn machine_transport(path: &Path, r: &RawMachine) -> Result<MachineTransport> {
+    let job = r.job.as_ref().map(|j| (pos(j), j.value.0.as_str()));
+    match (
+        r.transport.as_ref().map(|t| (pos(t), t.value.as_str())),
+        job,
+    ) {
+        (None | Some((_, "ssh")), None) => Ok(MachineTransport::Ssh),
+        (Some((_, "srun")), Some((_, job))) if crate::exec::srun::valid_job(job) => {
+            Ok(MachineTransport::Srun {
+                job: job.to_string(),
+            })
+        }
+        (Some(((l, c), "srun")), _) => Err(Error::input(
+            path,
+            l,
+            c,
+            "transport: srun needs job: with a Slurm job id",
+        )),
+        (_, Some(((l, c), _))) => Err(Error::input(path, l, c, "job: goes with transport: srun")),
+        (Some(((l, c), other)), None) => Err(Error::input(
+            path,
+            l,
+            c,
+            format!("transport '{}' must be ssh or srun", shown(other)),
+        )),
+    }
 }
 
 impl Cluster {
