@@ -5,11 +5,12 @@ pub mod guard;
 pub mod local;
 pub mod process;
 pub mod slot;
+pub mod srun;
 pub mod ssh;
 
 pub use local::Local;
 pub use process::{Output, StepProc};
-pub use ssh::{Ssh, SshConfig};
+pub use ssh::{Ssh, SshConfig, Via};
 
 use std::future::Future;
 use std::path::Path;
@@ -56,8 +57,9 @@ pub trait Transport: Send + Sync {
     }
 
     /// For a remote machine: the `ssh` command line (program first) that opens a session over
-    /// its shared connection, and the destination argument, for tools such as rsync.
-    /// `None` for the local machine.
+    /// its shared connection, and the destination argument, for tools such as rsync (with
+    /// `transport: srun`, a command that takes ssh's `[--] DEST COMMAND...` and runs COMMAND
+    /// as a step of the job: it cannot forward ports). `None` for the local machine.
     fn ssh_command(&self) -> Option<(Vec<String>, String)> {
         None
     }

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use serde_json::{json, Map, Value};
 
 use crate::error::Result;
-use crate::exec::{wrap_for, Local, Ssh, SshConfig, Transport};
+use crate::exec::{wrap_for, Local, Ssh, SshConfig, Transport, Via};
+use crate::spec::cluster::MachineTransport;
 use crate::spec::Cluster;
 use crate::spec::{Experiment, DEFAULT_ROLE};
 
@@ -314,9 +315,15 @@ pub async fn connect_all(cluster: &Cluster) -> Vec<Result<Arc<dyn Transport>>> {
             futs.push(Box::pin(async move { t }) as crate::exec::BoxFut<'_, _>);
             continue;
         }
+        // srun names the node (`-w`); ssh connects to its address.
+        let (destination, via) = match &m.transport {
+            MachineTransport::Ssh => (m.destination(), Via::Ssh),
+            MachineTransport::Srun { job } => (m.hostname.clone(), Via::Srun { job: job.clone() }),
+        };
         let cfg = SshConfig {
             name: m.hostname.clone(),
-            destination: m.destination(),
+            destination,
+            via,
             port: m.port,
             identity: m.identity.clone(),
             options: m.ssh_options.clone(),

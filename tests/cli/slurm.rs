@@ -284,7 +284,7 @@ impl SlurmBed {
     /// `srun --jobid JOB -w NODE ...` of this bed, its output.
     pub fn srun(&self, job: &str, node: &str, argv: &[&str]) -> std::process::Output {
         self.cmd("srun")
-            .args(["--jobid", job, "-w", node, "-N1", "-n1", "--overlap", "-u"])
+            .args(["--jobid", job, "-w", node, "-N1", "-n1", "--overlap"])
             .args(argv)
             .stdin(Stdio::null())
             .output()
@@ -302,6 +302,71 @@ impl SlurmBed {
                 !daemons.contains(&pid)
             })
             .collect()
+    }
+
+    /// srun processes of this bed alive on this machine (told apart from another bed's by
+    /// their `SLURM_CONF`).
+    pub fn local_sruns(&self) -> Vec<String> {
+        let conf = format!("SLURM_CONF={}", self.conf.display());
+        let mut out = Vec::new();
+        for e in std::fs::read_dir("/proc").unwrap().flatten() {
+            let p = e.path();
+            let comm = std::fs::read_to_string(p.join("comm")).unwrap_or_default();
+            let stat = std::fs::read_to_string(p.join("stat")).unwrap_or_default();
+            let zombie = stat
+                .rfind(')')
+                .and_then(|i| stat[i + 1..].split_whitespace().next())
+                == Some("Z");
+            if comm.trim() != "srun" || zombie {
+                continue;
+            }
+            let env = std::fs::read(p.join("environ")).unwrap_or_default();
+            if env.split(|b| *b == 0).any(|v| v == conf.as_bytes()) {
+                let cmd = std::fs::read(p.join("cmdline")).unwrap_or_default();
+                out.push(String::from_utf8_lossy(&cmd).replace('\0', " "));
+            }
+        }
+        out
+    }
+
+    /// A cluster file binding `roles[i]` (a YAML value) to node i, every machine a step of `job`.
+    pub fn srun_cluster(&self, dir: &Path, name: &str, job: &str, roles: &[&str]) -> PathBuf {
+        let mut text = String::from("machines:\n");
+        for (node, role) in self.nodes.iter().zip(roles) {
+            text.push_str(&format!(
+                "  - hostname: {node}\n    role: {role}\n    transport: srun\n    job: {job}\n"
+            ));
+        }
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// `mpf` with this bed's `SLURM_CONF`, run from `dir` with results under `dir/results`.
+    pub fn mpf(&self, dir: &Path) -> assert_cmd::Command {
+        let mut c = crate::common::mpf_in(dir);
+        c.env("SLURM_CONF", &self.conf);
+        c
+    }
+
+    /// Waits until no process of a test is left on any node and no srun of this bed here;
+    /// panics with what is left after `limit`.
+    pub fn assert_nothing_left(&self, limit: Duration) {
+        let start = Instant::now();
+        loop {
+            let nodes: Vec<String> = (0..self.nodes.len())
+                .flat_map(|i| self.leftovers(i))
+                .collect();
+            let local = self.local_sruns();
+            if nodes.is_empty() && local.is_empty() {
+                return;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "left on the nodes: {nodes:#?}\nsrun here: {local:#?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// The daemons' logs, for a failure's message.
@@ -398,4 +463,150 @@ fn an_allocation_of_four_nodes_runs_a_step_on_each() {
     for i in 0..4 {
         assert_eq!(s.leftovers(i), Vec::<String>::new(), "host {i}");
     }
+}
+
+/// The one result set under `dir/results`.
+fn set_dir(dir: &Path) -> PathBuf {
+    crate::common::only_set(dir)
+}
+
+const FOUR: &str = r#"
+name: four
+runs: 1
+variables:
+  i: [1, 2, 3]
+files:
+  - role: a
+    path: "{{ run_dir }}/given"
+    content: "given {{ i }}"
+steps:
+  - name: bg
+    role: b
+    background: true
+    run: sleep 30
+  - name: fg
+    role: [a, c, d]
+    run: hostname > "$MPF_RUN_DIR/host"; head -c 1000000 /dev/urandom > "$MPF_RUN_DIR/blob"
+  - name: res
+    role: a
+    run: echo mpf-result v {{ i }}; cat "$MPF_RUN_DIR/given"
+"#;
+
+/// An experiment on four nodes of an allocation, every session a step of the job: its runs,
+/// results and collected files; nothing through ssh, nothing left behind.
+#[test]
+fn an_experiment_runs_over_srun_on_four_nodes() {
+    let Some(s) = SlurmBed::new("an_experiment_runs_over_srun_on_four_nodes", 4) else {
+        return;
+    };
+    let job = s.allocate(4);
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = s.srun_cluster(dir.path(), "cluster.yaml", &job, &["a", "b", "c", "d"]);
+    let exp = crate::common::write(dir.path(), "four.yaml", FOUR);
+    let out = s
+        .mpf(dir.path())
+        .args(["run", "--quiet", "--no-plot"])
+        .arg(&exp)
+        .arg("-c")
+        .arg(&cluster)
+        .timeout(Duration::from_secs(120))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}\n{}", s.logs());
+    let set = set_dir(dir.path());
+    let records = crate::common::journal(&set);
+    assert_eq!(records.len(), 3, "{records:?}");
+    for (n, r) in records.iter().enumerate() {
+        assert_eq!(r["results"]["v"].as_f64(), Some(n as f64 + 1.0), "{r}");
+        let run = set.join(format!("runs/{n:04}"));
+        // The step ran on its node (the hostname of the node's UTS namespace: not reachable
+        // over ssh, whose sessions have the machine's) and its files came back whole.
+        for (role, node) in [("a", "n1"), ("c", "n3"), ("d", "n4")] {
+            let host = std::fs::read_to_string(run.join(role).join("host")).unwrap();
+            assert_eq!(host.trim(), node, "run {n} role {role}");
+            let blob = std::fs::metadata(run.join(role).join("blob")).unwrap();
+            assert_eq!(blob.len(), 1_000_000);
+        }
+        let given = std::fs::read_to_string(run.join("a/given")).unwrap();
+        assert_eq!(given, format!("given {}", n + 1));
+        let res = std::fs::read_to_string(run.join("a/res.out")).unwrap();
+        assert!(res.contains(&format!("given {}", n + 1)), "{res}");
+    }
+    for i in 0..4 {
+        assert_eq!(s.bed.logins(i), 0, "node {i} was reached over ssh");
+    }
+    s.assert_nothing_left(Duration::from_secs(10));
+}
+
+const SLOW: &str = r#"
+name: slow
+runs: 1
+variables:
+  n: {range: [1, 3]}
+steps:
+  - name: daemon
+    role: a
+    background: true
+    run: sleep 300
+  - name: escape
+    role: b
+    background: true
+    run: (sleep 303 &) ; sleep 304
+  - name: work
+    role: c
+    run: sh -c 'sleep 301 & sleep 302'
+    timeout: 600s
+"#;
+
+/// SIGKILL of mpf mid-run: the helper of every node sees its srun's stdin end and kills what
+/// it registered, a double-forked process included (`scancel` would miss it without cgroups);
+/// every srun here ends.
+#[test]
+fn sigkill_of_mpf_leaves_no_process_on_any_node() {
+    let Some(s) = SlurmBed::new("sigkill_of_mpf_leaves_no_process_on_any_node", 4) else {
+        return;
+    };
+    let job = s.allocate(4);
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = s.srun_cluster(dir.path(), "cluster.yaml", &job, &["a", "b", "c", "d"]);
+    let exp = crate::common::write(dir.path(), "slow.yaml", SLOW);
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("mpf"))
+        .current_dir(dir.path())
+        .env("MPF_RESULTS", dir.path().join("results"))
+        .env("SLURM_CONF", &s.conf)
+        .args(["run", "--quiet", "--no-plot"])
+        .arg(&exp)
+        .arg("-c")
+        .arg(&cluster)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        let sleeping: usize = (0..3)
+            .map(|i| {
+                s.leftovers(i)
+                    .iter()
+                    .filter(|p| p.contains(": sleep 30"))
+                    .count()
+            })
+            .sum();
+        if sleeping >= 5 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "steps did not start\n{}",
+            s.logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    s.assert_nothing_left(Duration::from_secs(15));
+    // The job itself is untouched: a step of it still runs.
+    let out = s.srun(&job, "n2", &["hostname"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "n2");
 }
