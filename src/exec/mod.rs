@@ -64,6 +64,14 @@ pub trait Transport: Send + Sync {
         None
     }
 
+    /// Why the allocation that holds this machine is over (`transport: srun`: its Slurm job is
+    /// no longer running), when it is; `None` for a machine of no allocation, or when that
+    /// cannot be told. Asked after a failed run, so that a run the end of the job failed is
+    /// not recorded as the run's failure.
+    fn allocation_ended(&self) -> Option<String> {
+        None
+    }
+
     /// Closes the connection of a remote machine (its helper sweeps what is still registered,
     /// its master exits); nothing for the local machine. Idempotent, and done on drop too:
     /// `runner::machines::disconnect_all` closes many machines at once.

@@ -73,9 +73,97 @@ pub fn remote_shell(job: &str) -> Vec<String> {
     vec!["sh".into(), "-c".into(), script, "mpf-srun".into()]
 }
 
+/// Why the job is over, when Slurm says it is: `squeue` knows it no more, or in a state other
+/// than running or suspended. `None` while it runs, and when Slurm does not answer (its
+/// controller down is no reason to give the set up).
+pub fn job_ended(job: &str) -> Option<String> {
+    let mut cmd = Command::new("squeue");
+    cmd.args(["-h", "-j", job, "-o", "%T"])
+        .stdin(std::process::Stdio::null());
+    let out = output_within(cmd, std::time::Duration::from_secs(20))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    ended_from_squeue(job, out.status.success(), text.trim(), err.trim())
+}
+
+/// `cmd`'s output, or `None` when it cannot start or takes longer than `limit` (then killed).
+/// For commands of a few lines: their output waits in the pipe until they exit.
+fn output_within(mut cmd: Command, limit: std::time::Duration) -> Option<std::process::Output> {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .ok()?;
+    let start = std::time::Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => return child.wait_with_output().ok(),
+            Ok(None) if start.elapsed() < limit => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    }
+}
+
+/// `job_ended` from squeue's answer.
+fn ended_from_squeue(job: &str, ok: bool, state: &str, err: &str) -> Option<String> {
+    if !ok {
+        // A job Slurm has purged; any other error says nothing about the job.
+        return err
+            .contains("Invalid job id")
+            .then(|| format!("Slurm job {job} has ended (squeue no longer knows it)"));
+    }
+    let state: String = state
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .take(40)
+        .collect();
+    match state.as_str() {
+        "RUNNING" | "SUSPENDED" => None,
+        "" => Some(format!("Slurm job {job} has ended")),
+        s => Some(format!("Slurm job {job} has ended ({s})")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn squeue_tells_a_job_over_from_one_running() {
+        assert_eq!(ended_from_squeue("5", true, "RUNNING", ""), None);
+        assert_eq!(ended_from_squeue("5", true, "SUSPENDED", ""), None);
+        assert_eq!(
+            ended_from_squeue("5", true, "CANCELLED", ""),
+            Some("Slurm job 5 has ended (CANCELLED)".into())
+        );
+        assert!(ended_from_squeue("5", true, "COMPLETING", "").is_some());
+        assert_eq!(
+            ended_from_squeue(
+                "5",
+                false,
+                "",
+                "slurm_load_jobs error: Invalid job id specified"
+            ),
+            Some("Slurm job 5 has ended (squeue no longer knows it)".into())
+        );
+        // The controller does not answer: nothing is known of the job.
+        assert_eq!(
+            ended_from_squeue(
+                "5",
+                false,
+                "",
+                "slurm_load_jobs error: Unable to contact slurm controller (connect failure)"
+            ),
+            None
+        );
+    }
 
     #[test]
     fn job_ids_are_digits_or_an_array_task() {

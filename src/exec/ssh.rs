@@ -982,6 +982,13 @@ impl Transport for Ssh {
         self.close();
     }
 
+    fn allocation_ended(&self) -> Option<String> {
+        match &self.cfg.via {
+            Via::Srun { job } => srun::job_ended(job),
+            Via::Ssh => None,
+        }
+    }
+
     fn ssh_command(&self) -> Option<(Vec<String>, String)> {
         if let Via::Srun { job } = &self.cfg.via {
             return Some((srun::remote_shell(job), self.cfg.destination.clone()));

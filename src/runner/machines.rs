@@ -65,6 +65,21 @@ impl Drop for Machines {
 }
 
 impl Machines {
+    /// Why the allocation of one of the machines is over (`Transport::allocation_ended`).
+    pub fn allocation_ended(&self) -> Option<String> {
+        let mut seen: Vec<&Arc<dyn Transport>> = Vec::new();
+        for t in self.roles.values().flatten().map(|b| &b.transport) {
+            if seen.iter().any(|s| Arc::ptr_eq(s, t)) {
+                continue;
+            }
+            seen.push(t);
+            if let Some(why) = t.allocation_ended() {
+                return Some(why);
+            }
+        }
+        None
+    }
+
     /// Every role of the experiment on this machine (no cluster file).
     pub fn local(exp: &Experiment) -> Result<Machines> {
         let t: Arc<dyn Transport> = Arc::new(Local::new("localhost")?);

@@ -610,3 +610,136 @@ fn sigkill_of_mpf_leaves_no_process_on_any_node() {
     let out = s.srun(&job, "n2", &["hostname"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "n2");
 }
+
+const SWEEP: &str = r#"
+name: sweep
+runs: 1
+variables:
+  i: {range: [1, 6]}
+steps:
+  - name: other
+    role: b
+    background: true
+    run: sleep 60
+  - name: work
+    role: a
+    run: sleep 0.7; echo mpf-result v {{ i }}
+"#;
+
+/// `scancel` of the job mid-run: mpf records no run the end of the job failed, leaves the set
+/// interrupted and exits 75; `--resume` with a cluster file of a new allocation runs the rest,
+/// each run once.
+#[test]
+fn a_cancelled_job_leaves_a_set_a_new_allocation_finishes() {
+    let Some(s) = SlurmBed::new("a_cancelled_job_leaves_a_set_a_new_allocation_finishes", 2) else {
+        return;
+    };
+    let job = s.allocate(2);
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = s.srun_cluster(dir.path(), "cluster.yaml", &job, &["a", "b"]);
+    let exp = crate::common::write(dir.path(), "sweep.yaml", SWEEP);
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("mpf"))
+        .current_dir(dir.path())
+        .env("MPF_RESULTS", dir.path().join("results"))
+        .env("SLURM_CONF", &s.conf)
+        .env("NO_COLOR", "1")
+        .args(["run", "--quiet", "--no-plot"])
+        .arg(&exp)
+        .arg("-c")
+        .arg(&cluster)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let set = loop {
+        let set = std::fs::read_dir(dir.path().join("results"))
+            .ok()
+            .and_then(|mut d| d.find_map(|e| e.ok().map(|e| e.path()).filter(|p| p.is_dir())));
+        if let Some(set) = set.filter(|s| crate::common::journal(s).len() >= 2) {
+            break set;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no two runs\n{}",
+            s.logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    s.cancel(&job);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(75), "{err}");
+    assert!(err.contains(&format!("Slurm job {job} has ended")), "{err}");
+    assert!(err.contains("mpf run --resume"), "{err}");
+    let first = crate::common::journal(&set);
+    assert!((2..6).contains(&first.len()), "{first:?}");
+    assert!(
+        first.iter().all(|r| r["status"] == "ok"),
+        "a run the end of the job failed was recorded: {first:?}"
+    );
+    assert_eq!(crate::common::manifest(&set)["status"], "interrupted");
+    s.assert_nothing_left(Duration::from_secs(15));
+
+    let job2 = s.allocate(2);
+    let cluster2 = s.srun_cluster(dir.path(), "cluster2.yaml", &job2, &["a", "b"]);
+    let out = s
+        .mpf(dir.path())
+        .args(["run", "--quiet", "--no-plot", "--resume", "latest", "-c"])
+        .arg(&cluster2)
+        .timeout(Duration::from_secs(120))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let all = crate::common::journal(&set);
+    let mut values: Vec<f64> = all
+        .iter()
+        .map(|r| r["results"]["v"].as_f64().unwrap())
+        .collect();
+    values.sort_by(f64::total_cmp);
+    assert_eq!(
+        values,
+        [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+        "each run once: {all:?}"
+    );
+    assert_eq!(crate::common::manifest(&set)["status"], "complete");
+    s.assert_nothing_left(Duration::from_secs(10));
+}
+
+/// Scraping Prometheus needs an ssh port forward, which srun cannot give: refused at load
+/// (exit 2, at the endpoint's line), before anything connects. No Slurm needed.
+#[test]
+fn prometheus_on_an_srun_machine_is_refused_at_load() {
+    let dir = crate::common::Sandbox::new();
+    let cluster = dir.write(
+        "cluster.yaml",
+        "machines:\n  - hostname: n1\n    role: a\n    transport: srun\n    job: 77\n",
+    );
+    let exp = dir.write(
+        "prom.yaml",
+        "name: prom\nsteps:\n  - name: s\n    role: a\n    run: 'true'\nmonitor:\n  prometheus:\n    - {role: a, port: 9100}\n",
+    );
+    let out = dir
+        .mpf()
+        .args(["run", "--quiet"])
+        .arg(&exp)
+        .arg("-c")
+        .arg(&cluster)
+        .env("SLURM_CONF", "/nonexistent/slurm.conf")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("prom.yaml:8:"), "{err}");
+    assert!(
+        err.contains("machine n1 of that role is reached with transport: srun"),
+        "{err}"
+    );
+    // Nothing ran: no result set.
+    assert!(!dir.path().join("results").exists());
+}
