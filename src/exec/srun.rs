@@ -21,18 +21,12 @@ use super::sh_quote as q;
 
 /// The flags of every session after `--jobid JOB` (checked against Slurm 22.05): one task on
 /// one node, sharing the job's resources with the other steps (`--overlap`, Slurm 20.11+), no
-/// messages of srun's own but errors (`-Q`), no MPI plugin and no CPU binding whatever the
-/// site's defaults (a step uses the node as an ssh session would). Not `-u`
+/// messages of srun's own but errors (`-Q`), no MPI plugin whatever the site's default. Not
+/// `--cpu-bind=none`: without a task plugin that binds, srun prints a warning for it on every
+/// session's stderr, where it would mix with a step's output; the site's binding applies. Not `-u`
 /// (`--unbuffered`): it makes the task's stdout a terminal, which turns `\n` into `\r\n` and
 /// which tar refuses to write an archive to; a collected archive is a session's stdout.
-const FLAGS: [&str; 6] = [
-    "-N1",
-    "-n1",
-    "--overlap",
-    "-Q",
-    "--mpi=none",
-    "--cpu-bind=none",
-];
+const FLAGS: [&str; 5] = ["-N1", "-n1", "--overlap", "-Q", "--mpi=none"];
 
 /// A job id srun takes: digits, or an array task `JOB_TASK` (a name in `--jobid` would be
 /// read as an option or go to a shell).
@@ -195,7 +189,6 @@ mod tests {
                 "--overlap",
                 "-Q",
                 "--mpi=none",
-                "--cpu-bind=none",
                 "-w",
                 "node-3",
                 "/bin/sh",
@@ -238,7 +231,7 @@ mod tests {
             assert_eq!(
                 text,
                 format!(
-                    "[--jobid][7][-N1][-n1][--overlap][-Q][--mpi=none][--cpu-bind=none][-w][{node}][/bin/sh][-c][{joined}]"
+                    "[--jobid][7][-N1][-n1][--overlap][-Q][--mpi=none][-w][{node}][/bin/sh][-c][{joined}]"
                 )
             );
         }

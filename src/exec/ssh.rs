@@ -681,7 +681,8 @@ impl Ssh {
         let text = format!("set -- {}\n{ALIVE_FN}{}", q(&mark), slot::RUNNER);
         let remote = format!("exec /bin/sh -c {} mpf-runner", q(&text));
         let child = self.spawn_session(&remote, Stdio::piped())?;
-        Ok(Slot::start(child, conn, &mark, permit))
+        let nudge = matches!(self.cfg.via, Via::Srun { .. });
+        Ok(Slot::start(child, conn, &mark, permit, nudge))
     }
 
     /// Starts a session running `remote`, its stdout and stderr piped to mpf.

@@ -536,7 +536,34 @@ fn an_experiment_runs_over_srun_on_four_nodes() {
     for i in 0..4 {
         assert_eq!(s.bed.logins(i), 0, "node {i} was reached over ssh");
     }
+    // Nothing of srun's own in what the steps wrote.
+    for e in walk(&set.join("runs")) {
+        let text = String::from_utf8_lossy(&std::fs::read(&e).unwrap()).into_owned();
+        assert!(!text.contains("srun:"), "{}: {text}", e.display());
+    }
+    // Steps go to runner sessions: n1 ran 6 steps and 3 collections, as jobs of long-lived
+    // sessions, not as a job step each.
+    let launched = std::fs::read_to_string(s.dir.join("log/slurmd-n1.log"))
+        .unwrap()
+        .matches(&format!("launch task StepId={job}."))
+        .count();
+    eprintln!("job steps launched on n1: {launched}");
+    assert!(launched <= 8, "{launched} job steps on n1");
     s.assert_nothing_left(Duration::from_secs(10));
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
 
 const SLOW: &str = r#"
