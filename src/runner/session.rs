@@ -142,6 +142,7 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
             let c = spec::load_cluster(&p)?;
             c.check_experiment(&exp)?;
             crate::runner::budget::check_sessions(&exp, &c)?;
+            crate::runner::budget::check_transports(&exp, &c)?;
             Some(c)
         }
         None => None,
