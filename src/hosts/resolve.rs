@@ -49,7 +49,7 @@ pub fn resolve(cluster: &Cluster) -> Result<Resolved> {
     let mut hosts = read_source(source).map_err(fail)?;
     let mut dropped = Vec::new();
     if source.drop_unreachable {
-        let reachable = reachable(source, &hosts, job.as_deref());
+        let reachable = reachable(source, &hosts, job.as_deref(), cluster.fanout);
         let mut kept = Vec::new();
         for (h, ok) in hosts.into_iter().zip(reachable) {
             match ok {
@@ -121,6 +121,7 @@ fn reachable(
     source: &crate::spec::hosts::HostSource,
     hosts: &[Host],
     job: Option<&str>,
+    fanout: usize,
 ) -> Vec<std::result::Result<(), String>> {
     let probe_cluster = Cluster {
         path: Default::default(),
@@ -151,6 +152,7 @@ fn reachable(
         notes: Vec::new(),
         hosts: None,
         roles: Vec::new(),
+        fanout,
     };
     let Ok(rt) = crate::runner::runtime() else {
         return hosts.iter().map(|_| Err("no runtime".into())).collect();
@@ -167,7 +169,7 @@ fn reachable(
             Err(e) => Err(e.to_string()),
         })
         .collect();
-    crate::runner::machines::disconnect_all(&open);
+    crate::runner::machines::disconnect_all(&open, fanout);
     out
 }
 
@@ -189,6 +191,9 @@ pub fn resolved_yaml(r: &Resolved) -> String {
             "# dropped as unreachable: {}\n",
             d.replace('\n', " ")
         ));
+    }
+    if r.cluster.fanout != crate::spec::cluster::DEFAULT_FANOUT {
+        s.push_str(&format!("fanout: {}\n", r.cluster.fanout));
     }
     s.push_str("machines:\n");
     for m in &r.cluster.machines {

@@ -116,13 +116,18 @@ pub(crate) async fn gather_facts(machines: &Machines, writer: &mut SetWriter) ->
 }
 
 /// The facts of every machine (with the interfaces the cluster names for it), gathered
-/// concurrently, by machine name.
+/// concurrently (`fanout` at a time), by machine name.
 pub(crate) async fn host_facts(machines: &Machines) -> Vec<crate::store::HostFacts> {
     let mut set = JoinSet::new();
+    let fanout = crate::runner::fanout::Fanout::new(machines.fanout);
     for (t, roles) in machines.machines() {
         let t = Arc::clone(&t);
         let ifaces = machines.interfaces_of(&t);
-        set.spawn(async move { facts::gather(t.as_ref(), roles, &ifaces).await });
+        set.spawn(
+            fanout
+                .clone()
+                .run_owned(async move { facts::gather(t.as_ref(), roles, &ifaces).await }),
+        );
     }
     let mut hosts = Vec::new();
     while let Some(Ok(f)) = set.join_next().await {

@@ -775,7 +775,9 @@ impl RunEnv<'_> {
         }
         stop_all(&td_groups, exp.kill_grace).await;
 
-        // Remote run directories come back into the result set, concurrently.
+        // Remote run directories come back into the result set, concurrently (`fanout` at a
+        // time).
+        let fanout = crate::runner::fanout::Fanout::new(self.machines.fanout);
         let mut collect = JoinSet::new();
         for (r, node) in &remote_nodes {
             let t = self.machines.nodes(r)[*node].transport.clone();
@@ -785,12 +787,12 @@ impl RunEnv<'_> {
                 self.where_(r, *node),
             );
             let host = self.machines.nodes(r)[*node].host.clone();
-            collect.spawn(async move {
+            collect.spawn(fanout.clone().run_owned(async move {
                 t.collect_dir(&remote, &local).await.map_err(|e| {
                     let kind = machine_failure(&e, &host).unwrap_or(FailureKind::Collection);
                     Failure::new(kind, format!("run_dir of {who}: {e}"))
                 })
-            });
+            }));
         }
         while let Some(j) = collect.join_next().await {
             if let Ok(Err(m)) = j {

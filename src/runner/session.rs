@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::exec::Transport;
 use crate::plan::{self, Plan};
 use crate::runner::events::Event;
+use crate::runner::fold::MachineError;
 use crate::runner::{run_experiment, runtime, Machines, Options, SessionOutcome};
 use crate::spec::{self, Cluster, Experiment, Order};
 use crate::store::writer::{new_id, SetWriter};
@@ -719,66 +720,84 @@ async fn probe(
 }
 
 /// Connectivity of every machine the experiment uses: connects to each and runs `true`.
-/// Every machine is reported, reachable or not.
+/// Every machine is reported, reachable or not; machines unreachable for the same reason are
+/// reported on one line (`machines n[3-60] (roles r): NOT reachable: ...`).
 pub fn check_machines(exp: &Experiment, cluster: Option<&Cluster>) -> Result<String> {
     let rt = runtime()?;
     let mut out = String::new();
-    let mut failed = Vec::new();
-    let mut line = |name: &str, roles: &str, res: std::result::Result<f64, String>| match res {
-        Ok(ms) => out.push_str(&format!(
-            "machine {name} (roles {roles}): reachable in {ms:.1} ms\n"
-        )),
-        Err(e) => {
-            out.push_str(&format!(
-                "machine {name} (roles {roles}): NOT reachable: {e}\n"
-            ));
-            failed.push(name.to_string());
-        }
-    };
+    // (error, roles) of each machine not reached.
+    let mut failed: Vec<(MachineError, String)> = Vec::new();
+    let mut line =
+        |error: MachineError, roles: String, res: std::result::Result<f64, String>| match res {
+            Ok(ms) => out.push_str(&format!(
+                "machine {} (roles {roles}): reachable in {ms:.1} ms\n",
+                error.names[0]
+            )),
+            Err(e) => failed.push((MachineError { text: e, ..error }, roles)),
+        };
     match cluster {
         None => {
             let machines = Machines::local(exp)?;
             for (t, roles) in machines.machines() {
                 let name = t.name().to_string();
                 let res = rt.block_on(probe(t, std::time::Instant::now()));
-                line(&name, &roles.join(", "), res);
+                line(MachineError::new(&name, ""), roles.join(", "), res);
             }
         }
         Some(c) => {
-            // Every machine connected and probed at once: checking 16 costs about one.
+            crate::runner::open_files::raise_for(c)?;
+            // Every machine connected and probed at once (`fanout` at a time): checking 16
+            // costs about one.
             let started = std::time::Instant::now();
             let results = rt.block_on(async {
                 let transports = crate::runner::machines::connect_all(c).await;
-                let probes = transports
-                    .into_iter()
-                    .map(|t| {
-                        Box::pin(async move {
-                            // Each connection is closed after all probes (closing blocks).
-                            match t {
-                                Ok(t) => (probe(t.clone(), started).await, Some(t)),
-                                Err(e) => (Err(e.to_string()), None),
-                            }
-                        })
-                    })
-                    .collect();
-                crate::runner::machines::join_all(probes).await
+                let probes = transports.into_iter().map(|t| async move {
+                    // Each connection is closed after all probes (closing blocks).
+                    match t {
+                        Ok(t) => (probe(t.clone(), started).await, Some(t)),
+                        Err(e) => (Err(e.to_string()), None),
+                    }
+                });
+                crate::runner::fanout::Fanout::new(c.fanout)
+                    .all(probes)
+                    .await
             });
             let mut connections = Vec::new();
             for (m, (res, connection)) in c.machines.iter().zip(results) {
                 let roles: Vec<&str> = m.roles.iter().map(|r| r.name.as_str()).collect();
-                line(&m.hostname, &roles.join(", "), res);
+                let error = crate::runner::machines::machine_error(m, String::new());
+                line(error, roles.join(", "), res);
                 connections.extend(connection);
             }
-            crate::runner::machines::disconnect_all(&connections);
+            crate::runner::machines::disconnect_all(&connections, c.fanout);
         }
     }
-    if !failed.is_empty() {
-        return Err(Error::Unreachable(format!(
-            "{out}unreachable: {}",
-            failed.join(", ")
-        )));
+    if failed.is_empty() {
+        return Ok(out);
     }
-    Ok(out)
+    let errors: Vec<MachineError> = failed.iter().map(|(e, _)| e.clone()).collect();
+    for group in crate::runner::fold::fold(&errors) {
+        let mut roles: Vec<&str> = Vec::new();
+        for (e, r) in &failed {
+            if group.machines.contains(&e.names[0]) && !roles.contains(&r.as_str()) {
+                roles.push(r);
+            }
+        }
+        let (what, machines) = match group.machines.as_slice() {
+            [one] => ("machine", one.clone()),
+            many => ("machines", crate::runner::fold::hostlist(many)),
+        };
+        out.push_str(&format!(
+            "{what} {machines} (roles {}): NOT reachable: {}\n",
+            roles.join("; "),
+            group.text
+        ));
+    }
+    let names: Vec<String> = errors.iter().map(|e| e.names[0].clone()).collect();
+    Err(Error::Unreachable(format!(
+        "{out}unreachable: {}",
+        crate::runner::fold::hostlist(&names)
+    )))
 }
 
 /// `mpf deploy`: only the setup section. Logs go to `<results>/deploys/<name>-<time>-<xxxx>/`

@@ -21,6 +21,13 @@ pub const DEFAULT_MAX_SESSIONS: usize = 8;
 /// The most sessions a machine may be given: far above any sshd's `MaxSessions`.
 pub const MAX_SESSIONS_LIMIT: usize = 1024;
 
+/// Machines connected, set up, cleaned up, asked for their facts or collected from at once
+/// unless the cluster file says otherwise (SPEC §14.4).
+pub const DEFAULT_FANOUT: usize = 64;
+
+/// The largest `fanout` a cluster file may ask for.
+pub const MAX_FANOUT: usize = 4096;
+
 /// A network interface as templates see it (`roles.X.interfaces[i]`).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Interface {
@@ -101,6 +108,9 @@ pub struct Cluster {
     pub hosts: Option<HostSource>,
     /// `roles:`: which hosts of the source bear which role.
     pub roles: Vec<RoleSpec>,
+    /// At most this many machines are connected, set up, cleaned up, asked for their facts
+    /// or collected from at once.
+    pub fanout: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -111,6 +121,7 @@ struct RawCluster {
     hosts: Option<Spanned<RawHosts>>,
     #[serde(default)]
     roles: RawRoles,
+    fanout: Option<Spanned<i64>>,
     global: Option<Spanned<IgnoredAny>>,
     controller: Option<Spanned<IgnoredAny>>,
 }
@@ -318,6 +329,30 @@ impl Bindings {
     }
 }
 
+/// A count of the file (`key`), 1 to `max`, `default` when absent; else an input error at
+/// its position.
+pub(crate) fn count_in(
+    path: &Path,
+    v: Option<&Spanned<i64>>,
+    key: &str,
+    default: usize,
+    max: usize,
+) -> Result<usize> {
+    match v {
+        None => Ok(default),
+        Some(n) if (1..=max as i64).contains(&n.value) => Ok(n.value as usize),
+        Some(n) => {
+            let (l, c) = pos(n);
+            Err(Error::input(
+                path,
+                l,
+                c,
+                format!("{key} must be between 1 and {max}"),
+            ))
+        }
+    }
+}
+
 /// Parses and checks cluster text (`path` is used for messages).
 pub fn parse_cluster(path: &Path, source: &str) -> Result<Cluster> {
     if source.trim().is_empty() {
@@ -349,6 +384,13 @@ pub fn parse_cluster(path: &Path, source: &str) -> Result<Cluster> {
             "the cluster file has no machines (list them under machines:, or take them from a source with hosts:)",
         ));
     }
+    let fanout = count_in(
+        path,
+        raw.fanout.as_ref(),
+        "fanout",
+        DEFAULT_FANOUT,
+        MAX_FANOUT,
+    )?;
     let mut machines = Vec::new();
     let mut bindings = Bindings::default();
     for m in &raw.machines {
@@ -382,15 +424,18 @@ pub fn parse_cluster(path: &Path, source: &str) -> Result<Cluster> {
             Some(i) => Some(checked(path, i, identity_problem)?.to_string()),
             None => None,
         };
-        let max_sessions = match &r.max_sessions {
-            None => DEFAULT_MAX_SESSIONS,
-            Some(s) => max_sessions(path, s)?,
-        };
         let address = match &r.address {
             Some(a) => Some(checked(path, a, host_problem)?.trim().to_string()),
             None => None,
         };
         let transport = machine_transport(path, r)?;
+        let max_sessions = count_in(
+            path,
+            r.max_sessions.as_ref(),
+            "max_sessions",
+            DEFAULT_MAX_SESSIONS,
+            MAX_SESSIONS_LIMIT,
+        )?;
         let mut roles = Vec::new();
         let ifs = interfaces(path, &r.interfaces)?;
         if let Some(rs) = &r.role {
@@ -465,21 +510,8 @@ pub fn parse_cluster(path: &Path, source: &str) -> Result<Cluster> {
         notes,
         hosts,
         roles,
+        fanout,
     })
-}
-
-/// `max_sessions`, between 1 and `MAX_SESSIONS_LIMIT`.
-pub(crate) fn max_sessions(path: &Path, s: &Spanned<i64>) -> Result<usize> {
-    if (1..=MAX_SESSIONS_LIMIT as i64).contains(&s.value) {
-        return Ok(s.value as usize);
-    }
-    let (l, c) = pos(s);
-    Err(Error::input(
-        path,
-        l,
-        c,
-        format!("max_sessions must be between 1 and {MAX_SESSIONS_LIMIT}"),
-    ))
 }
 
 /// A machine's `transport:` (`ssh`, or `srun` with the `job:` whose steps reach it).
@@ -690,6 +722,26 @@ controller:
             e.contains("c.yaml:3") && e.contains("already bound to 'a' at line 2"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn fanout_is_read_and_bounded() {
+        let parse = |text: &str| parse_cluster(Path::new("c.yaml"), text);
+        let machine = "machines:\n  - {hostname: a, role: s}\n";
+        assert_eq!(parse(machine).unwrap().fanout, DEFAULT_FANOUT);
+        let c = parse(&format!("fanout: 8\n{machine}")).unwrap();
+        assert_eq!(c.fanout, 8);
+        let c = parse(&format!("{machine}fanout: 4096\n")).unwrap();
+        assert_eq!(c.fanout, MAX_FANOUT);
+        for bad in ["0", "-1", "4097", "100000000000"] {
+            let e = cluster_err(&format!("{machine}fanout: {bad}\n"));
+            assert!(
+                e.starts_with("c.yaml:3:") && e.contains("fanout must be between 1 and 4096"),
+                "{bad}: {e}"
+            );
+        }
+        let e = cluster_err(&format!("fanout: many\n{machine}"));
+        assert!(e.starts_with("c.yaml:1:"), "{e}");
     }
 
     fn cluster_err(text: &str) -> String {

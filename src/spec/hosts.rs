@@ -281,10 +281,13 @@ pub(super) fn parse_hosts(path: &Path, raw: &Spanned<RawHosts>) -> Result<HostSo
             })
             .transpose()
     };
-    let max_sessions = match &r.max_sessions {
-        None => DEFAULT_MAX_SESSIONS,
-        Some(s) => super::cluster::max_sessions(path, s)?,
-    };
+    let max_sessions = super::cluster::count_in(
+        path,
+        r.max_sessions.as_ref(),
+        "max_sessions",
+        DEFAULT_MAX_SESSIONS,
+        super::cluster::MAX_SESSIONS_LIMIT,
+    )?;
     let port = match &r.port {
         Some(p) if p.value == 0 => return Err(at(path, p, "port must be between 1 and 65535")),
         p => p.as_ref().map(|p| p.value),

@@ -8,6 +8,7 @@ mod environment;
 mod errors;
 mod examples;
 mod export;
+mod fanout;
 mod fixtures;
 mod fuzz;
 mod fuzz_extract;
