@@ -217,7 +217,11 @@ async fn attempt(
         if o.interrupted {
             return None;
         }
-        if o.status == RunStatus::Ok || o.storage_error.is_some() || attempts > retries {
+        if o.status == RunStatus::Ok
+            || o.storage_error.is_some()
+            || o.input_error.is_some()
+            || attempts > retries
+        {
             return Some((o, attempts));
         }
         control.emit(Event::Retrying {
@@ -445,6 +449,13 @@ async fn run_round(
             control.emit(Event::Finished);
             let _ = writer.finish(SetStatus::Failed);
             return Err(crate::error::Error::Runtime(e));
+        }
+        if let Some((location, message)) = outcome.input_error {
+            // The experiment cannot run at this point (a count beyond its role): nothing of
+            // the run happened, nothing is recorded, and the set's other runs stay.
+            control.emit(Event::Finished);
+            let _ = writer.finish(SetStatus::Failed);
+            return Err(crate::error::Error::Input { location, message });
         }
         add_result_infos(exp, &mut writer.manifest.results, &outcome.results);
         for n in &outcome.notes {

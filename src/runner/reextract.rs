@@ -239,6 +239,7 @@ fn reextract_record(
             extract::extract(&inputs, &step.results, &suffix, taken),
         );
     }
+    extract::across(&exp.steps, &rec.steps, &mut all.values, &mut all.errors);
     crate::spec::derived::evaluate(exp, &rec.point, &mut all.values, &mut all.errors);
     let may_change = rec.status == RunStatus::Ok || rec.extraction_failed;
     let (status, error, extraction_failed) = match (may_change, all.errors.is_empty()) {

@@ -3,6 +3,7 @@
 mod adaptive;
 mod common;
 mod compare;
+mod count;
 mod docs;
 mod environment;
 mod errors;
