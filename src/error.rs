@@ -14,6 +14,9 @@ pub mod exit {
     pub const REGRESSION: i32 = 3;
     /// A machine could not be reached, or stopped answering.
     pub const UNREACHABLE: i32 = 4;
+    /// `mpf run` stopped before the end of its allocation (EX_TEMPFAIL): the set is
+    /// `incomplete`, and `--resume` in the next allocation completes it.
+    pub const TEMPFAIL: i32 = 75;
     /// Interrupted by a signal.
     pub const INTERRUPTED: i32 = 130;
 }

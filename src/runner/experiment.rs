@@ -32,6 +32,8 @@ pub struct Options {
     /// Run even when a machine does not meet the experiment's `require:` (the manifest
     /// records it).
     pub no_require: bool,
+    /// The end of the allocation: no run starts that is not expected to finish before it.
+    pub deadline: Option<crate::runner::deadline::Deadline>,
 }
 
 /// How a session of `mpf run` ended: counts of runs and why it stopped. Not to be confused with
@@ -54,6 +56,8 @@ pub struct SessionOutcome {
     pub cleanup_failed: bool,
     /// Machines that stopped answering during a run of this session (exit 4).
     pub machines_lost: Vec<String>,
+    /// Stopped before the allocation's end: the set is `incomplete` (exit 75).
+    pub deadline: Option<crate::runner::deadline::DeadlineStop>,
 }
 
 /// Describes a result first seen in a run: a per-role result (`goodput.server`) takes the unit
@@ -244,6 +248,9 @@ enum Flow {
 struct Progress {
     summary: SessionOutcome,
     early: EarlyStop,
+    deadline: Option<crate::runner::deadline::Deadline>,
+    /// How long runs took, for the time limit.
+    estimates: crate::runner::deadline::Estimates,
 }
 
 /// Runs the design's rounds until it asks for nothing more, appending each run to `writer`
@@ -272,7 +279,15 @@ pub async fn run_experiment(
             ..Default::default()
         },
         early: EarlyStop::new(opts.keep_going, writer.manifest.runs_ok),
+        deadline: opts.deadline.clone(),
+        estimates: match opts.deadline {
+            Some(_) => crate::runner::deadline::Estimates::from_records(writer.records()),
+            None => Default::default(),
+        },
     };
+    if let Some(d) = &progress.deadline {
+        control.emit(Event::Note(d.describe(std::time::SystemTime::now())));
+    }
     let mut warned: HashSet<String> = HashSet::new();
     let mut first = true;
     loop {
@@ -318,6 +333,8 @@ pub async fn run_experiment(
         SetStatus::Interrupted
     } else if summary.stopped || summary.early_stop.is_some() {
         SetStatus::Failed
+    } else if summary.deadline.is_some() {
+        SetStatus::Incomplete
     } else {
         SetStatus::Complete
     };
@@ -438,7 +455,13 @@ async fn run_round(
             progress.summary.interrupted = true;
             return Ok(Flow::Stop);
         }
+        let point = plan.point(run.point);
+        if let Some(stop) = time_is_up(progress, &point) {
+            progress.summary.deadline = Some(stop);
+            return Ok(Flow::Stop);
+        }
         let started = now_rfc3339();
+        let clock = std::time::Instant::now();
         let Some((outcome, attempts)) = attempt(&env, run, exp.retries, control).await else {
             progress.summary.interrupted = true;
             return Ok(Flow::Stop);
@@ -462,11 +485,15 @@ async fn run_round(
             // Warned as well as recorded, so that a refused name doesn't go unnoticed.
             control.emit(Event::Warning(format!("run {:04}: {n}", run.index)));
         }
+        if progress.deadline.is_some() {
+            let key = crate::runner::deadline::point_key(&point);
+            progress.estimates.observe(&key, clock.elapsed());
+        }
         let failure = outcome.failure.clone();
         let record = RunRecord {
             index: run.index,
             point_index: run.point,
-            point: plan.point(run.point),
+            point,
             repetition: run.repetition,
             status: outcome.status,
             attempts,
@@ -484,6 +511,26 @@ async fn run_round(
         }
     }
     Ok(Flow::Continue)
+}
+
+/// Whether the next run, at `point`, must wait for the next session: it is not expected to
+/// finish before the allocation's end. A Slurm job's end is read again first, in case its limit
+/// was extended.
+fn time_is_up(
+    progress: &mut Progress,
+    point: &serde_json::Map<String, Value>,
+) -> Option<crate::runner::deadline::DeadlineStop> {
+    let deadline = progress.deadline.as_mut()?;
+    let expected = progress
+        .estimates
+        .expected(&crate::runner::deadline::point_key(point));
+    let now = std::time::SystemTime::now();
+    deadline.refuses(now, expected)?;
+    if deadline.refresh() {
+        deadline.refuses(std::time::SystemTime::now(), expected)
+    } else {
+        deadline.refuses(now, expected)
+    }
 }
 
 /// Reports and appends a finished run; `Stop` when `on_failure: stop` or the early stop say so.

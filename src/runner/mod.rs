@@ -4,6 +4,7 @@
 
 pub mod budget;
 pub mod count;
+pub mod deadline;
 pub mod deploy;
 pub mod events;
 pub mod experiment;

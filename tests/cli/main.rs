@@ -4,6 +4,7 @@ mod adaptive;
 mod common;
 mod compare;
 mod count;
+mod deadline;
 mod docs;
 mod environment;
 mod errors;
