@@ -244,3 +244,112 @@ fn inside_a_slurm_job_its_end_time_is_the_limit() {
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("is not a Slurm job id"), "{err}");
 }
+
+/// `salloc --no-shell` of one node for `minutes`: the job id.
+fn allocate_for(s: &crate::slurm::SlurmBed, minutes: u32) -> String {
+    let out = s
+        .cmd("salloc")
+        .args(["--no-shell", "--immediate=20", "-N", "1", "-t"])
+        .arg(minutes.to_string())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("salloc");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "salloc: {err}\n{}", s.logs());
+    err.split_whitespace()
+        .last()
+        .filter(|j| j.parse::<u32>().is_ok())
+        .unwrap_or_else(|| panic!("no job id in salloc's words: {err}"))
+        .to_string()
+}
+
+/// `mpf run ARGS` as a step of `job` on its node, so that it runs inside the allocation
+/// (`SLURM_JOB_ID` set by Slurm).
+fn mpf_in_job(
+    s: &crate::slurm::SlurmBed,
+    job: &str,
+    dir: &Path,
+    args: &[&str],
+) -> std::process::Output {
+    s.cmd("srun")
+        .args(["--jobid", job, "-w", "n1", "-N1", "-n1", "--overlap", "-u"])
+        .arg(assert_cmd::cargo::cargo_bin("mpf"))
+        .args(args)
+        .current_dir(dir)
+        .env("MPF_RESULTS", dir.join("results"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("srun mpf")
+}
+
+#[test]
+fn a_real_slurm_job_s_time_limit_stops_the_set_and_a_second_allocation_completes_it() {
+    let Some(s) = crate::slurm::SlurmBed::new(
+        "a_real_slurm_job_s_time_limit_stops_the_set_and_a_second_allocation_completes_it",
+        1,
+    ) else {
+        return;
+    };
+    let sb = Sandbox::new();
+    // 24 runs of a second; the job's limit is a minute, of which 50 s are kept free: about ten
+    // runs fit.
+    let exp = sb.write(
+        "sweep.yaml",
+        "name: sweep\nruns: 1\norder: sequential\nvariables:\n  x: {range: [1, 24]}\nsteps:\n  - run: sleep 1; echo \"mpf-result v {{ x }}\"\n",
+    );
+    let first = allocate_for(&s, 1);
+    let exp_arg = exp.to_string_lossy().into_owned();
+    let out = mpf_in_job(
+        &s,
+        &first,
+        sb.path(),
+        &[
+            "run",
+            "--quiet",
+            "--no-plot",
+            "--stop-before",
+            "50s",
+            &exp_arg,
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(75), "{err}\n{}", s.logs());
+    assert!(
+        err.contains(&format!("time limit: Slurm job {first} ends at")),
+        "{err}"
+    );
+    let set = only_set(sb.path());
+    let id = set.file_name().unwrap().to_string_lossy().into_owned();
+    let done = journal(&set).len();
+    assert!(
+        (3..24).contains(&done),
+        "{done} runs in the first allocation: {err}"
+    );
+    assert_eq!(manifest(&set)["status"], "incomplete");
+    assert!(err.contains(&format!("mpf run --resume {id}")), "{err}");
+    s.cancel(&first);
+
+    // The next allocation (five minutes) runs the rest.
+    let second = allocate_for(&s, 5);
+    let out = mpf_in_job(
+        &s,
+        &second,
+        sb.path(),
+        &["run", "--quiet", "--no-plot", "--resume", &id],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains(&format!("time limit: Slurm job {second} ends at")),
+        "{err}"
+    );
+    let records = journal(&set);
+    let xs: HashSet<i64> = records
+        .iter()
+        .map(|r| r["point"]["x"].as_i64().unwrap())
+        .collect();
+    assert_eq!((records.len(), xs.len()), (24, 24), "every run once");
+    assert!(records.iter().all(|r| r["status"] == "ok"));
+    assert_eq!(manifest(&set)["status"], "complete");
+    s.cancel(&second);
+}
