@@ -44,6 +44,19 @@ impl Extracted {
     }
 }
 
+/// The suffix of the results of a step's record among a run's `records`, as the run named
+/// them: `.role` when the step ran on several roles, then `.machine` when that role has
+/// several machines (SPEC §10.1).
+pub fn record_suffix(records: &[crate::store::StepRecord], r: &crate::store::StepRecord) -> String {
+    let several_roles = records.iter().any(|o| o.name == r.name && o.role != r.role);
+    let role_part = several_roles.then_some(r.role.as_str());
+    role_part
+        .into_iter()
+        .chain(r.node.as_deref())
+        .map(|p| format!(".{p}"))
+        .collect()
+}
+
 /// Aggregates across machines (`across:`, SPEC §14.5): for each step whose results ask for
 /// them, each role it ran on, and each such result, the sum, mean, min or max of the values
 /// the machines that ran it gave (`goodput.sum`, `goodput.sum.client` when the step ran on
@@ -77,10 +90,7 @@ pub fn across(
             for e in step.results.iter().filter(|e| !e.across.is_empty()) {
                 let mut xs = Vec::with_capacity(machines.len());
                 for m in &machines {
-                    let name = match &m.node {
-                        Some(n) => format!("{}{role_part}.{n}", e.name),
-                        None => format!("{}{role_part}", e.name),
-                    };
+                    let name = format!("{}{}", e.name, record_suffix(records, m));
                     match values.get(&name) {
                         Some(Value::Number(x)) => xs.extend(x.as_f64()),
                         Some(_) => {
