@@ -112,6 +112,26 @@ fn a_scaling_study_runs_on_the_first_n_machines_and_aggregates_across_them() {
         .unwrap();
     let csv = String::from_utf8_lossy(&show.stdout);
     assert!(csv.lines().next().unwrap().contains("goodput.sum"), "{csv}");
+    // `mpf extract` computes the aggregates again from the stored outputs.
+    let out = mpf_in(dir.path())
+        .arg("extract")
+        .arg(&set)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let again = journal(&set);
+    for (a, b) in records.iter().zip(&again) {
+        assert_eq!(
+            a["results"], b["results"],
+            "mpf extract changed the results"
+        );
+        assert_eq!(b["status"], "ok");
+    }
 }
 
 #[test]
