@@ -187,7 +187,7 @@ fn unknown_keys_list_only_the_keys_of_their_section() {
     assert!(
         e.starts_with("exp.yaml:3:")
             && e.ends_with(
-                "expected one of name, role, run, background, ready, delay, timeout, results"
+                "expected one of name, role, run, background, ready, delay, timeout, count, results"
             ),
         "{e}"
     );
