@@ -14,8 +14,9 @@ pub mod exit {
     pub const REGRESSION: i32 = 3;
     /// A machine could not be reached, or stopped answering.
     pub const UNREACHABLE: i32 = 4;
-    /// The allocation the machines belong to ended (EX_TEMPFAIL): `--resume` continues the
-    /// set in another.
+    /// The allocation's time is (nearly) over: `mpf run` stopped before the end of its
+    /// allocation (the set `incomplete`), or the allocation ended under it (EX_TEMPFAIL);
+    /// `--resume` in the next allocation completes the set.
     pub const TEMPFAIL: i32 = 75;
     /// Interrupted by a signal.
     pub const INTERRUPTED: i32 = 130;

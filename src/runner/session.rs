@@ -149,6 +149,12 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
         None => None,
     };
     let plan = plan::plan(&exp)?;
+    let mut sizes: crate::runner::count::RoleSizes = match &cluster {
+        Some(c) => c.binding().into_iter().map(|(r, n)| (r, n.len())).collect(),
+        None => exp.possible_roles().into_iter().map(|r| (r, 1)).collect(),
+    };
+    sizes.entry(spec::DEFAULT_ROLE.to_string()).or_insert(1);
+    crate::runner::count::check(&exp, &plan, &sizes)?;
     // Reproducing starts a new set: only a resume continues the old one.
     let (resume_dir, resume_manifest) = match req.reproduce {
         Some(_) => (None, None),

@@ -574,11 +574,24 @@ impl Cluster {
             }
             let several_roles = sel.names.len() > 1;
             let declared = crate::spec::experiment::result_infos(std::slice::from_ref(step));
+            // Aggregates across machines (`goodput.sum`) are one result for the role.
+            let across: Vec<String> = step
+                .results
+                .iter()
+                .flat_map(|e| e.across.iter().map(|a| e.across_result(*a)))
+                .collect();
             for info in declared.iter().filter(|i| !i.name.ends_with(".duration")) {
                 let role = match (several_roles, info.name.rsplit_once('.')) {
                     (true, Some((_, r))) => r,
                     _ => sel.names[0].as_str(),
                 };
+                let unsuffixed = match several_roles {
+                    true => info.name.rsplit_once('.').map_or("", |(n, _)| n),
+                    false => info.name.as_str(),
+                };
+                if across.iter().any(|a| a == unsuffixed) {
+                    continue;
+                }
                 if let Some(nodes) = binding.get(role).filter(|n| n.len() > 1) {
                     let names = nodes.iter().map(|n| format!("{}.{n}", info.name));
                     expand.insert(info.name.clone(), names.collect());

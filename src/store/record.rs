@@ -86,6 +86,8 @@ pub enum SetStatus {
     Complete,
     Interrupted,
     Failed,
+    /// Stopped before the end of its allocation (SPEC §14.3): `--resume` in the next one.
+    Incomplete,
 }
 
 impl SetStatus {
@@ -95,6 +97,7 @@ impl SetStatus {
             SetStatus::Complete => "complete",
             SetStatus::Interrupted => "interrupted",
             SetStatus::Failed => "failed",
+            SetStatus::Incomplete => "incomplete",
         }
     }
 }

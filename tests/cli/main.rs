@@ -3,6 +3,8 @@
 mod adaptive;
 mod common;
 mod compare;
+mod count;
+mod deadline;
 mod docs;
 mod environment;
 mod errors;

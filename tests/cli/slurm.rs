@@ -654,7 +654,7 @@ steps:
 "#;
 
 /// `scancel` of the job mid-run: mpf records no run the end of the job failed, leaves the set
-/// interrupted and exits 75; `--resume` with a cluster file of a new allocation runs the rest,
+/// incomplete and exits 75; `--resume` with a cluster file of a new allocation runs the rest,
 /// each run once.
 #[test]
 fn a_cancelled_job_leaves_a_set_a_new_allocation_finishes() {
@@ -705,7 +705,7 @@ fn a_cancelled_job_leaves_a_set_a_new_allocation_finishes() {
         first.iter().all(|r| r["status"] == "ok"),
         "a run the end of the job failed was recorded: {first:?}"
     );
-    assert_eq!(crate::common::manifest(&set)["status"], "interrupted");
+    assert_eq!(crate::common::manifest(&set)["status"], "incomplete");
     s.assert_nothing_left(Duration::from_secs(15));
 
     let job2 = s.allocate(2);
