@@ -322,7 +322,8 @@ impl RunEnv<'_> {
                 for role in roles {
                     let size = self.machines.nodes(&role).len();
                     if n > size {
-                        return Err(crate::runner::count::too_many(step, n, &role, size, ""));
+                        let at = crate::runner::count::at_point(step, &self.exp.variables, base);
+                        return Err(crate::runner::count::too_many(step, n, &role, size, &at));
                     }
                 }
             }
