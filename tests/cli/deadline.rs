@@ -364,6 +364,7 @@ fn a_real_slurm_job_s_time_limit_stops_the_set_and_a_second_allocation_completes
     let set = only_set(sb.path());
     let id = set.file_name().unwrap().to_string_lossy().into_owned();
     let done = journal(&set).len();
+    println!("the first allocation (1 min, --stop-before 50s) ran {done} of 24 runs");
     assert!(
         (3..24).contains(&done),
         "{done} runs in the first allocation: {err}"
