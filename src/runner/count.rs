@@ -32,6 +32,31 @@ pub fn too_many(step: &Step, n: usize, role: &str, size: usize, point: &str) -> 
     )
 }
 
+/// ` at clients = 4`: the values of the variables a step's count and role read, at `point`.
+pub fn at_point(
+    step: &Step,
+    variables: &[crate::spec::Variable],
+    point: &serde_json::Map<String, serde_json::Value>,
+) -> String {
+    let reads = |name: &str| {
+        step.count.as_ref().is_some_and(|c| c.text.contains(name))
+            || step.role.names.iter().any(|n| n.contains(name))
+    };
+    let parts: Vec<String> = variables
+        .iter()
+        .filter(|v| reads(&v.name))
+        .map(|v| {
+            let value = point.get(&v.name).cloned().unwrap_or_default();
+            format!("{} = {}", v.name, crate::model::value_text(&value))
+        })
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" at {}", parts.join(", "))
+    }
+}
+
 /// The roles a selector names at `ctx`: templated names rendered, `all` expanded to every role.
 /// `None` when a name cannot be rendered yet (a searched variable's probe).
 fn roles_at(step: &Step, ctx: &minijinja::Value, sizes: &RoleSizes) -> Option<Vec<String>> {
@@ -97,20 +122,7 @@ pub fn check(exp: &Experiment, plan: &Plan, sizes: &RoleSizes) -> Result<()> {
             for role in roles {
                 let size = sizes.get(&role).copied().unwrap_or(0);
                 if n > size {
-                    let at = read
-                        .iter()
-                        .map(|&i| {
-                            let v = &plan.variables[i];
-                            let value = point.get(&v.name).cloned().unwrap_or_default();
-                            format!("{} = {}", v.name, crate::model::value_text(&value))
-                        })
-                        .collect::<Vec<_>>()
-                        .join(", ");
-                    let at = if at.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" at {at}")
-                    };
+                    let at = at_point(step, &plan.variables, &point);
                     let (location, message) = too_many(step, n, &role, size, &at);
                     return Err(Error::Input { location, message });
                 }

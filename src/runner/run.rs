@@ -307,20 +307,26 @@ impl RunEnv<'_> {
         &self,
         base: &Map<String, Value>,
     ) -> Result<Vec<Option<usize>>, (crate::error::Location, String)> {
+        let mut out = vec![None; self.exp.steps.len()];
+        if self.exp.steps.iter().all(|s| s.count.is_none()) {
+            return Ok(out); // the common case costs no context
+        }
         let ctx = minijinja::Value::from_serialize(base);
-        let mut out = Vec::with_capacity(self.exp.steps.len());
-        for step in &self.exp.steps {
+        for (slot, step) in out.iter_mut().zip(&self.exp.steps) {
             let loc = || step.count.as_ref().map_or(&step.loc, |c| &c.loc).clone();
-            let n = step.count_at(&ctx).map_err(|m| (loc(), m))?;
-            if let (Some(n), Ok(roles)) = (n, self.resolve_roles(&step.role, base)) {
+            let Some(n) = step.count_at(&ctx).map_err(|m| (loc(), m))? else {
+                continue;
+            };
+            *slot = Some(n);
+            if let Ok(roles) = self.resolve_roles(&step.role, base) {
                 for role in roles {
                     let size = self.machines.nodes(&role).len();
                     if n > size {
-                        return Err(crate::runner::count::too_many(step, n, &role, size, ""));
+                        let at = crate::runner::count::at_point(step, &self.exp.variables, base);
+                        return Err(crate::runner::count::too_many(step, n, &role, size, &at));
                     }
                 }
             }
-            out.push(n);
         }
         Ok(out)
     }

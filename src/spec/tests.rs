@@ -417,3 +417,14 @@ fn count_and_across_are_checked_at_load() {
         "0"
     );
 }
+
+#[test]
+fn aggregates_across_machines_are_results_for_runs_on_and_search_conditions() {
+    let src = "variables:\n  clients: [1, 2]\n  rate: {range: [1, 100]}\nruns: {min: 2, max: 4, ci: 5%, on: [goodput.sum]}\nsearch: {variable: rate, condition: 'results[\"goodput.sum\"] > 10 and results[\"goodput.min\"] > 1'}\nsteps:\n  - role: client\n    count: \"{{ clients }}\"\n    run: x\n    results:\n      goodput: {regex: '(\\d+)', across: [sum, min]}\n";
+    let e = parse(src).unwrap();
+    assert_eq!(e.adaptive.unwrap().targets[0].0, "goodput.sum");
+    assert!(e.search.is_some());
+    // An aggregate that is not asked for is not a result.
+    let bad = src.replace("on: [goodput.sum]", "on: [goodput.max]");
+    assert!(err(&bad).contains("goodput.max"), "{}", err(&bad));
+}

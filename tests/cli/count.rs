@@ -221,7 +221,9 @@ steps:
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
         err.contains("search.yaml:7:")
-            && err.contains("runs on 8 machines of role 'client', but role 'client' has 1 machine"),
+            && err.contains(
+                "runs on 8 machines of role 'client' at clients = 8, but role 'client' has 1 machine"
+            ),
         "{err}"
     );
     let set = only_set(sb.path());

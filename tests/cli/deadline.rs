@@ -42,7 +42,13 @@ fn assert_whole(set: &Path) {
 #[test]
 fn a_set_stops_before_the_end_with_75_and_resume_completes_it() {
     let sb = Sandbox::new();
-    let exp = sb.write("sweep.yaml", SWEEP);
+    let exp = sb.write(
+        "sweep.yaml",
+        &format!(
+            "{SWEEP}cleanup:\n  - run: echo cleaned >> {}\n",
+            sb.path().join("cleanup.log").display()
+        ),
+    );
     let out = sb
         .mpf()
         .args([
@@ -79,6 +85,9 @@ fn a_set_stops_before_the_end_with_75_and_resume_completes_it() {
     );
     assert!(err.contains(&format!("mpf run --resume {id}")), "{err}");
     assert!(err.contains(", incomplete"), "{err}");
+    // Cleanup ran as after any session.
+    let cleaned = std::fs::read_to_string(sb.path().join("cleanup.log")).unwrap();
+    assert_eq!(cleaned, "cleaned\n");
     // `mpf ls` and `mpf show` say so.
     let ls = sb.mpf().args(["ls"]).output().unwrap();
     assert!(String::from_utf8_lossy(&ls.stdout).contains("incomplete"));
@@ -215,6 +224,40 @@ fn inside_a_slurm_job_its_end_time_is_the_limit() {
     );
     assert_whole(&set);
 
+    // A limit extended while the set runs (`scontrol update ... TimeLimit=`): read again
+    // before stopping, it lets the set go on. The stand-in answers 2 s the first time, then an
+    // hour.
+    let bin = sb.path().join("bin");
+    std::fs::write(
+        bin.join("scontrol"),
+        format!(
+            "#!/bin/sh\nif [ -e {calls} ]; then end={later}; else end={soon}; touch {calls}; fi\necho \"JobId=42 EndTime=$end\"\n",
+            calls = sb.path().join("called").display(),
+            soon = local_time_in(2),
+            later = local_time_in(3600)
+        ),
+    )
+    .unwrap();
+    let out = sb
+        .mpf()
+        .env("PATH", &path)
+        .env("SLURM_JOB_ID", "42")
+        .args([
+            "run",
+            "--quiet",
+            "--no-plot",
+            "--stop-before",
+            "1s",
+            "--set",
+            "x=1,2,3",
+        ])
+        .arg(&exp)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("3 runs ok"), "{err}");
+
     // A job whose end cannot be read: a warning, and the runs go on without a limit.
     fake_scontrol(sb.path(), "whenever");
     let out = sb
@@ -321,6 +364,7 @@ fn a_real_slurm_job_s_time_limit_stops_the_set_and_a_second_allocation_completes
     let set = only_set(sb.path());
     let id = set.file_name().unwrap().to_string_lossy().into_owned();
     let done = journal(&set).len();
+    println!("the first allocation (1 min, --stop-before 50s) ran {done} of 24 runs");
     assert!(
         (3..24).contains(&done),
         "{done} runs in the first allocation: {err}"
