@@ -770,3 +770,51 @@ fn prometheus_on_an_srun_machine_is_refused_at_load() {
     // Nothing ran: no result set.
     assert!(!dir.path().join("results").exists());
 }
+
+/// `sync:` over srun: rsync's remote shell is a step of the job (the tar fallback too).
+#[test]
+fn setup_syncs_a_directory_to_a_node_through_srun() {
+    let Some(s) = SlurmBed::new("setup_syncs_a_directory_to_a_node_through_srun", 1) else {
+        return;
+    };
+    let job = s.allocate(1);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("src")).unwrap();
+    std::fs::write(dir.path().join("src/hello.txt"), "hello 'there'\n").unwrap();
+    // Bytes a terminal would change (`\n` to `\r\n`, control characters).
+    let blob: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 256) as u8).collect();
+    std::fs::write(dir.path().join("src/blob"), &blob).unwrap();
+    let dest = dir.path().join("on node");
+    let cluster = s.srun_cluster(dir.path(), "cluster.yaml", &job, &["a"]);
+    let exp = crate::common::write(
+        dir.path(),
+        "sync.yaml",
+        &format!(
+            "name: sy\nsetup:\n  - role: a\n    sync: {{from: ./src, to: \"{}\"}}\nsteps:\n  - name: s\n    role: a\n    run: cat \"{}/hello.txt\"; hostname\n",
+            dest.display(),
+            dest.display()
+        ),
+    );
+    let out = s
+        .mpf(dir.path())
+        .args(["run", "--no-plot"])
+        .arg(&exp)
+        .arg("-c")
+        .arg(&cluster)
+        .timeout(Duration::from_secs(120))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let set = set_dir(dir.path());
+    let setup = std::fs::read_to_string(set.join("setup/n1.log")).unwrap();
+    assert!(setup.contains("$ sync "), "{setup}");
+    assert!(
+        !setup.contains("copying with tar"),
+        "rsync itself failed: {setup}"
+    );
+    let log = std::fs::read_to_string(set.join("runs/0000/a/s.out")).unwrap();
+    assert_eq!(std::fs::read(dest.join("blob")).unwrap(), blob);
+    assert_eq!(log, "hello 'there'\nn1\n");
+    assert_eq!(s.bed.logins(0), 0);
+}
