@@ -503,6 +503,26 @@ fn an_experiment_runs_over_srun_on_four_nodes() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = s.srun_cluster(dir.path(), "cluster.yaml", &job, &["a", "b", "c", "d"]);
     let exp = crate::common::write(dir.path(), "four.yaml", FOUR);
+    // `mpf check` reaches every node as a step of the job.
+    let out = s
+        .mpf(dir.path())
+        .arg("check")
+        .arg(&exp)
+        .arg("-c")
+        .arg(&cluster)
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for node in &s.nodes {
+        assert!(text.contains(node.as_str()), "{text}");
+    }
     let out = s
         .mpf(dir.path())
         .args(["run", "--quiet", "--no-plot"])
@@ -817,4 +837,37 @@ fn setup_syncs_a_directory_to_a_node_through_srun() {
     assert_eq!(std::fs::read(dest.join("blob")).unwrap(), blob);
     assert_eq!(log, "hello 'there'\nn1\n");
     assert_eq!(s.bed.logins(0), 0);
+}
+
+/// A job that is not running: the machines are unreachable at the start (exit 4), with
+/// Slurm's own words and the job named.
+#[test]
+fn a_job_that_is_not_running_makes_its_nodes_unreachable() {
+    let Some(s) = SlurmBed::new("a_job_that_is_not_running_makes_its_nodes_unreachable", 1) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = s.srun_cluster(dir.path(), "cluster.yaml", "4242", &["a"]);
+    let exp = crate::common::write(
+        dir.path(),
+        "e.yaml",
+        "name: e\nsteps:\n  - name: s\n    role: a\n    run: 'true'\n",
+    );
+    let out = s
+        .mpf(dir.path())
+        .args(["run", "--quiet", "--no-plot"])
+        .arg(&exp)
+        .arg("-c")
+        .arg(&cluster)
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(
+        err.contains("cannot reach machine n1 as a step of Slurm job 4242 on node n1"),
+        "{err}"
+    );
+    assert!(err.contains("Invalid job id"), "{err}");
+    s.assert_nothing_left(Duration::from_secs(5));
 }
