@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use super::de::{pos, shown, yaml_error, yaml_options, OneOrMany, ScalarText};
+use super::hosts::{parse_hosts, parse_roles, HostSource, RawHosts, RawRoles, RoleSpec};
 use crate::error::{Error, Result};
 use crate::spec::{role_name_problem, Experiment, DEFAULT_ROLE};
 
@@ -95,6 +96,11 @@ pub struct Cluster {
     pub machines: Vec<Machine>,
     /// Notes for the user (ignored sections of the original format).
     pub notes: Vec<String>,
+    /// `hosts:`: machines still to take from a host source (SPEC 14.1); `None` once
+    /// `crate::hosts::resolve` has made them `machines` (or when the file lists them all).
+    pub hosts: Option<HostSource>,
+    /// `roles:`: which hosts of the source bear which role.
+    pub roles: Vec<RoleSpec>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -102,6 +108,9 @@ pub struct Cluster {
 struct RawCluster {
     #[serde(default)]
     machines: Vec<Spanned<RawMachine>>,
+    hosts: Option<Spanned<RawHosts>>,
+    #[serde(default)]
+    roles: RawRoles,
     global: Option<Spanned<IgnoredAny>>,
     controller: Option<Spanned<IgnoredAny>>,
 }
@@ -122,6 +131,9 @@ struct RawMachine {
     interfaces: Vec<Spanned<RawInterface>>,
     #[serde(default)]
     namespaces: Vec<Spanned<RawNamespace>>,
+    /// The address to connect to when it differs from the host name (as host sources and
+    /// `cluster.resolved.yaml` give it).
+    address: Option<Spanned<String>>,
     /// `ssh` (default) or `srun` (with `job`).
     transport: Option<Spanned<String>>,
     job: Option<Spanned<ScalarText>>,
@@ -199,7 +211,7 @@ fn checked<'a>(
 /// Host names reach ssh's command line and the remote shell: a DNS name or ssh_config alias
 /// (letters, digits, `-`, `_`, labels separated by dots, no label starting with `-`), an IPv4
 /// or an IPv6 address. Never an option (`-oProxyCommand=...`), never two words.
-fn host_problem(h: &str) -> Option<String> {
+pub(crate) fn host_problem(h: &str) -> Option<String> {
     let h = h.trim();
     if h.parse::<std::net::IpAddr>().is_ok() {
         return None;
@@ -222,7 +234,7 @@ fn host_problem(h: &str) -> Option<String> {
 
 /// A login name as POSIX and useradd allow it (letters, digits, `.`, `_`, `-`, a final `$`),
 /// not starting with `-`.
-fn user_problem(u: &str) -> Option<String> {
+pub(crate) fn user_problem(u: &str) -> Option<String> {
     let body = u.strip_suffix('$').unwrap_or(u);
     let ok = !body.is_empty()
         && u.len() <= 32
@@ -239,7 +251,7 @@ fn user_problem(u: &str) -> Option<String> {
 }
 
 /// The identity file is given to ssh as an argument of `-i`; a newline or NUL would cut it.
-fn identity_problem(i: &str) -> Option<String> {
+pub(crate) fn identity_problem(i: &str) -> Option<String> {
     (i.trim().is_empty() || i.chars().any(char::is_control))
         .then(|| format!("identity '{}' is not a file path", shown(i)))
 }
@@ -323,8 +335,19 @@ pub fn parse_cluster(path: &Path, source: &str) -> Result<Cluster> {
             ));
         }
     }
-    if raw.machines.is_empty() {
-        return Err(Error::input(path, 1, 0, "the cluster file has no machines"));
+    let hosts = raw
+        .hosts
+        .as_ref()
+        .map(|h| parse_hosts(path, h))
+        .transpose()?;
+    let roles = parse_roles(path, &raw.roles, hosts.as_ref())?;
+    if raw.machines.is_empty() && hosts.is_none() {
+        return Err(Error::input(
+            path,
+            1,
+            0,
+            "the cluster file has no machines (list them under machines:, or take them from a source with hosts:)",
+        ));
     }
     let mut machines = Vec::new();
     let mut bindings = Bindings::default();
@@ -361,17 +384,13 @@ pub fn parse_cluster(path: &Path, source: &str) -> Result<Cluster> {
         };
         let max_sessions = match &r.max_sessions {
             None => DEFAULT_MAX_SESSIONS,
-            Some(s) if (1..=MAX_SESSIONS_LIMIT as i64).contains(&s.value) => s.value as usize,
-            Some(s) => {
-                let (l, c) = pos(s);
-                return Err(Error::input(
-                    path,
-                    l,
-                    c,
-                    format!("max_sessions must be between 1 and {MAX_SESSIONS_LIMIT}"),
-                ));
-            }
+            Some(s) => max_sessions(path, s)?,
         };
+        let address = match &r.address {
+            Some(a) => Some(checked(path, a, host_problem)?.trim().to_string()),
+            None => None,
+        };
+        let transport = machine_transport(path, r)?;
         let mut roles = Vec::new();
         let ifs = interfaces(path, &r.interfaces)?;
         if let Some(rs) = &r.role {
@@ -435,8 +454,8 @@ pub fn parse_cluster(path: &Path, source: &str) -> Result<Cluster> {
             max_sessions,
             roles,
             line,
-            transport: machine_transport(path, r)?,
-            address: None,
+            transport,
+            address,
         });
     }
     Ok(Cluster {
@@ -444,7 +463,23 @@ pub fn parse_cluster(path: &Path, source: &str) -> Result<Cluster> {
         source: source.to_string(),
         machines,
         notes,
+        hosts,
+        roles,
     })
+}
+
+/// `max_sessions`, between 1 and `MAX_SESSIONS_LIMIT`.
+pub(crate) fn max_sessions(path: &Path, s: &Spanned<i64>) -> Result<usize> {
+    if (1..=MAX_SESSIONS_LIMIT as i64).contains(&s.value) {
+        return Ok(s.value as usize);
+    }
+    let (l, c) = pos(s);
+    Err(Error::input(
+        path,
+        l,
+        c,
+        format!("max_sessions must be between 1 and {MAX_SESSIONS_LIMIT}"),
+    ))
 }
 
 /// A machine's `transport:` (`ssh`, or `srun` with the `job:` whose steps reach it).
@@ -455,7 +490,7 @@ fn machine_transport(path: &Path, r: &RawMachine) -> Result<MachineTransport> {
         job,
     ) {
         (None | Some((_, "ssh")), None) => Ok(MachineTransport::Ssh),
-        (Some((_, "srun")), Some((_, job))) if crate::exec::srun::valid_job(job) => {
+        (Some((_, "srun")), Some((_, job))) if super::hosts::slurm_job_ok(job) => {
             Ok(MachineTransport::Srun {
                 job: job.to_string(),
             })
