@@ -349,6 +349,33 @@ impl SlurmBed {
         c
     }
 
+    /// `mpf ARGS` as `mpf` runs it, its output (at most two minutes).
+    pub fn run_mpf(&self, dir: &Path, args: &[&std::ffi::OsStr]) -> std::process::Output {
+        self.mpf(dir)
+            .args(args)
+            .timeout(Duration::from_secs(120))
+            .output()
+            .unwrap()
+    }
+
+    /// `mpf run --quiet --no-plot EXP -c CLUSTER` started in the background, as `mpf` runs it,
+    /// its stderr piped.
+    pub fn spawn_mpf_run(&self, dir: &Path, exp: &Path, cluster: &Path) -> Child {
+        Command::new(assert_cmd::cargo::cargo_bin("mpf"))
+            .current_dir(dir)
+            .env("MPF_RESULTS", dir.join("results"))
+            .env("SLURM_CONF", &self.conf)
+            .env("NO_COLOR", "1")
+            .args(["run", "--quiet", "--no-plot"])
+            .arg(exp)
+            .arg("-c")
+            .arg(cluster)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
     /// Waits until no process of a test is left on any node and no srun of this bed here;
     /// panics with what is left after `limit`.
     pub fn assert_nothing_left(&self, limit: Duration) {
@@ -470,6 +497,41 @@ fn set_dir(dir: &Path) -> PathBuf {
     crate::common::only_set(dir)
 }
 
+/// A bed of `roles.len()` nodes, an allocation of them all, and in a fresh directory a cluster
+/// file binding `roles[i]` to node i over srun and the experiment `exp`.
+struct Setup {
+    s: SlurmBed,
+    job: String,
+    dir: tempfile::TempDir,
+    cluster: PathBuf,
+    exp: PathBuf,
+}
+
+impl Setup {
+    fn new(test: &str, roles: &[&str], exp: &str) -> Option<Setup> {
+        let s = SlurmBed::new(test, roles.len())?;
+        let job = s.allocate(roles.len());
+        let dir = tempfile::tempdir().unwrap();
+        let cluster = s.srun_cluster(dir.path(), "cluster.yaml", &job, roles);
+        let exp = crate::common::write(dir.path(), "exp.yaml", exp);
+        Some(Setup {
+            s,
+            job,
+            dir,
+            cluster,
+            exp,
+        })
+    }
+
+    /// `mpf COMMAND EXP -c CLUSTER ARGS`.
+    fn mpf(&self, command: &str, args: &[&str]) -> std::process::Output {
+        let mut all: Vec<&std::ffi::OsStr> = vec![command.as_ref(), self.exp.as_os_str()];
+        all.extend([std::ffi::OsStr::new("-c"), self.cluster.as_os_str()]);
+        all.extend(args.iter().map(std::ffi::OsStr::new));
+        self.s.run_mpf(self.dir.path(), &all)
+    }
+}
+
 const FOUR: &str = r#"
 name: four
 runs: 1
@@ -496,23 +558,13 @@ steps:
 /// results and collected files; nothing through ssh, nothing left behind.
 #[test]
 fn an_experiment_runs_over_srun_on_four_nodes() {
-    let Some(s) = SlurmBed::new("an_experiment_runs_over_srun_on_four_nodes", 4) else {
+    let test = "an_experiment_runs_over_srun_on_four_nodes";
+    let Some(t) = Setup::new(test, &["a", "b", "c", "d"], FOUR) else {
         return;
     };
-    let job = s.allocate(4);
-    let dir = tempfile::tempdir().unwrap();
-    let cluster = s.srun_cluster(dir.path(), "cluster.yaml", &job, &["a", "b", "c", "d"]);
-    let exp = crate::common::write(dir.path(), "four.yaml", FOUR);
+    let (s, job, dir) = (&t.s, &t.job, &t.dir);
     // `mpf check` reaches every node as a step of the job.
-    let out = s
-        .mpf(dir.path())
-        .arg("check")
-        .arg(&exp)
-        .arg("-c")
-        .arg(&cluster)
-        .timeout(Duration::from_secs(60))
-        .output()
-        .unwrap();
+    let out = t.mpf("check", &[]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -523,15 +575,7 @@ fn an_experiment_runs_over_srun_on_four_nodes() {
     for node in &s.nodes {
         assert!(text.contains(node.as_str()), "{text}");
     }
-    let out = s
-        .mpf(dir.path())
-        .args(["run", "--quiet", "--no-plot"])
-        .arg(&exp)
-        .arg("-c")
-        .arg(&cluster)
-        .timeout(Duration::from_secs(120))
-        .output()
-        .unwrap();
+    let out = t.mpf("run", &["--quiet", "--no-plot"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}\n{}", s.logs());
     let set = set_dir(dir.path());
@@ -611,25 +655,12 @@ steps:
 /// every srun here ends.
 #[test]
 fn sigkill_of_mpf_leaves_no_process_on_any_node() {
-    let Some(s) = SlurmBed::new("sigkill_of_mpf_leaves_no_process_on_any_node", 4) else {
+    let test = "sigkill_of_mpf_leaves_no_process_on_any_node";
+    let Some(t) = Setup::new(test, &["a", "b", "c", "d"], SLOW) else {
         return;
     };
-    let job = s.allocate(4);
-    let dir = tempfile::tempdir().unwrap();
-    let cluster = s.srun_cluster(dir.path(), "cluster.yaml", &job, &["a", "b", "c", "d"]);
-    let exp = crate::common::write(dir.path(), "slow.yaml", SLOW);
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("mpf"))
-        .current_dir(dir.path())
-        .env("MPF_RESULTS", dir.path().join("results"))
-        .env("SLURM_CONF", &s.conf)
-        .args(["run", "--quiet", "--no-plot"])
-        .arg(&exp)
-        .arg("-c")
-        .arg(&cluster)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let (s, job) = (&t.s, &t.job);
+    let mut child = s.spawn_mpf_run(t.dir.path(), &t.exp, &t.cluster);
     let start = Instant::now();
     loop {
         let sleeping: usize = (0..3)
@@ -654,7 +685,7 @@ fn sigkill_of_mpf_leaves_no_process_on_any_node() {
     child.wait().unwrap();
     s.assert_nothing_left(Duration::from_secs(15));
     // The job itself is untouched: a step of it still runs.
-    let out = s.srun(&job, "n2", &["hostname"]);
+    let out = s.srun(job, "n2", &["hostname"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "n2");
 }
 
@@ -678,26 +709,12 @@ steps:
 /// each run once.
 #[test]
 fn a_cancelled_job_leaves_a_set_a_new_allocation_finishes() {
-    let Some(s) = SlurmBed::new("a_cancelled_job_leaves_a_set_a_new_allocation_finishes", 2) else {
+    let test = "a_cancelled_job_leaves_a_set_a_new_allocation_finishes";
+    let Some(t) = Setup::new(test, &["a", "b"], SWEEP) else {
         return;
     };
-    let job = s.allocate(2);
-    let dir = tempfile::tempdir().unwrap();
-    let cluster = s.srun_cluster(dir.path(), "cluster.yaml", &job, &["a", "b"]);
-    let exp = crate::common::write(dir.path(), "sweep.yaml", SWEEP);
-    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("mpf"))
-        .current_dir(dir.path())
-        .env("MPF_RESULTS", dir.path().join("results"))
-        .env("SLURM_CONF", &s.conf)
-        .env("NO_COLOR", "1")
-        .args(["run", "--quiet", "--no-plot"])
-        .arg(&exp)
-        .arg("-c")
-        .arg(&cluster)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (s, job, dir) = (&t.s, &t.job, &t.dir);
+    let child = s.spawn_mpf_run(dir.path(), &t.exp, &t.cluster);
     let start = Instant::now();
     let set = loop {
         let set = std::fs::read_dir(dir.path().join("results"))
@@ -713,7 +730,7 @@ fn a_cancelled_job_leaves_a_set_a_new_allocation_finishes() {
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    s.cancel(&job);
+    s.cancel(job);
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(75), "{err}");
@@ -730,19 +747,12 @@ fn a_cancelled_job_leaves_a_set_a_new_allocation_finishes() {
 
     let job2 = s.allocate(2);
     let cluster2 = s.srun_cluster(dir.path(), "cluster2.yaml", &job2, &["a", "b"]);
-    let out = s
-        .mpf(dir.path())
-        .args(["run", "--quiet", "--no-plot", "--resume", "latest", "-c"])
-        .arg(&cluster2)
-        .timeout(Duration::from_secs(120))
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let args = ["run", "--quiet", "--no-plot", "--resume", "latest", "-c"];
+    let mut args: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+    args.push(cluster2.as_os_str());
+    let out = s.run_mpf(dir.path(), &args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
     let all = crate::common::journal(&set);
     let mut values: Vec<f64> = all
         .iter()
@@ -794,10 +804,6 @@ fn prometheus_on_an_srun_machine_is_refused_at_load() {
 /// `sync:` over srun: rsync's remote shell is a step of the job (the tar fallback too).
 #[test]
 fn setup_syncs_a_directory_to_a_node_through_srun() {
-    let Some(s) = SlurmBed::new("setup_syncs_a_directory_to_a_node_through_srun", 1) else {
-        return;
-    };
-    let job = s.allocate(1);
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("src")).unwrap();
     std::fs::write(dir.path().join("src/hello.txt"), "hello 'there'\n").unwrap();
@@ -805,28 +811,24 @@ fn setup_syncs_a_directory_to_a_node_through_srun() {
     let blob: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 256) as u8).collect();
     std::fs::write(dir.path().join("src/blob"), &blob).unwrap();
     let dest = dir.path().join("on node");
-    let cluster = s.srun_cluster(dir.path(), "cluster.yaml", &job, &["a"]);
-    let exp = crate::common::write(
-        dir.path(),
-        "sync.yaml",
-        &format!(
-            "name: sy\nsetup:\n  - role: a\n    sync: {{from: ./src, to: \"{}\"}}\nsteps:\n  - name: s\n    role: a\n    run: cat \"{}/hello.txt\"; hostname\n",
-            dest.display(),
-            dest.display()
-        ),
+    let exp = format!(
+        "name: sy\nsetup:\n  - role: a\n    sync: {{from: \"{}\", to: \"{}\"}}\nsteps:\n  - name: s\n    role: a\n    run: cat \"{}/hello.txt\"; hostname\n",
+        dir.path().join("src").display(),
+        dest.display(),
+        dest.display()
     );
-    let out = s
-        .mpf(dir.path())
-        .args(["run", "--no-plot"])
-        .arg(&exp)
-        .arg("-c")
-        .arg(&cluster)
-        .timeout(Duration::from_secs(120))
-        .output()
-        .unwrap();
+    let Some(t) = Setup::new(
+        "setup_syncs_a_directory_to_a_node_through_srun",
+        &["a"],
+        &exp,
+    ) else {
+        return;
+    };
+    let s = &t.s;
+    let out = t.mpf("run", &["--no-plot"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
-    let set = set_dir(dir.path());
+    let set = set_dir(t.dir.path());
     let setup = std::fs::read_to_string(set.join("setup/n1.log")).unwrap();
     assert!(setup.contains("$ sync "), "{setup}");
     assert!(
