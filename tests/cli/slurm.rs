@@ -873,3 +873,54 @@ fn a_job_that_is_not_running_makes_its_nodes_unreachable() {
     assert!(err.contains("Invalid job id"), "{err}");
     s.assert_nothing_left(Duration::from_secs(5));
 }
+
+/// mpf inside a batch job (as a job script chained with `--dependency` runs it), its machines
+/// the nodes of that same job over srun: the job's `SLURM_*` environment does not get in the
+/// way of its steps.
+#[test]
+fn mpf_inside_a_batch_job_reaches_the_jobs_nodes_over_srun() {
+    let Some(s) = SlurmBed::new("mpf_inside_a_batch_job_reaches_the_jobs_nodes_over_srun", 2)
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    crate::common::write(
+        dir.path(),
+        "e.yaml",
+        "name: e\nruns: 2\nsteps:\n  - name: s\n    role: [a, b]\n    run: hostname > \"$MPF_RUN_DIR/host\"\n",
+    );
+    let script = crate::common::write(
+        dir.path(),
+        "job.sh",
+        &format!(
+            "#!/bin/sh\ncd {d}\nprintf 'machines:\\n  - {{hostname: n1, role: a, transport: srun, job: %s}}\\n  - {{hostname: n2, role: b, transport: srun, job: %s}}\\n' \"$SLURM_JOB_ID\" \"$SLURM_JOB_ID\" > cluster.yaml\nMPF_RESULTS={d}/results NO_COLOR=1 exec {mpf} run --quiet --no-plot e.yaml -c cluster.yaml\n",
+            d = dir.path().display(),
+            mpf = assert_cmd::cargo::cargo_bin("mpf").display()
+        ),
+    );
+    let out = s
+        .cmd("sbatch")
+        .args(["--parsable", "-N2", "--wait", "-o"])
+        .arg(dir.path().join("job.out"))
+        .arg(&script)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let log = std::fs::read_to_string(dir.path().join("job.out")).unwrap_or_default();
+    assert!(
+        out.status.success(),
+        "sbatch: {}\n{log}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let set = set_dir(dir.path());
+    let records = crate::common::journal(&set);
+    assert_eq!(records.len(), 2, "{log}");
+    for (n, r) in records.iter().enumerate() {
+        assert_eq!(r["status"], "ok", "{r}");
+        for (role, node) in [("a", "n1"), ("b", "n2")] {
+            let host = std::fs::read_to_string(set.join(format!("runs/{n:04}/{role}/host")));
+            assert_eq!(host.unwrap().trim(), node);
+        }
+    }
+    s.assert_nothing_left(Duration::from_secs(10));
+}
