@@ -924,3 +924,40 @@ fn mpf_inside_a_batch_job_reaches_the_jobs_nodes_over_srun() {
     }
     s.assert_nothing_left(Duration::from_secs(10));
 }
+
+const TIMEOUT: &str = r#"
+name: to
+runs: 1
+variables:
+  i: [1, 2]
+steps:
+  - name: hang
+    role: a
+    run: (sleep 401 &) ; sleep 400
+    timeout: 1s
+"#;
+
+/// A step's timeout over srun: the helper stops its group (a double-forked child included)
+/// and the run fails as timed out; the next run goes on; nothing is left.
+#[test]
+fn a_step_over_srun_times_out_and_leaves_nothing() {
+    let test = "a_step_over_srun_times_out_and_leaves_nothing";
+    let Some(t) = Setup::new(test, &["a"], TIMEOUT) else {
+        return;
+    };
+    let start = Instant::now();
+    let out = t.mpf("run", &["--quiet", "--no-plot"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(start.elapsed() < Duration::from_secs(60), "{err}");
+    let records = crate::common::journal(&set_dir(t.dir.path()));
+    assert_eq!(records.len(), 2, "{records:?}");
+    for r in &records {
+        assert_eq!(r["status"], "failed", "{r}");
+        assert!(
+            r["error"].as_str().unwrap().contains("timed out after 1s"),
+            "{r}"
+        );
+    }
+    t.s.assert_nothing_left(Duration::from_secs(10));
+}
