@@ -57,12 +57,16 @@ pub fn session(job: &str, node: &str, remote: &str) -> Command {
 
 /// A command that takes what ssh takes after its options, `[--] NODE COMMAND...`, and runs
 /// the words of COMMAND joined by spaces under `/bin/sh -c` on NODE as a step of the job:
-/// what rsync's `-e` and the tar fallback of `sync:` need of a remote shell.
+/// what rsync's `-e` and the tar fallback of `sync:` need of a remote shell. rsync talks both
+/// ways and waits for answers that are no lines, which srun holds back without `-u`; with
+/// `-u` the task's stdout is a terminal, put in raw mode before COMMAND runs so that its bytes
+/// pass unchanged (stdin stays a pipe). No single quote in it: rsync splits `-e` itself, and
+/// reads quotes only as plain pairs.
 pub fn remote_shell(job: &str) -> Vec<String> {
     let srun: Vec<String> = srun_args(job).iter().map(|a| q(a)).collect();
     let script = format!(
-        "[ \"$1\" = -- ] && shift; n=$1; shift; exec {} -w \"$n\" /bin/sh -c \"$*\"",
-        srun.join(" ")
+        "[ \"$1\" = -- ] && shift; n=$1; shift; exec {} -u -w \"$n\" /bin/sh -c \"stty raw -echo <&1 2>/dev/null; $*\"",
+        srun.join(" "),
     );
     vec!["sh".into(), "-c".into(), script, "mpf-srun".into()]
 }
@@ -231,7 +235,7 @@ mod tests {
             assert_eq!(
                 text,
                 format!(
-                    "[--jobid][7][-N1][-n1][--overlap][-Q][--mpi=none][-w][{node}][/bin/sh][-c][{joined}]"
+                    "[--jobid][7][-N1][-n1][--overlap][-Q][--mpi=none][-u][-w][{node}][/bin/sh][-c][stty raw -echo <&1 2>/dev/null; {joined}]"
                 )
             );
         }
