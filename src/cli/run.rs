@@ -72,7 +72,8 @@ pub struct Args {
     #[arg(long)]
     pub no_require: bool,
     /// The cluster file: which machines bear the roles (default: every role runs here;
-    /// with --resume, the result set's stored cluster.yaml)
+    /// with --resume, the result set's stored cluster.yaml, on the machines of its
+    /// cluster.resolved.yaml unless its host source now reads another allocation)
     #[arg(short, long, value_name = "FILE")]
     pub cluster: Option<PathBuf>,
     #[command(flatten)]
@@ -93,6 +94,7 @@ pub fn run(args: Args) -> Result<i32> {
         no_setup: args.no_setup,
         cluster: args.cluster.clone(),
         reproduce: args.reproduce.clone(),
+        allow_unresolved: false,
     };
     let prepared = prepare(&req)?;
     if args.dry_run {

@@ -514,9 +514,11 @@ fn machine_transport(path: &Path, r: &RawMachine) -> Result<MachineTransport> {
 impl Cluster {
     /// Every role name the cluster binds.
     pub fn role_names(&self) -> BTreeSet<String> {
+        // `roles:` of a source not resolved here (`mpf check` outside the job) too.
         self.machines
             .iter()
             .flat_map(|m| m.roles.iter().map(|r| r.name.clone()))
+            .chain(self.roles.iter().map(|r| r.name.clone()))
             .collect()
     }
 
