@@ -386,3 +386,95 @@ fn check_of_a_slurm_cluster_outside_a_job_checks_what_it_can() {
         "{text}"
     );
 }
+
+#[test]
+fn resume_runs_on_the_resolved_machines_until_the_allocation_changes() {
+    let Some(bed) = Bed::new("host_sources_resume", 2) else {
+        return;
+    };
+    let (a, b) = (bed.hosts[0].ip.clone(), bed.hosts[1].ip.clone());
+    let dir = Sandbox::new();
+    let d = dir.path();
+    // x = 2 fails until ok2 exists, x = 3 until ok3: three sessions.
+    let exp = write(
+        d,
+        "e.yaml",
+        &format!(
+            "runs: 1\norder: sequential\non_failure: stop\nvariables:\n  x: [1, 2, 3, 4]\nsteps:\n  - name: s\n    role: server\n    run: 'if [ ! -e {d}/ok{{{{ x }}}} ] && [ {{{{ x }}}} -gt 1 ] && [ {{{{ x }}}} -lt 4 ]; then exit 1; fi; echo v {{{{ x }}}}'\n",
+            d = d.display()
+        ),
+    );
+    let cluster = write(
+        d,
+        "cluster.yaml",
+        &format!(
+            "hosts:\n  from: pbs\n{}roles: {{server: 1}}\n",
+            bed.ssh_keys(2)
+        ),
+    );
+    let nodes = write(d, "nodes.txt", &format!("{a}\n"));
+    let session = |job: &str, resume: bool| {
+        let mut cmd = mpf_in(d);
+        cmd.args(["run", "-q", "--no-plot"])
+            .env("PBS_NODEFILE", &nodes)
+            .env("PBS_JOBID", job);
+        if resume {
+            cmd.args(["--resume", "latest"]);
+        } else {
+            cmd.arg(&exp).arg("-c").arg(&cluster);
+        }
+        cmd.output().unwrap()
+    };
+    let hosts_of = |set: &Path| -> Vec<String> {
+        journal(set)
+            .iter()
+            .map(|r| r["steps"][0]["host"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(session("100", false).status.code(), Some(1));
+    let set = only_set(d);
+    // The node file now names another host; the allocation is the same: the set's resolved
+    // machines are used.
+    std::fs::write(&nodes, format!("{b}\n")).unwrap();
+    std::fs::write(d.join("ok2"), "").unwrap();
+    assert_eq!(session("100", true).status.code(), Some(1));
+    assert_eq!(hosts_of(&set), [a.as_str(), a.as_str(), a.as_str()]);
+    // A new allocation: resolved again, on the host its node file names.
+    std::fs::write(d.join("ok3"), "").unwrap();
+    let out = session("200", true);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        hosts_of(&set),
+        [a.as_str(), a.as_str(), a.as_str(), b.as_str()]
+    );
+    let m = manifest(&set);
+    let sessions = m["sessions"].as_array().unwrap();
+    let summary: Vec<(Option<&str>, &str)> = sessions
+        .iter()
+        .map(|s| {
+            (
+                s["allocation"].as_str(),
+                s["machines"][0]["name"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (Some("100"), a.as_str()),
+            (Some("100"), a.as_str()),
+            (Some("200"), b.as_str())
+        ],
+        "{m}"
+    );
+    let resolved = std::fs::read_to_string(set.join("cluster.resolved.yaml")).unwrap();
+    assert!(
+        resolved.contains(&format!("hostname: \"{b}\"")),
+        "{resolved}"
+    );
+}
