@@ -26,6 +26,7 @@ mod resume;
 mod run;
 mod series;
 mod share;
+mod slurm;
 mod ssh;
 mod store;
 mod timeseries;

@@ -1,0 +1,401 @@
+//! A real Slurm on the namespace test bed (`netns::Bed`), built by the tests as root.
+//!
+//! `SlurmBed::new(test, n)` makes n namespace hosts, each with its sshd as the netns bed has,
+//! and on them a Slurm cluster of its own:
+//! - one `munged` (foreground), its key in a 0700 directory of its own, its socket in a 0755
+//!   one (munge refuses other modes); Slurm finds it through `AuthInfo=socket=...`;
+//! - `slurmctld -D` in a UTS namespace of its own whose hostname is `SlurmctldHost`'s name
+//!   (slurmctld starts only on the host it is configured for), listening on every address of
+//!   the root namespace: the nodes reach it at the bridge's address;
+//! - one `slurmd -D -N nK` per host, in the host's network namespace and a UTS namespace of
+//!   its own whose hostname is its node name, `NodeAddr` the host's bridge address (node
+//!   names do not resolve: whoever needs an address takes it from Slurm);
+//! - per-node spool, pid and log files through `%n`; `ProctrackType=proctrack/linuxproc` and
+//!   `TaskPlugin=task/none` (no cgroups: a double-forked process escapes `scancel`, which is
+//!   why mpf's own guard must still get it); `cgroup.conf` names `cgroup/v1` because slurmd
+//!   loads a cgroup plugin whatever the rest says and this machine's hybrid layout defeats its
+//!   autodetection; `SchedulerParameters=batch_sched_delay=0` for quick `sbatch`;
+//!   `SlurmdParameters=config_overrides` with 16 CPUs a node, so that a later allocation
+//!   finds room beside a running one (a full node makes `salloc` wait);
+//! - a private configuration directory and ports: every Slurm command (and mpf) gets
+//!   `SLURM_CONF`; /etc/slurm is never read or written. `SlurmctldPort` comes from the bed's
+//!   subnet (unique on the machine), so two beds exist at once, in this process or another.
+//!
+//! Drop cancels the jobs and kills every daemon, then the netns bed removes the namespaces
+//! and whatever still lives in them. `MPF_REQUIRE_SLURM=1` (set by `.ci/run`) makes a Slurm
+//! that cannot be built a failure, never a skip.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::netns::Bed;
+
+pub struct SlurmBed {
+    pub bed: Bed,
+    /// Slurm's files: `slurm.conf`, state, spool, logs.
+    pub dir: PathBuf,
+    pub conf: PathBuf,
+    /// Node names, host i's is `nodes[i]`.
+    pub nodes: Vec<String>,
+    munged: Option<Child>,
+    ctld: Option<Child>,
+    slurmd: Vec<Child>,
+}
+
+const DAEMONS: [&str; 7] = [
+    "/usr/sbin/munged",
+    "/usr/sbin/slurmctld",
+    "/usr/sbin/slurmd",
+    "/usr/bin/srun",
+    "/usr/bin/salloc",
+    "/usr/bin/scontrol",
+    "/usr/bin/unshare",
+];
+
+/// Why Slurm cannot run here, if it cannot.
+fn unavailable() -> Option<String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("not root".into());
+    }
+    DAEMONS
+        .iter()
+        .find(|d| !Path::new(d).exists())
+        .map(|d| format!("{d} is not installed (Debian: slurm-wlm, munge)"))
+}
+
+fn spawn(cmd: &mut Command, log: &Path) -> Result<Child, String> {
+    let out = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let err = out.try_clone().map_err(|e| e.to_string())?;
+    cmd.stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .map_err(|e| format!("{cmd:?}: {e}"))
+}
+
+impl SlurmBed {
+    /// Builds `n` hosts running Slurm, or prints `SKIP test: why` and returns `None` (fails
+    /// instead under `MPF_REQUIRE_SLURM=1`, or `MPF_REQUIRE_NETNS=1` for the namespaces).
+    pub fn new(test: &str, n: usize) -> Option<SlurmBed> {
+        if let Some(why) = unavailable() {
+            assert!(
+                std::env::var_os("MPF_REQUIRE_SLURM").is_none_or(|v| v != "1"),
+                "{test}: the Slurm test bed is required (MPF_REQUIRE_SLURM=1) but {why}"
+            );
+            println!("SKIP {test}: {why}");
+            return None;
+        }
+        let bed = Bed::new(test, n)?;
+        let dir = bed.dir.path().join("slurm");
+        let mut s = SlurmBed {
+            conf: dir.join("etc/slurm.conf"),
+            dir,
+            nodes: (1..=n).map(|i| format!("n{i}")).collect(),
+            bed,
+            munged: None,
+            ctld: None,
+            slurmd: Vec::new(),
+        };
+        if let Err(e) = s.start() {
+            panic!("{test}: building the Slurm test bed: {e}\n{}", s.logs());
+        }
+        Some(s)
+    }
+
+    /// The controller's port: from the bed's subnet, which no other bed on the machine holds.
+    pub fn ctld_port(&self) -> u16 {
+        21000 + 2 * self.bed.subnet as u16
+    }
+
+    fn start(&mut self) -> Result<(), String> {
+        let d = self.dir.clone();
+        let mk = |p: &str, mode: u32| -> Result<(), String> {
+            use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+            let path = d.join(p);
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(mode)
+                .create(&path)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+                .map_err(|e| e.to_string())
+        };
+        for (p, mode) in [
+            ("etc", 0o755),
+            ("state", 0o700),
+            ("log", 0o755),
+            ("munge-key", 0o700),
+            ("munge", 0o755),
+        ] {
+            mk(p, mode)?;
+        }
+        for node in &self.nodes {
+            mk(&format!("spool/{node}"), 0o755)?;
+        }
+        // munged: a key of its own, in the foreground so that Drop holds it.
+        let key = d.join("munge-key/munge.key");
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&key)
+                .map_err(|e| e.to_string())?;
+            let bytes: Vec<u8> = (0..128).map(|_| fastrand::u8(..)).collect();
+            std::io::Write::write_all(&mut f, &bytes).map_err(|e| e.to_string())?;
+        }
+        let sock = d.join("munge/munge.socket");
+        self.munged = Some(spawn(
+            Command::new("/usr/sbin/munged")
+                .args(["-F", "--force", "-S"])
+                .arg(&sock)
+                .arg("--key-file")
+                .arg(&key)
+                .arg("--pid-file")
+                .arg(d.join("munge/munged.pid"))
+                .arg("--log-file")
+                .arg(d.join("log/munged.log"))
+                .arg("--seed-file")
+                .arg(d.join("munge/seed")),
+            &d.join("log/munged.out"),
+        )?);
+        wait_until(Duration::from_secs(10), || sock.exists())
+            .map_err(|()| "munged did not make its socket".to_string())?;
+
+        let ctl = format!("mpfctl{}", self.bed.tag);
+        let s = self.bed.subnet;
+        let port = self.ctld_port();
+        let mut conf = format!(
+            "ClusterName=mpf{tag}\n\
+             SlurmctldHost={ctl}(10.77.{s}.254)\n\
+             SlurmctldPort={port}\n\
+             SlurmdPort={slurmd_port}\n\
+             AuthType=auth/munge\nCredType=cred/munge\nAuthInfo=socket={sock}\n\
+             SlurmUser=root\nSlurmdUser=root\n\
+             StateSaveLocation={d}/state\n\
+             SlurmdSpoolDir={d}/spool/%n\n\
+             SlurmctldPidFile={d}/log/slurmctld.pid\nSlurmctldLogFile={d}/log/slurmctld.log\n\
+             SlurmdPidFile={d}/log/slurmd-%n.pid\nSlurmdLogFile={d}/log/slurmd-%n.log\n\
+             ProctrackType=proctrack/linuxproc\nTaskPlugin=task/none\n\
+             JobAcctGatherType=jobacct_gather/none\nAccountingStorageType=accounting_storage/none\n\
+             JobCompType=jobcomp/none\nMpiDefault=none\nSwitchType=switch/none\n\
+             SchedulerParameters=batch_sched_delay=0\n\
+             SelectType=select/cons_tres\nSelectTypeParameters=CR_CPU\n\
+             SlurmdParameters=config_overrides\n\
+             ReturnToService=2\nKillWait=2\nInactiveLimit=0\nMinJobAge=30\n",
+            tag = self.bed.tag,
+            slurmd_port = port + 1,
+            sock = sock.display(),
+            d = d.display(),
+        );
+        for (node, h) in self.nodes.iter().zip(&self.bed.hosts) {
+            conf.push_str(&format!(
+                "NodeName={node} NodeAddr={} CPUs=16 State=UNKNOWN\n",
+                h.ip
+            ));
+        }
+        conf.push_str("PartitionName=all Nodes=ALL Default=YES MaxTime=INFINITE State=UP\n");
+        std::fs::write(&self.conf, conf).map_err(|e| e.to_string())?;
+        std::fs::write(
+            d.join("etc/cgroup.conf"),
+            "CgroupPlugin=cgroup/v1\nCgroupAutomount=no\n",
+        )
+        .map_err(|e| e.to_string())?;
+
+        self.ctld = Some(spawn(
+            Command::new("unshare")
+                .args([
+                    "--uts",
+                    "sh",
+                    "-c",
+                    "hostname \"$0\" && exec slurmctld -D -i",
+                ])
+                .arg(&ctl)
+                .env("SLURM_CONF", &self.conf),
+            &d.join("log/slurmctld.out"),
+        )?);
+        for (node, h) in self.nodes.iter().zip(&self.bed.hosts) {
+            let child = spawn(
+                Command::new("ip")
+                    .args(["netns", "exec", &h.ns, "unshare", "--uts", "sh", "-c"])
+                    .arg("hostname \"$0\" && exec slurmd -D -N \"$0\"")
+                    .arg(node)
+                    .env("SLURM_CONF", &self.conf),
+                &d.join(format!("log/slurmd-{node}.out")),
+            )?;
+            self.slurmd.push(child);
+        }
+        // Every node idle: the bed is ready for an allocation.
+        let n = self.nodes.len();
+        wait_until(Duration::from_secs(60), || self.idle_nodes() == n)
+            .map_err(|()| format!("the {n} nodes did not all become idle"))
+    }
+
+    /// Nodes `sinfo` reports idle.
+    pub fn idle_nodes(&self) -> usize {
+        self.cmd("sinfo")
+            .args(["-h", "-N", "-t", "idle", "-o", "%N"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).lines().count())
+            .unwrap_or(0)
+    }
+
+    /// A Slurm command (or mpf's) of this bed: `SLURM_CONF` set.
+    pub fn cmd(&self, program: &str) -> Command {
+        let mut c = Command::new(program);
+        c.env("SLURM_CONF", &self.conf);
+        c
+    }
+
+    /// Allocates `n` nodes (`salloc --no-shell --immediate`) and returns the job id.
+    pub fn allocate(&self, n: usize) -> String {
+        let out = self
+            .cmd("salloc")
+            .args(["--no-shell", "--immediate=20", "-N"])
+            .arg(n.to_string())
+            .stdin(Stdio::null())
+            .output()
+            .expect("salloc");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "salloc: {err}\n{}", self.logs());
+        err.split_whitespace()
+            .last()
+            .filter(|j| err.contains("Granted job allocation") && j.parse::<u32>().is_ok())
+            .unwrap_or_else(|| panic!("no job id in salloc's words: {err}"))
+            .to_string()
+    }
+
+    /// Cancels a job and waits until Slurm has it ended.
+    pub fn cancel(&self, job: &str) {
+        let _ = self.cmd("scancel").arg(job).status();
+        let _ = wait_until(Duration::from_secs(30), || {
+            self.cmd("squeue")
+                .args(["-h", "-j", job, "-o", "%T"])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().is_empty())
+                .unwrap_or(true)
+        });
+    }
+
+    /// `srun --jobid JOB -w NODE ...` of this bed, its output.
+    pub fn srun(&self, job: &str, node: &str, argv: &[&str]) -> std::process::Output {
+        self.cmd("srun")
+            .args(["--jobid", job, "-w", node, "-N1", "-n1", "--overlap", "-u"])
+            .args(argv)
+            .stdin(Stdio::null())
+            .output()
+            .expect("srun")
+    }
+
+    /// Processes in host i's namespace other than its sshd and slurmd (what a test started).
+    pub fn leftovers(&self, i: usize) -> Vec<String> {
+        let daemons = [self.bed.sshd_pid(i), self.slurmd.get(i).map(|c| c.id())];
+        self.bed
+            .processes_in(&self.bed.hosts[i].ns, None)
+            .into_iter()
+            .filter(|p| {
+                let pid = p.split(':').next().and_then(|p| p.parse().ok());
+                !daemons.contains(&pid)
+            })
+            .collect()
+    }
+
+    /// The daemons' logs, for a failure's message.
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        if let Ok(rd) = std::fs::read_dir(self.dir.join("log")) {
+            for e in rd.flatten() {
+                let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(15).collect();
+                out.push_str(&format!("== {}\n", e.path().display()));
+                for l in tail.into_iter().rev() {
+                    out.push_str(l);
+                    out.push('\n');
+                }
+            }
+        }
+        out
+    }
+}
+
+fn wait_until(limit: Duration, mut ok: impl FnMut() -> bool) -> Result<(), ()> {
+    let start = Instant::now();
+    while !ok() {
+        if start.elapsed() > limit {
+            return Err(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+impl Drop for SlurmBed {
+    fn drop(&mut self) {
+        if self.ctld.is_some() {
+            let _ = self
+                .cmd("scancel")
+                .args(["--user", "root", "--full"])
+                .stderr(Stdio::null())
+                .status();
+        }
+        // The netns bed kills what is left in the namespaces (steps, tasks) and removes them.
+        for mut c in self
+            .slurmd
+            .drain(..)
+            .chain(self.ctld.take())
+            .chain(self.munged.take())
+        {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[test]
+fn an_allocation_of_four_nodes_runs_a_step_on_each() {
+    let Some(s) = SlurmBed::new("an_allocation_of_four_nodes_runs_a_step_on_each", 4) else {
+        return;
+    };
+    let job = s.allocate(4);
+    let out = s
+        .cmd("squeue")
+        .args(["-h", "-j", &job, "-o", "%N %D"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "n[1-4] 4");
+    for (i, node) in s.nodes.iter().enumerate() {
+        // Its hostname is its node name, and it lives in host i's network namespace.
+        let out = s.srun(
+            &job,
+            node,
+            &["sh", "-c", "hostname; ip -o -4 addr show scope global"],
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(text.lines().next(), Some(node.as_str()), "{text}");
+        assert!(
+            text.contains(&format!(" {}/24", s.bed.hosts[i].ip)),
+            "{text}"
+        );
+    }
+    // A second bed at once: its own subnet, ports and controller.
+    let Some(other) = SlurmBed::new("an_allocation_of_four_nodes_runs_a_step_on_each", 1) else {
+        return;
+    };
+    assert_ne!(other.ctld_port(), s.ctld_port());
+    let job2 = other.allocate(1);
+    let out = other.srun(&job2, "n1", &["hostname"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "n1");
+    s.cancel(&job);
+    for i in 0..4 {
+        assert_eq!(s.leftovers(i), Vec::<String>::new(), "host {i}");
+    }
+}
