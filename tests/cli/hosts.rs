@@ -478,3 +478,94 @@ fn resume_runs_on_the_resolved_machines_until_the_allocation_changes() {
         "{resolved}"
     );
 }
+
+#[test]
+fn a_slurm_job_s_nodes_are_reached_over_ssh_at_their_node_addresses() {
+    let Some(s) = crate::slurm::SlurmBed::new("host_sources_slurm", 3) else {
+        return;
+    };
+    let job = s.allocate(3);
+    let dir = Sandbox::new();
+    let d = dir.path();
+    let exp = write(d, "e.yaml", EXPERIMENT);
+    // No job: in the cluster file: $SLURM_JOB_ID, as inside salloc or sbatch.
+    let cluster = write(
+        d,
+        "cluster.yaml",
+        &format!(
+            "hosts:\n  from: slurm\n{}roles:\n  server: n2\n  client: 1\n",
+            s.bed.ssh_keys(2)
+        ),
+    );
+    let out = mpf_in(d)
+        .args(["run", "--quiet", "--no-plot"])
+        .arg(&exp)
+        .arg("-c")
+        .arg(&cluster)
+        .env("SLURM_CONF", &s.conf)
+        .env("SLURM_JOB_ID", &job)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let set = only_set(d);
+    assert_ran_on_their_hosts(&set);
+    let ip = |i: usize| Some(s.bed.hosts[i].ip.clone());
+    assert_eq!(
+        session_machines(&set),
+        [
+            ("n1".to_string(), ip(0), roles(&["client"])),
+            ("n2".to_string(), ip(1), roles(&["server"])),
+        ]
+    );
+    let m = manifest(&set);
+    assert_eq!(m["sessions"][0]["allocation"].as_str(), Some(job.as_str()));
+    assert_eq!(
+        m["sessions"][0]["source"].as_str(),
+        Some(format!("hosts from slurm job {job}").as_str())
+    );
+    // The steps ran on n2 (server: named) and n1 (client: the first host left); n3 bears no
+    // role. Names in records, addresses to connect.
+    let records = journal(&set);
+    let hosts: Vec<&str> = records[0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|st| st["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(hosts, ["n2", "n1"]);
+    // `mpf check -c` with the job given in the file: the machines with their addresses.
+    let explicit = write(
+        d,
+        "job.yaml",
+        &std::fs::read_to_string(&cluster)
+            .unwrap()
+            .replace("from: slurm\n", &format!("from: slurm\n  job: {job}\n")),
+    );
+    let out = mpf_in(d)
+        .arg("check")
+        .arg(&exp)
+        .arg("-c")
+        .arg(&explicit)
+        .env("SLURM_CONF", &s.conf)
+        .env_remove("SLURM_JOB_ID")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let ip1 = &s.bed.hosts[1].ip;
+    assert!(
+        text.contains(&format!("machines (hosts from slurm job {job}):"))
+            && text
+                .lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                    == ["n2", ip1.as_str(), "root", "-", "ssh", "server"])
+            && text.contains("bearing no role (not used): n3"),
+        "{text}"
+    );
+    s.cancel(&job);
+}
