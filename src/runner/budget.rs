@@ -10,7 +10,7 @@
 
 use crate::error::{Error, Location, Result};
 use crate::exec::ssh::GUARD_SESSIONS;
-use crate::spec::cluster::Machine;
+use crate::spec::cluster::{Machine, MachineTransport};
 use crate::spec::{Cluster, Experiment, RoleSel, Step};
 
 /// The sessions a machine needs at the peak of a run, and why.
@@ -97,6 +97,31 @@ fn monitored(exp: &Experiment, roles: &[&str]) -> usize {
         .iter()
         .map(|r| roles.iter().filter(|m| **m == r.as_str()).count())
         .sum()
+}
+
+/// Refuses (exit 2, at the endpoint's line of the experiment) a Prometheus endpoint on a role
+/// of a machine reached with `transport: srun`: scraping it needs an ssh port forward, which a
+/// step of a Slurm job cannot give (SPEC §14.2).
+pub fn check_transports(exp: &Experiment, cluster: &Cluster) -> Result<()> {
+    let Some(monitor) = &exp.monitor else {
+        return Ok(());
+    };
+    for e in &monitor.prometheus {
+        let srun = cluster.machines.iter().find(|m| {
+            matches!(m.transport, MachineTransport::Srun { .. })
+                && m.roles.iter().any(|r| r.name == e.role)
+        });
+        if let Some(m) = srun {
+            return Err(Error::Input {
+                location: e.loc.clone(),
+                message: format!(
+                    "monitor: prometheus endpoint of role '{}' (port {}) cannot be scraped: machine {} of that role is reached with transport: srun, and scraping needs an ssh port forward; reach it with transport: ssh, or record the metrics from a step",
+                    e.role, e.port, m.hostname
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Refuses (exit 2, at the machine's line in the cluster file) a machine whose `max_sessions`

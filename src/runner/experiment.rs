@@ -439,6 +439,18 @@ async fn run_round(
             progress.summary.interrupted = true;
             return Ok(Flow::Stop);
         };
+        if outcome.status == RunStatus::Failed {
+            if let Some(why) = machines.allocation_ended() {
+                // The end of the allocation failed the run, not the run itself: it is not
+                // recorded, so that `--resume` in another allocation runs it.
+                control.emit(Event::Finished);
+                let _ = writer.finish(SetStatus::Interrupted);
+                return Err(crate::error::Error::AllocationEnded(format!(
+                    "{why}: run {:04} and the runs after it were not recorded; continue the set in a new allocation with `mpf run --resume {set_id} -c CLUSTER` (a cluster file of the new job)",
+                    run.index
+                )));
+            }
+        }
         if let Some(e) = outcome.storage_error {
             // The set can't hold this run (a full disk): it isn't recorded, so that
             // `--resume` runs it again once there is room.

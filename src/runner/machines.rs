@@ -6,7 +6,8 @@ use std::sync::Arc;
 use serde_json::{json, Map, Value};
 
 use crate::error::Result;
-use crate::exec::{wrap_for, Local, Ssh, SshConfig, Transport};
+use crate::exec::{wrap_for, Local, Ssh, SshConfig, Transport, Via};
+use crate::spec::cluster::MachineTransport;
 use crate::spec::Cluster;
 use crate::spec::{Experiment, DEFAULT_ROLE};
 
@@ -65,6 +66,21 @@ impl Drop for Machines {
 }
 
 impl Machines {
+    /// Why the allocation of one of the machines is over (`Transport::allocation_ended`).
+    pub fn allocation_ended(&self) -> Option<String> {
+        let mut seen: Vec<&Arc<dyn Transport>> = Vec::new();
+        for t in self.roles.values().flatten().map(|b| &b.transport) {
+            if seen.iter().any(|s| Arc::ptr_eq(s, t)) {
+                continue;
+            }
+            seen.push(t);
+            if let Some(why) = t.allocation_ended() {
+                return Some(why);
+            }
+        }
+        None
+    }
+
     /// Every role of the experiment on this machine (no cluster file).
     pub fn local(exp: &Experiment) -> Result<Machines> {
         let t: Arc<dyn Transport> = Arc::new(Local::new("localhost")?);
@@ -316,9 +332,15 @@ pub async fn connect_all(cluster: &Cluster) -> Vec<Result<Arc<dyn Transport>>> {
             futs.push(Box::pin(async move { t }) as crate::exec::BoxFut<'_, _>);
             continue;
         }
+        // srun names the node (`-w`); ssh connects to its address.
+        let (destination, via) = match &m.transport {
+            MachineTransport::Ssh => (m.destination(), Via::Ssh),
+            MachineTransport::Srun { job } => (m.hostname.clone(), Via::Srun { job: job.clone() }),
+        };
         let cfg = SshConfig {
             name: m.hostname.clone(),
-            destination: m.destination(),
+            destination,
+            via,
             port: m.port,
             identity: m.identity.clone(),
             options: m.ssh_options.clone(),

@@ -144,6 +144,7 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
     if let Some(c) = &cluster {
         c.check_experiment(&exp)?;
         crate::runner::budget::check_sessions(&exp, c)?;
+        crate::runner::budget::check_transports(&exp, c)?;
     }
     let plan = plan::plan(&exp)?;
     // Reproducing starts a new set: only a resume continues the old one.

@@ -420,12 +420,10 @@ pub(super) fn parse_roles(
     Ok(out)
 }
 
-/// A Slurm job id as `srun --jobid` and `squeue -j` take it: digits, or an array or
-/// heterogeneous job (`12_3`, `12+1`); never an option or two words.
+/// A Slurm job id as `srun --jobid` and `squeue -j` take it (`exec::srun::valid_job`: digits,
+/// or an array task `12_3`); never an option or two words.
 pub(crate) fn slurm_job_ok(job: &str) -> bool {
-    !job.is_empty()
-        && job.len() <= 64
-        && job.chars().all(|c| c.is_ascii_digit() || "_+".contains(c))
+    crate::exec::srun::valid_job(job)
 }
 
 /// `host_problem` for a name read from a source: checked before it becomes anything.

@@ -480,7 +480,7 @@ fn resume_runs_on_the_resolved_machines_until_the_allocation_changes() {
 }
 
 #[test]
-fn a_slurm_job_s_nodes_are_reached_over_ssh_at_their_node_addresses() {
+fn a_slurm_job_s_nodes_are_reached_over_ssh_at_their_node_addresses_and_over_srun() {
     let Some(s) = crate::slurm::SlurmBed::new("host_sources_slurm", 3) else {
         return;
     };
@@ -566,6 +566,50 @@ fn a_slurm_job_s_nodes_are_reached_over_ssh_at_their_node_addresses() {
                     == ["n2", ip1.as_str(), "root", "-", "ssh", "server"])
             && text.contains("bearing no role (not used): n3"),
         "{text}"
+    );
+    // The same job's nodes through srun: no ssh settings at all.
+    let dir = Sandbox::new();
+    let d = dir.path();
+    let exp = write(d, "e.yaml", EXPERIMENT);
+    let cluster = write(
+        d,
+        "cluster.yaml",
+        "hosts:\n  from: slurm\n  transport: srun\nroles:\n  server: n2\n  client: 1\n",
+    );
+    let out = mpf_in(d)
+        .args(["run", "--quiet", "--no-plot"])
+        .arg(&exp)
+        .arg("-c")
+        .arg(&cluster)
+        .env("SLURM_CONF", &s.conf)
+        .env("SLURM_JOB_ID", &job)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let set = only_set(d);
+    assert_ran_on_their_hosts(&set);
+    let m = manifest(&set);
+    let transports: Vec<(&str, &str)> = m["sessions"][0]["machines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["name"].as_str().unwrap(),
+                x["transport"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(transports, [("n1", "srun"), ("n2", "srun")]);
+    let resolved = std::fs::read_to_string(set.join("cluster.resolved.yaml")).unwrap();
+    assert!(
+        resolved.contains(&format!("transport: srun\n    job: \"{job}\"")),
+        "{resolved}"
     );
     s.cancel(&job);
 }
