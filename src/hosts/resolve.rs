@@ -208,10 +208,10 @@ pub fn machines_table(r: &Resolved) -> String {
 
 /// A role borne twice by one host (a machine of `machines:` that the source gives too).
 fn check_distinct(c: &Cluster) -> Result<()> {
-    let mut seen: Vec<(&str, &str, u64)> = Vec::new();
+    let mut seen: std::collections::HashMap<(&str, &str), u64> = Default::default();
     for m in &c.machines {
         for r in &m.roles {
-            if let Some((.., first)) = seen.iter().find(|(n, h, _)| *n == r.name && *h == r.node) {
+            if let Some(first) = seen.insert((&r.name, &r.node), m.line) {
                 return Err(Error::input(
                     &c.path,
                     m.line,
@@ -222,7 +222,6 @@ fn check_distinct(c: &Cluster) -> Result<()> {
                     ),
                 ));
             }
-            seen.push((&r.name, &r.node, m.line));
         }
     }
     Ok(())
@@ -239,26 +238,7 @@ fn reachable(
         source: String::new(),
         machines: hosts
             .iter()
-            .map(|h| {
-                let mut ssh_options = source.ssh_options.clone();
-                ssh_options.extend(h.ssh_options.iter().cloned());
-                Machine {
-                    hostname: h.name.clone(),
-                    user: h.user.clone().or_else(|| source.user.clone()),
-                    port: h.port.or(source.port),
-                    identity: h.identity.clone().or_else(|| source.identity.clone()),
-                    ssh_options,
-                    local: false,
-                    max_sessions: source.max_sessions,
-                    roles: Vec::new(),
-                    line: source.line,
-                    transport: match (source.srun, job) {
-                        (true, Some(j)) => MachineTransport::Srun { job: j.into() },
-                        _ => MachineTransport::Ssh,
-                    },
-                    address: h.address.clone(),
-                }
-            })
+            .map(|h| super::roles::machine_of(source, h, job))
             .collect(),
         notes: Vec::new(),
         hosts: None,
@@ -436,6 +416,17 @@ mod tests {
                 .collect()
         };
         assert_eq!(strip(&back.machines), strip(&r.cluster.machines), "{text}");
+    }
+
+    #[test]
+    fn a_host_of_machines_and_of_the_source_bears_a_role_once() {
+        let c = parse_cluster(
+            Path::new("c.yaml"),
+            "machines:\n  - {hostname: n1, role: a}\nhosts: {from: list, list: \"n[1-2]\"}\nroles: {a: 1}\n",
+        )
+        .unwrap();
+        let e = resolve(&c).unwrap_err().to_string();
+        assert!(e.contains("role 'a' is bound twice to 'n1'"), "{e}");
     }
 
     #[test]
