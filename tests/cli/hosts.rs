@@ -4,6 +4,7 @@
 //! manifest's `sessions`; the messages of mistakes.
 
 use std::path::Path;
+use std::process::Output;
 
 use crate::common::{journal, manifest, mpf_in, only_set, write, Sandbox};
 use crate::netns::Bed;
@@ -11,12 +12,13 @@ use crate::netns::Bed;
 /// Each role's step proves where it runs: `ok=1` only on the host the role is bound to.
 const EXPERIMENT: &str = "runs: 1\nsteps:\n  - name: s\n    role: server\n    run: \"ip -4 -o addr | grep -q ' {{ roles.server.ip }}/' && echo ok=1\"\n    results: {s_ok: 'ok=(\\d+)'}\n  - name: c\n    role: client\n    run: \"ip -4 -o addr | grep -q ' {{ roles.client.ip }}/' && echo ok=1\"\n    results: {c_ok: 'ok=(\\d+)'}\n";
 
-/// `mpf run` in `dir` with `env`, which must succeed: the set's directory.
-fn run_with(dir: &Path, cluster: &str, env: &[(&str, &str)]) -> std::path::PathBuf {
+/// `mpf run --no-plot` of `EXPERIMENT` on `cluster` (both written to `dir`) with `env` (the
+/// schedulers' variables unset otherwise), which must exit `code`: its output.
+fn run_code(dir: &Path, cluster: &str, env: &[(&str, &str)], code: i32) -> Output {
     let exp = write(dir, "e.yaml", EXPERIMENT);
     let c = write(dir, "cluster.yaml", cluster);
     let mut cmd = mpf_in(dir);
-    cmd.args(["run", "--quiet", "--no-plot"])
+    cmd.args(["run", "--no-plot"])
         .arg(&exp)
         .arg("-c")
         .arg(&c)
@@ -29,10 +31,16 @@ fn run_with(dir: &Path, cluster: &str, env: &[(&str, &str)]) -> std::path::PathB
     let out = cmd.output().unwrap();
     assert_eq!(
         out.status.code(),
-        Some(0),
+        Some(code),
         "{cluster}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    out
+}
+
+/// `run_code` that must succeed: the set's directory.
+fn run_with(dir: &Path, cluster: &str, env: &[(&str, &str)]) -> std::path::PathBuf {
+    run_code(dir, cluster, env, 0);
     only_set(dir)
 }
 
@@ -258,17 +266,8 @@ fn unreachable_drop_leaves_a_dead_host_out_and_records_it() {
     let cluster = format!(
         "hosts:\n  from: list\n  list: \"{a},{dead},{b}\"\n  unreachable: drop\n{keys}roles:\n  server: 1\n  client: 1\n"
     );
-    let exp = write(dir.path(), "e.yaml", EXPERIMENT);
-    let c = write(dir.path(), "cluster.yaml", &cluster);
-    let out = mpf_in(dir.path())
-        .args(["run", "--no-plot"])
-        .arg(&exp)
-        .arg("-c")
-        .arg(&c)
-        .output()
-        .unwrap();
+    let out = run_code(dir.path(), &cluster, &[], 0);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(
         err.contains(&format!(
             "left out as unreachable (unreachable: drop): {dead}: "
@@ -295,24 +294,8 @@ fn unreachable_drop_leaves_a_dead_host_out_and_records_it() {
         "{m}"
     );
     // Without drop, the same list fails as an unreachable cluster does: exit 4.
-    let c = write(
-        dir.path(),
-        "strict.yaml",
-        &cluster.replace("  unreachable: drop\n", ""),
-    );
-    let out = mpf_in(dir.path())
-        .args(["run", "--quiet", "--no-plot"])
-        .arg(&exp)
-        .arg("-c")
-        .arg(&c)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(4),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let strict = cluster.replace("  unreachable: drop\n", "");
+    run_code(dir.path(), &strict, &[], 4);
 }
 
 /// `mpf check` (or `run` with `run: true`) of a cluster, its message with the directory
@@ -487,31 +470,18 @@ fn a_slurm_job_s_nodes_are_reached_over_ssh_at_their_node_addresses_and_over_sru
     let job = s.allocate(3);
     let dir = Sandbox::new();
     let d = dir.path();
-    let exp = write(d, "e.yaml", EXPERIMENT);
     // No job: in the cluster file: $SLURM_JOB_ID, as inside salloc or sbatch.
-    let cluster = write(
-        d,
-        "cluster.yaml",
-        &format!(
-            "hosts:\n  from: slurm\n{}roles:\n  server: n2\n  client: 1\n",
-            s.bed.ssh_keys(2)
-        ),
+    let text = format!(
+        "hosts:\n  from: slurm\n{}roles:\n  server: n2\n  client: 1\n",
+        s.bed.ssh_keys(2)
     );
-    let out = mpf_in(d)
-        .args(["run", "--quiet", "--no-plot"])
-        .arg(&exp)
-        .arg("-c")
-        .arg(&cluster)
-        .env("SLURM_CONF", &s.conf)
-        .env("SLURM_JOB_ID", &job)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let conf = s.conf.display().to_string();
+    let in_job = [
+        ("SLURM_CONF", conf.as_str()),
+        ("SLURM_JOB_ID", job.as_str()),
+    ];
+    run_code(d, &text, &in_job, 0);
+    let exp = d.join("e.yaml");
     let set = only_set(d);
     assert_ran_on_their_hosts(&set);
     let ip = |i: usize| Some(s.bed.hosts[i].ip.clone());
@@ -542,9 +512,7 @@ fn a_slurm_job_s_nodes_are_reached_over_ssh_at_their_node_addresses_and_over_sru
     let explicit = write(
         d,
         "job.yaml",
-        &std::fs::read_to_string(&cluster)
-            .unwrap()
-            .replace("from: slurm\n", &format!("from: slurm\n  job: {job}\n")),
+        &text.replace("from: slurm\n", &format!("from: slurm\n  job: {job}\n")),
     );
     let out = mpf_in(d)
         .arg("check")
@@ -570,26 +538,11 @@ fn a_slurm_job_s_nodes_are_reached_over_ssh_at_their_node_addresses_and_over_sru
     // The same job's nodes through srun: no ssh settings at all.
     let dir = Sandbox::new();
     let d = dir.path();
-    let exp = write(d, "e.yaml", EXPERIMENT);
-    let cluster = write(
+    run_code(
         d,
-        "cluster.yaml",
         "hosts:\n  from: slurm\n  transport: srun\nroles:\n  server: n2\n  client: 1\n",
-    );
-    let out = mpf_in(d)
-        .args(["run", "--quiet", "--no-plot"])
-        .arg(&exp)
-        .arg("-c")
-        .arg(&cluster)
-        .env("SLURM_CONF", &s.conf)
-        .env("SLURM_JOB_ID", &job)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        &in_job,
+        0,
     );
     let set = only_set(d);
     assert_ran_on_their_hosts(&set);
