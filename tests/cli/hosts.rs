@@ -424,12 +424,19 @@ fn resume_runs_on_the_resolved_machines_until_the_allocation_changes() {
     assert_eq!(hosts_of(&set), [a.as_str(), a.as_str(), a.as_str()]);
     // A new allocation: resolved again, on the host its node file names.
     std::fs::write(d.join("ok3"), "").unwrap();
+    // The bed's hosts share one machine's hardware: the first session's facts are made to
+    // name another CPU, as another allocation's nodes would.
+    let mut first = manifest(&set);
+    assert_eq!(first["hosts"][0]["roles"][0], "server", "{first}");
+    first["hosts"][0]["cpu_model"] = "Other CPU 9000".into();
+    std::fs::write(set.join("manifest.json"), first.to_string()).unwrap();
     let out = session("200", true);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("role server runs on other hardware than in the set's first session")
+            && err.contains(&format!("first session {a}: Other CPU 9000 (")),
+        "{err}"
     );
     assert_eq!(
         hosts_of(&set),
