@@ -35,8 +35,21 @@ pub fn run(args: Args) -> Result<i32> {
     if let (Some(c), Some(why)) = (&prepared.cluster, &prepared.unresolved) {
         // Checked as far as the file goes: the roles of roles:, the machines of machines:.
         super::console::out(&format!(
-            "hosts: not resolved here, so their machines are not contacted: {why}\n(the roles of roles: are checked against the experiment: {})\n",
-            c.roles.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", ")
+            "hosts: not resolved here, so their machines are not contacted: {why}\n{}\n",
+            match c.hosts.as_ref().map(|h| h.kind) {
+                Some(mpf::spec::hosts::SourceKind::Ansible) => {
+                    "(the experiment's roles are checked once the inventory's groups are read)"
+                        .to_string()
+                }
+                _ => format!(
+                    "(the roles of roles: are checked against the experiment: {})",
+                    c.roles
+                        .iter()
+                        .map(|r| r.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }
         ));
     }
     if let Some(c) = &prepared.cluster {

@@ -368,6 +368,20 @@ fn check_of_a_slurm_cluster_outside_a_job_checks_what_it_can() {
         text.contains("no machine of") && text.contains("bears role 'client'"),
         "{text}"
     );
+    // An inventory where ansible-inventory is not installed: its groups may bind any role.
+    let (code, text) = message(
+        &["check"],
+        "hosts: {from: ansible, inventory: inv.yml}\n",
+        &[("PATH", "/nonexistent")],
+    );
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("cannot run `ansible-inventory -i DIR/inv.yml --list`")
+            && text.contains(
+                "the experiment's roles are checked once the inventory's groups are read"
+            ),
+        "{text}"
+    );
 }
 
 #[test]
