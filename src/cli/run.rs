@@ -80,7 +80,8 @@ pub struct Args {
     #[arg(long, value_name = "DURATION")]
     pub stop_before: Option<String>,
     /// The cluster file: which machines bear the roles (default: every role runs here;
-    /// with --resume, the result set's stored cluster.yaml)
+    /// with --resume, the result set's stored cluster.yaml, on the machines of its
+    /// cluster.resolved.yaml unless its host source now reads another allocation)
     #[arg(short, long, value_name = "FILE")]
     pub cluster: Option<PathBuf>,
     #[command(flatten)]
@@ -101,6 +102,7 @@ pub fn run(args: Args) -> Result<i32> {
         no_setup: args.no_setup,
         cluster: args.cluster.clone(),
         reproduce: args.reproduce.clone(),
+        allow_unresolved: false,
     };
     let prepared = prepare(&req)?;
     if args.dry_run {
@@ -118,6 +120,7 @@ pub fn run(args: Args) -> Result<i32> {
     }
     let job = mpf::runner::deadline::allocation_job(
         prepared.cluster.as_ref(),
+        prepared.resolved.as_ref().and_then(|r| r.slurm_job.clone()),
         std::env::var("SLURM_JOB_ID").ok(),
     );
     let (deadline, warning) = mpf::runner::deadline::resolve(

@@ -21,27 +21,28 @@ pub fn inventory_hosts(inv: &std::path::Path) -> Result<Vec<Host>, String> {
 pub fn parse_inventory(json: &str) -> Result<Vec<Host>, String> {
     let doc: Map<String, Value> = serde_json::from_str(json)
         .map_err(|e| format!("ansible-inventory printed no inventory JSON ({e})"))?;
-    let mut order: Vec<String> = Vec::new();
-    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
-    walk(&doc, "all", &mut Vec::new(), &mut order, &mut groups)?;
+    let mut seen = Seen::default();
+    walk(&doc, "all", &mut Vec::new(), &mut seen)?;
     let hostvars = doc
         .get("_meta")
         .and_then(|m| m.get("hostvars"))
         .and_then(Value::as_object);
-    order
+    seen.hosts
         .into_iter()
-        .map(|name| {
+        .map(|(name, host_groups)| {
             let vars = hostvars
                 .and_then(|h| h.get(&name))
                 .and_then(Value::as_object);
-            let host_groups = groups
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, g)| g.clone())
-                .unwrap_or_default();
             host_of(name, vars, host_groups)
         })
         .collect()
+}
+
+/// The hosts met so far, in order, each with its groups; `index` finds a host's entry.
+#[derive(Default)]
+struct Seen {
+    hosts: Vec<(String, Vec<String>)>,
+    index: std::collections::HashMap<String, usize>,
 }
 
 /// Visits `group` (its hosts, then its children), recording each host's groups: the group
@@ -50,8 +51,7 @@ fn walk(
     doc: &Map<String, Value>,
     group: &str,
     path: &mut Vec<String>,
-    order: &mut Vec<String>,
-    groups: &mut Vec<(String, Vec<String>)>,
+    seen: &mut Seen,
 ) -> Result<(), String> {
     if path.len() > MAX_DEPTH || path.iter().any(|g| g == group) {
         return Ok(());
@@ -72,22 +72,19 @@ fn walk(
             .unwrap_or_else(Vec::new)
     };
     for h in names("hosts") {
-        let i = match groups.iter().position(|(n, _)| *n == h) {
-            Some(i) => i,
-            None => {
-                order.push(h.clone());
-                groups.push((h, Vec::new()));
-                groups.len() - 1
-            }
-        };
+        let i = *seen.index.entry(h.clone()).or_insert_with(|| {
+            seen.hosts.push((h, Vec::new()));
+            seen.hosts.len() - 1
+        });
+        let groups = &mut seen.hosts[i].1;
         for p in path.iter() {
-            if !groups[i].1.contains(p) {
-                groups[i].1.push(p.clone());
+            if !groups.contains(p) {
+                groups.push(p.clone());
             }
         }
     }
     for child in names("children") {
-        walk(doc, &child, path, order, groups)?;
+        walk(doc, &child, path, seen)?;
     }
     path.pop();
     Ok(())

@@ -4,6 +4,7 @@
 
 mod ansible;
 mod command;
+mod hardware;
 pub mod hostlist;
 mod nodefile;
 mod resolve;
@@ -11,5 +12,9 @@ mod roles;
 mod slurm;
 mod sources;
 
-pub use resolve::{resolve, resolved_yaml, Resolved};
-pub use sources::{allocation, Host};
+pub use hardware::hardware_changes;
+pub use resolve::{
+    assign_roles, machines_table, read, resolve, resolved_yaml, session_machines, Resolved,
+    SourceHosts,
+};
+pub use sources::{allocation, unavailable, Host};

@@ -20,22 +20,46 @@ pub struct Resolved {
     pub source: String,
     /// The allocation read (a Slurm job, `$OAR_JOB_ID`, `$PBS_JOBID`), if any.
     pub allocation: Option<String>,
+    /// The Slurm job the machines belong to (`from: slurm`): its `EndTime` is the time limit
+    /// (SPEC 14.3), whichever transport reaches them.
+    pub slurm_job: Option<String>,
     /// Hosts left out as unreachable (`unreachable: drop`).
     pub dropped: Vec<String>,
     /// Hosts of the source no role took.
     pub unused: Vec<String>,
 }
 
+/// The hosts a source gave (those left after dropping the unreachable).
+#[derive(Debug, Clone)]
+pub struct SourceHosts {
+    hosts: Vec<Host>,
+    /// `(host, why)` for each host dropped as unreachable.
+    dropped: Vec<(String, String)>,
+    what: String,
+    job: Option<String>,
+}
+
 /// Resolves `cluster.hosts` into machines; a cluster without it comes back as it is.
 pub fn resolve(cluster: &Cluster) -> Result<Resolved> {
-    let Some(source) = &cluster.hosts else {
-        return Ok(Resolved {
+    match read(cluster)? {
+        Some(hosts) => assign_roles(cluster, hosts),
+        None => Ok(Resolved {
             cluster: cluster.clone(),
             source: String::new(),
             allocation: None,
+            slurm_job: None,
             dropped: Vec::new(),
             unused: Vec::new(),
-        });
+        }),
+    }
+}
+
+/// Reads the source of `cluster.hosts` (`None` without one) and, with `unreachable: drop`,
+/// connects to every host to leave out those that fail. Errors here mean the source cannot
+/// be read where mpf runs (no job, no file, the program fails), not that the file is wrong.
+pub fn read(cluster: &Cluster) -> Result<Option<SourceHosts>> {
+    let Some(source) = &cluster.hosts else {
+        return Ok(None);
     };
     let path = &cluster.path;
     let job = match source.kind {
@@ -59,6 +83,26 @@ pub fn resolve(cluster: &Cluster) -> Result<Resolved> {
         }
         hosts = kept;
     }
+    Ok(Some(SourceHosts {
+        hosts,
+        dropped,
+        what,
+        job,
+    }))
+}
+
+/// Assigns `roles:` to the hosts `read` gave: the cluster's machines, then the source's.
+pub fn assign_roles(cluster: &Cluster, read: SourceHosts) -> Result<Resolved> {
+    let Some(source) = &cluster.hosts else {
+        return resolve(cluster);
+    };
+    let path = &cluster.path;
+    let SourceHosts {
+        hosts,
+        dropped,
+        what,
+        job,
+    } = read;
     let dropped_names: Vec<String> = dropped.iter().map(|(n, _)| n.clone()).collect();
     let (machines, unused) = assign(
         path,
@@ -85,6 +129,7 @@ pub fn resolve(cluster: &Cluster) -> Result<Resolved> {
     Ok(Resolved {
         cluster: out,
         source: what,
+        slurm_job: job.clone(),
         allocation: job.or_else(|| super::sources::allocation(source)),
         dropped: dropped
             .into_iter()
@@ -94,12 +139,84 @@ pub fn resolve(cluster: &Cluster) -> Result<Resolved> {
     })
 }
 
+/// The machines as the manifest records a session's.
+pub fn session_machines(c: &Cluster) -> Vec<crate::store::SessionMachine> {
+    c.machines
+        .iter()
+        .map(|m| crate::store::SessionMachine {
+            name: m.hostname.clone(),
+            address: m.address.clone(),
+            user: m.user.clone(),
+            port: m.port,
+            transport: transport_name(m).into(),
+            roles: m.roles.iter().map(|r| r.name.clone()).collect(),
+        })
+        .collect()
+}
+
+fn transport_name(m: &Machine) -> &'static str {
+    match (&m.transport, m.local) {
+        (_, true) => "local",
+        (MachineTransport::Srun { .. }, _) => "srun",
+        (MachineTransport::Ssh, _) => "ssh",
+    }
+}
+
+/// The resolved machines as `mpf check -c` shows them: one line each.
+pub fn machines_table(r: &Resolved) -> String {
+    let mut rows = vec![[
+        "machine".to_string(),
+        "address".into(),
+        "user".into(),
+        "port".into(),
+        "transport".into(),
+        "roles".into(),
+    ]];
+    for m in &r.cluster.machines {
+        let transport = match &m.transport {
+            MachineTransport::Srun { job } if !m.local => format!("srun (job {job})"),
+            _ => transport_name(m).to_string(),
+        };
+        let roles: Vec<&str> = m.roles.iter().map(|r| r.name.as_str()).collect();
+        rows.push([
+            m.hostname.clone(),
+            m.address.clone().unwrap_or_else(|| "-".into()),
+            m.user.clone().unwrap_or_else(|| "-".into()),
+            m.port.map_or("-".into(), |p| p.to_string()),
+            transport,
+            roles.join(", "),
+        ]);
+    }
+    let widths: Vec<usize> = (0..6)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut s = format!("machines ({}):\n", r.source);
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        s.push_str(&format!("  {}\n", cells.join("  ").trim_end()));
+    }
+    for d in &r.dropped {
+        s.push_str(&format!("  dropped as unreachable: {d}\n"));
+    }
+    if !r.unused.is_empty() {
+        s.push_str(&format!(
+            "  bearing no role (not used): {}\n",
+            super::hostlist::compress(&r.unused)
+        ));
+    }
+    s
+}
+
 /// A role borne twice by one host (a machine of `machines:` that the source gives too).
 fn check_distinct(c: &Cluster) -> Result<()> {
-    let mut seen: Vec<(&str, &str, u64)> = Vec::new();
+    let mut seen: std::collections::HashMap<(&str, &str), u64> = Default::default();
     for m in &c.machines {
         for r in &m.roles {
-            if let Some((.., first)) = seen.iter().find(|(n, h, _)| *n == r.name && *h == r.node) {
+            if let Some(first) = seen.insert((&r.name, &r.node), m.line) {
                 return Err(Error::input(
                     &c.path,
                     m.line,
@@ -110,7 +227,6 @@ fn check_distinct(c: &Cluster) -> Result<()> {
                     ),
                 ));
             }
-            seen.push((&r.name, &r.node, m.line));
         }
     }
     Ok(())
@@ -128,26 +244,7 @@ fn reachable(
         source: String::new(),
         machines: hosts
             .iter()
-            .map(|h| {
-                let mut ssh_options = source.ssh_options.clone();
-                ssh_options.extend(h.ssh_options.iter().cloned());
-                Machine {
-                    hostname: h.name.clone(),
-                    user: h.user.clone().or_else(|| source.user.clone()),
-                    port: h.port.or(source.port),
-                    identity: h.identity.clone().or_else(|| source.identity.clone()),
-                    ssh_options,
-                    local: false,
-                    max_sessions: source.max_sessions,
-                    roles: Vec::new(),
-                    line: source.line,
-                    transport: match (source.srun, job) {
-                        (true, Some(j)) => MachineTransport::Srun { job: j.into() },
-                        _ => MachineTransport::Ssh,
-                    },
-                    address: h.address.clone(),
-                }
-            })
+            .map(|h| super::roles::machine_of(source, h, job))
             .collect(),
         notes: Vec::new(),
         hosts: None,
@@ -329,6 +426,17 @@ mod tests {
                 .collect()
         };
         assert_eq!(strip(&back.machines), strip(&r.cluster.machines), "{text}");
+    }
+
+    #[test]
+    fn a_host_of_machines_and_of_the_source_bears_a_role_once() {
+        let c = parse_cluster(
+            Path::new("c.yaml"),
+            "machines:\n  - {hostname: n1, role: a}\nhosts: {from: list, list: \"n[1-2]\"}\nroles: {a: 1}\n",
+        )
+        .unwrap();
+        let e = resolve(&c).unwrap_err().to_string();
+        assert!(e.contains("role 'a' is bound twice to 'n1'"), "{e}");
     }
 
     #[test]

@@ -35,6 +35,11 @@ pub fn assign(
     let mut taken = vec![false; hosts.len()];
     let err = |r: &RoleSpec, m: String| Error::input(path, r.line, r.column, m);
     let names: Vec<String> = hosts.iter().map(|h| h.name.clone()).collect();
+    let index: std::collections::HashMap<&str, usize> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i))
+        .collect();
     let of_source = || {
         let mut s = format!("{what}: {}", hostlist::compress(&names));
         if !dropped.is_empty() {
@@ -50,8 +55,8 @@ pub fn assign(
             RoleRule::Hostlist(list) => {
                 let mut picked = Vec::new();
                 for name in hostlist::expand(list).map_err(|e| err(r, e))? {
-                    match names.iter().position(|n| *n == name) {
-                        Some(i) => picked.push(i),
+                    match index.get(name.as_str()) {
+                        Some(&i) => picked.push(i),
                         None => {
                             let gone = dropped.contains(&name);
                             return Err(err(
@@ -146,10 +151,6 @@ pub fn assign(
             }
         }
     }
-    let transport = match (source.srun, job) {
-        (true, Some(j)) => MachineTransport::Srun { job: j.to_string() },
-        _ => MachineTransport::Ssh,
-    };
     let mut machines = Vec::new();
     let mut unused = Vec::new();
     for (h, roles) in hosts.iter().zip(bound) {
@@ -157,33 +158,44 @@ pub fn assign(
             unused.push(h.name.clone());
             continue;
         }
-        let mut ssh_options = source.ssh_options.clone();
-        ssh_options.extend(h.ssh_options.iter().cloned());
-        machines.push(Machine {
-            hostname: h.name.clone(),
-            user: h.user.clone().or_else(|| source.user.clone()),
-            port: h.port.or(source.port),
-            identity: h.identity.clone().or_else(|| source.identity.clone()),
-            ssh_options,
-            local: false,
-            max_sessions: source.max_sessions,
-            roles: roles
-                .into_iter()
-                .map(|(name, line)| ClusterRole {
-                    name,
-                    node: h.name.clone(),
-                    namespace: None,
-                    cpu_id: None,
-                    interfaces: Vec::new(),
-                    line,
-                })
-                .collect(),
-            line: source.line,
-            transport: transport.clone(),
-            address: h.address.clone(),
-        });
+        let mut m = machine_of(source, h, job);
+        m.roles = roles
+            .into_iter()
+            .map(|(name, line)| ClusterRole {
+                name,
+                node: h.name.clone(),
+                namespace: None,
+                cpu_id: None,
+                interfaces: Vec::new(),
+                line,
+            })
+            .collect();
+        machines.push(m);
     }
     Ok((machines, unused))
+}
+
+/// The machine of a source's host, without roles: the host's own user, port, identity and
+/// options over those of `hosts:`, reached over ssh or the job's `srun`.
+pub fn machine_of(source: &HostSource, h: &Host, job: Option<&str>) -> Machine {
+    let mut ssh_options = source.ssh_options.clone();
+    ssh_options.extend(h.ssh_options.iter().cloned());
+    Machine {
+        hostname: h.name.clone(),
+        user: h.user.clone().or_else(|| source.user.clone()),
+        port: h.port.or(source.port),
+        identity: h.identity.clone().or_else(|| source.identity.clone()),
+        ssh_options,
+        local: false,
+        max_sessions: source.max_sessions,
+        roles: Vec::new(),
+        line: source.line,
+        transport: match (source.srun, job) {
+            (true, Some(j)) => MachineTransport::Srun { job: j.to_string() },
+            _ => MachineTransport::Ssh,
+        },
+        address: h.address.clone(),
+    }
 }
 
 #[cfg(test)]

@@ -16,14 +16,13 @@ pub fn job_hosts(job: &str) -> Result<Vec<Host>, String> {
     }
     let names = hostlist::expand(list).map_err(|e| format!("squeue's node list: {e}"))?;
     let nodes = run_bounded("scontrol", &["show", "node", "-o", list], TIMEOUT)?;
-    let addrs = node_addresses(&nodes);
+    let addrs: std::collections::HashMap<&str, &str> = node_addresses(&nodes).into_iter().collect();
     names
         .into_iter()
         .map(|name| {
             let address = addrs
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, a)| a.to_string())
+                .get(name.as_str())
+                .map(|a| a.to_string())
                 .filter(|a| *a != name);
             Host::checked(name, address)
         })

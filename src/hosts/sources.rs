@@ -85,6 +85,30 @@ pub fn allocation(s: &HostSource) -> Option<String> {
     }
 }
 
+/// Why the source cannot be read where mpf runs now (no Slurm job, no node file, no
+/// `ansible-inventory`), as opposed to a source that reads and gives something wrong.
+pub fn unavailable(s: &HostSource) -> Option<String> {
+    let on_path = |program: &str| {
+        std::env::var_os("PATH")
+            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+    };
+    match s.kind {
+        SourceKind::Slurm if !on_path("squeue") => {
+            Some("squeue (Slurm) is not installed here".into())
+        }
+        SourceKind::Slurm => slurm_job(s).err(),
+        SourceKind::Oar | SourceKind::Pbs | SourceKind::File => match node_file(s) {
+            Ok(f) if !f.exists() => Some(format!("{} does not exist here", f.display())),
+            Ok(_) => None,
+            Err(e) => Some(e),
+        },
+        SourceKind::Ansible if !on_path("ansible-inventory") => {
+            Some("ansible-inventory (ansible-core) is not installed here".into())
+        }
+        _ => None,
+    }
+}
+
 /// The node file of `file:`, else the scheduler's variable.
 fn node_file(s: &HostSource) -> Result<PathBuf, String> {
     if let Some(f) = &s.file {

@@ -369,10 +369,12 @@ pub fn resolve(
     }
 }
 
-/// The Slurm job the machines of `cluster` are steps of (`transport: srun`), else `env_job`
+/// The Slurm job the machines of `cluster` are steps of (`transport: srun`), else the job a
+/// `hosts: {from: slurm}` source read (`source_job`, reached over ssh), else `env_job`
 /// (`$SLURM_JOB_ID`, inside `salloc` or `sbatch`).
 pub fn allocation_job(
     cluster: Option<&crate::spec::Cluster>,
+    source_job: Option<String>,
     env_job: Option<String>,
 ) -> Option<String> {
     let from_cluster = cluster.and_then(|c| {
@@ -381,7 +383,7 @@ pub fn allocation_job(
             crate::spec::cluster::MachineTransport::Ssh => None,
         })
     });
-    from_cluster.or(env_job)
+    from_cluster.or(source_job).or(env_job)
 }
 
 #[cfg(test)]
@@ -390,6 +392,32 @@ mod tests {
 
     fn at(secs: u64) -> SystemTime {
         SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn the_job_of_srun_machines_then_of_the_source_then_of_the_environment() {
+        let src = "machines:\n  - hostname: n1\n    role: a\n    transport: srun\n    job: 7\n";
+        let srun =
+            crate::spec::cluster::parse_cluster(std::path::Path::new("c.yaml"), src).unwrap();
+        let ssh = crate::spec::cluster::parse_cluster(
+            std::path::Path::new("c.yaml"),
+            "machines:\n  - hostname: n1\n    role: a\n",
+        )
+        .unwrap();
+        let (s, e) = (Some("8".to_string()), Some("9".to_string()));
+        assert_eq!(
+            allocation_job(Some(&srun), s.clone(), e.clone()).as_deref(),
+            Some("7")
+        );
+        assert_eq!(
+            allocation_job(Some(&ssh), s.clone(), e.clone()).as_deref(),
+            Some("8")
+        );
+        assert_eq!(
+            allocation_job(Some(&ssh), None, e.clone()).as_deref(),
+            Some("9")
+        );
+        assert_eq!(allocation_job(None, None, None), None);
     }
 
     #[test]

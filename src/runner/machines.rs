@@ -23,7 +23,8 @@ pub struct RoleBinding {
     /// The machine's name within its role: the host name, or the namespace name for a
     /// namespace role (unique within the role).
     pub node: String,
-    /// First interface's ip, else the host.
+    /// First interface's ip, else the machine's address (a Slurm `NodeAddr`, an
+    /// `ansible_host`), else the host.
     pub ip: String,
     pub interfaces: Vec<Interface>,
     pub namespace: Option<String>,
@@ -163,6 +164,7 @@ impl Machines {
                     .iter()
                     .map(|i| i.ip.clone())
                     .find(|ip| !ip.is_empty())
+                    .or_else(|| m.address.clone())
                     .unwrap_or_else(|| m.hostname.clone());
                 roles.entry(r.name.clone()).or_default().push(RoleBinding {
                     transport: t.clone(),

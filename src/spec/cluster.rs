@@ -546,9 +546,11 @@ fn machine_transport(path: &Path, r: &RawMachine) -> Result<MachineTransport> {
 impl Cluster {
     /// Every role name the cluster binds.
     pub fn role_names(&self) -> BTreeSet<String> {
+        // `roles:` of a source not resolved here (`mpf check` outside the job) too.
         self.machines
             .iter()
             .flat_map(|m| m.roles.iter().map(|r| r.name.clone()))
+            .chain(self.roles.iter().map(|r| r.name.clone()))
             .collect()
     }
 
@@ -630,6 +632,15 @@ impl Cluster {
     /// experiment that uses them, then checks its templates against the cluster's roles.
     /// `local` (steps without a role) is always bound to the machine mpf runs on.
     pub fn check_experiment(&self, exp: &Experiment) -> Result<()> {
+        if self
+            .hosts
+            .as_ref()
+            .is_some_and(|h| h.kind == super::hosts::SourceKind::Ansible)
+        {
+            // An inventory not read here (`mpf check` without ansible-inventory): its groups
+            // may bind any role, so roles are checked once it is read.
+            return super::check_templates(exp, None);
+        }
         let mut known = self.role_names();
         known.insert(DEFAULT_ROLE.to_string());
         for sel in exp.role_sels() {

@@ -150,7 +150,7 @@ fn relative_to(path: &Path, file: &str) -> PathBuf {
     }
 }
 
-/// Checks `hosts:`; `hosts_at` is its position.
+/// Checks `hosts:`.
 pub(super) fn parse_hosts(path: &Path, raw: &Spanned<RawHosts>) -> Result<HostSource> {
     let r = &raw.value;
     let kind = SourceKind::ALL

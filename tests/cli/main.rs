@@ -16,6 +16,7 @@ mod fuzz;
 mod fuzz_extract;
 mod hardening;
 mod history;
+mod hosts;
 mod lifecycle;
 mod machine;
 mod many;
