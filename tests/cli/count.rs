@@ -52,15 +52,14 @@ fn a_scaling_study_runs_on_the_first_n_machines_and_aggregates_across_them() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = cluster(&bed, dir.path());
     let exp = write(dir.path(), "scaling.yaml", SCALING);
-    let out = mpf_in(dir.path())
-        .args(["run", "--quiet"])
-        .arg(&exp)
-        .arg("-c")
-        .arg(&cluster)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{err}");
+    let err = crate::common::exits(
+        &mut mpf_in(dir.path())
+            .args(["run", "--quiet"])
+            .arg(&exp)
+            .arg("-c")
+            .arg(&cluster),
+        0,
+    );
     let set = only_set(dir.path());
     let records = journal(&set);
     assert_eq!(records.len(), 3, "{records:?}");
@@ -143,16 +142,15 @@ fn a_count_beyond_the_role_is_refused_before_anything_runs() {
         "machines:\n  - {hostname: 192.0.2.1, role: client}\n  - {hostname: 192.0.2.2, role: client}\n",
     );
     let exp = sb.write("scaling.yaml", SCALING);
-    let out = sb
-        .mpf()
-        .args(["run", "--quiet"])
-        .arg(&exp)
-        .arg("-c")
-        .arg(&cluster)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let err = crate::common::exits(
+        &mut sb
+            .mpf()
+            .args(["run", "--quiet"])
+            .arg(&exp)
+            .arg("-c")
+            .arg(&cluster),
+        2,
+    );
     assert!(
         err.contains("scaling.yaml:9:")
             && err.contains(
@@ -162,14 +160,7 @@ fn a_count_beyond_the_role_is_refused_before_anything_runs() {
     );
     assert!(!sb.path().join("results").exists(), "nothing ran");
     // Without a cluster file every role is this one machine.
-    let out = sb
-        .mpf()
-        .args(["run", "--quiet"])
-        .arg(&exp)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let err = crate::common::exits(&mut sb.mpf().args(["run", "--quiet"]).arg(&exp), 2);
     assert!(
         err.contains("at clients = 2, but role 'client' has 1 machine"),
         "{err}"
@@ -179,14 +170,7 @@ fn a_count_beyond_the_role_is_refused_before_anything_runs() {
         "bad.yaml",
         "variables:\n  c: [1, many]\nsteps:\n  - role: a\n    count: \"{{ c }}\"\n    run: 'true'\n",
     );
-    let out = sb
-        .mpf()
-        .args(["run", "--quiet"])
-        .arg(&bad)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let err = crate::common::exits(&mut sb.mpf().args(["run", "--quiet"]).arg(&bad), 2);
     assert!(
         err.contains("bad.yaml:5:") && err.contains("is 'many', not a whole number of machines"),
         "{err}"
@@ -211,14 +195,7 @@ steps:
       good: 'good (\d+)'
 "#,
     );
-    let out = sb
-        .mpf()
-        .args(["run", "--quiet"])
-        .arg(&exp)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let err = crate::common::exits(&mut sb.mpf().args(["run", "--quiet"]).arg(&exp), 2);
     assert!(
         err.contains("search.yaml:7:")
             && err.contains(
@@ -271,17 +248,16 @@ steps:
         }
     }
     // across on a series is refused at load, at the result's line.
-    let out = sb
+    let err = crate::common::exits(
+        &mut sb
         .mpf()
         .args(["run", "--quiet"])
         .arg(sb.write(
             "series.yaml",
             "steps:\n  - run: echo 1\n    results:\n      x: {regex: '(\\d+)', all: true, across: [sum]}\n",
-        ))
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+        )),
+        2,
+    );
     assert!(
         err.contains("series.yaml:4:") && err.contains("across aggregates one number per machine"),
         "{err}"

@@ -49,22 +49,21 @@ fn a_set_stops_before_the_end_with_75_and_resume_completes_it() {
             sb.path().join("cleanup.log").display()
         ),
     );
-    let out = sb
-        .mpf()
-        .args([
-            "run",
-            "--quiet",
-            "--no-plot",
-            "--until",
-            "3s",
-            "--stop-before",
-            "500ms",
-        ])
-        .arg(&exp)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(75), "{err}");
+    let err = crate::common::exits(
+        &mut sb
+            .mpf()
+            .args([
+                "run",
+                "--quiet",
+                "--no-plot",
+                "--until",
+                "3s",
+                "--stop-before",
+                "500ms",
+            ])
+            .arg(&exp),
+        75,
+    );
     let set = only_set(sb.path());
     let id = set.file_name().unwrap().to_string_lossy().into_owned();
     let first = journal(&set);
@@ -93,13 +92,12 @@ fn a_set_stops_before_the_end_with_75_and_resume_completes_it() {
     assert!(String::from_utf8_lossy(&ls.stdout).contains("incomplete"));
 
     // The next allocation: no limit here, the rest runs, nothing runs twice.
-    let out = sb
-        .mpf()
-        .args(["run", "--quiet", "--no-plot", "--resume", &id])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{err}");
+    crate::common::exits(
+        &mut sb
+            .mpf()
+            .args(["run", "--quiet", "--no-plot", "--resume", &id]),
+        0,
+    );
     assert_whole(&set);
     assert_eq!(manifest(&set)["status"], "complete");
 }
@@ -109,14 +107,13 @@ fn no_run_starts_when_the_end_is_within_the_margin() {
     let sb = Sandbox::new();
     let exp = sb.write("sweep.yaml", SWEEP);
     // The default margin is a minute: an end 30 s away starts nothing.
-    let out = sb
-        .mpf()
-        .args(["run", "--no-plot", "--until", "30s", "--progress", "json"])
-        .arg(&exp)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(75), "{err}");
+    let err = crate::common::exits(
+        &mut sb
+            .mpf()
+            .args(["run", "--no-plot", "--until", "30s", "--progress", "json"])
+            .arg(&exp),
+        75,
+    );
     let set = only_set(sb.path());
     assert!(journal(&set).is_empty());
     assert_eq!(manifest(&set)["status"], "incomplete");
@@ -181,16 +178,15 @@ fn inside_a_slurm_job_its_end_time_is_the_limit() {
     let exp = sb.write("sweep.yaml", SWEEP);
     let bin = fake_scontrol(sb.path(), &local_time_in(4));
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
-    let out = sb
-        .mpf()
-        .env("PATH", &path)
-        .env("SLURM_JOB_ID", "42")
-        .args(["run", "--quiet", "--no-plot", "--stop-before", "1s"])
-        .arg(&exp)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(75), "{err}");
+    let err = crate::common::exits(
+        &mut sb
+            .mpf()
+            .env("PATH", &path)
+            .env("SLURM_JOB_ID", "42")
+            .args(["run", "--quiet", "--no-plot", "--stop-before", "1s"])
+            .arg(&exp),
+        75,
+    );
     assert!(err.contains("time limit: Slurm job 42 ends at"), "{err}");
     let log = std::fs::read_to_string(sb.path().join("scontrol.log")).unwrap();
     assert!(
@@ -238,53 +234,50 @@ fn inside_a_slurm_job_its_end_time_is_the_limit() {
         ),
     )
     .unwrap();
-    let out = sb
-        .mpf()
-        .env("PATH", &path)
-        .env("SLURM_JOB_ID", "42")
-        .args([
-            "run",
-            "--quiet",
-            "--no-plot",
-            "--stop-before",
-            "1s",
-            "--set",
-            "x=1,2,3",
-        ])
-        .arg(&exp)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{err}");
+    let err = crate::common::exits(
+        &mut sb
+            .mpf()
+            .env("PATH", &path)
+            .env("SLURM_JOB_ID", "42")
+            .args([
+                "run",
+                "--quiet",
+                "--no-plot",
+                "--stop-before",
+                "1s",
+                "--set",
+                "x=1,2,3",
+            ])
+            .arg(&exp),
+        0,
+    );
     assert!(err.contains("3 runs ok"), "{err}");
 
     // A job whose end cannot be read: a warning, and the runs go on without a limit.
     fake_scontrol(sb.path(), "whenever");
-    let out = sb
-        .mpf()
-        .env("PATH", &path)
-        .env("SLURM_JOB_ID", "42")
-        .args(["run", "--quiet", "--no-plot", "--set", "x=1"])
-        .arg(&exp)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{err}");
+    let err = crate::common::exits(
+        &mut sb
+            .mpf()
+            .env("PATH", &path)
+            .env("SLURM_JOB_ID", "42")
+            .args(["run", "--quiet", "--no-plot", "--set", "x=1"])
+            .arg(&exp),
+        0,
+    );
     assert!(
         err.contains("warning: the end of Slurm job 42 could not be read (EndTime 'whenever' is not a date-time): running without a time limit"),
         "{err}"
     );
     // A job id that is not one never reaches scontrol.
-    let out = sb
-        .mpf()
-        .env("PATH", &path)
-        .env("SLURM_JOB_ID", "42; touch /tmp/x")
-        .args(["run", "--quiet", "--no-plot", "--set", "x=1"])
-        .arg(&exp)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{err}");
+    let err = crate::common::exits(
+        &mut sb
+            .mpf()
+            .env("PATH", &path)
+            .env("SLURM_JOB_ID", "42; touch /tmp/x")
+            .args(["run", "--quiet", "--no-plot", "--set", "x=1"])
+            .arg(&exp),
+        0,
+    );
     assert!(err.contains("is not a Slurm job id"), "{err}");
 }
 
