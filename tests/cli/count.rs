@@ -53,7 +53,7 @@ fn a_scaling_study_runs_on_the_first_n_machines_and_aggregates_across_them() {
     let cluster = cluster(&bed, dir.path());
     let exp = write(dir.path(), "scaling.yaml", SCALING);
     let err = crate::common::exits(
-        &mut mpf_in(dir.path())
+        mpf_in(dir.path())
             .args(["run", "--quiet"])
             .arg(&exp)
             .arg("-c")
@@ -143,8 +143,7 @@ fn a_count_beyond_the_role_is_refused_before_anything_runs() {
     );
     let exp = sb.write("scaling.yaml", SCALING);
     let err = crate::common::exits(
-        &mut sb
-            .mpf()
+        sb.mpf()
             .args(["run", "--quiet"])
             .arg(&exp)
             .arg("-c")
@@ -160,7 +159,7 @@ fn a_count_beyond_the_role_is_refused_before_anything_runs() {
     );
     assert!(!sb.path().join("results").exists(), "nothing ran");
     // Without a cluster file every role is this one machine.
-    let err = crate::common::exits(&mut sb.mpf().args(["run", "--quiet"]).arg(&exp), 2);
+    let err = crate::common::exits(sb.mpf().args(["run", "--quiet"]).arg(&exp), 2);
     assert!(
         err.contains("at clients = 2, but role 'client' has 1 machine"),
         "{err}"
@@ -170,7 +169,7 @@ fn a_count_beyond_the_role_is_refused_before_anything_runs() {
         "bad.yaml",
         "variables:\n  c: [1, many]\nsteps:\n  - role: a\n    count: \"{{ c }}\"\n    run: 'true'\n",
     );
-    let err = crate::common::exits(&mut sb.mpf().args(["run", "--quiet"]).arg(&bad), 2);
+    let err = crate::common::exits(sb.mpf().args(["run", "--quiet"]).arg(&bad), 2);
     assert!(
         err.contains("bad.yaml:5:") && err.contains("is 'many', not a whole number of machines"),
         "{err}"
@@ -195,7 +194,7 @@ steps:
       good: 'good (\d+)'
 "#,
     );
-    let err = crate::common::exits(&mut sb.mpf().args(["run", "--quiet"]).arg(&exp), 2);
+    let err = crate::common::exits(sb.mpf().args(["run", "--quiet"]).arg(&exp), 2);
     assert!(
         err.contains("search.yaml:7:")
             && err.contains(
@@ -249,7 +248,7 @@ steps:
     }
     // across on a series is refused at load, at the result's line.
     let err = crate::common::exits(
-        &mut sb
+        sb
         .mpf()
         .args(["run", "--quiet"])
         .arg(sb.write(

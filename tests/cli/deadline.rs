@@ -50,8 +50,7 @@ fn a_set_stops_before_the_end_with_75_and_resume_completes_it() {
         ),
     );
     let err = crate::common::exits(
-        &mut sb
-            .mpf()
+        sb.mpf()
             .args([
                 "run",
                 "--quiet",
@@ -93,8 +92,7 @@ fn a_set_stops_before_the_end_with_75_and_resume_completes_it() {
 
     // The next allocation: no limit here, the rest runs, nothing runs twice.
     crate::common::exits(
-        &mut sb
-            .mpf()
+        sb.mpf()
             .args(["run", "--quiet", "--no-plot", "--resume", &id]),
         0,
     );
@@ -108,8 +106,7 @@ fn no_run_starts_when_the_end_is_within_the_margin() {
     let exp = sb.write("sweep.yaml", SWEEP);
     // The default margin is a minute: an end 30 s away starts nothing.
     let err = crate::common::exits(
-        &mut sb
-            .mpf()
+        sb.mpf()
             .args(["run", "--no-plot", "--until", "30s", "--progress", "json"])
             .arg(&exp),
         75,
@@ -179,8 +176,7 @@ fn inside_a_slurm_job_its_end_time_is_the_limit() {
     let bin = fake_scontrol(sb.path(), &local_time_in(4));
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
     let err = crate::common::exits(
-        &mut sb
-            .mpf()
+        sb.mpf()
             .env("PATH", &path)
             .env("SLURM_JOB_ID", "42")
             .args(["run", "--quiet", "--no-plot", "--stop-before", "1s"])
@@ -235,8 +231,7 @@ fn inside_a_slurm_job_its_end_time_is_the_limit() {
     )
     .unwrap();
     let err = crate::common::exits(
-        &mut sb
-            .mpf()
+        sb.mpf()
             .env("PATH", &path)
             .env("SLURM_JOB_ID", "42")
             .args([
@@ -256,8 +251,7 @@ fn inside_a_slurm_job_its_end_time_is_the_limit() {
     // A job whose end cannot be read: a warning, and the runs go on without a limit.
     fake_scontrol(sb.path(), "whenever");
     let err = crate::common::exits(
-        &mut sb
-            .mpf()
+        sb.mpf()
             .env("PATH", &path)
             .env("SLURM_JOB_ID", "42")
             .args(["run", "--quiet", "--no-plot", "--set", "x=1"])
@@ -270,8 +264,7 @@ fn inside_a_slurm_job_its_end_time_is_the_limit() {
     );
     // A job id that is not one never reaches scontrol.
     let err = crate::common::exits(
-        &mut sb
-            .mpf()
+        sb.mpf()
             .env("PATH", &path)
             .env("SLURM_JOB_ID", "42; touch /tmp/x")
             .args(["run", "--quiet", "--no-plot", "--set", "x=1"])
