@@ -6,9 +6,10 @@ use std::sync::Arc;
 use serde_json::{json, Map, Value};
 
 use crate::error::Result;
-use crate::exec::{wrap_for, Local, Ssh, SshConfig, Transport};
+use crate::exec::{wrap_for, Local, Ssh, SshConfig, Transport, Via};
 use crate::runner::fanout::{each_blocking, Fanout};
 use crate::runner::fold::{fold_lines, MachineError};
+use crate::spec::cluster::MachineTransport;
 use crate::spec::Cluster;
 use crate::spec::{Experiment, DEFAULT_ROLE};
 
@@ -22,7 +23,8 @@ pub struct RoleBinding {
     /// The machine's name within its role: the host name, or the namespace name for a
     /// namespace role (unique within the role).
     pub node: String,
-    /// First interface's ip, else the host.
+    /// First interface's ip, else the machine's address (a Slurm `NodeAddr`, an
+    /// `ansible_host`), else the host.
     pub ip: String,
     pub interfaces: Vec<Interface>,
     pub namespace: Option<String>,
@@ -69,6 +71,21 @@ impl Drop for Machines {
 }
 
 impl Machines {
+    /// Why the allocation of one of the machines is over (`Transport::allocation_ended`).
+    pub fn allocation_ended(&self) -> Option<String> {
+        let mut seen: Vec<&Arc<dyn Transport>> = Vec::new();
+        for t in self.roles.values().flatten().map(|b| &b.transport) {
+            if seen.iter().any(|s| Arc::ptr_eq(s, t)) {
+                continue;
+            }
+            seen.push(t);
+            if let Some(why) = t.allocation_ended() {
+                return Some(why);
+            }
+        }
+        None
+    }
+
     /// Every role of the experiment on this machine (no cluster file).
     pub fn local(exp: &Experiment) -> Result<Machines> {
         let t: Arc<dyn Transport> = Arc::new(Local::new("localhost")?);
@@ -147,6 +164,7 @@ impl Machines {
                     .iter()
                     .map(|i| i.ip.clone())
                     .find(|ip| !ip.is_empty())
+                    .or_else(|| m.address.clone())
                     .unwrap_or_else(|| m.hostname.clone());
                 roles.entry(r.name.clone()).or_default().push(RoleBinding {
                     transport: t.clone(),
@@ -338,9 +356,15 @@ pub async fn connect_all(cluster: &Cluster) -> Vec<Result<Arc<dyn Transport>>> {
             futs.push(Box::pin(async move { t }) as crate::exec::BoxFut<'_, _>);
             continue;
         }
+        // srun names the node (`-w`); ssh connects to its address.
+        let (destination, via) = match &m.transport {
+            MachineTransport::Ssh => (m.destination(), Via::Ssh),
+            MachineTransport::Srun { job } => (m.hostname.clone(), Via::Srun { job: job.clone() }),
+        };
         let cfg = SshConfig {
             name: m.hostname.clone(),
-            destination: m.destination(),
+            destination,
+            via,
             port: m.port,
             identity: m.identity.clone(),
             options: m.ssh_options.clone(),

@@ -3,6 +3,8 @@
 //! the caller: events and cancel (`events`).
 
 pub mod budget;
+pub mod count;
+pub mod deadline;
 pub mod deploy;
 pub mod events;
 pub mod experiment;

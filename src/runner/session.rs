@@ -34,12 +34,19 @@ pub struct RunRequest {
     /// A set (or a pack) to run again as a new set: its stored experiment file, `--set`,
     /// `--runs` and seed.
     pub reproduce: Option<String>,
+    /// For `mpf check`: a host source that cannot be read here (no Slurm job, no node file)
+    /// leaves its machines unresolved instead of failing.
+    pub allow_unresolved: bool,
 }
 
 /// An experiment ready to run (or to print, for `--dry-run`).
 pub struct Prepared {
     pub exp: Experiment,
     pub cluster: Option<Cluster>,
+    /// The cluster's `hosts:` as resolved for this session (SPEC 14.1).
+    pub resolved: Option<crate::hosts::Resolved>,
+    /// Why the cluster's `hosts:` could not be resolved here (`allow_unresolved` only).
+    pub unresolved: Option<String>,
     pub plan: Plan,
     overrides: Map<String, Value>,
     resume_dir: Option<PathBuf>,
@@ -133,21 +140,20 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
     if !req.no_setup {
         crate::runner::setup::check_setup(&exp)?;
     }
-    let cluster_path = match (&req.cluster, &resume_dir) {
-        (Some(c), _) => Some(c.clone()),
-        (None, Some(d)) if d.join("cluster.yaml").exists() => Some(d.join("cluster.yaml")),
-        _ => None,
-    };
-    let cluster = match cluster_path {
-        Some(p) => {
-            let c = spec::load_cluster(&p)?;
-            c.check_experiment(&exp)?;
-            crate::runner::budget::check_sessions(&exp, &c)?;
-            Some(c)
-        }
-        None => None,
-    };
+    let (cluster, resolved, unresolved) =
+        cluster_for(req, resume_dir.as_deref(), resume_manifest.as_ref())?;
+    if let Some(c) = &cluster {
+        c.check_experiment(&exp)?;
+        crate::runner::budget::check_sessions(&exp, c)?;
+        crate::runner::budget::check_transports(&exp, c)?;
+    }
     let plan = plan::plan(&exp)?;
+    let mut sizes: crate::runner::count::RoleSizes = match &cluster {
+        Some(c) => c.binding().into_iter().map(|(r, n)| (r, n.len())).collect(),
+        None => exp.possible_roles().into_iter().map(|r| (r, 1)).collect(),
+    };
+    sizes.entry(spec::DEFAULT_ROLE.to_string()).or_insert(1);
+    crate::runner::count::check(&exp, &plan, &sizes)?;
     // Reproducing starts a new set: only a resume continues the old one.
     let (resume_dir, resume_manifest) = match req.reproduce {
         Some(_) => (None, None),
@@ -156,6 +162,8 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
     Ok(Prepared {
         exp,
         cluster,
+        resolved,
+        unresolved,
         plan,
         overrides,
         resume_dir,
@@ -163,6 +171,66 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
         results_root: req.results_root.clone(),
     })
 }
+
+/// The cluster to run on, with its `hosts:` resolved: `-c FILE`, else the resumed set's. A
+/// resumed set whose cluster takes its machines from a source runs on the machines of its
+/// `cluster.resolved.yaml`, unless the source now reads another allocation (a new Slurm job):
+/// then it is resolved again.
+type ClusterFor = (
+    Option<Cluster>,
+    Option<crate::hosts::Resolved>,
+    Option<String>,
+);
+
+fn cluster_for(
+    req: &RunRequest,
+    resume_dir: Option<&Path>,
+    manifest: Option<&Manifest>,
+) -> Result<ClusterFor> {
+    let stored = |name: &str| resume_dir.map(|d| d.join(name)).filter(|p| p.exists());
+    let path = match (&req.cluster, stored("cluster.yaml")) {
+        (Some(c), _) => c.clone(),
+        (None, Some(p)) => p,
+        (None, None) => return Ok((None, None, None)),
+    };
+    let c = spec::load_cluster(&path)?;
+    let Some(source) = &c.hosts else {
+        return Ok((Some(c), None, None));
+    };
+    if let (None, Some(file), Some(m)) = (&req.cluster, stored(RESOLVED), manifest) {
+        let last = m.sessions.last().and_then(|s| s.allocation.clone());
+        let now = crate::hosts::allocation(source);
+        if now.is_none() || now == last {
+            let machines = spec::load_cluster(&file)?;
+            let resolved = crate::hosts::Resolved {
+                cluster: machines.clone(),
+                source: format!("{RESOLVED} of set {}", m.id),
+                slurm_job: last
+                    .clone()
+                    .filter(|_| source.kind == crate::spec::hosts::SourceKind::Slurm),
+                allocation: last,
+                dropped: Vec::new(),
+                unused: Vec::new(),
+            };
+            return Ok((Some(machines), Some(resolved), None));
+        }
+    }
+    match crate::hosts::read(&c) {
+        Ok(Some(hosts)) => {
+            let r = crate::hosts::assign_roles(&c, hosts)?;
+            Ok((Some(r.cluster.clone()), Some(r), None))
+        }
+        Ok(None) => Ok((Some(c), None, None)),
+        // Only a source absent here is left unresolved: one that gives wrong hosts is wrong.
+        Err(e) if req.allow_unresolved && crate::hosts::unavailable(source).is_some() => {
+            Ok((Some(c), None, Some(e.to_string())))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The machines a set's cluster resolved to, beside its `cluster.yaml`.
+pub const RESOLVED: &str = "cluster.resolved.yaml";
 
 /// At most this many values are named when two value lists differ.
 const SHOWN_VALUES: usize = 8;
@@ -409,6 +477,7 @@ impl Prepared {
                 ],
             }),
             limits: Vec::new(),
+            sessions: Vec::new(),
         }
     }
 
@@ -578,6 +647,7 @@ impl Prepared {
         let mut writer = self.open_writer()?;
         let rt = runtime()?;
         let control = &opts.control;
+        let new_machines = self.record_session(&mut writer, control)?;
         let id = writer.manifest.id.clone();
         let mut outcome = Ok(SessionOutcome::default());
         if !no_setup && !self.exp.setup.is_empty() {
@@ -604,6 +674,12 @@ impl Prepared {
             if writer.manifest.hosts.is_empty() {
                 writer.manifest.hosts =
                     rt.block_on(crate::runner::experiment::host_facts(machines));
+            } else if new_machines {
+                // Resumed on other machines: each role's hardware against the first session's.
+                let now = rt.block_on(crate::runner::experiment::host_facts(machines));
+                for w in crate::hosts::hardware_changes(&writer.manifest.hosts, &now) {
+                    control.emit(Event::Warning(w));
+                }
             }
             join_git(&mut writer, git.take());
             writer.write_manifest()?;
@@ -624,6 +700,38 @@ impl Prepared {
             }
         }
         Ok((writer.dir().to_path_buf(), outcome?))
+    }
+
+    /// For a cluster with `hosts:`: stores `cluster.resolved.yaml` and records the session's
+    /// machines (and those dropped as unreachable, with a warning). Whether they differ from
+    /// the previous session's.
+    fn record_session(
+        &self,
+        writer: &mut SetWriter,
+        control: &crate::runner::Control,
+    ) -> Result<bool> {
+        let Some(r) = &self.resolved else {
+            return Ok(false);
+        };
+        for d in &r.dropped {
+            control.emit(Event::Warning(format!(
+                "left out as unreachable (unreachable: drop): {d}"
+            )));
+        }
+        let path = writer.dir().join(RESOLVED);
+        crate::store::writer::write_atomic(&path, crate::hosts::resolved_yaml(r).as_bytes())?;
+        let machines = crate::hosts::session_machines(&r.cluster);
+        let sessions = &mut writer.manifest.sessions;
+        let changed = sessions.last().is_some_and(|s| s.machines != machines);
+        sessions.push(store::SessionInfo {
+            started: store::now_rfc3339(),
+            source: r.source.clone(),
+            allocation: r.allocation.clone(),
+            machines,
+            dropped: r.dropped.clone(),
+        });
+        writer.write_manifest()?;
+        Ok(changed)
     }
 
     /// After setup (which may be what sets the governor) and before the first run: the facts

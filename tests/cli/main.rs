@@ -3,6 +3,8 @@
 mod adaptive;
 mod common;
 mod compare;
+mod count;
+mod deadline;
 mod docs;
 mod environment;
 mod errors;
@@ -14,6 +16,7 @@ mod fuzz;
 mod fuzz_extract;
 mod hardening;
 mod history;
+mod hosts;
 mod lifecycle;
 mod machine;
 mod many;
