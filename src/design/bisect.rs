@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use crate::model::Goal;
 use crate::spec::{Search, Width};
+use super::decide::Verdict;
 use crate::store::LimitStatus;
 
 /// Most probes of one search: bisection closes any bracket of a double long before.
@@ -31,10 +32,11 @@ pub enum Step {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Found {
     pub status: LimitStatus,
-    /// The best value that met the condition.
+    /// The best value that met the condition (decided).
     pub limit: Option<f64>,
-    /// The closing bracket: (met the condition, did not).
-    pub bracket: Option<(f64, f64)>,
+    /// The bracket: the best decided value that met the condition and the nearest decided
+    /// value beyond it that did not (either absent when no probe was so decided).
+    pub bracket: (Option<f64>, Option<f64>),
 }
 
 impl Bisect {
@@ -49,36 +51,50 @@ impl Bisect {
         }
     }
 
-    /// The next probe given `known` (true: the value meets the condition; `None`: not probed
-    /// yet), or the result. The far end is probed first (when it meets the condition, so does
-    /// the whole range), then the near end, then the middle of the bracket until it is within
-    /// `precision`. The same answers always give the same probes.
-    pub fn next(&self, known: impl Fn(f64) -> Option<bool>) -> Step {
+    /// The next probe given `known` (a probe's verdict, `Undecided` for one that stayed
+    /// undecided at its most runs; `None`: not probed yet), or the result. The far end is
+    /// probed first (when it meets the condition, so does the whole range), then the near end,
+    /// then the middle of the bracket until it is within `precision` (**found**). An undecided
+    /// probe ends the bisection: the limit is somewhere the noise hides, between the best
+    /// passing and the nearest failing decided probes (**inconclusive**). The same answers
+    /// always give the same probes.
+    pub fn next(&self, known: impl Fn(f64) -> Option<Verdict>) -> Step {
         let (near, far) = match self.goal {
             Goal::Max => (self.lo, self.hi),
             Goal::Min => (self.hi, self.lo),
         };
-        let Some(far_met) = known(far) else {
+        let done = |status, limit: Option<f64>, bracket| {
+            Step::Done(Found {
+                status,
+                limit,
+                bracket,
+            })
+        };
+        let Some(far_v) = known(far) else {
             return Step::Probe(far);
         };
-        if far_met {
-            return Step::Done(Found {
-                status: LimitStatus::HoldsEverywhere,
-                limit: Some(far),
-                bracket: None,
-            });
+        if far_v == Verdict::Pass {
+            return done(LimitStatus::HoldsEverywhere, Some(far), (Some(far), None));
         }
-        let Some(near_met) = known(near) else {
+        let Some(near_v) = known(near) else {
             return Step::Probe(near);
         };
-        if !near_met {
-            return Step::Done(Found {
-                status: LimitStatus::FailsEverywhere,
-                limit: None,
-                bracket: None,
-            });
+        match (near_v, far_v) {
+            (Verdict::Pass, _) => {}
+            (Verdict::Fail, Verdict::Fail) => {
+                return done(LimitStatus::FailsEverywhere, None, (None, Some(near)));
+            }
+            (Verdict::Fail, _) => {
+                return done(LimitStatus::Inconclusive, None, (None, Some(near)));
+            }
+            (_, v) => {
+                let bad = (v == Verdict::Fail).then_some(far);
+                return done(LimitStatus::Inconclusive, None, (None, bad));
+            }
         }
         let (mut good, mut bad) = (near, far);
+        let mut bad_decided = far_v == Verdict::Fail;
+        let mut undecided = false;
         for _ in 0..MAX_PROBES {
             if self.closed(good, bad) {
                 break;
@@ -86,15 +102,23 @@ impl Bisect {
             let m = self.middle(good, bad);
             match known(m) {
                 None => return Step::Probe(m),
-                Some(true) => good = m,
-                Some(false) => bad = m,
+                Some(Verdict::Pass) => good = m,
+                Some(Verdict::Fail) => {
+                    bad = m;
+                    bad_decided = true;
+                }
+                Some(Verdict::Undecided) => {
+                    undecided = true;
+                    break;
+                }
             }
         }
-        Step::Done(Found {
-            status: LimitStatus::Found,
-            limit: Some(good),
-            bracket: Some((good, bad)),
-        })
+        let status = if bad_decided && !undecided {
+            LimitStatus::Found
+        } else {
+            LimitStatus::Inconclusive
+        };
+        done(status, Some(good), (Some(good), bad_decided.then_some(bad)))
     }
 
     /// Narrower than `precision` (relative to the upper end of the bracket), or no integer
@@ -127,25 +151,27 @@ impl Bisect {
     /// measurement that contradicts the bound drops it: the search goes on as the search
     /// without `monotonic`, reusing every value measured so far (at most
     /// [`Bisect::worst_case_probes_monotonic`] probes).
-    pub fn next_given(&self, measured: &[(f64, bool)], bound: Option<f64>) -> Step {
+    pub fn next_given(&self, measured: &[(f64, Verdict)], bound: Option<f64>) -> Step {
         let goal = self.goal;
+        // A measured verdict other than the one the bound implies (undecided included)
+        // drops it.
         let bound = bound.filter(|&b| {
             !measured
                 .iter()
-                .any(|&(x, met)| infer(x, Some(b), goal) == Some(!met))
+                .any(|&(x, v)| infer(x, Some(b), goal).is_some_and(|i| i != v))
         });
         let was_measured = |x: f64| {
             measured
                 .iter()
                 .find(|(v, _)| v.to_bits() == x.to_bits())
-                .map(|(_, met)| *met)
+                .map(|(_, v)| *v)
         };
         let far = match goal {
             Goal::Max => self.hi,
             Goal::Min => self.lo,
         };
-        if let (Goal::Max, Some(b), Some(false)) = (goal, bound, was_measured(far)) {
-            if was_measured(b).is_none() {
+        if let (Goal::Max, Some(b), Some(v)) = (goal, bound, was_measured(far)) {
+            if v != Verdict::Pass && was_measured(b).is_none() {
                 return Step::Probe(b);
             }
         }
@@ -156,13 +182,13 @@ impl Bisect {
             return step;
         };
         // A measured bound inside the closing bracket is its better end.
-        if let (Some(b), Some((good, bad))) = (bound.filter(|_| goal == Goal::Max), f.bracket) {
-            if good < b && b < bad {
+        if let (Some(b), (Some(good), bad)) = (bound.filter(|_| goal == Goal::Max), f.bracket) {
+            if good < b && bad.is_none_or(|bad| b < bad) {
                 f.limit = Some(b);
-                f.bracket = Some((b, bad));
+                f.bracket = (Some(b), bad);
             }
         }
-        let ends = [f.limit, f.bracket.map(|b| b.0), f.bracket.map(|b| b.1)];
+        let ends = [f.limit, f.bracket.0, f.bracket.1];
         match ends
             .into_iter()
             .flatten()
@@ -214,11 +240,11 @@ impl Bisect {
 
 /// What a smaller combination's limit `bound` implies at `x`: for `max`, every value up to it
 /// meets the condition; for `min`, every value below it fails.
-pub fn infer(x: f64, bound: Option<f64>, goal: Goal) -> Option<bool> {
+pub fn infer(x: f64, bound: Option<f64>, goal: Goal) -> Option<Verdict> {
     let b = bound?;
     match goal {
-        Goal::Max => (x <= b).then_some(true),
-        Goal::Min => (x < b).then_some(false),
+        Goal::Max => (x <= b).then_some(Verdict::Pass),
+        Goal::Min => (x < b).then_some(Verdict::Fail),
     }
 }
 
@@ -234,6 +260,14 @@ pub fn probe_value(x: f64, integer: bool) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn verdict(met: bool) -> Verdict {
+        if met {
+            Verdict::Pass
+        } else {
+            Verdict::Fail
+        }
+    }
 
     fn bisect(lo: f64, hi: f64, integer: bool, goal: Goal, precision: Width) -> Bisect {
         Bisect {
@@ -255,7 +289,7 @@ mod tests {
             Goal::Min => x >= capacity,
         };
         loop {
-            let step = b.next(|x| probes.contains(&x).then(|| meets(x)));
+            let step = b.next(|x| probes.contains(&x).then(|| verdict(meets(x))));
             match step {
                 Step::Probe(x) => {
                     assert!(!probes.contains(&x), "{x} probed twice");
@@ -294,10 +328,10 @@ mod tests {
     /// A search with `monotonic` (`bound`: the smaller combination's limit) against a system
     /// whose limit is `capacity`; returns what it found and how many probes it took.
     fn search_given(b: &Bisect, capacity: f64, bound: Option<f64>) -> (Found, usize) {
-        let mut measured: Vec<(f64, bool)> = Vec::new();
+        let mut measured: Vec<(f64, Verdict)> = Vec::new();
         let meets = |x: f64| match b.goal {
-            Goal::Max => x <= capacity,
-            Goal::Min => x >= capacity,
+            Goal::Max => verdict(x <= capacity),
+            Goal::Min => verdict(x >= capacity),
         };
         loop {
             match b.next_given(&measured, bound) {
@@ -402,6 +436,74 @@ mod tests {
                     Goal::Min => l >= at(second),
                 };
                 proptest::prop_assert!(ok, "limit {l}, capacity {}", at(second));
+            }
+        }
+    }
+
+    /// A noisy system: probes within `zone` of the capacity stay undecided, the others are
+    /// decided right. Returns what the search found and its probes.
+    fn search_noisy(b: &Bisect, capacity: f64, zone: f64, bound: Option<f64>) -> (Found, usize) {
+        let mut measured: Vec<(f64, Verdict)> = Vec::new();
+        let v = |x: f64| {
+            let d = match b.goal {
+                Goal::Max => capacity - x,
+                Goal::Min => x - capacity,
+            };
+            if d.abs() < zone {
+                Verdict::Undecided
+            } else {
+                verdict(d >= 0.0)
+            }
+        };
+        loop {
+            match b.next_given(&measured, bound) {
+                Step::Probe(x) => {
+                    assert!(!measured.iter().any(|(m, _)| *m == x), "{x} probed twice");
+                    measured.push((x, v(x)));
+                }
+                Step::Done(f) => return (f, measured.len()),
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(400))]
+
+        /// With undecided probes: never more probes than the worst case, `found` only when
+        /// decided probes close the bracket, and the bracket always holds the capacity.
+        #[test]
+        fn undecided_probes_end_inconclusive_and_the_bracket_holds_the_capacity(
+            b in any_bisect(),
+            at in -0.1f64..1.1,
+            zone in 0.0f64..0.3,
+            first in proptest::option::of(-0.1f64..1.1),
+        ) {
+            let span = b.hi - b.lo;
+            let capacity = b.lo + at * span;
+            let bound = first.and_then(|f| {
+                let (c1, _) = search_given(&b, b.lo + f * span, None);
+                match (b.goal, c1.status) {
+                    (_, LimitStatus::Found) | (Goal::Max, LimitStatus::HoldsEverywhere) => c1.limit,
+                    _ => None,
+                }
+            });
+            let (f, probes) = search_noisy(&b, capacity, zone * span, bound);
+            let worst = if bound.is_some() { b.worst_case_probes_monotonic() } else { b.worst_case_probes() };
+            proptest::prop_assert!(probes <= worst, "{probes} probes, worst case {worst}");
+            let (good, bad) = f.bracket;
+            let below = |x: f64| match b.goal {
+                Goal::Max => x <= capacity,
+                Goal::Min => x >= capacity,
+            };
+            if let Some(g) = good {
+                proptest::prop_assert!(below(g), "{f:?}, capacity {capacity}");
+            }
+            if let Some(x) = bad {
+                proptest::prop_assert!(!below(x) || x == capacity, "{f:?}, capacity {capacity}");
+            }
+            if f.status == LimitStatus::Found {
+                proptest::prop_assert!(good.is_some() && bad.is_some(), "{f:?}");
+                proptest::prop_assert_eq!(f.limit, good);
             }
         }
     }

@@ -7,8 +7,10 @@
 
 mod bisect;
 mod rounds;
+mod decide;
 mod sample;
 
 pub use bisect::{probe_value, Bisect, Found, Step, MAX_PROBES};
+pub use decide::{interval, judge, values, Interval, Verdict};
 pub use rounds::{Design, Next, Outcome};
 pub use sample::{point_key, sample, Journal, Rule, Sample, SampleEnd};

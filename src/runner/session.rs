@@ -406,6 +406,11 @@ impl Prepared {
                     crate::design::probe_value(s.lo, s.integer),
                     crate::design::probe_value(s.hi, s.integer),
                 ],
+                confidence: Some(s.confidence_text.clone()),
+                runs: {
+                    let r = crate::design::Rule::of(exp);
+                    Some([r.min, r.max])
+                },
             }),
             limits: Vec::new(),
         }
@@ -470,6 +475,25 @@ impl Prepared {
         s
     }
 
+    /// `3 runs each`, or the bounds of adaptive runs.
+    fn runs_per_point(&self) -> String {
+        let exp = &self.exp;
+        match &exp.adaptive {
+            Some(a) => format!(
+                "{}..{} runs per point (until the 95% CI of {} is within {})",
+                a.min,
+                a.max,
+                a.targets
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                a.ci
+            ),
+            None => format!("{} each", crate::words::count(exp.runs, "run")),
+        }
+    }
+
     /// How much the plan runs: points and runs, or the bounds of an adaptive design.
     fn describe_amount(&self) -> String {
         let exp = &self.exp;
@@ -513,19 +537,15 @@ impl Prepared {
                 plan.space_size
             ),
         };
-        let per_point = match &exp.adaptive {
-            Some(a) => format!(
-                "{}..{} runs per point (until the 95% CI of {} is within {})",
-                a.min,
-                a.max,
-                a.targets
-                    .iter()
-                    .map(|(n, _)| n.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                a.ci
-            ),
-            None => format!("{} each", crate::words::count(exp.runs, "run")),
+        let per_point = match (&exp.adaptive, exp.search.as_ref()) {
+            (_, Some(s)) if s.runs.is_some() => {
+                let r = crate::design::Rule::of(exp);
+                format!(
+                    "{}..{} runs per probe (more while its decision at {} confidence is undecided)",
+                    r.min, r.max, s.confidence_text
+                )
+            }
+            _ => self.runs_per_point(),
         };
         let runs = if min == max {
             crate::words::count(min, "run")

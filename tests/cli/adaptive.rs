@@ -235,7 +235,7 @@ fn a_search_finds_each_capacity_within_precision_never_above_in_few_probes() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.starts_with("cores,limit,probes,runs,status\n1,"),
+        text.starts_with("cores,limit,low,high,probes,runs,status\n1,12298,12298,12409,12,12,found\n"),
         "{text}"
     );
     let out = mpf_in(dir.path())
@@ -244,7 +244,7 @@ fn a_search_finds_each_capacity_within_precision_never_above_in_few_probes() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("| cores | limit | probes | runs | status |"),
+        text.contains("| cores | limit | low | high | probes | runs | status |"),
         "{text}"
     );
 }
