@@ -3,9 +3,9 @@
 
 use serde_json::Value;
 
+use super::decide::Verdict;
 use crate::model::Goal;
 use crate::spec::{Search, Width};
-use super::decide::Verdict;
 use crate::store::LimitStatus;
 
 /// Most probes of one search: bisection closes any bracket of a double long before.
@@ -20,6 +20,10 @@ pub struct Bisect {
     pub geometric: bool,
     pub goal: Goal,
     pub precision: Width,
+    /// Probes can end undecided (they get more than one run).
+    pub undecided: bool,
+    /// The most middles the plain bisection probes (over every outcome of its probes).
+    pub depth: usize,
 }
 
 /// What a search does next.
@@ -40,24 +44,48 @@ pub struct Found {
 }
 
 impl Bisect {
-    pub fn of(s: &Search) -> Bisect {
-        Bisect {
-            lo: s.lo,
-            hi: s.hi,
-            integer: s.integer,
-            geometric: crate::spec::design::is_geometric(s.lo, s.hi),
-            goal: s.goal,
-            precision: s.precision,
-        }
+    /// The search `s`, whose probes get at most `max_runs` runs (more than one: a probe can
+    /// end undecided).
+    pub fn of(s: &Search, max_runs: usize) -> Bisect {
+        Bisect::new(s.lo, s.hi, s.integer, s.goal, s.precision, max_runs > 1)
+    }
+
+    pub fn new(
+        lo: f64,
+        hi: f64,
+        integer: bool,
+        goal: Goal,
+        precision: Width,
+        undecided: bool,
+    ) -> Bisect {
+        let mut b = Bisect {
+            lo,
+            hi,
+            integer,
+            geometric: crate::spec::design::is_geometric(lo, hi),
+            goal,
+            precision,
+            undecided,
+            depth: 0,
+        };
+        let (near, far) = match goal {
+            Goal::Max => (lo, hi),
+            Goal::Min => (hi, lo),
+        };
+        let mut budget: usize = 1 << 20;
+        b.depth = b.deepest(near, far, 0, &mut budget).unwrap_or(MAX_PROBES);
+        b
     }
 
     /// The next probe given `known` (a probe's verdict, `Undecided` for one that stayed
     /// undecided at its most runs; `None`: not probed yet), or the result. The far end is
     /// probed first (when it meets the condition, so does the whole range), then the near end,
-    /// then the middle of the bracket until it is within `precision` (**found**). An undecided
-    /// probe ends the bisection: the limit is somewhere the noise hides, between the best
-    /// passing and the nearest failing decided probes (**inconclusive**). The same answers
-    /// always give the same probes.
+    /// then the middle of the bracket until it is within `precision` (**found**). Once a probe
+    /// stays undecided, the limit is where the noise hides it: the bisection goes on on each
+    /// side of the undecided probes, between the best passing value and the nearest undecided
+    /// one and between the farthest undecided one and the nearest failing value, until both
+    /// are within `precision` (**inconclusive**, bracketed by the best passing and the nearest
+    /// failing decided probes). The same answers always give the same probes.
     pub fn next(&self, known: impl Fn(f64) -> Option<Verdict>) -> Step {
         let (near, far) = match self.goal {
             Goal::Max => (self.lo, self.hi),
@@ -92,28 +120,47 @@ impl Bisect {
                 return done(LimitStatus::Inconclusive, None, (None, bad));
             }
         }
+        // Positions along the search, from the near end to the far one.
+        let at = |x: f64| match self.goal {
+            Goal::Max => x,
+            Goal::Min => -x,
+        };
         let (mut good, mut bad) = (near, far);
         let mut bad_decided = far_v == Verdict::Fail;
-        let mut undecided = false;
-        for _ in 0..MAX_PROBES {
-            if self.closed(good, bad) {
-                break;
-            }
-            let m = self.middle(good, bad);
+        // The undecided probes inside the bracket: the nearest to `good` and to `bad`.
+        let mut zone: Option<(f64, f64)> = (far_v == Verdict::Undecided).then_some((far, far));
+        // At most twice the plain bisection's middles, however the undecided probes fall.
+        for _ in 0..2 * self.depth {
+            let (a, b) = match zone {
+                None if self.closed(good, bad) => break,
+                None => (good, bad),
+                Some((u, _)) if !self.closed(good, u) => (good, u),
+                Some((_, u)) if !self.closed(u, bad) => (u, bad),
+                Some(_) => break,
+            };
+            let m = self.middle(a, b);
             match known(m) {
                 None => return Step::Probe(m),
-                Some(Verdict::Pass) => good = m,
+                Some(Verdict::Pass) => {
+                    good = m;
+                    // Past every undecided probe: they are behind the bracket now.
+                    zone = zone.filter(|&(_, u)| at(u) > at(m));
+                }
                 Some(Verdict::Fail) => {
                     bad = m;
                     bad_decided = true;
+                    zone = zone.filter(|&(u, _)| at(u) < at(m));
                 }
                 Some(Verdict::Undecided) => {
-                    undecided = true;
-                    break;
+                    zone = Some(match zone {
+                        None => (m, m),
+                        Some((u, v)) if at(m) < at(u) => (m, v),
+                        Some((u, v)) => (u, if at(m) > at(v) { m } else { v }),
+                    });
                 }
             }
         }
-        let status = if bad_decided && !undecided {
+        let status = if bad_decided && zone.is_none() && self.closed(good, bad) {
             LimitStatus::Found
         } else {
             LimitStatus::Inconclusive
@@ -203,15 +250,17 @@ impl Bisect {
     /// bisection over every possible outcome of its probes. The exploration is exact within a
     /// budget of bisections; past it the answer is the bound no search exceeds, the two ends
     /// and [`MAX_PROBES`] middles.
+    /// The most probes a search can take: the far end, the near end and the deepest
+    /// bisection over every possible outcome of its probes (explored exactly within a budget
+    /// of bisections; past it, [`MAX_PROBES`] middles). Where probes can end undecided, the
+    /// bisection on each side of the undecided ones may take up to twice as many middles, and
+    /// no more: the search ends there, inconclusive.
     pub fn worst_case_probes(&self) -> usize {
-        let (near, far) = match self.goal {
-            Goal::Max => (self.lo, self.hi),
-            Goal::Min => (self.hi, self.lo),
-        };
-        let mut budget: usize = 1 << 20;
-        2 + self
-            .deepest(near, far, 0, &mut budget)
-            .unwrap_or(MAX_PROBES)
+        2 + if self.undecided {
+            2 * self.depth
+        } else {
+            self.depth
+        }
     }
 
     /// The most probes of a search with `monotonic` whose combination has smaller ones. With
@@ -270,14 +319,7 @@ mod tests {
     }
 
     fn bisect(lo: f64, hi: f64, integer: bool, goal: Goal, precision: Width) -> Bisect {
-        Bisect {
-            lo,
-            hi,
-            integer,
-            geometric: crate::spec::design::is_geometric(lo, hi),
-            goal,
-            precision,
-        }
+        Bisect::new(lo, hi, integer, goal, precision, false)
     }
 
     /// Runs a search against a system whose condition holds below (max) or above (min)
@@ -478,6 +520,7 @@ mod tests {
             zone in 0.0f64..0.3,
             first in proptest::option::of(-0.1f64..1.1),
         ) {
+            let b = Bisect::new(b.lo, b.hi, b.integer, b.goal, b.precision, true);
             let span = b.hi - b.lo;
             let capacity = b.lo + at * span;
             let bound = first.and_then(|f| {
@@ -503,6 +546,7 @@ mod tests {
             }
             if f.status == LimitStatus::Found {
                 proptest::prop_assert!(good.is_some() && bad.is_some(), "{f:?}");
+                proptest::prop_assert!(b.closed(good.unwrap(), bad.unwrap()), "{f:?}");
                 proptest::prop_assert_eq!(f.limit, good);
             }
         }

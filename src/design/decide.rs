@@ -169,7 +169,8 @@ fn named_results(text: &str, intervals: &[Interval]) -> Result<Vec<usize>, Strin
         for (i, iv) in intervals.iter().enumerate() {
             let r = iv.name.as_str();
             let hit = n == r
-                || r.strip_prefix(n.as_str()).is_some_and(|t| t.starts_with('.'))
+                || r.strip_prefix(n.as_str())
+                    .is_some_and(|t| t.starts_with('.'))
                 || n.strip_prefix(r).is_some_and(|t| t.starts_with('.'))
                 || n.strip_prefix("results.") == Some(r);
             if hit && !out.contains(&i) {
@@ -212,7 +213,10 @@ mod tests {
     }
 
     fn point() -> Map<String, Value> {
-        json!({"rate": 1000, "cores": 2}).as_object().unwrap().clone()
+        json!({"rate": 1000, "cores": 2})
+            .as_object()
+            .unwrap()
+            .clone()
     }
 
     fn verdict(cond: &str, ivs: &[Interval]) -> Verdict {
@@ -261,7 +265,10 @@ mod tests {
         // A chained comparison is its pairs: [0.2, 0.3] is wholly between 0.1 and 0.5...
         assert_eq!(verdict("0.1 < loss < 0.5", &ivs), Verdict::Pass);
         // ...and [2, 6] straddles 3 < x < 5, though both its ends fail it.
-        assert_eq!(verdict("3 < x < 5", &[iv("x", 2.0, 6.0)]), Verdict::Undecided);
+        assert_eq!(
+            verdict("3 < x < 5", &[iv("x", 2.0, 6.0)]),
+            Verdict::Undecided
+        );
     }
 
     #[test]
@@ -269,7 +276,10 @@ mod tests {
         let ivs = [iv("lat.p99", 1.0, 3.0), iv("loss", 0.0, 0.01)];
         assert_eq!(verdict("lat.p99 < 2", &ivs), Verdict::Undecided);
         assert_eq!(verdict("results['lat.p99'] < 5", &ivs), Verdict::Pass);
-        assert_eq!(verdict("results[\"lat.p99\"] < 2", &ivs), Verdict::Undecided);
+        assert_eq!(
+            verdict("results[\"lat.p99\"] < 2", &ivs),
+            Verdict::Undecided
+        );
         assert_eq!(verdict("loss < 0.1", &ivs), Verdict::Pass);
     }
 
@@ -317,7 +327,9 @@ mod tests {
         assert!((lo - -3.730_110_893_715_001_4).abs() < 1e-9, "{lo}");
         assert!((hi - 7.730_110_893_715_001).abs() < 1e-9, "{hi}");
         // At 90%, df 9, of ten values of mean 0 and standard error 1: ±1.833112932656237.
-        let xs: Vec<f64> = (0..10).map(|i| if i % 2 == 0 { 1.0 } else { -1.0 }).collect();
+        let xs: Vec<f64> = (0..10)
+            .map(|i| if i % 2 == 0 { 1.0 } else { -1.0 })
+            .collect();
         let se = (crate::analyze::stats::variance(&xs, 0.0) / 10.0).sqrt();
         let i = interval("x", &xs, 0.90, false);
         let (lo, hi) = i.bounds.unwrap();

@@ -6,9 +6,11 @@
 //! design over the journal gives exactly the runs still missing.
 
 mod bisect;
-mod rounds;
 mod decide;
+mod rounds;
 mod sample;
+#[cfg(test)]
+mod synthetic;
 
 pub use bisect::{probe_value, Bisect, Found, Step, MAX_PROBES};
 pub use decide::{interval, judge, values, Interval, Verdict};

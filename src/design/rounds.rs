@@ -20,7 +20,13 @@ pub struct Design {
     search: Option<SearchDesign>,
     shuffle: bool,
     seed: u64,
+    /// Verdicts already reached, by probe and values: every round replays the journal, and a
+    /// verdict is a pure function of them.
+    verdicts: std::sync::Arc<std::sync::Mutex<HashMap<u64, Result<Verdict, String>>>>,
 }
+
+/// Most verdicts remembered; past it the memory starts again.
+const MAX_VERDICTS: usize = 1 << 16;
 
 #[derive(Debug, Clone)]
 struct SearchDesign {
@@ -86,7 +92,7 @@ impl Design {
         Design {
             rule: Rule::of(exp),
             search: exp.search.as_ref().map(|s| SearchDesign {
-                bisect: Bisect::of(s),
+                bisect: Bisect::of(s, Rule::of(exp).max),
                 variable: s.variable,
                 name: exp.variables[s.variable].name.clone(),
                 condition: s.condition.clone(),
@@ -95,6 +101,7 @@ impl Design {
             }),
             shuffle: exp.order == Order::Shuffle,
             seed: fnv1a(exp.seed.as_bytes()),
+            verdicts: Default::default(),
         }
     }
 
@@ -391,13 +398,43 @@ impl Design {
         point: &Map<String, Value>,
         values: &[(String, Vec<f64>)],
     ) -> Result<Verdict, String> {
+        let key = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            point_key(point).hash(&mut h);
+            for (n, xs) in values {
+                n.hash(&mut h);
+                xs.iter().for_each(|x| x.to_bits().hash(&mut h));
+            }
+            h.finish()
+        };
+        if let Some(v) = self.verdicts.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return v;
+        }
         let single = self.rule.max == 1;
+        let confidence = look_confidence(s.confidence, &self.rule);
         let intervals: Vec<_> = values
             .iter()
-            .map(|(n, xs)| interval(n, xs, s.confidence, single))
+            .map(|(n, xs)| interval(n, xs, confidence, single))
             .collect();
-        judge(&s.condition, point, &intervals)
+        let v = judge(&s.condition, point, &intervals);
+        if let Ok(mut m) = self.verdicts.lock() {
+            if m.len() >= MAX_VERDICTS {
+                m.clear();
+            }
+            m.insert(key, v.clone());
+        }
+        v
     }
+}
+
+/// The confidence of each look at a probe's decision: a probe is looked at once per run from
+/// `min` to `max`, stopping at the first look that decides it, and each look risks a wrong
+/// decision; at `1 − (1 − confidence) / looks` each (Bonferroni), all of them together keep
+/// the stated confidence.
+pub fn look_confidence(confidence: f64, rule: &Rule) -> f64 {
+    let looks = (rule.max + 1).saturating_sub(rule.min).max(1);
+    1.0 - (1.0 - confidence) / looks as f64
 }
 
 /// What a finished smaller combination tells about this one: for `max`, every value up to its

@@ -506,7 +506,7 @@ impl Prepared {
         let (min, max) = design.bounds(plan);
         let mut s = match (&exp.search, &exp.adaptive) {
             (Some(search), _) => {
-                let bisect = crate::design::Bisect::of(search);
+                let bisect = crate::design::Bisect::of(search, crate::design::Rule::of(exp).max);
                 format!(
                     "search: the {} {} in [{}, {}] where {} (precision {}): {} combinations, each at most {} probes ({}){}\n",
                     match search.goal {

@@ -29,10 +29,7 @@ pub fn parse_confidence(text: &str) -> std::result::Result<f64, String> {
     }
     .map_err(|_| format!("'{}' is not a confidence (95% or 0.95)", shown(t)))?;
     if !(c > 0.5 && c < 1.0) {
-        return Err(format!(
-            "'{}' must be above 50% and below 100%",
-            shown(t)
-        ));
+        return Err(format!("'{}' must be above 50% and below 100%", shown(t)));
     }
     Ok(c)
 }

@@ -235,7 +235,9 @@ fn a_search_finds_each_capacity_within_precision_never_above_in_few_probes() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.starts_with("cores,limit,low,high,probes,runs,status\n1,12298,12298,12409,12,12,found\n"),
+        text.starts_with(
+            "cores,limit,low,high,probes,runs,status\n1,12298,12298,12409,12,12,found\n"
+        ),
         "{text}"
     );
     let out = mpf_in(dir.path())
