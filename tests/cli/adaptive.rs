@@ -585,3 +585,100 @@ fn udp_limit_example_finds_iperf3s_highest_rate_locally() {
     let dir = tempfile::tempdir().unwrap();
     udp_limit_is_found(dir.path(), &[]);
 }
+
+/// A noisy system (SPEC §16.2): latency `rate / 1000` ms plus noise of ±`noise` ms that
+/// differs per run, searched for `lat < 10` (the true limit is 10000) with 3 to 12 runs per
+/// probe. Quiet, it is found; very noisy, it is inconclusive with a bracket around 10000.
+fn noisy_search(noise: &str) -> String {
+    format!(
+        r#"
+runs: 1
+variables:
+  noise: [{noise}]
+  rate: {{range: [100, 100000]}}
+search:
+  variable: rate
+  condition: "lat < 10"
+  precision: 2%
+  confidence: 95%
+  runs: {{min: 3, max: 12}}
+steps:
+  - run: >-
+      awk -v r={{{{ rate }}}} -v n={{{{ noise }}}} -v k={{{{ run.repetition }}}}
+      'BEGIN {{ printf "lat=%f\n", r / 1000 + n * sin(k * 2.3 + r) }}'
+    results:
+      lat: 'lat=(\S+)'
+"#
+    )
+}
+
+#[test]
+fn a_noisy_search_is_decided_with_confidence_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = write(dir.path(), "exp.yaml", &noisy_search("0.01, 20"));
+    let out = mpf_in(dir.path())
+        .args(["run", "--dry-run"])
+        .arg(&exp)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(
+            "3..12 runs per probe (more while its decision at 95% confidence is undecided)"
+        ),
+        "{text}"
+    );
+    let out = mpf_in(dir.path())
+        .args(["run", "--no-plot"])
+        .arg(&exp)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let set = only_set(dir.path());
+    let m = manifest(&set);
+    assert_eq!(m["search"]["confidence"], "95%");
+    assert_eq!(m["search"]["runs"], serde_json::json!([3, 12]));
+    let limits = m["limits"].as_array().unwrap();
+    let quiet = limits.iter().find(|l| l["point"]["noise"] == 0.01).unwrap();
+    assert_eq!(quiet["status"], "found", "{quiet}");
+    let limit = quiet["limit"].as_f64().unwrap();
+    assert!((9800.0..10000.0).contains(&limit), "{limit}");
+    let noisy = limits.iter().find(|l| l["point"]["noise"] == 20).unwrap();
+    assert_eq!(noisy["status"], "inconclusive", "{noisy}");
+    assert!(noisy["undecided"].as_u64().unwrap() >= 1, "{noisy}");
+    let [low, high] = [&noisy["bracket"][0], &noisy["bracket"][1]];
+    assert!(
+        low.as_f64().is_none_or(|l| l < 10000.0) && high.as_f64().is_none_or(|h| h > 10000.0),
+        "{noisy}"
+    );
+    // Undecided probes got more runs than the first 3, never more than 12.
+    let recs = journal(&set);
+    let mut per_probe: std::collections::BTreeMap<String, usize> = Default::default();
+    for r in &recs {
+        *per_probe.entry(r["point"].to_string()).or_default() += 1;
+    }
+    assert!(per_probe.values().all(|&n| (3..=12).contains(&n)));
+    assert!(per_probe.values().any(|&n| n > 3), "{per_probe:?}");
+    assert!(
+        err.contains("limit of rate at noise=20: ") && err.contains(" (inconclusive, "),
+        "{err}"
+    );
+    let show = mpf_in(dir.path())
+        .args(["show", "latest", "--limits"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&show.stdout);
+    assert!(text.contains("(precision 2%, confidence 95%)"), "{text}");
+    assert!(
+        text.contains("inconclusive") && text.contains("found"),
+        "{text}"
+    );
+    // The decisions are a function of the journal: extract makes them again, the same.
+    let before = m["limits"].clone();
+    mpf_in(dir.path())
+        .args(["extract", "latest"])
+        .assert()
+        .success();
+    assert_eq!(manifest(&set)["limits"], before);
+}
