@@ -682,3 +682,26 @@ fn a_noisy_search_is_decided_with_confidence_and_says_so() {
         .success();
     assert_eq!(manifest(&set)["limits"], before);
 }
+
+/// SPEC §16.3: the limit graph of a search with no other variable is one marker with its
+/// bracket as a whisker, not a box plot of one value labelled "all runs (n = 1)".
+#[test]
+fn the_limit_graph_draws_each_limit_with_its_bracket() {
+    let dir = tempfile::tempdir().unwrap();
+    // No variable but the searched one.
+    let exp = noisy_search("0.01")
+        .replace("  noise: [0.01]\n", "")
+        .replace("{{ noise }}", "0.01");
+    let set = run_to_end(dir.path(), &exp);
+    mpf_in(dir.path())
+        .args(["plot", "latest"])
+        .assert()
+        .success();
+    let svg = std::fs::read_to_string(set.join("plots/rate_limit.svg")).unwrap();
+    assert!(!svg.contains("all runs"), "a box plot of one value");
+    assert!(
+        svg.contains("the whisker spans the bracket"),
+        "no bracket in the caption"
+    );
+    assert!(svg.contains("decided at 95%"));
+}

@@ -88,6 +88,10 @@ pub struct Figure {
     /// What the marks mean, for a caption under the graph: `mean and 95% confidence interval
     /// of 3 runs per point; intervals clipped at 0`.
     pub caption: String,
+    /// Each cell's interval is its own (a search's bracket): drawn as a whisker wherever it
+    /// is wider than a point, never joined into a band.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub whiskers: bool,
 }
 
 /// A run's value of a result as one number: series results count by their mean.
@@ -484,15 +488,12 @@ impl<'a> Axes<'a> {
                         _ => (x, format_number(x)),
                     }
                 };
-                if nums.len() <= 12 {
+                if nums.len() <= 12 && spread(&nums, log_x) {
                     nums.iter().map(|x| labelled(*x)).collect()
-                } else if log_x {
-                    let step = nums.len().div_ceil(10);
-                    nums.iter().step_by(step).map(|x| labelled(*x)).collect()
                 } else {
                     let lo = nums.iter().copied().fold(f64::INFINITY, f64::min);
                     let hi = nums.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                    crate::report::plot::render::nice_ticks(lo, hi, 8)
+                    chosen_ticks(lo, hi, log_x)
                         .into_iter()
                         .map(|x| (x, format_number(x)))
                         .collect()
@@ -500,6 +501,54 @@ impl<'a> Axes<'a> {
             }
         }
     }
+}
+
+/// Whether values are far enough apart on their axis for a label each: every gap at least a
+/// twelfth of the span (the probes of a search crowd around its limit: 31623, 32488, 33376 and
+/// 35227 on an axis to 100000 would overlap).
+fn spread(nums: &[f64], log_x: bool) -> bool {
+    let at = |x: f64| if log_x { x.log10() } else { x };
+    let mut v: Vec<f64> = nums
+        .iter()
+        .map(|&x| at(x))
+        .filter(|x| x.is_finite())
+        .collect();
+    v.sort_by(f64::total_cmp);
+    let span = match (v.first(), v.last()) {
+        (Some(a), Some(b)) if b > a => b - a,
+        _ => return true,
+    };
+    v.windows(2).all(|w| w[1] - w[0] >= span / 12.0)
+}
+
+/// Ticks chosen for an axis from `lo` to `hi`: round numbers, and on a log axis the powers of
+/// ten (with 2 and 5 times them when fewer than three fit).
+pub fn chosen_ticks(lo: f64, hi: f64, log_x: bool) -> Vec<f64> {
+    if log_x && lo > 0.0 && hi > lo {
+        let ladder = |steps: &[f64]| -> Vec<f64> {
+            let mut out = Vec::new();
+            let mut k = lo.log10().floor() as i32;
+            while k <= hi.log10().ceil() as i32 && out.len() < 64 {
+                for m in steps {
+                    let x = m * 10f64.powi(k);
+                    if x >= lo * (1.0 - 1e-9) && x <= hi * (1.0 + 1e-9) {
+                        out.push(x);
+                    }
+                }
+                k += 1;
+            }
+            out
+        };
+        let decades = ladder(&[1.0]);
+        if decades.len() >= 3 {
+            return decades;
+        }
+        let finer = ladder(&[1.0, 2.0, 5.0]);
+        if finer.len() >= 3 {
+            return finer;
+        }
+    }
+    crate::report::plot::render::nice_ticks(lo, hi, 8)
 }
 
 /// The lowest value an interval may reach: the smallest value on a log axis, zero for a
@@ -608,6 +657,7 @@ pub fn build(set: &ResultSet, choice: &Choice) -> Result<Option<Figure>> {
             + &binned_note(choice, &panels),
         panels,
         provenance: crate::report::plot::provenance::Provenance::of(set),
+        whiskers: false,
     }))
 }
 
@@ -741,6 +791,24 @@ fn caption(choice: &Choice, panels: &[Panel], clipped: bool, floor: Option<f64>)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn crowded_values_get_chosen_ticks_never_one_per_probe() {
+        // The probes of a search crowd around its limit.
+        let probes = [100.0, 31623.0, 32488.0, 33376.0, 35227.0, 100000.0];
+        assert!(!spread(&probes, true));
+        assert!(!spread(&probes, false));
+        assert_eq!(
+            chosen_ticks(100.0, 100000.0, true),
+            vec![100.0, 1000.0, 10000.0, 100000.0]
+        );
+        assert_eq!(
+            chosen_ticks(300.0, 2000.0, true),
+            vec![500.0, 1000.0, 2000.0]
+        );
+        assert!(spread(&[1.0, 2.0, 4.0, 8.0], false));
+        assert!(spread(&[1.0, 2.0, 4.0, 8.0], true));
+    }
 
     #[test]
     fn geometric_detection() {

@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use super::figure::{build, choose, Figure};
+use super::figure::{build, choose, Figure, Kind};
 use super::spec::PlotSpec;
 use crate::error::Result;
 use crate::model::{Goal, ResultInfo, Scale};
@@ -45,16 +45,50 @@ pub fn limit_figure(set: &ResultSet) -> Result<Option<Figure>> {
         y_scale: (lo > 0.0 && hi / lo >= 10.0).then_some(Scale::Log),
         ..Default::default()
     };
-    let choice = choose(&limits, &name, &hints)?;
+    let mut choice = choose(&limits, &name, &hints)?;
+    if choice.kind == Kind::Box {
+        // No other variable: one marker with its bracket, not a box plot of one value.
+        choice.kind = Kind::Bars;
+    }
     let Some(mut fig) = build(&limits, &choice)? else {
         return Ok(None);
     };
+    if choice.x.is_none() {
+        fig.x_ticks = vec![(0.0, search.variable.clone())];
+    }
+    fig.whiskers = true;
+    // Each marker's interval is its bracket: the best passing and the nearest failing probes.
+    let x_name = choice.x.clone();
+    let div = fig.y_divisor;
+    for cell in fig.panels.iter_mut().flat_map(|p| p.cells.iter_mut()) {
+        let Some(&value) = cell.values.first() else {
+            continue;
+        };
+        let l = set.manifest.limits.iter().find(|l| {
+            let same_x = match x_name.as_ref().and_then(|x| l.point.get(x)) {
+                Some(v) => v.as_f64().is_none_or(|x| x == cell.x),
+                None => true,
+            };
+            same_x && l.limit.as_f64().is_some_and(|v| v / div == value)
+        });
+        if let Some(l) = l {
+            let (low, high) = crate::report::limits::low_high(l);
+            let at = |v: Option<&Value>| v.and_then(Value::as_f64).map(|x| x / div);
+            cell.center = value;
+            cell.lo = at(low).unwrap_or(value).min(value);
+            cell.hi = at(high).unwrap_or(value).max(value);
+        }
+    }
     let goal = match search.goal {
         Goal::Max => "largest",
         Goal::Min => "smallest",
     };
+    let confidence = search
+        .confidence
+        .as_ref()
+        .map_or(String::new(), |c| format!(", decided at {c} confidence"));
     fig.caption = format!(
-        "the {goal} {} where {} (a measured probe, within {}); a search that held everywhere shows its range's end, one that failed everywhere no mark",
+        "the {goal} {} where {} (a measured probe, within {}{confidence}); the whisker spans the bracket, from the best passing to the nearest failing probe; a search that held everywhere shows its range's end, one that failed everywhere or found no passing probe no mark",
         search.variable, search.condition, search.precision
     );
     Ok(Some(fig))
