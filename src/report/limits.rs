@@ -54,7 +54,8 @@ fn other_variables(m: &Manifest) -> Vec<&crate::store::VariableInfo> {
         .collect()
 }
 
-fn rows(m: &Manifest) -> (Vec<String>, Vec<Vec<String>>) {
+/// The header and rows of `show --limits` (and the report's Limits section).
+pub fn rows(m: &Manifest) -> (Vec<String>, Vec<Vec<String>>) {
     let vars = other_variables(m);
     let mut header: Vec<String> = vars.iter().map(|v| v.name.clone()).collect();
     header.extend(["limit", "low", "high", "probes", "runs", "status"].map(String::from));

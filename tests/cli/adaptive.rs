@@ -705,3 +705,35 @@ fn the_limit_graph_draws_each_limit_with_its_bracket() {
     );
     assert!(svg.contains("decided at 95%"));
 }
+
+/// SPEC §16.3: the report has a Limits section, and the per-point summary (of the report and
+/// of `show --summary`) is sorted by the searched variable, not in the order of the probes.
+#[test]
+fn the_report_has_a_limits_section_and_sorts_the_summary_by_the_searched_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = run_to_end(dir.path(), &noisy_search("0.01"));
+    mpf_in(dir.path())
+        .args(["report", "latest"])
+        .assert()
+        .success();
+    let html = std::fs::read_to_string(set.join("report.html")).unwrap();
+    let limits = &html[html.find("<h2>Limits</h2>").expect("a Limits section")..];
+    let table = &limits[..limits.find("</table>").unwrap()];
+    assert!(table.contains("<th>low</th><th>high</th>"), "{table}");
+    assert!(table.contains("<td>found</td>"), "{table}");
+    assert!(limits.contains("decided at 95% confidence"));
+    assert!(html.contains("3–12 per probe"));
+    let out = mpf_in(dir.path())
+        .args(["show", "latest", "--summary", "--format", "csv"])
+        .output()
+        .unwrap();
+    let mut r = csv::Reader::from_reader(out.stdout.as_slice());
+    let h = r.headers().unwrap().clone();
+    let at = h.iter().position(|c| c == "rate").unwrap();
+    let rates: Vec<f64> = r
+        .records()
+        .map(|row| row.unwrap()[at].parse().unwrap())
+        .collect();
+    assert!(rates.len() > 3);
+    assert!(rates.windows(2).all(|w| w[0] <= w[1]), "{rates:?}");
+}

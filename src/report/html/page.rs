@@ -334,8 +334,15 @@ fn summary(out: &mut String, set: &ResultSet) {
     row(
         "Runs",
         format!(
-            "{} ok, {} failed, {} planned ({} per point)",
-            m.runs_ok, m.runs_failed, m.planned_runs, m.runs_per_point
+            "{} ok, {} failed, {} planned ({})",
+            m.runs_ok,
+            m.runs_failed,
+            m.planned_runs,
+            match m.search.as_ref().and_then(|s| s.runs) {
+                Some([lo, hi]) if lo != hi => format!("{lo}–{hi} per probe"),
+                Some([n, _]) => format!("{n} per probe"),
+                None => format!("{} per point", m.runs_per_point),
+            }
         ),
     );
     row(
@@ -504,6 +511,49 @@ fn point_summary(out: &mut String, set: &ResultSet) {
     if let Some(c) = clipped {
         let _ = writeln!(out, "<p class=\"note\">{}.</p>", esc(&c));
     }
+}
+
+/// What a search found (SPEC §16.3): `mpf show --limits` as a table, with how it was decided.
+fn limits_section(out: &mut String, set: &ResultSet) {
+    let m = &set.manifest;
+    let Some(search) = &m.search else {
+        return;
+    };
+    out.push_str("<h2>Limits</h2>\n");
+    let goal = match search.goal {
+        crate::model::Goal::Max => "largest",
+        crate::model::Goal::Min => "smallest",
+    };
+    let confidence = search.confidence.as_ref().map_or(
+        "each probe judged on the mean of its runs (a set of mpf before decisions with confidence)".to_string(),
+        |c| format!("each probe decided at {c} confidence: it passes or fails when the confidence intervals of the results its condition names are wholly on one side"),
+    );
+    let _ = writeln!(
+        out,
+        "<p class=\"note\">The {goal} <code>{}</code> where <code>{}</code>, within {}; {}. <code>low</code> and <code>high</code> bracket the limit between the best passing and the nearest failing probes; an <em>inconclusive</em> search had probes the noise left undecided between them.</p>",
+        esc(&search.variable),
+        esc(&search.condition),
+        esc(&search.precision),
+        esc(&confidence)
+    );
+    if m.limits.is_empty() {
+        out.push_str("<p>No limit yet.</p>\n");
+        return;
+    }
+    let (header, rows) = crate::report::limits::rows(m);
+    out.push_str("<div class=\"scroll\"><table id=\"limits\"><thead><tr>");
+    for h in &header {
+        let _ = write!(out, "<th>{}</th>", esc(h));
+    }
+    out.push_str("</tr></thead><tbody>\n");
+    for row in &rows {
+        out.push_str("<tr>");
+        for cell in row {
+            let _ = write!(out, "<td>{}</td>", esc(cell));
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</tbody></table></div>\n");
 }
 
 fn point_text(set: &ResultSet, r: &RunRecord) -> String {
@@ -686,7 +736,9 @@ pub fn render(set: &ResultSet, hints: Option<&PlotSpec>) -> Result<String> {
         "<pre id=\"mpf-errors\" hidden></pre>\n<h2>Summary</h2>\n<dl class=\"summary\">\n",
     );
     summary(&mut out, set);
-    out.push_str("</dl>\n<h2>Variables</h2>\n");
+    out.push_str("</dl>\n");
+    limits_section(&mut out, set);
+    out.push_str("<h2>Variables</h2>\n");
     variables_table(&mut out, set);
     out.push_str("<h2>Hosts</h2>\n");
     hosts_table(&mut out, set);
