@@ -290,7 +290,10 @@ mod tests {
             mean: 0.0,
             bounds: None,
         };
-        assert_eq!(verdict("loss < 0.1", &[one.clone()]), Verdict::Undecided);
+        assert_eq!(
+            verdict("loss < 0.1", std::slice::from_ref(&one)),
+            Verdict::Undecided
+        );
         // A condition that does not name it is decided without it.
         assert_eq!(verdict("rate < 5000", &[one]), Verdict::Pass);
         assert!(judge("loss < 0.1", &point(), &[]).is_err());

@@ -55,9 +55,13 @@ pub fn replay_overrides(exp: &mut Experiment, overrides: &Map<String, Value>) ->
     let mut sets = Vec::new();
     for (k, v) in overrides {
         if k == "--runs" {
-            // A fixed count: --runs N asks for exactly N runs per point, adaptive or not.
+            // A fixed count: --runs N asks for exactly N runs per point (per probe of a
+            // search), adaptive or not.
             exp.runs = v.as_u64().unwrap_or(exp.runs as u64) as usize;
             exp.adaptive = None;
+            if let Some(s) = exp.search.as_mut() {
+                s.runs = None;
+            }
         } else if let Value::Array(vals) = v {
             sets.push((k.clone(), vals.clone()));
         }
