@@ -219,7 +219,9 @@ fn sockperf_example_searches_and_extracts_what_sockperf_printed() {
     for r in &recs {
         let out = stored(&set, r, "client/client.out");
         let after = |label: &str| {
-            let at = out.find(label).unwrap_or_else(|| panic!("no {label} in {out}"));
+            let at = out
+                .find(label)
+                .unwrap_or_else(|| panic!("no {label} in {out}"));
             out[at + label.len()..]
                 .trim_start()
                 .split(|c: char| c.is_whitespace() || c == ';')
@@ -253,7 +255,9 @@ fn sockperf_example_searches_and_extracts_what_sockperf_printed() {
 
 /// The number after `label` in `text` (up to a space, `;` or `,`).
 fn after_in(text: &str, label: &str) -> f64 {
-    let at = text.find(label).unwrap_or_else(|| panic!("no {label} in {text}"));
+    let at = text
+        .find(label)
+        .unwrap_or_else(|| panic!("no {label} in {text}"));
     text[at + label.len()..]
         .split(|c: char| c.is_whitespace() || c == ';' || c == ',')
         .next()
