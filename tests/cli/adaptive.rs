@@ -674,6 +674,11 @@ fn a_noisy_search_is_decided_with_confidence_and_says_so() {
         text.contains("inconclusive") && text.contains("found"),
         "{text}"
     );
+    // What users read: the table, and the run's last lines (the set's id left out).
+    let id = m["id"].as_str().unwrap();
+    insta::assert_snapshot!("noisy_search_limits", text.replace(id, "ID"));
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("limit of ")).collect();
+    insta::assert_snapshot!("noisy_search_end_of_run", lines.join("\n"));
     // The decisions are a function of the journal: extract makes them again, the same.
     let before = m["limits"].clone();
     mpf_in(dir.path())
