@@ -340,6 +340,7 @@ impl Design {
                 Step::Done(found) => {
                     let mut limit = limit_of(point, &found, s, measured.len(), runs);
                     limit.undecided = undecided;
+                    limit.probed = probed(&measured, s.bisect.integer);
                     tl.limits.push(limit);
                     return GroupEnd {
                         found: Some(found),
@@ -359,13 +360,9 @@ impl Design {
             let Some(end) = end else {
                 tl.searching
                     .push(bracket_text(&s.name, &measured, goal, &point));
-                tl.limits.push(unfinished(
-                    point,
-                    &measured,
-                    &s.bisect,
-                    measured.len() + 1,
-                    runs,
-                ));
+                let mut limit = unfinished(point, &measured, &s.bisect, measured.len() + 1, runs);
+                limit.probed = probed(&measured, s.bisect.integer);
+                tl.limits.push(limit);
                 return GroupEnd {
                     found: None,
                     end_round: usize::MAX,
@@ -519,6 +516,7 @@ fn limit_of(
             }
         },
         undecided: 0,
+        probed: Vec::new(),
     }
 }
 
@@ -550,7 +548,24 @@ fn unfinished(
         runs,
         bracket: None,
         undecided: 0,
+        probed: Vec::new(),
     }
+}
+
+/// The measured probes as the manifest keeps them.
+fn probed(measured: &[(f64, Verdict)], integer: bool) -> Vec<crate::store::Probed> {
+    measured
+        .iter()
+        .map(|&(x, v)| crate::store::Probed {
+            value: probe_value(x, integer),
+            verdict: match v {
+                Verdict::Pass => "pass",
+                Verdict::Fail => "fail",
+                Verdict::Undecided => "undecided",
+            }
+            .to_string(),
+        })
+        .collect()
 }
 
 /// `rate: 1.2 M–1.4 M (cores=2)`: where a running search stands.

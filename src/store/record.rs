@@ -369,6 +369,17 @@ pub struct Limit {
     /// Probes that stayed undecided at their most runs.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub undecided: usize,
+    /// Every measured probe and its verdict, in the order probed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probed: Vec<Probed>,
+}
+
+/// A measured probe of a search: the value and how it was decided.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Probed {
+    pub value: Value,
+    /// `pass`, `fail` or `undecided`.
+    pub verdict: String,
 }
 
 fn is_zero(n: &usize) -> bool {

@@ -709,6 +709,21 @@ fn the_limit_graph_draws_each_limit_with_its_bracket() {
         "no bracket in the caption"
     );
     assert!(svg.contains("decided at 95%"));
+    // The result against the searched variable: each probe's verdict, and the bound.
+    let svg = std::fs::read_to_string(set.join("plots/lat.svg")).unwrap();
+    assert!(
+        svg.contains("ring passed, cross failed, square undecided"),
+        "no verdicts"
+    );
+    assert!(svg.contains("dashed line: the bound 10"), "no bound");
+    let m = manifest(&set);
+    let probed = m["limits"][0]["probed"].as_array().unwrap();
+    assert_eq!(
+        probed.len() as u64,
+        m["limits"][0]["probes"].as_u64().unwrap()
+    );
+    assert!(probed.iter().any(|p| p["verdict"] == "pass"));
+    assert!(probed.iter().any(|p| p["verdict"] == "fail"));
 }
 
 /// SPEC §16.3: the report has a Limits section, and the per-point summary (of the report and

@@ -92,6 +92,22 @@ pub struct Figure {
     /// is wider than a point, never joined into a band.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub whiskers: bool,
+    /// A search's probes on a graph against the searched variable: how each was decided.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub probe_marks: Vec<ProbeMark>,
+    /// The condition's constant bound on this result, in display units.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bound: Option<f64>,
+}
+
+/// A probe's verdict drawn at its cell.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProbeMark {
+    pub panel: usize,
+    pub x: f64,
+    pub y: f64,
+    /// `pass`, `fail` or `undecided`.
+    pub verdict: String,
 }
 
 /// A run's value of a result as one number: series results count by their mean.
@@ -203,7 +219,7 @@ fn distinct(var: &VariableInfo, records: &[&RunRecord]) -> Vec<Value> {
     out
 }
 
-fn label(var: &VariableInfo, v: &Value) -> String {
+pub(crate) fn label(var: &VariableInfo, v: &Value) -> String {
     if v.is_null() {
         "none".to_string()
     } else {
@@ -265,11 +281,18 @@ pub fn choose(set: &ResultSet, result: &str, hints: &PlotSpec) -> Result<Choice>
         }
     }
     let taken = |v: &VariableInfo| is(hinted_x, v) || is(hinted_series, v);
+    // A search's results are drawn against the searched variable (SPEC §16.3).
+    let searched = set.manifest.search.as_ref().map(|s| s.variable.as_str());
     let x = hinted_x.or_else(|| {
         let free: Vec<&VariableInfo> = swept.iter().copied().filter(|v| !taken(v)).collect();
         free.iter()
             .copied()
-            .find(|v| is_numeric(&distinct(v, &records)))
+            .find(|v| Some(v.name.as_str()) == searched)
+            .or_else(|| {
+                free.iter()
+                    .copied()
+                    .find(|v| is_numeric(&distinct(v, &records)))
+            })
             .or_else(|| free.first().copied())
     });
     let series = hinted_series.or_else(|| {
@@ -658,6 +681,8 @@ pub fn build(set: &ResultSet, choice: &Choice) -> Result<Option<Figure>> {
         panels,
         provenance: crate::report::plot::provenance::Provenance::of(set),
         whiskers: false,
+        probe_marks: Vec::new(),
+        bound: None,
     }))
 }
 

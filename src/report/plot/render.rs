@@ -400,10 +400,60 @@ fn draw_panel(area: &DrawingArea<SVGBackend, Shift>, fig: &Figure, panel: &Panel
         .draw()
         .map_err(draw_err)?;
     match fig.choice.kind {
-        Kind::Line => draw_lines(&mut chart, fig, panel),
-        Kind::Bars => draw_bars(&mut chart, fig, panel),
-        Kind::Box => draw_boxes(&mut chart, fig, panel),
+        Kind::Line => draw_lines(&mut chart, fig, panel)?,
+        Kind::Bars => draw_bars(&mut chart, fig, panel)?,
+        Kind::Box => draw_boxes(&mut chart, fig, panel)?,
     }
+    draw_probes(&mut chart, fig, panel)
+}
+
+/// A search's bound as a dashed line, and its probes' verdicts: a ring passed, a cross failed,
+/// a square undecided.
+fn draw_probes(chart: &mut Chart, fig: &Figure, panel: &Panel) -> Result<()> {
+    let Some(index) = fig.panels.iter().position(|p| std::ptr::eq(p, panel)) else {
+        return Ok(());
+    };
+    if let Some(b) = fig.bound {
+        let xs = panel.cells.iter().map(|c| tx(fig, c.x));
+        let (lo, hi) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), x| {
+            (l.min(x), h.max(x))
+        });
+        if lo.is_finite() && hi.is_finite() {
+            chart
+                .draw_series(DashedLineSeries::new(
+                    [(lo, ty(fig, b)), (hi, ty(fig, b))],
+                    6,
+                    4,
+                    BLACK.mix(0.7).stroke_width(1),
+                ))
+                .map_err(draw_err)?;
+        }
+    }
+    let r = 7;
+    for mark in fig.probe_marks.iter().filter(|m| m.panel == index) {
+        let at = (tx(fig, mark.x), ty(fig, mark.y));
+        let area = chart.plotting_area();
+        let drawn = match mark.verdict.as_str() {
+            "pass" => area.draw(
+                &(EmptyElement::at(at)
+                    + Circle::new((0, 0), r, RGBColor(0, 158, 115).stroke_width(2))),
+            ),
+            "fail" => {
+                let style = RGBColor(213, 94, 0).stroke_width(2);
+                area.draw(
+                    &(EmptyElement::at(at)
+                        + PathElement::new(vec![(-r, -r), (r, r)], style)
+                        + PathElement::new(vec![(-r, r), (r, -r)], style)),
+                )
+            }
+            _ => area.draw(
+                &(EmptyElement::at(at)
+                    + Rectangle::new([(-r, -r), (r, r)], RGBColor(120, 120, 120).stroke_width(2))),
+            ),
+        };
+        drawn.map_err(draw_err)?;
+    }
+    Ok(())
 }
 
 fn series_cells(panel: &Panel, s: usize) -> Vec<&Cell> {
