@@ -155,12 +155,60 @@ fn plotly_trace(fig: &Figure, cells: &[&Cell], s: usize) -> Value {
         t["line"] = json!({"color": colour, "width": 2});
         t["marker"] = json!({"color": colour, "size": 8, "symbol": MARKERS[s % MARKERS.len()]});
         t["error_y"]["color"] = json!(colour);
+    } else if fig.whiskers {
+        // A search's limits: a marker with its bracket, no bar of one value.
+        t["type"] = json!("scatter");
+        t["mode"] = json!("markers");
+        t["marker"] = json!({"color": colour, "size": 10, "symbol": MARKERS[s % MARKERS.len()]});
+        t["error_y"]["color"] = json!(colour);
     } else {
         t["type"] = json!("bar");
         t["marker"] = json!({"color": colour});
         t["error_y"]["color"] = json!("#222");
     }
     t
+}
+
+/// A search's probe verdicts (rings, crosses, squares, as the static graph draws them) and
+/// its bound (a dashed line) on panel `p`.
+fn plotly_probes(fig: &Figure, p: usize, xa: &str, ya: &str, data: &mut Vec<Value>) {
+    for (verdict, symbol, colour) in [
+        ("pass", "circle-open", "#009E73"),
+        ("fail", "x-thin-open", "#D55E00"),
+        ("undecided", "square-open", "#787878"),
+    ] {
+        let marks: Vec<_> = fig
+            .probe_marks
+            .iter()
+            .filter(|m| m.panel == p && m.verdict == verdict)
+            .collect();
+        if marks.is_empty() {
+            continue;
+        }
+        data.push(json!({
+            "type": "scatter", "mode": "markers", "name": verdict, "showlegend": false,
+            "x": marks.iter().map(|m| plotly_x(fig, m.x)).collect::<Vec<_>>(),
+            "y": marks.iter().map(|m| m.y).collect::<Vec<_>>(),
+            "marker": {"symbol": symbol, "size": 16, "color": colour,
+                       "line": {"width": 2, "color": colour}},
+            "hovertemplate": format!("{verdict}<extra></extra>"),
+            "xaxis": xa, "yaxis": ya,
+        }));
+    }
+    if let (Some(b), false) = (fig.bound, fig.probe_marks.is_empty()) {
+        let xs: Vec<f64> = fig.panels[p].cells.iter().map(|c| c.x).collect();
+        let lo = xs.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        if lo.is_finite() && hi.is_finite() {
+            data.push(json!({
+                "type": "scatter", "mode": "lines", "name": "bound", "showlegend": false,
+                "x": [plotly_x(fig, lo), plotly_x(fig, hi)], "y": [b, b],
+                "line": {"dash": "dash", "width": 1, "color": "#444"},
+                "hovertemplate": "bound %{y:.4g}<extra></extra>",
+                "xaxis": xa, "yaxis": ya,
+            }));
+        }
+    }
 }
 
 /// The axes of one panel, with the static graph's ranges: the y axis starts where the PNG's
@@ -243,6 +291,7 @@ pub fn plotly_figure(fig: &Figure) -> Value {
             trace["yaxis"] = json!(ya);
             data.push(trace);
         }
+        plotly_probes(fig, p, &xa, &ya, &mut data);
         let (xaxis, mut yaxis) = plotly_axes(fig);
         if k > 1 {
             yaxis["matches"] = json!("y");
