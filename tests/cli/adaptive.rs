@@ -744,7 +744,10 @@ fn the_report_has_a_limits_section_and_sorts_the_summary_by_the_searched_variabl
     assert!(limits.contains("decided at 95% confidence"));
     assert!(html.contains("3–12 per probe"));
     // The interactive graphs mark the probes' verdicts and the bound as the static ones do.
-    assert!(html.contains(r#""symbol":"circle-open""#), "no passing probes marked");
+    assert!(
+        html.contains(r#""symbol":"circle-open""#),
+        "no passing probes marked"
+    );
     assert!(html.contains(r#""dash":"dash""#), "no bound");
     let out = mpf_in(dir.path())
         .args(["show", "latest", "--summary", "--format", "csv"])
