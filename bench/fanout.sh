@@ -1,27 +1,45 @@
 #!/usr/bin/env bash
-# Fan-out: what one step costs on a role bound to HOSTS machines against the same role bound to
-# one. Builds HOSTS namespace hosts (default 16) on a private bridge (10.77.253.0/24, or NET), each with
+# Fan-out: what mpf costs on a role bound to HOSTS machines against the same role bound to one.
+# Builds HOSTS namespace hosts (default 16) on a private bridge (10.77.253.0/24, or NET), each with
 # its own sshd, throwaway keys, and a throwaway user whose login shell is /bin/sh with no rc
 # file, so that a session costs what sshd and sh cost and nothing hides mpf's own work (root's
-# .bashrc may run pyenv, 100 ms a session). Then, alternating, REPS times:
+# .bashrc may run pyenv, 100 ms a session). The hosts are built in parallel (64 in about a
+# second). Then, by MODE:
+#
+# MODE=steps (the default), alternating, REPS times:
 #   - `mpf run -c` of a RUNS-run sweep of one `true` step on a role bound to 1 host, then to all
 #     HOSTS hosts (the whole command, and per run after start-up: (T(RUNS) - T(1)) / (RUNS - 1),
 #     which leaves out connecting, facts and the guards, paid once per session);
 #   - the same with plain ssh over one ControlMaster per host: `ssh -S ctl host true` to 1 host,
 #     and to HOSTS hosts at once (`&` ... `wait`), RUNS times.
-# The same again with a step that takes SLEEP_MS (default 50) instead of `true`: a step that
-# does something, where the fan-out shows whether the machines run at once.
-# Prints medians and the ratios HOSTS/1, and CPU time per run from two cpuacct cgroups of its
-# own when the machine has cgroup v1's cpuacct: the controller (mpf or the shell loop, the ssh
-# clients and masters) and the hosts (the sshds and everything they start). All hosts share
-# this machine's cores, so the fan-out's wall time is bounded by the CPU that HOSTS hosts take,
-# which a real cluster spreads over its machines.
-# Exits 1 when mpf's per-run ratio (`true`) is above LIMIT (default 2).
+#   The same again with a step that takes SLEEP_MS (default 50) instead of `true`: a step that
+#   does something, where the fan-out shows whether the machines run at once.
+#   Prints medians and the ratios HOSTS/1, and CPU time per run from two cpuacct cgroups of its
+#   own when the machine has cgroup v1's cpuacct: the controller (mpf or the shell loop, the ssh
+#   clients and masters) and the hosts (the sshds and everything they start). All hosts share
+#   this machine's cores, so the fan-out's wall time is bounded by the CPU that HOSTS hosts
+#   take, which a real cluster spreads over its machines.
+#   Exits 1 when mpf's per-run ratio (`true`) is above LIMIT (default 2).
+# MODE=whole: the whole command (connecting, facts, the runs, closing) of a RUNS-run
+#   (default 10) experiment of a `sleep 0.2` step (SLEEP_MS=200) on 1 host and on HOSTS hosts,
+#   alternating, REPS times; prints the medians and the ratio, and exits 1 above LIMIT (2).
+# MODE=cost: the controller's cost at each machine count of COUNTS (default "1 16 HOSTS"): one
+#   `mpf run -c` of RUNS runs of a `sleep` step, sampled every 20 ms (pids, fds, memory):
+#   the most processes mpf had (itself, its ssh clients and masters), the most file descriptors
+#   mpf held, and the most memory of mpf and its processes together (RSS, and PSS, which
+#   counts shared pages once).
+# FANOUT sets the cluster file's `fanout:` (default: mpf's, 64).
 # Usage: sudo bench/fanout.sh [path/to/mpf] (default: release build).
 set -euo pipefail
 MPF=$(realpath "${1:-$(dirname "$0")/../target/release/mpf}")
 HOSTS=${HOSTS:-16}
-RUNS=${RUNS:-50}
+MODE=${MODE:-steps}
+case $MODE in
+  steps) RUNS=${RUNS:-50} ;;
+  whole) RUNS=${RUNS:-10}; SLEEP_MS=${SLEEP_MS:-200} ;;
+  cost) RUNS=${RUNS:-10}; SLEEP_MS=${SLEEP_MS:-200}; COUNTS=${COUNTS:-"1 16 $HOSTS"} ;;
+  *) echo "MODE is steps, whole or cost" >&2; exit 2 ;;
+esac
 REPS=${REPS:-3}
 LIMIT=${LIMIT:-2}
 NET=${NET:-10.77.253}
@@ -34,7 +52,6 @@ user=mpffan$$
 work=$(mktemp -d)
 cg=/sys/fs/cgroup/cpuacct/mpf-fanout-$$
 cgh=/sys/fs/cgroup/cpuacct/mpf-fanout-hosts-$$
-SLEEP_MS=${SLEEP_MS:-50}
 cleanup() {
   for i in $(seq "$HOSTS"); do
     for p in $(ip netns pids mpf-$tag-$i 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
@@ -65,8 +82,10 @@ ip link add mpb$tag type bridge
 ip addr add $NET.254/24 dev mpb$tag
 ip link set mpb$tag up
 : > "$work/known_hosts"
-for i in $(seq "$HOSTS"); do
-  ns=mpf-$tag-$i
+# host I: its namespace, its end of a veth pair on the bridge, its sshd (started in parallel:
+# each is a handful of `ip` commands and an sshd, about 70 ms, 64 hosts in about a second).
+host() {
+  local i=$1 ns=mpf-$tag-$1
   ip netns add $ns
   ip link add mpv$tag$i type veth peer name mpn$tag$i
   ip link set mpn$tag$i netns $ns
@@ -84,18 +103,32 @@ PidFile none
 PermitRootLogin no
 PasswordAuthentication no
 MaxSessions 10
+MaxStartups 200
 CONF
   ip netns exec $ns /usr/sbin/sshd -f "$work/sshd$i.conf" -E "$work/sshd$i.log"
+}
+built=$(date +%s%N)
+for i in $(seq "$HOSTS"); do host "$i" & done
+wait
+for i in $(seq "$HOSTS"); do
   if [ -n "$cg" ]; then
-    for p in $(ip netns pids $ns); do echo "$p" > "$cgh/tasks"; done
+    for p in $(ip netns pids mpf-$tag-$i); do echo "$p" > "$cgh/tasks"; done
   fi
   echo "$NET.$i $(cat "$work/host_key.pub")" >> "$work/known_hosts"
 done
-sleep 0.5
+# Every sshd listening before anything connects.
+for i in $(seq "$HOSTS"); do
+  for _ in $(seq 100); do
+    ip netns exec mpf-$tag-$i bash -c "exec 3<>/dev/tcp/$NET.$i/22" 2>/dev/null && break
+    sleep 0.05
+  done
+done 2>/dev/null || true
+echo "bed of $HOSTS hosts built in $((($(date +%s%N) - built) / 1000000)) ms" >&2
 opts=(-i "$work/key" -o UserKnownHostsFile="$work/known_hosts" -o StrictHostKeyChecking=yes -o BatchMode=yes)
 
 # cluster N: role `r` on the first N hosts.
 cluster() {
+  if [ -n "${FANOUT:-}" ]; then echo "fanout: $FANOUT"; fi
   echo "machines:"
   for i in $(seq "$1"); do
     cat <<YAML
@@ -109,6 +142,7 @@ YAML
 }
 cluster 1 > "$work/c1.yaml"
 cluster "$HOSTS" > "$work/cN.yaml"
+for k in ${COUNTS:-}; do cluster "$k" > "$work/c$k.yaml"; done
 # experiment N [STEP]: N runs of one step (default `true`) on role r.
 experiment() {
   cat <<YAML
@@ -162,8 +196,76 @@ plain_time() {
   echo "$((e - s)) $((d - c)) $((g - h))"
 }
 
+med() { printf '%s\n' $1 | median; }
+
+if [ "$MODE" = whole ]; then
+  # The whole command, connecting and closing included, 1 host and HOSTS hosts alternating.
+  w1s='' wns=''
+  for _ in $(seq "$REPS"); do
+    read -r w _ _ < <(mpf_time c1.yaml sN.yaml); w1s+="$w "
+    read -r w _ _ < <(mpf_time cN.yaml sN.yaml); wns+="$w "
+  done
+  awk -v h="$HOSTS" -v runs="$RUNS" -v reps="$REPS" -v limit="$LIMIT" -v s="$sleep_s" \
+    -v w1="$(med "$w1s")" -v wn="$(med "$wns")" -v all1="$w1s" -v alln="$wns" 'BEGIN {
+    printf "whole `mpf run -c` of %d runs of `sleep %s`, median of %d\n", runs, s, reps
+    printf "1 host:   %8.0f ms   (%s)\n", w1 / 1e6, all1
+    printf "%d hosts: %8.0f ms   (%s)\n", h, wn / 1e6, alln
+    printf "ratio:    %8.2fx\n", wn / w1
+    if (wn / w1 > limit) { printf "ratio %.2fx is above %sx\n", wn / w1, limit; exit 1 }
+  }'
+  exit
+fi
+
+# descendants PID: PID and every process below it.
+descendants() {
+  ps -e -o pid=,ppid= | awk -v root="$1" '
+    { parent[$1] = $2; pids[NR] = $1 }
+    END {
+      keep[root] = 1; changed = 1
+      while (changed) {
+        changed = 0
+        for (i in pids) { p = pids[i]; if (!(p in keep) && (parent[p] in keep)) { keep[p] = 1; changed = 1 } }
+      }
+      for (p in keep) print p
+    }'
+}
+# sample PID: "processes fds rss_kb pss_kb" of mpf (PID) and its processes, now.
+sample() {
+  local procs=0 rss=0 pss=0 p r q fds
+  fds=$(ls "/proc/$1/fd" 2>/dev/null | wc -l)
+  for p in $(descendants "$1"); do
+    r=$(awk '/^Rss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null) || continue
+    q=$(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null) || continue
+    [ -n "$r" ] || continue
+    procs=$((procs + 1)); rss=$((rss + r)); pss=$((pss + q))
+  done
+  echo "$procs $fds $rss $pss"
+}
+
+if [ "$MODE" = cost ]; then
+  printf "controller cost of \`mpf run -c\`, %d runs of \`sleep %s\` on a role of N machines (most seen, sampled every 20 ms)\n" "$RUNS" "$sleep_s"
+  printf "%9s %10s %9s %12s %12s %10s\n" machines processes "mpf fds" "RSS MiB" "PSS MiB" "wall s"
+  for k in $COUNTS; do
+    s=$(now)
+    "$MPF" run "$work/sN.yaml" -c "$work/c$k.yaml" --quiet --no-plot --results "$work/cost$k" 2>"$work/err" &
+    pid=$!
+    mp=0 mf=0 mr=0 ms=0
+    while kill -0 "$pid" 2>/dev/null; do
+      read -r a b c d < <(sample "$pid")
+      [ "$a" -gt "$mp" ] && mp=$a; [ "$b" -gt "$mf" ] && mf=$b
+      [ "$c" -gt "$mr" ] && mr=$c; [ "$d" -gt "$ms" ] && ms=$d
+      sleep 0.02
+    done
+    if ! wait "$pid"; then cat "$work/err" >&2; exit 1; fi
+    e=$(now)
+    awk -v k="$k" -v p="$mp" -v f="$mf" -v r="$mr" -v q="$ms" -v w="$((e - s))" 'BEGIN {
+      printf "%9d %10d %9d %12.1f %12.1f %10.2f\n", k, p, f, r / 1024, q / 1024, w / 1e9 }'
+  done
+  exit
+fi
+
 declare -A wall cpu_ hcpu
-for r in $(seq "$REPS"); do
+for _ in $(seq "$REPS"); do
   for h in 1 N; do
     read -r w1 c1 g1 < <(mpf_time "c$h.yaml" e1.yaml)
     read -r wn cn gn < <(mpf_time "c$h.yaml" eN.yaml)
@@ -182,7 +284,6 @@ for r in $(seq "$REPS"); do
     hcpu[plain_$h]+="$((gp / RUNS)) "
   done
 done
-med() { printf '%s\n' $1 | median; }
 awk -v h="$HOSTS" -v runs="$RUNS" -v reps="$REPS" -v limit="$LIMIT" -v sleep_ms="$SLEEP_MS" \
   -v m1="$(med "${wall[mpf_run_1]}")" -v mn="$(med "${wall[mpf_run_N]}")" \
   -v w1="$(med "${wall[mpf_whole_1]}")" -v wn="$(med "${wall[mpf_whole_N]}")" \

@@ -14,6 +14,10 @@ pub mod exit {
     pub const REGRESSION: i32 = 3;
     /// A machine could not be reached, or stopped answering.
     pub const UNREACHABLE: i32 = 4;
+    /// The allocation's time is (nearly) over: `mpf run` stopped before the end of its
+    /// allocation (the set `incomplete`), or the allocation ended under it (EX_TEMPFAIL);
+    /// `--resume` in the next allocation completes the set.
+    pub const TEMPFAIL: i32 = 75;
     /// Interrupted by a signal.
     pub const INTERRUPTED: i32 = 130;
 }
@@ -67,6 +71,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The allocation that held the machines ended (a Slurm job cancelled or over its time):
+    /// the set is left to `--resume` in another. Exit 75.
+    #[error("{0}")]
+    AllocationEnded(String),
     /// Interrupted by SIGINT/SIGTERM. Exit 130.
     #[error("interrupted")]
     Interrupted,
@@ -92,6 +100,7 @@ impl Error {
             Error::Input { .. } | Error::Usage(_) => exit::INVALID,
             Error::Runtime(_) | Error::Io { .. } => exit::FAILURE,
             Error::Unreachable(_) => exit::UNREACHABLE,
+            Error::AllocationEnded(_) => exit::TEMPFAIL,
             Error::Interrupted => exit::INTERRUPTED,
         }
     }

@@ -44,6 +44,81 @@ impl Extracted {
     }
 }
 
+/// The suffix of the results of a step's record among a run's `records`, as the run named
+/// them: `.role` when the step ran on several roles, then `.machine` when that role has
+/// several machines (SPEC §10.1).
+pub fn record_suffix(records: &[crate::store::StepRecord], r: &crate::store::StepRecord) -> String {
+    let several_roles = records.iter().any(|o| o.name == r.name && o.role != r.role);
+    let role_part = several_roles.then_some(r.role.as_str());
+    role_part
+        .into_iter()
+        .chain(r.node.as_deref())
+        .map(|p| format!(".{p}"))
+        .collect()
+}
+
+/// Aggregates across machines (`across:`, SPEC §14.5): for each step whose results ask for
+/// them, each role it ran on, and each such result, the sum, mean, min or max of the values
+/// the machines that ran it gave (`goodput.sum`, `goodput.sum.client` when the step ran on
+/// several roles), added to `values`. `records` are the run's step records: which machines
+/// ran what, named as the per-machine results are suffixed. A machine whose value is missing
+/// leaves the aggregate out (its own extraction error fails the run); one that gave a
+/// series is an error.
+pub fn across(
+    steps: &[crate::spec::Step],
+    records: &[crate::store::StepRecord],
+    values: &mut Map<String, Value>,
+    errors: &mut Vec<String>,
+) {
+    for step in steps {
+        if step.results.iter().all(|e| e.across.is_empty()) {
+            continue;
+        }
+        let ran: Vec<&crate::store::StepRecord> =
+            records.iter().filter(|r| r.name == step.name).collect();
+        let mut roles: Vec<&str> = ran.iter().map(|r| r.role.as_str()).collect();
+        roles.sort_unstable();
+        roles.dedup();
+        for role in &roles {
+            let role_part = if roles.len() > 1 {
+                format!(".{role}")
+            } else {
+                String::new()
+            };
+            let machines: Vec<&&crate::store::StepRecord> =
+                ran.iter().filter(|r| r.role == *role).collect();
+            for e in step.results.iter().filter(|e| !e.across.is_empty()) {
+                let mut xs = Vec::with_capacity(machines.len());
+                for m in &machines {
+                    let name = format!("{}{}", e.name, record_suffix(records, m));
+                    match values.get(&name) {
+                        Some(Value::Number(x)) => xs.extend(x.as_f64()),
+                        Some(_) => {
+                            errors.push(format!(
+                                "result '{name}': across aggregates one number per machine, and this is not one"
+                            ));
+                            break;
+                        }
+                        None => break,
+                    }
+                }
+                if xs.is_empty() || xs.len() < machines.len() {
+                    continue;
+                }
+                for a in &e.across {
+                    let v = a.of(&xs);
+                    if let Some(n) = serde_json::Number::from_f64(v) {
+                        values.insert(
+                            format!("{}{role_part}", e.across_result(*a)),
+                            Value::Number(n),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Longest `mpf-result` name kept.
 pub const MAX_RESULT_NAME: usize = 128;
 /// Most distinct `mpf-result` names kept from one step's output.
@@ -1122,6 +1197,127 @@ mod tests {
     use super::*;
     use crate::spec::{ExtractKind, Extractor};
     use regex::Regex;
+
+    fn ran(step: &str, role: &str, node: Option<&str>) -> crate::store::StepRecord {
+        crate::store::StepRecord {
+            name: step.into(),
+            role: role.into(),
+            host: node.unwrap_or("h").into(),
+            node: node.map(str::to_string),
+            exit: Some(0),
+            duration: 1.0,
+            timed_out: false,
+            background: false,
+            start: None,
+        }
+    }
+
+    fn step_on(roles: &[&str], across: Vec<crate::spec::Across>) -> crate::spec::Step {
+        let exp = crate::spec::parse_experiment(
+            Path::new("e.yaml"),
+            &format!(
+                "steps:\n  - name: load\n    role: [{}]\n    run: 'true'\n",
+                roles.join(", ")
+            ),
+        )
+        .unwrap();
+        let mut step = exp.steps[0].clone();
+        step.results = vec![Extractor {
+            across,
+            ..rx("goodput", r"(\d+)", None, false)
+        }];
+        step
+    }
+
+    #[test]
+    fn across_aggregates_the_machines_that_ran_per_role() {
+        use crate::spec::Across::*;
+        let step = step_on(&["client"], vec![Sum, Mean, Min, Max]);
+        // Two of three machines ran: only theirs count.
+        let records = [
+            ran("load", "client", Some("n1")),
+            ran("load", "client", Some("n2")),
+        ];
+        let mut values: Map<String, Value> =
+            serde_json::from_str(r#"{"goodput.n1": 10, "goodput.n2": 30, "goodput.n3": 1000}"#)
+                .unwrap();
+        let mut errors = Vec::new();
+        across(
+            std::slice::from_ref(&step),
+            &records,
+            &mut values,
+            &mut errors,
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(values["goodput.sum"], 40.0);
+        assert_eq!(values["goodput.mean"], 20.0);
+        assert_eq!(values["goodput.min"], 10.0);
+        assert_eq!(values["goodput.max"], 30.0);
+
+        // One machine: unsuffixed, its own value.
+        let mut values: Map<String, Value> = serde_json::from_str(r#"{"goodput": 7}"#).unwrap();
+        across(
+            std::slice::from_ref(&step),
+            &[ran("load", "client", None)],
+            &mut values,
+            &mut errors,
+        );
+        assert_eq!(values["goodput.sum"], 7.0);
+
+        // Several roles: the role suffix, as the per-machine results have it.
+        let step = step_on(&["client", "server"], vec![Sum]);
+        let records = [
+            ran("load", "client", Some("a")),
+            ran("load", "client", Some("b")),
+            ran("load", "server", None),
+        ];
+        let mut values: Map<String, Value> = serde_json::from_str(
+            r#"{"goodput.client.a": 1, "goodput.client.b": 2, "goodput.server": 5}"#,
+        )
+        .unwrap();
+        across(
+            std::slice::from_ref(&step),
+            &records,
+            &mut values,
+            &mut errors,
+        );
+        assert_eq!(values["goodput.sum.client"], 3.0);
+        assert_eq!(values["goodput.sum.server"], 5.0);
+        assert!(errors.is_empty(), "{errors:?}");
+    }
+
+    #[test]
+    fn across_leaves_out_an_aggregate_a_machine_did_not_give_and_refuses_a_series() {
+        let step = step_on(&["client"], vec![crate::spec::Across::Sum]);
+        let records = [
+            ran("load", "client", Some("n1")),
+            ran("load", "client", Some("n2")),
+        ];
+        let mut values: Map<String, Value> = serde_json::from_str(r#"{"goodput.n1": 10}"#).unwrap();
+        let mut errors = Vec::new();
+        across(
+            std::slice::from_ref(&step),
+            &records,
+            &mut values,
+            &mut errors,
+        );
+        assert!(values.get("goodput.sum").is_none(), "{values:?}");
+        assert!(
+            errors.is_empty(),
+            "the missing result is its own extraction error"
+        );
+        let mut values: Map<String, Value> =
+            serde_json::from_str(r#"{"goodput.n1": 10, "goodput.n2": [1, 2]}"#).unwrap();
+        across(
+            std::slice::from_ref(&step),
+            &records,
+            &mut values,
+            &mut errors,
+        );
+        assert!(values.get("goodput.sum").is_none());
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains("'goodput.n2'"), "{errors:?}");
+    }
 
     fn rx(name: &str, re: &str, unit: Option<&str>, all: bool) -> Extractor {
         Extractor {

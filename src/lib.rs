@@ -9,6 +9,7 @@ pub mod error;
 pub mod exec;
 pub mod extract;
 pub mod facts;
+pub mod hosts;
 pub mod model;
 pub mod monitor;
 pub mod plan;

@@ -12,6 +12,9 @@ EXIT_INPUT = 2
 EXIT_REGRESSION = 3
 # A machine could not be reached, or stopped answering (a RunError with this exit_code).
 EXIT_UNREACHABLE = 4
+# The allocation ends before the next run could finish: the set is `incomplete` (a warning;
+# mpf.run(resume=ID) in the next allocation completes it).
+EXIT_TEMPFAIL = 75
 EXIT_INTERRUPTED = 130
 
 

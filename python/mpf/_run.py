@@ -407,4 +407,8 @@ def _outcome(session: _Session, code: int) -> RunResult:
                       f"(mpf exited {code})", stacklevel=3)
     if s.get("cleanup_failed"):
         warnings.warn(f"{s['id']}: a cleanup entry failed", stacklevel=3)
+    if s.get("incomplete"):
+        warnings.warn(f"{s['id']}: incomplete: the allocation ends before the next run could "
+                      f"finish; continue with mpf.run(resume={s['id']!r}) in the next one "
+                      f"(mpf exited {code})", stacklevel=3)
     return result

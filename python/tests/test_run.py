@@ -38,6 +38,30 @@ def test_run_returns_the_set_with_its_frame_and_applies_set_and_runs(work):
     assert not os.path.exists(os.path.join(rs.path, "plots"))
 
 
+def test_a_set_stopped_by_the_allocation_s_end_is_a_warning_and_resumes(work, monkeypatch):
+    """Inside a Slurm job (here a stand-in scontrol whose job ends in 3 s), mpf.run stops
+    before a run that cannot finish: the set is incomplete, a warning says how to continue,
+    and mpf.run(resume=ID) completes it."""
+    import time
+    bin_dir = work / "bin"
+    bin_dir.mkdir()
+    end = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() + 3))
+    write(bin_dir / "scontrol", f"#!/bin/sh\necho 'JobId=7 EndTime={end}'\n")
+    os.chmod(bin_dir / "scontrol", 0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("SLURM_JOB_ID", "7")
+    exp = write(work / "slow.yaml", "runs: 1\nvariables:\n  n: [1, 2, 3, 4]\n"
+                "steps:\n  - run: sleep 1; echo 'mpf-result v {{ n }}'\n")
+    with pytest.warns(UserWarning, match=r"incomplete: .*mpf.run\(resume='slow-"):
+        rs = mpf.run(exp, progress=False)
+    assert manifest(rs.path)["status"] == "incomplete"
+    assert rs.ok < 4
+    monkeypatch.delenv("SLURM_JOB_ID")
+    again = mpf.run(resume=rs.id, progress=False)
+    assert (again.ok, again.failed) == (4, 0)
+    assert manifest(rs.path)["status"] == "complete"
+
+
 def test_run_writes_to_the_results_directory_given(work):
     exp = write(work / "two.yaml", TWO)
     rs = mpf.run(exp, set={"n": 1}, results=work / "other", progress=False, plot=True)

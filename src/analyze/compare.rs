@@ -878,6 +878,7 @@ mod tests {
             points: Vec::new(),
             search: None,
             limits: Vec::new(),
+            sessions: Vec::new(),
         }
     }
 

@@ -24,10 +24,34 @@ pub fn run(args: Args) -> Result<i32> {
         runs: args.runs,
         sets: args.sets,
         cluster: args.cluster.clone(),
+        allow_unresolved: true,
         ..Default::default()
     };
     let prepared = prepare(&req)?;
     super::console::out(&prepared.describe(20));
+    if let Some(r) = &prepared.resolved {
+        super::console::out(&mpf::hosts::machines_table(r));
+    }
+    if let (Some(c), Some(why)) = (&prepared.cluster, &prepared.unresolved) {
+        // Checked as far as the file goes: the roles of roles:, the machines of machines:.
+        super::console::out(&format!(
+            "hosts: not resolved here, so their machines are not contacted: {why}\n{}\n",
+            match c.hosts.as_ref().map(|h| h.kind) {
+                Some(mpf::spec::hosts::SourceKind::Ansible) => {
+                    "(the experiment's roles are checked once the inventory's groups are read)"
+                        .to_string()
+                }
+                _ => format!(
+                    "(the roles of roles: are checked against the experiment: {})",
+                    c.roles
+                        .iter()
+                        .map(|r| r.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }
+        ));
+    }
     if let Some(c) = &prepared.cluster {
         super::console::out(&c.binding_text());
     }

@@ -71,8 +71,17 @@ pub struct Args {
     /// Run even when a machine does not meet the experiment's `require:` (recorded in the set)
     #[arg(long)]
     pub no_require: bool,
+    /// Start no run that is not expected to finish before this time: a duration from now
+    /// (`2h`), or a date-time (`2026-12-07T05:00:00Z`, or local as Slurm prints it); then the
+    /// set is `incomplete` and mpf exits 75. Default: the end of the Slurm job it runs in
+    #[arg(long, value_name = "TIME|DURATION")]
+    pub until: Option<String>,
+    /// With a time limit: what to keep free before the end, after the last run (default 1m)
+    #[arg(long, value_name = "DURATION")]
+    pub stop_before: Option<String>,
     /// The cluster file: which machines bear the roles (default: every role runs here;
-    /// with --resume, the result set's stored cluster.yaml)
+    /// with --resume, the result set's stored cluster.yaml, on the machines of its
+    /// cluster.resolved.yaml unless its host source now reads another allocation)
     #[arg(short, long, value_name = "FILE")]
     pub cluster: Option<PathBuf>,
     #[command(flatten)]
@@ -93,6 +102,7 @@ pub fn run(args: Args) -> Result<i32> {
         no_setup: args.no_setup,
         cluster: args.cluster.clone(),
         reproduce: args.reproduce.clone(),
+        allow_unresolved: false,
     };
     let prepared = prepare(&req)?;
     if args.dry_run {
@@ -108,12 +118,27 @@ pub fn run(args: Args) -> Result<i32> {
     for n in prepared.notes() {
         terminal.log(&n);
     }
+    let job = mpf::runner::deadline::allocation_job(
+        prepared.cluster.as_ref(),
+        prepared.resolved.as_ref().and_then(|r| r.slurm_job.clone()),
+        std::env::var("SLURM_JOB_ID").ok(),
+    );
+    let (deadline, warning) = mpf::runner::deadline::resolve(
+        args.until.as_deref(),
+        args.stop_before.as_deref(),
+        job.as_deref(),
+        std::time::SystemTime::now(),
+    )?;
+    if let Some(w) = warning {
+        terminal.log(&format!("warning: {w}"));
+    }
     let machines = prepared.machines()?;
     let hints = prepared.exp.plot.clone();
     let opts = Options {
         control: Control::new(terminal.clone(), super::signals::install()),
         keep_going: args.keep_going,
         no_require: args.no_require,
+        deadline,
     };
     let notice = {
         let t = terminal.clone();
@@ -132,6 +157,14 @@ pub fn run(args: Args) -> Result<i32> {
         terminal.log(&format!(
             "stopped: the first {EARLY_STOP_RUNS} runs all failed the same way ({e}); fix the experiment, or run the rest anyway with --resume {} --keep-going",
             dir.display()
+        ));
+    }
+    if let Some(stop) = &summary.deadline {
+        let id = dir.file_name().map(|n| n.to_string_lossy().into_owned());
+        terminal.log(&format!(
+            "stopped before the end of the allocation: {}\nthe set is incomplete; continue it with: mpf run --resume {} (in the next allocation)",
+            stop.describe(),
+            id.unwrap_or_default()
         ));
     }
     if !args.no_plot && summary.set_ok > 0 {
@@ -154,7 +187,8 @@ pub fn run(args: Args) -> Result<i32> {
             Err(e) => terminal.log(&format!("warning: no graphs drawn: {e}")),
         }
     }
-    if let (Some(original), false) = (&args.reproduce, summary.interrupted) {
+    let unfinished = summary.interrupted || summary.deadline.is_some();
+    if let (Some(original), false) = (&args.reproduce, unfinished) {
         return reproduced(original, &dir, &args, &terminal);
     }
     Ok(if summary.interrupted {
@@ -162,6 +196,9 @@ pub fn run(args: Args) -> Result<i32> {
     } else if !summary.machines_lost.is_empty() {
         // A machine that stopped answering is the cluster's fault, not the runs'.
         exit::UNREACHABLE
+    } else if summary.deadline.is_some() {
+        // Not done: a job chain goes on with `--resume` (failures show in the summary line).
+        exit::TEMPFAIL
     } else if summary.failed > 0 || summary.early_stop.is_some() || summary.cleanup_failed {
         // This session's failures only: a resumed set's earlier ones were reported by the
         // session that ran them (the summary line above still counts them).
@@ -238,7 +275,8 @@ fn set_event(dir: &std::path::Path, s: &SessionOutcome) -> serde_json::Value {
     let id = dir.file_name().map(|n| n.to_string_lossy().into_owned());
     serde_json::json!({"event": "set", "id": id, "path": dir.to_string_lossy(), "ok": s.set_ok,
         "failed": s.set_failed, "interrupted": s.interrupted, "early_stop": s.early_stop,
-        "cleanup_failed": s.cleanup_failed, "machines_lost": s.machines_lost})
+        "cleanup_failed": s.cleanup_failed, "machines_lost": s.machines_lost,
+        "incomplete": s.deadline.is_some()})
 }
 
 /// `mpf_experiments/x-...: 36 runs, 36 failed`: failures first, impossible to miss.
@@ -266,6 +304,9 @@ fn summary_line(dir: &std::path::Path, s: &SessionOutcome) -> String {
     };
     if s.interrupted {
         line.push_str(", interrupted");
+    }
+    if s.deadline.is_some() {
+        line.push_str(", incomplete");
     }
     if s.cleanup_failed {
         line.push_str(", cleanup failed");

@@ -5,11 +5,12 @@ pub mod guard;
 pub mod local;
 pub mod process;
 pub mod slot;
+pub mod srun;
 pub mod ssh;
 
 pub use local::Local;
 pub use process::{Output, StepProc};
-pub use ssh::{Ssh, SshConfig};
+pub use ssh::{Ssh, SshConfig, Via};
 
 use std::future::Future;
 use std::path::Path;
@@ -56,9 +57,18 @@ pub trait Transport: Send + Sync {
     }
 
     /// For a remote machine: the `ssh` command line (program first) that opens a session over
-    /// its shared connection, and the destination argument, for tools such as rsync.
-    /// `None` for the local machine.
+    /// its shared connection, and the destination argument, for tools such as rsync (with
+    /// `transport: srun`, a command that takes ssh's `[--] DEST COMMAND...` and runs COMMAND
+    /// as a step of the job: it cannot forward ports). `None` for the local machine.
     fn ssh_command(&self) -> Option<(Vec<String>, String)> {
+        None
+    }
+
+    /// Why the allocation that holds this machine is over (`transport: srun`: its Slurm job is
+    /// no longer running), when it is; `None` for a machine of no allocation, or when that
+    /// cannot be told. Asked after a failed run, so that a run the end of the job failed is
+    /// not recorded as the run's failure.
+    fn allocation_ended(&self) -> Option<String> {
         None
     }
 

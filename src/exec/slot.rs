@@ -246,16 +246,25 @@ pub struct Slot {
     permit: Mutex<Option<OwnedSemaphorePermit>>,
     /// The session has ended.
     ended: AtomicBool,
+    /// Send a newline to the runner when one stream's end marker has come and the other's has
+    /// not (`Slot::start`).
+    nudge: bool,
 }
 
 impl Slot {
     /// Starts serving a runner session (`child`, with piped stdin, stdout and stderr) whose
-    /// marker is `mark`.
+    /// marker is `mark`. With `nudge`, once a step's end marker has come on one stream, the
+    /// runner is sent an empty line (which it skips): over srun, the step's two streams share
+    /// one TCP connection from the node, where the second marker waits (Nagle) for the
+    /// acknowledgement of the first, which srun delays up to 40 ms unless it has bytes of its
+    /// own to send back. The newline is those bytes: a run's round trip falls from about
+    /// 47 ms to 0.1 ms.
     pub fn start(
         mut child: Child,
         conn: u64,
         mark: &str,
         permit: OwnedSemaphorePermit,
+        nudge: bool,
     ) -> Arc<Slot> {
         let slot = Arc::new(Slot {
             conn,
@@ -263,6 +272,7 @@ impl Slot {
             stdin: Mutex::new(child.stdin.take()),
             permit: Mutex::new(Some(permit)),
             ended: AtomicBool::new(false),
+            nudge,
         });
         let streams: [Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>; 2] = [
             child.stdout.take().map(|s| Box::new(s) as _),
@@ -401,6 +411,22 @@ impl Slot {
         true
     }
 
+    /// One newline to the runner, written at once (see `start`): the runner is between its two
+    /// markers, not reading, and its pipe empty, so the byte fits; when it does not (the pipe
+    /// full, the runner gone) nothing is lost but time. Never while `send` writes a job: the
+    /// slot is busy, and `send` takes the stdin out of its lock while it writes.
+    fn send_nudge(&self) {
+        use std::os::fd::AsRawFd;
+        if let Ok(stdin) = self.stdin.lock() {
+            if let Some(s) = stdin.as_ref() {
+                // SAFETY: a one-byte write to the open pipe the ChildStdin owns (non-blocking).
+                unsafe {
+                    libc::write(s.as_raw_fd(), b"\n".as_ptr().cast(), 1);
+                }
+            }
+        }
+    }
+
     /// EOF to the runner: it exits once its step (if any) is done.
     pub fn close_stdin(&self) {
         drop(self.stdin.lock().ok().and_then(|mut s| s.take()));
@@ -445,6 +471,8 @@ impl Slot {
                 t.close(stream);
                 if !t.open.iter().any(|o| *o) {
                     *st = State::Idle;
+                } else if self.nudge {
+                    self.send_nudge();
                 }
             }
             Piece::End { code, held: true } => {

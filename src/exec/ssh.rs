@@ -1,5 +1,8 @@
 //! Remote machines over the system OpenSSH client: one ControlMaster connection per machine
-//! for the whole experiment, every command a session multiplexed over it.
+//! for the whole experiment, every command a session multiplexed over it; or, with
+//! `transport: srun` (`Via::Srun`, `exec::srun`), every session a step of a Slurm job. How a
+//! session is opened is the one thing the two differ in (`Ssh::session`): the helper, the
+//! registry, runner sessions, collection and timeouts below are the same code for both.
 //!
 //! A step costs neither an ssh client nor a session: it is a line written to a long-lived
 //! runner session (`exec::slot`, `sh/runner.sh`), which starts it with `setsid /bin/sh -c`
@@ -47,15 +50,27 @@ pub const GUARD_SESSIONS: usize = 1;
 
 use crate::error::{Error, IoContext, Result};
 use crate::exec::slot::{self, Slot};
+use crate::exec::srun;
 use crate::exec::{sh_quote as q, BoxFut, StepProc, Transport};
+
+/// How a machine's sessions are opened.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Via {
+    /// ssh over the machine's ControlMaster.
+    #[default]
+    Ssh,
+    /// Steps of the Slurm job `job` on the node `destination` (`exec::srun`): no master.
+    Srun { job: String },
+}
 
 /// How to reach one machine.
 #[derive(Debug, Clone)]
 pub struct SshConfig {
     /// Name in messages and records (the host name as written).
     pub name: String,
-    /// `user@host` or an ssh_config alias.
+    /// `user@host` or an ssh_config alias; the node's name for `Via::Srun`.
     pub destination: String,
+    pub via: Via,
     pub port: Option<u16>,
     pub identity: Option<String>,
     /// `Key=Value` options given with `-o`, before mpf's own (ssh keeps the first value).
@@ -81,7 +96,8 @@ struct Helper {
 }
 
 struct Conn {
-    master: Child,
+    /// The ControlMaster (none for `Via::Srun`).
+    master: Option<Child>,
     helper: Helper,
     /// Told apart from a later connection's (after a reconnect): a step belongs to one helper.
     id: u64,
@@ -287,19 +303,50 @@ impl Ssh {
             .collect()
     }
 
-    /// A session over the master (never a connection of its own).
+    /// A session over the master (never a connection of its own), or a step of the job:
+    /// `remote` runs in a shell on the machine, in a process group of its own there.
     fn session(&self, remote: &str) -> Command {
-        let mut cmd = Command::new("ssh");
-        cmd.args(["-T", "-o", "ControlMaster=no", "-o", "LogLevel=ERROR"]);
-        self.base_args(&mut cmd);
-        // `--`: whatever the destination, ssh never reads it as an option.
-        cmd.arg("--").arg(&self.cfg.destination).arg(remote);
+        let mut cmd = match &self.cfg.via {
+            Via::Ssh => {
+                let mut cmd = Command::new("ssh");
+                cmd.args(["-T", "-o", "ControlMaster=no", "-o", "LogLevel=ERROR"]);
+                self.base_args(&mut cmd);
+                // `--`: whatever the destination, ssh never reads it as an option.
+                cmd.arg("--").arg(&self.cfg.destination).arg(remote);
+                cmd
+            }
+            Via::Srun { job } => srun::session(job, &self.cfg.destination, remote),
+        };
         cmd.process_group(0);
         cmd
     }
 
+    /// The local program that opens sessions, for messages.
+    fn program(&self) -> &'static str {
+        match self.cfg.via {
+            Via::Ssh => "ssh",
+            Via::Srun { .. } => "srun",
+        }
+    }
+
+    /// Whether the connection still stands: its master, or for srun its helper's step.
+    fn conn_alive(conn: &mut Conn) -> bool {
+        match conn.master.as_mut() {
+            Some(m) => matches!(m.try_wait(), Ok(None)),
+            None => matches!(conn.helper.child.try_wait(), Ok(None)),
+        }
+    }
+
     /// Opens the master connection and the helper session of a machine.
     pub async fn connect(cfg: SshConfig) -> Result<Ssh> {
+        if let Via::Srun { job } = &cfg.via {
+            if !srun::valid_job(job) {
+                return Err(Error::Runtime(format!(
+                    "machine {}: '{job}' is not a Slurm job id (digits, or JOB_TASK of an array)",
+                    cfg.name
+                )));
+            }
+        }
         let ctl_dir = std::env::temp_dir().join(format!("mpf-ssh-{}", random_tag()));
         std::fs::DirBuilder::new()
             .mode_0700()
@@ -330,7 +377,10 @@ impl Ssh {
     }
 
     async fn open(&self) -> Result<Conn> {
-        let mut master = self.start_master().await?;
+        let mut master = match self.cfg.via {
+            Via::Ssh => Some(self.start_master().await?),
+            Via::Srun { .. } => None,
+        };
         match self.start_helper().await {
             Ok(helper) => Ok(Conn {
                 master,
@@ -338,8 +388,10 @@ impl Ssh {
                 id: self.next_conn.fetch_add(1, Ordering::Relaxed),
             }),
             Err(e) => {
-                let _ = master.kill();
-                let _ = master.wait();
+                if let Some(m) = master.as_mut() {
+                    let _ = m.kill();
+                    let _ = m.wait();
+                }
                 Err(e)
             }
         }
@@ -413,7 +465,12 @@ impl Ssh {
             .stdout(Stdio::piped())
             .stderr(err)
             .spawn()
-            .ctx(|| format!("failed to start the helper session on {name}"))?;
+            .ctx(|| {
+                format!(
+                    "failed to start {} for the helper of {name}",
+                    self.program()
+                )
+            })?;
         let waiters: Waiters = Default::default();
         let (tx, rx) = oneshot::channel();
         if let Ok(mut w) = waiters.lock() {
@@ -434,7 +491,9 @@ impl Ssh {
                 child,
                 waiters,
                 registry,
-                login_sh: rest.split_whitespace().any(|w| w == "sh"),
+                // srun runs a session's text under /bin/sh itself.
+                login_sh: rest.split_whitespace().any(|w| w == "sh")
+                    || matches!(self.cfg.via, Via::Srun { .. }),
                 setsid: rest.split_whitespace().any(|w| w == "setsid")
                     && std::env::var_os("MPF_SSH_SESSION_PER_STEP").is_none(),
             }),
@@ -442,10 +501,18 @@ impl Ssh {
                 let _ = child.kill();
                 let _ = child.wait();
                 let text = std::fs::read_to_string(&err_path).unwrap_or_default();
-                Err(Error::Runtime(format!(
-                    "machine {name}: cannot start mpf's helper (registry {registry}): {}",
-                    text.trim()
-                )))
+                match &self.cfg.via {
+                    // No master came first: this is where an srun machine proves unreachable.
+                    Via::Srun { job } => Err(Error::Unreachable(format!(
+                        "cannot reach machine {name} as a step of Slurm job {job} on node {}: {}",
+                        self.cfg.destination,
+                        text.trim()
+                    ))),
+                    Via::Ssh => Err(Error::Runtime(format!(
+                        "machine {name}: cannot start mpf's helper (registry {registry}): {}",
+                        text.trim()
+                    ))),
+                }
             }
         }
     }
@@ -454,10 +521,7 @@ impl Ssh {
     /// Without this check ssh would silently open a connection of its own.
     async fn ensure_connected(&self) -> Result<()> {
         let alive = match self.conn.lock() {
-            Ok(mut c) => match c.as_mut() {
-                Some(conn) => matches!(conn.master.try_wait(), Ok(None)),
-                None => false,
-            },
+            Ok(mut c) => c.as_mut().is_some_and(Self::conn_alive),
             Err(_) => false,
         };
         if alive {
@@ -468,7 +532,9 @@ impl Ssh {
             drop(old.helper.stdin.take());
             let _ = old.helper.child.kill();
             let _ = old.helper.child.wait();
-            let _ = old.master.wait();
+            if let Some(m) = old.master.as_mut() {
+                let _ = m.wait();
+            }
         }
         let conn = self.open().await.map_err(|e| {
             Error::Unreachable(format!(
@@ -615,7 +681,8 @@ impl Ssh {
         let text = format!("set -- {}\n{ALIVE_FN}{}", q(&mark), slot::RUNNER);
         let remote = format!("exec /bin/sh -c {} mpf-runner", q(&text));
         let child = self.spawn_session(&remote, Stdio::piped())?;
-        Ok(Slot::start(child, conn, &mark, permit))
+        let nudge = matches!(self.cfg.via, Via::Srun { .. });
+        Ok(Slot::start(child, conn, &mark, permit, nudge))
     }
 
     /// Starts a session running `remote`, its stdout and stderr piped to mpf.
@@ -626,7 +693,7 @@ impl Ssh {
             .stderr(Stdio::piped())
             .kill_on_drop(false);
         cmd.spawn()
-            .ctx(|| format!("failed to start ssh for {}", self.cfg.name))
+            .ctx(|| format!("failed to start {} for {}", self.program(), self.cfg.name))
     }
 
     /// Sends one command line to the helper of connection `conn` (any when `None`); returns
@@ -675,13 +742,13 @@ impl Ssh {
         .stderr(Stdio::piped());
         let mut child = cmd
             .spawn()
-            .ctx(|| format!("failed to run ssh for {}", self.cfg.name))?;
+            .ctx(|| format!("failed to run {} for {}", self.program(), self.cfg.name))?;
         if let (Some(data), Some(mut stdin)) = (input, child.stdin.take()) {
             let _ = stdin.write_all(data);
         }
         let out = child
             .wait_with_output()
-            .ctx(|| format!("failed to run ssh for {}", self.cfg.name))?;
+            .ctx(|| format!("failed to run {} for {}", self.program(), self.cfg.name))?;
         if !out.status.success() {
             return Err(Error::Runtime(format!(
                 "on machine {}: {}",
@@ -708,7 +775,7 @@ impl Ssh {
         let roots = self.roots.lock().map(|r| r.clone()).unwrap_or_default();
         let (plain, quoted): (Vec<String>, Vec<String>) =
             roots.into_iter().partition(|r| plain_word(r));
-        if matches!(conn.master.try_wait(), Ok(None)) {
+        if Self::conn_alive(&mut conn) {
             // The helper removes the roots as its last command: no session of its own.
             if let (false, Some(stdin)) = (plain.is_empty(), conn.helper.stdin.as_mut()) {
                 let _ = stdin.write_all(format!("r {}\n", plain.join(" ")).as_bytes());
@@ -726,6 +793,14 @@ impl Ssh {
         }
         let _ = conn.helper.child.kill();
         let _ = conn.helper.child.wait();
+        if let Some(master) = conn.master.as_mut() {
+            self.exit_master(master);
+        }
+        let _ = std::fs::remove_dir_all(&self.ctl_dir);
+    }
+
+    /// Asks the master to exit, and makes sure it does.
+    fn exit_master(&self, master: &mut Child) {
         let mut exit = Command::new("ssh");
         exit.args(["-O", "exit", "-o", "LogLevel=QUIET"]);
         self.base_args(&mut exit);
@@ -737,12 +812,11 @@ impl Ssh {
             .stderr(Stdio::null())
             .status();
         let deadline = Instant::now() + Duration::from_secs(5);
-        while matches!(conn.master.try_wait(), Ok(None)) && Instant::now() < deadline {
+        while matches!(master.try_wait(), Ok(None)) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
         }
-        let _ = conn.master.kill();
-        let _ = conn.master.wait();
-        let _ = std::fs::remove_dir_all(&self.ctl_dir);
+        let _ = master.kill();
+        let _ = master.wait();
     }
 
     /// Makes the result set's root that holds `path` private on the machine, once per root:
@@ -883,7 +957,7 @@ impl Ssh {
         self.conn
             .lock()
             .ok()
-            .and_then(|c| c.as_ref().map(|c| c.master.id()))
+            .and_then(|c| c.as_ref().and_then(|c| c.master.as_ref().map(|m| m.id())))
     }
 }
 
@@ -909,7 +983,17 @@ impl Transport for Ssh {
         self.close();
     }
 
+    fn allocation_ended(&self) -> Option<String> {
+        match &self.cfg.via {
+            Via::Srun { job } => srun::job_ended(job),
+            Via::Ssh => None,
+        }
+    }
+
     fn ssh_command(&self) -> Option<(Vec<String>, String)> {
+        if let Via::Srun { job } = &self.cfg.via {
+            return Some((srun::remote_shell(job), self.cfg.destination.clone()));
+        }
         let mut argv = vec![
             "ssh".to_string(),
             "-T".into(),

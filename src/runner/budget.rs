@@ -10,7 +10,7 @@
 
 use crate::error::{Error, Location, Result};
 use crate::exec::ssh::GUARD_SESSIONS;
-use crate::spec::cluster::Machine;
+use crate::spec::cluster::{Machine, MachineTransport};
 use crate::spec::{Cluster, Experiment, RoleSel, Step};
 
 /// The sessions a machine needs at the peak of a run, and why.
@@ -99,6 +99,31 @@ fn monitored(exp: &Experiment, roles: &[&str]) -> usize {
         .sum()
 }
 
+/// Refuses (exit 2, at the endpoint's line of the experiment) a Prometheus endpoint on a role
+/// of a machine reached with `transport: srun`: scraping it needs an ssh port forward, which a
+/// step of a Slurm job cannot give (SPEC §14.2).
+pub fn check_transports(exp: &Experiment, cluster: &Cluster) -> Result<()> {
+    let Some(monitor) = &exp.monitor else {
+        return Ok(());
+    };
+    for e in &monitor.prometheus {
+        let srun = cluster.machines.iter().find(|m| {
+            matches!(m.transport, MachineTransport::Srun { .. })
+                && m.roles.iter().any(|r| r.name == e.role)
+        });
+        if let Some(m) = srun {
+            return Err(Error::Input {
+                location: e.loc.clone(),
+                message: format!(
+                    "monitor: prometheus endpoint of role '{}' (port {}) cannot be scraped: machine {} of that role is reached with transport: srun, and scraping needs an ssh port forward; reach it with transport: ssh, or record the metrics from a step",
+                    e.role, e.port, m.hostname
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Refuses (exit 2, at the machine's line in the cluster file) a machine whose `max_sessions`
 /// cannot hold what one run of the experiment asks of it at once.
 pub fn check_sessions(exp: &Experiment, cluster: &Cluster) -> Result<()> {
@@ -129,10 +154,18 @@ pub fn check_sessions(exp: &Experiment, cluster: &Cluster) -> Result<()> {
                 " or monitor fewer of its roles",
             )
         };
+        // Over srun a session is a job step: no sshd limit to raise with it.
+        let (kind, sshd) = match m.transport {
+            MachineTransport::Ssh => (
+                "ssh sessions",
+                " (and sshd's MaxSessions on the machine if it is lower)",
+            ),
+            MachineTransport::Srun { .. } => ("sessions (srun job steps at once)", ""),
+        };
         return Err(Error::Input {
             location: Location::new(&cluster.path, m.line, 0),
             message: format!(
-                "machine {} allows {} ssh sessions (max_sessions) but a run needs {} at once: {} for the guard{bg_text}{mon_text}, {} for foreground steps; raise max_sessions to {} (and sshd's MaxSessions on the machine if it is lower), or move background steps to another machine{or_monitor}",
+                "machine {} allows {} {kind} (max_sessions) but a run needs {} at once: {} for the guard{bg_text}{mon_text}, {} for foreground steps; raise max_sessions to {}{sshd}, or move background steps to another machine{or_monitor}",
                 m.hostname,
                 m.max_sessions,
                 need.total(),
@@ -185,7 +218,19 @@ mod tests {
         assert!(
             e.contains("machine h2 allows 4 ssh sessions")
                 && e.contains("2 for background steps (srv x2)")
-                && e.contains("raise max_sessions to 5"),
+                && e.contains("raise max_sessions to 5 (and sshd's MaxSessions"),
+            "{e}"
+        );
+        // Over srun: job steps, and no sshd to speak of.
+        let cluster = parse_cluster(
+            Path::new("c.yaml"),
+            "machines:\n  - {hostname: h1, role: [s, c], transport: srun, job: 7, max_sessions: 2}\n",
+        )
+        .unwrap();
+        let e = check_sessions(&exp, &cluster).unwrap_err().to_string();
+        assert!(
+            e.contains("machine h1 allows 2 sessions (srun job steps at once) (max_sessions)")
+                && e.contains("raise max_sessions to 4, or move"),
             "{e}"
         );
     }

@@ -32,6 +32,8 @@ pub struct Options {
     /// Run even when a machine does not meet the experiment's `require:` (the manifest
     /// records it).
     pub no_require: bool,
+    /// The end of the allocation: no run starts that is not expected to finish before it.
+    pub deadline: Option<crate::runner::deadline::Deadline>,
 }
 
 /// How a session of `mpf run` ended: counts of runs and why it stopped. Not to be confused with
@@ -54,6 +56,8 @@ pub struct SessionOutcome {
     pub cleanup_failed: bool,
     /// Machines that stopped answering during a run of this session (exit 4).
     pub machines_lost: Vec<String>,
+    /// Stopped before the allocation's end: the set is `incomplete` (exit 75).
+    pub deadline: Option<crate::runner::deadline::DeadlineStop>,
 }
 
 /// Describes a result first seen in a run: a per-role result (`goodput.server`) takes the unit
@@ -116,13 +120,18 @@ pub(crate) async fn gather_facts(machines: &Machines, writer: &mut SetWriter) ->
 }
 
 /// The facts of every machine (with the interfaces the cluster names for it), gathered
-/// concurrently, by machine name.
+/// concurrently (`fanout` at a time), by machine name.
 pub(crate) async fn host_facts(machines: &Machines) -> Vec<crate::store::HostFacts> {
     let mut set = JoinSet::new();
+    let fanout = crate::runner::fanout::Fanout::new(machines.fanout);
     for (t, roles) in machines.machines() {
         let t = Arc::clone(&t);
         let ifaces = machines.interfaces_of(&t);
-        set.spawn(async move { facts::gather(t.as_ref(), roles, &ifaces).await });
+        set.spawn(
+            fanout
+                .clone()
+                .run_owned(async move { facts::gather(t.as_ref(), roles, &ifaces).await }),
+        );
     }
     let mut hosts = Vec::new();
     while let Some(Ok(f)) = set.join_next().await {
@@ -217,7 +226,11 @@ async fn attempt(
         if o.interrupted {
             return None;
         }
-        if o.status == RunStatus::Ok || o.storage_error.is_some() || attempts > retries {
+        if o.status == RunStatus::Ok
+            || o.storage_error.is_some()
+            || o.input_error.is_some()
+            || attempts > retries
+        {
             return Some((o, attempts));
         }
         control.emit(Event::Retrying {
@@ -240,6 +253,9 @@ enum Flow {
 struct Progress {
     summary: SessionOutcome,
     early: EarlyStop,
+    deadline: Option<crate::runner::deadline::Deadline>,
+    /// How long runs took, for the time limit.
+    estimates: crate::runner::deadline::Estimates,
 }
 
 /// Runs the design's rounds until it asks for nothing more, appending each run to `writer`
@@ -268,7 +284,15 @@ pub async fn run_experiment(
             ..Default::default()
         },
         early: EarlyStop::new(opts.keep_going, writer.manifest.runs_ok),
+        deadline: opts.deadline.clone(),
+        estimates: match opts.deadline {
+            Some(_) => crate::runner::deadline::Estimates::from_records(writer.records()),
+            None => Default::default(),
+        },
     };
+    if let Some(d) = &progress.deadline {
+        control.emit(Event::Note(d.describe(std::time::SystemTime::now())));
+    }
     let mut warned: HashSet<String> = HashSet::new();
     let mut first = true;
     loop {
@@ -314,6 +338,8 @@ pub async fn run_experiment(
         SetStatus::Interrupted
     } else if summary.stopped || summary.early_stop.is_some() {
         SetStatus::Failed
+    } else if summary.deadline.is_some() {
+        SetStatus::Incomplete
     } else {
         SetStatus::Complete
     };
@@ -434,11 +460,30 @@ async fn run_round(
             progress.summary.interrupted = true;
             return Ok(Flow::Stop);
         }
+        let point = plan.point(run.point);
+        if let Some(stop) = time_is_up(progress, &point) {
+            progress.summary.deadline = Some(stop);
+            return Ok(Flow::Stop);
+        }
         let started = now_rfc3339();
+        let clock = std::time::Instant::now();
         let Some((outcome, attempts)) = attempt(&env, run, exp.retries, control).await else {
             progress.summary.interrupted = true;
             return Ok(Flow::Stop);
         };
+        if outcome.status == RunStatus::Failed {
+            if let Some(why) = machines.allocation_ended() {
+                // The end of the allocation failed the run, not the run itself: it is not
+                // recorded, so that `--resume` in another allocation runs it. The set is
+                // `incomplete`, as when mpf stops before the end of the allocation itself.
+                control.emit(Event::Finished);
+                let _ = writer.finish(SetStatus::Incomplete);
+                return Err(crate::error::Error::AllocationEnded(format!(
+                    "{why}: run {:04} and the runs after it were not recorded; continue the set in a new allocation with `mpf run --resume {set_id} -c CLUSTER` (a cluster file of the new job)",
+                    run.index
+                )));
+            }
+        }
         if let Some(e) = outcome.storage_error {
             // The set can't hold this run (a full disk): it isn't recorded, so that
             // `--resume` runs it again once there is room.
@@ -446,16 +491,27 @@ async fn run_round(
             let _ = writer.finish(SetStatus::Failed);
             return Err(crate::error::Error::Runtime(e));
         }
+        if let Some((location, message)) = outcome.input_error {
+            // The experiment cannot run at this point (a count beyond its role): nothing of
+            // the run happened, nothing is recorded, and the set's other runs stay.
+            control.emit(Event::Finished);
+            let _ = writer.finish(SetStatus::Failed);
+            return Err(crate::error::Error::Input { location, message });
+        }
         add_result_infos(exp, &mut writer.manifest.results, &outcome.results);
         for n in &outcome.notes {
             // Warned as well as recorded, so that a refused name doesn't go unnoticed.
             control.emit(Event::Warning(format!("run {:04}: {n}", run.index)));
         }
+        if progress.deadline.is_some() {
+            let key = crate::runner::deadline::point_key(&point);
+            progress.estimates.observe(&key, clock.elapsed());
+        }
         let failure = outcome.failure.clone();
         let record = RunRecord {
             index: run.index,
             point_index: run.point,
-            point: plan.point(run.point),
+            point,
             repetition: run.repetition,
             status: outcome.status,
             attempts,
@@ -473,6 +529,26 @@ async fn run_round(
         }
     }
     Ok(Flow::Continue)
+}
+
+/// Whether the next run, at `point`, must wait for the next session: it is not expected to
+/// finish before the allocation's end. A Slurm job's end is read again first, in case its limit
+/// was extended.
+fn time_is_up(
+    progress: &mut Progress,
+    point: &serde_json::Map<String, Value>,
+) -> Option<crate::runner::deadline::DeadlineStop> {
+    let deadline = progress.deadline.as_mut()?;
+    let expected = progress
+        .estimates
+        .expected(&crate::runner::deadline::point_key(point));
+    let now = std::time::SystemTime::now();
+    deadline.refuses(now, expected)?;
+    if deadline.refresh() {
+        deadline.refuses(std::time::SystemTime::now(), expected)
+    } else {
+        deadline.refuses(now, expected)
+    }
 }
 
 /// Reports and appends a finished run; `Stop` when `on_failure: stop` or the early stop say so.

@@ -6,7 +6,10 @@ use std::sync::Arc;
 use serde_json::{json, Map, Value};
 
 use crate::error::Result;
-use crate::exec::{wrap_for, Local, Ssh, SshConfig, Transport};
+use crate::exec::{wrap_for, Local, Ssh, SshConfig, Transport, Via};
+use crate::runner::fanout::{each_blocking, Fanout};
+use crate::runner::fold::{fold_lines, MachineError};
+use crate::spec::cluster::MachineTransport;
 use crate::spec::Cluster;
 use crate::spec::{Experiment, DEFAULT_ROLE};
 
@@ -20,7 +23,8 @@ pub struct RoleBinding {
     /// The machine's name within its role: the host name, or the namespace name for a
     /// namespace role (unique within the role).
     pub node: String,
-    /// First interface's ip, else the host.
+    /// First interface's ip, else the machine's address (a Slurm `NodeAddr`, an
+    /// `ansible_host`), else the host.
     pub ip: String,
     pub interfaces: Vec<Interface>,
     pub namespace: Option<String>,
@@ -50,6 +54,9 @@ pub struct Machines {
     pub roles: BTreeMap<String, Vec<RoleBinding>>,
     /// The machine mpf runs on, for work that starts here (rsync to a remote machine).
     pub controller: Arc<dyn Transport>,
+    /// At most this many machines are set up, cleaned up, asked for their facts, collected
+    /// from or closed at once (the cluster file's `fanout`).
+    pub fanout: usize,
 }
 
 impl Drop for Machines {
@@ -59,11 +66,26 @@ impl Drop for Machines {
         for b in self.roles.values().flatten() {
             all.push(b.transport.clone());
         }
-        disconnect_all(&all);
+        disconnect_all(&all, self.fanout);
     }
 }
 
 impl Machines {
+    /// Why the allocation of one of the machines is over (`Transport::allocation_ended`).
+    pub fn allocation_ended(&self) -> Option<String> {
+        let mut seen: Vec<&Arc<dyn Transport>> = Vec::new();
+        for t in self.roles.values().flatten().map(|b| &b.transport) {
+            if seen.iter().any(|s| Arc::ptr_eq(s, t)) {
+                continue;
+            }
+            seen.push(t);
+            if let Some(why) = t.allocation_ended() {
+                return Some(why);
+            }
+        }
+        None
+    }
+
     /// Every role of the experiment on this machine (no cluster file).
     pub fn local(exp: &Experiment) -> Result<Machines> {
         let t: Arc<dyn Transport> = Arc::new(Local::new("localhost")?);
@@ -76,29 +98,32 @@ impl Machines {
         Ok(Machines {
             roles,
             controller: t,
+            fanout: crate::spec::cluster::DEFAULT_FANOUT,
         })
     }
 
-    /// The machines of a cluster file, connected (one ssh master each, concurrently).
+    /// The machines of a cluster file, connected (one ssh master each, concurrently, at most
+    /// `fanout` at once), with the open-files limit they need.
     /// `local` (steps without a role) runs on this machine unless the cluster binds it.
     pub fn from_cluster(cluster: &Cluster) -> Result<Machines> {
+        crate::runner::open_files::raise_for(cluster)?;
         let rt = crate::runner::runtime()?;
         let transports = rt.block_on(connect_all(cluster));
         let mut failures = Vec::new();
         let mut unreachable = false;
         let mut ts = Vec::new();
-        for t in transports {
+        for (t, m) in transports.into_iter().zip(&cluster.machines) {
             match t {
                 Ok(t) => ts.push(t),
                 Err(e) => {
                     unreachable |= matches!(e, crate::error::Error::Unreachable(_));
-                    failures.push(e.to_string());
+                    failures.push(machine_error(m, e.to_string()));
                 }
             }
         }
         if !failures.is_empty() {
             // Any machine that ssh cannot reach makes it exit 4: that is what to fix first.
-            let text = failures.join("\n");
+            let text = fold_lines(&failures);
             return Err(if unreachable {
                 crate::error::Error::Unreachable(text)
             } else {
@@ -139,6 +164,7 @@ impl Machines {
                     .iter()
                     .map(|i| i.ip.clone())
                     .find(|ip| !ip.is_empty())
+                    .or_else(|| m.address.clone())
                     .unwrap_or_else(|| m.hostname.clone());
                 roles.entry(r.name.clone()).or_default().push(RoleBinding {
                     transport: t.clone(),
@@ -174,7 +200,11 @@ impl Machines {
         let controller = controller.ok_or_else(|| {
             crate::error::Error::Runtime("cannot start a shell on this machine (sh)".into())
         })?;
-        Ok(Machines { roles, controller })
+        Ok(Machines {
+            roles,
+            controller,
+            fanout: cluster.fanout,
+        })
     }
 
     /// The machines of `role` (empty when it is not bound).
@@ -297,7 +327,7 @@ impl Machines {
 }
 
 /// One transport per machine of the cluster, in file order: local machines share one
-/// `Local`, remote ones are connected concurrently.
+/// `Local`, remote ones are connected concurrently, at most `fanout` at once.
 pub async fn connect_all(cluster: &Cluster) -> Vec<Result<Arc<dyn Transport>>> {
     let mut local: Option<Arc<dyn Transport>> = None;
     let mut futs = Vec::new();
@@ -314,9 +344,15 @@ pub async fn connect_all(cluster: &Cluster) -> Vec<Result<Arc<dyn Transport>>> {
             futs.push(Box::pin(async move { t }) as crate::exec::BoxFut<'_, _>);
             continue;
         }
+        // srun names the node (`-w`); ssh connects to its address.
+        let (destination, via) = match &m.transport {
+            MachineTransport::Ssh => (m.destination(), Via::Ssh),
+            MachineTransport::Srun { job } => (m.hostname.clone(), Via::Srun { job: job.clone() }),
+        };
         let cfg = SshConfig {
             name: m.hostname.clone(),
-            destination: m.destination(),
+            destination,
+            via,
             port: m.port,
             identity: m.identity.clone(),
             options: m.ssh_options.clone(),
@@ -328,53 +364,28 @@ pub async fn connect_all(cluster: &Cluster) -> Vec<Result<Arc<dyn Transport>>> {
                 .map(|s| Arc::new(s) as Arc<dyn Transport>)
         }));
     }
-    let mut out = Vec::new();
     // Started together: each connect polls its master, so the waits overlap.
-    let handles: Vec<_> = futs.into_iter().collect();
-    for r in join_all(handles).await {
-        out.push(r);
-    }
-    out
+    Fanout::new(cluster.fanout).all(futs).await
 }
 
-/// Closes the connections of `transports` at once (each closing is a few round trips and
-/// processes: one machine after another, a 16-machine session would pay them 16 times).
-pub fn disconnect_all(transports: &[Arc<dyn Transport>]) {
+/// A machine's error, with the names it goes by in ssh's messages (for folding).
+pub fn machine_error(m: &crate::spec::cluster::Machine, text: String) -> MachineError {
+    let e = MachineError::new(&m.hostname, text).alias(&m.destination());
+    match &m.address {
+        Some(a) => e.alias(a),
+        None => e,
+    }
+}
+
+/// Closes the connections of `transports` at once, `fanout` at a time (each closing is a few
+/// round trips and processes: one machine after another, a 16-machine session would pay them
+/// 16 times).
+pub fn disconnect_all(transports: &[Arc<dyn Transport>], fanout: usize) {
     let mut unique: Vec<&Arc<dyn Transport>> = Vec::new();
     for t in transports {
         if !unique.iter().any(|u| Arc::ptr_eq(u, t)) {
             unique.push(t);
         }
     }
-    if unique.len() < 2 {
-        unique.iter().for_each(|t| t.disconnect());
-        return;
-    }
-    std::thread::scope(|s| {
-        for t in unique {
-            s.spawn(move || t.disconnect());
-        }
-    });
-}
-
-/// Polls every future together; their outputs in the order given.
-pub(crate) async fn join_all<F: std::future::Future + Unpin>(futs: Vec<F>) -> Vec<F::Output> {
-    let mut slots: Vec<Option<F::Output>> = futs.iter().map(|_| None).collect();
-    let mut pending: Vec<(usize, F)> = futs.into_iter().enumerate().collect();
-    std::future::poll_fn(|cx| {
-        pending.retain_mut(|(i, f)| match std::pin::Pin::new(f).poll(cx) {
-            std::task::Poll::Ready(v) => {
-                slots[*i] = Some(v);
-                false
-            }
-            std::task::Poll::Pending => true,
-        });
-        if pending.is_empty() {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await;
-    slots.into_iter().flatten().collect()
+    each_blocking(&unique, fanout, |t| t.disconnect());
 }

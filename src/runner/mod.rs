@@ -3,10 +3,15 @@
 //! the caller: events and cancel (`events`).
 
 pub mod budget;
+pub mod count;
+pub mod deadline;
 pub mod deploy;
 pub mod events;
 pub mod experiment;
+pub mod fanout;
+pub mod fold;
 pub mod machines;
+pub mod open_files;
 pub mod reextract;
 pub mod require;
 pub mod run;

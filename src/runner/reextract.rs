@@ -195,22 +195,8 @@ fn reextract_record(
             ));
             continue;
         }
-        // As the run named them: `.role` when the step ran on several roles, then `.node`
-        // when that role has several machines (SPEC §10.1).
-        let mut roles: Vec<&str> = rec
-            .steps
-            .iter()
-            .filter(|o| o.name == sr.name)
-            .map(|o| o.role.as_str())
-            .collect();
-        roles.sort_unstable();
-        roles.dedup();
-        let role_part = (roles.len() > 1).then_some(sr.role.as_str());
-        let suffix: String = role_part
-            .into_iter()
-            .chain(sr.node.as_deref())
-            .map(|p| format!(".{p}"))
-            .collect();
+        // As the run named them.
+        let suffix = extract::record_suffix(&rec.steps, sr);
         let dir = match &sr.node {
             Some(n) => run.join(format!("{}.{n}", sr.role)),
             None => run.join(&sr.role),
@@ -239,6 +225,7 @@ fn reextract_record(
             extract::extract(&inputs, &step.results, &suffix, taken),
         );
     }
+    extract::across(&exp.steps, &rec.steps, &mut all.values, &mut all.errors);
     crate::spec::derived::evaluate(exp, &rec.point, &mut all.values, &mut all.errors);
     let may_change = rec.status == RunStatus::Ok || rec.extraction_failed;
     let (status, error, extraction_failed) = match (may_change, all.errors.is_empty()) {

@@ -1,6 +1,7 @@
 //! `require:` (SPEC §12.1): the settings every machine must have, against the facts read on
 //! each machine. A setting that cannot be read is `unknown`, and `unknown` meets nothing.
 
+use crate::runner::fold::{fold, hostlist, MachineError};
 use crate::spec::Requirement;
 use crate::store::{HostFacts, Unmet};
 
@@ -24,15 +25,21 @@ pub fn unmet(reqs: &[Requirement], hosts: &[HostFacts]) -> Vec<Unmet> {
     out
 }
 
-/// `machine n1: governor is powersave, performance required`, one line each.
+/// `machine n1: governor is powersave, performance required`, one line each; machines that
+/// fall short alike on one line (`machines n[1-60]: governor is powersave, ...`).
 pub fn describe(unmet: &[Unmet]) -> String {
-    unmet
+    let errors: Vec<MachineError> = unmet
         .iter()
         .map(|u| {
-            format!(
-                "machine {}: {} is {}, {} required",
-                u.machine, u.setting, u.found, u.required
-            )
+            let text = format!("{} is {}, {} required", u.setting, u.found, u.required);
+            MachineError::new(&u.machine, text)
+        })
+        .collect();
+    fold(&errors)
+        .iter()
+        .map(|g| match g.machines.as_slice() {
+            [one] => format!("machine {one}: {}", g.text),
+            many => format!("machines {}: {}", hostlist(many), g.text),
         })
         .collect::<Vec<_>>()
         .join("\n")
@@ -99,5 +106,18 @@ mod tests {
             "machine b: governor is powersave, performance required\nmachine b: turbo is unknown, false required"
         );
         assert!(table(&reqs, &hosts).contains("NOT MET"));
+    }
+
+    #[test]
+    fn machines_that_fall_short_alike_are_one_line() {
+        let mut hosts: Vec<HostFacts> = (1..=40)
+            .map(|i| host(&format!("n{i}"), &[("governor", "powersave")]))
+            .collect();
+        hosts[4] = host("n5", &[("governor", "schedutil")]);
+        let text = describe(&unmet(&[req("governor", "performance")], &hosts));
+        assert_eq!(
+            text,
+            "machines n[1-4,6-40]: governor is powersave, performance required\nmachine n5: governor is schedutil, performance required"
+        );
     }
 }

@@ -50,6 +50,9 @@ pub struct RunOutcome {
     pub warmup_dropped: BTreeMap<String, usize>,
     /// The run failed only because a declared result could not be read.
     pub extraction_failed: bool,
+    /// The experiment cannot run at this point (a `count:` beyond its role's size): nothing
+    /// ran, the run is not recorded, and the session ends with this input error (exit 2).
+    pub input_error: Option<(crate::error::Location, String)>,
 }
 
 /// A failure that is a machine's, not the run's: it stopped answering.
@@ -241,16 +244,24 @@ impl RunEnv<'_> {
         }
     }
 
+    /// The context of machine `node` of `role`; `count` is the step's `count:` at this run
+    /// (`node.count` is then the machines that run it).
     fn role_context(
         &self,
         base: &Map<String, Value>,
         role: &str,
         node: usize,
         dir: &Path,
+        count: Option<usize>,
     ) -> minijinja::Value {
         let mut ctx = base.clone();
         ctx.insert("role".into(), Value::String(role.to_string()));
-        ctx.insert("node".into(), self.machines.node_context(role, node));
+        let mut node_ctx = self.machines.node_context(role, node);
+        if let (Some(n), Some(o)) = (count, node_ctx.as_object_mut()) {
+            let n = n.min(self.machines.nodes(role).len());
+            o.insert("count".into(), Value::from(n));
+        }
+        ctx.insert("node".into(), node_ctx);
         ctx.insert(
             "run_dir".into(),
             Value::String(self.role_dir(role, node, dir)),
@@ -276,10 +287,48 @@ impl RunEnv<'_> {
 
     /// Every machine of each role: what a step on `roles` runs on.
     fn nodes_of(&self, roles: &[String]) -> Vec<(String, usize)> {
+        self.first_nodes_of(roles, None)
+    }
+
+    /// The first `count` machines of each role (every one for `None`): what a step with
+    /// `count:` runs on.
+    fn first_nodes_of(&self, roles: &[String], count: Option<usize>) -> Vec<(String, usize)> {
         roles
             .iter()
-            .flat_map(|r| (0..self.machines.nodes(r).len()).map(move |i| (r.clone(), i)))
+            .flat_map(|r| {
+                let n = self.machines.nodes(r).len();
+                (0..count.map_or(n, |c| c.min(n))).map(move |i| (r.clone(), i))
+            })
             .collect()
+    }
+
+    /// Each step's `count:` at this run, checked against the size of each of its roles.
+    fn step_counts(
+        &self,
+        base: &Map<String, Value>,
+    ) -> Result<Vec<Option<usize>>, (crate::error::Location, String)> {
+        let mut out = vec![None; self.exp.steps.len()];
+        if self.exp.steps.iter().all(|s| s.count.is_none()) {
+            return Ok(out); // the common case costs no context
+        }
+        let ctx = minijinja::Value::from_serialize(base);
+        for (slot, step) in out.iter_mut().zip(&self.exp.steps) {
+            let loc = || step.count.as_ref().map_or(&step.loc, |c| &c.loc).clone();
+            let Some(n) = step.count_at(&ctx).map_err(|m| (loc(), m))? else {
+                continue;
+            };
+            *slot = Some(n);
+            if let Ok(roles) = self.resolve_roles(&step.role, base) {
+                for role in roles {
+                    let size = self.machines.nodes(&role).len();
+                    if n > size {
+                        let at = crate::runner::count::at_point(step, &self.exp.variables, base);
+                        return Err(crate::runner::count::too_many(step, n, &role, size, &at));
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 
     fn resolve_roles(
@@ -322,7 +371,7 @@ impl RunEnv<'_> {
         for f in &self.exp.files {
             let roles = self.resolve_roles(&f.role, base)?;
             for (role, node) in self.nodes_of(&roles) {
-                let ctx = self.role_context(base, &role, node, dir);
+                let ctx = self.role_context(base, &role, node, dir, None);
                 let path = template::render(&f.path.text, &ctx)
                     .map_err(|m| format!("{}: file path: {m}", f.path.loc))?;
                 let content = template::render(&f.content.text, &ctx)
@@ -368,9 +417,10 @@ impl RunEnv<'_> {
         base: &Map<String, Value>,
         dir: &Path,
         run: &PlannedRun,
+        count: Option<usize>,
     ) -> Result<Started, Failure> {
         let b = &self.machines.nodes(role)[node];
-        let ctx = self.role_context(base, role, node, dir);
+        let ctx = self.role_context(base, role, node, dir, count);
         let spawn = || FailureKind::Spawn {
             step: step.name.clone(),
         };
@@ -584,8 +634,14 @@ impl RunEnv<'_> {
         let run_start = Instant::now();
         let mut cancel = self.cancel.clone();
         let dir = run_dir(self.set_dir, run.index);
-        let _ = std::fs::remove_dir_all(&dir);
         let base = self.base_context(run);
+        // Before anything of the run happens: a count beyond its role is the experiment's
+        // error, not the run's.
+        let counts = match self.step_counts(&base) {
+            Ok(c) => c,
+            Err(e) => return RunOutcome::refused(e),
+        };
+        let _ = std::fs::remove_dir_all(&dir);
         let mut failure: Option<Failure> = None;
         let mut interrupted = false;
         let prepare = |m: String| Some(Failure::new(FailureKind::Prepare, m));
@@ -670,8 +726,11 @@ impl RunEnv<'_> {
                     }
                 };
                 let mut started = Vec::new();
-                for (role, node) in self.nodes_of(&roles) {
-                    match self.spawn(si, step, &role, node, &base, &dir, run).await {
+                for (role, node) in self.first_nodes_of(&roles, counts[si]) {
+                    match self
+                        .spawn(si, step, &role, node, &base, &dir, run, counts[si])
+                        .await
+                    {
                         Ok(s) => {
                             groups.push((s.transport.clone(), s.proc.pgid));
                             started.push(s);
@@ -759,7 +818,10 @@ impl RunEnv<'_> {
             };
             let mut started = Vec::new();
             for (role, node) in self.nodes_of(&roles) {
-                match self.spawn(ti, step, &role, node, &base, &dir, run).await {
+                match self
+                    .spawn(ti, step, &role, node, &base, &dir, run, None)
+                    .await
+                {
                     Ok(s) => {
                         td_groups.push((s.transport.clone(), s.proc.pgid));
                         started.push(s);
@@ -775,7 +837,9 @@ impl RunEnv<'_> {
         }
         stop_all(&td_groups, exp.kill_grace).await;
 
-        // Remote run directories come back into the result set, concurrently.
+        // Remote run directories come back into the result set, concurrently (`fanout` at a
+        // time).
+        let fanout = crate::runner::fanout::Fanout::new(self.machines.fanout);
         let mut collect = JoinSet::new();
         for (r, node) in &remote_nodes {
             let t = self.machines.nodes(r)[*node].transport.clone();
@@ -785,12 +849,12 @@ impl RunEnv<'_> {
                 self.where_(r, *node),
             );
             let host = self.machines.nodes(r)[*node].host.clone();
-            collect.spawn(async move {
+            collect.spawn(fanout.clone().run_owned(async move {
                 t.collect_dir(&remote, &local).await.map_err(|e| {
                     let kind = machine_failure(&e, &host).unwrap_or(FailureKind::Collection);
                     Failure::new(kind, format!("run_dir of {who}: {e}"))
                 })
-            });
+            }));
         }
         while let Some(j) = collect.join_next().await {
             if let Ok(Err(m)) = j {
@@ -857,7 +921,7 @@ impl RunEnv<'_> {
                 &step.name,
                 &d.role,
                 self.role_dir(&d.role, d.node, &dir),
-                self.role_context(&base, &d.role, d.node, &dir),
+                self.role_context(&base, &d.role, d.node, &dir, counts[d.step]),
             );
             inputs.memory = Some((&d.out.stdout, &d.out.stderr));
             all.absorb(
@@ -873,6 +937,7 @@ impl RunEnv<'_> {
                 }
             }
         }
+        extract::across(&exp.steps, &steps, &mut all.values, &mut all.errors);
         notes.append(&mut all.notes);
         if let Some(mut m) = monitored {
             let first = steps.iter().filter_map(|s| s.start).reduce(f64::min);
@@ -910,6 +975,25 @@ impl RunEnv<'_> {
             storage_error,
             warmup_dropped: all.warmup_dropped,
             extraction_failed,
+            input_error: None,
+        }
+    }
+}
+
+impl RunOutcome {
+    /// A run that did not start: the experiment cannot run at its point.
+    fn refused(error: (crate::error::Location, String)) -> RunOutcome {
+        RunOutcome {
+            status: RunStatus::Failed,
+            results: Map::new(),
+            steps: Vec::new(),
+            failure: Some(Failure::new(FailureKind::Prepare, error.1.clone())),
+            interrupted: false,
+            notes: Vec::new(),
+            storage_error: None,
+            warmup_dropped: BTreeMap::new(),
+            extraction_failed: false,
+            input_error: Some(error),
         }
     }
 }

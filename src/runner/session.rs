@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::exec::Transport;
 use crate::plan::{self, Plan};
 use crate::runner::events::Event;
+use crate::runner::fold::MachineError;
 use crate::runner::{run_experiment, runtime, Machines, Options, SessionOutcome};
 use crate::spec::{self, Cluster, Experiment, Order};
 use crate::store::writer::{new_id, SetWriter};
@@ -33,12 +34,19 @@ pub struct RunRequest {
     /// A set (or a pack) to run again as a new set: its stored experiment file, `--set`,
     /// `--runs` and seed.
     pub reproduce: Option<String>,
+    /// For `mpf check`: a host source that cannot be read here (no Slurm job, no node file)
+    /// leaves its machines unresolved instead of failing.
+    pub allow_unresolved: bool,
 }
 
 /// An experiment ready to run (or to print, for `--dry-run`).
 pub struct Prepared {
     pub exp: Experiment,
     pub cluster: Option<Cluster>,
+    /// The cluster's `hosts:` as resolved for this session (SPEC 14.1).
+    pub resolved: Option<crate::hosts::Resolved>,
+    /// Why the cluster's `hosts:` could not be resolved here (`allow_unresolved` only).
+    pub unresolved: Option<String>,
     pub plan: Plan,
     overrides: Map<String, Value>,
     resume_dir: Option<PathBuf>,
@@ -136,21 +144,20 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
     if !req.no_setup {
         crate::runner::setup::check_setup(&exp)?;
     }
-    let cluster_path = match (&req.cluster, &resume_dir) {
-        (Some(c), _) => Some(c.clone()),
-        (None, Some(d)) if d.join("cluster.yaml").exists() => Some(d.join("cluster.yaml")),
-        _ => None,
-    };
-    let cluster = match cluster_path {
-        Some(p) => {
-            let c = spec::load_cluster(&p)?;
-            c.check_experiment(&exp)?;
-            crate::runner::budget::check_sessions(&exp, &c)?;
-            Some(c)
-        }
-        None => None,
-    };
+    let (cluster, resolved, unresolved) =
+        cluster_for(req, resume_dir.as_deref(), resume_manifest.as_ref())?;
+    if let Some(c) = &cluster {
+        c.check_experiment(&exp)?;
+        crate::runner::budget::check_sessions(&exp, c)?;
+        crate::runner::budget::check_transports(&exp, c)?;
+    }
     let plan = plan::plan(&exp)?;
+    let mut sizes: crate::runner::count::RoleSizes = match &cluster {
+        Some(c) => c.binding().into_iter().map(|(r, n)| (r, n.len())).collect(),
+        None => exp.possible_roles().into_iter().map(|r| (r, 1)).collect(),
+    };
+    sizes.entry(spec::DEFAULT_ROLE.to_string()).or_insert(1);
+    crate::runner::count::check(&exp, &plan, &sizes)?;
     // Reproducing starts a new set: only a resume continues the old one.
     let (resume_dir, resume_manifest) = match req.reproduce {
         Some(_) => (None, None),
@@ -159,6 +166,8 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
     Ok(Prepared {
         exp,
         cluster,
+        resolved,
+        unresolved,
         plan,
         overrides,
         resume_dir,
@@ -166,6 +175,66 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
         results_root: req.results_root.clone(),
     })
 }
+
+/// The cluster to run on, with its `hosts:` resolved: `-c FILE`, else the resumed set's. A
+/// resumed set whose cluster takes its machines from a source runs on the machines of its
+/// `cluster.resolved.yaml`, unless the source now reads another allocation (a new Slurm job):
+/// then it is resolved again.
+type ClusterFor = (
+    Option<Cluster>,
+    Option<crate::hosts::Resolved>,
+    Option<String>,
+);
+
+fn cluster_for(
+    req: &RunRequest,
+    resume_dir: Option<&Path>,
+    manifest: Option<&Manifest>,
+) -> Result<ClusterFor> {
+    let stored = |name: &str| resume_dir.map(|d| d.join(name)).filter(|p| p.exists());
+    let path = match (&req.cluster, stored("cluster.yaml")) {
+        (Some(c), _) => c.clone(),
+        (None, Some(p)) => p,
+        (None, None) => return Ok((None, None, None)),
+    };
+    let c = spec::load_cluster(&path)?;
+    let Some(source) = &c.hosts else {
+        return Ok((Some(c), None, None));
+    };
+    if let (None, Some(file), Some(m)) = (&req.cluster, stored(RESOLVED), manifest) {
+        let last = m.sessions.last().and_then(|s| s.allocation.clone());
+        let now = crate::hosts::allocation(source);
+        if now.is_none() || now == last {
+            let machines = spec::load_cluster(&file)?;
+            let resolved = crate::hosts::Resolved {
+                cluster: machines.clone(),
+                source: format!("{RESOLVED} of set {}", m.id),
+                slurm_job: last
+                    .clone()
+                    .filter(|_| source.kind == crate::spec::hosts::SourceKind::Slurm),
+                allocation: last,
+                dropped: Vec::new(),
+                unused: Vec::new(),
+            };
+            return Ok((Some(machines), Some(resolved), None));
+        }
+    }
+    match crate::hosts::read(&c) {
+        Ok(Some(hosts)) => {
+            let r = crate::hosts::assign_roles(&c, hosts)?;
+            Ok((Some(r.cluster.clone()), Some(r), None))
+        }
+        Ok(None) => Ok((Some(c), None, None)),
+        // Only a source absent here is left unresolved: one that gives wrong hosts is wrong.
+        Err(e) if req.allow_unresolved && crate::hosts::unavailable(source).is_some() => {
+            Ok((Some(c), None, Some(e.to_string())))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The machines a set's cluster resolved to, beside its `cluster.yaml`.
+pub const RESOLVED: &str = "cluster.resolved.yaml";
 
 /// At most this many values are named when two value lists differ.
 const SHOWN_VALUES: usize = 8;
@@ -417,6 +486,7 @@ impl Prepared {
                 },
             }),
             limits: Vec::new(),
+            sessions: Vec::new(),
         }
     }
 
@@ -601,6 +671,7 @@ impl Prepared {
         let mut writer = self.open_writer()?;
         let rt = runtime()?;
         let control = &opts.control;
+        let new_machines = self.record_session(&mut writer, control)?;
         let id = writer.manifest.id.clone();
         let mut outcome = Ok(SessionOutcome::default());
         if !no_setup && !self.exp.setup.is_empty() {
@@ -627,6 +698,12 @@ impl Prepared {
             if writer.manifest.hosts.is_empty() {
                 writer.manifest.hosts =
                     rt.block_on(crate::runner::experiment::host_facts(machines));
+            } else if new_machines {
+                // Resumed on other machines: each role's hardware against the first session's.
+                let now = rt.block_on(crate::runner::experiment::host_facts(machines));
+                for w in crate::hosts::hardware_changes(&writer.manifest.hosts, &now) {
+                    control.emit(Event::Warning(w));
+                }
             }
             join_git(&mut writer, git.take());
             writer.write_manifest()?;
@@ -646,6 +723,38 @@ impl Prepared {
             }
         }
         Ok((writer.dir().to_path_buf(), outcome?))
+    }
+
+    /// For a cluster with `hosts:`: stores `cluster.resolved.yaml` and records the session's
+    /// machines (and those dropped as unreachable, with a warning). Whether they differ from
+    /// the previous session's.
+    fn record_session(
+        &self,
+        writer: &mut SetWriter,
+        control: &crate::runner::Control,
+    ) -> Result<bool> {
+        let Some(r) = &self.resolved else {
+            return Ok(false);
+        };
+        for d in &r.dropped {
+            control.emit(Event::Warning(format!(
+                "left out as unreachable (unreachable: drop): {d}"
+            )));
+        }
+        let path = writer.dir().join(RESOLVED);
+        crate::store::writer::write_atomic(&path, crate::hosts::resolved_yaml(r).as_bytes())?;
+        let machines = crate::hosts::session_machines(&r.cluster);
+        let sessions = &mut writer.manifest.sessions;
+        let changed = sessions.last().is_some_and(|s| s.machines != machines);
+        sessions.push(store::SessionInfo {
+            started: store::now_rfc3339(),
+            source: r.source.clone(),
+            allocation: r.allocation.clone(),
+            machines,
+            dropped: r.dropped.clone(),
+        });
+        writer.write_manifest()?;
+        Ok(changed)
     }
 
     /// After setup (which may be what sets the governor) and before the first run: the facts
@@ -742,66 +851,84 @@ async fn probe(
 }
 
 /// Connectivity of every machine the experiment uses: connects to each and runs `true`.
-/// Every machine is reported, reachable or not.
+/// Every machine is reported, reachable or not; machines unreachable for the same reason are
+/// reported on one line (`machines n[3-60] (roles r): NOT reachable: ...`).
 pub fn check_machines(exp: &Experiment, cluster: Option<&Cluster>) -> Result<String> {
     let rt = runtime()?;
     let mut out = String::new();
-    let mut failed = Vec::new();
-    let mut line = |name: &str, roles: &str, res: std::result::Result<f64, String>| match res {
-        Ok(ms) => out.push_str(&format!(
-            "machine {name} (roles {roles}): reachable in {ms:.1} ms\n"
-        )),
-        Err(e) => {
-            out.push_str(&format!(
-                "machine {name} (roles {roles}): NOT reachable: {e}\n"
-            ));
-            failed.push(name.to_string());
-        }
-    };
+    // (error, roles) of each machine not reached.
+    let mut failed: Vec<(MachineError, String)> = Vec::new();
+    let mut line =
+        |error: MachineError, roles: String, res: std::result::Result<f64, String>| match res {
+            Ok(ms) => out.push_str(&format!(
+                "machine {} (roles {roles}): reachable in {ms:.1} ms\n",
+                error.names[0]
+            )),
+            Err(e) => failed.push((MachineError { text: e, ..error }, roles)),
+        };
     match cluster {
         None => {
             let machines = Machines::local(exp)?;
             for (t, roles) in machines.machines() {
                 let name = t.name().to_string();
                 let res = rt.block_on(probe(t, std::time::Instant::now()));
-                line(&name, &roles.join(", "), res);
+                line(MachineError::new(&name, ""), roles.join(", "), res);
             }
         }
         Some(c) => {
-            // Every machine connected and probed at once: checking 16 costs about one.
+            crate::runner::open_files::raise_for(c)?;
+            // Every machine connected and probed at once (`fanout` at a time): checking 16
+            // costs about one.
             let started = std::time::Instant::now();
             let results = rt.block_on(async {
                 let transports = crate::runner::machines::connect_all(c).await;
-                let probes = transports
-                    .into_iter()
-                    .map(|t| {
-                        Box::pin(async move {
-                            // Each connection is closed after all probes (closing blocks).
-                            match t {
-                                Ok(t) => (probe(t.clone(), started).await, Some(t)),
-                                Err(e) => (Err(e.to_string()), None),
-                            }
-                        })
-                    })
-                    .collect();
-                crate::runner::machines::join_all(probes).await
+                let probes = transports.into_iter().map(|t| async move {
+                    // Each connection is closed after all probes (closing blocks).
+                    match t {
+                        Ok(t) => (probe(t.clone(), started).await, Some(t)),
+                        Err(e) => (Err(e.to_string()), None),
+                    }
+                });
+                crate::runner::fanout::Fanout::new(c.fanout)
+                    .all(probes)
+                    .await
             });
             let mut connections = Vec::new();
             for (m, (res, connection)) in c.machines.iter().zip(results) {
                 let roles: Vec<&str> = m.roles.iter().map(|r| r.name.as_str()).collect();
-                line(&m.hostname, &roles.join(", "), res);
+                let error = crate::runner::machines::machine_error(m, String::new());
+                line(error, roles.join(", "), res);
                 connections.extend(connection);
             }
-            crate::runner::machines::disconnect_all(&connections);
+            crate::runner::machines::disconnect_all(&connections, c.fanout);
         }
     }
-    if !failed.is_empty() {
-        return Err(Error::Unreachable(format!(
-            "{out}unreachable: {}",
-            failed.join(", ")
-        )));
+    if failed.is_empty() {
+        return Ok(out);
     }
-    Ok(out)
+    let errors: Vec<MachineError> = failed.iter().map(|(e, _)| e.clone()).collect();
+    for group in crate::runner::fold::fold(&errors) {
+        let mut roles: Vec<&str> = Vec::new();
+        for (e, r) in &failed {
+            if group.machines.contains(&e.names[0]) && !roles.contains(&r.as_str()) {
+                roles.push(r);
+            }
+        }
+        let (what, machines) = match group.machines.as_slice() {
+            [one] => ("machine", one.clone()),
+            many => ("machines", crate::runner::fold::hostlist(many)),
+        };
+        out.push_str(&format!(
+            "{what} {machines} (roles {}): NOT reachable: {}\n",
+            roles.join("; "),
+            group.text
+        ));
+    }
+    let names: Vec<String> = errors.iter().map(|e| e.names[0].clone()).collect();
+    Err(Error::Unreachable(format!(
+        "{out}unreachable: {}",
+        crate::runner::fold::hostlist(&names)
+    )))
 }
 
 /// `mpf deploy`: only the setup section. Logs go to `<results>/deploys/<name>-<time>-<xxxx>/`

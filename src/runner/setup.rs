@@ -1,9 +1,10 @@
 //! The `setup` section: once per experiment, before the first run (and all of `mpf deploy`),
 //! and the `cleanup` section: once per machine after the last run, also after an interruption.
 //! Each entry runs once per machine (even when the machine bears several of the entry's roles),
-//! on all its machines at once: `sync`, then `packages`, then `run`. Output goes to
-//! `setup/<machine>.log` (`cleanup/<machine>.log`); the first failure stops everything with the
-//! machine, the command and the tail of its output.
+//! on all its machines at once (`fanout` at a time): `sync`, then `packages`, then `run`. Output goes to
+//! `setup/<machine>.log` (`cleanup/<machine>.log`); a failure stops everything after the entry
+//! with the machine, the command and the tail of its output (machines that failed alike on
+//! one line: `node[03-60]: exit status 1 ...`).
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -18,6 +19,8 @@ use crate::error::{Error, Result};
 use crate::exec::{Output, Transport};
 use crate::runner::deploy;
 use crate::runner::events::{Cancel, Control, Event, Phase};
+use crate::runner::fanout::Fanout;
+use crate::runner::fold::{fold, hostlist, MachineError};
 use crate::runner::machines::Machines;
 use crate::spec::{Experiment, SetupStep};
 use crate::store::SyncInfo;
@@ -71,6 +74,7 @@ struct Action {
 struct MachineResult {
     machine: String,
     log: String,
+    /// What failed, without the machine's name in front.
     failure: Option<String>,
     interrupted: bool,
     elapsed: Duration,
@@ -127,12 +131,7 @@ async fn run_actions(
                             out.exit.map_or("signal".into(), |c| c.to_string())
                         )
                     };
-                    failure = Some(format!(
-                        "{}: {status}\n$ {}\n{}",
-                        t.name(),
-                        a.what,
-                        tail(&out, 15)
-                    ));
+                    failure = Some(format!("{status}\n$ {}\n{}", a.what, tail(&out, 15)));
                     break;
                 }
             }
@@ -143,7 +142,7 @@ async fn run_actions(
             }
             Err(e) => {
                 let _ = writeln!(log, "[failed to start: {e}]");
-                failure = Some(format!("{}: {e}\n$ {}", t.name(), a.what));
+                failure = Some(format!("{e}\n$ {}", a.what));
                 break;
             }
         }
@@ -292,6 +291,7 @@ async fn run_entries(
             })
         };
         let targets = targets(entry, machines, &base)?;
+        let fanout = Fanout::new(machines.fanout);
         let mut set = JoinSet::new();
         let mut sync_record: Option<SyncInfo> = None;
         for Target {
@@ -349,15 +349,15 @@ async fn run_entries(
                     on_controller: false,
                 });
             }
-            set.spawn(run_actions(
+            set.spawn(fanout.clone().run_owned(run_actions(
                 t,
                 machines.controller.clone(),
                 actions,
                 entry.timeout,
                 cancel.clone(),
-            ));
+            )));
         }
-        let mut failure: Option<String> = None;
+        let mut failures: Vec<MachineError> = Vec::new();
         let mut interrupted = false;
         while let Some(joined) = set.join_next().await {
             let Ok(r) = joined else { continue };
@@ -375,15 +375,26 @@ async fn run_entries(
                 seconds: r.elapsed.as_secs_f64(),
             });
             interrupted |= r.interrupted;
-            if failure.is_none() {
-                failure = r.failure;
-            }
+            failures.extend(r.failure.map(|f| MachineError::new(&r.machine, f)));
         }
         if interrupted {
             return Err(Error::Interrupted);
         }
-        if let Some(f) = failure {
-            return Err(Error::Runtime(format!("{} failed on {f}", phase.name())));
+        if !failures.is_empty() {
+            // In the cluster's order, whatever order the machines ended in; machines that
+            // failed alike on one line.
+            let order: Vec<String> = machines
+                .machines()
+                .iter()
+                .map(|(t, _)| t.name().to_string())
+                .collect();
+            failures.sort_by_key(|e| order.iter().position(|m| *m == e.names[0]));
+            let text = fold(&failures)
+                .iter()
+                .map(|g| format!("{}: {}", hostlist(&g.machines), g.text))
+                .collect::<Vec<_>>()
+                .join("\n");
+            return Err(Error::Runtime(format!("{} failed on {text}", phase.name())));
         }
         synced.extend(sync_record);
     }

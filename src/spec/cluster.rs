@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use super::de::{pos, shown, yaml_error, yaml_options, OneOrMany, ScalarText};
+use super::hosts::{parse_hosts, parse_roles, HostSource, RawHosts, RawRoles, RoleSpec};
 use crate::error::{Error, Result};
 use crate::spec::{role_name_problem, Experiment, DEFAULT_ROLE};
 
@@ -19,6 +20,13 @@ pub const DEFAULT_MAX_SESSIONS: usize = 8;
 
 /// The most sessions a machine may be given: far above any sshd's `MaxSessions`.
 pub const MAX_SESSIONS_LIMIT: usize = 1024;
+
+/// Machines connected, set up, cleaned up, asked for their facts or collected from at once
+/// unless the cluster file says otherwise (SPEC §14.4).
+pub const DEFAULT_FANOUT: usize = 64;
+
+/// The largest `fanout` a cluster file may ask for.
+pub const MAX_FANOUT: usize = 4096;
 
 /// A network interface as templates see it (`roles.X.interfaces[i]`).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -95,6 +103,14 @@ pub struct Cluster {
     pub machines: Vec<Machine>,
     /// Notes for the user (ignored sections of the original format).
     pub notes: Vec<String>,
+    /// `hosts:`: machines still to take from a host source (SPEC 14.1); `None` once
+    /// `crate::hosts::resolve` has made them `machines` (or when the file lists them all).
+    pub hosts: Option<HostSource>,
+    /// `roles:`: which hosts of the source bear which role.
+    pub roles: Vec<RoleSpec>,
+    /// At most this many machines are connected, set up, cleaned up, asked for their facts
+    /// or collected from at once.
+    pub fanout: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -102,6 +118,10 @@ pub struct Cluster {
 struct RawCluster {
     #[serde(default)]
     machines: Vec<Spanned<RawMachine>>,
+    hosts: Option<Spanned<RawHosts>>,
+    #[serde(default)]
+    roles: RawRoles,
+    fanout: Option<Spanned<i64>>,
     global: Option<Spanned<IgnoredAny>>,
     controller: Option<Spanned<IgnoredAny>>,
 }
@@ -122,6 +142,12 @@ struct RawMachine {
     interfaces: Vec<Spanned<RawInterface>>,
     #[serde(default)]
     namespaces: Vec<Spanned<RawNamespace>>,
+    /// The address to connect to when it differs from the host name (as host sources and
+    /// `cluster.resolved.yaml` give it).
+    address: Option<Spanned<String>>,
+    /// `ssh` (default) or `srun` (with `job`).
+    transport: Option<Spanned<String>>,
+    job: Option<Spanned<ScalarText>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -196,7 +222,7 @@ fn checked<'a>(
 /// Host names reach ssh's command line and the remote shell: a DNS name or ssh_config alias
 /// (letters, digits, `-`, `_`, labels separated by dots, no label starting with `-`), an IPv4
 /// or an IPv6 address. Never an option (`-oProxyCommand=...`), never two words.
-fn host_problem(h: &str) -> Option<String> {
+pub(crate) fn host_problem(h: &str) -> Option<String> {
     let h = h.trim();
     if h.parse::<std::net::IpAddr>().is_ok() {
         return None;
@@ -219,7 +245,7 @@ fn host_problem(h: &str) -> Option<String> {
 
 /// A login name as POSIX and useradd allow it (letters, digits, `.`, `_`, `-`, a final `$`),
 /// not starting with `-`.
-fn user_problem(u: &str) -> Option<String> {
+pub(crate) fn user_problem(u: &str) -> Option<String> {
     let body = u.strip_suffix('$').unwrap_or(u);
     let ok = !body.is_empty()
         && u.len() <= 32
@@ -236,7 +262,7 @@ fn user_problem(u: &str) -> Option<String> {
 }
 
 /// The identity file is given to ssh as an argument of `-i`; a newline or NUL would cut it.
-fn identity_problem(i: &str) -> Option<String> {
+pub(crate) fn identity_problem(i: &str) -> Option<String> {
     (i.trim().is_empty() || i.chars().any(char::is_control))
         .then(|| format!("identity '{}' is not a file path", shown(i)))
 }
@@ -303,6 +329,30 @@ impl Bindings {
     }
 }
 
+/// A count of the file (`key`), 1 to `max`, `default` when absent; else an input error at
+/// its position.
+pub(crate) fn count_in(
+    path: &Path,
+    v: Option<&Spanned<i64>>,
+    key: &str,
+    default: usize,
+    max: usize,
+) -> Result<usize> {
+    match v {
+        None => Ok(default),
+        Some(n) if (1..=max as i64).contains(&n.value) => Ok(n.value as usize),
+        Some(n) => {
+            let (l, c) = pos(n);
+            Err(Error::input(
+                path,
+                l,
+                c,
+                format!("{key} must be between 1 and {max}"),
+            ))
+        }
+    }
+}
+
 /// Parses and checks cluster text (`path` is used for messages).
 pub fn parse_cluster(path: &Path, source: &str) -> Result<Cluster> {
     if source.trim().is_empty() {
@@ -320,9 +370,27 @@ pub fn parse_cluster(path: &Path, source: &str) -> Result<Cluster> {
             ));
         }
     }
-    if raw.machines.is_empty() {
-        return Err(Error::input(path, 1, 0, "the cluster file has no machines"));
+    let hosts = raw
+        .hosts
+        .as_ref()
+        .map(|h| parse_hosts(path, h))
+        .transpose()?;
+    let roles = parse_roles(path, &raw.roles, hosts.as_ref())?;
+    if raw.machines.is_empty() && hosts.is_none() {
+        return Err(Error::input(
+            path,
+            1,
+            0,
+            "the cluster file has no machines (list them under machines:, or take them from a source with hosts:)",
+        ));
     }
+    let fanout = count_in(
+        path,
+        raw.fanout.as_ref(),
+        "fanout",
+        DEFAULT_FANOUT,
+        MAX_FANOUT,
+    )?;
     let mut machines = Vec::new();
     let mut bindings = Bindings::default();
     for m in &raw.machines {
@@ -356,19 +424,18 @@ pub fn parse_cluster(path: &Path, source: &str) -> Result<Cluster> {
             Some(i) => Some(checked(path, i, identity_problem)?.to_string()),
             None => None,
         };
-        let max_sessions = match &r.max_sessions {
-            None => DEFAULT_MAX_SESSIONS,
-            Some(s) if (1..=MAX_SESSIONS_LIMIT as i64).contains(&s.value) => s.value as usize,
-            Some(s) => {
-                let (l, c) = pos(s);
-                return Err(Error::input(
-                    path,
-                    l,
-                    c,
-                    format!("max_sessions must be between 1 and {MAX_SESSIONS_LIMIT}"),
-                ));
-            }
+        let address = match &r.address {
+            Some(a) => Some(checked(path, a, host_problem)?.trim().to_string()),
+            None => None,
         };
+        let transport = machine_transport(path, r)?;
+        let max_sessions = count_in(
+            path,
+            r.max_sessions.as_ref(),
+            "max_sessions",
+            DEFAULT_MAX_SESSIONS,
+            MAX_SESSIONS_LIMIT,
+        )?;
         let mut roles = Vec::new();
         let ifs = interfaces(path, &r.interfaces)?;
         if let Some(rs) = &r.role {
@@ -432,8 +499,8 @@ pub fn parse_cluster(path: &Path, source: &str) -> Result<Cluster> {
             max_sessions,
             roles,
             line,
-            transport: MachineTransport::Ssh,
-            address: None,
+            transport,
+            address,
         });
     }
     Ok(Cluster {
@@ -441,15 +508,49 @@ pub fn parse_cluster(path: &Path, source: &str) -> Result<Cluster> {
         source: source.to_string(),
         machines,
         notes,
+        hosts,
+        roles,
+        fanout,
     })
+}
+
+/// A machine's `transport:` (`ssh`, or `srun` with the `job:` whose steps reach it).
+fn machine_transport(path: &Path, r: &RawMachine) -> Result<MachineTransport> {
+    let job = r.job.as_ref().map(|j| (pos(j), j.value.0.as_str()));
+    match (
+        r.transport.as_ref().map(|t| (pos(t), t.value.as_str())),
+        job,
+    ) {
+        (None | Some((_, "ssh")), None) => Ok(MachineTransport::Ssh),
+        (Some((_, "srun")), Some((_, job))) if super::hosts::slurm_job_ok(job) => {
+            Ok(MachineTransport::Srun {
+                job: job.to_string(),
+            })
+        }
+        (Some(((l, c), "srun")), _) => Err(Error::input(
+            path,
+            l,
+            c,
+            "transport: srun needs job: with a Slurm job id",
+        )),
+        (_, Some(((l, c), _))) => Err(Error::input(path, l, c, "job: goes with transport: srun")),
+        (Some(((l, c), other)), None) => Err(Error::input(
+            path,
+            l,
+            c,
+            format!("transport '{}' must be ssh or srun", shown(other)),
+        )),
+    }
 }
 
 impl Cluster {
     /// Every role name the cluster binds.
     pub fn role_names(&self) -> BTreeSet<String> {
+        // `roles:` of a source not resolved here (`mpf check` outside the job) too.
         self.machines
             .iter()
             .flat_map(|m| m.roles.iter().map(|r| r.name.clone()))
+            .chain(self.roles.iter().map(|r| r.name.clone()))
             .collect()
     }
 
@@ -475,11 +576,24 @@ impl Cluster {
             }
             let several_roles = sel.names.len() > 1;
             let declared = crate::spec::experiment::result_infos(std::slice::from_ref(step));
+            // Aggregates across machines (`goodput.sum`) are one result for the role.
+            let across: Vec<String> = step
+                .results
+                .iter()
+                .flat_map(|e| e.across.iter().map(|a| e.across_result(*a)))
+                .collect();
             for info in declared.iter().filter(|i| !i.name.ends_with(".duration")) {
                 let role = match (several_roles, info.name.rsplit_once('.')) {
                     (true, Some((_, r))) => r,
                     _ => sel.names[0].as_str(),
                 };
+                let unsuffixed = match several_roles {
+                    true => info.name.rsplit_once('.').map_or("", |(n, _)| n),
+                    false => info.name.as_str(),
+                };
+                if across.iter().any(|a| a == unsuffixed) {
+                    continue;
+                }
                 if let Some(nodes) = binding.get(role).filter(|n| n.len() > 1) {
                     let names = nodes.iter().map(|n| format!("{}.{n}", info.name));
                     expand.insert(info.name.clone(), names.collect());
@@ -518,6 +632,15 @@ impl Cluster {
     /// experiment that uses them, then checks its templates against the cluster's roles.
     /// `local` (steps without a role) is always bound to the machine mpf runs on.
     pub fn check_experiment(&self, exp: &Experiment) -> Result<()> {
+        if self
+            .hosts
+            .as_ref()
+            .is_some_and(|h| h.kind == super::hosts::SourceKind::Ansible)
+        {
+            // An inventory not read here (`mpf check` without ansible-inventory): its groups
+            // may bind any role, so roles are checked once it is read.
+            return super::check_templates(exp, None);
+        }
         let mut known = self.role_names();
         known.insert(DEFAULT_ROLE.to_string());
         for sel in exp.role_sels() {
@@ -623,6 +746,26 @@ controller:
             e.contains("c.yaml:3") && e.contains("already bound to 'a' at line 2"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn fanout_is_read_and_bounded() {
+        let parse = |text: &str| parse_cluster(Path::new("c.yaml"), text);
+        let machine = "machines:\n  - {hostname: a, role: s}\n";
+        assert_eq!(parse(machine).unwrap().fanout, DEFAULT_FANOUT);
+        let c = parse(&format!("fanout: 8\n{machine}")).unwrap();
+        assert_eq!(c.fanout, 8);
+        let c = parse(&format!("{machine}fanout: 4096\n")).unwrap();
+        assert_eq!(c.fanout, MAX_FANOUT);
+        for bad in ["0", "-1", "4097", "100000000000"] {
+            let e = cluster_err(&format!("{machine}fanout: {bad}\n"));
+            assert!(
+                e.starts_with("c.yaml:3:") && e.contains("fanout must be between 1 and 4096"),
+                "{bad}: {e}"
+            );
+        }
+        let e = cluster_err(&format!("fanout: many\n{machine}"));
+        assert!(e.starts_with("c.yaml:1:"), "{e}");
     }
 
     fn cluster_err(text: &str) -> String {

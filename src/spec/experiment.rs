@@ -178,6 +178,44 @@ pub struct Derived {
     pub loc: Location,
 }
 
+/// An aggregate of a result across the machines of a role that ran its step (`across:`,
+/// SPEC §14.5), kept as its own result `<name>.<aggregate>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Across {
+    Sum,
+    Mean,
+    Min,
+    Max,
+}
+
+impl Across {
+    pub const ALL: [Across; 4] = [Across::Sum, Across::Mean, Across::Min, Across::Max];
+
+    /// As written, and the suffix of the result name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Across::Sum => "sum",
+            Across::Mean => "mean",
+            Across::Min => "min",
+            Across::Max => "max",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Across> {
+        Across::ALL.into_iter().find(|a| a.name() == text.trim())
+    }
+
+    /// The aggregate of `values` (not empty).
+    pub fn of(self, values: &[f64]) -> f64 {
+        match self {
+            Across::Sum => values.iter().sum(),
+            Across::Mean => values.iter().sum::<f64>() / values.len() as f64,
+            Across::Min => values.iter().copied().fold(f64::INFINITY, f64::min),
+            Across::Max => values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Extractor {
     pub name: String,
@@ -191,6 +229,8 @@ pub struct Extractor {
     pub binary: bool,
     pub warmup: Option<Warmup>,
     pub stats: Vec<SeriesStat>,
+    /// Aggregates across the machines of the role that ran the step.
+    pub across: Vec<Across>,
 }
 
 impl Derived {
@@ -217,6 +257,7 @@ impl Extractor {
             binary: false,
             warmup: None,
             stats: Vec::new(),
+            across: Vec::new(),
         }
     }
 
@@ -234,8 +275,13 @@ impl Extractor {
         format!("{}.{}", self.name, stat.name)
     }
 
+    /// The result name of one aggregate across machines: `goodput.sum`.
+    pub fn across_result(&self, a: Across) -> String {
+        format!("{}.{}", self.name, a.name())
+    }
+
     /// The results this extractor declares, before any role suffix: the value itself, then
-    /// one per statistic (a count has no unit).
+    /// one per statistic (a count has no unit), then one per aggregate across machines.
     fn declared(&self) -> Vec<ResultInfo> {
         let unit = self.unit.clone().unwrap_or_default();
         let mut out = vec![ResultInfo {
@@ -256,6 +302,14 @@ impl Extractor {
                 series: false,
             });
         }
+        for a in &self.across {
+            out.push(ResultInfo {
+                name: self.across_result(*a),
+                unit: unit.clone(),
+                better: self.better,
+                series: false,
+            });
+        }
         out
     }
 }
@@ -269,8 +323,44 @@ pub struct Step {
     pub delay: Duration,
     pub timeout: Duration,
     pub ready: Option<Ready>,
+    /// `count:`: the number of the role's machines it runs on (the first N), a number or a
+    /// template rendered per run; `None`: every machine of the role.
+    pub count: Option<Tpl>,
     pub results: Vec<Extractor>,
     pub loc: Location,
+}
+
+/// The most machines a `count:` may name: far above any cluster mpf drives.
+pub const MAX_COUNT: usize = 1_000_000;
+
+/// A `count:` as written or rendered: a whole number from 0 to `MAX_COUNT` (`4.0`, as a
+/// float variable renders, is 4).
+pub fn parse_count(text: &str) -> Option<usize> {
+    let t = text.trim();
+    if let Ok(n) = t.parse::<usize>() {
+        return (n <= MAX_COUNT).then_some(n);
+    }
+    let x = t.parse::<f64>().ok()?;
+    (x.fract() == 0.0 && (0.0..=MAX_COUNT as f64).contains(&x)).then_some(x as usize)
+}
+
+impl Step {
+    /// How many machines of each of its roles the step runs on at the point of `ctx`:
+    /// `None` for every machine.
+    pub fn count_at(&self, ctx: &minijinja::Value) -> Result<Option<usize>, String> {
+        let Some(c) = &self.count else {
+            return Ok(None);
+        };
+        let text = crate::template::render(&c.text, ctx)
+            .map_err(|m| format!("count of step '{}': {m}", self.name))?;
+        parse_count(&text).map(Some).ok_or_else(|| {
+            format!(
+                "count of step '{}' is '{}', not a whole number of machines (0 to {MAX_COUNT})",
+                self.name,
+                super::de::shown(&text.trim().chars().take(40).collect::<String>())
+            )
+        })
+    }
 }
 
 #[derive(Debug, Clone)]

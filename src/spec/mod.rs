@@ -6,12 +6,13 @@ mod de;
 pub mod derived;
 pub mod design;
 pub mod experiment;
+pub mod hosts;
 pub mod monitor;
 mod raw;
 mod validate;
 
 pub use cluster::{load_cluster, parse_cluster, Cluster};
-pub use de::{parse_duration, MAX_DURATION};
+pub use de::{parse_duration, read_input as read_input_file, shown as shown_text, MAX_DURATION};
 pub use experiment::*;
 pub use validate::{check_templates, load_experiment, parse_experiment};
 #[cfg(test)]

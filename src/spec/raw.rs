@@ -218,6 +218,8 @@ pub struct RawStep {
     pub ready: Option<Spanned<RawReady>>,
     pub delay: Option<Dur>,
     pub timeout: Option<Dur>,
+    /// Runs on the first N machines of its role: a number or a template (SPEC §14.5).
+    pub count: Option<Spanned<ScalarText>>,
     #[serde(default)]
     pub results: OrderedMap<Spanned<RawExtractor>>,
 }
@@ -244,6 +246,7 @@ impl From<RawTeardown> for RawStep {
             ready: None,
             delay: t.delay,
             timeout: t.timeout,
+            count: None,
             results: OrderedMap::default(),
         }
     }
@@ -322,6 +325,8 @@ pub struct RawExtractor {
     pub prefix: Option<PrefixName>,
     pub warmup: Option<ScalarText>,
     pub stats: Option<Vec<ScalarText>>,
+    /// Aggregates across the machines of a role that ran the step (SPEC §14.5).
+    pub across: Option<Vec<ScalarText>>,
 }
 
 /// `stream:` of an extractor.
@@ -359,6 +364,7 @@ struct RawExtractorMap {
     prefix: Option<PrefixName>,
     warmup: Option<ScalarText>,
     stats: Option<Vec<ScalarText>>,
+    across: Option<Vec<ScalarText>>,
 }
 
 impl<'de> Deserialize<'de> for RawExtractor {
@@ -367,7 +373,7 @@ impl<'de> Deserialize<'de> for RawExtractor {
         impl<'de> Visitor<'de> for ExtractorVisitor {
             type Value = RawExtractor;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a regex, or {regex: ...} / {json: ...} / {csv: ...} with unit, all, better, file, stream, in, prefix, warmup, stats, or {expr: ...} with unit, better")
+                f.write_str("a regex, or {regex: ...} / {json: ...} / {csv: ...} with unit, all, better, file, stream, in, prefix, warmup, stats, across, or {expr: ...} with unit, better")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<RawExtractor, E> {
                 Ok(RawExtractor {
@@ -391,6 +397,7 @@ impl<'de> Deserialize<'de> for RawExtractor {
                     prefix: r.prefix,
                     warmup: r.warmup,
                     stats: r.stats,
+                    across: r.across,
                 })
             }
         }

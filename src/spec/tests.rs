@@ -187,7 +187,7 @@ fn unknown_keys_list_only_the_keys_of_their_section() {
     assert!(
         e.starts_with("exp.yaml:3:")
             && e.ends_with(
-                "expected one of name, role, run, background, ready, delay, timeout, results"
+                "expected one of name, role, run, background, ready, delay, timeout, count, results"
             ),
         "{e}"
     );
@@ -349,4 +349,82 @@ fn ready_ports_are_numbers_or_templates() {
         assert!(e.starts_with("exp.yaml:6:"), "{port}: {e}");
         assert!(e.contains(what), "{port}: {e}");
     }
+}
+
+#[test]
+fn count_and_across_are_checked_at_load() {
+    let step = |more: &str| {
+        format!("variables:\n  c: [1, 2]\nsteps:\n  - name: s\n    role: r\n    run: x\n{more}")
+    };
+    for (more, what) in [
+        (
+            "    count: -1\n",
+            "count '-1' is not a whole number of machines",
+        ),
+        ("    count: 1.5\n", "count '1.5' is not a whole number"),
+        ("    count: lots\n", "count 'lots' is not a whole number"),
+        (
+            "    count: \"{{ nope }}\"\n",
+            "template: undefined name 'nope'",
+        ),
+        (
+            "    results:\n      g: {regex: '(x)', across: [median]}\n",
+            "unknown aggregate 'median' in across (sum, mean, min, max)",
+        ),
+        (
+            "    results:\n      g: {regex: '(x)', across: [sum, sum]}\n",
+            "across lists 'sum' twice",
+        ),
+        (
+            "    results:\n      g: {csv: g, across: [sum]}\n",
+            "across aggregates one number per machine",
+        ),
+        (
+            "    results:\n      g: {json: g, stats: [max], across: [max]}\n",
+            "'max' is both a stat and an aggregate",
+        ),
+        (
+            "    results:\n      g: {regex: '(x)', across: [sum]}\n      g.sum: '(y)'\n",
+            "result 'g.sum'",
+        ),
+        (
+            "    results:\n      g: {expr: 'c', across: [sum]}\n",
+            "expr takes only unit and better",
+        ),
+    ] {
+        let e = err(&step(more));
+        assert!(e.contains(what), "{more:?}: {e}");
+        assert!(e.starts_with("exp.yaml:"), "{e}");
+    }
+    let e = parse(&step(
+        "    count: \"{{ c }}\"\n    results:\n      g: {regex: '(x)', unit: ms, across: [sum, max]}\n",
+    ))
+    .unwrap();
+    assert_eq!(e.steps[0].count.as_ref().unwrap().text, "{{ c }}");
+    let names: Vec<(String, String)> = e
+        .result_infos()
+        .into_iter()
+        .map(|i| (i.name, i.unit))
+        .collect();
+    assert!(names.contains(&("g.sum".into(), "ms".into())), "{names:?}");
+    assert!(names.contains(&("g.max".into(), "ms".into())), "{names:?}");
+    assert_eq!(
+        parse(&step("    count: 0\n")).unwrap().steps[0]
+            .count
+            .as_ref()
+            .unwrap()
+            .text,
+        "0"
+    );
+}
+
+#[test]
+fn aggregates_across_machines_are_results_for_runs_on_and_search_conditions() {
+    let src = "variables:\n  clients: [1, 2]\n  rate: {range: [1, 100]}\nruns: {min: 2, max: 4, ci: 5%, on: [goodput.sum]}\nsearch: {variable: rate, condition: 'results[\"goodput.sum\"] > 10 and results[\"goodput.min\"] > 1'}\nsteps:\n  - role: client\n    count: \"{{ clients }}\"\n    run: x\n    results:\n      goodput: {regex: '(\\d+)', across: [sum, min]}\n";
+    let e = parse(src).unwrap();
+    assert_eq!(e.adaptive.unwrap().targets[0].0, "goodput.sum");
+    assert!(e.search.is_some());
+    // An aggregate that is not asked for is not a result.
+    let bad = src.replace("on: [goodput.sum]", "on: [goodput.max]");
+    assert!(err(&bad).contains("goodput.max"), "{}", err(&bad));
 }

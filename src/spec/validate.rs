@@ -152,6 +152,22 @@ pub fn parse_experiment(path: &Path, source: &str) -> Result<Experiment> {
     let mut seen_results: BTreeSet<String> = BTreeSet::new();
     for s in &steps {
         for e in &s.results {
+            for a in &e.across {
+                let n = e.across_result(*a);
+                if var_names.contains(&n)
+                    || label_columns.contains(&n)
+                    || !seen_results.insert(n.clone())
+                {
+                    return Err(cx.err_at(
+                        &s.loc,
+                        format!(
+                            "result '{n}' (across '{}' of '{}') is already a column",
+                            a.name(),
+                            e.name
+                        ),
+                    ));
+                }
+            }
             for stat in &e.stats {
                 let n = e.stat_result(stat);
                 if var_names.contains(&n)
@@ -384,6 +400,7 @@ pub fn check_templates(exp: &Experiment, roles: Option<&BTreeSet<String>>) -> Re
         if let Some(Ready::Port { port, .. }) = &s.ready {
             tpls.push(port);
         }
+        tpls.extend(s.count.as_ref());
         for e in &s.results {
             if let Source::File(f) = &e.source {
                 tpls.push(f);
@@ -821,6 +838,27 @@ fn step<T>(cx: &Ctx, r: &RawStep, s: &Spanned<T>, index: usize, section: &str) -
             results.push(extractor(cx, k, e)?);
         }
     }
+    let count = match &r.count {
+        None => None,
+        Some(c) => {
+            let text = c.value.0.trim();
+            let templated = text.contains("{{") || text.contains("{%");
+            if !templated && super::experiment::parse_count(text).is_none() {
+                return Err(cx.err(
+                    c,
+                    format!(
+                        "count '{}' is not a whole number of machines (0 to {}) or a template such as \"{{{{ clients }}}}\"",
+                        super::de::shown(&text.chars().take(40).collect::<String>()),
+                        super::experiment::MAX_COUNT
+                    ),
+                ));
+            }
+            Some(Tpl {
+                text: text.to_string(),
+                loc: cx.loc(c),
+            })
+        }
+    };
     Ok(Step {
         name,
         role: role_sel(cx, r.role.as_ref(), &s.referenced)?,
@@ -832,6 +870,7 @@ fn step<T>(cx: &Ctx, r: &RawStep, s: &Spanned<T>, index: usize, section: &str) -
         delay: r.delay.map(|d| d.0).unwrap_or_default(),
         timeout,
         ready,
+        count,
         results,
         loc: cx.loc(s),
     })
@@ -887,7 +926,8 @@ fn derived_result(
         || r.input_unit.is_some()
         || r.prefix.is_some()
         || r.warmup.is_some()
-        || r.stats.is_some();
+        || r.stats.is_some()
+        || r.across.is_some();
     if others {
         return Err(cx.err(
             e,
@@ -1004,6 +1044,30 @@ fn extractor(cx: &Ctx, key: &Spanned<String>, e: &Spanned<RawExtractor>) -> Resu
             return Err(bad(format!("stat '{}' is listed twice", stat.name)));
         }
         out.stats.push(stat);
+    }
+    if r.across.is_some() && out.is_series() {
+        return Err(bad(
+            "across aggregates one number per machine, and a series gives several (aggregate a json value or a regex without all)".into(),
+        ));
+    }
+    for a in r.across.iter().flatten() {
+        let agg = Across::parse(&a.0).ok_or_else(|| {
+            bad(format!(
+                "unknown aggregate '{}' in across (sum, mean, min, max)",
+                super::de::shown(a.0.trim())
+            ))
+        })?;
+        if out.across.contains(&agg) {
+            return Err(bad(format!("across lists '{}' twice", agg.name())));
+        }
+        if out.stats.iter().any(|st| st.name == agg.name()) {
+            return Err(bad(format!(
+                "'{}' is both a stat and an aggregate across machines: both would be the result '{}'",
+                agg.name(),
+                out.across_result(agg)
+            )));
+        }
+        out.across.push(agg);
     }
     Ok(out)
 }

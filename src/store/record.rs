@@ -86,6 +86,8 @@ pub enum SetStatus {
     Complete,
     Interrupted,
     Failed,
+    /// Stopped before the end of its allocation (SPEC §14.3): `--resume` in the next one.
+    Incomplete,
 }
 
 impl SetStatus {
@@ -95,6 +97,7 @@ impl SetStatus {
             SetStatus::Complete => "complete",
             SetStatus::Interrupted => "interrupted",
             SetStatus::Failed => "failed",
+            SetStatus::Incomplete => "incomplete",
         }
     }
 }
@@ -312,6 +315,42 @@ pub struct Manifest {
     /// The limit found per combination of the other variables.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub limits: Vec<Limit>,
+    /// Each session of a set whose machines came from a host source (SPEC 14.1): the
+    /// machines it ran on, first session first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sessions: Vec<SessionInfo>,
+}
+
+/// One session (a `mpf run`, or a `--resume` of it) of a set whose cluster has `hosts:`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    pub started: String,
+    /// Where the machines came from (`hosts from slurm job 123`, `cluster.resolved.yaml`).
+    #[serde(default)]
+    pub source: String,
+    /// The allocation they came from (a Slurm job, `$OAR_JOB_ID`, `$PBS_JOBID`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocation: Option<String>,
+    #[serde(default)]
+    pub machines: Vec<SessionMachine>,
+    /// Hosts of the source left out as unreachable (`unreachable: drop`), with why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<String>,
+}
+
+/// A machine of a session, as `cluster.resolved.yaml` describes it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SessionMachine {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// `ssh`, `srun` or `local`.
+    pub transport: String,
+    pub roles: Vec<String>,
 }
 
 /// `runs: {min, max, ci, on}` as the manifest records it.

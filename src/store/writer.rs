@@ -537,6 +537,7 @@ pub(crate) mod tests {
             points: Vec::new(),
             search: None,
             limits: Vec::new(),
+            sessions: Vec::new(),
         }
     }
 

@@ -61,6 +61,15 @@ impl Sandbox {
     }
 }
 
+/// Runs `cmd`, asserts that it exited with `code` (showing its stderr if not) and returns
+/// its stderr.
+pub fn exits(cmd: &mut Command, code: i32) -> String {
+    let out = cmd.output().expect("mpf runs");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(code), "{err}");
+    err
+}
+
 /// Writes `text` to `dir/name` and returns the path.
 pub fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     let p = dir.join(name);

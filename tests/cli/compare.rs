@@ -77,6 +77,7 @@ fn manifest(
         points: Vec::new(),
         search: None,
         limits: Vec::new(),
+        sessions: Vec::new(),
     }
 }
 

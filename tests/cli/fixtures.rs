@@ -104,6 +104,7 @@ pub fn manifest(
         points: Vec::new(),
         search: None,
         limits: Vec::new(),
+        sessions: Vec::new(),
     }
 }
 

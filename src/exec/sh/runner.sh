@@ -1,6 +1,7 @@
 # A step runner: one long-lived session of a connection that runs steps one after another, so
 # that a step costs a fork and not an ssh session. The caller puts before this text
-# `set -- MARK` and the `alive` function. It reads a job a line from stdin: a command mpf wrote
+# `set -- MARK` and the `alive` function. It reads a job a line from stdin (skipping empty
+# lines): a command mpf wrote
 # that sets `f` to the step's file in the registry and runs the step in a session of its own,
 # stdin from /dev/null (`f=FILE; setsid ... </dev/null`), every word quoted by mpf and the
 # step's newlines written "$nl". Not in the background: a shell without job control would
@@ -17,6 +18,8 @@ m=$1
 nl='
 '
 while IFS= read -r job; do
+  # An empty line is mpf's nudge (`exec::slot`): bytes back to srun, nothing to run.
+  [ -n "$job" ] || continue
   f=
   eval "$job"
   rc=$?

@@ -1,0 +1,20 @@
+//! Machines from where users get them (SPEC 14.1): host sources (Slurm, OAR, PBS, node files,
+//! Ansible inventories, host lists, commands) resolved into cluster machines, and Slurm's
+//! hostlist syntax.
+
+mod ansible;
+mod command;
+mod hardware;
+pub mod hostlist;
+mod nodefile;
+mod resolve;
+mod roles;
+mod slurm;
+mod sources;
+
+pub use hardware::hardware_changes;
+pub use resolve::{
+    assign_roles, machines_table, read, resolve, resolved_yaml, session_machines, Resolved,
+    SourceHosts,
+};
+pub use sources::{allocation, unavailable, Host};
