@@ -95,17 +95,124 @@ pub fn parse_port(text: &str) -> Option<u16> {
 pub fn eval_condition(expr: &str, ctx: &Value) -> Result<bool, String> {
     let e = compile_expression(expr)?;
     let whole = e.eval(ctx).map_err(describe)?;
-    let parsed = std::panic::catch_unwind(|| minijinja::machinery::parse_expr(expr));
-    let Ok(Ok(ast)) = parsed else {
-        return Ok(whole.is_true());
-    };
     // A part that cannot be evaluated alone leaves the decision to minijinja.
-    match decide(&ast, expr, ctx) {
+    match decide_condition(expr, &mut |leaf| leaf_at(leaf, ctx)) {
         Ok(Some(b)) => Ok(b),
         Err(_) => Ok(whole.is_true()),
         Ok(None) => Err(format!(
             "'{expr}' cannot be decided: a value in it is not a number (NaN, as 0 / 0 gives)"
         )),
+    }
+}
+
+/// A leaf of a condition's `and`/`or`/`not` structure, decided alone: a comparison of two
+/// operands (a chained comparison `a < b < c` is split into its pairs, `(a) < (b)` and `(b) <
+/// (c)`), or any other part (no operands).
+pub struct Leaf<'s> {
+    pub text: std::borrow::Cow<'s, str>,
+    pub operands: Vec<&'s str>,
+}
+
+/// Decides a condition in three-valued logic from its leaves: `and`, `or` and `not` decide
+/// what they can (`false and x` is false whatever `x`), and `None` is undecided. `leaf`
+/// decides each leaf; an error is a part that cannot be evaluated alone.
+pub fn decide_condition(
+    expr: &str,
+    leaf: &mut dyn FnMut(&Leaf) -> Result<Option<bool>, String>,
+) -> Result<Option<bool>, String> {
+    if expr.contains("}}") {
+        return Err("an expression cannot contain '}}'".into());
+    }
+    let parsed = std::panic::catch_unwind(|| minijinja::machinery::parse_expr(expr));
+    let Ok(Ok(ast)) = parsed else {
+        return Err(format!("cannot parse '{expr}'"));
+    };
+    decide(&ast, expr, leaf)
+}
+
+/// A leaf's truth at `ctx`: undecided when an operand, or the value of a leaf without
+/// operands, is NaN.
+pub fn leaf_at(leaf: &Leaf, ctx: &Value) -> Result<Option<bool>, String> {
+    for op in &leaf.operands {
+        if is_nan(&text_value(op, ctx)?) {
+            return Ok(None);
+        }
+    }
+    let v = text_value(&leaf.text, ctx)?;
+    Ok((!is_nan(&v)).then(|| v.is_true()))
+}
+
+/// The value of an expression's text at `ctx`.
+pub fn text_value(text: &str, ctx: &Value) -> Result<Value, String> {
+    compile_expression(text)?.eval(ctx).map_err(describe)
+}
+
+/// A condition's outcome in three-valued logic: `None` when a leaf is undecided.
+fn decide(
+    node: &minijinja::machinery::ast::Expr,
+    src: &str,
+    leaf: &mut dyn FnMut(&Leaf) -> Result<Option<bool>, String>,
+) -> Result<Option<bool>, String> {
+    use minijinja::machinery::ast::{BinOpKind as B, CompareOpKind as C, Expr, UnaryOpKind};
+    let text = |n: &minijinja::machinery::ast::Expr| {
+        node_text(n, src).ok_or_else(|| format!("cannot evaluate a part of '{src}'"))
+    };
+    match node {
+        Expr::BinOp(b) if matches!(b.op, B::ScAnd | B::ScOr) => {
+            let stop = matches!(b.op, B::ScOr);
+            let left = decide(&b.left, src, leaf)?;
+            if left == Some(stop) {
+                return Ok(left);
+            }
+            let right = decide(&b.right, src, leaf)?;
+            Ok(match (left, right) {
+                (_, Some(r)) if r == stop => Some(stop),
+                (Some(_), r) => r,
+                (None, _) => None,
+            })
+        }
+        Expr::UnaryOp(u) if matches!(u.op, UnaryOpKind::Not) => {
+            Ok(decide(&u.expr, src, leaf)?.map(|b| !b))
+        }
+        Expr::BinOp(b) if matches!(b.op, B::Eq | B::Ne | B::Lt | B::Lte | B::Gt | B::Gte) => {
+            leaf(&Leaf {
+                text: text(node)?.into(),
+                operands: vec![text(&b.left)?, text(&b.right)?],
+            })
+        }
+        Expr::Compare(c) => {
+            // `a < b < c` is `a < b and b < c`.
+            let mut out = Some(true);
+            let mut left = &c.expr;
+            for op in &c.ops {
+                let sym = match op.op {
+                    C::Eq => "==",
+                    C::Ne => "!=",
+                    C::Lt => "<",
+                    C::Lte => "<=",
+                    C::Gt => ">",
+                    C::Gte => ">=",
+                    C::In => "in",
+                    C::NotIn => "not in",
+                };
+                let (a, b) = (text(left)?, text(&op.expr)?);
+                let pair = leaf(&Leaf {
+                    text: format!("({a}) {sym} ({b})").into(),
+                    operands: vec![a, b],
+                })?;
+                match pair {
+                    Some(false) => return Ok(Some(false)),
+                    None => out = None,
+                    Some(true) => {}
+                }
+                left = &op.expr;
+            }
+            Ok(out)
+        }
+        _ => leaf(&Leaf {
+            text: text(node)?.into(),
+            operands: Vec::new(),
+        }),
     }
 }
 
@@ -117,64 +224,6 @@ pub fn eval_number(expr: &str, ctx: &Value) -> Result<f64, String> {
         return Err(format!("gives {} '{v}', not a number", v.kind()));
     }
     f64::try_from(v).map_err(describe)
-}
-
-/// A condition's outcome in three-valued logic: `None` when a NaN decides it.
-fn decide(
-    node: &minijinja::machinery::ast::Expr,
-    src: &str,
-    ctx: &Value,
-) -> Result<Option<bool>, String> {
-    use minijinja::machinery::ast::{BinOpKind as B, Expr, UnaryOpKind};
-    match node {
-        Expr::BinOp(b) if matches!(b.op, B::ScAnd | B::ScOr) => {
-            let stop = matches!(b.op, B::ScOr);
-            let left = decide(&b.left, src, ctx)?;
-            if left == Some(stop) {
-                return Ok(left);
-            }
-            let right = decide(&b.right, src, ctx)?;
-            Ok(match (left, right) {
-                (_, Some(r)) if r == stop => Some(stop),
-                (Some(_), r) => r,
-                (None, _) => None,
-            })
-        }
-        Expr::UnaryOp(u) if matches!(u.op, UnaryOpKind::Not) => {
-            Ok(decide(&u.expr, src, ctx)?.map(|b| !b))
-        }
-        Expr::BinOp(b) if matches!(b.op, B::Eq | B::Ne | B::Lt | B::Lte | B::Gt | B::Gte) => {
-            for side in [&b.left, &b.right] {
-                if is_nan(&sub_value(side, src, ctx)?) {
-                    return Ok(None);
-                }
-            }
-            sub_value(node, src, ctx).map(|v| Some(v.is_true()))
-        }
-        Expr::Compare(c) => {
-            let operands = std::iter::once(&c.expr).chain(c.ops.iter().map(|o| &o.expr));
-            for side in operands {
-                if is_nan(&sub_value(side, src, ctx)?) {
-                    return Ok(None);
-                }
-            }
-            sub_value(node, src, ctx).map(|v| Some(v.is_true()))
-        }
-        _ => {
-            let v = sub_value(node, src, ctx)?;
-            Ok((!is_nan(&v)).then(|| v.is_true()))
-        }
-    }
-}
-
-/// The value of a part of an expression, evaluated from its own text.
-fn sub_value(
-    node: &minijinja::machinery::ast::Expr,
-    src: &str,
-    ctx: &Value,
-) -> Result<Value, String> {
-    let text = node_text(node, src).ok_or_else(|| format!("cannot evaluate a part of '{src}'"))?;
-    compile_expression(text)?.eval(ctx).map_err(describe)
 }
 
 /// The text of a node. minijinja's spans start where the parser stood (`or x == 5` for the

@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use super::decide::Verdict;
 use crate::model::Goal;
 use crate::spec::{Search, Width};
 use crate::store::LimitStatus;
@@ -19,6 +20,10 @@ pub struct Bisect {
     pub geometric: bool,
     pub goal: Goal,
     pub precision: Width,
+    /// Probes can end undecided (they get more than one run).
+    pub undecided: bool,
+    /// The most middles the plain bisection probes (over every outcome of its probes).
+    pub depth: usize,
 }
 
 /// What a search does next.
@@ -31,70 +36,136 @@ pub enum Step {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Found {
     pub status: LimitStatus,
-    /// The best value that met the condition.
+    /// The best value that met the condition (decided).
     pub limit: Option<f64>,
-    /// The closing bracket: (met the condition, did not).
-    pub bracket: Option<(f64, f64)>,
+    /// The bracket: the best decided value that met the condition and the nearest decided
+    /// value beyond it that did not (either absent when no probe was so decided).
+    pub bracket: (Option<f64>, Option<f64>),
 }
 
 impl Bisect {
-    pub fn of(s: &Search) -> Bisect {
-        Bisect {
-            lo: s.lo,
-            hi: s.hi,
-            integer: s.integer,
-            geometric: crate::spec::design::is_geometric(s.lo, s.hi),
-            goal: s.goal,
-            precision: s.precision,
-        }
+    /// The search `s`, whose probes get at most `max_runs` runs (more than one: a probe can
+    /// end undecided).
+    pub fn of(s: &Search, max_runs: usize) -> Bisect {
+        Bisect::new(s.lo, s.hi, s.integer, s.goal, s.precision, max_runs > 1)
     }
 
-    /// The next probe given `known` (true: the value meets the condition; `None`: not probed
-    /// yet), or the result. The far end is probed first (when it meets the condition, so does
-    /// the whole range), then the near end, then the middle of the bracket until it is within
-    /// `precision`. The same answers always give the same probes.
-    pub fn next(&self, known: impl Fn(f64) -> Option<bool>) -> Step {
+    pub fn new(
+        lo: f64,
+        hi: f64,
+        integer: bool,
+        goal: Goal,
+        precision: Width,
+        undecided: bool,
+    ) -> Bisect {
+        let mut b = Bisect {
+            lo,
+            hi,
+            integer,
+            geometric: crate::spec::design::is_geometric(lo, hi),
+            goal,
+            precision,
+            undecided,
+            depth: 0,
+        };
+        let (near, far) = match goal {
+            Goal::Max => (lo, hi),
+            Goal::Min => (hi, lo),
+        };
+        let mut budget: usize = 1 << 20;
+        b.depth = b.deepest(near, far, 0, &mut budget).unwrap_or(MAX_PROBES);
+        b
+    }
+
+    /// The next probe given `known` (a probe's verdict, `Undecided` for one that stayed
+    /// undecided at its most runs; `None`: not probed yet), or the result. The far end is
+    /// probed first (when it meets the condition, so does the whole range), then the near end,
+    /// then the middle of the bracket until it is within `precision` (**found**). Once a probe
+    /// stays undecided, the limit is where the noise hides it: the bisection goes on on each
+    /// side of the undecided probes, between the best passing value and the nearest undecided
+    /// one and between the farthest undecided one and the nearest failing value, until both
+    /// are within `precision` (**inconclusive**, bracketed by the best passing and the nearest
+    /// failing decided probes). The same answers always give the same probes.
+    pub fn next(&self, known: impl Fn(f64) -> Option<Verdict>) -> Step {
         let (near, far) = match self.goal {
             Goal::Max => (self.lo, self.hi),
             Goal::Min => (self.hi, self.lo),
         };
-        let Some(far_met) = known(far) else {
+        let done = |status, limit: Option<f64>, bracket| {
+            Step::Done(Found {
+                status,
+                limit,
+                bracket,
+            })
+        };
+        let Some(far_v) = known(far) else {
             return Step::Probe(far);
         };
-        if far_met {
-            return Step::Done(Found {
-                status: LimitStatus::HoldsEverywhere,
-                limit: Some(far),
-                bracket: None,
-            });
+        if far_v == Verdict::Pass {
+            return done(LimitStatus::HoldsEverywhere, Some(far), (Some(far), None));
         }
-        let Some(near_met) = known(near) else {
+        let Some(near_v) = known(near) else {
             return Step::Probe(near);
         };
-        if !near_met {
-            return Step::Done(Found {
-                status: LimitStatus::FailsEverywhere,
-                limit: None,
-                bracket: None,
-            });
-        }
-        let (mut good, mut bad) = (near, far);
-        for _ in 0..MAX_PROBES {
-            if self.closed(good, bad) {
-                break;
+        match (near_v, far_v) {
+            (Verdict::Pass, _) => {}
+            (Verdict::Fail, Verdict::Fail) => {
+                return done(LimitStatus::FailsEverywhere, None, (None, Some(near)));
             }
-            let m = self.middle(good, bad);
+            (Verdict::Fail, _) => {
+                return done(LimitStatus::Inconclusive, None, (None, Some(near)));
+            }
+            (_, v) => {
+                let bad = (v == Verdict::Fail).then_some(far);
+                return done(LimitStatus::Inconclusive, None, (None, bad));
+            }
+        }
+        // Positions along the search, from the near end to the far one.
+        let at = |x: f64| match self.goal {
+            Goal::Max => x,
+            Goal::Min => -x,
+        };
+        let (mut good, mut bad) = (near, far);
+        let mut bad_decided = far_v == Verdict::Fail;
+        // The undecided probes inside the bracket: the nearest to `good` and to `bad`.
+        let mut zone: Option<(f64, f64)> = (far_v == Verdict::Undecided).then_some((far, far));
+        // At most twice the plain bisection's middles, however the undecided probes fall.
+        for _ in 0..2 * self.depth {
+            let (a, b) = match zone {
+                None if self.closed(good, bad) => break,
+                None => (good, bad),
+                Some((u, _)) if !self.closed(good, u) => (good, u),
+                Some((_, u)) if !self.closed(u, bad) => (u, bad),
+                Some(_) => break,
+            };
+            let m = self.middle(a, b);
             match known(m) {
                 None => return Step::Probe(m),
-                Some(true) => good = m,
-                Some(false) => bad = m,
+                Some(Verdict::Pass) => {
+                    good = m;
+                    // Past every undecided probe: they are behind the bracket now.
+                    zone = zone.filter(|&(_, u)| at(u) > at(m));
+                }
+                Some(Verdict::Fail) => {
+                    bad = m;
+                    bad_decided = true;
+                    zone = zone.filter(|&(u, _)| at(u) < at(m));
+                }
+                Some(Verdict::Undecided) => {
+                    zone = Some(match zone {
+                        None => (m, m),
+                        Some((u, v)) if at(m) < at(u) => (m, v),
+                        Some((u, v)) => (u, if at(m) > at(v) { m } else { v }),
+                    });
+                }
             }
         }
-        Step::Done(Found {
-            status: LimitStatus::Found,
-            limit: Some(good),
-            bracket: Some((good, bad)),
-        })
+        let status = if bad_decided && zone.is_none() && self.closed(good, bad) {
+            LimitStatus::Found
+        } else {
+            LimitStatus::Inconclusive
+        };
+        done(status, Some(good), (Some(good), bad_decided.then_some(bad)))
     }
 
     /// Narrower than `precision` (relative to the upper end of the bracket), or no integer
@@ -127,25 +198,27 @@ impl Bisect {
     /// measurement that contradicts the bound drops it: the search goes on as the search
     /// without `monotonic`, reusing every value measured so far (at most
     /// [`Bisect::worst_case_probes_monotonic`] probes).
-    pub fn next_given(&self, measured: &[(f64, bool)], bound: Option<f64>) -> Step {
+    pub fn next_given(&self, measured: &[(f64, Verdict)], bound: Option<f64>) -> Step {
         let goal = self.goal;
+        // A measured verdict other than the one the bound implies (undecided included)
+        // drops it.
         let bound = bound.filter(|&b| {
             !measured
                 .iter()
-                .any(|&(x, met)| infer(x, Some(b), goal) == Some(!met))
+                .any(|&(x, v)| infer(x, Some(b), goal).is_some_and(|i| i != v))
         });
         let was_measured = |x: f64| {
             measured
                 .iter()
                 .find(|(v, _)| v.to_bits() == x.to_bits())
-                .map(|(_, met)| *met)
+                .map(|(_, v)| *v)
         };
         let far = match goal {
             Goal::Max => self.hi,
             Goal::Min => self.lo,
         };
-        if let (Goal::Max, Some(b), Some(false)) = (goal, bound, was_measured(far)) {
-            if was_measured(b).is_none() {
+        if let (Goal::Max, Some(b), Some(v)) = (goal, bound, was_measured(far)) {
+            if v != Verdict::Pass && was_measured(b).is_none() {
                 return Step::Probe(b);
             }
         }
@@ -156,13 +229,13 @@ impl Bisect {
             return step;
         };
         // A measured bound inside the closing bracket is its better end.
-        if let (Some(b), Some((good, bad))) = (bound.filter(|_| goal == Goal::Max), f.bracket) {
-            if good < b && b < bad {
+        if let (Some(b), (Some(good), bad)) = (bound.filter(|_| goal == Goal::Max), f.bracket) {
+            if good < b && bad.is_none_or(|bad| b < bad) {
                 f.limit = Some(b);
-                f.bracket = Some((b, bad));
+                f.bracket = (Some(b), bad);
             }
         }
-        let ends = [f.limit, f.bracket.map(|b| b.0), f.bracket.map(|b| b.1)];
+        let ends = [f.limit, f.bracket.0, f.bracket.1];
         match ends
             .into_iter()
             .flatten()
@@ -177,15 +250,17 @@ impl Bisect {
     /// bisection over every possible outcome of its probes. The exploration is exact within a
     /// budget of bisections; past it the answer is the bound no search exceeds, the two ends
     /// and [`MAX_PROBES`] middles.
+    /// The most probes a search can take: the far end, the near end and the deepest
+    /// bisection over every possible outcome of its probes (explored exactly within a budget
+    /// of bisections; past it, [`MAX_PROBES`] middles). Where probes can end undecided, the
+    /// bisection on each side of the undecided ones may take up to twice as many middles, and
+    /// no more: the search ends there, inconclusive.
     pub fn worst_case_probes(&self) -> usize {
-        let (near, far) = match self.goal {
-            Goal::Max => (self.lo, self.hi),
-            Goal::Min => (self.hi, self.lo),
-        };
-        let mut budget: usize = 1 << 20;
-        2 + self
-            .deepest(near, far, 0, &mut budget)
-            .unwrap_or(MAX_PROBES)
+        2 + if self.undecided {
+            2 * self.depth
+        } else {
+            self.depth
+        }
     }
 
     /// The most probes of a search with `monotonic` whose combination has smaller ones. With
@@ -214,11 +289,11 @@ impl Bisect {
 
 /// What a smaller combination's limit `bound` implies at `x`: for `max`, every value up to it
 /// meets the condition; for `min`, every value below it fails.
-pub fn infer(x: f64, bound: Option<f64>, goal: Goal) -> Option<bool> {
+pub fn infer(x: f64, bound: Option<f64>, goal: Goal) -> Option<Verdict> {
     let b = bound?;
     match goal {
-        Goal::Max => (x <= b).then_some(true),
-        Goal::Min => (x < b).then_some(false),
+        Goal::Max => (x <= b).then_some(Verdict::Pass),
+        Goal::Min => (x < b).then_some(Verdict::Fail),
     }
 }
 
@@ -235,15 +310,16 @@ pub fn probe_value(x: f64, integer: bool) -> Value {
 mod tests {
     use super::*;
 
-    fn bisect(lo: f64, hi: f64, integer: bool, goal: Goal, precision: Width) -> Bisect {
-        Bisect {
-            lo,
-            hi,
-            integer,
-            geometric: crate::spec::design::is_geometric(lo, hi),
-            goal,
-            precision,
+    fn verdict(met: bool) -> Verdict {
+        if met {
+            Verdict::Pass
+        } else {
+            Verdict::Fail
         }
+    }
+
+    fn bisect(lo: f64, hi: f64, integer: bool, goal: Goal, precision: Width) -> Bisect {
+        Bisect::new(lo, hi, integer, goal, precision, false)
     }
 
     /// Runs a search against a system whose condition holds below (max) or above (min)
@@ -255,7 +331,7 @@ mod tests {
             Goal::Min => x >= capacity,
         };
         loop {
-            let step = b.next(|x| probes.contains(&x).then(|| meets(x)));
+            let step = b.next(|x| probes.contains(&x).then(|| verdict(meets(x))));
             match step {
                 Step::Probe(x) => {
                     assert!(!probes.contains(&x), "{x} probed twice");
@@ -294,10 +370,10 @@ mod tests {
     /// A search with `monotonic` (`bound`: the smaller combination's limit) against a system
     /// whose limit is `capacity`; returns what it found and how many probes it took.
     fn search_given(b: &Bisect, capacity: f64, bound: Option<f64>) -> (Found, usize) {
-        let mut measured: Vec<(f64, bool)> = Vec::new();
+        let mut measured: Vec<(f64, Verdict)> = Vec::new();
         let meets = |x: f64| match b.goal {
-            Goal::Max => x <= capacity,
-            Goal::Min => x >= capacity,
+            Goal::Max => verdict(x <= capacity),
+            Goal::Min => verdict(x >= capacity),
         };
         loop {
             match b.next_given(&measured, bound) {
@@ -402,6 +478,76 @@ mod tests {
                     Goal::Min => l >= at(second),
                 };
                 proptest::prop_assert!(ok, "limit {l}, capacity {}", at(second));
+            }
+        }
+    }
+
+    /// A noisy system: probes within `zone` of the capacity stay undecided, the others are
+    /// decided right. Returns what the search found and its probes.
+    fn search_noisy(b: &Bisect, capacity: f64, zone: f64, bound: Option<f64>) -> (Found, usize) {
+        let mut measured: Vec<(f64, Verdict)> = Vec::new();
+        let v = |x: f64| {
+            let d = match b.goal {
+                Goal::Max => capacity - x,
+                Goal::Min => x - capacity,
+            };
+            if d.abs() < zone {
+                Verdict::Undecided
+            } else {
+                verdict(d >= 0.0)
+            }
+        };
+        loop {
+            match b.next_given(&measured, bound) {
+                Step::Probe(x) => {
+                    assert!(!measured.iter().any(|(m, _)| *m == x), "{x} probed twice");
+                    measured.push((x, v(x)));
+                }
+                Step::Done(f) => return (f, measured.len()),
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(400))]
+
+        /// With undecided probes: never more probes than the worst case, `found` only when
+        /// decided probes close the bracket, and the bracket always holds the capacity.
+        #[test]
+        fn undecided_probes_end_inconclusive_and_the_bracket_holds_the_capacity(
+            b in any_bisect(),
+            at in -0.1f64..1.1,
+            zone in 0.0f64..0.3,
+            first in proptest::option::of(-0.1f64..1.1),
+        ) {
+            let b = Bisect::new(b.lo, b.hi, b.integer, b.goal, b.precision, true);
+            let span = b.hi - b.lo;
+            let capacity = b.lo + at * span;
+            let bound = first.and_then(|f| {
+                let (c1, _) = search_given(&b, b.lo + f * span, None);
+                match (b.goal, c1.status) {
+                    (_, LimitStatus::Found) | (Goal::Max, LimitStatus::HoldsEverywhere) => c1.limit,
+                    _ => None,
+                }
+            });
+            let (f, probes) = search_noisy(&b, capacity, zone * span, bound);
+            let worst = if bound.is_some() { b.worst_case_probes_monotonic() } else { b.worst_case_probes() };
+            proptest::prop_assert!(probes <= worst, "{probes} probes, worst case {worst}");
+            let (good, bad) = f.bracket;
+            let below = |x: f64| match b.goal {
+                Goal::Max => x <= capacity,
+                Goal::Min => x >= capacity,
+            };
+            if let Some(g) = good {
+                proptest::prop_assert!(below(g), "{f:?}, capacity {capacity}");
+            }
+            if let Some(x) = bad {
+                proptest::prop_assert!(!below(x) || x == capacity, "{f:?}, capacity {capacity}");
+            }
+            if f.status == LimitStatus::Found {
+                proptest::prop_assert!(good.is_some() && bad.is_some(), "{f:?}");
+                proptest::prop_assert!(b.closed(good.unwrap(), bad.unwrap()), "{f:?}");
+                proptest::prop_assert_eq!(f.limit, good);
             }
         }
     }

@@ -6,9 +6,13 @@
 //! design over the journal gives exactly the runs still missing.
 
 mod bisect;
+mod decide;
 mod rounds;
 mod sample;
+#[cfg(test)]
+mod synthetic;
 
 pub use bisect::{probe_value, Bisect, Found, Step, MAX_PROBES};
+pub use decide::{interval, judge, values, Interval, Verdict};
 pub use rounds::{Design, Next, Outcome};
 pub use sample::{point_key, sample, Journal, Rule, Sample, SampleEnd};

@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 
 use super::bisect::{probe_value, Bisect, Found, Step};
-use super::sample::{point_key, sample, Journal, Rule};
+use super::decide::{interval, judge, Verdict};
+use super::sample::{point_key, sample_until, Journal, Rule};
 use crate::model::Goal;
 use crate::plan::{fnv1a, Plan, PlannedRun, NULL};
 use crate::spec::{Experiment, Order, Search};
@@ -19,7 +20,13 @@ pub struct Design {
     search: Option<SearchDesign>,
     shuffle: bool,
     seed: u64,
+    /// Verdicts already reached, by probe and values: every round replays the journal, and a
+    /// verdict is a pure function of them.
+    verdicts: std::sync::Arc<std::sync::Mutex<HashMap<u64, Result<Verdict, String>>>>,
 }
+
+/// Most verdicts remembered; past it the memory starts again.
+const MAX_VERDICTS: usize = 1 << 16;
 
 #[derive(Debug, Clone)]
 struct SearchDesign {
@@ -27,6 +34,8 @@ struct SearchDesign {
     variable: usize,
     name: String,
     condition: String,
+    /// Confidence of each probe's decision.
+    confidence: f64,
     /// Per combination: the combinations whose limit bounds its own (`monotonic`).
     before: Vec<Vec<usize>>,
 }
@@ -83,14 +92,16 @@ impl Design {
         Design {
             rule: Rule::of(exp),
             search: exp.search.as_ref().map(|s| SearchDesign {
-                bisect: Bisect::of(s),
+                bisect: Bisect::of(s, Rule::of(exp).max),
                 variable: s.variable,
                 name: exp.variables[s.variable].name.clone(),
                 condition: s.condition.clone(),
+                confidence: s.confidence,
                 before: predecessors(s, plan),
             }),
             shuffle: exp.order == Order::Shuffle,
             seed: fnv1a(exp.seed.as_bytes()),
+            verdicts: Default::default(),
         }
     }
 
@@ -218,7 +229,7 @@ impl Design {
         match &self.search {
             None => {
                 for p in 0..plan.groups {
-                    self.sample_point(plan, journal, p, 0, &mut tl);
+                    self.sample_point(plan, journal, p, 0, &mut tl, |_| false);
                 }
             }
             Some(s) => {
@@ -231,7 +242,8 @@ impl Design {
         tl
     }
 
-    /// Lays out a point's batches from `start`; returns its end round and sample end.
+    /// Lays out a point's batches from `start` (one more run per round also while `more`
+    /// says so); returns its end round and sample end.
     fn sample_point(
         &self,
         plan: &Plan,
@@ -239,9 +251,10 @@ impl Design {
         point: usize,
         start: usize,
         tl: &mut Timeline,
+        more: impl Fn(&[&RunRecord]) -> bool,
     ) -> (usize, Option<super::SampleEnd>) {
         let pt = plan.point(point);
-        let s = sample(&self.rule, journal, &point_key(&pt));
+        let s = sample_until(&self.rule, journal, &point_key(&pt), more);
         let rounds = s.batches.len();
         for (i, reps) in s.batches.into_iter().enumerate() {
             tl.batches.push(Batch {
@@ -319,14 +332,16 @@ impl Design {
         tl: &mut Timeline,
     ) -> GroupEnd {
         let goal = s.bisect.goal;
-        let mut measured: Vec<(f64, bool)> = Vec::new();
-        let (mut round, mut runs) = (start, 0);
+        let mut measured: Vec<(f64, Verdict)> = Vec::new();
+        let (mut round, mut runs, mut undecided) = (start, 0, 0);
         loop {
             let x = match s.bisect.next_given(&measured, bound) {
                 Step::Probe(x) => x,
                 Step::Done(found) => {
-                    tl.limits
-                        .push(limit_of(point, &found, s, measured.len(), runs));
+                    let mut limit = limit_of(point, &found, s, measured.len(), runs);
+                    limit.undecided = undecided;
+                    limit.probed = probed(&measured, s.bisect.integer);
+                    tl.limits.push(limit);
                     return GroupEnd {
                         found: Some(found),
                         end_round: round,
@@ -335,39 +350,88 @@ impl Design {
             };
             let value = probe_value(x, s.bisect.integer);
             let p = plan.probe(g, s.variable, &value);
-            let (end_round, end) = self.sample_point(plan, journal, p, round, tl);
+            let at = plan.point(p);
+            let undecided_yet = |rs: &[&RunRecord]| {
+                let values = super::decide::values(rs);
+                self.verdict(s, &at, &values) == Ok(Verdict::Undecided)
+            };
+            let (end_round, end) = self.sample_point(plan, journal, p, round, tl, undecided_yet);
             round = end_round;
             let Some(end) = end else {
                 tl.searching
                     .push(bracket_text(&s.name, &measured, goal, &point));
-                tl.limits.push(unfinished(
-                    point,
-                    &measured,
-                    &s.bisect,
-                    measured.len() + 1,
-                    runs,
-                ));
+                let mut limit = unfinished(point, &measured, &s.bisect, measured.len() + 1, runs);
+                limit.probed = probed(&measured, s.bisect.integer);
+                tl.limits.push(limit);
                 return GroupEnd {
                     found: None,
                     end_round: usize::MAX,
                 };
             };
             runs += end.runs;
-            let ctx = crate::template::condition_context(&plan.point(p), &end.means);
-            let met = match crate::template::eval_condition(&s.condition, &ctx) {
-                Ok(b) => b,
+            let verdict = match self.verdict(s, &at, &end.values) {
+                Ok(v) => v,
                 Err(e) => {
                     tl.warnings.push(format!(
                         "search: {}={}: condition: {e}; counted as not met",
                         s.name,
                         crate::model::value_text(&value)
                     ));
-                    false
+                    Verdict::Fail
                 }
             };
-            measured.push((x, met));
+            if verdict == Verdict::Undecided {
+                undecided += 1;
+            }
+            measured.push((x, verdict));
         }
     }
+
+    /// A probe's verdict from its results' values (SPEC §16.2). One value is exact only
+    /// where a probe gets one run.
+    fn verdict(
+        &self,
+        s: &SearchDesign,
+        point: &Map<String, Value>,
+        values: &[(String, Vec<f64>)],
+    ) -> Result<Verdict, String> {
+        let key = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            point_key(point).hash(&mut h);
+            for (n, xs) in values {
+                n.hash(&mut h);
+                xs.iter().for_each(|x| x.to_bits().hash(&mut h));
+            }
+            h.finish()
+        };
+        if let Some(v) = self.verdicts.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return v;
+        }
+        let single = self.rule.max == 1;
+        let confidence = look_confidence(s.confidence, &self.rule);
+        let intervals: Vec<_> = values
+            .iter()
+            .map(|(n, xs)| interval(n, xs, confidence, single))
+            .collect();
+        let v = judge(&s.condition, point, &intervals);
+        if let Ok(mut m) = self.verdicts.lock() {
+            if m.len() >= MAX_VERDICTS {
+                m.clear();
+            }
+            m.insert(key, v.clone());
+        }
+        v
+    }
+}
+
+/// The confidence of each look at a probe's decision: a probe is looked at once per run from
+/// `min` to `max`, stopping at the first look that decides it, and each look risks a wrong
+/// decision; at `1 − (1 − confidence) / looks` each (Bonferroni), all of them together keep
+/// the stated confidence.
+pub fn look_confidence(confidence: f64, rule: &Rule) -> f64 {
+    let looks = (rule.max + 1).saturating_sub(rule.min).max(1);
+    1.0 - (1.0 - confidence) / looks as f64
 }
 
 /// What a finished smaller combination tells about this one: for `max`, every value up to its
@@ -444,15 +508,24 @@ fn limit_of(
         status: f.status,
         probes,
         runs,
-        bracket: f
-            .bracket
-            .map(|(good, bad)| [probe_value(good, int), probe_value(bad, int)]),
+        bracket: match f.bracket {
+            (None, None) => None,
+            (good, bad) => {
+                let v = |x: Option<f64>| x.map_or(Value::Null, |x| probe_value(x, int));
+                Some([v(good), v(bad)])
+            }
+        },
+        undecided: 0,
+        probed: Vec::new(),
     }
 }
 
 /// The best value measured so far that met the condition.
-fn best_met(measured: &[(f64, bool)], goal: Goal) -> Option<f64> {
-    let met = measured.iter().filter(|(_, m)| *m).map(|(v, _)| *v);
+fn best_met(measured: &[(f64, Verdict)], goal: Goal) -> Option<f64> {
+    let met = measured
+        .iter()
+        .filter(|(_, m)| *m == Verdict::Pass)
+        .map(|(v, _)| *v);
     match goal {
         Goal::Max => met.reduce(f64::max),
         Goal::Min => met.reduce(f64::min),
@@ -461,7 +534,7 @@ fn best_met(measured: &[(f64, bool)], goal: Goal) -> Option<f64> {
 
 fn unfinished(
     point: Map<String, Value>,
-    measured: &[(f64, bool)],
+    measured: &[(f64, Verdict)],
     bisect: &Bisect,
     probes: usize,
     runs: usize,
@@ -474,17 +547,38 @@ fn unfinished(
         probes,
         runs,
         bracket: None,
+        undecided: 0,
+        probed: Vec::new(),
     }
+}
+
+/// The measured probes as the manifest keeps them.
+fn probed(measured: &[(f64, Verdict)], integer: bool) -> Vec<crate::store::Probed> {
+    measured
+        .iter()
+        .map(|&(x, v)| crate::store::Probed {
+            value: probe_value(x, integer),
+            verdict: match v {
+                Verdict::Pass => "pass",
+                Verdict::Fail => "fail",
+                Verdict::Undecided => "undecided",
+            }
+            .to_string(),
+        })
+        .collect()
 }
 
 /// `rate: 1.2 M–1.4 M (cores=2)`: where a running search stands.
 fn bracket_text(
     name: &str,
-    measured: &[(f64, bool)],
+    measured: &[(f64, Verdict)],
     goal: Goal,
     point: &Map<String, Value>,
 ) -> String {
-    let failed = measured.iter().filter(|(_, m)| !*m).map(|(v, _)| *v);
+    let failed = measured
+        .iter()
+        .filter(|(_, m)| *m == Verdict::Fail)
+        .map(|(v, _)| *v);
     let worst = match goal {
         Goal::Max => failed.reduce(f64::min),
         Goal::Min => failed.reduce(f64::max),

@@ -18,7 +18,16 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// The experiment's `runs`; a search's probes take its `search.runs` when given.
     pub fn of(exp: &Experiment) -> Rule {
+        let mut rule = Rule::of_runs(exp);
+        if let Some((min, max)) = exp.search.as_ref().and_then(|s| s.runs) {
+            (rule.min, rule.max) = (min, max);
+        }
+        rule
+    }
+
+    fn of_runs(exp: &Experiment) -> Rule {
         match &exp.adaptive {
             Some(a) => Rule {
                 min: a.min,
@@ -94,12 +103,25 @@ pub struct SampleEnd {
     pub converged: bool,
     /// Mean of every numeric result over the ok runs, in the order first seen.
     pub means: Vec<(String, f64)>,
+    /// Every numeric result's values over the ok runs, in the same order.
+    pub values: Vec<(String, Vec<f64>)>,
 }
 
 /// Replays the rule over the journal's runs of the point `key`. Whether a round asks for
 /// another run depends only on the runs of earlier rounds, so a round interrupted halfway
 /// is continued exactly.
 pub fn sample(rule: &Rule, journal: &Journal, key: &str) -> Sample {
+    sample_until(rule, journal, key, |_| false)
+}
+
+/// [`sample`], with one more run per round also while `more` says so of the runs so far (a
+/// search's probe still undecided), up to `max`.
+pub fn sample_until(
+    rule: &Rule,
+    journal: &Journal,
+    key: &str,
+    more: impl Fn(&[&RunRecord]) -> bool,
+) -> Sample {
     let mut batches = vec![(0..rule.min).collect::<Vec<_>>()];
     let mut runs = Vec::with_capacity(rule.min);
     for rep in 0..rule.min {
@@ -110,11 +132,12 @@ pub fn sample(rule: &Rule, journal: &Journal, key: &str) -> Sample {
     }
     loop {
         let noisy = rule.noisy(&runs);
-        if !noisy || runs.len() >= rule.max {
+        if runs.len() >= rule.max || !(noisy || more(&runs)) {
             let end = SampleEnd {
                 runs: runs.len(),
                 converged: !noisy,
                 means: means(&runs),
+                values: super::decide::values(&runs),
             };
             return Sample {
                 batches,
@@ -131,23 +154,12 @@ pub fn sample(rule: &Rule, journal: &Journal, key: &str) -> Sample {
 }
 
 fn means(runs: &[&RunRecord]) -> Vec<(String, f64)> {
-    let mut sums: Vec<(String, f64, usize)> = Vec::new();
-    for r in runs.iter().filter(|r| r.status == RunStatus::Ok) {
-        for (name, v) in &r.results {
-            let Some(x) = v.as_f64().filter(|x| x.is_finite()) else {
-                continue;
-            };
-            match sums.iter_mut().find(|(n, _, _)| n == name) {
-                Some(s) => {
-                    s.1 += x;
-                    s.2 += 1;
-                }
-                None => sums.push((name.clone(), x, 1)),
-            }
-        }
-    }
-    sums.into_iter()
-        .map(|(n, s, c)| (n, s / c as f64))
+    super::decide::values(runs)
+        .into_iter()
+        .map(|(n, xs)| {
+            let m = crate::analyze::stats::mean(&xs);
+            (n, m)
+        })
         .collect()
 }
 

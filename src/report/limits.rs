@@ -1,11 +1,12 @@
 //! `mpf show ID --limits`: what a search found, one row per combination of the other
-//! variables: those variables, `limit`, `probes`, `runs`, `status`.
+//! variables: those variables, `limit`, `low` and `high` (the bracket, in increasing order),
+//! `probes`, `runs`, `status`.
 
 use serde_json::Value;
 
 use super::table::{markdown_table, text_table, Format};
 use crate::error::{Error, Result};
-use crate::store::{value_text, Limit, Manifest};
+use crate::store::{value_text, Limit, LimitStatus, Manifest};
 
 /// The limits of a result set in `format`.
 pub fn show(m: &Manifest, format: Format) -> Result<String> {
@@ -28,8 +29,12 @@ pub fn show(m: &Manifest, format: Format) -> Result<String> {
                 crate::model::Goal::Max => "largest",
                 crate::model::Goal::Min => "smallest",
             };
+            let confidence = search
+                .confidence
+                .as_ref()
+                .map_or(String::new(), |c| format!(", confidence {c}"));
             format!(
-                "{}: the {goal} {} where {} (precision {})\n\n{}",
+                "{}: the {goal} {} where {} (precision {}{confidence})\n\n{}",
                 m.id,
                 search.variable,
                 search.condition,
@@ -49,10 +54,11 @@ fn other_variables(m: &Manifest) -> Vec<&crate::store::VariableInfo> {
         .collect()
 }
 
-fn rows(m: &Manifest) -> (Vec<String>, Vec<Vec<String>>) {
+/// The header and rows of `show --limits` (and the report's Limits section).
+pub fn rows(m: &Manifest) -> (Vec<String>, Vec<Vec<String>>) {
     let vars = other_variables(m);
     let mut header: Vec<String> = vars.iter().map(|v| v.name.clone()).collect();
-    header.extend(["limit", "probes", "runs", "status"].map(String::from));
+    header.extend(["limit", "low", "high", "probes", "runs", "status"].map(String::from));
     let rows = m
         .limits
         .iter()
@@ -66,6 +72,9 @@ fn rows(m: &Manifest) -> (Vec<String>, Vec<Vec<String>>) {
                 })
                 .collect();
             row.push(value_text(&l.limit));
+            let (low, high) = low_high(l);
+            row.push(low.map_or(String::new(), value_text));
+            row.push(high.map_or(String::new(), value_text));
             row.push(l.probes.to_string());
             row.push(l.runs.to_string());
             row.push(l.status.as_str().to_string());
@@ -73,6 +82,22 @@ fn rows(m: &Manifest) -> (Vec<String>, Vec<Vec<String>>) {
         })
         .collect();
     (header, rows)
+}
+
+/// The bracket in increasing order: `[met, not met]` for `goal: max`, reversed for `min`
+/// (told apart by the order of its ends; a bracket with one end keeps it where it is, low
+/// for the value that met the condition of a `max` search). Absent ends are `None`.
+pub fn low_high(l: &Limit) -> (Option<&Value>, Option<&Value>) {
+    let Some([met, not]) = &l.bracket else {
+        return (None, None);
+    };
+    fn some(v: &Value) -> Option<&Value> {
+        (!v.is_null()).then_some(v)
+    }
+    match (met.as_f64(), not.as_f64()) {
+        (Some(a), Some(b)) if a > b => (some(not), some(met)),
+        _ => (some(met), some(not)),
+    }
 }
 
 fn csv_text(header: &[String], rows: &[Vec<String>]) -> Result<String> {
@@ -104,12 +129,22 @@ pub fn lines(variable: &str, limits: &[Limit]) -> Vec<String> {
             } else {
                 format!(" at {}", at.join(", "))
             };
-            let limit = match &l.limit {
-                Value::Null => "none".to_string(),
-                v => crate::units::humanise(v.as_f64().unwrap_or(f64::NAN), ""),
+            let show = |v: &Value| crate::units::humanise(v.as_f64().unwrap_or(f64::NAN), "");
+            let limit = match (&l.limit, l.status) {
+                (_, LimitStatus::Inconclusive) => {
+                    let (low, high) = low_high(l);
+                    let end = |v: Option<&Value>| v.map_or("?".to_string(), show);
+                    format!("{}–{}", end(low), end(high))
+                }
+                (Value::Null, _) => "none".to_string(),
+                (v, _) => show(v),
+            };
+            let undecided = match l.undecided {
+                0 => String::new(),
+                n => format!(", {} undecided", crate::words::count(n, "probe")),
             };
             format!(
-                "limit of {variable}{at}: {limit} ({}, {}, {})",
+                "limit of {variable}{at}: {limit} ({}{undecided}, {}, {})",
                 l.status.as_str(),
                 crate::words::count(l.probes, "probe"),
                 crate::words::count(l.runs, "run")

@@ -268,6 +268,28 @@ pub fn summary_rows(set: &ResultSet) -> Vec<SummaryRow> {
             }
         }
     }
+    if let Some(search) = &m.search {
+        // A search's probes by the searched variable within each combination of the others
+        // (in the order they were first probed), not in the order they were probed.
+        let mut groups: Vec<String> = Vec::new();
+        let mut keyed: Vec<(usize, f64, usize)> = Vec::new();
+        for (i, (point, _)) in points.iter().enumerate() {
+            let mut rest = (*point).clone();
+            let at = rest
+                .remove(&search.variable)
+                .and_then(|v| v.as_f64())
+                .unwrap_or(f64::NAN);
+            let key = crate::store::point_key(&rest);
+            let g = groups.iter().position(|k| *k == key).unwrap_or_else(|| {
+                groups.push(key);
+                groups.len() - 1
+            });
+            keyed.push((g, at, i));
+        }
+        keyed.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+        let mut taken: Vec<Option<_>> = points.into_iter().map(Some).collect();
+        points = keyed.iter().filter_map(|k| taken[k.2].take()).collect();
+    }
     let swept: Vec<_> = m.variables.iter().filter(|v| !v.constant).collect();
     let mut rows = Vec::new();
     for (point, runs) in points {

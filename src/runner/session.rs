@@ -63,9 +63,13 @@ pub fn replay_overrides(exp: &mut Experiment, overrides: &Map<String, Value>) ->
     let mut sets = Vec::new();
     for (k, v) in overrides {
         if k == "--runs" {
-            // A fixed count: --runs N asks for exactly N runs per point, adaptive or not.
+            // A fixed count: --runs N asks for exactly N runs per point (per probe of a
+            // search), adaptive or not.
             exp.runs = v.as_u64().unwrap_or(exp.runs as u64) as usize;
             exp.adaptive = None;
+            if let Some(s) = exp.search.as_mut() {
+                s.runs = None;
+            }
         } else if let Value::Array(vals) = v {
             sets.push((k.clone(), vals.clone()));
         }
@@ -475,6 +479,11 @@ impl Prepared {
                     crate::design::probe_value(s.lo, s.integer),
                     crate::design::probe_value(s.hi, s.integer),
                 ],
+                confidence: Some(s.confidence_text.clone()),
+                runs: {
+                    let r = crate::design::Rule::of(exp);
+                    Some([r.min, r.max])
+                },
             }),
             limits: Vec::new(),
             sessions: Vec::new(),
@@ -540,6 +549,25 @@ impl Prepared {
         s
     }
 
+    /// `3 runs each`, or the bounds of adaptive runs.
+    fn runs_per_point(&self) -> String {
+        let exp = &self.exp;
+        match &exp.adaptive {
+            Some(a) => format!(
+                "{}..{} runs per point (until the 95% CI of {} is within {})",
+                a.min,
+                a.max,
+                a.targets
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                a.ci
+            ),
+            None => format!("{} each", crate::words::count(exp.runs, "run")),
+        }
+    }
+
     /// How much the plan runs: points and runs, or the bounds of an adaptive design.
     fn describe_amount(&self) -> String {
         let exp = &self.exp;
@@ -552,7 +580,7 @@ impl Prepared {
         let (min, max) = design.bounds(plan);
         let mut s = match (&exp.search, &exp.adaptive) {
             (Some(search), _) => {
-                let bisect = crate::design::Bisect::of(search);
+                let bisect = crate::design::Bisect::of(search, crate::design::Rule::of(exp).max);
                 format!(
                     "search: the {} {} in [{}, {}] where {} (precision {}): {} combinations, each at most {} probes ({}){}\n",
                     match search.goal {
@@ -583,19 +611,15 @@ impl Prepared {
                 plan.space_size
             ),
         };
-        let per_point = match &exp.adaptive {
-            Some(a) => format!(
-                "{}..{} runs per point (until the 95% CI of {} is within {})",
-                a.min,
-                a.max,
-                a.targets
-                    .iter()
-                    .map(|(n, _)| n.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                a.ci
-            ),
-            None => format!("{} each", crate::words::count(exp.runs, "run")),
+        let per_point = match (&exp.adaptive, exp.search.as_ref()) {
+            (_, Some(s)) if s.runs.is_some() => {
+                let r = crate::design::Rule::of(exp);
+                format!(
+                    "{}..{} runs per probe (more while its decision at {} confidence is undecided)",
+                    r.min, r.max, s.confidence_text
+                )
+            }
+            _ => self.runs_per_point(),
         };
         let runs = if min == max {
             crate::words::count(min, "run")

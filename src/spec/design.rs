@@ -17,6 +17,22 @@ pub const MAX_ADAPTIVE_RUNS: usize = 10_000;
 pub const DEFAULT_CI: &str = "5%";
 /// Default `precision:` of a search.
 pub const DEFAULT_PRECISION: &str = "1%";
+/// Default `confidence:` of a search's decisions.
+pub const DEFAULT_CONFIDENCE: &str = "95%";
+
+/// `95%` or `0.95` -> 0.95; strictly between 50% and 100%.
+pub fn parse_confidence(text: &str) -> std::result::Result<f64, String> {
+    let t = text.trim();
+    let c = match t.strip_suffix('%') {
+        Some(pct) => pct.trim().parse::<f64>().map(|p| p / 100.0),
+        None => t.parse::<f64>(),
+    }
+    .map_err(|_| format!("'{}' is not a confidence (95% or 0.95)", shown(t)))?;
+    if !(c > 0.5 && c < 1.0) {
+        return Err(format!("'{}' must be above 50% and below 100%", shown(t)));
+    }
+    Ok(c)
+}
 
 fn err<T>(path: &Path, s: &Spanned<T>, msg: impl Into<String>) -> Error {
     let (l, c) = pos(s);
@@ -240,6 +256,34 @@ pub fn search(
             monotonic.push(i);
         }
     }
+    let confidence_text = s
+        .confidence
+        .as_ref()
+        .map_or(DEFAULT_CONFIDENCE.to_string(), |c| c.value.0.clone());
+    let confidence = parse_confidence(&confidence_text).map_err(|m| {
+        let at = s.confidence.as_ref().map_or_else(|| pos(raw), pos);
+        Error::input(path, at.0, at.1, format!("search confidence: {m}"))
+    })?;
+    let runs = match &s.runs {
+        None => None,
+        Some(r) => {
+            let min = r.value.min.unwrap_or(3);
+            let max = r.value.max.unwrap_or(min.max(20));
+            let m = if min < 1 {
+                Some("min must be at least 1".to_string())
+            } else if max < min {
+                Some(format!("max ({max}) is smaller than min ({min})"))
+            } else if max > MAX_ADAPTIVE_RUNS as i64 {
+                Some(format!("max must be at most {MAX_ADAPTIVE_RUNS}"))
+            } else {
+                None
+            };
+            if let Some(m) = m {
+                return Err(err(path, r, format!("search runs: {m}")));
+            }
+            Some((min as usize, max as usize))
+        }
+    };
     let (l, c) = pos(&s.condition);
     Ok(Search {
         variable: index,
@@ -252,5 +296,8 @@ pub fn search(
         precision_text,
         precision,
         monotonic,
+        confidence,
+        confidence_text,
+        runs,
     })
 }

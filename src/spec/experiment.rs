@@ -476,6 +476,11 @@ pub struct Search {
     pub precision: Width,
     /// Variables along which the limit does not decrease (indices).
     pub monotonic: Vec<usize>,
+    /// Confidence of each probe's decision (0.95), and as written (`95%`).
+    pub confidence: f64,
+    pub confidence_text: String,
+    /// `runs: {min, max}` of a probe; `None`: the experiment's `runs`.
+    pub runs: Option<(usize, usize)>,
 }
 
 impl Experiment {

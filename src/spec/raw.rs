@@ -454,6 +454,18 @@ pub struct RawSearch {
     pub precision: Option<Spanned<ScalarText>>,
     #[serde(default)]
     pub monotonic: Vec<Spanned<String>>,
+    /// Confidence of each probe's decision (`95%`, `0.95`).
+    pub confidence: Option<Spanned<ScalarText>>,
+    /// Runs of a probe: `min` first, more while undecided up to `max`.
+    pub runs: Option<Spanned<RawSearchRuns>>,
+}
+
+/// `search: {runs: {min, max}}`.
+#[derive(Debug, DeriveDeserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSearchRuns {
+    pub min: Option<i64>,
+    pub max: Option<i64>,
 }
 
 pub use crate::model::Goal;

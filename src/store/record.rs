@@ -380,6 +380,13 @@ pub struct SearchInfo {
     pub precision: String,
     /// The searched range, `[from, to]`.
     pub range: [Value; 2],
+    /// The confidence of each probe's decision (`95%`); absent in sets of mpf before
+    /// decisions with confidence, whose probes were judged on their means.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<String>,
+    /// The runs of a probe, `[min, max]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runs: Option<[usize; 2]>,
 }
 
 /// What a search found for one combination of the other variables.
@@ -394,9 +401,28 @@ pub struct Limit {
     pub probes: usize,
     /// Runs of those probes.
     pub runs: usize,
-    /// The closing bracket: the value that met the condition and the one that did not.
+    /// The bracket: the best decided value that met the condition and the nearest decided
+    /// one beyond it that did not (null when no probe was so decided).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bracket: Option<[Value; 2]>,
+    /// Probes that stayed undecided at their most runs.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub undecided: usize,
+    /// Every measured probe and its verdict, in the order probed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probed: Vec<Probed>,
+}
+
+/// A measured probe of a search: the value and how it was decided.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Probed {
+    pub value: Value,
+    /// `pass`, `fail` or `undecided`.
+    pub verdict: String,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Whether a search closed its bracket.
@@ -408,6 +434,10 @@ pub enum LimitStatus {
     HoldsEverywhere,
     #[serde(rename = "fails everywhere")]
     FailsEverywhere,
+    /// An undecided probe (at its most runs) sits at the bracket: the limit is between the
+    /// best passing and the nearest failing decided probes, where the noise hides it.
+    #[serde(rename = "inconclusive")]
+    Inconclusive,
     /// The set stopped (interrupted, failed) before the search ended.
     #[serde(rename = "unfinished")]
     Unfinished,
@@ -419,6 +449,7 @@ impl LimitStatus {
             LimitStatus::Found => "found",
             LimitStatus::HoldsEverywhere => "holds everywhere",
             LimitStatus::FailsEverywhere => "fails everywhere",
+            LimitStatus::Inconclusive => "inconclusive",
             LimitStatus::Unfinished => "unfinished",
         }
     }

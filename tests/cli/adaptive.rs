@@ -235,7 +235,9 @@ fn a_search_finds_each_capacity_within_precision_never_above_in_few_probes() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.starts_with("cores,limit,probes,runs,status\n1,"),
+        text.starts_with(
+            "cores,limit,low,high,probes,runs,status\n1,12298,12298,12409,12,12,found\n"
+        ),
         "{text}"
     );
     let out = mpf_in(dir.path())
@@ -244,7 +246,7 @@ fn a_search_finds_each_capacity_within_precision_never_above_in_few_probes() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("| cores | limit | probes | runs | status |"),
+        text.contains("| cores | limit | low | high | probes | runs | status |"),
         "{text}"
     );
 }
@@ -582,4 +584,182 @@ fn udp_limit_example_finds_iperf3s_highest_rate_locally() {
     }
     let dir = tempfile::tempdir().unwrap();
     udp_limit_is_found(dir.path(), &[]);
+}
+
+/// A noisy system (SPEC §16.2): latency `rate / 1000` ms plus noise of ±`noise` ms that
+/// differs per run, searched for `lat < 10` (the true limit is 10000) with 3 to 12 runs per
+/// probe. Quiet, it is found; very noisy, it is inconclusive with a bracket around 10000.
+fn noisy_search(noise: &str) -> String {
+    format!(
+        r#"
+runs: 1
+variables:
+  noise: [{noise}]
+  rate: {{range: [100, 100000]}}
+search:
+  variable: rate
+  condition: "lat < 10"
+  precision: 2%
+  confidence: 95%
+  runs: {{min: 3, max: 12}}
+steps:
+  - run: >-
+      awk -v r={{{{ rate }}}} -v n={{{{ noise }}}} -v k={{{{ run.repetition }}}}
+      'BEGIN {{ printf "lat=%f\n", r / 1000 + n * sin(k * 2.3 + r) }}'
+    results:
+      lat: 'lat=(\S+)'
+"#
+    )
+}
+
+#[test]
+fn a_noisy_search_is_decided_with_confidence_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = write(dir.path(), "exp.yaml", &noisy_search("0.01, 20"));
+    let out = mpf_in(dir.path())
+        .args(["run", "--dry-run"])
+        .arg(&exp)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(
+            "3..12 runs per probe (more while its decision at 95% confidence is undecided)"
+        ),
+        "{text}"
+    );
+    let out = mpf_in(dir.path())
+        .args(["run", "--no-plot"])
+        .arg(&exp)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let set = only_set(dir.path());
+    let m = manifest(&set);
+    assert_eq!(m["search"]["confidence"], "95%");
+    assert_eq!(m["search"]["runs"], serde_json::json!([3, 12]));
+    let limits = m["limits"].as_array().unwrap();
+    let quiet = limits.iter().find(|l| l["point"]["noise"] == 0.01).unwrap();
+    assert_eq!(quiet["status"], "found", "{quiet}");
+    let limit = quiet["limit"].as_f64().unwrap();
+    assert!((9800.0..10000.0).contains(&limit), "{limit}");
+    let noisy = limits.iter().find(|l| l["point"]["noise"] == 20).unwrap();
+    assert_eq!(noisy["status"], "inconclusive", "{noisy}");
+    assert!(noisy["undecided"].as_u64().unwrap() >= 1, "{noisy}");
+    let [low, high] = [&noisy["bracket"][0], &noisy["bracket"][1]];
+    assert!(
+        low.as_f64().is_none_or(|l| l < 10000.0) && high.as_f64().is_none_or(|h| h > 10000.0),
+        "{noisy}"
+    );
+    // Undecided probes got more runs than the first 3, never more than 12.
+    let recs = journal(&set);
+    let mut per_probe: std::collections::BTreeMap<String, usize> = Default::default();
+    for r in &recs {
+        *per_probe.entry(r["point"].to_string()).or_default() += 1;
+    }
+    assert!(per_probe.values().all(|&n| (3..=12).contains(&n)));
+    assert!(per_probe.values().any(|&n| n > 3), "{per_probe:?}");
+    assert!(
+        err.contains("limit of rate at noise=20: ") && err.contains(" (inconclusive, "),
+        "{err}"
+    );
+    let show = mpf_in(dir.path())
+        .args(["show", "latest", "--limits"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&show.stdout);
+    assert!(text.contains("(precision 2%, confidence 95%)"), "{text}");
+    assert!(
+        text.contains("inconclusive") && text.contains("found"),
+        "{text}"
+    );
+    // What users read: the table, and the run's last lines (the set's id left out).
+    let id = m["id"].as_str().unwrap();
+    insta::assert_snapshot!("noisy_search_limits", text.replace(id, "ID"));
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("limit of ")).collect();
+    insta::assert_snapshot!("noisy_search_end_of_run", lines.join("\n"));
+    // The decisions are a function of the journal: extract makes them again, the same.
+    let before = m["limits"].clone();
+    mpf_in(dir.path())
+        .args(["extract", "latest"])
+        .assert()
+        .success();
+    assert_eq!(manifest(&set)["limits"], before);
+}
+
+/// SPEC §16.3: the limit graph of a search with no other variable is one marker with its
+/// bracket as a whisker, not a box plot of one value labelled "all runs (n = 1)".
+#[test]
+fn the_limit_graph_draws_each_limit_with_its_bracket() {
+    let dir = tempfile::tempdir().unwrap();
+    // No variable but the searched one.
+    let exp = noisy_search("0.01")
+        .replace("  noise: [0.01]\n", "")
+        .replace("{{ noise }}", "0.01");
+    let set = run_to_end(dir.path(), &exp);
+    mpf_in(dir.path())
+        .args(["plot", "latest"])
+        .assert()
+        .success();
+    let svg = std::fs::read_to_string(set.join("plots/rate_limit.svg")).unwrap();
+    assert!(!svg.contains("all runs"), "a box plot of one value");
+    assert!(
+        svg.contains("the whisker spans the bracket"),
+        "no bracket in the caption"
+    );
+    assert!(svg.contains("decided at 95%"));
+    // The result against the searched variable: each probe's verdict, and the bound.
+    let svg = std::fs::read_to_string(set.join("plots/lat.svg")).unwrap();
+    assert!(
+        svg.contains("ring passed, cross failed, square undecided"),
+        "no verdicts"
+    );
+    assert!(svg.contains("dashed line: the bound 10"), "no bound");
+    let m = manifest(&set);
+    let probed = m["limits"][0]["probed"].as_array().unwrap();
+    assert_eq!(
+        probed.len() as u64,
+        m["limits"][0]["probes"].as_u64().unwrap()
+    );
+    assert!(probed.iter().any(|p| p["verdict"] == "pass"));
+    assert!(probed.iter().any(|p| p["verdict"] == "fail"));
+}
+
+/// SPEC §16.3: the report has a Limits section, and the per-point summary (of the report and
+/// of `show --summary`) is sorted by the searched variable, not in the order of the probes.
+#[test]
+fn the_report_has_a_limits_section_and_sorts_the_summary_by_the_searched_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = run_to_end(dir.path(), &noisy_search("0.01"));
+    mpf_in(dir.path())
+        .args(["report", "latest"])
+        .assert()
+        .success();
+    let html = std::fs::read_to_string(set.join("report.html")).unwrap();
+    let limits = &html[html.find("<h2>Limits</h2>").expect("a Limits section")..];
+    let table = &limits[..limits.find("</table>").unwrap()];
+    assert!(table.contains("<th>low</th><th>high</th>"), "{table}");
+    assert!(table.contains("<td>found</td>"), "{table}");
+    assert!(limits.contains("decided at 95% confidence"));
+    assert!(html.contains("3–12 per probe"));
+    // The interactive graphs mark the probes' verdicts and the bound as the static ones do.
+    assert!(
+        html.contains(r#""symbol":"circle-open""#),
+        "no passing probes marked"
+    );
+    assert!(html.contains(r#""dash":"dash""#), "no bound");
+    let out = mpf_in(dir.path())
+        .args(["show", "latest", "--summary", "--format", "csv"])
+        .output()
+        .unwrap();
+    let mut r = csv::Reader::from_reader(out.stdout.as_slice());
+    let h = r.headers().unwrap().clone();
+    let at = h.iter().position(|c| c == "rate").unwrap();
+    let rates: Vec<f64> = r
+        .records()
+        .map(|row| row.unwrap()[at].parse().unwrap())
+        .collect();
+    assert!(rates.len() > 3);
+    assert!(rates.windows(2).all(|w| w[0] <= w[1]), "{rates:?}");
 }

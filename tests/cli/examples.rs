@@ -203,3 +203,65 @@ fn wrk_example_extracts_what_wrk_printed() {
         }
     }
 }
+
+/// The sockperf example (SPEC §16): a search decided with confidence whose derived results
+/// (loss, delivered) are recorded with every run. With `--runs 1` each probe is one run, decided
+/// on its value; every value equals what sockperf printed.
+#[test]
+fn sockperf_example_searches_and_extracts_what_sockperf_printed() {
+    if !installed("sockperf") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let sets = ["time=1".to_string(), format!("port={}", free_port())];
+    let (set, recs) = run_example(dir.path(), "sockperf-limit", &sets);
+    assert!(recs.len() >= 2, "at least the two ends of the range");
+    for r in &recs {
+        let out = stored(&set, r, "client/client.out");
+        let after = |label: &str| {
+            let at = out
+                .find(label)
+                .unwrap_or_else(|| panic!("no {label} in {out}"));
+            out[at + label.len()..]
+                .trim_start()
+                .split(|c: char| c.is_whitespace() || c == ';')
+                .next()
+                .unwrap()
+                .to_string()
+        };
+        let res = &r["results"];
+        let p99: f64 = after("percentile 99.000 =").parse().unwrap();
+        same(&res["p99"], p99 * 1e-6, "p99");
+        let valid = &out[out.find("[Valid Duration]").unwrap()..];
+        let sent: f64 = after_in(valid, "SentMessages=");
+        let time: f64 = after_in(valid, "RunTime=");
+        let dropped: f64 = after("# dropped messages =").parse().unwrap();
+        same(&res["sent"], sent, "sent");
+        if dropped == 0.0 {
+            assert_eq!(res["loss"], 0.0);
+        } else {
+            same(&res["loss"], 100.0 * dropped / sent, "loss");
+        }
+        let rate = r["point"]["rate"].as_f64().unwrap();
+        same(&res["delivered"], sent / (rate * time), "delivered");
+    }
+    let m = crate::common::manifest(&set);
+    let status = m["limits"][0]["status"].as_str().unwrap();
+    assert!(
+        ["found", "holds everywhere", "fails everywhere"].contains(&status),
+        "{status}: one run per probe is decided on its value"
+    );
+}
+
+/// The number after `label` in `text` (up to a space, `;` or `,`).
+fn after_in(text: &str, label: &str) -> f64 {
+    let at = text
+        .find(label)
+        .unwrap_or_else(|| panic!("no {label} in {text}"));
+    text[at + label.len()..]
+        .split(|c: char| c.is_whitespace() || c == ';' || c == ',')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}

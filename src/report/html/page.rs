@@ -155,12 +155,60 @@ fn plotly_trace(fig: &Figure, cells: &[&Cell], s: usize) -> Value {
         t["line"] = json!({"color": colour, "width": 2});
         t["marker"] = json!({"color": colour, "size": 8, "symbol": MARKERS[s % MARKERS.len()]});
         t["error_y"]["color"] = json!(colour);
+    } else if fig.whiskers {
+        // A search's limits: a marker with its bracket, no bar of one value.
+        t["type"] = json!("scatter");
+        t["mode"] = json!("markers");
+        t["marker"] = json!({"color": colour, "size": 10, "symbol": MARKERS[s % MARKERS.len()]});
+        t["error_y"]["color"] = json!(colour);
     } else {
         t["type"] = json!("bar");
         t["marker"] = json!({"color": colour});
         t["error_y"]["color"] = json!("#222");
     }
     t
+}
+
+/// A search's probe verdicts (rings, crosses, squares, as the static graph draws them) and
+/// its bound (a dashed line) on panel `p`.
+fn plotly_probes(fig: &Figure, p: usize, xa: &str, ya: &str, data: &mut Vec<Value>) {
+    for (verdict, symbol, colour) in [
+        ("pass", "circle-open", "#009E73"),
+        ("fail", "x-thin-open", "#D55E00"),
+        ("undecided", "square-open", "#787878"),
+    ] {
+        let marks: Vec<_> = fig
+            .probe_marks
+            .iter()
+            .filter(|m| m.panel == p && m.verdict == verdict)
+            .collect();
+        if marks.is_empty() {
+            continue;
+        }
+        data.push(json!({
+            "type": "scatter", "mode": "markers", "name": verdict, "showlegend": false,
+            "x": marks.iter().map(|m| plotly_x(fig, m.x)).collect::<Vec<_>>(),
+            "y": marks.iter().map(|m| m.y).collect::<Vec<_>>(),
+            "marker": {"symbol": symbol, "size": 16, "color": colour,
+                       "line": {"width": 2, "color": colour}},
+            "hovertemplate": format!("{verdict}<extra></extra>"),
+            "xaxis": xa, "yaxis": ya,
+        }));
+    }
+    if let (Some(b), false) = (fig.bound, fig.probe_marks.is_empty()) {
+        let xs: Vec<f64> = fig.panels[p].cells.iter().map(|c| c.x).collect();
+        let lo = xs.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        if lo.is_finite() && hi.is_finite() {
+            data.push(json!({
+                "type": "scatter", "mode": "lines", "name": "bound", "showlegend": false,
+                "x": [plotly_x(fig, lo), plotly_x(fig, hi)], "y": [b, b],
+                "line": {"dash": "dash", "width": 1, "color": "#444"},
+                "hovertemplate": "bound %{y:.4g}<extra></extra>",
+                "xaxis": xa, "yaxis": ya,
+            }));
+        }
+    }
 }
 
 /// The axes of one panel, with the static graph's ranges: the y axis starts where the PNG's
@@ -243,6 +291,7 @@ pub fn plotly_figure(fig: &Figure) -> Value {
             trace["yaxis"] = json!(ya);
             data.push(trace);
         }
+        plotly_probes(fig, p, &xa, &ya, &mut data);
         let (xaxis, mut yaxis) = plotly_axes(fig);
         if k > 1 {
             yaxis["matches"] = json!("y");
@@ -334,8 +383,15 @@ fn summary(out: &mut String, set: &ResultSet) {
     row(
         "Runs",
         format!(
-            "{} ok, {} failed, {} planned ({} per point)",
-            m.runs_ok, m.runs_failed, m.planned_runs, m.runs_per_point
+            "{} ok, {} failed, {} planned ({})",
+            m.runs_ok,
+            m.runs_failed,
+            m.planned_runs,
+            match m.search.as_ref().and_then(|s| s.runs) {
+                Some([lo, hi]) if lo != hi => format!("{lo}–{hi} per probe"),
+                Some([n, _]) => format!("{n} per probe"),
+                None => format!("{} per point", m.runs_per_point),
+            }
         ),
     );
     row(
@@ -504,6 +560,49 @@ fn point_summary(out: &mut String, set: &ResultSet) {
     if let Some(c) = clipped {
         let _ = writeln!(out, "<p class=\"note\">{}.</p>", esc(&c));
     }
+}
+
+/// What a search found (SPEC §16.3): `mpf show --limits` as a table, with how it was decided.
+fn limits_section(out: &mut String, set: &ResultSet) {
+    let m = &set.manifest;
+    let Some(search) = &m.search else {
+        return;
+    };
+    out.push_str("<h2>Limits</h2>\n");
+    let goal = match search.goal {
+        crate::model::Goal::Max => "largest",
+        crate::model::Goal::Min => "smallest",
+    };
+    let confidence = search.confidence.as_ref().map_or(
+        "each probe judged on the mean of its runs (a set of mpf before decisions with confidence)".to_string(),
+        |c| format!("each probe decided at {c} confidence: it passes or fails when the confidence intervals of the results its condition names are wholly on one side"),
+    );
+    let _ = writeln!(
+        out,
+        "<p class=\"note\">The {goal} <code>{}</code> where <code>{}</code>, within {}; {}. <code>low</code> and <code>high</code> bracket the limit between the best passing and the nearest failing probes; an <em>inconclusive</em> search had probes the noise left undecided between them.</p>",
+        esc(&search.variable),
+        esc(&search.condition),
+        esc(&search.precision),
+        esc(&confidence)
+    );
+    if m.limits.is_empty() {
+        out.push_str("<p>No limit yet.</p>\n");
+        return;
+    }
+    let (header, rows) = crate::report::limits::rows(m);
+    out.push_str("<div class=\"scroll\"><table id=\"limits\"><thead><tr>");
+    for h in &header {
+        let _ = write!(out, "<th>{}</th>", esc(h));
+    }
+    out.push_str("</tr></thead><tbody>\n");
+    for row in &rows {
+        out.push_str("<tr>");
+        for cell in row {
+            let _ = write!(out, "<td>{}</td>", esc(cell));
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</tbody></table></div>\n");
 }
 
 fn point_text(set: &ResultSet, r: &RunRecord) -> String {
@@ -686,7 +785,9 @@ pub fn render(set: &ResultSet, hints: Option<&PlotSpec>) -> Result<String> {
         "<pre id=\"mpf-errors\" hidden></pre>\n<h2>Summary</h2>\n<dl class=\"summary\">\n",
     );
     summary(&mut out, set);
-    out.push_str("</dl>\n<h2>Variables</h2>\n");
+    out.push_str("</dl>\n");
+    limits_section(&mut out, set);
+    out.push_str("<h2>Variables</h2>\n");
     variables_table(&mut out, set);
     out.push_str("<h2>Hosts</h2>\n");
     hosts_table(&mut out, set);

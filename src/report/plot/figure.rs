@@ -88,6 +88,26 @@ pub struct Figure {
     /// What the marks mean, for a caption under the graph: `mean and 95% confidence interval
     /// of 3 runs per point; intervals clipped at 0`.
     pub caption: String,
+    /// Each cell's interval is its own (a search's bracket): drawn as a whisker wherever it
+    /// is wider than a point, never joined into a band.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub whiskers: bool,
+    /// A search's probes on a graph against the searched variable: how each was decided.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub probe_marks: Vec<ProbeMark>,
+    /// The condition's constant bound on this result, in display units.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bound: Option<f64>,
+}
+
+/// A probe's verdict drawn at its cell.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProbeMark {
+    pub panel: usize,
+    pub x: f64,
+    pub y: f64,
+    /// `pass`, `fail` or `undecided`.
+    pub verdict: String,
 }
 
 /// A run's value of a result as one number: series results count by their mean.
@@ -199,7 +219,7 @@ fn distinct(var: &VariableInfo, records: &[&RunRecord]) -> Vec<Value> {
     out
 }
 
-fn label(var: &VariableInfo, v: &Value) -> String {
+pub(crate) fn label(var: &VariableInfo, v: &Value) -> String {
     if v.is_null() {
         "none".to_string()
     } else {
@@ -261,11 +281,18 @@ pub fn choose(set: &ResultSet, result: &str, hints: &PlotSpec) -> Result<Choice>
         }
     }
     let taken = |v: &VariableInfo| is(hinted_x, v) || is(hinted_series, v);
+    // A search's results are drawn against the searched variable (SPEC §16.3).
+    let searched = set.manifest.search.as_ref().map(|s| s.variable.as_str());
     let x = hinted_x.or_else(|| {
         let free: Vec<&VariableInfo> = swept.iter().copied().filter(|v| !taken(v)).collect();
         free.iter()
             .copied()
-            .find(|v| is_numeric(&distinct(v, &records)))
+            .find(|v| Some(v.name.as_str()) == searched)
+            .or_else(|| {
+                free.iter()
+                    .copied()
+                    .find(|v| is_numeric(&distinct(v, &records)))
+            })
             .or_else(|| free.first().copied())
     });
     let series = hinted_series.or_else(|| {
@@ -484,15 +511,12 @@ impl<'a> Axes<'a> {
                         _ => (x, format_number(x)),
                     }
                 };
-                if nums.len() <= 12 {
+                if nums.len() <= 12 && spread(&nums, log_x) {
                     nums.iter().map(|x| labelled(*x)).collect()
-                } else if log_x {
-                    let step = nums.len().div_ceil(10);
-                    nums.iter().step_by(step).map(|x| labelled(*x)).collect()
                 } else {
                     let lo = nums.iter().copied().fold(f64::INFINITY, f64::min);
                     let hi = nums.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                    crate::report::plot::render::nice_ticks(lo, hi, 8)
+                    chosen_ticks(lo, hi, log_x)
                         .into_iter()
                         .map(|x| (x, format_number(x)))
                         .collect()
@@ -500,6 +524,54 @@ impl<'a> Axes<'a> {
             }
         }
     }
+}
+
+/// Whether values are far enough apart on their axis for a label each: every gap at least a
+/// twelfth of the span (the probes of a search crowd around its limit: 31623, 32488, 33376 and
+/// 35227 on an axis to 100000 would overlap).
+fn spread(nums: &[f64], log_x: bool) -> bool {
+    let at = |x: f64| if log_x { x.log10() } else { x };
+    let mut v: Vec<f64> = nums
+        .iter()
+        .map(|&x| at(x))
+        .filter(|x| x.is_finite())
+        .collect();
+    v.sort_by(f64::total_cmp);
+    let span = match (v.first(), v.last()) {
+        (Some(a), Some(b)) if b > a => b - a,
+        _ => return true,
+    };
+    v.windows(2).all(|w| w[1] - w[0] >= span / 12.0)
+}
+
+/// Ticks chosen for an axis from `lo` to `hi`: round numbers, and on a log axis the powers of
+/// ten (with 2 and 5 times them when fewer than three fit).
+pub fn chosen_ticks(lo: f64, hi: f64, log_x: bool) -> Vec<f64> {
+    if log_x && lo > 0.0 && hi > lo {
+        let ladder = |steps: &[f64]| -> Vec<f64> {
+            let mut out = Vec::new();
+            let mut k = lo.log10().floor() as i32;
+            while k <= hi.log10().ceil() as i32 && out.len() < 64 {
+                for m in steps {
+                    let x = m * 10f64.powi(k);
+                    if x >= lo * (1.0 - 1e-9) && x <= hi * (1.0 + 1e-9) {
+                        out.push(x);
+                    }
+                }
+                k += 1;
+            }
+            out
+        };
+        let decades = ladder(&[1.0]);
+        if decades.len() >= 3 {
+            return decades;
+        }
+        let finer = ladder(&[1.0, 2.0, 5.0]);
+        if finer.len() >= 3 {
+            return finer;
+        }
+    }
+    crate::report::plot::render::nice_ticks(lo, hi, 8)
 }
 
 /// The lowest value an interval may reach: the smallest value on a log axis, zero for a
@@ -608,6 +680,9 @@ pub fn build(set: &ResultSet, choice: &Choice) -> Result<Option<Figure>> {
             + &binned_note(choice, &panels),
         panels,
         provenance: crate::report::plot::provenance::Provenance::of(set),
+        whiskers: false,
+        probe_marks: Vec::new(),
+        bound: None,
     }))
 }
 
@@ -741,6 +816,24 @@ fn caption(choice: &Choice, panels: &[Panel], clipped: bool, floor: Option<f64>)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn crowded_values_get_chosen_ticks_never_one_per_probe() {
+        // The probes of a search crowd around its limit.
+        let probes = [100.0, 31623.0, 32488.0, 33376.0, 35227.0, 100000.0];
+        assert!(!spread(&probes, true));
+        assert!(!spread(&probes, false));
+        assert_eq!(
+            chosen_ticks(100.0, 100000.0, true),
+            vec![100.0, 1000.0, 10000.0, 100000.0]
+        );
+        assert_eq!(
+            chosen_ticks(300.0, 2000.0, true),
+            vec![500.0, 1000.0, 2000.0]
+        );
+        assert!(spread(&[1.0, 2.0, 4.0, 8.0], false));
+        assert!(spread(&[1.0, 2.0, 4.0, 8.0], true));
+    }
 
     #[test]
     fn geometric_detection() {

@@ -227,7 +227,8 @@ pub fn figures(set: &ResultSet, hints: Option<&PlotSpec>) -> Result<Vec<Figure>>
             continue;
         }
         let choice = choose(set, &result, &hints)?;
-        if let Some(fig) = build(set, &choice)? {
+        if let Some(mut fig) = build(set, &choice)? {
+            super::limits::mark_probes(set, &mut fig);
             out.push(fig);
         }
     }

@@ -148,18 +148,37 @@ pub fn to_svg(fig: &Figure) -> Result<String> {
     Ok(svg)
 }
 
-/// The caption in lines that fit `width` pixels, broken after its `; ` separators.
+/// The caption in lines that fit `width` pixels, broken after its `; ` separators, and a part
+/// too long for a line (a long search condition) at its spaces.
 pub(crate) fn wrap_caption(caption: &str, width: u32) -> Vec<String> {
     // DejaVu Sans at the note size averages under 8 pixels a character.
     let fits = (width as usize / 8).max(20);
     let mut lines: Vec<String> = Vec::new();
+    let mut parts: Vec<String> = Vec::new();
     for part in caption.split("; ") {
+        if part.chars().count() <= fits {
+            parts.push(part.to_string());
+            continue;
+        }
+        let mut line = String::new();
+        for word in part.split(' ') {
+            if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > fits {
+                parts.push(std::mem::take(&mut line));
+            }
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+        parts.push(line);
+    }
+    for part in parts {
         match lines.last_mut() {
             Some(l) if l.chars().count() + 2 + part.chars().count() <= fits => {
                 l.push_str("; ");
-                l.push_str(part);
+                l.push_str(&part);
             }
-            _ => lines.push(part.to_string()),
+            _ => lines.push(part),
         }
     }
     if lines.is_empty() {
@@ -381,10 +400,60 @@ fn draw_panel(area: &DrawingArea<SVGBackend, Shift>, fig: &Figure, panel: &Panel
         .draw()
         .map_err(draw_err)?;
     match fig.choice.kind {
-        Kind::Line => draw_lines(&mut chart, fig, panel),
-        Kind::Bars => draw_bars(&mut chart, fig, panel),
-        Kind::Box => draw_boxes(&mut chart, fig, panel),
+        Kind::Line => draw_lines(&mut chart, fig, panel)?,
+        Kind::Bars => draw_bars(&mut chart, fig, panel)?,
+        Kind::Box => draw_boxes(&mut chart, fig, panel)?,
     }
+    draw_probes(&mut chart, fig, panel)
+}
+
+/// A search's bound as a dashed line, and its probes' verdicts: a ring passed, a cross failed,
+/// a square undecided.
+fn draw_probes(chart: &mut Chart, fig: &Figure, panel: &Panel) -> Result<()> {
+    let Some(index) = fig.panels.iter().position(|p| std::ptr::eq(p, panel)) else {
+        return Ok(());
+    };
+    if let Some(b) = fig.bound {
+        let xs = panel.cells.iter().map(|c| tx(fig, c.x));
+        let (lo, hi) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), x| {
+            (l.min(x), h.max(x))
+        });
+        if lo.is_finite() && hi.is_finite() {
+            chart
+                .draw_series(DashedLineSeries::new(
+                    [(lo, ty(fig, b)), (hi, ty(fig, b))],
+                    6,
+                    4,
+                    BLACK.mix(0.7).stroke_width(1),
+                ))
+                .map_err(draw_err)?;
+        }
+    }
+    let r = 7;
+    for mark in fig.probe_marks.iter().filter(|m| m.panel == index) {
+        let at = (tx(fig, mark.x), ty(fig, mark.y));
+        let area = chart.plotting_area();
+        let drawn = match mark.verdict.as_str() {
+            "pass" => area.draw(
+                &(EmptyElement::at(at)
+                    + Circle::new((0, 0), r, RGBColor(0, 158, 115).stroke_width(2))),
+            ),
+            "fail" => {
+                let style = RGBColor(213, 94, 0).stroke_width(2);
+                area.draw(
+                    &(EmptyElement::at(at)
+                        + PathElement::new(vec![(-r, -r), (r, r)], style)
+                        + PathElement::new(vec![(-r, r), (r, -r)], style)),
+                )
+            }
+            _ => area.draw(
+                &(EmptyElement::at(at)
+                    + Rectangle::new([(-r, -r), (r, r)], RGBColor(120, 120, 120).stroke_width(2))),
+            ),
+        };
+        drawn.map_err(draw_err)?;
+    }
+    Ok(())
 }
 
 fn series_cells(panel: &Panel, s: usize) -> Vec<&Cell> {
@@ -451,7 +520,17 @@ fn draw_lines(chart: &mut Chart, fig: &Figure, panel: &Panel) -> Result<()> {
         let cells: Vec<&Cell> = binned.iter().collect();
         let c = colour(s);
         let with_ci = cells.iter().any(|c| c.summary.n >= 2);
-        if with_ci && cells.len() >= 3 {
+        if fig.whiskers {
+            for cell in cells.iter().filter(|c| c.lo < c.hi) {
+                draw_interval(
+                    chart,
+                    tx(fig, cell.x),
+                    ty(fig, cell.lo),
+                    ty(fig, cell.hi),
+                    c,
+                )?;
+            }
+        } else if with_ci && cells.len() >= 3 {
             let mut band: Vec<(f64, f64)> = cells
                 .iter()
                 .map(|c| (tx(fig, c.x), ty(fig, c.hi)))
@@ -519,6 +598,13 @@ fn draw_bars(chart: &mut Chart, fig: &Figure, panel: &Panel) -> Result<()> {
     for (cell, (left, w)) in panel.cells.iter().zip(slots(panel)) {
         let c = colour(cell.series);
         let (l, r) = (left + 0.06 * w, left + 0.94 * w);
+        if fig.whiskers {
+            // A marker at the value, its bracket as a whisker: no bar of one value.
+            draw_interval(chart, left + w / 2.0, ty(fig, cell.lo), ty(fig, cell.hi), c)?;
+            let at = (left + w / 2.0, ty(fig, cell.center));
+            draw_marker(chart.plotting_area(), at, cell.series, c)?;
+            continue;
+        }
         let area = chart.plotting_area();
         area.draw(&Rectangle::new(
             [(l, base), (r, ty(fig, cell.center))],
@@ -647,6 +733,15 @@ mod tests {
             vec![0.0, 20.0, 40.0, 60.0, 80.0, 100.0]
         );
         assert_eq!(nice_ticks(3.0, 3.0, 5), vec![3.0]);
+    }
+
+    #[test]
+    fn a_long_part_wraps_at_its_spaces() {
+        let cond = "the largest rate where lat.p99 < 0.002 and loss < 0.1 and delivered >= 0.95 and sent >= 0.95 * rate * valid_time and dropped <= 0.001 * sent";
+        let lines = wrap_caption(cond, 640);
+        assert!(lines.len() >= 2, "{lines:?}");
+        assert!(lines.iter().all(|l| l.chars().count() <= 80), "{lines:?}");
+        assert_eq!(lines.join(" "), cond);
     }
 
     #[test]
