@@ -884,20 +884,14 @@ mod tests {
 
     fn run(index: usize, point: Value, results: Value, ok: bool) -> RunRecord {
         RunRecord {
-            index,
             point_index: 0,
-            point: point.as_object().unwrap().clone(),
-            repetition: 0,
             status: if ok { RunStatus::Ok } else { RunStatus::Failed },
-            attempts: 1,
-            results: results.as_object().unwrap().clone(),
-            steps: vec![],
-            started: String::new(),
-            ended: String::new(),
-            error: None,
-            notes: vec![],
-            warmup_dropped: Default::default(),
-            extraction_failed: false,
+            ..RunRecord::ok(
+                index,
+                point.as_object().unwrap().clone(),
+                0,
+                results.as_object().unwrap().clone(),
+            )
         }
     }
 

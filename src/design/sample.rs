@@ -170,20 +170,13 @@ mod tests {
 
     fn record(rep: usize, x: f64) -> RunRecord {
         RunRecord {
-            index: rep,
             point_index: 0,
-            point: json!({"a": 1}).as_object().unwrap().clone(),
-            repetition: rep,
-            status: RunStatus::Ok,
-            attempts: 1,
-            results: json!({ "x": x }).as_object().unwrap().clone(),
-            steps: Vec::new(),
-            started: String::new(),
-            ended: String::new(),
-            error: None,
-            notes: Vec::new(),
-            warmup_dropped: Default::default(),
-            extraction_failed: false,
+            ..RunRecord::ok(
+                rep,
+                json!({"a": 1}).as_object().unwrap().clone(),
+                rep,
+                json!({ "x": x }).as_object().unwrap().clone(),
+            )
         }
     }
 

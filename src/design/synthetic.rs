@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 use super::Design;
 use crate::plan::{fnv1a, plan};
 use crate::spec::parse_experiment;
-use crate::store::{Limit, LimitStatus, RunRecord, RunStatus};
+use crate::store::{Limit, LimitStatus, RunRecord};
 
 /// The bound, and the true limit of a trial: spread over 10000..16000 so that the probes fall
 /// anywhere near it.
@@ -33,20 +33,13 @@ fn record(point: Map<String, Value>, repetition: usize, index: usize, sd: f64) -
     let seed = fnv1a(format!("{trial} {rate} {repetition}").as_bytes());
     let lat = BOUND * rate / limit_of(trial) + sd * BOUND * normal(seed);
     RunRecord {
-        index,
         point_index: 0,
-        point,
-        repetition,
-        status: RunStatus::Ok,
-        attempts: 1,
-        results: json!({ "lat": lat }).as_object().unwrap().clone(),
-        steps: Vec::new(),
-        started: String::new(),
-        ended: String::new(),
-        error: None,
-        notes: Vec::new(),
-        warmup_dropped: Default::default(),
-        extraction_failed: false,
+        ..RunRecord::ok(
+            index,
+            point,
+            repetition,
+            json!({ "lat": lat }).as_object().unwrap().clone(),
+        )
     }
 }
 

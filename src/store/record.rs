@@ -75,6 +75,34 @@ pub struct RunRecord {
     pub extraction_failed: bool,
 }
 
+impl RunRecord {
+    /// An ok run of one attempt with these results and nothing else recorded: what the
+    /// limit graph draws for a search's limit, and what tests and simulations build.
+    pub fn ok(
+        index: usize,
+        point: Map<String, Value>,
+        repetition: usize,
+        results: Map<String, Value>,
+    ) -> RunRecord {
+        RunRecord {
+            index,
+            point_index: index,
+            point,
+            repetition,
+            status: RunStatus::Ok,
+            attempts: 1,
+            results,
+            steps: Vec::new(),
+            started: String::new(),
+            ended: String::new(),
+            error: None,
+            notes: Vec::new(),
+            warmup_dropped: BTreeMap::new(),
+            extraction_failed: false,
+        }
+    }
+}
+
 fn is_false(b: &bool) -> bool {
     !b
 }

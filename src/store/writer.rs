@@ -506,7 +506,7 @@ fn repair_journal(path: &Path) -> Result<()> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::store::record::{RunStatus, SetStatus};
+    use crate::store::record::SetStatus;
 
     pub(crate) fn manifest(id: &str) -> Manifest {
         Manifest {
@@ -543,20 +543,9 @@ pub(crate) mod tests {
 
     pub(crate) fn record(index: usize) -> RunRecord {
         RunRecord {
-            index,
-            point_index: index,
-            point: Default::default(),
-            repetition: 0,
-            status: RunStatus::Ok,
-            attempts: 1,
-            results: Default::default(),
-            steps: Vec::new(),
             started: "s".into(),
             ended: "e".into(),
-            error: None,
-            notes: Vec::new(),
-            warmup_dropped: Default::default(),
-            extraction_failed: false,
+            ..RunRecord::ok(index, Default::default(), 0, Default::default())
         }
     }
 

@@ -8,7 +8,7 @@ use super::figure::{build, choose, label, Figure, Kind, ProbeMark};
 use super::spec::PlotSpec;
 use crate::error::Result;
 use crate::model::{Goal, ResultInfo, Scale};
-use crate::store::{Limit, Manifest, ResultSet, RunRecord, RunStatus};
+use crate::store::{Limit, Manifest, ResultSet, RunRecord};
 
 /// The result name the limit graph shows: `rate limit`.
 pub fn limit_result(variable: &str) -> String {
@@ -116,22 +116,7 @@ fn limit_record(index: usize, l: &Limit, name: &str) -> Option<RunRecord> {
     let value = l.limit.as_f64()?;
     let mut results = Map::new();
     results.insert(name.to_string(), Value::from(value));
-    Some(RunRecord {
-        index,
-        point_index: index,
-        point: l.point.clone(),
-        repetition: 0,
-        status: RunStatus::Ok,
-        attempts: 1,
-        results,
-        steps: Vec::new(),
-        started: String::new(),
-        ended: String::new(),
-        error: None,
-        notes: Vec::new(),
-        warmup_dropped: Default::default(),
-        extraction_failed: false,
-    })
+    Some(RunRecord::ok(index, l.point.clone(), 0, results))
 }
 
 /// On a graph of a result against a search's variable: marks each probe passed, failed or
