@@ -191,3 +191,52 @@ fn statistics_match_scipy() {
         "both methods are exercised"
     );
 }
+
+/// A search's probe intervals (`design::interval`, SPEC 16.2) against
+/// `scipy.stats.t.interval(confidence, n - 1, loc=mean, scale=sem)`, at the confidences a
+/// search uses: the stated one, and each look's Bonferroni share of it (`1 - (1 - c)/looks`).
+#[test]
+fn search_intervals_match_scipy() {
+    if !scipy_available() {
+        if std::env::var_os("MPF_REQUIRE_SCIPY").is_some() {
+            panic!("MPF_REQUIRE_SCIPY is set but python3 cannot import scipy");
+        }
+        eprintln!("SKIPPED search_intervals_match_scipy: python3 cannot import scipy");
+        return;
+    }
+    let mut rng = fastrand::Rng::with_seed(20261207);
+    let mut input = Vec::new();
+    for n in [2, 3, 5, 8, 20] {
+        let xs = normal_sample(&mut rng, n, 1.9e-3, 4e-4);
+        for c in [0.90, 0.95, 0.99, 1.0 - 0.05 / 6.0, 1.0 - 0.05 / 18.0] {
+            input.push(json!({"xs": xs, "c": c}));
+        }
+    }
+    let script = "import json, sys\nfrom scipy import stats\nout = []\nfor case in json.load(sys.stdin):\n    xs, c = case['xs'], case['c']\n    lo, hi = stats.t.interval(c, len(xs) - 1, loc=stats.tmean(xs), scale=stats.sem(xs))\n    out.append([float(lo), float(hi)])\njson.dump(out, sys.stdout)\n";
+    let mut child = Command::new("python3")
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(serde_json::to_string(&input).unwrap().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "scipy's t.interval failed");
+    let reference: Vec<[f64; 2]> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(reference.len(), input.len());
+    for (case, want) in input.iter().zip(&reference) {
+        let xs: Vec<f64> = serde_json::from_value(case["xs"].clone()).unwrap();
+        let c = case["c"].as_f64().unwrap();
+        let name = format!("n {} at {c}", xs.len());
+        let (lo, hi) = mpf::design::interval("x", &xs, c, false)
+            .bounds
+            .expect("an interval of two values or more");
+        assert_close(&name, "interval low", lo, want[0]);
+        assert_close(&name, "interval high", hi, want[1]);
+    }
+}
