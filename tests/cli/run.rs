@@ -201,7 +201,7 @@ steps:
     run: |
       case {{ mode }} in
         fail) echo "broken pipe dream" >&2; exit 3 ;;
-        slow) sleep 5 ;;
+        slow) sleep 5.271 ;;
         noresult) echo nothing ;;
         *) echo "v=1" ;;
       esac
@@ -238,7 +238,7 @@ steps:
         .as_str()
         .unwrap()
         .contains("matched nothing"));
-    assert_eq!(alive_with("sleep 5"), 0);
+    assert_eq!(alive_with("sleep 5.271"), 0);
 }
 
 #[test]
