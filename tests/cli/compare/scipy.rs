@@ -22,6 +22,41 @@ fn scipy_available() -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// Whether SciPy can be used; `false` (the test skips, saying so) only when MPF_REQUIRE_SCIPY
+/// is not set: CI sets it, so that the check cannot silently vanish there.
+fn scipy_or_skip(test: &str) -> bool {
+    if scipy_available() {
+        return true;
+    }
+    if std::env::var_os("MPF_REQUIRE_SCIPY").is_some() {
+        panic!("MPF_REQUIRE_SCIPY is set but python3 cannot import scipy");
+    }
+    eprintln!(
+        "SKIPPED {test}: python3 cannot import scipy (pip install scipy; .ci/run installs it)"
+    );
+    false
+}
+
+/// Runs python3 with `args` (a script file, or `-c TEXT`), `input` as JSON on its stdin; its
+/// stdout read as JSON.
+fn python_json<T: serde::de::DeserializeOwned>(args: &[&std::ffi::OsStr], input: &Value) -> T {
+    let mut child = Command::new("python3")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(serde_json::to_string(input).unwrap().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "the SciPy reference failed");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 pub(crate) fn normal_sample(rng: &mut fastrand::Rng, n: usize, mean: f64, sd: f64) -> Vec<f64> {
     (0..n)
         .map(|_| {
@@ -112,14 +147,7 @@ fn assert_close(case: &str, what: &str, ours: f64, scipy: f64) {
 
 #[test]
 fn statistics_match_scipy() {
-    if !scipy_available() {
-        if std::env::var_os("MPF_REQUIRE_SCIPY").is_some() {
-            panic!("MPF_REQUIRE_SCIPY is set but python3 cannot import scipy");
-        }
-        eprintln!(
-            "SKIPPED statistics_match_scipy: python3 cannot import scipy \
-             (pip install scipy; .ci/run installs it)"
-        );
+    if !scipy_or_skip("statistics_match_scipy") {
         return;
     }
     let cases = cases();
@@ -131,21 +159,7 @@ fn statistics_match_scipy() {
         })
         .collect();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scipy_check.py");
-    let mut child = Command::new("python3")
-        .arg(&script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(serde_json::to_string(&input).unwrap().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "scipy_check.py failed");
-    let reference: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let reference: Vec<Value> = python_json(&[script.as_os_str()], &Value::from(input));
     assert_eq!(reference.len(), cases.len());
 
     let mut exact = 0;
@@ -197,11 +211,7 @@ fn statistics_match_scipy() {
 /// search uses: the stated one, and each look's Bonferroni share of it (`1 - (1 - c)/looks`).
 #[test]
 fn search_intervals_match_scipy() {
-    if !scipy_available() {
-        if std::env::var_os("MPF_REQUIRE_SCIPY").is_some() {
-            panic!("MPF_REQUIRE_SCIPY is set but python3 cannot import scipy");
-        }
-        eprintln!("SKIPPED search_intervals_match_scipy: python3 cannot import scipy");
+    if !scipy_or_skip("search_intervals_match_scipy") {
         return;
     }
     let mut rng = fastrand::Rng::with_seed(20261207);
@@ -213,21 +223,10 @@ fn search_intervals_match_scipy() {
         }
     }
     let script = "import json, sys\nfrom scipy import stats\nout = []\nfor case in json.load(sys.stdin):\n    xs, c = case['xs'], case['c']\n    lo, hi = stats.t.interval(c, len(xs) - 1, loc=stats.tmean(xs), scale=stats.sem(xs))\n    out.append([float(lo), float(hi)])\njson.dump(out, sys.stdout)\n";
-    let mut child = Command::new("python3")
-        .args(["-c", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(serde_json::to_string(&input).unwrap().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "scipy's t.interval failed");
-    let reference: Vec<[f64; 2]> = serde_json::from_slice(&out.stdout).unwrap();
+    let reference: Vec<[f64; 2]> = python_json(
+        &["-c".as_ref(), script.as_ref()],
+        &Value::from(input.clone()),
+    );
     assert_eq!(reference.len(), input.len());
     for (case, want) in input.iter().zip(&reference) {
         let xs: Vec<f64> = serde_json::from_value(case["xs"].clone()).unwrap();
