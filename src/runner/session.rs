@@ -582,7 +582,7 @@ impl Prepared {
             (Some(search), _) => {
                 let bisect = crate::design::Bisect::of(search, crate::design::Rule::of(exp).max);
                 format!(
-                    "search: the {} {} in [{}, {}] where {} (precision {}): {} combinations, each at most {} probes ({}){}\n",
+                    "search: the {} {} in [{}, {}] where {} (precision {}): {}, each at most {} probes ({}){}\n",
                     match search.goal {
                         crate::model::Goal::Max => "largest",
                         crate::model::Goal::Min => "smallest",
@@ -592,7 +592,7 @@ impl Prepared {
                     crate::model::value_text(&crate::design::probe_value(search.hi, search.integer)),
                     search.condition,
                     search.precision_text,
-                    plan.groups,
+                    crate::words::count(plan.groups, "combination"),
                     bisect.worst_case_probes(),
                     if bisect.geometric { "bisection on a log scale" } else { "bisection" },
                     if search.monotonic.is_empty() {
