@@ -152,34 +152,25 @@ pub fn parse_experiment(path: &Path, source: &str) -> Result<Experiment> {
     let mut seen_results: BTreeSet<String> = BTreeSet::new();
     for s in &steps {
         for e in &s.results {
-            for a in &e.across {
-                let n = e.across_result(*a);
+            // Each result an extractor adds beside its own (an aggregate across machines, a
+            // series statistic) must be a column of its own.
+            let added = e
+                .across
+                .iter()
+                .map(|a| (e.across_result(*a), format!("across '{}'", a.name())))
+                .chain(
+                    e.stats
+                        .iter()
+                        .map(|stat| (e.stat_result(stat), format!("stat '{}'", stat.name))),
+                );
+            for (n, what) in added {
                 if var_names.contains(&n)
                     || label_columns.contains(&n)
                     || !seen_results.insert(n.clone())
                 {
                     return Err(cx.err_at(
                         &s.loc,
-                        format!(
-                            "result '{n}' (across '{}' of '{}') is already a column",
-                            a.name(),
-                            e.name
-                        ),
-                    ));
-                }
-            }
-            for stat in &e.stats {
-                let n = e.stat_result(stat);
-                if var_names.contains(&n)
-                    || label_columns.contains(&n)
-                    || !seen_results.insert(n.clone())
-                {
-                    return Err(cx.err_at(
-                        &s.loc,
-                        format!(
-                            "result '{n}' (stat '{}' of '{}') is already a column",
-                            stat.name, e.name
-                        ),
+                        format!("result '{n}' ({what} of '{}') is already a column", e.name),
                     ));
                 }
             }
