@@ -254,7 +254,10 @@ fn reachable(
     let Ok(rt) = crate::runner::runtime() else {
         return hosts.iter().map(|_| Err("no runtime".into())).collect();
     };
-    let connected = rt.block_on(crate::runner::machines::connect_all(&probe_cluster));
+    let connected = rt.block_on(crate::runner::machines::connect_all(
+        &probe_cluster,
+        "probe",
+    ));
     let mut open: Vec<Arc<dyn Transport>> = Vec::new();
     let out = connected
         .into_iter()
