@@ -124,8 +124,8 @@ impl Drop for PodmanBed {
     }
 }
 
-/// Steps, setup and cleanup run in the container: its host name, its file system, the
-/// user's `--env` option whole; the run directories come back; the image's digest is in the
+/// Steps, setup (a `sync:` too) and cleanup run in the container: its host name, its file
+/// system, the user's `--env` option whole; the run directories come back; the image's digest is in the
 /// manifest's host facts; the container is gone at the end.
 #[test]
 fn steps_setup_and_cleanup_run_in_the_container_and_run_directories_come_back() {
@@ -134,11 +134,13 @@ fn steps_setup_and_cleanup_run_in_the_container_and_run_directories_come_back() 
         return;
     };
     let image = bed.image("mpf-test-steps:1", "image-one");
+    std::fs::create_dir(bed.path().join("src")).unwrap();
+    write(&bed.path().join("src"), "a b.txt", "it's here\n");
     let cluster = bed.cluster("cluster.yaml", &image);
     let exp = write(
         bed.path(),
         "e.yaml",
-        "name: ctr-steps\nruns: 2\nvariables:\n  n: [1, 2]\nsetup:\n  - role: box\n    run: echo set-up > /tmp/setup-mark\ncleanup:\n  - role: box\n    run: cat /tmp/setup-mark > /tmp/cleaned\nsteps:\n  - name: look\n    role: box\n    run: |\n      echo \"host=$(hostname) image=$(cat /etc/mpf-image) setup=$(cat /tmp/setup-mark) env=$MPF_TEST n={{ n }}\"\n      echo from-the-container > \"$MPF_RUN_DIR/out.txt\"\n    results:\n      got: 'n=(\\d+)'\n",
+        "name: ctr-steps\nruns: 2\nvariables:\n  n: [1, 2]\nsetup:\n  - role: box\n    sync: {from: ./src, to: /tmp/synced}\n  - role: box\n    run: echo set-up > /tmp/setup-mark\ncleanup:\n  - role: box\n    run: echo \"cleanup on $(hostname) after $(cat /tmp/setup-mark)\"\nsteps:\n  - name: look\n    role: box\n    run: |\n      echo \"host=$(hostname) image=$(cat /etc/mpf-image) setup=$(cat /tmp/setup-mark) synced=$(cat '/tmp/synced/a b.txt') env=$MPF_TEST n={{ n }}\"\n      echo from-the-container > \"$MPF_RUN_DIR/out.txt\"\n    results:\n      got: 'n=(\\d+)'\n",
     );
     let out = bed
         .mpf()
@@ -157,7 +159,9 @@ fn steps_setup_and_cleanup_run_in_the_container_and_run_directories_come_back() 
         let dir = set.join(format!("runs/{run:04}/box"));
         let stdout = std::fs::read_to_string(dir.join("look.out")).unwrap_or_default();
         assert!(
-            stdout.starts_with("host=c1 image=image-one setup=set-up env=a b; $(id) n="),
+            stdout.starts_with(
+                "host=c1 image=image-one setup=set-up synced=it's here env=a b; $(id) n="
+            ),
             "run {run}: {stdout}"
         );
         assert_eq!(
@@ -165,6 +169,8 @@ fn steps_setup_and_cleanup_run_in_the_container_and_run_directories_come_back() 
             "from-the-container\n"
         );
     }
+    let cleanup = std::fs::read_to_string(set.join("cleanup/c1.log")).unwrap();
+    assert!(cleanup.contains("cleanup on c1 after set-up"), "{cleanup}");
     // The digest podman gives the image, in the facts of the container machine.
     let digest = bed.says(&["image", "inspect", "--format", "{{.Digest}}", &image]);
     assert!(digest.starts_with("sha256:"), "{digest}");
@@ -360,4 +366,32 @@ fn the_container_example_runs() {
         wheres.contains(&"here") && wheres.contains(&"box"),
         "{records:?}"
     );
+}
+
+/// Scraping Prometheus needs an ssh port forward, which `podman exec` cannot give: refused at
+/// load (exit 2, at the endpoint's line), before any container starts. No podman needed.
+#[test]
+fn prometheus_on_a_container_machine_is_refused_at_load() {
+    let dir = crate::common::Sandbox::new();
+    let cluster = dir.write(
+        "cluster.yaml",
+        "machines:\n  - hostname: c1\n    role: a\n    container: {image: localhost/none:1}\n",
+    );
+    let exp = dir.write(
+        "prom.yaml",
+        "name: prom\nsteps:\n  - name: s\n    role: a\n    run: 'true'\nmonitor:\n  prometheus:\n    - {role: a, port: 9100}\n",
+    );
+    let err = exits(
+        dir.mpf()
+            .args(["run", "--quiet"])
+            .arg(&exp)
+            .arg("-c")
+            .arg(&cluster),
+        2,
+    );
+    assert!(
+        err.contains("prom.yaml:8:") && err.contains("machine c1 of that role is a container"),
+        "{err}"
+    );
+    assert!(!dir.path().join("results").exists());
 }
