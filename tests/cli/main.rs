@@ -3,6 +3,7 @@
 mod adaptive;
 mod common;
 mod compare;
+mod containers;
 mod count;
 mod deadline;
 mod docs;
