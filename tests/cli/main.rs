@@ -33,3 +33,4 @@ mod slurm;
 mod ssh;
 mod store;
 mod timeseries;
+mod views;
