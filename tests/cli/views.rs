@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use crate::common::mpf_in;
+use crate::common::{exits, mpf_in};
 use crate::fixtures::{self, manifest, record, result, var, write_set};
 
 /// The plotly figures a report embeds.
@@ -14,6 +14,17 @@ fn report_figures(html: &str) -> Vec<Value> {
     let end = start + html[start..].find("</script>").expect("end of figures");
     let v: Value = serde_json::from_str(&html[start..end]).expect("figures are JSON");
     v.as_array().cloned().unwrap_or_default()
+}
+
+/// The texts an SVG draws.
+fn svg_texts(svg: &str) -> Vec<&str> {
+    svg.split("<text")
+        .skip(1)
+        .filter_map(|t| {
+            let body = &t[t.find('>')? + 1..t.find("</text>")?];
+            Some(body.trim())
+        })
+        .collect()
 }
 
 fn report_of(tmp: &Path, id: &str) -> String {
@@ -109,4 +120,90 @@ fn a_percentage_at_100_is_drawn_from_zero() {
     let (lo, hi) = (range[0].as_f64().unwrap(), range[1].as_f64().unwrap());
     assert_eq!(lo, 0.0, "{range}");
     assert!((100.0..=110.0).contains(&hi), "{range}");
+}
+
+/// A latency set of `name` over a message size, 4 runs a point, `scale` times the base latency.
+fn latency_set(root: &Path, id: &str, name: &str, scale: f64, seed: u64) -> std::path::PathBuf {
+    let mut noise = fixtures::Noise::new(seed);
+    let mut m = manifest(
+        id,
+        name,
+        vec![var("size", json!([1, 4, 16, 64]), None)],
+        vec![result("latency", "s")],
+    );
+    m.results[0].better = mpf::store::record::Better::Lower;
+    m.started = format!("2026-11-25T10:00:0{}.000Z", seed % 10);
+    let mut records = Vec::new();
+    for (i, s) in [1, 4, 16, 64].iter().enumerate() {
+        for rep in 0..4 {
+            let lat = scale * (1e-3 + 0.05e-3 * *s as f64) * (1.0 + 0.02 * noise.next());
+            records.push(record(
+                i * 4 + rep,
+                json!({"size": s}),
+                rep,
+                json!({"latency": lat}),
+            ));
+        }
+    }
+    write_set(root, m, &format!("name: {name}\n"), records)
+}
+
+#[test]
+fn two_sets_overlay_in_one_figure_one_series_each() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("results");
+    latency_set(&root, "lat-20261125T100001Z-aa01", "lat", 1.0, 1);
+    let new = latency_set(&root, "lat-20261125T100002Z-bb02", "lat", 1.3, 2);
+    // The ids label the series by default; latest~1 is the older set.
+    let out = mpf_in(tmp.path())
+        .args(["plot", "latest~1", "latest"])
+        .assert()
+        .success();
+    let listed = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    let svg_path = new.join("plots/overlay/latency.svg");
+    assert!(listed.contains(&svg_path.display().to_string()), "{listed}");
+    assert!(new.join("plots/overlay/latency.png").is_file());
+    let svg = std::fs::read_to_string(&svg_path).unwrap();
+    for id in ["lat-20261125T100001Z-aa01", "lat-20261125T100002Z-bb02"] {
+        assert!(svg_texts(&svg).contains(&id), "legend names {id}");
+    }
+    // --label names them, and -o draws one figure; its provenance names both sets.
+    let file = tmp.path().join("both.svg");
+    mpf_in(tmp.path())
+        .args([
+            "plot",
+            "lat-20261125T100001Z-aa01",
+            "lat-20261125T100002Z-bb02",
+        ])
+        .args(["--label", "before,after", "-o"])
+        .arg(&file)
+        .assert()
+        .success();
+    let svg = std::fs::read_to_string(&file).unwrap();
+    let texts = svg_texts(&svg);
+    assert!(
+        texts.contains(&"before") && texts.contains(&"after") && texts.contains(&"set:"),
+        "labels in the legend: {texts:?}"
+    );
+    assert!(svg.contains("lat-20261125T100001Z-aa01 + lat-20261125T100002Z-bb02"));
+    // Two series, each a band and a line: two filled polygons.
+    assert!(svg.matches("<polygon").count() >= 2, "two bands");
+}
+
+#[test]
+fn sets_of_different_experiments_are_not_overlaid() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("results");
+    latency_set(&root, "lat-20261125T100001Z-aa01", "lat", 1.0, 1);
+    latency_set(&root, "rtt-20261125T100002Z-bb02", "rtt", 1.0, 2);
+    let err = exits(mpf_in(tmp.path()).args(["plot", "lat-", "rtt-"]), 2);
+    assert!(
+        err.contains("cannot draw these sets together: lat-20261125T100001Z-aa01 is of experiment 'lat' and rtt-20261125T100002Z-bb02 of 'rtt'"),
+        "{err}"
+    );
+    let err = exits(
+        mpf_in(tmp.path()).args(["plot", "lat-", "rtt-", "--label", "one"]),
+        2,
+    );
+    assert!(err.contains("--label gives 1 label for 2 sets"), "{err}");
 }
