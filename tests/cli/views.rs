@@ -207,3 +207,62 @@ fn sets_of_different_experiments_are_not_overlaid() {
     );
     assert!(err.contains("--label gives 1 label for 2 sets"), "{err}");
 }
+
+#[test]
+fn compare_html_draws_base_against_new_per_point_with_intervals() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("results");
+    latency_set(&root, "lat-20261125T100001Z-aa01", "lat", 1.0, 1);
+    latency_set(&root, "lat-20261125T100002Z-bb02", "lat", 1.3, 2);
+    let page = tmp.path().join("compare.html");
+    let out = mpf_in(tmp.path())
+        .args(["compare", "latest~1", "latest", "--html"])
+        .arg(&page)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "30% slower is a regression");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("<h2>Base against new</h2>"));
+    let fig = &html[html
+        .find("<figure class=\"compare-figure\" data-result=\"latency\">")
+        .expect("a figure of latency")..];
+    let fig = &fig[..fig.find("</figure>").unwrap()];
+    assert!(
+        fig.contains("mean and 95% confidence interval of 4 runs per point"),
+        "{fig}"
+    );
+    let texts = svg_texts(fig);
+    assert!(
+        texts.contains(&"base") && texts.contains(&"new"),
+        "{texts:?}"
+    );
+    // The intervals as the PNGs draw them along a numeric variable: a band per set.
+    assert!(fig.matches("<polygon").count() >= 2, "two bands");
+    // Still one offline page without scripts.
+    assert!(!html.contains("<script"));
+}
+
+#[test]
+fn compare_variable_html_draws_the_two_values() {
+    let tmp = tempfile::tempdir().unwrap();
+    fixtures::iperf(&tmp.path().join("results"));
+    let page = tmp.path().join("ab.html");
+    let out = mpf_in(tmp.path())
+        .args([
+            "compare",
+            "latest",
+            "--variable",
+            "zerocopy=disabled,enabled",
+            "--html",
+        ])
+        .arg(&page)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // Zero-copy reaches the line rate sooner: better at few streams, never worse.
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("improvement"), "{stdout}");
+    let html = std::fs::read_to_string(&page).unwrap();
+    let texts = svg_texts(&html);
+    assert!(texts.contains(&"base: zerocopy=disabled"), "{texts:?}");
+}

@@ -67,6 +67,12 @@ pub fn merge(sets: Vec<ResultSet>, labels: &[String]) -> Result<Overlay> {
         )));
     }
     check_alike(&sets)?;
+    Ok(merge_unchecked(sets, labels))
+}
+
+/// `merge` without the checks: `mpf compare` draws BASE against NEW whatever their experiments'
+/// names (it matched their points already). The variables and results are BASE's.
+pub fn merge_unchecked(sets: Vec<ResultSet>, labels: &[String]) -> Overlay {
     let mut variable = "set".to_string();
     while sets[0]
         .manifest
@@ -113,14 +119,14 @@ pub fn merge(sets: Vec<ResultSet>, labels: &[String]) -> Result<Overlay> {
             records.push(r);
         }
     }
-    Ok(Overlay {
+    Overlay {
         set: ResultSet {
             dir,
             manifest,
             records,
         },
         variable,
-    })
+    }
 }
 
 /// The same experiment, variables and results (names and units) in every set.
