@@ -266,3 +266,38 @@ fn compare_variable_html_draws_the_two_values() {
     let texts = svg_texts(&html);
     assert!(texts.contains(&"base: zerocopy=disabled"), "{texts:?}");
 }
+
+#[test]
+fn history_html_shows_each_set_s_spread() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("results");
+    for (i, scale) in [1.0, 1.02, 0.99].iter().enumerate() {
+        latency_set(
+            &root,
+            &format!("lat-20261125T10000{}Z-aa0{}", i + 1, i + 1),
+            "lat",
+            *scale,
+            i as u64 + 1,
+        );
+    }
+    let page = tmp.path().join("h.html");
+    mpf_in(tmp.path())
+        .args(["history", "lat", "--format", "html", "-o"])
+        .arg(&page)
+        .assert()
+        .success();
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains(
+        "Each set: the mean of its runs, with the 95% confidence interval of that mean."
+    ));
+    let figs = report_figures(&html);
+    assert_eq!(figs.len(), 4, "one per size");
+    let mean = &figs[0]["data"][0];
+    assert_eq!(mean["error_y"]["visible"], json!(true));
+    let plus = mean["error_y"]["array"].as_array().unwrap();
+    assert_eq!(plus.len(), 3);
+    assert!(
+        plus.iter().all(|p| p.as_f64().unwrap() > 0.0),
+        "4 noisy runs a set: an interval each: {plus:?}"
+    );
+}
