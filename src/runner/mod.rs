@@ -17,6 +17,7 @@ pub mod require;
 pub mod run;
 pub mod session;
 pub mod setup;
+pub mod warmup;
 
 pub use events::{Cancel, Control, Event, Reporter};
 pub use experiment::{run_experiment, Options, SessionOutcome};

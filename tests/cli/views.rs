@@ -301,3 +301,130 @@ fn history_html_shows_each_set_s_spread() {
         "4 noisy runs a set: an interval each: {plus:?}"
     );
 }
+
+#[test]
+fn warmup_runs_are_discarded_flagged_and_absent_from_results() {
+    let dir = crate::common::Sandbox::new();
+    let counts = dir.path().join("counts");
+    std::fs::create_dir(&counts).unwrap();
+    // Each run of a point appends to the point's file and reports how many runs of the point
+    // ran so far: the 2 warm-ups report 1 and 2, the 3 measured runs 3 to 5.
+    let exp = format!(
+        r#"
+name: warm
+runs: {{count: 3, warmup: 2}}
+order: sequential
+variables:
+  n: [1, 2]
+steps:
+  - name: work
+    run: |
+      echo x >> {counts}/{{{{ n }}}}
+      echo "seen: $(wc -l < {counts}/{{{{ n }}}})"
+    results:
+      seen: 'seen: (\d+)'
+"#,
+        counts = counts.display()
+    );
+    let out = dir
+        .mpf()
+        .arg("run")
+        .arg(dir.write("warm.yaml", &exp))
+        .assert()
+        .success();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        err.contains("warm-up 2 of 2 of point n=1 discarded"),
+        "{err}"
+    );
+    let set = crate::common::only_set(dir.path());
+    // Measured: 3 runs a point, each after the point's 2 warm-ups.
+    let journal = crate::common::journal(&set);
+    assert_eq!(journal.len(), 6);
+    assert!(journal
+        .iter()
+        .all(|r| r["results"]["seen"].as_f64().unwrap() >= 3.0));
+    assert!(journal.iter().all(|r| r.get("warmup").is_none()));
+    // The warm-ups: recorded, flagged, in their own journal.
+    let warm: Vec<Value> = std::fs::read_to_string(set.join("warmup.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(warm.len(), 4);
+    assert!(warm.iter().all(|r| r["warmup"] == json!(true)));
+    let seen: Vec<f64> = warm
+        .iter()
+        .map(|r| r["results"]["seen"].as_f64().unwrap())
+        .collect();
+    assert_eq!(seen, [1.0, 2.0, 1.0, 2.0]);
+    // Absent from results.csv, the summary and the exports; `show` says where they are.
+    let csv = std::fs::read_to_string(set.join("results.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 7, "{csv}");
+    let summary = dir
+        .mpf()
+        .args(["show", "latest", "--summary", "--format", "json"])
+        .output()
+        .unwrap();
+    let summary: Value = serde_json::from_slice(&summary.stdout).unwrap();
+    let text = summary.to_string();
+    assert!(
+        text.contains("\"min\":3") || text.contains("\"min\":3.0"),
+        "{text}"
+    );
+    let exported = dir
+        .mpf()
+        .args(["export", "latest", "--format", "json"])
+        .output()
+        .unwrap();
+    let exported = String::from_utf8_lossy(&exported.stdout).into_owned();
+    assert!(exported.contains("\"seen\":3"), "{exported}");
+    assert!(
+        !exported.contains("\"seen\":1") && !exported.contains("\"seen\":2"),
+        "{exported}"
+    );
+    let show = dir.mpf().args(["show", "latest"]).output().unwrap();
+    let show = String::from_utf8_lossy(&show.stdout).into_owned();
+    assert!(
+        show.contains("4 warm-up runs discarded before measuring"),
+        "{show}"
+    );
+    // A second look at the count files: 5 runs of each point in all.
+    for n in ["1", "2"] {
+        let lines = std::fs::read_to_string(counts.join(n))
+            .unwrap()
+            .lines()
+            .count();
+        assert_eq!(lines, 5);
+    }
+}
+
+#[test]
+fn bad_warmups_are_refused_naming_the_line() {
+    let dir = crate::common::Sandbox::new();
+    for (runs, says) in [
+        (
+            "{warmup: 101}",
+            "runs: warmup is a number of runs from 0 to 100, not 101",
+        ),
+        (
+            "{warmup: -1}",
+            "runs: warmup is a number of runs from 0 to 100, not -1",
+        ),
+        (
+            "{count: 3, min: 2, warmup: 1}",
+            "runs: count is a fixed number of runs and min/max/ci/on make them adaptive",
+        ),
+        ("{count: 0, warmup: 1}", "runs: count must be at least 1"),
+    ] {
+        let exp = dir.write(
+            "bad.yaml",
+            &format!("name: bad\nruns: {runs}\nsteps:\n  - run: echo v=1\n    results:\n      v: 'v=(\\d+)'\n"),
+        );
+        let err = exits(dir.mpf().arg("check").arg(&exp), 2);
+        assert!(
+            err.contains(says) && err.contains("bad.yaml:2"),
+            "{runs}: {err}"
+        );
+    }
+}
