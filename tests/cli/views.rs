@@ -428,3 +428,147 @@ fn bad_warmups_are_refused_naming_the_line() {
         );
     }
 }
+
+#[test]
+fn latest_n_names_the_set_n_before_the_newest_and_show_path_is_absolute() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A relative --results: the path printed is still absolute.
+    let root = tmp.path().join("res");
+    let old = latency_set(&root, "lat-20261125T100001Z-aa01", "lat", 1.0, 1);
+    let new = latency_set(&root, "lat-20261125T100002Z-bb02", "lat", 1.0, 2);
+    let path_of = |id: &str| {
+        let out = crate::common::mpf()
+            .current_dir(tmp.path())
+            .args(["show", id, "--path", "--results", "res"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::path::PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    };
+    let (p0, p1) = (path_of("latest"), path_of("latest~1"));
+    assert!(p0.is_absolute() && p1.is_absolute(), "{p0:?} {p1:?}");
+    assert_eq!(p0.canonicalize().unwrap(), new.canonicalize().unwrap());
+    assert_eq!(p1.canonicalize().unwrap(), old.canonicalize().unwrap());
+    assert_eq!(path_of("latest~0"), p0);
+    // The one resolver: every command takes it, and out of range is a usage error.
+    let json = crate::common::mpf()
+        .current_dir(tmp.path())
+        .args(["export", "latest~1", "--format", "json", "--results", "res"])
+        .output()
+        .unwrap();
+    assert!(json.status.success());
+    let err = exits(
+        crate::common::mpf()
+            .current_dir(tmp.path())
+            .args(["show", "latest~2", "--results", "res"]),
+        2,
+    );
+    assert!(err.contains("'latest~2' is out of range"), "{err}");
+    assert!(
+        err.contains("2 result sets (latest~0 to latest~1)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn compare_variable_finds_the_slower_value_within_one_set() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut noise = fixtures::Noise::new(4);
+    let mut m = manifest(
+        "cache-20261125T100000Z-cc01",
+        "cache",
+        vec![
+            var("size", json!([1, 4, 16]), None),
+            var("mode", json!(["warm", "cold"]), None),
+        ],
+        vec![result("latency", "s")],
+    );
+    m.results[0].better = mpf::store::record::Better::Lower;
+    let mut records = Vec::new();
+    for s in [1, 4, 16] {
+        for mode in ["warm", "cold"] {
+            for rep in 0..5 {
+                let slow = if mode == "cold" { 1.4 } else { 1.0 };
+                let lat = slow * 1e-3 * s as f64 * (1.0 + 0.02 * noise.next());
+                records.push(record(
+                    records.len(),
+                    json!({"size": s, "mode": mode}),
+                    rep,
+                    json!({"latency": lat}),
+                ));
+            }
+        }
+    }
+    write_set(&tmp.path().join("results"), m, "name: cache\n", records);
+    let out = mpf_in(tmp.path())
+        .args(["compare", "latest", "--variable", "mode=warm,cold"])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(3), "cold is 40% slower: {table}");
+    assert!(table.contains("3 regressions"), "{table}");
+    assert!(
+        table.contains("size=16"),
+        "points matched on the other variable: {table}"
+    );
+    let json = mpf_in(tmp.path())
+        .args([
+            "compare",
+            "latest",
+            "--variable",
+            "mode=warm,cold",
+            "--json",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&json.stdout).unwrap();
+    let text = v.to_string();
+    assert!(text.contains("\"verdict\":\"regression\""), "{text}");
+}
+
+#[test]
+fn show_summary_clips_a_never_negative_interval_at_zero_as_the_graph_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let m = manifest(
+        "tps-20261125T100000Z-tp01",
+        "tps",
+        vec![var("clients", json!([1]), None)],
+        vec![result("tps", "tx/s")],
+    );
+    // Three noisy runs: the t interval of their mean reaches below zero.
+    let records = [50.0, 900.0, 2000.0]
+        .iter()
+        .enumerate()
+        .map(|(i, v)| record(i, json!({"clients": 1}), i, json!({"tps": v})))
+        .collect();
+    write_set(&tmp.path().join("results"), m, "name: tps\n", records);
+    let out = mpf_in(tmp.path())
+        .args(["show", "latest", "--summary", "--format", "json"])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let text = v.to_string();
+    assert!(!text.contains("\"ci95_low\":-"), "{text}");
+    assert!(text.contains("\"ci95_low\":0"), "{text}");
+    let table = mpf_in(tmp.path())
+        .args(["show", "latest", "--summary"])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&table.stdout).into_owned();
+    assert!(table.contains("clipped at 0"), "{table}");
+    // The graph's caption says the same.
+    let svg = tmp.path().join("tps.svg");
+    mpf_in(tmp.path())
+        .args(["plot", "latest", "-o"])
+        .arg(&svg)
+        .assert()
+        .success();
+    assert!(std::fs::read_to_string(&svg)
+        .unwrap()
+        .contains("clipped at 0"));
+}
