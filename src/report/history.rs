@@ -332,7 +332,12 @@ fn figure(h: &History, s: &Series) -> Value {
         "layout": {
             "shapes": shapes,
             "xaxis": {"title": {"text": "set #"}, "dtick": 1},
-            "yaxis": {"title": {"text": y_title}},
+            // A percentage starts at zero, as in the set's graphs (100% alone is not 99-101%).
+            "yaxis": if unit.ends_with('%') && s.means.iter().flatten().all(|m| *m >= 0.0) {
+                json!({"title": {"text": y_title}, "rangemode": "tozero"})
+            } else {
+                json!({"title": {"text": y_title}})
+            },
             "margin": {"t": 20},
         },
     })
