@@ -34,3 +34,4 @@ mod slurm;
 mod ssh;
 mod store;
 mod timeseries;
+mod views;
