@@ -305,6 +305,10 @@ pub fn plan(exp: &Experiment) -> Result<Plan> {
     if exp.order == Order::Shuffle {
         fastrand::Rng::with_seed(seed).shuffle(&mut runs);
     }
+    if let Some(p) = &exp.profile {
+        let order = crate::design::block_order(exp);
+        crate::design::into_blocks(&mut runs, &order, |point| cells[point * n + p.variable]);
+    }
     for (i, r) in runs.iter_mut().enumerate() {
         r.index = i;
     }

@@ -6,6 +6,7 @@
 //! design over the journal gives exactly the runs still missing.
 
 mod bisect;
+mod blocks;
 mod decide;
 mod rounds;
 mod sample;
@@ -13,6 +14,7 @@ mod sample;
 mod synthetic;
 
 pub use bisect::{probe_value, Bisect, Found, Step, MAX_PROBES};
+pub use blocks::{block_order, into_blocks};
 pub use decide::{interval, judge, values, Interval, Verdict};
 pub use rounds::{Design, Next, Outcome};
 pub use sample::{point_key, sample, Journal, Rule, Sample, SampleEnd};

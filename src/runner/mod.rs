@@ -12,6 +12,7 @@ pub mod fanout;
 pub mod fold;
 pub mod machines;
 pub mod open_files;
+pub mod profile;
 pub mod reextract;
 pub mod require;
 pub mod run;

@@ -8,6 +8,7 @@ pub mod design;
 pub mod experiment;
 pub mod hosts;
 pub mod monitor;
+mod profile;
 mod raw;
 mod validate;
 
