@@ -384,13 +384,29 @@ async fn run_blocks(
 ) -> Result<Flow> {
     let control = &opts.control;
     let already = writer.records().len();
-    for block in crate::runner::profile::blocks(exp) {
+    let blocks = crate::runner::profile::blocks(exp);
+    // mpf was killed in a block before its revert, and nothing of it is left to run: the
+    // revert is still owed.
+    let owed = writer
+        .manifest
+        .blocks
+        .last()
+        .filter(|b| b.reverted_at.is_none())
+        .and_then(|last| blocks.iter().find(|b| b.value == last.value));
+    if let Some(block) = owed {
+        let keep =
+            |plan: &Plan, point: usize| crate::runner::profile::in_block(exp, block, plan, point);
+        if design.next_where(plan, writer.records(), &keep).is_none() {
+            crate::runner::profile::leave_block(exp, machines, writer, control, block).await?;
+        }
+    }
+    for block in &blocks {
         if control.cancel.is_cancelled() {
             progress.summary.interrupted = true;
             return Ok(Flow::Stop);
         }
         let keep =
-            |plan: &Plan, point: usize| crate::runner::profile::in_block(exp, &block, plan, point);
+            |plan: &Plan, point: usize| crate::runner::profile::in_block(exp, block, plan, point);
         if design.next_where(plan, writer.records(), &keep).is_none() {
             continue; // done in an earlier session, or no run has this value
         }
@@ -401,7 +417,7 @@ async fn run_blocks(
             already,
         };
         let entered =
-            crate::runner::profile::enter_block(exp, machines, writer, control, &block).await;
+            crate::runner::profile::enter_block(exp, machines, writer, control, block).await;
         progress.in_block = true;
         let flow = match entered {
             Ok(Ok(())) => rounds.run(exp, machines, writer, control, progress).await,
@@ -413,8 +429,7 @@ async fn run_blocks(
             Err(e) => Err(e),
         };
         progress.in_block = false;
-        let left =
-            crate::runner::profile::leave_block(exp, machines, writer, control, &block).await;
+        let left = crate::runner::profile::leave_block(exp, machines, writer, control, block).await;
         if let Flow::Stop = flow? {
             left?;
             return Ok(Flow::Stop);

@@ -440,3 +440,86 @@ steps:
         assert!((v - want).abs() <= 0.06 * want, "{l}");
     }
 }
+
+/// The report lists the blocks and what each changed; compare sets each profile's facts
+/// against the same profile's in the other set.
+#[test]
+fn report_and_compare_show_each_profiles_environment() {
+    let dir = Sandbox::new();
+    let exp = experiment(&dir, "", "0");
+    for _ in 0..2 {
+        dir.mpf().arg("run").arg(&exp).arg("-q").assert().success();
+    }
+    let mut sets: Vec<PathBuf> = std::fs::read_dir(dir.path().join("results"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("manifest.json").exists())
+        .collect();
+    sets.sort();
+    // The second set's machine ran profile b on another kernel.
+    let path = sets[1].join("manifest.json");
+    let mut m = manifest(&sets[1]);
+    for b in m["blocks"].as_array_mut().unwrap() {
+        if b["value"] == "b" {
+            b["facts"][0]["kernel"] = "Linux 9.9-test".into();
+        }
+    }
+    std::fs::write(&path, serde_json::to_string(&m).unwrap()).unwrap();
+    let out = dir
+        .mpf()
+        .arg("compare")
+        .arg(&sets[0])
+        .arg(&sets[1])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("kernel of localhost (profile = b)") && text.contains("Linux 9.9-test"),
+        "{text}"
+    );
+    assert!(!text.contains("(profile = a)"), "{text}");
+
+    dir.mpf()
+        .arg("report")
+        .arg(&sets[1])
+        .arg("-o")
+        .arg(dir.path().join("r.html"))
+        .assert()
+        .success();
+    let html = std::fs::read_to_string(dir.path().join("r.html")).unwrap();
+    assert!(html.contains("<h2>Profiles</h2>"), "no profiles section");
+    assert!(html.contains("<td>profile = b</td>"));
+    assert!(
+        html.contains("kernel of localhost: "),
+        "the changed kernel is shown"
+    );
+}
+
+/// Killed during a block's revert, after its last run: resume owes the revert, and does it
+/// before the next block's switch (and does not switch that block again).
+#[test]
+fn resume_after_sigkill_in_a_revert_reverts_first() {
+    let dir = Sandbox::new();
+    let exp = experiment(&dir, "", "0");
+    let text = std::fs::read_to_string(&exp).unwrap();
+    std::fs::write(&exp, text.replace("revert: echo", "revert: sleep 3; echo")).unwrap();
+    let mut child = spawn_run(dir.path(), &exp);
+    wait_for_lines(dir.path(), 4, Duration::from_secs(60));
+    std::thread::sleep(Duration::from_millis(300));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before = log(dir.path());
+    assert_eq!(before.iter().filter(|l| l.0 == "switch").count(), 1);
+    assert!(before.iter().all(|l| l.0 != "revert"), "{before:?}");
+    dir.mpf()
+        .args(["run", "--resume", "latest", "-q"])
+        .assert()
+        .success();
+    let after = log(dir.path())[before.len()..].to_vec();
+    assert_eq!(after[0], ("revert".to_string(), before[0].1.clone()));
+    let switched = blocks_in(&after[1..]);
+    assert_eq!(switched.len(), 2, "{after:?}");
+    assert!(!switched.contains(&before[0].1));
+    assert_eq!(journal(&only_set(dir.path())).len(), 12);
+}
