@@ -523,3 +523,35 @@ fn resume_after_sigkill_in_a_revert_reverts_first() {
     assert!(!switched.contains(&before[0].1));
     assert_eq!(journal(&only_set(dir.path())).len(), 12);
 }
+
+/// A failed switch under adaptive repetitions: the block's rounds fail (failed runs count
+/// towards `max`, so they end), and the next block runs.
+#[test]
+fn a_failed_switch_under_adaptive_runs_ends_at_max() {
+    let dir = Sandbox::new();
+    let exp = dir.write(
+        "e.yaml",
+        r#"
+runs: {min: 3, max: 6, ci: 1%, on: [x]}
+variables:
+  profile:
+    values: [calm, broken]
+    switch:
+      - run: test {{ profile }} != broken
+steps:
+  - run: echo x=1
+    results:
+      x: 'x=(\S+)'
+"#,
+    );
+    exits(dir.mpf().arg("run").arg(&exp).arg("-q"), 1);
+    let recs = journal(&only_set(dir.path()));
+    let broken = runs_of(&recs, "broken");
+    assert_eq!(broken.len(), 6, "up to max");
+    assert!(broken
+        .iter()
+        .all(|r| r["status"] == "failed" && r["attempts"] == 0));
+    let calm = runs_of(&recs, "calm");
+    assert_eq!(calm.len(), 3);
+    assert!(calm.iter().all(|r| r["status"] == "ok"));
+}
