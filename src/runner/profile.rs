@@ -81,6 +81,29 @@ fn variable_name(exp: &Experiment) -> &str {
         .map_or("", |p| exp.variables[p.variable].name.as_str())
 }
 
+/// Runs the `run` entries (`Phase::Switch`) or the `revert` entries (`Phase::Revert`) with
+/// the switched variable at `block`'s value; logs in `switch/<machine>.log`.
+async fn run_phase(
+    exp: &Experiment,
+    machines: &Machines,
+    writer: &SetWriter,
+    control: &Control,
+    block: &Block,
+    phase: Phase,
+) -> Result<()> {
+    crate::runner::setup::run_switch_entries(
+        exp,
+        &entries(exp, phase == Phase::Revert),
+        phase,
+        machines,
+        &writer.manifest.id,
+        &writer.dir().join("switch"),
+        control,
+        (variable_name(exp), &block.value),
+    )
+    .await
+}
+
 /// Switches the machines to `block`'s value: its `run` entries (logs in `switch/`), then the
 /// machines' facts, recorded as a new block of the manifest. `Ok(Err(message))` when the
 /// switch failed (the block's runs fail with `message`); `Err(Interrupted)` on a cancel.
@@ -92,23 +115,11 @@ pub async fn enter_block(
     block: &Block,
 ) -> Result<std::result::Result<(), String>> {
     let name = variable_name(exp);
-    let set_id = writer.manifest.id.clone();
-    let logs = writer.dir().join("switch");
     control.emit(Event::Note(format!(
         "block {} of {}: switching to {name} = {}",
         block.number, block.of, block.label
     )));
-    let switched = crate::runner::setup::run_switch_entries(
-        exp,
-        &entries(exp, false),
-        Phase::Switch,
-        machines,
-        &set_id,
-        &logs,
-        control,
-        (name, &block.value),
-    )
-    .await;
+    let switched = run_phase(exp, machines, writer, control, block, Phase::Switch).await;
     let (error, interrupted) = match switched {
         Ok(()) => (None, false),
         Err(Error::Interrupted) => (Some("interrupted while switching".to_string()), true),
@@ -156,19 +167,7 @@ pub async fn leave_block(
     block: &Block,
 ) -> Result<()> {
     let name = variable_name(exp);
-    let set_id = writer.manifest.id.clone();
-    let logs = writer.dir().join("switch");
-    let reverted = crate::runner::setup::run_switch_entries(
-        exp,
-        &entries(exp, true),
-        Phase::Revert,
-        machines,
-        &set_id,
-        &logs,
-        control,
-        (name, &block.value),
-    )
-    .await;
+    let reverted = run_phase(exp, machines, writer, control, block, Phase::Revert).await;
     let error = reverted.err().map(|e| e.to_string());
     if let Some(e) = &error {
         control.emit(Event::Warning(format!(
