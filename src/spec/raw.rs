@@ -127,6 +127,19 @@ pub struct RawVarMap {
     pub factor: Option<Value>,
     pub values: Option<RawValues>,
     pub when: Option<String>,
+    /// A profile (SPEC §18.1): what each value needs of the machines.
+    pub switch: Option<Box<Spanned<Vec<Spanned<RawSwitch>>>>>,
+}
+
+/// A `switch:` entry of a variable: `run` when a value becomes current, `revert` after its
+/// block, on the machines of `role`.
+#[derive(Debug, DeriveDeserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSwitch {
+    pub role: Option<Spanned<OneOrMany>>,
+    pub run: Option<Spanned<String>>,
+    pub revert: Option<Spanned<String>>,
+    pub timeout: Option<Dur>,
 }
 
 impl<'de> Deserialize<'de> for RawVar {

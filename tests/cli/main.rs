@@ -24,6 +24,7 @@ mod many;
 mod monitor;
 mod netns;
 mod plot;
+mod profiles;
 mod report;
 mod results;
 mod resume;
