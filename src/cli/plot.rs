@@ -76,6 +76,7 @@ pub fn run(args: Args) -> Result<i32> {
             StatArg::Median => Stat::Median,
         }),
         durations: args.durations.then_some(true),
+        results: None,
     };
     let hints = PlotSpec::from_result_set(&set)
         .unwrap_or_default()

@@ -6,6 +6,7 @@ mod de;
 pub mod derived;
 pub mod design;
 pub mod experiment;
+mod figures;
 pub mod hosts;
 pub mod monitor;
 mod raw;

@@ -226,6 +226,9 @@ pub fn figures(set: &ResultSet, hints: Option<&PlotSpec>) -> Result<Vec<Figure>>
         if crate::model::is_duration(&result) && !durations {
             continue;
         }
+        if hints.results.as_ref().is_some_and(|r| !r.contains(&result)) {
+            continue;
+        }
         let choice = choose(set, &result, &hints)?;
         if let Some(mut fig) = build(set, &choice)? {
             super::limits::mark_probes(set, &mut fig);
