@@ -194,6 +194,12 @@ fn check_entry(f: &FigureSpec, names: &Names) -> std::result::Result<(), String>
             list.join("; ")
         ));
     }
+    if kind == FigureKind::Cdf && units.len() > 1 {
+        return Err(format!(
+            "kind cdf draws its results on one x axis, and y has results in {} units",
+            units.len()
+        ));
+    }
     match (&f.runs, kind) {
         (None, _) => Ok(()),
         (Some(_), k) if k != FigureKind::Timeseries => Err(format!(
