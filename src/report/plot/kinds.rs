@@ -589,13 +589,11 @@ fn cdf(set: &ResultSet, f: &FigureSpec, ys: &[&ResultInfo]) -> Result<Option<Cha
         .collect();
     let names: Vec<&str> = ys.iter().map(|y| y.name.as_str()).collect();
     let per = match (&f.series, group_vars.is_empty()) {
-        (Some(s), _) => format!("each {s} value's"),
-        (None, true) => "all".to_string(),
-        (None, false) => "each point's".to_string(),
+        (Some(s), _) => format!("the samples of each {s} value, pooled over its runs"),
+        (None, true) => "all the samples".to_string(),
+        (None, false) => "the samples of each point, pooled over its runs".to_string(),
     };
-    let mut caption = format!(
-        "empirical CDF of {per} samples pooled over its runs ({n_samples} samples from {n_runs} runs)"
-    );
+    let mut caption = format!("empirical CDF of {per} ({n_samples} samples from {n_runs} runs)");
     if log_x {
         caption.push_str(&format!("; log x: the samples span {decades:.1} decades"));
     }
