@@ -79,8 +79,8 @@ fn each_figure_of_the_list_is_drawn_into_its_own_files() {
         &[
             "rtt.p50, rtt.p99 (",
             "goodput (Mbit/s)",
-            "rtt.p99 · pfifo",
-            "goodput · fq",
+            "rtt.p99 · qdisc=pfifo",
+            "goodput · qdisc=fq",
             "dashed lines: the right axis",
             ">rate<",
         ],
@@ -91,8 +91,8 @@ fn each_figure_of_the_list_is_drawn_into_its_own_files() {
         &[
             "goodput (Mbit/s)",
             "each marker is one run (8 runs)",
-            ">fq<",
-            ">pfifo<",
+            ">qdisc=fq<",
+            ">qdisc=pfifo<",
         ],
     );
     has(

@@ -194,7 +194,6 @@ fn groups<'a>(
         let entry = by.entry(key).or_insert_with(|| {
             let l = match vars.len() {
                 0 => "all runs".to_string(),
-                1 => label(vars[0], &vals[0]),
                 _ => vars
                     .iter()
                     .zip(&vals)
@@ -776,6 +775,59 @@ mod tests {
         let c = ecdf(&[3.0, 1.0, 2.0, 2.0, f64::NAN]);
         assert_eq!(c, vec![(1.0, 0.25), (2.0, 0.75), (3.0, 1.0)]);
         assert!(ecdf(&[]).is_empty());
+    }
+
+    /// The ECDF against numpy's: at each distinct sorted value, the fraction of samples at or
+    /// below it (`searchsorted(sorted, x, side="right") / n`). Skipped, saying so, where
+    /// python3 has no numpy, unless MPF_REQUIRE_SCIPY is set (CI sets it).
+    #[test]
+    fn ecdf_matches_numpy() {
+        use std::io::Write;
+        use std::process::{Command, Stdio};
+        let numpy = Command::new("python3")
+            .args(["-c", "import numpy"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !numpy {
+            assert!(
+                std::env::var_os("MPF_REQUIRE_SCIPY").is_none(),
+                "MPF_REQUIRE_SCIPY is set but python3 cannot import numpy"
+            );
+            eprintln!("SKIPPED ecdf_matches_numpy: python3 cannot import numpy");
+            return;
+        }
+        let mut rng = fastrand::Rng::with_seed(7);
+        // Ties (rounded values) and a heavy tail, as latencies have.
+        let values: Vec<f64> = (0..500)
+            .map(|_| ((-(1.0 - rng.f64()).ln() * 3.0).exp() * 10.0).round() / 10.0)
+            .collect();
+        let script = "import json, sys, numpy as np\n\
+v = np.sort(np.array(json.load(sys.stdin)))\n\
+x = np.unique(v)\n\
+print(json.dumps([[float(a), float(b)] for a, b in zip(x, np.searchsorted(v, x, side='right') / len(v))]))";
+        let mut child = Command::new("python3")
+            .args(["-c", script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(serde_json::to_string(&values).unwrap().as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        let expected: Vec<(f64, f64)> = serde_json::from_slice(&out.stdout).unwrap();
+        let got = ecdf(&values);
+        assert_eq!(got.len(), expected.len());
+        assert!(got.len() < values.len(), "the sample has ties");
+        for (g, e) in got.iter().zip(&expected) {
+            assert_eq!(g.0, e.0);
+            assert!((g.1 - e.1).abs() < 1e-12, "{g:?} {e:?}");
+        }
     }
 
     #[test]
