@@ -12,6 +12,10 @@ use super::raw::RawPlot;
 use crate::error::{Error, Result};
 use crate::model::{FigureKind, FigureSpec, Plot, ResultInfo, RunPick};
 
+/// The most results one figure draws.
+pub const MAX_FIGURE_RESULTS: usize = 24;
+pub use super::raw::MAX_FIGURES;
+
 /// The most runs a `timeseries` figure draws.
 pub const MAX_FIGURE_RUNS: usize = 100;
 

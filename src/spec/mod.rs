@@ -15,6 +15,7 @@ mod validate;
 pub use cluster::{load_cluster, parse_cluster, Cluster};
 pub use de::{parse_duration, read_input as read_input_file, shown as shown_text, MAX_DURATION};
 pub use experiment::*;
+pub use figures::{MAX_FIGURES, MAX_FIGURE_RESULTS, MAX_FIGURE_RUNS};
 pub use validate::{check_templates, load_experiment, parse_experiment};
 #[cfg(test)]
 mod tests;

@@ -24,6 +24,7 @@ pub const MAX_TRACES: usize = 12;
 pub const MAX_TRACE_POINTS: usize = 2000;
 /// The most samples pooled into one CDF curve.
 pub const MAX_POOLED: usize = 2_000_000;
+use crate::spec::{MAX_FIGURES, MAX_FIGURE_RESULTS, MAX_FIGURE_RUNS};
 
 /// A drawn figure: one result's graph, or a chart.
 #[derive(Debug, Clone)]
@@ -81,6 +82,7 @@ pub fn made(set: &ResultSet) -> Vec<std::result::Result<Made, String>> {
     let is_var = |n: &str| set.manifest.variables.iter().any(|v| v.name == n);
     plot.figures(&is_var)
         .into_iter()
+        .take(MAX_FIGURES)
         .map(|f| {
             let name = figure_name(f);
             match make(set, f) {
@@ -98,6 +100,12 @@ pub fn make(set: &ResultSet, f: &FigureSpec) -> Result<Option<Drawing>> {
     let Some(first) = ys.first() else {
         return Err(Error::Usage("a figure needs y".into()));
     };
+    if ys.len() > MAX_FIGURE_RESULTS {
+        return Err(Error::Usage(format!(
+            "y lists {} results, more than the {MAX_FIGURE_RESULTS} one figure draws",
+            ys.len()
+        )));
+    }
     let x_is_var = f.x.as_deref().is_none_or(|x| variable(set, x).is_some());
     let kind = f.kind_with(x_is_var);
     let hints = PlotSpec {
@@ -633,6 +641,7 @@ fn chosen_runs<'a>(set: &'a ResultSet, pick: Option<&RunPick>) -> Result<Vec<&'a
         Some(RunPick::First(n)) => Ok(ok.into_iter().take(*n).collect()),
         Some(RunPick::List(ids)) => ids
             .iter()
+            .take(MAX_FIGURE_RUNS)
             .map(|i| {
                 set.records.iter().find(|r| r.index == *i).ok_or_else(|| {
                     Error::Usage(format!(
