@@ -269,3 +269,56 @@ pub fn value_text(v: &Value) -> String {
         other => other.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plot(json: &str) -> Plot {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn an_old_single_object_is_the_hints_and_a_list_holds_figures() {
+        let is_var = |n: &str| n == "rate" || n == "qdisc";
+        // What manifests recorded before figures were a list: hints, no figure.
+        let old = plot(r#"{"x": "rate", "y": "goodput", "series": null, "stat": "median"}"#);
+        assert_eq!(old.hints(&is_var).y.as_deref(), Some("goodput"));
+        assert_eq!(old.hints(&is_var).stat, Some(Stat::Median));
+        assert!(old.figures(&is_var).is_empty());
+        // Alone, an object with a kind, several y or x a result is a figure.
+        for one in [
+            r#"{"y": "rtt", "kind": "cdf"}"#,
+            r#"{"x": "rate", "y": ["a", "b"]}"#,
+            r#"{"x": "goodput", "y": "p99"}"#,
+        ] {
+            let p = plot(one);
+            assert_eq!(p.figures(&is_var).len(), 1, "{one}");
+            assert_eq!(p.hints(&is_var), PlotHints::default(), "{one}");
+        }
+        let list = plot(
+            r#"[{"x": "rate", "y": "a"}, {"results": ["a"], "x": "qdisc"}, {"y": "r", "kind": "timeseries", "runs": [1, 2]}]"#,
+        );
+        let figs = list.figures(&is_var);
+        assert_eq!(figs.len(), 2);
+        assert_eq!(figs[1].runs, Some(RunPick::List(vec![1, 2])));
+        let hints = list.hints(&is_var);
+        assert_eq!(hints.results, Some(vec!["a".to_string()]));
+        assert_eq!(hints.x.as_deref(), Some("qdisc"));
+        // Recorded as a list, `y` always a list.
+        let text = serde_json::to_string(&old).unwrap();
+        assert!(
+            text.starts_with("[{") && text.contains(r#""y":["goodput"]"#),
+            "{text}"
+        );
+        assert_eq!(plot(&text), old);
+    }
+
+    #[test]
+    fn the_kind_defaults_to_scatter_against_a_result() {
+        let f: FigureSpec = serde_json::from_str(r#"{"x": "goodput", "y": "p99"}"#).unwrap();
+        assert_eq!(f.kind_with(false), FigureKind::Scatter);
+        assert_eq!(f.kind_with(true), FigureKind::Line);
+        assert!(serde_json::from_str::<FigureSpec>(r#"{"y": "a", "colour": 1}"#).is_err());
+    }
+}
