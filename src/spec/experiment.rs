@@ -414,7 +414,7 @@ pub struct Experiment {
     pub files: Vec<FileSpec>,
     pub retries: u32,
     pub on_failure: OnFailure,
-    pub plot: Option<PlotHints>,
+    pub plot: Option<crate::model::Plot>,
     /// Settings every machine must have (SPEC §12.1), checked before the first run.
     pub require: Vec<Requirement>,
     /// Grace period between TERM and KILL when stopping processes.

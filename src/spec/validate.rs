@@ -294,7 +294,7 @@ pub fn parse_experiment(path: &Path, source: &str) -> Result<Experiment> {
             None => 0,
         },
         on_failure: raw.on_failure.unwrap_or_default(),
-        plot: raw.plot.as_ref().map(|p| p.value.clone()),
+        plot: None,
         require: requirements(&cx, &raw.require)?,
         kill_grace: Duration::from_secs(2),
         warmup: super::design::warmup(path, raw.runs.as_ref())?,
@@ -313,7 +313,7 @@ pub fn parse_experiment(path: &Path, source: &str) -> Result<Experiment> {
         exp.monitor = Some(super::monitor::check_monitor(path, m, &known)?);
     }
     if let Some(p) = &raw.plot {
-        check_plot(&cx, p, &exp)?;
+        exp.plot = Some(super::figures::check(path, p, &exp)?);
     }
     if let Some(problem) = super::size::size_problem(&exp) {
         let at = match (problem.variable, &raw.runs) {
@@ -363,17 +363,6 @@ fn requirements(
         });
     }
     Ok(out)
-}
-
-fn check_plot(cx: &Ctx, p: &Spanned<PlotHints>, exp: &Experiment) -> Result<()> {
-    for (key, v) in [("x", &p.value.x), ("series", &p.value.series)] {
-        if let Some(v) = v {
-            if exp.variable(v).is_none() {
-                return Err(cx.err(p, format!("plot {key}: no variable named '{v}'")));
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Checks every template and condition for names that will not exist at run time.

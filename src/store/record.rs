@@ -326,7 +326,7 @@ pub struct Manifest {
     /// The experiment's `plot:` hints, so that graphs of the set need no second reading of
     /// its experiment file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub plot: Option<PlotHints>,
+    pub plot: Option<crate::model::Plot>,
     /// The experiment's `require:` against the machines, when it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requirements: Option<Requirements>,

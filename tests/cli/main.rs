@@ -12,6 +12,7 @@ mod errors;
 mod examples;
 mod export;
 mod fanout;
+mod figures;
 mod fixtures;
 mod fuzz;
 mod fuzz_extract;

@@ -25,7 +25,8 @@ pub fn draw(
     labels: [String; 2],
     results: &[String],
 ) -> Vec<Drawn> {
-    let hinted_x = base.manifest.plot.as_ref().and_then(|p| p.x.clone());
+    let is_variable = |n: &str| base.manifest.variables.iter().any(|v| v.name == n);
+    let hinted_x = (base.manifest.plot.as_ref()).and_then(|p| p.hints(&is_variable).x);
     let merged = overlay::merge_unchecked(vec![base, new], &labels);
     let set = &merged.set;
     let hints = PlotSpec {

@@ -1,5 +1,6 @@
 //! The offline HTML report (`mpf report`).
 
+pub mod figures;
 pub mod monitor;
 pub mod page;
 pub mod profiles;
