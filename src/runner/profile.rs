@@ -115,10 +115,13 @@ pub async fn enter_block(
     block: &Block,
 ) -> Result<std::result::Result<(), String>> {
     let name = variable_name(exp);
-    control.emit(Event::Note(format!(
-        "block {} of {}: switching to {name} = {}",
-        block.number, block.of, block.label
-    )));
+    control.emit(Event::Block {
+        variable: name.to_string(),
+        value: block.value.clone(),
+        label: block.label.clone(),
+        number: block.number,
+        of: block.of,
+    });
     let switched = run_phase(exp, machines, writer, control, block, Phase::Switch).await;
     let (error, interrupted) = match switched {
         Ok(()) => (None, false),
