@@ -91,7 +91,7 @@ async fn run_phase(
     block: &Block,
     phase: Phase,
 ) -> Result<()> {
-    crate::runner::setup::run_switch_entries(
+    crate::runner::setup::run_entries(
         exp,
         &entries(exp, phase == Phase::Revert),
         phase,
@@ -99,9 +99,10 @@ async fn run_phase(
         &writer.manifest.id,
         &writer.dir().join("switch"),
         control,
-        (variable_name(exp), &block.value),
+        Some((variable_name(exp), &block.value)),
     )
     .await
+    .map(drop)
 }
 
 /// Switches the machines to `block`'s value: its `run` entries (logs in `switch/`), then the
