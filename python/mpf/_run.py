@@ -156,6 +156,9 @@ class _Progress:
         elif kind == "limits":
             for text in ev.get("lines", []):
                 self.line(text)
+        elif kind == "block":
+            self.line(f"block {ev['number']} of {ev['of']}: switching to "
+                      f"{ev['variable']} = {ev['label']}")
         elif kind == "note":
             self.line(ev["message"])
         elif kind == "warning":

@@ -361,7 +361,7 @@ impl Rounds<'_> {
                     warmup_dropped: Default::default(),
                     extraction_failed: false,
                 };
-                let failure = Failure::new(FailureKind::Prepare, error);
+                let failure = Failure::new(FailureKind::Switch, error);
                 let early = std::mem::replace(&mut progress.early, EarlyStop::new(true, 0));
                 let flow = record_run(exp, writer, control, record, Some(failure), progress);
                 progress.early = early;

@@ -91,7 +91,7 @@ async fn run_phase(
     block: &Block,
     phase: Phase,
 ) -> Result<()> {
-    crate::runner::setup::run_switch_entries(
+    crate::runner::setup::run_entries(
         exp,
         &entries(exp, phase == Phase::Revert),
         phase,
@@ -99,9 +99,10 @@ async fn run_phase(
         &writer.manifest.id,
         &writer.dir().join("switch"),
         control,
-        (variable_name(exp), &block.value),
+        Some((variable_name(exp), &block.value)),
     )
     .await
+    .map(drop)
 }
 
 /// Switches the machines to `block`'s value: its `run` entries (logs in `switch/`), then the
@@ -115,10 +116,13 @@ pub async fn enter_block(
     block: &Block,
 ) -> Result<std::result::Result<(), String>> {
     let name = variable_name(exp);
-    control.emit(Event::Note(format!(
-        "block {} of {}: switching to {name} = {}",
-        block.number, block.of, block.label
-    )));
+    control.emit(Event::Block {
+        variable: name.to_string(),
+        value: block.value.clone(),
+        label: block.label.clone(),
+        number: block.number,
+        of: block.of,
+    });
     let switched = run_phase(exp, machines, writer, control, block, Phase::Switch).await;
     let (error, interrupted) = match switched {
         Ok(()) => (None, false),

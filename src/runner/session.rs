@@ -538,8 +538,8 @@ impl Prepared {
                 .unwrap_or_default();
             s.push_str(&format!("  {} = {shown}{when}\n", v.name));
         }
-        s.push_str(&self.describe_amount());
         s.push_str(&crate::runner::profile::describe(exp, plan));
+        s.push_str(&self.describe_amount());
         if plan.runs.is_empty() {
             return s;
         }

@@ -251,38 +251,11 @@ pub async fn run_cleanup(
     Ok(())
 }
 
-/// Runs a profile's entries (`Phase::Switch`: its `run` entries, stopped by a cancel;
-/// `Phase::Revert`: its `revert` entries, to their end) as setup entries that see `variable`
-/// at `value`.
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn run_switch_entries(
-    exp: &Experiment,
-    entries: &[SetupStep],
-    phase: Phase,
-    machines: &Machines,
-    set_id: &str,
-    log_dir: &Path,
-    control: &Control,
-    current: (&str, &Value),
-) -> Result<()> {
-    run_entries(
-        exp,
-        entries,
-        phase,
-        machines,
-        set_id,
-        log_dir,
-        control,
-        Some(current),
-    )
-    .await?;
-    Ok(())
-}
-
 /// Runs `entries` in order; they see the first value of each variable, and `current`'s
-/// variable at its value.
+/// variable at its value (a profile's block: `Phase::Switch`, stopped by a cancel like setup,
+/// or `Phase::Revert`, run to its end like cleanup).
 #[allow(clippy::too_many_arguments)]
-async fn run_entries(
+pub(crate) async fn run_entries(
     exp: &Experiment,
     entries: &[SetupStep],
     phase: Phase,

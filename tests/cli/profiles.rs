@@ -154,8 +154,26 @@ fn a_failed_switch_fails_only_its_block_with_its_output() {
     let dir = Sandbox::new();
     let fail = r#"test '{{ profile }}' != b || { echo broken-b-switch; exit 3; };"#;
     let exp = experiment(&dir, fail, "0");
-    let err = exits(dir.mpf().arg("run").arg(&exp).arg("-q"), 1);
+    let err = exits(
+        dir.mpf().arg("run").arg(&exp).args(["--progress", "json"]),
+        1,
+    );
     assert!(err.contains("broken-b-switch"), "{err}");
+    // The event stream: each block with its typed value, the b runs failing as `switch`.
+    let events: Vec<Value> = err
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let blocks: Vec<&Value> = events.iter().filter(|e| e["event"] == "block").collect();
+    assert_eq!(blocks.len(), 3);
+    assert!(blocks
+        .iter()
+        .all(|b| b["variable"] == "profile" && b["of"] == 3 && b["value"].is_string()));
+    let switch_failures = events
+        .iter()
+        .filter(|e| e["event"] == "run" && e["failure"]["kind"] == "switch")
+        .count();
+    assert_eq!(switch_failures, 4);
     let set = only_set(dir.path());
     let recs = journal(&set);
     assert_eq!(recs.len(), 12, "every run recorded");
