@@ -9,23 +9,7 @@ use crate::store::HostFacts;
 /// Prints `key=value` lines; every probe tolerates missing files and tools.
 pub const FACTS_SCRIPT: &str = include_str!("facts.sh");
 
-/// The settings that change performance results (SPEC §12.1), as `require:` names them.
-pub const SETTINGS: &[&str] = &[
-    "governor",
-    "freq_min_khz",
-    "freq_max_khz",
-    "turbo",
-    "smt",
-    "thp",
-    "isolcpus",
-    "nohz_full",
-    "mitigations",
-    "irqbalance",
-    "swap",
-];
-
-/// A setting that could not be read.
-pub const UNKNOWN: &str = "unknown";
+pub use crate::model::{SETTINGS, UNKNOWN};
 
 /// `isolcpus=2-3` of a kernel command line, or None.
 fn cmdline_value(cmdline: &str, key: &str) -> Option<String> {
@@ -90,7 +74,9 @@ pub async fn gather(t: &dyn Transport, roles: Vec<String>, interfaces: &[String]
     let name = t.name().to_string();
     let env = [("MPF_FACT_IFACES".to_string(), interfaces.join(" "))];
     let Ok(mut p) = t.spawn(FACTS_SCRIPT, &env, &[]).await else {
-        return parse(&name, roles, "");
+        let mut facts = parse(&name, roles, "");
+        facts.settings.extend(t.facts());
+        return facts;
     };
     let pgid = p.pgid;
     let waited = tokio::time::timeout(Duration::from_secs(20), p.wait()).await;
@@ -99,7 +85,9 @@ pub async fn gather(t: &dyn Transport, roles: Vec<String>, interfaces: &[String]
     }
     let out = p.finish(waited.is_err()).await;
     t.stop_group(pgid, Duration::ZERO).await;
-    parse(&name, roles, &String::from_utf8_lossy(&out.stdout))
+    let mut facts = parse(&name, roles, &String::from_utf8_lossy(&out.stdout));
+    facts.settings.extend(t.facts());
+    facts
 }
 
 #[cfg(test)]

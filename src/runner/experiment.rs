@@ -11,11 +11,12 @@ use serde_json::Value;
 use crate::design::{Design, Next, Outcome};
 use crate::error::Result;
 use crate::facts;
+use crate::machines::Machines;
 use crate::plan::{Plan, PlannedRun};
 use crate::runner::events::{Control, Event, Failure, FailureKind};
-use crate::runner::machines::Machines;
 use crate::runner::run::{RunEnv, RunOutcome};
 use crate::spec::{Experiment, OnFailure};
+use crate::store::layout::RunId;
 use crate::store::writer::SetWriter;
 use crate::store::{
     now_rfc3339, point_values, run_results, Manifest, ResultInfo, RunRecord, RunStatus, SetStatus,
@@ -123,7 +124,7 @@ pub(crate) async fn gather_facts(machines: &Machines, writer: &mut SetWriter) ->
 /// concurrently (`fanout` at a time), by machine name.
 pub(crate) async fn host_facts(machines: &Machines) -> Vec<crate::store::HostFacts> {
     let mut set = JoinSet::new();
-    let fanout = crate::runner::fanout::Fanout::new(machines.fanout);
+    let fanout = crate::machines::fanout::Fanout::new(machines.fanout);
     for (t, roles) in machines.machines() {
         let t = Arc::clone(&t);
         let ifaces = machines.interfaces_of(&t);
@@ -256,6 +257,8 @@ struct Progress {
     deadline: Option<crate::runner::deadline::Deadline>,
     /// How long runs took, for the time limit.
     estimates: crate::runner::deadline::Estimates,
+    /// `runs: {warmup: N}`: the discarded runs each point still needs.
+    warmups: crate::runner::warmup::Warmups,
 }
 
 /// Runs the design's rounds until it asks for nothing more, appending each run to `writer`
@@ -289,6 +292,7 @@ pub async fn run_experiment(
             Some(_) => crate::runner::deadline::Estimates::from_records(writer.records()),
             None => Default::default(),
         },
+        warmups: crate::runner::warmup::Warmups::load(writer.dir(), exp.warmup)?,
     };
     if let Some(d) = &progress.deadline {
         control.emit(Event::Note(d.describe(std::time::SystemTime::now())));
@@ -465,6 +469,14 @@ async fn run_round(
             progress.summary.deadline = Some(stop);
             return Ok(Flow::Stop);
         }
+        let variables = &writer.manifest.variables;
+        if !(progress.warmups)
+            .before(&env, run, &point, variables, control)
+            .await?
+        {
+            progress.summary.interrupted = true;
+            return Ok(Flow::Stop);
+        }
         let started = now_rfc3339();
         let clock = std::time::Instant::now();
         let Some((outcome, attempts)) = attempt(&env, run, exp.retries, control).await else {
@@ -479,8 +491,8 @@ async fn run_round(
                 control.emit(Event::Finished);
                 let _ = writer.finish(SetStatus::Incomplete);
                 return Err(crate::error::Error::AllocationEnded(format!(
-                    "{why}: run {:04} and the runs after it were not recorded; continue the set in a new allocation with `mpf run --resume {set_id} -c CLUSTER` (a cluster file of the new job)",
-                    run.index
+                    "{why}: run {} and the runs after it were not recorded; continue the set in a new allocation with `mpf run --resume {set_id} -c CLUSTER` (a cluster file of the new job)",
+                    RunId(run.index)
                 )));
             }
         }
@@ -501,29 +513,14 @@ async fn run_round(
         add_result_infos(exp, &mut writer.manifest.results, &outcome.results);
         for n in &outcome.notes {
             // Warned as well as recorded, so that a refused name doesn't go unnoticed.
-            control.emit(Event::Warning(format!("run {:04}: {n}", run.index)));
+            control.emit(Event::Warning(format!("run {}: {n}", RunId(run.index))));
         }
         if progress.deadline.is_some() {
             let key = crate::runner::deadline::point_key(&point);
             progress.estimates.observe(&key, clock.elapsed());
         }
         let failure = outcome.failure.clone();
-        let record = RunRecord {
-            index: run.index,
-            point_index: run.point,
-            point,
-            repetition: run.repetition,
-            status: outcome.status,
-            attempts,
-            results: outcome.results,
-            steps: outcome.steps,
-            started,
-            ended: now_rfc3339(),
-            error: outcome.failure.as_ref().map(|f| f.message.clone()),
-            notes: outcome.notes,
-            warmup_dropped: outcome.warmup_dropped,
-            extraction_failed: outcome.extraction_failed,
-        };
+        let record = crate::runner::warmup::record(run, point, outcome, attempts, started);
         if let Flow::Stop = record_run(exp, writer, control, record, failure, progress)? {
             return Ok(Flow::Stop);
         }

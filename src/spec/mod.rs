@@ -2,14 +2,18 @@
 //! diagnostics with file:line:col.
 
 pub mod cluster;
+pub mod container;
 mod de;
 pub mod derived;
 pub mod design;
 pub mod experiment;
 mod figures;
+pub mod hostlist;
 pub mod hosts;
+pub mod json_path;
 pub mod monitor;
 mod raw;
+pub mod size;
 mod validate;
 
 pub use cluster::{load_cluster, parse_cluster, Cluster};

@@ -40,7 +40,7 @@ pub struct RunSeries {
 }
 
 pub fn series_path(set_dir: &Path, index: usize) -> PathBuf {
-    crate::runner::run::run_dir(set_dir, index).join(SERIES_FILE)
+    crate::store::layout::run_dir(set_dir, index).join(SERIES_FILE)
 }
 
 /// The series results of `record` as rows, in the record's result order; `None` when it

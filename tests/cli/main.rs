@@ -3,6 +3,7 @@
 mod adaptive;
 mod common;
 mod compare;
+mod containers;
 mod count;
 mod deadline;
 mod docs;
@@ -34,3 +35,4 @@ mod slurm;
 mod ssh;
 mod store;
 mod timeseries;
+mod views;

@@ -7,7 +7,7 @@ use crate::report::plot::kinds::{self, Drawing};
 use crate::report::plot::{chart, render};
 use crate::store::ResultSet;
 
-use crate::report::text::escape_html as esc;
+use crate::text::escape_html as esc;
 
 /// The section's HTML; empty when `plot:` lists no figure.
 pub fn section(set: &ResultSet) -> String {

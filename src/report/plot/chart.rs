@@ -92,7 +92,7 @@ fn range(values: impl Iterator<Item = f64>, log: bool, zero_ok: bool) -> (f64, f
         let span = if hi > lo { hi - lo } else { 1.0 };
         return (lo - 0.04 * span, hi + 0.04 * span);
     }
-    linear_y_range(Kind::Line, lo, hi)
+    linear_y_range(Kind::Line, lo, hi, false)
 }
 
 fn ticks(log: bool, (lo, hi): (f64, f64)) -> Vec<f64> {

@@ -6,6 +6,7 @@ pub mod figure;
 pub mod kinds;
 pub mod limits;
 pub mod output;
+pub mod overlay;
 pub mod provenance;
 pub mod render;
 pub mod spec;
