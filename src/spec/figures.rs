@@ -16,6 +16,9 @@ use crate::model::{FigureKind, FigureSpec, Plot, ResultInfo, RunPick};
 pub const MAX_FIGURE_RESULTS: usize = 24;
 pub use super::raw::MAX_FIGURES;
 
+/// The unit of a `mon.*` result at load, left out of the count of a figure's units.
+const UNKNOWN_UNIT: &str = "\0unknown";
+
 /// The most runs a `timeseries` figure draws.
 pub const MAX_FIGURE_RUNS: usize = 100;
 
@@ -63,11 +66,10 @@ impl Names {
         });
         match declared {
             Some(r) => Some(r.clone()),
+            // A monitoring summary: its unit is the monitor's to say (not known here).
             None if self.monitored && name.starts_with("mon.") => Some(ResultInfo {
                 name: name.to_string(),
-                unit: crate::monitor::result_info(name)
-                    .map(|i| i.unit)
-                    .unwrap_or_default(),
+                unit: UNKNOWN_UNIT.to_string(),
                 better: Default::default(),
                 series: false,
             }),
@@ -181,7 +183,7 @@ fn check_entry(f: &FigureSpec, names: &Names) -> std::result::Result<(), String>
         ));
     }
     let mut units: BTreeMap<String, Vec<&str>> = BTreeMap::new();
-    for r in &ys {
+    for r in ys.iter().filter(|r| r.unit != UNKNOWN_UNIT) {
         units.entry(r.unit.clone()).or_default().push(&r.name);
     }
     if units.len() > 2 {
