@@ -1291,7 +1291,10 @@ mod tests {
     #[test]
     fn mon_results_have_units_and_directions() {
         let i = result_info("mon.cpu.max.server").unwrap();
-        assert_eq!((i.unit.as_str(), i.better), ("%", crate::model::Better::Lower));
+        assert_eq!(
+            (i.unit.as_str(), i.better),
+            ("%", crate::model::Better::Lower)
+        );
         assert_eq!(result_info("mon.net.rx.client").unwrap().unit, "bit/s");
         assert_eq!(result_info("mon.mem.a").unwrap().unit, "B");
         assert!(result_info("monitor.x").is_none());

@@ -63,6 +63,7 @@ impl Names {
         });
         match declared {
             Some(r) => Some(r.clone()),
+            // A monitoring summary, with the unit the monitor gives it.
             None if self.monitored && name.starts_with("mon.") => Some(ResultInfo {
                 name: name.to_string(),
                 unit: super::monitor::result_info(name)
@@ -181,7 +182,7 @@ fn check_entry(f: &FigureSpec, names: &Names) -> std::result::Result<(), String>
         ));
     }
     let mut units: BTreeMap<String, Vec<&str>> = BTreeMap::new();
-    for r in &ys {
+    for r in ys.iter() {
         units.entry(r.unit.clone()).or_default().push(&r.name);
     }
     if units.len() > 2 {

@@ -25,8 +25,7 @@ pub fn draw(
     labels: [String; 2],
     results: &[String],
 ) -> Vec<Drawn> {
-    let is_variable = |n: &str| base.manifest.variables.iter().any(|v| v.name == n);
-    let hinted_x = (base.manifest.plot.as_ref()).and_then(|p| p.hints(&is_variable).x);
+    let hinted_x = PlotSpec::from_result_set(&base).and_then(|p| p.x);
     let merged = overlay::merge_unchecked(vec![base, new], &labels);
     let set = &merged.set;
     let hints = PlotSpec {
