@@ -414,13 +414,13 @@ fn a_container_on_a_machine_reached_over_ssh() {
         bed.path(),
         "cluster.yaml",
         &format!(
-            "machines:\n  - hostname: {ip}\n{keys}    role: host\n  - hostname: c1\n    container: {{image: \"{image}\", options: [--network, host], host: {ip}}}\n    role: box\n"
+            "machines:\n  - hostname: {ip}\n{keys}    role: host\n  - hostname: c1\n    container: {{image: \"{image}\", options: [--network, host, --env, \"MPF_TEST=a b; $(id)\"], host: {ip}}}\n    role: box\n"
         ),
     );
     let exp = write(
         bed.path(),
         "e.yaml",
-        "name: ctr-remote\nruns: 2\nsteps:\n  - name: look\n    role: box\n    run: |\n      echo \"host=$(hostname) image=$(cat /etc/mpf-image) ip=$(ip -o -4 addr show | grep -c 10.77.)\"\n      echo back > \"$MPF_RUN_DIR/out.txt\"\n",
+        "name: ctr-remote\nruns: 2\nsteps:\n  - name: look\n    role: box\n    run: |\n      echo \"host=$(hostname) image=$(cat /etc/mpf-image) ip=$(ip -o -4 addr show | grep -c 10.77.) env=$MPF_TEST\"\n      echo back > \"$MPF_RUN_DIR/out.txt\"\n",
     );
     let out = bed
         .mpf()
@@ -445,7 +445,7 @@ fn a_container_on_a_machine_reached_over_ssh() {
         // name (mpf gives no --hostname with --network host).
         assert_eq!(
             stdout,
-            format!("host={here} image=image-remote ip=1\n"),
+            format!("host={here} image=image-remote ip=1 env=a b; $(id)\n"),
             "run {run}"
         );
         assert_eq!(
