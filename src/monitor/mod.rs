@@ -26,8 +26,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::exec::{process::SharedBuf, wrap_for, StepProc, Transport};
+use crate::machines::{Machines, RoleBinding};
 use crate::model::{Better, ResultInfo};
-use crate::runner::machines::{Machines, RoleBinding};
 use crate::spec::monitor::{Endpoint, Monitor};
 use rates::{CpuScope, Point, Tick, TickParser};
 
