@@ -22,7 +22,37 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::exec::sh_quote as q;
-use crate::spec::container::{options_name_the_host, Engine};
+
+/// The container engines mpf drives: both take the same `run`, `exec`, `rm` and `image
+/// inspect` command lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Podman,
+    Docker,
+}
+
+impl Engine {
+    /// The engine's program.
+    pub fn program(self) -> &'static str {
+        match self {
+            Engine::Podman => "podman",
+            Engine::Docker => "docker",
+        }
+    }
+}
+
+/// Whether the user's options set the container's host name themselves (or share the
+/// host's UTS namespace, where docker refuses a host name): mpf then gives none.
+pub fn options_name_the_host(options: &[String]) -> bool {
+    options.iter().enumerate().any(|(i, o)| {
+        let next = options.get(i + 1).map(String::as_str);
+        o == "-h"
+            || o.starts_with("--hostname")
+            || o.starts_with("--uts")
+            || matches!(o.as_str(), "--network=host" | "--net=host")
+            || (matches!(o.as_str(), "--network" | "--net") && next == Some("host"))
+    })
+}
 
 /// How a container machine's sessions are opened.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -280,6 +310,29 @@ mod tests {
             name: container_name("exp-20261207T071758Z-ab12", "c1"),
             hostname: "c1".into(),
             remote: false,
+        }
+    }
+
+    #[test]
+    fn options_that_name_the_host_are_seen() {
+        let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        for named in [
+            &["--hostname", "x"][..],
+            &["--hostname=x"],
+            &["-h", "x"],
+            &["--network", "host"],
+            &["--net=host"],
+            &["--uts=host"],
+        ] {
+            assert!(options_name_the_host(&v(named)), "{named:?}");
+        }
+        for not in [
+            &["--network", "bridge"][..],
+            &["-e", "hostname"],
+            &[],
+            &["--cpus", "2"],
+        ] {
+            assert!(!options_name_the_host(&v(not)), "{not:?}");
         }
     }
 
