@@ -147,7 +147,7 @@ class _Progress:
                     self.bar.write(text)
             else:
                 self.line(f"[{ev['done']}/{ev['total']}] {text}")
-        elif kind in ("setup", "cleanup"):
+        elif kind in ("setup", "cleanup", "switch", "revert"):
             state = "ok" if ev["ok"] else "FAILED"
             self.line(f"{kind} {ev['machine']}: {state} in {ev['seconds']:.1f}s")
         elif kind == "retrying":

@@ -131,6 +131,10 @@ impl std::fmt::Display for Failure {
 pub enum Phase {
     Setup,
     Cleanup,
+    /// A profile's `run` entries before a block of runs (SPEC §18.1).
+    Switch,
+    /// A profile's `revert` entries after a block.
+    Revert,
 }
 
 impl Phase {
@@ -138,6 +142,8 @@ impl Phase {
         match self {
             Phase::Setup => "setup",
             Phase::Cleanup => "cleanup",
+            Phase::Switch => "switch",
+            Phase::Revert => "revert",
         }
     }
 }

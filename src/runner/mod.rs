@@ -10,11 +10,13 @@ pub mod deadline;
 pub mod deploy;
 pub mod events;
 pub mod experiment;
+pub mod profile;
 pub mod reextract;
 pub mod require;
 pub mod run;
 pub mod session;
 pub mod setup;
+pub mod warmup;
 
 pub use crate::machines::Machines;
 pub use events::{Cancel, Control, Event, Reporter};

@@ -494,6 +494,7 @@ impl Prepared {
             }),
             limits: Vec::new(),
             sessions: Vec::new(),
+            blocks: Vec::new(),
         }
     }
 
@@ -538,6 +539,7 @@ impl Prepared {
             s.push_str(&format!("  {} = {shown}{when}\n", v.name));
         }
         s.push_str(&self.describe_amount());
+        s.push_str(&crate::runner::profile::describe(exp, plan));
         if plan.runs.is_empty() {
             return s;
         }

@@ -10,7 +10,8 @@ use serde_saphyr::Spanned;
 
 use super::de::{pos, shown};
 use crate::error::{Error, Result};
-pub use crate::exec::container::Engine;
+
+pub use crate::exec::container::{options_name_the_host, Engine};
 
 /// Where the engine runs.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,6 +11,7 @@ pub mod hostlist;
 pub mod hosts;
 pub mod json_path;
 pub mod monitor;
+mod profile;
 mod raw;
 pub mod size;
 mod validate;

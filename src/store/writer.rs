@@ -539,6 +539,7 @@ pub(crate) mod tests {
             search: None,
             limits: Vec::new(),
             sessions: Vec::new(),
+            blocks: Vec::new(),
         }
     }
 

@@ -2,5 +2,6 @@
 
 pub mod monitor;
 pub mod page;
+pub mod profiles;
 
 pub use page::{render, write_report};
