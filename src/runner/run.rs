@@ -168,9 +168,9 @@ pub fn taken_names<'a>(exp: &Experiment, roles: impl Iterator<Item = &'a str>) -
         }
         taken.insert(info.name);
     }
-    if exp.monitor.is_some() {
+    if let Some(m) = &exp.monitor {
         for role in &roles {
-            taken.extend(crate::monitor::result_names(role));
+            taken.extend(crate::monitor::result_names(role, &m.windows));
         }
     }
     taken
@@ -942,7 +942,8 @@ impl RunEnv<'_> {
         if let Some(mut m) = monitored {
             let first = steps.iter().filter_map(|s| s.start).reduce(f64::min);
             let window = (first.unwrap_or(0.0), steps_end);
-            if let Err(e) = m.finish(&dir, window, &mut all.values) {
+            let windows = exp.monitor.as_ref().map_or(&[][..], |m| &m.windows[..]);
+            if let Err(e) = m.finish(&dir, window, (windows, &steps), &mut all.values) {
                 storage_error = storage_error.or(Some(e));
             }
             notes.append(&mut m.notes);
