@@ -265,3 +265,87 @@ fn after_in(text: &str, label: &str) -> f64 {
         .parse()
         .unwrap()
 }
+
+/// numpy's default percentile: linear between the closest ranks.
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let rank = p / 100.0 * (sorted.len() - 1) as f64;
+    let (lo, hi) = (rank.floor() as usize, rank.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo as f64)
+}
+
+#[test]
+fn pgbench_example_runs_a_temporary_cluster_and_extracts_what_pgbench_printed() {
+    let initdb = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "command -v initdb || ls /usr/lib/postgresql/*/bin/initdb",
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !installed("pgbench") || !initdb {
+        eprintln!("SKIP: PostgreSQL's server is not installed (.ci/run installs it)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let sets = [
+        "clients=1,4".to_string(),
+        "time=1".to_string(),
+        "scale=1".to_string(),
+        format!("port={port}"),
+    ];
+    let (set, recs) = run_example(dir.path(), "pgbench", &sets);
+    assert_eq!(recs.len(), 4);
+    let mut modes = Vec::new();
+    for r in &recs {
+        let out = stored(&set, r, "client/bench.out");
+        let after = |label: &str| -> f64 {
+            let line = out.lines().find(|l| l.starts_with(label)).unwrap();
+            line[label.len()..]
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        let res = &r["results"];
+        same(&res["tps"], after("tps = "), "tps");
+        same(
+            &res["lat_avg"],
+            after("latency average = ") / 1e3,
+            "lat_avg",
+        );
+        // Read-only runs print pgbench's `-S` script name.
+        let read_only = out.contains("<builtin: select only>");
+        assert_eq!(r["point"]["mode"] == "read-only", read_only, "{out}");
+        modes.push(r["point"]["mode"].as_str().unwrap().to_string());
+        // The percentiles of the sampled transactions' latencies (microseconds).
+        let csv = stored(&set, r, "client/lat.csv");
+        let mut lat: Vec<f64> = csv.lines().skip(1).map(|l| l.parse().unwrap()).collect();
+        assert!(!lat.is_empty());
+        lat.sort_by(f64::total_cmp);
+        let p99 = res["lat.p99"].as_f64().unwrap();
+        assert!(
+            (p99 - percentile(&lat, 99.0) / 1e6).abs() <= 1e-9 * p99,
+            "p99"
+        );
+        // db and client share this machine: one sampler, both names, only cpu and net.
+        let mon = stored(&set, r, "monitor.csv");
+        assert!(mon
+            .lines()
+            .skip(1)
+            .all(|l| l.split(',').nth(1) == Some("db+client")));
+        same(
+            &res["mon.cpu.db"],
+            res["mon.cpu.client"].as_f64().unwrap(),
+            "cpu",
+        );
+        assert!(res.get("mon.mem.db").is_none());
+    }
+    modes.sort();
+    modes.dedup();
+    assert_eq!(modes, ["read-only", "read-write"]);
+    // Cleanup stopped the server and removed its directory.
+    assert!(!Path::new(&format!("/tmp/mpf-pgbench-{port}")).exists());
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+}
