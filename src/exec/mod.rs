@@ -3,6 +3,8 @@
 
 pub mod guard;
 pub mod local;
+#[cfg(test)]
+pub mod mock;
 pub mod process;
 pub mod slot;
 pub mod srun;

@@ -1,7 +1,8 @@
-//! Running experiments: one run (`run`), the loop over the plan with retries and
+//! Running experiments: one run (`run`: what a run needs; `attempt`: its phases), the loop over the plan with retries and
 //! cancellation (`experiment`), the role -> machine binding (`machines`), and the boundary with
 //! the caller: events and cancel (`events`).
 
+mod attempt;
 pub mod budget;
 pub mod count;
 pub mod deadline;

@@ -12,7 +12,6 @@ use tokio::task::JoinSet;
 
 use crate::error::Error;
 use crate::exec::{Output, StepProc, Transport};
-use crate::extract;
 use crate::plan::{Plan, PlannedRun};
 use crate::runner::events::{Failure, FailureKind};
 use crate::runner::machines::Machines;
@@ -56,7 +55,7 @@ pub struct RunOutcome {
 }
 
 /// A failure that is a machine's, not the run's: it stopped answering.
-fn machine_failure(e: &Error, host: &str) -> Option<FailureKind> {
+pub(crate) fn machine_failure(e: &Error, host: &str) -> Option<FailureKind> {
     matches!(e, Error::Unreachable(_)).then(|| FailureKind::MachineLost {
         machine: host.to_string(),
     })
@@ -67,26 +66,26 @@ pub fn run_dir(set_dir: &Path, index: usize) -> PathBuf {
     set_dir.join("runs").join(format!("{index:04}"))
 }
 
-struct Started {
-    step: usize,
-    role: String,
+pub(crate) struct Started {
+    pub(crate) step: usize,
+    pub(crate) role: String,
     /// Which machine of the role.
-    node: usize,
-    host: String,
-    transport: Arc<dyn Transport>,
-    proc: StepProc,
+    pub(crate) node: usize,
+    pub(crate) host: String,
+    pub(crate) transport: Arc<dyn Transport>,
+    pub(crate) proc: StepProc,
 }
 
-struct Done {
-    step: usize,
+pub(crate) struct Done {
+    pub(crate) step: usize,
     /// When the process started.
-    started: Instant,
-    role: String,
-    node: usize,
-    host: String,
-    out: Output,
-    background: bool,
-    teardown: bool,
+    pub(crate) started: Instant,
+    pub(crate) role: String,
+    pub(crate) node: usize,
+    pub(crate) host: String,
+    pub(crate) out: Output,
+    pub(crate) background: bool,
+    pub(crate) teardown: bool,
 }
 
 /// A `files:` entry rendered for one machine.
@@ -111,13 +110,13 @@ impl FileWrite {
 
 /// `from + d`, never a panic: durations from files are bounded at load (30 days), and this
 /// keeps an overflow impossible should one ever come from elsewhere.
-fn deadline(from: Instant, d: Duration) -> Instant {
+pub(crate) fn deadline(from: Instant, d: Duration) -> Instant {
     from.checked_add(d)
         .or_else(|| from.checked_add(crate::spec::MAX_DURATION))
         .unwrap_or(from)
 }
 
-async fn cancelled(rx: &mut watch::Receiver<bool>) {
+pub(crate) async fn cancelled(rx: &mut watch::Receiver<bool>) {
     if rx.wait_for(|v| *v).await.is_err() {
         std::future::pending::<()>().await;
     }
@@ -141,7 +140,7 @@ fn stderr_tail(err: &[u8]) -> String {
     format!(": {}", tail.join(" | "))
 }
 
-fn stream_name(ext: &str) -> &'static str {
+pub(crate) fn stream_name(ext: &str) -> &'static str {
     if ext == "out" {
         "stdout"
     } else {
@@ -190,7 +189,7 @@ fn ready_port(port: &crate::spec::Tpl, ctx: &minijinja::Value) -> Result<u16, St
 }
 
 /// Stops every group concurrently (TERM, grace, KILL); quick when they are already gone.
-async fn stop_all(groups: &[(Arc<dyn Transport>, i32)], grace: Duration) {
+pub(crate) async fn stop_all(groups: &[(Arc<dyn Transport>, i32)], grace: Duration) {
     let mut set = JoinSet::new();
     for (t, pgid) in groups {
         let (t, pgid) = (t.clone(), *pgid);
@@ -200,7 +199,7 @@ async fn stop_all(groups: &[(Arc<dyn Transport>, i32)], grace: Duration) {
 }
 
 impl RunEnv<'_> {
-    fn taken_names(&self) -> HashSet<String> {
+    pub(crate) fn taken_names(&self) -> HashSet<String> {
         let mut suffixes: Vec<String> = self.machines.roles.keys().cloned().collect();
         for (role, _, b) in self.machines.each_node() {
             if self.machines.nodes(role).len() > 1 {
@@ -211,7 +210,7 @@ impl RunEnv<'_> {
         taken_names(self.exp, suffixes.iter().map(String::as_str))
     }
 
-    fn base_context(&self, run: &PlannedRun) -> Map<String, Value> {
+    pub(crate) fn base_context(&self, run: &PlannedRun) -> Map<String, Value> {
         let mut ctx = self.plan.point(run.point);
         ctx.insert("labels".into(), Value::Object(self.plan.labels(run.point)));
         ctx.insert("roles".into(), self.roles_ctx.clone());
@@ -229,7 +228,7 @@ impl RunEnv<'_> {
 
     /// The run directory of machine `node` of `role`: inside the result set for local
     /// machines, under the machine's remote root otherwise (collected after the run).
-    fn role_dir(&self, role: &str, node: usize, dir: &Path) -> String {
+    pub(crate) fn role_dir(&self, role: &str, node: usize, dir: &Path) -> String {
         let t = &self.machines.nodes(role)[node].transport;
         let label = self.machines.node_label(role, node);
         match t.remote_root(self.set_id) {
@@ -246,7 +245,7 @@ impl RunEnv<'_> {
 
     /// The context of machine `node` of `role`; `count` is the step's `count:` at this run
     /// (`node.count` is then the machines that run it).
-    fn role_context(
+    pub(crate) fn role_context(
         &self,
         base: &Map<String, Value>,
         role: &str,
@@ -271,7 +270,7 @@ impl RunEnv<'_> {
 
     /// `role`, or `role (machine M)` for a remote machine or one of several, so that
     /// failures name the machine.
-    fn where_(&self, role: &str, node: usize) -> String {
+    pub(crate) fn where_(&self, role: &str, node: usize) -> String {
         let nodes = self.machines.nodes(role);
         let Some(b) = nodes.get(node) else {
             return role.to_string();
@@ -286,13 +285,17 @@ impl RunEnv<'_> {
     }
 
     /// Every machine of each role: what a step on `roles` runs on.
-    fn nodes_of(&self, roles: &[String]) -> Vec<(String, usize)> {
+    pub(crate) fn nodes_of(&self, roles: &[String]) -> Vec<(String, usize)> {
         self.first_nodes_of(roles, None)
     }
 
     /// The first `count` machines of each role (every one for `None`): what a step with
     /// `count:` runs on.
-    fn first_nodes_of(&self, roles: &[String], count: Option<usize>) -> Vec<(String, usize)> {
+    pub(crate) fn first_nodes_of(
+        &self,
+        roles: &[String],
+        count: Option<usize>,
+    ) -> Vec<(String, usize)> {
         roles
             .iter()
             .flat_map(|r| {
@@ -303,7 +306,7 @@ impl RunEnv<'_> {
     }
 
     /// Each step's `count:` at this run, checked against the size of each of its roles.
-    fn step_counts(
+    pub(crate) fn step_counts(
         &self,
         base: &Map<String, Value>,
     ) -> Result<Vec<Option<usize>>, (crate::error::Location, String)> {
@@ -331,7 +334,7 @@ impl RunEnv<'_> {
         Ok(out)
     }
 
-    fn resolve_roles(
+    pub(crate) fn resolve_roles(
         &self,
         sel: &RoleSel,
         base: &Map<String, Value>,
@@ -366,7 +369,7 @@ impl RunEnv<'_> {
         Ok(out)
     }
 
-    fn write_files(&self, base: &Map<String, Value>, dir: &Path) -> Result<(), String> {
+    pub(crate) fn write_files(&self, base: &Map<String, Value>, dir: &Path) -> Result<(), String> {
         let mut per_machine: Vec<Vec<FileWrite>> = Vec::new();
         for f in &self.exp.files {
             let roles = self.resolve_roles(&f.role, base)?;
@@ -408,7 +411,7 @@ impl RunEnv<'_> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    async fn spawn(
+    pub(crate) async fn spawn(
         &self,
         step_idx: usize,
         step: &Step,
@@ -468,7 +471,7 @@ impl RunEnv<'_> {
 
     /// Waits until a background step is ready: its port accepts connections or its output
     /// shows the log line. Fails if it exits first or the deadline passes.
-    async fn wait_ready(
+    pub(crate) async fn wait_ready(
         &self,
         ready: &Ready,
         s: &mut Started,
@@ -529,7 +532,7 @@ impl RunEnv<'_> {
     }
 
     /// Runs foreground processes to completion (or timeout / interrupt).
-    async fn wait_foreground(
+    pub(crate) async fn wait_foreground(
         &self,
         started: Vec<Started>,
         step: &Step,
@@ -605,7 +608,7 @@ impl RunEnv<'_> {
 
     /// The suffix of a step's results on one machine: `.role` when the step ran on several
     /// roles, then `.node` when that role has several machines (SPEC §10.1).
-    fn result_suffix(&self, done: &[Done], d: &Done) -> String {
+    pub(crate) fn result_suffix(&self, done: &[Done], d: &Done) -> String {
         let mut roles: Vec<&str> = done
             .iter()
             .filter(|o| !o.teardown && o.step == d.step)
@@ -627,356 +630,12 @@ impl RunEnv<'_> {
             .collect()
     }
 
-    /// Executes one attempt of a run.
+    /// Executes one attempt of a run (`runner::attempt`: its phases).
     pub async fn execute(&self, run: &PlannedRun) -> RunOutcome {
-        let exp = self.exp;
-        // The origin of the run's time axis (step starts, monitor.csv).
-        let run_start = Instant::now();
-        let mut cancel = self.cancel.clone();
-        let dir = run_dir(self.set_dir, run.index);
-        let base = self.base_context(run);
-        // Before anything of the run happens: a count beyond its role is the experiment's
-        // error, not the run's.
-        let counts = match self.step_counts(&base) {
-            Ok(c) => c,
-            Err(e) => return RunOutcome::refused(e),
-        };
-        let _ = std::fs::remove_dir_all(&dir);
-        let mut failure: Option<Failure> = None;
-        let mut interrupted = false;
-        let prepare = |m: String| Some(Failure::new(FailureKind::Prepare, m));
-        // What the run's journal record notes, and the reporter shows as warnings.
-        let mut notes: Vec<String> = Vec::new();
-
-        // Per-role run directories, then templated files.
-        let mut used_roles: Vec<String> = Vec::new();
-        for sel in exp
-            .steps
-            .iter()
-            .chain(&exp.teardown)
-            .map(|s| &s.role)
-            .chain(exp.files.iter().map(|f| &f.role))
-        {
-            match self.resolve_roles(sel, &base) {
-                Ok(rs) => {
-                    for r in rs {
-                        if !used_roles.contains(&r) {
-                            used_roles.push(r);
-                        }
-                    }
-                }
-                Err(m) => failure = failure.or(prepare(m)),
-            }
-        }
-        // The run's own directory holds the logs; each role's run_dir is created on its
-        // machine (for local roles the two are the same place).
-        let mut storage_error: Option<String> = None;
-        if let Err(e) = std::fs::create_dir(&dir).or_else(|_| std::fs::create_dir_all(&dir)) {
-            // The result set can't hold the run (a full disk): not the run's fault.
-            let m = format!("failed to create {}: {e}", dir.display());
-            storage_error = Some(m.clone());
-            failure = failure.or(Some(Failure::new(FailureKind::Storage, m)));
-        }
-        // Samplers start now, so that their first readings come while the run's directories
-        // and files are made.
-        let mut monitor = match (&exp.monitor, &failure) {
-            (Some(m), None) => Some(
-                crate::monitor::RunMonitor::start(m, self.machines, &used_roles, run_start).await,
-            ),
-            _ => None,
-        };
-        let mut remote_nodes: Vec<(String, usize)> = Vec::new();
-        for (r, node) in self.nodes_of(&used_roles) {
-            let t = &self.machines.nodes(&r)[node].transport;
-            let rd = self.role_dir(&r, node, &dir);
-            if t.remote_root(self.set_id).is_some() {
-                remote_nodes.push((r.clone(), node));
-            }
-            if let Err(e) = t.create_dir(&rd) {
-                let host = &self.machines.nodes(&r)[node].host;
-                let kind = machine_failure(&e, host).unwrap_or(FailureKind::Prepare);
-                failure = failure.or(Some(Failure::new(kind, e.to_string())));
-            }
-        }
-        if failure.is_none() {
-            failure = self.write_files(&base, &dir).err().and_then(prepare);
-        }
-
-        let mut groups: Vec<(Arc<dyn Transport>, i32)> = Vec::new();
-        let mut live: Vec<Started> = Vec::new();
-        let mut done: Vec<Done> = Vec::new();
-        let mut anchor = Instant::now();
-        if let Some(m) = monitor.as_mut() {
-            m.first_readings(cancel.clone()).await;
-        }
-        if failure.is_none() {
-            for (si, step) in exp.steps.iter().enumerate() {
-                if !step.delay.is_zero() {
-                    let target = deadline(anchor, step.delay);
-                    tokio::select! {
-                        _ = tokio::time::sleep_until(target.into()) => {}
-                        _ = cancelled(&mut cancel) => { interrupted = true; break; }
-                    }
-                }
-                let roles = match self.resolve_roles(&step.role, &base) {
-                    Ok(r) => r,
-                    Err(m) => {
-                        failure = prepare(m);
-                        break;
-                    }
-                };
-                let mut started = Vec::new();
-                for (role, node) in self.first_nodes_of(&roles, counts[si]) {
-                    match self
-                        .spawn(si, step, &role, node, &base, &dir, run, counts[si])
-                        .await
-                    {
-                        Ok(s) => {
-                            groups.push((s.transport.clone(), s.proc.pgid));
-                            started.push(s);
-                        }
-                        Err(m) => {
-                            failure = Some(m);
-                            break;
-                        }
-                    }
-                }
-                if step.background {
-                    anchor = Instant::now();
-                    if let (None, Some(ready)) = (&failure, &step.ready) {
-                        for s in started.iter_mut() {
-                            let r = tokio::select! {
-                                r = self.wait_ready(ready, s, &base) => r,
-                                _ = cancelled(&mut cancel) => { interrupted = true; Ok(()) }
-                            };
-                            if let Err(m) = r {
-                                failure = Some(Failure::new(
-                                    FailureKind::Ready {
-                                        step: step.name.clone(),
-                                    },
-                                    format!(
-                                        "step '{}' on {}: {m}",
-                                        step.name,
-                                        self.where_(&s.role, s.node)
-                                    ),
-                                ));
-                                break;
-                            }
-                            if interrupted {
-                                break;
-                            }
-                        }
-                    }
-                    live.extend(started);
-                } else {
-                    let (d, f, i) = self
-                        .wait_foreground(started, step, &mut cancel, false)
-                        .await;
-                    done.extend(d);
-                    failure = failure.or(f);
-                    interrupted |= i;
-                    anchor = Instant::now();
-                }
-                if failure.is_some() || interrupted {
-                    break;
-                }
-            }
-        }
-
-        // The samplers take a last reading as they stop, while teardown and collection go on.
-        let steps_end = run_start.elapsed().as_secs_f64();
-        let monitor_stop = monitor.map(|m| m.stop(exp.kill_grace));
-        // Stop background steps and anything foreground steps left behind.
-        stop_all(&groups, exp.kill_grace).await;
-        for s in live {
-            let started = s.proc.started;
-            let out = s.proc.finish(false).await;
-            done.push(Done {
-                step: s.step,
-                started,
-                role: s.role,
-                node: s.node,
-                host: s.host,
-                out,
-                background: true,
-                teardown: false,
-            });
-        }
-
-        // Teardown runs after every run, passed or failed (also when interrupted).
-        let mut td_groups = Vec::new();
-        for (ti, step) in exp.teardown.iter().enumerate() {
-            if !step.delay.is_zero() {
-                tokio::time::sleep(step.delay).await;
-            }
-            let roles = match self.resolve_roles(&step.role, &base) {
-                Ok(r) => r,
-                Err(m) => {
-                    notes.push(format!("teardown: {m}"));
-                    continue;
-                }
-            };
-            let mut started = Vec::new();
-            for (role, node) in self.nodes_of(&roles) {
-                match self
-                    .spawn(ti, step, &role, node, &base, &dir, run, None)
-                    .await
-                {
-                    Ok(s) => {
-                        td_groups.push((s.transport.clone(), s.proc.pgid));
-                        started.push(s);
-                    }
-                    Err(m) => notes.push(format!("teardown: {m}")),
-                }
-            }
-            let (d, f, _) = self.wait_foreground(started, step, &mut cancel, true).await;
-            if let Some(m) = f {
-                notes.push(format!("teardown {m}"));
-            }
-            done.extend(d);
-        }
-        stop_all(&td_groups, exp.kill_grace).await;
-
-        // Remote run directories come back into the result set, concurrently (`fanout` at a
-        // time).
-        let fanout = crate::runner::fanout::Fanout::new(self.machines.fanout);
-        let mut collect = JoinSet::new();
-        for (r, node) in &remote_nodes {
-            let t = self.machines.nodes(r)[*node].transport.clone();
-            let (remote, local, who) = (
-                self.role_dir(r, *node, &dir),
-                dir.join(self.machines.node_label(r, *node)),
-                self.where_(r, *node),
-            );
-            let host = self.machines.nodes(r)[*node].host.clone();
-            collect.spawn(fanout.clone().run_owned(async move {
-                t.collect_dir(&remote, &local).await.map_err(|e| {
-                    let kind = machine_failure(&e, &host).unwrap_or(FailureKind::Collection);
-                    Failure::new(kind, format!("run_dir of {who}: {e}"))
-                })
-            }));
-        }
-        while let Some(j) = collect.join_next().await {
-            if let Ok(Err(m)) = j {
-                if interrupted {
-                    notes.push(m.message);
-                } else {
-                    failure = failure.or(Some(m));
-                }
-            }
-        }
-
-        let monitored = match monitor_stop {
-            Some(h) => h.await.ok(),
-            None => None,
-        };
-
-        // Logs, step records, results.
-        let mut all = extract::Extracted::default();
-        let mut steps = Vec::new();
-        let taken = self.taken_names();
-        for d in &done {
-            let step = if d.teardown {
-                &exp.teardown[d.step]
-            } else {
-                &exp.steps[d.step]
-            };
-            let logs = [("out", &d.out.stdout_log), ("err", &d.out.stderr_log)];
-            for (ext, log) in logs {
-                let what = format!(
-                    "{} of step '{}' on {}",
-                    stream_name(ext),
-                    step.name,
-                    self.where_(&d.role, d.node)
-                );
-                if let Some(e) = &log.error {
-                    storage_error = storage_error.or(Some(e.clone()));
-                }
-                if log.dropped > 0 {
-                    notes.push(format!(
-                        "{what}: {} bytes beyond the log limit of {} bytes not stored",
-                        log.dropped,
-                        crate::exec::process::LOG_LIMIT
-                    ));
-                }
-            }
-            if d.teardown {
-                continue;
-            }
-            let nodes = self.machines.nodes(&d.role);
-            steps.push(StepRecord {
-                name: step.name.clone(),
-                role: d.role.clone(),
-                host: d.host.clone(),
-                node: (nodes.len() > 1).then(|| nodes[d.node].node.clone()),
-                exit: d.out.exit,
-                duration: d.out.duration.as_secs_f64(),
-                timed_out: d.out.timed_out,
-                background: d.background,
-                start: Some((d.started - run_start).as_secs_f64()),
-            });
-            let suffix = self.result_suffix(&done, d);
-            let mut inputs = extract::StoredStep::new(
-                dir.join(self.machines.node_label(&d.role, d.node)),
-                &step.name,
-                &d.role,
-                self.role_dir(&d.role, d.node, &dir),
-                self.role_context(&base, &d.role, d.node, &dir, counts[d.step]),
-            );
-            inputs.memory = Some((&d.out.stdout, &d.out.stderr));
-            all.absorb(
-                &step.name,
-                extract::extract(&inputs, &step.results, &suffix, &taken),
-            );
-            if !d.background {
-                let key = format!("{}.duration", step.name);
-                let secs = d.out.duration.as_secs_f64();
-                let prev = all.values.get(&key).and_then(Value::as_f64).unwrap_or(0.0);
-                if let Some(n) = serde_json::Number::from_f64(secs.max(prev)) {
-                    all.values.insert(key, Value::Number(n));
-                }
-            }
-        }
-        extract::across(&exp.steps, &steps, &mut all.values, &mut all.errors);
-        notes.append(&mut all.notes);
-        if let Some(mut m) = monitored {
-            let first = steps.iter().filter_map(|s| s.start).reduce(f64::min);
-            let window = (first.unwrap_or(0.0), steps_end);
-            let windows = exp.monitor.as_ref().map_or(&[][..], |m| &m.windows[..]);
-            if let Err(e) = m.finish(&dir, window, (windows, &steps), &mut all.values) {
-                storage_error = storage_error.or(Some(e));
-            }
-            notes.append(&mut m.notes);
-        }
-        crate::spec::derived::evaluate(
-            exp,
-            &self.plan.point(run.point),
-            &mut all.values,
-            &mut all.errors,
-        );
-        let extraction_failed = failure.is_none() && !interrupted && !all.errors.is_empty();
-        if extraction_failed {
-            failure = Some(Failure::new(FailureKind::Extraction, all.errors.join("; ")));
-        }
-        RunOutcome {
-            status: if failure.is_none() && !interrupted {
-                RunStatus::Ok
-            } else {
-                RunStatus::Failed
-            },
-            results: all.values,
-            steps,
-            failure: if interrupted {
-                Some(Failure::new(FailureKind::Interrupted, "interrupted"))
-            } else {
-                failure
-            },
-            interrupted,
-            notes,
-            storage_error,
-            warmup_dropped: all.warmup_dropped,
-            extraction_failed,
-            input_error: None,
+        match crate::runner::attempt::Attempt::new(self, run) {
+            Ok(attempt) => attempt.run().await,
+            // A count beyond its role is the experiment's error, not the run's.
+            Err(e) => RunOutcome::refused(e),
         }
     }
 }

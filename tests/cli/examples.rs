@@ -433,7 +433,7 @@ fn rrul_example_measures_latency_under_load_between_two_namespaces() {
         at("10ms"),
         at("200ms")
     );
-    assert!(at("10ms") < 0.03, "{}", at("10ms"));
+    assert!(at("10ms") < 0.05, "{}", at("10ms"));
     assert!(at("200ms") > 2.0 * at("10ms"));
     // Cleanup removed the namespaces.
     let list = std::process::Command::new("ip")
