@@ -659,4 +659,41 @@ fn plot_run_caption_names_the_series_it_left_out_and_why() {
     ] {
         assert!(text.contains(part), "{part} not in {text}");
     }
+    // The report's graph of the same run starts them hidden and says which and why.
+    let (_, html) = report(tmp.path());
+    let data = monitor_data(&html);
+    let run = data
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["run"] == 0)
+        .unwrap();
+    let net = run["graphs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["title"] == "server · net (bit/s)")
+        .unwrap();
+    assert_eq!(
+        net["note"],
+        "Hidden at first (click the legend to show): idle (peak below 1/1000 of the busiest): \
+         net.eth0.rx; beyond the 8 busiest of the unit: net.v7.rx, net.v8.rx"
+    );
+    let hidden: Vec<&str> = net["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["visible"] == "legendonly")
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(hidden, ["net.eth0.rx", "net.v7.rx", "net.v8.rx"]);
+    // Graphs that hide nothing have no note.
+    let run1 = data
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["run"] == 1)
+        .unwrap();
+    let graphs = run1["graphs"].as_array().unwrap();
+    assert!(!graphs.is_empty() && graphs.iter().all(|g| g.get("note").is_none()));
 }
