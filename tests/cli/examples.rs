@@ -382,7 +382,7 @@ fn rrul_example_measures_latency_under_load_between_two_namespaces() {
         .arg(&exp)
         .args(["--runs", "1", "-q", "-c"])
         .arg(&cluster)
-        .args(["--set", "load=8M,40M", "--set", "time=2"])
+        .args(["--set", "load=8,40", "--set", "time=2"])
         .assert()
         .success();
     let set = only_set(dir.path());
@@ -427,7 +427,7 @@ fn rrul_example_measures_latency_under_load_between_two_namespaces() {
     }
     // Past the bottleneck's 20 Mbit/s the queue fills: the short queue bounds the delay, a
     // deep one holds far more.
-    let at = |q: &str| p99[&("\"40M\"".to_string(), format!("\"{q}\""))];
+    let at = |q: &str| p99[&("40".to_string(), format!("\"{q}\""))];
     println!(
         "p99 at 40M: queue 10ms {}, 200ms {}",
         at("10ms"),
