@@ -1,6 +1,7 @@
 //! Monitoring (SPEC §11): what every monitored machine did during a run.
 //!
-//! One sampler (`sampler.sh`, POSIX sh + one awk) per monitored role runs through the role's
+//! One sampler (`sampler.sh`, POSIX sh + one awk) per monitored role (roles on one machine,
+//! namespace and pinned CPUs share one, its samples labelled `a+b`) runs through the role's
 //! transport like a background step (its own process group, registered with the guard, so it
 //! never outlives the run, SIGKILL of mpf included), inside the role's network namespace. It
 //! prints raw counters at every tick with the machine's `/proc/uptime`; mpf turns them into

@@ -419,7 +419,7 @@ fn samplers_count_in_the_session_budget() {
     let cluster = write(
         d,
         "cluster.yaml",
-        "machines:\n  - hostname: 10.255.255.1\n    role: [server, client]\n    max_sessions: 4\n",
+        "machines:\n  - hostname: 10.255.255.1\n    role: [server, client]\n    max_sessions: 3\n",
     );
     let out = mpf_in(d)
         .args(["run", "--quiet"])
