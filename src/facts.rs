@@ -9,23 +9,7 @@ use crate::store::HostFacts;
 /// Prints `key=value` lines; every probe tolerates missing files and tools.
 pub const FACTS_SCRIPT: &str = include_str!("facts.sh");
 
-/// The settings that change performance results (SPEC §12.1), as `require:` names them.
-pub const SETTINGS: &[&str] = &[
-    "governor",
-    "freq_min_khz",
-    "freq_max_khz",
-    "turbo",
-    "smt",
-    "thp",
-    "isolcpus",
-    "nohz_full",
-    "mitigations",
-    "irqbalance",
-    "swap",
-];
-
-/// A setting that could not be read.
-pub const UNKNOWN: &str = "unknown";
+pub use crate::model::{SETTINGS, UNKNOWN};
 
 /// `isolcpus=2-3` of a kernel command line, or None.
 fn cmdline_value(cmdline: &str, key: &str) -> Option<String> {

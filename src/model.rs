@@ -102,3 +102,28 @@ pub fn value_text(v: &Value) -> String {
         other => other.to_string(),
     }
 }
+
+/// The settings that change performance results (SPEC §12.1), as `require:` names them.
+pub const SETTINGS: &[&str] = &[
+    "governor",
+    "freq_min_khz",
+    "freq_max_khz",
+    "turbo",
+    "smt",
+    "thp",
+    "isolcpus",
+    "nohz_full",
+    "mitigations",
+    "irqbalance",
+    "swap",
+];
+
+/// A setting that could not be read.
+pub const UNKNOWN: &str = "unknown";
+/// The columns after the variables and results, in every export.
+pub const FIXED_COLUMNS: [&str; 3] = ["repetition", "run", "ok"];
+
+/// The column holding the display labels of a labelled variable: `<var>_label`.
+pub fn label_column(variable: &str) -> String {
+    format!("{variable}_label")
+}

@@ -27,7 +27,7 @@ pub fn run(args: Args) -> Result<i32> {
             (exp, Some(src))
         }
         None => (
-            mpf::spec::load_experiment(&dir.join("experiment.yaml"))?,
+            mpf::spec::load_experiment(&dir.join(mpf::store::layout::EXPERIMENT))?,
             None,
         ),
     };

@@ -31,7 +31,11 @@ pub fn run(args: Args) -> Result<i32> {
         .ok_or_else(|| Error::Usage(format!("-o {}: not a file name", args.output.display())))?;
     let mut notes = Vec::new();
     mpf::store::writer::write_atomic_with(&args.output, |w| {
-        notes = pack::write_pack(&dirs, &name, w)?;
+        let report = |set: &mpf::store::ResultSet, out: &std::path::Path| {
+            let hints = mpf::report::plot::PlotSpec::from_result_set(set);
+            mpf::report::html::write_report(set, out, hints.as_ref())
+        };
+        notes = pack::write_pack(&dirs, &name, w, &report)?;
         Ok(())
     })?;
     for n in notes {

@@ -5,6 +5,7 @@ use mpf::model::{Scale, Stat};
 use mpf::report::plot::output::file_stem;
 use mpf::report::plot::timeseries;
 use mpf::report::plot::{plot_all, plot_one, PlotSpec};
+use mpf::store::layout::RunId;
 use mpf::store::ResultSet;
 
 #[derive(Debug, clap::Args)]
@@ -119,7 +120,7 @@ fn plot_run(
             let dir = set.dir.join("plots");
             std::fs::create_dir_all(&dir)
                 .map_err(|e| mpf::Error::io(format!("failed to create {}", dir.display()), e))?;
-            let stem = format!("run-{run:04}-{}", file_stem(metric));
+            let stem = format!("run-{}-{}", RunId(run), file_stem(metric));
             ["svg", "png"]
                 .iter()
                 .map(|ext| dir.join(format!("{stem}.{ext}")))

@@ -2,6 +2,7 @@
 //! plain log lines otherwise (or with `--quiet`), or one JSON object per event line for programs
 //! that drive mpf (`--progress json`: the Python package). Every write ignores a closed stream.
 
+use mpf::store::layout::RunId;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -110,7 +111,7 @@ impl Terminal {
         };
         let (point, results) = (point_values_text(point), run_results_text(results));
         let sep = if results.is_empty() { "" } else { "  " };
-        let line = format!("run {index:04} {point}: {state}{sep}{results}");
+        let line = format!("run {} {point}: {state}{sep}{results}", RunId(index));
         match &s.bar {
             Some(b) => {
                 b.set_position(s.done as u64);
@@ -268,7 +269,8 @@ impl Reporter for Terminal {
                 attempt,
                 failure,
             } => self.log(&format!(
-                "run {index:04}: attempt {attempt} failed ({failure}), retrying"
+                "run {}: attempt {attempt} failed ({failure}), retrying",
+                RunId(index)
             )),
             Event::Machine {
                 phase,

@@ -73,7 +73,7 @@ fn true_limit(l: &Limit) -> f64 {
 }
 
 fn low_high(l: &Limit) -> (f64, f64) {
-    let (low, high) = crate::report::limits::low_high(l);
+    let (low, high) = l.low_high();
     (
         low.and_then(Value::as_f64).unwrap_or(f64::NEG_INFINITY),
         high.and_then(Value::as_f64).unwrap_or(f64::INFINITY),

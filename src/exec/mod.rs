@@ -76,13 +76,21 @@ pub trait Transport: Send + Sync {
 
     /// Closes the connection of a remote machine (its helper sweeps what is still registered,
     /// its master exits); nothing for the local machine. Idempotent, and done on drop too:
-    /// `runner::machines::disconnect_all` closes many machines at once.
+    /// `machines::disconnect_all` closes many machines at once.
     fn disconnect(&self) {}
 
     /// Copies the directory `remote` of the machine into `local` and removes it there.
     fn collect_dir<'a>(&'a self, _remote: &'a str, _local: &'a Path) -> BoxFut<'a, Result<()>> {
         Box::pin(async { Ok(()) })
     }
+}
+
+/// The single-threaded tokio runtime every session runs on.
+pub fn runtime() -> crate::error::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| crate::Error::io("failed to start the async runtime", e))
 }
 
 /// Quotes a word for a POSIX shell: the one quoter of mpf (templates' `quote` filter too).

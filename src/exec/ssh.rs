@@ -206,9 +206,8 @@ fn run_dir_parts<'a>(path: &'a str, roots: &[String]) -> Option<(String, usize, 
         Some((r, rest))
     })?;
     let (num, role) = rest.split_once('/')?;
-    let n: usize = num.parse().ok()?;
-    (format!("{n:04}") == num && plain_word(role) && !role.contains('/'))
-        .then(|| (root.clone(), n, role))
+    let n = crate::store::layout::RunId::parse(num)?;
+    (plain_word(role) && !role.contains('/')).then(|| (root.clone(), n.0, role))
 }
 
 /// Creates `dir` readable by its owner only, or refuses one someone else made (see

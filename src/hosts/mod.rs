@@ -5,7 +5,7 @@
 mod ansible;
 mod command;
 mod hardware;
-pub mod hostlist;
+pub use crate::spec::hostlist;
 mod nodefile;
 mod resolve;
 mod roles;

@@ -251,10 +251,10 @@ fn reachable(
         roles: Vec::new(),
         fanout,
     };
-    let Ok(rt) = crate::runner::runtime() else {
+    let Ok(rt) = crate::exec::runtime() else {
         return hosts.iter().map(|_| Err("no runtime".into())).collect();
     };
-    let connected = rt.block_on(crate::runner::machines::connect_all(&probe_cluster));
+    let connected = rt.block_on(crate::machines::connect_all(&probe_cluster));
     let mut open: Vec<Arc<dyn Transport>> = Vec::new();
     let out = connected
         .into_iter()
@@ -266,7 +266,7 @@ fn reachable(
             Err(e) => Err(e.to_string()),
         })
         .collect();
-    crate::runner::machines::disconnect_all(&open, fanout);
+    crate::machines::disconnect_all(&open, fanout);
     out
 }
 

@@ -27,8 +27,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::exec::{process::SharedBuf, wrap_for, StepProc, Transport};
+use crate::machines::{Machines, RoleBinding};
 use crate::model::{Better, ResultInfo};
-use crate::runner::machines::{Machines, RoleBinding};
 use crate::spec::monitor::{Endpoint, Monitor};
 use rates::{CpuScope, Point, Tick, TickParser};
 
@@ -1013,16 +1013,8 @@ fn interfaces_for_sums(points: &[&Point], window: (f64, f64), listed: &[String])
     }
 }
 
-/// The summaries of a role: `mon.<kind>.<role>`.
-pub const SUMMARIES: [&str; 7] = [
-    "cpu",
-    "cpu.max",
-    "mem",
-    "net.rx",
-    "net.tx",
-    "disk.read",
-    "disk.write",
-];
+/// The summaries of a role: `mon.<kind>.<role>` (defined with the `summaries:` check).
+pub use crate::spec::monitor::SUMMARIES;
 
 /// The result names monitoring gives `role`, over the whole run and over each step of
 /// `windows` (no `mpf-result` line may take them).

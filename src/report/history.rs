@@ -10,8 +10,8 @@ use crate::analyze::compare::Verdict;
 use crate::analyze::history::{History, NewestBasis, Series};
 use crate::report::compare::common::{p_text, percent, tolerance_text};
 use crate::report::html::page::{script_safe, PLOTLY};
-use crate::report::text::{escape_html as esc, escape_markdown as md_cell};
 use crate::store::record::Better;
+use crate::text::{escape_html as esc, escape_markdown as md_cell};
 use crate::units::{display_scale, format_number};
 
 /// A history with the experiment's name: what every writer takes.

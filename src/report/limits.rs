@@ -72,7 +72,7 @@ pub fn rows(m: &Manifest) -> (Vec<String>, Vec<Vec<String>>) {
                 })
                 .collect();
             row.push(value_text(&l.limit));
-            let (low, high) = low_high(l);
+            let (low, high) = l.low_high();
             row.push(low.map_or(String::new(), value_text));
             row.push(high.map_or(String::new(), value_text));
             row.push(l.probes.to_string());
@@ -82,22 +82,6 @@ pub fn rows(m: &Manifest) -> (Vec<String>, Vec<Vec<String>>) {
         })
         .collect();
     (header, rows)
-}
-
-/// The bracket in increasing order: `[met, not met]` for `goal: max`, reversed for `min`
-/// (told apart by the order of its ends; a bracket with one end keeps it where it is, low
-/// for the value that met the condition of a `max` search). Absent ends are `None`.
-pub fn low_high(l: &Limit) -> (Option<&Value>, Option<&Value>) {
-    let Some([met, not]) = &l.bracket else {
-        return (None, None);
-    };
-    fn some(v: &Value) -> Option<&Value> {
-        (!v.is_null()).then_some(v)
-    }
-    match (met.as_f64(), not.as_f64()) {
-        (Some(a), Some(b)) if a > b => (some(not), some(met)),
-        _ => (some(met), some(not)),
-    }
 }
 
 fn csv_text(header: &[String], rows: &[Vec<String>]) -> Result<String> {
@@ -132,7 +116,7 @@ pub fn lines(variable: &str, limits: &[Limit]) -> Vec<String> {
             let show = |v: &Value| crate::units::humanise(v.as_f64().unwrap_or(f64::NAN), "");
             let limit = match (&l.limit, l.status) {
                 (_, LimitStatus::Inconclusive) => {
-                    let (low, high) = low_high(l);
+                    let (low, high) = l.low_high();
                     let end = |v: Option<&Value>| v.map_or("?".to_string(), show);
                     format!("{}–{}", end(low), end(high))
                 }

@@ -7,4 +7,3 @@ pub mod html;
 pub mod limits;
 pub mod plot;
 pub mod table;
-pub mod text;

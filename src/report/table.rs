@@ -1,5 +1,6 @@
 //! `mpf show` and `mpf ls`: runs and result sets as terminal tables, CSV, JSON, Markdown.
 
+use crate::store::layout::RunId;
 use serde_json::Value;
 
 use crate::store::{csv, value_text, Manifest, ResultSet, RunStatus};
@@ -41,7 +42,7 @@ fn display_rows(set: &ResultSet) -> (Vec<String>, Vec<Vec<String>>) {
     let rows = recs
         .into_iter()
         .map(|rec| {
-            let mut row = vec![format!("{:04}", rec.index), rec.repetition.to_string()];
+            let mut row = vec![RunId(rec.index).to_string(), rec.repetition.to_string()];
             for v in &vars {
                 row.push(match rec.point.get(&v.name) {
                     None | Some(Value::Null) => "-".into(),
@@ -105,7 +106,7 @@ pub fn text_table(header: &[String], rows: &[Vec<String>]) -> String {
 }
 
 pub fn markdown_table(header: &[String], rows: &[Vec<String>]) -> String {
-    let esc = |s: &String| super::text::escape_markdown(s);
+    let esc = |s: &String| crate::text::escape_markdown(s);
     let mut out = format!(
         "| {} |\n",
         header.iter().map(esc).collect::<Vec<_>>().join(" | ")
@@ -226,7 +227,11 @@ fn run_notes(set: &ResultSet) -> String {
 /// Run indices as users read them: `0003`, `0001, 0004`, at most ten and then `and N more`
 /// (`mpf show`'s notes, `mpf extract`'s summary).
 pub fn run_ids(runs: &[usize]) -> String {
-    let shown: Vec<String> = runs.iter().take(10).map(|i| format!("{i:04}")).collect();
+    let shown: Vec<String> = runs
+        .iter()
+        .take(10)
+        .map(|&i| RunId(i).to_string())
+        .collect();
     let more = runs.len().saturating_sub(shown.len());
     if more > 0 {
         format!("{} and {more} more", shown.join(", "))

@@ -19,10 +19,10 @@ use crate::extract;
 use crate::plan::PlannedRun;
 use crate::runner::events::{Failure, FailureKind};
 use crate::runner::run::{
-    cancelled, deadline, machine_failure, run_dir, stop_all, stream_name, Done, RunEnv, RunOutcome,
-    Started,
+    cancelled, deadline, machine_failure, stop_all, stream_name, Done, RunEnv, RunOutcome, Started,
 };
 use crate::spec::Step;
+use crate::store::layout::run_dir;
 use crate::store::{RunStatus, StepRecord};
 
 /// The two lists of steps a run goes through.
@@ -331,7 +331,7 @@ impl<'r, 'a> Attempt<'r, 'a> {
     /// time).
     async fn collect(&mut self) {
         let env = self.env;
-        let fanout = crate::runner::fanout::Fanout::new(env.machines.fanout);
+        let fanout = crate::machines::fanout::Fanout::new(env.machines.fanout);
         let mut collect = tokio::task::JoinSet::new();
         for (r, node) in &self.remote_nodes {
             let b = &env.machines.nodes(r)[*node];
@@ -488,7 +488,7 @@ mod tests {
 
     use super::*;
     use crate::exec::mock::{Behaviour, Call, Mock, SpawnFailure};
-    use crate::runner::machines::{Machines, RoleBinding};
+    use crate::machines::{Machines, RoleBinding};
 
     const MS: Duration = Duration::from_millis(1);
 

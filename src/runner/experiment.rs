@@ -11,11 +11,12 @@ use serde_json::Value;
 use crate::design::{Design, Next, Outcome};
 use crate::error::Result;
 use crate::facts;
+use crate::machines::Machines;
 use crate::plan::{Plan, PlannedRun};
 use crate::runner::events::{Control, Event, Failure, FailureKind};
-use crate::runner::machines::Machines;
 use crate::runner::run::{RunEnv, RunOutcome};
 use crate::spec::{Experiment, OnFailure};
+use crate::store::layout::RunId;
 use crate::store::writer::SetWriter;
 use crate::store::{
     now_rfc3339, point_values, run_results, Manifest, ResultInfo, RunRecord, RunStatus, SetStatus,
@@ -123,7 +124,7 @@ pub(crate) async fn gather_facts(machines: &Machines, writer: &mut SetWriter) ->
 /// concurrently (`fanout` at a time), by machine name.
 pub(crate) async fn host_facts(machines: &Machines) -> Vec<crate::store::HostFacts> {
     let mut set = JoinSet::new();
-    let fanout = crate::runner::fanout::Fanout::new(machines.fanout);
+    let fanout = crate::machines::fanout::Fanout::new(machines.fanout);
     for (t, roles) in machines.machines() {
         let t = Arc::clone(&t);
         let ifaces = machines.interfaces_of(&t);
@@ -479,8 +480,8 @@ async fn run_round(
                 control.emit(Event::Finished);
                 let _ = writer.finish(SetStatus::Incomplete);
                 return Err(crate::error::Error::AllocationEnded(format!(
-                    "{why}: run {:04} and the runs after it were not recorded; continue the set in a new allocation with `mpf run --resume {set_id} -c CLUSTER` (a cluster file of the new job)",
-                    run.index
+                    "{why}: run {} and the runs after it were not recorded; continue the set in a new allocation with `mpf run --resume {set_id} -c CLUSTER` (a cluster file of the new job)",
+                    RunId(run.index)
                 )));
             }
         }
@@ -501,7 +502,7 @@ async fn run_round(
         add_result_infos(exp, &mut writer.manifest.results, &outcome.results);
         for n in &outcome.notes {
             // Warned as well as recorded, so that a refused name doesn't go unnoticed.
-            control.emit(Event::Warning(format!("run {:04}: {n}", run.index)));
+            control.emit(Event::Warning(format!("run {}: {n}", RunId(run.index))));
         }
         if progress.deadline.is_some() {
             let key = crate::runner::deadline::point_key(&point);

@@ -9,8 +9,9 @@ use serde_json::{json, Map, Value};
 use crate::error::Result;
 use crate::extract::{self, StoredStep};
 use crate::runner::experiment::{add_result_infos, apply_outcome, probed_values};
-use crate::runner::run::{run_dir, taken_names};
+use crate::runner::run::taken_names;
 use crate::spec::Experiment;
+use crate::store::layout::run_dir;
 use crate::store::writer::Rewrite;
 use crate::store::{resultset, Manifest, RunRecord, RunStatus};
 
@@ -41,7 +42,7 @@ pub fn reextract(dir: &Path, exp: &Experiment, new_source: Option<&str>) -> Resu
     let mut manifest = resultset::read_manifest(rewrite.dir())?;
     // Not the file the set recorded: it must keep the set's variables (with its --set).
     crate::runner::session::replay_checked(&mut exp.clone(), &manifest, "be extracted again")?;
-    let old = resultset::read_journal(&rewrite.dir().join("journal.jsonl"))?;
+    let old = resultset::read_journal(&rewrite.dir().join(crate::store::layout::JOURNAL))?;
     // Every suffix a result may have: the roles, the machines of roles of several, and both.
     let suffixes: HashSet<String> = old
         .iter()
@@ -74,7 +75,7 @@ pub fn reextract(dir: &Path, exp: &Experiment, new_source: Option<&str>) -> Resu
     out.failed = records.len() - out.ok;
     // Declared as the runs name them: on a role of several machines, once per machine (the
     // set keeps the cluster file it ran with).
-    let cluster_file = rewrite.dir().join("cluster.yaml");
+    let cluster_file = rewrite.dir().join(crate::store::layout::CLUSTER);
     let cluster = cluster_file
         .exists()
         .then(|| crate::spec::load_cluster(&cluster_file).ok())
@@ -124,7 +125,7 @@ fn context(manifest: &Manifest, rec: &RunRecord, role: &str, dir: &Path) -> mini
     ctx.insert("labels".into(), Value::Object(labels));
     ctx.insert(
         "run".into(),
-        json!({"id": format!("{:04}", rec.index), "index": rec.index, "repetition": rec.repetition}),
+        json!({"id": crate::store::layout::RunId(rec.index).to_string(), "index": rec.index, "repetition": rec.repetition}),
     );
     ctx.insert(
         "experiment".into(),

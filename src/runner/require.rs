@@ -1,7 +1,7 @@
 //! `require:` (SPEC §12.1): the settings every machine must have, against the facts read on
 //! each machine. A setting that cannot be read is `unknown`, and `unknown` meets nothing.
 
-use crate::runner::fold::{fold, hostlist, MachineError};
+use crate::machines::fold::{fold, hostlist, MachineError};
 use crate::spec::Requirement;
 use crate::store::{HostFacts, Unmet};
 

@@ -2,7 +2,7 @@
 //! is left, run teardown, keep the logs and extract results.
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,10 +12,11 @@ use tokio::task::JoinSet;
 
 use crate::error::Error;
 use crate::exec::{Output, StepProc, Transport};
+use crate::machines::Machines;
 use crate::plan::{Plan, PlannedRun};
 use crate::runner::events::{Failure, FailureKind};
-use crate::runner::machines::Machines;
 use crate::spec::{Experiment, Ready, RoleSel, Step};
+use crate::store::layout::RunId;
 use crate::store::{RunStatus, StepRecord};
 use crate::template;
 
@@ -59,11 +60,6 @@ pub(crate) fn machine_failure(e: &Error, host: &str) -> Option<FailureKind> {
     matches!(e, Error::Unreachable(_)).then(|| FailureKind::MachineLost {
         machine: host.to_string(),
     })
-}
-
-/// The directory of a run inside the result set: `runs/0007`.
-pub fn run_dir(set_dir: &Path, index: usize) -> PathBuf {
-    set_dir.join("runs").join(format!("{index:04}"))
 }
 
 pub(crate) struct Started {
@@ -217,7 +213,7 @@ impl RunEnv<'_> {
         ctx.insert("links".into(), self.links_ctx.clone());
         ctx.insert(
             "run".into(),
-            json!({"id": format!("{:04}", run.index), "index": run.index, "repetition": run.repetition}),
+            json!({"id": RunId(run.index).to_string(), "index": run.index, "repetition": run.repetition}),
         );
         ctx.insert(
             "experiment".into(),
@@ -436,7 +432,7 @@ impl RunEnv<'_> {
         let env = vec![
             ("MPF_ROLE".to_string(), role.to_string()),
             ("MPF_RUN_DIR".to_string(), self.role_dir(role, node, dir)),
-            ("MPF_RUN_ID".to_string(), format!("{:04}", run.index)),
+            ("MPF_RUN_ID".to_string(), RunId(run.index).to_string()),
             ("MPF_EXPERIMENT_ID".to_string(), self.set_id.to_string()),
         ];
         let proc = b

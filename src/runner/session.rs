@@ -7,9 +7,9 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::exec::Transport;
+use crate::machines::fold::MachineError;
 use crate::plan::{self, Plan};
 use crate::runner::events::Event;
-use crate::runner::fold::MachineError;
 use crate::runner::{run_experiment, runtime, Machines, Options, SessionOutcome};
 use crate::spec::{self, Cluster, Experiment, Order};
 use crate::store::writer::{new_id, SetWriter};
@@ -99,7 +99,7 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
     };
     let path = match (&req.experiment, &resume_dir) {
         (Some(p), _) => p.clone(),
-        (None, Some(d)) => d.join("experiment.yaml"),
+        (None, Some(d)) => d.join(crate::store::layout::EXPERIMENT),
         (None, None) => return Err(Error::Usage("mpf run needs an experiment file".into())),
     };
     let mut exp = spec::load_experiment(&path)?;
@@ -192,7 +192,7 @@ fn cluster_for(
     manifest: Option<&Manifest>,
 ) -> Result<ClusterFor> {
     let stored = |name: &str| resume_dir.map(|d| d.join(name)).filter(|p| p.exists());
-    let path = match (&req.cluster, stored("cluster.yaml")) {
+    let path = match (&req.cluster, stored(crate::store::layout::CLUSTER)) {
         (Some(c), _) => c.clone(),
         (None, Some(p)) => p,
         (None, None) => return Ok((None, None, None)),
@@ -234,7 +234,7 @@ fn cluster_for(
 }
 
 /// The machines a set's cluster resolved to, beside its `cluster.yaml`.
-pub const RESOLVED: &str = "cluster.resolved.yaml";
+pub const RESOLVED: &str = crate::store::layout::CLUSTER_RESOLVED;
 
 /// At most this many values are named when two value lists differ.
 const SHOWN_VALUES: usize = 8;
@@ -537,8 +537,8 @@ impl Prepared {
         let variables = self.variable_infos();
         for r in plan.runs.iter().take(limit) {
             s.push_str(&format!(
-                "  run {:04}  rep {}  {}\n",
-                r.index,
+                "  run {}  rep {}  {}\n",
+                crate::store::layout::RunId(r.index),
                 r.repetition,
                 store::point_text(&variables, &plan.point(r.point))
             ));
@@ -822,7 +822,7 @@ impl Prepared {
                 let w = SetWriter::reopen(dir, m)?;
                 if changed {
                     // --force: the set now describes the experiment it continues with.
-                    let path = dir.join("experiment.yaml");
+                    let path = dir.join(crate::store::layout::EXPERIMENT);
                     crate::store::writer::write_atomic(&path, self.exp.source.as_bytes())?;
                 }
                 Ok(w)
@@ -877,12 +877,12 @@ pub fn check_machines(exp: &Experiment, cluster: Option<&Cluster>) -> Result<Str
             }
         }
         Some(c) => {
-            crate::runner::open_files::raise_for(c)?;
+            crate::machines::open_files::raise_for(c)?;
             // Every machine connected and probed at once (`fanout` at a time): checking 16
             // costs about one.
             let started = std::time::Instant::now();
             let results = rt.block_on(async {
-                let transports = crate::runner::machines::connect_all(c).await;
+                let transports = crate::machines::connect_all(c).await;
                 let probes = transports.into_iter().map(|t| async move {
                     // Each connection is closed after all probes (closing blocks).
                     match t {
@@ -890,25 +890,25 @@ pub fn check_machines(exp: &Experiment, cluster: Option<&Cluster>) -> Result<Str
                         Err(e) => (Err(e.to_string()), None),
                     }
                 });
-                crate::runner::fanout::Fanout::new(c.fanout)
+                crate::machines::fanout::Fanout::new(c.fanout)
                     .all(probes)
                     .await
             });
             let mut connections = Vec::new();
             for (m, (res, connection)) in c.machines.iter().zip(results) {
                 let roles: Vec<&str> = m.roles.iter().map(|r| r.name.as_str()).collect();
-                let error = crate::runner::machines::machine_error(m, String::new());
+                let error = crate::machines::machine_error(m, String::new());
                 line(error, roles.join(", "), res);
                 connections.extend(connection);
             }
-            crate::runner::machines::disconnect_all(&connections, c.fanout);
+            crate::machines::disconnect_all(&connections, c.fanout);
         }
     }
     if failed.is_empty() {
         return Ok(out);
     }
     let errors: Vec<MachineError> = failed.iter().map(|(e, _)| e.clone()).collect();
-    for group in crate::runner::fold::fold(&errors) {
+    for group in crate::machines::fold::fold(&errors) {
         let mut roles: Vec<&str> = Vec::new();
         for (e, r) in &failed {
             if group.machines.contains(&e.names[0]) && !roles.contains(&r.as_str()) {
@@ -917,7 +917,7 @@ pub fn check_machines(exp: &Experiment, cluster: Option<&Cluster>) -> Result<Str
         }
         let (what, machines) = match group.machines.as_slice() {
             [one] => ("machine", one.clone()),
-            many => ("machines", crate::runner::fold::hostlist(many)),
+            many => ("machines", crate::machines::fold::hostlist(many)),
         };
         out.push_str(&format!(
             "{what} {machines} (roles {}): NOT reachable: {}\n",
@@ -928,7 +928,7 @@ pub fn check_machines(exp: &Experiment, cluster: Option<&Cluster>) -> Result<Str
     let names: Vec<String> = errors.iter().map(|e| e.names[0].clone()).collect();
     Err(Error::Unreachable(format!(
         "{out}unreachable: {}",
-        crate::runner::fold::hostlist(&names)
+        crate::machines::fold::hostlist(&names)
     )))
 }
 

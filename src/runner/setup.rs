@@ -17,11 +17,11 @@ use tokio::task::JoinSet;
 
 use crate::error::{Error, Result};
 use crate::exec::{Output, Transport};
+use crate::machines::fanout::Fanout;
+use crate::machines::fold::{fold, hostlist, MachineError};
+use crate::machines::Machines;
 use crate::runner::deploy;
 use crate::runner::events::{Cancel, Control, Event, Phase};
-use crate::runner::fanout::Fanout;
-use crate::runner::fold::{fold, hostlist, MachineError};
-use crate::runner::machines::Machines;
 use crate::spec::{Experiment, SetupStep};
 use crate::store::SyncInfo;
 use crate::template;

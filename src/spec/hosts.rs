@@ -227,7 +227,7 @@ pub(super) fn parse_hosts(path: &Path, raw: &Spanned<RawHosts>) -> Result<HostSo
     let list = match &r.list {
         Some(l) => {
             let text = text_value(path, l, "list")?;
-            crate::hosts::hostlist::expand(&text).map_err(|e| at(path, l, e))?;
+            crate::spec::hostlist::expand(&text).map_err(|e| at(path, l, e))?;
             Some(text)
         }
         None => None,
@@ -362,7 +362,7 @@ pub(super) fn parse_roles(
         };
         let rule = match &value.value {
             Value::Number(n) => match n.as_u64() {
-                Some(k) if (1..=crate::hosts::hostlist::MAX_NAMES as u64).contains(&k) => {
+                Some(k) if (1..=crate::spec::hostlist::MAX_NAMES as u64).contains(&k) => {
                     RoleRule::Count(k as usize)
                 }
                 _ => return Err(bad(&format!("asks for {n} hosts"))),
@@ -377,7 +377,7 @@ pub(super) fn parse_roles(
                 RoleRule::Rest
             }
             Value::String(s) => {
-                crate::hosts::hostlist::expand(s).map_err(|e| bad(&e))?;
+                crate::spec::hostlist::expand(s).map_err(|e| bad(&e))?;
                 if s.trim().is_empty() {
                     return Err(bad("is empty"));
                 }

@@ -6,9 +6,12 @@ mod de;
 pub mod derived;
 pub mod design;
 pub mod experiment;
+pub mod hostlist;
 pub mod hosts;
+pub mod json_path;
 pub mod monitor;
 mod raw;
+pub mod size;
 mod validate;
 
 pub use cluster::{load_cluster, parse_cluster, Cluster};

@@ -56,7 +56,7 @@ pub struct Monitor {
     /// Metric groups in `METRICS` spelling, without repetitions.
     pub metrics: Vec<String>,
     pub prometheus: Vec<Endpoint>,
-    /// The `mon.*` summaries a run gets (`crate::monitor::SUMMARIES` names, in that order):
+    /// The `mon.*` summaries a run gets (`SUMMARIES` names, in that order):
     /// all by default.
     pub summaries: Vec<&'static str>,
     /// Steps whose own time gets summaries of its own (`mon.<kind>.<role>@<step>`).
@@ -214,8 +214,19 @@ pub fn check_monitor(
     })
 }
 
-/// The names `summaries:` takes: each summary (`crate::monitor::SUMMARIES`), and `net` and
-/// `disk` for both directions.
+/// The summaries of a role: `mon.<kind>.<role>`, in the order a run records them.
+pub const SUMMARIES: [&str; 7] = [
+    "cpu",
+    "cpu.max",
+    "mem",
+    "net.rx",
+    "net.tx",
+    "disk.read",
+    "disk.write",
+];
+
+/// The names `summaries:` takes: each summary (`SUMMARIES`), and `net` and `disk` for both
+/// directions.
 pub const SUMMARY_NAMES: [&str; 9] = [
     "cpu",
     "cpu.max",
@@ -244,7 +255,7 @@ fn summaries(
     list: Option<&[Spanned<String>]>,
     metrics: &[String],
 ) -> Result<Vec<&'static str>> {
-    let all = crate::monitor::SUMMARIES;
+    let all = SUMMARIES;
     let Some(list) = list else {
         return Ok(all.to_vec());
     };
@@ -356,7 +367,7 @@ mod tests {
 
     #[test]
     fn summary_names_choose_summaries_in_their_order() {
-        assert_eq!(chosen("{}").unwrap(), crate::monitor::SUMMARIES);
+        assert_eq!(chosen("{}").unwrap(), SUMMARIES);
         assert_eq!(
             chosen("summaries: [net, cpu]").unwrap(),
             ["cpu", "net.rx", "net.tx"]

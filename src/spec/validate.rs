@@ -19,11 +19,11 @@ use crate::template::{self, KnownNames};
 /// (`template::CONTEXT_NAMES`): Jinja literals and helpers, and the `zip:` key.
 const RESERVED: &[&str] = &["none", "true", "false", "loop", "range", "zip"];
 /// Columns `results.csv` adds after the results.
-const CSV_RESERVED: [&str; 3] = crate::store::csv::FIXED_COLUMNS;
+const CSV_RESERVED: [&str; 3] = crate::model::FIXED_COLUMNS;
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_SETUP_TIMEOUT: Duration = Duration::from_secs(3600);
-use crate::plan::MAX_VALUES;
+use super::size::MAX_VALUES;
 /// The most retries of a failed run (each one is a whole run again).
 pub const MAX_RETRIES: u32 = 1000;
 
@@ -147,7 +147,7 @@ pub fn parse_experiment(path: &Path, source: &str) -> Result<Experiment> {
     }
     let label_columns: BTreeSet<String> = variables
         .iter()
-        .map(|v| crate::store::csv::label_column(&v.name))
+        .map(|v| crate::model::label_column(&v.name))
         .collect();
     let mut seen_results: BTreeSet<String> = BTreeSet::new();
     for s in &steps {
@@ -313,7 +313,7 @@ pub fn parse_experiment(path: &Path, source: &str) -> Result<Experiment> {
     if let Some(p) = &raw.plot {
         check_plot(&cx, p, &exp)?;
     }
-    if let Some(problem) = crate::plan::size_problem(&exp) {
+    if let Some(problem) = super::size::size_problem(&exp) {
         let at = match (problem.variable, &raw.runs) {
             (Some(i), _) => exp.variables[i].loc.clone(),
             (None, Some(r)) => cx.loc(r),
@@ -336,7 +336,7 @@ fn requirements(
 ) -> Result<Vec<Requirement>> {
     let mut out = Vec::new();
     for (name, value) in &raw.0 {
-        let known = crate::facts::SETTINGS.contains(&name.value.as_str())
+        let known = crate::model::SETTINGS.contains(&name.value.as_str())
             || name
                 .value
                 .strip_prefix("iface.")
@@ -350,7 +350,7 @@ fn requirements(
                 format!(
                     "require: unknown setting '{}' (settings: {}, iface.<name>.driver|speed_mbps|mtu|offloads)",
                     name.value,
-                    crate::facts::SETTINGS.join(", ")
+                    crate::model::SETTINGS.join(", ")
                 ),
             ));
         }
@@ -885,14 +885,14 @@ fn result_name<'k>(cx: &Ctx, key: &'k Spanned<String>) -> Result<&'k str> {
         ));
     }
     // As long as an `mpf-result` name may be: a column, a graph's title and file name.
-    if name.len() > crate::extract::MAX_RESULT_NAME {
+    if name.len() > super::json_path::MAX_RESULT_NAME {
         return Err(cx.err(
             key,
             format!(
                 "the result name '{}...' is {} bytes long, more than {}",
                 name.chars().take(40).collect::<String>(),
                 name.len(),
-                crate::extract::MAX_RESULT_NAME
+                super::json_path::MAX_RESULT_NAME
             ),
         ));
     }
@@ -967,7 +967,7 @@ fn extractor(cx: &Ctx, key: &Spanned<String>, e: &Spanned<RawExtractor>) -> Resu
                     "all applies to regex results (a JSON array is a series already)".into(),
                 ));
             }
-            let path = crate::extract::parse_json_path(p)
+            let path = super::json_path::parse_json_path(p)
                 .map_err(|m| bad(format!("invalid json path '{p}': {m}")))?;
             ExtractKind::Json { path }
         }

@@ -9,13 +9,7 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::store::record::{value_text, Manifest, RunRecord, RunStatus, VariableInfo};
 
-/// The columns after the variables and results, in every export.
-pub const FIXED_COLUMNS: [&str; 3] = ["repetition", "run", "ok"];
-
-/// The column holding the display labels of a labelled variable: `<var>_label`.
-pub fn label_column(variable: &str) -> String {
-    format!("{variable}_label")
-}
+pub use crate::model::{label_column, FIXED_COLUMNS};
 
 /// True when some value of the variable has a label of its own (`{values: {"-Z": enabled}}`).
 pub fn is_labelled(v: &VariableInfo) -> bool {

@@ -13,9 +13,9 @@ use std::path::{Component, Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::report::text::escape_markdown as cell;
 use crate::store::record::Manifest;
 use crate::store::resultset::{read_journal, read_manifest};
+use crate::text::escape_markdown as cell;
 
 /// The most one file of a pack may hold once extracted.
 pub const MAX_FILE: u64 = 1 << 30;
@@ -70,8 +70,14 @@ fn files_under(dir: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
 }
 
 /// Writes a pack of the set directories `sets` to `out` (`name` is the pack's file name, for
-/// the instructions in ARTIFACT.md). Returns notes on what was left out.
-pub fn write_pack(sets: &[PathBuf], name: &str, out: impl Write) -> Result<Vec<String>> {
+/// the instructions in ARTIFACT.md). A set without its `report.html` gets one from
+/// `write_report` (the caller's: the store draws nothing). Returns notes on what was left out.
+pub fn write_pack(
+    sets: &[PathBuf],
+    name: &str,
+    out: impl Write,
+    write_report: &dyn Fn(&crate::store::ResultSet, &Path) -> Result<()>,
+) -> Result<Vec<String>> {
     let mut notes = Vec::new();
     let mut members: Vec<(String, PathBuf)> = Vec::new();
     let mut manifests = Vec::new();
@@ -95,7 +101,7 @@ pub fn write_pack(sets: &[PathBuf], name: &str, out: impl Write) -> Result<Vec<S
             ));
         }
         for f in files {
-            if f == Path::new(".lock") {
+            if f == Path::new(crate::store::layout::LOCK) {
                 continue;
             }
             let rel = f.to_str().ok_or_else(|| {
@@ -111,10 +117,7 @@ pub fn write_pack(sets: &[PathBuf], name: &str, out: impl Write) -> Result<Vec<S
             let written = fs::create_dir_all(&drawn.0)
                 .map_err(|e| Error::io("failed to create a temporary directory", e))
                 .and_then(|_| crate::store::ResultSet::load(dir))
-                .and_then(|set| {
-                    let hints = crate::report::plot::PlotSpec::from_result_set(&set);
-                    crate::report::html::write_report(&set, &report, hints.as_ref())
-                });
+                .and_then(|set| write_report(&set, &report));
             match written {
                 Ok(()) => members.push((format!("sets/{}/report.html", m.id), report)),
                 Err(e) => notes.push(format!("{}: no report.html in the pack: {e}", m.id)),
@@ -598,10 +601,10 @@ impl Drop for TempDir {
 /// The set's `results.csv` against the one its journal rebuilds: what differs.
 fn rebuilt_matches(dir: &Path) -> Result<Vec<String>> {
     let manifest = read_manifest(dir)?;
-    let records = read_journal(&dir.join("journal.jsonl"))?;
+    let records = read_journal(&dir.join(crate::store::layout::JOURNAL))?;
     let mut rebuilt = Vec::new();
     crate::store::csv::write(&manifest, &records, &mut rebuilt)?;
-    let stored = match fs::read(dir.join("results.csv")) {
+    let stored = match fs::read(dir.join(crate::store::layout::RESULTS_CSV)) {
         Ok(s) => s,
         Err(e) => return Ok(vec![format!("results.csv cannot be read: {e}")]),
     };

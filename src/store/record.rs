@@ -235,7 +235,7 @@ pub struct HostFacts {
     #[serde(default)]
     pub os: String,
     /// The settings that change performance results (governor, turbo, smt, thp, ...; see
-    /// `facts::SETTINGS`) and per-interface details (`iface.eth0.mtu`), as read on the machine.
+    /// `model::SETTINGS`) and per-interface details (`iface.eth0.mtu`), as read on the machine.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub settings: std::collections::BTreeMap<String, String>,
 }
@@ -246,7 +246,7 @@ impl HostFacts {
         self.settings
             .get(name)
             .map(String::as_str)
-            .unwrap_or(crate::facts::UNKNOWN)
+            .unwrap_or(crate::model::UNKNOWN)
     }
 }
 
@@ -439,6 +439,24 @@ pub struct Limit {
     /// Every measured probe and its verdict, in the order probed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub probed: Vec<Probed>,
+}
+
+impl Limit {
+    /// The bracket in increasing order: `[met, not met]` for `goal: max`, reversed for `min`
+    /// (told apart by the order of its ends; a bracket with one end keeps it where it is, low
+    /// for the value that met the condition of a `max` search). Absent ends are `None`.
+    pub fn low_high(&self) -> (Option<&Value>, Option<&Value>) {
+        let Some([met, not]) = &self.bracket else {
+            return (None, None);
+        };
+        fn some(v: &Value) -> Option<&Value> {
+            (!v.is_null()).then_some(v)
+        }
+        match (met.as_f64(), not.as_f64()) {
+            (Some(a), Some(b)) if a > b => (some(not), some(met)),
+            _ => (some(met), some(not)),
+        }
+    }
 }
 
 /// A measured probe of a search: the value and how it was decided.

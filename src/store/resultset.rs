@@ -33,7 +33,7 @@ impl ResultSet {
     /// Loads `manifest.json` and `journal.jsonl` from a result-set directory.
     pub fn load(dir: &Path) -> Result<ResultSet> {
         let manifest = read_manifest(dir)?;
-        let records = read_journal(&dir.join("journal.jsonl"))?;
+        let records = read_journal(&dir.join(crate::store::layout::JOURNAL))?;
         Ok(ResultSet {
             dir: dir.to_path_buf(),
             manifest,
@@ -43,7 +43,7 @@ impl ResultSet {
 
     /// The experiment file the set keeps (empty when it cannot be read).
     pub fn experiment_text(&self) -> String {
-        std::fs::read_to_string(self.dir.join("experiment.yaml")).unwrap_or_default()
+        std::fs::read_to_string(self.dir.join(crate::store::layout::EXPERIMENT)).unwrap_or_default()
     }
 
     /// Successful runs only.
@@ -69,7 +69,7 @@ pub const FORMAT: u32 = 1;
 const MANIFEST_MAX: u64 = 64 << 20;
 
 pub fn read_manifest(dir: &Path) -> Result<Manifest> {
-    let path = dir.join("manifest.json");
+    let path = dir.join(crate::store::layout::MANIFEST);
     let unreadable = |what: String| Error::input(&path, 0, 0, what);
     let text = match fs::metadata(&path) {
         Ok(m) if m.len() > MANIFEST_MAX => {
@@ -327,7 +327,7 @@ pub fn list(root: &Path) -> Result<Listing> {
     };
     for entry in entries.flatten() {
         let dir = entry.path();
-        let manifest = dir.join("manifest.json");
+        let manifest = dir.join(crate::store::layout::MANIFEST);
         // A directory mpf may not enter could be a set: say so rather than skip it.
         let meta = match fs::metadata(&manifest) {
             Ok(m) if m.is_file() => Some(m),
@@ -386,7 +386,7 @@ pub fn resolve(root: &Path, id: &str) -> Result<PathBuf> {
             return crate::store::pack::open_set(Path::new(file), Some(set));
         }
     }
-    match fs::metadata(as_path.join("manifest.json")) {
+    match fs::metadata(as_path.join(crate::store::layout::MANIFEST)) {
         Ok(m) if m.is_file() => return Ok(as_path.to_path_buf()),
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
             return Ok(as_path.to_path_buf())

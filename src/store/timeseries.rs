@@ -154,7 +154,7 @@ impl RunSamples {
 
 /// Where run `index`'s samples are.
 pub fn monitor_path(set_dir: &Path, index: usize) -> PathBuf {
-    crate::runner::run::run_dir(set_dir, index).join(MONITOR_FILE)
+    super::layout::run_dir(set_dir, index).join(MONITOR_FILE)
 }
 
 /// Reads run `index`'s samples; `None` when the run has no monitor.csv.

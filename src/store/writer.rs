@@ -1,6 +1,7 @@
 //! Creating and appending to a result set. The journal is appended and flushed to disk as
 //! each run ends; the manifest and CSV are replaced atomically (write, fsync, rename).
 
+use crate::store::layout;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -103,7 +104,7 @@ struct SetLock {
 }
 
 /// File name of the writer lock inside a result set.
-pub const LOCK_FILE: &str = ".lock";
+pub const LOCK_FILE: &str = layout::LOCK;
 
 impl SetLock {
     fn acquire(dir: &Path) -> Result<SetLock> {
@@ -270,13 +271,13 @@ impl SetWriter {
         let lock = SetLock::acquire(&dir)?;
         // Absolute, so that `run_dir` means the same place whatever directory a step changes to.
         let dir = fs::canonicalize(&dir).unwrap_or(dir);
-        fs::write(dir.join("experiment.yaml"), experiment_src)
+        fs::write(dir.join(layout::EXPERIMENT), experiment_src)
             .ctx(|| format!("failed to write {}/experiment.yaml", dir.display()))?;
         if let Some(c) = cluster_src {
-            fs::write(dir.join("cluster.yaml"), c)
+            fs::write(dir.join(layout::CLUSTER), c)
                 .ctx(|| format!("failed to write {}/cluster.yaml", dir.display()))?;
         }
-        let journal_path = dir.join("journal.jsonl");
+        let journal_path = dir.join(layout::JOURNAL);
         let journal = OpenOptions::new()
             .create(true)
             .append(true)
@@ -298,7 +299,7 @@ impl SetWriter {
     pub fn reopen(dir: &Path, manifest: Manifest) -> Result<SetWriter> {
         let dir = &fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
         let lock = SetLock::acquire(dir)?;
-        let journal_path = dir.join("journal.jsonl");
+        let journal_path = dir.join(layout::JOURNAL);
         let records = read_journal(&journal_path)?.into_iter().map(slim).collect();
         // Appends must start on a fresh line: a torn last line is cut off.
         repair_journal(&journal_path)?;
@@ -373,13 +374,13 @@ impl SetWriter {
         self.last_manifest_write = std::time::Instant::now();
         let text = serde_json::to_string_pretty(&self.manifest)
             .map_err(|e| Error::Runtime(format!("failed to encode manifest: {e}")))?;
-        write_atomic(&self.dir.join("manifest.json"), text.as_bytes())
+        write_atomic(&self.dir.join(layout::MANIFEST), text.as_bytes())
     }
 
     pub fn write_csv(&self) -> Result<()> {
         let mut buf = Vec::new();
         csv::write(&self.manifest, &self.records, &mut buf)?;
-        write_atomic(&self.dir.join("results.csv"), &buf)
+        write_atomic(&self.dir.join(layout::RESULTS_CSV), &buf)
     }
 
     /// Marks the set finished with `status`, writing the manifest and `results.csv`.
@@ -406,10 +407,10 @@ pub struct Rewrite {
 
 /// Files a new generation replaces, as (current name, stem, extension).
 const GENERATION_FILES: [(&str, &str, &str); 4] = [
-    ("journal.jsonl", "journal", "jsonl"),
-    ("manifest.json", "manifest", "json"),
-    ("results.csv", "results", "csv"),
-    ("experiment.yaml", "experiment", "yaml"),
+    (layout::JOURNAL, "journal", "jsonl"),
+    (layout::MANIFEST, "manifest", "json"),
+    (layout::RESULTS_CSV, "results", "csv"),
+    (layout::EXPERIMENT, "experiment", "yaml"),
 ];
 
 impl Rewrite {
@@ -443,7 +444,7 @@ impl Rewrite {
     ) -> Result<usize> {
         let n = self.next_generation();
         for (name, stem, ext) in GENERATION_FILES {
-            if name == "experiment.yaml" && experiment_src.is_none() {
+            if name == layout::EXPERIMENT && experiment_src.is_none() {
                 continue;
             }
             let from = self.dir.join(name);
@@ -463,15 +464,15 @@ impl Rewrite {
             journal.push(b'\n');
         }
         if let Some(src) = experiment_src {
-            write_atomic(&self.dir.join("experiment.yaml"), src.as_bytes())?;
+            write_atomic(&self.dir.join(layout::EXPERIMENT), src.as_bytes())?;
         }
-        write_atomic(&self.dir.join("journal.jsonl"), &journal)?;
+        write_atomic(&self.dir.join(layout::JOURNAL), &journal)?;
         let mut buf = Vec::new();
         csv::write(manifest, records, &mut buf)?;
-        write_atomic(&self.dir.join("results.csv"), &buf)?;
+        write_atomic(&self.dir.join(layout::RESULTS_CSV), &buf)?;
         let text = serde_json::to_string_pretty(manifest)
             .map_err(|e| Error::Runtime(format!("failed to encode manifest: {e}")))?;
-        write_atomic(&self.dir.join("manifest.json"), text.as_bytes())?;
+        write_atomic(&self.dir.join(layout::MANIFEST), text.as_bytes())?;
         Ok(n)
     }
 }
@@ -554,15 +555,15 @@ pub(crate) mod tests {
         let root = tempfile::tempdir().unwrap();
         let taken = root.path().join("t-1");
         fs::create_dir(&taken).unwrap();
-        fs::write(taken.join("journal.jsonl"), "other set\n").unwrap();
+        fs::write(taken.join(layout::JOURNAL), "other set\n").unwrap();
         let w = SetWriter::create(root.path(), manifest("t-1"), "name: t\n", None).unwrap();
         assert_ne!(w.manifest.id, "t-1");
         assert!(w.dir().ends_with(&w.manifest.id));
         assert_eq!(
-            fs::read_to_string(taken.join("journal.jsonl")).unwrap(),
+            fs::read_to_string(taken.join(layout::JOURNAL)).unwrap(),
             "other set\n"
         );
-        assert!(!taken.join("manifest.json").exists());
+        assert!(!taken.join(layout::MANIFEST).exists());
     }
 
     #[test]
@@ -607,7 +608,7 @@ pub(crate) mod tests {
         let err = Rewrite::begin(&dir).err().unwrap().to_string();
         assert!(err.contains("being written by another mpf"), "{err}");
         drop(w);
-        let old = fs::read(dir.join("journal.jsonl")).unwrap();
+        let old = fs::read(dir.join(layout::JOURNAL)).unwrap();
         let rw = Rewrite::begin(&dir).unwrap();
         assert!(SetWriter::reopen(&dir, manifest("t-3")).is_err(), "held");
         let n = rw
@@ -620,10 +621,10 @@ pub(crate) mod tests {
             "x"
         );
         assert_eq!(
-            fs::read_to_string(dir.join("experiment.yaml")).unwrap(),
+            fs::read_to_string(dir.join(layout::EXPERIMENT)).unwrap(),
             "y"
         );
-        let now = read_journal(&dir.join("journal.jsonl")).unwrap();
+        let now = read_journal(&dir.join(layout::JOURNAL)).unwrap();
         assert_eq!(now.iter().map(|r| r.index).collect::<Vec<_>>(), [0, 1]);
         let n = Rewrite::begin(&dir)
             .unwrap()
@@ -637,12 +638,12 @@ pub(crate) mod tests {
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join("set");
         fs::create_dir(&dir).unwrap();
-        fs::write(dir.join("journal.jsonl"), content).unwrap();
+        fs::write(dir.join(layout::JOURNAL), content).unwrap();
         let mut w = SetWriter::reopen(&dir, manifest("set")).unwrap();
         w.append(record(9)).unwrap();
         let indices = w.records().iter().map(|r| r.index).collect();
         drop(w);
-        (indices, fs::read(dir.join("journal.jsonl")).unwrap())
+        (indices, fs::read(dir.join(layout::JOURNAL)).unwrap())
     }
 
     fn line(index: usize) -> Vec<u8> {
@@ -696,7 +697,7 @@ pub(crate) mod tests {
     #[test]
     fn a_failed_manifest_write_keeps_the_old_file() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("manifest.json");
+        let path = dir.path().join(layout::MANIFEST);
         write_atomic(&path, b"old").unwrap();
         // A directory where the temporary goes makes the write fail.
         fs::create_dir(dir.path().join("manifest.json.tmp")).unwrap();

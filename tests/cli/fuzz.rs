@@ -773,7 +773,10 @@ fn fixture_pack() -> &'static [u8] {
             .unwrap()
             .path();
         let mut out = Vec::new();
-        mpf::store::pack::write_pack(&[set], "f.tar.gz", &mut out).unwrap();
+        let report = |set: &mpf::store::ResultSet, out: &std::path::Path| {
+            mpf::report::html::write_report(set, out, None)
+        };
+        mpf::store::pack::write_pack(&[set], "f.tar.gz", &mut out, &report).unwrap();
         out
     })
 }

@@ -5,7 +5,7 @@ use std::fmt::Write;
 use crate::analyze::compare::Verdict;
 use crate::report::compare::common::{self, CompareReport};
 
-use crate::report::text::escape_html as escape;
+use crate::text::escape_html as escape;
 
 const STYLE: &str = "\
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem;color:#1b1f24}

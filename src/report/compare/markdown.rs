@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use crate::analyze::compare::Verdict;
 use crate::report::compare::common::{self, CompareReport};
-use crate::report::text::escape_markdown as cell;
+use crate::text::escape_markdown as cell;
 
 /// The longest run of backticks in `s`: a code fence around it must be longer.
 fn longest_backticks(s: &str) -> usize {

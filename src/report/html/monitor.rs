@@ -15,11 +15,11 @@ use serde_json::{json, Value};
 use crate::error::Result;
 use crate::report::plot::render::css_colour;
 use crate::report::plot::timeseries::{busiest, left_out, step_marks, MAX_PANEL_LINES};
-use crate::report::text::escape_html as esc;
 use crate::store::export::sorted_records;
 use crate::store::record::RunRecord;
 use crate::store::timeseries::{metric_kind, read_run, runs_with_samples, Group, RunSamples};
 use crate::store::ResultSet;
+use crate::text::escape_html as esc;
 use crate::units::display_scale;
 
 /// The most runs whose samples the page embeds.

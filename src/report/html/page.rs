@@ -85,7 +85,7 @@ const SCRIPT: &str = r#"
 })();
 "#;
 
-use crate::report::text::escape_html as esc;
+use crate::text::escape_html as esc;
 
 /// Text safe inside a `<script>` element.
 pub(crate) fn script_safe(s: &str) -> String {
@@ -752,8 +752,8 @@ fn failures(out: &mut String, set: &ResultSet) {
 fn input_files(out: &mut String, set: &ResultSet) {
     out.push_str("<h2>Input files</h2>\n");
     for (name, id) in [
-        ("experiment.yaml", "experiment-file"),
-        ("cluster.yaml", "cluster-file"),
+        (crate::store::layout::EXPERIMENT, "experiment-file"),
+        (crate::store::layout::CLUSTER, "cluster-file"),
     ] {
         let Ok(text) = std::fs::read_to_string(set.dir.join(name)) else {
             continue;

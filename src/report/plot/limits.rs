@@ -72,7 +72,7 @@ pub fn limit_figure(set: &ResultSet) -> Result<Option<Figure>> {
             same_x && l.limit.as_f64().is_some_and(|v| v / div == value)
         });
         if let Some(l) = l {
-            let (low, high) = crate::report::limits::low_high(l);
+            let (low, high) = l.low_high();
             let at = |v: Option<&Value>| v.and_then(Value::as_f64).map(|x| x / div);
             cell.center = value;
             cell.lo = at(low).unwrap_or(value).min(value);

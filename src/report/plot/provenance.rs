@@ -22,7 +22,7 @@ pub struct Provenance {
 impl Provenance {
     pub fn of(set: &ResultSet) -> Provenance {
         let m = &set.manifest;
-        let experiment_sha256 = std::fs::read(set.dir.join("experiment.yaml"))
+        let experiment_sha256 = std::fs::read(set.dir.join(crate::store::layout::EXPERIMENT))
             .map(|b| hex(&Sha256::digest(&b)))
             .unwrap_or_default();
         let synced = m
@@ -145,7 +145,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn xml_escape(s: &str) -> String {
-    crate::report::text::escape_html(s)
+    crate::text::escape_html(s)
 }
 
 #[cfg(test)]

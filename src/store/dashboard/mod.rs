@@ -87,7 +87,7 @@ pub fn export(
         exporter.begin_set(&info, out).map_err(write_err)?;
         let results: Vec<_> = manifest.results.iter().filter(|r| !r.series).collect();
         let mut labels: Vec<(String, String)> = Vec::new();
-        for_each_record(&dir.join("journal.jsonl"), |r: RunRecord| {
+        for_each_record(&dir.join(crate::store::layout::JOURNAL), |r: RunRecord| {
             labels.clear();
             for c in &vars {
                 match c.cell(&r.point) {

@@ -1,5 +1,9 @@
 //! Which machine each role runs on, and what templates see of it.
 
+pub mod fanout;
+pub mod fold;
+pub mod open_files;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -7,8 +11,8 @@ use serde_json::{json, Map, Value};
 
 use crate::error::Result;
 use crate::exec::{wrap_for, Local, Ssh, SshConfig, Transport, Via};
-use crate::runner::fanout::{each_blocking, Fanout};
-use crate::runner::fold::{fold_lines, MachineError};
+use crate::machines::fanout::{each_blocking, Fanout};
+use crate::machines::fold::{fold_lines, MachineError};
 use crate::spec::cluster::MachineTransport;
 use crate::spec::Cluster;
 use crate::spec::{Experiment, DEFAULT_ROLE};
@@ -106,8 +110,8 @@ impl Machines {
     /// `fanout` at once), with the open-files limit they need.
     /// `local` (steps without a role) runs on this machine unless the cluster binds it.
     pub fn from_cluster(cluster: &Cluster) -> Result<Machines> {
-        crate::runner::open_files::raise_for(cluster)?;
-        let rt = crate::runner::runtime()?;
+        open_files::raise_for(cluster)?;
+        let rt = crate::exec::runtime()?;
         let transports = rt.block_on(connect_all(cluster));
         let mut failures = Vec::new();
         let mut unreachable = false;

@@ -71,7 +71,7 @@ impl Folded {
 
 /// The machines as a hostlist (`node[03-60]`).
 pub fn hostlist(machines: &[String]) -> String {
-    crate::hosts::hostlist::compress(machines)
+    crate::spec::hostlist::compress(machines)
 }
 
 /// Errors grouped by their shape, groups in the order of their first machine, each group's
