@@ -74,7 +74,9 @@ pub async fn gather(t: &dyn Transport, roles: Vec<String>, interfaces: &[String]
     let name = t.name().to_string();
     let env = [("MPF_FACT_IFACES".to_string(), interfaces.join(" "))];
     let Ok(mut p) = t.spawn(FACTS_SCRIPT, &env, &[]).await else {
-        return parse(&name, roles, "");
+        let mut facts = parse(&name, roles, "");
+        facts.settings.extend(t.facts());
+        return facts;
     };
     let pgid = p.pgid;
     let waited = tokio::time::timeout(Duration::from_secs(20), p.wait()).await;
@@ -83,7 +85,9 @@ pub async fn gather(t: &dyn Transport, roles: Vec<String>, interfaces: &[String]
     }
     let out = p.finish(waited.is_err()).await;
     t.stop_group(pgid, Duration::ZERO).await;
-    parse(&name, roles, &String::from_utf8_lossy(&out.stdout))
+    let mut facts = parse(&name, roles, &String::from_utf8_lossy(&out.stdout));
+    facts.settings.extend(t.facts());
+    facts
 }
 
 #[cfg(test)]

@@ -114,6 +114,13 @@ pub struct Series {
     pub means: Vec<Option<f64>>,
     /// Number of runs behind each mean.
     pub runs: Vec<usize>,
+    /// Each step's spread: the 95% confidence interval of its mean (the summary tables'
+    /// interval, clipped at zero for a never-negative result); `None` with fewer than 2 runs.
+    #[serde(skip)]
+    pub intervals: Vec<Option<(f64, f64)>>,
+    /// Some interval reached below zero and was clipped there.
+    #[serde(skip)]
+    pub clipped: bool,
     pub changes: Vec<Change>,
     pub newest: Newest,
 }
@@ -455,7 +462,21 @@ fn one_series(
         .collect();
     let changes = changes(&means, info, settings);
     let newest = newest_verdict(values, &means, &changes, info, settings);
+    let never_negative = stats::never_negative(values.iter().flatten());
+    let mut clipped = false;
+    let intervals = values
+        .iter()
+        .map(|v| {
+            let mut s = stats::summarize(v).filter(|s| s.n >= 2)?;
+            if never_negative {
+                clipped |= s.clip_at_zero();
+            }
+            Some((s.ci_lo, s.ci_hi))
+        })
+        .collect();
     Series {
+        intervals,
+        clipped,
         point: point.clone(),
         result: info.name.clone(),
         unit: info.unit.clone(),

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use mpf::analyze::compare::{self, SetData, Settings, TestKind};
 use mpf::analyze::within;
 use mpf::error::{exit, Error, IoContext, Result};
-use mpf::report::compare::{html, json, junit, markdown, table, CompareReport, SetLabel};
+use mpf::report::compare::{figures, html, json, junit, markdown, table, CompareReport, SetLabel};
 use mpf::store::{self, ResultSet};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -136,7 +136,7 @@ fn check_references(base: &ResultSet, new: &ResultSet, references: &[ResultSet])
 }
 
 /// A writer of one output format.
-type Render = fn(CompareReport) -> String;
+type Render<'a> = dyn Fn(CompareReport) -> String + 'a;
 
 fn label(set: &ResultSet) -> SetLabel {
     SetLabel {
@@ -176,6 +176,9 @@ pub fn run(args: Args) -> Result<i32> {
     let base = store::open(&root, &args.base)?;
     let base_exp = base.experiment_text();
     let (split, new_set, new_exp);
+    // BASE and NEW as sets to draw, for --html.
+    let mut drawn_sides: Option<[ResultSet; 2]> = None;
+    let mut split_labels = None;
     let mut within_note = None;
     let (base_data, new_data, base_label, new_label, references) = match &args.variable {
         // An A/B inside BASE: both sides are runs of the one set.
@@ -197,6 +200,15 @@ pub fn run(args: Args) -> Result<i32> {
                 "within one set: {} (BASE) against {} (NEW), each point matched on the other variables",
                 split.labels.0, split.labels.1
             ));
+            if args.html.is_some() {
+                let part = |records: &[mpf::store::record::RunRecord]| ResultSet {
+                    dir: base.dir.clone(),
+                    manifest: split.manifest.clone(),
+                    records: records.to_vec(),
+                };
+                drawn_sides = Some([part(&split.a), part(&split.b)]);
+                split_labels = Some(split.labels.clone());
+            }
             let (a, a_label) = side(&split.a[..], &split.labels.0);
             let (b, b_label) = side(&split.b[..], &split.labels.1);
             (a, b, a_label, b_label, Vec::new())
@@ -212,6 +224,9 @@ pub fn run(args: Args) -> Result<i32> {
                 .map(|id| store::open(&root, id))
                 .collect::<Result<Vec<ResultSet>>>()?;
             check_references(&base, &new_set, &references)?;
+            if args.html.is_some() {
+                drawn_sides = Some([base.clone(), new_set.clone()]);
+            }
             new_exp = new_set.experiment_text();
             (
                 SetData {
@@ -256,12 +271,29 @@ pub fn run(args: Args) -> Result<i32> {
         new: &new_label,
     };
 
+    // The page draws BASE against NEW per compared result.
+    let drawn = drawn_sides.map(|[b, n]| {
+        let mut results: Vec<String> = Vec::new();
+        for e in &comparison.entries {
+            if !results.contains(&e.result) {
+                results.push(e.result.clone());
+            }
+        }
+        // Short, so that the legend fits: the page's header names the sets.
+        let labels = match &split_labels {
+            Some((a, b)) => [format!("base: {a}"), format!("new: {b}")],
+            None => ["base".to_string(), "new".to_string()],
+        };
+        figures::draw(b, n, labels, &results)
+    });
+    let html_page =
+        |r: CompareReport| html::render_with_figures(r, drawn.as_deref().unwrap_or(&[]));
     // Each requested output goes to its file, or to stdout for `-` (in place of the table).
-    let outputs: [(&Option<PathBuf>, Render); 4] = [
-        (&args.junit, junit::render),
-        (&args.markdown, markdown::render),
-        (&args.html, html::render),
-        (&args.json, json::render),
+    let outputs: [(&Option<PathBuf>, &Render); 4] = [
+        (&args.junit, &junit::render),
+        (&args.markdown, &markdown::render),
+        (&args.html, &html_page),
+        (&args.json, &json::render),
     ];
     let dash = Path::new("-");
     if outputs

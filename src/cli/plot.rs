@@ -10,8 +10,14 @@ use mpf::store::ResultSet;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Result-set id, unique prefix, path, `latest` or `latest~N`
-    pub id: String,
+    /// Result-set id, unique prefix, path, `latest` or `latest~N`; several sets of one
+    /// experiment are drawn together, one series per set
+    #[arg(required = true, num_args = 1.., value_name = "ID")]
+    pub ids: Vec<String>,
+    /// With several sets: their labels in the legend, in order, separated by commas (default:
+    /// the set ids)
+    #[arg(long, value_name = "A,B,...")]
+    pub label: Option<String>,
     /// Variable on the x axis
     #[arg(long, value_name = "VAR")]
     pub x: Option<String>,
@@ -57,7 +63,16 @@ pub enum StatArg {
 }
 
 pub fn run(args: Args) -> Result<i32> {
-    let set = mpf::store::open(&args.results.root(), &args.id)?;
+    let root = args.results.root();
+    if args.ids.len() > 1 {
+        return overlay(args, &root);
+    }
+    if args.label.is_some() {
+        return Err(mpf::Error::Usage(
+            "--label names the sets of an overlay: give two sets or more".into(),
+        ));
+    }
+    let set = mpf::store::open(&root, &args.ids[0])?;
     if let (Some(run), Some(metric)) = (args.run, &args.metric) {
         return plot_run(
             &set,
@@ -67,27 +82,76 @@ pub fn run(args: Args) -> Result<i32> {
             args.output.as_deref(),
         );
     }
-    let flags = PlotSpec {
-        x: args.x,
-        y: args.y,
-        series: args.series,
+    let hints = PlotSpec::from_result_set(&set)
+        .unwrap_or_default()
+        .overridden_by(&flags(&args));
+    draw(&set, &hints, args.output.as_deref(), &set.dir.join("plots"))
+}
+
+/// The hints the flags give.
+fn flags(args: &Args) -> PlotSpec {
+    PlotSpec {
+        x: args.x.clone(),
+        y: args.y.clone(),
+        series: args.series.clone(),
         y_scale: args.log_y.then_some(Scale::Log),
         stat: args.stat.map(|s| match s {
             StatArg::Mean => Stat::Mean,
             StatArg::Median => Stat::Median,
         }),
         durations: args.durations.then_some(true),
-    };
-    let hints = PlotSpec::from_result_set(&set)
+    }
+}
+
+/// `mpf plot A B [C...]`: the sets merged, one series per set; every result's graph goes into
+/// the last set's `plots/overlay/` (or one graph to `-o FILE`).
+fn overlay(args: Args, root: &Path) -> Result<i32> {
+    use mpf::report::plot::overlay;
+    if args.run.is_some() {
+        return Err(mpf::Error::Usage(
+            "--run draws one run of one set: give one set".into(),
+        ));
+    }
+    if args.series.is_some() {
+        return Err(mpf::Error::Usage(
+            "with several sets the series are the sets: leave out --series (--x chooses the x axis)"
+                .into(),
+        ));
+    }
+    if args.ids.len() > overlay::MAX_SETS {
+        return Err(mpf::Error::Usage(format!(
+            "an overlay draws at most {} sets, not {}",
+            overlay::MAX_SETS,
+            args.ids.len()
+        )));
+    }
+    let sets = args
+        .ids
+        .iter()
+        .map(|id| mpf::store::open(root, id))
+        .collect::<Result<Vec<ResultSet>>>()?;
+    let labels = overlay::labels(&sets, args.label.as_deref())?;
+    let out_dir = sets[sets.len() - 1].dir.join("plots").join("overlay");
+    let merged = overlay::merge(sets, &labels)?;
+    let mut hints = PlotSpec::from_result_set(&merged.set)
         .unwrap_or_default()
-        .overridden_by(&flags);
-    match &args.output {
+        .overridden_by(&flags(&args));
+    hints.series = Some(merged.variable.clone());
+    if hints.x.as_deref() == Some(merged.variable.as_str()) {
+        hints.x = None;
+    }
+    draw(&merged.set, &hints, args.output.as_deref(), &out_dir)
+}
+
+/// One graph to `output`, or every result's graph into `dir`.
+fn draw(set: &ResultSet, hints: &PlotSpec, output: Option<&Path>, dir: &Path) -> Result<i32> {
+    match output {
         Some(path) => {
-            let fig = plot_one(&set, path, &hints)?;
+            let fig = plot_one(set, path, hints)?;
             super::console::err(&format!("wrote {} ({})", path.display(), fig.choice.result));
         }
         None => {
-            let plotted = plot_all(&set, &set.dir.join("plots"), Some(&hints))?;
+            let plotted = plot_all(set, dir, Some(hints))?;
             if plotted.written.is_empty() && plotted.failed.is_empty() {
                 super::console::err(&format!(
                     "{} has no numeric result to plot",

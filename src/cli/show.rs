@@ -55,5 +55,18 @@ pub fn run(args: Args) -> Result<i32> {
         table::show(&set, format)?
     };
     super::console::out(&text);
+    if let (Format::Table, false) = (format, args.limits) {
+        // Warm-up runs are never results: said below the table, with where they are.
+        let warmups: usize = mpf::runner::warmup::recorded(&set.dir)
+            .map(|d| d.values().sum())
+            .unwrap_or(0);
+        if warmups > 0 {
+            super::console::out(&format!(
+                "{} discarded before measuring (runs: {{warmup: N}}), not in these results: {}\n",
+                mpf::words::count(warmups, "warm-up run"),
+                set.dir.join(mpf::runner::warmup::FILE).display()
+            ));
+        }
+    }
     Ok(0)
 }

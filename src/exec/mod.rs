@@ -1,6 +1,7 @@
 //! Running shell commands on machines: the `Transport` trait and its implementations,
 //! process groups, the orphan guard, and collecting output.
 
+pub mod container;
 pub mod guard;
 pub mod local;
 #[cfg(test)]
@@ -72,6 +73,12 @@ pub trait Transport: Send + Sync {
     /// not recorded as the run's failure.
     fn allocation_ended(&self) -> Option<String> {
         None
+    }
+
+    /// Facts about the machine that mpf knows rather than reads on it (a container's image
+    /// and its digest), added to its host facts as settings.
+    fn facts(&self) -> Vec<(String, String)> {
+        Vec::new()
     }
 
     /// Closes the connection of a remote machine (its helper sweeps what is still registered,

@@ -49,6 +49,7 @@ use tokio::sync::{oneshot, Semaphore};
 pub const GUARD_SESSIONS: usize = 1;
 
 use crate::error::{Error, IoContext, Result};
+use crate::exec::container::{self, ContainerVia};
 use crate::exec::slot::{self, Slot};
 use crate::exec::srun;
 use crate::exec::{sh_quote as q, BoxFut, StepProc, Transport};
@@ -61,6 +62,9 @@ pub enum Via {
     Ssh,
     /// Steps of the Slurm job `job` on the node `destination` (`exec::srun`): no master.
     Srun { job: String },
+    /// `<engine> exec` in a container mpf starts (`exec::container`): on this machine (no
+    /// master), or on `destination` over ssh when `remote`.
+    Container(Box<ContainerVia>),
 }
 
 /// How to reach one machine.
@@ -121,6 +125,8 @@ pub struct Ssh {
     ahead: Mutex<HashMap<(String, String), (usize, usize)>>,
     /// Runner sessions, idle or running a step (`exec::slot`).
     slots: Mutex<Vec<Arc<Slot>>>,
+    /// The container of `Via::Container`, once started.
+    container: Mutex<Option<container::Running>>,
 }
 
 /// A started step, as `stop_group` needs it.
@@ -293,6 +299,21 @@ impl Ssh {
         ]);
     }
 
+    /// The ssh command line (program first) of a session over the master, for commands
+    /// built elsewhere (rsync's `-e`): the destination and command to come.
+    fn ssh_argv(&self) -> Vec<String> {
+        let mut argv = vec![
+            "ssh".to_string(),
+            "-T".into(),
+            "-o".into(),
+            "ControlMaster=no".into(),
+            "-o".into(),
+            "LogLevel=ERROR".into(),
+        ];
+        argv.extend(self.base_args_vec());
+        argv
+    }
+
     /// `base_args` as strings, for commands built elsewhere (rsync's `-e`).
     fn base_args_vec(&self) -> Vec<String> {
         let mut cmd = Command::new("ssh");
@@ -306,25 +327,56 @@ impl Ssh {
     /// `remote` runs in a shell on the machine, in a process group of its own there.
     fn session(&self, remote: &str) -> Command {
         let mut cmd = match &self.cfg.via {
-            Via::Ssh => {
-                let mut cmd = Command::new("ssh");
-                cmd.args(["-T", "-o", "ControlMaster=no", "-o", "LogLevel=ERROR"]);
-                self.base_args(&mut cmd);
-                // `--`: whatever the destination, ssh never reads it as an option.
-                cmd.arg("--").arg(&self.cfg.destination).arg(remote);
-                cmd
-            }
+            Via::Ssh => self.ssh_session(remote),
             Via::Srun { job } => srun::session(job, &self.cfg.destination, remote),
+            Via::Container(c) => self.host_command(&c.exec_args(remote)),
         };
         cmd.process_group(0);
         cmd
     }
 
+    /// An ssh session over the master running `remote`.
+    fn ssh_session(&self, remote: &str) -> Command {
+        let mut cmd = Command::new("ssh");
+        cmd.args(["-T", "-o", "ControlMaster=no", "-o", "LogLevel=ERROR"]);
+        self.base_args(&mut cmd);
+        // `--`: whatever the destination, ssh never reads it as an option.
+        cmd.arg("--").arg(&self.cfg.destination).arg(remote);
+        cmd
+    }
+
+    /// For `Via::Container`: the command line `argv` on the engine's machine, here or in an
+    /// ssh session (its words quoted one by one for the remote shell).
+    fn host_command(&self, argv: &[String]) -> Command {
+        match &self.cfg.via {
+            Via::Container(c) if c.remote => {
+                let words: Vec<String> = argv.iter().map(|a| q(a)).collect();
+                self.ssh_session(&words.join(" "))
+            }
+            _ => {
+                let mut cmd = Command::new(&argv[0]);
+                cmd.args(&argv[1..]);
+                cmd
+            }
+        }
+    }
+
+    /// Whether the machine is reached through a ControlMaster of its own.
+    fn has_master(&self) -> bool {
+        match &self.cfg.via {
+            Via::Ssh => true,
+            Via::Srun { .. } => false,
+            Via::Container(c) => c.remote,
+        }
+    }
+
     /// The local program that opens sessions, for messages.
     fn program(&self) -> &'static str {
-        match self.cfg.via {
+        match &self.cfg.via {
             Via::Ssh => "ssh",
             Via::Srun { .. } => "srun",
+            Via::Container(c) if c.remote => "ssh",
+            Via::Container(c) => c.engine.program(),
         }
     }
 
@@ -367,6 +419,7 @@ impl Ssh {
             live: Mutex::new(HashMap::new()),
             ahead: Mutex::new(HashMap::new()),
             slots: Mutex::new(Vec::new()),
+            container: Mutex::new(None),
         };
         let conn = ssh.open().await?;
         if let Ok(mut c) = ssh.conn.lock() {
@@ -376,10 +429,17 @@ impl Ssh {
     }
 
     async fn open(&self) -> Result<Conn> {
-        let mut master = match self.cfg.via {
-            Via::Ssh => Some(self.start_master().await?),
-            Via::Srun { .. } => None,
+        let mut master = match self.has_master() {
+            true => Some(self.start_master().await?),
+            false => None,
         };
+        if let Err(e) = self.start_container().await {
+            if let Some(m) = master.as_mut() {
+                let _ = m.kill();
+                let _ = m.wait();
+            }
+            return Err(e);
+        }
         match self.start_helper().await {
             Ok(helper) => Ok(Conn {
                 master,
@@ -394,6 +454,21 @@ impl Ssh {
                 Err(e)
             }
         }
+    }
+
+    /// For `Via::Container`: starts the container, once (a reconnect finds it started).
+    async fn start_container(&self) -> Result<()> {
+        let Via::Container(c) = &self.cfg.via else {
+            return Ok(());
+        };
+        if self.container.lock().map(|r| r.is_some()).unwrap_or(true) {
+            return Ok(());
+        }
+        let running = container::start(c, &self.cfg.name, |argv| self.host_command(argv)).await?;
+        if let Ok(mut r) = self.container.lock() {
+            *r = Some(running);
+        }
+        Ok(())
     }
 
     /// Starts the ControlMaster and waits for its socket.
@@ -490,9 +565,9 @@ impl Ssh {
                 child,
                 waiters,
                 registry,
-                // srun runs a session's text under /bin/sh itself.
+                // srun and the engine run a session's text under /bin/sh themselves.
                 login_sh: rest.split_whitespace().any(|w| w == "sh")
-                    || matches!(self.cfg.via, Via::Srun { .. }),
+                    || matches!(self.cfg.via, Via::Srun { .. } | Via::Container(_)),
                 setsid: rest.split_whitespace().any(|w| w == "setsid")
                     && std::env::var_os("MPF_SSH_SESSION_PER_STEP").is_none(),
             }),
@@ -505,6 +580,12 @@ impl Ssh {
                     Via::Srun { job } => Err(Error::Unreachable(format!(
                         "cannot reach machine {name} as a step of Slurm job {job} on node {}: {}",
                         self.cfg.destination,
+                        text.trim()
+                    ))),
+                    Via::Container(c) => Err(Error::Unreachable(format!(
+                        "cannot start a shell in container {} of machine {name} ({} exec): {}",
+                        c.name,
+                        c.engine.program(),
                         text.trim()
                     ))),
                     Via::Ssh => Err(Error::Runtime(format!(
@@ -792,6 +873,11 @@ impl Ssh {
         }
         let _ = conn.helper.child.kill();
         let _ = conn.helper.child.wait();
+        // The container goes before its engine's machine's master: over ssh, its watcher's
+        // session needs it.
+        if let Some(mut running) = self.container.lock().ok().and_then(|mut r| r.take()) {
+            running.remove();
+        }
         if let Some(master) = conn.master.as_mut() {
             self.exit_master(master);
         }
@@ -985,24 +1071,42 @@ impl Transport for Ssh {
     fn allocation_ended(&self) -> Option<String> {
         match &self.cfg.via {
             Via::Srun { job } => srun::job_ended(job),
-            Via::Ssh => None,
+            Via::Ssh | Via::Container(_) => None,
         }
     }
 
+    fn facts(&self) -> Vec<(String, String)> {
+        let Via::Container(c) = &self.cfg.via else {
+            return Vec::new();
+        };
+        let digest = self
+            .container
+            .lock()
+            .ok()
+            .and_then(|r| r.as_ref().map(|r| r.digest.clone()))
+            .unwrap_or_default();
+        vec![
+            ("container.engine".into(), c.engine.program().into()),
+            ("container.image".into(), c.image.clone()),
+            ("container.digest".into(), digest),
+        ]
+    }
+
     fn ssh_command(&self) -> Option<(Vec<String>, String)> {
-        if let Via::Srun { job } = &self.cfg.via {
-            return Some((srun::remote_shell(job), self.cfg.destination.clone()));
+        match &self.cfg.via {
+            Via::Srun { job } => {
+                return Some((srun::remote_shell(job), self.cfg.destination.clone()))
+            }
+            Via::Container(c) => {
+                let ssh = c.remote.then(|| self.ssh_argv());
+                let ssh = ssh
+                    .as_ref()
+                    .map(|a| (a.as_slice(), self.cfg.destination.as_str()));
+                return Some((c.remote_shell(ssh), self.cfg.name.clone()));
+            }
+            Via::Ssh => {}
         }
-        let mut argv = vec![
-            "ssh".to_string(),
-            "-T".into(),
-            "-o".into(),
-            "ControlMaster=no".into(),
-            "-o".into(),
-            "LogLevel=ERROR".into(),
-        ];
-        argv.extend(self.base_args_vec());
-        Some((argv, self.cfg.destination.clone()))
+        Some((self.ssh_argv(), self.cfg.destination.clone()))
     }
 
     fn name(&self) -> &str {

@@ -254,7 +254,7 @@ fn reachable(
     let Ok(rt) = crate::exec::runtime() else {
         return hosts.iter().map(|_| Err("no runtime".into())).collect();
     };
-    let connected = rt.block_on(crate::machines::connect_all(&probe_cluster));
+    let connected = rt.block_on(crate::machines::connect_all(&probe_cluster, "probe"));
     let mut open: Vec<Arc<dyn Transport>> = Vec::new();
     let out = connected
         .into_iter()

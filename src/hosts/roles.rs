@@ -195,6 +195,7 @@ pub fn machine_of(source: &HostSource, h: &Host, job: Option<&str>) -> Machine {
             _ => MachineTransport::Ssh,
         },
         address: h.address.clone(),
+        container: None,
     }
 }
 

@@ -109,10 +109,11 @@ impl Machines {
     /// The machines of a cluster file, connected (one ssh master each, concurrently, at most
     /// `fanout` at once), with the open-files limit they need.
     /// `local` (steps without a role) runs on this machine unless the cluster binds it.
-    pub fn from_cluster(cluster: &Cluster) -> Result<Machines> {
+    /// `set` names the session's containers (`mpf-<set>-<machine>`).
+    pub fn from_cluster(cluster: &Cluster, set: &str) -> Result<Machines> {
         open_files::raise_for(cluster)?;
         let rt = crate::exec::runtime()?;
-        let transports = rt.block_on(connect_all(cluster));
+        let transports = rt.block_on(connect_all(cluster, set));
         let mut failures = Vec::new();
         let mut unreachable = false;
         let mut ts = Vec::new();
@@ -343,8 +344,9 @@ impl Machines {
 }
 
 /// One transport per machine of the cluster, in file order: local machines share one
-/// `Local`, remote ones are connected concurrently, at most `fanout` at once.
-pub async fn connect_all(cluster: &Cluster) -> Vec<Result<Arc<dyn Transport>>> {
+/// `Local`, remote ones are connected concurrently, at most `fanout` at once, container
+/// machines started (named `mpf-<set>-<machine>`).
+pub async fn connect_all(cluster: &Cluster, set: &str) -> Vec<Result<Arc<dyn Transport>>> {
     let mut local: Option<Arc<dyn Transport>> = None;
     let mut futs = Vec::new();
     for m in &cluster.machines {
@@ -360,19 +362,26 @@ pub async fn connect_all(cluster: &Cluster) -> Vec<Result<Arc<dyn Transport>>> {
             futs.push(Box::pin(async move { t }) as crate::exec::BoxFut<'_, _>);
             continue;
         }
-        // srun names the node (`-w`); ssh connects to its address.
-        let (destination, via) = match &m.transport {
-            MachineTransport::Ssh => (m.destination(), Via::Ssh),
-            MachineTransport::Srun { job } => (m.hostname.clone(), Via::Srun { job: job.clone() }),
-        };
-        let cfg = SshConfig {
-            name: m.hostname.clone(),
-            destination,
-            via,
-            port: m.port,
-            identity: m.identity.clone(),
-            options: m.ssh_options.clone(),
-            max_sessions: m.max_sessions,
+        let cfg = match &m.container {
+            Some(c) => container_config(m, c, set),
+            None => {
+                // srun names the node (`-w`); ssh connects to its address.
+                let (destination, via) = match &m.transport {
+                    MachineTransport::Ssh => (m.destination(), Via::Ssh),
+                    MachineTransport::Srun { job } => {
+                        (m.hostname.clone(), Via::Srun { job: job.clone() })
+                    }
+                };
+                SshConfig {
+                    name: m.hostname.clone(),
+                    destination,
+                    via,
+                    port: m.port,
+                    identity: m.identity.clone(),
+                    options: m.ssh_options.clone(),
+                    max_sessions: m.max_sessions,
+                }
+            }
         };
         futs.push(Box::pin(async move {
             Ssh::connect(cfg)
@@ -382,6 +391,47 @@ pub async fn connect_all(cluster: &Cluster) -> Vec<Result<Arc<dyn Transport>>> {
     }
     // Started together: each connect polls its master, so the waits overlap.
     Fanout::new(cluster.fanout).all(futs).await
+}
+
+/// How to reach container machine `m`: `<engine> exec` here, or over ssh to its `host:`.
+fn container_config(
+    m: &crate::spec::cluster::Machine,
+    c: &crate::spec::container::Container,
+    set: &str,
+) -> SshConfig {
+    use crate::exec::container::{container_name, ContainerVia};
+    use crate::spec::container::ContainerHost;
+    let (remote, destination, port, identity, options) = match &c.host {
+        ContainerHost::Local => (false, m.hostname.clone(), None, None, Vec::new()),
+        ContainerHost::Ssh {
+            destination,
+            port,
+            identity,
+            ssh_options,
+        } => (
+            true,
+            destination.clone(),
+            *port,
+            identity.clone(),
+            ssh_options.clone(),
+        ),
+    };
+    SshConfig {
+        name: m.hostname.clone(),
+        destination,
+        via: Via::Container(Box::new(ContainerVia {
+            engine: c.engine,
+            image: c.image.clone(),
+            options: c.options.clone(),
+            name: container_name(set, &m.hostname),
+            hostname: m.hostname.clone(),
+            remote,
+        })),
+        port,
+        identity,
+        options,
+        max_sessions: m.max_sessions,
+    }
 }
 
 /// A machine's error, with the names it goes by in ssh's messages (for folding).

@@ -276,9 +276,22 @@ fn figure(h: &History, s: &Series) -> Value {
         .iter()
         .map(|m| m.map_or(Value::Null, |m| json!(m / div)))
         .collect();
+    // Each set's spread: the 95% confidence interval of its mean, as error bars.
+    let (plus, minus): (Vec<f64>, Vec<f64>) = s
+        .means
+        .iter()
+        .zip(&s.intervals)
+        .map(|(m, ci)| match (m, ci) {
+            (Some(m), Some((lo, hi))) => ((hi - m) / div, (m - lo) / div),
+            _ => (0.0, 0.0),
+        })
+        .unzip();
     let mut traces = vec![json!({
         "type": "scatter", "mode": "lines+markers", "name": "mean", "x": x, "y": y,
-        "text": text,
+        "text": text, "customdata": s.runs,
+        "error_y": {"type": "data", "symmetric": false, "array": plus, "arrayminus": minus,
+                    "visible": true, "color": "#1f77b4"},
+        "hovertemplate": format!("%{{y:.4g}} {unit} (n = %{{customdata}})<br>%{{text}}<extra></extra>"),
     })];
     let mut bounds: Vec<usize> = s.changes.iter().map(|c| c.step).collect();
     bounds.insert(0, 0);
@@ -319,7 +332,12 @@ fn figure(h: &History, s: &Series) -> Value {
         "layout": {
             "shapes": shapes,
             "xaxis": {"title": {"text": "set #"}, "dtick": 1},
-            "yaxis": {"title": {"text": y_title}},
+            // A percentage starts at zero, as in the set's graphs (100% alone is not 99-101%).
+            "yaxis": if unit.ends_with('%') && s.means.iter().flatten().all(|m| *m >= 0.0) {
+                json!({"title": {"text": y_title}, "rangemode": "tozero"})
+            } else {
+                json!({"title": {"text": y_title}})
+            },
             "margin": {"t": 20},
         },
     })
@@ -350,6 +368,15 @@ pub fn html(r: HistoryReport) -> String {
     );
     for (i, s) in h.series.iter().enumerate() {
         let _ = writeln!(out, "<h2>{}</h2>", esc(&series_title(h, s)));
+        let _ = writeln!(
+            out,
+            "<p class=\"spread\">Each set: the mean of its runs, with the 95% confidence interval of that mean{}.</p>",
+            if s.clipped {
+                "; intervals clipped at 0 (the result is never negative)"
+            } else {
+                ""
+            }
+        );
         let _ = writeln!(out, "<div class=\"mpf-plot\" id=\"plot-{i}\"></div>");
         let _ = write!(out, "<table><tr>");
         for hd in HEADERS {

@@ -106,22 +106,32 @@ fn monitored(exp: &Experiment, machine: &Machine) -> usize {
 }
 
 /// Refuses (exit 2, at the endpoint's line of the experiment) a Prometheus endpoint on a role
-/// of a machine reached with `transport: srun`: scraping it needs an ssh port forward, which a
-/// step of a Slurm job cannot give (SPEC §14.2).
+/// of a machine reached with `transport: srun` or of a container machine: scraping it needs an
+/// ssh port forward, which a step of a Slurm job or `<engine> exec` cannot give (SPEC §14.2).
 pub fn check_transports(exp: &Experiment, cluster: &Cluster) -> Result<()> {
     let Some(monitor) = &exp.monitor else {
         return Ok(());
     };
     for e in &monitor.prometheus {
-        let srun = cluster.machines.iter().find(|m| {
-            matches!(m.transport, MachineTransport::Srun { .. })
+        let unforwarded = cluster.machines.iter().find(|m| {
+            (matches!(m.transport, MachineTransport::Srun { .. }) || m.container.is_some())
                 && m.roles.iter().any(|r| r.name == e.role)
         });
-        if let Some(m) = srun {
+        if let Some(m) = unforwarded {
+            let (how, instead) = match m.container {
+                Some(_) => (
+                    "is a container",
+                    "bear the role on a machine reached over ssh",
+                ),
+                None => (
+                    "is reached with transport: srun",
+                    "reach it with transport: ssh",
+                ),
+            };
             return Err(Error::Input {
                 location: e.loc.clone(),
                 message: format!(
-                    "monitor: prometheus endpoint of role '{}' (port {}) cannot be scraped: machine {} of that role is reached with transport: srun, and scraping needs an ssh port forward; reach it with transport: ssh, or record the metrics from a step",
+                    "monitor: prometheus endpoint of role '{}' (port {}) cannot be scraped: machine {} of that role {how}, and scraping needs an ssh port forward; {instead}, or record the metrics from a step",
                     e.role, e.port, m.hostname
                 ),
             });

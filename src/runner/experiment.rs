@@ -257,6 +257,8 @@ struct Progress {
     deadline: Option<crate::runner::deadline::Deadline>,
     /// How long runs took, for the time limit.
     estimates: crate::runner::deadline::Estimates,
+    /// `runs: {warmup: N}`: the discarded runs each point still needs.
+    warmups: crate::runner::warmup::Warmups,
 }
 
 /// Runs the design's rounds until it asks for nothing more, appending each run to `writer`
@@ -290,6 +292,7 @@ pub async fn run_experiment(
             Some(_) => crate::runner::deadline::Estimates::from_records(writer.records()),
             None => Default::default(),
         },
+        warmups: crate::runner::warmup::Warmups::load(writer.dir(), exp.warmup)?,
     };
     if let Some(d) = &progress.deadline {
         control.emit(Event::Note(d.describe(std::time::SystemTime::now())));
@@ -466,6 +469,14 @@ async fn run_round(
             progress.summary.deadline = Some(stop);
             return Ok(Flow::Stop);
         }
+        let variables = &writer.manifest.variables;
+        if !(progress.warmups)
+            .before(&env, run, &point, variables, control)
+            .await?
+        {
+            progress.summary.interrupted = true;
+            return Ok(Flow::Stop);
+        }
         let started = now_rfc3339();
         let clock = std::time::Instant::now();
         let Some((outcome, attempts)) = attempt(&env, run, exp.retries, control).await else {
@@ -509,22 +520,7 @@ async fn run_round(
             progress.estimates.observe(&key, clock.elapsed());
         }
         let failure = outcome.failure.clone();
-        let record = RunRecord {
-            index: run.index,
-            point_index: run.point,
-            point,
-            repetition: run.repetition,
-            status: outcome.status,
-            attempts,
-            results: outcome.results,
-            steps: outcome.steps,
-            started,
-            ended: now_rfc3339(),
-            error: outcome.failure.as_ref().map(|f| f.message.clone()),
-            notes: outcome.notes,
-            warmup_dropped: outcome.warmup_dropped,
-            extraction_failed: outcome.extraction_failed,
-        };
+        let record = crate::runner::warmup::record(run, point, outcome, attempts, started);
         if let Flow::Stop = record_run(exp, writer, control, record, failure, progress)? {
             return Ok(Flow::Stop);
         }

@@ -15,6 +15,7 @@ pub mod require;
 pub mod run;
 pub mod session;
 pub mod setup;
+pub mod warmup;
 
 pub use crate::machines::Machines;
 pub use events::{Cancel, Control, Event, Reporter};

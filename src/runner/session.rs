@@ -52,6 +52,9 @@ pub struct Prepared {
     resume_dir: Option<PathBuf>,
     resume_manifest: Option<Manifest>,
     results_root: PathBuf,
+    /// The set's id: the resumed set's, or the new set's (chosen here, so that the
+    /// machines, opened before the set is created, can name their containers after it).
+    id: String,
 }
 
 pub(crate) fn hash_text(s: &str) -> String {
@@ -163,6 +166,10 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
         Some(_) => (None, None),
         None => (resume_dir, resume_manifest),
     };
+    let id = match &resume_manifest {
+        Some(m) => m.id.clone(),
+        None => new_id(&exp.name, std::time::SystemTime::now()),
+    };
     Ok(Prepared {
         exp,
         cluster,
@@ -173,6 +180,7 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
         resume_dir,
         resume_manifest,
         results_root: req.results_root.clone(),
+        id,
     })
 }
 
@@ -431,11 +439,10 @@ impl Prepared {
 
     fn manifest(&self) -> Manifest {
         let exp = &self.exp;
-        let now = std::time::SystemTime::now();
         Manifest {
             format: crate::store::resultset::FORMAT,
             mpf_version: crate::VERSION.to_string(),
-            id: new_id(&exp.name, now),
+            id: self.id.clone(),
             name: exp.name.clone(),
             description: exp.description.clone(),
             status: SetStatus::Running,
@@ -650,7 +657,7 @@ impl Prepared {
     /// The machines to run on: the cluster's (connected) or this one for every role.
     pub fn machines(&self) -> Result<Machines> {
         match &self.cluster {
-            Some(c) => Machines::from_cluster(c),
+            Some(c) => Machines::from_cluster(c, &self.id),
             None => Machines::local(&self.exp),
         }
     }
@@ -882,7 +889,8 @@ pub fn check_machines(exp: &Experiment, cluster: Option<&Cluster>) -> Result<Str
             // costs about one.
             let started = std::time::Instant::now();
             let results = rt.block_on(async {
-                let transports = crate::machines::connect_all(c).await;
+                let set = new_id("check", std::time::SystemTime::now());
+                let transports = crate::machines::connect_all(c, &set).await;
                 let probes = transports.into_iter().map(|t| async move {
                     // Each connection is closed after all probes (closing blocks).
                     match t {

@@ -9,6 +9,7 @@ use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+use super::container::{Container, ContainerHost, RawContainer};
 use super::de::{pos, shown, yaml_error, yaml_options, OneOrMany, ScalarText};
 use super::hosts::{parse_hosts, parse_roles, HostSource, RawHosts, RawRoles, RoleSpec};
 use crate::error::{Error, Result};
@@ -72,6 +73,8 @@ pub struct Machine {
     /// The address to connect to when it differs from `hostname` (a Slurm node's `NodeAddr`,
     /// an Ansible `ansible_host`); `hostname` stays the name in records and result suffixes.
     pub address: Option<String>,
+    /// The machine is a container (SPEC §18.2), started by mpf for the session.
+    pub container: Option<Container>,
 }
 
 /// How a machine is reached.
@@ -148,6 +151,8 @@ struct RawMachine {
     /// `ssh` (default) or `srun` (with `job`).
     transport: Option<Spanned<String>>,
     job: Option<Spanned<ScalarText>>,
+    /// The machine is a container: `{engine, image, options, host}`.
+    container: Option<Spanned<RawContainer>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -392,15 +397,22 @@ pub fn parse_cluster(path: &Path, source: &str) -> Result<Cluster> {
         MAX_FANOUT,
     )?;
     let mut machines = Vec::new();
+    // Each machine's container `host:` as written, resolved once every machine is known.
+    let mut container_hosts = Vec::new();
     let mut bindings = Bindings::default();
     for m in &raw.machines {
         let (line, col) = pos(m);
         let r = &m.value;
-        let local = r.local.unwrap_or(false)
-            || matches!(
-                r.hostname.as_ref().map(|h| h.value.as_str()),
-                Some("localhost" | "127.0.0.1" | "::1")
-            );
+        let container = match &r.container {
+            Some(c) => Some(c.value.check(path, pos(c))?),
+            None => None,
+        };
+        let local = container.is_none()
+            && (r.local.unwrap_or(false)
+                || matches!(
+                    r.hostname.as_ref().map(|h| h.value.as_str()),
+                    Some("localhost" | "127.0.0.1" | "::1")
+                ));
         let hostname = match (&r.hostname, local) {
             (Some(h), _) if !h.value.trim().is_empty() => {
                 checked(path, h, host_problem)?.trim().to_string()
@@ -429,6 +441,14 @@ pub fn parse_cluster(path: &Path, source: &str) -> Result<Cluster> {
             None => None,
         };
         let transport = machine_transport(path, r)?;
+        if container.is_some() && (transport != MachineTransport::Ssh || r.local == Some(true)) {
+            return Err(Error::input(
+                path,
+                line,
+                col,
+                "a container machine is reached through its engine: transport: srun and local: true do not go with container: (without host: the container runs on this machine)",
+            ));
+        }
         let max_sessions = count_in(
             path,
             r.max_sessions.as_ref(),
@@ -501,8 +521,11 @@ pub fn parse_cluster(path: &Path, source: &str) -> Result<Cluster> {
             line,
             transport,
             address,
+            container,
         });
+        container_hosts.push(r.container.as_ref().and_then(|c| c.value.host()));
     }
+    resolve_container_hosts(path, &mut machines, container_hosts)?;
     Ok(Cluster {
         path: path.to_path_buf(),
         source: source.to_string(),
@@ -512,6 +535,71 @@ pub fn parse_cluster(path: &Path, source: &str) -> Result<Cluster> {
         roles,
         fanout,
     })
+}
+
+/// Where each container machine's engine runs: `host:` names a machine of the cluster (its
+/// ssh settings then reach the engine), `localhost`, or an ssh destination `[user@]host`
+/// (reached with the container machine's own port, identity and ssh options).
+fn resolve_container_hosts(
+    path: &Path,
+    machines: &mut [Machine],
+    hosts: Vec<Option<Spanned<String>>>,
+) -> Result<()> {
+    for (i, host) in hosts.into_iter().enumerate() {
+        let Some(h) = host else { continue };
+        let (l, c) = pos(&h);
+        let name = h.value.trim();
+        let named = machines
+            .iter()
+            .find(|m| m.hostname == name && m.container.is_none());
+        let resolved = match named {
+            Some(m) if m.local => ContainerHost::Local,
+            Some(m) if m.transport != MachineTransport::Ssh => {
+                return Err(Error::input(
+                    path,
+                    l,
+                    c,
+                    format!("container host '{name}' is reached with srun: a container's engine runs on this machine or over ssh"),
+                ))
+            }
+            Some(m) => ContainerHost::Ssh {
+                destination: m.destination(),
+                port: m.port,
+                identity: m.identity.clone(),
+                ssh_options: m.ssh_options.clone(),
+            },
+            None if matches!(name, "localhost" | "127.0.0.1" | "::1") => ContainerHost::Local,
+            None => {
+                let (user, host) = match name.rsplit_once('@') {
+                    Some((u, h)) => (Some(u), h),
+                    None => (None, name),
+                };
+                let problem = user
+                    .and_then(user_problem)
+                    .or_else(|| host_problem(host))
+                    .or_else(|| {
+                        let container = |m: &&Machine| m.container.is_some();
+                        machines.iter().filter(container).any(|m| m.hostname == host).then(|| {
+                            format!("container host '{host}' is a container machine itself")
+                        })
+                    });
+                if let Some(p) = problem {
+                    return Err(Error::input(path, l, c, p));
+                }
+                let m = &machines[i];
+                ContainerHost::Ssh {
+                    destination: name.to_string(),
+                    port: m.port,
+                    identity: m.identity.clone(),
+                    ssh_options: m.ssh_options.clone(),
+                }
+            }
+        };
+        if let Some(container) = machines[i].container.as_mut() {
+            container.host = resolved;
+        }
+    }
+    Ok(())
 }
 
 /// A machine's `transport:` (`ssh`, or `srun` with the `job:` whose steps reach it).

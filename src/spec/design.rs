@@ -74,10 +74,51 @@ pub fn runs(
     match &r.value {
         RawRuns::Count(n) if *n < 1 => Err(err(path, r, "runs must be at least 1")),
         RawRuns::Count(n) => Ok((*n as usize, None)),
+        RawRuns::Adaptive(a) if a.min.is_none() && a.max.is_none() && a.ci.is_none() && a.on.is_none() => {
+            // `{count: N, warmup: W}` (or `{warmup: W}` alone): a fixed number of runs.
+            match a.count.unwrap_or(3) {
+                n if n < 1 => Err(err(path, r, "runs: count must be at least 1")),
+                n if n as u64 > MAX_ADAPTIVE_RUNS as u64 => Err(err(
+                    path,
+                    r,
+                    format!("runs: count must be at most {MAX_ADAPTIVE_RUNS}"),
+                )),
+                n => Ok((n as usize, None)),
+            }
+        }
+        RawRuns::Adaptive(a) if a.count.is_some() => Err(err(
+            path,
+            r,
+            "runs: count is a fixed number of runs and min/max/ci/on make them adaptive: give one or the other",
+        )),
         RawRuns::Adaptive(a) => {
             let adaptive = adaptive(a, results).map_err(|m| err(path, r, format!("runs: {m}")))?;
             Ok((adaptive.min, Some(adaptive)))
         }
+    }
+}
+
+/// Most warm-up runs of one point.
+pub const MAX_WARMUP: usize = 100;
+
+/// `runs: {warmup: N}`: 0 to 100 discarded runs per point (0 without it).
+pub fn warmup(path: &Path, raw: Option<&Spanned<RawRuns>>) -> Result<usize> {
+    let Some(r) = raw else { return Ok(0) };
+    match &r.value {
+        RawRuns::Adaptive(RawAdaptive {
+            warmup: Some(w), ..
+        }) => {
+            if *w < 0 || *w as u64 > MAX_WARMUP as u64 {
+                Err(err(
+                    path,
+                    r,
+                    format!("runs: warmup is a number of runs from 0 to {MAX_WARMUP}, not {w}"),
+                ))
+            } else {
+                Ok(*w as usize)
+            }
+        }
+        _ => Ok(0),
     }
 }
 

@@ -421,6 +421,8 @@ pub struct Experiment {
     pub kill_grace: Duration,
     /// `runs: {min, max, ci, on}`: `runs` is then `min`.
     pub adaptive: Option<Adaptive>,
+    /// `runs: {warmup: N}`: discarded runs of each point before its measured runs.
+    pub warmup: usize,
     pub search: Option<Search>,
     /// Derived results, in an order where each comes after those it reads.
     pub derived: Vec<Derived>,

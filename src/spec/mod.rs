@@ -2,6 +2,7 @@
 //! diagnostics with file:line:col.
 
 pub mod cluster;
+pub mod container;
 mod de;
 pub mod derived;
 pub mod design;

@@ -415,6 +415,10 @@ pub enum RawRuns {
 #[derive(Debug, DeriveDeserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAdaptive {
+    /// A fixed number of runs, with `warmup` (`runs: {count: 5, warmup: 1}`).
+    pub count: Option<i64>,
+    /// Discarded runs of each point before its measured ones (SPEC §17).
+    pub warmup: Option<i64>,
     pub min: Option<i64>,
     pub max: Option<i64>,
     pub ci: Option<ScalarText>,
@@ -427,7 +431,7 @@ impl<'de> Deserialize<'de> for RawRuns {
         impl<'de> Visitor<'de> for RunsVisitor {
             type Value = RawRuns;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a number of runs, or {min: N, max: N, ci: 2%, on: [results]}")
+                f.write_str("a number of runs, {count: N, warmup: N}, or {min: N, max: N, ci: 2%, on: [results], warmup: N}")
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawRuns, E> {
                 Ok(RawRuns::Count(v))

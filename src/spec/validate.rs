@@ -297,6 +297,7 @@ pub fn parse_experiment(path: &Path, source: &str) -> Result<Experiment> {
         plot: raw.plot.as_ref().map(|p| p.value.clone()),
         require: requirements(&cx, &raw.require)?,
         kill_grace: Duration::from_secs(2),
+        warmup: super::design::warmup(path, raw.runs.as_ref())?,
         adaptive,
         search,
         derived,

@@ -410,10 +410,14 @@ proptest! {
 
     #[test]
     fn mutated_cluster_files_never_panic(
-        which in 0usize..2,
+        which in 0usize..3,
         edits in prop::collection::vec(edit(), 1..5),
     ) {
-        let base = if which == 0 { example("cluster.yaml") } else { ORIGINAL_CLUSTER.to_string() };
+        let base = match which {
+            0 => example("cluster.yaml"),
+            1 => example("container-cluster.yaml"),
+            _ => ORIGINAL_CLUSTER.to_string(),
+        };
         exercise_cluster(&apply(&base, &edits));
     }
 

@@ -3,6 +3,7 @@
 mod adaptive;
 mod common;
 mod compare;
+mod containers;
 mod count;
 mod deadline;
 mod docs;
@@ -33,3 +34,4 @@ mod slurm;
 mod ssh;
 mod store;
 mod timeseries;
+mod views;

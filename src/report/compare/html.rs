@@ -4,6 +4,7 @@ use std::fmt::Write;
 
 use crate::analyze::compare::Verdict;
 use crate::report::compare::common::{self, CompareReport};
+use crate::report::compare::figures::Drawn;
 
 use crate::text::escape_html as escape;
 
@@ -21,6 +22,7 @@ tr.regression td.verdict{color:#b42318;font-weight:bold}
 tr.improvement td.verdict{color:#1a7f37;font-weight:bold}
 tr.no-data td.verdict{color:#9a6700}
 .bad{color:#b42318}.good{color:#1a7f37}
+figure.compare-figure{margin:1rem 0}figure.compare-figure svg{max-width:100%;height:auto}
 ";
 
 fn class(v: Verdict) -> &'static str {
@@ -33,6 +35,11 @@ fn class(v: Verdict) -> &'static str {
 }
 
 pub fn render(r: CompareReport) -> String {
+    render_with_figures(r, &[])
+}
+
+/// The page with `figures` (BASE against NEW per result) after the table.
+pub fn render_with_figures(r: CompareReport, figures: &[Drawn]) -> String {
     let c = r.comparison;
     let title = format!("mpf compare: {}", common::headline(c));
     let mut out = String::new();
@@ -105,6 +112,21 @@ pub fn render(r: CompareReport) -> String {
     }
     let _ = writeln!(out, "</tbody>");
     let _ = writeln!(out, "</table>");
+    if !figures.is_empty() {
+        let _ = writeln!(
+            out,
+            "<h2>Base against new</h2>\n<p class=\"meta\">Each point of both sets, drawn as the sets' own graphs draw them.</p>"
+        );
+        for f in figures {
+            let _ = writeln!(
+                out,
+                "<figure class=\"compare-figure\" data-result=\"{0}\"><figcaption><b>{0}</b>: {1}</figcaption>\n{2}</figure>",
+                escape(&f.result),
+                escape(&f.caption),
+                svg_body(&f.svg)
+            );
+        }
+    }
     for (side, points) in [("base", &c.base_only), ("new", &c.new_only)] {
         if points.is_empty() {
             continue;
@@ -122,4 +144,23 @@ pub fn render(r: CompareReport) -> String {
     let _ = writeln!(out, "</body>");
     let _ = writeln!(out, "</html>");
     out
+}
+
+/// An SVG document as an element inside the page: without its XML declaration and namespace
+/// (HTML gives it; the page names no address), scaled to the page's width through its viewBox.
+fn svg_body(svg: &str) -> String {
+    let start = svg.find("<svg").unwrap_or(0);
+    let body = svg[start..].replacen(" xmlns=\"http://www.w3.org/2000/svg\"", "", 1);
+    let body = body.as_str();
+    let attr = |name: &str| -> Option<String> {
+        let head = &body[..body.find('>')?];
+        let at = head.find(&format!(" {name}=\""))? + name.len() + 3;
+        Some(head[at..].split('"').next()?.to_string())
+    };
+    match (attr("width"), attr("height"), body.contains("viewBox")) {
+        (Some(w), Some(h), false) => {
+            body.replacen("<svg", &format!("<svg viewBox=\"0 0 {w} {h}\""), 1)
+        }
+        _ => body.to_string(),
+    }
 }

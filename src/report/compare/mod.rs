@@ -2,6 +2,7 @@
 //! an `analyze::compare::Comparison`; they compute no statistics.
 
 pub mod common;
+pub mod figures;
 pub mod html;
 pub mod json;
 pub mod junit;

@@ -256,13 +256,20 @@ pub fn plotly_figure(fig: &Figure) -> Value {
                 continue;
             }
             let dense = fig.choice.kind == Kind::Line && cells.len() > MAX_LINE_POINTS;
-            let mut trace = if dense {
-                // As the static graph draws it (the caption says so): bins, a line and a band.
-                let bins = binned(&cells, MAX_LINE_POINTS);
-                let xs: Vec<Value> = bins.iter().map(|c| plotly_x(fig, c.x)).collect();
+            let bins = if dense {
+                binned(&cells, MAX_LINE_POINTS)
+            } else {
+                Vec::new()
+            };
+            let cells: Vec<&Cell> = if dense { bins.iter().collect() } else { cells };
+            let mut trace = plotly_trace(fig, &cells, s);
+            if dense || render::banded(fig, &cells) {
+                // As the static graph draws it: a band for the intervals, not error bars (and
+                // for a dense line, bins: the caption says so).
+                let xs: Vec<Value> = cells.iter().map(|c| plotly_x(fig, c.x)).collect();
                 let colour = css_colour(s);
-                let his: Vec<f64> = bins.iter().map(|c| c.hi).collect();
-                let los: Vec<f64> = bins.iter().map(|c| c.lo).collect();
+                let his: Vec<f64> = cells.iter().map(|c| c.hi).collect();
+                let los: Vec<f64> = cells.iter().map(|c| c.lo).collect();
                 for (edge, ys) in [("hi", his), ("lo", los)] {
                     let mut band = json!({
                         "type": "scatter", "mode": "lines", "x": xs, "y": ys,
@@ -275,13 +282,11 @@ pub fn plotly_figure(fig: &Figure) -> Value {
                     }
                     data.push(band);
                 }
-                let mut t = plotly_trace(fig, &bins.iter().collect::<Vec<_>>(), s);
-                t["mode"] = json!("lines");
-                t["error_y"]["visible"] = json!(false);
-                t
-            } else {
-                plotly_trace(fig, &cells, s)
-            };
+                if dense {
+                    trace["mode"] = json!("lines");
+                }
+                trace["error_y"]["visible"] = json!(false);
+            }
             if with_series {
                 trace["name"] = json!(label);
             }
@@ -609,6 +614,9 @@ fn point_text(set: &ResultSet, r: &RunRecord) -> String {
     crate::store::point_text(&set.manifest.variables, &r.point)
 }
 
+/// A column of the runs table: its header, and per row the cell's HTML and the text it shows.
+type Column = (String, Vec<(String, String)>);
+
 fn runs_table(out: &mut String, set: &ResultSet) {
     let m = &set.manifest;
     if set.records.len() > LISTED_RUNS {
@@ -638,78 +646,166 @@ fn runs_table(out: &mut String, set: &ResultSet) {
             display_scale(&x.unit, mag)
         })
         .collect();
-    out.push_str("<div class=\"scroll\"><table class=\"sortable\" id=\"runs\"><thead><tr><th>Run</th><th>Rep.</th>");
-    for v in &m.variables {
-        let _ = write!(out, "<th>{}</th>", esc(&v.name));
-    }
-    for (x, (_, unit)) in m.results.iter().zip(&scales) {
-        if unit.is_empty() {
-            let _ = write!(out, "<th>{}</th>", esc(&x.name));
-        } else {
-            let _ = write!(out, "<th>{} ({})</th>", esc(&x.name), esc(unit));
-        }
-    }
-    out.push_str("<th>Status</th></tr></thead><tbody>\n");
     let mut rows: Vec<&RunRecord> = set.records.iter().collect();
     rows.sort_by_key(|r| r.index);
-    for r in rows {
-        let failed = r.status == RunStatus::Failed;
-        let _ = write!(
-            out,
-            "<tr{}><td class=\"num\" data-v=\"{1}\">{1}</td><td class=\"num\" data-v=\"{2}\">{2}</td>",
-            if failed { " class=\"failed\"" } else { "" },
-            r.index,
-            r.repetition
-        );
-        for v in &m.variables {
-            let val = r.point.get(&v.name).cloned().unwrap_or(Value::Null);
-            let shown = if val.is_null() {
-                String::new()
-            } else {
-                v.label_of(&val)
-            };
-            let data = match &val {
-                Value::Number(n) => n.to_string(),
-                _ => String::new(),
-            };
-            let _ = write!(out, "<td data-v=\"{}\">{}</td>", esc(&data), esc(&shown));
+    // Each column: its header, and per row the cell's HTML and the text it shows.
+    let mut columns: Vec<Column> = vec![
+        (
+            "Run".into(),
+            rows.iter()
+                .map(|r| {
+                    (
+                        format!("<td class=\"num\" data-v=\"{0}\">{0}</td>", r.index),
+                        r.index.to_string(),
+                    )
+                })
+                .collect(),
+        ),
+        (
+            "Rep.".into(),
+            rows.iter()
+                .map(|r| {
+                    (
+                        format!("<td class=\"num\" data-v=\"{0}\">{0}</td>", r.repetition),
+                        r.repetition.to_string(),
+                    )
+                })
+                .collect(),
+        ),
+    ];
+    for v in &m.variables {
+        let cells = rows
+            .iter()
+            .map(|r| {
+                let val = r.point.get(&v.name).cloned().unwrap_or(Value::Null);
+                let shown = if val.is_null() {
+                    String::new()
+                } else {
+                    v.label_of(&val)
+                };
+                let data = match &val {
+                    Value::Number(n) => n.to_string(),
+                    _ => String::new(),
+                };
+                (
+                    format!("<td data-v=\"{}\">{}</td>", esc(&data), esc(&shown)),
+                    shown,
+                )
+            })
+            .collect();
+        columns.push((v.name.clone(), cells));
+    }
+    for (x, (div, unit)) in m.results.iter().zip(&scales) {
+        let cells = rows
+            .iter()
+            .map(|r| result_cell(r.results.get(&x.name), *div))
+            .collect();
+        let head = if unit.is_empty() {
+            x.name.clone()
+        } else {
+            format!("{} ({unit})", x.name)
+        };
+        columns.push((head, cells));
+    }
+    let status = |r: &RunRecord| {
+        if r.status == RunStatus::Failed {
+            "failed"
+        } else {
+            "ok"
         }
-        for (x, (div, _)) in m.results.iter().zip(&scales) {
-            match r.results.get(&x.name) {
-                Some(Value::Array(a)) => {
-                    let v: Vec<f64> = a.iter().filter_map(Value::as_f64).collect();
-                    let mean = if v.is_empty() {
-                        f64::NAN
-                    } else {
-                        v.iter().sum::<f64>() / v.len() as f64
-                    };
-                    let _ = write!(
-                        out,
-                        "<td class=\"num\" data-v=\"{}\" title=\"mean of {} values\">{} ({} values)</td>",
-                        if mean.is_finite() { mean.to_string() } else { String::new() },
-                        v.len(),
-                        if mean.is_finite() { format_number(mean / div) } else { String::new() },
-                        v.len()
-                    );
-                }
-                Some(v) if v.as_f64().is_some() => {
-                    let x = v.as_f64().unwrap_or(f64::NAN);
-                    let _ = write!(
-                        out,
-                        "<td class=\"num\" data-v=\"{x}\">{}</td>",
-                        format_number(x / div)
-                    );
-                }
-                _ => out.push_str("<td data-v=\"\"></td>"),
-            }
-        }
+    };
+    columns.push((
+        "Status".into(),
+        rows.iter()
+            .map(|r| (format!("<td>{}</td>", status(r)), status(r).to_string()))
+            .collect(),
+    ));
+    // A column with one value in every row (a variable held constant, one run per point, every
+    // run ok) moves into a line above the table, so that the results show without scrolling.
+    let constant = |(i, (_, cells)): &(usize, &Column)| {
+        *i > 0 && rows.len() >= 2 && cells.iter().all(|c| c.1 == cells[0].1)
+    };
+    let (same, varying): (Vec<_>, Vec<_>) = columns.iter().enumerate().partition(constant);
+    if !same.is_empty() {
+        let items: Vec<String> = same
+            .iter()
+            .map(|(_, (head, cells))| {
+                let text = if cells[0].1.is_empty() {
+                    "no value"
+                } else {
+                    &cells[0].1
+                };
+                format!("{} <b>{}</b>", esc(head), esc(text))
+            })
+            .collect();
         let _ = writeln!(
             out,
-            "<td>{}</td></tr>",
-            if failed { "failed" } else { "ok" }
+            "<p class=\"note\" id=\"runs-constant\">The same in every run: {}.</p>",
+            items.join(", ")
         );
     }
+    out.push_str("<div class=\"scroll\"><table class=\"sortable\" id=\"runs\"><thead><tr>");
+    for (_, (head, _)) in &varying {
+        let _ = write!(out, "<th>{}</th>", esc(head));
+    }
+    out.push_str("</tr></thead><tbody>\n");
+    for (i, r) in rows.iter().enumerate() {
+        let failed = r.status == RunStatus::Failed;
+        out.push_str(if failed {
+            "<tr class=\"failed\">"
+        } else {
+            "<tr>"
+        });
+        for (_, (_, cells)) in &varying {
+            out.push_str(&cells[i].0);
+        }
+        out.push_str("</tr>\n");
+    }
     out.push_str("</tbody></table></div>\n");
+}
+
+/// A result's cell in the runs table (in the column's display unit) and the text it shows: a
+/// series as the mean of its values.
+fn result_cell(v: Option<&Value>, div: f64) -> (String, String) {
+    match v {
+        Some(Value::Array(a)) => {
+            let v: Vec<f64> = a.iter().filter_map(Value::as_f64).collect();
+            let mean = if v.is_empty() {
+                f64::NAN
+            } else {
+                v.iter().sum::<f64>() / v.len() as f64
+            };
+            let shown = if mean.is_finite() {
+                format!(
+                    "{} ({})",
+                    format_number(mean / div),
+                    crate::words::count(v.len(), "value")
+                )
+            } else {
+                String::new()
+            };
+            let html = format!(
+                "<td class=\"num\" data-v=\"{}\" title=\"mean of {}\">{}</td>",
+                if mean.is_finite() {
+                    mean.to_string()
+                } else {
+                    String::new()
+                },
+                crate::words::count(v.len(), "value"),
+                esc(&shown)
+            );
+            (html, shown)
+        }
+        Some(v) if v.as_f64().is_some() => {
+            let x = v.as_f64().unwrap_or(f64::NAN);
+            let shown = format_number(x / div);
+            (
+                format!("<td class=\"num\" data-v=\"{x}\">{shown}</td>"),
+                shown,
+            )
+        }
+        _ => ("<td data-v=\"\"></td>".into(), String::new()),
+    }
 }
 
 fn failures(out: &mut String, set: &ResultSet) {

@@ -4,6 +4,7 @@
 pub mod figure;
 pub mod limits;
 pub mod output;
+pub mod overlay;
 pub mod provenance;
 pub mod render;
 pub mod spec;

@@ -250,12 +250,14 @@ pub fn y_range(fig: &Figure) -> (f64, f64) {
         let span = if hi > lo { hi - lo } else { 1.0 };
         return (lo - 0.04 * span, hi + 0.04 * span);
     }
-    linear_y_range(fig.choice.kind, lo, hi)
+    linear_y_range(fig.choice.kind, lo, hi, fig.y_unit.ends_with('%'))
 }
 
 /// Bars and ranges near zero start at zero; a range far from it is padded on both sides.
-fn linear_y_range(kind: Kind, mut lo: f64, mut hi: f64) -> (f64, f64) {
-    let zero_based = kind == Kind::Bars || (lo >= 0.0 && lo <= 0.5 * hi);
+/// A percentage that is never negative starts at zero too: 100% alone is drawn on 0-106%, not
+/// on 90-110% (a share above 100% that no run had).
+fn linear_y_range(kind: Kind, mut lo: f64, mut hi: f64, percent: bool) -> (f64, f64) {
+    let zero_based = kind == Kind::Bars || (lo >= 0.0 && (lo <= 0.5 * hi || (percent && hi > 0.0)));
     if zero_based {
         lo = lo.min(0.0);
         hi = hi.max(0.0);
@@ -509,6 +511,15 @@ where
     result.map_err(draw_err)
 }
 
+/// Whether a line's intervals are drawn as a band (here and in the report): a line of at least
+/// 3 points, some of more than one run, that is not a search's brackets (each its own whisker).
+pub fn banded(fig: &Figure, cells: &[&Cell]) -> bool {
+    fig.choice.kind == Kind::Line
+        && !fig.whiskers
+        && cells.len() >= 3
+        && cells.iter().any(|c| c.summary.n >= 2)
+}
+
 fn draw_lines(chart: &mut Chart, fig: &Figure, panel: &Panel) -> Result<()> {
     for s in 0..fig.series_labels.len() {
         let cells = series_cells(panel, s);
@@ -530,7 +541,7 @@ fn draw_lines(chart: &mut Chart, fig: &Figure, panel: &Panel) -> Result<()> {
                     c,
                 )?;
             }
-        } else if with_ci && cells.len() >= 3 {
+        } else if banded(fig, &cells) {
             let mut band: Vec<(f64, f64)> = cells
                 .iter()
                 .map(|c| (tx(fig, c.x), ty(fig, c.hi)))
@@ -751,6 +762,19 @@ mod tests {
         let lines = wrap_caption(long, 640);
         assert_eq!(lines.len(), 2, "{lines:?}");
         assert!(lines.iter().all(|l| l.chars().count() <= 80));
+    }
+
+    #[test]
+    fn a_percentage_at_100_is_drawn_from_0() {
+        let (lo, hi) = linear_y_range(Kind::Line, 100.0, 100.0, true);
+        assert_eq!(lo, 0.0);
+        assert!((100.0..=110.0).contains(&hi), "{hi}");
+        // Not a percentage: a constant value keeps its padded range around it.
+        let (lo, hi) = linear_y_range(Kind::Line, 100.0, 100.0, false);
+        assert!(lo > 80.0 && hi < 120.0, "{lo} {hi}");
+        // A percentage that moves far from zero still starts there; a negative one does not.
+        assert_eq!(linear_y_range(Kind::Line, 95.0, 99.0, true).0, 0.0);
+        assert!(linear_y_range(Kind::Line, -5.0, 5.0, true).0 < -5.0);
     }
 
     #[test]

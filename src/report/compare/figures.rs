@@ -1,0 +1,54 @@
+//! `mpf compare --html` draws BASE against NEW per point (SPEC §17): one figure per compared
+//! result, the two sets as two series with the same marks and intervals as the sets' own PNGs
+//! (a band along a numeric variable, error bars on bars), embedded as SVG so that the page
+//! stays one offline file without scripts.
+
+use crate::report::plot::overlay;
+use crate::report::plot::{build, choose, PlotSpec};
+use crate::store::ResultSet;
+
+/// Most figures one page draws (one per result); the table lists every result.
+pub const MAX_FIGURES: usize = 24;
+
+/// A drawn figure: the result, its caption and the SVG.
+pub struct Drawn {
+    pub result: String,
+    pub caption: String,
+    pub svg: String,
+}
+
+/// The figures of `results` with `base` and `new` as series labelled `labels`; a result that
+/// cannot be drawn (no numeric value on either side) is left out.
+pub fn draw(
+    base: ResultSet,
+    new: ResultSet,
+    labels: [String; 2],
+    results: &[String],
+) -> Vec<Drawn> {
+    let hinted_x = base.manifest.plot.as_ref().and_then(|p| p.x.clone());
+    let merged = overlay::merge_unchecked(vec![base, new], &labels);
+    let set = &merged.set;
+    let hints = PlotSpec {
+        x: hinted_x.filter(|x| set.manifest.variables.iter().any(|v| &v.name == x)),
+        series: Some(merged.variable.clone()),
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    for result in results.iter().take(MAX_FIGURES) {
+        let Ok(choice) = choose(set, result, &hints) else {
+            continue;
+        };
+        let Ok(Some(fig)) = build(set, &choice) else {
+            continue;
+        };
+        let Ok(svg) = crate::report::plot::render::to_svg(&fig) else {
+            continue;
+        };
+        out.push(Drawn {
+            result: result.clone(),
+            caption: fig.caption.clone(),
+            svg,
+        });
+    }
+    out
+}

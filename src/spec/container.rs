@@ -1,0 +1,269 @@
+//! A cluster machine that is a container (SPEC §18.2): `container: {engine, image, options,
+//! host}`. The image and options are the user's words for the engine's command line: they go
+//! to it as arguments of their own (quoted word by word when the engine runs over ssh), never
+//! through a shell as text.
+
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use super::de::{pos, shown};
+use crate::error::{Error, Result};
+
+pub use crate::exec::container::{options_name_the_host, Engine};
+
+/// Where the engine runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContainerHost {
+    /// On the machine mpf runs on.
+    Local,
+    /// On a remote machine reached over ssh: the destination (`user@host`) and the ssh
+    /// settings of the machine `host:` names (or the container machine's own).
+    Ssh {
+        destination: String,
+        port: Option<u16>,
+        identity: Option<String>,
+        ssh_options: Vec<String>,
+    },
+}
+
+/// A machine's `container:`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Container {
+    pub engine: Engine,
+    pub image: String,
+    /// Arguments of `<engine> run` before the image, as written.
+    pub options: Vec<String>,
+    pub host: ContainerHost,
+}
+
+/// `container:` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawContainer {
+    engine: Option<Spanned<String>>,
+    image: Option<Spanned<String>>,
+    #[serde(default)]
+    options: Vec<Spanned<String>>,
+    host: Option<Spanned<String>>,
+}
+
+/// The longest image reference accepted (registries cap a reference far below this).
+const MAX_IMAGE: usize = 1024;
+/// The most options, and the longest one.
+const MAX_OPTIONS: usize = 256;
+const MAX_OPTION: usize = 4096;
+
+/// An image reference the engine takes as its image argument: not empty, not an option, one
+/// line of printable text without blanks.
+fn image_problem(image: &str) -> Option<String> {
+    let ok = !image.is_empty()
+        && image.len() <= MAX_IMAGE
+        && !image.starts_with('-')
+        && !image.chars().any(|c| c.is_control() || c.is_whitespace());
+    (!ok).then(|| {
+        format!(
+            "container image '{}' is not an image reference (such as localhost/bench:1 or docker.io/library/debian:12: no blanks, not starting with -, at most {MAX_IMAGE} characters)",
+            shown(image)
+        )
+    })
+}
+
+/// An option is one argument of the engine's command line: any text but a control character
+/// (a newline or NUL would cut it on the way to a remote engine).
+fn option_problem(option: &str) -> Option<String> {
+    (option.len() > MAX_OPTION || option.chars().any(char::is_control)).then(|| {
+        format!(
+            "container option '{}' holds a control character or is longer than {MAX_OPTION} characters",
+            shown(option)
+        )
+    })
+}
+
+impl RawContainer {
+    /// `host:` as written, resolved against the cluster's machines once all are read.
+    pub(super) fn host(&self) -> Option<Spanned<String>> {
+        self.host.clone()
+    }
+
+    /// The container, its engine running here until `host:` is resolved.
+    pub(super) fn check(&self, path: &Path, at: (u64, u64)) -> Result<Container> {
+        let err = |(l, c): (u64, u64), m: String| Error::input(path, l, c, m);
+        let engine = match &self.engine {
+            None => Engine::Podman,
+            Some(e) => match e.value.as_str() {
+                "podman" => Engine::Podman,
+                "docker" => Engine::Docker,
+                other => {
+                    return Err(err(
+                        pos(e),
+                        format!(
+                            "container engine '{}' must be podman or docker",
+                            shown(other)
+                        ),
+                    ))
+                }
+            },
+        };
+        let image = match &self.image {
+            Some(i) => match image_problem(&i.value) {
+                None => i.value.clone(),
+                Some(m) => return Err(err(pos(i), m)),
+            },
+            None => {
+                return Err(err(
+                    at,
+                    "container: needs image: (the image to run, such as localhost/bench:1)".into(),
+                ))
+            }
+        };
+        if let Some(o) = self.options.get(MAX_OPTIONS) {
+            return Err(err(
+                pos(o),
+                format!("container: at most {MAX_OPTIONS} options"),
+            ));
+        }
+        let mut options = Vec::new();
+        for o in &self.options {
+            if let Some(m) = option_problem(&o.value) {
+                return Err(err(pos(o), m));
+            }
+            options.push(o.value.clone());
+        }
+        Ok(Container {
+            engine,
+            image,
+            options,
+            host: ContainerHost::Local,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_that_name_the_host_are_seen() {
+        let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        for named in [
+            &["--hostname", "x"][..],
+            &["--hostname=x"],
+            &["-h", "x"],
+            &["--network", "host"],
+            &["--net=host"],
+            &["--uts=host"],
+        ] {
+            assert!(options_name_the_host(&v(named)), "{named:?}");
+        }
+        for not in [
+            &["--network", "bridge"][..],
+            &["-e", "hostname"],
+            &[],
+            &["--cpus", "2"],
+        ] {
+            assert!(!options_name_the_host(&v(not)), "{not:?}");
+        }
+    }
+
+    fn parse(text: &str) -> Result<crate::spec::Cluster> {
+        crate::spec::cluster::parse_cluster(Path::new("c.yaml"), text)
+    }
+
+    #[test]
+    fn a_container_machine_is_read_with_where_its_engine_runs() {
+        let c = parse(
+            "machines:\n  - {hostname: h1, user: bob, port: 2222, role: s}\n  - hostname: localhost\n    container: {engine: docker, image: localhost/b:1, options: [--network, host], host: h1}\n    role: c\n  - {hostname: c2, container: {image: 'i:2'}, role: d}\n  - {hostname: c3, port: 22, container: {image: 'i:3', host: root@n9}, role: e}\n",
+        )
+        .unwrap();
+        let m = &c.machines[1];
+        assert!(!m.local, "a container named localhost is still a container");
+        let ct = m.container.as_ref().unwrap();
+        assert_eq!(
+            (ct.engine, ct.image.as_str(), ct.options.as_slice()),
+            (
+                Engine::Docker,
+                "localhost/b:1",
+                &["--network".to_string(), "host".into()][..]
+            )
+        );
+        assert_eq!(
+            ct.host,
+            ContainerHost::Ssh {
+                destination: "bob@h1".into(),
+                port: Some(2222),
+                identity: None,
+                ssh_options: vec![]
+            }
+        );
+        let c2 = c.machines[2].container.as_ref().unwrap();
+        assert_eq!(
+            (c2.engine, &c2.host),
+            (Engine::Podman, &ContainerHost::Local)
+        );
+        let c3 = c.machines[3].container.as_ref().unwrap();
+        assert!(
+            matches!(&c3.host, ContainerHost::Ssh { destination, port: Some(22), .. } if destination == "root@n9")
+        );
+    }
+
+    #[test]
+    fn container_errors_name_the_line() {
+        let cases = [
+            (
+                "{engine: lxc, image: i}",
+                "c.yaml:2:",
+                "engine 'lxc' must be podman or docker",
+            ),
+            ("{options: [-v]}", "c.yaml:2:", "needs image:"),
+            ("{image: '-v'}", "c.yaml:2:", "is not an image reference"),
+            ("{image: 'a b'}", "c.yaml:2:", "is not an image reference"),
+            (
+                "{image: i, options: [\"a\\nb\"]}",
+                "c.yaml:2:",
+                "control character",
+            ),
+            ("{image: i, bogus: 1}", "c.yaml:2:", "bogus"),
+            (
+                "{image: i, host: '-oProxyCommand=x'}",
+                "c.yaml:2:",
+                "is not a host name",
+            ),
+            (
+                "{image: i, host: 'r t@h'}",
+                "c.yaml:2:",
+                "is not a valid user name",
+            ),
+            (
+                "{image: i, host: other}",
+                "c.yaml:2:",
+                "is a container machine itself",
+            ),
+        ];
+        for (container, at, what) in cases {
+            let text = format!(
+                "machines:\n  - {{hostname: c, role: r, container: {container}}}\n  - {{hostname: other, role: o, container: {{image: j}}}}\n"
+            );
+            let e = parse(&text).expect_err(container).to_string();
+            assert!(e.starts_with(at) && e.contains(what), "{container}: {e}");
+        }
+        let e =
+            parse("machines:\n  - {hostname: c, role: r, local: true, container: {image: i}}\n")
+                .unwrap_err()
+                .to_string();
+        assert!(e.contains("local: true do not go with container:"), "{e}");
+    }
+
+    #[test]
+    fn images_and_options_are_words_not_shell_text() {
+        assert!(image_problem("localhost/mpf-test:1").is_none());
+        assert!(image_problem("docker.io/library/debian@sha256:0123abc").is_none());
+        for bad in ["", "-v", "a b", "a\nb", "a;\tb"] {
+            assert!(image_problem(bad).is_some(), "{bad:?}");
+        }
+        assert!(option_problem("--env=A=b c; $(id)").is_none());
+        assert!(option_problem("a\nb").is_some());
+        assert!(option_problem(&"x".repeat(MAX_OPTION + 1)).is_some());
+    }
+}

@@ -1,0 +1,397 @@
+//! Containers as machines (SPEC §18.2) with a real podman: images are built here from the
+//! machine's static busybox (`examples/container-image.sh`, nothing pulled), and podman runs
+//! with the test bed's `containers.conf` (runc, ulimits this kind of machine allows) passed
+//! through `CONTAINERS_CONF`, as a user's own engine configuration is. `MPF_REQUIRE_PODMAN=1`
+//! (set by `.ci/run`) makes a missing podman, runc or busybox a failure, never a skip.
+
+use std::path::{Path, PathBuf};
+use std::process::Command as StdCommand;
+use std::time::{Duration, Instant};
+
+use crate::common::{exits, journal, manifest, mpf_in, only_set, write};
+
+/// The test bed's engine configuration: runc (crun fails here setting rlimits) and limits
+/// under the machine's hard ones.
+const CONTAINERS_CONF: &str = "[engine]\nruntime = \"runc\"\n[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=4096:4096\"]\n";
+
+struct PodmanBed {
+    dir: tempfile::TempDir,
+    conf: PathBuf,
+    images: Vec<String>,
+}
+
+fn missing() -> Option<String> {
+    for tool in ["podman", "runc", "busybox"] {
+        let found = StdCommand::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !found {
+            return Some(format!("{tool} is not installed"));
+        }
+    }
+    None
+}
+
+impl PodmanBed {
+    /// A bed, or `None` (after `SKIP test: why`) when podman cannot be used here.
+    fn new(test: &str) -> Option<PodmanBed> {
+        if let Some(why) = missing() {
+            assert!(
+                std::env::var_os("MPF_REQUIRE_PODMAN").is_none_or(|v| v != "1"),
+                "{test}: podman is required (MPF_REQUIRE_PODMAN=1) but {why}"
+            );
+            println!("SKIP {test}: {why}");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let conf = write(dir.path(), "containers.conf", CONTAINERS_CONF);
+        Some(PodmanBed {
+            dir,
+            conf,
+            images: Vec::new(),
+        })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn podman(&self) -> StdCommand {
+        let mut c = StdCommand::new("podman");
+        c.env("CONTAINERS_CONF", &self.conf);
+        c
+    }
+
+    fn mpf(&self) -> assert_cmd::Command {
+        let mut c = mpf_in(self.path());
+        c.env("CONTAINERS_CONF", &self.conf);
+        c
+    }
+
+    /// Builds `localhost/NAME` with `text` in its /etc/mpf-image, with the example's script.
+    fn image(&mut self, name: &str, text: &str) -> String {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/container-image.sh");
+        let image = format!("localhost/{name}");
+        let out = StdCommand::new("sh")
+            .arg(script)
+            .args([&image, text])
+            .env("CONTAINERS_CONF", &self.conf)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.images.push(image.clone());
+        image
+    }
+
+    /// What `podman` prints for `args`.
+    fn says(&self, args: &[&str]) -> String {
+        let out = self.podman().args(args).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// The containers (running or not) whose name starts with `prefix`.
+    fn containers(&self, prefix: &str) -> Vec<String> {
+        self.says(&["ps", "-a", "--format", "{{.Names}}"])
+            .lines()
+            .filter(|n| n.starts_with(prefix))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// `machines:` with the container machine `c1` (role `box`) of `image`, and this machine
+    /// as role `here`.
+    fn cluster(&self, name: &str, image: &str) -> PathBuf {
+        write(
+            self.path(),
+            name,
+            &format!(
+                "machines:\n  - {{hostname: localhost, role: here}}\n  - hostname: c1\n    container: {{engine: podman, image: \"{image}\", options: [--env, \"MPF_TEST=a b; $(id)\"]}}\n    role: box\n"
+            ),
+        )
+    }
+}
+
+impl Drop for PodmanBed {
+    fn drop(&mut self) {
+        for image in &self.images {
+            let _ = self.podman().args(["rmi", "-f", image]).output();
+        }
+    }
+}
+
+/// Steps, setup (a `sync:` too) and cleanup run in the container: its host name, its file
+/// system, the user's `--env` option whole; the run directories come back; the image's digest is in the
+/// manifest's host facts; the container is gone at the end.
+#[test]
+fn steps_setup_and_cleanup_run_in_the_container_and_run_directories_come_back() {
+    let test = "steps_setup_and_cleanup_run_in_the_container_and_run_directories_come_back";
+    let Some(mut bed) = PodmanBed::new(test) else {
+        return;
+    };
+    let image = bed.image("mpf-test-steps:1", "image-one");
+    std::fs::create_dir(bed.path().join("src")).unwrap();
+    write(&bed.path().join("src"), "a b.txt", "it's here\n");
+    let cluster = bed.cluster("cluster.yaml", &image);
+    let exp = write(
+        bed.path(),
+        "e.yaml",
+        "name: ctr-steps\nruns: 2\nvariables:\n  n: [1, 2]\nsetup:\n  - role: box\n    sync: {from: ./src, to: /tmp/synced}\n  - role: box\n    run: echo set-up > /tmp/setup-mark\ncleanup:\n  - role: box\n    run: echo \"cleanup on $(hostname) after $(cat /tmp/setup-mark)\"\nsteps:\n  - name: look\n    role: box\n    run: |\n      echo \"host=$(hostname) image=$(cat /etc/mpf-image) setup=$(cat /tmp/setup-mark) synced=$(cat '/tmp/synced/a b.txt') env=$MPF_TEST n={{ n }}\"\n      echo from-the-container > \"$MPF_RUN_DIR/out.txt\"\n    results:\n      got: 'n=(\\d+)'\n",
+    );
+    let out = bed
+        .mpf()
+        .args(["run", "-c"])
+        .arg(&cluster)
+        .arg(&exp)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let set = only_set(bed.path());
+    let records = journal(&set);
+    let runs: Vec<_> = records.iter().filter(|r| r["status"] == "ok").collect();
+    assert_eq!(runs.len(), 4, "{records:?}");
+    for run in 0..4 {
+        let dir = set.join(format!("runs/{run:04}/box"));
+        let stdout = std::fs::read_to_string(dir.join("look.out")).unwrap_or_default();
+        assert!(
+            stdout.starts_with(
+                "host=c1 image=image-one setup=set-up synced=it's here env=a b; $(id) n="
+            ),
+            "run {run}: {stdout}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("out.txt")).unwrap(),
+            "from-the-container\n"
+        );
+    }
+    let cleanup = std::fs::read_to_string(set.join("cleanup/c1.log")).unwrap();
+    assert!(cleanup.contains("cleanup on c1 after set-up"), "{cleanup}");
+    // The digest podman gives the image, in the facts of the container machine.
+    let digest = bed.says(&["image", "inspect", "--format", "{{.Digest}}", &image]);
+    assert!(digest.starts_with("sha256:"), "{digest}");
+    let m = manifest(&set);
+    let hosts = m["hosts"].as_array().unwrap();
+    let c1 = hosts.iter().find(|h| h["name"] == "c1").unwrap();
+    assert_eq!(c1["hostname"], "c1");
+    assert_eq!(c1["settings"]["container.digest"], digest.as_str());
+    assert_eq!(c1["settings"]["container.image"], image.as_str());
+    assert_eq!(c1["settings"]["container.engine"], "podman");
+    let id = m["id"].as_str().unwrap();
+    assert!(
+        bed.containers(&format!("mpf-{id}")).is_empty(),
+        "removed at the end"
+    );
+    assert!(bed.containers("mpf-ctr-steps").is_empty());
+}
+
+/// SIGKILL of mpf in the middle of a step: the watcher removes the container.
+#[test]
+fn sigkill_of_mpf_leaves_no_container() {
+    let Some(mut bed) = PodmanBed::new("sigkill_of_mpf_leaves_no_container") else {
+        return;
+    };
+    let image = bed.image("mpf-test-kill:1", "image-kill");
+    let cluster = bed.cluster("cluster.yaml", &image);
+    let exp = write(
+        bed.path(),
+        "e.yaml",
+        "name: ctr-kill\nruns: 1\nsteps:\n  - name: wait\n    role: box\n    run: touch /tmp/started; sleep 300\n",
+    );
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("mpf"))
+        .current_dir(bed.path())
+        .env("MPF_RESULTS", bed.path().join("results"))
+        .env("CONTAINERS_CONF", &bed.conf)
+        .args(["run", "-c"])
+        .arg(&cluster)
+        .arg(&exp)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        let started = bed.containers("mpf-ctr-kill").first().is_some_and(|name| {
+            bed.podman()
+                .args(["exec", name, "test", "-e", "/tmp/started"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
+        if started {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the step never started"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let start = Instant::now();
+    while !bed.containers("mpf-ctr-kill").is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "left after SIGKILL: {:?}",
+            bed.containers("mpf-ctr-kill")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Two sets on two images: `mpf compare` names the image and its digest among the
+/// differences of the environment, as it names a kernel change.
+#[test]
+fn compare_shows_an_image_change() {
+    let Some(mut bed) = PodmanBed::new("compare_shows_an_image_change") else {
+        return;
+    };
+    let one = bed.image("mpf-test-compare:1", "one");
+    let two = bed.image("mpf-test-compare:2", "two");
+    let exp = write(
+        bed.path(),
+        "e.yaml",
+        "name: ctr-compare\nruns: 2\nsteps:\n  - name: s\n    role: box\n    run: echo v=1\n    results: {v: 'v=(\\d+)'}\n",
+    );
+    let mut sets = Vec::new();
+    for (i, image) in [&one, &two].into_iter().enumerate() {
+        let cluster = bed.cluster(&format!("cluster{i}.yaml"), image);
+        let results = bed.path().join(format!("results{i}"));
+        let out = bed
+            .mpf()
+            .env("MPF_RESULTS", &results)
+            .args(["run", "-c"])
+            .arg(&cluster)
+            .arg(&exp)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let set = std::fs::read_dir(&results)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.join("manifest.json").exists())
+            .unwrap();
+        sets.push(set);
+    }
+    let out = bed.mpf().arg("compare").args(&sets).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let digest = |image: &str| bed.says(&["image", "inspect", "--format", "{{.Digest}}", image]);
+    assert!(text.contains("container.image of c1"), "{text}");
+    assert!(text.contains("container.digest of c1"), "{text}");
+    assert!(
+        text.contains(&digest(&one)) && text.contains(&digest(&two)),
+        "{text}"
+    );
+}
+
+/// The engine's own message reaches the user: an image it does not have, and a runtime its
+/// configuration (the user's `CONTAINERS_CONF`, passed through) names and cannot run.
+#[test]
+fn the_engines_errors_reach_the_user() {
+    let Some(mut bed) = PodmanBed::new("the_engines_errors_reach_the_user") else {
+        return;
+    };
+    let exp = write(
+        bed.path(),
+        "e.yaml",
+        "name: ctr-errors\nsteps:\n  - {name: s, role: box, run: 'true'}\n",
+    );
+    let cluster = bed.cluster("nosuch.yaml", "localhost/mpf-test-nosuch:404");
+    let err = exits(bed.mpf().args(["run", "-c"]).arg(&cluster).arg(&exp), 4);
+    assert!(
+        err.contains("machine c1: cannot start container mpf-ctr-errors-")
+            && err.contains("localhost/mpf-test-nosuch:404")
+            && err.contains("podman run exit status: 125"),
+        "{err}"
+    );
+    let bad = write(
+        bed.path(),
+        "bad.conf",
+        "[engine]\nruntime = \"mpf-no-such-runtime\"\n",
+    );
+    let image = bed.image("mpf-test-errors:1", "x");
+    let cluster = bed.cluster("cluster.yaml", &image);
+    let err = exits(
+        bed.mpf()
+            .env("CONTAINERS_CONF", &bad)
+            .args(["run", "-c"])
+            .arg(&cluster)
+            .arg(&exp),
+        4,
+    );
+    assert!(err.contains("mpf-no-such-runtime"), "{err}");
+    assert!(bed.containers("mpf-ctr-errors").is_empty());
+}
+
+/// `examples/container.yaml` on its cluster file, its image built with the example's script.
+#[test]
+fn the_container_example_runs() {
+    let Some(mut bed) = PodmanBed::new("the_container_example_runs") else {
+        return;
+    };
+    bed.image("mpf-example:1", "");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = bed
+        .mpf()
+        .args(["run", "-c"])
+        .arg(root.join("examples/container-cluster.yaml"))
+        .arg(root.join("examples/container.yaml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let set = only_set(bed.path());
+    let records = journal(&set);
+    assert!(
+        !records.is_empty() && records.iter().all(|r| r["status"] == "ok"),
+        "{records:?}"
+    );
+    let wheres: Vec<&str> = records
+        .iter()
+        .filter_map(|r| r["point"]["where"].as_str())
+        .collect();
+    assert!(
+        wheres.contains(&"here") && wheres.contains(&"box"),
+        "{records:?}"
+    );
+}
+
+/// Scraping Prometheus needs an ssh port forward, which `podman exec` cannot give: refused at
+/// load (exit 2, at the endpoint's line), before any container starts. No podman needed.
+#[test]
+fn prometheus_on_a_container_machine_is_refused_at_load() {
+    let dir = crate::common::Sandbox::new();
+    let cluster = dir.write(
+        "cluster.yaml",
+        "machines:\n  - hostname: c1\n    role: a\n    container: {image: localhost/none:1}\n",
+    );
+    let exp = dir.write(
+        "prom.yaml",
+        "name: prom\nsteps:\n  - name: s\n    role: a\n    run: 'true'\nmonitor:\n  prometheus:\n    - {role: a, port: 9100}\n",
+    );
+    let err = exits(
+        dir.mpf()
+            .args(["run", "--quiet"])
+            .arg(&exp)
+            .arg("-c")
+            .arg(&cluster),
+        2,
+    );
+    assert!(
+        err.contains("prom.yaml:8:") && err.contains("machine c1 of that role is a container"),
+        "{err}"
+    );
+    assert!(!dir.path().join("results").exists());
+}
