@@ -1,6 +1,7 @@
 //! Monitoring (SPEC §11): what every monitored machine did during a run.
 //!
-//! One sampler (`sampler.sh`, POSIX sh + one awk) per monitored role runs through the role's
+//! One sampler (`sampler.sh`, POSIX sh + one awk) per monitored role (roles on one machine,
+//! namespace and pinned CPUs share one, its samples labelled `a+b`) runs through the role's
 //! transport like a background step (its own process group, registered with the guard, so it
 //! never outlives the run, SIGKILL of mpf included), inside the role's network namespace. It
 //! prints raw counters at every tick with the machine's `/proc/uptime`; mpf turns them into
@@ -63,7 +64,13 @@ fn silent() -> std::sync::MutexGuard<'static, BTreeSet<String>> {
 
 /// A role's sampler while it runs.
 struct Probe {
+    /// The label of its samples: the role (`role.node` for a machine of a role of several),
+    /// or the labels of every role it samples joined by `+` (`client+server`) when roles
+    /// share its machine, namespace and CPUs.
     role: String,
+    /// What tells such roles apart from others: the machine's transport, the namespace, the
+    /// pinned CPUs.
+    place: (usize, Option<String>, Option<String>),
     /// `role@destination`, for `SILENT`.
     key: String,
     transport: Arc<dyn Transport>,
@@ -209,6 +216,8 @@ pub struct RunMonitor {
     budget: Arc<Budget>,
     /// The role's interfaces for the `mon.net.*` sums (the cluster file's, else all).
     interfaces: BTreeMap<String, Vec<String>>,
+    /// The summaries a run gets.
+    kinds: Vec<&'static str>,
     notes: Vec<String>,
 }
 
@@ -219,6 +228,11 @@ pub struct Samples {
     /// over `[t0, t1]` (seconds since the run started; `t0 == t1` for a gauge or a scrape).
     pub sources: Vec<(String, Vec<Point>)>,
     pub interfaces: BTreeMap<String, Vec<String>>,
+    /// Roles whose samples are those of a sampler shared with other roles (one machine, one
+    /// namespace, the same CPUs): role -> its samples' label (`client+server`).
+    pub shared: BTreeMap<String, String>,
+    /// The summaries a run gets (`SUMMARIES` names); `None`: all.
+    pub kinds: Option<Vec<&'static str>>,
     pub notes: Vec<String>,
 }
 
@@ -291,6 +305,7 @@ impl RunMonitor {
             stop,
             budget: Arc::new(Budget::default()),
             interfaces: BTreeMap::new(),
+            kinds: spec.summaries.clone(),
             notes: Vec::new(),
         };
         // `metrics: []` scrapes Prometheus endpoints only.
@@ -336,6 +351,19 @@ impl RunMonitor {
         role: &str,
         run_start: Instant,
     ) -> Result<(), String> {
+        // A role on the machine, namespace and CPUs of one already sampled shares its sampler.
+        let place = (
+            Arc::as_ptr(&b.transport) as *const () as usize,
+            b.namespace.clone(),
+            b.cpu_id.clone(),
+        );
+        let listed: Vec<String> = b.interfaces.iter().map(|i| i.name.clone()).collect();
+        if let Some(p) = self.probes.iter_mut().find(|p| p.place == place) {
+            p.role = format!("{}+{role}", p.role);
+            self.interfaces
+                .insert(role.to_string(), interfaces_to_sum(listed, &b.ip));
+            return Ok(());
+        }
         let env = vec![
             ("MPF_MON_INTERVAL".to_string(), interval_arg(spec.interval)),
             ("MPF_MON_METRICS".to_string(), spec.metrics.join(" ")),
@@ -372,7 +400,6 @@ impl RunMonitor {
             self.stop.subscribe(),
             self.budget.clone(),
         ));
-        let listed: Vec<String> = b.interfaces.iter().map(|i| i.name.clone()).collect();
         self.interfaces
             .insert(role.to_string(), interfaces_to_sum(listed, &b.ip));
         let key = match b.transport.ssh_command() {
@@ -381,6 +408,7 @@ impl RunMonitor {
         };
         self.probes.push(Probe {
             role: role.to_string(),
+            place,
             key,
             transport: b.transport.clone(),
             proc,
@@ -471,6 +499,12 @@ impl RunMonitor {
             stops.spawn(async move { t.stop_group(pgid, grace).await });
         }
         while stops.join_next().await.is_some() {}
+        let mut shared = BTreeMap::new();
+        for p in self.probes.iter().filter(|p| p.role.contains('+')) {
+            for r in p.role.split('+') {
+                shared.insert(r.to_string(), p.role.clone());
+            }
+        }
         // Every byte the samplers printed is in their captures once `finish` returns; only
         // then do the readers take their last look.
         let mut ended = Vec::new();
@@ -481,6 +515,8 @@ impl RunMonitor {
         let _ = self.stop.send(true);
         let mut out = Samples {
             interfaces: self.interfaces,
+            shared,
+            kinds: Some(self.kinds),
             notes: self.notes,
             ..Samples::default()
         };
@@ -760,17 +796,62 @@ impl Samples {
     /// The `mon.*` results of every sampled role over `window` (seconds since the run
     /// started: the first step's start to the last step's end).
     pub fn summaries(&self, window: (f64, f64)) -> Map<String, Value> {
-        let mut by_role: BTreeMap<&str, Vec<&Point>> = BTreeMap::new();
+        self.summaries_named(window, "")
+    }
+
+    /// The summaries over each step of `steps` (the run's records of its steps) whose name
+    /// is in `windows`: from the step's first start to its last end, named
+    /// `mon.<kind>.<role>@<step>`. A step that did not start gets none.
+    pub fn step_summaries(
+        &self,
+        windows: &[String],
+        steps: &[crate::store::record::StepRecord],
+    ) -> Map<String, Value> {
+        let mut out = Map::new();
+        for w in windows {
+            let spans = steps
+                .iter()
+                .filter(|s| &s.name == w)
+                .filter_map(|s| Some((s.start?, s.start? + s.duration)));
+            let span = spans.reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)));
+            if let Some(span) = span {
+                out.extend(self.summaries_named(span, &format!("@{w}")));
+            }
+        }
+        out
+    }
+
+    /// The summaries over `window`, each name followed by `suffix`.
+    fn summaries_named(&self, window: (f64, f64), suffix: &str) -> Map<String, Value> {
+        let mut by_source: BTreeMap<&str, Vec<&Point>> = BTreeMap::new();
         for (role, points) in &self.sources {
-            by_role
+            by_source
                 .entry(role)
                 .or_default()
                 .extend(points.iter().filter(|p| !p.metric.starts_with("prom.")));
         }
+        // A shared sampler's samples are every one of its roles'.
+        let mut by_role: Vec<(&str, &Vec<&Point>)> = Vec::new();
+        for (source, points) in &by_source {
+            let named: Vec<&str> = self
+                .shared
+                .iter()
+                .filter(|(_, s)| s == source)
+                .map(|(r, _)| r.as_str())
+                .collect();
+            if named.is_empty() {
+                by_role.push((source, points));
+            } else {
+                by_role.extend(named.into_iter().map(|r| (r, points)));
+            }
+        }
         let mut out = Map::new();
         for (role, points) in by_role {
             let ifaces = self.interfaces.get(role).cloned().unwrap_or_default();
-            for (name, v) in role_summaries(&points, window, &ifaces) {
+            for (name, v) in role_summaries(points, window, &ifaces) {
+                if self.kinds.as_ref().is_some_and(|k| !k.contains(&name)) {
+                    continue;
+                }
                 // Rounded like every converted result: a mean of 100s is 100, not
                 // 100.00000000000001.
                 if let Some(n) = v
@@ -778,7 +859,7 @@ impl Samples {
                     .map(crate::units::round_15)
                     .and_then(serde_json::Number::from_f64)
                 {
-                    out.insert(format!("mon.{name}.{role}"), Value::Number(n));
+                    out.insert(format!("mon.{name}.{role}{suffix}"), Value::Number(n));
                 }
             }
         }
@@ -791,9 +872,11 @@ impl Samples {
         &self,
         run_dir: &Path,
         window: (f64, f64),
+        windows: (&[String], &[crate::store::record::StepRecord]),
         results: &mut Map<String, Value>,
     ) -> Result<(), String> {
         results.extend(self.summaries(window));
+        results.extend(self.step_summaries(windows.0, windows.1));
         let path = run_dir.join("monitor.csv");
         crate::store::writer::write_atomic_with(&path, |w| {
             self.write_csv(w).map_err(|e| {
@@ -929,20 +1012,14 @@ fn interfaces_for_sums(points: &[&Point], window: (f64, f64), listed: &[String])
     }
 }
 
-/// The summaries of a role: `mon.<kind>.<role>`.
-pub const SUMMARIES: [&str; 7] = [
-    "cpu",
-    "cpu.max",
-    "mem",
-    "net.rx",
-    "net.tx",
-    "disk.read",
-    "disk.write",
-];
+/// The summaries of a role: `mon.<kind>.<role>` (defined with the `summaries:` check).
+pub use crate::spec::monitor::SUMMARIES;
 
-/// The result names monitoring gives `role` (no `mpf-result` line may take them).
-pub fn result_names(role: &str) -> impl Iterator<Item = String> + '_ {
-    SUMMARIES.iter().map(move |k| format!("mon.{k}.{role}"))
+/// The result names monitoring gives `role`, over the whole run and over each step of
+/// `windows` (no `mpf-result` line may take them).
+pub fn result_names<'a>(role: &'a str, windows: &'a [String]) -> impl Iterator<Item = String> + 'a {
+    let suffixes = std::iter::once(String::new()).chain(windows.iter().map(|w| format!("@{w}")));
+    suffixes.flat_map(move |w| SUMMARIES.iter().map(move |k| format!("mon.{k}.{role}{w}")))
 }
 
 pub use crate::spec::monitor::result_info;
@@ -1179,6 +1256,61 @@ mod tests {
         assert_eq!(window_mean(ps.iter(), (5.0, 6.0)), None);
     }
 
+    fn step(name: &str, start: f64, duration: f64) -> crate::store::record::StepRecord {
+        crate::store::record::StepRecord {
+            name: name.into(),
+            role: "client".into(),
+            host: "localhost".into(),
+            node: None,
+            exit: Some(0),
+            duration,
+            timed_out: false,
+            background: false,
+            start: Some(start),
+        }
+    }
+
+    #[test]
+    fn a_shared_sampler_gives_each_role_the_chosen_summaries_and_each_window_its_own() {
+        // One sampler for client and server: 80 bit/s from 1 s to 3 s, idle before and after.
+        let points = vec![
+            p("cpu", 0.0, 1.0, 10.0),
+            p("net.lo.tx", 0.0, 1.0, 0.0),
+            p("net.lo.tx", 1.0, 3.0, 80.0),
+            p("net.lo.tx", 3.0, 4.0, 0.0),
+            p("net.lo.rx", 0.0, 4.0, 0.0),
+        ];
+        let samples = Samples {
+            sources: vec![("client+server".into(), points)],
+            shared: [("client", "client+server"), ("server", "client+server")]
+                .map(|(r, s)| (r.to_string(), s.to_string()))
+                .into(),
+            kinds: Some(vec!["net.tx"]),
+            ..Samples::default()
+        };
+        let whole = samples.summaries((0.0, 4.0));
+        let names: Vec<&String> = whole.keys().collect();
+        assert_eq!(names, ["mon.net.tx.client", "mon.net.tx.server"]);
+        assert_eq!(whole["mon.net.tx.client"], 40.0);
+        let steps = [step("send", 1.0, 2.0), step("idle", 3.0, 1.0)];
+        let w = samples.step_summaries(&["send".to_string()], &steps);
+        assert_eq!(w["mon.net.tx.client@send"], 80.0);
+        assert_eq!(w["mon.net.tx.server@send"], 80.0);
+        assert_eq!(w.len(), 2);
+        // A step that never started gets no window.
+        assert!(samples
+            .step_summaries(&["later".to_string()], &steps)
+            .is_empty());
+    }
+
+    #[test]
+    fn monitoring_takes_the_names_of_every_summary_and_window() {
+        let names: Vec<String> = result_names("c", &["send".to_string()]).collect();
+        assert_eq!(names.len(), 2 * SUMMARIES.len());
+        assert!(names.contains(&"mon.cpu.c".to_string()));
+        assert!(names.contains(&"mon.disk.write.c@send".to_string()));
+    }
+
     #[test]
     fn summaries_per_role() {
         let points = vec![
@@ -1276,7 +1408,7 @@ mod tests {
 
     #[test]
     fn every_summary_has_a_unit() {
-        let names: Vec<String> = result_names("r").collect();
+        let names: Vec<String> = result_names("r", &[]).collect();
         assert_eq!(names.len(), SUMMARIES.len());
         assert!(names
             .iter()

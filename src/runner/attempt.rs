@@ -442,7 +442,8 @@ impl<'r, 'a> Attempt<'r, 'a> {
         if let Some(mut m) = monitored {
             let first = steps.iter().filter_map(|s| s.start).reduce(f64::min);
             let window = (first.unwrap_or(0.0), steps_end);
-            if let Err(e) = m.finish(&self.dir, window, &mut all.values) {
+            let windows = exp.monitor.as_ref().map_or(&[][..], |m| &m.windows[..]);
+            if let Err(e) = m.finish(&self.dir, window, (windows, &steps), &mut all.values) {
                 self.storage_error.get_or_insert(e);
             }
             self.notes.append(&mut m.notes);

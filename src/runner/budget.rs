@@ -81,22 +81,28 @@ pub fn need(exp: &Experiment, machine: &Machine) -> Need {
         guard: GUARD_SESSIONS,
         background,
         foreground,
-        monitor: monitored(exp, &roles),
+        monitor: monitored(exp, machine),
     }
 }
 
-/// How many samplers `monitor:` runs on the machine: one per binding of a monitored role
-/// (those it lists, or every role a step, file or setup entry can use) to the machine, so a
-/// machine bearing a role in two namespaces runs two.
-fn monitored(exp: &Experiment, roles: &[&str]) -> usize {
+/// How many samplers `monitor:` runs on the machine: one per namespace and pinned CPUs that
+/// monitored roles (those it lists, or every role a step, file or setup entry can use) are
+/// bound to on the machine (roles sharing both share a sampler), so a machine bearing a role
+/// in two namespaces runs two.
+fn monitored(exp: &Experiment, machine: &Machine) -> usize {
     let Some(m) = &exp.monitor else {
         return 0;
     };
     let names = m.roles.clone().unwrap_or_else(|| exp.possible_roles());
-    names
+    let mut places: Vec<(Option<&str>, Option<&str>)> = machine
+        .roles
         .iter()
-        .map(|r| roles.iter().filter(|m| **m == r.as_str()).count())
-        .sum()
+        .filter(|r| names.contains(&r.name))
+        .map(|r| (r.namespace.as_deref(), r.cpu_id.as_deref()))
+        .collect();
+    places.sort_unstable();
+    places.dedup();
+    places.len()
 }
 
 /// Refuses (exit 2, at the endpoint's line of the experiment) a Prometheus endpoint on a role

@@ -163,9 +163,9 @@ pub fn taken_names<'a>(exp: &Experiment, roles: impl Iterator<Item = &'a str>) -
         }
         taken.insert(info.name);
     }
-    if exp.monitor.is_some() {
+    if let Some(m) = &exp.monitor {
         for role in &roles {
-            taken.extend(crate::monitor::result_names(role));
+            taken.extend(crate::monitor::result_names(role, &m.windows));
         }
     }
     taken

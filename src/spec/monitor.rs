@@ -33,6 +33,8 @@ pub struct RawMonitor {
     pub metrics: Option<Vec<Spanned<String>>>,
     #[serde(default)]
     pub prometheus: Vec<Spanned<RawEndpoint>>,
+    pub summaries: Option<Vec<Spanned<String>>>,
+    pub windows: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -54,6 +56,11 @@ pub struct Monitor {
     /// Metric groups in `METRICS` spelling, without repetitions.
     pub metrics: Vec<String>,
     pub prometheus: Vec<Endpoint>,
+    /// The `mon.*` summaries a run gets (`SUMMARIES` names, in that order):
+    /// all by default.
+    pub summaries: Vec<&'static str>,
+    /// Steps whose own time gets summaries of its own (`mon.<kind>.<role>@<step>`).
+    pub windows: Vec<String>,
     pub loc: Location,
 }
 
@@ -81,7 +88,13 @@ fn err<T>(path: &Path, s: &Spanned<T>, msg: impl Into<String>) -> Error {
 
 /// Checks `monitor:` against the roles the experiment's steps, files and setup can use
 /// (`known`, which includes `local`).
-pub fn check_monitor(path: &Path, raw: &Spanned<RawMonitor>, known: &[String]) -> Result<Monitor> {
+/// `steps` are the experiment's step names (`windows:` names them).
+pub fn check_monitor(
+    path: &Path,
+    raw: &Spanned<RawMonitor>,
+    known: &[String],
+    steps: &[String],
+) -> Result<Monitor> {
     let m = &raw.value;
     let known_role = |s: &Spanned<String>, what: &str| -> Result<()> {
         if known.contains(&s.value) {
@@ -170,14 +183,113 @@ pub fn check_monitor(path: &Path, raw: &Spanned<RawMonitor>, known: &[String]) -
         known_role(&e.value.role, "prometheus role")?;
         prometheus.push(endpoint(path, e)?);
     }
+    let summaries = summaries(path, m.summaries.as_deref(), &metrics)?;
+    let mut windows: Vec<String> = Vec::new();
+    for w in m.windows.iter().flatten() {
+        if !steps.contains(&w.value) {
+            return Err(err(
+                path,
+                w,
+                format!(
+                    "monitor: windows: '{}' is not a step (steps: {}){}",
+                    w.value,
+                    steps.join(", "),
+                    crate::template::did_you_mean(&w.value, steps.iter().map(String::as_str))
+                ),
+            ));
+        }
+        if !windows.contains(&w.value) {
+            windows.push(w.value.clone());
+        }
+    }
     let (line, column) = pos(raw);
     Ok(Monitor {
         roles,
         interval,
         metrics,
         prometheus,
+        summaries,
+        windows,
         loc: Location::new(path, line, column),
     })
+}
+
+/// The summaries of a role: `mon.<kind>.<role>`, in the order a run records them.
+pub const SUMMARIES: [&str; 7] = [
+    "cpu",
+    "cpu.max",
+    "mem",
+    "net.rx",
+    "net.tx",
+    "disk.read",
+    "disk.write",
+];
+
+/// The names `summaries:` takes: each summary (`SUMMARIES`), and `net` and `disk` for both
+/// directions.
+pub const SUMMARY_NAMES: [&str; 9] = [
+    "cpu",
+    "cpu.max",
+    "mem",
+    "net",
+    "net.rx",
+    "net.tx",
+    "disk",
+    "disk.read",
+    "disk.write",
+];
+
+/// The metric group a summary is computed from.
+fn summary_group(kind: &str) -> &'static str {
+    match kind.split('.').next() {
+        Some("cpu") => "cpu",
+        Some("mem") => "memory",
+        Some("net") => "net",
+        _ => "disk",
+    }
+}
+
+/// `summaries:` checked: the summaries chosen, in `SUMMARIES` order (all when not given).
+fn summaries(
+    path: &Path,
+    list: Option<&[Spanned<String>]>,
+    metrics: &[String],
+) -> Result<Vec<&'static str>> {
+    let all = SUMMARIES;
+    let Some(list) = list else {
+        return Ok(all.to_vec());
+    };
+    let mut chosen: Vec<&'static str> = Vec::new();
+    for name in list {
+        let n = name.value.as_str();
+        if !SUMMARY_NAMES.contains(&n) {
+            return Err(err(
+                path,
+                name,
+                format!(
+                    "monitor: unknown summary '{n}' (summaries: {}){}",
+                    SUMMARY_NAMES.join(", "),
+                    crate::template::did_you_mean(n, SUMMARY_NAMES.into_iter())
+                ),
+            ));
+        }
+        let group = summary_group(n);
+        if !metrics.iter().any(|m| m == group) {
+            return Err(err(
+                path,
+                name,
+                format!(
+                    "monitor: summary '{n}' needs the metric group '{group}', which `metrics:` leaves out"
+                ),
+            ));
+        }
+        let under = format!("{n}.");
+        chosen.extend(
+            all.iter()
+                .filter(|k| **k == n || (n != "cpu" && k.starts_with(&under))),
+        );
+    }
+    Ok(all.into_iter().filter(|k| chosen.contains(k)).collect())
 }
 
 fn endpoint(path: &Path, e: &Spanned<RawEndpoint>) -> Result<Endpoint> {
@@ -263,4 +375,38 @@ pub fn result_info(name: &str) -> Option<crate::model::ResultInfo> {
         better,
         series: false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chosen(yaml: &str) -> Result<Vec<&'static str>> {
+        let raw: Spanned<RawMonitor> = serde_saphyr::from_str(yaml).unwrap();
+        let m = check_monitor(Path::new("e.yaml"), &raw, &["local".into()], &[])?;
+        Ok(m.summaries)
+    }
+
+    #[test]
+    fn summary_names_choose_summaries_in_their_order() {
+        assert_eq!(chosen("{}").unwrap(), SUMMARIES);
+        assert_eq!(
+            chosen("summaries: [net, cpu]").unwrap(),
+            ["cpu", "net.rx", "net.tx"]
+        );
+        assert_eq!(
+            chosen("summaries: [disk.write, cpu.max, mem, mem]").unwrap(),
+            ["cpu.max", "mem", "disk.write"]
+        );
+        assert!(chosen("summaries: []").unwrap().is_empty());
+        let e = chosen("summaries: [memory]").unwrap_err().to_string();
+        assert!(
+            e.contains("e.yaml:1:13: monitor: unknown summary 'memory'"),
+            "{e}"
+        );
+        let e = chosen("{metrics: [cpu], summaries: [cpu, mem]}")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("needs the metric group 'memory'"), "{e}");
+    }
 }

@@ -310,7 +310,8 @@ pub fn parse_experiment(path: &Path, source: &str) -> Result<Experiment> {
         if !known.iter().any(|r| r == DEFAULT_ROLE) {
             known.push(DEFAULT_ROLE.to_string());
         }
-        exp.monitor = Some(super::monitor::check_monitor(path, m, &known)?);
+        let steps: Vec<String> = exp.steps.iter().map(|s| s.name.clone()).collect();
+        exp.monitor = Some(super::monitor::check_monitor(path, m, &known, &steps)?);
     }
     if let Some(p) = &raw.plot {
         exp.plot = Some(super::figures::check(path, p, &exp)?);

@@ -306,3 +306,180 @@ fn profile_example_shapes_only_its_block_and_leaves_nothing() {
         "cleanup removed the namespaces"
     );
 }
+
+/// numpy's default percentile: linear between the closest ranks.
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let rank = p / 100.0 * (sorted.len() - 1) as f64;
+    let (lo, hi) = (rank.floor() as usize, rank.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo as f64)
+}
+
+#[test]
+fn pgbench_example_runs_a_temporary_cluster_and_extracts_what_pgbench_printed() {
+    let initdb = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "command -v initdb || ls /usr/lib/postgresql/*/bin/initdb",
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !installed("pgbench") || !initdb {
+        eprintln!("SKIP: PostgreSQL's server is not installed (.ci/run installs it)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let sets = [
+        "clients=1,4".to_string(),
+        "time=1".to_string(),
+        "scale=1".to_string(),
+        format!("port={port}"),
+    ];
+    let (set, recs) = run_example(dir.path(), "pgbench", &sets);
+    assert_eq!(recs.len(), 4);
+    let mut modes = Vec::new();
+    for r in &recs {
+        let out = stored(&set, r, "client/bench.out");
+        let after = |label: &str| -> f64 {
+            let line = out.lines().find(|l| l.starts_with(label)).unwrap();
+            line[label.len()..]
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        let res = &r["results"];
+        same(&res["tps"], after("tps = "), "tps");
+        same(
+            &res["lat_avg"],
+            after("latency average = ") / 1e3,
+            "lat_avg",
+        );
+        // Read-only runs print pgbench's `-S` script name.
+        let read_only = out.contains("<builtin: select only>");
+        assert_eq!(r["point"]["mode"] == "read-only", read_only, "{out}");
+        modes.push(r["point"]["mode"].as_str().unwrap().to_string());
+        // The percentiles of the sampled transactions' latencies (microseconds).
+        let csv = stored(&set, r, "client/lat.csv");
+        let mut lat: Vec<f64> = csv.lines().skip(1).map(|l| l.parse().unwrap()).collect();
+        assert!(!lat.is_empty());
+        lat.sort_by(f64::total_cmp);
+        let p99 = res["lat.p99"].as_f64().unwrap();
+        assert!(
+            (p99 - percentile(&lat, 99.0) / 1e6).abs() <= 1e-9 * p99,
+            "p99"
+        );
+        // db and client share this machine: one sampler, both names, only cpu and net.
+        let mon = stored(&set, r, "monitor.csv");
+        assert!(mon
+            .lines()
+            .skip(1)
+            .all(|l| l.split(',').nth(1) == Some("db+client")));
+        same(
+            &res["mon.cpu.db"],
+            res["mon.cpu.client"].as_f64().unwrap(),
+            "cpu",
+        );
+        assert!(res.get("mon.mem.db").is_none());
+    }
+    modes.sort();
+    modes.dedup();
+    assert_eq!(modes, ["read-only", "read-write"]);
+    // Cleanup stopped the server and removed its directory.
+    assert!(!Path::new(&format!("/tmp/mpf-pgbench-{port}")).exists());
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+}
+
+#[test]
+fn rrul_example_measures_latency_under_load_between_two_namespaces() {
+    if let Some(why) = crate::netns::unavailable() {
+        assert!(
+            std::env::var_os("MPF_REQUIRE_NETNS").is_none_or(|v| v != "1"),
+            "the rrul example needs network namespaces (MPF_REQUIRE_NETNS=1) but {why}"
+        );
+        eprintln!("SKIP rrul example: {why}");
+        return;
+    }
+    if !installed("iperf3") || !installed("ping") || !installed("tc") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // The example's cluster file with names and a subnet of this test's own, so that another
+    // run of it at the same time does not collide.
+    let tag = std::process::id() % 100_000;
+    let cluster = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/rrul-cluster.yaml"),
+    )
+    .unwrap()
+    .replace("mpf-rrul-", &format!("mpf-rrul{tag}-"))
+    .replace("rrul-s,", &format!("rs{tag},"))
+    .replace("rrul-c,", &format!("rc{tag},"))
+    .replace("10.99.0.", &format!("10.99.{}.", tag % 250));
+    let cluster = crate::common::write(dir.path(), "cluster.yaml", &cluster);
+    let exp = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/rrul.yaml");
+    mpf_in(dir.path())
+        .arg("run")
+        .arg(&exp)
+        .args(["--runs", "1", "-q", "-c"])
+        .arg(&cluster)
+        .args(["--set", "load=8,40", "--set", "time=2"])
+        .assert()
+        .success();
+    let set = only_set(dir.path());
+    let recs = journal(&set);
+    assert_eq!(recs.len(), 4);
+    let mut p99 = std::collections::BTreeMap::new();
+    for r in &recs {
+        assert_eq!(r["status"], "ok", "{r}");
+        let res = &r["results"];
+        let report: Value = serde_json::from_str(&stored(&set, r, "client/load.out")).unwrap();
+        let goodput = report["end"]["sum_received"]["bits_per_second"]
+            .as_f64()
+            .unwrap();
+        same(&res["goodput"], goodput, "goodput");
+        // ping's own lines, the first second (10 pings) dropped.
+        let ping = stored(&set, r, "client/ping.out");
+        let mut rtt: Vec<f64> = ping
+            .lines()
+            .filter_map(|l| l.split("time=").nth(1)?.split(' ').next()?.parse().ok())
+            .skip(10)
+            .collect();
+        assert!(rtt.len() >= 15, "{ping}");
+        rtt.sort_by(f64::total_cmp);
+        for (stat, p) in [("rtt.p50", 50.0), ("rtt.p99", 99.0)] {
+            let got = res[stat].as_f64().unwrap();
+            let want = percentile(&rtt, p) / 1e3;
+            assert!((got - want).abs() <= 1e-9 * want, "{stat}: {got} vs {want}");
+        }
+        // The interface's rate while the load ran is iperf3's; the whole run's is lower.
+        let window = res["mon.net.tx.client@load"].as_f64().unwrap();
+        let whole = res["mon.net.tx.client"].as_f64().unwrap();
+        assert!(
+            (window / goodput - 1.0).abs() < 0.15,
+            "{window} vs {goodput}"
+        );
+        assert!(whole < 0.9 * window, "{whole} vs {window}");
+        let key = (
+            r["point"]["load"].to_string(),
+            r["point"]["queue"].to_string(),
+        );
+        p99.insert(key, res["rtt.p99"].as_f64().unwrap());
+    }
+    // Past the bottleneck's 20 Mbit/s the queue fills: the short queue bounds the delay, a
+    // deep one holds far more.
+    let at = |q: &str| p99[&("40".to_string(), format!("\"{q}\""))];
+    println!(
+        "p99 at 40M: queue 10ms {}, 200ms {}",
+        at("10ms"),
+        at("200ms")
+    );
+    assert!(at("10ms") < 0.05, "{}", at("10ms"));
+    assert!(at("200ms") > 2.0 * at("10ms"));
+    // Cleanup removed the namespaces.
+    let list = std::process::Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&list.stdout).contains(&format!("mpf-rrul{tag}-")));
+}

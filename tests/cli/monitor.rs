@@ -388,6 +388,9 @@ fn monitor_errors_name_their_line() {
         ("bad_path", "monitor:\n  prometheus:\n    - {role: local, port: 9100, path: 'metrics x'}\nsteps:\n  - run: 'true'\n"),
         ("prometheus_role", "monitor:\n  prometheus:\n    - {role: db, port: 9100}\nsteps:\n  - run: 'true'\n"),
         ("unknown_key", "monitor:\n  intervall: 1s\nsteps:\n  - run: 'true'\n"),
+        ("unknown_summary", "monitor:\n  summaries: [cpu, network]\nsteps:\n  - run: 'true'\n"),
+        ("summary_not_sampled", "monitor:\n  metrics: [cpu, net]\n  summaries: [cpu, disk.read]\nsteps:\n  - run: 'true'\n"),
+        ("unknown_window", "monitor:\n  windows: [clinet]\nsteps:\n  - {name: client, run: 'true'}\n"),
     ];
     for (name, src) in cases {
         let dir = tempfile::tempdir().unwrap();
@@ -416,7 +419,7 @@ fn samplers_count_in_the_session_budget() {
     let cluster = write(
         d,
         "cluster.yaml",
-        "machines:\n  - hostname: 10.255.255.1\n    role: [server, client]\n    max_sessions: 4\n",
+        "machines:\n  - hostname: 10.255.255.1\n    role: [server, client]\n    max_sessions: 3\n",
     );
     let out = mpf_in(d)
         .args(["run", "--quiet"])
@@ -652,4 +655,136 @@ fn a_silent_sampler_costs_its_wait_once_not_every_run() {
         );
         assert!(notes.contains("awk: not found"), "{notes}");
     }
+}
+
+#[test]
+fn two_roles_on_one_machine_share_one_sampler_and_get_the_summaries_chosen() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = write(
+        dir.path(),
+        "shared.yaml",
+        r#"runs: 1
+monitor: {interval: 200ms, summaries: [cpu, net]}
+steps:
+  - {name: serve, role: server, run: sleep 0.7}
+  - {name: load, role: client, run: sleep 0.7}
+"#,
+    );
+    let set = run_ok(dir.path(), &[exp.as_os_str()]);
+    let rows = monitor_csv(&set, 0);
+    // One sampler: its samples once, labelled with both roles; one `cpu` sample per tick.
+    let mut roles: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
+    roles.dedup();
+    assert_eq!(roles, ["server+client"]);
+    let cpu: Vec<f64> = rows.iter().filter(|r| r.2 == "cpu").map(|r| r.0).collect();
+    assert!(cpu.len() >= 5, "{cpu:?}");
+    assert!(cpu.windows(2).all(|w| w[1] - w[0] > 0.1), "{cpu:?}");
+    // Both roles' names point at the same samples; only the summaries chosen.
+    let rec = &journal(&set)[0];
+    let results = rec["results"].as_object().unwrap();
+    let mut mon: Vec<&str> = results
+        .keys()
+        .map(String::as_str)
+        .filter(|k| k.starts_with("mon."))
+        .collect();
+    mon.sort_unstable();
+    assert_eq!(
+        mon,
+        [
+            "mon.cpu.client",
+            "mon.cpu.server",
+            "mon.net.rx.client",
+            "mon.net.rx.server",
+            "mon.net.tx.client",
+            "mon.net.tx.server"
+        ]
+    );
+    for kind in ["cpu", "net.rx", "net.tx"] {
+        assert_eq!(
+            result(rec, &format!("mon.{kind}.client")),
+            result(rec, &format!("mon.{kind}.server"))
+        );
+    }
+    // Either role's name draws the shared samples.
+    for role in ["client", "server"] {
+        let out = mpf_in(dir.path())
+            .args([
+                "plot", "latest", "--run", "0", "--metric", "cpu", "--role", role,
+            ])
+            .args(["-o", &format!("{role}.svg")])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let svg = std::fs::read_to_string(dir.path().join(format!("{role}.svg"))).unwrap();
+        assert!(svg.contains("cpu in run 0 on server+client"), "{role}");
+    }
+}
+
+#[test]
+fn a_step_window_gives_the_steps_own_rate_not_the_runs_mean() {
+    let Some(bed) = Bed::new("a_step_window_gives_the_steps_own_rate", 2) else {
+        return;
+    };
+    assert!(Path::new("/usr/bin/iperf3").exists(), "iperf3 is required");
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = write(dir.path(), "cluster.yaml", &iperf_cluster(&bed));
+    // The client sends at a paced 40 Mbit/s for 2 s, then idles for 2 s: the whole run's
+    // mean is about half the step's rate.
+    let exp = write(
+        dir.path(),
+        "window.yaml",
+        r#"runs: 1
+monitor: {interval: 200ms, summaries: [net], windows: [client]}
+steps:
+  - name: server
+    role: server
+    run: iperf3 -s -p 5201 --forceflush
+    background: true
+    ready: {log: 'Server listening', timeout: 10s}
+  - name: client
+    role: client
+    timeout: 30s
+    run: iperf3 -J -t 2 -b 40M -p 5201 -c {{ roles.server.ip }}
+    results:
+      sent: {json: end.sum_sent.bytes, unit: B}
+  - name: idle
+    role: client
+    run: sleep 2
+"#,
+    );
+    let set = run_ok(
+        dir.path(),
+        &[exp.as_os_str(), "-c".as_ref(), cluster.as_os_str()],
+    );
+    let rec = &journal(&set)[0];
+    let step = rec["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "client")
+        .unwrap();
+    // The known amount: the bytes iperf3 sent, over the step's own time.
+    let rate = 8.0 * result(rec, "sent") / step["duration"].as_f64().unwrap();
+    let window = result(rec, "mon.net.tx.client@client");
+    let whole = result(rec, "mon.net.tx.client");
+    println!(
+        "step rate {rate:.0} bit/s, window {window:.0} ({:.3}), whole run {whole:.0} ({:.3})",
+        window / rate,
+        whole / rate
+    );
+    // Headers add about 4% to what the interface carries.
+    assert!(
+        (window / rate - 1.0).abs() < 0.10,
+        "window {window} vs the step's {rate}"
+    );
+    assert!(
+        whole < 0.75 * window,
+        "whole run {whole} vs window {window}"
+    );
+    // The server's side of the same window, and nothing but `net` summaries.
+    let rx = result(rec, "mon.net.rx.server@client");
+    assert!((rx / rate - 1.0).abs() < 0.10, "server rx {rx} vs {rate}");
+    let results = rec["results"].as_object().unwrap();
+    assert!(!results.keys().any(|k| k.starts_with("mon.cpu")));
+    assert!(!results.keys().any(|k| k.ends_with("@idle")));
 }

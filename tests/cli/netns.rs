@@ -62,7 +62,7 @@ fn sh(cmd: &str) -> Result<String, String> {
 }
 
 /// Why the bed cannot be built here, if it cannot.
-fn unavailable() -> Option<String> {
+pub fn unavailable() -> Option<String> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         return Some("not root".into());

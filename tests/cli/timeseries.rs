@@ -624,3 +624,76 @@ fn a_reader_that_stops_early_ends_the_export_quietly() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
 }
+
+#[test]
+fn plot_run_caption_names_the_series_it_left_out_and_why() {
+    let tmp = tempfile::tempdir().unwrap();
+    let set = monitored_set(tmp.path());
+    // Loopback busy, eth0 idle all along, nine more busy interfaces of falling rates: eleven
+    // bit/s series, of which a panel draws eight.
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(["time", "role", "metric", "value"]).unwrap();
+    for tick in 0..5 {
+        let t = (tick as f64 * 0.25).to_string();
+        let mut rows = vec![("net.lo.rx".to_string(), 5e8), ("net.eth0.rx".into(), 0.0)];
+        rows.extend((0..9).map(|i| (format!("net.v{i}.rx"), 1e8 / f64::from(i + 1))));
+        for (metric, value) in rows {
+            w.write_record([t.as_str(), "server", &metric, &value.to_string()])
+                .unwrap();
+        }
+    }
+    std::fs::write(run_file(&set, 0), w.into_inner().unwrap()).unwrap();
+    let out = plot(
+        tmp.path(),
+        &[
+            "--run", "0", "--metric", "net", "--role", "server", "-o", "n.svg",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let svg = std::fs::read_to_string(tmp.path().join("n.svg")).unwrap();
+    assert_eq!(data_lines(&svg), 8);
+    let text = svg_texts(&svg).join(" ");
+    for part in [
+        "8 of 11 series drawn left out: idle (peak below 1/1000 of the busiest): net.eth0.rx",
+        "beyond the 8 busiest of the unit: net.v7.rx, net.v8.rx (draw one with --role",
+    ] {
+        assert!(text.contains(part), "{part} not in {text}");
+    }
+    // The report's graph of the same run starts them hidden and says which and why.
+    let (_, html) = report(tmp.path());
+    let data = monitor_data(&html);
+    let run = data
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["run"] == 0)
+        .unwrap();
+    let net = run["graphs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["title"] == "server · net (bit/s)")
+        .unwrap();
+    assert_eq!(
+        net["note"],
+        "Hidden at first (click the legend to show): idle (peak below 1/1000 of the busiest): \
+         net.eth0.rx; beyond the 8 busiest of the unit: net.v7.rx, net.v8.rx"
+    );
+    let hidden: Vec<&str> = net["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["visible"] == "legendonly")
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(hidden, ["net.eth0.rx", "net.v7.rx", "net.v8.rx"]);
+    // Graphs that hide nothing have no note.
+    let run1 = data
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["run"] == 1)
+        .unwrap();
+    let graphs = run1["graphs"].as_array().unwrap();
+    assert!(!graphs.is_empty() && graphs.iter().all(|g| g.get("note").is_none()));
+}

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use crate::error::Result;
 use crate::report::plot::render::css_colour;
-use crate::report::plot::timeseries::{busiest, step_marks, MAX_PANEL_LINES};
+use crate::report::plot::timeseries::{busiest, left_out, step_marks, MAX_PANEL_LINES};
 use crate::store::export::sorted_records;
 use crate::store::record::RunRecord;
 use crate::store::timeseries::{metric_kind, read_run, runs_with_samples, Group, RunSamples};
@@ -51,6 +51,12 @@ const MONITOR_SCRIPT: &str = r#"
       var h = document.createElement("h3");
       h.textContent = g.title;
       holder.appendChild(h);
+      if (g.note) {
+        var p = document.createElement("p");
+        p.className = "mpf-monitor-note";
+        p.textContent = g.note;
+        holder.appendChild(p);
+      }
       var div = document.createElement("div");
       div.className = "mpf-plot mpf-monitor-plot";
       div.id = "monitor-" + k;
@@ -163,6 +169,17 @@ fn graph_figure(
         .count();
     let points_only: Vec<Vec<(f64, f64)>> = lines.iter().map(|(_, p)| p.clone()).collect();
     let shown = busiest(&points_only, MAX_PANEL_LINES);
+    // What starts hidden, and why, under the graph's title.
+    let note = if g.group == Group::Cpu {
+        (cores > SHOWN_CORES).then(|| {
+            format!("the {cores} per-core lines start hidden (more than {SHOWN_CORES} cores)")
+        })
+    } else {
+        let out = left_out(&points_only, &shown, MAX_PANEL_LINES, |j| {
+            lines[j].0.clone()
+        });
+        (!out.is_empty()).then(|| out.join("; "))
+    };
     let mut points = 0;
     let data: Vec<Value> = lines
         .iter()
@@ -211,7 +228,13 @@ fn graph_figure(
         "margin": {"t": 30, "r": 20, "b": 50, "l": 60},
         "font": {"family": "DejaVu Sans, sans-serif"},
     });
-    (json!({"data": data, "layout": layout}), points)
+    let mut fig = json!({"data": data, "layout": layout});
+    if let Some(note) = note {
+        fig["note"] = json!(format!(
+            "Hidden at first (click the legend to show): {note}"
+        ));
+    }
+    (fig, points)
 }
 
 /// A run's entry in the selector and its graphs.

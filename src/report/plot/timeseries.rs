@@ -63,11 +63,14 @@ pub fn step_marks(r: &RunRecord) -> Vec<StepMark> {
 
 /// The series of `samples` a `--metric` and `--role` choose: the metric of that exact name,
 /// else every metric under it (`net` gives `net.<iface>.rx`, `.tx`...); the role of that
-/// name, or its machines (`role.host`).
+/// name, or its machines (`role.host`), or a sampler it shares with other roles
+/// (`client+server`).
 pub fn select(samples: &RunSamples, metric: &str, role: Option<&str>) -> Vec<usize> {
     let role_ok = |r: &str| match role {
         None => true,
-        Some(want) => r == want || r.strip_prefix(want).is_some_and(|t| t.starts_with('.')),
+        Some(want) => r
+            .split('+')
+            .any(|r| r == want || r.strip_prefix(want).is_some_and(|t| t.starts_with('.'))),
     };
     let exact = samples.series.iter().any(|k| k.metric == metric);
     let under = format!("{metric}.");
@@ -140,10 +143,7 @@ fn by_unit(samples: &RunSamples, chosen: &[usize]) -> Vec<(&'static str, Vec<usi
 /// highest are left out: at the panel's scale they are a flat line on zero (an idle
 /// interface), which only crowds the legend.
 pub fn busiest(series: &[Vec<(f64, f64)>], max: usize) -> Vec<usize> {
-    let peak: Vec<f64> = series
-        .iter()
-        .map(|p| p.iter().map(|x| x.1.abs()).fold(0.0, f64::max))
-        .collect();
+    let peak = peaks(series);
     let mut order: Vec<usize> = (0..series.len()).collect();
     order.sort_by(|&a, &b| peak[b].total_cmp(&peak[a]));
     let top = order.first().map_or(0.0, |&i| peak[i]);
@@ -154,6 +154,48 @@ pub fn busiest(series: &[Vec<(f64, f64)>], max: usize) -> Vec<usize> {
     order.truncate(max.min(moving.max(1)));
     order.sort_unstable();
     order
+}
+
+fn peaks(series: &[Vec<(f64, f64)>]) -> Vec<f64> {
+    series
+        .iter()
+        .map(|p| p.iter().map(|x| x.1.abs()).fold(0.0, f64::max))
+        .collect()
+}
+
+/// Why each series `busiest` did not keep was left out, for a caption: `(label, why)`, the
+/// idle ones (a flat line on zero at the panel's scale) apart from those beyond the
+/// `max` busiest.
+pub fn left_out(
+    series: &[Vec<(f64, f64)>],
+    kept: &[usize],
+    max: usize,
+    label: impl Fn(usize) -> String,
+) -> Vec<String> {
+    let peak = peaks(series);
+    let top = kept.iter().map(|&i| peak[i]).fold(0.0, f64::max);
+    let (mut idle, mut beyond) = (Vec::new(), Vec::new());
+    for i in (0..series.len()).filter(|i| !kept.contains(i)) {
+        if peak[i] < top / 1000.0 || top == 0.0 {
+            idle.push(label(i));
+        } else {
+            beyond.push(label(i));
+        }
+    }
+    let mut out = Vec::new();
+    if !idle.is_empty() {
+        out.push(format!(
+            "idle (peak below 1/1000 of the busiest): {}",
+            some_names(&idle, 6)
+        ));
+    }
+    if !beyond.is_empty() {
+        out.push(format!(
+            "beyond the {max} busiest of the unit: {}",
+            some_names(&beyond, 6)
+        ));
+    }
+    out
 }
 
 /// The record and samples of run `run`, or why there are none (exit 2).
@@ -249,9 +291,13 @@ pub fn run_figure(
     };
     let mut panels: Vec<UnitPanel> = Vec::new();
     let mut drawn = 0;
+    let mut omitted: Vec<String> = Vec::new();
     for (unit, series) in by_unit(&samples, &chosen) {
         let points: Vec<Vec<(f64, f64)>> = series.iter().map(|&i| samples.points(i)).collect();
         let keep = busiest(&points, MAX_PANEL_LINES);
+        omitted.extend(left_out(&points, &keep, MAX_PANEL_LINES, |j| {
+            label(series[j])
+        }));
         drawn += keep.len();
         let lines = keep
             .into_iter()
@@ -284,8 +330,9 @@ pub fn run_figure(
     }
     if drawn < chosen.len() {
         caption.push(format!(
-            "{drawn} of {} series drawn, the busiest of each unit (narrow with --role or a full metric name)",
-            chosen.len()
+            "{drawn} of {} series drawn; left out: {} (draw one with --role or a full metric name)",
+            chosen.len(),
+            omitted.join("; ")
         ));
     }
     if let Some(n) = samples.skipped_note() {
