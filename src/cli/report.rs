@@ -20,7 +20,7 @@ pub fn run(args: Args) -> Result<i32> {
     let path = args
         .output
         .clone()
-        .unwrap_or_else(|| set.dir.join("report.html"));
+        .unwrap_or_else(|| set.dir.join(mpf::store::layout::REPORT));
     mpf::report::html::write_report(&set, &path, hints.as_ref())?;
     super::console::out(&format!("{}\n", path.display()));
     Ok(0)

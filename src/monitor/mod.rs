@@ -877,7 +877,7 @@ impl Samples {
     ) -> Result<(), String> {
         results.extend(self.summaries(window));
         results.extend(self.step_summaries(windows.0, windows.1));
-        let path = run_dir.join("monitor.csv");
+        let path = run_dir.join(crate::store::layout::MONITOR_CSV);
         crate::store::writer::write_atomic_with(&path, |w| {
             self.write_csv(w).map_err(|e| {
                 crate::error::Error::io(format!("failed to write {}", path.display()), e)

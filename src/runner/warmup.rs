@@ -18,7 +18,7 @@ use crate::runner::run::{RunEnv, RunOutcome};
 use crate::store::{now_rfc3339, RunRecord, VariableInfo};
 
 /// The warm-up journal's name in a result set.
-pub const FILE: &str = "warmup.jsonl";
+pub const FILE: &str = crate::store::layout::WARMUP;
 
 /// Longest line read back from a warm-up journal; a longer one is not counted.
 const MAX_LINE: usize = 16 << 20;

@@ -10,7 +10,12 @@
 //!   experiment.yaml          the experiment file as run
 //!   cluster.yaml             the cluster file as given, when there was one
 //!   cluster.resolved.yaml    the machines a host source resolved to
+//!   warmup.jsonl             discarded warm-up runs, flagged, never results
+//!   report.html              the offline report, when drawn
 //!   .lock                    held while a session writes
+//!   setup/ cleanup/ switch/  each machine's log of those phases
+//!   runs/NNNN/monitor.csv    the run's monitoring samples
+//!   runs/NNNN/series.csv     the samples of its series results
 //!   runs/NNNN/<machine>/     each run's logs and run_dir files
 //! ```
 
@@ -25,6 +30,14 @@ pub const CLUSTER: &str = "cluster.yaml";
 /// The machines a host source resolved to (SPEC §14.1).
 pub const CLUSTER_RESOLVED: &str = "cluster.resolved.yaml";
 pub const LOCK: &str = ".lock";
+/// Discarded warm-up runs (`runs: {warmup: N}`), one JSON line each, never read as results.
+pub const WARMUP: &str = "warmup.jsonl";
+/// The offline report `mpf report` writes by default, and a pack holds.
+pub const REPORT: &str = "report.html";
+/// In a run's directory: the monitoring samples (`time,role,metric,value`).
+pub const MONITOR_CSV: &str = "monitor.csv";
+/// In a run's directory: the samples of its series results (`result,index,time,value`).
+pub const SERIES_CSV: &str = "series.csv";
 /// The folder of the runs' directories.
 pub const RUNS: &str = "runs";
 

@@ -112,7 +112,7 @@ pub fn write_pack(
             })?;
             members.push((format!("sets/{}/{rel}", m.id), dir.join(&f)));
         }
-        if !dir.join("report.html").is_file() {
+        if !dir.join(crate::store::layout::REPORT).is_file() {
             let report = drawn.0.join(format!("{}.html", manifests.len()));
             let written = fs::create_dir_all(&drawn.0)
                 .map_err(|e| Error::io("failed to create a temporary directory", e))

@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::error::{Error, IoContext, Result};
 use crate::store::record::RunRecord;
 
-pub const SERIES_FILE: &str = "series.csv";
+pub const SERIES_FILE: &str = super::layout::SERIES_CSV;
 pub const HEADER: [&str; 4] = ["result", "index", "time", "value"];
 /// Bytes of series.csv mpf reads from one run.
 pub const MAX_FILE_BYTES: u64 = 256 << 20;

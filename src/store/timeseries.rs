@@ -21,7 +21,7 @@ use crate::store::record::RunRecord;
 use crate::store::ResultSet;
 
 /// The file name inside a run's directory.
-pub const MONITOR_FILE: &str = "monitor.csv";
+pub const MONITOR_FILE: &str = super::layout::MONITOR_CSV;
 /// The header of every monitor.csv.
 pub const HEADER: [&str; 4] = ["time", "role", "metric", "value"];
 /// The largest monitor.csv mpf reads: room for `MAX_SAMPLES` rows with long Prometheus names.
