@@ -13,9 +13,8 @@ pub struct Args {
     /// Runs per point, as for `mpf run`
     #[arg(long, value_name = "N")]
     pub runs: Option<usize>,
-    /// The cluster file: checked against the experiment, and every machine is contacted
-    #[arg(short, long, value_name = "FILE")]
-    pub cluster: Option<PathBuf>,
+    #[command(flatten)]
+    pub cluster: super::ClusterArg,
 }
 
 pub fn run(args: Args) -> Result<i32> {
@@ -23,7 +22,7 @@ pub fn run(args: Args) -> Result<i32> {
         experiment: Some(args.experiment.clone()),
         runs: args.runs,
         sets: args.sets,
-        cluster: args.cluster.clone(),
+        cluster: args.cluster.file.clone(),
         allow_unresolved: true,
         ..Default::default()
     };

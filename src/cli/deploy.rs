@@ -6,9 +6,8 @@ use mpf::error::Result;
 pub struct Args {
     /// The experiment file whose setup section to run
     pub experiment: PathBuf,
-    /// The cluster file (YAML); without it every role is this machine
-    #[arg(short, long, value_name = "CLUSTER")]
-    pub cluster: Option<PathBuf>,
+    #[command(flatten)]
+    pub cluster: super::ClusterArg,
     #[command(flatten)]
     pub results: super::ResultsDir,
 }
@@ -22,7 +21,7 @@ pub fn run(args: Args) -> Result<i32> {
     let dir = super::signals::cancellable(notice, || {
         mpf::runner::session::deploy(
             &args.experiment,
-            args.cluster.as_deref(),
+            args.cluster.file.as_deref(),
             &args.results.root(),
             &control,
         )

@@ -69,6 +69,17 @@ pub enum Command {
     Completions(completions::Args),
 }
 
+/// The cluster file, shared by `run`, `check` and `deploy` (`hosts::ClusterSource`).
+#[derive(Debug, clap::Args)]
+pub struct ClusterArg {
+    /// The cluster file: which machines bear the roles, or where to get them (`hosts:`).
+    /// Without it every role runs on this machine; with --resume, the result set's stored
+    /// cluster.yaml, on the machines of its cluster.resolved.yaml unless its host source
+    /// now reads another allocation
+    #[arg(short = 'c', long = "cluster", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+}
+
 /// Where result sets live, shared by every subcommand that reads or writes them.
 #[derive(Debug, clap::Args)]
 pub struct ResultsDir {

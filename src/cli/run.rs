@@ -79,11 +79,8 @@ pub struct Args {
     /// With a time limit: what to keep free before the end, after the last run (default 1m)
     #[arg(long, value_name = "DURATION")]
     pub stop_before: Option<String>,
-    /// The cluster file: which machines bear the roles (default: every role runs here;
-    /// with --resume, the result set's stored cluster.yaml, on the machines of its
-    /// cluster.resolved.yaml unless its host source now reads another allocation)
-    #[arg(short, long, value_name = "FILE")]
-    pub cluster: Option<PathBuf>,
+    #[command(flatten)]
+    pub cluster: super::ClusterArg,
     #[command(flatten)]
     pub results: super::ResultsDir,
 }
@@ -100,7 +97,7 @@ pub fn run(args: Args) -> Result<i32> {
             && args.progress == Progress::Auto
             && std::io::stderr().is_terminal(),
         no_setup: args.no_setup,
-        cluster: args.cluster.clone(),
+        cluster: args.cluster.file.clone(),
         reproduce: args.reproduce.clone(),
         allow_unresolved: false,
     };

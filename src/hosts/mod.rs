@@ -3,6 +3,7 @@
 //! hostlist syntax.
 
 mod ansible;
+mod cluster_source;
 mod command;
 mod hardware;
 pub use crate::spec::hostlist;
@@ -12,6 +13,7 @@ mod roles;
 mod slurm;
 mod sources;
 
+pub use cluster_source::{ClusterSource, Loaded};
 pub use hardware::hardware_changes;
 pub use resolve::{
     assign_roles, machines_table, read, resolve, resolved_yaml, session_machines, Resolved,

@@ -147,8 +147,13 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
     if !req.no_setup {
         crate::runner::setup::check_setup(&exp)?;
     }
-    let (cluster, resolved, unresolved) =
-        cluster_for(req, resume_dir.as_deref(), resume_manifest.as_ref())?;
+    let resumed = resume_dir.as_deref().zip(resume_manifest.as_ref());
+    let crate::hosts::Loaded {
+        cluster,
+        resolved,
+        unresolved,
+    } = crate::hosts::ClusterSource::choose(req.cluster.as_deref(), resumed)
+        .load(req.allow_unresolved)?;
     if let Some(c) = &cluster {
         c.check_experiment(&exp)?;
         crate::runner::budget::check_sessions(&exp, c)?;
@@ -182,63 +187,6 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
         results_root: req.results_root.clone(),
         id,
     })
-}
-
-/// The cluster to run on, with its `hosts:` resolved: `-c FILE`, else the resumed set's. A
-/// resumed set whose cluster takes its machines from a source runs on the machines of its
-/// `cluster.resolved.yaml`, unless the source now reads another allocation (a new Slurm job):
-/// then it is resolved again.
-type ClusterFor = (
-    Option<Cluster>,
-    Option<crate::hosts::Resolved>,
-    Option<String>,
-);
-
-fn cluster_for(
-    req: &RunRequest,
-    resume_dir: Option<&Path>,
-    manifest: Option<&Manifest>,
-) -> Result<ClusterFor> {
-    let stored = |name: &str| resume_dir.map(|d| d.join(name)).filter(|p| p.exists());
-    let path = match (&req.cluster, stored(crate::store::layout::CLUSTER)) {
-        (Some(c), _) => c.clone(),
-        (None, Some(p)) => p,
-        (None, None) => return Ok((None, None, None)),
-    };
-    let c = spec::load_cluster(&path)?;
-    let Some(source) = &c.hosts else {
-        return Ok((Some(c), None, None));
-    };
-    if let (None, Some(file), Some(m)) = (&req.cluster, stored(RESOLVED), manifest) {
-        let last = m.sessions.last().and_then(|s| s.allocation.clone());
-        let now = crate::hosts::allocation(source);
-        if now.is_none() || now == last {
-            let machines = spec::load_cluster(&file)?;
-            let resolved = crate::hosts::Resolved {
-                cluster: machines.clone(),
-                source: format!("{RESOLVED} of set {}", m.id),
-                slurm_job: last
-                    .clone()
-                    .filter(|_| source.kind == crate::spec::hosts::SourceKind::Slurm),
-                allocation: last,
-                dropped: Vec::new(),
-                unused: Vec::new(),
-            };
-            return Ok((Some(machines), Some(resolved), None));
-        }
-    }
-    match crate::hosts::read(&c) {
-        Ok(Some(hosts)) => {
-            let r = crate::hosts::assign_roles(&c, hosts)?;
-            Ok((Some(r.cluster.clone()), Some(r), None))
-        }
-        Ok(None) => Ok((Some(c), None, None)),
-        // Only a source absent here is left unresolved: one that gives wrong hosts is wrong.
-        Err(e) if req.allow_unresolved && crate::hosts::unavailable(source).is_some() => {
-            Ok((Some(c), None, Some(e.to_string())))
-        }
-        Err(e) => Err(e),
-    }
 }
 
 /// The machines a set's cluster resolved to, beside its `cluster.yaml`.
