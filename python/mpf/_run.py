@@ -147,7 +147,7 @@ class _Progress:
                     self.bar.write(text)
             else:
                 self.line(f"[{ev['done']}/{ev['total']}] {text}")
-        elif kind in ("setup", "cleanup"):
+        elif kind in ("setup", "cleanup", "switch", "revert"):
             state = "ok" if ev["ok"] else "FAILED"
             self.line(f"{kind} {ev['machine']}: {state} in {ev['seconds']:.1f}s")
         elif kind == "retrying":
@@ -156,6 +156,9 @@ class _Progress:
         elif kind == "limits":
             for text in ev.get("lines", []):
                 self.line(text)
+        elif kind == "block":
+            self.line(f"block {ev['number']} of {ev['of']}: switching to "
+                      f"{ev['variable']} = {ev['label']}")
         elif kind == "note":
             self.line(ev["message"])
         elif kind == "warning":

@@ -879,6 +879,7 @@ mod tests {
             search: None,
             limits: Vec::new(),
             sessions: Vec::new(),
+            blocks: Vec::new(),
         }
     }
 

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::store::{HostFacts, Manifest};
+use crate::store::{BlockInfo, HostFacts, Manifest};
 
 /// One thing that differs: `kernel of n1`, BASE's and NEW's value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -81,6 +81,67 @@ fn diff_pairs(
     }
 }
 
+/// Machine by machine, what differs between two lists of facts; `under` follows each
+/// machine's name (`kernel of n1 (profile = tuned)`).
+fn diff_hosts(out: &mut Vec<Difference>, under: &str, base: &[HostFacts], new: &[HostFacts]) {
+    let mut names: Vec<&String> = base.iter().map(|h| &h.name).collect();
+    names.extend(
+        new.iter()
+            .map(|h| &h.name)
+            .filter(|n| !base.iter().any(|h| &h.name == *n)),
+    );
+    for name in names {
+        let b = base.iter().find(|h| &h.name == name);
+        let n = new.iter().find(|h| &h.name == name);
+        match (b, n) {
+            (Some(b), Some(n)) => diff_pairs(
+                out,
+                &format!(" of {name}{under}"),
+                &host_values(b),
+                &host_values(n),
+            ),
+            (b, _) => out.push(Difference {
+                what: format!("machine {name}{under}"),
+                base: if b.is_some() { "present" } else { MISSING }.into(),
+                new: if b.is_some() { MISSING } else { "present" }.into(),
+            }),
+        }
+    }
+}
+
+/// Per value of a profile, its last block whose switch worked (a resumed block appears
+/// twice), in the order the values first ran.
+pub fn last_blocks(m: &Manifest) -> Vec<&BlockInfo> {
+    let mut out: Vec<&BlockInfo> = Vec::new();
+    for b in m
+        .blocks
+        .iter()
+        .filter(|b| b.error.is_none() && !b.facts.is_empty())
+    {
+        match out
+            .iter_mut()
+            .find(|o| o.variable == b.variable && o.value == b.value)
+        {
+            Some(o) => *o = b,
+            None => out.push(b),
+        }
+    }
+    out
+}
+
+/// What each profile's block changed of the machines: its facts against the set's, gathered
+/// before the first block. Per block (`last_blocks`), its differences.
+pub fn block_changes(m: &Manifest) -> Vec<(&BlockInfo, Vec<Difference>)> {
+    last_blocks(m)
+        .into_iter()
+        .map(|b| {
+            let mut d = Vec::new();
+            diff_hosts(&mut d, "", &m.hosts, &b.facts);
+            (b, d)
+        })
+        .collect()
+}
+
 /// The differences between two sets' environments; `base_exp`/`new_exp` are their stored
 /// experiment files.
 pub fn diff(base: &Manifest, base_exp: &str, new: &Manifest, new_exp: &str) -> Environment {
@@ -92,29 +153,17 @@ pub fn diff(base: &Manifest, base_exp: &str, new: &Manifest, new_exp: &str) -> E
             new: new.mpf_version.clone(),
         });
     }
-    let mut names: Vec<&String> = base.hosts.iter().map(|h| &h.name).collect();
-    names.extend(
-        new.hosts
-            .iter()
-            .map(|h| &h.name)
-            .filter(|n| !base.hosts.iter().any(|h| &h.name == *n)),
-    );
-    for name in names {
-        let b = base.hosts.iter().find(|h| &h.name == name);
-        let n = new.hosts.iter().find(|h| &h.name == name);
-        match (b, n) {
-            (Some(b), Some(n)) => diff_pairs(
-                &mut differences,
-                &format!(" of {name}"),
-                &host_values(b),
-                &host_values(n),
-            ),
-            (b, _) => differences.push(Difference {
-                what: format!("machine {name}"),
-                base: if b.is_some() { "present" } else { MISSING }.into(),
-                new: if b.is_some() { MISSING } else { "present" }.into(),
-            }),
-        }
+    diff_hosts(&mut differences, "", &base.hosts, &new.hosts);
+    // A profile's blocks (SPEC §18.1): each value's environment against the same value's.
+    for b in last_blocks(base) {
+        let Some(n) = last_blocks(new)
+            .into_iter()
+            .find(|n| n.variable == b.variable && n.value == b.value)
+        else {
+            continue;
+        };
+        let under = format!(" ({} = {})", b.variable, b.label);
+        diff_hosts(&mut differences, &under, &b.facts, &n.facts);
     }
     diff_pairs(&mut differences, " (synced)", &synced(base), &synced(new));
     let git = |m: &Manifest| {
@@ -186,5 +235,44 @@ mod tests {
         assert!(same.is_empty());
         let gov = diff(&a, "", &manifest("Linux 6.1", "powersave"), "");
         assert_eq!(gov.differences[0].what, "governor of n1");
+    }
+
+    fn block(m: &mut Manifest, value: &str, thp: &str, error: Option<&str>) {
+        let mut facts = m.hosts.clone();
+        facts[0].settings.insert("thp".into(), thp.into());
+        m.blocks.push(BlockInfo {
+            variable: "profile".into(),
+            value: value.into(),
+            label: value.into(),
+            error: error.map(str::to_string),
+            facts: if error.is_some() { Vec::new() } else { facts },
+            ..Default::default()
+        });
+    }
+
+    #[test]
+    fn each_profile_against_the_same_profile_and_against_the_set() {
+        let mut a = manifest("Linux 6.1", "performance");
+        block(&mut a, "default", "madvise", None);
+        block(&mut a, "tuned", "always", None);
+        let mut b = manifest("Linux 6.1", "performance");
+        block(&mut b, "tuned", "never", Some("exit status 1"));
+        block(&mut b, "tuned", "never", None); // resumed: the last block counts
+        block(&mut b, "default", "madvise", None);
+        let env = diff(&a, "", &b, "");
+        assert_eq!(
+            env.differences,
+            vec![Difference {
+                what: "thp of n1 (profile = tuned)".into(),
+                base: "always".into(),
+                new: "never".into()
+            }]
+        );
+        let changes = block_changes(&a);
+        assert_eq!(changes.len(), 2);
+        assert_eq!(changes[0].0.label, "default");
+        assert_eq!(changes[1].1[0].what, "thp of n1");
+        assert_eq!(changes[1].1[0].base, MISSING);
+        assert_eq!(changes[1].1[0].new, "always");
     }
 }

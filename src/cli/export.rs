@@ -37,6 +37,10 @@ pub struct Args {
     /// point's variables and repetition) instead of the results; csv or parquet
     #[arg(long)]
     pub timeseries: bool,
+    /// Export the samples of every run's series results (runs/NNNN/series.csv, one row per
+    /// sample: run,result,index,time,value) instead of the results; csv only
+    #[arg(long, conflicts_with = "timeseries")]
+    pub series: bool,
     #[command(flatten)]
     pub results: super::ResultsDir,
 }
@@ -50,6 +54,9 @@ pub fn run(args: Args) -> Result<i32> {
         _ => None,
     };
     if let Some(name) = dashboard {
+        if args.series {
+            return Err(Error::Usage(format!("--series exports csv, not {name}")));
+        }
         if args.timeseries {
             return Err(Error::Usage(format!(
                 "--timeseries exports csv or parquet, not {name}"
@@ -75,6 +82,17 @@ pub fn run(args: Args) -> Result<i32> {
     let set = mpf::store::open(&root, id)?;
     if args.timeseries {
         return timeseries(&set, args.format, args.output.as_deref());
+    }
+    if args.series {
+        if !matches!(args.format, Format::Csv) {
+            return Err(Error::Usage(format!(
+                "--series exports csv, not {}",
+                format_name(args.format)
+            )));
+        }
+        return stream(args.output.as_deref(), |w| {
+            mpf::store::series::write_long(&set, w)
+        });
     }
     let format = match args.format {
         Format::Csv => ExportFormat::Csv,

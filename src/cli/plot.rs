@@ -100,6 +100,7 @@ fn flags(args: &Args) -> PlotSpec {
             StatArg::Median => Stat::Median,
         }),
         durations: args.durations.then_some(true),
+        results: None,
     }
 }
 

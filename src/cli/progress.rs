@@ -187,7 +187,8 @@ fn json_failure(f: &Failure) -> serde_json::Value {
         | FailureKind::Extraction
         | FailureKind::Collection
         | FailureKind::Storage
-        | FailureKind::Interrupted => {}
+        | FailureKind::Interrupted
+        | FailureKind::Switch => {}
     }
     o
 }
@@ -241,6 +242,14 @@ fn json_event(s: &mut State, event: Event) -> serde_json::Value {
             json!({"event": "limits", "variable": variable, "limits": limits, "lines": lines})
         }
         Event::Finished => json!({"event": "finished"}),
+        Event::Block {
+            variable,
+            value,
+            label,
+            number,
+            of,
+        } => json!({"event": "block", "variable": variable, "value": value, "label": label,
+                    "number": number, "of": of}),
         Event::Note(n) => json!({"event": "note", "message": n}),
         Event::Warning(w) => json!({"event": "warning", "message": w}),
     }
@@ -289,6 +298,15 @@ impl Reporter for Terminal {
                 }
             }
             Event::Finished => self.end(),
+            Event::Block {
+                variable,
+                label,
+                number,
+                of,
+                ..
+            } => self.log(&format!(
+                "block {number} of {of}: switching to {variable} = {label}"
+            )),
             Event::Note(n) => self.log(&n),
             Event::Warning(w) => self.log(&format!("warning: {w}")),
         }

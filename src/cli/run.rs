@@ -133,7 +133,6 @@ pub fn run(args: Args) -> Result<i32> {
         terminal.log(&format!("warning: {w}"));
     }
     let machines = prepared.machines()?;
-    let hints = prepared.exp.plot.clone();
     let opts = Options {
         control: Control::new(terminal.clone(), super::signals::install()),
         keep_going: args.keep_going,
@@ -169,9 +168,10 @@ pub fn run(args: Args) -> Result<i32> {
     }
     if !args.no_plot && summary.set_ok > 0 {
         // Graphs are a convenience: a failure to draw never fails the experiment.
-        match mpf::store::ResultSet::load(&dir)
-            .and_then(|set| mpf::report::plot::plot_all(&set, &dir.join("plots"), hints.as_ref()))
-        {
+        match mpf::store::ResultSet::load(&dir).and_then(|set| {
+            let hints = mpf::report::plot::PlotSpec::from_result_set(&set);
+            mpf::report::plot::plot_all(&set, &dir.join("plots"), hints.as_ref())
+        }) {
             Ok(plotted) => {
                 if plotted.drawn > 0 {
                     terminal.log(&format!(

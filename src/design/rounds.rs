@@ -111,10 +111,22 @@ impl Design {
 
     /// The first round that the journal does not complete; `None` when the design is done.
     pub fn next(&self, plan: &mut Plan, records: &[RunRecord]) -> Option<Next> {
+        self.next_where(plan, records, &|_, _| true)
+    }
+
+    /// The first round that the journal does not complete among the points `keep` accepts
+    /// (a profile's block: the points of one value), with only their runs; `None` when they
+    /// are done.
+    pub fn next_where(
+        &self,
+        plan: &mut Plan,
+        records: &[RunRecord],
+        keep: &dyn Fn(&Plan, usize) -> bool,
+    ) -> Option<Next> {
         let journal = Journal::new(records);
         let tl = self.timeline(plan, &journal);
         let missing = |plan: &Plan, point: usize, rep: usize| {
-            journal.get(&point_key(&plan.point(point)), rep).is_none()
+            keep(plan, point) && journal.get(&point_key(&plan.point(point)), rep).is_none()
         };
         let round = tl
             .batches

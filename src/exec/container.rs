@@ -314,6 +314,29 @@ mod tests {
     }
 
     #[test]
+    fn options_that_name_the_host_are_seen() {
+        let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        for named in [
+            &["--hostname", "x"][..],
+            &["--hostname=x"],
+            &["-h", "x"],
+            &["--network", "host"],
+            &["--net=host"],
+            &["--uts=host"],
+        ] {
+            assert!(options_name_the_host(&v(named)), "{named:?}");
+        }
+        for not in [
+            &["--network", "bridge"][..],
+            &["-e", "hostname"],
+            &[],
+            &["--cpus", "2"],
+        ] {
+            assert!(!options_name_the_host(&v(not)), "{not:?}");
+        }
+    }
+
+    #[test]
     fn names_are_made_of_the_characters_engines_take() {
         assert_eq!(
             container_name("exp-20261207T071758Z-ab12", "c1"),

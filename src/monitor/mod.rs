@@ -28,7 +28,6 @@ use tokio::task::JoinHandle;
 
 use crate::exec::{process::SharedBuf, wrap_for, StepProc, Transport};
 use crate::machines::{Machines, RoleBinding};
-use crate::model::{Better, ResultInfo};
 use crate::spec::monitor::{Endpoint, Monitor};
 use rates::{CpuScope, Point, Tick, TickParser};
 
@@ -1023,28 +1022,7 @@ pub fn result_names<'a>(role: &'a str, windows: &'a [String]) -> impl Iterator<I
     suffixes.flat_map(move |w| SUMMARIES.iter().map(move |k| format!("mon.{k}.{role}{w}")))
 }
 
-/// Unit and direction of a `mon.*` result; `None` for any other name.
-pub fn result_info(name: &str) -> Option<ResultInfo> {
-    let rest = name.strip_prefix("mon.")?;
-    let (unit, better) = [
-        ("cpu.max.", "%", Better::Lower),
-        ("cpu.", "%", Better::Lower),
-        ("mem.", "B", Better::Lower),
-        ("net.rx.", "bit/s", Better::Higher),
-        ("net.tx.", "bit/s", Better::Higher),
-        ("disk.read.", "B/s", Better::Lower),
-        ("disk.write.", "B/s", Better::Lower),
-    ]
-    .into_iter()
-    .find(|(p, _, _)| rest.starts_with(p))
-    .map(|(_, u, b)| (u, b))?;
-    Some(ResultInfo {
-        name: name.to_string(),
-        unit: unit.to_string(),
-        better,
-        series: false,
-    })
-}
+pub use crate::spec::monitor::result_info;
 
 #[cfg(test)]
 mod tests {
@@ -1445,7 +1423,10 @@ mod tests {
     #[test]
     fn mon_results_have_units_and_directions() {
         let i = result_info("mon.cpu.max.server").unwrap();
-        assert_eq!((i.unit.as_str(), i.better), ("%", Better::Lower));
+        assert_eq!(
+            (i.unit.as_str(), i.better),
+            ("%", crate::model::Better::Lower)
+        );
         assert_eq!(result_info("mon.net.rx.client").unwrap().unit, "bit/s");
         assert_eq!(result_info("mon.mem.a").unwrap().unit, "B");
         assert!(result_info("monitor.x").is_none());

@@ -172,6 +172,7 @@ pub fn check_sessions(exp: &Experiment, cluster: &Cluster) -> Result<()> {
         };
         // Over srun a session is a job step: no sshd limit to raise with it.
         let (kind, sshd) = match m.transport {
+            _ if m.container.is_some() => ("sessions (engine exec at once)", ""),
             MachineTransport::Ssh => (
                 "ssh sessions",
                 " (and sshd's MaxSessions on the machine if it is lower)",

@@ -54,6 +54,15 @@ pub enum Event {
         variable: String,
         limits: Vec<crate::store::Limit>,
     },
+    /// A profile's block begins (SPEC §18.1): the machines are switched to `variable` =
+    /// `value` (shown as `label`), block `number` of `of`.
+    Block {
+        variable: String,
+        value: serde_json::Value,
+        label: String,
+        number: usize,
+        of: usize,
+    },
     /// The loop over the plan ended.
     Finished,
     /// Information (a resumed set, a note about the input).
@@ -93,6 +102,8 @@ pub enum FailureKind {
     MachineLost { machine: String },
     /// The run was interrupted (never recorded).
     Interrupted,
+    /// Its profile's switch failed (SPEC §18.1): the run never ran.
+    Switch,
 }
 
 impl Failure {
@@ -116,6 +127,7 @@ impl Failure {
             FailureKind::Storage => "storage",
             FailureKind::MachineLost { .. } => "machine_lost",
             FailureKind::Interrupted => "interrupted",
+            FailureKind::Switch => "switch",
         }
     }
 }
@@ -131,6 +143,10 @@ impl std::fmt::Display for Failure {
 pub enum Phase {
     Setup,
     Cleanup,
+    /// A profile's `run` entries before a block of runs (SPEC §18.1).
+    Switch,
+    /// A profile's `revert` entries after a block.
+    Revert,
 }
 
 impl Phase {
@@ -138,6 +154,8 @@ impl Phase {
         match self {
             Phase::Setup => "setup",
             Phase::Cleanup => "cleanup",
+            Phase::Switch => "switch",
+            Phase::Revert => "revert",
         }
     }
 }

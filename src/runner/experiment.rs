@@ -9,7 +9,7 @@ use tokio::task::JoinSet;
 use serde_json::Value;
 
 use crate::design::{Design, Next, Outcome};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::facts;
 use crate::machines::Machines;
 use crate::plan::{Plan, PlannedRun};
@@ -259,6 +259,188 @@ struct Progress {
     estimates: crate::runner::deadline::Estimates,
     /// `runs: {warmup: N}`: the discarded runs each point still needs.
     warmups: crate::runner::warmup::Warmups,
+    /// No round has started yet in this session.
+    first: bool,
+    /// Warnings already shown.
+    warned: HashSet<String>,
+    /// Runs go to the manifest's last block (a profile's).
+    in_block: bool,
+}
+
+/// The design's rounds over the points `keep` accepts (all of them, or a profile's block).
+struct Rounds<'a> {
+    design: &'a Design,
+    plan: &'a mut Plan,
+    keep: &'a dyn Fn(&Plan, usize) -> bool,
+    /// Runs recorded before this session.
+    already: usize,
+}
+
+impl Rounds<'_> {
+    /// The next round of the kept points, announced; `None` when they are done.
+    fn next(
+        &mut self,
+        control: &Control,
+        writer: &SetWriter,
+        progress: &mut Progress,
+    ) -> Option<Vec<PlannedRun>> {
+        let next = self
+            .design
+            .next_where(self.plan, writer.records(), self.keep)?;
+        if next.runs.is_empty() {
+            return None; // a round is only chosen for a missing run; never spin
+        }
+        if progress.first {
+            announce(control, &next, self.already);
+            progress.first = false;
+        }
+        control.emit(Event::Round {
+            // In a block, a later block's first round plans fewer runs than ran already.
+            total: next.planned.max(writer.records().len() + next.runs.len()),
+            status: next.status.clone(),
+        });
+        for w in next.warnings.iter() {
+            if progress.warned.insert(w.to_string()) {
+                control.emit(Event::Warning(w.clone()));
+            }
+        }
+        Some(fresh_indices(next.runs, writer.records(), next.planned))
+    }
+
+    /// Runs rounds until the kept points are done or the set stops.
+    async fn run(
+        &mut self,
+        exp: &Experiment,
+        machines: &Machines,
+        writer: &mut SetWriter,
+        control: &Control,
+        progress: &mut Progress,
+    ) -> Result<Flow> {
+        loop {
+            if control.cancel.is_cancelled() {
+                progress.summary.interrupted = true;
+                return Ok(Flow::Stop);
+            }
+            let Some(todo) = self.next(control, writer, progress) else {
+                return Ok(Flow::Continue);
+            };
+            if let Flow::Stop =
+                run_round(exp, self.plan, machines, writer, control, &todo, progress).await?
+            {
+                return Ok(Flow::Stop);
+            }
+        }
+    }
+
+    /// Records every run the design asks of the kept points as failed with `error` (a
+    /// failed switch), without running them; the early stop does not count them.
+    fn fail(
+        &mut self,
+        exp: &Experiment,
+        writer: &mut SetWriter,
+        control: &Control,
+        progress: &mut Progress,
+        error: &str,
+    ) -> Result<Flow> {
+        while let Some(todo) = self.next(control, writer, progress) {
+            for run in todo {
+                let now = now_rfc3339();
+                let record = RunRecord {
+                    index: run.index,
+                    point_index: run.point,
+                    point: self.plan.point(run.point),
+                    repetition: run.repetition,
+                    status: RunStatus::Failed,
+                    attempts: 0,
+                    results: Default::default(),
+                    steps: Vec::new(),
+                    started: now.clone(),
+                    ended: now,
+                    error: Some(error.to_string()),
+                    notes: Vec::new(),
+                    warmup_dropped: Default::default(),
+                    extraction_failed: false,
+                };
+                let failure = Failure::new(FailureKind::Switch, error);
+                let early = std::mem::replace(&mut progress.early, EarlyStop::new(true, 0));
+                let flow = record_run(exp, writer, control, record, Some(failure), progress);
+                progress.early = early;
+                if let Flow::Stop = flow? {
+                    return Ok(Flow::Stop);
+                }
+            }
+        }
+        Ok(Flow::Continue)
+    }
+}
+
+/// A profile's blocks in turn (SPEC §18.1): a block the journal completes is skipped; any
+/// other is switched to, its rounds run (or, when the switch failed, its runs recorded as
+/// failed), and reverted, also when the set stops in it.
+async fn run_blocks(
+    exp: &Experiment,
+    design: &Design,
+    plan: &mut Plan,
+    machines: &Machines,
+    writer: &mut SetWriter,
+    opts: &Options,
+    progress: &mut Progress,
+) -> Result<Flow> {
+    let control = &opts.control;
+    let already = writer.records().len();
+    let blocks = crate::runner::profile::blocks(exp);
+    // mpf was killed in a block before its revert, and nothing of it is left to run: the
+    // revert is still owed.
+    let owed = writer
+        .manifest
+        .blocks
+        .last()
+        .filter(|b| b.reverted_at.is_none())
+        .and_then(|last| blocks.iter().find(|b| b.value == last.value));
+    if let Some(block) = owed {
+        let keep =
+            |plan: &Plan, point: usize| crate::runner::profile::in_block(exp, block, plan, point);
+        if design.next_where(plan, writer.records(), &keep).is_none() {
+            crate::runner::profile::leave_block(exp, machines, writer, control, block).await?;
+        }
+    }
+    for block in &blocks {
+        if control.cancel.is_cancelled() {
+            progress.summary.interrupted = true;
+            return Ok(Flow::Stop);
+        }
+        let keep =
+            |plan: &Plan, point: usize| crate::runner::profile::in_block(exp, block, plan, point);
+        if design.next_where(plan, writer.records(), &keep).is_none() {
+            continue; // done in an earlier session, or no run has this value
+        }
+        let mut rounds = Rounds {
+            design,
+            plan: &mut *plan,
+            keep: &keep,
+            already,
+        };
+        let entered =
+            crate::runner::profile::enter_block(exp, machines, writer, control, block).await;
+        progress.in_block = true;
+        let flow = match entered {
+            Ok(Ok(())) => rounds.run(exp, machines, writer, control, progress).await,
+            Ok(Err(error)) => rounds.fail(exp, writer, control, progress, &error),
+            Err(Error::Interrupted) => {
+                progress.summary.interrupted = true;
+                Ok(Flow::Stop)
+            }
+            Err(e) => Err(e),
+        };
+        progress.in_block = false;
+        let left = crate::runner::profile::leave_block(exp, machines, writer, control, block).await;
+        if let Flow::Stop = flow? {
+            left?;
+            return Ok(Flow::Stop);
+        }
+        left?;
+    }
+    Ok(Flow::Continue)
 }
 
 /// Runs the design's rounds until it asks for nothing more, appending each run to `writer`
@@ -293,48 +475,41 @@ pub async fn run_experiment(
             None => Default::default(),
         },
         warmups: crate::runner::warmup::Warmups::load(writer.dir(), exp.warmup)?,
+        first: true,
+        warned: HashSet::new(),
+        in_block: false,
     };
     if let Some(d) = &progress.deadline {
         control.emit(Event::Note(d.describe(std::time::SystemTime::now())));
     }
-    let mut warned: HashSet<String> = HashSet::new();
-    let mut first = true;
-    loop {
-        if control.cancel.is_cancelled() {
-            progress.summary.interrupted = true;
-            break;
-        }
-        let Some(next) = design.next(&mut plan, writer.records()) else {
-            break;
+    let flow = if exp.profile.is_some() {
+        run_blocks(
+            exp,
+            &design,
+            &mut plan,
+            machines,
+            writer,
+            opts,
+            &mut progress,
+        )
+        .await
+    } else {
+        let all = |_: &Plan, _: usize| true;
+        let mut rounds = Rounds {
+            design: &design,
+            plan: &mut plan,
+            keep: &all,
+            already,
         };
-        if next.runs.is_empty() {
-            break; // a round is only chosen for a missing run; never spin
-        }
-        if first {
-            announce(control, &next, already);
-            first = false;
-        }
-        control.emit(Event::Round {
-            total: next.planned,
-            status: next.status.clone(),
-        });
-        for w in next
-            .warnings
-            .iter()
-            .filter(|w| warned.insert(w.to_string()))
-        {
-            control.emit(Event::Warning(w.clone()));
-        }
-        let todo = fresh_indices(next.runs, writer.records(), next.planned);
-        if let Flow::Stop =
-            run_round(exp, &plan, machines, writer, control, &todo, &mut progress).await?
-        {
-            break;
-        }
-    }
-    if first {
+        rounds
+            .run(exp, machines, writer, control, &mut progress)
+            .await
+    };
+    flow?;
+    if progress.first {
         announce_done(control, already);
     }
+    let mut warned = std::mem::take(&mut progress.warned);
     let mut summary = progress.summary;
     record_outcome(&design, &mut plan, writer, control, &mut warned);
     control.emit(Event::Finished);
@@ -574,6 +749,11 @@ fn record_run(
         .early
         .observe(record.status, record.error.as_deref());
     let error = record.error.clone();
+    if progress.in_block {
+        if let Some(b) = writer.manifest.blocks.last_mut() {
+            b.add_run(record.index);
+        }
+    }
     writer.append(record)?;
     let summary = &mut progress.summary;
     if failed {

@@ -10,6 +10,7 @@ pub mod deadline;
 pub mod deploy;
 pub mod events;
 pub mod experiment;
+pub mod profile;
 pub mod reextract;
 pub mod require;
 pub mod run;

@@ -63,7 +63,11 @@ pub fn reextract(dir: &Path, exp: &Experiment, new_source: Option<&str>) -> Resu
     };
     let mut records = Vec::with_capacity(old.len());
     for rec in &old {
-        let new = reextract_record(rewrite.dir(), exp, &manifest, rec, &taken);
+        let mut new = reextract_record(rewrite.dir(), exp, &manifest, rec, &taken);
+        // The samples of the series as now extracted (SPEC §17).
+        if let Err(e) = crate::store::series::write_run(rewrite.dir(), &new) {
+            new.notes.push(format!("series.csv not written: {e}"));
+        }
         match (rec.status, new.status) {
             (RunStatus::Failed, RunStatus::Ok) => out.now_ok.push(rec.index),
             (RunStatus::Ok, RunStatus::Failed) => out.now_failed.push(rec.index),

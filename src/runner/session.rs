@@ -494,6 +494,7 @@ impl Prepared {
             }),
             limits: Vec::new(),
             sessions: Vec::new(),
+            blocks: Vec::new(),
         }
     }
 
@@ -537,6 +538,7 @@ impl Prepared {
                 .unwrap_or_default();
             s.push_str(&format!("  {} = {shown}{when}\n", v.name));
         }
+        s.push_str(&crate::runner::profile::describe(exp, plan));
         s.push_str(&self.describe_amount());
         if plan.runs.is_empty() {
             return s;

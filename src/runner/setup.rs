@@ -223,6 +223,7 @@ pub async fn run_setup(
         set_id,
         log_dir,
         control,
+        None,
     )
     .await
 }
@@ -244,12 +245,17 @@ pub async fn run_cleanup(
         set_id,
         log_dir,
         control,
+        None,
     )
     .await?;
     Ok(())
 }
 
-async fn run_entries(
+/// Runs `entries` in order; they see the first value of each variable, and `current`'s
+/// variable at its value (a profile's block: `Phase::Switch`, stopped by a cancel like setup,
+/// or `Phase::Revert`, run to its end like cleanup).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn run_entries(
     exp: &Experiment,
     entries: &[SetupStep],
     phase: Phase,
@@ -257,12 +263,13 @@ async fn run_entries(
     set_id: &str,
     log_dir: &Path,
     control: &Control,
+    current: Option<(&str, &Value)>,
 ) -> Result<Vec<SyncInfo>> {
     let mut synced: Vec<SyncInfo> = Vec::new();
     if entries.is_empty() {
         return Ok(synced);
     }
-    let cancel = (phase == Phase::Setup).then(|| control.cancel.clone());
+    let cancel = matches!(phase, Phase::Setup | Phase::Switch).then(|| control.cancel.clone());
     std::fs::create_dir_all(log_dir)
         .map_err(|e| Error::io(format!("failed to create {}", log_dir.display()), e))?;
     let (roles_ctx, links_ctx) = machines.context();
@@ -282,11 +289,14 @@ async fn run_entries(
                 v.values.first().cloned().unwrap_or(Value::Null),
             );
         }
+        if let Some((name, value)) = current {
+            base.insert(name.to_string(), value.clone());
+        }
         let render = |text: &str, ctx: &Map<String, Value>, loc: &crate::error::Location| {
             template::render(text, &minijinja::Value::from_serialize(ctx)).map_err(|m| {
                 Error::Input {
                     location: loc.clone(),
-                    message: format!("setup: {m}"),
+                    message: format!("{}: {m}", phase.name()),
                 }
             })
         };

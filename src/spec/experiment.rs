@@ -414,7 +414,7 @@ pub struct Experiment {
     pub files: Vec<FileSpec>,
     pub retries: u32,
     pub on_failure: OnFailure,
-    pub plot: Option<PlotHints>,
+    pub plot: Option<crate::model::Plot>,
     /// Settings every machine must have (SPEC §12.1), checked before the first run.
     pub require: Vec<Requirement>,
     /// Grace period between TERM and KILL when stopping processes.
@@ -428,6 +428,28 @@ pub struct Experiment {
     pub derived: Vec<Derived>,
     /// `monitor:`: sampling the machines during each run (SPEC §11).
     pub monitor: Option<super::monitor::Monitor>,
+    /// The variable with `switch:` (SPEC §18.1): runs are grouped in blocks of its values.
+    pub profile: Option<Profile>,
+}
+
+/// A profile (SPEC §18.1): the variable whose values each need the machines switched, and the
+/// entries that switch them.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    /// Index of the variable in `Experiment::variables`.
+    pub variable: usize,
+    pub switch: Vec<SwitchEntry>,
+}
+
+/// A `switch:` entry: `run` when a value becomes current, `revert` after its block, on the
+/// machines of `role`, each within `timeout`.
+#[derive(Debug, Clone)]
+pub struct SwitchEntry {
+    pub role: RoleSel,
+    pub run: Option<Tpl>,
+    pub revert: Option<Tpl>,
+    pub timeout: Duration,
+    pub loc: Location,
 }
 
 /// A width: relative (to a mean, or to the upper end of a bracket) or absolute (in the base
@@ -499,6 +521,7 @@ impl Experiment {
             .map(|s| &s.role)
             .chain(self.setup.iter().map(|s| &s.role))
             .chain(self.cleanup.iter().map(|s| &s.role))
+            .chain(self.profile.iter().flat_map(|p| &p.switch).map(|s| &s.role))
             .chain(self.files.iter().map(|f| &f.role))
     }
 

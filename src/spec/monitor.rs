@@ -354,6 +354,28 @@ fn endpoint(path: &Path, e: &Spanned<RawEndpoint>) -> Result<Endpoint> {
         loc: Location::new(path, line, column),
     })
 }
+/// Unit and direction of a `mon.*` result; `None` for any other name.
+pub fn result_info(name: &str) -> Option<crate::model::ResultInfo> {
+    let rest = name.strip_prefix("mon.")?;
+    let (unit, better) = [
+        ("cpu.max.", "%", crate::model::Better::Lower),
+        ("cpu.", "%", crate::model::Better::Lower),
+        ("mem.", "B", crate::model::Better::Lower),
+        ("net.rx.", "bit/s", crate::model::Better::Higher),
+        ("net.tx.", "bit/s", crate::model::Better::Higher),
+        ("disk.read.", "B/s", crate::model::Better::Lower),
+        ("disk.write.", "B/s", crate::model::Better::Lower),
+    ]
+    .into_iter()
+    .find(|(p, _, _)| rest.starts_with(p))
+    .map(|(_, u, b)| (u, b))?;
+    Some(crate::model::ResultInfo {
+        name: name.to_string(),
+        unit: unit.to_string(),
+        better,
+        series: false,
+    })
+}
 
 #[cfg(test)]
 mod tests {

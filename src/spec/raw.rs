@@ -34,7 +34,7 @@ pub struct RawExperiment {
     pub files: Vec<Spanned<RawFile>>,
     pub retries: Option<Spanned<u32>>,
     pub on_failure: Option<OnFailure>,
-    pub plot: Option<Spanned<PlotHints>>,
+    pub plot: Option<Spanned<RawPlot>>,
     /// `require: {governor: performance, turbo: false}`: settings every machine must have.
     #[serde(default)]
     pub require: super::de::OrderedMap<Spanned<super::de::ScalarText>>,
@@ -75,7 +75,46 @@ pub struct RawSampling {
     pub count: Option<i64>,
 }
 
-pub use crate::model::PlotHints;
+pub use crate::model::{FigureSpec, PlotHints};
+
+/// `plot:` as written: one entry (a map) or a list of entries, each with its place in the
+/// file.
+#[derive(Debug)]
+pub enum RawPlot {
+    One(FigureSpec),
+    Many(Vec<Spanned<FigureSpec>>),
+}
+
+impl<'de> Deserialize<'de> for RawPlot {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct PlotVisitor;
+        impl<'de> Visitor<'de> for PlotVisitor {
+            type Value = RawPlot;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a figure {x, y, series, kind, ...} or a list of figures")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<RawPlot, A::Error> {
+                let mut out = Vec::new();
+                while let Some(x) = s.next_element::<Spanned<FigureSpec>>()? {
+                    if out.len() >= MAX_FIGURES {
+                        return Err(de::Error::custom(format!(
+                            "more than {MAX_FIGURES} figures"
+                        )));
+                    }
+                    out.push(x);
+                }
+                Ok(RawPlot::Many(out))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<RawPlot, A::Error> {
+                FigureSpec::deserialize(MapAccessDeserializer::new(m)).map(RawPlot::One)
+            }
+        }
+        d.deserialize_any(PlotVisitor)
+    }
+}
+
+/// The most figures one `plot:` lists.
+pub const MAX_FIGURES: usize = 100;
 
 /// `variables:`: variables in order, plus `zip:` groups.
 #[derive(Debug, Default)]
@@ -127,6 +166,19 @@ pub struct RawVarMap {
     pub factor: Option<Value>,
     pub values: Option<RawValues>,
     pub when: Option<String>,
+    /// A profile (SPEC §18.1): what each value needs of the machines.
+    pub switch: Option<Box<Spanned<Vec<Spanned<RawSwitch>>>>>,
+}
+
+/// A `switch:` entry of a variable: `run` when a value becomes current, `revert` after its
+/// block, on the machines of `role`.
+#[derive(Debug, DeriveDeserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSwitch {
+    pub role: Option<Spanned<OneOrMany>>,
+    pub run: Option<Spanned<String>>,
+    pub revert: Option<Spanned<String>>,
+    pub timeout: Option<Dur>,
 }
 
 impl<'de> Deserialize<'de> for RawVar {

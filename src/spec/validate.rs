@@ -27,20 +27,20 @@ use super::size::MAX_VALUES;
 /// The most retries of a failed run (each one is a whole run again).
 pub const MAX_RETRIES: u32 = 1000;
 
-struct Ctx<'a> {
-    path: &'a Path,
+pub(super) struct Ctx<'a> {
+    pub(super) path: &'a Path,
 }
 
 impl Ctx<'_> {
-    fn loc<T>(&self, s: &Spanned<T>) -> Location {
+    pub(super) fn loc<T>(&self, s: &Spanned<T>) -> Location {
         let (l, c) = pos(s);
         Location::new(self.path, l, c)
     }
-    fn err<T>(&self, s: &Spanned<T>, msg: impl Into<String>) -> Error {
+    pub(super) fn err<T>(&self, s: &Spanned<T>, msg: impl Into<String>) -> Error {
         let (l, c) = pos(s);
         Error::input(self.path, l, c, msg)
     }
-    fn err_at(&self, loc: &Location, msg: impl Into<String>) -> Error {
+    pub(super) fn err_at(&self, loc: &Location, msg: impl Into<String>) -> Error {
         Error::Input {
             location: loc.clone(),
             message: msg.into(),
@@ -294,7 +294,7 @@ pub fn parse_experiment(path: &Path, source: &str) -> Result<Experiment> {
             None => 0,
         },
         on_failure: raw.on_failure.unwrap_or_default(),
-        plot: raw.plot.as_ref().map(|p| p.value.clone()),
+        plot: None,
         require: requirements(&cx, &raw.require)?,
         kill_grace: Duration::from_secs(2),
         warmup: super::design::warmup(path, raw.runs.as_ref())?,
@@ -302,7 +302,9 @@ pub fn parse_experiment(path: &Path, source: &str) -> Result<Experiment> {
         search,
         derived,
         monitor: None,
+        profile: None,
     };
+    exp.profile = super::profile::profile(&cx, &raw.variables, &exp)?;
     if let Some(m) = &raw.monitor {
         let mut known = exp.possible_roles();
         if !known.iter().any(|r| r == DEFAULT_ROLE) {
@@ -312,7 +314,7 @@ pub fn parse_experiment(path: &Path, source: &str) -> Result<Experiment> {
         exp.monitor = Some(super::monitor::check_monitor(path, m, &known, &steps)?);
     }
     if let Some(p) = &raw.plot {
-        check_plot(&cx, p, &exp)?;
+        exp.plot = Some(super::figures::check(path, p, &exp)?);
     }
     if let Some(problem) = super::size::size_problem(&exp) {
         let at = match (problem.variable, &raw.runs) {
@@ -364,17 +366,6 @@ fn requirements(
     Ok(out)
 }
 
-fn check_plot(cx: &Ctx, p: &Spanned<PlotHints>, exp: &Experiment) -> Result<()> {
-    for (key, v) in [("x", &p.value.x), ("series", &p.value.series)] {
-        if let Some(v) = v {
-            if exp.variable(v).is_none() {
-                return Err(cx.err(p, format!("plot {key}: no variable named '{v}'")));
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Checks every template and condition for names that will not exist at run time.
 /// `roles` restricts role names (from a cluster file); `None` accepts any.
 pub fn check_templates(exp: &Experiment, roles: Option<&BTreeSet<String>>) -> Result<()> {
@@ -402,6 +393,9 @@ pub fn check_templates(exp: &Experiment, roles: Option<&BTreeSet<String>>) -> Re
     }
     for s in exp.setup.iter().chain(&exp.cleanup) {
         tpls.extend(s.run.as_ref());
+    }
+    for s in exp.profile.iter().flat_map(|p| &p.switch) {
+        tpls.extend(s.run.iter().chain(&s.revert));
     }
     for f in &exp.files {
         tpls.push(&f.path);
@@ -732,7 +726,7 @@ fn check_conditions(cx: &Ctx, vars: &[Variable], _zips: &[Vec<usize>]) -> Result
     Ok(())
 }
 
-fn role_sel(
+pub(super) fn role_sel(
     cx: &Ctx,
     role: Option<&Spanned<OneOrMany>>,
     at: &serde_saphyr::Location,

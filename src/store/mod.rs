@@ -8,6 +8,7 @@ pub mod pack;
 pub mod parquet;
 pub mod record;
 pub mod resultset;
+pub mod series;
 pub mod timeseries;
 pub mod writer;
 

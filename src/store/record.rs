@@ -326,7 +326,7 @@ pub struct Manifest {
     /// The experiment's `plot:` hints, so that graphs of the set need no second reading of
     /// its experiment file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub plot: Option<PlotHints>,
+    pub plot: Option<crate::model::Plot>,
     /// The experiment's `require:` against the machines, when it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requirements: Option<Requirements>,
@@ -347,6 +347,53 @@ pub struct Manifest {
     /// machines it ran on, first session first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sessions: Vec<SessionInfo>,
+    /// With a profile (SPEC §18.1): each block of runs of one value of the switched
+    /// variable, in the order they ran (a resumed block appears again, switched again).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocks: Vec<BlockInfo>,
+}
+
+/// One block of a profile: the value switched to, when, whether the switch worked, the
+/// machines' facts after it, and the runs it held.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BlockInfo {
+    pub variable: String,
+    pub value: Value,
+    #[serde(default)]
+    pub label: String,
+    /// RFC 3339 UTC, when the switch ended.
+    pub switched_at: String,
+    /// The switch's failure (its output's tail); its block's runs failed with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Host facts gathered after the switch (none after a failed one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub facts: Vec<HostFacts>,
+    /// The runs of the block as inclusive index ranges, `[[0, 5], [9, 9]]`.
+    #[serde(default)]
+    pub runs: Vec<[usize; 2]>,
+    /// RFC 3339 UTC, when the revert ended; `None` while the block runs (or when mpf was
+    /// killed in it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reverted_at: Option<String>,
+    /// The revert's failure, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revert_error: Option<String>,
+}
+
+impl BlockInfo {
+    /// Adds run `index` to the block's ranges.
+    pub fn add_run(&mut self, index: usize) {
+        match self.runs.last_mut() {
+            Some(r) if r[1] + 1 == index => r[1] = index,
+            _ => self.runs.push([index, index]),
+        }
+    }
+
+    /// Whether run `index` is in the block.
+    pub fn has_run(&self, index: usize) -> bool {
+        self.runs.iter().any(|r| (r[0]..=r[1]).contains(&index))
+    }
 }
 
 /// One session (a `mpf run`, or a `--resume` of it) of a set whose cluster has `hosts:`.

@@ -342,7 +342,12 @@ impl SetWriter {
     }
 
     /// Appends one finished run and forces it to disk before returning.
-    pub fn append(&mut self, record: RunRecord) -> Result<()> {
+    pub fn append(&mut self, mut record: RunRecord) -> Result<()> {
+        // The series' samples first: a failure to write them is a note, never a lost run.
+        match crate::store::series::write_run(&self.dir, &record) {
+            Ok(note) => record.notes.extend(note),
+            Err(e) => record.notes.push(format!("series.csv not written: {e}")),
+        }
         let mut line = serde_json::to_string(&record)
             .map_err(|e| Error::Runtime(format!("failed to encode run record: {e}")))?;
         line.push('\n');
@@ -539,6 +544,7 @@ pub(crate) mod tests {
             search: None,
             limits: Vec::new(),
             sessions: Vec::new(),
+            blocks: Vec::new(),
         }
     }
 

@@ -78,6 +78,7 @@ fn manifest(
         search: None,
         limits: Vec::new(),
         sessions: Vec::new(),
+        blocks: Vec::new(),
     }
 }
 

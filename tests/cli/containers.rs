@@ -103,6 +103,14 @@ impl PodmanBed {
             .collect()
     }
 
+    /// Whether the step of container `name` has touched /tmp/started.
+    fn started(&self, name: &str) -> bool {
+        self.podman()
+            .args(["exec", name, "test", "-e", "/tmp/started"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+
     /// `machines:` with the container machine `c1` (role `box`) of `image`, and this machine
     /// as role `here`.
     fn cluster(&self, name: &str, image: &str) -> PathBuf {
@@ -213,34 +221,16 @@ fn sigkill_of_mpf_leaves_no_container() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let start = Instant::now();
-    loop {
-        let started = bed.containers("mpf-ctr-kill").first().is_some_and(|name| {
-            bed.podman()
-                .args(["exec", name, "test", "-e", "/tmp/started"])
-                .output()
-                .is_ok_and(|o| o.status.success())
-        });
-        if started {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "the step never started"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until(Duration::from_secs(60), "the step started", || {
+        bed.containers("mpf-ctr-kill")
+            .first()
+            .is_some_and(|name| bed.started(name))
+    });
     child.kill().unwrap();
     child.wait().unwrap();
-    let start = Instant::now();
-    while !bed.containers("mpf-ctr-kill").is_empty() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "left after SIGKILL: {:?}",
-            bed.containers("mpf-ctr-kill")
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until(Duration::from_secs(30), "no container left", || {
+        bed.containers("mpf-ctr-kill").is_empty()
+    });
 }
 
 /// Two sets on two images: `mpf compare` names the image and its digest among the
@@ -394,4 +384,168 @@ fn prometheus_on_a_container_machine_is_refused_at_load() {
         "{err}"
     );
     assert!(!dir.path().join("results").exists());
+}
+
+/// `host:` naming a machine of the cluster: the engine runs there over ssh (a host of the
+/// namespace bed, whose sshd accepts `CONTAINERS_CONF` from the machine's `SetEnv`), and the
+/// container's steps, run directories and facts are as on this machine; at the end the
+/// container is gone, also after SIGKILL of mpf.
+#[test]
+fn a_container_on_a_machine_reached_over_ssh() {
+    let test = "a_container_on_a_machine_reached_over_ssh";
+    let Some(mut bed) = PodmanBed::new(test) else {
+        return;
+    };
+    let Some(hosts) = crate::netns::Bed::new(test, 1) else {
+        return;
+    };
+    let image = bed.image("mpf-test-remote:1", "image-remote");
+    let sshd = hosts.sshd_pid(0).expect("the host's sshd");
+    mount_cgroups_for(sshd);
+    let ip = hosts.hosts[0].ip.clone();
+    let keys = hosts.ssh_keys(4).replace(
+        "IdentitiesOnly=yes]",
+        &format!(
+            "IdentitiesOnly=yes, \"SetEnv=CONTAINERS_CONF={}\"]",
+            bed.conf.display()
+        ),
+    );
+    let cluster = write(
+        bed.path(),
+        "cluster.yaml",
+        &format!(
+            "machines:\n  - hostname: {ip}\n{keys}    role: host\n  - hostname: c1\n    container: {{image: \"{image}\", options: [--network, host, --env, \"MPF_TEST=a b; $(id)\"], host: {ip}}}\n    role: box\n"
+        ),
+    );
+    let exp = write(
+        bed.path(),
+        "e.yaml",
+        "name: ctr-remote\nruns: 2\nsteps:\n  - name: look\n    role: box\n    run: |\n      echo \"host=$(hostname) image=$(cat /etc/mpf-image) ip=$(ip -o -4 addr show | grep -c 10.77.) env=$MPF_TEST\"\n      echo back > \"$MPF_RUN_DIR/out.txt\"\n",
+    );
+    let out = bed
+        .mpf()
+        .env_remove("CONTAINERS_CONF")
+        .args(["run", "-c"])
+        .arg(&cluster)
+        .arg(&exp)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let set = only_set(bed.path());
+    let here = String::from_utf8(StdCommand::new("hostname").output().unwrap().stdout).unwrap();
+    let here = here.trim();
+    for run in 0..2 {
+        let dir = set.join(format!("runs/{run:04}/box"));
+        let stdout = std::fs::read_to_string(dir.join("look.out")).unwrap_or_default();
+        // The host's network: the bed's address is in the container; with it, the host's
+        // name (mpf gives no --hostname with --network host).
+        assert_eq!(
+            stdout,
+            format!("host={here} image=image-remote ip=1 env=a b; $(id)\n"),
+            "run {run}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("out.txt")).unwrap(),
+            "back\n"
+        );
+    }
+    let m = manifest(&set);
+    let c1 = m["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == "c1")
+        .unwrap()
+        .clone();
+    let digest = bed.says(&["image", "inspect", "--format", "{{.Digest}}", &image]);
+    assert_eq!(c1["settings"]["container.digest"], digest.as_str());
+    assert!(bed.containers("mpf-ctr-remote").is_empty());
+
+    // SIGKILL mid-step: the watcher on the engine's machine removes the container.
+    let slow = write(
+        bed.path(),
+        "slow.yaml",
+        "name: ctr-remote-kill\nsteps:\n  - {name: wait, role: box, run: touch /tmp/started; sleep 300}\n",
+    );
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("mpf"))
+        .current_dir(bed.path())
+        .env("MPF_RESULTS", bed.path().join("results-kill"))
+        .env_remove("CONTAINERS_CONF")
+        .args(["run", "-c"])
+        .arg(&cluster)
+        .arg(&slow)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until(Duration::from_secs(60), "the step started", || {
+        bed.containers("mpf-ctr-remote-kill")
+            .first()
+            .is_some_and(|name| bed.started(name))
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    wait_until(Duration::from_secs(30), "no container left", || {
+        bed.containers("mpf-ctr-remote-kill").is_empty()
+    });
+}
+
+/// Mounts this machine's cgroup hierarchies in the mount namespace of process `pid` (a
+/// bed host's sshd, whose `ip netns exec` mounted a /sys of its own without them), as on the
+/// machine: runc needs them to create a container there.
+fn mount_cgroups_for(pid: u32) {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let mut script = String::from("set -e\n");
+    for line in info.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let point = left.split(' ').nth(4).unwrap_or("");
+        let mut fs = right.split(' ');
+        let (kind, _, opts) = (fs.next(), fs.next(), fs.next().unwrap_or(""));
+        let opts: Vec<&str> = opts
+            .split(',')
+            .filter(|o| !matches!(*o, "rw" | "ro"))
+            .collect();
+        match kind {
+            Some("tmpfs") if point == "/sys/fs/cgroup" => {
+                script.push_str("mount -t tmpfs -o mode=755 tmpfs /sys/fs/cgroup\n")
+            }
+            Some("cgroup2") => script.push_str(&format!(
+                "mkdir -p {point}; mount -t cgroup2 none {point}\n"
+            )),
+            Some("cgroup") => {
+                let o = match opts.as_slice() {
+                    [named] if named.starts_with("name=") => format!("none,{named}"),
+                    o => o.join(","),
+                };
+                script.push_str(&format!(
+                    "mkdir -p {point}; mount -t cgroup -o {o} cgroup {point}\n"
+                ));
+            }
+            _ => {}
+        }
+    }
+    let out = StdCommand::new("nsenter")
+        .args(["-t", &pid.to_string(), "-m", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Waits until `done`, at most `limit` (then fails, naming `what`).
+fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "not within {limit:?}: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

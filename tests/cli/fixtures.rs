@@ -105,6 +105,7 @@ pub fn manifest(
         search: None,
         limits: Vec::new(),
         sessions: Vec::new(),
+        blocks: Vec::new(),
     }
 }
 

@@ -101,7 +101,7 @@ fn build_host(h: &Host, dir: &Path, bridge: &str, peer: &str) -> Result<Child, S
         format!(
             "ListenAddress {ip}\nPort 22\nHostKey {d}/host_key\nAuthorizedKeysFile {d}/authorized_keys\n\
              StrictModes no\nUsePAM no\nPidFile none\nPermitRootLogin yes\nPasswordAuthentication no\n\
-             KbdInteractiveAuthentication no\nLogLevel INFO\nMaxSessions 10\n",
+             KbdInteractiveAuthentication no\nLogLevel INFO\nMaxSessions 10\nAcceptEnv CONTAINERS_CONF\n",
             d = dir.display()
         ),
     )

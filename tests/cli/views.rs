@@ -397,6 +397,49 @@ steps:
             .count();
         assert_eq!(lines, 5);
     }
+
+    // Resume-safe: as if killed during n=2's second warm-up (n=1 done, one warm-up of n=2
+    // recorded), `--resume` runs the one warm-up n=2 lacks, then its measured runs, and
+    // nothing of n=1 again.
+    let keep = |file: &str, lines: usize| {
+        let text = std::fs::read_to_string(set.join(file)).unwrap();
+        let kept: Vec<&str> = text.lines().take(lines).collect();
+        std::fs::write(set.join(file), kept.join("\n") + "\n").unwrap();
+    };
+    keep("journal.jsonl", 3);
+    keep("warmup.jsonl", 3);
+    let mut m = crate::common::manifest(&set);
+    m["status"] = json!("interrupted");
+    std::fs::write(set.join("manifest.json"), m.to_string()).unwrap();
+    std::fs::write(counts.join("2"), "x\n").unwrap();
+    dir.mpf()
+        .args(["run", "--resume", "latest", "-q", "--no-plot"])
+        .assert()
+        .success();
+    let journal = crate::common::journal(&set);
+    assert_eq!(journal.len(), 6);
+    let seen = |n: u64| -> Vec<f64> {
+        journal
+            .iter()
+            .filter(|r| r["point"]["n"] == json!(n))
+            .map(|r| r["results"]["seen"].as_f64().unwrap())
+            .collect()
+    };
+    assert_eq!(seen(1), [3.0, 4.0, 5.0]);
+    assert_eq!(
+        seen(2),
+        [3.0, 4.0, 5.0],
+        "after 2 warm-ups, one from each session"
+    );
+    let warm = std::fs::read_to_string(set.join("warmup.jsonl")).unwrap();
+    assert_eq!(warm.lines().count(), 4);
+    for n in ["1", "2"] {
+        let lines = std::fs::read_to_string(counts.join(n))
+            .unwrap()
+            .lines()
+            .count();
+        assert_eq!(lines, 5, "point {n}");
+    }
 }
 
 #[test]

@@ -25,7 +25,7 @@ pub fn draw(
     labels: [String; 2],
     results: &[String],
 ) -> Vec<Drawn> {
-    let hinted_x = base.manifest.plot.as_ref().and_then(|p| p.x.clone());
+    let hinted_x = PlotSpec::from_result_set(&base).and_then(|p| p.x);
     let merged = overlay::merge_unchecked(vec![base, new], &labels);
     let set = &merged.set;
     let hints = PlotSpec {

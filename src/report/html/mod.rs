@@ -1,6 +1,8 @@
 //! The offline HTML report (`mpf report`).
 
+pub mod figures;
 pub mod monitor;
 pub mod page;
+pub mod profiles;
 
 pub use page::{render, write_report};

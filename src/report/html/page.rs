@@ -887,6 +887,8 @@ pub fn render(set: &ResultSet, hints: Option<&PlotSpec>) -> Result<String> {
     variables_table(&mut out, set);
     out.push_str("<h2>Hosts</h2>\n");
     hosts_table(&mut out, set);
+    super::profiles::section(&mut out, &set.manifest);
+    out.push_str(&super::figures::section(set));
     out.push_str("<h2>Graphs</h2>\n");
     if figs.is_empty() {
         out.push_str("<p>No numeric result to plot.</p>\n");

@@ -206,7 +206,7 @@ fn order_key(var: &VariableInfo, v: &Value) -> (usize, String) {
 }
 
 /// Distinct values a variable takes in `records`, in display order.
-fn distinct(var: &VariableInfo, records: &[&RunRecord]) -> Vec<Value> {
+pub(crate) fn distinct(var: &VariableInfo, records: &[&RunRecord]) -> Vec<Value> {
     let mut out: Vec<Value> = Vec::new();
     let mut seen: HashSet<String> = HashSet::new();
     for r in records {

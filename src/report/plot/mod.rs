@@ -1,7 +1,9 @@
 //! Graphs of result sets (SPEC §7): the automatic choice of graph, drawing with plotters, and
 //! SVG, PNG and PDF files with the bundled font.
 
+pub mod chart;
 pub mod figure;
+pub mod kinds;
 pub mod limits;
 pub mod output;
 pub mod overlay;

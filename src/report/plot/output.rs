@@ -226,6 +226,9 @@ pub fn figures(set: &ResultSet, hints: Option<&PlotSpec>) -> Result<Vec<Figure>>
         if crate::model::is_duration(&result) && !durations {
             continue;
         }
+        if hints.results.as_ref().is_some_and(|r| !r.contains(&result)) {
+            continue;
+        }
         let choice = choose(set, &result, &hints)?;
         if let Some(mut fig) = build(set, &choice)? {
             super::limits::mark_probes(set, &mut fig);
@@ -295,30 +298,52 @@ fn figure_stems(set: &ResultSet, figs: &[Figure]) -> Vec<String> {
 pub fn plot_all(set: &ResultSet, out_dir: &Path, hints: Option<&PlotSpec>) -> Result<Plotted> {
     std::fs::create_dir_all(out_dir).ctx(|| format!("failed to create {}", out_dir.display()))?;
     let figs = figures(set, hints)?;
+    let stems = figure_stems(set, &figs);
     let mut out = Plotted::default();
-    for (fig, stem) in figs.iter().zip(figure_stems(set, &figs)) {
-        let draw = || -> Result<Vec<PathBuf>> {
-            let mut files = Vec::new();
-            for (format, ext) in [(Format::Svg, "svg"), (Format::Png, "png")] {
-                let path = out_dir.join(format!("{stem}.{ext}"));
-                write(&path, &encode(fig, format)?)?;
-                files.push(path);
-            }
-            Ok(files)
-        };
-        match draw() {
-            Ok(files) => {
-                out.written.extend(files);
-                out.drawn += 1;
-            }
-            Err(e) => out.failed.push(format!("{:?}: {e}", fig.choice.result)),
+    let draw = |stem: &str, encode: &dyn Fn(Format) -> Result<Vec<u8>>| -> Result<Vec<PathBuf>> {
+        let mut files = Vec::new();
+        for (format, ext) in [(Format::Svg, "svg"), (Format::Png, "png")] {
+            let path = out_dir.join(format!("{stem}.{ext}"));
+            write(&path, &encode(format)?)?;
+            files.push(path);
         }
+        Ok(files)
+    };
+    let record = |r: Result<Vec<PathBuf>>, what: &str, out: &mut Plotted| match r {
+        Ok(files) => {
+            out.written.extend(files);
+            out.drawn += 1;
+        }
+        Err(e) => out.failed.push(format!("{what:?}: {e}")),
+    };
+    // The figures `plot:` lists first (SPEC §17), named so as not to take a result's file.
+    let mut taken: std::collections::HashSet<String> = stems.iter().cloned().collect();
+    for made in super::kinds::made(set) {
+        match made {
+            Ok(m) => {
+                let base = super::kinds::figure_stem(&m.name);
+                let mut stem = base.clone();
+                let mut n = 1;
+                while !taken.insert(stem.clone()) {
+                    n += 1;
+                    stem = format!(
+                        "{base}-figure{}",
+                        if n == 2 { String::new() } else { n.to_string() }
+                    );
+                }
+                let r = draw(&stem, &|f| super::kinds::encode(&m.drawing, f));
+                record(r, &m.name, &mut out);
+            }
+            Err(e) => out.failed.push(e),
+        }
+    }
+    for (fig, stem) in figs.iter().zip(stems) {
+        let r = draw(&stem, &|f| encode(fig, f));
+        record(r, &fig.choice.result, &mut out);
     }
     Ok(out)
 }
 
-/// Draws a single graph into `path`, its format taken from the extension. The result is
-/// `hints.y`, else the main result (the first that is not a step's wall time).
 pub fn plot_one(set: &ResultSet, path: &Path, hints: &PlotSpec) -> Result<Figure> {
     let format = Format::from_path(path)?;
     let result = main_result(set, hints)?;

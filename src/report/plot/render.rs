@@ -256,7 +256,7 @@ pub fn y_range(fig: &Figure) -> (f64, f64) {
 /// Bars and ranges near zero start at zero; a range far from it is padded on both sides.
 /// A percentage that is never negative starts at zero too: 100% alone is drawn on 0-106%, not
 /// on 90-110% (a share above 100% that no run had).
-fn linear_y_range(kind: Kind, mut lo: f64, mut hi: f64, percent: bool) -> (f64, f64) {
+pub(crate) fn linear_y_range(kind: Kind, mut lo: f64, mut hi: f64, percent: bool) -> (f64, f64) {
     let zero_based = kind == Kind::Bars || (lo >= 0.0 && (lo <= 0.5 * hi || (percent && hi > 0.0)));
     if zero_based {
         lo = lo.min(0.0);
@@ -477,7 +477,7 @@ fn draw_interval(chart: &mut Chart, x: f64, lo: f64, hi: f64, colour: RGBColor) 
 }
 
 /// Draws marker `shape` centred on `at`, in any coordinate system.
-fn draw_marker<DB, CT>(
+pub(crate) fn draw_marker<DB, CT>(
     area: &DrawingArea<DB, CT>,
     at: CT::From,
     shape: usize,

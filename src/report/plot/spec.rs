@@ -25,12 +25,14 @@ impl PlotSpec {
             y_scale: over.y_scale.or(self.y_scale),
             stat: over.stat.or(self.stat),
             durations: over.durations.or(self.durations),
+            results: over.results.clone().or_else(|| self.results.clone()),
         }
     }
 
-    /// The `plot:` hints of a result set, as its manifest recorded them.
+    /// The hints of a result set's automatic graphs, from the `plot:` its manifest recorded.
     pub fn from_result_set(set: &crate::store::ResultSet) -> Option<PlotSpec> {
-        set.manifest.plot.clone()
+        let is_variable = |n: &str| set.manifest.variables.iter().any(|v| v.name == n);
+        set.manifest.plot.as_ref().map(|p| p.hints(&is_variable))
     }
 }
 

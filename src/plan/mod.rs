@@ -3,6 +3,8 @@
 //! Points are stored compactly (one `u32` value index per variable) so that planning a
 //! million-point space stays small and fast.
 
+pub mod blocks;
+
 use std::collections::HashMap;
 
 use serde_json::{Map, Value};
@@ -243,6 +245,10 @@ pub fn plan(exp: &Experiment) -> Result<Plan> {
     }
     if exp.order == Order::Shuffle {
         fastrand::Rng::with_seed(seed).shuffle(&mut runs);
+    }
+    if let Some(p) = &exp.profile {
+        let order = blocks::block_order(exp);
+        blocks::into_blocks(&mut runs, &order, |point| cells[point * n + p.variable]);
     }
     for (i, r) in runs.iter_mut().enumerate() {
         r.index = i;
