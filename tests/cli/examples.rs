@@ -266,47 +266,6 @@ fn after_in(text: &str, label: &str) -> f64 {
         .unwrap()
 }
 
-/// examples/profile.yaml (SPEC §18.1): its own two namespaces, tbf switched on for one block
-/// and off for the other. Needs root (CI runs as root, under `MPF_REQUIRE_NETNS=1`).
-#[test]
-fn profile_example_shapes_only_its_block_and_leaves_nothing() {
-    // SAFETY: getuid has no preconditions.
-    let root = unsafe { libc::getuid() } == 0;
-    if !root || !installed("iperf3") || !installed("tc") {
-        assert!(
-            std::env::var_os("MPF_REQUIRE_NETNS").is_none_or(|v| v != "1"),
-            "the profile example needs root, iperf3 and tc"
-        );
-        eprintln!("SKIP: the profile example needs root, iperf3 and tc");
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let (set, recs) = run_example(dir.path(), "profile", &[]);
-    assert_eq!(recs.len(), 4);
-    for r in &recs {
-        let g = r["results"]["goodput"].as_f64().unwrap();
-        if r["point"]["qdisc"] == "tbf" {
-            assert!(g < 12e6, "shaped to 10 Mbit/s: {r}");
-        } else {
-            assert!(g > 100e6, "unshaped: {r}");
-        }
-    }
-    let m: Value =
-        serde_json::from_str(&std::fs::read_to_string(set.join("manifest.json")).unwrap()).unwrap();
-    let blocks = m["blocks"].as_array().unwrap();
-    assert_eq!(blocks.len(), 2);
-    assert!(blocks.iter().all(|b| b["reverted_at"].is_string()));
-    let id = m["id"].as_str().unwrap();
-    let netns = std::process::Command::new("ip")
-        .args(["netns", "list"])
-        .output()
-        .unwrap();
-    assert!(
-        !String::from_utf8_lossy(&netns.stdout).contains(id),
-        "cleanup removed the namespaces"
-    );
-}
-
 /// numpy's default percentile: linear between the closest ranks.
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let rank = p / 100.0 * (sorted.len() - 1) as f64;
@@ -470,7 +429,7 @@ fn rrul_example_measures_latency_under_load_between_two_namespaces() {
     // deep one holds far more.
     let at = |q: &str| p99[&("40".to_string(), format!("\"{q}\""))];
     println!(
-        "p99 at 40M: queue 10ms {}, 200ms {}",
+        "p99 at 40 Mbit/s: queue 10ms {}, 200ms {}",
         at("10ms"),
         at("200ms")
     );
@@ -482,4 +441,45 @@ fn rrul_example_measures_latency_under_load_between_two_namespaces() {
         .output()
         .unwrap();
     assert!(!String::from_utf8_lossy(&list.stdout).contains(&format!("mpf-rrul{tag}-")));
+}
+
+/// examples/profile.yaml (SPEC §18.1): its own two namespaces, tbf switched on for one block
+/// and off for the other. Needs root (CI runs as root, under `MPF_REQUIRE_NETNS=1`).
+#[test]
+fn profile_example_shapes_only_its_block_and_leaves_nothing() {
+    // SAFETY: getuid has no preconditions.
+    let root = unsafe { libc::getuid() } == 0;
+    if !root || !installed("iperf3") || !installed("tc") {
+        assert!(
+            std::env::var_os("MPF_REQUIRE_NETNS").is_none_or(|v| v != "1"),
+            "the profile example needs root, iperf3 and tc"
+        );
+        eprintln!("SKIP: the profile example needs root, iperf3 and tc");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (set, recs) = run_example(dir.path(), "profile", &[]);
+    assert_eq!(recs.len(), 4);
+    for r in &recs {
+        let g = r["results"]["goodput"].as_f64().unwrap();
+        if r["point"]["qdisc"] == "tbf" {
+            assert!(g < 12e6, "shaped to 10 Mbit/s: {r}");
+        } else {
+            assert!(g > 100e6, "unshaped: {r}");
+        }
+    }
+    let m: Value =
+        serde_json::from_str(&std::fs::read_to_string(set.join("manifest.json")).unwrap()).unwrap();
+    let blocks = m["blocks"].as_array().unwrap();
+    assert_eq!(blocks.len(), 2);
+    assert!(blocks.iter().all(|b| b["reverted_at"].is_string()));
+    let id = m["id"].as_str().unwrap();
+    let netns = std::process::Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&netns.stdout).contains(id),
+        "cleanup removed the namespaces"
+    );
 }
