@@ -16,6 +16,7 @@ use crate::runner::events::{Control, Event, Failure, FailureKind};
 use crate::runner::machines::Machines;
 use crate::runner::run::{RunEnv, RunOutcome};
 use crate::spec::{Experiment, OnFailure};
+use crate::store::kept::Kept;
 use crate::store::writer::SetWriter;
 use crate::store::{
     now_rfc3339, point_values, run_results, Manifest, ResultInfo, RunRecord, RunStatus, SetStatus,
@@ -143,12 +144,8 @@ pub(crate) async fn host_facts(machines: &Machines) -> Vec<crate::store::HostFac
 
 /// `runs` with a fresh index for each whose index an earlier session used for another run (a
 /// plan changed with `--force`).
-fn fresh_indices(
-    mut runs: Vec<PlannedRun>,
-    records: &[RunRecord],
-    planned: usize,
-) -> Vec<PlannedRun> {
-    let used: HashSet<usize> = records.iter().map(|r| r.index).collect();
+fn fresh_indices(mut runs: Vec<PlannedRun>, kept: &Kept, planned: usize) -> Vec<PlannedRun> {
+    let used: HashSet<usize> = kept.indices().collect();
     let mut next_free = used.iter().max().map_or(0, |m| m + 1).max(planned);
     for r in &mut runs {
         if used.contains(&r.index) {
@@ -270,13 +267,17 @@ pub async fn run_experiment(
     let control = &opts.control;
     gather_facts(machines, writer).await?;
     // Results first seen in runs that a lost manifest write (a kill) never described.
-    let recorded: Vec<_> = writer.records().iter().map(|r| r.results.clone()).collect();
-    for results in &recorded {
-        add_result_infos(exp, &mut writer.manifest.results, results);
+    if !writer.kept().is_empty() {
+        let journal = writer.dir().join("journal.jsonl");
+        let infos = &mut writer.manifest.results;
+        crate::store::resultset::for_each_record(&journal, |r| {
+            add_result_infos(exp, infos, &r.results);
+            Ok(())
+        })?;
     }
     let design = Design::new(exp, plan);
     let mut plan = plan.clone();
-    let already = writer.records().len();
+    let already = writer.kept().len();
     writer.reserve(plan.runs.len().saturating_sub(already));
     let mut progress = Progress {
         summary: SessionOutcome {
@@ -286,7 +287,9 @@ pub async fn run_experiment(
         early: EarlyStop::new(opts.keep_going, writer.manifest.runs_ok),
         deadline: opts.deadline.clone(),
         estimates: match opts.deadline {
-            Some(_) => crate::runner::deadline::Estimates::from_records(writer.records()),
+            Some(_) => crate::runner::deadline::Estimates::from_journal(
+                &writer.dir().join("journal.jsonl"),
+            )?,
             None => Default::default(),
         },
     };
@@ -300,7 +303,7 @@ pub async fn run_experiment(
             progress.summary.interrupted = true;
             break;
         }
-        let Some(next) = design.next(&mut plan, writer.records()) else {
+        let Some(next) = design.next(&mut plan, writer.kept()) else {
             break;
         };
         if next.runs.is_empty() {
@@ -321,7 +324,7 @@ pub async fn run_experiment(
         {
             control.emit(Event::Warning(w.clone()));
         }
-        let todo = fresh_indices(next.runs, writer.records(), next.planned);
+        let todo = fresh_indices(next.runs, writer.kept(), next.planned);
         if let Flow::Stop =
             run_round(exp, &plan, machines, writer, control, &todo, &mut progress).await?
         {
@@ -379,7 +382,7 @@ fn record_outcome(
     control: &Control,
     warned: &mut HashSet<String>,
 ) {
-    let outcome = design.outcome(plan, writer.records());
+    let outcome = design.outcome(plan, writer.kept());
     // The last round's conditions are judged after it ran: their notes come here.
     for w in outcome
         .warnings
@@ -388,8 +391,8 @@ fn record_outcome(
     {
         control.emit(Event::Warning(w.clone()));
     }
-    writer.manifest.planned_runs = writer.records().len().max(writer.manifest.planned_runs);
-    let probed = probed_values(&writer.manifest, writer.records());
+    writer.manifest.planned_runs = writer.kept().len().max(writer.manifest.planned_runs);
+    let probed = probed_values(&writer.manifest, writer.kept());
     apply_outcome(&mut writer.manifest, probed, outcome);
     if let Some(search) = &writer.manifest.search {
         control.emit(Event::Limits {
@@ -400,13 +403,14 @@ fn record_outcome(
 }
 
 /// The values a search probed, in order (empty without a search).
-pub(crate) fn probed_values(manifest: &Manifest, records: &[RunRecord]) -> Vec<Value> {
+pub(crate) fn probed_values(manifest: &Manifest, kept: &Kept) -> Vec<Value> {
     let Some(search) = &manifest.search else {
         return Vec::new();
     };
-    let mut probed: Vec<Value> = records
-        .iter()
-        .filter_map(|r| r.point.get(&search.variable).cloned())
+    let mut probed: Vec<Value> = kept
+        .point_keys()
+        .filter_map(|key| serde_json::from_str::<serde_json::Map<String, Value>>(key).ok())
+        .filter_map(|mut point| point.remove(&search.variable))
         .collect();
     probed.sort_by(|a, b| {
         let x = |v: &Value| v.as_f64().unwrap_or(f64::NAN);

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, IoContext, Result};
 use crate::store::csv;
+use crate::store::kept::Kept;
 use crate::store::record::{Manifest, RunRecord, RunStatus, SetStatus};
-use crate::store::resultset::{journal_intact_len, read_journal};
+use crate::store::resultset::{for_each_record, journal_intact_len};
 
 /// An open result set being written by a run (or a resume).
 pub struct SetWriter {
@@ -17,7 +18,8 @@ pub struct SetWriter {
     _lock: SetLock,
     journal: Journal,
     pub manifest: Manifest,
-    records: Vec<RunRecord>,
+    /// What the session keeps of each run: see [`Kept`].
+    kept: Kept,
     last_manifest_write: std::time::Instant,
 }
 
@@ -155,20 +157,6 @@ fn holder_text(lock: &Path) -> String {
     }
 }
 
-/// What a session keeps of a run in memory (`SetWriter::records`).
-fn slim(mut r: RunRecord) -> RunRecord {
-    r.steps = Vec::new();
-    r.started = String::new();
-    r.ended = String::new();
-    r.error = None;
-    r.notes = Vec::new();
-    r.warmup_dropped = Default::default();
-    // Rebuilt at their exact size: a map grown one insert at a time keeps room for more.
-    r.point = std::mem::take(&mut r.point).into_iter().collect();
-    r.results = std::mem::take(&mut r.results).into_iter().collect();
-    r
-}
-
 /// The experiment's name as its set ids begin: `a b/c` -> `a_b_c`.
 pub fn id_name(name: &str) -> String {
     name.chars()
@@ -287,7 +275,7 @@ impl SetWriter {
             _lock: lock,
             journal: Journal::new(journal),
             manifest,
-            records: Vec::new(),
+            kept: Kept::default(),
             last_manifest_write: std::time::Instant::now(),
         };
         w.write_manifest()?;
@@ -299,7 +287,11 @@ impl SetWriter {
         let dir = &fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
         let lock = SetLock::acquire(dir)?;
         let journal_path = dir.join("journal.jsonl");
-        let records = read_journal(&journal_path)?.into_iter().map(slim).collect();
+        let mut kept = Kept::default();
+        for_each_record(&journal_path, |r| {
+            kept.push(&r);
+            Ok(())
+        })?;
         // Appends must start on a fresh line: a torn last line is cut off.
         repair_journal(&journal_path)?;
         let journal = OpenOptions::new()
@@ -312,7 +304,7 @@ impl SetWriter {
             _lock: lock,
             journal: Journal::new(journal),
             manifest,
-            records,
+            kept,
             last_manifest_write: std::time::Instant::now(),
         };
         w.manifest.status = SetStatus::Running;
@@ -326,18 +318,16 @@ impl SetWriter {
         &self.dir
     }
 
-    /// The set's runs as the session needs them (the design's rounds, `results.csv`): index,
-    /// point, repetition, status, attempts and results; the rest of each record (its steps,
-    /// times, error, notes) is in the journal only, so that a session's memory does not grow
-    /// with what its runs print.
-    pub fn records(&self) -> &[RunRecord] {
-        &self.records
+    /// The set's runs as the session needs them (the design's rounds): index, point,
+    /// repetition, status and numeric results; the rest of each record is in the journal
+    /// only, so that a session's memory does not grow with what its runs print.
+    pub fn kept(&self) -> &Kept {
+        &self.kept
     }
 
-    /// Makes room for `runs` more runs at once (at most 2^20): the kept runs then take what
-    /// they need, not up to twice that as a vector grown one run at a time does.
+    /// Makes room for `runs` more runs at once (at most 2^20).
     pub fn reserve(&mut self, runs: usize) {
-        self.records.reserve_exact(runs.min(1 << 20));
+        self.kept.reserve(runs);
     }
 
     /// Appends one finished run and forces it to disk before returning.
@@ -352,7 +342,7 @@ impl SetWriter {
             RunStatus::Ok => self.manifest.runs_ok += 1,
             RunStatus::Failed => self.manifest.runs_failed += 1,
         }
-        self.records.push(slim(record));
+        self.kept.push(&record);
         // Keep the counts that `ls` shows roughly current during long experiments.
         if self.last_manifest_write.elapsed() >= std::time::Duration::from_secs(2) {
             self.write_manifest()?;
@@ -361,12 +351,8 @@ impl SetWriter {
     }
 
     fn recount(&mut self) {
-        self.manifest.runs_ok = self
-            .records
-            .iter()
-            .filter(|r| r.status == RunStatus::Ok)
-            .count();
-        self.manifest.runs_failed = self.records.len() - self.manifest.runs_ok;
+        self.manifest.runs_ok = self.kept.ok();
+        self.manifest.runs_failed = self.kept.len() - self.manifest.runs_ok;
     }
 
     pub fn write_manifest(&mut self) -> Result<()> {
@@ -376,10 +362,12 @@ impl SetWriter {
         write_atomic(&self.dir.join("manifest.json"), text.as_bytes())
     }
 
+    /// Writes `results.csv` from the journal, a run at a time.
     pub fn write_csv(&self) -> Result<()> {
-        let mut buf = Vec::new();
-        csv::write(&self.manifest, &self.records, &mut buf)?;
-        write_atomic(&self.dir.join("results.csv"), &buf)
+        let journal = self.dir.join("journal.jsonl");
+        write_atomic_with(&self.dir.join("results.csv"), |out| {
+            csv::write_journal(&self.manifest, &journal, out)
+        })
     }
 
     /// Marks the set finished with `status`, writing the manifest and `results.csv`.
@@ -507,6 +495,7 @@ fn repair_journal(path: &Path) -> Result<()> {
 pub(crate) mod tests {
     use super::*;
     use crate::store::record::SetStatus;
+    use crate::store::resultset::read_journal;
 
     pub(crate) fn manifest(id: &str) -> Manifest {
         Manifest {
@@ -594,7 +583,7 @@ pub(crate) mod tests {
         assert!(text.contains("being written by another mpf"), "{text}");
         drop(first);
         let second = SetWriter::reopen(&dir, manifest("t-2")).unwrap();
-        assert_eq!(second.records().len(), 1);
+        assert_eq!(second.kept().len(), 1);
     }
 
     #[test]
@@ -640,7 +629,7 @@ pub(crate) mod tests {
         fs::write(dir.join("journal.jsonl"), content).unwrap();
         let mut w = SetWriter::reopen(&dir, manifest("set")).unwrap();
         w.append(record(9)).unwrap();
-        let indices = w.records().iter().map(|r| r.index).collect();
+        let indices = w.kept().indices().collect();
         drop(w);
         (indices, fs::read(dir.join("journal.jsonl")).unwrap())
     }
