@@ -259,7 +259,7 @@ struct Progress {
 /// as it finishes; then records the design's outcome (points, limits) in the manifest.
 pub async fn run_experiment(
     exp: &Experiment,
-    plan: &Plan,
+    mut plan: Plan,
     machines: &Machines,
     writer: &mut SetWriter,
     opts: &Options,
@@ -275,10 +275,11 @@ pub async fn run_experiment(
             Ok(())
         })?;
     }
-    let design = Design::new(exp, plan);
-    let mut plan = plan.clone();
+    // The plan is the session's own (a search adds its probes to it): not a copy, which a
+    // sweep of 10^5 points would pay 10 MB for.
+    let design = Design::new(exp, &plan);
     let already = writer.kept().len();
-    writer.reserve(plan.runs.len().saturating_sub(already));
+    writer.reserve(plan.runs.len().saturating_sub(already), design.decides());
     let mut progress = Progress {
         summary: SessionOutcome {
             skipped: already,

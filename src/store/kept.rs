@@ -29,6 +29,9 @@ pub struct Kept {
     name_ids: HashMap<String, u32>,
     /// Every entry's numeric results, one after another: (name id, value).
     values: Vec<(u32, f64)>,
+    /// Results are not kept: only a design that decides on them (adaptive repetitions, a
+    /// search) reads them, and a run may have hundreds.
+    no_results: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -107,13 +110,18 @@ impl Kept {
         self.by_hash.reserve(runs);
     }
 
+    /// From now on keeps runs without their results (a design that reads none).
+    pub fn drop_results(&mut self) {
+        self.no_results = true;
+    }
+
     /// Keeps a run. Another record of a point and repetition already kept (a run recorded
     /// again under another index) is what `get` finds from now on; both count as runs, as
     /// both are in the journal.
     pub fn push(&mut self, r: &RunRecord) {
         let key = point_key(&r.point);
         let values_at = at(self.values.len());
-        for (name, v) in &r.results {
+        for (name, v) in r.results.iter().filter(|_| !self.no_results) {
             let Some(x) = v.as_f64() else { continue };
             let id = match self.name_ids.get(name) {
                 Some(&id) => id,
@@ -264,6 +272,18 @@ mod tests {
         assert_eq!((kept.len(), kept.ok()), (2, 2));
         let r = kept.get(r#"{"a":1}"#, 0).unwrap();
         assert_eq!((r.index, r.result("x")), (7, Some(2.0)));
+    }
+
+    #[test]
+    fn runs_kept_without_results_are_found_all_the_same() {
+        let mut kept = Kept::default();
+        kept.drop_results();
+        kept.push(&record(0, json!({"a": 1}), 0, json!({"x": 1})));
+        let r = kept.get(r#"{"a":1}"#, 0).unwrap();
+        assert_eq!(
+            (r.index, r.status, r.results().count()),
+            (0, RunStatus::Ok, 0)
+        );
     }
 
     #[test]

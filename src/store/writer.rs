@@ -195,6 +195,19 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     })
 }
 
+/// Replaces `dir/manifest.json`, encoding it straight into the file: a sweep's manifest lists
+/// every value of its variables (megabytes at 10^5 points), which a session writing it every
+/// two seconds would otherwise hold as text, twice while the text grew.
+fn write_manifest_file(dir: &Path, manifest: &Manifest) -> Result<()> {
+    let path = dir.join("manifest.json");
+    write_atomic_with(&path, |out| {
+        serde_json::to_writer_pretty(out, manifest).map_err(|e| match e.io_error_kind() {
+            Some(kind) => Error::io(format!("failed to write {}", path.display()), kind.into()),
+            None => Error::Runtime(format!("failed to encode manifest: {e}")),
+        })
+    })
+}
+
 /// Like `write_atomic`, for output too big to hold in memory: `write` streams it into the
 /// temporary file, which replaces `path` only when `write` succeeded.
 pub fn write_atomic_with(
@@ -325,9 +338,13 @@ impl SetWriter {
         &self.kept
     }
 
-    /// Makes room for `runs` more runs at once (at most 2^20).
-    pub fn reserve(&mut self, runs: usize) {
+    /// Makes room for `runs` more runs at once (at most 2^20); `results`: whether the runs'
+    /// results are kept (the design reads them).
+    pub fn reserve(&mut self, runs: usize, results: bool) {
         self.kept.reserve(runs);
+        if !results {
+            self.kept.drop_results();
+        }
     }
 
     /// Appends one finished run and forces it to disk before returning.
@@ -357,9 +374,7 @@ impl SetWriter {
 
     pub fn write_manifest(&mut self) -> Result<()> {
         self.last_manifest_write = std::time::Instant::now();
-        let text = serde_json::to_string_pretty(&self.manifest)
-            .map_err(|e| Error::Runtime(format!("failed to encode manifest: {e}")))?;
-        write_atomic(&self.dir.join("manifest.json"), text.as_bytes())
+        write_manifest_file(&self.dir, &self.manifest)
     }
 
     /// Writes `results.csv` from the journal, a run at a time.
@@ -457,9 +472,7 @@ impl Rewrite {
         let mut buf = Vec::new();
         csv::write(manifest, records, &mut buf)?;
         write_atomic(&self.dir.join("results.csv"), &buf)?;
-        let text = serde_json::to_string_pretty(manifest)
-            .map_err(|e| Error::Runtime(format!("failed to encode manifest: {e}")))?;
-        write_atomic(&self.dir.join("manifest.json"), text.as_bytes())?;
+        write_manifest_file(&self.dir, manifest)?;
         Ok(n)
     }
 }
