@@ -35,7 +35,8 @@ for n in $SIZES; do
   fi
 done
 readers=(ls show show-summary export-csv export-json export-parquet plot report compare history)
-# READER=NAME: that reader only.
+# READER=NAME: that reader only (also `summary`, `csv`, `json`, `parquet`: short names for a
+# graph's legend).
 [ -n "${READER:-}" ] && readers=("$READER")
 command_of() { # reader, size
   local a b
@@ -43,10 +44,10 @@ command_of() { # reader, size
   case $1 in
     ls) echo "ls $sets/r" ;;
     show) echo "show $a" ;;
-    show-summary) echo "show $a --summary" ;;
-    export-csv) echo "export $a --format csv" ;;
-    export-json) echo "export $a --format json" ;;
-    export-parquet) echo "export $a --format parquet -o $work/x.parquet" ;;
+    show-summary | summary) echo "show $a --summary" ;;
+    export-csv | csv) echo "export $a --format csv" ;;
+    export-json | json) echo "export $a --format json" ;;
+    export-parquet | parquet) echo "export $a --format parquet -o $work/x.parquet" ;;
     plot) echo "plot $a -o $work/p.png" ;;
     report) echo "report $a -o $work/report-$2.html" ;;
     compare) echo "compare $b $a" ;;
