@@ -5,7 +5,8 @@
 # and peak RSS of the readers on sets of 1k, 10k and 100k points), each an experiment whose
 # runs measure one command; then `mpf plot` of each on log axes (the sizes are a `factor:`
 # range, so x is logarithmic; `y_scale: log` in the files, `--log-y` here) into docs/img/.
-# Usage: bench/curves.sh [path/to/mpf] (default: release build). Takes about 15 minutes.
+# Usage: bench/curves.sh [path/to/mpf] (default: release build). Takes 15 to 25 minutes, most
+# of it the two `mpf run`s of 100,000 runs.
 # ONLY=run-memory or ONLY=readers draws one of the two.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
