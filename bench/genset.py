@@ -3,7 +3,9 @@
 for the reader benchmarks (bench/readers.sh): a sweep of one numeric variable `x` over 1..N with
 two results (`lat`, a noisy curve, and `step1.duration`), as `mpf run` would have written it.
 
-usage: genset.py RESULTS_DIR N [NAME]   (prints the set's directory)
+usage: genset.py RESULTS_DIR N [NAME [HOUR]]   (prints the set's directory)
+HOUR (0-23, default 0) is the hour of 2026-01-01 the set started: sets of one NAME and
+different hours are a history (`mpf history NAME`).
 """
 import json
 import os
@@ -21,18 +23,19 @@ def fnv1a64(data):
 def main():
     root, n = sys.argv[1], int(sys.argv[2])
     name = sys.argv[3] if len(sys.argv) > 3 else "big"
-    sid = f"{name}-20260101T000000Z-{n:04d}"[: 60]
+    hour = int(sys.argv[4]) if len(sys.argv) > 4 else 0
+    sid = f"{name}-20260101T{hour:02d}0000Z-{n:04d}"[: 60]
     d = os.path.join(root, sid)
     os.makedirs(os.path.join(d, "runs"), exist_ok=True)
-    rng = random.Random(n)
+    rng = random.Random(n * 24 + hour)
     manifest = {
         "mpf_version": "0.1.0",
         "id": sid,
         "name": name,
         "description": "synthetic set for bench/readers.sh",
         "status": "complete",
-        "started": "2026-01-01T00:00:00.000Z",
-        "ended": "2026-01-01T01:00:00.000Z",
+        "started": f"2026-01-01T{hour:02d}:00:00.000Z",
+        "ended": f"2026-01-01T{hour:02d}:30:00.000Z",
         "seed": "mpf",
         "order": "sequential",
         "runs_per_point": 1,

@@ -5,40 +5,53 @@
 # between the smallest and the largest N. PLOT=1 also draws the graphs at the end (the
 # default measures --no-plot: the session's own memory). Usage: bench/run-memory.sh
 # [path/to/mpf] (default: release build).
-# QUICK=1 (what .ci/run does, with the debug build): SIZES="300 1200", and it fails (exit 1)
-# when memory grows by more than MAX_KB_PER_RUN (default 8) kB per run.
+# SHAPE=repeat: 100 points of N/100 runs each instead of N points of one run (what grows is
+# then the runs only, not the plan and the manifest's values). FORMAT=mpf prints each size's
+# figures as `rss=BYTES seconds=S` lines (bench/curves/run-memory.yaml reads them).
+# QUICK=1 (what .ci/run does, with the debug build): SIZES="300 3000", and it fails (exit 1)
+# when memory grows by more than MAX_KB_PER_RUN (default 1.5) kB per run (a session keeps
+# about 0.1 kB a run and its plan 0.3 kB a point; a whole record a run, as before, was 2 kB).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 MPF=$(realpath "${1:-$here/../target/release/mpf}")
 if [ -n "${QUICK:-}" ]; then
-  SIZES=${SIZES:-300 1200}
+  SIZES=${SIZES:-300 3000}
 fi
 SIZES=${SIZES:-1000 10000 100000}
-MAX_KB_PER_RUN=${MAX_KB_PER_RUN:-8}
+MAX_KB_PER_RUN=${MAX_KB_PER_RUN:-1.5}
 work=$(mktemp -d ${BENCH_TMP:+-p "$BENCH_TMP"})
 trap 'rm -rf "$work"' EXIT
 plot=--no-plot
 [ -n "${PLOT:-}" ] && plot=
 first_n='' first_kb='' last_n='' last_kb=''
 for n in $SIZES; do
+  if [ "${SHAPE:-sweep}" = repeat ]; then
+    points=100 runs=$(( (n + 99) / 100 ))
+  else
+    points=$n runs=1
+  fi
   cat > "$work/e$n.yaml" <<YAML
 name: mem
-runs: 1
+runs: $runs
 order: sequential
 variables:
-  i: {range: [1, $n]}
+  i: {range: [1, $points]}
 steps:
   - name: t
     run: "echo mpf-result lat 1"
 YAML
-  read -r s kb rc < <(python3 "$here/measure.py" "$MPF" run "$work/e$n.yaml" --quiet $plot --results "$work/r$n")
+  read -r s kb rc _ < <(python3 "$here/measure.py" "$MPF" run "$work/e$n.yaml" --quiet $plot --results "$work/r$n")
   if [ "$rc" -ne 0 ]; then echo "mpf run of $n runs exited $rc" >&2; exit 1; fi
-  printf 'mpf run, %7d runs: peak RSS %6.1f MB, %.1f s\n' "$n" "$(awk -v k="$kb" 'BEGIN { print k / 1024 }')" "$s"
+  if [ "${FORMAT:-}" = mpf ]; then
+    echo "rss=$((kb * 1024)) seconds=$s"
+  else
+    printf 'mpf run, %7d runs: peak RSS %6.1f MB, %.1f s\n' "$n" "$(awk -v k="$kb" 'BEGIN { print k / 1024 }')" "$s"
+  fi
   first_n=${first_n:-$n} first_kb=${first_kb:-$kb} last_n=$n last_kb=$kb
   rm -rf "$work/r$n"
 done
 per=$(awk -v a="$first_kb" -v b="$last_kb" -v m="$first_n" -v n="$last_n" 'BEGIN { printf "%.2f", (b - a) / (n > m ? n - m : 1) }')
-echo "growth: $per kB per run (from $first_n to $last_n runs)"
+[ "${FORMAT:-}" = mpf ] || echo "growth: $per kB per run (from $first_n to $last_n runs)"
 if [ -n "${QUICK:-}" ] && awk -v p="$per" -v m="$MAX_KB_PER_RUN" 'BEGIN { exit !(p > m) }'; then
   echo "mpf run's memory grows by more than $MAX_KB_PER_RUN kB per run: a regression" >&2
   exit 1

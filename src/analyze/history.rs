@@ -404,9 +404,10 @@ pub fn history(steps: &[Step], settings: Settings) -> History {
         .collect();
     // Points in the newest set's order, then those only older sets have.
     let mut order: Vec<(String, Map<String, Value>)> = Vec::new();
+    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for points in grouped.iter().rev().flatten() {
         for key in &points.order {
-            if !order.iter().any(|(k, _)| k == key) {
+            if seen.insert(key) {
                 order.push((key.clone(), points.by_key[key].0.clone()));
             }
         }

@@ -15,7 +15,8 @@
 use serde_json::{Map, Value};
 
 use crate::analyze::stats::t_critical;
-use crate::store::{RunRecord, RunStatus};
+use crate::store::kept::KeptRun as Run;
+use crate::store::RunStatus;
 use crate::template::{condition_context, decide_condition, leaf_at, Leaf};
 
 /// Most uncertain results one comparison may name: beyond, it is never decided (2^10 corners).
@@ -33,16 +34,16 @@ pub enum Verdict {
 }
 
 /// Each numeric result's values over a probe's ok runs, in the order first seen.
-pub fn values(runs: &[&RunRecord]) -> Vec<(String, Vec<f64>)> {
+pub fn values(runs: &[Run]) -> Vec<(String, Vec<f64>)> {
     let mut out: Vec<(String, Vec<f64>)> = Vec::new();
     for r in runs.iter().filter(|r| r.status == RunStatus::Ok) {
-        for (name, v) in &r.results {
-            let Some(x) = v.as_f64().filter(|x| x.is_finite()) else {
+        for (name, x) in r.results() {
+            if !x.is_finite() {
                 continue;
-            };
+            }
             match out.iter_mut().find(|(n, _)| n == name) {
                 Some(s) => s.1.push(x),
-                None => out.push((name.clone(), vec![x])),
+                None => out.push((name.to_string(), vec![x])),
             }
         }
     }

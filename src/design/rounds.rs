@@ -7,11 +7,11 @@ use serde_json::{Map, Value};
 
 use super::bisect::{probe_value, Bisect, Found, Step};
 use super::decide::{interval, judge, Verdict};
-use super::sample::{point_key, sample_until, Journal, Rule};
+use super::sample::{point_key, sample_until, Journal, Rule, Run};
 use crate::model::Goal;
 use crate::plan::{fnv1a, Plan, PlannedRun, NULL};
 use crate::spec::{Experiment, Order, Search};
-use crate::store::{Limit, LimitStatus, PointRuns, RunRecord};
+use crate::store::{Limit, LimitStatus, PointRuns};
 
 /// Decides the runs of an experiment from the runs recorded so far.
 #[derive(Debug, Clone)]
@@ -110,8 +110,8 @@ impl Design {
     }
 
     /// The first round that the journal does not complete; `None` when the design is done.
-    pub fn next(&self, plan: &mut Plan, records: &[RunRecord]) -> Option<Next> {
-        self.next_where(plan, records, &|_, _| true)
+    pub fn next(&self, plan: &mut Plan, journal: &Journal) -> Option<Next> {
+        self.next_where(plan, journal, &|_, _| true)
     }
 
     /// The first round that the journal does not complete among the points `keep` accepts
@@ -120,11 +120,10 @@ impl Design {
     pub fn next_where(
         &self,
         plan: &mut Plan,
-        records: &[RunRecord],
+        journal: &Journal,
         keep: &dyn Fn(&Plan, usize) -> bool,
     ) -> Option<Next> {
-        let journal = Journal::new(records);
-        let tl = self.timeline(plan, &journal);
+        let tl = self.timeline(plan, journal);
         let missing = |plan: &Plan, point: usize, rep: usize| {
             keep(plan, point) && journal.get(&point_key(&plan.point(point)), rep).is_none()
         };
@@ -164,8 +163,8 @@ impl Design {
     /// Per point its runs and convergence (adaptive designs), the limits (searches), and the
     /// conditions that could not be evaluated: a pure function of the journal, so that a set
     /// whose results were extracted again gets them anew.
-    pub fn outcome(&self, plan: &mut Plan, records: &[RunRecord]) -> Outcome {
-        let tl = self.timeline(plan, &Journal::new(records));
+    pub fn outcome(&self, plan: &mut Plan, journal: &Journal) -> Outcome {
+        let tl = self.timeline(plan, journal);
         Outcome {
             points: tl.points,
             limits: tl.limits,
@@ -263,7 +262,7 @@ impl Design {
         point: usize,
         start: usize,
         tl: &mut Timeline,
-        more: impl Fn(&[&RunRecord]) -> bool,
+        more: impl Fn(&[Run]) -> bool,
     ) -> (usize, Option<super::SampleEnd>) {
         let pt = plan.point(point);
         let s = sample_until(&self.rule, journal, &point_key(&pt), more);
@@ -363,7 +362,7 @@ impl Design {
             let value = probe_value(x, s.bisect.integer);
             let p = plan.probe(g, s.variable, &value);
             let at = plan.point(p);
-            let undecided_yet = |rs: &[&RunRecord]| {
+            let undecided_yet = |rs: &[Run]| {
                 let values = super::decide::values(rs);
                 self.verdict(s, &at, &values) == Ok(Verdict::Undecided)
             };

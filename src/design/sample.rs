@@ -1,12 +1,9 @@
 //! One point's runs: `min` first, then one more per round while a watched result is too noisy.
 
-use std::collections::HashMap;
-
-use serde_json::{Map, Value};
-
 use crate::analyze::stats::summarize;
 use crate::spec::{Experiment, Width};
-use crate::store::{RunRecord, RunStatus};
+pub use crate::store::kept::{point_key, Kept as Journal, KeptRun as Run};
+use crate::store::RunStatus;
 
 /// How many runs a point gets.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,44 +45,18 @@ impl Rule {
 
     /// True while some watched result's 95% half-width (over the ok runs) is wider than its
     /// target, or cannot be computed (fewer than two values).
-    pub fn noisy(&self, runs: &[&RunRecord]) -> bool {
+    pub fn noisy(&self, runs: &[Run]) -> bool {
         self.targets.iter().any(|(name, width)| {
             let xs: Vec<f64> = runs
                 .iter()
                 .filter(|r| r.status == RunStatus::Ok)
-                .filter_map(|r| r.results.get(name).and_then(Value::as_f64))
+                .filter_map(|r| r.result(name))
                 .collect();
             match summarize(&xs) {
                 Some(s) if s.n >= 2 => (s.ci_hi - s.ci_lo) / 2.0 > width.at(s.mean),
                 _ => true,
             }
         })
-    }
-}
-
-/// The identity of a point in the journal (its values as JSON, in variable order).
-pub fn point_key(point: &Map<String, Value>) -> String {
-    serde_json::to_string(point).unwrap_or_default()
-}
-
-/// The journal's runs by point and repetition (a later record of the same run wins).
-pub struct Journal<'a> {
-    runs: HashMap<String, HashMap<usize, &'a RunRecord>>,
-}
-
-impl<'a> Journal<'a> {
-    pub fn new(records: &'a [RunRecord]) -> Self {
-        let mut runs: HashMap<String, HashMap<usize, &'a RunRecord>> = HashMap::new();
-        for r in records {
-            runs.entry(point_key(&r.point))
-                .or_default()
-                .insert(r.repetition, r);
-        }
-        Journal { runs }
-    }
-
-    pub fn get(&self, key: &str, repetition: usize) -> Option<&'a RunRecord> {
-        self.runs.get(key)?.get(&repetition).copied()
     }
 }
 
@@ -120,7 +91,7 @@ pub fn sample_until(
     rule: &Rule,
     journal: &Journal,
     key: &str,
-    more: impl Fn(&[&RunRecord]) -> bool,
+    more: impl Fn(&[Run]) -> bool,
 ) -> Sample {
     let mut batches = vec![(0..rule.min).collect::<Vec<_>>()];
     let mut runs = Vec::with_capacity(rule.min);
@@ -153,7 +124,7 @@ pub fn sample_until(
     }
 }
 
-fn means(runs: &[&RunRecord]) -> Vec<(String, f64)> {
+fn means(runs: &[Run]) -> Vec<(String, f64)> {
     super::decide::values(runs)
         .into_iter()
         .map(|(n, xs)| {
@@ -166,6 +137,7 @@ fn means(runs: &[&RunRecord]) -> Vec<(String, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::RunRecord;
     use serde_json::json;
 
     fn record(rep: usize, x: f64) -> RunRecord {

@@ -56,16 +56,16 @@ fn simulate(trials: usize, sd: f64, search_extra: &str) -> (Vec<Limit>, usize) {
     let exp = parse_experiment(Path::new("t.yaml"), &src).unwrap();
     let mut plan = plan(&exp).unwrap();
     let design = Design::new(&exp, &plan);
-    let mut records: Vec<RunRecord> = Vec::new();
-    while let Some(next) = design.next(&mut plan, &records) {
+    let mut kept = crate::store::kept::Kept::default();
+    while let Some(next) = design.next(&mut plan, &kept) {
         assert!(!next.runs.is_empty(), "a round with no runs");
         for r in next.runs {
-            let index = records.len();
-            records.push(record(plan.point(r.point), r.repetition, index, sd));
+            let index = kept.len();
+            kept.push(&record(plan.point(r.point), r.repetition, index, sd));
         }
     }
-    let n = records.len();
-    (design.outcome(&mut plan, &records).limits, n)
+    let n = kept.len();
+    (design.outcome(&mut plan, &kept).limits, n)
 }
 
 fn true_limit(l: &Limit) -> f64 {

@@ -123,21 +123,28 @@ pub struct Estimates {
 }
 
 impl Estimates {
-    /// From the runs a set already holds (their `started` and `ended` times).
-    pub fn from_records(records: &[RunRecord]) -> Estimates {
+    /// From the runs a set already holds (their `started` and `ended` times), read from its
+    /// journal one record at a time (a session keeps neither in memory).
+    pub fn from_journal(journal: &std::path::Path) -> crate::error::Result<Estimates> {
         let mut e = Estimates::default();
-        for r in records {
-            let (Ok(a), Ok(b)) = (
-                humantime::parse_rfc3339_weak(&r.started),
-                humantime::parse_rfc3339_weak(&r.ended),
-            ) else {
-                continue;
-            };
-            if let Ok(d) = b.duration_since(a) {
-                e.observe(&point_key(&r.point), d);
-            }
+        crate::store::resultset::for_each_record(journal, |r| {
+            e.observe_record(&r);
+            Ok(())
+        })?;
+        Ok(e)
+    }
+
+    /// Takes a recorded run's length (from its `started` and `ended` times) into account.
+    pub fn observe_record(&mut self, r: &RunRecord) {
+        let (Ok(a), Ok(b)) = (
+            humantime::parse_rfc3339_weak(&r.started),
+            humantime::parse_rfc3339_weak(&r.ended),
+        ) else {
+            return;
+        };
+        if let Ok(d) = b.duration_since(a) {
+            self.observe(&point_key(&r.point), d);
         }
-        e
     }
 
     pub fn observe(&mut self, point: &str, d: Duration) {

@@ -16,6 +16,7 @@ use crate::plan::{Plan, PlannedRun};
 use crate::runner::events::{Control, Event, Failure, FailureKind};
 use crate::runner::run::{RunEnv, RunOutcome};
 use crate::spec::{Experiment, OnFailure};
+use crate::store::kept::Kept;
 use crate::store::layout::RunId;
 use crate::store::writer::SetWriter;
 use crate::store::{
@@ -144,12 +145,8 @@ pub(crate) async fn host_facts(machines: &Machines) -> Vec<crate::store::HostFac
 
 /// `runs` with a fresh index for each whose index an earlier session used for another run (a
 /// plan changed with `--force`).
-fn fresh_indices(
-    mut runs: Vec<PlannedRun>,
-    records: &[RunRecord],
-    planned: usize,
-) -> Vec<PlannedRun> {
-    let used: HashSet<usize> = records.iter().map(|r| r.index).collect();
+fn fresh_indices(mut runs: Vec<PlannedRun>, kept: &Kept, planned: usize) -> Vec<PlannedRun> {
+    let used: HashSet<usize> = kept.indices().collect();
     let mut next_free = used.iter().max().map_or(0, |m| m + 1).max(planned);
     for r in &mut runs {
         if used.contains(&r.index) {
@@ -286,7 +283,7 @@ impl Rounds<'_> {
     ) -> Option<Vec<PlannedRun>> {
         let next = self
             .design
-            .next_where(self.plan, writer.records(), self.keep)?;
+            .next_where(self.plan, writer.kept(), self.keep)?;
         if next.runs.is_empty() {
             return None; // a round is only chosen for a missing run; never spin
         }
@@ -296,7 +293,7 @@ impl Rounds<'_> {
         }
         control.emit(Event::Round {
             // In a block, a later block's first round plans fewer runs than ran already.
-            total: next.planned.max(writer.records().len() + next.runs.len()),
+            total: next.planned.max(writer.kept().len() + next.runs.len()),
             status: next.status.clone(),
         });
         for w in next.warnings.iter() {
@@ -304,7 +301,7 @@ impl Rounds<'_> {
                 control.emit(Event::Warning(w.clone()));
             }
         }
-        Some(fresh_indices(next.runs, writer.records(), next.planned))
+        Some(fresh_indices(next.runs, writer.kept(), next.planned))
     }
 
     /// Runs rounds until the kept points are done or the set stops.
@@ -387,7 +384,7 @@ async fn run_blocks(
     progress: &mut Progress,
 ) -> Result<Flow> {
     let control = &opts.control;
-    let already = writer.records().len();
+    let already = writer.kept().len();
     let blocks = crate::runner::profile::blocks(exp);
     // mpf was killed in a block before its revert, and nothing of it is left to run: the
     // revert is still owed.
@@ -400,7 +397,7 @@ async fn run_blocks(
     if let Some(block) = owed {
         let keep =
             |plan: &Plan, point: usize| crate::runner::profile::in_block(exp, block, plan, point);
-        if design.next_where(plan, writer.records(), &keep).is_none() {
+        if design.next_where(plan, writer.kept(), &keep).is_none() {
             crate::runner::profile::leave_block(exp, machines, writer, control, block).await?;
         }
     }
@@ -411,7 +408,7 @@ async fn run_blocks(
         }
         let keep =
             |plan: &Plan, point: usize| crate::runner::profile::in_block(exp, block, plan, point);
-        if design.next_where(plan, writer.records(), &keep).is_none() {
+        if design.next_where(plan, writer.kept(), &keep).is_none() {
             continue; // done in an earlier session, or no run has this value
         }
         let mut rounds = Rounds {
@@ -447,7 +444,7 @@ async fn run_blocks(
 /// as it finishes; then records the design's outcome (points, limits) in the manifest.
 pub async fn run_experiment(
     exp: &Experiment,
-    plan: &Plan,
+    mut plan: Plan,
     machines: &Machines,
     writer: &mut SetWriter,
     opts: &Options,
@@ -455,14 +452,19 @@ pub async fn run_experiment(
     let control = &opts.control;
     gather_facts(machines, writer).await?;
     // Results first seen in runs that a lost manifest write (a kill) never described.
-    let recorded: Vec<_> = writer.records().iter().map(|r| r.results.clone()).collect();
-    for results in &recorded {
-        add_result_infos(exp, &mut writer.manifest.results, results);
+    if !writer.kept().is_empty() {
+        let journal = writer.dir().join("journal.jsonl");
+        let infos = &mut writer.manifest.results;
+        crate::store::resultset::for_each_record(&journal, |r| {
+            add_result_infos(exp, infos, &r.results);
+            Ok(())
+        })?;
     }
-    let design = Design::new(exp, plan);
-    let mut plan = plan.clone();
-    let already = writer.records().len();
-    writer.reserve(plan.runs.len().saturating_sub(already));
+    // The plan is the session's own (a search adds its probes to it): not a copy, which a
+    // sweep of 10^5 points would pay 10 MB for.
+    let design = Design::new(exp, &plan);
+    let already = writer.kept().len();
+    writer.reserve(plan.runs.len().saturating_sub(already), design.decides());
     let mut progress = Progress {
         summary: SessionOutcome {
             skipped: already,
@@ -471,7 +473,9 @@ pub async fn run_experiment(
         early: EarlyStop::new(opts.keep_going, writer.manifest.runs_ok),
         deadline: opts.deadline.clone(),
         estimates: match opts.deadline {
-            Some(_) => crate::runner::deadline::Estimates::from_records(writer.records()),
+            Some(_) => crate::runner::deadline::Estimates::from_journal(
+                &writer.dir().join("journal.jsonl"),
+            )?,
             None => Default::default(),
         },
         warmups: crate::runner::warmup::Warmups::load(writer.dir(), exp.warmup)?,
@@ -558,7 +562,7 @@ fn record_outcome(
     control: &Control,
     warned: &mut HashSet<String>,
 ) {
-    let outcome = design.outcome(plan, writer.records());
+    let outcome = design.outcome(plan, writer.kept());
     // The last round's conditions are judged after it ran: their notes come here.
     for w in outcome
         .warnings
@@ -567,8 +571,8 @@ fn record_outcome(
     {
         control.emit(Event::Warning(w.clone()));
     }
-    writer.manifest.planned_runs = writer.records().len().max(writer.manifest.planned_runs);
-    let probed = probed_values(&writer.manifest, writer.records());
+    writer.manifest.planned_runs = writer.kept().len().max(writer.manifest.planned_runs);
+    let probed = probed_values(&writer.manifest, writer.kept());
     apply_outcome(&mut writer.manifest, probed, outcome);
     if let Some(search) = &writer.manifest.search {
         control.emit(Event::Limits {
@@ -579,13 +583,14 @@ fn record_outcome(
 }
 
 /// The values a search probed, in order (empty without a search).
-pub(crate) fn probed_values(manifest: &Manifest, records: &[RunRecord]) -> Vec<Value> {
+pub(crate) fn probed_values(manifest: &Manifest, kept: &Kept) -> Vec<Value> {
     let Some(search) = &manifest.search else {
         return Vec::new();
     };
-    let mut probed: Vec<Value> = records
-        .iter()
-        .filter_map(|r| r.point.get(&search.variable).cloned())
+    let mut probed: Vec<Value> = kept
+        .point_keys()
+        .filter_map(|key| serde_json::from_str::<serde_json::Map<String, Value>>(key).ok())
+        .filter_map(|mut point| point.remove(&search.variable))
         .collect();
     probed.sort_by(|a, b| {
         let x = |v: &Value| v.as_f64().unwrap_or(f64::NAN);

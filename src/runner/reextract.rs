@@ -97,10 +97,11 @@ pub fn reextract(dir: &Path, exp: &Experiment, new_source: Option<&str>) -> Resu
     let mut plan = crate::plan::plan(&effective)?;
     let design = crate::design::Design::new(&effective, &plan);
     if design.decides() {
-        let outcome = design.outcome(&mut plan, &records);
+        let kept = crate::store::kept::Kept::new(&records);
+        let outcome = design.outcome(&mut plan, &kept);
         out.warnings = outcome.warnings.clone();
         out.decided_again = true;
-        let probed = probed_values(&manifest, &records);
+        let probed = probed_values(&manifest, &kept);
         apply_outcome(&mut manifest, probed, outcome);
     }
     manifest.runs_ok = out.ok;

@@ -115,16 +115,57 @@ pub fn cell(v: Option<&Value>) -> String {
 
 /// Writes the CSV of `records` (sorted by run index) to `out`.
 pub fn write(manifest: &Manifest, records: &[RunRecord], out: impl Write) -> Result<()> {
-    let mut w = csv::Writer::from_writer(out);
-    let map_err = |e: csv::Error| Error::Runtime(format!("failed to write csv: {e}"));
-    w.write_record(header(manifest)).map_err(map_err)?;
     let mut sorted: Vec<&RunRecord> = records.iter().collect();
     sorted.sort_by_key(|r| r.index);
-    let vars = variable_columns(manifest);
+    let mut rows = Rows::new(manifest, out)?;
     for r in sorted {
-        let mut row: Vec<String> = vars.iter().map(|c| cell(Some(&c.cell(&r.point)))).collect();
+        rows.row(r)?;
+    }
+    rows.finish()
+}
+
+/// Writes the CSV of a journal's runs, read one at a time in run order, to `out`: what a
+/// session does at its end, holding no run in memory.
+pub fn write_journal(
+    manifest: &Manifest,
+    journal: &std::path::Path,
+    out: impl Write,
+) -> Result<()> {
+    let mut rows = Rows::new(manifest, out)?;
+    crate::store::resultset::for_each_record(journal, |r| rows.row(&r))?;
+    rows.finish()
+}
+
+/// `results.csv` written a row at a time, after its header.
+struct Rows<'m, W: Write> {
+    manifest: &'m Manifest,
+    vars: Vec<VariableColumn<'m>>,
+    w: csv::Writer<W>,
+}
+
+fn csv_error(e: csv::Error) -> Error {
+    Error::Runtime(format!("failed to write csv: {e}"))
+}
+
+impl<'m, W: Write> Rows<'m, W> {
+    fn new(manifest: &'m Manifest, out: W) -> Result<Self> {
+        let mut w = csv::Writer::from_writer(out);
+        w.write_record(header(manifest)).map_err(csv_error)?;
+        Ok(Rows {
+            manifest,
+            vars: variable_columns(manifest),
+            w,
+        })
+    }
+
+    fn row(&mut self, r: &RunRecord) -> Result<()> {
+        let mut row: Vec<String> = self
+            .vars
+            .iter()
+            .map(|c| cell(Some(&c.cell(&r.point))))
+            .collect();
         row.extend(
-            manifest
+            self.manifest
                 .results
                 .iter()
                 .map(|x| cell(r.results.get(&x.name))),
@@ -132,10 +173,14 @@ pub fn write(manifest: &Manifest, records: &[RunRecord], out: impl Write) -> Res
         row.push(r.repetition.to_string());
         row.push(r.index.to_string());
         row.push((r.status == RunStatus::Ok).to_string());
-        w.write_record(&row).map_err(map_err)?;
+        self.w.write_record(&row).map_err(csv_error)
     }
-    w.flush().map_err(|e| Error::io("failed to write csv", e))?;
-    Ok(())
+
+    fn finish(mut self) -> Result<()> {
+        self.w
+            .flush()
+            .map_err(|e| Error::io("failed to write csv", e))
+    }
 }
 
 #[cfg(test)]

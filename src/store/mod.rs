@@ -3,6 +3,7 @@
 pub mod csv;
 pub mod dashboard;
 pub mod export;
+pub mod kept;
 pub mod layout;
 pub mod pack;
 pub mod parquet;

@@ -181,9 +181,10 @@ pub fn for_each_record(path: &Path, mut visit: impl FnMut(RunRecord) -> Result<(
     for (_, (at, len)) in last {
         buf.resize(len, 0);
         file.read_exact_at(&mut buf, at).map_err(io_err)?;
-        let record = serde_json::from_slice::<RunRecord>(&buf).map_err(|e| {
+        let mut record = serde_json::from_slice::<RunRecord>(&buf).map_err(|e| {
             Error::Runtime(format!("{} changed while it was read: {e}", path.display()))
         })?;
+        record.shrink();
         visit(record)?;
     }
     Ok(())
@@ -212,7 +213,10 @@ fn journal_records(
         let text = line.strip_suffix(b"\n").unwrap_or(&line);
         if !text.trim_ascii().is_empty() {
             match serde_json::from_slice::<RunRecord>(text) {
-                Ok(r) => each(r, offset, text.len()),
+                Ok(mut r) => {
+                    r.shrink();
+                    each(r, offset, text.len())
+                }
                 // The last line without its newline: a torn write, skipped.
                 Err(_) if !complete => break,
                 Err(e) => return Err(corrupt_line(path, number, &e)),

@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, IoContext, Result};
 use crate::store::csv;
+use crate::store::kept::Kept;
 use crate::store::record::{Manifest, RunRecord, RunStatus, SetStatus};
-use crate::store::resultset::{journal_intact_len, read_journal};
+use crate::store::resultset::{for_each_record, journal_intact_len};
 
 /// An open result set being written by a run (or a resume).
 pub struct SetWriter {
@@ -18,7 +19,8 @@ pub struct SetWriter {
     _lock: SetLock,
     journal: Journal,
     pub manifest: Manifest,
-    records: Vec<RunRecord>,
+    /// What the session keeps of each run: see [`Kept`].
+    kept: Kept,
     last_manifest_write: std::time::Instant,
 }
 
@@ -156,20 +158,6 @@ fn holder_text(lock: &Path) -> String {
     }
 }
 
-/// What a session keeps of a run in memory (`SetWriter::records`).
-fn slim(mut r: RunRecord) -> RunRecord {
-    r.steps = Vec::new();
-    r.started = String::new();
-    r.ended = String::new();
-    r.error = None;
-    r.notes = Vec::new();
-    r.warmup_dropped = Default::default();
-    // Rebuilt at their exact size: a map grown one insert at a time keeps room for more.
-    r.point = std::mem::take(&mut r.point).into_iter().collect();
-    r.results = std::mem::take(&mut r.results).into_iter().collect();
-    r
-}
-
 /// The experiment's name as its set ids begin: `a b/c` -> `a_b_c`.
 pub fn id_name(name: &str) -> String {
     name.chars()
@@ -205,6 +193,19 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     write_atomic_with(path, |f| {
         f.write_all(data)
             .map_err(|e| Error::io(format!("failed to write {}", path.display()), e))
+    })
+}
+
+/// Replaces `dir/manifest.json`, encoding it straight into the file: a sweep's manifest lists
+/// every value of its variables (megabytes at 10^5 points), which a session writing it every
+/// two seconds would otherwise hold as text, twice while the text grew.
+fn write_manifest_file(dir: &Path, manifest: &Manifest) -> Result<()> {
+    let path = dir.join(layout::MANIFEST);
+    write_atomic_with(&path, |out| {
+        serde_json::to_writer_pretty(out, manifest).map_err(|e| match e.io_error_kind() {
+            Some(kind) => Error::io(format!("failed to write {}", path.display()), kind.into()),
+            None => Error::Runtime(format!("failed to encode manifest: {e}")),
+        })
     })
 }
 
@@ -288,7 +289,7 @@ impl SetWriter {
             _lock: lock,
             journal: Journal::new(journal),
             manifest,
-            records: Vec::new(),
+            kept: Kept::default(),
             last_manifest_write: std::time::Instant::now(),
         };
         w.write_manifest()?;
@@ -300,7 +301,11 @@ impl SetWriter {
         let dir = &fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
         let lock = SetLock::acquire(dir)?;
         let journal_path = dir.join(layout::JOURNAL);
-        let records = read_journal(&journal_path)?.into_iter().map(slim).collect();
+        let mut kept = Kept::default();
+        for_each_record(&journal_path, |r| {
+            kept.push(&r);
+            Ok(())
+        })?;
         // Appends must start on a fresh line: a torn last line is cut off.
         repair_journal(&journal_path)?;
         let journal = OpenOptions::new()
@@ -313,7 +318,7 @@ impl SetWriter {
             _lock: lock,
             journal: Journal::new(journal),
             manifest,
-            records,
+            kept,
             last_manifest_write: std::time::Instant::now(),
         };
         w.manifest.status = SetStatus::Running;
@@ -327,18 +332,20 @@ impl SetWriter {
         &self.dir
     }
 
-    /// The set's runs as the session needs them (the design's rounds, `results.csv`): index,
-    /// point, repetition, status, attempts and results; the rest of each record (its steps,
-    /// times, error, notes) is in the journal only, so that a session's memory does not grow
-    /// with what its runs print.
-    pub fn records(&self) -> &[RunRecord] {
-        &self.records
+    /// The set's runs as the session needs them (the design's rounds): index, point,
+    /// repetition, status and numeric results; the rest of each record is in the journal
+    /// only, so that a session's memory does not grow with what its runs print.
+    pub fn kept(&self) -> &Kept {
+        &self.kept
     }
 
-    /// Makes room for `runs` more runs at once (at most 2^20): the kept runs then take what
-    /// they need, not up to twice that as a vector grown one run at a time does.
-    pub fn reserve(&mut self, runs: usize) {
-        self.records.reserve_exact(runs.min(1 << 20));
+    /// Makes room for `runs` more runs at once (at most 2^20); `results`: whether the runs'
+    /// results are kept (the design reads them).
+    pub fn reserve(&mut self, runs: usize, results: bool) {
+        self.kept.reserve(runs);
+        if !results {
+            self.kept.drop_results();
+        }
     }
 
     /// Appends one finished run and forces it to disk before returning.
@@ -358,7 +365,7 @@ impl SetWriter {
             RunStatus::Ok => self.manifest.runs_ok += 1,
             RunStatus::Failed => self.manifest.runs_failed += 1,
         }
-        self.records.push(slim(record));
+        self.kept.push(&record);
         // Keep the counts that `ls` shows roughly current during long experiments.
         if self.last_manifest_write.elapsed() >= std::time::Duration::from_secs(2) {
             self.write_manifest()?;
@@ -367,25 +374,21 @@ impl SetWriter {
     }
 
     fn recount(&mut self) {
-        self.manifest.runs_ok = self
-            .records
-            .iter()
-            .filter(|r| r.status == RunStatus::Ok)
-            .count();
-        self.manifest.runs_failed = self.records.len() - self.manifest.runs_ok;
+        self.manifest.runs_ok = self.kept.ok();
+        self.manifest.runs_failed = self.kept.len() - self.manifest.runs_ok;
     }
 
     pub fn write_manifest(&mut self) -> Result<()> {
         self.last_manifest_write = std::time::Instant::now();
-        let text = serde_json::to_string_pretty(&self.manifest)
-            .map_err(|e| Error::Runtime(format!("failed to encode manifest: {e}")))?;
-        write_atomic(&self.dir.join(layout::MANIFEST), text.as_bytes())
+        write_manifest_file(&self.dir, &self.manifest)
     }
 
+    /// Writes `results.csv` from the journal, a run at a time.
     pub fn write_csv(&self) -> Result<()> {
-        let mut buf = Vec::new();
-        csv::write(&self.manifest, &self.records, &mut buf)?;
-        write_atomic(&self.dir.join(layout::RESULTS_CSV), &buf)
+        let journal = self.dir.join(layout::JOURNAL);
+        write_atomic_with(&self.dir.join(layout::RESULTS_CSV), |out| {
+            csv::write_journal(&self.manifest, &journal, out)
+        })
     }
 
     /// Marks the set finished with `status`, writing the manifest and `results.csv`.
@@ -475,9 +478,7 @@ impl Rewrite {
         let mut buf = Vec::new();
         csv::write(manifest, records, &mut buf)?;
         write_atomic(&self.dir.join(layout::RESULTS_CSV), &buf)?;
-        let text = serde_json::to_string_pretty(manifest)
-            .map_err(|e| Error::Runtime(format!("failed to encode manifest: {e}")))?;
-        write_atomic(&self.dir.join(layout::MANIFEST), text.as_bytes())?;
+        write_manifest_file(&self.dir, manifest)?;
         Ok(n)
     }
 }
@@ -513,6 +514,7 @@ fn repair_journal(path: &Path) -> Result<()> {
 pub(crate) mod tests {
     use super::*;
     use crate::store::record::SetStatus;
+    use crate::store::resultset::read_journal;
 
     pub(crate) fn manifest(id: &str) -> Manifest {
         Manifest {
@@ -601,7 +603,7 @@ pub(crate) mod tests {
         assert!(text.contains("being written by another mpf"), "{text}");
         drop(first);
         let second = SetWriter::reopen(&dir, manifest("t-2")).unwrap();
-        assert_eq!(second.records().len(), 1);
+        assert_eq!(second.kept().len(), 1);
     }
 
     #[test]
@@ -647,7 +649,7 @@ pub(crate) mod tests {
         fs::write(dir.join(layout::JOURNAL), content).unwrap();
         let mut w = SetWriter::reopen(&dir, manifest("set")).unwrap();
         w.append(record(9)).unwrap();
-        let indices = w.records().iter().map(|r| r.index).collect();
+        let indices = w.kept().indices().collect();
         drop(w);
         (indices, fs::read(dir.join(layout::JOURNAL)).unwrap())
     }
