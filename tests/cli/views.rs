@@ -615,3 +615,49 @@ fn show_summary_clips_a_never_negative_interval_at_zero_as_the_graph_does() {
         .unwrap()
         .contains("clipped at 0"));
 }
+
+#[test]
+fn the_report_draws_a_base_set_against_its_own() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("results");
+    latency_set(&root, "lat-20261125T100001Z-aa01", "lat", 1.0, 1);
+    latency_set(&root, "lat-20261125T100002Z-bb02", "lat", 1.3, 2);
+    let page = tmp.path().join("report.html");
+    let out = mpf_in(tmp.path())
+        .args(["report", "latest", "--base", "latest~1", "-o"])
+        .arg(&page)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        html.contains("<h2>Against base <code>lat-20261125T100001Z-aa01</code></h2>"),
+        "the section names the base"
+    );
+    let fig = &html[html
+        .find("<figure class=\"against\" data-result=\"latency\">")
+        .expect("a figure of latency")..];
+    let fig = &fig[..fig.find("</figure>").unwrap()];
+    let texts = svg_texts(fig);
+    assert!(
+        texts.contains(&"base") && texts.contains(&"new"),
+        "{texts:?}"
+    );
+    assert!(
+        fig.matches("<polygon").count() >= 2,
+        "a band per set, as the PNGs"
+    );
+    // Without --base the report has no such section.
+    let plain = report_of(tmp.path(), "latest");
+    assert!(!plain.contains("Against base"));
+    // A base of another experiment is refused, naming what differs.
+    let other = tmp.path().join("other");
+    latency_set(&other, "tput-20261125T100003Z-cc03", "tput", 1.0, 3);
+    let err = exits(
+        mpf_in(tmp.path())
+            .args(["report", "latest", "--base"])
+            .arg(other.join("tput-20261125T100003Z-cc03")),
+        2,
+    );
+    assert!(err.contains("is of experiment 'tput'"), "{err}");
+}

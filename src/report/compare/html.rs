@@ -148,7 +148,7 @@ pub fn render_with_figures(r: CompareReport, figures: &[Drawn]) -> String {
 
 /// An SVG document as an element inside the page: without its XML declaration and namespace
 /// (HTML gives it; the page names no address), scaled to the page's width through its viewBox.
-fn svg_body(svg: &str) -> String {
+pub(crate) fn svg_body(svg: &str) -> String {
     let start = svg.find("<svg").unwrap_or(0);
     let body = svg[start..].replacen(" xmlns=\"http://www.w3.org/2000/svg\"", "", 1);
     let body = body.as_str();

@@ -5,4 +5,4 @@ pub mod monitor;
 pub mod page;
 pub mod profiles;
 
-pub use page::{render, write_report};
+pub use page::{render, render_against, write_report, write_report_against};

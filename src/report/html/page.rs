@@ -864,6 +864,16 @@ fn input_files(out: &mut String, set: &ResultSet) {
 
 /// The report of `set` as one HTML document.
 pub fn render(set: &ResultSet, hints: Option<&PlotSpec>) -> Result<String> {
+    render_against(set, None, hints)
+}
+
+/// The report of `set`, with a section drawing `base` against it per result when given (each
+/// point of both sets with its interval, as the graphs draw them: `mpf report NEW --base BASE`).
+pub fn render_against(
+    set: &ResultSet,
+    base: Option<&ResultSet>,
+    hints: Option<&PlotSpec>,
+) -> Result<String> {
     let m = &set.manifest;
     let figs = figures(set, hints)?;
     let mut out = String::with_capacity(PLOTLY.len() + 64 * 1024);
@@ -889,6 +899,9 @@ pub fn render(set: &ResultSet, hints: Option<&PlotSpec>) -> Result<String> {
     hosts_table(&mut out, set);
     super::profiles::section(&mut out, &set.manifest);
     out.push_str(&super::figures::section(set));
+    if let Some(base) = base {
+        against_section(&mut out, base, set);
+    }
     out.push_str("<h2>Graphs</h2>\n");
     if figs.is_empty() {
         out.push_str("<p>No numeric result to plot.</p>\n");
@@ -939,6 +952,50 @@ fn caption(f: &Figure) -> String {
         parts.push("log x axis".into());
     }
     parts.join("; ")
+}
+
+/// "Against base": `base` and `set` as two series of each result's figure (inline SVG, drawn
+/// by the renderer of the PNGs: bands, error bars and clipping as there).
+fn against_section(out: &mut String, base: &ResultSet, set: &ResultSet) {
+    let results: Vec<String> = set
+        .manifest
+        .results
+        .iter()
+        .filter(|r| !r.series)
+        .map(|r| r.name.clone())
+        .collect();
+    let labels = ["base".to_string(), "new".to_string()];
+    let drawn = crate::report::compare::figures::draw(base.clone(), set.clone(), labels, &results);
+    let _ = writeln!(
+        out,
+        "<h2>Against base <code>{}</code></h2>\n<p class=\"note\">Each point of the base set and of this one (new), with the interval its graph draws; <code>mpf compare {} {}</code> gives the verdicts.</p>",
+        esc(&base.manifest.id),
+        esc(&base.manifest.id),
+        esc(&set.manifest.id)
+    );
+    if drawn.is_empty() {
+        out.push_str("<p>No result of both sets to draw.</p>\n");
+    }
+    for f in &drawn {
+        let _ = writeln!(
+            out,
+            "<figure class=\"against\" data-result=\"{0}\"><figcaption><b>{0}</b>: {1}</figcaption>\n{2}</figure>",
+            esc(&f.result),
+            esc(&f.caption),
+            crate::report::compare::html::svg_body(&f.svg)
+        );
+    }
+}
+
+/// Writes the report of `set` to `path`, with `base` drawn against it when given.
+pub fn write_report_against(
+    set: &ResultSet,
+    base: Option<&ResultSet>,
+    path: &Path,
+    hints: Option<&PlotSpec>,
+) -> Result<()> {
+    let html = render_against(set, base, hints)?;
+    crate::store::writer::write_atomic(path, html.as_bytes())
 }
 
 /// Writes the report of `set` to `path`.

@@ -130,7 +130,7 @@ pub fn merge_unchecked(sets: Vec<ResultSet>, labels: &[String]) -> Overlay {
 }
 
 /// The same experiment, variables and results (names and units) in every set.
-fn check_alike(sets: &[ResultSet]) -> Result<()> {
+pub fn check_alike(sets: &[ResultSet]) -> Result<()> {
     let first = &sets[0].manifest;
     let names = |m: &crate::store::record::Manifest| -> Vec<String> {
         let mut v: Vec<String> = m.variables.iter().map(|v| v.name.clone()).collect();
