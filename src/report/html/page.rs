@@ -955,13 +955,14 @@ fn caption(f: &Figure) -> String {
 }
 
 /// "Against base": `base` and `set` as two series of each result's figure (inline SVG, drawn
-/// by the renderer of the PNGs: bands, error bars and clipping as there).
+/// by the renderer of the PNGs: bands, error bars and clipping as there); the steps' wall
+/// times are left out, as from the graphs.
 fn against_section(out: &mut String, base: &ResultSet, set: &ResultSet) {
     let results: Vec<String> = set
         .manifest
         .results
         .iter()
-        .filter(|r| !r.series)
+        .filter(|r| !r.series && !crate::model::is_duration(&r.name))
         .map(|r| r.name.clone())
         .collect();
     let labels = ["base".to_string(), "new".to_string()];
