@@ -156,19 +156,30 @@ pub fn main_result(set: &ResultSet, hints: &PlotSpec) -> Result<String> {
 }
 
 fn check_result(set: &ResultSet, name: &str) -> Result<()> {
-    if set.manifest.results.iter().any(|r| r.name == name) {
-        return Ok(());
-    }
-    let known: Vec<&str> = set
-        .manifest
+    result_info(set, name).map(|_| ())
+}
+
+/// The result `name` of `set`, or an error naming the results it has.
+pub(crate) fn result_info<'a>(
+    set: &'a ResultSet,
+    name: &str,
+) -> Result<&'a crate::model::ResultInfo> {
+    set.manifest
         .results
         .iter()
-        .map(|r| r.name.as_str())
-        .collect();
-    Err(Error::Usage(format!(
-        "unknown result '{name}' (results: {})",
-        known.join(", ")
-    )))
+        .find(|r| r.name == name)
+        .ok_or_else(|| {
+            let known: Vec<&str> = set
+                .manifest
+                .results
+                .iter()
+                .map(|r| r.name.as_str())
+                .collect();
+            Error::Usage(format!(
+                "unknown result '{name}' (results: {})",
+                known.join(", ")
+            ))
+        })
 }
 
 fn variable<'a>(set: &'a ResultSet, name: &str, role: &str) -> Result<&'a VariableInfo> {

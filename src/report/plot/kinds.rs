@@ -143,24 +143,7 @@ fn boxed(c: Chart) -> Drawing {
     Drawing::Chart(Box::new(c))
 }
 
-fn info<'a>(set: &'a ResultSet, name: &str) -> Result<&'a ResultInfo> {
-    set.manifest
-        .results
-        .iter()
-        .find(|r| r.name == name)
-        .ok_or_else(|| {
-            let known: Vec<&str> = set
-                .manifest
-                .results
-                .iter()
-                .map(|r| r.name.as_str())
-                .collect();
-            Error::Usage(format!(
-                "unknown result '{name}' (results: {})",
-                known.join(", ")
-            ))
-        })
-}
+use super::figure::result_info as info;
 
 fn variable<'a>(set: &'a ResultSet, name: &str) -> Option<&'a VariableInfo> {
     set.manifest.variables.iter().find(|v| v.name == name)
