@@ -16,6 +16,10 @@ use crate::model::{FigureKind, FigureSpec, Plot, ResultInfo, RunPick};
 pub const MAX_FIGURE_RESULTS: usize = 24;
 pub use super::raw::MAX_FIGURES;
 
+/// The unit of a result the experiment does not declare (an `mpf-result` line may give it):
+/// unknown at load, so left out of the count of a figure's units.
+const UNDECLARED: &str = "\0undeclared";
+
 /// The most runs a `timeseries` figure draws.
 pub const MAX_FIGURE_RUNS: usize = 100;
 
@@ -72,6 +76,14 @@ impl Names {
                 better: Default::default(),
                 series: false,
             }),
+            // An `mpf-result NAME VALUE` line may give any result, declared or not: known only
+            // when the runs print it (a figure of a name no run gave is reported not drawn).
+            None if could_be_printed(name) => Some(ResultInfo {
+                name: name.to_string(),
+                unit: UNDECLARED.to_string(),
+                better: Default::default(),
+                series: false,
+            }),
             None => None,
         }
     }
@@ -99,6 +111,14 @@ impl Names {
             }
         ))
     }
+}
+
+/// Whether an `mpf-result` line could give a result of this name (one word, no commas, at most
+/// `MAX_RESULT_NAME` bytes, not a variable's).
+fn could_be_printed(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= super::json_path::MAX_RESULT_NAME
+        && !name.contains(|c: char| c.is_whitespace() || c == ',' || c.is_control())
 }
 
 fn check_entry(f: &FigureSpec, names: &Names) -> std::result::Result<(), String> {
@@ -132,7 +152,9 @@ fn check_entry(f: &FigureSpec, names: &Names) -> std::result::Result<(), String>
     let x_is_variable = match &f.x {
         None => true,
         Some(x) if names.is_variable(x) => true,
-        Some(x) if names.result(x).is_some() => false,
+        // x a result must be declared (or a summary): a misspelt variable is not taken for a
+        // result some run might print.
+        Some(x) if names.result(x).is_some_and(|r| r.unit != UNDECLARED) => false,
         Some(x) => {
             let known: Vec<&str> = names.results.iter().map(|r| r.name.as_str()).collect();
             return Err(format!(
@@ -182,7 +204,7 @@ fn check_entry(f: &FigureSpec, names: &Names) -> std::result::Result<(), String>
         ));
     }
     let mut units: BTreeMap<String, Vec<&str>> = BTreeMap::new();
-    for r in ys.iter() {
+    for r in ys.iter().filter(|r| r.unit != UNDECLARED) {
         units.entry(r.unit.clone()).or_default().push(&r.name);
     }
     if units.len() > 2 {
