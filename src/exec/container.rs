@@ -58,7 +58,10 @@ pub fn options_name_the_host(options: &[String]) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerVia {
     pub engine: Engine,
+    /// The image to start (the first block's, when `template` names a variable).
     pub image: String,
+    /// The image per value of the profile's variable (SPEC §18.2).
+    pub template: Option<crate::spec::container::ImageTemplate>,
     /// The user's options of `<engine> run`, as written.
     pub options: Vec<String>,
     /// The container's name (`container_name`).
@@ -306,6 +309,7 @@ mod tests {
         ContainerVia {
             engine: Engine::Podman,
             image: "localhost/x:1".into(),
+            template: None,
             options: options.iter().map(|s| s.to_string()).collect(),
             name: container_name("exp-20261207T071758Z-ab12", "c1"),
             hostname: "c1".into(),

@@ -659,7 +659,10 @@ impl Prepared {
     /// The machines to run on: the cluster's (connected) or this one for every role.
     pub fn machines(&self) -> Result<Machines> {
         match &self.cluster {
-            Some(c) => Machines::from_cluster(c, &self.id),
+            Some(c) => Machines::from_cluster(
+                &crate::runner::profile::first_images(c, &self.exp),
+                &self.id,
+            ),
             None => Machines::local(&self.exp),
         }
     }

@@ -32,10 +32,92 @@ pub enum ContainerHost {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Container {
     pub engine: Engine,
+    /// The image; with `template`, the image of the profile's first block until the session
+    /// renders it (`ImageTemplate::render`).
     pub image: String,
+    /// `image:` naming a variable (`"{{ image }}"`, `localhost/bench:{{ tag }}`).
+    pub template: Option<ImageTemplate>,
     /// Arguments of `<engine> run` before the image, as written.
     pub options: Vec<String>,
     pub host: ContainerHost,
+}
+
+/// An image that names one variable of the experiment, its profile's (SPEC §18.2): the text
+/// around one `{{ NAME }}`, without filters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageTemplate {
+    pub variable: String,
+    pub prefix: String,
+    pub suffix: String,
+    /// Where `image:` is in the cluster file.
+    pub line: u64,
+    pub column: u64,
+}
+
+impl ImageTemplate {
+    /// The image for one value of the variable (a string or a number), checked like a
+    /// literal image.
+    pub fn render(&self, value: &serde_json::Value) -> std::result::Result<String, String> {
+        let word = match value {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Number(n) => n.to_string(),
+            other => {
+                return Err(format!(
+                    "variable '{}': the value {other} is not a string or a number, so not part of an image",
+                    self.variable
+                ))
+            }
+        };
+        let image = format!("{}{word}{}", self.prefix, self.suffix);
+        match image_problem(&image) {
+            None => Ok(image),
+            Some(m) => Err(format!(
+                "variable '{}' = '{}': {m}",
+                self.variable,
+                shown(&word)
+            )),
+        }
+    }
+
+    /// `text` as a template: `None` when it holds no `{{`; an error when it is not one
+    /// `{{ NAME }}` in an image reference.
+    fn parse(text: &str, (line, column): (u64, u64)) -> Option<std::result::Result<Self, String>> {
+        let open = text.find("{{")?;
+        let bad = || {
+            format!(
+                "container image '{}' is not an image nor one variable in an image (such as \"{{{{ image }}}}\" or localhost/bench:{{{{ tag }}}}: one {{{{ NAME }}}}, no filters)",
+                shown(text)
+            )
+        };
+        let Some(close) = text[open..].find("}}").map(|c| open + c) else {
+            return Some(Err(bad()));
+        };
+        let name = text[open + 2..close].trim();
+        let (prefix, suffix) = (&text[..open], &text[close + 2..]);
+        let ident = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        let rest = format!("{prefix}{suffix}");
+        if !ident
+            || ["{{", "}}", "{%", "%}", "{#"]
+                .iter()
+                .any(|m| rest.contains(m))
+        {
+            return Some(Err(bad()));
+        }
+        if let Some(m) = image_problem(&format!("{prefix}x{suffix}")) {
+            return Some(Err(m));
+        }
+        Some(Ok(ImageTemplate {
+            variable: name.to_string(),
+            prefix: prefix.to_string(),
+            suffix: suffix.to_string(),
+            line,
+            column,
+        }))
+    }
 }
 
 /// `container:` as written.
@@ -84,6 +166,35 @@ fn option_problem(option: &str) -> Option<String> {
     })
 }
 
+/// Refuses a container image that names a variable other than the experiment's profile
+/// variable (the one with `switch:`), or one of whose values does not make an image, at the
+/// image's line in the cluster file.
+pub fn check_images(cluster: &crate::spec::Cluster, exp: &crate::spec::Experiment) -> Result<()> {
+    let profile = exp.profile.as_ref().map(|p| &exp.variables[p.variable]);
+    for m in &cluster.machines {
+        let Some(t) = m.container.as_ref().and_then(|c| c.template.as_ref()) else {
+            continue;
+        };
+        let err = |m: String| Error::input(&cluster.path, t.line, t.column, m);
+        let Some(var) = profile.filter(|v| v.name == t.variable) else {
+            let why = match exp.variables.iter().any(|v| v.name == t.variable) {
+                true => "is not the experiment's profile variable",
+                false => "is not a variable of the experiment",
+            };
+            return Err(err(format!(
+                "machine {}: the container image names variable '{}', which {why}: an image may name only the variable with switch: (switch: [] when the image is all that changes with it)",
+                m.hostname,
+                shown(&t.variable)
+            )));
+        };
+        for value in &var.values {
+            t.render(value)
+                .map_err(|e| err(format!("machine {}: {e}", m.hostname)))?;
+        }
+    }
+    Ok(())
+}
+
 impl RawContainer {
     /// `host:` as written, resolved against the cluster's machines once all are read.
     pub(super) fn host(&self) -> Option<Spanned<String>> {
@@ -109,10 +220,18 @@ impl RawContainer {
                 }
             },
         };
+        let mut template = None;
         let image = match &self.image {
-            Some(i) => match image_problem(&i.value) {
-                None => i.value.clone(),
-                Some(m) => return Err(err(pos(i), m)),
+            Some(i) => match ImageTemplate::parse(&i.value, pos(i)) {
+                Some(Ok(t)) => {
+                    template = Some(t);
+                    i.value.clone()
+                }
+                Some(Err(m)) => return Err(err(pos(i), m)),
+                None => match image_problem(&i.value) {
+                    None => i.value.clone(),
+                    Some(m) => return Err(err(pos(i), m)),
+                },
             },
             None => {
                 return Err(err(
@@ -137,6 +256,7 @@ impl RawContainer {
         Ok(Container {
             engine,
             image,
+            template,
             options,
             host: ContainerHost::Local,
         })
@@ -243,6 +363,41 @@ mod tests {
                 .unwrap_err()
                 .to_string();
         assert!(e.contains("local: true do not go with container:"), "{e}");
+    }
+
+    #[test]
+    fn an_image_may_name_one_variable_and_renders_like_a_literal() {
+        let t = |text: &str| ImageTemplate::parse(text, (3, 5));
+        assert!(t("localhost/b:1").is_none());
+        let whole = t("{{ image }}").unwrap().unwrap();
+        assert_eq!((whole.variable.as_str(), whole.line), ("image", 3));
+        assert_eq!(
+            whole.render(&serde_json::json!("localhost/b:2")).unwrap(),
+            "localhost/b:2"
+        );
+        let tag = t("localhost/b:{{tag}}-x").unwrap().unwrap();
+        assert_eq!(
+            tag.render(&serde_json::json!(7)).unwrap(),
+            "localhost/b:7-x"
+        );
+        for bad in [
+            serde_json::json!("a b"),
+            serde_json::json!(true),
+            serde_json::json!(["x"]),
+        ] {
+            assert!(tag.render(&bad).is_err(), "{bad}");
+        }
+        assert!(whole.render(&serde_json::json!("-v")).is_err());
+        for bad in [
+            "{{ a }}{{ b }}",
+            "{{ a | upper }}",
+            "{{ a",
+            "{{ 1a }}",
+            "{% if a %}x{% endif %}{{ a }}",
+            "a b{{ x }}",
+        ] {
+            assert!(matches!(t(bad), Some(Err(_))), "{bad}");
+        }
     }
 
     #[test]

@@ -549,3 +549,119 @@ fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// A profile over two images (SPEC §18.2): `container: {image: "{{ image }}"}` with
+/// `switch: []`. Each block's runs see their image's file, each block's facts carry its
+/// image's digest, and no container is left at the end.
+#[test]
+fn a_profile_of_images_switches_the_container_per_block() {
+    let Some(mut bed) = PodmanBed::new("a_profile_of_images_switches_the_container_per_block")
+    else {
+        return;
+    };
+    let one = bed.image("mpf-test-profile:1", "marker-one");
+    let two = bed.image("mpf-test-profile:2", "marker-two");
+    let cluster = bed.cluster("cluster.yaml", "{{ image }}");
+    let exp = write(
+        bed.path(),
+        "e.yaml",
+        &format!("name: ctr-profile\nruns: 2\nvariables:\n  image:\n    values: ['{one}', '{two}']\n    switch: []\n  n: [1, 2]\nsteps:\n  - name: look\n    role: box\n    run: echo \"image={{{{ image }}}} marker=$(cat /etc/mpf-image) n={{{{ n }}}}\"\n    results:\n      got: 'n=(\\d+)'\n"),
+    );
+    let out = bed
+        .mpf()
+        .args(["run", "-c"])
+        .arg(&cluster)
+        .arg(&exp)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let set = only_set(bed.path());
+    let records = journal(&set);
+    let ok: Vec<_> = records.iter().filter(|r| r["status"] == "ok").collect();
+    assert_eq!(ok.len(), 8, "{records:?}");
+    let mut seen = std::collections::BTreeSet::new();
+    for run in 0..8 {
+        let stdout =
+            std::fs::read_to_string(set.join(format!("runs/{run:04}/box/look.out"))).unwrap();
+        let line = stdout.lines().next().unwrap_or_default().to_string();
+        let good = [(&one, "marker-one"), (&two, "marker-two")]
+            .iter()
+            .any(|(image, marker)| line.starts_with(&format!("image={image} marker={marker} ")));
+        assert!(good, "run {run}: {line}");
+        seen.insert(line.split(' ').nth(1).unwrap_or_default().to_string());
+    }
+    assert_eq!(seen.len(), 2, "both images ran: {seen:?}");
+    let digest = |image: &str| bed.says(&["image", "inspect", "--format", "{{.Digest}}", image]);
+    let m = manifest(&set);
+    let blocks = m["blocks"].as_array().unwrap();
+    assert_eq!(blocks.len(), 2, "{blocks:?}");
+    let mut digests = Vec::new();
+    for b in blocks {
+        let image = b["value"].as_str().unwrap();
+        let c1 = b["facts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["name"] == "c1")
+            .unwrap();
+        assert_eq!(c1["settings"]["container.image"], image);
+        assert_eq!(c1["settings"]["container.digest"], digest(image).as_str());
+        digests.push(digest(image));
+    }
+    assert_ne!(digests[0], digests[1]);
+    assert!(
+        digests.iter().all(|d| d.starts_with("sha256:")),
+        "{digests:?}"
+    );
+    assert!(
+        bed.containers("mpf-ctr-profile").is_empty(),
+        "removed at the end"
+    );
+}
+
+/// An image may name only the profile's variable, and each of its values must make an image:
+/// refused at load with the cluster file's line, exit 2, nothing started.
+#[test]
+fn an_image_naming_another_variable_is_refused_at_load() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cluster = write(
+        tmp.path(),
+        "cluster.yaml",
+        "machines:\n  - hostname: c1\n    container: {image: \"localhost/b:{{ tag }}\"}\n    role: box\n",
+    );
+    let cases = [
+        (
+            "  tag: ['1', '2']\n",
+            "which is not the experiment's profile variable",
+        ),
+        (
+            "  other: {values: [a], switch: []}\n",
+            "which is not a variable of the experiment",
+        ),
+        (
+            "  tag: {values: ['1', 'a b'], switch: []}\n",
+            "variable 'tag' = 'a b': container image 'localhost/b:a b' is not an image reference",
+        ),
+    ];
+    for (vars, what) in cases {
+        let exp = write(
+            tmp.path(),
+            "e.yaml",
+            &format!(
+                "name: bad\nvariables:\n{vars}steps:\n  - {{name: s, role: box, run: 'true'}}\n"
+            ),
+        );
+        let err = exits(
+            mpf_in(tmp.path())
+                .args(["run", "-c"])
+                .arg(&cluster)
+                .arg(&exp),
+            2,
+        );
+        assert!(
+            err.contains("cluster.yaml:3:") && err.contains(what),
+            "{vars}: {err}"
+        );
+    }
+}
