@@ -895,6 +895,8 @@ pub fn check_machines(exp: &Experiment, cluster: Option<&Cluster>) -> Result<Str
             let started = std::time::Instant::now();
             let results = rt.block_on(async {
                 let set = new_id("check", std::time::SystemTime::now());
+                // A container whose image names the profile's variable: the first block's.
+                let c = &crate::runner::profile::first_images(c, exp);
                 let transports = crate::machines::connect_all(c, &set).await;
                 let probes = transports.into_iter().map(|t| async move {
                     // Each connection is closed after all probes (closing blocks).

@@ -665,3 +665,51 @@ fn an_image_naming_another_variable_is_refused_at_load() {
         );
     }
 }
+
+/// A block whose image cannot start fails that block's runs with the engine's message, as a
+/// failed switch does; the next block's image starts and its runs are ok.
+#[test]
+fn a_block_whose_image_cannot_start_fails_only_its_runs() {
+    let Some(mut bed) = PodmanBed::new("a_block_whose_image_cannot_start_fails_only_its_runs")
+    else {
+        return;
+    };
+    bed.image("mpf-test-blockfail:1", "first");
+    bed.image("mpf-test-blockfail:2", "second");
+    let cluster = bed.cluster("cluster.yaml", "localhost/mpf-test-blockfail:{{ tag }}");
+    let exp = write(
+        bed.path(),
+        "e.yaml",
+        "name: ctr-blockfail\nruns: 1\norder: sequential\nvariables:\n  tag: {values: ['1', '404', '2'], switch: []}\nsteps:\n  - name: s\n    role: box\n    run: echo \"v=1 $(cat /etc/mpf-image)\"\n    results: {v: 'v=(\\d+)'}\n",
+    );
+    let out = bed
+        .mpf()
+        .args(["run", "-c"])
+        .arg(&cluster)
+        .arg(&exp)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let set = only_set(bed.path());
+    let records = journal(&set);
+    let status: Vec<_> = records
+        .iter()
+        .map(|r| r["status"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(status, ["ok", "failed", "ok"], "{records:?}");
+    let failed = records[1].to_string();
+    assert!(
+        failed.contains("from image localhost/mpf-test-blockfail:404"),
+        "{failed}"
+    );
+    for (run, marker) in [(0, "first"), (2, "second")] {
+        let text = std::fs::read_to_string(set.join(format!("runs/{run:04}/box/s.out"))).unwrap();
+        assert_eq!(text, format!("v=1 {marker}\n"));
+    }
+    assert!(bed.containers("mpf-ctr-blockfail").is_empty());
+}
