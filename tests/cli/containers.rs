@@ -492,6 +492,48 @@ fn a_container_on_a_machine_reached_over_ssh() {
     wait_until(Duration::from_secs(30), "no container left", || {
         bed.containers("mpf-ctr-remote-kill").is_empty()
     });
+
+    // A profile of images on the remote engine: the container is started again there from
+    // each block's image over the same ssh connection.
+    bed.image("mpf-test-remote:2", "image-remote-2");
+    let per_block = write(
+        bed.path(),
+        "cluster-images.yaml",
+        &format!(
+            "machines:\n  - hostname: {ip}\n{keys}    role: host\n  - hostname: c1\n    container: {{image: \"localhost/mpf-test-remote:{{{{ tag }}}}\", host: {ip}}}\n    role: box\n"
+        ),
+    );
+    let images = write(
+        bed.path(),
+        "images.yaml",
+        "name: ctr-remote-images\nruns: 1\norder: sequential\nvariables:\n  tag: {values: ['1', '2'], switch: []}\nsteps:\n  - {name: look, role: box, run: 'cat /etc/mpf-image'}\n",
+    );
+    let results = bed.path().join("results-images");
+    let out = bed
+        .mpf()
+        .env_remove("CONTAINERS_CONF")
+        .env("MPF_RESULTS", &results)
+        .args(["run", "-c"])
+        .arg(&per_block)
+        .arg(&images)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let set = std::fs::read_dir(&results)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.join("manifest.json").exists())
+        .unwrap();
+    for (run, marker) in [(0, "image-remote\n"), (1, "image-remote-2\n")] {
+        let text = std::fs::read_to_string(set.join(format!("runs/{run:04}/box/look.out")));
+        assert_eq!(text.unwrap_or_default(), marker, "run {run}");
+    }
+    assert!(bed.containers("mpf-ctr-remote-images").is_empty());
 }
 
 /// Mounts this machine's cgroup hierarchies in the mount namespace of process `pid` (a
@@ -712,4 +754,47 @@ fn a_block_whose_image_cannot_start_fails_only_its_runs() {
         assert_eq!(text, format!("v=1 {marker}\n"));
     }
     assert!(bed.containers("mpf-ctr-blockfail").is_empty());
+}
+
+/// SIGKILL of mpf in the second block of a profile of images: the container of that block is
+/// the only one (the first was removed at the switch), and its watcher removes it.
+#[test]
+fn sigkill_in_a_later_block_leaves_no_container() {
+    let Some(mut bed) = PodmanBed::new("sigkill_in_a_later_block_leaves_no_container") else {
+        return;
+    };
+    bed.image("mpf-test-killswitch:1", "first");
+    bed.image("mpf-test-killswitch:2", "second");
+    let cluster = bed.cluster("cluster.yaml", "localhost/mpf-test-killswitch:{{ tag }}");
+    let exp = write(
+        bed.path(),
+        "e.yaml",
+        "name: ctr-killswitch\nruns: 1\norder: sequential\nvariables:\n  tag: {values: ['1', '2'], switch: []}\nsteps:\n  - name: s\n    role: box\n    run: if [ \"$(cat /etc/mpf-image)\" = second ]; then touch /tmp/started; sleep 300; fi\n",
+    );
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("mpf"))
+        .current_dir(bed.path())
+        .env("MPF_RESULTS", bed.path().join("results"))
+        .env("CONTAINERS_CONF", &bed.conf)
+        .args(["run", "-c"])
+        .arg(&cluster)
+        .arg(&exp)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until(
+        Duration::from_secs(60),
+        "the second block's step started",
+        || {
+            bed.containers("mpf-ctr-killswitch")
+                .first()
+                .is_some_and(|name| bed.started(name))
+        },
+    );
+    assert_eq!(bed.containers("mpf-ctr-killswitch").len(), 1);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    wait_until(Duration::from_secs(30), "no container left", || {
+        bed.containers("mpf-ctr-killswitch").is_empty()
+    });
 }
