@@ -520,14 +520,15 @@ impl Ssh {
             drop(old.helper.stdin.take());
             let deadline = Instant::now() + Duration::from_secs(5);
             while matches!(old.helper.child.try_wait(), Ok(None)) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(5));
+                tokio::time::sleep(Duration::from_millis(5)).await;
             }
             let _ = old.helper.child.kill();
             let _ = old.helper.child.wait();
             master = old.master.take().filter(|_| self.has_master());
         }
+        // Other machines switch meanwhile: the removal waits on a thread of its own.
         if let Some(mut running) = self.container.lock().ok().and_then(|mut r| r.take()) {
-            running.remove();
+            let _ = tokio::task::spawn_blocking(move || running.remove()).await;
         }
         if let Ok(mut p) = self.private_roots.lock() {
             p.clear();
