@@ -54,11 +54,67 @@ pub fn options_name_the_host(options: &[String]) -> bool {
     })
 }
 
+/// The longest image reference accepted (registries cap a reference far below this).
+const MAX_IMAGE: usize = 1024;
+
+/// An image reference the engine takes as its image argument: not empty, not an option, one
+/// line of printable text without blanks.
+pub fn image_problem(image: &str) -> Option<String> {
+    let ok = !image.is_empty()
+        && image.len() <= MAX_IMAGE
+        && !image.starts_with('-')
+        && !image.chars().any(|c| c.is_control() || c.is_whitespace());
+    (!ok).then(|| {
+        format!(
+            "container image '{}' is not an image reference (such as localhost/bench:1 or docker.io/library/debian:12: no blanks, not starting with -, at most {MAX_IMAGE} characters)",
+            image.escape_debug()
+        )
+    })
+}
+
+/// An image that names one variable of the experiment, its profile's (SPEC §18.2): the text
+/// around one `{{ NAME }}`, without filters (`spec::container` reads it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageTemplate {
+    pub variable: String,
+    pub prefix: String,
+    pub suffix: String,
+}
+
+impl ImageTemplate {
+    /// The image for one value of the variable (a string or a number), checked like a
+    /// literal image.
+    pub fn render(&self, value: &serde_json::Value) -> std::result::Result<String, String> {
+        let word = match value {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Number(n) => n.to_string(),
+            other => {
+                return Err(format!(
+                    "variable '{}': the value {other} is not a string or a number, so not part of an image",
+                    self.variable
+                ))
+            }
+        };
+        let image = format!("{}{word}{}", self.prefix, self.suffix);
+        match image_problem(&image) {
+            None => Ok(image),
+            Some(m) => Err(format!(
+                "variable '{}' = '{}': {m}",
+                self.variable,
+                word.escape_debug()
+            )),
+        }
+    }
+}
+
 /// How a container machine's sessions are opened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerVia {
     pub engine: Engine,
+    /// The image to start (the first block's, when `template` names a variable).
     pub image: String,
+    /// The image per value of the profile's variable (SPEC §18.2).
+    pub template: Option<ImageTemplate>,
     /// The user's options of `<engine> run`, as written.
     pub options: Vec<String>,
     /// The container's name (`container_name`).
@@ -306,6 +362,7 @@ mod tests {
         ContainerVia {
             engine: Engine::Podman,
             image: "localhost/x:1".into(),
+            template: None,
             options: options.iter().map(|s| s.to_string()).collect(),
             name: container_name("exp-20261207T071758Z-ab12", "c1"),
             hostname: "c1".into(),

@@ -81,6 +81,17 @@ pub trait Transport: Send + Sync {
         Vec::new()
     }
 
+    /// A new block of the profile: `variable` is now `value`. A container machine whose image
+    /// names that variable is restarted from the image it renders (the old container removed
+    /// first) when that differs from the running one; nothing for other machines.
+    fn enter_value<'a>(
+        &'a self,
+        _variable: &'a str,
+        _value: &'a serde_json::Value,
+    ) -> BoxFut<'a, Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
+
     /// Closes the connection of a remote machine (its helper sweeps what is still registered,
     /// its master exits); nothing for the local machine. Idempotent, and done on drop too:
     /// `machines::disconnect_all` closes many machines at once.

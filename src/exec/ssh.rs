@@ -127,6 +127,9 @@ pub struct Ssh {
     slots: Mutex<Vec<Arc<Slot>>>,
     /// The container of `Via::Container`, once started.
     container: Mutex<Option<container::Running>>,
+    /// The image a templated container was switched to (`enter_value`), instead of the
+    /// `ContainerVia`'s.
+    image_now: Mutex<Option<String>>,
 }
 
 /// A started step, as `stop_group` needs it.
@@ -420,6 +423,7 @@ impl Ssh {
             ahead: Mutex::new(HashMap::new()),
             slots: Mutex::new(Vec::new()),
             container: Mutex::new(None),
+            image_now: Mutex::new(None),
         };
         let conn = ssh.open().await?;
         if let Ok(mut c) = ssh.conn.lock() {
@@ -464,11 +468,99 @@ impl Ssh {
         if self.container.lock().map(|r| r.is_some()).unwrap_or(true) {
             return Ok(());
         }
-        let running = container::start(c, &self.cfg.name, |argv| self.host_command(argv)).await?;
+        let mut c = c.as_ref().clone();
+        if let Some(image) = self.image_now.lock().ok().and_then(|i| i.clone()) {
+            c.image = image;
+        }
+        let running = container::start(&c, &self.cfg.name, |argv| self.host_command(argv)).await?;
         if let Ok(mut r) = self.container.lock() {
             *r = Some(running);
         }
         Ok(())
+    }
+
+    /// The image the container runs (or is to run).
+    fn image(&self, c: &ContainerVia) -> String {
+        self.image_now
+            .lock()
+            .ok()
+            .and_then(|i| i.clone())
+            .unwrap_or_else(|| c.image.clone())
+    }
+
+    /// For a container whose image names `variable`: when `value` renders another image than
+    /// the running one, ends the sessions in the container, removes it and starts one from
+    /// the new image with a new helper (a remote engine's master stays). What the old
+    /// container held (run directories made ahead, private roots) is forgotten.
+    async fn switch_image(&self, variable: &str, value: &serde_json::Value) -> Result<()> {
+        let Via::Container(c) = &self.cfg.via else {
+            return Ok(());
+        };
+        let Some(t) = c.template.as_ref().filter(|t| t.variable == variable) else {
+            return Ok(());
+        };
+        let image = t.render(value).map_err(|e| {
+            Error::Runtime(format!("machine {}: container image: {e}", self.cfg.name))
+        })?;
+        let started = self.container.lock().map(|r| r.is_some()).unwrap_or(false);
+        if started && self.image(c) == image {
+            return Ok(());
+        }
+        let old = self.conn.lock().ok().and_then(|mut c| c.take());
+        for slot in self
+            .slots
+            .lock()
+            .map(|mut s| s.split_off(0))
+            .unwrap_or_default()
+        {
+            slot.close_stdin();
+        }
+        let mut master = None;
+        if let Some(mut old) = old {
+            drop(old.helper.stdin.take());
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while matches!(old.helper.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            let _ = old.helper.child.kill();
+            let _ = old.helper.child.wait();
+            master = old.master.take().filter(|_| self.has_master());
+        }
+        // Other machines switch meanwhile: the removal waits on a thread of its own.
+        if let Some(mut running) = self.container.lock().ok().and_then(|mut r| r.take()) {
+            let _ = tokio::task::spawn_blocking(move || running.remove()).await;
+        }
+        if let Ok(mut p) = self.private_roots.lock() {
+            p.clear();
+        }
+        if let Ok(mut a) = self.ahead.lock() {
+            a.clear();
+        }
+        if let Ok(mut i) = self.image_now.lock() {
+            *i = Some(image);
+        }
+        let helper = match self.start_container().await {
+            Ok(()) => self.start_helper().await,
+            Err(e) => Err(e),
+        };
+        match helper {
+            Ok(helper) => {
+                if let Ok(mut c) = self.conn.lock() {
+                    *c = Some(Conn {
+                        master,
+                        helper,
+                        id: self.next_conn.fetch_add(1, Ordering::Relaxed),
+                    });
+                }
+                Ok(())
+            }
+            Err(e) => {
+                if let Some(m) = master.as_mut() {
+                    self.exit_master(m);
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Starts the ControlMaster and waits for its socket.
@@ -1068,6 +1160,14 @@ impl Transport for Ssh {
         self.close();
     }
 
+    fn enter_value<'a>(
+        &'a self,
+        variable: &'a str,
+        value: &'a serde_json::Value,
+    ) -> BoxFut<'a, Result<()>> {
+        Box::pin(self.switch_image(variable, value))
+    }
+
     fn allocation_ended(&self) -> Option<String> {
         match &self.cfg.via {
             Via::Srun { job } => srun::job_ended(job),
@@ -1087,7 +1187,7 @@ impl Transport for Ssh {
             .unwrap_or_default();
         vec![
             ("container.engine".into(), c.engine.program().into()),
-            ("container.image".into(), c.image.clone()),
+            ("container.image".into(), self.image(c)),
             ("container.digest".into(), digest),
         ]
     }

@@ -138,6 +138,33 @@ impl Machines {
         Machines::bind(cluster, ts)
     }
 
+    /// A new block of the profile: each machine (once) enters `variable = value`
+    /// (`Transport::enter_value`: a container whose image names it switches images), at most
+    /// `fanout` at once. The machines' errors, folded.
+    pub async fn enter_value(&self, variable: &str, value: &Value) -> Result<()> {
+        let mut unique: Vec<&Arc<dyn Transport>> = Vec::new();
+        for t in self.roles.values().flatten().map(|b| &b.transport) {
+            if !unique.iter().any(|u| Arc::ptr_eq(u, t)) {
+                unique.push(t);
+            }
+        }
+        let futs: Vec<_> = unique
+            .iter()
+            .map(|t| t.enter_value(variable, value))
+            .collect();
+        let failures: Vec<MachineError> = Fanout::new(self.fanout)
+            .all(futs)
+            .await
+            .into_iter()
+            .zip(&unique)
+            .filter_map(|(r, t)| r.err().map(|e| MachineError::new(t.name(), e.to_string())))
+            .collect();
+        match failures.is_empty() {
+            true => Ok(()),
+            false => Err(crate::error::Error::Runtime(fold_lines(&failures))),
+        }
+    }
+
     /// Binds every role of the cluster to its machine's transport.
     pub fn bind(cluster: &Cluster, transports: Vec<Arc<dyn Transport>>) -> Result<Machines> {
         let mut roles: BTreeMap<String, Vec<RoleBinding>> = BTreeMap::new();
@@ -422,6 +449,7 @@ fn container_config(
         via: Via::Container(Box::new(ContainerVia {
             engine: c.engine,
             image: c.image.clone(),
+            template: c.template.clone(),
             options: c.options.clone(),
             name: container_name(set, &m.hostname),
             hostname: m.hostname.clone(),

@@ -2,7 +2,7 @@
 //! switch the machines to the block's value and the machines' facts are gathered again; after
 //! it (also after an interruption) its `revert` entries switch them back. `enter_block` and
 //! `leave_block` are the hook: anything that must change per value of a variable (a
-//! container's image) can run there.
+//! container's image: `Machines::enter_value`) runs there.
 
 use serde_json::{Map, Value};
 
@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::machines::Machines;
 use crate::plan::Plan;
 use crate::runner::events::{Control, Event, Phase};
-use crate::spec::{Experiment, SetupStep, Tpl};
+use crate::spec::{Cluster, Experiment, SetupStep, Tpl};
 use crate::store::writer::SetWriter;
 use crate::store::{now_rfc3339, BlockInfo};
 
@@ -45,6 +45,21 @@ pub fn blocks(exp: &Experiment) -> Vec<Block> {
             of,
         })
         .collect()
+}
+
+/// The cluster with each container image that names the profile's variable rendered for the
+/// first block: the containers start from it, and `enter_block` switches them.
+pub fn first_images(cluster: &Cluster, exp: &Experiment) -> Cluster {
+    let mut cluster = cluster.clone();
+    let first = blocks(exp).into_iter().next();
+    for m in &mut cluster.machines {
+        if let (Some(c), Some(b)) = (m.container.as_mut(), &first) {
+            if let Some(Ok(image)) = c.template.as_ref().map(|t| t.render(&b.value)) {
+                c.image = image;
+            }
+        }
+    }
+    cluster
 }
 
 /// Whether `point` of `plan` belongs to `block` (of the experiment's profile).
@@ -123,7 +138,12 @@ pub async fn enter_block(
         number: block.number,
         of: block.of,
     });
-    let switched = run_phase(exp, machines, writer, control, block, Phase::Switch).await;
+    // A container whose image names the variable is restarted from its image first: the
+    // switch's entries then run in the new container.
+    let switched = match machines.enter_value(name, &block.value).await {
+        Ok(()) => run_phase(exp, machines, writer, control, block, Phase::Switch).await,
+        Err(e) => Err(e),
+    };
     let (error, interrupted) = match switched {
         Ok(()) => (None, false),
         Err(Error::Interrupted) => (Some("interrupted while switching".to_string()), true),

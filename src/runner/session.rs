@@ -607,7 +607,10 @@ impl Prepared {
     /// The machines to run on: the cluster's (connected) or this one for every role.
     pub fn machines(&self) -> Result<Machines> {
         match &self.cluster {
-            Some(c) => Machines::from_cluster(c, &self.id),
+            Some(c) => Machines::from_cluster(
+                &crate::runner::profile::first_images(c, &self.exp),
+                &self.id,
+            ),
             None => Machines::local(&self.exp),
         }
     }
@@ -840,6 +843,8 @@ pub fn check_machines(exp: &Experiment, cluster: Option<&Cluster>) -> Result<Str
             let started = std::time::Instant::now();
             let results = rt.block_on(async {
                 let set = new_id("check", std::time::SystemTime::now());
+                // A container whose image names the profile's variable: the first block's.
+                let c = &crate::runner::profile::first_images(c, exp);
                 let transports = crate::machines::connect_all(c, &set).await;
                 let probes = transports.into_iter().map(|t| async move {
                     // Each connection is closed after all probes (closing blocks).

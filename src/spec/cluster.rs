@@ -720,6 +720,7 @@ impl Cluster {
     /// experiment that uses them, then checks its templates against the cluster's roles.
     /// `local` (steps without a role) is always bound to the machine mpf runs on.
     pub fn check_experiment(&self, exp: &Experiment) -> Result<()> {
+        super::container::check_images(self, exp)?;
         if self
             .hosts
             .as_ref()

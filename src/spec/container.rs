@@ -11,7 +11,7 @@ use serde_saphyr::Spanned;
 use super::de::{pos, shown};
 use crate::error::{Error, Result};
 
-pub use crate::exec::container::{options_name_the_host, Engine};
+pub use crate::exec::container::{image_problem, options_name_the_host, Engine, ImageTemplate};
 
 /// Where the engine runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,10 +32,54 @@ pub enum ContainerHost {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Container {
     pub engine: Engine,
+    /// The image; with `template`, as written until the session renders the profile's first
+    /// block's (`ImageTemplate::render`).
     pub image: String,
+    /// `image:` naming a variable (`"{{ image }}"`, `localhost/bench:{{ tag }}`).
+    pub template: Option<ImageTemplate>,
+    /// Where `image:` is in the cluster file (line, column).
+    pub image_at: (u64, u64),
     /// Arguments of `<engine> run` before the image, as written.
     pub options: Vec<String>,
     pub host: ContainerHost,
+}
+
+/// `text` as a template: `None` when it holds no `{{`; an error when it is not one
+/// `{{ NAME }}` in an image reference.
+fn parse_template(text: &str) -> Option<std::result::Result<ImageTemplate, String>> {
+    let open = text.find("{{")?;
+    let bad = || {
+        format!(
+            "container image '{}' is not an image nor one variable in an image (such as \"{{{{ image }}}}\" or localhost/bench:{{{{ tag }}}}: one {{{{ NAME }}}}, no filters)",
+            shown(text)
+        )
+    };
+    let Some(close) = text[open..].find("}}").map(|c| open + c) else {
+        return Some(Err(bad()));
+    };
+    let name = text[open + 2..close].trim();
+    let (prefix, suffix) = (&text[..open], &text[close + 2..]);
+    let ident = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let rest = format!("{prefix}{suffix}");
+    if !ident
+        || ["{{", "}}", "{%", "%}", "{#"]
+            .iter()
+            .any(|m| rest.contains(m))
+    {
+        return Some(Err(bad()));
+    }
+    if let Some(m) = image_problem(&format!("{prefix}x{suffix}")) {
+        return Some(Err(m));
+    }
+    Some(Ok(ImageTemplate {
+        variable: name.to_string(),
+        prefix: prefix.to_string(),
+        suffix: suffix.to_string(),
+    }))
 }
 
 /// `container:` as written.
@@ -49,26 +93,9 @@ pub(super) struct RawContainer {
     host: Option<Spanned<String>>,
 }
 
-/// The longest image reference accepted (registries cap a reference far below this).
-const MAX_IMAGE: usize = 1024;
 /// The most options, and the longest one.
 const MAX_OPTIONS: usize = 256;
 const MAX_OPTION: usize = 4096;
-
-/// An image reference the engine takes as its image argument: not empty, not an option, one
-/// line of printable text without blanks.
-fn image_problem(image: &str) -> Option<String> {
-    let ok = !image.is_empty()
-        && image.len() <= MAX_IMAGE
-        && !image.starts_with('-')
-        && !image.chars().any(|c| c.is_control() || c.is_whitespace());
-    (!ok).then(|| {
-        format!(
-            "container image '{}' is not an image reference (such as localhost/bench:1 or docker.io/library/debian:12: no blanks, not starting with -, at most {MAX_IMAGE} characters)",
-            shown(image)
-        )
-    })
-}
 
 /// An option is one argument of the engine's command line: any text but a control character
 /// (a newline or NUL would cut it on the way to a remote engine).
@@ -82,6 +109,39 @@ fn option_problem(option: &str) -> Option<String> {
             shown(option)
         )
     })
+}
+
+/// Refuses a container image that names a variable other than the experiment's profile
+/// variable (the one with `switch:`), or one of whose values does not make an image, at the
+/// image's line in the cluster file.
+pub fn check_images(cluster: &crate::spec::Cluster, exp: &crate::spec::Experiment) -> Result<()> {
+    let profile = exp.profile.as_ref().map(|p| &exp.variables[p.variable]);
+    for m in &cluster.machines {
+        let Some((t, (line, column))) = m
+            .container
+            .as_ref()
+            .and_then(|c| c.template.as_ref().map(|t| (t, c.image_at)))
+        else {
+            continue;
+        };
+        let err = |m: String| Error::input(&cluster.path, line, column, m);
+        let Some(var) = profile.filter(|v| v.name == t.variable) else {
+            let why = match exp.variables.iter().any(|v| v.name == t.variable) {
+                true => "is not the experiment's profile variable",
+                false => "is not a variable of the experiment",
+            };
+            return Err(err(format!(
+                "machine {}: the container image names variable '{}', which {why}: an image may name only the variable with switch: (switch: [] when the image is all that changes with it)",
+                m.hostname,
+                shown(&t.variable)
+            )));
+        };
+        for value in &var.values {
+            t.render(value)
+                .map_err(|e| err(format!("machine {}: {e}", m.hostname)))?;
+        }
+    }
+    Ok(())
 }
 
 impl RawContainer {
@@ -109,10 +169,18 @@ impl RawContainer {
                 }
             },
         };
+        let mut template = None;
         let image = match &self.image {
-            Some(i) => match image_problem(&i.value) {
-                None => i.value.clone(),
-                Some(m) => return Err(err(pos(i), m)),
+            Some(i) => match parse_template(&i.value) {
+                Some(Ok(t)) => {
+                    template = Some(t);
+                    i.value.clone()
+                }
+                Some(Err(m)) => return Err(err(pos(i), m)),
+                None => match image_problem(&i.value) {
+                    None => i.value.clone(),
+                    Some(m) => return Err(err(pos(i), m)),
+                },
             },
             None => {
                 return Err(err(
@@ -137,6 +205,8 @@ impl RawContainer {
         Ok(Container {
             engine,
             image,
+            template,
+            image_at: self.image.as_ref().map_or(at, pos),
             options,
             host: ContainerHost::Local,
         })
@@ -246,6 +316,41 @@ mod tests {
     }
 
     #[test]
+    fn an_image_may_name_one_variable_and_renders_like_a_literal() {
+        let t = parse_template;
+        assert!(t("localhost/b:1").is_none());
+        let whole = t("{{ image }}").unwrap().unwrap();
+        assert_eq!(whole.variable, "image");
+        assert_eq!(
+            whole.render(&serde_json::json!("localhost/b:2")).unwrap(),
+            "localhost/b:2"
+        );
+        let tag = t("localhost/b:{{tag}}-x").unwrap().unwrap();
+        assert_eq!(
+            tag.render(&serde_json::json!(7)).unwrap(),
+            "localhost/b:7-x"
+        );
+        for bad in [
+            serde_json::json!("a b"),
+            serde_json::json!(true),
+            serde_json::json!(["x"]),
+        ] {
+            assert!(tag.render(&bad).is_err(), "{bad}");
+        }
+        assert!(whole.render(&serde_json::json!("-v")).is_err());
+        for bad in [
+            "{{ a }}{{ b }}",
+            "{{ a | upper }}",
+            "{{ a",
+            "{{ 1a }}",
+            "{% if a %}x{% endif %}{{ a }}",
+            "a b{{ x }}",
+        ] {
+            assert!(matches!(t(bad), Some(Err(_))), "{bad}");
+        }
+    }
+
+    #[test]
     fn images_and_options_are_words_not_shell_text() {
         assert!(image_problem("localhost/mpf-test:1").is_none());
         assert!(image_problem("docker.io/library/debian@sha256:0123abc").is_none());
@@ -255,5 +360,6 @@ mod tests {
         assert!(option_problem("--env=A=b c; $(id)").is_none());
         assert!(option_problem("a\nb").is_some());
         assert!(option_problem(&"x".repeat(MAX_OPTION + 1)).is_some());
+        assert!(image_problem(&"x".repeat(1025)).is_some());
     }
 }

@@ -47,9 +47,6 @@ pub(super) fn profile(cx: &Ctx, raw: &RawVariables, exp: &Experiment) -> Result<
                 ));
             }
         }
-        if switch.value.is_empty() {
-            return Err(cx.err(switch, format!("variable '{n}': switch: has no entries")));
-        }
         let mut used: Vec<String> = exp.possible_roles();
         if !used.iter().any(|r| r == DEFAULT_ROLE) {
             used.push(DEFAULT_ROLE.to_string());

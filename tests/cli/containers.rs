@@ -492,6 +492,48 @@ fn a_container_on_a_machine_reached_over_ssh() {
     wait_until(Duration::from_secs(30), "no container left", || {
         bed.containers("mpf-ctr-remote-kill").is_empty()
     });
+
+    // A profile of images on the remote engine: the container is started again there from
+    // each block's image over the same ssh connection.
+    bed.image("mpf-test-remote:2", "image-remote-2");
+    let per_block = write(
+        bed.path(),
+        "cluster-images.yaml",
+        &format!(
+            "machines:\n  - hostname: {ip}\n{keys}    role: host\n  - hostname: c1\n    container: {{image: \"localhost/mpf-test-remote:{{{{ tag }}}}\", host: {ip}}}\n    role: box\n"
+        ),
+    );
+    let images = write(
+        bed.path(),
+        "images.yaml",
+        "name: ctr-remote-images\nruns: 1\norder: sequential\nvariables:\n  tag: {values: ['1', '2'], switch: []}\nsteps:\n  - {name: look, role: box, run: 'cat /etc/mpf-image'}\n",
+    );
+    let results = bed.path().join("results-images");
+    let out = bed
+        .mpf()
+        .env_remove("CONTAINERS_CONF")
+        .env("MPF_RESULTS", &results)
+        .args(["run", "-c"])
+        .arg(&per_block)
+        .arg(&images)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let set = std::fs::read_dir(&results)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.join("manifest.json").exists())
+        .unwrap();
+    for (run, marker) in [(0, "image-remote\n"), (1, "image-remote-2\n")] {
+        let text = std::fs::read_to_string(set.join(format!("runs/{run:04}/box/look.out")));
+        assert_eq!(text.unwrap_or_default(), marker, "run {run}");
+    }
+    assert!(bed.containers("mpf-ctr-remote-images").is_empty());
 }
 
 /// Mounts this machine's cgroup hierarchies in the mount namespace of process `pid` (a
@@ -548,4 +590,211 @@ fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
         assert!(start.elapsed() < limit, "not within {limit:?}: {what}");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// A profile over two images (SPEC §18.2): `container: {image: "{{ image }}"}` with
+/// `switch: []`. Each block's runs see their image's file, each block's facts carry its
+/// image's digest, and no container is left at the end.
+#[test]
+fn a_profile_of_images_switches_the_container_per_block() {
+    let Some(mut bed) = PodmanBed::new("a_profile_of_images_switches_the_container_per_block")
+    else {
+        return;
+    };
+    let one = bed.image("mpf-test-profile:1", "marker-one");
+    let two = bed.image("mpf-test-profile:2", "marker-two");
+    let cluster = bed.cluster("cluster.yaml", "{{ image }}");
+    let exp = write(
+        bed.path(),
+        "e.yaml",
+        &format!("name: ctr-profile\nruns: 2\nvariables:\n  image:\n    values: ['{one}', '{two}']\n    switch: []\n  n: [1, 2]\nsteps:\n  - name: look\n    role: box\n    run: echo \"image={{{{ image }}}} marker=$(cat /etc/mpf-image) n={{{{ n }}}}\"\n    results:\n      got: 'n=(\\d+)'\n"),
+    );
+    let out = bed
+        .mpf()
+        .args(["run", "-c"])
+        .arg(&cluster)
+        .arg(&exp)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let set = only_set(bed.path());
+    let records = journal(&set);
+    let ok: Vec<_> = records.iter().filter(|r| r["status"] == "ok").collect();
+    assert_eq!(ok.len(), 8, "{records:?}");
+    let mut seen = std::collections::BTreeSet::new();
+    for run in 0..8 {
+        let stdout =
+            std::fs::read_to_string(set.join(format!("runs/{run:04}/box/look.out"))).unwrap();
+        let line = stdout.lines().next().unwrap_or_default().to_string();
+        let good = [(&one, "marker-one"), (&two, "marker-two")]
+            .iter()
+            .any(|(image, marker)| line.starts_with(&format!("image={image} marker={marker} ")));
+        assert!(good, "run {run}: {line}");
+        seen.insert(line.split(' ').nth(1).unwrap_or_default().to_string());
+    }
+    assert_eq!(seen.len(), 2, "both images ran: {seen:?}");
+    let digest = |image: &str| bed.says(&["image", "inspect", "--format", "{{.Digest}}", image]);
+    let m = manifest(&set);
+    let blocks = m["blocks"].as_array().unwrap();
+    assert_eq!(blocks.len(), 2, "{blocks:?}");
+    let mut digests = Vec::new();
+    for b in blocks {
+        let image = b["value"].as_str().unwrap();
+        let c1 = b["facts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["name"] == "c1")
+            .unwrap();
+        assert_eq!(c1["settings"]["container.image"], image);
+        assert_eq!(c1["settings"]["container.digest"], digest(image).as_str());
+        digests.push(digest(image));
+    }
+    assert_ne!(digests[0], digests[1]);
+    assert!(
+        digests.iter().all(|d| d.starts_with("sha256:")),
+        "{digests:?}"
+    );
+    assert!(
+        bed.containers("mpf-ctr-profile").is_empty(),
+        "removed at the end"
+    );
+}
+
+/// An image may name only the profile's variable, and each of its values must make an image:
+/// refused at load with the cluster file's line, exit 2, nothing started.
+#[test]
+fn an_image_naming_another_variable_is_refused_at_load() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cluster = write(
+        tmp.path(),
+        "cluster.yaml",
+        "machines:\n  - hostname: c1\n    container: {image: \"localhost/b:{{ tag }}\"}\n    role: box\n",
+    );
+    let cases = [
+        (
+            "  tag: ['1', '2']\n",
+            "which is not the experiment's profile variable",
+        ),
+        (
+            "  other: {values: [a], switch: []}\n",
+            "which is not a variable of the experiment",
+        ),
+        (
+            "  tag: {values: ['1', 'a b'], switch: []}\n",
+            "variable 'tag' = 'a b': container image 'localhost/b:a b' is not an image reference",
+        ),
+    ];
+    for (vars, what) in cases {
+        let exp = write(
+            tmp.path(),
+            "e.yaml",
+            &format!(
+                "name: bad\nvariables:\n{vars}steps:\n  - {{name: s, role: box, run: 'true'}}\n"
+            ),
+        );
+        let err = exits(
+            mpf_in(tmp.path())
+                .args(["run", "-c"])
+                .arg(&cluster)
+                .arg(&exp),
+            2,
+        );
+        assert!(
+            err.contains("cluster.yaml:3:") && err.contains(what),
+            "{vars}: {err}"
+        );
+    }
+}
+
+/// A block whose image cannot start fails that block's runs with the engine's message, as a
+/// failed switch does; the next block's image starts and its runs are ok.
+#[test]
+fn a_block_whose_image_cannot_start_fails_only_its_runs() {
+    let Some(mut bed) = PodmanBed::new("a_block_whose_image_cannot_start_fails_only_its_runs")
+    else {
+        return;
+    };
+    bed.image("mpf-test-blockfail:1", "first");
+    bed.image("mpf-test-blockfail:2", "second");
+    let cluster = bed.cluster("cluster.yaml", "localhost/mpf-test-blockfail:{{ tag }}");
+    let exp = write(
+        bed.path(),
+        "e.yaml",
+        "name: ctr-blockfail\nruns: 1\norder: sequential\nvariables:\n  tag: {values: ['1', '404', '2'], switch: []}\nsteps:\n  - name: s\n    role: box\n    run: echo \"v=1 $(cat /etc/mpf-image)\"\n    results: {v: 'v=(\\d+)'}\n",
+    );
+    let out = bed
+        .mpf()
+        .args(["run", "-c"])
+        .arg(&cluster)
+        .arg(&exp)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let set = only_set(bed.path());
+    let records = journal(&set);
+    let status: Vec<_> = records
+        .iter()
+        .map(|r| r["status"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(status, ["ok", "failed", "ok"], "{records:?}");
+    let failed = records[1].to_string();
+    assert!(
+        failed.contains("from image localhost/mpf-test-blockfail:404"),
+        "{failed}"
+    );
+    for (run, marker) in [(0, "first"), (2, "second")] {
+        let text = std::fs::read_to_string(set.join(format!("runs/{run:04}/box/s.out"))).unwrap();
+        assert_eq!(text, format!("v=1 {marker}\n"));
+    }
+    assert!(bed.containers("mpf-ctr-blockfail").is_empty());
+}
+
+/// SIGKILL of mpf in the second block of a profile of images: the container of that block is
+/// the only one (the first was removed at the switch), and its watcher removes it.
+#[test]
+fn sigkill_in_a_later_block_leaves_no_container() {
+    let Some(mut bed) = PodmanBed::new("sigkill_in_a_later_block_leaves_no_container") else {
+        return;
+    };
+    bed.image("mpf-test-killswitch:1", "first");
+    bed.image("mpf-test-killswitch:2", "second");
+    let cluster = bed.cluster("cluster.yaml", "localhost/mpf-test-killswitch:{{ tag }}");
+    let exp = write(
+        bed.path(),
+        "e.yaml",
+        "name: ctr-killswitch\nruns: 1\norder: sequential\nvariables:\n  tag: {values: ['1', '2'], switch: []}\nsteps:\n  - name: s\n    role: box\n    run: if [ \"$(cat /etc/mpf-image)\" = second ]; then touch /tmp/started; sleep 300; fi\n",
+    );
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("mpf"))
+        .current_dir(bed.path())
+        .env("MPF_RESULTS", bed.path().join("results"))
+        .env("CONTAINERS_CONF", &bed.conf)
+        .args(["run", "-c"])
+        .arg(&cluster)
+        .arg(&exp)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until(
+        Duration::from_secs(60),
+        "the second block's step started",
+        || {
+            bed.containers("mpf-ctr-killswitch")
+                .first()
+                .is_some_and(|name| bed.started(name))
+        },
+    );
+    assert_eq!(bed.containers("mpf-ctr-killswitch").len(), 1);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    wait_until(Duration::from_secs(30), "no container left", || {
+        bed.containers("mpf-ctr-killswitch").is_empty()
+    });
 }
