@@ -79,7 +79,12 @@ pub fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
 
 /// The one result set under `dir/results`.
 pub fn only_set(dir: &Path) -> std::path::PathBuf {
-    let sets: Vec<_> = std::fs::read_dir(dir.join("results"))
+    only_set_in(&dir.join("results"))
+}
+
+/// The one result set in the results directory `results`.
+pub fn only_set_in(results: &Path) -> std::path::PathBuf {
+    let sets: Vec<_> = std::fs::read_dir(results)
         .unwrap()
         .flatten()
         .map(|e| e.path())

@@ -264,13 +264,7 @@ fn compare_shows_an_image_change() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let set = std::fs::read_dir(&results)
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .find(|p| p.join("manifest.json").exists())
-            .unwrap();
-        sets.push(set);
+        sets.push(crate::common::only_set_in(&results));
     }
     let out = bed.mpf().arg("compare").args(&sets).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -523,12 +517,7 @@ fn a_container_on_a_machine_reached_over_ssh() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let set = std::fs::read_dir(&results)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.join("manifest.json").exists())
-        .unwrap();
+    let set = crate::common::only_set_in(&results);
     for (run, marker) in [(0, "image-remote\n"), (1, "image-remote-2\n")] {
         let text = std::fs::read_to_string(set.join(format!("runs/{run:04}/box/look.out")));
         assert_eq!(text.unwrap_or_default(), marker, "run {run}");
