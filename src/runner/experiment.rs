@@ -453,7 +453,7 @@ pub async fn run_experiment(
     gather_facts(machines, writer).await?;
     // Results first seen in runs that a lost manifest write (a kill) never described.
     if !writer.kept().is_empty() {
-        let journal = writer.dir().join("journal.jsonl");
+        let journal = writer.dir().join(crate::store::layout::JOURNAL);
         let infos = &mut writer.manifest.results;
         crate::store::resultset::for_each_record(&journal, |r| {
             add_result_infos(exp, infos, &r.results);
@@ -474,7 +474,7 @@ pub async fn run_experiment(
         deadline: opts.deadline.clone(),
         estimates: match opts.deadline {
             Some(_) => crate::runner::deadline::Estimates::from_journal(
-                &writer.dir().join("journal.jsonl"),
+                &writer.dir().join(crate::store::layout::JOURNAL),
             )?,
             None => Default::default(),
         },
