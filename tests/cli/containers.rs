@@ -69,6 +69,30 @@ impl PodmanBed {
         c
     }
 
+    /// `mpf run -c CLUSTER EXP` in the background, to be killed.
+    fn spawn_run(&self, cluster: &Path, exp: &Path) -> std::process::Child {
+        StdCommand::new(assert_cmd::cargo::cargo_bin("mpf"))
+            .current_dir(self.path())
+            .env("MPF_RESULTS", self.path().join("results"))
+            .env("CONTAINERS_CONF", &self.conf)
+            .args(["run", "-c"])
+            .arg(cluster)
+            .arg(exp)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
+    /// SIGKILL of `mpf`, then no container named `prefix...` may be left (the watcher's work).
+    fn kill_and_expect_no_container(&self, mut mpf: std::process::Child, prefix: &str) {
+        mpf.kill().unwrap();
+        mpf.wait().unwrap();
+        wait_until(Duration::from_secs(30), "no container left", || {
+            self.containers(prefix).is_empty()
+        });
+    }
+
     /// Builds `localhost/NAME` with `text` in its /etc/mpf-image, with the example's script.
     fn image(&mut self, name: &str, text: &str) -> String {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/container-image.sh");
@@ -210,27 +234,13 @@ fn sigkill_of_mpf_leaves_no_container() {
         "e.yaml",
         "name: ctr-kill\nruns: 1\nsteps:\n  - name: wait\n    role: box\n    run: touch /tmp/started; sleep 300\n",
     );
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("mpf"))
-        .current_dir(bed.path())
-        .env("MPF_RESULTS", bed.path().join("results"))
-        .env("CONTAINERS_CONF", &bed.conf)
-        .args(["run", "-c"])
-        .arg(&cluster)
-        .arg(&exp)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = bed.spawn_run(&cluster, &exp);
     wait_until(Duration::from_secs(60), "the step started", || {
         bed.containers("mpf-ctr-kill")
             .first()
             .is_some_and(|name| bed.started(name))
     });
-    child.kill().unwrap();
-    child.wait().unwrap();
-    wait_until(Duration::from_secs(30), "no container left", || {
-        bed.containers("mpf-ctr-kill").is_empty()
-    });
+    bed.kill_and_expect_no_container(child, "mpf-ctr-kill");
 }
 
 /// Two sets on two images: `mpf compare` names the image and its digest among the
@@ -760,17 +770,7 @@ fn sigkill_in_a_later_block_leaves_no_container() {
         "e.yaml",
         "name: ctr-killswitch\nruns: 1\norder: sequential\nvariables:\n  tag: {values: ['1', '2'], switch: []}\nsteps:\n  - name: s\n    role: box\n    run: if [ \"$(cat /etc/mpf-image)\" = second ]; then touch /tmp/started; sleep 300; fi\n",
     );
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("mpf"))
-        .current_dir(bed.path())
-        .env("MPF_RESULTS", bed.path().join("results"))
-        .env("CONTAINERS_CONF", &bed.conf)
-        .args(["run", "-c"])
-        .arg(&cluster)
-        .arg(&exp)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = bed.spawn_run(&cluster, &exp);
     wait_until(
         Duration::from_secs(60),
         "the second block's step started",
@@ -781,9 +781,5 @@ fn sigkill_in_a_later_block_leaves_no_container() {
         },
     );
     assert_eq!(bed.containers("mpf-ctr-killswitch").len(), 1);
-    child.kill().unwrap();
-    child.wait().unwrap();
-    wait_until(Duration::from_secs(30), "no container left", || {
-        bed.containers("mpf-ctr-killswitch").is_empty()
-    });
+    bed.kill_and_expect_no_container(child, "mpf-ctr-killswitch");
 }
