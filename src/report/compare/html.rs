@@ -118,13 +118,7 @@ pub fn render_with_figures(r: CompareReport, figures: &[Drawn]) -> String {
             "<h2>Base against new</h2>\n<p class=\"meta\">Each point of both sets, drawn as the sets' own graphs draw them.</p>"
         );
         for f in figures {
-            let _ = writeln!(
-                out,
-                "<figure class=\"compare-figure\" data-result=\"{0}\"><figcaption><b>{0}</b>: {1}</figcaption>\n{2}</figure>",
-                escape(&f.result),
-                escape(&f.caption),
-                svg_body(&f.svg)
-            );
+            figure(&mut out, "compare-figure", f);
         }
     }
     for (side, points) in [("base", &c.base_only), ("new", &c.new_only)] {
@@ -148,7 +142,19 @@ pub fn render_with_figures(r: CompareReport, figures: &[Drawn]) -> String {
 
 /// An SVG document as an element inside the page: without its XML declaration and namespace
 /// (HTML gives it; the page names no address), scaled to the page's width through its viewBox.
-pub(crate) fn svg_body(svg: &str) -> String {
+/// One drawn figure as inline SVG, under its result's name and caption (`class` tells the
+/// page's figures apart).
+pub(crate) fn figure(out: &mut String, class: &str, f: &Drawn) {
+    let _ = writeln!(
+        out,
+        "<figure class=\"{class}\" data-result=\"{0}\"><figcaption><b>{0}</b>: {1}</figcaption>\n{2}</figure>",
+        escape(&f.result),
+        escape(&f.caption),
+        svg_body(&f.svg)
+    );
+}
+
+fn svg_body(svg: &str) -> String {
     let start = svg.find("<svg").unwrap_or(0);
     let body = svg[start..].replacen(" xmlns=\"http://www.w3.org/2000/svg\"", "", 1);
     let body = body.as_str();

@@ -978,13 +978,7 @@ fn against_section(out: &mut String, base: &ResultSet, set: &ResultSet) {
         out.push_str("<p>No result of both sets to draw.</p>\n");
     }
     for f in &drawn {
-        let _ = writeln!(
-            out,
-            "<figure class=\"against\" data-result=\"{0}\"><figcaption><b>{0}</b>: {1}</figcaption>\n{2}</figure>",
-            esc(&f.result),
-            esc(&f.caption),
-            crate::report::compare::html::svg_body(&f.svg)
-        );
+        crate::report::compare::html::figure(out, "against", f);
     }
 }
 
