@@ -124,6 +124,50 @@ mod tests {
         assert!(!f.settings.contains_key("bad key"));
     }
 
+    fn tool(argv: &[&str]) -> Option<String> {
+        let out = std::process::Command::new(argv[0])
+            .args(&argv[1..])
+            .env_remove("OMP_NUM_THREADS")
+            .env_remove("OMP_THREAD_LIMIT")
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    /// The script reads files with builtins instead of starting tools: what it finds is
+    /// what the tools say (`uname -sr`, `nproc`, also under a narrower CPU affinity).
+    #[test]
+    fn the_builtins_agree_with_the_tools() {
+        let facts = |prefix: &[&str]| {
+            let mut argv = prefix.to_vec();
+            argv.extend(["sh", "-c", super::FACTS_SCRIPT]);
+            super::parse("here", vec![], &tool(&argv).unwrap())
+        };
+        let f = facts(&[]);
+        assert_eq!(f.kernel, tool(&["uname", "-sr"]).unwrap());
+        assert_eq!(f.cores.to_string(), tool(&["nproc"]).unwrap());
+        let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+        assert_eq!(f.hostname, hostname.trim());
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+        let kb = meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().strip_suffix(" kB"))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap();
+        assert_eq!(f.memory_bytes, kb * 1024);
+        assert!(["on", "off"].contains(&f.setting("swap")));
+        if let Ok(thp) = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled") {
+            let word = thp.split_once('[').and_then(|(_, r)| r.split_once(']'));
+            assert_eq!(f.setting("thp"), word.unwrap().0);
+        }
+        if tool(&["taskset", "-c", "0", "true"]).is_some() {
+            assert_eq!(facts(&["taskset", "-c", "0"]).cores, 1);
+        }
+    }
+
     #[test]
     fn the_script_runs_under_a_plain_posix_shell() {
         let out = std::process::Command::new("sh")

@@ -1,38 +1,85 @@
 # Host facts: one `key=value` line each. Plain POSIX sh (no bash), tolerant of every missing
 # file and tool: what cannot be read is left out, and the controller records it as `unknown`.
 # MPF_FACT_IFACES lists the interfaces the cluster file names for this machine.
-# The first line of a file, with the `read` builtin (no process per file).
-r() { [ -r "$1" ] && { IFS= read -r _l < "$1"; } 2>/dev/null && printf '%s\n' "$_l"; }
-echo "hostname=$(r /proc/sys/kernel/hostname || hostname)"
-echo "kernel=$(uname -sr 2>/dev/null)"
-echo "cores=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null)"
-sed -n 's/^MemTotal:[[:space:]]*\([0-9]*\) kB$/memory_kb=\1/p' /proc/meminfo 2>/dev/null
-sed -n 's/^SwapTotal:[[:space:]]*\([0-9]*\) kB$/swap_kb=\1/p' /proc/meminfo 2>/dev/null
-sed -n 's/^model name[[:space:]]*:[[:space:]]*/cpu_model=/p' /proc/cpuinfo 2>/dev/null | head -n 1
+# It runs on every machine of a session at once, so it reads files with builtins and starts
+# no process of its own in the common case (a fork or exec costs a millisecond or more on a
+# loaded or virtual machine; 64 machines sharing a host paid about 19 ms each for the
+# thirty-odd processes this script used to start): the tools are fallbacks.
+# r FILE: sets `v` to the first line of FILE with the `read` builtin; false when unreadable.
+r() { v=; [ -r "$1" ] && { IFS= read -r v < "$1"; } 2>/dev/null; }
+if r /proc/sys/kernel/hostname; then echo "hostname=$v"; else echo "hostname=$(hostname)"; fi
+if r /proc/sys/kernel/ostype && k=$v && r /proc/sys/kernel/osrelease; then
+  echo "kernel=$k $v"
+else
+  echo "kernel=$(uname -sr 2>/dev/null)"
+fi
+# The CPUs this process may run on (what nproc counts): the ranges of Cpus_allowed_list.
+n=
+while IFS=: read -r k v; do
+  [ "$k" = Cpus_allowed_list ] || continue
+  n=0
+  IFS=,
+  for part in $v; do
+    part=${part#"${part%%[!	 ]*}"}
+    case $part in
+      *-*) a=${part%-*} b=${part#*-} ;;
+      *) a=$part b=$part ;;
+    esac
+    case $a$b in '' | *[!0-9]*) n=; break ;; esac
+    n=$((n + b - a + 1))
+  done
+  unset IFS
+  break
+done 2>/dev/null < /proc/self/status
+[ -n "$n" ] && [ "$n" -gt 0 ] || n=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null)
+echo "cores=$n"
+while read -r k v u; do
+  case $k:$u in
+    MemTotal::kB) echo "memory_kb=$v" ;;
+    SwapTotal::kB) echo "swap_kb=$v" ;;
+  esac
+done 2>/dev/null < /proc/meminfo
+while IFS=: read -r k v; do
+  case $k in
+    "model name"*)
+      echo "cpu_model=${v#"${v%%[!	 ]*}"}"
+      break
+      ;;
+  esac
+done 2>/dev/null < /proc/cpuinfo
 # shellcheck source=/dev/null
 ( . /etc/os-release 2>/dev/null && echo "os=$PRETTY_NAME" )
 c=/sys/devices/system/cpu
 # Every CPU's governor: `performance`, or `mixed` when they differ.
-g=$(cat $c/cpu[0-9]*/cpufreq/scaling_governor 2>/dev/null | sort -u)
-[ -n "$g" ] && { [ "$(echo "$g" | wc -l)" -eq 1 ] && echo "governor=$g" || echo "governor=mixed"; }
-v=$(r $c/cpu0/cpufreq/scaling_min_freq) && echo "freq_min_khz=$v"
-v=$(r $c/cpu0/cpufreq/scaling_max_freq) && echo "freq_max_khz=$v"
-if v=$(r $c/intel_pstate/no_turbo); then
+g=
+for f in "$c"/cpu[0-9]*/cpufreq/scaling_governor; do
+  r "$f" || continue
+  if [ -z "$g" ]; then g=$v; elif [ "$g" != "$v" ]; then g=mixed; break; fi
+done
+[ -n "$g" ] && echo "governor=$g"
+r $c/cpu0/cpufreq/scaling_min_freq && echo "freq_min_khz=$v"
+r $c/cpu0/cpufreq/scaling_max_freq && echo "freq_max_khz=$v"
+if r $c/intel_pstate/no_turbo; then
   [ "$v" = 0 ] && echo "turbo=true" || echo "turbo=false"
-elif v=$(r $c/cpufreq/boost); then
+elif r $c/cpufreq/boost; then
   [ "$v" = 1 ] && echo "turbo=true" || echo "turbo=false"
 fi
-if v=$(r $c/smt/active); then
+if r $c/smt/active; then
   [ "$v" = 1 ] && echo "smt=true" || echo "smt=false"
 fi
-v=$(r /sys/kernel/mm/transparent_hugepage/enabled) &&
-  echo "thp=$(echo "$v" | sed -n 's/.*\[\([a-z]*\)\].*/\1/p')"
-v=$(r /proc/cmdline) && echo "cmdline=$v"
+# The bracketed word of `always [madvise] never`.
+if r /sys/kernel/mm/transparent_hugepage/enabled; then
+  case $v in
+    *\[*\]*) v=${v#*\[}; v=${v%%\]*} ;;
+    *) v= ;;
+  esac
+  echo "thp=$v"
+fi
+r /proc/cmdline && echo "cmdline=$v"
 for f in "$c"/vulnerabilities/*; do
-  [ -r "$f" ] && IFS= read -r v < "$f" 2>/dev/null && echo "vuln.${f##*/}=$v"
+  r "$f" && echo "vuln.${f##*/}=$v"
 done
 irq=false
-# `read` is a builtin: no process per pid.
 for p in /proc/[0-9]*/comm; do
   read -r n 2>/dev/null < "$p" && [ "$n" = irqbalance ] && { irq=true; break; }
 done
@@ -41,8 +88,8 @@ for i in $MPF_FACT_IFACES; do
   n=/sys/class/net/$i
   [ -d "$n" ] || continue
   d=$(readlink "$n/device/driver" 2>/dev/null) && echo "iface.$i.driver=${d##*/}"
-  v=$(r "$n/speed") && echo "iface.$i.speed_mbps=$v"
-  v=$(r "$n/mtu") && echo "iface.$i.mtu=$v"
+  r "$n/speed" && echo "iface.$i.speed_mbps=$v"
+  r "$n/mtu" && echo "iface.$i.mtu=$v"
   if command -v ethtool >/dev/null 2>&1; then
     o=$(ethtool -k "$i" 2>/dev/null | awk -F': ' '
       /^(tcp-segmentation-offload|generic-segmentation-offload|generic-receive-offload|large-receive-offload|rx-checksumming|tx-checksumming|scatter-gather):/ {
