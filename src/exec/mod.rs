@@ -59,6 +59,18 @@ pub trait Transport: Send + Sync {
         None
     }
 
+    /// Makes the root of result set `set_id`'s run directories on the machine (`remote_root`)
+    /// ready before the first run: created, private. An error is the machine's to report when
+    /// its first run needs the root.
+    fn prepare_root<'a>(&'a self, set_id: &'a str) -> BoxFut<'a, Result<()>> {
+        Box::pin(async move {
+            match self.remote_root(set_id) {
+                Some(root) => self.create_dir(&root),
+                None => Ok(()),
+            }
+        })
+    }
+
     /// For a remote machine: the `ssh` command line (program first) that opens a session over
     /// its shared connection, and the destination argument, for tools such as rsync (with
     /// `transport: srun`, a command that takes ssh's `[--] DEST COMMAND...` and runs COMMAND

@@ -222,7 +222,10 @@ fn run_dir_parts<'a>(path: &'a str, roots: &[String]) -> Option<(String, usize, 
 /// Creates `dir` readable by its owner only, or refuses one someone else made (see
 /// `sh/private-dir.sh`).
 fn private_dir_script(dir: &str) -> String {
-    format!("set -- {}\n{PRIVATE_DIR}", q(dir))
+    format!(
+        "set -- {}\n{PRIVATE_DIR}private_dir \"$1\" || {{ echo \"$why\" >&2; exit 1; }}\n",
+        q(dir)
+    )
 }
 
 fn random_tag() -> String {
@@ -976,18 +979,19 @@ impl Ssh {
         let _ = std::fs::remove_dir_all(&self.ctl_dir);
     }
 
-    /// Asks the master to exit, and makes sure it does.
+    /// Makes the master exit, and makes sure it does: mpf started it, so a SIGTERM does what
+    /// `ssh -O exit` would (the master closes its connection and removes its socket) without
+    /// an ssh client of its own (an exec, its start-up and a round trip per machine). Its
+    /// sessions have ended by now (the helper waited for, the runners at EOF).
     fn exit_master(&self, master: &mut Child) {
-        let mut exit = Command::new("ssh");
-        exit.args(["-O", "exit", "-o", "LogLevel=QUIET"]);
-        self.base_args(&mut exit);
-        let _ = exit
-            .arg("--")
-            .arg(&self.cfg.destination)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+        if let Ok(pid) = i32::try_from(master.id()) {
+            if matches!(master.try_wait(), Ok(None)) {
+                // SAFETY: kill(2) on the pid of a child not yet reaped: it is still ours.
+                unsafe {
+                    libc::kill(pid, libc::SIGTERM);
+                }
+            }
+        }
         let deadline = Instant::now() + Duration::from_secs(5);
         while matches!(master.try_wait(), Ok(None)) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
@@ -1016,6 +1020,35 @@ impl Ssh {
             p.push(root);
         }
         Ok(())
+    }
+
+    /// Makes `root` private through the helper (`p`): a line and its answer over the open
+    /// session, where a session of its own per machine cost an ssh client and a shell.
+    /// `Ok(false)` when the helper cannot take it (a path that is not a plain word, no
+    /// answer): the caller then does it in a session of its own.
+    async fn private_by_helper(&self, root: &str) -> Result<bool> {
+        if !plain_word(root) {
+            return Ok(false);
+        }
+        let limit = Duration::from_secs(CONNECT_TIMEOUT + 5);
+        let Some(answer) = self.ask(None, &format!("p {root}"), limit).await else {
+            return Ok(false);
+        };
+        match answer.strip_prefix('p').map(str::trim) {
+            Some("") => {
+                if let Ok(mut p) = self.private_roots.lock() {
+                    if !p.iter().any(|r| r == root) {
+                        p.push(root.to_string());
+                    }
+                }
+                Ok(true)
+            }
+            Some(why) => Err(Error::Runtime(format!(
+                "on machine {}: {why}",
+                self.cfg.name
+            ))),
+            None => Ok(false),
+        }
     }
 
     /// Whether the run directory `remote` holds anything (asked of the helper; a path it
@@ -1347,6 +1380,18 @@ impl Transport for Ssh {
         Some(root)
     }
 
+    fn prepare_root<'a>(&'a self, set_id: &'a str) -> BoxFut<'a, Result<()>> {
+        Box::pin(async move {
+            let Some(root) = self.remote_root(set_id) else {
+                return Ok(());
+            };
+            if !self.private_by_helper(&root).await? {
+                self.create_dir(&root)?;
+            }
+            Ok(())
+        })
+    }
+
     fn collect_dir<'a>(&'a self, remote: &'a str, local: &'a Path) -> BoxFut<'a, Result<()>> {
         Box::pin(async move {
             // An empty one stays until the root is removed: no session, no round trip more.
@@ -1585,7 +1630,8 @@ mod tests {
         writeln!(to, "r {}", full.display()).unwrap();
         writeln!(to, "d {}", empty.display()).unwrap();
         assert_eq!(answer(), "d");
-        assert!(!full.exists() && empty.is_dir());
+        // Removed at EOF, with the registry (one `rm`).
+        assert!(full.is_dir() && empty.is_dir());
         for run in ["0098", "0099", "0100"] {
             assert!(
                 tmp.path().join("runs").join(run).join("r1").is_dir(),
@@ -1594,11 +1640,33 @@ mod tests {
         }
         assert!(!tmp.path().join("runs/0101").exists());
 
-        // At EOF: a registered group dies, the registry goes.
+        // A result set's root made private: created 0700, accepted again; a directory that
+        // others can read is refused, with the reason.
+        use std::os::unix::fs::PermissionsExt;
+        let root = tmp.path().join("mpf-set");
+        for _ in 0..2 {
+            writeln!(to, "p {}", root.display()).unwrap();
+            assert_eq!(answer(), "p");
+        }
+        let mode = std::fs::metadata(&root).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        let open = tmp.path().join("open-dir");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).unwrap();
+        writeln!(to, "p {}", open.display()).unwrap();
+        let refused = answer();
+        assert!(
+            refused.starts_with(&format!("p mpf: {} already exists", open.display()))
+                && refused.contains("not a private directory"),
+            "{refused}"
+        );
+
+        // At EOF: a registered group dies, the registry goes, and the roots named by `r`.
         let mut last = session_shell(&step_text(&regs, 3, &[], "sleep 302", true));
         let g3 = pgid("3");
         drop(to);
         helper.wait().unwrap();
+        assert!(!full.exists() && empty.is_dir());
         let _ = last.wait();
         // KILL is sent, not waited for: the group takes a moment to go.
         let start = Instant::now();

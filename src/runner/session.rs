@@ -671,7 +671,7 @@ impl Prepared {
         }
         join_git(&mut writer, git.take());
         if outcome.is_ok() {
-            machines.prepare_roots(&id);
+            rt.block_on(machines.prepare_roots(&id));
             let run = run_experiment(&self.exp, self.plan, machines, &mut writer, opts);
             outcome = rt.block_on(run);
         }

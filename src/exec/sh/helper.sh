@@ -1,14 +1,18 @@
 # The machine's helper: one long-lived session per connection. The caller puts before this
-# text `set -- REGISTRY`, the private-directory check (which makes REGISTRY, or exits) and the
-# `alive` function. It marks the registry open, says `ready` and whether the login shell is
-# /bin/sh and whether it has setsid(1), then answers mpf's commands on stdin, one a line:
+# text `set -- REGISTRY`, the `private_dir` function (`sh/private-dir.sh`) and the `alive`
+# function. It makes REGISTRY private (or exits), marks it open, says `ready` and whether the
+# login shell is /bin/sh and whether it has setsid(1), then answers mpf's commands on stdin,
+# one a line:
 #   k POLLS TOKEN...  stop these steps' groups: TERM and CONT, polls of 50 ms while one is
 #                     alive (at most POLLS), KILL; answers `k`.
 #   d DIR...          answers `d` and those DIRs that hold anything (run directories to collect).
 #   m DIR...          creates these directories (no answer: a step makes its own if it is first).
 #   M ROOT ROLE I N   creates the run directories ROOT/runs/NNNN/ROLE of runs I to I+N-1 (NNNN:
 #                     the run's index, at least 4 digits), one mkdir for N runs to come.
-#   r DIR...          removes these directories (the result set's roots, when mpf is done).
+#   r DIR...          removes these directories at EOF (the result set's roots, when mpf is
+#                     done), with the registry: one `rm` for both.
+#   p DIR             makes DIR private (`private_dir`: a result set's root); answers `p`, or
+#                     `p WHY` when DIR is someone else's.
 # At EOF (mpf done, killed or cut off) it closes the registry, kills every group still
 # registered and removes the registry.
 #
@@ -16,7 +20,8 @@
 # first and the registry is open. `k` appends `x` before it reads the first line, so a step
 # stopped before it registered never runs; EOF closes the registry before the last sweep, so a
 # step that registers after it never runs either.
-d=$1
+d=$1 gone='' why=''
+private_dir "$d" || { echo "$why" >&2; exit 1; }
 trap '' INT TERM HUP
 : > "$d/open" || exit 1
 # `ready`, then `sh` when the login shell is /bin/sh, `setsid` when steps can run in a runner
@@ -81,7 +86,8 @@ while read -r cmd args; do
     d) dirty $args ;;
     m) mkdir -p $args 2>/dev/null ;;
     M) run_dirs $args ;;
-    r) rm -rf $args ;;
+    r) gone="$gone $args" ;;
+    p) if private_dir $args; then echo p; else echo "p $why"; fi ;;
   esac
 done
 rm -f "$d/open"
@@ -90,4 +96,5 @@ for f in "$d"/*; do
   p=; read -r p < "$f"
   case $p in '' | *[!0-9]*) ;; *) kill -KILL -"$p" 2>/dev/null ;; esac
 done
-rm -rf "$d"
+# shellcheck disable=SC2086 # the roots mpf named, plain words
+rm -rf "$d" $gone
