@@ -24,14 +24,21 @@
 # MODE=whole: the whole command (connecting, facts, the runs, closing) of a RUNS-run
 #   (default 10) experiment of a `sleep 0.2` step (SLEEP_MS=200) on 1 host and on HOSTS hosts,
 #   alternating, REPS times; prints the medians, the ratio and the CPU time of each side (as
-#   below, with cpuacct), and exits 1 above LIMIT (2).
+#   below, with cpuacct), the controller's CPU per machine, and the phases of the command
+#   (from `--progress json`, each event timed as it is read: opening = connecting, host facts
+#   and the set's roots, up to `started`; the first run; each later run; closing = from the
+#   last run to mpf's exit: the set written, the machines closed); exits 1 above LIMIT (2).
 # MODE=cost: the controller's cost at each machine count of COUNTS (default "1 16 HOSTS"): one
 #   `mpf run -c` of RUNS runs of a `sleep` step, sampled every 20 ms (pids, fds, memory):
 #   the most processes mpf had (itself, its ssh clients and masters), the most file descriptors
 #   mpf held, and the most memory of mpf and its processes together (RSS, and PSS, which
 #   counts shared pages once).
 # MODE=hold: builds the bed, prints its cluster and experiment files and waits until stopped.
-# FANOUT sets the cluster file's `fanout:` (default: mpf's, 64).
+# FANOUT sets the cluster file's `fanout:` (default: mpf's, 64). SSH_OPTIONS adds options to
+# every machine's `ssh_options` (comma-separated `Key=Value`), e.g.
+# SSH_OPTIONS=KexAlgorithms=curve25519-sha256 to measure without OpenSSH 9's default
+# post-quantum key exchange (sntrup761x25519), whose key generation is most of a
+# connection's cost on the controller (75 ms of CPU against 11 ms here).
 # Usage: sudo bench/fanout.sh [path/to/mpf] (default: release build).
 set -euo pipefail
 MPF=$(realpath "${1:-$(dirname "$0")/../target/release/mpf}")
@@ -145,7 +152,7 @@ cluster() {
   - hostname: $NET.$i
     user: $user
     identity: $work/key
-    ssh_options: [UserKnownHostsFile=$work/known_hosts, StrictHostKeyChecking=yes]
+    ssh_options: [UserKnownHostsFile=$work/known_hosts, StrictHostKeyChecking=yes${SSH_OPTIONS:+, $SSH_OPTIONS}]
     role: r
 YAML
   done
@@ -191,6 +198,32 @@ mpf_time() {
   e=$(now); read -r d g < <(cpu)
   echo "$((e - s)) $((d - c)) $((g - h))"
 }
+# mpf_phases CLUSTER EXPERIMENT: as mpf_time, then the phases (see MODE=whole), all in ns:
+# "wall controller_cpu hosts_cpu opening first_run later_run closing".
+mpf_phases() {
+  n=$((n + 1))
+  local c h s e d g t line runs=0 t_start='' t_first='' t_last='' rc=''
+  : > "$work/err"
+  read -r c h < <(cpu); s=$(now)
+  while IFS= read -r line; do
+    t=$(( ${EPOCHREALTIME/./} * 1000 ))
+    case $line in
+      '{"event":"started"'*) t_start=$t ;;
+      '{"event":"run"'*) runs=$((runs + 1)); [ -n "$t_first" ] || t_first=$t; t_last=$t ;;
+      'mpf-exit '*) rc=${line#mpf-exit } ;;
+      '{'*) ;;
+      *) printf '%s\n' "$line" >> "$work/err" ;;
+    esac
+  done < <("$MPF" run "$work/$2" -c "$work/$1" --progress json --no-plot --results "$work/r$n" 2>&1 >/dev/null
+           echo "mpf-exit $?")
+  e=$(now); read -r d g < <(cpu)
+  if [ "$rc" != 0 ] || [ -z "$t_start" ] || [ "$runs" -lt 2 ]; then
+    cat "$work/err" >&2
+    return 1
+  fi
+  echo "$((e - s)) $((d - c)) $((g - h)) $((t_start - s)) $((t_first - t_start))" \
+    "$(((t_last - t_first) / (runs - 1))) $((e - t_last))"
+}
 # plain_time HOSTS: prints "wall_ns controller_cpu_ns hosts_cpu_ns" of RUNS rounds of `true`
 # on HOSTS hosts at once.
 plain_time() {
@@ -218,21 +251,32 @@ fi
 
 if [ "$MODE" = whole ]; then
   # The whole command, connecting and closing included, 1 host and HOSTS hosts alternating.
-  w1s='' wns='' c1s='' cns='' h1s='' hns=''
+  declare -A ph
   for _ in $(seq "$REPS"); do
-    read -r w c h < <(mpf_time c1.yaml sN.yaml); w1s+="$w "; c1s+="$c "; h1s+="$h "
-    read -r w c h < <(mpf_time cN.yaml sN.yaml); wns+="$w "; cns+="$c "; hns+="$h "
+    for k in 1 N; do
+      read -r w c h o f l z < <(mpf_phases "c$k.yaml" sN.yaml) || exit 1
+      ph[w$k]+="$w "; ph[c$k]+="$c "; ph[h$k]+="$h "
+      ph[o$k]+="$o "; ph[f$k]+="$f "; ph[l$k]+="$l "; ph[z$k]+="$z "
+    done
   done
-  awk -v h="$HOSTS" -v runs="$RUNS" -v reps="$REPS" -v limit="$LIMIT" -v s="$sleep_s" \
-    -v w1="$(med "$w1s")" -v wn="$(med "$wns")" -v all1="$w1s" -v alln="$wns" \
-    -v c1="$(med "$c1s")" -v cn="$(med "$cns")" -v g1="$(med "$h1s")" -v gn="$(med "$hns")" 'BEGIN {
-    printf "whole `mpf run -c` of %d runs of `sleep %s`, median of %d\n", runs, s, reps
+  args=()
+  for v in w c h o f l z; do args+=(-v "${v}1=$(med "${ph[${v}1]}")" -v "${v}n=$(med "${ph[${v}N]}")"); done
+  awk -v hosts="$HOSTS" -v runs="$RUNS" -v reps="$REPS" -v limit="$LIMIT" -v s="$sleep_s" \
+    -v all1="${ph[w1]}" -v alln="${ph[wN]}" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" \
+    "${args[@]}" 'BEGIN {
+    printf "whole `mpf run -c` of %d runs of `sleep %s`, median of %d (load average at the end: %s)\n", runs, s, reps, load
     printf "1 host:   %8.0f ms   (%s)\n", w1 / 1e6, all1
-    printf "%d hosts: %8.0f ms   (%s)\n", h, wn / 1e6, alln
+    printf "%d hosts: %8.0f ms   (%s)\n", hosts, wn / 1e6, alln
     printf "ratio:    %8.2fx\n", wn / w1
+    printf "%-46s %9s %9s\n", "phase (ms, medians)", "1 host", hosts " hosts"
+    printf "%-46s %9.0f %9.0f\n", "opening (connect, facts, roots)", o1 / 1e6, on / 1e6
+    printf "%-46s %9.0f %9.0f\n", "first run", f1 / 1e6, fn / 1e6
+    printf "%-46s %9.0f %9.0f\n", "each later run", l1 / 1e6, ln / 1e6
+    printf "%-46s %9.0f %9.0f\n", "closing (set written, machines closed)", z1 / 1e6, zn / 1e6
     if (c1 > 0) {
-      printf "CPU, controller (mpf, ssh clients and masters): %8.0f ms  %8.0f ms\n", c1 / 1e6, cn / 1e6
-      printf "CPU, hosts (sshds and what they start):         %8.0f ms  %8.0f ms\n", g1 / 1e6, gn / 1e6
+      printf "%-46s %9.0f %9.0f\n", "CPU, controller (mpf, ssh clients, masters)", c1 / 1e6, cn / 1e6
+      printf "%-46s %9.0f %9.0f\n", "CPU, hosts (sshds and what they start)", h1 / 1e6, hn / 1e6
+      printf "controller CPU per machine: %.1f ms; hosts: %.1f ms\n", (cn - c1) / (hosts - 1) / 1e6, (hn - h1) / (hosts - 1) / 1e6
     }
     if (wn / w1 > limit) { printf "ratio %.2fx is above %sx\n", wn / w1, limit; exit 1 }
   }'
