@@ -21,6 +21,7 @@ pub mod store;
 pub mod template;
 pub mod text;
 pub mod units;
+pub mod values;
 pub mod words;
 
 pub use error::{Error, Result};

@@ -848,7 +848,7 @@ mod tests {
                 .map(|(n, vals)| VariableInfo {
                     name: n.to_string(),
                     labels: vals.iter().map(crate::store::record::value_text).collect(),
-                    values: vals.clone(),
+                    values: vals.clone().into(),
                     numeric: true,
                     geometric: false,
                     constant: vals.len() == 1,

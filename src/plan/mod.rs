@@ -91,7 +91,7 @@ impl Plan {
             let l = if c == NULL {
                 Value::Null
             } else {
-                Value::String(v.labels[c as usize].clone())
+                Value::String(v.labels.get(c as usize).unwrap_or_default().to_string())
             };
             m.insert(v.name.clone(), l);
         }
@@ -103,7 +103,7 @@ fn value_at(v: &Variable, c: u32) -> Value {
     if c == NULL {
         Value::Null
     } else {
-        v.values[c as usize].clone()
+        v.values.get(c as usize).unwrap_or(Value::Null)
     }
 }
 
@@ -147,13 +147,13 @@ pub fn apply_overrides(exp: &mut Experiment, sets: &[(String, Vec<Value>)]) -> R
             .iter()
             .map(|val| {
                 var.values
-                    .iter()
-                    .position(|x| x == val)
-                    .map(|i| var.labels[i].clone())
+                    .position(val)
+                    .and_then(|i| var.labels.get(i))
+                    .map(str::to_string)
                     .unwrap_or_else(|| crate::model::value_text(val))
             })
             .collect();
-        var.values = values.clone();
+        var.values = values.clone().into();
         var.labels = labels;
         var.geometric = false;
     }

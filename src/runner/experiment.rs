@@ -20,7 +20,8 @@ use crate::store::kept::Kept;
 use crate::store::layout::RunId;
 use crate::store::writer::SetWriter;
 use crate::store::{
-    now_rfc3339, point_values, run_results, Manifest, ResultInfo, RunRecord, RunStatus, SetStatus,
+    now_rfc3339, run_results, Manifest, PointValue, ResultInfo, RunRecord, RunStatus, SetStatus,
+    VariableInfo,
 };
 
 /// How many failed runs, all failing the same way, stop a set that has no successful run yet.
@@ -360,7 +361,8 @@ impl Rounds<'_> {
                 };
                 let failure = Failure::new(FailureKind::Switch, error);
                 let early = std::mem::replace(&mut progress.early, EarlyStop::new(true, 0));
-                let flow = record_run(exp, writer, control, record, Some(failure), progress);
+                let shown = shown_point(self.plan, run.point, &writer.manifest.variables);
+                let flow = record_run(exp, writer, control, record, shown, Some(failure), progress);
                 progress.early = early;
                 if let Flow::Stop = flow? {
                     return Ok(Flow::Stop);
@@ -610,7 +612,7 @@ pub(crate) fn apply_outcome(manifest: &mut Manifest, probed: Vec<Value>, outcome
     let variable = search.variable.clone();
     if let Some(v) = manifest.variables.iter_mut().find(|v| v.name == variable) {
         v.labels = probed.iter().map(crate::model::value_text).collect();
-        v.values = probed;
+        v.values = probed.into();
         v.numeric = true;
     }
     manifest.limits = outcome.limits;
@@ -701,7 +703,8 @@ async fn run_round(
         }
         let failure = outcome.failure.clone();
         let record = crate::runner::warmup::record(run, point, outcome, attempts, started);
-        if let Flow::Stop = record_run(exp, writer, control, record, failure, progress)? {
+        let shown = shown_point(plan, run.point, &writer.manifest.variables);
+        if let Flow::Stop = record_run(exp, writer, control, record, shown, failure, progress)? {
             return Ok(Flow::Stop);
         }
     }
@@ -728,12 +731,35 @@ fn time_is_up(
     }
 }
 
-/// Reports and appends a finished run; `Stop` when `on_failure: stop` or the early stop say so.
+/// The swept values of a plan's point with their labels, as a finished run's event shows
+/// them: read from the plan's cells, so that no index of every value by its text is built
+/// (the manifest's `label_of` would, 20 bytes a value of a sweep). `variables`, the
+/// manifest's, in the plan's order, say which are constant (a searched variable is not,
+/// whatever its probes).
+fn shown_point(plan: &Plan, point: usize, variables: &[VariableInfo]) -> Vec<PointValue> {
+    plan.variables
+        .iter()
+        .zip(plan.point_cells(point))
+        .zip(variables)
+        .filter(|(_, info)| !info.constant)
+        .filter_map(|((v, &c), _)| {
+            Some(PointValue {
+                name: v.name.clone(),
+                label: v.labels.get(c as usize)?.to_string(),
+                value: v.values.get(c as usize)?,
+            })
+        })
+        .collect()
+}
+
+/// Reports and appends a finished run (its point shown as `shown`); `Stop` when
+/// `on_failure: stop` or the early stop say so.
 fn record_run(
     exp: &Experiment,
     writer: &mut SetWriter,
     control: &Control,
     record: RunRecord,
+    shown: Vec<PointValue>,
     failure: Option<Failure>,
     progress: &mut Progress,
 ) -> Result<Flow> {
@@ -744,7 +770,7 @@ fn record_run(
     }
     control.emit(Event::RunFinished {
         index: record.index,
-        point: point_values(&writer.manifest.variables, &record.point),
+        point: shown,
         status: record.status,
         results: run_results(&record.results, &writer.manifest.results),
         failure,

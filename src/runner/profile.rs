@@ -39,8 +39,12 @@ pub fn blocks(exp: &Experiment) -> Vec<Block> {
         .enumerate()
         .map(|(i, cell)| Block {
             cell,
-            value: var.values[cell as usize].clone(),
-            label: var.labels[cell as usize].clone(),
+            value: var.values.get(cell as usize).unwrap_or(Value::Null),
+            label: var
+                .labels
+                .get(cell as usize)
+                .unwrap_or_default()
+                .to_string(),
             number: i + 1,
             of,
         })
@@ -258,10 +262,7 @@ pub fn describe(exp: &Experiment, plan: &Plan) -> String {
 fn shown(exp: &Experiment, t: &Tpl, name: &str, value: &Value) -> String {
     let mut ctx = Map::new();
     for v in &exp.variables {
-        ctx.insert(
-            v.name.clone(),
-            v.values.first().cloned().unwrap_or(Value::Null),
-        );
+        ctx.insert(v.name.clone(), v.values.get(0).unwrap_or(Value::Null));
     }
     ctx.insert(name.to_string(), value.clone());
     let text = crate::template::render(&t.text, &minijinja::Value::from_serialize(&ctx))

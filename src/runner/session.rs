@@ -368,7 +368,7 @@ impl Prepared {
                 name: v.name.clone(),
                 values: v.values.clone(),
                 labels: v.labels.clone(),
-                numeric: v.values.iter().all(Value::is_number),
+                numeric: v.values.all_numbers(),
                 geometric: v.geometric,
                 constant: v.is_constant(),
                 when: v.when.clone(),
@@ -456,7 +456,7 @@ impl Prepared {
         }
         s.push('\n');
         for v in &exp.variables {
-            let vals: Vec<&str> = v.labels.iter().map(String::as_str).collect();
+            let vals: Vec<&str> = v.labels.each().collect();
             let shown = if let Some(search) = exp.search.as_ref().filter(|_| vals.is_empty()) {
                 format!(
                     "searched in [{}, {}]",

@@ -284,10 +284,7 @@ pub(crate) async fn run_entries(
         base.insert("labels".into(), Value::Object(Map::new()));
         for v in &exp.variables {
             // Setup sees the first value of each variable (constants are what it needs).
-            base.insert(
-                v.name.clone(),
-                v.values.first().cloned().unwrap_or(Value::Null),
-            );
+            base.insert(v.name.clone(), v.values.get(0).unwrap_or(Value::Null));
         }
         if let Some((name, value)) = current {
             base.insert(name.to_string(), value.clone());

@@ -136,8 +136,8 @@ pub fn check_images(cluster: &crate::spec::Cluster, exp: &crate::spec::Experimen
                 shown(&t.variable)
             )));
         };
-        for value in &var.values {
-            t.render(value)
+        for value in var.values.each() {
+            t.render(&value)
                 .map_err(|e| err(format!("machine {}: {e}", m.hostname)))?;
         }
     }

@@ -452,8 +452,8 @@ fn variables(cx: &Ctx, raw: &RawVariables, searched: Option<&str>) -> Result<Vec
             let (lo, hi, _) = super::design::search_range(cx.path, n, var)?;
             out.push(Variable {
                 name: n.to_string(),
-                values: Vec::new(),
-                labels: Vec::new(),
+                values: Default::default(),
+                labels: Default::default(),
                 when: None,
                 geometric: super::design::is_geometric(lo, hi),
                 loc,
@@ -537,8 +537,8 @@ fn variables(cx: &Ctx, raw: &RawVariables, searched: Option<&str>) -> Result<Vec
         };
         out.push(Variable {
             name: n.to_string(),
-            values,
-            labels,
+            values: values.into(),
+            labels: labels.into(),
             when,
             geometric,
             loc,

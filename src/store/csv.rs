@@ -14,9 +14,9 @@ pub use crate::model::{label_column, FIXED_COLUMNS};
 /// True when some value of the variable has a label of its own (`{values: {"-Z": enabled}}`).
 pub fn is_labelled(v: &VariableInfo) -> bool {
     v.values
-        .iter()
-        .zip(&v.labels)
-        .any(|(value, label)| value_text(value) != *label)
+        .each()
+        .zip(v.labels.each())
+        .any(|(value, label)| value_text(&value) != label)
 }
 
 /// A column a variable gives: its value, or (for a labelled variable) its label.
@@ -191,7 +191,7 @@ mod tests {
     fn variable(name: &str, values: Vec<Value>, labels: &[&str]) -> VariableInfo {
         VariableInfo {
             name: name.into(),
-            values,
+            values: values.into(),
             labels: labels.iter().map(|l| l.to_string()).collect(),
             numeric: false,
             geometric: false,
@@ -235,8 +235,8 @@ mod tests {
         let mut m = crate::store::writer::tests::manifest("t");
         m.variables.push(VariableInfo {
             name: "x".into(),
-            values: vec![],
-            labels: vec![],
+            values: vec![].into(),
+            labels: vec![].into(),
             numeric: true,
             geometric: false,
             constant: false,

@@ -147,10 +147,11 @@ impl SetStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VariableInfo {
     pub name: String,
-    /// Every value the variable takes, in declaration order.
-    pub values: Vec<Value>,
+    /// Every value the variable takes, in declaration order (held compactly: a manifest of a
+    /// sweep of 10^5 values is held by `mpf run` for the whole session).
+    pub values: crate::values::Values,
     /// Display label per value (same order as `values`); equal to the value's text when unlabelled.
-    pub labels: Vec<String>,
+    pub labels: crate::values::Labels,
     /// True when every value is a number.
     pub numeric: bool,
     /// True when the values grow geometrically (`factor:` ranges): plots use a log axis.
@@ -219,23 +220,23 @@ impl VariableInfo {
     pub fn position(&self, v: &Value) -> Option<usize> {
         let map = self.index.0.get_or_init(|| {
             let mut map = std::collections::HashMap::with_capacity(self.values.len());
-            for (i, x) in self.values.iter().enumerate() {
-                map.entry(text_hash(x)).or_insert(i);
+            for (i, x) in self.values.each().enumerate() {
+                map.entry(text_hash(&x)).or_insert(i);
             }
             map
         });
         // The index may predate values appended since, and two texts may share a hash: a hit
         // is checked, a miss is searched.
         match map.get(&text_hash(v)) {
-            Some(&i) if self.values.get(i) == Some(v) => Some(i),
-            _ => self.values.iter().position(|x| x == v),
+            Some(&i) if self.values.get(i).as_ref() == Some(v) => Some(i),
+            _ => self.values.position(v),
         }
     }
 
     /// The display label of a value, falling back to the value's own text.
     pub fn label_of(&self, v: &Value) -> String {
         self.position(v)
-            .and_then(|i| self.labels.get(i).cloned())
+            .and_then(|i| self.labels.get(i).map(str::to_string))
             .unwrap_or_else(|| value_text(v))
     }
 }
@@ -707,7 +708,7 @@ mod tests {
     fn variable(values: Vec<Value>, labels: Vec<&str>) -> VariableInfo {
         VariableInfo {
             name: "x".into(),
-            values,
+            values: values.into(),
             labels: labels.into_iter().map(String::from).collect(),
             numeric: false,
             geometric: false,
@@ -737,10 +738,10 @@ mod tests {
         let mut v = variable(vec![json!("a")], vec!["A"]);
         assert_eq!(v.position(&json!("a")), Some(0));
         v.values.push(json!("b"));
-        v.labels.push("B".into());
+        v.labels.push("B");
         assert_eq!(v.label_of(&json!("b")), "B");
         // A replaced value is not found at its old place.
-        v.values[0] = json!("c");
+        v.values = vec![json!("c"), json!("b")].into();
         assert_eq!(v.position(&json!("a")), None);
         assert_eq!(v.position(&json!("c")), Some(0));
         // A clone starts with an empty index and finds the same.

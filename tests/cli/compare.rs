@@ -52,7 +52,7 @@ fn manifest(
                 constant: values.len() == 1,
                 when: None,
                 index: Default::default(),
-                values: values.clone(),
+                values: values.clone().into(),
             })
             .collect(),
         results: results

@@ -39,7 +39,7 @@ pub fn var(name: &str, values: Value, labels: Option<&[&str]>) -> VariableInfo {
         constant: values.len() == 1,
         when: None,
         index: Default::default(),
-        values,
+        values: values.into(),
         labels,
     }
 }

@@ -897,7 +897,7 @@ mod tests {
             name: name.into(),
             labels: values.iter().map(value_text).collect(),
             numeric: values.iter().all(Value::is_number),
-            values,
+            values: values.into(),
             geometric: false,
             constant: false,
             when: None,

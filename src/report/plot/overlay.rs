@@ -101,8 +101,8 @@ pub fn merge_unchecked(sets: Vec<ResultSet>, labels: &[String]) -> Overlay {
     let values: Vec<Value> = labels.iter().map(|l| Value::String(l.clone())).collect();
     manifest.variables.push(VariableInfo {
         name: variable.clone(),
-        values,
-        labels: labels.to_vec(),
+        values: values.into(),
+        labels: labels.to_vec().into(),
         numeric: false,
         geometric: false,
         constant: false,
@@ -187,7 +187,7 @@ fn union(v: &mut VariableInfo, o: &VariableInfo) {
             v.labels.push(
                 o.labels
                     .get(i)
-                    .cloned()
+                    .map(str::to_string)
                     .unwrap_or_else(|| crate::store::record::value_text(value)),
             );
         }
@@ -237,7 +237,7 @@ mod tests {
         assert_eq!(o.variable, "set");
         assert_eq!(o.set.records.len(), 4);
         let n = &o.set.manifest.variables[0];
-        assert_eq!(n.values, vec![json!(1), json!(2), json!(4)]);
+        assert_eq!(n.values.to_vec(), vec![json!(1), json!(2), json!(4)]);
         let labels: Vec<&Value> = o.set.records.iter().map(|r| &r.point["set"]).collect();
         assert_eq!(
             labels,

@@ -1,0 +1,471 @@
+//! A variable's values and labels, held compactly (SPEC §15: `mpf run` of a sweep of 10^5
+//! points must not pay a JSON value and a string per point, three times over).
+//!
+//! [`Values`] keeps whole numbers as `i64`, other numbers as `f64` (8 bytes a value instead
+//! of a `serde_json::Value`'s 80) and anything else as JSON values; [`Labels`] keeps every
+//! label in one string. Both read and write the JSON array they stand for, unchanged, and
+//! both dereference to a slice for code that wants one: built on the first such use and kept
+//! (readers), never by the run's own path, which reads values one at a time
+//! ([`Values::get`], [`Labels::get`]).
+
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+
+#[derive(Debug, Clone, PartialEq)]
+enum Repr {
+    /// Every value is an integer JSON number that fits an `i64`.
+    Ints(Vec<i64>),
+    /// Every value is a JSON number with a fraction or an exponent (`serde_json`'s float).
+    Floats(Vec<f64>),
+    /// Anything else.
+    Json(Vec<Value>),
+}
+
+/// A list of JSON values, compact when they are all integers or all floats.
+#[derive(Default)]
+pub struct Values {
+    repr: Option<Repr>,
+    /// The values as JSON, built on first use through `Deref` (never for `Json`).
+    slice: OnceLock<Vec<Value>>,
+}
+
+fn as_int(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) if !n.is_f64() => n.as_i64(),
+        _ => None,
+    }
+}
+
+fn as_float(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) if n.is_f64() => n.as_f64(),
+        _ => None,
+    }
+}
+
+fn float_value(x: f64) -> Value {
+    serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number)
+}
+
+impl Values {
+    pub fn new() -> Values {
+        Values::default()
+    }
+
+    pub fn len(&self) -> usize {
+        match &self.repr {
+            None => 0,
+            Some(Repr::Ints(v)) => v.len(),
+            Some(Repr::Floats(v)) => v.len(),
+            Some(Repr::Json(v)) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The value at `i`, built from its compact form (no slice is built).
+    pub fn get(&self, i: usize) -> Option<Value> {
+        match self.repr.as_ref()? {
+            Repr::Ints(v) => v.get(i).map(|&x| Value::from(x)),
+            Repr::Floats(v) => v.get(i).map(|&x| float_value(x)),
+            Repr::Json(v) => v.get(i).cloned(),
+        }
+    }
+
+    /// The value at `i` as a number, if it is one (no slice is built).
+    pub fn number(&self, i: usize) -> Option<f64> {
+        match self.repr.as_ref()? {
+            Repr::Ints(v) => v.get(i).map(|&x| x as f64),
+            Repr::Floats(v) => v.get(i).copied(),
+            Repr::Json(v) => v.get(i).and_then(Value::as_f64),
+        }
+    }
+
+    /// Every value in order, built one at a time (no slice is built).
+    pub fn each(&self) -> impl Iterator<Item = Value> + '_ {
+        (0..self.len()).filter_map(|i| self.get(i))
+    }
+
+    /// True when every value is a number.
+    pub fn all_numbers(&self) -> bool {
+        match &self.repr {
+            None | Some(Repr::Ints(_)) | Some(Repr::Floats(_)) => true,
+            Some(Repr::Json(v)) => v.iter().all(Value::is_number),
+        }
+    }
+
+    /// The position of `value` (its first), found without building a slice.
+    pub fn position(&self, value: &Value) -> Option<usize> {
+        match self.repr.as_ref()? {
+            Repr::Ints(v) => {
+                let x = as_int(value)?;
+                v.iter().position(|&y| y == x)
+            }
+            Repr::Floats(v) => {
+                let x = as_float(value)?;
+                v.iter().position(|&y| y == x)
+            }
+            Repr::Json(v) => v.iter().position(|y| y == value),
+        }
+    }
+
+    /// Appends a value, keeping the compact form while the value fits it.
+    pub fn push(&mut self, value: Value) {
+        self.slice = OnceLock::new();
+        match (&mut self.repr, as_int(&value), as_float(&value)) {
+            (None, Some(x), _) => self.repr = Some(Repr::Ints(vec![x])),
+            (None, _, Some(x)) => self.repr = Some(Repr::Floats(vec![x])),
+            (None, _, _) => self.repr = Some(Repr::Json(vec![value])),
+            (Some(Repr::Ints(v)), Some(x), _) => v.push(x),
+            (Some(Repr::Floats(v)), _, Some(x)) => v.push(x),
+            (Some(Repr::Json(v)), _, _) => v.push(value),
+            (Some(_), _, _) => {
+                let mut all: Vec<Value> = self.each().collect();
+                all.push(value);
+                self.repr = Some(Repr::Json(all));
+            }
+        }
+    }
+
+    /// The values as JSON in a vector of their own.
+    pub fn to_vec(&self) -> Vec<Value> {
+        self.each().collect()
+    }
+
+    /// Gives back room a vector grown one value at a time keeps for more.
+    pub fn shrink_to_fit(&mut self) {
+        match &mut self.repr {
+            None => {}
+            Some(Repr::Ints(v)) => v.shrink_to_fit(),
+            Some(Repr::Floats(v)) => v.shrink_to_fit(),
+            Some(Repr::Json(v)) => v.shrink_to_fit(),
+        }
+    }
+}
+
+impl From<Vec<Value>> for Values {
+    fn from(values: Vec<Value>) -> Values {
+        let repr = if values.is_empty() {
+            None
+        } else if let Some(ints) = values.iter().map(as_int).collect::<Option<Vec<i64>>>() {
+            Some(Repr::Ints(ints))
+        } else if let Some(floats) = values.iter().map(as_float).collect::<Option<Vec<f64>>>() {
+            Some(Repr::Floats(floats))
+        } else {
+            Some(Repr::Json(values))
+        };
+        Values {
+            repr,
+            slice: OnceLock::new(),
+        }
+    }
+}
+
+impl FromIterator<Value> for Values {
+    fn from_iter<I: IntoIterator<Item = Value>>(iter: I) -> Values {
+        let mut values = Values::new();
+        for v in iter {
+            values.push(v);
+        }
+        values.shrink_to_fit();
+        values
+    }
+}
+
+impl std::ops::Deref for Values {
+    type Target = [Value];
+
+    /// The values as a slice: built once on first use (a reader's convenience; a running
+    /// session reads them with [`Values::get`]).
+    fn deref(&self) -> &[Value] {
+        match &self.repr {
+            None => &[],
+            Some(Repr::Json(v)) => v,
+            Some(_) => self.slice.get_or_init(|| self.to_vec()),
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a Values {
+    type Item = &'a Value;
+    type IntoIter = std::slice::Iter<'a, Value>;
+
+    /// Through the slice (see `Deref`).
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl Clone for Values {
+    fn clone(&self) -> Values {
+        Values {
+            repr: self.repr.clone(),
+            slice: OnceLock::new(),
+        }
+    }
+}
+
+impl PartialEq for Values {
+    fn eq(&self, other: &Values) -> bool {
+        match (&self.repr, &other.repr) {
+            (Some(a), Some(b)) if std::mem::discriminant(a) == std::mem::discriminant(b) => a == b,
+            _ => self.len() == other.len() && self.each().eq(other.each()),
+        }
+    }
+}
+
+impl std::fmt::Debug for Values {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.each()).finish()
+    }
+}
+
+impl Serialize for Values {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(Some(self.len()))?;
+        match &self.repr {
+            None => {}
+            Some(Repr::Ints(v)) => v.iter().try_for_each(|x| seq.serialize_element(x))?,
+            Some(Repr::Floats(v)) => v
+                .iter()
+                .try_for_each(|&x| seq.serialize_element(&float_value(x)))?,
+            Some(Repr::Json(v)) => v.iter().try_for_each(|x| seq.serialize_element(x))?,
+        }
+        seq.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Values {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Values, D::Error> {
+        Vec::<Value>::deserialize(d).map(Values::from)
+    }
+}
+
+/// A list of display labels, held in one string.
+#[derive(Default)]
+pub struct Labels {
+    text: String,
+    /// Where each label ends in `text`.
+    ends: Vec<u32>,
+    /// The labels as strings, built on first use through `Deref`.
+    slice: OnceLock<Vec<String>>,
+}
+
+impl Labels {
+    pub fn new() -> Labels {
+        Labels::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The label at `i` (no slice is built).
+    pub fn get(&self, i: usize) -> Option<&str> {
+        let end = *self.ends.get(i)? as usize;
+        let start = match i {
+            0 => 0,
+            _ => self.ends[i - 1] as usize,
+        };
+        self.text.get(start..end)
+    }
+
+    /// Every label in order (no slice is built).
+    pub fn each(&self) -> impl Iterator<Item = &str> + '_ {
+        (0..self.len()).filter_map(|i| self.get(i))
+    }
+
+    /// Appends a label. The text of every label of a list is bounded by what mpf reads
+    /// (an experiment file, a manifest) far below 4 GiB; a label past that is kept empty.
+    pub fn push(&mut self, label: impl AsRef<str>) {
+        let label = label.as_ref();
+        self.slice = OnceLock::new();
+        if let Ok(end) = u32::try_from(self.text.len() + label.len()) {
+            self.text.push_str(label);
+            self.ends.push(end);
+        } else {
+            let end = self.ends.last().copied().unwrap_or(0);
+            self.ends.push(end);
+        }
+    }
+
+    pub fn shrink_to_fit(&mut self) {
+        self.text.shrink_to_fit();
+        self.ends.shrink_to_fit();
+    }
+}
+
+impl<S: AsRef<str>> FromIterator<S> for Labels {
+    fn from_iter<I: IntoIterator<Item = S>>(iter: I) -> Labels {
+        let mut labels = Labels::new();
+        for l in iter {
+            labels.push(l.as_ref());
+        }
+        labels.shrink_to_fit();
+        labels
+    }
+}
+
+impl From<Vec<String>> for Labels {
+    fn from(labels: Vec<String>) -> Labels {
+        labels.into_iter().collect()
+    }
+}
+
+impl std::ops::Deref for Labels {
+    type Target = [String];
+
+    /// The labels as a slice: built once on first use (a reader's convenience).
+    fn deref(&self) -> &[String] {
+        self.slice
+            .get_or_init(|| self.each().map(str::to_string).collect())
+    }
+}
+
+impl<'a> IntoIterator for &'a Labels {
+    type Item = &'a String;
+    type IntoIter = std::slice::Iter<'a, String>;
+
+    /// Through the slice (see `Deref`).
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl Clone for Labels {
+    fn clone(&self) -> Labels {
+        Labels {
+            text: self.text.clone(),
+            ends: self.ends.clone(),
+            slice: OnceLock::new(),
+        }
+    }
+}
+
+impl PartialEq for Labels {
+    fn eq(&self, other: &Labels) -> bool {
+        self.ends == other.ends && self.text == other.text
+    }
+}
+
+impl<S: AsRef<str>> PartialEq<[S]> for Labels {
+    fn eq(&self, other: &[S]) -> bool {
+        self.len() == other.len() && self.each().zip(other).all(|(a, b)| a == b.as_ref())
+    }
+}
+
+impl<S: AsRef<str>, const N: usize> PartialEq<[S; N]> for Labels {
+    fn eq(&self, other: &[S; N]) -> bool {
+        *self == other[..]
+    }
+}
+
+impl std::fmt::Debug for Labels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.each()).finish()
+    }
+}
+
+impl Serialize for Labels {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.each())
+    }
+}
+
+impl<'de> Deserialize<'de> for Labels {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Labels, D::Error> {
+        Vec::<String>::deserialize(d).map(Labels::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// What the manifest held before: a plain JSON array, read and written back.
+    fn round_trip(text: &str) -> Values {
+        let old: Vec<Value> = serde_json::from_str(text).unwrap();
+        let new: Values = serde_json::from_str(text).unwrap();
+        assert_eq!(
+            serde_json::to_string(&new).unwrap(),
+            serde_json::to_string(&old).unwrap(),
+            "written back as before"
+        );
+        assert_eq!(&*new, &old[..], "as a slice");
+        assert_eq!(new.to_vec(), old, "one at a time");
+        for (i, v) in old.iter().enumerate() {
+            assert_eq!(new.get(i).as_ref(), Some(v));
+            assert_eq!(new.position(v), old.iter().position(|x| x == v));
+            assert_eq!(new.number(i), v.as_f64());
+        }
+        assert_eq!(new.get(old.len()), None);
+        assert_eq!(new.all_numbers(), old.iter().all(Value::is_number));
+        assert_eq!(Values::from(old.clone()), new);
+        assert_eq!(old.into_iter().collect::<Values>(), new);
+        new
+    }
+
+    #[test]
+    fn values_read_and_write_the_json_array_they_stand_for() {
+        let ints = round_trip("[1,-2,3,9223372036854775807,-9223372036854775808]");
+        assert!(matches!(ints.repr, Some(Repr::Ints(_))));
+        let floats = round_trip("[0.1,0.2,1e-7,1.0,2.5e300]");
+        assert!(matches!(floats.repr, Some(Repr::Floats(_))));
+        // Mixed kinds, a u64 beyond i64 and strings stay JSON values, exactly.
+        for text in [
+            "[1,2.5]",
+            "[18446744073709551615]",
+            r#"["a","b",true,1]"#,
+            "[]",
+        ] {
+            round_trip(text);
+        }
+        assert_eq!(floats.position(&json!(1)), None, "1 is not 1.0");
+        assert_eq!(ints.position(&json!("1")), None);
+    }
+
+    #[test]
+    fn a_pushed_value_of_another_kind_turns_the_list_into_json_values() {
+        let mut v = Values::from(vec![json!(1), json!(2)]);
+        assert_eq!(&*v, &[json!(1), json!(2)][..]);
+        v.push(json!(3));
+        assert!(matches!(v.repr, Some(Repr::Ints(_))));
+        assert_eq!(v.len(), 3, "the slice built before is not kept stale");
+        assert_eq!(&*v, &[json!(1), json!(2), json!(3)][..]);
+        v.push(json!(0.5));
+        assert!(matches!(v.repr, Some(Repr::Json(_))));
+        assert_eq!(serde_json::to_string(&v).unwrap(), "[1,2,3,0.5]");
+        let mut empty = Values::new();
+        empty.push(json!(0.5));
+        assert!(matches!(empty.repr, Some(Repr::Floats(_))));
+        assert_eq!(empty.clone(), Values::from(vec![json!(0.5)]));
+    }
+
+    #[test]
+    fn labels_read_and_write_the_strings_they_stand_for() {
+        let text = r#"["1","two","","é ü",""]"#;
+        let old: Vec<String> = serde_json::from_str(text).unwrap();
+        let mut new: Labels = serde_json::from_str(text).unwrap();
+        assert_eq!(serde_json::to_string(&new).unwrap(), text);
+        assert_eq!(&*new, &old[..]);
+        assert!(new == old[..]);
+        assert_eq!(new.each().collect::<Vec<_>>(), old);
+        assert_eq!(new.get(3), Some("é ü"));
+        assert_eq!(new.get(5), None);
+        new.push("six");
+        assert_eq!(new.len(), 6);
+        assert_eq!(new.last().map(String::as_str), Some("six"));
+        assert_eq!(Labels::from(old.clone()), old.iter().collect::<Labels>());
+        assert!(Labels::new().is_empty());
+    }
+}
