@@ -8,7 +8,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::analyze::stats::{self, MwuMethod, RatioCi, Summary};
-use crate::store::record::{Better, Manifest, ResultInfo, RunRecord, RunStatus, VariableInfo};
+use crate::store::compact::Runs;
+use crate::store::record::{Better, Manifest, ResultInfo, RunStatus, VariableInfo};
 
 /// Which significance test decides whether a change is real.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -65,11 +66,12 @@ impl Default for Settings {
     }
 }
 
-/// One side of a comparison: a result set's manifest and its run records.
+/// One side of a comparison: a result set's manifest and its runs (in compact form: a
+/// comparison of two sets of 10^5 points holds neither's records, SPEC §15).
 #[derive(Debug, Clone, Copy)]
 pub struct SetData<'a> {
     pub manifest: &'a Manifest,
-    pub records: &'a [RunRecord],
+    pub runs: &'a Runs,
     /// The set's stored experiment file (for the environment's diff; empty when unknown).
     pub experiment: &'a str,
 }
@@ -291,45 +293,70 @@ pub(crate) fn same_value(a: &Value, b: &Value) -> bool {
     }
 }
 
-/// Points of a set in plan order (by `point_index`, then first appearance), with their runs.
+/// Points of a set in plan order (by `point_index`, then first appearance), with their runs:
+/// per point key, one of its points (among `runs`' points) and its runs' positions.
 pub(crate) struct Points<'a> {
+    pub runs: &'a Runs,
     pub order: Vec<String>,
-    pub by_key: HashMap<String, (Map<String, Value>, Vec<&'a RunRecord>)>,
+    pub by_key: HashMap<String, (u32, Vec<usize>)>,
 }
 
-pub(crate) fn group_points<'a>(records: &'a [RunRecord], names: &BTreeSet<String>) -> Points<'a> {
-    let mut sorted: Vec<&RunRecord> = records.iter().collect();
-    sorted.sort_by_key(|r| (r.point_index, r.index));
+impl Points<'_> {
+    /// The point of a key, as the records hold it.
+    pub fn point(&self, key: &str) -> Map<String, Value> {
+        self.by_key
+            .get(key)
+            .map(|(p, _)| self.runs.point_map(*p))
+            .unwrap_or_default()
+    }
+
+    /// The values of `result` in the ok runs of the point `key` (see [`Runs::value`]).
+    pub fn values(&self, key: &str, result: &str, out: &mut Vec<f64>) {
+        let (Some((_, members)), Some(c)) = (self.by_key.get(key), self.runs.column(result)) else {
+            return;
+        };
+        let all = self.runs.runs();
+        out.extend(
+            members
+                .iter()
+                .filter(|&&p| all[p].status == RunStatus::Ok)
+                .filter_map(|&p| self.runs.value(c, p)),
+        );
+    }
+}
+
+pub(crate) fn group_points<'a>(runs: &'a Runs, names: &BTreeSet<String>) -> Points<'a> {
+    let all = runs.runs();
+    let mut sorted: Vec<usize> = (0..all.len()).collect();
+    sorted.sort_by_key(|&p| (all[p].point_index, all[p].index));
     let mut order = Vec::new();
-    let mut by_key: HashMap<String, (Map<String, Value>, Vec<&RunRecord>)> = HashMap::new();
-    for r in sorted {
-        let key = point_key(&r.point, names);
+    let mut by_key: HashMap<String, (u32, Vec<usize>)> = HashMap::new();
+    // A point's key once per distinct point, not once per run.
+    let mut keys: HashMap<u32, String> = HashMap::new();
+    for p in sorted {
+        let point = all[p].point;
+        let key = keys
+            .entry(point)
+            .or_insert_with(|| point_key_of(runs, point, names));
         by_key
             .entry(key.clone())
             .or_insert_with(|| {
-                order.push(key);
-                (r.point.clone(), Vec::new())
+                order.push(key.clone());
+                (point, Vec::new())
             })
             .1
-            .push(r);
+            .push(p);
     }
-    Points { order, by_key }
+    Points {
+        runs,
+        order,
+        by_key,
+    }
 }
 
-/// A run's value of a result: a number, or the mean of a series; `None` when absent.
-pub(crate) fn run_value(r: &RunRecord, name: &str) -> Option<f64> {
-    match r.results.get(name)? {
-        Value::Number(n) => n.as_f64().filter(|x| x.is_finite()),
-        Value::Array(items) => {
-            let xs: Vec<f64> = items
-                .iter()
-                .filter_map(Value::as_f64)
-                .filter(|x| x.is_finite())
-                .collect();
-            (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64)
-        }
-        _ => None,
-    }
+/// `point_key` of one of `runs`' points.
+fn point_key_of(runs: &Runs, point: u32, names: &BTreeSet<String>) -> String {
+    point_key(&runs.point_map(point), names)
 }
 
 fn names_list(names: &[&String]) -> String {
@@ -372,12 +399,13 @@ fn undeclared_results(set: &SetData) -> BTreeSet<String> {
         .iter()
         .map(|r| r.name.as_str())
         .collect();
-    set.records
+    let runs = set.runs;
+    runs.result_names()
         .iter()
-        .filter(|r| r.status == RunStatus::Ok)
-        .flat_map(|r| r.results.iter())
-        .filter(|(name, v)| !declared.contains(name.as_str()) && (v.is_number() || v.is_array()))
-        .map(|(name, _)| name.clone())
+        .enumerate()
+        .filter(|(_, name)| !declared.contains(name.as_str()))
+        .filter(|(c, _)| runs.ok().any(|p| runs.has(*c, p)))
+        .map(|(_, name)| name.clone())
         .collect()
 }
 
@@ -499,8 +527,8 @@ pub fn compare_with_references(
         .iter()
         .map(|v| v.name.clone())
         .collect();
-    let base_points = group_points(base.records, &names);
-    let new_points = group_points(new.records, &names);
+    let base_points = group_points(base.runs, &names);
+    let new_points = group_points(new.runs, &names);
 
     let matched: Vec<&String> = base_points
         .order
@@ -511,16 +539,16 @@ pub fn compare_with_references(
         .order
         .iter()
         .filter(|k| !new_points.by_key.contains_key(*k))
-        .map(|k| base_points.by_key[k].0.clone())
+        .map(|k| base_points.point(k))
         .collect();
     let new_only: Vec<Map<String, Value>> = new_points
         .order
         .iter()
         .filter(|k| !base_points.by_key.contains_key(*k))
-        .map(|k| new_points.by_key[k].0.clone())
+        .map(|k| new_points.point(k))
         .collect();
     if matched.is_empty() {
-        let why = match (base.records.is_empty(), new.records.is_empty()) {
+        let why = match (base.runs.is_empty(), new.runs.is_empty()) {
             (true, true) => "neither set has any run".to_string(),
             (true, false) => "BASE has no run".to_string(),
             (false, true) => "NEW has no run".to_string(),
@@ -592,26 +620,24 @@ pub fn compare_with_references(
 
     let reference_points: Vec<Points> = references
         .iter()
-        .map(|r| group_points(r.records, &names))
+        .map(|r| group_points(r.runs, &names))
         .collect();
     let mut entries = Vec::new();
     for key in &matched {
-        let (point, base_runs) = &base_points.by_key[*key];
-        let new_runs = &new_points.by_key[*key].1;
+        let point = base_points.point(key);
         for r in &results {
-            let values = |runs: &[&RunRecord]| -> Vec<f64> {
-                runs.iter()
-                    .filter(|x| x.status == RunStatus::Ok)
-                    .filter_map(|x| run_value(x, &r.name))
-                    .collect()
+            let values = |points: &Points| -> Vec<f64> {
+                let mut out = Vec::new();
+                points.values(key, &r.name, &mut out);
+                out
             };
-            let (b, n) = (values(base_runs), values(new_runs));
-            let mut entry = measure(point, r, &b, &n, settings);
+            let (b, n) = (values(&base_points), values(&new_points));
+            let mut entry = measure(&point, r, &b, &n, settings);
             if !references.is_empty() {
                 let reference_means = reference_points
                     .iter()
-                    .filter_map(|p| p.by_key.get(*key))
-                    .filter_map(|(_, runs)| stats::summarize(&values(runs)))
+                    .filter(|p| p.by_key.contains_key(*key))
+                    .filter_map(|p| stats::summarize(&values(p)))
                     .map(|s| s.mean);
                 let means: Vec<f64> = entry
                     .base
@@ -803,7 +829,7 @@ fn decisive_bound(e: &Entry, tolerance: f64, beyond_reference: bool, significant
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::record::SetStatus;
+    use crate::store::record::{RunRecord, SetStatus};
     use serde_json::json;
 
     /// `compare` of two record lists under their manifests.
@@ -814,15 +840,16 @@ mod tests {
         n: &[RunRecord],
         settings: Settings,
     ) -> Result<Comparison, Incompatible> {
+        let (b, n) = (Runs::from_records(b), Runs::from_records(n));
         compare(
             SetData {
                 manifest: mb,
-                records: b,
+                runs: &b,
                 experiment: "",
             },
             SetData {
                 manifest: mn,
-                records: n,
+                runs: &n,
                 experiment: "",
             },
             settings,
@@ -1025,10 +1052,16 @@ mod tests {
             .collect();
         // A reference without the point counts for nothing.
         let no_point = runs(2, &[50.0, 51.0]);
-        fn data<'a>(m: &'a Manifest, r: &'a [RunRecord]) -> SetData<'a> {
+        let refs: Vec<Runs> = refs.iter().map(|r| Runs::from_records(r)).collect();
+        let (b, n, no_point) = (
+            Runs::from_records(&b),
+            Runs::from_records(&n),
+            Runs::from_records(&no_point),
+        );
+        fn data<'a>(m: &'a Manifest, r: &'a Runs) -> SetData<'a> {
             SetData {
                 manifest: m,
-                records: r,
+                runs: r,
                 experiment: "",
             }
         }
@@ -1049,7 +1082,7 @@ mod tests {
         assert_eq!(plain.entries[0].decided_by, Some(Bound::Tolerance));
         assert!(plain.entries[0].reference.is_none());
 
-        let same = runs(1, &[10.0, 10.02, 9.98, 10.0]);
+        let same = Runs::from_records(&runs(1, &[10.0, 10.02, 9.98, 10.0]));
         let c = compare_with_references(
             data(&m, &b),
             data(&m, &same),

@@ -9,10 +9,10 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::analyze::compare::{
-    check_compatible, group_points, relative_change, run_value, Points, SetData, Verdict,
+    check_compatible, group_points, relative_change, Points, SetData, Verdict,
 };
 use crate::analyze::stats;
-use crate::store::record::{Better, ResultInfo, RunRecord, RunStatus, VariableInfo};
+use crate::store::record::{Better, ResultInfo, VariableInfo};
 
 /// What counts as a change and a regression.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -346,13 +346,11 @@ fn changes(means: &[Option<f64>], info: &ResultInfo, settings: &Settings) -> Vec
 
 /// The values of a result in runs of every set of a step at one point.
 fn step_values(points: &[Points], key: &str, result: &str) -> Vec<f64> {
-    points
-        .iter()
-        .filter_map(|p| p.by_key.get(key))
-        .flat_map(|(_, runs)| runs.iter())
-        .filter(|r| r.status == RunStatus::Ok)
-        .filter_map(|r: &&RunRecord| run_value(r, result))
-        .collect()
+    let mut out = Vec::new();
+    for p in points {
+        p.values(key, result, &mut out);
+    }
+    out
 }
 
 /// Builds the history of `steps` (oldest first; the last is the newest). Sets whose variables
@@ -398,7 +396,7 @@ pub fn history(steps: &[Step], settings: Settings) -> History {
         .map(|s| {
             s.sets
                 .iter()
-                .map(|d| group_points(d.records, &names))
+                .map(|d| group_points(d.runs, &names))
                 .collect()
         })
         .collect();
@@ -408,7 +406,7 @@ pub fn history(steps: &[Step], settings: Settings) -> History {
     for points in grouped.iter().rev().flatten() {
         for key in &points.order {
             if seen.insert(key) {
-                order.push((key.clone(), points.by_key[key].0.clone()));
+                order.push((key.clone(), points.point(key)));
             }
         }
     }

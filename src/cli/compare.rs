@@ -5,6 +5,7 @@ use mpf::analyze::compare::{self, SetData, Settings, TestKind};
 use mpf::analyze::within;
 use mpf::error::{exit, Error, IoContext, Result};
 use mpf::report::compare::{figures, html, json, junit, markdown, table, CompareReport, SetLabel};
+use mpf::store::compact::{CompactSet, Runs};
 use mpf::store::{self, ResultSet};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -108,7 +109,7 @@ fn parse_sigmas(k: f64) -> Result<f64> {
 /// noise (NEW's own mean would widen the very bound it is judged by).
 /// BASE and NEW the same set (`mpf compare BASE latest` when no new set was made) would pass
 /// without testing anything: refused.
-fn check_references(base: &ResultSet, new: &ResultSet, references: &[ResultSet]) -> Result<()> {
+fn check_references(base: &CompactSet, new: &CompactSet, references: &[CompactSet]) -> Result<()> {
     if base.manifest.id == new.manifest.id {
         return Err(Error::Usage(format!(
             "BASE and NEW are the same result set ({}): a set compared with itself never regresses; give the set to check as NEW",
@@ -138,7 +139,7 @@ fn check_references(base: &ResultSet, new: &ResultSet, references: &[ResultSet])
 /// A writer of one output format.
 type Render<'a> = dyn Fn(CompareReport) -> String + 'a;
 
-fn label(set: &ResultSet) -> SetLabel {
+fn label(set: &CompactSet) -> SetLabel {
     SetLabel {
         id: set.manifest.id.clone(),
         name: set.manifest.name.clone(),
@@ -173,9 +174,11 @@ pub fn run(args: Args) -> Result<i32> {
         reference_sigmas: parse_sigmas(args.reference_sigmas)?,
     };
     let root = args.results.root();
-    let base = store::open(&root, &args.base)?;
+    // The sets are compared in compact form; loaded whole only to be drawn (--html) or split
+    // (--variable).
+    let base = store::compact::open(&root, &args.base)?;
     let base_exp = base.experiment_text();
-    let (split, new_set, new_exp);
+    let (split, split_runs, new_set, new_exp);
     // BASE and NEW as sets to draw, for --html.
     let mut drawn_sides: Option<[ResultSet; 2]> = None;
     let mut split_labels = None;
@@ -183,11 +186,14 @@ pub fn run(args: Args) -> Result<i32> {
     let (base_data, new_data, base_label, new_label, references) = match &args.variable {
         // An A/B inside BASE: both sides are runs of the one set.
         Some(spec) => {
-            split = within::split(&base.manifest, &base.records, spec).map_err(Error::Usage)?;
-            let side = |records, value: &str| {
+            let whole = ResultSet::load(&base.dir)?;
+            split = within::split(&base.manifest, &whole.records, spec).map_err(Error::Usage)?;
+            drop(whole);
+            split_runs = [Runs::from_records(&split.a), Runs::from_records(&split.b)];
+            let side = |runs, value: &str| {
                 let data = SetData {
                     manifest: &split.manifest,
-                    records,
+                    runs,
                     experiment: &base_exp,
                 };
                 let label = SetLabel {
@@ -209,34 +215,34 @@ pub fn run(args: Args) -> Result<i32> {
                 drawn_sides = Some([part(&split.a), part(&split.b)]);
                 split_labels = Some(split.labels.clone());
             }
-            let (a, a_label) = side(&split.a[..], &split.labels.0);
-            let (b, b_label) = side(&split.b[..], &split.labels.1);
+            let (a, a_label) = side(&split_runs[0], &split.labels.0);
+            let (b, b_label) = side(&split_runs[1], &split.labels.1);
             (a, b, a_label, b_label, Vec::new())
         }
         None => {
             let id = args.new.as_deref().ok_or_else(|| {
                 Error::Usage("give the set to check as NEW, or --variable NAME=A,B".into())
             })?;
-            new_set = store::open(&root, id)?;
+            new_set = store::compact::open(&root, id)?;
             let references = args
                 .references
                 .iter()
-                .map(|id| store::open(&root, id))
-                .collect::<Result<Vec<ResultSet>>>()?;
+                .map(|id| store::compact::open(&root, id))
+                .collect::<Result<Vec<CompactSet>>>()?;
             check_references(&base, &new_set, &references)?;
             if args.html.is_some() {
-                drawn_sides = Some([base.clone(), new_set.clone()]);
+                drawn_sides = Some([ResultSet::load(&base.dir)?, ResultSet::load(&new_set.dir)?]);
             }
             new_exp = new_set.experiment_text();
             (
                 SetData {
                     manifest: &base.manifest,
-                    records: &base.records,
+                    runs: &base.runs,
                     experiment: &base_exp,
                 },
                 SetData {
                     manifest: &new_set.manifest,
-                    records: &new_set.records,
+                    runs: &new_set.runs,
                     experiment: &new_exp,
                 },
                 label(&base),
@@ -249,7 +255,7 @@ pub fn run(args: Args) -> Result<i32> {
         .iter()
         .map(|r| SetData {
             manifest: &r.manifest,
-            records: &r.records,
+            runs: &r.runs,
             experiment: "",
         })
         .collect();

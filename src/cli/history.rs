@@ -4,8 +4,9 @@ use mpf::analyze::compare::SetData;
 use mpf::analyze::history::{self, Settings, Step, StepLabel};
 use mpf::error::{exit, Error, IoContext, Result};
 use mpf::report::history::{html, json, markdown, table, HistoryReport};
+use mpf::store;
+use mpf::store::compact::CompactSet;
 use mpf::store::record::Manifest;
-use mpf::store::{self, ResultSet};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum By {
@@ -66,7 +67,7 @@ fn commit_of(m: &Manifest) -> Option<String> {
 
 /// Sets (oldest first) grouped into steps: one per set by time, one per commit by commit
 /// (commits in order of their first set; sets without a commit left out, with a note).
-fn group(sets: &[ResultSet], by: By, notes: &mut Vec<String>) -> Vec<Vec<usize>> {
+fn group(sets: &[CompactSet], by: By, notes: &mut Vec<String>) -> Vec<Vec<usize>> {
     match by {
         By::Time => (0..sets.len()).map(|i| vec![i]).collect(),
         By::Commit => {
@@ -133,8 +134,8 @@ pub fn run(args: Args) -> Result<i32> {
         .iter()
         .rev()
         .filter(|(_, m)| m.name == name)
-        .map(|(dir, _)| ResultSet::load(dir))
-        .collect::<Result<Vec<ResultSet>>>()?;
+        .map(|(dir, _)| CompactSet::load(dir))
+        .collect::<Result<Vec<CompactSet>>>()?;
     if sets.is_empty() {
         return Err(Error::Usage(format!(
             "no result set of experiment '{name}' in {}",
@@ -161,7 +162,7 @@ pub fn run(args: Args) -> Result<i32> {
                 .iter()
                 .map(|&i| SetData {
                     manifest: &sets[i].manifest,
-                    records: &sets[i].records,
+                    runs: &sets[i].runs,
                     experiment: "",
                 })
                 .collect(),

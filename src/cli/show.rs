@@ -40,33 +40,48 @@ pub fn run(args: Args) -> Result<i32> {
         super::console::out(&format!("{}\n", dir.display()));
         return Ok(0);
     }
+    if args.summary {
+        // The summary reads the runs in compact form, never the records whole (SPEC §15).
+        let set = mpf::store::compact::open(&args.results.root(), &args.id)?;
+        super::console::out(&table::show_summary(&set, format_of(args.format))?);
+        if let Fmt::Table = args.format {
+            warmup_note(&set.dir);
+        }
+        return Ok(0);
+    }
     let set = mpf::store::open(&args.results.root(), &args.id)?;
-    let format = match args.format {
-        Fmt::Table => Format::Table,
-        Fmt::Csv => Format::Csv,
-        Fmt::Json => Format::Json,
-        Fmt::Markdown => Format::Markdown,
-    };
+    let format = format_of(args.format);
     let text = if args.limits {
         mpf::report::limits::show(&set.manifest, format)?
-    } else if args.summary {
-        table::show_summary(&set, format)?
     } else {
         table::show(&set, format)?
     };
     super::console::out(&text);
     if let (Format::Table, false) = (format, args.limits) {
-        // Warm-up runs are never results: said below the table, with where they are.
-        let warmups: usize = mpf::runner::warmup::recorded(&set.dir)
-            .map(|d| d.values().sum())
-            .unwrap_or(0);
-        if warmups > 0 {
-            super::console::out(&format!(
-                "{} discarded before measuring (runs: {{warmup: N}}), not in these results: {}\n",
-                mpf::words::count(warmups, "warm-up run"),
-                set.dir.join(mpf::runner::warmup::FILE).display()
-            ));
-        }
+        warmup_note(&set.dir);
     }
     Ok(0)
+}
+
+fn format_of(f: Fmt) -> Format {
+    match f {
+        Fmt::Table => Format::Table,
+        Fmt::Csv => Format::Csv,
+        Fmt::Json => Format::Json,
+        Fmt::Markdown => Format::Markdown,
+    }
+}
+
+/// Warm-up runs are never results: said below the table, with where they are.
+fn warmup_note(dir: &std::path::Path) {
+    let warmups: usize = mpf::runner::warmup::recorded(dir)
+        .map(|d| d.values().sum())
+        .unwrap_or(0);
+    if warmups > 0 {
+        super::console::out(&format!(
+            "{} discarded before measuring (runs: {{warmup: N}}), not in these results: {}\n",
+            mpf::words::count(warmups, "warm-up run"),
+            dir.join(mpf::runner::warmup::FILE).display()
+        ));
+    }
 }

@@ -1,5 +1,6 @@
 //! The result-set directory: manifest, journal, csv, listing, id resolution.
 
+pub mod compact;
 pub mod csv;
 pub mod dashboard;
 pub mod export;

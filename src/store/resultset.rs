@@ -158,7 +158,27 @@ fn parse_journal_from(path: &Path, reader: impl std::io::BufRead) -> Result<Vec<
             records.push(r);
         }
     })?;
+    // A vector grown one record at a time holds room for up to twice as many (about 300
+    // bytes each: 10 MB at 10^5 runs).
+    records.shrink_to_fit();
     Ok(records)
+}
+
+/// Visits every record of a journal in file order (a run recorded again comes again: the
+/// later wins), one line at a time; a missing journal holds none. The same lines are refused
+/// as by `read_journal`.
+pub fn visit_journal(path: &Path, each: impl FnMut(RunRecord)) -> Result<()> {
+    let file = match fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(format!("failed to read {}", path.display()), e)),
+    };
+    let mut each = each;
+    journal_records(
+        path,
+        std::io::BufReader::with_capacity(1 << 16, file),
+        |r, _, _| each(r),
+    )
 }
 
 /// Visits every run of a journal in run order (a later line for the same run wins, as in

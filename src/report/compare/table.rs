@@ -54,15 +54,13 @@ pub fn render(r: CompareReport, color: bool) -> String {
     }
 
     let headers = common::headers(c);
-    let rows: Vec<(Verdict, [String; 10])> = c
-        .by_severity()
-        .into_iter()
-        .map(|e| (e.verdict, common::cells(c, e)))
-        .collect();
+    // Each row's cells are made twice, to measure and to write, rather than all held: a
+    // comparison may have 10^5 rows (SPEC §15).
+    let entries = c.by_severity();
     let mut widths: Vec<usize> = headers.iter().map(|h| width(h)).collect();
-    for (_, cells) in &rows {
-        for (w, cell) in widths.iter_mut().zip(cells) {
-            *w = (*w).max(width(cell));
+    for e in &entries {
+        for (w, cell) in widths.iter_mut().zip(common::cells(c, e)) {
+            *w = (*w).max(width(&cell));
         }
     }
     // Numeric columns (base .. p (Holm)) are right-aligned.
@@ -88,8 +86,12 @@ pub fn render(r: CompareReport, color: bool) -> String {
     let header_style = if color { "\x1b[1m" } else { "" };
     let header_line = line(&headers, "");
     let _ = writeln!(out, "{}", paint(&header_line, header_style, color));
-    for (v, cells) in &rows {
-        let _ = writeln!(out, "{}", line(cells, verdict_style(*v)));
+    for e in &entries {
+        let _ = writeln!(
+            out,
+            "{}",
+            line(&common::cells(c, e), verdict_style(e.verdict))
+        );
     }
 
     for (side, points) in [("BASE", &c.base_only), ("NEW", &c.new_only)] {

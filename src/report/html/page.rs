@@ -527,7 +527,9 @@ fn hosts_table(out: &mut String, set: &ResultSet) {
 
 /// The table of `mpf show --summary`: per point and result, the ok runs' statistics.
 fn point_summary(out: &mut String, set: &ResultSet) {
-    let (header, rows, clipped) = crate::report::table::summary_display(set);
+    let compact = crate::store::compact::CompactSet::of(set);
+    let d = crate::report::table::summary_display(&compact);
+    let (header, rows, clipped) = (&d.header, &d.rows, &d.note);
     if rows.is_empty() {
         out.push_str("<p>No ok run with a numeric result.</p>\n");
         return;
@@ -544,14 +546,14 @@ fn point_summary(out: &mut String, set: &ResultSet) {
     out.push_str(
         "<div class=\"scroll\"><table class=\"sortable\" id=\"point-summary\"><thead><tr>",
     );
-    for h in &header {
+    for h in header {
         let _ = write!(out, "<th>{}</th>", esc(h));
     }
     out.push_str("</tr></thead><tbody>\n");
     let numeric_from = header.len() - 8;
     for row in rows.iter().take(LISTED_SUMMARY_ROWS) {
         out.push_str("<tr>");
-        for (i, cell) in row.iter().enumerate() {
+        for (i, cell) in d.cells(row).iter().enumerate() {
             let class = if i >= numeric_from {
                 " class=\"num\""
             } else {
@@ -563,7 +565,7 @@ fn point_summary(out: &mut String, set: &ResultSet) {
     }
     out.push_str("</tbody></table></div>\n");
     if let Some(c) = clipped {
-        let _ = writeln!(out, "<p class=\"note\">{}.</p>", esc(&c));
+        let _ = writeln!(out, "<p class=\"note\">{}.</p>", esc(c));
     }
 }
 
@@ -875,6 +877,10 @@ pub fn render_against(
     hints: Option<&PlotSpec>,
 ) -> Result<String> {
     let m = &set.manifest;
+    // The per-point summary first, so that its compact form of the runs is gone before the
+    // graphs are made (a report of 10^5 runs holds one or the other, SPEC §15).
+    let mut per_point = String::new();
+    point_summary(&mut per_point, set);
     let figs = figures(set, hints)?;
     let mut out = String::with_capacity(PLOTLY.len() + 64 * 1024);
     let _ = write!(
@@ -917,7 +923,8 @@ pub fn render_against(
     let monitor = super::monitor::section(set)?;
     out.push_str(&monitor.html);
     out.push_str("<h2>Per-point summary</h2>\n");
-    point_summary(&mut out, set);
+    out.push_str(&per_point);
+    drop(per_point);
     if set.records.len() > LISTED_RUNS {
         out.push_str("<h2>Runs</h2>\n");
     } else {
