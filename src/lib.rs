@@ -4,6 +4,7 @@
 //! `exec::Transport`) -> `extract` -> `store`; then `analyze` and `report` read result sets.
 
 pub mod analyze;
+pub mod command;
 pub mod design;
 pub mod error;
 pub mod exec;

@@ -236,14 +236,17 @@ pub enum Scale {
     Log,
 }
 
-/// The statistic a graph shows per point, with its interval.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+/// The statistic a graph shows per point, with its interval (`mpf plot --stat`; the flag's
+/// help says what each shows, so its values carry no help of their own).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Stat {
     /// Mean and 95% Student-t confidence interval.
     #[default]
+    #[value(help = None::<&str>)]
     Mean,
     /// Median and interquartile range.
+    #[value(help = None::<&str>)]
     Median,
 }
 

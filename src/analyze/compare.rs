@@ -11,12 +11,14 @@ use crate::analyze::stats::{self, MwuMethod, RatioCi, Summary};
 use crate::store::record::{Better, Manifest, ResultInfo, RunRecord, RunStatus, VariableInfo};
 
 /// Which significance test decides whether a change is real.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum TestKind {
     /// Welch's unequal-variances t-test on the means.
+    #[value(help = "Welch's unequal-variances t-test")]
     Welch,
     /// Mann–Whitney U rank test.
+    #[value(help = "Mann-Whitney U rank test")]
     Mwu,
 }
 

@@ -2,6 +2,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use mpf::command::compare::Reproduction;
 use mpf::error::{exit, Result};
 use mpf::runner::experiment::EARLY_STOP_RUNS;
 use mpf::runner::session::{prepare, RunRequest};
@@ -215,56 +216,21 @@ fn reproduced(
     terminal: &Terminal,
 ) -> Result<i32> {
     let root = args.results.root();
-    let base = mpf::store::resolve(&root, original)?;
-    let base_name = mpf::store::resultset::read_manifest(&base)?.name;
-    // The references the pack carries: its other sets of the same experiment.
-    let mut references = Vec::new();
-    if let Some(pack) = base
-        .parent()
-        .filter(|p| p.file_name().is_some_and(|n| n == "sets"))
-    {
-        for e in std::fs::read_dir(pack).into_iter().flatten().flatten() {
-            let dir = e.path();
-            if dir != base
-                && mpf::store::resultset::read_manifest(&dir).is_ok_and(|m| m.name == base_name)
-            {
-                references.push(dir.to_string_lossy().into_owned());
-            }
-        }
-        references.sort();
-    }
+    let tolerance = mpf::command::parse_tolerance(&args.tolerance)?;
+    let original = Reproduction::find(&root, original)?;
     terminal.log(&format!(
         "reproduce: comparing with {}{}",
-        base.display(),
-        if references.is_empty() {
+        original.base.display(),
+        if original.references.is_empty() {
             String::new()
         } else {
-            format!(" (references: {})", references.len())
+            format!(" (references: {})", original.references.len())
         }
     ));
-    let compared = super::compare::run(super::compare::Args {
-        base: base.to_string_lossy().into_owned(),
-        new: Some(new.to_string_lossy().into_owned()),
-        variable: None,
-        tolerance: args.tolerance.clone(),
-        alpha: 0.05,
-        test: super::compare::Test::Welch,
-        durations: false,
-        references,
-        reference_sigmas: 3.0,
-        junit: None,
-        markdown: None,
-        html: None,
-        json: None,
-        either_way: true,
-        results: super::ResultsDir {
-            dir: Some(root.clone()),
-        },
-    })?;
-    if compared == exit::OK && mpf::store::resultset::read_manifest(new)?.runs_failed > 0 {
-        return Ok(exit::FAILURE);
-    }
-    Ok(compared)
+    let request = original.request(&root, new, tolerance, super::compare::use_color());
+    let compared = mpf::command::compare::compare(&request)?;
+    console::out(&compared.stdout);
+    Reproduction::exit_code(&compared, new)
 }
 
 /// The last `--progress json` event: which set, and how it ended.
