@@ -9,7 +9,7 @@ use crate::store::HostFacts;
 /// Prints `key=value` lines; every probe tolerates missing files and tools.
 pub const FACTS_SCRIPT: &str = include_str!("facts.sh");
 
-pub use crate::model::{SETTINGS, UNKNOWN};
+pub use crate::model::UNKNOWN;
 
 /// `isolcpus=2-3` of a kernel command line, or None.
 fn cmdline_value(cmdline: &str, key: &str) -> Option<String> {

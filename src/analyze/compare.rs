@@ -194,13 +194,6 @@ pub struct Entry {
     pub verdict: Verdict,
 }
 
-impl Entry {
-    /// Whether a side had a single run (the comparison is by tolerance only).
-    pub fn single_run(&self) -> bool {
-        self.basis == Basis::ToleranceOnly
-    }
-}
-
 /// Tally of verdicts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Counts {
@@ -257,11 +250,6 @@ impl Comparison {
         let mut v: Vec<&Entry> = self.entries.iter().collect();
         v.sort_by_key(|e| e.verdict);
         v
-    }
-
-    /// Variables that take more than one value (constants are not worth showing per point).
-    pub fn swept_variables(&self) -> impl Iterator<Item = &VariableInfo> {
-        self.variables.iter().filter(|v| !v.constant)
     }
 }
 
@@ -473,6 +461,7 @@ fn merged_variables(base: &Manifest, new: &Manifest) -> Vec<VariableInfo> {
 
 /// Compares NEW against BASE. Fails only when the sets cannot be compared at all: different
 /// variables or results, or no point in common.
+#[cfg(test)]
 pub fn compare(
     base: SetData,
     new: SetData,

@@ -1,8 +1,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use mpf::analyze::compare::{Settings, TestKind};
-use mpf::command::compare::{compare, Against, Outputs, Request};
+use mpf::command::compare::{compare, Against, Outputs, Request, Settings, TestKind};
 use mpf::command::{parse_tolerance, Target};
 use mpf::error::Result;
 

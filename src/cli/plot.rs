@@ -2,8 +2,8 @@ use std::path::PathBuf;
 
 use mpf::command::plot::{plot, Drawn, Request, Samples};
 use mpf::error::Result;
-use mpf::model::{Scale, Stat};
-use mpf::report::plot::PlotSpec;
+use mpf::PlotSpec;
+use mpf::{Scale, Stat};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -1,5 +1,5 @@
 use mpf::error::Result;
-use mpf::report::table::{self, Format};
+use mpf::table::{self, Format};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum Fmt {
@@ -31,16 +31,16 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<i32> {
     if args.path {
-        let dir = mpf::store::resolve(&args.results.root(), &args.id)?;
+        let dir = mpf::resolve(&args.results.root(), &args.id)?;
         // Only a set mpf can read: Python's `load` goes on from here.
-        mpf::store::resultset::read_manifest(&dir)?;
+        mpf::read_manifest(&dir)?;
         // Absolute, so that it still names the set from another directory (`cd $(mpf show
         // --path ID)`, a script's later step); symbolic links are kept as given.
         let dir = std::path::absolute(&dir).unwrap_or(dir);
         super::console::out(&format!("{}\n", dir.display()));
         return Ok(0);
     }
-    let set = mpf::store::open(&args.results.root(), &args.id)?;
+    let set = mpf::open(&args.results.root(), &args.id)?;
     let format = match args.format {
         Fmt::Table => Format::Table,
         Fmt::Csv => Format::Csv,
@@ -48,7 +48,7 @@ pub fn run(args: Args) -> Result<i32> {
         Fmt::Markdown => Format::Markdown,
     };
     let text = if args.limits {
-        mpf::report::limits::show(&set.manifest, format)?
+        mpf::limits::show(&set.manifest, format)?
     } else if args.summary {
         table::show_summary(&set, format)?
     } else {
@@ -57,14 +57,14 @@ pub fn run(args: Args) -> Result<i32> {
     super::console::out(&text);
     if let (Format::Table, false) = (format, args.limits) {
         // Warm-up runs are never results: said below the table, with where they are.
-        let warmups: usize = mpf::runner::warmup::recorded(&set.dir)
+        let warmups: usize = mpf::warmup::recorded(&set.dir)
             .map(|d| d.values().sum())
             .unwrap_or(0);
         if warmups > 0 {
             super::console::out(&format!(
                 "{} discarded before measuring (runs: {{warmup: N}}), not in these results: {}\n",
-                mpf::words::count(warmups, "warm-up run"),
-                set.dir.join(mpf::runner::warmup::FILE).display()
+                mpf::count(warmups, "warm-up run"),
+                set.dir.join(mpf::warmup::FILE).display()
             ));
         }
     }

@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use super::Target;
-use crate::analyze::compare::{self, Comparison, SetData, Settings, Verdict};
+use crate::analyze::compare::{self, Comparison, SetData, Verdict};
+/// What counts as a change, and the significance test that decides it.
+pub use crate::analyze::compare::{Settings, TestKind};
 use crate::analyze::within;
 use crate::error::{exit, Error, Result};
 use crate::report::compare::{
@@ -352,7 +354,7 @@ impl Reproduction {
             settings: Settings {
                 tolerance,
                 alpha: 0.05,
-                test: compare::TestKind::Welch,
+                test: TestKind::Welch,
                 durations: false,
                 reference_sigmas: 3.0,
             },

@@ -8,6 +8,7 @@ pub mod compare;
 pub mod history;
 pub mod plot;
 pub mod report;
+pub mod run;
 
 use std::path::{Path, PathBuf};
 

@@ -105,11 +105,8 @@ impl Design {
         }
     }
 
-    pub fn rule(&self) -> &Rule {
-        &self.rule
-    }
-
     /// The first round that the journal does not complete; `None` when the design is done.
+    #[cfg(test)]
     pub fn next(&self, plan: &mut Plan, journal: &Journal) -> Option<Next> {
         self.next_where(plan, journal, &|_, _| true)
     }

@@ -81,6 +81,7 @@ pub struct SampleEnd {
 /// Replays the rule over the journal's runs of the point `key`. Whether a round asks for
 /// another run depends only on the runs of earlier rounds, so a round interrupted halfway
 /// is continued exactly.
+#[cfg(test)]
 pub fn sample(rule: &Rule, journal: &Journal, key: &str) -> Sample {
     sample_until(rule, journal, key, |_| false)
 }

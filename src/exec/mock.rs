@@ -42,8 +42,6 @@ pub struct Behaviour {
 pub enum SpawnFailure {
     /// The machine stopped answering (`Error::Unreachable`).
     Unreachable(String),
-    /// Anything else (`Error::Runtime`).
-    Other(String),
 }
 
 impl Behaviour {
@@ -206,7 +204,6 @@ impl Transport for Mock {
             let b = self.behaviour(script);
             match b.spawn_fails {
                 Some(SpawnFailure::Unreachable(m)) => return Err(Error::Unreachable(m)),
-                Some(SpawnFailure::Other(m)) => return Err(Error::Runtime(m)),
                 None => {}
             }
             let pgid = self.next_pgid.fetch_add(1, Ordering::SeqCst);

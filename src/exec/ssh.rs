@@ -1128,14 +1128,6 @@ impl Ssh {
         }
         Ok(())
     }
-
-    /// The pid of the master connection (tests check that sessions go through it).
-    pub fn master_pid(&self) -> Option<u32> {
-        self.conn
-            .lock()
-            .ok()
-            .and_then(|c| c.as_ref().and_then(|c| c.master.as_ref().map(|m| m.id())))
-    }
 }
 
 impl Drop for Ssh {

@@ -15,8 +15,5 @@ mod sources;
 
 pub use cluster_source::{ClusterSource, Loaded};
 pub use hardware::hardware_changes;
-pub use resolve::{
-    assign_roles, machines_table, read, resolve, resolved_yaml, session_machines, Resolved,
-    SourceHosts,
-};
+pub use resolve::{assign_roles, machines_table, read, resolved_yaml, session_machines, Resolved};
 pub use sources::{allocation, unavailable, Host};

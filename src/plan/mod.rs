@@ -117,9 +117,7 @@ pub fn fnv1a(data: &[u8]) -> u64 {
     h
 }
 
-pub use crate::spec::size::{MAX_POINTS, MAX_RUNS, MAX_VALUES};
-
-pub use crate::spec::size::{size_problem, SizeProblem};
+pub use crate::spec::size::size_problem;
 
 /// Applies `--set VAR=V1,V2` overrides to the experiment's variables.
 pub fn apply_overrides(exp: &mut Experiment, sets: &[(String, Vec<Value>)]) -> Result<()> {

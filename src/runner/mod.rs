@@ -19,7 +19,7 @@ pub mod setup;
 pub mod warmup;
 
 pub use crate::machines::Machines;
-pub use events::{Cancel, Control, Event, Reporter};
+pub use events::{Cancel, Control};
 pub use experiment::{run_experiment, Options, SessionOutcome};
 
 pub use crate::exec::runtime;

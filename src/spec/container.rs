@@ -11,7 +11,7 @@ use serde_saphyr::Spanned;
 use super::de::{pos, shown};
 use crate::error::{Error, Result};
 
-pub use crate::exec::container::{image_problem, options_name_the_host, Engine, ImageTemplate};
+pub use crate::exec::container::{image_problem, Engine, ImageTemplate};
 
 /// Where the engine runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
