@@ -78,7 +78,7 @@ pub struct SetData<'a> {
 
 /// Why two result sets cannot be compared; each reason is a full sentence fragment.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Incompatible(pub Vec<String>);
+pub(crate) struct Incompatible(pub Vec<String>);
 
 impl fmt::Display for Incompatible {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -112,7 +112,7 @@ impl Verdict {
 /// What the verdict rests on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Basis {
+pub(crate) enum Basis {
     /// Significance test (after correction) and tolerance.
     Test,
     /// A side has a single run: no test is possible, the tolerance alone decides.
@@ -124,7 +124,7 @@ pub enum Basis {
 /// The between-set noise of one point and result, from the per-set means of BASE and the
 /// reference sets (SPEC §12.3).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct ReferenceBound {
+pub(crate) struct ReferenceBound {
     /// How many sets (BASE and references) have a mean at this point.
     pub sets: usize,
     /// Sample standard deviation of those means, in the result's unit.
@@ -139,7 +139,7 @@ pub struct ReferenceBound {
 /// larger of the two thresholds it passed (regression, improvement).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Bound {
+pub(crate) enum Bound {
     /// The significance test (after correction).
     Test,
     /// `--tolerance`.
@@ -150,7 +150,7 @@ pub enum Bound {
 
 /// The significance test of one point and result.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct TestOutcome {
+pub(crate) struct TestOutcome {
     pub kind: TestKind,
     /// Welch: t of mean(new) − mean(base); Mann–Whitney: U of the new sample.
     pub statistic: f64,
@@ -165,7 +165,7 @@ pub struct TestOutcome {
 
 /// The comparison of one result at one point.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// Variable values of the point (as stored; null where a `when` is false).
     pub point: Map<String, Value>,
     pub result: String,
@@ -196,7 +196,7 @@ pub struct Entry {
 
 /// Tally of verdicts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Counts {
+pub(crate) struct Counts {
     pub regressions: usize,
     pub improvements: usize,
     pub unchanged: usize,
@@ -205,7 +205,7 @@ pub struct Counts {
 
 /// The whole comparison of two result sets.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Comparison {
+pub(crate) struct Comparison {
     pub settings: Settings,
     /// Variables with their labels (BASE's, extended by NEW's values), for display.
     pub variables: Vec<VariableInfo>,
@@ -225,7 +225,7 @@ pub struct Comparison {
 }
 
 impl Comparison {
-    pub fn counts(&self) -> Counts {
+    pub(crate) fn counts(&self) -> Counts {
         let mut c = Counts::default();
         for e in &self.entries {
             match e.verdict {
@@ -238,7 +238,7 @@ impl Comparison {
         c
     }
 
-    pub fn has_regression(&self) -> bool {
+    pub(crate) fn has_regression(&self) -> bool {
         self.entries
             .iter()
             .any(|e| e.verdict == Verdict::Regression)
@@ -246,7 +246,7 @@ impl Comparison {
 
     /// Entries in display order: regressions first, then improvements, unchanged, no data;
     /// point and result order within each group.
-    pub fn by_severity(&self) -> Vec<&Entry> {
+    pub(crate) fn by_severity(&self) -> Vec<&Entry> {
         let mut v: Vec<&Entry> = self.entries.iter().collect();
         v.sort_by_key(|e| e.verdict);
         v
@@ -462,7 +462,7 @@ fn merged_variables(base: &Manifest, new: &Manifest) -> Vec<VariableInfo> {
 /// Compares NEW against BASE. Fails only when the sets cannot be compared at all: different
 /// variables or results, or no point in common.
 #[cfg(test)]
-pub fn compare(
+pub(crate) fn compare(
     base: SetData,
     new: SetData,
     settings: Settings,
@@ -473,7 +473,7 @@ pub fn compare(
 /// `compare`, where a change must also exceed `settings.reference_sigmas` standard deviations
 /// of the per-set means of BASE and `references` (SPEC §12.3). Every reference must be
 /// compatible with BASE.
-pub fn compare_with_references(
+pub(crate) fn compare_with_references(
     base: SetData,
     new: SetData,
     references: &[SetData],

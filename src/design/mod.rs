@@ -12,7 +12,7 @@ mod sample;
 #[cfg(test)]
 mod synthetic;
 
-pub use bisect::{probe_value, Bisect};
+pub(crate) use bisect::{probe_value, Bisect};
 pub use decide::interval;
-pub use rounds::{Design, Next, Outcome};
-pub use sample::{Rule, SampleEnd};
+pub(crate) use rounds::{Design, Next, Outcome};
+pub(crate) use sample::{Rule, SampleEnd};
