@@ -308,19 +308,28 @@ mod tests {
         );
     }
 
-    #[test]
-    fn settings_out_of_range_are_refused_before_reading() {
-        let req = Request {
-            root: PathBuf::from("/nonexistent/mpf"),
+    fn request(root: &std::path::Path) -> Request {
+        Request {
+            root: root.to_path_buf(),
             name: None,
             by: By::Time,
             format: Format::Table,
             output: None,
             tolerance: 0.05,
             alpha: 0.05,
+            permutations: 100,
+        }
+    }
+
+    #[test]
+    fn settings_out_of_range_are_refused_before_reading() {
+        let req = request(std::path::Path::new("/nonexistent/mpf"));
+        let e = history(&Request {
             permutations: 5,
-        };
-        let e = history(&req).unwrap_err().to_string();
+            ..req.clone()
+        })
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("invalid --permutations 5"), "{e}");
         let e = history(&Request { alpha: 1.5, ..req })
             .unwrap_err()
@@ -331,16 +340,7 @@ mod tests {
     #[test]
     fn an_empty_directory_has_no_history() {
         let dir = tempfile::tempdir().unwrap();
-        let req = Request {
-            root: dir.path().to_path_buf(),
-            name: None,
-            by: By::Commit,
-            format: Format::Json,
-            output: None,
-            tolerance: 0.05,
-            alpha: 0.05,
-            permutations: 100,
-        };
+        let req = request(dir.path());
         let e = history(&req).unwrap_err().to_string();
         assert!(e.contains("no result set in"), "{e}");
         let e = history(&Request {
@@ -350,5 +350,49 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("no result set of experiment 'iperf'"), "{e}");
+    }
+
+    /// A set of experiment `t` started at `started`, measured at `commit`.
+    fn write_set(root: &std::path::Path, id: &str, started: &str, commit: Option<&str>) {
+        use crate::store::record::SetStatus;
+        use crate::store::writer::SetWriter;
+        let mut m = manifest(id);
+        m.started = started.into();
+        m.git = commit.and_then(git);
+        let mut w = SetWriter::create(root, m, "name: t\n", None).unwrap();
+        w.finish(SetStatus::Complete).unwrap();
+    }
+
+    #[test]
+    fn by_commit_the_file_is_written_with_the_sets_left_out_noted() {
+        let root = tempfile::tempdir().unwrap();
+        write_set(root.path(), "t-a", "2026-01-01T00:00:00.000Z", Some("c1"));
+        write_set(root.path(), "t-b", "2026-01-02T00:00:00.000Z", None);
+        write_set(root.path(), "t-c", "2026-01-03T00:00:00.000Z", Some("c2"));
+        let out = root.path().join("history.json");
+        let outcome = history(&Request {
+            by: By::Commit,
+            format: Format::Json,
+            output: Some(out.clone()),
+            ..request(root.path())
+        })
+        .unwrap();
+        assert_eq!(outcome.written.as_deref(), Some(out.as_path()));
+        assert_eq!(outcome.stdout, None);
+        assert_eq!(outcome.exit_code(), exit::OK);
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert!(
+            text.contains("set t-b is left out: no synced commit recorded"),
+            "{text}"
+        );
+        // By time every set is a step, and the text goes to standard output.
+        let outcome = history(&Request {
+            format: Format::Json,
+            ..request(root.path())
+        })
+        .unwrap();
+        let text = outcome.stdout.unwrap();
+        assert!(!text.contains("left out"), "{text}");
+        assert!(text.contains("t-b"), "{text}");
     }
 }
