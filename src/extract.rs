@@ -47,7 +47,10 @@ impl Extracted {
 /// The suffix of the results of a step's record among a run's `records`, as the run named
 /// them: `.role` when the step ran on several roles, then `.machine` when that role has
 /// several machines (SPEC §10.1).
-pub fn record_suffix(records: &[crate::store::StepRecord], r: &crate::store::StepRecord) -> String {
+pub(crate) fn record_suffix(
+    records: &[crate::store::StepRecord],
+    r: &crate::store::StepRecord,
+) -> String {
     let several_roles = records.iter().any(|o| o.name == r.name && o.role != r.role);
     let role_part = several_roles.then_some(r.role.as_str());
     role_part
@@ -64,7 +67,7 @@ pub fn record_suffix(records: &[crate::store::StepRecord], r: &crate::store::Ste
 /// ran what, named as the per-machine results are suffixed. A machine whose value is missing
 /// leaves the aggregate out (its own extraction error fails the run); one that gave a
 /// series is an error.
-pub fn across(
+pub(crate) fn across(
     steps: &[crate::spec::Step],
     records: &[crate::store::StepRecord],
     values: &mut Map<String, Value>,
@@ -119,18 +122,18 @@ pub fn across(
     }
 }
 
-pub use crate::spec::json_path::MAX_RESULT_NAME;
+pub(crate) use crate::spec::json_path::MAX_RESULT_NAME;
 /// Most distinct `mpf-result` names kept from one step's output.
-pub const MAX_RESULT_NAMES: usize = 1000;
+pub(crate) const MAX_RESULT_NAMES: usize = 1000;
 /// Most values read from one series (regex, JSON list, CSV column): statistics are over
 /// every value, and a series longer than this fails the run naming the limit (32 MB of
 /// doubles; a 64 MiB file holds more only as one- or two-digit numbers).
-pub const MAX_SERIES_VALUES: usize = 4_000_000;
+pub(crate) const MAX_SERIES_VALUES: usize = 4_000_000;
 /// Most values of a series recorded as the series result (in the journal and
 /// `results.csv`; statistics are over every value) and of an `mpf-result` series.
-pub const MAX_STORED_VALUES: usize = 100_000;
+pub(crate) const MAX_STORED_VALUES: usize = 100_000;
 /// Largest file an extractor reads (`file:`).
-pub const MAX_FILE_BYTES: u64 = 64 << 20;
+pub(crate) const MAX_FILE_BYTES: u64 = 64 << 20;
 /// Lines of a searched text shown when an extractor found nothing in it.
 const SHOWN_LINES: usize = 5;
 /// Characters of each such line shown.
@@ -158,7 +161,7 @@ pub trait Inputs {
 
 /// The outputs of a step as the result set stores them: `<dir>/<step>.out|.err` and the
 /// role's collected run_dir `<dir>`.
-pub struct StoredStep<'a> {
+pub(crate) struct StoredStep<'a> {
     /// The role's directory of the run in the result set (`runs/0007/client`).
     pub dir: PathBuf,
     pub step: &'a str,
@@ -174,7 +177,7 @@ pub struct StoredStep<'a> {
 }
 
 impl<'a> StoredStep<'a> {
-    pub fn new(
+    pub(crate) fn new(
         dir: PathBuf,
         step: &'a str,
         role: &'a str,
@@ -285,7 +288,7 @@ fn lexical(path: &Path) -> PathBuf {
 /// The role's directory of a run in the set, `runs/NNNN/<role>`, and the two above it are the
 /// set's own: the first of them that is a symbolic link, which would take every path below it
 /// (logs, files) elsewhere.
-pub fn linked_ancestor(role_dir: &Path) -> Option<&Path> {
+pub(crate) fn linked_ancestor(role_dir: &Path) -> Option<&Path> {
     role_dir
         .ancestors()
         .take(3)
@@ -296,7 +299,7 @@ pub fn linked_ancestor(role_dir: &Path) -> Option<&Path> {
 /// lies in the result set: it must be inside the role's run_dir, which the run collected into
 /// `local_dir`. A path outside, through `..` or a symbolic link, is refused: results come
 /// from what the run wrote, never from elsewhere on the machine running mpf.
-pub fn local_file(shown: &str, run_dir: &str, local_dir: &Path) -> Result<PathBuf, String> {
+pub(crate) fn local_file(shown: &str, run_dir: &str, local_dir: &Path) -> Result<PathBuf, String> {
     if shown.is_empty() {
         return Err("the file path is empty".into());
     }

@@ -7,9 +7,9 @@ use crate::exec::Transport;
 use crate::store::HostFacts;
 
 /// Prints `key=value` lines; every probe tolerates missing files and tools.
-pub const FACTS_SCRIPT: &str = include_str!("facts.sh");
+pub(crate) const FACTS_SCRIPT: &str = include_str!("facts.sh");
 
-pub use crate::model::{SETTINGS, UNKNOWN};
+pub(crate) use crate::model::UNKNOWN;
 
 /// `isolcpus=2-3` of a kernel command line, or None.
 fn cmdline_value(cmdline: &str, key: &str) -> Option<String> {
@@ -20,7 +20,7 @@ fn cmdline_value(cmdline: &str, key: &str) -> Option<String> {
 }
 
 /// Parses the output of `FACTS_SCRIPT`.
-pub fn parse(name: &str, roles: Vec<String>, text: &str) -> HostFacts {
+pub(crate) fn parse(name: &str, roles: Vec<String>, text: &str) -> HostFacts {
     let mut f = HostFacts {
         name: name.to_string(),
         roles,
@@ -70,7 +70,11 @@ pub fn parse(name: &str, roles: Vec<String>, text: &str) -> HostFacts {
 
 /// Gathers facts from a machine (with the details of `interfaces`); a machine that does not
 /// answer in time gets empty facts.
-pub async fn gather(t: &dyn Transport, roles: Vec<String>, interfaces: &[String]) -> HostFacts {
+pub(crate) async fn gather(
+    t: &dyn Transport,
+    roles: Vec<String>,
+    interfaces: &[String],
+) -> HostFacts {
     let name = t.name().to_string();
     let env = [("MPF_FACT_IFACES".to_string(), interfaces.join(" "))];
     let Ok(mut p) = t.spawn(FACTS_SCRIPT, &env, &[]).await else {

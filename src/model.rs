@@ -236,14 +236,17 @@ pub enum Scale {
     Log,
 }
 
-/// The statistic a graph shows per point, with its interval.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+/// The statistic a graph shows per point, with its interval (`mpf plot --stat`; the flag's
+/// help says what each shows, so its values carry no help of their own).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Stat {
     /// Mean and 95% Student-t confidence interval.
     #[default]
+    #[value(help = None::<&str>)]
     Mean,
     /// Median and interquartile range.
+    #[value(help = None::<&str>)]
     Median,
 }
 
@@ -257,7 +260,7 @@ impl Stat {
 }
 
 /// True for a step's wall time, derived by mpf for every step.
-pub fn is_duration(result: &str) -> bool {
+pub(crate) fn is_duration(result: &str) -> bool {
     result.ends_with(".duration")
 }
 
@@ -271,7 +274,7 @@ pub fn value_text(v: &Value) -> String {
 }
 
 /// The settings that change performance results (SPEC §12.1), as `require:` names them.
-pub const SETTINGS: &[&str] = &[
+pub(crate) const SETTINGS: &[&str] = &[
     "governor",
     "freq_min_khz",
     "freq_max_khz",
@@ -286,12 +289,12 @@ pub const SETTINGS: &[&str] = &[
 ];
 
 /// A setting that could not be read.
-pub const UNKNOWN: &str = "unknown";
+pub(crate) const UNKNOWN: &str = "unknown";
 /// The columns after the variables and results, in every export.
-pub const FIXED_COLUMNS: [&str; 3] = ["repetition", "run", "ok"];
+pub(crate) const FIXED_COLUMNS: [&str; 3] = ["repetition", "run", "ok"];
 
 /// The column holding the display labels of a labelled variable: `<var>_label`.
-pub fn label_column(variable: &str) -> String {
+pub(crate) fn label_column(variable: &str) -> String {
     format!("{variable}_label")
 }
 

@@ -9,7 +9,7 @@ use minijinja::{Environment, UndefinedBehavior, Value};
 use crate::exec::sh_quote;
 
 /// Top-level names every template may use besides the variables.
-pub const CONTEXT_NAMES: &[&str] = &[
+pub(crate) const CONTEXT_NAMES: &[&str] = &[
     "roles",
     "links",
     "labels",
@@ -49,7 +49,7 @@ fn quote_filter(v: Value) -> String {
 }
 
 /// The shared environment (strict: undefined names are errors).
-pub fn env() -> &'static Environment<'static> {
+pub(crate) fn env() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
     ENV.get_or_init(|| {
         let mut env = Environment::new();
@@ -74,7 +74,7 @@ pub fn env() -> &'static Environment<'static> {
 }
 
 /// Renders a template string with `ctx`.
-pub fn render(text: &str, ctx: &Value) -> Result<String, String> {
+pub(crate) fn render(text: &str, ctx: &Value) -> Result<String, String> {
     if !text.contains("{{") && !text.contains("{%") && !text.contains("{#") {
         return Ok(text.to_string());
     }
@@ -82,7 +82,7 @@ pub fn render(text: &str, ctx: &Value) -> Result<String, String> {
 }
 
 /// A TCP port written or rendered as text: 1 to 65535.
-pub fn parse_port(text: &str) -> Option<u16> {
+pub(crate) fn parse_port(text: &str) -> Option<u16> {
     text.trim().parse::<u16>().ok().filter(|p| *p != 0)
 }
 
@@ -108,7 +108,7 @@ pub fn eval_condition(expr: &str, ctx: &Value) -> Result<bool, String> {
 /// A leaf of a condition's `and`/`or`/`not` structure, decided alone: a comparison of two
 /// operands (a chained comparison `a < b < c` is split into its pairs, `(a) < (b)` and `(b) <
 /// (c)`), or any other part (no operands).
-pub struct Leaf<'s> {
+pub(crate) struct Leaf<'s> {
     pub text: std::borrow::Cow<'s, str>,
     pub operands: Vec<&'s str>,
 }
@@ -116,7 +116,7 @@ pub struct Leaf<'s> {
 /// Decides a condition in three-valued logic from its leaves: `and`, `or` and `not` decide
 /// what they can (`false and x` is false whatever `x`), and `None` is undecided. `leaf`
 /// decides each leaf; an error is a part that cannot be evaluated alone.
-pub fn decide_condition(
+pub(crate) fn decide_condition(
     expr: &str,
     leaf: &mut dyn FnMut(&Leaf) -> Result<Option<bool>, String>,
 ) -> Result<Option<bool>, String> {
@@ -132,7 +132,7 @@ pub fn decide_condition(
 
 /// A leaf's truth at `ctx`: undecided when an operand, or the value of a leaf without
 /// operands, is NaN.
-pub fn leaf_at(leaf: &Leaf, ctx: &Value) -> Result<Option<bool>, String> {
+pub(crate) fn leaf_at(leaf: &Leaf, ctx: &Value) -> Result<Option<bool>, String> {
     for op in &leaf.operands {
         if is_nan(&text_value(op, ctx)?) {
             return Ok(None);
@@ -143,7 +143,7 @@ pub fn leaf_at(leaf: &Leaf, ctx: &Value) -> Result<Option<bool>, String> {
 }
 
 /// The value of an expression's text at `ctx`.
-pub fn text_value(text: &str, ctx: &Value) -> Result<Value, String> {
+pub(crate) fn text_value(text: &str, ctx: &Value) -> Result<Value, String> {
     compile_expression(text)?.eval(ctx).map_err(describe)
 }
 
@@ -218,7 +218,7 @@ fn decide(
 
 /// Evaluates an expression that must give a number (a derived result); NaN and infinities
 /// are returned for the caller to judge.
-pub fn eval_number(expr: &str, ctx: &Value) -> Result<f64, String> {
+pub(crate) fn eval_number(expr: &str, ctx: &Value) -> Result<f64, String> {
     let v = compile_expression(expr)?.eval(ctx).map_err(describe)?;
     if v.kind() != minijinja::value::ValueKind::Number {
         return Err(format!("gives {} '{v}', not a number", v.kind()));
@@ -315,7 +315,7 @@ fn compile_expression<'s>(expr: &'s str) -> Result<minijinja::Expression<'s, 's>
 }
 
 /// A readable one-line description of a minijinja error.
-pub fn describe(e: minijinja::Error) -> String {
+pub(crate) fn describe(e: minijinja::Error) -> String {
     let mut s = match e.detail() {
         Some(d) => format!("{}: {d}", e.kind()),
         None => e.kind().to_string(),
@@ -353,7 +353,7 @@ pub fn check_expression(expr: &str, known: &KnownNames) -> Result<(), String> {
 }
 
 /// The filters and tests of an expression that compiles, checked as in templates.
-pub fn check_expression_callables(expr: &str) -> Result<(), String> {
+pub(crate) fn check_expression_callables(expr: &str) -> Result<(), String> {
     // An expression is checked as the template that prints it: the same instructions.
     match env().template_from_str(&format!("{{{{ {expr} }}}}")) {
         Ok(tmpl) => check_filters_and_tests(&tmpl),
@@ -509,13 +509,13 @@ fn suggest_callable(kind: Callable, name: &str) -> String {
 }
 
 /// The names an expression refers to (first component only).
-pub fn expression_names(expr: &str) -> Result<BTreeSet<String>, String> {
+pub(crate) fn expression_names(expr: &str) -> Result<BTreeSet<String>, String> {
     let e = compile_expression(expr)?;
     Ok(e.undeclared_variables(false).into_iter().collect())
 }
 
 /// The names an expression reads, dotted paths whole (`lat.p99`), sorted.
-pub fn expression_names_nested(expr: &str) -> Result<Vec<String>, String> {
+pub(crate) fn expression_names_nested(expr: &str) -> Result<Vec<String>, String> {
     let e = compile_expression(expr)?;
     let mut names: Vec<String> = e.undeclared_variables(true).into_iter().collect();
     names.sort();
@@ -524,7 +524,7 @@ pub fn expression_names_nested(expr: &str) -> Result<Vec<String>, String> {
 
 /// Checks a search condition: every name is a variable, `results` (`results["lat.p99"]`), or
 /// a result as written, dotted names included (`lat.p99`, `goodput.server`).
-pub fn check_condition(
+pub(crate) fn check_condition(
     expr: &str,
     variables: &BTreeSet<String>,
     results: &[String],
@@ -560,7 +560,7 @@ pub fn check_condition(
 
 /// The context of a search condition: the point's variables, every result by name (dotted
 /// names nested, so that `lat.p99` reads as written) and all of them in `results`.
-pub fn condition_context(
+pub(crate) fn condition_context(
     point: &serde_json::Map<String, serde_json::Value>,
     means: &[(String, f64)],
 ) -> Value {
@@ -669,7 +669,7 @@ fn suggest(name: &str, known: &KnownNames) -> String {
 }
 
 /// ` (did you mean 'X'?)` for the candidate nearest to `name`, when one is near enough.
-pub fn did_you_mean<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> String {
+pub(crate) fn did_you_mean<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> String {
     let best = candidates
         .map(|c| (edit_distance(name, c), c))
         .filter(|(d, c)| *d <= 2.max(c.len() / 3))

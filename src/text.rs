@@ -1,7 +1,7 @@
 //! Small text helpers shared by the HTML and Markdown outputs.
 
 /// Escapes text for HTML element content and attribute values.
-pub fn escape_html(s: &str) -> String {
+pub(crate) fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -21,7 +21,7 @@ pub fn escape_html(s: &str) -> String {
 /// `*`, `_`, `[`, `]`, `<`, `>`, `~`, `&`), so does what would start a block at the start of the
 /// text (`#`, a `-` or `+` before a space), and line breaks become spaces, since they would end
 /// a table row or a heading. The one Markdown escaper of mpf.
-pub fn escape_markdown(s: &str) -> String {
+pub(crate) fn escape_markdown(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);
     let lead = s.len() - s.trim_start_matches([' ', '\t']).len();
     let (indent, text) = s.split_at(lead);

@@ -69,7 +69,7 @@ fn family(base: &str) -> Family {
 }
 
 /// Splits `text` into its leading number and the rest (trimmed).
-pub fn split_number(text: &str) -> Option<(f64, &str)> {
+pub(crate) fn split_number(text: &str) -> Option<(f64, &str)> {
     let t = text.trim();
     let bytes = t.as_bytes();
     let mut end = 0;
@@ -109,7 +109,7 @@ pub fn split_number(text: &str) -> Option<(f64, &str)> {
 /// How an extractor reads numbers: the unit of bare numbers (`in:`), and whether K, M, G...
 /// are powers of 1024 (`prefix: binary`, wrk's "MB").
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Reading<'a> {
+pub(crate) struct Reading<'a> {
     pub input_unit: Option<&'a str>,
     pub binary: bool,
 }
@@ -205,7 +205,7 @@ fn si_factor(prefix: &str, f: f64, binary: bool) -> f64 {
 /// survives a round trip through an f64, so rounding there gives back the decimal a person
 /// would write (`0.00154`) and costs nothing a measurement has. Exact decimal arithmetic would
 /// not help with the factors that aren't powers of ten (1024, 8, 60).
-pub fn round_15(x: f64) -> f64 {
+pub(crate) fn round_15(x: f64) -> f64 {
     if !x.is_finite() || x == 0.0 {
         return x;
     }
@@ -228,7 +228,7 @@ pub fn normalise(text: &str, base: Option<&str>) -> Result<f64, String> {
 }
 
 /// `normalise`, reading bare numbers in `how.input_unit` and prefixes as `how.binary` says.
-pub fn normalise_read(text: &str, base: Option<&str>, how: Reading) -> Result<f64, String> {
+pub(crate) fn normalise_read(text: &str, base: Option<&str>, how: Reading) -> Result<f64, String> {
     finite(convert_read(text, base, how)?, text)
 }
 
@@ -271,7 +271,7 @@ fn convert_read(text: &str, base: Option<&str>, how: Reading) -> Result<f64, Str
 /// An undeclared value (`mpf-result NAME VALUE`) in the base of its own unit: `9.41 Gbits` and
 /// `940 Mbits/sec` in bits (per second), `1.5 GiB` in bytes, `12 ms` in seconds. Text after the
 /// number that is not such a unit (`7 widgets`, `12 %`) leaves the number as it is.
-pub fn normalise_own(text: &str) -> Result<f64, String> {
+pub(crate) fn normalise_own(text: &str) -> Result<f64, String> {
     let (num, unit) =
         split_number(text).ok_or_else(|| format!("'{}' is not a number", text.trim()))?;
     let base = if TIME_UNITS.iter().any(|(u, _)| *u == unit) {
@@ -296,7 +296,7 @@ pub fn normalise_own(text: &str) -> Result<f64, String> {
 }
 
 /// A number read as a number (JSON): in `how.input_unit` when given, else already in `base`.
-pub fn number_read(x: f64, base: Option<&str>, how: Reading) -> Result<f64, String> {
+pub(crate) fn number_read(x: f64, base: Option<&str>, how: Reading) -> Result<f64, String> {
     let y = match (how.input_unit, base.filter(|b| !b.is_empty())) {
         (Some(from), Some(to)) => factor_read(from, to, how.binary)
             .map(|f| scaled(x, f))
@@ -315,7 +315,7 @@ pub fn number_read(x: f64, base: Option<&str>, how: Reading) -> Result<f64, Stri
 
 /// Display scaling for a base unit: the factor to divide values by and the unit to print,
 /// chosen so that `magnitude` (typically the largest absolute value) reads between 1 and 1000.
-pub fn display_scale(base: &str, magnitude: f64) -> (f64, String) {
+pub(crate) fn display_scale(base: &str, magnitude: f64) -> (f64, String) {
     let m = magnitude.abs();
     if base.is_empty() || !m.is_finite() || m == 0.0 {
         return (1.0, base.to_string());
@@ -354,7 +354,7 @@ pub fn display_scale(base: &str, magnitude: f64) -> (f64, String) {
 }
 
 /// Formats a number with about four significant digits, no exponent for everyday magnitudes.
-pub fn format_number(x: f64) -> String {
+pub(crate) fn format_number(x: f64) -> String {
     if x.is_nan() {
         return "NaN".into();
     }
@@ -375,7 +375,7 @@ pub fn format_number(x: f64) -> String {
 }
 
 /// A value with its display unit, e.g. `9.41 Gbit/s`.
-pub fn humanise(x: f64, base: &str) -> String {
+pub(crate) fn humanise(x: f64, base: &str) -> String {
     let (div, unit) = display_scale(base, x);
     if unit.is_empty() {
         format_number(x / div)

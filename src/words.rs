@@ -7,7 +7,7 @@ pub fn count(n: usize, noun: &str) -> String {
 }
 
 /// `noun` as it reads after the number `n`: `runs` unless `n` is 1.
-pub fn plural(n: usize, noun: &str) -> String {
+pub(crate) fn plural(n: usize, noun: &str) -> String {
     if n == 1 {
         noun.to_string()
     } else {

@@ -12,12 +12,14 @@ use crate::store::compact::Runs;
 use crate::store::record::{Better, Manifest, ResultInfo, RunStatus, VariableInfo};
 
 /// Which significance test decides whether a change is real.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum TestKind {
     /// Welch's unequal-variances t-test on the means.
+    #[value(help = "Welch's unequal-variances t-test")]
     Welch,
     /// Mann–Whitney U rank test.
+    #[value(help = "Mann-Whitney U rank test")]
     Mwu,
 }
 
@@ -78,7 +80,7 @@ pub struct SetData<'a> {
 
 /// Why two result sets cannot be compared; each reason is a full sentence fragment.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Incompatible(pub Vec<String>);
+pub(crate) struct Incompatible(pub Vec<String>);
 
 impl fmt::Display for Incompatible {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -112,7 +114,7 @@ impl Verdict {
 /// What the verdict rests on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Basis {
+pub(crate) enum Basis {
     /// Significance test (after correction) and tolerance.
     Test,
     /// A side has a single run: no test is possible, the tolerance alone decides.
@@ -124,7 +126,7 @@ pub enum Basis {
 /// The between-set noise of one point and result, from the per-set means of BASE and the
 /// reference sets (SPEC §12.3).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct ReferenceBound {
+pub(crate) struct ReferenceBound {
     /// How many sets (BASE and references) have a mean at this point.
     pub sets: usize,
     /// Sample standard deviation of those means, in the result's unit.
@@ -139,7 +141,7 @@ pub struct ReferenceBound {
 /// larger of the two thresholds it passed (regression, improvement).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Bound {
+pub(crate) enum Bound {
     /// The significance test (after correction).
     Test,
     /// `--tolerance`.
@@ -150,7 +152,7 @@ pub enum Bound {
 
 /// The significance test of one point and result.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct TestOutcome {
+pub(crate) struct TestOutcome {
     pub kind: TestKind,
     /// Welch: t of mean(new) − mean(base); Mann–Whitney: U of the new sample.
     pub statistic: f64,
@@ -165,7 +167,7 @@ pub struct TestOutcome {
 
 /// The comparison of one result at one point.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// Variable values of the point (as stored; null where a `when` is false).
     pub point: Map<String, Value>,
     pub result: String,
@@ -194,16 +196,9 @@ pub struct Entry {
     pub verdict: Verdict,
 }
 
-impl Entry {
-    /// Whether a side had a single run (the comparison is by tolerance only).
-    pub fn single_run(&self) -> bool {
-        self.basis == Basis::ToleranceOnly
-    }
-}
-
 /// Tally of verdicts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Counts {
+pub(crate) struct Counts {
     pub regressions: usize,
     pub improvements: usize,
     pub unchanged: usize,
@@ -212,7 +207,7 @@ pub struct Counts {
 
 /// The whole comparison of two result sets.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Comparison {
+pub(crate) struct Comparison {
     pub settings: Settings,
     /// Variables with their labels (BASE's, extended by NEW's values), for display.
     pub variables: Vec<VariableInfo>,
@@ -232,7 +227,7 @@ pub struct Comparison {
 }
 
 impl Comparison {
-    pub fn counts(&self) -> Counts {
+    pub(crate) fn counts(&self) -> Counts {
         let mut c = Counts::default();
         for e in &self.entries {
             match e.verdict {
@@ -245,7 +240,7 @@ impl Comparison {
         c
     }
 
-    pub fn has_regression(&self) -> bool {
+    pub(crate) fn has_regression(&self) -> bool {
         self.entries
             .iter()
             .any(|e| e.verdict == Verdict::Regression)
@@ -253,15 +248,10 @@ impl Comparison {
 
     /// Entries in display order: regressions first, then improvements, unchanged, no data;
     /// point and result order within each group.
-    pub fn by_severity(&self) -> Vec<&Entry> {
+    pub(crate) fn by_severity(&self) -> Vec<&Entry> {
         let mut v: Vec<&Entry> = self.entries.iter().collect();
         v.sort_by_key(|e| e.verdict);
         v
-    }
-
-    /// Variables that take more than one value (constants are not worth showing per point).
-    pub fn swept_variables(&self) -> impl Iterator<Item = &VariableInfo> {
-        self.variables.iter().filter(|v| !v.constant)
     }
 }
 
@@ -303,7 +293,7 @@ pub(crate) struct Points<'a> {
 
 impl Points<'_> {
     /// The point of a key, as the records hold it.
-    pub fn point(&self, key: &str) -> Map<String, Value> {
+    pub(crate) fn point(&self, key: &str) -> Map<String, Value> {
         self.by_key
             .get(key)
             .map(|(p, _)| self.runs.point_map(*p))
@@ -311,7 +301,7 @@ impl Points<'_> {
     }
 
     /// The values of `result` in the ok runs of the point `key` (see [`Runs::value`]).
-    pub fn values(&self, key: &str, result: &str, out: &mut Vec<f64>) {
+    pub(crate) fn values(&self, key: &str, result: &str, out: &mut Vec<f64>) {
         let (Some((_, members)), Some(c)) = (self.by_key.get(key), self.runs.column(result)) else {
             return;
         };
@@ -499,7 +489,8 @@ fn merged_variables(base: &Manifest, new: &Manifest) -> Vec<VariableInfo> {
 
 /// Compares NEW against BASE. Fails only when the sets cannot be compared at all: different
 /// variables or results, or no point in common.
-pub fn compare(
+#[cfg(test)]
+pub(crate) fn compare(
     base: SetData,
     new: SetData,
     settings: Settings,
@@ -510,7 +501,7 @@ pub fn compare(
 /// `compare`, where a change must also exceed `settings.reference_sigmas` standard deviations
 /// of the per-set means of BASE and `references` (SPEC §12.3). Every reference must be
 /// compatible with BASE.
-pub fn compare_with_references(
+pub(crate) fn compare_with_references(
     base: SetData,
     new: SetData,
     references: &[SetData],

@@ -8,21 +8,21 @@ use crate::store::{BlockInfo, HostFacts, Manifest};
 
 /// One thing that differs: `kernel of n1`, BASE's and NEW's value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Difference {
+pub(crate) struct Difference {
     pub what: String,
     pub base: String,
     pub new: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Environment {
+pub(crate) struct Environment {
     pub differences: Vec<Difference>,
     /// The experiment files as a unified diff; `None` when they are the same.
     pub experiment_diff: Option<String>,
 }
 
 impl Environment {
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.differences.is_empty() && self.experiment_diff.is_none()
     }
 }
@@ -111,7 +111,7 @@ fn diff_hosts(out: &mut Vec<Difference>, under: &str, base: &[HostFacts], new: &
 
 /// Per value of a profile, its last block whose switch worked (a resumed block appears
 /// twice), in the order the values first ran.
-pub fn last_blocks(m: &Manifest) -> Vec<&BlockInfo> {
+pub(crate) fn last_blocks(m: &Manifest) -> Vec<&BlockInfo> {
     let mut out: Vec<&BlockInfo> = Vec::new();
     for b in m
         .blocks
@@ -131,7 +131,7 @@ pub fn last_blocks(m: &Manifest) -> Vec<&BlockInfo> {
 
 /// What each profile's block changed of the machines: its facts against the set's, gathered
 /// before the first block. Per block (`last_blocks`), its differences.
-pub fn block_changes(m: &Manifest) -> Vec<(&BlockInfo, Vec<Difference>)> {
+pub(crate) fn block_changes(m: &Manifest) -> Vec<(&BlockInfo, Vec<Difference>)> {
     last_blocks(m)
         .into_iter()
         .map(|b| {
@@ -144,7 +144,7 @@ pub fn block_changes(m: &Manifest) -> Vec<(&BlockInfo, Vec<Difference>)> {
 
 /// The differences between two sets' environments; `base_exp`/`new_exp` are their stored
 /// experiment files.
-pub fn diff(base: &Manifest, base_exp: &str, new: &Manifest, new_exp: &str) -> Environment {
+pub(crate) fn diff(base: &Manifest, base_exp: &str, new: &Manifest, new_exp: &str) -> Environment {
     let mut differences = Vec::new();
     if base.mpf_version != new.mpf_version {
         differences.push(Difference {

@@ -1,7 +1,7 @@
 //! Analysis of result sets: statistics and comparison. Pure functions, no I/O.
 
-pub mod compare;
-pub mod environment;
+pub(crate) mod compare;
+pub(crate) mod environment;
 pub mod history;
 pub mod stats;
-pub mod within;
+pub(crate) mod within;

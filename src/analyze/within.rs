@@ -10,7 +10,7 @@ use crate::store::record::{Manifest, RunRecord, VariableInfo};
 /// at each of its two values (the variable taken out of their points, so that the points
 /// match on the other variables).
 #[derive(Debug)]
-pub struct Split {
+pub(crate) struct Split {
     pub manifest: Manifest,
     pub a: Vec<RunRecord>,
     pub b: Vec<RunRecord>,
@@ -20,7 +20,7 @@ pub struct Split {
 
 /// Reads `NAME=A,B`: the variable's name and the text of its two values (a value holding a
 /// comma is told apart by the values the variable takes; see `split`).
-pub fn parse(spec: &str) -> Result<(&str, &str), String> {
+pub(crate) fn parse(spec: &str) -> Result<(&str, &str), String> {
     match spec.split_once('=') {
         Some((name, values)) if !name.trim().is_empty() && values.contains(',') => {
             Ok((name.trim(), values))
@@ -48,7 +48,11 @@ fn position(var: &VariableInfo, text: &str) -> Option<usize> {
 
 /// Splits `records` of the set `manifest` into the runs at `NAME=A` and those at `NAME=B`.
 /// Errors (a usage error each): an unknown variable, a value it does not take, A equal to B.
-pub fn split(manifest: &Manifest, records: &[RunRecord], spec: &str) -> Result<Split, String> {
+pub(crate) fn split(
+    manifest: &Manifest,
+    records: &[RunRecord],
+    spec: &str,
+) -> Result<Split, String> {
     let (name, values) = parse(spec)?;
     let var = manifest
         .variables

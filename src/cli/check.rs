@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 
 use mpf::error::Result;
-use mpf::runner::session::{prepare, RunRequest};
+use mpf::{prepare, RunRequest};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -29,14 +29,14 @@ pub fn run(args: Args) -> Result<i32> {
     let prepared = prepare(&req)?;
     super::console::out(&prepared.describe(20));
     if let Some(r) = &prepared.resolved {
-        super::console::out(&mpf::hosts::machines_table(r));
+        super::console::out(&mpf::machines_table(r));
     }
     if let (Some(c), Some(why)) = (&prepared.cluster, &prepared.unresolved) {
         // Checked as far as the file goes: the roles of roles:, the machines of machines:.
         super::console::out(&format!(
             "hosts: not resolved here, so their machines are not contacted: {why}\n{}\n",
             match c.hosts.as_ref().map(|h| h.kind) {
-                Some(mpf::spec::hosts::SourceKind::Ansible) => {
+                Some(mpf::SourceKind::Ansible) => {
                     "(the experiment's roles are checked once the inventory's groups are read)"
                         .to_string()
                 }
@@ -54,7 +54,7 @@ pub fn run(args: Args) -> Result<i32> {
     if let Some(c) = &prepared.cluster {
         super::console::out(&c.binding_text());
     }
-    let status = mpf::runner::session::check_machines(&prepared.exp, prepared.cluster.as_ref())?;
+    let status = mpf::check_machines(&prepared.exp, prepared.cluster.as_ref())?;
     super::console::out(&status);
     if !prepared.exp.require.is_empty() {
         let machines = prepared.machines()?;

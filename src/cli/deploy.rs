@@ -16,10 +16,10 @@ pub fn run(args: Args) -> Result<i32> {
     let terminal = std::sync::Arc::new(super::progress::Terminal::new(
         super::progress::Style::Plain,
     ));
-    let control = mpf::runner::Control::new(terminal.clone(), super::signals::install());
+    let control = mpf::Control::new(terminal.clone(), super::signals::install());
     let notice = move || terminal.log("\ninterrupted: stopping the deploy");
     let dir = super::signals::cancellable(notice, || {
-        mpf::runner::session::deploy(
+        mpf::deploy(
             &args.experiment,
             args.cluster.file.as_deref(),
             &args.results.root(),

@@ -4,8 +4,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use mpf::error::{Error, IoContext, Result};
-use mpf::store::export::{write, ExportFormat};
-use mpf::store::{dashboard, timeseries, ResultSet};
+use mpf::export::{write, ExportFormat};
+use mpf::{dashboard, timeseries, ResultSet};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum Format {
@@ -65,7 +65,7 @@ pub fn run(args: Args) -> Result<i32> {
         let dirs = args
             .ids
             .iter()
-            .map(|id| mpf::store::resolve(&root, id))
+            .map(|id| mpf::resolve(&root, id))
             .collect::<Result<Vec<_>>>()?;
         let mut exporter = dashboard::exporter(name).expect("a known format");
         return stream(args.output.as_deref(), |w| {
@@ -79,7 +79,7 @@ pub fn run(args: Args) -> Result<i32> {
             format_name(args.format)
         )));
     };
-    let set = mpf::store::open(&root, id)?;
+    let set = mpf::open(&root, id)?;
     if args.timeseries {
         return timeseries(&set, args.format, args.output.as_deref());
     }
@@ -90,9 +90,7 @@ pub fn run(args: Args) -> Result<i32> {
                 format_name(args.format)
             )));
         }
-        return stream(args.output.as_deref(), |w| {
-            mpf::store::series::write_long(&set, w)
-        });
+        return stream(args.output.as_deref(), |w| mpf::series::write_long(&set, w));
     }
     let format = match args.format {
         Format::Csv => ExportFormat::Csv,
@@ -109,7 +107,7 @@ pub fn run(args: Args) -> Result<i32> {
         Some(p) => {
             let mut buf = Vec::new();
             write(&set, format, &mut buf)?;
-            mpf::store::writer::write_atomic(&p, &buf)?;
+            mpf::write_atomic(&p, &buf)?;
             super::console::err(&format!("wrote {}", p.display()));
         }
         None => {
@@ -163,7 +161,7 @@ fn stream(
     let notes = match output {
         Some(p) => {
             let mut notes = Vec::new();
-            mpf::store::writer::write_atomic_with(p, |w| {
+            mpf::write_atomic_with(p, |w| {
                 notes = write_to(w)?;
                 Ok(())
             })?;

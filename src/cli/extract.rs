@@ -1,8 +1,8 @@
 use std::path::PathBuf;
 
 use mpf::error::{exit, Result};
-use mpf::report::table::run_ids;
-use mpf::runner::reextract::{reextract, Reextracted};
+use mpf::table::run_ids;
+use mpf::{reextract, Reextracted};
 
 use super::console;
 
@@ -19,15 +19,15 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<i32> {
-    let dir = mpf::store::resultset::resolve_writable(&args.results.root(), &args.id)?;
+    let dir = mpf::resolve_writable(&args.results.root(), &args.id)?;
     let (exp, new_source) = match &args.experiment {
         Some(path) => {
-            let exp = mpf::spec::load_experiment(path)?;
+            let exp = mpf::load_experiment(path)?;
             let src = exp.source.clone();
             (exp, Some(src))
         }
         None => (
-            mpf::spec::load_experiment(&dir.join(mpf::store::layout::EXPERIMENT))?,
+            mpf::load_experiment(&dir.join(mpf::layout::EXPERIMENT))?,
             None,
         ),
     };
@@ -49,7 +49,7 @@ fn summary(dir: &std::path::Path, d: &Reextracted) -> String {
     let mut line = format!(
         "{}: {} extracted again: {} ok",
         dir.display(),
-        mpf::words::count(d.runs, "run"),
+        mpf::count(d.runs, "run"),
         d.ok
     );
     if d.failed > 0 {

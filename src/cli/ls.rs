@@ -16,7 +16,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<i32> {
     let root = args.path.unwrap_or_else(|| args.results.root());
-    let listing = mpf::store::list(&root)?;
+    let listing = mpf::list(&root)?;
     if args.json {
         super::console::out(&format!("{}\n", json(&listing)));
         return Ok(0);
@@ -37,13 +37,13 @@ pub fn run(args: Args) -> Result<i32> {
     }
     use std::io::IsTerminal;
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    super::console::out(&mpf::report::table::list(&sets, color));
+    super::console::out(&mpf::table::list(&sets, color));
     Ok(0)
 }
 
 /// Readable sets and unreadable ones (status `unreadable` with the reason in `error`) in one
 /// list, newest first.
-fn json(listing: &mpf::store::Listing) -> serde_json::Value {
+fn json(listing: &mpf::Listing) -> serde_json::Value {
     let mut rows: Vec<(String, String, serde_json::Value)> = listing
         .sets
         .iter()

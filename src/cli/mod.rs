@@ -90,7 +90,7 @@ pub struct ResultsDir {
 
 impl ResultsDir {
     pub fn root(&self) -> PathBuf {
-        mpf::store::results_root(self.dir.as_deref())
+        mpf::results_root(self.dir.as_deref())
     }
 }
 

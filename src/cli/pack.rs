@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use mpf::error::{Error, Result};
-use mpf::store::pack;
+use mpf::pack;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -22,7 +22,7 @@ pub fn run(args: Args) -> Result<i32> {
     let dirs = args
         .ids
         .iter()
-        .map(|id| mpf::store::resolve(&root, id))
+        .map(|id| mpf::resolve(&root, id))
         .collect::<Result<Vec<_>>>()?;
     let name = args
         .output
@@ -30,10 +30,10 @@ pub fn run(args: Args) -> Result<i32> {
         .map(|n| n.to_string_lossy().into_owned())
         .ok_or_else(|| Error::Usage(format!("-o {}: not a file name", args.output.display())))?;
     let mut notes = Vec::new();
-    mpf::store::writer::write_atomic_with(&args.output, |w| {
-        let report = |set: &mpf::store::ResultSet, out: &std::path::Path| {
-            let hints = mpf::report::plot::PlotSpec::from_result_set(set);
-            mpf::report::html::write_report(set, out, hints.as_ref())
+    mpf::write_atomic_with(&args.output, |w| {
+        let report = |set: &mpf::ResultSet, out: &std::path::Path| {
+            let hints = mpf::PlotSpec::from_result_set(set);
+            mpf::write_report(set, out, hints.as_ref())
         };
         notes = pack::write_pack(&dirs, &name, w, &report)?;
         Ok(())

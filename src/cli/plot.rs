@@ -1,12 +1,9 @@
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
+use mpf::command::plot::{plot, Drawn, Request, Samples};
 use mpf::error::Result;
-use mpf::model::{Scale, Stat};
-use mpf::report::plot::output::file_stem;
-use mpf::report::plot::timeseries;
-use mpf::report::plot::{plot_all, plot_one, PlotSpec};
-use mpf::store::layout::RunId;
-use mpf::store::ResultSet;
+use mpf::PlotSpec;
+use mpf::{Scale, Stat};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -29,7 +26,7 @@ pub struct Args {
     pub series: Option<String>,
     /// The statistic per point: mean (95% confidence interval) or median (interquartile range)
     #[arg(long, value_enum, value_name = "STAT")]
-    pub stat: Option<StatArg>,
+    pub stat: Option<Stat>,
     /// A logarithmic y axis
     #[arg(long)]
     pub log_y: bool,
@@ -56,149 +53,46 @@ pub struct Args {
     pub results: super::ResultsDir,
 }
 
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum StatArg {
-    Mean,
-    Median,
-}
-
 pub fn run(args: Args) -> Result<i32> {
-    let root = args.results.root();
-    if args.ids.len() > 1 {
-        return overlay(args, &root);
-    }
-    if args.label.is_some() {
-        return Err(mpf::Error::Usage(
-            "--label names the sets of an overlay: give two sets or more".into(),
-        ));
-    }
-    let set = mpf::store::open(&root, &args.ids[0])?;
-    if let (Some(run), Some(metric)) = (args.run, &args.metric) {
-        return plot_run(
-            &set,
+    let samples = match (args.run, &args.metric) {
+        (Some(run), Some(metric)) => Some(Samples {
             run,
-            metric,
-            args.role.as_deref(),
-            args.output.as_deref(),
-        );
-    }
-    let hints = PlotSpec::from_result_set(&set)
-        .unwrap_or_default()
-        .overridden_by(&flags(&args));
-    draw(&set, &hints, args.output.as_deref(), &set.dir.join("plots"))
-}
-
-/// The hints the flags give.
-fn flags(args: &Args) -> PlotSpec {
-    PlotSpec {
-        x: args.x.clone(),
-        y: args.y.clone(),
-        series: args.series.clone(),
-        y_scale: args.log_y.then_some(Scale::Log),
-        stat: args.stat.map(|s| match s {
-            StatArg::Mean => Stat::Mean,
-            StatArg::Median => Stat::Median,
+            metric: metric.clone(),
+            role: args.role.clone(),
         }),
-        durations: args.durations.then_some(true),
-        results: None,
+        _ => None,
+    };
+    let outcome = plot(&Request {
+        root: args.results.root(),
+        hints: PlotSpec {
+            x: args.x,
+            y: args.y,
+            series: args.series,
+            y_scale: args.log_y.then_some(Scale::Log),
+            stat: args.stat,
+            durations: args.durations.then_some(true),
+            results: None,
+        },
+        ids: args.ids,
+        labels: args.label,
+        output: args.output,
+        samples,
+    })?;
+    for n in &outcome.notes {
+        super::console::err(n);
     }
-}
-
-/// `mpf plot A B [C...]`: the sets merged, one series per set; every result's graph goes into
-/// the last set's `plots/overlay/` (or one graph to `-o FILE`).
-fn overlay(args: Args, root: &Path) -> Result<i32> {
-    use mpf::report::plot::overlay;
-    if args.run.is_some() {
-        return Err(mpf::Error::Usage(
-            "--run draws one run of one set: give one set".into(),
-        ));
-    }
-    if args.series.is_some() {
-        return Err(mpf::Error::Usage(
-            "with several sets the series are the sets: leave out --series (--x chooses the x axis)"
-                .into(),
-        ));
-    }
-    if args.ids.len() > overlay::MAX_SETS {
-        return Err(mpf::Error::Usage(format!(
-            "an overlay draws at most {} sets, not {}",
-            overlay::MAX_SETS,
-            args.ids.len()
-        )));
-    }
-    let sets = args
-        .ids
-        .iter()
-        .map(|id| mpf::store::open(root, id))
-        .collect::<Result<Vec<ResultSet>>>()?;
-    let labels = overlay::labels(&sets, args.label.as_deref())?;
-    let out_dir = sets[sets.len() - 1].dir.join("plots").join("overlay");
-    let merged = overlay::merge(sets, &labels)?;
-    let mut hints = PlotSpec::from_result_set(&merged.set)
-        .unwrap_or_default()
-        .overridden_by(&flags(&args));
-    hints.series = Some(merged.variable.clone());
-    if hints.x.as_deref() == Some(merged.variable.as_str()) {
-        hints.x = None;
-    }
-    draw(&merged.set, &hints, args.output.as_deref(), &out_dir)
-}
-
-/// One graph to `output`, or every result's graph into `dir`.
-fn draw(set: &ResultSet, hints: &PlotSpec, output: Option<&Path>, dir: &Path) -> Result<i32> {
-    match output {
-        Some(path) => {
-            let fig = plot_one(set, path, hints)?;
-            super::console::err(&format!("wrote {} ({})", path.display(), fig.choice.result));
+    match &outcome.drawn {
+        Drawn::One { path, what } => {
+            super::console::err(&format!("wrote {} ({what})", path.display()));
         }
-        None => {
-            let plotted = plot_all(set, dir, Some(hints))?;
-            if plotted.written.is_empty() && plotted.failed.is_empty() {
-                super::console::err(&format!(
-                    "{} has no numeric result to plot",
-                    set.manifest.id
-                ));
-            }
-            for p in &plotted.written {
+        Drawn::Files(paths) => {
+            for p in paths {
                 super::console::out(&format!("{}\n", p.display()));
             }
-            if let Some(failures) = plotted.failures() {
-                super::console::err(&format!("error: {failures}"));
-                return Ok(mpf::error::exit::FAILURE);
-            }
         }
     }
-    Ok(0)
-}
-
-/// `--run N --metric M`: one run's samples, to FILE or as SVG and PNG into <set>/plots/.
-fn plot_run(
-    set: &ResultSet,
-    run: usize,
-    metric: &str,
-    role: Option<&str>,
-    output: Option<&Path>,
-) -> Result<i32> {
-    let paths = match output {
-        Some(p) => vec![p.to_path_buf()],
-        None => {
-            let dir = set.dir.join("plots");
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| mpf::Error::io(format!("failed to create {}", dir.display()), e))?;
-            let stem = format!("run-{}-{}", RunId(run), file_stem(metric));
-            ["svg", "png"]
-                .iter()
-                .map(|ext| dir.join(format!("{stem}.{ext}")))
-                .collect()
-        }
-    };
-    let fig = timeseries::plot_run(set, run, metric, role, &paths)?;
-    for p in &paths {
-        if output.is_some() {
-            super::console::err(&format!("wrote {} ({})", p.display(), fig.title));
-        } else {
-            super::console::out(&format!("{}\n", p.display()));
-        }
+    if let Some(failures) = &outcome.failures {
+        super::console::err(&format!("error: {failures}"));
     }
-    Ok(0)
+    Ok(outcome.exit_code())
 }

@@ -2,14 +2,14 @@
 //! plain log lines otherwise (or with `--quiet`), or one JSON object per event line for programs
 //! that drive mpf (`--progress json`: the Python package). Every write ignores a closed stream.
 
-use mpf::store::layout::RunId;
+use mpf::layout::RunId;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use mpf::runner::events::{Event, Failure, FailureKind, Reporter};
-use mpf::store::record::{point_values_text, run_results_text, Measured, PointValue, RunResult};
-use mpf::store::RunStatus;
+use mpf::events::{Event, Failure, FailureKind, Reporter};
+use mpf::RunStatus;
+use mpf::{point_values_text, run_results_text, Measured, PointValue, RunResult};
 use serde_json::json;
 
 use super::console;
@@ -238,7 +238,7 @@ fn json_event(s: &mut State, event: Event) -> serde_json::Value {
             json!({"event": "round", "total": s.total, "status": status})
         }
         Event::Limits { variable, limits } => {
-            let lines = mpf::report::limits::lines(&variable, &limits);
+            let lines = mpf::limits::lines(&variable, &limits);
             json!({"event": "limits", "variable": variable, "limits": limits, "lines": lines})
         }
         Event::Finished => json!({"event": "finished"}),
@@ -293,7 +293,7 @@ impl Reporter for Terminal {
             )),
             Event::Round { total, status } => self.round(total, status),
             Event::Limits { variable, limits } => {
-                for line in mpf::report::limits::lines(&variable, &limits) {
+                for line in mpf::limits::lines(&variable, &limits) {
                     self.log(&line);
                 }
             }
@@ -316,7 +316,7 @@ impl Reporter for Terminal {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mpf::store::record::Measured;
+    use mpf::Measured;
 
     #[test]
     fn failures_carry_their_kind_and_its_fields() {

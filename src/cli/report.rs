@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 
+use mpf::command::report::{report, Request};
 use mpf::error::Result;
-use mpf::report::plot::PlotSpec;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -19,21 +19,12 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<i32> {
-    let set = mpf::store::open(&args.results.root(), &args.id)?;
-    let base = match &args.base {
-        Some(id) => {
-            let base = mpf::store::open(&args.results.root(), id)?;
-            mpf::report::plot::overlay::check_alike(&[base.clone(), set.clone()])?;
-            Some(base)
-        }
-        None => None,
-    };
-    let hints = PlotSpec::from_result_set(&set);
-    let path = args
-        .output
-        .clone()
-        .unwrap_or_else(|| set.dir.join(mpf::store::layout::REPORT));
-    mpf::report::html::write_report_against(&set, base.as_ref(), &path, hints.as_ref())?;
-    super::console::out(&format!("{}\n", path.display()));
+    let outcome = report(&Request {
+        root: args.results.root(),
+        id: args.id,
+        base: args.base,
+        output: args.output,
+    })?;
+    super::console::out(&format!("{}\n", outcome.written.display()));
     Ok(0)
 }

@@ -2,10 +2,11 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use mpf::command::compare::Reproduction;
 use mpf::error::{exit, Result};
-use mpf::runner::experiment::EARLY_STOP_RUNS;
-use mpf::runner::session::{prepare, RunRequest};
-use mpf::runner::{Control, Options, SessionOutcome};
+use mpf::EARLY_STOP_RUNS;
+use mpf::{prepare, RunRequest};
+use mpf::{Control, Options, SessionOutcome};
 
 use super::console;
 use super::progress::{Style, Terminal};
@@ -115,12 +116,12 @@ pub fn run(args: Args) -> Result<i32> {
     for n in prepared.notes() {
         terminal.log(&n);
     }
-    let job = mpf::runner::deadline::allocation_job(
+    let job = mpf::deadline::allocation_job(
         prepared.cluster.as_ref(),
         prepared.resolved.as_ref().and_then(|r| r.slurm_job.clone()),
         std::env::var("SLURM_JOB_ID").ok(),
     );
-    let (deadline, warning) = mpf::runner::deadline::resolve(
+    let (deadline, warning) = mpf::deadline::resolve(
         args.until.as_deref(),
         args.stop_before.as_deref(),
         job.as_deref(),
@@ -165,9 +166,9 @@ pub fn run(args: Args) -> Result<i32> {
     }
     if !args.no_plot && summary.set_ok > 0 {
         // Graphs are a convenience: a failure to draw never fails the experiment.
-        match mpf::store::ResultSet::load(&dir).and_then(|set| {
-            let hints = mpf::report::plot::PlotSpec::from_result_set(&set);
-            mpf::report::plot::plot_all(&set, &dir.join("plots"), hints.as_ref())
+        match mpf::ResultSet::load(&dir).and_then(|set| {
+            let hints = mpf::PlotSpec::from_result_set(&set);
+            mpf::plot_all(&set, &dir.join("plots"), hints.as_ref())
         }) {
             Ok(plotted) => {
                 if plotted.drawn > 0 {
@@ -188,21 +189,7 @@ pub fn run(args: Args) -> Result<i32> {
     if let (Some(original), false) = (&args.reproduce, unfinished) {
         return reproduced(original, &dir, &args, &terminal);
     }
-    Ok(if summary.interrupted {
-        exit::INTERRUPTED
-    } else if !summary.machines_lost.is_empty() {
-        // A machine that stopped answering is the cluster's fault, not the runs'.
-        exit::UNREACHABLE
-    } else if summary.deadline.is_some() {
-        // Not done: a job chain goes on with `--resume` (failures show in the summary line).
-        exit::TEMPFAIL
-    } else if summary.failed > 0 || summary.early_stop.is_some() || summary.cleanup_failed {
-        // This session's failures only: a resumed set's earlier ones were reported by the
-        // session that ran them (the summary line above still counts them).
-        exit::FAILURE
-    } else {
-        exit::OK
-    })
+    Ok(mpf::command::run::exit_code(&summary))
 }
 
 /// `--reproduce`: the new set compared with the original, with the original pack's other sets
@@ -215,56 +202,21 @@ fn reproduced(
     terminal: &Terminal,
 ) -> Result<i32> {
     let root = args.results.root();
-    let base = mpf::store::resolve(&root, original)?;
-    let base_name = mpf::store::resultset::read_manifest(&base)?.name;
-    // The references the pack carries: its other sets of the same experiment.
-    let mut references = Vec::new();
-    if let Some(pack) = base
-        .parent()
-        .filter(|p| p.file_name().is_some_and(|n| n == "sets"))
-    {
-        for e in std::fs::read_dir(pack).into_iter().flatten().flatten() {
-            let dir = e.path();
-            if dir != base
-                && mpf::store::resultset::read_manifest(&dir).is_ok_and(|m| m.name == base_name)
-            {
-                references.push(dir.to_string_lossy().into_owned());
-            }
-        }
-        references.sort();
-    }
+    let tolerance = mpf::command::parse_tolerance(&args.tolerance)?;
+    let original = Reproduction::find(&root, original)?;
     terminal.log(&format!(
         "reproduce: comparing with {}{}",
-        base.display(),
-        if references.is_empty() {
+        original.base.display(),
+        if original.references.is_empty() {
             String::new()
         } else {
-            format!(" (references: {})", references.len())
+            format!(" (references: {})", original.references.len())
         }
     ));
-    let compared = super::compare::run(super::compare::Args {
-        base: base.to_string_lossy().into_owned(),
-        new: Some(new.to_string_lossy().into_owned()),
-        variable: None,
-        tolerance: args.tolerance.clone(),
-        alpha: 0.05,
-        test: super::compare::Test::Welch,
-        durations: false,
-        references,
-        reference_sigmas: 3.0,
-        junit: None,
-        markdown: None,
-        html: None,
-        json: None,
-        either_way: true,
-        results: super::ResultsDir {
-            dir: Some(root.clone()),
-        },
-    })?;
-    if compared == exit::OK && mpf::store::resultset::read_manifest(new)?.runs_failed > 0 {
-        return Ok(exit::FAILURE);
-    }
-    Ok(compared)
+    let request = original.request(&root, new, tolerance, super::compare::use_color());
+    let compared = mpf::command::compare::compare(&request)?;
+    console::out(&compared.stdout);
+    Reproduction::exit_code(&compared, new)
 }
 
 /// The last `--progress json` event: which set, and how it ended.
@@ -280,22 +232,14 @@ fn set_event(dir: &std::path::Path, s: &SessionOutcome) -> serde_json::Value {
 fn summary_line(dir: &std::path::Path, s: &SessionOutcome) -> String {
     let total = s.set_ok + s.set_failed;
     let mut line = if s.set_failed == 0 {
-        format!(
-            "{}: {} ok",
-            dir.display(),
-            mpf::words::count(s.set_ok, "run")
-        )
+        format!("{}: {} ok", dir.display(), mpf::count(s.set_ok, "run"))
     } else if s.set_ok == 0 {
-        format!(
-            "{}: ALL {} FAILED",
-            dir.display(),
-            mpf::words::count(total, "run")
-        )
+        format!("{}: ALL {} FAILED", dir.display(), mpf::count(total, "run"))
     } else {
         format!(
             "{}: {} ok, {} of {total} FAILED",
             dir.display(),
-            mpf::words::count(s.set_ok, "run"),
+            mpf::count(s.set_ok, "run"),
             s.set_failed
         )
     };

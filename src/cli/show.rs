@@ -1,5 +1,5 @@
 use mpf::error::Result;
-use mpf::report::table::{self, Format};
+use mpf::table::{self, Format};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum Fmt {
@@ -31,9 +31,9 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<i32> {
     if args.path {
-        let dir = mpf::store::resolve(&args.results.root(), &args.id)?;
+        let dir = mpf::resolve(&args.results.root(), &args.id)?;
         // Only a set mpf can read: Python's `load` goes on from here.
-        mpf::store::resultset::read_manifest(&dir)?;
+        mpf::read_manifest(&dir)?;
         // Absolute, so that it still names the set from another directory (`cd $(mpf show
         // --path ID)`, a script's later step); symbolic links are kept as given.
         let dir = std::path::absolute(&dir).unwrap_or(dir);
@@ -42,17 +42,17 @@ pub fn run(args: Args) -> Result<i32> {
     }
     if args.summary {
         // The summary reads the runs in compact form, never the records whole (SPEC §15).
-        let set = mpf::store::compact::open(&args.results.root(), &args.id)?;
+        let set = mpf::compact::open(&args.results.root(), &args.id)?;
         super::console::out(&table::show_summary(&set, format_of(args.format))?);
         if let Fmt::Table = args.format {
             warmup_note(&set.dir);
         }
         return Ok(0);
     }
-    let set = mpf::store::open(&args.results.root(), &args.id)?;
+    let set = mpf::open(&args.results.root(), &args.id)?;
     let format = format_of(args.format);
     let text = if args.limits {
-        mpf::report::limits::show(&set.manifest, format)?
+        mpf::limits::show(&set.manifest, format)?
     } else {
         table::show(&set, format)?
     };
@@ -74,14 +74,14 @@ fn format_of(f: Fmt) -> Format {
 
 /// Warm-up runs are never results: said below the table, with where they are.
 fn warmup_note(dir: &std::path::Path) {
-    let warmups: usize = mpf::runner::warmup::recorded(dir)
+    let warmups: usize = mpf::warmup::recorded(dir)
         .map(|d| d.values().sum())
         .unwrap_or(0);
     if warmups > 0 {
         super::console::out(&format!(
             "{} discarded before measuring (runs: {{warmup: N}}), not in these results: {}\n",
-            mpf::words::count(warmups, "warm-up run"),
-            dir.join(mpf::runner::warmup::FILE).display()
+            mpf::count(warmups, "warm-up run"),
+            dir.join(mpf::warmup::FILE).display()
         ));
     }
 }

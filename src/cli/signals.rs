@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use mpf::error::exit;
-use mpf::runner::Cancel;
+use mpf::Cancel;
 
 type Notice = Box<dyn Fn() + Send + Sync>;
 

@@ -9,10 +9,10 @@ use crate::spec::{Search, Width};
 use crate::store::LimitStatus;
 
 /// Most probes of one search: bisection closes any bracket of a double long before.
-pub const MAX_PROBES: usize = 64;
+pub(super) const MAX_PROBES: usize = 64;
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Bisect {
+pub(crate) struct Bisect {
     pub lo: f64,
     pub hi: f64,
     pub integer: bool,
@@ -28,13 +28,13 @@ pub struct Bisect {
 
 /// What a search does next.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Step {
+pub(crate) enum Step {
     Probe(f64),
     Done(Found),
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Found {
+pub(crate) struct Found {
     pub status: LimitStatus,
     /// The best value that met the condition (decided).
     pub limit: Option<f64>,
@@ -46,11 +46,11 @@ pub struct Found {
 impl Bisect {
     /// The search `s`, whose probes get at most `max_runs` runs (more than one: a probe can
     /// end undecided).
-    pub fn of(s: &Search, max_runs: usize) -> Bisect {
+    pub(crate) fn of(s: &Search, max_runs: usize) -> Bisect {
         Bisect::new(s.lo, s.hi, s.integer, s.goal, s.precision, max_runs > 1)
     }
 
-    pub fn new(
+    pub(crate) fn new(
         lo: f64,
         hi: f64,
         integer: bool,
@@ -86,7 +86,7 @@ impl Bisect {
     /// one and between the farthest undecided one and the nearest failing value, until both
     /// are within `precision` (**inconclusive**, bracketed by the best passing and the nearest
     /// failing decided probes). The same answers always give the same probes.
-    pub fn next(&self, known: impl Fn(f64) -> Option<Verdict>) -> Step {
+    pub(crate) fn next(&self, known: impl Fn(f64) -> Option<Verdict>) -> Step {
         let (near, far) = match self.goal {
             Goal::Max => (self.lo, self.hi),
             Goal::Min => (self.hi, self.lo),
@@ -170,7 +170,7 @@ impl Bisect {
 
     /// Narrower than `precision` (relative to the upper end of the bracket), or no integer
     /// left between the ends.
-    pub fn closed(&self, good: f64, bad: f64) -> bool {
+    pub(crate) fn closed(&self, good: f64, bad: f64) -> bool {
         let width = (bad - good).abs();
         (self.integer && width <= 1.0) || width <= self.precision.at(good.max(bad))
     }
@@ -198,7 +198,7 @@ impl Bisect {
     /// measurement that contradicts the bound drops it: the search goes on as the search
     /// without `monotonic`, reusing every value measured so far (at most
     /// [`Bisect::worst_case_probes_monotonic`] probes).
-    pub fn next_given(&self, measured: &[(f64, Verdict)], bound: Option<f64>) -> Step {
+    pub(crate) fn next_given(&self, measured: &[(f64, Verdict)], bound: Option<f64>) -> Step {
         let goal = self.goal;
         // A measured verdict other than the one the bound implies (undecided included)
         // drops it.
@@ -255,7 +255,7 @@ impl Bisect {
     /// of bisections; past it, [`MAX_PROBES`] middles). Where probes can end undecided, the
     /// bisection on each side of the undecided ones may take up to twice as many middles, and
     /// no more: the search ends there, inconclusive.
-    pub fn worst_case_probes(&self) -> usize {
+    pub(crate) fn worst_case_probes(&self) -> usize {
         2 + if self.undecided {
             2 * self.depth
         } else {
@@ -267,7 +267,7 @@ impl Bisect {
     /// `max`, every probe but the bound is one the search without `monotonic` makes too: at
     /// most one more. With `min`, a limit that turns out not to be monotonic costs the probes
     /// spent trusting it, then at most those of the search without it.
-    pub fn worst_case_probes_monotonic(&self) -> usize {
+    pub(crate) fn worst_case_probes_monotonic(&self) -> usize {
         match self.goal {
             Goal::Max => self.worst_case_probes() + 1,
             Goal::Min => 2 * self.worst_case_probes(),
@@ -289,7 +289,7 @@ impl Bisect {
 
 /// What a smaller combination's limit `bound` implies at `x`: for `max`, every value up to it
 /// meets the condition; for `min`, every value below it fails.
-pub fn infer(x: f64, bound: Option<f64>, goal: Goal) -> Option<Verdict> {
+pub(super) fn infer(x: f64, bound: Option<f64>, goal: Goal) -> Option<Verdict> {
     let b = bound?;
     match goal {
         Goal::Max => (x <= b).then_some(Verdict::Pass),
@@ -298,7 +298,7 @@ pub fn infer(x: f64, bound: Option<f64>, goal: Goal) -> Option<Verdict> {
 }
 
 /// A probed value as the journal and the templates see it: an integer for integer ranges.
-pub fn probe_value(x: f64, integer: bool) -> Value {
+pub(crate) fn probe_value(x: f64, integer: bool) -> Value {
     if integer {
         Value::from(x.round() as i64)
     } else {

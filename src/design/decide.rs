@@ -20,11 +20,11 @@ use crate::store::RunStatus;
 use crate::template::{condition_context, decide_condition, leaf_at, Leaf};
 
 /// Most uncertain results one comparison may name: beyond, it is never decided (2^10 corners).
-pub const MAX_UNCERTAIN: usize = 10;
+pub(super) const MAX_UNCERTAIN: usize = 10;
 
 /// A probe's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// The condition holds across the whole intervals.
     Pass,
     /// It fails across them, or cannot be evaluated (not met).
@@ -34,7 +34,7 @@ pub enum Verdict {
 }
 
 /// Each numeric result's values over a probe's ok runs, in the order first seen.
-pub fn values(runs: &[Run]) -> Vec<(String, Vec<f64>)> {
+pub(super) fn values(runs: &[Run]) -> Vec<(String, Vec<f64>)> {
     let mut out: Vec<(String, Vec<f64>)> = Vec::new();
     for r in runs.iter().filter(|r| r.status == RunStatus::Ok) {
         for (name, x) in r.results() {
@@ -84,7 +84,7 @@ pub fn interval(name: &str, xs: &[f64], confidence: f64, single_is_exact: bool) 
 /// Decides `condition` for a probe at `point` whose results have `intervals`. `Err` when it
 /// cannot be evaluated at the means (a missing result, a NaN that decides it): the caller
 /// counts it as not met, with a note.
-pub fn judge(
+pub(super) fn judge(
     condition: &str,
     point: &Map<String, Value>,
     intervals: &[Interval],

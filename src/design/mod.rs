@@ -12,7 +12,7 @@ mod sample;
 #[cfg(test)]
 mod synthetic;
 
-pub use bisect::{probe_value, Bisect, Found, Step, MAX_PROBES};
-pub use decide::{interval, judge, values, Interval, Verdict};
-pub use rounds::{Design, Next, Outcome};
-pub use sample::{point_key, sample, Journal, Rule, Sample, SampleEnd};
+pub(crate) use bisect::{probe_value, Bisect};
+pub use decide::interval;
+pub(crate) use rounds::{Design, Next, Outcome};
+pub(crate) use sample::{Rule, SampleEnd};

@@ -15,7 +15,7 @@ use crate::store::{Limit, LimitStatus, PointRuns};
 
 /// Decides the runs of an experiment from the runs recorded so far.
 #[derive(Debug, Clone)]
-pub struct Design {
+pub(crate) struct Design {
     rule: Rule,
     search: Option<SearchDesign>,
     shuffle: bool,
@@ -42,7 +42,7 @@ struct SearchDesign {
 
 /// The runs of the next round.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Next {
+pub(crate) struct Next {
     /// 0-based round.
     pub round: usize,
     /// Runs of the round still missing from the journal, in order.
@@ -57,7 +57,7 @@ pub struct Next {
 
 /// What a journal implies at its end.
 #[derive(Debug, Clone, Default)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub points: Vec<PointRuns>,
     pub limits: Vec<Limit>,
     pub warnings: Vec<String>,
@@ -88,7 +88,7 @@ struct GroupEnd {
 }
 
 impl Design {
-    pub fn new(exp: &Experiment, plan: &Plan) -> Design {
+    pub(crate) fn new(exp: &Experiment, plan: &Plan) -> Design {
         Design {
             rule: Rule::of(exp),
             search: exp.search.as_ref().map(|s| SearchDesign {
@@ -105,19 +105,16 @@ impl Design {
         }
     }
 
-    pub fn rule(&self) -> &Rule {
-        &self.rule
-    }
-
     /// The first round that the journal does not complete; `None` when the design is done.
-    pub fn next(&self, plan: &mut Plan, journal: &Journal) -> Option<Next> {
+    #[cfg(test)]
+    pub(crate) fn next(&self, plan: &mut Plan, journal: &Journal) -> Option<Next> {
         self.next_where(plan, journal, &|_, _| true)
     }
 
     /// The first round that the journal does not complete among the points `keep` accepts
     /// (a profile's block: the points of one value), with only their runs; `None` when they
     /// are done.
-    pub fn next_where(
+    pub(crate) fn next_where(
         &self,
         plan: &mut Plan,
         journal: &Journal,
@@ -163,7 +160,7 @@ impl Design {
     /// Per point its runs and convergence (adaptive designs), the limits (searches), and the
     /// conditions that could not be evaluated: a pure function of the journal, so that a set
     /// whose results were extracted again gets them anew.
-    pub fn outcome(&self, plan: &mut Plan, journal: &Journal) -> Outcome {
+    pub(crate) fn outcome(&self, plan: &mut Plan, journal: &Journal) -> Outcome {
         let tl = self.timeline(plan, journal);
         Outcome {
             points: tl.points,
@@ -173,12 +170,12 @@ impl Design {
     }
 
     /// Whether the outcome depends on the results (adaptive repetitions or a search).
-    pub fn decides(&self) -> bool {
+    pub(crate) fn decides(&self) -> bool {
         self.search.is_some() || self.rule.is_adaptive()
     }
 
     /// The fewest and the most runs the design can take, for `--dry-run`.
-    pub fn bounds(&self, plan: &Plan) -> (usize, usize) {
+    pub(crate) fn bounds(&self, plan: &Plan) -> (usize, usize) {
         let units = plan.groups;
         match &self.search {
             None => (units * self.rule.min, units * self.rule.max),
@@ -440,7 +437,7 @@ impl Design {
 /// `min` to `max`, stopping at the first look that decides it, and each look risks a wrong
 /// decision; at `1 − (1 − confidence) / looks` each (Bonferroni), all of them together keep
 /// the stated confidence.
-pub fn look_confidence(confidence: f64, rule: &Rule) -> f64 {
+pub(super) fn look_confidence(confidence: f64, rule: &Rule) -> f64 {
     let looks = (rule.max + 1).saturating_sub(rule.min).max(1);
     1.0 - (1.0 - confidence) / looks as f64
 }

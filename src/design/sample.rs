@@ -2,12 +2,12 @@
 
 use crate::analyze::stats::summarize;
 use crate::spec::{Experiment, Width};
-pub use crate::store::kept::{point_key, Kept as Journal, KeptRun as Run};
+pub(super) use crate::store::kept::{point_key, Kept as Journal, KeptRun as Run};
 use crate::store::RunStatus;
 
 /// How many runs a point gets.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Rule {
+pub(crate) struct Rule {
     pub min: usize,
     pub max: usize,
     /// Watched results and the widest 95% half-width each may have; empty for a fixed count.
@@ -16,7 +16,7 @@ pub struct Rule {
 
 impl Rule {
     /// The experiment's `runs`; a search's probes take its `search.runs` when given.
-    pub fn of(exp: &Experiment) -> Rule {
+    pub(crate) fn of(exp: &Experiment) -> Rule {
         let mut rule = Rule::of_runs(exp);
         if let Some((min, max)) = exp.search.as_ref().and_then(|s| s.runs) {
             (rule.min, rule.max) = (min, max);
@@ -39,13 +39,13 @@ impl Rule {
         }
     }
 
-    pub fn is_adaptive(&self) -> bool {
+    pub(crate) fn is_adaptive(&self) -> bool {
         !self.targets.is_empty()
     }
 
     /// True while some watched result's 95% half-width (over the ok runs) is wider than its
     /// target, or cannot be computed (fewer than two values).
-    pub fn noisy(&self, runs: &[Run]) -> bool {
+    pub(crate) fn noisy(&self, runs: &[Run]) -> bool {
         self.targets.iter().any(|(name, width)| {
             let xs: Vec<f64> = runs
                 .iter()
@@ -63,13 +63,13 @@ impl Rule {
 /// A point's runs so far: the repetitions it asked for, one batch per round (the last may
 /// still lack runs), and how it ended once it did.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Sample {
+pub(super) struct Sample {
     pub batches: Vec<Vec<usize>>,
     pub end: Option<SampleEnd>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct SampleEnd {
+pub(crate) struct SampleEnd {
     pub runs: usize,
     pub converged: bool,
     /// Mean of every numeric result over the ok runs, in the order first seen.
@@ -81,13 +81,14 @@ pub struct SampleEnd {
 /// Replays the rule over the journal's runs of the point `key`. Whether a round asks for
 /// another run depends only on the runs of earlier rounds, so a round interrupted halfway
 /// is continued exactly.
-pub fn sample(rule: &Rule, journal: &Journal, key: &str) -> Sample {
+#[cfg(test)]
+pub(super) fn sample(rule: &Rule, journal: &Journal, key: &str) -> Sample {
     sample_until(rule, journal, key, |_| false)
 }
 
 /// [`sample`], with one more run per round also while `more` says so of the runs so far (a
 /// search's probe still undecided), up to `max`.
-pub fn sample_until(
+pub(super) fn sample_until(
     rule: &Rule,
     journal: &Journal,
     key: &str,

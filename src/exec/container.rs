@@ -43,7 +43,7 @@ impl Engine {
 
 /// Whether the user's options set the container's host name themselves (or share the
 /// host's UTS namespace, where docker refuses a host name): mpf then gives none.
-pub fn options_name_the_host(options: &[String]) -> bool {
+pub(crate) fn options_name_the_host(options: &[String]) -> bool {
     options.iter().enumerate().any(|(i, o)| {
         let next = options.get(i + 1).map(String::as_str);
         o == "-h"
@@ -59,7 +59,7 @@ const MAX_IMAGE: usize = 1024;
 
 /// An image reference the engine takes as its image argument: not empty, not an option, one
 /// line of printable text without blanks.
-pub fn image_problem(image: &str) -> Option<String> {
+pub(crate) fn image_problem(image: &str) -> Option<String> {
     let ok = !image.is_empty()
         && image.len() <= MAX_IMAGE
         && !image.starts_with('-')
@@ -109,7 +109,7 @@ impl ImageTemplate {
 
 /// How a container machine's sessions are opened.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContainerVia {
+pub(crate) struct ContainerVia {
     pub engine: Engine,
     /// The image to start (the first block's, when `template` names a variable).
     pub image: String,
@@ -136,7 +136,7 @@ const RUN_LIMIT: Duration = Duration::from_secs(600);
 const REMOVE_LIMIT: Duration = Duration::from_secs(60);
 
 /// `mpf-<set>-<machine>`, every character an engine refuses in a name made `-`.
-pub fn container_name(set: &str, machine: &str) -> String {
+pub(crate) fn container_name(set: &str, machine: &str) -> String {
     let raw = format!("mpf-{set}-{machine}");
     raw.chars()
         .map(|c| match c {
@@ -156,7 +156,7 @@ impl ContainerVia {
     }
 
     /// `<engine> run -d --name NAME [--hostname HOST] OPTIONS... IMAGE sleep infinity`.
-    pub fn run_args(&self) -> Vec<String> {
+    pub(crate) fn run_args(&self) -> Vec<String> {
         let mut v = vec![self.engine(), "run".into(), "-d".into()];
         v.extend(["--name".to_string(), self.name.clone()]);
         if !options_name_the_host(&self.options) {
@@ -168,14 +168,14 @@ impl ContainerVia {
     }
 
     /// `<engine> exec -i NAME /bin/sh -c TEXT`: a session in the container.
-    pub fn exec_args(&self, text: &str) -> Vec<String> {
+    pub(crate) fn exec_args(&self, text: &str) -> Vec<String> {
         let mut v = vec![self.engine(), "exec".into(), "-i".into(), self.name.clone()];
         v.extend(["/bin/sh".to_string(), "-c".into(), text.to_string()]);
         v
     }
 
     /// `<engine> rm -f NAME`, at once (podman would give `sleep` ten seconds to stop).
-    pub fn rm_args(&self) -> Vec<String> {
+    pub(crate) fn rm_args(&self) -> Vec<String> {
         let mut v = vec![self.engine(), "rm".into(), "-f".into()];
         if self.engine == Engine::Podman {
             v.extend(["-t".to_string(), "0".into()]);
@@ -185,7 +185,7 @@ impl ContainerVia {
     }
 
     /// The watcher's command line: `sh -c WATCH mpf-container <rm_args>`.
-    pub fn watch_args(&self) -> Vec<String> {
+    pub(crate) fn watch_args(&self) -> Vec<String> {
         let mut v = vec![
             "sh".to_string(),
             "-c".into(),
@@ -214,7 +214,7 @@ impl ContainerVia {
     /// command line of a session on the engine's machine for a remote engine. No single quote
     /// in the script (rsync splits `-e` itself): the quote the remote shell needs is made with
     /// printf.
-    pub fn remote_shell(&self, ssh: Option<(&[String], &str)>) -> Vec<String> {
+    pub(crate) fn remote_shell(&self, ssh: Option<(&[String], &str)>) -> Vec<String> {
         let exec: Vec<String> = self.exec_args("").iter().map(|a| q(a)).collect();
         let exec = exec[..exec.len() - 1].join(" ");
         let script = match ssh {
@@ -233,7 +233,7 @@ impl ContainerVia {
 }
 
 /// A started container: its watcher and its image's digest.
-pub struct Running {
+pub(crate) struct Running {
     watcher: Child,
     stdin: Option<ChildStdin>,
     /// The image's digest, or its id when it has none.
@@ -243,7 +243,7 @@ pub struct Running {
 /// Starts the container of `c`; `host` makes the command that runs a command line on the
 /// engine's machine. The watcher comes first, so that mpf dying at any point after the run
 /// leaves no container. `machine` names the machine in errors.
-pub async fn start(
+pub(crate) async fn start(
     c: &ContainerVia,
     machine: &str,
     host: impl Fn(&[String]) -> Command,
@@ -335,7 +335,7 @@ async fn output(
 
 impl Running {
     /// Removes the container: closes the watcher's stdin and waits for its removal to end.
-    pub fn remove(&mut self) {
+    pub(crate) fn remove(&mut self) {
         if self.stdin.take().is_none() {
             return;
         }

@@ -29,7 +29,7 @@ struct State {
     live: Vec<i32>,
 }
 
-pub struct Guard {
+pub(crate) struct Guard {
     state: Mutex<State>,
     child: Mutex<Child>,
     path: PathBuf,
@@ -40,7 +40,7 @@ const COMPACT_AFTER: usize = 100_000;
 
 impl Guard {
     /// Starts a guard on this machine.
-    pub fn start() -> Result<Guard> {
+    pub(crate) fn start() -> Result<Guard> {
         use std::os::unix::fs::OpenOptionsExt;
         use std::os::unix::process::CommandExt;
         let path = std::env::temp_dir().join(format!(
@@ -106,15 +106,15 @@ impl Guard {
 
     /// The registry's path, which a step's shell appends its group to before the step runs
     /// (`REGISTER_PREFIX` in `exec::local`).
-    pub fn registry_path(&self) -> &std::path::Path {
+    pub(crate) fn registry_path(&self) -> &std::path::Path {
         &self.path
     }
 
-    pub fn register(&self, pgid: i32) {
+    pub(crate) fn register(&self, pgid: i32) {
         self.record(format!("+ {pgid}\n"), pgid, true);
     }
 
-    pub fn unregister(&self, pgid: i32) {
+    pub(crate) fn unregister(&self, pgid: i32) {
         self.record(format!("- {pgid}\n"), pgid, false);
     }
 }

@@ -8,13 +8,13 @@ use crate::error::{Error, IoContext, Result};
 use crate::exec::guard::Guard;
 use crate::exec::{BoxFut, StepProc, Transport};
 
-pub struct Local {
+pub(crate) struct Local {
     name: String,
     guard: Arc<Guard>,
 }
 
 impl Local {
-    pub fn new(name: &str) -> Result<Local> {
+    pub(crate) fn new(name: &str) -> Result<Local> {
         Ok(Local {
             name: name.to_string(),
             guard: Arc::new(Guard::start()?),
@@ -24,7 +24,7 @@ impl Local {
 
 /// Whether a process group has a member left that is not a zombie. Zombies are ignored:
 /// an orphan's zombie waits for PID 1 to reap it, which some init processes do lazily.
-pub fn group_alive(pgid: i32) -> bool {
+pub(crate) fn group_alive(pgid: i32) -> bool {
     // SAFETY: kill with signal 0 only checks for existence and permission.
     if unsafe { libc::kill(-pgid, 0) } != 0 {
         return false;
@@ -65,7 +65,7 @@ fn signal_group(pgid: i32, sig: i32) {
 }
 
 /// TERM, wait up to `grace` for the group to go, then KILL and wait for it to go.
-pub async fn stop_local_group(pgid: i32, grace: Duration) {
+pub(crate) async fn stop_local_group(pgid: i32, grace: Duration) {
     if pgid <= 1 || !group_alive(pgid) {
         return;
     }

@@ -22,7 +22,7 @@ use crate::exec::{BoxFut, StepProc, Transport};
 
 /// What a scripted step does once spawned.
 #[derive(Debug, Clone, Default)]
-pub struct Behaviour {
+pub(crate) struct Behaviour {
     /// Lines printed on stdout, each after its delay from the step's start.
     pub lines: Vec<(Duration, String)>,
     /// Printed on stderr as the step exits.
@@ -39,16 +39,14 @@ pub struct Behaviour {
 
 /// Why a scripted spawn fails.
 #[derive(Debug, Clone)]
-pub enum SpawnFailure {
+pub(crate) enum SpawnFailure {
     /// The machine stopped answering (`Error::Unreachable`).
     Unreachable(String),
-    /// Anything else (`Error::Runtime`).
-    Other(String),
 }
 
 impl Behaviour {
     /// Exits with `code` at once.
-    pub fn exits(code: i32) -> Behaviour {
+    pub(crate) fn exits(code: i32) -> Behaviour {
         Behaviour {
             exit: Some(code),
             ..Default::default()
@@ -56,12 +54,12 @@ impl Behaviour {
     }
 
     /// Prints `line` and exits 0.
-    pub fn prints(line: &str) -> Behaviour {
+    pub(crate) fn prints(line: &str) -> Behaviour {
         Behaviour::exits(0).line(Duration::ZERO, line)
     }
 
     /// Runs until stopped.
-    pub fn hangs() -> Behaviour {
+    pub(crate) fn hangs() -> Behaviour {
         Behaviour {
             hangs: true,
             ..Default::default()
@@ -69,19 +67,19 @@ impl Behaviour {
     }
 
     /// Also prints `line` `after` its start.
-    pub fn line(mut self, after: Duration, line: &str) -> Behaviour {
+    pub(crate) fn line(mut self, after: Duration, line: &str) -> Behaviour {
         self.lines.push((after, line.to_string()));
         self
     }
 
     /// Exits `after` its start instead of at once.
-    pub fn lasting(mut self, after: Duration) -> Behaviour {
+    pub(crate) fn lasting(mut self, after: Duration) -> Behaviour {
         self.runs_for = after;
         self
     }
 
     /// Prints `text` on stderr.
-    pub fn stderr(mut self, text: &str) -> Behaviour {
+    pub(crate) fn stderr(mut self, text: &str) -> Behaviour {
         self.stderr = text.to_string();
         self
     }
@@ -89,7 +87,7 @@ impl Behaviour {
 
 /// A call the lifecycle made, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Call {
+pub(crate) enum Call {
     /// A step started: its rendered script and process group.
     Spawn { script: String, pgid: i32 },
     /// `stop_group` of a group that was still running.
@@ -99,7 +97,7 @@ pub enum Call {
 }
 
 /// The scripted machine.
-pub struct Mock {
+pub(crate) struct Mock {
     name: String,
     rules: Vec<(String, Behaviour)>,
     calls: Mutex<Vec<Call>>,
@@ -111,7 +109,7 @@ pub struct Mock {
 }
 
 impl Mock {
-    pub fn new(name: &str) -> Mock {
+    pub(crate) fn new(name: &str) -> Mock {
         Mock {
             name: name.to_string(),
             rules: Vec::new(),
@@ -123,18 +121,18 @@ impl Mock {
     }
 
     /// Steps whose script contains `key` behave as `b` (the first rule that matches wins).
-    pub fn on(mut self, key: &str, b: Behaviour) -> Mock {
+    pub(crate) fn on(mut self, key: &str, b: Behaviour) -> Mock {
         self.rules.push((key.to_string(), b));
         self
     }
 
     /// Every call so far.
-    pub fn calls(&self) -> Vec<Call> {
+    pub(crate) fn calls(&self) -> Vec<Call> {
         self.calls.lock().map(|c| c.clone()).unwrap_or_default()
     }
 
     /// The scripts spawned, in order.
-    pub fn spawned(&self) -> Vec<String> {
+    pub(crate) fn spawned(&self) -> Vec<String> {
         self.calls()
             .into_iter()
             .filter_map(|c| match c {
@@ -145,7 +143,7 @@ impl Mock {
     }
 
     /// The groups stopped while still running, as the scripts that started them.
-    pub fn stopped(&self) -> Vec<String> {
+    pub(crate) fn stopped(&self) -> Vec<String> {
         let calls = self.calls();
         let script_of = |pgid: i32| {
             calls.iter().find_map(|c| match c {
@@ -163,7 +161,7 @@ impl Mock {
     }
 
     /// Groups still running now.
-    pub fn running(&self) -> usize {
+    pub(crate) fn running(&self) -> usize {
         self.running
             .lock()
             .map(|r| r.values().filter(|tx| !tx.is_closed()).count())
@@ -206,7 +204,6 @@ impl Transport for Mock {
             let b = self.behaviour(script);
             match b.spawn_fails {
                 Some(SpawnFailure::Unreachable(m)) => return Err(Error::Unreachable(m)),
-                Some(SpawnFailure::Other(m)) => return Err(Error::Runtime(m)),
                 None => {}
             }
             let pgid = self.next_pgid.fetch_add(1, Ordering::SeqCst);

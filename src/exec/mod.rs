@@ -1,19 +1,19 @@
 //! Running shell commands on machines: the `Transport` trait and its implementations,
 //! process groups, the orphan guard, and collecting output.
 
-pub mod container;
-pub mod guard;
-pub mod local;
+pub(crate) mod container;
+pub(crate) mod guard;
+pub(crate) mod local;
 #[cfg(test)]
-pub mod mock;
-pub mod process;
-pub mod slot;
-pub mod srun;
-pub mod ssh;
+pub(crate) mod mock;
+pub(crate) mod process;
+pub(crate) mod slot;
+pub(crate) mod srun;
+pub(crate) mod ssh;
 
-pub use local::Local;
-pub use process::{Output, StepProc};
-pub use ssh::{Ssh, SshConfig, Via};
+pub(crate) use local::Local;
+pub(crate) use process::{Output, StepProc};
+pub(crate) use ssh::{Ssh, SshConfig, Via};
 
 use std::future::Future;
 use std::path::Path;
@@ -23,7 +23,7 @@ use std::time::Duration;
 use crate::error::Result;
 
 /// A boxed future, so that `Transport` stays object-safe.
-pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub(crate) type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// How a command reaches a machine. Every step runs as `sh -c SCRIPT` in a process group of
 /// its own on that machine, so that it and all its children can be stopped together.
@@ -116,7 +116,7 @@ pub trait Transport: Send + Sync {
 }
 
 /// The single-threaded tokio runtime every session runs on.
-pub fn runtime() -> crate::error::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> crate::error::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -126,7 +126,7 @@ pub fn runtime() -> crate::error::Result<tokio::runtime::Runtime> {
 /// Quotes a word for a POSIX shell: the one quoter of mpf (templates' `quote` filter too).
 /// Every value that goes into a shell command line goes through it, at the nesting level
 /// where it is spliced (never into a string that is already quoted).
-pub fn sh_quote(s: &str) -> String {
+pub(crate) fn sh_quote(s: &str) -> String {
     if !s.is_empty()
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b))
@@ -137,7 +137,7 @@ pub fn sh_quote(s: &str) -> String {
 }
 
 /// The command prefix of a role in a network namespace and/or pinned to CPUs.
-pub fn wrap_for(namespace: Option<&str>, cpu_id: Option<&str>) -> Vec<String> {
+pub(crate) fn wrap_for(namespace: Option<&str>, cpu_id: Option<&str>) -> Vec<String> {
     let mut w = Vec::new();
     if let Some(ns) = namespace {
         w.extend(["ip", "netns", "exec", ns].map(String::from));

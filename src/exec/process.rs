@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 
 /// Lines a transport's own wrapper writes on a step's stderr to talk to mpf; removed from the
 /// step's captured stderr.
-pub const INTERNAL_MARK: &str = "mpf-internal-7f3a:";
+pub(crate) const INTERNAL_MARK: &str = "mpf-internal-7f3a:";
 
 /// Counts a finished output stream, however the pump ends.
 struct CountOnDrop(watch::Sender<usize>);
@@ -22,13 +22,13 @@ impl Drop for CountOnDrop {
 }
 
 /// The process's exit, once known: (exit code, when).
-pub type ExitWatch = watch::Receiver<Option<(Option<i32>, Instant)>>;
+pub(crate) type ExitWatch = watch::Receiver<Option<(Option<i32>, Instant)>>;
 
 /// Most bytes of one output stream stored in its log file; what follows is dropped, with a
 /// marker line in the log and a note in the run's record.
-pub const LOG_LIMIT: u64 = 32 << 20;
+pub(crate) const LOG_LIMIT: u64 = 32 << 20;
 /// Bytes of each stream kept in memory (readiness checks, markers, the tail of an error).
-pub const TAIL_BYTES: usize = 1 << 20;
+pub(crate) const TAIL_BYTES: usize = 1 << 20;
 
 /// One output stream as it arrives: streamed to its log file (once attached) up to
 /// `LOG_LIMIT`, and its last `TAIL_BYTES` kept in memory. Memory stays bounded whatever a step
@@ -163,10 +163,10 @@ impl MarkFilter {
 }
 
 /// Called with the text of each marker line of a stream (after `INTERNAL_MARK`).
-pub type MarkHook = Box<dyn FnMut(&[u8]) + Send>;
+pub(crate) type MarkHook = Box<dyn FnMut(&[u8]) + Send>;
 
 /// The marker a remote step's shell prints on stderr when it exits: `exit CODE`.
-pub const EXIT_MARK: &str = "exit";
+pub(crate) const EXIT_MARK: &str = "exit";
 
 /// The exit code an `exit CODE` marker carries.
 fn exit_mark_code(text: &[u8]) -> Option<i32> {
@@ -333,7 +333,7 @@ impl Capture {
 const SESSION_LINGER: Duration = Duration::from_millis(200);
 
 /// Output captured so far, shared with readiness checks that look for a log line.
-pub type SharedBuf = Arc<Mutex<Capture>>;
+pub(crate) type SharedBuf = Arc<Mutex<Capture>>;
 
 pub struct StepProc {
     /// Process group id on the machine.

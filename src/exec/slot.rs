@@ -23,7 +23,7 @@ use crate::exec::sh_quote as q;
 
 /// The runner's program (`sh/runner.sh`), before which the caller puts `set -- MARK` and
 /// the `alive` function.
-pub const RUNNER: &str = include_str!("sh/runner.sh");
+pub(crate) const RUNNER: &str = include_str!("sh/runner.sh");
 
 /// How long a held slot's session may stay open after its step exited before its session
 /// permit is given back (as for a step's own session: processes left behind hold it open).
@@ -34,13 +34,13 @@ const END_TEXT_MAX: usize = 32;
 
 /// The marker of one slot: `INTERNAL_MARK`, a tag of the slot's own, `:end `. Its first byte
 /// occurs nowhere else in it (the tag is hexadecimal), which `EndScanner` relies on.
-pub fn end_mark(tag: &str) -> String {
+pub(crate) fn end_mark(tag: &str) -> String {
     format!("{INTERNAL_MARK}{tag}:end")
 }
 
 /// What `EndScanner` finds in a stream: the step's bytes, and its end.
 #[derive(Debug, PartialEq)]
-pub enum Piece {
+pub(crate) enum Piece {
     Data(Vec<u8>),
     /// The step's exit code (`None` when the text was not a number), and whether processes
     /// it left behind hold the session.
@@ -52,7 +52,7 @@ pub enum Piece {
 
 /// Finds `MARK ` anywhere in a stream, whatever its chunking, and the text after it to the
 /// end of its line.
-pub struct EndScanner {
+pub(crate) struct EndScanner {
     mark: Vec<u8>,
     /// Bytes of a possible marker seen at the end of the last chunk.
     probe: Vec<u8>,
@@ -61,7 +61,7 @@ pub struct EndScanner {
 }
 
 impl EndScanner {
-    pub fn new(mark: &str) -> EndScanner {
+    pub(crate) fn new(mark: &str) -> EndScanner {
         let mut mark = mark.as_bytes().to_vec();
         mark.push(b' ');
         debug_assert!(!mark[1..].contains(&mark[0]));
@@ -72,7 +72,7 @@ impl EndScanner {
         }
     }
 
-    pub fn feed(&mut self, data: &[u8]) -> Vec<Piece> {
+    pub(crate) fn feed(&mut self, data: &[u8]) -> Vec<Piece> {
         let mut pieces = Vec::new();
         let mut out = Vec::new();
         let mut i = 0;
@@ -130,7 +130,7 @@ impl EndScanner {
     }
 
     /// The end of the stream: a marker cut short was the step's bytes.
-    pub fn flush(&mut self) -> Vec<u8> {
+    pub(crate) fn flush(&mut self) -> Vec<u8> {
         let mut rest = std::mem::take(&mut self.probe);
         if let Some(text) = self.text.take() {
             rest = self.mark.clone();
@@ -154,7 +154,7 @@ fn parse_end(text: &[u8]) -> Piece {
 /// prefix `wrap` and `/bin/sh -c TEXT`, in a session of its own, stdin from /dev/null (in the
 /// foreground: see `sh/runner.sh`). Every word is quoted; a newline becomes `"$nl"` (the runner reads a line).
 /// `None` for a text with a NUL byte, which no shell can take.
-pub fn job_line(reg: &str, wrap: &[String], text: &str) -> Option<String> {
+pub(crate) fn job_line(reg: &str, wrap: &[String], text: &str) -> Option<String> {
     if [reg, text].iter().any(|t| t.contains('\0')) || wrap.iter().any(|w| w.contains('\0')) {
         return None;
     }
@@ -171,7 +171,7 @@ pub fn job_line(reg: &str, wrap: &[String], text: &str) -> Option<String> {
 
 /// The job line of a job that is not a step (no registry entry, no session of its own):
 /// `/bin/sh -c SCRIPT`, stdin from /dev/null. `None` for a script with a NUL byte.
-pub fn data_job_line(script: &str) -> Option<String> {
+pub(crate) fn data_job_line(script: &str) -> Option<String> {
     (!script.contains('\0')).then(|| format!("f=; /bin/sh -c {} </dev/null\n", one_line(script)))
 }
 
@@ -237,7 +237,7 @@ enum State {
 }
 
 /// One runner session.
-pub struct Slot {
+pub(crate) struct Slot {
     /// The connection it belongs to.
     pub conn: u64,
     state: Mutex<State>,
@@ -259,7 +259,7 @@ impl Slot {
     /// acknowledgement of the first, which srun delays up to 40 ms unless it has bytes of its
     /// own to send back. The newline is those bytes: a run's round trip falls from about
     /// 47 ms to 0.1 ms.
-    pub fn start(
+    pub(crate) fn start(
         mut child: Child,
         conn: u64,
         mark: &str,
@@ -301,7 +301,7 @@ impl Slot {
 
     /// Takes the slot for a step if it is idle: the step's `StepProc` (its pgid `token`), and
     /// a flag set once the step has ended with nothing left to stop.
-    pub fn take(&self, token: i32) -> Option<(StepProc, Arc<AtomicBool>)> {
+    pub(crate) fn take(&self, token: i32) -> Option<(StepProc, Arc<AtomicBool>)> {
         let busy = self.busy(None)?;
         let proc = StepProc::from_parts(token, busy.stdout, busy.stderr, busy.closed, busy.exited);
         Some((proc, busy.clean))
@@ -309,7 +309,7 @@ impl Slot {
 
     /// Takes the slot for a job whose stdout is data (`fetch_dir`'s archive) if it is idle:
     /// the stdout chunks as they come, its stderr, and its exit.
-    pub fn take_stream(
+    pub(crate) fn take_stream(
         &self,
     ) -> Option<(tokio::sync::mpsc::Receiver<Vec<u8>>, SharedBuf, ExitWatch)> {
         let (tx, rx) = tokio::sync::mpsc::channel(16);
@@ -348,7 +348,7 @@ impl Slot {
 
     /// Sends the job line of the step that took the slot; false when the runner is gone
     /// (the slot is then given up, and its step ends as failed to start).
-    pub async fn send(&self, line: &str) -> bool {
+    pub(crate) async fn send(&self, line: &str) -> bool {
         let stdin = self.stdin.lock().ok().and_then(|mut s| s.take());
         let Some(mut stdin) = stdin else {
             self.fail();
@@ -383,7 +383,7 @@ impl Slot {
         }
     }
 
-    pub fn is_gone(&self) -> bool {
+    pub(crate) fn is_gone(&self) -> bool {
         self.ended.load(Ordering::Relaxed)
             || self
                 .state
@@ -392,13 +392,13 @@ impl Slot {
                 .unwrap_or(true)
     }
 
-    pub fn has_ended(&self) -> bool {
+    pub(crate) fn has_ended(&self) -> bool {
         self.ended.load(Ordering::Relaxed)
     }
 
     /// Closes an idle slot (its runner exits at EOF, and the session ends); false when it
     /// was not idle or its session has ended.
-    pub fn retire(&self) -> bool {
+    pub(crate) fn retire(&self) -> bool {
         let Ok(mut st) = self.state.lock() else {
             return false;
         };
@@ -428,7 +428,7 @@ impl Slot {
     }
 
     /// EOF to the runner: it exits once its step (if any) is done.
-    pub fn close_stdin(&self) {
+    pub(crate) fn close_stdin(&self) {
         drop(self.stdin.lock().ok().and_then(|mut s| s.take()));
     }
 

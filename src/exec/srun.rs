@@ -30,7 +30,7 @@ const FLAGS: [&str; 5] = ["-N1", "-n1", "--overlap", "-Q", "--mpi=none"];
 
 /// A job id srun takes: digits, or an array task `JOB_TASK` (a name in `--jobid` would be
 /// read as an option or go to a shell).
-pub fn valid_job(job: &str) -> bool {
+pub(crate) fn valid_job(job: &str) -> bool {
     let mut parts = job.split('_');
     let digits = |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit());
     parts.next().is_some_and(digits) && parts.all(digits) && job.matches('_').count() <= 1
@@ -45,7 +45,7 @@ fn srun_args(job: &str) -> Vec<String> {
 
 /// A session on `node` running `remote` under `/bin/sh -c`, as ssh runs a session's command
 /// under the login shell.
-pub fn session(job: &str, node: &str, remote: &str) -> Command {
+pub(crate) fn session(job: &str, node: &str, remote: &str) -> Command {
     let args = srun_args(job);
     let mut cmd = Command::new(&args[0]);
     cmd.args(&args[1..])
@@ -62,7 +62,7 @@ pub fn session(job: &str, node: &str, remote: &str) -> Command {
 /// `-u` the task's stdout is a terminal, put in raw mode before COMMAND runs so that its bytes
 /// pass unchanged (stdin stays a pipe). No single quote in it: rsync splits `-e` itself, and
 /// reads quotes only as plain pairs.
-pub fn remote_shell(job: &str) -> Vec<String> {
+pub(crate) fn remote_shell(job: &str) -> Vec<String> {
     let srun: Vec<String> = srun_args(job).iter().map(|a| q(a)).collect();
     let script = format!(
         "[ \"$1\" = -- ] && shift; n=$1; shift; exec {} -u -w \"$n\" /bin/sh -c \"stty raw -echo <&1 2>/dev/null; $*\"",
@@ -74,7 +74,7 @@ pub fn remote_shell(job: &str) -> Vec<String> {
 /// Why the job is over, when Slurm says it is: `squeue` knows it no more, or in a state other
 /// than running or suspended. `None` while it runs, and when Slurm does not answer (its
 /// controller down is no reason to give the set up).
-pub fn job_ended(job: &str) -> Option<String> {
+pub(crate) fn job_ended(job: &str) -> Option<String> {
     let mut cmd = Command::new("squeue");
     cmd.args(["-h", "-j", job, "-o", "%T"])
         .stdin(std::process::Stdio::null());

@@ -46,7 +46,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, Semaphore};
 
 /// Sessions of a machine's `max_sessions` that its helper holds for as long as mpf is connected.
-pub const GUARD_SESSIONS: usize = 1;
+pub(crate) const GUARD_SESSIONS: usize = 1;
 
 use crate::error::{Error, IoContext, Result};
 use crate::exec::container::{self, ContainerVia};
@@ -56,7 +56,7 @@ use crate::exec::{sh_quote as q, BoxFut, StepProc, Transport};
 
 /// How a machine's sessions are opened.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum Via {
+pub(crate) enum Via {
     /// ssh over the machine's ControlMaster.
     #[default]
     Ssh,
@@ -69,7 +69,7 @@ pub enum Via {
 
 /// How to reach one machine.
 #[derive(Debug, Clone)]
-pub struct SshConfig {
+pub(crate) struct SshConfig {
     /// Name in messages and records (the host name as written).
     pub name: String,
     /// `user@host` or an ssh_config alias; the node's name for `Via::Srun`.
@@ -107,7 +107,7 @@ struct Conn {
     id: u64,
 }
 
-pub struct Ssh {
+pub(crate) struct Ssh {
     cfg: SshConfig,
     ctl_dir: PathBuf,
     ctl: PathBuf,
@@ -395,7 +395,7 @@ impl Ssh {
     }
 
     /// Opens the master connection and the helper session of a machine.
-    pub async fn connect(cfg: SshConfig) -> Result<Ssh> {
+    pub(crate) async fn connect(cfg: SshConfig) -> Result<Ssh> {
         if let Via::Srun { job } = &cfg.via {
             if !srun::valid_job(job) {
                 return Err(Error::Runtime(format!(
@@ -1160,14 +1160,6 @@ impl Ssh {
             return Err(self.collect_error(remote, &err, &tar.stderr));
         }
         Ok(())
-    }
-
-    /// The pid of the master connection (tests check that sessions go through it).
-    pub fn master_pid(&self) -> Option<u32> {
-        self.conn
-            .lock()
-            .ok()
-            .and_then(|c| c.as_ref().and_then(|c| c.master.as_ref().map(|m| m.id())))
     }
 }
 

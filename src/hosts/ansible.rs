@@ -11,14 +11,14 @@ use super::Host;
 const MAX_DEPTH: usize = 64;
 
 /// The hosts of inventory `inv`.
-pub fn inventory_hosts(inv: &std::path::Path) -> Result<Vec<Host>, String> {
+pub(super) fn inventory_hosts(inv: &std::path::Path) -> Result<Vec<Host>, String> {
     let inv = inv.to_str().ok_or("the inventory path is not UTF-8")?;
     let out = run_bounded("ansible-inventory", &["-i", inv, "--list"], TIMEOUT)?;
     parse_inventory(&out)
 }
 
 /// Hosts of `ansible-inventory --list` JSON.
-pub fn parse_inventory(json: &str) -> Result<Vec<Host>, String> {
+pub(super) fn parse_inventory(json: &str) -> Result<Vec<Host>, String> {
     let doc: Map<String, Value> = serde_json::from_str(json)
         .map_err(|e| format!("ansible-inventory printed no inventory JSON ({e})"))?;
     let mut seen = Seen::default();

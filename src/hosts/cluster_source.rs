@@ -11,7 +11,7 @@ use crate::store::Manifest;
 
 /// Where the machines come from.
 #[derive(Debug, Clone)]
-pub enum ClusterSource {
+pub(crate) enum ClusterSource {
     /// No cluster: every role runs on this machine.
     Local,
     /// A cluster file (`-c FILE`).
@@ -28,7 +28,7 @@ pub enum ClusterSource {
 /// A source read: the cluster, its `hosts:` as resolved for this session, and why they could
 /// not be resolved here (only when that was allowed).
 #[derive(Default)]
-pub struct Loaded {
+pub(crate) struct Loaded {
     pub cluster: Option<Cluster>,
     pub resolved: Option<super::Resolved>,
     pub unresolved: Option<String>,
@@ -36,7 +36,10 @@ pub struct Loaded {
 
 impl ClusterSource {
     /// `-c FILE` when given, else the resumed set's stored cluster, else this machine.
-    pub fn choose(flag: Option<&Path>, resumed: Option<(&Path, &Manifest)>) -> ClusterSource {
+    pub(crate) fn choose(
+        flag: Option<&Path>,
+        resumed: Option<(&Path, &Manifest)>,
+    ) -> ClusterSource {
         match (flag, resumed) {
             (Some(f), _) => ClusterSource::File(f.to_path_buf()),
             (None, Some((dir, m))) if dir.join(layout::CLUSTER).exists() => ClusterSource::Set {
@@ -50,7 +53,7 @@ impl ClusterSource {
     /// Reads the cluster and resolves its host source. `allow_unresolved` (`mpf check`): a
     /// source that cannot be read here (no Slurm job, no node file) is left unresolved with
     /// the reason instead of failing; one that gives wrong hosts is still an error.
-    pub fn load(&self, allow_unresolved: bool) -> Result<Loaded> {
+    pub(crate) fn load(&self, allow_unresolved: bool) -> Result<Loaded> {
         let path = match self {
             ClusterSource::Local => return Ok(Loaded::default()),
             ClusterSource::File(p) => p.clone(),

@@ -6,13 +6,17 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The most output read from a source's program.
-pub const MAX_OUTPUT: usize = 16 * 1024 * 1024;
+pub(super) const MAX_OUTPUT: usize = 16 * 1024 * 1024;
 /// How long a source's program may take.
-pub const TIMEOUT: Duration = Duration::from_secs(60);
+pub(super) const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Runs `program args`, returning its standard output; an error says what failed: not
 /// found, a non-zero exit (with the end of its standard error), too much output, too long.
-pub fn run_bounded(program: &str, args: &[&str], timeout: Duration) -> Result<String, String> {
+pub(super) fn run_bounded(
+    program: &str,
+    args: &[&str],
+    timeout: Duration,
+) -> Result<String, String> {
     use std::os::unix::process::CommandExt;
     let shown = || format!("`{program} {}`", args.join(" "));
     let mut child = Command::new(program)

@@ -16,7 +16,7 @@ fn kind(h: &HostFacts) -> String {
 
 /// One warning per role whose machines now differ in CPU model, cores or memory from the
 /// first session's (`first`, as the manifest recorded them).
-pub fn hardware_changes(first: &[HostFacts], now: &[HostFacts]) -> Vec<String> {
+pub(crate) fn hardware_changes(first: &[HostFacts], now: &[HostFacts]) -> Vec<String> {
     let mut roles: Vec<&str> = Vec::new();
     for h in now {
         for r in &h.roles {

@@ -6,17 +6,15 @@ mod ansible;
 mod cluster_source;
 mod command;
 mod hardware;
-pub use crate::spec::hostlist;
+pub(crate) use crate::spec::hostlist;
 mod nodefile;
 mod resolve;
 mod roles;
 mod slurm;
 mod sources;
 
-pub use cluster_source::{ClusterSource, Loaded};
-pub use hardware::hardware_changes;
-pub use resolve::{
-    assign_roles, machines_table, read, resolve, resolved_yaml, session_machines, Resolved,
-    SourceHosts,
-};
-pub use sources::{allocation, unavailable, Host};
+pub(crate) use cluster_source::{ClusterSource, Loaded};
+pub(crate) use hardware::hardware_changes;
+pub use resolve::machines_table;
+pub(crate) use resolve::{assign_roles, read, resolved_yaml, session_machines, Resolved};
+pub(crate) use sources::{allocation, unavailable, Host};

@@ -8,7 +8,7 @@ const MAX_LINES: usize = 1_000_000;
 
 /// The hosts of `text` in order of first appearance; `what` names it in errors, each with
 /// its line.
-pub fn hosts_of_lines(text: &str, what: &str) -> Result<Vec<Host>, String> {
+pub(super) fn hosts_of_lines(text: &str, what: &str) -> Result<Vec<Host>, String> {
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {

@@ -31,7 +31,7 @@ pub struct Resolved {
 
 /// The hosts a source gave (those left after dropping the unreachable).
 #[derive(Debug, Clone)]
-pub struct SourceHosts {
+pub(crate) struct SourceHosts {
     hosts: Vec<Host>,
     /// `(host, why)` for each host dropped as unreachable.
     dropped: Vec<(String, String)>,
@@ -40,7 +40,7 @@ pub struct SourceHosts {
 }
 
 /// Resolves `cluster.hosts` into machines; a cluster without it comes back as it is.
-pub fn resolve(cluster: &Cluster) -> Result<Resolved> {
+pub(super) fn resolve(cluster: &Cluster) -> Result<Resolved> {
     match read(cluster)? {
         Some(hosts) => assign_roles(cluster, hosts),
         None => Ok(Resolved {
@@ -57,7 +57,7 @@ pub fn resolve(cluster: &Cluster) -> Result<Resolved> {
 /// Reads the source of `cluster.hosts` (`None` without one) and, with `unreachable: drop`,
 /// connects to every host to leave out those that fail. Errors here mean the source cannot
 /// be read where mpf runs (no job, no file, the program fails), not that the file is wrong.
-pub fn read(cluster: &Cluster) -> Result<Option<SourceHosts>> {
+pub(crate) fn read(cluster: &Cluster) -> Result<Option<SourceHosts>> {
     let Some(source) = &cluster.hosts else {
         return Ok(None);
     };
@@ -92,7 +92,7 @@ pub fn read(cluster: &Cluster) -> Result<Option<SourceHosts>> {
 }
 
 /// Assigns `roles:` to the hosts `read` gave: the cluster's machines, then the source's.
-pub fn assign_roles(cluster: &Cluster, read: SourceHosts) -> Result<Resolved> {
+pub(crate) fn assign_roles(cluster: &Cluster, read: SourceHosts) -> Result<Resolved> {
     let Some(source) = &cluster.hosts else {
         return resolve(cluster);
     };
@@ -140,7 +140,7 @@ pub fn assign_roles(cluster: &Cluster, read: SourceHosts) -> Result<Resolved> {
 }
 
 /// The machines as the manifest records a session's.
-pub fn session_machines(c: &Cluster) -> Vec<crate::store::SessionMachine> {
+pub(crate) fn session_machines(c: &Cluster) -> Vec<crate::store::SessionMachine> {
     c.machines
         .iter()
         .map(|m| crate::store::SessionMachine {
@@ -277,7 +277,7 @@ fn q(s: &str) -> String {
 
 /// `cluster.resolved.yaml`: every machine with its address, user, port, transport and roles,
 /// as a cluster file mpf reads back (`--resume` runs on these machines).
-pub fn resolved_yaml(r: &Resolved) -> String {
+pub(crate) fn resolved_yaml(r: &Resolved) -> String {
     let mut s =
         String::from("# The machines this result set ran on, as mpf resolved them (SPEC 14.1).\n");
     if !r.source.is_empty() {

@@ -21,7 +21,7 @@ const ANSIBLE_GROUPS: [&str; 2] = ["all", "ungrouped"];
 /// The machines of `hosts` with their roles (hosts bearing none are left out, and listed in
 /// the second value). `what` names the source in messages; `dropped` the hosts left out as
 /// unreachable, for messages about too few hosts.
-pub fn assign(
+pub(super) fn assign(
     path: &Path,
     source: &HostSource,
     roles: &[RoleSpec],
@@ -177,7 +177,7 @@ pub fn assign(
 
 /// The machine of a source's host, without roles: the host's own user, port, identity and
 /// options over those of `hosts:`, reached over ssh or the job's `srun`.
-pub fn machine_of(source: &HostSource, h: &Host, job: Option<&str>) -> Machine {
+pub(super) fn machine_of(source: &HostSource, h: &Host, job: Option<&str>) -> Machine {
     let mut ssh_options = source.ssh_options.clone();
     ssh_options.extend(h.ssh_options.iter().cloned());
     Machine {

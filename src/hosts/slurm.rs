@@ -6,7 +6,7 @@ use super::hostlist;
 use super::Host;
 
 /// The nodes of `job`, with their addresses where they differ from their names.
-pub fn job_hosts(job: &str) -> Result<Vec<Host>, String> {
+pub(super) fn job_hosts(job: &str) -> Result<Vec<Host>, String> {
     let list = run_bounded("squeue", &["-h", "-j", job, "-o", "%N"], TIMEOUT)?;
     let list = list.trim();
     if list.is_empty() || list == "(null)" {
@@ -32,7 +32,7 @@ pub fn job_hosts(job: &str) -> Result<Vec<Host>, String> {
 /// `(NodeName, NodeAddr)` of each line of `scontrol show node -o`. A line is `Key=value`
 /// words; values such as `OS=` or `Reason=` may hold spaces, so only the first `NodeName=`
 /// and `NodeAddr=` words of a line are read (both come before any free text).
-pub fn node_addresses(text: &str) -> Vec<(&str, &str)> {
+pub(super) fn node_addresses(text: &str) -> Vec<(&str, &str)> {
     text.lines()
         .filter_map(|line| {
             let field = |key: &str| {

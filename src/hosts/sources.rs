@@ -7,7 +7,7 @@ use crate::spec::hosts::{slurm_job_ok, source_host_problem, HostSource, SourceKi
 
 /// One host a source gave, checked before it becomes anything.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Host {
+pub(crate) struct Host {
     /// The name in records and result suffixes (a Slurm `NodeName`, an inventory name).
     pub name: String,
     /// Where to connect when it differs from the name (`NodeAddr`, `ansible_host`).
@@ -23,7 +23,7 @@ pub struct Host {
 impl Host {
     /// A host whose name and address are plausible host names (never an option, a second
     /// word or shell syntax).
-    pub fn checked(name: String, address: Option<String>) -> Result<Host, String> {
+    pub(crate) fn checked(name: String, address: Option<String>) -> Result<Host, String> {
         for h in std::iter::once(&name).chain(address.as_ref()) {
             if let Some(p) = source_host_problem(h) {
                 return Err(p);
@@ -38,7 +38,7 @@ impl Host {
 }
 
 /// What a source is, for messages: `slurm job 123`, `file nodes.txt`.
-pub fn describe(s: &HostSource, job: Option<&str>) -> String {
+pub(super) fn describe(s: &HostSource, job: Option<&str>) -> String {
     let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
     let what = match s.kind {
         SourceKind::Slurm => job.map(|j| format!("job {j}")),
@@ -58,7 +58,7 @@ pub fn describe(s: &HostSource, job: Option<&str>) -> String {
 }
 
 /// The Slurm job a source reads: `job:`, else `$SLURM_JOB_ID`.
-pub fn slurm_job(s: &HostSource) -> Result<String, String> {
+pub(super) fn slurm_job(s: &HostSource) -> Result<String, String> {
     let job = match &s.job {
         Some(j) => j.clone(),
         None => std::env::var("SLURM_JOB_ID").map_err(|_| {
@@ -76,7 +76,7 @@ pub fn slurm_job(s: &HostSource) -> Result<String, String> {
 
 /// The allocation the source reads now (`slurm`: the job; `oar`, `pbs`: the job the
 /// scheduler's environment names), to tell a new allocation from the one a set ran in.
-pub fn allocation(s: &HostSource) -> Option<String> {
+pub(crate) fn allocation(s: &HostSource) -> Option<String> {
     match s.kind {
         SourceKind::Slurm => slurm_job(s).ok(),
         SourceKind::Oar => std::env::var("OAR_JOB_ID").ok(),
@@ -87,7 +87,7 @@ pub fn allocation(s: &HostSource) -> Option<String> {
 
 /// Why the source cannot be read where mpf runs now (no Slurm job, no node file, no
 /// `ansible-inventory`), as opposed to a source that reads and gives something wrong.
-pub fn unavailable(s: &HostSource) -> Option<String> {
+pub(crate) fn unavailable(s: &HostSource) -> Option<String> {
     let on_path = |program: &str| {
         std::env::var_os("PATH")
             .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
@@ -132,7 +132,7 @@ fn read_text(path: &Path) -> Result<String, String> {
 }
 
 /// The hosts of a source, in its order.
-pub fn read_source(s: &HostSource) -> Result<Vec<Host>, String> {
+pub(super) fn read_source(s: &HostSource) -> Result<Vec<Host>, String> {
     let hosts = match s.kind {
         SourceKind::Slurm => super::slurm::job_hosts(&slurm_job(s)?)?,
         SourceKind::Oar | SourceKind::Pbs | SourceKind::File => {

@@ -9,11 +9,11 @@ use tokio::sync::Semaphore;
 
 /// The places of one phase: a future run through `run` waits for one of them.
 #[derive(Clone)]
-pub struct Fanout(Arc<Semaphore>);
+pub(crate) struct Fanout(Arc<Semaphore>);
 
 impl Fanout {
     /// A phase that works on at most `limit` machines at once (at least one).
-    pub fn new(limit: usize) -> Fanout {
+    pub(crate) fn new(limit: usize) -> Fanout {
         Fanout(Arc::new(Semaphore::new(
             limit.clamp(1, Semaphore::MAX_PERMITS),
         )))
@@ -21,19 +21,19 @@ impl Fanout {
 
     /// `fut`, once a place is free; the place is held until `fut` ends. Places are given in
     /// the order they were asked for.
-    pub async fn run<F: Future>(&self, fut: F) -> F::Output {
+    pub(crate) async fn run<F: Future>(&self, fut: F) -> F::Output {
         // The semaphore is never closed: acquiring fails only then.
         let _place = self.0.acquire().await.ok();
         fut.await
     }
 
     /// `run` for a task of its own (`JoinSet::spawn`).
-    pub async fn run_owned<F: Future>(self, fut: F) -> F::Output {
+    pub(crate) async fn run_owned<F: Future>(self, fut: F) -> F::Output {
         self.run(fut).await
     }
 
     /// Every future of `futs`, at most `limit` at once; their outputs in the order given.
-    pub async fn all<F: Future>(&self, futs: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    pub(crate) async fn all<F: Future>(&self, futs: impl IntoIterator<Item = F>) -> Vec<F::Output> {
         let waiting: Vec<_> = futs.into_iter().map(|f| Box::pin(self.run(f))).collect();
         join_all(waiting).await
     }
@@ -63,7 +63,7 @@ pub(crate) async fn join_all<F: Future + Unpin>(futs: Vec<F>) -> Vec<F::Output> 
 
 /// Runs `work` on each of `items` on at most `limit` threads at once (for blocking work, such
 /// as closing connections); returns when all are done.
-pub fn each_blocking<T: Sync>(items: &[T], limit: usize, work: impl Fn(&T) + Sync) {
+pub(crate) fn each_blocking<T: Sync>(items: &[T], limit: usize, work: impl Fn(&T) + Sync) {
     let threads = limit.clamp(1, items.len().max(1));
     if items.len() < 2 || threads == 1 {
         items.iter().for_each(&work);

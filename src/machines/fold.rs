@@ -4,18 +4,18 @@
 //! machine's text named it.
 
 /// What a folded text says where each machine's text named the machine.
-pub const HOST: &str = "<host>";
+pub(crate) const HOST: &str = "<host>";
 
 /// One machine's error: the names the machine goes by in it (its host name first, then its
 /// address or ssh destination), and the text.
 #[derive(Debug, Clone)]
-pub struct MachineError {
+pub(crate) struct MachineError {
     pub names: Vec<String>,
     pub text: String,
 }
 
 impl MachineError {
-    pub fn new(machine: &str, text: impl Into<String>) -> MachineError {
+    pub(crate) fn new(machine: &str, text: impl Into<String>) -> MachineError {
         MachineError {
             names: vec![machine.to_string()],
             text: text.into(),
@@ -23,7 +23,7 @@ impl MachineError {
     }
 
     /// Another name the machine goes by in the text (its address, `user@address`).
-    pub fn alias(mut self, name: &str) -> MachineError {
+    pub(crate) fn alias(mut self, name: &str) -> MachineError {
         if !name.is_empty() && !self.names.iter().any(|n| n == name) {
             self.names.push(name.to_string());
         }
@@ -53,7 +53,7 @@ impl MachineError {
 
 /// Machines that share one error.
 #[derive(Debug, PartialEq)]
-pub struct Folded {
+pub(crate) struct Folded {
     pub machines: Vec<String>,
     /// The error as the one machine said it, or with `<host>` for each machine's names.
     pub text: String,
@@ -61,7 +61,7 @@ pub struct Folded {
 
 impl Folded {
     /// `node[03-60]: text`; one machine's error as it was (it names its machine).
-    pub fn line(&self) -> String {
+    pub(crate) fn line(&self) -> String {
         match self.machines.as_slice() {
             [one] if self.text.contains(one.as_str()) => self.text.clone(),
             machines => format!("{}: {}", hostlist(machines), self.text),
@@ -70,13 +70,13 @@ impl Folded {
 }
 
 /// The machines as a hostlist (`node[03-60]`).
-pub fn hostlist(machines: &[String]) -> String {
+pub(crate) fn hostlist(machines: &[String]) -> String {
     crate::spec::hostlist::compress(machines)
 }
 
 /// Errors grouped by their shape, groups in the order of their first machine, each group's
 /// machines in the order given.
-pub fn fold(errors: &[MachineError]) -> Vec<Folded> {
+pub(crate) fn fold(errors: &[MachineError]) -> Vec<Folded> {
     let mut groups: Vec<(String, Vec<&MachineError>)> = Vec::new();
     for e in errors {
         let shape = e.shape();
@@ -98,7 +98,7 @@ pub fn fold(errors: &[MachineError]) -> Vec<Folded> {
 }
 
 /// Every folded line, one per group.
-pub fn fold_lines(errors: &[MachineError]) -> String {
+pub(crate) fn fold_lines(errors: &[MachineError]) -> String {
     fold(errors)
         .iter()
         .map(Folded::line)

@@ -1,8 +1,8 @@
 //! Which machine each role runs on, and what templates see of it.
 
-pub mod fanout;
-pub mod fold;
-pub mod open_files;
+pub(crate) mod fanout;
+pub(crate) mod fold;
+pub(crate) mod open_files;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use crate::spec::cluster::MachineTransport;
 use crate::spec::Cluster;
 use crate::spec::{Experiment, DEFAULT_ROLE};
 
-pub use crate::spec::cluster::Interface;
+pub(crate) use crate::spec::cluster::Interface;
 
 /// One machine of a role (a role may have several: SPEC §10.1).
 pub struct RoleBinding {
@@ -371,7 +371,7 @@ impl Machines {
 /// One transport per machine of the cluster, in file order: local machines share one
 /// `Local`, remote ones are connected concurrently, at most `fanout` at once, container
 /// machines started (named `mpf-<set>-<machine>`).
-pub async fn connect_all(cluster: &Cluster, set: &str) -> Vec<Result<Arc<dyn Transport>>> {
+pub(crate) async fn connect_all(cluster: &Cluster, set: &str) -> Vec<Result<Arc<dyn Transport>>> {
     let mut local: Option<Arc<dyn Transport>> = None;
     let mut futs = Vec::new();
     for m in &cluster.machines {
@@ -461,7 +461,7 @@ fn container_config(
 }
 
 /// A machine's error, with the names it goes by in ssh's messages (for folding).
-pub fn machine_error(m: &crate::spec::cluster::Machine, text: String) -> MachineError {
+pub(crate) fn machine_error(m: &crate::spec::cluster::Machine, text: String) -> MachineError {
     let e = MachineError::new(&m.hostname, text).alias(&m.destination());
     match &m.address {
         Some(a) => e.alias(a),
@@ -472,7 +472,7 @@ pub fn machine_error(m: &crate::spec::cluster::Machine, text: String) -> Machine
 /// Closes the connections of `transports` at once, `fanout` at a time (each closing is a few
 /// round trips and processes: one machine after another, a 16-machine session would pay them
 /// 16 times).
-pub fn disconnect_all(transports: &[Arc<dyn Transport>], fanout: usize) {
+pub(crate) fn disconnect_all(transports: &[Arc<dyn Transport>], fanout: usize) {
     let mut unique: Vec<&Arc<dyn Transport>> = Vec::new();
     for t in transports {
         if !unique.iter().any(|u| Arc::ptr_eq(u, t)) {

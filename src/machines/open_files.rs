@@ -10,16 +10,16 @@ use crate::spec::Cluster;
 
 /// What mpf holds whatever the machines: stdio, the runtime, the journal and manifest, the
 /// guard, the signal pipe, the monitor's files.
-pub const BASE: u64 = 64;
+pub(crate) const BASE: u64 = 64;
 /// Per remote machine: the helper's stdin and stdout, and some room (the master's log while
 /// it starts).
-pub const PER_MACHINE: u64 = 4;
+pub(crate) const PER_MACHINE: u64 = 4;
 /// Per session of a machine's `max_sessions`: a runner's stdin, stdout and stderr, the two
 /// logs of its step, and the pipe of a collection.
-pub const PER_SESSION: u64 = 6;
+pub(crate) const PER_SESSION: u64 = 6;
 
 /// The file descriptors mpf may hold at once with the machines of `cluster`.
-pub fn needed(cluster: &Cluster) -> u64 {
+pub(crate) fn needed(cluster: &Cluster) -> u64 {
     cluster
         .machines
         .iter()
@@ -31,7 +31,7 @@ pub fn needed(cluster: &Cluster) -> u64 {
 
 /// Raises the soft open-files limit to what `cluster` needs, up to the hard limit; an error
 /// naming the numbers when the hard limit is lower. Returns the soft limit now in force.
-pub fn raise_for(cluster: &Cluster) -> Result<u64> {
+pub(crate) fn raise_for(cluster: &Cluster) -> Result<u64> {
     let need = needed(cluster);
     let remote = cluster.machines.iter().filter(|m| !m.local).count();
     let mut lim = libc::rlimit {

@@ -32,21 +32,21 @@ use crate::spec::monitor::{Endpoint, Monitor};
 use rates::{CpuScope, Point, Tick, TickParser};
 
 /// The sampler, run as `sh -c` on the machine (values through the environment only).
-pub const SAMPLER: &str = include_str!("sampler.sh");
+pub(crate) const SAMPLER: &str = include_str!("sampler.sh");
 
 /// Samples kept per run, all roles together; later ones are dropped (with a note) so that a
 /// long run at a short interval cannot make mpf's memory or `monitor.csv` grow without end.
 /// (A sample takes 56 bytes in memory until the run ends, its series' name held once.)
-pub const MAX_SAMPLES: usize = 500_000;
+pub(crate) const MAX_SAMPLES: usize = 500_000;
 /// Bytes of `monitor.csv` a run's samples may take (a row: its role, its metric and about 40
 /// bytes), far below the 512 MiB that mpf's readers take (`store::timeseries`); later
 /// samples are dropped with the same note.
-pub const MAX_CSV_BYTES: usize = 64 << 20;
+pub(crate) const MAX_CSV_BYTES: usize = 64 << 20;
 /// The bytes of a row besides its role and metric: time, value, commas, quotes.
 const ROW_BYTES: usize = 40;
 /// Distinct series kept from one Prometheus endpoint; samples of later ones are dropped
 /// (with a note), whatever the endpoint exposes.
-pub const MAX_PROM_SERIES: usize = 10_000;
+pub(crate) const MAX_PROM_SERIES: usize = 10_000;
 /// Longest `prom.<name>{labels}` kept: what mpf's readers take.
 const MAX_PROM_NAME: usize = crate::store::timeseries::MAX_NAME_BYTES;
 
@@ -209,7 +209,7 @@ impl Scraped {
 }
 
 /// Monitoring of one run, between `start` and `stop`.
-pub struct RunMonitor {
+pub(crate) struct RunMonitor {
     probes: Vec<Probe>,
     scrapers: Vec<Scraper>,
     stop: watch::Sender<bool>,
@@ -285,7 +285,7 @@ impl RunMonitor {
     /// Starts sampling the monitored roles (`spec.roles`, else `run_roles`) and scraping the
     /// endpoints. `first_readings` then waits for the samplers' first readings; `stop` must
     /// be called whatever happens.
-    pub async fn start(
+    pub(crate) async fn start(
         spec: &Monitor,
         machines: &Machines,
         run_roles: &[String],
@@ -331,7 +331,7 @@ impl RunMonitor {
 
     /// Waits (at most `FIRST_TICK_TIMEOUT`) until every sampler of this machine has taken its
     /// first reading, so that the samples cover the first step; a cancel ends the wait.
-    pub async fn first_readings(&mut self, mut cancel: watch::Receiver<bool>) {
+    pub(crate) async fn first_readings(&mut self, mut cancel: watch::Receiver<bool>) {
         let cancelled = async {
             // A sender gone can no longer cancel.
             if cancel.wait_for(|v| *v).await.is_err() {
@@ -488,7 +488,7 @@ impl RunMonitor {
 
     /// Stops every sampler (each takes a last reading as it goes) and scraper at once, and
     /// gives the run's samples when they are all gone (a task: the run goes on meanwhile).
-    pub fn stop(self, grace: Duration) -> JoinHandle<Samples> {
+    pub(crate) fn stop(self, grace: Duration) -> JoinHandle<Samples> {
         tokio::spawn(self.stop_now(grace))
     }
 
@@ -1013,16 +1013,19 @@ fn interfaces_for_sums(points: &[&Point], window: (f64, f64), listed: &[String])
 }
 
 /// The summaries of a role: `mon.<kind>.<role>` (defined with the `summaries:` check).
-pub use crate::spec::monitor::SUMMARIES;
+pub(crate) use crate::spec::monitor::SUMMARIES;
 
 /// The result names monitoring gives `role`, over the whole run and over each step of
 /// `windows` (no `mpf-result` line may take them).
-pub fn result_names<'a>(role: &'a str, windows: &'a [String]) -> impl Iterator<Item = String> + 'a {
+pub(crate) fn result_names<'a>(
+    role: &'a str,
+    windows: &'a [String],
+) -> impl Iterator<Item = String> + 'a {
     let suffixes = std::iter::once(String::new()).chain(windows.iter().map(|w| format!("@{w}")));
     suffixes.flat_map(move |w| SUMMARIES.iter().map(move |k| format!("mon.{k}.{role}{w}")))
 }
 
-pub use crate::spec::monitor::result_info;
+pub(crate) use crate::spec::monitor::result_info;
 
 #[cfg(test)]
 mod tests {

@@ -7,7 +7,7 @@ use crate::plan::{fnv1a, PlannedRun};
 use crate::spec::{Experiment, Order};
 
 /// The switched variable's value indices in block order; empty without a profile.
-pub fn block_order(exp: &Experiment) -> Vec<u32> {
+pub(crate) fn block_order(exp: &Experiment) -> Vec<u32> {
     let Some(p) = &exp.profile else {
         return Vec::new();
     };
@@ -23,7 +23,7 @@ pub fn block_order(exp: &Experiment) -> Vec<u32> {
 /// Reorders `runs` (already in their seeded order) into blocks: by the rank of their value in
 /// `order`, keeping the order of the runs of one value. `cell` gives a point's value index of
 /// the switched variable. Every run stays, once.
-pub fn into_blocks(runs: &mut [PlannedRun], order: &[u32], cell: impl Fn(usize) -> u32) {
+pub(crate) fn into_blocks(runs: &mut [PlannedRun], order: &[u32], cell: impl Fn(usize) -> u32) {
     if order.is_empty() {
         return;
     }

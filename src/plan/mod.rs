@@ -3,7 +3,7 @@
 //! Points are stored compactly (one `u32` value index per variable) so that planning a
 //! million-point space stays small and fast.
 
-pub mod blocks;
+pub(crate) mod blocks;
 
 use std::collections::HashMap;
 
@@ -14,7 +14,7 @@ use crate::spec::{Experiment, Order, SamplingMethod, Variable};
 use crate::template;
 
 /// Value index meaning "null: the variable's `when` is false here".
-pub const NULL: u32 = u32::MAX;
+pub(crate) const NULL: u32 = u32::MAX;
 
 /// One run to execute: which point, which repetition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,12 +117,10 @@ pub fn fnv1a(data: &[u8]) -> u64 {
     h
 }
 
-pub use crate::spec::size::{MAX_POINTS, MAX_RUNS, MAX_VALUES};
-
-pub use crate::spec::size::{size_problem, SizeProblem};
+pub(crate) use crate::spec::size::size_problem;
 
 /// Applies `--set VAR=V1,V2` overrides to the experiment's variables.
-pub fn apply_overrides(exp: &mut Experiment, sets: &[(String, Vec<Value>)]) -> Result<()> {
+pub(crate) fn apply_overrides(exp: &mut Experiment, sets: &[(String, Vec<Value>)]) -> Result<()> {
     for (name, values) in sets {
         if let Some(s) = &exp.search {
             if exp.variables[s.variable].name == *name {
@@ -177,7 +175,7 @@ pub fn apply_overrides(exp: &mut Experiment, sets: &[(String, Vec<Value>)]) -> R
 }
 
 /// Parses the value list of `--set VAR=V1,V2`: numbers, booleans, else strings.
-pub fn parse_set(arg: &str) -> Result<(String, Vec<Value>)> {
+pub(crate) fn parse_set(arg: &str) -> Result<(String, Vec<Value>)> {
     let (name, vals) = arg
         .split_once('=')
         .ok_or_else(|| Error::Usage(format!("--set '{arg}': write VAR=V1,V2,...")))?;

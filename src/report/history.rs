@@ -16,7 +16,7 @@ use crate::units::{display_scale, format_number};
 
 /// A history with the experiment's name: what every writer takes.
 #[derive(Debug, Clone, Copy)]
-pub struct HistoryReport<'a> {
+pub(crate) struct HistoryReport<'a> {
     pub history: &'a History,
     pub name: &'a str,
     /// `time` or `commit`.
@@ -163,7 +163,7 @@ fn summary_line(h: &History) -> String {
     }
 }
 
-pub fn table(r: HistoryReport) -> String {
+pub(crate) fn table(r: HistoryReport) -> String {
     let h = r.history;
     let mut out = String::new();
     let _ = writeln!(out, "{}", settings_line(&r));
@@ -203,7 +203,7 @@ pub fn table(r: HistoryReport) -> String {
     out
 }
 
-pub fn markdown(r: HistoryReport) -> String {
+pub(crate) fn markdown(r: HistoryReport) -> String {
     let h = r.history;
     let mut out = String::new();
     let mark = if h.has_regression() { "❌" } else { "✅" };
@@ -249,7 +249,7 @@ fn to_value(r: &HistoryReport) -> Value {
     })
 }
 
-pub fn json(r: HistoryReport) -> String {
+pub(crate) fn json(r: HistoryReport) -> String {
     let mut s = serde_json::to_string_pretty(&to_value(&r)).unwrap_or_else(|_| "{}".into());
     s.push('\n');
     s
@@ -349,7 +349,7 @@ for (const [i, f] of JSON.parse(document.getElementById('mpf-figures').textConte
 }
 "#;
 
-pub fn html(r: HistoryReport) -> String {
+pub(crate) fn html(r: HistoryReport) -> String {
     let h = r.history;
     let mut out = String::with_capacity(PLOTLY.len() + 64 * 1024);
     let _ = write!(

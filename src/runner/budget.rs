@@ -15,7 +15,7 @@ use crate::spec::{Cluster, Experiment, RoleSel, Step};
 
 /// The sessions a machine needs at the peak of a run, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Need {
+pub(crate) struct Need {
     pub guard: usize,
     /// `(step name, sessions)` of the background steps that run on the machine.
     pub background: Vec<(String, usize)>,
@@ -27,7 +27,7 @@ pub struct Need {
 }
 
 impl Need {
-    pub fn total(&self) -> usize {
+    pub(crate) fn total(&self) -> usize {
         self.guard
             + self.background.iter().map(|b| b.1).sum::<usize>()
             + self.foreground
@@ -58,7 +58,7 @@ fn width(sel: &RoleSel, exp: &Experiment, roles: &[&str]) -> usize {
 
 /// The peak number of sessions `machine` needs during one run of `exp`: what runs on it,
 /// whichever other machines bear the same roles.
-pub fn need(exp: &Experiment, machine: &Machine) -> Need {
+pub(crate) fn need(exp: &Experiment, machine: &Machine) -> Need {
     let roles: Vec<&str> = machine.roles.iter().map(|r| r.name.as_str()).collect();
     let on_machine = |s: &Step| width(&s.role, exp, &roles);
     let background = exp
@@ -108,7 +108,7 @@ fn monitored(exp: &Experiment, machine: &Machine) -> usize {
 /// Refuses (exit 2, at the endpoint's line of the experiment) a Prometheus endpoint on a role
 /// of a machine reached with `transport: srun` or of a container machine: scraping it needs an
 /// ssh port forward, which a step of a Slurm job or `<engine> exec` cannot give (SPEC §14.2).
-pub fn check_transports(exp: &Experiment, cluster: &Cluster) -> Result<()> {
+pub(crate) fn check_transports(exp: &Experiment, cluster: &Cluster) -> Result<()> {
     let Some(monitor) = &exp.monitor else {
         return Ok(());
     };
@@ -142,7 +142,7 @@ pub fn check_transports(exp: &Experiment, cluster: &Cluster) -> Result<()> {
 
 /// Refuses (exit 2, at the machine's line in the cluster file) a machine whose `max_sessions`
 /// cannot hold what one run of the experiment asks of it at once.
-pub fn check_sessions(exp: &Experiment, cluster: &Cluster) -> Result<()> {
+pub(crate) fn check_sessions(exp: &Experiment, cluster: &Cluster) -> Result<()> {
     for m in cluster.machines.iter().filter(|m| !m.local) {
         let need = need(exp, m);
         if need.total() <= m.max_sessions {

@@ -11,10 +11,16 @@ use crate::plan::Plan;
 use crate::spec::{Experiment, Step};
 
 /// The machines each role has: from the cluster file, or one (this machine) for every role.
-pub type RoleSizes = BTreeMap<String, usize>;
+pub(crate) type RoleSizes = BTreeMap<String, usize>;
 
 /// A count beyond the size of `role`: the step's `count:` line and the message.
-pub fn too_many(step: &Step, n: usize, role: &str, size: usize, point: &str) -> (Location, String) {
+pub(crate) fn too_many(
+    step: &Step,
+    n: usize,
+    role: &str,
+    size: usize,
+    point: &str,
+) -> (Location, String) {
     let loc = step.count.as_ref().map_or(&step.loc, |c| &c.loc).clone();
     let machines = crate::words::count(size, "machine");
     let n = crate::words::count(n, "machine");
@@ -33,7 +39,7 @@ pub fn too_many(step: &Step, n: usize, role: &str, size: usize, point: &str) -> 
 }
 
 /// ` at clients = 4`: the values of the variables a step's count and role read, at `point`.
-pub fn at_point(
+pub(crate) fn at_point(
     step: &Step,
     variables: &[crate::spec::Variable],
     point: &serde_json::Map<String, serde_json::Value>,
@@ -76,7 +82,7 @@ fn roles_at(step: &Step, ctx: &minijinja::Value, sizes: &RoleSizes) -> Option<Ve
 /// Checks every step's `count:` at every point of `plan` whose values it reads are known,
 /// against `sizes`. A count that cannot be judged now (it reads the searched variable) is
 /// judged before each run (`RunEnv::execute`).
-pub fn check(exp: &Experiment, plan: &Plan, sizes: &RoleSizes) -> Result<()> {
+pub(crate) fn check(exp: &Experiment, plan: &Plan, sizes: &RoleSizes) -> Result<()> {
     let searched = exp
         .search
         .as_ref()

@@ -18,7 +18,7 @@ fn valid_package(name: &str) -> bool {
 }
 
 /// The local directory a `sync.from` names, relative to the experiment file.
-pub fn sync_source(exp: &Experiment, sync: &Sync) -> PathBuf {
+pub(crate) fn sync_source(exp: &Experiment, sync: &Sync) -> PathBuf {
     let from = Path::new(&sync.from);
     let joined = if from.is_absolute() {
         from.to_path_buf()
@@ -37,7 +37,7 @@ pub fn sync_source(exp: &Experiment, sync: &Sync) -> PathBuf {
 }
 
 /// Checks setup entries before anything runs: sources exist, package names are sane.
-pub fn check_setup(exp: &Experiment) -> Result<()> {
+pub(crate) fn check_setup(exp: &Experiment) -> Result<()> {
     let err = |loc: &Location, m: String| Error::Input {
         location: loc.clone(),
         message: m,
@@ -69,11 +69,11 @@ pub fn check_setup(exp: &Experiment) -> Result<()> {
 
 /// The shell program that installs the missing packages with apt-get or dnf (`packages.sh`):
 /// the names reach it only through the environment `packages_env` gives.
-pub const PACKAGES_SCRIPT: &str = include_str!("packages.sh");
+pub(crate) const PACKAGES_SCRIPT: &str = include_str!("packages.sh");
 
 /// The environment of `PACKAGES_SCRIPT`: the names of a `packages:` entry, space-separated
 /// (`check_setup` has refused any name that is not a plain package name).
-pub fn packages_env(p: &Packages) -> Vec<(String, String)> {
+pub(crate) fn packages_env(p: &Packages) -> Vec<(String, String)> {
     vec![
         ("MPF_APT_PACKAGES".into(), p.apt.join(" ")),
         ("MPF_DNF_PACKAGES".into(), p.dnf.join(" ")),
@@ -81,7 +81,7 @@ pub fn packages_env(p: &Packages) -> Vec<(String, String)> {
 }
 
 /// The rsync arguments for a sync, `.git` excluded by default.
-pub fn rsync_args(sync: &Sync, src: &Path) -> Vec<String> {
+pub(crate) fn rsync_args(sync: &Sync, src: &Path) -> Vec<String> {
     let mut args: Vec<String> = vec!["-a".into(), "--exclude=.git".into()];
     args.extend(sync.exclude.iter().map(|e| format!("--exclude={e}")));
     let mut from = src.to_string_lossy().into_owned();
@@ -94,7 +94,7 @@ pub fn rsync_args(sync: &Sync, src: &Path) -> Vec<String> {
 
 /// A script that copies `src` into `to` on this machine: rsync when installed (incremental),
 /// else tar (which honours the same excludes). `to` may start with `~/`.
-pub fn local_copy_script(sync: &Sync, src: &Path, to: &str) -> String {
+pub(crate) fn local_copy_script(sync: &Sync, src: &Path, to: &str) -> String {
     let q = crate::exec::sh_quote;
     let to_expr = match to.strip_prefix("~/") {
         Some(rest) => format!("\"$HOME\"/{}", q(rest)),
@@ -116,7 +116,13 @@ pub fn local_copy_script(sync: &Sync, src: &Path, to: &str) -> String {
 /// A script, run on the controller, that copies `src` into `to` on a remote machine over its
 /// shared ssh connection: rsync (incremental; a relative path is relative to the remote home,
 /// so `~/` is dropped), else tar through one ssh session when rsync is missing on either side.
-pub fn remote_copy_script(sync: &Sync, src: &Path, to: &str, ssh: &[String], dest: &str) -> String {
+pub(crate) fn remote_copy_script(
+    sync: &Sync,
+    src: &Path,
+    to: &str,
+    ssh: &[String],
+    dest: &str,
+) -> String {
     let q = crate::exec::sh_quote;
     let to = to.strip_prefix("~/").unwrap_or(to);
     let to = if to == "~" || to.is_empty() { "." } else { to };
@@ -145,7 +151,7 @@ pub fn remote_copy_script(sync: &Sync, src: &Path, to: &str, ssh: &[String], des
 }
 
 /// Git commit and dirtiness of a synced directory, for the manifest.
-pub fn source_git(src: &Path) -> Option<GitInfo> {
+pub(crate) fn source_git(src: &Path) -> Option<GitInfo> {
     crate::runner::session::git_info(&src.join("."))
 }
 

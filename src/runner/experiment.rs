@@ -444,7 +444,7 @@ async fn run_blocks(
 
 /// Runs the design's rounds until it asks for nothing more, appending each run to `writer`
 /// as it finishes; then records the design's outcome (points, limits) in the manifest.
-pub async fn run_experiment(
+pub(crate) async fn run_experiment(
     exp: &Experiment,
     mut plan: Plan,
     machines: &Machines,

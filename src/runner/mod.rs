@@ -4,22 +4,23 @@
 //! cancel (`events`). The machines it runs on come from `crate::machines`.
 
 mod attempt;
-pub mod budget;
-pub mod count;
+pub(crate) mod budget;
+pub(crate) mod count;
 pub mod deadline;
-pub mod deploy;
+pub(crate) mod deploy;
 pub mod events;
-pub mod experiment;
-pub mod profile;
+pub(crate) mod experiment;
+pub(crate) mod profile;
 pub mod reextract;
-pub mod require;
-pub mod run;
-pub mod session;
-pub mod setup;
+pub(crate) mod require;
+pub(crate) mod run;
+pub(crate) mod session;
+pub(crate) mod setup;
 pub mod warmup;
 
-pub use crate::machines::Machines;
-pub use events::{Cancel, Control, Event, Reporter};
-pub use experiment::{run_experiment, Options, SessionOutcome};
+pub(crate) use crate::machines::Machines;
+pub use events::{Cancel, Control};
+pub(crate) use experiment::run_experiment;
+pub use experiment::{Options, SessionOutcome};
 
-pub use crate::exec::runtime;
+pub(crate) use crate::exec::runtime;

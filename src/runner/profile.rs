@@ -16,7 +16,7 @@ use crate::store::{now_rfc3339, BlockInfo};
 
 /// One block: a value of the switched variable.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Block {
+pub(crate) struct Block {
     /// The value's index in the variable's values.
     pub cell: u32,
     pub value: Value,
@@ -27,7 +27,7 @@ pub struct Block {
 }
 
 /// The blocks in the order they run; empty without a profile.
-pub fn blocks(exp: &Experiment) -> Vec<Block> {
+pub(crate) fn blocks(exp: &Experiment) -> Vec<Block> {
     let Some(p) = &exp.profile else {
         return Vec::new();
     };
@@ -53,7 +53,7 @@ pub fn blocks(exp: &Experiment) -> Vec<Block> {
 
 /// The cluster with each container image that names the profile's variable rendered for the
 /// first block: the containers start from it, and `enter_block` switches them.
-pub fn first_images(cluster: &Cluster, exp: &Experiment) -> Cluster {
+pub(crate) fn first_images(cluster: &Cluster, exp: &Experiment) -> Cluster {
     let mut cluster = cluster.clone();
     let first = blocks(exp).into_iter().next();
     for m in &mut cluster.machines {
@@ -67,7 +67,7 @@ pub fn first_images(cluster: &Cluster, exp: &Experiment) -> Cluster {
 }
 
 /// Whether `point` of `plan` belongs to `block` (of the experiment's profile).
-pub fn in_block(exp: &Experiment, block: &Block, plan: &Plan, point: usize) -> bool {
+pub(crate) fn in_block(exp: &Experiment, block: &Block, plan: &Plan, point: usize) -> bool {
     exp.profile
         .as_ref()
         .is_some_and(|p| plan.point_cells(point)[p.variable] == block.cell)
@@ -127,7 +127,7 @@ async fn run_phase(
 /// Switches the machines to `block`'s value: its `run` entries (logs in `switch/`), then the
 /// machines' facts, recorded as a new block of the manifest. `Ok(Err(message))` when the
 /// switch failed (the block's runs fail with `message`); `Err(Interrupted)` on a cancel.
-pub async fn enter_block(
+pub(crate) async fn enter_block(
     exp: &Experiment,
     machines: &Machines,
     writer: &mut SetWriter,
@@ -187,7 +187,7 @@ pub async fn enter_block(
 
 /// Switches the machines back after `block`: its `revert` entries (logs in `switch/`), run to
 /// their end even after a cancel, like cleanup. A failure is warned about and recorded.
-pub async fn leave_block(
+pub(crate) async fn leave_block(
     exp: &Experiment,
     machines: &Machines,
     writer: &mut SetWriter,
@@ -212,7 +212,7 @@ pub async fn leave_block(
 
 /// The blocks for `--dry-run`: per block its value, its runs (or a search's combinations)
 /// and the switch's commands.
-pub fn describe(exp: &Experiment, plan: &Plan) -> String {
+pub(crate) fn describe(exp: &Experiment, plan: &Plan) -> String {
     let Some(p) = &exp.profile else {
         return String::new();
     };

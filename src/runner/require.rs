@@ -6,7 +6,7 @@ use crate::spec::Requirement;
 use crate::store::{HostFacts, Unmet};
 
 /// Every (machine, requirement) pair that does not hold.
-pub fn unmet(reqs: &[Requirement], hosts: &[HostFacts]) -> Vec<Unmet> {
+pub(crate) fn unmet(reqs: &[Requirement], hosts: &[HostFacts]) -> Vec<Unmet> {
     let mut out = Vec::new();
     for h in hosts {
         for r in reqs {
@@ -27,7 +27,7 @@ pub fn unmet(reqs: &[Requirement], hosts: &[HostFacts]) -> Vec<Unmet> {
 
 /// `machine n1: governor is powersave, performance required`, one line each; machines that
 /// fall short alike on one line (`machines n[1-60]: governor is powersave, ...`).
-pub fn describe(unmet: &[Unmet]) -> String {
+pub(crate) fn describe(unmet: &[Unmet]) -> String {
     let errors: Vec<MachineError> = unmet
         .iter()
         .map(|u| {
@@ -46,7 +46,7 @@ pub fn describe(unmet: &[Unmet]) -> String {
 }
 
 /// The settings of each machine against the requirements, for `mpf check`.
-pub fn table(reqs: &[Requirement], hosts: &[HostFacts]) -> String {
+pub(crate) fn table(reqs: &[Requirement], hosts: &[HostFacts]) -> String {
     let header: Vec<String> = ["machine", "setting", "found", "required", ""]
         .map(String::from)
         .to_vec();

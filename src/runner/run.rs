@@ -147,7 +147,10 @@ pub(crate) fn stream_name(ext: &str) -> &'static str {
 /// Names an `mpf-result` line may not take: every variable and its label column, the fixed
 /// columns, and every result the experiment declares or derives (with the suffixes of
 /// `roles`).
-pub fn taken_names<'a>(exp: &Experiment, roles: impl Iterator<Item = &'a str>) -> HashSet<String> {
+pub(crate) fn taken_names<'a>(
+    exp: &Experiment,
+    roles: impl Iterator<Item = &'a str>,
+) -> HashSet<String> {
     let roles: Vec<&str> = roles.collect();
     let mut taken: HashSet<String> = exp.variables.iter().map(|v| v.name.clone()).collect();
     taken.extend(

@@ -62,7 +62,7 @@ pub(crate) fn hash_text(s: &str) -> String {
 }
 
 /// Applies a set's `--set` and `--runs` overrides (as its manifest stores them) to `exp`.
-pub fn replay_overrides(exp: &mut Experiment, overrides: &Map<String, Value>) -> Result<()> {
+pub(crate) fn replay_overrides(exp: &mut Experiment, overrides: &Map<String, Value>) -> Result<()> {
     let mut sets = Vec::new();
     for (k, v) in overrides {
         if k == "--runs" {
@@ -190,7 +190,7 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
 }
 
 /// The machines a set's cluster resolved to, beside its `cluster.yaml`.
-pub const RESOLVED: &str = crate::store::layout::CLUSTER_RESOLVED;
+pub(crate) const RESOLVED: &str = crate::store::layout::CLUSTER_RESOLVED;
 
 /// At most this many values are named when two value lists differ.
 const SHOWN_VALUES: usize = 8;
@@ -332,7 +332,7 @@ fn join_git(writer: &mut SetWriter, git: Option<std::thread::JoinHandle<Option<G
 }
 
 /// The git commit of the directory holding `path`, when it is a repository.
-pub fn git_info(path: &Path) -> Option<GitInfo> {
+pub(crate) fn git_info(path: &Path) -> Option<GitInfo> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

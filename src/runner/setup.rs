@@ -26,7 +26,7 @@ use crate::spec::{Experiment, SetupStep};
 use crate::store::SyncInfo;
 use crate::template;
 
-pub use deploy::check_setup;
+pub(crate) use deploy::check_setup;
 
 /// Runs `script` to completion (or `timeout`), leaving nothing behind: on the machine, outside
 /// any network namespace (setup acts on the machine: package managers need its network), or,
@@ -208,7 +208,7 @@ fn targets(
 /// Runs every setup entry; a cancel stops it (`Error::Interrupted`). Logs go to
 /// `log_dir/<machine>.log`; each machine's outcome is an event. Returns the synced directories
 /// with their git state, for the manifest.
-pub async fn run_setup(
+pub(crate) async fn run_setup(
     exp: &Experiment,
     machines: &Machines,
     set_id: &str,
@@ -230,7 +230,7 @@ pub async fn run_setup(
 
 /// Runs every cleanup entry to its end: it runs after an interruption too, so a cancel does
 /// not stop it (a second signal ends the process, and the guard the processes).
-pub async fn run_cleanup(
+pub(crate) async fn run_cleanup(
     exp: &Experiment,
     machines: &Machines,
     set_id: &str,

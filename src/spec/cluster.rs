@@ -17,17 +17,17 @@ use crate::spec::{role_name_problem, Experiment, DEFAULT_ROLE};
 
 /// Concurrent ssh sessions per machine unless the cluster file says otherwise; sshd's
 /// `MaxSessions` defaults to 10 and mpf keeps one session for its guard.
-pub const DEFAULT_MAX_SESSIONS: usize = 8;
+pub(crate) const DEFAULT_MAX_SESSIONS: usize = 8;
 
 /// The most sessions a machine may be given: far above any sshd's `MaxSessions`.
-pub const MAX_SESSIONS_LIMIT: usize = 1024;
+pub(crate) const MAX_SESSIONS_LIMIT: usize = 1024;
 
 /// Machines connected, set up, cleaned up, asked for their facts or collected from at once
 /// unless the cluster file says otherwise (SPEC §14.4).
-pub const DEFAULT_FANOUT: usize = 64;
+pub(crate) const DEFAULT_FANOUT: usize = 64;
 
 /// The largest `fanout` a cluster file may ask for.
-pub const MAX_FANOUT: usize = 4096;
+pub(crate) const MAX_FANOUT: usize = 4096;
 
 /// A network interface as templates see it (`roles.X.interfaces[i]`).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -176,7 +176,7 @@ struct RawInterface {
 }
 
 /// Reads and checks a cluster file.
-pub fn load_cluster(path: &Path) -> Result<Cluster> {
+pub(crate) fn load_cluster(path: &Path) -> Result<Cluster> {
     let bytes = super::de::read_input(path, "cluster file")?;
     let source = String::from_utf8(bytes)
         .map_err(|_| Error::input(path, 0, 0, "the cluster file is not UTF-8 text"))?;

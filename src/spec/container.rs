@@ -11,7 +11,7 @@ use serde_saphyr::Spanned;
 use super::de::{pos, shown};
 use crate::error::{Error, Result};
 
-pub use crate::exec::container::{image_problem, options_name_the_host, Engine, ImageTemplate};
+pub(crate) use crate::exec::container::{image_problem, Engine, ImageTemplate};
 
 /// Where the engine runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,7 +114,10 @@ fn option_problem(option: &str) -> Option<String> {
 /// Refuses a container image that names a variable other than the experiment's profile
 /// variable (the one with `switch:`), or one of whose values does not make an image, at the
 /// image's line in the cluster file.
-pub fn check_images(cluster: &crate::spec::Cluster, exp: &crate::spec::Experiment) -> Result<()> {
+pub(crate) fn check_images(
+    cluster: &crate::spec::Cluster,
+    exp: &crate::spec::Experiment,
+) -> Result<()> {
     let profile = exp.profile.as_ref().map(|p| &exp.variables[p.variable]);
     for m in &cluster.machines {
         let Some((t, (line, column))) = m

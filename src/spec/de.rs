@@ -14,7 +14,7 @@ use crate::error::Error;
 
 /// A mapping that keeps the order of its keys as written.
 #[derive(Debug, Clone)]
-pub struct OrderedMap<V>(pub Vec<(Spanned<String>, V)>);
+pub(super) struct OrderedMap<V>(pub Vec<(Spanned<String>, V)>);
 
 impl<V> Default for OrderedMap<V> {
     fn default() -> Self {
@@ -48,7 +48,7 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for OrderedMap<V> {
 
 /// The longest duration a file may give: 30 days. No step needs longer, and beyond
 /// centuries `Instant + d` overflows (a panic in the middle of a run).
-pub const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// Refuses a duration above `MAX_DURATION`, naming it as written.
 fn bounded(d: Duration, written: &str) -> Result<Duration, String> {
@@ -62,7 +62,7 @@ fn bounded(d: Duration, written: &str) -> Result<Duration, String> {
 
 /// A duration written `1s`, `500ms`, `2min` or a number of seconds, at most `MAX_DURATION`.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Dur(pub Duration);
+pub(crate) struct Dur(pub Duration);
 
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -100,7 +100,7 @@ impl<'de> Deserialize<'de> for Dur {
 
 /// Parses `500ms`, `2s`, `1.5s`, `1min`, `1h 30min`, or a bare number of seconds, at most
 /// `MAX_DURATION`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     parse_unbounded(text).and_then(|d| bounded(d, text.trim()))
 }
 
@@ -127,7 +127,7 @@ fn parse_unbounded(text: &str) -> Result<Duration, String> {
 
 /// One string or a list of strings (`role: server` or `role: [server, client]`).
 #[derive(Debug, Clone, Default)]
-pub struct OneOrMany(pub Vec<String>);
+pub(crate) struct OneOrMany(pub Vec<String>);
 
 impl<'de> Deserialize<'de> for OneOrMany {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -154,7 +154,7 @@ impl<'de> Deserialize<'de> for OneOrMany {
 
 /// Scalar text: strings as they are, numbers and booleans as written.
 #[derive(Debug, Clone, Default)]
-pub struct ScalarText(pub String);
+pub(crate) struct ScalarText(pub String);
 
 impl<'de> Deserialize<'de> for ScalarText {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -170,10 +170,10 @@ impl<'de> Deserialize<'de> for ScalarText {
 
 /// The largest experiment or cluster file mpf reads: far above any real one, and a bound on
 /// what `mpf run /dev/zero` (or a file that grows while read) can make mpf hold.
-pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+pub(super) const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Reads an input file of at most `MAX_FILE_BYTES`; `what` names it in errors.
-pub fn read_input(path: &Path, what: &str) -> Result<Vec<u8>, Error> {
+pub(crate) fn read_input(path: &Path, what: &str) -> Result<Vec<u8>, Error> {
     use std::io::Read;
     let cannot = |e: std::io::Error| Error::input(path, 0, 0, format!("cannot read {what}: {e}"));
     let file = std::fs::File::open(path).map_err(cannot)?;
@@ -193,7 +193,7 @@ pub fn read_input(path: &Path, what: &str) -> Result<Vec<u8>, Error> {
 }
 
 /// Options used for both of mpf's YAML files: no snippets (mpf formats its own messages).
-pub fn yaml_options() -> serde_saphyr::Options {
+pub(super) fn yaml_options() -> serde_saphyr::Options {
     serde_saphyr::options! {
         with_snippet: false,
         strict_booleans: true,
@@ -201,7 +201,7 @@ pub fn yaml_options() -> serde_saphyr::Options {
 }
 
 /// Converts a YAML/serde error into an input error naming the file, line and column.
-pub fn yaml_error(path: &Path, err: serde_saphyr::Error) -> Error {
+pub(super) fn yaml_error(path: &Path, err: serde_saphyr::Error) -> Error {
     let (line, col) = err
         .location()
         .map(|l| (l.line(), l.column()))
@@ -222,7 +222,7 @@ pub fn yaml_error(path: &Path, err: serde_saphyr::Error) -> Error {
 
 /// A value from a file as a message shows it: control characters escaped (a newline or an
 /// escape sequence must not reshape the terminal), the rest as written.
-pub fn shown(s: &str) -> String {
+pub(crate) fn shown(s: &str) -> String {
     s.chars()
         .map(|c| {
             if c.is_control() {
@@ -235,6 +235,6 @@ pub fn shown(s: &str) -> String {
 }
 
 /// Location of a spanned value as (line, column).
-pub fn pos<T>(s: &Spanned<T>) -> (u64, u64) {
+pub(super) fn pos<T>(s: &Spanned<T>) -> (u64, u64) {
     (s.referenced.line(), s.referenced.column())
 }

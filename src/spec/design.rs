@@ -12,16 +12,16 @@ use crate::error::{Error, Location, Result};
 use crate::model::ResultInfo;
 
 /// The most runs `runs: {max}` may ask of one point.
-pub const MAX_ADAPTIVE_RUNS: usize = 10_000;
+pub(crate) const MAX_ADAPTIVE_RUNS: usize = 10_000;
 /// Default `ci:` of adaptive runs.
-pub const DEFAULT_CI: &str = "5%";
+pub(crate) const DEFAULT_CI: &str = "5%";
 /// Default `precision:` of a search.
-pub const DEFAULT_PRECISION: &str = "1%";
+pub(crate) const DEFAULT_PRECISION: &str = "1%";
 /// Default `confidence:` of a search's decisions.
-pub const DEFAULT_CONFIDENCE: &str = "95%";
+pub(crate) const DEFAULT_CONFIDENCE: &str = "95%";
 
 /// `95%` or `0.95` -> 0.95; strictly between 50% and 100%.
-pub fn parse_confidence(text: &str) -> std::result::Result<f64, String> {
+pub(crate) fn parse_confidence(text: &str) -> std::result::Result<f64, String> {
     let t = text.trim();
     let c = match t.strip_suffix('%') {
         Some(pct) => pct.trim().parse::<f64>().map(|p| p / 100.0),
@@ -40,7 +40,7 @@ fn err<T>(path: &Path, s: &Spanned<T>, msg: impl Into<String>) -> Error {
 }
 
 /// `2%` -> relative; `0.5 ms` (or a bare number) -> absolute, in `unit` when given.
-pub fn parse_width(text: &str, unit: Option<&str>) -> std::result::Result<Width, String> {
+pub(crate) fn parse_width(text: &str, unit: Option<&str>) -> std::result::Result<Width, String> {
     let t = text.trim();
     let w = match t.strip_suffix('%') {
         Some(pct) => {
@@ -65,7 +65,7 @@ pub fn parse_width(text: &str, unit: Option<&str>) -> std::result::Result<Width,
 }
 
 /// `runs:` -> the runs every point gets first, and the adaptive rule when it is a mapping.
-pub fn runs(
+pub(crate) fn runs(
     path: &Path,
     raw: Option<&Spanned<RawRuns>>,
     results: &[ResultInfo],
@@ -99,10 +99,10 @@ pub fn runs(
 }
 
 /// Most warm-up runs of one point.
-pub const MAX_WARMUP: usize = 100;
+pub(crate) const MAX_WARMUP: usize = 100;
 
 /// `runs: {warmup: N}`: 0 to 100 discarded runs per point (0 without it).
-pub fn warmup(path: &Path, raw: Option<&Spanned<RawRuns>>) -> Result<usize> {
+pub(crate) fn warmup(path: &Path, raw: Option<&Spanned<RawRuns>>) -> Result<usize> {
     let Some(r) = raw else { return Ok(0) };
     match &r.value {
         RawRuns::Adaptive(RawAdaptive {
@@ -185,7 +185,11 @@ fn names_of(results: &[ResultInfo]) -> String {
 
 /// The bounds of the searched variable, `range: [from, to]` (never expanded into values),
 /// and whether both are integers.
-pub fn search_range(path: &Path, name: &str, var: &Spanned<RawVar>) -> Result<(f64, f64, bool)> {
+pub(crate) fn search_range(
+    path: &Path,
+    name: &str,
+    var: &Spanned<RawVar>,
+) -> Result<(f64, f64, bool)> {
     let fail = |m: &str| err(path, var, format!("variable '{name}' is searched: {m}"));
     let RawVar::Map(m) = &var.value else {
         return Err(fail("give it range: [from, to]"));
@@ -212,12 +216,12 @@ pub fn search_range(path: &Path, name: &str, var: &Spanned<RawVar>) -> Result<(f
 }
 
 /// True when a searched range spans at least two decades: probes then bisect on a log scale.
-pub fn is_geometric(lo: f64, hi: f64) -> bool {
+pub(crate) fn is_geometric(lo: f64, hi: f64) -> bool {
     lo > 0.0 && hi / lo >= 100.0
 }
 
 /// Checks `search:` against the variables and results.
-pub fn search(
+pub(crate) fn search(
     path: &Path,
     raw: &Spanned<RawSearch>,
     range: (f64, f64, bool),

@@ -8,7 +8,7 @@ use regex::Regex;
 use crate::error::Location;
 use crate::model::{Better, ResultInfo};
 
-pub use super::raw::{Goal, OnFailure, Order, PlotHints, SamplingMethod};
+pub(crate) use super::raw::{Goal, OnFailure, Order, SamplingMethod};
 
 /// `require: {governor: performance}`: one setting and the value it must have.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,13 +65,13 @@ impl RoleSel {
 }
 
 /// Role used by steps that name none: the machine mpf runs on.
-pub const DEFAULT_ROLE: &str = "local";
+pub(crate) const DEFAULT_ROLE: &str = "local";
 
 /// Why `name` cannot name a role, if it cannot. A role name becomes a directory of the
 /// result set (`runs/NNNN/<role>`) and of the machine, and a result suffix (`rps.<role>`):
 /// letters, digits, `_` and `-`, starting with a letter or `_` (as a variable name, plus `-`
 /// for the original mpf's cluster files), so that it is never a path, an option or two words.
-pub fn role_name_problem(name: &str) -> Option<String> {
+pub(crate) fn role_name_problem(name: &str) -> Option<String> {
     if name == "all" {
         return Some("'all' means every role and cannot name one".into());
     }
@@ -88,7 +88,7 @@ pub fn role_name_problem(name: &str) -> Option<String> {
 }
 
 /// The longest role name: it becomes a file name and part of column names.
-pub const MAX_NAME_LEN: usize = 64;
+pub(crate) const MAX_NAME_LEN: usize = 64;
 
 #[derive(Debug, Clone)]
 pub enum Ready {
@@ -331,11 +331,11 @@ pub struct Step {
 }
 
 /// The most machines a `count:` may name: far above any cluster mpf drives.
-pub const MAX_COUNT: usize = 1_000_000;
+pub(crate) const MAX_COUNT: usize = 1_000_000;
 
 /// A `count:` as written or rendered: a whole number from 0 to `MAX_COUNT` (`4.0`, as a
 /// float variable renders, is 4).
-pub fn parse_count(text: &str) -> Option<usize> {
+pub(crate) fn parse_count(text: &str) -> Option<usize> {
     let t = text.trim();
     if let Ok(n) = t.parse::<usize>() {
         return (n <= MAX_COUNT).then_some(n);
@@ -576,7 +576,7 @@ impl Experiment {
 
 /// Results that `steps` produce, in declaration order (series statistics after their series,
 /// `.role` suffixes on steps of several roles), then the steps' durations.
-pub fn result_infos(steps: &[Step]) -> Vec<ResultInfo> {
+pub(crate) fn result_infos(steps: &[Step]) -> Vec<ResultInfo> {
     let mut out = Vec::new();
     for s in steps {
         let multi = s.role.names.len() > 1 || s.role.names.iter().any(|n| n == "all");

@@ -13,18 +13,18 @@ use crate::error::{Error, Result};
 use crate::model::{FigureKind, FigureSpec, Plot, ResultInfo, RunPick};
 
 /// The most results one figure draws.
-pub const MAX_FIGURE_RESULTS: usize = 24;
-pub use super::raw::MAX_FIGURES;
+pub(crate) const MAX_FIGURE_RESULTS: usize = 24;
+pub(crate) use super::raw::MAX_FIGURES;
 
 /// The unit of a result the experiment does not declare (an `mpf-result` line may give it):
 /// unknown at load, so left out of the count of a figure's units.
 const UNDECLARED: &str = "\0undeclared";
 
 /// The most runs a `timeseries` figure draws.
-pub const MAX_FIGURE_RUNS: usize = 100;
+pub(crate) const MAX_FIGURE_RUNS: usize = 100;
 
 /// Checks `plot:` against the experiment and returns it as the manifest records it.
-pub fn check(path: &Path, raw: &Spanned<RawPlot>, exp: &Experiment) -> Result<Plot> {
+pub(super) fn check(path: &Path, raw: &Spanned<RawPlot>, exp: &Experiment) -> Result<Plot> {
     let entries: Vec<(&FigureSpec, (u64, u64))> = match &raw.value {
         RawPlot::One(f) => vec![(f, pos(raw))],
         RawPlot::Many(v) => v.iter().map(|f| (&f.value, pos(f))).collect(),

@@ -19,7 +19,7 @@
 //! Every bound is checked before anything is allocated: at most [`MAX_NAMES`] names in all.
 
 /// The most names one expression may expand to.
-pub const MAX_NAMES: usize = 100_000;
+pub(crate) const MAX_NAMES: usize = 100_000;
 /// The most names one `lo-hi` range may hold (Slurm refuses more).
 const MAX_RANGE: u64 = 65_536;
 /// The longest expression read.
@@ -107,7 +107,7 @@ impl Pattern<'_> {
 }
 
 /// Expands a hostlist expression into its names, in Slurm's order.
-pub fn expand(expr: &str) -> Result<Vec<String>, String> {
+pub(crate) fn expand(expr: &str) -> Result<Vec<String>, String> {
     if expr.len() > MAX_EXPR {
         return Err(format!(
             "host list is {} bytes long, more than {MAX_EXPR}",
@@ -230,7 +230,7 @@ fn parse_bound(s: &str, range: &str) -> Result<u64, String> {
 /// messages about many machines. Names are grouped by their text before a trailing number, the
 /// groups in the order their first name appears; numbers within a group are sorted, duplicates
 /// dropped, zero padding kept (a run only joins numbers that `expand` would write back alike).
-pub fn compress(names: &[String]) -> String {
+pub(crate) fn compress(names: &[String]) -> String {
     // (prefix, [(number, digits as written)]) in order of first appearance; names without a
     // trailing number stand alone.
     let mut groups: Vec<(&str, Vec<(u64, &str)>)> = Vec::new();

@@ -430,7 +430,7 @@ pub(crate) fn slurm_job_ok(job: &str) -> bool {
 }
 
 /// `host_problem` for a name read from a source: checked before it becomes anything.
-pub fn source_host_problem(h: &str) -> Option<String> {
+pub(crate) fn source_host_problem(h: &str) -> Option<String> {
     if h.trim() != h || h.is_empty() {
         return Some(format!("host '{}' is not a host name", shown(h)));
     }

@@ -1,12 +1,12 @@
 //! What a result's name and a JSON path may be: checked here at load, used by `extract`.
 
 /// Longest `mpf-result` name kept.
-pub const MAX_RESULT_NAME: usize = 128;
+pub(crate) const MAX_RESULT_NAME: usize = 128;
 
 /// Splits a JSON path into its keys: components separated by `.`, a component in double
 /// quotes taken whole (`percentile."99.000000"`). Refuses empty components and unbalanced
 /// quotes.
-pub fn parse_json_path(p: &str) -> Result<Vec<String>, String> {
+pub(crate) fn parse_json_path(p: &str) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
     let mut chars = p.trim().chars().peekable();
     if chars.peek().is_none() {

@@ -11,23 +11,23 @@ use super::de::{pos, Dur, OneOrMany};
 use crate::error::{Error, Location, Result};
 
 /// The shortest sampling interval: below it the sampler's own cost stops being negligible.
-pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
+pub(crate) const MIN_INTERVAL: Duration = Duration::from_millis(100);
 /// The longest: a run shorter than the interval gets no rate at all.
-pub const MAX_INTERVAL: Duration = Duration::from_secs(3600);
-pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const MAX_INTERVAL: Duration = Duration::from_secs(3600);
+pub(crate) const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 /// Prometheus endpoints per experiment (each is a scrape per interval).
-pub const MAX_ENDPOINTS: usize = 64;
+pub(crate) const MAX_ENDPOINTS: usize = 64;
 /// The longest endpoint path (it goes into an HTTP request line).
-pub const MAX_PATH_LEN: usize = 1024;
+pub(crate) const MAX_PATH_LEN: usize = 1024;
 
 /// The metric groups `metrics:` may name.
-pub const METRICS: [&str; 6] = ["cpu", "memory", "net", "disk", "cpufreq", "interrupts"];
+pub(crate) const METRICS: [&str; 6] = ["cpu", "memory", "net", "disk", "cpufreq", "interrupts"];
 /// What is sampled when `metrics:` is not given.
-pub const DEFAULT_METRICS: [&str; 4] = ["cpu", "memory", "net", "disk"];
+pub(crate) const DEFAULT_METRICS: [&str; 4] = ["cpu", "memory", "net", "disk"];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawMonitor {
+pub(crate) struct RawMonitor {
     pub roles: Option<Spanned<OneOrMany>>,
     pub interval: Option<Spanned<Dur>>,
     pub metrics: Option<Vec<Spanned<String>>>,
@@ -39,7 +39,7 @@ pub struct RawMonitor {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawEndpoint {
+pub(crate) struct RawEndpoint {
     pub role: Spanned<String>,
     pub port: Spanned<i64>,
     pub path: Option<Spanned<String>>,
@@ -89,7 +89,7 @@ fn err<T>(path: &Path, s: &Spanned<T>, msg: impl Into<String>) -> Error {
 /// Checks `monitor:` against the roles the experiment's steps, files and setup can use
 /// (`known`, which includes `local`).
 /// `steps` are the experiment's step names (`windows:` names them).
-pub fn check_monitor(
+pub(crate) fn check_monitor(
     path: &Path,
     raw: &Spanned<RawMonitor>,
     known: &[String],
@@ -215,7 +215,7 @@ pub fn check_monitor(
 }
 
 /// The summaries of a role: `mon.<kind>.<role>`, in the order a run records them.
-pub const SUMMARIES: [&str; 7] = [
+pub(crate) const SUMMARIES: [&str; 7] = [
     "cpu",
     "cpu.max",
     "mem",
@@ -227,7 +227,7 @@ pub const SUMMARIES: [&str; 7] = [
 
 /// The names `summaries:` takes: each summary (`SUMMARIES`), and `net` and `disk` for both
 /// directions.
-pub const SUMMARY_NAMES: [&str; 9] = [
+pub(crate) const SUMMARY_NAMES: [&str; 9] = [
     "cpu",
     "cpu.max",
     "mem",
@@ -355,7 +355,7 @@ fn endpoint(path: &Path, e: &Spanned<RawEndpoint>) -> Result<Endpoint> {
     })
 }
 /// Unit and direction of a `mon.*` result; `None` for any other name.
-pub fn result_info(name: &str) -> Option<crate::model::ResultInfo> {
+pub(crate) fn result_info(name: &str) -> Option<crate::model::ResultInfo> {
     let rest = name.strip_prefix("mon.")?;
     let (unit, better) = [
         ("cpu.max.", "%", crate::model::Better::Lower),

@@ -13,7 +13,7 @@ use super::de::{Dur, OneOrMany, OrderedMap, ScalarText};
 
 #[derive(Debug, DeriveDeserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawExperiment {
+pub(super) struct RawExperiment {
     pub name: Option<Spanned<String>>,
     pub description: Option<String>,
     pub runs: Option<Spanned<RawRuns>>,
@@ -69,18 +69,18 @@ pub enum SamplingMethod {
 
 #[derive(Debug, DeriveDeserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawSampling {
+pub(super) struct RawSampling {
     #[serde(default)]
     pub method: SamplingMethod,
     pub count: Option<i64>,
 }
 
-pub use crate::model::{FigureSpec, PlotHints};
+pub(crate) use crate::model::FigureSpec;
 
 /// `plot:` as written: one entry (a map) or a list of entries, each with its place in the
 /// file.
 #[derive(Debug)]
-pub enum RawPlot {
+pub(super) enum RawPlot {
     One(FigureSpec),
     Many(Vec<Spanned<FigureSpec>>),
 }
@@ -114,11 +114,11 @@ impl<'de> Deserialize<'de> for RawPlot {
 }
 
 /// The most figures one `plot:` lists.
-pub const MAX_FIGURES: usize = 100;
+pub(crate) const MAX_FIGURES: usize = 100;
 
 /// `variables:`: variables in order, plus `zip:` groups.
 #[derive(Debug, Default)]
-pub struct RawVariables {
+pub(super) struct RawVariables {
     pub vars: Vec<(Spanned<String>, Spanned<RawVar>)>,
     pub zips: Vec<Spanned<Value>>,
 }
@@ -152,7 +152,7 @@ impl<'de> Deserialize<'de> for RawVariables {
 
 /// One variable: a constant, a list, `{values: ...}` or `{range: ...}`.
 #[derive(Debug)]
-pub enum RawVar {
+pub(crate) enum RawVar {
     Constant(Value),
     List(Vec<Value>),
     Map(RawVarMap),
@@ -160,7 +160,7 @@ pub enum RawVar {
 
 #[derive(Debug, DeriveDeserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawVarMap {
+pub(crate) struct RawVarMap {
     pub range: Option<Vec<Value>>,
     pub step: Option<Value>,
     pub factor: Option<Value>,
@@ -174,7 +174,7 @@ pub struct RawVarMap {
 /// block, on the machines of `role`.
 #[derive(Debug, DeriveDeserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawSwitch {
+pub(crate) struct RawSwitch {
     pub role: Option<Spanned<OneOrMany>>,
     pub run: Option<Spanned<String>>,
     pub revert: Option<Spanned<String>>,
@@ -226,7 +226,7 @@ impl<'de> Deserialize<'de> for RawVar {
 
 /// `values:` as a list, or a mapping value -> label.
 #[derive(Debug)]
-pub enum RawValues {
+pub(crate) enum RawValues {
     List(Vec<Value>),
     Labelled(Vec<(Value, Value)>),
 }
@@ -261,7 +261,7 @@ impl<'de> Deserialize<'de> for RawValues {
 
 #[derive(Debug, DeriveDeserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawStep {
+pub(super) struct RawStep {
     pub name: Option<Spanned<String>>,
     pub role: Option<Spanned<OneOrMany>>,
     pub run: Option<Spanned<String>>,
@@ -280,7 +280,7 @@ pub struct RawStep {
 /// unknown-key error lists only what a teardown entry takes).
 #[derive(Debug, Clone, DeriveDeserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawTeardown {
+pub(super) struct RawTeardown {
     pub name: Option<Spanned<String>>,
     pub role: Option<Spanned<OneOrMany>>,
     pub run: Option<Spanned<String>>,
@@ -307,7 +307,7 @@ impl From<RawTeardown> for RawStep {
 /// A `setup:` entry.
 #[derive(Debug, DeriveDeserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawSetup {
+pub(super) struct RawSetup {
     pub role: Option<Spanned<OneOrMany>>,
     pub sync: Option<Spanned<RawSync>>,
     pub packages: Option<Spanned<RawPackages>>,
@@ -318,7 +318,7 @@ pub struct RawSetup {
 /// A `cleanup:` entry: `run` on the machines of `role`, nothing to sync or install.
 #[derive(Debug, DeriveDeserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawCleanup {
+pub(super) struct RawCleanup {
     pub role: Option<Spanned<OneOrMany>>,
     pub run: Spanned<String>,
     pub timeout: Option<Dur>,
@@ -326,7 +326,7 @@ pub struct RawCleanup {
 
 #[derive(Debug, DeriveDeserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawReady {
+pub(super) struct RawReady {
     /// A port number or a template rendering to one (`"{{ port }}"`).
     pub port: Option<Spanned<ScalarText>>,
     pub host: Option<String>,
@@ -336,7 +336,7 @@ pub struct RawReady {
 
 #[derive(Debug, DeriveDeserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawSync {
+pub(super) struct RawSync {
     pub from: String,
     pub to: String,
     #[serde(default)]
@@ -345,7 +345,7 @@ pub struct RawSync {
 
 #[derive(Debug, DeriveDeserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct RawPackages {
+pub(super) struct RawPackages {
     #[serde(default)]
     pub apt: Vec<String>,
     #[serde(default)]
@@ -354,7 +354,7 @@ pub struct RawPackages {
 
 #[derive(Debug, DeriveDeserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawFile {
+pub(super) struct RawFile {
     pub role: Option<Spanned<OneOrMany>>,
     pub path: Spanned<String>,
     pub content: Spanned<String>,
@@ -362,7 +362,7 @@ pub struct RawFile {
 
 /// A result extractor: `'regex'` or `{regex|json|csv: ..., unit, all, better, ...}`.
 #[derive(Debug, Default)]
-pub struct RawExtractor {
+pub(super) struct RawExtractor {
     /// A derived result (SPEC §16.1): an expression over the run's results and variables.
     pub expr: Option<String>,
     pub regex: Option<String>,
@@ -384,7 +384,7 @@ pub struct RawExtractor {
 /// `stream:` of an extractor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, DeriveDeserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum StreamName {
+pub(super) enum StreamName {
     Stdout,
     Stderr,
     Both,
@@ -393,7 +393,7 @@ pub enum StreamName {
 /// `prefix:` of an extractor: what K, M, G... multiply by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, DeriveDeserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum PrefixName {
+pub(super) enum PrefixName {
     Si,
     Binary,
 }
@@ -459,14 +459,14 @@ impl<'de> Deserialize<'de> for RawExtractor {
 
 /// `runs:` as a count (`runs: 3`) or adaptive (`runs: {min, max, ci, on}`).
 #[derive(Debug)]
-pub enum RawRuns {
+pub(crate) enum RawRuns {
     Count(i64),
     Adaptive(RawAdaptive),
 }
 
 #[derive(Debug, DeriveDeserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawAdaptive {
+pub(crate) struct RawAdaptive {
     /// A fixed number of runs, with `warmup` (`runs: {count: 5, warmup: 1}`).
     pub count: Option<i64>,
     /// Discarded runs of each point before its measured ones (SPEC §17).
@@ -502,7 +502,7 @@ impl<'de> Deserialize<'de> for RawRuns {
 /// `search:` (SPEC §9.2).
 #[derive(Debug, DeriveDeserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawSearch {
+pub(crate) struct RawSearch {
     pub variable: Spanned<String>,
     pub condition: Spanned<String>,
     #[serde(default)]
@@ -519,9 +519,9 @@ pub struct RawSearch {
 /// `search: {runs: {min, max}}`.
 #[derive(Debug, DeriveDeserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawSearchRuns {
+pub(crate) struct RawSearchRuns {
     pub min: Option<i64>,
     pub max: Option<i64>,
 }
 
-pub use crate::model::Goal;
+pub(crate) use crate::model::Goal;

@@ -6,16 +6,16 @@ use super::{Experiment, SamplingMethod};
 /// The most runs an experiment may plan (points after sampling × runs per point): at a
 /// second each that is four months of running, and planning them already takes about 1.5 s
 /// and 500 MB (measured with `mpf check`, release build); ten times more takes gigabytes.
-pub const MAX_RUNS: u128 = 10_000_000;
+pub(crate) const MAX_RUNS: u128 = 10_000_000;
 /// The most points the space may hold before sampling (it is expanded in memory).
-pub const MAX_POINTS: u128 = 10_000_000;
+pub(crate) const MAX_POINTS: u128 = 10_000_000;
 
 /// The most values one variable may take.
-pub const MAX_VALUES: usize = 1_000_000;
+pub(crate) const MAX_VALUES: usize = 1_000_000;
 
 /// Why an experiment's plan would be too big, counted without expanding anything.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SizeProblem {
+pub(crate) struct SizeProblem {
     pub message: String,
     /// The variable whose values took the space over the limit (else the runs did).
     pub variable: Option<usize>,
@@ -23,7 +23,7 @@ pub struct SizeProblem {
 
 /// Counts the space and the runs arithmetically (an upper bound: `when` only removes
 /// points) and refuses what is beyond `MAX_POINTS`, `MAX_RUNS` or `MAX_VALUES`.
-pub fn size_problem(exp: &Experiment) -> Option<SizeProblem> {
+pub(crate) fn size_problem(exp: &Experiment) -> Option<SizeProblem> {
     let mut points: u128 = 1;
     let mut factors: Vec<String> = Vec::new();
     for (i, v) in exp.variables.iter().enumerate() {

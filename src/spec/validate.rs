@@ -21,11 +21,11 @@ const RESERVED: &[&str] = &["none", "true", "false", "loop", "range", "zip"];
 /// Columns `results.csv` adds after the results.
 const CSV_RESERVED: [&str; 3] = crate::model::FIXED_COLUMNS;
 
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
-pub const DEFAULT_SETUP_TIMEOUT: Duration = Duration::from_secs(3600);
+pub(super) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+pub(super) const DEFAULT_SETUP_TIMEOUT: Duration = Duration::from_secs(3600);
 use super::size::MAX_VALUES;
 /// The most retries of a failed run (each one is a whole run again).
-pub const MAX_RETRIES: u32 = 1000;
+pub(super) const MAX_RETRIES: u32 = 1000;
 
 pub(super) struct Ctx<'a> {
     pub(super) path: &'a Path,
@@ -368,7 +368,7 @@ fn requirements(
 
 /// Checks every template and condition for names that will not exist at run time.
 /// `roles` restricts role names (from a cluster file); `None` accepts any.
-pub fn check_templates(exp: &Experiment, roles: Option<&BTreeSet<String>>) -> Result<()> {
+pub(crate) fn check_templates(exp: &Experiment, roles: Option<&BTreeSet<String>>) -> Result<()> {
     let known = KnownNames {
         variables: exp.variables.iter().map(|v| v.name.clone()).collect(),
         roles: roles.cloned().or_else(|| {

@@ -9,10 +9,10 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::store::record::{value_text, Manifest, RunRecord, RunStatus, VariableInfo};
 
-pub use crate::model::{label_column, FIXED_COLUMNS};
+pub(crate) use crate::model::{label_column, FIXED_COLUMNS};
 
 /// True when some value of the variable has a label of its own (`{values: {"-Z": enabled}}`).
-pub fn is_labelled(v: &VariableInfo) -> bool {
+pub(crate) fn is_labelled(v: &VariableInfo) -> bool {
     v.values
         .each()
         .zip(v.labels.each())
@@ -21,13 +21,13 @@ pub fn is_labelled(v: &VariableInfo) -> bool {
 
 /// A column a variable gives: its value, or (for a labelled variable) its label.
 #[derive(Debug, Clone, Copy)]
-pub struct VariableColumn<'a> {
+pub(crate) struct VariableColumn<'a> {
     pub variable: &'a VariableInfo,
     pub label: bool,
 }
 
 impl VariableColumn<'_> {
-    pub fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         if self.label {
             label_column(&self.variable.name)
         } else {
@@ -37,7 +37,7 @@ impl VariableColumn<'_> {
 
     /// The cell of a run: the value, or its label as a string; null where the variable does
     /// not apply.
-    pub fn cell(&self, point: &serde_json::Map<String, Value>) -> Value {
+    pub(crate) fn cell(&self, point: &serde_json::Map<String, Value>) -> Value {
         match point.get(&self.variable.name) {
             None | Some(Value::Null) => Value::Null,
             Some(v) if self.label => Value::String(self.variable.label_of(v)),
@@ -47,7 +47,7 @@ impl VariableColumn<'_> {
 }
 
 /// The variables' columns, in order: each variable, then `<var>_label` when it is labelled.
-pub fn variable_columns(manifest: &Manifest) -> Vec<VariableColumn<'_>> {
+pub(crate) fn variable_columns(manifest: &Manifest) -> Vec<VariableColumn<'_>> {
     let mut out = Vec::new();
     for v in &manifest.variables {
         out.push(VariableColumn {
@@ -68,7 +68,7 @@ pub fn variable_columns(manifest: &Manifest) -> Vec<VariableColumn<'_>> {
 /// fixed columns and each other. Extraction refuses colliding names, and the experiment file
 /// cannot declare them; a set written before that still gets distinct columns (`x.result`), so
 /// that no reader renames or overwrites one silently.
-pub fn result_columns(manifest: &Manifest) -> Vec<String> {
+pub(crate) fn result_columns(manifest: &Manifest) -> Vec<String> {
     let mut taken: std::collections::HashSet<String> = variable_columns(manifest)
         .iter()
         .map(VariableColumn::name)
@@ -94,7 +94,7 @@ pub fn result_columns(manifest: &Manifest) -> Vec<String> {
 }
 
 /// Column names of `results.csv` for a manifest, every one distinct.
-pub fn header(manifest: &Manifest) -> Vec<String> {
+pub(crate) fn header(manifest: &Manifest) -> Vec<String> {
     let mut cols: Vec<String> = variable_columns(manifest)
         .iter()
         .map(VariableColumn::name)
@@ -105,7 +105,7 @@ pub fn header(manifest: &Manifest) -> Vec<String> {
 }
 
 /// A result cell: numbers as shortest round-trip text, series as a JSON array, missing empty.
-pub fn cell(v: Option<&Value>) -> String {
+pub(crate) fn cell(v: Option<&Value>) -> String {
     match v {
         None | Some(Value::Null) => String::new(),
         Some(Value::Array(_)) => v.map(|x| x.to_string()).unwrap_or_default(),
@@ -114,7 +114,7 @@ pub fn cell(v: Option<&Value>) -> String {
 }
 
 /// Writes the CSV of `records` (sorted by run index) to `out`.
-pub fn write(manifest: &Manifest, records: &[RunRecord], out: impl Write) -> Result<()> {
+pub(crate) fn write(manifest: &Manifest, records: &[RunRecord], out: impl Write) -> Result<()> {
     let mut sorted: Vec<&RunRecord> = records.iter().collect();
     sorted.sort_by_key(|r| r.index);
     let mut rows = Rows::new(manifest, out)?;
@@ -126,7 +126,7 @@ pub fn write(manifest: &Manifest, records: &[RunRecord], out: impl Write) -> Res
 
 /// Writes the CSV of a journal's runs, read one at a time in run order, to `out`: what a
 /// session does at its end, holding no run in memory.
-pub fn write_journal(
+pub(crate) fn write_journal(
     manifest: &Manifest,
     journal: &std::path::Path,
     out: impl Write,

@@ -73,7 +73,7 @@ impl<'a> KeptRun<'a> {
 }
 
 /// The identity of a point among kept runs: its values as JSON, in variable order.
-pub fn point_key(point: &Map<String, Value>) -> String {
+pub(crate) fn point_key(point: &Map<String, Value>) -> String {
     serde_json::to_string(point).unwrap_or_default()
 }
 

@@ -1,13 +1,13 @@
 //! The result-set directory: manifest, journal, csv, listing, id resolution.
 
 pub mod compact;
-pub mod csv;
+pub(crate) mod csv;
 pub mod dashboard;
 pub mod export;
-pub mod kept;
+pub(crate) mod kept;
 pub mod layout;
 pub mod pack;
-pub mod parquet;
+pub(crate) mod parquet;
 pub mod record;
 pub mod resultset;
 pub mod series;
@@ -15,9 +15,10 @@ pub mod timeseries;
 pub mod writer;
 
 pub use record::*;
-pub use resultset::{list, open, resolve, results_root, Listing, ResultSet, Unreadable};
+pub(crate) use resultset::Unreadable;
+pub use resultset::{list, open, resolve, results_root, Listing, ResultSet};
 
 /// The current time as an RFC 3339 UTC timestamp with milliseconds.
-pub fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
 }

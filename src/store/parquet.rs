@@ -22,7 +22,7 @@ use crate::store::ResultSet;
 
 /// The type of a column, decided from every value it holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ColumnType {
+pub(crate) enum ColumnType {
     Int,
     Float,
     Bool,
@@ -31,7 +31,7 @@ pub enum ColumnType {
 }
 
 /// The narrowest type that holds all of `values` (nulls aside); text when they are mixed.
-pub fn variable_type<'a>(values: impl Iterator<Item = &'a Value>) -> ColumnType {
+pub(crate) fn variable_type<'a>(values: impl Iterator<Item = &'a Value>) -> ColumnType {
     let mut kind: Option<ColumnType> = None;
     for v in values {
         let k = match v {
@@ -282,7 +282,7 @@ pub(crate) fn metadata(set: &ResultSet) -> Vec<KeyValue> {
 }
 
 /// Writes every run (failed ones included, `ok` false) as one row group.
-pub fn write(set: &ResultSet, out: impl Write + Send) -> Result<()> {
+pub(crate) fn write(set: &ResultSet, out: impl Write + Send) -> Result<()> {
     let rows = sorted_records(set);
     let cols = columns(set, &rows);
     let fields: Vec<TypePtr> = cols

@@ -7,10 +7,10 @@ mod within;
 use std::path::Path;
 use std::process::Command as StdCommand;
 
-use mpf::store::record::{
+use mpf::internals::store::record::{
     value_text, Better, Manifest, ResultInfo, RunRecord, RunStatus, SetStatus, VariableInfo,
 };
-use mpf::store::writer::SetWriter;
+use mpf::internals::store::writer::SetWriter;
 use predicates::prelude::*;
 use serde_json::{json, Map, Value};
 

@@ -3,11 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use mpf::store::record::{
+use mpf::internals::store::record::{
     Better, HostFacts, Manifest, ResultInfo, RunRecord, RunStatus, SetStatus, StepRecord,
     VariableInfo,
 };
-use mpf::store::writer::SetWriter;
+use mpf::internals::store::writer::SetWriter;
 use serde_json::{json, Map, Value};
 
 /// A deterministic noise source (xorshift), so that sets and their graphs are reproducible.
@@ -30,7 +30,10 @@ pub fn var(name: &str, values: Value, labels: Option<&[&str]>) -> VariableInfo {
     let values: Vec<Value> = values.as_array().cloned().unwrap_or_default();
     let labels = match labels {
         Some(l) => l.iter().map(|s| s.to_string()).collect(),
-        None => values.iter().map(mpf::store::record::value_text).collect(),
+        None => values
+            .iter()
+            .map(mpf::internals::store::record::value_text)
+            .collect(),
     };
     VariableInfo {
         name: name.into(),

@@ -14,7 +14,7 @@ use proptest::prelude::*;
 use proptest::test_runner::Config;
 use serde_json::{Map, Value};
 
-use mpf::spec::{parse_cluster, parse_experiment, ExtractKind, Extractor};
+use mpf::internals::spec::{parse_cluster, parse_experiment, ExtractKind, Extractor};
 
 pub(crate) fn config() -> Config {
     let cases = std::env::var("PROPTEST_CASES")
@@ -341,7 +341,7 @@ fn exercise_experiment(text: &str) {
         .map(|v| v.values.len() as f64)
         .product();
     if points * exp.runs as f64 <= 20_000.0 {
-        let _ = mpf::plan::plan(&exp);
+        let _ = mpf::internals::plan::plan(&exp);
     }
     if let Ok(c) = parse_cluster(Path::new("c.yaml"), &example("cluster.yaml")) {
         let _ = c.check_experiment(&exp);
@@ -360,7 +360,7 @@ fn exercise_experiment(text: &str) {
             .map(|r| (r.name.clone(), Value::from(fill)))
             .collect();
         let mut errors = Vec::new();
-        mpf::spec::derived::evaluate(&exp, &point, &mut values, &mut errors);
+        mpf::internals::spec::derived::evaluate(&exp, &point, &mut values, &mut errors);
     }
 }
 
@@ -423,13 +423,13 @@ proptest! {
 
     #[test]
     fn templates_are_checked_without_panic(text in "[{}%#|a-z_ .()'\"0-9]{0,40}") {
-        let known = mpf::template::KnownNames {
+        let known = mpf::internals::template::KnownNames {
             variables: ["a", "b"].iter().map(|s| s.to_string()).collect(),
             roles: None,
             links: None,
         };
-        let _ = mpf::template::check_template(&text, &known);
-        let _ = mpf::template::check_expression(&text, &known);
+        let _ = mpf::internals::template::check_template(&text, &known);
+        let _ = mpf::internals::template::check_expression(&text, &known);
     }
 
     #[test]
@@ -461,17 +461,17 @@ proptest! {
         }
         let taken: std::collections::HashSet<String> =
             ["run", "ok", "x"].iter().map(|s| s.to_string()).collect();
-        let given = mpf::extract::Given {
+        let given = mpf::internals::extract::Given {
             stdout: stdout.clone(),
             stderr: stdout.clone(),
             ..Default::default()
         };
-        let _ = mpf::extract::extract(&given, &extractors, suffix, &taken);
+        let _ = mpf::internals::extract::extract(&given, &extractors, suffix, &taken);
         // `mpf-result` lines alone.
-        let _ = mpf::extract::extract(&given, &[], suffix, &taken);
+        let _ = mpf::internals::extract::extract(&given, &[], suffix, &taken);
         for l in &lines {
             for u in &units {
-                let _ = mpf::units::normalise(l, Some(u).filter(|u| !u.is_empty()).copied());
+                let _ = mpf::internals::units::normalise(l, Some(u).filter(|u| !u.is_empty()).copied());
             }
         }
     }
@@ -484,7 +484,7 @@ proptest! {
     ) {
         let dir = tempfile::tempdir().unwrap();
         let m = crate::fixtures::manifest("fuzz-set", "fuzz", Vec::new(), Vec::new());
-        let w = mpf::store::writer::SetWriter::create(dir.path(), m.clone(), "", None).unwrap();
+        let w = mpf::internals::store::writer::SetWriter::create(dir.path(), m.clone(), "", None).unwrap();
         let set = w.dir().to_path_buf();
         drop(w);
         let mut bytes: Vec<u8> = records.join("\n").into_bytes();
@@ -493,9 +493,9 @@ proptest! {
         bytes.extend_from_slice(&junk);
         let journal = set.join("journal.jsonl");
         std::fs::write(&journal, &bytes).unwrap();
-        let _ = mpf::store::resultset::read_journal(&journal);
-        let _ = mpf::store::resultset::ResultSet::load(&set);
-        let _ = mpf::store::writer::SetWriter::reopen(&set, m);
+        let _ = mpf::internals::store::resultset::read_journal(&journal);
+        let _ = mpf::internals::store::resultset::ResultSet::load(&set);
+        let _ = mpf::internals::store::writer::SetWriter::reopen(&set, m);
     }
 }
 
@@ -565,11 +565,11 @@ fn sampler_line() -> impl Strategy<Value = String> {
 
 /// Writes `samples` as a run's `monitor.csv` and reads it back with mpf's own reader: the
 /// reader takes every row (none skipped).
-fn reads_back_whole(samples: &mpf::monitor::Samples) {
+fn reads_back_whole(samples: &mpf::internals::monitor::Samples) {
     let mut csv = Vec::new();
     samples.write_csv(&mut csv).unwrap();
     let rows = samples.sources.iter().map(|(_, p)| p.len()).sum::<usize>();
-    let read = mpf::store::timeseries::parse(Path::new("monitor.csv"), 0, &csv).unwrap();
+    let read = mpf::internals::store::timeseries::parse(Path::new("monitor.csv"), 0, &csv).unwrap();
     assert_eq!(read.skipped, 0, "{:?}", read.first_skipped);
     assert_eq!(read.rows.len(), rows);
 }
@@ -591,12 +591,12 @@ proptest! {
         if cut % 4 == 0 {
             answer.truncate(cut % (answer.len() + 1));
         }
-        let body = mpf::monitor::prom::body(&answer).map(|a| a.body).unwrap_or(text);
+        let body = mpf::internals::monitor::prom::body(&answer).map(|a| a.body).unwrap_or(text);
         let re = regex::Regex::new("^(?:[a-l].*)$").unwrap();
-        let mut scraped = mpf::monitor::Scraped::default();
-        let mut samples = mpf::monitor::Samples::default();
+        let mut scraped = mpf::internals::monitor::Scraped::default();
+        let mut samples = mpf::internals::monitor::Samples::default();
         for (t, matches) in [(0.5, None), (1.0, Some(&re))] {
-            let (found, read) = mpf::monitor::prom::samples(&body, matches);
+            let (found, read) = mpf::internals::monitor::prom::samples(&body, matches);
             prop_assert!(found.len() <= read);
             let points = scraped.points(found, t);
             prop_assert!(points.iter().all(|p| p.value.is_finite()));
@@ -636,11 +636,11 @@ proptest! {
             return Ok(());
         }
         let e = Extractor::new("x", ExtractKind::Json { path: path.clone() });
-        let given = mpf::extract::Given {
+        let given = mpf::internals::extract::Given {
             stdout: serde_json::to_string(&doc).unwrap(),
             ..Default::default()
         };
-        let got = mpf::extract::extract(&given, &[e], "", &Default::default());
+        let got = mpf::internals::extract::extract(&given, &[e], "", &Default::default());
         let number = |v: &Value| match v {
             Value::Number(n) => n.as_f64(),
             Value::Bool(b) => Some(f64::from(u8::from(*b))),
@@ -666,23 +666,23 @@ proptest! {
         lines in prop::collection::vec(sampler_line(), 0..60),
         pinned in any::<bool>(),
     ) {
-        let mut parser = mpf::monitor::rates::TickParser::default();
+        let mut parser = mpf::internals::monitor::rates::TickParser::default();
         let scope = if pinned {
-            mpf::monitor::rates::CpuScope::Pinned(vec![0, 1])
+            mpf::internals::monitor::rates::CpuScope::Pinned(vec![0, 1])
         } else {
-            mpf::monitor::rates::CpuScope::Machine
+            mpf::internals::monitor::rates::CpuScope::Machine
         };
-        let mut prev: Option<mpf::monitor::rates::Tick> = None;
+        let mut prev: Option<mpf::internals::monitor::rates::Tick> = None;
         let mut points = Vec::new();
         for l in &lines {
             if let Some(tick) = parser.line(l) {
-                let ps = mpf::monitor::rates::points(prev.as_ref(), &tick, &scope, |u| u);
+                let ps = mpf::internals::monitor::rates::points(prev.as_ref(), &tick, &scope, |u| u);
                 prop_assert!(ps.iter().all(|p| p.value.is_finite() && p.t0 <= p.t1), "{ps:?}");
                 points.extend(ps);
                 prev = Some(tick);
             }
         }
-        let mut samples = mpf::monitor::Samples::default();
+        let mut samples = mpf::internals::monitor::Samples::default();
         samples.extend("client", points);
         let _ = samples.summaries((-1e9, 1e9));
         reads_back_whole(&samples);
@@ -777,10 +777,10 @@ fn fixture_pack() -> &'static [u8] {
             .unwrap()
             .path();
         let mut out = Vec::new();
-        let report = |set: &mpf::store::ResultSet, out: &std::path::Path| {
-            mpf::report::html::write_report(set, out, None)
+        let report = |set: &mpf::internals::store::ResultSet, out: &std::path::Path| {
+            mpf::internals::report::html::write_report(set, out, None)
         };
-        mpf::store::pack::write_pack(&[set], "f.tar.gz", &mut out, &report).unwrap();
+        mpf::internals::store::pack::write_pack(&[set], "f.tar.gz", &mut out, &report).unwrap();
         out
     })
 }
@@ -809,8 +809,8 @@ proptest! {
         let file = dir.path().join("p.tar.gz");
         std::fs::write(&file, &data).unwrap();
         let into = dir.path().join("out");
-        let _ = mpf::store::pack::extract(&file, &into);
-        let _ = mpf::store::pack::verify(&file);
+        let _ = mpf::internals::store::pack::extract(&file, &into);
+        let _ = mpf::internals::store::pack::verify(&file);
         let entries: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name()).collect();
         prop_assert!(entries.len() <= 2, "{entries:?}");
     }
@@ -822,8 +822,8 @@ proptest! {
         if let Value::Object(m) = &mut v {
             m.insert("format".into(), format.into());
         }
-        let _ = mpf::store::resultset::parse_manifest(Path::new("m.json"), &v.to_string());
-        let _ = mpf::store::resultset::parse_manifest(Path::new("m.json"), &serde_json::to_string(&t).unwrap());
+        let _ = mpf::internals::store::resultset::parse_manifest(Path::new("m.json"), &v.to_string());
+        let _ = mpf::internals::store::resultset::parse_manifest(Path::new("m.json"), &serde_json::to_string(&t).unwrap());
     }
 }
 
@@ -970,7 +970,7 @@ proptest! {
             .map(|(n, v)| (n.to_string(), Value::from(*v)))
             .collect();
         let text = c.text();
-        let got = mpf::template::eval_condition(&text, &minijinja::Value::from_serialize(&ctx));
+        let got = mpf::internals::template::eval_condition(&text, &minijinja::Value::from_serialize(&ctx));
         match c.decide(&ctx) {
             Some(b) => prop_assert_eq!(got, Ok(b), "{}", text),
             None => prop_assert!(got.is_err(), "{} gave {:?}", text, got),

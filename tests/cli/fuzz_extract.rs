@@ -86,9 +86,17 @@ fn hostile_set(root: &Path, runs: &[Run]) -> std::path::PathBuf {
         vec![var("x", json!([1, 2]), None)],
         Vec::new(),
     );
-    m.experiment_hash = format!("{:016x}", mpf::plan::fnv1a(EXPERIMENT.as_bytes()));
-    let w =
-        mpf::store::writer::SetWriter::create(&root.join("results"), m, EXPERIMENT, None).unwrap();
+    m.experiment_hash = format!(
+        "{:016x}",
+        mpf::internals::plan::fnv1a(EXPERIMENT.as_bytes())
+    );
+    let w = mpf::internals::store::writer::SetWriter::create(
+        &root.join("results"),
+        m,
+        EXPERIMENT,
+        None,
+    )
+    .unwrap();
     let set = w.dir().to_path_buf();
     drop(w);
     let mut journal = String::new();
@@ -98,7 +106,7 @@ fn hostile_set(root: &Path, runs: &[Run]) -> std::path::PathBuf {
         rec.steps[0].role = r.role.clone();
         rec.steps[0].node = r.node.clone();
         if !r.ok {
-            rec.status = mpf::store::RunStatus::Failed;
+            rec.status = mpf::internals::store::RunStatus::Failed;
             rec.extraction_failed = r.extraction_failed;
             rec.error = Some("it failed".into());
         }
@@ -152,7 +160,7 @@ proptest! {
         let text = if edited { apply(EXPERIMENT, &edits) } else { EXPERIMENT.to_string() };
         let path = root.join("edited.yaml");
         std::fs::write(&path, &text).unwrap();
-        let exp = match mpf::spec::parse_experiment(&path, &text) {
+        let exp = match mpf::internals::spec::parse_experiment(&path, &text) {
             Ok(exp) => exp,
             // Only a mutation may break the file: the property is about sets, not parsing.
             Err(e) => {
@@ -163,10 +171,10 @@ proptest! {
         let journal = set.join("journal.jsonl");
         let before = std::fs::read(&journal).unwrap();
         let new_source = edited.then_some(text.as_str());
-        match mpf::runner::reextract::reextract(&set, &exp, new_source) {
+        match mpf::internals::runner::reextract::reextract(&set, &exp, new_source) {
             Ok(done) => {
                 prop_assert_eq!(done.runs, runs.len());
-                let after = mpf::store::resultset::read_journal(&journal).unwrap();
+                let after = mpf::internals::store::resultset::read_journal(&journal).unwrap();
                 prop_assert_eq!(after.len(), runs.len(), "every run kept");
                 for (i, r) in after.iter().enumerate() {
                     prop_assert_eq!(r.index, i);

@@ -4,7 +4,7 @@ mod spa;
 
 use std::path::Path;
 
-use mpf::store::record::{GitInfo, SyncInfo};
+use mpf::internals::store::record::{GitInfo, SyncInfo};
 use serde_json::{json, Value};
 
 use crate::common::mpf_in;

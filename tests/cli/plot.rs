@@ -1,9 +1,9 @@
-//! `mpf plot` and the graphs `mpf run` draws (`mpf::report::plot`).
+//! `mpf plot` and the graphs `mpf run` draws (`mpf::internals::report::plot`).
 
 use std::path::Path;
 
-use mpf::report::plot::{build, choose, figures, plot_all, PlotSpec};
-use mpf::store::ResultSet;
+use mpf::internals::report::plot::{build, choose, figures, plot_all, PlotSpec};
+use mpf::internals::store::ResultSet;
 
 use crate::common::mpf_in;
 use crate::fixtures;
@@ -41,7 +41,7 @@ fn hints_override_the_choice() {
         ..Default::default()
     };
     let c = choose(&set, "goodput", &hints).unwrap();
-    assert_eq!(c.kind, mpf::report::plot::Kind::Bars);
+    assert_eq!(c.kind, mpf::internals::report::plot::Kind::Bars);
     assert_eq!(c.x.as_deref(), Some("zerocopy"));
     assert_eq!(c.series.as_deref(), Some("parallel"));
     let bad = PlotSpec {
@@ -75,7 +75,7 @@ fn axes_carry_labels_and_scaled_units() {
         .find(|c| c.series == 0 && c.x == 7.0)
         .unwrap();
     assert_eq!(seven.summary.n, 2);
-    let svg = mpf::report::plot::render::to_svg(&fig).unwrap();
+    let svg = mpf::internals::report::plot::render::to_svg(&fig).unwrap();
     for text in [
         "goodput (Gbit/s)",
         "parallel",
@@ -96,7 +96,7 @@ fn a_series_result_graph_says_each_run_counts_as_the_mean_of_its_samples() {
     let c = choose(&set, "intervals", &PlotSpec::default()).unwrap();
     let fig = build(&set, &c).unwrap().unwrap();
     assert!(fig.caption.contains(note), "{}", fig.caption);
-    let svg = mpf::report::plot::render::to_svg(&fig).unwrap();
+    let svg = mpf::internals::report::plot::render::to_svg(&fig).unwrap();
     assert!(svg.contains(note), "svg lacks the note");
     // A result with one number per run has no such note.
     let c = choose(&set, "goodput", &PlotSpec::default()).unwrap();
@@ -157,10 +157,10 @@ fn gallery_renders_every_kind() {
             );
         }
         let pdf = out.join(name).join("main.pdf");
-        mpf::report::plot::plot_one(&set, &pdf, &PlotSpec::default()).unwrap();
+        mpf::internals::report::plot::plot_one(&set, &pdf, &PlotSpec::default()).unwrap();
         assert!(std::fs::read(&pdf).unwrap().starts_with(b"%PDF-"));
         let html = out.join(name).join("report.html");
-        mpf::report::html::write_report(&set, &html, None).unwrap();
+        mpf::internals::report::html::write_report(&set, &html, None).unwrap();
     }
 }
 
@@ -261,7 +261,7 @@ fn latency_set(root: &Path) -> std::path::PathBuf {
         vec![fixtures::var("clients", json!([1, 2, 4, 8]), None)],
         vec![fixtures::result("p99", "s")],
     );
-    m.results[0].better = mpf::model::Better::Lower;
+    m.results[0].better = mpf::internals::model::Better::Lower;
     let mut records = Vec::new();
     for n in [1, 2, 4, 8] {
         // One run in three is 40x slower: the t interval of the mean reaches below zero.
@@ -291,8 +291,8 @@ fn intervals_of_quantities_that_cannot_be_negative_stay_above_zero() {
     );
     assert!(cells.iter().all(|c| c.lo >= 0.0), "what is drawn does not");
     assert!(fig.caption.contains("clipped at 0"), "{}", fig.caption);
-    assert_eq!(mpf::report::plot::render::y_range(&fig).0, 0.0);
-    let svg = mpf::report::plot::render::to_svg(&fig).unwrap();
+    assert_eq!(mpf::internals::report::plot::render::y_range(&fig).0, 0.0);
+    let svg = mpf::internals::report::plot::render::to_svg(&fig).unwrap();
     assert!(svg.contains("clipped at 0"));
 }
 
@@ -301,8 +301,8 @@ fn median_and_log_axis_on_request() {
     let tmp = tempfile::tempdir().unwrap();
     let set = load(&latency_set(&tmp.path().join("results")));
     let hints = PlotSpec {
-        stat: Some(mpf::model::Stat::Median),
-        y_scale: Some(mpf::model::Scale::Log),
+        stat: Some(mpf::internals::model::Stat::Median),
+        y_scale: Some(mpf::internals::model::Scale::Log),
         ..Default::default()
     };
     let c = choose(&set, "p99", &hints).unwrap();
@@ -318,18 +318,18 @@ fn median_and_log_axis_on_request() {
         .starts_with("median and interquartile range of 3 runs per point"));
     assert!(fig.caption.contains("log y axis"));
     // Ticks at 1, 2, 5 x powers of ten, in log10 coordinates, labelled with the values.
-    let range = mpf::report::plot::render::y_range(&fig);
-    let ticks = mpf::report::plot::render::y_ticks(&fig, range);
+    let range = mpf::internals::report::plot::render::y_range(&fig);
+    let ticks = mpf::internals::report::plot::render::y_ticks(&fig, range);
     let labels: Vec<String> = ticks
         .iter()
-        .map(|t| mpf::report::plot::render::y_tick_label(&fig, *t))
+        .map(|t| mpf::internals::report::plot::render::y_tick_label(&fig, *t))
         .collect();
     assert!(
         labels.iter().any(|l| l == "10" || l == "20" || l == "5"),
         "{labels:?}"
     );
     // The report draws the same axis: log type, and the PNG's range.
-    let html = mpf::report::html::page::plotly_figure(&fig);
+    let html = mpf::internals::report::html::page::plotly_figure(&fig);
     assert_eq!(html["layout"]["yaxis"]["type"], "log");
     assert_eq!(
         html["layout"]["yaxis"]["range"][0].as_f64().unwrap(),
@@ -351,13 +351,13 @@ fn the_report_starts_where_the_graph_starts_and_embeds_the_inputs() {
     std::fs::write(dir.join("experiment.yaml"), "name: iperf # <verbatim>\n").unwrap();
     let set = load(&dir);
     let fig = figures(&set, None).unwrap().remove(0);
-    let plotly = mpf::report::html::page::plotly_figure(&fig);
-    let (y0, y1) = mpf::report::plot::render::y_range(&fig);
+    let plotly = mpf::internals::report::html::page::plotly_figure(&fig);
+    let (y0, y1) = mpf::internals::report::plot::render::y_range(&fig);
     assert_eq!(
         plotly["layout"]["yaxis"]["range"],
         serde_json::json!([y0, y1])
     );
-    let html = mpf::report::html::page::render(&set, None).unwrap();
+    let html = mpf::internals::report::html::page::render(&set, None).unwrap();
     assert!(html.contains(
         "<pre class=\"source\" id=\"experiment-file\">name: iperf # &lt;verbatim&gt;\n</pre>"
     ));

@@ -194,7 +194,7 @@ fn big_set(root: &Path, n: usize) -> PathBuf {
         vec![fixtures::var("x", serde_json::Value::Array(values), None)],
         vec![fixtures::result("lat", "s")],
     );
-    m.status = mpf::store::SetStatus::Complete;
+    m.status = mpf::internals::store::SetStatus::Complete;
     m.runs_per_point = 1;
     m.planned_runs = n;
     m.runs_ok = n;

@@ -248,7 +248,7 @@ fn show_summary_gives_per_point_statistics_in_every_format() {
                     .unwrap()
             })
             .collect();
-        let s = mpf::analyze::stats::summarize(&values).unwrap();
+        let s = mpf::internals::analyze::stats::summarize(&values).unwrap();
         assert_eq!(row["n"], values.len());
         for (k, want) in [
             ("mean", s.mean),

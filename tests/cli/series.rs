@@ -5,9 +5,9 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use mpf::analyze::stats::mser5;
-use mpf::extract::stat_value;
-use mpf::spec::StatKind;
+use mpf::internals::analyze::stats::mser5;
+use mpf::internals::extract::stat_value;
+use mpf::internals::spec::StatKind;
 use serde_json::{json, Value};
 
 const REFERENCE: &str = r#"

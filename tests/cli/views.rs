@@ -29,7 +29,7 @@ fn svg_texts(svg: &str) -> Vec<&str> {
 
 fn report_of(tmp: &Path, id: &str) -> String {
     mpf_in(tmp).args(["report", id]).assert().success();
-    let dir = mpf::store::resolve(&tmp.join("results"), id).unwrap();
+    let dir = mpf::internals::store::resolve(&tmp.join("results"), id).unwrap();
     std::fs::read_to_string(dir.join("report.html")).unwrap()
 }
 
@@ -131,7 +131,7 @@ fn latency_set(root: &Path, id: &str, name: &str, scale: f64, seed: u64) -> std:
         vec![var("size", json!([1, 4, 16, 64]), None)],
         vec![result("latency", "s")],
     );
-    m.results[0].better = mpf::store::record::Better::Lower;
+    m.results[0].better = mpf::internals::store::record::Better::Lower;
     m.started = format!("2026-11-25T10:00:0{}.000Z", seed % 10);
     let mut records = Vec::new();
     for (i, s) in [1, 4, 16, 64].iter().enumerate() {
@@ -530,7 +530,7 @@ fn compare_variable_finds_the_slower_value_within_one_set() {
         ],
         vec![result("latency", "s")],
     );
-    m.results[0].better = mpf::store::record::Better::Lower;
+    m.results[0].better = mpf::internals::store::record::Better::Lower;
     let mut records = Vec::new();
     for s in [1, 4, 16] {
         for mode in ["warm", "cold"] {

@@ -9,7 +9,7 @@ use crate::units::{display_scale, format_number};
 
 /// How a result set is named in reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SetLabel {
+pub(crate) struct SetLabel {
     pub id: String,
     /// The experiment's name.
     pub name: String,
@@ -17,19 +17,19 @@ pub struct SetLabel {
 
 /// A comparison with the names of the two sets: what every writer takes.
 #[derive(Debug, Clone, Copy)]
-pub struct CompareReport<'a> {
+pub(crate) struct CompareReport<'a> {
     pub comparison: &'a Comparison,
     pub base: &'a SetLabel,
     pub new: &'a SetLabel,
 }
 
 /// `parallel=4, zerocopy=enabled` (see `store::point_text`).
-pub fn point_text(c: &Comparison, point: &Map<String, Value>) -> String {
+pub(crate) fn point_text(c: &Comparison, point: &Map<String, Value>) -> String {
     crate::store::point_text(&c.variables, point)
 }
 
 /// Display labels of a point's variables by name (all of them, constants included).
-pub fn point_labels(c: &Comparison, point: &Map<String, Value>) -> Map<String, Value> {
+pub(crate) fn point_labels(c: &Comparison, point: &Map<String, Value>) -> Map<String, Value> {
     c.variables
         .iter()
         .filter_map(|v| {
@@ -55,7 +55,7 @@ fn entry_scale(e: &Entry) -> (f64, String) {
 }
 
 /// `9.41 ± 0.012 Gbit/s (n=3)`; `no data` without runs.
-pub fn sample_text(e: &Entry, s: Option<&Summary>) -> String {
+pub(crate) fn sample_text(e: &Entry, s: Option<&Summary>) -> String {
     let Some(s) = s else {
         return "no data".into();
     };
@@ -88,7 +88,7 @@ fn two_digits(x: f64) -> String {
 }
 
 /// A relative change as a signed percentage: `+3.2%`, `-0.41%`.
-pub fn percent(x: f64) -> String {
+pub(crate) fn percent(x: f64) -> String {
     if x.is_nan() {
         return "NaN".into();
     }
@@ -112,7 +112,7 @@ pub fn percent(x: f64) -> String {
     }
 }
 
-pub fn change_text(e: &Entry) -> String {
+pub(crate) fn change_text(e: &Entry) -> String {
     match e.change {
         None => "-".into(),
         Some(x) if x.is_infinite() => format!("{} (base mean 0)", percent(x)),
@@ -121,7 +121,7 @@ pub fn change_text(e: &Entry) -> String {
 }
 
 /// `[+1.2%, +5.4%]`, `unbounded`, or `-` when there is no interval (a single run).
-pub fn ci_text(e: &Entry) -> String {
+pub(crate) fn ci_text(e: &Entry) -> String {
     match e.change_ci {
         None => "-".into(),
         Some((lo, hi)) if lo.is_infinite() && hi.is_infinite() => "unbounded".into(),
@@ -130,7 +130,7 @@ pub fn ci_text(e: &Entry) -> String {
 }
 
 /// A p-value with two significant digits, in scientific notation below 1e-4.
-pub fn p_text(p: f64) -> String {
+pub(crate) fn p_text(p: f64) -> String {
     if p.is_nan() {
         "-".into()
     } else if p == 0.0 {
@@ -144,17 +144,17 @@ pub fn p_text(p: f64) -> String {
     }
 }
 
-pub fn p_raw_text(e: &Entry) -> String {
+pub(crate) fn p_raw_text(e: &Entry) -> String {
     e.test.map_or("-".into(), |t| p_text(t.p))
 }
 
-pub fn p_adjusted_text(e: &Entry) -> String {
+pub(crate) fn p_adjusted_text(e: &Entry) -> String {
     e.test.map_or("-".into(), |t| p_text(t.p_adjusted))
 }
 
 /// Why an entry got its verdict, when it is not plain from the figures; with reference sets,
 /// always the between-set bound and whether it decided.
-pub fn note(c: &Comparison, e: &Entry) -> String {
+pub(crate) fn note(c: &Comparison, e: &Entry) -> String {
     let plain = plain_note(e);
     if c.references.is_empty() || e.verdict == Verdict::NoData {
         return plain;
@@ -168,7 +168,7 @@ pub fn note(c: &Comparison, e: &Entry) -> String {
 }
 
 /// `between-set noise 3σ = 0.52 ms (5 sets): within, decided by it`, and its variants.
-pub fn reference_note(c: &Comparison, e: &Entry) -> String {
+pub(crate) fn reference_note(c: &Comparison, e: &Entry) -> String {
     let Some(r) = e.reference else {
         return "no reference bound (fewer than two sets at this point)".into();
     };
@@ -210,12 +210,12 @@ fn plain_note(e: &Entry) -> String {
     }
 }
 
-pub fn verdict_word(v: Verdict) -> &'static str {
+pub(crate) fn verdict_word(v: Verdict) -> &'static str {
     v.as_str()
 }
 
 /// `1 regression, 2 improvements, 5 unchanged`
-pub fn counts_text(c: &Counts) -> String {
+pub(crate) fn counts_text(c: &Counts) -> String {
     let plural =
         |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     let mut parts = vec![
@@ -230,7 +230,7 @@ pub fn counts_text(c: &Counts) -> String {
 }
 
 /// The settings in one line: test, correction, alpha, tolerance, interval.
-pub fn settings_text(c: &Comparison) -> String {
+pub(crate) fn settings_text(c: &Comparison) -> String {
     let s = &c.settings;
     let test = match s.test {
         TestKind::Welch => "Welch's t-test",
@@ -259,7 +259,7 @@ pub fn settings_text(c: &Comparison) -> String {
 
 /// `beyond 3 standard deviations of the per-set means of BASE and 4 reference sets`, or
 /// `None` without reference sets.
-pub fn references_text(c: &Comparison) -> Option<String> {
+pub(crate) fn references_text(c: &Comparison) -> Option<String> {
     let n = c.references.len();
     (n > 0).then(|| {
         format!(
@@ -270,17 +270,17 @@ pub fn references_text(c: &Comparison) -> Option<String> {
     })
 }
 
-pub fn tolerance_text(t: f64) -> String {
+pub(crate) fn tolerance_text(t: f64) -> String {
     format!("{}%", format_number(t * 100.0))
 }
 
 /// `95%`
-pub fn confidence_text(c: &Comparison) -> String {
+pub(crate) fn confidence_text(c: &Comparison) -> String {
     format!("{}%", format_number(c.settings.confidence() * 100.0))
 }
 
 /// Column headers shared by the tables.
-pub fn headers(c: &Comparison) -> [String; 10] {
+pub(crate) fn headers(c: &Comparison) -> [String; 10] {
     [
         "verdict".into(),
         "point".into(),
@@ -296,7 +296,7 @@ pub fn headers(c: &Comparison) -> [String; 10] {
 }
 
 /// The cells of one entry, in the order of `headers`.
-pub fn cells(c: &Comparison, e: &Entry) -> [String; 10] {
+pub(crate) fn cells(c: &Comparison, e: &Entry) -> [String; 10] {
     let result = if e.series {
         format!("{} (series)", e.result)
     } else {
@@ -317,7 +317,7 @@ pub fn cells(c: &Comparison, e: &Entry) -> [String; 10] {
 }
 
 /// The verdict of the whole comparison in a few words.
-pub fn headline(c: &Comparison) -> String {
+pub(crate) fn headline(c: &Comparison) -> String {
     let n = c.counts().regressions;
     match n {
         0 => "no regression".into(),
@@ -327,7 +327,7 @@ pub fn headline(c: &Comparison) -> String {
 }
 
 /// `kernel of n1: Linux 6.1 -> Linux 6.8`, one line per difference of the environments.
-pub fn environment_lines(c: &Comparison) -> Vec<String> {
+pub(crate) fn environment_lines(c: &Comparison) -> Vec<String> {
     c.environment
         .differences
         .iter()

@@ -8,10 +8,10 @@ use crate::report::plot::{build, choose, PlotSpec};
 use crate::store::ResultSet;
 
 /// Most figures one page draws (one per result); the table lists every result.
-pub const MAX_FIGURES: usize = 24;
+pub(crate) const MAX_FIGURES: usize = 24;
 
 /// A drawn figure: the result, its caption and the SVG.
-pub struct Drawn {
+pub(crate) struct Drawn {
     pub result: String,
     pub caption: String,
     pub svg: String,
@@ -19,7 +19,7 @@ pub struct Drawn {
 
 /// The figures of `results` with `base` and `new` as series labelled `labels`; a result that
 /// cannot be drawn (no numeric value on either side) is left out.
-pub fn draw(
+pub(crate) fn draw(
     base: ResultSet,
     new: ResultSet,
     labels: [String; 2],

@@ -34,12 +34,8 @@ fn class(v: Verdict) -> &'static str {
     }
 }
 
-pub fn render(r: CompareReport) -> String {
-    render_with_figures(r, &[])
-}
-
 /// The page with `figures` (BASE against NEW per result) after the table.
-pub fn render_with_figures(r: CompareReport, figures: &[Drawn]) -> String {
+pub(crate) fn render_with_figures(r: CompareReport, figures: &[Drawn]) -> String {
     let c = r.comparison;
     let title = format!("mpf compare: {}", common::headline(c));
     let mut out = String::new();

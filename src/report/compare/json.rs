@@ -70,7 +70,7 @@ fn entry(r: &CompareReport, e: &Entry) -> Value {
     })
 }
 
-pub fn to_value(r: CompareReport) -> Value {
+pub(crate) fn to_value(r: CompareReport) -> Value {
     let c = r.comparison;
     let counts = c.counts();
     json!({
@@ -105,7 +105,7 @@ pub fn to_value(r: CompareReport) -> Value {
     })
 }
 
-pub fn render(r: CompareReport) -> String {
+pub(crate) fn render(r: CompareReport) -> String {
     let mut s = serde_json::to_string_pretty(&to_value(r)).unwrap_or_else(|_| "{}".into());
     s.push('\n');
     s

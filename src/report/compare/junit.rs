@@ -7,7 +7,7 @@ use crate::analyze::compare::{Entry, Verdict};
 use crate::report::compare::common::{self, CompareReport};
 
 /// Escapes text for XML attributes and content; drops characters XML 1.0 cannot hold.
-pub fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for ch in s.chars() {
         match ch {
@@ -63,7 +63,7 @@ fn details(r: &CompareReport, e: &Entry) -> String {
     s
 }
 
-pub fn render(r: CompareReport) -> String {
+pub(crate) fn render(r: CompareReport) -> String {
     let c = r.comparison;
     let counts = c.counts();
     let tests = c.entries.len();

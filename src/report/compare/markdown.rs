@@ -21,7 +21,7 @@ fn verdict_mark(v: Verdict) -> &'static str {
     }
 }
 
-pub fn render(r: CompareReport) -> String {
+pub(crate) fn render(r: CompareReport) -> String {
     let c = r.comparison;
     let mut out = String::new();
     let mark = if c.has_regression() { "❌" } else { "✅" };

@@ -1,12 +1,12 @@
 //! Writers for `mpf compare`: terminal table, Markdown, JUnit XML, HTML and JSON. They format
 //! an `analyze::compare::Comparison`; they compute no statistics.
 
-pub mod common;
-pub mod figures;
-pub mod html;
-pub mod json;
-pub mod junit;
-pub mod markdown;
-pub mod table;
+pub(crate) mod common;
+pub(crate) mod figures;
+pub(crate) mod html;
+pub(crate) mod json;
+pub(crate) mod junit;
+pub(crate) mod markdown;
+pub(crate) mod table;
 
-pub use common::{CompareReport, SetLabel};
+pub(crate) use common::{CompareReport, SetLabel};

@@ -29,7 +29,7 @@ fn width(s: &str) -> usize {
 }
 
 /// Renders the comparison for a terminal; `color` adds ANSI colours to verdicts.
-pub fn render(r: CompareReport, color: bool) -> String {
+pub(crate) fn render(r: CompareReport, color: bool) -> String {
     let c = r.comparison;
     let mut out = String::new();
     let _ = writeln!(out, "BASE  {}", r.base.id);

@@ -4,7 +4,7 @@
 /// which result is the main graph (`mpf plot -o`), and which variable makes the series.
 /// Every field is optional; the automatic choice fills in the rest. The experiment file's
 /// parser produces the same type.
-pub use crate::spec::PlotHints as PlotSpec;
+pub use crate::model::PlotHints as PlotSpec;
 
 impl PlotSpec {
     /// `self` with every field that `over` sets replaced (flags override the file's hints).

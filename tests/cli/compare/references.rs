@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use mpf::store::record::Better;
+use mpf::internals::store::record::Better;
 use serde_json::{json, Value};
 
 use super::{manifest, write_set};

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use mpf::analyze::stats::{self, RatioCi};
+use mpf::internals::analyze::stats::{self, RatioCi};
 use serde_json::{json, Value};
 
 const REL: f64 = 1e-9;
@@ -232,7 +232,7 @@ fn search_intervals_match_scipy() {
         let xs: Vec<f64> = serde_json::from_value(case["xs"].clone()).unwrap();
         let c = case["c"].as_f64().unwrap();
         let name = format!("n {} at {c}", xs.len());
-        let (lo, hi) = mpf::design::interval("x", &xs, c, false)
+        let (lo, hi) = mpf::internals::design::interval("x", &xs, c, false)
             .bounds
             .expect("an interval of two values or more");
         assert_close(&name, "interval low", lo, want[0]);

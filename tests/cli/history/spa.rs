@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use mpf::analyze::history::{e_divisive, t_statistics, Settings};
+use mpf::internals::analyze::history::{e_divisive, t_statistics, Settings};
 use serde_json::{json, Value};
 
 use crate::compare::scipy::normal_sample;

@@ -1,0 +1,462 @@
+//! `mpf compare`: BASE against NEW (or two values of a variable inside BASE), with reference
+//! sets' noise, each output routed to its file or to standard output; and the comparison
+//! `mpf run --reproduce` makes.
+
+use std::path::{Path, PathBuf};
+
+use super::Target;
+use crate::analyze::compare::{self, Comparison, SetData, Verdict};
+/// What counts as a change, and the significance test that decides it.
+pub use crate::analyze::compare::{Settings, TestKind};
+use crate::analyze::within;
+use crate::error::{exit, Error, Result};
+use crate::report::compare::{
+    figures, html, json, junit, markdown, table, CompareReport, SetLabel,
+};
+use crate::store::compact::{self, CompactSet, Runs};
+use crate::store::record::RunRecord;
+use crate::store::{self, ResultSet};
+
+/// What BASE is compared with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Against {
+    /// Another set, with earlier sets of the same code as references.
+    Set {
+        new: String,
+        references: Vec<String>,
+    },
+    /// `--variable NAME=A,B`: the runs of BASE where NAME is A against those where it is B.
+    Variable(String),
+}
+
+impl Against {
+    /// From the flags: `--variable`, else NEW with its references.
+    pub fn from_flags(
+        new: Option<String>,
+        variable: Option<String>,
+        references: Vec<String>,
+    ) -> Result<Against> {
+        match (variable, new) {
+            (Some(spec), _) => Ok(Against::Variable(spec)),
+            (None, Some(new)) => Ok(Against::Set { new, references }),
+            (None, None) => Err(Error::Usage(
+                "give the set to check as NEW, or --variable NAME=A,B".into(),
+            )),
+        }
+    }
+}
+
+/// The files (or standard output) each optional output goes to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outputs {
+    pub junit: Option<Target>,
+    pub markdown: Option<Target>,
+    pub html: Option<Target>,
+    pub json: Option<Target>,
+}
+
+/// What `mpf compare` is asked.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The directory holding result sets.
+    pub root: PathBuf,
+    /// BASE: id, unique prefix, path, `latest` or `latest~N`.
+    pub base: String,
+    pub against: Against,
+    /// Tolerance, alpha, test, durations and reference sigmas (checked by `compare`).
+    pub settings: Settings,
+    pub outputs: Outputs,
+    /// An improvement beyond the tolerance fails too (`mpf run --reproduce`).
+    pub either_way: bool,
+    /// The terminal table in colour.
+    pub color: bool,
+}
+
+/// What `mpf compare` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The text for standard output: the output asked for with `-`, else the table.
+    pub stdout: String,
+    /// The files written, in the order of the flags (JUnit, Markdown, HTML, JSON).
+    pub written: Vec<PathBuf>,
+    /// A regression (or, either way, an improvement) beyond the tolerance.
+    pub changed: bool,
+}
+
+impl Outcome {
+    /// 3 when a result changed, else 0.
+    pub fn exit_code(&self) -> i32 {
+        if self.changed {
+            exit::REGRESSION
+        } else {
+            exit::OK
+        }
+    }
+}
+
+/// `--reference-sigmas`: a finite number above zero, at most 100 (beyond that no change could
+/// ever pass, which is surely a typo).
+fn check_sigmas(k: f64) -> Result<()> {
+    if k.is_finite() && k > 0.0 && k <= 100.0 {
+        Ok(())
+    } else {
+        Err(Error::Usage(format!(
+            "invalid --reference-sigmas {k}: expected a number above 0 and at most 100"
+        )))
+    }
+}
+
+/// A reference counted twice, or BASE or NEW given as a reference, would bias the between-set
+/// noise (NEW's own mean would widen the very bound it is judged by).
+/// BASE and NEW the same set (`mpf compare BASE latest` when no new set was made) would pass
+/// without testing anything: refused.
+pub fn check_references(base: &str, new: &str, references: &[&str]) -> Result<()> {
+    if base == new {
+        return Err(Error::Usage(format!(
+            "BASE and NEW are the same result set ({base}): a set compared with itself never regresses; give the set to check as NEW"
+        )));
+    }
+    let mut seen = vec![base];
+    for &id in references {
+        let role = if id == new {
+            "NEW"
+        } else if id == base {
+            "BASE"
+        } else if seen.contains(&id) {
+            "already a reference"
+        } else {
+            seen.push(id);
+            continue;
+        };
+        return Err(Error::Usage(format!(
+            "--references {id}: the set is {role}; references are other sets of the same code"
+        )));
+    }
+    Ok(())
+}
+
+/// Only one output can take standard output's place.
+fn check_outputs(outputs: &Outputs) -> Result<()> {
+    let to_stdout = [
+        &outputs.junit,
+        &outputs.markdown,
+        &outputs.html,
+        &outputs.json,
+    ]
+    .iter()
+    .filter(|t| t.as_ref() == Some(&Target::Stdout))
+    .count();
+    if to_stdout > 1 {
+        return Err(Error::Usage(
+            "only one of --junit, --markdown, --html, --json can write to stdout (-)".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn label(set: &CompactSet) -> SetLabel {
+    SetLabel {
+        id: set.manifest.id.clone(),
+        name: set.manifest.name.clone(),
+    }
+}
+
+fn data<'a>(set: &'a CompactSet, experiment: &'a str) -> SetData<'a> {
+    SetData {
+        manifest: &set.manifest,
+        runs: &set.runs,
+        experiment,
+    }
+}
+
+/// Runs `mpf compare`.
+pub fn compare(req: &Request) -> Result<Outcome> {
+    super::check_alpha(req.settings.alpha)?;
+    check_sigmas(req.settings.reference_sigmas)?;
+    // The sets are compared in compact form; loaded whole only to be drawn (the HTML page) or
+    // split (--variable).
+    let base = compact::open(&req.root, &req.base)?;
+    let base_exp = base.experiment_text();
+    let (split, split_runs, new_set, new_exp);
+    // BASE and NEW as sets to draw, for the HTML page.
+    let mut drawn_sides: Option<[ResultSet; 2]> = None;
+    let mut split_labels = None;
+    let mut within_note = None;
+    let (base_data, new_data, base_label, new_label, references) = match &req.against {
+        // An A/B inside BASE: both sides are runs of the one set.
+        Against::Variable(spec) => {
+            let whole = ResultSet::load(&base.dir)?;
+            split = within::split(&base.manifest, &whole.records, spec).map_err(Error::Usage)?;
+            drop(whole);
+            split_runs = [Runs::from_records(&split.a), Runs::from_records(&split.b)];
+            let side = |runs, value: &str| {
+                let data = SetData {
+                    manifest: &split.manifest,
+                    runs,
+                    experiment: &base_exp,
+                };
+                let label = SetLabel {
+                    id: format!("{} ({value})", base.manifest.id),
+                    name: base.manifest.name.clone(),
+                };
+                (data, label)
+            };
+            within_note = Some(format!(
+                "within one set: {} (BASE) against {} (NEW), each point matched on the other variables",
+                split.labels.0, split.labels.1
+            ));
+            if req.outputs.html.is_some() {
+                let part = |records: &[RunRecord]| ResultSet {
+                    dir: base.dir.clone(),
+                    manifest: split.manifest.clone(),
+                    records: records.to_vec(),
+                };
+                drawn_sides = Some([part(&split.a), part(&split.b)]);
+                split_labels = Some(split.labels.clone());
+            }
+            let (a, a_label) = side(&split_runs[0], &split.labels.0);
+            let (b, b_label) = side(&split_runs[1], &split.labels.1);
+            (a, b, a_label, b_label, Vec::new())
+        }
+        Against::Set { new, references } => {
+            new_set = compact::open(&req.root, new)?;
+            let references = references
+                .iter()
+                .map(|id| compact::open(&req.root, id))
+                .collect::<Result<Vec<CompactSet>>>()?;
+            let ids: Vec<&str> = references.iter().map(|r| r.manifest.id.as_str()).collect();
+            check_references(&base.manifest.id, &new_set.manifest.id, &ids)?;
+            if req.outputs.html.is_some() {
+                drawn_sides = Some([ResultSet::load(&base.dir)?, ResultSet::load(&new_set.dir)?]);
+            }
+            new_exp = new_set.experiment_text();
+            (
+                data(&base, &base_exp),
+                data(&new_set, &new_exp),
+                label(&base),
+                label(&new_set),
+                references,
+            )
+        }
+    };
+    let reference_data: Vec<SetData> = references.iter().map(|r| data(r, "")).collect();
+    let mut comparison =
+        compare::compare_with_references(base_data, new_data, &reference_data, req.settings)
+            .map_err(|e| {
+                Error::Usage(format!(
+                    "{e} (BASE {}, NEW {})",
+                    base_label.id, new_label.id
+                ))
+            })?;
+    if let Some(note) = within_note {
+        comparison.notes.insert(0, note);
+    }
+    let report = CompareReport {
+        comparison: &comparison,
+        base: &base_label,
+        new: &new_label,
+    };
+    // The page draws BASE against NEW per compared result.
+    let drawn = drawn_sides.map(|[b, n]| {
+        // Short, so that the legend fits: the page's header names the sets.
+        let labels = match &split_labels {
+            Some((a, b)) => [format!("base: {a}"), format!("new: {b}")],
+            None => ["base".to_string(), "new".to_string()],
+        };
+        figures::draw(b, n, labels, &compared_results(&comparison))
+    });
+    let html_page =
+        |r: CompareReport| html::render_with_figures(r, drawn.as_deref().unwrap_or(&[]));
+    check_outputs(&req.outputs)?;
+    // Each requested output goes to its file, or to stdout (in place of the table).
+    let renders: [(&Option<Target>, &Render); 4] = [
+        (&req.outputs.junit, &junit::render),
+        (&req.outputs.markdown, &markdown::render),
+        (&req.outputs.html, &html_page),
+        (&req.outputs.json, &json::render),
+    ];
+    let mut stdout = None;
+    let mut written = Vec::new();
+    for (target, render) in renders {
+        match target {
+            None => {}
+            Some(Target::Stdout) => stdout = Some(render(report)),
+            Some(Target::File(p)) => {
+                super::write_file(p, &render(report))?;
+                written.push(p.clone());
+            }
+        }
+    }
+    let stdout = stdout.unwrap_or_else(|| table::render(report, req.color));
+    let changed = comparison.has_regression() || (req.either_way && improved(&comparison));
+    Ok(Outcome {
+        stdout,
+        written,
+        changed,
+    })
+}
+
+/// A writer of one output format.
+type Render<'a> = dyn Fn(CompareReport) -> String + 'a;
+
+/// The results compared, each once, in the order of the entries.
+fn compared_results(c: &Comparison) -> Vec<String> {
+    let mut results: Vec<String> = Vec::new();
+    for e in &c.entries {
+        if !results.contains(&e.result) {
+            results.push(e.result.clone());
+        }
+    }
+    results
+}
+
+fn improved(c: &Comparison) -> bool {
+    c.entries.iter().any(|e| e.verdict == Verdict::Improvement)
+}
+
+/// `mpf run --reproduce`: the original set and, when it comes from a pack, the pack's other
+/// sets of the same experiment as references.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reproduction {
+    /// The original set's directory.
+    pub base: PathBuf,
+    /// The references' directories, sorted.
+    pub references: Vec<String>,
+}
+
+impl Reproduction {
+    /// Resolves `original` (a pack, `PACK:ID`, or any set id) under `root`.
+    pub fn find(root: &Path, original: &str) -> Result<Reproduction> {
+        let base = store::resolve(root, original)?;
+        let base_name = store::resultset::read_manifest(&base)?.name;
+        let mut references = Vec::new();
+        if let Some(pack) = base
+            .parent()
+            .filter(|p| p.file_name().is_some_and(|n| n == "sets"))
+        {
+            for e in std::fs::read_dir(pack).into_iter().flatten().flatten() {
+                let dir = e.path();
+                if dir != base
+                    && store::resultset::read_manifest(&dir).is_ok_and(|m| m.name == base_name)
+                {
+                    references.push(dir.to_string_lossy().into_owned());
+                }
+            }
+            references.sort();
+        }
+        Ok(Reproduction { base, references })
+    }
+
+    /// The comparison of the new set with the original: either way, Welch at 0.05, three
+    /// sigmas of the references' noise.
+    pub fn request(&self, root: &Path, new: &Path, tolerance: f64, color: bool) -> Request {
+        Request {
+            root: root.to_path_buf(),
+            base: self.base.to_string_lossy().into_owned(),
+            against: Against::Set {
+                new: new.to_string_lossy().into_owned(),
+                references: self.references.clone(),
+            },
+            settings: Settings {
+                tolerance,
+                alpha: 0.05,
+                test: TestKind::Welch,
+                durations: false,
+                reference_sigmas: 3.0,
+            },
+            outputs: Outputs::default(),
+            either_way: true,
+            color,
+        }
+    }
+
+    /// The exit code of the reproduction: the comparison's (3 when a result changed either
+    /// way), else 1 when runs of the new set failed, else 0.
+    pub fn exit_code(compared: &Outcome, new: &Path) -> Result<i32> {
+        let code = compared.exit_code();
+        if code == exit::OK && store::resultset::read_manifest(new)?.runs_failed > 0 {
+            return Ok(exit::FAILURE);
+        }
+        Ok(code)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_other_than_base_and_new_once_each_pass() {
+        assert!(check_references("b", "n", &[]).is_ok());
+        assert!(check_references("b", "n", &["r1", "r2"]).is_ok());
+    }
+
+    #[test]
+    fn a_set_compared_with_itself_is_refused() {
+        let e = check_references("b", "b", &[]).unwrap_err().to_string();
+        assert!(
+            e.contains("BASE and NEW are the same result set (b)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn base_new_or_a_repeated_reference_is_refused_naming_its_role() {
+        for (refs, role) in [
+            (vec!["n"], "--references n: the set is NEW"),
+            (vec!["r", "b"], "--references b: the set is BASE"),
+            (
+                vec!["r", "r"],
+                "--references r: the set is already a reference",
+            ),
+        ] {
+            let e = check_references("b", "n", &refs).unwrap_err().to_string();
+            assert!(e.contains(role), "{e}");
+        }
+    }
+
+    #[test]
+    fn only_one_output_takes_stdout() {
+        let mut o = Outputs {
+            junit: Some(Target::Stdout),
+            markdown: Some(Target::File("x.md".into())),
+            ..Outputs::default()
+        };
+        assert!(check_outputs(&o).is_ok());
+        o.json = Some(Target::Stdout);
+        let e = check_outputs(&o).unwrap_err().to_string();
+        assert!(e.contains("only one of --junit"), "{e}");
+    }
+
+    #[test]
+    fn sigmas_are_bounded() {
+        assert!(check_sigmas(3.0).is_ok());
+        assert!(check_sigmas(100.0).is_ok());
+        for bad in [0.0, -1.0, 100.5, f64::INFINITY, f64::NAN] {
+            assert!(check_sigmas(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn against_from_flags() {
+        assert_eq!(
+            Against::from_flags(None, Some("v=1,2".into()), vec![]).unwrap(),
+            Against::Variable("v=1,2".into())
+        );
+        assert_eq!(
+            Against::from_flags(Some("n".into()), None, vec!["r".into()]).unwrap(),
+            Against::Set {
+                new: "n".into(),
+                references: vec!["r".into()]
+            }
+        );
+        assert!(Against::from_flags(None, None, vec![]).is_err());
+    }
+
+    #[test]
+    fn reproduction_of_a_plain_set_has_no_references() {
+        let root = tempfile::tempdir().unwrap();
+        let e = Reproduction::find(root.path(), "nope").unwrap_err();
+        assert!(e.to_string().contains("nope"), "{e}");
+    }
+}
