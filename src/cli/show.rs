@@ -1,20 +1,19 @@
+use clap::builder::PossibleValuesParser;
+use mpf::error::Error;
 use mpf::error::Result;
 use mpf::report::table::{self, Format};
 
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum Fmt {
-    Table,
-    Csv,
-    Json,
-    Markdown,
+/// The `--format` values, from the library's list of display formats.
+fn formats() -> PossibleValuesParser {
+    PossibleValuesParser::new(Format::ALL.map(Format::name))
 }
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Result-set id, unique prefix, path, `latest` or `latest~N`
     pub id: String,
-    #[arg(long, value_enum, default_value = "table")]
-    pub format: Fmt,
+    #[arg(long, value_parser = formats(), default_value = "table")]
+    pub format: String,
     /// The limit a search found per combination of the other variables
     #[arg(long, conflicts_with = "summary")]
     pub limits: bool,
@@ -41,11 +40,8 @@ pub fn run(args: Args) -> Result<i32> {
         return Ok(0);
     }
     let set = mpf::store::open(&args.results.root(), &args.id)?;
-    let format = match args.format {
-        Fmt::Table => Format::Table,
-        Fmt::Csv => Format::Csv,
-        Fmt::Json => Format::Json,
-        Fmt::Markdown => Format::Markdown,
+    let Some(format) = Format::parse(&args.format) else {
+        return Err(Error::Usage(format!("unknown format {}", args.format)));
     };
     let text = if args.limits {
         mpf::report::limits::show(&set.manifest, format)?

@@ -1,7 +1,6 @@
 //! The result-set directory: manifest, journal, csv, listing, id resolution.
 
 pub mod csv;
-pub mod dashboard;
 pub mod export;
 pub mod kept;
 pub mod layout;
