@@ -7,6 +7,7 @@ mod de;
 pub mod derived;
 pub mod design;
 pub mod experiment;
+pub mod extractor;
 mod figures;
 pub mod hostlist;
 pub mod hosts;
