@@ -7,6 +7,7 @@ mod cluster_source;
 mod command;
 mod hardware;
 pub use crate::spec::hostlist;
+mod list;
 mod nodefile;
 mod resolve;
 mod roles;
