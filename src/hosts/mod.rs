@@ -21,3 +21,15 @@ pub use resolve::{
     SourceHosts,
 };
 pub use sources::{allocation, unavailable, Host};
+
+/// Every host source that reads hosts, one file each; `spec::hosts::SOURCE_KINDS` says what
+/// each reads at load. A new source is one line here and one there.
+pub(crate) static SOURCES: &[&dyn sources::Source] = &[
+    &slurm::Slurm,
+    &nodefile::OAR,
+    &nodefile::PBS,
+    &nodefile::FILE,
+    &ansible::Ansible,
+    &list::List,
+    &command::FromCommand,
+];

@@ -37,18 +37,6 @@ impl Host {
     }
 }
 
-/// Every host source that reads hosts, one file each; `spec::hosts::SOURCE_KINDS` says what
-/// each reads at load. A new source is one line here and one there.
-pub static SOURCES: &[&dyn Source] = &[
-    &super::slurm::Slurm,
-    &super::nodefile::OAR,
-    &super::nodefile::PBS,
-    &super::nodefile::FILE,
-    &super::ansible::Ansible,
-    &super::list::List,
-    &super::command::FromCommand,
-];
-
 /// How one kind of `hosts: {from: NAME}` is read into hosts when a run is prepared.
 pub trait Source: Sync {
     /// The `from:` value, as in `spec::hosts::SOURCE_KINDS`.
@@ -77,7 +65,7 @@ pub trait Source: Sync {
 
 /// The reader of a source.
 fn source_of(s: &HostSource) -> Result<&'static dyn Source, String> {
-    SOURCES
+    super::SOURCES
         .iter()
         .copied()
         .find(|r| r.name() == s.kind.name())
@@ -138,7 +126,7 @@ pub fn read_source(s: &HostSource) -> Result<Vec<Host>, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::super::SOURCES;
     use crate::spec::hosts::SOURCE_KINDS;
 
     #[test]
