@@ -165,4 +165,33 @@ mod tests {
             "{csv:?}"
         );
     }
+
+    #[test]
+    fn a_result_map_s_keys_and_shapes_come_from_the_registry() {
+        let err = |results: &str| {
+            let text =
+                format!("steps:\n  - name: a\n    run: echo 1\n    results:\n      x: {results}\n");
+            crate::spec::parse_experiment(std::path::Path::new("e.yaml"), &text)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            err("{regex: '(1)', colour: 2}"),
+            "e.yaml:5:25: unknown field `colour`, expected one of expr, regex, json, csv, unit, all, better, file, stream, in, prefix, warmup, stats, across"
+        );
+        assert_eq!(
+            err("[1]"),
+            "e.yaml:5:7: invalid type: sequence, expected a regex, or {regex: ...} / {json: ...} / {csv: ...} with unit, all, better, file, stream, in, prefix, warmup, stats, across, or {expr: ...} with unit, better"
+        );
+        assert_eq!(
+            err("{json: a, csv: b}"),
+            "e.yaml:5:10: result 'x': needs exactly one of regex, json or csv"
+        );
+        assert_eq!(
+            err("{csv: b, all: true}"),
+            "e.yaml:5:10: result 'x': all applies to regex results (a csv column is a series already)"
+        );
+        assert_eq!(err("'v=(\\d+)'"), "");
+    }
 }
