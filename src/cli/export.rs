@@ -108,8 +108,8 @@ fn stream(
             notes
         }
         None => {
-            let closed = Arc::new(AtomicBool::new(false));
-            let mut out = std::io::BufWriter::new(Stdout(closed.clone()));
+            let state = Arc::new(StdoutState::default());
+            let mut out = std::io::BufWriter::new(Stdout(state.clone()));
             let written = write_to(&mut out).and_then(|notes| {
                 out.flush()
                     .ctx(|| "failed to write to stdout".to_string())?;
@@ -117,8 +117,13 @@ fn stream(
             });
             match written {
                 // The reader went away (`| head`): what it wanted it has.
-                Err(_) if closed.load(Ordering::Relaxed) => return Ok(0),
-                other => other?,
+                Err(_) if state.closed.load(Ordering::Relaxed) => return Ok(0),
+                // Stdout failed under the format's writer: said as stdout's failure.
+                Err(e) => match state.failed.lock().ok().and_then(|mut f| f.take()) {
+                    Some(io) => return Err(Error::io("failed to write to stdout", io)),
+                    None => return Err(e),
+                },
+                Ok(notes) => notes,
             }
         }
     };
@@ -128,24 +133,40 @@ fn stream(
     Ok(0)
 }
 
-/// Stdout that notes when its reader has gone (a broken pipe), so that a streamed export cut
-/// short by `| head` ends quietly.
-struct Stdout(Arc<AtomicBool>);
+/// What became of stdout: its reader went away (a broken pipe), or a write failed.
+#[derive(Default)]
+struct StdoutState {
+    closed: AtomicBool,
+    failed: std::sync::Mutex<Option<std::io::Error>>,
+}
 
-impl Write for Stdout {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let r = std::io::stdout().write(buf);
-        if matches!(&r, Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe) {
-            self.0.store(true, Ordering::Relaxed);
+/// Stdout that notes when its reader has gone (a broken pipe), so that a streamed export cut
+/// short by `| head` ends quietly, and any other failure, so that it is named as stdout's.
+struct Stdout(Arc<StdoutState>);
+
+impl Stdout {
+    fn note<T>(&self, r: std::io::Result<T>) -> std::io::Result<T> {
+        match &r {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                self.0.closed.store(true, Ordering::Relaxed);
+            }
+            Err(e) => {
+                if let Ok(mut f) = self.0.failed.lock() {
+                    f.get_or_insert_with(|| std::io::Error::new(e.kind(), e.to_string()));
+                }
+            }
+            Ok(_) => {}
         }
         r
     }
+}
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.note(std::io::stdout().write(buf))
+    }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        let r = std::io::stdout().flush();
-        if matches!(&r, Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe) {
-            self.0.store(true, Ordering::Relaxed);
-        }
-        r
+        self.note(std::io::stdout().flush())
     }
 }
