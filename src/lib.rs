@@ -82,7 +82,7 @@ pub use store::resultset::{read_manifest, resolve_writable};
 pub use store::writer::{write_atomic, write_atomic_with};
 /// `mpf export`: results (CSV, JSON, Parquet), series samples, monitoring samples and the
 /// dashboard formats.
-pub use store::{dashboard, export, series, timeseries};
+pub use store::{export, series, timeseries};
 /// Find, open and list result sets under the results directory.
 pub use store::{list, open, resolve, results_root, Listing, ResultSet};
 
@@ -131,7 +131,7 @@ pub mod internals {
     }
     pub mod spec {
         pub use crate::spec::{
-            derived, parse_cluster, parse_experiment, ExtractKind, Extractor, StatKind,
+            derived, extractor, parse_cluster, parse_experiment, Extractor, StatKind,
         };
     }
     pub mod store {

@@ -15,6 +15,15 @@ pub(crate) fn plural(n: usize, noun: &str) -> String {
     }
 }
 
+/// Names as a sentence lists them: `a`, `a or b`, `a, b and c` (`word` is `and` or `or`).
+pub(crate) fn list(names: &[&str], word: &str) -> String {
+    match names {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [head @ .., last] => format!("{} {word} {last}", head.join(", ")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -26,5 +35,13 @@ mod tests {
         assert_eq!(count(2, "point"), "2 points");
         assert_eq!(plural(1, "set"), "set");
         assert_eq!(plural(7, "set"), "sets");
+    }
+
+    #[test]
+    fn lists_read_as_sentences() {
+        assert_eq!(list(&[], "and"), "");
+        assert_eq!(list(&["csv"], "or"), "csv");
+        assert_eq!(list(&["csv", "parquet"], "or"), "csv or parquet");
+        assert_eq!(list(&["a", "b", "c"], "and"), "a, b and c");
     }
 }

@@ -36,7 +36,7 @@ pub fn run(args: Args) -> Result<i32> {
         super::console::out(&format!(
             "hosts: not resolved here, so their machines are not contacted: {why}\n{}\n",
             match c.hosts.as_ref().map(|h| h.kind) {
-                Some(mpf::SourceKind::Ansible) => {
+                Some(kind) if kind.groups => {
                     "(the experiment's roles are checked once the inventory's groups are read)"
                         .to_string()
                 }

@@ -3,32 +3,35 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use clap::builder::{PossibleValue, PossibleValuesParser};
 use mpf::error::{Error, IoContext, Result};
-use mpf::export::{write, ExportFormat};
-use mpf::{dashboard, timeseries, ResultSet};
+use mpf::export::{self, Content, WriteSend, EXPORTERS};
 
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum Format {
-    Csv,
-    Json,
-    Parquet,
-    /// One JSON object per line per run and result (several sets at once)
-    Samples,
-    /// InfluxDB line protocol, one line per run and result (several sets at once)
-    Influx,
-    /// OpenMetrics text, one sample per run and result (several sets at once)
-    Openmetrics,
+/// The `--format` values, with their help, from the library's list of exporters.
+fn formats() -> PossibleValuesParser {
+    PossibleValuesParser::new(EXPORTERS.iter().map(|e| {
+        let value = PossibleValue::new(e.name());
+        match e.help() {
+            Some(help) => value.help(help),
+            None => value,
+        }
+    }))
+}
+
+fn ids_help() -> String {
+    format!(
+        "Result-set id, unique prefix, path, `latest` or `latest~N`; several for {}",
+        export::several_formats()
+    )
 }
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Result-set id, unique prefix, path, `latest` or `latest~N`; several for samples, influx and
-    /// openmetrics
-    #[arg(required = true, num_args = 1..)]
+    #[arg(required = true, num_args = 1.., help = ids_help())]
     pub ids: Vec<String>,
     /// Output format
-    #[arg(long, value_enum)]
-    pub format: Format,
+    #[arg(long, value_parser = formats())]
+    pub format: String,
     /// Output file [default: stdout, but <set>/results.parquet for parquet
     /// (<set>/monitor.parquet with --timeseries)]
     #[arg(short, long, value_name = "FILE")]
@@ -47,109 +50,45 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<i32> {
     let root = args.results.root();
-    let dashboard = match args.format {
-        Format::Samples => Some("samples"),
-        Format::Influx => Some("influx"),
-        Format::Openmetrics => Some("openmetrics"),
-        _ => None,
+    let Some(exporter) = export::exporter(&args.format) else {
+        return Err(Error::Usage(format!("unknown format {}", args.format)));
     };
-    if let Some(name) = dashboard {
-        if args.series {
-            return Err(Error::Usage(format!("--series exports csv, not {name}")));
-        }
-        if args.timeseries {
-            return Err(Error::Usage(format!(
-                "--timeseries exports csv or parquet, not {name}"
-            )));
-        }
+    let name = exporter.name();
+    let content = match (args.timeseries, args.series) {
+        (true, _) => Content::Timeseries,
+        (_, true) => Content::Series,
+        _ => Content::Results,
+    };
+    if !exporter.several() && args.ids.len() != 1 {
+        return Err(Error::Usage(format!(
+            "--format {name} exports one set; several sets at once are for {}",
+            export::several_formats()
+        )));
+    }
+    if !exporter.holds(content) {
+        let flag = match content {
+            Content::Timeseries => "--timeseries",
+            _ => "--series",
+        };
+        return Err(Error::Usage(format!(
+            "{flag} exports {}, not {name}",
+            content.formats()
+        )));
+    }
+    if exporter.several() {
         let dirs = args
             .ids
             .iter()
             .map(|id| mpf::resolve(&root, id))
             .collect::<Result<Vec<_>>>()?;
-        let mut exporter = dashboard::exporter(name).expect("a known format");
-        return stream(args.output.as_deref(), |w| {
-            dashboard::export(&dirs, exporter.as_mut(), w)?;
-            Ok(Vec::new())
-        });
+        return stream(args.output.as_deref(), |w| exporter.write_sets(&dirs, w));
     }
-    let [id] = args.ids.as_slice() else {
-        return Err(Error::Usage(format!(
-            "--format {} exports one set; several sets at once are for samples, influx and openmetrics",
-            format_name(args.format)
-        )));
-    };
-    let set = mpf::open(&root, id)?;
-    if args.timeseries {
-        return timeseries(&set, args.format, args.output.as_deref());
-    }
-    if args.series {
-        if !matches!(args.format, Format::Csv) {
-            return Err(Error::Usage(format!(
-                "--series exports csv, not {}",
-                format_name(args.format)
-            )));
-        }
-        return stream(args.output.as_deref(), |w| mpf::series::write_long(&set, w));
-    }
-    let format = match args.format {
-        Format::Csv => ExportFormat::Csv,
-        Format::Json => ExportFormat::Json,
-        _ => ExportFormat::Parquet,
-    };
-    // Parquet is binary: without -o it goes beside results.csv rather than to a terminal.
-    let path = match (&args.output, format) {
-        (Some(p), _) => Some(p.clone()),
-        (None, ExportFormat::Parquet) => Some(set.dir.join("results.parquet")),
-        (None, _) => None,
-    };
-    match path {
-        Some(p) => {
-            let mut buf = Vec::new();
-            write(&set, format, &mut buf)?;
-            mpf::write_atomic(&p, &buf)?;
-            super::console::err(&format!("wrote {}", p.display()));
-        }
-        None => {
-            let mut out = std::io::stdout().lock();
-            let mut buf = Vec::new();
-            write(&set, format, &mut buf)?;
-            out.write_all(&buf)
-                .and_then(|_| out.flush())
-                .ctx(|| "failed to write to stdout".to_string())?;
-        }
-    }
-    Ok(0)
-}
-
-/// `--timeseries`: every run's samples, streamed (a long set's samples need not fit in memory).
-fn timeseries(set: &ResultSet, format: Format, output: Option<&Path>) -> Result<i32> {
-    let parquet = match format {
-        Format::Csv => false,
-        Format::Parquet => true,
-        other => {
-            return Err(Error::Usage(format!(
-                "--timeseries exports csv or parquet, not {}",
-                format_name(other)
-            )))
-        }
-    };
-    let write_to = |w: &mut dyn WriteSend| {
-        if parquet {
-            timeseries::write_parquet(set, w)
-        } else {
-            timeseries::write_csv(set, w)
-        }
-    };
-    // Parquet is binary: without -o it goes into the set rather than to a terminal.
-    let default = parquet.then(|| set.dir.join("monitor.parquet"));
-    stream(output.or(default.as_deref()), |w| write_to(w))
-}
-
-fn format_name(f: Format) -> String {
-    use clap::ValueEnum;
-    f.to_possible_value()
-        .map_or(String::new(), |v| v.get_name().to_string())
+    let set = mpf::open(&root, &args.ids[0])?;
+    // A binary format goes into the set without -o rather than to a terminal.
+    let default = exporter.default_file(content).map(|f| set.dir.join(f));
+    stream(args.output.as_deref().or(default.as_deref()), |w| {
+        exporter.write(content, &set, w)
+    })
 }
 
 /// Streams an export to `output` (atomically) or stdout; a reader that goes away (`| head`)
@@ -169,8 +108,8 @@ fn stream(
             notes
         }
         None => {
-            let closed = Arc::new(AtomicBool::new(false));
-            let mut out = std::io::BufWriter::new(Stdout(closed.clone()));
+            let state = Arc::new(StdoutState::default());
+            let mut out = std::io::BufWriter::new(Stdout(state.clone()));
             let written = write_to(&mut out).and_then(|notes| {
                 out.flush()
                     .ctx(|| "failed to write to stdout".to_string())?;
@@ -178,8 +117,13 @@ fn stream(
             });
             match written {
                 // The reader went away (`| head`): what it wanted it has.
-                Err(_) if closed.load(Ordering::Relaxed) => return Ok(0),
-                other => other?,
+                Err(_) if state.closed.load(Ordering::Relaxed) => return Ok(0),
+                // Stdout failed under the format's writer: said as stdout's failure.
+                Err(e) => match state.failed.lock().ok().and_then(|mut f| f.take()) {
+                    Some(io) => return Err(Error::io("failed to write to stdout", io)),
+                    None => return Err(e),
+                },
+                Ok(notes) => notes,
             }
         }
     };
@@ -189,28 +133,40 @@ fn stream(
     Ok(0)
 }
 
+/// What became of stdout: its reader went away (a broken pipe), or a write failed.
+#[derive(Default)]
+struct StdoutState {
+    closed: AtomicBool,
+    failed: std::sync::Mutex<Option<std::io::Error>>,
+}
+
 /// Stdout that notes when its reader has gone (a broken pipe), so that a streamed export cut
-/// short by `| head` ends quietly.
-struct Stdout(Arc<AtomicBool>);
+/// short by `| head` ends quietly, and any other failure, so that it is named as stdout's.
+struct Stdout(Arc<StdoutState>);
 
-impl Write for Stdout {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let r = std::io::stdout().write(buf);
-        if matches!(&r, Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe) {
-            self.0.store(true, Ordering::Relaxed);
-        }
-        r
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        let r = std::io::stdout().flush();
-        if matches!(&r, Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe) {
-            self.0.store(true, Ordering::Relaxed);
+impl Stdout {
+    fn note<T>(&self, r: std::io::Result<T>) -> std::io::Result<T> {
+        match &r {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                self.0.closed.store(true, Ordering::Relaxed);
+            }
+            Err(e) => {
+                if let Ok(mut f) = self.0.failed.lock() {
+                    f.get_or_insert_with(|| std::io::Error::new(e.kind(), e.to_string()));
+                }
+            }
+            Ok(_) => {}
         }
         r
     }
 }
 
-/// A writer the Parquet writer takes (it needs `Send`).
-trait WriteSend: Write + Send {}
-impl<T: Write + Send> WriteSend for T {}
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.note(std::io::stdout().write(buf))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.note(std::io::stdout().flush())
+    }
+}

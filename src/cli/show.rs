@@ -1,20 +1,19 @@
+use clap::builder::PossibleValuesParser;
+use mpf::error::Error;
 use mpf::error::Result;
 use mpf::table::{self, Format};
 
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum Fmt {
-    Table,
-    Csv,
-    Json,
-    Markdown,
+/// The `--format` values, from the library's list of display formats.
+fn formats() -> PossibleValuesParser {
+    PossibleValuesParser::new(Format::ALL.map(Format::name))
 }
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Result-set id, unique prefix, path, `latest` or `latest~N`
     pub id: String,
-    #[arg(long, value_enum, default_value = "table")]
-    pub format: Fmt,
+    #[arg(long, value_parser = formats(), default_value = "table")]
+    pub format: String,
     /// The limit a search found per combination of the other variables
     #[arg(long, conflicts_with = "summary")]
     pub limits: bool,
@@ -40,17 +39,19 @@ pub fn run(args: Args) -> Result<i32> {
         super::console::out(&format!("{}\n", dir.display()));
         return Ok(0);
     }
+    let Some(format) = Format::parse(&args.format) else {
+        return Err(Error::Usage(format!("unknown format {}", args.format)));
+    };
     if args.summary {
         // The summary reads the runs in compact form, never the records whole (SPEC §15).
         let set = mpf::compact::open(&args.results.root(), &args.id)?;
-        super::console::out(&table::show_summary(&set, format_of(args.format))?);
-        if let Fmt::Table = args.format {
+        super::console::out(&table::show_summary(&set, format)?);
+        if let Format::Table = format {
             warmup_note(&set.dir);
         }
         return Ok(0);
     }
     let set = mpf::open(&args.results.root(), &args.id)?;
-    let format = format_of(args.format);
     let text = if args.limits {
         mpf::limits::show(&set.manifest, format)?
     } else {
@@ -61,15 +62,6 @@ pub fn run(args: Args) -> Result<i32> {
         warmup_note(&set.dir);
     }
     Ok(0)
-}
-
-fn format_of(f: Fmt) -> Format {
-    match f {
-        Fmt::Table => Format::Table,
-        Fmt::Csv => Format::Csv,
-        Fmt::Json => Format::Json,
-        Fmt::Markdown => Format::Markdown,
-    }
 }
 
 /// Warm-up runs are never results: said below the table, with where they are.

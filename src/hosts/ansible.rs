@@ -5,7 +5,31 @@
 use serde_json::{Map, Value};
 
 use super::command::{run_bounded, TIMEOUT};
+use super::sources::{on_path, path_text, Source};
 use super::Host;
+use crate::spec::hosts::HostSource;
+
+/// `from: ansible`: the hosts of `inventory:`, with their groups.
+pub(super) struct Ansible;
+
+impl Source for Ansible {
+    fn name(&self) -> &'static str {
+        "ansible"
+    }
+
+    fn what(&self, s: &HostSource, _job: Option<&str>) -> Option<String> {
+        path_text(&s.inventory)
+    }
+
+    fn unavailable(&self, _s: &HostSource) -> Option<String> {
+        (!on_path("ansible-inventory"))
+            .then(|| "ansible-inventory (ansible-core) is not installed here".into())
+    }
+
+    fn read(&self, s: &HostSource) -> Result<Vec<Host>, String> {
+        inventory_hosts(s.inventory.as_deref().unwrap_or(std::path::Path::new("")))
+    }
+}
 
 /// The deepest group nesting followed (a cycle or an absurd inventory stops there).
 const MAX_DEPTH: usize = 64;

@@ -75,9 +75,7 @@ impl ClusterSource {
                 let resolved = super::Resolved {
                     cluster: machines.clone(),
                     source: format!("{} of set {}", layout::CLUSTER_RESOLVED, m.id),
-                    slurm_job: last
-                        .clone()
-                        .filter(|_| source.kind == spec::hosts::SourceKind::Slurm),
+                    slurm_job: last.clone().filter(|_| source.kind.slurm),
                     allocation: last,
                     dropped: Vec::new(),
                     unused: Vec::new(),

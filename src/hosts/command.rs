@@ -5,6 +5,29 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::sources::Source;
+use super::Host;
+use crate::spec::hosts::HostSource;
+
+/// `from: command`: one host per line of what `sh -c COMMAND` prints.
+pub(super) struct FromCommand;
+
+impl Source for FromCommand {
+    fn name(&self) -> &'static str {
+        "command"
+    }
+
+    fn what(&self, s: &HostSource, _job: Option<&str>) -> Option<String> {
+        s.command.clone()
+    }
+
+    fn read(&self, s: &HostSource) -> Result<Vec<Host>, String> {
+        let script = s.command.as_deref().unwrap_or_default();
+        let out = run_bounded("sh", &["-c", script], TIMEOUT)?;
+        super::nodefile::hosts_of_lines(&out, "the output of the command")
+    }
+}
+
 /// The most output read from a source's program.
 pub(super) const MAX_OUTPUT: usize = 16 * 1024 * 1024;
 /// How long a source's program may take.

@@ -4,11 +4,10 @@
 use std::sync::Arc;
 
 use super::roles::assign;
-use super::sources::{describe, read_source, slurm_job, Host};
+use super::sources::{describe, read_source, Host};
 use crate::error::{Error, Result};
 use crate::exec::Transport;
 use crate::spec::cluster::{Machine, MachineTransport, DEFAULT_MAX_SESSIONS};
-use crate::spec::hosts::SourceKind;
 use crate::spec::Cluster;
 
 /// What resolving a cluster's `hosts:` found.
@@ -62,12 +61,7 @@ pub(crate) fn read(cluster: &Cluster) -> Result<Option<SourceHosts>> {
         return Ok(None);
     };
     let path = &cluster.path;
-    let job = match source.kind {
-        SourceKind::Slurm => {
-            Some(slurm_job(source).map_err(|e| Error::input(path, source.line, 0, e))?)
-        }
-        _ => None,
-    };
+    let job = super::sources::job(source).map_err(|e| Error::input(path, source.line, 0, e))?;
     let what = describe(source, job.as_deref());
     let fail = |e: String| Error::input(path, source.line, 0, format!("{what}: {e}"));
     let mut hosts = read_source(source).map_err(fail)?;

@@ -3,7 +3,58 @@
 
 use super::command::{run_bounded, TIMEOUT};
 use super::hostlist;
+use super::sources::{on_path, Source};
 use super::Host;
+use crate::spec::hosts::{slurm_job_ok, HostSource};
+
+/// `from: slurm`: the nodes of `job:`, else of `$SLURM_JOB_ID`.
+pub(super) struct Slurm;
+
+impl Source for Slurm {
+    fn name(&self) -> &'static str {
+        "slurm"
+    }
+
+    fn what(&self, _s: &HostSource, job: Option<&str>) -> Option<String> {
+        job.map(|j| format!("job {j}"))
+    }
+
+    fn job(&self, s: &HostSource) -> Result<Option<String>, String> {
+        slurm_job(s).map(Some)
+    }
+
+    fn allocation(&self, s: &HostSource) -> Option<String> {
+        slurm_job(s).ok()
+    }
+
+    fn unavailable(&self, s: &HostSource) -> Option<String> {
+        if !on_path("squeue") {
+            return Some("squeue (Slurm) is not installed here".into());
+        }
+        slurm_job(s).err()
+    }
+
+    fn read(&self, s: &HostSource) -> Result<Vec<Host>, String> {
+        job_hosts(&slurm_job(s)?)
+    }
+}
+
+/// The Slurm job a source reads: `job:`, else `$SLURM_JOB_ID`.
+pub(super) fn slurm_job(s: &HostSource) -> Result<String, String> {
+    let job = match &s.job {
+        Some(j) => j.clone(),
+        None => std::env::var("SLURM_JOB_ID").map_err(|_| {
+            "from: slurm needs job: or $SLURM_JOB_ID (run mpf inside salloc or sbatch)".to_string()
+        })?,
+    };
+    if !slurm_job_ok(&job) {
+        return Err(format!(
+            "$SLURM_JOB_ID '{}' is not a Slurm job id",
+            crate::spec::shown_text(&job)
+        ));
+    }
+    Ok(job)
+}
 
 /// The nodes of `job`, with their addresses where they differ from their names.
 pub(super) fn job_hosts(job: &str) -> Result<Vec<Host>, String> {

@@ -15,6 +15,26 @@ pub enum Format {
     Markdown,
 }
 
+impl Format {
+    /// Every format, in the order `mpf show --help` lists them.
+    pub const ALL: [Format; 4] = [Format::Table, Format::Csv, Format::Json, Format::Markdown];
+
+    /// The `--format` value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Table => "table",
+            Format::Csv => "csv",
+            Format::Json => "json",
+            Format::Markdown => "markdown",
+        }
+    }
+
+    /// The format of a `--format` value.
+    pub fn parse(name: &str) -> Option<Format> {
+        Format::ALL.into_iter().find(|f| f.name() == name)
+    }
+}
+
 /// Header of a result set for display, and a function giving its rows one at a time
 /// (in run order): labels for variables, human units for results. The rows are made when
 /// printed, not held: a set may have 10^5 runs (SPEC §15).
@@ -623,6 +643,14 @@ mod tests {
     use super::*;
     use crate::model::Better;
     use crate::store::record::{ResultInfo, VariableInfo};
+
+    #[test]
+    fn each_display_format_is_found_by_its_name() {
+        for f in Format::ALL {
+            assert_eq!(Format::parse(f.name()), Some(f));
+        }
+        assert_eq!(Format::parse("html"), None);
+    }
     use crate::store::writer::tests::{manifest, record};
     use serde_json::json;
 

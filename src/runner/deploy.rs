@@ -150,14 +150,87 @@ pub(crate) fn remote_copy_script(
     )
 }
 
-/// Git commit and dirtiness of a synced directory, for the manifest.
+/// Git commit and dirtiness of a synced source (a directory, or the one holding a file), for
+/// the manifest.
 pub(crate) fn source_git(src: &Path) -> Option<GitInfo> {
-    crate::runner::session::git_info(&src.join("."))
+    // Not `git_info(src/.)`: `Path::parent` of `dir/.` is the directory above `dir`, whose
+    // repository may not be the source's.
+    if src.is_dir() {
+        dir_git(src)
+    } else {
+        git_info(src)
+    }
+}
+
+/// The git commit of the directory holding `path`, when it is a repository.
+pub(crate) fn git_info(path: &Path) -> Option<GitInfo> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    dir_git(dir)
+}
+
+/// The git commit of `dir` and whether its tracked files changed, when it is in a repository.
+fn dir_git(dir: &Path) -> Option<GitInfo> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["rev-parse", "HEAD"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let commit = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let dirty = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["status", "--porcelain", "--untracked-files=no"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .map(|o| !o.stdout.is_empty())
+        .unwrap_or(false);
+    Some(GitInfo { commit, dirty })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn git_info_names_the_commit_of_a_repository_and_whether_it_is_dirty() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.txt");
+        std::fs::write(&file, "1").unwrap();
+        assert_eq!(git_info(&file), None, "not a repository yet");
+        let git = |args: &[&str]| {
+            let ok = std::process::Command::new("git")
+                .arg("-C")
+                .arg(dir.path())
+                .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+                .args(args)
+                .output()
+                .unwrap()
+                .status
+                .success();
+            assert!(ok, "git {args:?}");
+        };
+        git(&["init", "-q"]);
+        git(&["add", "a.txt"]);
+        git(&["commit", "-qm", "one"]);
+        let clean = git_info(&file).unwrap();
+        assert_eq!(clean.commit.len(), 40, "{clean:?}");
+        assert!(!clean.dirty);
+        std::fs::write(&file, "2").unwrap();
+        // A synced directory that is a repository's top (the one above it is none): its
+        // own commit.
+        let dirty = source_git(dir.path()).unwrap();
+        assert_eq!(dirty.commit, clean.commit);
+        assert!(dirty.dirty);
+        assert_eq!(source_git(&file).map(|g| g.commit), Some(clean.commit));
+    }
 
     #[test]
     fn package_names_are_checked() {

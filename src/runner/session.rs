@@ -331,34 +331,6 @@ fn join_git(writer: &mut SetWriter, git: Option<std::thread::JoinHandle<Option<G
     }
 }
 
-/// The git commit of the directory holding `path`, when it is a repository.
-pub(crate) fn git_info(path: &Path) -> Option<GitInfo> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["rev-parse", "HEAD"])
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    let commit = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let dirty = std::process::Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["status", "--porcelain", "--untracked-files=no"])
-        .stderr(std::process::Stdio::null())
-        .output()
-        .map(|o| !o.stdout.is_empty())
-        .unwrap_or(false);
-    Some(GitInfo { commit, dirty })
-}
-
 impl Prepared {
     fn variable_infos(&self) -> Vec<VariableInfo> {
         self.exp
@@ -626,7 +598,7 @@ impl Prepared {
         // git (here) runs while the set is created, set up and the machines' facts gathered.
         let mut git = self.resume_dir.is_none().then(|| {
             let path = self.exp.path.clone();
-            std::thread::spawn(move || git_info(&path))
+            std::thread::spawn(move || super::deploy::git_info(&path))
         });
         let mut writer = self.open_writer()?;
         let rt = runtime()?;

@@ -721,11 +721,7 @@ impl Cluster {
     /// `local` (steps without a role) is always bound to the machine mpf runs on.
     pub fn check_experiment(&self, exp: &Experiment) -> Result<()> {
         super::container::check_images(self, exp)?;
-        if self
-            .hosts
-            .as_ref()
-            .is_some_and(|h| h.kind == super::hosts::SourceKind::Ansible)
-        {
+        if self.hosts.as_ref().is_some_and(|h| h.kind.groups) {
             // An inventory not read here (`mpf check` without ansible-inventory): its groups
             // may bind any role, so roles are checked once it is read.
             return super::check_templates(exp, None);

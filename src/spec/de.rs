@@ -238,3 +238,11 @@ pub(crate) fn shown(s: &str) -> String {
 pub(super) fn pos<T>(s: &Spanned<T>) -> (u64, u64) {
     (s.referenced.line(), s.referenced.column())
 }
+
+/// A regex error in one line (patterns of extractors and of readiness checks).
+pub(super) fn regex_message(e: &regex::Error) -> String {
+    // The regex crate's message spans several lines with a caret diagram; keep its last line.
+    let s = e.to_string();
+    let last = s.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+    last.trim().trim_start_matches("error: ").to_string()
+}

@@ -1,12 +1,15 @@
 //! The validated experiment (SPEC §2): what `plan` and `runner` consume.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use regex::Regex;
 
 use crate::error::Location;
 use crate::model::{Better, ResultInfo};
+
+use super::extractor::{Kind, Series};
 
 pub(crate) use super::raw::{Goal, OnFailure, Order, SamplingMethod};
 
@@ -101,21 +104,6 @@ pub enum Ready {
     Log {
         pattern: Regex,
         timeout: Duration,
-    },
-}
-
-#[derive(Debug, Clone)]
-pub enum ExtractKind {
-    Regex {
-        re: Regex,
-        all: bool,
-    },
-    Json {
-        path: Vec<String>,
-    },
-    /// One column of a CSV text (header row, commas): a series.
-    Csv {
-        column: String,
     },
 }
 
@@ -219,7 +207,8 @@ impl Across {
 #[derive(Debug, Clone)]
 pub struct Extractor {
     pub name: String,
-    pub kind: ExtractKind,
+    /// How the value is found: regex, json, csv (`spec::extractor`).
+    pub kind: Arc<dyn Kind>,
     pub unit: Option<String>,
     pub better: Better,
     pub source: Source,
@@ -246,7 +235,12 @@ impl Derived {
 
 impl Extractor {
     /// An extractor of stdout with no unit, conversion or statistics.
-    pub fn new(name: &str, kind: ExtractKind) -> Extractor {
+    pub fn new(name: &str, kind: impl Kind + 'static) -> Extractor {
+        Extractor::of_kind(name, Arc::new(kind))
+    }
+
+    /// `new` with a kind as the loader reads it.
+    pub fn of_kind(name: &str, kind: Arc<dyn Kind>) -> Extractor {
         Extractor {
             name: name.to_string(),
             kind,
@@ -264,10 +258,7 @@ impl Extractor {
     /// True when each run gives a list of values (a JSON array may give one too, known only
     /// once read).
     pub fn is_series(&self) -> bool {
-        matches!(
-            self.kind,
-            ExtractKind::Regex { all: true, .. } | ExtractKind::Csv { .. }
-        )
+        self.kind.series() == Series::Always
     }
 
     /// The result name of one statistic: `lat.p99`.

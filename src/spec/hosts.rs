@@ -13,46 +13,100 @@ use super::de::{pos, shown, OneOrMany, OrderedMap, ScalarText};
 use crate::error::{Error, Result};
 use crate::spec::role_name_problem;
 
-/// Where the hosts come from.
+/// The host sources `from:` names, in the order messages list them: what each reads at load.
+/// Reading the hosts is `crate::hosts` (one file per source there, registered in
+/// `hosts::sources::SOURCES`); a new source is one line here and one there.
+pub(crate) static SOURCE_KINDS: &[SourceKind] = &[
+    SourceKind {
+        slurm: true,
+        ..SourceKind::reads("slurm", SourceKey::Job, false)
+    },
+    SourceKind::reads("oar", SourceKey::File, false),
+    SourceKind::reads("pbs", SourceKey::File, false),
+    SourceKind::reads("file", SourceKey::File, true),
+    SourceKind {
+        groups: true,
+        ..SourceKind::reads("ansible", SourceKey::Inventory, true)
+    },
+    SourceKind::reads("list", SourceKey::List, true),
+    SourceKind::reads("command", SourceKey::Command, true),
+];
+
+/// Where the hosts come from: one entry of [`SOURCE_KINDS`].
+#[derive(Debug, PartialEq, Eq)]
+pub struct SourceKind {
+    pub name: &'static str,
+    /// The key of `hosts:` the source reads, and whether it must be given.
+    pub key: SourceKey,
+    pub required: bool,
+    /// The hosts are a Slurm job's: `transport: srun` reaches them, the job is recorded.
+    pub slurm: bool,
+    /// The hosts are in groups that roles may name (`{group: G}`), so `roles:` may be left
+    /// out and the roles are checked once the groups are read.
+    pub groups: bool,
+}
+
+/// The source-specific keys of `hosts:`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SourceKind {
-    Slurm,
-    Oar,
-    Pbs,
+pub enum SourceKey {
+    Job,
     File,
-    Ansible,
+    Inventory,
     List,
     Command,
 }
 
-impl SourceKind {
+impl SourceKey {
+    const ALL: [SourceKey; 5] = [
+        SourceKey::Job,
+        SourceKey::File,
+        SourceKey::Inventory,
+        SourceKey::List,
+        SourceKey::Command,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
-            SourceKind::Slurm => "slurm",
-            SourceKind::Oar => "oar",
-            SourceKind::Pbs => "pbs",
-            SourceKind::File => "file",
-            SourceKind::Ansible => "ansible",
-            SourceKind::List => "list",
-            SourceKind::Command => "command",
+            SourceKey::Job => "job",
+            SourceKey::File => "file",
+            SourceKey::Inventory => "inventory",
+            SourceKey::List => "list",
+            SourceKey::Command => "command",
+        }
+    }
+}
+
+impl SourceKind {
+    /// A source that reads `key` (required or not), with no Slurm job and no groups.
+    const fn reads(name: &'static str, key: SourceKey, required: bool) -> SourceKind {
+        SourceKind {
+            name,
+            key,
+            required,
+            slurm: false,
+            groups: false,
         }
     }
 
-    const ALL: [SourceKind; 7] = [
-        SourceKind::Slurm,
-        SourceKind::Oar,
-        SourceKind::Pbs,
-        SourceKind::File,
-        SourceKind::Ansible,
-        SourceKind::List,
-        SourceKind::Command,
-    ];
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+/// The names of the sources with a property, as a message lists them (`slurm`).
+fn kinds_where(has: impl Fn(&SourceKind) -> bool, word: &str) -> String {
+    let names: Vec<&str> = SOURCE_KINDS
+        .iter()
+        .filter(|k| has(k))
+        .map(|k| k.name)
+        .collect();
+    crate::words::list(&names, word)
 }
 
 /// A checked `hosts:` section.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HostSource {
-    pub kind: SourceKind,
+    pub kind: &'static SourceKind,
     /// slurm: the job id as written (else `$SLURM_JOB_ID` when resolved).
     pub job: Option<String>,
     /// file, oar, pbs: the node file (relative to the cluster file's directory).
@@ -153,59 +207,49 @@ fn relative_to(path: &Path, file: &str) -> PathBuf {
 /// Checks `hosts:`.
 pub(super) fn parse_hosts(path: &Path, raw: &Spanned<RawHosts>) -> Result<HostSource> {
     let r = &raw.value;
-    let kind = SourceKind::ALL
-        .into_iter()
-        .find(|k| k.name() == r.from.value)
+    let kind = SOURCE_KINDS
+        .iter()
+        .find(|k| k.name == r.from.value)
         .ok_or_else(|| {
             at(
                 path,
                 &r.from,
                 format!(
-                    "hosts: from '{}' is not a host source (slurm, oar, pbs, file, ansible, list or command)",
-                    shown(&r.from.value)
+                    "hosts: from '{}' is not a host source ({})",
+                    shown(&r.from.value),
+                    kinds_where(|_| true, "or")
                 ),
             )
         })?;
     // Each key belongs to some sources: a key another source reads is a mistake worth naming.
-    let mine = |key: &str| -> bool {
-        matches!(
-            (kind, key),
-            (SourceKind::Slurm, "job")
-                | (SourceKind::File | SourceKind::Oar | SourceKind::Pbs, "file")
-                | (SourceKind::Ansible, "inventory")
-                | (SourceKind::List, "list")
-                | (SourceKind::Command, "command")
-        )
+    let given = |key: SourceKey| -> Option<(u64, u64)> {
+        match key {
+            SourceKey::Job => r.job.as_ref().map(pos),
+            SourceKey::File => r.file.as_ref().map(pos),
+            SourceKey::Inventory => r.inventory.as_ref().map(pos),
+            SourceKey::List => r.list.as_ref().map(pos),
+            SourceKey::Command => r.command.as_ref().map(pos),
+        }
     };
-    let given: [(&str, Option<(u64, u64)>); 5] = [
-        ("job", r.job.as_ref().map(pos)),
-        ("file", r.file.as_ref().map(pos)),
-        ("inventory", r.inventory.as_ref().map(pos)),
-        ("list", r.list.as_ref().map(pos)),
-        ("command", r.command.as_ref().map(pos)),
-    ];
-    for (key, p) in given {
-        if let (Some((l, c)), false) = (p, mine(key)) {
+    for key in SourceKey::ALL {
+        if let (Some((l, c)), false) = (given(key), key == kind.key) {
             return Err(Error::input(
                 path,
                 l,
                 c,
-                format!("hosts: '{key}' has no meaning with from: {}", kind.name()),
+                format!(
+                    "hosts: '{}' has no meaning with from: {}",
+                    key.name(),
+                    kind.name()
+                ),
             ));
         }
     }
-    let required = match kind {
-        SourceKind::File => Some(("file", r.file.is_some())),
-        SourceKind::Ansible => Some(("inventory", r.inventory.is_some())),
-        SourceKind::List => Some(("list", r.list.is_some())),
-        SourceKind::Command => Some(("command", r.command.is_some())),
-        _ => None,
-    };
-    if let Some((key, false)) = required {
+    if kind.required && given(kind.key).is_none() {
         return Err(at(
             path,
             raw,
-            format!("hosts: from: {} needs '{key}:'", kind.name()),
+            format!("hosts: from: {} needs '{}:'", kind.name(), kind.key.name()),
         ));
     }
     let job = match &r.job {
@@ -236,13 +280,14 @@ pub(super) fn parse_hosts(path: &Path, raw: &Spanned<RawHosts>) -> Result<HostSo
         None => false,
         Some(t) => match (t.value.as_str(), kind) {
             ("ssh", _) => false,
-            ("srun", SourceKind::Slurm) => true,
+            ("srun", k) if k.slurm => true,
             ("srun", _) => {
                 return Err(at(
                     path,
                     t,
                     format!(
-                        "hosts: transport: srun reaches the nodes of a Slurm job: it needs from: slurm, not from: {}",
+                        "hosts: transport: srun reaches the nodes of a Slurm job: it needs from: {}, not from: {}",
+                        kinds_where(|k| k.slurm, "or"),
                         kind.name()
                     ),
                 ))
@@ -384,7 +429,7 @@ pub(super) fn parse_roles(
                 RoleRule::Hostlist(s.trim().to_string())
             }
             Value::Object(m) => match (m.len(), m.get("group")) {
-                (1, Some(Value::String(g))) if source.kind == SourceKind::Ansible => {
+                (1, Some(Value::String(g))) if source.kind.groups => {
                     if g.is_empty() || g.len() > 255 || g.chars().any(char::is_control) {
                         return Err(bad("names no valid group"));
                     }
@@ -392,7 +437,8 @@ pub(super) fn parse_roles(
                 }
                 (1, Some(Value::String(_))) => {
                     return Err(bad(&format!(
-                        "names a group, and only from: ansible has groups (this is from: {})",
+                        "names a group, and only from: {} has groups (this is from: {})",
+                        kinds_where(|k| k.groups, "or"),
                         source.kind.name()
                     )))
                 }
@@ -408,7 +454,7 @@ pub(super) fn parse_roles(
         });
     }
     if let Some(s) = source {
-        if out.is_empty() && s.kind != SourceKind::Ansible {
+        if out.is_empty() && !s.kind.groups {
             return Err(Error::input(
                 path,
                 s.line,

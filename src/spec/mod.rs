@@ -7,6 +7,7 @@ mod de;
 pub mod derived;
 pub(crate) mod design;
 pub(crate) mod experiment;
+pub mod extractor;
 mod figures;
 pub(crate) mod hostlist;
 pub(crate) mod hosts;

@@ -339,7 +339,7 @@ fn endpoint(path: &Path, e: &Spanned<RawEndpoint>) -> Result<Endpoint> {
                         m,
                         format!(
                             "monitor: prometheus match: {}",
-                            super::validate::regex_message(&e)
+                            super::de::regex_message(&e)
                         ),
                     )
                 })?,

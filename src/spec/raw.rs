@@ -360,14 +360,14 @@ pub(super) struct RawFile {
     pub content: Spanned<String>,
 }
 
-/// A result extractor: `'regex'` or `{regex|json|csv: ..., unit, all, better, ...}`.
+/// A result extractor: `'regex'` or `{KIND: ..., unit, all, better, ...}` with one of the kinds
+/// of `spec::extractor::KINDS` (regex, json, csv), or `{expr: ..., unit, better}`.
 #[derive(Debug, Default)]
 pub(super) struct RawExtractor {
     /// A derived result (SPEC §16.1): an expression over the run's results and variables.
     pub expr: Option<String>,
-    pub regex: Option<String>,
-    pub json: Option<String>,
-    pub csv: Option<String>,
+    /// The kind keys given and their values (`regex: ...`), in the order written.
+    pub kinds: Vec<(&'static str, String)>,
     pub unit: Option<String>,
     pub all: bool,
     pub better: Option<crate::model::Better>,
@@ -379,6 +379,23 @@ pub(super) struct RawExtractor {
     pub stats: Option<Vec<ScalarText>>,
     /// Aggregates across the machines of a role that ran the step (SPEC §14.5).
     pub across: Option<Vec<ScalarText>>,
+}
+
+/// The keys of an extractor's map besides the kinds, in the order messages list them.
+const EXTRACTOR_OPTIONS: [&str; 10] = [
+    "unit", "all", "better", "file", "stream", "in", "prefix", "warmup", "stats", "across",
+];
+
+/// Every key of an extractor's map: `expr`, the kinds, the options.
+fn extractor_keys() -> &'static [&'static str] {
+    static KEYS: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+        let kinds = super::extractor::KINDS.iter().map(|k| k.name);
+        std::iter::once("expr")
+            .chain(kinds)
+            .chain(EXTRACTOR_OPTIONS)
+            .collect()
+    });
+    &KEYS
 }
 
 /// `stream:` of an extractor.
@@ -398,59 +415,61 @@ pub(super) enum PrefixName {
     Binary,
 }
 
-#[derive(Debug, DeriveDeserialize)]
-#[serde(deny_unknown_fields)]
-struct RawExtractorMap {
-    expr: Option<String>,
-    regex: Option<String>,
-    json: Option<String>,
-    csv: Option<String>,
-    unit: Option<String>,
-    #[serde(default)]
-    all: bool,
-    better: Option<crate::model::Better>,
-    file: Option<Spanned<String>>,
-    stream: Option<StreamName>,
-    #[serde(rename = "in")]
-    input_unit: Option<String>,
-    prefix: Option<PrefixName>,
-    warmup: Option<ScalarText>,
-    stats: Option<Vec<ScalarText>>,
-    across: Option<Vec<ScalarText>>,
-}
-
 impl<'de> Deserialize<'de> for RawExtractor {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct ExtractorVisitor;
         impl<'de> Visitor<'de> for ExtractorVisitor {
             type Value = RawExtractor;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a regex, or {regex: ...} / {json: ...} / {csv: ...} with unit, all, better, file, stream, in, prefix, warmup, stats, across, or {expr: ...} with unit, better")
+                let kinds: Vec<String> = super::extractor::KINDS
+                    .iter()
+                    .map(|k| format!("{{{}: ...}}", k.name))
+                    .collect();
+                write!(
+                    f,
+                    "a regex, or {} with {}, or {{expr: ...}} with unit, better",
+                    kinds.join(" / "),
+                    EXTRACTOR_OPTIONS.join(", ")
+                )
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<RawExtractor, E> {
                 Ok(RawExtractor {
-                    regex: Some(v.to_string()),
+                    kinds: vec![("regex", v.to_string())],
                     ..RawExtractor::default()
                 })
             }
-            fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<RawExtractor, A::Error> {
-                let r = RawExtractorMap::deserialize(MapAccessDeserializer::new(m))?;
-                Ok(RawExtractor {
-                    expr: r.expr,
-                    regex: r.regex,
-                    json: r.json,
-                    csv: r.csv,
-                    unit: r.unit,
-                    all: r.all,
-                    better: r.better,
-                    file: r.file,
-                    stream: r.stream,
-                    input_unit: r.input_unit,
-                    prefix: r.prefix,
-                    warmup: r.warmup,
-                    stats: r.stats,
-                    across: r.across,
-                })
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<RawExtractor, A::Error> {
+                let mut r = RawExtractor::default();
+                let mut seen: Vec<&'static str> = Vec::new();
+                while let Some(key) = m.next_key::<String>()? {
+                    let keys = extractor_keys();
+                    let Some(&key) = keys.iter().find(|k| **k == key) else {
+                        return Err(de::Error::unknown_field(&key, keys));
+                    };
+                    if seen.contains(&key) {
+                        return Err(de::Error::duplicate_field(key));
+                    }
+                    seen.push(key);
+                    match key {
+                        "expr" => r.expr = m.next_value()?,
+                        "unit" => r.unit = m.next_value()?,
+                        "all" => r.all = m.next_value()?,
+                        "better" => r.better = m.next_value()?,
+                        "file" => r.file = m.next_value()?,
+                        "stream" => r.stream = m.next_value()?,
+                        "in" => r.input_unit = m.next_value()?,
+                        "prefix" => r.prefix = m.next_value()?,
+                        "warmup" => r.warmup = m.next_value()?,
+                        "stats" => r.stats = m.next_value()?,
+                        "across" => r.across = m.next_value()?,
+                        kind => {
+                            if let Some(v) = m.next_value::<Option<String>>()? {
+                                r.kinds.push((kind, v));
+                            }
+                        }
+                    }
+                }
+                Ok(r)
             }
         }
         d.deserialize_any(ExtractorVisitor)

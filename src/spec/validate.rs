@@ -904,9 +904,7 @@ fn derived_result(
 ) -> Result<super::experiment::Derived> {
     let name = result_name(cx, key)?;
     let r = &e.value;
-    let others = r.regex.is_some()
-        || r.json.is_some()
-        || r.csv.is_some()
+    let others = !r.kinds.is_empty()
         || r.all
         || r.file.is_some()
         || r.stream.is_some()
@@ -940,44 +938,18 @@ fn extractor(cx: &Ctx, key: &Spanned<String>, e: &Spanned<RawExtractor>) -> Resu
     let name = result_name(cx, key)?;
     let r = &e.value;
     let bad = |msg: String| cx.err(e, format!("result '{name}': {msg}"));
-    let kind = match (&r.regex, &r.json, &r.csv) {
-        (Some(re), None, None) => {
-            // Line by line, as people read output: `^` and `$` anchor lines.
-            let re = regex::RegexBuilder::new(re)
-                .multi_line(true)
-                .size_limit(1 << 22)
-                .build()
-                .map_err(|err| bad(format!("invalid regex: {}", regex_message(&err))))?;
-            let has_value = re.capture_names().flatten().any(|n| n == "value");
-            if re.captures_len() < 2 && !has_value {
-                return Err(bad(
-                    "the regex needs a capture group (or a group named 'value')".into(),
-                ));
-            }
-            ExtractKind::Regex { re, all: r.all }
+    let kind = match r.kinds.as_slice() {
+        [(name, value)] => {
+            let entry =
+                super::extractor::kind(name).ok_or_else(|| bad(format!("unknown kind {name}")))?;
+            (entry.parse)(&super::extractor::Options { value, all: r.all }).map_err(bad)?
         }
-        (None, Some(p), None) => {
-            if r.all {
-                return Err(bad(
-                    "all applies to regex results (a JSON array is a series already)".into(),
-                ));
-            }
-            let path = super::json_path::parse_json_path(p)
-                .map_err(|m| bad(format!("invalid json path '{p}': {m}")))?;
-            ExtractKind::Json { path }
+        _ => {
+            return Err(bad(format!(
+                "needs exactly one of {}",
+                super::extractor::kind_names("or")
+            )))
         }
-        (None, None, Some(c)) => {
-            if r.all {
-                return Err(bad(
-                    "all applies to regex results (a csv column is a series already)".into(),
-                ));
-            }
-            if c.trim().is_empty() {
-                return Err(bad("csv names no column".into()));
-            }
-            ExtractKind::Csv { column: c.clone() }
-        }
-        _ => return Err(bad("needs exactly one of regex, json or csv".into())),
     };
     for (what, u) in [("unit", &r.unit), ("in", &r.input_unit)] {
         if u.as_deref().is_some_and(|u| u.trim().is_empty()) {
@@ -1014,9 +986,9 @@ fn extractor(cx: &Ctx, key: &Spanned<String>, e: &Spanned<RawExtractor>) -> Resu
         binary: r.prefix == Some(PrefixName::Binary),
         warmup: None,
         stats: Vec::new(),
-        ..Extractor::new(name, kind)
+        ..Extractor::of_kind(name, kind)
     };
-    let series = out.is_series() || matches!(out.kind, ExtractKind::Json { .. });
+    let series = out.kind.series() != super::extractor::Series::Never;
     if (r.warmup.is_some() || r.stats.is_some()) && !series {
         return Err(bad(
             "warmup and stats apply to series (all: true, a csv column or a json array)".into(),
@@ -1158,13 +1130,6 @@ fn ready_port(cx: &Ctx, p: &Spanned<ScalarText>) -> Result<Tpl> {
         text: text.to_string(),
         loc: cx.loc(p),
     })
-}
-
-pub(super) fn regex_message(e: &regex::Error) -> String {
-    // The regex crate's message spans several lines with a caret diagram; keep its last line.
-    let s = e.to_string();
-    let last = s.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
-    last.trim().trim_start_matches("error: ").to_string()
 }
 
 fn first_line(s: &str) -> String {

@@ -2,7 +2,6 @@
 
 pub mod compact;
 pub(crate) mod csv;
-pub mod dashboard;
 pub mod export;
 pub(crate) mod kept;
 pub mod layout;

@@ -14,7 +14,8 @@ use proptest::prelude::*;
 use proptest::test_runner::Config;
 use serde_json::{Map, Value};
 
-use mpf::internals::spec::{parse_cluster, parse_experiment, ExtractKind, Extractor};
+use mpf::internals::spec::extractor::{Json, Regex};
+use mpf::internals::spec::{parse_cluster, parse_experiment, Extractor};
 
 pub(crate) fn config() -> Config {
     let cases = std::env::var("PROPTEST_CASES")
@@ -446,7 +447,7 @@ proptest! {
         for (i, re) in regexes.iter().enumerate() {
             let mut e = Extractor::new(
                 &format!("r{i}"),
-                ExtractKind::Regex { re: regex::Regex::new(re).unwrap(), all },
+                Regex { re: regex::Regex::new(re).unwrap(), all },
             );
             e.unit = Some(units[i]).filter(|u| !u.is_empty()).map(str::to_string);
             extractors.push(e);
@@ -454,7 +455,7 @@ proptest! {
         for (i, p) in paths.iter().enumerate() {
             let mut e = Extractor::new(
                 &format!("j{i}"),
-                ExtractKind::Json { path: p.split('.').map(str::to_string).collect() },
+                Json { path: p.split('.').map(str::to_string).collect() },
             );
             e.unit = Some(units[i + 3]).filter(|u| !u.is_empty()).map(str::to_string);
             extractors.push(e);
@@ -635,7 +636,7 @@ proptest! {
         if path.is_empty() || path.iter().any(|k| k.is_empty()) {
             return Ok(());
         }
-        let e = Extractor::new("x", ExtractKind::Json { path: path.clone() });
+        let e = Extractor::new("x", Json { path: path.clone() });
         let given = mpf::internals::extract::Given {
             stdout: serde_json::to_string(&doc).unwrap(),
             ..Default::default()

@@ -1,22 +1,16 @@
-//! `mpf export ID... --format samples | influx | openmetrics`: every result of every run as
-//! one sample, for dashboards (SPEC 19). One `Exporter` per format; the sets are streamed run
-//! by run from their journals, so memory does not grow with the number of runs.
-
-mod influx;
-mod openmetrics;
-mod samples;
+//! The dashboard formats (`mpf export ID... --format samples | influx | openmetrics`): every
+//! result of every run as one sample (SPEC 19). Each format is a `SampleWriter` in a file of its
+//! own, registered as a [`Dashboard`] exporter; the sets are streamed run by run from their
+//! journals, so memory does not grow with the number of runs.
 
 use std::io::Write;
+use std::path::PathBuf;
 
 use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::store::record::{value_text, Manifest, RunRecord, RunStatus};
 use crate::store::resultset::for_each_record;
-
-pub use influx::Influx;
-pub use openmetrics::OpenMetrics;
-pub use samples::Samples;
 
 /// One result of one run.
 #[derive(Debug)]
@@ -48,7 +42,7 @@ pub struct SetInfo<'a> {
 }
 
 /// A dashboard format: told of each set, then of each sample, then of the end.
-pub trait Exporter {
+pub trait SampleWriter {
     fn begin_set(&mut self, _set: &SetInfo, _out: &mut dyn Write) -> std::io::Result<()> {
         Ok(())
     }
@@ -58,13 +52,29 @@ pub trait Exporter {
     }
 }
 
-/// The exporter of a format name: `samples`, `influx` or `openmetrics`.
-pub fn exporter(format: &str) -> Option<Box<dyn Exporter>> {
-    match format {
-        "samples" => Some(Box::new(Samples)),
-        "influx" => Some(Box::new(Influx::default())),
-        "openmetrics" => Some(Box::new(OpenMetrics::default())),
-        _ => None,
+/// The exporter of a dashboard format: several sets, streamed through a fresh `SampleWriter`.
+pub struct Dashboard {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub writer: fn() -> Box<dyn SampleWriter>,
+}
+
+impl super::Exporter for Dashboard {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn help(&self) -> Option<&'static str> {
+        Some(self.help)
+    }
+
+    fn several(&self) -> bool {
+        true
+    }
+
+    fn write_sets(&self, dirs: &[PathBuf], out: &mut dyn super::WriteSend) -> Result<Vec<String>> {
+        export(dirs, (self.writer)().as_mut(), out)?;
+        Ok(Vec::new())
     }
 }
 
@@ -72,8 +82,8 @@ pub fn exporter(format: &str) -> Option<Box<dyn Exporter>> {
 /// Series results (lists of values) are left out: their statistics (`lat.p99`) are results
 /// of their own.
 pub fn export(
-    sets: &[std::path::PathBuf],
-    exporter: &mut dyn Exporter,
+    sets: &[PathBuf],
+    exporter: &mut dyn SampleWriter,
     out: &mut dyn Write,
 ) -> Result<()> {
     let write_err = |e| Error::io("failed to write the export", e);

@@ -3,7 +3,14 @@
 
 use std::io::Write;
 
-use super::{label_names, Exporter, Sample, SetInfo};
+use super::dashboard::{label_names, Dashboard, Sample, SampleWriter, SetInfo};
+
+/// `--format influx`.
+pub(super) const EXPORTER: Dashboard = Dashboard {
+    name: "influx",
+    help: "InfluxDB line protocol, one line per run and result (several sets at once)",
+    writer: || Box::new(Influx::default()),
+};
 
 /// Tag and field keys of every line; a variable with one of these names is renamed.
 const TAKEN: [&str; 9] = [
@@ -19,13 +26,13 @@ const TAKEN: [&str; 9] = [
 ];
 
 #[derive(Default)]
-pub struct Influx {
+pub(super) struct Influx {
     /// The tag key of each label of the current set, by the label's name.
     keys: Vec<(String, String)>,
     line: String,
 }
 
-impl Exporter for Influx {
+impl SampleWriter for Influx {
     fn begin_set(&mut self, set: &SetInfo, _out: &mut dyn Write) -> std::io::Result<()> {
         let clean = label_names(&set.label_names, &TAKEN);
         self.keys = set.label_names.iter().cloned().zip(clean).collect();

@@ -3,11 +3,18 @@
 
 use std::io::Write;
 
-use super::{Exporter, Sample};
+use super::dashboard::{Dashboard, Sample, SampleWriter};
 
-pub struct Samples;
+/// `--format samples`.
+pub(super) const EXPORTER: Dashboard = Dashboard {
+    name: "samples",
+    help: "One JSON object per line per run and result (several sets at once)",
+    writer: || Box::new(Samples),
+};
 
-impl Exporter for Samples {
+pub(super) struct Samples;
+
+impl SampleWriter for Samples {
     fn sample(&mut self, s: &Sample, out: &mut dyn Write) -> std::io::Result<()> {
         let labels: serde_json::Map<String, serde_json::Value> = s
             .labels

@@ -8,7 +8,14 @@
 
 use std::io::Write;
 
-use super::{label_names, Exporter, Sample, SetInfo};
+use super::dashboard::{label_names, Dashboard, Sample, SampleWriter, SetInfo};
+
+/// `--format openmetrics`.
+pub(super) const EXPORTER: Dashboard = Dashboard {
+    name: "openmetrics",
+    help: "OpenMetrics text, one sample per run and result (several sets at once)",
+    writer: || Box::new(OpenMetrics::default()),
+};
 
 const TAKEN: [&str; 7] = [
     "set",
@@ -21,7 +28,7 @@ const TAKEN: [&str; 7] = [
 ];
 
 #[derive(Default)]
-pub struct OpenMetrics {
+pub(super) struct OpenMetrics {
     keys: Vec<(String, String)>,
     started: bool,
     line: String,
@@ -39,7 +46,7 @@ impl OpenMetrics {
     }
 }
 
-impl Exporter for OpenMetrics {
+impl SampleWriter for OpenMetrics {
     fn begin_set(&mut self, set: &SetInfo, out: &mut dyn Write) -> std::io::Result<()> {
         let clean = label_names(&set.label_names, &TAKEN);
         self.keys = set.label_names.iter().cloned().zip(clean).collect();
