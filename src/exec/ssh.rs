@@ -264,6 +264,25 @@ fn host_key_hint(ssh_message: &str) -> &'static str {
     }
 }
 
+/// Sends SIGTERM to a master mpf started and has not reaped (its pid is still its own).
+fn signal_master(master: &mut Child) {
+    if let Ok(pid) = i32::try_from(master.id()) {
+        if matches!(master.try_wait(), Ok(None)) {
+            // SAFETY: kill(2) on the pid of a child not yet reaped: it is still ours.
+            unsafe {
+                libc::kill(pid, libc::SIGTERM);
+            }
+        }
+    }
+}
+
+/// Waits for a signalled master to exit, at most 5 s, then kills it.
+fn reap_master(master: &mut Child) {
+    wait_exit(master, Duration::from_secs(5));
+    let _ = master.kill();
+    let _ = master.wait();
+}
+
 /// Waits at most `limit` for `child` to exit; whether it has. Asleep until it exits (a pidfd,
 /// Linux 5.3), not polling: closing 64 machines waits on 64 threads at once, which polling
 /// every 5 ms kept waking 200 times a second each. Polls where pidfds are missing.
@@ -1008,28 +1027,27 @@ impl Ssh {
         if let Some(mut running) = self.container.lock().ok().and_then(|mut r| r.take()) {
             running.remove();
         }
-        if let Some(master) = conn.master.as_mut() {
-            self.exit_master(master);
+        if let Some(mut master) = conn.master.take() {
+            // Its sessions are over (the helper waited for): what is left is the master's
+            // goodbye to sshd, which needs nothing of mpf's. It is reaped on a thread of its
+            // own, so that closing 64 machines does not wait for 64 masters to be scheduled
+            // (about a second on a loaded 2-core machine); were mpf to exit first, the master
+            // has had its SIGTERM already (and would get it again: PR_SET_PDEATHSIG).
+            signal_master(&mut master);
+            let _ = std::thread::Builder::new()
+                .name("mpf-master-reaper".into())
+                .spawn(move || reap_master(&mut master));
         }
         let _ = std::fs::remove_dir_all(&self.ctl_dir);
     }
 
-    /// Makes the master exit, and makes sure it does: mpf started it, so a SIGTERM does what
-    /// `ssh -O exit` would (the master closes its connection and removes its socket) without
-    /// an ssh client of its own (an exec, its start-up and a round trip per machine). Its
-    /// sessions have ended by now (the helper waited for, the runners at EOF).
+    /// Makes the master exit, and waits until it has (`close` does not wait). mpf started it,
+    /// so a SIGTERM does what `ssh -O exit` would (the master closes its connection and
+    /// removes its socket) without an ssh client of its own (an exec, its start-up and a
+    /// round trip per machine).
     fn exit_master(&self, master: &mut Child) {
-        if let Ok(pid) = i32::try_from(master.id()) {
-            if matches!(master.try_wait(), Ok(None)) {
-                // SAFETY: kill(2) on the pid of a child not yet reaped: it is still ours.
-                unsafe {
-                    libc::kill(pid, libc::SIGTERM);
-                }
-            }
-        }
-        wait_exit(master, Duration::from_secs(5));
-        let _ = master.kill();
-        let _ = master.wait();
+        signal_master(master);
+        reap_master(master);
     }
 
     /// Makes the result set's root that holds `path` private on the machine, once per root:
