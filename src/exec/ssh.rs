@@ -264,6 +264,63 @@ fn host_key_hint(ssh_message: &str) -> &'static str {
     }
 }
 
+/// Sends SIGTERM to a master mpf started and has not reaped (its pid is still its own).
+fn signal_master(master: &mut Child) {
+    if let Ok(pid) = i32::try_from(master.id()) {
+        if matches!(master.try_wait(), Ok(None)) {
+            // SAFETY: kill(2) on the pid of a child not yet reaped: it is still ours.
+            unsafe {
+                libc::kill(pid, libc::SIGTERM);
+            }
+        }
+    }
+}
+
+/// Waits for a signalled master to exit, at most 5 s, then kills it.
+fn reap_master(master: &mut Child) {
+    wait_exit(master, Duration::from_secs(5));
+    let _ = master.kill();
+    let _ = master.wait();
+}
+
+/// Waits at most `limit` for `child` to exit; whether it has. Asleep until it exits (a pidfd,
+/// Linux 5.3), not polling: closing 64 machines waits on 64 threads at once, which polling
+/// every 5 ms kept waking 200 times a second each. Polls where pidfds are missing.
+fn wait_exit(child: &mut Child, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    let pid = libc::pid_t::try_from(child.id()).unwrap_or(0);
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    let fd = i32::try_from(fd).ok().filter(|&fd| fd >= 0 && pid > 0);
+    loop {
+        if !matches!(child.try_wait(), Ok(None)) {
+            break;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        match fd {
+            Some(fd) => {
+                let mut p = libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                let ms = i32::try_from(left.as_millis().max(1)).unwrap_or(i32::MAX);
+                // SAFETY: one pollfd, valid for the call. A signal (EINTR) loops again.
+                unsafe { libc::poll(&mut p, 1, ms) };
+            }
+            None => std::thread::sleep(Duration::from_millis(5).min(left)),
+        }
+    }
+    if let Some(fd) = fd {
+        // SAFETY: the descriptor pidfd_open returned, closed once.
+        unsafe { libc::close(fd) };
+    }
+    !matches!(child.try_wait(), Ok(None))
+}
+
 /// Hands each line the helper prints to the oldest waiter, until the helper's stdout ends.
 fn read_answers(stdout: std::process::ChildStdout, waiters: Waiters) {
     for line in std::io::BufReader::new(stdout).lines() {
@@ -962,10 +1019,7 @@ impl Ssh {
         }
         // EOF makes the helper kill whatever is still registered and remove the registry.
         drop(conn.helper.stdin.take());
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while matches!(conn.helper.child.try_wait(), Ok(None)) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        wait_exit(&mut conn.helper.child, Duration::from_secs(5));
         let _ = conn.helper.child.kill();
         let _ = conn.helper.child.wait();
         // The container goes before its engine's machine's master: over ssh, its watcher's
@@ -973,31 +1027,27 @@ impl Ssh {
         if let Some(mut running) = self.container.lock().ok().and_then(|mut r| r.take()) {
             running.remove();
         }
-        if let Some(master) = conn.master.as_mut() {
-            self.exit_master(master);
+        if let Some(mut master) = conn.master.take() {
+            // Its sessions are over (the helper waited for): what is left is the master's
+            // goodbye to sshd, which needs nothing of mpf's. It is reaped on a thread of its
+            // own, so that closing 64 machines does not wait for 64 masters to be scheduled
+            // (about a second on a loaded 2-core machine); were mpf to exit first, the master
+            // has had its SIGTERM already (and would get it again: PR_SET_PDEATHSIG).
+            signal_master(&mut master);
+            let _ = std::thread::Builder::new()
+                .name("mpf-master-reaper".into())
+                .spawn(move || reap_master(&mut master));
         }
         let _ = std::fs::remove_dir_all(&self.ctl_dir);
     }
 
-    /// Makes the master exit, and makes sure it does: mpf started it, so a SIGTERM does what
-    /// `ssh -O exit` would (the master closes its connection and removes its socket) without
-    /// an ssh client of its own (an exec, its start-up and a round trip per machine). Its
-    /// sessions have ended by now (the helper waited for, the runners at EOF).
+    /// Makes the master exit, and waits until it has (`close` does not wait). mpf started it,
+    /// so a SIGTERM does what `ssh -O exit` would (the master closes its connection and
+    /// removes its socket) without an ssh client of its own (an exec, its start-up and a
+    /// round trip per machine).
     fn exit_master(&self, master: &mut Child) {
-        if let Ok(pid) = i32::try_from(master.id()) {
-            if matches!(master.try_wait(), Ok(None)) {
-                // SAFETY: kill(2) on the pid of a child not yet reaped: it is still ours.
-                unsafe {
-                    libc::kill(pid, libc::SIGTERM);
-                }
-            }
-        }
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while matches!(master.try_wait(), Ok(None)) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        let _ = master.kill();
-        let _ = master.wait();
+        signal_master(master);
+        reap_master(master);
     }
 
     /// Makes the result set's root that holds `path` private on the machine, once per root:
@@ -1442,6 +1492,25 @@ mod tests {
         ] {
             assert_eq!(run_dir_parts(other, &roots), None, "{other}");
         }
+    }
+
+    #[test]
+    fn waiting_for_an_exit_ends_with_the_exit_or_at_the_limit() {
+        let mut quick = Command::new("sleep").arg("0.1").spawn().unwrap();
+        let start = Instant::now();
+        assert!(wait_exit(&mut quick, Duration::from_secs(10)));
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            start.elapsed()
+        );
+        assert!(quick.try_wait().unwrap().is_some());
+        let mut slow = Command::new("sleep").arg("30").spawn().unwrap();
+        let start = Instant::now();
+        assert!(!wait_exit(&mut slow, Duration::from_millis(200)));
+        assert!(start.elapsed() >= Duration::from_millis(200));
+        slow.kill().unwrap();
+        assert!(wait_exit(&mut slow, Duration::from_secs(10)));
     }
 
     #[test]

@@ -62,19 +62,24 @@ fn most_at_once(log: &Path) -> (usize, usize) {
 /// A `ssh` ahead of the system's on PATH that logs `+` when a ControlMaster starts (a
 /// connection being set up) and `-` when mpf's helper session starts over it (the connection
 /// is up), and makes each master take 0.1 s longer to start, so that connections overlap.
+/// Every invocation is also logged in `LOG.calls` by kind: `master`, `helper`, `runner`,
+/// `control` (`-O`), else `session`.
 fn logging_ssh(dir: &Path, log: &Path) -> std::path::PathBuf {
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     let script = format!(
         r#"#!/bin/sh
-kind=
+kind= call=session
 for a; do
   case $a in
-    -M) kind=+ ;;
-    *mpf-helper*) kind=- ;;
+    -M) kind=+ call=master ;;
+    -O) call=control ;;
+    *mpf-helper*) kind=- call=helper ;;
+    *mpf-runner*) call=runner ;;
   esac
 done
 if [ -n "$kind" ]; then flock {log} sh -c 'echo "$1" >> "$2"' _ "$kind" {log}; fi
+flock {log} sh -c 'echo "$1" >> "$2"' _ "$call" {log}.calls
 [ "$kind" = + ] && sleep 0.1
 exec /usr/bin/ssh "$@"
 "#,
@@ -234,6 +239,31 @@ steps:
     let (most, masters) = most_at_once(&connects);
     assert_eq!(masters, 64, "one master per machine");
     assert_eq!(most, 8, "connections set up at once");
+    // The ssh processes a machine costs the controller: its master, its helper's client and
+    // its runners' clients (facts, setup, steps, collection and cleanup are runner jobs).
+    // Neither a session of its own to make the set's root private (the helper does it) nor an
+    // `ssh -O exit` to close (the master is signalled): 64 of each before.
+    let calls = std::fs::read_to_string(connects.with_extension("calls")).unwrap();
+    let count = |kind: &str| calls.lines().filter(|l| *l == kind).count();
+    let runners = count("runner");
+    println!(
+        "{name}: ssh processes: 64 masters, {} helpers, {runners} runners",
+        count("helper")
+    );
+    assert_eq!(
+        (
+            count("master"),
+            count("helper"),
+            count("control"),
+            count("session")
+        ),
+        (64, 64, 0, 0),
+        "ssh processes: (masters, helpers, ssh -O, other sessions)"
+    );
+    assert!(
+        (64..=2 * 64).contains(&runners),
+        "{runners} runner sessions"
+    );
     for phase in ["setup", "cleanup"] {
         let text = std::fs::read_to_string(&phases).unwrap();
         let only: String = text
