@@ -6,7 +6,7 @@ use std::io::Write;
 
 use serde_json::{Map, Value};
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::store::record::RunRecord;
 use crate::store::{csv, ResultSet};
 
@@ -39,46 +39,54 @@ pub fn sorted_records(set: &ResultSet) -> Vec<&RunRecord> {
 /// numbers, strings, `null` where a variable's `when` is false or a result is missing, and
 /// arrays for series results.
 pub fn json_rows(set: &ResultSet) -> Vec<Map<String, Value>> {
+    let row = json_row(set);
+    sorted_records(set).into_iter().map(row).collect()
+}
+
+/// The function making a run's JSON object (see [`json_rows`]).
+fn json_row(set: &ResultSet) -> impl Fn(&RunRecord) -> Map<String, Value> + '_ {
     let m = &set.manifest;
     let result_cols = crate::store::csv::result_columns(m);
     let vars = crate::store::csv::variable_columns(m);
-    sorted_records(set)
-        .into_iter()
-        .map(|r| {
-            let mut row = Map::new();
-            for c in &vars {
-                row.insert(c.name(), c.cell(&r.point));
-            }
-            for (x, col) in m.results.iter().zip(&result_cols) {
-                row.insert(
-                    col.clone(),
-                    r.results.get(&x.name).cloned().unwrap_or(Value::Null),
-                );
-            }
-            row.insert("repetition".into(), Value::from(r.repetition));
-            row.insert("run".into(), Value::from(r.index));
+    move |r: &RunRecord| {
+        let mut row = Map::new();
+        for c in &vars {
+            row.insert(c.name(), c.cell(&r.point));
+        }
+        for (x, col) in m.results.iter().zip(&result_cols) {
             row.insert(
-                "ok".into(),
-                Value::Bool(r.status == crate::store::record::RunStatus::Ok),
+                col.clone(),
+                r.results.get(&x.name).cloned().unwrap_or(Value::Null),
             );
-            row
-        })
-        .collect()
+        }
+        row.insert("repetition".into(), Value::from(r.repetition));
+        row.insert("run".into(), Value::from(r.index));
+        row.insert(
+            "ok".into(),
+            Value::Bool(r.status == crate::store::record::RunStatus::Ok),
+        );
+        row
+    }
 }
 
-/// The runs as a JSON array, one object per line (`pd.read_json(path)` reads it as it is).
-pub fn write_json(set: &ResultSet, mut out: impl Write) -> Result<()> {
-    let rows = json_rows(set);
-    let mut text = String::from("[\n");
-    for (i, row) in rows.iter().enumerate() {
-        let line = serde_json::to_string(row)
-            .map_err(|e| Error::Runtime(format!("failed to encode json: {e}")))?;
-        text.push_str(&line);
-        text.push_str(if i + 1 < rows.len() { ",\n" } else { "\n" });
+/// The runs as a JSON array, one object per line (`pd.read_json(path)` reads it as it is),
+/// each made and written in turn (a set may have 10^5 runs: SPEC §15).
+pub fn write_json(set: &ResultSet, out: impl Write) -> Result<()> {
+    let mut out = std::io::BufWriter::new(out);
+    let werr = |e: std::io::Error| Error::io("failed to write json".to_string(), e);
+    let make = json_row(set);
+    let rows = sorted_records(set);
+    out.write_all(b"[\n").map_err(werr)?;
+    for (i, r) in rows.iter().enumerate() {
+        serde_json::to_writer(&mut out, &make(r)).map_err(|e| match e.is_io() {
+            true => werr(e.into()),
+            false => Error::Runtime(format!("failed to encode json: {e}")),
+        })?;
+        out.write_all(if i + 1 < rows.len() { b",\n" } else { b"\n" })
+            .map_err(werr)?;
     }
-    text.push_str("]\n");
-    out.write_all(text.as_bytes())
-        .ctx(|| "failed to write json".to_string())
+    out.write_all(b"]\n").map_err(werr)?;
+    out.flush().map_err(werr)
 }
 
 /// The runs as CSV, byte for byte what `results.csv` holds.
