@@ -251,10 +251,21 @@ pub fn y_range(fig: &Figure) -> (f64, f64) {
         return (0.0, 1.0);
     }
     if fig.choice.log_y {
-        let (lo, hi) = (
-            ty(fig, lo.max(f64::MIN_POSITIVE)),
-            ty(fig, hi.max(f64::MIN_POSITIVE)),
-        );
+        // Only positive values have a place on a log axis: the range is theirs (a zero would
+        // stretch it to 10^-308, and its ticks over the whole graph).
+        let positive = fig
+            .panels
+            .iter()
+            .flat_map(|p| p.cells.iter())
+            .flat_map(|c| [c.lo, c.center, c.hi, c.summary.min, c.summary.max])
+            .filter(|v| *v > 0.0 && v.is_finite());
+        let (lo, hi) = positive.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+        if !lo.is_finite() {
+            return (0.0, 1.0);
+        }
+        let (lo, hi) = (ty(fig, lo), ty(fig, hi));
         let span = if hi > lo { hi - lo } else { 1.0 };
         return (lo - 0.04 * span, hi + 0.04 * span);
     }
@@ -860,6 +871,20 @@ mod tests {
         // A legend that fits stays one row, as before.
         let few = series_figure(&["a", "b"]);
         assert_eq!(legend_rows(&few, SINGLE.0).unwrap(), vec![vec![0, 1]]);
+    }
+
+    #[test]
+    fn a_zero_on_a_log_axis_does_not_stretch_its_range() {
+        let mut fig = series_figure(&["a", "b"]);
+        fig.choice.log_y = true;
+        let (lo, hi) = y_range(&fig);
+        assert!(lo > -1.0 && hi < 1.0, "{lo} {hi}");
+        fig.panels[0].cells[0].center = 0.0;
+        fig.panels[0].cells[0].lo = 0.0;
+        fig.panels[0].cells[0].summary.min = 0.0;
+        let (lo0, hi0) = y_range(&fig);
+        assert_eq!((lo0, hi0), (lo, hi));
+        assert!(y_ticks(&fig, (lo0, hi0)).len() < 20);
     }
 
     #[test]
