@@ -72,8 +72,13 @@ impl Ranged for TickAxis {
         if self.hi == self.lo {
             return (limit.0 + limit.1) / 2;
         }
-        let t = (v - self.lo) / (self.hi - self.lo);
-        limit.0 + ((limit.1 - limit.0) as f64 * t).round() as i32
+        // A value the axis cannot place (a zero on a log axis: -inf) stays in reach of the
+        // integers rather than overflowing them.
+        let t = ((v - self.lo) / (self.hi - self.lo)).clamp(-4.0, 5.0);
+        let t = if t.is_nan() { 0.0 } else { t };
+        limit
+            .0
+            .saturating_add(((limit.1 - limit.0) as f64 * t).round() as i32)
     }
 
     fn key_points<H: KeyPointHint>(&self, hint: H) -> Vec<f64> {
@@ -580,15 +585,20 @@ fn draw_lines(chart: &mut Chart, fig: &Figure, panel: &Panel) -> Result<()> {
                 )?;
             }
         }
+        // A value a log axis has no place for (zero) is left out of the line.
+        let placed = |c: &&&Cell| ty(fig, c.center).is_finite();
         chart
             .draw_series(LineSeries::new(
-                cells.iter().map(|c| (tx(fig, c.x), ty(fig, c.center))),
+                cells
+                    .iter()
+                    .filter(placed)
+                    .map(|c| (tx(fig, c.x), ty(fig, c.center))),
                 c.stroke_width(2),
             ))
             .map_err(draw_err)?;
         // Markers identify the series (also in grey): on a dense line, a few suffice.
         let every = if dense { cells.len().div_ceil(12) } else { 1 };
-        for cell in cells.iter().step_by(every) {
+        for cell in cells.iter().step_by(every).filter(placed) {
             draw_marker(
                 chart.plotting_area(),
                 (tx(fig, cell.x), ty(fig, cell.center)),
