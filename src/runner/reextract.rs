@@ -62,8 +62,9 @@ pub fn reextract(dir: &Path, exp: &Experiment, new_source: Option<&str>) -> Resu
         ..Reextracted::default()
     };
     let mut records = Vec::with_capacity(old.len());
-    for rec in &old {
-        let mut new = reextract_record(rewrite.dir(), exp, &manifest, rec, &taken);
+    // Each old record is dropped once its new one is made: the set is held once, not twice.
+    for rec in old {
+        let mut new = reextract_record(rewrite.dir(), exp, &manifest, &rec, &taken);
         // The samples of the series as now extracted (SPEC §17).
         if let Err(e) = crate::store::series::write_run(rewrite.dir(), &new) {
             new.notes.push(format!("series.csv not written: {e}"));

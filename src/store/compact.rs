@@ -36,7 +36,7 @@ impl CompactSet {
 
     /// The experiment file the set keeps (empty when it cannot be read).
     pub fn experiment_text(&self) -> String {
-        std::fs::read_to_string(self.dir.join(crate::store::layout::EXPERIMENT)).unwrap_or_default()
+        crate::store::resultset::experiment_text(&self.dir)
     }
 
     /// The compact form of a set already loaded whole.

@@ -43,7 +43,7 @@ impl ResultSet {
 
     /// The experiment file the set keeps (empty when it cannot be read).
     pub fn experiment_text(&self) -> String {
-        std::fs::read_to_string(self.dir.join(crate::store::layout::EXPERIMENT)).unwrap_or_default()
+        experiment_text(&self.dir)
     }
 
     /// Successful runs only.
@@ -58,6 +58,11 @@ impl ResultSet {
             .map(|v| v.name.clone())
             .collect()
     }
+}
+
+/// The experiment file the set in `dir` keeps (empty when it cannot be read).
+pub fn experiment_text(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join(crate::store::layout::EXPERIMENT)).unwrap_or_default()
 }
 
 /// The newest manifest format this mpf writes and reads (SPEC 19). Sets written before the

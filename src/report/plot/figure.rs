@@ -422,7 +422,12 @@ impl<'a> Axes<'a> {
             .series
             .map(|v| distinct(v, records))
             .unwrap_or_default();
-        self.x_index = positions(&self.x_values);
+        // A numeric axis places a run at its value: the index (10^5 entries for a fine
+        // sweep) is for a categorical one only.
+        self.x_index = match self.numeric_x {
+            true => HashMap::new(),
+            false => positions(&self.x_values),
+        };
         self.s_index = positions(&self.s_values);
     }
 

@@ -33,6 +33,11 @@ const SINGLE: (u32, u32) = (640, 400);
 /// Size of one panel of small multiples.
 const PANEL: (u32, u32) = (420, 300);
 const LEGEND_HEIGHT: u32 = 34;
+/// Each further row of a legend too wide for one.
+const LEGEND_ROW: u32 = 26;
+/// The legend's key (line and marker) and the gap after each entry.
+const LEGEND_KEY: i32 = 26;
+const LEGEND_GAP: i32 = 16;
 pub(crate) const CAPTION_HEIGHT: u32 = 26;
 
 // Font sizes as plotters takes them (it writes size / 1.24 as the CSS pixel size).
@@ -67,8 +72,13 @@ impl Ranged for TickAxis {
         if self.hi == self.lo {
             return (limit.0 + limit.1) / 2;
         }
-        let t = (v - self.lo) / (self.hi - self.lo);
-        limit.0 + ((limit.1 - limit.0) as f64 * t).round() as i32
+        // A value the axis cannot place (a zero on a log axis: -inf) stays in reach of the
+        // integers rather than overflowing them.
+        let t = ((v - self.lo) / (self.hi - self.lo)).clamp(-4.0, 5.0);
+        let t = if t.is_nan() { 0.0 } else { t };
+        limit
+            .0
+            .saturating_add(((limit.1 - limit.0) as f64 * t).round() as i32)
     }
 
     fn key_points<H: KeyPointHint>(&self, hint: H) -> Vec<f64> {
@@ -110,12 +120,15 @@ pub fn to_svg(fig: &Figure) -> Result<String> {
     register_fonts()?;
     let (cols, rows) = grid(fig.panels.len());
     let (pw, ph) = if fig.panels.len() == 1 { SINGLE } else { PANEL };
-    let legend_h = if fig.series_title.is_some() {
-        LEGEND_HEIGHT
-    } else {
-        0
-    };
     let width = pw * cols as u32;
+    let legend = match fig.series_title {
+        Some(_) => legend_rows(fig, width)?,
+        None => Vec::new(),
+    };
+    let legend_h = match legend.len() {
+        0 => 0,
+        n => LEGEND_HEIGHT + LEGEND_ROW * (n as u32 - 1),
+    };
     let caption = wrap_caption(&fig.caption, width);
     let size = (
         width,
@@ -125,10 +138,10 @@ pub fn to_svg(fig: &Figure) -> Result<String> {
     {
         let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
         root.fill(&WHITE).map_err(draw_err)?;
-        let (legend, rest) = root.split_vertically(legend_h);
+        let (legend_rows_of, (legend, rest)) = (legend, root.split_vertically(legend_h));
         let (body, note) = rest.split_vertically(ph * rows as u32);
-        if fig.series_title.is_some() {
-            draw_legend(&legend, fig)?;
+        if !legend_rows_of.is_empty() {
+            draw_legend(&legend, fig, &legend_rows_of)?;
         }
         let areas = body.split_evenly((rows, cols));
         for (panel, area) in fig.panels.iter().zip(areas.iter()) {
@@ -243,10 +256,21 @@ pub fn y_range(fig: &Figure) -> (f64, f64) {
         return (0.0, 1.0);
     }
     if fig.choice.log_y {
-        let (lo, hi) = (
-            ty(fig, lo.max(f64::MIN_POSITIVE)),
-            ty(fig, hi.max(f64::MIN_POSITIVE)),
-        );
+        // Only positive values have a place on a log axis: the range is theirs (a zero would
+        // stretch it to 10^-308, and its ticks over the whole graph).
+        let positive = fig
+            .panels
+            .iter()
+            .flat_map(|p| p.cells.iter())
+            .flat_map(|c| [c.lo, c.center, c.hi, c.summary.min, c.summary.max])
+            .filter(|v| *v > 0.0 && v.is_finite());
+        let (lo, hi) = positive.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+        if !lo.is_finite() {
+            return (0.0, 1.0);
+        }
+        let (lo, hi) = (ty(fig, lo), ty(fig, hi));
         let span = if hi > lo { hi - lo } else { 1.0 };
         return (lo - 0.04 * span, hi + 0.04 * span);
     }
@@ -561,15 +585,20 @@ fn draw_lines(chart: &mut Chart, fig: &Figure, panel: &Panel) -> Result<()> {
                 )?;
             }
         }
+        // A value a log axis has no place for (zero) is left out of the line.
+        let placed = |c: &&&Cell| ty(fig, c.center).is_finite();
         chart
             .draw_series(LineSeries::new(
-                cells.iter().map(|c| (tx(fig, c.x), ty(fig, c.center))),
+                cells
+                    .iter()
+                    .filter(placed)
+                    .map(|c| (tx(fig, c.x), ty(fig, c.center))),
                 c.stroke_width(2),
             ))
             .map_err(draw_err)?;
         // Markers identify the series (also in grey): on a dense line, a few suffice.
         let every = if dense { cells.len().div_ceil(12) } else { 1 };
-        for cell in cells.iter().step_by(every) {
+        for cell in cells.iter().step_by(every).filter(placed) {
             draw_marker(
                 chart.plotting_area(),
                 (tx(fig, cell.x), ty(fig, cell.center)),
@@ -684,51 +713,93 @@ fn draw_boxes(chart: &mut Chart, fig: &Figure, panel: &Panel) -> Result<()> {
     Ok(())
 }
 
-/// The legend strip above the panels: `Title:  ● a  ■ b`, centred.
-fn draw_legend(area: &DrawingArea<SVGBackend, Shift>, fig: &Figure) -> Result<()> {
+/// The widths of the legend's title and of each series' entry (key, label and gap), as drawn.
+fn legend_widths(fig: &Figure) -> Result<(String, i32, Vec<i32>)> {
     let style = font(LEGEND_FONT);
+    // Measured on a scratch area: the same fonts as the figure's, before its size is known.
+    let mut scratch = String::new();
+    let area = SVGBackend::with_string(&mut scratch, (1, 1)).into_drawing_area();
     let text_w = |t: &str| -> Result<i32> {
         area.estimate_text_size(t, &style)
             .map(|(w, _)| w as i32)
             .map_err(draw_err)
     };
     let title = format!("{}:", fig.series_title.clone().unwrap_or_default());
-    let key = 26;
-    let gap = 16;
-    let mut total = text_w(&title)? + gap;
-    for l in &fig.series_labels {
-        total += key + text_w(l)? + gap;
-    }
-    let (w, h) = area.dim_in_pixel();
-    let y = h as i32 / 2 + 2;
-    let mut x = ((w as i32 - total) / 2).max(8);
-    let anchored = style.pos(Pos::new(HPos::Left, VPos::Center));
-    area.draw(&Text::new(title.clone(), (x, y), anchored.clone()))
-        .map_err(draw_err)?;
-    x += text_w(&title)? + gap;
-    for (s, l) in fig.series_labels.iter().enumerate() {
-        let c = colour(s);
-        match fig.choice.kind {
-            Kind::Line => {
-                area.draw(&PathElement::new(
-                    vec![(x, y), (x + key - 6, y)],
-                    c.stroke_width(2),
-                ))
-                .map_err(draw_err)?;
-                draw_marker(area, (x + (key - 6) / 2, y), s, c)?;
-            }
-            Kind::Bars | Kind::Box => {
-                area.draw(&Rectangle::new(
-                    [(x + 2, y - 7), (x + 16, y + 7)],
-                    c.mix(0.85).filled(),
-                ))
-                .map_err(draw_err)?;
-            }
+    let title_w = text_w(&title)? + LEGEND_GAP;
+    let entries = fig
+        .series_labels
+        .iter()
+        .map(|l| Ok(LEGEND_KEY + text_w(l)? + LEGEND_GAP))
+        .collect::<Result<Vec<i32>>>()?;
+    Ok((title, title_w, entries))
+}
+
+/// The series of the legend in rows that fit `width` (the title starts the first): one row
+/// when they fit, as many as they need when not, so that no entry is cut at the edge.
+fn legend_rows(fig: &Figure, width: u32) -> Result<Vec<Vec<usize>>> {
+    let (_, title_w, entries) = legend_widths(fig)?;
+    let room = width as i32 - 16;
+    let mut rows: Vec<Vec<usize>> = vec![Vec::new()];
+    let mut used = title_w;
+    for (s, w) in entries.iter().enumerate() {
+        if used + w > room && rows.last().is_some_and(|r| !r.is_empty()) {
+            rows.push(Vec::new());
+            used = 0;
         }
-        x += key;
-        area.draw(&Text::new(l.clone(), (x, y), anchored.clone()))
-            .map_err(draw_err)?;
-        x += text_w(l)? + gap;
+        used += w;
+        if let Some(r) = rows.last_mut() {
+            r.push(s);
+        }
+    }
+    Ok(rows)
+}
+
+/// The legend strip above the panels: `Title:  ● a  ■ b`, each row centred.
+fn draw_legend(
+    area: &DrawingArea<SVGBackend, Shift>,
+    fig: &Figure,
+    rows: &[Vec<usize>],
+) -> Result<()> {
+    let style = font(LEGEND_FONT);
+    let (title, title_w, entries) = legend_widths(fig)?;
+    let key = LEGEND_KEY;
+    let w = area.dim_in_pixel().0;
+    let anchored = style.pos(Pos::new(HPos::Left, VPos::Center));
+    for (r, row) in rows.iter().enumerate() {
+        let mut total: i32 = row.iter().map(|&s| entries[s]).sum();
+        if r == 0 {
+            total += title_w;
+        }
+        let y = LEGEND_HEIGHT as i32 / 2 + 2 + LEGEND_ROW as i32 * r as i32;
+        let mut x = ((w as i32 - total) / 2).max(8);
+        if r == 0 {
+            area.draw(&Text::new(title.clone(), (x, y), anchored.clone()))
+                .map_err(draw_err)?;
+            x += title_w;
+        }
+        for &s in row {
+            let (c, l) = (colour(s), &fig.series_labels[s]);
+            match fig.choice.kind {
+                Kind::Line => {
+                    area.draw(&PathElement::new(
+                        vec![(x, y), (x + key - 6, y)],
+                        c.stroke_width(2),
+                    ))
+                    .map_err(draw_err)?;
+                    draw_marker(area, (x + (key - 6) / 2, y), s, c)?;
+                }
+                Kind::Bars | Kind::Box => {
+                    area.draw(&Rectangle::new(
+                        [(x + 2, y - 7), (x + 16, y + 7)],
+                        c.mix(0.85).filled(),
+                    ))
+                    .map_err(draw_err)?;
+                }
+            }
+            area.draw(&Text::new(l.clone(), (x + key, y), anchored.clone()))
+                .map_err(draw_err)?;
+            x += entries[s];
+        }
     }
     Ok(())
 }
@@ -736,6 +807,95 @@ fn draw_legend(area: &DrawingArea<SVGBackend, Shift>, fig: &Figure) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The line graph of `lat` against `x` with one series per reader name given.
+    fn series_figure(names: &[&str]) -> Figure {
+        use crate::store::record::{value_text, ResultInfo, VariableInfo};
+        use serde_json::{json, Value};
+        let var = |name: &str, values: Vec<Value>| VariableInfo {
+            name: name.into(),
+            labels: values.iter().map(value_text).collect::<Vec<_>>().into(),
+            numeric: values.iter().all(Value::is_number),
+            values: values.into(),
+            geometric: false,
+            constant: false,
+            when: None,
+            index: Default::default(),
+        };
+        let mut m = crate::store::writer::tests::manifest("t");
+        m.variables.push(var("x", vec![json!(1), json!(2)]));
+        m.variables
+            .push(var("reader", names.iter().map(|n| json!(n)).collect()));
+        m.results.push(ResultInfo {
+            name: "lat".into(),
+            unit: String::new(),
+            better: crate::model::Better::Lower,
+            series: false,
+        });
+        let mut records = Vec::new();
+        for x in 1..=2 {
+            for n in names {
+                let mut r = crate::store::writer::tests::record(records.len());
+                r.point.insert("x".into(), json!(x));
+                r.point.insert("reader".into(), json!(n));
+                r.results.insert("lat".into(), json!(x));
+                records.push(r);
+            }
+        }
+        let set = crate::store::ResultSet {
+            dir: "/nonexistent".into(),
+            manifest: m,
+            records,
+        };
+        let hints = crate::report::plot::PlotSpec {
+            x: Some("x".into()),
+            series: Some("reader".into()),
+            ..Default::default()
+        };
+        let choice = crate::report::plot::figure::choose(&set, "lat", &hints).unwrap();
+        crate::report::plot::figure::build(&set, &choice)
+            .unwrap()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_legend_too_wide_for_one_row_takes_more_and_none_is_cut() {
+        let names = [
+            "show", "summary", "csv", "parquet", "plot", "report", "compare", "history",
+        ];
+        let fig = series_figure(&names);
+        register_fonts().unwrap();
+        let (_, title_w, entries) = legend_widths(&fig).unwrap();
+        let rows = legend_rows(&fig, SINGLE.0).unwrap();
+        assert!(rows.len() >= 2, "{rows:?}");
+        assert_eq!(rows.concat(), (0..names.len()).collect::<Vec<_>>());
+        for (r, row) in rows.iter().enumerate() {
+            let w: i32 =
+                row.iter().map(|&s| entries[s]).sum::<i32>() + if r == 0 { title_w } else { 0 };
+            assert!(w <= SINGLE.0 as i32 - 16, "row {r} is {w} px wide");
+        }
+        let svg = to_svg(&fig).unwrap();
+        for n in names {
+            assert!(svg.contains(&format!(">\n{n}\n</text>")), "{n} is missing");
+        }
+        // A legend that fits stays one row, as before.
+        let few = series_figure(&["a", "b"]);
+        assert_eq!(legend_rows(&few, SINGLE.0).unwrap(), vec![vec![0, 1]]);
+    }
+
+    #[test]
+    fn a_zero_on_a_log_axis_does_not_stretch_its_range() {
+        let mut fig = series_figure(&["a", "b"]);
+        fig.choice.log_y = true;
+        let (lo, hi) = y_range(&fig);
+        assert!(lo > -1.0 && hi < 1.0, "{lo} {hi}");
+        fig.panels[0].cells[0].center = 0.0;
+        fig.panels[0].cells[0].lo = 0.0;
+        fig.panels[0].cells[0].summary.min = 0.0;
+        let (lo0, hi0) = y_range(&fig);
+        assert_eq!((lo0, hi0), (lo, hi));
+        assert!(y_ticks(&fig, (lo0, hi0)).len() < 20);
+    }
 
     #[test]
     fn ticks_are_nice() {

@@ -130,35 +130,32 @@ pub fn sorted_records(set: &ResultSet) -> Vec<&RunRecord> {
     rows
 }
 
-/// One JSON object per run, keys in the order of the CSV columns. Values keep their JSON types:
-/// numbers, strings, `null` where a variable's `when` is false or a result is missing, and
-/// arrays for series results.
-pub fn json_rows(set: &ResultSet) -> Vec<Map<String, Value>> {
+/// The function making a run's JSON object, keys in the order of the CSV columns. Values keep
+/// their JSON types: numbers, strings, `null` where a variable's `when` is false or a result is
+/// missing, and arrays for series results.
+pub(crate) fn json_row(set: &ResultSet) -> impl Fn(&RunRecord) -> Map<String, Value> + '_ {
     let m = &set.manifest;
     let result_cols = crate::store::csv::result_columns(m);
     let vars = crate::store::csv::variable_columns(m);
-    sorted_records(set)
-        .into_iter()
-        .map(|r| {
-            let mut row = Map::new();
-            for c in &vars {
-                row.insert(c.name(), c.cell(&r.point));
-            }
-            for (x, col) in m.results.iter().zip(&result_cols) {
-                row.insert(
-                    col.clone(),
-                    r.results.get(&x.name).cloned().unwrap_or(Value::Null),
-                );
-            }
-            row.insert("repetition".into(), Value::from(r.repetition));
-            row.insert("run".into(), Value::from(r.index));
+    move |r: &RunRecord| {
+        let mut row = Map::new();
+        for c in &vars {
+            row.insert(c.name(), c.cell(&r.point));
+        }
+        for (x, col) in m.results.iter().zip(&result_cols) {
             row.insert(
-                "ok".into(),
-                Value::Bool(r.status == crate::store::record::RunStatus::Ok),
+                col.clone(),
+                r.results.get(&x.name).cloned().unwrap_or(Value::Null),
             );
-            row
-        })
-        .collect()
+        }
+        row.insert("repetition".into(), Value::from(r.repetition));
+        row.insert("run".into(), Value::from(r.index));
+        row.insert(
+            "ok".into(),
+            Value::Bool(r.status == crate::store::record::RunStatus::Ok),
+        );
+        row
+    }
 }
 
 #[cfg(test)]
