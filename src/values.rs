@@ -136,6 +136,12 @@ impl Values {
         self.each().collect()
     }
 
+    /// Whether a slice of the values was built (tests check the run's path builds none).
+    #[cfg(test)]
+    pub(crate) fn holds_slice(&self) -> bool {
+        self.slice.get().is_some()
+    }
+
     /// Gives back room a vector grown one value at a time keeps for more.
     pub fn shrink_to_fit(&mut self) {
         match &mut self.repr {
@@ -296,6 +302,12 @@ impl Labels {
             let end = self.ends.last().copied().unwrap_or(0);
             self.ends.push(end);
         }
+    }
+
+    /// Whether a slice of the labels was built (tests check the run's path builds none).
+    #[cfg(test)]
+    pub(crate) fn holds_slice(&self) -> bool {
+        self.slice.get().is_some()
     }
 
     pub fn shrink_to_fit(&mut self) {
