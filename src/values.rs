@@ -2,13 +2,14 @@
 //! points must not pay a JSON value and a string per point, three times over).
 //!
 //! [`Values`] keeps whole numbers as `i64`, other numbers as `f64` (8 bytes a value instead
-//! of a `serde_json::Value`'s 80) and anything else as JSON values; [`Labels`] keeps every
+//! of a `serde_json::Value`'s 72) and anything else as JSON values; [`Labels`] keeps every
 //! label in one string. Both read and write the JSON array they stand for, unchanged, and
 //! both dereference to a slice for code that wants one: built on the first such use and kept
 //! (readers), never by the run's own path, which reads values one at a time
-//! ([`Values::get`], [`Labels::get`]).
+//! ([`Values::get`], [`Labels::get`]). A clone shares the values (the experiment, the plan
+//! and the manifest hold one list); a push to a shared list copies it first.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
@@ -23,10 +24,28 @@ enum Repr {
     Json(Vec<Value>),
 }
 
+impl Repr {
+    fn len(&self) -> usize {
+        match self {
+            Repr::Ints(v) => v.len(),
+            Repr::Floats(v) => v.len(),
+            Repr::Json(v) => v.len(),
+        }
+    }
+
+    fn get(&self, i: usize) -> Option<Value> {
+        match self {
+            Repr::Ints(v) => v.get(i).map(|&x| Value::from(x)),
+            Repr::Floats(v) => v.get(i).map(|&x| float_value(x)),
+            Repr::Json(v) => v.get(i).cloned(),
+        }
+    }
+}
+
 /// A list of JSON values, compact when they are all integers or all floats.
 #[derive(Default)]
 pub struct Values {
-    repr: Option<Repr>,
+    repr: Option<Arc<Repr>>,
     /// The values as JSON, built on first use through `Deref` (never for `Json`).
     slice: OnceLock<Vec<Value>>,
 }
@@ -55,12 +74,7 @@ impl Values {
     }
 
     pub fn len(&self) -> usize {
-        match &self.repr {
-            None => 0,
-            Some(Repr::Ints(v)) => v.len(),
-            Some(Repr::Floats(v)) => v.len(),
-            Some(Repr::Json(v)) => v.len(),
-        }
+        self.repr.as_deref().map_or(0, Repr::len)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -69,16 +83,12 @@ impl Values {
 
     /// The value at `i`, built from its compact form (no slice is built).
     pub fn get(&self, i: usize) -> Option<Value> {
-        match self.repr.as_ref()? {
-            Repr::Ints(v) => v.get(i).map(|&x| Value::from(x)),
-            Repr::Floats(v) => v.get(i).map(|&x| float_value(x)),
-            Repr::Json(v) => v.get(i).cloned(),
-        }
+        self.repr.as_deref()?.get(i)
     }
 
     /// The value at `i` as a number, if it is one (no slice is built).
     pub fn number(&self, i: usize) -> Option<f64> {
-        match self.repr.as_ref()? {
+        match self.repr.as_deref()? {
             Repr::Ints(v) => v.get(i).map(|&x| x as f64),
             Repr::Floats(v) => v.get(i).copied(),
             Repr::Json(v) => v.get(i).and_then(Value::as_f64),
@@ -92,7 +102,7 @@ impl Values {
 
     /// True when every value is a number.
     pub fn all_numbers(&self) -> bool {
-        match &self.repr {
+        match self.repr.as_deref() {
             None | Some(Repr::Ints(_)) | Some(Repr::Floats(_)) => true,
             Some(Repr::Json(v)) => v.iter().all(Value::is_number),
         }
@@ -100,7 +110,7 @@ impl Values {
 
     /// The position of `value` (its first), found without building a slice.
     pub fn position(&self, value: &Value) -> Option<usize> {
-        match self.repr.as_ref()? {
+        match self.repr.as_deref()? {
             Repr::Ints(v) => {
                 let x = as_int(value)?;
                 v.iter().position(|&y| y == x)
@@ -116,17 +126,24 @@ impl Values {
     /// Appends a value, keeping the compact form while the value fits it.
     pub fn push(&mut self, value: Value) {
         self.slice = OnceLock::new();
-        match (&mut self.repr, as_int(&value), as_float(&value)) {
-            (None, Some(x), _) => self.repr = Some(Repr::Ints(vec![x])),
-            (None, _, Some(x)) => self.repr = Some(Repr::Floats(vec![x])),
-            (None, _, _) => self.repr = Some(Repr::Json(vec![value])),
-            (Some(Repr::Ints(v)), Some(x), _) => v.push(x),
-            (Some(Repr::Floats(v)), _, Some(x)) => v.push(x),
-            (Some(Repr::Json(v)), _, _) => v.push(value),
-            (Some(_), _, _) => {
-                let mut all: Vec<Value> = self.each().collect();
+        let (int, float) = (as_int(&value), as_float(&value));
+        let Some(shared) = &mut self.repr else {
+            self.repr = Some(Arc::new(match (int, float) {
+                (Some(x), _) => Repr::Ints(vec![x]),
+                (_, Some(x)) => Repr::Floats(vec![x]),
+                _ => Repr::Json(vec![value]),
+            }));
+            return;
+        };
+        let repr = Arc::make_mut(shared);
+        match (&mut *repr, int, float) {
+            (Repr::Ints(v), Some(x), _) => v.push(x),
+            (Repr::Floats(v), _, Some(x)) => v.push(x),
+            (Repr::Json(v), _, _) => v.push(value),
+            (_, _, _) => {
+                let mut all: Vec<Value> = (0..repr.len()).filter_map(|i| repr.get(i)).collect();
                 all.push(value);
-                self.repr = Some(Repr::Json(all));
+                *repr = Repr::Json(all);
             }
         }
     }
@@ -136,9 +153,15 @@ impl Values {
         self.each().collect()
     }
 
+    /// Whether a slice of the values was built (tests check the run's path builds none).
+    #[cfg(test)]
+    pub(crate) fn holds_slice(&self) -> bool {
+        self.slice.get().is_some()
+    }
+
     /// Gives back room a vector grown one value at a time keeps for more.
     pub fn shrink_to_fit(&mut self) {
-        match &mut self.repr {
+        match self.repr.as_mut().and_then(Arc::get_mut) {
             None => {}
             Some(Repr::Ints(v)) => v.shrink_to_fit(),
             Some(Repr::Floats(v)) => v.shrink_to_fit(),
@@ -159,7 +182,7 @@ impl From<Vec<Value>> for Values {
             Some(Repr::Json(values))
         };
         Values {
-            repr,
+            repr: repr.map(Arc::new),
             slice: OnceLock::new(),
         }
     }
@@ -182,7 +205,7 @@ impl std::ops::Deref for Values {
     /// The values as a slice: built once on first use (a reader's convenience; a running
     /// session reads them with [`Values::get`]).
     fn deref(&self) -> &[Value] {
-        match &self.repr {
+        match self.repr.as_deref() {
             None => &[],
             Some(Repr::Json(v)) => v,
             Some(_) => self.slice.get_or_init(|| self.to_vec()),
@@ -211,7 +234,7 @@ impl Clone for Values {
 
 impl PartialEq for Values {
     fn eq(&self, other: &Values) -> bool {
-        match (&self.repr, &other.repr) {
+        match (self.repr.as_deref(), other.repr.as_deref()) {
             (Some(a), Some(b)) if std::mem::discriminant(a) == std::mem::discriminant(b) => a == b,
             _ => self.len() == other.len() && self.each().eq(other.each()),
         }
@@ -228,7 +251,7 @@ impl Serialize for Values {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeSeq;
         let mut seq = s.serialize_seq(Some(self.len()))?;
-        match &self.repr {
+        match self.repr.as_deref() {
             None => {}
             Some(Repr::Ints(v)) => v.iter().try_for_each(|x| seq.serialize_element(x))?,
             Some(Repr::Floats(v)) => v
@@ -246,14 +269,19 @@ impl<'de> Deserialize<'de> for Values {
     }
 }
 
-/// A list of display labels, held in one string.
+/// A list of display labels, held in one string (shared by clones, as [`Values`]).
 #[derive(Default)]
 pub struct Labels {
+    packed: Arc<Packed>,
+    /// The labels as strings, built on first use through `Deref`.
+    slice: OnceLock<Vec<String>>,
+}
+
+#[derive(Default, Clone, PartialEq)]
+struct Packed {
     text: String,
     /// Where each label ends in `text`.
     ends: Vec<u32>,
-    /// The labels as strings, built on first use through `Deref`.
-    slice: OnceLock<Vec<String>>,
 }
 
 impl Labels {
@@ -262,21 +290,22 @@ impl Labels {
     }
 
     pub fn len(&self) -> usize {
-        self.ends.len()
+        self.packed.ends.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.packed.ends.is_empty()
     }
 
     /// The label at `i` (no slice is built).
     pub fn get(&self, i: usize) -> Option<&str> {
-        let end = *self.ends.get(i)? as usize;
+        let Packed { text, ends } = &*self.packed;
+        let end = *ends.get(i)? as usize;
         let start = match i {
             0 => 0,
-            _ => self.ends[i - 1] as usize,
+            _ => ends[i - 1] as usize,
         };
-        self.text.get(start..end)
+        text.get(start..end)
     }
 
     /// Every label in order (no slice is built).
@@ -289,18 +318,27 @@ impl Labels {
     pub fn push(&mut self, label: impl AsRef<str>) {
         let label = label.as_ref();
         self.slice = OnceLock::new();
-        if let Ok(end) = u32::try_from(self.text.len() + label.len()) {
-            self.text.push_str(label);
-            self.ends.push(end);
+        let Packed { text, ends } = Arc::make_mut(&mut self.packed);
+        if let Ok(end) = u32::try_from(text.len() + label.len()) {
+            text.push_str(label);
+            ends.push(end);
         } else {
-            let end = self.ends.last().copied().unwrap_or(0);
-            self.ends.push(end);
+            let end = ends.last().copied().unwrap_or(0);
+            ends.push(end);
         }
     }
 
+    /// Whether a slice of the labels was built (tests check the run's path builds none).
+    #[cfg(test)]
+    pub(crate) fn holds_slice(&self) -> bool {
+        self.slice.get().is_some()
+    }
+
     pub fn shrink_to_fit(&mut self) {
-        self.text.shrink_to_fit();
-        self.ends.shrink_to_fit();
+        if let Some(Packed { text, ends }) = Arc::get_mut(&mut self.packed) {
+            text.shrink_to_fit();
+            ends.shrink_to_fit();
+        }
     }
 }
 
@@ -344,8 +382,7 @@ impl<'a> IntoIterator for &'a Labels {
 impl Clone for Labels {
     fn clone(&self) -> Labels {
         Labels {
-            text: self.text.clone(),
-            ends: self.ends.clone(),
+            packed: Arc::clone(&self.packed),
             slice: OnceLock::new(),
         }
     }
@@ -353,7 +390,7 @@ impl Clone for Labels {
 
 impl PartialEq for Labels {
     fn eq(&self, other: &Labels) -> bool {
-        self.ends == other.ends && self.text == other.text
+        self.packed == other.packed
     }
 }
 
@@ -418,9 +455,9 @@ mod tests {
     #[test]
     fn values_read_and_write_the_json_array_they_stand_for() {
         let ints = round_trip("[1,-2,3,9223372036854775807,-9223372036854775808]");
-        assert!(matches!(ints.repr, Some(Repr::Ints(_))));
+        assert!(matches!(ints.repr.as_deref(), Some(Repr::Ints(_))));
         let floats = round_trip("[0.1,0.2,1e-7,1.0,2.5e300]");
-        assert!(matches!(floats.repr, Some(Repr::Floats(_))));
+        assert!(matches!(floats.repr.as_deref(), Some(Repr::Floats(_))));
         // Mixed kinds, a u64 beyond i64 and strings stay JSON values, exactly.
         for text in [
             "[1,2.5]",
@@ -439,16 +476,35 @@ mod tests {
         let mut v = Values::from(vec![json!(1), json!(2)]);
         assert_eq!(&*v, &[json!(1), json!(2)][..]);
         v.push(json!(3));
-        assert!(matches!(v.repr, Some(Repr::Ints(_))));
+        assert!(matches!(v.repr.as_deref(), Some(Repr::Ints(_))));
         assert_eq!(v.len(), 3, "the slice built before is not kept stale");
         assert_eq!(&*v, &[json!(1), json!(2), json!(3)][..]);
         v.push(json!(0.5));
-        assert!(matches!(v.repr, Some(Repr::Json(_))));
+        assert!(matches!(v.repr.as_deref(), Some(Repr::Json(_))));
         assert_eq!(serde_json::to_string(&v).unwrap(), "[1,2,3,0.5]");
         let mut empty = Values::new();
         empty.push(json!(0.5));
-        assert!(matches!(empty.repr, Some(Repr::Floats(_))));
+        assert!(matches!(empty.repr.as_deref(), Some(Repr::Floats(_))));
         assert_eq!(empty.clone(), Values::from(vec![json!(0.5)]));
+    }
+
+    #[test]
+    fn clones_share_one_list_until_one_of_them_grows() {
+        let a = Values::from(vec![json!(1), json!(2)]);
+        let mut b = a.clone();
+        let same = |x: &Values, y: &Values| match (&x.repr, &y.repr) {
+            (Some(x), Some(y)) => Arc::ptr_eq(x, y),
+            _ => false,
+        };
+        assert!(same(&a, &b));
+        b.push(json!(3));
+        assert!(!same(&a, &b));
+        assert_eq!((a.len(), b.len()), (2, 3));
+        let l = Labels::from(vec!["x".to_string()]);
+        let mut m = l.clone();
+        assert!(Arc::ptr_eq(&l.packed, &m.packed));
+        m.push("y");
+        assert_eq!((l.len(), m.len(), m.get(1)), (1, 2, Some("y")));
     }
 
     #[test]

@@ -63,11 +63,27 @@ pub(crate) struct Outcome {
     pub warnings: Vec<String>,
 }
 
-/// One unit's request at one round: a point and the repetitions it needs.
+/// One unit's request at one round: a point and the repetitions it needs. 16 bytes: a
+/// sweep's timeline holds one per point (rounds, points and repetitions are below
+/// `MAX_RUNS` and `MAX_POINTS`, 10^7, so `u32` holds them).
 struct Batch {
-    round: usize,
-    point: usize,
-    reps: Vec<usize>,
+    round: u32,
+    point: u32,
+    reps: std::ops::Range<u32>,
+}
+
+impl Batch {
+    fn point(&self) -> usize {
+        self.point as usize
+    }
+
+    fn round(&self) -> usize {
+        self.round as usize
+    }
+
+    fn reps(&self) -> impl Iterator<Item = usize> {
+        self.reps.clone().map(|r| r as usize)
+    }
 }
 
 /// Everything the journal implies: the batches so far, and what ended.
@@ -127,16 +143,30 @@ impl Design {
         let round = tl
             .batches
             .iter()
-            .filter(|b| b.reps.iter().any(|&r| missing(plan, b.point, r)))
-            .map(|b| b.round)
+            .filter(|b| b.reps().any(|r| missing(plan, b.point(), r)))
+            .map(Batch::round)
             .min()?;
+        if round == 0 && self.search.is_none() {
+            // The fixed plan's runs as they are: no second list of every run.
+            let runs = (plan.runs.iter())
+                .filter(|r| missing(plan, r.point, r.repetition))
+                .copied()
+                .collect();
+            return Some(Next {
+                round,
+                runs,
+                planned: plan.runs.len(),
+                status: self.status(&tl, round),
+                warnings: tl.warnings,
+            });
+        }
         let base: usize = tl
             .batches
             .iter()
-            .filter(|b| b.round < round)
+            .filter(|b| b.round() < round)
             .map(|b| b.reps.len())
             .sum();
-        let full = self.round_runs(plan, &tl, round);
+        let full = self.round_runs(&tl, round);
         let planned = base + full.len();
         let runs = full
             .into_iter()
@@ -194,17 +224,14 @@ impl Design {
         }
     }
 
-    /// The round's runs in order: the fixed plan's order for the first round of a sweep, a
-    /// shuffle seeded with the round otherwise.
-    fn round_runs(&self, plan: &Plan, tl: &Timeline, round: usize) -> Vec<(usize, usize)> {
-        if round == 0 && self.search.is_none() {
-            return plan.runs.iter().map(|r| (r.point, r.repetition)).collect();
-        }
+    /// The round's runs in order, a shuffle seeded with the round (the first round of a
+    /// sweep is the fixed plan's order: `next_where` takes it from the plan).
+    fn round_runs(&self, tl: &Timeline, round: usize) -> Vec<(usize, usize)> {
         let mut runs: Vec<(usize, usize)> = tl
             .batches
             .iter()
-            .filter(|b| b.round == round)
-            .flat_map(|b| b.reps.iter().map(|&r| (b.point, r)))
+            .filter(|b| b.round() == round)
+            .flat_map(|b| b.reps().map(|r| (b.point(), r)))
             .collect();
         if self.shuffle {
             let seed = self.seed ^ fnv1a(format!("round {round}").as_bytes());
@@ -224,7 +251,7 @@ impl Design {
         if round == 0 || !self.rule.is_adaptive() {
             return None;
         }
-        let noisy = tl.batches.iter().filter(|b| b.round == round).count();
+        let noisy = tl.batches.iter().filter(|b| b.round() == round).count();
         Some(format!(
             "round {}: {noisy} point{} still noisy",
             round + 1,
@@ -236,6 +263,7 @@ impl Design {
         let mut tl = Timeline::default();
         match &self.search {
             None => {
+                tl.batches.reserve_exact(plan.groups);
                 for p in 0..plan.groups {
                     self.sample_point(plan, journal, p, 0, &mut tl, |_| false);
                 }
@@ -266,9 +294,9 @@ impl Design {
         let rounds = s.batches.len();
         for (i, reps) in s.batches.into_iter().enumerate() {
             tl.batches.push(Batch {
-                round: start + i,
-                point,
-                reps,
+                round: (start + i) as u32,
+                point: point as u32,
+                reps: reps.start as u32..reps.end as u32,
             });
         }
         if let (Some(end), true) = (&s.end, self.rule.is_adaptive()) {

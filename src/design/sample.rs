@@ -64,7 +64,8 @@ impl Rule {
 /// still lack runs), and how it ended once it did.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Sample {
-    pub batches: Vec<Vec<usize>>,
+    /// The repetitions of each batch (a range: a batch's repetitions follow each other).
+    pub batches: Vec<std::ops::Range<usize>>,
     pub end: Option<SampleEnd>,
 }
 
@@ -94,7 +95,8 @@ pub(super) fn sample_until(
     key: &str,
     more: impl Fn(&[Run]) -> bool,
 ) -> Sample {
-    let mut batches = vec![(0..rule.min).collect::<Vec<_>>()];
+    let mut batches = Vec::with_capacity(1);
+    batches.push(0..rule.min);
     let mut runs = Vec::with_capacity(rule.min);
     for rep in 0..rule.min {
         match journal.get(key, rep) {
@@ -117,7 +119,7 @@ pub(super) fn sample_until(
             };
         }
         let rep = runs.len();
-        batches.push(vec![rep]);
+        batches.push(rep..rep + 1);
         match journal.get(key, rep) {
             Some(r) => runs.push(r),
             None => return Sample { batches, end: None },
@@ -166,7 +168,7 @@ mod tests {
         let recs: Vec<_> = (0..3).map(|r| record(r, 100.0)).collect();
         let j = Journal::new(&recs);
         let s = sample(&rule(), &j, r#"{"a":1}"#);
-        assert_eq!(s.batches, vec![vec![0, 1, 2]]);
+        assert_eq!((s.batches.len(), s.batches.first()), (1, Some(&(0..3))));
         let end = s.end.unwrap();
         assert_eq!((end.runs, end.converged), (3, true));
         assert_eq!(end.means, vec![("x".to_string(), 100.0)]);
@@ -177,7 +179,7 @@ mod tests {
         let xs = [10.0, 200.0, 50.0, 120.0, 3.0, 90.0];
         let recs: Vec<_> = xs.iter().enumerate().map(|(r, &x)| record(r, x)).collect();
         let s = sample(&rule(), &Journal::new(&recs[..4]), r#"{"a":1}"#);
-        assert_eq!(s.batches, vec![vec![0, 1, 2], vec![3], vec![4]]);
+        assert_eq!(s.batches, vec![0..3, 3..4, 4..5]);
         assert!(s.end.is_none(), "round 3 waits for repetition 4");
         let s = sample(&rule(), &Journal::new(&recs), r#"{"a":1}"#);
         let end = s.end.unwrap();

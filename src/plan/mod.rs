@@ -459,6 +459,28 @@ mod tests {
     }
 
     #[test]
+    fn a_sweep_is_planned_and_read_without_a_json_copy_of_its_values() {
+        let p = plan(&exp(
+            "  a: {range: [1, 1000]}\n  b: {range: [0.5, 1.5], step: 0.5}",
+            "order: sequential\n",
+        ))
+        .unwrap();
+        assert_eq!(p.point_count(), 3000);
+        assert_eq!(
+            serde_json::to_string(&p.point(2999)).unwrap(),
+            r#"{"a":1000,"b":1.5}"#
+        );
+        assert_eq!(p.labels(1)["b"], "1.0");
+        for v in &p.variables {
+            assert!(
+                !v.values.holds_slice() && !v.labels.holds_slice(),
+                "{}",
+                v.name
+            );
+        }
+    }
+
+    #[test]
     fn ranges_step_and_factor() {
         let e = exp(
             "  a: {range: [1, 8]}\n  b: {range: [1, 64], step: 20}\n  c: {range: [1, 1024], factor: 4}\n  d: {range: [0.1, 0.3], step: 0.1}",

@@ -391,11 +391,15 @@ impl SetWriter {
         })
     }
 
-    /// Marks the set finished with `status`, writing the manifest and `results.csv`.
+    /// Marks the set finished with `status`, writing the manifest and `results.csv`. The kept
+    /// runs are let go first (nothing reads them once the set is finished): `results.csv`'s
+    /// pass over the journal holds an index of its own, and both at once were the session's
+    /// peak (heaptrack of a 30,000-point sweep: 2.6 MB kept, 1.5 MB the index).
     pub fn finish(&mut self, status: SetStatus) -> Result<()> {
         self.journal
             .flush()
             .ctx(|| format!("failed to flush {}/journal.jsonl", self.dir.display()))?;
+        self.kept = Kept::default();
         self.manifest.status = status;
         self.manifest.ended = Some(crate::store::now_rfc3339());
         self.write_csv()?;
@@ -611,7 +615,13 @@ pub(crate) mod tests {
         let root = tempfile::tempdir().unwrap();
         let mut w = SetWriter::create(root.path(), manifest("t-3"), "x", None).unwrap();
         w.append(record(0)).unwrap();
+        assert_eq!(w.kept().len(), 1);
         w.finish(SetStatus::Complete).unwrap();
+        // Let go at the end; the counts and results.csv are from the whole journal.
+        assert!(w.kept().is_empty());
+        assert_eq!((w.manifest.runs_ok, w.manifest.runs_failed), (1, 0));
+        let csv = fs::read_to_string(w.dir().join(layout::RESULTS_CSV)).unwrap();
+        assert_eq!(csv.lines().count(), 2, "{csv}");
         let dir = w.dir().to_path_buf();
         let err = Rewrite::begin(&dir).err().unwrap().to_string();
         assert!(err.contains("being written by another mpf"), "{err}");
