@@ -363,14 +363,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn record(index: usize, point: Value, rep: usize, results: Value) -> RunRecord {
-        RunRecord::ok(
-            index,
-            point.as_object().unwrap().clone(),
-            rep,
-            results.as_object().unwrap().clone(),
-        )
-    }
+    use crate::store::writer::tests::ok_record as record;
 
     #[test]
     fn runs_keep_their_points_once_and_their_numbers_by_column() {

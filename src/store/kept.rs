@@ -223,14 +223,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn record(index: usize, point: Value, rep: usize, results: Value) -> RunRecord {
-        RunRecord::ok(
-            index,
-            point.as_object().unwrap().clone(),
-            rep,
-            results.as_object().unwrap().clone(),
-        )
-    }
+    use crate::store::writer::tests::ok_record as record;
 
     #[test]
     fn runs_are_found_by_point_and_repetition_with_their_numeric_results() {

@@ -520,6 +520,21 @@ pub(crate) mod tests {
     use crate::store::record::SetStatus;
     use crate::store::resultset::read_journal;
 
+    /// A run that passed, its point and results given as JSON objects.
+    pub(crate) fn ok_record(
+        index: usize,
+        point: serde_json::Value,
+        rep: usize,
+        results: serde_json::Value,
+    ) -> RunRecord {
+        RunRecord::ok(
+            index,
+            point.as_object().unwrap().clone(),
+            rep,
+            results.as_object().unwrap().clone(),
+        )
+    }
+
     pub(crate) fn manifest(id: &str) -> Manifest {
         Manifest {
             format: crate::store::resultset::FORMAT,

@@ -830,7 +830,7 @@ fn caption(choice: &Choice, panels: &[Panel], clipped: bool, floor: Option<f64>)
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -897,7 +897,8 @@ mod tests {
         assert_eq!(binned(&refs[..999], 100).len(), 100);
     }
 
-    fn var(name: &str, values: Vec<Value>) -> VariableInfo {
+    /// A swept variable's info, labels its values' text.
+    pub(crate) fn var(name: &str, values: Vec<Value>) -> VariableInfo {
         VariableInfo {
             name: name.into(),
             labels: values.iter().map(value_text).collect(),

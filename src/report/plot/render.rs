@@ -810,18 +810,9 @@ mod tests {
 
     /// The line graph of `lat` against `x` with one series per reader name given.
     fn series_figure(names: &[&str]) -> Figure {
-        use crate::store::record::{value_text, ResultInfo, VariableInfo};
-        use serde_json::{json, Value};
-        let var = |name: &str, values: Vec<Value>| VariableInfo {
-            name: name.into(),
-            labels: values.iter().map(value_text).collect::<Vec<_>>().into(),
-            numeric: values.iter().all(Value::is_number),
-            values: values.into(),
-            geometric: false,
-            constant: false,
-            when: None,
-            index: Default::default(),
-        };
+        use crate::store::record::ResultInfo;
+        use serde_json::json;
+        let var = crate::report::plot::figure::tests::var;
         let mut m = crate::store::writer::tests::manifest("t");
         m.variables.push(var("x", vec![json!(1), json!(2)]));
         m.variables
