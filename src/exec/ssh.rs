@@ -451,6 +451,14 @@ impl Ssh {
         }
     }
 
+    /// Ends every runner session: each exits at EOF on its stdin.
+    fn close_runners(&self) {
+        let slots = self.slots.lock().map(|mut s| s.split_off(0));
+        for slot in slots.unwrap_or_default() {
+            slot.close_stdin();
+        }
+    }
+
     /// Opens the master connection and the helper session of a machine.
     pub(crate) async fn connect(cfg: SshConfig) -> Result<Ssh> {
         if let Via::Srun { job } = &cfg.via {
@@ -567,14 +575,7 @@ impl Ssh {
             return Ok(());
         }
         let old = self.conn.lock().ok().and_then(|mut c| c.take());
-        for slot in self
-            .slots
-            .lock()
-            .map(|mut s| s.split_off(0))
-            .unwrap_or_default()
-        {
-            slot.close_stdin();
-        }
+        self.close_runners();
         let mut master = None;
         if let Some(mut old) = old {
             drop(old.helper.stdin.take());
@@ -996,14 +997,7 @@ impl Ssh {
             return;
         };
         // Runners exit at EOF (their steps were stopped with the run).
-        for slot in self
-            .slots
-            .lock()
-            .map(|mut s| s.split_off(0))
-            .unwrap_or_default()
-        {
-            slot.close_stdin();
-        }
+        self.close_runners();
         let roots = self.roots.lock().map(|r| r.clone()).unwrap_or_default();
         let (plain, quoted): (Vec<String>, Vec<String>) =
             roots.into_iter().partition(|r| plain_word(r));
