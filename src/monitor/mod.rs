@@ -17,7 +17,7 @@
 pub mod prom;
 pub mod rates;
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -55,10 +55,12 @@ const FIRST_TICK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The machines (`role@destination`) whose sampler printed nothing within
 /// `FIRST_TICK_TIMEOUT` in an earlier run of this mpf: later runs do not wait for it again
-/// (10 s a run), until it gives samples.
-static SILENT: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+/// (10 s a run), until it gives samples. Each keeps the last line its sampler wrote to stderr
+/// (`: awk: not found`, or empty), so a later run, whose sampler may be stopped before it
+/// gets as far, still says why.
+static SILENT: Mutex<BTreeMap<String, String>> = Mutex::new(BTreeMap::new());
 
-fn silent() -> std::sync::MutexGuard<'static, BTreeSet<String>> {
+fn silent() -> std::sync::MutexGuard<'static, BTreeMap<String, String>> {
     SILENT.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -465,10 +467,16 @@ impl RunMonitor {
         // Over ssh too: a step starts as a line to a runner session, sooner than the
         // sampler's first reading comes back.
         for p in self.probes.iter_mut() {
-            if silent().contains(&p.key) {
+            let earlier = silent().get(&p.key).cloned();
+            if let Some(why) = earlier {
                 if !*p.first.borrow() {
+                    let why = if why.is_empty() {
+                        why
+                    } else {
+                        format!(" ({why})")
+                    };
                     self.notes.push(format!(
-                        "monitor: the sampler on {} printed nothing in an earlier run: the run did not wait for its first reading",
+                        "monitor: the sampler on {} printed nothing in an earlier run{why}: the run did not wait for its first reading",
                         p.role
                     ));
                 }
@@ -476,7 +484,7 @@ impl RunMonitor {
             }
             let got = tokio::time::timeout_at(deadline, p.first.wait_for(|v| *v)).await;
             if !matches!(got, Ok(Ok(_))) {
-                silent().insert(p.key.clone());
+                silent().insert(p.key.clone(), String::new());
                 self.notes.push(format!(
                     "monitor: the sampler on {} printed nothing within {}s (later runs do not wait for it)",
                     p.role,
@@ -526,12 +534,22 @@ impl RunMonitor {
                 silent().remove(&key);
             }
             if points.is_empty() {
+                let why = last_line(&status.stderr);
+                if !why.is_empty() {
+                    if let Some(known) = silent().get_mut(&key) {
+                        known.clone_from(&why);
+                    }
+                }
+                let why = if why.is_empty() {
+                    why
+                } else {
+                    format!(": {why}")
+                };
                 out.notes.push(format!(
-                    "monitor: no samples from {role} ({}){}",
+                    "monitor: no samples from {role} ({}){why}",
                     status
                         .exit
                         .map_or("killed".to_string(), |c| format!("exit {c}")),
-                    tail(&status.stderr)
                 ));
             }
             out.extend(&role, points);
@@ -561,13 +579,13 @@ impl RunMonitor {
     }
 }
 
-/// The last line of a sampler's stderr, to say why it gave nothing.
-fn tail(stderr: &[u8]) -> String {
+/// The last line of a sampler's stderr (empty if none), to say why it gave nothing.
+fn last_line(stderr: &[u8]) -> String {
     let text = String::from_utf8_lossy(stderr);
-    match text.lines().rev().find(|l| !l.trim().is_empty()) {
-        Some(l) => format!(": {}", l.trim()),
-        None => String::new(),
-    }
+    text.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .map_or_else(String::new, |l| l.trim().to_string())
 }
 
 /// Reads a sampler's output as it arrives (from the step's capture, which keeps far more
