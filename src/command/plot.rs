@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{exit, Error, Result};
+use crate::report::plot::figure::{needs_records, GraphSource};
 use crate::report::plot::output::file_stem;
 use crate::report::plot::{overlay, plot_all, plot_one, timeseries, PlotSpec};
 use crate::store::layout::RunId;
@@ -80,14 +81,27 @@ pub fn plot(req: &Request) -> Result<Outcome> {
         .ids
         .first()
         .ok_or_else(|| Error::Usage("give a result set to plot".into()))?;
-    let set = store::open(&req.root, id)?;
     if let Some(samples) = &req.samples {
+        let set = store::open(&req.root, id)?;
         return plot_samples(&set, samples, req.output.as_deref());
     }
-    let hints = PlotSpec::from_result_set(&set)
+    // The set's compact form: its records only when its graphs need them (SPEC §15).
+    let set = store::compact::open(&req.root, id)?;
+    let hints = PlotSpec::from_manifest(&set.manifest)
         .unwrap_or_default()
         .overridden_by(&req.hints);
-    draw(&set, &hints, req.output.as_deref(), &set.dir.join("plots"))
+    let plots = set.dir.join("plots");
+    if needs_records(&set.manifest) {
+        let dir = set.dir.clone();
+        drop(set);
+        return draw(
+            &ResultSet::load(&dir)?,
+            &hints,
+            req.output.as_deref(),
+            &plots,
+        );
+    }
+    draw(&set, &hints, req.output.as_deref(), &plots)
 }
 
 /// `mpf plot A B [C...]`: the sets merged, one series per set; every result's graph goes into
@@ -130,7 +144,12 @@ fn plot_overlay(req: &Request) -> Result<Outcome> {
 }
 
 /// One graph to `output`, or every result's graph into `dir`.
-fn draw(set: &ResultSet, hints: &PlotSpec, output: Option<&Path>, dir: &Path) -> Result<Outcome> {
+fn draw<S: GraphSource + ?Sized>(
+    set: &S,
+    hints: &PlotSpec,
+    output: Option<&Path>,
+    dir: &Path,
+) -> Result<Outcome> {
     Ok(match output {
         Some(path) => {
             let fig = plot_one(set, path, hints)?;
@@ -147,7 +166,10 @@ fn draw(set: &ResultSet, hints: &PlotSpec, output: Option<&Path>, dir: &Path) ->
             let plotted = plot_all(set, dir, Some(hints))?;
             let mut notes = Vec::new();
             if plotted.written.is_empty() && plotted.failed.is_empty() {
-                notes.push(format!("{} has no numeric result to plot", set.manifest.id));
+                notes.push(format!(
+                    "{} has no numeric result to plot",
+                    set.manifest().id
+                ));
             }
             let failures = plotted.failures();
             Outcome {

@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 
 use crate::error::Result;
-use crate::report::html::write_report_against;
+use crate::report::html::page::write_report_of;
 use crate::report::plot::{overlay, PlotSpec};
-use crate::store::{self, layout};
+use crate::store::{self, layout, ResultSet};
 
 /// What `mpf report` is asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,21 +29,24 @@ pub struct Outcome {
 
 /// Runs `mpf report`.
 pub fn report(req: &Request) -> Result<Outcome> {
-    let set = store::open(&req.root, &req.id)?;
+    let dir = store::resolve(&req.root, &req.id)?;
+    let manifest = store::resultset::read_manifest(&dir)?;
     let base = match &req.base {
         Some(id) => {
             let base = store::open(&req.root, id)?;
-            overlay::check_alike(&[base.clone(), set.clone()])?;
+            let set = ResultSet::load(&dir)?;
+            overlay::check_alike(&[base.clone(), set])?;
             Some(base)
         }
         None => None,
     };
-    let hints = PlotSpec::from_result_set(&set);
+    let hints = PlotSpec::from_manifest(&manifest);
+    drop(manifest);
     let path = req
         .output
         .clone()
-        .unwrap_or_else(|| set.dir.join(layout::REPORT));
-    write_report_against(&set, base.as_ref(), &path, hints.as_ref())?;
+        .unwrap_or_else(|| dir.join(layout::REPORT));
+    write_report_of(&dir, base.as_ref(), &path, hints.as_ref())?;
     Ok(Outcome { written: path })
 }
 

@@ -8,9 +8,10 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 use crate::error::Result;
-use crate::report::plot::figure::{binned, Cell, Figure, Kind, MAX_LINE_POINTS};
+use crate::report::plot::figure::{binned, needs_records, Cell, Figure, Kind, MAX_LINE_POINTS};
 use crate::report::plot::render::{self, css_colour};
 use crate::report::plot::{figures, PlotSpec};
+use crate::store::compact::CompactSet;
 use crate::store::record::{value_text, RunRecord, RunStatus};
 use crate::store::ResultSet;
 use crate::units::{display_scale, format_number};
@@ -526,9 +527,8 @@ fn hosts_table(out: &mut String, set: &ResultSet) {
 }
 
 /// The table of `mpf show --summary`: per point and result, the ok runs' statistics.
-fn point_summary(out: &mut String, set: &ResultSet) {
-    let compact = crate::store::compact::CompactSet::of(set);
-    let d = crate::report::table::summary_display(&compact);
+fn point_summary(out: &mut String, set: &ResultSet, compact: &CompactSet) {
+    let d = crate::report::table::summary_display(compact);
     let (header, rows, clipped) = (&d.header, &d.rows, &d.note);
     if rows.is_empty() {
         out.push_str("<p>No ok run with a numeric result.</p>\n");
@@ -619,13 +619,15 @@ fn point_text(set: &ResultSet, r: &RunRecord) -> String {
 /// A column of the runs table: its header, and per row the cell's HTML and the text it shows.
 type Column = (String, Vec<(String, String)>);
 
-fn runs_table(out: &mut String, set: &ResultSet) {
+/// The runs table of `set`, whose records are every run when there are at most
+/// `LISTED_RUNS` of them (`runs`).
+fn runs_table(out: &mut String, set: &ResultSet, runs: usize) {
     let m = &set.manifest;
-    if set.records.len() > LISTED_RUNS {
+    if runs > LISTED_RUNS {
         let _ = writeln!(
             out,
             "<p class=\"note\" id=\"runs-summarised\">This set has {} runs, more than a report lists one by one ({LISTED_RUNS}): the graphs and the per-point summary above cover every run. <code>{}</code> lists them all; <code>mpf export {}</code> writes them as CSV, JSON or Parquet.</p>",
-            set.records.len(),
+            runs,
             esc(&show_command(set, "")),
             esc(&m.id)
         );
@@ -810,7 +812,9 @@ fn result_cell(v: Option<&Value>, div: f64) -> (String, String) {
     }
 }
 
-fn failures(out: &mut String, set: &ResultSet) {
+/// The failed runs of `set` (`count` of them), whose records hold at least the first
+/// `LISTED_RUNS` of them in run order.
+fn failures(out: &mut String, set: &ResultSet, count: usize) {
     let mut failed: Vec<&RunRecord> = set
         .records
         .iter()
@@ -821,11 +825,11 @@ fn failures(out: &mut String, set: &ResultSet) {
         return;
     }
     failed.sort_by_key(|r| r.index);
-    if failed.len() > LISTED_RUNS {
+    if count > LISTED_RUNS {
         let _ = writeln!(
             out,
             "<p class=\"note\">{} runs failed: the first {LISTED_RUNS} are listed; <code>{}</code> lists every one.</p>",
-            failed.len(),
+            count,
             esc(&show_command(set, ""))
         );
         failed.truncate(LISTED_RUNS);
@@ -876,12 +880,50 @@ pub fn render_against(
     base: Option<&ResultSet>,
     hints: Option<&PlotSpec>,
 ) -> Result<String> {
-    let m = &set.manifest;
     // The per-point summary first, so that its compact form of the runs is gone before the
-    // graphs are made (a report of 10^5 runs holds one or the other, SPEC §15).
-    let mut per_point = String::new();
-    point_summary(&mut per_point, set);
+    // graphs are made.
+    let (per_point, runs, failed) = {
+        let compact = CompactSet::of(set);
+        let mut per_point = String::new();
+        point_summary(&mut per_point, set, &compact);
+        (per_point, compact.runs.len(), failed_count(&compact))
+    };
     let figs = figures(set, hints)?;
+    render_parts(set, per_point, figs, runs, failed, base)
+}
+
+/// How many runs of a set failed.
+fn failed_count(c: &CompactSet) -> usize {
+    let failed = |r: &&crate::store::compact::Run| r.status == RunStatus::Failed;
+    c.runs.runs().iter().filter(failed).count()
+}
+
+/// The report of a set from its compact form (SPEC §15): the graphs and the per-point summary
+/// from it, the tables from `listed`, the records the report lists (see [`listed_records`]).
+fn render_compact(
+    compact: &CompactSet,
+    listed: &ResultSet,
+    hints: Option<&PlotSpec>,
+) -> Result<String> {
+    let mut per_point = String::new();
+    point_summary(&mut per_point, listed, compact);
+    let figs = figures(compact, hints)?;
+    let (runs, failed) = (compact.runs.len(), failed_count(compact));
+    render_parts(listed, per_point, figs, runs, failed, None)
+}
+
+/// The page, made of its parts: `set`'s manifest and the records it lists (see
+/// [`runs_table`] and [`failures`]), the per-point summary's HTML, the figures, and how many
+/// runs the set has and how many failed.
+fn render_parts(
+    set: &ResultSet,
+    per_point: String,
+    figs: Vec<Figure>,
+    runs: usize,
+    failed: usize,
+    base: Option<&ResultSet>,
+) -> Result<String> {
+    let m = &set.manifest;
     let mut out = String::with_capacity(PLOTLY.len() + 64 * 1024);
     let _ = write!(
         out,
@@ -925,14 +967,14 @@ pub fn render_against(
     out.push_str("<h2>Per-point summary</h2>\n");
     out.push_str(&per_point);
     drop(per_point);
-    if set.records.len() > LISTED_RUNS {
+    if runs > LISTED_RUNS {
         out.push_str("<h2>Runs</h2>\n");
     } else {
         out.push_str("<h2>Runs</h2>\n<p>Click a column header to sort.</p>\n");
     }
-    runs_table(&mut out, set);
+    runs_table(&mut out, set, runs);
     out.push_str("<h2>Failed runs</h2>\n");
-    failures(&mut out, set);
+    failures(&mut out, set, failed);
     input_files(&mut out, set);
     let data: Vec<Value> = figs.iter().map(plotly_figure).collect();
     let _ = write!(
@@ -1000,8 +1042,129 @@ pub fn write_report_against(
     crate::store::writer::write_atomic(path, html.as_bytes())
 }
 
+/// The records a report of a set of more than `LISTED_RUNS` runs lists, read a line at a
+/// time: the first `LISTED_RUNS` failed runs in run order, and the runs with monitoring
+/// samples (their steps place the samples). The others are not kept.
+fn listed_records(dir: &Path) -> Result<Vec<RunRecord>> {
+    use std::collections::BTreeMap;
+    let mut failed: BTreeMap<usize, RunRecord> = BTreeMap::new();
+    let mut sampled: BTreeMap<usize, RunRecord> = BTreeMap::new();
+    let monitored = dir.join(crate::store::layout::RUNS).is_dir();
+    let journal = dir.join(crate::store::layout::JOURNAL);
+    crate::store::resultset::visit_journal(&journal, |r| {
+        // A later line for a run replaces the earlier, as when the set is read whole.
+        failed.remove(&r.index);
+        sampled.remove(&r.index);
+        if monitored && crate::store::timeseries::monitor_path(dir, r.index).is_file() {
+            sampled.insert(r.index, r);
+        } else if r.status == RunStatus::Failed {
+            failed.insert(r.index, r);
+            if failed.len() > LISTED_RUNS {
+                failed.pop_last();
+            }
+        }
+    })?;
+    let mut records: Vec<RunRecord> = failed.into_values().chain(sampled.into_values()).collect();
+    records.sort_by_key(|r| r.index);
+    Ok(records)
+}
+
+/// Writes the report of the set in `dir` to `path`, with `base` drawn against it when given.
+/// A set of more than `LISTED_RUNS` runs is read in compact form, with the records the report
+/// lists only (SPEC §15: 10^5 runs in well under 200 MB), unless its graphs need its records
+/// ([`needs_records`]) or a base is drawn against it.
+pub fn write_report_of(
+    dir: &Path,
+    base: Option<&ResultSet>,
+    path: &Path,
+    hints: Option<&PlotSpec>,
+) -> Result<()> {
+    let compact = CompactSet::load(dir)?;
+    if compact.runs.len() <= LISTED_RUNS || needs_records(&compact.manifest) || base.is_some() {
+        drop(compact);
+        return write_report_against(&ResultSet::load(dir)?, base, path, hints);
+    }
+    let listed = ResultSet {
+        dir: dir.to_path_buf(),
+        manifest: compact.manifest.clone(),
+        records: listed_records(dir)?,
+    };
+    let html = render_compact(&compact, &listed, hints)?;
+    crate::store::writer::write_atomic(path, html.as_bytes())
+}
+
 /// Writes the report of `set` to `path`.
 pub fn write_report(set: &ResultSet, path: &Path, hints: Option<&PlotSpec>) -> Result<()> {
     let html = render(set, hints)?;
     crate::store::writer::write_atomic(path, html.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_large_sets_report_from_its_compact_form_is_the_report_of_its_records() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        // More runs and more failed runs than a report lists, three repetitions a point.
+        let (points, n) = (900, 2700);
+        let mut m = crate::store::writer::tests::manifest("big");
+        let xs = (0..points).map(|i| json!(i)).collect();
+        m.variables
+            .push(crate::report::plot::figure::tests::var("x", xs));
+        m.results.push(crate::model::ResultInfo {
+            name: "lat".into(),
+            unit: "s".into(),
+            better: Default::default(),
+            series: false,
+        });
+        let record = |i: usize, failed: bool| {
+            let lat = 1e-3 * (1.0 + (i % 97) as f64 / 10.0);
+            let mut r = crate::store::writer::tests::ok_record(
+                i,
+                json!({"x": i % points}),
+                i / points,
+                json!({ "lat": lat }),
+            );
+            r.point_index = i % points;
+            if failed {
+                r.status = RunStatus::Failed;
+                r.error = Some(format!("run {i} failed"));
+            }
+            serde_json::to_string(&r).unwrap() + "\n"
+        };
+        let mut journal: String = (0..n).map(|i| record(i, i % 4 != 0)).collect();
+        // Run 1 failed, then was recorded again as ok: the later line wins.
+        journal.push_str(&record(1, false));
+        std::fs::write(dir.join(crate::store::layout::JOURNAL), journal).unwrap();
+        std::fs::write(
+            dir.join(crate::store::layout::MANIFEST),
+            serde_json::to_string(&m).unwrap(),
+        )
+        .unwrap();
+        std::fs::write(dir.join(crate::store::layout::EXPERIMENT), "name: big\n").unwrap();
+        // Monitoring samples of an ok run and of a failed one.
+        for run in [4, 5] {
+            let path = crate::store::timeseries::monitor_path(dir, run);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, "time,role,metric,value\n0.1,c,cpu,5\n0.2,c,cpu,7\n").unwrap();
+        }
+        let (compact, whole) = (dir.join("compact.html"), dir.join("whole.html"));
+        write_report_of(dir, None, &compact, None).unwrap();
+        let set = ResultSet::load(dir).unwrap();
+        write_report_against(&set, None, &whole, None).unwrap();
+        let html = std::fs::read_to_string(&compact).unwrap();
+        assert!(html == std::fs::read_to_string(&whole).unwrap());
+        for text in [
+            "This set has 2700 runs, more than a report lists one by one (2000)",
+            "2024 runs failed: the first 2000 are listed",
+            "run 2 failed",
+            "<h2>Monitoring</h2>",
+        ] {
+            assert!(html.contains(text), "missing {text:?}");
+        }
+        assert!(!html.contains("run 1 failed"));
+    }
 }

@@ -10,7 +10,8 @@ use crate::analyze::stats::{summarize, Summary};
 use crate::error::{Error, Result};
 use crate::model::{Scale, Stat};
 use crate::report::plot::spec::PlotSpec;
-use crate::store::record::{value_text, RunRecord, VariableInfo};
+use crate::store::compact::CompactSet;
+use crate::store::record::{value_text, Manifest, RunRecord, RunStatus, VariableInfo};
 use crate::store::ResultSet;
 use crate::units::{display_scale, format_number};
 
@@ -126,22 +127,117 @@ pub fn run_value(r: &RunRecord, result: &str) -> Option<f64> {
     }
 }
 
+/// What the graphs read of a set: its manifest, and per run its status, its point's values and
+/// its results as numbers. A set's records give it, and so does its compact form, which a set
+/// of 10^5 points is drawn from without holding its records (SPEC §15). A run is its position
+/// among the set's runs.
+pub trait GraphSource {
+    fn manifest(&self) -> &Manifest;
+    /// Where the figures come from (the set's directory holds its experiment file).
+    fn provenance(&self) -> crate::report::plot::provenance::Provenance;
+    /// The positions of the ok runs.
+    fn ok_runs(&self) -> Vec<usize>;
+    /// A variable's value at a run's point (`None` when the point lacks it).
+    fn point_value(&self, run: usize, var: &str) -> Option<&Value>;
+    /// A run's value of a result as one number, as [`run_value`] takes it.
+    fn value(&self, run: usize, result: &str) -> Option<f64>;
+    /// True when the run recorded the result as a list (a series of samples).
+    fn is_list(&self, run: usize, result: &str) -> bool;
+    /// The records, when the source holds them: what the figures of `plot:` and a search's
+    /// limit graph read (see [`needs_records`]).
+    fn records(&self) -> Option<&ResultSet> {
+        None
+    }
+}
+
+/// True when a set's graphs need its records, not only its compact form: it lists figures in
+/// `plot:` (scatter, CDF, time series: drawn run by run) or is a search (its limit graph and
+/// probe marks).
+pub fn needs_records(m: &Manifest) -> bool {
+    let is_var = |n: &str| m.variables.iter().any(|v| v.name == n);
+    m.search.is_some()
+        || m.plot
+            .as_ref()
+            .is_some_and(|p| !p.figures(&is_var).is_empty())
+}
+
+impl GraphSource for ResultSet {
+    fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    fn provenance(&self) -> crate::report::plot::provenance::Provenance {
+        crate::report::plot::provenance::Provenance::of_set(&self.dir, &self.manifest)
+    }
+
+    fn ok_runs(&self) -> Vec<usize> {
+        (0..self.records.len())
+            .filter(|&p| self.records[p].status == RunStatus::Ok)
+            .collect()
+    }
+
+    fn point_value(&self, run: usize, var: &str) -> Option<&Value> {
+        self.records.get(run)?.point.get(var)
+    }
+
+    fn value(&self, run: usize, result: &str) -> Option<f64> {
+        run_value(self.records.get(run)?, result)
+    }
+
+    fn is_list(&self, run: usize, result: &str) -> bool {
+        self.records
+            .get(run)
+            .is_some_and(|r| matches!(r.results.get(result), Some(Value::Array(_))))
+    }
+
+    fn records(&self) -> Option<&ResultSet> {
+        Some(self)
+    }
+}
+
+impl GraphSource for CompactSet {
+    fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    fn provenance(&self) -> crate::report::plot::provenance::Provenance {
+        crate::report::plot::provenance::Provenance::of_set(&self.dir, &self.manifest)
+    }
+
+    fn ok_runs(&self) -> Vec<usize> {
+        self.runs.ok().collect()
+    }
+
+    fn point_value(&self, run: usize, var: &str) -> Option<&Value> {
+        let point = self.runs.runs().get(run)?.point;
+        self.runs.point_value(point, var)
+    }
+
+    fn value(&self, run: usize, result: &str) -> Option<f64> {
+        self.runs.value(self.runs.column(result)?, run)
+    }
+
+    fn is_list(&self, run: usize, result: &str) -> bool {
+        self.runs
+            .column(result)
+            .is_some_and(|c| self.runs.list_len(c, run).is_some())
+    }
+}
+
 /// Results with at least one numeric value among the successful runs, in manifest order.
-pub fn numeric_results(set: &ResultSet) -> Vec<String> {
-    set.manifest
+pub fn numeric_results<S: GraphSource + ?Sized>(set: &S) -> Vec<String> {
+    let ok = set.ok_runs();
+    set.manifest()
         .results
         .iter()
-        .filter(|r| {
-            set.ok_records()
-                .any(|rec| run_value(rec, &r.name).is_some())
-        })
+        .filter(|r| ok.iter().any(|&p| set.value(p, &r.name).is_some()))
         .map(|r| r.name.clone())
         .collect()
 }
 
 /// The result `mpf plot -o` draws without `--y`: the hint, else the first declared result that
 /// is not a step's wall time, else the first.
-pub fn main_result(set: &ResultSet, hints: &PlotSpec) -> Result<String> {
+pub fn main_result<S: GraphSource + ?Sized>(set: &S, hints: &PlotSpec) -> Result<String> {
     let results = numeric_results(set);
     if let Some(y) = &hints.y {
         check_result(set, y)?;
@@ -152,25 +248,25 @@ pub fn main_result(set: &ResultSet, hints: &PlotSpec) -> Result<String> {
         .find(|r| !r.ends_with(".duration"))
         .or_else(|| results.first())
         .cloned()
-        .ok_or_else(|| Error::Runtime(format!("{} has no numeric result", set.manifest.id)))
+        .ok_or_else(|| Error::Runtime(format!("{} has no numeric result", set.manifest().id)))
 }
 
-fn check_result(set: &ResultSet, name: &str) -> Result<()> {
+fn check_result<S: GraphSource + ?Sized>(set: &S, name: &str) -> Result<()> {
     result_info(set, name).map(|_| ())
 }
 
 /// The result `name` of `set`, or an error naming the results it has.
-pub(crate) fn result_info<'a>(
-    set: &'a ResultSet,
+pub(crate) fn result_info<'a, S: GraphSource + ?Sized>(
+    set: &'a S,
     name: &str,
 ) -> Result<&'a crate::model::ResultInfo> {
-    set.manifest
+    set.manifest()
         .results
         .iter()
         .find(|r| r.name == name)
         .ok_or_else(|| {
             let known: Vec<&str> = set
-                .manifest
+                .manifest()
                 .results
                 .iter()
                 .map(|r| r.name.as_str())
@@ -182,14 +278,18 @@ pub(crate) fn result_info<'a>(
         })
 }
 
-fn variable<'a>(set: &'a ResultSet, name: &str, role: &str) -> Result<&'a VariableInfo> {
-    set.manifest
+fn variable<'a, S: GraphSource + ?Sized>(
+    set: &'a S,
+    name: &str,
+    role: &str,
+) -> Result<&'a VariableInfo> {
+    set.manifest()
         .variables
         .iter()
         .find(|v| v.name == name)
         .ok_or_else(|| {
             let known: Vec<&str> = set
-                .manifest
+                .manifest()
                 .variables
                 .iter()
                 .map(|v| v.name.as_str())
@@ -218,10 +318,23 @@ fn order_key(var: &VariableInfo, v: &Value) -> (usize, String) {
 
 /// Distinct values a variable takes in `records`, in display order.
 pub(crate) fn distinct(var: &VariableInfo, records: &[&RunRecord]) -> Vec<Value> {
+    distinct_values(var, records.iter().map(|r| r.point.get(&var.name)))
+}
+
+/// Distinct values a variable takes at the points of `runs`, in display order.
+fn distinct_in<S: GraphSource + ?Sized>(set: &S, var: &VariableInfo, runs: &[usize]) -> Vec<Value> {
+    distinct_values(var, runs.iter().map(|&p| set.point_value(p, &var.name)))
+}
+
+/// Distinct values among a variable's values (`None`: the point lacks it), in display order.
+fn distinct_values<'v>(
+    var: &VariableInfo,
+    values: impl Iterator<Item = Option<&'v Value>>,
+) -> Vec<Value> {
     let mut out: Vec<Value> = Vec::new();
     let mut seen: HashSet<String> = HashSet::new();
-    for r in records {
-        let v = r.point.get(&var.name).cloned().unwrap_or(Value::Null);
+    for v in values {
+        let v = v.cloned().unwrap_or(Value::Null);
         if seen.insert(v.to_string()) {
             out.push(v);
         }
@@ -256,22 +369,22 @@ fn is(slot: Option<&VariableInfo>, v: &VariableInfo) -> bool {
     slot.is_some_and(|s| s.name == v.name)
 }
 
-/// The records that carry a value of `result`.
-fn records_with<'a>(set: &'a ResultSet, result: &str) -> Vec<&'a RunRecord> {
-    set.ok_records()
-        .filter(|r| run_value(r, result).is_some())
-        .collect()
+/// The ok runs that carry a value of `result`.
+fn runs_with<S: GraphSource + ?Sized>(set: &S, result: &str) -> Vec<usize> {
+    let mut runs = set.ok_runs();
+    runs.retain(|&p| set.value(p, result).is_some());
+    runs
 }
 
 /// Chooses the graph of `result` (SPEC §7), honouring `hints` where they are given.
-pub fn choose(set: &ResultSet, result: &str, hints: &PlotSpec) -> Result<Choice> {
+pub fn choose<S: GraphSource + ?Sized>(set: &S, result: &str, hints: &PlotSpec) -> Result<Choice> {
     check_result(set, result)?;
-    let records = records_with(set, result);
+    let records = runs_with(set, result);
     let swept: Vec<&VariableInfo> = set
-        .manifest
+        .manifest()
         .variables
         .iter()
-        .filter(|v| distinct(v, &records).len() >= 2)
+        .filter(|v| distinct_in(set, v, &records).len() >= 2)
         .collect();
     let hinted_x = hints
         .x
@@ -293,7 +406,7 @@ pub fn choose(set: &ResultSet, result: &str, hints: &PlotSpec) -> Result<Choice>
     }
     let taken = |v: &VariableInfo| is(hinted_x, v) || is(hinted_series, v);
     // A search's results are drawn against the searched variable (SPEC §16.3).
-    let searched = set.manifest.search.as_ref().map(|s| s.variable.as_str());
+    let searched = set.manifest().search.as_ref().map(|s| s.variable.as_str());
     let x = hinted_x.or_else(|| {
         let free: Vec<&VariableInfo> = swept.iter().copied().filter(|v| !taken(v)).collect();
         free.iter()
@@ -302,7 +415,7 @@ pub fn choose(set: &ResultSet, result: &str, hints: &PlotSpec) -> Result<Choice>
             .or_else(|| {
                 free.iter()
                     .copied()
-                    .find(|v| is_numeric(&distinct(v, &records)))
+                    .find(|v| is_numeric(&distinct_in(set, v, &records)))
             })
             .or_else(|| free.first().copied())
     });
@@ -316,7 +429,7 @@ pub fn choose(set: &ResultSet, result: &str, hints: &PlotSpec) -> Result<Choice>
         // one (null where its `when` is false) makes a better series than a row of panels
         // with empty groups.
         free.sort_by_key(|v| {
-            let d = distinct(v, &records);
+            let d = distinct_in(set, v, &records);
             (is_numeric(&d), !d.contains(&Value::Null), d.len())
         });
         free.first().copied()
@@ -329,7 +442,7 @@ pub fn choose(set: &ResultSet, result: &str, hints: &PlotSpec) -> Result<Choice>
     let (kind, log_x) = match x {
         None => (Kind::Box, false),
         Some(x) => {
-            let d = distinct(x, &records);
+            let d = distinct_in(set, x, &records);
             if is_numeric(&d) {
                 let nums: Vec<f64> = d.iter().filter_map(Value::as_f64).collect();
                 let log =
@@ -345,7 +458,7 @@ pub fn choose(set: &ResultSet, result: &str, hints: &PlotSpec) -> Result<Choice>
     let log_y = hints.y_scale == Some(Scale::Log)
         && records
             .iter()
-            .any(|r| run_value(r, result).is_some_and(|v| v > 0.0));
+            .any(|&p| set.value(p, result).is_some_and(|v| v > 0.0));
     Ok(Choice {
         result: result.to_string(),
         kind,
@@ -365,7 +478,8 @@ type Group = (usize, f64, Vec<f64>);
 type RawPanel = (String, Vec<Group>);
 
 /// The variables a chosen graph puts on its axes, and the values they take in its runs.
-struct Axes<'a> {
+struct Axes<'a, S: GraphSource + ?Sized> {
+    set: &'a S,
     x: Option<&'a VariableInfo>,
     series: Option<&'a VariableInfo>,
     facets: Vec<&'a VariableInfo>,
@@ -386,8 +500,8 @@ fn positions(values: &[Value]) -> HashMap<String, usize> {
     map
 }
 
-impl<'a> Axes<'a> {
-    fn new(set: &'a ResultSet, choice: &Choice) -> Result<Axes<'a>> {
+impl<'a, S: GraphSource + ?Sized> Axes<'a, S> {
+    fn new(set: &'a S, choice: &Choice) -> Result<Axes<'a, S>> {
         let x = choice
             .x
             .as_deref()
@@ -404,6 +518,7 @@ impl<'a> Axes<'a> {
             .map(|n| variable(set, n, "small multiples"))
             .collect::<Result<_>>()?;
         Ok(Axes {
+            set,
             x,
             series,
             facets,
@@ -415,12 +530,16 @@ impl<'a> Axes<'a> {
         })
     }
 
-    /// Learns the values the x and series variables take in `records`.
-    fn observe(&mut self, records: &[&RunRecord]) {
-        self.x_values = self.x.map(|v| distinct(v, records)).unwrap_or_default();
+    /// Learns the values the x and series variables take in `runs`.
+    fn observe(&mut self, runs: &[usize]) {
+        let set = self.set;
+        self.x_values = self
+            .x
+            .map(|v| distinct_in(set, v, runs))
+            .unwrap_or_default();
         self.s_values = self
             .series
-            .map(|v| distinct(v, records))
+            .map(|v| distinct_in(set, v, runs))
             .unwrap_or_default();
         // A numeric axis places a run at its value: the index (10^5 entries for a fine
         // sweep) is for a categorical one only.
@@ -431,9 +550,17 @@ impl<'a> Axes<'a> {
         self.s_index = positions(&self.s_values);
     }
 
-    fn x_pos(&self, r: &RunRecord) -> f64 {
+    /// A variable's value at a run's point, `null` when the point lacks it.
+    fn value_of(&self, run: usize, var: &VariableInfo) -> Value {
+        self.set
+            .point_value(run, &var.name)
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+
+    fn x_pos(&self, r: usize) -> f64 {
         let Some(xv) = self.x else { return 0.0 };
-        let v = r.point.get(&xv.name).cloned().unwrap_or(Value::Null);
+        let v = self.value_of(r, xv);
         if self.numeric_x {
             v.as_f64().unwrap_or(f64::NAN)
         } else {
@@ -441,25 +568,22 @@ impl<'a> Axes<'a> {
         }
     }
 
-    fn series_index(&self, r: &RunRecord) -> usize {
+    fn series_index(&self, r: usize) -> usize {
         let Some(sv) = self.series else { return 0 };
-        let v = r.point.get(&sv.name).cloned().unwrap_or(Value::Null);
+        let v = self.value_of(r, sv);
         self.s_index.get(&v.to_string()).copied().unwrap_or(0)
     }
 
-    fn facet_key(&self, r: &RunRecord) -> Vec<Value> {
-        self.facets
-            .iter()
-            .map(|v| r.point.get(&v.name).cloned().unwrap_or(Value::Null))
-            .collect()
+    fn facet_key(&self, r: usize) -> Vec<Value> {
+        self.facets.iter().map(|v| self.value_of(r, v)).collect()
     }
 
     /// The runs grouped by panel (in the variables' order), series and x position.
-    fn group(&self, records: &[&RunRecord], result: &str) -> Vec<RawPanel> {
+    fn group(&self, records: &[usize], result: &str) -> Vec<RawPanel> {
         // The runs of each panel, in one pass: (key, its runs), and the key's position.
-        let mut panels: Vec<(Vec<Value>, Vec<&RunRecord>)> = Vec::new();
+        let mut panels: Vec<(Vec<Value>, Vec<usize>)> = Vec::new();
         let mut at: HashMap<String, usize> = HashMap::new();
-        for r in records {
+        for &r in records {
             let k = self.facet_key(r);
             match at.entry(Value::Array(k.clone()).to_string()) {
                 Entry::Occupied(e) => panels[*e.get()].1.push(r),
@@ -489,9 +613,9 @@ impl<'a> Axes<'a> {
                     .join(", ");
                 let mut groups: Vec<Group> = Vec::new();
                 let mut group_at: HashMap<(usize, u64), usize> = HashMap::new();
-                for r in runs {
+                for &r in runs {
                     let (s, x) = (self.series_index(r), self.x_pos(r));
-                    let value = run_value(r, result).unwrap_or(f64::NAN);
+                    let value = self.set.value(r, result).unwrap_or(f64::NAN);
                     // One group per (series, x): x compared as `==` does (0.0 is -0.0).
                     let x_bits = if x == 0.0 { 0 } else { x.to_bits() };
                     match group_at.entry((s, x_bits)) {
@@ -645,18 +769,18 @@ fn cells(raw: Vec<RawPanel>, stat: Stat, div: f64, floor: Option<f64>) -> (Vec<P
 }
 
 /// Gathers the data of a chosen graph. `None` when no successful run has the result.
-pub fn build(set: &ResultSet, choice: &Choice) -> Result<Option<Figure>> {
+pub fn build<S: GraphSource + ?Sized>(set: &S, choice: &Choice) -> Result<Option<Figure>> {
     let info = set
-        .manifest
+        .manifest()
         .results
         .iter()
         .find(|r| r.name == choice.result)
         .ok_or_else(|| Error::Usage(format!("unknown result '{}'", choice.result)))?;
     let mut axes = Axes::new(set, choice)?;
-    let mut records = records_with(set, &choice.result);
+    let mut records = runs_with(set, &choice.result);
     if let (true, Some(xv)) = (axes.numeric_x, axes.x) {
         // A numeric axis has no place for runs where the variable is null (`when` false).
-        records.retain(|r| r.point.get(&xv.name).is_some_and(Value::is_number));
+        records.retain(|&r| set.point_value(r, &xv.name).is_some_and(Value::is_number));
     }
     if records.is_empty() {
         return Ok(None);
@@ -692,10 +816,10 @@ pub fn build(set: &ResultSet, choice: &Choice) -> Result<Option<Figure>> {
         series_title: axes.series.map(|v| v.name.clone()),
         series_labels,
         caption: caption(choice, &panels, clipped, floor)
-            + samples_note(&records, &choice.result)
+            + samples_note(set, &records, &choice.result)
             + &binned_note(choice, &panels),
         panels,
-        provenance: crate::report::plot::provenance::Provenance::of(set),
+        provenance: set.provenance(),
         whiskers: false,
         probe_marks: Vec::new(),
         bound: None,
@@ -787,10 +911,8 @@ fn smallest_positive(raw: &[RawPanel]) -> f64 {
 
 /// `; each run counts as the mean of its samples` when the result is a series (a value per
 /// sample, as `regex_all` or a CSV column give): the graph summarises runs, not samples.
-fn samples_note(records: &[&RunRecord], result: &str) -> &'static str {
-    let series = records
-        .iter()
-        .any(|r| matches!(r.results.get(result), Some(Value::Array(_))));
+fn samples_note<S: GraphSource + ?Sized>(set: &S, runs: &[usize], result: &str) -> &'static str {
+    let series = runs.iter().any(|&p| set.is_list(p, result));
     if series {
         "; each run counts as the mean of its samples"
     } else {
@@ -911,6 +1033,121 @@ pub(crate) mod tests {
         }
     }
 
+    /// A set of two series (one conditional: null where its `when` is false), three x values,
+    /// three repetitions, a failed run, a run without one of the results and a list result.
+    fn mixed_set(dir: &std::path::Path) -> ResultSet {
+        use serde_json::json;
+        let mut m = crate::store::writer::tests::manifest("mixed");
+        m.variables
+            .push(var("n", vec![json!(1), json!(2), json!(4)]));
+        m.variables.push(var("mode", vec![json!("a"), json!("b")]));
+        m.variables.push(var("w", vec![json!(8), json!(16)]));
+        for (name, unit) in [("lat", "s"), ("rate", "bit/s"), ("samples", "ms")] {
+            m.results.push(crate::model::ResultInfo {
+                name: name.into(),
+                unit: unit.into(),
+                better: Default::default(),
+                series: name == "samples",
+            });
+        }
+        let mut records = Vec::new();
+        for (p, (n, mode)) in [1, 2, 4]
+            .iter()
+            .flat_map(|n| ["a", "b"].map(|m| (*n, m)))
+            .enumerate()
+        {
+            for rep in 0..3 {
+                let i = records.len();
+                let w = if mode == "a" {
+                    json!(8 + 8 * (rep % 2))
+                } else {
+                    json!(null)
+                };
+                let x = (n * 10 + rep) as f64 + i as f64 / 7.0;
+                let mut results = json!({"lat": x / 1000.0, "samples": [x, x + 1.5, "x"]});
+                if i % 5 != 0 {
+                    results["rate"] = json!(x * 1e9);
+                }
+                let mut r = crate::store::writer::tests::ok_record(
+                    i,
+                    json!({"n": n, "mode": mode, "w": w}),
+                    rep,
+                    results,
+                );
+                r.point_index = p;
+                if i == 7 {
+                    r.status = crate::store::record::RunStatus::Failed;
+                }
+                records.push(r);
+            }
+        }
+        ResultSet {
+            dir: dir.to_path_buf(),
+            manifest: m,
+            records,
+        }
+    }
+
+    #[test]
+    fn the_graphs_of_the_compact_form_are_those_of_the_records() {
+        use crate::report::plot::output::figures;
+        let dir = tempfile::tempdir().unwrap();
+        let set = mixed_set(dir.path());
+        std::fs::write(dir.path().join("experiment.yaml"), "name: mixed\n").unwrap();
+        // The compact form as `mpf plot` and `mpf report` read it: from the journal.
+        let mut journal = String::new();
+        for r in &set.records {
+            journal.push_str(&serde_json::to_string(r).unwrap());
+            journal.push('\n');
+        }
+        let path = dir.path().join("journal.jsonl");
+        std::fs::write(&path, journal).unwrap();
+        let compact = CompactSet {
+            dir: set.dir.clone(),
+            manifest: set.manifest.clone(),
+            runs: crate::store::compact::Runs::load(&path).unwrap(),
+        };
+        let hinted = PlotSpec {
+            x: Some("mode".into()),
+            series: Some("w".into()),
+            stat: Some(Stat::Median),
+            y_scale: Some(Scale::Log),
+            durations: Some(true),
+            ..PlotSpec::default()
+        };
+        // As JSON: a cell of one run has a NaN deviation, never equal to itself.
+        let json = |figs: Vec<Figure>| serde_json::to_string(&figs).unwrap();
+        for hints in [PlotSpec::default(), hinted] {
+            let full = figures(&set, Some(&hints)).unwrap();
+            assert_eq!(full.len(), 3, "one graph per result");
+            assert_eq!(json(figures(&compact, Some(&hints)).unwrap()), json(full));
+        }
+        let hints = PlotSpec::default();
+        let full = choose(&set, "lat", &hints).unwrap();
+        assert_eq!(choose(&compact, "lat", &hints).unwrap(), full);
+        assert_eq!(
+            (full.kind, full.x.as_deref(), full.series.as_deref()),
+            (Kind::Line, Some("n"), Some("mode"))
+        );
+        assert_eq!(full.facets, ["w"]);
+        assert_eq!(main_result(&compact, &hints).unwrap(), "lat");
+        assert_eq!(numeric_results(&compact), numeric_results(&set));
+        // The failed run is in neither; the list counts by the mean of its numbers.
+        let fig = build(&compact, &choose(&compact, "samples", &hints).unwrap())
+            .unwrap()
+            .unwrap();
+        let runs: usize = fig
+            .panels
+            .iter()
+            .flat_map(|p| &p.cells)
+            .map(|c| c.summary.n)
+            .sum();
+        assert_eq!(runs, 17);
+        assert!(fig
+            .caption
+            .contains("each run counts as the mean of its samples"));
+    }
+
     #[test]
     fn runs_are_grouped_by_panel_series_and_x_in_one_pass() {
         use serde_json::json;
@@ -949,7 +1186,7 @@ pub(crate) mod tests {
             stat: Stat::Mean,
         };
         let mut axes = Axes::new(&set, &choice).unwrap();
-        let refs: Vec<&RunRecord> = set.records.iter().collect();
+        let refs: Vec<usize> = (0..set.records.len()).collect();
         let start = std::time::Instant::now();
         axes.observe(&refs);
         let panels = axes.group(&refs, "lat");

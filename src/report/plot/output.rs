@@ -5,11 +5,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use crate::error::{Error, IoContext, Result};
-use crate::report::plot::figure::{build, choose, main_result, numeric_results, Figure};
+use crate::report::plot::figure::{
+    build, choose, main_result, numeric_results, Figure, GraphSource,
+};
 use crate::report::plot::provenance::Provenance;
 use crate::report::plot::render::to_svg;
 use crate::report::plot::spec::PlotSpec;
-use crate::store::ResultSet;
 
 /// DejaVu Sans (Bitstream Vera licence, see assets/fonts/LICENSE-DejaVu.txt).
 static FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
@@ -216,9 +217,10 @@ pub(crate) fn write(path: &Path, data: &[u8]) -> Result<()> {
     crate::store::writer::write_atomic(path, data)
 }
 
-/// The figures of every numeric result, in manifest order, then the limits of a search.
-/// Results without a value in any successful run get no figure.
-pub fn figures(set: &ResultSet, hints: Option<&PlotSpec>) -> Result<Vec<Figure>> {
+/// The figures of every numeric result, in manifest order, then the limits of a search (from
+/// a source that holds the records: see [`super::figure::needs_records`]). Results without a
+/// value in any successful run get no figure.
+pub fn figures<S: GraphSource + ?Sized>(set: &S, hints: Option<&PlotSpec>) -> Result<Vec<Figure>> {
     let hints = hints.cloned().unwrap_or_default();
     let mut out = Vec::new();
     let durations = hints.durations == Some(true);
@@ -231,11 +233,15 @@ pub fn figures(set: &ResultSet, hints: Option<&PlotSpec>) -> Result<Vec<Figure>>
         }
         let choice = choose(set, &result, &hints)?;
         if let Some(mut fig) = build(set, &choice)? {
-            super::limits::mark_probes(set, &mut fig);
+            if let Some(full) = set.records() {
+                super::limits::mark_probes(full, &mut fig);
+            }
             out.push(fig);
         }
     }
-    out.extend(super::limits::limit_figure(set)?);
+    if let Some(full) = set.records() {
+        out.extend(super::limits::limit_figure(full)?);
+    }
     Ok(out)
 }
 
@@ -266,9 +272,9 @@ impl Plotted {
 
 /// The file stem of each figure: its result's (`file_stem`), `<variable>_limit` for the limit
 /// graph of a search, and `-2`, `-3` after a stem another figure took first.
-fn figure_stems(set: &ResultSet, figs: &[Figure]) -> Vec<String> {
+fn figure_stems<S: GraphSource + ?Sized>(set: &S, figs: &[Figure]) -> Vec<String> {
     let limit = set
-        .manifest
+        .manifest()
         .search
         .as_ref()
         .map(|s| (super::limits::limit_result(&s.variable), &s.variable));
@@ -295,7 +301,11 @@ fn figure_stems(set: &ResultSet, figs: &[Figure]) -> Vec<String> {
 /// Draws one graph per numeric result into `out_dir` as `<stem>.svg` and `<stem>.png` (what
 /// `mpf run` does at its end, and `mpf plot ID` without `-o`), the stem from `file_stem`. A
 /// graph that fails to draw or write is counted in `failed`, and the others are drawn.
-pub fn plot_all(set: &ResultSet, out_dir: &Path, hints: Option<&PlotSpec>) -> Result<Plotted> {
+pub fn plot_all<S: GraphSource + ?Sized>(
+    set: &S,
+    out_dir: &Path,
+    hints: Option<&PlotSpec>,
+) -> Result<Plotted> {
     std::fs::create_dir_all(out_dir).ctx(|| format!("failed to create {}", out_dir.display()))?;
     let figs = figures(set, hints)?;
     let stems = figure_stems(set, &figs);
@@ -318,7 +328,8 @@ pub fn plot_all(set: &ResultSet, out_dir: &Path, hints: Option<&PlotSpec>) -> Re
     };
     // The figures `plot:` lists first (SPEC §17), named so as not to take a result's file.
     let mut taken: std::collections::HashSet<String> = stems.iter().cloned().collect();
-    for made in super::kinds::made(set) {
+    let made = set.records().map(super::kinds::made).unwrap_or_default();
+    for made in made {
         match made {
             Ok(m) => {
                 let base = super::kinds::figure_stem(&m.name);
@@ -344,14 +355,14 @@ pub fn plot_all(set: &ResultSet, out_dir: &Path, hints: Option<&PlotSpec>) -> Re
     Ok(out)
 }
 
-pub fn plot_one(set: &ResultSet, path: &Path, hints: &PlotSpec) -> Result<Figure> {
+pub fn plot_one<S: GraphSource + ?Sized>(set: &S, path: &Path, hints: &PlotSpec) -> Result<Figure> {
     let format = Format::from_path(path)?;
     let result = main_result(set, hints)?;
     let choice = choose(set, &result, hints)?;
     let fig = build(set, &choice)?.ok_or_else(|| {
         Error::Runtime(format!(
             "no successful run of {} has a value of '{result}'",
-            set.manifest.id
+            set.manifest().id
         ))
     })?;
     write(path, &encode(&fig, format)?)?;

@@ -21,8 +21,12 @@ pub struct Provenance {
 
 impl Provenance {
     pub fn of(set: &ResultSet) -> Provenance {
-        let m = &set.manifest;
-        let experiment_sha256 = std::fs::read(set.dir.join(crate::store::layout::EXPERIMENT))
+        Provenance::of_set(&set.dir, &set.manifest)
+    }
+
+    /// The provenance of the set in `dir` with this manifest.
+    pub fn of_set(dir: &std::path::Path, m: &crate::store::record::Manifest) -> Provenance {
+        let experiment_sha256 = std::fs::read(dir.join(crate::store::layout::EXPERIMENT))
             .map(|b| hex(&Sha256::digest(&b)))
             .unwrap_or_default();
         let synced = m

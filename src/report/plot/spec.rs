@@ -31,8 +31,13 @@ impl PlotSpec {
 
     /// The hints of a result set's automatic graphs, from the `plot:` its manifest recorded.
     pub fn from_result_set(set: &crate::store::ResultSet) -> Option<PlotSpec> {
-        let is_variable = |n: &str| set.manifest.variables.iter().any(|v| v.name == n);
-        set.manifest.plot.as_ref().map(|p| p.hints(&is_variable))
+        PlotSpec::from_manifest(&set.manifest)
+    }
+
+    /// The hints of the automatic graphs, from the `plot:` a manifest recorded.
+    pub fn from_manifest(m: &crate::store::record::Manifest) -> Option<PlotSpec> {
+        let is_variable = |n: &str| m.variables.iter().any(|v| v.name == n);
+        m.plot.as_ref().map(|p| p.hints(&is_variable))
     }
 }
 
