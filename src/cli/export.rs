@@ -83,7 +83,15 @@ pub fn run(args: Args) -> Result<i32> {
             .collect::<Result<Vec<_>>>()?;
         return stream(args.output.as_deref(), |w| exporter.write_sets(&dirs, w));
     }
-    let set = mpf::open(&root, &args.ids[0])?;
+    let dir = mpf::resolve(&root, &args.ids[0])?;
+    if exporter.streams(content) {
+        let manifest = mpf::read_manifest(&dir)?;
+        let default = exporter.default_file(content).map(|f| dir.join(f));
+        return stream(args.output.as_deref().or(default.as_deref()), |w| {
+            exporter.write_streamed(content, &dir, &manifest, w)
+        });
+    }
+    let set = mpf::ResultSet::load(&dir)?;
     // A binary format goes into the set without -o rather than to a terminal.
     let default = exporter.default_file(content).map(|f| set.dir.join(f));
     stream(args.output.as_deref().or(default.as_deref()), |w| {

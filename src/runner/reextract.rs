@@ -1,7 +1,7 @@
 //! `mpf extract`: the experiment's current `results:` applied again to the stored outputs of
 //! every run of a set, without running anything, as a new generation of its journal.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use serde_json::{json, Map, Value};
@@ -42,42 +42,26 @@ pub fn reextract(dir: &Path, exp: &Experiment, new_source: Option<&str>) -> Resu
     let mut manifest = resultset::read_manifest(rewrite.dir())?;
     // Not the file the set recorded: it must keep the set's variables (with its --set).
     crate::runner::session::replay_checked(&mut exp.clone(), &manifest, "be extracted again")?;
-    let old = resultset::read_journal(&rewrite.dir().join(crate::store::layout::JOURNAL))?;
-    // Every suffix a result may have: the roles, the machines of roles of several, and both.
-    let suffixes: HashSet<String> = old
-        .iter()
-        .flat_map(|r| &r.steps)
-        .flat_map(|s| {
-            let mut v = vec![s.role.clone()];
-            if let Some(n) = &s.node {
-                v.push(n.clone());
-                v.push(format!("{}.{n}", s.role));
+    let journal = rewrite.dir().join(crate::store::layout::JOURNAL);
+    // A first pass over the journal (a run at a time, SPEC §15): every suffix a result may
+    // have (the roles, the machines of roles of several, and both), and where each run is in
+    // the file, which orders the results the runs add to the manifest as reading it whole did.
+    let mut suffixes: HashSet<String> = HashSet::new();
+    let mut file_order: HashMap<usize, u32> = HashMap::new();
+    resultset::visit_journal(&journal, |r| {
+        for s in &r.steps {
+            if !suffixes.contains(&s.role) {
+                suffixes.insert(s.role.clone());
             }
-            v
-        })
-        .collect();
+            if let Some(n) = &s.node {
+                suffixes.insert(n.clone());
+                suffixes.insert(format!("{}.{n}", s.role));
+            }
+        }
+        let next = u32::try_from(file_order.len()).unwrap_or(u32::MAX);
+        file_order.entry(r.index).or_insert(next);
+    })?;
     let taken = taken_names(exp, suffixes.iter().map(String::as_str));
-    let mut out = Reextracted {
-        runs: old.len(),
-        ..Reextracted::default()
-    };
-    let mut records = Vec::with_capacity(old.len());
-    // Each old record is dropped once its new one is made: the set is held once, not twice.
-    for rec in old {
-        let mut new = reextract_record(rewrite.dir(), exp, &manifest, &rec, &taken);
-        // The samples of the series as now extracted (SPEC §17).
-        if let Err(e) = crate::store::series::write_run(rewrite.dir(), &new) {
-            new.notes.push(format!("series.csv not written: {e}"));
-        }
-        match (rec.status, new.status) {
-            (RunStatus::Failed, RunStatus::Ok) => out.now_ok.push(rec.index),
-            (RunStatus::Ok, RunStatus::Failed) => out.now_failed.push(rec.index),
-            _ => {}
-        }
-        records.push(new);
-    }
-    out.ok = records.iter().filter(|r| r.status == RunStatus::Ok).count();
-    out.failed = records.len() - out.ok;
     // Declared as the runs name them: on a role of several machines, once per machine (the
     // set keeps the cluster file it ran with).
     let cluster_file = rewrite.dir().join(crate::store::layout::CLUSTER);
@@ -89,16 +73,61 @@ pub fn reextract(dir: &Path, exp: &Experiment, new_source: Option<&str>) -> Resu
         Some(c) => c.result_infos(exp),
         None => exp.result_infos(),
     };
-    for r in &records {
-        add_result_infos(exp, &mut manifest.results, &r.results);
-    }
     // Limits and convergence are a pure function of the journal: judged again from it.
     let mut effective = exp.clone();
     crate::runner::session::replay_overrides(&mut effective, &manifest.overrides)?;
     let mut plan = crate::plan::plan(&effective)?;
     let design = crate::design::Design::new(&effective, &plan);
-    if design.decides() {
-        let kept = crate::store::kept::Kept::new(&records);
+    let mut kept = design.decides().then(crate::store::kept::Kept::default);
+    let mut out = Reextracted::default();
+    // Results the declarations do not name, each with the first run (in the file) and the
+    // place in its results that gave it, and whether that value was a list.
+    let mut added: HashMap<String, (u32, usize, bool)> = HashMap::new();
+    // The new generation is written a run at a time, in run order; the current files stay
+    // the set's until it is complete.
+    let mut new_journal = rewrite.new_journal()?;
+    resultset::for_each_record(&journal, |rec| {
+        let mut new = reextract_record(rewrite.dir(), exp, &manifest, &rec, &taken);
+        // The samples of the series as now extracted (SPEC §17).
+        if let Err(e) = crate::store::series::write_run(rewrite.dir(), &new) {
+            new.notes.push(format!("series.csv not written: {e}"));
+        }
+        match (rec.status, new.status) {
+            (RunStatus::Failed, RunStatus::Ok) => out.now_ok.push(rec.index),
+            (RunStatus::Ok, RunStatus::Failed) => out.now_failed.push(rec.index),
+            _ => {}
+        }
+        out.runs += 1;
+        match new.status {
+            RunStatus::Ok => out.ok += 1,
+            _ => out.failed += 1,
+        }
+        let at = file_order.get(&rec.index).copied().unwrap_or(u32::MAX);
+        for (i, (name, v)) in new.results.iter().enumerate() {
+            if manifest.results.iter().any(|r| &r.name == name) {
+                continue;
+            }
+            let first = added.entry(name.clone()).or_insert((at, i, v.is_array()));
+            if (at, i) < (first.0, first.1) {
+                *first = (at, i, v.is_array());
+            }
+        }
+        if let Some(kept) = kept.as_mut() {
+            kept.push(&new);
+        }
+        new_journal.push(&new)
+    })?;
+    drop(file_order);
+    let mut added: Vec<(String, (u32, usize, bool))> = added.into_iter().collect();
+    added.sort_by_key(|(_, (at, i, _))| (*at, *i));
+    for (name, (_, _, list)) in added {
+        let value = match list {
+            true => Value::Array(Vec::new()),
+            false => Value::Null,
+        };
+        add_result_infos(exp, &mut manifest.results, &Map::from_iter([(name, value)]));
+    }
+    if let Some(kept) = kept {
         let outcome = design.outcome(&mut plan, &kept);
         out.warnings = outcome.warnings.clone();
         out.decided_again = true;
@@ -111,7 +140,7 @@ pub fn reextract(dir: &Path, exp: &Experiment, new_source: Option<&str>) -> Resu
     if let Some(src) = new_source {
         manifest.experiment_hash = crate::runner::session::hash_text(src);
     }
-    out.generation = rewrite.commit(&manifest, &records, new_source)?;
+    out.generation = rewrite.commit_journal(new_journal, &manifest, new_source)?;
     Ok(out)
 }
 

@@ -5,6 +5,7 @@
 //! value labels (`mpf.labels`, JSON).
 
 use std::io::Write;
+use std::path::Path;
 use std::sync::Arc;
 
 use parquet::basic::{LogicalType, Repetition, Type as Physical};
@@ -16,8 +17,9 @@ use parquet::schema::types::{Type, TypePtr};
 use serde_json::{json, Map, Value};
 
 use crate::error::{Error, Result};
+use crate::store::csv::VariableColumn;
 use crate::store::export::sorted_records;
-use crate::store::record::{value_text, RunRecord, RunStatus};
+use crate::store::record::{value_text, Manifest, RunRecord, RunStatus};
 use crate::store::ResultSet;
 
 /// The type of a column, decided from every value it holds.
@@ -32,25 +34,27 @@ pub(crate) enum ColumnType {
 
 /// The narrowest type that holds all of `values` (nulls aside); text when they are mixed.
 pub(crate) fn variable_type<'a>(values: impl Iterator<Item = &'a Value>) -> ColumnType {
-    let mut kind: Option<ColumnType> = None;
-    for v in values {
-        let k = match v {
-            Value::Null => continue,
-            Value::Number(n) if n.is_i64() || n.is_u64() => ColumnType::Int,
-            Value::Number(_) => ColumnType::Float,
-            Value::Bool(_) => ColumnType::Bool,
-            _ => ColumnType::Text,
-        };
-        kind = Some(match (kind, k) {
-            (None, k) => k,
-            (Some(a), b) if a == b => a,
-            (Some(ColumnType::Int), ColumnType::Float)
-            | (Some(ColumnType::Float), ColumnType::Int) => ColumnType::Float,
-            _ => ColumnType::Text,
-        });
-    }
     // A variable that is null everywhere is written as text: every reader takes that.
-    kind.unwrap_or(ColumnType::Text)
+    values.fold(None, widen).unwrap_or(ColumnType::Text)
+}
+
+/// The narrowest type that holds the values `kind` holds and `v` (`None`: only nulls so far).
+fn widen(kind: Option<ColumnType>, v: &Value) -> Option<ColumnType> {
+    let k = match v {
+        Value::Null => return kind,
+        Value::Number(n) if n.is_i64() || n.is_u64() => ColumnType::Int,
+        Value::Number(_) => ColumnType::Float,
+        Value::Bool(_) => ColumnType::Bool,
+        _ => ColumnType::Text,
+    };
+    Some(match (kind, k) {
+        (None, k) => k,
+        (Some(a), b) if a == b => a,
+        (Some(ColumnType::Int), ColumnType::Float) | (Some(ColumnType::Float), ColumnType::Int) => {
+            ColumnType::Float
+        }
+        _ => ColumnType::Text,
+    })
 }
 
 pub(crate) fn pq_err(e: parquet::errors::ParquetError) -> Error {
@@ -108,54 +112,77 @@ pub(crate) struct Column {
     pub cells: Vec<Value>,
 }
 
-fn columns(set: &ResultSet, rows: &[&RunRecord]) -> Vec<Column> {
-    let m = &set.manifest;
-    let mut cols = Vec::new();
-    for c in crate::store::csv::variable_columns(m) {
-        let cells: Vec<Value> = rows.iter().map(|r| c.cell(&r.point)).collect();
-        let kind = if c.label {
-            ColumnType::Text
-        } else {
-            variable_type(c.variable.values.iter().chain(cells.iter()))
-        };
-        cols.push(Column {
-            name: c.name(),
-            kind,
-            required: false,
-            cells,
-        });
-    }
-    for (x, name) in m.results.iter().zip(crate::store::csv::result_columns(m)) {
-        let cells: Vec<Value> = rows
-            .iter()
-            .map(|r| r.results.get(&x.name).cloned().unwrap_or(Value::Null))
-            .collect();
-        let series = x.series || cells.iter().any(Value::is_array);
-        cols.push(Column {
-            name,
-            kind: if series {
-                ColumnType::FloatList
-            } else {
-                ColumnType::Float
-            },
-            required: false,
-            cells,
-        });
-    }
-    let fixed = |name: &str, kind, f: &dyn Fn(&RunRecord) -> Value| Column {
-        name: name.to_string(),
+/// Rows per row group: what the writer holds of a set at once is one group's columns, so
+/// that a set of 10^5 or 10^6 runs is written in bounded memory (SPEC §15).
+const ROW_GROUP: usize = 8192;
+
+/// Calls its argument with every run of a set, in run order.
+type Visit<'v> = dyn Fn(&mut dyn FnMut(&RunRecord) -> Result<()>) -> Result<()> + 'v;
+
+/// The columns of a set's runs, without cells: their types are decided from every value they
+/// will hold (a first pass over the runs).
+fn empty_columns(m: &Manifest, visit: &Visit) -> Result<Vec<Column>> {
+    let vars = crate::store::csv::variable_columns(m);
+    let mut kinds: Vec<Option<ColumnType>> = vars
+        .iter()
+        .map(|c| c.variable.values.iter().fold(None, widen))
+        .collect();
+    let mut series: Vec<bool> = m.results.iter().map(|x| x.series).collect();
+    visit(&mut |r| {
+        for (kind, c) in kinds.iter_mut().zip(&vars).filter(|(_, c)| !c.label) {
+            *kind = widen(*kind, &c.cell(&r.point));
+        }
+        for (s, x) in series.iter_mut().zip(&m.results) {
+            *s = *s || r.results.get(&x.name).is_some_and(Value::is_array);
+        }
+        Ok(())
+    })?;
+    let column = |name: String, kind, required| Column {
+        name,
         kind,
-        required: true,
-        cells: rows.iter().map(|r| f(r)).collect(),
+        required,
+        cells: Vec::new(),
     };
-    cols.push(fixed("repetition", ColumnType::Int, &|r| {
-        Value::from(r.repetition)
-    }));
-    cols.push(fixed("run", ColumnType::Int, &|r| Value::from(r.index)));
-    cols.push(fixed("ok", ColumnType::Bool, &|r| {
-        Value::Bool(r.status == RunStatus::Ok)
-    }));
-    cols
+    let mut cols = Vec::new();
+    for (c, kind) in vars.iter().zip(kinds) {
+        let kind = match c.label {
+            true => ColumnType::Text,
+            false => kind.unwrap_or(ColumnType::Text),
+        };
+        cols.push(column(c.name(), kind, false));
+    }
+    for (name, series) in crate::store::csv::result_columns(m).into_iter().zip(series) {
+        let kind = match series {
+            true => ColumnType::FloatList,
+            false => ColumnType::Float,
+        };
+        cols.push(column(name, kind, false));
+    }
+    cols.push(column("repetition".into(), ColumnType::Int, true));
+    cols.push(column("run".into(), ColumnType::Int, true));
+    cols.push(column("ok".into(), ColumnType::Bool, true));
+    Ok(cols)
+}
+
+/// Adds a run's cells to `cols` (made by `empty_columns` for the same manifest).
+fn push_row(m: &Manifest, vars: &[VariableColumn], cols: &mut [Column], r: &RunRecord) {
+    let results = m
+        .results
+        .iter()
+        .map(|x| r.results.get(&x.name).cloned().unwrap_or(Value::Null));
+    let fixed = [
+        Value::from(r.repetition),
+        Value::from(r.index),
+        Value::Bool(r.status == RunStatus::Ok),
+    ];
+    let cells = vars
+        .iter()
+        .map(|c| c.cell(&r.point))
+        .chain(results)
+        .chain(fixed);
+    for (col, cell) in cols.iter_mut().zip(cells) {
+        col.cells.push(cell);
+    }
 }
 
 /// Definition levels of a flat optional column, and the present values.
@@ -251,8 +278,7 @@ pub(crate) fn write_column(writer: &mut SerializedColumnWriter<'_>, col: &Column
 }
 
 /// The key-value metadata of the file.
-pub(crate) fn metadata(set: &ResultSet) -> Vec<KeyValue> {
-    let m = &set.manifest;
+pub(crate) fn metadata(m: &Manifest) -> Vec<KeyValue> {
     let units: Map<String, Value> = m
         .results
         .iter()
@@ -281,10 +307,30 @@ pub(crate) fn metadata(set: &ResultSet) -> Vec<KeyValue> {
     ]
 }
 
-/// Writes every run (failed ones included, `ok` false) as one row group.
+/// Writes every run of the set (failed ones included, `ok` false), in run order.
 pub(crate) fn write(set: &ResultSet, out: impl Write + Send) -> Result<()> {
     let rows = sorted_records(set);
-    let cols = columns(set, &rows);
+    let visit = |f: &mut dyn FnMut(&RunRecord) -> Result<()>| rows.iter().try_for_each(|r| f(r));
+    write_runs(&set.manifest, &visit, out)
+}
+
+/// `write` of the set whose manifest is `manifest`, its runs read from `journal` one at a time
+/// (twice: for the columns' types, then for their cells), so that no more than a row group's
+/// cells are held.
+pub(crate) fn write_journal(
+    manifest: &Manifest,
+    journal: &Path,
+    out: impl Write + Send,
+) -> Result<()> {
+    let visit = |f: &mut dyn FnMut(&RunRecord) -> Result<()>| {
+        crate::store::resultset::for_each_record(journal, |r| f(&r))
+    };
+    write_runs(manifest, &visit, out)
+}
+
+/// The runs `visit` gives, in row groups of `ROW_GROUP` rows (one empty group without runs).
+fn write_runs(m: &Manifest, visit: &Visit, out: impl Write + Send) -> Result<()> {
+    let mut cols = empty_columns(m, visit)?;
     let fields: Vec<TypePtr> = cols
         .iter()
         .map(|c| column_schema(&c.name, c.kind, c.required))
@@ -295,28 +341,153 @@ pub(crate) fn write(set: &ResultSet, out: impl Write + Send) -> Result<()> {
         .map_err(pq_err)?;
     let props = WriterProperties::builder()
         .set_created_by(format!("mpf {}", crate::VERSION))
-        .set_key_value_metadata(Some(metadata(set)))
+        .set_key_value_metadata(Some(metadata(m)))
         .build();
     let mut writer =
         SerializedFileWriter::new(out, Arc::new(schema), Arc::new(props)).map_err(pq_err)?;
+    let vars = crate::store::csv::variable_columns(m);
+    let mut rows = 0usize;
+    visit(&mut |r| {
+        push_row(m, &vars, &mut cols, r);
+        rows += 1;
+        if rows.is_multiple_of(ROW_GROUP) {
+            write_group(&mut writer, &mut cols)?;
+        }
+        Ok(())
+    })?;
+    if rows == 0 || !rows.is_multiple_of(ROW_GROUP) {
+        write_group(&mut writer, &mut cols)?;
+    }
+    writer.close().map_err(pq_err)?;
+    Ok(())
+}
+
+/// Writes the cells of `cols` as one row group, and empties them.
+fn write_group<W: Write + Send>(
+    writer: &mut SerializedFileWriter<W>,
+    cols: &mut [Column],
+) -> Result<()> {
     let mut group = writer.next_row_group().map_err(pq_err)?;
     let mut i = 0;
     while let Some(mut column) = group.next_column().map_err(pq_err)? {
         let col = cols
-            .get(i)
+            .get_mut(i)
             .ok_or_else(|| Error::Runtime("failed to write parquet: schema mismatch".into()))?;
         write_column(&mut column, col)?;
         column.close().map_err(pq_err)?;
+        col.cells.clear();
         i += 1;
     }
     group.close().map_err(pq_err)?;
-    writer.close().map_err(pq_err)?;
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A set of `n` runs of `x` (an integer but in the last run, 2.5) and `lat`, every tenth
+    /// run failed; its records in the journal in reverse order.
+    fn set_of(n: usize, dir: &Path) -> ResultSet {
+        use crate::store::writer::tests::{manifest, ok_record};
+        let mut m = manifest("pq");
+        m.variables
+            .push(crate::report::plot::figure::tests::var("x", vec![json!(1)]));
+        m.results.push(crate::store::record::ResultInfo {
+            name: "lat".into(),
+            unit: "ms".into(),
+            better: crate::store::record::Better::Lower,
+            series: false,
+        });
+        let records: Vec<RunRecord> = (0..n)
+            .rev()
+            .map(|i| {
+                let x = if i + 1 == n { json!(2.5) } else { json!(i) };
+                let mut r = ok_record(i, json!({ "x": x }), 0, json!({"lat": i as f64 / 4.0}));
+                if i % 10 == 0 {
+                    r.status = RunStatus::Failed;
+                }
+                r
+            })
+            .collect();
+        let mut text = String::new();
+        for r in &records {
+            text.push_str(&serde_json::to_string(r).unwrap());
+            text.push('\n');
+        }
+        std::fs::write(dir.join("journal.jsonl"), text).unwrap();
+        ResultSet {
+            dir: dir.to_path_buf(),
+            manifest: m,
+            records,
+        }
+    }
+
+    #[test]
+    fn a_journal_is_written_in_row_groups_typed_by_every_run() {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        use parquet::record::Field;
+        let tmp = tempfile::tempdir().unwrap();
+        let n = 2 * ROW_GROUP + 100;
+        let set = set_of(n, tmp.path());
+        let mut streamed = Vec::new();
+        write_journal(
+            &set.manifest,
+            &tmp.path().join("journal.jsonl"),
+            &mut streamed,
+        )
+        .unwrap();
+        let mut loaded = Vec::new();
+        write(&set, &mut loaded).unwrap();
+        assert!(
+            streamed == loaded,
+            "the same file from the journal and from the records"
+        );
+        let path = tmp.path().join("x.parquet");
+        std::fs::write(&path, &streamed).unwrap();
+        let reader = SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();
+        let meta = reader.metadata();
+        assert_eq!(meta.num_row_groups(), 3);
+        assert_eq!(meta.file_metadata().num_rows(), n as i64);
+        let schema = meta.file_metadata().schema_descr();
+        // x is a float: the last run, in the last group, decided it for the first.
+        assert_eq!(schema.column(0).physical_type(), Physical::DOUBLE);
+        let rows: Vec<Vec<Field>> = reader
+            .get_row_iter(None)
+            .unwrap()
+            .map(|r| {
+                r.unwrap()
+                    .get_column_iter()
+                    .map(|(_, f)| f.clone())
+                    .collect()
+            })
+            .collect();
+        assert_eq!(rows.len(), n);
+        for (i, row) in rows.iter().enumerate() {
+            let x = if i + 1 == n { 2.5 } else { i as f64 };
+            let expected = [
+                Field::Double(x),
+                Field::Double(i as f64 / 4.0),
+                Field::Long(0),
+                Field::Long(i as i64),
+                Field::Bool(i % 10 != 0),
+            ];
+            assert_eq!(row[..], expected[..], "run {i}");
+        }
+    }
+
+    #[test]
+    fn a_set_without_runs_is_one_empty_row_group() {
+        let tmp = tempfile::tempdir().unwrap();
+        let set = set_of(0, tmp.path());
+        let path = tmp.path().join("x.parquet");
+        let out = std::fs::File::create(&path).unwrap();
+        write_journal(&set.manifest, &tmp.path().join("journal.jsonl"), out).unwrap();
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let reader = SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();
+        assert_eq!(reader.metadata().num_row_groups(), 1);
+        assert_eq!(reader.metadata().file_metadata().num_rows(), 0);
+    }
 
     #[test]
     fn column_types() {

@@ -504,7 +504,7 @@ pub fn write_parquet(set: &ResultSet, out: impl Write + Send) -> Result<Vec<Stri
         .with_fields(fields)
         .build()
         .map_err(pq_err)?;
-    let meta: Vec<KeyValue> = metadata(set)
+    let meta: Vec<KeyValue> = metadata(&set.manifest)
         .into_iter()
         .filter(|kv| kv.key != "mpf.units")
         .collect();

@@ -454,6 +454,40 @@ impl Rewrite {
         records: &[RunRecord],
         experiment_src: Option<&str>,
     ) -> Result<usize> {
+        let mut journal = self.new_journal()?;
+        let mut sorted: Vec<&RunRecord> = records.iter().collect();
+        sorted.sort_by_key(|r| r.index);
+        for r in sorted {
+            journal.push(r)?;
+        }
+        self.commit_journal(journal, manifest, experiment_src)
+    }
+
+    /// The new generation's journal, written a run at a time into a temporary file beside the
+    /// current one, which stays the set's journal until [`Rewrite::commit_journal`]: a set of
+    /// 10^5 runs is rewritten without holding its records (SPEC §15), and one that fails half
+    /// way keeps its results as they were.
+    pub fn new_journal(&self) -> Result<NewJournal> {
+        let path = self.dir.join(format!("{}.tmp", layout::JOURNAL));
+        let file = File::create(&path).ctx(|| format!("failed to create {}", path.display()))?;
+        Ok(NewJournal {
+            out: std::io::BufWriter::with_capacity(1 << 16, file),
+            path,
+            done: false,
+        })
+    }
+
+    /// Keeps the current files as generation `N`, then puts `journal` in place (a rename) and
+    /// writes `results.csv` from it and the manifest (each atomically). Returns `N`.
+    pub fn commit_journal(
+        self,
+        mut journal: NewJournal,
+        manifest: &Manifest,
+        experiment_src: Option<&str>,
+    ) -> Result<usize> {
+        let io_err = |e| Error::io(format!("failed to write {}", journal.path.display()), e);
+        journal.out.flush().map_err(io_err)?;
+        journal.out.get_ref().sync_all().map_err(io_err)?;
         let n = self.next_generation();
         for (name, stem, ext) in GENERATION_FILES {
             if name == layout::EXPERIMENT && experiment_src.is_none() {
@@ -467,23 +501,48 @@ impl Rewrite {
                     .ctx(|| format!("failed to keep {} as {}", from.display(), to.display()))?;
             }
         }
-        let mut journal = Vec::new();
-        let mut sorted: Vec<&RunRecord> = records.iter().collect();
-        sorted.sort_by_key(|r| r.index);
-        for r in &sorted {
-            serde_json::to_writer(&mut journal, r)
-                .map_err(|e| Error::Runtime(format!("failed to encode run record: {e}")))?;
-            journal.push(b'\n');
-        }
         if let Some(src) = experiment_src {
             write_atomic(&self.dir.join(layout::EXPERIMENT), src.as_bytes())?;
         }
-        write_atomic(&self.dir.join(layout::JOURNAL), &journal)?;
-        let mut buf = Vec::new();
-        csv::write(manifest, records, &mut buf)?;
-        write_atomic(&self.dir.join(layout::RESULTS_CSV), &buf)?;
+        let path = self.dir.join(layout::JOURNAL);
+        fs::rename(&journal.path, &path).map_err(io_err)?;
+        journal.done = true;
+        write_atomic_with(&self.dir.join(layout::RESULTS_CSV), |out| {
+            csv::write_journal(manifest, &path, out)
+        })?;
         write_manifest_file(&self.dir, manifest)?;
         Ok(n)
+    }
+}
+
+/// A new journal being written by [`Rewrite::new_journal`]; removed unless committed.
+pub struct NewJournal {
+    out: std::io::BufWriter<File>,
+    path: PathBuf,
+    done: bool,
+}
+
+impl NewJournal {
+    /// Appends a run (callers give them in run order).
+    pub fn push(&mut self, r: &RunRecord) -> Result<()> {
+        serde_json::to_writer(&mut self.out, r).map_err(|e| match e.io_error_kind() {
+            Some(kind) => Error::io(
+                format!("failed to write {}", self.path.display()),
+                kind.into(),
+            ),
+            None => Error::Runtime(format!("failed to encode run record: {e}")),
+        })?;
+        self.out
+            .write_all(b"\n")
+            .map_err(|e| Error::io(format!("failed to write {}", self.path.display()), e))
+    }
+}
+
+impl Drop for NewJournal {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = fs::remove_file(&self.path);
+        }
     }
 }
 

@@ -113,6 +113,26 @@ pub trait Exporter: Sync {
             self.name()
         )))
     }
+    /// True when the format writes `content` of one set from its directory, reading the
+    /// journal a run at a time (`write_streamed`) rather than from the set loaded whole: what
+    /// a set of 10^5 runs needs to stay within SPEC §15's memory.
+    fn streams(&self, _content: Content) -> bool {
+        false
+    }
+    /// Writes `content` of the set in `dir`, whose manifest is `manifest` (a format that
+    /// `streams` it).
+    fn write_streamed(
+        &self,
+        _content: Content,
+        _dir: &std::path::Path,
+        _manifest: &crate::store::Manifest,
+        _out: &mut dyn WriteSend,
+    ) -> Result<Vec<String>> {
+        Err(Error::Usage(format!(
+            "--format {} does not stream a set",
+            self.name()
+        )))
+    }
     /// Streams the results of the sets in `dirs` (a `several` format).
     fn write_sets(&self, _dirs: &[PathBuf], _out: &mut dyn WriteSend) -> Result<Vec<String>> {
         Err(Error::Usage(format!(

@@ -1,9 +1,11 @@
 //! `--format parquet`: the runs with typed columns (`store::parquet`), or the monitoring
 //! samples (`--timeseries`). Binary: without `-o` it goes into the set, not to a terminal.
+//! The runs are read from the journal one at a time and written in row groups of 8,192 rows.
 
 use super::{Content, Exporter, WriteSend};
 use crate::error::Result;
-use crate::store::ResultSet;
+use crate::store::{Manifest, ResultSet};
+use std::path::Path;
 
 pub(super) struct Parquet;
 
@@ -21,6 +23,25 @@ impl Exporter for Parquet {
             Content::Timeseries => Some("monitor.parquet"),
             _ => Some("results.parquet"),
         }
+    }
+
+    fn streams(&self, content: Content) -> bool {
+        content == Content::Results
+    }
+
+    fn write_streamed(
+        &self,
+        _content: Content,
+        dir: &Path,
+        manifest: &Manifest,
+        out: &mut dyn WriteSend,
+    ) -> Result<Vec<String>> {
+        crate::store::parquet::write_journal(
+            manifest,
+            &dir.join(crate::store::layout::JOURNAL),
+            out,
+        )?;
+        Ok(Vec::new())
     }
 
     fn write(
