@@ -98,11 +98,13 @@ pub fn reextract(dir: &Path, exp: &Experiment, new_source: Option<&str>) -> Resu
     let mut plan = crate::plan::plan(&effective)?;
     let design = crate::design::Design::new(&effective, &plan);
     if design.decides() {
-        let kept = crate::store::kept::Kept::new(&records);
+        let search = effective.search.as_ref().map(|s| s.variable);
+        let finder = crate::plan::PointFinder::new(&plan, search);
+        let kept = crate::store::kept::Kept::new(&records, |r| finder.find(&mut plan, &r.point));
         let outcome = design.outcome(&mut plan, &kept);
         out.warnings = outcome.warnings.clone();
         out.decided_again = true;
-        let probed = probed_values(&manifest, &kept);
+        let probed = probed_values(&manifest, &kept, &plan);
         apply_outcome(&mut manifest, probed, outcome);
     }
     manifest.runs_ok = out.ok;
