@@ -7,9 +7,9 @@ use serde_json::{Map, Value};
 
 use super::bisect::{probe_value, Bisect, Found, Step};
 use super::decide::{interval, judge, Verdict};
-use super::sample::{point_key, sample_until, Journal, Rule, Run};
+use super::sample::{sample_until, Journal, Rule, Run};
 use crate::model::Goal;
-use crate::plan::{fnv1a, Plan, PlannedRun, NULL};
+use crate::plan::{fnv1a, Plan, PlannedRun, RunList, NULL};
 use crate::spec::{Experiment, Order, Search};
 use crate::store::{Limit, LimitStatus, PointRuns};
 
@@ -45,8 +45,8 @@ struct SearchDesign {
 pub(crate) struct Next {
     /// 0-based round.
     pub round: usize,
-    /// Runs of the round still missing from the journal, in order.
-    pub runs: Vec<PlannedRun>,
+    /// Runs of the round still missing from the journal, in order (12 bytes a run).
+    pub runs: RunList,
     /// Runs asked for up to the end of this round.
     pub planned: usize,
     /// What the design is doing, for the progress display.
@@ -138,7 +138,7 @@ impl Design {
     ) -> Option<Next> {
         let tl = self.timeline(plan, journal);
         let missing = |plan: &Plan, point: usize, rep: usize| {
-            keep(plan, point) && journal.get(&point_key(&plan.point(point)), rep).is_none()
+            keep(plan, point) && journal.get(point, rep).is_none()
         };
         let round = tl
             .batches
@@ -148,14 +148,13 @@ impl Design {
             .min()?;
         if round == 0 && self.search.is_none() {
             // The fixed plan's runs as they are: no second list of every run.
-            let runs = (plan.runs.iter())
+            let runs = (plan.runs())
                 .filter(|r| missing(plan, r.point, r.repetition))
-                .copied()
                 .collect();
             return Some(Next {
                 round,
                 runs,
-                planned: plan.runs.len(),
+                planned: plan.run_count(),
                 status: self.status(&tl, round),
                 warnings: tl.warnings,
             });
@@ -289,8 +288,7 @@ impl Design {
         tl: &mut Timeline,
         more: impl Fn(&[Run]) -> bool,
     ) -> (usize, Option<super::SampleEnd>) {
-        let pt = plan.point(point);
-        let s = sample_until(&self.rule, journal, &point_key(&pt), more);
+        let s = sample_until(&self.rule, journal, point, more);
         let rounds = s.batches.len();
         for (i, reps) in s.batches.into_iter().enumerate() {
             tl.batches.push(Batch {
@@ -301,7 +299,7 @@ impl Design {
         }
         if let (Some(end), true) = (&s.end, self.rule.is_adaptive()) {
             tl.points.push(PointRuns {
-                point: pt,
+                point: plan.point(point),
                 runs: end.runs,
                 converged: end.converged,
             });
@@ -434,7 +432,9 @@ impl Design {
         let key = {
             use std::hash::{Hash, Hasher};
             let mut h = std::collections::hash_map::DefaultHasher::new();
-            point_key(point).hash(&mut h);
+            serde_json::to_string(point)
+                .unwrap_or_default()
+                .hash(&mut h);
             for (n, xs) in values {
                 n.hash(&mut h);
                 xs.iter().for_each(|x| x.to_bits().hash(&mut h));

@@ -2,7 +2,7 @@
 
 use crate::analyze::stats::summarize;
 use crate::spec::{Experiment, Width};
-pub(super) use crate::store::kept::{point_key, Kept as Journal, KeptRun as Run};
+pub(super) use crate::store::kept::{Kept as Journal, KeptRun as Run};
 use crate::store::RunStatus;
 
 /// How many runs a point gets.
@@ -79,12 +79,12 @@ pub(crate) struct SampleEnd {
     pub values: Vec<(String, Vec<f64>)>,
 }
 
-/// Replays the rule over the journal's runs of the point `key`. Whether a round asks for
+/// Replays the rule over the journal's runs of the plan's point `point`. Whether a round asks for
 /// another run depends only on the runs of earlier rounds, so a round interrupted halfway
 /// is continued exactly.
 #[cfg(test)]
-pub(super) fn sample(rule: &Rule, journal: &Journal, key: &str) -> Sample {
-    sample_until(rule, journal, key, |_| false)
+pub(super) fn sample(rule: &Rule, journal: &Journal, point: usize) -> Sample {
+    sample_until(rule, journal, point, |_| false)
 }
 
 /// [`sample`], with one more run per round also while `more` says so of the runs so far (a
@@ -92,14 +92,14 @@ pub(super) fn sample(rule: &Rule, journal: &Journal, key: &str) -> Sample {
 pub(super) fn sample_until(
     rule: &Rule,
     journal: &Journal,
-    key: &str,
+    point: usize,
     more: impl Fn(&[Run]) -> bool,
 ) -> Sample {
     let mut batches = Vec::with_capacity(1);
     batches.push(0..rule.min);
     let mut runs = Vec::with_capacity(rule.min);
     for rep in 0..rule.min {
-        match journal.get(key, rep) {
+        match journal.get(point, rep) {
             Some(r) => runs.push(r),
             None => return Sample { batches, end: None },
         }
@@ -120,7 +120,7 @@ pub(super) fn sample_until(
         }
         let rep = runs.len();
         batches.push(rep..rep + 1);
-        match journal.get(key, rep) {
+        match journal.get(point, rep) {
             Some(r) => runs.push(r),
             None => return Sample { batches, end: None },
         }
@@ -166,8 +166,8 @@ mod tests {
     #[test]
     fn a_quiet_point_stops_at_min() {
         let recs: Vec<_> = (0..3).map(|r| record(r, 100.0)).collect();
-        let j = Journal::new(&recs);
-        let s = sample(&rule(), &j, r#"{"a":1}"#);
+        let j = Journal::new(&recs, |_| Some(0));
+        let s = sample(&rule(), &j, 0);
         assert_eq!((s.batches.len(), s.batches.first()), (1, Some(&(0..3))));
         let end = s.end.unwrap();
         assert_eq!((end.runs, end.converged), (3, true));
@@ -178,10 +178,10 @@ mod tests {
     fn a_noisy_point_asks_one_run_per_round_until_max() {
         let xs = [10.0, 200.0, 50.0, 120.0, 3.0, 90.0];
         let recs: Vec<_> = xs.iter().enumerate().map(|(r, &x)| record(r, x)).collect();
-        let s = sample(&rule(), &Journal::new(&recs[..4]), r#"{"a":1}"#);
+        let s = sample(&rule(), &Journal::new(&recs[..4], |_| Some(0)), 0);
         assert_eq!(s.batches, vec![0..3, 3..4, 4..5]);
         assert!(s.end.is_none(), "round 3 waits for repetition 4");
-        let s = sample(&rule(), &Journal::new(&recs), r#"{"a":1}"#);
+        let s = sample(&rule(), &Journal::new(&recs, |_| Some(0)), 0);
         let end = s.end.unwrap();
         assert_eq!((end.runs, end.converged), (6, false), "stopped by max");
     }
@@ -190,7 +190,7 @@ mod tests {
     fn failed_runs_count_as_runs_but_not_as_values() {
         let mut recs: Vec<_> = (0..3).map(|r| record(r, 100.0)).collect();
         recs[1].status = RunStatus::Failed;
-        let s = sample(&rule(), &Journal::new(&recs), r#"{"a":1}"#);
+        let s = sample(&rule(), &Journal::new(&recs, |_| Some(0)), 0);
         let end = s.end.unwrap();
         assert_eq!((end.runs, end.converged), (3, true));
     }

@@ -59,9 +59,12 @@ fn simulate(trials: usize, sd: f64, search_extra: &str) -> (Vec<Limit>, usize) {
     let mut kept = crate::store::kept::Kept::default();
     while let Some(next) = design.next(&mut plan, &kept) {
         assert!(!next.runs.is_empty(), "a round with no runs");
-        for r in next.runs {
+        for r in next.runs.iter() {
             let index = kept.len();
-            kept.push(&record(plan.point(r.point), r.repetition, index, sd));
+            kept.push(
+                &record(plan.point(r.point), r.repetition, index, sd),
+                Some(r.point),
+            );
         }
     }
     let n = kept.len();

@@ -3,7 +3,7 @@
 //! order inside each block are seeded shuffles (declaration and plan order with
 //! `order: sequential`).
 
-use crate::plan::{fnv1a, PlannedRun};
+use crate::plan::fnv1a;
 use crate::spec::{Experiment, Order};
 
 /// The switched variable's value indices in block order; empty without a profile.
@@ -20,10 +20,10 @@ pub(crate) fn block_order(exp: &Experiment) -> Vec<u32> {
     order
 }
 
-/// Reorders `runs` (already in their seeded order) into blocks: by the rank of their value in
-/// `order`, keeping the order of the runs of one value. `cell` gives a point's value index of
-/// the switched variable. Every run stays, once.
-pub(crate) fn into_blocks(runs: &mut [PlannedRun], order: &[u32], cell: impl Fn(usize) -> u32) {
+/// Reorders `runs` (already in their seeded order; the plan's compact runs) into blocks: by the
+/// rank of their value in `order`, keeping the order of the runs of one value. `cell` gives a
+/// run's value index of the switched variable. Every run stays, once.
+pub(crate) fn into_blocks(runs: &mut [u32], order: &[u32], cell: impl Fn(u32) -> u32) {
     if order.is_empty() {
         return;
     }
@@ -31,11 +31,7 @@ pub(crate) fn into_blocks(runs: &mut [PlannedRun], order: &[u32], cell: impl Fn(
     for (i, &c) in order.iter().enumerate() {
         rank[c as usize] = i;
     }
-    runs.sort_by_key(|r| {
-        rank.get(cell(r.point) as usize)
-            .copied()
-            .unwrap_or(usize::MAX)
-    });
+    runs.sort_by_key(|r| rank.get(cell(*r) as usize).copied().unwrap_or(usize::MAX));
 }
 
 #[cfg(test)]
@@ -52,8 +48,7 @@ mod tests {
     fn blocks_of(e: &Experiment) -> Vec<(u32, usize, usize)> {
         let plan = crate::plan::plan(e).unwrap();
         let var = e.profile.as_ref().unwrap().variable;
-        plan.runs
-            .iter()
+        plan.runs()
             .map(|r| (plan.point_cells(r.point)[var], r.point, r.repetition))
             .collect()
     }

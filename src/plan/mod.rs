@@ -25,12 +25,70 @@ pub struct PlannedRun {
     pub repetition: usize,
 }
 
+/// Runs held compactly: 12 bytes a run (index, point and repetition as `u32`: runs and points
+/// are below `MAX_RUNS` and `MAX_POINTS`, 10^7) instead of a `PlannedRun`'s 24. A round's runs
+/// (`design::Next`) are one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct RunList(Vec<[u32; 3]>);
+
+impl RunList {
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub(crate) fn push(&mut self, r: PlannedRun) {
+        self.0.push([r.index, r.point, r.repetition].map(small));
+    }
+
+    pub(crate) fn get(&self, i: usize) -> Option<PlannedRun> {
+        self.0.get(i).map(|&[index, point, repetition]| PlannedRun {
+            index: index as usize,
+            point: point as usize,
+            repetition: repetition as usize,
+        })
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = PlannedRun> + '_ {
+        (0..self.0.len()).filter_map(|i| self.get(i))
+    }
+
+    /// Gives run `i` the index `index`.
+    pub(crate) fn set_index(&mut self, i: usize, index: usize) {
+        if let Some(r) = self.0.get_mut(i) {
+            r[0] = small(index);
+        }
+    }
+}
+
+impl FromIterator<PlannedRun> for RunList {
+    fn from_iter<I: IntoIterator<Item = PlannedRun>>(iter: I) -> RunList {
+        let mut l = RunList::default();
+        iter.into_iter().for_each(|r| l.push(r));
+        l.0.shrink_to_fit();
+        l
+    }
+}
+
+/// A run's number as the compact lists hold it: every count is checked against the limits
+/// (10^7) before planning, so it fits; past `u32` it saturates rather than wraps.
+fn small(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub variables: Vec<Variable>,
     /// Value indices, `variables.len()` per point.
     cells: Vec<u32>,
-    pub runs: Vec<PlannedRun>,
+    /// The runs in order, each as `point * repeats + repetition` (4 bytes a run; its index
+    /// is its position).
+    runs: Vec<u32>,
+    /// Runs of each planned point.
+    repeats: usize,
     /// Points in the full space before sampling.
     pub space_size: usize,
     /// Points planned before the run (a search's combinations); probes come after them.
@@ -42,6 +100,27 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// How many runs are planned ahead (none for a search: its design decides them).
+    pub fn run_count(&self) -> usize {
+        self.runs.len()
+    }
+
+    /// The `i`-th planned run.
+    pub fn run(&self, i: usize) -> Option<PlannedRun> {
+        let slot = *self.runs.get(i)? as usize;
+        let repeats = self.repeats.max(1);
+        Some(PlannedRun {
+            index: i,
+            point: slot / repeats,
+            repetition: slot % repeats,
+        })
+    }
+
+    /// The planned runs in order.
+    pub fn runs(&self) -> impl Iterator<Item = PlannedRun> + '_ {
+        (0..self.runs.len()).filter_map(|i| self.run(i))
+    }
+
     pub fn point_count(&self) -> usize {
         self.cells
             .len()
@@ -96,6 +175,98 @@ impl Plan {
             m.insert(v.name.clone(), l);
         }
         m
+    }
+}
+
+/// Finds the plan's point of a recorded run from its values (a resumed set's journal, whose
+/// point indices an earlier session numbered): one index of hashes, built once, 16 bytes a
+/// value and a point, let go with it.
+pub(crate) struct PointFinder {
+    /// (variable, hash of a value) -> its first value index.
+    values: HashMap<(u32, u64), u32>,
+    /// Hash of a point's cells -> the first planned point with them.
+    points: HashMap<u64, u32>,
+    /// The searched variable: its values are the probes, added as they are found.
+    search: Option<usize>,
+}
+
+/// A value's identity in the index: numbers by their `f64` (so that `1` and `1.0` meet, as
+/// `Values::position` has them), anything else by its JSON text.
+fn value_hash(v: &Value) -> u64 {
+    match v.as_f64() {
+        Some(x) => fnv1a(&x.to_bits().to_le_bytes()),
+        None => fnv1a(serde_json::to_string(v).unwrap_or_default().as_bytes()),
+    }
+}
+
+fn same_value(a: &Value, b: &Value) -> bool {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+fn cells_hash(cells: &[u32]) -> u64 {
+    let bytes: Vec<u8> = cells.iter().flat_map(|c| c.to_le_bytes()).collect();
+    fnv1a(&bytes)
+}
+
+impl PointFinder {
+    /// `search`: the searched variable, if any.
+    pub(crate) fn new(plan: &Plan, search: Option<usize>) -> PointFinder {
+        let mut values = HashMap::new();
+        for (i, v) in plan.variables.iter().enumerate() {
+            for (c, x) in v.values.each().enumerate() {
+                values.entry((i as u32, value_hash(&x))).or_insert(c as u32);
+            }
+        }
+        let mut points = HashMap::with_capacity(plan.groups);
+        for p in 0..plan.groups.min(plan.point_count()) {
+            points
+                .entry(cells_hash(plan.point_cells(p)))
+                .or_insert(p as u32);
+        }
+        PointFinder {
+            values,
+            points,
+            search,
+        }
+    }
+
+    /// The plan's point of `point` (a run's values by variable name), added to the plan when
+    /// it is a search's probe; `None` when the plan has no such point.
+    pub(crate) fn find(&self, plan: &mut Plan, point: &Map<String, Value>) -> Option<usize> {
+        let mut cells = Vec::with_capacity(plan.variables.len());
+        let mut probe = None;
+        for (i, v) in plan.variables.iter().enumerate() {
+            let x = point.get(&v.name).unwrap_or(&Value::Null);
+            if Some(i) == self.search {
+                probe = Some(x.clone());
+                cells.push(NULL);
+                continue;
+            }
+            if x.is_null() {
+                cells.push(NULL);
+                continue;
+            }
+            let c = *self.values.get(&(i as u32, value_hash(x)))?;
+            if !v.values.get(c as usize).is_some_and(|y| same_value(x, &y)) {
+                return None;
+            }
+            cells.push(c);
+        }
+        if point.len() != plan.variables.len() {
+            return None;
+        }
+        let p = *self.points.get(&cells_hash(&cells))? as usize;
+        if plan.point_cells(p) != cells.as_slice() {
+            return None;
+        }
+        match (probe, self.search) {
+            (Some(x), Some(var)) if x.is_number() => Some(plan.probe(p, var, &x)),
+            (Some(_), _) => None,
+            _ => Some(p),
+        }
     }
 }
 
@@ -231,30 +402,24 @@ pub fn plan(exp: &Experiment) -> Result<Plan> {
     let points = cells.len().checked_div(n).unwrap_or(1);
     // A search decides its runs as results come in (`design`): nothing is planned ahead.
     let planned_points = if exp.search.is_some() { 0 } else { points };
-    let mut runs: Vec<PlannedRun> = Vec::with_capacity(planned_points * exp.runs);
-    for p in 0..planned_points {
-        for r in 0..exp.runs {
-            runs.push(PlannedRun {
-                index: 0,
-                point: p,
-                repetition: r,
-            });
-        }
-    }
+    // `size_problem` bounds the runs by `MAX_RUNS` (10^7): each one's slot fits a `u32`.
+    let total = planned_points.saturating_mul(exp.runs);
+    let mut runs: Vec<u32> = (0..total).map(small).collect();
     if exp.order == Order::Shuffle {
         fastrand::Rng::with_seed(seed).shuffle(&mut runs);
     }
+    let repeats = exp.runs.max(1);
     if let Some(p) = &exp.profile {
         let order = blocks::block_order(exp);
-        blocks::into_blocks(&mut runs, &order, |point| cells[point * n + p.variable]);
-    }
-    for (i, r) in runs.iter_mut().enumerate() {
-        r.index = i;
+        blocks::into_blocks(&mut runs, &order, |slot| {
+            cells[slot as usize / repeats * n + p.variable]
+        });
     }
     Ok(Plan {
         variables: vars.clone(),
         cells,
         runs,
+        repeats,
         space_size,
         groups: points,
         probes: HashMap::new(),
@@ -454,8 +619,12 @@ mod tests {
                 r#"{"a":2,"b":"y","c":7}"#
             ]
         );
-        assert_eq!(p.runs.len(), 8);
-        assert_eq!((p.runs[1].point, p.runs[1].repetition), (0, 1));
+        assert_eq!(p.run_count(), 8);
+        let r = p.run(1).unwrap();
+        assert_eq!((r.index, r.point, r.repetition), (1, 0, 1));
+        let r = p.run(6).unwrap();
+        assert_eq!((r.index, r.point, r.repetition), (6, 3, 0));
+        assert_eq!(p.run(8), None);
     }
 
     #[test]
@@ -478,6 +647,93 @@ mod tests {
                 v.name
             );
         }
+    }
+
+    #[test]
+    fn planned_runs_are_held_in_4_bytes_and_a_rounds_in_12() {
+        let p = plan(&exp("  a: {range: [1, 1000]}", "runs: 3\n")).unwrap();
+        assert_eq!(p.run_count(), 3000);
+        assert_eq!(
+            p.runs.capacity() * std::mem::size_of_val(&p.runs[0]),
+            12_000
+        );
+        let list: RunList = p.runs().collect();
+        assert_eq!(list.len(), 3000);
+        assert_eq!(
+            list.0.capacity() * std::mem::size_of_val(&list.0[0]),
+            36_000
+        );
+        assert_eq!(
+            list.iter().collect::<Vec<_>>(),
+            p.runs().collect::<Vec<_>>()
+        );
+        let mut list = list;
+        list.set_index(2, 5_000_000);
+        let r = list.get(2).unwrap();
+        assert_eq!(r.index, 5_000_000);
+        assert_eq!(
+            (r.point, r.repetition),
+            (p.run(2).unwrap().point, p.run(2).unwrap().repetition)
+        );
+        assert_eq!(list.get(3000), None);
+    }
+
+    #[test]
+    fn a_recorded_point_is_found_in_the_plan_by_its_values() {
+        let mut p = plan(&exp(
+            "  a: {range: [1, 300]}\n  b: [x, y]\n  f: [0.5, 1.5]\n  c:\n    values: [p, q]\n    when: b == \"y\"",
+            "order: sequential\n",
+        ))
+        .unwrap();
+        let finder = PointFinder::new(&p, None);
+        for i in [0, 1, 7, p.point_count() - 1] {
+            let point = p.point(i);
+            assert_eq!(finder.find(&mut p, &point), Some(i), "{point:?}");
+        }
+        let at = |j: serde_json::Value| j.as_object().unwrap().clone();
+        // Numbers meet whatever their JSON spelling; a null where `when` is false.
+        let one = at(serde_json::json!({"a": 2.0, "b": "x", "f": 1.5, "c": null}));
+        let found = finder.find(&mut p, &one).unwrap();
+        assert_eq!(
+            p.point(found),
+            at(serde_json::json!({"a": 2, "b": "x", "f": 1.5, "c": null}))
+        );
+        for gone in [
+            serde_json::json!({"a": 301, "b": "x", "f": 1.5, "c": null}),
+            serde_json::json!({"a": 2, "b": "z", "f": 1.5, "c": null}),
+            serde_json::json!({"a": 2, "b": "x", "f": 1.5, "c": "p"}),
+            serde_json::json!({"a": 2, "b": "x", "f": 1.5}),
+            serde_json::json!({"a": 2, "b": "x", "f": 1.5, "c": null, "d": 1}),
+            serde_json::json!({"a": "2", "b": "x", "f": 1.5, "c": null}),
+        ] {
+            assert_eq!(finder.find(&mut p, &at(gone.clone())), None, "{gone}");
+        }
+    }
+
+    #[test]
+    fn a_recorded_probe_is_added_to_the_plan_once() {
+        let e = exp(
+            "  n: [1, 2]\n  rate: {range: [100, 1000]}",
+            "search:\n  variable: rate\n  condition: \"step1.duration < 1\"\n",
+        );
+        let search = e.search.as_ref().map(|s| s.variable);
+        let mut p = plan(&e).unwrap();
+        assert_eq!(p.point_count(), 2);
+        let finder = PointFinder::new(&p, search);
+        let at = |j: serde_json::Value| j.as_object().unwrap().clone();
+        let probe = at(serde_json::json!({"n": 2, "rate": 550}));
+        let q = finder.find(&mut p, &probe).unwrap();
+        assert_eq!((q, p.point(q)), (2, probe.clone()));
+        assert_eq!(finder.find(&mut p, &probe), Some(2));
+        assert_eq!(
+            p.probe(1, search.unwrap(), &serde_json::json!(550)),
+            2,
+            "the design finds it"
+        );
+        assert_eq!(
+            finder.find(&mut p, &at(serde_json::json!({"n": 2, "rate": "x"}))),
+            None
+        );
     }
 
     #[test]
@@ -528,9 +784,9 @@ mod tests {
         let e = exp("  a: {range: [1, 20]}", "runs: 3\n");
         let p1 = plan(&e).unwrap();
         let p2 = plan(&e).unwrap();
-        assert_eq!(p1.runs, p2.runs);
-        let mut pairs: Vec<(usize, usize)> =
-            p1.runs.iter().map(|r| (r.point, r.repetition)).collect();
+        assert_eq!(p1.runs().collect::<Vec<_>>(), p2.runs().collect::<Vec<_>>());
+        assert!(p1.runs().enumerate().all(|(i, r)| r.index == i));
+        let mut pairs: Vec<(usize, usize)> = p1.runs().map(|r| (r.point, r.repetition)).collect();
         assert_ne!(pairs[..5], [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1)]);
         pairs.sort();
         assert_eq!(pairs.len(), 60);

@@ -532,7 +532,7 @@ mod tests {
                 let _ = tx.send(true);
             });
         }
-        env.execute(&plan.runs[0]).await
+        env.execute(&plan.run(0).unwrap()).await
     }
 
     async fn attempt(yaml: &str, mock: Mock) -> (RunOutcome, Arc<Mock>) {

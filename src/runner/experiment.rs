@@ -12,7 +12,7 @@ use crate::design::{Design, Next, Outcome};
 use crate::error::{Error, Result};
 use crate::facts;
 use crate::machines::Machines;
-use crate::plan::{Plan, PlannedRun};
+use crate::plan::{Plan, PlannedRun, RunList};
 use crate::runner::events::{Control, Event, Failure, FailureKind};
 use crate::runner::run::{RunEnv, RunOutcome};
 use crate::spec::{Experiment, OnFailure};
@@ -146,12 +146,15 @@ pub(crate) async fn host_facts(machines: &Machines) -> Vec<crate::store::HostFac
 
 /// `runs` with a fresh index for each whose index an earlier session used for another run (a
 /// plan changed with `--force`).
-fn fresh_indices(mut runs: Vec<PlannedRun>, kept: &Kept, planned: usize) -> Vec<PlannedRun> {
+fn fresh_indices(mut runs: RunList, kept: &Kept, planned: usize) -> RunList {
+    if kept.is_empty() {
+        return runs;
+    }
     let used: HashSet<usize> = kept.indices().collect();
     let mut next_free = used.iter().max().map_or(0, |m| m + 1).max(planned);
-    for r in &mut runs {
-        if used.contains(&r.index) {
-            r.index = next_free;
+    for i in 0..runs.len() {
+        if runs.get(i).is_some_and(|r| used.contains(&r.index)) {
+            runs.set_index(i, next_free);
             next_free += 1;
         }
     }
@@ -281,7 +284,7 @@ impl Rounds<'_> {
         control: &Control,
         writer: &SetWriter,
         progress: &mut Progress,
-    ) -> Option<Vec<PlannedRun>> {
+    ) -> Option<RunList> {
         let next = self
             .design
             .next_where(self.plan, writer.kept(), self.keep)?;
@@ -341,7 +344,7 @@ impl Rounds<'_> {
         error: &str,
     ) -> Result<Flow> {
         while let Some(todo) = self.next(control, writer, progress) {
-            for run in todo {
+            for run in todo.iter() {
                 let now = now_rfc3339();
                 let record = RunRecord {
                     index: run.index,
@@ -453,20 +456,26 @@ pub(crate) async fn run_experiment(
 ) -> Result<SessionOutcome> {
     let control = &opts.control;
     gather_facts(machines, writer).await?;
-    // Results first seen in runs that a lost manifest write (a kill) never described.
-    if !writer.kept().is_empty() {
+    // A resumed set: its runs kept at the plan's points (found from their values, as an
+    // earlier session numbered its points, a search's probes in the order it found them),
+    // and the results first seen in runs that a lost manifest write (a kill) never described.
+    if writer.manifest.runs_ok + writer.manifest.runs_failed > 0 {
         let journal = writer.dir().join(crate::store::layout::JOURNAL);
+        let finder = crate::plan::PointFinder::new(&plan, exp.search.as_ref().map(|s| s.variable));
+        let mut kept = Kept::default();
         let infos = &mut writer.manifest.results;
         crate::store::resultset::for_each_record(&journal, |r| {
             add_result_infos(exp, infos, &r.results);
+            kept.push(&r, finder.find(&mut plan, &r.point));
             Ok(())
         })?;
+        writer.keep(kept);
     }
     // The plan is the session's own (a search adds its probes to it): not a copy, which a
     // sweep of 10^5 points would pay 10 MB for.
     let design = Design::new(exp, &plan);
     let already = writer.kept().len();
-    writer.reserve(plan.runs.len().saturating_sub(already), design.decides());
+    writer.reserve(plan.run_count().saturating_sub(already), design.decides());
     let mut progress = Progress {
         summary: SessionOutcome {
             skipped: already,
@@ -574,7 +583,7 @@ fn record_outcome(
         control.emit(Event::Warning(w.clone()));
     }
     writer.manifest.planned_runs = writer.kept().len().max(writer.manifest.planned_runs);
-    let probed = probed_values(&writer.manifest, writer.kept());
+    let probed = probed_values(&writer.manifest, writer.kept(), plan);
     apply_outcome(&mut writer.manifest, probed, outcome);
     if let Some(search) = &writer.manifest.search {
         control.emit(Event::Limits {
@@ -585,14 +594,23 @@ fn record_outcome(
 }
 
 /// The values a search probed, in order (empty without a search).
-pub(crate) fn probed_values(manifest: &Manifest, kept: &Kept) -> Vec<Value> {
+pub(crate) fn probed_values(manifest: &Manifest, kept: &Kept, plan: &Plan) -> Vec<Value> {
     let Some(search) = &manifest.search else {
         return Vec::new();
     };
+    let Some(var) = plan
+        .variables
+        .iter()
+        .position(|v| v.name == search.variable)
+    else {
+        return Vec::new();
+    };
     let mut probed: Vec<Value> = kept
-        .point_keys()
-        .filter_map(|key| serde_json::from_str::<serde_json::Map<String, Value>>(key).ok())
-        .filter_map(|mut point| point.remove(&search.variable))
+        .points()
+        .filter_map(|p| {
+            let c = *plan.point_cells(p).get(var)?;
+            plan.variables[var].values.get(c as usize)
+        })
         .collect();
     probed.sort_by(|a, b| {
         let x = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
@@ -625,7 +643,7 @@ async fn run_round(
     machines: &Machines,
     writer: &mut SetWriter,
     control: &Control,
-    todo: &[PlannedRun],
+    todo: &RunList,
     progress: &mut Progress,
 ) -> Result<Flow> {
     let (roles_ctx, links_ctx) = machines.context();
@@ -641,7 +659,8 @@ async fn run_round(
         links_ctx,
         cancel: control.cancel.subscribe(),
     };
-    for run in todo {
+    for run in todo.iter() {
+        let run = &run;
         if control.cancel.is_cancelled() {
             progress.summary.interrupted = true;
             return Ok(Flow::Stop);

@@ -228,8 +228,7 @@ pub(crate) fn describe(exp: &Experiment, plan: &Plan) -> String {
             crate::words::count(n, "combination")
         } else {
             let n = plan
-                .runs
-                .iter()
+                .runs()
                 .filter(|r| in_block(exp, &b, plan, r.point))
                 .count();
             if exp.adaptive.is_some() {

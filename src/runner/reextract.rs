@@ -79,6 +79,10 @@ pub fn reextract(dir: &Path, exp: &Experiment, new_source: Option<&str>) -> Resu
     let mut plan = crate::plan::plan(&effective)?;
     let design = crate::design::Design::new(&effective, &plan);
     let mut kept = design.decides().then(crate::store::kept::Kept::default);
+    let search = effective.search.as_ref().map(|s| s.variable);
+    let finder = design
+        .decides()
+        .then(|| crate::plan::PointFinder::new(&plan, search));
     let mut out = Reextracted::default();
     // Results the declarations do not name, each with the first run (in the file) and the
     // place in its results that gave it, and whether that value was a list.
@@ -112,8 +116,8 @@ pub fn reextract(dir: &Path, exp: &Experiment, new_source: Option<&str>) -> Resu
                 *first = (at, i, v.is_array());
             }
         }
-        if let Some(kept) = kept.as_mut() {
-            kept.push(&new);
+        if let (Some(kept), Some(finder)) = (kept.as_mut(), finder.as_ref()) {
+            kept.push(&new, finder.find(&mut plan, &new.point));
         }
         new_journal.push(&new)
     })?;
@@ -131,7 +135,7 @@ pub fn reextract(dir: &Path, exp: &Experiment, new_source: Option<&str>) -> Resu
         let outcome = design.outcome(&mut plan, &kept);
         out.warnings = outcome.warnings.clone();
         out.decided_again = true;
-        let probed = probed_values(&manifest, &kept);
+        let probed = probed_values(&manifest, &kept, &plan);
         apply_outcome(&mut manifest, probed, outcome);
     }
     manifest.runs_ok = out.ok;

@@ -374,7 +374,7 @@ impl Prepared {
                 Order::Sequential => "sequential".into(),
             },
             runs_per_point: exp.runs,
-            planned_runs: self.plan.runs.len(),
+            planned_runs: self.plan.run_count(),
             variables: self.variable_infos(),
             results: match &self.cluster {
                 Some(c) => c.result_infos(exp),
@@ -460,11 +460,11 @@ impl Prepared {
         }
         s.push_str(&crate::runner::profile::describe(exp, plan));
         s.push_str(&self.describe_amount());
-        if plan.runs.is_empty() {
+        if plan.run_count() == 0 {
             return s;
         }
         let variables = self.variable_infos();
-        for r in plan.runs.iter().take(limit) {
+        for r in plan.runs().take(limit) {
             s.push_str(&format!(
                 "  run {}  rep {}  {}\n",
                 crate::store::layout::RunId(r.index),
@@ -472,8 +472,8 @@ impl Prepared {
                 store::point_text(&variables, &plan.point(r.point))
             ));
         }
-        if plan.runs.len() > limit {
-            s.push_str(&format!("  ... {} more runs\n", plan.runs.len() - limit));
+        if plan.run_count() > limit {
+            s.push_str(&format!("  ... {} more runs\n", plan.run_count() - limit));
         }
         s
     }
@@ -569,7 +569,7 @@ impl Prepared {
             if exp.adaptive.is_some() {
                 s.push_str(&format!(
                     "first round ({}):\n",
-                    crate::words::count(plan.runs.len(), "run")
+                    crate::words::count(plan.run_count(), "run")
                 ));
             }
         }
@@ -749,7 +749,7 @@ impl Prepared {
                     // The same variables and values (checked in `prepare`): labels may differ.
                     m.variables = self.variable_infos();
                 }
-                m.planned_runs = self.plan.runs.len();
+                m.planned_runs = self.plan.run_count();
                 // Reopened (and locked) before anything in the set changes.
                 let w = SetWriter::reopen(dir, m)?;
                 if changed {

@@ -301,9 +301,14 @@ impl SetWriter {
         let dir = &fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
         let lock = SetLock::acquire(dir)?;
         let journal_path = dir.join(layout::JOURNAL);
-        let mut kept = Kept::default();
+        // Counted only: the runs are kept by the session, which has the plan to place them
+        // (`keep`).
+        let (mut ok, mut failed) = (0, 0);
         for_each_record(&journal_path, |r| {
-            kept.push(&r);
+            match r.status {
+                RunStatus::Ok => ok += 1,
+                RunStatus::Failed => failed += 1,
+            }
             Ok(())
         })?;
         // Appends must start on a fresh line: a torn last line is cut off.
@@ -318,12 +323,13 @@ impl SetWriter {
             _lock: lock,
             journal: Journal::new(journal),
             manifest,
-            kept,
+            kept: Kept::default(),
             last_manifest_write: std::time::Instant::now(),
         };
         w.manifest.status = SetStatus::Running;
         w.manifest.ended = None;
-        w.recount();
+        w.manifest.runs_ok = ok;
+        w.manifest.runs_failed = failed;
         w.write_manifest()?;
         Ok(w)
     }
@@ -365,7 +371,7 @@ impl SetWriter {
             RunStatus::Ok => self.manifest.runs_ok += 1,
             RunStatus::Failed => self.manifest.runs_failed += 1,
         }
-        self.kept.push(&record);
+        self.kept.push(&record, Some(record.point_index));
         // Keep the counts that `ls` shows roughly current during long experiments.
         if self.last_manifest_write.elapsed() >= std::time::Duration::from_secs(2) {
             self.write_manifest()?;
@@ -373,7 +379,10 @@ impl SetWriter {
         Ok(())
     }
 
-    fn recount(&mut self) {
+    /// Takes `kept` as the set's runs so far (a resumed set's journal, each run at the plan's
+    /// point: see [`Kept::push`]), and counts them.
+    pub fn keep(&mut self, kept: Kept) {
+        self.kept = kept;
         self.manifest.runs_ok = self.kept.ok();
         self.manifest.runs_failed = self.kept.len() - self.manifest.runs_ok;
     }
@@ -681,7 +690,10 @@ pub(crate) mod tests {
         assert!(text.contains("being written by another mpf"), "{text}");
         drop(first);
         let second = SetWriter::reopen(&dir, manifest("t-2")).unwrap();
-        assert_eq!(second.kept().len(), 1);
+        assert_eq!(
+            (second.manifest.runs_ok, second.manifest.runs_failed),
+            (1, 0)
+        );
     }
 
     #[test]
@@ -732,10 +744,17 @@ pub(crate) mod tests {
         fs::create_dir(&dir).unwrap();
         fs::write(dir.join(layout::JOURNAL), content).unwrap();
         let mut w = SetWriter::reopen(&dir, manifest("set")).unwrap();
+        let counted = w.manifest.runs_ok + w.manifest.runs_failed;
         w.append(record(9)).unwrap();
-        let indices = w.kept().indices().collect();
         drop(w);
-        (indices, fs::read(dir.join(layout::JOURNAL)).unwrap())
+        let journal = dir.join(layout::JOURNAL);
+        let indices: Vec<usize> = read_journal(&journal)
+            .unwrap()
+            .iter()
+            .map(|r| r.index)
+            .collect();
+        assert_eq!(counted + 1, indices.len(), "the runs reopen counted");
+        (indices, fs::read(journal).unwrap())
     }
 
     fn line(index: usize) -> Vec<u8> {
