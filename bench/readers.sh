@@ -2,7 +2,9 @@
 # Time and peak memory of the readers (SPEC §15) on synthetic sets of N points of one run
 # each (bench/genset.py: a sweep of `x` with two results), and the size of their HTML report.
 # Usage: bench/readers.sh [path/to/mpf] (default: release build); SIZES="10000 100000" by
-# default; `history` reads three sets of N/2 points (1.5 N runs). For each reader it prints
+# default; `history` reads three sets of N/2 points (1.5 N runs); `extract` re-extracts a copy of
+# the N-point set (no logs: every run's results are looked for again and the new generation,
+# results.csv and manifest written). For each reader it prints
 # seconds and peak RSS at each size and the CPU time ratio
 # between the largest and the smallest size: a linear reader takes about the ratio of the
 # sizes (10x from 10k to 100k), a quadratic one its square.
@@ -34,7 +36,7 @@ for n in $SIZES; do
     mv "$sets/h$n.tmp" "$sets/h$n"
   fi
 done
-readers=(ls show show-summary export-csv export-json export-parquet plot report compare history)
+readers=(ls show show-summary export-csv export-json export-parquet plot report compare history extract)
 # READER=NAME: that reader only (also `summary`, `csv`, `json`, `parquet`: short names for a
 # graph's legend).
 [ -n "${READER:-}" ] && readers=("$READER")
@@ -52,6 +54,8 @@ command_of() { # reader, size
     report) echo "report $a -o $work/report-$2.html" ;;
     compare) echo "compare $b $a" ;;
     history) echo "history hist --results $sets/h$2" ;;
+    # A copy of the set (see fresh_copy), every run extracted again as a new generation.
+    extract) echo "extract $work/extract-$2" ;;
   esac
 }
 fail=0
@@ -65,6 +69,11 @@ for rd in "${readers[@]}"; do
   say '%-16s' "$rd"
   first='' last=''
   for n in $SIZES; do
+    # extract writes into the set: a fresh copy of it each time.
+    if [ "$rd" = extract ]; then
+      rm -rf "$work/extract-$n"
+      cp -r "$(set_of big "$n")" "$work/extract-$n"
+    fi
     # shellcheck disable=SC2046
     read -r s kb rc cpu < <(python3 "$here/measure.py" "$MPF" $(command_of "$rd" "$n"))
     # compare and history exit 1 when they find a regression: an answer, not a failure.

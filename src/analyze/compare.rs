@@ -166,15 +166,13 @@ pub(crate) struct TestOutcome {
 }
 
 /// The comparison of one result at one point.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Entry {
-    /// Variable values of the point (as stored; null where a `when` is false).
-    pub point: Map<String, Value>,
-    pub result: String,
-    pub unit: String,
-    pub better: Better,
-    /// A series result, compared by the mean of each run's values.
-    pub series: bool,
+    /// The point: its place in [`Comparison::points`] ([`Comparison::point_of`]). An entry
+    /// holds numbers only: a comparison of 10^5 points has 10^5 entries per result (SPEC §15).
+    pub point: u32,
+    /// The result: its place in [`Comparison::results`] ([`Comparison::result_of`]).
+    pub result: u32,
     pub base: Option<Summary>,
     pub new: Option<Summary>,
     /// (mean(new) − mean(base)) / |mean(base)|; ±inf when the base mean is 0 and the new is not.
@@ -213,6 +211,13 @@ pub(crate) struct Comparison {
     pub variables: Vec<VariableInfo>,
     /// One entry per matched point and compared result, in point order then result order.
     pub entries: Vec<Entry>,
+    /// The matched points, in point order: per point its (variable, value) pairs in the
+    /// point's own order, the variable as its place in `point_names` ([`Comparison::point_of`]
+    /// makes the map the records hold).
+    pub points: Vec<Box<[(u32, Value)]>>,
+    pub point_names: Vec<String>,
+    /// The compared results (a series result is compared by the mean of each run's values).
+    pub results: Vec<ResultInfo>,
     /// Points with runs in BASE only / NEW only.
     pub base_only: Vec<Map<String, Value>>,
     pub new_only: Vec<Map<String, Value>>,
@@ -227,6 +232,21 @@ pub(crate) struct Comparison {
 }
 
 impl Comparison {
+    /// The point of an entry: variable values as stored (null where a `when` is false).
+    pub(crate) fn point_of(&self, e: &Entry) -> Map<String, Value> {
+        self.points
+            .get(e.point as usize)
+            .map_or(&[][..], |p| &p[..])
+            .iter()
+            .map(|(n, v)| (self.point_names[*n as usize].clone(), v.clone()))
+            .collect()
+    }
+
+    /// The result of an entry: its name, unit, direction and whether it is a series.
+    pub(crate) fn result_of(&self, e: &Entry) -> &ResultInfo {
+        &self.results[e.result as usize]
+    }
+
     pub(crate) fn counts(&self) -> Counts {
         let mut c = Counts::default();
         for e in &self.entries {
@@ -284,63 +304,148 @@ pub(crate) fn same_value(a: &Value, b: &Value) -> bool {
 }
 
 /// Points of a set in plan order (by `point_index`, then first appearance), with their runs:
-/// per point key, one of its points (among `runs`' points) and its runs' positions.
+/// a group per distinct point as matching sees it (`point_key`), numbered in that order. Its
+/// runs' positions are held in one vector (4 bytes a run), not a vector per point.
 pub(crate) struct Points<'a> {
     pub runs: &'a Runs,
-    pub order: Vec<String>,
-    pub by_key: HashMap<String, (u32, Vec<usize>)>,
+    /// The group of each point key.
+    by_key: HashMap<String, u32>,
+    /// Per group, one of its points among `runs`' points.
+    point: Vec<u32>,
+    /// Per group, where its runs start in `members`; the next group's start ends them.
+    starts: Vec<u32>,
+    /// The positions of the runs, group after group, each group's in plan order.
+    members: Vec<u32>,
+}
+
+/// A position in a vector as 32 bits (a reader holding 2^32 runs has run out of memory long
+/// before).
+fn at(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 impl Points<'_> {
-    /// The point of a key, as the records hold it.
-    pub(crate) fn point(&self, key: &str) -> Map<String, Value> {
-        self.by_key
-            .get(key)
-            .map(|(p, _)| self.runs.point_map(*p))
+    /// How many groups (distinct points).
+    pub(crate) fn len(&self) -> usize {
+        self.point.len()
+    }
+
+    /// The group of the point `key`.
+    pub(crate) fn group(&self, key: &str) -> Option<u32> {
+        self.by_key.get(key).copied()
+    }
+
+    /// Per group of `self`, the group of `other` with the same point, if any.
+    pub(crate) fn matches(&self, other: &Points) -> Vec<Option<u32>> {
+        let mut to = vec![None; self.len()];
+        for (key, &g) in &self.by_key {
+            to[g as usize] = other.group(key);
+        }
+        to
+    }
+
+    /// The point keys, group by group (in plan order).
+    pub(crate) fn keys(&self) -> Vec<&str> {
+        let mut keys = vec![""; self.len()];
+        for (key, &g) in &self.by_key {
+            keys[g as usize] = key;
+        }
+        keys
+    }
+
+    /// [`Points::values`] of the point `key` and the result named `result`.
+    pub(crate) fn values_of(&self, key: &str, result: &str, out: &mut Vec<f64>) {
+        if let Some(g) = self.group(key) {
+            self.values(g, self.runs.column(result), out);
+        }
+    }
+
+    /// The point of a group, as (variable name, value) pairs in its own order.
+    pub(crate) fn point_values(&self, group: u32) -> impl Iterator<Item = (&str, &Value)> + '_ {
+        let point = self.point.get(group as usize).copied().unwrap_or(u32::MAX);
+        self.runs.point(point)
+    }
+
+    /// The point of a group, as the records hold it.
+    pub(crate) fn point(&self, group: u32) -> Map<String, Value> {
+        self.point
+            .get(group as usize)
+            .map(|&p| self.runs.point_map(p))
             .unwrap_or_default()
     }
 
-    /// The values of `result` in the ok runs of the point `key` (see [`Runs::value`]).
-    pub(crate) fn values(&self, key: &str, result: &str, out: &mut Vec<f64>) {
-        let (Some((_, members)), Some(c)) = (self.by_key.get(key), self.runs.column(result)) else {
+    /// The values of the result in `column` in the ok runs of a group (see [`Runs::value`]).
+    pub(crate) fn values(&self, group: u32, column: Option<usize>, out: &mut Vec<f64>) {
+        let g = group as usize;
+        let (Some(c), Some(&start), Some(&end)) =
+            (column, self.starts.get(g), self.starts.get(g + 1))
+        else {
             return;
         };
         let all = self.runs.runs();
         out.extend(
-            members
+            self.members[start as usize..end as usize]
                 .iter()
-                .filter(|&&p| all[p].status == RunStatus::Ok)
-                .filter_map(|&p| self.runs.value(c, p)),
+                .map(|&p| p as usize)
+                .filter(|&p| all[p].status == RunStatus::Ok)
+                .filter_map(|p| self.runs.value(c, p)),
         );
     }
 }
 
 pub(crate) fn group_points<'a>(runs: &'a Runs, names: &BTreeSet<String>) -> Points<'a> {
     let all = runs.runs();
-    let mut sorted: Vec<usize> = (0..all.len()).collect();
-    sorted.sort_by_key(|&p| (all[p].point_index, all[p].index));
-    let mut order = Vec::new();
-    let mut by_key: HashMap<String, (u32, Vec<usize>)> = HashMap::new();
+    let mut sorted: Vec<u32> = (0..at(all.len())).collect();
+    sorted.sort_by_key(|&p| (all[p as usize].point_index, all[p as usize].index));
+    let mut by_key: HashMap<String, u32> = HashMap::new();
+    let mut point: Vec<u32> = Vec::new();
     // A point's key once per distinct point, not once per run.
-    let mut keys: HashMap<u32, String> = HashMap::new();
-    for p in sorted {
-        let point = all[p].point;
-        let key = keys
-            .entry(point)
-            .or_insert_with(|| point_key_of(runs, point, names));
-        by_key
-            .entry(key.clone())
-            .or_insert_with(|| {
-                order.push(key.clone());
-                (point, Vec::new())
-            })
-            .1
-            .push(p);
+    let mut group_of_point: Vec<u32> = vec![u32::MAX; runs.point_count()];
+    let group_of_run: Vec<u32> = sorted
+        .iter()
+        .map(|&p| {
+            let pt = all[p as usize].point;
+            match group_of_point.get(pt as usize) {
+                Some(&g) if g != u32::MAX => g,
+                _ => {
+                    let next = at(point.len());
+                    let g = *by_key
+                        .entry(point_key_of(runs, pt, names))
+                        .or_insert_with(|| {
+                            point.push(pt);
+                            next
+                        });
+                    if let Some(slot) = group_of_point.get_mut(pt as usize) {
+                        *slot = g;
+                    }
+                    g
+                }
+            }
+        })
+        .collect();
+    drop(group_of_point);
+    // The runs by group, each group's in the sorted order.
+    let mut starts = vec![0u32; point.len() + 1];
+    for &g in &group_of_run {
+        starts[g as usize + 1] += 1;
     }
+    for i in 1..starts.len() {
+        starts[i] += starts[i - 1];
+    }
+    let mut next = starts.clone();
+    let mut members = vec![0u32; sorted.len()];
+    for (&p, &g) in sorted.iter().zip(&group_of_run) {
+        members[next[g as usize] as usize] = p;
+        next[g as usize] += 1;
+    }
+    by_key.shrink_to_fit();
+    point.shrink_to_fit();
     Points {
         runs,
-        order,
         by_key,
+        point,
+        starts,
+        members,
     }
 }
 
@@ -472,12 +577,14 @@ fn merged_variables(base: &Manifest, new: &Manifest) -> Vec<VariableInfo> {
         .map(|b| {
             let mut v = b.clone();
             if let Some(n) = new.variables.iter().find(|n| n.name == b.name) {
+                // Value by value (`each`), not as a slice of JSON values: a sweep's values are
+                // held compactly (10^5 of them are 9 MB as JSON).
                 let mut known: std::collections::HashSet<String> =
-                    v.values.iter().map(Value::to_string).collect();
-                for value in &n.values {
+                    v.values.each().map(|x| x.to_string()).collect();
+                for value in n.values.each() {
                     if known.insert(value.to_string()) {
-                        v.values.push(value.clone());
-                        v.labels.push(n.label_of(value));
+                        v.labels.push(n.label_of(&value));
+                        v.values.push(value);
                     }
                 }
                 v.constant = v.constant && n.constant && v.values.len() <= 1;
@@ -520,24 +627,24 @@ pub(crate) fn compare_with_references(
         .collect();
     let base_points = group_points(base.runs, &names);
     let new_points = group_points(new.runs, &names);
-
-    let matched: Vec<&String> = base_points
-        .order
-        .iter()
-        .filter(|k| new_points.by_key.contains_key(*k))
+    let to_new = base_points.matches(&new_points);
+    let mut in_base = vec![false; new_points.len()];
+    for g in to_new.iter().flatten() {
+        in_base[*g as usize] = true;
+    }
+    // Groups are numbered in plan order.
+    let matched: Vec<(u32, u32)> = (0..at(base_points.len()))
+        .filter_map(|g| Some((g, to_new[g as usize]?)))
         .collect();
-    let base_only: Vec<Map<String, Value>> = base_points
-        .order
-        .iter()
-        .filter(|k| !new_points.by_key.contains_key(*k))
-        .map(|k| base_points.point(k))
+    let base_only: Vec<Map<String, Value>> = (0..at(base_points.len()))
+        .filter(|&g| to_new[g as usize].is_none())
+        .map(|g| base_points.point(g))
         .collect();
-    let new_only: Vec<Map<String, Value>> = new_points
-        .order
-        .iter()
-        .filter(|k| !base_points.by_key.contains_key(*k))
-        .map(|k| new_points.point(k))
+    let new_only: Vec<Map<String, Value>> = (0..at(new_points.len()))
+        .filter(|&g| !in_base[g as usize])
+        .map(|g| new_points.point(g))
         .collect();
+    drop((to_new, in_base));
     if matched.is_empty() {
         let why = match (base.runs.is_empty(), new.runs.is_empty()) {
             (true, true) => "neither set has any run".to_string(),
@@ -545,8 +652,8 @@ pub(crate) fn compare_with_references(
             (false, true) => "NEW has no run".to_string(),
             _ => format!(
                 "no point in common ({} points in BASE, {} in NEW; the variables take different values)",
-                base_points.order.len(),
-                new_points.order.len()
+                base_points.len(),
+                new_points.len()
             ),
         };
         return Err(Incompatible(vec![why]));
@@ -609,27 +716,49 @@ pub(crate) fn compare_with_references(
         ));
     }
 
-    let reference_points: Vec<Points> = references
+    let reference_points: Vec<(Points, Vec<Option<u32>>)> = references
         .iter()
-        .map(|r| group_points(r.runs, &names))
+        .map(|r| {
+            let points = group_points(r.runs, &names);
+            let to = base_points.matches(&points);
+            (points, to)
+        })
         .collect();
-    let mut entries = Vec::new();
-    for key in &matched {
-        let point = base_points.point(key);
-        for r in &results {
-            let values = |points: &Points| -> Vec<f64> {
-                let mut out = Vec::new();
-                points.values(key, &r.name, &mut out);
-                out
+    let column = |points: &Points, r: &ResultInfo| points.runs.column(&r.name);
+    let columns: Vec<[Option<usize>; 2]> = results
+        .iter()
+        .map(|r| [column(&base_points, r), column(&new_points, r)])
+        .collect();
+    let mut entries = Vec::with_capacity(matched.len().saturating_mul(results.len()));
+    let mut points = Vec::with_capacity(matched.len());
+    let mut point_names: Vec<String> = Vec::new();
+    let (mut b, mut n, mut xs) = (Vec::new(), Vec::new(), Vec::new());
+    for &(bg, ng) in &matched {
+        let point = at(points.len());
+        let values = base_points.point_values(bg).map(|(name, v)| {
+            let id = match point_names.iter().position(|n| n == name) {
+                Some(id) => id,
+                None => {
+                    point_names.push(name.to_string());
+                    point_names.len() - 1
+                }
             };
-            let (b, n) = (values(&base_points), values(&new_points));
-            let mut entry = measure(&point, r, &b, &n, settings);
+            (at(id), v.clone())
+        });
+        points.push(values.collect());
+        for (i, r) in results.iter().enumerate() {
+            b.clear();
+            n.clear();
+            base_points.values(bg, columns[i][0], &mut b);
+            new_points.values(ng, columns[i][1], &mut n);
+            let mut entry = measure(point, at(i), &b, &n, settings);
             if !references.is_empty() {
-                let reference_means = reference_points
-                    .iter()
-                    .filter(|p| p.by_key.contains_key(*key))
-                    .filter_map(|p| stats::summarize(&values(p)))
-                    .map(|s| s.mean);
+                let reference_means = reference_points.iter().filter_map(|(p, to)| {
+                    let g = to[bg as usize]?;
+                    xs.clear();
+                    p.values(g, column(p, r), &mut xs);
+                    stats::summarize(&xs).map(|s| s.mean)
+                });
                 let means: Vec<f64> = entry
                     .base
                     .map(|s| s.mean)
@@ -641,6 +770,7 @@ pub(crate) fn compare_with_references(
             entries.push(entry);
         }
     }
+    drop((base_points, new_points, reference_points, matched));
 
     // Holm's correction over every entry that has a test.
     let ps: Vec<f64> = entries
@@ -650,13 +780,17 @@ pub(crate) fn compare_with_references(
     let adjusted = stats::holm(&ps);
     let tested = ps.iter().filter(|p| !p.is_nan()).count();
     for (e, adj) in entries.iter_mut().zip(adjusted) {
-        decide(e, adj, settings);
+        let better = results[e.result as usize].better;
+        decide(e, better, adj, settings);
     }
 
     Ok(Comparison {
         settings,
         variables: merged_variables(base.manifest, new.manifest),
         entries,
+        points,
+        point_names,
+        results,
         base_only,
         new_only,
         tested,
@@ -689,13 +823,7 @@ fn reference_bound(e: &Entry, means: &[f64], sigmas: f64) -> Option<ReferenceBou
 }
 
 /// Statistics of one point and result, before the correction and the verdict.
-fn measure(
-    point: &Map<String, Value>,
-    info: &ResultInfo,
-    base: &[f64],
-    new: &[f64],
-    settings: Settings,
-) -> Entry {
+fn measure(point: u32, result: u32, base: &[f64], new: &[f64], settings: Settings) -> Entry {
     let (bs, ns) = (stats::summarize(base), stats::summarize(new));
     let change = match (bs, ns) {
         (Some(b), Some(n)) => Some(relative_change(b.mean, n.mean)),
@@ -736,11 +864,8 @@ fn measure(
         };
     }
     Entry {
-        point: point.clone(),
-        result: info.name.clone(),
-        unit: info.unit.clone(),
-        better: info.better,
-        series: info.series,
+        point,
+        result,
         base: bs,
         new: ns,
         change,
@@ -768,13 +893,13 @@ pub(crate) fn relative_change(base: f64, new: f64) -> f64 {
     }
 }
 
-fn decide(e: &mut Entry, p_adjusted: f64, settings: Settings) {
+fn decide(e: &mut Entry, better: Better, p_adjusted: f64, settings: Settings) {
     let Some(change) = e.change else {
         e.verdict = Verdict::NoData;
         return;
     };
     let tol = settings.tolerance;
-    let (worse, better) = match e.better {
+    let (worse, better) = match better {
         Better::Higher => (change < -tol, change > tol),
         Better::Lower => (change > tol, change < -tol),
     };

@@ -348,7 +348,7 @@ fn changes(means: &[Option<f64>], info: &ResultInfo, settings: &Settings) -> Vec
 fn step_values(points: &[Points], key: &str, result: &str) -> Vec<f64> {
     let mut out = Vec::new();
     for p in points {
-        p.values(key, result, &mut out);
+        p.values_of(key, result, &mut out);
     }
     out
 }
@@ -404,9 +404,9 @@ pub fn history(steps: &[Step], settings: Settings) -> History {
     let mut order: Vec<(String, Map<String, Value>)> = Vec::new();
     let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for points in grouped.iter().rev().flatten() {
-        for key in &points.order {
+        for (g, key) in points.keys().into_iter().enumerate() {
             if seen.insert(key) {
-                order.push((key.clone(), points.point(key)));
+                order.push((key.to_string(), points.point(g as u32)));
             }
         }
     }

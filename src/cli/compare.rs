@@ -1,7 +1,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use mpf::command::compare::{compare, Against, Outputs, Request, Settings, TestKind};
+use mpf::command::compare::{compare_to, Against, Outputs, Request, Settings, TestKind};
 use mpf::command::{parse_tolerance, Target};
 use mpf::error::Result;
 
@@ -61,7 +61,8 @@ pub(super) fn use_color() -> bool {
 
 pub fn run(args: Args) -> Result<i32> {
     let target = |p: Option<PathBuf>| p.map(|p| Target::from_flag(&p));
-    let outcome = compare(&Request {
+    let mut table = Stdout(String::new());
+    let request = Request {
         root: args.results.root(),
         settings: Settings {
             tolerance: parse_tolerance(&args.tolerance)?,
@@ -80,8 +81,30 @@ pub fn run(args: Args) -> Result<i32> {
         },
         either_way: false,
         color: use_color(),
-    })?;
+    };
+    let outcome = compare_to(&request, Some(&mut table))?;
+    table.flush();
     // A closed pipe (`mpf compare ... | head`) is not an error worth reporting.
     super::console::out(&outcome.stdout);
     Ok(outcome.exit_code())
+}
+
+/// The table, to standard output as it is made, 64 kB at a time.
+struct Stdout(String);
+
+impl Stdout {
+    fn flush(&mut self) {
+        super::console::out(&self.0);
+        self.0.clear();
+    }
+}
+
+impl std::fmt::Write for Stdout {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.push_str(s);
+        if self.0.len() >= 1 << 16 {
+            self.flush();
+        }
+        Ok(())
+    }
 }

@@ -171,6 +171,12 @@ fn data<'a>(set: &'a CompactSet, experiment: &'a str) -> SetData<'a> {
 
 /// Runs `mpf compare`.
 pub fn compare(req: &Request) -> Result<Outcome> {
+    compare_to(req, None)
+}
+
+/// `compare`, the terminal table written to `table` as it is made when given (`Outcome::stdout`
+/// is then empty, unless another output took standard output's place).
+pub fn compare_to(req: &Request, table: Option<&mut dyn std::fmt::Write>) -> Result<Outcome> {
     super::check_alpha(req.settings.alpha)?;
     check_sigmas(req.settings.reference_sigmas)?;
     // The sets are compared in compact form; loaded whole only to be drawn (the HTML page) or
@@ -287,7 +293,14 @@ pub fn compare(req: &Request) -> Result<Outcome> {
             }
         }
     }
-    let stdout = stdout.unwrap_or_else(|| table::render(report, req.color));
+    let stdout = match (stdout, table) {
+        (Some(text), _) => text,
+        (None, Some(out)) => {
+            table::write(report, req.color, out);
+            String::new()
+        }
+        (None, None) => table::render(report, req.color),
+    };
     let changed = comparison.has_regression() || (req.either_way && improved(&comparison));
     Ok(Outcome {
         stdout,
@@ -299,15 +312,13 @@ pub fn compare(req: &Request) -> Result<Outcome> {
 /// A writer of one output format.
 type Render<'a> = dyn Fn(CompareReport) -> String + 'a;
 
-/// The results compared, each once, in the order of the entries.
+/// The results compared, each once, in the order of the entries (every matched point has an
+/// entry of each).
 fn compared_results(c: &Comparison) -> Vec<String> {
-    let mut results: Vec<String> = Vec::new();
-    for e in &c.entries {
-        if !results.contains(&e.result) {
-            results.push(e.result.clone());
-        }
+    match c.entries.is_empty() {
+        true => Vec::new(),
+        false => c.results.iter().map(|r| r.name.clone()).collect(),
     }
-    results
 }
 
 fn improved(c: &Comparison) -> bool {

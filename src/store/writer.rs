@@ -738,6 +738,50 @@ pub(crate) mod tests {
         assert!(!dir.join("experiment.2.yaml").exists());
     }
 
+    #[test]
+    fn a_new_journal_replaces_the_set_s_only_when_committed() {
+        let root = tempfile::tempdir().unwrap();
+        let mut w = SetWriter::create(root.path(), manifest("t-4"), "x", None).unwrap();
+        w.append(record(0)).unwrap();
+        w.finish(SetStatus::Complete).unwrap();
+        let dir = w.dir().to_path_buf();
+        drop(w);
+        let files = [layout::JOURNAL, layout::RESULTS_CSV, layout::MANIFEST];
+        let before: Vec<Vec<u8>> = files
+            .iter()
+            .map(|f| fs::read(dir.join(f)).unwrap())
+            .collect();
+        // A rewrite that fails half way (its new journal dropped) leaves the set as it was.
+        let rw = Rewrite::begin(&dir).unwrap();
+        let mut journal = rw.new_journal().unwrap();
+        journal.push(&record(0)).unwrap();
+        let tmp = dir.join("journal.jsonl.tmp");
+        assert!(tmp.exists());
+        drop((journal, rw));
+        assert!(!tmp.exists(), "the unfinished journal is removed");
+        let after: Vec<Vec<u8>> = files
+            .iter()
+            .map(|f| fs::read(dir.join(f)).unwrap())
+            .collect();
+        assert!(before == after, "the set's files are untouched");
+        assert!(!dir.join("journal.1.jsonl").exists());
+        // Committed: the runs pushed are the journal, results.csv is made from it.
+        let rw = Rewrite::begin(&dir).unwrap();
+        let mut journal = rw.new_journal().unwrap();
+        for i in 0..3 {
+            journal.push(&record(i)).unwrap();
+        }
+        assert_eq!(fs::read(dir.join(layout::JOURNAL)).unwrap(), before[0]);
+        let n = rw.commit_journal(journal, &manifest("t-4"), None).unwrap();
+        assert_eq!(n, 1);
+        assert!(!tmp.exists());
+        assert_eq!(fs::read(dir.join("journal.1.jsonl")).unwrap(), before[0]);
+        let now = read_journal(&dir.join(layout::JOURNAL)).unwrap();
+        assert_eq!(now.iter().map(|r| r.index).collect::<Vec<_>>(), [0, 1, 2]);
+        let csv = fs::read_to_string(dir.join(layout::RESULTS_CSV)).unwrap();
+        assert_eq!(csv.lines().count(), 4, "{csv}");
+    }
+
     fn reopened_journal(content: &[u8]) -> (Vec<usize>, Vec<u8>) {
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join("set");

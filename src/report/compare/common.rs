@@ -45,21 +45,21 @@ pub(crate) fn point_labels(c: &Comparison, point: &Map<String, Value>) -> Map<St
 }
 
 /// The display divisor and unit for an entry: one scale for both sides, so they read alike.
-fn entry_scale(e: &Entry) -> (f64, String) {
+fn entry_scale(c: &Comparison, e: &Entry) -> (f64, String) {
     let magnitude = [e.base, e.new]
         .iter()
         .flatten()
         .map(|s| s.mean.abs())
         .fold(0.0, f64::max);
-    display_scale(&e.unit, magnitude)
+    display_scale(&c.result_of(e).unit, magnitude)
 }
 
 /// `9.41 ± 0.012 Gbit/s (n=3)`; `no data` without runs.
-pub(crate) fn sample_text(e: &Entry, s: Option<&Summary>) -> String {
+pub(crate) fn sample_text(c: &Comparison, e: &Entry, s: Option<&Summary>) -> String {
     let Some(s) = s else {
         return "no data".into();
     };
-    let (div, unit) = entry_scale(e);
+    let (div, unit) = entry_scale(c, e);
     let unit = if unit.is_empty() {
         String::new()
     } else {
@@ -172,7 +172,7 @@ pub(crate) fn reference_note(c: &Comparison, e: &Entry) -> String {
     let Some(r) = e.reference else {
         return "no reference bound (fewer than two sets at this point)".into();
     };
-    let (div, unit) = entry_scale(e);
+    let (div, unit) = entry_scale(c, e);
     let unit = if unit.is_empty() {
         String::new()
     } else {
@@ -297,17 +297,18 @@ pub(crate) fn headers(c: &Comparison) -> [String; 10] {
 
 /// The cells of one entry, in the order of `headers`.
 pub(crate) fn cells(c: &Comparison, e: &Entry) -> [String; 10] {
-    let result = if e.series {
-        format!("{} (series)", e.result)
+    let info = c.result_of(e);
+    let result = if info.series {
+        format!("{} (series)", info.name)
     } else {
-        e.result.clone()
+        info.name.clone()
     };
     [
         verdict_word(e.verdict).into(),
-        point_text(c, &e.point),
+        point_text(c, &c.point_of(e)),
         result,
-        sample_text(e, e.base.as_ref()),
-        sample_text(e, e.new.as_ref()),
+        sample_text(c, e, e.base.as_ref()),
+        sample_text(c, e, e.new.as_ref()),
         change_text(e),
         ci_text(e),
         p_raw_text(e),

@@ -48,13 +48,15 @@ fn entry(r: &CompareReport, e: &Entry) -> Value {
             "exceeded": r.exceeded,
         })
     });
+    let (point, info) = (c.point_of(e), c.result_of(e));
+    let labels = common::point_labels(c, &point);
     json!({
-        "point": e.point,
-        "point_labels": common::point_labels(c, &e.point),
-        "result": e.result,
-        "unit": e.unit,
-        "better": e.better,
-        "series": e.series,
+        "point": point,
+        "point_labels": labels,
+        "result": info.name,
+        "unit": info.unit,
+        "better": info.better,
+        "series": info.series,
         "verdict": e.verdict,
         "basis": basis,
         "base": summary(e.base.as_ref()),

@@ -28,10 +28,11 @@ pub(crate) fn escape(s: &str) -> String {
 fn details(r: &CompareReport, e: &Entry) -> String {
     let c = r.comparison;
     let mut s = String::new();
-    let _ = writeln!(s, "point: {}", common::point_text(c, &e.point));
-    let _ = writeln!(s, "result: {} ({})", e.result, e.unit);
-    let _ = writeln!(s, "base: {}", common::sample_text(e, e.base.as_ref()));
-    let _ = writeln!(s, "new: {}", common::sample_text(e, e.new.as_ref()));
+    let info = c.result_of(e);
+    let _ = writeln!(s, "point: {}", common::point_text(c, &c.point_of(e)));
+    let _ = writeln!(s, "result: {} ({})", info.name, info.unit);
+    let _ = writeln!(s, "base: {}", common::sample_text(c, e, e.base.as_ref()));
+    let _ = writeln!(s, "new: {}", common::sample_text(c, e, e.new.as_ref()));
     let _ = writeln!(
         s,
         "change: {} {} CI {}",
@@ -100,7 +101,8 @@ pub(crate) fn render(r: CompareReport) -> String {
     }
     let _ = writeln!(out, "    </properties>");
     for e in &c.entries {
-        let name = format!("{} @ {}", e.result, common::point_text(c, &e.point));
+        let result = &c.result_of(e).name;
+        let name = format!("{result} @ {}", common::point_text(c, &c.point_of(e)));
         let _ = write!(
             out,
             r#"    <testcase classname="{}" name="{}" time="0""#,
@@ -112,7 +114,7 @@ pub(crate) fn render(r: CompareReport) -> String {
             Verdict::Regression => {
                 let message = format!(
                     "{} regressed by {} (tolerance {}), p (Holm) {}",
-                    e.result,
+                    result,
                     common::change_text(e),
                     common::tolerance_text(settings.tolerance),
                     common::p_adjusted_text(e)

@@ -30,8 +30,15 @@ fn width(s: &str) -> usize {
 
 /// Renders the comparison for a terminal; `color` adds ANSI colours to verdicts.
 pub(crate) fn render(r: CompareReport, color: bool) -> String {
-    let c = r.comparison;
     let mut out = String::new();
+    write(r, color, &mut out);
+    out
+}
+
+/// `render`, written to `out` a line at a time (a comparison of 10^5 points is megabytes of
+/// table, which standard output takes as it is made rather than held whole, SPEC §15).
+pub(crate) fn write(r: CompareReport, color: bool, out: &mut dyn Write) {
+    let c = r.comparison;
     let _ = writeln!(out, "BASE  {}", r.base.id);
     let _ = writeln!(out, "NEW   {}", r.new.id);
     if !c.references.is_empty() {
@@ -126,5 +133,4 @@ pub(crate) fn render(r: CompareReport, color: bool) -> String {
         verdict_style(Verdict::Improvement)
     };
     let _ = writeln!(out, "{}", paint(&summary, style, color));
-    out
 }
