@@ -50,6 +50,7 @@ pub(crate) const GUARD_SESSIONS: usize = 1;
 
 use crate::error::{Error, IoContext, Result};
 use crate::exec::container::{self, ContainerVia};
+use crate::exec::ctl_dir;
 use crate::exec::slot::{self, Slot};
 use crate::exec::srun;
 use crate::exec::{sh_quote as q, BoxFut, StepProc, Transport};
@@ -469,11 +470,8 @@ impl Ssh {
                 )));
             }
         }
-        let ctl_dir = std::env::temp_dir().join(format!("mpf-ssh-{}", random_tag()));
-        std::fs::DirBuilder::new()
-            .mode_0700()
-            .create(&ctl_dir)
-            .ctx(|| format!("failed to create {}", ctl_dir.display()))?;
+        // Inside the process's directory, which a keeper removes when mpf exits, killed too.
+        let ctl_dir = ctl_dir::machine_dir()?;
         let ssh = Ssh {
             ctl: ctl_dir.join("ctl"),
             ctl_dir,
@@ -1210,17 +1208,6 @@ impl Ssh {
 impl Drop for Ssh {
     fn drop(&mut self) {
         self.close();
-    }
-}
-
-trait DirBuilderExt2 {
-    fn mode_0700(&mut self) -> &mut Self;
-}
-
-impl DirBuilderExt2 for std::fs::DirBuilder {
-    fn mode_0700(&mut self) -> &mut Self {
-        use std::os::unix::fs::DirBuilderExt;
-        self.mode(0o700)
     }
 }
 
