@@ -147,7 +147,7 @@ const RUN_DIRS_AHEAD: usize = 64;
 // sh); they take their values as arguments, so nothing is spliced into their text.
 /// `alive PGID`: is a member of the group alive? Zombies don't count: an orphan's zombie waits
 /// for PID 1, which some init processes reap late.
-const ALIVE_FN: &str = include_str!("sh/alive.sh");
+pub(crate) const ALIVE_FN: &str = include_str!("sh/alive.sh");
 const HELPER: &str = include_str!("sh/helper.sh");
 const PRIVATE_DIR: &str = include_str!("sh/private-dir.sh");
 
@@ -909,11 +909,10 @@ impl Ssh {
     /// Opens a runner session (`sh/runner.sh`) holding `permit`.
     fn open_slot(&self, conn: u64, permit: tokio::sync::OwnedSemaphorePermit) -> Result<Arc<Slot>> {
         let mark = slot::end_mark(&random_tag());
-        let text = format!("set -- {}\n{ALIVE_FN}{}", q(&mark), slot::RUNNER);
-        let remote = format!("exec /bin/sh -c {} mpf-runner", q(&text));
-        let child = self.spawn_session(&remote, Stdio::piped())?;
+        let child = self.spawn_session(&slot::runner_command(&mark), Stdio::piped())?;
         let nudge = matches!(self.cfg.via, Via::Srun { .. });
-        Ok(Slot::start(child, conn, &mark, permit, nudge))
+        let program = slot::runner_program(ALIVE_FN);
+        Ok(Slot::start(child, conn, &mark, permit, nudge, program))
     }
 
     /// Starts a session running `remote`, its stdout and stderr piped to mpf.
