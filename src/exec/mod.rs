@@ -2,6 +2,7 @@
 //! process groups, the orphan guard, and collecting output.
 
 pub(crate) mod container;
+pub(crate) mod ctl_dir;
 pub(crate) mod guard;
 pub(crate) mod local;
 #[cfg(test)]

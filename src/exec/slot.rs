@@ -21,9 +21,22 @@ use tokio::sync::{watch, OwnedSemaphorePermit};
 use crate::exec::process::{ExitWatch, SharedBuf, StepProc, INTERNAL_MARK};
 use crate::exec::sh_quote as q;
 
-/// The runner's program (`sh/runner.sh`), before which the caller puts `set -- MARK` and
-/// the `alive` function.
-pub(crate) const RUNNER: &str = include_str!("sh/runner.sh");
+/// The runner's program (`sh/runner.sh`), after which the `alive` function (`alive_fn`).
+const RUNNER: &str = include_str!("sh/runner.sh");
+
+/// The command of a runner session whose end marker is `mark`: a shell that reads its
+/// commands from stdin (the runner's program, then one job a line), which it does a block at
+/// a time where `read` would take a system call per byte (a job line is the step's whole
+/// text and environment: 30,000 reads for 30 runs of a small step, strace showed).
+pub(crate) fn runner_command(mark: &str) -> String {
+    format!("exec /bin/sh -s mpf-runner {}", q(mark))
+}
+
+/// The runner's program, sent ahead of its first job: `sh/runner.sh` and the `alive`
+/// function `alive_fn`.
+pub(crate) fn runner_program(alive_fn: &str) -> String {
+    format!("{alive_fn}{RUNNER}")
+}
 
 /// How long a held slot's session may stay open after its step exited before its session
 /// permit is given back (as for a step's own session: processes left behind hold it open).
@@ -152,8 +165,9 @@ fn parse_end(text: &[u8]) -> Piece {
 
 /// The job line that starts a step in a runner: `f=REG` (the step's registry file), then the
 /// prefix `wrap` and `/bin/sh -c TEXT`, in a session of its own, stdin from /dev/null (in the
-/// foreground: see `sh/runner.sh`). Every word is quoted; a newline becomes `"$nl"` (the runner reads a line).
-/// `None` for a text with a NUL byte, which no shell can take.
+/// foreground: see `sh/runner.sh`), then `mpf_end $?`. Every word is quoted; a newline
+/// becomes `"$nl"`, so that a job is one line: a job the runner's shell has read whole is
+/// one whole command. `None` for a text with a NUL byte, which no shell can take.
 pub(crate) fn job_line(reg: &str, wrap: &[String], text: &str) -> Option<String> {
     if [reg, text].iter().any(|t| t.contains('\0')) || wrap.iter().any(|w| w.contains('\0')) {
         return None;
@@ -165,14 +179,19 @@ pub(crate) fn job_line(reg: &str, wrap: &[String], text: &str) -> Option<String>
     }
     s.push_str("/bin/sh -c ");
     s.push_str(&one_line(text));
-    s.push_str(" </dev/null\n");
+    s.push_str(" </dev/null; mpf_end $?\n");
     Some(s)
 }
 
 /// The job line of a job that is not a step (no registry entry, no session of its own):
 /// `/bin/sh -c SCRIPT`, stdin from /dev/null. `None` for a script with a NUL byte.
 pub(crate) fn data_job_line(script: &str) -> Option<String> {
-    (!script.contains('\0')).then(|| format!("f=; /bin/sh -c {} </dev/null\n", one_line(script)))
+    (!script.contains('\0')).then(|| {
+        format!(
+            "f=; /bin/sh -c {} </dev/null; mpf_end $?\n",
+            one_line(script)
+        )
+    })
 }
 
 /// `word` quoted for a shell, on one line: newlines only occur inside the quotes `sh_quote`
@@ -249,6 +268,8 @@ pub(crate) struct Slot {
     /// Send a newline to the runner when one stream's end marker has come and the other's has
     /// not (`Slot::start`).
     nudge: bool,
+    /// The runner's program, sent ahead of the first job (`sh/runner.sh`).
+    program: Mutex<Option<String>>,
 }
 
 impl Slot {
@@ -259,12 +280,15 @@ impl Slot {
     /// acknowledgement of the first, which srun delays up to 40 ms unless it has bytes of its
     /// own to send back. The newline is those bytes: a run's round trip falls from about
     /// 47 ms to 0.1 ms.
+    /// `program` is the runner's (`runner_program`), which a shell reading its commands from
+    /// stdin (`runner_command`) gets ahead of the first job.
     pub(crate) fn start(
         mut child: Child,
         conn: u64,
         mark: &str,
         permit: OwnedSemaphorePermit,
         nudge: bool,
+        program: String,
     ) -> Arc<Slot> {
         let slot = Arc::new(Slot {
             conn,
@@ -273,6 +297,7 @@ impl Slot {
             permit: Mutex::new(Some(permit)),
             ended: AtomicBool::new(false),
             nudge,
+            program: Mutex::new(Some(program)),
         });
         let streams: [Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>; 2] = [
             child.stdout.take().map(|s| Box::new(s) as _),
@@ -354,7 +379,12 @@ impl Slot {
             self.fail();
             return false;
         };
-        let ok = stdin.write_all(line.as_bytes()).await.is_ok() && stdin.flush().await.is_ok();
+        let program = self.program.lock().ok().and_then(|mut p| p.take());
+        let bytes = match program {
+            Some(p) => std::borrow::Cow::Owned(p + line),
+            None => std::borrow::Cow::Borrowed(line),
+        };
+        let ok = stdin.write_all(bytes.as_bytes()).await.is_ok() && stdin.flush().await.is_ok();
         if ok {
             if let Ok(mut s) = self.stdin.lock() {
                 *s = Some(stdin);
@@ -585,27 +615,57 @@ mod tests {
         assert!(!mark[1..].contains(&mark[..1]));
     }
 
-    #[test]
-    fn job_lines_keep_every_byte_of_the_step_through_a_shell_read() {
-        let text = "printf '%s\\n' \"a  b\" 'it'\\''s'\necho $((1 + 2)) `echo x`\n\n\tz\\\r";
-        let line = job_line("/r/1", &["taskset".into(), "-c".into(), "0".into()], text).unwrap();
-        assert_eq!(line.matches('\n').count(), 1);
-        // What the runner makes of it: the words of the command it starts.
-        let script = "nl='\n'\nIFS= read -r job; j=$job; eval \"${j%%;*}; set -- ${j#*;}\"; echo \"$f\"; for w; do printf '[%s]' \"$w\"; done";
+    /// What a runner's shell (`runner_command`) does with `input`: stdout and stderr.
+    fn runner(mark: &str, input: &str) -> (String, String) {
         let out = std::process::Command::new("sh")
             .arg("-c")
-            .arg(script)
+            .arg(runner_command(mark))
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .and_then(|mut c| {
                 use std::io::Write;
-                c.stdin.take().unwrap().write_all(line.as_bytes())?;
+                c.stdin.take().unwrap().write_all(input.as_bytes())?;
                 c.wait_with_output()
             })
             .unwrap();
-        let want = format!("/r/1\n[setsid][taskset][-c][0][/bin/sh][-c][{text}]");
-        assert_eq!(String::from_utf8_lossy(&out.stdout), want);
+        let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+        (text(out.stdout), text(out.stderr))
+    }
+
+    #[test]
+    fn job_lines_keep_every_byte_of_the_step_through_the_runners_shell() {
+        let text = "printf '%s\\n' \"a  b\" 'it'\\''s'\necho $((1 + 2)) `echo x`\n\n\tz\\\r";
+        let line = job_line("/r/1", &["taskset".into(), "-c".into(), "0".into()], text).unwrap();
+        assert_eq!(line.matches('\n').count(), 1);
+        // What the runner's shell makes of it: the words of the command it starts.
+        let program = "setsid() { echo \"$f\"; for w; do printf '[%s]' \"$w\"; done; }\n\
+                       mpf_end() { echo \" $1\"; }\n";
+        let (out, err) = runner("m", &format!("{}{program}{line}", runner_program("")));
+        let want = format!("/r/1\n[taskset][-c][0][/bin/sh][-c][{text}] 0\n");
+        assert_eq!(out, want, "{err}");
         assert_eq!(job_line("/r/1", &[], "a\0b"), None);
+    }
+
+    #[test]
+    fn a_runner_runs_its_jobs_in_order_and_marks_each_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = dir.path().join("7");
+        let reg = reg.to_str().unwrap();
+        let mark = end_mark("00ff");
+        // A step that registers its group (as a step's text does), exits 3, writes no newline.
+        let step = format!("echo $$ >> {}; printf out; printf err >&2; exit 3", q(reg));
+        let input = format!(
+            "{}{}\n{}",
+            runner_program(crate::exec::ssh::ALIVE_FN),
+            job_line(reg, &[], &step).unwrap(),
+            data_job_line("echo data").unwrap()
+        );
+        let (out, err) = runner(&mark, &input);
+        assert_eq!(out, format!("out{mark} 3\ndata\n{mark} 0\n"));
+        assert_eq!(err, format!("err{mark} 3\n{mark} 0\n"));
+        // Nothing left in its group: its registry file was emptied.
+        assert_eq!(std::fs::read_to_string(reg).unwrap(), "");
     }
 }

@@ -50,6 +50,7 @@ pub(crate) const GUARD_SESSIONS: usize = 1;
 
 use crate::error::{Error, IoContext, Result};
 use crate::exec::container::{self, ContainerVia};
+use crate::exec::ctl_dir;
 use crate::exec::slot::{self, Slot};
 use crate::exec::srun;
 use crate::exec::{sh_quote as q, BoxFut, StepProc, Transport};
@@ -146,7 +147,7 @@ const RUN_DIRS_AHEAD: usize = 64;
 // sh); they take their values as arguments, so nothing is spliced into their text.
 /// `alive PGID`: is a member of the group alive? Zombies don't count: an orphan's zombie waits
 /// for PID 1, which some init processes reap late.
-const ALIVE_FN: &str = include_str!("sh/alive.sh");
+pub(crate) const ALIVE_FN: &str = include_str!("sh/alive.sh");
 const HELPER: &str = include_str!("sh/helper.sh");
 const PRIVATE_DIR: &str = include_str!("sh/private-dir.sh");
 
@@ -469,11 +470,8 @@ impl Ssh {
                 )));
             }
         }
-        let ctl_dir = std::env::temp_dir().join(format!("mpf-ssh-{}", random_tag()));
-        std::fs::DirBuilder::new()
-            .mode_0700()
-            .create(&ctl_dir)
-            .ctx(|| format!("failed to create {}", ctl_dir.display()))?;
+        // Inside the process's directory, which a keeper removes when mpf exits, killed too.
+        let ctl_dir = ctl_dir::machine_dir()?;
         let ssh = Ssh {
             ctl: ctl_dir.join("ctl"),
             ctl_dir,
@@ -911,11 +909,10 @@ impl Ssh {
     /// Opens a runner session (`sh/runner.sh`) holding `permit`.
     fn open_slot(&self, conn: u64, permit: tokio::sync::OwnedSemaphorePermit) -> Result<Arc<Slot>> {
         let mark = slot::end_mark(&random_tag());
-        let text = format!("set -- {}\n{ALIVE_FN}{}", q(&mark), slot::RUNNER);
-        let remote = format!("exec /bin/sh -c {} mpf-runner", q(&text));
-        let child = self.spawn_session(&remote, Stdio::piped())?;
+        let child = self.spawn_session(&slot::runner_command(&mark), Stdio::piped())?;
         let nudge = matches!(self.cfg.via, Via::Srun { .. });
-        Ok(Slot::start(child, conn, &mark, permit, nudge))
+        let program = slot::runner_program(ALIVE_FN);
+        Ok(Slot::start(child, conn, &mark, permit, nudge, program))
     }
 
     /// Starts a session running `remote`, its stdout and stderr piped to mpf.
@@ -1210,17 +1207,6 @@ impl Ssh {
 impl Drop for Ssh {
     fn drop(&mut self) {
         self.close();
-    }
-}
-
-trait DirBuilderExt2 {
-    fn mode_0700(&mut self) -> &mut Self;
-}
-
-impl DirBuilderExt2 for std::fs::DirBuilder {
-    fn mode_0700(&mut self) -> &mut Self {
-        use std::os::unix::fs::DirBuilderExt;
-        self.mode(0o700)
     }
 }
 

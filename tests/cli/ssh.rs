@@ -221,9 +221,13 @@ fn sigkill_of_mpf_leaves_no_process_on_any_host() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = write(dir.path(), "cluster.yaml", &original_cluster(&bed));
     let exp = write(dir.path(), "slow.yaml", SLOW);
+    // mpf's local files (control sockets, logs, the guard's registry) go here, where no other
+    // test's can be: what is left after the kill is this mpf's.
+    let tmp = tempfile::tempdir().unwrap();
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("mpf"))
         .current_dir(dir.path())
         .env("MPF_RESULTS", dir.path().join("results"))
+        .env("TMPDIR", tmp.path())
         .args(["run", "--quiet", "--no-plot"])
         .arg(&exp)
         .arg("-c")
@@ -252,6 +256,18 @@ fn sigkill_of_mpf_leaves_no_process_on_any_host() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    let files = |d: &Path| -> Vec<String> {
+        std::fs::read_dir(d)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    assert!(
+        files(tmp.path()).iter().any(|f| f.starts_with("mpf-ssh-")),
+        "no control directory while running: {:?}",
+        files(tmp.path())
+    );
     child.kill().unwrap();
     child.wait().unwrap();
     let start = Instant::now();
@@ -259,14 +275,15 @@ fn sigkill_of_mpf_leaves_no_process_on_any_host() {
         let left: Vec<String> = (0..2)
             .flat_map(|i| bed.processes_in(&bed.hosts[i].ns, bed.sshd_pid(i)))
             .collect();
-        // No local ssh client or master either.
+        // No local ssh client or master either, and no local file of mpf's.
         let local_ssh = crate::run::alive_with(&format!("10.77.{}.", bed.subnet));
-        if left.is_empty() && local_ssh == 0 {
+        let local_files = files(tmp.path());
+        if left.is_empty() && local_ssh == 0 && local_files.is_empty() {
             break;
         }
         assert!(
             start.elapsed() < Duration::from_secs(10),
-            "left after SIGKILL: {left:?}, {local_ssh} local ssh processes"
+            "left after SIGKILL: {left:?}, {local_ssh} local ssh processes, files {local_files:?}"
         );
         std::thread::sleep(Duration::from_millis(100));
     }
