@@ -33,10 +33,12 @@ while IFS=: read -r k v; do
 done 2>/dev/null < /proc/self/status
 [ -n "$n" ] && [ "$n" -gt 0 ] || n=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null)
 echo "cores=$n"
+# Up to SwapTotal (line 15 or so) and no further: `read` takes a system call per byte, and
+# the rest of the file is two thirds of it.
 while read -r k v u; do
   case $k:$u in
     MemTotal::kB) echo "memory_kb=$v" ;;
-    SwapTotal::kB) echo "swap_kb=$v" ;;
+    SwapTotal::kB) echo "swap_kb=$v"; break ;;
   esac
 done 2>/dev/null < /proc/meminfo
 while IFS=: read -r k v; do
