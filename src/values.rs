@@ -170,6 +170,70 @@ impl Values {
     }
 }
 
+impl Values {
+    /// Integers, held as they are (a range of them).
+    pub(crate) fn ints(v: Vec<i64>) -> Values {
+        Values::of(Repr::Ints(v))
+    }
+
+    /// Numbers with a fraction, held as they are (a range of them; a value that is not
+    /// finite has no JSON number: the list is then held as JSON, with a null there).
+    pub(crate) fn floats(v: Vec<f64>) -> Values {
+        if v.iter().all(|x| x.is_finite()) {
+            Values::of(Repr::Floats(v))
+        } else {
+            v.into_iter().map(float_value).collect::<Vec<_>>().into()
+        }
+    }
+
+    fn of(repr: Repr) -> Values {
+        Values {
+            repr: (repr.len() > 0).then(|| Arc::new(repr)),
+            slice: OnceLock::new(),
+        }
+    }
+
+    /// Whether every value is a number, a string or a boolean (not a list, a map or null).
+    pub(crate) fn all_scalars(&self) -> bool {
+        match self.repr.as_deref() {
+            Some(Repr::Json(v)) => !v
+                .iter()
+                .any(|v| matches!(v, Value::Array(_) | Value::Object(_) | Value::Null)),
+            _ => true,
+        }
+    }
+
+    /// A value that appears twice (by its JSON text: `1` and `1.0` differ), if any: the
+    /// numbers compared in order (a range: without a copy), anything else through a set of
+    /// their texts.
+    pub(crate) fn duplicate(&self) -> Option<Value> {
+        fn adjacent<T: Copy>(v: &[T], same: impl Fn(T, T) -> bool) -> Option<T> {
+            v.windows(2).find(|w| same(w[0], w[1])).map(|w| w[0])
+        }
+        match self.repr.as_deref()? {
+            Repr::Ints(v) if v.is_sorted() => adjacent(v, |a, b| a == b).map(Value::from),
+            Repr::Ints(v) => {
+                let mut v = v.clone();
+                v.sort_unstable();
+                adjacent(&v, |a, b| a == b).map(Value::from)
+            }
+            Repr::Floats(v) => {
+                let same = |a: f64, b: f64| a.to_bits() == b.to_bits();
+                if v.is_sorted_by(|a, b| a.total_cmp(b).is_le()) {
+                    return adjacent(v, same).map(float_value);
+                }
+                let mut v = v.clone();
+                v.sort_unstable_by(f64::total_cmp);
+                adjacent(&v, same).map(float_value)
+            }
+            Repr::Json(v) => {
+                let mut seen = std::collections::HashSet::with_capacity(v.len());
+                v.iter().find(|x| !seen.insert(x.to_string())).cloned()
+            }
+        }
+    }
+}
+
 impl From<Vec<Value>> for Values {
     fn from(values: Vec<Value>) -> Values {
         let repr = if values.is_empty() {
@@ -428,6 +492,38 @@ impl<'de> Deserialize<'de> for Labels {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_duplicate_is_found_sorted_or_not_by_its_json_text() {
+        let dup = |v: Values| v.duplicate().map(|x| x.to_string());
+        assert_eq!(dup(Values::ints((1..100_000).collect())), None);
+        assert_eq!(dup(Values::ints(vec![3, 1, 2, 1])), Some("1".into()));
+        assert_eq!(dup(Values::ints(vec![1, 2, 2, 3])), Some("2".into()));
+        assert_eq!(dup(Values::floats(vec![0.5, 1.5, 2.5])), None);
+        assert_eq!(dup(Values::floats(vec![1.5, 0.5, 1.5])), Some("1.5".into()));
+        // -0.0 and 0.0 are written differently, as 1 and 1.0 are.
+        assert_eq!(dup(Values::floats(vec![-0.0, 0.0])), None);
+        assert_eq!(dup(vec![json!(1), json!(1.0)].into()), None);
+        assert_eq!(
+            dup(vec![json!("a"), json!(1), json!("a")].into()),
+            Some(r#""a""#.into())
+        );
+        assert_eq!(dup(Values::new()), None);
+    }
+
+    #[test]
+    fn a_range_is_held_compactly_and_only_scalars_pass() {
+        let ints = Values::ints(vec![1, 2]);
+        assert_eq!(serde_json::to_string(&ints).unwrap(), "[1,2]");
+        let floats = Values::floats(vec![0.5, 1.0]);
+        assert_eq!(serde_json::to_string(&floats).unwrap(), "[0.5,1.0]");
+        assert!(ints.all_scalars() && floats.all_scalars() && !ints.holds_slice());
+        let odd = Values::floats(vec![0.5, f64::INFINITY]);
+        assert_eq!(serde_json::to_string(&odd).unwrap(), "[0.5,null]");
+        assert!(!odd.all_scalars());
+        assert!(!Values::from(vec![json!(1), json!([2])]).all_scalars());
+        assert!(Values::ints(Vec::new()).is_empty());
+    }
 
     /// What the manifest held before: a plain JSON array, read and written back.
     fn round_trip(text: &str) -> Values {

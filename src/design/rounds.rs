@@ -136,10 +136,24 @@ impl Design {
         journal: &Journal,
         keep: &dyn Fn(&Plan, usize) -> bool,
     ) -> Option<Next> {
-        let tl = self.timeline(plan, journal);
         let missing = |plan: &Plan, point: usize, rep: usize| {
             keep(plan, point) && journal.get(point, rep).is_none()
         };
+        if !self.decides() {
+            // A fixed number of runs a point: one round, the plan's runs as they are, and no
+            // timeline (16 bytes a point) to find it.
+            let runs: RunList = (plan.runs())
+                .filter(|r| missing(plan, r.point, r.repetition))
+                .collect();
+            return (!runs.is_empty()).then(|| Next {
+                round: 0,
+                runs,
+                planned: plan.run_count(),
+                status: None,
+                warnings: Vec::new(),
+            });
+        }
+        let tl = self.timeline(plan, journal);
         let round = tl
             .batches
             .iter()
@@ -190,6 +204,9 @@ impl Design {
     /// conditions that could not be evaluated: a pure function of the journal, so that a set
     /// whose results were extracted again gets them anew.
     pub(crate) fn outcome(&self, plan: &mut Plan, journal: &Journal) -> Outcome {
+        if !self.decides() {
+            return Outcome::default(); // no convergence, no limits, no condition
+        }
         let tl = self.timeline(plan, journal);
         Outcome {
             points: tl.points,

@@ -460,51 +460,56 @@ fn variables(cx: &Ctx, raw: &RawVariables, searched: Option<&str>) -> Result<Vec
             });
             continue;
         }
-        let (values, labels, when, geometric) = match &var.value {
-            RawVar::Constant(v) => (vec![v.clone()], vec![], None, false),
-            RawVar::List(vs) => (vs.clone(), vec![], None, false),
-            RawVar::Map(m) => {
-                let (values, labels, geometric) = match (&m.range, &m.values) {
-                    (Some(_), Some(_)) => {
-                        return Err(cx.err(
-                            var,
-                            format!("variable '{n}': give either range or values, not both"),
-                        ))
-                    }
-                    (None, None) => {
-                        return Err(cx.err(
-                            var,
-                            format!("variable '{n}' needs range: [from, to] or values: [...]"),
-                        ))
-                    }
-                    (Some(r), None) => {
-                        let (v, g) = range_values(r, m.step.as_ref(), m.factor.as_ref())
-                            .map_err(|msg| cx.err(var, format!("variable '{n}': {msg}")))?;
-                        (v, vec![], g)
-                    }
-                    (None, Some(vals)) => {
-                        if m.step.is_some() || m.factor.is_some() {
+        let (values, labels, when, geometric): (crate::values::Values, Vec<String>, _, _) =
+            match &var.value {
+                RawVar::Constant(v) => (vec![v.clone()].into(), vec![], None, false),
+                RawVar::List(vs) => (vs.clone().into(), vec![], None, false),
+                RawVar::Map(m) => {
+                    let (values, labels, geometric) = match (&m.range, &m.values) {
+                        (Some(_), Some(_)) => {
                             return Err(cx.err(
                                 var,
-                                format!("variable '{n}': step and factor go with range"),
-                            ));
+                                format!("variable '{n}': give either range or values, not both"),
+                            ))
                         }
-                        match vals {
-                            RawValues::List(v) => (v.clone(), vec![], false),
-                            RawValues::Labelled(pairs) => (
-                                pairs.iter().map(|(k, _)| k.clone()).collect(),
-                                pairs
-                                    .iter()
-                                    .map(|(_, l)| crate::model::value_text(l))
-                                    .collect(),
-                                false,
-                            ),
+                        (None, None) => {
+                            return Err(cx.err(
+                                var,
+                                format!("variable '{n}' needs range: [from, to] or values: [...]"),
+                            ))
                         }
-                    }
-                };
-                (values, labels, m.when.clone(), geometric)
-            }
-        };
+                        (Some(r), None) => {
+                            let (v, g) = range_values(r, m.step.as_ref(), m.factor.as_ref())
+                                .map_err(|msg| cx.err(var, format!("variable '{n}': {msg}")))?;
+                            (v, vec![], g)
+                        }
+                        (None, Some(vals)) => {
+                            if m.step.is_some() || m.factor.is_some() {
+                                return Err(cx.err(
+                                    var,
+                                    format!("variable '{n}': step and factor go with range"),
+                                ));
+                            }
+                            match vals {
+                                RawValues::List(v) => (v.clone().into(), vec![], false),
+                                RawValues::Labelled(pairs) => (
+                                    pairs
+                                        .iter()
+                                        .map(|(k, _)| k.clone())
+                                        .collect::<Vec<_>>()
+                                        .into(),
+                                    pairs
+                                        .iter()
+                                        .map(|(_, l)| crate::model::value_text(l))
+                                        .collect(),
+                                    false,
+                                ),
+                            }
+                        }
+                    };
+                    (values, labels, m.when.clone(), geometric)
+                }
+            };
         if values.is_empty() {
             return Err(cx.err(var, format!("variable '{n}' has no values")));
         }
@@ -517,28 +522,30 @@ fn variables(cx: &Ctx, raw: &RawVariables, searched: Option<&str>) -> Result<Vec
                 ),
             ));
         }
-        // A set, not a scan of the values before each: a long range stays linear.
-        let mut seen = std::collections::HashSet::with_capacity(values.len());
-        for v in &values {
-            if matches!(v, Value::Array(_) | Value::Object(_) | Value::Null) {
-                return Err(cx.err(
-                    var,
-                    format!("variable '{n}': values must be numbers, strings or booleans"),
-                ));
-            }
-            if !seen.insert(v.to_string()) {
-                return Err(cx.err(var, format!("variable '{n}': value {v} appears twice")));
-            }
+        if !values.all_scalars() {
+            return Err(cx.err(
+                var,
+                format!("variable '{n}': values must be numbers, strings or booleans"),
+            ));
         }
-        let labels = if labels.is_empty() {
-            values.iter().map(crate::model::value_text).collect()
+        // Sorted numbers or a set, not a scan of the values before each: a long range stays
+        // linear, and is checked on its compact values (SPEC §15: a range of 10^5 values
+        // held as JSON and strings was the peak of `mpf run`'s memory).
+        if let Some(v) = values.duplicate() {
+            return Err(cx.err(var, format!("variable '{n}': value {v} appears twice")));
+        }
+        let labels: crate::values::Labels = if labels.is_empty() {
+            values
+                .each()
+                .map(|v| crate::model::value_text(&v))
+                .collect()
         } else {
-            labels
+            labels.into()
         };
         out.push(Variable {
             name: n.to_string(),
-            values: values.into(),
-            labels: labels.into(),
+            values,
+            labels,
             when,
             geometric,
             loc,
@@ -556,7 +563,7 @@ fn range_values(
     r: &[Value],
     step: Option<&Value>,
     factor: Option<&Value>,
-) -> std::result::Result<(Vec<Value>, bool), String> {
+) -> std::result::Result<(crate::values::Values, bool), String> {
     if r.len() != 2 {
         return Err(format!(
             "range takes two numbers [from, to], got {}",
@@ -592,13 +599,13 @@ fn range_values(
             return Err(too_many_values(count));
         }
         let ints = all_int(&[Some(&r[0]), Some(&r[1]), factor]);
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(count as usize);
         let mut x = lo;
         while x <= hi * (1.0 + 1e-12) {
-            out.push(to_value(x, ints));
+            out.push(x);
             x *= f;
         }
-        return Ok((out, true));
+        return Ok((range_of(out, ints), true));
     }
     let st = match step {
         Some(s) => num(s).ok_or("step must be a number")?,
@@ -619,26 +626,24 @@ fn range_values(
     }
     let count = count as usize;
     let ints = all_int(&[Some(&r[0]), Some(&r[1]), step]);
-    Ok((
-        (0..count)
-            .map(|i| to_value(lo + st * i as f64, ints))
-            .collect(),
-        false,
-    ))
+    let xs = (0..count).map(|i| lo + st * i as f64).collect();
+    Ok((range_of(xs, ints), false))
+}
+
+/// A range's values, held compactly from the start: integers (`int`) rounded, others with
+/// their binary noise (0.30000000000000004) rounded away.
+fn range_of(mut xs: Vec<f64>, int: bool) -> crate::values::Values {
+    if int {
+        return crate::values::Values::ints(xs.into_iter().map(|x| x.round() as i64).collect());
+    }
+    for x in &mut xs {
+        *x = format!("{x:.12}").parse().unwrap_or(*x);
+    }
+    crate::values::Values::floats(xs)
 }
 
 fn too_many_values(count: f64) -> String {
     format!("range has {count:.3e} values, more than the limit of {MAX_VALUES}")
-}
-
-fn to_value(x: f64, int: bool) -> Value {
-    if int {
-        Value::from(x.round() as i64)
-    } else {
-        // Round away binary noise such as 0.30000000000000004.
-        let r: f64 = format!("{x:.12}").parse().unwrap_or(x);
-        serde_json::Number::from_f64(r).map_or(Value::Null, Value::Number)
-    }
 }
 
 fn zips(cx: &Ctx, raw: &RawVariables, vars: &[Variable]) -> Result<Vec<Vec<usize>>> {

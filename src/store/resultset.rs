@@ -187,9 +187,11 @@ pub fn visit_journal(path: &Path, each: impl FnMut(RunRecord)) -> Result<()> {
 }
 
 /// Visits every run of a journal in run order (a later line for the same run wins, as in
-/// `read_journal`) without holding the journal: a first pass notes where each run's last line
-/// is (16 bytes a run), a second reads those lines one at a time. The same lines are refused
-/// as by `read_journal`.
+/// `read_journal`) without holding the journal. A first pass checks that the runs come in
+/// increasing order, each once (what `mpf run` writes): then a second visits them as they
+/// come, holding nothing per run. Otherwise the first pass notes where each run's last line
+/// is (about 50 bytes a run) and a second reads those lines one at a time. The same lines are
+/// refused as by `read_journal`.
 pub fn for_each_record(path: &Path, mut visit: impl FnMut(RunRecord) -> Result<()>) -> Result<()> {
     use std::os::unix::fs::FileExt;
     let io_err = |e| Error::io(format!("failed to read {}", path.display()), e);
@@ -198,6 +200,22 @@ pub fn for_each_record(path: &Path, mut visit: impl FnMut(RunRecord) -> Result<(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(io_err(e)),
     };
+    let mut previous: Option<usize> = None;
+    let mut in_order = true;
+    journal_records(path, std::io::BufReader::new(&file), |r, _, _| {
+        in_order &= previous.is_none_or(|p| p < r.index);
+        previous = Some(r.index);
+    })?;
+    std::io::Seek::rewind(&mut &file).map_err(io_err)?;
+    if in_order {
+        let mut result = Ok(());
+        journal_records(path, std::io::BufReader::new(&file), |r, _, _| {
+            if result.is_ok() {
+                result = visit(r);
+            }
+        })?;
+        return result;
+    }
     let mut last: std::collections::BTreeMap<usize, (u64, usize)> = Default::default();
     journal_records(path, std::io::BufReader::new(&file), |r, at, len| {
         last.insert(r.index, (at, len));
@@ -640,10 +658,33 @@ mod tests {
     }
 
     #[test]
+    fn a_journal_in_order_is_visited_until_the_visitor_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        std::fs::write(&path, [line(0), line(1), line(2)].concat()).unwrap();
+        let mut seen = Vec::new();
+        let err = for_each_record(&path, |r| {
+            seen.push(r.index);
+            match r.index {
+                1 => Err(Error::Runtime("full disk".into())),
+                _ => Ok(()),
+            }
+        })
+        .unwrap_err();
+        assert_eq!(
+            (seen, err.to_string()),
+            (vec![0, 1], "full disk".to_string())
+        );
+    }
+
+    #[test]
     fn streaming_a_journal_reads_what_loading_it_reads() {
         let torn = line(3);
         let cases = [
             [line(2), line(0), line(1), line(0)].concat(),
+            // In order, each run once (what `mpf run` writes): visited as read.
+            [line(0), line(1), line(5)].concat(),
+            [line(0), line(1), line(1)].concat(),
             [line(0), torn[..torn.len() - 1].to_vec()].concat(),
             [line(0), torn[..20].to_vec()].concat(),
             b"\n\n".to_vec(),
