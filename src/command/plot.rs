@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{exit, Error, Result};
-use crate::report::plot::figure::{needs_records, GraphSource};
-use crate::report::plot::output::file_stem;
+use crate::report::plot::figure::GraphSource;
+use crate::report::plot::output::{file_stem, Graphed};
 use crate::report::plot::{overlay, plot_all, plot_one, timeseries, PlotSpec};
 use crate::store::layout::RunId;
 use crate::store::{self, ResultSet};
@@ -85,23 +85,12 @@ pub fn plot(req: &Request) -> Result<Outcome> {
         let set = store::open(&req.root, id)?;
         return plot_samples(&set, samples, req.output.as_deref());
     }
-    // The set's compact form: its records only when its graphs need them (SPEC §15).
-    let set = store::compact::open(&req.root, id)?;
-    let hints = PlotSpec::from_manifest(&set.manifest)
+    let set = Graphed::load(&store::resolve(&req.root, id)?)?;
+    let hints = PlotSpec::from_manifest(set.source().manifest())
         .unwrap_or_default()
         .overridden_by(&req.hints);
-    let plots = set.dir.join("plots");
-    if needs_records(&set.manifest) {
-        let dir = set.dir.clone();
-        drop(set);
-        return draw(
-            &ResultSet::load(&dir)?,
-            &hints,
-            req.output.as_deref(),
-            &plots,
-        );
-    }
-    draw(&set, &hints, req.output.as_deref(), &plots)
+    let plots = set.dir().join("plots");
+    draw(set.source(), &hints, req.output.as_deref(), &plots)
 }
 
 /// `mpf plot A B [C...]`: the sets merged, one series per set; every result's graph goes into
