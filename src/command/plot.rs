@@ -126,7 +126,7 @@ fn plot_overlay(req: &Request) -> Result<Outcome> {
         req.labels.as_deref(),
     )?;
     let out_dir = sets[sets.len() - 1].dir.join("plots").join("overlay");
-    let merged = overlay::CompactOverlay::merge(sets, &labels)?;
+    let merged = overlay::CompactOverlay::merge(sets.iter().collect(), &labels)?;
     let mut hints = PlotSpec::from_manifest(&merged.manifest)
         .unwrap_or_default()
         .overridden_by(&req.hints);
@@ -138,6 +138,7 @@ fn plot_overlay(req: &Request) -> Result<Outcome> {
         return draw(&merged, &hints, req.output.as_deref(), &out_dir);
     }
     drop(merged);
+    drop(sets);
     let sets = req
         .ids
         .iter()

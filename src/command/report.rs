@@ -33,7 +33,7 @@ pub fn report(req: &Request) -> Result<Outcome> {
     let manifest = store::resultset::read_manifest(&dir)?;
     let base = match &req.base {
         Some(id) => {
-            let base = store::open(&req.root, id)?;
+            let base = store::compact::open(&req.root, id)?;
             overlay::check_alike(&[&base.manifest, &manifest])?;
             Some(base)
         }

@@ -139,27 +139,33 @@ fn merged_manifest(sets: &[&Manifest], labels: &[String]) -> (Manifest, String) 
 
 /// Sets merged as [`merge`] does, for their graphs, from their compact forms: the runs of
 /// each set in turn, each with the set's label as the added variable's value.
-pub struct CompactOverlay {
+pub struct CompactOverlay<'a> {
     pub manifest: Manifest,
     pub variable: String,
-    sets: Vec<CompactSet>,
+    sets: Vec<&'a CompactSet>,
     /// Each set's label as a value of the added variable.
     labels: Vec<Value>,
     /// The position of each set's first run among the merged runs.
     starts: Vec<usize>,
 }
 
-impl CompactOverlay {
+impl<'a> CompactOverlay<'a> {
     /// Merges `sets` (2 to `MAX_SETS`, of one experiment) labelled by `labels`.
-    pub fn merge(sets: Vec<CompactSet>, labels: &[String]) -> Result<CompactOverlay> {
+    pub fn merge(sets: Vec<&'a CompactSet>, labels: &[String]) -> Result<CompactOverlay<'a>> {
         if sets.len() < 2 || sets.len() > MAX_SETS {
             return Err(Error::Usage(format!(
                 "an overlay draws 2 to {MAX_SETS} sets, not {}",
                 sets.len()
             )));
         }
+        check_alike(&sets.iter().map(|s| &s.manifest).collect::<Vec<_>>())?;
+        Ok(CompactOverlay::merge_unchecked(sets, labels))
+    }
+
+    /// `merge` without the checks, as [`merge_unchecked`]: the variables and results are the
+    /// first set's.
+    pub fn merge_unchecked(sets: Vec<&'a CompactSet>, labels: &[String]) -> CompactOverlay<'a> {
         let manifests: Vec<&Manifest> = sets.iter().map(|s| &s.manifest).collect();
-        check_alike(&manifests)?;
         let (manifest, variable) = merged_manifest(&manifests, labels);
         let mut starts = Vec::with_capacity(sets.len());
         let mut n = 0;
@@ -167,13 +173,13 @@ impl CompactOverlay {
             starts.push(n);
             n += s.runs.len();
         }
-        Ok(CompactOverlay {
+        CompactOverlay {
             manifest,
             variable,
             sets,
             labels: labels.iter().map(|l| Value::String(l.clone())).collect(),
             starts,
-        })
+        }
     }
 
     /// The set of a merged run and its position there.
@@ -183,7 +189,7 @@ impl CompactOverlay {
     }
 }
 
-impl GraphSource for CompactOverlay {
+impl GraphSource for CompactOverlay<'_> {
     fn manifest(&self) -> &Manifest {
         &self.manifest
     }
@@ -347,8 +353,8 @@ mod tests {
         b.records[1].results.insert("lat".into(), json!(3.5));
         b.records[0].status = crate::store::record::RunStatus::Failed;
         let labels = ["old".to_string(), "new".to_string()];
-        let compact =
-            CompactOverlay::merge(vec![CompactSet::of(&a), CompactSet::of(&b)], &labels).unwrap();
+        let (ca, cb) = (CompactSet::of(&a), CompactSet::of(&b));
+        let compact = CompactOverlay::merge(vec![&ca, &cb], &labels).unwrap();
         let whole = merge(vec![a, b], &labels).unwrap();
         assert_eq!(compact.variable, whole.variable);
         assert_eq!(compact.manifest, whole.set.manifest);
