@@ -95,6 +95,7 @@ pub use report::html::write_report;
 /// What a `search:` found (`mpf show --limits`, the end of a run).
 pub use report::limits;
 /// Graphs of a set and their hints (`plot:` and the flags of `mpf plot`).
+pub use report::plot::output::plot_set;
 pub use report::plot::{plot_all, PlotSpec};
 /// `mpf show` and `mpf ls` tables.
 pub use report::table;

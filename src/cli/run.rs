@@ -166,10 +166,7 @@ pub fn run(args: Args) -> Result<i32> {
     }
     if !args.no_plot && summary.set_ok > 0 {
         // Graphs are a convenience: a failure to draw never fails the experiment.
-        match mpf::ResultSet::load(&dir).and_then(|set| {
-            let hints = mpf::PlotSpec::from_result_set(&set);
-            mpf::plot_all(&set, &dir.join("plots"), hints.as_ref())
-        }) {
+        match mpf::plot_set(&dir) {
             Ok(plotted) => {
                 if plotted.drawn > 0 {
                     terminal.log(&format!(

@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{exit, Error, Result};
 use crate::report::plot::figure::{needs_records, GraphSource};
-use crate::report::plot::output::file_stem;
+use crate::report::plot::output::{file_stem, Graphed};
 use crate::report::plot::{overlay, plot_all, plot_one, timeseries, PlotSpec};
+use crate::store::compact::CompactSet;
 use crate::store::layout::RunId;
 use crate::store::{self, ResultSet};
 
@@ -85,23 +86,12 @@ pub fn plot(req: &Request) -> Result<Outcome> {
         let set = store::open(&req.root, id)?;
         return plot_samples(&set, samples, req.output.as_deref());
     }
-    // The set's compact form: its records only when its graphs need them (SPEC §15).
-    let set = store::compact::open(&req.root, id)?;
-    let hints = PlotSpec::from_manifest(&set.manifest)
+    let set = Graphed::load(&store::resolve(&req.root, id)?)?;
+    let hints = PlotSpec::from_manifest(set.source().manifest())
         .unwrap_or_default()
         .overridden_by(&req.hints);
-    let plots = set.dir.join("plots");
-    if needs_records(&set.manifest) {
-        let dir = set.dir.clone();
-        drop(set);
-        return draw(
-            &ResultSet::load(&dir)?,
-            &hints,
-            req.output.as_deref(),
-            &plots,
-        );
-    }
-    draw(&set, &hints, req.output.as_deref(), &plots)
+    let plots = set.dir().join("plots");
+    draw(set.source(), &hints, req.output.as_deref(), &plots)
 }
 
 /// `mpf plot A B [C...]`: the sets merged, one series per set; every result's graph goes into
@@ -125,21 +115,36 @@ fn plot_overlay(req: &Request) -> Result<Outcome> {
             req.ids.len()
         )));
     }
+    // The sets' compact forms, merged without their records unless their graphs need them.
     let sets = req
         .ids
         .iter()
-        .map(|id| store::open(&req.root, id))
-        .collect::<Result<Vec<ResultSet>>>()?;
-    let labels = overlay::labels(&sets, req.labels.as_deref())?;
+        .map(|id| store::compact::open(&req.root, id))
+        .collect::<Result<Vec<CompactSet>>>()?;
+    let labels = overlay::labels(
+        &sets.iter().map(|s| &s.manifest).collect::<Vec<_>>(),
+        req.labels.as_deref(),
+    )?;
     let out_dir = sets[sets.len() - 1].dir.join("plots").join("overlay");
-    let merged = overlay::merge(sets, &labels)?;
-    let mut hints = PlotSpec::from_result_set(&merged.set)
+    let merged = overlay::CompactOverlay::merge(sets.iter().collect(), &labels)?;
+    let mut hints = PlotSpec::from_manifest(&merged.manifest)
         .unwrap_or_default()
         .overridden_by(&req.hints);
     hints.series = Some(merged.variable.clone());
     if hints.x.as_deref() == Some(merged.variable.as_str()) {
         hints.x = None;
     }
+    if !needs_records(&merged.manifest) {
+        return draw(&merged, &hints, req.output.as_deref(), &out_dir);
+    }
+    drop(merged);
+    drop(sets);
+    let sets = req
+        .ids
+        .iter()
+        .map(|id| store::open(&req.root, id))
+        .collect::<Result<Vec<ResultSet>>>()?;
+    let merged = overlay::merge(sets, &labels)?;
     draw(&merged.set, &hints, req.output.as_deref(), &out_dir)
 }
 

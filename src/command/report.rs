@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use crate::error::Result;
 use crate::report::html::page::write_report_of;
 use crate::report::plot::{overlay, PlotSpec};
-use crate::store::{self, layout, ResultSet};
+use crate::store::{self, layout};
 
 /// What `mpf report` is asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,9 +33,8 @@ pub fn report(req: &Request) -> Result<Outcome> {
     let manifest = store::resultset::read_manifest(&dir)?;
     let base = match &req.base {
         Some(id) => {
-            let base = store::open(&req.root, id)?;
-            let set = ResultSet::load(&dir)?;
-            overlay::check_alike(&[base.clone(), set])?;
+            let base = store::compact::open(&req.root, id)?;
+            overlay::check_alike(&[&base.manifest, &manifest])?;
             Some(base)
         }
         None => None,

@@ -3,8 +3,10 @@
 //! (a band along a numeric variable, error bars on bars), embedded as SVG so that the page
 //! stays one offline file without scripts.
 
+use crate::report::plot::figure::GraphSource;
 use crate::report::plot::overlay;
 use crate::report::plot::{build, choose, PlotSpec};
+use crate::store::compact::CompactSet;
 use crate::store::ResultSet;
 
 /// Most figures one page draws (one per result); the table lists every result.
@@ -27,10 +29,32 @@ pub(crate) fn draw(
 ) -> Vec<Drawn> {
     let hinted_x = PlotSpec::from_result_set(&base).and_then(|p| p.x);
     let merged = overlay::merge_unchecked(vec![base, new], &labels);
-    let set = &merged.set;
+    draw_merged(&merged.set, &merged.variable, hinted_x, results)
+}
+
+/// `draw` of the compact forms of `base` and `new` (what `mpf report --base` draws).
+pub(crate) fn draw_compact(
+    base: &CompactSet,
+    new: &CompactSet,
+    labels: [String; 2],
+    results: &[String],
+) -> Vec<Drawn> {
+    let hinted_x = PlotSpec::from_manifest(&base.manifest).and_then(|p| p.x);
+    let merged = overlay::CompactOverlay::merge_unchecked(vec![base, new], &labels);
+    draw_merged(&merged, &merged.variable, hinted_x, results)
+}
+
+/// The figures of `results` of merged sets, with `variable` (which set a run is of) as the
+/// series and `hinted_x` as the x axis where the merged set has it.
+fn draw_merged<S: GraphSource + ?Sized>(
+    set: &S,
+    variable: &str,
+    hinted_x: Option<String>,
+    results: &[String],
+) -> Vec<Drawn> {
     let hints = PlotSpec {
-        x: hinted_x.filter(|x| set.manifest.variables.iter().any(|v| &v.name == x)),
-        series: Some(merged.variable.clone()),
+        x: hinted_x.filter(|x| set.manifest().variables.iter().any(|v| &v.name == x)),
+        series: Some(variable.to_string()),
         ..Default::default()
     };
     let mut out = Vec::new();

@@ -882,14 +882,23 @@ pub fn render_against(
 ) -> Result<String> {
     // The per-point summary first, so that its compact form of the runs is gone before the
     // graphs are made.
-    let (per_point, runs, failed) = {
-        let compact = CompactSet::of(set);
-        let mut per_point = String::new();
-        point_summary(&mut per_point, set, &compact);
-        (per_point, compact.runs.len(), failed_count(&compact))
-    };
+    let base = base.map(CompactSet::of);
+    render_whole(set, base.as_ref(), hints)
+}
+
+/// The report of `set`, loaded whole, with `base` drawn against it when given.
+fn render_whole(
+    set: &ResultSet,
+    base: Option<&CompactSet>,
+    hints: Option<&PlotSpec>,
+) -> Result<String> {
+    let compact = CompactSet::of(set);
+    let mut per_point = String::new();
+    point_summary(&mut per_point, set, &compact);
+    let (runs, failed) = (compact.runs.len(), failed_count(&compact));
     let figs = figures(set, hints)?;
-    render_parts(set, per_point, figs, runs, failed, base)
+    let against = base.map(|b| (b, &compact));
+    render_parts(set, per_point, figs, runs, failed, against)
 }
 
 /// How many runs of a set failed.
@@ -903,25 +912,28 @@ fn failed_count(c: &CompactSet) -> usize {
 fn render_compact(
     compact: &CompactSet,
     listed: &ResultSet,
+    base: Option<&CompactSet>,
     hints: Option<&PlotSpec>,
 ) -> Result<String> {
     let mut per_point = String::new();
     point_summary(&mut per_point, listed, compact);
     let figs = figures(compact, hints)?;
     let (runs, failed) = (compact.runs.len(), failed_count(compact));
-    render_parts(listed, per_point, figs, runs, failed, None)
+    let against = base.map(|b| (b, compact));
+    render_parts(listed, per_point, figs, runs, failed, against)
 }
 
 /// The page, made of its parts: `set`'s manifest and the records it lists (see
-/// [`runs_table`] and [`failures`]), the per-point summary's HTML, the figures, and how many
-/// runs the set has and how many failed.
+/// [`runs_table`] and [`failures`]), the per-point summary's HTML, the figures, how many
+/// runs the set has and how many failed, and (base, set) in compact form to draw against each
+/// other.
 fn render_parts(
     set: &ResultSet,
     per_point: String,
     figs: Vec<Figure>,
     runs: usize,
     failed: usize,
-    base: Option<&ResultSet>,
+    against: Option<(&CompactSet, &CompactSet)>,
 ) -> Result<String> {
     let m = &set.manifest;
     let mut out = String::with_capacity(PLOTLY.len() + 64 * 1024);
@@ -947,7 +959,7 @@ fn render_parts(
     hosts_table(&mut out, set);
     super::profiles::section(&mut out, &set.manifest);
     out.push_str(&super::figures::section(set));
-    if let Some(base) = base {
+    if let Some((base, set)) = against {
         against_section(&mut out, base, set);
     }
     out.push_str("<h2>Graphs</h2>\n");
@@ -1006,7 +1018,7 @@ fn caption(f: &Figure) -> String {
 /// "Against base": `base` and `set` as two series of each result's figure (inline SVG, drawn
 /// by the renderer of the PNGs: bands, error bars and clipping as there); the steps' wall
 /// times are left out, as from the graphs.
-fn against_section(out: &mut String, base: &ResultSet, set: &ResultSet) {
+fn against_section(out: &mut String, base: &CompactSet, set: &CompactSet) {
     let results: Vec<String> = set
         .manifest
         .results
@@ -1015,7 +1027,7 @@ fn against_section(out: &mut String, base: &ResultSet, set: &ResultSet) {
         .map(|r| r.name.clone())
         .collect();
     let labels = ["base".to_string(), "new".to_string()];
-    let drawn = crate::report::compare::figures::draw(base.clone(), set.clone(), labels, &results);
+    let drawn = crate::report::compare::figures::draw_compact(base, set, labels, &results);
     let _ = writeln!(
         out,
         "<h2>Against base <code>{}</code></h2>\n<p class=\"note\">Each point of the base set and of this one (new), with the interval its graph draws; <code>mpf compare {} {}</code> gives the verdicts.</p>",
@@ -1075,21 +1087,22 @@ fn listed_records(dir: &Path) -> Result<Vec<RunRecord>> {
 /// ([`needs_records`]) or a base is drawn against it.
 pub fn write_report_of(
     dir: &Path,
-    base: Option<&ResultSet>,
+    base: Option<&CompactSet>,
     path: &Path,
     hints: Option<&PlotSpec>,
 ) -> Result<()> {
     let compact = CompactSet::load(dir)?;
-    if compact.runs.len() <= LISTED_RUNS || needs_records(&compact.manifest) || base.is_some() {
+    if compact.runs.len() <= LISTED_RUNS || needs_records(&compact.manifest) {
         drop(compact);
-        return write_report_against(&ResultSet::load(dir)?, base, path, hints);
+        let html = render_whole(&ResultSet::load(dir)?, base, hints)?;
+        return crate::store::writer::write_atomic(path, html.as_bytes());
     }
     let listed = ResultSet {
         dir: dir.to_path_buf(),
         manifest: compact.manifest.clone(),
         records: listed_records(dir)?,
     };
-    let html = render_compact(&compact, &listed, hints)?;
+    let html = render_compact(&compact, &listed, base, hints)?;
     crate::store::writer::write_atomic(path, html.as_bytes())
 }
 
@@ -1166,5 +1179,12 @@ mod tests {
             assert!(html.contains(text), "missing {text:?}");
         }
         assert!(!html.contains("run 1 failed"));
+        // Drawn against a base (itself), both ways alike.
+        let base = CompactSet::load(dir).unwrap();
+        write_report_of(dir, Some(&base), &compact, None).unwrap();
+        write_report_against(&set, Some(&set), &whole, None).unwrap();
+        let html = std::fs::read_to_string(&compact).unwrap();
+        assert!(html == std::fs::read_to_string(&whole).unwrap());
+        assert!(html.contains("<h2>Against base <code>big</code></h2>"));
     }
 }

@@ -245,6 +245,48 @@ pub fn figures<S: GraphSource + ?Sized>(set: &S, hints: Option<&PlotSpec>) -> Re
     Ok(out)
 }
 
+/// A set as its graphs read it: in compact form, or whole when they need its records
+/// ([`super::figure::needs_records`]).
+pub enum Graphed {
+    Compact(crate::store::compact::CompactSet),
+    Whole(crate::store::ResultSet),
+}
+
+impl Graphed {
+    /// Loads the set in `dir`: its compact form, then its records only if its graphs need them
+    /// (SPEC §15: a set of 10^5 points is drawn without holding its records).
+    pub fn load(dir: &Path) -> Result<Graphed> {
+        let set = crate::store::compact::CompactSet::load(dir)?;
+        if !super::figure::needs_records(&set.manifest) {
+            return Ok(Graphed::Compact(set));
+        }
+        drop(set);
+        Ok(Graphed::Whole(crate::store::ResultSet::load(dir)?))
+    }
+
+    pub fn source(&self) -> &dyn GraphSource {
+        match self {
+            Graphed::Compact(c) => c,
+            Graphed::Whole(w) => w,
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        match self {
+            Graphed::Compact(c) => &c.dir,
+            Graphed::Whole(w) => &w.dir,
+        }
+    }
+}
+
+/// `plot_all` of the set in `dir` into its `plots/`, with the hints its manifest recorded:
+/// what `mpf run` draws at its end.
+pub fn plot_set(dir: &Path) -> Result<Plotted> {
+    let set = Graphed::load(dir)?;
+    let hints = PlotSpec::from_manifest(set.source().manifest());
+    plot_all(set.source(), &dir.join("plots"), hints.as_ref())
+}
+
 /// What `plot_all` drew, and the graphs it could not draw.
 #[derive(Debug, Default)]
 pub struct Plotted {
