@@ -275,11 +275,10 @@ pub fn compare_to(req: &Request, table: Option<&mut dyn std::fmt::Write>) -> Res
         |r: CompareReport| html::render_with_figures(r, drawn.as_deref().unwrap_or(&[]));
     check_outputs(&req.outputs)?;
     // Each requested output goes to its file, or to stdout (in place of the table).
-    let renders: [(&Option<Target>, &Render); 4] = [
+    let renders: [(&Option<Target>, &Render); 3] = [
         (&req.outputs.junit, &junit::render),
         (&req.outputs.markdown, &markdown::render),
         (&req.outputs.html, &html_page),
-        (&req.outputs.json, &json::render),
     ];
     let mut stdout = None;
     let mut written = Vec::new();
@@ -293,8 +292,27 @@ pub fn compare_to(req: &Request, table: Option<&mut dyn std::fmt::Write>) -> Res
             }
         }
     }
+    // JSON is written as it is made: 10^5 points are over 100 MB of it.
+    let mut json_to_stdout = false;
+    match &req.outputs.json {
+        None => {}
+        Some(Target::Stdout) => json_to_stdout = true,
+        Some(Target::File(p)) => {
+            let io_err = |e| Error::io(format!("failed to write {}", p.display()), e);
+            let file = std::fs::File::create(p).map_err(io_err)?;
+            let mut out = std::io::BufWriter::new(file);
+            json::write(report, &mut out).map_err(io_err)?;
+            std::io::Write::flush(&mut out).map_err(io_err)?;
+            written.push(p.clone());
+        }
+    }
     let stdout = match (stdout, table) {
         (Some(text), _) => text,
+        (None, Some(out)) if json_to_stdout => {
+            let _ = json::write(report, &mut Utf8Out::new(out));
+            String::new()
+        }
+        (None, None) if json_to_stdout => json::render(report),
         (None, Some(out)) => {
             table::write(report, req.color, out);
             String::new()
@@ -307,6 +325,46 @@ pub fn compare_to(req: &Request, table: Option<&mut dyn std::fmt::Write>) -> Res
         written,
         changed,
     })
+}
+
+/// Bytes of UTF-8 text to a text writer: a character cut between two writes is held until
+/// its end comes.
+struct Utf8Out<'a> {
+    out: &'a mut dyn std::fmt::Write,
+    pending: Vec<u8>,
+}
+
+impl<'a> Utf8Out<'a> {
+    fn new(out: &'a mut dyn std::fmt::Write) -> Utf8Out<'a> {
+        Utf8Out {
+            out,
+            pending: Vec::new(),
+        }
+    }
+}
+
+impl std::io::Write for Utf8Out<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.pending.extend_from_slice(buf);
+        let text = match std::str::from_utf8(&self.pending) {
+            Ok(text) => text,
+            // An unfinished character at the end waits for the next write.
+            Err(e) if e.error_len().is_none() => {
+                std::str::from_utf8(&self.pending[..e.valid_up_to()]).unwrap_or_default()
+            }
+            Err(e) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
+        };
+        let done = text.len();
+        self.out
+            .write_str(text)
+            .map_err(|_| std::io::Error::other("failed to write the output"))?;
+        self.pending.drain(..done);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// A writer of one output format.
@@ -437,6 +495,20 @@ mod tests {
         o.json = Some(Target::Stdout);
         let e = check_outputs(&o).unwrap_err().to_string();
         assert!(e.contains("only one of --junit"), "{e}");
+    }
+
+    #[test]
+    fn utf8_cut_between_writes_is_joined_and_bad_bytes_refused() {
+        use std::io::Write;
+        let mut text = String::new();
+        let mut out = Utf8Out::new(&mut text);
+        let bytes = "a é σ".as_bytes();
+        for b in bytes {
+            out.write_all(std::slice::from_ref(b)).unwrap();
+        }
+        assert!(out.write_all(&[0xff, b'x']).is_err());
+        drop(out);
+        assert_eq!(text, "a é σ");
     }
 
     #[test]
