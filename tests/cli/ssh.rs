@@ -823,10 +823,40 @@ fn a_runner_written_to_between_steps_takes_no_more_steps() {
     };
     let dir = tempfile::tempdir().unwrap();
     let cluster = bed.first_host_cluster(dir.path(), "r", "  - hostname: localhost\n    role: l\n");
+    // Each event waits for the one before, not for a timer (with a 0.3 s sleep in the stray,
+    // a loaded machine put its output in run 1's step a: 1 failure in 9 at load 12):
+    // step a ends once the stray has left its group (else the runner rightly keeps its
+    // session for it); the stray writes once step b has started (mpf saw a's end, the runner
+    // is idle); step b ends once run 1's runner has exited, which it does when mpf closes its
+    // stdin. Every wait gives up after 20 s, and the assertions say what went wrong.
     let exp = write(
         dir.path(),
         "stray.yaml",
-        "name: stray\nruns: 1\norder: sequential\nvariables:\n  i: [1, 2, 3]\nsteps:\n  - name: a\n    role: r\n    run: |\n      echo \"mpf-result runner $PPID\"\n      if [ {{ i }} = 1 ]; then setsid sh -c 'sleep 0.3; echo stray; echo stray >&2' & fi\n  - name: b\n    role: l\n    run: sleep 1.5\n",
+        &r#"name: stray
+runs: 1
+order: sequential
+variables:
+  i: [1, 2, 3]
+steps:
+  - name: a
+    role: r
+    run: |
+      echo "mpf-result runner $PPID"
+      if [ {{ i }} = 1 ]; then
+        echo $PPID > DIR/runner
+        setsid sh -c ': > DIR/apart; n=0; until [ -e DIR/b ] || [ $n -ge 2000 ]; do sleep 0.01; n=$((n + 1)); done; echo stray; echo stray >&2' &
+        n=0; until [ -e DIR/apart ] || [ $n -ge 2000 ]; do sleep 0.01; n=$((n + 1)); done
+      fi
+  - name: b
+    role: l
+    run: |
+      if [ {{ i }} = 1 ]; then
+        : > DIR/b
+        r=$(cat DIR/runner)
+        n=0; while kill -0 "$r" 2>/dev/null && [ $n -lt 2000 ]; do sleep 0.01; n=$((n + 1)); done
+      fi
+"#
+        .replace("DIR", &dir.path().display().to_string()),
     );
     let (set, records) = run_ok(dir.path(), &exp, &cluster);
     let runner = |n: usize| records[n]["results"]["runner"].as_f64().unwrap();
