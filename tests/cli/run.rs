@@ -201,7 +201,7 @@ steps:
     run: |
       case {{ mode }} in
         fail) echo "broken pipe dream" >&2; exit 3 ;;
-        slow) sleep 5.271 ;;
+        slow) sleep 30.271 ;;
         noresult) echo nothing ;;
         *) echo "v=1" ;;
       esac
@@ -211,9 +211,12 @@ steps:
     );
     let start = Instant::now();
     dir.mpf().arg("run").arg(&exp).arg("-q").assert().code(1);
+    // One attempt of `slow` that its timeout did not stop would take 30 s; the whole run of
+    // eight attempts takes about 1 s, and took over 5 s once under load 22 (1 in 40).
+    let elapsed = start.elapsed();
     assert!(
-        start.elapsed() < Duration::from_secs(5),
-        "timeouts must stop the step"
+        elapsed < Duration::from_secs(30),
+        "timeouts must stop the step: {elapsed:?}"
     );
     let recs = journal_lines(dir.path());
     let by_mode = |m: &str| {
@@ -230,15 +233,21 @@ steps:
         .as_str()
         .unwrap()
         .contains("exited with status 3: broken pipe dream"));
-    assert!(by_mode("slow")["error"]
+    let slow = by_mode("slow");
+    assert!(slow["error"]
         .as_str()
         .unwrap()
         .contains("timed out after 300ms"));
+    assert_eq!(slow["steps"][0]["timed_out"], true, "{slow}");
+    assert!(
+        slow["steps"][0]["duration"].as_f64().unwrap() < 30.0,
+        "{slow}"
+    );
     assert!(by_mode("noresult")["error"]
         .as_str()
         .unwrap()
         .contains("matched nothing"));
-    assert_eq!(alive_with("sleep 5.271"), 0);
+    assert_eq!(alive_with("sleep 30.271"), 0);
 }
 
 #[test]
