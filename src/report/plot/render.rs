@@ -312,6 +312,13 @@ pub fn y_ticks(fig: &Figure, (lo, hi): (f64, f64)) -> Vec<f64> {
     if !fig.choice.log_y {
         return nice_ticks(lo, hi, 6);
     }
+    log_ticks(lo, hi)
+}
+
+/// Ticks of a log axis from `lo` to `hi` (log10 of the values): decades, then 1-3 or 1-2-5
+/// of each as the axis gets shorter; an axis shorter than those give three ticks on (13.8 to
+/// 19.6, say) gets round values evenly spaced in value (14, 16, 18), not one tick at its middle.
+fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
     let decades = (hi - lo).max(0.0);
     let mults: &[f64] = if decades > 4.0 {
         &[1.0]
@@ -327,6 +334,17 @@ pub fn y_ticks(fig: &Figure, (lo, hi): (f64, f64)) -> Vec<f64> {
             if t >= lo && t <= hi {
                 out.push(t);
             }
+        }
+    }
+    if out.len() < 3 {
+        let even: Vec<f64> = nice_ticks(10f64.powf(lo), 10f64.powf(hi), 5)
+            .into_iter()
+            .filter(|v| *v > 0.0)
+            .map(f64::log10)
+            .filter(|t| *t >= lo && *t <= hi)
+            .collect();
+        if even.len() > out.len() {
+            return even;
         }
     }
     if out.is_empty() {
@@ -886,6 +904,21 @@ mod tests {
         let (lo0, hi0) = y_range(&fig);
         assert_eq!((lo0, hi0), (lo, hi));
         assert!(y_ticks(&fig, (lo0, hi0)).len() < 20);
+    }
+
+    #[test]
+    fn a_short_log_axis_gets_round_ticks_in_value_not_one_at_its_middle() {
+        let (lo, hi) = (13.5f64.log10(), 20.2f64.log10());
+        let values: Vec<f64> = log_ticks(lo, hi).iter().map(|t| 10f64.powf(*t)).collect();
+        assert!(values.len() >= 3, "{values:?}");
+        for v in &values {
+            assert!((v - v.round()).abs() < 1e-9, "{values:?}");
+            assert!((13.5..=20.2).contains(v), "{values:?}");
+        }
+        // An axis of a decade keeps the 1-2-5 ladder.
+        let wide: Vec<f64> = log_ticks(0.0, 1.0).iter().map(|t| 10f64.powf(*t)).collect();
+        assert_eq!(wide.len(), 4, "{wide:?}");
+        assert!((wide[1] - 2.0).abs() < 1e-9, "{wide:?}");
     }
 
     #[test]
