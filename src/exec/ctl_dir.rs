@@ -9,7 +9,7 @@
 //! never looks for other directories and `rm -rf` does not follow symbolic links.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
@@ -33,7 +33,6 @@ static NEXT: AtomicU64 = AtomicU64::new(1);
 
 fn create_root() -> Result<Root> {
     use std::os::unix::fs::DirBuilderExt;
-    use std::os::unix::process::CommandExt;
     let path = std::env::temp_dir().join(format!(
         "mpf-ssh-{:08x}{:04x}",
         fastrand::u32(..),
@@ -45,16 +44,7 @@ fn create_root() -> Result<Root> {
         .mode(0o700)
         .create(&path)
         .ctx(|| format!("failed to create {}", path.display()))?;
-    let spawned = Command::new("sh")
-        .arg("-c")
-        .arg(KEEPER_SCRIPT)
-        .arg("mpf-ssh-keeper")
-        .arg(&path)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn();
+    let spawned = super::guard::spawn_watcher(KEEPER_SCRIPT, "mpf-ssh-keeper", &path);
     let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
@@ -133,14 +123,8 @@ mod tests {
         std::fs::create_dir(&outside).unwrap();
         std::fs::write(outside.join("keep"), "x").unwrap();
         std::os::unix::fs::symlink(&outside, path.join("link")).unwrap();
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(KEEPER_SCRIPT)
-            .arg("mpf-ssh-keeper")
-            .arg(&path)
-            .stdin(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child =
+            crate::exec::guard::spawn_watcher(KEEPER_SCRIPT, "mpf-ssh-keeper", &path).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(100));
         assert!(path.join("1/master.log").exists(), "removed before EOF");
         drop(child.stdin.take());

@@ -38,11 +38,31 @@ pub(crate) struct Guard {
 /// Entries after which the registry is rewritten with only the live groups.
 const COMPACT_AFTER: usize = 100_000;
 
+/// Starts `sh -c SCRIPT NAME PATH` in a process group of its own, its stdin a pipe only mpf
+/// holds: what outlives mpf to act at its end (the guard, the control directory's keeper)
+/// waits for that pipe's EOF, which comes however mpf ends, SIGKILL included.
+pub(super) fn spawn_watcher(
+    script: &str,
+    name: &str,
+    path: &std::path::Path,
+) -> std::io::Result<Child> {
+    use std::os::unix::process::CommandExt;
+    Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .arg(name)
+        .arg(path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+}
+
 impl Guard {
     /// Starts a guard on this machine.
     pub(crate) fn start() -> Result<Guard> {
         use std::os::unix::fs::OpenOptionsExt;
-        use std::os::unix::process::CommandExt;
         let path = std::env::temp_dir().join(format!(
             "mpf-guard-{}-{}",
             std::process::id(),
@@ -56,16 +76,7 @@ impl Guard {
             .mode(0o600)
             .open(&path)
             .ctx(|| format!("failed to create {}", path.display()))?;
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(GUARD_SCRIPT)
-            .arg("mpf-guard")
-            .arg(&path)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
+        let mut child = spawn_watcher(GUARD_SCRIPT, "mpf-guard", &path)
             .ctx(|| "failed to start the process guard (sh, cat, awk)".into())?;
         let stdin = child.stdin.take();
         Ok(Guard {
