@@ -59,11 +59,24 @@ pub(super) fn spawn_watcher(
         .spawn()
 }
 
+/// Where the guard's registry goes: `/dev/shm` (memory) when the machine has it, the temporary
+/// directory otherwise. Each local step appends to the registry twice and its shell once: on a
+/// journaled disk each append can wait for the journal that the result set's syncs keep busy.
+fn registry_dir() -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let shm = std::path::Path::new("/dev/shm");
+    // World-writable with the sticky bit, as /tmp: a name there is ours once created new.
+    match std::fs::metadata(shm) {
+        Ok(m) if m.is_dir() && m.permissions().mode() & 0o1777 == 0o1777 => shm.to_path_buf(),
+        _ => std::env::temp_dir(),
+    }
+}
+
 impl Guard {
     /// Starts a guard on this machine.
     pub(crate) fn start() -> Result<Guard> {
         use std::os::unix::fs::OpenOptionsExt;
-        let path = std::env::temp_dir().join(format!(
+        let path = registry_dir().join(format!(
             "mpf-guard-{}-{}",
             std::process::id(),
             fastrand::u32(..)

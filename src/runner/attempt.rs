@@ -117,7 +117,14 @@ impl<'r, 'a> Attempt<'r, 'a> {
     async fn prepare(&mut self) {
         let env = self.env;
         let exp = env.exp;
-        let _ = std::fs::remove_dir_all(&self.dir);
+        // Made ahead while the run before ran, emptied then: the local run directories made.
+        let made = env.ahead.and_then(|a| a.take(&self.dir));
+        match &made {
+            Some(_) => tracing::debug!("{} was made ahead", self.dir.display()),
+            None => {
+                let _ = std::fs::remove_dir_all(&self.dir);
+            }
+        }
         let prepare = |m: String| Failure::new(FailureKind::Prepare, m);
         let selections = exp
             .steps
@@ -140,7 +147,8 @@ impl<'r, 'a> Attempt<'r, 'a> {
         // The run's own directory holds the logs; each role's run_dir is created on its
         // machine (for local roles the two are the same place).
         let dir = &self.dir;
-        if let Err(e) = std::fs::create_dir(dir).or_else(|_| std::fs::create_dir_all(dir)) {
+        let make = || std::fs::create_dir(dir).or_else(|_| std::fs::create_dir_all(dir));
+        if let Err(e) = made.as_ref().map_or_else(make, |_| Ok(())) {
             // The result set can't hold the run (a full disk): not the run's fault.
             let m = format!("failed to create {}: {e}", dir.display());
             self.storage_error = Some(m.clone());
@@ -163,7 +171,12 @@ impl<'r, 'a> Attempt<'r, 'a> {
             if b.transport.remote_root(env.set_id).is_some() {
                 self.remote_nodes.push((r.clone(), node));
             }
-            if let Err(e) = b.transport.create_dir(&env.role_dir(&r, node, &self.dir)) {
+            let role_dir = env.role_dir(&r, node, &self.dir);
+            let made_ahead = |m: &Vec<PathBuf>| m.iter().any(|d| d.as_os_str() == &*role_dir);
+            if made.as_ref().is_some_and(made_ahead) {
+                continue;
+            }
+            if let Err(e) = b.transport.create_dir(&role_dir) {
                 let kind = machine_failure(&e, &b.host).unwrap_or(FailureKind::Prepare);
                 self.fail(Failure::new(kind, e.to_string()));
             }
@@ -525,6 +538,7 @@ mod tests {
             roles_ctx,
             links_ctx,
             cancel,
+            ahead: None,
         };
         if let Some(after) = cancel_after {
             tokio::spawn(async move {

@@ -649,7 +649,9 @@ async fn run_round(
     let (roles_ctx, links_ctx) = machines.context();
     let set_dir = writer.dir().to_path_buf();
     let set_id = writer.manifest.id.clone();
-    let env = RunEnv {
+    // Made ahead only with a run to come after the first.
+    let ahead = (todo.len() > 1).then(crate::runner::ahead::DirsAhead::start);
+    let mut env = RunEnv {
         exp,
         plan,
         machines,
@@ -658,9 +660,17 @@ async fn run_round(
         roles_ctx,
         links_ctx,
         cancel: control.cancel.subscribe(),
+        ahead: None,
     };
-    for run in todo.iter() {
+    let local_dirs = ahead.as_ref().and_then(|_| env.local_dirs_of_every_run());
+    env.ahead = ahead.as_ref().filter(|_| local_dirs.is_some());
+    for (k, run) in todo.iter().enumerate() {
         let run = &run;
+        if let (Some(ahead), Some(labels), Some(next)) = (env.ahead, &local_dirs, todo.get(k + 1)) {
+            let dir = crate::store::layout::run_dir(&set_dir, next.index);
+            let subdirs = labels.iter().map(|l| dir.join(l)).collect();
+            ahead.queue(dir, subdirs);
+        }
         if control.cancel.is_cancelled() {
             progress.summary.interrupted = true;
             return Ok(Flow::Stop);

@@ -3,6 +3,7 @@
 //! session from files to an outcome (`session`), and the boundary with the caller: events and
 //! cancel (`events`). The machines it runs on come from `crate::machines`.
 
+pub(crate) mod ahead;
 mod attempt;
 pub(crate) mod budget;
 pub(crate) mod count;

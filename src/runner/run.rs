@@ -30,6 +30,8 @@ pub struct RunEnv<'a> {
     pub roles_ctx: Value,
     pub links_ctx: Value,
     pub cancel: watch::Receiver<bool>,
+    /// Makes the next run's directories while this one runs (`None`: each run makes its own).
+    pub(crate) ahead: Option<&'a crate::runner::ahead::DirsAhead>,
 }
 
 /// What a run produced.
@@ -368,6 +370,37 @@ impl RunEnv<'_> {
         Ok(out)
     }
 
+    /// The names of the local run directories every run makes inside its own (one per local
+    /// machine of a role its steps, teardown or files name), when they are the same for every
+    /// run: `None` when a role is chosen by a template or is not bound (each run then finds
+    /// its roles itself).
+    pub(crate) fn local_dirs_of_every_run(&self) -> Option<Vec<String>> {
+        let selections = (self.exp.steps.iter())
+            .chain(&self.exp.teardown)
+            .map(|s| &s.role)
+            .chain(self.exp.files.iter().map(|f| &f.role));
+        let mut roles: Vec<String> = Vec::new();
+        for sel in selections {
+            if sel.names.iter().any(|n| n.contains('{')) {
+                return None;
+            }
+            for r in self.resolve_roles(sel, &Map::new()).ok()? {
+                if !roles.contains(&r) {
+                    roles.push(r);
+                }
+            }
+        }
+        let local = self.nodes_of(&roles).into_iter().filter(|(r, node)| {
+            let t = &self.machines.nodes(r)[*node].transport;
+            t.remote_root(self.set_id).is_none()
+        });
+        Some(
+            local
+                .map(|(r, node)| self.machines.node_label(&r, node))
+                .collect(),
+        )
+    }
+
     pub(crate) fn write_files(&self, base: &Map<String, Value>, dir: &Path) -> Result<(), String> {
         let mut per_machine: Vec<Vec<FileWrite>> = Vec::new();
         for f in &self.exp.files {
@@ -452,8 +485,12 @@ impl RunEnv<'_> {
             proc.watch(pattern);
         }
         let logs = dir.join(self.machines.node_label(role, node));
-        // A remote role's run_dir is collected later; its logs are written here meanwhile.
-        let _ = std::fs::create_dir_all(&logs);
+        // A remote role's run_dir is collected later; its logs are written here meanwhile. A
+        // local role's run_dir is this directory, made by the run's preparation unless that
+        // failed (a teardown step still runs then).
+        if b.transport.remote_root(self.set_id).is_some() || !logs.is_dir() {
+            let _ = std::fs::create_dir_all(&logs);
+        }
         proc.log_to(
             logs.join(format!("{}.out", step.name)),
             logs.join(format!("{}.err", step.name)),

@@ -262,6 +262,41 @@ fn on_failure_stop_ends_the_experiment() {
     assert_eq!(manifest(dir.path())["status"], "failed");
 }
 
+/// Each run's directories are made while the run before runs (`runner::ahead`): each run
+/// still gets its own, empty, with one directory per role, and the one made for a run that
+/// never came (the experiment stopped) is removed.
+#[test]
+fn run_directories_made_ahead_are_each_run_s_own_and_none_is_left_unused() {
+    let dir = Sandbox::new();
+    let exp = dir.write(
+        "d.yaml",
+        "runs: 1\norder: sequential\non_failure: stop\nvariables:\n  x: [1, 2, 3, 4]\nsteps:\n  - name: s\n    role: server\n    run: 'echo files=$(ls -A \"$MPF_RUN_DIR\" | wc -l); sleep 0.3; echo {{ x }} > \"$MPF_RUN_DIR/x\"; [ {{ x }} -lt 3 ]'\n  - name: c\n    role: client\n    run: 'echo c{{ x }} > \"$MPF_RUN_DIR/c\"'\n",
+    );
+    let out = dir.mpf().arg("run").arg(&exp).arg("-vv").assert().code(1);
+    let log = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let set = only_set(dir.path());
+    assert_eq!(journal_lines(dir.path()).len(), 3);
+    // The first run makes its own; each later one was made while the one before ran (its
+    // 0.3 s are the thread's time to do it, even on a loaded machine).
+    for (i, ahead) in [(0, false), (1, true), (2, true)] {
+        let line = format!("runs/{i:04} was made ahead");
+        assert_eq!(log.contains(&line), ahead, "{line}: {log}");
+    }
+    let read = |p: &str| std::fs::read_to_string(set.join("runs").join(p)).unwrap();
+    for (i, x) in [(0, 1), (1, 2), (2, 3)] {
+        assert_eq!(read(&format!("{i:04}/server/x")), format!("{x}\n"));
+        // Empty when the step started: nothing of another run.
+        assert_eq!(read(&format!("{i:04}/server/s.out")), "files=0\n");
+    }
+    assert_eq!(read("0001/client/c"), "c2\n");
+    assert!(set.join("runs/0002/client").is_dir());
+    assert!(!set.join("runs/0002/client/c").exists());
+    assert!(
+        !set.join("runs/0003").exists(),
+        "made ahead for a run that never came"
+    );
+}
+
 #[test]
 fn background_steps_delays_readiness_files_and_teardown() {
     let dir = Sandbox::new();

@@ -1,0 +1,256 @@
+//! The next run's directories, made ahead on a thread of their own while the current run
+//! goes on. On a journaled file system a `mkdir` waits for the journal (125 µs median on an
+//! ext4 disk that the runs' journal syncs), and a local run makes two (its directory and its
+//! role's `$MPF_RUN_DIR`, which must exist before the step starts): made ahead, they leave the
+//! run's critical path. A run whose directory was not made ahead (the first, a retry, one whose
+//! making failed) makes it itself, as before, and reports any error itself.
+//!
+//! What is made ahead and never used (an interrupted session, an early stop) is removed when
+//! the maker is dropped, and only while empty.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+/// A directory to make ahead: the run's, then its subdirectories in order.
+type Job = (PathBuf, Vec<PathBuf>);
+
+#[derive(Default)]
+struct State {
+    queue: VecDeque<Job>,
+    /// The run directory being made now.
+    busy: Option<PathBuf>,
+    /// Made and not taken yet.
+    made: Vec<Job>,
+    closed: bool,
+}
+
+#[derive(Default)]
+struct Shared {
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Makes run directories ahead of their runs.
+pub(crate) struct DirsAhead {
+    shared: Arc<Shared>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// At most this many directories wait to be made or taken: the runner asks for the next run's
+/// only, so more would be a defect, not a reason to grow.
+const MAX_PENDING: usize = 4;
+
+impl DirsAhead {
+    /// A maker with its thread; without a thread (it could not start) nothing is made ahead.
+    pub(crate) fn start() -> DirsAhead {
+        let shared = Arc::new(Shared::default());
+        let worker = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("mpf-dirs-ahead".into())
+            .spawn(move || work(&worker))
+            .ok();
+        DirsAhead { shared, thread }
+    }
+
+    /// Makes `run` (emptied first, as a run's own preparation does) and then `subdirs` on the
+    /// thread. Ignored beyond `MAX_PENDING` or without a thread.
+    pub(crate) fn queue(&self, run: PathBuf, subdirs: Vec<PathBuf>) {
+        if self.thread.is_none() {
+            return;
+        }
+        let mut s = self.shared.lock();
+        let pending = s.queue.len() + s.made.len() + usize::from(s.busy.is_some());
+        if pending >= MAX_PENDING || s.queue.iter().chain(&s.made).any(|(d, _)| *d == run) {
+            return;
+        }
+        s.queue.push_back((run, subdirs));
+        self.shared.changed.notify_all();
+    }
+
+    /// The subdirectories made with `run` when it was made ahead (waiting if it is being made
+    /// now); `None` when it was not (then the run makes it itself). A directory is given once.
+    pub(crate) fn take(&self, run: &Path) -> Option<Vec<PathBuf>> {
+        let mut s = self.shared.lock();
+        if let Some(i) = s.queue.iter().position(|(d, _)| d == run) {
+            s.queue.remove(i);
+            return None;
+        }
+        while s.busy.as_deref() == Some(run) {
+            s = self
+                .shared
+                .changed
+                .wait(s)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+        let i = s.made.iter().position(|(d, _)| d == run)?;
+        Some(s.made.swap_remove(i).1)
+    }
+}
+
+impl Drop for DirsAhead {
+    fn drop(&mut self) {
+        self.shared.lock().closed = true;
+        self.shared.changed.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        // Made for runs that did not come: removed while still empty (never a run's files).
+        for (run, subdirs) in std::mem::take(&mut self.shared.lock().made) {
+            for d in subdirs.iter().rev() {
+                let _ = std::fs::remove_dir(d);
+            }
+            let _ = std::fs::remove_dir(&run);
+        }
+    }
+}
+
+fn work(shared: &Shared) {
+    loop {
+        let job = {
+            let mut s = shared.lock();
+            loop {
+                if s.closed {
+                    return;
+                }
+                if let Some(job) = s.queue.pop_front() {
+                    s.busy = Some(job.0.clone());
+                    break job;
+                }
+                s = shared.changed.wait(s).unwrap_or_else(|p| p.into_inner());
+            }
+        };
+        let ok = make(&job.0, &job.1);
+        let mut s = shared.lock();
+        s.busy = None;
+        if ok {
+            s.made.push(job);
+        }
+        shared.changed.notify_all();
+    }
+}
+
+/// Empties and makes `run`, then `subdirs`; `false` on any error (the run then makes them
+/// itself and reports the error).
+fn make(run: &Path, subdirs: &[PathBuf]) -> bool {
+    match std::fs::remove_dir_all(run) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(_) => return false,
+    }
+    if std::fs::create_dir(run)
+        .or_else(|_| std::fs::create_dir_all(run))
+        .is_err()
+    {
+        return false;
+    }
+    subdirs.iter().all(|d| std::fs::create_dir(d).is_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_made_ahead_is_emptied_made_and_given_once() {
+        let root = tempfile::tempdir().unwrap();
+        let run = root.path().join("runs/0001");
+        std::fs::create_dir_all(run.join("local")).unwrap();
+        std::fs::write(run.join("local/stale"), "from an earlier session").unwrap();
+        let ahead = DirsAhead::start();
+        ahead.queue(run.clone(), vec![run.join("local"), run.join("server")]);
+        // `take` waits while the directory is being made; poll until the thread has it.
+        let mut got = None;
+        for _ in 0..1000 {
+            {
+                let s = ahead.shared.lock();
+                if s.queue.is_empty() {
+                    drop(s);
+                    got = ahead.take(&run);
+                    break;
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let subdirs = got.expect("made ahead");
+        assert_eq!(subdirs, vec![run.join("local"), run.join("server")]);
+        assert!(run.join("local").is_dir() && run.join("server").is_dir());
+        assert!(!run.join("local/stale").exists(), "emptied first");
+        assert_eq!(ahead.take(&run), None, "given once");
+    }
+
+    #[test]
+    fn a_directory_still_queued_is_left_to_its_run_and_never_made() {
+        let root = tempfile::tempdir().unwrap();
+        let ahead = DirsAhead {
+            shared: Arc::new(Shared::default()),
+            thread: Some(std::thread::spawn(|| {})),
+        };
+        let run = root.path().join("0002");
+        ahead.queue(run.clone(), Vec::new());
+        assert_eq!(ahead.take(&run), None);
+        assert!(ahead.shared.lock().queue.is_empty());
+        drop(ahead);
+        assert!(!run.exists());
+    }
+
+    #[test]
+    fn what_was_made_for_a_run_that_did_not_come_is_removed_only_while_empty() {
+        let root = tempfile::tempdir().unwrap();
+        let ahead = DirsAhead::start();
+        let unused = root.path().join("0003");
+        let written = root.path().join("0004");
+        ahead.queue(unused.clone(), vec![unused.join("local")]);
+        ahead.queue(written.clone(), vec![written.join("local")]);
+        for _ in 0..1000 {
+            if ahead.shared.lock().made.len() == 2 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        assert_eq!(ahead.shared.lock().made.len(), 2);
+        std::fs::write(written.join("local/out"), "kept").unwrap();
+        drop(ahead);
+        assert!(!unused.exists());
+        assert!(written.join("local/out").is_file());
+    }
+
+    #[test]
+    fn a_directory_that_cannot_be_made_is_left_to_its_run() {
+        let root = tempfile::tempdir().unwrap();
+        let file = root.path().join("not-a-dir");
+        std::fs::write(&file, "x").unwrap();
+        let run = file.join("0005");
+        assert!(!make(&run, &[]));
+        let ahead = DirsAhead::start();
+        ahead.queue(run.clone(), Vec::new());
+        for _ in 0..1000 {
+            let s = ahead.shared.lock();
+            if s.queue.is_empty() && s.busy.is_none() {
+                break;
+            }
+            drop(s);
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        assert_eq!(ahead.take(&run), None);
+    }
+
+    #[test]
+    fn the_queue_is_bounded() {
+        let ahead = DirsAhead {
+            shared: Arc::new(Shared::default()),
+            thread: Some(std::thread::spawn(|| {})),
+        };
+        for i in 0..10 {
+            ahead.queue(PathBuf::from(format!("/nonexistent/{i}")), Vec::new());
+        }
+        ahead.queue(PathBuf::from("/nonexistent/0"), Vec::new());
+        assert_eq!(ahead.shared.lock().queue.len(), MAX_PENDING);
+    }
+}
