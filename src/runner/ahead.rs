@@ -54,7 +54,10 @@ impl DirsAhead {
         let worker = shared.clone();
         let thread = std::thread::Builder::new()
             .name("mpf-dirs-ahead".into())
-            .spawn(move || work(&worker))
+            .spawn(move || {
+                crate::exec::background_priority();
+                work(&worker)
+            })
             .ok();
         DirsAhead { shared, thread }
     }

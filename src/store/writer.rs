@@ -45,6 +45,7 @@ impl Journal {
         let flusher = std::thread::Builder::new()
             .name("mpf-journal".into())
             .spawn(move || {
+                crate::exec::background_priority();
                 while req_rx.recv().is_ok() {
                     if done_tx.send(f.sync_data()).is_err() {
                         break;
