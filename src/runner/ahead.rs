@@ -22,6 +22,8 @@ struct State {
     busy: Option<PathBuf>,
     /// Made and not taken yet.
     made: Vec<Job>,
+    /// To be queued at the next `take`: the next run's, given while the run before it starts.
+    staged: Option<Job>,
     closed: bool,
 }
 
@@ -74,26 +76,44 @@ impl DirsAhead {
             return;
         }
         s.queue.push_back((run, subdirs));
+        drop(s);
         self.shared.changed.notify_all();
+    }
+
+    /// Queues `run` and `subdirs` at the next `take`: the thread wakes once the run that takes
+    /// its own directory has done so, not while it is taking it (on a 2-core machine a thread
+    /// woken then would take a core from the run, or the lock from it). A directory staged
+    /// before replaces the one staged (never made).
+    pub(crate) fn stage(&self, run: PathBuf, subdirs: Vec<PathBuf>) {
+        if self.thread.is_some() {
+            self.shared.lock().staged = Some((run, subdirs));
+        }
     }
 
     /// The subdirectories made with `run` when it was made ahead (waiting if it is being made
     /// now); `None` when it was not (then the run makes it itself). A directory is given once.
+    /// Then queues what was staged.
     pub(crate) fn take(&self, run: &Path) -> Option<Vec<PathBuf>> {
         let mut s = self.shared.lock();
-        if let Some(i) = s.queue.iter().position(|(d, _)| d == run) {
+        let taken = if let Some(i) = s.queue.iter().position(|(d, _)| d == run) {
             s.queue.remove(i);
-            return None;
+            None
+        } else {
+            while s.busy.as_deref() == Some(run) {
+                s = self
+                    .shared
+                    .changed
+                    .wait(s)
+                    .unwrap_or_else(|p| p.into_inner());
+            }
+            let i = s.made.iter().position(|(d, _)| d == run);
+            i.map(|i| s.made.swap_remove(i).1)
+        };
+        if let Some((next, subdirs)) = s.staged.take() {
+            drop(s);
+            self.queue(next, subdirs);
         }
-        while s.busy.as_deref() == Some(run) {
-            s = self
-                .shared
-                .changed
-                .wait(s)
-                .unwrap_or_else(|p| p.into_inner());
-        }
-        let i = s.made.iter().position(|(d, _)| d == run)?;
-        Some(s.made.swap_remove(i).1)
+        taken
     }
 }
 
@@ -242,6 +262,28 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(2));
         }
         assert_eq!(ahead.take(&run), None);
+    }
+
+    #[test]
+    fn a_staged_directory_is_queued_when_the_run_before_takes_its_own() {
+        let ahead = DirsAhead {
+            shared: Arc::new(Shared::default()),
+            thread: Some(std::thread::spawn(|| {})),
+        };
+        let (first, second) = (
+            PathBuf::from("/nonexistent/1"),
+            PathBuf::from("/nonexistent/2"),
+        );
+        ahead.stage(first.clone(), Vec::new());
+        ahead.stage(second.clone(), vec![second.join("local")]);
+        assert!(
+            ahead.shared.lock().queue.is_empty(),
+            "nothing queued before a take"
+        );
+        assert_eq!(ahead.take(&PathBuf::from("/nonexistent/0")), None);
+        let s = ahead.shared.lock();
+        assert_eq!(s.queue, [(second.clone(), vec![second.join("local")])]);
+        assert!(s.staged.is_none());
     }
 
     #[test]

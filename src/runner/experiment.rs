@@ -669,7 +669,7 @@ async fn run_round(
         if let (Some(ahead), Some(labels), Some(next)) = (env.ahead, &local_dirs, todo.get(k + 1)) {
             let dir = crate::store::layout::run_dir(&set_dir, next.index);
             let subdirs = labels.iter().map(|l| dir.join(l)).collect();
-            ahead.queue(dir, subdirs);
+            ahead.stage(dir, subdirs);
         }
         if control.cancel.is_cancelled() {
             progress.summary.interrupted = true;
