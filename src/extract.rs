@@ -195,10 +195,11 @@ impl<'a> StoredStep<'a> {
             return t.clone();
         }
         let path = self.dir.join(format!("{}.{ext}", self.step));
-        // Never through a link out of the set (`linked_ancestor`).
-        let data = (linked_ancestor(&self.dir).is_none())
-            .then(|| read_bounded(&path, crate::exec::process::LOG_LIMIT + 4096).ok())
-            .flatten()
+        // Never through a link out of the set (`linked_ancestor`), checked once the log is
+        // found (a step that printed nothing has none: nothing to check).
+        let data = read_bounded(&path, crate::exec::process::LOG_LIMIT + 4096)
+            .ok()
+            .filter(|_| linked_ancestor(&self.dir).is_none())
             .or_else(|| {
                 self.memory
                     .map(|(o, e)| if ext == "out" { o } else { e }.to_vec())

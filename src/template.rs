@@ -75,10 +75,15 @@ pub(crate) fn env() -> &'static Environment<'static> {
 
 /// Renders a template string with `ctx`.
 pub(crate) fn render(text: &str, ctx: &Value) -> Result<String, String> {
-    if !text.contains("{{") && !text.contains("{%") && !text.contains("{#") {
+    if !is_template(text) {
         return Ok(text.to_string());
     }
     env().render_str(text, ctx).map_err(describe)
+}
+
+/// Whether `text` has anything to render (else it renders as itself, whatever the context).
+pub(crate) fn is_template(text: &str) -> bool {
+    text.contains("{{") || text.contains("{%") || text.contains("{#")
 }
 
 /// A TCP port written or rendered as text: 1 to 65535.

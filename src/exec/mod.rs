@@ -117,20 +117,6 @@ pub trait Transport: Send + Sync {
 }
 
 /// The single-threaded tokio runtime every session runs on.
-/// Puts the calling thread in the idle scheduling class (Linux's `SCHED_IDLE`): a helper
-/// thread woken for disk work (the journal's sync, the next run's directories) then runs on
-/// an idle CPU and never preempts the thread that runs the experiment, nor its steps.
-pub(crate) fn background_priority() {
-    #[cfg(target_os = "linux")]
-    {
-        let param = libc::sched_param { sched_priority: 0 };
-        // SAFETY: pid 0 is the calling thread; `param` is a valid sched_param.
-        unsafe {
-            libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
-        }
-    }
-}
-
 pub(crate) fn runtime() -> crate::error::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

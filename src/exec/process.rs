@@ -208,7 +208,7 @@ impl LogFile {
         let path = &self.path;
         let result = match &mut self.file {
             Some(f) => f.write_all(&chunk),
-            None => std::fs::File::create(path).and_then(|mut f| {
+            None => create_in_dir(path).and_then(|mut f| {
                 let r = f.write_all(&chunk);
                 self.file = Some(f);
                 r
@@ -218,6 +218,22 @@ impl LogFile {
             Ok(()) => self.written += keep.len() as u64,
             Err(e) => self.error = Some(format!("failed to write {}: {e}", path.display())),
         }
+    }
+}
+
+/// Creates the log file `path`, and its directory when that is missing (a remote role's logs
+/// are kept in a directory of the run that nothing else makes; a local role's is its run
+/// directory, made before the step, unless the run's preparation failed): the directory is
+/// made only for a step that prints something.
+fn create_in_dir(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    match std::fs::File::create(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::File::create(path)
+        }
+        r => r,
     }
 }
 
@@ -749,16 +765,25 @@ mod tests {
     }
 
     #[test]
-    fn a_silent_stream_leaves_no_log_and_a_write_failure_is_reported() {
+    fn a_silent_stream_leaves_no_log_a_missing_directory_is_made_and_a_write_failure_is_reported() {
         let dir = tempfile::tempdir().unwrap();
         let mut quiet = Capture::default();
         quiet.attach(dir.path().join("quiet.out"));
         quiet.close();
         assert!(!dir.path().join("quiet.out").exists());
+        // A missing directory is made with the first byte (a remote role's logs).
+        let mut made = Capture::default();
+        made.attach(dir.path().join("missing").join("step.out"));
+        made.push(b"x\n");
+        assert_eq!(made.report().error, None);
+        let logged = std::fs::read(dir.path().join("missing/step.out")).unwrap();
+        assert_eq!(logged, b"x\n");
+        // One that cannot be made is reported.
+        std::fs::write(dir.path().join("file"), "").unwrap();
         let mut c = Capture::default();
-        c.attach(dir.path().join("missing").join("step.out"));
+        c.attach(dir.path().join("file").join("step.out"));
         c.push(b"x\n");
         let err = c.report().error.unwrap();
-        assert!(err.contains("missing/step.out"), "{err}");
+        assert!(err.contains("file/step.out"), "{err}");
     }
 }

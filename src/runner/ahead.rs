@@ -57,7 +57,7 @@ impl DirsAhead {
         let thread = std::thread::Builder::new()
             .name("mpf-dirs-ahead".into())
             .spawn(move || {
-                crate::exec::background_priority();
+                crate::store::writer::background_priority();
                 work(&worker)
             })
             .ok();

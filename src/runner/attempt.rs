@@ -439,7 +439,7 @@ impl<'r, 'a> Attempt<'r, 'a> {
             inputs.memory = Some((&d.out.stdout, &d.out.stderr));
             all.absorb(
                 &step.name,
-                extract::extract(&inputs, &step.results, &suffix, &taken),
+                extract::extract(&inputs, &step.results, &suffix, taken),
             );
             if !d.background {
                 let key = format!("{}.duration", step.name);
@@ -539,6 +539,7 @@ mod tests {
             links_ctx,
             cancel,
             ahead: None,
+            taken: Default::default(),
         };
         if let Some(after) = cancel_after {
             tokio::spawn(async move {

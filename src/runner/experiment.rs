@@ -661,6 +661,7 @@ async fn run_round(
         links_ctx,
         cancel: control.cancel.subscribe(),
         ahead: None,
+        taken: Default::default(),
     };
     let local_dirs = ahead.as_ref().and_then(|_| env.local_dirs_of_every_run());
     env.ahead = ahead.as_ref().filter(|_| local_dirs.is_some());

@@ -32,6 +32,8 @@ pub struct RunEnv<'a> {
     pub cancel: watch::Receiver<bool>,
     /// Makes the next run's directories while this one runs (`None`: each run makes its own).
     pub(crate) ahead: Option<&'a crate::runner::ahead::DirsAhead>,
+    /// `taken_names`, the same for every run: made at the first.
+    pub(crate) taken: std::sync::OnceLock<HashSet<String>>,
 }
 
 /// What a run produced.
@@ -200,7 +202,12 @@ pub(crate) async fn stop_all(groups: &[(Arc<dyn Transport>, i32)], grace: Durati
 }
 
 impl RunEnv<'_> {
-    pub(crate) fn taken_names(&self) -> HashSet<String> {
+    /// The names a result may not take (`taken_names`), for this session's machines.
+    pub(crate) fn taken_names(&self) -> &HashSet<String> {
+        self.taken.get_or_init(|| self.make_taken_names())
+    }
+
+    fn make_taken_names(&self) -> HashSet<String> {
         let mut suffixes: Vec<String> = self.machines.roles.keys().cloned().collect();
         for (role, _, b) in self.machines.each_node() {
             if self.machines.nodes(role).len() > 1 {
@@ -340,10 +347,16 @@ impl RunEnv<'_> {
         sel: &RoleSel,
         base: &Map<String, Value>,
     ) -> Result<Vec<String>, String> {
-        let ctx = minijinja::Value::from_serialize(base);
+        // The context is made only for a name that is a template (most are plain names).
+        let mut ctx = None;
         let mut out: Vec<String> = Vec::new();
         for n in &sel.names {
-            let name = template::render(n, &ctx).map_err(|m| format!("{}: role: {m}", sel.loc))?;
+            let name = if n.contains('{') {
+                let ctx = ctx.get_or_insert_with(|| minijinja::Value::from_serialize(base));
+                template::render(n, ctx).map_err(|m| format!("{}: role: {m}", sel.loc))?
+            } else {
+                n.clone()
+            };
             let name = name.trim().to_string();
             if name == "all" {
                 for r in self.machines.roles.keys() {
@@ -455,16 +468,21 @@ impl RunEnv<'_> {
         count: Option<usize>,
     ) -> Result<Started, Failure> {
         let b = &self.machines.nodes(role)[node];
-        let ctx = self.role_context(base, role, node, dir, count);
         let spawn = || FailureKind::Spawn {
             step: step.name.clone(),
         };
-        let script = template::render(&step.run.text, &ctx).map_err(|m| {
-            Failure::new(
-                spawn(),
-                format!("{}: step '{}': {m}", step.run.loc, step.name),
-            )
-        })?;
+        // The context is made only for a script that is a template.
+        let script = if template::is_template(&step.run.text) {
+            let ctx = self.role_context(base, role, node, dir, count);
+            template::render(&step.run.text, &ctx).map_err(|m| {
+                Failure::new(
+                    spawn(),
+                    format!("{}: step '{}': {m}", step.run.loc, step.name),
+                )
+            })?
+        } else {
+            step.run.text.clone()
+        };
         let env = vec![
             ("MPF_ROLE".to_string(), role.to_string()),
             ("MPF_RUN_DIR".to_string(), self.role_dir(role, node, dir)),
@@ -484,13 +502,9 @@ impl RunEnv<'_> {
             // Before the first await: the output pumps have not run yet.
             proc.watch(pattern);
         }
+        // A remote role's run_dir is collected later; its logs are written here meanwhile
+        // (the directory is made with the first log file).
         let logs = dir.join(self.machines.node_label(role, node));
-        // A remote role's run_dir is collected later; its logs are written here meanwhile. A
-        // local role's run_dir is this directory, made by the run's preparation unless that
-        // failed (a teardown step still runs then).
-        if b.transport.remote_root(self.set_id).is_some() || !logs.is_dir() {
-            let _ = std::fs::create_dir_all(&logs);
-        }
         proc.log_to(
             logs.join(format!("{}.out", step.name)),
             logs.join(format!("{}.err", step.name)),
