@@ -56,10 +56,7 @@ impl DirsAhead {
         let worker = shared.clone();
         let thread = std::thread::Builder::new()
             .name("mpf-dirs-ahead".into())
-            .spawn(move || {
-                crate::store::writer::background_priority();
-                work(&worker)
-            })
+            .spawn(move || work(&worker))
             .ok();
         DirsAhead { shared, thread }
     }

@@ -24,20 +24,6 @@ pub struct SetWriter {
     last_manifest_write: std::time::Instant,
 }
 
-/// Puts the calling thread in the idle scheduling class (Linux's `SCHED_IDLE`): a helper
-/// thread woken for disk work (the journal's sync, the next run's directories) then runs on
-/// an idle CPU and never preempts the thread that runs the experiment, nor its steps.
-pub(crate) fn background_priority() {
-    #[cfg(target_os = "linux")]
-    {
-        let param = libc::sched_param { sched_priority: 0 };
-        // SAFETY: pid 0 is the calling thread; `param` is a valid sched_param.
-        unsafe {
-            libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
-        }
-    }
-}
-
 /// `journal.jsonl`, appended with one `write` per record (so a record survives mpf being
 /// killed the moment it returns) and forced to disk by a flusher thread. The next append, and
 /// `flush`, wait for the previous sync: at most one finished run is ever not yet on disk,
@@ -59,7 +45,6 @@ impl Journal {
         let flusher = std::thread::Builder::new()
             .name("mpf-journal".into())
             .spawn(move || {
-                background_priority();
                 while req_rx.recv().is_ok() {
                     if done_tx.send(f.sync_data()).is_err() {
                         break;
