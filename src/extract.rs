@@ -152,6 +152,14 @@ pub trait Inputs {
     fn file(&self, path: &Tpl) -> Result<Text, String>;
 }
 
+/// Whether extracting `results` renders a template (only a `file:` path can be one): a step
+/// whose results need no context gets none built.
+pub(crate) fn needs_context(results: &[crate::spec::Extractor]) -> bool {
+    results.iter().any(|e| {
+        matches!(&e.source, crate::spec::Source::File(t) if crate::template::is_template(&t.text))
+    })
+}
+
 /// The outputs of a step as the result set stores them: `<dir>/<step>.out|.err` and the
 /// role's collected run_dir `<dir>`.
 pub(crate) struct StoredStep<'a> {

@@ -434,7 +434,11 @@ impl<'r, 'a> Attempt<'r, 'a> {
                 &step.name,
                 &d.role,
                 env.role_dir(&d.role, d.node, &self.dir),
-                env.role_context(&self.base, &d.role, d.node, &self.dir, self.counts[d.step]),
+                if extract::needs_context(&step.results) {
+                    env.role_context(&self.base, &d.role, d.node, &self.dir, self.counts[d.step])
+                } else {
+                    minijinja::Value::UNDEFINED
+                },
             );
             inputs.memory = Some((&d.out.stdout, &d.out.stderr));
             all.absorb(

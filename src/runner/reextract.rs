@@ -249,11 +249,7 @@ fn reextract_record(
             ));
             continue;
         }
-        // Only `file:` templates use the context: most steps need none built.
-        let templated = step.results.iter().any(|e| {
-            matches!(&e.source, crate::spec::Source::File(t) if ["{{", "{%", "{#"].iter().any(|m| t.text.contains(m)))
-        });
-        let ctx = if templated {
+        let ctx = if extract::needs_context(&step.results) {
             context(manifest, rec, &sr.role, &dir)
         } else {
             minijinja::Value::UNDEFINED
