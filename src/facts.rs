@@ -172,6 +172,39 @@ mod tests {
         }
     }
 
+    /// The script reads its longer files with one awk when there is one, with builtins
+    /// otherwise: both give the same facts, and a machine without awk gets them all.
+    #[test]
+    fn the_awk_and_the_builtins_read_the_same_facts() {
+        let run = |env: &[(&str, &str)]| {
+            let out = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(super::FACTS_SCRIPT)
+                .envs(env.iter().copied())
+                .output()
+                .unwrap();
+            assert!(out.status.success());
+            let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(String::from)
+                .collect();
+            lines.sort();
+            lines
+        };
+        let with_awk = run(&[]);
+        for key in ["cores=", "memory_kb=", "cmdline=", "irqbalance="] {
+            assert!(
+                with_awk.iter().any(|l| l.starts_with(key)),
+                "{key}: {with_awk:?}"
+            );
+        }
+        assert_eq!(with_awk, run(&[("MPF_FACTS_BUILTINS", "1")]));
+        // A PATH where the shell finds no awk (nor any other tool).
+        let empty = tempfile::tempdir().unwrap();
+        let path = empty.path().to_str().unwrap();
+        assert_eq!(with_awk, run(&[("PATH", path)]));
+    }
+
     #[test]
     fn the_script_runs_under_a_plain_posix_shell() {
         let out = std::process::Command::new("sh")
