@@ -193,3 +193,33 @@ pub(crate) fn render(r: CompareReport) -> String {
 pub(crate) fn write(r: CompareReport, out: &mut dyn Write) {
     let _ = out.write_str(&render(r));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_diff_is_cut_between_lines_and_counts_the_rest() {
+        let short = "-a\n+b\n";
+        assert_eq!(diff_head(short), (short, 0));
+        let long: String = (0..2000).map(|i| format!("+line {i}\n")).collect();
+        let (head, more) = diff_head(&long);
+        assert!(head.len() <= DIFF_BYTES && head.ends_with('\n'));
+        assert_eq!(head.lines().count() + more, 2000);
+        // One line longer than the bound: none of it shown, counted.
+        let huge = "x".repeat(DIFF_BYTES + 1);
+        assert_eq!(diff_head(&huge), ("", 1));
+    }
+
+    #[test]
+    fn lists_show_their_first_items_and_how_many_more() {
+        let mut out = String::new();
+        bullets(&mut out, (0..3).map(|i| format!("p{i}")), "points");
+        assert_eq!(out, "- p0\n- p1\n- p2\n");
+        out.clear();
+        bullets(&mut out, (0..53).map(|i| format!("p|{i}")), "points");
+        assert_eq!(out.lines().count(), LISTED_LINES + 1);
+        assert!(out.starts_with("- p\\|0\n"));
+        assert!(out.ends_with("- … and 3 more points\n"));
+    }
+}
