@@ -13,7 +13,12 @@ const POINTS: usize = 6000;
 /// A set `id` of `POINTS` points, its journal written straight to disk (a `SetWriter` would
 /// sync every run); `factor(x)` scales the rate at point x.
 fn set(root: &Path, id: &str, factor: impl Fn(usize) -> f64) {
-    let values: Vec<serde_json::Value> = (0..POINTS).map(|i| serde_json::json!(i)).collect();
+    set_of(root, id, POINTS, factor)
+}
+
+/// `set` of `points` points.
+fn set_of(root: &Path, id: &str, points: usize, factor: impl Fn(usize) -> f64) {
+    let values: Vec<serde_json::Value> = (0..points).map(|i| serde_json::json!(i)).collect();
     let mut m = fixtures::manifest(
         id,
         "big",
@@ -22,8 +27,8 @@ fn set(root: &Path, id: &str, factor: impl Fn(usize) -> f64) {
     );
     m.status = mpf::internals::store::SetStatus::Complete;
     m.runs_per_point = 1;
-    m.planned_runs = POINTS;
-    m.runs_ok = POINTS;
+    m.planned_runs = points;
+    m.runs_ok = points;
     let dir = root.join(id);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
@@ -33,7 +38,7 @@ fn set(root: &Path, id: &str, factor: impl Fn(usize) -> f64) {
     .unwrap();
     std::fs::write(dir.join("experiment.yaml"), "name: big\n").unwrap();
     let mut journal = String::new();
-    for i in 0..POINTS {
+    for i in 0..points {
         let rate = 1e9 * (1.0 + (i % 100) as f64 / 100.0) * factor(i);
         let mut r = fixtures::record(
             i,
@@ -209,4 +214,43 @@ fn markdown_fits_a_pull_request_comment_regressions_first_saying_how_many_were_l
     assert!(html.contains(
         "listed are the first 2000 of the 6000 regressions; the other 4000 are left out."
     ));
+}
+
+#[test]
+fn points_only_in_one_set_are_listed_up_to_a_bound_saying_how_many_more() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("results");
+    set_of(&root, BASE, 100, |_| 1.0);
+    set_of(&root, NEW, 2600, |_| 1.0);
+    mpf_in(tmp.path())
+        .args([
+            "compare",
+            BASE,
+            NEW,
+            "--html",
+            "c.html",
+            "--markdown",
+            "c.md",
+        ])
+        .assert()
+        .success();
+    let html = std::fs::read_to_string(tmp.path().join("c.html")).unwrap();
+    let only = &html[html.find("<h2>Only in new (not compared)</h2>").unwrap()..];
+    assert!(only.contains(
+        "2500 points are only in new: the first 2000 are listed; <code>--json FILE</code> writes them all."
+    ));
+    let list = &only[..only.find("</ul>").unwrap()];
+    assert_eq!(list.matches("<li>").count(), 2000);
+    assert!(list.contains("<li>x=2099</li>") && !list.contains("<li>x=2100</li>"));
+    assert_eq!(python(BALANCED_HTML, &html), "101");
+
+    let md = std::fs::read_to_string(tmp.path().join("c.md")).unwrap();
+    let only = &md[md.find("**Only in new** (not compared):").unwrap()..];
+    let items: Vec<&str> = only.lines().filter(|l| l.starts_with("- ")).collect();
+    assert_eq!(items.len(), 51);
+    assert_eq!(items[0], "- x=100");
+    assert_eq!(items[49], "- x=149");
+    assert_eq!(items[50], "- … and 2450 more points");
+    assert_eq!(md_rows(&md).len(), 100, "every entry fits");
+    assert!(!md.contains("left out"));
 }
