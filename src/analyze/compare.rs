@@ -605,6 +605,44 @@ pub(crate) fn compare(
     compare_with_references(base, new, &[], settings)
 }
 
+/// The results compared, in order: BASE's declared results, then those the runs of both sets
+/// report without declaring them; step durations only with `settings.durations`. What is left
+/// out is told in `notes`. (`mpf compare --html` draws these before comparing, SPEC §15.)
+pub(crate) fn compared_results(
+    base: &SetData,
+    new: &SetData,
+    settings: Settings,
+    notes: &mut Vec<String>,
+) -> Vec<ResultInfo> {
+    let mut results: Vec<ResultInfo> = base.manifest.results.clone();
+    let (ub, un) = (undeclared_results(base), undeclared_results(new));
+    for name in ub.intersection(&un) {
+        results.push(ResultInfo {
+            name: name.clone(),
+            unit: String::new(),
+            better: Better::Higher,
+            series: false,
+        });
+    }
+    for (name, side) in ub
+        .difference(&un)
+        .map(|n| (n, "BASE"))
+        .chain(un.difference(&ub).map(|n| (n, "NEW")))
+    {
+        notes.push(format!(
+            "result '{name}' appears only in the runs of {side}; it is not compared"
+        ));
+    }
+    if !settings.durations {
+        let before = results.len();
+        results.retain(|r| !crate::model::is_duration(&r.name));
+        if results.len() < before {
+            notes.push("step durations are left out (--durations compares them too)".to_string());
+        }
+    }
+    results
+}
+
 /// `compare`, where a change must also exceed `settings.reference_sigmas` standard deviations
 /// of the per-set means of BASE and `references` (SPEC §12.3). Every reference must be
 /// compatible with BASE.
@@ -678,32 +716,7 @@ pub(crate) fn compare_with_references(
             ));
         }
     }
-    let mut results: Vec<ResultInfo> = base.manifest.results.clone();
-    let (ub, un) = (undeclared_results(&base), undeclared_results(&new));
-    for name in ub.intersection(&un) {
-        results.push(ResultInfo {
-            name: name.clone(),
-            unit: String::new(),
-            better: Better::Higher,
-            series: false,
-        });
-    }
-    for (name, side) in ub
-        .difference(&un)
-        .map(|n| (n, "BASE"))
-        .chain(un.difference(&ub).map(|n| (n, "NEW")))
-    {
-        notes.push(format!(
-            "result '{name}' appears only in the runs of {side}; it is not compared"
-        ));
-    }
-    if !settings.durations {
-        let before = results.len();
-        results.retain(|r| !crate::model::is_duration(&r.name));
-        if results.len() < before {
-            notes.push("step durations are left out (--durations compares them too)".to_string());
-        }
-    }
+    let results = compared_results(&base, &new, settings, &mut notes);
     let series: Vec<&str> = results
         .iter()
         .filter(|r| r.series)

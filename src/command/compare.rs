@@ -10,6 +10,7 @@ use crate::analyze::compare::{self, Comparison, SetData, Verdict};
 pub use crate::analyze::compare::{Settings, TestKind};
 use crate::analyze::within;
 use crate::error::{exit, Error, Result};
+use crate::exec::sh_quote;
 use crate::report::compare::{
     figures, html, json, junit, markdown, table, CompareReport, SetLabel,
 };
@@ -179,50 +180,52 @@ pub fn compare(req: &Request) -> Result<Outcome> {
 pub fn compare_to(req: &Request, table: Option<&mut dyn std::fmt::Write>) -> Result<Outcome> {
     super::check_alpha(req.settings.alpha)?;
     check_sigmas(req.settings.reference_sigmas)?;
-    // The sets are compared in compact form; loaded whole only to be drawn (the HTML page) or
-    // split (--variable).
+    check_outputs(&req.outputs)?;
+    // The sets are compared in compact form, and drawn from it (the HTML page); loaded whole
+    // only to be split (--variable).
     let base = compact::open(&req.root, &req.base)?;
     let base_exp = base.experiment_text();
-    let (split, split_runs, new_set, new_exp);
-    // BASE and NEW as sets to draw, for the HTML page.
-    let mut drawn_sides: Option<[ResultSet; 2]> = None;
+    let (split, split_sets, new_set, new_exp);
     let mut split_labels = None;
     let mut within_note = None;
-    let (base_data, new_data, base_label, new_label, references) = match &req.against {
+    let (base_data, new_data, base_label, new_label, references, command, sides) = match &req
+        .against
+    {
         // An A/B inside BASE: both sides are runs of the one set.
         Against::Variable(spec) => {
             let whole = ResultSet::load(&base.dir)?;
             split = within::split(&base.manifest, &whole.records, spec).map_err(Error::Usage)?;
             drop(whole);
-            split_runs = [Runs::from_records(&split.a), Runs::from_records(&split.b)];
-            let side = |runs, value: &str| {
-                let data = SetData {
-                    manifest: &split.manifest,
-                    runs,
-                    experiment: &base_exp,
-                };
-                let label = SetLabel {
-                    id: format!("{} ({value})", base.manifest.id),
-                    name: base.manifest.name.clone(),
-                };
-                (data, label)
+            let part = |records: &[RunRecord]| CompactSet {
+                dir: base.dir.clone(),
+                manifest: split.manifest.clone(),
+                runs: Runs::from_records(records),
+            };
+            split_sets = [part(&split.a), part(&split.b)];
+            let label = |value: &str| SetLabel {
+                id: format!("{} ({value})", base.manifest.id),
+                name: base.manifest.name.clone(),
             };
             within_note = Some(format!(
                 "within one set: {} (BASE) against {} (NEW), each point matched on the other variables",
                 split.labels.0, split.labels.1
             ));
-            if req.outputs.html.is_some() {
-                let part = |records: &[RunRecord]| ResultSet {
-                    dir: base.dir.clone(),
-                    manifest: split.manifest.clone(),
-                    records: records.to_vec(),
-                };
-                drawn_sides = Some([part(&split.a), part(&split.b)]);
-                split_labels = Some(split.labels.clone());
-            }
-            let (a, a_label) = side(&split_runs[0], &split.labels.0);
-            let (b, b_label) = side(&split_runs[1], &split.labels.1);
-            (a, b, a_label, b_label, Vec::new())
+            split_labels = Some(split.labels.clone());
+            let [a, b] = &split_sets;
+            let command = format!(
+                "mpf compare {} --variable {}",
+                sh_quote(&base.manifest.id),
+                sh_quote(spec)
+            );
+            (
+                data(a, &base_exp),
+                data(b, &base_exp),
+                label(&split.labels.0),
+                label(&split.labels.1),
+                Vec::new(),
+                command,
+                [a, b],
+            )
         }
         Against::Set { new, references } => {
             new_set = compact::open(&req.root, new)?;
@@ -232,28 +235,59 @@ pub fn compare_to(req: &Request, table: Option<&mut dyn std::fmt::Write>) -> Res
                 .collect::<Result<Vec<CompactSet>>>()?;
             let ids: Vec<&str> = references.iter().map(|r| r.manifest.id.as_str()).collect();
             check_references(&base.manifest.id, &new_set.manifest.id, &ids)?;
-            if req.outputs.html.is_some() {
-                drawn_sides = Some([ResultSet::load(&base.dir)?, ResultSet::load(&new_set.dir)?]);
-            }
             new_exp = new_set.experiment_text();
+            let command = format!(
+                "mpf compare {} {}",
+                sh_quote(&base.manifest.id),
+                sh_quote(&new_set.manifest.id)
+            );
             (
                 data(&base, &base_exp),
                 data(&new_set, &new_exp),
                 label(&base),
                 label(&new_set),
                 references,
+                command,
+                [&base, &new_set],
             )
+        }
+    };
+    let incompatible = |e: compare::Incompatible| {
+        Error::Usage(format!(
+            "{e} (BASE {}, NEW {})",
+            base_label.id, new_label.id
+        ))
+    };
+    // The page draws BASE against NEW per compared result, from the sets' compact form, before
+    // the comparison is made: the figures' working memory and the comparison are never held
+    // at once (two sets of 10^5 points: 190 MiB at the peak when they were, SPEC §15).
+    let mut drawn = match &req.outputs.html {
+        None => Vec::new(),
+        Some(_) => {
+            compare::check_compatible(&base_data, &new_data, ("BASE", "NEW"))
+                .map_err(incompatible)?;
+            let results: Vec<String> =
+                compare::compared_results(&base_data, &new_data, req.settings, &mut Vec::new())
+                    .into_iter()
+                    .map(|r| r.name)
+                    .collect();
+            // Short, so that the legend fits: the page's header names the sets.
+            let labels = match &split_labels {
+                Some((a, b)) => [format!("base: {a}"), format!("new: {b}")],
+                None => ["base".to_string(), "new".to_string()],
+            };
+            let [b, n] = sides;
+            figures::draw_compact(b, n, labels, &results)
         }
     };
     let reference_data: Vec<SetData> = references.iter().map(|r| data(r, "")).collect();
     let mut comparison =
         compare::compare_with_references(base_data, new_data, &reference_data, req.settings)
-            .map_err(|e| {
-                Error::Usage(format!(
-                    "{e} (BASE {}, NEW {})",
-                    base_label.id, new_label.id
-                ))
-            })?;
+            .map_err(incompatible)?;
+    if comparison.entries.is_empty() {
+        // Nothing compared: nothing drawn either.
+        drawn.clear();
+    }
     if let Some(note) = within_note {
         comparison.notes.insert(0, note);
     }
@@ -261,33 +295,28 @@ pub fn compare_to(req: &Request, table: Option<&mut dyn std::fmt::Write>) -> Res
         comparison: &comparison,
         base: &base_label,
         new: &new_label,
+        command: &command,
     };
-    // The page draws BASE against NEW per compared result.
-    let drawn = drawn_sides.map(|[b, n]| {
-        // Short, so that the legend fits: the page's header names the sets.
-        let labels = match &split_labels {
-            Some((a, b)) => [format!("base: {a}"), format!("new: {b}")],
-            None => ["base".to_string(), "new".to_string()],
-        };
-        figures::draw(b, n, labels, &compared_results(&comparison))
-    });
-    let html_page =
-        |r: CompareReport| html::render_with_figures(r, drawn.as_deref().unwrap_or(&[]));
-    check_outputs(&req.outputs)?;
-    // Each requested output goes to its file, or to stdout (in place of the table).
-    let renders: [(&Option<Target>, &Render); 3] = [
-        (&req.outputs.junit, &junit::render),
-        (&req.outputs.markdown, &markdown::render),
+    let html_page = |r: CompareReport, out: &mut dyn std::fmt::Write| html::write(r, &drawn, out);
+    // Each requested output goes to its file, or to stdout (in place of the table), written
+    // as it is made: 10^5 points are tens of megabytes of JUnit XML (SPEC §15).
+    let writers: [(&Option<Target>, &Writer); 3] = [
+        (&req.outputs.junit, &junit::write),
+        (&req.outputs.markdown, &markdown::write),
         (&req.outputs.html, &html_page),
     ];
-    let mut stdout = None;
+    let mut to_stdout: Option<&Writer> = None;
     let mut written = Vec::new();
-    for (target, render) in renders {
+    for (target, write) in writers {
         match target {
             None => {}
-            Some(Target::Stdout) => stdout = Some(render(report)),
+            Some(Target::Stdout) => to_stdout = Some(write),
             Some(Target::File(p)) => {
-                super::write_file(p, &render(report))?;
+                write_to_file(p, |out| {
+                    let mut text = IoText::new(out);
+                    write(report, &mut text);
+                    text.finish()
+                })?;
                 written.push(p.clone());
             }
         }
@@ -298,16 +327,20 @@ pub fn compare_to(req: &Request, table: Option<&mut dyn std::fmt::Write>) -> Res
         None => {}
         Some(Target::Stdout) => json_to_stdout = true,
         Some(Target::File(p)) => {
-            let io_err = |e| Error::io(format!("failed to write {}", p.display()), e);
-            let file = std::fs::File::create(p).map_err(io_err)?;
-            let mut out = std::io::BufWriter::new(file);
-            json::write(report, &mut out).map_err(io_err)?;
-            std::io::Write::flush(&mut out).map_err(io_err)?;
+            write_to_file(p, |out| json::write(report, out))?;
             written.push(p.clone());
         }
     }
-    let stdout = match (stdout, table) {
-        (Some(text), _) => text,
+    let stdout = match (to_stdout, table) {
+        (Some(write), Some(out)) => {
+            write(report, out);
+            String::new()
+        }
+        (Some(write), None) => {
+            let mut text = String::new();
+            write(report, &mut text);
+            text
+        }
         (None, Some(out)) if json_to_stdout => {
             let _ = json::write(report, &mut Utf8Out::new(out));
             String::new()
@@ -368,14 +401,46 @@ impl std::io::Write for Utf8Out<'_> {
 }
 
 /// A writer of one output format.
-type Render<'a> = dyn Fn(CompareReport) -> String + 'a;
+type Writer<'a> = dyn Fn(CompareReport, &mut dyn std::fmt::Write) + 'a;
 
-/// The results compared, each once, in the order of the entries (every matched point has an
-/// entry of each).
-fn compared_results(c: &Comparison) -> Vec<String> {
-    match c.entries.is_empty() {
-        true => Vec::new(),
-        false => c.results.iter().map(|r| r.name.clone()).collect(),
+/// Creates `path` and writes it through `write`, buffered.
+fn write_to_file(
+    path: &Path,
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Result<()> {
+    let io_err = |e| Error::io(format!("failed to write {}", path.display()), e);
+    let file = std::fs::File::create(path).map_err(io_err)?;
+    let mut out = std::io::BufWriter::new(file);
+    write(&mut out).map_err(io_err)?;
+    std::io::Write::flush(&mut out).map_err(io_err)
+}
+
+/// Text to a byte writer, keeping the first error (the writers ignore a failed `write!`: the
+/// error is told once they are done, and nothing more is written after it).
+struct IoText<'a> {
+    out: &'a mut dyn std::io::Write,
+    error: Option<std::io::Error>,
+}
+
+impl<'a> IoText<'a> {
+    fn new(out: &'a mut dyn std::io::Write) -> IoText<'a> {
+        IoText { out, error: None }
+    }
+
+    fn finish(self) -> std::io::Result<()> {
+        self.error.map_or(Ok(()), Err)
+    }
+}
+
+impl std::fmt::Write for IoText<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        if self.error.is_some() {
+            return Err(std::fmt::Error);
+        }
+        self.out.write_all(s.as_bytes()).map_err(|e| {
+            self.error = Some(e);
+            std::fmt::Error
+        })
     }
 }
 

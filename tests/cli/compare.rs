@@ -1,5 +1,6 @@
 //! `mpf compare`: matching, verdicts, outputs and exit codes.
 
+mod large;
 mod references;
 pub(crate) mod scipy;
 mod within;

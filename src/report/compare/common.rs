@@ -21,6 +21,45 @@ pub(crate) struct CompareReport<'a> {
     pub comparison: &'a Comparison,
     pub base: &'a SetLabel,
     pub new: &'a SetLabel,
+    /// The command that made the comparison (`mpf compare BASE NEW`), for the outputs that
+    /// leave entries out to say how to get them all.
+    pub command: &'a str,
+}
+
+/// Most entries (points × results) the HTML page lists one by one, as `mpf report` lists at
+/// most 2000 runs: beyond, it lists what matters first and says what it left out (SPEC §15).
+pub(crate) const LISTED_ENTRIES: usize = 2000;
+
+/// What the first `listed` entries in display order (regressions, improvements, unchanged, no
+/// data) hold: `all 3 regressions, the improvement and the first 1996 of the 9000 unchanged`.
+pub(crate) fn listed_text(counts: &Counts, listed: usize) -> String {
+    let groups = [
+        (counts.regressions, "regression", "regressions"),
+        (counts.improvements, "improvement", "improvements"),
+        (counts.unchanged, "unchanged", "unchanged"),
+        (counts.no_data, "entry without data", "entries without data"),
+    ];
+    let mut left = listed;
+    let mut parts = Vec::new();
+    for (n, one, many) in groups {
+        if n == 0 || left == 0 {
+            continue;
+        }
+        parts.push(if left >= n {
+            match n {
+                1 => format!("the {one}"),
+                _ => format!("all {n} {many}"),
+            }
+        } else {
+            format!("the first {left} of the {n} {many}")
+        });
+        left = left.saturating_sub(n);
+    }
+    match parts.split_last() {
+        None => "none".into(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+    }
 }
 
 /// `parallel=4, zerocopy=enabled` (see `store::point_text`).
@@ -339,6 +378,26 @@ pub(crate) fn environment_lines(c: &Comparison) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_is_listed_is_said_group_by_group_in_display_order() {
+        let counts = Counts {
+            regressions: 3,
+            improvements: 1,
+            unchanged: 9000,
+            no_data: 2,
+        };
+        assert_eq!(
+            listed_text(&counts, 2000),
+            "all 3 regressions, the improvement and the first 1996 of the 9000 unchanged"
+        );
+        assert_eq!(listed_text(&counts, 2), "the first 2 of the 3 regressions");
+        assert_eq!(
+            listed_text(&counts, 9006),
+            "all 3 regressions, the improvement, all 9000 unchanged and all 2 entries without data"
+        );
+        assert_eq!(listed_text(&counts, 0), "none");
+    }
 
     #[test]
     fn percentages_and_p_values() {

@@ -7,7 +7,6 @@ use crate::report::plot::figure::GraphSource;
 use crate::report::plot::overlay;
 use crate::report::plot::{build, choose, PlotSpec};
 use crate::store::compact::CompactSet;
-use crate::store::ResultSet;
 
 /// Most figures one page draws (one per result); the table lists every result.
 pub(crate) const MAX_FIGURES: usize = 24;
@@ -19,20 +18,9 @@ pub(crate) struct Drawn {
     pub svg: String,
 }
 
-/// The figures of `results` with `base` and `new` as series labelled `labels`; a result that
+/// The figures of `results` with `base` and `new` as series labelled `labels`, drawn from their
+/// compact forms (what `mpf compare --html` and `mpf report --base` draw); a result that
 /// cannot be drawn (no numeric value on either side) is left out.
-pub(crate) fn draw(
-    base: ResultSet,
-    new: ResultSet,
-    labels: [String; 2],
-    results: &[String],
-) -> Vec<Drawn> {
-    let hinted_x = PlotSpec::from_result_set(&base).and_then(|p| p.x);
-    let merged = overlay::merge_unchecked(vec![base, new], &labels);
-    draw_merged(&merged.set, &merged.variable, hinted_x, results)
-}
-
-/// `draw` of the compact forms of `base` and `new` (what `mpf report --base` draws).
 pub(crate) fn draw_compact(
     base: &CompactSet,
     new: &CompactSet,

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use crate::analyze::compare::Verdict;
-use crate::report::compare::common::{self, CompareReport};
+use crate::report::compare::common::{self, CompareReport, LISTED_ENTRIES};
 use crate::report::compare::figures::Drawn;
 
 use crate::text::escape_html as escape;
@@ -34,11 +34,13 @@ fn class(v: Verdict) -> &'static str {
     }
 }
 
-/// The page with `figures` (BASE against NEW per result) after the table.
-pub(crate) fn render_with_figures(r: CompareReport, figures: &[Drawn]) -> String {
+/// The page with `figures` (BASE against NEW per result) after the table, written to `out` as
+/// it is made. The table lists at most `LISTED_ENTRIES` entries, regressions first, and says
+/// what it left out; the points only in one set are bounded alike (SPEC §15: a page of a
+/// comparison of 10^5 points stays small).
+pub(crate) fn write(r: CompareReport, figures: &[Drawn], out: &mut dyn Write) {
     let c = r.comparison;
     let title = format!("mpf compare: {}", common::headline(c));
-    let mut out = String::new();
     let _ = writeln!(out, "<!DOCTYPE html>");
     let _ = writeln!(out, "<html lang=\"en\">");
     let _ = writeln!(out, "<head>");
@@ -71,10 +73,11 @@ pub(crate) fn render_with_figures(r: CompareReport, figures: &[Drawn]) -> String
             .collect();
         let _ = writeln!(out, "<p class=\"meta\">References {}</p>", ids.join(", "));
     }
+    let counts = c.counts();
     let _ = writeln!(
         out,
         "<p>{}.<br>{}.</p>",
-        escape(&common::counts_text(&c.counts())),
+        escape(&common::counts_text(&counts)),
         escape(&common::settings_text(c))
     );
     if !c.environment.is_empty() {
@@ -87,6 +90,16 @@ pub(crate) fn render_with_figures(r: CompareReport, figures: &[Drawn]) -> String
             let _ = writeln!(out, "<pre class=\"diff\">{}</pre>", escape(d));
         }
     }
+    let total = c.entries.len();
+    if total > LISTED_ENTRIES {
+        let _ = writeln!(
+            out,
+            "<p class=\"meta\" id=\"entries-clipped\">This comparison has {total} entries (points × results), more than a page lists one by one ({LISTED_ENTRIES}): listed are {}; the other {} are left out. The figures cover every point; <code>{}</code> prints every entry, and <code>--json FILE</code> writes them all.</p>",
+            escape(&common::listed_text(&counts, LISTED_ENTRIES)),
+            total - LISTED_ENTRIES,
+            escape(r.command)
+        );
+    }
     let _ = writeln!(out, "<table>");
     let _ = writeln!(out, "<thead><tr>");
     for h in common::headers(c) {
@@ -94,7 +107,7 @@ pub(crate) fn render_with_figures(r: CompareReport, figures: &[Drawn]) -> String
     }
     let _ = writeln!(out, "</tr></thead>");
     let _ = writeln!(out, "<tbody>");
-    for e in c.by_severity() {
+    for e in c.by_severity().into_iter().take(LISTED_ENTRIES) {
         let _ = write!(out, "<tr class=\"{}\">", class(e.verdict));
         for (i, cell) in common::cells(c, e).iter().enumerate() {
             let cls = match i {
@@ -114,7 +127,7 @@ pub(crate) fn render_with_figures(r: CompareReport, figures: &[Drawn]) -> String
             "<h2>Base against new</h2>\n<p class=\"meta\">Each point of both sets, drawn as the sets' own graphs draw them.</p>"
         );
         for f in figures {
-            figure(&mut out, "compare-figure", f);
+            figure(out, "compare-figure", f);
         }
     }
     for (side, points) in [("base", &c.base_only), ("new", &c.new_only)] {
@@ -122,8 +135,15 @@ pub(crate) fn render_with_figures(r: CompareReport, figures: &[Drawn]) -> String
             continue;
         }
         let _ = writeln!(out, "<h2>Only in {side} (not compared)</h2>");
+        if points.len() > LISTED_ENTRIES {
+            let _ = writeln!(
+                out,
+                "<p class=\"meta\">{} points are only in {side}: the first {LISTED_ENTRIES} are listed; <code>--json FILE</code> writes them all.</p>",
+                points.len()
+            );
+        }
         let _ = writeln!(out, "<ul>");
-        for p in points {
+        for p in points.iter().take(LISTED_ENTRIES) {
             let _ = writeln!(out, "<li>{}</li>", escape(&common::point_text(c, p)));
         }
         let _ = writeln!(out, "</ul>");
@@ -133,14 +153,13 @@ pub(crate) fn render_with_figures(r: CompareReport, figures: &[Drawn]) -> String
     }
     let _ = writeln!(out, "</body>");
     let _ = writeln!(out, "</html>");
-    out
 }
 
 /// An SVG document as an element inside the page: without its XML declaration and namespace
 /// (HTML gives it; the page names no address), scaled to the page's width through its viewBox.
 /// One drawn figure as inline SVG, under its result's name and caption (`class` tells the
 /// page's figures apart).
-pub(crate) fn figure(out: &mut String, class: &str, f: &Drawn) {
+pub(crate) fn figure(out: &mut dyn Write, class: &str, f: &Drawn) {
     let _ = writeln!(
         out,
         "<figure class=\"{class}\" data-result=\"{0}\"><figcaption><b>{0}</b>: {1}</figcaption>\n{2}</figure>",

@@ -64,13 +64,14 @@ fn details(r: &CompareReport, e: &Entry) -> String {
     s
 }
 
-pub(crate) fn render(r: CompareReport) -> String {
+/// Writes the report to `out` as it is made: one test case per entry, whatever their number
+/// (10^5 points are tens of megabytes of XML, never held whole, SPEC §15).
+pub(crate) fn write(r: CompareReport, out: &mut dyn Write) {
     let c = r.comparison;
     let counts = c.counts();
     let tests = c.entries.len();
     let suite = format!("mpf compare {} vs {}", r.base.id, r.new.id);
     let classname = format!("mpf.compare.{}", r.base.name);
-    let mut out = String::new();
     let _ = writeln!(out, r#"<?xml version="1.0" encoding="UTF-8"?>"#);
     let totals = format!(
         r#"tests="{tests}" failures="{}" errors="0" skipped="{}" time="0""#,
@@ -147,31 +148,39 @@ pub(crate) fn render(r: CompareReport) -> String {
             }
         }
     }
-    let mut extra = String::new();
-    for (side, points) in [("BASE", &c.base_only), ("NEW", &c.new_only)] {
-        for p in points {
-            let _ = writeln!(
-                extra,
-                "only in {side} (not compared): {}",
-                common::point_text(c, p)
+    // What is not a test case, in the suite's output, escaped a line at a time.
+    let has_extra = !c.base_only.is_empty()
+        || !c.new_only.is_empty()
+        || !c.notes.is_empty()
+        || !c.environment.is_empty();
+    if has_extra {
+        let _ = write!(out, "    <system-out>");
+        for (side, points) in [("BASE", &c.base_only), ("NEW", &c.new_only)] {
+            for p in points {
+                let line = format!(
+                    "only in {side} (not compared): {}\n",
+                    common::point_text(c, p)
+                );
+                let _ = write!(out, "{}", escape(&line));
+            }
+        }
+        for n in &c.notes {
+            let _ = write!(out, "{}", escape(&format!("note: {n}\n")));
+        }
+        for l in common::environment_lines(c) {
+            let _ = write!(out, "{}", escape(&format!("environment differs: {l}\n")));
+        }
+        if let Some(d) = &c.environment.experiment_diff {
+            let _ = write!(
+                out,
+                "{}",
+                escape(&format!("experiment file differs:\n{d}\n"))
             );
         }
-    }
-    for n in &c.notes {
-        let _ = writeln!(extra, "note: {n}");
-    }
-    for l in common::environment_lines(c) {
-        let _ = writeln!(extra, "environment differs: {l}");
-    }
-    if let Some(d) = &c.environment.experiment_diff {
-        let _ = writeln!(extra, "experiment file differs:\n{d}");
-    }
-    if !extra.is_empty() {
-        let _ = writeln!(out, "    <system-out>{}</system-out>", escape(&extra));
+        let _ = writeln!(out, "</system-out>");
     }
     let _ = writeln!(out, "  </testsuite>");
     let _ = writeln!(out, "</testsuites>");
-    out
 }
 
 #[cfg(test)]
