@@ -161,6 +161,46 @@ pub fn write_set(
     w.dir().to_path_buf()
 }
 
+/// A sweep of `x` over `n` points of one run each, with one result `name` in `unit` worth
+/// `value(x)`, as set `id` under `root`, its journal written straight to disk (a `SetWriter`
+/// would sync every run): the large sets of the report and compare tests.
+pub fn sweep_set(
+    root: &Path,
+    id: &str,
+    (name, unit): (&str, &str),
+    n: usize,
+    mut value: impl FnMut(usize) -> f64,
+) -> PathBuf {
+    let values: Vec<Value> = (0..n).map(|i| json!(i)).collect();
+    let mut m = manifest(
+        id,
+        "big",
+        vec![var("x", Value::Array(values), None)],
+        vec![result(name, unit)],
+    );
+    m.status = SetStatus::Complete;
+    m.runs_per_point = 1;
+    m.planned_runs = n;
+    m.runs_ok = n;
+    let dir = root.join(id);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("manifest.json"),
+        serde_json::to_string(&m).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(dir.join("experiment.yaml"), "name: big\n").unwrap();
+    let mut journal = String::new();
+    for i in 0..n {
+        let mut r = record(i, json!({"x": i}), 0, json!({ name: value(i) }));
+        r.point_index = i;
+        journal.push_str(&serde_json::to_string(&r).unwrap());
+        journal.push('\n');
+    }
+    std::fs::write(dir.join("journal.jsonl"), journal).unwrap();
+    dir
+}
+
 /// The iperf experiment of SPEC §2: goodput over parallel streams, with and without zero-copy,
 /// plus the client step's wall time and per-second interval series; one run failed.
 pub fn iperf(root: &Path) -> PathBuf {

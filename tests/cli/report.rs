@@ -184,44 +184,12 @@ fn report_renders_in_headless_chromium() {
     }
 }
 
-/// A sweep of `x` over `n` points of one run each (`lat`, a noisy curve), its journal written
-/// straight to disk (a `SetWriter` would sync every run).
+/// A sweep of `x` over `n` points of one run each (`lat`, a noisy curve).
 fn big_set(root: &Path, n: usize) -> PathBuf {
-    let values: Vec<serde_json::Value> = (0..n).map(|i| serde_json::json!(i)).collect();
-    let mut m = fixtures::manifest(
-        "big-20261125T100000Z-ab12",
-        "big",
-        vec![fixtures::var("x", serde_json::Value::Array(values), None)],
-        vec![fixtures::result("lat", "s")],
-    );
-    m.status = mpf::internals::store::SetStatus::Complete;
-    m.runs_per_point = 1;
-    m.planned_runs = n;
-    m.runs_ok = n;
-    let dir = root.join(&m.id);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("manifest.json"),
-        serde_json::to_string(&m).unwrap(),
-    )
-    .unwrap();
-    std::fs::write(dir.join("experiment.yaml"), "name: big\n").unwrap();
     let mut noise = fixtures::Noise::new(7);
-    let mut journal = String::new();
-    for i in 0..n {
-        let lat = 1e-3 * (1.0 + (i % 100) as f64 / 100.0 + noise.next());
-        let mut r = fixtures::record(
-            i,
-            serde_json::json!({"x": i}),
-            0,
-            serde_json::json!({"lat": lat}),
-        );
-        r.point_index = i;
-        journal.push_str(&serde_json::to_string(&r).unwrap());
-        journal.push('\n');
-    }
-    std::fs::write(dir.join("journal.jsonl"), journal).unwrap();
-    dir
+    fixtures::sweep_set(root, "big-20261125T100000Z-ab12", ("lat", "s"), n, |i| {
+        1e-3 * (1.0 + (i % 100) as f64 / 100.0 + noise.next())
+    })
 }
 
 #[test]

@@ -18,39 +18,9 @@ fn set(root: &Path, id: &str, factor: impl Fn(usize) -> f64) {
 
 /// `set` of `points` points.
 fn set_of(root: &Path, id: &str, points: usize, factor: impl Fn(usize) -> f64) {
-    let values: Vec<serde_json::Value> = (0..points).map(|i| serde_json::json!(i)).collect();
-    let mut m = fixtures::manifest(
-        id,
-        "big",
-        vec![fixtures::var("x", serde_json::Value::Array(values), None)],
-        vec![fixtures::result("rate", "bit/s")],
-    );
-    m.status = mpf::internals::store::SetStatus::Complete;
-    m.runs_per_point = 1;
-    m.planned_runs = points;
-    m.runs_ok = points;
-    let dir = root.join(id);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("manifest.json"),
-        serde_json::to_string(&m).unwrap(),
-    )
-    .unwrap();
-    std::fs::write(dir.join("experiment.yaml"), "name: big\n").unwrap();
-    let mut journal = String::new();
-    for i in 0..points {
-        let rate = 1e9 * (1.0 + (i % 100) as f64 / 100.0) * factor(i);
-        let mut r = fixtures::record(
-            i,
-            serde_json::json!({"x": i}),
-            0,
-            serde_json::json!({ "rate": rate }),
-        );
-        r.point_index = i;
-        journal.push_str(&serde_json::to_string(&r).unwrap());
-        journal.push('\n');
-    }
-    std::fs::write(dir.join("journal.jsonl"), journal).unwrap();
+    fixtures::sweep_set(root, id, ("rate", "bit/s"), points, |i| {
+        1e9 * (1.0 + (i % 100) as f64 / 100.0) * factor(i)
+    });
 }
 
 const BASE: &str = "big-20261125T100000Z-base";
