@@ -60,8 +60,8 @@ pub(super) fn spawn_watcher(
 }
 
 /// Where the guard's registry goes: `/dev/shm` (memory) when the machine has it, the temporary
-/// directory otherwise. Each local step appends to the registry twice and its shell once: on a
-/// journaled disk each append can wait for the journal that the result set's syncs keep busy.
+/// directory otherwise. Each local step appends to the registry twice and its shell once: in
+/// memory none of those writes shares the disk with the result set's syncs.
 fn registry_dir() -> std::path::PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let shm = std::path::Path::new("/dev/shm");

@@ -119,11 +119,8 @@ impl<'r, 'a> Attempt<'r, 'a> {
         let exp = env.exp;
         // Made ahead while the run before ran, emptied then: the local run directories made.
         let made = env.ahead.and_then(|a| a.take(&self.dir));
-        match &made {
-            Some(_) => tracing::debug!("{} was made ahead", self.dir.display()),
-            None => {
-                let _ = std::fs::remove_dir_all(&self.dir);
-            }
+        if made.is_some() {
+            tracing::debug!("{} was made ahead", self.dir.display());
         }
         let prepare = |m: String| Failure::new(FailureKind::Prepare, m);
         let selections = exp
@@ -147,7 +144,7 @@ impl<'r, 'a> Attempt<'r, 'a> {
         // The run's own directory holds the logs; each role's run_dir is created on its
         // machine (for local roles the two are the same place).
         let dir = &self.dir;
-        let make = || std::fs::create_dir(dir).or_else(|_| std::fs::create_dir_all(dir));
+        let make = || crate::runner::ahead::fresh_run_dir(dir);
         if let Err(e) = made.as_ref().map_or_else(make, |_| Ok(())) {
             // The result set can't hold the run (a full disk): not the run's fault.
             let m = format!("failed to create {}: {e}", dir.display());

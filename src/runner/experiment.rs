@@ -649,8 +649,8 @@ async fn run_round(
     let (roles_ctx, links_ctx) = machines.context();
     let set_dir = writer.dir().to_path_buf();
     let set_id = writer.manifest.id.clone();
-    // Made ahead only with a run to come after the first.
-    let ahead = (todo.len() > 1).then(crate::runner::ahead::DirsAhead::start);
+    // Declared before `env`, which borrows it.
+    let ahead;
     let mut env = RunEnv {
         exp,
         plan,
@@ -663,8 +663,15 @@ async fn run_round(
         ahead: None,
         taken: Default::default(),
     };
-    let local_dirs = ahead.as_ref().and_then(|_| env.local_dirs_of_every_run());
-    env.ahead = ahead.as_ref().filter(|_| local_dirs.is_some());
+    // Made ahead only with a run to come after the first, and when every run makes the same
+    // directories.
+    let local_dirs = (todo.len() > 1)
+        .then(|| env.local_dirs_of_every_run())
+        .flatten();
+    ahead = local_dirs
+        .as_ref()
+        .map(|_| crate::runner::ahead::DirsAhead::start());
+    env.ahead = ahead.as_ref();
     for (k, run) in todo.iter().enumerate() {
         let run = &run;
         if let (Some(ahead), Some(labels), Some(next)) = (env.ahead, &local_dirs, todo.get(k + 1)) {

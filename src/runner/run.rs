@@ -351,7 +351,7 @@ impl RunEnv<'_> {
         let mut ctx = None;
         let mut out: Vec<String> = Vec::new();
         for n in &sel.names {
-            let name = if n.contains('{') {
+            let name = if template::is_template(n) {
                 let ctx = ctx.get_or_insert_with(|| minijinja::Value::from_serialize(base));
                 template::render(n, ctx).map_err(|m| format!("{}: role: {m}", sel.loc))?
             } else {
@@ -394,7 +394,7 @@ impl RunEnv<'_> {
             .chain(self.exp.files.iter().map(|f| &f.role));
         let mut roles: Vec<String> = Vec::new();
         for sel in selections {
-            if sel.names.iter().any(|n| n.contains('{')) {
+            if sel.names.iter().any(|n| template::is_template(n)) {
                 return None;
             }
             for r in self.resolve_roles(sel, &Map::new()).ok()? {
