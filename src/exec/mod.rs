@@ -9,6 +9,7 @@ pub(crate) mod local;
 pub(crate) mod mock;
 pub(crate) mod process;
 pub(crate) mod slot;
+pub(crate) mod spawn;
 pub(crate) mod srun;
 pub(crate) mod ssh;
 

@@ -394,13 +394,18 @@ fn pump<R: tokio::io::AsyncRead + Unpin + Send + 'static>(
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let _count = CountOnDrop(closed);
-        let mut chunk = vec![0u8; 64 << 10];
+        // Small first (most steps print a line or nothing), then a pipe's whole capacity once
+        // a read fills the buffer.
+        let mut chunk = vec![0u8; 4 << 10];
         loop {
             match r.read(&mut chunk).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
                     if let Ok(mut b) = buf.lock() {
                         b.push(&chunk[..n]);
+                    }
+                    if n == chunk.len() && chunk.len() < 64 << 10 {
+                        chunk.resize(64 << 10, 0);
                     }
                 }
             }
@@ -469,24 +474,12 @@ impl StepProc {
         hold: Option<Box<dyn Send>>,
         exit_mark: Option<(MarkHook, tokio::sync::oneshot::Receiver<i32>)>,
     ) -> StepProc {
-        let stdout: SharedBuf = Default::default();
-        let stderr: SharedBuf = Default::default();
         let (hook, early) = match exit_mark {
             Some((hook, rx)) => (Some(hook), Some(rx)),
             None => (None, None),
         };
-        if let (Some(hook), Ok(mut e)) = (hook, stderr.lock()) {
-            e.on_mark = Some(hook);
-        }
-        let mut readers = Vec::new();
-        let (closed_tx, closed) = watch::channel(0usize);
-        if let Some(o) = child.stdout.take() {
-            readers.push(pump(o, stdout.clone(), closed_tx.clone()));
-        }
-        if let Some(e) = child.stderr.take() {
-            readers.push(pump(e, stderr.clone(), closed_tx.clone()));
-        }
         let (tx, exited) = watch::channel(None);
+        let proc = StepProc::reading(pgid, child.stdout.take(), child.stderr.take(), hook, exited);
         tokio::spawn(async move {
             let Some(mut early) = early else {
                 let code = child.wait().await.ok().and_then(|st| st.code());
@@ -511,7 +504,47 @@ impl StepProc {
                 }
             }
         });
-        let mut proc = StepProc::from_parts(pgid, stdout, stderr, closed, exited);
+        proc
+    }
+
+    /// A local step's shell started by `exec::spawn` (its pid is its group's id).
+    pub(crate) fn spawned(child: crate::exec::spawn::Spawned) -> std::io::Result<StepProc> {
+        use tokio::net::unix::pipe::Receiver;
+        let stdout = Receiver::from_owned_fd(child.stdout)?;
+        let stderr = Receiver::from_owned_fd(child.stderr)?;
+        let (tx, exited) = watch::channel(None);
+        let proc = StepProc::reading(child.pid, Some(stdout), Some(stderr), None, exited);
+        let exit = child.exit;
+        tokio::spawn(async move {
+            let code = exit.wait().await;
+            let _ = tx.send(Some((code, Instant::now())));
+        });
+        Ok(proc)
+    }
+
+    /// A step whose output streams are read from `stdout` and `stderr` as they come (`hook`
+    /// sees stderr's marker lines), and whose exit `exited` tells.
+    fn reading(
+        pgid: i32,
+        stdout: Option<impl tokio::io::AsyncRead + Unpin + Send + 'static>,
+        stderr: Option<impl tokio::io::AsyncRead + Unpin + Send + 'static>,
+        hook: Option<MarkHook>,
+        exited: ExitWatch,
+    ) -> StepProc {
+        let out: SharedBuf = Default::default();
+        let err: SharedBuf = Default::default();
+        if let (Some(hook), Ok(mut e)) = (hook, err.lock()) {
+            e.on_mark = Some(hook);
+        }
+        let mut readers = Vec::new();
+        let (closed_tx, closed) = watch::channel(0usize);
+        if let Some(o) = stdout {
+            readers.push(pump(o, out.clone(), closed_tx.clone()));
+        }
+        if let Some(e) = stderr {
+            readers.push(pump(e, err.clone(), closed_tx.clone()));
+        }
+        let mut proc = StepProc::from_parts(pgid, out, err, closed, exited);
         proc.streams = readers.len();
         proc.readers = readers;
         proc
