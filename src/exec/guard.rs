@@ -145,11 +145,19 @@ impl Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        // Closing stdin makes the guard kill whatever is still registered and exit.
-        if let Ok(mut s) = self.state.lock() {
-            s.stdin.take();
-        }
+        // Closing stdin makes the guard kill whatever is still registered and exit. With
+        // nothing registered (every step's group was seen gone) there is nothing for it to
+        // do: it is killed instead of left to read the registry, fork awk and rm while mpf
+        // waits for it (2.4 ms of every `mpf run`).
+        let idle = self.state.lock().is_ok_and(|s| s.live.is_empty());
         if let Ok(mut c) = self.child.lock() {
+            if idle {
+                // SAFETY: signalling the guard's own process group (it is its leader).
+                unsafe { libc::kill(-(c.id() as i32), libc::SIGKILL) };
+            }
+            if let Ok(mut s) = self.state.lock() {
+                s.stdin.take();
+            }
             let _ = c.wait();
         }
         let _ = std::fs::remove_file(&self.path);

@@ -34,10 +34,14 @@ struct Journal {
     done: std::sync::mpsc::Receiver<std::io::Result<()>>,
     in_flight: bool,
     flusher: Option<std::thread::JoinHandle<()>>,
+    /// The file's length: where a failed append is cut back to (kept here rather than asked
+    /// of the file before every append).
+    len: u64,
 }
 
 impl Journal {
-    fn new(file: File) -> Journal {
+    fn new(file: File) -> std::io::Result<Journal> {
+        let len = file.metadata()?.len();
         let file = std::sync::Arc::new(file);
         let (req_tx, req_rx) = std::sync::mpsc::channel::<()>();
         let (done_tx, done_rx) = std::sync::mpsc::channel();
@@ -52,13 +56,14 @@ impl Journal {
                 }
             })
             .ok();
-        Journal {
+        Ok(Journal {
             file,
             request: flusher.as_ref().map(|_| req_tx),
             done: done_rx,
             in_flight: false,
             flusher,
-        }
+            len,
+        })
     }
 
     /// Waits until every appended record is on disk.
@@ -72,13 +77,15 @@ impl Journal {
 
     fn append(&mut self, line: &[u8]) -> std::io::Result<()> {
         self.flush()?;
-        let before = self.file.metadata()?.len();
         if let Err(e) = (&*self.file).write_all(line) {
             // A partial record (a full disk) is taken back, so that the journal stays whole
             // even when the session goes on or nothing repairs it.
-            let _ = self.file.set_len(before);
+            if self.file.set_len(self.len).is_err() {
+                self.len = self.file.metadata().map_or(self.len, |m| m.len());
+            }
             return Err(e);
         }
+        self.len += line.len() as u64;
         match &self.request {
             Some(tx) if tx.send(()).is_ok() => {
                 self.in_flight = true;
@@ -287,7 +294,8 @@ impl SetWriter {
         let mut w = SetWriter {
             dir,
             _lock: lock,
-            journal: Journal::new(journal),
+            journal: Journal::new(journal)
+                .ctx(|| format!("failed to open {}", journal_path.display()))?,
             manifest,
             kept: Kept::default(),
             last_manifest_write: std::time::Instant::now(),
@@ -321,7 +329,8 @@ impl SetWriter {
         let mut w = SetWriter {
             dir: dir.to_path_buf(),
             _lock: lock,
-            journal: Journal::new(journal),
+            journal: Journal::new(journal)
+                .ctx(|| format!("failed to open {}", journal_path.display()))?,
             manifest,
             kept: Kept::default(),
             last_manifest_write: std::time::Instant::now(),

@@ -262,6 +262,64 @@ fn on_failure_stop_ends_the_experiment() {
     assert_eq!(manifest(dir.path())["status"], "failed");
 }
 
+/// At the end of a session whose steps' groups are all gone, the orphan guard (`exec::guard`)
+/// has nothing to kill: it is stopped and its registry removed, and none of it outlives mpf.
+/// A step's shell starts with no signal blocked or ignored and its stdin at /dev/null
+/// (`exec::spawn`).
+#[test]
+fn a_finished_run_leaves_no_guard_and_its_steps_got_a_clean_start() {
+    let dir = Sandbox::new();
+    let exp = dir.write(
+        "g.yaml",
+        // The shell reads its own status with builtins: while it waits for a child (`grep`),
+        // dash blocks every signal.
+        "runs: 2\nsteps:\n  - name: s\n    run: 'read x || echo stdin-empty; while read -r k v; do case $k in SigBlk:|SigIgn:) echo \"$k $v\";; esac; done < /proc/$$/status'\n",
+    );
+    let child = spawn_run(dir.path(), &exp);
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let mark = format!("mpf-guard-{pid}-");
+    for d in [std::path::PathBuf::from("/dev/shm"), std::env::temp_dir()] {
+        let left: Vec<_> = std::fs::read_dir(&d)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(&mark))
+            .collect();
+        assert!(
+            left.is_empty(),
+            "registry left in {}: {left:?}",
+            d.display()
+        );
+    }
+    let procs: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(&mark))
+        .collect();
+    assert!(procs.is_empty(), "guard still running: {procs:?}");
+    // What this test's own parent ignored (`nohup` ignores HUP) stays ignored, as it would
+    // for any program; SIGPIPE, which Rust's runtime (mpf's and this test's) ignores, does not.
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let ignored = status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:\t"))
+        .map(|h| u64::from_str_radix(h.trim(), 16).unwrap())
+        .unwrap();
+    let sig_ign = format!("SigIgn: {:016x}", ignored & !(1 << (libc::SIGPIPE - 1)));
+    let set = only_set(dir.path());
+    for run in ["0000", "0001"] {
+        let text = std::fs::read_to_string(set.join("runs").join(run).join("local/s.out")).unwrap();
+        // No signal blocked (mpf blocks them all around the clone).
+        assert!(text.starts_with("stdin-empty\n"), "{text}");
+        assert!(text.contains("SigBlk: 0000000000000000"), "{text}");
+        assert!(text.contains(&sig_ign), "{sig_ign}: {text}");
+    }
+}
+
 /// Each run's directories are made while the run before runs (`runner::ahead`): each run
 /// still gets its own, empty, with one directory per role, and the one made for a run that
 /// never came (the experiment stopped) is removed.
