@@ -173,6 +173,8 @@ pub(crate) struct StoredStep<'a> {
     pub ctx: minijinja::Value,
     /// The tails of stdout and stderr held in memory, used when a log can't be read.
     pub memory: Option<(&'a [u8], &'a [u8])>,
+    /// Streams (stdout, stderr) known to have printed nothing, which have no log to open.
+    pub silent: (bool, bool),
     streams: RefCell<HashMap<&'static str, Rc<String>>>,
     files: RefCell<HashMap<PathBuf, Rc<String>>>,
 }
@@ -192,6 +194,7 @@ impl<'a> StoredStep<'a> {
             run_dir,
             ctx,
             memory: None,
+            silent: (false, false),
             streams: RefCell::default(),
             files: RefCell::default(),
         }
@@ -202,11 +205,17 @@ impl<'a> StoredStep<'a> {
         if let Some(t) = self.streams.borrow().get(ext) {
             return t.clone();
         }
+        let silent = if ext == "out" {
+            self.silent.0
+        } else {
+            self.silent.1
+        };
         let path = self.dir.join(format!("{}.{ext}", self.step));
         // Never through a link out of the set (`linked_ancestor`), checked once the log is
         // found (a step that printed nothing has none: nothing to check).
-        let data = read_bounded(&path, crate::exec::process::LOG_LIMIT + 4096)
-            .ok()
+        let data = (!silent)
+            .then(|| read_bounded(&path, crate::exec::process::LOG_LIMIT + 4096).ok())
+            .flatten()
             .filter(|_| linked_ancestor(&self.dir).is_none())
             .or_else(|| {
                 self.memory

@@ -22,7 +22,7 @@
 use std::ffi::{CStr, CString, OsString};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStringExt;
 use std::sync::OnceLock;
 
 /// A started child: its pid (also its process group's id), the read ends of its stdout and
@@ -189,9 +189,27 @@ fn c_string(bytes: Vec<u8>) -> io::Result<CString> {
     })
 }
 
+/// mpf's own environment as `NAME=value` strings, with each name's length: read once (mpf
+/// never changes its environment), so that a step's is not rebuilt from `environ` every time.
+fn inherited() -> &'static [(usize, CString)] {
+    static ENV: OnceLock<Vec<(usize, CString)>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        std::env::vars_os()
+            .filter_map(|(k, v)| {
+                let name = k.len();
+                let mut kv: OsString = k;
+                kv.push("=");
+                kv.push(v);
+                CString::new(kv.into_vec()).ok().map(|c| (name, c))
+            })
+            .collect()
+    })
+}
+
 /// The child's environment: mpf's, with `vars` set over it (a name given twice takes its last
-/// value, as `Command::env` does).
-fn environment(vars: &[(&str, &str)]) -> io::Result<Vec<CString>> {
+/// value, as `Command::env` does). Returns the strings made for `vars`, which the pointers
+/// (null-terminated) point into along with mpf's own.
+fn environment(vars: &[(&str, &str)]) -> io::Result<(Vec<CString>, Vec<*const libc::c_char>)> {
     let mut ours: Vec<(&str, &str)> = Vec::with_capacity(vars.len());
     for (k, v) in vars.iter().rev() {
         if !ours.iter().any(|(o, _)| o == k) {
@@ -199,20 +217,21 @@ fn environment(vars: &[(&str, &str)]) -> io::Result<Vec<CString>> {
         }
     }
     ours.reverse();
-    let mut out = Vec::new();
-    for (k, v) in std::env::vars_os() {
-        if ours.iter().any(|(o, _)| o.as_bytes() == k.as_bytes()) {
-            continue;
+    let made = ours
+        .iter()
+        .map(|(k, v)| c_string(format!("{k}={v}").into_bytes()))
+        .collect::<io::Result<Vec<_>>>()?;
+    let base = inherited();
+    let mut ptrs = Vec::with_capacity(base.len() + made.len() + 1);
+    for (name, kv) in base {
+        let name = &kv.as_bytes()[..*name];
+        if !ours.iter().any(|(o, _)| o.as_bytes() == name) {
+            ptrs.push(kv.as_ptr());
         }
-        let mut kv: OsString = k;
-        kv.push("=");
-        kv.push(v);
-        out.push(c_string(kv.into_vec())?);
     }
-    for (k, v) in ours {
-        out.push(c_string(format!("{k}={v}").into_bytes())?);
-    }
-    Ok(out)
+    ptrs.extend(made.iter().map(|c| c.as_ptr()));
+    ptrs.push(std::ptr::null());
+    Ok((made, ptrs))
 }
 
 thread_local! {
@@ -224,16 +243,11 @@ thread_local! {
 /// `/dev/null`, stdout and stderr to new pipes, `env` set over mpf's environment, in a new
 /// process group whose id is its pid.
 pub(crate) fn spawn(program: &CStr, args: &[CString], env: &[(&str, &str)]) -> io::Result<Spawned> {
-    let envp_owned = environment(env)?;
+    let (_made, envp) = environment(env)?;
     let null = dev_null()?;
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
     let argv: Vec<*const libc::c_char> = args
-        .iter()
-        .map(|a| a.as_ptr())
-        .chain(std::iter::once(std::ptr::null()))
-        .collect();
-    let envp: Vec<*const libc::c_char> = envp_owned
         .iter()
         .map(|a| a.as_ptr())
         .chain(std::iter::once(std::ptr::null()))

@@ -438,6 +438,13 @@ impl<'r, 'a> Attempt<'r, 'a> {
                 },
             );
             inputs.memory = Some((&d.out.stdout, &d.out.stderr));
+            // Nothing captured and nothing passed over: the stream printed nothing (what is
+            // stored is what was captured), so it has no log to look for.
+            let o = &d.out;
+            inputs.silent = (
+                o.stdout.is_empty() && o.stdout_skipped == 0,
+                o.stderr.is_empty() && o.stderr_skipped == 0,
+            );
             all.absorb(
                 &step.name,
                 extract::extract(&inputs, &step.results, &suffix, taken),
