@@ -1347,4 +1347,18 @@ mod tests {
             "stdout and stderr of step 'work' on local"
         );
     }
+
+    #[test]
+    fn a_stream_known_silent_is_not_looked_for_in_the_logs() {
+        // The run says the step printed nothing on stdout: no log is opened for it (a file of
+        // that name there is not the step's output); stderr is read as before.
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("work.out"), "mpf-result x 1\n").unwrap();
+        std::fs::write(tmp.path().join("work.err"), "from log\n").unwrap();
+        let mut s = stored(tmp.path());
+        s.memory = Some((b"", b"from log\n"));
+        s.silent = (true, false);
+        assert_eq!(&*s.stream(Stream::Stdout).text, "");
+        assert_eq!(&*s.stream(Stream::Stderr).text, "from log\n");
+    }
 }

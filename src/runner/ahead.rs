@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 /// A directory to make ahead: the run's, then its subdirectories in order.
-type Job = (PathBuf, Vec<PathBuf>);
+pub(crate) type Job = (PathBuf, Vec<PathBuf>);
 
 #[derive(Default)]
 struct State {
@@ -23,8 +23,9 @@ struct State {
     busy: Option<PathBuf>,
     /// Made and not taken yet.
     made: Vec<Job>,
-    /// To be queued at the next `take`: the next run's, given while the run before it starts.
-    staged: Option<Job>,
+    /// To be queued at the next `take`: the next runs' (`AHEAD` of them), given while the run
+    /// before them starts.
+    staged: Vec<Job>,
     closed: bool,
 }
 
@@ -32,6 +33,24 @@ struct State {
 struct Shared {
     state: Mutex<State>,
     changed: Condvar,
+}
+
+impl State {
+    /// Whether `dir` is being made, waits to be, or waits to be taken.
+    fn coming(&self, dir: &Path) -> bool {
+        self.busy.as_deref() == Some(dir)
+            || self.queue.iter().chain(&self.made).any(|(d, _)| d == dir)
+    }
+
+    /// Queues `job` unless it is coming already or `MAX_PENDING` are; whether it did.
+    fn enqueue(&mut self, job: Job) -> bool {
+        let pending = self.queue.len() + self.made.len() + usize::from(self.busy.is_some());
+        if pending >= MAX_PENDING || self.coming(&job.0) {
+            return false;
+        }
+        self.queue.push_back(job);
+        true
+    }
 }
 
 impl Shared {
@@ -46,9 +65,12 @@ pub(crate) struct DirsAhead {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-/// At most this many directories wait to be made or taken: the runner asks for the next run's
-/// only, so more would be a defect, not a reason to grow.
+/// At most this many directories wait to be made or taken: the runner stages the next
+/// `AHEAD` runs' only, so more would be a defect, not a reason to grow.
 const MAX_PENDING: usize = 4;
+
+/// How many runs' directories the runner stages, and the thread makes at one wake.
+pub(crate) const AHEAD: usize = 2;
 
 impl DirsAhead {
     /// A maker with its thread; without a thread (it could not start) nothing is made ahead.
@@ -64,27 +86,20 @@ impl DirsAhead {
 
     /// Makes `run` (emptied first, as a run's own preparation does) and then `subdirs` on the
     /// thread. Ignored beyond `MAX_PENDING` or without a thread.
+    #[cfg(test)]
     pub(crate) fn queue(&self, run: PathBuf, subdirs: Vec<PathBuf>) {
-        if self.thread.is_none() {
-            return;
+        if self.thread.is_some() && self.shared.lock().enqueue((run, subdirs)) {
+            self.shared.changed.notify_all();
         }
-        let mut s = self.shared.lock();
-        let pending = s.queue.len() + s.made.len() + usize::from(s.busy.is_some());
-        if pending >= MAX_PENDING || s.queue.iter().chain(&s.made).any(|(d, _)| *d == run) {
-            return;
-        }
-        s.queue.push_back((run, subdirs));
-        drop(s);
-        self.shared.changed.notify_all();
     }
 
-    /// Queues `run` and `subdirs` at the next `take`: the thread wakes once the run that takes
-    /// its own directory has done so, not while it is taking it (on a 2-core machine a thread
-    /// woken then would take a core from the run, or the lock from it). A directory staged
-    /// before replaces the one staged (never made).
-    pub(crate) fn stage(&self, run: PathBuf, subdirs: Vec<PathBuf>) {
+    /// Queues `next` (the directories of the next runs, in order) at the next `take`: the
+    /// thread wakes once the run that takes its own directory has done so, not while it is
+    /// taking it (on a 2-core machine a thread woken then would take a core from the run, or
+    /// the lock from it). What is staged replaces what was staged before (never made).
+    pub(crate) fn stage(&self, next: Vec<Job>) {
         if self.thread.is_some() {
-            self.shared.lock().staged = Some((run, subdirs));
+            self.shared.lock().staged = next;
         }
     }
 
@@ -107,9 +122,19 @@ impl DirsAhead {
             let i = s.made.iter().position(|(d, _)| d == run);
             i.map(|i| s.made.swap_remove(i).1)
         };
-        if let Some((next, subdirs)) = s.staged.take() {
+        // The thread is woken only when the next run's directory is neither made nor coming,
+        // and then makes the next `AHEAD`: one wake every `AHEAD` runs (a wake is 5-10% of
+        // the run thread's CPU in a short run).
+        let staged = std::mem::take(&mut s.staged);
+        if staged.first().is_some_and(|(next, _)| !s.coming(next)) {
+            let mut queued = false;
+            for job in staged {
+                queued |= s.enqueue(job);
+            }
             drop(s);
-            self.queue(next, subdirs);
+            if queued {
+                self.shared.changed.notify_all();
+            }
         }
         taken
     }
@@ -260,25 +285,37 @@ mod tests {
     }
 
     #[test]
-    fn a_staged_directory_is_queued_when_the_run_before_takes_its_own() {
+    fn staged_directories_are_queued_together_when_the_next_run_s_is_not_coming() {
         let ahead = DirsAhead {
             shared: Arc::new(Shared::default()),
             thread: Some(std::thread::spawn(|| {})),
         };
-        let (first, second) = (
-            PathBuf::from("/nonexistent/1"),
-            PathBuf::from("/nonexistent/2"),
-        );
-        ahead.stage(first.clone(), Vec::new());
-        ahead.stage(second.clone(), vec![second.join("local")]);
+        let d = |i: usize| PathBuf::from(format!("/nonexistent/{i}"));
+        ahead.stage(vec![(d(1), Vec::new())]);
+        ahead.stage(vec![(d(1), Vec::new()), (d(2), vec![d(2).join("local")])]);
         assert!(
             ahead.shared.lock().queue.is_empty(),
             "nothing queued before a take"
         );
-        assert_eq!(ahead.take(&PathBuf::from("/nonexistent/0")), None);
+        assert_eq!(ahead.take(&d(0)), None);
+        {
+            let s = ahead.shared.lock();
+            assert_eq!(
+                s.queue,
+                [(d(1), Vec::new()), (d(2), vec![d(2).join("local")])],
+                "the staged replaced, queued together"
+            );
+            assert!(s.staged.is_empty());
+        }
+        // Run 1 takes its own (still queued: it makes it itself); the next run's (2) is
+        // coming, so 3 waits for a later take, which queues it with 4.
+        ahead.stage(vec![(d(2), Vec::new()), (d(3), Vec::new())]);
+        assert_eq!(ahead.take(&d(1)), None);
+        assert_eq!(ahead.shared.lock().queue.len(), 1, "only 2 left queued");
+        ahead.stage(vec![(d(3), Vec::new()), (d(4), Vec::new())]);
+        assert_eq!(ahead.take(&d(2)), None);
         let s = ahead.shared.lock();
-        assert_eq!(s.queue, [(second.clone(), vec![second.join("local")])]);
-        assert!(s.staged.is_none());
+        assert_eq!(s.queue, [(d(3), Vec::new()), (d(4), Vec::new())]);
     }
 
     #[test]

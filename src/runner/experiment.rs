@@ -674,10 +674,16 @@ async fn run_round(
     env.ahead = ahead.as_ref();
     for (k, run) in todo.iter().enumerate() {
         let run = &run;
-        if let (Some(ahead), Some(labels), Some(next)) = (env.ahead, &local_dirs, todo.get(k + 1)) {
-            let dir = crate::store::layout::run_dir(&set_dir, next.index);
-            let subdirs = labels.iter().map(|l| dir.join(l)).collect();
-            ahead.stage(dir, subdirs);
+        if let (Some(ahead), Some(labels)) = (env.ahead, &local_dirs) {
+            let next = todo.iter().skip(k + 1).take(crate::runner::ahead::AHEAD);
+            ahead.stage(
+                next.map(|r| {
+                    let dir = crate::store::layout::run_dir(&set_dir, r.index);
+                    let subdirs = labels.iter().map(|l| dir.join(l)).collect();
+                    (dir, subdirs)
+                })
+                .collect(),
+            );
         }
         if control.cancel.is_cancelled() {
             progress.summary.interrupted = true;
