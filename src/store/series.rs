@@ -43,6 +43,11 @@ pub fn series_path(set_dir: &Path, index: usize) -> PathBuf {
     super::layout::run_dir(set_dir, index).join(SERIES_FILE)
 }
 
+/// Whether `record` has a series result (a list of samples).
+pub fn has_series(record: &RunRecord) -> bool {
+    record.results.values().any(|v| v.is_array())
+}
+
 /// The series results of `record` as rows, in the record's result order; `None` when it
 /// has none. Returns the text and how many samples beyond `MAX_SAMPLES` were left out.
 pub fn encode(record: &RunRecord) -> Option<(Vec<u8>, usize)> {
