@@ -510,8 +510,9 @@ impl StepProc {
     /// A local step's shell started by `exec::spawn` (its pid is its group's id).
     pub(crate) fn spawned(child: crate::exec::spawn::Spawned) -> std::io::Result<StepProc> {
         use tokio::net::unix::pipe::Receiver;
-        let stdout = Receiver::from_owned_fd(child.stdout)?;
-        let stderr = Receiver::from_owned_fd(child.stderr)?;
+        // Pipes' read ends, already non-blocking (`exec::spawn::pipe`).
+        let stdout = Receiver::from_owned_fd_unchecked(child.stdout)?;
+        let stderr = Receiver::from_owned_fd_unchecked(child.stderr)?;
         let (tx, exited) = watch::channel(None);
         let proc = StepProc::reading(child.pid, Some(stdout), Some(stderr), None, exited);
         let exit = child.exit;

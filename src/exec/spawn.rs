@@ -26,7 +26,7 @@ use std::os::unix::ffi::OsStringExt;
 use std::sync::OnceLock;
 
 /// A started child: its pid (also its process group's id), the read ends of its stdout and
-/// stderr pipes, and a pidfd that becomes readable when it exits.
+/// stderr pipes (non-blocking), and its exit to wait for.
 pub(crate) struct Spawned {
     pub(crate) pid: i32,
     pub(crate) stdout: OwnedFd,
@@ -70,14 +70,21 @@ fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
 
+/// A pipe: its read end non-blocking (for the runtime, which then need not ask), its write
+/// end blocking (the child's stdout or stderr), both close-on-exec.
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as RawFd; 2];
     // SAFETY: pipe2 writes two descriptors into the array it is given.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: both descriptors were just created and are ours alone.
     let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // SAFETY: setting the status flags of a descriptor we own (the ends are two open files:
+    // the read end stays non-blocking).
+    if unsafe { libc::fcntl(w.as_raw_fd(), libc::F_SETFL, 0) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
     Ok((r, above_stdio(w)?))
 }
 
@@ -452,6 +459,40 @@ mod tests {
         // errors but die of the signal, silently.
         let (code, _, err, _) = run("yes | head -1 >/dev/null", &[]);
         assert_eq!((code, err.as_str()), (Some(0), ""));
+    }
+
+    #[test]
+    fn the_childs_output_is_a_blocking_pipe_whatever_mpfs_end_is() {
+        // The child writes more than a pipe holds while nobody reads yet: a non-blocking
+        // stdout would make it fail with EAGAIN.
+        let argv = sh("head -c 300000 /dev/zero; echo \"exit $?\" >&2");
+        let Spawned {
+            stdout,
+            stderr,
+            exit,
+            ..
+        } = spawn(c"/bin/sh", &argv, &[]).unwrap();
+        // SAFETY: F_GETFL only reads the descriptor's flags.
+        let flags = unsafe { libc::fcntl(stdout.as_raw_fd(), libc::F_GETFL) };
+        assert_ne!(flags & libc::O_NONBLOCK, 0, "mpf's end is non-blocking");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        // SAFETY: clearing the flags of a descriptor the test owns, to read it plainly.
+        unsafe { libc::fcntl(stdout.as_raw_fd(), libc::F_SETFL, 0) };
+        let reader = std::thread::spawn(move || {
+            use std::io::Read;
+            let mut all = Vec::new();
+            std::fs::File::from(stdout).read_to_end(&mut all).unwrap();
+            all.len()
+        });
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        assert_eq!(rt.block_on(exit.wait()), Some(0));
+        assert_eq!(reader.join().unwrap(), 300_000);
+        // SAFETY: as above.
+        unsafe { libc::fcntl(stderr.as_raw_fd(), libc::F_SETFL, 0) };
+        assert_eq!(read_all(stderr), "exit 0\n");
     }
 
     #[test]
