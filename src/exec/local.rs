@@ -163,13 +163,11 @@ impl Local {
         let registry = self.guard.registry_path();
         let script = format!("{REGISTER_PREFIX}{script}");
         let parent = parent_pid();
-        let child = if wrap.is_empty() && shell().starts_with('/') && spawn::available() {
-            self.spawn_shell(&script, registry, parent, env)?
+        if wrap.is_empty() && shell().starts_with('/') && spawn::available() {
+            self.spawn_shell(&script, registry, parent, env)
         } else {
-            self.spawn_command(&script, registry, parent, env, wrap)?
-        };
-        self.guard.register(child.pgid);
-        Ok(child)
+            self.spawn_command(&script, registry, parent, env, wrap)
+        }
     }
 
     /// The shell by `exec::spawn`: what a step without a namespace or CPU prefix takes.
@@ -191,6 +189,8 @@ impl Local {
         vars.push(("MPF_GUARD_PARENT", parent));
         vars.extend(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let child = spawn::spawn(&argv[0], &argv, &vars).ctx(|| "failed to start sh".into())?;
+        // Registered the moment it exists, whatever comes next.
+        self.guard.register(child.pid);
         StepProc::spawned(child).ctx(|| "failed to read a step's output".into())
     }
 
@@ -228,6 +228,7 @@ impl Local {
             .id()
             .ok_or_else(|| Error::Runtime("started process has no pid".into()))?
             as i32;
+        self.guard.register(pgid);
         Ok(StepProc::new(child, pgid))
     }
 }
