@@ -1,6 +1,6 @@
 //! The local machine: `sh -c` in a new process group, signals with killpg.
 
-use std::ffi::CString;
+use std::ffi::OsStr;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -178,17 +178,12 @@ impl Local {
         parent: &str,
         env: &[(String, String)],
     ) -> Result<StepProc> {
-        let c =
-            |s: &str| CString::new(s).map_err(|_| Error::Runtime(format!("a NUL byte in {s:?}")));
-        let registry = registry
-            .to_str()
-            .ok_or_else(|| Error::Runtime(format!("{} is not UTF-8", registry.display())))?;
-        let argv = [c(shell())?, c("-c")?, c(script)?];
-        let mut vars: Vec<(&str, &str)> = Vec::with_capacity(env.len() + 2);
-        vars.push(("MPF_GUARD_REGISTRY", registry));
-        vars.push(("MPF_GUARD_PARENT", parent));
-        vars.extend(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let child = spawn::spawn(&argv[0], &argv, &vars).ctx(|| "failed to start sh".into())?;
+        let argv = [shell().as_ref(), "-c".as_ref(), script.as_ref()];
+        let mut vars: Vec<(&OsStr, &OsStr)> = Vec::with_capacity(env.len() + 2);
+        vars.push(("MPF_GUARD_REGISTRY".as_ref(), registry.as_os_str()));
+        vars.push(("MPF_GUARD_PARENT".as_ref(), parent.as_ref()));
+        vars.extend(env.iter().map(|(k, v)| (k.as_ref(), v.as_ref())));
+        let child = spawn::spawn(&argv, &vars).ctx(|| "failed to start sh".into())?;
         // Registered the moment it exists, whatever comes next.
         self.guard.register(child.pid);
         StepProc::spawned(child).ctx(|| "failed to read a step's output".into())

@@ -19,10 +19,10 @@
 //! The exit is awaited on a pidfd (Linux 5.3): without one (an older kernel, a seccomp filter
 //! that refuses it) [`available`] is false and the caller keeps tokio's `Command`.
 
-use std::ffi::{CStr, CString, OsString};
+use std::ffi::{CString, OsStr, OsString};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStringExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::sync::OnceLock;
 
 /// A started child: its pid (also its process group's id), the read ends of its stdout and
@@ -216,8 +216,8 @@ fn inherited() -> &'static [(usize, CString)] {
 /// The child's environment: mpf's, with `vars` set over it (a name given twice takes its last
 /// value, as `Command::env` does). Returns the strings made for `vars`, which the pointers
 /// (null-terminated) point into along with mpf's own.
-fn environment(vars: &[(&str, &str)]) -> io::Result<(Vec<CString>, Vec<*const libc::c_char>)> {
-    let mut ours: Vec<(&str, &str)> = Vec::with_capacity(vars.len());
+fn environment(vars: &[(&OsStr, &OsStr)]) -> io::Result<(Vec<CString>, Vec<*const libc::c_char>)> {
+    let mut ours: Vec<(&OsStr, &OsStr)> = Vec::with_capacity(vars.len());
     for (k, v) in vars.iter().rev() {
         if !ours.iter().any(|(o, _)| o == k) {
             ours.push((k, v));
@@ -226,7 +226,7 @@ fn environment(vars: &[(&str, &str)]) -> io::Result<(Vec<CString>, Vec<*const li
     ours.reverse();
     let made = ours
         .iter()
-        .map(|(k, v)| c_string(format!("{k}={v}").into_bytes()))
+        .map(|(k, v)| c_string([k.as_bytes(), b"=", v.as_bytes()].concat()))
         .collect::<io::Result<Vec<_>>>()?;
     let base = inherited();
     let mut ptrs = Vec::with_capacity(base.len() + made.len() + 1);
@@ -246,10 +246,17 @@ thread_local! {
     static STACK: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 64 << 10]);
 }
 
-/// Starts `program` (an absolute path) with `args` (argv, `program` first), stdin from
-/// `/dev/null`, stdout and stderr to new pipes, `env` set over mpf's environment, in a new
-/// process group whose id is its pid.
-pub(crate) fn spawn(program: &CStr, args: &[CString], env: &[(&str, &str)]) -> io::Result<Spawned> {
+/// Starts `args` (argv: the program, an absolute path, first), stdin from `/dev/null`, stdout
+/// and stderr to new pipes, `env` set over mpf's environment, in a new process group whose id
+/// is its pid. A NUL byte in any of them is an `InvalidInput` error, as with `Command`.
+pub(crate) fn spawn(args: &[&OsStr], env: &[(&OsStr, &OsStr)]) -> io::Result<Spawned> {
+    let args = args
+        .iter()
+        .map(|a| c_string(a.as_bytes().to_vec()))
+        .collect::<io::Result<Vec<_>>>()?;
+    let program = args
+        .first()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no program to start"))?;
     let (_made, envp) = environment(env)?;
     let null = dev_null()?;
     let (out_r, out_w) = pipe()?;
@@ -394,10 +401,14 @@ impl Exit {
 mod tests {
     use super::*;
 
-    fn sh(script: &str) -> Vec<CString> {
-        ["/bin/sh", "-c", script]
-            .iter()
-            .map(|s| CString::new(*s).unwrap())
+    fn sh(script: &str) -> [&OsStr; 3] {
+        ["/bin/sh".as_ref(), "-c".as_ref(), script.as_ref()]
+    }
+
+    /// `vars` as `spawn` takes them.
+    fn os<'a>(vars: &[(&'a str, &'a str)]) -> Vec<(&'a OsStr, &'a OsStr)> {
+        vars.iter()
+            .map(|&(k, v)| (k.as_ref(), v.as_ref()))
             .collect()
     }
 
@@ -418,7 +429,7 @@ mod tests {
             stdout,
             stderr,
             exit,
-        } = spawn(c"/bin/sh", &sh(script), env).unwrap();
+        } = spawn(&sh(script), &os(env)).unwrap();
         let code = rt.block_on(exit.wait());
         (code, read_all(stdout), read_all(stderr), pid)
     }
@@ -471,7 +482,7 @@ mod tests {
             stderr,
             exit,
             ..
-        } = spawn(c"/bin/sh", &argv, &[]).unwrap();
+        } = spawn(&argv, &[]).unwrap();
         // SAFETY: F_GETFL only reads the descriptor's flags.
         let flags = unsafe { libc::fcntl(stdout.as_raw_fd(), libc::F_GETFL) };
         assert_ne!(flags & libc::O_NONBLOCK, 0, "mpf's end is non-blocking");
@@ -497,13 +508,16 @@ mod tests {
 
     #[test]
     fn a_program_that_cannot_start_or_a_nul_in_the_environment_is_an_error() {
-        let e = spawn(c"/nonexistent/mpf-sh", &sh("true"), &[])
-            .err()
-            .unwrap();
+        let missing = [
+            "/nonexistent/mpf-sh".as_ref(),
+            "-c".as_ref(),
+            "true".as_ref(),
+        ];
+        let e = spawn(&missing, &[]).err().unwrap();
         assert_eq!(e.kind(), io::ErrorKind::NotFound, "{e}");
-        let e = spawn(c"/bin/sh", &sh("true"), &[("A", "x\0y")])
-            .err()
-            .unwrap();
+        let e = spawn(&sh("true"), &os(&[("A", "x\0y")])).err().unwrap();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
+        let e = spawn(&sh("tr\0ue"), &[]).err().unwrap();
         assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
     }
 }
