@@ -20,6 +20,7 @@ mod hosts;
 mod machines;
 mod model;
 mod monitor;
+mod placement;
 mod plan;
 mod report;
 mod runner;

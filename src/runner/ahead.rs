@@ -127,6 +127,7 @@ impl DirsAhead {
         // the run thread's CPU in a short run).
         let staged = std::mem::take(&mut s.staged);
         if staged.first().is_some_and(|(next, _)| !s.coming(next)) {
+            crate::placement::note_run_thread();
             let mut queued = false;
             for job in staged {
                 queued |= s.enqueue(job);
@@ -158,6 +159,7 @@ impl Drop for DirsAhead {
 }
 
 fn work(shared: &Shared) {
+    let mut placement = crate::placement::Helper::new();
     loop {
         let job = {
             let mut s = shared.lock();
@@ -172,6 +174,7 @@ fn work(shared: &Shared) {
                 s = shared.changed.wait(s).unwrap_or_else(|p| p.into_inner());
             }
         };
+        placement.keep_off_run_thread();
         let ok = make(&job.0, &job.1);
         let mut s = shared.lock();
         s.busy = None;

@@ -49,7 +49,9 @@ impl Journal {
         let flusher = std::thread::Builder::new()
             .name("mpf-journal".into())
             .spawn(move || {
+                let mut placement = crate::placement::Helper::new();
                 while req_rx.recv().is_ok() {
+                    placement.keep_off_run_thread();
                     if done_tx.send(f.sync_data()).is_err() {
                         break;
                     }
@@ -86,6 +88,7 @@ impl Journal {
             return Err(e);
         }
         self.len += line.len() as u64;
+        crate::placement::note_run_thread();
         match &self.request {
             Some(tx) if tx.send(()).is_ok() => {
                 self.in_flight = true;

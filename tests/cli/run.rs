@@ -330,6 +330,76 @@ fn a_finished_run_leaves_no_guard_and_its_steps_got_a_clean_start() {
     }
 }
 
+/// The journal's flusher and the directories' thread keep off the run thread's CPU
+/// (`placement`), and only they: mpf's run thread, and the steps it starts, keep every CPU
+/// mpf was given. Read by the last run's step from mpf's `/proc/PID/task/*/status`.
+#[test]
+fn helper_threads_keep_off_the_run_thread_s_cpu_and_steps_keep_every_cpu() {
+    let cpus = |list: &str| -> Vec<usize> {
+        list.split(',')
+            .flat_map(|r| {
+                let (a, b) = r.split_once('-').unwrap_or((r, r));
+                a.trim().parse::<usize>().unwrap()..=b.trim().parse::<usize>().unwrap()
+            })
+            .collect()
+    };
+    let ours = std::fs::read_to_string("/proc/self/status").unwrap();
+    let ours = cpus(
+        ours.lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .unwrap(),
+    );
+    let dir = Sandbox::new();
+    let exp = dir.write(
+        "p.yaml",
+        "runs: 4\nsteps:\n  - name: s\n    run: 'echo \"step $$ $(while read -r k v; do [ \"$k\" = Cpus_allowed_list: ] && echo \"$v\"; done < /proc/$$/status)\"; for t in /proc/$PPID/task/*; do n=; c=; while read -r k v; do case $k in Name:) n=$v;; Cpus_allowed_list:) c=$v;; esac; done < $t/status; echo \"${t##*/} $n $c\"; done'\n",
+    );
+    dir.mpf().arg("run").arg(&exp).assert().success();
+    let set = only_set(dir.path());
+    let text = std::fs::read_to_string(set.join("runs/0003/local/s.out")).unwrap();
+    let mut lines = text.lines();
+    let step = lines.next().unwrap();
+    let step = step.splitn(3, ' ').nth(2).unwrap();
+    assert_eq!(cpus(step), ours, "the step keeps every CPU: {text}");
+    // tid, name, CPUs; the run thread is the process's first (its tid is mpf's pid, the
+    // step's parent).
+    let threads: Vec<(&str, &str, Vec<usize>)> = lines
+        .map(|l| {
+            let mut f = l.split(' ');
+            let (tid, name) = (f.next().unwrap(), f.next().unwrap());
+            (tid, name, cpus(f.next().unwrap()))
+        })
+        .collect();
+    let of = |name: &str| {
+        threads
+            .iter()
+            .find(|(_, n, _)| *n == name)
+            .map(|(_, _, c)| c.clone())
+            .unwrap_or_else(|| panic!("no thread {name}: {text}"))
+    };
+    let run_thread = threads
+        .iter()
+        .min_by_key(|(t, _, _)| t.parse::<u32>().unwrap());
+    assert_eq!(
+        run_thread.unwrap().2,
+        ours,
+        "the run thread keeps every CPU: {text}"
+    );
+    for helper in ["mpf-journal", "mpf-dirs-ahead"] {
+        let got = of(helper);
+        if ours.len() < 2 {
+            assert_eq!(got, ours, "one CPU: nowhere else to go: {text}");
+        } else {
+            assert_eq!(
+                got.len(),
+                ours.len() - 1,
+                "{helper} keeps off one CPU: {text}"
+            );
+            assert!(got.iter().all(|c| ours.contains(c)), "{text}");
+        }
+    }
+}
+
 /// Each run's directories are made while the run before runs (`runner::ahead`): each run
 /// still gets its own, empty, with one directory per role, and the one made for a run that
 /// never came (the experiment stopped) is removed.
