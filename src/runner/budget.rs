@@ -46,7 +46,7 @@ fn width(sel: &RoleSel, exp: &Experiment, roles: &[&str]) -> usize {
         .map(|n| {
             if n.trim() == "all" {
                 roles.len()
-            } else if n.contains("{{") {
+            } else if crate::template::is_template(n) {
                 // A templated name renders to one role, any of those its variables allow.
                 possible.iter().map(|p| count(p)).max().unwrap_or(0)
             } else {

@@ -737,7 +737,7 @@ impl Cluster {
                         "no machine of {} bears role '{missing}'{} (roles there: {}){}",
                         self.path.display(),
                         if sel.is_templated() {
-                            format!(", a value of {}", sel.names.join(", "))
+                            format!(", which {} can render to", sel.names.join(", "))
                         } else {
                             String::new()
                         },
@@ -978,6 +978,68 @@ controller:
                 "b.duration",
                 "l.duration"
             ]
+        );
+    }
+
+    fn roles_of(yaml: &str) -> Vec<Vec<String>> {
+        let exp = crate::spec::validate::parse_experiment(Path::new("e.yaml"), yaml).unwrap();
+        exp.steps.iter().map(|s| exp.sel_roles(&s.role)).collect()
+    }
+
+    /// A templated role name stands for what it renders to at the variables' values, not for
+    /// the values themselves: an expression, a `{% if %}` or a comment renders like `{{ v }}`.
+    #[test]
+    fn a_templated_role_stands_for_what_it_renders_to() {
+        let roles = roles_of(concat!(
+            "runs: 1\nvariables:\n  x: [1, 2]\n  target: [server, client]\n",
+            "  extra: {values: [a, b], when: 'x == 2'}\nsteps:\n",
+            "  - {name: a, role: \"{{ target }}\", run: 'true'}\n",
+            "  - {name: b, role: \"{{ 'server' if x == 1 else 'client' }}\", run: 'true'}\n",
+            "  - {name: c, role: \"{% if x == 1 %}server{% else %}client{% endif %}\", run: 'true'}\n",
+            "  - {name: d, role: \"server{# the server #}\", run: 'true'}\n",
+            "  - {name: e, role: \"{{ target }}-{{ x }}\", run: 'true'}\n",
+            "  - {name: f, role: \"{{ extra or 'all' }}\", run: 'true'}\n",
+        ));
+        let s = |v: &[&str]| v.iter().map(|r| r.to_string()).collect::<Vec<_>>();
+        assert_eq!(roles[0], s(&["server", "client"]));
+        assert_eq!(roles[1], s(&["server", "client"]));
+        assert_eq!(roles[2], s(&["server", "client"]));
+        assert_eq!(roles[3], s(&["server"]));
+        assert_eq!(
+            roles[4],
+            s(&["server-1", "server-2", "client-1", "client-2"])
+        );
+        // `extra` is null where its `when` is false: `all` then, which adds no role.
+        assert_eq!(roles[5], s(&["a", "b"]));
+        // Beyond MAX_ROLE_RENDERS combinations, each variable's values.
+        let big = roles_of(
+            "runs: 1\nvariables:\n  i: {range: [1, 5000]}\n  t: [p, q]\nsteps:\n  - {role: \"{{ t if i > 0 else 'z' }}\", run: 'true'}\n",
+        );
+        assert_eq!(big[0].len(), 5002);
+        assert!(!big[0].contains(&"z".to_string()));
+    }
+
+    #[test]
+    fn a_role_an_expression_renders_to_is_checked_against_the_cluster() {
+        let exp = crate::spec::validate::parse_experiment(
+            Path::new("e.yaml"),
+            "runs: 1\nvariables:\n  x: [1, 2]\nsteps:\n  - role: \"{{ 'server' if x == 1 else 'client' }}\"\n    run: 'true'\n",
+        )
+        .unwrap();
+        let both = "machines:\n  - {hostname: a, role: [server, client]}\n";
+        parse_cluster(Path::new("c.yaml"), both)
+            .unwrap()
+            .check_experiment(&exp)
+            .unwrap();
+        let one = "machines:\n  - {hostname: a, role: server}\n";
+        let e = parse_cluster(Path::new("c.yaml"), one)
+            .unwrap()
+            .check_experiment(&exp)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("e.yaml:5:11: no machine of c.yaml bears role 'client', which {{ 'server' if x == 1 else 'client' }} can render to (roles there: server)"),
+            "{e}"
         );
     }
 }

@@ -61,11 +61,13 @@ pub struct RoleSel {
 
 impl RoleSel {
     pub fn is_templated(&self) -> bool {
-        self.names
-            .iter()
-            .any(|n| n.contains("{{") || n.contains("{%"))
+        self.names.iter().any(|n| crate::template::is_template(n))
     }
 }
+
+/// At most this many combinations of its variables' values are rendered to find the roles a
+/// templated role name can stand for (`Experiment::templated_roles`).
+const MAX_ROLE_RENDERS: usize = 4096;
 
 /// Role used by steps that name none: the machine mpf runs on.
 pub(crate) const DEFAULT_ROLE: &str = "local";
@@ -517,7 +519,7 @@ impl Experiment {
     }
 
     /// The roles one selector can stand for: its literal names (`all` excluded) and, for a
-    /// templated name, the values of the variables it names.
+    /// templated name, what it renders to (see [`Experiment::templated_roles`]).
     pub fn sel_roles(&self, sel: &RoleSel) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         let mut add = |r: String| {
@@ -526,19 +528,75 @@ impl Experiment {
             }
         };
         for n in &sel.names {
-            if !n.contains("{{") {
+            if !crate::template::is_template(n) {
                 if n != "all" {
                     add(n.clone());
                 }
                 continue;
             }
-            for v in self.variables.iter().filter(|v| n.contains(&v.name)) {
+            self.templated_roles(n, &mut add);
+        }
+        out
+    }
+
+    /// The roles a templated role name can render to: the name rendered at every combination
+    /// of the values of the variables it reads (null too for a variable with `when`), when
+    /// there are at most [`MAX_ROLE_RENDERS`]; beyond, each of those variables' values, as
+    /// for the plain `"{{ target }}"`. A rendering that fails, is empty or is `all` adds
+    /// nothing (the run renders it again and says what is wrong).
+    fn templated_roles(&self, name: &str, add: &mut impl FnMut(String)) {
+        let Ok(template) = crate::template::env().template_from_str(name) else {
+            return; // validation reported it
+        };
+        let read = template.undeclared_variables(false);
+        let vars: Vec<&Variable> = self
+            .variables
+            .iter()
+            .filter(|v| read.contains(&v.name))
+            .collect();
+        let sizes: Vec<usize> = vars
+            .iter()
+            .map(|v| v.values.len() + usize::from(v.when.is_some()))
+            .collect();
+        let combinations = sizes.iter().try_fold(1usize, |n, s| n.checked_mul(*s));
+        if combinations.is_none_or(|n| n > MAX_ROLE_RENDERS) {
+            for v in vars {
                 v.values
                     .each()
                     .for_each(|val| add(crate::model::value_text(&val)));
             }
+            return;
         }
-        out
+        if sizes.contains(&0) {
+            return;
+        }
+        let mut at = vec![0usize; vars.len()];
+        loop {
+            let ctx: serde_json::Map<String, serde_json::Value> = vars
+                .iter()
+                .zip(&at)
+                .map(|(v, &i)| (v.name.clone(), v.values.get(i).unwrap_or_default()))
+                .collect();
+            if let Ok(r) = template.render(minijinja::Value::from_serialize(&ctx)) {
+                let r = r.trim();
+                if !r.is_empty() && r != "all" {
+                    add(r.to_string());
+                }
+            }
+            // The next combination, the first variable fastest.
+            let mut k = 0;
+            loop {
+                let Some(i) = at.get_mut(k) else {
+                    return;
+                };
+                *i += 1;
+                if *i < sizes[k] {
+                    break;
+                }
+                *i = 0;
+                k += 1;
+            }
+        }
     }
 
     /// Every role a step, file or setup entry can run as: literal names first, then the

@@ -58,9 +58,11 @@ pub(super) fn profile(cx: &Ctx, raw: &RawVariables, exp: &Experiment) -> Result<
                 return Err(cx.err(e, "a switch entry needs run, revert or both"));
             }
             let role = role_sel(cx, r.role.as_ref(), &e.referenced)?;
-            if let Some(bad) = role.names.iter().find(|x| {
-                !x.contains("{{") && !x.contains("{%") && *x != "all" && !used.contains(x)
-            }) {
+            if let Some(bad) = role
+                .names
+                .iter()
+                .find(|x| !crate::template::is_template(x) && *x != "all" && !used.contains(x))
+            {
                 return Err(cx.err(
                     e,
                     format!(

@@ -751,7 +751,7 @@ pub(super) fn role_sel(
                 .0
                 .iter()
                 .map(|n| n.trim())
-                .filter(|n| *n != "all" && !n.contains("{{") && !n.contains("{%"));
+                .filter(|n| *n != "all" && !crate::template::is_template(n));
             for n in literal {
                 if let Some(problem) = role_name_problem(n) {
                     return Err(cx.err(r, problem));
@@ -834,7 +834,7 @@ fn step<T>(cx: &Ctx, r: &RawStep, s: &Spanned<T>, index: usize, section: &str) -
         None => None,
         Some(c) => {
             let text = c.value.0.trim();
-            let templated = text.contains("{{") || text.contains("{%");
+            let templated = crate::template::is_template(text);
             if !templated && super::experiment::parse_count(text).is_none() {
                 return Err(cx.err(
                     c,
@@ -1124,7 +1124,7 @@ fn cleanup_step(cx: &Ctx, s: &Spanned<RawCleanup>) -> Result<SetupStep> {
 /// per run.
 fn ready_port(cx: &Ctx, p: &Spanned<ScalarText>) -> Result<Tpl> {
     let text = p.value.0.trim();
-    let templated = text.contains("{{") || text.contains("{%");
+    let templated = crate::template::is_template(text);
     if !templated && crate::template::parse_port(text).is_none() {
         return Err(cx.err(
             p,
