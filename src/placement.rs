@@ -109,6 +109,7 @@ mod tests {
             h.keep_off_run_thread();
             let now = own_cpus();
             // The CPU noted last (another test's thread may have noted its own since).
+            assert!(h.avoided >= 0, "a CPU was noted and kept off");
             let avoided = h.avoided as usize;
             let mut expected = before;
             // SAFETY: `avoided` is a CPU the kernel gave, below CPU_SETSIZE.

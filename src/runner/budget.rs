@@ -47,7 +47,7 @@ fn width(sel: &RoleSel, exp: &Experiment, roles: &[&str]) -> usize {
             if n.trim() == "all" {
                 roles.len()
             } else if crate::template::is_template(n) {
-                // A templated name renders to one role, any of those its variables allow.
+                // A templated name renders to one role, any of those it can render to.
                 possible.iter().map(|p| count(p)).max().unwrap_or(0)
             } else {
                 count(n)
