@@ -93,7 +93,7 @@ pub fn reextract(dir: &Path, exp: &Experiment, new_source: Option<&str>) -> Resu
     resultset::for_each_record(&journal, |rec| {
         let mut new = reextract_record(rewrite.dir(), exp, &manifest, &rec, &taken);
         // The samples of the series as now extracted (SPEC §17).
-        if let Err(e) = crate::store::series::write_run(rewrite.dir(), &new) {
+        if let Err(e) = crate::store::series::write_run(rewrite.dir(), &new, true) {
             new.notes.push(format!("series.csv not written: {e}"));
         }
         match (rec.status, new.status) {

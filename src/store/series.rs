@@ -43,11 +43,6 @@ pub fn series_path(set_dir: &Path, index: usize) -> PathBuf {
     super::layout::run_dir(set_dir, index).join(SERIES_FILE)
 }
 
-/// Whether `record` has a series result (a list of samples).
-pub fn has_series(record: &RunRecord) -> bool {
-    record.results.values().any(|v| v.is_array())
-}
-
 /// The series results of `record` as rows, in the record's result order; `None` when it
 /// has none. Returns the text and how many samples beyond `MAX_SAMPLES` were left out.
 pub fn encode(record: &RunRecord) -> Option<(Vec<u8>, usize)> {
@@ -78,11 +73,15 @@ pub fn encode(record: &RunRecord) -> Option<(Vec<u8>, usize)> {
     w.into_inner().ok().map(|b| (b, dropped))
 }
 
-/// Writes run `record`'s series.csv into its run directory (or removes a stale one when the
-/// run has no series any more). A note for the record when samples were left out.
-pub fn write_run(set_dir: &Path, record: &RunRecord) -> Result<Option<String>> {
+/// Writes run `record`'s series.csv into its run directory, or, when the run has no series
+/// and its directory `may_hold_one` (an earlier one of it), removes that stale one. A note for
+/// the record when samples were left out.
+pub fn write_run(set_dir: &Path, record: &RunRecord, may_hold_one: bool) -> Result<Option<String>> {
     let path = series_path(set_dir, record.index);
     let Some((bytes, dropped)) = encode(record) else {
+        if !may_hold_one {
+            return Ok(None);
+        }
         return match std::fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 Err(Error::io(format!("failed to remove {}", path.display()), e))
@@ -338,7 +337,7 @@ mod tests {
             "steps": [], "started": "", "ended": ""
         }))
         .unwrap();
-        assert_eq!(write_run(dir.path(), &r).unwrap(), None);
+        assert_eq!(write_run(dir.path(), &r, true).unwrap(), None);
         let back = read_run(dir.path(), 3).unwrap().unwrap();
         assert_eq!(back.results.keys().collect::<Vec<_>>(), ["rtt", "s"]);
         let rtt: Vec<f64> = back.results["rtt"].iter().map(|s| s.value).collect();
@@ -347,7 +346,13 @@ mod tests {
         // A run whose series are gone (after `mpf extract`) loses its file.
         r.results.remove("rtt");
         r.results.remove("s");
-        write_run(dir.path(), &r).unwrap();
+        write_run(dir.path(), &r, true).unwrap();
         assert_eq!(read_run(dir.path(), 3).unwrap(), None);
+        // A run whose directory cannot hold an earlier file is not asked to remove one.
+        r.results.insert("rtt".into(), serde_json::json!([1.0]));
+        write_run(dir.path(), &r, true).unwrap();
+        r.results.remove("rtt");
+        write_run(dir.path(), &r, false).unwrap();
+        assert!(read_run(dir.path(), 3).unwrap().is_some());
     }
 }

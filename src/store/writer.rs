@@ -371,12 +371,9 @@ impl SetWriter {
         // The series' samples first: a failure to write them is a note, never a lost run. A
         // run that had an attempt ran in a directory its preparation emptied: without series
         // there is no earlier series.csv of it to remove (an `unlink` of nothing, 4% of a short
-        // run's thread on a disk).
-        let series = if record.attempts > 0 && !crate::store::series::has_series(&record) {
-            Ok(None)
-        } else {
-            crate::store::series::write_run(&self.dir, &record)
-        };
+        // run's thread on a disk). One recorded without an attempt (a block switch that
+        // failed) may still hold one.
+        let series = crate::store::series::write_run(&self.dir, &record, record.attempts == 0);
         match series {
             Ok(note) => record.notes.extend(note),
             Err(e) => record.notes.push(format!("series.csv not written: {e}")),
